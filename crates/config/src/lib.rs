@@ -1,0 +1,605 @@
+//! ferrocast's configuration: one typed tree built from layers.
+//!
+//! Precedence, lowest first: built-in defaults, the optional `ferrocast.toml`, the `FERROCAST_*`
+//! environment, then command-line flags. Every setting has one name used in all three places:
+//! the environment variable `FERROCAST_HTTP_ADDR` is the key `http_addr` in the file and
+//! `--set http_addr=…` on the command line. Secrets may also be read from a file named by
+//! `<NAME>_FILE` (`FERROCAST_SECRET_KEY_FILE=/run/secrets/key`), so they stay out of `ps` and
+//! shell history.
+//!
+//! Validation reports every problem at once, not the first one found.
+#![deny(missing_docs)]
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+/// Prefix of every environment variable ferrocast reads.
+pub const ENV_PREFIX: &str = "FERROCAST_";
+/// The configuration file read from the working directory when no other is named.
+pub const DEFAULT_CONFIG_FILE: &str = "ferrocast.toml";
+
+/// One documented setting. [`SETTINGS`] is the single list the loader, the README table and
+/// `ferrocast doctor` are built from.
+#[derive(Debug, Clone, Copy)]
+pub struct Setting {
+    /// Key in `ferrocast.toml`; the environment name is `FERROCAST_` + the key in capitals.
+    pub key: &'static str,
+    /// Default as shown to users (`None`: unset unless configured).
+    pub default: Option<&'static str>,
+    /// Whether the value is secret: never printed, and also readable from `<NAME>_FILE`.
+    pub secret: bool,
+    /// One line of help.
+    pub help: &'static str,
+}
+
+/// Every setting ferrocast understands.
+pub const SETTINGS: &[Setting] = &[
+    Setting { key: "data_dir", default: Some("./data"), secret: false, help: "SQLite file, segments, recordings and the generated master key" },
+    Setting { key: "http_addr", default: Some("127.0.0.1:8080"), secret: false, help: "API, web app, HLS, HTTP-FLV, Socket.IO, health and metrics" },
+    Setting { key: "rtmp_addr", default: Some("127.0.0.1:1935"), secret: false, help: "RTMP ingest and playback" },
+    Setting { key: "database_url", default: None, secret: true, help: "`sqlite://PATH` or `postgres://…`; default: SQLite at DATA_DIR/ferrocast.db" },
+    Setting { key: "redis_url", default: None, secret: true, help: "Redis for cross-node events and shared rate limits (optional)" },
+    Setting { key: "public_url", default: None, secret: false, help: "Base URL users reach this node at; default: http://HTTP_ADDR" },
+    Setting { key: "secret_key", default: None, secret: true, help: "Master key, 64 hex characters; default: generated into DATA_DIR/master.key on first run" },
+    Setting { key: "log_format", default: Some("human"), secret: false, help: "`human` or `json`" },
+    Setting { key: "log_level", default: Some("info"), secret: false, help: "tracing filter, e.g. `info` or `ferrocast=debug,info`" },
+    Setting { key: "cors_origins", default: Some(""), secret: false, help: "Comma-separated origins allowed to call the API from a browser; empty: same origin only" },
+    Setting { key: "smtp_url", default: None, secret: true, help: "`smtp://user:pass@host:587` (STARTTLS), `smtps://…:465` (TLS) or `smtp+plain://…` (tests only); unset: mail is written to the log" },
+    Setting { key: "mail_from", default: Some("ferrocast <noreply@localhost>"), secret: false, help: "Sender of account mail" },
+    Setting { key: "auth_rate_limit", default: Some("5"), secret: false, help: "Credential requests (login, register, codes) per minute per client address" },
+    Setting { key: "api_rate_limit", default: Some("100"), secret: false, help: "Authenticated API requests per minute per user" },
+    Setting { key: "max_body_bytes", default: Some("1048576"), secret: false, help: "Largest request body accepted by JSON endpoints" },
+    Setting { key: "registration_open", default: Some("true"), secret: false, help: "Whether anyone may register; admins can still create users" },
+];
+
+/// A value that must not be printed. `Debug` and `Display` show `[redacted]`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret<T>(T);
+
+impl<T> Secret<T> {
+    /// Wraps a secret value.
+    pub fn new(value: T) -> Self {
+        Self(value)
+    }
+    /// The secret itself; call sites are easy to audit with grep.
+    pub fn expose(&self) -> &T {
+        &self.0
+    }
+}
+
+impl<T> fmt::Debug for Secret<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+/// Where a value came from, for `ferrocast doctor` and error messages.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Origin {
+    /// The built-in default.
+    Default,
+    /// The configuration file at this path.
+    File(PathBuf),
+    /// An environment variable (the name).
+    Env(String),
+    /// A file named by a `*_FILE` variable or key.
+    SecretFile(PathBuf),
+    /// A command-line flag.
+    Flag,
+}
+
+impl fmt::Display for Origin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Origin::Default => f.write_str("default"),
+            Origin::File(p) => write!(f, "{}", p.display()),
+            Origin::Env(name) => write!(f, "${name}"),
+            Origin::SecretFile(p) => write!(f, "file {}", p.display()),
+            Origin::Flag => f.write_str("flag"),
+        }
+    }
+}
+
+/// Output format of the logs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    /// Human-readable lines (the default).
+    Human,
+    /// One JSON object per line, for log shippers.
+    Json,
+}
+
+/// Which database the node uses.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DatabaseKind {
+    /// Embedded SQLite (the default).
+    Sqlite,
+    /// PostgreSQL.
+    Postgres,
+}
+
+/// The validated configuration of one node.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Data directory.
+    pub data_dir: PathBuf,
+    /// HTTP listen address.
+    pub http_addr: SocketAddr,
+    /// RTMP listen address.
+    pub rtmp_addr: SocketAddr,
+    /// Database URL, with the SQLite default already filled in.
+    pub database_url: Secret<String>,
+    /// Optional Redis URL.
+    pub redis_url: Option<Secret<String>>,
+    /// Public base URL, without a trailing slash.
+    pub public_url: String,
+    /// Configured master key (64 hex characters), or `None` to use the generated key file.
+    pub secret_key: Option<Secret<String>>,
+    /// Log format.
+    pub log_format: LogFormat,
+    /// Log filter directive.
+    pub log_level: String,
+    /// Origins allowed by CORS.
+    pub cors_origins: Vec<String>,
+    /// SMTP URL; `None` means the log mailer.
+    pub smtp_url: Option<Secret<String>>,
+    /// Sender address of account mail.
+    pub mail_from: String,
+    /// Credential requests per minute per client address (0 disables the limit).
+    pub auth_rate_limit: u32,
+    /// Authenticated requests per minute per user (0 disables the limit).
+    pub api_rate_limit: u32,
+    /// Largest JSON body in bytes.
+    pub max_body_bytes: usize,
+    /// Whether self-registration is open.
+    pub registration_open: bool,
+    /// Where each setting's value came from.
+    pub origins: BTreeMap<&'static str, Origin>,
+}
+
+impl Config {
+    /// The database backend the URL selects.
+    pub fn database_kind(&self) -> DatabaseKind {
+        database_kind(self.database_url.expose())
+    }
+    /// Path of the generated master key file.
+    pub fn master_key_path(&self) -> PathBuf {
+        self.data_dir.join("master.key")
+    }
+    /// Loads defaults → file → environment → flags and validates the result.
+    pub fn load(sources: &Sources) -> Result<Config, ConfigError> {
+        let layered = Layered::collect(sources)?;
+        layered.validate()
+    }
+}
+
+fn database_kind(url: &str) -> DatabaseKind {
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        DatabaseKind::Postgres
+    } else {
+        DatabaseKind::Sqlite
+    }
+}
+
+/// The inputs of [`Config::load`]. Tests build this directly instead of touching the process
+/// environment.
+#[derive(Debug, Clone, Default)]
+pub struct Sources {
+    /// Explicit configuration file (`--config`); an explicit file must exist.
+    pub config_file: Option<PathBuf>,
+    /// Directory searched for `ferrocast.toml` when no file is named.
+    pub working_dir: Option<PathBuf>,
+    /// Environment variables (usually `std::env::vars()`).
+    pub env: BTreeMap<String, String>,
+    /// Flag values by setting key.
+    pub flags: BTreeMap<String, String>,
+}
+
+impl Sources {
+    /// Sources from the real process: its environment and working directory.
+    pub fn from_process(config_file: Option<PathBuf>, flags: BTreeMap<String, String>) -> Self {
+        let env = std::env::vars().filter(|(k, _)| k.starts_with(ENV_PREFIX)).collect();
+        let config_file = config_file.or_else(|| std::env::var_os("FERROCAST_CONFIG").map(PathBuf::from));
+        Self { config_file, working_dir: std::env::current_dir().ok(), env, flags }
+    }
+}
+
+/// Everything wrong with a configuration, reported together.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The configuration file could not be read or parsed.
+    #[error("configuration file {path}: {message}")]
+    File {
+        /// The file.
+        path: PathBuf,
+        /// What went wrong.
+        message: String,
+    },
+    /// One or more settings are invalid.
+    #[error("invalid configuration:\n{}", .0.iter().map(|p| format!("  - {p}")).collect::<Vec<_>>().join("\n"))]
+    Invalid(Vec<String>),
+}
+
+struct Layered {
+    values: BTreeMap<&'static str, (String, Origin)>,
+}
+
+fn setting(key: &str) -> Option<&'static Setting> {
+    SETTINGS.iter().find(|s| s.key == key)
+}
+
+fn toml_to_string(v: &toml::Value) -> Option<String> {
+    match v {
+        toml::Value::String(s) => Some(s.clone()),
+        toml::Value::Integer(i) => Some(i.to_string()),
+        toml::Value::Boolean(b) => Some(b.to_string()),
+        toml::Value::Float(f) => Some(f.to_string()),
+        toml::Value::Array(items) => {
+            let parts: Option<Vec<String>> = items.iter().map(toml_to_string).collect();
+            parts.map(|p| p.join(","))
+        }
+        _ => None,
+    }
+}
+
+impl Layered {
+    fn collect(sources: &Sources) -> Result<Self, ConfigError> {
+        let mut values: BTreeMap<&'static str, (String, Origin)> = BTreeMap::new();
+        let mut problems = Vec::new();
+        for s in SETTINGS {
+            if let Some(d) = s.default {
+                values.insert(s.key, (d.to_string(), Origin::Default));
+            }
+        }
+
+        // File.
+        let file = match &sources.config_file {
+            Some(p) => Some((p.clone(), true)),
+            None => sources.working_dir.as_ref().map(|d| (d.join(DEFAULT_CONFIG_FILE), false)),
+        };
+        if let Some((path, explicit)) = file {
+            match std::fs::read_to_string(&path) {
+                Ok(text) => {
+                    let table: toml::Table = text.parse().map_err(|e: toml::de::Error| ConfigError::File {
+                        path: path.clone(),
+                        message: e.to_string(),
+                    })?;
+                    for (k, v) in &table {
+                        let (key, from_file) = match k.strip_suffix("_file") {
+                            Some(base) if setting(base).is_some_and(|s| s.secret) => (base, true),
+                            _ => (k.as_str(), false),
+                        };
+                        let Some(s) = setting(key) else {
+                            problems.push(format!("{}: unknown key `{k}`", path.display()));
+                            continue;
+                        };
+                        let Some(text) = toml_to_string(v) else {
+                            problems.push(format!("{}: `{k}` must be a string, number, boolean or list", path.display()));
+                            continue;
+                        };
+                        if from_file {
+                            match read_secret_file(Path::new(&text)) {
+                                Ok(secret) => {
+                                    values.insert(s.key, (secret, Origin::SecretFile(PathBuf::from(&text))));
+                                }
+                                Err(e) => problems.push(format!("{}: `{k}`: {e}", path.display())),
+                            }
+                        } else {
+                            values.insert(s.key, (text, Origin::File(path.clone())));
+                        }
+                    }
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound && !explicit => {}
+                Err(e) => {
+                    return Err(ConfigError::File { path, message: e.to_string() });
+                }
+            }
+        }
+
+        // Environment.
+        for (name, value) in &sources.env {
+            let Some(rest) = name.strip_prefix(ENV_PREFIX) else { continue };
+            let lower = rest.to_ascii_lowercase();
+            if lower == "config" {
+                continue;
+            }
+            let (key, from_file) = match lower.strip_suffix("_file") {
+                Some(base) if setting(base).is_some_and(|s| s.secret) => (base.to_string(), true),
+                _ => (lower, false),
+            };
+            let Some(s) = setting(&key) else {
+                problems.push(format!("unknown environment variable {name}"));
+                continue;
+            };
+            if from_file {
+                match read_secret_file(Path::new(value)) {
+                    Ok(secret) => {
+                        values.insert(s.key, (secret, Origin::SecretFile(PathBuf::from(value))));
+                    }
+                    Err(e) => problems.push(format!("{name}: {e}")),
+                }
+            } else {
+                values.insert(s.key, (value.clone(), Origin::Env(name.clone())));
+            }
+        }
+
+        // Flags.
+        for (key, value) in &sources.flags {
+            match setting(key) {
+                Some(s) => {
+                    values.insert(s.key, (value.clone(), Origin::Flag));
+                }
+                None => problems.push(format!("unknown setting `{key}` given as a flag")),
+            }
+        }
+
+        if problems.is_empty() {
+            Ok(Self { values })
+        } else {
+            Err(ConfigError::Invalid(problems))
+        }
+    }
+
+    fn get(&self, key: &str) -> Option<&str> {
+        self.values.get(key).map(|(v, _)| v.as_str()).filter(|v| !v.is_empty())
+    }
+
+    fn validate(self) -> Result<Config, ConfigError> {
+        let mut problems = Vec::new();
+        let env_name = |key: &str| format!("{ENV_PREFIX}{}", key.to_ascii_uppercase());
+
+        fn parse<T: std::str::FromStr>(
+            l: &Layered,
+            key: &str,
+            problems: &mut Vec<String>,
+            what: &str,
+            fallback: T,
+        ) -> T {
+            match l.get(key) {
+                None => fallback,
+                Some(v) => v.parse().unwrap_or_else(|_| {
+                    problems.push(format!(
+                        "{} ({}) = {:?} is not {what}",
+                        format_args!("{ENV_PREFIX}{}", key.to_ascii_uppercase()),
+                        l.values.get(key).map(|(_, o)| o.to_string()).unwrap_or_default(),
+                        v
+                    ));
+                    fallback
+                }),
+            }
+        }
+
+        let fallback_addr: SocketAddr = SocketAddr::from(([127, 0, 0, 1], 0));
+        let data_dir = PathBuf::from(self.get("data_dir").unwrap_or("./data"));
+        let http_addr = parse(&self, "http_addr", &mut problems, "a socket address such as 127.0.0.1:8080", fallback_addr);
+        let rtmp_addr = parse(&self, "rtmp_addr", &mut problems, "a socket address such as 127.0.0.1:1935", fallback_addr);
+        if http_addr == rtmp_addr && http_addr.port() != 0 {
+            problems.push(format!("{} and {} must differ", env_name("http_addr"), env_name("rtmp_addr")));
+        }
+
+        let database_url = match self.get("database_url") {
+            Some(url) => {
+                let ok = url.starts_with("sqlite:")
+                    || url.starts_with("postgres://")
+                    || url.starts_with("postgresql://");
+                if !ok {
+                    problems.push(format!(
+                        "{} must start with sqlite:// or postgres:// (got a URL with scheme {:?})",
+                        env_name("database_url"),
+                        url.split(':').next().unwrap_or("")
+                    ));
+                }
+                url.to_string()
+            }
+            None => format!("sqlite://{}", data_dir.join("ferrocast.db").display()),
+        };
+
+        let redis_url = self.get("redis_url").map(|u| {
+            if !(u.starts_with("redis://") || u.starts_with("rediss://")) {
+                problems.push(format!("{} must start with redis:// or rediss://", env_name("redis_url")));
+            }
+            Secret::new(u.to_string())
+        });
+
+        let public_url = match self.get("public_url") {
+            Some(u) => {
+                if !(u.starts_with("http://") || u.starts_with("https://")) {
+                    problems.push(format!("{} must start with http:// or https://", env_name("public_url")));
+                }
+                u.trim_end_matches('/').to_string()
+            }
+            None => format!("http://{http_addr}"),
+        };
+
+        let secret_key = self.get("secret_key").map(|k| {
+            if let Err(e) = validate_secret_key(k) {
+                problems.push(format!("{}: {e}", env_name("secret_key")));
+            }
+            Secret::new(k.to_string())
+        });
+
+        let log_format = match self.get("log_format").unwrap_or("human") {
+            "human" => LogFormat::Human,
+            "json" => LogFormat::Json,
+            other => {
+                problems.push(format!("{} must be `human` or `json`, not {other:?}", env_name("log_format")));
+                LogFormat::Human
+            }
+        };
+        let log_level = self.get("log_level").unwrap_or("info").to_string();
+
+        let cors_origins: Vec<String> = self
+            .get("cors_origins")
+            .unwrap_or("")
+            .split(',')
+            .map(|s| s.trim().trim_end_matches('/').to_string())
+            .filter(|s| !s.is_empty())
+            .collect();
+        for o in &cors_origins {
+            if o != "*" && !(o.starts_with("http://") || o.starts_with("https://")) {
+                problems.push(format!("{}: {o:?} is not an origin like https://example.com", env_name("cors_origins")));
+            }
+        }
+
+        let smtp_url = self.get("smtp_url").map(|u| {
+            if !(u.starts_with("smtp://") || u.starts_with("smtps://") || u.starts_with("smtp+plain://")) {
+                problems.push(format!("{} must start with smtp://, smtps:// or smtp+plain://", env_name("smtp_url")));
+            }
+            Secret::new(u.to_string())
+        });
+        let mail_from = self.get("mail_from").unwrap_or("ferrocast <noreply@localhost>").to_string();
+        let auth_rate_limit = parse(&self, "auth_rate_limit", &mut problems, "a whole number", 5u32);
+        let api_rate_limit = parse(&self, "api_rate_limit", &mut problems, "a whole number", 100u32);
+        let max_body_bytes = parse(&self, "max_body_bytes", &mut problems, "a number of bytes", 1_048_576usize);
+        if max_body_bytes < 1024 {
+            problems.push(format!("{} must be at least 1024", env_name("max_body_bytes")));
+        }
+        let registration_open = parse(&self, "registration_open", &mut problems, "`true` or `false`", true);
+
+        if !problems.is_empty() {
+            return Err(ConfigError::Invalid(problems));
+        }
+        let origins = self.values.iter().map(|(k, (_, o))| (*k, o.clone())).collect();
+        Ok(Config {
+            data_dir,
+            http_addr,
+            rtmp_addr,
+            database_url: Secret::new(database_url),
+            redis_url,
+            public_url,
+            secret_key,
+            log_format,
+            log_level,
+            cors_origins,
+            smtp_url,
+            mail_from,
+            auth_rate_limit,
+            api_rate_limit,
+            max_body_bytes,
+            registration_open,
+            origins,
+        })
+    }
+}
+
+/// Placeholders seen in example configs; a master key equal to one of them is refused.
+const PLACEHOLDERS: &[&str] = &["changeme", "change-me", "secret", "your-secret-key", "xxx"];
+
+/// Checks that a configured master key is 32 random-looking bytes in hex.
+pub fn validate_secret_key(key: &str) -> Result<[u8; 32], String> {
+    let lower = key.to_ascii_lowercase();
+    if PLACEHOLDERS.iter().any(|p| lower.contains(p)) {
+        return Err("is a placeholder; generate one with `openssl rand -hex 32`".into());
+    }
+    if key.len() != 64 || !key.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err("must be 64 hex characters (32 bytes); generate one with `openssl rand -hex 32`".into());
+    }
+    let mut out = [0u8; 32];
+    for (i, chunk) in key.as_bytes().chunks(2).enumerate() {
+        let s = std::str::from_utf8(chunk).map_err(|_| "not hex".to_string())?;
+        out[i] = u8::from_str_radix(s, 16).map_err(|_| "not hex".to_string())?;
+    }
+    if out.iter().all(|b| *b == out[0]) {
+        return Err("is a repeated byte, not a random key; generate one with `openssl rand -hex 32`".into());
+    }
+    Ok(out)
+}
+
+fn read_secret_file(path: &Path) -> Result<String, String> {
+    let meta = std::fs::metadata(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    if meta.len() > 64 * 1024 {
+        return Err(format!("{} is larger than 64 KiB; is it the right file?", path.display()));
+    }
+    std::fs::read_to_string(path)
+        .map(|s| s.trim_end_matches(['\n', '\r']).to_string())
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sources(env: &[(&str, &str)], flags: &[(&str, &str)]) -> Sources {
+        Sources {
+            config_file: None,
+            working_dir: None,
+            env: env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            flags: flags.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+        }
+    }
+
+    #[test]
+    fn defaults_are_the_spec_defaults() {
+        let c = Config::load(&sources(&[], &[])).expect("defaults load");
+        assert_eq!(c.data_dir, PathBuf::from("./data"));
+        assert_eq!(c.http_addr.to_string(), "127.0.0.1:8080");
+        assert_eq!(c.rtmp_addr.to_string(), "127.0.0.1:1935");
+        assert_eq!(c.database_url.expose(), "sqlite://./data/ferrocast.db");
+        assert_eq!(c.database_kind(), DatabaseKind::Sqlite);
+        assert_eq!(c.public_url, "http://127.0.0.1:8080");
+        assert!(c.secret_key.is_none());
+        assert_eq!(c.auth_rate_limit, 5);
+        assert_eq!(c.api_rate_limit, 100);
+    }
+
+    #[test]
+    fn file_then_env_then_flags() {
+        let dir = std::env::temp_dir().join(format!("ferrocast-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("tmp dir");
+        std::fs::write(
+            dir.join(DEFAULT_CONFIG_FILE),
+            "http_addr = \"127.0.0.1:9000\"\nrtmp_addr = \"127.0.0.1:9001\"\ndata_dir = \"/tmp/a\"\ncors_origins = [\"https://a.example\", \"https://b.example\"]\n",
+        )
+        .expect("write");
+        let mut s = sources(&[("FERROCAST_RTMP_ADDR", "127.0.0.1:9002"), ("FERROCAST_DATA_DIR", "/tmp/b")], &[("data_dir", "/tmp/c")]);
+        s.working_dir = Some(dir.clone());
+        let c = Config::load(&s).expect("loads");
+        assert_eq!(c.http_addr.port(), 9000);
+        assert_eq!(c.rtmp_addr.port(), 9002);
+        assert_eq!(c.data_dir, PathBuf::from("/tmp/c"));
+        assert_eq!(c.cors_origins, vec!["https://a.example", "https://b.example"]);
+        assert_eq!(c.origins["http_addr"], Origin::File(dir.join(DEFAULT_CONFIG_FILE)));
+        assert_eq!(c.origins["rtmp_addr"], Origin::Env("FERROCAST_RTMP_ADDR".into()));
+        assert_eq!(c.origins["data_dir"], Origin::Flag);
+        std::fs::remove_dir_all(&dir).ok();
+    }
+
+    #[test]
+    fn every_problem_is_reported() {
+        let err = Config::load(&sources(
+            &[("FERROCAST_HTTP_ADDR", "nope"), ("FERROCAST_SECRET_KEY", "changeme"), ("FERROCAST_BOGUS", "1")],
+            &[],
+        ))
+        .expect_err("invalid");
+        let text = err.to_string();
+        assert!(text.contains("FERROCAST_BOGUS"), "{text}");
+        let err = Config::load(&sources(
+            &[("FERROCAST_HTTP_ADDR", "nope"), ("FERROCAST_SECRET_KEY", "changeme"), ("FERROCAST_DATABASE_URL", "mysql://x")],
+            &[],
+        ))
+        .expect_err("invalid");
+        let text = err.to_string();
+        assert!(text.contains("FERROCAST_HTTP_ADDR"), "{text}");
+        assert!(text.contains("placeholder"), "{text}");
+        assert!(text.contains("FERROCAST_DATABASE_URL"), "{text}");
+    }
+
+    #[test]
+    fn secrets_from_files_and_redacted() {
+        let path = std::env::temp_dir().join(format!("ferrocast-secret-{}", std::process::id()));
+        let key = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+        std::fs::write(&path, format!("{key}\n")).expect("write");
+        let c = Config::load(&sources(&[("FERROCAST_SECRET_KEY_FILE", path.to_str().expect("utf8"))], &[])).expect("loads");
+        assert_eq!(c.secret_key.as_ref().map(|s| s.expose().as_str()), Some(key));
+        assert!(!format!("{c:?}").contains(key));
+        std::fs::remove_file(&path).ok();
+    }
+
+    #[test]
+    fn postgres_url_selects_postgres() {
+        let c = Config::load(&sources(&[("FERROCAST_DATABASE_URL", "postgres://127.0.0.1/test")], &[])).expect("loads");
+        assert_eq!(c.database_kind(), DatabaseKind::Postgres);
+    }
+}

@@ -1,0 +1,156 @@
+//! Storage for ferrocast: SQLite (embedded, the default) or PostgreSQL, chosen by the URL.
+//!
+//! One SQL code path: every query is written once with `$N` placeholders (SQLite accepts them)
+//! and portable SQL, and [`on_pool!`] runs it on whichever pool the node has. Column types are
+//! chosen to decode the same on both backends: `BIGINT` integers and Unix-millisecond times,
+//! `TEXT`, `BOOLEAN`. Only the migrations differ per backend.
+//!
+//! SQLite runs in WAL mode with `synchronous=FULL` (a committed row survives power loss, as
+//! RELIABILITY.md asks of chat, payments and usage) and a busy timeout, with foreign keys on.
+#![deny(missing_docs)]
+
+pub mod accounts;
+pub mod migrate;
+
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{PgPool, SqlitePool};
+use std::str::FromStr;
+use std::time::Duration;
+
+/// How long a query waits for a connection, and SQLite for a lock, before giving up.
+pub const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// A connection pool on one of the two backends.
+#[derive(Clone, Debug)]
+pub enum Db {
+    /// Embedded SQLite.
+    Sqlite(SqlitePool),
+    /// PostgreSQL.
+    Postgres(PgPool),
+}
+
+/// Runs the same code on whichever pool `$db` holds; `$p` is bound to the concrete pool. The body
+/// is compiled once per backend, so it must be written in SQL both understand.
+#[macro_export]
+macro_rules! on_pool {
+    ($db:expr, $p:ident => $body:expr) => {
+        match $db {
+            $crate::Db::Sqlite($p) => $body,
+            $crate::Db::Postgres($p) => $body,
+        }
+    };
+}
+
+/// What went wrong in storage.
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    /// The URL is malformed or the server cannot be reached.
+    #[error("cannot connect to the database: {0}")]
+    Connect(String),
+    /// A migration failed or the schema does not match this binary.
+    #[error("migration: {0}")]
+    Migrate(String),
+    /// A uniqueness constraint refused the write (duplicate email, token, …).
+    #[error("already exists")]
+    Conflict,
+    /// Any other database error.
+    #[error("database error: {0}")]
+    Query(#[from] sqlx::Error),
+}
+
+impl DbError {
+    /// Whether the error is a uniqueness violation.
+    pub fn is_conflict(&self) -> bool {
+        matches!(self, DbError::Conflict)
+    }
+}
+
+/// Maps unique-constraint violations to [`DbError::Conflict`].
+pub(crate) fn map_unique(e: sqlx::Error) -> DbError {
+    if let sqlx::Error::Database(d) = &e {
+        if d.is_unique_violation() {
+            return DbError::Conflict;
+        }
+    }
+    DbError::Query(e)
+}
+
+impl Db {
+    /// Connects to `url`: `postgres://…` or `postgresql://…` selects PostgreSQL, anything else
+    /// (`sqlite://path`, `sqlite::memory:`) SQLite. A SQLite file and its directory are created if
+    /// missing.
+    pub async fn connect(url: &str) -> Result<Db, DbError> {
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            let opts = PgConnectOptions::from_str(url).map_err(|e| DbError::Connect(redact(&e.to_string(), url)))?;
+            let pool = PgPoolOptions::new()
+                .max_connections(16)
+                .acquire_timeout(ACQUIRE_TIMEOUT)
+                .connect_with(opts)
+                .await
+                .map_err(|e| DbError::Connect(redact(&e.to_string(), url)))?;
+            Ok(Db::Postgres(pool))
+        } else {
+            let opts = sqlite_options(url)?;
+            let pool = SqlitePoolOptions::new()
+                .max_connections(8)
+                .acquire_timeout(ACQUIRE_TIMEOUT)
+                .connect_with(opts)
+                .await
+                .map_err(|e| DbError::Connect(e.to_string()))?;
+            Ok(Db::Sqlite(pool))
+        }
+    }
+
+    /// `sqlite` or `postgres`.
+    pub fn backend(&self) -> &'static str {
+        match self {
+            Db::Sqlite(_) => "sqlite",
+            Db::Postgres(_) => "postgres",
+        }
+    }
+
+    /// Round-trips a trivial query.
+    pub async fn ping(&self) -> Result<(), DbError> {
+        on_pool!(self, p => sqlx::query("SELECT 1").execute(p).await.map(|_| ()).map_err(DbError::from))
+    }
+
+    /// Closes the pool, waiting for connections to be returned.
+    pub async fn close(&self) {
+        on_pool!(self, p => p.close().await)
+    }
+}
+
+/// Builds SQLite options from a URL, creating the parent directory of a file database.
+pub fn sqlite_options(url: &str) -> Result<SqliteConnectOptions, DbError> {
+    let opts = SqliteConnectOptions::from_str(url).map_err(|e| DbError::Connect(format!("{url}: {e}")))?;
+    let path = opts.get_filename().to_path_buf();
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        if !url.contains(":memory:") {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| DbError::Connect(format!("cannot create directory {}: {e}", dir.display())))?;
+        }
+    }
+    Ok(opts
+        .create_if_missing(true)
+        .journal_mode(SqliteJournalMode::Wal)
+        .synchronous(SqliteSynchronous::Full)
+        .busy_timeout(ACQUIRE_TIMEOUT)
+        .foreign_keys(true))
+}
+
+/// Removes a password that an error message may echo from the URL.
+fn redact(message: &str, url: &str) -> String {
+    match url.split_once("://").and_then(|(_, rest)| rest.split_once('@')).and_then(|(cred, _)| cred.split_once(':')) {
+        Some((_, password)) if !password.is_empty() => message.replace(password, "***"),
+        _ => message.to_string(),
+    }
+}
+
+/// The current time in Unix milliseconds.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}

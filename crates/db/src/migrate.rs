@@ -1,0 +1,164 @@
+//! Schema migrations, embedded in the binary, one list per backend.
+//!
+//! Applied in order inside one transaction per migration; on PostgreSQL an advisory lock keeps two
+//! nodes starting at once from racing. Each applied migration's SHA-256 is recorded, and a
+//! migration edited after it was applied is refused rather than silently skipped. A database
+//! that holds migrations this binary does not know (a newer version ran against it) is refused
+//! too, so an old binary never writes to a newer schema.
+
+use crate::{now_ms, on_pool, Db, DbError};
+use data_encoding::HEXLOWER;
+use sha2::{Digest, Sha256};
+
+/// One migration.
+#[derive(Debug, Clone, Copy)]
+pub struct Migration {
+    /// Version, strictly increasing.
+    pub version: i64,
+    /// Short name.
+    pub name: &'static str,
+    /// SQL, possibly several statements.
+    pub sql: &'static str,
+}
+
+impl Migration {
+    fn checksum(&self) -> String {
+        HEXLOWER.encode(&Sha256::digest(self.sql.as_bytes()))
+    }
+}
+
+/// Migrations for SQLite.
+pub const SQLITE: &[Migration] =
+    &[Migration { version: 1, name: "accounts", sql: include_str!("../migrations/sqlite/0001_accounts.sql") }];
+
+/// Migrations for PostgreSQL.
+pub const POSTGRES: &[Migration] =
+    &[Migration { version: 1, name: "accounts", sql: include_str!("../migrations/postgres/0001_accounts.sql") }];
+
+const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (
+    version BIGINT PRIMARY KEY,
+    name TEXT NOT NULL,
+    checksum TEXT NOT NULL,
+    applied_at BIGINT NOT NULL
+)";
+
+/// Where the schema stands.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Status {
+    /// Versions applied and known to this binary.
+    pub applied: Vec<i64>,
+    /// Versions this binary would apply.
+    pub pending: Vec<(i64, &'static str)>,
+    /// Versions in the database this binary does not know.
+    pub unknown: Vec<i64>,
+    /// Versions whose SQL changed after they were applied.
+    pub modified: Vec<i64>,
+}
+
+impl Status {
+    /// Whether the schema is exactly what this binary expects.
+    pub fn is_current(&self) -> bool {
+        self.pending.is_empty() && self.unknown.is_empty() && self.modified.is_empty()
+    }
+}
+
+impl Db {
+    fn migrations(&self) -> &'static [Migration] {
+        match self {
+            Db::Sqlite(_) => SQLITE,
+            Db::Postgres(_) => POSTGRES,
+        }
+    }
+
+    async fn applied_rows(&self) -> Result<Vec<(i64, String)>, DbError> {
+        let exists: bool = on_pool!(self, p => {
+            let sql = match self {
+                Db::Sqlite(_) => "SELECT COUNT(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'",
+                Db::Postgres(_) => "SELECT to_regclass('schema_migrations') IS NOT NULL",
+            };
+            sqlx::query_scalar(sql).fetch_one(p).await?
+        });
+        if !exists {
+            return Ok(Vec::new());
+        }
+        let rows: Vec<(i64, String)> = on_pool!(self, p => {
+            sqlx::query_as("SELECT version, checksum FROM schema_migrations ORDER BY version").fetch_all(p).await?
+        });
+        Ok(rows)
+    }
+
+    /// Compares the database with this binary's migrations, without changing anything.
+    pub async fn migration_status(&self) -> Result<Status, DbError> {
+        let rows = self.applied_rows().await?;
+        let known = self.migrations();
+        let mut status = Status::default();
+        for (version, checksum) in &rows {
+            match known.iter().find(|m| m.version == *version) {
+                Some(m) if m.checksum() == *checksum => status.applied.push(*version),
+                Some(_) => status.modified.push(*version),
+                None => status.unknown.push(*version),
+            }
+        }
+        for m in known {
+            if !rows.iter().any(|(v, _)| *v == m.version) {
+                status.pending.push((m.version, m.name));
+            }
+        }
+        Ok(status)
+    }
+
+    /// Applies every pending migration and returns the versions applied.
+    pub async fn migrate(&self) -> Result<Vec<i64>, DbError> {
+        on_pool!(self, p => sqlx::query(CREATE_TABLE).execute(p).await.map(|_| ())?);
+        let status = self.migration_status().await?;
+        if !status.unknown.is_empty() {
+            return Err(DbError::Migrate(format!(
+                "the database has migrations {:?} that this binary does not know; it was used by a newer ferrocast — upgrade this binary",
+                status.unknown
+            )));
+        }
+        if !status.modified.is_empty() {
+            return Err(DbError::Migrate(format!(
+                "migrations {:?} were changed after they were applied; restore them or the database",
+                status.modified
+            )));
+        }
+        let mut applied = Vec::new();
+        for (version, _) in status.pending {
+            let m = self
+                .migrations()
+                .iter()
+                .find(|m| m.version == version)
+                .expect("invariant: pending versions come from the known list");
+            let checksum = m.checksum();
+            let now = now_ms();
+            let fail = |e: sqlx::Error| DbError::Migrate(format!("{:04}_{}: {e}", m.version, m.name));
+            on_pool!(self, p => {
+                let mut tx = p.begin().await.map_err(fail)?;
+                if matches!(self, Db::Postgres(_)) {
+                    sqlx::query("SELECT pg_advisory_xact_lock(7461836151)").execute(&mut *tx).await.map_err(fail)?;
+                }
+                let done: Option<i64> = sqlx::query_scalar("SELECT version FROM schema_migrations WHERE version = $1")
+                    .bind(m.version)
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(fail)?;
+                if done.is_none() {
+                    sqlx::raw_sql(m.sql).execute(&mut *tx).await.map_err(fail)?;
+                    sqlx::query("INSERT INTO schema_migrations (version, name, checksum, applied_at) VALUES ($1, $2, $3, $4)")
+                        .bind(m.version)
+                        .bind(m.name)
+                        .bind(&checksum)
+                        .bind(now)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(fail)?;
+                    applied.push(m.version);
+                }
+                tx.commit().await.map_err(fail)?;
+            });
+            tracing::info!(version = m.version, name = m.name, "migration applied");
+        }
+        Ok(applied)
+    }
+}

@@ -1,0 +1,238 @@
+//! Accounts: roles, API-key scopes and the validation rules for account fields.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// What a user is (SPEC §1). Ordered by privilege for [`Role::at_least`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// Watches, chats, tips.
+    Viewer,
+    /// Streams: sources, destinations, chat connectors.
+    Creator,
+    /// Runs UGC campaigns.
+    Brand,
+    /// Moderates chat and content.
+    Moderator,
+    /// Everything, including users and settings.
+    Admin,
+}
+
+impl Role {
+    /// Every role.
+    pub const ALL: [Role; 5] = [Role::Viewer, Role::Creator, Role::Brand, Role::Moderator, Role::Admin];
+
+    /// The stored and wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Viewer => "viewer",
+            Role::Creator => "creator",
+            Role::Brand => "brand",
+            Role::Moderator => "moderator",
+            Role::Admin => "admin",
+        }
+    }
+
+    /// Parses a stored or wire name.
+    pub fn parse(s: &str) -> Option<Role> {
+        Role::ALL.into_iter().find(|r| r.as_str() == s)
+    }
+
+    /// Roles a person may choose when registering; moderator and admin are granted, never
+    /// self-assigned.
+    pub fn self_assignable(self) -> bool {
+        matches!(self, Role::Viewer | Role::Creator | Role::Brand)
+    }
+
+    /// Whether this role has at least the privileges of staff (`moderator` or `admin`).
+    pub fn is_staff(self) -> bool {
+        matches!(self, Role::Moderator | Role::Admin)
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What an API key may do. Session tokens (from login) carry every scope their role allows;
+/// API keys carry only the scopes chosen at creation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Scope {
+    /// Read the own profile.
+    ProfileRead,
+    /// Read sources and destinations.
+    SourcesRead,
+    /// Create, change and delete sources and destinations.
+    SourcesWrite,
+    /// Read stream state and usage.
+    StreamsRead,
+    /// Start and stop streams.
+    StreamsWrite,
+    /// Send chat messages and moderate.
+    ChatWrite,
+    /// Administration (admin role only).
+    Admin,
+}
+
+impl Scope {
+    /// Every scope.
+    pub const ALL: [Scope; 7] = [
+        Scope::ProfileRead,
+        Scope::SourcesRead,
+        Scope::SourcesWrite,
+        Scope::StreamsRead,
+        Scope::StreamsWrite,
+        Scope::ChatWrite,
+        Scope::Admin,
+    ];
+
+    /// Wire name, e.g. `sources:write`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scope::ProfileRead => "profile:read",
+            Scope::SourcesRead => "sources:read",
+            Scope::SourcesWrite => "sources:write",
+            Scope::StreamsRead => "streams:read",
+            Scope::StreamsWrite => "streams:write",
+            Scope::ChatWrite => "chat:write",
+            Scope::Admin => "admin",
+        }
+    }
+
+    /// Parses a wire name.
+    pub fn parse(s: &str) -> Option<Scope> {
+        Scope::ALL.into_iter().find(|x| x.as_str() == s)
+    }
+
+    /// Whether a user of `role` may hold this scope.
+    pub fn allowed_for(self, role: Role) -> bool {
+        match self {
+            Scope::Admin => role == Role::Admin,
+            _ => true,
+        }
+    }
+}
+
+/// A field that failed validation, reported to the client in `details`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {message}")]
+pub struct FieldError {
+    /// The JSON field name.
+    pub field: &'static str,
+    /// What is wrong and what would be right.
+    pub message: String,
+}
+
+impl FieldError {
+    fn new(field: &'static str, message: impl Into<String>) -> Self {
+        Self { field, message: message.into() }
+    }
+}
+
+/// Longest email address (RFC 5321 §4.5.3.1.3 path limit minus the angle brackets).
+pub const MAX_EMAIL_LEN: usize = 254;
+/// Shortest password.
+pub const MIN_PASSWORD_CHARS: usize = 8;
+/// Longest password in bytes (hashing cost is bounded before any work).
+pub const MAX_PASSWORD_BYTES: usize = 1024;
+/// Longest display name in characters.
+pub const MAX_DISPLAY_NAME_CHARS: usize = 100;
+
+/// Normalises and validates an email address: trimmed, lower-cased, one `@`, a dotted domain,
+/// no spaces or control characters, within RFC 5321's lengths. Unicode is allowed (RFC 6531).
+pub fn normalize_email(raw: &str) -> Result<String, FieldError> {
+    let email = raw.trim();
+    if email.is_empty() {
+        return Err(FieldError::new("email", "is required"));
+    }
+    if email.len() > MAX_EMAIL_LEN {
+        return Err(FieldError::new("email", format!("must be at most {MAX_EMAIL_LEN} characters")));
+    }
+    let bad = |c: char| c.is_whitespace() || c.is_control() || matches!(c, '<' | '>' | ',' | ';' | '"' | '\\');
+    if email.chars().any(bad) {
+        return Err(FieldError::new("email", "must not contain spaces, quotes, brackets or control characters"));
+    }
+    let Some((local, domain)) = email.rsplit_once('@') else {
+        return Err(FieldError::new("email", "must look like name@example.com"));
+    };
+    let domain_ok = domain.contains('.')
+        && !domain.starts_with('.')
+        && !domain.ends_with('.')
+        && !domain.contains("..")
+        && !domain.contains('@')
+        && domain.len() <= 253;
+    if local.is_empty() || local.len() > 64 || local.contains('@') || !domain_ok {
+        return Err(FieldError::new("email", "must look like name@example.com"));
+    }
+    Ok(email.to_lowercase())
+}
+
+/// Checks a new password: 8 characters or more, at most 1024 bytes, not only whitespace.
+pub fn validate_password(field: &'static str, password: &str) -> Result<(), FieldError> {
+    if password.len() > MAX_PASSWORD_BYTES {
+        return Err(FieldError::new(field, format!("must be at most {MAX_PASSWORD_BYTES} bytes")));
+    }
+    if password.chars().count() < MIN_PASSWORD_CHARS {
+        return Err(FieldError::new(field, format!("must be at least {MIN_PASSWORD_CHARS} characters")));
+    }
+    if password.trim().is_empty() {
+        return Err(FieldError::new(field, "must not be only spaces"));
+    }
+    Ok(())
+}
+
+/// Normalises a display name: trimmed, 1 to 100 characters, no control characters.
+pub fn normalize_display_name(raw: &str) -> Result<String, FieldError> {
+    let name = raw.trim();
+    if name.is_empty() {
+        return Err(FieldError::new("display_name", "is required"));
+    }
+    if name.chars().count() > MAX_DISPLAY_NAME_CHARS {
+        return Err(FieldError::new("display_name", format!("must be at most {MAX_DISPLAY_NAME_CHARS} characters")));
+    }
+    if name.chars().any(char::is_control) {
+        return Err(FieldError::new("display_name", "must not contain control characters"));
+    }
+    Ok(name.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn emails() {
+        assert_eq!(normalize_email("  Ana@Example.COM "), Ok("ana@example.com".into()));
+        assert_eq!(normalize_email("o'brien+tag@example.co.uk"), Ok("o'brien+tag@example.co.uk".into()));
+        assert_eq!(normalize_email("δοκιμή@παράδειγμα.δοκιμή"), Ok("δοκιμή@παράδειγμα.δοκιμή".into()));
+        for bad in ["", "a", "a@b", "@b.com", "a@.com", "a@b..com", "a b@c.com", "a@b.com\n", "a@b@c.com", &format!("{}@x.com", "a".repeat(10_000))] {
+            assert!(normalize_email(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn passwords_and_names() {
+        assert!(validate_password("password", "short").is_err());
+        assert!(validate_password("password", "        ").is_err());
+        assert!(validate_password("password", &"x".repeat(1025)).is_err());
+        assert!(validate_password("password", "correct horse").is_ok());
+        assert_eq!(normalize_display_name("  Robert'); DROP TABLE users;-- "), Ok("Robert'); DROP TABLE users;--".into()));
+        assert!(normalize_display_name("a\u{0}b").is_err());
+        assert!(normalize_display_name(&"é".repeat(101)).is_err());
+    }
+
+    #[test]
+    fn roles_and_scopes_round_trip() {
+        for r in Role::ALL {
+            assert_eq!(Role::parse(r.as_str()), Some(r));
+        }
+        for s in Scope::ALL {
+            assert_eq!(Scope::parse(s.as_str()), Some(s));
+        }
+        assert!(!Scope::Admin.allowed_for(Role::Moderator));
+        assert!(!Role::Admin.self_assignable());
+    }
+}

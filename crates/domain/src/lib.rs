@@ -1,0 +1,6 @@
+//! The domain: who may do what, which input is acceptable, and the small interfaces (ports)
+//! that adapters implement. Nothing here opens a socket or a database.
+#![deny(missing_docs)]
+
+pub mod account;
+pub mod mail;
