@@ -1,1 +1,233 @@
-fn main(){}
+//! The `ferrocast` command: parses the command line and hands over to `ferrocast-server`.
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand};
+use ferrocast_config::{Config, Sources, SETTINGS};
+use ferrocast_domain::account::Role;
+use std::collections::BTreeMap;
+use std::io::BufRead;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(name = "ferrocast", version, about = "Self-hosted live streaming and creator platform", after_help = settings_help())]
+struct Cli {
+    #[command(flatten)]
+    global: GlobalFlags,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Args)]
+struct GlobalFlags {
+    /// Configuration file (default: ./ferrocast.toml if present; also $FERROCAST_CONFIG).
+    #[arg(long, global = true, value_name = "PATH")]
+    config: Option<PathBuf>,
+    /// Data directory (FERROCAST_DATA_DIR).
+    #[arg(long, global = true, value_name = "DIR")]
+    data_dir: Option<String>,
+    /// HTTP listen address (FERROCAST_HTTP_ADDR).
+    #[arg(long, global = true, value_name = "ADDR")]
+    http_addr: Option<String>,
+    /// RTMP listen address (FERROCAST_RTMP_ADDR).
+    #[arg(long, global = true, value_name = "ADDR")]
+    rtmp_addr: Option<String>,
+    /// Database URL (FERROCAST_DATABASE_URL).
+    #[arg(long, global = true, value_name = "URL")]
+    database_url: Option<String>,
+    /// Log format: human or json (FERROCAST_LOG_FORMAT).
+    #[arg(long, global = true, value_name = "FORMAT")]
+    log_format: Option<String>,
+    /// Any setting, as KEY=VALUE with the key as in ferrocast.toml; repeatable.
+    #[arg(long = "set", short = 's', global = true, value_name = "KEY=VALUE")]
+    set: Vec<String>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the node: HTTP API and web app (media follows in later releases).
+    Serve,
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// Manage users.
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
+    },
+    /// Check configuration, database, migrations, ports and ffmpeg; exit non-zero on failure.
+    Doctor,
+}
+
+#[derive(Subcommand)]
+enum UserCommand {
+    /// Create a user (email verified). Without a password option, one is generated and printed.
+    Create {
+        /// Email address; used to log in.
+        #[arg(long)]
+        email: String,
+        /// Display name (default: the part of the email before @).
+        #[arg(long)]
+        display_name: Option<String>,
+        /// Role: viewer, creator, brand, moderator or admin.
+        #[arg(long, default_value = "creator", conflicts_with = "admin")]
+        role: String,
+        /// Make the user an administrator (same as --role admin).
+        #[arg(long)]
+        admin: bool,
+        /// Read the password from the first line of standard input.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+}
+
+fn settings_help() -> String {
+    let mut s = String::from(
+        "Settings (ferrocast.toml key / FERROCAST_ environment variable / --set KEY=VALUE):\n",
+    );
+    for setting in SETTINGS {
+        s.push_str(&format!("  {:<18} {}\n", setting.key, setting.help));
+    }
+    s
+}
+
+impl GlobalFlags {
+    fn sources(&self) -> anyhow::Result<Sources> {
+        let mut flags = BTreeMap::new();
+        for (key, value) in [
+            ("data_dir", &self.data_dir),
+            ("http_addr", &self.http_addr),
+            ("rtmp_addr", &self.rtmp_addr),
+            ("database_url", &self.database_url),
+            ("log_format", &self.log_format),
+        ] {
+            if let Some(v) = value {
+                flags.insert(key.to_string(), v.clone());
+            }
+        }
+        for kv in &self.set {
+            let (k, v) = kv
+                .split_once('=')
+                .with_context(|| format!("--set {kv:?}: expected KEY=VALUE"))?;
+            flags.insert(k.trim().to_string(), v.to_string());
+        }
+        Ok(Sources::from_process(self.config.clone(), flags))
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let sources = cli.global.sources()?;
+    let loaded = Config::load(&sources);
+    if let Command::Doctor = cli.command {
+        let checks = ferrocast_server::doctor::run(loaded).await;
+        print!("{}", ferrocast_server::doctor::render(&checks));
+        return Ok(if ferrocast_server::doctor::failed(&checks) {
+            ExitCode::FAILURE
+        } else {
+            ExitCode::SUCCESS
+        });
+    }
+    let config = loaded?;
+    ferrocast_server::init_tracing(&config);
+    match cli.command {
+        Command::Serve => {
+            ferrocast_server::serve(config, shutdown_signal()).await?;
+        }
+        Command::Migrate => {
+            let db = ferrocast_db_connect(&config).await?;
+            println!("database schema is current ({})", db);
+        }
+        Command::User {
+            command:
+                UserCommand::Create {
+                    email,
+                    display_name,
+                    role,
+                    admin,
+                    password_stdin,
+                },
+        } => {
+            let role = if admin {
+                Role::Admin
+            } else {
+                Role::parse(&role).with_context(|| {
+                    format!("--role {role:?}: expected viewer, creator, brand, moderator or admin")
+                })?
+            };
+            let (password, generated) = if password_stdin {
+                let mut line = String::new();
+                std::io::stdin()
+                    .lock()
+                    .read_line(&mut line)
+                    .context("cannot read the password from standard input")?;
+                (line.trim_end_matches(['\n', '\r']).to_string(), false)
+            } else {
+                let mut bytes = [0u8; 15];
+                rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut bytes);
+                (data_encoding::BASE64URL_NOPAD.encode(&bytes), true)
+            };
+            let name = display_name
+                .unwrap_or_else(|| email.split('@').next().unwrap_or("user").to_string());
+            let user =
+                ferrocast_server::create_user(&config, &email, &name, &password, role).await?;
+            println!(
+                "created {} user {} (id {}, uuid {})",
+                user.role, user.email, user.id, user.uuid
+            );
+            if generated {
+                println!("password: {password}");
+                println!("(shown once; change it after logging in)");
+            }
+        }
+        Command::Doctor => unreachable!("handled above"),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn ferrocast_db_connect(config: &Config) -> anyhow::Result<String> {
+    let db = ferrocast_server::open_database(config).await?;
+    let backend = db.backend().to_string();
+    db.close().await;
+    Ok(backend)
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+}

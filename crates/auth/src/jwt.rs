@@ -116,19 +116,29 @@ pub fn decode(key: &[u8; 32], token: &str, expect: &Expect<'_>) -> Result<Claims
         return Err(TokenError::Malformed);
     }
     let mut parts = token.split('.');
-    let (Some(h), Some(p), Some(s), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
+    let (Some(h), Some(p), Some(s), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
         return Err(TokenError::Malformed);
     };
-    let header_bytes = BASE64URL_NOPAD.decode(h.as_bytes()).map_err(|_| TokenError::Malformed)?;
-    let header: Header = serde_json::from_slice(&header_bytes).map_err(|_| TokenError::BadHeader)?;
+    let header_bytes = BASE64URL_NOPAD
+        .decode(h.as_bytes())
+        .map_err(|_| TokenError::Malformed)?;
+    let header: Header =
+        serde_json::from_slice(&header_bytes).map_err(|_| TokenError::BadHeader)?;
     if header.alg != "HS256" || header.typ.as_deref().is_some_and(|t| t != "JWT") {
         return Err(TokenError::BadHeader);
     }
-    let sig = BASE64URL_NOPAD.decode(s.as_bytes()).map_err(|_| TokenError::Malformed)?;
+    let sig = BASE64URL_NOPAD
+        .decode(s.as_bytes())
+        .map_err(|_| TokenError::Malformed)?;
     let mut mac = HmacSha256::new_from_slice(key).expect("invariant: HMAC accepts any key length");
     mac.update(&token.as_bytes()[..h.len() + 1 + p.len()]);
-    mac.verify_slice(&sig).map_err(|_| TokenError::BadSignature)?;
-    let payload = BASE64URL_NOPAD.decode(p.as_bytes()).map_err(|_| TokenError::Malformed)?;
+    mac.verify_slice(&sig)
+        .map_err(|_| TokenError::BadSignature)?;
+    let payload = BASE64URL_NOPAD
+        .decode(p.as_bytes())
+        .map_err(|_| TokenError::Malformed)?;
     let claims: Claims = serde_json::from_slice(&payload).map_err(|_| TokenError::BadClaims)?;
     if claims.iss != expect.issuer || claims.aud != expect.audience || claims.typ != expect.typ {
         return Err(TokenError::WrongContext);
@@ -164,11 +174,20 @@ mod tests {
     }
 
     fn expect(now: i64) -> Expect<'static> {
-        Expect { issuer: "http://127.0.0.1:8080", audience: "ferrocast-api", typ: "access", now }
+        Expect {
+            issuer: "http://127.0.0.1:8080",
+            audience: "ferrocast-api",
+            typ: "access",
+            now,
+        }
     }
 
     fn forge(header: &str, payload: &str, key: &[u8; 32]) -> String {
-        let mut t = format!("{}.{}", BASE64URL_NOPAD.encode(header.as_bytes()), BASE64URL_NOPAD.encode(payload.as_bytes()));
+        let mut t = format!(
+            "{}.{}",
+            BASE64URL_NOPAD.encode(header.as_bytes()),
+            BASE64URL_NOPAD.encode(payload.as_bytes())
+        );
         let sig = sign(key, t.as_bytes());
         t.push('.');
         t.push_str(&BASE64URL_NOPAD.encode(&sig));
@@ -189,30 +208,70 @@ mod tests {
         // alg none, with and without a signature.
         let none_h = BASE64URL_NOPAD.encode(br#"{"alg":"none","typ":"JWT"}"#);
         let p = BASE64URL_NOPAD.encode(payload.as_bytes());
-        assert_eq!(decode(&KEY, &format!("{none_h}.{p}."), &expect(now)), Err(TokenError::Malformed));
-        assert_eq!(decode(&KEY, &forge(r#"{"alg":"none"}"#, &payload, &KEY), &expect(now)), Err(TokenError::BadHeader));
+        assert_eq!(
+            decode(&KEY, &format!("{none_h}.{p}."), &expect(now)),
+            Err(TokenError::Malformed)
+        );
+        assert_eq!(
+            decode(
+                &KEY,
+                &forge(r#"{"alg":"none"}"#, &payload, &KEY),
+                &expect(now)
+            ),
+            Err(TokenError::BadHeader)
+        );
         // Algorithm confusion.
         for alg in ["HS512", "RS256", "ES256", "hs256", "HS256 "] {
             let h = format!(r#"{{"alg":"{alg}","typ":"JWT"}}"#);
-            assert_eq!(decode(&KEY, &forge(&h, &payload, &KEY), &expect(now)), Err(TokenError::BadHeader), "{alg}");
+            assert_eq!(
+                decode(&KEY, &forge(&h, &payload, &KEY), &expect(now)),
+                Err(TokenError::BadHeader),
+                "{alg}"
+            );
         }
         // Wrong key.
-        assert_eq!(decode(&[8; 32], &good, &expect(now)), Err(TokenError::BadSignature));
+        assert_eq!(
+            decode(&[8; 32], &good, &expect(now)),
+            Err(TokenError::BadSignature)
+        );
         // Tampered payload.
         let mut tampered = claims(now);
         tampered.role = "admin".into();
         let parts: Vec<&str> = good.split('.').collect();
-        let forged = format!("{}.{}.{}", parts[0], BASE64URL_NOPAD.encode(&serde_json::to_vec(&tampered).expect("json")), parts[2]);
-        assert_eq!(decode(&KEY, &forged, &expect(now)), Err(TokenError::BadSignature));
+        let forged = format!(
+            "{}.{}.{}",
+            parts[0],
+            BASE64URL_NOPAD.encode(&serde_json::to_vec(&tampered).expect("json")),
+            parts[2]
+        );
+        assert_eq!(
+            decode(&KEY, &forged, &expect(now)),
+            Err(TokenError::BadSignature)
+        );
         // Expired, future nbf.
-        assert_eq!(decode(&KEY, &good, &expect(now + 901)), Err(TokenError::Expired));
-        assert_eq!(decode(&KEY, &good, &expect(now - 60)), Err(TokenError::NotYetValid));
+        assert_eq!(
+            decode(&KEY, &good, &expect(now + 901)),
+            Err(TokenError::Expired)
+        );
+        assert_eq!(
+            decode(&KEY, &good, &expect(now - 60)),
+            Err(TokenError::NotYetValid)
+        );
         // String exp (CVE-2026-25537's shape), missing exp, extra claims.
         let hs = r#"{"alg":"HS256","typ":"JWT"}"#;
-        let string_exp = payload.replace(&format!("\"exp\":{}", now + 900), &format!("\"exp\":\"{}\"", now + 900));
-        assert_eq!(decode(&KEY, &forge(hs, &string_exp, &KEY), &expect(now)), Err(TokenError::BadClaims));
+        let string_exp = payload.replace(
+            &format!("\"exp\":{}", now + 900),
+            &format!("\"exp\":\"{}\"", now + 900),
+        );
+        assert_eq!(
+            decode(&KEY, &forge(hs, &string_exp, &KEY), &expect(now)),
+            Err(TokenError::BadClaims)
+        );
         let no_exp = payload.replace(&format!(",\"exp\":{}", now + 900), "");
-        assert_eq!(decode(&KEY, &forge(hs, &no_exp, &KEY), &expect(now)), Err(TokenError::BadClaims));
+        assert_eq!(
+            decode(&KEY, &forge(hs, &no_exp, &KEY), &expect(now)),
+            Err(TokenError::BadClaims)
+        );
         // Wrong audience, issuer, type.
         for (field, value) in [("aud", "other"), ("iss", "http://evil"), ("typ", "refresh")] {
             let mut c = claims(now);
@@ -221,10 +280,21 @@ mod tests {
                 "iss" => c.iss = value.into(),
                 _ => c.typ = value.into(),
             }
-            assert_eq!(decode(&KEY, &encode(&KEY, &c), &expect(now)), Err(TokenError::WrongContext), "{field}");
+            assert_eq!(
+                decode(&KEY, &encode(&KEY, &c), &expect(now)),
+                Err(TokenError::WrongContext),
+                "{field}"
+            );
         }
         // Garbage.
-        for junk in ["", ".", "..", "a.b.c", "a.b.c.d", &"A".repeat(MAX_TOKEN_LEN + 1)] {
+        for junk in [
+            "",
+            ".",
+            "..",
+            "a.b.c",
+            "a.b.c.d",
+            &"A".repeat(MAX_TOKEN_LEN + 1),
+        ] {
             assert!(decode(&KEY, junk, &expect(now)).is_err(), "{junk}");
         }
     }

@@ -1,6 +1,8 @@
 //! argon2id password hashing (RFC 9106), parameters at OWASP's recommended minimum.
 
-use argon2::password_hash::{rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::password_hash::{
+    rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString,
+};
 use argon2::{Algorithm, Argon2, Params, Version};
 
 /// Memory cost in KiB (19 MiB).
@@ -14,7 +16,8 @@ pub const P_COST: u32 = 1;
 pub const MAX_PASSWORD_BYTES: usize = 1024;
 
 fn hasher() -> Argon2<'static> {
-    let params = Params::new(M_COST_KIB, T_COST, P_COST, None).expect("invariant: constant argon2 parameters are valid");
+    let params = Params::new(M_COST_KIB, T_COST, P_COST, None)
+        .expect("invariant: constant argon2 parameters are valid");
     Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
 }
 
@@ -31,7 +34,9 @@ pub fn hash(password: &str) -> String {
 /// Verifies a password against a stored PHC string. A malformed stored hash verifies as false.
 pub fn verify(password: &str, phc: &str) -> bool {
     match PasswordHash::new(phc) {
-        Ok(parsed) => hasher().verify_password(password.as_bytes(), &parsed).is_ok(),
+        Ok(parsed) => hasher()
+            .verify_password(password.as_bytes(), &parsed)
+            .is_ok(),
         Err(_) => false,
     }
 }
@@ -70,6 +75,8 @@ mod tests {
         assert!(!verify("correct horse battery stapl", &h));
         assert!(!verify("x", "not a phc string"));
         assert!(!needs_rehash(&h));
-        assert!(needs_rehash("$argon2id$v=19$m=4096,t=1,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA"));
+        assert!(needs_rehash(
+            "$argon2id$v=19$m=4096,t=1,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA"
+        ));
     }
 }

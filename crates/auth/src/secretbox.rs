@@ -14,7 +14,8 @@ use sha2::Sha256;
 /// Derives a purpose-specific 32-byte key from the master key (HMAC-SHA256 as a PRF, as in
 /// HKDF-Expand with a single block; labels never collide because each is a fixed constant).
 pub fn derive_key(master: &[u8; 32], label: &str) -> [u8; 32] {
-    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(master).expect("invariant: HMAC accepts any key length");
+    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(master)
+        .expect("invariant: HMAC accepts any key length");
     mac.update(b"ferrocast/v1/");
     mac.update(label.as_bytes());
     mac.update(&[1]);
@@ -23,7 +24,9 @@ pub fn derive_key(master: &[u8; 32], label: &str) -> [u8; 32] {
 
 /// Sealing failed or the sealed value is not authentic.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("secret cannot be decrypted: wrong master key, corrupted value, or moved from another record")]
+#[error(
+    "secret cannot be decrypted: wrong master key, corrupted value, or moved from another record"
+)]
 pub struct OpenError;
 
 /// Encrypts and decrypts secrets under one key.
@@ -41,7 +44,9 @@ impl std::fmt::Debug for SecretBox {
 impl SecretBox {
     /// A box under `key`.
     pub fn new(key: &[u8; 32]) -> Self {
-        Self { cipher: Aes256Gcm::new(key.into()) }
+        Self {
+            cipher: Aes256Gcm::new(key.into()),
+        }
     }
 
     /// Encrypts `plaintext`, bound to `context`.
@@ -50,7 +55,13 @@ impl SecretBox {
         rand::rngs::OsRng.fill_bytes(&mut nonce);
         let ct = self
             .cipher
-            .encrypt(Nonce::from_slice(&nonce), Payload { msg: plaintext, aad: context.as_bytes() })
+            .encrypt(
+                Nonce::from_slice(&nonce),
+                Payload {
+                    msg: plaintext,
+                    aad: context.as_bytes(),
+                },
+            )
             .expect("invariant: AES-GCM encryption of in-memory data cannot fail");
         let mut out = Vec::with_capacity(12 + ct.len());
         out.extend_from_slice(&nonce);
@@ -61,13 +72,21 @@ impl SecretBox {
     /// Decrypts a value made by [`SecretBox::seal`] with the same context.
     pub fn open(&self, context: &str, sealed: &str) -> Result<Vec<u8>, OpenError> {
         let body = sealed.strip_prefix("v1.").ok_or(OpenError)?;
-        let raw = BASE64URL_NOPAD.decode(body.as_bytes()).map_err(|_| OpenError)?;
+        let raw = BASE64URL_NOPAD
+            .decode(body.as_bytes())
+            .map_err(|_| OpenError)?;
         if raw.len() < 12 + 16 {
             return Err(OpenError);
         }
         let (nonce, ct) = raw.split_at(12);
         self.cipher
-            .decrypt(Nonce::from_slice(nonce), Payload { msg: ct, aad: context.as_bytes() })
+            .decrypt(
+                Nonce::from_slice(nonce),
+                Payload {
+                    msg: ct,
+                    aad: context.as_bytes(),
+                },
+            )
             .map_err(|_| OpenError)
     }
 }
@@ -87,7 +106,10 @@ mod tests {
         let mut bytes = s.into_bytes();
         let last = bytes.len() - 2;
         bytes[last] = if bytes[last] == b'A' { b'B' } else { b'A' };
-        assert_eq!(b.open("users.totp:1", &String::from_utf8(bytes).expect("utf8")), Err(OpenError));
+        assert_eq!(
+            b.open("users.totp:1", &String::from_utf8(bytes).expect("utf8")),
+            Err(OpenError)
+        );
         assert_eq!(b.open("x", "v1.AAAA"), Err(OpenError));
         assert_eq!(b.open("x", "garbage"), Err(OpenError));
     }

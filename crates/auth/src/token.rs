@@ -23,7 +23,8 @@ pub fn hash(token: &str) -> String {
 
 /// Hex HMAC-SHA256 of a low-entropy code under a server key, as stored.
 pub fn keyed_hash(key: &[u8; 32], purpose: &str, code: &str) -> String {
-    let mut mac = Hmac::<Sha256>::new_from_slice(key).expect("invariant: HMAC accepts any key length");
+    let mut mac =
+        Hmac::<Sha256>::new_from_slice(key).expect("invariant: HMAC accepts any key length");
     mac.update(purpose.as_bytes());
     mac.update(&[0]);
     mac.update(code.as_bytes());
@@ -46,7 +47,10 @@ pub fn recovery_code() -> String {
 
 /// Canonical form of a typed recovery code: lower case, dashes and spaces removed.
 pub fn normalize_recovery_code(code: &str) -> String {
-    code.chars().filter(|c| !matches!(c, '-' | ' ')).flat_map(char::to_lowercase).collect()
+    code.chars()
+        .filter(|c| !matches!(c, '-' | ' '))
+        .flat_map(char::to_lowercase)
+        .collect()
 }
 
 /// Constant-time equality of two strings.
@@ -63,13 +67,22 @@ mod tests {
         let t = generate("fcr_");
         assert!(t.starts_with("fcr_") && t.len() == 4 + 43, "{t}");
         assert_ne!(generate("x"), generate("x"));
-        assert_eq!(hash("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+        assert_eq!(
+            hash("abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
         let c = numeric_code(6);
         assert!(c.len() == 6 && c.bytes().all(|b| b.is_ascii_digit()));
         let r = recovery_code();
         assert_eq!(r.len(), 14);
-        assert_eq!(normalize_recovery_code(&r.to_uppercase().replace('-', " ")), r.replace('-', ""));
-        assert_ne!(keyed_hash(&[1; 32], "a", "123456"), keyed_hash(&[1; 32], "b", "123456"));
+        assert_eq!(
+            normalize_recovery_code(&r.to_uppercase().replace('-', " ")),
+            r.replace('-', "")
+        );
+        assert_ne!(
+            keyed_hash(&[1; 32], "a", "123456"),
+            keyed_hash(&[1; 32], "b", "123456")
+        );
         assert!(ct_eq("abc", "abc") && !ct_eq("abc", "abd") && !ct_eq("abc", "ab"));
     }
 }

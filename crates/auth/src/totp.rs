@@ -25,7 +25,8 @@ pub enum Algorithm {
 
 fn mac(alg: Algorithm, key: &[u8], msg: &[u8]) -> Vec<u8> {
     fn run<M: Mac + hmac::digest::KeyInit>(key: &[u8], msg: &[u8]) -> Vec<u8> {
-        let mut m = <M as Mac>::new_from_slice(key).expect("invariant: HMAC accepts any key length");
+        let mut m =
+            <M as Mac>::new_from_slice(key).expect("invariant: HMAC accepts any key length");
         m.update(msg);
         m.finalize().into_bytes().to_vec()
     }
@@ -40,7 +41,12 @@ fn mac(alg: Algorithm, key: &[u8], msg: &[u8]) -> Vec<u8> {
 pub fn hotp(alg: Algorithm, key: &[u8], counter: u64, digits: u32) -> u32 {
     let h = mac(alg, key, &counter.to_be_bytes());
     let offset = (h[h.len() - 1] & 0x0f) as usize;
-    let bin = u32::from_be_bytes([h[offset] & 0x7f, h[offset + 1], h[offset + 2], h[offset + 3]]);
+    let bin = u32::from_be_bytes([
+        h[offset] & 0x7f,
+        h[offset + 1],
+        h[offset + 2],
+        h[offset + 3],
+    ]);
     bin % 10u32.pow(digits)
 }
 
@@ -51,7 +57,11 @@ pub fn step_at(unix_secs: i64) -> u64 {
 
 /// TOTP code for an instant, zero-padded to `digits`.
 pub fn code_at(alg: Algorithm, key: &[u8], unix_secs: i64, digits: u32) -> String {
-    format!("{:0width$}", hotp(alg, key, step_at(unix_secs), digits), width = digits as usize)
+    format!(
+        "{:0width$}",
+        hotp(alg, key, step_at(unix_secs), digits),
+        width = digits as usize
+    )
 }
 
 /// Finds the time step a submitted 6-digit SHA-1 code belongs to, within ±[`WINDOW`] steps of
@@ -121,9 +131,15 @@ mod tests {
     #[test]
     fn rfc4226_appendix_d() {
         let key = b"12345678901234567890";
-        let expected = [755224, 287082, 359152, 969429, 338314, 254676, 287922, 162583, 399871, 520489];
+        let expected = [
+            755224, 287082, 359152, 969429, 338314, 254676, 287922, 162583, 399871, 520489,
+        ];
         for (counter, want) in expected.iter().enumerate() {
-            assert_eq!(hotp(Algorithm::Sha1, key, counter as u64, 6), *want, "counter {counter}");
+            assert_eq!(
+                hotp(Algorithm::Sha1, key, counter as u64, 6),
+                *want,
+                "counter {counter}"
+            );
         }
     }
 
@@ -142,8 +158,16 @@ mod tests {
         ];
         for (t, s1, s256, s512) in table {
             assert_eq!(code_at(Algorithm::Sha1, sha1, t, 8), s1, "SHA1 at {t}");
-            assert_eq!(code_at(Algorithm::Sha256, sha256, t, 8), s256, "SHA256 at {t}");
-            assert_eq!(code_at(Algorithm::Sha512, sha512, t, 8), s512, "SHA512 at {t}");
+            assert_eq!(
+                code_at(Algorithm::Sha256, sha256, t, 8),
+                s256,
+                "SHA256 at {t}"
+            );
+            assert_eq!(
+                code_at(Algorithm::Sha512, sha512, t, 8),
+                s512,
+                "SHA512 at {t}"
+            );
         }
     }
 

@@ -200,9 +200,17 @@ pub struct Sources {
 impl Sources {
     /// Sources from the real process: its environment and working directory.
     pub fn from_process(config_file: Option<PathBuf>, flags: BTreeMap<String, String>) -> Self {
-        let env = std::env::vars().filter(|(k, _)| k.starts_with(ENV_PREFIX)).collect();
-        let config_file = config_file.or_else(|| std::env::var_os("FERROCAST_CONFIG").map(PathBuf::from));
-        Self { config_file, working_dir: std::env::current_dir().ok(), env, flags }
+        let env = std::env::vars()
+            .filter(|(k, _)| k.starts_with(ENV_PREFIX))
+            .collect();
+        let config_file =
+            config_file.or_else(|| std::env::var_os("FERROCAST_CONFIG").map(PathBuf::from));
+        Self {
+            config_file,
+            working_dir: std::env::current_dir().ok(),
+            env,
+            flags,
+        }
     }
 }
 
@@ -257,15 +265,20 @@ impl Layered {
         // File.
         let file = match &sources.config_file {
             Some(p) => Some((p.clone(), true)),
-            None => sources.working_dir.as_ref().map(|d| (d.join(DEFAULT_CONFIG_FILE), false)),
+            None => sources
+                .working_dir
+                .as_ref()
+                .map(|d| (d.join(DEFAULT_CONFIG_FILE), false)),
         };
         if let Some((path, explicit)) = file {
             match std::fs::read_to_string(&path) {
                 Ok(text) => {
-                    let table: toml::Table = text.parse().map_err(|e: toml::de::Error| ConfigError::File {
-                        path: path.clone(),
-                        message: e.to_string(),
-                    })?;
+                    let table: toml::Table =
+                        text.parse()
+                            .map_err(|e: toml::de::Error| ConfigError::File {
+                                path: path.clone(),
+                                message: e.to_string(),
+                            })?;
                     for (k, v) in &table {
                         let (key, from_file) = match k.strip_suffix("_file") {
                             Some(base) if setting(base).is_some_and(|s| s.secret) => (base, true),
@@ -276,13 +289,19 @@ impl Layered {
                             continue;
                         };
                         let Some(text) = toml_to_string(v) else {
-                            problems.push(format!("{}: `{k}` must be a string, number, boolean or list", path.display()));
+                            problems.push(format!(
+                                "{}: `{k}` must be a string, number, boolean or list",
+                                path.display()
+                            ));
                             continue;
                         };
                         if from_file {
                             match read_secret_file(Path::new(&text)) {
                                 Ok(secret) => {
-                                    values.insert(s.key, (secret, Origin::SecretFile(PathBuf::from(&text))));
+                                    values.insert(
+                                        s.key,
+                                        (secret, Origin::SecretFile(PathBuf::from(&text))),
+                                    );
                                 }
                                 Err(e) => problems.push(format!("{}: `{k}`: {e}", path.display())),
                             }
@@ -293,14 +312,19 @@ impl Layered {
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound && !explicit => {}
                 Err(e) => {
-                    return Err(ConfigError::File { path, message: e.to_string() });
+                    return Err(ConfigError::File {
+                        path,
+                        message: e.to_string(),
+                    });
                 }
             }
         }
 
         // Environment.
         for (name, value) in &sources.env {
-            let Some(rest) = name.strip_prefix(ENV_PREFIX) else { continue };
+            let Some(rest) = name.strip_prefix(ENV_PREFIX) else {
+                continue;
+            };
             let lower = rest.to_ascii_lowercase();
             if lower == "config" {
                 continue;
@@ -343,7 +367,10 @@ impl Layered {
     }
 
     fn get(&self, key: &str) -> Option<&str> {
-        self.values.get(key).map(|(v, _)| v.as_str()).filter(|v| !v.is_empty())
+        self.values
+            .get(key)
+            .map(|(v, _)| v.as_str())
+            .filter(|v| !v.is_empty())
     }
 
     fn validate(self) -> Result<Config, ConfigError> {
@@ -363,7 +390,10 @@ impl Layered {
                     problems.push(format!(
                         "{} ({}) = {:?} is not {what}",
                         format_args!("{ENV_PREFIX}{}", key.to_ascii_uppercase()),
-                        l.values.get(key).map(|(_, o)| o.to_string()).unwrap_or_default(),
+                        l.values
+                            .get(key)
+                            .map(|(_, o)| o.to_string())
+                            .unwrap_or_default(),
                         v
                     ));
                     fallback
@@ -373,10 +403,26 @@ impl Layered {
 
         let fallback_addr: SocketAddr = SocketAddr::from(([127, 0, 0, 1], 0));
         let data_dir = PathBuf::from(self.get("data_dir").unwrap_or("./data"));
-        let http_addr = parse(&self, "http_addr", &mut problems, "a socket address such as 127.0.0.1:8080", fallback_addr);
-        let rtmp_addr = parse(&self, "rtmp_addr", &mut problems, "a socket address such as 127.0.0.1:1935", fallback_addr);
+        let http_addr = parse(
+            &self,
+            "http_addr",
+            &mut problems,
+            "a socket address such as 127.0.0.1:8080",
+            fallback_addr,
+        );
+        let rtmp_addr = parse(
+            &self,
+            "rtmp_addr",
+            &mut problems,
+            "a socket address such as 127.0.0.1:1935",
+            fallback_addr,
+        );
         if http_addr == rtmp_addr && http_addr.port() != 0 {
-            problems.push(format!("{} and {} must differ", env_name("http_addr"), env_name("rtmp_addr")));
+            problems.push(format!(
+                "{} and {} must differ",
+                env_name("http_addr"),
+                env_name("rtmp_addr")
+            ));
         }
 
         let database_url = match self.get("database_url") {
@@ -398,7 +444,10 @@ impl Layered {
 
         let redis_url = self.get("redis_url").map(|u| {
             if !(u.starts_with("redis://") || u.starts_with("rediss://")) {
-                problems.push(format!("{} must start with redis:// or rediss://", env_name("redis_url")));
+                problems.push(format!(
+                    "{} must start with redis:// or rediss://",
+                    env_name("redis_url")
+                ));
             }
             Secret::new(u.to_string())
         });
@@ -406,7 +455,10 @@ impl Layered {
         let public_url = match self.get("public_url") {
             Some(u) => {
                 if !(u.starts_with("http://") || u.starts_with("https://")) {
-                    problems.push(format!("{} must start with http:// or https://", env_name("public_url")));
+                    problems.push(format!(
+                        "{} must start with http:// or https://",
+                        env_name("public_url")
+                    ));
                 }
                 u.trim_end_matches('/').to_string()
             }
@@ -424,7 +476,10 @@ impl Layered {
             "human" => LogFormat::Human,
             "json" => LogFormat::Json,
             other => {
-                problems.push(format!("{} must be `human` or `json`, not {other:?}", env_name("log_format")));
+                problems.push(format!(
+                    "{} must be `human` or `json`, not {other:?}",
+                    env_name("log_format")
+                ));
                 LogFormat::Human
             }
         };
@@ -439,29 +494,72 @@ impl Layered {
             .collect();
         for o in &cors_origins {
             if o != "*" && !(o.starts_with("http://") || o.starts_with("https://")) {
-                problems.push(format!("{}: {o:?} is not an origin like https://example.com", env_name("cors_origins")));
+                problems.push(format!(
+                    "{}: {o:?} is not an origin like https://example.com",
+                    env_name("cors_origins")
+                ));
             }
         }
 
         let smtp_url = self.get("smtp_url").map(|u| {
-            if !(u.starts_with("smtp://") || u.starts_with("smtps://") || u.starts_with("smtp+plain://")) {
-                problems.push(format!("{} must start with smtp://, smtps:// or smtp+plain://", env_name("smtp_url")));
+            if !(u.starts_with("smtp://")
+                || u.starts_with("smtps://")
+                || u.starts_with("smtp+plain://"))
+            {
+                problems.push(format!(
+                    "{} must start with smtp://, smtps:// or smtp+plain://",
+                    env_name("smtp_url")
+                ));
             }
             Secret::new(u.to_string())
         });
-        let mail_from = self.get("mail_from").unwrap_or("ferrocast <noreply@localhost>").to_string();
-        let auth_rate_limit = parse(&self, "auth_rate_limit", &mut problems, "a whole number", 5u32);
-        let api_rate_limit = parse(&self, "api_rate_limit", &mut problems, "a whole number", 100u32);
-        let max_body_bytes = parse(&self, "max_body_bytes", &mut problems, "a number of bytes", 1_048_576usize);
+        let mail_from = self
+            .get("mail_from")
+            .unwrap_or("ferrocast <noreply@localhost>")
+            .to_string();
+        let auth_rate_limit = parse(
+            &self,
+            "auth_rate_limit",
+            &mut problems,
+            "a whole number",
+            5u32,
+        );
+        let api_rate_limit = parse(
+            &self,
+            "api_rate_limit",
+            &mut problems,
+            "a whole number",
+            100u32,
+        );
+        let max_body_bytes = parse(
+            &self,
+            "max_body_bytes",
+            &mut problems,
+            "a number of bytes",
+            1_048_576usize,
+        );
         if max_body_bytes < 1024 {
-            problems.push(format!("{} must be at least 1024", env_name("max_body_bytes")));
+            problems.push(format!(
+                "{} must be at least 1024",
+                env_name("max_body_bytes")
+            ));
         }
-        let registration_open = parse(&self, "registration_open", &mut problems, "`true` or `false`", true);
+        let registration_open = parse(
+            &self,
+            "registration_open",
+            &mut problems,
+            "`true` or `false`",
+            true,
+        );
 
         if !problems.is_empty() {
             return Err(ConfigError::Invalid(problems));
         }
-        let origins = self.values.iter().map(|(k, (_, o))| (*k, o.clone())).collect();
+        let origins = self
+            .values
+            .iter()
+            .map(|(k, (_, o))| (*k, o.clone()))
+            .collect();
         Ok(Config {
             data_dir,
             http_addr,
@@ -494,7 +592,9 @@ pub fn validate_secret_key(key: &str) -> Result<[u8; 32], String> {
         return Err("is a placeholder; generate one with `openssl rand -hex 32`".into());
     }
     if key.len() != 64 || !key.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return Err("must be 64 hex characters (32 bytes); generate one with `openssl rand -hex 32`".into());
+        return Err(
+            "must be 64 hex characters (32 bytes); generate one with `openssl rand -hex 32`".into(),
+        );
     }
     let mut out = [0u8; 32];
     for (i, chunk) in key.as_bytes().chunks(2).enumerate() {
@@ -502,15 +602,21 @@ pub fn validate_secret_key(key: &str) -> Result<[u8; 32], String> {
         out[i] = u8::from_str_radix(s, 16).map_err(|_| "not hex".to_string())?;
     }
     if out.iter().all(|b| *b == out[0]) {
-        return Err("is a repeated byte, not a random key; generate one with `openssl rand -hex 32`".into());
+        return Err(
+            "is a repeated byte, not a random key; generate one with `openssl rand -hex 32`".into(),
+        );
     }
     Ok(out)
 }
 
 fn read_secret_file(path: &Path) -> Result<String, String> {
-    let meta = std::fs::metadata(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let meta =
+        std::fs::metadata(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
     if meta.len() > 64 * 1024 {
-        return Err(format!("{} is larger than 64 KiB; is it the right file?", path.display()));
+        return Err(format!(
+            "{} is larger than 64 KiB; is it the right file?",
+            path.display()
+        ));
     }
     std::fs::read_to_string(path)
         .map(|s| s.trim_end_matches(['\n', '\r']).to_string())
@@ -525,8 +631,14 @@ mod tests {
         Sources {
             config_file: None,
             working_dir: None,
-            env: env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
-            flags: flags.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            env: env
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            flags: flags
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
         }
     }
 
@@ -553,15 +665,30 @@ mod tests {
             "http_addr = \"127.0.0.1:9000\"\nrtmp_addr = \"127.0.0.1:9001\"\ndata_dir = \"/tmp/a\"\ncors_origins = [\"https://a.example\", \"https://b.example\"]\n",
         )
         .expect("write");
-        let mut s = sources(&[("FERROCAST_RTMP_ADDR", "127.0.0.1:9002"), ("FERROCAST_DATA_DIR", "/tmp/b")], &[("data_dir", "/tmp/c")]);
+        let mut s = sources(
+            &[
+                ("FERROCAST_RTMP_ADDR", "127.0.0.1:9002"),
+                ("FERROCAST_DATA_DIR", "/tmp/b"),
+            ],
+            &[("data_dir", "/tmp/c")],
+        );
         s.working_dir = Some(dir.clone());
         let c = Config::load(&s).expect("loads");
         assert_eq!(c.http_addr.port(), 9000);
         assert_eq!(c.rtmp_addr.port(), 9002);
         assert_eq!(c.data_dir, PathBuf::from("/tmp/c"));
-        assert_eq!(c.cors_origins, vec!["https://a.example", "https://b.example"]);
-        assert_eq!(c.origins["http_addr"], Origin::File(dir.join(DEFAULT_CONFIG_FILE)));
-        assert_eq!(c.origins["rtmp_addr"], Origin::Env("FERROCAST_RTMP_ADDR".into()));
+        assert_eq!(
+            c.cors_origins,
+            vec!["https://a.example", "https://b.example"]
+        );
+        assert_eq!(
+            c.origins["http_addr"],
+            Origin::File(dir.join(DEFAULT_CONFIG_FILE))
+        );
+        assert_eq!(
+            c.origins["rtmp_addr"],
+            Origin::Env("FERROCAST_RTMP_ADDR".into())
+        );
         assert_eq!(c.origins["data_dir"], Origin::Flag);
         std::fs::remove_dir_all(&dir).ok();
     }
@@ -569,14 +696,22 @@ mod tests {
     #[test]
     fn every_problem_is_reported() {
         let err = Config::load(&sources(
-            &[("FERROCAST_HTTP_ADDR", "nope"), ("FERROCAST_SECRET_KEY", "changeme"), ("FERROCAST_BOGUS", "1")],
+            &[
+                ("FERROCAST_HTTP_ADDR", "nope"),
+                ("FERROCAST_SECRET_KEY", "changeme"),
+                ("FERROCAST_BOGUS", "1"),
+            ],
             &[],
         ))
         .expect_err("invalid");
         let text = err.to_string();
         assert!(text.contains("FERROCAST_BOGUS"), "{text}");
         let err = Config::load(&sources(
-            &[("FERROCAST_HTTP_ADDR", "nope"), ("FERROCAST_SECRET_KEY", "changeme"), ("FERROCAST_DATABASE_URL", "mysql://x")],
+            &[
+                ("FERROCAST_HTTP_ADDR", "nope"),
+                ("FERROCAST_SECRET_KEY", "changeme"),
+                ("FERROCAST_DATABASE_URL", "mysql://x"),
+            ],
             &[],
         ))
         .expect_err("invalid");
@@ -591,15 +726,26 @@ mod tests {
         let path = std::env::temp_dir().join(format!("ferrocast-secret-{}", std::process::id()));
         let key = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
         std::fs::write(&path, format!("{key}\n")).expect("write");
-        let c = Config::load(&sources(&[("FERROCAST_SECRET_KEY_FILE", path.to_str().expect("utf8"))], &[])).expect("loads");
-        assert_eq!(c.secret_key.as_ref().map(|s| s.expose().as_str()), Some(key));
+        let c = Config::load(&sources(
+            &[("FERROCAST_SECRET_KEY_FILE", path.to_str().expect("utf8"))],
+            &[],
+        ))
+        .expect("loads");
+        assert_eq!(
+            c.secret_key.as_ref().map(|s| s.expose().as_str()),
+            Some(key)
+        );
         assert!(!format!("{c:?}").contains(key));
         std::fs::remove_file(&path).ok();
     }
 
     #[test]
     fn postgres_url_selects_postgres() {
-        let c = Config::load(&sources(&[("FERROCAST_DATABASE_URL", "postgres://127.0.0.1/test")], &[])).expect("loads");
+        let c = Config::load(&sources(
+            &[("FERROCAST_DATABASE_URL", "postgres://127.0.0.1/test")],
+            &[],
+        ))
+        .expect("loads");
         assert_eq!(c.database_kind(), DatabaseKind::Postgres);
     }
 }

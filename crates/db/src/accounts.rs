@@ -182,10 +182,16 @@ impl Db {
         .fetch_one(p)
         .await
         .map_err(map_unique)?);
-        self.user_by_id(id).await?.ok_or(DbError::Query(sqlx::Error::RowNotFound))
+        self.user_by_id(id)
+            .await?
+            .ok_or(DbError::Query(sqlx::Error::RowNotFound))
     }
 
-    async fn user_where(&self, clause: &str, bind: UserKey<'_>) -> Result<Option<UserRecord>, DbError> {
+    async fn user_where(
+        &self,
+        clause: &str,
+        bind: UserKey<'_>,
+    ) -> Result<Option<UserRecord>, DbError> {
         let sql = format!("SELECT {USER_COLUMNS} FROM users u WHERE {clause}");
         on_pool!(self, p => {
             let q = sqlx::query(&sql);
@@ -216,7 +222,12 @@ impl Db {
     }
 
     /// Loads the user behind an access token, if its session is still valid.
-    pub async fn user_for_session(&self, user_id: i64, session_uuid: &str, now: i64) -> Result<Option<UserRecord>, DbError> {
+    pub async fn user_for_session(
+        &self,
+        user_id: i64,
+        session_uuid: &str,
+        now: i64,
+    ) -> Result<Option<UserRecord>, DbError> {
         let sql = format!(
             "SELECT {USER_COLUMNS} FROM users u JOIN auth_sessions s ON s.user_id = u.id \
              WHERE u.id = $1 AND s.uuid = $2 AND s.revoked_at IS NULL AND s.expires_at > $3"
@@ -237,7 +248,12 @@ impl Db {
     }
 
     /// Replaces the password hash.
-    pub async fn set_password_hash(&self, user_id: i64, hash: &str, now: i64) -> Result<(), DbError> {
+    pub async fn set_password_hash(
+        &self,
+        user_id: i64,
+        hash: &str,
+        now: i64,
+    ) -> Result<(), DbError> {
         on_pool!(self, p => sqlx::query("UPDATE users SET password_hash = $2, updated_at = $3 WHERE id = $1")
             .bind(user_id).bind(hash).bind(now).execute(p).await.map(|r| r.rows_affected()))?;
         Ok(())
@@ -251,7 +267,12 @@ impl Db {
     }
 
     /// Stores a sealed TOTP secret awaiting confirmation.
-    pub async fn set_totp_pending(&self, user_id: i64, sealed: &str, now: i64) -> Result<(), DbError> {
+    pub async fn set_totp_pending(
+        &self,
+        user_id: i64,
+        sealed: &str,
+        now: i64,
+    ) -> Result<(), DbError> {
         on_pool!(self, p => sqlx::query("UPDATE users SET totp_pending_secret = $2, updated_at = $3 WHERE id = $1")
             .bind(user_id).bind(sealed).bind(now).execute(p).await.map(|r| r.rows_affected()))?;
         Ok(())
@@ -259,7 +280,14 @@ impl Db {
 
     /// Turns two-factor on: the pending secret becomes the secret, `step` is recorded as used, and
     /// the recovery codes replace any earlier ones — all in one transaction.
-    pub async fn enable_totp(&self, user_id: i64, sealed: &str, step: i64, recovery_hashes: &[String], now: i64) -> Result<bool, DbError> {
+    pub async fn enable_totp(
+        &self,
+        user_id: i64,
+        sealed: &str,
+        step: i64,
+        recovery_hashes: &[String],
+        now: i64,
+    ) -> Result<bool, DbError> {
         on_pool!(self, p => {
             let mut tx = p.begin().await?;
             let done = sqlx::query(
@@ -304,7 +332,9 @@ impl Db {
 
     /// Number of users.
     pub async fn count_users(&self) -> Result<i64, DbError> {
-        Ok(on_pool!(self, p => sqlx::query_scalar("SELECT COUNT(*) FROM users").fetch_one(p).await?))
+        Ok(
+            on_pool!(self, p => sqlx::query_scalar("SELECT COUNT(*) FROM users").fetch_one(p).await?),
+        )
     }
 
     // ---- sessions and refresh tokens ----------------------------------------------------------
@@ -337,7 +367,13 @@ impl Db {
     }
 
     /// Spends a refresh token and stores its successor, or detects reuse and revokes the family.
-    pub async fn rotate_refresh_token(&self, old_hash: &str, new_hash: &str, new_expires_at: i64, now: i64) -> Result<Rotation, DbError> {
+    pub async fn rotate_refresh_token(
+        &self,
+        old_hash: &str,
+        new_hash: &str,
+        new_expires_at: i64,
+        now: i64,
+    ) -> Result<Rotation, DbError> {
         let found = on_pool!(self, p => {
             let row = sqlx::query(
                 "SELECT t.id, t.session_id, t.used_at, t.expires_at, s.uuid, s.user_id, s.revoked_at \
@@ -356,14 +392,17 @@ impl Db {
                 )),
             }
         });
-        let Some((token_id, session_id, used_at, expires_at, session_uuid, user_id, revoked_at)) = found else {
+        let Some((token_id, session_id, used_at, expires_at, session_uuid, user_id, revoked_at)) =
+            found
+        else {
             return Ok(Rotation::Invalid);
         };
         if revoked_at.is_some() {
             return Ok(Rotation::Invalid);
         }
         if used_at.is_some() {
-            self.revoke_session(session_id, "refresh_token_reuse", now).await?;
+            self.revoke_session(session_id, "refresh_token_reuse", now)
+                .await?;
             return Ok(Rotation::Reused);
         }
         if expires_at <= now {
@@ -385,30 +424,53 @@ impl Db {
         });
         if !rotated {
             // Another request spent it between our read and write: that is reuse too.
-            self.revoke_session(session_id, "refresh_token_reuse", now).await?;
+            self.revoke_session(session_id, "refresh_token_reuse", now)
+                .await?;
             return Ok(Rotation::Reused);
         }
-        Ok(Rotation::Rotated { session_id, session_uuid, user_id })
+        Ok(Rotation::Rotated {
+            session_id,
+            session_uuid,
+            user_id,
+        })
     }
 
     /// Revokes one session; its refresh and access tokens stop working.
-    pub async fn revoke_session(&self, session_id: i64, reason: &str, now: i64) -> Result<(), DbError> {
+    pub async fn revoke_session(
+        &self,
+        session_id: i64,
+        reason: &str,
+        now: i64,
+    ) -> Result<(), DbError> {
         on_pool!(self, p => sqlx::query("UPDATE auth_sessions SET revoked_at = $2, revoked_reason = $3 WHERE id = $1 AND revoked_at IS NULL")
             .bind(session_id).bind(now).bind(reason).execute(p).await.map(|r| r.rows_affected()))?;
         Ok(())
     }
 
     /// Revokes a session by UUID, only if it belongs to `user_id`.
-    pub async fn revoke_session_by_uuid(&self, user_id: i64, uuid: &str, reason: &str, now: i64) -> Result<bool, DbError> {
+    pub async fn revoke_session_by_uuid(
+        &self,
+        user_id: i64,
+        uuid: &str,
+        reason: &str,
+        now: i64,
+    ) -> Result<bool, DbError> {
         let n = on_pool!(self, p => sqlx::query("UPDATE auth_sessions SET revoked_at = $3, revoked_reason = $4 WHERE uuid = $1 AND user_id = $2 AND revoked_at IS NULL")
             .bind(uuid).bind(user_id).bind(now).bind(reason).execute(p).await?.rows_affected());
         Ok(n == 1)
     }
 
-    /// Revokes every session of a user (password reset, 2FA change).
-    pub async fn revoke_all_sessions(&self, user_id: i64, reason: &str, now: i64) -> Result<u64, DbError> {
-        let n = on_pool!(self, p => sqlx::query("UPDATE auth_sessions SET revoked_at = $2, revoked_reason = $3 WHERE user_id = $1 AND revoked_at IS NULL")
-            .bind(user_id).bind(now).bind(reason).execute(p).await?.rows_affected());
+    /// Revokes every session of a user (password reset or change), except `keep` if given.
+    pub async fn revoke_all_sessions(
+        &self,
+        user_id: i64,
+        keep: Option<&str>,
+        reason: &str,
+        now: i64,
+    ) -> Result<u64, DbError> {
+        let n = on_pool!(self, p => sqlx::query(
+            "UPDATE auth_sessions SET revoked_at = $2, revoked_reason = $3 WHERE user_id = $1 AND revoked_at IS NULL AND uuid <> COALESCE($4, '')",
+        ).bind(user_id).bind(now).bind(reason).bind(keep).execute(p).await?.rows_affected());
         Ok(n)
     }
 
@@ -421,7 +483,14 @@ impl Db {
     // ---- one-time codes ------------------------------------------------------------------------
 
     /// Stores a new code for `purpose`, voiding earlier unused ones.
-    pub async fn create_code(&self, user_id: i64, purpose: &str, code_hash: &str, expires_at: i64, now: i64) -> Result<(), DbError> {
+    pub async fn create_code(
+        &self,
+        user_id: i64,
+        purpose: &str,
+        code_hash: &str,
+        expires_at: i64,
+        now: i64,
+    ) -> Result<(), DbError> {
         on_pool!(self, p => {
             let mut tx = p.begin().await?;
             sqlx::query("UPDATE one_time_codes SET used_at = $3 WHERE user_id = $1 AND purpose = $2 AND used_at IS NULL")
@@ -434,7 +503,12 @@ impl Db {
     }
 
     /// The newest unused, unexpired code for `purpose`.
-    pub async fn active_code(&self, user_id: i64, purpose: &str, now: i64) -> Result<Option<CodeRecord>, DbError> {
+    pub async fn active_code(
+        &self,
+        user_id: i64,
+        purpose: &str,
+        now: i64,
+    ) -> Result<Option<CodeRecord>, DbError> {
         on_pool!(self, p => {
             let row = sqlx::query(
                 "SELECT id, code_hash, attempts FROM one_time_codes WHERE user_id = $1 AND purpose = $2 AND used_at IS NULL AND expires_at > $3 \
@@ -464,8 +538,10 @@ impl Db {
 
     /// Unused recovery codes (id, hash).
     pub async fn unused_recovery_codes(&self, user_id: i64) -> Result<Vec<(i64, String)>, DbError> {
-        Ok(on_pool!(self, p => sqlx::query_as("SELECT id, code_hash FROM recovery_codes WHERE user_id = $1 AND used_at IS NULL ORDER BY id")
-            .bind(user_id).fetch_all(p).await?))
+        Ok(
+            on_pool!(self, p => sqlx::query_as("SELECT id, code_hash FROM recovery_codes WHERE user_id = $1 AND used_at IS NULL ORDER BY id")
+            .bind(user_id).fetch_all(p).await?),
+        )
     }
 
     /// Spends a recovery code; false if already spent.
@@ -478,14 +554,23 @@ impl Db {
     // ---- login challenges ----------------------------------------------------------------------
 
     /// Stores a second-step login challenge.
-    pub async fn create_challenge(&self, user_id: i64, token_hash: &str, expires_at: i64, now: i64) -> Result<(), DbError> {
+    pub async fn create_challenge(
+        &self,
+        user_id: i64,
+        token_hash: &str,
+        expires_at: i64,
+        now: i64,
+    ) -> Result<(), DbError> {
         on_pool!(self, p => sqlx::query("INSERT INTO mfa_challenges (user_id, token_hash, created_at, expires_at) VALUES ($1, $2, $3, $4)")
             .bind(user_id).bind(token_hash).bind(now).bind(expires_at).execute(p).await.map(|r| r.rows_affected()).map_err(map_unique))?;
         Ok(())
     }
 
     /// Finds a challenge by token hash.
-    pub async fn challenge_by_hash(&self, token_hash: &str) -> Result<Option<ChallengeRecord>, DbError> {
+    pub async fn challenge_by_hash(
+        &self,
+        token_hash: &str,
+    ) -> Result<Option<ChallengeRecord>, DbError> {
         on_pool!(self, p => {
             let row = sqlx::query("SELECT id, user_id, expires_at, used_at, attempts FROM mfa_challenges WHERE token_hash = $1")
                 .bind(token_hash).fetch_optional(p).await?;
@@ -543,7 +628,8 @@ impl Db {
 
     /// A user's API keys, newest first, revoked ones included.
     pub async fn list_api_keys(&self, user_id: i64) -> Result<Vec<ApiKeyRecord>, DbError> {
-        let sql = format!("SELECT {KEY_COLUMNS} FROM api_keys k WHERE k.user_id = $1 ORDER BY k.id DESC");
+        let sql =
+            format!("SELECT {KEY_COLUMNS} FROM api_keys k WHERE k.user_id = $1 ORDER BY k.id DESC");
         on_pool!(self, p => {
             let rows = sqlx::query(&sql).bind(user_id).fetch_all(p).await?;
             let mut out = Vec::with_capacity(rows.len());
@@ -555,14 +641,23 @@ impl Db {
     }
 
     /// Revokes one of a user's keys; false if there is no such active key.
-    pub async fn revoke_api_key(&self, user_id: i64, uuid: &str, now: i64) -> Result<bool, DbError> {
+    pub async fn revoke_api_key(
+        &self,
+        user_id: i64,
+        uuid: &str,
+        now: i64,
+    ) -> Result<bool, DbError> {
         let n = on_pool!(self, p => sqlx::query("UPDATE api_keys SET revoked_at = $3 WHERE uuid = $1 AND user_id = $2 AND revoked_at IS NULL")
             .bind(uuid).bind(user_id).bind(now).execute(p).await?.rows_affected());
         Ok(n == 1)
     }
 
     /// The active key with this hash and its owner.
-    pub async fn api_key_with_user(&self, key_hash: &str, now: i64) -> Result<Option<(ApiKeyRecord, UserRecord)>, DbError> {
+    pub async fn api_key_with_user(
+        &self,
+        key_hash: &str,
+        now: i64,
+    ) -> Result<Option<(ApiKeyRecord, UserRecord)>, DbError> {
         let sql = format!(
             "SELECT {KEY_COLUMNS}, {} FROM api_keys k JOIN users u ON u.id = k.user_id \
              WHERE k.key_hash = $1 AND k.revoked_at IS NULL AND (k.expires_at IS NULL OR k.expires_at > $2)",

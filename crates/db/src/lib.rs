@@ -82,7 +82,8 @@ impl Db {
     /// missing.
     pub async fn connect(url: &str) -> Result<Db, DbError> {
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            let opts = PgConnectOptions::from_str(url).map_err(|e| DbError::Connect(redact(&e.to_string(), url)))?;
+            let opts = PgConnectOptions::from_str(url)
+                .map_err(|e| DbError::Connect(redact(&e.to_string(), url)))?;
             let pool = PgPoolOptions::new()
                 .max_connections(16)
                 .acquire_timeout(ACQUIRE_TIMEOUT)
@@ -123,12 +124,14 @@ impl Db {
 
 /// Builds SQLite options from a URL, creating the parent directory of a file database.
 pub fn sqlite_options(url: &str) -> Result<SqliteConnectOptions, DbError> {
-    let opts = SqliteConnectOptions::from_str(url).map_err(|e| DbError::Connect(format!("{url}: {e}")))?;
+    let opts =
+        SqliteConnectOptions::from_str(url).map_err(|e| DbError::Connect(format!("{url}: {e}")))?;
     let path = opts.get_filename().to_path_buf();
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         if !url.contains(":memory:") {
-            std::fs::create_dir_all(dir)
-                .map_err(|e| DbError::Connect(format!("cannot create directory {}: {e}", dir.display())))?;
+            std::fs::create_dir_all(dir).map_err(|e| {
+                DbError::Connect(format!("cannot create directory {}: {e}", dir.display()))
+            })?;
         }
     }
     Ok(opts
@@ -141,7 +144,11 @@ pub fn sqlite_options(url: &str) -> Result<SqliteConnectOptions, DbError> {
 
 /// Removes a password that an error message may echo from the URL.
 fn redact(message: &str, url: &str) -> String {
-    match url.split_once("://").and_then(|(_, rest)| rest.split_once('@')).and_then(|(cred, _)| cred.split_once(':')) {
+    match url
+        .split_once("://")
+        .and_then(|(_, rest)| rest.split_once('@'))
+        .and_then(|(cred, _)| cred.split_once(':'))
+    {
         Some((_, password)) if !password.is_empty() => message.replace(password, "***"),
         _ => message.to_string(),
     }

@@ -28,12 +28,18 @@ impl Migration {
 }
 
 /// Migrations for SQLite.
-pub const SQLITE: &[Migration] =
-    &[Migration { version: 1, name: "accounts", sql: include_str!("../migrations/sqlite/0001_accounts.sql") }];
+pub const SQLITE: &[Migration] = &[Migration {
+    version: 1,
+    name: "accounts",
+    sql: include_str!("../migrations/sqlite/0001_accounts.sql"),
+}];
 
 /// Migrations for PostgreSQL.
-pub const POSTGRES: &[Migration] =
-    &[Migration { version: 1, name: "accounts", sql: include_str!("../migrations/postgres/0001_accounts.sql") }];
+pub const POSTGRES: &[Migration] = &[Migration {
+    version: 1,
+    name: "accounts",
+    sql: include_str!("../migrations/postgres/0001_accounts.sql"),
+}];
 
 const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (
     version BIGINT PRIMARY KEY,
@@ -132,7 +138,8 @@ impl Db {
                 .expect("invariant: pending versions come from the known list");
             let checksum = m.checksum();
             let now = now_ms();
-            let fail = |e: sqlx::Error| DbError::Migrate(format!("{:04}_{}: {e}", m.version, m.name));
+            let fail =
+                |e: sqlx::Error| DbError::Migrate(format!("{:04}_{}: {e}", m.version, m.name));
             on_pool!(self, p => {
                 let mut tx = p.begin().await.map_err(fail)?;
                 if matches!(self, Db::Postgres(_)) {

@@ -21,7 +21,13 @@ pub enum Role {
 
 impl Role {
     /// Every role.
-    pub const ALL: [Role; 5] = [Role::Viewer, Role::Creator, Role::Brand, Role::Moderator, Role::Admin];
+    pub const ALL: [Role; 5] = [
+        Role::Viewer,
+        Role::Creator,
+        Role::Brand,
+        Role::Moderator,
+        Role::Admin,
+    ];
 
     /// The stored and wire name.
     pub fn as_str(self) -> &'static str {
@@ -128,7 +134,10 @@ pub struct FieldError {
 
 impl FieldError {
     fn new(field: &'static str, message: impl Into<String>) -> Self {
-        Self { field, message: message.into() }
+        Self {
+            field,
+            message: message.into(),
+        }
     }
 }
 
@@ -149,11 +158,19 @@ pub fn normalize_email(raw: &str) -> Result<String, FieldError> {
         return Err(FieldError::new("email", "is required"));
     }
     if email.len() > MAX_EMAIL_LEN {
-        return Err(FieldError::new("email", format!("must be at most {MAX_EMAIL_LEN} characters")));
+        return Err(FieldError::new(
+            "email",
+            format!("must be at most {MAX_EMAIL_LEN} characters"),
+        ));
     }
-    let bad = |c: char| c.is_whitespace() || c.is_control() || matches!(c, '<' | '>' | ',' | ';' | '"' | '\\');
+    let bad = |c: char| {
+        c.is_whitespace() || c.is_control() || matches!(c, '<' | '>' | ',' | ';' | '"' | '\\')
+    };
     if email.chars().any(bad) {
-        return Err(FieldError::new("email", "must not contain spaces, quotes, brackets or control characters"));
+        return Err(FieldError::new(
+            "email",
+            "must not contain spaces, quotes, brackets or control characters",
+        ));
     }
     let Some((local, domain)) = email.rsplit_once('@') else {
         return Err(FieldError::new("email", "must look like name@example.com"));
@@ -173,10 +190,16 @@ pub fn normalize_email(raw: &str) -> Result<String, FieldError> {
 /// Checks a new password: 8 characters or more, at most 1024 bytes, not only whitespace.
 pub fn validate_password(field: &'static str, password: &str) -> Result<(), FieldError> {
     if password.len() > MAX_PASSWORD_BYTES {
-        return Err(FieldError::new(field, format!("must be at most {MAX_PASSWORD_BYTES} bytes")));
+        return Err(FieldError::new(
+            field,
+            format!("must be at most {MAX_PASSWORD_BYTES} bytes"),
+        ));
     }
     if password.chars().count() < MIN_PASSWORD_CHARS {
-        return Err(FieldError::new(field, format!("must be at least {MIN_PASSWORD_CHARS} characters")));
+        return Err(FieldError::new(
+            field,
+            format!("must be at least {MIN_PASSWORD_CHARS} characters"),
+        ));
     }
     if password.trim().is_empty() {
         return Err(FieldError::new(field, "must not be only spaces"));
@@ -191,10 +214,16 @@ pub fn normalize_display_name(raw: &str) -> Result<String, FieldError> {
         return Err(FieldError::new("display_name", "is required"));
     }
     if name.chars().count() > MAX_DISPLAY_NAME_CHARS {
-        return Err(FieldError::new("display_name", format!("must be at most {MAX_DISPLAY_NAME_CHARS} characters")));
+        return Err(FieldError::new(
+            "display_name",
+            format!("must be at most {MAX_DISPLAY_NAME_CHARS} characters"),
+        ));
     }
     if name.chars().any(char::is_control) {
-        return Err(FieldError::new("display_name", "must not contain control characters"));
+        return Err(FieldError::new(
+            "display_name",
+            "must not contain control characters",
+        ));
     }
     Ok(name.to_string())
 }
@@ -205,10 +234,30 @@ mod tests {
 
     #[test]
     fn emails() {
-        assert_eq!(normalize_email("  Ana@Example.COM "), Ok("ana@example.com".into()));
-        assert_eq!(normalize_email("o'brien+tag@example.co.uk"), Ok("o'brien+tag@example.co.uk".into()));
-        assert_eq!(normalize_email("δοκιμή@παράδειγμα.δοκιμή"), Ok("δοκιμή@παράδειγμα.δοκιμή".into()));
-        for bad in ["", "a", "a@b", "@b.com", "a@.com", "a@b..com", "a b@c.com", "a@b.com\n", "a@b@c.com", &format!("{}@x.com", "a".repeat(10_000))] {
+        assert_eq!(
+            normalize_email("  Ana@Example.COM "),
+            Ok("ana@example.com".into())
+        );
+        assert_eq!(
+            normalize_email("o'brien+tag@example.co.uk"),
+            Ok("o'brien+tag@example.co.uk".into())
+        );
+        assert_eq!(
+            normalize_email("δοκιμή@παράδειγμα.δοκιμή"),
+            Ok("δοκιμή@παράδειγμα.δοκιμή".into())
+        );
+        for bad in [
+            "",
+            "a",
+            "a@b",
+            "@b.com",
+            "a@.com",
+            "a@b..com",
+            "a b@c.com",
+            "a@b.com\n",
+            "a@b@c.com",
+            &format!("{}@x.com", "a".repeat(10_000)),
+        ] {
             assert!(normalize_email(bad).is_err(), "{bad:?}");
         }
     }
@@ -219,7 +268,10 @@ mod tests {
         assert!(validate_password("password", "        ").is_err());
         assert!(validate_password("password", &"x".repeat(1025)).is_err());
         assert!(validate_password("password", "correct horse").is_ok());
-        assert_eq!(normalize_display_name("  Robert'); DROP TABLE users;-- "), Ok("Robert'); DROP TABLE users;--".into()));
+        assert_eq!(
+            normalize_display_name("  Robert'); DROP TABLE users;-- "),
+            Ok("Robert'); DROP TABLE users;--".into())
+        );
         assert!(normalize_display_name("a\u{0}b").is_err());
         assert!(normalize_display_name(&"é".repeat(101)).is_err());
     }

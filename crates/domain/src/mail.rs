@@ -23,7 +23,10 @@ pub struct MailError(pub String);
 /// Sends mail. Object-safe so the composition root can choose the adapter at run time.
 pub trait Mailer: Send + Sync + 'static {
     /// Sends one message.
-    fn send<'a>(&'a self, mail: Mail) -> Pin<Box<dyn Future<Output = Result<(), MailError>> + Send + 'a>>;
+    fn send<'a>(
+        &'a self,
+        mail: Mail,
+    ) -> Pin<Box<dyn Future<Output = Result<(), MailError>> + Send + 'a>>;
     /// A short description for logs and `doctor` (`log`, `smtp://host:587`), without secrets.
     fn describe(&self) -> String;
 }

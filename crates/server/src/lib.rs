@@ -1,1 +1,248 @@
-//! placeholder
+//! The ferrocast server: wires configuration, storage, mail and HTTP (later: the media engine,
+//! Socket.IO and the rest) into a running node. The binary only parses the command line and
+//! calls in here.
+
+pub mod app;
+pub mod doctor;
+pub mod error;
+pub mod extract;
+pub mod mail;
+pub mod metrics;
+pub mod ratelimit;
+pub mod routes;
+pub mod state;
+
+use anyhow::Context;
+use ferrocast_config::{Config, LogFormat};
+use ferrocast_db::Db;
+use ferrocast_domain::mail::Mailer;
+use state::AppState;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use tokio::net::TcpListener;
+use tracing_subscriber::EnvFilter;
+
+/// Installs the global tracing subscriber: human lines or JSON, filtered by `log_level`.
+pub fn init_tracing(config: &Config) {
+    let filter = EnvFilter::try_new(&config.log_level).unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = match config.log_format {
+        LogFormat::Human => builder.try_init(),
+        LogFormat::Json => builder.json().flatten_event(true).try_init(),
+    };
+}
+
+/// Where the master key came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeySource {
+    /// `FERROCAST_SECRET_KEY`.
+    Configured,
+    /// The key file in the data directory.
+    File,
+    /// Generated now into the key file.
+    Generated,
+}
+
+/// Loads the master key: the configured one, else `DATA_DIR/master.key`, else a new random key
+/// written there (mode 0600, never overwriting an existing file).
+pub fn master_key(config: &Config) -> anyhow::Result<([u8; 32], KeySource)> {
+    if let Some(k) = &config.secret_key {
+        let key = ferrocast_config::validate_secret_key(k.expose())
+            .map_err(|e| anyhow::anyhow!("FERROCAST_SECRET_KEY {e}"))?;
+        return Ok((key, KeySource::Configured));
+    }
+    let path = config.master_key_path();
+    if let Some(key) = read_key_file(&path)? {
+        return Ok((key, KeySource::File));
+    }
+    std::fs::create_dir_all(&config.data_dir).with_context(|| {
+        format!(
+            "cannot create the data directory {}",
+            config.data_dir.display()
+        )
+    })?;
+    let mut key = [0u8; 32];
+    rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut key);
+    let hex = data_encoding::HEXLOWER.encode(&key);
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+    match opts.open(&path) {
+        Ok(mut f) => {
+            use std::io::Write;
+            f.write_all(format!("{hex}\n").as_bytes())
+                .and_then(|_| f.sync_all())
+                .with_context(|| format!("cannot write {}", path.display()))?;
+            Ok((key, KeySource::Generated))
+        }
+        // Another process created it first: use theirs.
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            let key = read_key_file(&path)?
+                .ok_or_else(|| anyhow::anyhow!("{} vanished while starting", path.display()))?;
+            Ok((key, KeySource::File))
+        }
+        Err(e) => Err(e).with_context(|| format!("cannot create {}", path.display())),
+    }
+}
+
+/// Reads and checks a key file; `None` if it does not exist.
+pub fn read_key_file(path: &Path) -> anyhow::Result<Option<[u8; 32]>> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => {
+            let key = ferrocast_config::validate_secret_key(text.trim())
+                .map_err(|e| anyhow::anyhow!("the master key file {} {e}", path.display()))?;
+            Ok(Some(key))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => {
+            Err(e).with_context(|| format!("cannot read the master key file {}", path.display()))
+        }
+    }
+}
+
+/// The configured mailer.
+pub fn mailer(config: &Config) -> anyhow::Result<Arc<dyn Mailer>> {
+    Ok(match &config.smtp_url {
+        None => Arc::new(mail::LogMailer),
+        Some(url) => Arc::new(
+            mail::SmtpMailer::new(url.expose(), &config.mail_from).map_err(anyhow::Error::msg)?,
+        ),
+    })
+}
+
+/// Connects to the database and applies pending migrations.
+pub async fn open_database(config: &Config) -> anyhow::Result<Db> {
+    let db = Db::connect(config.database_url.expose()).await?;
+    let applied = db.migrate().await?;
+    if !applied.is_empty() {
+        tracing::info!(?applied, backend = db.backend(), "database migrated");
+    }
+    Ok(db)
+}
+
+/// A node listening for HTTP.
+pub struct Running {
+    /// The bound HTTP address (useful with port 0).
+    pub http_addr: SocketAddr,
+    /// Shared state, for tests and the CLI.
+    pub state: AppState,
+    shutdown: tokio::sync::watch::Sender<bool>,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl Running {
+    /// Stops accepting, lets in-flight requests finish (up to 10 s), closes the database.
+    pub async fn stop(self) -> anyhow::Result<()> {
+        let _ = self.shutdown.send(true);
+        match tokio::time::timeout(std::time::Duration::from_secs(10), self.task).await {
+            Ok(joined) => joined??,
+            Err(_) => tracing::warn!("requests still running after 10 s; stopping anyway"),
+        }
+        self.state.db.close().await;
+        Ok(())
+    }
+
+    /// Waits until the server stops by itself (it only does on an I/O error).
+    pub async fn wait(&mut self) -> anyhow::Result<()> {
+        (&mut self.task).await??;
+        Ok(())
+    }
+}
+
+/// Starts a node: master key, database, migrations, HTTP.
+pub async fn start(config: Config) -> anyhow::Result<Running> {
+    let (key, source) = master_key(&config)?;
+    match source {
+        KeySource::Generated => tracing::warn!(
+            path = %config.master_key_path().display(),
+            "generated a new master key; back it up — without it, encrypted secrets and sessions cannot be recovered"
+        ),
+        KeySource::File => {
+            tracing::info!(path = %config.master_key_path().display(), "master key loaded")
+        }
+        KeySource::Configured => tracing::info!("master key from configuration"),
+    }
+    let db = open_database(&config).await?;
+    let mailer = mailer(&config)?;
+    tracing::info!(mailer = %mailer.describe(), backend = db.backend(), data_dir = %config.data_dir.display(), "storage ready");
+    let listener = TcpListener::bind(config.http_addr).await.with_context(|| {
+        format!(
+            "cannot listen on {} (FERROCAST_HTTP_ADDR); is another server using it?",
+            config.http_addr
+        )
+    })?;
+    let http_addr = listener.local_addr()?;
+    let state = AppState::new(config, db, &key, mailer);
+    let app = app::router(state.clone());
+    let (tx, mut rx) = tokio::sync::watch::channel(false);
+    let task = tokio::spawn(async move {
+        axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(async move {
+            let _ = rx.wait_for(|stop| *stop).await;
+        })
+        .await
+    });
+    tracing::info!(url = %format!("http://{http_addr}"), "ferrocast listening");
+    Ok(Running {
+        http_addr,
+        state,
+        shutdown: tx,
+        task,
+    })
+}
+
+/// Runs a node until `shutdown` completes or the server fails.
+pub async fn serve(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+    let mut running = start(config).await?;
+    tokio::select! {
+        r = running.wait() => r,
+        _ = shutdown => {
+            tracing::info!("shutting down");
+            running.stop().await
+        }
+    }
+}
+
+/// Creates a user from the command line (an operator bootstrapping an admin, for one).
+pub async fn create_user(
+    config: &Config,
+    email: &str,
+    display_name: &str,
+    password: &str,
+    role: ferrocast_domain::account::Role,
+) -> anyhow::Result<ferrocast_db::accounts::UserRecord> {
+    use ferrocast_domain::account;
+    let email = account::normalize_email(email).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let display_name =
+        account::normalize_display_name(display_name).map_err(|e| anyhow::anyhow!("{e}"))?;
+    account::validate_password("password", password).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let db = open_database(config).await?;
+    let pw = password.to_string();
+    let hash = tokio::task::spawn_blocking(move || ferrocast_auth::password::hash(&pw)).await?;
+    let uuid = uuid::Uuid::new_v4().to_string();
+    let new = ferrocast_db::accounts::NewUser {
+        uuid: &uuid,
+        email: &email,
+        password_hash: &hash,
+        display_name: &display_name,
+        role: role.as_str(),
+        email_verified: true,
+    };
+    let result = db.create_user(&new, ferrocast_db::now_ms()).await;
+    db.close().await;
+    match result {
+        Ok(u) => Ok(u),
+        Err(ferrocast_db::DbError::Conflict) => {
+            anyhow::bail!("a user with the email {email} already exists")
+        }
+        Err(e) => Err(e.into()),
+    }
+}

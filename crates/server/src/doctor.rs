@@ -1,0 +1,361 @@
+//! `ferrocast doctor`: the operator's pre-flight checks, printed as a pass/fail table.
+//!
+//! Checks never change anything: a missing SQLite file or master key is reported as "will be
+//! created", not created.
+
+use ferrocast_config::{Config, ConfigError, DatabaseKind, Origin};
+use ferrocast_db::Db;
+use std::fmt::Write;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+/// Outcome of one check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    /// Fine.
+    Pass,
+    /// Works, but worth the operator's attention.
+    Warn,
+    /// Will not work; doctor exits non-zero.
+    Fail,
+    /// Not run because an earlier check failed.
+    Skip,
+}
+
+impl Status {
+    fn label(self) -> &'static str {
+        match self {
+            Status::Pass => "PASS",
+            Status::Warn => "WARN",
+            Status::Fail => "FAIL",
+            Status::Skip => "SKIP",
+        }
+    }
+}
+
+/// One row of the table.
+#[derive(Debug, Clone)]
+pub struct Check {
+    /// What was checked.
+    pub name: &'static str,
+    /// Outcome.
+    pub status: Status,
+    /// What was found, and on failure what to do.
+    pub detail: String,
+}
+
+fn check(name: &'static str, status: Status, detail: impl Into<String>) -> Check {
+    Check {
+        name,
+        status,
+        detail: detail.into(),
+    }
+}
+
+/// Runs every check.
+pub async fn run(config: Result<Config, ConfigError>) -> Vec<Check> {
+    let mut out = Vec::new();
+    let config = match config {
+        Ok(c) => {
+            let from: Vec<String> = c
+                .origins
+                .iter()
+                .filter(|(_, o)| **o != Origin::Default)
+                .map(|(k, o)| format!("{k} from {o}"))
+                .collect();
+            let detail = if from.is_empty() {
+                "all defaults".to_string()
+            } else {
+                from.join(", ")
+            };
+            out.push(check("configuration", Status::Pass, detail));
+            c
+        }
+        Err(e) => {
+            out.push(check("configuration", Status::Fail, e.to_string()));
+            for name in [
+                "data directory",
+                "master key",
+                "database",
+                "migrations",
+                "http port",
+                "rtmp port",
+                "mail",
+                "ffmpeg",
+            ] {
+                out.push(check(name, Status::Skip, "configuration is invalid"));
+            }
+            return out;
+        }
+    };
+
+    out.push(data_dir(&config));
+    out.push(master_key(&config));
+    let (db_check, db) = database(&config).await;
+    out.push(db_check);
+    out.push(migrations(db.as_ref()).await);
+    if let Some(db) = db {
+        db.close().await;
+    }
+    out.push(port("http port", "FERROCAST_HTTP_ADDR", config.http_addr));
+    out.push(port("rtmp port", "FERROCAST_RTMP_ADDR", config.rtmp_addr));
+    out.push(match &config.smtp_url {
+        Some(_) => match crate::mailer(&config) {
+            Ok(m) => check(
+                "mail",
+                Status::Pass,
+                format!("{} (not contacted)", m.describe()),
+            ),
+            Err(e) => check("mail", Status::Fail, e.to_string()),
+        },
+        None => check(
+            "mail",
+            Status::Warn,
+            "no FERROCAST_SMTP_URL: verification and reset codes are written to the log",
+        ),
+    });
+    out.push(ffmpeg().await);
+    out
+}
+
+fn data_dir(c: &Config) -> Check {
+    let dir = &c.data_dir;
+    if dir.is_dir() {
+        let probe = dir.join(format!(".doctor-{}", std::process::id()));
+        match std::fs::write(&probe, b"x") {
+            Ok(()) => {
+                let _ = std::fs::remove_file(&probe);
+                check(
+                    "data directory",
+                    Status::Pass,
+                    format!("{} is writable", dir.display()),
+                )
+            }
+            Err(e) => check(
+                "data directory",
+                Status::Fail,
+                format!("{} is not writable: {e}", dir.display()),
+            ),
+        }
+    } else if dir.exists() {
+        check(
+            "data directory",
+            Status::Fail,
+            format!("{} exists but is not a directory", dir.display()),
+        )
+    } else {
+        // Find the nearest existing ancestor and check that it is writable.
+        let mut parent = dir.parent();
+        while let Some(p) = parent {
+            if p.as_os_str().is_empty() || p.exists() {
+                break;
+            }
+            parent = p.parent();
+        }
+        let base = parent
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(std::path::Path::new("."));
+        match std::fs::metadata(base) {
+            Ok(m) if !m.permissions().readonly() => check(
+                "data directory",
+                Status::Pass,
+                format!("{} will be created on first start", dir.display()),
+            ),
+            _ => check(
+                "data directory",
+                Status::Fail,
+                format!(
+                    "{} does not exist and {} is not writable",
+                    dir.display(),
+                    base.display()
+                ),
+            ),
+        }
+    }
+}
+
+fn master_key(c: &Config) -> Check {
+    if c.secret_key.is_some() {
+        return check("master key", Status::Pass, "from FERROCAST_SECRET_KEY");
+    }
+    let path = c.master_key_path();
+    match crate::read_key_file(&path) {
+        Ok(Some(_)) => check(
+            "master key",
+            Status::Pass,
+            format!("{} (back it up)", path.display()),
+        ),
+        Ok(None) => check(
+            "master key",
+            Status::Pass,
+            format!("will be generated into {} on first start", path.display()),
+        ),
+        Err(e) => check("master key", Status::Fail, format!("{e:#}")),
+    }
+}
+
+async fn database(c: &Config) -> (Check, Option<Db>) {
+    let url = c.database_url.expose();
+    if c.database_kind() == DatabaseKind::Sqlite {
+        let opts = match ferrocast_db::sqlite_options(url) {
+            Ok(o) => o,
+            Err(e) => return (check("database", Status::Fail, e.to_string()), None),
+        };
+        let path = opts.get_filename().to_path_buf();
+        if !url.contains(":memory:") && !path.exists() {
+            return (
+                check(
+                    "database",
+                    Status::Pass,
+                    format!("SQLite {} will be created on first start", path.display()),
+                ),
+                None,
+            );
+        }
+    }
+    match tokio::time::timeout(Duration::from_secs(8), Db::connect(url)).await {
+        Ok(Ok(db)) => match db.ping().await {
+            Ok(()) => (
+                check(
+                    "database",
+                    Status::Pass,
+                    format!("{} reachable", db.backend()),
+                ),
+                Some(db),
+            ),
+            Err(e) => (check("database", Status::Fail, e.to_string()), None),
+        },
+        Ok(Err(e)) => (
+            check(
+                "database",
+                Status::Fail,
+                format!("{e}; check FERROCAST_DATABASE_URL"),
+            ),
+            None,
+        ),
+        Err(_) => (
+            check(
+                "database",
+                Status::Fail,
+                "no answer within 8 s; check FERROCAST_DATABASE_URL and the network",
+            ),
+            None,
+        ),
+    }
+}
+
+async fn migrations(db: Option<&Db>) -> Check {
+    let Some(db) = db else {
+        return check("migrations", Status::Skip, "no database to inspect (yet)");
+    };
+    match db.migration_status().await {
+        Ok(s) if !s.unknown.is_empty() => check(
+            "migrations",
+            Status::Fail,
+            format!("database has migrations {:?} unknown to this binary: a newer ferrocast used it; upgrade", s.unknown),
+        ),
+        Ok(s) if !s.modified.is_empty() => check("migrations", Status::Fail, format!("migrations {:?} changed after being applied", s.modified)),
+        Ok(s) if !s.pending.is_empty() => check(
+            "migrations",
+            Status::Warn,
+            format!("{} pending; applied by `ferrocast migrate` or at the next start", s.pending.len()),
+        ),
+        Ok(s) => check("migrations", Status::Pass, format!("{} applied, schema current", s.applied.len())),
+        Err(e) => check("migrations", Status::Fail, e.to_string()),
+    }
+}
+
+fn port(name: &'static str, env: &str, addr: SocketAddr) -> Check {
+    match std::net::TcpListener::bind(addr) {
+        Ok(_) => check(name, Status::Pass, format!("{addr} is free")),
+        Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => check(
+            name,
+            Status::Fail,
+            format!(
+                "{addr} is in use (is ferrocast already running?); stop that process or set {env}"
+            ),
+        ),
+        Err(e) => check(
+            name,
+            Status::Fail,
+            format!("cannot listen on {addr}: {e}; set {env}"),
+        ),
+    }
+}
+
+async fn ffmpeg() -> Check {
+    let run = tokio::process::Command::new("ffmpeg")
+        .arg("-hide_banner")
+        .arg("-version")
+        .kill_on_drop(true)
+        .output();
+    match tokio::time::timeout(Duration::from_secs(10), run).await {
+        Ok(Ok(out)) if out.status.success() => {
+            let text = String::from_utf8_lossy(&out.stdout);
+            let first = text
+                .lines()
+                .next()
+                .unwrap_or("ffmpeg")
+                .chars()
+                .take(60)
+                .collect::<String>();
+            check("ffmpeg", Status::Pass, first)
+        }
+        Ok(Ok(out)) => check(
+            "ffmpeg",
+            Status::Fail,
+            format!("`ffmpeg -version` exited with {}", out.status),
+        ),
+        Ok(Err(_)) => check(
+            "ffmpeg",
+            Status::Fail,
+            "not found on PATH; install it (Debian: apt-get install ffmpeg)",
+        ),
+        Err(_) => check(
+            "ffmpeg",
+            Status::Fail,
+            "`ffmpeg -version` did not finish within 10 s",
+        ),
+    }
+}
+
+/// Renders the table.
+pub fn render(checks: &[Check]) -> String {
+    let width = checks
+        .iter()
+        .map(|c| c.name.len())
+        .max()
+        .unwrap_or(5)
+        .max(5);
+    let mut out = String::new();
+    let _ = writeln!(out, "{:<width$}  STATUS  DETAIL", "CHECK");
+    for c in checks {
+        let _ = writeln!(
+            out,
+            "{:<width$}  {:<6}  {}",
+            c.name,
+            c.status.label(),
+            c.detail.replace('\n', " ")
+        );
+    }
+    let failed = checks.iter().filter(|c| c.status == Status::Fail).count();
+    let warned = checks.iter().filter(|c| c.status == Status::Warn).count();
+    let _ = writeln!(
+        out,
+        "\n{}",
+        if failed == 0 {
+            format!(
+                "ready: {} checks passed, {warned} warnings",
+                checks.len() - warned
+            )
+        } else {
+            format!("NOT READY: {failed} checks failed")
+        }
+    );
+    out
+}
+
+/// Whether any check failed.
+pub fn failed(checks: &[Check]) -> bool {
+    checks.iter().any(|c| c.status == Status::Fail)
+}

@@ -1,0 +1,168 @@
+//! The one error type of the HTTP API and its body, fixed by SPEC §2.2:
+//! `{"error": "...", "details": "...", "code": "ERROR_CODE"}` with a correct status.
+//!
+//! Policy: `error` is a short sentence for people, `details` says what to do or which field is
+//! wrong, `code` is stable for programs. Internal failures are logged with their cause and
+//! answered with a generic 500 — causes never leave the server.
+
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+/// The error body.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorBody {
+    /// What went wrong, for people.
+    #[schema(example = "Validation failed")]
+    pub error: String,
+    /// What to do about it, or which field is wrong.
+    #[schema(example = "email: must look like name@example.com")]
+    pub details: String,
+    /// Stable machine-readable code.
+    #[schema(example = "VALIDATION_ERROR")]
+    pub code: String,
+}
+
+/// An API error: status, body, and for 429 the seconds to wait.
+#[derive(Debug)]
+pub struct ApiError {
+    /// HTTP status.
+    pub status: StatusCode,
+    /// Body.
+    pub body: ErrorBody,
+    /// `Retry-After` seconds.
+    pub retry_after: Option<u64>,
+    /// Add `WWW-Authenticate: Bearer` (401 on protected routes).
+    pub challenge: bool,
+}
+
+impl ApiError {
+    /// Any status with a code, a sentence and details.
+    pub fn new(
+        status: StatusCode,
+        code: &str,
+        error: impl Into<String>,
+        details: impl Into<String>,
+    ) -> Self {
+        Self {
+            status,
+            body: ErrorBody {
+                error: error.into(),
+                details: details.into(),
+                code: code.into(),
+            },
+            retry_after: None,
+            challenge: false,
+        }
+    }
+    /// 400.
+    pub fn bad_request(code: &str, error: impl Into<String>, details: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, code, error, details)
+    }
+    /// 401 for a missing or invalid credential.
+    pub fn unauthenticated(details: impl Into<String>) -> Self {
+        let mut e = Self::new(
+            StatusCode::UNAUTHORIZED,
+            "UNAUTHENTICATED",
+            "Authentication required",
+            details,
+        );
+        e.challenge = true;
+        e
+    }
+    /// 401 for wrong credentials at login.
+    pub fn invalid_credentials() -> Self {
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            "INVALID_CREDENTIALS",
+            "Invalid email or password",
+            "Check the email and password and try again.",
+        )
+    }
+    /// 403.
+    pub fn forbidden(details: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::FORBIDDEN,
+            "FORBIDDEN",
+            "You do not have permission to do this",
+            details,
+        )
+    }
+    /// 404.
+    pub fn not_found(what: &str) -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "NOT_FOUND",
+            format!("{what} not found"),
+            format!(
+                "No {} with that id exists, or it is not yours.",
+                what.to_lowercase()
+            ),
+        )
+    }
+    /// 409.
+    pub fn conflict(code: &str, error: impl Into<String>, details: impl Into<String>) -> Self {
+        Self::new(StatusCode::CONFLICT, code, error, details)
+    }
+    /// 422 for input that parsed but is not acceptable.
+    pub fn validation(details: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "VALIDATION_ERROR",
+            "Validation failed",
+            details,
+        )
+    }
+    /// 429.
+    pub fn rate_limited(retry_after: u64) -> Self {
+        let mut e = Self::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "RATE_LIMITED",
+            "Too many requests",
+            format!("Slow down: try again in {retry_after} seconds."),
+        );
+        e.retry_after = Some(retry_after.max(1));
+        e
+    }
+    /// 500: logs the cause, returns nothing of it.
+    pub fn internal(cause: impl std::fmt::Display) -> Self {
+        tracing::error!(error = %cause, "internal error");
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "INTERNAL_ERROR",
+            "Something went wrong on our side",
+            "The error was logged; try again, and tell the operator if it persists.",
+        )
+    }
+}
+
+impl From<ferrocast_db::DbError> for ApiError {
+    fn from(e: ferrocast_db::DbError) -> Self {
+        ApiError::internal(e)
+    }
+}
+
+impl From<ferrocast_domain::account::FieldError> for ApiError {
+    fn from(e: ferrocast_domain::account::FieldError) -> Self {
+        ApiError::validation(e.to_string())
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut res = (self.status, axum::Json(self.body)).into_response();
+        if let Some(secs) = self.retry_after {
+            res.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
+        if self.challenge {
+            res.headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        res
+    }
+}
+
+/// Result of a handler.
+pub type ApiResult<T> = Result<T, ApiError>;

@@ -1,0 +1,204 @@
+//! Extractors every handler uses: JSON bodies with our error policy, the client address, and the
+//! authenticated caller.
+
+use crate::error::ApiError;
+use crate::state::AppState;
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::http::{header, StatusCode};
+use ferrocast_db::accounts::UserRecord;
+use ferrocast_domain::account::{Role, Scope};
+use serde::de::DeserializeOwned;
+use std::net::{IpAddr, SocketAddr};
+
+/// A JSON body. Rejections become our error body: 415 without `Content-Type: application/json`,
+/// 400 for malformed JSON, 413 over the body limit, 422 for JSON of the wrong shape.
+pub struct ApiJson<T>(pub T);
+
+/// Longest serde message echoed in `details` (it may quote input).
+const MAX_DETAIL: usize = 200;
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::Json::<T>::from_request(req, state).await {
+            Ok(axum::Json(v)) => Ok(ApiJson(v)),
+            Err(rejection) => Err(json_rejection(rejection)),
+        }
+    }
+}
+
+fn truncate(s: &str) -> String {
+    if s.len() <= MAX_DETAIL {
+        return s.to_string();
+    }
+    let mut end = MAX_DETAIL;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &s[..end])
+}
+
+fn json_rejection(r: JsonRejection) -> ApiError {
+    match r {
+        JsonRejection::MissingJsonContentType(_) => ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "UNSUPPORTED_MEDIA_TYPE",
+            "Expected a JSON body",
+            "Send the body as JSON with the header Content-Type: application/json.",
+        ),
+        JsonRejection::JsonSyntaxError(e) => ApiError::bad_request(
+            "INVALID_JSON",
+            "The body is not valid JSON",
+            truncate(&e.body_text()),
+        ),
+        JsonRejection::JsonDataError(e) => {
+            // serde's message names the field; strip axum's prefix.
+            let text = e.body_text();
+            let text = text
+                .split_once(": ")
+                .map(|(_, rest)| rest.to_string())
+                .unwrap_or(text);
+            ApiError::validation(truncate(&text))
+        }
+        JsonRejection::BytesRejection(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+            too_large()
+        }
+        other if other.status() == StatusCode::PAYLOAD_TOO_LARGE => too_large(),
+        other => ApiError::bad_request(
+            "BAD_REQUEST",
+            "The request body could not be read",
+            truncate(&other.body_text()),
+        ),
+    }
+}
+
+/// 413 with our body.
+pub fn too_large() -> ApiError {
+    ApiError::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "PAYLOAD_TOO_LARGE",
+        "The request body is too large",
+        "Send a smaller body; the limit is set by FERROCAST_MAX_BODY_BYTES.",
+    )
+}
+
+/// The client's address, from the TCP connection. Forwarding headers are not trusted: a
+/// client could set them to escape rate limits.
+#[derive(Debug, Clone, Copy)]
+pub struct ClientIp(pub IpAddr);
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|c| ClientIp(c.0.ip()))
+            .ok_or_else(|| {
+                ApiError::internal(
+                    "connect info missing: serve with into_make_service_with_connect_info",
+                )
+            })
+    }
+}
+
+/// How the caller authenticated.
+#[derive(Debug, Clone)]
+pub enum Credential {
+    /// An access token from login; carries every scope the role allows.
+    Session {
+        /// The session (refresh-token family) UUID.
+        session_uuid: String,
+    },
+    /// An API key with its own scopes.
+    ApiKey {
+        /// Key row id.
+        key_id: i64,
+        /// Granted scopes.
+        scopes: Vec<Scope>,
+    },
+}
+
+/// The authenticated caller, loaded fresh from the database on each request (a revoked session,
+/// a changed role or a deleted user takes effect at once).
+#[derive(Debug, Clone)]
+pub struct AuthUser {
+    /// The user.
+    pub user: UserRecord,
+    /// Parsed role.
+    pub role: Role,
+    /// How they authenticated.
+    pub credential: Credential,
+}
+
+/// API keys start with this, which tells them apart from JWTs (which start with `eyJ`).
+pub const API_KEY_PREFIX: &str = "fck_";
+
+impl AuthUser {
+    /// Refuses with 403 unless the credential carries `scope` and the role allows it.
+    pub fn require(&self, scope: Scope) -> Result<(), ApiError> {
+        if !scope.allowed_for(self.role) {
+            return Err(ApiError::forbidden(format!(
+                "This needs the {} role.",
+                Role::Admin
+            )));
+        }
+        match &self.credential {
+            Credential::Session { .. } => Ok(()),
+            Credential::ApiKey { scopes, .. } if scopes.contains(&scope) => Ok(()),
+            Credential::ApiKey { .. } => Err(ApiError::forbidden(format!(
+                "This API key lacks the `{}` scope.",
+                scope.as_str()
+            ))),
+        }
+    }
+
+    /// Refuses API keys: some actions (managing keys, two-factor, logout) need a login session.
+    pub fn require_session(&self) -> Result<&str, ApiError> {
+        match &self.credential {
+            Credential::Session { session_uuid } => Ok(session_uuid),
+            Credential::ApiKey { .. } => Err(ApiError::forbidden(
+                "Log in with your password for this; API keys cannot do it.",
+            )),
+        }
+    }
+
+    /// Refuses unless the user has at least `role` in privilege (admin passes every check).
+    pub fn require_role(&self, role: Role) -> Result<(), ApiError> {
+        if self.role == role || self.role == Role::Admin {
+            Ok(())
+        } else {
+            Err(ApiError::forbidden(format!("This needs the {role} role.")))
+        }
+    }
+}
+
+impl FromRequestParts<AppState> for AuthUser {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let header = parts.headers.get(header::AUTHORIZATION).ok_or_else(|| {
+            ApiError::unauthenticated("Send Authorization: Bearer <access token or API key>.")
+        })?;
+        let value = header.to_str().map_err(|_| {
+            ApiError::unauthenticated("The Authorization header is not valid text.")
+        })?;
+        let token = value
+            .strip_prefix("Bearer ")
+            .or_else(|| value.strip_prefix("bearer "))
+            .map(str::trim)
+            .ok_or_else(|| {
+                ApiError::unauthenticated("Use the Bearer scheme: Authorization: Bearer <token>.")
+            })?;
+        let auth = state.authenticate(token).await?;
+        state.limit_api(auth.user.id)?;
+        Ok(auth)
+    }
+}

@@ -1,0 +1,162 @@
+//! Prometheus metrics in the text exposition format (version 0.0.4), kept in-process.
+//!
+//! Labels are bounded by construction: the route is axum's matched path template (never the raw
+//! URL), or `unmatched`; methods outside the standard set are folded into `other`.
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+use std::sync::Mutex;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// Upper bounds of the latency histogram, in seconds.
+pub const BUCKETS: [f64; 11] = [
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+
+#[derive(Default)]
+struct Histogram {
+    counts: [u64; BUCKETS.len()],
+    count: u64,
+    sum: f64,
+}
+
+#[derive(Default)]
+struct Data {
+    requests: BTreeMap<(&'static str, String, u16), u64>,
+    latency: BTreeMap<(&'static str, String), Histogram>,
+    rate_limited: BTreeMap<&'static str, u64>,
+}
+
+/// The node's metrics.
+pub struct Metrics {
+    data: Mutex<Data>,
+    start_time: f64,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+fn method_label(m: &str) -> &'static str {
+    match m {
+        "GET" => "GET",
+        "POST" => "POST",
+        "PUT" => "PUT",
+        "PATCH" => "PATCH",
+        "DELETE" => "DELETE",
+        "HEAD" => "HEAD",
+        "OPTIONS" => "OPTIONS",
+        _ => "other",
+    }
+}
+
+fn escape(v: &str) -> String {
+    v.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+impl Metrics {
+    /// Empty metrics.
+    pub fn new() -> Self {
+        let start_time = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs_f64())
+            .unwrap_or(0.0);
+        Self {
+            data: Mutex::new(Data::default()),
+            start_time,
+        }
+    }
+
+    /// Records one finished request.
+    pub fn observe(&self, method: &str, route: &str, status: u16, elapsed: Duration) {
+        let method = method_label(method);
+        let secs = elapsed.as_secs_f64();
+        let mut d = self.data.lock().unwrap_or_else(|p| p.into_inner());
+        *d.requests
+            .entry((method, route.to_string(), status))
+            .or_default() += 1;
+        let h = d.latency.entry((method, route.to_string())).or_default();
+        for (i, le) in BUCKETS.iter().enumerate() {
+            if secs <= *le {
+                h.counts[i] += 1;
+            }
+        }
+        h.count += 1;
+        h.sum += secs;
+    }
+
+    /// Counts a refused request of a rate-limit class.
+    pub fn rate_limited(&self, class: &'static str) {
+        let mut d = self.data.lock().unwrap_or_else(|p| p.into_inner());
+        *d.rate_limited.entry(class).or_default() += 1;
+    }
+
+    /// Renders every metric.
+    pub fn render(&self) -> String {
+        let d = self.data.lock().unwrap_or_else(|p| p.into_inner());
+        let mut out = String::with_capacity(4096);
+        let _ = writeln!(
+            out,
+            "# HELP ferrocast_build_info Version of the running binary."
+        );
+        let _ = writeln!(out, "# TYPE ferrocast_build_info gauge");
+        let _ = writeln!(
+            out,
+            "ferrocast_build_info{{version=\"{}\"}} 1",
+            env!("CARGO_PKG_VERSION")
+        );
+        let _ = writeln!(
+            out,
+            "# HELP process_start_time_seconds Start time of the process since the Unix epoch."
+        );
+        let _ = writeln!(out, "# TYPE process_start_time_seconds gauge");
+        let _ = writeln!(out, "process_start_time_seconds {}", self.start_time);
+        let _ = writeln!(out, "# HELP ferrocast_http_requests_total HTTP requests by method, route template and status.");
+        let _ = writeln!(out, "# TYPE ferrocast_http_requests_total counter");
+        for ((m, r, s), n) in &d.requests {
+            let _ = writeln!(
+                out,
+                "ferrocast_http_requests_total{{method=\"{m}\",route=\"{}\",status=\"{s}\"}} {n}",
+                escape(r)
+            );
+        }
+        let _ = writeln!(
+            out,
+            "# HELP ferrocast_http_request_duration_seconds Time from request to response head."
+        );
+        let _ = writeln!(
+            out,
+            "# TYPE ferrocast_http_request_duration_seconds histogram"
+        );
+        for ((m, r), h) in &d.latency {
+            let r = escape(r);
+            for (i, le) in BUCKETS.iter().enumerate() {
+                let _ = writeln!(out, "ferrocast_http_request_duration_seconds_bucket{{method=\"{m}\",route=\"{r}\",le=\"{le}\"}} {}", h.counts[i]);
+            }
+            let _ = writeln!(out, "ferrocast_http_request_duration_seconds_bucket{{method=\"{m}\",route=\"{r}\",le=\"+Inf\"}} {}", h.count);
+            let _ = writeln!(
+                out,
+                "ferrocast_http_request_duration_seconds_sum{{method=\"{m}\",route=\"{r}\"}} {}",
+                h.sum
+            );
+            let _ = writeln!(
+                out,
+                "ferrocast_http_request_duration_seconds_count{{method=\"{m}\",route=\"{r}\"}} {}",
+                h.count
+            );
+        }
+        let _ = writeln!(
+            out,
+            "# HELP ferrocast_rate_limited_total Requests refused by a rate limit, by class."
+        );
+        let _ = writeln!(out, "# TYPE ferrocast_rate_limited_total counter");
+        for (class, n) in &d.rate_limited {
+            let _ = writeln!(out, "ferrocast_rate_limited_total{{class=\"{class}\"}} {n}");
+        }
+        out
+    }
+}

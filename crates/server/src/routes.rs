@@ -1,0 +1,5 @@
+//! HTTP handlers, one module per area. Each handler carries its OpenAPI annotation and is
+//! registered through [`crate::app::api_router`], so the router and the spec come from one list.
+
+pub mod auth;
+pub mod health;

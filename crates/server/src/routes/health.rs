@@ -1,0 +1,91 @@
+//! Liveness, readiness and metrics for operators and orchestrators.
+
+use crate::error::{ApiError, ErrorBody};
+use crate::state::AppState;
+use axum::extract::State;
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+/// Health answer.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Health {
+    /// `ok`.
+    pub status: String,
+    /// Binary version.
+    pub version: String,
+}
+
+/// Readiness answer.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Ready {
+    /// `ready`.
+    pub status: String,
+    /// `sqlite` or `postgres`.
+    pub database: String,
+}
+
+/// The process is up and serving HTTP.
+#[utoipa::path(get, path = "/health", tag = "operations", responses((status = 200, body = Health)))]
+pub async fn health() -> Json<Health> {
+    Json(Health {
+        status: "ok".into(),
+        version: env!("CARGO_PKG_VERSION").into(),
+    })
+}
+
+/// The node can serve requests: the database answers and its schema is current.
+#[utoipa::path(get, path = "/ready", tag = "operations",
+    responses((status = 200, body = Ready), (status = 503, body = ErrorBody)))]
+pub async fn ready(State(state): State<AppState>) -> Result<Json<Ready>, ApiError> {
+    let unavailable = |details: String| {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "NOT_READY",
+            "Not ready",
+            details,
+        )
+    };
+    let ping = tokio::time::timeout(std::time::Duration::from_secs(3), state.db.ping()).await;
+    match ping {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "readiness: database unreachable");
+            return Err(unavailable("The database does not answer.".into()));
+        }
+        Err(_) => {
+            return Err(unavailable(
+                "The database did not answer within 3 seconds.".into(),
+            ))
+        }
+    }
+    let status = state
+        .db
+        .migration_status()
+        .await
+        .map_err(|e| unavailable(format!("Cannot read the schema version: {e}")))?;
+    if !status.is_current() {
+        return Err(unavailable(
+            "The database schema is not current; run `ferrocast migrate`.".into(),
+        ));
+    }
+    Ok(Json(Ready {
+        status: "ready".into(),
+        database: state.db.backend().into(),
+    }))
+}
+
+/// Prometheus metrics, text exposition format 0.0.4.
+#[utoipa::path(get, path = "/metrics", tag = "operations", responses((status = 200, content_type = "text/plain", body = String)))]
+pub async fn metrics(State(state): State<AppState>) -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        state.metrics.render(),
+    )
+        .into_response()
+}
