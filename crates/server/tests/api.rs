@@ -1,0 +1,1254 @@
+//! The HTTP API against a real node, on SQLite and on PostgreSQL.
+
+mod support;
+
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+use support::{client, client_from, Backend, Options, TestApp};
+
+both_backends!(
+    register_login_me_refresh_and_reuse_detection,
+    logout_ends_the_session,
+    email_verification_and_password_reset,
+    totp_enable_and_two_step_login,
+    api_keys_scoped_listed_revoked,
+    auth_request_probe,
+    hostile_input_gets_clear_errors,
+    bad_logins_are_rate_limited_per_address,
+    jwt_attack_corpus_is_refused,
+    operations_endpoints,
+    cors_follows_configuration,
+);
+
+async fn post(app: &TestApp, path: &str, body: Value) -> (StatusCode, Value) {
+    let res = client()
+        .post(app.url(path))
+        .json(&body)
+        .send()
+        .await
+        .expect("request");
+    let status = res.status();
+    (status, res.json().await.unwrap_or(Value::Null))
+}
+
+async fn post_auth(app: &TestApp, path: &str, token: &str, body: Value) -> (StatusCode, Value) {
+    let res = client()
+        .post(app.url(path))
+        .bearer_auth(token)
+        .json(&body)
+        .send()
+        .await
+        .expect("request");
+    let status = res.status();
+    (status, res.json().await.unwrap_or(Value::Null))
+}
+
+async fn get_auth(app: &TestApp, path: &str, token: &str) -> (StatusCode, Value) {
+    let res = client()
+        .get(app.url(path))
+        .bearer_auth(token)
+        .send()
+        .await
+        .expect("request");
+    let status = res.status();
+    (status, res.json().await.unwrap_or(Value::Null))
+}
+
+async fn register(app: &TestApp, email: &str, password: &str) -> Value {
+    let (status, body) = post(
+        app,
+        "/api/auth/register",
+        json!({"email": email, "password": password, "display_name": "Test User"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    body
+}
+
+fn assert_error(body: &Value, code: &str) {
+    assert_eq!(body["code"], code, "{body}");
+    assert!(
+        body["error"].as_str().is_some_and(|s| !s.is_empty()),
+        "{body}"
+    );
+    assert!(
+        body["details"].as_str().is_some_and(|s| !s.is_empty()),
+        "{body}"
+    );
+}
+
+async fn register_login_me_refresh_and_reuse_detection(b: Backend) {
+    let Some(app) = TestApp::start(b).await else {
+        return;
+    };
+    let reg = register(&app, "Ana@Example.com", "correct horse battery").await;
+    assert_eq!(reg["user"]["email"], "ana@example.com");
+    assert_eq!(reg["user"]["role"], "creator");
+    assert_eq!(reg["token"], reg["access_token"]);
+    assert_eq!(reg["expires_in"], 900);
+
+    let (status, dup) = post(
+        &app,
+        "/api/auth/register",
+        json!({"email": "ana@example.com", "password": "another password", "display_name": "X"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    assert_error(&dup, "EMAIL_TAKEN");
+
+    let (status, bad) = post(
+        &app,
+        "/api/auth/login",
+        json!({"email": "ana@example.com", "password": "wrong password"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_error(&bad, "INVALID_CREDENTIALS");
+    let (status, unknown) = post(
+        &app,
+        "/api/auth/login",
+        json!({"email": "nobody@example.com", "password": "wrong password"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        unknown, bad,
+        "unknown email and wrong password look the same"
+    );
+
+    let (status, login) = post(
+        &app,
+        "/api/auth/login",
+        json!({"email": "ANA@example.com", "password": "correct horse battery"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{login}");
+    let access = login["access_token"].as_str().expect("access");
+    let (status, me) = get_auth(&app, "/api/auth/me", access).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(me["email"], "ana@example.com");
+    assert_eq!(me["id"], reg["user"]["id"]);
+    assert!(me.get("password_hash").is_none());
+
+    let r1 = login["refresh_token"]
+        .as_str()
+        .expect("refresh")
+        .to_string();
+    let (status, second) = post(&app, "/api/auth/refresh", json!({"refresh_token": r1})).await;
+    assert_eq!(status, StatusCode::OK, "{second}");
+    let r2 = second["refresh_token"]
+        .as_str()
+        .expect("rotated")
+        .to_string();
+    assert_ne!(r1, r2, "refresh tokens rotate");
+    let a2 = second["access_token"].as_str().expect("access").to_string();
+    assert_eq!(get_auth(&app, "/api/auth/me", &a2).await.0, StatusCode::OK);
+
+    // Reusing the spent token: refused, and the whole family is revoked.
+    let (status, reuse) = post(&app, "/api/auth/refresh", json!({"refresh_token": r1})).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_error(&reuse, "REFRESH_TOKEN_REUSED");
+    let (status, after) = post(&app, "/api/auth/refresh", json!({"refresh_token": r2})).await;
+    assert_eq!(
+        status,
+        StatusCode::UNAUTHORIZED,
+        "the successor dies with its family"
+    );
+    assert_error(&after, "INVALID_REFRESH_TOKEN");
+    assert_eq!(
+        get_auth(&app, "/api/auth/me", &a2).await.0,
+        StatusCode::UNAUTHORIZED,
+        "access tokens of the family stop too"
+    );
+    assert_eq!(
+        get_auth(&app, "/api/auth/me", access).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+
+    // The registration session is a different family and still works.
+    let reg_access = reg["access_token"].as_str().expect("access");
+    assert_eq!(
+        get_auth(&app, "/api/auth/me", reg_access).await.0,
+        StatusCode::OK
+    );
+    assert_eq!(
+        post(
+            &app,
+            "/api/auth/refresh",
+            json!({"refresh_token": "fcr_unknown"})
+        )
+        .await
+        .0,
+        StatusCode::UNAUTHORIZED
+    );
+    app.finish().await;
+}
+
+async fn logout_ends_the_session(b: Backend) {
+    let Some(app) = TestApp::start(b).await else {
+        return;
+    };
+    let reg = register(&app, "leo@example.com", "password1234").await;
+    let access = reg["access_token"].as_str().expect("access");
+    let (status, _) = post_auth(&app, "/api/auth/logout", access, json!({})).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, body) = get_auth(&app, "/api/auth/me", access).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_error(&body, "UNAUTHENTICATED");
+    assert_eq!(
+        post(
+            &app,
+            "/api/auth/refresh",
+            json!({"refresh_token": reg["refresh_token"]})
+        )
+        .await
+        .0,
+        StatusCode::UNAUTHORIZED
+    );
+    app.finish().await;
+}
+
+async fn email_verification_and_password_reset(b: Backend) {
+    let Some(app) = TestApp::start(b).await else {
+        return;
+    };
+    let reg = register(&app, "mia@example.com", "first password").await;
+    assert_eq!(reg["user"]["email_verified"], false);
+    let code = app
+        .inbox
+        .code_for("mia@example.com", "verification code")
+        .await;
+
+    let wrong = if code == "000000" { "111111" } else { "000000" };
+    let (status, body) = post(
+        &app,
+        "/api/auth/verify-email",
+        json!({"email": "mia@example.com", "verification_code": wrong}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_error(&body, "INVALID_CODE");
+    let (status, _) = post(
+        &app,
+        "/api/auth/verify-email",
+        json!({"email": "mia@example.com", "verification_code": code}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let (_, me) = get_auth(
+        &app,
+        "/api/auth/me",
+        reg["access_token"].as_str().expect("a"),
+    )
+    .await;
+    assert_eq!(me["email_verified"], true);
+    // A code works once.
+    let (status, _) = post(
+        &app,
+        "/api/auth/verify-email",
+        json!({"email": "mia@example.com", "verification_code": code}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "already verified is not an error");
+
+    // Forgot-password answers the same for unknown emails and sends nothing.
+    let (s1, unknown) = post(
+        &app,
+        "/api/auth/forgot-password",
+        json!({"email": "ghost@example.com"}),
+    )
+    .await;
+    let (s2, known) = post(
+        &app,
+        "/api/auth/forgot-password",
+        json!({"email": "mia@example.com"}),
+    )
+    .await;
+    assert_eq!((s1, s2), (StatusCode::OK, StatusCode::OK));
+    assert_eq!(unknown, known);
+    let reset = app
+        .inbox
+        .code_for("mia@example.com", "password reset code")
+        .await;
+    assert!(!app
+        .inbox
+        .all()
+        .iter()
+        .any(|m| m.contains("ghost@example.com")));
+
+    let (status, body) = post(
+        &app,
+        "/api/auth/reset-password",
+        json!({"email": "mia@example.com", "code": reset, "new_password": "short"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_error(&body, "VALIDATION_ERROR");
+    let (status, body) = post(
+        &app,
+        "/api/auth/reset-password",
+        json!({"email": "mia@example.com", "code": reset, "new_password": "second password"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    // Every earlier session ended; only the new password works.
+    assert_eq!(
+        get_auth(
+            &app,
+            "/api/auth/me",
+            reg["access_token"].as_str().expect("a")
+        )
+        .await
+        .0,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        post(
+            &app,
+            "/api/auth/login",
+            json!({"email": "mia@example.com", "password": "first password"})
+        )
+        .await
+        .0,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        post(
+            &app,
+            "/api/auth/login",
+            json!({"email": "mia@example.com", "password": "second password"})
+        )
+        .await
+        .0,
+        StatusCode::OK
+    );
+    // The reset code cannot be replayed.
+    let (status, _) = post(
+        &app,
+        "/api/auth/reset-password",
+        json!({"email": "mia@example.com", "code": reset, "new_password": "third password"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+
+    // Five wrong guesses void a code.
+    post(
+        &app,
+        "/api/auth/forgot-password",
+        json!({"email": "mia@example.com"}),
+    )
+    .await;
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let code = app
+        .inbox
+        .code_for("mia@example.com", "password reset code")
+        .await;
+    let wrong = if code == "000000" { "111111" } else { "000000" };
+    for _ in 0..5 {
+        post(
+            &app,
+            "/api/auth/reset-password",
+            json!({"email": "mia@example.com", "code": wrong, "new_password": "third password"}),
+        )
+        .await;
+    }
+    let (status, _) = post(
+        &app,
+        "/api/auth/reset-password",
+        json!({"email": "mia@example.com", "code": code, "new_password": "third password"}),
+    )
+    .await;
+    assert_eq!(
+        status,
+        StatusCode::BAD_REQUEST,
+        "the right code after five wrong guesses is refused"
+    );
+    app.finish().await;
+}
+
+/// TOTP code computed by Debian's `oathtool` (an independent RFC 6238 implementation) for
+/// `offset` seconds from now.
+fn oathtool(secret: &str, offset: i64) -> String {
+    let at = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("time")
+        .as_secs() as i64
+        + offset;
+    let out = std::process::Command::new("oathtool")
+        .args(["--totp", "-b", "--now", &format!("@{at}"), secret])
+        .output()
+        .expect(
+            "oathtool must be installed (scripts/test.sh installs it: apt-get install oathtool)",
+        );
+    assert!(
+        out.status.success(),
+        "oathtool: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout)
+        .expect("utf8")
+        .trim()
+        .to_string()
+}
+
+async fn totp_enable_and_two_step_login(b: Backend) {
+    let Some(app) = TestApp::start(b).await else {
+        return;
+    };
+    let reg = register(&app, "zoe@example.com", "zoe password").await;
+    let access = reg["access_token"].as_str().expect("a");
+    let (status, setup) = post_auth(&app, "/api/auth/2fa/setup", access, json!({})).await;
+    assert_eq!(status, StatusCode::OK, "{setup}");
+    let secret = setup["secret"].as_str().expect("secret").to_string();
+    let uri = setup["otpauth_uri"].as_str().expect("uri");
+    assert!(
+        uri.starts_with("otpauth://totp/ferrocast:zoe@example.com?secret="),
+        "{uri}"
+    );
+    assert!(uri.contains(&format!("secret={secret}")));
+
+    let (status, body) = post_auth(
+        &app,
+        "/api/auth/2fa/enable",
+        access,
+        json!({"code": "000000"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    let now_code = oathtool(&secret, 0);
+    let (status, enabled) = post_auth(
+        &app,
+        "/api/auth/2fa/enable",
+        access,
+        json!({"code": now_code}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{enabled}");
+    let recovery: Vec<String> =
+        serde_json::from_value(enabled["recovery_codes"].clone()).expect("codes");
+    assert_eq!(recovery.len(), 10);
+
+    // Password alone no longer logs in.
+    let (status, step1) = post(
+        &app,
+        "/api/auth/login",
+        json!({"email": "zoe@example.com", "password": "zoe password"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(step1["mfa_required"], true);
+    assert!(step1.get("access_token").is_none());
+    let challenge = step1["mfa_token"].as_str().expect("challenge").to_string();
+
+    // The code used to enable is spent: not accepted twice.
+    let (status, body) = post(
+        &app,
+        "/api/auth/login/2fa",
+        json!({"mfa_token": challenge, "code": now_code}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+    assert_error(&body, "INVALID_MFA");
+    // The next step's code (within the ±1 step window) works, once.
+    let next_code = oathtool(&secret, 30);
+    let (status, tokens) = post(
+        &app,
+        "/api/auth/login/2fa",
+        json!({"mfa_token": challenge, "code": next_code}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{tokens}");
+    assert_eq!(
+        get_auth(
+            &app,
+            "/api/auth/me",
+            tokens["access_token"].as_str().expect("a")
+        )
+        .await
+        .1["two_factor_enabled"],
+        true
+    );
+    let (_, step1) = post(
+        &app,
+        "/api/auth/login",
+        json!({"email": "zoe@example.com", "password": "zoe password"}),
+    )
+    .await;
+    let challenge2 = step1["mfa_token"].as_str().expect("challenge").to_string();
+    let (status, _) = post(
+        &app,
+        "/api/auth/login/2fa",
+        json!({"mfa_token": challenge2, "code": next_code}),
+    )
+    .await;
+    assert_eq!(
+        status,
+        StatusCode::UNAUTHORIZED,
+        "a TOTP code is accepted once"
+    );
+    // A used challenge cannot be replayed.
+    assert_eq!(
+        post(
+            &app,
+            "/api/auth/login/2fa",
+            json!({"mfa_token": challenge, "code": oathtool(&secret, 30)})
+        )
+        .await
+        .0,
+        StatusCode::UNAUTHORIZED
+    );
+
+    // Recovery codes: each works once, in any case and with or without dashes.
+    let (status, tokens) = post(
+        &app,
+        "/api/auth/login/2fa",
+        json!({"mfa_token": challenge2, "recovery_code": recovery[0].to_uppercase()}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{tokens}");
+    let (_, step1) = post(
+        &app,
+        "/api/auth/login",
+        json!({"email": "zoe@example.com", "password": "zoe password"}),
+    )
+    .await;
+    let challenge3 = step1["mfa_token"].as_str().expect("challenge").to_string();
+    assert_eq!(
+        post(
+            &app,
+            "/api/auth/login/2fa",
+            json!({"mfa_token": challenge3, "recovery_code": recovery[0]})
+        )
+        .await
+        .0,
+        StatusCode::UNAUTHORIZED
+    );
+    // Five wrong codes void the challenge.
+    for _ in 0..5 {
+        post(
+            &app,
+            "/api/auth/login/2fa",
+            json!({"mfa_token": challenge3, "code": "000000"}),
+        )
+        .await;
+    }
+    assert_eq!(
+        post(
+            &app,
+            "/api/auth/login/2fa",
+            json!({"mfa_token": challenge3, "recovery_code": recovery[1]})
+        )
+        .await
+        .0,
+        StatusCode::UNAUTHORIZED
+    );
+
+    // Disable needs password and a code.
+    let session = tokens["access_token"].as_str().expect("a");
+    let (status, _) = post_auth(
+        &app,
+        "/api/auth/2fa/disable",
+        session,
+        json!({"password": "wrong", "code": recovery[2]}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, body) = post_auth(
+        &app,
+        "/api/auth/2fa/disable",
+        session,
+        json!({"password": "zoe password", "code": recovery[2]}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (_, plain) = post(
+        &app,
+        "/api/auth/login",
+        json!({"email": "zoe@example.com", "password": "zoe password"}),
+    )
+    .await;
+    assert!(plain["access_token"].is_string(), "{plain}");
+    app.finish().await;
+}
+
+async fn api_keys_scoped_listed_revoked(b: Backend) {
+    let Some(app) = TestApp::start(b).await else {
+        return;
+    };
+    let reg = register(&app, "kai@example.com", "kai password").await;
+    let access = reg["access_token"].as_str().expect("a");
+
+    let (status, body) = post_auth(
+        &app,
+        "/api/auth/api-keys",
+        access,
+        json!({"name": "bot", "scopes": ["admin"]}),
+    )
+    .await;
+    assert_eq!(
+        status,
+        StatusCode::FORBIDDEN,
+        "a creator cannot grant admin: {body}"
+    );
+    let (status, body) = post_auth(
+        &app,
+        "/api/auth/api-keys",
+        access,
+        json!({"name": "bot", "scopes": ["nope"]}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+
+    let (status, created) = post_auth(
+        &app,
+        "/api/auth/api-keys",
+        access,
+        json!({"name": "OBS plugin", "scopes": ["profile:read", "streams:read"]}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let key = created["key"].as_str().expect("key").to_string();
+    assert!(key.starts_with("fck_"));
+    let uuid = created["api_key"]["uuid"]
+        .as_str()
+        .expect("uuid")
+        .to_string();
+    let (_, narrow) = post_auth(
+        &app,
+        "/api/auth/api-keys",
+        access,
+        json!({"name": "narrow", "scopes": ["streams:read"]}),
+    )
+    .await;
+    let narrow_key = narrow["key"].as_str().expect("key").to_string();
+
+    // Listed without the secret.
+    let res = client()
+        .get(app.url("/api/auth/api-keys"))
+        .bearer_auth(access)
+        .send()
+        .await
+        .expect("list");
+    let text = res.text().await.expect("text");
+    assert!(
+        !text.contains(&key) && !text.contains(&narrow_key),
+        "keys are shown once"
+    );
+    let list: Value = serde_json::from_str(&text).expect("json");
+    assert_eq!(list["api_keys"].as_array().expect("array").len(), 2);
+    assert_eq!(
+        list["api_keys"][1]["scopes"],
+        json!(["profile:read", "streams:read"])
+    );
+
+    // Usable as Bearer, within its scopes.
+    let (status, me) = get_auth(&app, "/api/auth/me", &key).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(me["email"], "kai@example.com");
+    let (status, body) = get_auth(&app, "/api/auth/me", &narrow_key).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert_error(&body, "FORBIDDEN");
+    // Keys cannot mint keys or end sessions.
+    assert_eq!(
+        post_auth(
+            &app,
+            "/api/auth/api-keys",
+            &key,
+            json!({"name": "x", "scopes": ["profile:read"]})
+        )
+        .await
+        .0,
+        StatusCode::FORBIDDEN
+    );
+
+    // Stored hashed: the database never holds the key.
+    let db = &app.running.as_ref().expect("running").state.db;
+    let rows = ferrocast_db::on_pool!(db, p => sqlx::query_scalar::<_, String>("SELECT key_hash FROM api_keys").fetch_all(p).await.expect("rows"));
+    assert!(rows.iter().all(|h| h.len() == 64 && !h.contains("fck_")));
+
+    // Revoked keys stop working.
+    let res = client()
+        .delete(app.url(&format!("/api/auth/api-keys/{uuid}")))
+        .bearer_auth(access)
+        .send()
+        .await
+        .expect("delete");
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(
+        get_auth(&app, "/api/auth/me", &key).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+    let res = client()
+        .delete(app.url(&format!("/api/auth/api-keys/{uuid}")))
+        .bearer_auth(access)
+        .send()
+        .await
+        .expect("delete");
+    assert_eq!(res.status(), StatusCode::NOT_FOUND);
+    app.finish().await;
+}
+
+async fn auth_request_probe(b: Backend) {
+    let Some(app) = TestApp::start(b).await else {
+        return;
+    };
+    let res = client()
+        .get(app.url("/api/auth/verify"))
+        .send()
+        .await
+        .expect("req");
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(res.headers()["www-authenticate"], "Bearer");
+    let reg = register(&app, "ivy@example.com", "ivy password").await;
+    let access = reg["access_token"].as_str().expect("a");
+    let res = client()
+        .get(app.url("/api/auth/verify"))
+        .bearer_auth(access)
+        .send()
+        .await
+        .expect("req");
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(res.headers()["x-user-email"], "ivy@example.com");
+    assert_eq!(res.headers()["x-user-role"], "creator");
+    assert_eq!(
+        res.headers()["x-user-id"],
+        reg["user"]["id"].to_string().as_str()
+    );
+    let res = client()
+        .get(app.url("/api/auth/verify?role=admin"))
+        .bearer_auth(access)
+        .send()
+        .await
+        .expect("req");
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+    let res = client()
+        .get(app.url("/api/auth/verify?role=creator"))
+        .bearer_auth(access)
+        .send()
+        .await
+        .expect("req");
+    assert_eq!(res.status(), StatusCode::OK);
+    let res = client()
+        .get(app.url("/api/auth/verify"))
+        .header("authorization", "Basic abc")
+        .send()
+        .await
+        .expect("req");
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    app.finish().await;
+}
+
+async fn hostile_input_gets_clear_errors(b: Backend) {
+    let Some(app) = TestApp::start(b).await else {
+        return;
+    };
+    let c = client();
+    let register_url = app.url("/api/auth/register");
+
+    let res = c
+        .post(&register_url)
+        .header("content-type", "application/json")
+        .body("{\"email\": ")
+        .send()
+        .await
+        .expect("req");
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+    assert_error(&res.json().await.expect("json"), "INVALID_JSON");
+
+    let res = c
+        .post(&register_url)
+        .header("content-type", "text/plain")
+        .body("{}")
+        .send()
+        .await
+        .expect("req");
+    assert_eq!(res.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    assert_error(&res.json().await.expect("json"), "UNSUPPORTED_MEDIA_TYPE");
+    let res = c.post(&register_url).body("{}").send().await.expect("req");
+    assert_eq!(res.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
+
+    let big = format!("{{\"email\": \"{}\"}}", "a".repeat(10 * 1024 * 1024));
+    let res = c
+        .post(&register_url)
+        .header("content-type", "application/json")
+        .body(big)
+        .send()
+        .await
+        .expect("req");
+    assert_eq!(res.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    assert_error(&res.json().await.expect("json"), "PAYLOAD_TOO_LARGE");
+
+    let long_email = format!("{}@example.com", "a".repeat(10_000));
+    let (status, body) = post(
+        &app,
+        "/api/auth/register",
+        json!({"email": long_email, "password": "password123", "display_name": "A"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_error(&body, "VALIDATION_ERROR");
+    assert!(
+        body["details"].as_str().expect("d").starts_with("email:"),
+        "{body}"
+    );
+    assert!(
+        body["details"].as_str().expect("d").len() < 300,
+        "details never echo huge input"
+    );
+
+    let (status, body) = post(
+        &app,
+        "/api/auth/register",
+        json!({"email": "x@example.com"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        body["details"].as_str().expect("d").contains("password"),
+        "{body}"
+    );
+    let (status, _) = post(
+        &app,
+        "/api/auth/register",
+        json!({"email": 5, "password": [], "display_name": {}}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    let (status, _) = post(&app, "/api/auth/register", json!([1, 2, 3])).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+
+    // SQL metacharacters and unicode in every field are data, stored and returned verbatim.
+    let nasty_name = "Robert'); DROP TABLE users;-- \u{1F600} ñ 漢字 \u{202E}";
+    let nasty_email = "o'brien\"--;@example.com";
+    let (status, body) = post(&app, "/api/auth/register", json!({"email": "o'brien+x%_--@example.com", "password": "' OR '1'='1' -- 漢字 \u{1F600}", "display_name": nasty_name})).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(body["user"]["display_name"], nasty_name.trim());
+    let (status, login) = post(
+        &app,
+        "/api/auth/login",
+        json!({"email": "o'brien+x%_--@example.com", "password": "' OR '1'='1' -- 漢字 \u{1F600}"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{login}");
+    let (status, _) = post(
+        &app,
+        "/api/auth/login",
+        json!({"email": "' OR 1=1 --", "password": "' OR '1'='1"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, _) = post(
+        &app,
+        "/api/auth/register",
+        json!({"email": nasty_email, "password": "password123", "display_name": "A"}),
+    )
+    .await;
+    assert_eq!(
+        status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "quotes are not valid in an email"
+    );
+    // NUL and control characters are refused, not passed to the database.
+    for (field, value) in [
+        ("email", "a\u{0}b@example.com"),
+        ("display_name", "nul\u{0}name"),
+    ] {
+        let mut body =
+            json!({"email": "ctl@example.com", "password": "password123", "display_name": "ok"});
+        body[field] = json!(value);
+        let (status, res) = post(&app, "/api/auth/register", body).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{field}: {res}");
+    }
+    let (status, _) = post(
+        &app,
+        "/api/auth/register",
+        json!({"email": "pw@example.com", "password": "nul\u{0}password", "display_name": "ok"}),
+    )
+    .await;
+    assert_eq!(
+        status,
+        StatusCode::CREATED,
+        "passwords may hold any character; only their hash is stored"
+    );
+    let access = login["access_token"].as_str().expect("a");
+    let (status, body) = post_auth(
+        &app,
+        "/api/auth/api-keys",
+        access,
+        json!({"name": "x\u{0}y", "scopes": ["profile:read"]}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    let (status, body) = post(
+        &app,
+        "/api/auth/refresh",
+        json!({"refresh_token": "x".repeat(10_000)}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    let res = c
+        .delete(app.url("/api/auth/api-keys/..%2F..%2Fetc%2Fpasswd"))
+        .bearer_auth(access)
+        .send()
+        .await
+        .expect("req");
+    assert_eq!(res.status(), StatusCode::NOT_FOUND);
+
+    let res = c.get(app.url("/health")).send().await.expect("health");
+    assert_eq!(res.status(), StatusCode::OK, "still healthy");
+    app.finish().await;
+}
+
+async fn bad_logins_are_rate_limited_per_address(b: Backend) {
+    let Some(app) = TestApp::start_with(
+        b,
+        Options {
+            auth_rate_limit: 5,
+            ..Options::default()
+        },
+    )
+    .await
+    else {
+        return;
+    };
+    let attacker = client_from([127, 0, 0, 2]);
+    let mut statuses = std::collections::BTreeMap::new();
+    let mut retry_after = None;
+    for i in 0..1000 {
+        let res = attacker
+            .post(app.url("/api/auth/login"))
+            .json(&json!({"email": format!("victim{i}@example.com"), "password": "guess"}))
+            .send()
+            .await
+            .expect("req");
+        if res.status() == StatusCode::TOO_MANY_REQUESTS {
+            retry_after = res
+                .headers()
+                .get("retry-after")
+                .map(|v| v.to_str().expect("ascii").parse::<u64>().expect("seconds"));
+            let body: Value = res.json().await.expect("json");
+            assert_error(&body, "RATE_LIMITED");
+            *statuses.entry(429).or_insert(0) += 1;
+        } else {
+            *statuses.entry(res.status().as_u16()).or_insert(0) += 1;
+        }
+    }
+    assert_eq!(statuses.get(&401), Some(&5), "{statuses:?}");
+    assert_eq!(statuses.get(&429), Some(&995), "{statuses:?}");
+    assert!(
+        retry_after.is_some_and(|s| (1..=60).contains(&s)),
+        "{retry_after:?}"
+    );
+
+    // Another address is unaffected, and the server is healthy.
+    let other = client_from([127, 0, 0, 3]);
+    let res = other
+        .post(app.url("/api/auth/register"))
+        .json(&json!({"email": "ok@example.com", "password": "password123", "display_name": "Ok"}))
+        .send()
+        .await
+        .expect("req");
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let res = other
+        .post(app.url("/api/auth/login"))
+        .json(&json!({"email": "ok@example.com", "password": "password123"}))
+        .send()
+        .await
+        .expect("req");
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(
+        other
+            .get(app.url("/health"))
+            .send()
+            .await
+            .expect("h")
+            .status(),
+        StatusCode::OK
+    );
+    let metrics = other
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .expect("m")
+        .text()
+        .await
+        .expect("t");
+    assert!(
+        metrics.contains("ferrocast_rate_limited_total{class=\"auth\"} 995"),
+        "{metrics}"
+    );
+    app.finish().await;
+}
+
+async fn jwt_attack_corpus_is_refused(b: Backend) {
+    use data_encoding::BASE64URL_NOPAD as B64;
+    let Some(app) = TestApp::start(b).await else {
+        return;
+    };
+    let reg = register(&app, "eve@example.com", "eve password").await;
+    let good = reg["access_token"].as_str().expect("a").to_string();
+    let parts: Vec<&str> = good.split('.').collect();
+    let claims: Value =
+        serde_json::from_slice(&B64.decode(parts[1].as_bytes()).expect("b64")).expect("json");
+    let key = ferrocast_auth::secretbox::derive_key(&app.master_key(), "jwt-hs256");
+    let sign = |header: &Value, claims: &Value, key: &[u8; 32]| -> String {
+        let h = B64.encode(&serde_json::to_vec(header).expect("h"));
+        let p = B64.encode(&serde_json::to_vec(claims).expect("p"));
+        use hmac::Mac;
+        let mut mac = <hmac::Hmac<sha2::Sha256> as Mac>::new_from_slice(key).expect("key");
+        mac.update(format!("{h}.{p}").as_bytes());
+        format!("{h}.{p}.{}", B64.encode(&mac.finalize().into_bytes()))
+    };
+    let hs256 = json!({"alg": "HS256", "typ": "JWT"});
+    // Sanity: our own signer reproduces a valid token.
+    assert_eq!(
+        get_auth(&app, "/api/auth/me", &sign(&hs256, &claims, &key))
+            .await
+            .0,
+        StatusCode::OK
+    );
+
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("t")
+        .as_secs() as i64;
+    let with = |field: &str, v: Value| {
+        let mut c = claims.clone();
+        c[field] = v;
+        c
+    };
+    let mut attacks: Vec<(&str, String)> = vec![
+        (
+            "alg none, no signature",
+            format!(
+                "{}.{}.",
+                B64.encode(br#"{"alg":"none","typ":"JWT"}"#),
+                parts[1]
+            ),
+        ),
+        (
+            "alg none, signed",
+            sign(&json!({"alg": "none"}), &claims, &key),
+        ),
+        (
+            "alg HS512",
+            sign(&json!({"alg": "HS512", "typ": "JWT"}), &claims, &key),
+        ),
+        (
+            "alg RS256",
+            sign(&json!({"alg": "RS256", "typ": "JWT"}), &claims, &key),
+        ),
+        ("forged with another key", sign(&hs256, &claims, &[0u8; 32])),
+        (
+            "role escalated",
+            format!(
+                "{}.{}.{}",
+                parts[0],
+                B64.encode(&serde_json::to_vec(&with("role", json!("admin"))).expect("j")),
+                parts[2]
+            ),
+        ),
+        ("expired", sign(&hs256, &with("exp", json!(now - 60)), &key)),
+        (
+            "not yet valid",
+            sign(&hs256, &with("nbf", json!(now + 3600)), &key),
+        ),
+        (
+            "string exp",
+            sign(&hs256, &with("exp", json!((now + 600).to_string())), &key),
+        ),
+        (
+            "wrong audience",
+            sign(&hs256, &with("aud", json!("other")), &key),
+        ),
+        (
+            "wrong issuer",
+            sign(&hs256, &with("iss", json!("https://evil.example")), &key),
+        ),
+        (
+            "wrong type",
+            sign(&hs256, &with("typ", json!("refresh")), &key),
+        ),
+        (
+            "unknown session",
+            sign(
+                &hs256,
+                &with("sid", json!("00000000-0000-0000-0000-000000000000")),
+                &key,
+            ),
+        ),
+        ("other user", sign(&hs256, &with("sub", json!("999")), &key)),
+        ("truncated", good[..good.len() - 5].to_string()),
+        ("garbage", "not.a.jwt".to_string()),
+        ("huge", "a".repeat(20_000)),
+    ];
+    let mut missing_exp = claims.clone();
+    missing_exp.as_object_mut().expect("obj").remove("exp");
+    attacks.push(("missing exp", sign(&hs256, &missing_exp, &key)));
+    for (name, token) in &attacks {
+        let res = client()
+            .get(app.url("/api/auth/me"))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("req");
+        assert_eq!(res.status(), StatusCode::UNAUTHORIZED, "{name}");
+        let body: Value = res.json().await.expect("json");
+        assert_error(&body, "UNAUTHENTICATED");
+    }
+    assert_eq!(
+        get_auth(&app, "/api/auth/me", &good).await.0,
+        StatusCode::OK,
+        "the genuine token still works"
+    );
+    app.finish().await;
+}
+
+async fn operations_endpoints(b: Backend) {
+    let Some(app) = TestApp::start(b).await else {
+        return;
+    };
+    let c = client();
+    let res = c.get(app.url("/health")).send().await.expect("h");
+    assert_eq!(res.status(), StatusCode::OK);
+    for (h, v) in [
+        ("x-content-type-options", "nosniff"),
+        ("x-frame-options", "DENY"),
+        ("referrer-policy", "no-referrer"),
+    ] {
+        assert_eq!(res.headers()[h], v);
+    }
+    assert!(res.headers()["content-security-policy"]
+        .to_str()
+        .expect("csp")
+        .contains("frame-ancestors 'none'"));
+    assert_eq!(res.headers()["x-request-id"].len(), 36);
+    let res = c
+        .get(app.url("/health"))
+        .header("x-request-id", "trace-me-42")
+        .send()
+        .await
+        .expect("h");
+    assert_eq!(
+        res.headers()["x-request-id"],
+        "trace-me-42",
+        "a caller's request id is kept"
+    );
+
+    let res = c.get(app.url("/ready")).send().await.expect("r");
+    assert_eq!(res.status(), StatusCode::OK);
+    let ready: Value = res.json().await.expect("j");
+    assert_eq!(
+        ready["database"],
+        match b {
+            Backend::Sqlite => "sqlite",
+            Backend::Postgres => "postgres",
+        }
+    );
+
+    let res = c.get(app.url("/nope")).send().await.expect("404");
+    assert_eq!(res.status(), StatusCode::NOT_FOUND);
+    assert_error(&res.json().await.expect("j"), "NOT_FOUND");
+    let res = c.put(app.url("/api/auth/login")).send().await.expect("405");
+    assert_eq!(res.status(), StatusCode::METHOD_NOT_ALLOWED);
+    assert_error(&res.json().await.expect("j"), "METHOD_NOT_ALLOWED");
+
+    let metrics = c.get(app.url("/metrics")).send().await.expect("m");
+    assert!(metrics.headers()["content-type"]
+        .to_str()
+        .expect("ct")
+        .starts_with("text/plain"));
+    let text = metrics.text().await.expect("t");
+    assert!(
+        text.contains(
+            "ferrocast_http_requests_total{method=\"GET\",route=\"/health\",status=\"200\"} 2"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            "ferrocast_http_requests_total{method=\"GET\",route=\"unmatched\",status=\"404\"} 1"
+        ),
+        "{text}"
+    );
+    assert!(text.contains("ferrocast_http_request_duration_seconds_bucket{method=\"GET\",route=\"/health\",le=\"+Inf\"} 2"), "{text}");
+    assert!(!text.contains("/nope"), "raw paths never become labels");
+
+    let spec: Value = c
+        .get(app.url("/api/openapi.json"))
+        .send()
+        .await
+        .expect("spec")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(spec["openapi"], "3.1.0");
+    for path in [
+        "/api/auth/register",
+        "/api/auth/login",
+        "/api/auth/refresh",
+        "/api/auth/me",
+        "/api/auth/verify",
+        "/api/auth/2fa/enable",
+        "/api/auth/api-keys",
+        "/health",
+    ] {
+        assert!(
+            spec["paths"][path].is_object(),
+            "{path} missing from the OpenAPI document"
+        );
+    }
+    assert!(spec["components"]["schemas"]["ErrorBody"].is_object());
+    let docs = c.get(app.url("/api/docs/")).send().await.expect("docs");
+    assert_eq!(docs.status(), StatusCode::OK);
+    let html = docs.text().await.expect("html");
+    assert!(html.contains("swagger-ui"), "docs page");
+    assert!(
+        !html.contains("https://"),
+        "docs load nothing from the internet"
+    );
+    let init = c
+        .get(app.url("/api/docs/swagger-initializer.js"))
+        .send()
+        .await
+        .expect("init")
+        .text()
+        .await
+        .expect("js");
+    assert!(init.contains("/api/openapi.json"), "{init}");
+    app.finish().await;
+}
+
+async fn cors_follows_configuration(b: Backend) {
+    let opts = Options {
+        extra: vec![("cors_origins", "https://app.example".into())],
+        ..Options::default()
+    };
+    let Some(app) = TestApp::start_with(b, opts).await else {
+        return;
+    };
+    let c = client();
+    let res = c
+        .request(reqwest::Method::OPTIONS, app.url("/api/auth/login"))
+        .header("origin", "https://app.example")
+        .header("access-control-request-method", "POST")
+        .header("access-control-request-headers", "content-type")
+        .send()
+        .await
+        .expect("preflight");
+    assert_eq!(
+        res.headers()
+            .get("access-control-allow-origin")
+            .map(|v| v.to_str().expect("s")),
+        Some("https://app.example")
+    );
+    let res = c
+        .request(reqwest::Method::OPTIONS, app.url("/api/auth/login"))
+        .header("origin", "https://evil.example")
+        .header("access-control-request-method", "POST")
+        .send()
+        .await
+        .expect("preflight");
+    assert!(res.headers().get("access-control-allow-origin").is_none());
+    app.finish().await;
+}
