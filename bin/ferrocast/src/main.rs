@@ -151,7 +151,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     ferrocast_server::init_tracing(&config);
     match cli.command {
         Command::Serve => {
-            ferrocast_server::serve(config, shutdown_signal()).await?;
+            let shutdown = shutdown_signal();
+            ferrocast_server::serve(config, shutdown).await?;
         }
         Command::Migrate => {
             let db = ferrocast_db_connect(&config).await?;
@@ -211,23 +212,27 @@ async fn ferrocast_db_connect(config: &Config) -> anyhow::Result<String> {
     Ok(backend)
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+/// Resolves on Ctrl-C or SIGTERM. The handlers are installed when this is called, not when the
+/// future is first polled, so a signal that arrives while the node is starting is not lost.
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
     #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
+    let term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+    let ctrl_c = tokio::signal::ctrl_c();
+    async move {
+        #[cfg(unix)]
+        let term = async move {
+            match term {
+                Some(mut s) => {
+                    s.recv().await;
+                }
+                None => std::future::pending::<()>().await,
             }
-            Err(_) => std::future::pending::<()>().await,
+        };
+        #[cfg(not(unix))]
+        let term = std::future::pending::<()>();
+        tokio::select! {
+            _ = ctrl_c => {},
+            _ = term => {},
         }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {},
-        _ = term => {},
     }
 }

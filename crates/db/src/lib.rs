@@ -93,6 +93,14 @@ impl Db {
             Ok(Db::Postgres(pool))
         } else {
             let opts = sqlite_options(url)?;
+            let path = opts.get_filename().to_path_buf();
+            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                if !url.contains(":memory:") {
+                    std::fs::create_dir_all(dir).map_err(|e| {
+                        DbError::Connect(format!("cannot create directory {}: {e}", dir.display()))
+                    })?;
+                }
+            }
             let pool = SqlitePoolOptions::new()
                 .max_connections(8)
                 .acquire_timeout(ACQUIRE_TIMEOUT)
@@ -122,18 +130,10 @@ impl Db {
     }
 }
 
-/// Builds SQLite options from a URL, creating the parent directory of a file database.
+/// Builds SQLite options from a URL (without touching the file system).
 pub fn sqlite_options(url: &str) -> Result<SqliteConnectOptions, DbError> {
     let opts =
         SqliteConnectOptions::from_str(url).map_err(|e| DbError::Connect(format!("{url}: {e}")))?;
-    let path = opts.get_filename().to_path_buf();
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        if !url.contains(":memory:") {
-            std::fs::create_dir_all(dir).map_err(|e| {
-                DbError::Connect(format!("cannot create directory {}: {e}", dir.display()))
-            })?;
-        }
-    }
     Ok(opts
         .create_if_missing(true)
         .journal_mode(SqliteJournalMode::Wal)

@@ -1,0 +1,309 @@
+//! The real `ferrocast` binary, as an operator runs it: serve with nothing configured, doctor on
+//! good and broken setups, migrate, and bootstrapping an admin.
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_ferrocast"))
+}
+
+fn temp_dir(tag: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("ferrocast-cli-{tag}-{}-{}", std::process::id(), rand_suffix()));
+    std::fs::create_dir_all(&d).expect("temp dir");
+    d
+}
+
+fn rand_suffix() -> u128 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("t").as_nanos()
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
+}
+
+/// A command with a clean environment: no FERROCAST_* from the caller leaks in.
+fn ferrocast(cwd: &Path) -> Command {
+    let mut c = Command::new(bin());
+    c.current_dir(cwd);
+    for (k, _) in std::env::vars() {
+        if k.starts_with("FERROCAST_") {
+            c.env_remove(k);
+        }
+    }
+    c
+}
+
+struct Server {
+    child: Child,
+    url: String,
+    log: Vec<String>,
+}
+
+impl Server {
+    /// Starts `ferrocast serve` and waits for its "listening" line.
+    fn start(mut cmd: Command) -> Server {
+        let mut child = cmd.arg("serve").stderr(Stdio::piped()).stdout(Stdio::null()).spawn().expect("spawn ferrocast");
+        let stderr = child.stderr.take().expect("stderr");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    return;
+                }
+            }
+        });
+        let mut log = Vec::new();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while Instant::now() < deadline {
+            match rx.recv_timeout(Duration::from_millis(200)) {
+                Ok(line) => {
+                    let done = line.contains("ferrocast listening");
+                    log.push(line.clone());
+                    if done {
+                        let start = line.find("http://").expect("url in the listening line");
+                        let url: String = line[start..].chars().take_while(|c| !c.is_whitespace() && *c != '"').collect();
+                        std::thread::spawn(move || while rx.recv().is_ok() {});
+                        return Server { child, url, log };
+                    }
+                }
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                    if let Ok(Some(status)) = child.try_wait() {
+                        panic!("ferrocast exited with {status}: {log:#?}");
+                    }
+                }
+                Err(_) => panic!("ferrocast closed its log: {log:#?}"),
+            }
+        }
+        panic!("ferrocast did not start within 60 s: {log:#?}");
+    }
+
+    fn stop(mut self) {
+        // SIGTERM, as systemd or docker would send.
+        let _ = Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status();
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                assert!(status.success(), "clean exit on SIGTERM, got {status}");
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.child.kill();
+        panic!("ferrocast did not stop within 15 s of SIGTERM");
+    }
+}
+
+fn strip_ansi(s: &str) -> String {
+    let mut out = String::new();
+    let mut chars = s.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            for c in chars.by_ref() {
+                if c.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+#[tokio::test]
+async fn serve_with_nothing_configured_starts_a_working_node() {
+    let cwd = temp_dir("serve");
+    // Only the HTTP port is chosen for the test (8080 may be taken on this machine); everything
+    // else is the default: SQLite under ./data, a generated master key.
+    let port = free_port();
+    let mut cmd = ferrocast(&cwd);
+    cmd.env("FERROCAST_HTTP_ADDR", format!("127.0.0.1:{port}"));
+    let server = Server::start(cmd);
+    let log = strip_ansi(&server.log.join("\n"));
+    assert!(log.contains("generated a new master key"), "{log}");
+    assert!(cwd.join("data/master.key").exists());
+    assert!(cwd.join("data/ferrocast.db").exists());
+    let key = std::fs::read_to_string(cwd.join("data/master.key")).expect("key");
+    assert_eq!(key.trim().len(), 64);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(cwd.join("data/master.key")).expect("meta").permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "the key file is private");
+    }
+    assert!(!log.contains(key.trim()), "the key is never logged");
+
+    let c = reqwest::Client::new();
+    let res = c.get(format!("{}/health", server.url)).send().await.expect("health");
+    assert_eq!(res.status(), 200);
+    let res = c.get(format!("{}/ready", server.url)).send().await.expect("ready");
+    assert_eq!(res.status(), 200);
+    let res = c
+        .post(format!("{}/api/auth/register", server.url))
+        .json(&serde_json::json!({"email": "first@example.com", "password": "password123", "display_name": "First"}))
+        .send()
+        .await
+        .expect("register");
+    assert_eq!(res.status(), 201);
+    server.stop();
+
+    // A second start reuses the key and the database.
+    let mut cmd = ferrocast(&cwd);
+    cmd.env("FERROCAST_HTTP_ADDR", format!("127.0.0.1:{port}"));
+    let server = Server::start(cmd);
+    let log = strip_ansi(&server.log.join("\n"));
+    assert!(log.contains("master key loaded"), "{log}");
+    let c = reqwest::Client::new();
+    assert_eq!(std::fs::read_to_string(cwd.join("data/master.key")).expect("key"), key);
+    let res = c
+        .post(format!("{}/api/auth/login", server.url))
+        .json(&serde_json::json!({"email": "first@example.com", "password": "password123"}))
+        .send()
+        .await
+        .expect("login");
+    assert_eq!(res.status(), 200, "data survived the restart");
+    server.stop();
+    let _ = std::fs::remove_dir_all(&cwd);
+}
+
+#[tokio::test]
+async fn config_file_env_and_flags_layer() {
+    let cwd = temp_dir("layers");
+    let (p1, p2, p3) = (free_port(), free_port(), free_port());
+    std::fs::write(cwd.join("ferrocast.toml"), format!("http_addr = \"127.0.0.1:{p1}\"\nlog_format = \"json\"\n")).expect("toml");
+    // File alone.
+    let server = Server::start(ferrocast(&cwd));
+    assert_eq!(server.url, format!("http://127.0.0.1:{p1}"));
+    assert!(server.log.iter().any(|l| l.starts_with('{') && l.contains("\"message\":\"ferrocast listening\"")), "json logs: {:#?}", server.log);
+    server.stop();
+    // Environment over file.
+    let mut cmd = ferrocast(&cwd);
+    cmd.env("FERROCAST_HTTP_ADDR", format!("127.0.0.1:{p2}"));
+    let server = Server::start(cmd);
+    assert_eq!(server.url, format!("http://127.0.0.1:{p2}"));
+    server.stop();
+    // Flag over environment.
+    let mut cmd = ferrocast(&cwd);
+    cmd.env("FERROCAST_HTTP_ADDR", format!("127.0.0.1:{p2}")).arg("--http-addr").arg(format!("127.0.0.1:{p3}"));
+    let server = Server::start(cmd);
+    assert_eq!(server.url, format!("http://127.0.0.1:{p3}"));
+    server.stop();
+    // Invalid settings are all reported, and the node does not start.
+    let out = ferrocast(&cwd)
+        .env("FERROCAST_HTTP_ADDR", "nonsense")
+        .env("FERROCAST_SECRET_KEY", "changeme")
+        .arg("serve")
+        .output()
+        .expect("run");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("FERROCAST_HTTP_ADDR") && err.contains("FERROCAST_SECRET_KEY"), "{err}");
+    let _ = std::fs::remove_dir_all(&cwd);
+}
+
+fn doctor(cwd: &Path, envs: &[(&str, String)]) -> (bool, String) {
+    let mut cmd = ferrocast(cwd);
+    for (k, v) in envs {
+        cmd.env(k, v);
+    }
+    let out = cmd.arg("doctor").output().expect("doctor");
+    (out.status.success(), String::from_utf8_lossy(&out.stdout).to_string())
+}
+
+fn row<'a>(table: &'a str, name: &str) -> &'a str {
+    table.lines().find(|l| l.starts_with(name)).unwrap_or_else(|| panic!("no {name} row in:\n{table}"))
+}
+
+#[test]
+fn doctor_passes_on_a_good_setup_and_fails_clearly_on_broken_ones() {
+    let cwd = temp_dir("doctor");
+    let ports = [
+        ("FERROCAST_HTTP_ADDR", format!("127.0.0.1:{}", free_port())),
+        ("FERROCAST_RTMP_ADDR", format!("127.0.0.1:{}", free_port())),
+    ];
+    let (ok, table) = doctor(&cwd, &ports);
+    assert!(ok, "good setup passes:\n{table}");
+    assert!(table.starts_with("CHECK"), "{table}");
+    for name in ["configuration", "data directory", "master key", "database", "migrations", "http port", "rtmp port", "ffmpeg"] {
+        assert!(!row(&table, name).contains("FAIL"), "{name}:\n{table}");
+    }
+    assert!(row(&table, "ffmpeg").contains("PASS"), "ffmpeg must be installed for the suite:\n{table}");
+    assert!(table.contains("ready:"), "{table}");
+    assert!(!cwd.join("data").exists(), "doctor changes nothing");
+
+    // Migrated database: migrations pass.
+    let out = ferrocast(&cwd).arg("migrate").output().expect("migrate");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("schema is current"));
+    let (ok, table) = doctor(&cwd, &ports);
+    assert!(ok, "{table}");
+    assert!(row(&table, "migrations").contains("PASS"), "{table}");
+
+    // A port taken by another process.
+    let taken = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = taken.local_addr().expect("addr").to_string();
+    let (ok, table) = doctor(&cwd, &[("FERROCAST_HTTP_ADDR", addr.clone()), ports[1].clone()]);
+    assert!(!ok, "{table}");
+    let http = row(&table, "http port");
+    assert!(http.contains("FAIL") && http.contains("in use") && http.contains(&addr), "{table}");
+    assert!(table.contains("NOT READY"), "{table}");
+    drop(taken);
+
+    // A database that cannot be reached.
+    let (ok, table) = doctor(&cwd, &[ports[0].clone(), ports[1].clone(), ("FERROCAST_DATABASE_URL", "postgres://ferrocast@127.0.0.1:1/nope".into())]);
+    assert!(!ok, "{table}");
+    assert!(row(&table, "database").contains("FAIL"), "{table}");
+    assert!(row(&table, "database").contains("FERROCAST_DATABASE_URL"), "{table}");
+
+    // A database URL of an unsupported kind: configuration fails, the rest is skipped.
+    let (ok, table) = doctor(&cwd, &[("FERROCAST_DATABASE_URL", "mysql://127.0.0.1/x".into())]);
+    assert!(!ok, "{table}");
+    assert!(row(&table, "configuration").contains("FAIL") && row(&table, "database").contains("SKIP"), "{table}");
+    let _ = std::fs::remove_dir_all(&cwd);
+}
+
+#[tokio::test]
+async fn user_create_admin_bootstraps_an_administrator() {
+    let cwd = temp_dir("admin");
+    let mut create = ferrocast(&cwd)
+        .args(["user", "create", "--email", "root@example.com", "--admin", "--password-stdin"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    create.stdin.take().expect("stdin").write_all(b"admin password 1\n").expect("write");
+    let out = create.wait_with_output().expect("wait");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("created admin user root@example.com"));
+    let again = ferrocast(&cwd).args(["user", "create", "--email", "root@example.com"]).output().expect("run");
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("already exists"));
+    let generated = ferrocast(&cwd).args(["user", "create", "--email", "viewer@example.com", "--role", "viewer"]).output().expect("run");
+    let text = String::from_utf8_lossy(&generated.stdout).to_string();
+    let password = text.lines().find_map(|l| l.strip_prefix("password: ")).expect("generated password printed").to_string();
+
+    let mut cmd = ferrocast(&cwd);
+    cmd.env("FERROCAST_HTTP_ADDR", format!("127.0.0.1:{}", free_port()));
+    let server = Server::start(cmd);
+    let c = reqwest::Client::new();
+    for (email, pw, role) in [("root@example.com", "admin password 1", "admin"), ("viewer@example.com", password.as_str(), "viewer")] {
+        let login: serde_json::Value = c
+            .post(format!("{}/api/auth/login", server.url))
+            .json(&serde_json::json!({"email": email, "password": pw}))
+            .send()
+            .await
+            .expect("login")
+            .json()
+            .await
+            .expect("json");
+        assert_eq!(login["user"]["role"], role, "{login}");
+        assert_eq!(login["user"]["email_verified"], true);
+    }
+    server.stop();
+    let _ = std::fs::remove_dir_all(&cwd);
+}
