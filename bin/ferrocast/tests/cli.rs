@@ -12,17 +12,28 @@ fn bin() -> PathBuf {
 }
 
 fn temp_dir(tag: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("ferrocast-cli-{tag}-{}-{}", std::process::id(), rand_suffix()));
+    let d = std::env::temp_dir().join(format!(
+        "ferrocast-cli-{tag}-{}-{}",
+        std::process::id(),
+        rand_suffix()
+    ));
     std::fs::create_dir_all(&d).expect("temp dir");
     d
 }
 
 fn rand_suffix() -> u128 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("t").as_nanos()
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("t")
+        .as_nanos()
 }
 
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
+    TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port()
 }
 
 /// A command with a clean environment: no FERROCAST_* from the caller leaks in.
@@ -46,7 +57,12 @@ struct Server {
 impl Server {
     /// Starts `ferrocast serve` and waits for its "listening" line.
     fn start(mut cmd: Command) -> Server {
-        let mut child = cmd.arg("serve").stderr(Stdio::piped()).stdout(Stdio::null()).spawn().expect("spawn ferrocast");
+        let mut child = cmd
+            .arg("serve")
+            .stderr(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("spawn ferrocast");
         let stderr = child.stderr.take().expect("stderr");
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
@@ -65,7 +81,10 @@ impl Server {
                     log.push(line.clone());
                     if done {
                         let start = line.find("http://").expect("url in the listening line");
-                        let url: String = line[start..].chars().take_while(|c| !c.is_whitespace() && *c != '"').collect();
+                        let url: String = line[start..]
+                            .chars()
+                            .take_while(|c| !c.is_whitespace() && *c != '"')
+                            .collect();
                         std::thread::spawn(move || while rx.recv().is_ok() {});
                         return Server { child, url, log };
                     }
@@ -75,15 +94,24 @@ impl Server {
                         panic!("ferrocast exited with {status}: {log:#?}");
                     }
                 }
-                Err(_) => panic!("ferrocast closed its log: {log:#?}"),
+                Err(_) => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    panic!("ferrocast closed its log: {log:#?}");
+                }
             }
         }
+        let _ = child.kill();
+        let _ = child.wait();
         panic!("ferrocast did not start within 60 s: {log:#?}");
     }
 
     fn stop(mut self) {
         // SIGTERM, as systemd or docker would send.
-        let _ = Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status();
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status();
         let deadline = Instant::now() + Duration::from_secs(15);
         while Instant::now() < deadline {
             if let Ok(Some(status)) = self.child.try_wait() {
@@ -132,15 +160,26 @@ async fn serve_with_nothing_configured_starts_a_working_node() {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(cwd.join("data/master.key")).expect("meta").permissions().mode();
+        let mode = std::fs::metadata(cwd.join("data/master.key"))
+            .expect("meta")
+            .permissions()
+            .mode();
         assert_eq!(mode & 0o777, 0o600, "the key file is private");
     }
     assert!(!log.contains(key.trim()), "the key is never logged");
 
     let c = reqwest::Client::new();
-    let res = c.get(format!("{}/health", server.url)).send().await.expect("health");
+    let res = c
+        .get(format!("{}/health", server.url))
+        .send()
+        .await
+        .expect("health");
     assert_eq!(res.status(), 200);
-    let res = c.get(format!("{}/ready", server.url)).send().await.expect("ready");
+    let res = c
+        .get(format!("{}/ready", server.url))
+        .send()
+        .await
+        .expect("ready");
     assert_eq!(res.status(), 200);
     let res = c
         .post(format!("{}/api/auth/register", server.url))
@@ -158,7 +197,10 @@ async fn serve_with_nothing_configured_starts_a_working_node() {
     let log = strip_ansi(&server.log.join("\n"));
     assert!(log.contains("master key loaded"), "{log}");
     let c = reqwest::Client::new();
-    assert_eq!(std::fs::read_to_string(cwd.join("data/master.key")).expect("key"), key);
+    assert_eq!(
+        std::fs::read_to_string(cwd.join("data/master.key")).expect("key"),
+        key
+    );
     let res = c
         .post(format!("{}/api/auth/login", server.url))
         .json(&serde_json::json!({"email": "first@example.com", "password": "password123"}))
@@ -174,11 +216,22 @@ async fn serve_with_nothing_configured_starts_a_working_node() {
 async fn config_file_env_and_flags_layer() {
     let cwd = temp_dir("layers");
     let (p1, p2, p3) = (free_port(), free_port(), free_port());
-    std::fs::write(cwd.join("ferrocast.toml"), format!("http_addr = \"127.0.0.1:{p1}\"\nlog_format = \"json\"\n")).expect("toml");
+    std::fs::write(
+        cwd.join("ferrocast.toml"),
+        format!("http_addr = \"127.0.0.1:{p1}\"\nlog_format = \"json\"\n"),
+    )
+    .expect("toml");
     // File alone.
     let server = Server::start(ferrocast(&cwd));
     assert_eq!(server.url, format!("http://127.0.0.1:{p1}"));
-    assert!(server.log.iter().any(|l| l.starts_with('{') && l.contains("\"message\":\"ferrocast listening\"")), "json logs: {:#?}", server.log);
+    assert!(
+        server
+            .log
+            .iter()
+            .any(|l| l.starts_with('{') && l.contains("\"message\":\"ferrocast listening\"")),
+        "json logs: {:#?}",
+        server.log
+    );
     server.stop();
     // Environment over file.
     let mut cmd = ferrocast(&cwd);
@@ -188,7 +241,9 @@ async fn config_file_env_and_flags_layer() {
     server.stop();
     // Flag over environment.
     let mut cmd = ferrocast(&cwd);
-    cmd.env("FERROCAST_HTTP_ADDR", format!("127.0.0.1:{p2}")).arg("--http-addr").arg(format!("127.0.0.1:{p3}"));
+    cmd.env("FERROCAST_HTTP_ADDR", format!("127.0.0.1:{p2}"))
+        .arg("--http-addr")
+        .arg(format!("127.0.0.1:{p3}"));
     let server = Server::start(cmd);
     assert_eq!(server.url, format!("http://127.0.0.1:{p3}"));
     server.stop();
@@ -201,7 +256,10 @@ async fn config_file_env_and_flags_layer() {
         .expect("run");
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("FERROCAST_HTTP_ADDR") && err.contains("FERROCAST_SECRET_KEY"), "{err}");
+    assert!(
+        err.contains("FERROCAST_HTTP_ADDR") && err.contains("FERROCAST_SECRET_KEY"),
+        "{err}"
+    );
     let _ = std::fs::remove_dir_all(&cwd);
 }
 
@@ -211,11 +269,17 @@ fn doctor(cwd: &Path, envs: &[(&str, String)]) -> (bool, String) {
         cmd.env(k, v);
     }
     let out = cmd.arg("doctor").output().expect("doctor");
-    (out.status.success(), String::from_utf8_lossy(&out.stdout).to_string())
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).to_string(),
+    )
 }
 
 fn row<'a>(table: &'a str, name: &str) -> &'a str {
-    table.lines().find(|l| l.starts_with(name)).unwrap_or_else(|| panic!("no {name} row in:\n{table}"))
+    table
+        .lines()
+        .find(|l| l.starts_with(name))
+        .unwrap_or_else(|| panic!("no {name} row in:\n{table}"))
 }
 
 #[test]
@@ -228,16 +292,32 @@ fn doctor_passes_on_a_good_setup_and_fails_clearly_on_broken_ones() {
     let (ok, table) = doctor(&cwd, &ports);
     assert!(ok, "good setup passes:\n{table}");
     assert!(table.starts_with("CHECK"), "{table}");
-    for name in ["configuration", "data directory", "master key", "database", "migrations", "http port", "rtmp port", "ffmpeg"] {
+    for name in [
+        "configuration",
+        "data directory",
+        "master key",
+        "database",
+        "migrations",
+        "http port",
+        "rtmp port",
+        "ffmpeg",
+    ] {
         assert!(!row(&table, name).contains("FAIL"), "{name}:\n{table}");
     }
-    assert!(row(&table, "ffmpeg").contains("PASS"), "ffmpeg must be installed for the suite:\n{table}");
+    assert!(
+        row(&table, "ffmpeg").contains("PASS"),
+        "ffmpeg must be installed for the suite:\n{table}"
+    );
     assert!(table.contains("ready:"), "{table}");
     assert!(!cwd.join("data").exists(), "doctor changes nothing");
 
     // Migrated database: migrations pass.
     let out = ferrocast(&cwd).arg("migrate").output().expect("migrate");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(String::from_utf8_lossy(&out.stdout).contains("schema is current"));
     let (ok, table) = doctor(&cwd, &ports);
     assert!(ok, "{table}");
@@ -246,23 +326,48 @@ fn doctor_passes_on_a_good_setup_and_fails_clearly_on_broken_ones() {
     // A port taken by another process.
     let taken = TcpListener::bind("127.0.0.1:0").expect("bind");
     let addr = taken.local_addr().expect("addr").to_string();
-    let (ok, table) = doctor(&cwd, &[("FERROCAST_HTTP_ADDR", addr.clone()), ports[1].clone()]);
+    let (ok, table) = doctor(
+        &cwd,
+        &[("FERROCAST_HTTP_ADDR", addr.clone()), ports[1].clone()],
+    );
     assert!(!ok, "{table}");
     let http = row(&table, "http port");
-    assert!(http.contains("FAIL") && http.contains("in use") && http.contains(&addr), "{table}");
+    assert!(
+        http.contains("FAIL") && http.contains("in use") && http.contains(&addr),
+        "{table}"
+    );
     assert!(table.contains("NOT READY"), "{table}");
     drop(taken);
 
     // A database that cannot be reached.
-    let (ok, table) = doctor(&cwd, &[ports[0].clone(), ports[1].clone(), ("FERROCAST_DATABASE_URL", "postgres://ferrocast@127.0.0.1:1/nope".into())]);
+    let (ok, table) = doctor(
+        &cwd,
+        &[
+            ports[0].clone(),
+            ports[1].clone(),
+            (
+                "FERROCAST_DATABASE_URL",
+                "postgres://ferrocast@127.0.0.1:1/nope".into(),
+            ),
+        ],
+    );
     assert!(!ok, "{table}");
     assert!(row(&table, "database").contains("FAIL"), "{table}");
-    assert!(row(&table, "database").contains("FERROCAST_DATABASE_URL"), "{table}");
+    assert!(
+        row(&table, "database").contains("FERROCAST_DATABASE_URL"),
+        "{table}"
+    );
 
     // A database URL of an unsupported kind: configuration fails, the rest is skipped.
-    let (ok, table) = doctor(&cwd, &[("FERROCAST_DATABASE_URL", "mysql://127.0.0.1/x".into())]);
+    let (ok, table) = doctor(
+        &cwd,
+        &[("FERROCAST_DATABASE_URL", "mysql://127.0.0.1/x".into())],
+    );
     assert!(!ok, "{table}");
-    assert!(row(&table, "configuration").contains("FAIL") && row(&table, "database").contains("SKIP"), "{table}");
+    assert!(
+        row(&table, "configuration").contains("FAIL") && row(&table, "database").contains("SKIP"),
+        "{table}"
+    );
     let _ = std::fs::remove_dir_all(&cwd);
 }
 
@@ -270,28 +375,64 @@ fn doctor_passes_on_a_good_setup_and_fails_clearly_on_broken_ones() {
 async fn user_create_admin_bootstraps_an_administrator() {
     let cwd = temp_dir("admin");
     let mut create = ferrocast(&cwd)
-        .args(["user", "create", "--email", "root@example.com", "--admin", "--password-stdin"])
+        .args([
+            "user",
+            "create",
+            "--email",
+            "root@example.com",
+            "--admin",
+            "--password-stdin",
+        ])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .expect("spawn");
-    create.stdin.take().expect("stdin").write_all(b"admin password 1\n").expect("write");
+    create
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(b"admin password 1\n")
+        .expect("write");
     let out = create.wait_with_output().expect("wait");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(String::from_utf8_lossy(&out.stdout).contains("created admin user root@example.com"));
-    let again = ferrocast(&cwd).args(["user", "create", "--email", "root@example.com"]).output().expect("run");
+    let again = ferrocast(&cwd)
+        .args(["user", "create", "--email", "root@example.com"])
+        .output()
+        .expect("run");
     assert!(!again.status.success());
     assert!(String::from_utf8_lossy(&again.stderr).contains("already exists"));
-    let generated = ferrocast(&cwd).args(["user", "create", "--email", "viewer@example.com", "--role", "viewer"]).output().expect("run");
+    let generated = ferrocast(&cwd)
+        .args([
+            "user",
+            "create",
+            "--email",
+            "viewer@example.com",
+            "--role",
+            "viewer",
+        ])
+        .output()
+        .expect("run");
     let text = String::from_utf8_lossy(&generated.stdout).to_string();
-    let password = text.lines().find_map(|l| l.strip_prefix("password: ")).expect("generated password printed").to_string();
+    let password = text
+        .lines()
+        .find_map(|l| l.strip_prefix("password: "))
+        .expect("generated password printed")
+        .to_string();
 
     let mut cmd = ferrocast(&cwd);
     cmd.env("FERROCAST_HTTP_ADDR", format!("127.0.0.1:{}", free_port()));
     let server = Server::start(cmd);
     let c = reqwest::Client::new();
-    for (email, pw, role) in [("root@example.com", "admin password 1", "admin"), ("viewer@example.com", password.as_str(), "viewer")] {
+    for (email, pw, role) in [
+        ("root@example.com", "admin password 1", "admin"),
+        ("viewer@example.com", password.as_str(), "viewer"),
+    ] {
         let login: serde_json::Value = c
             .post(format!("{}/api/auth/login", server.url))
             .json(&serde_json::json!({"email": email, "password": pw}))

@@ -254,7 +254,7 @@ mod tests {
             "a@.com",
             "a@b..com",
             "a b@c.com",
-            "a@b.com\n",
+            "a@b\n.com",
             "a@b@c.com",
             &format!("{}@x.com", "a".repeat(10_000)),
         ] {

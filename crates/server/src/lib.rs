@@ -6,6 +6,7 @@ pub mod app;
 pub mod doctor;
 pub mod error;
 pub mod extract;
+pub mod http_server;
 pub mod mail;
 pub mod metrics;
 pub mod ratelimit;
@@ -139,10 +140,7 @@ impl Running {
     /// Stops accepting, lets in-flight requests finish (up to 10 s), closes the database.
     pub async fn stop(self) -> anyhow::Result<()> {
         let _ = self.shutdown.send(true);
-        match tokio::time::timeout(std::time::Duration::from_secs(10), self.task).await {
-            Ok(joined) => joined??,
-            Err(_) => tracing::warn!("requests still running after 10 s; stopping anyway"),
-        }
+        self.task.await??;
         self.state.db.close().await;
         Ok(())
     }
@@ -179,17 +177,8 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     let http_addr = listener.local_addr()?;
     let state = AppState::new(config, db, &key, mailer);
     let app = app::router(state.clone());
-    let (tx, mut rx) = tokio::sync::watch::channel(false);
-    let task = tokio::spawn(async move {
-        axum::serve(
-            listener,
-            app.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(async move {
-            let _ = rx.wait_for(|stop| *stop).await;
-        })
-        .await
-    });
+    let (tx, rx) = tokio::sync::watch::channel(false);
+    let task = tokio::spawn(http_server::serve(listener, app, rx));
     tracing::info!(url = %format!("http://{http_addr}"), "ferrocast listening");
     Ok(Running {
         http_addr,

@@ -1252,3 +1252,44 @@ async fn cors_follows_configuration(b: Backend) {
     assert!(res.headers().get("access-control-allow-origin").is_none());
     app.finish().await;
 }
+
+/// A client that never finishes its request head is disconnected, and others are served
+/// meanwhile (transport behaviour; one backend is enough).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slowloris_connection_is_closed() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let Some(app) = TestApp::start(Backend::Sqlite).await else {
+        return;
+    };
+    let mut slow = tokio::net::TcpStream::connect(app.addr())
+        .await
+        .expect("connect");
+    slow.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+        .await
+        .expect("write");
+    assert_eq!(
+        client()
+            .get(app.url("/health"))
+            .send()
+            .await
+            .expect("h")
+            .status(),
+        StatusCode::OK,
+        "others are served"
+    );
+    let mut buf = [0u8; 1024];
+    let read = tokio::time::timeout(std::time::Duration::from_secs(20), async {
+        loop {
+            match slow.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(_) => continue,
+            }
+        }
+    })
+    .await;
+    assert!(
+        read.is_ok(),
+        "the server closed the connection within 20 s (header timeout: 10 s)"
+    );
+    app.finish().await;
+}
