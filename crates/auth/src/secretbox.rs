@@ -113,4 +113,16 @@ mod tests {
         assert_eq!(b.open("x", "v1.AAAA"), Err(OpenError));
         assert_eq!(b.open("x", "garbage"), Err(OpenError));
     }
+
+    proptest::proptest! {
+        #[test]
+        fn round_trips_and_rejects_garbage(msg in proptest::collection::vec(proptest::num::u8::ANY, 0..512), junk in "\\PC{0,200}") {
+            let b = SecretBox::new(&[3; 32]);
+            let sealed = b.seal("ctx", &msg);
+            proptest::prop_assert_eq!(b.open("ctx", &sealed), Ok(msg));
+            proptest::prop_assert!(b.open("ctx", &junk).is_err());
+            let prefixed = format!("v1.{}", junk);
+            proptest::prop_assert!(b.open("ctx", &prefixed).is_err());
+        }
+    }
 }

@@ -191,4 +191,15 @@ mod tests {
             "otpauth://totp/ferrocast:a%20b@example.com?secret=GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ&issuer=ferrocast&algorithm=SHA1&digits=6&period=30"
         );
     }
+
+    proptest::proptest! {
+        #[test]
+        fn verify_never_panics_and_accepts_only_current_codes(code in "\\PC{0,20}|[0-9]{6}", t in 0i64..4_000_000_000) {
+            let key = b"12345678901234567890";
+            if let Some(step) = verify(key, &code, t) {
+                proptest::prop_assert!((step as i64 - step_at(t) as i64).abs() <= WINDOW);
+                proptest::prop_assert_eq!(code.trim(), format!("{:06}", hotp(Algorithm::Sha1, key, step, 6)));
+            }
+        }
+    }
 }

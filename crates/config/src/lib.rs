@@ -12,7 +12,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 
 /// Prefix of every environment variable ferrocast reads.
@@ -51,6 +51,7 @@ pub const SETTINGS: &[Setting] = &[
     Setting { key: "auth_rate_limit", default: Some("5"), secret: false, help: "Credential requests (login, register, codes) per minute per client address" },
     Setting { key: "api_rate_limit", default: Some("100"), secret: false, help: "Authenticated API requests per minute per user" },
     Setting { key: "max_body_bytes", default: Some("1048576"), secret: false, help: "Largest request body accepted by JSON endpoints" },
+    Setting { key: "trusted_proxies", default: Some(""), secret: false, help: "Comma-separated addresses or CIDRs of reverse proxies whose X-Forwarded-For is believed; empty: none" },
     Setting { key: "registration_open", default: Some("true"), secret: false, help: "Whether anyone may register; admins can still create users" },
 ];
 
@@ -155,6 +156,8 @@ pub struct Config {
     pub max_body_bytes: usize,
     /// Whether self-registration is open.
     pub registration_open: bool,
+    /// Reverse proxies whose `X-Forwarded-For` names the client.
+    pub trusted_proxies: Vec<IpNet>,
     /// Where each setting's value came from.
     pub origins: BTreeMap<&'static str, Origin>,
 }
@@ -551,6 +554,22 @@ impl Layered {
             "`true` or `false`",
             true,
         );
+        let mut trusted_proxies = Vec::new();
+        for item in self
+            .get("trusted_proxies")
+            .unwrap_or("")
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+        {
+            match item.parse::<IpNet>() {
+                Ok(net) => trusted_proxies.push(net),
+                Err(()) => problems.push(format!(
+                    "{}: {item:?} is not an address or CIDR such as 10.0.0.0/8",
+                    env_name("trusted_proxies")
+                )),
+            }
+        }
 
         if !problems.is_empty() {
             return Err(ConfigError::Invalid(problems));
@@ -577,8 +596,62 @@ impl Layered {
             api_rate_limit,
             max_body_bytes,
             registration_open,
+            trusted_proxies,
             origins,
         })
+    }
+}
+
+/// An address block such as `10.0.0.0/8` or `::1/128` (a bare address is a full-length block).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IpNet {
+    /// Network address.
+    pub addr: IpAddr,
+    /// Prefix length in bits.
+    pub prefix: u8,
+}
+
+impl IpNet {
+    /// Whether `ip` lies in the block (IPv4-mapped IPv6 addresses count as IPv4).
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        let ip = match ip {
+            IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(ip),
+            v4 => v4,
+        };
+        match (self.addr, ip) {
+            (IpAddr::V4(net), IpAddr::V4(ip)) => {
+                let mask = u32::MAX
+                    .checked_shl(32 - u32::from(self.prefix))
+                    .unwrap_or(0);
+                u32::from(net) & mask == u32::from(ip) & mask
+            }
+            (IpAddr::V6(net), IpAddr::V6(ip)) => {
+                let mask = u128::MAX
+                    .checked_shl(128 - u32::from(self.prefix))
+                    .unwrap_or(0);
+                u128::from(net) & mask == u128::from(ip) & mask
+            }
+            _ => false,
+        }
+    }
+}
+
+impl std::str::FromStr for IpNet {
+    type Err = ();
+    fn from_str(s: &str) -> Result<Self, ()> {
+        let (addr, prefix) = match s.split_once('/') {
+            Some((a, p)) => (
+                a.parse::<IpAddr>().map_err(|_| ())?,
+                Some(p.parse::<u8>().map_err(|_| ())?),
+            ),
+            None => (s.parse::<IpAddr>().map_err(|_| ())?, None),
+        };
+        let max = if addr.is_ipv4() { 32 } else { 128 };
+        let prefix = prefix.unwrap_or(max);
+        if prefix > max {
+            return Err(());
+        }
+        Ok(IpNet { addr, prefix })
     }
 }
 
@@ -737,6 +810,38 @@ mod tests {
         );
         assert!(!format!("{c:?}").contains(key));
         std::fs::remove_file(&path).ok();
+    }
+
+    #[test]
+    fn readme_documents_every_setting() {
+        let readme =
+            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md"))
+                .expect("README.md");
+        for s in SETTINGS {
+            let env = format!("`{ENV_PREFIX}{}`", s.key.to_ascii_uppercase());
+            assert!(
+                readme.contains(&env),
+                "README.md's configuration table lacks {env}"
+            );
+        }
+    }
+
+    #[test]
+    fn ip_nets() {
+        let net: IpNet = "10.0.0.0/8".parse().expect("cidr");
+        assert!(net.contains("10.1.2.3".parse().expect("ip")));
+        assert!(!net.contains("11.0.0.1".parse().expect("ip")));
+        assert!(net.contains("::ffff:10.0.0.1".parse().expect("mapped")));
+        let one: IpNet = "127.0.0.1".parse().expect("ip");
+        assert!(
+            one.contains("127.0.0.1".parse().expect("ip"))
+                && !one.contains("127.0.0.2".parse().expect("ip"))
+        );
+        let v6: IpNet = "2001:db8::/32".parse().expect("v6");
+        assert!(v6.contains("2001:db8:1::1".parse().expect("ip")));
+        assert!("10.0.0.0/33".parse::<IpNet>().is_err() && "x".parse::<IpNet>().is_err());
+        let all: IpNet = "0.0.0.0/0".parse().expect("all");
+        assert!(all.contains("8.8.8.8".parse().expect("ip")));
     }
 
     #[test]

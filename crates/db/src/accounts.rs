@@ -528,10 +528,25 @@ impl Db {
         Ok(n == 1)
     }
 
-    /// Counts a wrong guess against a code.
-    pub async fn bump_code_attempts(&self, id: i64) -> Result<(), DbError> {
-        on_pool!(self, p => sqlx::query("UPDATE one_time_codes SET attempts = attempts + 1 WHERE id = $1").bind(id).execute(p).await.map(|r| r.rows_affected()))?;
-        Ok(())
+    /// Takes one of a code's `max` guesses, atomically: false when none are left (or the code
+    /// was spent), so parallel guesses cannot exceed the limit.
+    pub async fn take_code_attempt(&self, id: i64, max: i64) -> Result<bool, DbError> {
+        let n = on_pool!(self, p => sqlx::query("UPDATE one_time_codes SET attempts = attempts + 1 WHERE id = $1 AND attempts < $2 AND used_at IS NULL")
+            .bind(id).bind(max).execute(p).await?.rows_affected());
+        Ok(n == 1)
+    }
+
+    /// Codes issued to a user for `purpose` since `since` (ms), to cap how often new ones are sent.
+    pub async fn count_codes_since(
+        &self,
+        user_id: i64,
+        purpose: &str,
+        since: i64,
+    ) -> Result<i64, DbError> {
+        Ok(
+            on_pool!(self, p => sqlx::query_scalar("SELECT COUNT(*) FROM one_time_codes WHERE user_id = $1 AND purpose = $2 AND created_at > $3")
+            .bind(user_id).bind(purpose).bind(since).fetch_one(p).await?),
+        )
     }
 
     // ---- recovery codes -----------------------------------------------------------------------
@@ -587,10 +602,11 @@ impl Db {
         })
     }
 
-    /// Counts a wrong code against a challenge.
-    pub async fn bump_challenge_attempts(&self, id: i64) -> Result<(), DbError> {
-        on_pool!(self, p => sqlx::query("UPDATE mfa_challenges SET attempts = attempts + 1 WHERE id = $1").bind(id).execute(p).await.map(|r| r.rows_affected()))?;
-        Ok(())
+    /// Takes one of a challenge's `max` attempts, atomically; false when none are left.
+    pub async fn take_challenge_attempt(&self, id: i64, max: i64) -> Result<bool, DbError> {
+        let n = on_pool!(self, p => sqlx::query("UPDATE mfa_challenges SET attempts = attempts + 1 WHERE id = $1 AND attempts < $2 AND used_at IS NULL")
+            .bind(id).bind(max).execute(p).await?.rows_affected());
+        Ok(n == 1)
     }
 
     /// Completes a challenge; false if completed concurrently.
@@ -687,6 +703,13 @@ impl Db {
                 }
             }
         })
+    }
+
+    /// Revokes every active key of a user (account recovery). Returns how many.
+    pub async fn revoke_all_api_keys(&self, user_id: i64, now: i64) -> Result<u64, DbError> {
+        let n = on_pool!(self, p => sqlx::query("UPDATE api_keys SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL")
+            .bind(user_id).bind(now).execute(p).await?.rows_affected());
+        Ok(n)
     }
 
     /// Records a key's use, at most once a minute per key to spare the database.

@@ -41,6 +41,9 @@ pub const POSTGRES: &[Migration] = &[Migration {
     sql: include_str!("../migrations/postgres/0001_accounts.sql"),
 }];
 
+/// Serialises migrations across nodes for the length of a transaction (PostgreSQL only).
+const LOCK: &str = "SELECT pg_advisory_xact_lock(7461836151)";
+
 const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (
     version BIGINT PRIMARY KEY,
     name TEXT NOT NULL,
@@ -115,7 +118,16 @@ impl Db {
 
     /// Applies every pending migration and returns the versions applied.
     pub async fn migrate(&self) -> Result<Vec<i64>, DbError> {
-        on_pool!(self, p => sqlx::query(CREATE_TABLE).execute(p).await.map(|_| ())?);
+        // Under the same advisory lock as the migrations: two PostgreSQL nodes starting at once
+        // would otherwise race on CREATE TABLE IF NOT EXISTS (a pg_type unique violation).
+        on_pool!(self, p => {
+            let mut tx = p.begin().await?;
+            if matches!(self, Db::Postgres(_)) {
+                sqlx::query(LOCK).execute(&mut *tx).await?;
+            }
+            sqlx::query(CREATE_TABLE).execute(&mut *tx).await?;
+            tx.commit().await?;
+        });
         let status = self.migration_status().await?;
         if !status.unknown.is_empty() {
             return Err(DbError::Migrate(format!(
@@ -143,7 +155,7 @@ impl Db {
             on_pool!(self, p => {
                 let mut tx = p.begin().await.map_err(fail)?;
                 if matches!(self, Db::Postgres(_)) {
-                    sqlx::query("SELECT pg_advisory_xact_lock(7461836151)").execute(&mut *tx).await.map_err(fail)?;
+                    sqlx::query(LOCK).execute(&mut *tx).await.map_err(fail)?;
                 }
                 let done: Option<i64> = sqlx::query_scalar("SELECT version FROM schema_migrations WHERE version = $1")
                     .bind(m.version)

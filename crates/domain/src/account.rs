@@ -51,6 +51,16 @@ impl Role {
         matches!(self, Role::Viewer | Role::Creator | Role::Brand)
     }
 
+    /// Whether a user with this role passes a check that asks for `required`: the same role,
+    /// admin for anything, moderator for viewer and moderator, and everyone for viewer. Creator
+    /// and brand are different jobs, not ranks: neither passes for the other.
+    pub fn satisfies(self, required: Role) -> bool {
+        self == required
+            || self == Role::Admin
+            || required == Role::Viewer
+            || (self == Role::Moderator && required == Role::Moderator)
+    }
+
     /// Whether this role has at least the privileges of staff (`moderator` or `admin`).
     pub fn is_staff(self) -> bool {
         matches!(self, Role::Moderator | Role::Admin)
@@ -286,5 +296,23 @@ mod tests {
         }
         assert!(!Scope::Admin.allowed_for(Role::Moderator));
         assert!(!Role::Admin.self_assignable());
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn email_normalisation_is_total_and_idempotent(s in "\\PC{0,300}|[a-zA-Z0-9._%+'-]{1,70}@[a-z0-9-]{1,20}\\.[a-z]{2,6}") {
+            if let Ok(e) = normalize_email(&s) {
+                proptest::prop_assert!(e.len() <= MAX_EMAIL_LEN * 4);
+                proptest::prop_assert_eq!(normalize_email(&e), Ok(e.clone()));
+            }
+        }
+
+        #[test]
+        fn display_names_never_keep_control_characters(s in "\\PC{0,200}|[\\x00-\\x1f a-z]{0,40}") {
+            if let Ok(n) = normalize_display_name(&s) {
+                proptest::prop_assert!(!n.chars().any(char::is_control));
+                proptest::prop_assert!(n.chars().count() <= MAX_DISPLAY_NAME_CHARS);
+            }
+        }
     }
 }

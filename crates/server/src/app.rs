@@ -192,7 +192,8 @@ fn truncate_path(p: &str) -> String {
     p.chars().take(100).collect()
 }
 
-/// Gives responses that layers produce without a body (timeout, oversized body) our error body.
+/// Gives every error response our body: those layers produce without one (timeout, oversized
+/// body) and the plain-text rejections of axum's extractors.
 async fn map_plain_errors(req: Request, next: Next) -> Response {
     let res = next.run(req).await;
     let is_json = res
@@ -211,6 +212,29 @@ async fn map_plain_errors(req: Request, next: Next) -> Response {
             "Try again; if it keeps happening, tell the operator.",
         )
         .into_response(),
+        status if status.is_client_error() => {
+            // Rejections of axum's own extractors (path and query parameters) are plain text;
+            // give them our body, keeping their (bounded) explanation as the details.
+            let text = match axum::body::to_bytes(res.into_body(), 4096).await {
+                Ok(b) => String::from_utf8_lossy(&b)
+                    .chars()
+                    .take(200)
+                    .collect::<String>(),
+                Err(_) => String::new(),
+            };
+            let (code, error) = match status {
+                StatusCode::BAD_REQUEST => ("BAD_REQUEST", "The request is not valid"),
+                StatusCode::NOT_FOUND => ("NOT_FOUND", "Not found"),
+                StatusCode::UNPROCESSABLE_ENTITY => ("VALIDATION_ERROR", "Validation failed"),
+                _ => ("REQUEST_ERROR", "The request cannot be served"),
+            };
+            let details = if text.trim().is_empty() {
+                "Check the request against /api/docs.".to_string()
+            } else {
+                text
+            };
+            ApiError::new(status, code, error, details).into_response()
+        }
         _ => res,
     }
 }

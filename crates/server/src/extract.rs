@@ -85,24 +85,69 @@ pub fn too_large() -> ApiError {
     )
 }
 
-/// The client's address, from the TCP connection. Forwarding headers are not trusted: a
-/// client could set them to escape rate limits.
+/// The client's address: the TCP peer, or — only when the peer is one of
+/// `FERROCAST_TRUSTED_PROXIES` — the nearest untrusted address in `X-Forwarded-For`. A client
+/// cannot choose its own address to escape rate limits.
 #[derive(Debug, Clone, Copy)]
 pub struct ClientIp(pub IpAddr);
 
-impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
+/// Forwarded hops considered at most.
+const MAX_FORWARDED_HOPS: usize = 16;
+
+/// Resolves the client address from the peer and `X-Forwarded-For` values.
+pub fn client_ip(
+    peer: IpAddr,
+    forwarded_for: &[&str],
+    trusted: &[ferrocast_config::IpNet],
+) -> IpAddr {
+    let is_trusted = |ip: IpAddr| trusted.iter().any(|n| n.contains(ip));
+    if !is_trusted(peer) {
+        return peer;
+    }
+    let hops: Vec<IpAddr> = forwarded_for
+        .iter()
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+        .take(MAX_FORWARDED_HOPS)
+        .map_while(|h| h.parse::<IpAddr>().ok())
+        .collect();
+    // Right to left: the first address not belonging to our own proxies is the client.
+    hops.iter()
+        .copied()
+        .find(|ip| !is_trusted(*ip))
+        .or_else(|| hops.last().copied())
+        .unwrap_or(peer)
+}
+
+impl FromRequestParts<AppState> for ClientIp {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        parts
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let peer = parts
             .extensions
             .get::<ConnectInfo<SocketAddr>>()
-            .map(|c| ClientIp(c.0.ip()))
-            .ok_or_else(|| {
-                ApiError::internal(
-                    "connect info missing: serve with into_make_service_with_connect_info",
-                )
-            })
+            .map(|c| c.0.ip())
+            .ok_or_else(|| ApiError::internal("connect info missing from the request"))?;
+        if state.config.trusted_proxies.is_empty() {
+            return Ok(ClientIp(peer));
+        }
+        let values: Vec<&str> = parts
+            .headers
+            .get_all("x-forwarded-for")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .collect();
+        Ok(ClientIp(client_ip(
+            peer,
+            &values,
+            &state.config.trusted_proxies,
+        )))
     }
 }
 
@@ -167,13 +212,45 @@ impl AuthUser {
         }
     }
 
-    /// Refuses unless the user has at least `role` in privilege (admin passes every check).
+    /// Refuses unless the user's role satisfies `role` (see [`Role::satisfies`]).
     pub fn require_role(&self, role: Role) -> Result<(), ApiError> {
-        if self.role == role || self.role == Role::Admin {
+        if self.role.satisfies(role) {
             Ok(())
         } else {
             Err(ApiError::forbidden(format!("This needs the {role} role.")))
         }
+    }
+}
+
+/// The authenticated caller without charging the per-user API rate limit (for the nginx
+/// `auth_request` probe, which runs once per proxied request).
+pub struct Authenticated(pub AuthUser);
+
+async fn authenticate_parts(parts: &Parts, state: &AppState) -> Result<AuthUser, ApiError> {
+    let header = parts.headers.get(header::AUTHORIZATION).ok_or_else(|| {
+        ApiError::unauthenticated("Send Authorization: Bearer <access token or API key>.")
+    })?;
+    let value = header
+        .to_str()
+        .map_err(|_| ApiError::unauthenticated("The Authorization header is not valid text."))?;
+    let token = value
+        .strip_prefix("Bearer ")
+        .or_else(|| value.strip_prefix("bearer "))
+        .map(str::trim)
+        .ok_or_else(|| {
+            ApiError::unauthenticated("Use the Bearer scheme: Authorization: Bearer <token>.")
+        })?;
+    state.authenticate(token).await
+}
+
+impl FromRequestParts<AppState> for Authenticated {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        authenticate_parts(parts, state).await.map(Authenticated)
     }
 }
 
@@ -184,20 +261,7 @@ impl FromRequestParts<AppState> for AuthUser {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let header = parts.headers.get(header::AUTHORIZATION).ok_or_else(|| {
-            ApiError::unauthenticated("Send Authorization: Bearer <access token or API key>.")
-        })?;
-        let value = header.to_str().map_err(|_| {
-            ApiError::unauthenticated("The Authorization header is not valid text.")
-        })?;
-        let token = value
-            .strip_prefix("Bearer ")
-            .or_else(|| value.strip_prefix("bearer "))
-            .map(str::trim)
-            .ok_or_else(|| {
-                ApiError::unauthenticated("Use the Bearer scheme: Authorization: Bearer <token>.")
-            })?;
-        let auth = state.authenticate(token).await?;
+        let auth = authenticate_parts(parts, state).await?;
         state.limit_api(auth.user.id)?;
         Ok(auth)
     }

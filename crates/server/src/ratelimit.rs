@@ -2,8 +2,8 @@
 //! `period` with bursts up to `limit`, one timestamp of state per key.
 //!
 //! The key table is bounded: when full, expired keys are purged; if it is still full, new keys
-//! pass untracked (a warning is logged) rather than memory growing without bound. Cross-node
-//! limits (Redis) arrive with scale-out.
+//! are refused (fail closed, with a warning) rather than memory growing without bound or the
+//! limit switching off. Cross-node limits (Redis) arrive with scale-out.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -47,10 +47,11 @@ impl RateLimiter {
         if !map.contains_key(key) && map.len() >= MAX_KEYS {
             map.retain(|_, tat| *tat > now);
             if map.len() >= MAX_KEYS {
+                // Failing open would let a flood of addresses switch limiting off for everyone.
                 tracing::warn!(
-                    "rate limiter table full; new clients are not limited until entries expire"
+                    "rate limiter table full; refusing new clients until entries expire"
                 );
-                return Ok(());
+                return Err(self.interval.as_secs().max(1));
             }
         }
         let tat = map.get(key).copied().unwrap_or(now).max(now);
@@ -64,8 +65,35 @@ impl RateLimiter {
     }
 }
 
+/// The rate-limit key of a client address: the address for IPv4, its /64 network for IPv6 (one
+/// subscriber usually holds a whole /64, so per-address keys would be free to multiply).
+pub fn client_key(ip: std::net::IpAddr) -> String {
+    match ip {
+        std::net::IpAddr::V4(v4) => v4.to_string(),
+        std::net::IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => v4.to_string(),
+            None => {
+                let s = v6.segments();
+                format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+            }
+        },
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn ipv6_clients_are_keyed_by_network() {
+        let a = super::client_key("2001:db8:1:2::1".parse().expect("ip"));
+        let b = super::client_key("2001:db8:1:2:ffff::9".parse().expect("ip"));
+        assert_eq!(a, b);
+        assert_ne!(a, super::client_key("2001:db8:1:3::1".parse().expect("ip")));
+        assert_eq!(
+            super::client_key("::ffff:10.0.0.1".parse().expect("ip")),
+            "10.0.0.1"
+        );
+    }
+
     use super::*;
 
     #[test]

@@ -111,10 +111,12 @@ impl AppState {
 
     /// Charges one credential request to `ip`; 429 when over the limit.
     pub fn limit_auth(&self, ip: std::net::IpAddr) -> Result<(), ApiError> {
-        self.auth_limiter.check(&ip.to_string()).map_err(|wait| {
-            self.metrics.rate_limited("auth");
-            ApiError::rate_limited(wait)
-        })
+        self.auth_limiter
+            .check(&crate::ratelimit::client_key(ip))
+            .map_err(|wait| {
+                self.metrics.rate_limited("auth");
+                ApiError::rate_limited(wait)
+            })
     }
 
     /// Charges one authenticated request to a user; 429 when over the limit.

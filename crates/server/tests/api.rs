@@ -18,6 +18,10 @@ both_backends!(
     jwt_attack_corpus_is_refused,
     operations_endpoints,
     cors_follows_configuration,
+    account_recovery_revokes_api_keys_and_codes_are_capped,
+    sensitive_changes_need_the_password,
+    api_rate_limit_spares_the_auth_request_probe,
+    extractor_rejections_use_the_error_body,
 );
 
 async fn post(app: &TestApp, path: &str, body: Value) -> (StatusCode, Value) {
@@ -411,7 +415,7 @@ async fn totp_enable_and_two_step_login(b: Backend) {
         &app,
         "/api/auth/2fa/enable",
         access,
-        json!({"code": "000000"}),
+        json!({"code": "000000", "password": "zoe password"}),
     )
     .await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
@@ -420,7 +424,7 @@ async fn totp_enable_and_two_step_login(b: Backend) {
         &app,
         "/api/auth/2fa/enable",
         access,
-        json!({"code": now_code}),
+        json!({"code": now_code, "password": "zoe password"}),
     )
     .await;
     assert_eq!(status, StatusCode::OK, "{enabled}");
@@ -448,7 +452,7 @@ async fn totp_enable_and_two_step_login(b: Backend) {
     )
     .await;
     assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
-    assert_error(&body, "INVALID_MFA");
+    assert_error(&body, "CODE_ALREADY_USED");
     // The next step's code (within the ±1 step window) works, once.
     let next_code = oathtool(&secret, 30);
     let (status, tokens) = post(
@@ -582,7 +586,7 @@ async fn api_keys_scoped_listed_revoked(b: Backend) {
         &app,
         "/api/auth/api-keys",
         access,
-        json!({"name": "bot", "scopes": ["admin"]}),
+        json!({"name": "bot", "scopes": ["admin"], "password": "kai password"}),
     )
     .await;
     assert_eq!(
@@ -594,7 +598,7 @@ async fn api_keys_scoped_listed_revoked(b: Backend) {
         &app,
         "/api/auth/api-keys",
         access,
-        json!({"name": "bot", "scopes": ["nope"]}),
+        json!({"name": "bot", "scopes": ["nope"], "password": "kai password"}),
     )
     .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
@@ -603,7 +607,7 @@ async fn api_keys_scoped_listed_revoked(b: Backend) {
         &app,
         "/api/auth/api-keys",
         access,
-        json!({"name": "OBS plugin", "scopes": ["profile:read", "streams:read"]}),
+        json!({"name": "OBS plugin", "scopes": ["profile:read", "streams:read"], "password": "kai password"}),
     )
     .await;
     assert_eq!(status, StatusCode::CREATED, "{created}");
@@ -617,7 +621,7 @@ async fn api_keys_scoped_listed_revoked(b: Backend) {
         &app,
         "/api/auth/api-keys",
         access,
-        json!({"name": "narrow", "scopes": ["streams:read"]}),
+        json!({"name": "narrow", "scopes": ["streams:read"], "password": "kai password"}),
     )
     .await;
     let narrow_key = narrow["key"].as_str().expect("key").to_string();
@@ -654,7 +658,7 @@ async fn api_keys_scoped_listed_revoked(b: Backend) {
             &app,
             "/api/auth/api-keys",
             &key,
-            json!({"name": "x", "scopes": ["profile:read"]})
+            json!({"name": "x", "scopes": ["profile:read"], "password": "kai password"})
         )
         .await
         .0,
@@ -875,7 +879,7 @@ async fn hostile_input_gets_clear_errors(b: Backend) {
         &app,
         "/api/auth/api-keys",
         access,
-        json!({"name": "x\u{0}y", "scopes": ["profile:read"]}),
+        json!({"name": "x\u{0}y", "scopes": ["profile:read"], "password": "' OR '1'='1' -- 漢字 \u{1F600}"}),
     )
     .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
@@ -1291,5 +1295,271 @@ async fn slowloris_connection_is_closed() {
         read.is_ok(),
         "the server closed the connection within 20 s (header timeout: 10 s)"
     );
+    app.finish().await;
+}
+
+async fn account_recovery_revokes_api_keys_and_codes_are_capped(b: Backend) {
+    let Some(app) = TestApp::start(b).await else {
+        return;
+    };
+    let reg = register(&app, "rex@example.com", "rex password").await;
+    let access = reg["access_token"].as_str().expect("a");
+    let (status, created) = post_auth(
+        &app,
+        "/api/auth/api-keys",
+        access,
+        json!({"name": "k", "scopes": ["profile:read"], "password": "rex password"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let key = created["key"].as_str().expect("key").to_string();
+    assert_eq!(get_auth(&app, "/api/auth/me", &key).await.0, StatusCode::OK);
+
+    post(
+        &app,
+        "/api/auth/forgot-password",
+        json!({"email": "rex@example.com"}),
+    )
+    .await;
+    let code = app
+        .inbox
+        .code_for("rex@example.com", "password reset code")
+        .await;
+    let (status, body) = post(
+        &app,
+        "/api/auth/reset-password",
+        json!({"email": "rex@example.com", "code": code, "new_password": "new rex password"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(
+        get_auth(&app, "/api/auth/me", &key).await.0,
+        StatusCode::UNAUTHORIZED,
+        "a reset revokes API keys"
+    );
+
+    // At most five reset codes per hour per account, however many addresses ask.
+    for i in 0..8u8 {
+        let res = client_from([127, 0, 1, i + 1])
+            .post(app.url("/api/auth/forgot-password"))
+            .json(&json!({"email": "rex@example.com"}))
+            .send()
+            .await
+            .expect("req");
+        assert_eq!(res.status(), StatusCode::OK, "the answer never changes");
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    let sent = app
+        .inbox
+        .all()
+        .iter()
+        .filter(|m| m.contains("To: rex@example.com") && m.contains("password reset code"))
+        .count();
+    assert_eq!(sent, 5, "one code for the reset, four more, then the cap");
+    app.finish().await;
+}
+
+async fn sensitive_changes_need_the_password(b: Backend) {
+    let Some(app) = TestApp::start(b).await else {
+        return;
+    };
+    let reg = register(&app, "sam@example.com", "sam password").await;
+    let access = reg["access_token"].as_str().expect("a");
+    let (status, body) = post_auth(
+        &app,
+        "/api/auth/api-keys",
+        access,
+        json!({"name": "k", "scopes": ["profile:read"], "password": "not it"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+    assert_error(&body, "INVALID_PASSWORD");
+    let (_, setup) = post_auth(&app, "/api/auth/2fa/setup", access, json!({})).await;
+    let code = oathtool(setup["secret"].as_str().expect("secret"), 0);
+    let (status, body) = post_auth(
+        &app,
+        "/api/auth/2fa/enable",
+        access,
+        json!({"code": code, "password": "not it"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+    assert_error(&body, "INVALID_PASSWORD");
+    let (_, me) = get_auth(&app, "/api/auth/me", access).await;
+    assert_eq!(me["two_factor_enabled"], false);
+    app.finish().await;
+}
+
+async fn api_rate_limit_spares_the_auth_request_probe(b: Backend) {
+    let opts = Options {
+        extra: vec![("api_rate_limit", "5".into())],
+        ..Options::default()
+    };
+    let Some(app) = TestApp::start_with(b, opts).await else {
+        return;
+    };
+    let reg = register(&app, "pia@example.com", "pia password").await;
+    let access = reg["access_token"].as_str().expect("a");
+    for _ in 0..20 {
+        let res = client()
+            .get(app.url("/api/auth/verify"))
+            .bearer_auth(access)
+            .send()
+            .await
+            .expect("req");
+        assert_eq!(
+            res.status(),
+            StatusCode::OK,
+            "nginx asks once per proxied request"
+        );
+    }
+    let mut codes = Vec::new();
+    for _ in 0..7 {
+        codes.push(get_auth(&app, "/api/auth/me", access).await.0.as_u16());
+    }
+    assert_eq!(
+        codes,
+        vec![200, 200, 200, 200, 200, 429, 429],
+        "100/min/user by default; 5 here"
+    );
+    let res = client()
+        .get(app.url("/api/auth/me"))
+        .bearer_auth(access)
+        .send()
+        .await
+        .expect("req");
+    assert!(res.headers().contains_key("retry-after"));
+    // Another user is unaffected.
+    let other = register(&app, "quinn@example.com", "quinn password").await;
+    assert_eq!(
+        get_auth(
+            &app,
+            "/api/auth/me",
+            other["access_token"].as_str().expect("a")
+        )
+        .await
+        .0,
+        StatusCode::OK
+    );
+
+    // Roles: admin passes every check, others only their own (and viewer).
+    let db = &app.running.as_ref().expect("running").state.db;
+    db.set_role(other["user"]["id"].as_i64().expect("id"), "admin", 0)
+        .await
+        .expect("role");
+    for (role, want) in [
+        ("viewer", 200),
+        ("creator", 200),
+        ("moderator", 200),
+        ("admin", 200),
+    ] {
+        let res = client()
+            .get(app.url(&format!("/api/auth/verify?role={role}")))
+            .bearer_auth(other["access_token"].as_str().expect("a"))
+            .send()
+            .await
+            .expect("req");
+        assert_eq!(res.status().as_u16(), want, "admin for {role}");
+    }
+    for (role, want) in [
+        ("viewer", 200),
+        ("creator", 200),
+        ("brand", 403),
+        ("moderator", 403),
+    ] {
+        let res = client()
+            .get(app.url(&format!("/api/auth/verify?role={role}")))
+            .bearer_auth(access)
+            .send()
+            .await
+            .expect("req");
+        assert_eq!(res.status().as_u16(), want, "creator for {role}");
+    }
+    app.finish().await;
+}
+
+async fn extractor_rejections_use_the_error_body(b: Backend) {
+    let Some(app) = TestApp::start(b).await else {
+        return;
+    };
+    let reg = register(&app, "una@example.com", "una password").await;
+    let access = reg["access_token"].as_str().expect("a");
+    let c = client();
+    let res = c
+        .get(app.url("/api/auth/verify?role=admin&role=viewer"))
+        .bearer_auth(access)
+        .send()
+        .await
+        .expect("req");
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+    assert_error(&res.json().await.expect("json"), "BAD_REQUEST");
+    // A NUL or invalid UTF-8 in a path parameter never reaches the database.
+    for path in [
+        "/api/auth/api-keys/00000000-0000-0000-0000-00000000000%00",
+        "/api/auth/api-keys/%FF%FE",
+        "/api/auth/api-keys/%00",
+    ] {
+        let res = c
+            .delete(app.url(path))
+            .bearer_auth(access)
+            .send()
+            .await
+            .expect("req");
+        assert!(
+            matches!(res.status().as_u16(), 400 | 404),
+            "{path}: {}",
+            res.status()
+        );
+        let body: Value = res.json().await.expect("json body");
+        assert!(body["code"].is_string(), "{path}: {body}");
+    }
+    assert_eq!(
+        c.get(app.url("/health")).send().await.expect("h").status(),
+        StatusCode::OK
+    );
+    app.finish().await;
+}
+
+/// Behind a trusted reverse proxy the client is the address it forwards; an untrusted peer's
+/// X-Forwarded-For is ignored, so it cannot dodge the limit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forwarded_for_only_from_trusted_proxies() {
+    let opts = Options {
+        auth_rate_limit: 5,
+        extra: vec![("trusted_proxies", "127.0.0.1, 10.0.0.0/8".into())],
+    };
+    let Some(app) = TestApp::start_with(Backend::Sqlite, opts).await else {
+        return;
+    };
+    let login = |from: [u8; 4], xff: &'static str| {
+        let url = app.url("/api/auth/login");
+        async move {
+            client_from(from)
+                .post(url)
+                .header("x-forwarded-for", xff)
+                .json(&json!({"email": "x@example.com", "password": "guess"}))
+                .send()
+                .await
+                .expect("req")
+                .status()
+                .as_u16()
+        }
+    };
+    // Via the trusted proxy: keyed by the forwarded client (through an inner 10.x proxy too).
+    for _ in 0..5 {
+        assert_eq!(login([127, 0, 0, 1], "203.0.113.7, 10.1.1.1").await, 401);
+    }
+    assert_eq!(login([127, 0, 0, 1], "203.0.113.7").await, 429);
+    assert_eq!(
+        login([127, 0, 0, 1], "203.0.113.8").await,
+        401,
+        "another client behind the proxy is unaffected"
+    );
+    // From an untrusted peer, forged headers change nothing.
+    for i in 0..5 {
+        let xff = ["1.1.1.1", "2.2.2.2", "3.3.3.3", "4.4.4.4", "5.5.5.5"][i];
+        assert_eq!(login([127, 0, 0, 9], xff).await, 401);
+    }
+    assert_eq!(login([127, 0, 0, 9], "6.6.6.6").await, 429);
     app.finish().await;
 }

@@ -4,7 +4,7 @@
 //! rotating refresh tokens.
 
 use crate::error::{ApiError, ApiResult, ErrorBody};
-use crate::extract::{ApiJson, AuthUser, ClientIp, API_KEY_PREFIX};
+use crate::extract::{ApiJson, AuthUser, Authenticated, ClientIp, API_KEY_PREFIX};
 use crate::state::{now_secs, AppState, IssuedTokens};
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
@@ -30,6 +30,8 @@ const RECOVERY_CODES: usize = 10;
 const MAX_API_KEYS: usize = 50;
 /// Longest opaque token accepted in a body (refresh tokens, challenges, codes).
 const MAX_TOKEN_LEN: usize = 128;
+/// Emailed codes per account and purpose per hour.
+const MAX_CODES_PER_HOUR: i64 = 5;
 
 const PURPOSE_VERIFY: &str = "verify_email";
 const PURPOSE_RESET: &str = "reset_password";
@@ -222,12 +224,14 @@ pub struct TotpSetup {
     pub otpauth_uri: String,
 }
 
-/// A TOTP code.
+/// Confirm two-factor setup.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct TotpCode {
-    /// Six digits.
+pub struct TotpEnable {
+    /// Six digits from the authenticator.
     pub code: String,
+    /// Current password: a stolen access token alone cannot lock the owner out.
+    pub password: String,
 }
 
 /// Answer to enabling two-factor.
@@ -260,6 +264,8 @@ pub struct CreateApiKey {
     pub scopes: Vec<String>,
     /// Expire after this many days (1–3650); none by default.
     pub expires_in_days: Option<i64>,
+    /// Current password: a stolen access token alone cannot mint a lasting key.
+    pub password: String,
 }
 
 /// An API key as listed (never the key).
@@ -360,10 +366,28 @@ fn user_agent(headers: &HeaderMap) -> Option<String> {
 fn bounded(field: &'static str, value: &str) -> ApiResult<()> {
     if value.len() > MAX_TOKEN_LEN {
         return Err(ApiError::validation(format!(
-            "{field}: must be at most {MAX_TOKEN_LEN} characters"
+            "{field}: is too long to be a valid value"
         )));
     }
     Ok(())
+}
+
+/// Outcome of checking a TOTP code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum TotpCheck {
+    Accepted,
+    /// Right code, but its 30-second step was already used.
+    AlreadyUsed,
+    Wrong,
+}
+
+fn code_already_used() -> ApiError {
+    ApiError::new(
+        StatusCode::UNAUTHORIZED,
+        "CODE_ALREADY_USED",
+        "This code was already used",
+        "Each authenticator code works once; wait for the next one (up to 30 seconds) and try again.",
+    )
 }
 
 fn invalid_code() -> ApiError {
@@ -401,9 +425,25 @@ impl AppState {
         });
     }
 
-    async fn issue_code(&self, user: &UserRecord, purpose: &'static str) -> ApiResult<()> {
-        let code = token::numeric_code(6);
+    /// Issues and mails a new code, unless the account already had [`MAX_CODES_PER_HOUR`] for
+    /// this purpose in the last hour (returns false then; each code allows five guesses, so
+    /// this caps guessing per account whatever the number of attacking addresses).
+    async fn issue_code(&self, user: &UserRecord, purpose: &'static str) -> ApiResult<bool> {
         let now = now_ms();
+        if self
+            .db
+            .count_codes_since(user.id, purpose, now - 3_600_000)
+            .await?
+            >= MAX_CODES_PER_HOUR
+        {
+            tracing::warn!(
+                user_id = user.id,
+                purpose,
+                "code not issued: hourly cap reached"
+            );
+            return Ok(false);
+        }
+        let code = token::numeric_code(6);
         self.db
             .create_code(
                 user.id,
@@ -414,7 +454,7 @@ impl AppState {
             )
             .await?;
         self.send_code(user, purpose, code);
-        Ok(())
+        Ok(true)
     }
 
     /// Checks an emailed code, counting wrong guesses; spends it on success.
@@ -428,15 +468,39 @@ impl AppState {
         let Some(rec) = self.db.active_code(user_id, purpose, now).await? else {
             return Ok(false);
         };
-        if rec.attempts >= MAX_CODE_ATTEMPTS {
+        // Take a guess first, atomically, so parallel guesses cannot exceed the limit.
+        if !self.db.take_code_attempt(rec.id, MAX_CODE_ATTEMPTS).await? {
             return Ok(false);
         }
         let presented = token::keyed_hash(&self.keys.codes, purpose, code.trim());
         if !token::ct_eq(&presented, &rec.code_hash) {
-            self.db.bump_code_attempts(rec.id).await?;
             return Ok(false);
         }
         Ok(self.db.use_code(rec.id, now).await?)
+    }
+
+    /// Re-checks the password of a logged-in user before a sensitive change, under the
+    /// credential rate limit.
+    async fn confirm_password(
+        &self,
+        ip: std::net::IpAddr,
+        auth: &AuthUser,
+        password: String,
+    ) -> ApiResult<()> {
+        self.limit_auth(ip)?;
+        if password.len() > account::MAX_PASSWORD_BYTES
+            || !self
+                .verify_password(password, auth.user.password_hash.clone())
+                .await?
+        {
+            return Err(ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "INVALID_PASSWORD",
+                "The password is wrong",
+                "Enter your current password to confirm this change.",
+            ));
+        }
+        Ok(())
     }
 
     fn totp_secret(&self, user: &UserRecord, sealed: &str) -> ApiResult<Vec<u8>> {
@@ -447,14 +511,17 @@ impl AppState {
     }
 
     /// Accepts a TOTP code once: the time step is recorded so the same code never works twice.
-    async fn check_totp(&self, user: &UserRecord, code: &str) -> ApiResult<bool> {
+    async fn check_totp(&self, user: &UserRecord, code: &str) -> ApiResult<TotpCheck> {
         let Some(sealed) = &user.totp_secret else {
-            return Ok(false);
+            return Ok(TotpCheck::Wrong);
         };
         let secret = self.totp_secret(user, sealed)?;
         match totp::verify(&secret, code, now_secs()) {
-            Some(step) => Ok(self.db.use_totp_step(user.id, step as i64).await?),
-            None => Ok(false),
+            Some(step) if self.db.use_totp_step(user.id, step as i64).await? => {
+                Ok(TotpCheck::Accepted)
+            }
+            Some(_) => Ok(TotpCheck::AlreadyUsed),
+            None => Ok(TotpCheck::Wrong),
         }
     }
 
@@ -614,28 +681,39 @@ pub async fn login_2fa(
         .challenge_by_hash(&token::hash(&req.mfa_token))
         .await?
         .ok_or_else(refused)?;
-    if ch.used_at.is_some() || ch.expires_at <= now || ch.attempts >= MAX_CODE_ATTEMPTS {
-        return Err(refused());
-    }
-    let user = state.db.user_by_id(ch.user_id).await?.ok_or_else(refused)?;
-    let ok = match (&req.code, &req.recovery_code) {
-        (Some(code), None) => {
-            bounded("code", code)?;
-            state.check_totp(&user, code).await?
-        }
-        (None, Some(code)) => {
-            bounded("recovery_code", code)?;
-            state.check_recovery_code(&user, code).await?
-        }
+    match (&req.code, &req.recovery_code) {
+        (Some(code), None) => bounded("code", code)?,
+        (None, Some(code)) => bounded("recovery_code", code)?,
         _ => {
             return Err(ApiError::validation(
                 "send exactly one of `code` and `recovery_code`",
             ))
         }
-    };
-    if !ok {
-        state.db.bump_challenge_attempts(ch.id).await?;
+    }
+    if ch.used_at.is_some() || ch.expires_at <= now {
         return Err(refused());
+    }
+    // Take an attempt first, atomically, so parallel guesses cannot exceed the limit.
+    if !state
+        .db
+        .take_challenge_attempt(ch.id, MAX_CODE_ATTEMPTS)
+        .await?
+    {
+        return Err(refused());
+    }
+    let user = state.db.user_by_id(ch.user_id).await?.ok_or_else(refused)?;
+    match (&req.code, &req.recovery_code) {
+        (Some(code), _) => match state.check_totp(&user, code).await? {
+            TotpCheck::Accepted => {}
+            TotpCheck::AlreadyUsed => return Err(code_already_used()),
+            TotpCheck::Wrong => return Err(refused()),
+        },
+        (None, Some(code)) => {
+            if !state.check_recovery_code(&user, code).await? {
+                return Err(refused());
+            }
+        }
+        (None, None) => return Err(refused()),
     }
     if !state.db.use_challenge(ch.id, now).await? {
         return Err(refused());
@@ -764,7 +842,9 @@ pub async fn resend_verification(
     if auth.user.email_verified {
         return Ok(message("The email is already verified."));
     }
-    state.issue_code(&auth.user, PURPOSE_VERIFY).await?;
+    if !state.issue_code(&auth.user, PURPOSE_VERIFY).await? {
+        return Err(ApiError::rate_limited(3600));
+    }
     Ok(message("A new code is on its way."))
 }
 
@@ -815,8 +895,10 @@ pub async fn reset_password(
         .db
         .revoke_all_sessions(user.id, None, "password_reset", now)
         .await?;
-    tracing::info!(user_id = user.id, "password reset");
-    Ok(message("Password changed. Log in with the new password."))
+    // Account recovery: whatever was minted with the old credentials goes too.
+    let keys = state.db.revoke_all_api_keys(user.id, now).await?;
+    tracing::info!(user_id = user.id, api_keys_revoked = keys, "password reset");
+    Ok(message("Password changed. Every session and API key of the account has ended; log in with the new password."))
 }
 
 /// Change the password, knowing the current one. Other sessions end; this one stays.
@@ -886,15 +968,17 @@ pub async fn totp_setup(
 }
 
 /// Turn two-factor on with a code from the authenticator. Returns recovery codes, once.
-#[utoipa::path(post, path = "/api/auth/2fa/enable", tag = "auth", security(("bearer" = [])), request_body = TotpCode,
+#[utoipa::path(post, path = "/api/auth/2fa/enable", tag = "auth", security(("bearer" = [])), request_body = TotpEnable,
     responses((status = 200, body = TotpEnabled), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub async fn totp_enable(
     State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
     auth: AuthUser,
-    ApiJson(req): ApiJson<TotpCode>,
+    ApiJson(req): ApiJson<TotpEnable>,
 ) -> ApiResult<Json<TotpEnabled>> {
     auth.require_session()?;
     bounded("code", &req.code)?;
+    state.confirm_password(ip, &auth, req.password).await?;
     if auth.user.totp_enabled {
         return Err(ApiError::conflict(
             "2FA_ALREADY_ENABLED",
@@ -970,7 +1054,7 @@ pub async fn totp_disable(
     {
         return Err(ApiError::invalid_credentials());
     }
-    let ok = state.check_totp(&auth.user, &req.code).await?
+    let ok = state.check_totp(&auth.user, &req.code).await? == TotpCheck::Accepted
         || state.check_recovery_code(&auth.user, &req.code).await?;
     if !ok {
         return Err(invalid_code());
@@ -985,6 +1069,7 @@ pub async fn totp_disable(
     responses((status = 201, body = CreatedApiKey), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn create_api_key(
     State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
     auth: AuthUser,
     ApiJson(req): ApiJson<CreateApiKey>,
 ) -> ApiResult<(StatusCode, Json<CreatedApiKey>)> {
@@ -995,9 +1080,14 @@ pub async fn create_api_key(
             "name: must be 1 to 100 characters without control characters",
         ));
     }
-    if req.scopes.is_empty() || req.scopes.len() > Scope::ALL.len() {
+    if req.scopes.is_empty() {
         return Err(ApiError::validation(
             "scopes: give at least one scope, e.g. [\"profile:read\"]",
+        ));
+    }
+    if req.scopes.len() > 32 {
+        return Err(ApiError::validation(
+            "scopes: list each scope once; there are only seven",
         ));
     }
     let mut scopes = Vec::new();
@@ -1021,6 +1111,7 @@ pub async fn create_api_key(
         }
     }
     scopes.sort();
+    state.confirm_password(ip, &auth, req.password).await?;
     let now = now_ms();
     let expires_at = match req.expires_in_days {
         None => None,
@@ -1100,7 +1191,7 @@ pub async fn revoke_api_key(
     Path(uuid): Path<String>,
 ) -> ApiResult<Json<Message>> {
     auth.require_session()?;
-    if uuid.len() != 36
+    if uuid::Uuid::parse_str(&uuid).is_err()
         || !state
             .db
             .revoke_api_key(auth.user.id, &uuid, now_ms())
@@ -1116,14 +1207,17 @@ pub async fn revoke_api_key(
 /// 401 or 403 otherwise.
 #[utoipa::path(get, path = "/api/auth/verify", tag = "auth", security(("bearer" = [])), params(VerifyQuery),
     responses((status = 200, description = "Authenticated; user headers set"), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
-pub async fn verify(auth: AuthUser, Query(q): Query<VerifyQuery>) -> ApiResult<Response> {
+pub async fn verify(
+    Authenticated(auth): Authenticated,
+    Query(q): Query<VerifyQuery>,
+) -> ApiResult<Response> {
+    // API keys pass only with `profile:read`: the probe hands the user's identity to the site.
+    auth.require(Scope::ProfileRead)?;
     if let Some(r) = q.role.as_deref() {
         let role = Role::parse(r).ok_or_else(|| {
             ApiError::validation("role: must be viewer, creator, brand, moderator or admin")
         })?;
-        if role != Role::Viewer {
-            auth.require_role(role)?;
-        }
+        auth.require_role(role)?;
     }
     let mut res = StatusCode::OK.into_response();
     let h = res.headers_mut();

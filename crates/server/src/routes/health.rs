@@ -61,11 +61,10 @@ pub async fn ready(State(state): State<AppState>) -> Result<Json<Ready>, ApiErro
             ))
         }
     }
-    let status = state
-        .db
-        .migration_status()
-        .await
-        .map_err(|e| unavailable(format!("Cannot read the schema version: {e}")))?;
+    let status = state.db.migration_status().await.map_err(|e| {
+        tracing::warn!(error = %e, "readiness: cannot read the schema version");
+        unavailable("Cannot read the schema version.".into())
+    })?;
     if !status.is_current() {
         return Err(unavailable(
             "The database schema is not current; run `ferrocast migrate`.".into(),
