@@ -675,34 +675,15 @@ impl Db {
         now: i64,
     ) -> Result<Option<(ApiKeyRecord, UserRecord)>, DbError> {
         let sql = format!(
-            "SELECT {KEY_COLUMNS}, {} FROM api_keys k JOIN users u ON u.id = k.user_id \
-             WHERE k.key_hash = $1 AND k.revoked_at IS NULL AND (k.expires_at IS NULL OR k.expires_at > $2)",
-            USER_COLUMNS.replace("u.id,", "u.id AS uid,").replace("u.uuid,", "u.uuid AS uuuid,").replace("u.created_at", "u.created_at AS ucreated_at")
+            "SELECT {KEY_COLUMNS} FROM api_keys k \
+             WHERE k.key_hash = $1 AND k.revoked_at IS NULL AND (k.expires_at IS NULL OR k.expires_at > $2)"
         );
-        on_pool!(self, p => {
-            match sqlx::query(&sql).bind(key_hash).bind(now).fetch_optional(p).await? {
-                None => Ok(None),
-                Some(r) => {
-                    let key = key_from_row!(r);
-                    let user = UserRecord {
-                        id: r.try_get("uid")?,
-                        uuid: r.try_get("uuuid")?,
-                        email: r.try_get("email")?,
-                        password_hash: r.try_get("password_hash")?,
-                        display_name: r.try_get("display_name")?,
-                        avatar_url: r.try_get("avatar_url")?,
-                        role: r.try_get("role")?,
-                        email_verified: r.try_get("email_verified")?,
-                        totp_secret: r.try_get("totp_secret")?,
-                        totp_pending_secret: r.try_get("totp_pending_secret")?,
-                        totp_enabled: r.try_get("totp_enabled")?,
-                        created_at: r.try_get("ucreated_at")?,
-                        updated_at: r.try_get("updated_at")?,
-                    };
-                    Ok(Some((key, user)))
-                }
-            }
-        })
+        let key = on_pool!(self, p => match sqlx::query(&sql).bind(key_hash).bind(now).fetch_optional(p).await? {
+            Some(r) => Some(key_from_row!(r)),
+            None => None,
+        });
+        let Some(key) = key else { return Ok(None) };
+        Ok(self.user_by_id(key.user_id).await?.map(|user| (key, user)))
     }
 
     /// Revokes every active key of a user (account recovery). Returns how many.

@@ -95,6 +95,7 @@ pub fn router(state: AppState) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(cfg.max_body_bytes))
+        .layer(middleware::from_fn_with_state(cfg.max_body_bytes, refuse_oversized))
         .layer(middleware::from_fn(map_plain_errors))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
@@ -239,6 +240,37 @@ async fn map_plain_errors(req: Request, next: Next) -> Response {
         }
         _ => res,
     }
+}
+
+/// Bytes of an oversized body read and discarded before answering 413.
+const MAX_DRAIN_BYTES: usize = 16 * 1024 * 1024;
+/// Time spent draining an oversized body at most.
+const MAX_DRAIN_TIME: Duration = Duration::from_secs(2);
+
+/// Answers 413 to a body whose declared length is over the limit — after reading (and
+/// discarding) a bounded part of it, as nginx's lingering close does: closing a socket with
+/// unread data makes the kernel send a reset, which can destroy the 413 before the client
+/// reads it.
+async fn refuse_oversized(State(limit): State<usize>, req: Request, next: Next) -> Response {
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if !declared.is_some_and(|n| n > limit as u64) {
+        return next.run(req).await;
+    }
+    use http_body_util::BodyExt;
+    let mut body = req.into_body();
+    let deadline = tokio::time::Instant::now() + MAX_DRAIN_TIME;
+    let mut drained = 0usize;
+    while drained <= MAX_DRAIN_BYTES {
+        match tokio::time::timeout_at(deadline, body.frame()).await {
+            Ok(Some(Ok(frame))) => drained += frame.data_ref().map_or(0, |d| d.len()),
+            _ => break,
+        }
+    }
+    too_large().into_response()
 }
 
 /// Records metrics for every request, labelled by route template.
