@@ -11,6 +11,7 @@
 
 pub mod accounts;
 pub mod migrate;
+pub mod sources;
 
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};

@@ -28,18 +28,32 @@ impl Migration {
 }
 
 /// Migrations for SQLite.
-pub const SQLITE: &[Migration] = &[Migration {
-    version: 1,
-    name: "accounts",
-    sql: include_str!("../migrations/sqlite/0001_accounts.sql"),
-}];
+pub const SQLITE: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "accounts",
+        sql: include_str!("../migrations/sqlite/0001_accounts.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "sources",
+        sql: include_str!("../migrations/sqlite/0002_sources.sql"),
+    },
+];
 
 /// Migrations for PostgreSQL.
-pub const POSTGRES: &[Migration] = &[Migration {
-    version: 1,
-    name: "accounts",
-    sql: include_str!("../migrations/postgres/0001_accounts.sql"),
-}];
+pub const POSTGRES: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "accounts",
+        sql: include_str!("../migrations/postgres/0001_accounts.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "sources",
+        sql: include_str!("../migrations/postgres/0002_sources.sql"),
+    },
+];
 
 /// Serialises migrations across nodes for the length of a transaction (PostgreSQL only).
 const LOCK: &str = "SELECT pg_advisory_xact_lock(7461836151)";

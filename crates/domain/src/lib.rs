@@ -4,3 +4,4 @@
 
 pub mod account;
 pub mod mail;
+pub mod media;

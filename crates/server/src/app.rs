@@ -3,7 +3,7 @@
 
 use crate::error::ApiError;
 use crate::extract::too_large;
-use crate::routes::{auth, health};
+use crate::routes::{auth, health, playback, sources};
 use crate::state::AppState;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
 use axum::http::{header, HeaderName, HeaderValue, Method, StatusCode};
@@ -32,7 +32,7 @@ pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 #[openapi(
     info(title = "ferrocast API", description = "Live streaming and creator platform. Errors are `{\"error\",\"details\",\"code\"}`."),
     modifiers(&BearerAuth),
-    tags((name = "auth", description = "Accounts, sessions, two-factor, API keys"), (name = "operations", description = "Health and metrics"))
+    tags((name = "auth", description = "Accounts, sessions, two-factor, API keys"), (name = "sources", description = "Stream sources: stream keys and playback ids"), (name = "playback", description = "Public playback by playback id: HLS and HTTP-FLV"), (name = "operations", description = "Health and metrics"))
 )]
 struct ApiDoc;
 
@@ -78,6 +78,10 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(auth::create_api_key, auth::list_api_keys))
         .routes(routes!(auth::revoke_api_key))
         .routes(routes!(auth::verify))
+        .routes(routes!(sources::create_source, sources::list_sources))
+        .routes(routes!(playback::flv))
+        .routes(routes!(playback::hls_playlist))
+        .routes(routes!(playback::hls_segment))
 }
 
 /// The OpenAPI document.
@@ -95,7 +99,10 @@ pub fn router(state: AppState) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(cfg.max_body_bytes))
-        .layer(middleware::from_fn_with_state(cfg.max_body_bytes, refuse_oversized))
+        .layer(middleware::from_fn_with_state(
+            cfg.max_body_bytes,
+            refuse_oversized,
+        ))
         .layer(middleware::from_fn(map_plain_errors))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
@@ -257,7 +264,7 @@ async fn refuse_oversized(State(limit): State<usize>, req: Request, next: Next) 
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
-    if !declared.is_some_and(|n| n > limit as u64) {
+    if declared.is_none_or(|n| n <= limit as u64) {
         return next.run(req).await;
     }
     use http_body_util::BodyExt;

@@ -8,6 +8,7 @@ pub mod error;
 pub mod extract;
 pub mod http_server;
 pub mod mail;
+pub mod media;
 pub mod metrics;
 pub mod ratelimit;
 pub mod routes;
@@ -130,6 +131,8 @@ pub async fn open_database(config: &Config) -> anyhow::Result<Db> {
 pub struct Running {
     /// The bound HTTP address (useful with port 0).
     pub http_addr: SocketAddr,
+    /// The bound RTMP address.
+    pub rtmp_addr: SocketAddr,
     /// Shared state, for tests and the CLI.
     pub state: AppState,
     shutdown: tokio::sync::watch::Sender<bool>,
@@ -175,13 +178,32 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         )
     })?;
     let http_addr = listener.local_addr()?;
-    let state = AppState::new(config, db, &key, mailer);
+    let rtmp_listener = TcpListener::bind(config.rtmp_addr).await.with_context(|| {
+        format!(
+            "cannot listen on {} (FERROCAST_RTMP_ADDR); is another server using it?",
+            config.rtmp_addr
+        )
+    })?;
+    let rtmp_addr = rtmp_listener.local_addr()?;
+    // Nothing is live on a node that just started.
+    db.reset_active_sources().await?;
+    let engine =
+        ferrocast_engine::Engine::start(Arc::new(media::SourceAuthorizer::new(db.clone())));
+    media::spawn_lifecycle(&engine.hub, db.clone());
+    let state = AppState::new(config, db, &key, mailer, engine.clone());
     let app = app::router(state.clone());
     let (tx, rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(ferrocast_engine::rtmp_server::serve(
+        engine,
+        rtmp_listener,
+        rx.clone(),
+    ));
     let task = tokio::spawn(http_server::serve(listener, app, rx));
+    tracing::info!(url = %format!("rtmp://{rtmp_addr}"), "RTMP listening");
     tracing::info!(url = %format!("http://{http_addr}"), "ferrocast listening");
     Ok(Running {
         http_addr,
+        rtmp_addr,
         state,
         shutdown: tx,
         task,

@@ -65,6 +65,8 @@ pub struct Inner {
     pub metrics: Metrics,
     /// Caps concurrent argon2 work so a login flood cannot exhaust memory (19 MiB each).
     pub hashing: Semaphore,
+    /// The media engine (hub, HLS packagers, publish authorisation).
+    pub engine: ferrocast_engine::Engine,
 }
 
 impl std::ops::Deref for AppState {
@@ -92,7 +94,13 @@ pub fn now_secs() -> i64 {
 
 impl AppState {
     /// Builds the state.
-    pub fn new(config: Config, db: Db, master_key: &[u8; 32], mailer: Arc<dyn Mailer>) -> Self {
+    pub fn new(
+        config: Config,
+        db: Db,
+        master_key: &[u8; 32],
+        mailer: Arc<dyn Mailer>,
+        engine: ferrocast_engine::Engine,
+    ) -> Self {
         let parallel_hashes = std::thread::available_parallelism()
             .map(|n| n.get())
             .unwrap_or(2)
@@ -106,6 +114,7 @@ impl AppState {
             mailer,
             metrics: Metrics::new(),
             hashing: Semaphore::new(parallel_hashes),
+            engine,
         }))
     }
 

@@ -79,12 +79,81 @@ pub async fn ready(State(state): State<AppState>) -> Result<Json<Ready>, ApiErro
 /// Prometheus metrics, text exposition format 0.0.4.
 #[utoipa::path(get, path = "/metrics", tag = "operations", responses((status = 200, content_type = "text/plain", body = String)))]
 pub async fn metrics(State(state): State<AppState>) -> Response {
+    let mut text = state.metrics.render();
+    text.push_str(&stream_metrics(&state.engine.hub));
     (
         [(
             header::CONTENT_TYPE,
             "text/plain; version=0.0.4; charset=utf-8",
         )],
-        state.metrics.render(),
+        text,
     )
         .into_response()
+}
+
+/// Per-stream metrics, labelled by playback id (public, one per live stream; never the key).
+/// Rates (bitrate, fps) are `rate()` of the counters.
+fn stream_metrics(hub: &ferrocast_hub::Hub) -> String {
+    use std::fmt::Write;
+    use std::sync::atomic::Ordering::Relaxed;
+    type Get = fn(&ferrocast_hub::StreamStats) -> u64;
+    let streams = hub.streams();
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "# HELP ferrocast_live_streams Streams with a publisher now."
+    );
+    let _ = writeln!(out, "# TYPE ferrocast_live_streams gauge");
+    let _ = writeln!(out, "ferrocast_live_streams {}", streams.len());
+    let series: [(&str, &str, &str, Get); 6] = [
+        (
+            "ferrocast_stream_bytes_in_total",
+            "counter",
+            "Bytes received from the publisher (rate = bitrate).",
+            |s| s.bytes_in.load(Relaxed),
+        ),
+        (
+            "ferrocast_stream_frames_in_total",
+            "counter",
+            "Frames received from the publisher.",
+            |s| s.frames_in.load(Relaxed),
+        ),
+        (
+            "ferrocast_stream_video_frames_in_total",
+            "counter",
+            "Video frames received (rate = fps).",
+            |s| s.video_frames_in.load(Relaxed),
+        ),
+        (
+            "ferrocast_stream_dropped_frames_total",
+            "counter",
+            "Frames readers skipped after falling behind.",
+            |s| s.dropped.load(Relaxed),
+        ),
+        (
+            "ferrocast_stream_readers_disconnected_total",
+            "counter",
+            "Readers disconnected for staying behind.",
+            |s| s.readers_dropped.load(Relaxed),
+        ),
+        (
+            "ferrocast_stream_readers",
+            "gauge",
+            "Readers attached now (players, HLS packager).",
+            |s| s.readers.load(Relaxed),
+        ),
+    ];
+    for (name, kind, help, get) in series {
+        let _ = writeln!(out, "# HELP {name} {help}");
+        let _ = writeln!(out, "# TYPE {name} {kind}");
+        for s in &streams {
+            let _ = writeln!(
+                out,
+                "{name}{{playback_id=\"{}\"}} {}",
+                s.key.playback_id,
+                get(&s.stats)
+            );
+        }
+    }
+    out
 }

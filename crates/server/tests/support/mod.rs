@@ -234,6 +234,14 @@ impl TestApp {
         format!("{}{path}", self.base)
     }
 
+    /// `rtmp://127.0.0.1:PORT` of the node's RTMP listener.
+    pub fn rtmp_url(&self) -> String {
+        format!(
+            "rtmp://{}",
+            self.running.as_ref().expect("running").rtmp_addr
+        )
+    }
+
     pub fn addr(&self) -> SocketAddr {
         self.running.as_ref().expect("running").http_addr
     }

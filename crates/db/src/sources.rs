@@ -1,0 +1,125 @@
+//! Stream sources: a creator's stream configurations.
+
+use crate::{map_unique, on_pool, Db, DbError};
+use sqlx::Row;
+
+/// A source row (the stream key only sealed and hashed).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourceRecord {
+    /// Integer id.
+    pub id: i64,
+    /// Public UUID.
+    pub uuid: String,
+    /// Owner.
+    pub user_id: i64,
+    /// Name.
+    pub name: String,
+    /// Description.
+    pub description: Option<String>,
+    /// The stream key, sealed with the server's secret box.
+    pub stream_key_sealed: String,
+    /// Public playback id.
+    pub playback_id: String,
+    /// Whether a publisher is live on it.
+    pub is_active: bool,
+    /// Creation (ms).
+    pub created_at: i64,
+    /// Last change (ms).
+    pub updated_at: i64,
+}
+
+const COLUMNS: &str = "id, uuid, user_id, name, description, stream_key_sealed, playback_id, is_active, created_at, updated_at";
+
+macro_rules! source_from_row {
+    ($r:expr) => {
+        SourceRecord {
+            id: $r.try_get("id")?,
+            uuid: $r.try_get("uuid")?,
+            user_id: $r.try_get("user_id")?,
+            name: $r.try_get("name")?,
+            description: $r.try_get("description")?,
+            stream_key_sealed: $r.try_get("stream_key_sealed")?,
+            playback_id: $r.try_get("playback_id")?,
+            is_active: $r.try_get("is_active")?,
+            created_at: $r.try_get("created_at")?,
+            updated_at: $r.try_get("updated_at")?,
+        }
+    };
+}
+
+/// A source to insert.
+#[derive(Debug, Clone)]
+pub struct NewSource<'a> {
+    /// Public UUID.
+    pub uuid: &'a str,
+    /// Owner.
+    pub user_id: i64,
+    /// Name.
+    pub name: &'a str,
+    /// Description.
+    pub description: Option<&'a str>,
+    /// SHA-256 of the stream key.
+    pub stream_key_hash: &'a str,
+    /// Sealed stream key.
+    pub stream_key_sealed: &'a str,
+    /// Public playback id.
+    pub playback_id: &'a str,
+}
+
+impl Db {
+    /// Inserts a source; [`DbError::Conflict`] on a (vanishingly unlikely) key collision.
+    pub async fn create_source(
+        &self,
+        s: &NewSource<'_>,
+        now: i64,
+    ) -> Result<SourceRecord, DbError> {
+        on_pool!(self, p => sqlx::query(
+            "INSERT INTO stream_sources (uuid, user_id, name, description, stream_key_hash, stream_key_sealed, playback_id, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)",
+        )
+        .bind(s.uuid).bind(s.user_id).bind(s.name).bind(s.description).bind(s.stream_key_hash)
+        .bind(s.stream_key_sealed).bind(s.playback_id).bind(now)
+        .execute(p).await.map(|_| ()).map_err(map_unique))?;
+        let sql = format!("SELECT {COLUMNS} FROM stream_sources WHERE uuid = $1");
+        on_pool!(self, p => {
+            let r = sqlx::query(&sql).bind(s.uuid).fetch_one(p).await?;
+            Ok(source_from_row!(r))
+        })
+    }
+
+    /// A user's sources, oldest first.
+    pub async fn list_sources(&self, user_id: i64) -> Result<Vec<SourceRecord>, DbError> {
+        let sql = format!("SELECT {COLUMNS} FROM stream_sources WHERE user_id = $1 ORDER BY id");
+        on_pool!(self, p => {
+            let rows = sqlx::query(&sql).bind(user_id).fetch_all(p).await?;
+            let mut out = Vec::with_capacity(rows.len());
+            for r in rows {
+                out.push(source_from_row!(r));
+            }
+            Ok(out)
+        })
+    }
+
+    /// The source whose stream key has this hash.
+    pub async fn source_by_key_hash(&self, hash: &str) -> Result<Option<SourceRecord>, DbError> {
+        let sql = format!("SELECT {COLUMNS} FROM stream_sources WHERE stream_key_hash = $1");
+        on_pool!(self, p => match sqlx::query(&sql).bind(hash).fetch_optional(p).await? {
+            Some(r) => Ok(Some(source_from_row!(r))),
+            None => Ok(None),
+        })
+    }
+
+    /// Marks a source live or not.
+    pub async fn set_source_active(&self, id: i64, active: bool, now: i64) -> Result<(), DbError> {
+        on_pool!(self, p => sqlx::query("UPDATE stream_sources SET is_active = $2, updated_at = $3 WHERE id = $1")
+            .bind(id).bind(active).bind(now).execute(p).await.map(|_| ()))?;
+        Ok(())
+    }
+
+    /// Marks every source offline (at start: nothing is live yet on this node).
+    pub async fn reset_active_sources(&self) -> Result<u64, DbError> {
+        let n = on_pool!(self, p => sqlx::query("UPDATE stream_sources SET is_active = FALSE WHERE is_active = TRUE")
+            .execute(p).await?.rows_affected());
+        Ok(n)
+    }
+}

@@ -1,0 +1,40 @@
+//! The media engine: owns the RTMP sockets and wires the pure protocol crates (`rtmp`, `media`)
+//! to the hub's fan-out. Publishing is authorised through the domain's
+//! [`PublishAuthorizer`] port — the engine never touches the database.
+//!
+//! Outputs are addressed by the public playback id, never by the stream key:
+//! `rtmp://HOST:1935/play/<playback_id>`, HTTP-FLV ([`flv_out`]) and HLS ([`hls`]).
+#![deny(missing_docs)]
+
+pub mod flv_out;
+pub mod hls;
+pub mod rtmp_server;
+
+use ferrocast_domain::media::PublishAuthorizer;
+use ferrocast_hub::Hub;
+use std::sync::Arc;
+
+/// The engine's shared parts.
+#[derive(Clone)]
+pub struct Engine {
+    /// Live streams and their readers.
+    pub hub: Hub,
+    /// HLS packagers.
+    pub hls: hls::HlsRegistry,
+    /// Decides who may publish.
+    pub authorizer: Arc<dyn PublishAuthorizer>,
+}
+
+impl Engine {
+    /// An engine with default settings; starts the HLS follower (needs a Tokio runtime).
+    pub fn start(authorizer: Arc<dyn PublishAuthorizer>) -> Engine {
+        let hub = Hub::default();
+        let hls = hls::HlsRegistry::new(ferrocast_media::hls::HlsConfig::default());
+        hls.spawn(hub.clone());
+        Engine {
+            hub,
+            hls,
+            authorizer,
+        }
+    }
+}

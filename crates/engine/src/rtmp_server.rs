@@ -1,0 +1,276 @@
+//! The RTMP listener: one task per connection driving a sans-I/O [`ServerSession`].
+//!
+//! Bounded everywhere: connections are capped, the handshake and `connect` must complete within
+//! [`HANDSHAKE_TIMEOUT`], a connection that sends nothing for [`IDLE_TIMEOUT`] (players
+//! excepted) is closed, every write has [`WRITE_TIMEOUT`], and a protocol violation closes that
+//! connection only, with a log line.
+
+use crate::Engine;
+use ferrocast_domain::media::{is_safe_id, PublishDenied};
+use ferrocast_hub::{Frame, FrameKind, Publisher, ReadEnd, Reader, StreamKey};
+use ferrocast_rtmp::session::{MediaKind, ServerEvent, ServerSession};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{watch, Semaphore};
+
+/// Simultaneous RTMP connections at most.
+pub const MAX_CONNECTIONS: usize = 4096;
+/// Time allowed from accept to a connected session.
+pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// A publisher or an undecided connection silent this long is closed.
+pub const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
+/// Time allowed for one write.
+pub const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Time allowed for the publish decision.
+pub const AUTHORIZE_TIMEOUT: Duration = Duration::from_secs(10);
+/// The RTMP application for playback: `rtmp://HOST/play/<playback_id>`.
+pub const PLAY_APP: &str = "play";
+const READ_BUF: usize = 64 * 1024;
+
+/// Accepts RTMP connections until `shutdown` turns true.
+pub async fn serve(engine: Engine, listener: TcpListener, mut shutdown: watch::Receiver<bool>) {
+    let permits = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    loop {
+        let (sock, peer) = tokio::select! {
+            r = listener.accept() => match r {
+                Ok(a) => a,
+                Err(e) => {
+                    tracing::warn!(error = %e, "RTMP accept failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+            _ = stopped(&mut shutdown) => return,
+        };
+        let Ok(permit) = permits.clone().try_acquire_owned() else {
+            tracing::warn!(%peer, max = MAX_CONNECTIONS, "RTMP connection limit reached; closing");
+            continue;
+        };
+        let _ = sock.set_nodelay(true);
+        let engine = engine.clone();
+        let mut stop = shutdown.clone();
+        tokio::spawn(async move {
+            tokio::select! {
+                r = Connection::new(engine, peer).run(sock) => {
+                    if let Err(reason) = r {
+                        tracing::info!(%peer, %reason, "RTMP connection closed");
+                    }
+                }
+                _ = stopped(&mut stop) => {}
+            }
+            drop(permit);
+        });
+    }
+}
+
+struct Connection {
+    engine: Engine,
+    peer: SocketAddr,
+    session: ServerSession,
+    publisher: Option<Publisher>,
+    player: Option<Reader>,
+    connected: bool,
+}
+
+fn kind_of(k: MediaKind) -> FrameKind {
+    match k {
+        MediaKind::Audio => FrameKind::Audio,
+        MediaKind::Video => FrameKind::Video,
+        MediaKind::Data => FrameKind::Data,
+    }
+}
+
+fn media_kind(k: FrameKind) -> MediaKind {
+    match k {
+        FrameKind::Audio => MediaKind::Audio,
+        FrameKind::Video => MediaKind::Video,
+        FrameKind::Data => MediaKind::Data,
+    }
+}
+
+impl Connection {
+    fn new(engine: Engine, peer: SocketAddr) -> Self {
+        Self {
+            engine,
+            peer,
+            session: ServerSession::new(),
+            publisher: None,
+            player: None,
+            connected: false,
+        }
+    }
+
+    async fn run(mut self, mut sock: TcpStream) -> Result<(), String> {
+        let mut buf = vec![0u8; READ_BUF];
+        let deadline = tokio::time::Instant::now() + HANDSHAKE_TIMEOUT;
+        loop {
+            self.flush(&mut sock).await?;
+            self.handle_events().await?;
+            self.flush(&mut sock).await?;
+            if self.session.is_closed() {
+                return Ok(());
+            }
+            let playing = self.player.is_some();
+            // Players may stay silent for as long as they watch; everyone else must keep talking.
+            let read_timeout = match (self.connected, playing) {
+                (false, _) => deadline,
+                (true, false) => tokio::time::Instant::now() + IDLE_TIMEOUT,
+                (true, true) => tokio::time::Instant::now() + Duration::from_secs(24 * 3600),
+            };
+            tokio::select! {
+                r = tokio::time::timeout_at(read_timeout, sock.read(&mut buf)) => match r {
+                    Ok(Ok(0)) => return Ok(()),
+                    Ok(Ok(n)) => self.session.handle_input(&buf[..n]).map_err(|e| format!("protocol error: {e}"))?,
+                    Ok(Err(e)) => return Err(format!("read failed: {e}")),
+                    Err(_) => return Err(if self.connected { "idle timeout".into() } else { "handshake timeout".into() }),
+                },
+                f = next_frame(&mut self.player), if playing => match f {
+                    Ok(frame) => {
+                        self.session.send_media(media_kind(frame.kind), frame.timestamp, &frame.data).map_err(|e| e.to_string())?;
+                    }
+                    Err(end) => {
+                        self.player = None;
+                        let _ = self.session.send_stream_eof();
+                        self.flush(&mut sock).await?;
+                        return if end == ReadEnd::TooSlow { Err("player too slow".into()) } else { Ok(()) };
+                    }
+                },
+            }
+        }
+    }
+
+    async fn flush(&mut self, sock: &mut TcpStream) -> Result<(), String> {
+        while let Some(out) = self.session.poll_transmit() {
+            match tokio::time::timeout(WRITE_TIMEOUT, sock.write_all(&out)).await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => return Err(format!("write failed: {e}")),
+                Err(_) => return Err("write timeout".into()),
+            }
+        }
+        Ok(())
+    }
+
+    async fn handle_events(&mut self) -> Result<(), String> {
+        while let Some(ev) = self.session.poll_event() {
+            match ev {
+                ServerEvent::Connected { .. } => self.connected = true,
+                ServerEvent::PublishRequested {
+                    request,
+                    app,
+                    stream_key,
+                    ..
+                } => {
+                    if self.publisher.is_some() || self.player.is_some() {
+                        let _ = self
+                            .session
+                            .reject_publish(request, "this connection is already in use");
+                        continue;
+                    }
+                    let decision = tokio::time::timeout(
+                        AUTHORIZE_TIMEOUT,
+                        self.engine.authorizer.authorize(&app, &stream_key),
+                    )
+                    .await;
+                    let grant = match decision {
+                        Ok(Ok(grant)) => grant,
+                        Ok(Err(denied)) => {
+                            tracing::warn!(peer = %self.peer, %app, reason = %denied, "publish refused");
+                            let _ = self.session.reject_publish(request, &denied.to_string());
+                            continue;
+                        }
+                        Err(_) => {
+                            tracing::warn!(peer = %self.peer, %app, "publish refused: authorisation timed out");
+                            let _ = self
+                                .session
+                                .reject_publish(request, &PublishDenied::Unavailable.to_string());
+                            continue;
+                        }
+                    };
+                    let key = StreamKey {
+                        playback_id: grant.playback_id.clone(),
+                        source_id: grant.source_id,
+                    };
+                    match self.engine.hub.publish(key) {
+                        Ok(p) => {
+                            self.session
+                                .accept_publish(request)
+                                .map_err(|e| e.to_string())?;
+                            tracing::info!(peer = %self.peer, playback_id = %grant.playback_id, source_id = grant.source_id, "publish started");
+                            self.publisher = Some(p);
+                        }
+                        Err(e) => {
+                            tracing::warn!(peer = %self.peer, playback_id = %grant.playback_id, "publish refused: {e}");
+                            let _ = self.session.reject_publish(
+                                request,
+                                "this stream is already live from another encoder",
+                            );
+                        }
+                    }
+                }
+                ServerEvent::PlayRequested {
+                    request, app, name, ..
+                } => {
+                    if app != PLAY_APP || !is_safe_id(&name) {
+                        let _ = self
+                            .session
+                            .reject_play(request, "play rtmp://HOST/play/<playback id>");
+                        continue;
+                    }
+                    match self.engine.hub.subscribe(&name) {
+                        Some(reader) if self.publisher.is_none() => {
+                            self.session
+                                .accept_play(request)
+                                .map_err(|e| e.to_string())?;
+                            tracing::info!(peer = %self.peer, playback_id = %name, "play started");
+                            self.player = Some(reader);
+                        }
+                        _ => {
+                            let _ = self
+                                .session
+                                .reject_play(request, "no live stream with that playback id");
+                        }
+                    }
+                }
+                ServerEvent::Media {
+                    kind,
+                    timestamp,
+                    payload,
+                } => {
+                    if let Some(p) = &self.publisher {
+                        p.push(Frame::from_tag(kind_of(kind), timestamp, payload));
+                    }
+                }
+                ServerEvent::Unpublished => {
+                    if let Some(p) = self.publisher.take() {
+                        tracing::info!(peer = %self.peer, playback_id = %p.key().playback_id, "publish ended");
+                    }
+                }
+                ServerEvent::PlayStopped => self.player = None,
+                ServerEvent::Closed => {}
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Connection {
+    fn drop(&mut self) {
+        if let Some(p) = self.publisher.take() {
+            tracing::info!(peer = %self.peer, playback_id = %p.key().playback_id, "publisher disconnected; stream offline");
+        }
+    }
+}
+
+async fn stopped(rx: &mut watch::Receiver<bool>) {
+    let _ = rx.wait_for(|s| *s).await;
+}
+
+async fn next_frame(player: &mut Option<Reader>) -> Result<Frame, ReadEnd> {
+    match player {
+        Some(r) => r.recv().await,
+        None => std::future::pending().await,
+    }
+}

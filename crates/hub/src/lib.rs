@@ -1,0 +1,706 @@
+//! The hub: which streams are live, and the fan-out of their frames to readers.
+//!
+//! It knows no RTMP, HTTP or SQL. A publisher pushes [`Frame`]s — FLV tag bodies held in
+//! reference-counted [`Bytes`], parsed once by the ingest — and every reader (RTMP player,
+//! HTTP-FLV client, HLS packager, restream push) receives clones of the same buffers.
+//!
+//! Invariants:
+//! - One publisher per stream; a second is refused with [`HubError::AlreadyLive`].
+//! - Fan-out goes through one bounded ring per stream (tokio's broadcast channel): memory is
+//!   `capacity` frames per stream however many readers there are, and a slow reader never slows
+//!   the publisher or other readers. A reader that falls behind by more than the ring loses its
+//!   place, skips to the next keyframe (counted as dropped frames), and after
+//!   [`MAX_LAGS`] such skips within [`LAG_WINDOW`] is disconnected.
+//! - A new reader first receives the stream's configuration (metadata, AVC and AAC sequence
+//!   headers) and the frames since the last video keyframe (the GOP cache), so playback starts
+//!   at once with a decodable picture. The cache is bounded by [`MAX_GOP_FRAMES`] and
+//!   [`MAX_GOP_BYTES`].
+//! - Lifecycle events (starting, live, offline) go to every [`Hub::events`] subscriber.
+#![deny(missing_docs)]
+
+use bytes::Bytes;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use tokio::sync::broadcast;
+
+/// Frames held in each stream's ring (about 10 s of 30 fps video with audio).
+pub const DEFAULT_CAPACITY: usize = 1024;
+/// A GOP longer than this many frames is not cached beyond it.
+pub const MAX_GOP_FRAMES: usize = 4096;
+/// A GOP larger than this is not cached beyond it.
+pub const MAX_GOP_BYTES: usize = 32 * 1024 * 1024;
+/// Skips allowed within [`LAG_WINDOW`] before a reader is disconnected.
+pub const MAX_LAGS: u32 = 3;
+/// Window for counting skips.
+pub const LAG_WINDOW: Duration = Duration::from_secs(30);
+/// Audio frames cached for audio-only streams.
+const AUDIO_ONLY_CACHE: usize = 64;
+
+/// What a frame carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum FrameKind {
+    /// FLV AUDIODATA.
+    Audio,
+    /// FLV VIDEODATA.
+    Video,
+    /// `onMetaData` (AMF0), without the `@setDataFrame` wrapper.
+    Data,
+}
+
+/// One media message, shared by reference among all readers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Frame {
+    /// Audio, video or metadata.
+    pub kind: FrameKind,
+    /// Decode timestamp in milliseconds, as the publisher sent it (32-bit, may wrap).
+    pub timestamp: u32,
+    /// A video keyframe (random access point).
+    pub keyframe: bool,
+    /// An AVC or AAC sequence header (decoder configuration), not a sample.
+    pub sequence_header: bool,
+    /// The FLV tag body.
+    pub data: Bytes,
+}
+
+impl Frame {
+    /// Classifies an FLV tag body (FLV spec v10.1 Annex E.4.2.1 / E.4.3.1): keyframe and
+    /// sequence-header flags from the first bytes, without copying.
+    pub fn from_tag(kind: FrameKind, timestamp: u32, data: Bytes) -> Frame {
+        let (keyframe, sequence_header) = match kind {
+            FrameKind::Video => {
+                let b0 = data.first().copied().unwrap_or(0);
+                let codec = b0 & 0x0f;
+                let keyframe = b0 >> 4 == 1;
+                // AVC (7): AVCPacketType 0 is the AVCDecoderConfigurationRecord.
+                let seq = codec == 7 && data.get(1) == Some(&0);
+                (keyframe && !seq, seq)
+            }
+            FrameKind::Audio => {
+                let b0 = data.first().copied().unwrap_or(0);
+                // AAC (10): AACPacketType 0 is the AudioSpecificConfig.
+                let seq = b0 >> 4 == 10 && data.get(1) == Some(&0);
+                (false, seq)
+            }
+            FrameKind::Data => (false, false),
+        };
+        Frame {
+            kind,
+            timestamp,
+            keyframe,
+            sequence_header,
+            data,
+        }
+    }
+}
+
+/// Codec facts learned from the stream, for lifecycle events and the API.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StreamInfo {
+    /// Whether video frames have been seen.
+    pub has_video: bool,
+    /// Whether audio frames have been seen.
+    pub has_audio: bool,
+    /// FLV video codec id (7 = AVC).
+    pub video_codec: Option<u8>,
+    /// FLV audio format (10 = AAC).
+    pub audio_codec: Option<u8>,
+}
+
+/// A lifecycle event (SPEC §2.1: starting → live → offline).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StreamEvent {
+    /// A publisher was accepted; no media yet.
+    Starting {
+        /// The stream.
+        key: StreamKey,
+        /// Unix ms.
+        at_ms: i64,
+    },
+    /// The first keyframe (or, audio-only, the first audio) arrived: players can start.
+    Live {
+        /// The stream.
+        key: StreamKey,
+        /// Unix ms.
+        at_ms: i64,
+        /// Codecs seen so far.
+        info: StreamInfo,
+    },
+    /// The publisher left.
+    Offline {
+        /// The stream.
+        key: StreamKey,
+        /// Unix ms.
+        at_ms: i64,
+        /// Bytes received.
+        bytes_in: u64,
+        /// Frames received.
+        frames_in: u64,
+        /// Codecs seen.
+        info: StreamInfo,
+    },
+}
+
+/// Identifies a live stream: the source's public playback id and its database id.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct StreamKey {
+    /// Public playback id (what viewers use; never the secret stream key).
+    pub playback_id: String,
+    /// The source's id in storage.
+    pub source_id: i64,
+}
+
+/// Hub errors.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum HubError {
+    /// Someone is already publishing this stream.
+    #[error("a publisher is already live on this stream")]
+    AlreadyLive,
+}
+
+/// Per-stream counters, readable while live (for `/metrics` and the API).
+#[derive(Debug, Default)]
+pub struct StreamStats {
+    /// Bytes received from the publisher.
+    pub bytes_in: AtomicU64,
+    /// Frames received.
+    pub frames_in: AtomicU64,
+    /// Video frames received.
+    pub video_frames_in: AtomicU64,
+    /// Frames readers skipped because they fell behind.
+    pub dropped: AtomicU64,
+    /// Readers disconnected for staying behind.
+    pub readers_dropped: AtomicU64,
+    /// Readers attached now.
+    pub readers: AtomicU64,
+}
+
+#[derive(Default)]
+struct Cache {
+    metadata: Option<Frame>,
+    video_config: Option<Frame>,
+    audio_config: Option<Frame>,
+    gop: Vec<Frame>,
+    gop_bytes: usize,
+    info: StreamInfo,
+    live_announced: bool,
+}
+
+struct Stream {
+    key: StreamKey,
+    tx: broadcast::Sender<Frame>,
+    cache: Mutex<Cache>,
+    stats: Arc<StreamStats>,
+    generation: u64,
+    started: Instant,
+}
+
+/// The registry of live streams.
+#[derive(Clone)]
+pub struct Hub {
+    inner: Arc<HubInner>,
+}
+
+struct HubInner {
+    streams: Mutex<HashMap<String, Arc<Stream>>>,
+    events: broadcast::Sender<StreamEvent>,
+    capacity: usize,
+    generation: AtomicU64,
+}
+
+impl Default for Hub {
+    fn default() -> Self {
+        Self::new(DEFAULT_CAPACITY)
+    }
+}
+
+fn unix_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+impl Hub {
+    /// A hub whose streams each buffer `capacity` frames.
+    pub fn new(capacity: usize) -> Hub {
+        let (events, _) = broadcast::channel(1024);
+        Hub {
+            inner: Arc::new(HubInner {
+                streams: Mutex::new(HashMap::new()),
+                events,
+                capacity: capacity.max(16),
+                generation: AtomicU64::new(1),
+            }),
+        }
+    }
+
+    /// Lifecycle events from now on.
+    pub fn events(&self) -> broadcast::Receiver<StreamEvent> {
+        self.inner.events.subscribe()
+    }
+
+    fn emit(&self, e: StreamEvent) {
+        // No subscribers is fine.
+        let _ = self.inner.events.send(e);
+    }
+
+    /// Starts publishing `key`. Dropping the returned [`Publisher`] ends the stream.
+    pub fn publish(&self, key: StreamKey) -> Result<Publisher, HubError> {
+        let mut streams = self.inner.streams.lock().unwrap_or_else(|p| p.into_inner());
+        if streams.contains_key(&key.playback_id) {
+            return Err(HubError::AlreadyLive);
+        }
+        let (tx, _) = broadcast::channel(self.inner.capacity);
+        let stream = Arc::new(Stream {
+            key: key.clone(),
+            tx,
+            cache: Mutex::new(Cache::default()),
+            stats: Arc::new(StreamStats::default()),
+            generation: self.inner.generation.fetch_add(1, Ordering::Relaxed),
+            started: Instant::now(),
+        });
+        streams.insert(key.playback_id.clone(), stream.clone());
+        drop(streams);
+        self.emit(StreamEvent::Starting {
+            key,
+            at_ms: unix_ms(),
+        });
+        Ok(Publisher {
+            hub: self.clone(),
+            stream,
+        })
+    }
+
+    /// Attaches a reader to a live stream, or `None` if it is not live.
+    pub fn subscribe(&self, playback_id: &str) -> Option<Reader> {
+        let stream = self
+            .inner
+            .streams
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(playback_id)?
+            .clone();
+        // Snapshot and subscribe under the cache lock, which the publisher holds while sending:
+        // the reader sees every frame exactly once, cache first, then the ring.
+        let cache = stream.cache.lock().unwrap_or_else(|p| p.into_inner());
+        let rx = stream.tx.subscribe();
+        let mut initial = Vec::with_capacity(3 + cache.gop.len());
+        initial.extend(cache.metadata.iter().cloned());
+        initial.extend(cache.video_config.iter().cloned());
+        initial.extend(cache.audio_config.iter().cloned());
+        initial.extend(cache.gop.iter().cloned());
+        drop(cache);
+        stream.stats.readers.fetch_add(1, Ordering::Relaxed);
+        Some(Reader {
+            initial: initial.into_iter(),
+            rx,
+            stats: stream.stats.clone(),
+            key: stream.key.clone(),
+            skipping: false,
+            lags: Vec::new(),
+            generation: stream.generation,
+        })
+    }
+
+    /// Whether a stream is live.
+    pub fn is_live(&self, playback_id: &str) -> bool {
+        self.inner
+            .streams
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains_key(playback_id)
+    }
+
+    /// A snapshot of every live stream.
+    pub fn streams(&self) -> Vec<LiveStream> {
+        let streams = self.inner.streams.lock().unwrap_or_else(|p| p.into_inner());
+        streams
+            .values()
+            .map(|s| LiveStream {
+                key: s.key.clone(),
+                info: s
+                    .cache
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .info
+                    .clone(),
+                stats: s.stats.clone(),
+                uptime: s.started.elapsed(),
+            })
+            .collect()
+    }
+
+    fn unpublish(&self, stream: &Arc<Stream>) {
+        let mut streams = self.inner.streams.lock().unwrap_or_else(|p| p.into_inner());
+        if streams
+            .get(&stream.key.playback_id)
+            .is_some_and(|s| Arc::ptr_eq(s, stream))
+        {
+            streams.remove(&stream.key.playback_id);
+        }
+    }
+}
+
+/// A live stream as listed by [`Hub::streams`].
+#[derive(Debug, Clone)]
+pub struct LiveStream {
+    /// The stream.
+    pub key: StreamKey,
+    /// Codecs.
+    pub info: StreamInfo,
+    /// Counters.
+    pub stats: Arc<StreamStats>,
+    /// Time since publishing started.
+    pub uptime: Duration,
+}
+
+/// The publishing side of a stream. Drop it to end the stream: readers see the end, and an
+/// `Offline` event is emitted.
+pub struct Publisher {
+    hub: Hub,
+    stream: Arc<Stream>,
+}
+
+impl Publisher {
+    /// The stream's key.
+    pub fn key(&self) -> &StreamKey {
+        &self.stream.key
+    }
+
+    /// Counters of this stream.
+    pub fn stats(&self) -> &Arc<StreamStats> {
+        &self.stream.stats
+    }
+
+    /// Pushes one frame to every reader and updates the caches.
+    pub fn push(&self, frame: Frame) {
+        let s = &self.stream;
+        s.stats
+            .bytes_in
+            .fetch_add(frame.data.len() as u64, Ordering::Relaxed);
+        s.stats.frames_in.fetch_add(1, Ordering::Relaxed);
+        let mut cache = s.cache.lock().unwrap_or_else(|p| p.into_inner());
+        let mut announce = None;
+        match (frame.kind, frame.sequence_header) {
+            (FrameKind::Data, _) => cache.metadata = Some(frame.clone()),
+            (FrameKind::Video, true) => {
+                cache.info.has_video = true;
+                cache.info.video_codec = frame.data.first().map(|b| b & 0x0f);
+                cache.video_config = Some(frame.clone());
+            }
+            (FrameKind::Audio, true) => {
+                cache.info.has_audio = true;
+                cache.info.audio_codec = frame.data.first().map(|b| b >> 4);
+                cache.audio_config = Some(frame.clone());
+            }
+            (FrameKind::Video, false) => {
+                s.stats.video_frames_in.fetch_add(1, Ordering::Relaxed);
+                cache.info.has_video = true;
+                if cache.info.video_codec.is_none() {
+                    cache.info.video_codec = frame.data.first().map(|b| b & 0x0f);
+                }
+                if frame.keyframe {
+                    cache.gop.clear();
+                    cache.gop_bytes = 0;
+                    if !cache.live_announced {
+                        cache.live_announced = true;
+                        announce = Some(cache.info.clone());
+                    }
+                }
+                cache_frame(&mut cache, &frame);
+            }
+            (FrameKind::Audio, false) => {
+                cache.info.has_audio = true;
+                if cache.info.audio_codec.is_none() {
+                    cache.info.audio_codec = frame.data.first().map(|b| b >> 4);
+                }
+                if !cache.info.has_video {
+                    // Audio-only: every frame is a random access point; keep the last few.
+                    if cache.gop.len() >= AUDIO_ONLY_CACHE {
+                        let old = cache.gop.remove(0);
+                        cache.gop_bytes -= old.data.len();
+                    }
+                    if !cache.live_announced {
+                        cache.live_announced = true;
+                        announce = Some(cache.info.clone());
+                    }
+                }
+                cache_frame(&mut cache, &frame);
+            }
+        }
+        // Sent under the cache lock so a subscriber's snapshot and ring never overlap.
+        let _ = s.tx.send(frame);
+        drop(cache);
+        if let Some(info) = announce {
+            self.hub.emit(StreamEvent::Live {
+                key: s.key.clone(),
+                at_ms: unix_ms(),
+                info,
+            });
+        }
+    }
+}
+
+fn cache_frame(cache: &mut Cache, frame: &Frame) {
+    // Before the first keyframe of a video stream there is nothing decodable to cache.
+    if cache.info.has_video && cache.gop.is_empty() && !frame.keyframe {
+        return;
+    }
+    if cache.gop.len() < MAX_GOP_FRAMES && cache.gop_bytes + frame.data.len() <= MAX_GOP_BYTES {
+        cache.gop_bytes += frame.data.len();
+        cache.gop.push(frame.clone());
+    }
+}
+
+impl Drop for Publisher {
+    fn drop(&mut self) {
+        self.hub.unpublish(&self.stream);
+        let s = &self.stream;
+        let info = s
+            .cache
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .info
+            .clone();
+        self.hub.emit(StreamEvent::Offline {
+            key: s.key.clone(),
+            at_ms: unix_ms(),
+            bytes_in: s.stats.bytes_in.load(Ordering::Relaxed),
+            frames_in: s.stats.frames_in.load(Ordering::Relaxed),
+            info,
+        });
+        // The sender lives in the Arc<Stream> that readers do not hold: once this drops, their
+        // receivers report Closed after draining.
+    }
+}
+
+/// Why a reader stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReadEnd {
+    /// The publisher left.
+    Ended,
+    /// The reader stayed behind and was disconnected.
+    TooSlow,
+}
+
+/// A reader of one stream.
+pub struct Reader {
+    initial: std::vec::IntoIter<Frame>,
+    rx: broadcast::Receiver<Frame>,
+    stats: Arc<StreamStats>,
+    key: StreamKey,
+    skipping: bool,
+    lags: Vec<Instant>,
+    generation: u64,
+}
+
+impl Reader {
+    /// The stream being read.
+    pub fn key(&self) -> &StreamKey {
+        &self.key
+    }
+
+    /// Identifies the publishing session this reader belongs to (a republish is a new one).
+    pub fn generation(&self) -> u64 {
+        self.generation
+    }
+
+    /// The next frame, or why there are no more.
+    pub async fn recv(&mut self) -> Result<Frame, ReadEnd> {
+        if let Some(f) = self.initial.next() {
+            return Ok(f);
+        }
+        loop {
+            match self.rx.recv().await {
+                Ok(frame) => {
+                    if self.skipping {
+                        // Resume at a keyframe (configuration frames always pass).
+                        let resume = frame.keyframe
+                            || frame.sequence_header
+                            || frame.kind == FrameKind::Data;
+                        if !resume {
+                            self.stats.dropped.fetch_add(1, Ordering::Relaxed);
+                            continue;
+                        }
+                        self.skipping = false;
+                    }
+                    return Ok(frame);
+                }
+                Err(broadcast::error::RecvError::Lagged(n)) => {
+                    self.stats.dropped.fetch_add(n, Ordering::Relaxed);
+                    let now = Instant::now();
+                    self.lags.retain(|t| now.duration_since(*t) < LAG_WINDOW);
+                    self.lags.push(now);
+                    if self.lags.len() as u32 > MAX_LAGS {
+                        self.stats.readers_dropped.fetch_add(1, Ordering::Relaxed);
+                        tracing::info!(playback_id = %self.key.playback_id, "reader disconnected: stayed behind");
+                        return Err(ReadEnd::TooSlow);
+                    }
+                    self.skipping = true;
+                }
+                Err(broadcast::error::RecvError::Closed) => return Err(ReadEnd::Ended),
+            }
+        }
+    }
+}
+
+impl Drop for Reader {
+    fn drop(&mut self) {
+        self.stats.readers.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(id: &str) -> StreamKey {
+        StreamKey {
+            playback_id: id.into(),
+            source_id: 1,
+        }
+    }
+
+    fn video(ts: u32, keyframe: bool) -> Frame {
+        let b0 = if keyframe { 0x17 } else { 0x27 };
+        Frame::from_tag(
+            FrameKind::Video,
+            ts,
+            Bytes::from(vec![b0, 1, 0, 0, 0, ts as u8]),
+        )
+    }
+
+    fn audio(ts: u32) -> Frame {
+        Frame::from_tag(FrameKind::Audio, ts, Bytes::from(vec![0xaf, 1, ts as u8]))
+    }
+
+    #[test]
+    fn classifies_tags() {
+        let seq = Frame::from_tag(FrameKind::Video, 0, Bytes::from_static(&[0x17, 0, 0, 0, 0]));
+        assert!(seq.sequence_header && !seq.keyframe);
+        assert!(video(0, true).keyframe && !video(0, true).sequence_header);
+        assert!(!video(0, false).keyframe);
+        let aseq = Frame::from_tag(
+            FrameKind::Audio,
+            0,
+            Bytes::from_static(&[0xaf, 0, 0x12, 0x10]),
+        );
+        assert!(aseq.sequence_header);
+        let empty = Frame::from_tag(FrameKind::Video, 0, Bytes::new());
+        assert!(!empty.keyframe && !empty.sequence_header);
+    }
+
+    #[tokio::test]
+    async fn second_publisher_refused_and_late_reader_starts_at_keyframe() {
+        let hub = Hub::default();
+        let mut events = hub.events();
+        let p = hub.publish(key("a")).expect("first");
+        assert_eq!(hub.publish(key("a")).err(), Some(HubError::AlreadyLive));
+        assert!(matches!(
+            events.recv().await,
+            Ok(StreamEvent::Starting { .. })
+        ));
+        p.push(Frame::from_tag(
+            FrameKind::Data,
+            0,
+            Bytes::from_static(b"meta"),
+        ));
+        p.push(Frame::from_tag(
+            FrameKind::Video,
+            0,
+            Bytes::from_static(&[0x17, 0, 0, 0, 0, 1]),
+        ));
+        p.push(Frame::from_tag(
+            FrameKind::Audio,
+            0,
+            Bytes::from_static(&[0xaf, 0, 0x12, 0x10]),
+        ));
+        p.push(video(0, false)); // before any keyframe: not cached
+        p.push(video(33, true));
+        assert!(matches!(events.recv().await, Ok(StreamEvent::Live { .. })));
+        p.push(audio(40));
+        p.push(video(66, false));
+        let mut r = hub.subscribe("a").expect("live");
+        let mut got = Vec::new();
+        for _ in 0..6 {
+            got.push(r.recv().await.expect("frame"));
+        }
+        assert_eq!(got[0].kind, FrameKind::Data);
+        assert!(got[1].sequence_header && got[1].kind == FrameKind::Video);
+        assert!(got[2].sequence_header && got[2].kind == FrameKind::Audio);
+        assert!(got[3].keyframe && got[3].timestamp == 33);
+        assert_eq!((got[4].kind, got[4].timestamp), (FrameKind::Audio, 40));
+        assert_eq!(got[5].timestamp, 66);
+        // Shared, not copied.
+        p.push(video(99, false));
+        let f = r.recv().await.expect("live frame");
+        assert_eq!(f.timestamp, 99);
+        drop(p);
+        assert_eq!(r.recv().await, Err(ReadEnd::Ended));
+        assert!(!hub.is_live("a"));
+        assert!(matches!(
+            events.recv().await,
+            Ok(StreamEvent::Offline { frames_in: 8, .. })
+        ));
+        assert!(hub.publish(key("a")).is_ok(), "republish after the end");
+    }
+
+    #[tokio::test]
+    async fn slow_reader_skips_to_keyframe_then_is_dropped() {
+        let hub = Hub::new(16);
+        let p = hub.publish(key("b")).expect("publish");
+        p.push(video(0, true));
+        let mut slow = hub.subscribe("b").expect("live");
+        let mut fast = hub.subscribe("b").expect("live");
+        assert!(slow.recv().await.expect("cached").keyframe);
+        assert!(fast.recv().await.expect("cached").keyframe);
+        // Overrun the ring for the slow reader while the fast one keeps up.
+        for i in 1..=40u32 {
+            p.push(video(i * 33, i % 30 == 0));
+            assert_eq!(fast.recv().await.expect("fast").timestamp, i * 33);
+        }
+        p.push(video(41 * 33, true));
+        let next = slow.recv().await.expect("resumes");
+        assert!(next.keyframe, "a lagging reader resumes at a keyframe");
+        assert!(p.stats().dropped.load(Ordering::Relaxed) > 0);
+        // Lag repeatedly: disconnected.
+        let mut end = None;
+        for round in 0..(MAX_LAGS + 2) {
+            for i in 0..40u32 {
+                p.push(video(10_000 + round * 10_000 + i, i == 39));
+            }
+            match slow.recv().await {
+                Ok(_) => {}
+                Err(e) => {
+                    end = Some(e);
+                    break;
+                }
+            }
+        }
+        assert_eq!(end, Some(ReadEnd::TooSlow));
+        assert_eq!(p.stats().readers_dropped.load(Ordering::Relaxed), 1);
+    }
+
+    #[tokio::test]
+    async fn audio_only_stream_goes_live_and_caches_recent_audio() {
+        let hub = Hub::default();
+        let mut events = hub.events();
+        let p = hub.publish(key("c")).expect("publish");
+        for i in 0..100 {
+            p.push(audio(i * 23));
+        }
+        assert!(matches!(
+            events.recv().await,
+            Ok(StreamEvent::Starting { .. })
+        ));
+        match events.recv().await {
+            Ok(StreamEvent::Live { info, .. }) => assert!(info.has_audio && !info.has_video),
+            other => panic!("{other:?}"),
+        }
+        let mut r = hub.subscribe("c").expect("live");
+        let first = r.recv().await.expect("cached");
+        assert_eq!(first.timestamp, (100 - AUDIO_ONLY_CACHE as u32) * 23);
+    }
+}

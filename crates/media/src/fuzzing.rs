@@ -1,0 +1,96 @@
+//! Fuzz bodies for cargo-fuzz targets (wired in `fuzz/` by the lead) and the proptests. Each
+//! must never panic, whatever the input.
+
+use bytes::Bytes;
+
+use crate::aac::{adts_header, AudioSpecificConfig};
+use crate::avc::{AvcDecoderConfig, Sps};
+use crate::flv::{AudioTagHeader, FlvReader, TagType, VideoTagHeader};
+use crate::hls::{HlsConfig, HlsSegmenter};
+
+/// The FLV reader over `data` split at an input-chosen point, parsing every tag's header.
+pub fn fuzz_flv(data: &[u8]) {
+    let split = data.first().map_or(0, |b| usize::from(*b)).min(data.len());
+    let mut reader = FlvReader::with_max_tag_body_len(64 * 1024);
+    for chunk in [&data[..split], &data[split..]] {
+        reader.push(chunk);
+        loop {
+            match reader.next_tag() {
+                Ok(Some(tag)) => {
+                    let _ = VideoTagHeader::parse(&tag.body);
+                    let _ = AudioTagHeader::parse(&tag.body);
+                }
+                Ok(None) => break,
+                Err(_) => return,
+            }
+        }
+    }
+}
+
+/// `AvcDecoderConfig::parse`, then its SPS, codec string and an Annex B conversion of `data`.
+pub fn fuzz_avc_config(data: &[u8]) {
+    if let Ok(config) = AvcDecoderConfig::parse(data) {
+        let _ = config.codec_string();
+        let _ = config.parse_sps();
+        let mut out = bytes::BytesMut::new();
+        let _ = config.avcc_to_annexb(data, true, &mut out);
+    }
+}
+
+/// `Sps::parse` on raw bytes and on bytes with an SPS NAL header prepended.
+pub fn fuzz_sps(data: &[u8]) {
+    let _ = Sps::parse(data);
+    let mut nal = Vec::with_capacity(data.len() + 1);
+    nal.push(0x67);
+    nal.extend_from_slice(data);
+    let _ = Sps::parse(&nal);
+}
+
+/// `AudioSpecificConfig::parse` and an ADTS header for it.
+pub fn fuzz_aac_config(data: &[u8]) {
+    if let Ok(config) = AudioSpecificConfig::parse(data) {
+        let _ = config.codec_string();
+        let _ = adts_header(&config, data.len());
+    }
+}
+
+/// The HLS segmenter fed records `[type, ts_delta, len, body…]` taken from `data`, with the
+/// playlist rendered after each.
+pub fn fuzz_hls(data: &[u8]) {
+    let mut hls = HlsSegmenter::new(HlsConfig {
+        target_duration_ms: 10,
+        window: 2,
+        retain_extra: 1,
+        max_segment_duration_ms: 100,
+        max_segment_bytes: 4096,
+    });
+    let mut ts: u64 = 0;
+    let mut rest = data;
+    while rest.len() >= 3 {
+        let kind = rest[0];
+        let delta = u64::from(rest[1]);
+        let len = usize::from(rest[2]).min(rest.len() - 3);
+        let body = Bytes::copy_from_slice(&rest[3..3 + len]);
+        rest = &rest[3 + len..];
+        // Mostly forward, sometimes far back, to exercise discontinuities.
+        ts = if kind & 0x80 != 0 {
+            ts.saturating_sub(delta * 100)
+        } else {
+            ts + delta
+        };
+        let tag_type = match kind & 0x03 {
+            0 => TagType::AUDIO,
+            1 | 2 => TagType::VIDEO,
+            _ => TagType(kind & 0x1F),
+        };
+        if kind & 0x7C == 0x7C {
+            hls.mark_discontinuity();
+        }
+        if kind & 0x7C == 0x78 {
+            hls.finish();
+        }
+        let _ = hls.push(tag_type, ts, &body, 1_700_000_000_000 + ts as i64);
+        let _ = hls.playlist();
+        let _ = hls.codecs();
+    }
+}

@@ -1,0 +1,392 @@
+//! Our client and server sessions driven against each other in memory.
+
+use bytes::Bytes;
+
+use super::*;
+use crate::amf0;
+
+/// Moves bytes both ways until neither side has anything to send.
+fn pump(c: &mut ClientSession, s: &mut ServerSession) {
+    for _ in 0..100 {
+        let mut moved = false;
+        while let Some(b) = c.poll_transmit() {
+            // Split arbitrarily to exercise resumption.
+            for part in b.chunks(7) {
+                s.handle_input(part).unwrap();
+            }
+            moved = true;
+        }
+        while let Some(b) = s.poll_transmit() {
+            c.handle_input(&b).unwrap();
+            moved = true;
+        }
+        if !moved {
+            return;
+        }
+    }
+    panic!("sessions did not settle");
+}
+
+fn events(s: &mut ServerSession) -> Vec<ServerEvent> {
+    std::iter::from_fn(|| s.poll_event()).collect()
+}
+
+fn metadata() -> Bytes {
+    let mut b = Vec::new();
+    amf0::encode(&Value::string("onMetaData"), &mut b);
+    amf0::encode(
+        &Value::EcmaArray(vec![("width".into(), Value::Number(320.0))]),
+        &mut b,
+    );
+    Bytes::from(b)
+}
+
+fn media() -> Vec<(MediaKind, u32, Bytes)> {
+    let mut v = vec![(MediaKind::Data, 0, metadata())];
+    v.push((
+        MediaKind::Video,
+        0,
+        Bytes::from_static(&[0x17, 0, 0, 0, 0, 1, 2]),
+    ));
+    v.push((
+        MediaKind::Audio,
+        0,
+        Bytes::from_static(&[0xaf, 0, 0x12, 0x10]),
+    ));
+    for i in 1..50u32 {
+        let big = Bytes::from(vec![i as u8; 10_000 + i as usize]);
+        v.push((MediaKind::Video, i * 33, big));
+        v.push((
+            MediaKind::Audio,
+            i * 23,
+            Bytes::from(vec![0xaf, 1, i as u8]),
+        ));
+    }
+    // Past the extended-timestamp threshold.
+    v.push((MediaKind::Video, 0x0100_0000, Bytes::from(vec![7; 9000])));
+    v
+}
+
+#[test]
+fn client_publishes_to_server() {
+    let mut c = ClientSession::new("live", "rtmp://localhost/live", "key?token=abc");
+    let mut s = ServerSession::new();
+    pump(&mut c, &mut s);
+    let ev = events(&mut s);
+    assert!(matches!(&ev[0], ServerEvent::Connected { app, tc_url }
+        if app == "live" && tc_url.as_deref() == Some("rtmp://localhost/live")));
+    let ServerEvent::PublishRequested {
+        request,
+        app,
+        stream_key,
+        query,
+    } = &ev[1]
+    else {
+        panic!("{ev:?}")
+    };
+    assert_eq!((app.as_str(), stream_key.as_str()), ("live", "key"));
+    assert_eq!(query.as_deref(), Some("token=abc"));
+    assert!(
+        !format!("{:?}", ev[1]).contains("key"),
+        "stream key leaked into Debug"
+    );
+    assert!(c.poll_event().is_none());
+    s.accept_publish(*request).unwrap();
+    pump(&mut c, &mut s);
+    assert_eq!(c.poll_event(), Some(ClientEvent::Publishing));
+
+    let sent = media();
+    for (k, t, p) in &sent {
+        c.send_media(*k, *t, p).unwrap();
+    }
+    pump(&mut c, &mut s);
+    let got: Vec<_> = events(&mut s)
+        .into_iter()
+        .map(|e| match e {
+            ServerEvent::Media {
+                kind,
+                timestamp,
+                payload,
+            } => (kind, timestamp, payload),
+            e => panic!("unexpected {e:?}"),
+        })
+        .collect();
+    assert_eq!(got, sent);
+
+    c.unpublish();
+    pump(&mut c, &mut s);
+    assert_eq!(events(&mut s), vec![ServerEvent::Unpublished]);
+}
+
+#[test]
+fn rejected_publish_reports_error_and_closes() {
+    let mut c = ClientSession::new("live", "rtmp://localhost/live", "bad");
+    let mut s = ServerSession::new();
+    pump(&mut c, &mut s);
+    let Some(ServerEvent::PublishRequested { request, .. }) = events(&mut s).pop() else {
+        panic!()
+    };
+    s.reject_publish(request, "unknown stream key").unwrap();
+    assert_eq!(s.poll_event(), Some(ServerEvent::Closed));
+    assert!(s.is_closed());
+    while let Some(b) = s.poll_transmit() {
+        c.handle_input(&b).unwrap();
+    }
+    assert_eq!(
+        c.poll_event(),
+        Some(ClientEvent::Error("unknown stream key".into()))
+    );
+    assert!(c.send_media(MediaKind::Audio, 0, &Bytes::new()).is_err());
+    assert_eq!(s.handle_input(&[0]), Err(RtmpError::Closed));
+    assert_eq!(s.accept_publish(request), Err(RtmpError::Closed));
+}
+
+/// A minimal player: handshake, connect, createStream, play; decodes what comes back.
+struct Player {
+    /// Handshake bytes (S0+S1+S2) still to skip.
+    skip: usize,
+    dec: ChunkDecoder,
+    enc: ChunkEncoder,
+}
+
+impl Player {
+    fn command(&mut self, s: &mut ServerSession, stream_id: u32, c: Command) {
+        let mut out = BytesMut::new();
+        self.enc
+            .write(
+                &mut out,
+                3,
+                0,
+                MessageType::COMMAND_AMF0,
+                stream_id,
+                &c.encode(),
+            )
+            .unwrap();
+        s.handle_input(&out).unwrap();
+    }
+
+    fn receive(&mut self, s: &mut ServerSession) -> Vec<Message> {
+        let mut msgs = Vec::new();
+        while let Some(b) = s.poll_transmit() {
+            let n = self.skip.min(b.len());
+            self.skip -= n;
+            let mut input = &b[n..];
+            while let Some(m) = self.dec.decode(&mut input).unwrap() {
+                if let Ok(Some(ProtocolControl::SetChunkSize(n))) =
+                    ProtocolControl::decode(m.type_id, &m.payload)
+                {
+                    self.dec.set_chunk_size(n).unwrap();
+                }
+                msgs.push(m);
+            }
+        }
+        msgs
+    }
+}
+
+fn statuses(msgs: &[Message]) -> Vec<String> {
+    msgs.iter()
+        .filter(|m| m.type_id == MessageType::COMMAND_AMF0)
+        .filter_map(|m| Command::decode(&m.payload).ok())
+        .filter(|c| c.name == "onStatus")
+        .filter_map(|c| c.args[0].get("code")?.as_str().map(str::to_owned))
+        .collect()
+}
+
+fn start_play(s: &mut ServerSession, name: &str) -> (Player, RequestId) {
+    let mut hs = vec![3u8];
+    hs.extend_from_slice(&[0u8; 2 * crate::handshake::HANDSHAKE_SIZE]);
+    s.handle_input(&hs).unwrap();
+    let mut p = Player {
+        skip: 1 + 2 * crate::handshake::HANDSHAKE_SIZE,
+        dec: ChunkDecoder::new(),
+        enc: ChunkEncoder::new(),
+    };
+    let obj = Value::object([("app", Value::string("live"))]);
+    p.command(s, 0, Command::new("connect", 1.0, obj, vec![]));
+    p.command(s, 0, Command::new("createStream", 2.0, Value::Null, vec![]));
+    let msgs = p.receive(s);
+    let created = msgs
+        .iter()
+        .filter_map(|m| Command::decode(&m.payload).ok())
+        .find(|c| c.transaction_id == 2.0)
+        .unwrap();
+    let sid = created.args[0].as_number().unwrap() as u32;
+    p.command(
+        s,
+        sid,
+        Command::new("play", 3.0, Value::Null, vec![Value::string(name)]),
+    );
+    let ev = events(s);
+    let Some(ServerEvent::PlayRequested {
+        request, name: n, ..
+    }) = ev.last()
+    else {
+        panic!("{ev:?}")
+    };
+    assert_eq!(n, name.split('?').next().unwrap());
+    (p, *request)
+}
+
+#[test]
+fn play_session_receives_media() {
+    let mut s = ServerSession::new();
+    let (mut p, request) = start_play(&mut s, "cam?t=1");
+    assert!(s.send_media(MediaKind::Video, 0, &Bytes::new()).is_err());
+    s.accept_play(request).unwrap();
+    let msgs = p.receive(&mut s);
+    assert_eq!(
+        statuses(&msgs),
+        ["NetStream.Play.Reset", "NetStream.Play.Start"]
+    );
+    let sid = s.play_stream_id().unwrap();
+    let sent = media();
+    for (i, (k, t, pl)) in sent.iter().enumerate() {
+        if i % 3 == 0 {
+            let b = chunk_media(s.out_chunk_size(), sid, *k, *t, pl).unwrap();
+            s.send_chunked(*k, b).unwrap();
+        } else {
+            s.send_media(*k, *t, pl).unwrap();
+        }
+    }
+    s.send_stream_eof().unwrap();
+    let msgs = p.receive(&mut s);
+    let got: Vec<_> = msgs
+        .iter()
+        .filter(|m| m.stream_id == sid && m.type_id != MessageType::COMMAND_AMF0)
+        .map(|m| {
+            let k = match m.type_id {
+                MessageType::AUDIO => MediaKind::Audio,
+                MessageType::VIDEO => MediaKind::Video,
+                _ => MediaKind::Data,
+            };
+            (k, m.timestamp, m.payload.clone())
+        })
+        .collect();
+    assert_eq!(got, sent);
+    assert_eq!(statuses(&msgs), ["NetStream.Play.UnpublishNotify"]);
+}
+
+#[test]
+fn rejected_play_closes() {
+    let mut s = ServerSession::new();
+    let (mut p, request) = start_play(&mut s, "nope");
+    assert_eq!(
+        s.reject_play(RequestId(99), "x"),
+        Err(RtmpError::UnknownRequest)
+    );
+    s.reject_play(request, "no such stream").unwrap();
+    assert_eq!(s.poll_event(), Some(ServerEvent::Closed));
+    assert_eq!(
+        statuses(&p.receive(&mut s)),
+        ["NetStream.Play.StreamNotFound"]
+    );
+}
+
+#[test]
+fn ping_and_acknowledgements() {
+    let mut s = ServerSession::new();
+    let (mut p, _) = start_play(&mut s, "x");
+    p.receive(&mut s);
+    let mut out = BytesMut::new();
+    for c in [
+        ProtocolControl::WindowAckSize(1000),
+        ProtocolControl::UserControl(UserControl::PingRequest(42)),
+    ] {
+        let (t, pl) = c.encode();
+        p.enc.write(&mut out, 2, 0, t, 0, &pl).unwrap();
+    }
+    // Padding the window: an unknown message type the server ignores.
+    p.enc
+        .write(&mut out, 8, 0, MessageType(0x30), 1, &[0u8; 1500])
+        .unwrap();
+    s.handle_input(&out).unwrap();
+    let controls: Vec<_> = p
+        .receive(&mut s)
+        .iter()
+        .filter_map(|m| {
+            ProtocolControl::decode(m.type_id, &m.payload)
+                .ok()
+                .flatten()
+        })
+        .collect();
+    assert!(controls.contains(&ProtocolControl::UserControl(UserControl::PingResponse(42))));
+    assert!(controls
+        .iter()
+        .any(|c| matches!(c, ProtocolControl::Acknowledgement(n) if *n >= 1000)));
+}
+
+#[test]
+fn commands_before_connect_are_refused() {
+    let mut s = ServerSession::new();
+    let mut hs = vec![3u8];
+    hs.extend_from_slice(&[0u8; 2 * crate::handshake::HANDSHAKE_SIZE]);
+    s.handle_input(&hs).unwrap();
+    let c = Command::new("publish", 1.0, Value::Null, vec![Value::string("k")]);
+    let b = crate::encode_message(128, 3, 0, MessageType::COMMAND_AMF0, 1, &c.encode()).unwrap();
+    let e = s.handle_input(&b).unwrap_err();
+    assert!(e.is_protocol_violation());
+    assert!(s.is_closed());
+}
+
+#[test]
+fn amf3_wrapped_command_is_understood() {
+    let mut s = ServerSession::new();
+    let mut hs = vec![3u8];
+    hs.extend_from_slice(&[0u8; 2 * crate::handshake::HANDSHAKE_SIZE]);
+    s.handle_input(&hs).unwrap();
+    let obj = Value::object([("app", Value::string("live"))]);
+    let mut payload = vec![0u8];
+    payload.extend_from_slice(&Command::new("connect", 1.0, obj, vec![]).encode());
+    let b = crate::encode_message(128, 3, 0, MessageType::COMMAND_AMF3, 0, &payload).unwrap();
+    s.handle_input(&b).unwrap();
+    assert!(matches!(
+        s.poll_event(),
+        Some(ServerEvent::Connected { .. })
+    ));
+}
+
+/// Truncating a whole publish session at every offset never panics.
+#[test]
+fn truncated_publish_session_never_panics() {
+    let mut c = ClientSession::new("live", "rtmp://localhost/live", "k");
+    let mut s = ServerSession::new();
+    let mut wire = Vec::new();
+    // Record client→server bytes while running the real exchange.
+    for _ in 0..20 {
+        while let Some(b) = c.poll_transmit() {
+            wire.extend_from_slice(&b);
+            s.handle_input(&b).unwrap();
+        }
+        while let Some(e) = s.poll_event() {
+            if let ServerEvent::PublishRequested { request, .. } = e {
+                s.accept_publish(request).unwrap();
+            }
+        }
+        while let Some(b) = s.poll_transmit() {
+            c.handle_input(&b).unwrap();
+        }
+        if c.is_publishing() {
+            break;
+        }
+    }
+    for (k, t, p) in media().into_iter().take(5) {
+        c.send_media(k, t, &p).unwrap();
+    }
+    while let Some(b) = c.poll_transmit() {
+        wire.extend_from_slice(&b);
+    }
+    for cut in 0..wire.len() {
+        let mut s = ServerSession::new();
+        let _ = s.handle_input(&wire[..cut]);
+        while s.poll_event().is_some() {}
+    }
+    // Bit flips at a stride, after the handshake.
+    for i in (3073..wire.len()).step_by(97) {
+        let mut w = wire.clone();
+        w[i] ^= 0x5a;
+        crate::fuzzing::fuzz_server_session(&w[3073..]);
+        let mut s = ServerSession::new();
+        let _ = s.handle_input(&w);
+    }
+}

@@ -1,0 +1,480 @@
+//! The media engine end to end, with real ffmpeg as encoder and ffmpeg/ffprobe as players:
+//! RTMP ingest authorised by a source's stream key, and HLS, HTTP-FLV and RTMP-play outputs
+//! addressed by its playback id. Transport behaviour: run on SQLite.
+
+mod support;
+
+use serde_json::{json, Value};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+use support::{client, Backend, TestApp};
+
+fn require(tool: &str) {
+    let ok = Command::new(tool)
+        .arg("-version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(
+        ok,
+        "{tool} is required: run scripts/test.sh, which installs it"
+    );
+}
+
+struct Source {
+    key: String,
+    playback_id: String,
+    token: String,
+}
+
+async fn creator_with_source(app: &TestApp, email: &str) -> Source {
+    let c = client();
+    let reg: Value = c
+        .post(app.url("/api/auth/register"))
+        .json(&json!({"email": email, "password": "password123", "display_name": "Streamer"}))
+        .send()
+        .await
+        .expect("register")
+        .json()
+        .await
+        .expect("json");
+    let token = reg["access_token"].as_str().expect("token").to_string();
+    let res = c
+        .post(app.url("/api/sources"))
+        .bearer_auth(&token)
+        .json(&json!({"name": "Main"}))
+        .send()
+        .await
+        .expect("create");
+    assert_eq!(res.status(), 201);
+    let body: Value = res.json().await.expect("json");
+    let s = &body["source"];
+    let key = s["stream_key"].as_str().expect("key").to_string();
+    assert!(key.starts_with("sk_") && key.len() == 67, "{key}");
+    let playback_id = s["playback_id"].as_str().expect("pid").to_string();
+    assert!(
+        !s["playback"]["hls"].as_str().expect("hls").contains(&key),
+        "playback URLs never hold the key"
+    );
+    Source {
+        key,
+        playback_id,
+        token,
+    }
+}
+
+/// ffmpeg publishing a generated H.264 + AAC stream in real time (1 s GOP).
+fn publish(rtmp: &str, name: &str, seconds: u32, extra: &[&str]) -> Child {
+    let mut args: Vec<String> = vec![
+        "-hide_banner",
+        "-loglevel",
+        "error",
+        "-re",
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc=size=640x360:rate=30",
+    ]
+    .into_iter()
+    .map(String::from)
+    .collect();
+    if !extra.contains(&"-an") {
+        args.extend(
+            ["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100"].map(String::from),
+        );
+    }
+    args.extend(extra.iter().map(|s| s.to_string()));
+    args.extend(
+        [
+            "-c:v",
+            "libx264",
+            "-preset",
+            "veryfast",
+            "-tune",
+            "zerolatency",
+            "-g",
+            "30",
+            "-pix_fmt",
+            "yuv420p",
+            "-c:a",
+            "aac",
+            "-b:a",
+            "128k",
+        ]
+        .map(String::from),
+    );
+    args.extend([
+        "-t".to_string(),
+        seconds.to_string(),
+        "-f".into(),
+        "flv".into(),
+        format!("{rtmp}/live/{name}"),
+    ]);
+    Command::new("ffmpeg")
+        .args(&args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn ffmpeg")
+}
+
+fn ffprobe(url: &str) -> Value {
+    let out = Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-rw_timeout",
+            "10000000",
+            "-show_streams",
+            "-of",
+            "json",
+            url,
+        ])
+        .output()
+        .expect("ffprobe");
+    assert!(
+        out.status.success(),
+        "ffprobe {url}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("ffprobe json")
+}
+
+fn assert_input_codecs(probe: &Value, url: &str) {
+    let streams = probe["streams"].as_array().expect("streams");
+    let video = streams
+        .iter()
+        .find(|s| s["codec_type"] == "video")
+        .unwrap_or_else(|| panic!("no video in {url}: {probe}"));
+    let audio = streams
+        .iter()
+        .find(|s| s["codec_type"] == "audio")
+        .unwrap_or_else(|| panic!("no audio in {url}: {probe}"));
+    assert_eq!(video["codec_name"], "h264", "{url}");
+    assert_eq!(
+        (video["width"].as_u64(), video["height"].as_u64()),
+        (Some(640), Some(360)),
+        "{url}"
+    );
+    assert_eq!(audio["codec_name"], "aac", "{url}");
+    assert_eq!(audio["sample_rate"], "44100", "{url}");
+}
+
+/// Decodes a few seconds of `url` and returns ffmpeg's error output (empty when clean).
+fn decode_errors(url: &str, seconds: u32) -> String {
+    let out = Command::new("ffmpeg")
+        .args([
+            "-hide_banner",
+            "-v",
+            "error",
+            "-rw_timeout",
+            "10000000",
+            "-i",
+            url,
+            "-t",
+            &seconds.to_string(),
+            "-f",
+            "null",
+            "-",
+        ])
+        .output()
+        .expect("ffmpeg");
+    let mut text = String::from_utf8_lossy(&out.stderr).to_string();
+    if !out.status.success() {
+        text.push_str(&format!("\n(exit {})", out.status));
+    }
+    text
+}
+
+async fn wait_for_playlist(app: &TestApp, pid: &str, min_segments: usize) -> String {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let res = client()
+            .get(app.url(&format!("/hls/{pid}/index.m3u8")))
+            .send()
+            .await
+            .expect("playlist");
+        if res.status() == 200 {
+            let text = res.text().await.expect("text");
+            if text.matches("#EXTINF").count() >= min_segments {
+                return text;
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no playlist with {min_segments} segments within 30 s"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ffmpeg_publishes_and_every_output_plays() {
+    require("ffmpeg");
+    require("ffprobe");
+    let Some(app) = TestApp::start(Backend::Sqlite).await else {
+        return;
+    };
+    let src = creator_with_source(&app, "live@example.com").await;
+    let rtmp = app.rtmp_url();
+    let mut encoder = publish(&rtmp, &format!("{}?obs=1", src.key), 14, &[]);
+
+    let playlist = wait_for_playlist(&app, &src.playback_id, 4).await;
+    assert!(playlist.contains("#EXT-X-TARGETDURATION:"), "{playlist}");
+    assert!(playlist.contains("#EXT-X-PROGRAM-DATE-TIME:"), "{playlist}");
+    let durations: Vec<f64> = playlist
+        .lines()
+        .filter_map(|l| l.strip_prefix("#EXTINF:"))
+        .map(|l| {
+            l.trim_end_matches(',')
+                .split(',')
+                .next()
+                .expect("d")
+                .parse()
+                .expect("f64")
+        })
+        .collect();
+    let target: f64 = playlist
+        .lines()
+        .find_map(|l| l.strip_prefix("#EXT-X-TARGETDURATION:"))
+        .expect("target")
+        .parse()
+        .expect("int");
+    eprintln!("HLS segment durations: {durations:?} (target {target} s)");
+    // Every finished segment is within 10 % of the target (1 s GOP, 1 s target).
+    for d in &durations {
+        assert!(
+            (d - target).abs() <= target * 0.1 + 1e-6,
+            "segment {d}s vs target {target}s: {playlist}"
+        );
+    }
+
+    // Per-stream metrics.
+    let metrics = client()
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .expect("m")
+        .text()
+        .await
+        .expect("t");
+    assert!(metrics.contains("ferrocast_live_streams 1"), "{metrics}");
+    assert!(
+        metrics.contains(&format!(
+            "ferrocast_stream_bytes_in_total{{playback_id=\"{}\"}}",
+            src.playback_id
+        )),
+        "{metrics}"
+    );
+    assert!(
+        !metrics.contains(&src.key),
+        "the stream key never reaches metrics"
+    );
+
+    // The source shows live.
+    let list: Value = client()
+        .get(app.url("/api/sources"))
+        .bearer_auth(&src.token)
+        .send()
+        .await
+        .expect("list")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(list["sources"][0]["is_active"], true, "{list}");
+
+    let hls = app.url(&format!("/hls/{}/index.m3u8", src.playback_id));
+    let flv = app.url(&format!("/live/{}.flv", src.playback_id));
+    let play = format!("{rtmp}/play/{}", src.playback_id);
+    for url in [&hls, &flv, &play] {
+        assert_input_codecs(&ffprobe(url), url);
+    }
+    // Players joining mid-stream decode without errors.
+    for url in [&flv, &play, &hls] {
+        let errors = decode_errors(url, 3);
+        assert!(errors.trim().is_empty(), "{url}: {errors}");
+    }
+    let status = tokio::task::spawn_blocking(move || encoder.wait())
+        .await
+        .expect("join")
+        .expect("wait");
+    assert!(status.success(), "the publisher ran to the end");
+    app.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_key_and_second_publisher_are_refused() {
+    require("ffmpeg");
+    let Some(app) = TestApp::start(Backend::Sqlite).await else {
+        return;
+    };
+    let src = creator_with_source(&app, "solo@example.com").await;
+    let rtmp = app.rtmp_url();
+    let mut unknown = publish(
+        &rtmp,
+        "sk_0000000000000000000000000000000000000000000000000000000000000000",
+        5,
+        &[],
+    );
+    let status = tokio::task::spawn_blocking(move || unknown.wait())
+        .await
+        .expect("join")
+        .expect("wait");
+    assert!(!status.success(), "an unknown key is refused");
+
+    let mut first = publish(&rtmp, &src.key, 10, &[]);
+    wait_for_playlist(&app, &src.playback_id, 1).await;
+    let second = publish(&rtmp, &src.key, 5, &[]);
+    let out = tokio::task::spawn_blocking(move || second.wait_with_output())
+        .await
+        .expect("join")
+        .expect("wait");
+    assert!(
+        !out.status.success(),
+        "a second publisher on a live key is refused"
+    );
+    let _ = first.kill();
+    let _ = first.wait();
+    app.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn publisher_drop_ends_readers_and_republish_marks_a_discontinuity() {
+    require("ffmpeg");
+    let Some(app) = TestApp::start(Backend::Sqlite).await else {
+        return;
+    };
+    let src = creator_with_source(&app, "again@example.com").await;
+    let rtmp = app.rtmp_url();
+    let mut first = publish(&rtmp, &src.key, 5, &[]);
+    wait_for_playlist(&app, &src.playback_id, 1).await;
+    // An HTTP-FLV reader attached now ends cleanly when the publisher leaves.
+    let flv = app.url(&format!("/live/{}.flv", src.playback_id));
+    let reader = tokio::spawn(async move {
+        let mut res = client().get(flv).send().await.expect("flv");
+        assert_eq!(res.status(), 200);
+        let mut n = 0usize;
+        while let Some(chunk) = res.chunk().await.expect("clean end of body") {
+            n += chunk.len();
+        }
+        n
+    });
+    let status = tokio::task::spawn_blocking(move || first.wait())
+        .await
+        .expect("join")
+        .expect("wait");
+    assert!(status.success());
+    let read = tokio::time::timeout(Duration::from_secs(15), reader)
+        .await
+        .expect("the reader ends")
+        .expect("join");
+    assert!(
+        read > 10_000,
+        "the reader got media before the end: {read} bytes"
+    );
+    // Offline.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let list: Value = client()
+            .get(app.url("/api/sources"))
+            .bearer_auth(&src.token)
+            .send()
+            .await
+            .expect("l")
+            .json()
+            .await
+            .expect("j");
+        if list["sources"][0]["is_active"] == false {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "source still active after the publisher left"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let res = client()
+        .get(app.url(&format!("/live/{}.flv", src.playback_id)))
+        .send()
+        .await
+        .expect("flv");
+    assert_eq!(res.status(), 404, "nothing to play while offline");
+
+    let mut second = publish(&rtmp, &src.key, 6, &[]);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let playlist = loop {
+        let text = wait_for_playlist(&app, &src.playback_id, 1).await;
+        if text.contains("#EXT-X-DISCONTINUITY")
+            && text
+                .split("#EXT-X-DISCONTINUITY")
+                .nth(1)
+                .is_some_and(|after| after.contains("#EXTINF"))
+        {
+            break text;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no discontinuity after republish: {text}"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    };
+    assert!(playlist.contains("#EXT-X-DISCONTINUITY"));
+    let hls = app.url(&format!("/hls/{}/index.m3u8", src.playback_id));
+    let errors = decode_errors(&hls, 2);
+    assert!(
+        errors.trim().is_empty(),
+        "players continue across the discontinuity: {errors}"
+    );
+    let _ = tokio::task::spawn_blocking(move || second.wait()).await;
+    app.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn audio_only_and_video_only_publishers() {
+    require("ffmpeg");
+    let Some(app) = TestApp::start(Backend::Sqlite).await else {
+        return;
+    };
+    let rtmp = app.rtmp_url();
+    let a = creator_with_source(&app, "radio@example.com").await;
+    let v = creator_with_source(&app, "silent@example.com").await;
+    let mut audio_only = Command::new("ffmpeg")
+        .args([
+            "-hide_banner",
+            "-loglevel",
+            "error",
+            "-re",
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=frequency=440:sample_rate=44100",
+            "-c:a",
+            "aac",
+            "-t",
+            "8",
+            "-f",
+            "flv",
+        ])
+        .arg(format!("{rtmp}/live/{}", a.key))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn");
+    let mut video_only = publish(&rtmp, &v.key, 8, &["-an"]);
+    for (src, kind) in [(&a, "audio"), (&v, "video")] {
+        wait_for_playlist(&app, &src.playback_id, 2).await;
+        let flv = app.url(&format!("/live/{}.flv", src.playback_id));
+        let probe = ffprobe(&flv);
+        let kinds: Vec<&str> = probe["streams"]
+            .as_array()
+            .expect("streams")
+            .iter()
+            .filter_map(|s| s["codec_type"].as_str())
+            .collect();
+        assert_eq!(kinds, vec![kind], "{probe}");
+    }
+    let _ = tokio::task::spawn_blocking(move || (audio_only.wait(), video_only.wait())).await;
+    app.finish().await;
+}

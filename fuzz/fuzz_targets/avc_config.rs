@@ -1,0 +1,7 @@
+//! AVCDecoderConfigurationRecord and SPS bit parsing. Must never panic.
+#![no_main]
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    ferrocast_media::fuzzing::fuzz_avc_config(data);
+});

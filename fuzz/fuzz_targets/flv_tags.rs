@@ -1,0 +1,7 @@
+//! FLV tags and their audio/video headers. Must never panic.
+#![no_main]
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    ferrocast_media::fuzzing::fuzz_flv(data);
+});
