@@ -478,3 +478,203 @@ async fn audio_only_and_video_only_publishers() {
     let _ = tokio::task::spawn_blocking(move || (audio_only.wait(), video_only.wait())).await;
     app.finish().await;
 }
+
+/// A bare-bones publisher that sends no FMLE commands (no releaseStream/FCPublish, as librtmp
+/// clients such as GStreamer's rtmpsink do) and changes its chunk size mid-stream.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn minimal_publisher_without_fmle_and_chunk_size_change() {
+    use bytes::BytesMut;
+    use ferrocast_rtmp::amf0::{self, Value};
+    use ferrocast_rtmp::{ChunkDecoder, ChunkEncoder, MessageType};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    require("ffmpeg");
+    let Some(app) = TestApp::start(Backend::Sqlite).await else {
+        return;
+    };
+    let src = creator_with_source(&app, "bare@example.com").await;
+
+    // The media: 6 s made by ffmpeg, read back as FLV tags.
+    let dir = std::env::temp_dir().join(format!("ferrocast-bare-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let file = dir.join("in.flv");
+    let st = Command::new("ffmpeg")
+        .args([
+            "-hide_banner",
+            "-loglevel",
+            "error",
+            "-y",
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc=size=640x360:rate=30",
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=sample_rate=44100",
+        ])
+        .args([
+            "-c:v", "libx264", "-preset", "veryfast", "-g", "30", "-pix_fmt", "yuv420p", "-c:a",
+            "aac", "-t", "6", "-f", "flv",
+        ])
+        .arg(&file)
+        .status()
+        .expect("ffmpeg");
+    assert!(st.success());
+    let mut reader = ferrocast_media::flv::FlvReader::new();
+    reader.push(&std::fs::read(&file).expect("read"));
+    let mut tags = Vec::new();
+    while let Some(tag) = reader.next_tag().expect("flv") {
+        tags.push(tag);
+    }
+    assert!(tags.len() > 300, "{} tags", tags.len());
+
+    let mut sock = support::rtmp_handshake(app.running.as_ref().expect("running").rtmp_addr).await;
+    let mut enc = ChunkEncoder::new();
+    let mut out = BytesMut::new();
+    let command = |values: &[Value]| {
+        let mut b = BytesMut::new();
+        amf0::encode_all(values.iter(), &mut b);
+        b.freeze()
+    };
+    let connect = command(&[
+        Value::String("connect".into()),
+        Value::Number(1.0),
+        Value::Object(vec![
+            ("app".into(), Value::String("live".into())),
+            (
+                "tcUrl".into(),
+                Value::String(format!("{}/live", app.rtmp_url())),
+            ),
+        ]),
+    ]);
+    enc.write(&mut out, 3, 0, MessageType::COMMAND_AMF0, 0, &connect)
+        .expect("connect");
+    enc.write(
+        &mut out,
+        3,
+        0,
+        MessageType::COMMAND_AMF0,
+        0,
+        &command(&[
+            Value::String("createStream".into()),
+            Value::Number(2.0),
+            Value::Null,
+        ]),
+    )
+    .expect("cs");
+    sock.write_all(&out).await.expect("write");
+    out.clear();
+
+    // Read until createStream's _result names the stream id; follow the server's chunk size.
+    let mut dec = ChunkDecoder::new();
+    let mut buf = vec![0u8; 65536];
+    let mut pending = BytesMut::new();
+    let mut stream_id = None;
+    let mut started = false;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !started {
+        assert!(Instant::now() < deadline, "no publish start");
+        let n = tokio::time::timeout(Duration::from_secs(5), sock.read(&mut buf))
+            .await
+            .expect("reply in time")
+            .expect("read");
+        assert!(n > 0, "server closed the connection");
+        pending.extend_from_slice(&buf[..n]);
+        let mut input: &[u8] = &pending;
+        while let Some(msg) = dec.decode(&mut input).expect("server speaks RTMP") {
+            if msg.type_id == MessageType::SET_CHUNK_SIZE {
+                let size = u32::from_be_bytes(msg.payload[..4].try_into().expect("4 bytes"));
+                dec.set_chunk_size(size).expect("chunk size");
+            }
+            if msg.type_id != MessageType::COMMAND_AMF0 {
+                continue;
+            }
+            let values = amf0::decode_all(&msg.payload).expect("amf");
+            let name = match values.first() {
+                Some(Value::String(s)) => s.clone(),
+                _ => continue,
+            };
+            if name == "_result" && matches!(values.get(1), Some(Value::Number(t)) if *t == 2.0) {
+                if let Some(Value::Number(id)) = values.get(3) {
+                    stream_id = Some(*id as u32);
+                    let publish = command(&[
+                        Value::String("publish".into()),
+                        Value::Number(3.0),
+                        Value::Null,
+                        Value::String(src.key.clone()),
+                        Value::String("live".into()),
+                    ]);
+                    enc.write(
+                        &mut out,
+                        8,
+                        0,
+                        MessageType::COMMAND_AMF0,
+                        *id as u32,
+                        &publish,
+                    )
+                    .expect("publish");
+                }
+            }
+            if name == "onStatus" && format!("{values:?}").contains("NetStream.Publish.Start") {
+                started = true;
+            }
+        }
+        let consumed = pending.len() - input.len();
+        let _ = pending.split_to(consumed);
+        if !out.is_empty() {
+            sock.write_all(&out).await.expect("write");
+            out.clear();
+        }
+    }
+    let stream_id = stream_id.expect("stream id");
+
+    // Media, switching from 128-byte to 4096-byte chunks halfway.
+    let half = tags.len() / 2;
+    for (i, tag) in tags.iter().enumerate() {
+        if i == half {
+            enc.write(
+                &mut out,
+                2,
+                0,
+                MessageType::SET_CHUNK_SIZE,
+                0,
+                &4096u32.to_be_bytes(),
+            )
+            .expect("scs");
+            enc.set_chunk_size(4096).expect("encoder chunk size");
+        }
+        let (csid, ty) = match tag.tag_type.0 {
+            8 => (4, MessageType::AUDIO),
+            9 => (6, MessageType::VIDEO),
+            _ => (5, MessageType::DATA_AMF0),
+        };
+        enc.write(&mut out, csid, tag.timestamp_ms, ty, stream_id, &tag.body)
+            .expect("media");
+        if out.len() > 64 * 1024 {
+            sock.write_all(&out).await.expect("write");
+            out.clear();
+        }
+    }
+    sock.write_all(&out).await.expect("write");
+    let playlist = wait_for_playlist(&app, &src.playback_id, 3).await;
+    let first = playlist
+        .lines()
+        .find(|l| l.ends_with(".ts"))
+        .expect("segment")
+        .to_string();
+    let probe = ffprobe(&app.url(&format!("/hls/{}/{first}", src.playback_id)));
+    let video = probe["streams"]
+        .as_array()
+        .expect("s")
+        .iter()
+        .find(|s| s["codec_type"] == "video")
+        .cloned()
+        .expect("video");
+    assert_eq!(
+        (video["codec_name"].as_str(), video["width"].as_u64()),
+        (Some("h264"), Some(640))
+    );
+    drop(sock);
+    let _ = std::fs::remove_dir_all(&dir);
+    app.finish().await;
+}

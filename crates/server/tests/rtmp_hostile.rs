@@ -7,32 +7,10 @@ mod support;
 use std::time::{Duration, Instant};
 use support::{Backend, TestApp};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
 use tokio::net::TcpStream;
 
-const C1_LEN: usize = 1536;
-
-/// C0 + C1 of a simple handshake (Adobe RTMP spec §5.2).
-fn c0c1() -> Vec<u8> {
-    let mut v = vec![3u8];
-    v.extend_from_slice(&[0, 0, 0, 0, 0, 0, 0, 0]);
-    v.extend((0..C1_LEN - 8).map(|i| (i * 7 % 251) as u8));
-    v
-}
-
-/// Connects and completes the handshake.
-async fn handshaken(addr: std::net::SocketAddr) -> TcpStream {
-    let mut s = TcpStream::connect(addr).await.expect("connect");
-    s.write_all(&c0c1()).await.expect("c0c1");
-    let mut s0s1s2 = vec![0u8; 1 + 2 * C1_LEN];
-    tokio::time::timeout(Duration::from_secs(5), s.read_exact(&mut s0s1s2))
-        .await
-        .expect("S0S1S2 in time")
-        .expect("read");
-    assert_eq!(s0s1s2[0], 3);
-    // C2 echoes S1.
-    s.write_all(&s0s1s2[1..1 + C1_LEN]).await.expect("c2");
-    s
-}
+use support::{c0c1, rtmp_handshake as handshaken};
 
 /// One message as chunks of `chunk_size` (fmt 0 then fmt 3), on a one-byte-basic-header csid.
 fn chunks(csid: u8, type_id: u8, stream_id: u32, payload: &[u8], chunk_size: usize) -> Vec<u8> {

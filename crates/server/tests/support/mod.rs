@@ -281,3 +281,28 @@ pub fn client_from(ip: [u8; 4]) -> reqwest::Client {
 pub fn client() -> reqwest::Client {
     client_from([127, 0, 0, 1])
 }
+
+const C1_LEN: usize = 1536;
+
+/// C0 + C1 of a simple RTMP handshake (Adobe RTMP spec §5.2).
+pub fn c0c1() -> Vec<u8> {
+    let mut v = vec![3u8];
+    v.extend_from_slice(&[0, 0, 0, 0, 0, 0, 0, 0]);
+    v.extend((0..C1_LEN - 8).map(|i| (i * 7 % 251) as u8));
+    v
+}
+
+/// Connects to an RTMP server and completes a simple handshake.
+pub async fn rtmp_handshake(addr: SocketAddr) -> tokio::net::TcpStream {
+    use tokio::io::AsyncReadExt;
+    let mut s = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    s.write_all(&c0c1()).await.expect("c0c1");
+    let mut s0s1s2 = vec![0u8; 1 + 2 * C1_LEN];
+    tokio::time::timeout(Duration::from_secs(5), s.read_exact(&mut s0s1s2))
+        .await
+        .expect("S0S1S2 in time")
+        .expect("read");
+    assert_eq!(s0s1s2[0], 3);
+    s.write_all(&s0s1s2[1..1 + C1_LEN]).await.expect("c2");
+    s
+}
