@@ -8,7 +8,9 @@
 use crate::Engine;
 use ferrocast_domain::media::{is_safe_id, PublishDenied};
 use ferrocast_hub::{Frame, FrameKind, Publisher, ReadEnd, Reader, StreamKey};
-use ferrocast_rtmp::session::{MediaKind, ServerEvent, ServerSession};
+use ferrocast_rtmp::session::{
+    chunk_media, MediaKind, ServerEvent, ServerSession, DEFAULT_OUT_CHUNK_SIZE,
+};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -29,6 +31,11 @@ pub const AUTHORIZE_TIMEOUT: Duration = Duration::from_secs(10);
 /// The RTMP application for playback: `rtmp://HOST/play/<playback_id>`.
 pub const PLAY_APP: &str = "play";
 const READ_BUF: usize = 64 * 1024;
+/// Frames sent per write at most.
+const MAX_BATCH: usize = 64;
+/// The message stream id players get from their first `createStream`, which the shared chunked
+/// form of a frame carries; a player on another id gets its own chunking.
+const SHARED_STREAM_ID: u32 = 1;
 
 /// Accepts RTMP connections until `shutdown` turns true.
 pub async fn serve(engine: Engine, listener: TcpListener, mut shutdown: watch::Receiver<bool>) {
@@ -127,30 +134,71 @@ impl Connection {
                     Ok(Err(e)) => return Err(format!("read failed: {e}")),
                     Err(_) => return Err(if self.connected { "idle timeout".into() } else { "handshake timeout".into() }),
                 },
-                f = next_frame(&mut self.player), if playing => match f {
-                    Ok(frame) => {
-                        self.session.send_media(media_kind(frame.kind), frame.timestamp, &frame.data).map_err(|e| e.to_string())?;
+                f = next_frame(&mut self.player), if playing => {
+                    // Send this frame and whatever else is already waiting, then write once.
+                    let mut next = Some(f);
+                    let mut batch = 0;
+                    while let Some(f) = next.take() {
+                        match f {
+                            Ok(frame) => self.send_frame(&frame)?,
+                            Err(end) => {
+                                self.player = None;
+                                let _ = self.session.send_stream_eof();
+                                self.flush(&mut sock).await?;
+                                return if end == ReadEnd::TooSlow { Err("player too slow".into()) } else { Ok(()) };
+                            }
+                        }
+                        batch += 1;
+                        if batch < MAX_BATCH {
+                            next = self.player.as_mut().and_then(Reader::try_recv);
+                        }
                     }
-                    Err(end) => {
-                        self.player = None;
-                        let _ = self.session.send_stream_eof();
-                        self.flush(&mut sock).await?;
-                        return if end == ReadEnd::TooSlow { Err("player too slow".into()) } else { Ok(()) };
-                    }
-                },
+                }
             }
         }
     }
 
-    async fn flush(&mut self, sock: &mut TcpStream) -> Result<(), String> {
-        while let Some(out) = self.session.poll_transmit() {
-            match tokio::time::timeout(WRITE_TIMEOUT, sock.write_all(&out)).await {
-                Ok(Ok(())) => {}
-                Ok(Err(e)) => return Err(format!("write failed: {e}")),
-                Err(_) => return Err("write timeout".into()),
+    /// Queues one frame for this player: the chunked form shared by every player (made once per
+    /// frame by whichever player gets there first) when this session can use it, else its own.
+    fn send_frame(&mut self, frame: &Frame) -> Result<(), String> {
+        let kind = media_kind(frame.kind);
+        let shareable = self.session.play_stream_id() == Some(SHARED_STREAM_ID)
+            && self.session.out_chunk_size() == DEFAULT_OUT_CHUNK_SIZE;
+        if shareable {
+            let chunks = frame.encoded.get_or_init(|| {
+                chunk_media(
+                    DEFAULT_OUT_CHUNK_SIZE,
+                    SHARED_STREAM_ID,
+                    kind,
+                    frame.timestamp,
+                    &frame.data,
+                )
+                .unwrap_or_default()
+            });
+            if !chunks.is_empty() {
+                return self
+                    .session
+                    .send_chunked(kind, chunks.clone())
+                    .map_err(|e| e.to_string());
             }
         }
-        Ok(())
+        self.session
+            .send_media(kind, frame.timestamp, &frame.data)
+            .map_err(|e| e.to_string())
+    }
+
+    /// Writes everything the session queued, gathering the buffers into vectored writes (one
+    /// system call for many frames, no copying).
+    async fn flush(&mut self, sock: &mut TcpStream) -> Result<(), String> {
+        let mut pending: Vec<bytes::Bytes> = Vec::new();
+        while let Some(out) = self.session.poll_transmit() {
+            pending.push(out);
+        }
+        match tokio::time::timeout(WRITE_TIMEOUT, write_all_vectored(sock, &mut pending)).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(format!("write failed: {e}")),
+            Err(_) => Err("write timeout".into()),
+        }
     }
 
     async fn handle_events(&mut self) -> Result<(), String> {
@@ -262,6 +310,43 @@ impl Drop for Connection {
             tracing::info!(peer = %self.peer, playback_id = %p.key().playback_id, "publisher disconnected; stream offline");
         }
     }
+}
+
+/// Writes every buffer, `IOV_BATCH` at a time, advancing through partial writes.
+async fn write_all_vectored(
+    sock: &mut TcpStream,
+    bufs: &mut [bytes::Bytes],
+) -> std::io::Result<()> {
+    use bytes::Buf;
+    const IOV_BATCH: usize = 64;
+    let mut first = 0;
+    while first < bufs.len() {
+        if bufs[first].is_empty() {
+            first += 1;
+            continue;
+        }
+        let end = (first + IOV_BATCH).min(bufs.len());
+        let slices: Vec<std::io::IoSlice<'_>> = bufs[first..end]
+            .iter()
+            .map(|b| std::io::IoSlice::new(b))
+            .collect();
+        let mut n = sock.write_vectored(&slices).await?;
+        if n == 0 {
+            return Err(std::io::ErrorKind::WriteZero.into());
+        }
+        while n > 0 {
+            let len = bufs[first].len();
+            if n >= len {
+                n -= len;
+                bufs[first].advance(len);
+                first += 1;
+            } else {
+                bufs[first].advance(n);
+                n = 0;
+            }
+        }
+    }
+    Ok(())
 }
 
 async fn stopped(rx: &mut watch::Receiver<bool>) {

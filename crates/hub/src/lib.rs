@@ -62,6 +62,10 @@ pub struct Frame {
     pub sequence_header: bool,
     /// The FLV tag body.
     pub data: Bytes,
+    /// The frame serialised for one wire format, made once by the first reader that needs it
+    /// and then shared by all (RTMP play keeps its chunked form here, so 500 players cost one
+    /// chunking, not 500). Readers that need another form build their own.
+    pub encoded: Arc<std::sync::OnceLock<Bytes>>,
 }
 
 impl Frame {
@@ -91,6 +95,7 @@ impl Frame {
             keyframe,
             sequence_header,
             data,
+            encoded: Arc::default(),
         }
     }
 }
@@ -513,35 +518,69 @@ impl Reader {
             return Ok(f);
         }
         loop {
-            match self.rx.recv().await {
-                Ok(frame) => {
-                    if self.skipping {
-                        // Resume at a keyframe (configuration frames always pass).
-                        let resume = frame.keyframe
-                            || frame.sequence_header
-                            || frame.kind == FrameKind::Data;
-                        if !resume {
-                            self.stats.dropped.fetch_add(1, Ordering::Relaxed);
-                            continue;
-                        }
-                        self.skipping = false;
-                    }
-                    return Ok(frame);
-                }
-                Err(broadcast::error::RecvError::Lagged(n)) => {
-                    self.stats.dropped.fetch_add(n, Ordering::Relaxed);
-                    let now = Instant::now();
-                    self.lags.retain(|t| now.duration_since(*t) < LAG_WINDOW);
-                    self.lags.push(now);
-                    if self.lags.len() as u32 > MAX_LAGS {
-                        self.stats.readers_dropped.fetch_add(1, Ordering::Relaxed);
-                        tracing::info!(playback_id = %self.key.playback_id, "reader disconnected: stayed behind");
-                        return Err(ReadEnd::TooSlow);
-                    }
-                    self.skipping = true;
-                }
-                Err(broadcast::error::RecvError::Closed) => return Err(ReadEnd::Ended),
+            let r = self.rx.recv().await;
+            if let Some(out) = self.accept(r) {
+                return out;
             }
+        }
+    }
+
+    /// The next frame if one is already waiting (`None` otherwise), without blocking: lets a
+    /// writer batch what has piled up into one system call.
+    pub fn try_recv(&mut self) -> Option<Result<Frame, ReadEnd>> {
+        if let Some(f) = self.initial.next() {
+            return Some(Ok(f));
+        }
+        loop {
+            let r = match self.rx.try_recv() {
+                Ok(f) => Ok(f),
+                Err(broadcast::error::TryRecvError::Empty) => return None,
+                Err(broadcast::error::TryRecvError::Lagged(n)) => {
+                    Err(broadcast::error::RecvError::Lagged(n))
+                }
+                Err(broadcast::error::TryRecvError::Closed) => {
+                    Err(broadcast::error::RecvError::Closed)
+                }
+            };
+            if let Some(out) = self.accept(r) {
+                return Some(out);
+            }
+        }
+    }
+
+    /// Applies the lag policy to one receive; `None` means "skipped, receive again".
+    fn accept(
+        &mut self,
+        r: Result<Frame, broadcast::error::RecvError>,
+    ) -> Option<Result<Frame, ReadEnd>> {
+        match r {
+            Ok(frame) => {
+                if self.skipping {
+                    // Resume at a keyframe (configuration frames always pass).
+                    let resume =
+                        frame.keyframe || frame.sequence_header || frame.kind == FrameKind::Data;
+                    if !resume {
+                        self.stats.dropped.fetch_add(1, Ordering::Relaxed);
+                        return None;
+                    }
+                    self.skipping = false;
+                }
+                Some(Ok(frame))
+            }
+            Err(broadcast::error::RecvError::Lagged(n)) => {
+                self.stats.dropped.fetch_add(n, Ordering::Relaxed);
+                let now = Instant::now();
+                self.lags.retain(|t| now.duration_since(*t) < LAG_WINDOW);
+                self.lags.push(now);
+                if self.lags.len() as u32 > MAX_LAGS {
+                    self.stats.readers_dropped.fetch_add(1, Ordering::Relaxed);
+                    tracing::info!(playback_id = %self.key.playback_id, "reader disconnected: stayed behind");
+                    return Some(Err(ReadEnd::TooSlow));
+                }
+                self.skipping = true;
+                None
+            }
+            Err(broadcast::error::RecvError::Closed) => Some(Err(ReadEnd::Ended)),
         }
     }
 }

@@ -291,10 +291,20 @@ async fn ffmpeg_publishes_and_every_output_plays() {
     for url in [&hls, &flv, &play] {
         assert_input_codecs(&ffprobe(url), url);
     }
-    // Players joining mid-stream decode without errors.
-    for url in [&flv, &play, &hls] {
+    // Players joining mid-stream decode without errors — several RTMP players at once share
+    // one chunking of each frame.
+    let mut players = Vec::new();
+    for _ in 0..4 {
+        let url = play.clone();
+        players.push(tokio::task::spawn_blocking(move || decode_errors(&url, 3)));
+    }
+    for url in [&flv, &hls] {
         let errors = decode_errors(url, 3);
         assert!(errors.trim().is_empty(), "{url}: {errors}");
+    }
+    for p in players {
+        let errors = p.await.expect("join");
+        assert!(errors.trim().is_empty(), "{play}: {errors}");
     }
     let status = tokio::task::spawn_blocking(move || encoder.wait())
         .await
