@@ -332,28 +332,10 @@ pub struct VerifyQuery {
 
 // ---- helpers -----------------------------------------------------------------------------------
 
-/// Formats Unix milliseconds as RFC 3339 UTC with millisecond precision.
+/// Formats Unix milliseconds as RFC 3339 UTC with millisecond precision (one formatter for
+/// the API and HLS `EXT-X-PROGRAM-DATE-TIME`).
 pub fn rfc3339(ms: i64) -> String {
-    let secs = ms.div_euclid(1000);
-    let millis = ms.rem_euclid(1000);
-    let days = secs.div_euclid(86_400);
-    let rem = secs.rem_euclid(86_400);
-    // Howard Hinnant's civil_from_days.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{millis:03}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
+    ferrocast_media::hls::format_rfc3339_ms(ms)
 }
 
 fn user_agent(headers: &HeaderMap) -> Option<String> {
