@@ -3,6 +3,10 @@
 //!
 //! A packager outlives its publisher for [`KEEP_AFTER_OFFLINE`], so a republish continues the
 //! same playlist with `EXT-X-DISCONTINUITY` and players carry on.
+//!
+//! Low-Latency HLS (RFC 8216bis §6.2.5): every change to a stream's playlist bumps a version on
+//! a watch channel; a blocking playlist reload (`_HLS_msn`/`_HLS_part`) or a request for a part
+//! that is hinted but not yet cut waits on it, up to three target durations.
 
 use bytes::Bytes;
 use ferrocast_hub::{FrameKind, Hub, ReadEnd, StreamEvent};
@@ -17,6 +21,8 @@ pub const KEEP_AFTER_OFFLINE: Duration = Duration::from_secs(60);
 
 struct Entry {
     segmenter: HlsSegmenter,
+    /// The segmenter's version, published after every change.
+    version: tokio::sync::watch::Sender<u64>,
     /// Which publishing session feeds it (a republish starts a new one).
     session: u64,
     live: bool,
@@ -74,6 +80,65 @@ impl HlsRegistry {
         Some(e.segmenter.playlist())
     }
 
+    /// One partial segment's bytes (LL-HLS), waiting for it if the playlist hints at it but it is
+    /// not cut yet (RFC 8216bis §6.2.5.3: preload hints are answered when ready).
+    pub async fn part(&self, playback_id: &str, sequence: u64, index: u32) -> Option<Bytes> {
+        self.wait_for(playback_id, sequence, Some(index))
+            .await
+            .ok()?;
+        let map = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        map.get(playback_id)?.segmenter.part(sequence, index)
+    }
+
+    /// The playlist once it holds media sequence `msn` (and part `part` of it): the blocking
+    /// playlist reload of RFC 8216bis §6.2.5.2.
+    pub async fn blocking_playlist(
+        &self,
+        playback_id: &str,
+        msn: u64,
+        part: Option<u32>,
+    ) -> Result<String, BlockingError> {
+        self.wait_for(playback_id, msn, part).await?;
+        self.playlist(playback_id).ok_or(BlockingError::NotFound)
+    }
+
+    async fn wait_for(
+        &self,
+        playback_id: &str,
+        msn: u64,
+        part: Option<u32>,
+    ) -> Result<(), BlockingError> {
+        let deadline = tokio::time::Instant::now() + self.max_block();
+        loop {
+            let mut rx = {
+                let map = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+                let entry = map.get(playback_id).ok_or(BlockingError::NotFound)?;
+                if entry.segmenter.has_part(msn, part) {
+                    return Ok(());
+                }
+                if entry.segmenter.is_too_far_ahead(msn, part) {
+                    return Err(BlockingError::TooFarAhead);
+                }
+                // Subscribed under the lock that pushes happen under: no change is missed.
+                entry.version.subscribe()
+            };
+            match tokio::time::timeout_at(deadline, rx.changed()).await {
+                Ok(Ok(())) => continue,
+                Ok(Err(_)) => return Err(BlockingError::NotFound),
+                Err(_) => return Err(BlockingError::TimedOut),
+            }
+        }
+    }
+
+    /// Three target durations (§6.2.5.2).
+    fn max_block(&self) -> Duration {
+        let target = (*self.config)
+            .unwrap_or_default()
+            .target_duration_ms
+            .max(1000);
+        Duration::from_millis(3 * target)
+    }
+
     /// One segment's bytes (a cheap reference-counted clone).
     pub fn segment(&self, playback_id: &str, sequence: u64) -> Option<Bytes> {
         let map = self.inner.lock().unwrap_or_else(|p| p.into_inner());
@@ -125,6 +190,7 @@ impl HlsRegistry {
                 fresh = true;
                 Entry {
                     segmenter: HlsSegmenter::new(config),
+                    version: tokio::sync::watch::channel(0).0,
                     session: 0,
                     live: false,
                     offline_since: None,
@@ -160,6 +226,10 @@ impl HlsRegistry {
                 if let Err(e) = entry.segmenter.push(tag, ts, &frame.data, unix_ms()) {
                     tracing::debug!(error = %e, %playback_id, "HLS: frame dropped");
                 }
+                let v = entry.segmenter.version();
+                entry
+                    .version
+                    .send_if_modified(|old| std::mem::replace(old, v) != v);
             }
             let mut map = registry.inner.lock().unwrap_or_else(|p| p.into_inner());
             if let Some(entry) = map.get_mut(&playback_id).filter(|e| e.session == session) {
@@ -168,6 +238,20 @@ impl HlsRegistry {
             }
         });
     }
+}
+
+/// Why a blocking request could not be answered with media.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum BlockingError {
+    /// No such stream.
+    #[error("no such stream")]
+    NotFound,
+    /// The request asks for media too far ahead of the live edge (answer 400).
+    #[error("requested media is too far ahead of the live edge")]
+    TooFarAhead,
+    /// The media did not appear within three target durations (answer 503).
+    #[error("the requested media did not appear in time")]
+    TimedOut,
 }
 
 #[cfg(test)]

@@ -29,7 +29,11 @@ impl Engine {
     /// An engine with default settings; starts the HLS follower (needs a Tokio runtime).
     pub fn start(authorizer: Arc<dyn PublishAuthorizer>) -> Engine {
         let hub = Hub::default();
-        let hls = hls::HlsRegistry::new(ferrocast_media::hls::HlsConfig::default());
+        let config = ferrocast_media::hls::HlsConfig {
+            low_latency: Some(ferrocast_media::hls::LowLatencyConfig::default()),
+            ..Default::default()
+        };
+        let hls = hls::HlsRegistry::new(config);
         hls.spawn(hub.clone());
         Engine {
             hub,

@@ -6,7 +6,7 @@ use bytes::Bytes;
 use crate::aac::{adts_header, AudioSpecificConfig};
 use crate::avc::{AvcDecoderConfig, Sps};
 use crate::flv::{AudioTagHeader, FlvReader, TagType, VideoTagHeader};
-use crate::hls::{HlsConfig, HlsSegmenter};
+use crate::hls::{HlsConfig, HlsSegmenter, LowLatencyConfig};
 
 /// The FLV reader over `data` split at an input-chosen point, parsing every tag's header.
 pub fn fuzz_flv(data: &[u8]) {
@@ -55,7 +55,7 @@ pub fn fuzz_aac_config(data: &[u8]) {
 }
 
 /// The HLS segmenter fed records `[type, ts_delta, len, body…]` taken from `data`, with the
-/// playlist rendered after each.
+/// playlist rendered after each; inputs of odd length run with Low-Latency HLS parts.
 pub fn fuzz_hls(data: &[u8]) {
     let mut hls = HlsSegmenter::new(HlsConfig {
         target_duration_ms: 10,
@@ -63,6 +63,10 @@ pub fn fuzz_hls(data: &[u8]) {
         retain_extra: 1,
         max_segment_duration_ms: 100,
         max_segment_bytes: 4096,
+        low_latency: (data.len() % 2 == 1).then_some(LowLatencyConfig {
+            part_target_ms: 1,
+            part_segments: 1,
+        }),
     });
     let mut ts: u64 = 0;
     let mut rest = data;
@@ -92,5 +96,10 @@ pub fn fuzz_hls(data: &[u8]) {
         let _ = hls.push(tag_type, ts, &body, 1_700_000_000_000 + ts as i64);
         let _ = hls.playlist();
         let _ = hls.codecs();
+        let msn = u64::from(kind >> 2);
+        let part = u32::from(rest.first().copied().unwrap_or(0) & 0x0F);
+        let _ = hls.has_part(msn, Some(part));
+        let _ = hls.is_too_far_ahead(msn, Some(part));
+        let _ = hls.part(msn, part);
     }
 }

@@ -23,4 +23,4 @@ pub mod ts;
 pub mod fuzzing;
 
 pub use error::MediaError;
-pub use hls::{HlsConfig, HlsSegmenter, HlsStats, Segment};
+pub use hls::{HlsConfig, HlsSegmenter, HlsStats, LowLatencyConfig, Part, Segment};

@@ -688,3 +688,196 @@ async fn minimal_publisher_without_fmle_and_chunk_size_change() {
     let _ = std::fs::remove_dir_all(&dir);
     app.finish().await;
 }
+
+/// Low-Latency HLS: partial segments, a preload hint that is answered when the part is cut,
+/// blocking playlist reload, and the 400 for requests far past the live edge. Prints how long
+/// after its first frame reached the server each part became available to a blocking player.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn low_latency_hls_parts_and_blocking_reload() {
+    require("ffmpeg");
+    require("ffprobe");
+    let Some(app) = TestApp::start(Backend::Sqlite).await else {
+        return;
+    };
+    let src = creator_with_source(&app, "ll@example.com").await;
+    let mut encoder = publish(&app.rtmp_url(), &src.key, 12, &[]);
+    let playlist = wait_for_playlist(&app, &src.playback_id, 2).await;
+    for tag in [
+        "#EXT-X-SERVER-CONTROL:CAN-BLOCK-RELOAD=YES,PART-HOLD-BACK=",
+        "#EXT-X-PART-INF:PART-TARGET=",
+        "#EXT-X-PART:DURATION=",
+        "#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"",
+    ] {
+        assert!(playlist.contains(tag), "{tag} missing:\n{playlist}");
+    }
+    let base = app.url(&format!("/hls/{}", src.playback_id));
+    let hint = |text: &str| -> (u64, u32) {
+        let uri = text
+            .lines()
+            .find_map(|l| l.strip_prefix("#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\""))
+            .expect("hint");
+        let name = uri.trim_end_matches('"');
+        let (seg, part) = name
+            .trim_start_matches("seg")
+            .trim_end_matches(".ts")
+            .split_once('.')
+            .expect("seg<N>.<P>.ts");
+        (seg.parse().expect("n"), part.parse().expect("p"))
+    };
+
+    // Follow the live edge as an LL-HLS player does, for ~3 s: block on the next part, then
+    // fetch it. Latency = answer time − (segment's program date time + offset of the part's end).
+    let mut latencies_ms = Vec::new();
+    let (mut msn, mut part) = hint(&playlist);
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_secs(3) {
+        let t0 = Instant::now();
+        let res = client()
+            .get(format!("{base}/index.m3u8?_HLS_msn={msn}&_HLS_part={part}"))
+            .send()
+            .await
+            .expect("blocking reload");
+        assert_eq!(res.status(), 200);
+        let text = res.text().await.expect("text");
+        assert!(
+            t0.elapsed() < Duration::from_secs(3),
+            "blocking reload answered within 3 target durations"
+        );
+        let name = format!("seg{msn}.{part}.ts");
+        assert!(
+            text.contains(&format!("URI=\"{name}\"")),
+            "the playlist now lists {name}:\n{text}"
+        );
+        let bytes = client()
+            .get(format!("{base}/{name}"))
+            .send()
+            .await
+            .expect("part")
+            .bytes()
+            .await
+            .expect("bytes");
+        assert_eq!(bytes.first(), Some(&0x47), "a part is MPEG-TS");
+        let now_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("t")
+            .as_millis() as i64;
+        if let Some(end_ms) = part_end_wallclock(&text, msn, part) {
+            latencies_ms.push(now_ms - end_ms);
+        }
+        (msn, part) = hint(&text);
+    }
+    latencies_ms.sort_unstable();
+    eprintln!("LL-HLS part availability after ingest (ms): {latencies_ms:?}");
+    assert!(
+        latencies_ms.len() >= 5,
+        "followed several parts: {latencies_ms:?}"
+    );
+
+    // A hinted part requested before it exists is answered when it is cut.
+    let (m, p) = {
+        let text = client()
+            .get(format!("{base}/index.m3u8"))
+            .send()
+            .await
+            .expect("pl")
+            .text()
+            .await
+            .expect("t");
+        hint(&text)
+    };
+    let res = client()
+        .get(format!("{base}/seg{m}.{p}.ts"))
+        .send()
+        .await
+        .expect("hinted part");
+    assert_eq!(res.status(), 200, "the preload hint resolves");
+    // An independent part decodes on its own.
+    let independent = {
+        let text = client()
+            .get(format!("{base}/index.m3u8"))
+            .send()
+            .await
+            .expect("pl")
+            .text()
+            .await
+            .expect("t");
+        text.lines()
+            .filter(|l| l.contains("INDEPENDENT=YES"))
+            .filter_map(|l| l.split("URI=\"").nth(1))
+            .map(|u| u.split('"').next().unwrap_or("").to_string())
+            .next()
+            .expect("an independent part")
+    };
+    let errors = decode_errors(&format!("{base}/{independent}"), 1);
+    assert!(errors.trim().is_empty(), "{independent}: {errors}");
+
+    // Far ahead of the live edge: 400 at once; _HLS_part alone: 400.
+    let res = client()
+        .get(format!("{base}/index.m3u8?_HLS_msn={}", msn + 100))
+        .send()
+        .await
+        .expect("far");
+    assert_eq!(res.status(), 400);
+    let res = client()
+        .get(format!("{base}/index.m3u8?_HLS_part=1"))
+        .send()
+        .await
+        .expect("part only");
+    assert_eq!(res.status(), 400);
+    let _ = encoder.kill();
+    let _ = encoder.wait();
+    app.finish().await;
+}
+
+/// Wall-clock end of part `part` of segment `msn`, from the playlist's EXT-X-PROGRAM-DATE-TIME
+/// and EXT-X-PART durations.
+fn part_end_wallclock(playlist: &str, msn: u64, part: u32) -> Option<i64> {
+    let media_sequence: u64 = playlist
+        .lines()
+        .find_map(|l| l.strip_prefix("#EXT-X-MEDIA-SEQUENCE:"))?
+        .parse()
+        .ok()?;
+    let mut seq = media_sequence;
+    let mut pdt: Option<i64> = None;
+    let mut offset = 0.0f64;
+    let mut index = 0u32;
+    for line in playlist.lines() {
+        if let Some(date) = line.strip_prefix("#EXT-X-PROGRAM-DATE-TIME:") {
+            pdt = parse_rfc3339_ms(date);
+            offset = 0.0;
+            index = 0;
+        } else if let Some(attrs) = line.strip_prefix("#EXT-X-PART:") {
+            let d: f64 = attrs
+                .split(',')
+                .find_map(|a| a.strip_prefix("DURATION="))?
+                .parse()
+                .ok()?;
+            offset += d;
+            if seq == msn && index == part {
+                return pdt.map(|p| p + (offset * 1000.0) as i64);
+            }
+            index += 1;
+        } else if !line.starts_with('#') && !line.is_empty() {
+            seq += 1;
+        }
+    }
+    None
+}
+
+fn parse_rfc3339_ms(s: &str) -> Option<i64> {
+    // YYYY-MM-DDTHH:MM:SS.mmmZ
+    let (date, time) = s.trim().trim_end_matches('Z').split_once('T')?;
+    let mut d = date.split('-').map(|x| x.parse::<i64>());
+    let (y, m, day) = (d.next()?.ok()?, d.next()?.ok()?, d.next()?.ok()?);
+    let (hms, ms) = time.split_once('.').unwrap_or((time, "0"));
+    let mut t = hms.split(':').map(|x| x.parse::<i64>());
+    let (h, mi, se) = (t.next()?.ok()?, t.next()?.ok()?, t.next()?.ok()?);
+    // days_from_civil (Howard Hinnant).
+    let y2 = if m <= 2 { y - 1 } else { y };
+    let era = y2.div_euclid(400);
+    let yoe = y2 - era * 400;
+    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    Some(((days * 86_400 + h * 3600 + mi * 60 + se) * 1000) + ms.parse::<i64>().ok()?)
+}

@@ -9,7 +9,9 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use ferrocast_media::flv::{FlvReader, FlvTag, TagType};
-use ferrocast_media::hls::{parse_segment_name, HlsConfig, HlsSegmenter};
+use ferrocast_media::hls::{
+    parse_part_name, parse_segment_name, HlsConfig, HlsSegmenter, LowLatencyConfig,
+};
 use ferrocast_media::ts::{SYNC_BYTE, TS_PACKET_LEN};
 use serde_json::Value;
 
@@ -472,6 +474,147 @@ fn sliding_window_evicts_and_counts_discontinuities() {
     );
     assert_eq!(playlist.matches("#EXT-X-DISCONTINUITY\n").count(), 1);
     assert!(!playlist.contains("#EXT-X-ENDLIST"));
+}
+
+/// Low-Latency HLS: every listed part resolves, starts with PAT/PMT, the parts of a segment
+/// concatenated are a transport stream ffprobe reads as H.264 + AAC, an independent part decodes
+/// alone, and ffmpeg (which ignores the LL tags) still plays the playlist.
+#[test]
+fn low_latency_parts_are_accepted_by_ffmpeg() {
+    let dir = TempDir::new("ll");
+    // The fixture the issue names: 30 fps, 1 s GOP, no B-frame option.
+    let tags = encode_flv(
+        &dir,
+        &[
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc=size=640x360:rate=30",
+            "-f",
+            "lavfi",
+            "-i",
+            "sine",
+            "-c:v",
+            "libx264",
+            "-g",
+            "30",
+            "-c:a",
+            "aac",
+            "-t",
+            "6",
+        ],
+    );
+    let mut hls = HlsSegmenter::new(HlsConfig {
+        window: 20,
+        low_latency: Some(LowLatencyConfig::default()),
+        ..HlsConfig::default()
+    });
+    let half = tags.len() / 2 + 7;
+    push_all(&mut hls, &tags[..half], 0, 0);
+    // Live: parts of the open segment and a preload hint for the next one.
+    let live = hls.playlist();
+    let (msn, index) = hls.latest().unwrap();
+    // The hint is the next part of the open segment, or the first of a segment just opened.
+    let hint = if hls.latest_sequence() == Some(msn) {
+        format!("seg{}.0.ts", msn + 1)
+    } else {
+        format!("seg{msn}.{}.ts", index + 1)
+    };
+    assert!(
+        live.ends_with(&format!("#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"{hint}\"\n")),
+        "{live}"
+    );
+    assert!(hls.has_part(msn, Some(index)));
+    assert!(!hls.has_part(msn, Some(index + 1)));
+    assert!(!hls.has_part(msn + 1, Some(0)));
+    push_all(&mut hls, &tags[half..], 0, 0);
+    hls.finish();
+    let (playlist, entries) = write_out(&dir, &hls);
+    eprintln!("{playlist}");
+    assert!(
+        live.contains(
+            "#EXT-X-SERVER-CONTROL:CAN-BLOCK-RELOAD=YES,PART-HOLD-BACK=0.600\n#EXT-X-PART-INF:PART-TARGET=0.200\n"
+        ),
+        "{live}"
+    );
+    // After the last video frame the AAC tail (encoder padding) can only be cut on audio, a
+    // frame past the target at most; PART-TARGET grows to cover it (RFC 8216bis §4.4.4.9).
+    let part_target_ms = playlist
+        .split("#EXT-X-PART-INF:PART-TARGET=")
+        .nth(1)
+        .and_then(|r| r.lines().next())
+        .map(|t| (t.parse::<f64>().unwrap() * 1000.0).round() as u64)
+        .unwrap();
+    assert!((200..=224).contains(&part_target_ms), "{part_target_ms}");
+    assert!(entries.len() >= 5);
+
+    let mut listed = 0;
+    for line in playlist.lines() {
+        let Some(attrs) = line.strip_prefix("#EXT-X-PART:") else {
+            continue;
+        };
+        let uri = attrs
+            .split("URI=\"")
+            .nth(1)
+            .unwrap()
+            .split('"')
+            .next()
+            .unwrap();
+        let (sequence, index) = parse_part_name(uri).unwrap();
+        let data = hls.part(sequence, index).unwrap();
+        check_ts_packets(&data);
+        // PAT on PID 0, then the PMT.
+        assert_eq!(u16::from_be_bytes([data[1], data[2]]) & 0x1FFF, 0);
+        assert_eq!(u16::from_be_bytes([data[189], data[190]]) & 0x1FFF, 0x1000);
+        std::fs::write(dir.path(uri), &data).unwrap();
+        listed += 1;
+    }
+    assert!(listed >= 15, "{listed} parts listed");
+
+    // The last three finished segments: durations and reassembly.
+    for (k, entry) in entries.iter().rev().take(3).enumerate() {
+        let sequence = parse_segment_name(&entry.name).unwrap();
+        let max_ms = if k == 0 { part_target_ms } else { 200 };
+        let parts: Vec<_> = hls.parts().filter(|p| p.sequence == sequence).collect();
+        let mut joined = Vec::new();
+        for (i, part) in parts.iter().enumerate() {
+            let ms = part.duration_ms();
+            let last = i + 1 == parts.len();
+            assert!(ms <= max_ms, "{}: {ms} ms", part.name());
+            // Within 20 % of the target, except where the keyframe cut the segment.
+            assert!(last || ms >= 160, "{}: {ms} ms", part.name());
+            joined.extend_from_slice(&part.data);
+        }
+        assert_eq!(joined, hls.segment(sequence).unwrap());
+        let whole = format!("joined{sequence}.ts");
+        std::fs::write(dir.path(&whole), &joined).unwrap();
+        let codecs = codec_names(&dir, &whole);
+        assert!(
+            codecs.contains(&("h264".to_owned(), 640, 360)),
+            "{codecs:?}"
+        );
+        assert!(codecs.iter().any(|c| c.0 == "aac"), "{codecs:?}");
+        assert!(decode_errors(&dir.path(&whole)).is_empty());
+    }
+
+    // A player joining at an independent part decodes it alone.
+    let independent = hls.parts().filter(|p| p.independent).nth(1).unwrap().name();
+    let errors = decode_errors(&dir.path(&independent));
+    assert!(errors.is_empty(), "{independent}: {errors}");
+    let codecs = codec_names(&dir, &independent);
+    assert!(
+        codecs.contains(&("h264".to_owned(), 640, 360)),
+        "{codecs:?}"
+    );
+
+    let errors = decode_errors(&dir.path("index.m3u8"));
+    assert!(
+        errors.is_empty(),
+        "ffmpeg errors reading the LL playlist:\n{errors}"
+    );
+    let total: f64 = entries.iter().map(|e| e.duration).sum();
+    assert!((total - 6.0).abs() < 0.15, "total {total}");
+    assert_eq!(hls.stats().video_frames, 180);
 }
 
 /// RELIABILITY.md: truncation and bit-flip sweeps of real encoder output never panic.

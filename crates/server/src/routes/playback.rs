@@ -4,9 +4,9 @@
 use crate::error::{ApiError, ErrorBody};
 use crate::state::AppState;
 use axum::body::Body;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderValue, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use ferrocast_domain::media::is_safe_id;
 
 fn not_live() -> ApiError {
@@ -64,18 +64,68 @@ pub async fn flv(
     ))
 }
 
-/// The HLS media playlist of a stream.
+/// Blocking playlist reload (LL-HLS, RFC 8216bis §6.2.5.2).
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+pub struct BlockingReload {
+    /// Answer once the playlist holds this media sequence number.
+    #[serde(rename = "_HLS_msn")]
+    pub msn: Option<u64>,
+    /// … and this partial segment of it (needs `_HLS_msn`).
+    #[serde(rename = "_HLS_part")]
+    pub part: Option<u32>,
+    /// Playlist delta updates are not offered; accepted and ignored.
+    #[serde(rename = "_HLS_skip")]
+    pub skip: Option<String>,
+}
+
+fn blocking_error(e: ferrocast_engine::hls::BlockingError) -> ApiError {
+    use ferrocast_engine::hls::BlockingError;
+    match e {
+        BlockingError::NotFound => not_live(),
+        BlockingError::TooFarAhead => ApiError::bad_request(
+            "TOO_FAR_AHEAD",
+            "The requested segment is too far ahead of the live edge",
+            "Reload the playlist without _HLS_msn to find the live edge.",
+        ),
+        BlockingError::TimedOut => ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "NOT_YET_AVAILABLE",
+            "The requested segment did not appear in time",
+            "The stream may have stalled; reload the playlist.",
+        ),
+    }
+}
+
+/// The HLS media playlist of a stream (Low-Latency HLS: partial segments, preload hints, and
+/// blocking reload with `_HLS_msn` / `_HLS_part`).
 #[utoipa::path(get, path = "/hls/{playback_id}/index.m3u8", tag = "playback",
-    params(("playback_id" = String, Path, description = "The source's playback id")),
-    responses((status = 200, content_type = "application/vnd.apple.mpegurl", body = String), (status = 404, body = ErrorBody)))]
+    params(("playback_id" = String, Path, description = "The source's playback id"), BlockingReload),
+    responses((status = 200, content_type = "application/vnd.apple.mpegurl", body = String), (status = 400, body = ErrorBody),
+              (status = 404, body = ErrorBody), (status = 503, body = ErrorBody)))]
 pub async fn hls_playlist(
     State(state): State<AppState>,
     Path(id): Path<String>,
+    Query(q): Query<BlockingReload>,
 ) -> Result<Response, ApiError> {
     if !is_safe_id(&id) {
         return Err(not_live());
     }
-    let text = state.engine.hls.playlist(&id).ok_or_else(not_live)?;
+    let text = match (q.msn, q.part) {
+        (None, None) => state.engine.hls.playlist(&id).ok_or_else(not_live)?,
+        (Some(msn), part) => state
+            .engine
+            .hls
+            .blocking_playlist(&id, msn, part)
+            .await
+            .map_err(blocking_error)?,
+        (None, Some(_)) => {
+            return Err(ApiError::bad_request(
+                "BAD_REQUEST",
+                "_HLS_part needs _HLS_msn",
+                "RFC 8216bis §6.2.5.2.",
+            ))
+        }
+    };
     Ok(media_response(
         "application/vnd.apple.mpegurl",
         "no-cache",
@@ -83,10 +133,11 @@ pub async fn hls_playlist(
     ))
 }
 
-/// One HLS segment (`seg<N>.ts`).
+/// One HLS segment (`seg<N>.ts`) or partial segment (`seg<N>.<P>.ts`; a hinted part that is
+/// not cut yet is answered when it is).
 #[utoipa::path(get, path = "/hls/{playback_id}/{segment}", tag = "playback",
-    params(("playback_id" = String, Path, description = "The source's playback id"), ("segment" = String, Path, description = "`seg<N>.ts`")),
-    responses((status = 200, content_type = "video/mp2t", description = "MPEG-TS segment"), (status = 404, body = ErrorBody)))]
+    params(("playback_id" = String, Path, description = "The source's playback id"), ("segment" = String, Path, description = "`seg<N>.ts` or `seg<N>.<P>.ts`")),
+    responses((status = 200, content_type = "video/mp2t", description = "MPEG-TS"), (status = 404, body = ErrorBody)))]
 pub async fn hls_segment(
     State(state): State<AppState>,
     Path((id, segment)): Path<(String, String)>,
@@ -94,14 +145,29 @@ pub async fn hls_segment(
     if !is_safe_id(&id) {
         return Err(not_live());
     }
-    let seq = ferrocast_media::hls::parse_segment_name(&segment).ok_or_else(not_live)?;
-    let bytes = state.engine.hls.segment(&id, seq).ok_or_else(|| {
+    let gone = || {
         ApiError::new(
             StatusCode::NOT_FOUND,
             "SEGMENT_NOT_FOUND",
             "Segment not found",
             "It left the live window; reload the playlist.",
         )
-    })?;
-    Ok(media_response("video/mp2t", "public, max-age=60", Body::from(bytes)).into_response())
+    };
+    let bytes = if let Some(seq) = ferrocast_media::hls::parse_segment_name(&segment) {
+        state.engine.hls.segment(&id, seq).ok_or_else(gone)?
+    } else if let Some((seq, part)) = ferrocast_media::hls::parse_part_name(&segment) {
+        state
+            .engine
+            .hls
+            .part(&id, seq, part)
+            .await
+            .ok_or_else(gone)?
+    } else {
+        return Err(gone());
+    };
+    Ok(media_response(
+        "video/mp2t",
+        "public, max-age=60",
+        Body::from(bytes),
+    ))
 }
