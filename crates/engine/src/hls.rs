@@ -1,8 +1,13 @@
-//! HLS output: one packager task per live stream turns the hub's frames into MPEG-TS segments
-//! held in memory (a bounded window; older segments are evicted), served by the HTTP layer.
+//! HLS output: a packager per watched stream turns the hub's frames into MPEG-TS segments (and
+//! LL-HLS parts) held in memory — a bounded window; older segments are evicted — served by the
+//! HTTP layer.
 //!
-//! A packager outlives its publisher for [`KEEP_AFTER_OFFLINE`], so a republish continues the
-//! same playlist with `EXT-X-DISCONTINUITY` and players carry on.
+//! Packaging is on demand: it starts with the first HLS request for a live stream (which waits
+//! for the first segment — the GOP cache makes that at most one keyframe interval) and stops
+//! after [`IDLE_AFTER`] without requests, so a stream nobody watches over HLS costs no muxing
+//! and no segment memory. A packager outlives its publisher for [`KEEP_AFTER_OFFLINE`], and a
+//! republish while viewers are watching continues the same playlist with
+//! `EXT-X-DISCONTINUITY`, so players carry on.
 //!
 //! Low-Latency HLS (RFC 8216bis §6.2.5): every change to a stream's playlist bumps a version on
 //! a watch channel; a blocking playlist reload (`_HLS_msn`/`_HLS_part`) or a request for a part
@@ -16,24 +21,28 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-/// How long a stream's segments stay available after its publisher leaves.
+/// How long a stream's segments stay available after its publisher leaves or packaging stops.
 pub const KEEP_AFTER_OFFLINE: Duration = Duration::from_secs(60);
+/// Packaging stops after this long without an HLS request for the stream.
+pub const IDLE_AFTER: Duration = Duration::from_secs(60);
 
 struct Entry {
     segmenter: HlsSegmenter,
     /// The segmenter's version, published after every change.
     version: tokio::sync::watch::Sender<u64>,
-    /// Which publishing session feeds it (a republish starts a new one).
+    /// Which packaging session feeds it (a republish or restart begins a new one).
     session: u64,
     live: bool,
     offline_since: Option<Instant>,
+    last_request: Instant,
 }
 
-/// The packagers of every stream, by playback id.
-#[derive(Clone, Default)]
+/// The packagers of every watched stream, by playback id.
+#[derive(Clone)]
 pub struct HlsRegistry {
     inner: Arc<Mutex<HashMap<String, Entry>>>,
-    config: Arc<Option<HlsConfig>>,
+    config: HlsConfig,
+    hub: Hub,
 }
 
 fn unix_ms() -> i64 {
@@ -64,25 +73,72 @@ impl Unwrap {
 }
 
 impl HlsRegistry {
-    /// A registry with the given segmenter settings.
-    pub fn new(config: HlsConfig) -> Self {
+    /// A registry over `hub` with the given segmenter settings.
+    pub fn new(config: HlsConfig, hub: Hub) -> Self {
         Self {
             inner: Arc::default(),
-            config: Arc::new(Some(config)),
+            config,
+            hub,
         }
     }
 
-    /// The media playlist of a stream.
-    pub fn playlist(&self, playback_id: &str) -> Option<String> {
-        let map = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-        let e = map.get(playback_id)?;
-        e.segmenter.latest_sequence()?;
-        Some(e.segmenter.playlist())
+    /// Notes an HLS request for a stream and starts packaging it if it is live and not yet
+    /// packaged. Returns whether there is anything to serve.
+    fn touch(&self, playback_id: &str) -> bool {
+        let start = {
+            let mut map = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+            match map.get_mut(playback_id) {
+                Some(e) => {
+                    e.last_request = Instant::now();
+                    !e.live
+                }
+                None => true,
+            }
+        };
+        if start {
+            match self.hub.subscribe(playback_id) {
+                Some(reader) => self.package(playback_id.to_string(), reader),
+                None => {
+                    return self
+                        .inner
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .contains_key(playback_id)
+                }
+            }
+        }
+        true
+    }
+
+    /// The media playlist of a stream, starting its packaging if needed and waiting (up to three
+    /// target durations) for the first segment.
+    pub async fn playlist(&self, playback_id: &str) -> Option<String> {
+        if !self.touch(playback_id) {
+            return None;
+        }
+        let deadline = tokio::time::Instant::now() + self.max_block();
+        loop {
+            let mut rx = {
+                let map = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+                let e = map.get(playback_id)?;
+                if e.segmenter.latest_sequence().is_some() {
+                    return Some(e.segmenter.playlist());
+                }
+                e.version.subscribe()
+            };
+            if !matches!(
+                tokio::time::timeout_at(deadline, rx.changed()).await,
+                Ok(Ok(()))
+            ) {
+                return None;
+            }
+        }
     }
 
     /// One partial segment's bytes (LL-HLS), waiting for it if the playlist hints at it but it is
     /// not cut yet (RFC 8216bis §6.2.5.3: preload hints are answered when ready).
     pub async fn part(&self, playback_id: &str, sequence: u64, index: u32) -> Option<Bytes> {
+        self.touch(playback_id);
         self.wait_for(playback_id, sequence, Some(index))
             .await
             .ok()?;
@@ -98,8 +154,14 @@ impl HlsRegistry {
         msn: u64,
         part: Option<u32>,
     ) -> Result<String, BlockingError> {
+        if !self.touch(playback_id) {
+            return Err(BlockingError::NotFound);
+        }
         self.wait_for(playback_id, msn, part).await?;
-        self.playlist(playback_id).ok_or(BlockingError::NotFound)
+        let map = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        map.get(playback_id)
+            .map(|e| e.segmenter.playlist())
+            .ok_or(BlockingError::NotFound)
     }
 
     async fn wait_for(
@@ -116,7 +178,9 @@ impl HlsRegistry {
                 if entry.segmenter.has_part(msn, part) {
                     return Ok(());
                 }
-                if entry.segmenter.is_too_far_ahead(msn, part) {
+                if entry.segmenter.latest_sequence().is_some()
+                    && entry.segmenter.is_too_far_ahead(msn, part)
+                {
                     return Err(BlockingError::TooFarAhead);
                 }
                 // Subscribed under the lock that pushes happen under: no change is missed.
@@ -130,34 +194,39 @@ impl HlsRegistry {
         }
     }
 
-    /// Three target durations (§6.2.5.2).
+    /// Three target durations (§6.2.5.2), at least 3 s.
     fn max_block(&self) -> Duration {
-        let target = (*self.config)
-            .unwrap_or_default()
-            .target_duration_ms
-            .max(1000);
-        Duration::from_millis(3 * target)
+        Duration::from_millis(3 * self.config.target_duration_ms.max(1000))
     }
 
     /// One segment's bytes (a cheap reference-counted clone).
     pub fn segment(&self, playback_id: &str, sequence: u64) -> Option<Bytes> {
+        self.touch(playback_id);
         let map = self.inner.lock().unwrap_or_else(|p| p.into_inner());
         map.get(playback_id)?.segmenter.segment(sequence)
     }
 
-    /// Follows the hub: starts packaging each stream that goes live. Returns when the hub's
-    /// event channel closes.
-    pub fn spawn(&self, hub: Hub) -> tokio::task::JoinHandle<()> {
+    /// Follows the hub: a stream republished while it had HLS viewers is packaged again at
+    /// once, continuing its playlist. Also evicts old entries. Returns when the hub closes.
+    pub fn spawn(&self) -> tokio::task::JoinHandle<()> {
         let registry = self.clone();
-        let mut events = hub.events();
+        let mut events = self.hub.events();
         tokio::spawn(async move {
             let mut sweep = tokio::time::interval(Duration::from_secs(10));
             loop {
                 tokio::select! {
                     ev = events.recv() => match ev {
                         Ok(StreamEvent::Starting { key, .. }) => {
-                            if let Some(reader) = hub.subscribe(&key.playback_id) {
-                                registry.package(key.playback_id.clone(), reader);
+                            let watched = registry
+                                .inner
+                                .lock()
+                                .unwrap_or_else(|p| p.into_inner())
+                                .get(&key.playback_id)
+                                .is_some_and(|e| e.last_request.elapsed() < IDLE_AFTER);
+                            if watched {
+                                if let Some(reader) = registry.hub.subscribe(&key.playback_id) {
+                                    registry.package(key.playback_id.clone(), reader);
+                                }
                             }
                         }
                         Ok(_) => {}
@@ -184,7 +253,7 @@ impl HlsRegistry {
     fn package(&self, playback_id: String, mut reader: ferrocast_hub::Reader) {
         let session = {
             let mut map = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-            let config = (*self.config).unwrap_or_default();
+            let config = self.config;
             let mut fresh = false;
             let entry = map.entry(playback_id.clone()).or_insert_with(|| {
                 fresh = true;
@@ -194,10 +263,15 @@ impl HlsRegistry {
                     session: 0,
                     live: false,
                     offline_since: None,
+                    last_request: Instant::now(),
                 }
             });
+            if entry.live {
+                // Another request started it meanwhile.
+                return;
+            }
             if !fresh {
-                // A republish: same playlist, new timeline.
+                // A republish or restart: same playlist, new timeline.
                 entry.segmenter.mark_discontinuity();
             }
             entry.session += 1;
@@ -205,6 +279,7 @@ impl HlsRegistry {
             entry.offline_since = None;
             entry.session
         };
+        tracing::debug!(%playback_id, "HLS packaging started");
         let registry = self.clone();
         tokio::spawn(async move {
             let mut unwrap = Unwrap::default();
@@ -223,6 +298,10 @@ impl HlsRegistry {
                 let Some(entry) = map.get_mut(&playback_id).filter(|e| e.session == session) else {
                     break;
                 };
+                if entry.last_request.elapsed() > IDLE_AFTER {
+                    tracing::debug!(%playback_id, "HLS packaging stopped: no viewers");
+                    break;
+                }
                 if let Err(e) = entry.segmenter.push(tag, ts, &frame.data, unix_ms()) {
                     tracing::debug!(error = %e, %playback_id, "HLS: frame dropped");
                 }

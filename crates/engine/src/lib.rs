@@ -33,8 +33,8 @@ impl Engine {
             low_latency: Some(ferrocast_media::hls::LowLatencyConfig::default()),
             ..Default::default()
         };
-        let hls = hls::HlsRegistry::new(config);
-        hls.spawn(hub.clone());
+        let hls = hls::HlsRegistry::new(config, hub.clone());
+        hls.spawn();
         Engine {
             hub,
             hls,

@@ -435,8 +435,12 @@ impl Publisher {
                 cache_frame(&mut cache, &frame);
             }
         }
-        // Sent under the cache lock so a subscriber's snapshot and ring never overlap.
-        let _ = s.tx.send(frame);
+        // Sent under the cache lock so a subscriber's snapshot and ring never overlap. With no
+        // reader the ring is skipped: a value sent to nobody would sit in its slot until
+        // overwritten, holding `capacity` frames of memory for a stream no one watches.
+        if s.tx.receiver_count() > 0 {
+            let _ = s.tx.send(frame);
+        }
         drop(cache);
         if let Some(info) = announce {
             self.hub.emit(StreamEvent::Live {

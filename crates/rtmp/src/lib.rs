@@ -23,6 +23,6 @@ pub use chunk::{encode_message, ChunkDecoder, ChunkDecoderLimits, ChunkEncoder};
 pub use error::RtmpError;
 pub use message::{Command, Message, MessageType, ProtocolControl, UserControl};
 pub use session::{
-    chunk_media, ClientEvent, ClientSession, MediaKind, RequestId, ServerConfig, ServerEvent,
-    ServerSession,
+    chunk_media, ClientEvent, ClientSession, MediaKind, PlayEvent, RequestId, ServerConfig,
+    ServerEvent, ServerSession,
 };

@@ -14,7 +14,7 @@ use std::collections::VecDeque;
 
 use bytes::{Bytes, BytesMut};
 
-pub use client::{ClientEvent, ClientSession};
+pub use client::{ClientEvent, ClientSession, PlayEvent};
 pub use server::{RequestId, ServerConfig, ServerEvent, ServerSession};
 
 use crate::amf0::Value;

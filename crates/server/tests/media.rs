@@ -196,15 +196,14 @@ async fn wait_for_playlist(app: &TestApp, pid: &str, min_segments: usize) -> Str
             .send()
             .await
             .expect("playlist");
-        if res.status() == 200 {
-            let text = res.text().await.expect("text");
-            if text.matches("#EXTINF").count() >= min_segments {
-                return text;
-            }
+        let status = res.status();
+        let text = res.text().await.expect("text");
+        if status == 200 && text.matches("#EXTINF").count() >= min_segments {
+            return text;
         }
         assert!(
             Instant::now() < deadline,
-            "no playlist with {min_segments} segments within 30 s"
+            "no playlist with {min_segments} segments within 30 s; last answer {status}: {text}"
         );
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
@@ -463,7 +462,7 @@ async fn audio_only_and_video_only_publishers() {
             "-c:a",
             "aac",
             "-t",
-            "8",
+            "14",
             "-f",
             "flv",
         ])
@@ -472,7 +471,7 @@ async fn audio_only_and_video_only_publishers() {
         .stderr(Stdio::null())
         .spawn()
         .expect("spawn");
-    let mut video_only = publish(&rtmp, &v.key, 8, &["-an"]);
+    let mut video_only = publish(&rtmp, &v.key, 14, &["-an"]);
     for (src, kind) in [(&a, "audio"), (&v, "video")] {
         wait_for_playlist(&app, &src.playback_id, 2).await;
         let flv = app.url(&format!("/live/{}.flv", src.playback_id));
@@ -638,7 +637,12 @@ async fn minimal_publisher_without_fmle_and_chunk_size_change() {
     }
     let stream_id = stream_id.expect("stream id");
 
-    // Media, switching from 128-byte to 4096-byte chunks halfway.
+    // An HLS viewer arrives first (packaging is on demand), then the media — sent as fast as
+    // the socket takes it — switching from 128-byte to 4096-byte chunks halfway.
+    let playlist_url = app.url(&format!("/hls/{}/index.m3u8", src.playback_id));
+    let viewer =
+        tokio::spawn(async move { client().get(playlist_url).send().await.map(|r| r.status()) });
+    tokio::time::sleep(Duration::from_millis(200)).await;
     let half = tags.len() / 2;
     for (i, tag) in tags.iter().enumerate() {
         if i == half {
@@ -666,6 +670,11 @@ async fn minimal_publisher_without_fmle_and_chunk_size_change() {
         }
     }
     sock.write_all(&out).await.expect("write");
+    assert_eq!(
+        viewer.await.expect("join").expect("playlist"),
+        200,
+        "the first HLS request waits for the first segment"
+    );
     let playlist = wait_for_playlist(&app, &src.playback_id, 3).await;
     let first = playlist
         .lines()

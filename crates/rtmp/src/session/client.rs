@@ -1,5 +1,7 @@
-//! The client side, publishing to another RTMP server (restreaming): handshake, `connect`,
-//! `releaseStream`/`FCPublish`, `createStream`, `publish` (Adobe RTMP spec §7.2).
+//! The client side: publishing to another RTMP server (restreaming): handshake, `connect`,
+//! `releaseStream`/`FCPublish`, `createStream`, `publish` (Adobe RTMP spec §7.2); or playing
+//! from one (benchmarks, probes): `connect`, `createStream`, `play`, then media messages
+//! (Adobe RTMP spec §7.2.2.1).
 
 use std::collections::VecDeque;
 
@@ -11,7 +13,7 @@ use super::{
 };
 use crate::amf0::Value;
 use crate::handshake::ClientHandshake;
-use crate::message::{Command, Message, MessageType};
+use crate::message::{Command, Message, MessageType, ProtocolControl, UserControl};
 use crate::RtmpError;
 
 const TXN_CONNECT: f64 = 1.0;
@@ -19,6 +21,11 @@ const TXN_RELEASE_STREAM: f64 = 2.0;
 const TXN_FC_PUBLISH: f64 = 3.0;
 const TXN_CREATE_STREAM: f64 = 4.0;
 const TXN_PUBLISH: f64 = 5.0;
+/// The buffer length a player announces (Set Buffer Length, §7.1.7); servers that pace by it
+/// (nginx-rtmp) start sending at once with any value.
+const PLAY_BUFFER_MS: u32 = 1000;
+/// The most sub-messages one aggregate message may carry before we stop splitting it.
+const MAX_AGGREGATE_PARTS: usize = 4096;
 
 /// What a [`ClientSession`] reports.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -29,6 +36,28 @@ pub enum ClientEvent {
     Error(String),
 }
 
+/// What a [`ClientSession`] created with [`ClientSession::play`] reports besides
+/// [`ClientEvent::Error`] (kept apart so that `ClientEvent` stays as publishers match it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PlayEvent {
+    /// The server answered `NetStream.Play.Start`.
+    Playing,
+    /// One media message (an FLV tag body), aggregate messages (type 22)
+    /// already split into their parts.
+    Media {
+        /// Audio, video or data (`onMetaData` only, unwrapped from `@setDataFrame` if present;
+        /// other data messages such as `|RtmpSampleAccess` are dropped).
+        kind: MediaKind,
+        /// The message timestamp in milliseconds.
+        timestamp: u32,
+        /// The body, shared with the reassembled message.
+        payload: Bytes,
+    },
+    /// The server reported the stream's end (`NetStream.Play.Stop`,
+    /// `NetStream.Play.UnpublishNotify` or Stream EOF); the session stays open.
+    StreamEnded,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum State {
     Handshake,
@@ -36,16 +65,27 @@ enum State {
     CreatingStream,
     PublishSent { stream_id: u32 },
     Publishing { stream_id: u32 },
+    PlaySent { stream_id: u32 },
+    Playing { stream_id: u32 },
     Failed,
 }
 
-/// A publishing RTMP client, sans-I/O.
+/// What the session was created to do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    Publish,
+    Play,
+}
+
+/// A publishing or playing RTMP client, sans-I/O.
 #[derive(Debug)]
 pub struct ClientSession {
     handshake: ClientHandshake,
     t: Transport,
     events: VecDeque<ClientEvent>,
+    play_events: VecDeque<PlayEvent>,
     state: State,
+    mode: Mode,
     app: String,
     tc_url: String,
     stream_key: String,
@@ -59,11 +99,27 @@ impl ClientSession {
             handshake: ClientHandshake::new(tc_url.as_bytes()),
             t: Transport::new(),
             events: VecDeque::new(),
+            play_events: VecDeque::new(),
             state: State::Handshake,
+            mode: Mode::Publish,
             app: app.to_owned(),
             tc_url: tc_url.to_owned(),
             stream_key: stream_key.to_owned(),
         }
+    }
+
+    /// Starts a session that will play `stream_name` from `app` at `tc_url`
+    /// (`rtmp://host[:port]/app`). C0+C1 are ready in `poll_transmit` at once; after
+    /// [`PlayEvent::Playing`] media arrives as [`PlayEvent::Media`] from `poll_play_event`.
+    pub fn play(app: &str, tc_url: &str, stream_name: &str) -> Self {
+        let mut s = Self::new(app, tc_url, stream_name);
+        s.mode = Mode::Play;
+        s
+    }
+
+    /// True after [`PlayEvent::Playing`] until the session fails.
+    pub fn is_playing(&self) -> bool {
+        matches!(self.state, State::Playing { .. })
     }
 
     /// Feeds bytes read from the socket.
@@ -113,6 +169,11 @@ impl ClientSession {
     /// Next event.
     pub fn poll_event(&mut self) -> Option<ClientEvent> {
         self.events.pop_front()
+    }
+
+    /// Next play event (play sessions only; failures still come from `poll_event`).
+    pub fn poll_play_event(&mut self) -> Option<PlayEvent> {
+        self.play_events.pop_front()
     }
 
     /// True after [`ClientEvent::Publishing`] until the session fails.
@@ -202,6 +263,15 @@ impl ClientSession {
 
     fn handle_message(&mut self, msg: Message) -> Result<(), RtmpError> {
         if self.t.handle_control(&msg)? {
+            if let (Mode::Play, Some(ProtocolControl::UserControl(UserControl::StreamEof(_)))) = (
+                self.mode,
+                ProtocolControl::decode(msg.type_id, &msg.payload)?,
+            ) {
+                self.play_events.push_back(PlayEvent::StreamEnded);
+            }
+            return Ok(());
+        }
+        if self.mode == Mode::Play && self.handle_media(&msg) {
             return Ok(());
         }
         let Some(c) = decode_command(&msg)? else {
@@ -209,6 +279,13 @@ impl ClientSession {
         };
         let key = || Value::string(self.stream_key.clone());
         match (c.name.as_str(), self.state) {
+            ("_result", State::Connecting)
+                if c.transaction_id == TXN_CONNECT && self.mode == Mode::Play =>
+            {
+                let cmd = Command::new("createStream", TXN_CREATE_STREAM, Value::Null, vec![]);
+                self.t.send_command(CSID_COMMAND, 0, &cmd);
+                self.state = State::CreatingStream;
+            }
             ("_result", State::Connecting) if c.transaction_id == TXN_CONNECT => {
                 for (name, txn) in [
                     ("releaseStream", TXN_RELEASE_STREAM),
@@ -227,6 +304,10 @@ impl ClientSession {
                     return Ok(());
                 };
                 let stream_id = id as u32;
+                if self.mode == Mode::Play {
+                    self.send_play(stream_id);
+                    return Ok(());
+                }
                 let cmd = Command::new(
                     "publish",
                     TXN_PUBLISH,
@@ -252,6 +333,16 @@ impl ClientSession {
                         self.state = State::Publishing { stream_id };
                         self.events.push_back(ClientEvent::Publishing);
                     }
+                    State::PlaySent { stream_id } if code == "NetStream.Play.Start" => {
+                        self.state = State::Playing { stream_id };
+                        self.play_events.push_back(PlayEvent::Playing);
+                    }
+                    State::Playing { .. }
+                        if code == "NetStream.Play.Stop"
+                            || code == "NetStream.Play.UnpublishNotify" =>
+                    {
+                        self.play_events.push_back(PlayEvent::StreamEnded);
+                    }
                     State::Failed => {}
                     _ if level == "error" => {
                         let d = describe(&c);
@@ -265,6 +356,115 @@ impl ClientSession {
         }
         Ok(())
     }
+}
+
+impl ClientSession {
+    /// Sends Set Buffer Length and `play` on the created stream (§7.2.2.1: start -2, live or
+    /// recorded, whichever exists).
+    fn send_play(&mut self, stream_id: u32) {
+        self.t
+            .send_control(ProtocolControl::UserControl(UserControl::SetBufferLength {
+                stream_id,
+                buffer_ms: PLAY_BUFFER_MS,
+            }));
+        let cmd = Command::new(
+            "play",
+            TXN_PUBLISH,
+            Value::Null,
+            vec![Value::string(self.stream_key.clone()), Value::Number(-2.0)],
+        );
+        self.t.send_command(CSID_STREAM, stream_id, &cmd);
+        self.state = State::PlaySent { stream_id };
+    }
+
+    /// Turns a media message into events; false if `msg` is not media.
+    fn handle_media(&mut self, msg: &Message) -> bool {
+        let kind = match msg.type_id {
+            MessageType::AUDIO => MediaKind::Audio,
+            MessageType::VIDEO => MediaKind::Video,
+            MessageType::DATA_AMF0 => MediaKind::Data,
+            MessageType::AGGREGATE => {
+                self.split_aggregate(msg);
+                return true;
+            }
+            _ => return false,
+        };
+        let payload = if kind == MediaKind::Data {
+            let body = unwrap_set_data_frame(&msg.payload);
+            if !is_on_metadata(&body) {
+                // |RtmpSampleAccess, NetStream.Data.Start and other notifications.
+                return true;
+            }
+            body
+        } else {
+            msg.payload.clone()
+        };
+        self.play_events.push_back(PlayEvent::Media {
+            kind,
+            timestamp: msg.timestamp,
+            payload,
+        });
+        true
+    }
+
+    /// Splits an aggregate message (§7.1.6): FLV-style tags (11-byte header, body, 4-byte back
+    /// pointer) whose timestamps are rebased onto the message's. A truncated tail is dropped.
+    fn split_aggregate(&mut self, msg: &Message) {
+        let data = &msg.payload;
+        let mut pos = 0;
+        let mut base: Option<u32> = None;
+        for _ in 0..MAX_AGGREGATE_PARTS {
+            let Some(h) = data.get(pos..pos + 11) else {
+                return;
+            };
+            let len = usize::from(h[1]) << 16 | usize::from(h[2]) << 8 | usize::from(h[3]);
+            let ts = u32::from_be_bytes([h[7], h[4], h[5], h[6]]);
+            let start = pos + 11;
+            if data.len() < start + len {
+                return;
+            }
+            let first = *base.get_or_insert(ts);
+            let timestamp = msg.timestamp.wrapping_add(ts.wrapping_sub(first));
+            let kind = match MessageType(h[0] & 0x1F) {
+                MessageType::AUDIO => Some(MediaKind::Audio),
+                MessageType::VIDEO => Some(MediaKind::Video),
+                MessageType::DATA_AMF0 => Some(MediaKind::Data),
+                _ => None,
+            };
+            if let Some(kind) = kind {
+                let body = data.slice(start..start + len);
+                let payload = if kind == MediaKind::Data {
+                    unwrap_set_data_frame(&body)
+                } else {
+                    body
+                };
+                if kind != MediaKind::Data || is_on_metadata(&payload) {
+                    self.play_events.push_back(PlayEvent::Media {
+                        kind,
+                        timestamp,
+                        payload,
+                    });
+                }
+            }
+            pos = start + len + 4;
+        }
+    }
+}
+
+/// A data message body without its `@setDataFrame` wrapper, if it has one (the AMF0 string
+/// marker 0x02, length 13, "@setDataFrame").
+fn unwrap_set_data_frame(body: &Bytes) -> Bytes {
+    const WRAPPER: &[u8] = b"\x02\x00\x0d@setDataFrame";
+    if body.starts_with(WRAPPER) {
+        body.slice(WRAPPER.len()..)
+    } else {
+        body.clone()
+    }
+}
+
+/// True if a data message body starts with the AMF0 string `onMetaData`.
+fn is_on_metadata(body: &[u8]) -> bool {
+    body.starts_with(b"\x02\x00\x0aonMetaData")
 }
 
 /// The description (or code) of an `_error`/`onStatus` info object.

@@ -390,3 +390,130 @@ fn truncated_publish_session_never_panics() {
         let _ = s.handle_input(&w);
     }
 }
+
+fn client_events(c: &mut ClientSession) -> Vec<ClientEvent> {
+    std::iter::from_fn(|| c.poll_event()).collect()
+}
+
+fn play_events(c: &mut ClientSession) -> Vec<PlayEvent> {
+    std::iter::from_fn(|| c.poll_play_event()).collect()
+}
+
+#[test]
+fn client_plays_from_server() {
+    let mut c = ClientSession::play("play", "rtmp://localhost/play", "pb_123");
+    let mut s = ServerSession::new();
+    pump(&mut c, &mut s);
+    let ev = events(&mut s);
+    assert!(matches!(&ev[0], ServerEvent::Connected { app, .. } if app == "play"));
+    let Some(ServerEvent::PlayRequested { request, name, .. }) = ev.last() else {
+        panic!("{ev:?}")
+    };
+    assert_eq!(name, "pb_123");
+    assert!(!c.is_playing());
+    s.accept_play(*request).unwrap();
+    pump(&mut c, &mut s);
+    assert_eq!(play_events(&mut c), vec![PlayEvent::Playing]);
+    assert!(client_events(&mut c).is_empty());
+    assert!(c.is_playing());
+    // A play session cannot publish.
+    assert!(c.send_media(MediaKind::Video, 0, &Bytes::new()).is_err());
+
+    let sent = media();
+    for (k, t, p) in &sent {
+        s.send_media(*k, *t, p).unwrap();
+    }
+    // The @setDataFrame wrapper some servers keep is removed.
+    let wrapped = super::server::set_data_frame(&metadata());
+    s.send_media(MediaKind::Data, 5, &wrapped).unwrap();
+    s.send_stream_eof().unwrap();
+    pump(&mut c, &mut s);
+    let mut got = Vec::new();
+    let mut ended = 0;
+    for e in play_events(&mut c) {
+        match e {
+            PlayEvent::Media {
+                kind,
+                timestamp,
+                payload,
+            } => got.push((kind, timestamp, payload)),
+            PlayEvent::StreamEnded => ended += 1,
+            e => panic!("unexpected {e:?}"),
+        }
+    }
+    let mut want = sent;
+    want.push((MediaKind::Data, 5, metadata()));
+    assert_eq!(got, want);
+    // Stream EOF and NetStream.Play.UnpublishNotify both say so.
+    assert!(ended >= 1);
+}
+
+#[test]
+fn rejected_play_reports_error() {
+    let mut c = ClientSession::play("play", "rtmp://localhost/play", "nope");
+    let mut s = ServerSession::new();
+    pump(&mut c, &mut s);
+    let Some(ServerEvent::PlayRequested { request, .. }) = events(&mut s).pop() else {
+        panic!()
+    };
+    s.reject_play(request, "no such stream").unwrap();
+    while let Some(b) = s.poll_transmit() {
+        c.handle_input(&b).unwrap();
+    }
+    assert_eq!(
+        client_events(&mut c),
+        vec![ClientEvent::Error("no such stream".into())]
+    );
+    assert!(!c.is_playing());
+}
+
+#[test]
+fn client_splits_aggregate_messages() {
+    let mut c = ClientSession::play("play", "rtmp://localhost/play", "x");
+    let mut s = ServerSession::new();
+    pump(&mut c, &mut s);
+    let Some(ServerEvent::PlayRequested { request, .. }) = events(&mut s).pop() else {
+        panic!()
+    };
+    s.accept_play(request).unwrap();
+    pump(&mut c, &mut s);
+    assert_eq!(play_events(&mut c), vec![PlayEvent::Playing]);
+    assert!(client_events(&mut c).is_empty());
+    let sid = s.play_stream_id().unwrap();
+    // Two sub-messages at 1000 and 1033 ms, the aggregate itself stamped 5000 ms, then a
+    // truncated third that is dropped.
+    let mut agg = Vec::new();
+    for (t, ts, body) in [
+        (9u8, 1000u32, &[0x17u8, 1, 0, 0, 0][..]),
+        (8, 1033, &[0xaf, 1]),
+    ] {
+        agg.push(t);
+        agg.extend_from_slice(&(body.len() as u32).to_be_bytes()[1..]);
+        agg.extend_from_slice(&ts.to_be_bytes()[1..]);
+        agg.push((ts >> 24) as u8);
+        agg.extend_from_slice(&[0, 0, 0]);
+        agg.extend_from_slice(body);
+        agg.extend_from_slice(&(11 + body.len() as u32).to_be_bytes());
+    }
+    agg.extend_from_slice(&[9, 0, 0, 50, 0, 0]);
+    let mut out = BytesMut::new();
+    ChunkEncoder::new()
+        .write(&mut out, 6, 5000, MessageType::AGGREGATE, sid, &agg)
+        .unwrap();
+    c.handle_input(&out).unwrap();
+    assert_eq!(
+        play_events(&mut c),
+        vec![
+            PlayEvent::Media {
+                kind: MediaKind::Video,
+                timestamp: 5000,
+                payload: Bytes::from_static(&[0x17, 1, 0, 0, 0]),
+            },
+            PlayEvent::Media {
+                kind: MediaKind::Audio,
+                timestamp: 5033,
+                payload: Bytes::from_static(&[0xaf, 1]),
+            },
+        ]
+    );
+}

@@ -111,7 +111,7 @@ pub async fn hls_playlist(
         return Err(not_live());
     }
     let text = match (q.msn, q.part) {
-        (None, None) => state.engine.hls.playlist(&id).ok_or_else(not_live)?,
+        (None, None) => state.engine.hls.playlist(&id).await.ok_or_else(not_live)?,
         (Some(msn), part) => state
             .engine
             .hls

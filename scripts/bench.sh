@@ -1,0 +1,229 @@
+#!/usr/bin/env bash
+# Benchmarks ferrocast against nginx-rtmp, node-media-server 4.x and xiu on this machine, on
+# loopback, through the same scenarios in one run. See BENCHMARKS.md.
+#
+#   scripts/bench.sh [--servers ferrocast,nginx,nms,xiu] [--scenarios fanout-rtmp,fanout-flv,ingest,mixed]
+#                    [--duration 15] [--warmup 5] [--fanout 1,10,100,500] [--ingest 1,10,25,50]
+#
+# Installs what is missing (apt-get: ffmpeg nginx libnginx-mod-rtmp; npm: node-media-server@4
+# under target/bench/nms; cargo install xiu into target/bench/cargo), generates
+# target/bench/test.flv once, writes target/bench/results.json and target/bench/results.md.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+B=$ROOT/target/bench
+mkdir -p "$B/runs" "$B/logs"
+
+SERVERS=ferrocast,nginx,nms,xiu
+SCENARIOS=fanout-rtmp,fanout-flv,ingest,mixed
+DURATION=15
+WARMUP=5
+FANOUT=1,10,100,500
+INGEST=1,10,25,50
+while [ $# -gt 0 ]; do
+  case $1 in
+    --servers) SERVERS=$2; shift 2 ;;
+    --scenarios) SCENARIOS=$2; shift 2 ;;
+    --duration) DURATION=$2; shift 2 ;;
+    --warmup) WARMUP=$2; shift 2 ;;
+    --fanout) FANOUT=$2; shift 2 ;;
+    --ingest) INGEST=$2; shift 2 ;;
+    -h|--help) sed -n 2,10p "$0"; exit 0 ;;
+    *) echo "unknown option $1" >&2; exit 2 ;;
+  esac
+done
+has() { case ",$1," in *",$2,"*) return 0 ;; *) return 1 ;; esac; }
+say() { echo "== $*" >&2; }
+
+ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)" || true
+
+# ---------------------------------------------------------------- install what is missing
+SUDO=; [ "$(id -u)" -ne 0 ] && SUDO=sudo
+APT_UPDATED=
+apt_install() {
+  [ -n "$APT_UPDATED" ] || { $SUDO apt-get update -qq; APT_UPDATED=1; }
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "$@" >/dev/null
+}
+command -v ffmpeg >/dev/null || apt_install ffmpeg
+NGINX_MOD=
+if has "$SERVERS" nginx; then
+  if ! command -v nginx >/dev/null || ! ls /usr/lib/nginx/modules/ngx_rtmp_module.so >/dev/null 2>&1; then
+    apt_install nginx libnginx-mod-rtmp || say "nginx or libnginx-mod-rtmp could not be installed; skipping nginx"
+  fi
+  # Debian's nginx service starts on install; we run our own instance.
+  $SUDO systemctl stop nginx 2>/dev/null || $SUDO service nginx stop 2>/dev/null || true
+  NGINX_MOD=$(ls /usr/lib/nginx/modules/ngx_rtmp_module.so 2>/dev/null || true)
+  [ -n "$NGINX_MOD" ] || { say "no ngx_rtmp_module; skipping nginx"; SERVERS=${SERVERS//nginx/}; }
+fi
+if has "$SERVERS" nms; then
+  if [ ! -f "$B/nms/node_modules/node-media-server/package.json" ]; then
+    mkdir -p "$B/nms"
+    (cd "$B/nms" && npm init -y >/dev/null && npm install --no-audit --no-fund node-media-server@4 >/dev/null) \
+      || { say "node-media-server could not be installed; skipping it"; SERVERS=${SERVERS//nms/}; }
+  fi
+fi
+XIU=$B/cargo/bin/xiu
+if has "$SERVERS" xiu && [ ! -x "$XIU" ]; then
+  say "cargo install xiu (this can take a long time)"
+  if ! timeout 1800 cargo install --locked --root "$B/cargo" xiu >"$B/logs/xiu-install.log" 2>&1; then
+    say "xiu failed to build (see $B/logs/xiu-install.log); running the others"
+    SERVERS=${SERVERS//xiu/}
+  fi
+fi
+
+# ---------------------------------------------------------------- tools and test media
+say "building ferrocast and ferrocast-bench (release)"
+cargo build --release -q -p ferrocast -p ferrocast-bench
+BENCH=$ROOT/target/release/ferrocast-bench
+FERRO=$ROOT/target/release/ferrocast
+FLV=$B/test.flv
+if [ ! -s "$FLV" ]; then
+  say "generating $FLV (720p30 H.264 3 Mbps, 1 s GOP, AAC 128 kbps, 30 s)"
+  ffmpeg -hide_banner -loglevel error -y \
+    -f lavfi -i testsrc2=size=1280x720:rate=30 -f lavfi -i sine=frequency=440:sample_rate=48000 -t 30 \
+    -c:v libx264 -preset veryfast -tune zerolatency -b:v 3M -maxrate 3M -bufsize 3M \
+    -g 30 -keyint_min 30 -sc_threshold 0 -pix_fmt yuv420p -c:a aac -b:a 128k -ar 48000 -f flv "$FLV"
+fi
+
+# ---------------------------------------------------------------- servers
+SERVER_PID=
+cleanup() {
+  if [ -n "$SERVER_PID" ]; then kill "$SERVER_PID" 2>/dev/null || true; wait "$SERVER_PID" 2>/dev/null || true; fi
+}
+trap cleanup EXIT INT TERM
+
+wait_port() { # port
+  for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.1; done
+  say "port $1 did not open"; return 1
+}
+
+FERRO_DATA=$B/ferrocast-data
+FERRO_HTTP=18080; FERRO_RTMP=19350
+NGINX_RTMP=19351
+NMS_RTMP=19352; NMS_HTTP=18082
+XIU_RTMP=19353; XIU_HTTP=18083
+
+start_server() { # name
+  case $1 in
+    ferrocast)
+      FERROCAST_DATA_DIR=$FERRO_DATA FERROCAST_HTTP_ADDR=127.0.0.1:$FERRO_HTTP \
+      FERROCAST_RTMP_ADDR=127.0.0.1:$FERRO_RTMP FERROCAST_AUTH_RATE_LIMIT=100000 \
+        "$FERRO" serve >>"$B/logs/ferrocast.log" 2>&1 &
+      SERVER_PID=$!; wait_port $FERRO_HTTP; wait_port $FERRO_RTMP ;;
+    nginx)
+      mkdir -p "$B/nginx/logs"
+      cat >"$B/nginx/nginx.conf" <<CONF
+load_module $NGINX_MOD;
+daemon off;
+master_process on;
+# nginx-rtmp's live fan-out runs in one worker (more need rtmp_auto_push).
+worker_processes 1;
+pid $B/nginx/nginx.pid;
+error_log $B/nginx/logs/error.log warn;
+events { worker_connections 8192; }
+rtmp {
+  server {
+    listen 127.0.0.1:$NGINX_RTMP;
+    chunk_size 4096;
+    application live { live on; }
+  }
+}
+CONF
+      nginx -p "$B/nginx" -c "$B/nginx/nginx.conf" >>"$B/logs/nginx.log" 2>&1 &
+      SERVER_PID=$!; wait_port $NGINX_RTMP ;;
+    nms)
+      cat >"$B/nms/bench.js" <<JS
+const NodeMediaServer = require('node-media-server');
+new NodeMediaServer({
+  rtmp: { bind: '127.0.0.1', port: $NMS_RTMP, chunk_size: 4096, gop_cache: true, ping: 30, ping_timeout: 60 },
+  http: { bind: '127.0.0.1', port: $NMS_HTTP, allow_origin: '*' },
+  logType: 1,
+}).run();
+JS
+      (cd "$B/nms" && exec node bench.js) >>"$B/logs/nms.log" 2>&1 &
+      SERVER_PID=$!; wait_port $NMS_RTMP ;;
+    xiu)
+      cat >"$B/xiu.toml" <<TOML
+[rtmp]
+enabled = true
+port = $XIU_RTMP
+gop_num = 1
+[httpflv]
+enabled = true
+port = $XIU_HTTP
+[hls]
+enabled = false
+[log]
+level = "warn"
+TOML
+      "$XIU" -c "$B/xiu.toml" >>"$B/logs/xiu.log" 2>&1 &
+      SERVER_PID=$!; wait_port $XIU_RTMP ;;
+  esac
+}
+
+stop_server() { cleanup; SERVER_PID=; sleep 1; }
+
+# ferrocast needs an account and a source per stream (stream key to publish, playback id to play).
+ferrocast_sources() {
+  local f=$B/ferrocast-streams.txt
+  [ -s "$f" ] && [ "$(grep -c "^sk_" "$f")" -ge 50 ] && return 0
+  local api=http://127.0.0.1:$FERRO_HTTP/api email="bench$RANDOM$RANDOM@example.com" token
+  token=$(curl -sf -X POST "$api/auth/register" -H 'Content-Type: application/json' \
+    -d "{\"email\":\"$email\",\"password\":\"bench-password-1\",\"display_name\":\"Bench\"}" | jq -r '.access_token // .token')
+  : >"$f"
+  for i in $(seq 0 49); do
+    curl -sf -X POST "$api/sources" -H "Authorization: Bearer $token" -H 'Content-Type: application/json' \
+      -d "{\"name\":\"bench $i\"}" | jq -r '.source | "\(.stream_key) \(.playback_id)"' >>"$f"
+  done
+}
+
+urls() { # server -> sets PUB PLAY FLVURL STREAMS
+  STREAMS=(); FLVURL=
+  case $1 in
+    ferrocast) PUB="rtmp://127.0.0.1:$FERRO_RTMP/live/{key}"; PLAY="rtmp://127.0.0.1:$FERRO_RTMP/play/{play}"
+               FLVURL="http://127.0.0.1:$FERRO_HTTP/live/{play}.flv"; STREAMS=(--streams "$B/ferrocast-streams.txt") ;;
+    nginx) PUB="rtmp://127.0.0.1:$NGINX_RTMP/live/s{i}"; PLAY=$PUB ;;
+    nms) PUB="rtmp://127.0.0.1:$NMS_RTMP/live/s{i}"; PLAY=$PUB; FLVURL="http://127.0.0.1:$NMS_HTTP/live/s{i}.flv" ;;
+    xiu) PUB="rtmp://127.0.0.1:$XIU_RTMP/live/s{i}"; PLAY=$PUB; FLVURL="http://127.0.0.1:$XIU_HTTP/live/s{i}.flv" ;;
+  esac
+}
+
+run_one() { # server scenario publishers players protocol
+  local server=$1 sc=$2 pubs=$3 players=$4 proto=$5
+  urls "$server"
+  if [ "$proto" = http-flv ] && [ -z "$FLVURL" ]; then say "$server has no HTTP-FLV; skipping $sc"; return 0; fi
+  start_server "$server"
+  [ "$server" = ferrocast ] && ferrocast_sources
+  say "$server $sc: $pubs publisher(s) x $players $proto player(s)"
+  "$BENCH" run --flv "$FLV" --publish-url "$PUB" --play-url "$PLAY" ${FLVURL:+--flv-url "$FLVURL"} \
+    "${STREAMS[@]}" --protocol "$proto" --publishers "$pubs" --players "$players" \
+    --duration "$DURATION" --warmup "$WARMUP" --server-pid "$SERVER_PID" \
+    --server-name "$server" --scenario "$sc" --json "$B/runs/$server-$sc.json" \
+    || say "$server $sc failed"
+  stop_server
+}
+
+rm -f "$B"/runs/*.json
+for server in ${SERVERS//,/ }; do
+  if has "$SCENARIOS" fanout-rtmp; then
+    for n in ${FANOUT//,/ }; do run_one "$server" "fanout-rtmp-$n" 1 "$n" rtmp; done
+  fi
+  if has "$SCENARIOS" fanout-flv; then
+    for n in ${FANOUT//,/ }; do run_one "$server" "fanout-flv-$n" 1 "$n" http-flv; done
+  fi
+  if has "$SCENARIOS" ingest; then
+    for n in ${INGEST//,/ }; do run_one "$server" "ingest-$n" "$n" 0 rtmp; done
+  fi
+  if has "$SCENARIOS" mixed; then run_one "$server" mixed-10x20 10 20 rtmp; fi
+done
+
+# Order the runs by scenario so the markdown groups them.
+mapfile -t FILES < <(ls "$B"/runs/*.json 2>/dev/null | sort -t- -k2)
+if [ ${#FILES[@]} -eq 0 ]; then say "no results"; exit 1; fi
+"$BENCH" report "${FILES[@]}" --json "$B/results.json" --markdown "$B/results.md"
+{
+  echo; echo "Machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(free -g | awk '/Mem:/{print $2}') GiB RAM"
+  echo "Command: scripts/bench.sh --servers $SERVERS --scenarios $SCENARIOS --duration $DURATION --warmup $WARMUP --fanout $FANOUT --ingest $INGEST"
+} >>"$B/results.md"
+say "wrote $B/results.json and $B/results.md"
+cat "$B/results.md"
