@@ -80,6 +80,8 @@ struct Connection {
     publisher: Option<Publisher>,
     player: Option<Reader>,
     connected: bool,
+    /// Buffers queued for the next write (kept to reuse its allocation).
+    pending: Vec<bytes::Bytes>,
 }
 
 fn kind_of(k: MediaKind) -> FrameKind {
@@ -107,33 +109,45 @@ impl Connection {
             publisher: None,
             player: None,
             connected: false,
+            pending: Vec::new(),
         }
     }
 
     async fn run(mut self, mut sock: TcpStream) -> Result<(), String> {
         let mut buf = vec![0u8; READ_BUF];
-        let deadline = tokio::time::Instant::now() + HANDSHAKE_TIMEOUT;
+        // One timer for the connection's life, moved only when the deadline moves: a fresh
+        // timeout per loop would register and cancel a timer per frame per player.
+        let deadline = tokio::time::sleep(HANDSHAKE_TIMEOUT);
+        tokio::pin!(deadline);
         loop {
             self.flush(&mut sock).await?;
+            let was_connected = self.connected;
             self.handle_events().await?;
             self.flush(&mut sock).await?;
             if self.session.is_closed() {
                 return Ok(());
             }
-            let playing = self.player.is_some();
+            if self.connected && !was_connected {
+                deadline
+                    .as_mut()
+                    .reset(tokio::time::Instant::now() + IDLE_TIMEOUT);
+            }
             // Players may stay silent for as long as they watch; everyone else must keep talking.
-            let read_timeout = match (self.connected, playing) {
-                (false, _) => deadline,
-                (true, false) => tokio::time::Instant::now() + IDLE_TIMEOUT,
-                (true, true) => tokio::time::Instant::now() + Duration::from_secs(24 * 3600),
-            };
+            let playing = self.player.is_some();
             tokio::select! {
-                r = tokio::time::timeout_at(read_timeout, sock.read(&mut buf)) => match r {
-                    Ok(Ok(0)) => return Ok(()),
-                    Ok(Ok(n)) => self.session.handle_input(&buf[..n]).map_err(|e| format!("protocol error: {e}"))?,
-                    Ok(Err(e)) => return Err(format!("read failed: {e}")),
-                    Err(_) => return Err(if self.connected { "idle timeout".into() } else { "handshake timeout".into() }),
+                r = sock.read(&mut buf) => match r {
+                    Ok(0) => return Ok(()),
+                    Ok(n) => {
+                        self.session.handle_input(&buf[..n]).map_err(|e| format!("protocol error: {e}"))?;
+                        if self.connected && !playing {
+                            deadline.as_mut().reset(tokio::time::Instant::now() + IDLE_TIMEOUT);
+                        }
+                    }
+                    Err(e) => return Err(format!("read failed: {e}")),
                 },
+                _ = &mut deadline, if !playing => {
+                    return Err(if self.connected { "idle timeout".into() } else { "handshake timeout".into() });
+                }
                 f = next_frame(&mut self.player), if playing => {
                     // Send this frame and whatever else is already waiting, then write once.
                     let mut next = Some(f);
@@ -188,13 +202,17 @@ impl Connection {
     }
 
     /// Writes everything the session queued, gathering the buffers into vectored writes (one
-    /// system call for many frames, no copying).
+    /// system call for many frames, no copying; the list is reused, not reallocated).
     async fn flush(&mut self, sock: &mut TcpStream) -> Result<(), String> {
-        let mut pending: Vec<bytes::Bytes> = Vec::new();
+        self.pending.clear();
         while let Some(out) = self.session.poll_transmit() {
-            pending.push(out);
+            self.pending.push(out);
         }
-        match tokio::time::timeout(WRITE_TIMEOUT, write_all_vectored(sock, &mut pending)).await {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        match tokio::time::timeout(WRITE_TIMEOUT, write_all_vectored(sock, &mut self.pending)).await
+        {
             Ok(Ok(())) => Ok(()),
             Ok(Err(e)) => Err(format!("write failed: {e}")),
             Err(_) => Err("write timeout".into()),
@@ -326,11 +344,11 @@ async fn write_all_vectored(
             continue;
         }
         let end = (first + IOV_BATCH).min(bufs.len());
-        let slices: Vec<std::io::IoSlice<'_>> = bufs[first..end]
-            .iter()
-            .map(|b| std::io::IoSlice::new(b))
-            .collect();
-        let mut n = sock.write_vectored(&slices).await?;
+        let mut slices = [std::io::IoSlice::new(&[]); IOV_BATCH];
+        for (slot, b) in slices.iter_mut().zip(&bufs[first..end]) {
+            *slot = std::io::IoSlice::new(b);
+        }
+        let mut n = sock.write_vectored(&slices[..end - first]).await?;
         if n == 0 {
             return Err(std::io::ErrorKind::WriteZero.into());
         }
