@@ -30,7 +30,7 @@ pub const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 pub const AUTHORIZE_TIMEOUT: Duration = Duration::from_secs(10);
 /// The RTMP application for playback: `rtmp://HOST/play/<playback_id>`.
 pub const PLAY_APP: &str = "play";
-const READ_BUF: usize = 64 * 1024;
+const READ_BUF: usize = 16 * 1024;
 /// Frames sent per write at most.
 const MAX_BATCH: usize = 64;
 /// The message stream id players get from their first `createStream`, which the shared chunked
