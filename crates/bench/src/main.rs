@@ -109,6 +109,7 @@ enum ProtocolArg {
     Rtmp,
     HttpFlv,
     Hls,
+    LlHls,
 }
 
 /// Percentiles of a sample, milliseconds.
@@ -265,6 +266,7 @@ async fn run(a: RunArgs) -> Result<ScenarioResult> {
         ProtocolArg::Rtmp => (Protocol::Rtmp, a.play_url.clone()),
         ProtocolArg::HttpFlv => (Protocol::HttpFlv, a.flv_url.clone()),
         ProtocolArg::Hls => (Protocol::Hls, a.hls_url.clone()),
+        ProtocolArg::LlHls => (Protocol::LlHls, a.hls_url.clone()),
     };
     if a.players > 0 && template.is_none() {
         bail!("players need --play-url, --flv-url or --hls-url for {proto:?}");

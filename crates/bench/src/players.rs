@@ -25,6 +25,8 @@ pub enum Protocol {
     HttpFlv,
     /// HLS (polling).
     Hls,
+    /// Low-Latency HLS: blocking playlist reload and partial segments.
+    LlHls,
 }
 
 /// Runs one player until the window ends.
@@ -38,6 +40,7 @@ pub async fn run(proto: Protocol, url: Url, window: Window, fps: usize) -> Playe
                 Protocol::Rtmp => rtmp(&url, &mut tracker).await,
                 Protocol::HttpFlv => http_flv(&url, &mut tracker).await,
                 Protocol::Hls => hls(&url, &mut tracker, window).await,
+                Protocol::LlHls => ll_hls(&url, &mut tracker, window).await,
             }
         } => Some(r),
         () = tokio::time::sleep_until(window.end.into()) => None,
@@ -172,6 +175,76 @@ async fn hls(url: &Url, tracker: &mut VideoTracker, window: Window) -> Result<()
             }
         }
         tokio::time::sleep(Duration::from_secs_f64((target / 2.0).clamp(0.1, 5.0))).await;
+    }
+}
+
+/// A Low-Latency HLS player (RFC 8216bis §6.2.5), as hls.js plays LL streams: it asks for the
+/// next part with a blocking playlist reload (`_HLS_msn`/`_HLS_part`), downloads each part once,
+/// and plays `PART-HOLD-BACK` behind the live edge. Playback is modelled as in [`hls`]: the first
+/// part fixes the offset `now − stamp − part duration + hold-back`; a part that arrives after its
+/// display time stalls the player and grows the offset. Each sample is the offset: the
+/// glass-to-glass delay a viewer would see, minus the encoder.
+async fn ll_hls(url: &Url, tracker: &mut VideoTracker, window: Window) -> Result<()> {
+    let attr = |line: &str, key: &str| -> Option<String> {
+        let i = line.find(&format!("{key}="))? + key.len() + 1;
+        let rest = &line[i..];
+        Some(match rest.strip_prefix('"') {
+            Some(q) => q.split('"').next()?.to_owned(),
+            None => rest.split(',').next()?.to_owned(),
+        })
+    };
+    let hint = |text: &str| -> Option<(u64, u32)> {
+        let line = text
+            .lines()
+            .find(|l| l.starts_with("#EXT-X-PRELOAD-HINT:"))?;
+        let uri = attr(line, "URI")?;
+        let (seg, part) = uri
+            .strip_prefix("seg")?
+            .strip_suffix(".ts")?
+            .split_once('.')?;
+        Some((seg.parse().ok()?, part.parse().ok()?))
+    };
+    let text = String::from_utf8_lossy(&fetch(url).await?).into_owned();
+    let hold_back_us = text
+        .lines()
+        .find(|l| l.starts_with("#EXT-X-SERVER-CONTROL:"))
+        .and_then(|l| attr(l, "PART-HOLD-BACK"))
+        .and_then(|v| v.parse::<f64>().ok())
+        .ok_or_else(|| anyhow!("not a low-latency playlist (no PART-HOLD-BACK)"))?;
+    let hold_back_us = (hold_back_us * 1e6) as u64;
+    tracker.result.connected = true;
+    let (mut msn, mut part) = hint(&text).ok_or_else(|| anyhow!("no EXT-X-PRELOAD-HINT"))?;
+    let mut offset_us: Option<u64> = None;
+    loop {
+        let mut reload = url.clone();
+        let sep = if reload.path.contains('?') { '&' } else { '?' };
+        reload.path = format!("{}{sep}_HLS_msn={msn}&_HLS_part={part}", reload.path);
+        let text = String::from_utf8_lossy(&fetch(&reload).await?).into_owned();
+        let name = format!("seg{msn}.{part}.ts");
+        let duration_us = text
+            .lines()
+            .find(|l| l.starts_with("#EXT-X-PART:") && l.contains(&format!("\"{name}\"")))
+            .and_then(|l| attr(l, "DURATION"))
+            .and_then(|d| d.parse::<f64>().ok())
+            .map_or(200_000, |d| (d * 1e6) as u64);
+        let data = fetch(&url.join(&name)?).await?;
+        if let Some(stamp) = first_stamp_in_ts(&data) {
+            let now = unix_micros();
+            let off =
+                offset_us.get_or_insert((now + hold_back_us).saturating_sub(stamp + duration_us));
+            if stamp + *off < now {
+                *off = now - stamp;
+            }
+            let lat = *off;
+            tracker.on_frame(None);
+            if window.contains(Instant::now()) {
+                tracker
+                    .result
+                    .latencies_us
+                    .push(u32::try_from(lat).unwrap_or(u32::MAX));
+            }
+        }
+        (msn, part) = hint(&text).ok_or_else(|| anyhow!("no EXT-X-PRELOAD-HINT"))?;
     }
 }
 
