@@ -5,31 +5,33 @@
 
 use bytes::{BufMut, Bytes, BytesMut};
 use ferrocast_hub::{FrameKind, ReadEnd, Reader};
+use ferrocast_media::flv::{write_file_header, FlvHeader, TagType};
 
-/// FLV tag types (FLV spec v10.1 Annex E.4.1).
-const TAG_AUDIO: u8 = 8;
-const TAG_VIDEO: u8 = 9;
-const TAG_SCRIPT: u8 = 18;
-
-/// The FLV file header and `PreviousTagSize0`.
+/// The FLV file header and `PreviousTagSize0` (the media crate's writer).
 pub fn file_header(has_audio: bool, has_video: bool) -> Bytes {
     let mut b = BytesMut::with_capacity(13);
-    b.put_slice(b"FLV");
-    b.put_u8(1);
-    b.put_u8((u8::from(has_audio) << 2) | u8::from(has_video));
-    b.put_u32(9);
-    b.put_u32(0);
+    write_file_header(
+        FlvHeader {
+            has_audio,
+            has_video,
+        },
+        &mut b,
+    );
     b.freeze()
 }
 
-fn tag_header(tag_type: u8, timestamp: u32, len: usize) -> Bytes {
-    let mut b = BytesMut::with_capacity(11);
-    b.put_u8(tag_type);
+/// A tag's 11-byte header and 4-byte `PreviousTagSize` (FLV spec v10.1 Annex E.4.1), from one
+/// allocation; the body goes between them without being copied.
+fn tag_frame(tag_type: TagType, timestamp: u32, len: usize) -> (Bytes, Bytes) {
+    let mut b = BytesMut::with_capacity(15);
+    b.put_u8(tag_type.0);
     b.put_uint(len as u64, 3);
     b.put_uint(u64::from(timestamp & 0x00ff_ffff), 3);
     b.put_u8((timestamp >> 24) as u8);
     b.put_uint(0, 3);
-    b.freeze()
+    b.put_u32((11 + len) as u32);
+    let trailer = b.split_off(11);
+    (b.freeze(), trailer.freeze())
 }
 
 /// Turns a reader into the chunks of an FLV stream. Timestamps are rebased so the stream starts
@@ -68,9 +70,9 @@ pub fn stream(
         match st.reader.recv().await {
             Ok(frame) => {
                 let tag_type = match frame.kind {
-                    FrameKind::Audio => TAG_AUDIO,
-                    FrameKind::Video => TAG_VIDEO,
-                    FrameKind::Data => TAG_SCRIPT,
+                    FrameKind::Audio => TagType::AUDIO,
+                    FrameKind::Video => TagType::VIDEO,
+                    FrameKind::Data => TagType::SCRIPT_DATA,
                 };
                 // Configuration and metadata are timeless; media is rebased to the first sample.
                 let ts = if frame.sequence_header || frame.kind == FrameKind::Data {
@@ -79,13 +81,11 @@ pub fn stream(
                     let base = *st.base.get_or_insert(frame.timestamp);
                     frame.timestamp.wrapping_sub(base)
                 };
-                let len = frame.data.len();
-                let mut trailer = BytesMut::with_capacity(4);
-                trailer.put_u32((11 + len) as u32);
+                let (header, trailer) = tag_frame(tag_type, ts, frame.data.len());
                 // Popped from the end: trailer last.
-                st.pending.push(trailer.freeze());
+                st.pending.push(trailer);
                 st.pending.push(frame.data);
-                Some((Ok(tag_header(tag_type, ts, len)), st))
+                Some((Ok(header), st))
             }
             // The publisher left, or this viewer stayed behind: the response ends.
             Err(ReadEnd::Ended | ReadEnd::TooSlow) => None,

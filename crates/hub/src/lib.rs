@@ -318,6 +318,24 @@ impl Hub {
             .contains_key(playback_id)
     }
 
+    /// The codecs seen so far on a live stream, or `None` if it is not live.
+    pub fn info(&self, playback_id: &str) -> Option<StreamInfo> {
+        let stream = self
+            .inner
+            .streams
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(playback_id)?
+            .clone();
+        let info = stream
+            .cache
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .info
+            .clone();
+        Some(info)
+    }
+
     /// A snapshot of every live stream.
     pub fn streams(&self) -> Vec<LiveStream> {
         let streams = self.inner.streams.lock().unwrap_or_else(|p| p.into_inner());

@@ -45,12 +45,7 @@ pub async fn flv(
         .filter(|id| is_safe_id(id))
         .ok_or_else(not_live)?;
     let hub = &state.engine.hub;
-    let info = hub
-        .streams()
-        .into_iter()
-        .find(|s| s.key.playback_id == id)
-        .map(|s| s.info)
-        .ok_or_else(not_live)?;
+    let info = hub.info(id).ok_or_else(not_live)?;
     let reader = hub.subscribe(id).ok_or_else(not_live)?;
     let stream = ferrocast_engine::flv_out::stream(
         reader,
