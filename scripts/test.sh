@@ -13,11 +13,13 @@ cd "$(dirname "$0")/.."
 
 say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
 
-# 1. System tools the tests drive: ffmpeg (doctor, media tests) and oathtool (an independent
-#    RFC 6238 implementation for the two-factor tests).
+# 1. System tools the tests drive: ffmpeg (doctor, media and restream tests), oathtool (an
+#    independent RFC 6238 implementation for the two-factor tests) and openssl (a test
+#    certificate for the RTMPS destination).
 need=()
 command -v ffmpeg >/dev/null 2>&1 || need+=(ffmpeg)
 command -v oathtool >/dev/null 2>&1 || need+=(oathtool)
+command -v openssl >/dev/null 2>&1 || need+=(openssl)
 if [ ${#need[@]} -gt 0 ]; then
   say "installing ${need[*]} (apt-get)"
   sudo=""

@@ -448,3 +448,183 @@ async fn user_create_admin_bootstraps_an_administrator() {
     server.stop();
     let _ = std::fs::remove_dir_all(&cwd);
 }
+
+/// A fresh PostgreSQL schema URL, or `None` outside CI when PostgreSQL is unreachable.
+async fn postgres_schema_url() -> Option<String> {
+    let base = std::env::var("FERROCAST_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://127.0.0.1:5432/test".into());
+    let pool = match sqlx::PgPool::connect(&base).await {
+        Ok(p) => p,
+        Err(e) => {
+            assert!(
+                std::env::var("CI").map_or(true, |v| v != "true"),
+                "PostgreSQL at {base} is required under CI=true: {e}"
+            );
+            eprintln!("SKIPPED: PostgreSQL at {base} is unreachable ({e})");
+            return None;
+        }
+    };
+    let schema = format!("cli_{}", rand_suffix());
+    sqlx::query(&format!("CREATE SCHEMA {schema}"))
+        .execute(&pool)
+        .await
+        .expect("create schema");
+    pool.close().await;
+    Some(format!("{base}?options=-c%20search_path%3D{schema}"))
+}
+
+/// Streams for a while, `kill -9`s the server mid-stream, restarts it: the usage recorded is the
+/// time streamed, to within one usage heartbeat (10 s) — well inside the ±1 minute promised.
+async fn usage_survives_kill_9(database_url: Option<String>) {
+    let ffmpeg_ok = Command::new("ffmpeg")
+        .arg("-version")
+        .stdout(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(ffmpeg_ok, "ffmpeg is required: run scripts/test.sh");
+    let dir = temp_dir("kill9");
+    let (http, rtmp) = (free_port(), free_port());
+    let cmd = || {
+        let mut c = ferrocast(&dir);
+        c.env("FERROCAST_HTTP_ADDR", format!("127.0.0.1:{http}"))
+            .env("FERROCAST_RTMP_ADDR", format!("127.0.0.1:{rtmp}"))
+            .env("FERROCAST_LOG_LEVEL", "warn,ferrocast=info");
+        if let Some(url) = &database_url {
+            c.env("FERROCAST_DATABASE_URL", url);
+        }
+        c
+    };
+    let server = Server::start(cmd());
+    let c = reqwest::Client::new();
+    let reg: serde_json::Value = c
+        .post(format!("{}/api/auth/register", server.url))
+        .json(&serde_json::json!({"email": "kill9@example.com", "password": "password123", "display_name": "K"}))
+        .send()
+        .await
+        .expect("register")
+        .json()
+        .await
+        .expect("json");
+    let token = reg["access_token"].as_str().expect("token").to_string();
+    let src: serde_json::Value = c
+        .post(format!("{}/api/sources", server.url))
+        .bearer_auth(&token)
+        .json(&serde_json::json!({"name": "Main"}))
+        .send()
+        .await
+        .expect("source")
+        .json()
+        .await
+        .expect("json");
+    let key = src["source"]["stream_key"]
+        .as_str()
+        .expect("key")
+        .to_string();
+    let mut encoder = Command::new("ffmpeg")
+        .args([
+            "-hide_banner",
+            "-loglevel",
+            "error",
+            "-re",
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc=size=320x180:rate=30",
+        ])
+        .args([
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-g",
+            "30",
+            "-pix_fmt",
+            "yuv420p",
+            "-t",
+            "120",
+            "-f",
+            "flv",
+        ])
+        .arg(format!("rtmp://127.0.0.1:{rtmp}/live/{key}"))
+        .stdin(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("ffmpeg");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let info: serde_json::Value = c
+            .get(format!("{}/api/streams/info", server.url))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .expect("info")
+            .json()
+            .await
+            .expect("json");
+        if info["streams"][0]["status"] == "live" {
+            break;
+        }
+        assert!(Instant::now() < deadline, "never went live: {info}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let streamed = Duration::from_secs(23);
+    tokio::time::sleep(streamed).await;
+    let mut server = server;
+    server.child.kill().expect("kill -9");
+    let _ = server.child.wait();
+    let _ = encoder.kill();
+    let _ = encoder.wait();
+    let server = Server::start(cmd());
+    // Log in again: the refresh token survives, but a fresh login is simplest.
+    let login: serde_json::Value = c
+        .post(format!("{}/api/auth/login", server.url))
+        .json(&serde_json::json!({"email": "kill9@example.com", "password": "password123"}))
+        .send()
+        .await
+        .expect("login")
+        .json()
+        .await
+        .expect("json");
+    let token = login["access_token"].as_str().expect("token");
+    let mine: serde_json::Value = c
+        .get(format!("{}/api/subscriptions/my-subscription", server.url))
+        .bearer_auth(token)
+        .send()
+        .await
+        .expect("mine")
+        .json()
+        .await
+        .expect("json");
+    let used = mine["usage"]["streaming_seconds_used"]
+        .as_i64()
+        .expect("seconds");
+    let real = streamed.as_secs() as i64;
+    assert!(
+        (real - 11..=real + 2).contains(&used),
+        "streamed about {real} s before kill -9; usage says {used} s: {mine}"
+    );
+    let info: serde_json::Value = c
+        .get(format!("{}/api/streams/info", server.url))
+        .bearer_auth(token)
+        .send()
+        .await
+        .expect("info")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(info["streams"][0]["status"], "offline", "{info}");
+    server.stop();
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn usage_survives_kill_9_on_sqlite() {
+    usage_survives_kill_9(None).await;
+}
+
+#[tokio::test]
+async fn usage_survives_kill_9_on_postgres() {
+    if let Some(url) = postgres_schema_url().await {
+        usage_survives_kill_9(Some(url)).await;
+    }
+}

@@ -53,6 +53,9 @@ pub const SETTINGS: &[Setting] = &[
     Setting { key: "max_body_bytes", default: Some("1048576"), secret: false, help: "Largest request body accepted by JSON endpoints" },
     Setting { key: "trusted_proxies", default: Some(""), secret: false, help: "Comma-separated addresses or CIDRs of reverse proxies whose X-Forwarded-For is believed; empty: none" },
     Setting { key: "registration_open", default: Some("true"), secret: false, help: "Whether anyone may register; admins can still create users" },
+    Setting { key: "plans_file", default: None, secret: false, help: "TOML file of plans (names, prices, limits, features) replacing the default Free/Pro/Business; see README" },
+    Setting { key: "restream_allow_private_targets", default: Some("false"), secret: false, help: "Allow restream destinations on loopback, private and link-local addresses (SSRF guard off); for tests and private networks" },
+    Setting { key: "restream_ca_file", default: None, secret: false, help: "PEM file of extra certificate authorities trusted for RTMPS destinations (besides the Mozilla roots)" },
 ];
 
 /// A value that must not be printed. `Debug` and `Display` show `[redacted]`.
@@ -158,6 +161,12 @@ pub struct Config {
     pub registration_open: bool,
     /// Reverse proxies whose `X-Forwarded-For` names the client.
     pub trusted_proxies: Vec<IpNet>,
+    /// Plans file replacing the default plans.
+    pub plans_file: Option<PathBuf>,
+    /// Whether restream destinations may be private addresses.
+    pub restream_allow_private_targets: bool,
+    /// Extra CA certificates (PEM) for RTMPS destinations.
+    pub restream_ca_file: Option<PathBuf>,
     /// Where each setting's value came from.
     pub origins: BTreeMap<&'static str, Origin>,
 }
@@ -571,6 +580,22 @@ impl Layered {
             }
         }
 
+        let restream_allow_private_targets = parse(
+            &self,
+            "restream_allow_private_targets",
+            &mut problems,
+            "`true` or `false`",
+            false,
+        );
+        let plans_file = self
+            .get("plans_file")
+            .filter(|s| !s.is_empty())
+            .map(PathBuf::from);
+        let restream_ca_file = self
+            .get("restream_ca_file")
+            .filter(|s| !s.is_empty())
+            .map(PathBuf::from);
+
         if !problems.is_empty() {
             return Err(ConfigError::Invalid(problems));
         }
@@ -597,6 +622,9 @@ impl Layered {
             max_body_bytes,
             registration_open,
             trusted_proxies,
+            plans_file,
+            restream_allow_private_targets,
+            restream_ca_file,
             origins,
         })
     }

@@ -10,7 +10,9 @@
 #![deny(missing_docs)]
 
 pub mod accounts;
+pub mod destinations;
 pub mod migrate;
+pub mod plans;
 pub mod sources;
 
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};

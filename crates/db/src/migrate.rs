@@ -39,6 +39,11 @@ pub const SQLITE: &[Migration] = &[
         name: "sources",
         sql: include_str!("../migrations/sqlite/0002_sources.sql"),
     },
+    Migration {
+        version: 3,
+        name: "plans_restream",
+        sql: include_str!("../migrations/sqlite/0003_plans_restream.sql"),
+    },
 ];
 
 /// Migrations for PostgreSQL.
@@ -52,6 +57,11 @@ pub const POSTGRES: &[Migration] = &[
         version: 2,
         name: "sources",
         sql: include_str!("../migrations/postgres/0002_sources.sql"),
+    },
+    Migration {
+        version: 3,
+        name: "plans_restream",
+        sql: include_str!("../migrations/postgres/0003_plans_restream.sql"),
     },
 ];
 

@@ -109,6 +109,67 @@ impl Db {
         })
     }
 
+    /// A source by id.
+    pub async fn source_by_id(&self, id: i64) -> Result<Option<SourceRecord>, DbError> {
+        let sql = format!("SELECT {COLUMNS} FROM stream_sources WHERE id = $1");
+        on_pool!(self, p => match sqlx::query(&sql).bind(id).fetch_optional(p).await? {
+            Some(r) => Ok(Some(source_from_row!(r))),
+            None => Ok(None),
+        })
+    }
+
+    /// The source with this playback id.
+    pub async fn source_by_playback_id(
+        &self,
+        playback_id: &str,
+    ) -> Result<Option<SourceRecord>, DbError> {
+        let sql = format!("SELECT {COLUMNS} FROM stream_sources WHERE playback_id = $1");
+        on_pool!(self, p => match sqlx::query(&sql).bind(playback_id).fetch_optional(p).await? {
+            Some(r) => Ok(Some(source_from_row!(r))),
+            None => Ok(None),
+        })
+    }
+
+    /// How many sources a user has.
+    pub async fn count_sources(&self, user_id: i64) -> Result<i64, DbError> {
+        let n: i64 = on_pool!(self, p => sqlx::query_scalar("SELECT COUNT(*) FROM stream_sources WHERE user_id = $1")
+            .bind(user_id).fetch_one(p).await?);
+        Ok(n)
+    }
+
+    /// Renames or re-describes a source.
+    pub async fn update_source(
+        &self,
+        id: i64,
+        name: &str,
+        description: Option<&str>,
+        now: i64,
+    ) -> Result<(), DbError> {
+        on_pool!(self, p => sqlx::query("UPDATE stream_sources SET name = $2, description = $3, updated_at = $4 WHERE id = $1")
+            .bind(id).bind(name).bind(description).bind(now).execute(p).await.map(|_| ()))?;
+        Ok(())
+    }
+
+    /// Replaces a source's stream key (the old one stops working at once).
+    pub async fn rotate_source_key(
+        &self,
+        id: i64,
+        hash: &str,
+        sealed: &str,
+        now: i64,
+    ) -> Result<(), DbError> {
+        on_pool!(self, p => sqlx::query("UPDATE stream_sources SET stream_key_hash = $2, stream_key_sealed = $3, updated_at = $4 WHERE id = $1")
+            .bind(id).bind(hash).bind(sealed).bind(now).execute(p).await.map(|_| ()).map_err(map_unique))?;
+        Ok(())
+    }
+
+    /// Deletes a source and its destinations.
+    pub async fn delete_source(&self, id: i64) -> Result<bool, DbError> {
+        let n = on_pool!(self, p => sqlx::query("DELETE FROM stream_sources WHERE id = $1")
+            .bind(id).execute(p).await?.rows_affected());
+        Ok(n > 0)
+    }
+
     /// Marks a source live or not.
     pub async fn set_source_active(&self, id: i64, active: bool, now: i64) -> Result<(), DbError> {
         on_pool!(self, p => sqlx::query("UPDATE stream_sources SET is_active = $2, updated_at = $3 WHERE id = $1")

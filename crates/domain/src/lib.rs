@@ -3,5 +3,7 @@
 #![deny(missing_docs)]
 
 pub mod account;
+pub mod destination;
 pub mod mail;
 pub mod media;
+pub mod plans;

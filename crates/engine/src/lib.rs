@@ -1,5 +1,5 @@
 //! The media engine: owns the RTMP sockets and wires the pure protocol crates (`rtmp`, `media`)
-//! to the hub's fan-out. Publishing is authorised through the domain's
+//! to the hub's fan-out, and pushes live streams to their restream destinations ([`restream`]). Publishing is authorised through the domain's
 //! [`PublishAuthorizer`] port — the engine never touches the database.
 //!
 //! Outputs are addressed by the public playback id, never by the stream key:
@@ -8,6 +8,7 @@
 
 pub mod flv_out;
 pub mod hls;
+pub mod restream;
 pub mod rtmp_server;
 
 use ferrocast_domain::media::PublishAuthorizer;
@@ -23,11 +24,16 @@ pub struct Engine {
     pub hls: hls::HlsRegistry,
     /// Decides who may publish.
     pub authorizer: Arc<dyn PublishAuthorizer>,
+    /// Restream pushes of live streams.
+    pub restream: restream::Restreamer,
 }
 
 impl Engine {
     /// An engine with default settings; starts the HLS follower (needs a Tokio runtime).
-    pub fn start(authorizer: Arc<dyn PublishAuthorizer>) -> Engine {
+    pub fn start(
+        authorizer: Arc<dyn PublishAuthorizer>,
+        restream: restream::RestreamConfig,
+    ) -> Engine {
         let hub = Hub::default();
         let config = ferrocast_media::hls::HlsConfig {
             low_latency: Some(ferrocast_media::hls::LowLatencyConfig::default()),
@@ -36,6 +42,7 @@ impl Engine {
         let hls = hls::HlsRegistry::new(config, hub.clone());
         hls.spawn();
         Engine {
+            restream: restream::Restreamer::new(hub.clone(), restream),
             hub,
             hls,
             authorizer,

@@ -145,6 +145,14 @@ impl Connection {
                     }
                     Err(e) => return Err(format!("read failed: {e}")),
                 },
+                reason = stop_requested(&self.publisher), if self.publisher.is_some() => {
+                    let _ = self.session.end_publish(&reason);
+                    self.flush(&mut sock).await?;
+                    if let Some(p) = self.publisher.take() {
+                        tracing::info!(peer = %self.peer, playback_id = %p.key().playback_id, %reason, "publish stopped by the server");
+                    }
+                    return Ok(());
+                }
                 _ = &mut deadline, if !playing => {
                     return Err(if self.connected { "idle timeout".into() } else { "handshake timeout".into() });
                 }
@@ -369,6 +377,13 @@ async fn write_all_vectored(
 
 async fn stopped(rx: &mut watch::Receiver<bool>) {
     let _ = rx.wait_for(|s| *s).await;
+}
+
+async fn stop_requested(publisher: &Option<Publisher>) -> String {
+    match publisher {
+        Some(p) => p.stop_requested().await,
+        None => std::future::pending().await,
+    }
 }
 
 async fn next_frame(player: &mut Option<Reader>) -> Result<Frame, ReadEnd> {

@@ -23,7 +23,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
-use tokio::sync::broadcast;
+use tokio::sync::{broadcast, watch};
 
 /// Frames held in each stream's ring (about 10 s of 30 fps video with audio).
 pub const DEFAULT_CAPACITY: usize = 1024;
@@ -194,6 +194,8 @@ struct Cache {
 
 struct Stream {
     key: StreamKey,
+    /// Set once when the stream is stopped from outside (administrator, plan limit): the reason.
+    stop: watch::Sender<Option<String>>,
     tx: broadcast::Sender<Frame>,
     cache: Mutex<Cache>,
     stats: Arc<StreamStats>,
@@ -260,6 +262,7 @@ impl Hub {
         let (tx, _) = broadcast::channel(self.inner.capacity);
         let stream = Arc::new(Stream {
             key: key.clone(),
+            stop: watch::Sender::new(None),
             tx,
             cache: Mutex::new(Cache::default()),
             stats: Arc::new(StreamStats::default()),
@@ -307,6 +310,31 @@ impl Hub {
             lags: Vec::new(),
             generation: stream.generation,
         })
+    }
+
+    /// Asks the publisher of a live stream to stop, giving the reason it passes to the encoder.
+    /// Returns whether the stream was live. The stream goes offline when the publisher's
+    /// connection has closed (see [`Publisher::stop_requested`]).
+    pub fn stop(&self, playback_id: &str, reason: &str) -> bool {
+        let Some(stream) = self
+            .inner
+            .streams
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(playback_id)
+            .cloned()
+        else {
+            return false;
+        };
+        stream.stop.send_if_modified(|r| {
+            if r.is_none() {
+                *r = Some(reason.to_string());
+                true
+            } else {
+                false
+            }
+        });
+        true
     }
 
     /// Whether a stream is live.
@@ -395,6 +423,20 @@ impl Publisher {
     /// Counters of this stream.
     pub fn stats(&self) -> &Arc<StreamStats> {
         &self.stream.stats
+    }
+
+    /// Resolves with the reason once [`Hub::stop`] was called for this stream; pending forever
+    /// otherwise. Cancel-safe, so it can sit in a `select!` loop.
+    pub async fn stop_requested(&self) -> String {
+        let mut rx = self.stream.stop.subscribe();
+        let reason = match rx.wait_for(Option::is_some).await {
+            Ok(r) => r.clone(),
+            Err(_) => None,
+        };
+        match reason {
+            Some(r) => r,
+            None => std::future::pending().await,
+        }
     }
 
     /// Pushes one frame to every reader and updates the caches.

@@ -3,7 +3,7 @@
 
 use crate::error::ApiError;
 use crate::extract::too_large;
-use crate::routes::{auth, health, playback, sources};
+use crate::routes::{auth, events, health, playback, sources, streams, subscriptions};
 use crate::state::AppState;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
 use axum::http::{header, HeaderName, HeaderValue, Method, StatusCode};
@@ -32,7 +32,7 @@ pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 #[openapi(
     info(title = "ferrocast API", description = "Live streaming and creator platform. Errors are `{\"error\",\"details\",\"code\"}`."),
     modifiers(&BearerAuth),
-    tags((name = "auth", description = "Accounts, sessions, two-factor, API keys"), (name = "sources", description = "Stream sources: stream keys and playback ids"), (name = "playback", description = "Public playback by playback id: HLS and HTTP-FLV"), (name = "operations", description = "Health and metrics"))
+    tags((name = "auth", description = "Accounts, sessions, two-factor, API keys"), (name = "sources", description = "Stream sources: stream keys and playback ids"), (name = "streams", description = "Live state, destinations' pushes, usage, events; administrators' view"), (name = "subscriptions", description = "Plans, subscription and limits"), (name = "playback", description = "Public playback by playback id: HLS and HTTP-FLV"), (name = "operations", description = "Health and metrics"))
 )]
 struct ApiDoc;
 
@@ -79,6 +79,24 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(auth::revoke_api_key))
         .routes(routes!(auth::verify))
         .routes(routes!(sources::create_source, sources::list_sources))
+        .routes(routes!(sources::update_source, sources::delete_source))
+        .routes(routes!(sources::rotate_key))
+        .routes(routes!(
+            sources::list_destinations,
+            sources::add_destination
+        ))
+        .routes(routes!(
+            sources::update_destination,
+            sources::delete_destination
+        ))
+        .routes(routes!(streams::info))
+        .routes(routes!(streams::forwarding))
+        .routes(routes!(streams::go_live, streams::end))
+        .routes(routes!(streams::active))
+        .routes(routes!(subscriptions::list_plans))
+        .routes(routes!(subscriptions::my_subscription))
+        .routes(routes!(subscriptions::check_limits))
+        .routes(routes!(events::events))
         .routes(routes!(playback::flv))
         .routes(routes!(playback::hls_playlist))
         .routes(routes!(playback::hls_segment))

@@ -22,6 +22,21 @@ pub struct ErrorBody {
     /// Stable machine-readable code.
     #[schema(example = "VALIDATION_ERROR")]
     pub code: String,
+    /// Plan-limit refusals only (403 `PLAN_LIMIT_REACHED`): the seed's extra fields.
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<Box<PlanLimitFields>>,
+}
+
+/// What a plan-limit refusal adds to the error body (`seeds/neustream-architecture.md`,
+/// `planValidation`).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PlanLimitFields {
+    /// How many are in use.
+    pub current: i64,
+    /// The plan's maximum.
+    pub max: i64,
+    /// Where to upgrade.
+    pub upgrade_url: String,
 }
 
 /// An API error: status, body, and for 429 the seconds to wait.
@@ -51,6 +66,7 @@ impl ApiError {
                 error: error.into(),
                 details: details.into(),
                 code: code.into(),
+                limit: None,
             },
             retry_after: None,
             challenge: false,
@@ -104,6 +120,24 @@ impl ApiError {
     /// 409.
     pub fn conflict(code: &str, error: impl Into<String>, details: impl Into<String>) -> Self {
         Self::new(StatusCode::CONFLICT, code, error, details)
+    }
+    /// 403 for a plan limit, with the seed's `current`, `max` and `upgrade_url`.
+    pub fn plan_limit(
+        e: ferrocast_domain::plans::LimitExceeded,
+        details: impl Into<String>,
+    ) -> Self {
+        let mut err = Self::new(
+            StatusCode::FORBIDDEN,
+            "PLAN_LIMIT_REACHED",
+            e.error,
+            details,
+        );
+        err.body.limit = Some(Box::new(PlanLimitFields {
+            current: e.current,
+            max: e.max,
+            upgrade_url: ferrocast_domain::plans::UPGRADE_URL.into(),
+        }));
+        err
     }
     /// 422 for input that parsed but is not acceptable.
     pub fn validation(details: impl Into<String>) -> Self {

@@ -7,6 +7,7 @@ pub mod doctor;
 pub mod error;
 pub mod extract;
 pub mod http_server;
+pub mod live;
 pub mod mail;
 pub mod media;
 pub mod metrics;
@@ -127,6 +128,42 @@ pub async fn open_database(config: &Config) -> anyhow::Result<Db> {
     Ok(db)
 }
 
+/// Loads a plans file into storage (see README, "Plans").
+pub async fn load_plans(db: &Db, path: &Path) -> anyhow::Result<()> {
+    let text = std::fs::read_to_string(path).with_context(|| {
+        format!(
+            "cannot read the plans file {} (FERROCAST_PLANS_FILE)",
+            path.display()
+        )
+    })?;
+    let plans = ferrocast_domain::plans::parse_plans_file(&text)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    db.sync_plans(&plans, ferrocast_db::now_ms()).await?;
+    tracing::info!(path = %path.display(), plans = plans.len(), "plans loaded");
+    Ok(())
+}
+
+/// The restream settings from the configuration.
+pub fn restream_config(
+    config: &Config,
+) -> anyhow::Result<ferrocast_engine::restream::RestreamConfig> {
+    let extra = match &config.restream_ca_file {
+        Some(path) => Some(std::fs::read(path).with_context(|| {
+            format!(
+                "cannot read {} (FERROCAST_RESTREAM_CA_FILE)",
+                path.display()
+            )
+        })?),
+        None => None,
+    };
+    let tls = ferrocast_engine::restream::tls_config(extra.as_deref())
+        .map_err(|e| anyhow::anyhow!("FERROCAST_RESTREAM_CA_FILE: {e}"))?;
+    Ok(ferrocast_engine::restream::RestreamConfig {
+        allow_private_targets: config.restream_allow_private_targets,
+        ..ferrocast_engine::restream::RestreamConfig::new(tls)
+    })
+}
+
 /// A node listening for HTTP.
 pub struct Running {
     /// The bound HTTP address (useful with port 0).
@@ -187,10 +224,16 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     let rtmp_addr = rtmp_listener.local_addr()?;
     // Nothing is live on a node that just started.
     db.reset_active_sources().await?;
-    let engine =
-        ferrocast_engine::Engine::start(Arc::new(media::SourceAuthorizer::new(db.clone())));
-    media::spawn_lifecycle(&engine.hub, db.clone());
+    if let Some(path) = &config.plans_file {
+        load_plans(&db, path).await?;
+    }
+    let restream = restream_config(&config)?;
+    let engine = ferrocast_engine::Engine::start(
+        Arc::new(media::SourceAuthorizer::new(db.clone())),
+        restream,
+    );
     let state = AppState::new(config, db, &key, mailer, engine.clone());
+    live::spawn(state.clone());
     let app = app::router(state.clone());
     let (tx, rx) = tokio::sync::watch::channel(false);
     tokio::spawn(ferrocast_engine::rtmp_server::serve(

@@ -1,10 +1,9 @@
-//! The server's side of the media engine: publish authorisation against stored sources, and
-//! lifecycle bookkeeping (a source is marked active while live).
+//! The server's side of the media engine: publish authorisation against stored sources and the
+//! owner's plan (see [`crate::live`] for what happens once a stream is live).
 
 use ferrocast_auth::token;
 use ferrocast_db::{now_ms, Db};
 use ferrocast_domain::media::{PublishAuthorizer, PublishDenied, PublishGrant};
-use ferrocast_hub::{Hub, StreamEvent};
 use std::future::Future;
 use std::pin::Pin;
 use std::time::Duration;
@@ -46,11 +45,22 @@ impl PublishAuthorizer for SourceAuthorizer {
             )
             .await;
             match lookup {
-                Ok(Ok(Some(source))) => Ok(PublishGrant {
-                    source_id: source.id,
-                    user_id: source.user_id,
-                    playback_id: source.playback_id,
-                }),
+                Ok(Ok(Some(source))) => {
+                    match crate::live::allowance(&self.db, source.user_id, now_ms()).await {
+                        Ok((plan, a)) if a.exhausted() => Err(PublishDenied::NotAllowed(
+                            crate::live::exhausted_reason(&plan),
+                        )),
+                        Ok(_) => Ok(PublishGrant {
+                            source_id: source.id,
+                            user_id: source.user_id,
+                            playback_id: source.playback_id,
+                        }),
+                        Err(e) => {
+                            tracing::error!(error = %e, "publish authorisation: database error");
+                            Err(PublishDenied::Unavailable)
+                        }
+                    }
+                }
                 Ok(Ok(None)) => Err(PublishDenied::UnknownKey),
                 Ok(Err(e)) => {
                     tracing::error!(error = %e, "publish authorisation: database error");
@@ -63,29 +73,4 @@ impl PublishAuthorizer for SourceAuthorizer {
             }
         })
     }
-}
-
-/// Follows lifecycle events: marks sources active while live. Ends when the hub is dropped.
-pub fn spawn_lifecycle(hub: &Hub, db: Db) -> tokio::task::JoinHandle<()> {
-    let mut events = hub.events();
-    tokio::spawn(async move {
-        loop {
-            let event = match events.recv().await {
-                Ok(e) => e,
-                Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
-                    tracing::warn!(missed = n, "lifecycle follower fell behind");
-                    continue;
-                }
-                Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
-            };
-            let (source_id, active) = match &event {
-                StreamEvent::Starting { key, .. } => (key.source_id, true),
-                StreamEvent::Offline { key, .. } => (key.source_id, false),
-                StreamEvent::Live { .. } => continue,
-            };
-            if let Err(e) = db.set_source_active(source_id, active, now_ms()).await {
-                tracing::warn!(error = %e, source_id, "cannot record stream state");
-            }
-        }
-    })
 }

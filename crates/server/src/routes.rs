@@ -2,6 +2,9 @@
 //! registered through [`crate::app::api_router`], so the router and the spec come from one list.
 
 pub mod auth;
+pub mod events;
 pub mod health;
 pub mod playback;
 pub mod sources;
+pub mod streams;
+pub mod subscriptions;

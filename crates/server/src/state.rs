@@ -65,8 +65,10 @@ pub struct Inner {
     pub metrics: Metrics,
     /// Caps concurrent argon2 work so a login flood cannot exhaust memory (19 MiB each).
     pub hashing: Semaphore,
-    /// The media engine (hub, HLS packagers, publish authorisation).
+    /// The media engine (hub, HLS packagers, restream, publish authorisation).
     pub engine: ferrocast_engine::Engine,
+    /// Live sessions as the server tracks them, and their owners' events.
+    pub live: crate::live::Live,
 }
 
 impl std::ops::Deref for AppState {
@@ -115,6 +117,7 @@ impl AppState {
             metrics: Metrics::new(),
             hashing: Semaphore::new(parallel_hashes),
             engine,
+            live: crate::live::Live::default(),
         }))
     }
 

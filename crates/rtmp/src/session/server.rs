@@ -516,6 +516,26 @@ impl ServerSession {
         Ok(())
     }
 
+    /// Ends an accepted publish from the server's side (an administrator stopped the stream, or
+    /// the plan's streaming time ran out): `onStatus NetStream.Unpublish.Success` carrying the
+    /// reason, then the session closes.
+    pub fn end_publish(&mut self, description: &str) -> Result<(), RtmpError> {
+        let State::Publishing { stream_id } = self.state else {
+            return Err(match self.state {
+                State::Closed => RtmpError::Closed,
+                _ => RtmpError::InvalidState("not publishing"),
+            });
+        };
+        self.status(
+            stream_id,
+            "status",
+            "NetStream.Unpublish.Success",
+            description,
+        );
+        self.close();
+        Ok(())
+    }
+
     /// Accepts a play: Stream Begin, `NetStream.Play.Reset`, `NetStream.Play.Start`,
     /// `|RtmpSampleAccess`. Send media with [`ServerSession::send_media`] afterwards.
     pub fn accept_play(&mut self, request: RequestId) -> Result<(), RtmpError> {

@@ -1,23 +1,24 @@
-//! Stream sources, minimal for now: create and list (the full API — update, delete, rotate key,
-//! destinations — arrives with restreaming). Shapes follow `seeds/neustream-architecture.md`
-//! ("Sources Endpoints"), plus the public `playback_id` and ready-to-use URLs.
+//! Stream sources and their restream destinations. Shapes follow
+//! `seeds/neustream-architecture.md` ("Sources Endpoints"), plus the public `playback_id`,
+//! ready-to-use URLs, key rotation and per-destination live state. Plan limits answer 403 with
+//! the seed's `current`, `max` and `upgrade_url`.
 
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{ApiJson, AuthUser};
 use crate::routes::auth::rfc3339;
 use crate::state::AppState;
-use axum::extract::State;
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
 use ferrocast_auth::token;
+use ferrocast_db::destinations::{DestinationRecord, NewDestination};
 use ferrocast_db::now_ms;
 use ferrocast_db::sources::{NewSource, SourceRecord};
 use ferrocast_domain::account::{Role, Scope};
+use ferrocast_domain::{destination, plans};
+use ferrocast_engine::restream::{self, DestinationStatus};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
-
-/// Sources per user until plans (with their limits) arrive.
-const MAX_SOURCES: usize = 50;
 
 /// Where to watch a source.
 #[derive(Debug, Serialize, ToSchema)]
@@ -47,6 +48,8 @@ pub struct SourceView {
     pub playback_id: String,
     /// Whether a publisher is live now.
     pub is_active: bool,
+    /// Destinations configured.
+    pub destinations_count: i64,
     /// RFC 3339.
     pub created_at: String,
     /// OBS "Server" setting.
@@ -66,11 +69,126 @@ pub struct CreateSource {
     pub description: Option<String>,
 }
 
+/// What is left of the plan after an operation.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LimitsLeft {
+    /// Sources that can still be created.
+    pub sources_remaining: i64,
+    /// Destinations that can still be added.
+    pub destinations_remaining: i64,
+    /// Streaming hours left this month.
+    pub streaming_hours_remaining: f64,
+}
+
 /// Create-source answer.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct SourceCreated {
     /// The new source.
     pub source: SourceView,
+    /// What the plan still allows.
+    pub limits: LimitsLeft,
+}
+
+/// One source.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SourceOne {
+    /// The source.
+    pub source: SourceView,
+}
+
+/// A confirmation.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Done {
+    /// What happened.
+    pub message: String,
+}
+
+/// Update-source body: fields left out stay as they are.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateSource {
+    /// 1 to 100 characters.
+    pub name: Option<String>,
+    /// Up to 1000 characters; empty clears it.
+    pub description: Option<String>,
+}
+
+/// The live state of a destination's push.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PushStatus {
+    /// `connecting`, `live`, `retrying` or `failed`.
+    pub state: String,
+    /// The last error, if any.
+    pub last_error: Option<String>,
+    /// Bytes sent in this live session.
+    pub bytes_out: u64,
+    /// Frames sent in this live session.
+    pub frames_out: u64,
+    /// Successful (re)connections in this live session.
+    pub connects: u64,
+    /// RFC 3339 time of the last state change.
+    pub since: String,
+}
+
+/// A destination as its owner sees it: the platform key masked.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DestinationView {
+    /// Integer id.
+    pub id: i64,
+    /// UUID.
+    pub uuid: String,
+    /// The source it forwards.
+    pub source_id: i64,
+    /// `youtube`, `twitch`, `facebook`, `kick` or `custom`.
+    pub platform: String,
+    /// Ingest URL.
+    pub rtmp_url: String,
+    /// The platform key, masked (`****abcd`).
+    pub stream_key: String,
+    /// Forwarded when the source is live.
+    pub is_active: bool,
+    /// RFC 3339.
+    pub created_at: String,
+    /// The push's state while the source is live, else `null`.
+    pub status: Option<PushStatus>,
+}
+
+/// Destinations of a source.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DestinationList {
+    /// Oldest first.
+    pub destinations: Vec<DestinationView>,
+}
+
+/// One destination.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DestinationOne {
+    /// The destination.
+    pub destination: DestinationView,
+}
+
+/// Add-destination body.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AddDestination {
+    /// `youtube`, `twitch`, `facebook`, `kick` or `custom`.
+    #[schema(example = "youtube")]
+    pub platform: String,
+    /// `rtmp://` or `rtmps://` URL; optional for platforms with a known ingest.
+    #[schema(example = "rtmp://a.rtmp.youtube.com/live2")]
+    pub rtmp_url: Option<String>,
+    /// The key the platform gave you.
+    pub stream_key: String,
+    /// Forward it (default true).
+    pub is_active: Option<bool>,
+}
+
+/// Update-destination body.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateDestination {
+    /// Turn forwarding on or off; takes effect at once while live.
+    pub is_active: bool,
 }
 
 /// List answer.
@@ -81,16 +199,8 @@ pub struct SourceList {
 }
 
 impl AppState {
-    fn source_view(&self, s: &SourceRecord) -> ApiResult<SourceView> {
-        let key = self
-            .keys
-            .secrets
-            .open(
-                &format!("stream_sources.key:{}", s.uuid),
-                &s.stream_key_sealed,
-            )
-            .map_err(ApiError::internal)?;
-        let stream_key = String::from_utf8(key).map_err(ApiError::internal)?;
+    fn source_view(&self, s: &SourceRecord, destinations_count: i64) -> ApiResult<SourceView> {
+        let stream_key = self.source_key(s)?;
         let base = &self.config.public_url;
         let rtmp = self.rtmp_base_url();
         Ok(SourceView {
@@ -101,6 +211,7 @@ impl AppState {
             stream_key,
             playback_id: s.playback_id.clone(),
             is_active: s.is_active,
+            destinations_count,
             created_at: rfc3339(s.created_at),
             ingest_url: format!("{rtmp}/live"),
             playback: PlaybackUrls {
@@ -153,9 +264,124 @@ fn check_creator(auth: &AuthUser) -> ApiResult<()> {
     Ok(())
 }
 
+/// Parses an id from the path; anything else is simply not found.
+pub fn parse_id(raw: &str, what: &str) -> ApiResult<i64> {
+    raw.parse::<i64>()
+        .ok()
+        .filter(|id| *id > 0)
+        .ok_or_else(|| ApiError::not_found(what))
+}
+
+fn clean_name(name: &str) -> ApiResult<&str> {
+    let name = name.trim();
+    if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
+        return Err(ApiError::validation(
+            "name: must be 1 to 100 characters without control characters",
+        ));
+    }
+    Ok(name)
+}
+
+fn clean_description(d: Option<&str>) -> ApiResult<Option<&str>> {
+    let d = d.map(str::trim).filter(|d| !d.is_empty());
+    if let Some(d) = d {
+        if d.chars().count() > 1000 || d.chars().any(|c| c.is_control() && c != '\n') {
+            return Err(ApiError::validation(
+                "description: must be at most 1000 characters without control characters",
+            ));
+        }
+    }
+    Ok(d)
+}
+
+impl AppState {
+    /// The caller's source `id`; 404 for anyone else's (admins may reach any).
+    pub async fn own_source(&self, auth: &AuthUser, raw_id: &str) -> ApiResult<SourceRecord> {
+        let id = parse_id(raw_id, "source")?;
+        match self.db.source_by_id(id).await? {
+            Some(s) if s.user_id == auth.user.id || auth.role.satisfies(Role::Admin) => Ok(s),
+            _ => Err(ApiError::not_found("source")),
+        }
+    }
+
+    /// What the user's plan still allows.
+    pub async fn limits_left(&self, user_id: i64) -> ApiResult<LimitsLeft> {
+        let (plan, allowance) = crate::live::allowance(&self.db, user_id, now_ms()).await?;
+        let sources = self.db.count_sources(user_id).await?;
+        let destinations = self.db.count_destinations(user_id).await?;
+        Ok(LimitsLeft {
+            sources_remaining: (plan.spec.max_sources - sources).max(0),
+            destinations_remaining: (plan.spec.max_destinations - destinations).max(0),
+            streaming_hours_remaining: hours(allowance.remaining_ms()),
+        })
+    }
+
+    /// Opens a source's sealed stream key.
+    pub fn source_key(&self, s: &SourceRecord) -> ApiResult<String> {
+        let key = self
+            .keys
+            .secrets
+            .open(
+                &format!("stream_sources.key:{}", s.uuid),
+                &s.stream_key_sealed,
+            )
+            .map_err(ApiError::internal)?;
+        String::from_utf8(key).map_err(ApiError::internal)
+    }
+
+    /// Opens a destination's sealed platform key.
+    pub fn open_destination_key(&self, d: &DestinationRecord) -> Result<String, String> {
+        let key = self
+            .keys
+            .secrets
+            .open(&destination_aad(&d.uuid), &d.stream_key_sealed)
+            .map_err(|e| e.to_string())?;
+        String::from_utf8(key).map_err(|e| e.to_string())
+    }
+
+    /// A destination as responses show it, with the live push state when there is one.
+    pub fn destination_view(
+        &self,
+        d: &DestinationRecord,
+        live: &[DestinationStatus],
+    ) -> DestinationView {
+        let masked = self
+            .open_destination_key(d)
+            .map(|k| destination::mask_key(&k))
+            .unwrap_or_else(|_| "****".into());
+        DestinationView {
+            id: d.id,
+            uuid: d.uuid.clone(),
+            source_id: d.source_id,
+            platform: d.platform.clone(),
+            rtmp_url: d.rtmp_url.clone(),
+            stream_key: masked,
+            is_active: d.is_active,
+            created_at: rfc3339(d.created_at),
+            status: live.iter().find(|s| s.id == d.id).map(|s| PushStatus {
+                state: s.state.as_str().to_string(),
+                last_error: s.last_error.clone(),
+                bytes_out: s.bytes_out,
+                frames_out: s.frames_out,
+                connects: s.connects,
+                since: rfc3339(s.since_ms),
+            }),
+        }
+    }
+}
+
+/// Milliseconds as hours, to two decimals.
+pub fn hours(ms: i64) -> f64 {
+    (ms as f64 / 36_000.0).round() / 100.0
+}
+
+fn destination_aad(uuid: &str) -> String {
+    format!("source_destinations.key:{uuid}")
+}
+
 /// Create a source with a fresh stream key and playback id.
 #[utoipa::path(post, path = "/api/sources", tag = "sources", security(("bearer" = [])), request_body = CreateSource,
-    responses((status = 201, body = SourceCreated), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    responses((status = 201, body = SourceCreated), (status = 403, body = ErrorBody, description = "Not a creator, or the plan's source limit"), (status = 422, body = ErrorBody)))]
 pub async fn create_source(
     State(state): State<AppState>,
     auth: AuthUser,
@@ -163,29 +389,19 @@ pub async fn create_source(
 ) -> ApiResult<(StatusCode, Json<SourceCreated>)> {
     auth.require(Scope::SourcesWrite)?;
     check_creator(&auth)?;
-    let name = req.name.trim();
-    if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
-        return Err(ApiError::validation(
-            "name: must be 1 to 100 characters without control characters",
-        ));
-    }
-    let description = req
-        .description
-        .as_deref()
-        .map(str::trim)
-        .filter(|d| !d.is_empty());
-    if let Some(d) = description {
-        if d.chars().count() > 1000 || d.chars().any(|c| c.is_control() && c != '\n') {
-            return Err(ApiError::validation(
-                "description: must be at most 1000 characters without control characters",
-            ));
-        }
-    }
-    if state.db.list_sources(auth.user.id).await?.len() >= MAX_SOURCES {
-        return Err(ApiError::forbidden(format!(
-            "You have the maximum of {MAX_SOURCES} sources; delete one first."
-        )));
-    }
+    let name = clean_name(&req.name)?;
+    let description = clean_description(req.description.as_deref())?;
+    let (plan, _) = state.db.user_plan(auth.user.id).await?;
+    let current = state.db.count_sources(auth.user.id).await?;
+    plans::check_one_more("Source", current, plan.spec.max_sources).map_err(|e| {
+        ApiError::plan_limit(
+            e,
+            format!(
+                "The {} plan allows {} source(s); upgrade or delete one.",
+                plan.spec.name, plan.spec.max_sources
+            ),
+        )
+    })?;
     let uuid = uuid::Uuid::new_v4().to_string();
     let key = new_stream_key();
     let sealed = state
@@ -212,7 +428,8 @@ pub async fn create_source(
     Ok((
         StatusCode::CREATED,
         Json(SourceCreated {
-            source: state.source_view(&rec)?,
+            source: state.source_view(&rec, 0)?,
+            limits: state.limits_left(auth.user.id).await?,
         }),
     ))
 }
@@ -226,9 +443,315 @@ pub async fn list_sources(
 ) -> ApiResult<Json<SourceList>> {
     auth.require(Scope::SourcesRead)?;
     let rows = state.db.list_sources(auth.user.id).await?;
+    let dests = state.db.list_user_destinations(auth.user.id).await?;
     let sources = rows
         .iter()
-        .map(|s| state.source_view(s))
+        .map(|s| {
+            let n = dests.iter().filter(|d| d.source_id == s.id).count() as i64;
+            state.source_view(s, n)
+        })
         .collect::<ApiResult<Vec<_>>>()?;
     Ok(Json(SourceList { sources }))
+}
+
+/// Rename or re-describe a source.
+#[utoipa::path(put, path = "/api/sources/{id}", tag = "sources", security(("bearer" = [])), request_body = UpdateSource,
+    params(("id" = i64, Path, description = "Source id")),
+    responses((status = 200, body = SourceOne), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn update_source(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    Path(id): Path<String>,
+    ApiJson(req): ApiJson<UpdateSource>,
+) -> ApiResult<Json<SourceOne>> {
+    auth.require(Scope::SourcesWrite)?;
+    let src = state.own_source(&auth, &id).await?;
+    let name = match &req.name {
+        Some(n) => clean_name(n)?.to_string(),
+        None => src.name.clone(),
+    };
+    let description = match &req.description {
+        Some(d) => clean_description(Some(d))?.map(str::to_string),
+        None => src.description.clone(),
+    };
+    state
+        .db
+        .update_source(src.id, &name, description.as_deref(), now_ms())
+        .await?;
+    let rec = state
+        .db
+        .source_by_id(src.id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("source"))?;
+    let n = state.db.list_destinations(src.id).await?.len() as i64;
+    Ok(Json(SourceOne {
+        source: state.source_view(&rec, n)?,
+    }))
+}
+
+/// Delete a source, its destinations and its key (a live stream on it is ended first). Usage
+/// already recorded stays counted.
+#[utoipa::path(delete, path = "/api/sources/{id}", tag = "sources", security(("bearer" = [])),
+    params(("id" = i64, Path, description = "Source id")),
+    responses((status = 200, body = Done), (status = 404, body = ErrorBody)))]
+pub async fn delete_source(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Done>> {
+    auth.require(Scope::SourcesWrite)?;
+    let src = state.own_source(&auth, &id).await?;
+    state.stop_stream(&src.playback_id, "the source was deleted");
+    state.db.delete_source(src.id).await?;
+    tracing::info!(user_id = auth.user.id, source = %src.uuid, "source deleted");
+    Ok(Json(Done {
+        message: "Source deleted.".into(),
+    }))
+}
+
+/// Replace the source's stream key. The old key stops working at once, and a stream live on it
+/// is ended (whoever holds the old key is cut off); reconnect the encoder with the new key.
+#[utoipa::path(post, path = "/api/sources/{id}/rotate-key", tag = "sources", security(("bearer" = [])),
+    params(("id" = i64, Path, description = "Source id")),
+    responses((status = 200, body = SourceOne), (status = 404, body = ErrorBody)))]
+pub async fn rotate_key(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    Path(id): Path<String>,
+) -> ApiResult<Json<SourceOne>> {
+    auth.require(Scope::SourcesWrite)?;
+    let src = state.own_source(&auth, &id).await?;
+    let key = new_stream_key();
+    let sealed = state
+        .keys
+        .secrets
+        .seal(&format!("stream_sources.key:{}", src.uuid), key.as_bytes());
+    state
+        .db
+        .rotate_source_key(src.id, &token::hash(&key), &sealed, now_ms())
+        .await?;
+    state.stop_stream(&src.playback_id, "the stream key was rotated");
+    tracing::info!(user_id = auth.user.id, source = %src.uuid, "stream key rotated");
+    let rec = state
+        .db
+        .source_by_id(src.id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("source"))?;
+    let n = state.db.list_destinations(src.id).await?.len() as i64;
+    Ok(Json(SourceOne {
+        source: state.source_view(&rec, n)?,
+    }))
+}
+
+/// A source's destinations, with each push's live state.
+#[utoipa::path(get, path = "/api/sources/{id}/destinations", tag = "sources", security(("bearer" = [])),
+    params(("id" = i64, Path, description = "Source id")),
+    responses((status = 200, body = DestinationList), (status = 404, body = ErrorBody)))]
+pub async fn list_destinations(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    Path(id): Path<String>,
+) -> ApiResult<Json<DestinationList>> {
+    auth.require(Scope::SourcesRead)?;
+    let src = state.own_source(&auth, &id).await?;
+    let live = state.engine.restream.status(&src.playback_id);
+    let destinations = state
+        .db
+        .list_destinations(src.id)
+        .await?
+        .iter()
+        .map(|d| state.destination_view(d, &live))
+        .collect();
+    Ok(Json(DestinationList { destinations }))
+}
+
+/// Checks a destination URL: scheme, shape, the platform's TLS requirement, and what the host
+/// resolves to (SSRF guard; loopback, private and link-local targets need
+/// `FERROCAST_RESTREAM_ALLOW_PRIVATE_TARGETS=true`).
+async fn check_destination_url(
+    state: &AppState,
+    platform: &destination::Platform,
+    url: &str,
+) -> ApiResult<()> {
+    let parsed = restream::parse_target_url(url)
+        .map_err(|e| ApiError::validation(format!("rtmp_url: {e}")))?;
+    if platform.requires_tls && !parsed.tls {
+        return Err(ApiError::validation(format!(
+            "rtmp_url: {} accepts RTMPS only; use an rtmps:// URL",
+            platform.name
+        )));
+    }
+    if state.config.restream_allow_private_targets {
+        return Ok(());
+    }
+    let host = parsed.host.trim_start_matches('[').trim_end_matches(']');
+    let addrs: Vec<std::net::IpAddr> = match host.parse::<std::net::IpAddr>() {
+        Ok(ip) => vec![ip],
+        Err(_) => {
+            let lookup = tokio::time::timeout(
+                std::time::Duration::from_secs(5),
+                tokio::net::lookup_host((host, parsed.port)),
+            )
+            .await;
+            match lookup {
+                Ok(Ok(found)) => found.map(|a| a.ip()).collect(),
+                _ => {
+                    return Err(ApiError::validation(format!(
+                        "rtmp_url: the host {host:?} does not resolve; check the URL"
+                    )))
+                }
+            }
+        }
+    };
+    if addrs.is_empty() || addrs.iter().any(|ip| !restream::is_public_ip(*ip)) {
+        return Err(ApiError::validation(format!(
+            "rtmp_url: {host:?} is a loopback, private or link-local address; restreaming there is refused \
+             unless the operator sets FERROCAST_RESTREAM_ALLOW_PRIVATE_TARGETS=true"
+        )));
+    }
+    Ok(())
+}
+
+/// Add a restream destination. If the source is live, forwarding to it starts at once.
+#[utoipa::path(post, path = "/api/sources/{id}/destinations", tag = "sources", security(("bearer" = [])), request_body = AddDestination,
+    params(("id" = i64, Path, description = "Source id")),
+    responses((status = 201, body = DestinationOne), (status = 403, body = ErrorBody, description = "The plan's destination limit"),
+        (status = 404, body = ErrorBody), (status = 422, body = ErrorBody, description = "Bad platform, URL (scheme, private address) or key")))]
+pub async fn add_destination(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    Path(id): Path<String>,
+    ApiJson(req): ApiJson<AddDestination>,
+) -> ApiResult<(StatusCode, Json<DestinationOne>)> {
+    auth.require(Scope::SourcesWrite)?;
+    let src = state.own_source(&auth, &id).await?;
+    let platform = destination::platform(req.platform.trim()).ok_or_else(|| {
+        ApiError::validation("platform: one of youtube, twitch, facebook, kick, custom")
+    })?;
+    let url = match req
+        .rtmp_url
+        .as_deref()
+        .map(str::trim)
+        .filter(|u| !u.is_empty())
+    {
+        Some(u) => u.to_string(),
+        None => platform
+            .default_url
+            .ok_or_else(|| {
+                ApiError::validation(format!("rtmp_url: required for {}", platform.name))
+            })?
+            .to_string(),
+    };
+    let (plan, _) = state.db.user_plan(src.user_id).await?;
+    let current = state.db.count_destinations(src.user_id).await?;
+    plans::check_one_more("Destination", current, plan.spec.max_destinations).map_err(|e| {
+        ApiError::plan_limit(
+            e,
+            format!(
+                "The {} plan allows {} destination(s); upgrade or remove one.",
+                plan.spec.name, plan.spec.max_destinations
+            ),
+        )
+    })?;
+    check_destination_url(&state, platform, &url).await?;
+    destination::validate_stream_key(&req.stream_key).map_err(ApiError::validation)?;
+    let uuid = uuid::Uuid::new_v4().to_string();
+    let sealed = state
+        .keys
+        .secrets
+        .seal(&destination_aad(&uuid), req.stream_key.as_bytes());
+    let mut rec = state
+        .db
+        .create_destination(
+            &NewDestination {
+                uuid: &uuid,
+                source_id: src.id,
+                user_id: src.user_id,
+                platform: platform.name,
+                rtmp_url: &url,
+                stream_key_sealed: &sealed,
+            },
+            now_ms(),
+        )
+        .await?;
+    if req.is_active == Some(false) {
+        state
+            .db
+            .set_destination_active(rec.id, false, now_ms())
+            .await?;
+        rec.is_active = false;
+    }
+    tracing::info!(
+        user_id = auth.user.id,
+        source_id = src.id,
+        destination = rec.id,
+        platform = platform.name,
+        "destination added"
+    );
+    state.refresh_restream(src.id).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(DestinationOne {
+            destination: state.destination_view(&rec, &[]),
+        }),
+    ))
+}
+
+async fn own_destination(
+    state: &AppState,
+    auth: &AuthUser,
+    raw_id: &str,
+) -> ApiResult<DestinationRecord> {
+    let id = parse_id(raw_id, "destination")?;
+    match state.db.destination_by_id(id).await? {
+        Some(d) if d.user_id == auth.user.id || auth.role.satisfies(Role::Admin) => Ok(d),
+        _ => Err(ApiError::not_found("destination")),
+    }
+}
+
+/// Turn forwarding to a destination on or off; while live it takes effect at once, without
+/// touching the other destinations.
+#[utoipa::path(patch, path = "/api/sources/destinations/{id}", tag = "sources", security(("bearer" = [])), request_body = UpdateDestination,
+    params(("id" = i64, Path, description = "Destination id")),
+    responses((status = 200, body = DestinationOne), (status = 404, body = ErrorBody)))]
+pub async fn update_destination(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    Path(id): Path<String>,
+    ApiJson(req): ApiJson<UpdateDestination>,
+) -> ApiResult<Json<DestinationOne>> {
+    auth.require(Scope::SourcesWrite)?;
+    let mut d = own_destination(&state, &auth, &id).await?;
+    state
+        .db
+        .set_destination_active(d.id, req.is_active, now_ms())
+        .await?;
+    d.is_active = req.is_active;
+    state.refresh_restream(d.source_id).await?;
+    Ok(Json(DestinationOne {
+        destination: state.destination_view(&d, &[]),
+    }))
+}
+
+/// Remove a destination; while live, its push stops at once and the others continue.
+#[utoipa::path(delete, path = "/api/sources/destinations/{id}", tag = "sources", security(("bearer" = [])),
+    params(("id" = i64, Path, description = "Destination id")),
+    responses((status = 200, body = Done), (status = 404, body = ErrorBody)))]
+pub async fn delete_destination(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Done>> {
+    auth.require(Scope::SourcesWrite)?;
+    let d = own_destination(&state, &auth, &id).await?;
+    state.db.delete_destination(d.id).await?;
+    state.refresh_restream(d.source_id).await?;
+    tracing::info!(
+        user_id = auth.user.id,
+        destination = d.id,
+        "destination removed"
+    );
+    Ok(Json(Done {
+        message: "Destination removed.".into(),
+    }))
 }

@@ -4,9 +4,11 @@
 #![allow(dead_code)]
 
 use ferrocast_config::{Config, Sources};
+use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
@@ -305,4 +307,115 @@ pub async fn rtmp_handshake(addr: SocketAddr) -> tokio::net::TcpStream {
     assert_eq!(s0s1s2[0], 3);
     s.write_all(&s0s1s2[1..1 + C1_LEN]).await.expect("c2");
     s
+}
+
+pub fn require(tool: &str) {
+    let ok = Command::new(tool)
+        .arg("-version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(
+        ok,
+        "{tool} is required: run scripts/test.sh, which installs it"
+    );
+}
+
+pub struct Source {
+    pub key: String,
+    pub playback_id: String,
+    pub token: String,
+}
+
+pub async fn creator_with_source(app: &TestApp, email: &str) -> Source {
+    let c = client();
+    let reg: Value = c
+        .post(app.url("/api/auth/register"))
+        .json(&json!({"email": email, "password": "password123", "display_name": "Streamer"}))
+        .send()
+        .await
+        .expect("register")
+        .json()
+        .await
+        .expect("json");
+    let token = reg["access_token"].as_str().expect("token").to_string();
+    let res = c
+        .post(app.url("/api/sources"))
+        .bearer_auth(&token)
+        .json(&json!({"name": "Main"}))
+        .send()
+        .await
+        .expect("create");
+    assert_eq!(res.status(), 201);
+    let body: Value = res.json().await.expect("json");
+    let s = &body["source"];
+    let key = s["stream_key"].as_str().expect("key").to_string();
+    assert!(key.starts_with("sk_") && key.len() == 67, "{key}");
+    let playback_id = s["playback_id"].as_str().expect("pid").to_string();
+    assert!(
+        !s["playback"]["hls"].as_str().expect("hls").contains(&key),
+        "playback URLs never hold the key"
+    );
+    Source {
+        key,
+        playback_id,
+        token,
+    }
+}
+
+/// ffmpeg publishing a generated H.264 + AAC stream in real time (1 s GOP).
+pub fn publish(rtmp: &str, name: &str, seconds: u32, extra: &[&str]) -> Child {
+    let mut args: Vec<String> = vec![
+        "-hide_banner",
+        "-loglevel",
+        "error",
+        "-re",
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc=size=640x360:rate=30",
+    ]
+    .into_iter()
+    .map(String::from)
+    .collect();
+    if !extra.contains(&"-an") {
+        args.extend(
+            ["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100"].map(String::from),
+        );
+    }
+    args.extend(extra.iter().map(|s| s.to_string()));
+    args.extend(
+        [
+            "-c:v",
+            "libx264",
+            "-preset",
+            "veryfast",
+            "-tune",
+            "zerolatency",
+            "-g",
+            "30",
+            "-pix_fmt",
+            "yuv420p",
+            "-c:a",
+            "aac",
+            "-b:a",
+            "128k",
+        ]
+        .map(String::from),
+    );
+    args.extend([
+        "-t".to_string(),
+        seconds.to_string(),
+        "-f".into(),
+        "flv".into(),
+        format!("{rtmp}/live/{name}"),
+    ]);
+    Command::new("ffmpeg")
+        .args(&args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn ffmpeg")
 }

@@ -1,0 +1,471 @@
+//! The server's side of live streams: for every stream the engine reports, a usage session in
+//! storage (heartbeat every [`HEARTBEAT`], so a crash loses at most one heartbeat of usage), the
+//! plan's monthly streaming time enforced (a warning at 90 %, the stream ended at 100 % with the
+//! reason), restream pushes started from the source's destinations, and events for the owner.
+//! The engine never waits on any of this: it only emits lifecycle events.
+
+use crate::state::AppState;
+use ferrocast_db::plans::PlanRecord;
+use ferrocast_db::{now_ms, Db, DbError};
+use ferrocast_domain::plans::{month_bounds, Allowance};
+use ferrocast_engine::restream::Target;
+use ferrocast_hub::StreamEvent;
+use serde::Serialize;
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::Duration;
+use tokio::sync::{broadcast, watch};
+use utoipa::ToSchema;
+
+/// How often a live session's usage is written down and checked against the plan.
+pub const HEARTBEAT: Duration = Duration::from_secs(10);
+
+/// An event for one user (the owner of the stream it concerns).
+#[derive(Debug, Clone)]
+pub struct UserEvent {
+    /// Whose it is.
+    pub user_id: i64,
+    /// What happened.
+    pub event: Event,
+}
+
+/// What the owner of a stream is told, live (`GET /api/events`, and Socket.IO later).
+#[derive(Debug, Clone, Serialize, ToSchema, PartialEq)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Event {
+    /// The stream's lifecycle: `starting`, `live` or `offline`.
+    StreamStatus {
+        /// The source.
+        source_id: i64,
+        /// `starting`, `live` or `offline`.
+        status: String,
+    },
+    /// The stream ended, and why.
+    StreamEnded {
+        /// The source.
+        source_id: i64,
+        /// Why, in words.
+        reason: String,
+        /// Whole minutes the session lasted.
+        duration_minutes: i64,
+    },
+    /// 90 % of the month's streaming time is used.
+    UsageWarning {
+        /// The live source.
+        source_id: i64,
+        /// Minutes used this month.
+        used_minutes: i64,
+        /// The plan's minutes.
+        limit_minutes: i64,
+    },
+    /// A restream destination changed state.
+    DestinationStatus {
+        /// The source.
+        source_id: i64,
+        /// The destination.
+        destination_id: i64,
+        /// `connecting`, `live`, `retrying` or `failed`.
+        state: String,
+        /// The last error, if any.
+        error: Option<String>,
+    },
+}
+
+struct Entry {
+    user_id: i64,
+    source_id: i64,
+    started_at: i64,
+    stop_reason: Option<String>,
+    /// Tells the stream's monitor that it ended, and why.
+    cancel: watch::Sender<Option<String>>,
+}
+
+/// Live streams as the server tracks them, and the event bus of their owners.
+pub struct Live {
+    streams: Mutex<HashMap<String, Entry>>,
+    events: broadcast::Sender<UserEvent>,
+}
+
+impl Default for Live {
+    fn default() -> Self {
+        Self {
+            streams: Mutex::new(HashMap::new()),
+            events: broadcast::channel(4096).0,
+        }
+    }
+}
+
+impl Live {
+    /// Events from now on.
+    pub fn subscribe(&self) -> broadcast::Receiver<UserEvent> {
+        self.events.subscribe()
+    }
+
+    /// Emits an event (no listener is fine).
+    pub fn emit(&self, user_id: i64, event: Event) {
+        let _ = self.events.send(UserEvent { user_id, event });
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Entry>> {
+        self.streams.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Records why a stream is about to be stopped (used when it goes offline).
+    pub fn set_stop_reason(&self, playback_id: &str, reason: &str) {
+        if let Some(e) = self.lock().get_mut(playback_id) {
+            e.stop_reason.get_or_insert_with(|| reason.to_string());
+        }
+    }
+
+    /// When the live session of a stream started (ms), if it is live.
+    pub fn started_at(&self, playback_id: &str) -> Option<i64> {
+        self.lock().get(playback_id).map(|e| e.started_at)
+    }
+
+    fn owner(&self, playback_id: &str) -> Option<(i64, i64)> {
+        self.lock()
+            .get(playback_id)
+            .map(|e| (e.user_id, e.source_id))
+    }
+}
+
+/// The plan governing a user and their streaming time this month, counted up to `now`.
+pub async fn allowance(
+    db: &Db,
+    user_id: i64,
+    now: i64,
+) -> Result<(PlanRecord, Allowance), DbError> {
+    let (plan, _) = db.user_plan(user_id).await?;
+    let (from, to, _) = month_bounds(now);
+    let used = db.streamed_ms(user_id, from, to.min(now + 1)).await?;
+    let limit = plan.spec.max_streaming_minutes_monthly;
+    Ok((plan, Allowance::new(used, limit)))
+}
+
+/// The reason given when the month's streaming time is used up.
+pub fn exhausted_reason(plan: &PlanRecord) -> String {
+    let hours = plan.spec.max_streaming_minutes_monthly as f64 / 60.0;
+    format!(
+        "the {} plan's {hours} streaming hours for this month are used up; upgrade at {} or wait for next month",
+        plan.spec.name,
+        ferrocast_domain::plans::UPGRADE_URL
+    )
+}
+
+impl AppState {
+    /// The restream targets of a source: its active destinations with their keys opened.
+    pub async fn restream_targets(&self, source_id: i64) -> Result<Vec<Target>, DbError> {
+        let mut out = Vec::new();
+        for d in self.db.list_destinations(source_id).await? {
+            if !d.is_active {
+                continue;
+            }
+            match self.open_destination_key(&d) {
+                Ok(stream_key) => out.push(Target {
+                    id: d.id,
+                    url: d.rtmp_url.clone(),
+                    stream_key,
+                }),
+                Err(e) => {
+                    tracing::error!(destination = d.id, error = %e, "cannot open a destination key")
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Re-reads a live source's destinations and hands them to the restreamer (after a
+    /// destination was added, removed or toggled). Untouched destinations keep their connection.
+    pub async fn refresh_restream(&self, source_id: i64) -> Result<(), DbError> {
+        let Some(source) = self.db.source_by_id(source_id).await? else {
+            return Ok(());
+        };
+        if self.engine.hub.is_live(&source.playback_id) {
+            let targets = self.restream_targets(source_id).await?;
+            self.engine
+                .restream
+                .set_targets(&source.playback_id, targets);
+        }
+        Ok(())
+    }
+
+    /// Stops a live stream with a reason; returns whether it was live.
+    pub fn stop_stream(&self, playback_id: &str, reason: &str) -> bool {
+        self.live.set_stop_reason(playback_id, reason);
+        self.engine.hub.stop(playback_id, reason)
+    }
+}
+
+/// Follows the engine's lifecycle and restream events until the hub goes away.
+pub fn spawn(state: AppState) {
+    let mut events = state.engine.hub.events();
+    let s = state.clone();
+    tokio::spawn(async move {
+        loop {
+            match events.recv().await {
+                Ok(e) => on_stream_event(&s, e).await,
+                Err(broadcast::error::RecvError::Lagged(n)) => {
+                    tracing::warn!(missed = n, "lifecycle follower fell behind");
+                }
+                Err(broadcast::error::RecvError::Closed) => return,
+            }
+        }
+    });
+    // Sessions whose node died are closed at their last heartbeat.
+    let db = state.db.clone();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(HEARTBEAT * 3);
+        loop {
+            tick.tick().await;
+            let stale_before = now_ms() - 3 * HEARTBEAT.as_millis() as i64;
+            match db.close_stale_stream_sessions(stale_before).await {
+                Ok(0) => {}
+                Ok(n) => {
+                    tracing::info!(sessions = n, "closed stream sessions left open by a crash")
+                }
+                Err(e) => tracing::warn!(error = %e, "cannot close stale stream sessions"),
+            }
+        }
+    });
+    let mut pushes = state.engine.restream.events();
+    tokio::spawn(async move {
+        loop {
+            match pushes.recv().await {
+                Ok(e) => {
+                    if let Some((user_id, source_id)) = state.live.owner(&e.playback_id) {
+                        state.live.emit(
+                            user_id,
+                            Event::DestinationStatus {
+                                source_id,
+                                destination_id: e.destination_id,
+                                state: e.state.as_str().to_string(),
+                                error: e.error.clone(),
+                            },
+                        );
+                    }
+                }
+                Err(broadcast::error::RecvError::Lagged(_)) => continue,
+                Err(broadcast::error::RecvError::Closed) => return,
+            }
+        }
+    });
+}
+
+async fn on_stream_event(state: &AppState, event: StreamEvent) {
+    match event {
+        StreamEvent::Starting { key, at_ms } => {
+            let source = match state.db.source_by_id(key.source_id).await {
+                Ok(Some(s)) => s,
+                Ok(None) => {
+                    state
+                        .engine
+                        .hub
+                        .stop(&key.playback_id, "the source was deleted");
+                    return;
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, source_id = key.source_id, "cannot load a live source");
+                    return;
+                }
+            };
+            let (cancel, cancelled) = watch::channel(None);
+            state.live.lock().insert(
+                key.playback_id.clone(),
+                Entry {
+                    user_id: source.user_id,
+                    source_id: source.id,
+                    started_at: at_ms,
+                    stop_reason: None,
+                    cancel,
+                },
+            );
+            if let Err(e) = state.db.set_source_active(source.id, true, now_ms()).await {
+                tracing::warn!(error = %e, source_id = source.id, "cannot record stream state");
+            }
+            let session = state
+                .db
+                .open_stream_session(
+                    &uuid::Uuid::new_v4().to_string(),
+                    source.user_id,
+                    source.id,
+                    at_ms,
+                )
+                .await;
+            match session {
+                Ok(id) => {
+                    tokio::spawn(monitor(
+                        state.clone(),
+                        key.playback_id.clone(),
+                        source.user_id,
+                        source.id,
+                        id,
+                        cancelled,
+                    ));
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, source_id = source.id, "cannot record a stream session; usage of this stream is not counted")
+                }
+            }
+            match state.restream_targets(source.id).await {
+                Ok(targets) if !targets.is_empty() => {
+                    state.engine.restream.set_targets(&key.playback_id, targets);
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::error!(error = %e, source_id = source.id, "cannot load destinations")
+                }
+            }
+            state.live.emit(
+                source.user_id,
+                Event::StreamStatus {
+                    source_id: source.id,
+                    status: "starting".into(),
+                },
+            );
+        }
+        StreamEvent::Live { key, .. } => {
+            if let Some((user_id, source_id)) = state.live.owner(&key.playback_id) {
+                state.live.emit(
+                    user_id,
+                    Event::StreamStatus {
+                        source_id,
+                        status: "live".into(),
+                    },
+                );
+            }
+        }
+        StreamEvent::Offline { key, at_ms, .. } => {
+            let Some(entry) = state.live.lock().remove(&key.playback_id) else {
+                return;
+            };
+            // The monitor writes the session's end (it owns the session row).
+            let reason = entry
+                .stop_reason
+                .clone()
+                .unwrap_or_else(|| "the encoder disconnected".into());
+            let _ = entry.cancel.send(Some(reason.clone()));
+            if let Err(e) = state
+                .db
+                .set_source_active(entry.source_id, false, now_ms())
+                .await
+            {
+                tracing::warn!(error = %e, source_id = entry.source_id, "cannot record stream state");
+            }
+            state.live.emit(
+                entry.user_id,
+                Event::StreamStatus {
+                    source_id: entry.source_id,
+                    status: "offline".into(),
+                },
+            );
+            state.live.emit(
+                entry.user_id,
+                Event::StreamEnded {
+                    source_id: entry.source_id,
+                    reason: reason.clone(),
+                    duration_minutes: (at_ms - entry.started_at).max(0) / 60_000,
+                },
+            );
+            tracing::info!(source_id = entry.source_id, %reason, "stream ended");
+        }
+    }
+}
+
+/// Bytes and frames received so far on a live stream.
+fn stream_counters(state: &AppState, playback_id: &str) -> Option<(i64, i64)> {
+    use std::sync::atomic::Ordering::Relaxed;
+    state
+        .engine
+        .hub
+        .streams()
+        .into_iter()
+        .find(|s| s.key.playback_id == playback_id)
+        .map(|s| {
+            (
+                s.stats.bytes_in.load(Relaxed) as i64,
+                s.stats.frames_in.load(Relaxed) as i64,
+            )
+        })
+}
+
+/// Keeps one live session's usage written down and enforces the plan until the stream ends.
+async fn monitor(
+    state: AppState,
+    playback_id: String,
+    user_id: i64,
+    source_id: i64,
+    session_id: i64,
+    mut cancelled: watch::Receiver<Option<String>>,
+) {
+    let mut warned = false;
+    let mut counters = (0, 0);
+    let end_reason = loop {
+        let now = now_ms();
+        match stream_counters(&state, &playback_id) {
+            Some(c) => counters = c,
+            // Gone without an Offline event reaching us (the follower fell behind).
+            None if state.live.started_at(&playback_id).is_none() => {
+                break "the encoder disconnected".to_string();
+            }
+            None => {}
+        }
+        if let Err(e) = state
+            .db
+            .touch_stream_session(session_id, now, counters.0, counters.1)
+            .await
+        {
+            tracing::warn!(error = %e, session_id, "cannot record usage; retrying at the next heartbeat");
+        }
+        let mut wait = HEARTBEAT;
+        match allowance(&state.db, user_id, now).await {
+            Ok((plan, a)) => {
+                if a.exhausted() {
+                    let reason = exhausted_reason(&plan);
+                    tracing::info!(
+                        user_id,
+                        source_id,
+                        "streaming time used up; ending the stream"
+                    );
+                    state.stop_stream(&playback_id, &reason);
+                } else {
+                    if !warned && a.until_warning_ms() == 0 {
+                        warned = true;
+                        state.live.emit(
+                            user_id,
+                            Event::UsageWarning {
+                                source_id,
+                                used_minutes: a.used_ms / 60_000,
+                                limit_minutes: plan.spec.max_streaming_minutes_monthly,
+                            },
+                        );
+                    }
+                    // Wake exactly when the allowance (or the warning threshold) is reached.
+                    let next = if warned {
+                        a.remaining_ms()
+                    } else {
+                        a.until_warning_ms()
+                    };
+                    wait = wait.min(Duration::from_millis(next.max(50) as u64));
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, user_id, "cannot check streaming time"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => {}
+            r = cancelled.wait_for(Option::is_some) => {
+                break match r {
+                    Ok(reason) => reason.clone().unwrap_or_default(),
+                    Err(_) => "the server stopped".to_string(),
+                };
+            }
+        }
+    };
+    let end = now_ms();
+    if let Err(e) = state
+        .db
+        .close_stream_session(session_id, end, &end_reason, counters.0, counters.1)
+        .await
+    {
+        tracing::warn!(error = %e, session_id, "cannot close a stream session; it will be closed at its last heartbeat");
+    }
+}

@@ -1,0 +1,50 @@
+//! The caller's live events as Server-Sent Events: stream status, stream ended (with the
+//! reason), usage warnings and restream destination states — what the dashboard shows live.
+//! (Socket.IO carries the same events once it exists; this needs nothing but HTTP.)
+
+use crate::error::{ApiResult, ErrorBody};
+use crate::extract::AuthUser;
+use crate::live::Event;
+use crate::state::AppState;
+use axum::extract::State;
+use axum::response::sse::{KeepAlive, Sse};
+use ferrocast_domain::account::Scope;
+use std::convert::Infallible;
+use std::time::Duration;
+use tokio::sync::broadcast::error::RecvError;
+
+/// Events for the caller, as `text/event-stream`: each has `event: <type>` and a JSON `data:`
+/// line (the [`Event`] object). A comment is sent every 15 s to keep proxies from closing it.
+#[utoipa::path(get, path = "/api/events", tag = "streams", security(("bearer" = [])),
+    responses((status = 200, content_type = "text/event-stream", body = Event), (status = 401, body = ErrorBody)))]
+pub async fn events(
+    State(state): State<AppState>,
+    auth: AuthUser,
+) -> ApiResult<Sse<impl futures_util::Stream<Item = Result<axum::response::sse::Event, Infallible>>>>
+{
+    auth.require(Scope::StreamsRead)?;
+    let user_id = auth.user.id;
+    let rx = state.live.subscribe();
+    let stream = futures_util::stream::unfold(rx, move |mut rx| async move {
+        loop {
+            match rx.recv().await {
+                Ok(e) if e.user_id == user_id => {
+                    let name = match &e.event {
+                        Event::StreamStatus { .. } => "stream_status",
+                        Event::StreamEnded { .. } => "stream_ended",
+                        Event::UsageWarning { .. } => "usage_warning",
+                        Event::DestinationStatus { .. } => "destination_status",
+                    };
+                    let data = serde_json::to_string(&e.event).unwrap_or_default();
+                    let sse = axum::response::sse::Event::default().event(name).data(data);
+                    return Some((Ok(sse), rx));
+                }
+                Ok(_) => continue,
+                // Missed events are gone; carry on with the next ones.
+                Err(RecvError::Lagged(_)) => continue,
+                Err(RecvError::Closed) => return None,
+            }
+        }
+    });
+    Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
+}

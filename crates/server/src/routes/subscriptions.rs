@@ -1,0 +1,271 @@
+//! Plans, the caller's subscription and limit checks ("Subscriptions Endpoints" of
+//! `seeds/neustream-architecture.md`). Prices are stored in integer minor units; the seed's
+//! decimal fields are derived from them for display, next to the exact `*_minor` ones.
+
+use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::extract::{ApiJson, AuthUser};
+use crate::routes::auth::rfc3339;
+use crate::state::AppState;
+use axum::extract::State;
+use axum::Json;
+use ferrocast_db::now_ms;
+use ferrocast_db::plans::PlanRecord;
+use ferrocast_domain::account::Scope;
+use ferrocast_domain::plans::{self, month_bounds};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+/// A plan as offered.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PlanView {
+    /// Integer id.
+    pub id: i64,
+    /// UUID.
+    pub uuid: String,
+    /// Name.
+    pub name: String,
+    /// One line.
+    pub description: String,
+    /// USD per month (display; exact value in `price_monthly_minor`).
+    pub price_monthly: f64,
+    /// USD per year.
+    pub price_yearly: f64,
+    /// INR per month.
+    pub price_monthly_inr: f64,
+    /// INR per year.
+    pub price_yearly_inr: f64,
+    /// US cents per month.
+    pub price_monthly_minor: i64,
+    /// US cents per year.
+    pub price_yearly_minor: i64,
+    /// Paise per month.
+    pub price_monthly_inr_minor: i64,
+    /// Paise per year.
+    pub price_yearly_inr_minor: i64,
+    /// Sources allowed.
+    pub max_sources: i64,
+    /// Destinations allowed over all sources.
+    pub max_destinations: i64,
+    /// Streaming hours per month.
+    pub max_streaming_hours_monthly: f64,
+    /// Streaming minutes per month (exact).
+    pub max_streaming_minutes_monthly: i64,
+    /// Feature flags.
+    pub features: Vec<String>,
+    /// The plan of users without a subscription.
+    pub is_default: bool,
+}
+
+fn major(minor: i64) -> f64 {
+    minor as f64 / 100.0
+}
+
+/// The plan as responses show it.
+pub fn plan_view(p: &PlanRecord) -> PlanView {
+    let s = &p.spec;
+    PlanView {
+        id: p.id,
+        uuid: p.uuid.clone(),
+        name: s.name.clone(),
+        description: s.description.clone(),
+        price_monthly: major(s.price_monthly_cents),
+        price_yearly: major(s.price_yearly_cents),
+        price_monthly_inr: major(s.price_monthly_inr_paise),
+        price_yearly_inr: major(s.price_yearly_inr_paise),
+        price_monthly_minor: s.price_monthly_cents,
+        price_yearly_minor: s.price_yearly_cents,
+        price_monthly_inr_minor: s.price_monthly_inr_paise,
+        price_yearly_inr_minor: s.price_yearly_inr_paise,
+        max_sources: s.max_sources,
+        max_destinations: s.max_destinations,
+        max_streaming_hours_monthly: s.max_streaming_minutes_monthly as f64 / 60.0,
+        max_streaming_minutes_monthly: s.max_streaming_minutes_monthly,
+        features: s.features.clone(),
+        is_default: s.is_default,
+    }
+}
+
+/// Plans on offer.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PlanList {
+    /// In display order.
+    pub plans: Vec<PlanView>,
+}
+
+/// The caller's subscription.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SubscriptionView {
+    /// Subscription id; `null` on the default plan, which needs no subscription.
+    pub id: Option<i64>,
+    /// The plan.
+    pub plan: PlanView,
+    /// `active`, `trialing`, `past_due` or `canceled`.
+    pub status: String,
+    /// `monthly` or `yearly`.
+    pub billing_cycle: String,
+    /// RFC 3339 (the calendar month on the default plan).
+    pub current_period_start: String,
+    /// RFC 3339.
+    pub current_period_end: String,
+    /// Ends at the period's end.
+    pub cancel_at_period_end: bool,
+}
+
+/// What the caller uses of the plan.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UsageView {
+    /// Sources.
+    pub sources_used: i64,
+    /// Destinations over all sources.
+    pub destinations_used: i64,
+    /// Hours streamed this month.
+    pub streaming_hours_used: f64,
+    /// Minutes streamed this month.
+    pub streaming_minutes_used: i64,
+    /// Seconds streamed this month.
+    pub streaming_seconds_used: i64,
+}
+
+/// The caller's subscription and usage.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MySubscription {
+    /// Subscription.
+    pub subscription: SubscriptionView,
+    /// Usage.
+    pub usage: UsageView,
+}
+
+/// Check-limits body.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CheckLimits {
+    /// `create_source`, `add_destination` or `stream`.
+    #[schema(example = "create_source")]
+    pub operation: String,
+}
+
+/// The limit an operation is checked against.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LimitView {
+    /// The plan's maximum.
+    pub max: i64,
+    /// In use.
+    pub current: i64,
+    /// Left.
+    pub remaining: i64,
+    /// Unit: `sources`, `destinations` or `minutes`.
+    pub unit: String,
+}
+
+/// Whether an operation fits the plan.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LimitCheck {
+    /// Whether it is allowed now.
+    pub allowed: bool,
+    /// The limit concerned.
+    pub limits: LimitView,
+    /// Where to upgrade when not allowed.
+    pub upgrade_url: Option<String>,
+}
+
+/// Plans on offer (no login needed).
+#[utoipa::path(get, path = "/api/subscriptions/plans", tag = "subscriptions",
+    responses((status = 200, body = PlanList)))]
+pub async fn list_plans(State(state): State<AppState>) -> ApiResult<Json<PlanList>> {
+    let plans = state.db.list_plans().await?.iter().map(plan_view).collect();
+    Ok(Json(PlanList { plans }))
+}
+
+/// The caller's plan, subscription and usage. Users without a subscription are on the default
+/// plan, counted by calendar month (UTC).
+#[utoipa::path(get, path = "/api/subscriptions/my-subscription", tag = "subscriptions", security(("bearer" = [])),
+    responses((status = 200, body = MySubscription), (status = 401, body = ErrorBody)))]
+pub async fn my_subscription(
+    State(state): State<AppState>,
+    auth: AuthUser,
+) -> ApiResult<Json<MySubscription>> {
+    auth.require(Scope::ProfileRead)?;
+    let now = now_ms();
+    let (plan, sub) = state.db.user_plan(auth.user.id).await?;
+    let (_, allowance) = crate::live::allowance(&state.db, auth.user.id, now).await?;
+    let (month_start, month_end, _) = month_bounds(now);
+    let subscription = match sub {
+        Some(s) => SubscriptionView {
+            id: Some(s.id),
+            plan: plan_view(&plan),
+            status: s.status,
+            billing_cycle: s.billing_cycle,
+            current_period_start: rfc3339(s.current_period_start),
+            current_period_end: rfc3339(s.current_period_end),
+            cancel_at_period_end: s.cancel_at_period_end,
+        },
+        None => SubscriptionView {
+            id: None,
+            plan: plan_view(&plan),
+            status: "active".into(),
+            billing_cycle: "monthly".into(),
+            current_period_start: rfc3339(month_start),
+            current_period_end: rfc3339(month_end),
+            cancel_at_period_end: false,
+        },
+    };
+    Ok(Json(MySubscription {
+        subscription,
+        usage: UsageView {
+            sources_used: state.db.count_sources(auth.user.id).await?,
+            destinations_used: state.db.count_destinations(auth.user.id).await?,
+            streaming_hours_used: crate::routes::sources::hours(allowance.used_ms),
+            streaming_minutes_used: allowance.used_ms / 60_000,
+            streaming_seconds_used: allowance.used_ms / 1000,
+        },
+    }))
+}
+
+/// Whether an operation fits the caller's plan now.
+#[utoipa::path(post, path = "/api/subscriptions/check-limits", tag = "subscriptions", security(("bearer" = [])), request_body = CheckLimits,
+    responses((status = 200, body = LimitCheck), (status = 422, body = ErrorBody)))]
+pub async fn check_limits(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    ApiJson(req): ApiJson<CheckLimits>,
+) -> ApiResult<Json<LimitCheck>> {
+    auth.require(Scope::ProfileRead)?;
+    let (plan, allowance) = crate::live::allowance(&state.db, auth.user.id, now_ms()).await?;
+    let (current, max, unit) = match req.operation.as_str() {
+        "create_source" => (
+            state.db.count_sources(auth.user.id).await?,
+            plan.spec.max_sources,
+            "sources",
+        ),
+        "add_destination" => (
+            state.db.count_destinations(auth.user.id).await?,
+            plan.spec.max_destinations,
+            "destinations",
+        ),
+        "stream" => (
+            allowance.used_ms / 60_000,
+            plan.spec.max_streaming_minutes_monthly,
+            "minutes",
+        ),
+        _ => {
+            return Err(ApiError::validation(
+                "operation: one of create_source, add_destination, stream",
+            ))
+        }
+    };
+    let allowed = if unit == "minutes" {
+        !allowance.exhausted()
+    } else {
+        plans::check_one_more(unit, current, max).is_ok()
+    };
+    Ok(Json(LimitCheck {
+        allowed,
+        limits: LimitView {
+            max,
+            current,
+            remaining: (max - current).max(0),
+            unit: unit.into(),
+        },
+        upgrade_url: (!allowed).then(|| plans::UPGRADE_URL.to_string()),
+    }))
+}
