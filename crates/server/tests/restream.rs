@@ -684,7 +684,11 @@ async fn plans_limits_destinations_and_ssrf(b: Backend) {
     app.finish().await;
 }
 
-both_backends!(plans_limits_destinations_and_ssrf);
+both_backends!(
+    plans_limits_destinations_and_ssrf,
+    restream_to_two_rtmp_endpoints_and_one_rtmps_endpoint,
+    streaming_time_is_enforced_and_admins_stop_streams,
+);
 
 /// Options for a node that may restream to loopback and trusts a test CA.
 fn restream_options(ca: Option<&Path>) -> Options {
@@ -697,14 +701,12 @@ fn restream_options(ca: Option<&Path>) -> Options {
     o
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn restream_to_two_rtmp_endpoints_and_one_rtmps_endpoint() {
+async fn restream_to_two_rtmp_endpoints_and_one_rtmps_endpoint(b: Backend) {
     require("ffmpeg");
     require("ffprobe");
     let dir = temp_dir("restream");
     let (cert, key) = test_certificate(&dir);
-    let Some(app) = TestApp::start_with(Backend::Sqlite, restream_options(Some(&cert))).await
-    else {
+    let Some(app) = TestApp::start_with(b, restream_options(Some(&cert))).await else {
         return;
     };
     let src = creator_with_source(&app, "restream@example.com").await;
@@ -875,8 +877,7 @@ async fn killed_destination_retries_while_the_other_keeps_receiving() {
     app.finish().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn streaming_time_is_enforced_and_admins_stop_streams() {
+async fn streaming_time_is_enforced_and_admins_stop_streams(b: Backend) {
     require("ffmpeg");
     let dir = temp_dir("plans");
     // A plans file whose default plan allows one minute a month.
@@ -913,23 +914,21 @@ async fn streaming_time_is_enforced_and_admins_stop_streams() {
     );
     let src = creator_with_source(&app, "tiny@example.com").await;
     // 50 of the 60 seconds were used earlier (recorded straight into storage).
-    let db =
-        ferrocast_db::Db::connect(&format!("sqlite://{}/ferrocast.db", app.data_dir.display()))
-            .await
-            .expect("db");
-    let user_id: i64 = sqlx::query_scalar("SELECT id FROM users WHERE email = 'tiny@example.com'")
-        .fetch_one(match &db {
-            ferrocast_db::Db::Sqlite(p) => p,
-            _ => unreachable!(),
-        })
+    let db = ferrocast_db::Db::connect(&app.database_url)
         .await
-        .expect("user");
+        .expect("db");
+    let user_id = db
+        .user_by_email("tiny@example.com")
+        .await
+        .expect("query")
+        .expect("user")
+        .id;
     let now = ferrocast_db::now_ms();
     let earlier = db
         .open_stream_session(
             "00000000-0000-4000-8000-00000000e001",
             user_id,
-            1,
+            source_id(&app, &src.token).await,
             now - 60_000,
         )
         .await
@@ -998,14 +997,12 @@ async fn streaming_time_is_enforced_and_admins_stop_streams() {
     // An administrator sees every live stream and can stop one.
     let other = creator_with_source(&app, "stopped@example.com").await;
     let admin = creator_with_source(&app, "admin@example.com").await;
-    let admin_id: i64 =
-        sqlx::query_scalar("SELECT id FROM users WHERE email = 'admin@example.com'")
-            .fetch_one(match &db {
-                ferrocast_db::Db::Sqlite(p) => p,
-                _ => unreachable!(),
-            })
-            .await
-            .expect("admin");
+    let admin_id = db
+        .user_by_email("admin@example.com")
+        .await
+        .expect("query")
+        .expect("admin")
+        .id;
     db.set_role(admin_id, "admin", now).await.expect("promote");
     let encoder = publish(&app.rtmp_url(), &other.key, 60, &[]);
     wait_live(&app, &other.playback_id).await;
@@ -1057,6 +1054,88 @@ async fn streaming_time_is_enforced_and_admins_stop_streams() {
         .expect("flv");
     assert_eq!(res.status(), 404, "offline after the stop");
     db.close().await;
+    let _ = std::fs::remove_dir_all(&dir);
+    app.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn destinations_change_while_live_without_touching_the_others() {
+    require("ffmpeg");
+    let dir = temp_dir("change");
+    let Some(app) = TestApp::start_with(Backend::Sqlite, restream_options(None)).await else {
+        return;
+    };
+    let src = creator_with_source(&app, "change@example.com").await;
+    let id = source_id(&app, &src.token).await;
+    let (pa, pb) = (free_port(), free_port());
+    let (la, lb) = (
+        listener(pa, &dir.join("a.flv")),
+        listener(pb, &dir.join("b.flv")),
+    );
+    wait_listening(pa).await;
+    wait_listening(pb).await;
+    let add = |port: u16| json!({"platform": "custom", "rtmp_url": format!("rtmp://127.0.0.1:{port}/live"), "stream_key": "dest"});
+    let a: Value = add_destination(&app, &src.token, id, add(pa))
+        .await
+        .json()
+        .await
+        .expect("json");
+    let a = a["destination"]["id"].as_i64().expect("id");
+    let encoder = publish(&app.rtmp_url(), &src.key, 12, &[]);
+    wait_state(&app, &src.token, id, a, "live", 15).await;
+    // Added while live: B starts at once (at a keyframe); A keeps its one connection.
+    let res = add_destination(&app, &src.token, id, add(pb)).await;
+    assert_eq!(res.status(), 201);
+    let b: Value = res.json().await.expect("json");
+    let b = b["destination"]["id"].as_i64().expect("id");
+    wait_state(&app, &src.token, id, b, "live", 10).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let all = destinations(&app, &src.token, id).await;
+    let a_now = all.iter().find(|d| d["id"] == a).expect("a");
+    assert_eq!(a_now["status"]["connects"].as_u64(), Some(1), "{a_now}");
+    // Toggled off while live: A's push ends (its server sees the stream end), B is untouched.
+    let res = client()
+        .patch(app.url(&format!("/api/sources/destinations/{a}")))
+        .bearer_auth(&src.token)
+        .json(&json!({"is_active": false}))
+        .send()
+        .await
+        .expect("patch");
+    assert_eq!(res.status(), 200);
+    assert!(wait_child(la, 10), "A's server saw a clean end of stream");
+    let all = destinations(&app, &src.token, id).await;
+    let a_now = all.iter().find(|d| d["id"] == a).expect("a");
+    let b_now = all.iter().find(|d| d["id"] == b).expect("b");
+    assert!(a_now["status"].is_null(), "{a_now}");
+    assert_eq!(
+        (
+            b_now["status"]["state"].as_str(),
+            b_now["status"]["connects"].as_u64()
+        ),
+        (Some("live"), Some(1)),
+        "{b_now}"
+    );
+    // Removed while live: B's push ends too; the ingest carries on.
+    let res = client()
+        .delete(app.url(&format!("/api/sources/destinations/{b}")))
+        .bearer_auth(&src.token)
+        .send()
+        .await
+        .expect("delete");
+    assert_eq!(res.status(), 200);
+    assert!(wait_child(lb, 10), "B's server saw a clean end of stream");
+    let info: Value = client()
+        .get(app.url("/api/streams/info"))
+        .bearer_auth(&src.token)
+        .send()
+        .await
+        .expect("info")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(info["streams"][0]["status"], "live", "{info}");
+    assert!(probe(&dir.join("b.flv")).video_packets > 30);
+    assert!(wait_child(encoder, 30), "the encoder finished normally");
     let _ = std::fs::remove_dir_all(&dir);
     app.finish().await;
 }

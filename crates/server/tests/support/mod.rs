@@ -163,6 +163,8 @@ pub struct TestApp {
     pub inbox: Inbox,
     pub backend: Backend,
     schema: Option<String>,
+    /// The node's database, for tests that arrange state directly in storage.
+    pub database_url: String,
 }
 
 pub struct Options {
@@ -204,7 +206,7 @@ impl TestApp {
         flags.insert("data_dir".into(), data_dir.display().to_string());
         flags.insert("http_addr".into(), "127.0.0.1:0".into());
         flags.insert("rtmp_addr".into(), "127.0.0.1:0".into());
-        flags.insert("database_url".into(), database_url);
+        flags.insert("database_url".into(), database_url.clone());
         flags.insert("smtp_url".into(), format!("smtp+plain://127.0.0.1:{smtp}"));
         flags.insert("auth_rate_limit".into(), opts.auth_rate_limit.to_string());
         flags.insert("log_level".into(), "warn".into());
@@ -229,6 +231,7 @@ impl TestApp {
             inbox,
             backend,
             schema,
+            database_url,
         })
     }
 
