@@ -768,6 +768,19 @@ async fn restream_to_two_rtmp_endpoints_and_one_rtmps_endpoint(b: Backend) {
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+    let metrics = client()
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    assert!(
+        metrics.contains("ferrocast_restream_pushes{state=\"live\"} 3"),
+        "{metrics}"
+    );
+    assert!(!metrics.contains("dest\""), "no keys in metrics");
     assert!(wait_child(encoder, 30), "the encoder failed");
     for (child, name) in [(la, "a"), (lb, "b"), (lc, "c (rtmps)")] {
         assert!(

@@ -81,6 +81,7 @@ pub async fn ready(State(state): State<AppState>) -> Result<Json<Ready>, ApiErro
 pub async fn metrics(State(state): State<AppState>) -> Response {
     let mut text = state.metrics.render();
     text.push_str(&stream_metrics(&state.engine.hub));
+    text.push_str(&restream_metrics(&state.engine));
     (
         [(
             header::CONTENT_TYPE,
@@ -152,6 +153,69 @@ fn stream_metrics(hub: &ferrocast_hub::Hub) -> String {
                 "{name}{{playback_id=\"{}\"}} {}",
                 s.key.playback_id,
                 get(&s.stats)
+            );
+        }
+    }
+    out
+}
+
+/// Restream pushes: how many are in each state, and per destination (labelled by playback id and
+/// destination id — never a key or URL) bytes and frames sent in the current live session.
+fn restream_metrics(engine: &ferrocast_engine::Engine) -> String {
+    use ferrocast_engine::restream::PushState;
+    use std::fmt::Write;
+    let mut out = String::new();
+    let mut pushes = Vec::new();
+    for s in engine.hub.streams() {
+        for d in engine.restream.status(&s.key.playback_id) {
+            pushes.push((s.key.playback_id.clone(), d));
+        }
+    }
+    let _ = writeln!(
+        out,
+        "# HELP ferrocast_restream_pushes Restream pushes by state."
+    );
+    let _ = writeln!(out, "# TYPE ferrocast_restream_pushes gauge");
+    for state in [
+        PushState::Connecting,
+        PushState::Live,
+        PushState::Retrying,
+        PushState::Failed,
+    ] {
+        let n = pushes.iter().filter(|(_, d)| d.state == state).count();
+        let _ = writeln!(
+            out,
+            "ferrocast_restream_pushes{{state=\"{}\"}} {n}",
+            state.as_str()
+        );
+    }
+    type Get = fn(&ferrocast_engine::restream::DestinationStatus) -> u64;
+    let series: [(&str, &str, Get); 3] = [
+        (
+            "ferrocast_restream_bytes_out_total",
+            "Bytes sent to a destination in this live session.",
+            |d| d.bytes_out,
+        ),
+        (
+            "ferrocast_restream_frames_out_total",
+            "Frames sent to a destination in this live session.",
+            |d| d.frames_out,
+        ),
+        (
+            "ferrocast_restream_connects_total",
+            "Successful (re)connections to a destination in this live session.",
+            |d| d.connects,
+        ),
+    ];
+    for (name, help, get) in series {
+        let _ = writeln!(out, "# HELP {name} {help}");
+        let _ = writeln!(out, "# TYPE {name} counter");
+        for (pid, d) in &pushes {
+            let _ = writeln!(
+                out,
+                "{name}{{playback_id=\"{pid}\",destination_id=\"{}\"}} {}",
+                d.id,
+                get(d)
             );
         }
     }
