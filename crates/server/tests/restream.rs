@@ -902,7 +902,7 @@ async fn streaming_time_is_enforced_and_admins_stop_streams(b: Backend) {
     .expect("write plans");
     let mut opts = Options::default();
     opts.extra.push(("plans_file", plans.display().to_string()));
-    let Some(app) = TestApp::start_with(Backend::Sqlite, opts).await else {
+    let Some(app) = TestApp::start_with(b, opts).await else {
         return;
     };
     let c = client();
