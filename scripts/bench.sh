@@ -2,7 +2,7 @@
 # Benchmarks ferrocast against nginx-rtmp, node-media-server 4.x and xiu on this machine, on
 # loopback, through the same scenarios in one run. See BENCHMARKS.md.
 #
-#   scripts/bench.sh [--servers ferrocast,nginx,nms,xiu] [--scenarios fanout-rtmp,fanout-flv,ingest,mixed]
+#   scripts/bench.sh [--servers ferrocast,nginx,nms,xiu] [--scenarios fanout-rtmp,fanout-flv,ingest,mixed,hls,relay]
 #                    [--duration 15] [--warmup 5] [--fanout 1,10,100,500] [--ingest 1,10,25,50]
 #
 # Installs what is missing (apt-get: ffmpeg nginx libnginx-mod-rtmp; npm: node-media-server@4
@@ -15,7 +15,9 @@ B=$ROOT/target/bench
 mkdir -p "$B/runs" "$B/logs"
 
 SERVERS=ferrocast,nginx,nms,xiu
-SCENARIOS=fanout-rtmp,fanout-flv,ingest,mixed,hls
+SCENARIOS=fanout-rtmp,fanout-flv,ingest,mixed,hls,relay
+RELAY=10
+SINK_PORT=19400
 DURATION=15
 WARMUP=5
 FANOUT=1,10,100,500
@@ -108,8 +110,12 @@ XIU_RTMP=19353; XIU_HTTP=18083
 start_server() { # name
   case $1 in
     ferrocast)
+      # A plan without limits: the benchmark needs 50 sources and 10 destinations on one account.
+      printf '[[plans]]\nname = "Bench"\nmax_sources = 1000\nmax_destinations = 1000\nmax_streaming_hours_monthly = 100000\ndefault = true\n' >"$B/plans.toml"
       FERROCAST_DATA_DIR=$FERRO_DATA FERROCAST_HTTP_ADDR=127.0.0.1:$FERRO_HTTP \
       FERROCAST_RTMP_ADDR=127.0.0.1:$FERRO_RTMP FERROCAST_AUTH_RATE_LIMIT=100000 \
+      FERROCAST_API_RATE_LIMIT=100000 FERROCAST_PLANS_FILE=$B/plans.toml \
+      FERROCAST_RESTREAM_ALLOW_PRIVATE_TARGETS=true \
         "$FERRO" serve >>"$B/logs/ferrocast.log" 2>&1 &
       SERVER_PID=$!; wait_port $FERRO_HTTP; wait_port $FERRO_RTMP ;;
     nginx)
@@ -127,7 +133,10 @@ rtmp {
   server {
     listen 127.0.0.1:$NGINX_RTMP;
     chunk_size 4096;
-    application live { live on; }
+    application live {
+      live on;
+$(push_lines "    push rtmp://127.0.0.1:%s/live;")
+    }
   }
 }
 CONF
@@ -159,6 +168,7 @@ level = "warn"
 [authsecret]
 key = "unused"
 password = "unused"
+$(push_lines '[[rtmp.push]]\nenabled = true\naddress = "127.0.0.1"\nport = %s\n')
 TOML
       "$XIU" -c "$B/xiu.toml" >>"$B/logs/xiu.log" 2>&1 &
       SERVER_PID=$!; wait_port $XIU_RTMP ;;
@@ -166,6 +176,28 @@ TOML
 }
 
 stop_server() { cleanup; SERVER_PID=; sleep 1; }
+
+# The relay scenario's push targets (the bench tool's sinks), one line per sink; empty otherwise.
+PUSHES=0
+push_lines() { # printf format with one %s for the port
+  local k
+  for ((k = 0; k < PUSHES; k++)); do printf "$1\n" $((SINK_PORT + k)); done
+}
+
+# ferrocast's relay: a source of its own with one destination per sink (added through the API,
+# as a user would); its stream key and playback id go to a streams file for the tool.
+ferrocast_relay_source() {
+  local api=http://127.0.0.1:$FERRO_HTTP/api email="relay$RANDOM$RANDOM@example.com" token src id k
+  token=$(curl -sf -X POST "$api/auth/register" -H 'Content-Type: application/json' \
+    -d "{\"email\":\"$email\",\"password\":\"bench-password-1\",\"display_name\":\"Relay\"}" | jq -r '.access_token')
+  src=$(curl -sf -X POST "$api/sources" -H "Authorization: Bearer $token" -H 'Content-Type: application/json' -d '{"name":"relay"}')
+  id=$(jq -r '.source.id' <<<"$src")
+  jq -r '.source | "\(.stream_key) \(.playback_id)"' <<<"$src" >"$B/ferrocast-relay.txt"
+  for ((k = 0; k < PUSHES; k++)); do
+    curl -sf -X POST "$api/sources/$id/destinations" -H "Authorization: Bearer $token" -H 'Content-Type: application/json' \
+      -d "{\"platform\":\"custom\",\"rtmp_url\":\"rtmp://127.0.0.1:$((SINK_PORT + k))/live\",\"stream_key\":\"relay\"}" >/dev/null
+  done
+}
 
 # ferrocast needs an account and a source per stream (stream key to publish, playback id to play).
 ferrocast_sources() {
@@ -193,19 +225,25 @@ urls() { # server -> sets PUB PLAY FLVURL STREAMS
   esac
 }
 
-run_one() { # server scenario publishers players protocol
-  local server=$1 sc=$2 pubs=$3 players=$4 proto=$5
+run_one() { # server scenario publishers players protocol [sinks]
+  local server=$1 sc=$2 pubs=$3 players=$4 proto=$5 sinks=${6:-0}
   urls "$server"
   if [ "$proto" = http-flv ] && [ -z "$FLVURL" ]; then say "$server has no HTTP-FLV; skipping $sc"; return 0; fi
+  PUSHES=$sinks
   start_server "$server"
   [ "$server" = ferrocast ] && ferrocast_sources
+  if [ "$sinks" -gt 0 ] && [ "$server" = ferrocast ]; then
+    ferrocast_relay_source; STREAMS=(--streams "$B/ferrocast-relay.txt")
+  fi
   say "$server $sc: $pubs publisher(s) x $players $proto player(s)"
   "$BENCH" run --flv "$FLV" --publish-url "$PUB" --play-url "$PLAY" ${FLVURL:+--flv-url "$FLVURL"} ${HLSURL:+--hls-url "$HLSURL"} \
     "${STREAMS[@]}" --protocol "$proto" --publishers "$pubs" --players "$players" \
     --duration "$DURATION" --warmup "$WARMUP" --server-pid "$SERVER_PID" \
     --server-name "$server" --scenario "$sc" --json "$B/runs/$server-$sc.json" \
+    --sinks "$sinks" --sink-port "$SINK_PORT" \
     || say "$server $sc failed"
   stop_server
+  PUSHES=0
 }
 
 rm -f "$B"/runs/*.json
@@ -226,6 +264,12 @@ for server in ${SERVERS//,/ }; do
   if has "$SCENARIOS" hls && [ "$server" = ferrocast ]; then
     run_one ferrocast hls-10 1 10 hls
     run_one ferrocast ll-hls-10 1 10 ll-hls
+  fi
+  # Relay: 1 publisher, the server pushes it to $RELAY RTMP sinks (ferrocast: destinations
+  # through the API; nginx-rtmp: `push`; xiu: `[[rtmp.push]]`). node-media-server 4 has no
+  # push relay.
+  if has "$SCENARIOS" relay && [ "$server" != nms ]; then
+    run_one "$server" "relay-$RELAY" 1 0 rtmp "$RELAY"
   fi
 done
 

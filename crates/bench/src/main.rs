@@ -14,6 +14,7 @@ mod procfs;
 mod publisher;
 mod report;
 mod sei;
+mod sinks;
 mod video;
 
 use std::path::PathBuf;
@@ -40,7 +41,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Cmd {
     /// Run one scenario against one server.
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// Merge scenario JSON files into one results document and a markdown comparison.
     Report(report::ReportArgs),
 }
@@ -99,6 +100,13 @@ struct RunArgs {
     /// Write the JSON result here.
     #[arg(long)]
     json: Option<PathBuf>,
+    /// Relay sinks: RTMP servers on `--sink-port`, `--sink-port`+1, … that the server under
+    /// test pushes the first stream to; each counts as one player (latency = the relay hop).
+    #[arg(long, default_value_t = 0)]
+    sinks: usize,
+    /// First sink port.
+    #[arg(long, default_value_t = 19400)]
+    sink_port: u16,
     /// Tokio worker threads (default: all cores).
     #[arg(long)]
     threads: Option<usize>,
@@ -212,7 +220,7 @@ fn main() -> Result<()> {
                 rt.worker_threads(n.max(1));
             }
             let rt = rt.enable_all().build()?;
-            let r = rt.block_on(run(a.clone()))?;
+            let r = rt.block_on(run((*a).clone()))?;
             print!("{}", report::table(std::slice::from_ref(&r)));
             if let Some(p) = &a.json {
                 std::fs::write(p, serde_json::to_vec_pretty(&r)?)
@@ -270,6 +278,16 @@ async fn run(a: RunArgs) -> Result<ScenarioResult> {
     };
     if a.players > 0 && template.is_none() {
         bail!("players need --play-url, --flv-url or --hls-url for {proto:?}");
+    }
+    // Sinks serve before anything publishes, so the server's first push finds them.
+    let (sink_window, sink_window_rx) = tokio::sync::watch::channel(None);
+    let mut sinks = Vec::new();
+    for k in 0..a.sinks {
+        let port = a.sink_port + k as u16;
+        let l = tokio::net::TcpListener::bind(("127.0.0.1", port))
+            .await
+            .with_context(|| format!("sink port {port}"))?;
+        sinks.push(tokio::spawn(sinks::run(l, sink_window_rx.clone(), 30)));
     }
     let ticks = procfs::clock_ticks() as f64;
     let tool_start = (Instant::now(), procfs::self_ticks());
@@ -348,6 +366,10 @@ async fn run(a: RunArgs) -> Result<ScenarioResult> {
             }));
         }
     }
+
+    let _ = sink_window.send(Some(window));
+    players.extend(sinks);
+    let n_players = n_players + a.sinks;
 
     let mut results = Vec::with_capacity(players.len());
     for p in players {

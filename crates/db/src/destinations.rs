@@ -65,22 +65,43 @@ pub struct NewDestination<'a> {
 }
 
 impl Db {
-    /// Inserts a destination.
-    pub async fn create_destination(
+    /// Inserts a destination unless the owner already has `max` over all sources:
+    /// `Ok(Err(current))` then. Serialised per user like
+    /// [`Db::create_source_limited`](crate::Db::create_source_limited).
+    pub async fn create_destination_limited(
         &self,
         d: &NewDestination<'_>,
         now: i64,
-    ) -> Result<DestinationRecord, DbError> {
-        let id: i64 = on_pool!(self, p => sqlx::query_scalar(
-            "INSERT INTO source_destinations (uuid, source_id, user_id, platform, rtmp_url, stream_key_sealed, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $7) RETURNING id",
-        )
-        .bind(d.uuid).bind(d.source_id).bind(d.user_id).bind(d.platform).bind(d.rtmp_url)
-        .bind(d.stream_key_sealed).bind(now)
-        .fetch_one(p).await.map_err(crate::map_unique)?);
-        self.destination_by_id(id)
-            .await?
-            .ok_or(DbError::Query(sqlx::Error::RowNotFound))
+        max: i64,
+    ) -> Result<Result<DestinationRecord, i64>, DbError> {
+        let created: Result<i64, i64> = on_pool!(self, p => {
+            let mut tx = p.begin().await?;
+            sqlx::query("UPDATE users SET updated_at = updated_at WHERE id = $1")
+                .bind(d.user_id).execute(&mut *tx).await?;
+            let current: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM source_destinations WHERE user_id = $1")
+                .bind(d.user_id).fetch_one(&mut *tx).await?;
+            if current >= max {
+                tx.rollback().await?;
+                Err(current)
+            } else {
+                let id: i64 = sqlx::query_scalar(
+                    "INSERT INTO source_destinations (uuid, source_id, user_id, platform, rtmp_url, stream_key_sealed, created_at, updated_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $7) RETURNING id",
+                )
+                .bind(d.uuid).bind(d.source_id).bind(d.user_id).bind(d.platform).bind(d.rtmp_url)
+                .bind(d.stream_key_sealed).bind(now)
+                .fetch_one(&mut *tx).await.map_err(crate::map_unique)?;
+                tx.commit().await?;
+                Ok(id)
+            }
+        });
+        match created {
+            Err(current) => Ok(Err(current)),
+            Ok(id) => Ok(Ok(self
+                .destination_by_id(id)
+                .await?
+                .ok_or(DbError::Query(sqlx::Error::RowNotFound))?)),
+        }
     }
 
     /// A destination by id.

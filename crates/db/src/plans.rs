@@ -217,20 +217,21 @@ impl Db {
         Ok(id)
     }
 
-    /// Advances a live session's heartbeat and counters.
+    /// Advances a live session's heartbeat and counters; `false` if the session is already
+    /// closed (as stale, after this node stalled).
     pub async fn touch_stream_session(
         &self,
         id: i64,
         now: i64,
         bytes_in: i64,
         frames_in: i64,
-    ) -> Result<(), DbError> {
-        on_pool!(self, p => sqlx::query(
+    ) -> Result<bool, DbError> {
+        let n = on_pool!(self, p => sqlx::query(
             "UPDATE stream_sessions SET last_seen_at = $2, bytes_in = $3, frames_in = $4 WHERE id = $1 AND ended_at IS NULL",
         )
         .bind(id).bind(now).bind(bytes_in).bind(frames_in)
-        .execute(p).await.map(|_| ()))?;
-        Ok(())
+        .execute(p).await?.rows_affected());
+        Ok(n > 0)
     }
 
     /// Closes a session.

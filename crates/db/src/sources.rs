@@ -16,6 +16,8 @@ pub struct SourceRecord {
     pub name: String,
     /// Description.
     pub description: Option<String>,
+    /// SHA-256 of the stream key (what publish authorisation looks up).
+    pub stream_key_hash: String,
     /// The stream key, sealed with the server's secret box.
     pub stream_key_sealed: String,
     /// Public playback id.
@@ -28,7 +30,7 @@ pub struct SourceRecord {
     pub updated_at: i64,
 }
 
-const COLUMNS: &str = "id, uuid, user_id, name, description, stream_key_sealed, playback_id, is_active, created_at, updated_at";
+const COLUMNS: &str = "id, uuid, user_id, name, description, stream_key_hash, stream_key_sealed, playback_id, is_active, created_at, updated_at";
 
 macro_rules! source_from_row {
     ($r:expr) => {
@@ -38,6 +40,7 @@ macro_rules! source_from_row {
             user_id: $r.try_get("user_id")?,
             name: $r.try_get("name")?,
             description: $r.try_get("description")?,
+            stream_key_hash: $r.try_get("stream_key_hash")?,
             stream_key_sealed: $r.try_get("stream_key_sealed")?,
             playback_id: $r.try_get("playback_id")?,
             is_active: $r.try_get("is_active")?,
@@ -67,24 +70,47 @@ pub struct NewSource<'a> {
 }
 
 impl Db {
-    /// Inserts a source; [`DbError::Conflict`] on a (vanishingly unlikely) key collision.
-    pub async fn create_source(
+    /// Inserts a source unless the owner already has `max`: `Ok(Err(current))` then. The count
+    /// and the insert run in one transaction that first writes the owner's row, which serialises
+    /// concurrent creations by the same user on both backends (a row lock on PostgreSQL, the
+    /// write lock on SQLite), so parallel requests cannot overshoot the plan.
+    pub async fn create_source_limited(
         &self,
         s: &NewSource<'_>,
         now: i64,
-    ) -> Result<SourceRecord, DbError> {
-        on_pool!(self, p => sqlx::query(
-            "INSERT INTO stream_sources (uuid, user_id, name, description, stream_key_hash, stream_key_sealed, playback_id, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)",
-        )
-        .bind(s.uuid).bind(s.user_id).bind(s.name).bind(s.description).bind(s.stream_key_hash)
-        .bind(s.stream_key_sealed).bind(s.playback_id).bind(now)
-        .execute(p).await.map(|_| ()).map_err(map_unique))?;
-        let sql = format!("SELECT {COLUMNS} FROM stream_sources WHERE uuid = $1");
-        on_pool!(self, p => {
-            let r = sqlx::query(&sql).bind(s.uuid).fetch_one(p).await?;
-            Ok(source_from_row!(r))
-        })
+        max: i64,
+    ) -> Result<Result<SourceRecord, i64>, DbError> {
+        let created = on_pool!(self, p => {
+            let mut tx = p.begin().await?;
+            sqlx::query("UPDATE users SET updated_at = updated_at WHERE id = $1")
+                .bind(s.user_id).execute(&mut *tx).await?;
+            let current: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM stream_sources WHERE user_id = $1")
+                .bind(s.user_id).fetch_one(&mut *tx).await?;
+            if current >= max {
+                tx.rollback().await?;
+                Err(current)
+            } else {
+                sqlx::query(
+                    "INSERT INTO stream_sources (uuid, user_id, name, description, stream_key_hash, stream_key_sealed, playback_id, created_at, updated_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)",
+                )
+                .bind(s.uuid).bind(s.user_id).bind(s.name).bind(s.description).bind(s.stream_key_hash)
+                .bind(s.stream_key_sealed).bind(s.playback_id).bind(now)
+                .execute(&mut *tx).await.map_err(map_unique)?;
+                tx.commit().await?;
+                Ok(())
+            }
+        });
+        match created {
+            Err(current) => Ok(Err(current)),
+            Ok(()) => {
+                let sql = format!("SELECT {COLUMNS} FROM stream_sources WHERE uuid = $1");
+                on_pool!(self, p => {
+                    let r = sqlx::query(&sql).bind(s.uuid).fetch_one(p).await?;
+                    Ok(Ok(source_from_row!(r)))
+                })
+            }
+        }
     }
 
     /// A user's sources, oldest first.

@@ -79,6 +79,8 @@ struct Connection {
     session: ServerSession,
     publisher: Option<Publisher>,
     player: Option<Reader>,
+    /// The publisher's stop signal (taken once when publishing starts).
+    stop: Option<watch::Receiver<Option<String>>>,
     connected: bool,
     /// Buffers queued for the next write (kept to reuse its allocation).
     pending: Vec<bytes::Bytes>,
@@ -108,6 +110,7 @@ impl Connection {
             session: ServerSession::new(),
             publisher: None,
             player: None,
+            stop: None,
             connected: false,
             pending: Vec::new(),
         }
@@ -145,7 +148,7 @@ impl Connection {
                     }
                     Err(e) => return Err(format!("read failed: {e}")),
                 },
-                reason = stop_requested(&self.publisher), if self.publisher.is_some() => {
+                reason = stop_requested(&mut self.stop), if self.stop.is_some() => {
                     let _ = self.session.end_publish(&reason);
                     self.flush(&mut sock).await?;
                     if let Some(p) = self.publisher.take() {
@@ -273,6 +276,7 @@ impl Connection {
                                 .accept_publish(request)
                                 .map_err(|e| e.to_string())?;
                             tracing::info!(peer = %self.peer, playback_id = %grant.playback_id, source_id = grant.source_id, "publish started");
+                            self.stop = Some(p.stop_signal());
                             self.publisher = Some(p);
                         }
                         Err(e) => {
@@ -318,6 +322,7 @@ impl Connection {
                     }
                 }
                 ServerEvent::Unpublished => {
+                    self.stop = None;
                     if let Some(p) = self.publisher.take() {
                         tracing::info!(peer = %self.peer, playback_id = %p.key().playback_id, "publish ended");
                     }
@@ -379,9 +384,9 @@ async fn stopped(rx: &mut watch::Receiver<bool>) {
     let _ = rx.wait_for(|s| *s).await;
 }
 
-async fn stop_requested(publisher: &Option<Publisher>) -> String {
-    match publisher {
-        Some(p) => p.stop_requested().await,
+async fn stop_requested(signal: &mut Option<watch::Receiver<Option<String>>>) -> String {
+    match signal {
+        Some(rx) => ferrocast_hub::stop_reason(rx).await,
         None => std::future::pending().await,
     }
 }

@@ -120,6 +120,8 @@ pub enum StreamEvent {
     Starting {
         /// The stream.
         key: StreamKey,
+        /// Its publishing session ([`Reader::generation`]); a republish is a new one.
+        generation: u64,
         /// Unix ms.
         at_ms: i64,
     },
@@ -127,6 +129,8 @@ pub enum StreamEvent {
     Live {
         /// The stream.
         key: StreamKey,
+        /// Its publishing session ([`Reader::generation`]); a republish is a new one.
+        generation: u64,
         /// Unix ms.
         at_ms: i64,
         /// Codecs seen so far.
@@ -136,6 +140,8 @@ pub enum StreamEvent {
     Offline {
         /// The stream.
         key: StreamKey,
+        /// Its publishing session ([`Reader::generation`]); a republish is a new one.
+        generation: u64,
         /// Unix ms.
         at_ms: i64,
         /// Bytes received.
@@ -273,6 +279,7 @@ impl Hub {
         drop(streams);
         self.emit(StreamEvent::Starting {
             key,
+            generation: stream.generation,
             at_ms: unix_ms(),
         });
         Ok(Publisher {
@@ -335,6 +342,16 @@ impl Hub {
             }
         });
         true
+    }
+
+    /// The publishing session of a live stream and its counters, or `None` if it is not live.
+    pub fn session(&self, playback_id: &str) -> Option<(u64, Arc<StreamStats>)> {
+        self.inner
+            .streams
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(playback_id)
+            .map(|s| (s.generation, s.stats.clone()))
     }
 
     /// Whether a stream is live.
@@ -425,18 +442,10 @@ impl Publisher {
         &self.stream.stats
     }
 
-    /// Resolves with the reason once [`Hub::stop`] was called for this stream; pending forever
-    /// otherwise. Cancel-safe, so it can sit in a `select!` loop.
-    pub async fn stop_requested(&self) -> String {
-        let mut rx = self.stream.stop.subscribe();
-        let reason = match rx.wait_for(Option::is_some).await {
-            Ok(r) => r.clone(),
-            Err(_) => None,
-        };
-        match reason {
-            Some(r) => r,
-            None => std::future::pending().await,
-        }
+    /// A receiver that holds the reason once [`Hub::stop`] was called for this stream; take
+    /// it once per publisher and wait on it with [`stop_reason`].
+    pub fn stop_signal(&self) -> watch::Receiver<Option<String>> {
+        self.stream.stop.subscribe()
     }
 
     /// Pushes one frame to every reader and updates the caches.
@@ -505,6 +514,7 @@ impl Publisher {
         if let Some(info) = announce {
             self.hub.emit(StreamEvent::Live {
                 key: s.key.clone(),
+                generation: s.generation,
                 at_ms: unix_ms(),
                 info,
             });
@@ -535,6 +545,7 @@ impl Drop for Publisher {
             .clone();
         self.hub.emit(StreamEvent::Offline {
             key: s.key.clone(),
+            generation: s.generation,
             at_ms: unix_ms(),
             bytes_in: s.stats.bytes_in.load(Ordering::Relaxed),
             frames_in: s.stats.frames_in.load(Ordering::Relaxed),
@@ -542,6 +553,19 @@ impl Drop for Publisher {
         });
         // The sender lives in the Arc<Stream> that readers do not hold: once this drops, their
         // receivers report Closed after draining.
+    }
+}
+
+/// Resolves with the reason once the stream of `signal` ([`Publisher::stop_signal`]) was
+/// stopped; pending forever otherwise. Cancel-safe, so it can sit in a `select!` loop.
+pub async fn stop_reason(signal: &mut watch::Receiver<Option<String>>) -> String {
+    let reason = match signal.wait_for(Option::is_some).await {
+        Ok(r) => r.clone(),
+        Err(_) => None,
+    };
+    match reason {
+        Some(r) => r,
+        None => std::future::pending().await,
     }
 }
 

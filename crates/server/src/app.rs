@@ -177,10 +177,29 @@ pub fn router(state: AppState) -> Router {
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
         .layer(TraceLayer::new_for_http().on_response(DefaultOnResponse::new().level(Level::INFO).latency_unit(LatencyUnit::Millis)).make_span_with(|req: &Request| {
             let id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("-");
-            tracing::info_span!("http", method = %req.method(), path = %req.uri().path(), request_id = %id)
+            tracing::info_span!("http", method = %req.method(), path = %loggable_path(req.uri().path()), request_id = %id)
         }))
         .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
         .with_state(state)
+}
+
+/// The request path as logged: a segment that is a stream key (`sk_…`, e.g.
+/// `/api/streams/forwarding/{stream_key}`) is replaced, because logs must never hold secrets.
+pub fn loggable_path(path: &str) -> std::borrow::Cow<'_, str> {
+    if !path.contains("/sk_") {
+        return std::borrow::Cow::Borrowed(path);
+    }
+    let redacted: Vec<&str> = path
+        .split('/')
+        .map(|seg| {
+            if seg.starts_with("sk_") {
+                "sk_[redacted]"
+            } else {
+                seg
+            }
+        })
+        .collect();
+    std::borrow::Cow::Owned(redacted.join("/"))
 }
 
 fn security_header(name: &'static str, value: &'static str) -> SetResponseHeaderLayer<HeaderValue> {
@@ -318,4 +337,16 @@ async fn track(State(state): State<AppState>, req: Request, next: Next) -> Respo
         .metrics
         .observe(&method, &route, res.status().as_u16(), start.elapsed());
     res
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn stream_keys_never_reach_the_log() {
+        let key = format!("sk_{}", "ab".repeat(32));
+        let path = format!("/api/streams/forwarding/{key}");
+        let logged = super::loggable_path(&path);
+        assert_eq!(logged, "/api/streams/forwarding/sk_[redacted]");
+        assert_eq!(super::loggable_path("/api/sources/1"), "/api/sources/1");
+    }
 }

@@ -228,11 +228,12 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         load_plans(&db, path).await?;
     }
     let restream = restream_config(&config)?;
+    let grants = media::Grants::default();
     let engine = ferrocast_engine::Engine::start(
-        Arc::new(media::SourceAuthorizer::new(db.clone())),
+        Arc::new(media::SourceAuthorizer::new(db.clone(), grants.clone())),
         restream,
     );
-    let state = AppState::new(config, db, &key, mailer, engine.clone());
+    let state = AppState::new(config, db, &key, mailer, engine.clone(), grants);
     live::spawn(state.clone());
     let app = app::router(state.clone());
     let (tx, rx) = tokio::sync::watch::channel(false);

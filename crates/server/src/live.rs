@@ -19,6 +19,9 @@ use utoipa::ToSchema;
 
 /// How often a live session's usage is written down and checked against the plan.
 pub const HEARTBEAT: Duration = Duration::from_secs(10);
+/// A session without a heartbeat for this long belongs to a node that died; it is closed at its
+/// last heartbeat. (A live session that was closed by mistake reopens at its next heartbeat.)
+pub const STALE_AFTER: Duration = Duration::from_secs(120);
 
 /// An event for one user (the owner of the stream it concerns).
 #[derive(Debug, Clone)]
@@ -72,30 +75,37 @@ pub enum Event {
 }
 
 struct Entry {
+    /// The publishing session ([`ferrocast_hub::Reader::generation`]) this entry belongs to.
+    generation: u64,
     user_id: i64,
     source_id: i64,
     started_at: i64,
     stop_reason: Option<String>,
-    /// Tells the stream's monitor that it ended, and why.
-    cancel: watch::Sender<Option<String>>,
+    /// Tells the stream's monitor that it ended: why, and when (ms).
+    cancel: watch::Sender<Option<(String, i64)>>,
 }
 
 /// Live streams as the server tracks them, and the event bus of their owners.
 pub struct Live {
     streams: Mutex<HashMap<String, Entry>>,
     events: broadcast::Sender<UserEvent>,
-}
-
-impl Default for Live {
-    fn default() -> Self {
-        Self {
-            streams: Mutex::new(HashMap::new()),
-            events: broadcast::channel(4096).0,
-        }
-    }
+    grants: crate::media::Grants,
+    /// Serialises "read a source's destinations, hand them to the restreamer", so that two
+    /// overlapping changes cannot apply an older list after a newer one.
+    restream_order: tokio::sync::Mutex<()>,
 }
 
 impl Live {
+    /// Tracks live streams; `grants` is what the publish authoriser records.
+    pub fn new(grants: crate::media::Grants) -> Self {
+        Self {
+            streams: Mutex::new(HashMap::new()),
+            events: broadcast::channel(4096).0,
+            grants,
+            restream_order: tokio::sync::Mutex::new(()),
+        }
+    }
+
     /// Events from now on.
     pub fn subscribe(&self) -> broadcast::Receiver<UserEvent> {
         self.events.subscribe()
@@ -153,11 +163,23 @@ pub fn exhausted_reason(plan: &PlanRecord) -> String {
 }
 
 impl AppState {
-    /// The restream targets of a source: its active destinations with their keys opened.
-    pub async fn restream_targets(&self, source_id: i64) -> Result<Vec<Target>, DbError> {
+    /// The restream targets of a source: its active destinations with their keys opened, at
+    /// most as many as the owner's plan allows (oldest first: after a downgrade the newest
+    /// extra ones are not forwarded).
+    pub async fn restream_targets(
+        &self,
+        source_id: i64,
+        user_id: i64,
+    ) -> Result<Vec<Target>, DbError> {
+        let (plan, _) = self.db.user_plan(user_id).await?;
+        let max = usize::try_from(plan.spec.max_destinations).unwrap_or(0);
         let mut out = Vec::new();
         for d in self.db.list_destinations(source_id).await? {
             if !d.is_active {
+                continue;
+            }
+            if out.len() >= max {
+                tracing::warn!(source_id, destination = d.id, plan = %plan.spec.name, "destination over the plan's limit is not forwarded");
                 continue;
             }
             match self.open_destination_key(&d) {
@@ -177,11 +199,12 @@ impl AppState {
     /// Re-reads a live source's destinations and hands them to the restreamer (after a
     /// destination was added, removed or toggled). Untouched destinations keep their connection.
     pub async fn refresh_restream(&self, source_id: i64) -> Result<(), DbError> {
+        let _order = self.live.restream_order.lock().await;
         let Some(source) = self.db.source_by_id(source_id).await? else {
             return Ok(());
         };
         if self.engine.hub.is_live(&source.playback_id) {
-            let targets = self.restream_targets(source_id).await?;
+            let targets = self.restream_targets(source_id, source.user_id).await?;
             self.engine
                 .restream
                 .set_targets(&source.playback_id, targets);
@@ -205,7 +228,11 @@ pub fn spawn(state: AppState) {
             match events.recv().await {
                 Ok(e) => on_stream_event(&s, e).await,
                 Err(broadcast::error::RecvError::Lagged(n)) => {
-                    tracing::warn!(missed = n, "lifecycle follower fell behind");
+                    tracing::warn!(
+                        missed = n,
+                        "lifecycle follower fell behind; reconciling with the hub"
+                    );
+                    reconcile(&s).await;
                 }
                 Err(broadcast::error::RecvError::Closed) => return,
             }
@@ -214,10 +241,10 @@ pub fn spawn(state: AppState) {
     // Sessions whose node died are closed at their last heartbeat.
     let db = state.db.clone();
     tokio::spawn(async move {
-        let mut tick = tokio::time::interval(HEARTBEAT * 3);
+        let mut tick = tokio::time::interval(STALE_AFTER);
         loop {
             tick.tick().await;
-            let stale_before = now_ms() - 3 * HEARTBEAT.as_millis() as i64;
+            let stale_before = now_ms() - STALE_AFTER.as_millis() as i64;
             match db.close_stale_stream_sessions(stale_before).await {
                 Ok(0) => {}
                 Ok(n) => {
@@ -251,78 +278,37 @@ pub fn spawn(state: AppState) {
     });
 }
 
+/// Brings the tracked streams in line with the hub after lifecycle events were missed:
+/// streams the hub has but we do not are started, entries whose session is gone are ended.
+async fn reconcile(state: &AppState) {
+    let live = state.engine.hub.streams();
+    let gone: Vec<(String, u64)> = state
+        .live
+        .lock()
+        .iter()
+        .filter(|(pid, e)| state.engine.hub.session(pid).map(|(g, _)| g) != Some(e.generation))
+        .map(|(pid, e)| (pid.clone(), e.generation))
+        .collect();
+    for (pid, generation) in gone {
+        end_session(state, &pid, generation, now_ms());
+    }
+    for s in live {
+        let tracked = state.live.lock().contains_key(&s.key.playback_id);
+        if let (false, Some((generation, _))) =
+            (tracked, state.engine.hub.session(&s.key.playback_id))
+        {
+            start_session(state, &s.key, generation, now_ms()).await;
+        }
+    }
+}
+
 async fn on_stream_event(state: &AppState, event: StreamEvent) {
     match event {
-        StreamEvent::Starting { key, at_ms } => {
-            let source = match state.db.source_by_id(key.source_id).await {
-                Ok(Some(s)) => s,
-                Ok(None) => {
-                    state
-                        .engine
-                        .hub
-                        .stop(&key.playback_id, "the source was deleted");
-                    return;
-                }
-                Err(e) => {
-                    tracing::error!(error = %e, source_id = key.source_id, "cannot load a live source");
-                    return;
-                }
-            };
-            let (cancel, cancelled) = watch::channel(None);
-            state.live.lock().insert(
-                key.playback_id.clone(),
-                Entry {
-                    user_id: source.user_id,
-                    source_id: source.id,
-                    started_at: at_ms,
-                    stop_reason: None,
-                    cancel,
-                },
-            );
-            if let Err(e) = state.db.set_source_active(source.id, true, now_ms()).await {
-                tracing::warn!(error = %e, source_id = source.id, "cannot record stream state");
-            }
-            let session = state
-                .db
-                .open_stream_session(
-                    &uuid::Uuid::new_v4().to_string(),
-                    source.user_id,
-                    source.id,
-                    at_ms,
-                )
-                .await;
-            match session {
-                Ok(id) => {
-                    tokio::spawn(monitor(
-                        state.clone(),
-                        key.playback_id.clone(),
-                        source.user_id,
-                        source.id,
-                        id,
-                        cancelled,
-                    ));
-                }
-                Err(e) => {
-                    tracing::error!(error = %e, source_id = source.id, "cannot record a stream session; usage of this stream is not counted")
-                }
-            }
-            match state.restream_targets(source.id).await {
-                Ok(targets) if !targets.is_empty() => {
-                    state.engine.restream.set_targets(&key.playback_id, targets);
-                }
-                Ok(_) => {}
-                Err(e) => {
-                    tracing::error!(error = %e, source_id = source.id, "cannot load destinations")
-                }
-            }
-            state.live.emit(
-                source.user_id,
-                Event::StreamStatus {
-                    source_id: source.id,
-                    status: "starting".into(),
-                },
-            );
-        }
+        StreamEvent::Starting {
+            key,
+            generation,
+            at_ms,
+        } => start_session(state, &key, generation, at_ms).await,
         StreamEvent::Live { key, .. } => {
             if let Some((user_id, source_id)) = state.live.owner(&key.playback_id) {
                 state.live.emit(
@@ -334,113 +320,252 @@ async fn on_stream_event(state: &AppState, event: StreamEvent) {
                 );
             }
         }
-        StreamEvent::Offline { key, at_ms, .. } => {
-            let Some(entry) = state.live.lock().remove(&key.playback_id) else {
-                return;
-            };
-            // The monitor writes the session's end (it owns the session row).
-            let reason = entry
-                .stop_reason
-                .clone()
-                .unwrap_or_else(|| "the encoder disconnected".into());
-            let _ = entry.cancel.send(Some(reason.clone()));
-            if let Err(e) = state
-                .db
-                .set_source_active(entry.source_id, false, now_ms())
-                .await
-            {
-                tracing::warn!(error = %e, source_id = entry.source_id, "cannot record stream state");
-            }
-            state.live.emit(
-                entry.user_id,
-                Event::StreamStatus {
-                    source_id: entry.source_id,
-                    status: "offline".into(),
-                },
-            );
-            state.live.emit(
-                entry.user_id,
-                Event::StreamEnded {
-                    source_id: entry.source_id,
-                    reason: reason.clone(),
-                    duration_minutes: (at_ms - entry.started_at).max(0) / 60_000,
-                },
-            );
-            tracing::info!(source_id = entry.source_id, %reason, "stream ended");
-        }
+        StreamEvent::Offline {
+            key,
+            generation,
+            at_ms,
+            ..
+        } => end_session(state, &key.playback_id, generation, at_ms),
     }
 }
 
-/// Bytes and frames received so far on a live stream.
-fn stream_counters(state: &AppState, playback_id: &str) -> Option<(i64, i64)> {
-    use std::sync::atomic::Ordering::Relaxed;
-    state
-        .engine
-        .hub
-        .streams()
-        .into_iter()
-        .find(|s| s.key.playback_id == playback_id)
-        .map(|s| {
-            (
-                s.stats.bytes_in.load(Relaxed) as i64,
-                s.stats.frames_in.load(Relaxed) as i64,
-            )
-        })
+async fn start_session(
+    state: &AppState,
+    key: &ferrocast_hub::StreamKey,
+    generation: u64,
+    at_ms: i64,
+) {
+    let pid = &key.playback_id;
+    let source = match state.db.source_by_id(key.source_id).await {
+        Ok(Some(s)) => s,
+        Ok(None) => {
+            state.engine.hub.stop(pid, "the source was deleted");
+            return;
+        }
+        Err(e) => {
+            // Nothing can be counted or enforced without the source: end the stream rather
+            // than let it run unmetered; the encoder retries.
+            tracing::error!(error = %e, source_id = key.source_id, "cannot load a live source; ending the stream");
+            state
+                .engine
+                .hub
+                .stop(pid, "temporarily unavailable, try again");
+            return;
+        }
+    };
+    // A key rotated between this publisher's authorisation and now: the holder of the old key
+    // must not stay live.
+    let granted = state
+        .live
+        .grants
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .get(&source.id)
+        .cloned();
+    if granted.as_deref() != Some(source.stream_key_hash.as_str()) {
+        tracing::warn!(
+            source_id = source.id,
+            "publish with a stream key that was rotated; ending it"
+        );
+        state.engine.hub.stop(pid, "the stream key was rotated");
+        return;
+    }
+    let session = state
+        .db
+        .open_stream_session(
+            &uuid::Uuid::new_v4().to_string(),
+            source.user_id,
+            source.id,
+            at_ms,
+        )
+        .await;
+    let session_id = match session {
+        Ok(id) => id,
+        Err(e) => {
+            tracing::error!(error = %e, source_id = source.id, "cannot record a stream session; ending the stream");
+            state
+                .engine
+                .hub
+                .stop(pid, "temporarily unavailable, try again");
+            return;
+        }
+    };
+    let (cancel, cancelled) = watch::channel(None);
+    state.live.lock().insert(
+        pid.clone(),
+        Entry {
+            generation,
+            user_id: source.user_id,
+            source_id: source.id,
+            started_at: at_ms,
+            stop_reason: None,
+            cancel,
+        },
+    );
+    tokio::spawn(monitor(
+        state.clone(),
+        Session {
+            playback_id: pid.clone(),
+            generation,
+            user_id: source.user_id,
+            source_id: source.id,
+            id: session_id,
+        },
+        cancelled,
+    ));
+    if let Err(e) = state.db.set_source_active(source.id, true, now_ms()).await {
+        tracing::warn!(error = %e, source_id = source.id, "cannot record stream state");
+    }
+    {
+        let _order = state.live.restream_order.lock().await;
+        match state.restream_targets(source.id, source.user_id).await {
+            Ok(targets) if !targets.is_empty() => {
+                state.engine.restream.set_targets(pid, targets);
+            }
+            Ok(_) => {}
+            Err(e) => {
+                tracing::error!(error = %e, source_id = source.id, "cannot load destinations")
+            }
+        }
+    }
+    state.live.emit(
+        source.user_id,
+        Event::StreamStatus {
+            source_id: source.id,
+            status: "starting".into(),
+        },
+    );
+}
+
+/// Ends the tracked session of `playback_id` if it is still `generation` (an Offline of an
+/// earlier session must not end a republished one).
+fn end_session(state: &AppState, playback_id: &str, generation: u64, at_ms: i64) {
+    let entry = {
+        let mut streams = state.live.lock();
+        match streams.get(playback_id) {
+            Some(e) if e.generation == generation => streams.remove(playback_id),
+            _ => None,
+        }
+    };
+    let Some(entry) = entry else {
+        return;
+    };
+    let reason = entry
+        .stop_reason
+        .clone()
+        .unwrap_or_else(|| "the encoder disconnected".into());
+    // The monitor writes the session's end (it owns the session row) and the source's state.
+    let _ = entry.cancel.send(Some((reason.clone(), at_ms)));
+    state.live.emit(
+        entry.user_id,
+        Event::StreamStatus {
+            source_id: entry.source_id,
+            status: "offline".into(),
+        },
+    );
+    state.live.emit(
+        entry.user_id,
+        Event::StreamEnded {
+            source_id: entry.source_id,
+            reason: reason.clone(),
+            duration_minutes: (at_ms - entry.started_at).max(0) / 60_000,
+        },
+    );
+    tracing::info!(source_id = entry.source_id, %reason, "stream ended");
+}
+
+struct Session {
+    playback_id: String,
+    generation: u64,
+    user_id: i64,
+    source_id: i64,
+    id: i64,
 }
 
 /// Keeps one live session's usage written down and enforces the plan until the stream ends.
 async fn monitor(
     state: AppState,
-    playback_id: String,
-    user_id: i64,
-    source_id: i64,
-    session_id: i64,
-    mut cancelled: watch::Receiver<Option<String>>,
+    mut session: Session,
+    mut cancelled: watch::Receiver<Option<(String, i64)>>,
 ) {
-    let mut warned = false;
+    use std::sync::atomic::Ordering::Relaxed;
+    let mut warned_month = None;
     let mut counters = (0, 0);
-    let end_reason = loop {
+    let (end_reason, end_at) = loop {
         let now = now_ms();
-        match stream_counters(&state, &playback_id) {
-            Some(c) => counters = c,
-            // Gone without an Offline event reaching us (the follower fell behind).
-            None if state.live.started_at(&playback_id).is_none() => {
-                break "the encoder disconnected".to_string();
+        match state.engine.hub.session(&session.playback_id) {
+            Some((g, stats)) if g == session.generation => {
+                counters = (
+                    stats.bytes_in.load(Relaxed) as i64,
+                    stats.frames_in.load(Relaxed) as i64,
+                );
             }
-            None => {}
+            // This session is over and its Offline event never reached us.
+            _ => {
+                end_session(&state, &session.playback_id, session.generation, now);
+                break ("the encoder disconnected".to_string(), now);
+            }
         }
-        if let Err(e) = state
+        match state
             .db
-            .touch_stream_session(session_id, now, counters.0, counters.1)
+            .touch_stream_session(session.id, now, counters.0, counters.1)
             .await
         {
-            tracing::warn!(error = %e, session_id, "cannot record usage; retrying at the next heartbeat");
+            Ok(true) => {}
+            Ok(false) => {
+                // Closed as stale (this node stalled past STALE_AFTER): carry on in a new row.
+                match state
+                    .db
+                    .open_stream_session(
+                        &uuid::Uuid::new_v4().to_string(),
+                        session.user_id,
+                        session.source_id,
+                        now,
+                    )
+                    .await
+                {
+                    Ok(id) => {
+                        tracing::warn!(
+                            old = session.id,
+                            new = id,
+                            "stream session was closed as stale; continuing in a new one"
+                        );
+                        session.id = id;
+                    }
+                    Err(e) => tracing::warn!(error = %e, "cannot reopen a stream session"),
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, session_id = session.id, "cannot record usage; retrying at the next heartbeat")
+            }
         }
         let mut wait = HEARTBEAT;
-        match allowance(&state.db, user_id, now).await {
+        match allowance(&state.db, session.user_id, now).await {
             Ok((plan, a)) => {
+                let month = month_bounds(now).2;
+                let warned = warned_month.as_deref() == Some(month.as_str());
                 if a.exhausted() {
                     let reason = exhausted_reason(&plan);
                     tracing::info!(
-                        user_id,
-                        source_id,
+                        user_id = session.user_id,
+                        source_id = session.source_id,
                         "streaming time used up; ending the stream"
                     );
-                    state.stop_stream(&playback_id, &reason);
+                    state.stop_stream(&session.playback_id, &reason);
                 } else {
                     if !warned && a.until_warning_ms() == 0 {
-                        warned = true;
+                        warned_month = Some(month);
                         state.live.emit(
-                            user_id,
+                            session.user_id,
                             Event::UsageWarning {
-                                source_id,
+                                source_id: session.source_id,
                                 used_minutes: a.used_ms / 60_000,
                                 limit_minutes: plan.spec.max_streaming_minutes_monthly,
                             },
                         );
                     }
                     // Wake exactly when the allowance (or the warning threshold) is reached.
-                    let next = if warned {
+                    let next = if warned_month.is_some() {
                         a.remaining_ms()
                     } else {
                         a.until_warning_ms()
@@ -448,24 +573,35 @@ async fn monitor(
                     wait = wait.min(Duration::from_millis(next.max(50) as u64));
                 }
             }
-            Err(e) => tracing::warn!(error = %e, user_id, "cannot check streaming time"),
+            Err(e) => {
+                tracing::warn!(error = %e, user_id = session.user_id, "cannot check streaming time")
+            }
         }
         tokio::select! {
             _ = tokio::time::sleep(wait) => {}
             r = cancelled.wait_for(Option::is_some) => {
-                break match r {
-                    Ok(reason) => reason.clone().unwrap_or_default(),
-                    Err(_) => "the server stopped".to_string(),
+                break match r.ok().and_then(|r| r.clone()) {
+                    Some(end) => end,
+                    None => ("the server stopped".to_string(), now_ms()),
                 };
             }
         }
     };
-    let end = now_ms();
     if let Err(e) = state
         .db
-        .close_stream_session(session_id, end, &end_reason, counters.0, counters.1)
+        .close_stream_session(session.id, end_at, &end_reason, counters.0, counters.1)
         .await
     {
-        tracing::warn!(error = %e, session_id, "cannot close a stream session; it will be closed at its last heartbeat");
+        tracing::warn!(error = %e, session_id = session.id, "cannot close a stream session; it will be closed at its last heartbeat");
+    }
+    // Inactive unless a new session of the same source is live by now.
+    if !state.engine.hub.is_live(&session.playback_id) {
+        if let Err(e) = state
+            .db
+            .set_source_active(session.source_id, false, now_ms())
+            .await
+        {
+            tracing::warn!(error = %e, source_id = session.source_id, "cannot record stream state");
+        }
     }
 }

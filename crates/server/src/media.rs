@@ -4,8 +4,10 @@
 use ferrocast_auth::token;
 use ferrocast_db::{now_ms, Db};
 use ferrocast_domain::media::{PublishAuthorizer, PublishDenied, PublishGrant};
+use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// The RTMP application publishers use: `rtmp://HOST:1935/live/<stream key>`.
@@ -17,12 +19,17 @@ const MAX_KEY_LEN: usize = 256;
 /// no secret is compared byte by byte and timing reveals nothing about it.
 pub struct SourceAuthorizer {
     db: Db,
+    grants: Grants,
 }
 
+/// The key hash each source was last granted a publish with, so that the live-session follower
+/// can end a stream whose key was rotated between its authorisation and its start.
+pub type Grants = Arc<Mutex<HashMap<i64, String>>>;
+
 impl SourceAuthorizer {
-    /// An authoriser over `db`.
-    pub fn new(db: Db) -> Self {
-        Self { db }
+    /// An authoriser over `db`, recording its grants in `grants`.
+    pub fn new(db: Db, grants: Grants) -> Self {
+        Self { db, grants }
     }
 }
 
@@ -50,11 +57,17 @@ impl PublishAuthorizer for SourceAuthorizer {
                         Ok((plan, a)) if a.exhausted() => Err(PublishDenied::NotAllowed(
                             crate::live::exhausted_reason(&plan),
                         )),
-                        Ok(_) => Ok(PublishGrant {
-                            source_id: source.id,
-                            user_id: source.user_id,
-                            playback_id: source.playback_id,
-                        }),
+                        Ok(_) => {
+                            self.grants
+                                .lock()
+                                .unwrap_or_else(|p| p.into_inner())
+                                .insert(source.id, source.stream_key_hash.clone());
+                            Ok(PublishGrant {
+                                source_id: source.id,
+                                user_id: source.user_id,
+                                playback_id: source.playback_id,
+                            })
+                        }
                         Err(e) => {
                             tracing::error!(error = %e, "publish authorisation: database error");
                             Err(PublishDenied::Unavailable)

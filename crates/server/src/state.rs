@@ -102,6 +102,7 @@ impl AppState {
         master_key: &[u8; 32],
         mailer: Arc<dyn Mailer>,
         engine: ferrocast_engine::Engine,
+        grants: crate::media::Grants,
     ) -> Self {
         let parallel_hashes = std::thread::available_parallelism()
             .map(|n| n.get())
@@ -117,7 +118,7 @@ impl AppState {
             metrics: Metrics::new(),
             hashing: Semaphore::new(parallel_hashes),
             engine,
-            live: crate::live::Live::default(),
+            live: crate::live::Live::new(grants),
         }))
     }
 

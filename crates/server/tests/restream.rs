@@ -11,6 +11,19 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use support::{client, creator_with_source, publish, require, Backend, Options, TestApp};
 
+/// Sends requests concurrently and returns their statuses.
+async fn futures_join_all<F>(requests: impl Iterator<Item = F>) -> Vec<u16>
+where
+    F: std::future::Future<Output = reqwest::Result<reqwest::Response>> + Send + 'static,
+{
+    let tasks: Vec<_> = requests.map(tokio::spawn).collect();
+    let mut out = Vec::new();
+    for t in tasks {
+        out.push(t.await.expect("task").expect("request").status().as_u16());
+    }
+    out
+}
+
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .expect("bind")
@@ -391,6 +404,37 @@ async fn plans_limits_destinations_and_ssrf(b: Backend) {
             pro["max_streaming_hours_monthly"].as_f64()
         ),
         (Some(3), Some(10), Some(200.0))
+    );
+
+    // Parallel creations cannot overshoot the plan: exactly one of ten wins on Free.
+    let reg: Value = c
+        .post(app.url("/api/auth/register"))
+        .json(
+            &json!({"email": "racer@example.com", "password": "password123", "display_name": "R"}),
+        )
+        .send()
+        .await
+        .expect("register")
+        .json()
+        .await
+        .expect("json");
+    let racer = reg["access_token"].as_str().expect("token").to_string();
+    let attempts = (0..10).map(|i| {
+        c.post(app.url("/api/sources"))
+            .bearer_auth(&racer)
+            .json(&json!({"name": format!("race {i}")}))
+            .send()
+    });
+    let statuses: Vec<u16> = futures_join_all(attempts).await;
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 201).count(),
+        1,
+        "{statuses:?}"
+    );
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 403).count(),
+        9,
+        "{statuses:?}"
     );
 
     let src = creator_with_source(&app, "limits@example.com").await;
@@ -1148,7 +1192,26 @@ async fn destinations_change_while_live_without_touching_the_others() {
         .expect("json");
     assert_eq!(info["streams"][0]["status"], "live", "{info}");
     assert!(probe(&dir.join("b.flv")).video_packets > 30);
-    assert!(wait_child(encoder, 30), "the encoder finished normally");
+    // Rotating the key while live cuts the encoder off; the old key no longer publishes.
+    let res = client()
+        .post(app.url(&format!("/api/sources/{id}/rotate-key")))
+        .bearer_auth(&src.token)
+        .send()
+        .await
+        .expect("rotate");
+    assert_eq!(res.status(), 200);
+    let started = Instant::now();
+    let mut encoder = encoder;
+    while encoder.try_wait().expect("wait").is_none() {
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "the encoder is still connected after the rotation"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let again = publish(&app.rtmp_url(), &src.key, 3, &[]);
+    let out = again.wait_with_output().expect("ffmpeg");
+    assert!(!out.status.success(), "the old key must be refused");
     let _ = std::fs::remove_dir_all(&dir);
     app.finish().await;
 }

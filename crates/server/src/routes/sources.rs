@@ -392,16 +392,19 @@ pub async fn create_source(
     let name = clean_name(&req.name)?;
     let description = clean_description(req.description.as_deref())?;
     let (plan, _) = state.db.user_plan(auth.user.id).await?;
-    let current = state.db.count_sources(auth.user.id).await?;
-    plans::check_one_more("Source", current, plan.spec.max_sources).map_err(|e| {
+    let over_limit = |current: i64| {
         ApiError::plan_limit(
-            e,
+            plans::LimitExceeded {
+                error: "Source limit reached".into(),
+                current,
+                max: plan.spec.max_sources,
+            },
             format!(
                 "The {} plan allows {} source(s); upgrade or delete one.",
                 plan.spec.name, plan.spec.max_sources
             ),
         )
-    })?;
+    };
     let uuid = uuid::Uuid::new_v4().to_string();
     let key = new_stream_key();
     let sealed = state
@@ -411,7 +414,7 @@ pub async fn create_source(
     let playback_id = new_playback_id();
     let rec = state
         .db
-        .create_source(
+        .create_source_limited(
             &NewSource {
                 uuid: &uuid,
                 user_id: auth.user.id,
@@ -422,8 +425,10 @@ pub async fn create_source(
                 playback_id: &playback_id,
             },
             now_ms(),
+            plan.spec.max_sources,
         )
-        .await?;
+        .await?
+        .map_err(over_limit)?;
     tracing::info!(user_id = auth.user.id, source = %rec.uuid, playback_id = %rec.playback_id, "source created");
     Ok((
         StatusCode::CREATED,
@@ -643,16 +648,25 @@ pub async fn add_destination(
             .to_string(),
     };
     let (plan, _) = state.db.user_plan(src.user_id).await?;
-    let current = state.db.count_destinations(src.user_id).await?;
-    plans::check_one_more("Destination", current, plan.spec.max_destinations).map_err(|e| {
+    let over_limit = |current: i64| {
         ApiError::plan_limit(
-            e,
+            plans::LimitExceeded {
+                error: "Destination limit reached".into(),
+                current,
+                max: plan.spec.max_destinations,
+            },
             format!(
                 "The {} plan allows {} destination(s); upgrade or remove one.",
                 plan.spec.name, plan.spec.max_destinations
             ),
         )
-    })?;
+    };
+    // Refuse early when already at the limit (no DNS lookup for nothing); the insert below
+    // checks again atomically.
+    let current = state.db.count_destinations(src.user_id).await?;
+    if current >= plan.spec.max_destinations {
+        return Err(over_limit(current));
+    }
     check_destination_url(&state, platform, &url).await?;
     destination::validate_stream_key(&req.stream_key).map_err(ApiError::validation)?;
     let uuid = uuid::Uuid::new_v4().to_string();
@@ -662,7 +676,7 @@ pub async fn add_destination(
         .seal(&destination_aad(&uuid), req.stream_key.as_bytes());
     let mut rec = state
         .db
-        .create_destination(
+        .create_destination_limited(
             &NewDestination {
                 uuid: &uuid,
                 source_id: src.id,
@@ -672,8 +686,10 @@ pub async fn add_destination(
                 stream_key_sealed: &sealed,
             },
             now_ms(),
+            plan.spec.max_destinations,
         )
-        .await?;
+        .await?
+        .map_err(over_limit)?;
     if req.is_active == Some(false) {
         state
             .db
