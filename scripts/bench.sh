@@ -116,7 +116,7 @@ start_server() { # name
       FERROCAST_RTMP_ADDR=127.0.0.1:$FERRO_RTMP FERROCAST_AUTH_RATE_LIMIT=100000 \
       FERROCAST_API_RATE_LIMIT=100000 FERROCAST_PLANS_FILE=$B/plans.toml \
       FERROCAST_RESTREAM_ALLOW_PRIVATE_TARGETS=true \
-        "$FERRO" serve >>"$B/logs/ferrocast.log" 2>&1 &
+        env ${FERRO_ENV:-} "$FERRO" serve >>"$B/logs/ferrocast.log" 2>&1 &
       SERVER_PID=$!; wait_port $FERRO_HTTP; wait_port $FERRO_RTMP ;;
     nginx)
       mkdir -p "$B/nginx/logs"

@@ -31,15 +31,58 @@ pub const AUTHORIZE_TIMEOUT: Duration = Duration::from_secs(10);
 /// The RTMP application for playback: `rtmp://HOST/play/<playback_id>`.
 pub const PLAY_APP: &str = "play";
 const READ_BUF: usize = 16 * 1024;
+/// Audio frames a player's write may wait for the next video frame (merged writes).
+const MAX_HELD_AUDIO: u8 = 4;
 /// Frames sent per write at most.
 const MAX_BATCH: usize = 64;
 /// The message stream id players get from their first `createStream`, which the shared chunked
 /// form of a frame carries; a player on another id gets its own chunking.
 const SHARED_STREAM_ID: u32 = 1;
 
+/// Single-threaded runtimes, one per core, that own the RTMP connections (thread per core, as
+/// nginx runs its workers): a connection's reads, parsing, fan-out wake-ups and writes stay on
+/// one thread with no work-stealing hand-offs, which measurably halves the CPU a publisher
+/// costs (BENCHMARKS.md). The threads end when `shutdown` turns true.
+fn start_workers(shutdown: &watch::Receiver<bool>) -> Vec<tokio::runtime::Handle> {
+    let n = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let mut handles = Vec::with_capacity(n);
+    for i in 0..n {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let mut stop = shutdown.clone();
+        let spawned = std::thread::Builder::new()
+            .name(format!("rtmp-{i}"))
+            .spawn(move || {
+                let rt = match tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                {
+                    Ok(rt) => rt,
+                    Err(e) => {
+                        tracing::error!(error = %e, "cannot start an RTMP worker runtime");
+                        return;
+                    }
+                };
+                let _ = tx.send(rt.handle().clone());
+                rt.block_on(stopped(&mut stop));
+            });
+        if let Err(e) = spawned {
+            tracing::error!(error = %e, "cannot start an RTMP worker thread");
+            continue;
+        }
+        if let Ok(h) = rx.recv() {
+            handles.push(h);
+        }
+    }
+    handles
+}
+
 /// Accepts RTMP connections until `shutdown` turns true.
 pub async fn serve(engine: Engine, listener: TcpListener, mut shutdown: watch::Receiver<bool>) {
     let permits = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    let workers = start_workers(&shutdown);
+    // Publish decisions (database work) run on the caller's runtime, which owns the pools.
+    let main = tokio::runtime::Handle::current();
+    let mut next = 0usize;
     loop {
         let (sock, peer) = tokio::select! {
             r = listener.accept() => match r {
@@ -59,9 +102,22 @@ pub async fn serve(engine: Engine, listener: TcpListener, mut shutdown: watch::R
         let _ = sock.set_nodelay(true);
         let engine = engine.clone();
         let mut stop = shutdown.clone();
-        tokio::spawn(async move {
+        // The socket moves to a worker runtime (re-registered with its reactor).
+        let Ok(std_sock) = sock.into_std() else {
+            continue;
+        };
+        let handle = match workers.get(next % workers.len().max(1)) {
+            Some(h) => h.clone(),
+            None => main.clone(),
+        };
+        next = next.wrapping_add(1);
+        let main = main.clone();
+        handle.spawn(async move {
+            let Ok(sock) = TcpStream::from_std(std_sock) else {
+                return;
+            };
             tokio::select! {
-                r = Connection::new(engine, peer).run(sock) => {
+                r = Connection::new(engine, peer, main).run(sock) => {
                     if let Err(reason) = r {
                         tracing::info!(%peer, %reason, "RTMP connection closed");
                     }
@@ -75,10 +131,18 @@ pub async fn serve(engine: Engine, listener: TcpListener, mut shutdown: watch::R
 
 struct Connection {
     engine: Engine,
+    /// The runtime that owns the database pools (publish decisions run there).
+    main: tokio::runtime::Handle,
     peer: SocketAddr,
     session: ServerSession,
     publisher: Option<Publisher>,
     player: Option<Reader>,
+    /// This player has received video (so audio can wait for the next video frame).
+    seen_video: bool,
+    /// Audio frames queued but not yet written.
+    held_audio: u8,
+    /// A video (or data) frame is queued but not yet written: never held.
+    pending_video: bool,
     /// The publisher's stop signal (taken once when publishing starts).
     stop: Option<watch::Receiver<Option<String>>>,
     connected: bool,
@@ -103,13 +167,17 @@ fn media_kind(k: FrameKind) -> MediaKind {
 }
 
 impl Connection {
-    fn new(engine: Engine, peer: SocketAddr) -> Self {
+    fn new(engine: Engine, peer: SocketAddr, main: tokio::runtime::Handle) -> Self {
         Self {
             engine,
+            main,
             peer,
             session: ServerSession::new(),
             publisher: None,
             player: None,
+            seen_video: false,
+            held_audio: 0,
+            pending_video: false,
             stop: None,
             connected: false,
             pending: Vec::new(),
@@ -118,15 +186,26 @@ impl Connection {
 
     async fn run(mut self, mut sock: TcpStream) -> Result<(), String> {
         let mut buf = vec![0u8; READ_BUF];
-        // One timer for the connection's life, moved only when the deadline moves: a fresh
-        // timeout per loop would register and cancel a timer per frame per player.
+        // One timer for the connection's life, re-armed lazily: input only notes its time, and
+        // when the timer fires it moves to the last input + IDLE_TIMEOUT if that is later (a
+        // reset per read would touch the timer wheel for every chunk a publisher sends).
         let deadline = tokio::time::sleep(HANDSHAKE_TIMEOUT);
         tokio::pin!(deadline);
+        let mut last_input = tokio::time::Instant::now();
         loop {
-            self.flush(&mut sock).await?;
+            // Merged writes (as SRS does): on a stream with video, audio frames wait for the
+            // next video frame (at most MAX_HELD_AUDIO of them, ~85 ms of AAC) and go out in the
+            // same system call, which more than halves a player's writes.
+            let hold =
+                !self.pending_video && self.held_audio > 0 && self.held_audio < MAX_HELD_AUDIO;
+            if !hold {
+                self.flush(&mut sock).await?;
+            }
             let was_connected = self.connected;
             self.handle_events().await?;
-            self.flush(&mut sock).await?;
+            if !hold {
+                self.flush(&mut sock).await?;
+            }
             if self.session.is_closed() {
                 return Ok(());
             }
@@ -143,20 +222,28 @@ impl Connection {
                     Ok(n) => {
                         self.session.handle_input(&buf[..n]).map_err(|e| format!("protocol error: {e}"))?;
                         if self.connected && !playing {
-                            deadline.as_mut().reset(tokio::time::Instant::now() + IDLE_TIMEOUT);
+                            last_input = tokio::time::Instant::now();
+                        }
+                        // A stop (administrator, plan limit, key rotation) is checked after each
+                        // read — a live encoder sends many a second — rather than polled in this
+                        // select, which would cost a watch registration per read.
+                        if let Some(reason) = self.stop_reason() {
+                            let _ = self.session.end_publish(&reason);
+                            self.flush(&mut sock).await?;
+                            if let Some(p) = self.publisher.take() {
+                                tracing::info!(peer = %self.peer, playback_id = %p.key().playback_id, %reason, "publish stopped by the server");
+                            }
+                            return Ok(());
                         }
                     }
                     Err(e) => return Err(format!("read failed: {e}")),
                 },
-                reason = stop_requested(&mut self.stop), if self.stop.is_some() => {
-                    let _ = self.session.end_publish(&reason);
-                    self.flush(&mut sock).await?;
-                    if let Some(p) = self.publisher.take() {
-                        tracing::info!(peer = %self.peer, playback_id = %p.key().playback_id, %reason, "publish stopped by the server");
-                    }
-                    return Ok(());
-                }
                 _ = &mut deadline, if !playing => {
+                    let due = last_input + IDLE_TIMEOUT;
+                    if self.connected && due > tokio::time::Instant::now() {
+                        deadline.as_mut().reset(due);
+                        continue;
+                    }
                     return Err(if self.connected { "idle timeout".into() } else { "handshake timeout".into() });
                 }
                 f = next_frame(&mut self.player), if playing => {
@@ -165,7 +252,19 @@ impl Connection {
                     let mut batch = 0;
                     while let Some(f) = next.take() {
                         match f {
-                            Ok(frame) => self.send_frame(&frame)?,
+                            Ok(frame) => {
+                                self.send_frame(&frame)?;
+                                match frame.kind {
+                                    FrameKind::Video => {
+                                        self.seen_video = true;
+                                        self.pending_video = true;
+                                    }
+                                    FrameKind::Audio if self.seen_video => {
+                                        self.held_audio = self.held_audio.saturating_add(1)
+                                    }
+                                    _ => self.pending_video = true,
+                                }
+                            }
                             Err(end) => {
                                 self.player = None;
                                 let _ = self.session.send_stream_eof();
@@ -181,6 +280,15 @@ impl Connection {
                 }
             }
         }
+    }
+
+    /// The reason this publisher was asked to stop, if it was.
+    fn stop_reason(&mut self) -> Option<String> {
+        let rx = self.stop.as_mut()?;
+        if !rx.has_changed().unwrap_or(false) {
+            return None;
+        }
+        rx.borrow_and_update().clone()
     }
 
     /// Queues one frame for this player: the chunked form shared by every player (made once per
@@ -215,6 +323,8 @@ impl Connection {
     /// Writes everything the session queued, gathering the buffers into vectored writes (one
     /// system call for many frames, no copying; the list is reused, not reallocated).
     async fn flush(&mut self, sock: &mut TcpStream) -> Result<(), String> {
+        self.held_audio = 0;
+        self.pending_video = false;
         self.pending.clear();
         while let Some(out) = self.session.poll_transmit() {
             self.pending.push(out);
@@ -246,11 +356,15 @@ impl Connection {
                             .reject_publish(request, "this connection is already in use");
                         continue;
                     }
+                    let authorizer = self.engine.authorizer.clone();
+                    let (a, k) = (app.clone(), stream_key.clone());
                     let decision = tokio::time::timeout(
                         AUTHORIZE_TIMEOUT,
-                        self.engine.authorizer.authorize(&app, &stream_key),
+                        self.main
+                            .spawn(async move { authorizer.authorize(&a, &k).await }),
                     )
-                    .await;
+                    .await
+                    .map(|joined| joined.unwrap_or(Err(PublishDenied::Unavailable)));
                     let grant = match decision {
                         Ok(Ok(grant)) => grant,
                         Ok(Err(denied)) => {
@@ -382,13 +496,6 @@ async fn write_all_vectored(
 
 async fn stopped(rx: &mut watch::Receiver<bool>) {
     let _ = rx.wait_for(|s| *s).await;
-}
-
-async fn stop_requested(signal: &mut Option<watch::Receiver<Option<String>>>) -> String {
-    match signal {
-        Some(rx) => ferrocast_hub::stop_reason(rx).await,
-        None => std::future::pending().await,
-    }
 }
 
 async fn next_frame(player: &mut Option<Reader>) -> Result<Frame, ReadEnd> {

@@ -442,8 +442,8 @@ impl Publisher {
         &self.stream.stats
     }
 
-    /// A receiver that holds the reason once [`Hub::stop`] was called for this stream; take
-    /// it once per publisher and wait on it with [`stop_reason`].
+    /// A receiver that holds the reason once [`Hub::stop`] was called for this stream; take it
+    /// once per publisher and check it (`has_changed`) as input arrives.
     pub fn stop_signal(&self) -> watch::Receiver<Option<String>> {
         self.stream.stop.subscribe()
     }
@@ -553,19 +553,6 @@ impl Drop for Publisher {
         });
         // The sender lives in the Arc<Stream> that readers do not hold: once this drops, their
         // receivers report Closed after draining.
-    }
-}
-
-/// Resolves with the reason once the stream of `signal` ([`Publisher::stop_signal`]) was
-/// stopped; pending forever otherwise. Cancel-safe, so it can sit in a `select!` loop.
-pub async fn stop_reason(signal: &mut watch::Receiver<Option<String>>) -> String {
-    let reason = match signal.wait_for(Option::is_some).await {
-        Ok(r) => r.clone(),
-        Err(_) => None,
-    };
-    match reason {
-        Some(r) => r,
-        None => std::future::pending().await,
     }
 }
 
