@@ -910,7 +910,7 @@ async fn flush(
 }
 
 /// Writes every buffer, `IOV_BATCH` at a time, advancing through partial writes.
-async fn write_all_vectored<W: AsyncWrite + Unpin>(
+pub(crate) async fn write_all_vectored<W: AsyncWrite + Unpin>(
     w: &mut W,
     bufs: &mut [Bytes],
 ) -> io::Result<()> {

@@ -14,7 +14,7 @@ use ferrocast_rtmp::session::{
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncReadExt;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{watch, Semaphore};
 
@@ -332,7 +332,11 @@ impl Connection {
         if self.pending.is_empty() {
             return Ok(());
         }
-        match tokio::time::timeout(WRITE_TIMEOUT, write_all_vectored(sock, &mut self.pending)).await
+        match tokio::time::timeout(
+            WRITE_TIMEOUT,
+            crate::restream::write_all_vectored(sock, &mut self.pending),
+        )
+        .await
         {
             Ok(Ok(())) => Ok(()),
             Ok(Err(e)) => Err(format!("write failed: {e}")),
@@ -455,43 +459,6 @@ impl Drop for Connection {
             tracing::info!(peer = %self.peer, playback_id = %p.key().playback_id, "publisher disconnected; stream offline");
         }
     }
-}
-
-/// Writes every buffer, `IOV_BATCH` at a time, advancing through partial writes.
-async fn write_all_vectored(
-    sock: &mut TcpStream,
-    bufs: &mut [bytes::Bytes],
-) -> std::io::Result<()> {
-    use bytes::Buf;
-    const IOV_BATCH: usize = 64;
-    let mut first = 0;
-    while first < bufs.len() {
-        if bufs[first].is_empty() {
-            first += 1;
-            continue;
-        }
-        let end = (first + IOV_BATCH).min(bufs.len());
-        let mut slices = [std::io::IoSlice::new(&[]); IOV_BATCH];
-        for (slot, b) in slices.iter_mut().zip(&bufs[first..end]) {
-            *slot = std::io::IoSlice::new(b);
-        }
-        let mut n = sock.write_vectored(&slices[..end - first]).await?;
-        if n == 0 {
-            return Err(std::io::ErrorKind::WriteZero.into());
-        }
-        while n > 0 {
-            let len = bufs[first].len();
-            if n >= len {
-                n -= len;
-                bufs[first].advance(len);
-                first += 1;
-            } else {
-                bufs[first].advance(n);
-                n = 0;
-            }
-        }
-    }
-    Ok(())
 }
 
 async fn stopped(rx: &mut watch::Receiver<bool>) {

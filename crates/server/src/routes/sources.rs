@@ -370,6 +370,21 @@ impl AppState {
     }
 }
 
+impl AppState {
+    /// A source as stored now, answered as [`SourceOne`].
+    async fn source_one(&self, id: i64) -> ApiResult<Json<SourceOne>> {
+        let rec = self
+            .db
+            .source_by_id(id)
+            .await?
+            .ok_or_else(|| ApiError::not_found("source"))?;
+        let n = self.db.list_destinations(id).await?.len() as i64;
+        Ok(Json(SourceOne {
+            source: self.source_view(&rec, n)?,
+        }))
+    }
+}
+
 /// Milliseconds as hours, to two decimals.
 pub fn hours(ms: i64) -> f64 {
     (ms as f64 / 36_000.0).round() / 100.0
@@ -483,15 +498,7 @@ pub async fn update_source(
         .db
         .update_source(src.id, &name, description.as_deref(), now_ms())
         .await?;
-    let rec = state
-        .db
-        .source_by_id(src.id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("source"))?;
-    let n = state.db.list_destinations(src.id).await?.len() as i64;
-    Ok(Json(SourceOne {
-        source: state.source_view(&rec, n)?,
-    }))
+    state.source_one(src.id).await
 }
 
 /// Delete a source, its destinations and its key (a live stream on it is ended first). Usage
@@ -537,15 +544,7 @@ pub async fn rotate_key(
         .await?;
     state.stop_stream(&src.playback_id, "the stream key was rotated");
     tracing::info!(user_id = auth.user.id, source = %src.uuid, "stream key rotated");
-    let rec = state
-        .db
-        .source_by_id(src.id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("source"))?;
-    let n = state.db.list_destinations(src.id).await?.len() as i64;
-    Ok(Json(SourceOne {
-        source: state.source_view(&rec, n)?,
-    }))
+    state.source_one(src.id).await
 }
 
 /// A source's destinations, with each push's live state.
