@@ -704,9 +704,19 @@ fn queue_frames(
     while let Some(f) = next.take() {
         match f {
             Ok(frame) => {
-                session
-                    .send_media(media_kind(frame.kind), frame.timestamp, &frame.data)
-                    .map_err(|e| format!("cannot send a frame: {e}"))?;
+                let kind = media_kind(frame.kind);
+                // Audio and video go out in the chunked form RTMP players already share, when
+                // the destination gave us the usual message stream id; metadata is wrapped in
+                // `@setDataFrame` for a publish, so it is chunked here.
+                let shared = (frame.kind != FrameKind::Data
+                    && session.publish_stream_id() == Some(crate::rtmp_server::SHARED_STREAM_ID))
+                .then(|| crate::rtmp_server::shared_chunks(&frame))
+                .flatten();
+                match shared {
+                    Some(chunks) => session.send_chunked(kind, chunks),
+                    None => session.send_media(kind, frame.timestamp, &frame.data),
+                }
+                .map_err(|e| format!("cannot send a frame: {e}"))?;
                 frames += 1;
             }
             Err(ReadEnd::Ended) => return Ok(Batch::Ended),

@@ -37,7 +37,7 @@ const MAX_HELD_AUDIO: u8 = 4;
 const MAX_BATCH: usize = 64;
 /// The message stream id players get from their first `createStream`, which the shared chunked
 /// form of a frame carries; a player on another id gets its own chunking.
-const SHARED_STREAM_ID: u32 = 1;
+pub(crate) const SHARED_STREAM_ID: u32 = 1;
 
 /// Single-threaded runtimes, one per core, that own the RTMP connections (thread per core, as
 /// nginx runs its workers): a connection's reads, parsing, fan-out wake-ups and writes stay on
@@ -298,20 +298,10 @@ impl Connection {
         let shareable = self.session.play_stream_id() == Some(SHARED_STREAM_ID)
             && self.session.out_chunk_size() == DEFAULT_OUT_CHUNK_SIZE;
         if shareable {
-            let chunks = frame.encoded.get_or_init(|| {
-                chunk_media(
-                    DEFAULT_OUT_CHUNK_SIZE,
-                    SHARED_STREAM_ID,
-                    kind,
-                    frame.timestamp,
-                    &frame.data,
-                )
-                .unwrap_or_default()
-            });
-            if !chunks.is_empty() {
+            if let Some(chunks) = shared_chunks(frame) {
                 return self
                     .session
-                    .send_chunked(kind, chunks.clone())
+                    .send_chunked(kind, chunks)
                     .map_err(|e| e.to_string());
             }
         }
@@ -459,6 +449,23 @@ impl Drop for Connection {
             tracing::info!(peer = %self.peer, playback_id = %p.key().playback_id, "publisher disconnected; stream offline");
         }
     }
+}
+
+/// The frame chunked at [`DEFAULT_OUT_CHUNK_SIZE`] for message stream [`SHARED_STREAM_ID`],
+/// made once by whichever reader needs it first and shared by every RTMP player and restream
+/// push; `None` if it cannot be chunked.
+pub(crate) fn shared_chunks(frame: &Frame) -> Option<bytes::Bytes> {
+    let chunks = frame.encoded.get_or_init(|| {
+        chunk_media(
+            DEFAULT_OUT_CHUNK_SIZE,
+            SHARED_STREAM_ID,
+            media_kind(frame.kind),
+            frame.timestamp,
+            &frame.data,
+        )
+        .unwrap_or_default()
+    });
+    (!chunks.is_empty()).then(|| chunks.clone())
 }
 
 async fn stopped(rx: &mut watch::Receiver<bool>) {

@@ -212,6 +212,28 @@ impl ClientSession {
         )
     }
 
+    /// The message stream id the server gave this publish, once publishing.
+    pub fn publish_stream_id(&self) -> Option<u32> {
+        match self.state {
+            State::Publishing { stream_id } => Some(stream_id),
+            _ => None,
+        }
+    }
+
+    /// Queues an audio or video message already chunked (by [`crate::session::chunk_media`] at
+    /// [`DEFAULT_OUT_CHUNK_SIZE`] for [`ClientSession::publish_stream_id`]), so that one
+    /// chunking can serve many sessions.
+    pub fn send_chunked(&mut self, kind: MediaKind, chunks: Bytes) -> Result<(), RtmpError> {
+        if !self.is_publishing() {
+            return Err(RtmpError::InvalidState("not publishing"));
+        }
+        // Those bytes start with a type-0 header: our next header on that chunk stream must not
+        // be compressed against state the peer does not have.
+        self.t.encoder.forget(kind.csid());
+        self.t.push_bytes(chunks);
+        Ok(())
+    }
+
     /// Queues `FCUnpublish` and `deleteStream`; the caller closes the connection after
     /// flushing.
     pub fn unpublish(&mut self) {
