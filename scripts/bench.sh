@@ -69,7 +69,8 @@ if has "$SERVERS" xiu && [ ! -x "$XIU" ]; then
   # xiu's WebRTC support links libopus (audiopus_sys) through pkg-config.
   dpkg -s libopus-dev >/dev/null 2>&1 && command -v pkg-config >/dev/null || apt_install libopus-dev pkg-config || true
   say "cargo install xiu (this can take a long time)"
-  if ! timeout 1800 cargo install --locked --root "$B/cargo" xiu >"$B/logs/xiu-install.log" 2>&1; then
+  # A kept target dir lets an interrupted build resume instead of starting over (~400 crates).
+  if ! timeout 3600 cargo install --locked --root "$B/cargo" --target-dir "$B/xiu-target" xiu >"$B/logs/xiu-install.log" 2>&1; then
     say "xiu failed to build (see $B/logs/xiu-install.log); running the others"
     SERVERS=${SERVERS//xiu/}
   fi

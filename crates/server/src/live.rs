@@ -19,6 +19,8 @@ use utoipa::ToSchema;
 
 /// How often a live session's usage is written down and checked against the plan.
 pub const HEARTBEAT: Duration = Duration::from_secs(10);
+/// How often a live session's plan allowance is checked at the least.
+pub const CHECK_EVERY: Duration = Duration::from_secs(60);
 /// A session without a heartbeat for this long belongs to a node that died; it is closed at its
 /// last heartbeat. (A live session that was closed by mistake reopens at its next heartbeat.)
 pub const STALE_AFTER: Duration = Duration::from_secs(120);
@@ -130,6 +132,13 @@ impl Live {
     /// When the live session of a stream started (ms), if it is live.
     pub fn started_at(&self, playback_id: &str) -> Option<i64> {
         self.lock().get(playback_id).map(|e| e.started_at)
+    }
+
+    fn sessions_of(&self, user_id: i64) -> usize {
+        self.lock()
+            .values()
+            .filter(|e| e.user_id == user_id)
+            .count()
     }
 
     fn owner(&self, playback_id: &str) -> Option<(i64, i64)> {
@@ -490,6 +499,7 @@ async fn monitor(
 ) {
     use std::sync::atomic::Ordering::Relaxed;
     let mut warned_month = None;
+    let mut next_check = 0i64;
     let mut counters = (0, 0);
     let (end_reason, end_at) = loop {
         let now = now_ms();
@@ -539,44 +549,58 @@ async fn monitor(
                 tracing::warn!(error = %e, session_id = session.id, "cannot record usage; retrying at the next heartbeat")
             }
         }
-        let mut wait = HEARTBEAT;
-        match allowance(&state.db, session.user_id, now).await {
-            Ok((plan, a)) => {
-                let month = month_bounds(now).2;
-                let warned = warned_month.as_deref() == Some(month.as_str());
-                if a.exhausted() {
-                    let reason = exhausted_reason(&plan);
-                    tracing::info!(
-                        user_id = session.user_id,
-                        source_id = session.source_id,
-                        "streaming time used up; ending the stream"
-                    );
-                    state.stop_stream(&session.playback_id, &reason);
-                } else {
-                    if !warned && a.until_warning_ms() == 0 {
-                        warned_month = Some(month);
-                        state.live.emit(
-                            session.user_id,
-                            Event::UsageWarning {
-                                source_id: session.source_id,
-                                used_minutes: a.used_ms / 60_000,
-                                limit_minutes: plan.spec.max_streaming_minutes_monthly,
-                            },
+        // The plan is checked when its next threshold (90 %, 100 %) can have been reached, at
+        // least every CHECK_EVERY (other sessions of the same user consume too), not at every
+        // heartbeat: 50 live streams cost one write every 10 s each, not four queries.
+        if now >= next_check {
+            next_check = now + CHECK_EVERY.as_millis() as i64;
+            match allowance(&state.db, session.user_id, now).await {
+                Ok((plan, a)) => {
+                    let month = month_bounds(now).2;
+                    let warned = warned_month.as_deref() == Some(month.as_str());
+                    if a.exhausted() {
+                        let reason = exhausted_reason(&plan);
+                        tracing::info!(
+                            user_id = session.user_id,
+                            source_id = session.source_id,
+                            "streaming time used up; ending the stream"
                         );
-                    }
-                    // Wake exactly when the allowance (or the warning threshold) is reached.
-                    let next = if warned_month.is_some() {
-                        a.remaining_ms()
+                        state.stop_stream(&session.playback_id, &reason);
                     } else {
-                        a.until_warning_ms()
-                    };
-                    wait = wait.min(Duration::from_millis(next.max(50) as u64));
+                        if !warned && a.until_warning_ms() == 0 {
+                            warned_month = Some(month);
+                            state.live.emit(
+                                session.user_id,
+                                Event::UsageWarning {
+                                    source_id: session.source_id,
+                                    used_minutes: a.used_ms / 60_000,
+                                    limit_minutes: plan.spec.max_streaming_minutes_monthly,
+                                },
+                            );
+                        }
+                        let threshold = if warned_month.is_some() {
+                            a.remaining_ms()
+                        } else {
+                            a.until_warning_ms()
+                        };
+                        // Alone, this session reaches the threshold exactly then; with others of
+                        // the same user live it may come sooner, so look again halfway.
+                        let live_sessions = state.live.sessions_of(session.user_id).max(1);
+                        let step = if live_sessions == 1 {
+                            threshold
+                        } else {
+                            threshold / 2
+                        };
+                        next_check = next_check.min(now + step.max(50));
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, user_id = session.user_id, "cannot check streaming time")
                 }
             }
-            Err(e) => {
-                tracing::warn!(error = %e, user_id = session.user_id, "cannot check streaming time")
-            }
         }
+        let wait =
+            Duration::from_millis((next_check - now).clamp(0, HEARTBEAT.as_millis() as i64) as u64);
         tokio::select! {
             _ = tokio::time::sleep(wait) => {}
             r = cancelled.wait_for(Option::is_some) => {
