@@ -163,9 +163,15 @@ pub async fn allowance(
 
 /// The reason given when the month's streaming time is used up.
 pub fn exhausted_reason(plan: &PlanRecord) -> String {
-    let hours = plan.spec.max_streaming_minutes_monthly as f64 / 60.0;
+    let minutes = plan.spec.max_streaming_minutes_monthly;
+    let allowance = match (minutes / 60, minutes % 60) {
+        (1, 0) => "1 streaming hour".to_string(),
+        (h, 0) => format!("{h} streaming hours"),
+        _ if minutes == 1 => "1 streaming minute".to_string(),
+        _ => format!("{minutes} streaming minutes"),
+    };
     format!(
-        "the {} plan's {hours} streaming hours for this month are used up; upgrade at {} or wait for next month",
+        "the {} plan's monthly streaming time ({allowance}) is used up; upgrade at {} or wait for next month",
         plan.spec.name,
         ferrocast_domain::plans::UPGRADE_URL
     )

@@ -1007,7 +1007,7 @@ async fn streaming_time_is_enforced_and_admins_stop_streams(b: Backend) {
     let ended = next_event(&mut events, &mut buf, "stream_ended", 20).await;
     let reason = ended["reason"].as_str().expect("reason");
     assert!(
-        reason.contains("streaming hours") && reason.contains("Tiny"),
+        reason.contains("the Tiny plan's monthly streaming time (1 streaming minute) is used up"),
         "{reason}"
     );
     let took = started.elapsed();
