@@ -216,14 +216,21 @@ pub struct LimitExceeded {
     pub max: i64,
 }
 
-/// Checks whether one more of something fits: `Ok(remaining after adding)` or the refusal.
-pub fn check_one_more(what: &str, current: i64, max: i64) -> Result<i64, LimitExceeded> {
-    if current >= max {
-        Err(LimitExceeded {
+impl LimitExceeded {
+    /// The refusal for `what` ("Source") at `current` of `max`.
+    pub fn reached(what: &str, current: i64, max: i64) -> Self {
+        Self {
             error: format!("{what} limit reached"),
             current,
             max,
-        })
+        }
+    }
+}
+
+/// Checks whether one more of something fits: `Ok(remaining after adding)` or the refusal.
+pub fn check_one_more(what: &str, current: i64, max: i64) -> Result<i64, LimitExceeded> {
+    if current >= max {
+        Err(LimitExceeded::reached(what, current, max))
     } else {
         Ok(max - current - 1)
     }

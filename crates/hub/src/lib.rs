@@ -288,15 +288,19 @@ impl Hub {
         })
     }
 
-    /// Attaches a reader to a live stream, or `None` if it is not live.
-    pub fn subscribe(&self, playback_id: &str) -> Option<Reader> {
-        let stream = self
-            .inner
+    /// The live stream published as `playback_id` (its registry lock released on return).
+    fn live_stream(&self, playback_id: &str) -> Option<Arc<Stream>> {
+        self.inner
             .streams
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .get(playback_id)?
-            .clone();
+            .get(playback_id)
+            .cloned()
+    }
+
+    /// Attaches a reader to a live stream, or `None` if it is not live.
+    pub fn subscribe(&self, playback_id: &str) -> Option<Reader> {
+        let stream = self.live_stream(playback_id)?;
         // Snapshot and subscribe under the cache lock, which the publisher holds while sending:
         // the reader sees every frame exactly once, cache first, then the ring.
         let cache = stream.cache.lock().unwrap_or_else(|p| p.into_inner());
@@ -321,16 +325,9 @@ impl Hub {
 
     /// Asks the publisher of a live stream to stop, giving the reason it passes to the encoder.
     /// Returns whether the stream was live. The stream goes offline when the publisher's
-    /// connection has closed (see [`Publisher::stop_requested`]).
+    /// connection has closed (see [`Publisher::stop_signal`]).
     pub fn stop(&self, playback_id: &str, reason: &str) -> bool {
-        let Some(stream) = self
-            .inner
-            .streams
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(playback_id)
-            .cloned()
-        else {
+        let Some(stream) = self.live_stream(playback_id) else {
             return false;
         };
         stream.stop.send_if_modified(|r| {
@@ -346,11 +343,7 @@ impl Hub {
 
     /// The publishing session of a live stream and its counters, or `None` if it is not live.
     pub fn session(&self, playback_id: &str) -> Option<(u64, Arc<StreamStats>)> {
-        self.inner
-            .streams
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(playback_id)
+        self.live_stream(playback_id)
             .map(|s| (s.generation, s.stats.clone()))
     }
 
@@ -365,13 +358,7 @@ impl Hub {
 
     /// The codecs seen so far on a live stream, or `None` if it is not live.
     pub fn info(&self, playback_id: &str) -> Option<StreamInfo> {
-        let stream = self
-            .inner
-            .streams
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(playback_id)?
-            .clone();
+        let stream = self.live_stream(playback_id)?;
         let info = stream
             .cache
             .lock()

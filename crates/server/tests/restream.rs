@@ -11,6 +11,19 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use support::{client, creator_with_source, publish, require, Backend, Options, TestApp};
 
+/// GET `path` with the bearer `token`, answered as JSON.
+async fn get_json(app: &TestApp, token: &str, path: &str) -> Value {
+    client()
+        .get(app.url(path))
+        .bearer_auth(token)
+        .send()
+        .await
+        .expect("request")
+        .json()
+        .await
+        .expect("json")
+}
+
 /// Sends requests concurrently and returns their statuses.
 async fn futures_join_all<F>(requests: impl Iterator<Item = F>) -> Vec<u16>
 where
@@ -191,28 +204,17 @@ async fn add_destination(
 }
 
 async fn source_id(app: &TestApp, token: &str) -> i64 {
-    let v: Value = client()
-        .get(app.url("/api/sources"))
-        .bearer_auth(token)
-        .send()
-        .await
-        .expect("list")
-        .json()
-        .await
-        .expect("json");
+    let v: Value = get_json(app, token, "/api/sources").await;
     v["sources"][0]["id"].as_i64().expect("id")
 }
 
 async fn destinations(app: &TestApp, token: &str, source_id: i64) -> Vec<Value> {
-    let v: Value = client()
-        .get(app.url(&format!("/api/sources/{source_id}/destinations")))
-        .bearer_auth(token)
-        .send()
-        .await
-        .expect("destinations")
-        .json()
-        .await
-        .expect("json");
+    let v: Value = get_json(
+        app,
+        token,
+        &format!("/api/sources/{source_id}/destinations"),
+    )
+    .await;
     v["destinations"].as_array().expect("array").clone()
 }
 
@@ -439,15 +441,7 @@ async fn plans_limits_destinations_and_ssrf(b: Backend) {
 
     let src = creator_with_source(&app, "limits@example.com").await;
     let token = &src.token;
-    let mine: Value = c
-        .get(app.url("/api/subscriptions/my-subscription"))
-        .bearer_auth(token)
-        .send()
-        .await
-        .expect("mine")
-        .json()
-        .await
-        .expect("json");
+    let mine: Value = get_json(&app, token, "/api/subscriptions/my-subscription").await;
     assert_eq!(mine["subscription"]["plan"]["name"], "Free", "{mine}");
     assert_eq!(mine["usage"]["sources_used"], 1);
 
@@ -657,29 +651,13 @@ async fn plans_limits_destinations_and_ssrf(b: Backend) {
         .await
         .expect("fwd");
     assert_eq!(res.status(), 404, "the old key is gone");
-    let fwd: Value = c
-        .get(app.url(&format!("/api/streams/forwarding/{new_key}")))
-        .bearer_auth(token)
-        .send()
-        .await
-        .expect("fwd")
-        .json()
-        .await
-        .expect("json");
+    let fwd: Value = get_json(&app, token, &format!("/api/streams/forwarding/{new_key}")).await;
     assert_eq!(
         fwd["destinations"].as_array().map(Vec::len),
         Some(1),
         "active ones only: {fwd}"
     );
-    let info: Value = c
-        .get(app.url("/api/streams/info"))
-        .bearer_auth(token)
-        .send()
-        .await
-        .expect("info")
-        .json()
-        .await
-        .expect("json");
+    let info: Value = get_json(&app, token, "/api/streams/info").await;
     let s = &info["streams"][0];
     assert_eq!(
         (s["status"].as_str(), s["is_active"].as_bool()),
@@ -782,15 +760,7 @@ async fn restream_to_two_rtmp_endpoints_and_one_rtmps_endpoint(b: Backend) {
     // While live: every destination's push is live and counting.
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        let info: Value = client()
-            .get(app.url("/api/streams/info"))
-            .bearer_auth(&src.token)
-            .send()
-            .await
-            .expect("info")
-            .json()
-            .await
-            .expect("json");
+        let info: Value = get_json(&app, &src.token, "/api/streams/info").await;
         let d = info["streams"][0]["destinations"]
             .as_array()
             .expect("destinations")
@@ -1034,15 +1004,7 @@ async fn streaming_time_is_enforced_and_admins_stop_streams(b: Backend) {
         .await
         .expect("json");
     assert_eq!(check["allowed"], false, "{check}");
-    let mine: Value = c
-        .get(app.url("/api/subscriptions/my-subscription"))
-        .bearer_auth(&src.token)
-        .send()
-        .await
-        .expect("mine")
-        .json()
-        .await
-        .expect("json");
+    let mine: Value = get_json(&app, &src.token, "/api/subscriptions/my-subscription").await;
     let secs = mine["usage"]["streaming_seconds_used"]
         .as_i64()
         .expect("seconds");
@@ -1063,15 +1025,7 @@ async fn streaming_time_is_enforced_and_admins_stop_streams(b: Backend) {
     db.set_role(admin_id, "admin", now).await.expect("promote");
     let encoder = publish(&app.rtmp_url(), &other.key, 60, &[]);
     wait_live(&app, &other.playback_id).await;
-    let active: Value = c
-        .get(app.url("/api/streams/active"))
-        .bearer_auth(&admin.token)
-        .send()
-        .await
-        .expect("active")
-        .json()
-        .await
-        .expect("json");
+    let active: Value = get_json(&app, &admin.token, "/api/streams/active").await;
     let streams = active["streams"].as_array().expect("streams");
     assert_eq!(streams.len(), 1, "{active}");
     assert_eq!(
@@ -1181,15 +1135,7 @@ async fn destinations_change_while_live_without_touching_the_others() {
         .expect("delete");
     assert_eq!(res.status(), 200);
     assert!(wait_child(lb, 10), "B's server saw a clean end of stream");
-    let info: Value = client()
-        .get(app.url("/api/streams/info"))
-        .bearer_auth(&src.token)
-        .send()
-        .await
-        .expect("info")
-        .json()
-        .await
-        .expect("json");
+    let info: Value = get_json(&app, &src.token, "/api/streams/info").await;
     assert_eq!(info["streams"][0]["status"], "live", "{info}");
     assert!(probe(&dir.join("b.flv")).video_packets > 30);
     // Rotating the key while live cuts the encoder off; the old key no longer publishes.

@@ -13,6 +13,7 @@ use axum::Json;
 use ferrocast_auth::token;
 use ferrocast_db::destinations::{DestinationRecord, NewDestination};
 use ferrocast_db::now_ms;
+use ferrocast_db::plans::PlanRecord;
 use ferrocast_db::sources::{NewSource, SourceRecord};
 use ferrocast_domain::account::{Role, Scope};
 use ferrocast_domain::{destination, plans};
@@ -385,6 +386,19 @@ impl AppState {
     }
 }
 
+/// The 403 for one more `what` ("Source") over the plan's `max`; `remedy` is the verb for
+/// freeing one ("delete").
+fn limit_error(plan: &PlanRecord, what: &str, max: i64, current: i64, remedy: &str) -> ApiError {
+    ApiError::plan_limit(
+        plans::LimitExceeded::reached(what, current, max),
+        format!(
+            "The {} plan allows {max} {}(s); upgrade or {remedy} one.",
+            plan.spec.name,
+            what.to_lowercase()
+        ),
+    )
+}
+
 /// Milliseconds as hours, to two decimals.
 pub fn hours(ms: i64) -> f64 {
     (ms as f64 / 36_000.0).round() / 100.0
@@ -407,19 +421,8 @@ pub async fn create_source(
     let name = clean_name(&req.name)?;
     let description = clean_description(req.description.as_deref())?;
     let (plan, _) = state.db.user_plan(auth.user.id).await?;
-    let over_limit = |current: i64| {
-        ApiError::plan_limit(
-            plans::LimitExceeded {
-                error: "Source limit reached".into(),
-                current,
-                max: plan.spec.max_sources,
-            },
-            format!(
-                "The {} plan allows {} source(s); upgrade or delete one.",
-                plan.spec.name, plan.spec.max_sources
-            ),
-        )
-    };
+    let over_limit =
+        |current| limit_error(&plan, "Source", plan.spec.max_sources, current, "delete");
     let uuid = uuid::Uuid::new_v4().to_string();
     let key = new_stream_key();
     let sealed = state
@@ -647,17 +650,13 @@ pub async fn add_destination(
             .to_string(),
     };
     let (plan, _) = state.db.user_plan(src.user_id).await?;
-    let over_limit = |current: i64| {
-        ApiError::plan_limit(
-            plans::LimitExceeded {
-                error: "Destination limit reached".into(),
-                current,
-                max: plan.spec.max_destinations,
-            },
-            format!(
-                "The {} plan allows {} destination(s); upgrade or remove one.",
-                plan.spec.name, plan.spec.max_destinations
-            ),
+    let over_limit = |current| {
+        limit_error(
+            &plan,
+            "Destination",
+            plan.spec.max_destinations,
+            current,
+            "remove",
         )
     };
     // Refuse early when already at the limit (no DNS lookup for nothing); the insert below
