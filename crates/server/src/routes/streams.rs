@@ -19,7 +19,7 @@ use std::time::Duration;
 use utoipa::ToSchema;
 
 /// Streaming time used and allowed.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct Usage {
     /// Hours streamed today (UTC).
     pub hours_streamed_today: f64,
@@ -195,21 +195,10 @@ pub async fn info(State(state): State<AppState>, auth: AuthUser) -> ApiResult<Js
             status: state.stream_status(&s.playback_id).into(),
             started_at: state.live.started_at(&s.playback_id).map(rfc3339),
             destinations: state.destination_views(&s, false).await?,
-            usage: clone_usage(&usage),
+            usage: usage.clone(),
         });
     }
     Ok(Json(StreamsInfo { streams }))
-}
-
-fn clone_usage(u: &Usage) -> Usage {
-    Usage {
-        hours_streamed_today: u.hours_streamed_today,
-        hours_streamed_month: u.hours_streamed_month,
-        hours_limit: u.hours_limit,
-        minutes_streamed_month: u.minutes_streamed_month,
-        minutes_limit: u.minutes_limit,
-        month: u.month.clone(),
-    }
 }
 
 /// The destinations a stream key is forwarded to (the caller's own keys only).
