@@ -149,9 +149,12 @@ const NodeMediaServer = require('node-media-server');
 new NodeMediaServer({
   rtmp: { bind: '127.0.0.1', port: $NMS_RTMP, chunk_size: 4096, gop_cache: true, ping: 30, ping_timeout: 60 },
   http: { bind: '127.0.0.1', port: $NMS_HTTP, allow_origin: '*' },
+$( [ "$PUSHES" -gt 0 ] && echo "  auth: { jwt: { secret: 'bench-relay' } }, // its API (relay tasks) needs a JWT secret" )
   logType: 1,
 }).run();
 JS
+      # Its store (./data) would restore the last run's relay tasks; each run starts clean.
+      rm -rf "$B/nms/data"
       (cd "$B/nms" && exec node bench.js) >>"$B/logs/nms.log" 2>&1 &
       SERVER_PID=$!; wait_port $NMS_RTMP ;;
     xiu)
@@ -200,6 +203,22 @@ ferrocast_relay_source() {
   done
 }
 
+# node-media-server 4 pushes only through its HTTP API and only a stream already published, so
+# the pushes are added once the tool's publisher is live (well within the warm-up).
+nms_relay_pushes() {
+  local api=http://127.0.0.1:$NMS_HTTP/api/v1 k token
+  token=$(cd "$B/nms" && node -e "process.stdout.write(require('jsonwebtoken').sign({ sub: 'bench' }, 'bench-relay'))")
+  for _ in $(seq 100); do
+    curl -sf -H "Authorization: Bearer $token" "$api/streams" | grep -q '"s0"\|/live/s0' && break
+    sleep 0.1
+  done
+  for ((k = 0; k < PUSHES; k++)); do
+    curl -sf -X POST "$api/relay" -H "Authorization: Bearer $token" -H 'Content-Type: application/json' \
+      -d "{\"url\":\"rtmp://127.0.0.1:$((SINK_PORT + k))/live/relay\",\"mode\":\"push\",\"streamPath\":\"/live/s0\"}" \
+      >/dev/null || say "node-media-server refused relay push $k"
+  done
+}
+
 # ferrocast needs an account and a source per stream (stream key to publish, playback id to play).
 ferrocast_sources() {
   local f=$B/ferrocast-streams.txt
@@ -237,6 +256,7 @@ run_one() { # server scenario publishers players protocol [sinks]
     ferrocast_relay_source; STREAMS=(--streams "$B/ferrocast-relay.txt")
   fi
   say "$server $sc: $pubs publisher(s) x $players $proto player(s)"
+  if [ "$sinks" -gt 0 ] && [ "$server" = nms ]; then nms_relay_pushes & fi
   "$BENCH" run --flv "$FLV" --publish-url "$PUB" --play-url "$PLAY" ${FLVURL:+--flv-url "$FLVURL"} ${HLSURL:+--hls-url "$HLSURL"} \
     "${STREAMS[@]}" --protocol "$proto" --publishers "$pubs" --players "$players" \
     --duration "$DURATION" --warmup "$WARMUP" --server-pid "$SERVER_PID" \
@@ -267,9 +287,9 @@ for server in ${SERVERS//,/ }; do
     run_one ferrocast ll-hls-10 1 10 ll-hls
   fi
   # Relay: 1 publisher, the server pushes it to $RELAY RTMP sinks (ferrocast: destinations
-  # through the API; nginx-rtmp: `push`; xiu: `[[rtmp.push]]`). node-media-server 4 has no
-  # push relay.
-  if has "$SCENARIOS" relay && [ "$server" != nms ]; then
+  # through the API; nginx-rtmp: `push`; xiu: `[[rtmp.push]]`; node-media-server: relay tasks
+  # in push mode through its API).
+  if has "$SCENARIOS" relay; then
     run_one "$server" "relay-$RELAY" 1 0 rtmp "$RELAY"
   fi
 done

@@ -39,6 +39,7 @@ pub const SETTINGS: &[Setting] = &[
     Setting { key: "data_dir", default: Some("./data"), secret: false, help: "SQLite file, segments, recordings and the generated master key" },
     Setting { key: "http_addr", default: Some("127.0.0.1:8080"), secret: false, help: "API, web app, HLS, HTTP-FLV, Socket.IO, health and metrics" },
     Setting { key: "rtmp_addr", default: Some("127.0.0.1:1935"), secret: false, help: "RTMP ingest and playback" },
+    Setting { key: "rtmp_workers", default: None, secret: false, help: "Threads that own RTMP connections; default: one fewer than the CPU cores, at least one" },
     Setting { key: "database_url", default: None, secret: true, help: "`sqlite://PATH` or `postgres://…`; default: SQLite at DATA_DIR/ferrocast.db" },
     Setting { key: "redis_url", default: None, secret: true, help: "Redis for cross-node events and shared rate limits (optional)" },
     Setting { key: "public_url", default: None, secret: false, help: "Base URL users reach this node at; default: http://HTTP_ADDR" },
@@ -163,6 +164,8 @@ pub struct Config {
     pub trusted_proxies: Vec<IpNet>,
     /// Plans file replacing the default plans.
     pub plans_file: Option<PathBuf>,
+    /// RTMP worker threads; `None`: one fewer than the CPU cores, at least one.
+    pub rtmp_workers: Option<usize>,
     /// Whether restream destinations may be private addresses.
     pub restream_allow_private_targets: bool,
     /// Extra CA certificates (PEM) for RTMPS destinations.
@@ -587,6 +590,19 @@ impl Layered {
             "`true` or `false`",
             false,
         );
+        let rtmp_workers = match self.get("rtmp_workers").filter(|s| !s.is_empty()) {
+            None => None,
+            Some(v) => match v.parse::<usize>() {
+                Ok(n @ 1..=1024) => Some(n),
+                _ => {
+                    problems.push(format!(
+                        "{}: {v:?} is not a number of threads from 1 to 1024",
+                        env_name("rtmp_workers")
+                    ));
+                    None
+                }
+            },
+        };
         let plans_file = self
             .get("plans_file")
             .filter(|s| !s.is_empty())
@@ -623,6 +639,7 @@ impl Layered {
             registration_open,
             trusted_proxies,
             plans_file,
+            rtmp_workers,
             restream_allow_private_targets,
             restream_ca_file,
             origins,
@@ -755,6 +772,18 @@ mod tests {
         assert!(c.secret_key.is_none());
         assert_eq!(c.auth_rate_limit, 5);
         assert_eq!(c.api_rate_limit, 100);
+        assert_eq!(c.rtmp_workers, None);
+    }
+
+    #[test]
+    fn rtmp_workers_are_bounded() {
+        let c = Config::load(&sources(&[("FERROCAST_RTMP_WORKERS", "3")], &[])).expect("loads");
+        assert_eq!(c.rtmp_workers, Some(3));
+        for bad in ["0", "many", "5000"] {
+            let err = Config::load(&sources(&[("FERROCAST_RTMP_WORKERS", bad)], &[]))
+                .expect_err("refused");
+            assert!(err.to_string().contains("FERROCAST_RTMP_WORKERS"), "{err}");
+        }
     }
 
     #[test]

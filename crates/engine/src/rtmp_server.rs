@@ -39,12 +39,19 @@ const MAX_BATCH: usize = 64;
 /// form of a frame carries; a player on another id gets its own chunking.
 pub(crate) const SHARED_STREAM_ID: u32 = 1;
 
-/// Single-threaded runtimes, one per core, that own the RTMP connections (thread per core, as
-/// nginx runs its workers): a connection's reads, parsing, fan-out wake-ups and writes stay on
-/// one thread with no work-stealing hand-offs, which measurably halves the CPU a publisher
-/// costs (BENCHMARKS.md). The threads end when `shutdown` turns true.
-fn start_workers(shutdown: &watch::Receiver<bool>) -> Vec<tokio::runtime::Handle> {
-    let n = std::thread::available_parallelism().map_or(2, |n| n.get());
+/// The RTMP worker threads used unless configured: one fewer than the CPU cores, at least one.
+/// The spare core serves the HTTP API, HLS, the database and restream decisions; and fewer,
+/// busier workers gather more ready connections per wake-up (BENCHMARKS.md: on 2 cores one
+/// worker costs ~18 % less CPU than two at ingest-50, and less at 500 players too).
+pub fn default_workers() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get().saturating_sub(1).max(1))
+}
+
+/// `n` single-threaded runtimes that own the RTMP connections (as nginx runs its workers): a
+/// connection's reads, parsing, fan-out wake-ups and writes stay on one thread with no
+/// work-stealing hand-offs, which measurably halves the CPU a publisher costs
+/// (BENCHMARKS.md). The threads end when `shutdown` turns true.
+fn start_workers(n: usize, shutdown: &watch::Receiver<bool>) -> Vec<tokio::runtime::Handle> {
     let mut handles = Vec::with_capacity(n);
     for i in 0..n {
         let (tx, rx) = std::sync::mpsc::channel();
@@ -76,10 +83,15 @@ fn start_workers(shutdown: &watch::Receiver<bool>) -> Vec<tokio::runtime::Handle
     handles
 }
 
-/// Accepts RTMP connections until `shutdown` turns true.
-pub async fn serve(engine: Engine, listener: TcpListener, mut shutdown: watch::Receiver<bool>) {
+/// Accepts RTMP connections until `shutdown` turns true, spreading them over `workers` threads.
+pub async fn serve(
+    engine: Engine,
+    listener: TcpListener,
+    workers: usize,
+    mut shutdown: watch::Receiver<bool>,
+) {
     let permits = Arc::new(Semaphore::new(MAX_CONNECTIONS));
-    let workers = start_workers(&shutdown);
+    let workers = start_workers(workers.max(1), &shutdown);
     // Publish decisions (database work) run on the caller's runtime, which owns the pools.
     let main = tokio::runtime::Handle::current();
     let mut next = 0usize;
@@ -101,31 +113,36 @@ pub async fn serve(engine: Engine, listener: TcpListener, mut shutdown: watch::R
         };
         let _ = sock.set_nodelay(true);
         let engine = engine.clone();
-        let mut stop = shutdown.clone();
         // The socket moves to a worker runtime (re-registered with its reactor).
         let Ok(std_sock) = sock.into_std() else {
             continue;
         };
-        let handle = match workers.get(next % workers.len().max(1)) {
-            Some(h) => h.clone(),
-            None => main.clone(),
-        };
+        let worker = workers.get(next % workers.len().max(1)).cloned();
         next = next.wrapping_add(1);
-        let main = main.clone();
-        handle.spawn(async move {
+        let conn_main = main.clone();
+        let work = async move {
             let Ok(sock) = TcpStream::from_std(std_sock) else {
                 return;
             };
-            tokio::select! {
-                r = Connection::new(engine, peer, main).run(sock) => {
-                    if let Err(reason) = r {
-                        tracing::info!(%peer, %reason, "RTMP connection closed");
-                    }
-                }
-                _ = stopped(&mut stop) => {}
+            if let Err(reason) = Connection::new(engine, peer, conn_main).run(sock).await {
+                tracing::info!(%peer, %reason, "RTMP connection closed");
             }
             drop(permit);
-        });
+        };
+        match worker {
+            // A worker's connections end with its runtime when `shutdown` turns true, so they
+            // carry no shutdown future of their own (it would be polled on every wake-up).
+            Some(h) => drop(h.spawn(work)),
+            None => {
+                let mut stop = shutdown.clone();
+                drop(main.spawn(async move {
+                    tokio::select! {
+                        _ = work => {}
+                        _ = stopped(&mut stop) => {}
+                    }
+                }));
+            }
+        }
     }
 }
 

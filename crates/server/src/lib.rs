@@ -233,6 +233,9 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         Arc::new(media::SourceAuthorizer::new(db.clone(), grants.clone())),
         restream,
     );
+    let config_workers = config
+        .rtmp_workers
+        .unwrap_or_else(ferrocast_engine::rtmp_server::default_workers);
     let state = AppState::new(config, db, &key, mailer, engine.clone(), grants);
     live::spawn(state.clone());
     let app = app::router(state.clone());
@@ -240,6 +243,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     tokio::spawn(ferrocast_engine::rtmp_server::serve(
         engine,
         rtmp_listener,
+        config_workers,
         rx.clone(),
     ));
     let task = tokio::spawn(http_server::serve(listener, app, rx));

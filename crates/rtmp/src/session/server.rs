@@ -287,7 +287,9 @@ impl ServerSession {
         let State::Publishing { stream_id } = self.state else {
             return;
         };
-        if msg.stream_id != stream_id {
+        // Media on message stream 0 is accepted too: node-media-server's push relay (and some
+        // other servers' outputs) send it there rather than on the stream they created.
+        if msg.stream_id != stream_id && msg.stream_id != 0 {
             return;
         }
         let (kind, payload) = match msg.type_id {

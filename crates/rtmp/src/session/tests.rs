@@ -229,6 +229,69 @@ fn start_play(s: &mut ServerSession, name: &str) -> (Player, RequestId) {
 }
 
 #[test]
+fn publish_media_on_the_created_stream_or_stream_zero_is_accepted() {
+    let mut s = ServerSession::new();
+    let mut hs = vec![3u8];
+    hs.extend_from_slice(&[0u8; 2 * crate::handshake::HANDSHAKE_SIZE]);
+    s.handle_input(&hs).unwrap();
+    let mut p = Player {
+        skip: 1 + 2 * crate::handshake::HANDSHAKE_SIZE,
+        dec: ChunkDecoder::new(),
+        enc: ChunkEncoder::new(),
+    };
+    let obj = Value::object([("app", Value::string("live"))]);
+    p.command(&mut s, 0, Command::new("connect", 1.0, obj, vec![]));
+    p.command(
+        &mut s,
+        0,
+        Command::new("createStream", 2.0, Value::Null, vec![]),
+    );
+    let sid = p
+        .receive(&mut s)
+        .iter()
+        .filter_map(|m| Command::decode(&m.payload).ok())
+        .find(|c| c.transaction_id == 2.0)
+        .and_then(|c| c.args[0].as_number())
+        .unwrap() as u32;
+    let publish = Command::new("publish", 3.0, Value::Null, vec![Value::string("key")]);
+    p.command(&mut s, sid, publish);
+    let request = events(&mut s)
+        .into_iter()
+        .find_map(|e| match e {
+            ServerEvent::PublishRequested { request, .. } => Some(request),
+            _ => None,
+        })
+        .unwrap();
+    s.accept_publish(request).unwrap();
+    for (msid, first_byte) in [(sid, 0x17), (0, 0x27), (sid + 5, 0x37)] {
+        let mut out = BytesMut::new();
+        p.enc
+            .write(
+                &mut out,
+                6,
+                40,
+                MessageType::VIDEO,
+                msid,
+                &[first_byte, 1, 0, 0, 0],
+            )
+            .unwrap();
+        s.handle_input(&out).unwrap();
+    }
+    let got: Vec<u8> = events(&mut s)
+        .into_iter()
+        .filter_map(|e| match e {
+            ServerEvent::Media { payload, .. } => payload.first().copied(),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [0x17, 0x27],
+        "a stream that was never created is ignored"
+    );
+}
+
+#[test]
 fn play_session_receives_media() {
     let mut s = ServerSession::new();
     let (mut p, request) = start_play(&mut s, "cam?t=1");
