@@ -327,11 +327,13 @@ impl ServerSession {
         match c.name.as_str() {
             "connect" => Err(RtmpError::UnexpectedCommand(c.name)),
             "releaseStream" => {
+                // `null`, not AMF0 `undefined` (what Flash Media Server sent): some clients'
+                // AMF0 readers (xiu's push relay) do not know the undefined marker and hang up.
                 self.reply(&Command::new(
                     "_result",
                     txn,
                     Value::Null,
-                    vec![Value::Undefined],
+                    vec![Value::Null],
                 ));
                 Ok(())
             }
