@@ -4,6 +4,11 @@
 #
 #   scripts/bench.sh [--servers ferrocast,nginx,nms,xiu] [--scenarios fanout-rtmp,fanout-flv,ingest,mixed,hls,relay]
 #                    [--duration 15] [--warmup 5] [--fanout 1,10,100,500] [--ingest 1,10,25,50]
+#   scripts/bench.sh --servers ferrocast --scenarios chat [--chat-clients 5000] [--chat-senders 20]
+#
+# `chat` (ferrocast only, not in the default list): that many stock socket.io-client
+# connections in one chat room, each sender sending a message a second; delivered messages per
+# second, delivery latency, server CPU and RSS (crates/server/tests/js/chat-bench.mjs).
 #
 # Installs what is missing (apt-get: ffmpeg nginx libnginx-mod-rtmp; npm: node-media-server@4
 # under target/bench/nms; cargo install xiu into target/bench/cargo), generates
@@ -22,6 +27,8 @@ DURATION=15
 WARMUP=5
 FANOUT=1,10,100,500
 INGEST=1,10,25,50
+CHAT_CLIENTS=5000
+CHAT_SENDERS=20
 while [ $# -gt 0 ]; do
   case $1 in
     --servers) SERVERS=$2; shift 2 ;;
@@ -30,7 +37,9 @@ while [ $# -gt 0 ]; do
     --warmup) WARMUP=$2; shift 2 ;;
     --fanout) FANOUT=$2; shift 2 ;;
     --ingest) INGEST=$2; shift 2 ;;
-    -h|--help) sed -n 2,10p "$0"; exit 0 ;;
+    --chat-clients) CHAT_CLIENTS=$2; shift 2 ;;
+    --chat-senders) CHAT_SENDERS=$2; shift 2 ;;
+    -h|--help) sed -n 2,15p "$0"; exit 0 ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
 done
@@ -293,6 +302,29 @@ for server in ${SERVERS//,/ }; do
     run_one "$server" "relay-$RELAY" 1 0 rtmp "$RELAY"
   fi
 done
+
+# Chat fan-out (ferrocast only): senders register, one source's room gets CHAT_CLIENTS readers.
+if has "$SCENARIOS" chat && has "$SERVERS" ferrocast; then
+  JS=$ROOT/crates/server/tests/js
+  [ -d "$JS/node_modules/socket.io-client" ] || npm ci --prefix "$JS" --no-audit --no-fund --loglevel=error
+  start_server ferrocast
+  api=http://127.0.0.1:$FERRO_HTTP/api
+  tokens=()
+  for k in $(seq 1 "$CHAT_SENDERS"); do
+    tokens+=("$(curl -sf -X POST "$api/auth/register" -H 'Content-Type: application/json' \
+      -d "{\"email\":\"chat$k-$RANDOM$RANDOM@example.com\",\"password\":\"bench-password-1\",\"display_name\":\"Sender $k\"}" | jq -r '.access_token')")
+  done
+  chat_src=$(curl -sf -X POST "$api/sources" -H "Authorization: Bearer ${tokens[0]}" -H 'Content-Type: application/json' \
+    -d '{"name":"chat"}' | jq -r '.source.id')
+  say "ferrocast chat: $CHAT_CLIENTS clients in one room, $CHAT_SENDERS senders, ${DURATION}s"
+  params=$(jq -nc --arg url "http://127.0.0.1:$FERRO_HTTP" --argjson src "$chat_src" --argjson n "$CHAT_CLIENTS" \
+    --argjson d "$DURATION" --argjson pid "$SERVER_PID" '{url:$url, sourceId:$src, clients:$n, duration:$d, pid:$pid, tokens:$ARGS.positional}' \
+    --args "${tokens[@]}")
+  node --max-old-space-size=4096 "$JS/chat-bench.mjs" "$params" | tee "$B/chat.json"
+  stop_server
+  SCENARIOS=${SCENARIOS//chat/}
+  if [ -z "$(ls "$B"/runs/*.json 2>/dev/null)" ]; then say "wrote $B/chat.json"; exit 0; fi
+fi
 
 # Order the runs by scenario so the markdown groups them.
 mapfile -t FILES < <(ls "$B"/runs/*.json 2>/dev/null | sort -t- -k2)

@@ -16,8 +16,11 @@ say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
 # 1. System tools the tests drive: ffmpeg (doctor, media and restream tests), oathtool (an
 #    independent RFC 6238 implementation for the two-factor tests) and openssl (a test
 #    certificate for the RTMPS destination).
+#    Node.js and npm run the stock socket.io-client in the realtime tests.
 need=()
 command -v ffmpeg >/dev/null 2>&1 || need+=(ffmpeg)
+command -v node >/dev/null 2>&1 || need+=(nodejs)
+command -v npm >/dev/null 2>&1 || need+=(npm)
 command -v oathtool >/dev/null 2>&1 || need+=(oathtool)
 command -v openssl >/dev/null 2>&1 || need+=(openssl)
 if [ ${#need[@]} -gt 0 ]; then
@@ -28,7 +31,13 @@ if [ ${#need[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
 
-# 2. PostgreSQL.
+# 2. The tests' npm packages, exactly as locked (socket.io-client for the realtime tests).
+if [ ! -d crates/server/tests/js/node_modules/socket.io-client ]; then
+  say "npm ci (crates/server/tests/js: socket.io-client)"
+  npm ci --prefix crates/server/tests/js --no-audit --no-fund --loglevel=error
+fi
+
+# 3. PostgreSQL.
 pg_url=${FERROCAST_TEST_POSTGRES_URL:-postgres://127.0.0.1:5432/test}
 export FERROCAST_TEST_POSTGRES_URL="$pg_url"
 hostport=${pg_url#*://}; hostport=${hostport#*@}; hostport=${hostport%%/*}
@@ -43,7 +52,24 @@ else
   say "PostgreSQL unreachable at $pg_host:$pg_port: PostgreSQL tests will be SKIPPED (set FERROCAST_TEST_POSTGRES_URL to run them)"
 fi
 
-# 3. The tests.
+# 4. Redis: the realtime tests run two nodes sharing one (FERROCAST_TEST_REDIS_URL, default
+#    redis://127.0.0.1:6379). Without it those tests are skipped with a notice — except under
+#    CI=true, where they fail.
+redis_url=${FERROCAST_TEST_REDIS_URL:-redis://127.0.0.1:6379}
+export FERROCAST_TEST_REDIS_URL="$redis_url"
+rhostport=${redis_url#*://}; rhostport=${rhostport#*@}; rhostport=${rhostport%%/*}
+r_host=${rhostport%%:*}; r_port=${rhostport##*:}; [ "$r_port" = "$rhostport" ] && r_port=6379
+if (exec 3<>"/dev/tcp/$r_host/$r_port") 2>/dev/null; then
+  say "Redis reachable at $r_host:$r_port: the two-node realtime test runs"
+elif [ "${CI:-}" = "true" ]; then
+  echo "error: Redis at $r_host:$r_port is unreachable, and CI=true requires it." >&2
+  echo "       Start Redis or set FERROCAST_TEST_REDIS_URL." >&2
+  exit 1
+else
+  say "Redis unreachable at $r_host:$r_port: the two-node realtime test will be SKIPPED (set FERROCAST_TEST_REDIS_URL to run it)"
+fi
+
+# 5. The tests.
 if cargo nextest --version >/dev/null 2>&1; then
   say "cargo nextest run --workspace"
   cargo nextest run --workspace --no-fail-fast "$@"

@@ -628,3 +628,114 @@ async fn usage_survives_kill_9_on_postgres() {
         usage_survives_kill_9(Some(url)).await;
     }
 }
+
+/// Two `ferrocast serve` processes sharing a database and a Redis: a chat message sent through
+/// one reaches the Socket.IO clients of the other, and viewer counts add up over both (the stock
+/// `socket.io-client`, scenario `twoNodes` of crates/server/tests/js/realtime.mjs).
+#[tokio::test]
+async fn two_nodes_share_chat_and_viewer_counts_through_redis() {
+    let redis = std::env::var("FERROCAST_TEST_REDIS_URL")
+        .unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
+    let hostport = redis
+        .trim_start_matches("redis://")
+        .rsplit('@')
+        .next()
+        .unwrap_or_default()
+        .split('/')
+        .next()
+        .unwrap_or_default()
+        .to_string();
+    if std::net::TcpStream::connect(&hostport).is_err() {
+        assert!(
+            std::env::var("CI").map_or(true, |v| v != "true"),
+            "Redis at {redis} is required under CI=true but unreachable"
+        );
+        eprintln!("SKIPPED: Redis at {redis} is unreachable; set FERROCAST_TEST_REDIS_URL");
+        return;
+    }
+    let js = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../crates/server/tests/js");
+    assert!(
+        js.join("node_modules/socket.io-client/package.json")
+            .exists(),
+        "socket.io-client is required: run scripts/test.sh"
+    );
+    let cwd = temp_dir("two-nodes");
+    let node = |port: u16| {
+        let mut cmd = ferrocast(&cwd);
+        cmd.env("FERROCAST_HTTP_ADDR", format!("127.0.0.1:{port}"))
+            .env("FERROCAST_RTMP_ADDR", "127.0.0.1:0")
+            .env("FERROCAST_REDIS_URL", &redis);
+        cmd
+    };
+    // The first node creates the database and the master key; the second shares both.
+    let a = Server::start(node(free_port()));
+    let b = Server::start(node(free_port()));
+    let c = reqwest::Client::new();
+    let register = |url: String, email: &'static str| {
+        let c = c.clone();
+        async move {
+            let res = c
+                .post(format!("{url}/api/auth/register"))
+                .json(&serde_json::json!({"email": email, "password": "password123", "display_name": email}))
+                .send()
+                .await
+                .expect("register");
+            assert_eq!(res.status(), 201);
+            let body: serde_json::Value = res.json().await.expect("json");
+            body["access_token"].as_str().expect("token").to_string()
+        }
+    };
+    let host = register(a.url.clone(), "host@example.com").await;
+    let viewer = register(b.url.clone(), "viewer@example.com").await;
+    let res = c
+        .post(format!("{}/api/sources", a.url))
+        .bearer_auth(&host)
+        .json(&serde_json::json!({"name": "Main"}))
+        .send()
+        .await
+        .expect("source");
+    assert_eq!(res.status(), 201);
+    let source: serde_json::Value = res.json().await.expect("json");
+    let params = serde_json::json!({
+        "urls": [a.url, b.url],
+        "tokens": [host, viewer],
+        "sourceId": source["source"]["id"],
+    });
+    let out = tokio::process::Command::new("node")
+        .arg(js.join("realtime.mjs"))
+        .arg("twoNodes")
+        .arg(params.to_string())
+        .output()
+        .await
+        .expect("node is required: run scripts/test.sh");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(out["fromA"]["ok"], true, "{out}");
+    assert_eq!(out["fromB"]["ok"], true, "{out}");
+    // Each node's clients get both messages (the order across nodes is not defined).
+    for side in ["x", "y"] {
+        let mut got: Vec<&str> = out["seen"][side]
+            .as_array()
+            .expect("seen")
+            .iter()
+            .filter_map(|m| m.as_str())
+            .collect();
+        got.sort_unstable();
+        assert_eq!(got, ["from node A", "from node B"], "{side}: {out}");
+    }
+    for side in ["x", "y"] {
+        assert!(
+            out["counts"][side]
+                .as_array()
+                .expect("counts")
+                .contains(&serde_json::json!(2)),
+            "one viewer on each node counts as two: {out}"
+        );
+    }
+    a.stop();
+    b.stop();
+}

@@ -10,6 +10,7 @@
 #![deny(missing_docs)]
 
 pub mod accounts;
+pub mod chat;
 pub mod destinations;
 pub mod migrate;
 pub mod plans;

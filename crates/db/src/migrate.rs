@@ -44,6 +44,11 @@ pub const SQLITE: &[Migration] = &[
         name: "plans_restream",
         sql: include_str!("../migrations/sqlite/0003_plans_restream.sql"),
     },
+    Migration {
+        version: 4,
+        name: "chat",
+        sql: include_str!("../migrations/sqlite/0004_chat.sql"),
+    },
 ];
 
 /// Migrations for PostgreSQL.
@@ -62,6 +67,11 @@ pub const POSTGRES: &[Migration] = &[
         version: 3,
         name: "plans_restream",
         sql: include_str!("../migrations/postgres/0003_plans_restream.sql"),
+    },
+    Migration {
+        version: 4,
+        name: "chat",
+        sql: include_str!("../migrations/postgres/0004_chat.sql"),
     },
 ];
 

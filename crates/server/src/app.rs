@@ -3,7 +3,7 @@
 
 use crate::error::ApiError;
 use crate::extract::too_large;
-use crate::routes::{auth, events, health, playback, sources, streams, subscriptions};
+use crate::routes::{auth, chat, events, health, playback, sources, streams, subscriptions};
 use crate::state::AppState;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
 use axum::http::{header, HeaderName, HeaderValue, Method, StatusCode};
@@ -32,7 +32,7 @@ pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 #[openapi(
     info(title = "ferrocast API", description = "Live streaming and creator platform. Errors are `{\"error\",\"details\",\"code\"}`."),
     modifiers(&BearerAuth),
-    tags((name = "auth", description = "Accounts, sessions, two-factor, API keys"), (name = "sources", description = "Stream sources: stream keys and playback ids"), (name = "streams", description = "Live state, destinations' pushes, usage, events; administrators' view"), (name = "subscriptions", description = "Plans, subscription and limits"), (name = "playback", description = "Public playback by playback id: HLS and HTTP-FLV"), (name = "operations", description = "Health and metrics"))
+    tags((name = "auth", description = "Accounts, sessions, two-factor, API keys"), (name = "sources", description = "Stream sources: stream keys and playback ids"), (name = "streams", description = "Live state, destinations' pushes, usage, events; administrators' view"), (name = "subscriptions", description = "Plans, subscription and limits"), (name = "chat", description = "Chat history; live chat is Socket.IO at /socket.io/"), (name = "playback", description = "Public playback by playback id: HLS and HTTP-FLV"), (name = "operations", description = "Health and metrics"))
 )]
 struct ApiDoc;
 
@@ -97,6 +97,7 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(subscriptions::my_subscription))
         .routes(routes!(subscriptions::check_limits))
         .routes(routes!(events::events))
+        .routes(routes!(chat::messages))
         .routes(routes!(playback::flv))
         .routes(routes!(playback::hls_playlist))
         .routes(routes!(playback::hls_segment))

@@ -12,6 +12,7 @@ pub mod mail;
 pub mod media;
 pub mod metrics;
 pub mod ratelimit;
+pub mod realtime;
 pub mod routes;
 pub mod state;
 
@@ -192,6 +193,25 @@ impl Running {
     }
 }
 
+/// The fan-out of realtime events: through Redis when `FERROCAST_REDIS_URL` is set (every node
+/// sharing it sees every event), else within this process.
+async fn realtime_fanout(
+    config: &Config,
+    shutdown: tokio::sync::watch::Receiver<bool>,
+) -> anyhow::Result<Arc<dyn realtime::bus::Fanout>> {
+    let node = uuid::Uuid::new_v4().simple().to_string();
+    Ok(match &config.redis_url {
+        Some(url) => {
+            let fanout = realtime::bus::RedisFanout::connect(url.expose(), node, shutdown)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e} (FERROCAST_REDIS_URL)"))?;
+            tracing::info!("realtime events shared through Redis");
+            Arc::new(fanout)
+        }
+        None => Arc::new(realtime::bus::InProcess::new(node)),
+    })
+}
+
 /// Starts a node: master key, database, migrations, HTTP.
 pub async fn start(config: Config) -> anyhow::Result<Running> {
     let (key, source) = master_key(&config)?;
@@ -233,17 +253,19 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         Arc::new(media::SourceAuthorizer::new(db.clone(), grants.clone())),
         restream,
     );
-    let config_workers = config
+    let rtmp_workers = config
         .rtmp_workers
         .unwrap_or_else(ferrocast_engine::rtmp_server::default_workers);
-    let state = AppState::new(config, db, &key, mailer, engine.clone(), grants);
-    live::spawn(state.clone());
-    let app = app::router(state.clone());
     let (tx, rx) = tokio::sync::watch::channel(false);
+    let fanout = realtime_fanout(&config, rx.clone()).await?;
+    let state = AppState::new(config, db, &key, mailer, engine.clone(), grants, fanout);
+    live::spawn(state.clone());
+    let (socket_io, _realtime) = realtime::start(state.clone(), rx.clone());
+    let app = app::router(state.clone()).layer(socket_io);
     tokio::spawn(ferrocast_engine::rtmp_server::serve(
         engine,
         rtmp_listener,
-        config_workers,
+        rtmp_workers,
         rx.clone(),
     ));
     let task = tokio::spawn(http_server::serve(listener, app, rx));

@@ -2,6 +2,7 @@
 //! registered through [`crate::app::api_router`], so the router and the spec come from one list.
 
 pub mod auth;
+pub mod chat;
 pub mod events;
 pub mod health;
 pub mod playback;

@@ -69,6 +69,10 @@ pub struct Inner {
     pub engine: ferrocast_engine::Engine,
     /// Live sessions as the server tracks them, and their owners' events.
     pub live: crate::live::Live,
+    /// Realtime events to every node's Socket.IO clients.
+    pub fanout: Arc<dyn crate::realtime::bus::Fanout>,
+    /// Chat messages, per user.
+    pub chat_limiter: RateLimiter,
 }
 
 impl std::ops::Deref for AppState {
@@ -103,6 +107,7 @@ impl AppState {
         mailer: Arc<dyn Mailer>,
         engine: ferrocast_engine::Engine,
         grants: crate::media::Grants,
+        fanout: Arc<dyn crate::realtime::bus::Fanout>,
     ) -> Self {
         let parallel_hashes = std::thread::available_parallelism()
             .map(|n| n.get())
@@ -119,6 +124,11 @@ impl AppState {
             hashing: Semaphore::new(parallel_hashes),
             engine,
             live: crate::live::Live::new(grants),
+            fanout,
+            chat_limiter: RateLimiter::new(
+                crate::realtime::CHAT_BURST,
+                crate::realtime::CHAT_PERIOD,
+            ),
         }))
     }
 

@@ -326,6 +326,7 @@ pub fn require(tool: &str) {
 }
 
 pub struct Source {
+    pub id: i64,
     pub key: String,
     pub playback_id: String,
     pub token: String,
@@ -361,6 +362,7 @@ pub async fn creator_with_source(app: &TestApp, email: &str) -> Source {
         "playback URLs never hold the key"
     );
     Source {
+        id: s["id"].as_i64().expect("id"),
         key,
         playback_id,
         token,
@@ -421,4 +423,48 @@ pub fn publish(rtmp: &str, name: &str, seconds: u32, extra: &[&str]) -> Child {
         .stderr(Stdio::piped())
         .spawn()
         .expect("spawn ffmpeg")
+}
+
+/// Registers a user; returns the access token.
+pub async fn register_user(app: &TestApp, email: &str, display_name: &str) -> String {
+    let res = client()
+        .post(app.url("/api/auth/register"))
+        .json(&json!({"email": email, "password": "password123", "display_name": display_name}))
+        .send()
+        .await
+        .expect("register");
+    assert_eq!(res.status(), 201);
+    let body: Value = res.json().await.expect("json");
+    body["access_token"].as_str().expect("token").to_string()
+}
+
+/// Runs a scenario of `tests/js/realtime.mjs` with the stock `socket.io-client` and returns
+/// what its clients observed.
+pub async fn socketio_scenario(name: &str, params: Value) -> Value {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/js");
+    assert!(
+        dir.join("node_modules/socket.io-client/package.json")
+            .exists(),
+        "socket.io-client is required: run scripts/test.sh (it runs npm ci in {})",
+        dir.display()
+    );
+    let out = tokio::process::Command::new("node")
+        .arg(dir.join("realtime.mjs"))
+        .arg(name)
+        .arg(params.to_string())
+        .output()
+        .await
+        .expect("node is required: run scripts/test.sh");
+    assert!(
+        out.status.success(),
+        "scenario {name} failed: {}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "scenario {name} printed no JSON ({e}): {}",
+            String::from_utf8_lossy(&out.stdout)
+        )
+    })
 }

@@ -1,0 +1,369 @@
+//! Fan-out of realtime events between the nodes of a deployment.
+//!
+//! Everything the Socket.IO layer sends to rooms — chat messages, stream status, reactions,
+//! viewer counts — is published here first and emitted by every node to its own clients when
+//! it comes back. [`Fanout`] is the interface; [`InProcess`] (one node, the default) and
+//! [`RedisFanout`] (every node that shares a Redis) implement it. A node delivers its own events
+//! to its own clients at once, whatever Redis is doing, and ignores their echo from Redis.
+
+use serde::{Deserialize, Serialize};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{broadcast, mpsc, watch};
+
+/// The Redis channel every node publishes to and subscribes to.
+pub const CHANNEL: &str = "ferrocast:realtime";
+/// Events waiting for Redis at most; beyond that, remote delivery is dropped (and counted).
+pub const REDIS_QUEUE: usize = 8192;
+/// Largest event accepted from Redis (anything bigger was not written by ferrocast).
+pub const MAX_REMOTE_EVENT: usize = 64 * 1024;
+/// Events buffered per local subscriber; a subscriber further behind loses the oldest.
+pub const LOCAL_BUFFER: usize = 8192;
+
+/// One chat message as clients receive it (`chat-message`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ChatMessageOut {
+    /// Message id; ids grow in the order messages were stored.
+    pub id: i64,
+    /// The source whose chat it belongs to.
+    pub source_id: i64,
+    /// Display name of the author.
+    pub author_name: String,
+    /// The text.
+    pub message_text: String,
+    /// `native`, `youtube` or `twitch`.
+    pub platform: String,
+    /// `message`, `system` or `action`.
+    pub message_type: String,
+    /// Badges and emotes as the platform gave them.
+    pub metadata: serde_json::Value,
+    /// When it was stored (RFC 3339).
+    pub created_at: String,
+}
+
+/// An event for the clients of one source's rooms.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum RealtimeEvent {
+    /// A chat message was stored.
+    ChatMessage(ChatMessageOut),
+    /// A stream's lifecycle changed: `starting`, `live` or `offline`.
+    StreamStatus {
+        /// The source.
+        source_id: i64,
+        /// The new status.
+        status: String,
+    },
+    /// A stream ended.
+    StreamEnded {
+        /// The source.
+        source_id: i64,
+        /// Whole minutes it lasted.
+        duration_minutes: i64,
+        /// Why, in words.
+        reason: String,
+    },
+    /// A viewer reacted.
+    Reaction {
+        /// The source.
+        source_id: i64,
+        /// One of [`super::REACTIONS`].
+        reaction: String,
+    },
+    /// How many viewers one node has on a source's stream room.
+    Viewers {
+        /// The source.
+        source_id: i64,
+        /// The reporting node.
+        node: String,
+        /// Its viewers.
+        count: u64,
+    },
+}
+
+/// An event and the node it came from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Envelope {
+    /// The publishing node's id.
+    pub node: String,
+    /// The event.
+    pub event: RealtimeEvent,
+}
+
+/// Publishes realtime events to every node and hands each node's subscribers every event.
+pub trait Fanout: Send + Sync {
+    /// This node's id.
+    fn node(&self) -> &str;
+    /// Delivers `event` to this node's subscribers now and to the other nodes' soon.
+    fn publish(&self, event: RealtimeEvent);
+    /// Every event published from now on, by any node.
+    fn subscribe(&self) -> broadcast::Receiver<Envelope>;
+    /// Events that could not be handed to the other nodes (Redis down or too slow).
+    fn dropped(&self) -> u64 {
+        0
+    }
+}
+
+/// One node: events go to this process's subscribers only.
+pub struct InProcess {
+    node: String,
+    local: broadcast::Sender<Envelope>,
+}
+
+impl InProcess {
+    /// A fan-out for a single node.
+    pub fn new(node: String) -> Self {
+        Self {
+            node,
+            local: broadcast::channel(LOCAL_BUFFER).0,
+        }
+    }
+}
+
+impl Fanout for InProcess {
+    fn node(&self) -> &str {
+        &self.node
+    }
+    fn publish(&self, event: RealtimeEvent) {
+        let _ = self.local.send(Envelope {
+            node: self.node.clone(),
+            event,
+        });
+    }
+    fn subscribe(&self) -> broadcast::Receiver<Envelope> {
+        self.local.subscribe()
+    }
+}
+
+/// Every node sharing a Redis: events are published on [`CHANNEL`] as JSON. Connections are
+/// re-established with backoff; while Redis is away, local delivery goes on and remote delivery
+/// is dropped (counted in [`Fanout::dropped`]) rather than buffered without bound.
+pub struct RedisFanout {
+    inner: InProcess,
+    outgoing: mpsc::Sender<String>,
+    dropped: Arc<AtomicU64>,
+}
+
+impl RedisFanout {
+    /// Connects to Redis at `url` (checked now, so a wrong URL fails at start) and starts the
+    /// publishing and subscribing tasks, which end when `shutdown` turns true.
+    pub async fn connect(
+        url: &str,
+        node: String,
+        shutdown: watch::Receiver<bool>,
+    ) -> Result<Self, String> {
+        let client = redis::Client::open(url).map_err(|e| format!("FERROCAST_REDIS_URL: {e}"))?;
+        let mut probe = tokio::time::timeout(
+            Duration::from_secs(5),
+            client.get_multiplexed_async_connection(),
+        )
+        .await
+        .map_err(|_| "Redis did not answer within 5 s".to_string())?
+        .map_err(|e| format!("cannot connect to Redis: {e}"))?;
+        redis::cmd("PING")
+            .query_async::<String>(&mut probe)
+            .await
+            .map_err(|e| format!("Redis refused PING: {e}"))?;
+        let inner = InProcess::new(node);
+        let (outgoing, rx) = mpsc::channel(REDIS_QUEUE);
+        let dropped = Arc::new(AtomicU64::new(0));
+        tokio::spawn(publisher(
+            client.clone(),
+            probe,
+            rx,
+            dropped.clone(),
+            shutdown.clone(),
+        ));
+        tokio::spawn(subscriber(
+            client,
+            inner.node.clone(),
+            inner.local.clone(),
+            shutdown,
+        ));
+        Ok(Self {
+            inner,
+            outgoing,
+            dropped,
+        })
+    }
+}
+
+impl Fanout for RedisFanout {
+    fn node(&self) -> &str {
+        self.inner.node()
+    }
+    fn publish(&self, event: RealtimeEvent) {
+        let envelope = Envelope {
+            node: self.inner.node.clone(),
+            event,
+        };
+        match serde_json::to_string(&envelope) {
+            Ok(json) => {
+                if self.outgoing.try_send(json).is_err() {
+                    self.dropped.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+            Err(e) => tracing::error!(error = %e, "cannot encode a realtime event"),
+        }
+        let _ = self.inner.local.send(envelope);
+    }
+    fn subscribe(&self) -> broadcast::Receiver<Envelope> {
+        self.inner.subscribe()
+    }
+    fn dropped(&self) -> u64 {
+        self.dropped.load(Ordering::Relaxed)
+    }
+}
+
+/// Backoff between reconnection attempts: doubles from 250 ms to 10 s.
+fn next_backoff(current: Duration) -> Duration {
+    (current * 2).clamp(Duration::from_millis(250), Duration::from_secs(10))
+}
+
+async fn publisher(
+    client: redis::Client,
+    first: redis::aio::MultiplexedConnection,
+    mut rx: mpsc::Receiver<String>,
+    dropped: Arc<AtomicU64>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let mut conn = Some(first);
+    let mut backoff = Duration::ZERO;
+    loop {
+        let json = tokio::select! {
+            m = rx.recv() => match m { Some(m) => m, None => return },
+            _ = shutdown.wait_for(|s| *s) => return,
+        };
+        if conn.is_none() {
+            match client.get_multiplexed_async_connection().await {
+                Ok(c) => {
+                    tracing::info!("Redis connection for realtime events restored");
+                    conn = Some(c);
+                    backoff = Duration::ZERO;
+                }
+                Err(e) => {
+                    dropped.fetch_add(1, Ordering::Relaxed);
+                    backoff = next_backoff(backoff);
+                    tracing::warn!(error = %e, retry_in = ?backoff, "Redis unreachable; realtime events reach this node only");
+                    tokio::time::sleep(backoff).await;
+                    continue;
+                }
+            }
+        }
+        if let Some(c) = conn.as_mut() {
+            let sent = redis::cmd("PUBLISH")
+                .arg(CHANNEL)
+                .arg(&json)
+                .query_async::<i64>(c)
+                .await;
+            if let Err(e) = sent {
+                dropped.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(error = %e, "publishing to Redis failed; reconnecting");
+                conn = None;
+            }
+        }
+    }
+}
+
+async fn subscriber(
+    client: redis::Client,
+    node: String,
+    local: broadcast::Sender<Envelope>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    use futures_util::StreamExt;
+    let mut backoff = Duration::ZERO;
+    loop {
+        let session = async {
+            let mut pubsub = client.get_async_pubsub().await?;
+            pubsub.subscribe(CHANNEL).await?;
+            Ok::<_, redis::RedisError>(pubsub)
+        };
+        let subscribed = tokio::select! {
+            r = session => r,
+            _ = shutdown.wait_for(|s| *s) => return,
+        };
+        let mut pubsub = match subscribed {
+            Ok(p) => p,
+            Err(e) => {
+                backoff = next_backoff(backoff);
+                tracing::warn!(error = %e, retry_in = ?backoff, "cannot subscribe to Redis; other nodes' realtime events are not received");
+                tokio::select! {
+                    _ = tokio::time::sleep(backoff) => continue,
+                    _ = shutdown.wait_for(|s| *s) => return,
+                }
+            }
+        };
+        backoff = Duration::ZERO;
+        let mut messages = pubsub.on_message();
+        loop {
+            let msg = tokio::select! {
+                m = messages.next() => m,
+                _ = shutdown.wait_for(|s| *s) => return,
+            };
+            let Some(msg) = msg else {
+                tracing::warn!("Redis subscription ended; resubscribing");
+                break;
+            };
+            let payload: &[u8] = msg.get_payload_bytes();
+            if payload.len() > MAX_REMOTE_EVENT {
+                tracing::warn!(
+                    bytes = payload.len(),
+                    "oversized realtime event from Redis ignored"
+                );
+                continue;
+            }
+            match serde_json::from_slice::<Envelope>(payload) {
+                Ok(env) if env.node == node => {}
+                Ok(env) => {
+                    let _ = local.send(env);
+                }
+                Err(e) => tracing::warn!(error = %e, "malformed realtime event from Redis ignored"),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn events_round_trip_as_json() {
+        let e = Envelope {
+            node: "n1".into(),
+            event: RealtimeEvent::StreamStatus {
+                source_id: 3,
+                status: "live".into(),
+            },
+        };
+        let json = serde_json::to_string(&e).expect("encodes");
+        assert!(json.contains("\"kind\":\"stream_status\""), "{json}");
+        assert_eq!(serde_json::from_str::<Envelope>(&json).expect("decodes"), e);
+    }
+
+    #[test]
+    fn backoff_doubles_up_to_ten_seconds() {
+        let mut b = Duration::ZERO;
+        let mut seen = Vec::new();
+        for _ in 0..8 {
+            b = next_backoff(b);
+            seen.push(b.as_millis());
+        }
+        assert_eq!(seen, [250, 500, 1000, 2000, 4000, 8000, 10000, 10000]);
+    }
+
+    #[tokio::test]
+    async fn in_process_delivers_to_every_subscriber() {
+        let f = InProcess::new("n".into());
+        let mut a = f.subscribe();
+        let mut b = f.subscribe();
+        f.publish(RealtimeEvent::Reaction {
+            source_id: 1,
+            reaction: "heart".into(),
+        });
+        assert_eq!(a.recv().await.expect("a").node, "n");
+        assert_eq!(b.recv().await.expect("b").node, "n");
+    }
+}

@@ -1,0 +1,772 @@
+//! Realtime: the Socket.IO server at `/socket.io/` (so the stock `socket.io-client` works), with
+//! the events of the seed's "WebSocket Event Reference" — `join-chat`, `leave-chat`,
+//! `send-message`, `join-stream`, `leave-stream` in; `chat-message`, `stream-status`,
+//! `stream-ended`, `error` out — plus `send-reaction` / `reaction` and `viewer-count`.
+//!
+//! The handshake may carry an access token or API key (`auth: { token }`); without one the
+//! client is an anonymous viewer who may join any source's rooms and read, not write. Each
+//! socket's events are handled in order by one task, from a bounded queue: a client that
+//! floods is refused (and told so at most once a second) without slowing anyone else, and an
+//! oversized or malformed packet closes that connection only (Engine.IO's payload limit and
+//! parser). Everything sent to rooms goes through [`bus::Fanout`] so every node's clients get it.
+
+pub mod bus;
+
+use crate::live::Event;
+use crate::routes::auth::rfc3339;
+use crate::state::AppState;
+use bus::{ChatMessageOut, Envelope, RealtimeEvent};
+use ferrocast_db::chat::{ChatMessageRecord, NewChatMessage};
+use ferrocast_db::now_ms;
+use ferrocast_db::sources::SourceRecord;
+use ferrocast_domain::account::Role;
+use ferrocast_domain::chat::clean_text;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use socketioxide::adapter::LocalAdapter;
+use socketioxide::extract::{AckSender, SocketRef, TryData};
+use socketioxide::handler::{ConnectHandler, FromMessageParts, MessageHandler, Value};
+use socketioxide::layer::SocketIoLayer;
+use socketioxide::socket::Socket;
+use socketioxide::SocketIo;
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::sync::{broadcast, mpsc, watch};
+
+/// Reactions a viewer may send.
+pub const REACTIONS: &[&str] = &["heart", "fire", "clap", "laugh", "wow", "sad"];
+/// Largest Engine.IO payload (a long-polling request body, a WebSocket message or frame)
+/// accepted; a bigger one closes the connection (a chat message is at most 500 characters).
+pub const MAX_PAYLOAD: u64 = 16 * 1024;
+/// Events one socket may have waiting to be handled; more are refused.
+pub const SOCKET_QUEUE: usize = 64;
+/// Rooms one socket may be in at once.
+pub const MAX_ROOMS: usize = 16;
+/// Chat messages per user: this many at once, then one per [`CHAT_PERIOD`] / [`CHAT_BURST`].
+pub const CHAT_BURST: u32 = 10;
+/// See [`CHAT_BURST`].
+pub const CHAT_PERIOD: Duration = Duration::from_secs(10);
+/// Reactions per socket per second at most.
+pub const REACTIONS_PER_SECOND: u32 = 5;
+/// How often a node repeats its viewer counts (so a node that died stops counting).
+pub const VIEWERS_EVERY: Duration = Duration::from_secs(20);
+/// A node's viewer count older than this is forgotten.
+pub const VIEWERS_TTL: Duration = Duration::from_secs(60);
+/// Messages `GET /api/chat/messages` returns at most.
+pub const MAX_HISTORY: i64 = 200;
+
+/// The Socket.IO room of a source's chat.
+pub fn chat_room(source_id: i64) -> String {
+    format!("chat:{source_id}")
+}
+
+/// The Socket.IO room of a source's stream (status, viewers, reactions).
+pub fn stream_room(source_id: i64) -> String {
+    format!("stream:{source_id}")
+}
+
+/// Who is on a socket.
+#[derive(Debug, Clone)]
+struct Viewer(Option<Arc<Member>>);
+
+/// A logged-in user on a socket.
+#[derive(Debug)]
+struct Member {
+    id: i64,
+    uuid: String,
+    name: String,
+    role: Role,
+}
+
+/// The queue of a socket's events (removed at disconnect, which ends its task).
+#[derive(Clone)]
+struct Inbox(mpsc::Sender<Incoming>);
+
+/// The client events ferrocast handles.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Inbound {
+    JoinChat,
+    LeaveChat,
+    SendMessage,
+    JoinStream,
+    LeaveStream,
+    SendReaction,
+}
+
+const INBOUND: &[(&str, Inbound)] = &[
+    ("join-chat", Inbound::JoinChat),
+    ("leave-chat", Inbound::LeaveChat),
+    ("send-message", Inbound::SendMessage),
+    ("join-stream", Inbound::JoinStream),
+    ("leave-stream", Inbound::LeaveStream),
+    ("send-reaction", Inbound::SendReaction),
+];
+
+struct Incoming {
+    event: Inbound,
+    socket: Arc<Socket<LocalAdapter>>,
+    value: Value,
+    ack_id: Option<i64>,
+}
+
+/// Puts each event on its socket's queue, in arrival order (Socket.IO would run async handlers
+/// as separate tasks, in no particular order).
+#[derive(Clone, Copy)]
+struct Enqueue(Inbound);
+
+impl MessageHandler<LocalAdapter, ()> for Enqueue {
+    fn call(&self, s: Arc<Socket<LocalAdapter>>, v: Value, ack_id: Option<i64>) {
+        let Some(Inbox(tx)) = s.extensions.get::<Inbox>() else {
+            return;
+        };
+        let item = Incoming {
+            event: self.0,
+            socket: s.clone(),
+            value: v,
+            ack_id,
+        };
+        if let Err(refused) = tx.try_send(item) {
+            const BUSY: &str = "too many events; slow down";
+            let mut item = refused.into_inner();
+            match (ack_id, ack_sender(&item.socket, &mut item.value, ack_id)) {
+                (Some(_), Some(ack)) => drop(ack.send(&Reply::refused(BUSY))),
+                _ => {
+                    if let Some(w) = s.extensions.get::<Warned>() {
+                        w.warn(&s, BUSY);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// At most one `error` a second per socket for refusals, so a flood is not answered in kind.
+#[derive(Clone)]
+struct Warned(Arc<Mutex<Option<Instant>>>);
+
+impl Warned {
+    fn warn(&self, s: &Socket<LocalAdapter>, message: &str) {
+        let mut last = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if last.is_some_and(|t| t.elapsed() < Duration::from_secs(1)) {
+            return;
+        }
+        *last = Some(Instant::now());
+        let _ = s.emit("error", &json!({ "message": message }));
+    }
+}
+
+/// Names a source: the seed's `sourceId`, or a playback id (what a watch page knows).
+#[derive(Debug, Deserialize)]
+struct Target {
+    #[serde(alias = "source_id", alias = "sourceId", default)]
+    source_id: Option<i64>,
+    #[serde(alias = "playback_id", alias = "playbackId", default)]
+    playback_id: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct SendMessage {
+    #[serde(flatten)]
+    target: Target,
+    message: String,
+}
+
+#[derive(Debug, Deserialize)]
+struct SendReaction {
+    #[serde(flatten)]
+    target: Target,
+    reaction: String,
+}
+
+/// What an acknowledgement carries.
+#[derive(Debug, Serialize)]
+struct Reply {
+    ok: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
+    #[serde(flatten)]
+    data: serde_json::Value,
+}
+
+impl Reply {
+    fn ok(data: serde_json::Value) -> Self {
+        Self {
+            ok: true,
+            error: None,
+            data,
+        }
+    }
+    fn refused(error: impl Into<String>) -> Self {
+        Self {
+            ok: false,
+            error: Some(error.into()),
+            data: json!({}),
+        }
+    }
+}
+
+/// Viewer counts: this node's sockets per source, and every node's last report.
+#[derive(Default)]
+struct Viewers {
+    local: HashMap<i64, u64>,
+    reports: HashMap<i64, HashMap<String, (u64, Instant)>>,
+}
+
+/// The realtime part of a node.
+#[derive(Clone)]
+pub struct Realtime {
+    io: SocketIo,
+    viewers: Arc<Mutex<Viewers>>,
+}
+
+impl Realtime {
+    /// Sockets connected to this node.
+    pub fn connections(&self) -> usize {
+        self.io.sockets().len()
+    }
+}
+
+/// Builds the Socket.IO layer for the HTTP app and starts the tasks that carry events from the
+/// fan-out to this node's clients; they end when `shutdown` turns true.
+pub fn start(state: AppState, shutdown: watch::Receiver<bool>) -> (SocketIoLayer, Realtime) {
+    let (layer, io) = SocketIo::builder()
+        .req_path("/socket.io")
+        .max_payload(MAX_PAYLOAD)
+        .ws_max_message_size(MAX_PAYLOAD as usize)
+        .ws_max_frame_size(MAX_PAYLOAD as usize)
+        .max_buffer_size(256)
+        .connect_timeout(Duration::from_secs(10))
+        .build_layer();
+    let realtime = Realtime {
+        io: io.clone(),
+        viewers: Arc::default(),
+    };
+    let on_connect = {
+        let state = state.clone();
+        let rt = realtime.clone();
+        move |s: SocketRef| {
+            let state = state.clone();
+            let rt = rt.clone();
+            async move { connected(s, state, rt) }
+        }
+    };
+    let authenticate = {
+        let state = state.clone();
+        move |s: SocketRef, TryData(auth): TryData<serde_json::Value>| {
+            let state = state.clone();
+            async move { authenticate(&state, &s, auth.ok()).await }
+        }
+    };
+    io.ns("/", on_connect.with(authenticate));
+    tokio::spawn(deliver(
+        state.fanout.subscribe(),
+        realtime.clone(),
+        shutdown.clone(),
+    ));
+    tokio::spawn(bridge_live_events(state.clone(), shutdown.clone()));
+    tokio::spawn(repeat_viewer_counts(state, realtime.clone(), shutdown));
+    (layer, realtime)
+}
+
+/// The handshake's token (`auth: { token }`, or `Authorization: Bearer`), if any, decides who
+/// the socket is; a token that does not verify refuses the connection with the reason.
+async fn authenticate(
+    state: &AppState,
+    s: &SocketRef,
+    auth: Option<serde_json::Value>,
+) -> Result<(), String> {
+    let from_auth = auth
+        .as_ref()
+        .and_then(|a| a.get("token"))
+        .and_then(|t| t.as_str())
+        .map(str::to_owned);
+    let from_header = s
+        .req_parts()
+        .headers
+        .get(http::header::AUTHORIZATION)
+        .and_then(|h| h.to_str().ok())
+        .and_then(|h| h.strip_prefix("Bearer "))
+        .map(str::to_owned);
+    let viewer = match from_auth.or(from_header).filter(|t| !t.is_empty()) {
+        None => Viewer(None),
+        Some(token) if token.len() > 4096 => return Err("the token is not valid".into()),
+        Some(token) => {
+            let user = state
+                .authenticate(&token)
+                .await
+                .map_err(|e| e.body.details)?;
+            Viewer(Some(Arc::new(Member {
+                id: user.user.id,
+                uuid: user.user.uuid.clone(),
+                name: user.user.display_name.clone(),
+                role: user.role,
+            })))
+        }
+    };
+    s.extensions.insert(viewer);
+    Ok(())
+}
+
+fn connected(s: SocketRef, state: AppState, rt: Realtime) {
+    let (tx, rx) = mpsc::channel(SOCKET_QUEUE);
+    s.extensions.insert(Inbox(tx));
+    s.extensions.insert(Warned(Arc::default()));
+    s.extensions.insert(Joined::default());
+    for (name, event) in INBOUND {
+        s.on(*name, Enqueue(*event));
+    }
+    let rt_gone = rt.clone();
+    let state_gone = state.clone();
+    s.on_disconnect(move |s: SocketRef| {
+        let rt = rt_gone.clone();
+        let state = state_gone.clone();
+        async move {
+            s.extensions.remove::<Inbox>();
+            if let Some(joined) = s.extensions.remove::<Joined>() {
+                let streams: Vec<i64> = joined.lock().streams.iter().copied().collect();
+                for source_id in streams {
+                    rt.viewer_left(&state, source_id);
+                }
+            }
+        }
+    });
+    tokio::spawn(worker(rx, state, rt));
+}
+
+/// The rooms a socket is in (bounded by [`MAX_ROOMS`]) and its reaction budget.
+#[derive(Clone, Default)]
+struct Joined(Arc<Mutex<JoinedInner>>);
+
+#[derive(Default)]
+struct JoinedInner {
+    chats: HashSet<i64>,
+    streams: HashSet<i64>,
+    reactions: (u32, Option<Instant>),
+}
+
+impl Joined {
+    fn lock(&self) -> std::sync::MutexGuard<'_, JoinedInner> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// Handles one socket's events in order until it disconnects.
+async fn worker(mut rx: mpsc::Receiver<Incoming>, state: AppState, rt: Realtime) {
+    while let Some(Incoming {
+        event,
+        socket,
+        mut value,
+        ack_id,
+    }) = rx.recv().await
+    {
+        let ack = ack_sender(&socket, &mut value, ack_id);
+        let reply = handle(event, &socket, value, &state, &rt).await;
+        if !reply.ok {
+            if let (Some(w), Some(e)) = (socket.extensions.get::<Warned>(), &reply.error) {
+                if ack_id.is_none() {
+                    w.warn(&socket, e);
+                }
+            }
+        }
+        if let Some(ack) = ack {
+            let _ = ack.send(&reply);
+        }
+    }
+}
+
+/// The acknowledgement callback of an event, if the client asked for one.
+fn ack_sender(
+    socket: &Arc<Socket<LocalAdapter>>,
+    value: &mut Value,
+    ack_id: Option<i64>,
+) -> Option<AckSender> {
+    ack_id?;
+    <AckSender as FromMessageParts<LocalAdapter>>::from_message_parts(socket, value, &ack_id).ok()
+}
+
+fn parse<T: serde::de::DeserializeOwned>(
+    socket: &Arc<Socket<LocalAdapter>>,
+    mut value: Value,
+) -> Result<T, String> {
+    match TryData::<T>::from_message_parts(socket, &mut value, &None) {
+        Ok(TryData(Ok(v))) => Ok(v),
+        _ => Err("malformed event: see the event reference in the README".into()),
+    }
+}
+
+async fn handle(
+    event: Inbound,
+    socket: &Arc<Socket<LocalAdapter>>,
+    value: Value,
+    state: &AppState,
+    rt: &Realtime,
+) -> Reply {
+    let Some(joined) = socket.extensions.get::<Joined>() else {
+        return Reply::refused("disconnected");
+    };
+    let result = match event {
+        Inbound::JoinChat | Inbound::LeaveChat | Inbound::JoinStream | Inbound::LeaveStream => {
+            match parse::<Target>(socket, value) {
+                Err(e) => Err(e),
+                Ok(t) => rooms(event, socket, &joined, t, state, rt).await,
+            }
+        }
+        Inbound::SendMessage => match parse::<SendMessage>(socket, value) {
+            Err(e) => Err(e),
+            Ok(m) => send_message(socket, m, state).await,
+        },
+        Inbound::SendReaction => match parse::<SendReaction>(socket, value) {
+            Err(e) => Err(e),
+            Ok(r) => send_reaction(&joined, r, state).await,
+        },
+    };
+    match result {
+        Ok(data) => Reply::ok(data),
+        Err(e) => Reply::refused(e),
+    }
+}
+
+async fn find_source(state: &AppState, t: &Target) -> Result<SourceRecord, String> {
+    let found = match (&t.source_id, &t.playback_id) {
+        (Some(id), _) => state.db.source_by_id(*id).await,
+        (None, Some(p)) if p.len() <= 64 => state.db.source_by_playback_id(p).await,
+        _ => return Err("name the source: { sourceId } or { playbackId }".into()),
+    };
+    match found {
+        Ok(Some(s)) => Ok(s),
+        Ok(None) => Err("no such source".into()),
+        Err(e) => {
+            tracing::error!(error = %e, "source lookup failed");
+            Err("temporarily unavailable; try again".into())
+        }
+    }
+}
+
+async fn rooms(
+    event: Inbound,
+    socket: &Arc<Socket<LocalAdapter>>,
+    joined: &Joined,
+    t: Target,
+    state: &AppState,
+    rt: &Realtime,
+) -> Result<serde_json::Value, String> {
+    let source = find_source(state, &t).await?;
+    let id = source.id;
+    match event {
+        Inbound::JoinChat | Inbound::JoinStream => {
+            let stream = event == Inbound::JoinStream;
+            {
+                let mut j = joined.lock();
+                let already = if stream {
+                    j.streams.contains(&id)
+                } else {
+                    j.chats.contains(&id)
+                };
+                if !already && j.chats.len() + j.streams.len() >= MAX_ROOMS {
+                    return Err(format!("at most {MAX_ROOMS} rooms per connection"));
+                }
+                if already {
+                    return Ok(json!({ "sourceId": id }));
+                }
+                if stream {
+                    j.streams.insert(id);
+                } else {
+                    j.chats.insert(id);
+                }
+            }
+            if stream {
+                socket.join(stream_room(id));
+                let status = if source.is_active { "live" } else { "offline" };
+                let _ = socket.emit("stream-status", &(status, json!({ "sourceId": id })));
+                rt.viewer_joined(state, id);
+            } else {
+                socket.join(chat_room(id));
+            }
+        }
+        _ => {
+            let stream = event == Inbound::LeaveStream;
+            let was_in = {
+                let mut j = joined.lock();
+                if stream {
+                    j.streams.remove(&id)
+                } else {
+                    j.chats.remove(&id)
+                }
+            };
+            if was_in && stream {
+                socket.leave(stream_room(id));
+                rt.viewer_left(state, id);
+            } else if was_in {
+                socket.leave(chat_room(id));
+            }
+        }
+    }
+    Ok(json!({ "sourceId": id }))
+}
+
+async fn send_message(
+    socket: &Arc<Socket<LocalAdapter>>,
+    m: SendMessage,
+    state: &AppState,
+) -> Result<serde_json::Value, String> {
+    let Some(Viewer(Some(member))) = socket.extensions.get::<Viewer>() else {
+        return Err("log in to chat".into());
+    };
+    // A refused text costs nothing; a message that would be stored counts against the rate.
+    let text = clean_text(&m.message).map_err(|e| e.to_string())?;
+    if let Err(wait) = state.chat_limiter.check(&member.id.to_string()) {
+        return Err(format!("you are sending messages too fast; wait {wait} s"));
+    }
+    let source = find_source(state, &m.target).await?;
+    let mut badges = Vec::new();
+    if source.user_id == member.id {
+        badges.push("broadcaster");
+    }
+    if member.role == Role::Admin {
+        badges.push("admin");
+    }
+    let metadata = json!({ "badges": badges, "emotes": [] }).to_string();
+    let platform_id = uuid::Uuid::new_v4().to_string();
+    let stored = state
+        .db
+        .insert_chat_message(
+            &NewChatMessage {
+                source_id: source.id,
+                connector_id: None,
+                platform: "native",
+                platform_message_id: &platform_id,
+                user_id: Some(member.id),
+                author_name: &member.name,
+                author_platform_id: &member.uuid,
+                message_text: &text,
+                message_type: "message",
+                metadata: &metadata,
+            },
+            now_ms(),
+        )
+        .await;
+    match stored {
+        Ok(Some(record)) => {
+            let out = message_out(&record);
+            let id = out.id;
+            state.fanout.publish(RealtimeEvent::ChatMessage(out));
+            Ok(json!({ "id": id }))
+        }
+        Ok(None) => Err("duplicate message".into()),
+        Err(e) => {
+            tracing::error!(error = %e, "storing a chat message failed");
+            Err("the message could not be stored; try again".into())
+        }
+    }
+}
+
+/// A stored message as clients see it.
+pub fn message_out(r: &ChatMessageRecord) -> ChatMessageOut {
+    ChatMessageOut {
+        id: r.id,
+        source_id: r.source_id,
+        author_name: r.author_name.clone(),
+        message_text: r.message_text.clone(),
+        platform: r.platform.clone(),
+        message_type: r.message_type.clone(),
+        metadata: serde_json::from_str(&r.metadata).unwrap_or_else(|_| json!({})),
+        created_at: rfc3339(r.created_at),
+    }
+}
+
+async fn send_reaction(
+    joined: &Joined,
+    r: SendReaction,
+    state: &AppState,
+) -> Result<serde_json::Value, String> {
+    if !REACTIONS.contains(&r.reaction.as_str()) {
+        return Err(format!("reaction must be one of {}", REACTIONS.join(", ")));
+    }
+    {
+        let mut j = joined.lock();
+        let (count, since) = &mut j.reactions;
+        if since.is_none_or(|t| t.elapsed() >= Duration::from_secs(1)) {
+            *since = Some(Instant::now());
+            *count = 0;
+        }
+        if *count >= REACTIONS_PER_SECOND {
+            return Err("too many reactions; slow down".into());
+        }
+        *count += 1;
+    }
+    let source = find_source(state, &r.target).await?;
+    state.fanout.publish(RealtimeEvent::Reaction {
+        source_id: source.id,
+        reaction: r.reaction,
+    });
+    Ok(json!({ "sourceId": source.id }))
+}
+
+impl Realtime {
+    fn viewer_joined(&self, state: &AppState, source_id: i64) {
+        self.viewers_changed(state, source_id, 1);
+    }
+
+    fn viewer_left(&self, state: &AppState, source_id: i64) {
+        self.viewers_changed(state, source_id, -1);
+    }
+
+    fn viewers_changed(&self, state: &AppState, source_id: i64, delta: i64) {
+        let count = {
+            let mut v = self.viewers.lock().unwrap_or_else(|p| p.into_inner());
+            let n = v.local.entry(source_id).or_default();
+            *n = n.saturating_add_signed(delta);
+            let n = *n;
+            if n == 0 {
+                v.local.remove(&source_id);
+            }
+            n
+        };
+        state.fanout.publish(RealtimeEvent::Viewers {
+            source_id,
+            node: state.fanout.node().to_string(),
+            count,
+        });
+    }
+
+    /// Records a node's count and returns the total over live nodes.
+    fn viewers_total(&self, source_id: i64, node: &str, count: u64) -> u64 {
+        let mut v = self.viewers.lock().unwrap_or_else(|p| p.into_inner());
+        let nodes = v.reports.entry(source_id).or_default();
+        nodes.insert(node.to_string(), (count, Instant::now()));
+        nodes.retain(|_, (n, at)| *n > 0 && at.elapsed() < VIEWERS_TTL);
+        let total = nodes.values().map(|(n, _)| n).sum();
+        if nodes.is_empty() {
+            v.reports.remove(&source_id);
+        }
+        total
+    }
+}
+
+/// Emits what the fan-out carries to this node's clients, in order.
+async fn deliver(
+    mut rx: broadcast::Receiver<Envelope>,
+    rt: Realtime,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    loop {
+        let env = tokio::select! {
+            r = rx.recv() => match r {
+                Ok(env) => env,
+                Err(broadcast::error::RecvError::Lagged(n)) => {
+                    tracing::warn!(missed = n, "realtime delivery fell behind; events were skipped");
+                    continue;
+                }
+                Err(broadcast::error::RecvError::Closed) => return,
+            },
+            _ = shutdown.wait_for(|s| *s) => return,
+        };
+        let io = &rt.io;
+        let sent = match env.event {
+            RealtimeEvent::ChatMessage(m) => {
+                io.to(chat_room(m.source_id))
+                    .emit("chat-message", &m)
+                    .await
+            }
+            RealtimeEvent::StreamStatus { source_id, status } => {
+                io.to(stream_room(source_id))
+                    .emit("stream-status", &(status, json!({ "sourceId": source_id })))
+                    .await
+            }
+            RealtimeEvent::StreamEnded {
+                source_id,
+                duration_minutes,
+                reason,
+            } => {
+                io.to(stream_room(source_id))
+                    .emit(
+                        "stream-ended",
+                        &json!({ "sourceId": source_id, "duration_minutes": duration_minutes, "reason": reason }),
+                    )
+                    .await
+            }
+            RealtimeEvent::Reaction {
+                source_id,
+                reaction,
+            } => {
+                io.to(stream_room(source_id))
+                    .emit(
+                        "reaction",
+                        &json!({ "sourceId": source_id, "reaction": reaction }),
+                    )
+                    .await
+            }
+            RealtimeEvent::Viewers {
+                source_id,
+                node: from,
+                count,
+            } => {
+                let total = rt.viewers_total(source_id, &from, count);
+                io.to(stream_room(source_id))
+                    .emit(
+                        "viewer-count",
+                        &json!({ "sourceId": source_id, "count": total }),
+                    )
+                    .await
+            }
+        };
+        if let Err(e) = sent {
+            tracing::debug!(error = %e, "realtime emit failed");
+        }
+    }
+}
+
+/// Stream lifecycle events of this node's streams go out to every node's viewers.
+async fn bridge_live_events(state: AppState, mut shutdown: watch::Receiver<bool>) {
+    let mut rx = state.live.subscribe();
+    loop {
+        let ev = tokio::select! {
+            r = rx.recv() => match r {
+                Ok(ev) => ev,
+                Err(broadcast::error::RecvError::Lagged(_)) => continue,
+                Err(broadcast::error::RecvError::Closed) => return,
+            },
+            _ = shutdown.wait_for(|s| *s) => return,
+        };
+        match ev.event {
+            Event::StreamStatus { source_id, status } => {
+                state
+                    .fanout
+                    .publish(RealtimeEvent::StreamStatus { source_id, status });
+            }
+            Event::StreamEnded {
+                source_id,
+                reason,
+                duration_minutes,
+            } => state.fanout.publish(RealtimeEvent::StreamEnded {
+                source_id,
+                duration_minutes,
+                reason,
+            }),
+            Event::UsageWarning { .. } | Event::DestinationStatus { .. } => {}
+        }
+    }
+}
+
+/// Repeats this node's viewer counts, so totals survive lost messages and forget dead nodes.
+async fn repeat_viewer_counts(state: AppState, rt: Realtime, mut shutdown: watch::Receiver<bool>) {
+    let mut tick = tokio::time::interval(VIEWERS_EVERY);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = shutdown.wait_for(|s| *s) => return,
+        }
+        let counts: Vec<(i64, u64)> = {
+            let v = rt.viewers.lock().unwrap_or_else(|p| p.into_inner());
+            v.local.iter().map(|(k, n)| (*k, *n)).collect()
+        };
+        for (source_id, count) in counts {
+            state.fanout.publish(RealtimeEvent::Viewers {
+                source_id,
+                node: state.fanout.node().to_string(),
+                count,
+            });
+        }
+    }
+}

@@ -1,0 +1,199 @@
+// Scenarios for crates/server/tests/realtime.rs, run with the stock socket.io-client. The Rust
+// test passes a scenario name and its parameters as JSON (argv[2], argv[3]); this prints what
+// the clients observed as one JSON object on stdout, and the Rust test judges it.
+import { io } from "socket.io-client";
+
+const [scenario, paramsJson] = process.argv.slice(2);
+const P = JSON.parse(paramsJson);
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/** Connects; resolves with the socket, or rejects with the connect_error message. */
+function connect(url, token, transports = ["websocket"]) {
+  return new Promise((resolve, reject) => {
+    const s = io(url, {
+      auth: token ? { token } : {},
+      transports,
+      reconnection: false,
+      timeout: 5000,
+    });
+    s.once("connect", () => resolve(s));
+    s.once("connect_error", (e) => {
+      s.close();
+      reject(new Error(e.message));
+    });
+  });
+}
+
+/** Emits with an acknowledgement; resolves with the server's reply. */
+function ask(s, event, data, ms = 5000) {
+  return s.timeout(ms).emitWithAck(event, data);
+}
+
+/** Waits until `pred()` holds or `ms` pass; returns whether it held. */
+async function until(pred, ms = 5000) {
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    if (pred()) return true;
+    await sleep(10);
+  }
+  return pred();
+}
+
+async function chat() {
+  const out = {};
+  const src = { sourceId: P.sourceId };
+  try {
+    await connect(P.url, "not-a-token");
+    out.badToken = "connected";
+  } catch (e) {
+    out.badToken = e.message;
+  }
+  // The anonymous reader uses long polling, the others WebSocket: both transports are covered.
+  const anon = await connect(P.url, null, ["polling"]);
+  const [a, b, c] = await Promise.all(P.tokens.map((t) => connect(P.url, t)));
+  const seen = { anon: [], b: [] };
+  anon.on("chat-message", (m) => seen.anon.push(m));
+  b.on("chat-message", (m) => seen.b.push(m));
+  for (const s of [anon, a, b, c]) out.join = await ask(s, "join-chat", src);
+  out.anonSend = await ask(anon, "send-message", { ...src, message: "hello" });
+  out.badEvent = await ask(a, "send-message", { sourceId: "x" });
+  out.empty = await ask(a, "send-message", { ...src, message: "   " });
+  // Ten messages fired without waiting: they must arrive in the order sent.
+  const acks = [];
+  for (let i = 0; i < 10; i++) acks.push(ask(a, "send-message", { ...src, message: `m${i}` }));
+  out.acks = await Promise.all(acks);
+  await until(() => seen.b.length >= 10 && seen.anon.length >= 10);
+  out.bTexts = seen.b.map((m) => m.message_text);
+  out.anonTexts = seen.anon.map((m) => m.message_text);
+  out.first = seen.b[0];
+  // B drops; C writes while B is away; B reconnects, rejoins, reads the history and gets the next.
+  b.disconnect();
+  out.whileAway = await ask(c, "send-message", { ...src, message: "while you were away" });
+  b.connect();
+  await until(() => b.connected);
+  out.rejoin = await ask(b, "join-chat", src);
+  const res = await fetch(`${P.url}/api/chat/messages/${P.sourceId}?limit=50`);
+  out.history = (await res.json()).messages.map((m) => m.message_text);
+  await ask(c, "send-message", { ...src, message: "welcome back" });
+  await until(() => seen.b.some((m) => m.message_text === "welcome back"));
+  out.bAfter = seen.b.slice(10).map((m) => m.message_text);
+  // Stream room: status on join, viewer counts, reactions.
+  const statuses = [];
+  const counts = [];
+  const reactions = [];
+  anon.on("stream-status", (status, info) => statuses.push([status, info]));
+  anon.on("viewer-count", (v) => counts.push(v.count));
+  anon.on("reaction", (r) => reactions.push(r.reaction));
+  out.joinStream = await ask(anon, "join-stream", src);
+  await ask(b, "join-stream", src);
+  out.reaction = await ask(b, "send-reaction", { ...src, reaction: "heart" });
+  out.badReaction = await ask(b, "send-reaction", { ...src, reaction: "<script>" });
+  await until(() => reactions.length >= 1 && counts.includes(2));
+  out.statuses = statuses;
+  out.counts = counts;
+  out.reactions = reactions;
+  for (const s of [anon, a, b, c]) s.close();
+  return out;
+}
+
+async function flood() {
+  const out = {};
+  const src = { sourceId: P.sourceId };
+  const [flooder, calm, observer] = await Promise.all(P.tokens.map((t) => connect(P.url, t)));
+  const received = [];
+  observer.on("chat-message", (m) => received.push({ text: m.message_text, at: Date.now() }));
+  const errors = [];
+  flooder.on("error", (e) => errors.push(e.message));
+  for (const s of [flooder, calm, observer]) await ask(s, "join-chat", src);
+  let closed = null;
+  flooder.on("disconnect", (reason) => (closed = reason));
+  // 1 000 messages in about a second from one client, while another writes calmly.
+  const flooding = (async () => {
+    for (let i = 0; i < 1000; i++) {
+      flooder.emit("send-message", { ...src, message: `flood ${i}` });
+      if (i % 10 === 9) await sleep(10);
+    }
+  })();
+  const sentAt = {};
+  for (let i = 0; i < 5; i++) {
+    const text = `calm ${i}`;
+    sentAt[text] = Date.now();
+    calm.emit("send-message", { ...src, message: text });
+    await sleep(200);
+  }
+  await flooding;
+  await until(() => received.filter((m) => m.text.startsWith("calm")).length >= 5);
+  await sleep(500);
+  out.flooderDelivered = received.filter((m) => m.text.startsWith("flood")).length;
+  out.calm = received.filter((m) => m.text.startsWith("calm")).map((m) => ({ text: m.text, ms: m.at - sentAt[m.text] }));
+  out.flooderErrors = errors.length;
+  out.flooderError = errors[0];
+  out.flooderClosed = closed;
+  // An oversized packet closes that connection only.
+  const big = await connect(P.url, P.tokens[0]);
+  let bigClosed = null;
+  big.on("disconnect", (reason) => (bigClosed = reason));
+  big.emit("send-message", { ...src, message: "x".repeat(100 * 1024) });
+  await until(() => bigClosed !== null);
+  out.oversized = bigClosed;
+  // A malformed Socket.IO packet (cut-off JSON) closes that connection only.
+  const bad = await connect(P.url, P.tokens[0]);
+  let badClosed = null;
+  bad.on("disconnect", (reason) => (badClosed = reason));
+  bad.io.engine.write('42["send-message",{"sourceId":');
+  await until(() => badClosed !== null);
+  out.malformed = badClosed;
+  // Everyone else carries on.
+  out.calmStillConnected = calm.connected && observer.connected;
+  const after = await ask(calm, "send-message", { ...src, message: "still here" });
+  out.after = after;
+  await until(() => received.some((m) => m.text === "still here"));
+  out.afterDelivered = received.some((m) => m.text === "still here");
+  for (const s of [flooder, calm, observer, big, bad]) s.close();
+  return out;
+}
+
+async function twoNodes() {
+  const out = {};
+  const src = { sourceId: P.sourceId };
+  const x = await connect(P.urls[0], P.tokens[0]);
+  const y = await connect(P.urls[1], P.tokens[1]);
+  const seen = { x: [], y: [] };
+  const counts = { x: [], y: [] };
+  x.on("chat-message", (m) => seen.x.push(m.message_text));
+  y.on("chat-message", (m) => seen.y.push(m.message_text));
+  x.on("viewer-count", (v) => counts.x.push(v.count));
+  y.on("viewer-count", (v) => counts.y.push(v.count));
+  for (const s of [x, y]) {
+    await ask(s, "join-chat", src);
+    await ask(s, "join-stream", src);
+  }
+  out.fromA = await ask(x, "send-message", { ...src, message: "from node A" });
+  out.fromB = await ask(y, "send-message", { ...src, message: "from node B" });
+  await until(() => seen.x.length >= 2 && seen.y.length >= 2 && counts.x.includes(2) && counts.y.includes(2));
+  out.seen = seen;
+  out.counts = counts;
+  x.close();
+  y.close();
+  return out;
+}
+
+const scenarios = { chat, flood, twoNodes };
+const run = scenarios[scenario];
+if (!run) {
+  console.error(`unknown scenario ${scenario}`);
+  process.exit(2);
+}
+const timer = setTimeout(() => {
+  console.error("scenario timed out");
+  process.exit(3);
+}, 60000);
+try {
+  const out = await run();
+  clearTimeout(timer);
+  process.stdout.write(JSON.stringify(out));
+  process.exit(0);
+} catch (e) {
+  console.error(e.stack || String(e));
+  process.exit(1);
+}

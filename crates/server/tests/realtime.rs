@@ -1,0 +1,148 @@
+//! Realtime over Socket.IO, driven by the stock `socket.io-client` from npm
+//! (`tests/js/realtime.mjs`): rooms, native chat persisted and delivered in order, anonymous
+//! readers, reconnects, stream status, viewer counts, reactions, and hostile clients.
+
+mod support;
+
+use serde_json::{json, Value};
+use support::{creator_with_source, register_user, socketio_scenario, Backend, TestApp};
+
+fn texts(v: &Value) -> Vec<&str> {
+    v.as_array()
+        .expect("array")
+        .iter()
+        .map(|t| t.as_str().expect("text"))
+        .collect()
+}
+
+async fn chat_rooms_history_reconnect_and_stream_room(b: Backend) {
+    let Some(app) = TestApp::start(b).await else {
+        return;
+    };
+    let src = creator_with_source(&app, "host@example.com").await;
+    let viewer = register_user(&app, "viewer@example.com", "Viewer").await;
+    let other = register_user(&app, "other@example.com", "Other").await;
+    let out = socketio_scenario(
+        "chat",
+        json!({ "url": app.url(""), "sourceId": src.id, "tokens": [src.token, viewer, other] }),
+    )
+    .await;
+
+    assert!(
+        out["badToken"]
+            .as_str()
+            .is_some_and(|m| m.contains("not valid")),
+        "a bad token refuses the connection with the reason: {out}"
+    );
+    assert_eq!(out["join"]["ok"], true, "{out}");
+    assert_eq!(out["anonSend"]["ok"], false, "{out}");
+    assert_eq!(out["anonSend"]["error"], "log in to chat", "{out}");
+    assert_eq!(out["badEvent"]["ok"], false, "{out}");
+    assert_eq!(out["empty"]["error"], "the message is empty", "{out}");
+
+    let sent: Vec<String> = (0..10).map(|i| format!("m{i}")).collect();
+    let ids: Vec<i64> = out["acks"]
+        .as_array()
+        .expect("acks")
+        .iter()
+        .map(|a| {
+            assert_eq!(a["ok"], true, "{a}");
+            a["id"].as_i64().expect("id")
+        })
+        .collect();
+    assert!(ids.windows(2).all(|w| w[0] < w[1]), "ids grow: {ids:?}");
+    assert_eq!(texts(&out["bTexts"]), sent, "delivered in order");
+    assert_eq!(
+        texts(&out["anonTexts"]),
+        sent,
+        "anonymous readers get it too"
+    );
+    let first = &out["first"];
+    assert_eq!(first["author_name"], "Streamer");
+    assert_eq!(first["platform"], "native");
+    assert_eq!(first["source_id"], src.id);
+    assert_eq!(first["metadata"]["badges"], json!(["broadcaster"]));
+    assert!(first["created_at"]
+        .as_str()
+        .is_some_and(|t| t.ends_with('Z')));
+
+    assert_eq!(out["whileAway"]["ok"], true, "{out}");
+    assert_eq!(out["rejoin"]["ok"], true, "{out}");
+    let history = texts(&out["history"]);
+    let mut expected: Vec<&str> = sent.iter().map(String::as_str).collect();
+    expected.push("while you were away");
+    assert_eq!(
+        history, expected,
+        "the missed message is in the stored history"
+    );
+    assert_eq!(
+        texts(&out["bAfter"]),
+        ["welcome back"],
+        "live again after rejoining"
+    );
+
+    assert_eq!(
+        out["statuses"][0],
+        json!(["offline", { "sourceId": src.id }])
+    );
+    assert!(
+        out["counts"]
+            .as_array()
+            .expect("counts")
+            .contains(&json!(2)),
+        "two viewers in the stream room: {out}"
+    );
+    assert_eq!(out["reaction"]["ok"], true, "{out}");
+    assert_eq!(out["reactions"], json!(["heart"]));
+    assert_eq!(out["badReaction"]["ok"], false, "{out}");
+    app.finish().await;
+}
+
+async fn flooding_oversized_and_malformed_clients_affect_only_themselves(b: Backend) {
+    let Some(app) = TestApp::start(b).await else {
+        return;
+    };
+    let src = creator_with_source(&app, "host@example.com").await;
+    let calm = register_user(&app, "calm@example.com", "Calm").await;
+    let observer = register_user(&app, "observer@example.com", "Observer").await;
+    let out = socketio_scenario(
+        "flood",
+        json!({ "url": app.url(""), "sourceId": src.id, "tokens": [src.token, calm, observer] }),
+    )
+    .await;
+    eprintln!("flood: {out}");
+    // 1 000 messages in about a second: the burst and the refill get through, no more.
+    let flooded = out["flooderDelivered"].as_i64().expect("count");
+    assert!((10..=15).contains(&flooded), "{out}");
+    assert!(out["flooderErrors"].as_i64().expect("errors") >= 1, "{out}");
+    assert!(
+        out["flooderError"]
+            .as_str()
+            .is_some_and(|e| e.contains("too fast") || e.contains("too many")),
+        "{out}"
+    );
+    assert_eq!(
+        out["flooderClosed"],
+        Value::Null,
+        "rate limited, not dropped: {out}"
+    );
+    let calm_got = out["calm"].as_array().expect("calm");
+    assert_eq!(calm_got.len(), 5, "every calm message delivered: {out}");
+    assert!(
+        out["oversized"].is_string(),
+        "oversized packet closes: {out}"
+    );
+    assert!(
+        out["malformed"].is_string(),
+        "malformed packet closes: {out}"
+    );
+    assert_eq!(out["calmStillConnected"], true, "{out}");
+    assert_eq!(out["after"]["ok"], true, "{out}");
+    assert_eq!(out["afterDelivered"], true, "{out}");
+    app.finish().await;
+}
+
+both_backends!(
+    chat_rooms_history_reconnect_and_stream_room,
+    flooding_oversized_and_malformed_clients_affect_only_themselves
+);
