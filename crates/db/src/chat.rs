@@ -108,6 +108,19 @@ impl Db {
         })
     }
 
+    /// The message matching `condition` (one `$1` placeholder bound to `value`).
+    pub(crate) async fn chat_message_where(
+        &self,
+        condition: &str,
+        value: i64,
+    ) -> Result<Option<ChatMessageRecord>, DbError> {
+        let sql = format!("SELECT {COLUMNS} FROM chat_messages WHERE {condition}");
+        on_pool!(self, p => match sqlx::query(&sql).bind(value).fetch_optional(p).await? {
+            Some(r) => Ok(Some(message_from_row!(r))),
+            None => Ok(None),
+        })
+    }
+
     /// The newest `limit` messages of a source's feed that are not deleted, oldest first.
     pub async fn recent_chat_messages(
         &self,

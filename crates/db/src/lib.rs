@@ -13,6 +13,7 @@ pub mod accounts;
 pub mod chat;
 pub mod destinations;
 pub mod migrate;
+pub mod moderation;
 pub mod plans;
 pub mod sources;
 

@@ -49,6 +49,11 @@ pub const SQLITE: &[Migration] = &[
         name: "chat",
         sql: include_str!("../migrations/sqlite/0004_chat.sql"),
     },
+    Migration {
+        version: 5,
+        name: "moderation",
+        sql: include_str!("../migrations/sqlite/0005_moderation.sql"),
+    },
 ];
 
 /// Migrations for PostgreSQL.
@@ -72,6 +77,11 @@ pub const POSTGRES: &[Migration] = &[
         version: 4,
         name: "chat",
         sql: include_str!("../migrations/postgres/0004_chat.sql"),
+    },
+    Migration {
+        version: 5,
+        name: "moderation",
+        sql: include_str!("../migrations/postgres/0005_moderation.sql"),
     },
 ];
 

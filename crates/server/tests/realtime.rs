@@ -5,7 +5,9 @@
 mod support;
 
 use serde_json::{json, Value};
-use support::{creator_with_source, register_user, socketio_scenario, Backend, TestApp};
+use support::{
+    creator_with_source, publish, register_user, require, socketio_scenario, Backend, TestApp,
+};
 
 fn texts(v: &Value) -> Vec<&str> {
     v.as_array()
@@ -142,7 +144,142 @@ async fn flooding_oversized_and_malformed_clients_affect_only_themselves(b: Back
     app.finish().await;
 }
 
+async fn moderation_rules_deletes_bans_and_the_record(b: Backend) {
+    let Some(app) = TestApp::start(b).await else {
+        return;
+    };
+    let src = creator_with_source(&app, "host@example.com").await;
+    let viewer = register_user(&app, "viewer@example.com", "Viewer").await;
+    let moderator = register_user(&app, "mod@example.com", "Mod").await;
+    let out = socketio_scenario(
+        "moderation",
+        json!({ "url": app.url(""), "sourceId": src.id, "tokens": [src.token, viewer, moderator] }),
+    )
+    .await;
+    eprintln!("moderation: {out}");
+    assert_eq!(
+        out["viewerMakesMod"], 403,
+        "only the owner picks moderators"
+    );
+    assert_eq!(out["ownerMakesMod"], 200);
+    assert_eq!(out["moderators"]["moderators"][0]["display_name"], "Mod");
+    assert_eq!(out["viewerSettings"], 403);
+    assert_eq!(out["badSettings"]["status"], 422, "{out}");
+    assert_eq!(out["modSettings"]["status"], 200);
+    assert_eq!(
+        out["modSettings"]["body"]["blocked_words"],
+        json!(["spoiler"])
+    );
+    assert_eq!(
+        out["blocked"]["error"],
+        "the message contains a blocked word"
+    );
+    assert_eq!(out["link"]["error"], "links are not allowed in this chat");
+    assert_eq!(out["modLink"]["ok"], true, "moderators are exempt: {out}");
+    assert_eq!(out["hello"]["ok"], true);
+    assert_eq!(out["viewerDeletes"], 403);
+    assert_eq!(out["modDeletes"], 200);
+    assert_eq!(
+        out["deleted"],
+        json!([out["hello"]["id"]]),
+        "clients are told"
+    );
+    assert!(
+        !out["history"].to_string().contains("\"hello\""),
+        "a deleted message leaves the history: {out}"
+    );
+    assert_eq!(out["first"]["ok"], true);
+    assert!(
+        out["slow"]["error"]
+            .as_str()
+            .is_some_and(|e| e.starts_with("slow mode is on; wait")),
+        "{out}"
+    );
+    assert_eq!(out["modNotSlow"][1]["ok"], true, "{out}");
+    assert_eq!(out["viewerBans"], 403);
+    assert_eq!(
+        out["globalByMod"], 403,
+        "bans from every chat are for administrators"
+    );
+    assert_eq!(out["timeout"]["status"], 201, "{out}");
+    assert_eq!(out["timeout"]["body"]["reason"], "cool down");
+    assert!(out["timeout"]["body"]["expires_at"].is_string());
+    assert_eq!(out["banned"][0]["sourceId"], src.id);
+    assert_eq!(
+        out["whileTimedOut"]["error"],
+        "you are timed out in this chat"
+    );
+    assert_eq!(out["bans"]["bans"].as_array().map(Vec::len), Some(1));
+    assert_eq!(out["lift"], 200);
+    assert_eq!(out["afterLift"]["ok"], true, "{out}");
+    assert_eq!(
+        out["log"],
+        json!([
+            "unban",
+            "timeout",
+            "delete_message",
+            "settings",
+            "settings",
+            "settings",
+            "add_moderator"
+        ]),
+        "every action recorded, newest first"
+    );
+    app.finish().await;
+}
+
+async fn stream_status_and_stream_ended_follow_the_encoder(b: Backend) {
+    require("ffmpeg");
+    let Some(app) = TestApp::start(b).await else {
+        return;
+    };
+    let src = creator_with_source(&app, "host@example.com").await;
+    let viewer = socketio_scenario(
+        "lifecycle",
+        json!({ "url": app.url(""), "playbackId": src.playback_id }),
+    );
+    let rtmp = app.rtmp_url();
+    let key = src.key.clone();
+    let encoder = tokio::spawn(async move {
+        // The viewer joins first (it takes milliseconds); then 4 s of publishing.
+        tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+        tokio::task::spawn_blocking(move || {
+            let mut ffmpeg = publish(&rtmp, &key, 4, &[]);
+            ffmpeg.wait()
+        })
+        .await
+    });
+    let out = viewer.await;
+    assert!(encoder.await.expect("encoder task").is_ok());
+    let statuses: Vec<&str> = out["statuses"]
+        .as_array()
+        .expect("statuses")
+        .iter()
+        .map(|s| {
+            assert_eq!(s[1], src.id, "{out}");
+            s[0].as_str().expect("status")
+        })
+        .collect();
+    assert_eq!(
+        statuses.first(),
+        Some(&"offline"),
+        "told at once on join: {out}"
+    );
+    let live = statuses
+        .iter()
+        .position(|s| *s == "live")
+        .expect("went live");
+    assert_eq!(statuses.last(), Some(&"offline"), "{out}");
+    assert!(live < statuses.len() - 1, "{out}");
+    assert_eq!(out["ended"]["sourceId"], src.id, "{out}");
+    assert!(out["ended"]["duration_minutes"].is_i64(), "{out}");
+    assert!(out["ended"]["reason"].is_string(), "{out}");
+    app.finish().await;
+}
+
 both_backends!(
+    stream_status_and_stream_ended_follow_the_encoder,
+    moderation_rules_deletes_bans_and_the_record,
     chat_rooms_history_reconnect_and_stream_room,
     flooding_oversized_and_malformed_clients_affect_only_themselves
 );

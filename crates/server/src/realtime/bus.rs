@@ -30,6 +30,8 @@ pub struct ChatMessageOut {
     pub source_id: i64,
     /// Display name of the author.
     pub author_name: String,
+    /// The author's id on the platform (native chat: the user's UUID, what a ban names).
+    pub author_id: String,
     /// The text.
     pub message_text: String,
     /// `native`, `youtube` or `twitch`.
@@ -63,6 +65,22 @@ pub enum RealtimeEvent {
         duration_minutes: i64,
         /// Why, in words.
         reason: String,
+    },
+    /// A moderator deleted a message.
+    MessageDeleted {
+        /// The source.
+        source_id: i64,
+        /// The message.
+        id: i64,
+    },
+    /// A user was banned or timed out.
+    UserBanned {
+        /// The source; `None`: every chat.
+        source_id: Option<i64>,
+        /// The user's UUID.
+        user_id: String,
+        /// When a timeout ends (RFC 3339); `None`: until lifted.
+        until: Option<String>,
     },
     /// A viewer reacted.
     Reaction {

@@ -19,8 +19,8 @@ use bus::{ChatMessageOut, Envelope, RealtimeEvent};
 use ferrocast_db::chat::{ChatMessageRecord, NewChatMessage};
 use ferrocast_db::now_ms;
 use ferrocast_db::sources::SourceRecord;
-use ferrocast_domain::account::Role;
-use ferrocast_domain::chat::clean_text;
+use ferrocast_domain::account::{Role, Scope};
+use ferrocast_domain::chat::{clean_text, ChatRefusal, ChatRules};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use socketioxide::adapter::LocalAdapter;
@@ -77,6 +77,8 @@ struct Member {
     uuid: String,
     name: String,
     role: Role,
+    /// The credential allows chat (an API key needs the `chat:write` scope).
+    can_write: bool,
 }
 
 /// The queue of a socket's events (removed at disconnect, which ends its task).
@@ -301,6 +303,7 @@ async fn authenticate(
                 uuid: user.user.uuid.clone(),
                 name: user.user.display_name.clone(),
                 role: user.role,
+                can_write: user.require(Scope::ChatWrite).is_ok(),
             })))
         }
     };
@@ -513,12 +516,18 @@ async fn send_message(
     let Some(Viewer(Some(member))) = socket.extensions.get::<Viewer>() else {
         return Err("log in to chat".into());
     };
+    if !member.can_write {
+        return Err("this API key lacks the chat:write scope".into());
+    }
     // A refused text costs nothing; a message that would be stored counts against the rate.
     let text = clean_text(&m.message).map_err(|e| e.to_string())?;
     if let Err(wait) = state.chat_limiter.check(&member.id.to_string()) {
         return Err(format!("you are sending messages too fast; wait {wait} s"));
     }
     let source = find_source(state, &m.target).await?;
+    moderate(state, &member, &source, &text)
+        .await
+        .map_err(|e| e.to_string())?;
     let mut badges = Vec::new();
     if source.user_id == member.id {
         badges.push("broadcaster");
@@ -561,12 +570,73 @@ async fn send_message(
     }
 }
 
+/// A source's chat rules as the domain checks them.
+pub async fn chat_rules(
+    state: &AppState,
+    source_id: i64,
+) -> Result<ChatRules, ferrocast_db::DbError> {
+    let s = state.db.chat_settings(source_id).await?;
+    let words: Vec<String> = serde_json::from_str(&s.blocked_words).unwrap_or_default();
+    Ok(ChatRules {
+        slow_mode_seconds: s.slow_mode_seconds,
+        blocked_words: words,
+        links_allowed: s.links_allowed,
+    })
+}
+
+/// Why a message may not be posted, if it may not: bans and timeouts (the owner and
+/// administrators are exempt), then the source's rules (its moderators are exempt too).
+async fn moderate(
+    state: &AppState,
+    member: &Member,
+    source: &SourceRecord,
+    text: &str,
+) -> Result<(), ModerationRefusal> {
+    let now = now_ms();
+    if source.user_id != member.id && member.role != Role::Admin {
+        if let Some(ban) = state.db.active_chat_ban(source.id, member.id, now).await? {
+            return Err(ChatRefusal::Banned(ban.expires_at).into());
+        }
+    }
+    let exempt = crate::routes::chat::can_moderate(state, member.id, member.role, source)
+        .await
+        .map_err(|e| ModerationRefusal::Unavailable(e.body.details))?;
+    if exempt {
+        return Ok(());
+    }
+    let rules = chat_rules(state, source.id).await?;
+    let last = if rules.slow_mode_seconds > 0 {
+        state.db.last_chat_message_at(source.id, member.id).await?
+    } else {
+        None
+    };
+    rules.check(text, last, now)?;
+    Ok(())
+}
+
+/// A refusal by the rules, or storage failing while checking them.
+#[derive(Debug, thiserror::Error)]
+enum ModerationRefusal {
+    #[error("{0}")]
+    Rule(#[from] ChatRefusal),
+    #[error("temporarily unavailable; try again ({0})")]
+    Unavailable(String),
+}
+
+impl From<ferrocast_db::DbError> for ModerationRefusal {
+    fn from(e: ferrocast_db::DbError) -> Self {
+        tracing::error!(error = %e, "checking chat rules failed");
+        Self::Unavailable("storage".into())
+    }
+}
+
 /// A stored message as clients see it.
 pub fn message_out(r: &ChatMessageRecord) -> ChatMessageOut {
     ChatMessageOut {
         id: r.id,
         source_id: r.source_id,
         author_name: r.author_name.clone(),
+        author_id: r.author_platform_id.clone(),
         message_text: r.message_text.clone(),
         platform: r.platform.clone(),
         message_type: r.message_type.clone(),
@@ -685,6 +755,25 @@ async fn deliver(
                         &json!({ "sourceId": source_id, "duration_minutes": duration_minutes, "reason": reason }),
                     )
                     .await
+            }
+            RealtimeEvent::MessageDeleted { source_id, id } => {
+                io.to(chat_room(source_id))
+                    .emit(
+                        "message-deleted",
+                        &json!({ "sourceId": source_id, "id": id }),
+                    )
+                    .await
+            }
+            RealtimeEvent::UserBanned {
+                source_id,
+                user_id,
+                until,
+            } => {
+                let data = json!({ "sourceId": source_id, "userId": user_id, "until": until });
+                match source_id {
+                    Some(id) => io.to(chat_room(id)).emit("user-banned", &data).await,
+                    None => io.emit("user-banned", &data).await,
+                }
             }
             RealtimeEvent::Reaction {
                 source_id,

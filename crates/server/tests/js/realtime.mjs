@@ -178,7 +178,80 @@ async function twoNodes() {
   return out;
 }
 
-const scenarios = { chat, flood, twoNodes };
+async function moderation() {
+  const out = {};
+  const src = { sourceId: P.sourceId };
+  const api = async (token, method, path, body) => {
+    const res = await fetch(`${P.url}/api${path}`, {
+      method,
+      headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    return { status: res.status, body: await res.json().catch(() => null) };
+  };
+  const [ownerT, viewerT, modT] = P.tokens;
+  const uuid = async (t) => (await api(t, "GET", "/auth/me")).body.uuid;
+  const [viewerId, modId] = [await uuid(viewerT), await uuid(modT)];
+  const [owner, viewer, mod] = await Promise.all(P.tokens.map((t) => connect(P.url, t)));
+  const deleted = [];
+  const banned = [];
+  viewer.on("message-deleted", (d) => deleted.push(d.id));
+  viewer.on("user-banned", (b) => banned.push(b));
+  for (const s of [owner, viewer, mod]) await ask(s, "join-chat", src);
+  const say = (s, message) => ask(s, "send-message", { ...src, message });
+  const settings = (t, slow, words, links) =>
+    api(t, "PUT", `/chat/settings/${P.sourceId}`, { slow_mode_seconds: slow, blocked_words: words, links_allowed: links });
+
+  out.viewerMakesMod = (await api(viewerT, "PUT", `/chat/moderators/${P.sourceId}/${modId}`)).status;
+  out.ownerMakesMod = (await api(ownerT, "PUT", `/chat/moderators/${P.sourceId}/${modId}`)).status;
+  out.moderators = (await api(modT, "GET", `/chat/moderators/${P.sourceId}`)).body;
+  out.viewerSettings = (await settings(viewerT, 0, [], true)).status;
+  out.badSettings = await settings(modT, 99999, [], true);
+  out.modSettings = await settings(modT, 0, ["Spoiler"], false);
+  out.blocked = await say(viewer, "big SPOILER here");
+  out.link = await say(viewer, "visit example.com now");
+  out.modLink = await say(mod, "example.com is fine for moderators");
+  await settings(modT, 60, ["Spoiler"], false);
+  out.first = await say(viewer, "one");
+  out.slow = await say(viewer, "two");
+  out.modNotSlow = [await say(mod, "m1"), await say(mod, "m2")];
+  await settings(modT, 0, [], true);
+  const hello = await say(viewer, "hello");
+  out.hello = hello;
+  out.viewerDeletes = (await api(viewerT, "DELETE", `/chat/messages/${P.sourceId}/${hello.id}`)).status;
+  out.modDeletes = (await api(modT, "DELETE", `/chat/messages/${P.sourceId}/${hello.id}`)).status;
+  await until(() => deleted.includes(hello.id));
+  out.deleted = deleted;
+  out.history = (await (await fetch(`${P.url}/api/chat/messages/${P.sourceId}`)).json()).messages.map((m) => m.message_text);
+  out.viewerBans = (await api(viewerT, "POST", "/chat/bans", { source_id: P.sourceId, user_id: modId })).status;
+  out.globalByMod = (await api(modT, "POST", "/chat/bans", { user_id: viewerId })).status;
+  const timeout = await api(modT, "POST", "/chat/bans", { source_id: P.sourceId, user_id: viewerId, duration_seconds: 600, reason: "cool down" });
+  out.timeout = timeout;
+  await until(() => banned.length > 0);
+  out.banned = banned;
+  out.whileTimedOut = await say(viewer, "let me talk");
+  out.bans = (await api(modT, "GET", `/chat/bans/${P.sourceId}`)).body;
+  out.lift = (await api(ownerT, "DELETE", `/chat/bans/${P.sourceId}/${timeout.body.id}`)).status;
+  out.afterLift = await say(viewer, "thanks");
+  out.log = (await api(ownerT, "GET", `/chat/moderation/${P.sourceId}`)).body.actions.map((a) => a.action);
+  for (const s of [owner, viewer, mod]) s.close();
+  return out;
+}
+
+async function lifecycle() {
+  // An anonymous viewer in the stream room while the Rust test publishes with ffmpeg.
+  const s = await connect(P.url, null);
+  const statuses = [];
+  let ended = null;
+  s.on("stream-status", (status, info) => statuses.push([status, info.sourceId]));
+  s.on("stream-ended", (e) => (ended = e));
+  await ask(s, "join-stream", { playbackId: P.playbackId });
+  await until(() => ended !== null, 40000);
+  s.close();
+  return { statuses, ended };
+}
+
+const scenarios = { chat, flood, twoNodes, moderation, lifecycle };
 const run = scenarios[scenario];
 if (!run) {
   console.error(`unknown scenario ${scenario}`);
