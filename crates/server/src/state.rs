@@ -73,6 +73,8 @@ pub struct Inner {
     pub fanout: Arc<dyn crate::realtime::bus::Fanout>,
     /// Chat messages, per user.
     pub chat_limiter: RateLimiter,
+    /// Socket.IO connections open on this node.
+    pub sockets: std::sync::atomic::AtomicI64,
 }
 
 impl std::ops::Deref for AppState {
@@ -129,6 +131,7 @@ impl AppState {
                 crate::realtime::CHAT_BURST,
                 crate::realtime::CHAT_PERIOD,
             ),
+            sockets: std::sync::atomic::AtomicI64::new(0),
         }))
     }
 

@@ -97,6 +97,24 @@ async fn chat_rooms_history_reconnect_and_stream_room(b: Backend) {
     assert_eq!(out["reaction"]["ok"], true, "{out}");
     assert_eq!(out["reactions"], json!(["heart"]));
     assert_eq!(out["badReaction"]["ok"], false, "{out}");
+    // Every client closed: the connection gauge comes back to zero.
+    let mut metrics = String::new();
+    for _ in 0..50 {
+        metrics = support::client()
+            .get(app.url("/metrics"))
+            .send()
+            .await
+            .expect("metrics")
+            .text()
+            .await
+            .expect("text");
+        if metrics.contains("ferrocast_socketio_connections 0\n") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(metrics.contains("ferrocast_socketio_connections 0\n"), "{metrics}");
+    assert!(metrics.contains("ferrocast_realtime_remote_dropped_total 0\n"), "{metrics}");
     app.finish().await;
 }
 

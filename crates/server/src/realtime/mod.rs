@@ -1,7 +1,8 @@
 //! Realtime: the Socket.IO server at `/socket.io/` (so the stock `socket.io-client` works), with
 //! the events of the seed's "WebSocket Event Reference" — `join-chat`, `leave-chat`,
 //! `send-message`, `join-stream`, `leave-stream` in; `chat-message`, `stream-status`,
-//! `stream-ended`, `error` out — plus `send-reaction` / `reaction` and `viewer-count`.
+//! `stream-ended`, `error` out — plus `send-reaction` / `reaction`, `viewer-count`, and the
+//! moderators' `message-deleted` and `user-banned`.
 //!
 //! The handshake may carry an access token or API key (`auth: { token }`); without one the
 //! client is an anonymous viewer who may join any source's rooms and read, not write. Each
@@ -30,6 +31,7 @@ use socketioxide::layer::SocketIoLayer;
 use socketioxide::socket::Socket;
 use socketioxide::SocketIo;
 use std::collections::{HashMap, HashSet};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::{broadcast, mpsc, watch};
@@ -222,13 +224,6 @@ pub struct Realtime {
     viewers: Arc<Mutex<Viewers>>,
 }
 
-impl Realtime {
-    /// Sockets connected to this node.
-    pub fn connections(&self) -> usize {
-        self.io.sockets().len()
-    }
-}
-
 /// Builds the Socket.IO layer for the HTTP app and starts the tasks that carry events from the
 /// fan-out to this node's clients; they end when `shutdown` turns true.
 pub fn start(state: AppState, shutdown: watch::Receiver<bool>) -> (SocketIoLayer, Realtime) {
@@ -312,6 +307,7 @@ async fn authenticate(
 }
 
 fn connected(s: SocketRef, state: AppState, rt: Realtime) {
+    state.sockets.fetch_add(1, Ordering::Relaxed);
     let (tx, rx) = mpsc::channel(SOCKET_QUEUE);
     s.extensions.insert(Inbox(tx));
     s.extensions.insert(Warned(Arc::default()));
@@ -325,9 +321,16 @@ fn connected(s: SocketRef, state: AppState, rt: Realtime) {
         let rt = rt_gone.clone();
         let state = state_gone.clone();
         async move {
+            state.sockets.fetch_sub(1, Ordering::Relaxed);
             s.extensions.remove::<Inbox>();
             if let Some(joined) = s.extensions.remove::<Joined>() {
-                let streams: Vec<i64> = joined.lock().streams.iter().copied().collect();
+                // Closed under the lock, so a join still being handled cannot add a viewer
+                // after this count is taken.
+                let streams: Vec<i64> = {
+                    let mut j = joined.lock();
+                    j.closed = true;
+                    j.streams.drain().collect()
+                };
                 for source_id in streams {
                     rt.viewer_left(&state, source_id);
                 }
@@ -346,6 +349,8 @@ struct JoinedInner {
     chats: HashSet<i64>,
     streams: HashSet<i64>,
     reactions: (u32, Option<Instant>),
+    /// The socket disconnected: nothing more is joined.
+    closed: bool,
 }
 
 impl Joined {
@@ -461,6 +466,9 @@ async fn rooms(
             let stream = event == Inbound::JoinStream;
             {
                 let mut j = joined.lock();
+                if j.closed {
+                    return Err("disconnected".into());
+                }
                 let already = if stream {
                     j.streams.contains(&id)
                 } else {
@@ -525,12 +533,14 @@ async fn send_message(
         return Err(format!("you are sending messages too fast; wait {wait} s"));
     }
     let source = find_source(state, &m.target).await?;
-    moderate(state, &member, &source, &text)
+    let moderator = moderate(state, &member, &source, &text)
         .await
         .map_err(|e| e.to_string())?;
     let mut badges = Vec::new();
     if source.user_id == member.id {
         badges.push("broadcaster");
+    } else if moderator {
+        badges.push("moderator");
     }
     if member.role == Role::Admin {
         badges.push("admin");
@@ -586,12 +596,13 @@ pub async fn chat_rules(
 
 /// Why a message may not be posted, if it may not: bans and timeouts (the owner and
 /// administrators are exempt), then the source's rules (its moderators are exempt too).
+/// `Ok(true)`: the author moderates this chat.
 async fn moderate(
     state: &AppState,
     member: &Member,
     source: &SourceRecord,
     text: &str,
-) -> Result<(), ModerationRefusal> {
+) -> Result<bool, ModerationRefusal> {
     let now = now_ms();
     if source.user_id != member.id && member.role != Role::Admin {
         if let Some(ban) = state.db.active_chat_ban(source.id, member.id, now).await? {
@@ -602,7 +613,7 @@ async fn moderate(
         .await
         .map_err(|e| ModerationRefusal::Unavailable(e.body.details))?;
     if exempt {
-        return Ok(());
+        return Ok(true);
     }
     let rules = chat_rules(state, source.id).await?;
     let last = if rules.slow_mode_seconds > 0 {
@@ -611,7 +622,7 @@ async fn moderate(
         None
     };
     rules.check(text, last, now)?;
-    Ok(())
+    Ok(false)
 }
 
 /// A refusal by the rules, or storage failing while checking them.

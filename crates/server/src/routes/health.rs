@@ -82,6 +82,7 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
     let mut text = state.metrics.render();
     text.push_str(&stream_metrics(&state.engine.hub));
     text.push_str(&restream_metrics(&state.engine));
+    text.push_str(&realtime_metrics(&state));
     (
         [(
             header::CONTENT_TYPE,
@@ -90,6 +91,21 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
         text,
     )
         .into_response()
+}
+
+/// Socket.IO connections and realtime events other nodes missed.
+fn realtime_metrics(state: &AppState) -> String {
+    use std::sync::atomic::Ordering::Relaxed;
+    format!(
+        "# HELP ferrocast_socketio_connections Socket.IO connections open on this node.\n\
+         # TYPE ferrocast_socketio_connections gauge\n\
+         ferrocast_socketio_connections {}\n\
+         # HELP ferrocast_realtime_remote_dropped_total Realtime events not handed to other nodes (Redis away or too slow).\n\
+         # TYPE ferrocast_realtime_remote_dropped_total counter\n\
+         ferrocast_realtime_remote_dropped_total {}\n",
+        state.sockets.load(Relaxed),
+        state.fanout.dropped()
+    )
 }
 
 /// Per-stream metrics, labelled by playback id (public, one per live stream; never the key).

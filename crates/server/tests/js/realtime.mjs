@@ -93,6 +93,8 @@ async function chat() {
   out.counts = counts;
   out.reactions = reactions;
   for (const s of [anon, a, b, c]) s.close();
+  // Let the long-polling client's close request reach the server before the process exits.
+  await sleep(500);
   return out;
 }
 
