@@ -113,8 +113,14 @@ async fn chat_rooms_history_reconnect_and_stream_room(b: Backend) {
         }
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
-    assert!(metrics.contains("ferrocast_socketio_connections 0\n"), "{metrics}");
-    assert!(metrics.contains("ferrocast_realtime_remote_dropped_total 0\n"), "{metrics}");
+    assert!(
+        metrics.contains("ferrocast_socketio_connections 0\n"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("ferrocast_realtime_remote_dropped_total 0\n"),
+        "{metrics}"
+    );
     app.finish().await;
 }
 
