@@ -260,7 +260,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     let fanout = realtime_fanout(&config, rx.clone()).await?;
     let state = AppState::new(config, db, &key, mailer, engine.clone(), grants, fanout);
     live::spawn(state.clone());
-    let (socket_io, _realtime) = realtime::start(state.clone(), rx.clone());
+    let socket_io = realtime::start(state.clone(), rx.clone());
     let app = app::router(state.clone()).layer(socket_io);
     tokio::spawn(ferrocast_engine::rtmp_server::serve(
         engine,

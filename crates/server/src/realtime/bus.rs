@@ -171,7 +171,7 @@ impl RedisFanout {
         node: String,
         shutdown: watch::Receiver<bool>,
     ) -> Result<Self, String> {
-        let client = redis::Client::open(url).map_err(|e| format!("FERROCAST_REDIS_URL: {e}"))?;
+        let client = redis::Client::open(url).map_err(|e| format!("invalid Redis URL: {e}"))?;
         let mut probe = tokio::time::timeout(
             Duration::from_secs(5),
             client.get_multiplexed_async_connection(),

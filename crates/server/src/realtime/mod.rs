@@ -217,16 +217,16 @@ struct Viewers {
     reports: HashMap<i64, HashMap<String, (u64, Instant)>>,
 }
 
-/// The realtime part of a node.
+/// The realtime part of a node: the Socket.IO handle and viewer counts.
 #[derive(Clone)]
-pub struct Realtime {
+struct Realtime {
     io: SocketIo,
     viewers: Arc<Mutex<Viewers>>,
 }
 
 /// Builds the Socket.IO layer for the HTTP app and starts the tasks that carry events from the
 /// fan-out to this node's clients; they end when `shutdown` turns true.
-pub fn start(state: AppState, shutdown: watch::Receiver<bool>) -> (SocketIoLayer, Realtime) {
+pub fn start(state: AppState, shutdown: watch::Receiver<bool>) -> SocketIoLayer {
     let (layer, io) = SocketIo::builder()
         .req_path("/socket.io")
         .max_payload(MAX_PAYLOAD)
@@ -262,8 +262,8 @@ pub fn start(state: AppState, shutdown: watch::Receiver<bool>) -> (SocketIoLayer
         shutdown.clone(),
     ));
     tokio::spawn(bridge_live_events(state.clone(), shutdown.clone()));
-    tokio::spawn(repeat_viewer_counts(state, realtime.clone(), shutdown));
-    (layer, realtime)
+    tokio::spawn(repeat_viewer_counts(state, realtime, shutdown));
+    layer
 }
 
 /// The handshake's token (`auth: { token }`, or `Authorization: Bearer`), if any, decides who
