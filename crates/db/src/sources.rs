@@ -203,10 +203,16 @@ impl Db {
         Ok(())
     }
 
-    /// Marks every source offline (at start: nothing is live yet on this node).
-    pub async fn reset_active_sources(&self) -> Result<u64, DbError> {
-        let n = on_pool!(self, p => sqlx::query("UPDATE stream_sources SET is_active = FALSE WHERE is_active = TRUE")
-            .execute(p).await?.rows_affected());
+    /// Marks offline the sources marked live that have no open stream session with a heartbeat
+    /// since `fresh_after` (ms): their node stopped. Sources live on another node keep their
+    /// mark, so a node starting or sweeping never clobbers its peers. Returns how many.
+    pub async fn reset_orphaned_sources(&self, fresh_after: i64) -> Result<u64, DbError> {
+        let n = on_pool!(self, p => sqlx::query(
+            "UPDATE stream_sources SET is_active = FALSE WHERE is_active = TRUE AND NOT EXISTS \
+             (SELECT 1 FROM stream_sessions s WHERE s.source_id = stream_sources.id \
+             AND s.ended_at IS NULL AND s.last_seen_at >= $1)",
+        )
+        .bind(fresh_after).execute(p).await?.rows_affected());
         Ok(n)
     }
 }

@@ -242,8 +242,11 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         )
     })?;
     let rtmp_addr = rtmp_listener.local_addr()?;
-    // Nothing is live on a node that just started.
-    db.reset_active_sources().await?;
+    // Sources left marked live by a node that stopped (sessions without a recent heartbeat) are
+    // offline; those live on other nodes sharing the database keep their mark. This node's own
+    // sessions from before a crash go stale and are swept within two sweeps (live::spawn).
+    db.reset_orphaned_sources(ferrocast_db::now_ms() - live::STALE_AFTER.as_millis() as i64)
+        .await?;
     if let Some(path) = &config.plans_file {
         load_plans(&db, path).await?;
     }

@@ -267,6 +267,11 @@ pub fn spawn(state: AppState) {
                 }
                 Err(e) => tracing::warn!(error = %e, "cannot close stale stream sessions"),
             }
+            match db.reset_orphaned_sources(stale_before).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(sources = n, "sources whose node stopped marked offline"),
+                Err(e) => tracing::warn!(error = %e, "cannot mark orphaned sources offline"),
+            }
         }
     });
     let mut pushes = state.engine.restream.events();

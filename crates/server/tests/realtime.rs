@@ -6,7 +6,8 @@ mod support;
 
 use serde_json::{json, Value};
 use support::{
-    creator_with_source, publish, register_user, require, socketio_scenario, Backend, TestApp,
+    creator_with_source, publish, register_user, require, socketio_scenario, Backend, Options,
+    TestApp,
 };
 
 fn texts(v: &Value) -> Vec<&str> {
@@ -301,7 +302,59 @@ async fn stream_status_and_stream_ended_follow_the_encoder(b: Backend) {
     app.finish().await;
 }
 
+/// A node starting on a shared database marks offline only the sources whose node stopped
+/// (no fresh session heartbeat), never those live on another node.
+async fn a_starting_node_leaves_other_nodes_live_sources_alone(b: Backend) {
+    let Some(first) = TestApp::start(b).await else {
+        return;
+    };
+    let on_other_node = creator_with_source(&first, "live@example.com").await;
+    let orphaned = creator_with_source(&first, "crashed@example.com").await;
+    let db = ferrocast_db::Db::connect(&first.database_url)
+        .await
+        .expect("db");
+    let now = ferrocast_db::now_ms();
+    for (src, heartbeat) in [(&on_other_node, now), (&orphaned, now - 10 * 60_000)] {
+        let rec = db.source_by_id(src.id).await.expect("q").expect("source");
+        let session = db
+            .open_stream_session(
+                &uuid::Uuid::new_v4().to_string(),
+                rec.user_id,
+                rec.id,
+                heartbeat,
+            )
+            .await
+            .expect("session");
+        assert!(db
+            .touch_stream_session(session, heartbeat, 0, 0)
+            .await
+            .expect("touch"));
+        db.set_source_active(rec.id, true, now)
+            .await
+            .expect("active");
+    }
+    let mut opts = Options::default();
+    opts.extra
+        .push(("database_url", first.database_url.clone()));
+    let second = TestApp::start_with(b, opts).await.expect("second node");
+    let active = |id| {
+        let db = db.clone();
+        async move { db.source_by_id(id).await.expect("q").expect("s").is_active }
+    };
+    assert!(
+        active(on_other_node.id).await,
+        "live on the other node: left alone"
+    );
+    assert!(
+        !active(orphaned.id).await,
+        "its node stopped 10 minutes ago: offline"
+    );
+    second.finish().await;
+    first.finish().await;
+}
+
 both_backends!(
+    a_starting_node_leaves_other_nodes_live_sources_alone,
     stream_status_and_stream_ended_follow_the_encoder,
     moderation_rules_deletes_bans_and_the_record,
     chat_rooms_history_reconnect_and_stream_room,
