@@ -98,6 +98,10 @@ async fn chat_rooms_history_reconnect_and_stream_room(b: Backend) {
     assert_eq!(out["reaction"]["ok"], true, "{out}");
     assert_eq!(out["reactions"], json!(["heart"]));
     assert_eq!(out["badReaction"]["ok"], false, "{out}");
+    assert_eq!(
+        out["afterLogout"]["error"], "your session has ended; log in again and reconnect",
+        "a logged-out session stops writing on its open socket: {out}"
+    );
     // Every client closed: the connection gauge comes back to zero.
     let mut metrics = String::new();
     for _ in 0..50 {

@@ -13,6 +13,7 @@
 
 pub mod bus;
 
+use crate::extract::Credential;
 use crate::live::Event;
 use crate::routes::auth::rfc3339;
 use crate::state::AppState;
@@ -81,6 +82,18 @@ struct Member {
     role: Role,
     /// The credential allows chat (an API key needs the `chat:write` scope).
     can_write: bool,
+    /// What to check again before each message, so a socket cannot outlive a logout or a
+    /// revoked key.
+    credential: Recheck,
+}
+
+/// A socket's credential as it is checked again (never the token itself).
+#[derive(Debug)]
+enum Recheck {
+    /// The login session's UUID.
+    Session(String),
+    /// The API key's hash.
+    ApiKey(String),
 }
 
 /// The queue of a socket's events (removed at disconnect, which ends its task).
@@ -293,12 +306,17 @@ async fn authenticate(
                 .authenticate(&token)
                 .await
                 .map_err(|e| e.body.details)?;
+            let credential = match &user.credential {
+                Credential::Session { session_uuid } => Recheck::Session(session_uuid.clone()),
+                Credential::ApiKey { .. } => Recheck::ApiKey(ferrocast_auth::token::hash(&token)),
+            };
             Viewer(Some(Arc::new(Member {
                 id: user.user.id,
                 uuid: user.user.uuid.clone(),
                 name: user.user.display_name.clone(),
                 role: user.role,
                 can_write: user.require(Scope::ChatWrite).is_ok(),
+                credential,
             })))
         }
     };
@@ -527,6 +545,7 @@ async fn send_message(
     if !member.can_write {
         return Err("this API key lacks the chat:write scope".into());
     }
+    still_valid(state, &member).await?;
     // A refused text costs nothing; a message that would be stored counts against the rate.
     let text = clean_text(&m.message).map_err(|e| e.to_string())?;
     if let Err(wait) = state.chat_limiter.check(&member.id.to_string()) {
@@ -576,6 +595,32 @@ async fn send_message(
         Err(e) => {
             tracing::error!(error = %e, "storing a chat message failed");
             Err("the message could not be stored; try again".into())
+        }
+    }
+}
+
+/// Whether the socket's login session or API key still stands (a logout, a revoked session or
+/// key, or a suspended account ends the right to write at once, not at reconnection).
+async fn still_valid(state: &AppState, member: &Member) -> Result<(), String> {
+    let now = now_ms();
+    let valid = match &member.credential {
+        Recheck::Session(sid) => state
+            .db
+            .user_for_session(member.id, sid, now)
+            .await
+            .map(|u| u.is_some()),
+        Recheck::ApiKey(hash) => state
+            .db
+            .api_key_with_user(hash, now)
+            .await
+            .map(|k| k.is_some_and(|(_, u)| u.id == member.id)),
+    };
+    match valid {
+        Ok(true) => Ok(()),
+        Ok(false) => Err("your session has ended; log in again and reconnect".into()),
+        Err(e) => {
+            tracing::error!(error = %e, "checking a socket's session failed");
+            Err("temporarily unavailable; try again".into())
         }
     }
 }

@@ -92,6 +92,9 @@ async function chat() {
   out.statuses = statuses;
   out.counts = counts;
   out.reactions = reactions;
+  // C logs out: its open socket may no longer write.
+  await fetch(`${P.url}/api/auth/logout`, { method: "POST", headers: { authorization: `Bearer ${P.tokens[2]}` } });
+  out.afterLogout = await ask(c, "send-message", { ...src, message: "am I still here?" });
   for (const s of [anon, a, b, c]) s.close();
   // Let the long-polling client's close request reach the server before the process exits.
   await sleep(500);
