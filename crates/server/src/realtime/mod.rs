@@ -599,8 +599,8 @@ async fn send_message(
     }
 }
 
-/// Whether the socket's login session or API key still stands (a logout, a revoked session or
-/// key, or a suspended account ends the right to write at once, not at reconnection).
+/// Whether the socket's login session or API key still stands (a logout, or a revoked or
+/// expired session or key, ends the right to write at once, not at reconnection).
 async fn still_valid(state: &AppState, member: &Member) -> Result<(), String> {
     let now = now_ms();
     let valid = match &member.credential {
