@@ -193,7 +193,9 @@ fn statuses(msgs: &[Message]) -> Vec<String> {
         .collect()
 }
 
-fn start_play(s: &mut ServerSession, name: &str) -> (Player, RequestId) {
+/// A bare client through the handshake, `connect` and `createStream`: the client and the
+/// message stream id the server gave it.
+fn connect_and_create_stream(s: &mut ServerSession) -> (Player, u32) {
     let mut hs = vec![3u8];
     hs.extend_from_slice(&[0u8; 2 * crate::handshake::HANDSHAKE_SIZE]);
     s.handle_input(&hs).unwrap();
@@ -212,6 +214,11 @@ fn start_play(s: &mut ServerSession, name: &str) -> (Player, RequestId) {
         .find(|c| c.transaction_id == 2.0)
         .unwrap();
     let sid = created.args[0].as_number().unwrap() as u32;
+    (p, sid)
+}
+
+fn start_play(s: &mut ServerSession, name: &str) -> (Player, RequestId) {
+    let (mut p, sid) = connect_and_create_stream(s);
     p.command(
         s,
         sid,
@@ -231,28 +238,7 @@ fn start_play(s: &mut ServerSession, name: &str) -> (Player, RequestId) {
 #[test]
 fn publish_media_on_the_created_stream_or_stream_zero_is_accepted() {
     let mut s = ServerSession::new();
-    let mut hs = vec![3u8];
-    hs.extend_from_slice(&[0u8; 2 * crate::handshake::HANDSHAKE_SIZE]);
-    s.handle_input(&hs).unwrap();
-    let mut p = Player {
-        skip: 1 + 2 * crate::handshake::HANDSHAKE_SIZE,
-        dec: ChunkDecoder::new(),
-        enc: ChunkEncoder::new(),
-    };
-    let obj = Value::object([("app", Value::string("live"))]);
-    p.command(&mut s, 0, Command::new("connect", 1.0, obj, vec![]));
-    p.command(
-        &mut s,
-        0,
-        Command::new("createStream", 2.0, Value::Null, vec![]),
-    );
-    let sid = p
-        .receive(&mut s)
-        .iter()
-        .filter_map(|m| Command::decode(&m.payload).ok())
-        .find(|c| c.transaction_id == 2.0)
-        .and_then(|c| c.args[0].as_number())
-        .unwrap() as u32;
+    let (mut p, sid) = connect_and_create_stream(&mut s);
     let publish = Command::new("publish", 3.0, Value::Null, vec![Value::string("key")]);
     p.command(&mut s, sid, publish);
     let request = events(&mut s)

@@ -78,17 +78,36 @@ pub async fn can_moderate(
         || state.db.is_chat_moderator(source.id, user_id).await?)
 }
 
+/// The source named by `raw` if the caller moderates its chat.
 async fn moderated_source(state: &AppState, auth: &AuthUser, raw: &str) -> ApiResult<SourceRecord> {
+    chat_source(state, auth, raw, false).await
+}
+
+/// The source named by `raw`, if the caller moderates its chat (`owner_only`: owns it, or is
+/// an administrator).
+async fn chat_source(
+    state: &AppState,
+    auth: &AuthUser,
+    raw: &str,
+    owner_only: bool,
+) -> ApiResult<SourceRecord> {
     auth.require(Scope::ChatWrite)?;
     let source = state
         .db
         .source_by_id(parse_id(raw, "source")?)
         .await?
         .ok_or_else(|| ApiError::not_found("source"))?;
-    if !can_moderate(state, auth.user.id, auth.role, &source).await? {
-        return Err(ApiError::forbidden(
-            "Only the source's owner and its chat moderators can do this.",
-        ));
+    let allowed = if owner_only {
+        source.user_id == auth.user.id || auth.role.satisfies(Role::Admin)
+    } else {
+        can_moderate(state, auth.user.id, auth.role, &source).await?
+    };
+    if !allowed {
+        return Err(ApiError::forbidden(if owner_only {
+            "Only the source's owner chooses its chat moderators."
+        } else {
+            "Only the source's owner and its chat moderators can do this."
+        }));
     }
     Ok(source)
 }
@@ -443,21 +462,6 @@ pub async fn list_moderators(
     Ok(Json(ModeratorList { moderators }))
 }
 
-async fn owned_source(state: &AppState, auth: &AuthUser, raw: &str) -> ApiResult<SourceRecord> {
-    auth.require(Scope::ChatWrite)?;
-    let source = state
-        .db
-        .source_by_id(parse_id(raw, "source")?)
-        .await?
-        .ok_or_else(|| ApiError::not_found("source"))?;
-    if source.user_id != auth.user.id && !auth.role.satisfies(Role::Admin) {
-        return Err(ApiError::forbidden(
-            "Only the source's owner chooses its chat moderators.",
-        ));
-    }
-    Ok(source)
-}
-
 async fn moderator_change(
     state: &AppState,
     auth: &AuthUser,
@@ -465,7 +469,7 @@ async fn moderator_change(
     user_id: &str,
     add: bool,
 ) -> ApiResult<Json<Done>> {
-    let source = owned_source(state, auth, source_id).await?;
+    let source = chat_source(state, auth, source_id, true).await?;
     let user = match user_id.len() {
         1..=64 => state.db.user_by_uuid(user_id).await?,
         _ => None,
