@@ -27,6 +27,18 @@ function open(token) {
   });
 }
 
+/** CPU seconds (user + system) and RSS (MiB) of the server process, from /proc. */
+function usage(pid) {
+  if (!pid) return null;
+  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+  const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  const rss = readFileSync(`/proc/${pid}/status`, "utf8").match(/VmRSS:\s+(\d+)/);
+  return { cpu: (Number(f[11]) + Number(f[12])) / 100, rss: rss ? Number(rss[1]) / 1024 : null };
+}
+
+// Before any client: the server after the senders registered (argon2 hashing is what the
+// registrations cost).
+const atStart = usage(P.pid);
 let measuring = false;
 let received = 0;
 const latencies = [];
@@ -50,15 +62,8 @@ await Promise.all(sockets.map((s) => s.timeout(30000).emitWithAck("join-chat", {
 const connectSeconds = (Date.now() - started) / 1000;
 const senders = await Promise.all(P.tokens.map((t) => open(t)));
 
-/** CPU seconds (user + system) and RSS (MiB) of the server process, from /proc. */
-function usage(pid) {
-  if (!pid) return null;
-  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-  const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-  const rss = readFileSync(`/proc/${pid}/status`, "utf8").match(/VmRSS:\s+(\d+)/);
-  return { cpu: (Number(f[11]) + Number(f[12])) / 100, rss: rss ? Number(rss[1]) / 1024 : null };
-}
-
+// Every client connected and in the room, nothing sent yet: the idle cost of a connection.
+await sleep(1000);
 const before = usage(P.pid);
 const t0 = Date.now();
 measuring = true;
@@ -95,6 +100,8 @@ const out = {
   delivered_per_s: Math.round(received / (duration / 1000)),
   latency_ms: { p50: q(0.5), p95: q(0.95), p99: q(0.99), max: latencies.at(-1) ?? null },
   server_cpu_percent: before && after ? Math.round((1000 * (after.cpu - before.cpu)) / wall) / 10 : null,
+  server_rss_start_mib: atStart ? Math.round(atStart.rss * 10) / 10 : null,
+  server_rss_idle_mib: before ? Math.round(before.rss * 10) / 10 : null,
   server_rss_mib: after ? Math.round(after.rss * 10) / 10 : null,
 };
 process.stdout.write(JSON.stringify(out) + "\n");
