@@ -6,6 +6,7 @@
 //! optional until checked, and an unknown message kind is reported as such rather than failing.
 #![deny(missing_docs)]
 
+pub mod stream;
 pub mod twitch;
 pub mod youtube;
 

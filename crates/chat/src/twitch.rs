@@ -277,6 +277,44 @@ pub fn parse_send_reply(payload: &[u8]) -> Result<SendOutcome, ParseError> {
     })
 }
 
+/// Who a token belongs to, from `GET https://id.twitch.tv/oauth2/validate`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenOwner {
+    /// The application the token was issued to (Helix wants it as `Client-Id`).
+    pub client_id: String,
+    /// The account's login name.
+    pub login: String,
+    /// The account's user id.
+    pub user_id: String,
+}
+
+/// Parses the token validation reply.
+pub fn parse_validate(payload: &[u8]) -> Result<TokenOwner, ParseError> {
+    let v: serde_json::Value = parse_json(payload)?;
+    let field = |k: &str| {
+        v[k].as_str()
+            .filter(|s| !s.is_empty() && s.len() <= 256)
+            .map(str::to_string)
+            .ok_or_else(|| ParseError::Malformed(format!("validate reply: no {k}")))
+    };
+    Ok(TokenOwner {
+        client_id: field("client_id")?,
+        login: field("login").unwrap_or_default(),
+        user_id: field("user_id")?,
+    })
+}
+
+/// The user id of `GET /helix/users?login=…`'s first user, if the login exists.
+pub fn parse_user_id(payload: &[u8]) -> Result<Option<String>, ParseError> {
+    let v: serde_json::Value = parse_json(payload)?;
+    Ok(v["data"]
+        .as_array()
+        .and_then(|d| d.first())
+        .and_then(|u| u["id"].as_str())
+        .filter(|id| !id.is_empty() && id.len() <= 64)
+        .map(str::to_string))
+}
+
 /// The `message` of a Helix error body (`{"error","status","message"}`), for the creator.
 pub fn helix_error(payload: &[u8]) -> String {
     parse_json::<serde_json::Value>(payload)
@@ -317,6 +355,27 @@ mod tests {
                 text: "Kappa".into()
             }]
         );
+    }
+
+    #[test]
+    fn validate_and_users_replies() {
+        let v = br#"{"client_id":"wbmytr93xzw8zbg0p1izqyzzc5mbiz","login":"twitchdev","scopes":["user:write:chat"],"user_id":"141981764","expires_in":5520838}"#;
+        assert_eq!(
+            parse_validate(v),
+            Ok(TokenOwner {
+                client_id: "wbmytr93xzw8zbg0p1izqyzzc5mbiz".into(),
+                login: "twitchdev".into(),
+                user_id: "141981764".into()
+            })
+        );
+        assert!(parse_validate(br#"{"status":401,"message":"invalid access token"}"#).is_err());
+        assert_eq!(
+            parse_user_id(
+                br#"{"data":[{"id":"141981764","login":"twitchdev","display_name":"TwitchDev"}]}"#
+            ),
+            Ok(Some("141981764".into()))
+        );
+        assert_eq!(parse_user_id(br#"{"data":[]}"#), Ok(None));
     }
 
     #[test]

@@ -158,6 +158,64 @@ pub fn parse_page(payload: &[u8]) -> Result<Page, ParseError> {
     Ok(page)
 }
 
+/// The live chat of the account's active broadcast, from `liveBroadcasts.list`
+/// (`broadcastStatus=active`), if one is live.
+pub fn active_live_chat_id(payload: &[u8]) -> Result<Option<String>, ParseError> {
+    let v: serde_json::Value = parse_json(payload)?;
+    Ok(v["items"].as_array().and_then(|items| {
+        items.iter().find_map(|i| {
+            i["snippet"]["liveChatId"]
+                .as_str()
+                .filter(|id| !id.is_empty() && id.len() <= 256)
+                .map(str::to_string)
+        })
+    }))
+}
+
+/// The body of `liveChatMessages.insert` (`POST …/liveChat/messages?part=snippet`).
+pub fn insert_body(live_chat_id: &str, text: &str) -> serde_json::Value {
+    serde_json::json!({
+        "snippet": {
+            "liveChatId": live_chat_id,
+            "type": "textMessageEvent",
+            "textMessageDetails": { "messageText": text },
+        }
+    })
+}
+
+/// The id of the message `liveChatMessages.insert` created (so its echo in the stream is
+/// recognised).
+pub fn inserted_id(payload: &[u8]) -> Result<String, ParseError> {
+    let v: serde_json::Value = parse_json(payload)?;
+    v["id"]
+        .as_str()
+        .filter(|id| !id.is_empty())
+        .map(bounded)
+        .ok_or_else(|| ParseError::Malformed("insert reply: no id".into()))
+}
+
+/// A fresh access token from Google's token endpoint (`grant_type=refresh_token`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccessToken {
+    /// The token.
+    pub access_token: String,
+    /// Seconds it lives (Google: about an hour).
+    pub expires_in: u64,
+}
+
+/// Parses the token endpoint's reply.
+pub fn parse_token(payload: &[u8]) -> Result<AccessToken, ParseError> {
+    let v: serde_json::Value = parse_json(payload)?;
+    let token = v["access_token"]
+        .as_str()
+        .filter(|t| !t.is_empty() && t.len() <= 4096)
+        .ok_or_else(|| ParseError::Malformed("token reply: no access_token".into()))?;
+    Ok(AccessToken {
+        access_token: token.to_string(),
+        expires_in: v["expires_in"].as_u64().unwrap_or(3600).clamp(60, 86_400),
+    })
+}
+
 /// What a YouTube error means for a connector.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ApiError {
@@ -286,11 +344,37 @@ mod tests {
         assert!(ApiError::QuotaExceeded.describe().contains("quota"));
     }
 
+    #[test]
+    fn broadcasts_insert_and_token_replies() {
+        let b = br#"{"kind":"youtube#liveBroadcastListResponse","items":[{"kind":"youtube#liveBroadcast","id":"b1","snippet":{"title":"Live","liveChatId":"Cg0KC2NoYXQx"}}]}"#;
+        assert_eq!(active_live_chat_id(b), Ok(Some("Cg0KC2NoYXQx".into())));
+        assert_eq!(active_live_chat_id(br#"{"items":[]}"#), Ok(None));
+        let body = insert_body("chat1", "hello");
+        assert_eq!(
+            body["snippet"]["textMessageDetails"]["messageText"],
+            "hello"
+        );
+        assert_eq!(
+            inserted_id(br#"{"id":"LCC.sent","snippet":{}}"#),
+            Ok("LCC.sent".into())
+        );
+        assert!(inserted_id(b"{}").is_err());
+        let t = parse_token(
+            br#"{"access_token":"ya29.new","expires_in":3599,"scope":"x","token_type":"Bearer"}"#,
+        )
+        .expect("token");
+        assert_eq!((t.access_token.as_str(), t.expires_in), ("ya29.new", 3599));
+        assert!(parse_token(br#"{"error":"invalid_grant"}"#).is_err());
+    }
+
     proptest! {
         #[test]
         fn arbitrary_payloads_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..512), status in 100u16..600) {
             let _ = parse_page(&bytes);
             let _ = parse_error(status, &bytes);
+            let _ = active_live_chat_id(&bytes);
+            let _ = inserted_id(&bytes);
+            let _ = parse_token(&bytes);
         }
 
         #[test]
