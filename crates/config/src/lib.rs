@@ -56,6 +56,13 @@ pub const SETTINGS: &[Setting] = &[
     Setting { key: "registration_open", default: Some("true"), secret: false, help: "Whether anyone may register; admins can still create users" },
     Setting { key: "plans_file", default: None, secret: false, help: "TOML file of plans (names, prices, limits, features) replacing the default Free/Pro/Business; see README" },
     Setting { key: "restream_allow_private_targets", default: Some("false"), secret: false, help: "Allow restream destinations on loopback, private and link-local addresses (SSRF guard off); for tests and private networks" },
+    Setting { key: "twitch_api_url", default: Some("https://api.twitch.tv/helix"), secret: false, help: "Twitch Helix API base (chat connectors: subscriptions, users, sending)" },
+    Setting { key: "twitch_auth_url", default: Some("https://id.twitch.tv/oauth2"), secret: false, help: "Twitch OAuth base (token validation)" },
+    Setting { key: "twitch_eventsub_url", default: Some("wss://eventsub.wss.twitch.tv/ws"), secret: false, help: "Twitch EventSub WebSocket (incoming chat)" },
+    Setting { key: "youtube_api_url", default: Some("https://youtube.googleapis.com/youtube/v3"), secret: false, help: "YouTube Data API base (live chat streaming, polling, sending)" },
+    Setting { key: "google_token_url", default: Some("https://oauth2.googleapis.com/token"), secret: false, help: "Google OAuth token endpoint (refreshing YouTube access tokens)" },
+    Setting { key: "youtube_client_id", default: None, secret: false, help: "Google OAuth client id, needed to refresh YouTube tokens (without it a connector stops when its access token expires)" },
+    Setting { key: "youtube_client_secret", default: None, secret: true, help: "Google OAuth client secret, with YOUTUBE_CLIENT_ID" },
     Setting { key: "restream_ca_file", default: None, secret: false, help: "PEM file of extra certificate authorities trusted for RTMPS destinations (besides the Mozilla roots)" },
 ];
 
@@ -170,8 +177,28 @@ pub struct Config {
     pub restream_allow_private_targets: bool,
     /// Extra CA certificates (PEM) for RTMPS destinations.
     pub restream_ca_file: Option<PathBuf>,
+    /// Where the chat connectors reach Twitch and YouTube.
+    pub platforms: PlatformEndpoints,
     /// Where each setting's value came from.
     pub origins: BTreeMap<&'static str, Origin>,
+}
+
+/// Base URLs of the platforms whose chat connectors talk to (configurable so tests and
+/// proxies can stand in), and the OAuth client used to refresh YouTube tokens.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlatformEndpoints {
+    /// Twitch Helix, without a trailing slash.
+    pub twitch_api: String,
+    /// Twitch OAuth, without a trailing slash.
+    pub twitch_auth: String,
+    /// Twitch EventSub WebSocket URL.
+    pub twitch_eventsub: String,
+    /// YouTube Data API v3, without a trailing slash.
+    pub youtube_api: String,
+    /// Google's OAuth token endpoint.
+    pub google_token: String,
+    /// Google OAuth client id and secret, if refreshing is configured.
+    pub youtube_client: Option<(String, Secret<String>)>,
 }
 
 impl Config {
@@ -612,6 +639,55 @@ impl Layered {
             .filter(|s| !s.is_empty())
             .map(PathBuf::from);
 
+        let mut endpoint = |key: &'static str, default: &str, schemes: &[&str]| {
+            let v = self.get(key).filter(|s| !s.is_empty()).unwrap_or(default);
+            if !schemes.iter().any(|s| v.starts_with(s)) {
+                problems.push(format!(
+                    "{} must start with {}",
+                    env_name(key),
+                    schemes.join(" or ")
+                ));
+            }
+            v.trim_end_matches('/').to_string()
+        };
+        let web = &["https://", "http://"];
+        let twitch_api = endpoint("twitch_api_url", "https://api.twitch.tv/helix", web);
+        let twitch_auth = endpoint("twitch_auth_url", "https://id.twitch.tv/oauth2", web);
+        let twitch_eventsub = endpoint(
+            "twitch_eventsub_url",
+            "wss://eventsub.wss.twitch.tv/ws",
+            &["wss://", "ws://"],
+        );
+        let youtube_api = endpoint(
+            "youtube_api_url",
+            "https://youtube.googleapis.com/youtube/v3",
+            web,
+        );
+        let google_token = endpoint("google_token_url", "https://oauth2.googleapis.com/token", web);
+        let youtube_client = match (
+            self.get("youtube_client_id").filter(|s| !s.is_empty()),
+            self.get("youtube_client_secret").filter(|s| !s.is_empty()),
+        ) {
+            (Some(id), Some(secret)) => Some((id.to_string(), Secret::new(secret.to_string()))),
+            (None, None) => None,
+            _ => {
+                problems.push(format!(
+                    "{} and {} go together: set both or neither",
+                    env_name("youtube_client_id"),
+                    env_name("youtube_client_secret")
+                ));
+                None
+            }
+        };
+        let platforms = PlatformEndpoints {
+            twitch_api,
+            twitch_auth,
+            twitch_eventsub,
+            youtube_api,
+            google_token,
+            youtube_client,
+        };
+
         if !problems.is_empty() {
             return Err(ConfigError::Invalid(problems));
         }
@@ -642,6 +718,7 @@ impl Layered {
             rtmp_workers,
             restream_allow_private_targets,
             restream_ca_file,
+            platforms,
             origins,
         })
     }
