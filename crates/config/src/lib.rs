@@ -663,7 +663,11 @@ impl Layered {
             "https://youtube.googleapis.com/youtube/v3",
             web,
         );
-        let google_token = endpoint("google_token_url", "https://oauth2.googleapis.com/token", web);
+        let google_token = endpoint(
+            "google_token_url",
+            "https://oauth2.googleapis.com/token",
+            web,
+        );
         let youtube_client = match (
             self.get("youtube_client_id").filter(|s| !s.is_empty()),
             self.get("youtube_client_secret").filter(|s| !s.is_empty()),

@@ -108,6 +108,28 @@ impl Db {
         })
     }
 
+    /// Hides a platform message its platform's moderators deleted; its id if it was shown.
+    pub async fn hide_platform_chat_message(
+        &self,
+        source_id: i64,
+        platform: &str,
+        platform_message_id: &str,
+        now: i64,
+    ) -> Result<Option<i64>, DbError> {
+        on_pool!(self, p => {
+            let row = sqlx::query(
+                "UPDATE chat_messages SET deleted_at = $1 WHERE source_id = $2 AND platform = $3 \
+                 AND platform_message_id = $4 AND deleted_at IS NULL RETURNING id",
+            )
+            .bind(now).bind(source_id).bind(platform).bind(platform_message_id)
+            .fetch_optional(p).await?;
+            match row {
+                Some(r) => Ok(Some(r.try_get("id")?)),
+                None => Ok(None),
+            }
+        })
+    }
+
     /// The message matching `condition` (one `$1` placeholder bound to `value`).
     pub(crate) async fn chat_message_where(
         &self,

@@ -11,6 +11,7 @@
 
 pub mod accounts;
 pub mod chat;
+pub mod connectors;
 pub mod destinations;
 pub mod migrate;
 pub mod moderation;

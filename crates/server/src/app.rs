@@ -3,7 +3,9 @@
 
 use crate::error::ApiError;
 use crate::extract::too_large;
-use crate::routes::{auth, chat, events, health, playback, sources, streams, subscriptions};
+use crate::routes::{
+    auth, chat, connectors, events, health, playback, sources, streams, subscriptions,
+};
 use crate::state::AppState;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
 use axum::http::{header, HeaderName, HeaderValue, Method, StatusCode};
@@ -106,6 +108,10 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(chat::list_moderators))
         .routes(routes!(chat::add_moderator, chat::remove_moderator))
         .routes(routes!(chat::moderation_log))
+        .routes(routes!(connectors::list, connectors::remove))
+        .routes(routes!(connectors::create))
+        .routes(routes!(connectors::twitch_connect))
+        .routes(routes!(connectors::youtube_connect))
         .routes(routes!(playback::flv))
         .routes(routes!(playback::hls_playlist))
         .routes(routes!(playback::hls_segment))

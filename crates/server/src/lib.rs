@@ -3,6 +3,7 @@
 //! calls in here.
 
 pub mod app;
+pub mod connectors;
 pub mod doctor;
 pub mod error;
 pub mod extract;
@@ -181,6 +182,7 @@ impl Running {
     /// Stops accepting, lets in-flight requests finish (up to 10 s), closes the database.
     pub async fn stop(self) -> anyhow::Result<()> {
         let _ = self.shutdown.send(true);
+        self.state.connectors.stop_all();
         self.task.await??;
         self.state.db.close().await;
         Ok(())
@@ -264,6 +266,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     let state = AppState::new(config, db, &key, mailer, engine.clone(), grants, fanout);
     live::spawn(state.clone());
     let socket_io = realtime::start(state.clone(), rx.clone());
+    connectors::resume(&state).await;
     let app = app::router(state.clone()).layer(socket_io);
     tokio::spawn(ferrocast_engine::rtmp_server::serve(
         engine,

@@ -3,6 +3,7 @@
 
 pub mod auth;
 pub mod chat;
+pub mod connectors;
 pub mod events;
 pub mod health;
 pub mod playback;

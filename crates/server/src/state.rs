@@ -75,6 +75,8 @@ pub struct Inner {
     pub chat_limiter: RateLimiter,
     /// Socket.IO connections open on this node.
     pub sockets: std::sync::atomic::AtomicI64,
+    /// Chat connectors running on this node.
+    pub connectors: crate::connectors::Connectors,
 }
 
 impl std::ops::Deref for AppState {
@@ -132,6 +134,7 @@ impl AppState {
                 crate::realtime::CHAT_PERIOD,
             ),
             sockets: std::sync::atomic::AtomicI64::new(0),
+            connectors: crate::connectors::Connectors::new(),
         }))
     }
 

@@ -89,6 +89,18 @@ pub enum RealtimeEvent {
         /// One of [`super::REACTIONS`].
         reaction: String,
     },
+    /// A chat connector's state changed (`connecting`, `connected`, `waiting`, `retrying`,
+    /// `failed`), with the last error in words.
+    ConnectorStatus {
+        /// The source.
+        source_id: i64,
+        /// The connector.
+        connector_id: i64,
+        /// Its state.
+        state: String,
+        /// Why, when something is wrong.
+        error: Option<String>,
+    },
     /// How many viewers one node has on a source's stream room.
     Viewers {
         /// The source.

@@ -589,6 +589,10 @@ async fn send_message(
             let out = message_out(&record);
             let id = out.id;
             state.fanout.publish(RealtimeEvent::ChatMessage(out));
+            // The creator's own words also go to every connected platform's chat.
+            if source.user_id == member.id {
+                state.connectors.send(source.id, &text);
+            }
             Ok(json!({ "id": id }))
         }
         Ok(None) => Err("duplicate message".into()),
@@ -839,6 +843,19 @@ async fn deliver(
                     .emit(
                         "reaction",
                         &json!({ "sourceId": source_id, "reaction": reaction }),
+                    )
+                    .await
+            }
+            RealtimeEvent::ConnectorStatus {
+                source_id,
+                connector_id,
+                state,
+                error,
+            } => {
+                io.to(chat_room(source_id))
+                    .emit(
+                        "connector-status",
+                        &json!({ "sourceId": source_id, "connectorId": connector_id, "state": state, "error": error }),
                     )
                     .await
             }
