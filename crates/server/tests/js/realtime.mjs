@@ -256,7 +256,33 @@ async function lifecycle() {
   return { statuses, ended };
 }
 
-const scenarios = { chat, flood, twoNodes, moderation, lifecycle };
+// The merged feed of a source with platform connectors: a reader joins, the creator says
+// `ready` (which the connectors carry to each platform, whose fakes then start talking), and
+// the reader collects every chat message until each platform has sent `P.perPlatform`.
+async function feed() {
+  const reader = await connect(P.url, null);
+  const creator = await connect(P.url, P.token);
+  const src = { sourceId: P.sourceId };
+  const seen = [];
+  const statuses = [];
+  reader.on("chat-message", (m) => seen.push(m));
+  reader.on("connector-status", (s) => statuses.push(s));
+  await ask(reader, "join-chat", src);
+  await ask(creator, "join-chat", src);
+  const ready = await ask(creator, "send-message", { ...src, message: "ready" });
+  const count = (p) => seen.filter((m) => m.platform === p).length;
+  const complete = await until(
+    () => P.platforms.every((p) => count(p) >= P.perPlatform),
+    40000,
+  );
+  // Anything late (a duplicate would be) has a moment to arrive.
+  await sleep(500);
+  reader.close();
+  creator.close();
+  return { ready, complete, messages: seen, statuses };
+}
+
+const scenarios = { chat, flood, twoNodes, moderation, lifecycle, feed };
 const run = scenarios[scenario];
 if (!run) {
   console.error(`unknown scenario ${scenario}`);
