@@ -84,7 +84,8 @@ impl Db {
              VALUES ($1, $2, $3, $4, $5, $6, $7, 'connecting', NULL, $8, $8) \
              ON CONFLICT (source_id, platform) DO UPDATE SET config = excluded.config, \
              secrets_sealed = excluded.secrets_sealed, is_active = excluded.is_active, \
-             state = 'connecting', last_error = NULL, updated_at = excluded.updated_at \
+             state = 'connecting', last_error = NULL, lease_node = NULL, lease_until = NULL, \
+             updated_at = excluded.updated_at \
              RETURNING {COLUMNS}"
         );
         on_pool!(self, p => {
@@ -157,6 +158,39 @@ impl Db {
                 "UPDATE chat_connectors SET state = $1, last_error = $2, is_active = $3, updated_at = $4 WHERE id = $5",
             )
             .bind(state).bind(last_error).bind(state != "failed").bind(now).bind(id)
+            .execute(p).await?;
+            Ok(())
+        })
+    }
+
+    /// Takes or renews the lease that lets `node` run the connector until `until`; `false`
+    /// while another node holds an unexpired lease (or the connector is gone or inactive).
+    pub async fn lease_chat_connector(
+        &self,
+        id: i64,
+        node: &str,
+        now: i64,
+        until: i64,
+    ) -> Result<bool, DbError> {
+        on_pool!(self, p => {
+            let r = sqlx::query(
+                "UPDATE chat_connectors SET lease_node = $1, lease_until = $2 WHERE id = $3 \
+                 AND is_active = TRUE AND (lease_node IS NULL OR lease_node = $1 OR lease_until < $4)",
+            )
+            .bind(node).bind(until).bind(id).bind(now)
+            .execute(p).await?;
+            Ok(r.rows_affected() == 1)
+        })
+    }
+
+    /// Gives the lease up (a node stopping a connector), so another node may take it at once.
+    pub async fn release_chat_connector(&self, id: i64, node: &str) -> Result<(), DbError> {
+        on_pool!(self, p => {
+            sqlx::query(
+                "UPDATE chat_connectors SET lease_node = NULL, lease_until = NULL \
+                 WHERE id = $1 AND lease_node = $2",
+            )
+            .bind(id).bind(node)
             .execute(p).await?;
             Ok(())
         })

@@ -54,6 +54,11 @@ pub const SQLITE: &[Migration] = &[
         name: "moderation",
         sql: include_str!("../migrations/sqlite/0005_moderation.sql"),
     },
+    Migration {
+        version: 6,
+        name: "connector_lease",
+        sql: include_str!("../migrations/shared/0006_connector_lease.sql"),
+    },
 ];
 
 /// Migrations for PostgreSQL.
@@ -82,6 +87,11 @@ pub const POSTGRES: &[Migration] = &[
         version: 5,
         name: "moderation",
         sql: include_str!("../migrations/postgres/0005_moderation.sql"),
+    },
+    Migration {
+        version: 6,
+        name: "connector_lease",
+        sql: include_str!("../migrations/shared/0006_connector_lease.sql"),
     },
 ];
 

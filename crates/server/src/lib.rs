@@ -181,8 +181,8 @@ pub struct Running {
 impl Running {
     /// Stops accepting, lets in-flight requests finish (up to 10 s), closes the database.
     pub async fn stop(self) -> anyhow::Result<()> {
+        self.state.connectors.stop_all().await;
         let _ = self.shutdown.send(true);
-        self.state.connectors.stop_all();
         self.task.await??;
         self.state.db.close().await;
         Ok(())
@@ -199,14 +199,20 @@ impl Running {
 /// sharing it sees every event), else within this process.
 async fn realtime_fanout(
     config: &Config,
+    master_key: &[u8; 32],
     shutdown: tokio::sync::watch::Receiver<bool>,
 ) -> anyhow::Result<Arc<dyn realtime::bus::Fanout>> {
     let node = uuid::Uuid::new_v4().simple().to_string();
     Ok(match &config.redis_url {
         Some(url) => {
-            let fanout = realtime::bus::RedisFanout::connect(url.expose(), node, shutdown)
-                .await
-                .map_err(|e| anyhow::anyhow!("{e} (FERROCAST_REDIS_URL)"))?;
+            let fanout = realtime::bus::RedisFanout::connect(
+                url.expose(),
+                realtime::bus::channel(master_key),
+                node,
+                shutdown,
+            )
+            .await
+            .map_err(|e| anyhow::anyhow!("{e} (FERROCAST_REDIS_URL)"))?;
             tracing::info!("realtime events shared through Redis");
             Arc::new(fanout)
         }
@@ -262,11 +268,11 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         .rtmp_workers
         .unwrap_or_else(ferrocast_engine::rtmp_server::default_workers);
     let (tx, rx) = tokio::sync::watch::channel(false);
-    let fanout = realtime_fanout(&config, rx.clone()).await?;
+    let fanout = realtime_fanout(&config, &key, rx.clone()).await?;
     let state = AppState::new(config, db, &key, mailer, engine.clone(), grants, fanout);
     live::spawn(state.clone());
     let socket_io = realtime::start(state.clone(), rx.clone());
-    connectors::resume(&state).await;
+    connectors::start(&state, rx.clone()).await;
     let app = app::router(state.clone()).layer(socket_io);
     tokio::spawn(ferrocast_engine::rtmp_server::serve(
         engine,

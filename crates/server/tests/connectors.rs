@@ -67,6 +67,9 @@ struct TwitchLog {
 }
 
 struct Twitch {
+    /// Whether connections follow the script of [`twitch_eventsub`] (else each is a plain,
+    /// kept-alive session).
+    scripted: bool,
     log: Mutex<TwitchLog>,
     /// The creator's message arrived: the channel starts talking.
     go: Notify,
@@ -198,7 +201,7 @@ async fn subscribed(t: &Twitch, session: &str) -> bool {
 ///    `session_reconnect` to a new URL, closing once the client has moved.
 /// 3. (the moved session: no new subscription expected) t16–t20, then silence past the
 ///    2 s keepalive timeout.
-/// 4+. welcome and keepalives.
+/// 4. and later: welcome and keepalives (as every connection when not scripted).
 async fn twitch_eventsub(listener: TcpListener, t: Arc<Twitch>) {
     let mut n = 0;
     while let Ok((tcp, _)) = listener.accept().await {
@@ -210,7 +213,7 @@ async fn twitch_eventsub(listener: TcpListener, t: Arc<Twitch>) {
             };
             lock(&t.log).connections.push(Instant::now());
             let session = format!("sess-{n}");
-            match n {
+            match if t.scripted { n } else { 0 } {
                 1 => {
                     let _ = ws.send(welcome(&session, 10)).await;
                     assert!(
@@ -280,8 +283,9 @@ async fn twitch_eventsub(listener: TcpListener, t: Arc<Twitch>) {
     }
 }
 
-async fn start_twitch() -> (Arc<Twitch>, SocketAddr, String) {
+async fn start_twitch(scripted: bool) -> (Arc<Twitch>, SocketAddr, String) {
     let t = Arc::new(Twitch {
+        scripted,
         log: Mutex::default(),
         go: Notify::new(),
         ws_url: Mutex::default(),
@@ -647,7 +651,7 @@ fn numbered(prefix: &str, n: u32) -> Vec<String> {
 }
 
 async fn twitch_and_youtube_merge_into_one_feed_through_drops_and_reconnects(b: Backend) {
-    let (twitch, twitch_addr, ws_url) = start_twitch().await;
+    let (twitch, twitch_addr, ws_url) = start_twitch(true).await;
     let (youtube, youtube_addr) = start_youtube(true).await;
     let Some(app) =
         TestApp::start_with(b, platform_options(twitch_addr, &ws_url, youtube_addr)).await
@@ -798,14 +802,9 @@ async fn twitch_and_youtube_merge_into_one_feed_through_drops_and_reconnects(b: 
         .expect("delete");
     assert_eq!(r.status(), 200);
     assert_eq!(connectors(&app, &src.token, src.id).await.len(), 1);
-    assert_eq!(
-        app.running
-            .as_ref()
-            .expect("running")
-            .state
-            .connectors
-            .count(),
-        1,
+    let state = app.running.as_ref().expect("running").state.clone();
+    assert!(
+        eventually(5, || state.connectors.count() == 1).await,
         "the Twitch connector stopped"
     );
     db.close().await;
@@ -813,7 +812,7 @@ async fn twitch_and_youtube_merge_into_one_feed_through_drops_and_reconnects(b: 
 }
 
 async fn polling_fallback_errors_and_access_rules(b: Backend) {
-    let (twitch, twitch_addr, ws_url) = start_twitch().await;
+    let (twitch, twitch_addr, ws_url) = start_twitch(true).await;
     let (youtube, youtube_addr) = start_youtube(false).await;
     let Some(app) =
         TestApp::start_with(b, platform_options(twitch_addr, &ws_url, youtube_addr)).await
@@ -931,7 +930,115 @@ async fn polling_fallback_errors_and_access_rules(b: Backend) {
     app.finish().await;
 }
 
+/// Redis for the nodes' events, or `None` (the test is skipped) when it is unreachable outside
+/// CI; under `CI=true` it is required.
+fn redis_url() -> Option<String> {
+    let url = std::env::var("FERROCAST_TEST_REDIS_URL")
+        .unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
+    let hostport = url
+        .trim_start_matches("redis://")
+        .rsplit('@')
+        .next()
+        .unwrap_or_default()
+        .split('/')
+        .next()
+        .unwrap_or_default()
+        .to_string();
+    if std::net::TcpStream::connect(&hostport).is_ok() {
+        return Some(url);
+    }
+    assert!(
+        std::env::var("CI").map_or(true, |v| v != "true"),
+        "Redis at {url} is required under CI=true but unreachable"
+    );
+    eprintln!("SKIPPED: Redis at {url} is unreachable; set FERROCAST_TEST_REDIS_URL");
+    None
+}
+
+/// Two nodes sharing a database and Redis: one of them runs the connector (one EventSub
+/// session), the creator's message sent through either reaches Twitch once, and when the
+/// running node stops the other takes over.
+async fn one_node_runs_a_connector_and_the_other_takes_over(b: Backend) {
+    let Some(redis) = redis_url() else { return };
+    let (twitch, twitch_addr, ws_url) = start_twitch(false).await;
+    let (_, youtube_addr) = start_youtube(true).await;
+    let key = format!(
+        "{}{}",
+        uuid::Uuid::new_v4().simple(),
+        uuid::Uuid::new_v4().simple()
+    );
+    let mut opts = platform_options(twitch_addr, &ws_url, youtube_addr);
+    opts.extra
+        .extend([("redis_url", redis.clone()), ("secret_key", key.clone())]);
+    let Some(mut first) = TestApp::start_with(b, opts).await else {
+        return;
+    };
+    let mut opts = platform_options(twitch_addr, &ws_url, youtube_addr);
+    opts.extra.extend([
+        ("redis_url", redis),
+        ("secret_key", key),
+        ("database_url", first.database_url.clone()),
+    ]);
+    let mut second = TestApp::start_with(b, opts).await.expect("second node");
+    let src = creator_with_source(&first, "host@example.com").await;
+    let (status, _) = post_json(
+        &first,
+        &src.token,
+        "/api/chat/twitch/connect",
+        json!({"source_id": src.id, "channel": "chan", "oauth_token": TWITCH_TOKEN}),
+    )
+    .await;
+    assert_eq!(status, 201);
+    connector_in(&first, &src.token, src.id, "twitch", "connected").await;
+    let running_here = |t: &TestApp| t.running.as_ref().map_or(0, |r| r.state.connectors.count());
+    // Both nodes' runners looked; give the one without the lease time to have tried.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let (a, b_count) = (running_here(&first), running_here(&second));
+    assert_eq!(a + b_count, 1, "one node runs it: {a} + {b_count}");
+    assert_eq!(
+        lock(&twitch.log).subscriptions.len(),
+        1,
+        "one EventSub session"
+    );
+
+    // The creator speaks through the second node: the message reaches Twitch once, from
+    // whichever node runs the connector.
+    let out = socketio_scenario(
+        "feed",
+        json!({"url": second.url(""), "token": src.token, "sourceId": src.id, "platforms": [], "perPlatform": 0}),
+    )
+    .await;
+    assert_eq!(out["ready"]["ok"], true, "{out}");
+    assert!(eventually(10, || !lock(&twitch.log).sent.is_empty()).await);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(lock(&twitch.log).sent.len(), 1, "sent once");
+
+    // The running node stops (its lease is released); the other takes over.
+    let (runner, other) = if a == 1 {
+        (&mut first, &second)
+    } else {
+        (&mut second, &first)
+    };
+    runner
+        .running
+        .take()
+        .expect("running")
+        .stop()
+        .await
+        .expect("stop");
+    assert!(
+        eventually(15, || lock(&twitch.log).subscriptions.len() == 2).await,
+        "the other node subscribed"
+    );
+    let other_state = other.running.as_ref().expect("running").state.clone();
+    assert!(eventually(5, || other_state.connectors.count() == 1).await);
+    connector_in(other, &src.token, src.id, "twitch", "connected").await;
+    second.finish().await;
+    first.finish().await;
+}
+
 both_backends!(
+    one_node_runs_a_connector_and_the_other_takes_over,
     twitch_and_youtube_merge_into_one_feed_through_drops_and_reconnects,
     polling_fallback_errors_and_access_rules
 );

@@ -2,6 +2,13 @@
 //! creator's messages out to it. One task per connector, started when the creator connects a
 //! platform and again when a node starts; stopped when the connector is removed.
 //!
+//! Across nodes a connector runs on one node at a time: every node starts a runner, and the
+//! runner that holds the connector's lease in the database runs it, renewing the lease every
+//! 10 s; the others look again every 5 s, so a node that stops hands over within seconds and
+//! one that dies within the lease's 30 s. Changes reach every node as realtime events
+//! (`ConnectorChanged`: stop and start again from the database; `ConnectorSend`: the creator's
+//! message, sent by whichever node runs the connector).
+//!
 //! A connector reports its state (`connecting`, `connected`, `waiting`, `retrying`, `failed`)
 //! and the last error in words to the database (`GET /api/chat/connectors/{source_id}`) and to
 //! the chat room (`connector-status`). Platform messages are stored under their platform id,
@@ -21,14 +28,21 @@ use ferrocast_db::connectors::ConnectorRecord;
 use ferrocast_db::now_ms;
 use serde::{Deserialize, Serialize};
 use std::collections::{HashMap, VecDeque};
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{broadcast, mpsc, watch};
 
 /// Outgoing messages waiting for a connector; more are dropped (and logged).
 const OUTGOING_QUEUE: usize = 32;
 /// How many recent ids (sent messages, EventSub deliveries) a connector remembers.
 const REMEMBERED: usize = 512;
+/// How long a lease lasts unless renewed.
+const LEASE_TTL: Duration = Duration::from_secs(30);
+/// How often the running node renews its lease.
+const LEASE_RENEW: Duration = Duration::from_secs(10);
+/// How often a node without the lease looks whether it is free.
+const LEASE_RETRY: Duration = Duration::from_secs(5);
 /// A platform HTTP call that takes longer than this fails (the streamed chat has its own idle
 /// limit).
 pub(crate) const CALL_TIMEOUT: Duration = Duration::from_secs(15);
@@ -45,6 +59,10 @@ struct Running {
     generation: u64,
     outgoing: mpsc::Sender<String>,
     stop: watch::Sender<bool>,
+    /// Whether this node holds the lease (only then does it send).
+    leased: Arc<AtomicBool>,
+    /// The runner, to wait for at shutdown.
+    task: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl Default for Connectors {
@@ -72,9 +90,14 @@ impl Connectors {
         self.running.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Hands the creator's message to every connector of the source running on this node.
-    pub fn send(&self, source_id: i64, text: &str) {
-        for (id, r) in self.lock().iter().filter(|(_, r)| r.source_id == source_id) {
+    /// Hands the creator's message to the source's connectors this node runs (the realtime
+    /// event `ConnectorSend` brings it to every node).
+    fn send(&self, source_id: i64, text: &str) {
+        let running = self.lock();
+        let here = running
+            .iter()
+            .filter(|(_, r)| r.source_id == source_id && r.leased.load(Ordering::Relaxed));
+        for (id, r) in here {
             if r.outgoing.try_send(text.to_owned()).is_err() {
                 tracing::warn!(
                     connector = id,
@@ -91,16 +114,29 @@ impl Connectors {
         }
     }
 
-    /// Stops every connector (node shutdown).
-    pub fn stop_all(&self) {
-        for (_, r) in self.lock().drain() {
-            let _ = r.stop.send(true);
+    /// Stops every connector and waits (up to 5 s) for their runners to hand their leases
+    /// back, so another node takes over at once (node shutdown).
+    pub async fn stop_all(&self) {
+        let tasks: Vec<_> = self
+            .lock()
+            .drain()
+            .filter_map(|(_, r)| {
+                let _ = r.stop.send(true);
+                r.task
+            })
+            .collect();
+        let all = futures_util::future::join_all(tasks);
+        if tokio::time::timeout(Duration::from_secs(5), all).await.is_err() {
+            tracing::warn!("chat connectors took over 5 s to stop; their leases expire by themselves");
         }
     }
 
-    /// How many run here.
+    /// How many this node runs (holds the lease of).
     pub fn count(&self) -> usize {
-        self.lock().len()
+        self.lock()
+            .values()
+            .filter(|r| r.leased.load(Ordering::Relaxed))
+            .count()
     }
 }
 
@@ -119,8 +155,10 @@ pub fn secrets_label(source_id: i64, platform: &str) -> String {
     format!("chat_connectors.secrets:{source_id}:{platform}")
 }
 
-/// Starts every active connector (at node start).
-pub async fn resume(state: &AppState) {
+/// Starts a runner for every active connector (at node start), and follows the connector
+/// events of every node until `shutdown`.
+pub async fn start(state: &AppState, mut shutdown: watch::Receiver<bool>) {
+    let mut events = state.fanout.subscribe();
     match state.db.active_chat_connectors().await {
         Ok(list) => {
             for rec in list {
@@ -129,10 +167,49 @@ pub async fn resume(state: &AppState) {
         }
         Err(e) => tracing::error!(error = %e, "cannot load chat connectors; none started"),
     }
+    let state = state.clone();
+    tokio::spawn(async move {
+        loop {
+            let env = tokio::select! {
+                r = events.recv() => match r {
+                    Ok(env) => env,
+                    Err(broadcast::error::RecvError::Lagged(n)) => {
+                        tracing::warn!(missed = n, "connector events fell behind");
+                        continue;
+                    }
+                    Err(broadcast::error::RecvError::Closed) => return,
+                },
+                _ = halted(&mut shutdown) => return,
+            };
+            match env.event {
+                RealtimeEvent::ConnectorChanged { connector_id } => {
+                    relaunch(&state, connector_id).await
+                }
+                RealtimeEvent::ConnectorSend { source_id, text } => {
+                    state.connectors.send(source_id, &text)
+                }
+                _ => {}
+            }
+        }
+    });
 }
 
-/// Starts (or restarts) a connector on this node.
-pub fn launch(state: &AppState, rec: ConnectorRecord) {
+/// A connector was created, replaced or removed somewhere: this node's runner stops, and
+/// starts again if the connector is still active.
+async fn relaunch(state: &AppState, id: i64) {
+    state.connectors.stop(id);
+    match state.db.chat_connector_by_id(id).await {
+        Ok(Some(rec)) if rec.is_active => launch(state, rec),
+        Ok(_) => {}
+        Err(e) => {
+            tracing::error!(error = %e, connector = id, "cannot load a changed chat connector")
+        }
+    }
+}
+
+/// Starts (or restarts) this node's runner of a connector: it runs the connector while it
+/// holds the lease.
+fn launch(state: &AppState, rec: ConnectorRecord) {
     let secrets = state
         .keys
         .secrets
@@ -144,10 +221,8 @@ pub fn launch(state: &AppState, rec: ConnectorRecord) {
         .and_then(|b| serde_json::from_slice::<Secrets>(&b).ok());
     let (stop_tx, stop_rx) = watch::channel(false);
     let (out_tx, out_rx) = mpsc::channel(OUTGOING_QUEUE);
-    let generation = state
-        .connectors
-        .generation
-        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let leased = Arc::new(AtomicBool::new(false));
+    let generation = state.connectors.generation.fetch_add(1, Ordering::Relaxed);
     if let Some(old) = state.connectors.lock().insert(
         rec.id,
         Running {
@@ -155,6 +230,8 @@ pub fn launch(state: &AppState, rec: ConnectorRecord) {
             generation,
             outgoing: out_tx,
             stop: stop_tx,
+            leased: leased.clone(),
+            task: None,
         },
     ) {
         let _ = old.stop.send(true);
@@ -164,31 +241,110 @@ pub fn launch(state: &AppState, rec: ConnectorRecord) {
         http: state.connectors.http.clone(),
         id: rec.id,
         source_id: rec.source_id,
-        stop: stop_rx,
+        stop: stop_rx.clone(),
         sent: VecDeque::new(),
         outgoing: out_rx,
     };
-    let state = state.clone();
-    tokio::spawn(async move {
-        let id = rec.id;
-        let config: serde_json::Value = serde_json::from_str(&rec.config).unwrap_or_default();
-        match (rec.platform.as_str(), secrets) {
-            (_, None) => {
-                link.report(
-                    "failed",
-                    Some("the stored tokens cannot be read (was the master key changed?); connect the platform again"),
-                )
-                .await
+    let id = rec.id;
+    let task = {
+        let state = state.clone();
+        tokio::spawn(async move {
+            runner(link, rec, secrets, stop_rx, leased).await;
+            let mut running = state.connectors.lock();
+            if running.get(&id).is_some_and(|r| r.generation == generation) {
+                running.remove(&id);
             }
-            ("twitch", Some(s)) => twitch::run(link, s, config).await,
-            ("youtube", Some(s)) => youtube::run(link, s, config).await,
-            (other, _) => tracing::error!(platform = other, "unknown chat platform"),
+        })
+    };
+    if let Some(r) = state
+        .connectors
+        .lock()
+        .get_mut(&id)
+        .filter(|r| r.generation == generation)
+    {
+        r.task = Some(task);
+    }
+}
+
+/// Takes the lease when it is free and runs the connector while holding it.
+async fn runner(
+    mut link: Link,
+    rec: ConnectorRecord,
+    secrets: Option<Secrets>,
+    mut stop: watch::Receiver<bool>,
+    leased: Arc<AtomicBool>,
+) {
+    let Some(secrets) = secrets else {
+        link.report(
+            "failed",
+            Some("the stored tokens cannot be read (was the master key changed?); connect the platform again"),
+        )
+        .await;
+        return;
+    };
+    let config: serde_json::Value = serde_json::from_str(&rec.config).unwrap_or_default();
+    let db = link.state.db.clone();
+    let node = link.state.fanout.node().to_owned();
+    let id = rec.id;
+    let lease = |db: ferrocast_db::Db, node: String| async move {
+        let now = now_ms();
+        db.lease_chat_connector(id, &node, now, now + LEASE_TTL.as_millis() as i64)
+            .await
+            .unwrap_or_else(|e| {
+                tracing::error!(error = %e, connector = id, "cannot take a chat connector's lease");
+                false
+            })
+    };
+    loop {
+        if *stop.borrow() {
+            break;
         }
-        let mut running = state.connectors.lock();
-        if running.get(&id).is_some_and(|r| r.generation == generation) {
-            running.remove(&id);
+        if !lease(db.clone(), node.clone()).await {
+            // Another node runs it; messages meant for the runner are not ours to send.
+            while link.outgoing.try_recv().is_ok() {}
+            tokio::select! {
+                _ = tokio::time::sleep(LEASE_RETRY) => continue,
+                _ = halted(&mut stop) => break,
+            }
         }
-    });
+        leased.store(true, Ordering::Relaxed);
+        // This run's own stop: the runner's, or the lease lost.
+        let (halt_tx, halt_rx) = watch::channel(false);
+        link.stop = halt_rx;
+        let run = async {
+            match rec.platform.as_str() {
+                "twitch" => twitch::run(&mut link, &secrets, &config).await,
+                "youtube" => youtube::run(&mut link, &secrets, &config).await,
+                other => tracing::error!(platform = other, "unknown chat platform"),
+            }
+        };
+        tokio::pin!(run);
+        let lost = loop {
+            tokio::select! {
+                _ = &mut run => break false,
+                _ = halted(&mut stop) => {
+                    let _ = halt_tx.send(true);
+                    run.as_mut().await;
+                    break false;
+                }
+                _ = tokio::time::sleep(LEASE_RENEW) => {
+                    if !lease(db.clone(), node.clone()).await {
+                        tracing::warn!(connector = rec.id, "lost the chat connector's lease; another node runs it");
+                        let _ = halt_tx.send(true);
+                        run.as_mut().await;
+                        break true;
+                    }
+                }
+            }
+        };
+        leased.store(false, Ordering::Relaxed);
+        if !lost {
+            break;
+        }
+    }
+    if let Err(e) = db.release_chat_connector(rec.id, &node).await {
+        tracing::debug!(error = %e, connector = rec.id, "releasing a chat connector's lease failed");
+    }
 }
 
 /// What one connector task holds: its identity, its way to store and emit, and its stop signal.

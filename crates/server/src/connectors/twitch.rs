@@ -27,7 +27,7 @@ const GRACE: Duration = Duration::from_secs(3);
 /// Twitch allows 500 characters per chat message.
 const MAX_SEND_CHARS: usize = 500;
 
-pub(crate) async fn run(mut link: Link, secrets: Secrets, config: serde_json::Value) {
+pub(crate) async fn run(link: &mut Link, secrets: &Secrets, config: &serde_json::Value) {
     let channel = config["channel"].as_str().unwrap_or_default().to_owned();
     let mut backoff = Backoff::new();
     let mut deliveries = VecDeque::new();
@@ -36,8 +36,8 @@ pub(crate) async fn run(mut link: Link, secrets: Secrets, config: serde_json::Va
             return;
         }
         link.report("connecting", None).await;
-        let ended = attempt(&mut link, &secrets, &channel, &mut backoff, &mut deliveries).await;
-        if !after(&mut link, ended, &mut backoff).await {
+        let ended = attempt(link, secrets, &channel, &mut backoff, &mut deliveries).await;
+        if !after(link, ended, &mut backoff).await {
             return;
         }
     }

@@ -38,13 +38,13 @@ struct Session {
     polling: bool,
 }
 
-pub(crate) async fn run(mut link: Link, secrets: Secrets, config: serde_json::Value) {
+pub(crate) async fn run(link: &mut Link, secrets: &Secrets, config: &serde_json::Value) {
     let fixed_chat_id = config["live_chat_id"]
         .as_str()
         .filter(|s| !s.is_empty())
         .map(str::to_owned);
     let mut s = Session {
-        secrets,
+        secrets: secrets.clone(),
         live_chat_id: fixed_chat_id.clone(),
         fixed_chat_id,
         page_token: None,
@@ -56,8 +56,8 @@ pub(crate) async fn run(mut link: Link, secrets: Secrets, config: serde_json::Va
             return;
         }
         link.report("connecting", None).await;
-        let ended = attempt(&mut link, &mut s, &mut backoff).await;
-        if !after(&mut link, ended, &mut backoff).await {
+        let ended = attempt(link, &mut s, &mut backoff).await;
+        if !after(link, ended, &mut backoff).await {
             return;
         }
     }

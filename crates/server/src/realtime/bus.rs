@@ -12,8 +12,17 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{broadcast, mpsc, watch};
 
-/// The Redis channel every node publishes to and subscribes to.
-pub const CHANNEL: &str = "ferrocast:realtime";
+/// The Redis channel the nodes of one deployment publish to and subscribe to:
+/// `ferrocast:realtime:` and a tag derived from the master key they share, so deployments (or
+/// test runs) sharing a Redis never see each other's events — Redis pub/sub channels are global,
+/// whatever the database number in the URL.
+pub fn channel(master_key: &[u8; 32]) -> String {
+    let tag = ferrocast_auth::secretbox::derive_key(master_key, "realtime-channel");
+    format!(
+        "ferrocast:realtime:{}",
+        data_encoding::HEXLOWER.encode(&tag[..8])
+    )
+}
 /// Events waiting for Redis at most; beyond that, remote delivery is dropped (and counted).
 pub const REDIS_QUEUE: usize = 8192;
 /// Largest event accepted from Redis (anything bigger was not written by ferrocast).
@@ -101,6 +110,20 @@ pub enum RealtimeEvent {
         /// Why, when something is wrong.
         error: Option<String>,
     },
+    /// A chat connector was created, replaced or removed: every node's runner starts again
+    /// from the database (not sent to clients).
+    ConnectorChanged {
+        /// The connector.
+        connector_id: i64,
+    },
+    /// The creator said something in the source's chat: the node running each of its
+    /// connectors sends it to that platform (not sent to clients).
+    ConnectorSend {
+        /// The source.
+        source_id: i64,
+        /// The text.
+        text: String,
+    },
     /// How many viewers one node has on a source's stream room.
     Viewers {
         /// The source.
@@ -166,7 +189,7 @@ impl Fanout for InProcess {
     }
 }
 
-/// Every node sharing a Redis: events are published on [`CHANNEL`] as JSON. Connections are
+/// Every node sharing a Redis: events are published on the deployment's [`channel`] as JSON. Connections are
 /// re-established with backoff; while Redis is away, local delivery goes on and remote delivery
 /// is dropped (counted in [`Fanout::dropped`]) rather than buffered without bound.
 pub struct RedisFanout {
@@ -180,6 +203,7 @@ impl RedisFanout {
     /// publishing and subscribing tasks, which end when `shutdown` turns true.
     pub async fn connect(
         url: &str,
+        channel: String,
         node: String,
         shutdown: watch::Receiver<bool>,
     ) -> Result<Self, String> {
@@ -200,6 +224,7 @@ impl RedisFanout {
         let dropped = Arc::new(AtomicU64::new(0));
         tokio::spawn(publisher(
             client.clone(),
+            channel.clone(),
             probe,
             rx,
             dropped.clone(),
@@ -207,6 +232,7 @@ impl RedisFanout {
         ));
         tokio::spawn(subscriber(
             client,
+            channel,
             inner.node.clone(),
             inner.local.clone(),
             shutdown,
@@ -253,6 +279,7 @@ fn next_backoff(current: Duration) -> Duration {
 
 async fn publisher(
     client: redis::Client,
+    channel: String,
     first: redis::aio::MultiplexedConnection,
     mut rx: mpsc::Receiver<String>,
     dropped: Arc<AtomicU64>,
@@ -283,7 +310,7 @@ async fn publisher(
         }
         if let Some(c) = conn.as_mut() {
             let sent = redis::cmd("PUBLISH")
-                .arg(CHANNEL)
+                .arg(&channel)
                 .arg(&json)
                 .query_async::<i64>(c)
                 .await;
@@ -298,6 +325,7 @@ async fn publisher(
 
 async fn subscriber(
     client: redis::Client,
+    channel: String,
     node: String,
     local: broadcast::Sender<Envelope>,
     mut shutdown: watch::Receiver<bool>,
@@ -307,7 +335,7 @@ async fn subscriber(
     loop {
         let session = async {
             let mut pubsub = client.get_async_pubsub().await?;
-            pubsub.subscribe(CHANNEL).await?;
+            pubsub.subscribe(&channel).await?;
             Ok::<_, redis::RedisError>(pubsub)
         };
         let subscribed = tokio::select! {

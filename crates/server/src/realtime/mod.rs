@@ -591,7 +591,10 @@ async fn send_message(
             state.fanout.publish(RealtimeEvent::ChatMessage(out));
             // The creator's own words also go to every connected platform's chat.
             if source.user_id == member.id {
-                state.connectors.send(source.id, &text);
+                state.fanout.publish(RealtimeEvent::ConnectorSend {
+                    source_id: source.id,
+                    text: text.clone(),
+                });
             }
             Ok(json!({ "id": id }))
         }
@@ -858,6 +861,9 @@ async fn deliver(
                         &json!({ "sourceId": source_id, "connectorId": connector_id, "state": state, "error": error }),
                     )
                     .await
+            }
+            RealtimeEvent::ConnectorChanged { .. } | RealtimeEvent::ConnectorSend { .. } => {
+                continue
             }
             RealtimeEvent::Viewers {
                 source_id,

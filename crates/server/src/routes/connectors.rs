@@ -2,9 +2,10 @@
 //! YouTube or Twitch (or the generic create), remove one. Tokens are sealed before they are
 //! stored and never returned; what a connector is doing is in `state` and `last_error`.
 
-use crate::connectors::{self, secrets_label, Secrets};
+use crate::connectors::{secrets_label, Secrets};
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{ApiJson, AuthUser};
+use crate::realtime::bus::RealtimeEvent;
 use crate::routes::auth::rfc3339;
 use crate::routes::sources::{parse_id, Done};
 use crate::state::AppState;
@@ -225,7 +226,10 @@ async fn connect(
             now_ms(),
         )
         .await?;
-    connectors::launch(state, record.clone());
+    // Every node (this one included) starts its runner; the one that takes the lease runs it.
+    state.fanout.publish(RealtimeEvent::ConnectorChanged {
+        connector_id: record.id,
+    });
     Ok((StatusCode::CREATED, Json(record.into())))
 }
 
@@ -359,7 +363,9 @@ pub async fn remove(
         .await
         .map_err(|_| ApiError::not_found("connector"))?;
     state.db.delete_chat_connector(connector.id).await?;
-    state.connectors.stop(connector.id);
+    state.fanout.publish(RealtimeEvent::ConnectorChanged {
+        connector_id: connector.id,
+    });
     Ok(Json(Done {
         message: format!("The {} chat connector was removed.", connector.platform),
     }))
