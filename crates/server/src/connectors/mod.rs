@@ -126,8 +126,13 @@ impl Connectors {
             })
             .collect();
         let all = futures_util::future::join_all(tasks);
-        if tokio::time::timeout(Duration::from_secs(5), all).await.is_err() {
-            tracing::warn!("chat connectors took over 5 s to stop; their leases expire by themselves");
+        if tokio::time::timeout(Duration::from_secs(5), all)
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                "chat connectors took over 5 s to stop; their leases expire by themselves"
+            );
         }
     }
 

@@ -24,6 +24,8 @@ type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
 const MAX_MESSAGE: usize = 256 * 1024;
 /// Extra silence tolerated past the keepalive timeout before reconnecting.
 const GRACE: Duration = Duration::from_secs(3);
+/// How often a running connector validates its token again (Twitch asks for hourly).
+const REVALIDATE: Duration = Duration::from_secs(3600);
 /// Twitch allows 500 characters per chat message.
 const MAX_SEND_CHARS: usize = 500;
 
@@ -97,6 +99,8 @@ async fn attempt(
     link.report("connected", None).await;
     backoff.reset();
     let mut keepalive = keepalive;
+    let mut revalidate =
+        tokio::time::interval_at(tokio::time::Instant::now() + REVALIDATE, REVALIDATE);
     loop {
         let silence = Duration::from_secs(keepalive) + GRACE;
         tokio::select! {
@@ -105,6 +109,12 @@ async fn attempt(
                 return Ended::Stopped;
             }
             Some(text) = link.outgoing.recv() => send(link, secrets, &ids, &text).await,
+            _ = revalidate.tick() => {
+                if let Err(Ended::Fatal(why)) = validate(link, secrets).await {
+                    let _ = ws.close(None).await;
+                    return Ended::Fatal(why);
+                }
+            }
             next = tokio::time::timeout(silence, ws.next()) => {
                 let frame = match next {
                     Err(_) => return Ended::Retry(format!("no keepalive from Twitch for {} s", silence.as_secs())),
@@ -148,8 +158,8 @@ async fn attempt(
     }
 }
 
-/// Validates the token and finds the channel's user id.
-async fn identify(link: &Link, secrets: &Secrets, channel: &str) -> Result<Ids, Ended> {
+/// Asks Twitch whom the token belongs to (Twitch requires this at start and hourly).
+async fn validate(link: &Link, secrets: &Secrets) -> Result<TokenOwner, Ended> {
     let ep = &link.state.config.platforms;
     let r = link
         .http
@@ -170,8 +180,14 @@ async fn identify(link: &Link, secrets: &Secrets, channel: &str) -> Result<Ids, 
             r.status()
         )));
     }
-    let owner = proto::parse_validate(&r.bytes().await.unwrap_or_default())
-        .map_err(|e| Ended::Retry(format!("Twitch token validation: {e}")))?;
+    proto::parse_validate(&r.bytes().await.unwrap_or_default())
+        .map_err(|e| Ended::Retry(format!("Twitch token validation: {e}")))
+}
+
+/// Validates the token and finds the channel's user id.
+async fn identify(link: &Link, secrets: &Secrets, channel: &str) -> Result<Ids, Ended> {
+    let ep = &link.state.config.platforms;
+    let owner = validate(link, secrets).await?;
     let r = link
         .http
         .get(format!("{}/users", ep.twitch_api))
