@@ -107,11 +107,11 @@ impl Connectors {
         }
     }
 
-    /// Stops a connector if it runs here.
-    pub fn stop(&self, id: i64) {
-        if let Some(r) = self.lock().remove(&id) {
-            let _ = r.stop.send(true);
-        }
+    /// Stops this node's runner of a connector, if any; the runner, to wait for.
+    fn stop(&self, id: i64) -> Option<tokio::task::JoinHandle<()>> {
+        let r = self.lock().remove(&id)?;
+        let _ = r.stop.send(true);
+        r.task
     }
 
     /// Stops every connector and waits (up to 5 s) for their runners to hand their leases
@@ -202,7 +202,12 @@ pub async fn start(state: &AppState, mut shutdown: watch::Receiver<bool>) {
 /// A connector was created, replaced or removed somewhere: this node's runner stops, and
 /// starts again if the connector is still active.
 async fn relaunch(state: &AppState, id: i64) {
-    state.connectors.stop(id);
+    // The old runner gives its lease back before the new one asks for it.
+    if let Some(old) = state.connectors.stop(id) {
+        if tokio::time::timeout(Duration::from_secs(5), old).await.is_err() {
+            tracing::warn!(connector = id, "a chat connector took over 5 s to stop");
+        }
+    }
     match state.db.chat_connector_by_id(id).await {
         Ok(Some(rec)) if rec.is_active => launch(state, rec),
         Ok(_) => {}
