@@ -204,7 +204,10 @@ pub async fn start(state: &AppState, mut shutdown: watch::Receiver<bool>) {
 async fn relaunch(state: &AppState, id: i64) {
     // The old runner gives its lease back before the new one asks for it.
     if let Some(old) = state.connectors.stop(id) {
-        if tokio::time::timeout(Duration::from_secs(5), old).await.is_err() {
+        if tokio::time::timeout(Duration::from_secs(5), old)
+            .await
+            .is_err()
+        {
             tracing::warn!(connector = id, "a chat connector took over 5 s to stop");
         }
     }
