@@ -63,6 +63,16 @@ pub const SETTINGS: &[Setting] = &[
     Setting { key: "google_token_url", default: Some("https://oauth2.googleapis.com/token"), secret: false, help: "Google OAuth token endpoint (refreshing YouTube access tokens)" },
     Setting { key: "youtube_client_id", default: None, secret: false, help: "Google OAuth client id, needed to refresh YouTube tokens (without it a connector stops when its access token expires)" },
     Setting { key: "youtube_client_secret", default: None, secret: true, help: "Google OAuth client secret, with YOUTUBE_CLIENT_ID" },
+    Setting { key: "stripe_secret_key", default: None, secret: true, help: "Stripe secret API key (`sk_…`); with the webhook secret, enables Stripe Checkout" },
+    Setting { key: "stripe_webhook_secret", default: None, secret: true, help: "Signing secret (`whsec_…`) of the Stripe webhook endpoint /api/payments/stripe/webhook" },
+    Setting { key: "stripe_api_base", default: Some("https://api.stripe.com"), secret: false, help: "Stripe API base URL" },
+    Setting { key: "razorpay_key_id", default: None, secret: false, help: "Razorpay key id (`rzp_…`); with the key secret and webhook secret, enables Razorpay" },
+    Setting { key: "razorpay_key_secret", default: None, secret: true, help: "Razorpay key secret (API calls and payment signatures)" },
+    Setting { key: "razorpay_webhook_secret", default: None, secret: true, help: "Secret of the Razorpay webhook endpoint /api/payments/webhook" },
+    Setting { key: "razorpay_api_base", default: Some("https://api.razorpay.com"), secret: false, help: "Razorpay API base URL" },
+    Setting { key: "epayco_customer_id", default: None, secret: false, help: "ePayco customer id (P_CUST_ID_CLIENTE); with P_KEY, enables ePayco confirmations" },
+    Setting { key: "epayco_p_key", default: None, secret: true, help: "ePayco P_KEY, which signs confirmations" },
+    Setting { key: "payment_grace_days", default: Some("7"), secret: false, help: "Days a subscription whose renewal failed keeps its plan (past_due) before it is canceled" },
     Setting { key: "restream_ca_file", default: None, secret: false, help: "PEM file of extra certificate authorities trusted for RTMPS destinations (besides the Mozilla roots)" },
 ];
 
@@ -179,6 +189,8 @@ pub struct Config {
     pub restream_ca_file: Option<PathBuf>,
     /// Where the chat connectors reach Twitch and YouTube.
     pub platforms: PlatformEndpoints,
+    /// Payment gateways; a gateway without keys is disabled.
+    pub payments: PaymentGateways,
     /// Where each setting's value came from.
     pub origins: BTreeMap<&'static str, Origin>,
 }
@@ -201,6 +213,52 @@ pub struct PlatformEndpoints {
     pub youtube_client: Option<(String, Secret<String>)>,
 }
 
+/// Stripe's keys.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StripeKeys {
+    /// Secret API key.
+    pub secret_key: Secret<String>,
+    /// Webhook signing secret.
+    pub webhook_secret: Secret<String>,
+    /// API base, without a trailing slash.
+    pub api_base: String,
+}
+
+/// Razorpay's keys.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RazorpayKeys {
+    /// Key id (public: Checkout needs it).
+    pub key_id: String,
+    /// Key secret.
+    pub key_secret: Secret<String>,
+    /// Webhook secret.
+    pub webhook_secret: Secret<String>,
+    /// API base, without a trailing slash.
+    pub api_base: String,
+}
+
+/// ePayco's keys.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EpaycoKeys {
+    /// P_CUST_ID_CLIENTE.
+    pub customer_id: String,
+    /// P_KEY.
+    pub p_key: Secret<String>,
+}
+
+/// The payment gateways this node may use.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PaymentGateways {
+    /// Stripe, if configured.
+    pub stripe: Option<StripeKeys>,
+    /// Razorpay, if configured.
+    pub razorpay: Option<RazorpayKeys>,
+    /// ePayco, if configured.
+    pub epayco: Option<EpaycoKeys>,
+    /// Days a subscription whose renewal failed keeps its plan.
+    pub grace_days: i64,
+}
+
 impl Config {
     /// The database backend the URL selects.
     pub fn database_kind(&self) -> DatabaseKind {
@@ -215,6 +273,11 @@ impl Config {
         let layered = Layered::collect(sources)?;
         layered.validate()
     }
+}
+
+/// The environment variable of a setting (`http_addr` → `FERROCAST_HTTP_ADDR`).
+fn env_name(key: &str) -> String {
+    format!("{ENV_PREFIX}{}", key.to_ascii_uppercase())
 }
 
 fn database_kind(url: &str) -> DatabaseKind {
@@ -415,9 +478,99 @@ impl Layered {
             .filter(|v| !v.is_empty())
     }
 
+    /// Each gateway is on when all of its keys are set, off when none are; some but not all
+    /// is a problem naming the missing ones.
+    fn payment_gateways(&self, problems: &mut Vec<String>) -> PaymentGateways {
+        let mut group = |keys: &[&'static str]| -> Option<Vec<String>> {
+            let values: Vec<Option<&str>> = keys.iter().map(|k| self.get(k)).collect();
+            if values.iter().all(Option::is_none) {
+                return None;
+            }
+            let missing: Vec<String> = keys
+                .iter()
+                .zip(&values)
+                .filter(|(_, v)| v.is_none())
+                .map(|(k, _)| env_name(k))
+                .collect();
+            if !missing.is_empty() {
+                problems.push(format!(
+                    "{} go together; missing: {}",
+                    keys.iter()
+                        .map(|k| env_name(k))
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    missing.join(", ")
+                ));
+                return None;
+            }
+            Some(
+                values
+                    .into_iter()
+                    .map(|v| v.unwrap_or_default().to_owned())
+                    .collect(),
+            )
+        };
+        let stripe_keys = group(&["stripe_secret_key", "stripe_webhook_secret"]);
+        let razorpay_keys = group(&[
+            "razorpay_key_id",
+            "razorpay_key_secret",
+            "razorpay_webhook_secret",
+        ]);
+        let epayco_keys = group(&["epayco_customer_id", "epayco_p_key"]);
+        let mut base = |key: &'static str, default: &str| {
+            let v = self.get(key).unwrap_or(default);
+            if !(v.starts_with("https://") || v.starts_with("http://")) {
+                problems.push(format!(
+                    "{} must start with https:// or http://",
+                    env_name(key)
+                ));
+            }
+            v.trim_end_matches('/').to_owned()
+        };
+        let stripe_base = base("stripe_api_base", "https://api.stripe.com");
+        let razorpay_base = base("razorpay_api_base", "https://api.razorpay.com");
+        let grace_days = match self.get("payment_grace_days").unwrap_or("7").parse::<i64>() {
+            Ok(d @ 0..=90) => d,
+            _ => {
+                problems.push(format!(
+                    "{} must be a number of days from 0 to 90",
+                    env_name("payment_grace_days")
+                ));
+                7
+            }
+        };
+        let secret = |v: &mut std::vec::IntoIter<String>| Secret::new(v.next().unwrap_or_default());
+        PaymentGateways {
+            stripe: stripe_keys.map(|v| {
+                let mut v = v.into_iter();
+                StripeKeys {
+                    secret_key: secret(&mut v),
+                    webhook_secret: secret(&mut v),
+                    api_base: stripe_base,
+                }
+            }),
+            razorpay: razorpay_keys.map(|v| {
+                let mut v = v.into_iter();
+                RazorpayKeys {
+                    key_id: v.next().unwrap_or_default(),
+                    key_secret: secret(&mut v),
+                    webhook_secret: secret(&mut v),
+                    api_base: razorpay_base,
+                }
+            }),
+            epayco: epayco_keys.map(|v| {
+                let mut v = v.into_iter();
+                EpaycoKeys {
+                    customer_id: v.next().unwrap_or_default(),
+                    p_key: secret(&mut v),
+                }
+            }),
+            grace_days,
+        }
+    }
+
     fn validate(self) -> Result<Config, ConfigError> {
         let mut problems = Vec::new();
-        let env_name = |key: &str| format!("{ENV_PREFIX}{}", key.to_ascii_uppercase());
 
         fn parse<T: std::str::FromStr>(
             l: &Layered,
@@ -683,6 +836,7 @@ impl Layered {
                 None
             }
         };
+        let payments = self.payment_gateways(&mut problems);
         let platforms = PlatformEndpoints {
             twitch_api,
             twitch_auth,
@@ -723,6 +877,7 @@ impl Layered {
             restream_allow_private_targets,
             restream_ca_file,
             platforms,
+            payments,
             origins,
         })
     }
@@ -854,6 +1009,40 @@ mod tests {
         assert_eq!(c.auth_rate_limit, 5);
         assert_eq!(c.api_rate_limit, 100);
         assert_eq!(c.rtmp_workers, None);
+    }
+
+    #[test]
+    fn payment_gateways_are_on_with_all_their_keys_and_off_without_any() {
+        let c = Config::load(&sources(&[], &[])).expect("defaults load");
+        assert!(
+            c.payments.stripe.is_none()
+                && c.payments.razorpay.is_none()
+                && c.payments.epayco.is_none()
+        );
+        assert_eq!(c.payments.grace_days, 7);
+        let c = Config::load(&sources(
+            &[
+                ("FERROCAST_STRIPE_SECRET_KEY", "sk_test_1"),
+                ("FERROCAST_STRIPE_WEBHOOK_SECRET", "whsec_1"),
+                ("FERROCAST_STRIPE_API_BASE", "http://127.0.0.1:9/"),
+                ("FERROCAST_EPAYCO_CUSTOMER_ID", "123"),
+                ("FERROCAST_EPAYCO_P_KEY", "k"),
+            ],
+            &[],
+        ))
+        .expect("loads");
+        let stripe = c.payments.stripe.expect("stripe on");
+        assert_eq!(stripe.api_base, "http://127.0.0.1:9");
+        assert_eq!(stripe.webhook_secret.expose(), "whsec_1");
+        assert!(c.payments.epayco.is_some() && c.payments.razorpay.is_none());
+        let err = Config::load(&sources(&[("FERROCAST_RAZORPAY_KEY_ID", "rzp_1")], &[]))
+            .expect_err("incomplete");
+        let text = err.to_string();
+        assert!(
+            text.contains("FERROCAST_RAZORPAY_KEY_SECRET")
+                && text.contains("FERROCAST_RAZORPAY_WEBHOOK_SECRET"),
+            "{text}"
+        );
     }
 
     #[test]
