@@ -3,6 +3,7 @@
 #![deny(missing_docs)]
 
 pub mod account;
+pub mod billing;
 pub mod chat;
 pub mod destination;
 pub mod mail;

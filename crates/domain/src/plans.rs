@@ -274,6 +274,19 @@ pub fn month_bounds(at_ms: i64) -> (i64, i64, String) {
     (start, end, format!("{y:04}-{m:02}"))
 }
 
+/// `at_ms` moved by `months` calendar months (UTC), the time of day kept and the day clamped to
+/// the month's length (31 January + 1 month = 28 or 29 February).
+pub fn add_months(at_ms: i64, months: i64) -> i64 {
+    let days = at_ms.div_euclid(DAY_MS);
+    let time = at_ms.rem_euclid(DAY_MS);
+    let (y, m, d) = civil_from_days(days);
+    let index = y * 12 + (m as i64 - 1) + months;
+    let (ny, nm) = (index.div_euclid(12), index.rem_euclid(12) as u32 + 1);
+    let (fy, fm) = if nm == 12 { (ny + 1, 1) } else { (ny, nm + 1) };
+    let month_len = (days_from_civil(fy, fm, 1) - days_from_civil(ny, nm, 1)) as u32;
+    days_from_civil(ny, nm, d.min(month_len)) * DAY_MS + time
+}
+
 /// The UTC day holding `at_ms`: start and end (exclusive) in Unix ms.
 pub fn day_bounds(at_ms: i64) -> (i64, i64) {
     let start = at_ms.div_euclid(DAY_MS) * DAY_MS;
