@@ -10,6 +10,7 @@
 #![deny(missing_docs)]
 
 pub mod accounts;
+pub mod billing;
 pub mod chat;
 pub mod connectors;
 pub mod destinations;

@@ -59,6 +59,11 @@ pub const SQLITE: &[Migration] = &[
         name: "connector_lease",
         sql: include_str!("../migrations/shared/0006_connector_lease.sql"),
     },
+    Migration {
+        version: 7,
+        name: "billing",
+        sql: include_str!("../migrations/sqlite/0007_billing.sql"),
+    },
 ];
 
 /// Migrations for PostgreSQL.
@@ -92,6 +97,11 @@ pub const POSTGRES: &[Migration] = &[
         version: 6,
         name: "connector_lease",
         sql: include_str!("../migrations/shared/0006_connector_lease.sql"),
+    },
+    Migration {
+        version: 7,
+        name: "billing",
+        sql: include_str!("../migrations/postgres/0007_billing.sql"),
     },
 ];
 

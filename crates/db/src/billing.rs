@@ -1,0 +1,789 @@
+//! Billing: orders, payments, gateway events and the subscriptions they change.
+//!
+//! Each gateway event is applied in one transaction that first records the event's id
+//! (`webhook_events`): a replay finds it and changes nothing, and a crash before the commit
+//! leaves nothing, so the gateway's retry applies it whole. A payment is stored once per gateway
+//! payment id, so the Checkout callback and the webhook for the same payment credit it once.
+//! Events that change a subscription carry the gateway's time; an older one arriving after a
+//! newer one changes nothing. Work for one user is serialised by touching the user's row first
+//! (a row lock in PostgreSQL, the write lock in SQLite).
+
+use crate::{on_pool, Db, DbError};
+use ferrocast_domain::billing::{next_period, Cycle};
+use sqlx::Row;
+
+/// Statuses that entitle a user to their plan.
+const ENTITLED: &str = "('trialing', 'active', 'past_due')";
+
+/// A purchase in progress.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrderRecord {
+    /// Id.
+    pub id: i64,
+    /// Public id (Stripe's `client_reference_id`, Razorpay's receipt, ePayco's invoice).
+    pub uuid: String,
+    /// The buyer.
+    pub user_id: i64,
+    /// The plan bought.
+    pub plan_id: i64,
+    /// `monthly` or `yearly`.
+    pub billing_cycle: String,
+    /// `stripe`, `razorpay` or `epayco`.
+    pub provider: String,
+    /// The gateway's order or session id.
+    pub provider_ref: Option<String>,
+    /// Minor units.
+    pub amount_minor: i64,
+    /// ISO code.
+    pub currency: String,
+    /// `created`, `paid` or `failed`.
+    pub status: String,
+    /// When (ms).
+    pub created_at: i64,
+}
+
+const ORDER_COLUMNS: &str = "id, uuid, user_id, plan_id, billing_cycle, provider, provider_ref, amount_minor, currency, status, created_at";
+
+macro_rules! order_from_row {
+    ($r:expr) => {
+        OrderRecord {
+            id: $r.try_get("id")?,
+            uuid: $r.try_get("uuid")?,
+            user_id: $r.try_get("user_id")?,
+            plan_id: $r.try_get("plan_id")?,
+            billing_cycle: $r.try_get("billing_cycle")?,
+            provider: $r.try_get("provider")?,
+            provider_ref: $r.try_get("provider_ref")?,
+            amount_minor: $r.try_get("amount_minor")?,
+            currency: $r.try_get("currency")?,
+            status: $r.try_get("status")?,
+            created_at: $r.try_get("created_at")?,
+        }
+    };
+}
+
+/// A recorded payment (or refused charge).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PaymentRecord {
+    /// Id.
+    pub id: i64,
+    /// Public id (the receipt's).
+    pub uuid: String,
+    /// Who paid.
+    pub user_id: i64,
+    /// The order it paid, if any.
+    pub order_id: Option<i64>,
+    /// The subscription it paid for.
+    pub subscription_id: Option<i64>,
+    /// The plan.
+    pub plan_id: Option<i64>,
+    /// The gateway.
+    pub provider: String,
+    /// The gateway's id of the payment.
+    pub provider_payment_id: String,
+    /// Minor units.
+    pub amount_minor: i64,
+    /// ISO code.
+    pub currency: String,
+    /// `succeeded` or `failed`.
+    pub status: String,
+    /// What it was for.
+    pub description: String,
+    /// When (ms).
+    pub created_at: i64,
+}
+
+const PAYMENT_COLUMNS: &str = "id, uuid, user_id, order_id, subscription_id, plan_id, provider, provider_payment_id, amount_minor, currency, status, description, created_at";
+
+macro_rules! payment_from_row {
+    ($r:expr) => {
+        PaymentRecord {
+            id: $r.try_get("id")?,
+            uuid: $r.try_get("uuid")?,
+            user_id: $r.try_get("user_id")?,
+            order_id: $r.try_get("order_id")?,
+            subscription_id: $r.try_get("subscription_id")?,
+            plan_id: $r.try_get("plan_id")?,
+            provider: $r.try_get("provider")?,
+            provider_payment_id: $r.try_get("provider_payment_id")?,
+            amount_minor: $r.try_get("amount_minor")?,
+            currency: $r.try_get("currency")?,
+            status: $r.try_get("status")?,
+            description: $r.try_get("description")?,
+            created_at: $r.try_get("created_at")?,
+        }
+    };
+}
+
+/// An order to create.
+#[derive(Debug, Clone)]
+pub struct NewOrder<'a> {
+    /// Public id.
+    pub uuid: &'a str,
+    /// The buyer.
+    pub user_id: i64,
+    /// The plan.
+    pub plan_id: i64,
+    /// The cycle.
+    pub cycle: Cycle,
+    /// The gateway.
+    pub provider: &'a str,
+    /// Minor units.
+    pub amount_minor: i64,
+    /// ISO code.
+    pub currency: &'a str,
+}
+
+/// A gateway event, recorded with the change it causes.
+#[derive(Debug, Clone, Copy)]
+pub struct GatewayEvent<'a> {
+    /// The gateway.
+    pub provider: &'a str,
+    /// Its id of the event.
+    pub id: &'a str,
+    /// Its type.
+    pub kind: &'a str,
+}
+
+/// What applying an event did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Applied {
+    /// Applied. Subscriptions it replaced (an upgrade or downgrade ends the others), as
+    /// (gateway, gateway subscription id), to cancel at the gateway too.
+    Done {
+        /// Replaced subscriptions that a gateway bills.
+        replaced: Vec<(String, String)>,
+    },
+    /// This event (or this payment) was applied before; nothing changed.
+    Duplicate,
+    /// It concerns something not known yet (an event that overtook the one creating it);
+    /// nothing was recorded, so the gateway's retry applies it later.
+    Unknown,
+}
+
+/// A Stripe subscription's state as an event carries it.
+#[derive(Debug, Clone)]
+pub struct StripeSubscriptionState<'a> {
+    /// `sub_…`.
+    pub id: &'a str,
+    /// Status here (`None`: not entitled yet, e.g. `incomplete`; unchanged).
+    pub status: Option<&'a str>,
+    /// Period (ms).
+    pub period_start: Option<i64>,
+    /// Period end (ms).
+    pub period_end: Option<i64>,
+    /// Whether it ends with the period.
+    pub cancel_at_period_end: bool,
+}
+
+/// A Stripe invoice as an event carries it.
+#[derive(Debug, Clone)]
+pub struct StripeInvoice<'a> {
+    /// `in_…`.
+    pub id: &'a str,
+    /// `sub_…`.
+    pub subscription: &'a str,
+    /// Minor units paid (or due, when it failed).
+    pub amount_minor: i64,
+    /// ISO code.
+    pub currency: &'a str,
+    /// End of the period it pays for (ms).
+    pub period_end: Option<i64>,
+}
+
+/// A subscription the period job looks at.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DueSubscription {
+    /// Id.
+    pub id: i64,
+    /// Status.
+    pub status: String,
+    /// End of the current period (ms).
+    pub current_period_end: i64,
+    /// Whether it ends with the period.
+    pub cancel_at_period_end: bool,
+    /// End of a past-due grace (ms).
+    pub grace_until: Option<i64>,
+}
+
+/// A subscription as administrators list it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SubscriptionRow {
+    /// Id.
+    pub id: i64,
+    /// Public id.
+    pub uuid: String,
+    /// The subscriber's email.
+    pub email: String,
+    /// The plan's name.
+    pub plan: String,
+    /// Status.
+    pub status: String,
+    /// `monthly` or `yearly`.
+    pub billing_cycle: String,
+    /// The gateway, if paid through one.
+    pub provider: Option<String>,
+    /// Period end (ms).
+    pub current_period_end: i64,
+    /// Whether it ends with the period.
+    pub cancel_at_period_end: bool,
+}
+
+/// Records the event (`false`: seen before) — always the transaction's first write.
+macro_rules! take_event {
+    ($tx:expr, $event:expr, $now:expr) => {{
+        let e: &GatewayEvent<'_> = $event;
+        sqlx::query(
+            "INSERT INTO webhook_events (provider, event_id, kind, received_at) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (provider, event_id) DO NOTHING",
+        )
+        .bind(e.provider).bind(e.id).bind(e.kind).bind($now)
+        .execute(&mut *$tx).await?
+        .rows_affected() == 1
+    }};
+}
+
+/// Serialises billing work for one user.
+macro_rules! lock_user {
+    ($tx:expr, $user:expr) => {
+        sqlx::query("UPDATE users SET updated_at = updated_at WHERE id = $1")
+            .bind($user)
+            .execute(&mut *$tx)
+            .await?;
+    };
+}
+
+/// Ends the user's other entitled subscriptions; the gateway-billed ones among them.
+macro_rules! replace_others {
+    ($tx:expr, $user:expr, $keep:expr, $now:expr) => {{
+        let rows = sqlx::query(&format!(
+            "SELECT provider, provider_subscription_id FROM user_subscriptions \
+             WHERE user_id = $1 AND id <> $2 AND status IN {ENTITLED}"
+        ))
+        .bind($user)
+        .bind($keep)
+        .fetch_all(&mut *$tx)
+        .await?;
+        sqlx::query(&format!(
+            "UPDATE user_subscriptions SET status = 'canceled', updated_at = $3 \
+             WHERE user_id = $1 AND id <> $2 AND status IN {ENTITLED}"
+        ))
+        .bind($user)
+        .bind($keep)
+        .bind($now)
+        .execute(&mut *$tx)
+        .await?;
+        let mut replaced = Vec::new();
+        for r in rows {
+            let provider: Option<String> = r.try_get("provider")?;
+            let id: Option<String> = r.try_get("provider_subscription_id")?;
+            if let (Some(p), Some(i)) = (provider, id) {
+                if p == "stripe" {
+                    replaced.push((p, i));
+                }
+            }
+        }
+        replaced
+    }};
+}
+
+/// Inserts a subscription unless the gateway's id is there already; its id.
+macro_rules! insert_subscription {
+    ($tx:expr, $user:expr, $plan:expr, $status:expr, $cycle:expr, $start:expr, $end:expr,
+     $provider:expr, $provider_id:expr, $event_at:expr, $now:expr) => {{
+        sqlx::query(
+            "INSERT INTO user_subscriptions (uuid, user_id, plan_id, status, billing_cycle, current_period_start, \
+             current_period_end, cancel_at_period_end, provider, provider_subscription_id, last_event_at, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, FALSE, $8, $9, $10, $11, $11) \
+             ON CONFLICT (provider, provider_subscription_id) DO NOTHING",
+        )
+        .bind(uuid::Uuid::new_v4().to_string()).bind($user).bind($plan).bind($status).bind($cycle)
+        .bind($start).bind($end).bind($provider).bind($provider_id).bind($event_at).bind($now)
+        .execute(&mut *$tx).await?;
+        let id: i64 = sqlx::query(
+            "SELECT id FROM user_subscriptions WHERE provider = $1 AND provider_subscription_id = $2",
+        )
+        .bind($provider).bind($provider_id)
+        .fetch_one(&mut *$tx).await?
+        .try_get("id")?;
+        id
+    }};
+}
+
+impl Db {
+    /// Creates an order.
+    pub async fn create_order(&self, o: &NewOrder<'_>, now: i64) -> Result<OrderRecord, DbError> {
+        let sql = format!(
+            "INSERT INTO payment_orders (uuid, user_id, plan_id, billing_cycle, provider, amount_minor, currency, \
+             status, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, 'created', $8, $8) RETURNING {ORDER_COLUMNS}"
+        );
+        on_pool!(self, p => {
+            let r = sqlx::query(&sql)
+                .bind(o.uuid).bind(o.user_id).bind(o.plan_id).bind(o.cycle.as_str()).bind(o.provider)
+                .bind(o.amount_minor).bind(o.currency).bind(now)
+                .fetch_one(p).await?;
+            Ok(order_from_row!(r))
+        })
+    }
+
+    /// Stores the gateway's id of an order.
+    pub async fn set_order_ref(
+        &self,
+        id: i64,
+        provider_ref: &str,
+        now: i64,
+    ) -> Result<(), DbError> {
+        on_pool!(self, p => {
+            sqlx::query("UPDATE payment_orders SET provider_ref = $1, updated_at = $2 WHERE id = $3")
+                .bind(provider_ref).bind(now).bind(id)
+                .execute(p).await?;
+            Ok(())
+        })
+    }
+
+    async fn order_where(
+        &self,
+        condition: &str,
+        a: &str,
+        b: Option<&str>,
+    ) -> Result<Option<OrderRecord>, DbError> {
+        let sql = format!("SELECT {ORDER_COLUMNS} FROM payment_orders WHERE {condition}");
+        on_pool!(self, p => {
+            let mut q = sqlx::query(&sql).bind(a);
+            if let Some(b) = b {
+                q = q.bind(b);
+            }
+            match q.fetch_optional(p).await? {
+                Some(r) => Ok(Some(order_from_row!(r))),
+                None => Ok(None),
+            }
+        })
+    }
+
+    /// An order by its public id.
+    pub async fn order_by_uuid(&self, uuid: &str) -> Result<Option<OrderRecord>, DbError> {
+        self.order_where("uuid = $1", uuid, None).await
+    }
+
+    /// An order by the gateway's id of it.
+    pub async fn order_by_ref(
+        &self,
+        provider: &str,
+        provider_ref: &str,
+    ) -> Result<Option<OrderRecord>, DbError> {
+        self.order_where(
+            "provider = $1 AND provider_ref = $2",
+            provider,
+            Some(provider_ref),
+        )
+        .await
+    }
+
+    /// The user's customer id at a gateway.
+    pub async fn billing_customer(
+        &self,
+        user_id: i64,
+        provider: &str,
+    ) -> Result<Option<String>, DbError> {
+        on_pool!(self, p => {
+            let r = sqlx::query("SELECT customer_id FROM billing_customers WHERE user_id = $1 AND provider = $2")
+                .bind(user_id).bind(provider)
+                .fetch_optional(p).await?;
+            match r {
+                Some(r) => Ok(Some(r.try_get("customer_id")?)),
+                None => Ok(None),
+            }
+        })
+    }
+
+    /// A user's payments, newest first.
+    pub async fn payments_for_user(
+        &self,
+        user_id: i64,
+        limit: i64,
+    ) -> Result<Vec<PaymentRecord>, DbError> {
+        let sql = format!(
+            "SELECT {PAYMENT_COLUMNS} FROM payments WHERE user_id = $1 ORDER BY id DESC LIMIT $2"
+        );
+        on_pool!(self, p => {
+            let rows = sqlx::query(&sql).bind(user_id).bind(limit).fetch_all(p).await?;
+            let mut out = Vec::with_capacity(rows.len());
+            for r in &rows {
+                out.push(payment_from_row!(r));
+            }
+            Ok(out)
+        })
+    }
+
+    /// A payment by its public id.
+    pub async fn payment_by_uuid(&self, uuid: &str) -> Result<Option<PaymentRecord>, DbError> {
+        let sql = format!("SELECT {PAYMENT_COLUMNS} FROM payments WHERE uuid = $1");
+        on_pool!(self, p => match sqlx::query(&sql).bind(uuid).fetch_optional(p).await? {
+            Some(r) => Ok(Some(payment_from_row!(r))),
+            None => Ok(None),
+        })
+    }
+
+    /// A one-time payment of an order (Razorpay, ePayco): stored once; the order paid; the
+    /// user's subscription to the order's plan through this gateway extended by one cycle, or
+    /// started (ending the user's other subscriptions). `event`: the webhook that reported it,
+    /// if one did.
+    pub async fn pay_order(
+        &self,
+        event: Option<&GatewayEvent<'_>>,
+        order: &OrderRecord,
+        provider_payment_id: &str,
+        now: i64,
+    ) -> Result<Applied, DbError> {
+        let cycle = Cycle::parse(&order.billing_cycle).unwrap_or(Cycle::Monthly);
+        let description = format!("{} plan, {}", order.plan_id, order.billing_cycle);
+        on_pool!(self, p => {
+            let mut tx = p.begin().await?;
+            if let Some(e) = event {
+                if !take_event!(tx, e, now) {
+                    tx.commit().await?;
+                    return Ok(Applied::Duplicate);
+                }
+            }
+            let payment: Option<i64> = sqlx::query(
+                "INSERT INTO payments (uuid, user_id, order_id, plan_id, provider, provider_payment_id, amount_minor, \
+                 currency, status, description, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'succeeded', $9, $10) \
+                 ON CONFLICT (provider, provider_payment_id) DO NOTHING RETURNING id",
+            )
+            .bind(uuid::Uuid::new_v4().to_string()).bind(order.user_id).bind(order.id).bind(order.plan_id)
+            .bind(&order.provider).bind(provider_payment_id).bind(order.amount_minor).bind(&order.currency)
+            .bind(&description).bind(now)
+            .fetch_optional(&mut *tx).await?
+            .map(|r| r.try_get("id")).transpose()?;
+            let Some(payment) = payment else {
+                tx.commit().await?;
+                return Ok(Applied::Duplicate);
+            };
+            lock_user!(tx, order.user_id);
+            sqlx::query("UPDATE payment_orders SET status = 'paid', updated_at = $1 WHERE id = $2")
+                .bind(now).bind(order.id)
+                .execute(&mut *tx).await?;
+            let current = sqlx::query(&format!(
+                "SELECT id, current_period_end FROM user_subscriptions WHERE user_id = $1 AND plan_id = $2 \
+                 AND provider = $3 AND billing_cycle = $4 AND status IN {ENTITLED} ORDER BY id DESC LIMIT 1"
+            ))
+            .bind(order.user_id).bind(order.plan_id).bind(&order.provider).bind(&order.billing_cycle)
+            .fetch_optional(&mut *tx).await?;
+            let (subscription, replaced) = match current {
+                Some(r) => {
+                    let id: i64 = r.try_get("id")?;
+                    let end: i64 = r.try_get("current_period_end")?;
+                    let (_, new_end) = next_period(cycle, Some(end), now);
+                    sqlx::query(
+                        "UPDATE user_subscriptions SET status = 'active', current_period_end = $1, grace_until = NULL, \
+                         cancel_at_period_end = FALSE, updated_at = $2 WHERE id = $3",
+                    )
+                    .bind(new_end).bind(now).bind(id)
+                    .execute(&mut *tx).await?;
+                    (id, Vec::new())
+                }
+                None => {
+                    let (start, end) = next_period(cycle, None, now);
+                    let id = insert_subscription!(tx, order.user_id, order.plan_id, "active", cycle.as_str(),
+                        start, end, &order.provider, &order.uuid, 0i64, now);
+                    let replaced = replace_others!(tx, order.user_id, id, now);
+                    (id, replaced)
+                }
+            };
+            sqlx::query("UPDATE payments SET subscription_id = $1 WHERE id = $2")
+                .bind(subscription).bind(payment)
+                .execute(&mut *tx).await?;
+            tx.commit().await?;
+            Ok(Applied::Done { replaced })
+        })
+    }
+
+    /// A refused payment of an order: recorded once, the order failed unless already paid.
+    pub async fn fail_order(
+        &self,
+        event: &GatewayEvent<'_>,
+        order: &OrderRecord,
+        provider_payment_id: &str,
+        now: i64,
+    ) -> Result<Applied, DbError> {
+        on_pool!(self, p => {
+            let mut tx = p.begin().await?;
+            if !take_event!(tx, event, now) {
+                tx.commit().await?;
+                return Ok(Applied::Duplicate);
+            }
+            sqlx::query(
+                "INSERT INTO payments (uuid, user_id, order_id, plan_id, provider, provider_payment_id, amount_minor, \
+                 currency, status, description, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'failed', 'payment refused', $9) \
+                 ON CONFLICT (provider, provider_payment_id) DO NOTHING",
+            )
+            .bind(uuid::Uuid::new_v4().to_string()).bind(order.user_id).bind(order.id).bind(order.plan_id)
+            .bind(&order.provider).bind(format!("{provider_payment_id}:failed")).bind(order.amount_minor)
+            .bind(&order.currency).bind(now)
+            .execute(&mut *tx).await?;
+            sqlx::query("UPDATE payment_orders SET status = 'failed', updated_at = $1 WHERE id = $2 AND status = 'created'")
+                .bind(now).bind(order.id)
+                .execute(&mut *tx).await?;
+            tx.commit().await?;
+            Ok(Applied::Done { replaced: Vec::new() })
+        })
+    }
+
+    /// Stripe's `checkout.session.completed`: the customer recorded, the order paid, its
+    /// subscription known (provisionally for one cycle from now, until Stripe's subscription
+    /// events give its period), the user's other subscriptions ended.
+    pub async fn stripe_checkout_completed(
+        &self,
+        event: &GatewayEvent<'_>,
+        order: &OrderRecord,
+        customer: Option<&str>,
+        subscription: Option<&str>,
+        now: i64,
+    ) -> Result<Applied, DbError> {
+        let cycle = Cycle::parse(&order.billing_cycle).unwrap_or(Cycle::Monthly);
+        on_pool!(self, p => {
+            let mut tx = p.begin().await?;
+            if !take_event!(tx, event, now) {
+                tx.commit().await?;
+                return Ok(Applied::Duplicate);
+            }
+            lock_user!(tx, order.user_id);
+            if let Some(c) = customer {
+                sqlx::query(
+                    "INSERT INTO billing_customers (user_id, provider, customer_id, created_at) VALUES ($1, 'stripe', $2, $3) \
+                     ON CONFLICT (user_id, provider) DO UPDATE SET customer_id = excluded.customer_id",
+                )
+                .bind(order.user_id).bind(c).bind(now)
+                .execute(&mut *tx).await?;
+            }
+            sqlx::query("UPDATE payment_orders SET status = 'paid', updated_at = $1 WHERE id = $2")
+                .bind(now).bind(order.id)
+                .execute(&mut *tx).await?;
+            let mut replaced = Vec::new();
+            if let Some(sub) = subscription {
+                let (start, end) = next_period(cycle, None, now);
+                let id = insert_subscription!(tx, order.user_id, order.plan_id, "active", cycle.as_str(),
+                    start, end, "stripe", sub, 0i64, now);
+                replaced = replace_others!(tx, order.user_id, id, now);
+            }
+            tx.commit().await?;
+            Ok(Applied::Done { replaced })
+        })
+    }
+
+    /// Stripe's `customer.subscription.*`: the subscription's status, period and
+    /// cancel-at-period-end as of `event_at` (ms), unless a newer event was applied. A
+    /// subscription not known yet is created from its order (`order`), or the event waits for
+    /// the gateway's retry.
+    pub async fn stripe_subscription_event(
+        &self,
+        event: &GatewayEvent<'_>,
+        s: &StripeSubscriptionState<'_>,
+        order: Option<&OrderRecord>,
+        event_at: i64,
+        now: i64,
+    ) -> Result<Applied, DbError> {
+        on_pool!(self, p => {
+            let mut tx = p.begin().await?;
+            if !take_event!(tx, event, now) {
+                tx.commit().await?;
+                return Ok(Applied::Duplicate);
+            }
+            let known = sqlx::query("SELECT id, user_id FROM user_subscriptions WHERE provider = 'stripe' AND provider_subscription_id = $1")
+                .bind(s.id)
+                .fetch_optional(&mut *tx).await?;
+            let mut replaced = Vec::new();
+            let id: i64 = match (known, order) {
+                (Some(r), _) => {
+                    lock_user!(tx, r.try_get::<i64, _>("user_id")?);
+                    r.try_get("id")?
+                }
+                (None, Some(o)) => {
+                    let cycle = Cycle::parse(&o.billing_cycle).unwrap_or(Cycle::Monthly);
+                    let (start, end) = next_period(cycle, None, now);
+                    lock_user!(tx, o.user_id);
+                    let id = insert_subscription!(tx, o.user_id, o.plan_id, s.status.unwrap_or("active"), cycle.as_str(),
+                        s.period_start.unwrap_or(start), s.period_end.unwrap_or(end), "stripe", s.id, 0i64, now);
+                    if s.status.is_some_and(|st| st != "canceled") {
+                        replaced = replace_others!(tx, o.user_id, id, now);
+                    }
+                    id
+                }
+                (None, None) => {
+                    tx.rollback().await?;
+                    return Ok(Applied::Unknown);
+                }
+            };
+            sqlx::query(
+                "UPDATE user_subscriptions SET status = COALESCE($1, status), \
+                 current_period_start = COALESCE($2, current_period_start), \
+                 current_period_end = COALESCE($3, current_period_end), cancel_at_period_end = $4, \
+                 grace_until = CASE WHEN $1 = 'active' OR $1 = 'trialing' THEN NULL ELSE grace_until END, \
+                 last_event_at = $5, updated_at = $6 WHERE id = $7 AND last_event_at <= $5",
+            )
+            .bind(s.status).bind(s.period_start).bind(s.period_end).bind(s.cancel_at_period_end)
+            .bind(event_at).bind(now).bind(id)
+            .execute(&mut *tx).await?;
+            tx.commit().await?;
+            Ok(Applied::Done { replaced })
+        })
+    }
+
+    /// Stripe's `invoice.paid` (`paid`) or `invoice.payment_failed`: the payment stored once;
+    /// paid: the period extended to what the invoice pays for and a past-due subscription
+    /// active again; failed: an active subscription past due, with `grace_ms` of grace.
+    pub async fn stripe_invoice(
+        &self,
+        event: &GatewayEvent<'_>,
+        inv: &StripeInvoice<'_>,
+        paid: bool,
+        grace_ms: i64,
+        now: i64,
+    ) -> Result<Applied, DbError> {
+        on_pool!(self, p => {
+            let mut tx = p.begin().await?;
+            if !take_event!(tx, event, now) {
+                tx.commit().await?;
+                return Ok(Applied::Duplicate);
+            }
+            let Some(sub) = sqlx::query(
+                "SELECT id, user_id, plan_id FROM user_subscriptions WHERE provider = 'stripe' AND provider_subscription_id = $1",
+            )
+            .bind(inv.subscription)
+            .fetch_optional(&mut *tx).await? else {
+                tx.rollback().await?;
+                return Ok(Applied::Unknown);
+            };
+            let (id, user, plan): (i64, i64, i64) = (sub.try_get("id")?, sub.try_get("user_id")?, sub.try_get("plan_id")?);
+            lock_user!(tx, user);
+            let (payment_id, status, description) = if paid {
+                (inv.id.to_owned(), "succeeded", "subscription invoice")
+            } else {
+                (format!("{}:failed:{}", inv.id, event.id), "failed", "subscription invoice, payment failed")
+            };
+            sqlx::query(
+                "INSERT INTO payments (uuid, user_id, subscription_id, plan_id, provider, provider_payment_id, amount_minor, \
+                 currency, status, description, created_at) VALUES ($1, $2, $3, $4, 'stripe', $5, $6, $7, $8, $9, $10) \
+                 ON CONFLICT (provider, provider_payment_id) DO NOTHING",
+            )
+            .bind(uuid::Uuid::new_v4().to_string()).bind(user).bind(id).bind(plan).bind(&payment_id)
+            .bind(inv.amount_minor).bind(inv.currency).bind(status).bind(description).bind(now)
+            .execute(&mut *tx).await?;
+            if paid {
+                sqlx::query(
+                    "UPDATE user_subscriptions SET \
+                     current_period_end = CASE WHEN $1 IS NOT NULL AND $1 > current_period_end THEN $1 ELSE current_period_end END, \
+                     status = CASE WHEN status = 'past_due' THEN 'active' ELSE status END, \
+                     grace_until = CASE WHEN status = 'past_due' THEN NULL ELSE grace_until END, \
+                     updated_at = $2 WHERE id = $3",
+                )
+                .bind(inv.period_end).bind(now).bind(id)
+                .execute(&mut *tx).await?;
+            } else {
+                sqlx::query(
+                    "UPDATE user_subscriptions SET status = 'past_due', grace_until = $1, updated_at = $2 \
+                     WHERE id = $3 AND status IN ('active', 'trialing')",
+                )
+                .bind(now + grace_ms).bind(now).bind(id)
+                .execute(&mut *tx).await?;
+            }
+            tx.commit().await?;
+            Ok(Applied::Done { replaced: Vec::new() })
+        })
+    }
+
+    /// Subscriptions the period job may change: entitled ones whose period ended, and past-due
+    /// ones.
+    pub async fn due_subscriptions(&self, now: i64) -> Result<Vec<DueSubscription>, DbError> {
+        on_pool!(self, p => {
+            let rows = sqlx::query(
+                "SELECT id, status, current_period_end, cancel_at_period_end, grace_until FROM user_subscriptions \
+                 WHERE (status IN ('trialing', 'active') AND current_period_end <= $1) OR status = 'past_due' \
+                 ORDER BY id LIMIT 1000",
+            )
+            .bind(now)
+            .fetch_all(p).await?;
+            let mut out = Vec::with_capacity(rows.len());
+            for r in &rows {
+                out.push(DueSubscription {
+                    id: r.try_get("id")?,
+                    status: r.try_get("status")?,
+                    current_period_end: r.try_get("current_period_end")?,
+                    cancel_at_period_end: r.try_get("cancel_at_period_end")?,
+                    grace_until: r.try_get("grace_until")?,
+                });
+            }
+            Ok(out)
+        })
+    }
+
+    /// Moves a subscription from `from` to `to` (unless something else changed it first).
+    pub async fn roll_subscription(
+        &self,
+        id: i64,
+        from: &str,
+        to: &str,
+        grace_until: Option<i64>,
+        now: i64,
+    ) -> Result<bool, DbError> {
+        on_pool!(self, p => {
+            let r = sqlx::query(
+                "UPDATE user_subscriptions SET status = $1, grace_until = $2, updated_at = $3 WHERE id = $4 AND status = $5",
+            )
+            .bind(to).bind(grace_until).bind(now).bind(id).bind(from)
+            .execute(p).await?;
+            Ok(r.rows_affected() == 1)
+        })
+    }
+
+    /// Subscriptions for administrators, newest first.
+    pub async fn list_subscriptions(
+        &self,
+        limit: i64,
+        offset: i64,
+    ) -> Result<(Vec<SubscriptionRow>, i64), DbError> {
+        on_pool!(self, p => {
+            let rows = sqlx::query(
+                "SELECT s.id, s.uuid, u.email, pl.name, s.status, s.billing_cycle, s.provider, s.current_period_end, \
+                 s.cancel_at_period_end FROM user_subscriptions s JOIN users u ON u.id = s.user_id \
+                 JOIN subscription_plans pl ON pl.id = s.plan_id ORDER BY s.id DESC LIMIT $1 OFFSET $2",
+            )
+            .bind(limit).bind(offset)
+            .fetch_all(p).await?;
+            let total: i64 = sqlx::query("SELECT COUNT(*) AS n FROM user_subscriptions")
+                .fetch_one(p).await?.try_get("n")?;
+            let mut out = Vec::with_capacity(rows.len());
+            for r in &rows {
+                out.push(SubscriptionRow {
+                    id: r.try_get("id")?,
+                    uuid: r.try_get("uuid")?,
+                    email: r.try_get("email")?,
+                    plan: r.try_get("name")?,
+                    status: r.try_get("status")?,
+                    billing_cycle: r.try_get("billing_cycle")?,
+                    provider: r.try_get("provider")?,
+                    current_period_end: r.try_get("current_period_end")?,
+                    cancel_at_period_end: r.try_get("cancel_at_period_end")?,
+                });
+            }
+            Ok((out, total))
+        })
+    }
+
+    /// Money received, per currency, since `since` (ms): (currency, minor units, payments).
+    pub async fn revenue(&self, since: i64) -> Result<Vec<(String, i64, i64)>, DbError> {
+        on_pool!(self, p => {
+            let rows = sqlx::query(
+                "SELECT currency, SUM(amount_minor) AS total, COUNT(*) AS n FROM payments \
+                 WHERE status = 'succeeded' AND created_at >= $1 GROUP BY currency ORDER BY currency",
+            )
+            .bind(since)
+            .fetch_all(p).await?;
+            let mut out = Vec::with_capacity(rows.len());
+            for r in &rows {
+                out.push((r.try_get("currency")?, r.try_get("total")?, r.try_get("n")?));
+            }
+            Ok(out)
+        })
+    }
+}
