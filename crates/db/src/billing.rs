@@ -770,6 +770,14 @@ impl Db {
         })
     }
 
+    /// Subscriptions that entitle their users now.
+    pub async fn count_entitled_subscriptions(&self) -> Result<i64, DbError> {
+        on_pool!(self, p => {
+            Ok(sqlx::query(&format!("SELECT COUNT(*) AS n FROM user_subscriptions WHERE status IN {ENTITLED}"))
+                .fetch_one(p).await?.try_get("n")?)
+        })
+    }
+
     /// Money received, per currency, since `since` (ms): (currency, minor units, payments).
     pub async fn revenue(&self, since: i64) -> Result<Vec<(String, i64, i64)>, DbError> {
         on_pool!(self, p => {

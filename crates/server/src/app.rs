@@ -4,7 +4,8 @@
 use crate::error::ApiError;
 use crate::extract::too_large;
 use crate::routes::{
-    auth, chat, connectors, events, health, playback, sources, streams, subscriptions,
+    admin, auth, chat, connectors, events, health, payments, playback, sources, streams,
+    subscriptions,
 };
 use crate::state::AppState;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
@@ -110,6 +111,18 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(chat::moderation_log))
         .routes(routes!(connectors::list, connectors::remove))
         .routes(routes!(connectors::create))
+        .routes(routes!(payments::razorpay_create_order))
+        .routes(routes!(payments::razorpay_verify))
+        .routes(routes!(payments::razorpay_webhook))
+        .routes(routes!(payments::stripe_checkout))
+        .routes(routes!(payments::stripe_portal))
+        .routes(routes!(payments::stripe_webhook))
+        .routes(routes!(payments::epayco_create_order))
+        .routes(routes!(payments::epayco_confirmation))
+        .routes(routes!(payments::history))
+        .routes(routes!(payments::receipt))
+        .routes(routes!(admin::subscriptions))
+        .routes(routes!(admin::stats))
         .routes(routes!(connectors::twitch_connect))
         .routes(routes!(connectors::youtube_connect))
         .routes(routes!(playback::flv))

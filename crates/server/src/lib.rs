@@ -3,6 +3,7 @@
 //! calls in here.
 
 pub mod app;
+pub mod billing;
 pub mod connectors;
 pub mod doctor;
 pub mod error;
@@ -273,6 +274,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     live::spawn(state.clone());
     let socket_io = realtime::start(state.clone(), rx.clone());
     connectors::start(&state, rx.clone()).await;
+    billing::spawn_period_job(state.clone(), rx.clone());
     let app = app::router(state.clone()).layer(socket_io);
     tokio::spawn(ferrocast_engine::rtmp_server::serve(
         engine,

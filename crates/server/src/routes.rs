@@ -1,11 +1,13 @@
 //! HTTP handlers, one module per area. Each handler carries its OpenAPI annotation and is
 //! registered through [`crate::app::api_router`], so the router and the spec come from one list.
 
+pub mod admin;
 pub mod auth;
 pub mod chat;
 pub mod connectors;
 pub mod events;
 pub mod health;
+pub mod payments;
 pub mod playback;
 pub mod sources;
 pub mod streams;

@@ -77,6 +77,10 @@ pub struct Inner {
     pub sockets: std::sync::atomic::AtomicI64,
     /// Chat connectors running on this node.
     pub connectors: crate::connectors::Connectors,
+    /// Outgoing HTTP (platform APIs, payment gateways): rustls with the Mozilla roots.
+    pub http: reqwest::Client,
+    /// Payment requests (orders, checkouts, verifications), per user: 10 a minute (SPEC).
+    pub payments_limiter: RateLimiter,
 }
 
 impl std::ops::Deref for AppState {
@@ -117,6 +121,11 @@ impl AppState {
             .map(|n| n.get())
             .unwrap_or(2)
             * 2;
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(10))
+            .user_agent(concat!("ferrocast/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .unwrap_or_default();
         Self(Arc::new(Inner {
             auth_limiter: RateLimiter::new(config.auth_rate_limit, Duration::from_secs(60)),
             api_limiter: RateLimiter::new(config.api_rate_limit, Duration::from_secs(60)),
@@ -134,7 +143,9 @@ impl AppState {
                 crate::realtime::CHAT_PERIOD,
             ),
             sockets: std::sync::atomic::AtomicI64::new(0),
-            connectors: crate::connectors::Connectors::new(),
+            connectors: crate::connectors::Connectors::new(http.clone()),
+            http,
+            payments_limiter: RateLimiter::new(10, Duration::from_secs(60)),
         }))
     }
 

@@ -65,20 +65,9 @@ struct Running {
     task: Option<tokio::task::JoinHandle<()>>,
 }
 
-impl Default for Connectors {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
 impl Connectors {
-    /// No connectors yet.
-    pub fn new() -> Self {
-        let http = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(10))
-            .user_agent(concat!("ferrocast/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .unwrap_or_default();
+    /// No connectors yet; they call out through `http`.
+    pub fn new(http: reqwest::Client) -> Self {
         Self {
             http,
             running: Mutex::default(),

@@ -1,0 +1,234 @@
+//! Billing I/O: calls to the payment gateways (Stripe Checkout, Customer Portal and
+//! subscription cancellation; Razorpay orders), and the period job that rolls subscriptions
+//! whose period ended (SPEC §2.5).
+
+use crate::error::ApiError;
+use crate::state::AppState;
+use axum::http::StatusCode;
+use ferrocast_config::{RazorpayKeys, StripeKeys};
+use ferrocast_db::now_ms;
+use ferrocast_domain::billing::{due, Due, Standing};
+use ferrocast_payments::{razorpay, stripe};
+use std::time::Duration;
+use tokio::sync::watch;
+
+/// A gateway call that takes longer fails.
+const CALL_TIMEOUT: Duration = Duration::from_secs(20);
+/// How often the period job runs.
+const PERIOD_JOB_EVERY: Duration = Duration::from_secs(60);
+
+/// 503 for a gateway this node has no keys for.
+pub fn disabled(name: &str, settings: &str) -> ApiError {
+    ApiError::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "GATEWAY_DISABLED",
+        format!("{name} payments are not enabled on this server"),
+        format!("The operator enables them by setting {settings}."),
+    )
+}
+
+/// 502 for a gateway that refused or failed.
+fn gateway_error(name: &str, why: String) -> ApiError {
+    tracing::warn!(gateway = name, error = %why, "payment gateway call failed");
+    ApiError::new(
+        StatusCode::BAD_GATEWAY,
+        "GATEWAY_ERROR",
+        format!("{name} could not start the payment"),
+        format!("{why}. Try again in a moment."),
+    )
+}
+
+/// Stripe's keys, or the 503 saying Stripe is off.
+pub fn stripe_keys(state: &AppState) -> Result<&StripeKeys, ApiError> {
+    state.config.payments.stripe.as_ref().ok_or_else(|| {
+        disabled(
+            "Stripe",
+            "FERROCAST_STRIPE_SECRET_KEY and FERROCAST_STRIPE_WEBHOOK_SECRET",
+        )
+    })
+}
+
+/// Razorpay's keys, or the 503 saying Razorpay is off.
+pub fn razorpay_keys(state: &AppState) -> Result<&RazorpayKeys, ApiError> {
+    state.config.payments.razorpay.as_ref().ok_or_else(|| {
+        disabled(
+            "Razorpay",
+            "FERROCAST_RAZORPAY_KEY_ID, FERROCAST_RAZORPAY_KEY_SECRET and FERROCAST_RAZORPAY_WEBHOOK_SECRET",
+        )
+    })
+}
+
+/// Sends a request and returns the reply body, or the gateway's words for a refusal.
+async fn call(
+    req: reqwest::RequestBuilder,
+    refusal: fn(&[u8]) -> String,
+) -> Result<Vec<u8>, String> {
+    let resp = req
+        .timeout(CALL_TIMEOUT)
+        .send()
+        .await
+        .map_err(|e| format!("cannot reach the gateway: {e}"))?;
+    let status = resp.status();
+    let body = resp
+        .bytes()
+        .await
+        .map_err(|e| format!("reading the gateway's reply failed: {e}"))?;
+    if status.is_success() {
+        Ok(body.to_vec())
+    } else {
+        Err(format!("{status}: {}", refusal(&body)))
+    }
+}
+
+/// Creates a Stripe Checkout Session; (session id, URL to send the user to).
+pub async fn stripe_checkout(
+    state: &AppState,
+    form: &[(String, String)],
+) -> Result<(String, String), ApiError> {
+    let keys = stripe_keys(state)?;
+    let body = call(
+        state
+            .http
+            .post(format!("{}/v1/checkout/sessions", keys.api_base))
+            .bearer_auth(keys.secret_key.expose())
+            .form(form),
+        stripe::error_message,
+    )
+    .await
+    .map_err(|e| gateway_error("Stripe", e))?;
+    stripe::session_reply(&body).map_err(|e| gateway_error("Stripe", e.to_string()))
+}
+
+/// Creates a Customer Portal session; the URL.
+pub async fn stripe_portal(
+    state: &AppState,
+    customer: &str,
+    return_url: &str,
+) -> Result<String, ApiError> {
+    let keys = stripe_keys(state)?;
+    let body = call(
+        state
+            .http
+            .post(format!("{}/v1/billing_portal/sessions", keys.api_base))
+            .bearer_auth(keys.secret_key.expose())
+            .form(&[("customer", customer), ("return_url", return_url)]),
+        stripe::error_message,
+    )
+    .await
+    .map_err(|e| gateway_error("Stripe", e))?;
+    stripe::session_reply(&body)
+        .map(|(_, url)| url)
+        .map_err(|e| gateway_error("Stripe", e.to_string()))
+}
+
+/// Cancels Stripe subscriptions that a new one replaced, in the background (a failure is
+/// logged; the subscription is already canceled here, so the user keeps one plan).
+pub fn cancel_replaced(state: &AppState, replaced: Vec<(String, String)>) {
+    let Some(keys) = state.config.payments.stripe.clone() else {
+        return;
+    };
+    for (_, id) in replaced {
+        let http = state.http.clone();
+        let keys = keys.clone();
+        tokio::spawn(async move {
+            let r = call(
+                http.delete(format!("{}/v1/subscriptions/{id}", keys.api_base))
+                    .bearer_auth(keys.secret_key.expose()),
+                stripe::error_message,
+            )
+            .await;
+            match r {
+                Ok(_) => tracing::info!(subscription = id, "replaced Stripe subscription canceled"),
+                Err(e) => tracing::error!(subscription = id, error = e, "canceling a replaced Stripe subscription failed; cancel it in Stripe's dashboard"),
+            }
+        });
+    }
+}
+
+/// Creates a Razorpay order.
+pub async fn razorpay_order(
+    state: &AppState,
+    amount: i64,
+    currency: &str,
+    receipt: &str,
+    notes: serde_json::Value,
+) -> Result<razorpay::Order, ApiError> {
+    let keys = razorpay_keys(state)?;
+    let body = call(
+        state
+            .http
+            .post(format!("{}/v1/orders", keys.api_base))
+            .basic_auth(&keys.key_id, Some(keys.key_secret.expose()))
+            .json(&razorpay::order_body(amount, currency, receipt, notes)),
+        razorpay::error_message,
+    )
+    .await
+    .map_err(|e| gateway_error("Razorpay", e))?;
+    razorpay::order_reply(&body).map_err(|e| gateway_error("Razorpay", e.to_string()))
+}
+
+/// Rolls subscriptions whose period ended, every minute until `shutdown`: past due with grace,
+/// or canceled at period end or after the grace.
+pub fn spawn_period_job(state: AppState, mut shutdown: watch::Receiver<bool>) {
+    tokio::spawn(async move {
+        loop {
+            roll_periods(&state).await;
+            tokio::select! {
+                _ = tokio::time::sleep(PERIOD_JOB_EVERY) => {}
+                _ = shutdown.wait_for(|s| *s) => return,
+            }
+        }
+    });
+}
+
+/// One pass of the period job; how many subscriptions changed.
+pub async fn roll_periods(state: &AppState) -> usize {
+    let now = now_ms();
+    let due_now = match state.db.due_subscriptions(now).await {
+        Ok(d) => d,
+        Err(e) => {
+            tracing::error!(error = %e, "the subscription period job cannot read subscriptions");
+            return 0;
+        }
+    };
+    let mut changed = 0;
+    for s in due_now {
+        let status: &'static str = match s.status.as_str() {
+            "trialing" => "trialing",
+            "active" => "active",
+            "past_due" => "past_due",
+            _ => continue,
+        };
+        let standing = Standing {
+            status,
+            current_period_end: s.current_period_end,
+            cancel_at_period_end: s.cancel_at_period_end,
+            grace_until: s.grace_until,
+        };
+        let (to, grace) = match due(&standing, now, state.config.payments.grace_days) {
+            Due::Nothing => continue,
+            Due::PastDue { grace_until } => ("past_due", Some(grace_until)),
+            Due::Cancel => ("canceled", None),
+        };
+        match state
+            .db
+            .roll_subscription(s.id, status, to, grace, now)
+            .await
+        {
+            Ok(true) => {
+                changed += 1;
+                tracing::info!(
+                    subscription = s.id,
+                    from = status,
+                    to,
+                    "subscription period rolled"
+                );
+            }
+            Ok(false) => {}
+            Err(e) => {
+                tracing::error!(error = %e, subscription = s.id, "rolling a subscription failed")
+            }
+        }
+    }
+    changed
+}

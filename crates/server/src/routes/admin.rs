@@ -1,0 +1,156 @@
+//! Administration of billing: every subscription, and the figures of `GET /api/admin/stats`
+//! (users, subscriptions by status, revenue per currency).
+
+use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::extract::AuthUser;
+use crate::routes::auth::rfc3339;
+use crate::state::AppState;
+use axum::extract::{Query, State};
+use axum::Json;
+use ferrocast_db::now_ms;
+use ferrocast_domain::account::Role;
+use ferrocast_domain::plans::format_money;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+/// A page.
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct PageQuery {
+    /// From 1; default 1.
+    pub page: Option<i64>,
+    /// 1 to 100; default 20.
+    pub per_page: Option<i64>,
+}
+
+/// A subscription as administrators see it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AdminSubscription {
+    /// Public id.
+    pub id: String,
+    /// The subscriber.
+    pub email: String,
+    /// The plan.
+    pub plan: String,
+    /// `trialing`, `active`, `past_due` or `canceled`.
+    pub status: String,
+    /// `monthly` or `yearly`.
+    pub billing_cycle: String,
+    /// The gateway, if paid through one.
+    pub provider: Option<String>,
+    /// End of the current period.
+    pub current_period_end: String,
+    /// Whether it ends with the period.
+    pub cancel_at_period_end: bool,
+}
+
+/// A page of subscriptions.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SubscriptionPage {
+    /// Newest first.
+    pub subscriptions: Vec<AdminSubscription>,
+    /// All of them.
+    pub total: i64,
+    /// This page.
+    pub page: i64,
+    /// Per page.
+    pub per_page: i64,
+}
+
+/// Every subscription, newest first (administrators).
+#[utoipa::path(get, path = "/api/admin/subscriptions", tag = "admin", security(("bearer" = [])), params(PageQuery),
+    responses((status = 200, body = SubscriptionPage), (status = 403, body = ErrorBody)))]
+pub async fn subscriptions(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    Query(q): Query<PageQuery>,
+) -> ApiResult<Json<SubscriptionPage>> {
+    auth.require_role(Role::Admin)?;
+    let page = q.page.unwrap_or(1);
+    let per_page = q.per_page.unwrap_or(20);
+    if page < 1 || !(1..=100).contains(&per_page) {
+        return Err(ApiError::validation("page: from 1; per_page: 1 to 100"));
+    }
+    let (rows, total) = state
+        .db
+        .list_subscriptions(per_page, (page - 1).saturating_mul(per_page))
+        .await?;
+    let subscriptions = rows
+        .into_iter()
+        .map(|r| AdminSubscription {
+            id: r.uuid,
+            email: r.email,
+            plan: r.plan,
+            status: r.status,
+            billing_cycle: r.billing_cycle,
+            provider: r.provider,
+            current_period_end: rfc3339(r.current_period_end),
+            cancel_at_period_end: r.cancel_at_period_end,
+        })
+        .collect();
+    Ok(Json(SubscriptionPage {
+        subscriptions,
+        total,
+        page,
+        per_page,
+    }))
+}
+
+/// Money received in one currency.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Revenue {
+    /// ISO code.
+    pub currency: String,
+    /// Minor units.
+    pub amount_minor: i64,
+    /// As money (`9.99`).
+    pub amount: String,
+    /// How many payments.
+    pub payments: i64,
+}
+
+/// Revenue over two spans.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RevenueStats {
+    /// The last 30 days.
+    pub last_30_days: Vec<Revenue>,
+    /// Since the start.
+    pub all_time: Vec<Revenue>,
+}
+
+/// The site's figures.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Stats {
+    /// Registered users.
+    pub users: i64,
+    /// Subscriptions that entitle (trialing, active, past due).
+    pub paying_subscriptions: i64,
+    /// Revenue per currency.
+    pub revenue: RevenueStats,
+}
+
+fn revenue(rows: Vec<(String, i64, i64)>) -> Vec<Revenue> {
+    rows.into_iter()
+        .map(|(currency, minor, n)| Revenue {
+            currency,
+            amount: format_money(minor),
+            amount_minor: minor,
+            payments: n,
+        })
+        .collect()
+}
+
+/// Users, paying subscriptions and revenue (administrators).
+#[utoipa::path(get, path = "/api/admin/stats", tag = "admin", security(("bearer" = [])),
+    responses((status = 200, body = Stats), (status = 403, body = ErrorBody)))]
+pub async fn stats(State(state): State<AppState>, auth: AuthUser) -> ApiResult<Json<Stats>> {
+    auth.require_role(Role::Admin)?;
+    let now = now_ms();
+    Ok(Json(Stats {
+        users: state.db.count_users().await?,
+        paying_subscriptions: state.db.count_entitled_subscriptions().await?,
+        revenue: RevenueStats {
+            last_30_days: revenue(state.db.revenue(now - 30 * 86_400_000).await?),
+            all_time: revenue(state.db.revenue(0).await?),
+        },
+    }))
+}

@@ -1,0 +1,792 @@
+//! Payments (SPEC §2.5, the seed's "Payments Endpoints"): Razorpay orders, Checkout
+//! verification and webhooks; Stripe Checkout, Customer Portal and webhooks; ePayco orders and
+//! confirmations; payment history and receipts.
+//!
+//! Every gateway request is checked as the gateway documents, on the raw body, in constant
+//! time, before anything is read from it. Each event is applied once, in one transaction
+//! (`ferrocast_db::billing`); an event about something not known yet answers 503 so that the
+//! gateway delivers it again later.
+
+use crate::billing::{self, razorpay_keys, stripe_keys};
+use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::extract::{ApiJson, AuthUser};
+use crate::routes::auth::rfc3339;
+use crate::state::{now_secs, AppState};
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::Json;
+use ferrocast_db::billing::{
+    Applied, GatewayEvent, NewOrder, OrderRecord, PaymentRecord, StripeInvoice,
+    StripeSubscriptionState,
+};
+use ferrocast_db::now_ms;
+use ferrocast_domain::account::Scope;
+use ferrocast_domain::billing::{price, stripe_status, Cycle};
+use ferrocast_domain::plans::format_money;
+use ferrocast_payments::{epayco, razorpay, stripe, SignatureError};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+/// A plan to buy.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Purchase {
+    /// The plan (`GET /api/subscriptions/plans`).
+    pub plan_id: i64,
+    /// `monthly` or `yearly`.
+    pub billing_cycle: String,
+    /// `USD` or `INR`; default: the gateway's (Razorpay INR, Stripe and ePayco USD).
+    #[serde(default)]
+    pub currency: Option<String>,
+}
+
+/// Checks a purchase and creates its order.
+async fn new_order(
+    state: &AppState,
+    auth: &AuthUser,
+    p: &Purchase,
+    provider: &str,
+    default_currency: &str,
+) -> ApiResult<(OrderRecord, String)> {
+    auth.require(Scope::ProfileRead)?;
+    if let Err(wait) = state.payments_limiter.check(&auth.user.id.to_string()) {
+        state.metrics.rate_limited("payments");
+        return Err(ApiError::rate_limited(wait));
+    }
+    let cycle = Cycle::parse(&p.billing_cycle)
+        .ok_or_else(|| ApiError::validation("billing_cycle: must be `monthly` or `yearly`"))?;
+    let currency = p
+        .currency
+        .as_deref()
+        .unwrap_or(default_currency)
+        .to_ascii_uppercase();
+    let plan = state
+        .db
+        .plan_by_id(p.plan_id)
+        .await?
+        .filter(|pl| pl.is_active)
+        .ok_or_else(|| ApiError::not_found("plan"))?;
+    let amount = price(&plan.spec, cycle, &currency)
+        .ok_or_else(|| ApiError::validation("currency: must be `USD` or `INR`"))?;
+    if amount <= 0 {
+        return Err(ApiError::validation(format!(
+            "plan_id: {} is free; nothing to pay",
+            plan.spec.name
+        )));
+    }
+    let uuid = uuid::Uuid::new_v4().to_string();
+    let order = state
+        .db
+        .create_order(
+            &NewOrder {
+                uuid: &uuid,
+                user_id: auth.user.id,
+                plan_id: plan.id,
+                cycle,
+                provider,
+                amount_minor: amount,
+                currency: &currency,
+            },
+            now_ms(),
+        )
+        .await?;
+    Ok((order, plan.spec.name))
+}
+
+/// A refused signature: 400, nothing changed.
+fn bad_signature(e: SignatureError) -> ApiError {
+    tracing::warn!(error = %e, "refused a payment request with a bad signature");
+    ApiError::bad_request(
+        "BAD_SIGNATURE",
+        "The request's signature is not valid",
+        e.to_string(),
+    )
+}
+
+/// 503 for an event that overtook the one it depends on: the gateway retries it.
+fn not_yet() -> ApiError {
+    let mut e = ApiError::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "NOT_YET_KNOWN",
+        "This event concerns a payment not known yet",
+        "Deliver it again later; it is applied once the earlier event has arrived.",
+    );
+    e.retry_after = Some(5);
+    e
+}
+
+/// What a webhook answers.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Received {
+    /// Always true.
+    pub received: bool,
+    /// Whether this delivery changed anything (`false`: seen before, or not about billing).
+    pub applied: bool,
+}
+
+fn received(state: &AppState, applied: Applied) -> ApiResult<Json<Received>> {
+    match applied {
+        Applied::Done { replaced } => {
+            billing::cancel_replaced(state, replaced);
+            Ok(Json(Received {
+                received: true,
+                applied: true,
+            }))
+        }
+        Applied::Duplicate => Ok(Json(Received {
+            received: true,
+            applied: false,
+        })),
+        Applied::Unknown => Err(not_yet()),
+    }
+}
+
+// ------------------------------------------------------------------ Razorpay
+
+/// A Razorpay order to pay with Razorpay Checkout.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RazorpayOrder {
+    /// `order_…`, for Checkout.
+    pub order_id: String,
+    /// Minor units (paise for INR).
+    pub amount: i64,
+    /// ISO code.
+    pub currency: String,
+    /// The public key id Checkout needs.
+    pub key_id: String,
+    /// ferrocast's order id.
+    pub receipt: String,
+}
+
+/// Create a Razorpay order for a plan (the seed's `create-order`).
+#[utoipa::path(post, path = "/api/payments/create-order", tag = "payments", security(("bearer" = [])), request_body = Purchase,
+    responses((status = 200, body = RazorpayOrder), (status = 422, body = ErrorBody), (status = 503, body = ErrorBody)))]
+pub async fn razorpay_create_order(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    ApiJson(p): ApiJson<Purchase>,
+) -> ApiResult<Json<RazorpayOrder>> {
+    let keys = razorpay_keys(&state)?.clone();
+    let (order, plan) = new_order(&state, &auth, &p, "razorpay", "INR").await?;
+    let notes = serde_json::json!({ "order": order.uuid, "plan": plan, "billing_cycle": order.billing_cycle });
+    let rzp = billing::razorpay_order(
+        &state,
+        order.amount_minor,
+        &order.currency,
+        &order.uuid,
+        notes,
+    )
+    .await?;
+    state.db.set_order_ref(order.id, &rzp.id, now_ms()).await?;
+    Ok(Json(RazorpayOrder {
+        order_id: rzp.id,
+        amount: order.amount_minor,
+        currency: order.currency,
+        key_id: keys.key_id,
+        receipt: order.uuid,
+    }))
+}
+
+/// What Razorpay Checkout hands back.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct RazorpayVerify {
+    /// `order_…`.
+    pub order_id: String,
+    /// `pay_…`.
+    pub payment_id: String,
+    /// `razorpay_signature`.
+    pub signature: String,
+}
+
+/// The plan a payment bought.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Paid {
+    /// In words.
+    pub message: String,
+    /// Whether this call changed anything (`false`: the webhook had already applied it).
+    pub applied: bool,
+}
+
+/// Verify a Razorpay Checkout payment (the seed's `verify`): the plan is active at once.
+#[utoipa::path(post, path = "/api/payments/verify", tag = "payments", security(("bearer" = [])), request_body = RazorpayVerify,
+    responses((status = 200, body = Paid), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn razorpay_verify(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    ApiJson(v): ApiJson<RazorpayVerify>,
+) -> ApiResult<Json<Paid>> {
+    let keys = razorpay_keys(&state)?;
+    razorpay::verify_payment(
+        &v.order_id,
+        &v.payment_id,
+        Some(&v.signature),
+        keys.key_secret.expose(),
+    )
+    .map_err(bad_signature)?;
+    let order = state
+        .db
+        .order_by_ref("razorpay", &v.order_id)
+        .await?
+        .filter(|o| o.user_id == auth.user.id)
+        .ok_or_else(|| ApiError::not_found("order"))?;
+    let applied = state
+        .db
+        .pay_order(None, &order, &v.payment_id, now_ms())
+        .await?;
+    let changed = matches!(applied, Applied::Done { .. });
+    let _ = received(&state, applied)?;
+    Ok(Json(Paid {
+        message: "Payment verified; your plan is active.".into(),
+        applied: changed,
+    }))
+}
+
+/// Razorpay's webhook (`payment.captured`, `payment.failed`, `order.paid`), signed with
+/// `X-Razorpay-Signature` and identified by `X-Razorpay-Event-Id`.
+#[utoipa::path(post, path = "/api/payments/webhook", tag = "payments",
+    request_body(content = String, content_type = "application/json", description = "Razorpay's event, as sent"),
+    responses((status = 200, body = Received), (status = 400, body = ErrorBody), (status = 503, body = ErrorBody)))]
+pub async fn razorpay_webhook(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<Json<Received>> {
+    let keys = razorpay_keys(&state)?;
+    let header = |k: &str| headers.get(k).and_then(|v| v.to_str().ok());
+    razorpay::verify_webhook(
+        &body,
+        header("x-razorpay-signature"),
+        keys.webhook_secret.expose(),
+    )
+    .map_err(bad_signature)?;
+    let e = razorpay::parse_event(&body).map_err(|e| {
+        ApiError::bad_request("BAD_EVENT", "The event is not readable", e.to_string())
+    })?;
+    let Some(payment) = e.payment.filter(|_| {
+        matches!(
+            e.kind.as_str(),
+            "payment.captured" | "order.paid" | "payment.failed"
+        )
+    }) else {
+        return Ok(Json(Received {
+            received: true,
+            applied: false,
+        }));
+    };
+    // Razorpay sends the event id as a header; without one, the payment and event type make
+    // the delivery recognisable.
+    let fallback = format!("{}:{}", e.kind, payment.id);
+    let event_id = header("x-razorpay-event-id")
+        .filter(|h| !h.is_empty() && h.len() <= 128)
+        .unwrap_or(&fallback);
+    let event = GatewayEvent {
+        provider: "razorpay",
+        id: event_id,
+        kind: &e.kind,
+    };
+    let Some(order_ref) = payment.order_id.as_deref() else {
+        return Ok(Json(Received {
+            received: true,
+            applied: false,
+        }));
+    };
+    let Some(order) = state.db.order_by_ref("razorpay", order_ref).await? else {
+        // Not an order of ours (another application on the same account).
+        tracing::info!(
+            order = order_ref,
+            "Razorpay webhook for an unknown order; ignored"
+        );
+        return Ok(Json(Received {
+            received: true,
+            applied: false,
+        }));
+    };
+    let applied = if e.kind == "payment.failed" {
+        state
+            .db
+            .fail_order(&event, &order, &payment.id, now_ms())
+            .await?
+    } else {
+        if payment.amount != order.amount_minor || payment.currency != order.currency {
+            tracing::error!(
+                order = order.uuid,
+                paid = payment.amount,
+                due = order.amount_minor,
+                "Razorpay payment does not match its order; not applied"
+            );
+            return Err(ApiError::bad_request(
+                "AMOUNT_MISMATCH",
+                "The payment does not match its order",
+                "The amount or currency differs from the order's.",
+            ));
+        }
+        state
+            .db
+            .pay_order(Some(&event), &order, &payment.id, now_ms())
+            .await?
+    };
+    received(&state, applied)
+}
+
+// ------------------------------------------------------------------ Stripe
+
+/// Where to send the user.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Redirect {
+    /// The Checkout Session or portal session id, where there is one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub session_id: Option<String>,
+    /// The page to open.
+    pub url: String,
+}
+
+/// Start a Stripe Checkout for a plan: open `url`; the plan is active once Stripe confirms.
+#[utoipa::path(post, path = "/api/payments/stripe/checkout", tag = "payments", security(("bearer" = [])), request_body = Purchase,
+    responses((status = 200, body = Redirect), (status = 422, body = ErrorBody), (status = 503, body = ErrorBody)))]
+pub async fn stripe_checkout(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    ApiJson(p): ApiJson<Purchase>,
+) -> ApiResult<Json<Redirect>> {
+    stripe_keys(&state)?;
+    let (order, plan) = new_order(&state, &auth, &p, "stripe", "USD").await?;
+    let cycle = Cycle::parse(&order.billing_cycle).unwrap_or(Cycle::Monthly);
+    let customer = state.db.billing_customer(auth.user.id, "stripe").await?;
+    let base = &state.config.public_url;
+    let product = format!("ferrocast {plan}, {}", order.billing_cycle);
+    let form = stripe::checkout_form(&stripe::CheckoutRequest {
+        unit_amount: order.amount_minor,
+        currency: &order.currency,
+        interval: cycle.interval(),
+        product_name: &product,
+        order: &order.uuid,
+        customer: customer.as_deref(),
+        customer_email: Some(&auth.user.email),
+        success_url: &format!("{base}/dashboard/subscription?checkout=success"),
+        cancel_url: &format!("{base}/dashboard/subscription?checkout=canceled"),
+    });
+    let (session, url) = billing::stripe_checkout(&state, &form).await?;
+    state.db.set_order_ref(order.id, &session, now_ms()).await?;
+    Ok(Json(Redirect {
+        session_id: Some(session),
+        url,
+    }))
+}
+
+/// Open Stripe's Customer Portal (invoices, payment method, cancel).
+#[utoipa::path(post, path = "/api/payments/stripe/portal", tag = "payments", security(("bearer" = [])),
+    responses((status = 200, body = Redirect), (status = 404, body = ErrorBody), (status = 503, body = ErrorBody)))]
+pub async fn stripe_portal(
+    State(state): State<AppState>,
+    auth: AuthUser,
+) -> ApiResult<Json<Redirect>> {
+    stripe_keys(&state)?;
+    auth.require(Scope::ProfileRead)?;
+    let customer = state
+        .db
+        .billing_customer(auth.user.id, "stripe")
+        .await?
+        .ok_or_else(|| ApiError::not_found("Stripe customer"))?;
+    let url = billing::stripe_portal(
+        &state,
+        &customer,
+        &format!("{}/dashboard/subscription", state.config.public_url),
+    )
+    .await?;
+    Ok(Json(Redirect {
+        session_id: None,
+        url,
+    }))
+}
+
+/// Stripe's webhook: `checkout.session.completed`, `customer.subscription.created|updated|
+/// deleted`, `invoice.paid`, `invoice.payment_failed`, checked with `Stripe-Signature`.
+#[utoipa::path(post, path = "/api/payments/stripe/webhook", tag = "payments",
+    request_body(content = String, content_type = "application/json", description = "Stripe's event, as sent"),
+    responses((status = 200, body = Received), (status = 400, body = ErrorBody), (status = 503, body = ErrorBody)))]
+pub async fn stripe_webhook(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<Json<Received>> {
+    let keys = stripe_keys(&state)?;
+    let header = headers
+        .get("stripe-signature")
+        .and_then(|v| v.to_str().ok());
+    stripe::verify(
+        header,
+        &body,
+        keys.webhook_secret.expose(),
+        now_secs(),
+        stripe::TOLERANCE_SECS,
+    )
+    .map_err(bad_signature)?;
+    let e = stripe::parse_event(&body).map_err(|e| {
+        ApiError::bad_request("BAD_EVENT", "The event is not readable", e.to_string())
+    })?;
+    let event = GatewayEvent {
+        provider: "stripe",
+        id: &e.id,
+        kind: &e.kind,
+    };
+    let now = now_ms();
+    let bad = |e: ferrocast_payments::ParseError| {
+        ApiError::bad_request("BAD_EVENT", "The event is not readable", e.to_string())
+    };
+    let applied = match e.kind.as_str() {
+        "checkout.session.completed" => {
+            let c = stripe::checkout_completed(&e.object).map_err(bad)?;
+            let order = match c.client_reference_id.as_deref() {
+                Some(r) => state
+                    .db
+                    .order_by_uuid(r)
+                    .await?
+                    .filter(|o| o.provider == "stripe"),
+                None => None,
+            };
+            let Some(order) = order else {
+                tracing::info!(
+                    session = c.session_id,
+                    "Stripe checkout for an unknown order; ignored"
+                );
+                return Ok(Json(Received {
+                    received: true,
+                    applied: false,
+                }));
+            };
+            if c.amount_total != order.amount_minor || c.currency != order.currency {
+                tracing::warn!(
+                    order = order.uuid,
+                    paid = c.amount_total,
+                    due = order.amount_minor,
+                    "Stripe checkout amount differs from the order (a discount?)"
+                );
+            }
+            state
+                .db
+                .stripe_checkout_completed(
+                    &event,
+                    &order,
+                    c.customer.as_deref(),
+                    c.subscription.as_deref(),
+                    now,
+                )
+                .await?
+        }
+        "customer.subscription.created"
+        | "customer.subscription.updated"
+        | "customer.subscription.deleted" => {
+            let s = stripe::subscription(&e.object).map_err(bad)?;
+            let order = match s.order.as_deref() {
+                Some(o) => state
+                    .db
+                    .order_by_uuid(o)
+                    .await?
+                    .filter(|o| o.provider == "stripe"),
+                None => None,
+            };
+            let status = if e.kind == "customer.subscription.deleted" {
+                Some("canceled")
+            } else {
+                stripe_status(&s.status)
+            };
+            let state_now = StripeSubscriptionState {
+                id: &s.id,
+                status,
+                period_start: s.current_period_start.map(|t| t * 1000),
+                period_end: s.current_period_end.map(|t| t * 1000),
+                cancel_at_period_end: s.cancel_at_period_end,
+            };
+            state
+                .db
+                .stripe_subscription_event(
+                    &event,
+                    &state_now,
+                    order.as_ref(),
+                    e.created * 1000,
+                    now,
+                )
+                .await?
+        }
+        "invoice.paid" | "invoice.payment_failed" => {
+            let i = stripe::invoice(&e.object).map_err(bad)?;
+            let Some(sub) = i.subscription.as_deref() else {
+                return Ok(Json(Received {
+                    received: true,
+                    applied: false,
+                }));
+            };
+            let paid = e.kind == "invoice.paid";
+            let inv = StripeInvoice {
+                id: &i.id,
+                subscription: sub,
+                amount_minor: if paid { i.amount_paid } else { i.amount_due },
+                currency: &i.currency,
+                period_end: i.period_end.map(|t| t * 1000),
+            };
+            let grace = state.config.payments.grace_days * 86_400_000;
+            state
+                .db
+                .stripe_invoice(&event, &inv, paid, grace, now)
+                .await?
+        }
+        _ => {
+            return Ok(Json(Received {
+                received: true,
+                applied: false,
+            }))
+        }
+    };
+    received(&state, applied)
+}
+
+// ------------------------------------------------------------------ ePayco
+
+/// What ePayco's Checkout needs.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EpaycoOrder {
+    /// ferrocast's order id: pass it as the invoice (`x_id_invoice`).
+    pub invoice: String,
+    /// The amount in the currency's units, as ePayco takes it (`9.99`).
+    pub amount: String,
+    /// ISO code.
+    pub currency: String,
+    /// Where ePayco posts the confirmation.
+    pub confirmation_url: String,
+}
+
+/// Create an order to pay with ePayco Checkout.
+#[utoipa::path(post, path = "/api/payments/epayco/create-order", tag = "payments", security(("bearer" = [])), request_body = Purchase,
+    responses((status = 200, body = EpaycoOrder), (status = 422, body = ErrorBody), (status = 503, body = ErrorBody)))]
+pub async fn epayco_create_order(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    ApiJson(p): ApiJson<Purchase>,
+) -> ApiResult<Json<EpaycoOrder>> {
+    epayco_keys(&state)?;
+    let (order, _) = new_order(&state, &auth, &p, "epayco", "USD").await?;
+    Ok(Json(EpaycoOrder {
+        invoice: order.uuid,
+        amount: format_money(order.amount_minor),
+        currency: order.currency,
+        confirmation_url: format!(
+            "{}/api/payments/epayco/confirmation",
+            state.config.public_url
+        ),
+    }))
+}
+
+fn epayco_keys(state: &AppState) -> ApiResult<&ferrocast_config::EpaycoKeys> {
+    state.config.payments.epayco.as_ref().ok_or_else(|| {
+        billing::disabled(
+            "ePayco",
+            "FERROCAST_EPAYCO_CUSTOMER_ID and FERROCAST_EPAYCO_P_KEY",
+        )
+    })
+}
+
+/// `a=1&b=2` into fields (ePayco posts form-encoded, or sends a query string).
+fn form_fields(raw: &[u8]) -> std::collections::HashMap<String, String> {
+    fn decode(s: &str) -> String {
+        let s = s.replace('+', " ");
+        let b = s.as_bytes();
+        let mut out = Vec::with_capacity(b.len());
+        let mut i = 0;
+        while i < b.len() {
+            if b[i] == b'%' && i + 2 < b.len() {
+                if let Ok(v) =
+                    u8::from_str_radix(std::str::from_utf8(&b[i + 1..i + 3]).unwrap_or(""), 16)
+                {
+                    out.push(v);
+                    i += 3;
+                    continue;
+                }
+            }
+            out.push(b[i]);
+            i += 1;
+        }
+        String::from_utf8_lossy(&out).into_owned()
+    }
+    String::from_utf8_lossy(raw)
+        .split('&')
+        .filter_map(|kv| kv.split_once('='))
+        .take(100)
+        .map(|(k, v)| (decode(k), decode(v)))
+        .collect()
+}
+
+/// ePayco's confirmation of a payment (form fields `x_…`, signed with `x_signature`).
+#[utoipa::path(post, path = "/api/payments/epayco/confirmation", tag = "payments",
+    request_body(content = String, content_type = "application/x-www-form-urlencoded", description = "ePayco's `x_…` fields"),
+    responses((status = 200, body = Received), (status = 400, body = ErrorBody)))]
+pub async fn epayco_confirmation(
+    State(state): State<AppState>,
+    uri: axum::http::Uri,
+    body: Bytes,
+) -> ApiResult<Json<Received>> {
+    let keys = epayco_keys(&state)?;
+    let mut fields = form_fields(uri.query().unwrap_or_default().as_bytes());
+    fields.extend(form_fields(&body));
+    let c =
+        epayco::verify(&fields, &keys.customer_id, keys.p_key.expose()).map_err(bad_signature)?;
+    let Some(order) = state
+        .db
+        .order_by_uuid(&c.invoice)
+        .await?
+        .filter(|o| o.provider == "epayco")
+    else {
+        tracing::info!(
+            invoice = c.invoice,
+            "ePayco confirmation for an unknown order; ignored"
+        );
+        return Ok(Json(Received {
+            received: true,
+            applied: false,
+        }));
+    };
+    let event_id = format!("{}:{}", c.ref_payco, c.response);
+    let kind = if c.accepted() {
+        "accepted"
+    } else {
+        "not_accepted"
+    };
+    let event = GatewayEvent {
+        provider: "epayco",
+        id: &event_id,
+        kind,
+    };
+    let applied = match c.response {
+        1 => {
+            let paid = ferrocast_domain::plans::parse_money(&c.amount);
+            if paid != Some(order.amount_minor) || c.currency != order.currency {
+                return Err(ApiError::bad_request(
+                    "AMOUNT_MISMATCH",
+                    "The payment does not match its order",
+                    "The amount or currency differs from the order's.",
+                ));
+            }
+            state
+                .db
+                .pay_order(Some(&event), &order, &c.ref_payco, now_ms())
+                .await?
+        }
+        2 | 4 | 6 | 9 | 10 | 11 => {
+            state
+                .db
+                .fail_order(&event, &order, &c.ref_payco, now_ms())
+                .await?
+        }
+        // Pending and the like: the final confirmation follows.
+        _ => Applied::Duplicate,
+    };
+    received(&state, applied)
+}
+
+// ------------------------------------------------------------------ history
+
+/// A payment as its payer sees it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PaymentView {
+    /// The receipt's id.
+    pub id: String,
+    /// `stripe`, `razorpay` or `epayco`.
+    pub provider: String,
+    /// Minor units.
+    pub amount_minor: i64,
+    /// The amount in words of money (`9.99`).
+    pub amount: String,
+    /// ISO code.
+    pub currency: String,
+    /// `succeeded` or `failed`.
+    pub status: String,
+    /// What it was for.
+    pub description: String,
+    /// The plan bought, by name.
+    pub plan: Option<String>,
+    /// The gateway's reference.
+    pub reference: String,
+    /// When.
+    pub created_at: String,
+}
+
+async fn view(state: &AppState, p: PaymentRecord) -> ApiResult<PaymentView> {
+    let plan = match p.plan_id {
+        Some(id) => state.db.plan_by_id(id).await?.map(|pl| pl.spec.name),
+        None => None,
+    };
+    let description = match (&plan, p.status.as_str()) {
+        (Some(name), "succeeded") => format!("ferrocast {name}"),
+        (Some(name), _) => format!("ferrocast {name} (payment failed)"),
+        _ => p.description,
+    };
+    Ok(PaymentView {
+        id: p.uuid,
+        provider: p.provider,
+        amount: format_money(p.amount_minor),
+        amount_minor: p.amount_minor,
+        currency: p.currency,
+        status: p.status,
+        description,
+        plan,
+        reference: p.provider_payment_id,
+        created_at: rfc3339(p.created_at),
+    })
+}
+
+/// A user's payments.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PaymentList {
+    /// Newest first (at most 100).
+    pub payments: Vec<PaymentView>,
+}
+
+/// Your payments, newest first.
+#[utoipa::path(get, path = "/api/payments/history", tag = "payments", security(("bearer" = [])),
+    responses((status = 200, body = PaymentList)))]
+pub async fn history(
+    State(state): State<AppState>,
+    auth: AuthUser,
+) -> ApiResult<Json<PaymentList>> {
+    auth.require(Scope::ProfileRead)?;
+    let mut payments = Vec::new();
+    for p in state.db.payments_for_user(auth.user.id, 100).await? {
+        payments.push(view(&state, p).await?);
+    }
+    Ok(Json(PaymentList { payments }))
+}
+
+/// A receipt.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Receipt {
+    /// The payment.
+    #[serde(flatten)]
+    pub payment: PaymentView,
+    /// Who paid.
+    pub billed_to: String,
+    /// Who was paid.
+    pub seller: String,
+}
+
+/// One of your payments as a receipt.
+#[utoipa::path(get, path = "/api/payments/receipts/{id}", tag = "payments", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Payment (receipt) id")),
+    responses((status = 200, body = Receipt), (status = 404, body = ErrorBody)))]
+pub async fn receipt(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Receipt>> {
+    auth.require(Scope::ProfileRead)?;
+    let p = state
+        .db
+        .payment_by_uuid(&id)
+        .await?
+        .filter(|p| p.user_id == auth.user.id && p.status == "succeeded")
+        .ok_or_else(|| ApiError::not_found("receipt"))?;
+    Ok(Json(Receipt {
+        payment: view(&state, p).await?,
+        billed_to: format!("{} <{}>", auth.user.display_name, auth.user.email),
+        seller: state.config.public_url.clone(),
+    }))
+}
