@@ -23,6 +23,9 @@ command -v node >/dev/null 2>&1 || need+=(nodejs)
 command -v npm >/dev/null 2>&1 || need+=(npm)
 command -v oathtool >/dev/null 2>&1 || need+=(oathtool)
 command -v openssl >/dev/null 2>&1 || need+=(openssl)
+#    Python 3 with venv runs the payment gateways' own libraries in the payment tests.
+command -v python3 >/dev/null 2>&1 || need+=(python3)
+python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need+=(python3-venv)
 if [ ${#need[@]} -gt 0 ]; then
   say "installing ${need[*]} (apt-get)"
   sudo=""
@@ -36,6 +39,17 @@ if [ ! -d crates/server/tests/js/node_modules/socket.io-client ]; then
   say "npm ci (crates/server/tests/js: socket.io-client)"
   npm ci --prefix crates/server/tests/js --no-audit --no-fund --loglevel=error
 fi
+
+# 2b. The payment gateways' Python libraries (Stripe's and Razorpay's, pinned in
+#     crates/server/tests/py/requirements.txt) in a virtual environment under target/: the
+#     payment tests sign webhooks with them.
+py=target/test-python
+if ! "$py/bin/python" -c 'import stripe, razorpay' >/dev/null 2>&1; then
+  say "python venv with the stripe and razorpay packages ($py)"
+  python3 -m venv "$py"
+  "$py/bin/pip" install --quiet --disable-pip-version-check -r crates/server/tests/py/requirements.txt
+fi
+export FERROCAST_TEST_PYTHON="$PWD/$py/bin/python"
 
 # 3. PostgreSQL.
 pg_url=${FERROCAST_TEST_POSTGRES_URL:-postgres://127.0.0.1:5432/test}

@@ -782,7 +782,7 @@ impl Db {
     pub async fn revenue(&self, since: i64) -> Result<Vec<(String, i64, i64)>, DbError> {
         on_pool!(self, p => {
             let rows = sqlx::query(
-                "SELECT currency, SUM(amount_minor) AS total, COUNT(*) AS n FROM payments \
+                "SELECT currency, CAST(SUM(amount_minor) AS BIGINT) AS total, COUNT(*) AS n FROM payments \
                  WHERE status = 'succeeded' AND created_at >= $1 GROUP BY currency ORDER BY currency",
             )
             .bind(since)

@@ -376,40 +376,12 @@ async fn yt_broadcasts(
     Json(json!({"kind": "youtube#liveBroadcastListResponse", "items": [{"kind": "youtube#liveBroadcast", "id": "b1", "snippet": {"title": "Live now", "liveChatId": "chat-1"}}]})).into_response()
 }
 
-/// An `application/x-www-form-urlencoded` body (the token endpoint's request).
-fn form(body: &str) -> HashMap<String, String> {
-    let decode = |s: &str| {
-        let s = s.replace('+', " ");
-        let b = s.as_bytes();
-        let mut out = Vec::new();
-        let mut i = 0;
-        while i < b.len() {
-            if b[i] == b'%' && i + 2 < b.len() {
-                if let Ok(v) =
-                    u8::from_str_radix(std::str::from_utf8(&b[i + 1..i + 3]).unwrap_or(""), 16)
-                {
-                    out.push(v);
-                    i += 3;
-                    continue;
-                }
-            }
-            out.push(b[i]);
-            i += 1;
-        }
-        String::from_utf8_lossy(&out).into_owned()
-    };
-    body.split('&')
-        .filter_map(|kv| kv.split_once('='))
-        .map(|(k, v)| (decode(k), decode(v)))
-        .collect()
-}
-
 async fn yt_token(State(y): State<Arc<Youtube>>, h: HeaderMap, body: String) -> Response {
     assert_eq!(
         h.get("content-type").and_then(|v| v.to_str().ok()),
         Some("application/x-www-form-urlencoded")
     );
-    let f = form(&body);
+    let f = support::form_decode(&body);
     lock(&y.log).refreshes.push(f.clone());
     let ok = f.get("grant_type").map(String::as_str) == Some("refresh_token")
         && f.get("refresh_token").map(String::as_str) == Some("yt-refresh")

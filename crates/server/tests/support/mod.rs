@@ -468,3 +468,69 @@ pub async fn socketio_scenario(name: &str, params: Value) -> Value {
         )
     })
 }
+
+/// Signs payment-gateway requests with the gateways' own Python libraries
+/// (`tests/py/sign.py`; see there for the request and reply shapes).
+pub fn gateway_signatures(request: &Value) -> Value {
+    let python = std::env::var("FERROCAST_TEST_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/test-python/bin/python")
+        });
+    assert!(
+        python.exists(),
+        "the payment tests need Python with the stripe and razorpay packages: run scripts/test.sh (it creates {})",
+        python.display()
+    );
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/py/sign.py");
+    let mut child = Command::new(&python)
+        .arg(script)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("python starts");
+    {
+        use std::io::Write;
+        let mut stdin = child.stdin.take().expect("stdin");
+        stdin
+            .write_all(request.to_string().as_bytes())
+            .expect("write request");
+    }
+    let out = child.wait_with_output().expect("python runs");
+    assert!(
+        out.status.success(),
+        "sign.py failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("sign.py prints JSON")
+}
+
+/// An `application/x-www-form-urlencoded` body into its fields (what the local gateway and
+/// OAuth stand-ins receive).
+pub fn form_decode(body: &str) -> std::collections::HashMap<String, String> {
+    let decode = |s: &str| {
+        let s = s.replace('+', " ");
+        let b = s.as_bytes();
+        let mut out = Vec::new();
+        let mut i = 0;
+        while i < b.len() {
+            if b[i] == b'%' && i + 2 < b.len() {
+                if let Ok(v) =
+                    u8::from_str_radix(std::str::from_utf8(&b[i + 1..i + 3]).unwrap_or(""), 16)
+                {
+                    out.push(v);
+                    i += 3;
+                    continue;
+                }
+            }
+            out.push(b[i]);
+            i += 1;
+        }
+        String::from_utf8_lossy(&out).into_owned()
+    };
+    body.split('&')
+        .filter_map(|kv| kv.split_once('='))
+        .map(|(k, v)| (decode(k), decode(v)))
+        .collect()
+}

@@ -1,0 +1,898 @@
+//! Plans and payments against local stand-ins for Stripe's and Razorpay's APIs (their
+//! documented request and reply shapes), with webhooks signed by the gateways' own Python
+//! libraries (`tests/py/sign.py`): a full upgrade per gateway, replays, tampering, staleness,
+//! out-of-order delivery, upgrades and downgrades, failed renewals and the period job.
+
+mod support;
+
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, post};
+use axum::{Json, Router};
+use serde_json::{json, Value};
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use support::{client, form_decode, gateway_signatures, Backend, Options, TestApp};
+use tokio::net::TcpListener;
+
+const STRIPE_KEY: &str = "sk_test_fake_key";
+const STRIPE_WHSEC: &str = "whsec_fake_signing_secret";
+const RZP_ID: &str = "rzp_test_fakekey";
+const RZP_SECRET: &str = "fake_key_secret";
+const RZP_WHSEC: &str = "fake_webhook_secret";
+const EPAYCO_CUSTOMER: &str = "1234567";
+const EPAYCO_KEY: &str = "fake_p_key";
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().expect("lock")
+}
+
+fn now_secs() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs() as i64
+}
+
+// ---------------------------------------------------------------- the gateways' APIs
+
+#[derive(Default)]
+struct GatewayLog {
+    /// Form bodies of `POST /v1/checkout/sessions`.
+    checkouts: Vec<HashMap<String, String>>,
+    /// Customers of `POST /v1/billing_portal/sessions`.
+    portals: Vec<String>,
+    /// `DELETE /v1/subscriptions/{id}`.
+    canceled: Vec<String>,
+    /// Bodies of Razorpay's `POST /v1/orders`.
+    orders: Vec<Value>,
+}
+
+type Gateway = Arc<Mutex<GatewayLog>>;
+
+fn stripe_authorised(h: &HeaderMap) -> bool {
+    h.get("authorization").and_then(|v| v.to_str().ok()) == Some(&format!("Bearer {STRIPE_KEY}"))
+}
+
+fn stripe_refusal() -> Response {
+    (
+        StatusCode::UNAUTHORIZED,
+        Json(json!({"error": {"type": "invalid_request_error", "message": "Invalid API Key provided"}})),
+    )
+        .into_response()
+}
+
+async fn stripe_checkout(State(g): State<Gateway>, h: HeaderMap, body: String) -> Response {
+    if !stripe_authorised(&h) {
+        return stripe_refusal();
+    }
+    assert_eq!(
+        h.get("content-type").and_then(|v| v.to_str().ok()),
+        Some("application/x-www-form-urlencoded")
+    );
+    let n = {
+        let mut log = lock(&g);
+        log.checkouts.push(form_decode(&body));
+        log.checkouts.len()
+    };
+    Json(json!({"id": format!("cs_test_{n}"), "object": "checkout.session", "mode": "subscription", "status": "open", "url": format!("https://checkout.stripe.com/c/pay/cs_test_{n}")})).into_response()
+}
+
+async fn stripe_portal(State(g): State<Gateway>, h: HeaderMap, body: String) -> Response {
+    if !stripe_authorised(&h) {
+        return stripe_refusal();
+    }
+    let f = form_decode(&body);
+    lock(&g)
+        .portals
+        .push(f.get("customer").cloned().unwrap_or_default());
+    Json(json!({"id": "bps_1", "object": "billing_portal.session", "customer": f.get("customer"), "return_url": f.get("return_url"), "url": "https://billing.stripe.com/p/session/test_1"})).into_response()
+}
+
+async fn stripe_cancel(State(g): State<Gateway>, h: HeaderMap, Path(id): Path<String>) -> Response {
+    if !stripe_authorised(&h) {
+        return stripe_refusal();
+    }
+    lock(&g).canceled.push(id.clone());
+    Json(json!({"id": id, "object": "subscription", "status": "canceled"})).into_response()
+}
+
+async fn razorpay_order(
+    State(g): State<Gateway>,
+    h: HeaderMap,
+    Json(body): Json<Value>,
+) -> Response {
+    let basic = format!(
+        "Basic {}",
+        data_encoding::BASE64.encode(format!("{RZP_ID}:{RZP_SECRET}").as_bytes())
+    );
+    if h.get("authorization").and_then(|v| v.to_str().ok()) != Some(&basic) {
+        return (
+            StatusCode::UNAUTHORIZED,
+            Json(json!({"error": {"code": "BAD_REQUEST_ERROR", "description": "Authentication failed"}})),
+        )
+            .into_response();
+    }
+    let n = {
+        let mut log = lock(&g);
+        log.orders.push(body.clone());
+        log.orders.len()
+    };
+    Json(json!({"id": format!("order_Test{n:06}"), "entity": "order", "amount": body["amount"], "amount_paid": 0, "amount_due": body["amount"], "currency": body["currency"], "receipt": body["receipt"], "status": "created", "attempts": 0, "notes": body["notes"], "created_at": now_secs()})).into_response()
+}
+
+async fn start_gateway() -> (Gateway, SocketAddr) {
+    let g: Gateway = Arc::default();
+    let router = Router::new()
+        .route("/v1/checkout/sessions", post(stripe_checkout))
+        .route("/v1/billing_portal/sessions", post(stripe_portal))
+        .route("/v1/subscriptions/{id}", delete(stripe_cancel))
+        .route("/v1/orders", post(razorpay_order))
+        .with_state(g.clone());
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    (g, addr)
+}
+
+fn gateway_options(addr: SocketAddr) -> Options {
+    let mut opts = Options::default();
+    opts.extra.extend([
+        ("stripe_secret_key", STRIPE_KEY.to_string()),
+        ("stripe_webhook_secret", STRIPE_WHSEC.to_string()),
+        ("stripe_api_base", format!("http://{addr}")),
+        ("razorpay_key_id", RZP_ID.to_string()),
+        ("razorpay_key_secret", RZP_SECRET.to_string()),
+        ("razorpay_webhook_secret", RZP_WHSEC.to_string()),
+        ("razorpay_api_base", format!("http://{addr}")),
+        ("epayco_customer_id", EPAYCO_CUSTOMER.to_string()),
+        ("epayco_p_key", EPAYCO_KEY.to_string()),
+    ]);
+    opts
+}
+
+// ---------------------------------------------------------------- helpers
+
+async fn call(
+    app: &TestApp,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: Option<Value>,
+) -> (u16, Value) {
+    let c = client();
+    let mut r = match method {
+        "GET" => c.get(app.url(path)),
+        "DELETE" => c.delete(app.url(path)),
+        _ => c.post(app.url(path)),
+    };
+    if let Some(t) = token {
+        r = r.bearer_auth(t);
+    }
+    if let Some(b) = body {
+        r = r.json(&b);
+    }
+    let res = r.send().await.expect("request");
+    let status = res.status().as_u16();
+    (status, res.json().await.unwrap_or(Value::Null))
+}
+
+async fn register(app: &TestApp, email: &str) -> String {
+    support::register_user(app, email, "Creator").await
+}
+
+async fn plan_id(app: &TestApp, name: &str) -> i64 {
+    let (_, v) = call(app, "GET", "/api/subscriptions/plans", None, None).await;
+    v["plans"]
+        .as_array()
+        .expect("plans")
+        .iter()
+        .find(|p| p["name"] == name)
+        .and_then(|p| p["id"].as_i64())
+        .expect("plan")
+}
+
+async fn my_plan(app: &TestApp, token: &str) -> (String, String) {
+    let (_, v) = call(
+        app,
+        "GET",
+        "/api/subscriptions/my-subscription",
+        Some(token),
+        None,
+    )
+    .await;
+    (
+        v["subscription"]["plan"]["name"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string(),
+        v["subscription"]["status"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string(),
+    )
+}
+
+async fn create_source(app: &TestApp, token: &str, name: &str) -> u16 {
+    call(
+        app,
+        "POST",
+        "/api/sources",
+        Some(token),
+        Some(json!({"name": name})),
+    )
+    .await
+    .0
+}
+
+fn stripe_event(id: &str, kind: &str, created: i64, object: Value) -> String {
+    json!({"id": id, "object": "event", "api_version": "2024-06-20", "created": created, "type": kind, "livemode": false, "pending_webhooks": 1, "request": {"id": null, "idempotency_key": null}, "data": {"object": object}}).to_string()
+}
+
+fn checkout_session(n: u32, order: &str, customer: &str, sub: &str, amount: i64) -> Value {
+    json!({"id": format!("cs_test_{n}"), "object": "checkout.session", "mode": "subscription", "client_reference_id": order, "customer": customer, "subscription": sub, "amount_total": amount, "currency": "usd", "payment_status": "paid", "status": "complete", "metadata": {"order": order}})
+}
+
+fn subscription(
+    id: &str,
+    order: &str,
+    customer: &str,
+    status: &str,
+    start: i64,
+    end: i64,
+    cancel_at_end: bool,
+) -> Value {
+    json!({"id": id, "object": "subscription", "customer": customer, "status": status, "cancel_at_period_end": cancel_at_end, "metadata": {"order": order}, "items": {"object": "list", "data": [{"id": format!("si_{id}"), "object": "subscription_item", "current_period_start": start, "current_period_end": end, "price": {"id": "price_x", "unit_amount": 999, "currency": "usd", "recurring": {"interval": "month"}}}]}})
+}
+
+fn invoice(id: &str, sub: &str, customer: &str, amount: i64, start: i64, end: i64) -> Value {
+    json!({"id": id, "object": "invoice", "customer": customer, "status": "paid", "amount_paid": amount, "amount_due": amount, "currency": "usd", "parent": {"type": "subscription_details", "subscription_details": {"subscription": sub}}, "lines": {"object": "list", "data": [{"id": format!("il_{id}"), "period": {"start": start, "end": end}}]}})
+}
+
+/// `Stripe-Signature` headers for `payloads` at `t`, from Stripe's library.
+fn stripe_headers(payloads: &[String], t: i64) -> Vec<String> {
+    let req: Vec<Value> = payloads
+        .iter()
+        .map(|p| json!({"payload": p, "secret": STRIPE_WHSEC, "timestamp": t}))
+        .collect();
+    let out = gateway_signatures(&json!({ "stripe": req }));
+    out["stripe"]
+        .as_array()
+        .expect("headers")
+        .iter()
+        .map(|h| h.as_str().expect("header").to_string())
+        .collect()
+}
+
+async fn deliver_stripe(app: &TestApp, payload: &str, header: &str) -> (u16, Value) {
+    let r = client()
+        .post(app.url("/api/payments/stripe/webhook"))
+        .header("content-type", "application/json")
+        .header("stripe-signature", header)
+        .body(payload.to_string())
+        .send()
+        .await
+        .expect("webhook");
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap_or(Value::Null))
+}
+
+/// Signs and delivers events in order; each must be accepted.
+async fn send_stripe(app: &TestApp, payloads: &[String]) {
+    let headers = stripe_headers(payloads, now_secs());
+    for (p, h) in payloads.iter().zip(&headers) {
+        let (status, body) = deliver_stripe(app, p, h).await;
+        assert_eq!(status, 200, "{p} → {body}");
+    }
+}
+
+async fn checkout(app: &TestApp, token: &str, plan: i64) -> String {
+    let (status, v) = call(
+        app,
+        "POST",
+        "/api/payments/stripe/checkout",
+        Some(token),
+        Some(json!({"plan_id": plan, "billing_cycle": "monthly"})),
+    )
+    .await;
+    assert_eq!(status, 200, "{v}");
+    assert!(
+        v["url"]
+            .as_str()
+            .is_some_and(|u| u.starts_with("https://checkout.stripe.com/")),
+        "{v}"
+    );
+    v["session_id"].as_str().expect("session").to_string()
+}
+
+async fn payments_of(app: &TestApp, token: &str) -> Vec<Value> {
+    let (status, v) = call(app, "GET", "/api/payments/history", Some(token), None).await;
+    assert_eq!(status, 200, "{v}");
+    v["payments"].as_array().cloned().unwrap_or_default()
+}
+
+// ---------------------------------------------------------------- tests
+
+async fn stripe_upgrade_downgrade_renewal_and_the_period_job(b: Backend) {
+    let (gateway, addr) = start_gateway().await;
+    let Some(app) = TestApp::start_with(b, gateway_options(addr)).await else {
+        return;
+    };
+    let token = register(&app, "payer@example.com").await;
+    let (pro, business) = (plan_id(&app, "Pro").await, plan_id(&app, "Business").await);
+    assert_eq!(my_plan(&app, &token).await.0, "Free");
+    assert_eq!(create_source(&app, &token, "one").await, 201);
+    assert_eq!(
+        create_source(&app, &token, "two").await,
+        403,
+        "Free allows one source"
+    );
+
+    // Checkout: the session carries the order and the plan's price.
+    checkout(&app, &token, pro).await;
+    let form = lock(&gateway).checkouts[0].clone();
+    let order = form["client_reference_id"].clone();
+    assert_eq!(form["mode"], "subscription");
+    assert_eq!(form["line_items[0][price_data][unit_amount]"], "999");
+    assert_eq!(form["line_items[0][price_data][currency]"], "usd");
+    assert_eq!(
+        form["line_items[0][price_data][recurring][interval]"],
+        "month"
+    );
+    assert_eq!(form["customer_email"], "payer@example.com");
+    assert_eq!(form["subscription_data[metadata][order]"], order);
+
+    // A tampered body and a stale signature change nothing.
+    let t0 = now_secs();
+    let completed = stripe_event(
+        "evt_c1",
+        "checkout.session.completed",
+        t0,
+        checkout_session(1, &order, "cus_1", "sub_1", 999),
+    );
+    let header = &stripe_headers(std::slice::from_ref(&completed), now_secs())[0];
+    let tampered = completed.replace("\"amount_total\":999", "\"amount_total\":1");
+    assert_ne!(tampered, completed);
+    assert_eq!(deliver_stripe(&app, &tampered, header).await.0, 400);
+    let stale = &stripe_headers(std::slice::from_ref(&completed), now_secs() - 301)[0];
+    let (status, body) = deliver_stripe(&app, &completed, stale).await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(deliver_stripe(&app, &completed, "t=1,v1=00").await.0, 400);
+    assert_eq!(my_plan(&app, &token).await.0, "Free", "nothing changed");
+
+    // The real thing: checkout completed, subscription created, invoice paid → Pro at once.
+    let period_end = t0 + 30 * 86_400;
+    send_stripe(
+        &app,
+        &[
+            completed.clone(),
+            stripe_event(
+                "evt_s1",
+                "customer.subscription.created",
+                t0,
+                subscription("sub_1", &order, "cus_1", "active", t0, period_end, false),
+            ),
+            stripe_event(
+                "evt_i1",
+                "invoice.paid",
+                t0,
+                invoice("in_1", "sub_1", "cus_1", 999, t0, period_end),
+            ),
+        ],
+    )
+    .await;
+    assert_eq!(
+        my_plan(&app, &token).await,
+        ("Pro".to_string(), "active".to_string())
+    );
+    assert_eq!(
+        create_source(&app, &token, "two").await,
+        201,
+        "limits raised at once"
+    );
+    assert_eq!(create_source(&app, &token, "three").await, 201);
+    assert_eq!(
+        create_source(&app, &token, "four").await,
+        403,
+        "Pro allows three"
+    );
+    // A replay of any of them changes nothing.
+    let (status, body) = deliver_stripe(
+        &app,
+        &completed,
+        &stripe_headers(std::slice::from_ref(&completed), now_secs())[0],
+    )
+    .await;
+    assert_eq!((status, body["applied"].clone()), (200, json!(false)));
+    let payments = payments_of(&app, &token).await;
+    assert_eq!(payments.len(), 1, "{payments:?}");
+    assert_eq!(
+        (
+            payments[0]["amount"].as_str(),
+            payments[0]["currency"].as_str()
+        ),
+        (Some("9.99"), Some("USD"))
+    );
+    let receipt = payments[0]["id"].as_str().expect("id");
+    let (status, r) = call(
+        &app,
+        "GET",
+        &format!("/api/payments/receipts/{receipt}"),
+        Some(&token),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{r}");
+    assert_eq!(r["description"], "ferrocast Pro");
+    assert!(r["billed_to"]
+        .as_str()
+        .is_some_and(|b| b.contains("payer@example.com")));
+
+    // The customer portal opens for the recorded customer.
+    let (status, p) = call(
+        &app,
+        "POST",
+        "/api/payments/stripe/portal",
+        Some(&token),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{p}");
+    assert_eq!(lock(&gateway).portals, ["cus_1"]);
+
+    // An older update delivered late changes nothing: it says cancel at period end, but the
+    // newer one (already applied) does not.
+    send_stripe(
+        &app,
+        &[
+            stripe_event(
+                "evt_s3",
+                "customer.subscription.updated",
+                t0 + 20,
+                subscription("sub_1", &order, "cus_1", "active", t0, period_end, false),
+            ),
+            stripe_event(
+                "evt_s2",
+                "customer.subscription.updated",
+                t0 + 10,
+                subscription("sub_1", &order, "cus_1", "active", t0, period_end, true),
+            ),
+        ],
+    )
+    .await;
+    let (_, mine) = call(
+        &app,
+        "GET",
+        "/api/subscriptions/my-subscription",
+        Some(&token),
+        None,
+    )
+    .await;
+    assert_eq!(
+        mine["subscription"]["cancel_at_period_end"], false,
+        "{mine}"
+    );
+
+    // Upgrade to Business through a new Checkout: the Pro subscription ends here and at Stripe.
+    checkout(&app, &token, business).await;
+    let order2 = lock(&gateway).checkouts[1]["client_reference_id"].clone();
+    send_stripe(
+        &app,
+        &[
+            stripe_event(
+                "evt_c2",
+                "checkout.session.completed",
+                t0 + 30,
+                checkout_session(2, &order2, "cus_1", "sub_2", 2999),
+            ),
+            stripe_event(
+                "evt_i2",
+                "invoice.paid",
+                t0 + 30,
+                invoice("in_2", "sub_2", "cus_1", 2999, t0 + 30, period_end + 30),
+            ),
+        ],
+    )
+    .await;
+    assert_eq!(my_plan(&app, &token).await.0, "Business");
+    assert!(
+        support_eventually(|| lock(&gateway).canceled == ["sub_1"]).await,
+        "sub_1 canceled at Stripe"
+    );
+    assert_eq!(create_source(&app, &token, "four").await, 201);
+
+    // Downgrade to Pro: nothing is deleted, new sources over the limit are refused.
+    checkout(&app, &token, pro).await;
+    let order3 = lock(&gateway).checkouts[2]["client_reference_id"].clone();
+    send_stripe(
+        &app,
+        &[stripe_event(
+            "evt_c3",
+            "checkout.session.completed",
+            t0 + 40,
+            checkout_session(3, &order3, "cus_1", "sub_3", 999),
+        )],
+    )
+    .await;
+    assert_eq!(my_plan(&app, &token).await.0, "Pro");
+    let (_, mine) = call(
+        &app,
+        "GET",
+        "/api/subscriptions/my-subscription",
+        Some(&token),
+        None,
+    )
+    .await;
+    assert_eq!(
+        mine["usage"]["sources_used"], 4,
+        "no source deleted: {mine}"
+    );
+    assert_eq!(create_source(&app, &token, "five").await, 403);
+
+    // A failed renewal: past due, still Pro, until the grace ends; the period job then
+    // cancels it and the user is on Free.
+    send_stripe(
+        &app,
+        &[stripe_event(
+            "evt_f3",
+            "invoice.payment_failed",
+            t0 + 50,
+            invoice("in_3", "sub_3", "cus_1", 999, t0, period_end),
+        )],
+    )
+    .await;
+    assert_eq!(
+        my_plan(&app, &token).await,
+        ("Pro".to_string(), "past_due".to_string())
+    );
+    let running = app.running.as_ref().expect("running");
+    let db = &running.state.db;
+    let me = db
+        .user_by_email("payer@example.com")
+        .await
+        .expect("q")
+        .expect("user");
+    let sub = db
+        .current_subscription(me.id)
+        .await
+        .expect("q")
+        .expect("sub");
+    assert_eq!(
+        ferrocast_server::billing::roll_periods(&running.state).await,
+        0,
+        "still in grace"
+    );
+    set_grace(&app, sub.id, 1).await;
+    assert_eq!(
+        ferrocast_server::billing::roll_periods(&running.state).await,
+        1
+    );
+    assert_eq!(my_plan(&app, &token).await.0, "Free");
+    let statuses: Vec<String> = payments_of(&app, &token)
+        .await
+        .iter()
+        .map(|p| p["status"].as_str().unwrap_or_default().to_string())
+        .collect();
+    assert_eq!(statuses, ["failed", "succeeded", "succeeded"]);
+
+    // Administrators see the subscriptions and the revenue.
+    let admin = register(&app, "admin@example.com").await;
+    let admin_user = db
+        .user_by_email("admin@example.com")
+        .await
+        .expect("q")
+        .expect("user");
+    db.set_role(admin_user.id, "admin", 0).await.expect("role");
+    let (status, stats) = call(&app, "GET", "/api/admin/stats", Some(&admin), None).await;
+    assert_eq!(status, 200, "{stats}");
+    assert_eq!(
+        stats["revenue"]["all_time"],
+        json!([{"currency": "USD", "amount_minor": 3998, "amount": "39.98", "payments": 2}])
+    );
+    let (status, subs) = call(
+        &app,
+        "GET",
+        "/api/admin/subscriptions?per_page=2",
+        Some(&admin),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{subs}");
+    assert_eq!(subs["total"], 3);
+    assert_eq!(subs["subscriptions"].as_array().map(Vec::len), Some(2));
+    assert_eq!(
+        call(&app, "GET", "/api/admin/stats", Some(&token), None)
+            .await
+            .0,
+        403
+    );
+    app.finish().await;
+}
+
+async fn support_eventually(mut f: impl FnMut() -> bool) -> bool {
+    for _ in 0..250 {
+        if f() {
+            return true;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    f()
+}
+
+/// Moves a subscription's grace into the past (what time would do).
+async fn set_grace(app: &TestApp, id: i64, until: i64) {
+    let sql = "UPDATE user_subscriptions SET grace_until = $1 WHERE id = $2";
+    if app.database_url.starts_with("postgres") {
+        let pool = sqlx::PgPool::connect(&app.database_url).await.expect("pg");
+        sqlx::query(sql)
+            .bind(until)
+            .bind(id)
+            .execute(&pool)
+            .await
+            .expect("update");
+    } else {
+        let pool = sqlx::SqlitePool::connect(&app.database_url)
+            .await
+            .expect("sqlite");
+        sqlx::query(sql)
+            .bind(until)
+            .bind(id)
+            .execute(&pool)
+            .await
+            .expect("update");
+    }
+}
+
+async fn razorpay_and_epayco_upgrades(b: Backend) {
+    let (gateway, addr) = start_gateway().await;
+    let Some(app) = TestApp::start_with(b, gateway_options(addr)).await else {
+        return;
+    };
+    let token = register(&app, "rupee@example.com").await;
+    let pro = plan_id(&app, "Pro").await;
+
+    // Razorpay: the seed's create-order, in paise by default.
+    let (status, order) = call(
+        &app,
+        "POST",
+        "/api/payments/create-order",
+        Some(&token),
+        Some(json!({"plan_id": pro, "billing_cycle": "monthly"})),
+    )
+    .await;
+    assert_eq!(status, 200, "{order}");
+    assert_eq!(
+        (
+            order["amount"].as_i64(),
+            order["currency"].as_str(),
+            order["key_id"].as_str()
+        ),
+        (Some(79_900), Some("INR"), Some(RZP_ID))
+    );
+    let order_id = order["order_id"].as_str().expect("order id").to_string();
+    assert_eq!(lock(&gateway).orders[0]["amount"], 79_900);
+    assert_eq!(lock(&gateway).orders[0]["receipt"], order["receipt"]);
+
+    // Checkout's signature, as Razorpay's library accepts it; a wrong one is refused.
+    let sigs = gateway_signatures(
+        &json!({"razorpay_payment": [{"order_id": order_id, "payment_id": "pay_Test0001", "key_id": RZP_ID, "key_secret": RZP_SECRET}]}),
+    );
+    let signature = sigs["razorpay_payment"][0]
+        .as_str()
+        .expect("sig")
+        .to_string();
+    let (status, _) = call(
+        &app,
+        "POST",
+        "/api/payments/verify",
+        Some(&token),
+        Some(json!({"order_id": order_id, "payment_id": "pay_Test0002", "signature": signature})),
+    )
+    .await;
+    assert_eq!(status, 400, "a signature for another payment");
+    assert_eq!(my_plan(&app, &token).await.0, "Free");
+    let (status, v) = call(
+        &app,
+        "POST",
+        "/api/payments/verify",
+        Some(&token),
+        Some(json!({"order_id": order_id, "payment_id": "pay_Test0001", "signature": signature})),
+    )
+    .await;
+    assert_eq!((status, v["applied"].clone()), (200, json!(true)), "{v}");
+    assert_eq!(
+        my_plan(&app, &token).await,
+        ("Pro".to_string(), "active".to_string())
+    );
+
+    // The webhook for the same payment credits nothing more; a tampered one is refused.
+    let body = json!({"entity": "event", "account_id": "acc_Test", "event": "payment.captured", "contains": ["payment"], "payload": {"payment": {"entity": {"id": "pay_Test0001", "entity": "payment", "amount": 79_900, "currency": "INR", "status": "captured", "order_id": order_id, "method": "upi", "captured": true}}}, "created_at": now_secs()}).to_string();
+    let sig =
+        gateway_signatures(&json!({"razorpay_webhook": [{"body": body, "secret": RZP_WHSEC}]}))
+            ["razorpay_webhook"][0]
+            .as_str()
+            .expect("sig")
+            .to_string();
+    let hook = |body: String, sig: String, id: &'static str| {
+        let app_url = app.url("/api/payments/webhook");
+        async move {
+            let r = client()
+                .post(app_url)
+                .header("content-type", "application/json")
+                .header("x-razorpay-signature", sig)
+                .header("x-razorpay-event-id", id)
+                .body(body)
+                .send()
+                .await
+                .expect("webhook");
+            (
+                r.status().as_u16(),
+                r.json::<Value>().await.unwrap_or(Value::Null),
+            )
+        }
+    };
+    assert_eq!(
+        hook(body.replace("79900", "100"), sig.clone(), "evt_R1")
+            .await
+            .0,
+        400
+    );
+    let (status, v) = hook(body.clone(), sig.clone(), "evt_R1").await;
+    assert_eq!(
+        (status, v["applied"].clone()),
+        (200, json!(false)),
+        "already credited by verify: {v}"
+    );
+    assert_eq!(hook(body, sig, "evt_R1").await.0, 200);
+    let payments = payments_of(&app, &token).await;
+    assert_eq!(payments.len(), 1, "{payments:?}");
+    assert_eq!(
+        (
+            payments[0]["amount"].as_str(),
+            payments[0]["currency"].as_str()
+        ),
+        (Some("799.00"), Some("INR"))
+    );
+
+    // Paying again for the same plan renews it: one more cycle after the current one.
+    let (_, before) = call(
+        &app,
+        "GET",
+        "/api/subscriptions/my-subscription",
+        Some(&token),
+        None,
+    )
+    .await;
+    let (status, order2) = call(
+        &app,
+        "POST",
+        "/api/payments/create-order",
+        Some(&token),
+        Some(json!({"plan_id": pro, "billing_cycle": "monthly"})),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let order2_id = order2["order_id"].as_str().expect("id").to_string();
+    let body2 = json!({"entity": "event", "event": "payment.captured", "payload": {"payment": {"entity": {"id": "pay_Test0003", "amount": 79_900, "currency": "INR", "status": "captured", "order_id": order2_id}}}, "created_at": now_secs()}).to_string();
+    let sig2 =
+        gateway_signatures(&json!({"razorpay_webhook": [{"body": body2, "secret": RZP_WHSEC}]}))
+            ["razorpay_webhook"][0]
+            .as_str()
+            .expect("sig")
+            .to_string();
+    let (status, v) = hook(body2, sig2, "evt_R2").await;
+    assert_eq!((status, v["applied"].clone()), (200, json!(true)), "{v}");
+    let (_, after) = call(
+        &app,
+        "GET",
+        "/api/subscriptions/my-subscription",
+        Some(&token),
+        None,
+    )
+    .await;
+    assert_eq!(
+        after["subscription"]["id"], before["subscription"]["id"],
+        "the same subscription, renewed"
+    );
+    assert!(
+        after["subscription"]["current_period_end"].as_str()
+            > before["subscription"]["current_period_end"].as_str()
+    );
+
+    // ePayco: an order, then a signed confirmation upgrades another user to Business.
+    let token2 = register(&app, "peso@example.com").await;
+    let business = plan_id(&app, "Business").await;
+    let (status, e) = call(
+        &app,
+        "POST",
+        "/api/payments/epayco/create-order",
+        Some(&token2),
+        Some(json!({"plan_id": business, "billing_cycle": "yearly"})),
+    )
+    .await;
+    assert_eq!(status, 200, "{e}");
+    assert_eq!(
+        (e["amount"].as_str(), e["currency"].as_str()),
+        (Some("299.99"), Some("USD"))
+    );
+    let invoice_id = e["invoice"].as_str().expect("invoice").to_string();
+    let fields = [
+        EPAYCO_CUSTOMER,
+        EPAYCO_KEY,
+        "ref_9001",
+        "tx_9001",
+        "299.99",
+        "USD",
+    ];
+    let sig = gateway_signatures(&json!({"epayco": [{"fields": fields}]}))["epayco"][0]
+        .as_str()
+        .expect("sig")
+        .to_string();
+    let confirm = |sig: String, amount: &str| {
+        let url = app.url("/api/payments/epayco/confirmation");
+        let form = format!("x_cust_id_cliente={EPAYCO_CUSTOMER}&x_ref_payco=ref_9001&x_transaction_id=tx_9001&x_amount={amount}&x_currency_code=USD&x_cod_response=1&x_response=Aceptada&x_id_invoice={invoice_id}&x_signature={sig}");
+        async move {
+            client()
+                .post(url)
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(form)
+                .send()
+                .await
+                .expect("confirmation")
+                .status()
+                .as_u16()
+        }
+    };
+    assert_eq!(
+        confirm(sig.clone(), "1.00").await,
+        400,
+        "amount changed after signing"
+    );
+    assert_eq!(confirm(sig.clone(), "299.99").await, 200);
+    assert_eq!(confirm(sig, "299.99").await, 200, "a repeated confirmation");
+    assert_eq!(
+        my_plan(&app, &token2).await,
+        ("Business".to_string(), "active".to_string())
+    );
+    assert_eq!(payments_of(&app, &token2).await.len(), 1);
+    app.finish().await;
+}
+
+/// A gateway without keys is off and says so.
+async fn a_gateway_without_keys_is_disabled(b: Backend) {
+    let Some(app) = TestApp::start(b).await else {
+        return;
+    };
+    let token = register(&app, "nokeys@example.com").await;
+    let pro = plan_id(&app, "Pro").await;
+    let (status, v) = call(
+        &app,
+        "POST",
+        "/api/payments/stripe/checkout",
+        Some(&token),
+        Some(json!({"plan_id": pro, "billing_cycle": "monthly"})),
+    )
+    .await;
+    assert_eq!(status, 503, "{v}");
+    assert_eq!(v["code"], "GATEWAY_DISABLED");
+    assert!(
+        v["details"]
+            .as_str()
+            .is_some_and(|d| d.contains("FERROCAST_STRIPE_SECRET_KEY")),
+        "{v}"
+    );
+    let (status, v) = call(&app, "POST", "/api/payments/webhook", None, Some(json!({}))).await;
+    assert_eq!(
+        (status, v["code"].as_str()),
+        (503, Some("GATEWAY_DISABLED"))
+    );
+    app.finish().await;
+}
+
+both_backends!(
+    stripe_upgrade_downgrade_renewal_and_the_period_job,
+    razorpay_and_epayco_upgrades,
+    a_gateway_without_keys_is_disabled
+);
