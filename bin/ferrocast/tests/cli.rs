@@ -739,3 +739,273 @@ async fn two_nodes_share_chat_and_viewer_counts_through_redis() {
     a.stop();
     b.stop();
 }
+
+/// A stand-in for Stripe's `POST /v1/checkout/sessions` (its documented reply), on a thread;
+/// sends each request's form body to the returned channel.
+fn stripe_checkout_stand_in() -> (u16, std::sync::mpsc::Receiver<String>) {
+    use std::io::Read;
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for (n, conn) in listener.incoming().enumerate() {
+            let Ok(mut conn) = conn else { continue };
+            let mut buf = Vec::new();
+            let mut chunk = [0u8; 4096];
+            let body = loop {
+                let Ok(k) = conn.read(&mut chunk) else {
+                    break None;
+                };
+                if k == 0 {
+                    break None;
+                }
+                buf.extend_from_slice(&chunk[..k]);
+                let text = String::from_utf8_lossy(&buf).to_string();
+                if let Some(end) = text.find("\r\n\r\n") {
+                    let len = text[..end]
+                        .lines()
+                        .find_map(|l| {
+                            l.to_ascii_lowercase()
+                                .strip_prefix("content-length:")
+                                .map(|v| v.trim().parse::<usize>().unwrap_or(0))
+                        })
+                        .unwrap_or(0);
+                    if buf.len() >= end + 4 + len {
+                        break Some(
+                            String::from_utf8_lossy(&buf[end + 4..end + 4 + len]).to_string(),
+                        );
+                    }
+                }
+            };
+            let Some(body) = body else { continue };
+            let _ = tx.send(body);
+            let reply = format!(
+                r#"{{"id":"cs_test_{n}","object":"checkout.session","mode":"subscription","url":"https://checkout.stripe.com/c/pay/cs_test_{n}"}}"#
+            );
+            let _ = write!(
+                conn,
+                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{reply}",
+                reply.len()
+            );
+        }
+    });
+    (port, rx)
+}
+
+/// `Stripe-Signature` headers from Stripe's own Python library (crates/server/tests/py).
+fn stripe_signatures(payloads: &[String], secret: &str, t: u64) -> Vec<String> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let python = std::env::var("FERROCAST_TEST_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| root.join("target/test-python/bin/python"));
+    assert!(
+        python.exists(),
+        "Python with the stripe package is required: run scripts/test.sh"
+    );
+    let req: Vec<serde_json::Value> = payloads
+        .iter()
+        .map(|p| serde_json::json!({"payload": p, "secret": secret, "timestamp": t}))
+        .collect();
+    let mut child = Command::new(python)
+        .arg(root.join("crates/server/tests/py/sign.py"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("python");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(serde_json::json!({ "stripe": req }).to_string().as_bytes())
+        .expect("write");
+    let out = child.wait_with_output().expect("sign.py");
+    assert!(out.status.success(), "sign.py failed");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    v["stripe"]
+        .as_array()
+        .expect("headers")
+        .iter()
+        .map(|h| h.as_str().expect("header").to_string())
+        .collect()
+}
+
+/// `kill -9` while 300 signed Stripe webhooks are being processed, 16 at a time; after the
+/// restart Stripe delivers every one of them again (as it retries what was not acknowledged —
+/// here, those that were too): each invoice is credited exactly once.
+#[tokio::test]
+async fn webhooks_interrupted_by_kill_9_are_applied_exactly_once_after_restart() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    const SECRET: &str = "whsec_kill9_secret";
+    let dir = temp_dir("webhook-kill9");
+    let http = free_port();
+    let (stripe_port, forms) = stripe_checkout_stand_in();
+    let cmd = || {
+        let mut c = ferrocast(&dir);
+        c.env("FERROCAST_HTTP_ADDR", format!("127.0.0.1:{http}"))
+            .env("FERROCAST_RTMP_ADDR", "127.0.0.1:0")
+            .env("FERROCAST_STRIPE_SECRET_KEY", "sk_test_kill9")
+            .env("FERROCAST_STRIPE_WEBHOOK_SECRET", SECRET)
+            .env(
+                "FERROCAST_STRIPE_API_BASE",
+                format!("http://127.0.0.1:{stripe_port}"),
+            );
+        c
+    };
+    let mut server = Server::start(cmd());
+    let url = server.url.clone();
+    let c = reqwest::Client::new();
+    let reg: serde_json::Value = c
+        .post(format!("{url}/api/auth/register"))
+        .json(&serde_json::json!({"email": "payer@example.com", "password": "password123", "display_name": "P"}))
+        .send()
+        .await
+        .expect("register")
+        .json()
+        .await
+        .expect("json");
+    let token = reg["access_token"].as_str().expect("token").to_string();
+    let plans: serde_json::Value = c
+        .get(format!("{url}/api/subscriptions/plans"))
+        .send()
+        .await
+        .expect("plans")
+        .json()
+        .await
+        .expect("json");
+    let pro = plans["plans"]
+        .as_array()
+        .expect("plans")
+        .iter()
+        .find(|p| p["name"] == "Pro")
+        .and_then(|p| p["id"].as_i64())
+        .expect("Pro");
+    let r = c
+        .post(format!("{url}/api/payments/stripe/checkout"))
+        .bearer_auth(&token)
+        .json(&serde_json::json!({"plan_id": pro, "billing_cycle": "monthly"}))
+        .send()
+        .await
+        .expect("checkout");
+    assert_eq!(r.status(), 200);
+    let form = forms
+        .recv_timeout(Duration::from_secs(5))
+        .expect("checkout form");
+    let order = form
+        .split('&')
+        .find_map(|kv| kv.strip_prefix("client_reference_id="))
+        .expect("order")
+        .to_string();
+
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs();
+    let event = |id: String, kind: &str, object: serde_json::Value| {
+        serde_json::json!({"id": id, "object": "event", "created": t, "type": kind, "data": {"object": object}}).to_string()
+    };
+    let mut payloads = vec![event(
+        "evt_checkout".into(),
+        "checkout.session.completed",
+        serde_json::json!({"id": "cs_test_0", "object": "checkout.session", "client_reference_id": order, "customer": "cus_k9", "subscription": "sub_k9", "amount_total": 999, "currency": "usd", "payment_status": "paid"}),
+    )];
+    for i in 0..300 {
+        payloads.push(event(
+            format!("evt_inv{i}"),
+            "invoice.paid",
+            serde_json::json!({"id": format!("in_k9_{i}"), "object": "invoice", "customer": "cus_k9", "subscription": "sub_k9", "amount_paid": 999, "amount_due": 999, "currency": "usd"}),
+        ));
+    }
+    let headers = stripe_signatures(&payloads, SECRET, t);
+    let deliveries: Vec<(String, String)> = payloads.into_iter().zip(headers).collect();
+    let http_client = c.clone();
+    let send = move |url: String, (body, sig): (String, String)| {
+        let c = http_client.clone();
+        async move {
+            c.post(format!("{url}/api/payments/stripe/webhook"))
+                .header("stripe-signature", sig)
+                .header("content-type", "application/json")
+                .body(body)
+                .send()
+                .await
+                .map(|r| r.status().as_u16())
+                .unwrap_or(0)
+        }
+    };
+    assert_eq!(send(url.clone(), deliveries[0].clone()).await, 200);
+
+    // 300 invoices, 16 at a time; kill -9 after the 100th answer.
+    let answered = Arc::new(AtomicUsize::new(0));
+    let failed = Arc::new(AtomicUsize::new(0));
+    let storm = {
+        let (url, answered, failed) = (url.clone(), answered.clone(), failed.clone());
+        let deliveries = deliveries[1..].to_vec();
+        let send = send.clone();
+        tokio::spawn(async move {
+            let sem = Arc::new(tokio::sync::Semaphore::new(16));
+            let mut tasks = Vec::new();
+            for d in deliveries {
+                let permit = sem.clone().acquire_owned().await.expect("permit");
+                let (url, answered, failed, send) =
+                    (url.clone(), answered.clone(), failed.clone(), send.clone());
+                tasks.push(tokio::spawn(async move {
+                    match send(url, d).await {
+                        200 => answered.fetch_add(1, Ordering::SeqCst),
+                        _ => failed.fetch_add(1, Ordering::SeqCst),
+                    };
+                    drop(permit);
+                }));
+            }
+            for t in tasks {
+                let _ = t.await;
+            }
+        })
+    };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while answered.load(Ordering::SeqCst) < 100 {
+        assert!(Instant::now() < deadline, "webhooks are not being answered");
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    server.child.kill().expect("kill -9");
+    let _ = server.child.wait();
+    storm.await.expect("storm");
+    let (ok, lost) = (
+        answered.load(Ordering::SeqCst),
+        failed.load(Ordering::SeqCst),
+    );
+    assert!(
+        ok < 300 && lost > 0,
+        "the kill interrupted deliveries ({ok} answered, {lost} cut off)"
+    );
+
+    // Restart on the same data; every delivery again.
+    let server = Server::start(cmd());
+    for d in deliveries.iter().cloned() {
+        assert_eq!(send(server.url.clone(), d).await, 200);
+    }
+    let db = format!("sqlite://{}", dir.join("data/ferrocast.db").display());
+    let pool = sqlx::SqlitePool::connect(&db).await.expect("db");
+    let count = |sql: &'static str| {
+        let pool = pool.clone();
+        async move {
+            sqlx::query_scalar::<_, i64>(sql)
+                .fetch_one(&pool)
+                .await
+                .expect("count")
+        }
+    };
+    assert_eq!(
+        count("SELECT COUNT(*) FROM payments WHERE provider = 'stripe' AND status = 'succeeded'")
+            .await,
+        300,
+        "each invoice exactly once ({ok} were answered before the kill)"
+    );
+    assert_eq!(count("SELECT COUNT(*) FROM webhook_events").await, 301);
+    assert_eq!(
+        count("SELECT COUNT(*) FROM user_subscriptions WHERE status = 'active'").await,
+        1
+    );
+    pool.close().await;
+    server.stop();
+    let _ = std::fs::remove_dir_all(&dir);
+}
