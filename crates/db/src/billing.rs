@@ -736,6 +736,37 @@ impl Db {
         })
     }
 
+    /// Sets whether a subscription ends with its period (its owner's choice).
+    pub async fn set_cancel_at_period_end(
+        &self,
+        id: i64,
+        cancel: bool,
+        now: i64,
+    ) -> Result<(), DbError> {
+        on_pool!(self, p => {
+            sqlx::query("UPDATE user_subscriptions SET cancel_at_period_end = $1, updated_at = $2 WHERE id = $3")
+                .bind(cancel).bind(now).bind(id)
+                .execute(p).await?;
+            Ok(())
+        })
+    }
+
+    /// The gateway and gateway id of a subscription.
+    pub async fn subscription_gateway(&self, id: i64) -> Result<Option<(String, String)>, DbError> {
+        on_pool!(self, p => {
+            let r = sqlx::query("SELECT provider, provider_subscription_id FROM user_subscriptions WHERE id = $1")
+                .bind(id).fetch_optional(p).await?;
+            match r {
+                Some(r) => {
+                    let provider: Option<String> = r.try_get("provider")?;
+                    let sub: Option<String> = r.try_get("provider_subscription_id")?;
+                    Ok(provider.zip(sub))
+                }
+                None => Ok(None),
+            }
+        })
+    }
+
     /// Subscriptions for administrators, newest first.
     pub async fn list_subscriptions(
         &self,

@@ -120,6 +120,8 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(payments::epayco_create_order))
         .routes(routes!(payments::epayco_confirmation))
         .routes(routes!(payments::history))
+        .routes(routes!(payments::cancel))
+        .routes(routes!(payments::resume))
         .routes(routes!(payments::receipt))
         .routes(routes!(admin::subscriptions))
         .routes(routes!(admin::stats))

@@ -145,6 +145,29 @@ pub fn cancel_replaced(state: &AppState, replaced: Vec<(String, String)>) {
     }
 }
 
+/// Tells Stripe whether a subscription ends with its period.
+pub async fn stripe_cancel_at_period_end(
+    state: &AppState,
+    subscription: &str,
+    cancel: bool,
+) -> Result<(), ApiError> {
+    let keys = stripe_keys(state)?;
+    call(
+        state
+            .http
+            .post(format!("{}/v1/subscriptions/{subscription}", keys.api_base))
+            .bearer_auth(keys.secret_key.expose())
+            .form(&[(
+                "cancel_at_period_end",
+                if cancel { "true" } else { "false" },
+            )]),
+        stripe::error_message,
+    )
+    .await
+    .map(|_| ())
+    .map_err(|e| gateway_error("Stripe", e))
+}
+
 /// Creates a Razorpay order.
 pub async fn razorpay_order(
     state: &AppState,

@@ -46,6 +46,8 @@ struct GatewayLog {
     portals: Vec<String>,
     /// `DELETE /v1/subscriptions/{id}`.
     canceled: Vec<String>,
+    /// `POST /v1/subscriptions/{id}` with `cancel_at_period_end`.
+    updated: Vec<(String, String)>,
     /// Bodies of Razorpay's `POST /v1/orders`.
     orders: Vec<Value>,
 }
@@ -99,6 +101,21 @@ async fn stripe_cancel(State(g): State<Gateway>, h: HeaderMap, Path(id): Path<St
     Json(json!({"id": id, "object": "subscription", "status": "canceled"})).into_response()
 }
 
+async fn stripe_update(
+    State(g): State<Gateway>,
+    h: HeaderMap,
+    Path(id): Path<String>,
+    body: String,
+) -> Response {
+    if !stripe_authorised(&h) {
+        return stripe_refusal();
+    }
+    let f = form_decode(&body);
+    let cancel = f.get("cancel_at_period_end").cloned().unwrap_or_default();
+    lock(&g).updated.push((id.clone(), cancel.clone()));
+    Json(json!({"id": id, "object": "subscription", "status": "active", "cancel_at_period_end": cancel == "true"})).into_response()
+}
+
 async fn razorpay_order(
     State(g): State<Gateway>,
     h: HeaderMap,
@@ -128,7 +145,10 @@ async fn start_gateway() -> (Gateway, SocketAddr) {
     let router = Router::new()
         .route("/v1/checkout/sessions", post(stripe_checkout))
         .route("/v1/billing_portal/sessions", post(stripe_portal))
-        .route("/v1/subscriptions/{id}", delete(stripe_cancel))
+        .route(
+            "/v1/subscriptions/{id}",
+            delete(stripe_cancel).post(stripe_update),
+        )
         .route("/v1/orders", post(razorpay_order))
         .with_state(g.clone());
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
@@ -473,6 +493,51 @@ async fn stripe_upgrade_downgrade_renewal_and_the_period_job(b: Backend) {
     assert_eq!(
         mine["subscription"]["cancel_at_period_end"], false,
         "{mine}"
+    );
+
+    // Ending at the period's end, and changing one's mind: Stripe is told each time.
+    let (status, v) = call(
+        &app,
+        "POST",
+        "/api/subscriptions/cancel",
+        Some(&token),
+        None,
+    )
+    .await;
+    assert_eq!(
+        (status, v["cancel_at_period_end"].clone()),
+        (200, json!(true)),
+        "{v}"
+    );
+    let (_, mine) = call(
+        &app,
+        "GET",
+        "/api/subscriptions/my-subscription",
+        Some(&token),
+        None,
+    )
+    .await;
+    assert_eq!(mine["subscription"]["cancel_at_period_end"], true);
+    assert_eq!(
+        my_plan(&app, &token).await.0,
+        "Pro",
+        "still Pro until the period ends"
+    );
+    let (status, _) = call(
+        &app,
+        "POST",
+        "/api/subscriptions/resume",
+        Some(&token),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        lock(&gateway).updated,
+        [
+            ("sub_1".to_string(), "true".to_string()),
+            ("sub_1".to_string(), "false".to_string())
+        ]
     );
 
     // Upgrade to Business through a new Checkout: the Pro subscription ends here and at Stripe.

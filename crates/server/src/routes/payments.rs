@@ -683,6 +683,62 @@ pub async fn epayco_confirmation(
     received(&state, applied)
 }
 
+// ------------------------------------------------------------------ ending and resuming
+
+/// What changed.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Renewal {
+    /// In words.
+    pub message: String,
+    /// Whether the subscription now ends with its period.
+    pub cancel_at_period_end: bool,
+    /// When the period ends (RFC 3339).
+    pub current_period_end: String,
+}
+
+async fn set_renewal(state: &AppState, auth: &AuthUser, cancel: bool) -> ApiResult<Json<Renewal>> {
+    auth.require(Scope::ProfileRead)?;
+    let sub = state
+        .db
+        .current_subscription(auth.user.id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("subscription"))?;
+    if let Some((provider, id)) = state.db.subscription_gateway(sub.id).await? {
+        if provider == "stripe" {
+            // Stripe bills it: Stripe is told first (its webhook then confirms).
+            billing::stripe_cancel_at_period_end(state, &id, cancel).await?;
+        }
+    }
+    state
+        .db
+        .set_cancel_at_period_end(sub.id, cancel, now_ms())
+        .await?;
+    let end = rfc3339(sub.current_period_end);
+    Ok(Json(Renewal {
+        message: if cancel {
+            format!("Your plan stays until {end} and then ends; nothing is deleted.")
+        } else {
+            "Your plan renews as before.".into()
+        },
+        cancel_at_period_end: cancel,
+        current_period_end: end,
+    }))
+}
+
+/// End your subscription when its period ends (it stays until then).
+#[utoipa::path(post, path = "/api/subscriptions/cancel", tag = "subscriptions", security(("bearer" = [])),
+    responses((status = 200, body = Renewal), (status = 404, body = ErrorBody), (status = 502, body = ErrorBody)))]
+pub async fn cancel(State(state): State<AppState>, auth: AuthUser) -> ApiResult<Json<Renewal>> {
+    set_renewal(&state, &auth, true).await
+}
+
+/// Keep renewing a subscription set to end.
+#[utoipa::path(post, path = "/api/subscriptions/resume", tag = "subscriptions", security(("bearer" = [])),
+    responses((status = 200, body = Renewal), (status = 404, body = ErrorBody), (status = 502, body = ErrorBody)))]
+pub async fn resume(State(state): State<AppState>, auth: AuthUser) -> ApiResult<Json<Renewal>> {
+    set_renewal(&state, &auth, false).await
+}
+
 // ------------------------------------------------------------------ history
 
 /// A payment as its payer sees it.
