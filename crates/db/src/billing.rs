@@ -436,7 +436,7 @@ impl Db {
         now: i64,
     ) -> Result<Applied, DbError> {
         let cycle = Cycle::parse(&order.billing_cycle).unwrap_or(Cycle::Monthly);
-        let description = format!("{} plan, {}", order.plan_id, order.billing_cycle);
+        let description = format!("plan, {} ({})", order.billing_cycle, order.provider);
         on_pool!(self, p => {
             let mut tx = p.begin().await?;
             if let Some(e) = event {

@@ -717,6 +717,12 @@ async fn razorpay_and_epayco_upgrades(b: Backend) {
     };
     let token = register(&app, "rupee@example.com").await;
     let pro = plan_id(&app, "Pro").await;
+    assert_eq!(create_source(&app, &token, "one").await, 201);
+    assert_eq!(
+        create_source(&app, &token, "two").await,
+        403,
+        "Free allows one source"
+    );
 
     // Razorpay: the seed's create-order, in paise by default.
     let (status, order) = call(
@@ -770,6 +776,11 @@ async fn razorpay_and_epayco_upgrades(b: Backend) {
     assert_eq!(
         my_plan(&app, &token).await,
         ("Pro".to_string(), "active".to_string())
+    );
+    assert_eq!(
+        create_source(&app, &token, "two").await,
+        201,
+        "limits raised at once"
     );
 
     // The webhook for the same payment credits nothing more; a tampered one is refused.
@@ -869,6 +880,8 @@ async fn razorpay_and_epayco_upgrades(b: Backend) {
     // ePayco: an order, then a signed confirmation upgrades another user to Business.
     let token2 = register(&app, "peso@example.com").await;
     let business = plan_id(&app, "Business").await;
+    assert_eq!(create_source(&app, &token2, "one").await, 201);
+    assert_eq!(create_source(&app, &token2, "two").await, 403);
     let (status, e) = call(
         &app,
         "POST",
@@ -921,6 +934,13 @@ async fn razorpay_and_epayco_upgrades(b: Backend) {
         my_plan(&app, &token2).await,
         ("Business".to_string(), "active".to_string())
     );
+    for name in ["two", "three", "four"] {
+        assert_eq!(
+            create_source(&app, &token2, name).await,
+            201,
+            "Business allows ten"
+        );
+    }
     assert_eq!(payments_of(&app, &token2).await.len(), 1);
     app.finish().await;
 }
