@@ -330,6 +330,38 @@ impl Db {
         Ok(n == 1)
     }
 
+    /// Users, newest first, a page at a time; with `search`, only those whose email or display
+    /// name contains it (case-insensitive). Also how many match.
+    pub async fn list_users(
+        &self,
+        search: Option<&str>,
+        limit: i64,
+        offset: i64,
+    ) -> Result<(Vec<UserRecord>, i64), DbError> {
+        let pattern = search.map(|s| {
+            let escaped = s
+                .to_lowercase()
+                .replace('\\', "\\\\")
+                .replace('%', "\\%")
+                .replace('_', "\\_");
+            format!("%{escaped}%")
+        });
+        let filter = "($1 IS NULL OR LOWER(u.email) LIKE $1 ESCAPE '\\' OR LOWER(u.display_name) LIKE $1 ESCAPE '\\')";
+        let sql = format!(
+            "SELECT {USER_COLUMNS} FROM users u WHERE {filter} ORDER BY u.id DESC LIMIT $2 OFFSET $3"
+        );
+        let count = format!("SELECT COUNT(*) AS n FROM users u WHERE {filter}");
+        on_pool!(self, p => {
+            let rows = sqlx::query(&sql).bind(&pattern).bind(limit).bind(offset).fetch_all(p).await?;
+            let total: i64 = sqlx::query(&count).bind(&pattern).fetch_one(p).await?.try_get("n")?;
+            let mut out = Vec::with_capacity(rows.len());
+            for r in &rows {
+                out.push(user_from_row!(r));
+            }
+            Ok((out, total))
+        })
+    }
+
     /// Number of users.
     pub async fn count_users(&self) -> Result<i64, DbError> {
         Ok(

@@ -17,6 +17,7 @@ pub mod destinations;
 pub mod migrate;
 pub mod moderation;
 pub mod plans;
+pub mod site;
 pub mod sources;
 
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};

@@ -64,6 +64,11 @@ pub const SQLITE: &[Migration] = &[
         name: "billing",
         sql: include_str!("../migrations/sqlite/0007_billing.sql"),
     },
+    Migration {
+        version: 8,
+        name: "site_settings",
+        sql: include_str!("../migrations/shared/0008_site_settings.sql"),
+    },
 ];
 
 /// Migrations for PostgreSQL.
@@ -102,6 +107,11 @@ pub const POSTGRES: &[Migration] = &[
         version: 7,
         name: "billing",
         sql: include_str!("../migrations/postgres/0007_billing.sql"),
+    },
+    Migration {
+        version: 8,
+        name: "site_settings",
+        sql: include_str!("../migrations/shared/0008_site_settings.sql"),
     },
 ];
 

@@ -125,6 +125,9 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(payments::receipt))
         .routes(routes!(admin::subscriptions))
         .routes(routes!(admin::stats))
+        .routes(routes!(admin::site))
+        .routes(routes!(admin::get_settings, admin::put_settings))
+        .routes(routes!(admin::users))
         .routes(routes!(connectors::twitch_connect))
         .routes(routes!(connectors::youtube_connect))
         .routes(routes!(playback::flv))
@@ -150,6 +153,10 @@ pub fn router(state: AppState) -> Router {
         .layer(middleware::from_fn_with_state(
             cfg.max_body_bytes,
             refuse_oversized,
+        ))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            crate::site::maintenance_gate,
         ))
         .layer(middleware::from_fn(map_plain_errors))
         .layer(TimeoutLayer::with_status_code(

@@ -16,6 +16,7 @@ pub mod metrics;
 pub mod ratelimit;
 pub mod realtime;
 pub mod routes;
+pub mod site;
 pub mod state;
 
 use anyhow::Context;

@@ -81,6 +81,8 @@ pub struct Inner {
     pub http: reqwest::Client,
     /// Payment requests (orders, checkouts, verifications), per user: 10 a minute (SPEC).
     pub payments_limiter: RateLimiter,
+    /// Site settings, cached briefly.
+    pub site_cache: crate::site::SiteCache,
 }
 
 impl std::ops::Deref for AppState {
@@ -146,6 +148,7 @@ impl AppState {
             connectors: crate::connectors::Connectors::new(http.clone()),
             http,
             payments_limiter: RateLimiter::new(10, Duration::from_secs(60)),
+            site_cache: Default::default(),
         }))
     }
 

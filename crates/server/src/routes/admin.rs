@@ -1,9 +1,11 @@
-//! Administration of billing: every subscription, and the figures of `GET /api/admin/stats`
-//! (users, subscriptions by status, revenue per currency).
+//! Administration: users, every subscription, the figures of `GET /api/admin/stats` (users,
+//! paying subscriptions, revenue per currency), and the site's settings (maintenance mode,
+//! registration), which `GET /api/site` shows to everyone.
 
 use crate::error::{ApiError, ApiResult, ErrorBody};
-use crate::extract::AuthUser;
+use crate::extract::{ApiJson, AuthUser};
 use crate::routes::auth::rfc3339;
+use crate::site::SiteSettings;
 use crate::state::AppState;
 use axum::extract::{Query, State};
 use axum::Json;
@@ -152,5 +154,159 @@ pub async fn stats(State(state): State<AppState>, auth: AuthUser) -> ApiResult<J
             last_30_days: revenue(state.db.revenue(now - 30 * 86_400_000).await?),
             all_time: revenue(state.db.revenue(0).await?),
         },
+    }))
+}
+
+/// The site's state, for every visitor (the web app shows the maintenance page from it).
+#[utoipa::path(get, path = "/api/site", tag = "admin",
+    responses((status = 200, body = SiteSettings)))]
+pub async fn site(State(state): State<AppState>) -> Json<SiteSettings> {
+    Json(state.site().await)
+}
+
+/// The site's settings (administrators).
+#[utoipa::path(get, path = "/api/admin/settings", tag = "admin", security(("bearer" = [])),
+    responses((status = 200, body = SiteSettings), (status = 403, body = ErrorBody)))]
+pub async fn get_settings(
+    State(state): State<AppState>,
+    auth: AuthUser,
+) -> ApiResult<Json<SiteSettings>> {
+    auth.require_role(Role::Admin)?;
+    Ok(Json(state.site().await))
+}
+
+/// Settings to change; those left out keep their value.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SettingsChange {
+    /// Hold the site closed to everyone but administrators.
+    pub maintenance_mode: Option<bool>,
+    /// What visitors are told meanwhile (at most 500 characters).
+    pub maintenance_message: Option<String>,
+    /// Whether anyone may register.
+    pub registration_open: Option<bool>,
+}
+
+/// Change the site's settings (administrators); every node applies them within two seconds.
+#[utoipa::path(put, path = "/api/admin/settings", tag = "admin", security(("bearer" = [])), request_body = SettingsChange,
+    responses((status = 200, body = SiteSettings), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn put_settings(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    ApiJson(c): ApiJson<SettingsChange>,
+) -> ApiResult<Json<SiteSettings>> {
+    auth.require_role(Role::Admin)?;
+    let mut values: Vec<(&str, String)> = Vec::new();
+    if let Some(m) = c.maintenance_mode {
+        values.push(("maintenance_mode", m.to_string()));
+    }
+    if let Some(text) = c.maintenance_message {
+        let text = text.trim().to_string();
+        if text.chars().count() > 500 || text.chars().any(|ch| ch.is_control() && ch != '\n') {
+            return Err(ApiError::validation(
+                "maintenance_message: at most 500 characters, no control characters",
+            ));
+        }
+        values.push(("maintenance_message", text));
+    }
+    if let Some(r) = c.registration_open {
+        values.push(("registration_open", r.to_string()));
+    }
+    state
+        .db
+        .put_site_settings(&values, auth.user.id, now_ms())
+        .await?;
+    state.forget_site();
+    tracing::info!(admin = auth.user.uuid, changes = ?values, "site settings changed");
+    Ok(Json(state.site().await))
+}
+
+/// A user as administrators see them.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AdminUser {
+    /// Public id.
+    pub id: String,
+    /// Email.
+    pub email: String,
+    /// Display name.
+    pub display_name: String,
+    /// Role.
+    pub role: String,
+    /// Whether the email is confirmed.
+    pub email_verified: bool,
+    /// Whether two-factor login is on.
+    pub two_factor: bool,
+    /// When they registered.
+    pub created_at: String,
+}
+
+/// A page of users.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UserPage {
+    /// Newest first.
+    pub users: Vec<AdminUser>,
+    /// All that match.
+    pub total: i64,
+    /// This page.
+    pub page: i64,
+    /// Per page.
+    pub per_page: i64,
+}
+
+/// Users search.
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct UserQuery {
+    /// From 1; default 1.
+    pub page: Option<i64>,
+    /// 1 to 100; default 20.
+    pub per_page: Option<i64>,
+    /// Part of an email or display name.
+    pub q: Option<String>,
+}
+
+/// Users, newest first, optionally searched (administrators).
+#[utoipa::path(get, path = "/api/admin/users", tag = "admin", security(("bearer" = [])), params(UserQuery),
+    responses((status = 200, body = UserPage), (status = 403, body = ErrorBody)))]
+pub async fn users(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    Query(q): Query<UserQuery>,
+) -> ApiResult<Json<UserPage>> {
+    auth.require_role(Role::Admin)?;
+    let page = q.page.unwrap_or(1);
+    let per_page = q.per_page.unwrap_or(20);
+    if page < 1 || !(1..=100).contains(&per_page) {
+        return Err(ApiError::validation("page: from 1; per_page: 1 to 100"));
+    }
+    let search =
+        q.q.as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(|s| s.chars().take(100).collect::<String>());
+    let (rows, total) = state
+        .db
+        .list_users(
+            search.as_deref(),
+            per_page,
+            (page - 1).saturating_mul(per_page),
+        )
+        .await?;
+    let users = rows
+        .into_iter()
+        .map(|u| AdminUser {
+            id: u.uuid,
+            email: u.email,
+            display_name: u.display_name,
+            role: u.role,
+            email_verified: u.email_verified,
+            two_factor: u.totp_enabled,
+            created_at: rfc3339(u.created_at),
+        })
+        .collect();
+    Ok(Json(UserPage {
+        users,
+        total,
+        page,
+        per_page,
     }))
 }

@@ -539,7 +539,7 @@ pub async fn register(
     ApiJson(req): ApiJson<RegisterRequest>,
 ) -> ApiResult<(StatusCode, Json<AuthResponse>)> {
     state.limit_auth(ip)?;
-    if !state.config.registration_open {
+    if !state.site().await.registration_open {
         return Err(ApiError::forbidden(
             "Registration is closed on this server; ask an administrator for an account.",
         ));
