@@ -72,6 +72,7 @@ pub const SETTINGS: &[Setting] = &[
     Setting { key: "razorpay_api_base", default: Some("https://api.razorpay.com"), secret: false, help: "Razorpay API base URL" },
     Setting { key: "epayco_customer_id", default: None, secret: false, help: "ePayco customer id (P_CUST_ID_CLIENTE); with P_KEY, enables ePayco confirmations" },
     Setting { key: "epayco_p_key", default: None, secret: true, help: "ePayco P_KEY, which signs confirmations" },
+    Setting { key: "epayco_api_base", default: Some("https://secure.epayco.co"), secret: false, help: "ePayco base URL whose /validation/v1/reference/{ref} confirms a payment's state" },
     Setting { key: "payment_grace_days", default: Some("7"), secret: false, help: "Days a subscription whose renewal failed keeps its plan (past_due) before it is canceled" },
     Setting { key: "restream_ca_file", default: None, secret: false, help: "PEM file of extra certificate authorities trusted for RTMPS destinations (besides the Mozilla roots)" },
 ];
@@ -244,6 +245,8 @@ pub struct EpaycoKeys {
     pub customer_id: String,
     /// P_KEY.
     pub p_key: Secret<String>,
+    /// Base URL of the validation API, without a trailing slash.
+    pub api_base: String,
 }
 
 /// The payment gateways this node may use.
@@ -529,6 +532,7 @@ impl Layered {
         };
         let stripe_base = base("stripe_api_base", "https://api.stripe.com");
         let razorpay_base = base("razorpay_api_base", "https://api.razorpay.com");
+        let epayco_base = base("epayco_api_base", "https://secure.epayco.co");
         let grace_days = match self.get("payment_grace_days").unwrap_or("7").parse::<i64>() {
             Ok(d @ 0..=90) => d,
             _ => {
@@ -563,6 +567,7 @@ impl Layered {
                 EpaycoKeys {
                     customer_id: v.next().unwrap_or_default(),
                     p_key: secret(&mut v),
+                    api_base: epayco_base,
                 }
             }),
             grace_days,

@@ -2,6 +2,11 @@
 //! comes by, genuine when `x_signature` is the hex SHA-256 of
 //! `p_cust_id_cliente^p_key^x_ref_payco^x_transaction_id^x_amount^x_currency_code`, with the
 //! merchant's customer id and P_KEY.
+//!
+//! The signature does not cover the outcome (`x_cod_response`) or the invoice: a confirmation
+//! whose signed fields were seen elsewhere could be replayed with another outcome. So the
+//! outcome is read back from ePayco (`GET /validation/v1/reference/{x_ref_payco}`,
+//! [`parse_validation`]) and only that is believed.
 
 use crate::SignatureError;
 use sha2::{Digest, Sha256};
@@ -31,6 +36,51 @@ impl Confirmation {
     pub fn accepted(&self) -> bool {
         self.response == 1
     }
+}
+
+/// What ePayco's validation API says of a payment reference.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Validation {
+    /// The reference asked about.
+    pub ref_payco: String,
+    /// The merchant's invoice (ferrocast's order UUID).
+    pub invoice: String,
+    /// The amount, as ePayco writes it.
+    pub amount: String,
+    /// ISO code.
+    pub currency: String,
+    /// The outcome (1 accepted…).
+    pub response: i64,
+}
+
+/// Text of a field that ePayco sends as a string or a number.
+fn loose(v: &serde_json::Value) -> Option<String> {
+    match v {
+        serde_json::Value::String(s) if !s.is_empty() && s.len() <= 128 => Some(s.clone()),
+        serde_json::Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+/// Reads the reply of `GET /validation/v1/reference/{ref}`.
+pub fn parse_validation(payload: &[u8]) -> Result<Validation, crate::ParseError> {
+    let v = crate::parse_json(payload)?;
+    let bad = |what: &str| crate::ParseError::Malformed(format!("validation reply: {what}"));
+    if v["success"] != serde_json::Value::Bool(true) {
+        return Err(bad("not successful"));
+    }
+    let d = &v["data"];
+    Ok(Validation {
+        ref_payco: loose(&d["x_ref_payco"]).ok_or_else(|| bad("no x_ref_payco"))?,
+        invoice: loose(&d["x_id_invoice"]).unwrap_or_default(),
+        amount: loose(&d["x_amount"]).ok_or_else(|| bad("no x_amount"))?,
+        currency: loose(&d["x_currency_code"])
+            .ok_or_else(|| bad("no x_currency_code"))?
+            .to_ascii_uppercase(),
+        response: loose(&d["x_cod_response"])
+            .and_then(|r| r.parse().ok())
+            .ok_or_else(|| bad("no x_cod_response"))?,
+    })
 }
 
 fn field<'a>(f: &'a HashMap<String, String>, k: &str) -> Result<&'a str, SignatureError> {
@@ -137,6 +187,18 @@ mod tests {
             verify(&unsigned, "123", "abcKEY"),
             Err(SignatureError::Missing)
         );
+    }
+
+    #[test]
+    fn validation_replies_with_numbers_or_strings() {
+        let v = parse_validation(br#"{"success":true,"title_response":"OK","data":{"x_ref_payco":9001,"x_id_invoice":"ord-1","x_amount":299.99,"x_currency_code":"USD","x_cod_response":1,"x_response":"Aceptada"}}"#).expect("reply");
+        assert_eq!(
+            (v.ref_payco.as_str(), v.amount.as_str(), v.response),
+            ("9001", "299.99", 1)
+        );
+        let s = parse_validation(br#"{"success":true,"data":{"x_ref_payco":"9001","x_amount":"10.00","x_currency_code":"usd","x_cod_response":"2"}}"#).expect("reply");
+        assert_eq!((s.currency.as_str(), s.response), ("USD", 2));
+        assert!(parse_validation(br#"{"success":false,"data":{}}"#).is_err());
     }
 
     proptest! {

@@ -8,7 +8,7 @@ use axum::http::StatusCode;
 use ferrocast_config::{RazorpayKeys, StripeKeys};
 use ferrocast_db::now_ms;
 use ferrocast_domain::billing::{due, Due, Standing};
-use ferrocast_payments::{razorpay, stripe};
+use ferrocast_payments::{epayco, razorpay, stripe};
 use std::time::Duration;
 use tokio::sync::watch;
 
@@ -166,6 +166,44 @@ pub async fn stripe_cancel_at_period_end(
     .await
     .map(|_| ())
     .map_err(|e| gateway_error("Stripe", e))
+}
+
+/// What ePayco itself says of a payment reference (the outcome a confirmation claims is not
+/// signed, so this is what counts).
+pub async fn epayco_validation(
+    state: &AppState,
+    keys: &ferrocast_config::EpaycoKeys,
+    ref_payco: &str,
+) -> Result<epayco::Validation, ApiError> {
+    if ref_payco.is_empty()
+        || !ref_payco
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    {
+        return Err(ApiError::bad_request(
+            "BAD_EVENT",
+            "The confirmation is not readable",
+            "x_ref_payco is not a payment reference.",
+        ));
+    }
+    let body = call(
+        state.http.get(format!(
+            "{}/validation/v1/reference/{ref_payco}",
+            keys.api_base
+        )),
+        |_| "ePayco did not confirm the reference".into(),
+    )
+    .await
+    .map_err(|e| {
+        let mut err = gateway_error("ePayco", e);
+        err.status = StatusCode::SERVICE_UNAVAILABLE;
+        err
+    })?;
+    epayco::parse_validation(&body).map_err(|e| {
+        let mut err = gateway_error("ePayco", e.to_string());
+        err.status = StatusCode::SERVICE_UNAVAILABLE;
+        err
+    })
 }
 
 /// Creates a Razorpay order.

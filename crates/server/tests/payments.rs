@@ -50,6 +50,8 @@ struct GatewayLog {
     updated: Vec<(String, String)>,
     /// Bodies of Razorpay's `POST /v1/orders`.
     orders: Vec<Value>,
+    /// ePayco's record of each payment reference (`data` of its validation reply).
+    epayco: HashMap<String, Value>,
 }
 
 type Gateway = Arc<Mutex<GatewayLog>>;
@@ -140,6 +142,13 @@ async fn razorpay_order(
     Json(json!({"id": format!("order_Test{n:06}"), "entity": "order", "amount": body["amount"], "amount_paid": 0, "amount_due": body["amount"], "currency": body["currency"], "receipt": body["receipt"], "status": "created", "attempts": 0, "notes": body["notes"], "created_at": now_secs()})).into_response()
 }
 
+async fn epayco_validation(State(g): State<Gateway>, Path(reference): Path<String>) -> Response {
+    match lock(&g).epayco.get(&reference) {
+        Some(data) => Json(json!({"success": true, "title_response": "Transaction found", "text_response": "", "last_action": "validation", "data": data})).into_response(),
+        None => Json(json!({"success": false, "title_response": "Error", "text_response": "Reference not found", "data": {}})).into_response(),
+    }
+}
+
 async fn start_gateway() -> (Gateway, SocketAddr) {
     let g: Gateway = Arc::default();
     let router = Router::new()
@@ -150,6 +159,10 @@ async fn start_gateway() -> (Gateway, SocketAddr) {
             delete(stripe_cancel).post(stripe_update),
         )
         .route("/v1/orders", post(razorpay_order))
+        .route(
+            "/validation/v1/reference/{reference}",
+            axum::routing::get(epayco_validation),
+        )
         .with_state(g.clone());
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("addr");
@@ -169,6 +182,7 @@ fn gateway_options(addr: SocketAddr) -> Options {
         ("razorpay_api_base", format!("http://{addr}")),
         ("epayco_customer_id", EPAYCO_CUSTOMER.to_string()),
         ("epayco_p_key", EPAYCO_KEY.to_string()),
+        ("epayco_api_base", format!("http://{addr}")),
     ]);
     opts
 }
@@ -928,6 +942,17 @@ async fn razorpay_and_epayco_upgrades(b: Backend) {
         400,
         "amount changed after signing"
     );
+    // ePayco still has the payment pending: a confirmation claiming acceptance (the outcome is
+    // not signed) changes nothing.
+    let record = |cod: i64| json!({"x_cust_id_cliente": EPAYCO_CUSTOMER, "x_ref_payco": "ref_9001", "x_transaction_id": "tx_9001", "x_id_invoice": invoice_id, "x_amount": 299.99, "x_currency_code": "USD", "x_cod_response": cod, "x_response": if cod == 1 { "Aceptada" } else { "Pendiente" }});
+    lock(&gateway).epayco.insert("ref_9001".into(), record(3));
+    assert_eq!(confirm(sig.clone(), "299.99").await, 200);
+    assert_eq!(
+        my_plan(&app, &token2).await.0,
+        "Free",
+        "ePayco's record, not the claim, decides"
+    );
+    lock(&gateway).epayco.insert("ref_9001".into(), record(1));
     assert_eq!(confirm(sig.clone(), "299.99").await, 200);
     assert_eq!(confirm(sig, "299.99").await, 200, "a repeated confirmation");
     assert_eq!(

@@ -630,14 +630,23 @@ pub async fn epayco_confirmation(
     fields.extend(form_fields(&body));
     let c =
         epayco::verify(&fields, &keys.customer_id, keys.p_key.expose()).map_err(bad_signature)?;
+    // The outcome and invoice are not signed: ePayco's own record of the reference decides.
+    let v = billing::epayco_validation(&state, keys, &c.ref_payco).await?;
+    if v.ref_payco != c.ref_payco {
+        return Err(ApiError::bad_request(
+            "BAD_EVENT",
+            "The confirmation does not match ePayco's record",
+            "ePayco answered for another reference.",
+        ));
+    }
     let Some(order) = state
         .db
-        .order_by_uuid(&c.invoice)
+        .order_by_uuid(&v.invoice)
         .await?
         .filter(|o| o.provider == "epayco")
     else {
         tracing::info!(
-            invoice = c.invoice,
+            invoice = v.invoice,
             "ePayco confirmation for an unknown order; ignored"
         );
         return Ok(Json(Received {
@@ -645,8 +654,8 @@ pub async fn epayco_confirmation(
             applied: false,
         }));
     };
-    let event_id = format!("{}:{}", c.ref_payco, c.response);
-    let kind = if c.accepted() {
+    let event_id = format!("{}:{}", v.ref_payco, v.response);
+    let kind = if v.response == 1 {
         "accepted"
     } else {
         "not_accepted"
@@ -656,10 +665,10 @@ pub async fn epayco_confirmation(
         id: &event_id,
         kind,
     };
-    let applied = match c.response {
+    let applied = match v.response {
         1 => {
-            let paid = ferrocast_domain::plans::parse_money(&c.amount);
-            if paid != Some(order.amount_minor) || c.currency != order.currency {
+            let paid = ferrocast_domain::plans::parse_money(&v.amount);
+            if paid != Some(order.amount_minor) || v.currency != order.currency {
                 return Err(ApiError::bad_request(
                     "AMOUNT_MISMATCH",
                     "The payment does not match its order",
@@ -668,13 +677,13 @@ pub async fn epayco_confirmation(
             }
             state
                 .db
-                .pay_order(Some(&event), &order, &c.ref_payco, now_ms())
+                .pay_order(Some(&event), &order, &v.ref_payco, now_ms())
                 .await?
         }
         2 | 4 | 6 | 9 | 10 | 11 => {
             state
                 .db
-                .fail_order(&event, &order, &c.ref_payco, now_ms())
+                .fail_order(&event, &order, &v.ref_payco, now_ms())
                 .await?
         }
         // Pending and the like: the final confirmation follows.
