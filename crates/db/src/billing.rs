@@ -265,7 +265,8 @@ macro_rules! replace_others {
         .fetch_all(&mut *$tx)
         .await?;
         sqlx::query(&format!(
-            "UPDATE user_subscriptions SET status = 'canceled', updated_at = $3 \
+            "UPDATE user_subscriptions SET status = 'canceled', updated_at = $3, \
+             cancel_at_gateway = CASE WHEN provider = 'stripe' THEN TRUE ELSE FALSE END \
              WHERE user_id = $1 AND id <> $2 AND status IN {ENTITLED}"
         ))
         .bind($user)
@@ -465,20 +466,21 @@ impl Db {
                 .execute(&mut *tx).await?;
             let current = sqlx::query(&format!(
                 "SELECT id, current_period_end FROM user_subscriptions WHERE user_id = $1 AND plan_id = $2 \
-                 AND provider = $3 AND billing_cycle = $4 AND status IN {ENTITLED} ORDER BY id DESC LIMIT 1"
+                 AND provider = $3 AND status IN {ENTITLED} ORDER BY id DESC LIMIT 1"
             ))
-            .bind(order.user_id).bind(order.plan_id).bind(&order.provider).bind(&order.billing_cycle)
+            .bind(order.user_id).bind(order.plan_id).bind(&order.provider)
             .fetch_optional(&mut *tx).await?;
             let (subscription, replaced) = match current {
                 Some(r) => {
                     let id: i64 = r.try_get("id")?;
                     let end: i64 = r.try_get("current_period_end")?;
                     let (_, new_end) = next_period(cycle, Some(end), now);
+                    // Renewed (with either cycle): the days left are kept, the new cycle added.
                     sqlx::query(
                         "UPDATE user_subscriptions SET status = 'active', current_period_end = $1, grace_until = NULL, \
-                         cancel_at_period_end = FALSE, updated_at = $2 WHERE id = $3",
+                         cancel_at_period_end = FALSE, billing_cycle = $4, updated_at = $2 WHERE id = $3",
                     )
-                    .bind(new_end).bind(now).bind(id)
+                    .bind(new_end).bind(now).bind(id).bind(cycle.as_str())
                     .execute(&mut *tx).await?;
                     (id, Vec::new())
                 }
@@ -529,15 +531,18 @@ impl Db {
         })
     }
 
-    /// Stripe's `checkout.session.completed`: the customer recorded, the order paid, its
-    /// subscription known (provisionally for one cycle from now, until Stripe's subscription
-    /// events give its period), the user's other subscriptions ended.
+    /// Stripe's `checkout.session.completed` (or `…async_payment_succeeded`): the customer
+    /// recorded; when `paid`, the order paid, its subscription known (provisionally for one
+    /// cycle from now, until Stripe's subscription events give its period) and the user's other
+    /// subscriptions ended. An unpaid session (a payment method that settles later) grants
+    /// nothing yet.
     pub async fn stripe_checkout_completed(
         &self,
         event: &GatewayEvent<'_>,
         order: &OrderRecord,
         customer: Option<&str>,
         subscription: Option<&str>,
+        paid: bool,
         now: i64,
     ) -> Result<Applied, DbError> {
         let cycle = Cycle::parse(&order.billing_cycle).unwrap_or(Cycle::Monthly);
@@ -556,10 +561,14 @@ impl Db {
                 .bind(order.user_id).bind(c).bind(now)
                 .execute(&mut *tx).await?;
             }
+            let mut replaced = Vec::new();
+            if !paid {
+                tx.commit().await?;
+                return Ok(Applied::Done { replaced });
+            }
             sqlx::query("UPDATE payment_orders SET status = 'paid', updated_at = $1 WHERE id = $2")
                 .bind(now).bind(order.id)
                 .execute(&mut *tx).await?;
-            let mut replaced = Vec::new();
             if let Some(sub) = subscription {
                 let (start, end) = next_period(cycle, None, now);
                 let id = insert_subscription!(tx, order.user_id, order.plan_id, "active", cycle.as_str(),
@@ -581,6 +590,7 @@ impl Db {
         s: &StripeSubscriptionState<'_>,
         order: Option<&OrderRecord>,
         event_at: i64,
+        grace_ms: i64,
         now: i64,
     ) -> Result<Applied, DbError> {
         on_pool!(self, p => {
@@ -597,6 +607,11 @@ impl Db {
                 (Some(r), _) => {
                     lock_user!(tx, r.try_get::<i64, _>("user_id")?);
                     r.try_get("id")?
+                }
+                (None, Some(_)) if s.status.is_none() => {
+                    // Not paid yet (`incomplete`): nothing to grant; a later event creates it.
+                    tx.commit().await?;
+                    return Ok(Applied::Done { replaced });
                 }
                 (None, Some(o)) => {
                     let cycle = Cycle::parse(&o.billing_cycle).unwrap_or(Cycle::Monthly);
@@ -618,11 +633,12 @@ impl Db {
                 "UPDATE user_subscriptions SET status = COALESCE($1, status), \
                  current_period_start = COALESCE($2, current_period_start), \
                  current_period_end = COALESCE($3, current_period_end), cancel_at_period_end = $4, \
-                 grace_until = CASE WHEN $1 = 'active' OR $1 = 'trialing' THEN NULL ELSE grace_until END, \
+                 grace_until = CASE WHEN $1 = 'active' OR $1 = 'trialing' THEN NULL \
+                 WHEN $1 = 'past_due' THEN COALESCE(grace_until, $8) ELSE grace_until END, \
                  last_event_at = $5, updated_at = $6 WHERE id = $7 AND last_event_at <= $5",
             )
             .bind(s.status).bind(s.period_start).bind(s.period_end).bind(s.cancel_at_period_end)
-            .bind(event_at).bind(now).bind(id)
+            .bind(event_at).bind(now).bind(id).bind(now + grace_ms)
             .execute(&mut *tx).await?;
             tx.commit().await?;
             Ok(Applied::Done { replaced })
@@ -680,11 +696,14 @@ impl Db {
                 .bind(inv.period_end).bind(now).bind(id)
                 .execute(&mut *tx).await?;
             } else {
+                // A failed attempt reported after the invoice was paid (a retry succeeded) changes
+                // nothing.
                 sqlx::query(
                     "UPDATE user_subscriptions SET status = 'past_due', grace_until = $1, updated_at = $2 \
-                     WHERE id = $3 AND status IN ('active', 'trialing')",
+                     WHERE id = $3 AND status IN ('active', 'trialing') AND NOT EXISTS \
+                     (SELECT 1 FROM payments WHERE provider = 'stripe' AND provider_payment_id = $4 AND status = 'succeeded')",
                 )
-                .bind(now + grace_ms).bind(now).bind(id)
+                .bind(now + grace_ms).bind(now).bind(id).bind(inv.id)
                 .execute(&mut *tx).await?;
             }
             tx.commit().await?;
@@ -692,16 +711,22 @@ impl Db {
         })
     }
 
-    /// Subscriptions the period job may change: entitled ones whose period ended, and past-due
-    /// ones.
-    pub async fn due_subscriptions(&self, now: i64) -> Result<Vec<DueSubscription>, DbError> {
+    /// Subscriptions the period job changes now: entitled ones whose period ended, and past-due
+    /// ones whose grace is over. Stripe's are left to Stripe, whose dunning and events drive them.
+    pub async fn due_subscriptions(
+        &self,
+        now: i64,
+        grace_ms: i64,
+    ) -> Result<Vec<DueSubscription>, DbError> {
         on_pool!(self, p => {
             let rows = sqlx::query(
                 "SELECT id, status, current_period_end, cancel_at_period_end, grace_until FROM user_subscriptions \
-                 WHERE (status IN ('trialing', 'active') AND current_period_end <= $1) OR status = 'past_due' \
-                 ORDER BY id LIMIT 1000",
+                 WHERE (provider IS NULL OR provider <> 'stripe') AND ( \
+                 (status IN ('trialing', 'active') AND current_period_end <= $1) \
+                 OR (status = 'past_due' AND COALESCE(grace_until, current_period_end + $2) <= $1)) \
+                 ORDER BY id LIMIT 500",
             )
-            .bind(now)
+            .bind(now).bind(grace_ms)
             .fetch_all(p).await?;
             let mut out = Vec::with_capacity(rows.len());
             for r in &rows {
@@ -714,6 +739,32 @@ impl Db {
                 });
             }
             Ok(out)
+        })
+    }
+
+    /// Replaced subscriptions still to be canceled at their gateway: (id, gateway id).
+    pub async fn pending_gateway_cancellations(&self) -> Result<Vec<(i64, String)>, DbError> {
+        on_pool!(self, p => {
+            let rows = sqlx::query(
+                "SELECT id, provider_subscription_id FROM user_subscriptions \
+                 WHERE cancel_at_gateway = TRUE AND provider = 'stripe' ORDER BY id LIMIT 100",
+            )
+            .fetch_all(p).await?;
+            let mut out = Vec::with_capacity(rows.len());
+            for r in &rows {
+                let sub: Option<String> = r.try_get("provider_subscription_id")?;
+                out.push((r.try_get("id")?, sub.unwrap_or_default()));
+            }
+            Ok(out)
+        })
+    }
+
+    /// The gateway has canceled it.
+    pub async fn gateway_cancellation_done(&self, id: i64) -> Result<(), DbError> {
+        on_pool!(self, p => {
+            sqlx::query("UPDATE user_subscriptions SET cancel_at_gateway = FALSE WHERE id = $1")
+                .bind(id).execute(p).await?;
+            Ok(())
         })
     }
 

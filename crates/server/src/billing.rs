@@ -121,27 +121,53 @@ pub async fn stripe_portal(
         .map_err(|e| gateway_error("Stripe", e.to_string()))
 }
 
-/// Cancels Stripe subscriptions that a new one replaced, in the background (a failure is
-/// logged; the subscription is already canceled here, so the user keeps one plan).
+/// Cancels at Stripe the subscriptions a new one replaced (they are canceled here already),
+/// now in the background; what fails stays marked and the period job tries again each minute.
 pub fn cancel_replaced(state: &AppState, replaced: Vec<(String, String)>) {
+    if replaced.is_empty() {
+        return;
+    }
+    let state = state.clone();
+    tokio::spawn(async move { cancel_at_gateways(&state).await });
+}
+
+/// One pass over the subscriptions still to cancel at Stripe.
+pub async fn cancel_at_gateways(state: &AppState) {
     let Some(keys) = state.config.payments.stripe.clone() else {
         return;
     };
-    for (_, id) in replaced {
-        let http = state.http.clone();
-        let keys = keys.clone();
-        tokio::spawn(async move {
-            let r = call(
-                http.delete(format!("{}/v1/subscriptions/{id}", keys.api_base))
-                    .bearer_auth(keys.secret_key.expose()),
-                stripe::error_message,
-            )
+    let pending = match state.db.pending_gateway_cancellations().await {
+        Ok(p) => p,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot read the cancellations owed to Stripe");
+            return;
+        }
+    };
+    for (id, sub) in pending {
+        let resp = state
+            .http
+            .delete(format!("{}/v1/subscriptions/{sub}", keys.api_base))
+            .bearer_auth(keys.secret_key.expose())
+            .timeout(CALL_TIMEOUT)
+            .send()
             .await;
-            match r {
-                Ok(_) => tracing::info!(subscription = id, "replaced Stripe subscription canceled"),
-                Err(e) => tracing::error!(subscription = id, error = e, "canceling a replaced Stripe subscription failed; cancel it in Stripe's dashboard"),
+        // 404: Stripe has no such subscription (already gone) — nothing is owed either.
+        let done = match &resp {
+            Ok(r) => r.status().is_success() || r.status() == StatusCode::NOT_FOUND,
+            Err(_) => false,
+        };
+        if done {
+            if let Err(e) = state.db.gateway_cancellation_done(id).await {
+                tracing::error!(error = %e, "recording a Stripe cancellation failed");
+            } else {
+                tracing::info!(
+                    subscription = sub,
+                    "replaced Stripe subscription canceled at Stripe"
+                );
             }
-        });
+        } else {
+            tracing::warn!(subscription = sub, status = ?resp.as_ref().map(|r| r.status()).ok(), "canceling a replaced Stripe subscription failed; retrying within a minute");
+        }
     }
 }
 
@@ -244,8 +270,10 @@ pub fn spawn_period_job(state: AppState, mut shutdown: watch::Receiver<bool>) {
 
 /// One pass of the period job; how many subscriptions changed.
 pub async fn roll_periods(state: &AppState) -> usize {
+    cancel_at_gateways(state).await;
     let now = now_ms();
-    let due_now = match state.db.due_subscriptions(now).await {
+    let grace_ms = state.config.payments.grace_days * 86_400_000;
+    let due_now = match state.db.due_subscriptions(now, grace_ms).await {
         Ok(d) => d,
         Err(e) => {
             tracing::error!(error = %e, "the subscription period job cannot read subscriptions");

@@ -52,6 +52,8 @@ struct GatewayLog {
     orders: Vec<Value>,
     /// ePayco's record of each payment reference (`data` of its validation reply).
     epayco: HashMap<String, Value>,
+    /// How many subscription cancellations to fail (a Stripe outage).
+    fail_cancels: u32,
 }
 
 type Gateway = Arc<Mutex<GatewayLog>>;
@@ -99,7 +101,17 @@ async fn stripe_cancel(State(g): State<Gateway>, h: HeaderMap, Path(id): Path<St
     if !stripe_authorised(&h) {
         return stripe_refusal();
     }
-    lock(&g).canceled.push(id.clone());
+    let mut log = lock(&g);
+    if log.fail_cancels > 0 {
+        log.fail_cancels -= 1;
+        return (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            Json(json!({"error": {"type": "api_error", "message": "An unknown error occurred"}})),
+        )
+            .into_response();
+    }
+    log.canceled.push(id.clone());
+    drop(log);
     Json(json!({"id": id, "object": "subscription", "status": "canceled"})).into_response()
 }
 
@@ -554,7 +566,9 @@ async fn stripe_upgrade_downgrade_renewal_and_the_period_job(b: Backend) {
         ]
     );
 
-    // Upgrade to Business through a new Checkout: the Pro subscription ends here and at Stripe.
+    // Upgrade to Business through a new Checkout: the Pro subscription ends here and at Stripe
+    // (Stripe fails the first attempt; the period job tries again).
+    lock(&gateway).fail_cancels = 1;
     checkout(&app, &token, business).await;
     let order2 = lock(&gateway).checkouts[1]["client_reference_id"].clone();
     send_stripe(
@@ -577,8 +591,16 @@ async fn stripe_upgrade_downgrade_renewal_and_the_period_job(b: Backend) {
     .await;
     assert_eq!(my_plan(&app, &token).await.0, "Business");
     assert!(
-        support_eventually(|| lock(&gateway).canceled == ["sub_1"]).await,
-        "sub_1 canceled at Stripe"
+        support_eventually(|| lock(&gateway).fail_cancels == 0).await,
+        "the first cancellation was tried"
+    );
+    assert!(lock(&gateway).canceled.is_empty());
+    let state = app.running.as_ref().expect("running").state.clone();
+    ferrocast_server::billing::roll_periods(&state).await;
+    assert_eq!(
+        lock(&gateway).canceled,
+        ["sub_1"],
+        "sub_1 canceled at Stripe on the retry"
     );
     assert_eq!(create_source(&app, &token, "four").await, 201);
 
@@ -610,15 +632,39 @@ async fn stripe_upgrade_downgrade_renewal_and_the_period_job(b: Backend) {
     );
     assert_eq!(create_source(&app, &token, "five").await, 403);
 
-    // A failed renewal: past due, still Pro, until the grace ends; the period job then
-    // cancels it and the user is on Free.
+    // A failed renewal: past due, still Pro. A failure of an invoice that was paid after all
+    // (reported late) changes nothing; Stripe's own end of the subscription (its dunning)
+    // puts the user back on Free.
+    send_stripe(
+        &app,
+        &[
+            stripe_event(
+                "evt_i3",
+                "invoice.paid",
+                t0 + 45,
+                invoice("in_3", "sub_3", "cus_1", 999, t0, period_end),
+            ),
+            stripe_event(
+                "evt_f3",
+                "invoice.payment_failed",
+                t0 + 44,
+                invoice("in_3", "sub_3", "cus_1", 999, t0, period_end),
+            ),
+        ],
+    )
+    .await;
+    assert_eq!(
+        my_plan(&app, &token).await,
+        ("Pro".to_string(), "active".to_string()),
+        "paid after all"
+    );
     send_stripe(
         &app,
         &[stripe_event(
-            "evt_f3",
+            "evt_f4",
             "invoice.payment_failed",
             t0 + 50,
-            invoice("in_3", "sub_3", "cus_1", 999, t0, period_end),
+            invoice("in_4", "sub_3", "cus_1", 999, t0, period_end),
         )],
     )
     .await;
@@ -628,33 +674,80 @@ async fn stripe_upgrade_downgrade_renewal_and_the_period_job(b: Backend) {
     );
     let running = app.running.as_ref().expect("running");
     let db = &running.state.db;
-    let me = db
-        .user_by_email("payer@example.com")
-        .await
-        .expect("q")
-        .expect("user");
-    let sub = db
-        .current_subscription(me.id)
-        .await
-        .expect("q")
-        .expect("sub");
     assert_eq!(
         ferrocast_server::billing::roll_periods(&running.state).await,
         0,
-        "still in grace"
+        "Stripe's subscriptions follow Stripe's events, not the local period job"
     );
-    set_grace(&app, sub.id, 1).await;
-    assert_eq!(
-        ferrocast_server::billing::roll_periods(&running.state).await,
-        1
-    );
+    send_stripe(
+        &app,
+        &[stripe_event(
+            "evt_d3",
+            "customer.subscription.deleted",
+            t0 + 60,
+            subscription("sub_3", &order3, "cus_1", "canceled", t0, period_end, false),
+        )],
+    )
+    .await;
     assert_eq!(my_plan(&app, &token).await.0, "Free");
     let statuses: Vec<String> = payments_of(&app, &token)
         .await
         .iter()
         .map(|p| p["status"].as_str().unwrap_or_default().to_string())
         .collect();
-    assert_eq!(statuses, ["failed", "succeeded", "succeeded"]);
+    assert_eq!(
+        statuses,
+        ["failed", "failed", "succeeded", "succeeded", "succeeded"]
+    );
+
+    // A Checkout paid by a method that settles later grants nothing until it settles.
+    checkout(&app, &token, pro).await;
+    let order4 = lock(&gateway).checkouts[3]["client_reference_id"].clone();
+    let mut unpaid = checkout_session(4, &order4, "cus_1", "sub_4", 999);
+    unpaid["payment_status"] = json!("unpaid");
+    send_stripe(
+        &app,
+        &[
+            stripe_event(
+                "evt_c4",
+                "checkout.session.completed",
+                t0 + 70,
+                unpaid.clone(),
+            ),
+            stripe_event(
+                "evt_s4",
+                "customer.subscription.created",
+                t0 + 70,
+                subscription(
+                    "sub_4",
+                    &order4,
+                    "cus_1",
+                    "incomplete",
+                    t0,
+                    period_end,
+                    false,
+                ),
+            ),
+        ],
+    )
+    .await;
+    assert_eq!(my_plan(&app, &token).await.0, "Free", "not paid yet");
+    let mut settled = unpaid;
+    settled["payment_status"] = json!("paid");
+    send_stripe(
+        &app,
+        &[stripe_event(
+            "evt_a4",
+            "checkout.session.async_payment_succeeded",
+            t0 + 80,
+            settled,
+        )],
+    )
+    .await;
+    assert_eq!(
+        my_plan(&app, &token).await,
+        ("Pro".to_string(), "active".to_string())
+    );
 
     // Administrators see the subscriptions and the revenue.
     let admin = register(&app, "admin@example.com").await;
@@ -668,7 +761,7 @@ async fn stripe_upgrade_downgrade_renewal_and_the_period_job(b: Backend) {
     assert_eq!(status, 200, "{stats}");
     assert_eq!(
         stats["revenue"]["all_time"],
-        json!([{"currency": "USD", "amount_minor": 3998, "amount": "39.98", "payments": 2}])
+        json!([{"currency": "USD", "amount_minor": 4997, "amount": "49.97", "payments": 3}])
     );
     let (status, subs) = call(
         &app,
@@ -679,7 +772,7 @@ async fn stripe_upgrade_downgrade_renewal_and_the_period_job(b: Backend) {
     )
     .await;
     assert_eq!(status, 200, "{subs}");
-    assert_eq!(subs["total"], 3);
+    assert_eq!(subs["total"], 4);
     assert_eq!(subs["subscriptions"].as_array().map(Vec::len), Some(2));
     assert_eq!(
         call(&app, "GET", "/api/admin/stats", Some(&token), None)
@@ -700,13 +793,15 @@ async fn support_eventually(mut f: impl FnMut() -> bool) -> bool {
     f()
 }
 
-/// Moves a subscription's grace into the past (what time would do).
-async fn set_grace(app: &TestApp, id: i64, until: i64) {
-    let sql = "UPDATE user_subscriptions SET grace_until = $1 WHERE id = $2";
+/// Moves a subscription's period end and grace (what time would do).
+async fn age(app: &TestApp, id: i64, period_end: i64, grace_until: Option<i64>) {
+    let sql =
+        "UPDATE user_subscriptions SET current_period_end = $1, grace_until = $2 WHERE id = $3";
     if app.database_url.starts_with("postgres") {
         let pool = sqlx::PgPool::connect(&app.database_url).await.expect("pg");
         sqlx::query(sql)
-            .bind(until)
+            .bind(period_end)
+            .bind(grace_until)
             .bind(id)
             .execute(&pool)
             .await
@@ -716,7 +811,8 @@ async fn set_grace(app: &TestApp, id: i64, until: i64) {
             .await
             .expect("sqlite");
         sqlx::query(sql)
-            .bind(until)
+            .bind(period_end)
+            .bind(grace_until)
             .bind(id)
             .execute(&pool)
             .await
@@ -890,6 +986,70 @@ async fn razorpay_and_epayco_upgrades(b: Backend) {
         after["subscription"]["current_period_end"].as_str()
             > before["subscription"]["current_period_end"].as_str()
     );
+
+    // Renewing with the other cycle keeps the days left and switches the cycle.
+    let (status, order3) = call(
+        &app,
+        "POST",
+        "/api/payments/create-order",
+        Some(&token),
+        Some(json!({"plan_id": pro, "billing_cycle": "yearly"})),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(order3["amount"], 799_900);
+    let body3 = json!({"entity": "event", "event": "payment.captured", "payload": {"payment": {"entity": {"id": "pay_Test0004", "amount": 799_900, "currency": "INR", "status": "captured", "order_id": order3["order_id"]}}}, "created_at": now_secs()}).to_string();
+    let sig3 =
+        gateway_signatures(&json!({"razorpay_webhook": [{"body": body3, "secret": RZP_WHSEC}]}))
+            ["razorpay_webhook"][0]
+            .as_str()
+            .expect("sig")
+            .to_string();
+    assert_eq!(hook(body3, sig3, "evt_R3").await.0, 200);
+    let (_, yearly) = call(
+        &app,
+        "GET",
+        "/api/subscriptions/my-subscription",
+        Some(&token),
+        None,
+    )
+    .await;
+    assert_eq!(yearly["subscription"]["id"], before["subscription"]["id"]);
+    assert_eq!(yearly["subscription"]["billing_cycle"], "yearly");
+    assert!(
+        yearly["subscription"]["current_period_end"].as_str()
+            > after["subscription"]["current_period_end"].as_str()
+    );
+
+    // The period job: a period that ends unpaid makes it past due — still Pro — for the grace,
+    // then it ends and the user is on Free; their sources stay.
+    let state = app.running.as_ref().expect("running").state.clone();
+    let sub_id = yearly["subscription"]["id"].as_i64().expect("id");
+    assert_eq!(ferrocast_server::billing::roll_periods(&state).await, 0);
+    let an_hour_ago = (now_secs() - 3600) * 1000;
+    age(&app, sub_id, an_hour_ago, None).await;
+    assert_eq!(ferrocast_server::billing::roll_periods(&state).await, 1);
+    assert_eq!(
+        my_plan(&app, &token).await,
+        ("Pro".to_string(), "past_due".to_string())
+    );
+    assert_eq!(
+        ferrocast_server::billing::roll_periods(&state).await,
+        0,
+        "within the grace"
+    );
+    age(&app, sub_id, an_hour_ago, Some(an_hour_ago + 1)).await;
+    assert_eq!(ferrocast_server::billing::roll_periods(&state).await, 1);
+    assert_eq!(my_plan(&app, &token).await.0, "Free");
+    let (_, mine) = call(
+        &app,
+        "GET",
+        "/api/subscriptions/my-subscription",
+        Some(&token),
+        None,
+    )
+    .await;
+    assert_eq!(mine["usage"]["sources_used"], 2, "nothing deleted");
 
     // ePayco: an order, then a signed confirmation upgrades another user to Business.
     let token2 = register(&app, "peso@example.com").await;

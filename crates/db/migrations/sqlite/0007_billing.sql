@@ -64,5 +64,7 @@ ALTER TABLE user_subscriptions ADD COLUMN provider TEXT;
 ALTER TABLE user_subscriptions ADD COLUMN provider_subscription_id TEXT;
 ALTER TABLE user_subscriptions ADD COLUMN last_event_at BIGINT NOT NULL DEFAULT 0;
 ALTER TABLE user_subscriptions ADD COLUMN grace_until BIGINT;
+-- A subscription another one replaced, still to be canceled at its gateway (retried until done).
+ALTER TABLE user_subscriptions ADD COLUMN cancel_at_gateway BOOLEAN NOT NULL DEFAULT FALSE;
 CREATE UNIQUE INDEX idx_user_subscriptions_provider ON user_subscriptions(provider, provider_subscription_id);
 CREATE INDEX idx_user_subscriptions_status ON user_subscriptions(status, current_period_end);

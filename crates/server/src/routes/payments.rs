@@ -217,6 +217,7 @@ pub async fn razorpay_verify(
     ApiJson(v): ApiJson<RazorpayVerify>,
 ) -> ApiResult<Json<Paid>> {
     let keys = razorpay_keys(&state)?;
+    auth.require(Scope::ProfileRead)?;
     razorpay::verify_payment(
         &v.order_id,
         &v.payment_id,
@@ -435,7 +436,7 @@ pub async fn stripe_webhook(
         ApiError::bad_request("BAD_EVENT", "The event is not readable", e.to_string())
     };
     let applied = match e.kind.as_str() {
-        "checkout.session.completed" => {
+        "checkout.session.completed" | "checkout.session.async_payment_succeeded" => {
             let c = stripe::checkout_completed(&e.object).map_err(bad)?;
             let order = match c.client_reference_id.as_deref() {
                 Some(r) => state
@@ -470,6 +471,7 @@ pub async fn stripe_webhook(
                     &order,
                     c.customer.as_deref(),
                     c.subscription.as_deref(),
+                    matches!(c.payment_status.as_str(), "paid" | "no_payment_required"),
                     now,
                 )
                 .await?
@@ -505,6 +507,7 @@ pub async fn stripe_webhook(
                     &state_now,
                     order.as_ref(),
                     e.created * 1000,
+                    state.config.payments.grace_days * 86_400_000,
                     now,
                 )
                 .await?
