@@ -31,9 +31,22 @@ pub struct ConnectorRecord {
     pub created_at: i64,
     /// When last changed (ms).
     pub updated_at: i64,
+    /// Grows each time the creator connects again (a runner of an older one stops).
+    pub generation: i64,
 }
 
-const COLUMNS: &str = "id, uuid, source_id, user_id, platform, config, secrets_sealed, is_active, state, last_error, created_at, updated_at";
+/// What asking for a connector's lease found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lease {
+    /// This runner holds it until the time asked for.
+    Held,
+    /// Another runner holds it.
+    Busy,
+    /// The connector is gone, inactive, or of a newer generation: this runner should stop.
+    Gone,
+}
+
+const COLUMNS: &str = "id, uuid, source_id, user_id, platform, config, secrets_sealed, is_active, state, last_error, created_at, updated_at, generation";
 
 macro_rules! connector_from_row {
     ($r:expr) => {
@@ -50,6 +63,7 @@ macro_rules! connector_from_row {
             last_error: $r.try_get("last_error")?,
             created_at: $r.try_get("created_at")?,
             updated_at: $r.try_get("updated_at")?,
+            generation: $r.try_get("generation")?,
         }
     };
 }
@@ -85,7 +99,7 @@ impl Db {
              ON CONFLICT (source_id, platform) DO UPDATE SET config = excluded.config, \
              secrets_sealed = excluded.secrets_sealed, is_active = excluded.is_active, \
              state = 'connecting', last_error = NULL, lease_node = NULL, lease_until = NULL, \
-             updated_at = excluded.updated_at \
+             generation = chat_connectors.generation + 1, updated_at = excluded.updated_at \
              RETURNING {COLUMNS}"
         );
         on_pool!(self, p => {
@@ -144,46 +158,57 @@ impl Db {
         })
     }
 
-    /// Records what a running connector reports (`failed` also stops it from starting again
-    /// until the creator reconnects).
+    /// Records what a runner of `generation` reports (`failed` also stops it from starting
+    /// again until the creator reconnects); a runner of an older generation changes nothing.
     pub async fn set_chat_connector_state(
         &self,
         id: i64,
+        generation: i64,
         state: &str,
         last_error: Option<&str>,
         now: i64,
     ) -> Result<(), DbError> {
         on_pool!(self, p => {
             sqlx::query(
-                "UPDATE chat_connectors SET state = $1, last_error = $2, is_active = $3, updated_at = $4 WHERE id = $5",
+                "UPDATE chat_connectors SET state = $1, last_error = $2, is_active = $3, updated_at = $4 \
+                 WHERE id = $5 AND generation = $6",
             )
-            .bind(state).bind(last_error).bind(state != "failed").bind(now).bind(id)
+            .bind(state).bind(last_error).bind(state != "failed").bind(now).bind(id).bind(generation)
             .execute(p).await?;
             Ok(())
         })
     }
 
-    /// Takes or renews the lease that lets `node` run the connector until `until`; `false`
-    /// while another node holds an unexpired lease (or the connector is gone or inactive).
+    /// Takes or renews the lease that lets runner `holder` run generation `generation` of the
+    /// connector until `until`.
     pub async fn lease_chat_connector(
         &self,
         id: i64,
-        node: &str,
+        generation: i64,
+        holder: &str,
         now: i64,
         until: i64,
-    ) -> Result<bool, DbError> {
+    ) -> Result<Lease, DbError> {
         on_pool!(self, p => {
             let r = sqlx::query(
-                "UPDATE chat_connectors SET lease_node = $1, lease_until = $2 WHERE id = $3 \
+                "UPDATE chat_connectors SET lease_node = $1, lease_until = $2 WHERE id = $3 AND generation = $5 \
                  AND is_active = TRUE AND (lease_node IS NULL OR lease_node = $1 OR lease_until < $4)",
             )
-            .bind(node).bind(until).bind(id).bind(now)
+            .bind(holder).bind(until).bind(id).bind(now).bind(generation)
             .execute(p).await?;
-            Ok(r.rows_affected() == 1)
+            if r.rows_affected() == 1 {
+                return Ok(Lease::Held);
+            }
+            let row = sqlx::query("SELECT is_active, generation FROM chat_connectors WHERE id = $1")
+                .bind(id).fetch_optional(p).await?;
+            Ok(match row {
+                Some(r) if r.try_get::<bool, _>("is_active")? && r.try_get::<i64, _>("generation")? == generation => Lease::Busy,
+                _ => Lease::Gone,
+            })
         })
     }
 
-    /// Gives the lease up (a node stopping a connector), so another node may take it at once.
+    /// Gives the lease up (a runner stopping), so another may take it at once.
     pub async fn release_chat_connector(&self, id: i64, node: &str) -> Result<(), DbError> {
         on_pool!(self, p => {
             sqlx::query(
@@ -196,16 +221,17 @@ impl Db {
         })
     }
 
-    /// Stores renewed tokens.
+    /// Stores tokens a runner of `generation` renewed (not over newer ones the creator gave).
     pub async fn set_chat_connector_secrets(
         &self,
         id: i64,
+        generation: i64,
         secrets_sealed: &str,
         now: i64,
     ) -> Result<(), DbError> {
         on_pool!(self, p => {
-            sqlx::query("UPDATE chat_connectors SET secrets_sealed = $1, updated_at = $2 WHERE id = $3")
-                .bind(secrets_sealed).bind(now).bind(id)
+            sqlx::query("UPDATE chat_connectors SET secrets_sealed = $1, updated_at = $2 WHERE id = $3 AND generation = $4")
+                .bind(secrets_sealed).bind(now).bind(id).bind(generation)
                 .execute(p).await?;
             Ok(())
         })

@@ -1009,7 +1009,103 @@ async fn one_node_runs_a_connector_and_the_other_takes_over(b: Backend) {
     first.finish().await;
 }
 
+/// The lease in the database: one holder at a time, a newer generation (the creator connected
+/// again) shuts out runners of the older one, whose state and token writes change nothing.
+async fn leases_holders_and_generations(b: Backend) {
+    use ferrocast_db::connectors::{Lease, NewConnector};
+    let Some(app) = TestApp::start(b).await else {
+        return;
+    };
+    let src = creator_with_source(&app, "lease@example.com").await;
+    let db = ferrocast_db::Db::connect(&app.database_url)
+        .await
+        .expect("db");
+    let owner = db
+        .source_by_id(src.id)
+        .await
+        .expect("q")
+        .expect("source")
+        .user_id;
+    let new = NewConnector {
+        source_id: src.id,
+        user_id: owner,
+        platform: "twitch",
+        config: "{}",
+        secrets_sealed: "x",
+    };
+    let first = db
+        .upsert_chat_connector(&new, "u-1", 1)
+        .await
+        .expect("upsert");
+    let (id, g1) = (first.id, first.generation);
+    let lease = |holder: &'static str, generation: i64, now: i64| {
+        let db = db.clone();
+        async move {
+            db.lease_chat_connector(id, generation, holder, now, now + 30_000)
+                .await
+                .expect("lease")
+        }
+    };
+    assert_eq!(lease("a", g1, 1_000).await, Lease::Held);
+    assert_eq!(
+        lease("b", g1, 2_000).await,
+        Lease::Busy,
+        "one holder at a time"
+    );
+    assert_eq!(lease("a", g1, 3_000).await, Lease::Held, "renewed");
+    assert_eq!(
+        lease("b", g1, 40_000).await,
+        Lease::Held,
+        "an expired lease is taken over"
+    );
+    // The creator connects again: a new generation; the old runners are shut out.
+    let second = db
+        .upsert_chat_connector(&new, "u-2", 2)
+        .await
+        .expect("upsert");
+    assert_eq!((second.id, second.generation), (id, g1 + 1));
+    assert_eq!(lease("b", g1, 41_000).await, Lease::Gone);
+    db.set_chat_connector_state(id, g1, "failed", Some("stale"), 3)
+        .await
+        .expect("state");
+    db.set_chat_connector_secrets(id, g1, "stale-tokens", 3)
+        .await
+        .expect("secrets");
+    let now = db.chat_connector_by_id(id).await.expect("q").expect("row");
+    assert_eq!(
+        (
+            now.state.as_str(),
+            now.is_active,
+            now.secrets_sealed.as_str()
+        ),
+        ("connecting", true, "x"),
+        "a stale runner changes nothing"
+    );
+    assert_eq!(lease("c", g1 + 1, 42_000).await, Lease::Held);
+    db.release_chat_connector(id, "b").await.expect("release");
+    assert_eq!(
+        lease("d", g1 + 1, 43_000).await,
+        Lease::Busy,
+        "only the holder releases"
+    );
+    db.release_chat_connector(id, "c").await.expect("release");
+    assert_eq!(lease("d", g1 + 1, 44_000).await, Lease::Held);
+    db.set_chat_connector_state(id, g1 + 1, "failed", Some("revoked"), 4)
+        .await
+        .expect("state");
+    assert_eq!(
+        lease("d", g1 + 1, 45_000).await,
+        Lease::Gone,
+        "a failed connector stops its runners"
+    );
+    db.delete_chat_connector(id).await.expect("delete");
+    assert_eq!(lease("d", g1 + 1, 46_000).await, Lease::Gone);
+    db.close().await;
+    app.finish().await;
+}
+
 both_backends!(
+    leases_holders_and_generations,
     one_node_runs_a_connector_and_the_other_takes_over,
     twitch_and_youtube_merge_into_one_feed_through_drops_and_reconnects,
     polling_fallback_errors_and_access_rules

@@ -2,12 +2,15 @@
 //! creator's messages out to it. One task per connector, started when the creator connects a
 //! platform and again when a node starts; stopped when the connector is removed.
 //!
-//! Across nodes a connector runs on one node at a time: every node starts a runner, and the
-//! runner that holds the connector's lease in the database runs it, renewing the lease every
-//! 10 s; the others look again every 5 s, so a node that stops hands over within seconds and
-//! one that dies within the lease's 30 s. Changes reach every node as realtime events
-//! (`ConnectorChanged`: stop and start again from the database; `ConnectorSend`: the creator's
-//! message, sent by whichever node runs the connector).
+//! Across nodes a connector runs on one runner at a time: every node starts a runner, and the
+//! runner that holds the connector's lease in the database (each runner has its own holder id)
+//! runs it, renewing the lease every 10 s; the others look again every 5 s, so a node that
+//! stops hands over within seconds and one that dies within the lease's 30 s. Connecting again
+//! raises the connector's generation: runners of an older one can neither lease it nor write
+//! its state or tokens, and stop. Changes reach every node as realtime events
+//! (`ConnectorChanged`: start again from the database; `ConnectorSend`: the creator's message,
+//! sent by whichever runner holds the lease), and every node also compares its runners with
+//! the database each minute, so a missed event costs a minute, not a connector.
 //!
 //! A connector reports its state (`connecting`, `connected`, `waiting`, `retrying`, `failed`)
 //! and the last error in words to the database (`GET /api/chat/connectors/{source_id}`) and to
@@ -24,7 +27,7 @@ use crate::realtime::message_out;
 use crate::state::AppState;
 use ferrocast_chat::ChatMessage;
 use ferrocast_db::chat::NewChatMessage;
-use ferrocast_db::connectors::ConnectorRecord;
+use ferrocast_db::connectors::{ConnectorRecord, Lease};
 use ferrocast_db::now_ms;
 use serde::{Deserialize, Serialize};
 use std::collections::{HashMap, VecDeque};
@@ -43,6 +46,8 @@ const LEASE_TTL: Duration = Duration::from_secs(30);
 const LEASE_RENEW: Duration = Duration::from_secs(10);
 /// How often a node without the lease looks whether it is free.
 const LEASE_RETRY: Duration = Duration::from_secs(5);
+/// How often a node compares its runners with the database.
+const RESYNC_EVERY: Duration = Duration::from_secs(60);
 /// A platform HTTP call that takes longer than this fails (the streamed chat has its own idle
 /// limit).
 pub(crate) const CALL_TIMEOUT: Duration = Duration::from_secs(15);
@@ -56,7 +61,10 @@ pub struct Connectors {
 
 struct Running {
     source_id: i64,
+    /// This runner (distinguishes a runner from its replacement).
     generation: u64,
+    /// The connector's generation it runs.
+    version: i64,
     outgoing: mpsc::Sender<String>,
     stop: watch::Sender<bool>,
     /// Whether this node holds the lease (only then does it send).
@@ -161,6 +169,18 @@ pub async fn start(state: &AppState, mut shutdown: watch::Receiver<bool>) {
         }
         Err(e) => tracing::error!(error = %e, "cannot load chat connectors; none started"),
     }
+    {
+        let state = state.clone();
+        let mut shutdown = shutdown.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    _ = tokio::time::sleep(RESYNC_EVERY) => resync(&state).await,
+                    _ = halted(&mut shutdown) => return,
+                }
+            }
+        });
+    }
     let state = state.clone();
     tokio::spawn(async move {
         loop {
@@ -177,7 +197,8 @@ pub async fn start(state: &AppState, mut shutdown: watch::Receiver<bool>) {
             };
             match env.event {
                 RealtimeEvent::ConnectorChanged { connector_id } => {
-                    relaunch(&state, connector_id).await
+                    let state = state.clone();
+                    tokio::spawn(async move { relaunch(&state, connector_id).await });
                 }
                 RealtimeEvent::ConnectorSend { source_id, text } => {
                     state.connectors.send(source_id, &text)
@@ -186,6 +207,24 @@ pub async fn start(state: &AppState, mut shutdown: watch::Receiver<bool>) {
             }
         }
     });
+}
+
+/// Starts runners for active connectors this node runs no runner of (at their current
+/// generation), so a missed `ConnectorChanged` costs at most a minute.
+async fn resync(state: &AppState) {
+    let Ok(list) = state.db.active_chat_connectors().await else {
+        return;
+    };
+    for rec in list {
+        let current = state
+            .connectors
+            .lock()
+            .get(&rec.id)
+            .is_some_and(|r| r.version == rec.generation);
+        if !current {
+            relaunch(state, rec.id).await;
+        }
+    }
 }
 
 /// A connector was created, replaced or removed somewhere: this node's runner stops, and
@@ -230,6 +269,7 @@ fn launch(state: &AppState, rec: ConnectorRecord) {
         Running {
             source_id: rec.source_id,
             generation,
+            version: rec.generation,
             outgoing: out_tx,
             stop: stop_tx,
             leased: leased.clone(),
@@ -242,6 +282,7 @@ fn launch(state: &AppState, rec: ConnectorRecord) {
         state: state.clone(),
         http: state.connectors.http.clone(),
         id: rec.id,
+        version: rec.generation,
         source_id: rec.source_id,
         stop: stop_rx.clone(),
         sent: VecDeque::new(),
@@ -286,27 +327,36 @@ async fn runner(
     };
     let config: serde_json::Value = serde_json::from_str(&rec.config).unwrap_or_default();
     let db = link.state.db.clone();
-    let node = link.state.fanout.node().to_owned();
-    let id = rec.id;
+    // This runner's own holder id: two runners never share a lease, even on one node.
+    let node = format!(
+        "{}/{}",
+        link.state.fanout.node(),
+        uuid::Uuid::new_v4().simple()
+    );
+    let (id, version) = (rec.id, rec.generation);
     let lease = |db: ferrocast_db::Db, node: String| async move {
         let now = now_ms();
-        db.lease_chat_connector(id, &node, now, now + LEASE_TTL.as_millis() as i64)
+        db.lease_chat_connector(id, version, &node, now, now + LEASE_TTL.as_millis() as i64)
             .await
             .unwrap_or_else(|e| {
                 tracing::error!(error = %e, connector = id, "cannot take a chat connector's lease");
-                false
+                Lease::Busy
             })
     };
     loop {
         if *stop.borrow() {
             break;
         }
-        if !lease(db.clone(), node.clone()).await {
-            // Another node runs it; messages meant for the runner are not ours to send.
-            while link.outgoing.try_recv().is_ok() {}
-            tokio::select! {
-                _ = tokio::time::sleep(LEASE_RETRY) => continue,
-                _ = halted(&mut stop) => break,
+        match lease(db.clone(), node.clone()).await {
+            Lease::Held => {}
+            Lease::Gone => break,
+            Lease::Busy => {
+                // Another runner has it; messages meant for the runner are not ours to send.
+                while link.outgoing.try_recv().is_ok() {}
+                tokio::select! {
+                    _ = tokio::time::sleep(LEASE_RETRY) => continue,
+                    _ = halted(&mut stop) => break,
+                }
             }
         }
         leased.store(true, Ordering::Relaxed);
@@ -330,11 +380,12 @@ async fn runner(
                     break false;
                 }
                 _ = tokio::time::sleep(LEASE_RENEW) => {
-                    if !lease(db.clone(), node.clone()).await {
-                        tracing::warn!(connector = rec.id, "lost the chat connector's lease; another node runs it");
+                    let held = lease(db.clone(), node.clone()).await;
+                    if held != Lease::Held {
+                        tracing::warn!(connector = rec.id, ?held, "this runner no longer holds the chat connector's lease; stopping it");
                         let _ = halt_tx.send(true);
                         run.as_mut().await;
-                        break true;
+                        break held == Lease::Busy;
                     }
                 }
             }
@@ -354,6 +405,8 @@ pub(crate) struct Link {
     pub state: AppState,
     pub http: reqwest::Client,
     pub id: i64,
+    /// The connector's generation this runner runs.
+    pub version: i64,
     pub source_id: i64,
     pub stop: watch::Receiver<bool>,
     /// Platform ids of messages the creator sent through this connector (their echoes are
@@ -404,16 +457,17 @@ impl Link {
         if let Err(e) = self
             .state
             .db
-            .set_chat_connector_state(self.id, state, error, now_ms())
+            .set_chat_connector_state(self.id, self.version, state, error, now_ms())
             .await
         {
             tracing::error!(error = %e, "cannot record a chat connector's state");
         }
+        // The chat room is public: it hears the state; the reason is for the owner
+        // (`GET /api/chat/connectors/{source_id}`).
         self.state.fanout.publish(RealtimeEvent::ConnectorStatus {
             source_id: self.source_id,
             connector_id: self.id,
             state: state.to_owned(),
-            error: error.map(str::to_owned),
         });
     }
 

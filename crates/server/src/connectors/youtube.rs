@@ -347,7 +347,7 @@ async fn refresh(link: &Link, s: &mut Session) -> bool {
     if let Err(e) = link
         .state
         .db
-        .set_chat_connector_secrets(link.id, &sealed, now_ms())
+        .set_chat_connector_secrets(link.id, link.version, &sealed, now_ms())
         .await
     {
         tracing::error!(error = %e, "cannot store a refreshed YouTube token");

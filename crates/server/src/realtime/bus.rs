@@ -99,7 +99,7 @@ pub enum RealtimeEvent {
         reaction: String,
     },
     /// A chat connector's state changed (`connecting`, `connected`, `waiting`, `retrying`,
-    /// `failed`), with the last error in words.
+    /// `failed`); the reason is for its owner only, in the database.
     ConnectorStatus {
         /// The source.
         source_id: i64,
@@ -107,8 +107,6 @@ pub enum RealtimeEvent {
         connector_id: i64,
         /// Its state.
         state: String,
-        /// Why, when something is wrong.
-        error: Option<String>,
     },
     /// A chat connector was created, replaced or removed: every node's runner starts again
     /// from the database (not sent to clients).

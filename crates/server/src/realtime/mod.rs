@@ -853,12 +853,11 @@ async fn deliver(
                 source_id,
                 connector_id,
                 state,
-                error,
             } => {
                 io.to(chat_room(source_id))
                     .emit(
                         "connector-status",
-                        &json!({ "sourceId": source_id, "connectorId": connector_id, "state": state, "error": error }),
+                        &json!({ "sourceId": source_id, "connectorId": connector_id, "state": state }),
                     )
                     .await
             }
