@@ -23,6 +23,9 @@ command -v node >/dev/null 2>&1 || need+=(nodejs)
 command -v npm >/dev/null 2>&1 || need+=(npm)
 command -v oathtool >/dev/null 2>&1 || need+=(oathtool)
 command -v openssl >/dev/null 2>&1 || need+=(openssl)
+#    Debian's Chromium (and an emoji font for its screenshots) runs the web app's end-to-end test.
+command -v chromium >/dev/null 2>&1 || need+=(chromium)
+[ -e /usr/share/fonts/truetype/noto/NotoColorEmoji.ttf ] || need+=(fonts-noto-color-emoji)
 #    Python 3 with venv runs the payment gateways' own libraries in the payment tests.
 command -v python3 >/dev/null 2>&1 || need+=(python3)
 python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need+=(python3-venv)
@@ -39,6 +42,15 @@ if [ ! -d crates/server/tests/js/node_modules/socket.io-client ]; then
   say "npm ci (crates/server/tests/js: socket.io-client)"
   npm ci --prefix crates/server/tests/js --no-audit --no-fund --loglevel=error
 fi
+
+# 2a. The web app: its packages exactly as locked, and its build (web/dist), which the server
+#     serves and the end-to-end test drives.
+if [ ! -d web/node_modules/vite ]; then
+  say "npm ci (web)"
+  npm ci --prefix web --no-audit --no-fund --loglevel=error
+fi
+say "npm run build (web)"
+npm run build --prefix web --silent
 
 # 2b. The payment gateways' Python libraries (Stripe's and Razorpay's, pinned in
 #     crates/server/tests/py/requirements.txt) in a virtual environment under target/: the

@@ -246,7 +246,23 @@ fn security_header(name: &'static str, value: &'static str) -> SetResponseHeader
     )
 }
 
-async fn not_found(req: Request) -> ApiError {
+async fn not_found(req: Request) -> Response {
+    let path = req.uri().path();
+    let api = [
+        "/api/",
+        "/hls/",
+        "/live/",
+        "/socket.io",
+        "/metrics",
+        "/health",
+    ]
+    .iter()
+    .any(|p| path.starts_with(p));
+    if !api {
+        if let Some(page) = crate::web::serve(req.method(), path) {
+            return page;
+        }
+    }
     ApiError::new(
         StatusCode::NOT_FOUND,
         "NOT_FOUND",
@@ -257,6 +273,7 @@ async fn not_found(req: Request) -> ApiError {
             truncate_path(req.uri().path())
         ),
     )
+    .into_response()
 }
 
 async fn method_not_allowed(req: Request) -> ApiError {

@@ -18,6 +18,7 @@ pub mod realtime;
 pub mod routes;
 pub mod site;
 pub mod state;
+pub mod web;
 
 use anyhow::Context;
 use ferrocast_config::{Config, LogFormat};
@@ -223,7 +224,7 @@ async fn realtime_fanout(
 }
 
 /// Starts a node: master key, database, migrations, HTTP.
-pub async fn start(config: Config) -> anyhow::Result<Running> {
+pub async fn start(mut config: Config) -> anyhow::Result<Running> {
     let (key, source) = master_key(&config)?;
     match source {
         KeySource::Generated => tracing::warn!(
@@ -245,6 +246,16 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         )
     })?;
     let http_addr = listener.local_addr()?;
+    // Port 0 asks the system for a port: links handed out (players, the default public URL)
+    // use the one bound.
+    let public_url_set = config
+        .origins
+        .get("public_url")
+        .is_some_and(|o| *o != ferrocast_config::Origin::Default);
+    if !public_url_set {
+        config.public_url = format!("http://{http_addr}");
+    }
+    config.http_addr = http_addr;
     let rtmp_listener = TcpListener::bind(config.rtmp_addr).await.with_context(|| {
         format!(
             "cannot listen on {} (FERROCAST_RTMP_ADDR); is another server using it?",
@@ -252,6 +263,8 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         )
     })?;
     let rtmp_addr = rtmp_listener.local_addr()?;
+    // Port 0 asks the system for a port: what users are told (ingest URLs) is the one bound.
+    config.rtmp_addr = rtmp_addr;
     // Sources left marked live by a node that stopped (sessions without a recent heartbeat) are
     // offline; those live on other nodes sharing the database keep their mark. This node's own
     // sessions from before a crash go stale and are swept within two sweeps (live::spawn).

@@ -1,0 +1,104 @@
+//! The web app end to end in Debian's Chromium (`web/e2e/run.mjs`, playwright-core): register,
+//! create a source, add a destination (a local ffmpeg listening for RTMP), publish with ffmpeg
+//! using the key the page shows, see the source and the destination live, the preview playing,
+//! a viewer's chat message from the watch page arriving on the dashboard, and the stream
+//! stopping. Screenshots of each main page at desktop and phone widths are saved to
+//! target/web-shots.
+
+mod support;
+
+use serde_json::{json, Value};
+use std::path::PathBuf;
+use support::{require, Backend, Options, TestApp};
+
+fn web_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../web")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn creator_and_viewer_in_a_real_browser() {
+    require("ffmpeg");
+    let web = web_dir();
+    assert!(
+        web.join("dist/index.html").exists() && web.join("node_modules/playwright-core").exists(),
+        "the web app must be built and its test tools installed: run scripts/test.sh (npm ci and npm run build in web/)"
+    );
+    let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+    assert!(
+        std::path::Path::new(&chromium).exists(),
+        "Debian's Chromium is required at {chromium}: run scripts/test.sh (apt-get install chromium)"
+    );
+    let mut opts = Options::default();
+    opts.extra
+        .push(("restream_allow_private_targets", "true".into()));
+    let app = TestApp::start_with(Backend::Sqlite, opts)
+        .await
+        .expect("sqlite always runs");
+    let shots = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/web-shots");
+    let out = tokio::process::Command::new("node")
+        .arg(web.join("e2e/run.mjs"))
+        .arg(json!({ "url": app.url(""), "shots": shots }).to_string())
+        .env("CHROMIUM", &chromium)
+        .output()
+        .await
+        .expect("node runs");
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "the e2e run printed no report ({e}): {}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    assert!(
+        out.status.success(),
+        "e2e failed (screenshots in {}): {report:#}\n{}",
+        shots.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let steps: Vec<&str> = report["steps"]
+        .as_array()
+        .expect("steps")
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert_eq!(
+        steps,
+        [
+            "registered",
+            "source",
+            "destination",
+            "live",
+            "destination live",
+            "preview plays",
+            "chat",
+            "stopped"
+        ]
+    );
+    let (t1, t2) = (
+        report["preview"]["t1"].as_f64().expect("t1"),
+        report["preview"]["t2"].as_f64().expect("t2"),
+    );
+    assert!(
+        t2 > t1 + 1.0,
+        "the preview's currentTime advances: {t1} → {t2}"
+    );
+    assert!(report["key"].as_str().is_some_and(|k| k.starts_with("sk_")));
+    assert!(
+        report.get("pageErrors").is_none(),
+        "no script errors: {report}"
+    );
+    for page in [
+        "landing",
+        "register",
+        "dashboard-empty",
+        "dashboard-live",
+        "login",
+    ] {
+        for size in ["desktop", "phone"] {
+            let f = shots.join(format!("{page}-{size}.png"));
+            assert!(f.exists(), "{} saved", f.display());
+        }
+    }
+    assert!(shots.join("watch-phone.png").exists() && shots.join("watch-desktop.png").exists());
+    app.finish().await;
+}

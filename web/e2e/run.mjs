@@ -1,0 +1,168 @@
+// End-to-end run of the web app in Debian's Chromium (driven by playwright-core), against a
+// ferrocast node the Rust test started. Prints what it observed as one JSON object; the Rust
+// test (crates/server/tests/web.rs) judges it. Screenshots of each main page at desktop and
+// phone widths go to P.shots.
+//
+//   node e2e/run.mjs '{"url":"http://127.0.0.1:8080","shots":"target/web-shots"}'
+import { chromium } from "playwright-core";
+import { spawn } from "node:child_process";
+import { mkdirSync } from "node:fs";
+import net from "node:net";
+
+const P = JSON.parse(process.argv[2]);
+const out = { steps: [] };
+const step = (s) => out.steps.push(s);
+const DESKTOP = { width: 1280, height: 860 };
+const PHONE = { width: 390, height: 844 };
+mkdirSync(P.shots, { recursive: true });
+
+function freePort() {
+  return new Promise((resolve) => {
+    const s = net.createServer();
+    s.listen(0, "127.0.0.1", () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+async function shot(page, name) {
+  for (const [label, size] of [["desktop", DESKTOP], ["phone", PHONE]]) {
+    await page.setViewportSize(size);
+    await page.waitForTimeout(150);
+    await page.screenshot({ path: `${P.shots}/${name}-${label}.png`, fullPage: true });
+  }
+  await page.setViewportSize(DESKTOP);
+}
+
+const children = [];
+function ffmpeg(args) {
+  const p = spawn("ffmpeg", ["-hide_banner", "-loglevel", "error", ...args], { stdio: ["ignore", "ignore", "pipe"] });
+  children.push(p);
+  return p;
+}
+
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
+  args: ["--no-sandbox", "--autoplay-policy=no-user-gesture-required", "--mute-audio"],
+});
+const timer = setTimeout(() => {
+  console.error("e2e timed out");
+  process.exit(3);
+}, 150000);
+try {
+  // A creator registers.
+  const creator = await browser.newContext({ viewport: DESKTOP });
+  const page = await creator.newPage();
+  page.on("pageerror", (e) => (out.pageErrors = [...(out.pageErrors ?? []), String(e)]));
+  page.on("console", (m) => m.type() !== "log" && (out.console = [...(out.console ?? []), m.text()].slice(-20)));
+  await page.goto(P.url + "/");
+  await page.getByRole("heading", { name: "Stream once. Reach every platform." }).waitFor();
+  await shot(page, "landing");
+  await page.getByRole("link", { name: "Start streaming" }).first().click();
+  await page.getByLabel("Display name").fill("Creator");
+  await page.getByLabel("Email").fill("creator@example.com");
+  await page.getByLabel("Password").fill("password123");
+  await shot(page, "register");
+  await page.getByRole("button", { name: "Create account" }).click();
+  await page.waitForURL("**/dashboard");
+  await page.getByText("No sources yet").waitFor();
+  await shot(page, "dashboard-empty");
+  step("registered");
+
+  // A source, with the key the page shows.
+  await page.getByLabel("New source").fill("Main camera");
+  await page.getByRole("button", { name: "Create", exact: true }).click();
+  await page.getByRole("heading", { name: "Main camera" }).waitFor();
+  await page.getByRole("button", { name: "Show" }).click();
+  const key = (await page.getByTestId("stream-key").textContent()).trim();
+  const ingest = (await page.getByTestId("ingest-url").textContent()).trim();
+  out.key = key;
+  out.ingest = ingest;
+  step("source");
+
+  // A destination: a local ffmpeg listening for RTMP.
+  const port = await freePort();
+  const listener = ffmpeg(["-listen", "1", "-i", `rtmp://127.0.0.1:${port}/live/destkey`, "-c", "copy", "-f", "null", "-"]);
+  await page.getByLabel("Platform").selectOption("custom");
+  await page.getByLabel("Server URL").fill(`rtmp://127.0.0.1:${port}/live`);
+  await page.getByLabel("Stream key").fill("destkey");
+  await page.getByRole("button", { name: "Add", exact: true }).click();
+  await page.getByTestId("destination").waitFor();
+  step("destination");
+
+  // ffmpeg publishes with the key the page showed.
+  const encoder = ffmpeg([
+    "-re", "-f", "lavfi", "-i", "testsrc=size=640x360:rate=30", "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100",
+    "-c:v", "libx264", "-preset", "veryfast", "-tune", "zerolatency", "-g", "30", "-pix_fmt", "yuv420p",
+    "-c:a", "aac", "-b:a", "96k", "-t", "120", "-f", "flv", `${ingest}/${key}`,
+  ]);
+  await page.getByTestId("source-status").filter({ hasText: "Live" }).waitFor({ timeout: 30000 });
+  step("live");
+  await page.getByTestId("destination-status").filter({ hasText: "live" }).waitFor({ timeout: 30000 });
+  step("destination live");
+
+  // The preview plays: its currentTime advances.
+  const video = page.locator("video").first();
+  await video.waitFor({ timeout: 20000 });
+  await page.waitForFunction(() => (document.querySelector("video")?.currentTime ?? 0) > 0.5, null, { timeout: 30000 });
+  const t1 = await video.evaluate((v) => v.currentTime);
+  await page.waitForTimeout(2500);
+  const t2 = await video.evaluate((v) => v.currentTime);
+  out.preview = { t1, t2 };
+  step("preview plays");
+  const watchHref = await page.getByRole("link", { name: /^\/watch\// }).getAttribute("href");
+  out.watch = watchHref;
+
+  // A viewer on the watch page (a phone) chats; the creator sees it on the dashboard.
+  const viewerCtx = await browser.newContext({ viewport: PHONE });
+  const viewer = await viewerCtx.newPage();
+  await viewer.goto(P.url + "/register");
+  await viewer.getByLabel("Display name").fill("Viewer");
+  await viewer.getByLabel("Email").fill("viewer@example.com");
+  await viewer.getByLabel("Password").fill("password123");
+  await viewer.getByRole("button", { name: "Create account" }).click();
+  await viewer.waitForURL("**/dashboard");
+  await viewer.goto(P.url + watchHref);
+  await viewer.getByText("Live", { exact: true }).waitFor({ timeout: 20000 });
+  await viewer.getByLabel("Message").fill("hello from the watch page");
+  await viewer.getByRole("button", { name: "Send" }).click();
+  await viewer.getByText("hello from the watch page").waitFor();
+  await page.getByText("hello from the watch page").waitFor({ timeout: 10000 });
+  step("chat");
+  await viewer.getByRole("button", { name: "React with heart" }).click();
+  await viewer.getByTestId("viewer-count").filter({ hasText: /[1-9] watching/ }).waitFor({ timeout: 30000 });
+  await viewer.waitForTimeout(500);
+  await viewer.screenshot({ path: `${P.shots}/watch-phone.png`, fullPage: true });
+  await viewer.setViewportSize(DESKTOP);
+  await viewer.screenshot({ path: `${P.shots}/watch-desktop.png`, fullPage: true });
+  await shot(page, "dashboard-live");
+
+  // Stop: the encoder ends; the dashboard shows offline.
+  encoder.kill("SIGINT");
+  await page.getByTestId("source-status").filter({ hasText: "Offline" }).waitFor({ timeout: 30000 });
+  step("stopped");
+  listener.kill("SIGKILL");
+
+  // The login page, for the screenshots.
+  const anon = await browser.newContext({ viewport: DESKTOP });
+  const login = await anon.newPage();
+  await login.goto(P.url + "/login");
+  await login.getByRole("heading", { name: "Log in" }).waitFor();
+  await shot(login, "login");
+
+  clearTimeout(timer);
+  await browser.close();
+  process.stdout.write(JSON.stringify(out));
+  process.exit(0);
+} catch (e) {
+  out.error = String(e.stack || e);
+  try {
+    const pages = browser.contexts().flatMap((c) => c.pages());
+    for (const [i, p] of pages.entries()) await p.screenshot({ path: `${P.shots}/failure-${i}.png`, fullPage: true });
+  } catch {}
+  for (const c of children) c.kill("SIGKILL");
+  await browser.close();
+  process.stdout.write(JSON.stringify(out));
+  process.exit(1);
+}

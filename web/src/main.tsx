@@ -1,0 +1,66 @@
+import { lazy, StrictMode, Suspense, useEffect, useState } from "react";
+import { createRoot } from "react-dom/client";
+import { api } from "./api";
+import { usePath } from "./router";
+import { Frame, Loading, useUser } from "./ui";
+import "./styles.css";
+
+// Each page is its own chunk: the first load is the frame and the page asked for.
+const Landing = lazy(() => import("./pages/Landing"));
+const Auth = lazy(() => import("./pages/Auth"));
+const Dashboard = lazy(() => import("./pages/Dashboard"));
+const Watch = lazy(() => import("./pages/Watch"));
+
+type Site = { maintenance_mode: boolean; maintenance_message: string; registration_open: boolean };
+
+function Maintenance({ message }: { message: string }) {
+  return (
+    <section className="narrow center" aria-labelledby="m-title">
+      <h1 id="m-title">Down for maintenance</h1>
+      <p>{message || "We will be back shortly."}</p>
+      <p className="muted">
+        Administrators can still <a href="/login">log in</a>.
+      </p>
+    </section>
+  );
+}
+
+function NotFound() {
+  return (
+    <section className="narrow center">
+      <h1>Page not found</h1>
+      <p>
+        <a href="/">Go to the start page</a>
+      </p>
+    </section>
+  );
+}
+
+function App() {
+  const path = usePath();
+  const user = useUser();
+  const [site, setSite] = useState<Site | null>(null);
+  useEffect(() => {
+    api<Site>("GET", "/api/site").then(setSite, () => setSite(null));
+  }, [path]);
+  let page;
+  if (site?.maintenance_mode && user?.role !== "admin" && path !== "/login") {
+    page = <Maintenance message={site.maintenance_message} />;
+  } else if (path === "/") page = <Landing />;
+  else if (path === "/login") page = <Auth mode="login" />;
+  else if (path === "/register") page = <Auth mode="register" registrationOpen={site?.registration_open ?? true} />;
+  else if (path === "/dashboard") page = <Dashboard />;
+  else if (path.startsWith("/watch/")) page = <Watch playbackId={decodeURIComponent(path.slice(7))} />;
+  else page = <NotFound />;
+  return (
+    <Frame>
+      <Suspense fallback={<Loading what="the page" />}>{page}</Suspense>
+    </Frame>
+  );
+}
+
+createRoot(document.getElementById("root")!).render(
+  <StrictMode>
+    <App />
+  </StrictMode>,
+);

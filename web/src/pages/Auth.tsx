@@ -1,0 +1,104 @@
+import { useState, type FormEvent } from "react";
+import { api, saveSession, type User } from "../api";
+import { Link, navigate } from "../router";
+import { Problem } from "../ui";
+
+type Tokens = { access_token: string; refresh_token: string; user: User };
+type Mfa = { mfa_required: true; mfa_token: string };
+
+export default function Auth({ mode, registrationOpen = true }: { mode: "login" | "register"; registrationOpen?: boolean }) {
+  const [email, setEmail] = useState("");
+  const [password, setPassword] = useState("");
+  const [name, setName] = useState("");
+  const [mfa, setMfa] = useState<string | null>(null);
+  const [code, setCode] = useState("");
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<unknown>(null);
+
+  const done = (t: Tokens) => {
+    saveSession({ access_token: t.access_token, refresh_token: t.refresh_token, user: t.user });
+    navigate("/dashboard");
+  };
+
+  async function submit(e: FormEvent) {
+    e.preventDefault();
+    setBusy(true);
+    setError(null);
+    try {
+      if (mfa) {
+        done(await api<Tokens>("POST", "/api/auth/login/2fa", { mfa_token: mfa, code: code.trim() }));
+      } else if (mode === "register") {
+        done(await api<Tokens>("POST", "/api/auth/register", { email, password, display_name: name }));
+      } else {
+        const r = await api<Tokens | Mfa>("POST", "/api/auth/login", { email, password });
+        if ("mfa_required" in r) setMfa(r.mfa_token);
+        else done(r);
+      }
+    } catch (err) {
+      setError(err);
+    } finally {
+      setBusy(false);
+    }
+  }
+
+  const title = mfa ? "Two-factor code" : mode === "register" ? "Create your account" : "Log in";
+  if (mode === "register" && !registrationOpen) {
+    return (
+      <section className="narrow">
+        <h1>Registration is closed</h1>
+        <p>Ask an administrator of this server for an account, or <Link href="/login">log in</Link>.</p>
+      </section>
+    );
+  }
+  return (
+    <section className="narrow card" aria-labelledby="auth-title">
+      <h1 id="auth-title">{title}</h1>
+      <form onSubmit={submit} noValidate={false}>
+        {mfa ? (
+          <label>
+            Code from your authenticator app (or a recovery code)
+            <input name="code" autoComplete="one-time-code" inputMode="numeric" required value={code} onChange={(e) => setCode(e.target.value)} autoFocus />
+          </label>
+        ) : (
+          <>
+            {mode === "register" && (
+              <label>
+                Display name
+                <input name="display_name" autoComplete="nickname" required maxLength={100} value={name} onChange={(e) => setName(e.target.value)} />
+              </label>
+            )}
+            <label>
+              Email
+              <input name="email" type="email" autoComplete="email" required value={email} onChange={(e) => setEmail(e.target.value)} />
+            </label>
+            <label>
+              Password {mode === "register" && <span className="muted">(at least 8 characters)</span>}
+              <input
+                name="password"
+                type="password"
+                autoComplete={mode === "register" ? "new-password" : "current-password"}
+                required
+                minLength={mode === "register" ? 8 : undefined}
+                value={password}
+                onChange={(e) => setPassword(e.target.value)}
+              />
+            </label>
+          </>
+        )}
+        <Problem error={error} />
+        <button type="submit" disabled={busy}>
+          {busy ? "Please wait…" : mfa ? "Verify" : mode === "register" ? "Create account" : "Log in"}
+        </button>
+      </form>
+      {!mfa && (
+        <p className="muted">
+          {mode === "register" ? (
+            <>Already have an account? <Link href="/login">Log in</Link></>
+          ) : (
+            <>New here? <Link href="/register">Create an account</Link></>
+          )}
+        </p>
+      )}
+    </section>
+  );
+}

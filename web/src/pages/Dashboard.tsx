@@ -1,0 +1,289 @@
+import { useEffect, useState, type FormEvent } from "react";
+import { api, session } from "../api";
+import { Chat, Player, useSocket } from "../live";
+import { navigate } from "../router";
+import { Empty, Loading, Problem, useLoad } from "../ui";
+
+type Source = {
+  id: number;
+  name: string;
+  stream_key: string;
+  playback_id: string;
+  is_active: boolean;
+  ingest_url: string;
+  playback: { hls: string; flv: string; rtmp: string };
+};
+type Destination = {
+  id: number;
+  platform: string;
+  rtmp_url: string;
+  is_active: boolean;
+  status: { state: string; last_error: string | null } | null;
+};
+type Mine = {
+  subscription: { plan: { name: string; max_sources: number; max_destinations: number; max_streaming_hours_monthly: number }; status: string };
+  usage: { sources_used: number; destinations_used: number; streaming_hours_used: number };
+};
+type Plan = { id: number; name: string; price_monthly: number; is_default: boolean };
+
+const PRESETS = ["youtube", "twitch", "facebook", "kick", "custom"];
+
+export default function Dashboard() {
+  useEffect(() => {
+    if (!session()) navigate("/login");
+  }, []);
+  const sources = useLoad(() => api<{ sources: Source[] }>("GET", "/api/sources"));
+  const mine = useLoad(() => api<Mine>("GET", "/api/subscriptions/my-subscription"));
+  const socket = useSocket();
+  const [live, setLive] = useState<Record<number, string>>({});
+  const [name, setName] = useState("");
+  const [error, setError] = useState<unknown>(null);
+
+  // Live status of every source, over Socket.IO.
+  useEffect(() => {
+    if (!socket || !sources.data) return;
+    const on = (status: string, info: { sourceId: number }) => setLive((l) => ({ ...l, [info.sourceId]: status }));
+    socket.on("stream-status", on);
+    const join = () => sources.data?.sources.forEach((s) => socket.emit("join-stream", { sourceId: s.id }));
+    socket.on("connect", join);
+    if (socket.connected) join();
+    return () => {
+      socket.off("stream-status", on);
+      socket.off("connect", join);
+    };
+  }, [socket, sources.data]);
+
+  async function create(e: FormEvent) {
+    e.preventDefault();
+    setError(null);
+    try {
+      await api("POST", "/api/sources", { name: name.trim() });
+      setName("");
+      sources.reload();
+      mine.reload();
+    } catch (err) {
+      setError(err);
+    }
+  }
+
+  return (
+    <div className="dashboard">
+      <h1>Your streams</h1>
+      <Usage mine={mine.data} error={mine.error} />
+      <form className="inline" onSubmit={create} aria-label="Create a source">
+        <label>
+          New source
+          <input name="source_name" required maxLength={100} placeholder="e.g. Main camera" value={name} onChange={(e) => setName(e.target.value)} />
+        </label>
+        <button type="submit" disabled={!name.trim()}>Create</button>
+      </form>
+      <Problem error={error} />
+      <Problem error={sources.error} onRetry={sources.reload} />
+      {!sources.data && !sources.error && <Loading what="your sources" />}
+      {sources.data?.sources.length === 0 && (
+        <Empty>
+          <p>No sources yet. Create one above; OBS then streams to it with its key.</p>
+        </Empty>
+      )}
+      {sources.data?.sources.map((s) => (
+        <SourceCard
+          key={s.id}
+          source={s}
+          status={live[s.id] ?? (s.is_active ? "live" : "offline")}
+          socket={socket}
+          onChange={() => {
+            sources.reload();
+            mine.reload();
+          }}
+        />
+      ))}
+    </div>
+  );
+}
+
+function Usage({ mine, error }: { mine: Mine | null; error: unknown }) {
+  const plans = useLoad(() => api<{ plans: Plan[] }>("GET", "/api/subscriptions/plans"));
+  const [problem, setProblem] = useState<unknown>(null);
+  if (error) return <Problem error={error} />;
+  if (!mine) return <Loading what="your plan" />;
+  const p = mine.subscription.plan;
+  async function upgrade(plan: Plan) {
+    setProblem(null);
+    try {
+      const r = await api<{ url: string }>("POST", "/api/payments/stripe/checkout", { plan_id: plan.id, billing_cycle: "monthly" });
+      location.assign(r.url);
+    } catch (e) {
+      setProblem(e);
+    }
+  }
+  return (
+    <section id="plan" className="card usage" aria-label="Plan and usage">
+      <p>
+        <strong>{p.name}</strong> plan{mine.subscription.status !== "active" && ` (${mine.subscription.status.replace("_", " ")})`}:{" "}
+        {mine.usage.sources_used} of {p.max_sources} sources, {mine.usage.destinations_used} of {p.max_destinations} destinations,{" "}
+        {mine.usage.streaming_hours_used.toFixed(1)} of {p.max_streaming_hours_monthly} hours this month.
+      </p>
+      {plans.data && (
+        <p className="upgrades">
+          {plans.data.plans
+            .filter((pl) => !pl.is_default && pl.name !== p.name)
+            .map((pl) => (
+              <button key={pl.id} className="ghost small" onClick={() => upgrade(pl)}>
+                Upgrade to {pl.name} (${pl.price_monthly.toFixed(2)}/month)
+              </button>
+            ))}
+        </p>
+      )}
+      <Problem error={problem} />
+    </section>
+  );
+}
+
+function SourceCard({ source, status, socket, onChange }: { source: Source; status: string; socket: ReturnType<typeof useSocket>; onChange: () => void }) {
+  const [showKey, setShowKey] = useState(false);
+  const [copied, setCopied] = useState("");
+  const [error, setError] = useState<unknown>(null);
+  const isLive = status === "live";
+
+  async function copy(what: string, text: string) {
+    try {
+      await navigator.clipboard.writeText(text);
+      setCopied(what);
+      setTimeout(() => setCopied(""), 1500);
+    } catch {
+      setShowKey(true);
+    }
+  }
+  async function act(method: string, path: string, body?: unknown, confirmText?: string) {
+    if (confirmText && !confirm(confirmText)) return;
+    setError(null);
+    try {
+      await api(method, path, body);
+      onChange();
+    } catch (e) {
+      setError(e);
+    }
+  }
+  return (
+    <article className="card source" aria-labelledby={`s-${source.id}`}>
+      <header>
+        <h2 id={`s-${source.id}`}>{source.name}</h2>
+        <span className={`badge ${isLive ? "live" : ""}`} data-testid="source-status">{isLive ? "Live" : status === "starting" ? "Starting" : "Offline"}</span>
+      </header>
+      <div className="grid">
+        <div>
+          <h3>OBS setup</h3>
+          <p className="muted">Settings → Stream → Service: Custom…</p>
+          <dl>
+            <dt>Server</dt>
+            <dd>
+              <code data-testid="ingest-url">{source.ingest_url}</code>{" "}
+              <button className="link small" onClick={() => copy("server", source.ingest_url)}>{copied === "server" ? "Copied" : "Copy"}</button>
+            </dd>
+            <dt>Stream key</dt>
+            <dd>
+              <code data-testid="stream-key">{showKey ? source.stream_key : "•".repeat(24)}</code>{" "}
+              <button className="link small" onClick={() => setShowKey((v) => !v)} aria-pressed={showKey}>{showKey ? "Hide" : "Show"}</button>{" "}
+              <button className="link small" onClick={() => copy("key", source.stream_key)}>{copied === "key" ? "Copied" : "Copy"}</button>{" "}
+              <button className="link small" onClick={() => act("POST", `/api/sources/${source.id}/rotate-key`, undefined, "Rotate the key? OBS must then use the new one.")}>Rotate</button>
+            </dd>
+            <dt>Watch page</dt>
+            <dd>
+              <a href={`/watch/${source.playback_id}`}>/watch/{source.playback_id}</a>
+            </dd>
+          </dl>
+          <p>
+            <button className="link small danger" onClick={() => act("DELETE", `/api/sources/${source.id}`, undefined, `Delete ${source.name}? Its key stops working.`)}>Delete source</button>
+          </p>
+        </div>
+        <div>
+          <h3>Preview</h3>
+          {isLive ? <Player src={source.playback.hls} title={`Preview of ${source.name}`} /> : <Empty>Start streaming from OBS to see the preview.</Empty>}
+        </div>
+      </div>
+      <Problem error={error} />
+      <Destinations source={source} onChange={onChange} />
+      <Chat socket={socket} room={{ sourceId: source.id }} canModerate />
+    </article>
+  );
+}
+
+function Destinations({ source, onChange }: { source: Source; onChange: () => void }) {
+  const list = useLoad(() => api<{ destinations: Destination[] }>("GET", `/api/sources/${source.id}/destinations`), [source.id]);
+  const [platform, setPlatform] = useState("youtube");
+  const [url, setUrl] = useState("");
+  const [key, setKey] = useState("");
+  const [error, setError] = useState<unknown>(null);
+  // Push states change while live: look again every 3 s.
+  useEffect(() => {
+    const t = setInterval(list.reload, 3000);
+    return () => clearInterval(t);
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+  }, []);
+
+  async function add(e: FormEvent) {
+    e.preventDefault();
+    setError(null);
+    try {
+      await api("POST", `/api/sources/${source.id}/destinations`, { platform, rtmp_url: url.trim() || undefined, stream_key: key.trim() });
+      setUrl("");
+      setKey("");
+      list.reload();
+      onChange();
+    } catch (err) {
+      setError(err);
+    }
+  }
+  async function act(method: string, path: string, body?: unknown) {
+    setError(null);
+    try {
+      await api(method, path, body);
+      list.reload();
+      onChange();
+    } catch (err) {
+      setError(err);
+    }
+  }
+  return (
+    <section aria-label={`Destinations of ${source.name}`}>
+      <h3>Destinations</h3>
+      {list.error ? <Problem error={list.error} onRetry={list.reload} /> : null}
+      {!list.data && !list.error && <Loading what="destinations" />}
+      {list.data?.destinations.length === 0 && <p className="muted">Not forwarded anywhere yet.</p>}
+      <ul className="destinations">
+        {list.data?.destinations.map((d) => (
+          <li key={d.id} data-testid="destination">
+            <strong>{d.platform}</strong> <code>{d.rtmp_url}</code>{" "}
+            <span className={`badge ${d.status?.state === "live" ? "live" : ""}`} data-testid="destination-status" title={d.status?.last_error ?? ""}>
+              {d.is_active ? (d.status?.state ?? "idle") : "off"}
+            </span>{" "}
+            <label className="toggle">
+              <input type="checkbox" checked={d.is_active} onChange={(e) => act("PATCH", `/api/sources/destinations/${d.id}`, { is_active: e.target.checked })} /> On
+            </label>{" "}
+            <button className="link small danger" onClick={() => act("DELETE", `/api/sources/destinations/${d.id}`)}>Remove</button>
+          </li>
+        ))}
+      </ul>
+      <form className="inline wrap" onSubmit={add} aria-label="Add a destination">
+        <label>
+          Platform
+          <select name="platform" value={platform} onChange={(e) => setPlatform(e.target.value)}>
+            {PRESETS.map((p) => (
+              <option key={p} value={p}>{p}</option>
+            ))}
+          </select>
+        </label>
+        <label>
+          Server URL {platform !== "custom" && <span className="muted">(optional)</span>}
+          <input name="rtmp_url" placeholder="rtmp://…" value={url} onChange={(e) => setUrl(e.target.value)} required={platform === "custom"} />
+        </label>
+        <label>
+          Stream key
+          <input name="destination_key" required value={key} onChange={(e) => setKey(e.target.value)} autoComplete="off" />
+        </label>
+        <button type="submit" disabled={!key.trim()}>Add</button>
+      </form>
+      <Problem error={error} />
+    </section>
+  );
+}

@@ -1,0 +1,64 @@
+import { useEffect, useState } from "react";
+import { Chat, Player, useSocket } from "../live";
+
+const REACTIONS: Record<string, string> = { heart: "❤️", fire: "🔥", clap: "👏", laugh: "😂", wow: "😮", sad: "😢" };
+
+export default function Watch({ playbackId }: { playbackId: string }) {
+  const socket = useSocket();
+  const [status, setStatus] = useState("offline");
+  const [viewers, setViewers] = useState(0);
+  const [burst, setBurst] = useState<{ id: number; r: string }[]>([]);
+
+  useEffect(() => {
+    if (!socket) return;
+    const onStatus = (s: string) => setStatus(s);
+    const onViewers = (v: { count: number }) => setViewers(v.count);
+    const onReaction = (r: { reaction: string }) => {
+      const id = Math.random();
+      setBurst((b) => [...b.slice(-20), { id, r: r.reaction }]);
+      setTimeout(() => setBurst((b) => b.filter((x) => x.id !== id)), 2500);
+    };
+    socket.on("stream-status", onStatus);
+    socket.on("viewer-count", onViewers);
+    socket.on("reaction", onReaction);
+    const join = () => socket.emit("join-stream", { playbackId });
+    socket.on("connect", join);
+    if (socket.connected) join();
+    return () => {
+      socket.off("stream-status", onStatus);
+      socket.off("viewer-count", onViewers);
+      socket.off("reaction", onReaction);
+      socket.off("connect", join);
+    };
+  }, [socket, playbackId]);
+
+  const live = status === "live";
+  return (
+    <div className="watch">
+      <section className="stage" aria-label="Stream">
+        {live ? (
+          <Player src={`/hls/${encodeURIComponent(playbackId)}/index.m3u8`} title="Live stream" />
+        ) : (
+          <div className="offline" role="status">This stream is offline. It starts here as soon as the creator goes live.</div>
+        )}
+        <div className="bar">
+          <span className={`badge ${live ? "live" : ""}`}>{live ? "Live" : "Offline"}</span>
+          <span data-testid="viewer-count">{viewers} watching</span>
+          <span className="reactions" aria-label="React">
+            {Object.entries(REACTIONS).map(([k, e]) => (
+              <button key={k} className="ghost small" aria-label={`React with ${k}`} onClick={() => socket?.emit("send-reaction", { playbackId, reaction: k })}>
+                {e}
+              </button>
+            ))}
+          </span>
+          <span className="burst" aria-hidden="true">
+            {burst.map((b) => (
+              <span key={b.id}>{REACTIONS[b.r] ?? ""}</span>
+            ))}
+          </span>
+        </div>
+      </section>
+      <Chat socket={socket} room={{ playbackId }} />
+    </div>
+  );
+}

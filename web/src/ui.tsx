@@ -1,0 +1,102 @@
+// Shared pieces: the page frame, and the loading, empty and error states every page uses.
+import { useEffect, useState, type ReactNode } from "react";
+import { ApiError, logout, session, type User } from "./api";
+import { Link, navigate } from "./router";
+
+export function useUser(): User | null {
+  const [user, setUser] = useState(session()?.user ?? null);
+  useEffect(() => {
+    const on = () => setUser(session()?.user ?? null);
+    window.addEventListener("ferrocast-session", on);
+    return () => window.removeEventListener("ferrocast-session", on);
+  }, []);
+  return user;
+}
+
+export function Frame({ children }: { children: ReactNode }) {
+  const user = useUser();
+  return (
+    <>
+      <a className="skip" href="#main">Skip to content</a>
+      <header className="top">
+        <Link href="/" className="brand" aria-label="ferrocast home">ferrocast</Link>
+        <nav aria-label="Main">
+          {user ? (
+            <>
+              <Link href="/dashboard">Dashboard</Link>
+              <button
+                className="link"
+                onClick={async () => {
+                  await logout();
+                  navigate("/");
+                }}
+              >
+                Log out
+              </button>
+            </>
+          ) : (
+            <>
+              <Link href="/login">Log in</Link>
+              <Link href="/register" className="button small">Start streaming</Link>
+            </>
+          )}
+        </nav>
+      </header>
+      <main id="main">{children}</main>
+    </>
+  );
+}
+
+export function Loading({ what }: { what: string }) {
+  return (
+    <p className="state" role="status" aria-live="polite">
+      Loading {what}…
+    </p>
+  );
+}
+
+export function Empty({ children }: { children: ReactNode }) {
+  return <div className="state empty">{children}</div>;
+}
+
+/** An error in words, with what the API said to do and, for a plan limit, the way to upgrade. */
+export function Problem({ error, onRetry }: { error: unknown; onRetry?: () => void }) {
+  if (!error) return null;
+  const e = error instanceof ApiError ? error : new ApiError(0, "Something went wrong", String(error));
+  return (
+    <div className="problem" role="alert">
+      <strong>{e.error}</strong>
+      {e.details && <span> {e.details}</span>}
+      {e.code === "PLAN_LIMIT_REACHED" && (
+        <span>
+          {" "}
+          <Link href="/dashboard#plan">See plans</Link>
+        </span>
+      )}
+      {onRetry && (
+        <button className="link" onClick={onRetry}>
+          Try again
+        </button>
+      )}
+    </div>
+  );
+}
+
+/** Runs `load` now and whenever `deps` change; `reload` runs it again. */
+export function useLoad<T>(load: () => Promise<T>, deps: unknown[] = []) {
+  const [data, setData] = useState<T | null>(null);
+  const [error, setError] = useState<unknown>(null);
+  const [tick, setTick] = useState(0);
+  useEffect(() => {
+    let live = true;
+    load().then(
+      (d) => live && (setData(d), setError(null)),
+      (e) => live && setError(e),
+    );
+    return () => {
+      live = false;
+    };
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+  }, [...deps, tick]);
+  return { data, error, reload: () => setTick((t) => t + 1), setData };
+}
