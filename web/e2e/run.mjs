@@ -50,7 +50,65 @@ const timer = setTimeout(() => {
   console.error("e2e timed out");
   process.exit(3);
 }, 150000);
+/** Clicks a checkbox the server confirms (it changes when the server answers). */
+async function setToggle(page, label, on) {
+  const box = page.getByLabel(label);
+  if ((await box.isChecked()) !== on) await box.click();
+  for (let i = 0; i < 100 && (await box.isChecked()) !== on; i++) await page.waitForTimeout(50);
+  if ((await box.isChecked()) !== on) throw new Error(`${label} did not turn ${on ? "on" : "off"}`);
+}
+
+async function login(ctx, email) {
+  const page = await ctx.newPage();
+  await page.goto(P.url + "/login");
+  await page.getByLabel("Email").fill(email);
+  await page.getByLabel("Password").fill("password123");
+  await page.getByRole("button", { name: "Log in" }).click();
+  await page.waitForURL("**/dashboard");
+  return page;
+}
+
+// An administrator puts the site in maintenance: others see the maintenance page, the
+// administrator does not; then it is lifted.
+async function maintenance() {
+  const admin = await login(await browser.newContext({ viewport: DESKTOP }), "creator@example.com");
+  await admin.goto(P.url + "/admin");
+  await admin.getByRole("heading", { name: "Administration" }).waitFor();
+  await admin.getByText("Users").first().waitFor();
+  await shot(admin, "admin");
+  const viewer = await login(await browser.newContext({ viewport: PHONE }), "viewer@example.com");
+  await admin.getByLabel("Maintenance message").fill("Upgrading; back in ten minutes.");
+  await admin.getByRole("button", { name: "Save" }).click();
+  await setToggle(admin, /Maintenance mode/, true);
+  step("maintenance on");
+  await viewer.reload();
+  await viewer.getByRole("heading", { name: "Down for maintenance" }).waitFor({ timeout: 10000 });
+  await viewer.getByText("Upgrading; back in ten minutes.").waitFor();
+  await shot(viewer, "maintenance");
+  const anon = await (await browser.newContext({ viewport: DESKTOP })).newPage();
+  await anon.goto(P.url + "/");
+  await anon.getByRole("heading", { name: "Down for maintenance" }).waitFor({ timeout: 10000 });
+  step("others see the maintenance page");
+  await admin.goto(P.url + "/dashboard");
+  await admin.getByRole("heading", { name: "Your streams" }).waitFor();
+  await admin.getByRole("heading", { name: "Main camera" }).waitFor();
+  step("the administrator does not");
+  await admin.goto(P.url + "/admin");
+  await setToggle(admin, /Maintenance mode/, false);
+  await viewer.waitForTimeout(2500);
+  await viewer.reload();
+  await viewer.getByRole("heading", { name: "Your streams" }).waitFor({ timeout: 10000 });
+  step("maintenance off");
+}
+
 try {
+  if (P.scenario === "maintenance") {
+    await maintenance();
+    clearTimeout(timer);
+    await browser.close();
+    process.stdout.write(JSON.stringify(out));
+    process.exit(0);
+  }
   // A creator registers.
   const creator = await browser.newContext({ viewport: DESKTOP });
   const page = await creator.newPage();

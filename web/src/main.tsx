@@ -10,6 +10,7 @@ const Landing = lazy(() => import("./pages/Landing"));
 const Auth = lazy(() => import("./pages/Auth"));
 const Dashboard = lazy(() => import("./pages/Dashboard"));
 const Watch = lazy(() => import("./pages/Watch"));
+const Admin = lazy(() => import("./pages/Admin"));
 
 type Site = { maintenance_mode: boolean; maintenance_message: string; registration_open: boolean };
 
@@ -50,6 +51,7 @@ function App() {
   else if (path === "/login") page = <Auth mode="login" />;
   else if (path === "/register") page = <Auth mode="register" registrationOpen={site?.registration_open ?? true} />;
   else if (path === "/dashboard") page = <Dashboard />;
+  else if (path === "/admin") page = <Admin />;
   else if (path.startsWith("/watch/")) page = <Watch playbackId={decodeURIComponent(path.slice(7))} />;
   else page = <NotFound />;
   return (

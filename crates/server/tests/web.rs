@@ -15,6 +15,31 @@ fn web_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../web")
 }
 
+/// Runs a scenario of `web/e2e/run.mjs`; its report, or a panic with what it saw.
+async fn run(web: &std::path::Path, chromium: &str, params: Value) -> Value {
+    let out = tokio::process::Command::new("node")
+        .arg(web.join("e2e/run.mjs"))
+        .arg(params.to_string())
+        .env("CHROMIUM", chromium)
+        .output()
+        .await
+        .expect("node runs");
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "the e2e run printed no report ({e}): {}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    assert!(
+        out.status.success(),
+        "e2e failed (screenshots in {}): {report:#}\n{}",
+        params["shots"],
+        String::from_utf8_lossy(&out.stderr)
+    );
+    report
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn creator_and_viewer_in_a_real_browser() {
     require("ffmpeg");
@@ -35,26 +60,12 @@ async fn creator_and_viewer_in_a_real_browser() {
         .await
         .expect("sqlite always runs");
     let shots = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/web-shots");
-    let out = tokio::process::Command::new("node")
-        .arg(web.join("e2e/run.mjs"))
-        .arg(json!({ "url": app.url(""), "shots": shots }).to_string())
-        .env("CHROMIUM", &chromium)
-        .output()
-        .await
-        .expect("node runs");
-    let report: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!(
-            "the e2e run printed no report ({e}): {}\n{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        )
-    });
-    assert!(
-        out.status.success(),
-        "e2e failed (screenshots in {}): {report:#}\n{}",
-        shots.display(),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let report = run(
+        &web,
+        &chromium,
+        json!({ "url": app.url(""), "shots": shots }),
+    )
+    .await;
     let steps: Vec<&str> = report["steps"]
         .as_array()
         .expect("steps")
@@ -100,5 +111,30 @@ async fn creator_and_viewer_in_a_real_browser() {
         }
     }
     assert!(shots.join("watch-phone.png").exists() && shots.join("watch-desktop.png").exists());
+
+    // The creator is made an administrator and puts the site in maintenance.
+    let db = &app.running.as_ref().expect("running").state.db;
+    let creator = db
+        .user_by_email("creator@example.com")
+        .await
+        .expect("q")
+        .expect("user");
+    db.set_role(creator.id, "admin", 0).await.expect("role");
+    let report = run(
+        &web,
+        &chromium,
+        json!({ "url": app.url(""), "shots": shots, "scenario": "maintenance" }),
+    )
+    .await;
+    assert_eq!(
+        report["steps"],
+        json!([
+            "maintenance on",
+            "others see the maintenance page",
+            "the administrator does not",
+            "maintenance off"
+        ]),
+        "{report:#}"
+    );
     app.finish().await;
 }
