@@ -202,12 +202,26 @@ try {
   step("stopped");
   listener.kill("SIGKILL");
 
+  // Settings: an API key made in the page is shown once and listed.
+  await page.getByRole("link", { name: "Settings" }).click();
+  await page.getByRole("heading", { name: "API keys" }).waitFor();
+  await page.getByLabel("Name", { exact: true }).fill("stream deck");
+  await page.getByLabel("Your password").last().fill("password123");
+  await page.getByRole("button", { name: "Create key" }).click();
+  await page.getByText("shown once").waitFor();
+  await page.getByText("stream deck").waitFor();
+  await shot(page, "settings");
+  step("api key");
+
   // The login page, for the screenshots.
   const anon = await browser.newContext({ viewport: DESKTOP });
   const login = await anon.newPage();
   await login.goto(P.url + "/login");
   await login.getByRole("heading", { name: "Log in" }).waitFor();
   await shot(login, "login");
+  await login.getByRole("link", { name: "Forgot your password?" }).click();
+  await login.getByRole("heading", { name: "Reset your password" }).waitFor();
+  await shot(login, "forgot-password");
 
   clearTimeout(timer);
   await browser.close();

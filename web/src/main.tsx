@@ -11,6 +11,8 @@ const Auth = lazy(() => import("./pages/Auth"));
 const Dashboard = lazy(() => import("./pages/Dashboard"));
 const Watch = lazy(() => import("./pages/Watch"));
 const Admin = lazy(() => import("./pages/Admin"));
+const Settings = lazy(() => import("./pages/Settings"));
+const Recover = lazy(() => import("./pages/Recover"));
 
 type Site = { maintenance_mode: boolean; maintenance_message: string; registration_open: boolean };
 
@@ -45,13 +47,15 @@ function App() {
     api<Site>("GET", "/api/site").then(setSite, () => setSite(null));
   }, [path]);
   let page;
-  if (site?.maintenance_mode && user?.role !== "admin" && path !== "/login") {
+  if (site?.maintenance_mode && user?.role !== "admin" && path !== "/login" && path !== "/forgot-password") {
     page = <Maintenance message={site.maintenance_message} />;
   } else if (path === "/") page = <Landing />;
   else if (path === "/login") page = <Auth mode="login" />;
   else if (path === "/register") page = <Auth mode="register" registrationOpen={site?.registration_open ?? true} />;
   else if (path === "/dashboard") page = <Dashboard />;
   else if (path === "/admin") page = <Admin />;
+  else if (path === "/settings") page = <Settings />;
+  else if (path === "/forgot-password") page = <Recover />;
   else if (path.startsWith("/watch/")) page = <Watch playbackId={decodeURIComponent(path.slice(7))} />;
   else page = <NotFound />;
   return (

@@ -24,6 +24,7 @@ export function Frame({ children }: { children: ReactNode }) {
           {user ? (
             <>
               <Link href="/dashboard">Dashboard</Link>
+              <Link href="/settings">Settings</Link>
               {user.role === "admin" && <Link href="/admin">Admin</Link>}
               <button
                 className="link"

@@ -71,7 +71,8 @@ fn listener(port: u16, out: &Path) -> Child {
 /// takes exactly one connection, which a probe would use up): reads /proc/net/tcp.
 async fn wait_listening(port: u16) {
     let needle = format!(":{port:04X} ");
-    let deadline = Instant::now() + Duration::from_secs(10);
+    // A deadline, not a timing claim: ffmpeg starts slowly on a loaded machine.
+    let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let table = std::fs::read_to_string("/proc/net/tcp").unwrap_or_default();
         let listening = table.lines().skip(1).any(|l| {

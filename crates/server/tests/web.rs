@@ -82,7 +82,8 @@ async fn creator_and_viewer_in_a_real_browser() {
             "destination live",
             "preview plays",
             "chat",
-            "stopped"
+            "stopped",
+            "api key"
         ]
     );
     let (t1, t2) = (
@@ -104,6 +105,8 @@ async fn creator_and_viewer_in_a_real_browser() {
         "dashboard-empty",
         "dashboard-live",
         "login",
+        "settings",
+        "forgot-password",
     ] {
         for size in ["desktop", "phone"] {
             let f = shots.join(format!("{page}-{size}.png"));

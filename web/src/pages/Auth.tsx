@@ -95,7 +95,9 @@ export default function Auth({ mode, registrationOpen = true }: { mode: "login" 
           {mode === "register" ? (
             <>Already have an account? <Link href="/login">Log in</Link></>
           ) : (
-            <>New here? <Link href="/register">Create an account</Link></>
+            <>
+              New here? <Link href="/register">Create an account</Link> · <Link href="/forgot-password">Forgot your password?</Link>
+            </>
           )}
         </p>
       )}

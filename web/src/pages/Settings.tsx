@@ -1,0 +1,262 @@
+import { useEffect, useState, type FormEvent, type ReactNode } from "react";
+import { api, session } from "../api";
+import { navigate } from "../router";
+import { Loading, Problem, useLoad } from "../ui";
+
+type Me = { email: string; display_name: string; role: string; email_verified: boolean; two_factor_enabled: boolean; created_at: string };
+type Key = { uuid: string; name: string; prefix: string; scopes: string[]; created_at: string; last_used_at: string | null; revoked_at: string | null };
+const SCOPES = ["profile:read", "sources:read", "sources:write", "streams:read", "streams:write", "chat:write"];
+
+/** A form whose submit runs `action`, showing progress, the outcome and errors. */
+function Form({ label, action, children, submit }: { label: string; action: () => Promise<string | void>; children: ReactNode; submit: string }) {
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<unknown>(null);
+  const [done, setDone] = useState("");
+  async function run(e: FormEvent) {
+    e.preventDefault();
+    setBusy(true);
+    setError(null);
+    setDone("");
+    try {
+      setDone((await action()) ?? "");
+    } catch (err) {
+      setError(err);
+    } finally {
+      setBusy(false);
+    }
+  }
+  return (
+    <form onSubmit={run} aria-label={label}>
+      {children}
+      <Problem error={error} />
+      {done && <p role="status" className="ok">{done}</p>}
+      <button type="submit" disabled={busy}>{busy ? "Please wait…" : submit}</button>
+    </form>
+  );
+}
+
+export default function Settings() {
+  useEffect(() => {
+    if (!session()) navigate("/login");
+  }, []);
+  const me = useLoad(() => api<Me>("GET", "/api/auth/me"));
+  if (me.error) return <Problem error={me.error} onRetry={me.reload} />;
+  if (!me.data) return <Loading what="your account" />;
+  return (
+    <div className="settings">
+      <h1>Settings</h1>
+      <Profile me={me.data} onChange={me.reload} />
+      <Password />
+      <TwoFactor enabled={me.data.two_factor_enabled} onChange={me.reload} />
+      <ApiKeys />
+    </div>
+  );
+}
+
+function Profile({ me, onChange }: { me: Me; onChange: () => void }) {
+  const [code, setCode] = useState("");
+  return (
+    <section className="card" aria-labelledby="profile-title">
+      <h2 id="profile-title">Profile</h2>
+      <dl>
+        <dt>Name</dt>
+        <dd>{me.display_name}</dd>
+        <dt>Email</dt>
+        <dd>
+          {me.email} {me.email_verified ? <span className="badge">verified</span> : <span className="badge warn">not verified</span>}
+        </dd>
+        <dt>Role</dt>
+        <dd>{me.role}</dd>
+      </dl>
+      {!me.email_verified && (
+        <>
+          <Form
+            label="Verify your email"
+            submit="Verify"
+            action={async () => {
+              await api("POST", "/api/auth/verify-email", { email: me.email, verification_code: code.trim() });
+              onChange();
+              return "Email verified.";
+            }}
+          >
+            <label>
+              Code from the email we sent
+              <input name="verification_code" inputMode="numeric" autoComplete="one-time-code" required value={code} onChange={(e) => setCode(e.target.value)} />
+            </label>
+          </Form>
+          <Form label="Send the code again" submit="Send the code again" action={async () => (await api("POST", "/api/auth/resend-verification", { email: me.email }), "Sent; check your inbox.")}>
+            {null}
+          </Form>
+        </>
+      )}
+    </section>
+  );
+}
+
+function Password() {
+  const [current, setCurrent] = useState("");
+  const [next, setNext] = useState("");
+  return (
+    <section className="card" aria-labelledby="password-title">
+      <h2 id="password-title">Password</h2>
+      <Form
+        label="Change password"
+        submit="Change password"
+        action={async () => {
+          await api("POST", "/api/auth/change-password", { current_password: current, new_password: next });
+          setCurrent("");
+          setNext("");
+          return "Password changed; other sessions were logged out.";
+        }}
+      >
+        <label>
+          Current password
+          <input type="password" name="current_password" autoComplete="current-password" required value={current} onChange={(e) => setCurrent(e.target.value)} />
+        </label>
+        <label>
+          New password <span className="muted">(at least 8 characters)</span>
+          <input type="password" name="new_password" autoComplete="new-password" minLength={8} required value={next} onChange={(e) => setNext(e.target.value)} />
+        </label>
+      </Form>
+    </section>
+  );
+}
+
+function TwoFactor({ enabled, onChange }: { enabled: boolean; onChange: () => void }) {
+  const [setup, setSetup] = useState<{ secret: string; otpauth_uri: string } | null>(null);
+  const [codes, setCodes] = useState<string[] | null>(null);
+  const [code, setCode] = useState("");
+  const [password, setPassword] = useState("");
+  const fields = (
+    <>
+      <label>
+        Code from your authenticator app
+        <input name="totp_code" inputMode="numeric" autoComplete="one-time-code" required value={code} onChange={(e) => setCode(e.target.value)} />
+      </label>
+      <label>
+        Your password
+        <input type="password" name="totp_password" autoComplete="current-password" required value={password} onChange={(e) => setPassword(e.target.value)} />
+      </label>
+    </>
+  );
+  return (
+    <section className="card" aria-labelledby="tfa-title">
+      <h2 id="tfa-title">Two-factor login</h2>
+      {codes && (
+        <div className="card" role="status">
+          <p><strong>Recovery codes</strong> — keep them somewhere safe; each works once if you lose your phone:</p>
+          <ul className="codes">{codes.map((c) => <li key={c}><code>{c}</code></li>)}</ul>
+        </div>
+      )}
+      {enabled ? (
+        <Form
+          label="Turn two-factor login off"
+          submit="Turn off"
+          action={async () => {
+            await api("POST", "/api/auth/2fa/disable", { password, code: code.trim() });
+            setCode("");
+            setPassword("");
+            onChange();
+            return "Two-factor login is off.";
+          }}
+        >
+          <p>On. Turning it off needs a current code and your password.</p>
+          {fields}
+        </Form>
+      ) : setup ? (
+        <Form
+          label="Turn two-factor login on"
+          submit="Turn on"
+          action={async () => {
+            const r = await api<{ recovery_codes: string[] }>("POST", "/api/auth/2fa/enable", { code: code.trim(), password });
+            setCodes(r.recovery_codes);
+            setSetup(null);
+            setCode("");
+            setPassword("");
+            onChange();
+            return "Two-factor login is on.";
+          }}
+        >
+          <p>Add this key to your authenticator app, then enter the code it shows.</p>
+          <p><code>{setup.secret}</code></p>
+          <p className="muted small-text">{setup.otpauth_uri}</p>
+          {fields}
+        </Form>
+      ) : (
+        <Form label="Set up two-factor login" submit="Set up" action={async () => setSetup(await api("POST", "/api/auth/2fa/setup"))}>
+          <p>Off. With it on, logging in also asks for a code from an authenticator app.</p>
+        </Form>
+      )}
+    </section>
+  );
+}
+
+function ApiKeys() {
+  const keys = useLoad(() => api<{ api_keys: Key[] }>("GET", "/api/auth/api-keys"));
+  const [name, setName] = useState("");
+  const [scopes, setScopes] = useState<string[]>(["streams:read"]);
+  const [password, setPassword] = useState("");
+  const [created, setCreated] = useState<string | null>(null);
+  const [error, setError] = useState<unknown>(null);
+  async function revoke(uuid: string) {
+    if (!confirm("Revoke this key? Whatever uses it stops working.")) return;
+    try {
+      await api("DELETE", `/api/auth/api-keys/${uuid}`);
+      keys.reload();
+    } catch (e) {
+      setError(e);
+    }
+  }
+  const live = keys.data?.api_keys.filter((k) => !k.revoked_at) ?? [];
+  return (
+    <section className="card" aria-labelledby="keys-title">
+      <h2 id="keys-title">API keys</h2>
+      {keys.error ? <Problem error={keys.error} onRetry={keys.reload} /> : null}
+      {!keys.data && !keys.error && <Loading what="API keys" />}
+      {keys.data && live.length === 0 && <p className="muted">No API keys.</p>}
+      <ul className="rows">
+        {live.map((k) => (
+          <li key={k.uuid}>
+            <strong>{k.name}</strong> <code>{k.prefix}…</code> {k.scopes.join(", ")}
+            {k.last_used_at ? `, last used ${k.last_used_at.slice(0, 10)}` : ", never used"}{" "}
+            <button className="link small danger" onClick={() => revoke(k.uuid)}>Revoke</button>
+          </li>
+        ))}
+      </ul>
+      <Problem error={error} />
+      {created && (
+        <p role="status" className="card">
+          Your new key — shown once, copy it now: <code>{created}</code>
+        </p>
+      )}
+      <Form
+        label="Create an API key"
+        submit="Create key"
+        action={async () => {
+          const r = await api<{ key: string }>("POST", "/api/auth/api-keys", { name: name.trim(), scopes, password });
+          setCreated(r.key);
+          setName("");
+          setPassword("");
+          keys.reload();
+        }}
+      >
+        <label>
+          Name
+          <input name="key_name" required maxLength={100} value={name} onChange={(e) => setName(e.target.value)} placeholder="e.g. stream deck" />
+        </label>
+        <fieldset>
+          <legend>Scopes</legend>
+          {SCOPES.map((s) => (
+            <label key={s} className="toggle">
+              <input type="checkbox" checked={scopes.includes(s)} onChange={(e) => setScopes((cur) => (e.target.checked ? [...cur, s] : cur.filter((x) => x !== s)))} /> {s}
+            </label>
+          ))}
+        </fieldset>
+        <label>
+          Your password
+          <input type="password" name="key_password" autoComplete="current-password" required value={password} onChange={(e) => setPassword(e.target.value)} />
+        </label>
+      </Form>
+    </section>
+  );
+}
