@@ -129,8 +129,12 @@ try {
   step("registered");
 
   // A source, with the key the page shows.
-  await page.getByLabel("New source").fill("Main camera");
+  await page.getByLabel("New source").fill("Camera one");
   await page.getByRole("button", { name: "Create", exact: true }).click();
+  await page.getByRole("heading", { name: "Camera one" }).waitFor();
+  await page.getByRole("button", { name: "Rename Camera one" }).click();
+  await page.getByLabel("Name", { exact: true }).fill("Main camera");
+  await page.getByRole("button", { name: "Save" }).click();
   await page.getByRole("heading", { name: "Main camera" }).waitFor();
   await page.getByRole("button", { name: "Show" }).click();
   const key = (await page.getByTestId("stream-key").textContent()).trim();
@@ -188,6 +192,14 @@ try {
   await viewer.getByText("hello from the watch page").waitFor();
   await page.getByText("hello from the watch page").waitFor({ timeout: 10000 });
   step("chat");
+  // The creator times the viewer out from the dashboard; the viewer is told when sending.
+  page.once("dialog", (d) => d.accept());
+  await page.getByRole("button", { name: "Time Viewer out for 10 minutes" }).click();
+  await page.waitForTimeout(500);
+  await viewer.getByLabel("Message").fill("am I muted?");
+  await viewer.getByRole("button", { name: "Send" }).click();
+  await viewer.getByText("timed out").waitFor({ timeout: 10000 });
+  step("timed out");
   await viewer.getByRole("button", { name: "React with heart" }).click();
   await viewer.getByTestId("viewer-count").filter({ hasText: /[1-9] watching/ }).waitFor({ timeout: 30000 });
   await viewer.waitForTimeout(500);

@@ -11,7 +11,7 @@ export function useSocket(): Socket | null {
   const [socket, setSocket] = useState<Socket | null>(null);
   useEffect(() => {
     const token = session()?.access_token;
-    const s = io({ auth: token ? { token } : {}, transports: ["websocket", "polling"] });
+    const s = io({ auth: token ? { token } : {} });
     setSocket(s);
     return () => {
       s.close();
@@ -122,6 +122,17 @@ export function Chat({ socket, room, canModerate = false }: { socket: Socket | n
     });
   }
 
+  async function restrict(id: number, author: string, seconds: number | null) {
+    const what = seconds ? `Time ${author} out for ${seconds / 60} minutes?` : `Ban ${author} from this chat?`;
+    if (!confirm(what)) return;
+    try {
+      await api("POST", "/api/chat/bans", { source_id: sourceId, message_id: id, ...(seconds ? { duration_seconds: seconds } : {}) });
+      setError(null);
+    } catch (e) {
+      setError(e);
+    }
+  }
+
   async function remove(id: number) {
     try {
       await api("DELETE", `/api/chat/messages/${sourceId}/${id}`);
@@ -142,9 +153,21 @@ export function Chat({ socket, room, canModerate = false }: { socket: Socket | n
             <span className="platform" title={m.platform}>{m.platform === "native" ? "" : m.platform}</span>
             <strong>{m.author_name}</strong> <span className="text">{m.message_text}</span>
             {canModerate && (
-              <button className="link small" onClick={() => remove(m.id)} aria-label={`Delete the message from ${m.author_name}`}>
-                Delete
-              </button>
+              <>
+                <button className="link small" onClick={() => remove(m.id)} aria-label={`Delete the message from ${m.author_name}`}>
+                  Delete
+                </button>
+                {m.platform === "native" && (
+                  <>
+                    <button className="link small" onClick={() => restrict(m.id, m.author_name, 600)} aria-label={`Time ${m.author_name} out for 10 minutes`}>
+                      Time out
+                    </button>
+                    <button className="link small danger" onClick={() => restrict(m.id, m.author_name, null)} aria-label={`Ban ${m.author_name}`}>
+                      Ban
+                    </button>
+                  </>
+                )}
+              </>
             )}
           </li>
         ))}

@@ -82,6 +82,7 @@ async fn creator_and_viewer_in_a_real_browser() {
             "destination live",
             "preview plays",
             "chat",
+            "timed out",
             "stopped",
             "api key"
         ]

@@ -141,6 +141,7 @@ function Usage({ mine, error }: { mine: Mine | null; error: unknown }) {
 
 function SourceCard({ source, status, socket, onChange }: { source: Source; status: string; socket: ReturnType<typeof useSocket>; onChange: () => void }) {
   const [showKey, setShowKey] = useState(false);
+  const [renaming, setRenaming] = useState<string | null>(null);
   const [copied, setCopied] = useState("");
   const [error, setError] = useState<unknown>(null);
   const isLive = status === "live";
@@ -167,7 +168,28 @@ function SourceCard({ source, status, socket, onChange }: { source: Source; stat
   return (
     <article className="card source" aria-labelledby={`s-${source.id}`}>
       <header>
-        <h2 id={`s-${source.id}`}>{source.name}</h2>
+        {renaming === null ? (
+          <h2 id={`s-${source.id}`}>
+            {source.name}{" "}
+            <button className="link small" onClick={() => setRenaming(source.name)} aria-label={`Rename ${source.name}`}>Rename</button>
+          </h2>
+        ) : (
+          <form
+            className="inline"
+            onSubmit={async (e) => {
+              e.preventDefault();
+              await act("PUT", `/api/sources/${source.id}`, { name: renaming.trim() });
+              setRenaming(null);
+            }}
+          >
+            <label>
+              Name
+              <input name="rename" required maxLength={100} value={renaming} onChange={(e) => setRenaming(e.target.value)} autoFocus />
+            </label>
+            <button type="submit" disabled={!renaming.trim()}>Save</button>
+            <button type="button" className="ghost" onClick={() => setRenaming(null)}>Cancel</button>
+          </form>
+        )}
         <span className={`badge ${isLive ? "live" : ""}`} data-testid="source-status">{isLive ? "Live" : status === "starting" ? "Starting" : "Offline"}</span>
       </header>
       <div className="grid">
