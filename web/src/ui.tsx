@@ -64,7 +64,13 @@ export function Empty({ children }: { children: ReactNode }) {
 /** An error in words, with what the API said to do and, for a plan limit, the way to upgrade. */
 export function Problem({ error, onRetry }: { error: unknown; onRetry?: () => void }) {
   if (!error) return null;
-  const e = error instanceof ApiError ? error : new ApiError(0, "Something went wrong", String(error));
+  // A refusal from the chat (a plain Error) says what happened in its own words.
+  const e =
+    error instanceof ApiError
+      ? error
+      : error instanceof Error
+        ? new ApiError(0, error.message.charAt(0).toUpperCase() + error.message.slice(1), "")
+        : new ApiError(0, "Something went wrong", String(error));
   return (
     <div className="problem" role="alert">
       <strong>{e.error}</strong>
