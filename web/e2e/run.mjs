@@ -16,14 +16,17 @@ const DESKTOP = { width: 1280, height: 860 };
 const PHONE = { width: 390, height: 844 };
 mkdirSync(P.shots, { recursive: true });
 
-function freePort() {
-  return new Promise((resolve) => {
-    const s = net.createServer();
-    s.listen(0, "127.0.0.1", () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
+/** A free port below the kernel's ephemeral range (32768 and up), where no outgoing connection
+ * can take it between our check and ffmpeg's bind. */
+async function freePort() {
+  for (let port = 20000 + (process.pid % 12000); ; port = 20000 + ((port - 19999) % 12000)) {
+    const ok = await new Promise((resolve) => {
+      const s = net.createServer();
+      s.once("error", () => resolve(false));
+      s.listen(port, "127.0.0.1", () => s.close(() => resolve(true)));
     });
-  });
+    if (ok) return port;
+  }
 }
 
 async function shot(page, name) {

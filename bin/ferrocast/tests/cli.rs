@@ -28,12 +28,19 @@ fn rand_suffix() -> u128 {
         .as_nanos()
 }
 
+/// A free port below the kernel's ephemeral range (32768 and up): a port taken from that range
+/// and released can be handed to some other test's outgoing connection before the process meant
+/// to listen on it binds it.
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port()
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let start = std::process::id() % 12_000;
+    loop {
+        let port = (20_000 + (start + NEXT.fetch_add(1, Ordering::Relaxed)) % 12_000) as u16;
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
 }
 
 /// A command with a clean environment: no FERROCAST_* from the caller leaks in.

@@ -1,7 +1,7 @@
 //! The web app (`web/`, built into `web/dist` by `npm run build`): embedded in release builds,
 //! so a node needs nothing else at run time, and read from `web/dist` in debug builds. Hashed
-//! assets are cached for a year; every other page path gets `index.html`, whose router shows
-//! the page.
+//! assets are cached for a year; the app's page paths get `index.html`, whose router shows the
+//! page; any other path stays a 404.
 
 use axum::body::Body;
 use axum::http::{header, HeaderValue, Method, StatusCode};
@@ -12,6 +12,17 @@ use rust_embed::RustEmbed;
 #[folder = "../../web/dist/"]
 #[allow_missing = true]
 struct Assets;
+
+/// The app's pages (the routes of `web/src/main.tsx`).
+const PAGES: &[&str] = &[
+    "/",
+    "/login",
+    "/register",
+    "/forgot-password",
+    "/dashboard",
+    "/settings",
+    "/admin",
+];
 
 /// What the app's pages may load: scripts and styles from here, media from here and from
 /// hls.js's `blob:` buffers, Socket.IO and the API from here.
@@ -65,9 +76,10 @@ pub fn serve(method: &Method, path: &str) -> Option<Response> {
                 .into_response(),
         );
     }
-    // A page of the app: a path whose last part has no extension.
-    let last = path.rsplit('/').next().unwrap_or_default();
-    if last.contains('.') {
+    let watch = path
+        .strip_prefix("/watch/")
+        .is_some_and(|id| !id.is_empty() && !id.contains('/'));
+    if !PAGES.contains(&path) && !watch {
         return None;
     }
     let Some(index) = Assets::get("index.html") else {

@@ -945,11 +945,13 @@ async fn one_node_runs_a_connector_and_the_other_takes_over(b: Backend) {
     let Some(mut first) = TestApp::start_with(b, opts).await else {
         return;
     };
+    // One deployment, one public URL (it is the access tokens' issuer).
     let mut opts = platform_options(twitch_addr, &ws_url, youtube_addr);
     opts.extra.extend([
         ("redis_url", redis),
         ("secret_key", key),
         ("database_url", first.database_url.clone()),
+        ("public_url", first.base.clone()),
     ]);
     let mut second = TestApp::start_with(b, opts).await.expect("second node");
     let src = creator_with_source(&first, "host@example.com").await;
