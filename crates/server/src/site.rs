@@ -106,11 +106,11 @@ impl AppState {
 /// maintenance page itself (from `GET /api/site`).
 pub async fn maintenance_gate(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let path = req.uri().path();
-    if !path.starts_with("/api/")
-        || OPEN_DURING_MAINTENANCE
-            .iter()
-            .any(|p| path == *p || path.starts_with(&format!("{p}/")))
-    {
+    let open = OPEN_DURING_MAINTENANCE.iter().any(|p| {
+        path.strip_prefix(p)
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+    });
+    if !path.starts_with("/api/") || open {
         return next.run(req).await;
     }
     let site = state.site().await;

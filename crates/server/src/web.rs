@@ -45,9 +45,12 @@ fn content_type(path: &str) -> &'static str {
     }
 }
 
-/// Whether the web app was built into this node.
-pub fn available() -> bool {
-    Assets::get("index.html").is_some()
+/// A file's bytes as a body: embedded files are served without copying them.
+fn body(data: std::borrow::Cow<'static, [u8]>) -> Body {
+    match data {
+        std::borrow::Cow::Borrowed(b) => Body::from(axum::body::Bytes::from_static(b)),
+        std::borrow::Cow::Owned(v) => Body::from(v),
+    }
 }
 
 /// The app's file for a GET of `path`, or `None` (not an app path).
@@ -71,7 +74,7 @@ pub fn serve(method: &Method, path: &str) -> Option<Response> {
                     ),
                     (header::CACHE_CONTROL, HeaderValue::from_static(cache)),
                 ],
-                Body::from(asset.data.into_owned()),
+                body(asset.data),
             )
                 .into_response(),
         );
@@ -105,7 +108,7 @@ pub fn serve(method: &Method, path: &str) -> Option<Response> {
                     HeaderValue::from_static(CSP),
                 ),
             ],
-            Body::from(index.data.into_owned()),
+            body(index.data),
         )
             .into_response(),
     )
