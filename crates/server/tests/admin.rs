@@ -4,32 +4,8 @@
 
 mod support;
 
-use serde_json::{json, Value};
-use support::{client, register_user, Backend, TestApp};
-
-async fn call(
-    app: &TestApp,
-    method: &str,
-    path: &str,
-    token: Option<&str>,
-    body: Option<Value>,
-) -> (u16, Value) {
-    let c = client();
-    let mut r = match method {
-        "GET" => c.get(app.url(path)),
-        "PUT" => c.put(app.url(path)),
-        _ => c.post(app.url(path)),
-    };
-    if let Some(t) = token {
-        r = r.bearer_auth(t);
-    }
-    if let Some(b) = body {
-        r = r.json(&b);
-    }
-    let res = r.send().await.expect("request");
-    let status = res.status().as_u16();
-    (status, res.json().await.unwrap_or(Value::Null))
-}
+use serde_json::json;
+use support::{call, register_user, Backend, TestApp};
 
 async fn maintenance_registration_and_users(b: Backend) {
     let Some(app) = TestApp::start(b).await else {

@@ -14,7 +14,7 @@ use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
-use support::{client, form_decode, gateway_signatures, Backend, Options, TestApp};
+use support::{call, client, form_decode, gateway_signatures, Backend, Options, TestApp};
 use tokio::net::TcpListener;
 
 const STRIPE_KEY: &str = "sk_test_fake_key";
@@ -200,30 +200,6 @@ fn gateway_options(addr: SocketAddr) -> Options {
 }
 
 // ---------------------------------------------------------------- helpers
-
-async fn call(
-    app: &TestApp,
-    method: &str,
-    path: &str,
-    token: Option<&str>,
-    body: Option<Value>,
-) -> (u16, Value) {
-    let c = client();
-    let mut r = match method {
-        "GET" => c.get(app.url(path)),
-        "DELETE" => c.delete(app.url(path)),
-        _ => c.post(app.url(path)),
-    };
-    if let Some(t) = token {
-        r = r.bearer_auth(t);
-    }
-    if let Some(b) = body {
-        r = r.json(&b);
-    }
-    let res = r.send().await.expect("request");
-    let status = res.status().as_u16();
-    (status, res.json().await.unwrap_or(Value::Null))
-}
 
 async fn register(app: &TestApp, email: &str) -> String {
     support::register_user(app, email, "Creator").await

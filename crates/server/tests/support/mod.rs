@@ -534,3 +534,29 @@ pub fn form_decode(body: &str) -> std::collections::HashMap<String, String> {
         .map(|(k, v)| (decode(k), decode(v)))
         .collect()
 }
+
+/// A JSON request to the node: its status and body (`Null` when not JSON).
+pub async fn call(
+    app: &TestApp,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: Option<Value>,
+) -> (u16, Value) {
+    let c = client();
+    let mut r = match method {
+        "GET" => c.get(app.url(path)),
+        "PUT" => c.put(app.url(path)),
+        "DELETE" => c.delete(app.url(path)),
+        _ => c.post(app.url(path)),
+    };
+    if let Some(t) = token {
+        r = r.bearer_auth(t);
+    }
+    if let Some(b) = body {
+        r = r.json(&b);
+    }
+    let res = r.send().await.expect("request");
+    let status = res.status().as_u16();
+    (status, res.json().await.unwrap_or(Value::Null))
+}
