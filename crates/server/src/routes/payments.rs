@@ -589,33 +589,13 @@ fn epayco_keys(state: &AppState) -> ApiResult<&ferrocast_config::EpaycoKeys> {
     })
 }
 
-/// `a=1&b=2` into fields (ePayco posts form-encoded, or sends a query string).
+/// `a=1&b=2` into fields (ePayco posts form-encoded, or sends a query string); an unreadable
+/// body gives no fields (and so no signature: 400).
 fn form_fields(raw: &[u8]) -> std::collections::HashMap<String, String> {
-    fn decode(s: &str) -> String {
-        let s = s.replace('+', " ");
-        let b = s.as_bytes();
-        let mut out = Vec::with_capacity(b.len());
-        let mut i = 0;
-        while i < b.len() {
-            if b[i] == b'%' && i + 2 < b.len() {
-                if let Ok(v) =
-                    u8::from_str_radix(std::str::from_utf8(&b[i + 1..i + 3]).unwrap_or(""), 16)
-                {
-                    out.push(v);
-                    i += 3;
-                    continue;
-                }
-            }
-            out.push(b[i]);
-            i += 1;
-        }
-        String::from_utf8_lossy(&out).into_owned()
-    }
-    String::from_utf8_lossy(raw)
-        .split('&')
-        .filter_map(|kv| kv.split_once('='))
+    serde_urlencoded::from_bytes::<Vec<(String, String)>>(raw)
+        .unwrap_or_default()
+        .into_iter()
         .take(100)
-        .map(|(k, v)| (decode(k), decode(v)))
         .collect()
 }
 

@@ -509,30 +509,7 @@ pub fn gateway_signatures(request: &Value) -> Value {
 /// An `application/x-www-form-urlencoded` body into its fields (what the local gateway and
 /// OAuth stand-ins receive).
 pub fn form_decode(body: &str) -> std::collections::HashMap<String, String> {
-    let decode = |s: &str| {
-        let s = s.replace('+', " ");
-        let b = s.as_bytes();
-        let mut out = Vec::new();
-        let mut i = 0;
-        while i < b.len() {
-            if b[i] == b'%' && i + 2 < b.len() {
-                if let Ok(v) =
-                    u8::from_str_radix(std::str::from_utf8(&b[i + 1..i + 3]).unwrap_or(""), 16)
-                {
-                    out.push(v);
-                    i += 3;
-                    continue;
-                }
-            }
-            out.push(b[i]);
-            i += 1;
-        }
-        String::from_utf8_lossy(&out).into_owned()
-    };
-    body.split('&')
-        .filter_map(|kv| kv.split_once('='))
-        .map(|(k, v)| (decode(k), decode(v)))
-        .collect()
+    serde_urlencoded::from_str(body).expect("a form-encoded body")
 }
 
 /// A JSON request to the node: its status and body (`Null` when not JSON).
