@@ -54,6 +54,10 @@ pub const SETTINGS: &[Setting] = &[
     Setting { key: "max_body_bytes", default: Some("1048576"), secret: false, help: "Largest request body accepted by JSON endpoints" },
     Setting { key: "trusted_proxies", default: Some(""), secret: false, help: "Comma-separated addresses or CIDRs of reverse proxies whose X-Forwarded-For is believed; empty: none" },
     Setting { key: "registration_open", default: Some("true"), secret: false, help: "Whether anyone may register; admins can still create users" },
+    Setting { key: "metrics_token", default: None, secret: true, help: "Bearer token Prometheus sends to /metrics; unset: /metrics answers loopback clients only" },
+    Setting { key: "http_max_connections_per_ip", default: Some("64"), secret: false, help: "Open HTTP connections per client address (IPv4, or IPv6 /64); 0: no cap" },
+    Setting { key: "socketio_max_per_ip", default: Some("16"), secret: false, help: "Open Socket.IO connections per client address (IPv4, or IPv6 /64); 0: no cap" },
+    Setting { key: "restream_allowed_ports", default: Some("1935,443,80"), secret: false, help: "Comma-separated ports restream destinations may use" },
     Setting { key: "plans_file", default: None, secret: false, help: "TOML file of plans (names, prices, limits, features) replacing the default Free/Pro/Business; see README" },
     Setting { key: "restream_allow_private_targets", default: Some("false"), secret: false, help: "Allow restream destinations on loopback, private and link-local addresses (SSRF guard off); for tests and private networks" },
     Setting { key: "twitch_api_url", default: Some("https://api.twitch.tv/helix"), secret: false, help: "Twitch Helix API base (chat connectors: subscriptions, users, sending)" },
@@ -178,6 +182,14 @@ pub struct Config {
     pub max_body_bytes: usize,
     /// Whether self-registration is open.
     pub registration_open: bool,
+    /// Bearer token for `/metrics`; `None`: loopback clients only.
+    pub metrics_token: Option<Secret<String>>,
+    /// Open HTTP connections per client address (0: no cap).
+    pub http_max_connections_per_ip: usize,
+    /// Open Socket.IO connections per client address (0: no cap).
+    pub socketio_max_per_ip: usize,
+    /// Ports restream destinations may use.
+    pub restream_allowed_ports: Vec<u16>,
     /// Reverse proxies whose `X-Forwarded-For` names the client.
     pub trusted_proxies: Vec<IpNet>,
     /// Plans file replacing the default plans.
@@ -751,6 +763,48 @@ impl Layered {
             "`true` or `false`",
             true,
         );
+        let metrics_token = self
+            .get("metrics_token")
+            .filter(|t| !t.is_empty())
+            .map(|t| {
+                if t.len() < 16 {
+                    problems.push(format!(
+                        "{} must be at least 16 characters; generate one with `openssl rand -hex 32`",
+                        env_name("metrics_token")
+                    ));
+                }
+                Secret::new(t.to_string())
+            });
+        let http_max_connections_per_ip = parse(
+            &self,
+            "http_max_connections_per_ip",
+            &mut problems,
+            "a whole number",
+            64usize,
+        );
+        let socketio_max_per_ip = parse(
+            &self,
+            "socketio_max_per_ip",
+            &mut problems,
+            "a whole number",
+            16usize,
+        );
+        let mut restream_allowed_ports = Vec::new();
+        for item in self
+            .get("restream_allowed_ports")
+            .unwrap_or("1935,443,80")
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+        {
+            match item.parse::<u16>() {
+                Ok(p) if p > 0 => restream_allowed_ports.push(p),
+                _ => problems.push(format!(
+                    "{} has {item:?}, which is not a port (1 to 65535)",
+                    env_name("restream_allowed_ports")
+                )),
+            }
+        }
         let mut trusted_proxies = Vec::new();
         for item in self
             .get("trusted_proxies")
@@ -876,6 +930,10 @@ impl Layered {
             api_rate_limit,
             max_body_bytes,
             registration_open,
+            metrics_token,
+            http_max_connections_per_ip,
+            socketio_max_per_ip,
+            restream_allowed_ports,
             trusted_proxies,
             plans_file,
             rtmp_workers,

@@ -648,6 +648,90 @@ impl Db {
         Ok(n == 1)
     }
 
+    /// Open (unused, unexpired) login challenges of a user.
+    pub async fn count_open_challenges(&self, user_id: i64, now: i64) -> Result<i64, DbError> {
+        on_pool!(self, p => {
+            let r = sqlx::query("SELECT COUNT(*) AS n FROM mfa_challenges WHERE user_id = $1 AND used_at IS NULL AND expires_at > $2")
+                .bind(user_id).bind(now).fetch_one(p).await?;
+            Ok(r.try_get::<i64, _>("n")?)
+        })
+    }
+
+    // ---- failed attempts per account -----------------------------------------------------------
+
+    /// Until when the account's `kind` of credential is locked, if it is now.
+    pub async fn account_locked_until(
+        &self,
+        user_id: i64,
+        kind: &str,
+        now: i64,
+    ) -> Result<Option<i64>, DbError> {
+        on_pool!(self, p => {
+            let r = sqlx::query("SELECT locked_until FROM account_guards WHERE user_id = $1 AND kind = $2 AND locked_until > $3")
+                .bind(user_id).bind(kind).bind(now).fetch_optional(p).await?;
+            match r {
+                Some(r) => Ok(r.try_get::<Option<i64>, _>("locked_until")?),
+                None => Ok(None),
+            }
+        })
+    }
+
+    /// Counts one failed attempt of `kind` in a window of `window_ms`; the `max`-th failure in a
+    /// window locks the kind for `lock_ms`. Returns the end of the lock when this failure
+    /// started one (so its owner is told once per lock).
+    pub async fn record_account_failure(
+        &self,
+        user_id: i64,
+        kind: &str,
+        now: i64,
+        window_ms: i64,
+        max: i64,
+        lock_ms: i64,
+    ) -> Result<Option<i64>, DbError> {
+        let failures: i64 = on_pool!(self, p => {
+            let r = sqlx::query(
+                "INSERT INTO account_guards (user_id, kind, window_start, failures, locked_until) VALUES ($1, $2, $3, 1, NULL)
+                 ON CONFLICT (user_id, kind) DO UPDATE SET
+                   failures = CASE WHEN account_guards.window_start <= $4 THEN 1 ELSE account_guards.failures + 1 END,
+                   window_start = CASE WHEN account_guards.window_start <= $4 THEN $3 ELSE account_guards.window_start END
+                 RETURNING failures",
+            )
+            .bind(user_id).bind(kind).bind(now).bind(now - window_ms)
+            .fetch_one(p).await?;
+            r.try_get::<i64, _>("failures")?
+        });
+        if failures < max {
+            return Ok(None);
+        }
+        let until = now + lock_ms;
+        let n = on_pool!(self, p => sqlx::query(
+            "UPDATE account_guards SET locked_until = $3, failures = 0, window_start = $4
+             WHERE user_id = $1 AND kind = $2 AND (locked_until IS NULL OR locked_until <= $4)",
+        )
+        .bind(user_id).bind(kind).bind(until).bind(now)
+        .execute(p).await?.rows_affected());
+        Ok((n == 1).then_some(until))
+    }
+
+    /// Lifts every lock and forgets every failure of a user (after a password reset by email).
+    pub async fn unlock_account(&self, user_id: i64) -> Result<(), DbError> {
+        on_pool!(self, p => sqlx::query("DELETE FROM account_guards WHERE user_id = $1")
+            .bind(user_id).execute(p).await?.rows_affected());
+        Ok(())
+    }
+
+    /// Forgets failed attempts of `kind` after a success.
+    pub async fn clear_account_failures(
+        &self,
+        user_id: i64,
+        kind: &str,
+        now: i64,
+    ) -> Result<(), DbError> {
+        on_pool!(self, p => sqlx::query("DELETE FROM account_guards WHERE user_id = $1 AND kind = $2 AND (locked_until IS NULL OR locked_until <= $3)")
+            .bind(user_id).bind(kind).bind(now).execute(p).await?.rows_affected());
+        Ok(())
+    }
+
     // ---- API keys ------------------------------------------------------------------------------
 
     /// Stores a new API key (its hash).

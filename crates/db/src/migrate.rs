@@ -69,6 +69,11 @@ pub const SQLITE: &[Migration] = &[
         name: "site_settings",
         sql: include_str!("../migrations/shared/0008_site_settings.sql"),
     },
+    Migration {
+        version: 10,
+        name: "account_guards",
+        sql: include_str!("../migrations/shared/0010_account_guards.sql"),
+    },
 ];
 
 /// Migrations for PostgreSQL.
@@ -112,6 +117,11 @@ pub const POSTGRES: &[Migration] = &[
         version: 8,
         name: "site_settings",
         sql: include_str!("../migrations/shared/0008_site_settings.sql"),
+    },
+    Migration {
+        version: 10,
+        name: "account_guards",
+        sql: include_str!("../migrations/shared/0010_account_guards.sql"),
     },
 ];
 

@@ -89,19 +89,22 @@ pub enum Scope {
     StreamsWrite,
     /// Send chat messages and moderate.
     ChatWrite,
-    /// Administration (admin role only).
+    /// Buy, cancel and resume plans; open the billing portal.
+    BillingWrite,
+    /// Administration (admin role only): the admin routes, and acting on other users' objects.
     Admin,
 }
 
 impl Scope {
     /// Every scope.
-    pub const ALL: [Scope; 7] = [
+    pub const ALL: [Scope; 8] = [
         Scope::ProfileRead,
         Scope::SourcesRead,
         Scope::SourcesWrite,
         Scope::StreamsRead,
         Scope::StreamsWrite,
         Scope::ChatWrite,
+        Scope::BillingWrite,
         Scope::Admin,
     ];
 
@@ -114,6 +117,7 @@ impl Scope {
             Scope::StreamsRead => "streams:read",
             Scope::StreamsWrite => "streams:write",
             Scope::ChatWrite => "chat:write",
+            Scope::BillingWrite => "billing:write",
             Scope::Admin => "admin",
         }
     }
@@ -131,6 +135,48 @@ impl Scope {
         }
     }
 }
+
+/// Credentials whose failures are counted per account, across every client address (the
+/// per-address rate limit alone lets an attacker with many addresses guess on).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Guarded {
+    /// The password (login, password change).
+    Password,
+    /// A TOTP or recovery code at the second login step.
+    SecondFactor,
+    /// An emailed password-reset code.
+    ResetCode,
+}
+
+impl Guarded {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Guarded::Password => "password",
+            Guarded::SecondFactor => "second_factor",
+            Guarded::ResetCode => "reset_code",
+        }
+    }
+
+    /// What failed, in words for the user.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Guarded::Password => "password attempts",
+            Guarded::SecondFactor => "two-factor codes",
+            Guarded::ResetCode => "reset codes",
+        }
+    }
+}
+
+/// Failures of one [`Guarded`] kind within [`GUARD_WINDOW_MS`] that lock it.
+pub const GUARD_MAX_FAILURES: i64 = 10;
+/// The window failures are counted in.
+pub const GUARD_WINDOW_MS: i64 = 15 * 60 * 1000;
+/// How long a lock lasts. Each kind locks alone: a locked password still lets the owner reset
+/// it by email, which lifts the lock.
+pub const GUARD_LOCK_MS: i64 = 15 * 60 * 1000;
+/// Login challenges (password accepted, second factor pending) open at once per account.
+pub const MAX_OPEN_CHALLENGES: i64 = 5;
 
 /// A field that failed validation, reported to the client in `details`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -1,6 +1,7 @@
 //! The HTTP application: routes, the OpenAPI document built from the same list, and the
 //! middleware every request passes through.
 
+use crate::access::declare;
 use crate::error::ApiError;
 use crate::extract::too_large;
 use crate::routes::{
@@ -58,81 +59,133 @@ impl Modify for BearerAuth {
     }
 }
 
-/// Every API route with its OpenAPI annotation: the router and the spec come from this list.
+/// Every API route with its OpenAPI annotation and the access it declares: the router, the
+/// spec and the access checks come from this one list ([`crate::access`]).
 pub fn api_router() -> OpenApiRouter<AppState> {
+    use crate::access::Access::{Probe, Public, Scope as Key, Session};
+    use ferrocast_domain::account::Scope::{
+        Admin, BillingWrite, ChatWrite, ProfileRead, SourcesRead, SourcesWrite, StreamsRead,
+        StreamsWrite,
+    };
     OpenApiRouter::with_openapi(ApiDoc::openapi())
-        .routes(routes!(health::health))
-        .routes(routes!(health::ready))
-        .routes(routes!(health::metrics))
-        .routes(routes!(auth::register))
-        .routes(routes!(auth::login))
-        .routes(routes!(auth::login_2fa))
-        .routes(routes!(auth::refresh))
-        .routes(routes!(auth::logout))
-        .routes(routes!(auth::me))
-        .routes(routes!(auth::verify_email))
-        .routes(routes!(auth::resend_verification))
-        .routes(routes!(auth::forgot_password))
-        .routes(routes!(auth::reset_password))
-        .routes(routes!(auth::change_password))
-        .routes(routes!(auth::totp_setup))
-        .routes(routes!(auth::totp_enable))
-        .routes(routes!(auth::totp_disable))
-        .routes(routes!(auth::create_api_key, auth::list_api_keys))
-        .routes(routes!(auth::revoke_api_key))
-        .routes(routes!(auth::verify))
-        .routes(routes!(sources::create_source, sources::list_sources))
-        .routes(routes!(sources::update_source, sources::delete_source))
-        .routes(routes!(sources::rotate_key))
-        .routes(routes!(
-            sources::list_destinations,
-            sources::add_destination
+        .routes(declare(Public, routes!(health::health)))
+        .routes(declare(Public, routes!(health::ready)))
+        // The metrics handler checks FERROCAST_METRICS_TOKEN (or a loopback client) itself.
+        .routes(declare(Public, routes!(health::metrics)))
+        .routes(declare(Public, routes!(auth::register)))
+        .routes(declare(Public, routes!(auth::login)))
+        .routes(declare(Public, routes!(auth::login_2fa)))
+        .routes(declare(Public, routes!(auth::refresh)))
+        .routes(declare(Session, routes!(auth::logout)))
+        .routes(declare(Key(ProfileRead), routes!(auth::me)))
+        .routes(declare(Public, routes!(auth::verify_email)))
+        .routes(declare(Session, routes!(auth::resend_verification)))
+        .routes(declare(Public, routes!(auth::forgot_password)))
+        .routes(declare(Public, routes!(auth::reset_password)))
+        .routes(declare(Session, routes!(auth::change_password)))
+        .routes(declare(Session, routes!(auth::totp_setup)))
+        .routes(declare(Session, routes!(auth::totp_enable)))
+        .routes(declare(Session, routes!(auth::totp_disable)))
+        .routes(declare(Session, routes!(auth::create_api_key)))
+        .routes(declare(Key(ProfileRead), routes!(auth::list_api_keys)))
+        .routes(declare(Session, routes!(auth::revoke_api_key)))
+        .routes(declare(Probe(ProfileRead), routes!(auth::verify)))
+        .routes(declare(Key(SourcesWrite), routes!(sources::create_source)))
+        .routes(declare(Key(SourcesRead), routes!(sources::list_sources)))
+        .routes(declare(Key(SourcesWrite), routes!(sources::update_source)))
+        .routes(declare(Key(SourcesWrite), routes!(sources::delete_source)))
+        .routes(declare(Key(SourcesWrite), routes!(sources::rotate_key)))
+        .routes(declare(
+            Key(SourcesRead),
+            routes!(sources::list_destinations),
         ))
-        .routes(routes!(
-            sources::update_destination,
-            sources::delete_destination
+        .routes(declare(
+            Key(SourcesWrite),
+            routes!(sources::add_destination),
         ))
-        .routes(routes!(streams::info))
-        .routes(routes!(streams::forwarding))
-        .routes(routes!(streams::go_live, streams::end))
-        .routes(routes!(streams::active))
-        .routes(routes!(subscriptions::list_plans))
-        .routes(routes!(subscriptions::my_subscription))
-        .routes(routes!(subscriptions::check_limits))
-        .routes(routes!(events::events))
-        .routes(routes!(chat::messages))
-        .routes(routes!(chat::delete_message))
-        .routes(routes!(chat::get_settings, chat::put_settings))
-        .routes(routes!(chat::ban))
-        .routes(routes!(chat::list_bans))
-        .routes(routes!(chat::unban))
-        .routes(routes!(chat::list_moderators))
-        .routes(routes!(chat::add_moderator, chat::remove_moderator))
-        .routes(routes!(chat::moderation_log))
-        .routes(routes!(connectors::list, connectors::remove))
-        .routes(routes!(connectors::create))
-        .routes(routes!(payments::razorpay_create_order))
-        .routes(routes!(payments::razorpay_verify))
-        .routes(routes!(payments::razorpay_webhook))
-        .routes(routes!(payments::stripe_checkout))
-        .routes(routes!(payments::stripe_portal))
-        .routes(routes!(payments::stripe_webhook))
-        .routes(routes!(payments::epayco_create_order))
-        .routes(routes!(payments::epayco_confirmation))
-        .routes(routes!(payments::history))
-        .routes(routes!(payments::cancel))
-        .routes(routes!(payments::resume))
-        .routes(routes!(payments::receipt))
-        .routes(routes!(admin::subscriptions))
-        .routes(routes!(admin::stats))
-        .routes(routes!(admin::site))
-        .routes(routes!(admin::get_settings, admin::put_settings))
-        .routes(routes!(admin::users))
-        .routes(routes!(connectors::twitch_connect))
-        .routes(routes!(connectors::youtube_connect))
-        .routes(routes!(playback::flv))
-        .routes(routes!(playback::hls_playlist))
-        .routes(routes!(playback::hls_segment))
+        .routes(declare(
+            Key(SourcesWrite),
+            routes!(sources::update_destination),
+        ))
+        .routes(declare(
+            Key(SourcesWrite),
+            routes!(sources::delete_destination),
+        ))
+        .routes(declare(Key(StreamsRead), routes!(streams::info)))
+        .routes(declare(Key(StreamsRead), routes!(streams::forwarding)))
+        .routes(declare(
+            Key(StreamsRead),
+            routes!(streams::forwarding_by_source),
+        ))
+        .routes(declare(Key(StreamsWrite), routes!(streams::go_live)))
+        .routes(declare(Key(StreamsWrite), routes!(streams::end)))
+        .routes(declare(Key(Admin), routes!(streams::active)))
+        .routes(declare(Public, routes!(subscriptions::list_plans)))
+        .routes(declare(
+            Key(ProfileRead),
+            routes!(subscriptions::my_subscription),
+        ))
+        .routes(declare(
+            Key(ProfileRead),
+            routes!(subscriptions::check_limits),
+        ))
+        .routes(declare(Key(StreamsRead), routes!(events::events)))
+        .routes(declare(Public, routes!(chat::messages)))
+        .routes(declare(Key(ChatWrite), routes!(chat::delete_message)))
+        .routes(declare(Key(ChatWrite), routes!(chat::get_settings)))
+        .routes(declare(Key(ChatWrite), routes!(chat::put_settings)))
+        .routes(declare(Key(ChatWrite), routes!(chat::ban)))
+        .routes(declare(Key(ChatWrite), routes!(chat::list_bans)))
+        .routes(declare(Key(ChatWrite), routes!(chat::unban)))
+        .routes(declare(Key(ChatWrite), routes!(chat::list_moderators)))
+        .routes(declare(Key(ChatWrite), routes!(chat::add_moderator)))
+        .routes(declare(Key(ChatWrite), routes!(chat::remove_moderator)))
+        .routes(declare(Key(ChatWrite), routes!(chat::moderation_log)))
+        .routes(declare(Key(SourcesRead), routes!(connectors::list)))
+        .routes(declare(Key(SourcesWrite), routes!(connectors::remove)))
+        .routes(declare(Key(SourcesWrite), routes!(connectors::create)))
+        .routes(declare(
+            Key(BillingWrite),
+            routes!(payments::razorpay_create_order),
+        ))
+        .routes(declare(
+            Key(BillingWrite),
+            routes!(payments::razorpay_verify),
+        ))
+        // Gateways prove themselves by their signatures.
+        .routes(declare(Public, routes!(payments::razorpay_webhook)))
+        .routes(declare(
+            Key(BillingWrite),
+            routes!(payments::stripe_checkout),
+        ))
+        .routes(declare(Key(BillingWrite), routes!(payments::stripe_portal)))
+        .routes(declare(Public, routes!(payments::stripe_webhook)))
+        .routes(declare(
+            Key(BillingWrite),
+            routes!(payments::epayco_create_order),
+        ))
+        .routes(declare(Public, routes!(payments::epayco_confirmation)))
+        .routes(declare(Key(ProfileRead), routes!(payments::history)))
+        .routes(declare(Key(BillingWrite), routes!(payments::cancel)))
+        .routes(declare(Key(BillingWrite), routes!(payments::resume)))
+        .routes(declare(Key(ProfileRead), routes!(payments::receipt)))
+        .routes(declare(Key(Admin), routes!(admin::subscriptions)))
+        .routes(declare(Key(Admin), routes!(admin::stats)))
+        .routes(declare(Public, routes!(admin::site)))
+        .routes(declare(Key(Admin), routes!(admin::get_settings)))
+        .routes(declare(Key(Admin), routes!(admin::put_settings)))
+        .routes(declare(Key(Admin), routes!(admin::users)))
+        .routes(declare(
+            Key(SourcesWrite),
+            routes!(connectors::twitch_connect),
+        ))
+        .routes(declare(
+            Key(SourcesWrite),
+            routes!(connectors::youtube_connect),
+        ))
+        .routes(declare(Public, routes!(playback::flv)))
+        .routes(declare(Public, routes!(playback::hls_playlist)))
+        .routes(declare(Public, routes!(playback::hls_segment)))
 }
 
 /// The OpenAPI document.
@@ -210,6 +263,8 @@ pub fn router(state: AppState) -> Router {
         ));
     }
     app.layer(middleware::from_fn_with_state(state.clone(), track))
+        // The routes' access checks (crate::access) read the state from here.
+        .layer(axum::Extension(state.clone()))
         .layer(CatchPanicLayer::custom(|_: Box<dyn std::any::Any + Send>| ApiError::internal("handler panicked").into_response()))
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
         .layer(TraceLayer::new_for_http().on_response(DefaultOnResponse::new().level(Level::INFO).latency_unit(LatencyUnit::Millis)).make_span_with(|req: &Request| {

@@ -96,7 +96,17 @@ impl ApiError {
             "Check the email and password and try again.",
         )
     }
-    /// 403.
+    /// 403: the credential (an API key without the scope, or a key where a session is needed)
+    /// may not do this, though its user might.
+    pub fn insufficient_scope(details: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::FORBIDDEN,
+            "INSUFFICIENT_SCOPE",
+            "This credential may not do this",
+            details,
+        )
+    }
+    /// 403: the caller may not do this.
     pub fn forbidden(details: impl Into<String>) -> Self {
         Self::new(
             StatusCode::FORBIDDEN,

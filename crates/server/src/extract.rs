@@ -184,6 +184,15 @@ pub struct AuthUser {
 pub const API_KEY_PREFIX: &str = "fck_";
 
 impl AuthUser {
+    /// Whether the credential carries `scope` (sessions carry every scope their role allows).
+    pub fn has_scope(&self, scope: Scope) -> bool {
+        scope.allowed_for(self.role)
+            && match &self.credential {
+                Credential::Session { .. } => true,
+                Credential::ApiKey { scopes, .. } => scopes.contains(&scope),
+            }
+    }
+
     /// Refuses with 403 unless the credential carries `scope` and the role allows it.
     pub fn require(&self, scope: Scope) -> Result<(), ApiError> {
         if !scope.allowed_for(self.role) {
@@ -192,41 +201,60 @@ impl AuthUser {
                 Role::Admin
             )));
         }
-        match &self.credential {
-            Credential::Session { .. } => Ok(()),
-            Credential::ApiKey { scopes, .. } if scopes.contains(&scope) => Ok(()),
-            Credential::ApiKey { .. } => Err(ApiError::forbidden(format!(
-                "This API key lacks the `{}` scope.",
-                scope.as_str()
-            ))),
+        if self.has_scope(scope) {
+            return Ok(());
         }
+        Err(ApiError::insufficient_scope(format!(
+            "This API key lacks the `{}` scope; create a key with it in Settings, or log in.",
+            scope.as_str()
+        )))
     }
 
     /// Refuses API keys: some actions (managing keys, two-factor, logout) need a login session.
     pub fn require_session(&self) -> Result<&str, ApiError> {
         match &self.credential {
             Credential::Session { session_uuid } => Ok(session_uuid),
-            Credential::ApiKey { .. } => Err(ApiError::forbidden(
+            Credential::ApiKey { .. } => Err(ApiError::insufficient_scope(
                 "Log in with your password for this; API keys cannot do it.",
             )),
         }
     }
 
-    /// Refuses unless the user's role satisfies `role` (see [`Role::satisfies`]).
+    /// Whether the caller may read secret stream keys: a login session, or a key granted
+    /// `sources:write` (which could rotate the key and read the new one anyway).
+    pub fn may_see_stream_keys(&self) -> bool {
+        matches!(self.credential, Credential::Session { .. }) || self.has_scope(Scope::SourcesWrite)
+    }
+
+    /// Whether the caller acts as an administrator: the admin role, through a session or an API
+    /// key granted the `admin` scope. An administrator's key without that scope acts as any
+    /// other user (its own objects only).
+    pub fn is_admin(&self) -> bool {
+        self.role == Role::Admin && self.has_scope(Scope::Admin)
+    }
+
+    /// Refuses unless the user's role satisfies `role` (see [`Role::satisfies`]); passing as an
+    /// administrator when the role itself is not asked for takes the `admin` scope.
     pub fn require_role(&self, role: Role) -> Result<(), ApiError> {
-        if self.role.satisfies(role) {
-            Ok(())
-        } else {
-            Err(ApiError::forbidden(format!("This needs the {role} role.")))
+        if !self.role.satisfies(role) {
+            return Err(ApiError::forbidden(format!("This needs the {role} role.")));
         }
+        if self.role == Role::Admin && role != Role::Viewer {
+            return self.require(Scope::Admin);
+        }
+        Ok(())
     }
 }
 
-/// The authenticated caller without charging the per-user API rate limit (for the nginx
-/// `auth_request` probe, which runs once per proxied request).
+/// The authenticated caller on a route declared [`crate::access::Access::Probe`] (the nginx
+/// `auth_request` probe, which runs once per proxied request and is not rate-limited per user).
 pub struct Authenticated(pub AuthUser);
 
-async fn authenticate_parts(parts: &Parts, state: &AppState) -> Result<AuthUser, ApiError> {
+/// Reads the bearer credential of a request and resolves it to the caller.
+pub(crate) async fn authenticate_parts(
+    parts: &Parts,
+    state: &AppState,
+) -> Result<AuthUser, ApiError> {
     let header = parts.headers.get(header::AUTHORIZATION).ok_or_else(|| {
         ApiError::unauthenticated("Send Authorization: Bearer <access token or API key>.")
     })?;
@@ -243,26 +271,26 @@ async fn authenticate_parts(parts: &Parts, state: &AppState) -> Result<AuthUser,
     state.authenticate(token).await
 }
 
-impl FromRequestParts<AppState> for Authenticated {
+/// The caller the route's declared access admitted ([`crate::access`]); a route that declared
+/// none has no caller to give, which is a bug answered 500 rather than an unchecked caller.
+fn admitted(parts: &Parts) -> Result<AuthUser, ApiError> {
+    parts.extensions.get::<AuthUser>().cloned().ok_or_else(|| {
+        ApiError::internal("invariant: a route that reads the caller declares a credential")
+    })
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Authenticated {
     type Rejection = ApiError;
 
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &AppState,
-    ) -> Result<Self, Self::Rejection> {
-        authenticate_parts(parts, state).await.map(Authenticated)
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        admitted(parts).map(Authenticated)
     }
 }
 
-impl FromRequestParts<AppState> for AuthUser {
+impl<S: Send + Sync> FromRequestParts<S> for AuthUser {
     type Rejection = ApiError;
 
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &AppState,
-    ) -> Result<Self, Self::Rejection> {
-        let auth = authenticate_parts(parts, state).await?;
-        state.limit_api(auth.user.id)?;
-        Ok(auth)
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        admitted(parts)
     }
 }

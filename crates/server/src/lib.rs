@@ -2,12 +2,14 @@
 //! Socket.IO and the rest) into a running node. The binary only parses the command line and
 //! calls in here.
 
+pub mod access;
 pub mod app;
 pub mod billing;
 pub mod connectors;
 pub mod doctor;
 pub mod error;
 pub mod extract;
+pub mod hashing;
 pub mod http_server;
 pub mod live;
 pub mod mail;
@@ -284,7 +286,8 @@ pub async fn start(mut config: Config) -> anyhow::Result<Running> {
         .unwrap_or_else(ferrocast_engine::rtmp_server::default_workers);
     let (tx, rx) = tokio::sync::watch::channel(false);
     let fanout = realtime_fanout(&config, &key, rx.clone()).await?;
-    let state = AppState::new(config, db, &key, mailer, engine.clone(), grants, fanout);
+    let state = AppState::new(config, db, &key, mailer, engine.clone(), grants, fanout)
+        .context("starting the password hashing threads")?;
     live::spawn(state.clone());
     let socket_io = realtime::start(state.clone(), rx.clone());
     connectors::start(&state, rx.clone()).await;

@@ -5,13 +5,12 @@
 //! Settings live in the database (every node sees the same) and are cached for two seconds.
 
 use crate::error::ApiError;
-use crate::extract::AuthUser;
+use crate::extract::authenticate_parts;
 use crate::state::AppState;
-use axum::extract::{FromRequestParts, Request, State};
+use axum::extract::{Request, State};
 use axum::http::StatusCode;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use ferrocast_domain::account::Role;
 use serde::Serialize;
 use std::time::{Duration, Instant};
 use utoipa::ToSchema;
@@ -117,10 +116,11 @@ pub async fn maintenance_gate(State(state): State<AppState>, req: Request, next:
     if !site.maintenance_mode {
         return next.run(req).await;
     }
-    let (mut parts, body) = req.into_parts();
-    let admin = AuthUser::from_request_parts(&mut parts, &state)
+    let (parts, body) = req.into_parts();
+    // Only an administrator's session, or a key granted the `admin` scope, passes.
+    let admin = authenticate_parts(&parts, &state)
         .await
-        .is_ok_and(|a| a.role.satisfies(Role::Admin));
+        .is_ok_and(|a| a.is_admin());
     if admin {
         return next.run(Request::from_parts(parts, body)).await;
     }

@@ -5,7 +5,7 @@ use crate::extract::{AuthUser, Credential, API_KEY_PREFIX};
 use crate::metrics::Metrics;
 use crate::ratelimit::RateLimiter;
 use ferrocast_auth::secretbox::{derive_key, SecretBox};
-use ferrocast_auth::{jwt, password, token};
+use ferrocast_auth::{jwt, token};
 use ferrocast_config::Config;
 use ferrocast_db::accounts::UserRecord;
 use ferrocast_db::{now_ms, Db};
@@ -13,7 +13,6 @@ use ferrocast_domain::account::{Role, Scope};
 use ferrocast_domain::mail::Mailer;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::Semaphore;
 
 /// Access tokens live this long (SPEC §2.2: 15 minutes).
 pub const ACCESS_TTL_SECS: i64 = 15 * 60;
@@ -63,8 +62,8 @@ pub struct Inner {
     pub api_limiter: RateLimiter,
     /// Request metrics.
     pub metrics: Metrics,
-    /// Caps concurrent argon2 work so a login flood cannot exhaust memory (19 MiB each).
-    pub hashing: Semaphore,
+    /// Password hashing on a fixed pool with reused memory (a login flood cannot grow memory).
+    pub hashing: crate::hashing::HashPool,
     /// The media engine (hub, HLS packagers, restream, publish authorisation).
     pub engine: ferrocast_engine::Engine,
     /// Live sessions as the server tracks them, and their owners' events.
@@ -118,17 +117,13 @@ impl AppState {
         engine: ferrocast_engine::Engine,
         grants: crate::media::Grants,
         fanout: Arc<dyn crate::realtime::bus::Fanout>,
-    ) -> Self {
-        let parallel_hashes = std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(2)
-            * 2;
+    ) -> std::io::Result<Self> {
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(10))
             .user_agent(concat!("ferrocast/", env!("CARGO_PKG_VERSION")))
             .build()
             .unwrap_or_default();
-        Self(Arc::new(Inner {
+        Ok(Self(Arc::new(Inner {
             auth_limiter: RateLimiter::new(config.auth_rate_limit, Duration::from_secs(60)),
             api_limiter: RateLimiter::new(config.api_rate_limit, Duration::from_secs(60)),
             config,
@@ -136,7 +131,7 @@ impl AppState {
             keys: Keys::derive(master_key),
             mailer,
             metrics: Metrics::new(),
-            hashing: Semaphore::new(parallel_hashes),
+            hashing: crate::hashing::HashPool::start()?,
             engine,
             live: crate::live::Live::new(grants),
             fanout,
@@ -149,7 +144,7 @@ impl AppState {
             http,
             payments_limiter: RateLimiter::new(10, Duration::from_secs(60)),
             site_cache: Default::default(),
-        }))
+        })))
     }
 
     /// Charges one credential request to `ip`; 429 when over the limit.
@@ -172,12 +167,9 @@ impl AppState {
             })
     }
 
-    /// Hashes a password on a blocking thread, with concurrency capped.
+    /// Hashes a password on the hashing pool.
     pub async fn hash_password(&self, pw: String) -> Result<String, ApiError> {
-        let _permit = self.hashing.acquire().await.map_err(ApiError::internal)?;
-        tokio::task::spawn_blocking(move || password::hash(&pw))
-            .await
-            .map_err(ApiError::internal)
+        self.hashing.hash(pw).await
     }
 
     /// Verifies a password; with no stored hash, spends the same time on a dummy and fails.
@@ -186,16 +178,7 @@ impl AppState {
         pw: String,
         stored: Option<String>,
     ) -> Result<bool, ApiError> {
-        let _permit = self.hashing.acquire().await.map_err(ApiError::internal)?;
-        tokio::task::spawn_blocking(move || match stored {
-            Some(h) => password::verify(&pw, &h),
-            None => {
-                password::verify_dummy(&pw);
-                false
-            }
-        })
-        .await
-        .map_err(ApiError::internal)
+        self.hashing.verify(pw, stored).await
     }
 
     /// Signs an access token for a session.

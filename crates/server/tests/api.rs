@@ -22,6 +22,8 @@ both_backends!(
     sensitive_changes_need_the_password,
     api_rate_limit_spares_the_auth_request_probe,
     extractor_rejections_use_the_error_body,
+    every_route_declares_its_access_and_keys_keep_to_their_scopes,
+    admin_keys_without_the_admin_scope_act_as_anyone,
 );
 
 async fn post(app: &TestApp, path: &str, body: Value) -> (StatusCode, Value) {
@@ -246,14 +248,22 @@ async fn email_verification_and_password_reset(b: Backend) {
     )
     .await;
     assert_eq!(me["email_verified"], true);
-    // A code works once.
-    let (status, _) = post(
+    // A code works once; an already verified email answers as an unknown one does (the
+    // answer does not tell which emails have accounts).
+    let (status, again) = post(
         &app,
         "/api/auth/verify-email",
         json!({"email": "mia@example.com", "verification_code": code}),
     )
     .await;
-    assert_eq!(status, StatusCode::OK, "already verified is not an error");
+    let (_, unknown) = post(
+        &app,
+        "/api/auth/verify-email",
+        json!({"email": "nobody-here@example.com", "verification_code": code}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(again, unknown, "known and unknown emails answer alike");
 
     // Forgot-password answers the same for unknown emails and sends nothing.
     let (s1, unknown) = post(
@@ -651,7 +661,7 @@ async fn api_keys_scoped_listed_revoked(b: Backend) {
     assert_eq!(me["email"], "kai@example.com");
     let (status, body) = get_auth(&app, "/api/auth/me", &narrow_key).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
-    assert_error(&body, "FORBIDDEN");
+    assert_error(&body, "INSUFFICIENT_SCOPE");
     // Keys cannot mint keys or end sessions.
     assert_eq!(
         post_auth(
@@ -1561,5 +1571,304 @@ async fn forwarded_for_only_from_trusted_proxies() {
         assert_eq!(login([127, 0, 0, 9], xff).await, 401);
     }
     assert_eq!(login([127, 0, 0, 9], "6.6.6.6").await, 429);
+    app.finish().await;
+}
+
+/// Every scope a key can carry.
+const SCOPES: [&str; 8] = [
+    "profile:read",
+    "sources:read",
+    "sources:write",
+    "streams:read",
+    "streams:write",
+    "chat:write",
+    "billing:write",
+    "admin",
+];
+
+/// An administrator (by role) with a login session; returns the access token.
+async fn administrator(app: &TestApp, email: &str) -> String {
+    let reg = register(app, email, "root password").await;
+    let db = &app.running.as_ref().expect("running").state.db;
+    let me = db.user_by_email(email).await.expect("q").expect("user");
+    db.set_role(me.id, "admin", 0).await.expect("role");
+    reg["access_token"].as_str().expect("token").to_string()
+}
+
+/// A new API key of the session's user with exactly `scopes`.
+async fn key_with(app: &TestApp, session: &str, scopes: &[&str]) -> String {
+    let (status, created) = post_auth(
+        app,
+        "/api/auth/api-keys",
+        session,
+        json!({"name": scopes.join(" "), "scopes": scopes, "password": "root password"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    created["key"].as_str().expect("key").to_string()
+}
+
+/// Walks every operation of the OpenAPI document: each declares its access, anonymous callers
+/// of non-public routes get 401, and an administrator's key of each scope passes exactly the
+/// routes of its scope (403 INSUFFICIENT_SCOPE elsewhere, and on session-only routes). A route
+/// added without a declaration fails here.
+async fn every_route_declares_its_access_and_keys_keep_to_their_scopes(b: Backend) {
+    let opts = Options {
+        extra: vec![("api_rate_limit", "0".into())],
+        ..Options::default()
+    };
+    let Some(app) = TestApp::start_with(b, opts).await else {
+        return;
+    };
+    let session = administrator(&app, "root@example.com").await;
+    let mut keys = Vec::new();
+    for scope in SCOPES {
+        keys.push((scope, key_with(&app, &session, &[scope]).await));
+    }
+    let spec: Value = client()
+        .get(app.url("/api/openapi.json"))
+        .send()
+        .await
+        .expect("spec")
+        .json()
+        .await
+        .expect("json");
+    let c = client();
+    // Sends `method url` with an empty JSON body where one is expected; the status and, for a
+    // refusal, the error code (the body of a successful call, e.g. the SSE stream, is not read).
+    let send = |method: String, url: String, token: Option<String>| {
+        let c = c.clone();
+        async move {
+            let m = reqwest::Method::from_bytes(method.to_uppercase().as_bytes()).expect("method");
+            let mut r = c.request(m.clone(), url);
+            if let Some(t) = token {
+                r = r.bearer_auth(t);
+            }
+            if m == reqwest::Method::POST
+                || m == reqwest::Method::PUT
+                || m == reqwest::Method::PATCH
+            {
+                r = r.json(&json!({}));
+            }
+            let res = r.send().await.expect("request");
+            let status = res.status();
+            let code = if status == StatusCode::FORBIDDEN || status == StatusCode::UNAUTHORIZED {
+                let v: Value = res.json().await.unwrap_or(Value::Null);
+                v["code"].as_str().unwrap_or_default().to_string()
+            } else {
+                String::new()
+            };
+            (status, code)
+        }
+    };
+    let mut walked = 0;
+    for (path, item) in spec["paths"].as_object().expect("paths") {
+        // Path parameters get a value that names nothing.
+        let mut concrete = String::new();
+        let mut in_param = false;
+        for ch in path.chars() {
+            match ch {
+                '{' => in_param = true,
+                '}' => {
+                    in_param = false;
+                    concrete.push_str("999999");
+                }
+                _ if in_param => {}
+                _ => concrete.push(ch),
+            }
+        }
+        let url = app.url(&concrete);
+        for (method, op) in item.as_object().expect("operations") {
+            let route = format!("{} {path}", method.to_uppercase());
+            let access = op["x-ferrocast-access"]
+                .as_str()
+                .unwrap_or_else(|| panic!("{route} declares no access"));
+            walked += 1;
+            if access == "public" {
+                let (status, _) = send(method.clone(), url.clone(), None).await;
+                assert_ne!(status, StatusCode::UNAUTHORIZED, "{route} is public");
+                continue;
+            }
+            let (status, code) = send(method.clone(), url.clone(), None).await;
+            assert_eq!(
+                (status, code.as_str()),
+                (StatusCode::UNAUTHORIZED, "UNAUTHENTICATED"),
+                "{route} without credentials"
+            );
+            let needed = match access {
+                "session" => None,
+                a => Some(
+                    a.strip_prefix("scope:")
+                        .unwrap_or_else(|| panic!("{route}: unknown access {a}")),
+                ),
+            };
+            assert!(
+                op["security"][0]["bearer"].is_array(),
+                "{route}: the document names its credential"
+            );
+            for (scope, key) in &keys {
+                let (status, code) = send(method.clone(), url.clone(), Some(key.clone())).await;
+                if needed == Some(*scope) {
+                    assert!(
+                        !(status == StatusCode::FORBIDDEN && code == "INSUFFICIENT_SCOPE"),
+                        "{route} with a {scope} key: refused for its scope"
+                    );
+                } else {
+                    assert_eq!(
+                        (status, code.as_str()),
+                        (StatusCode::FORBIDDEN, "INSUFFICIENT_SCOPE"),
+                        "{route} with a {scope} key"
+                    );
+                }
+            }
+        }
+    }
+    assert!(walked >= 75, "only {walked} operations in the document");
+    app.finish().await;
+}
+
+/// An administrator's key without the `admin` scope acts as any user: no admin routes, no
+/// other users' objects, no admin role at the auth_request probe, no maintenance bypass; and
+/// secret stream keys are shown whole only to sessions and `sources:write` keys.
+async fn admin_keys_without_the_admin_scope_act_as_anyone(b: Backend) {
+    let Some(app) = TestApp::start(b).await else {
+        return;
+    };
+    let session = administrator(&app, "root@example.com").await;
+    let read = key_with(&app, &session, &["sources:read"]).await;
+    let write = key_with(&app, &session, &["sources:read", "sources:write"]).await;
+    let admin = key_with(&app, &session, &["admin"]).await;
+    let probe = key_with(&app, &session, &["profile:read"]).await;
+
+    // The acceptance point: a sources:read key of an administrator cannot change settings.
+    let (status, body) = support::call(
+        &app,
+        "PUT",
+        "/api/admin/settings",
+        Some(&read),
+        Some(json!({"maintenance_mode": true})),
+    )
+    .await;
+    assert_eq!(status, 403, "{body}");
+    assert_error(&body, "INSUFFICIENT_SCOPE");
+    let (status, _) = support::call(&app, "GET", "/api/admin/users", Some(&write), None).await;
+    assert_eq!(
+        status, 403,
+        "no user list (and emails) without the admin scope"
+    );
+    let (status, _) = support::call(&app, "GET", "/api/admin/users", Some(&admin), None).await;
+    assert_eq!(status, 200, "the admin scope opens it");
+
+    // Another user's source: reachable to the session and an admin-scoped key only.
+    let other = support::creator_with_source(&app, "other@example.com").await;
+    let path = format!("/api/sources/{}", other.id);
+    let rename = json!({"name": "renamed"});
+    let (status, _) = support::call(&app, "PUT", &path, Some(&write), Some(rename.clone())).await;
+    assert_eq!(
+        status, 404,
+        "a key without the admin scope sees only its own sources"
+    );
+    let (status, _) = support::call(&app, "PUT", &path, Some(&session), Some(rename)).await;
+    assert_eq!(
+        status, 200,
+        "the administrator's session reaches any source"
+    );
+
+    // nginx auth_request: the admin role passes only with the admin scope.
+    let verify = |token: String| {
+        let url = app.url("/api/auth/verify?role=admin");
+        async move {
+            client()
+                .get(url)
+                .bearer_auth(token)
+                .send()
+                .await
+                .expect("verify")
+                .status()
+        }
+    };
+    assert_eq!(verify(probe.clone()).await, StatusCode::FORBIDDEN);
+    let both = key_with(&app, &session, &["profile:read", "admin"]).await;
+    assert_eq!(verify(both).await, StatusCode::OK);
+    assert_eq!(verify(session.clone()).await, StatusCode::OK);
+
+    // Maintenance: held out unless the key has the admin scope.
+    let (status, _) = support::call(
+        &app,
+        "PUT",
+        "/api/admin/settings",
+        Some(&admin),
+        Some(json!({"maintenance_mode": true})),
+    )
+    .await;
+    assert_eq!(status, 200);
+    app.running.as_ref().expect("running").state.forget_site();
+    let (status, body) = support::call(&app, "GET", "/api/sources", Some(&read), None).await;
+    assert_eq!(status, 503, "{body}");
+    let (status, _) = support::call(&app, "GET", "/api/admin/settings", Some(&admin), None).await;
+    assert_eq!(status, 200);
+    support::call(
+        &app,
+        "PUT",
+        "/api/admin/settings",
+        Some(&session),
+        Some(json!({"maintenance_mode": false})),
+    )
+    .await;
+    app.running.as_ref().expect("running").state.forget_site();
+
+    // Stream keys: whole to the session and to sources:write, masked to sources:read.
+    let (status, created) = support::call(
+        &app,
+        "POST",
+        "/api/sources",
+        Some(&session),
+        Some(json!({"name": "Mine"})),
+    )
+    .await;
+    assert_eq!(status, 201, "{created}");
+    let whole = created["source"]["stream_key"]
+        .as_str()
+        .expect("key")
+        .to_string();
+    assert!(whole.starts_with("sk_") && whole.len() > 60);
+    let listed = |token: String| {
+        let app = &app;
+        async move {
+            let (_, list) = support::call(app, "GET", "/api/sources", Some(&token), None).await;
+            list["sources"][0]["stream_key"]
+                .as_str()
+                .expect("key")
+                .to_string()
+        }
+    };
+    assert_eq!(listed(session.clone()).await, whole);
+    assert_eq!(listed(write.clone()).await, whole);
+    let masked = listed(read.clone()).await;
+    assert_eq!(masked, format!("sk_…{}", &whole[whole.len() - 4..]));
+    let streams_key = key_with(&app, &session, &["streams:read", "streams:write"]).await;
+    let (_, info) = support::call(&app, "GET", "/api/streams/info", Some(&streams_key), None).await;
+    assert_eq!(info["streams"][0]["stream_key"], masked.as_str());
+    let id = created["source"]["id"].as_i64().expect("id");
+    let (_, live) = support::call(
+        &app,
+        "POST",
+        &format!("/api/streams/active/{id}"),
+        Some(&streams_key),
+        None,
+    )
+    .await;
+    assert_eq!(live["stream_key"], masked.as_str());
+    // The forwarding list by source id needs no key in the URL.
+    let (status, fwd) = support::call(
+        &app,
+        "GET",
+        &format!("/api/sources/{id}/forwarding"),
+        Some(&streams_key),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{fwd}");
+    assert!(fwd["destinations"].is_array());
     app.finish().await;
 }

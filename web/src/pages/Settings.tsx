@@ -5,7 +5,7 @@ import { Loading, Problem, useLoad } from "../ui";
 
 type Me = { email: string; display_name: string; role: string; email_verified: boolean; two_factor_enabled: boolean; created_at: string };
 type Key = { uuid: string; name: string; prefix: string; scopes: string[]; created_at: string; last_used_at: string | null; revoked_at: string | null };
-const SCOPES = ["profile:read", "sources:read", "sources:write", "streams:read", "streams:write", "chat:write"];
+const SCOPES = ["profile:read", "sources:read", "sources:write", "streams:read", "streams:write", "chat:write", "billing:write"];
 
 /** A form whose submit runs `action`, showing progress, the outcome and errors. */
 function Form({ label, action, children, submit }: { label: string; action: () => Promise<string | void>; children: ReactNode; submit: string }) {
@@ -48,7 +48,7 @@ export default function Settings() {
       <Profile me={me.data} onChange={me.reload} />
       <Password />
       <TwoFactor enabled={me.data.two_factor_enabled} onChange={me.reload} />
-      <ApiKeys />
+      <ApiKeys admin={me.data.role === "admin"} />
     </div>
   );
 }
@@ -191,7 +191,7 @@ function TwoFactor({ enabled, onChange }: { enabled: boolean; onChange: () => vo
   );
 }
 
-function ApiKeys() {
+function ApiKeys({ admin }: { admin: boolean }) {
   const keys = useLoad(() => api<{ api_keys: Key[] }>("GET", "/api/auth/api-keys"));
   const [name, setName] = useState("");
   const [scopes, setScopes] = useState<string[]>(["streams:read"]);
@@ -246,7 +246,7 @@ function ApiKeys() {
         </label>
         <fieldset>
           <legend>Scopes</legend>
-          {SCOPES.map((s) => (
+          {(admin ? [...SCOPES, "admin"] : SCOPES).map((s) => (
             <label key={s} className="toggle">
               <input type="checkbox" checked={scopes.includes(s)} onChange={(e) => setScopes((cur) => (e.target.checked ? [...cur, s] : cur.filter((x) => x !== s)))} /> {s}
             </label>

@@ -13,7 +13,7 @@ use axum::Json;
 use ferrocast_auth::{token, totp};
 use ferrocast_db::accounts::{ApiKeyRecord, NewUser, Rotation, UserRecord};
 use ferrocast_db::{now_ms, DbError};
-use ferrocast_domain::account::{self, Role, Scope};
+use ferrocast_domain::account::{self, Guarded, Role, Scope};
 use ferrocast_domain::mail::Mail;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -380,7 +380,92 @@ fn invalid_code() -> ApiError {
     )
 }
 
+/// 429 while an account's `kind` of credential is locked.
+fn account_locked(kind: Guarded, wait_ms: i64) -> ApiError {
+    let minutes = (wait_ms + 59_999) / 60_000;
+    let mut e = ApiError::new(
+        StatusCode::TOO_MANY_REQUESTS,
+        "ACCOUNT_LOCKED",
+        "Too many failed attempts for this account",
+        format!(
+            "After repeated wrong {} this account is locked for {minutes} more minute(s); \
+             its owner was told by email. Try again later, or reset the password by email.",
+            kind.describe()
+        ),
+    );
+    e.retry_after = Some((wait_ms / 1000).max(1) as u64);
+    e
+}
+
 impl AppState {
+    /// Refuses while the account's `kind` of credential is locked.
+    async fn guard_open(&self, user: &UserRecord, kind: Guarded) -> ApiResult<()> {
+        let now = now_ms();
+        match self
+            .db
+            .account_locked_until(user.id, kind.as_str(), now)
+            .await?
+        {
+            Some(until) => Err(account_locked(kind, until - now)),
+            None => Ok(()),
+        }
+    }
+
+    /// Counts a failure of `kind` against the account, whatever address it came from; the
+    /// failure that locks it tells the owner by email.
+    async fn guard_failed(&self, user: &UserRecord, kind: Guarded) -> ApiResult<()> {
+        let now = now_ms();
+        let locked = self
+            .db
+            .record_account_failure(
+                user.id,
+                kind.as_str(),
+                now,
+                account::GUARD_WINDOW_MS,
+                account::GUARD_MAX_FAILURES,
+                account::GUARD_LOCK_MS,
+            )
+            .await?;
+        if locked.is_some() {
+            tracing::warn!(
+                user_id = user.id,
+                kind = kind.as_str(),
+                "account locked after repeated failures"
+            );
+            self.metrics.rate_limited("account_lock");
+            let mail = Mail {
+                to: user.email.clone(),
+                subject: "Sign-in attempts on your ferrocast account were paused".into(),
+                body: format!(
+                    "Someone entered {} wrong {} for your ferrocast account within {} minutes, so \
+                     we paused them for {} minutes. If it was you, wait and try again, or reset \
+                     your password. If it was not, your account is safe as long as your password \
+                     is strong and unique; consider changing it and turning on two-factor \
+                     authentication.",
+                    account::GUARD_MAX_FAILURES,
+                    kind.describe(),
+                    account::GUARD_WINDOW_MS / 60_000,
+                    account::GUARD_LOCK_MS / 60_000,
+                ),
+            };
+            let mailer = self.mailer.clone();
+            tokio::spawn(async move {
+                if let Err(e) = mailer.send(mail).await {
+                    tracing::warn!(error = %e, "account mail failed");
+                }
+            });
+        }
+        Ok(())
+    }
+
+    /// Forgets the account's failures of `kind` after a success.
+    async fn guard_passed(&self, user: &UserRecord, kind: Guarded) -> ApiResult<()> {
+        Ok(self
+            .db
+            .clear_account_failures(user.id, kind.as_str(), now_ms())
+            .await?)
+    }
+
     /// Sends a code by mail in the background, so the response time does not depend on the mail
     /// server (nor reveal, for forgot-password, whether the account exists).
     fn send_code(&self, user: &UserRecord, purpose: &'static str, code: String) {
@@ -607,14 +692,33 @@ pub async fn login(
         Ok(email) => state.db.user_by_email(&email).await?,
         Err(_) => None,
     };
+    if let Some(u) = &user {
+        state.guard_open(u, Guarded::Password).await?;
+    }
     let stored = user.as_ref().and_then(|u| u.password_hash.clone());
     let ok = state.verify_password(req.password, stored).await?;
-    let (true, Some(user)) = (ok, user) else {
-        return Err(ApiError::invalid_credentials());
+    let user = match (ok, user) {
+        (true, Some(user)) => user,
+        (false, Some(user)) => {
+            state.guard_failed(&user, Guarded::Password).await?;
+            return Err(ApiError::invalid_credentials());
+        }
+        _ => return Err(ApiError::invalid_credentials()),
     };
+    state.guard_passed(&user, Guarded::Password).await?;
     if user.totp_enabled {
         let challenge = token::generate("fcm_");
         let now = now_ms();
+        if state.db.count_open_challenges(user.id, now).await? >= account::MAX_OPEN_CHALLENGES {
+            let mut e = ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "TOO_MANY_CHALLENGES",
+                "Too many sign-ins are waiting for a second factor",
+                "Finish one of them with your authenticator code, or wait 5 minutes and log in again.",
+            );
+            e.retry_after = Some((CHALLENGE_TTL_MS / 1000) as u64);
+            return Err(e);
+        }
         state
             .db
             .create_challenge(
@@ -684,19 +788,21 @@ pub async fn login_2fa(
         return Err(refused());
     }
     let user = state.db.user_by_id(ch.user_id).await?.ok_or_else(refused)?;
-    match (&req.code, &req.recovery_code) {
+    state.guard_open(&user, Guarded::SecondFactor).await?;
+    let accepted = match (&req.code, &req.recovery_code) {
         (Some(code), _) => match state.check_totp(&user, code).await? {
-            TotpCheck::Accepted => {}
+            TotpCheck::Accepted => true,
             TotpCheck::AlreadyUsed => return Err(code_already_used()),
-            TotpCheck::Wrong => return Err(refused()),
+            TotpCheck::Wrong => false,
         },
-        (None, Some(code)) => {
-            if !state.check_recovery_code(&user, code).await? {
-                return Err(refused());
-            }
-        }
-        (None, None) => return Err(refused()),
+        (None, Some(code)) => state.check_recovery_code(&user, code).await?,
+        (None, None) => false,
+    };
+    if !accepted {
+        state.guard_failed(&user, Guarded::SecondFactor).await?;
+        return Err(refused());
     }
+    state.guard_passed(&user, Guarded::SecondFactor).await?;
     if !state.db.use_challenge(ch.id, now).await? {
         return Err(refused());
     }
@@ -780,7 +886,6 @@ pub async fn logout(State(state): State<AppState>, auth: AuthUser) -> ApiResult<
 #[utoipa::path(get, path = "/api/auth/me", tag = "auth", security(("bearer" = [])),
     responses((status = 200, body = UserView), (status = 401, body = ErrorBody)))]
 pub async fn me(auth: AuthUser) -> ApiResult<Json<UserView>> {
-    auth.require(Scope::ProfileRead)?;
     Ok(Json((&auth.user).into()))
 }
 
@@ -795,11 +900,13 @@ pub async fn verify_email(
     state.limit_auth(ip)?;
     bounded("verification_code", &req.verification_code)?;
     let email = account::normalize_email(&req.email)?;
+    // Unknown and already verified emails answer as a wrong code does: the answer tells
+    // nothing about which emails have accounts.
     let Some(user) = state.db.user_by_email(&email).await? else {
         return Err(invalid_code());
     };
     if user.email_verified {
-        return Ok(message("The email is already verified."));
+        return Err(invalid_code());
     }
     if !state
         .consume_code(user.id, PURPOSE_VERIFY, &req.verification_code)
@@ -820,7 +927,6 @@ pub async fn resend_verification(
     auth: AuthUser,
 ) -> ApiResult<Json<Message>> {
     state.limit_auth(ip)?;
-    auth.require_session()?;
     if auth.user.email_verified {
         return Ok(message("The email is already verified."));
     }
@@ -863,15 +969,19 @@ pub async fn reset_password(
     let Some(user) = state.db.user_by_email(&email).await? else {
         return Err(invalid_code());
     };
+    state.guard_open(&user, Guarded::ResetCode).await?;
     if !state
         .consume_code(user.id, PURPOSE_RESET, &req.code)
         .await?
     {
+        state.guard_failed(&user, Guarded::ResetCode).await?;
         return Err(invalid_code());
     }
     let hash = state.hash_password(req.new_password).await?;
     let now = now_ms();
     state.db.set_password_hash(user.id, &hash, now).await?;
+    // The owner proved the mailbox: whatever locks others' guessing set are lifted.
+    state.db.unlock_account(user.id).await?;
     state.db.set_email_verified(user.id, now).await?;
     state
         .db
@@ -895,11 +1005,13 @@ pub async fn change_password(
     state.limit_auth(ip)?;
     let sid = auth.require_session()?.to_string();
     account::validate_password("new_password", &req.new_password)?;
+    state.guard_open(&auth.user, Guarded::Password).await?;
     if req.current_password.len() > account::MAX_PASSWORD_BYTES
         || !state
             .verify_password(req.current_password, auth.user.password_hash.clone())
             .await?
     {
+        state.guard_failed(&auth.user, Guarded::Password).await?;
         return Err(ApiError::invalid_credentials());
     }
     let hash = state.hash_password(req.new_password).await?;
@@ -925,7 +1037,6 @@ pub async fn totp_setup(
     State(state): State<AppState>,
     auth: AuthUser,
 ) -> ApiResult<Json<TotpSetup>> {
-    auth.require_session()?;
     if auth.user.totp_enabled {
         return Err(ApiError::conflict(
             "2FA_ALREADY_ENABLED",
@@ -958,7 +1069,6 @@ pub async fn totp_enable(
     auth: AuthUser,
     ApiJson(req): ApiJson<TotpEnable>,
 ) -> ApiResult<Json<TotpEnabled>> {
-    auth.require_session()?;
     bounded("code", &req.code)?;
     state.confirm_password(ip, &auth, req.password).await?;
     if auth.user.totp_enabled {
@@ -1020,7 +1130,6 @@ pub async fn totp_disable(
     ApiJson(req): ApiJson<TotpDisable>,
 ) -> ApiResult<Json<Message>> {
     state.limit_auth(ip)?;
-    auth.require_session()?;
     bounded("code", &req.code)?;
     if !auth.user.totp_enabled {
         return Err(ApiError::bad_request(
@@ -1055,7 +1164,6 @@ pub async fn create_api_key(
     auth: AuthUser,
     ApiJson(req): ApiJson<CreateApiKey>,
 ) -> ApiResult<(StatusCode, Json<CreatedApiKey>)> {
-    auth.require_session()?;
     let name = req.name.trim();
     if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
         return Err(ApiError::validation(
@@ -1069,7 +1177,7 @@ pub async fn create_api_key(
     }
     if req.scopes.len() > 32 {
         return Err(ApiError::validation(
-            "scopes: list each scope once; there are only seven",
+            "scopes: list each scope once; there are only eight",
         ));
     }
     let mut scopes = Vec::new();
@@ -1156,7 +1264,6 @@ pub async fn list_api_keys(
     State(state): State<AppState>,
     auth: AuthUser,
 ) -> ApiResult<Json<ApiKeyList>> {
-    auth.require(Scope::ProfileRead)?;
     let keys = state.db.list_api_keys(auth.user.id).await?;
     Ok(Json(ApiKeyList {
         api_keys: keys.iter().map(Into::into).collect(),
@@ -1172,7 +1279,6 @@ pub async fn revoke_api_key(
     auth: AuthUser,
     Path(uuid): Path<String>,
 ) -> ApiResult<Json<Message>> {
-    auth.require_session()?;
     if uuid::Uuid::parse_str(&uuid).is_err()
         || !state
             .db
@@ -1194,7 +1300,6 @@ pub async fn verify(
     Query(q): Query<VerifyQuery>,
 ) -> ApiResult<Response> {
     // API keys pass only with `profile:read`: the probe hands the user's identity to the site.
-    auth.require(Scope::ProfileRead)?;
     if let Some(r) = q.role.as_deref() {
         let role = Role::parse(r).ok_or_else(|| {
             ApiError::validation("role: must be viewer, creator, brand, moderator or admin")

@@ -91,14 +91,13 @@ async fn chat_source(
     raw: &str,
     owner_only: bool,
 ) -> ApiResult<SourceRecord> {
-    auth.require(Scope::ChatWrite)?;
     let source = state
         .db
         .source_by_id(parse_id(raw, "source")?)
         .await?
         .ok_or_else(|| ApiError::not_found("source"))?;
     let allowed = if owner_only {
-        source.user_id == auth.user.id || auth.role.satisfies(Role::Admin)
+        source.user_id == auth.user.id || auth.is_admin()
     } else {
         can_moderate(state, auth.user.id, auth.role, &source).await?
     };

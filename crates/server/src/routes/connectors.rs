@@ -15,7 +15,6 @@ use axum::Json;
 use ferrocast_db::connectors::{ConnectorRecord, NewConnector};
 use ferrocast_db::now_ms;
 use ferrocast_db::sources::SourceRecord;
-use ferrocast_domain::account::{Role, Scope};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -77,7 +76,7 @@ async fn owned_source(state: &AppState, auth: &AuthUser, id: i64) -> ApiResult<S
         .source_by_id(id)
         .await?
         .ok_or_else(|| ApiError::not_found("source"))?;
-    if source.user_id != auth.user.id && !auth.role.satisfies(Role::Admin) {
+    if source.user_id != auth.user.id && !auth.is_admin() {
         return Err(ApiError::not_found("source"));
     }
     Ok(source)
@@ -94,7 +93,6 @@ pub async fn list(
     auth: AuthUser,
     Path(source_id): Path<String>,
 ) -> ApiResult<Json<ConnectorList>> {
-    auth.require(Scope::SourcesRead)?;
     let source = owned_source(&state, &auth, parse_id(&source_id, "source")?).await?;
     let connectors = state
         .db
@@ -204,7 +202,6 @@ async fn connect(
     config: serde_json::Value,
     secrets: Secrets,
 ) -> ApiResult<(StatusCode, Json<ConnectorView>)> {
-    auth.require(Scope::SourcesWrite)?;
     let source = owned_source(state, auth, source_id).await?;
     let json = serde_json::to_vec(&secrets).map_err(ApiError::internal)?;
     let sealed = state
@@ -353,7 +350,6 @@ pub async fn remove(
     auth: AuthUser,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Done>> {
-    auth.require(Scope::SourcesWrite)?;
     let connector = state
         .db
         .chat_connector_by_id(parse_id(&id, "connector")?)

@@ -8,7 +8,6 @@ use crate::live::Event;
 use crate::state::AppState;
 use axum::extract::State;
 use axum::response::sse::{KeepAlive, Sse};
-use ferrocast_domain::account::Scope;
 use std::convert::Infallible;
 use std::time::Duration;
 use tokio::sync::broadcast::error::RecvError;
@@ -22,7 +21,6 @@ pub async fn events(
     auth: AuthUser,
 ) -> ApiResult<Sse<impl futures_util::Stream<Item = Result<axum::response::sse::Event, Infallible>>>>
 {
-    auth.require(Scope::StreamsRead)?;
     let user_id = auth.user.id;
     let rx = state.live.subscribe();
     let stream = futures_util::stream::unfold(rx, move |mut rx| async move {

@@ -1,9 +1,10 @@
 //! Liveness, readiness and metrics for operators and orchestrators.
 
 use crate::error::{ApiError, ErrorBody};
+use crate::extract::ClientIp;
 use crate::state::AppState;
 use axum::extract::State;
-use axum::http::{header, StatusCode};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Serialize;
@@ -76,9 +77,46 @@ pub async fn ready(State(state): State<AppState>) -> Result<Json<Ready>, ApiErro
     }))
 }
 
-/// Prometheus metrics, text exposition format 0.0.4.
-#[utoipa::path(get, path = "/metrics", tag = "operations", responses((status = 200, content_type = "text/plain", body = String)))]
-pub async fn metrics(State(state): State<AppState>) -> Response {
+/// Prometheus metrics, text exposition format 0.0.4. With `FERROCAST_METRICS_TOKEN` set, only
+/// `Authorization: Bearer <that token>` is answered; without it, only loopback clients (the
+/// client as `FERROCAST_TRUSTED_PROXIES` resolve it, so a proxy on the same host does not open
+/// it to the world).
+#[utoipa::path(get, path = "/metrics", tag = "operations", security(("bearer" = [])),
+    responses((status = 200, content_type = "text/plain", body = String), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+pub async fn metrics(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    headers: HeaderMap,
+) -> Response {
+    match &state.config.metrics_token {
+        Some(token) => {
+            let given = headers
+                .get(header::AUTHORIZATION)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.strip_prefix("Bearer "))
+                .map(str::trim);
+            match given {
+                Some(g) if ferrocast_auth::token::ct_eq(g, token.expose()) => {}
+                Some(_) => {
+                    return ApiError::unauthenticated("The metrics token is not valid.")
+                        .into_response()
+                }
+                None => {
+                    return ApiError::unauthenticated(
+                        "Send Authorization: Bearer <FERROCAST_METRICS_TOKEN>.",
+                    )
+                    .into_response()
+                }
+            }
+        }
+        None if ip.is_loopback() || ip.to_canonical().is_loopback() => {}
+        None => {
+            return ApiError::forbidden(
+                "Metrics answer loopback clients only; set FERROCAST_METRICS_TOKEN to scrape from elsewhere.",
+            )
+            .into_response()
+        }
+    }
     let mut text = state.metrics.render();
     text.push_str(&stream_metrics(&state.engine.hub));
     text.push_str(&restream_metrics(&state.engine));

@@ -21,7 +21,6 @@ use ferrocast_db::billing::{
     StripeSubscriptionState,
 };
 use ferrocast_db::now_ms;
-use ferrocast_domain::account::Scope;
 use ferrocast_domain::billing::{price, stripe_status, Cycle};
 use ferrocast_domain::plans::format_money;
 use ferrocast_payments::{epayco, razorpay, stripe, SignatureError};
@@ -49,7 +48,6 @@ async fn new_order(
     provider: &str,
     default_currency: &str,
 ) -> ApiResult<(OrderRecord, String)> {
-    auth.require(Scope::ProfileRead)?;
     if let Err(wait) = state.payments_limiter.check(&auth.user.id.to_string()) {
         state.metrics.rate_limited("payments");
         return Err(ApiError::rate_limited(wait));
@@ -217,7 +215,6 @@ pub async fn razorpay_verify(
     ApiJson(v): ApiJson<RazorpayVerify>,
 ) -> ApiResult<Json<Paid>> {
     let keys = razorpay_keys(&state)?;
-    auth.require(Scope::ProfileRead)?;
     razorpay::verify_payment(
         &v.order_id,
         &v.payment_id,
@@ -383,7 +380,6 @@ pub async fn stripe_portal(
     auth: AuthUser,
 ) -> ApiResult<Json<Redirect>> {
     stripe_keys(&state)?;
-    auth.require(Scope::ProfileRead)?;
     let customer = state
         .db
         .billing_customer(auth.user.id, "stripe")
@@ -689,7 +685,6 @@ pub struct Renewal {
 }
 
 async fn set_renewal(state: &AppState, auth: &AuthUser, cancel: bool) -> ApiResult<Json<Renewal>> {
-    auth.require(Scope::ProfileRead)?;
     let sub = state
         .db
         .current_subscription(auth.user.id)
@@ -796,7 +791,6 @@ pub async fn history(
     State(state): State<AppState>,
     auth: AuthUser,
 ) -> ApiResult<Json<PaymentList>> {
-    auth.require(Scope::ProfileRead)?;
     let mut payments = Vec::new();
     for p in state.db.payments_for_user(auth.user.id, 100).await? {
         payments.push(view(&state, p).await?);
@@ -825,7 +819,6 @@ pub async fn receipt(
     auth: AuthUser,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Receipt>> {
-    auth.require(Scope::ProfileRead)?;
     let p = state
         .db
         .payment_by_uuid(&id)

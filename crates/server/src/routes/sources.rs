@@ -15,7 +15,7 @@ use ferrocast_db::destinations::{DestinationRecord, NewDestination};
 use ferrocast_db::now_ms;
 use ferrocast_db::plans::PlanRecord;
 use ferrocast_db::sources::{NewSource, SourceRecord};
-use ferrocast_domain::account::{Role, Scope};
+use ferrocast_domain::account::Role;
 use ferrocast_domain::{destination, plans};
 use ferrocast_engine::restream::{self, DestinationStatus};
 use serde::{Deserialize, Serialize};
@@ -43,7 +43,8 @@ pub struct SourceView {
     pub name: String,
     /// Description.
     pub description: Option<String>,
-    /// The secret stream key: put it in OBS, never share it.
+    /// The secret stream key: put it in OBS, never share it. Shown whole on create and rotate
+    /// and to a login session or a `sources:write` key; masked (`sk_…abcd`) otherwise.
     pub stream_key: String,
     /// Public id that viewers use.
     pub playback_id: String,
@@ -200,8 +201,13 @@ pub struct SourceList {
 }
 
 impl AppState {
-    fn source_view(&self, s: &SourceRecord, destinations_count: i64) -> ApiResult<SourceView> {
-        let stream_key = self.source_key(s)?;
+    fn source_view(
+        &self,
+        s: &SourceRecord,
+        destinations_count: i64,
+        reveal: bool,
+    ) -> ApiResult<SourceView> {
+        let stream_key = self.shown_key(s, reveal)?;
         let base = &self.config.public_url;
         let rtmp = self.rtmp_base_url();
         Ok(SourceView {
@@ -245,6 +251,20 @@ pub fn new_stream_key() -> String {
     let mut bytes = [0u8; 32];
     rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut bytes);
     format!("sk_{}", data_encoding::HEXLOWER.encode(&bytes))
+}
+
+/// A stream key as shown to a credential that may not read it: `sk_…` and its last four
+/// characters, enough to tell keys apart.
+pub fn mask_stream_key(key: &str) -> String {
+    let tail: String = key
+        .chars()
+        .rev()
+        .take(4)
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+        .collect();
+    format!("sk_…{tail}")
 }
 
 /// A new playback id: 16 characters of lower-case base32 (80 random bits).
@@ -300,7 +320,7 @@ impl AppState {
     pub async fn own_source(&self, auth: &AuthUser, raw_id: &str) -> ApiResult<SourceRecord> {
         let id = parse_id(raw_id, "source")?;
         match self.db.source_by_id(id).await? {
-            Some(s) if s.user_id == auth.user.id || auth.role.satisfies(Role::Admin) => Ok(s),
+            Some(s) if s.user_id == auth.user.id || auth.is_admin() => Ok(s),
             _ => Err(ApiError::not_found("source")),
         }
     }
@@ -315,6 +335,12 @@ impl AppState {
             destinations_remaining: (plan.spec.max_destinations - destinations).max(0),
             streaming_hours_remaining: hours(allowance.remaining_ms()),
         })
+    }
+
+    /// The stream key as the caller may see it: whole when `reveal`, else masked.
+    pub fn shown_key(&self, s: &SourceRecord, reveal: bool) -> ApiResult<String> {
+        let key = self.source_key(s)?;
+        Ok(if reveal { key } else { mask_stream_key(&key) })
     }
 
     /// Opens a source's sealed stream key.
@@ -373,7 +399,7 @@ impl AppState {
 
 impl AppState {
     /// A source as stored now, answered as [`SourceOne`].
-    async fn source_one(&self, id: i64) -> ApiResult<Json<SourceOne>> {
+    async fn source_one(&self, id: i64, reveal: bool) -> ApiResult<Json<SourceOne>> {
         let rec = self
             .db
             .source_by_id(id)
@@ -381,7 +407,7 @@ impl AppState {
             .ok_or_else(|| ApiError::not_found("source"))?;
         let n = self.db.list_destinations(id).await?.len() as i64;
         Ok(Json(SourceOne {
-            source: self.source_view(&rec, n)?,
+            source: self.source_view(&rec, n, reveal)?,
         }))
     }
 }
@@ -416,7 +442,6 @@ pub async fn create_source(
     auth: AuthUser,
     ApiJson(req): ApiJson<CreateSource>,
 ) -> ApiResult<(StatusCode, Json<SourceCreated>)> {
-    auth.require(Scope::SourcesWrite)?;
     check_creator(&auth)?;
     let name = clean_name(&req.name)?;
     let description = clean_description(req.description.as_deref())?;
@@ -451,7 +476,7 @@ pub async fn create_source(
     Ok((
         StatusCode::CREATED,
         Json(SourceCreated {
-            source: state.source_view(&rec, 0)?,
+            source: state.source_view(&rec, 0, true)?,
             limits: state.limits_left(auth.user.id).await?,
         }),
     ))
@@ -464,14 +489,14 @@ pub async fn list_sources(
     State(state): State<AppState>,
     auth: AuthUser,
 ) -> ApiResult<Json<SourceList>> {
-    auth.require(Scope::SourcesRead)?;
     let rows = state.db.list_sources(auth.user.id).await?;
     let dests = state.db.list_user_destinations(auth.user.id).await?;
+    let reveal = auth.may_see_stream_keys();
     let sources = rows
         .iter()
         .map(|s| {
             let n = dests.iter().filter(|d| d.source_id == s.id).count() as i64;
-            state.source_view(s, n)
+            state.source_view(s, n, reveal)
         })
         .collect::<ApiResult<Vec<_>>>()?;
     Ok(Json(SourceList { sources }))
@@ -487,7 +512,6 @@ pub async fn update_source(
     Path(id): Path<String>,
     ApiJson(req): ApiJson<UpdateSource>,
 ) -> ApiResult<Json<SourceOne>> {
-    auth.require(Scope::SourcesWrite)?;
     let src = state.own_source(&auth, &id).await?;
     let name = match &req.name {
         Some(n) => clean_name(n)?.to_string(),
@@ -501,7 +525,7 @@ pub async fn update_source(
         .db
         .update_source(src.id, &name, description.as_deref(), now_ms())
         .await?;
-    state.source_one(src.id).await
+    state.source_one(src.id, auth.may_see_stream_keys()).await
 }
 
 /// Delete a source, its destinations and its key (a live stream on it is ended first). Usage
@@ -514,7 +538,6 @@ pub async fn delete_source(
     auth: AuthUser,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Done>> {
-    auth.require(Scope::SourcesWrite)?;
     let src = state.own_source(&auth, &id).await?;
     state.stop_stream(&src.playback_id, "the source was deleted");
     state.db.delete_source(src.id).await?;
@@ -534,7 +557,6 @@ pub async fn rotate_key(
     auth: AuthUser,
     Path(id): Path<String>,
 ) -> ApiResult<Json<SourceOne>> {
-    auth.require(Scope::SourcesWrite)?;
     let src = state.own_source(&auth, &id).await?;
     let key = new_stream_key();
     let sealed = state
@@ -547,7 +569,7 @@ pub async fn rotate_key(
         .await?;
     state.stop_stream(&src.playback_id, "the stream key was rotated");
     tracing::info!(user_id = auth.user.id, source = %src.uuid, "stream key rotated");
-    state.source_one(src.id).await
+    state.source_one(src.id, true).await
 }
 
 /// A source's destinations, with each push's live state.
@@ -559,7 +581,6 @@ pub async fn list_destinations(
     auth: AuthUser,
     Path(id): Path<String>,
 ) -> ApiResult<Json<DestinationList>> {
-    auth.require(Scope::SourcesRead)?;
     let src = state.own_source(&auth, &id).await?;
     let live = state.engine.restream.status(&src.playback_id);
     let destinations = state
@@ -630,7 +651,6 @@ pub async fn add_destination(
     Path(id): Path<String>,
     ApiJson(req): ApiJson<AddDestination>,
 ) -> ApiResult<(StatusCode, Json<DestinationOne>)> {
-    auth.require(Scope::SourcesWrite)?;
     let src = state.own_source(&auth, &id).await?;
     let platform = destination::platform(req.platform.trim()).ok_or_else(|| {
         ApiError::validation("platform: one of youtube, twitch, facebook, kick, custom")
@@ -718,7 +738,7 @@ async fn own_destination(
 ) -> ApiResult<DestinationRecord> {
     let id = parse_id(raw_id, "destination")?;
     match state.db.destination_by_id(id).await? {
-        Some(d) if d.user_id == auth.user.id || auth.role.satisfies(Role::Admin) => Ok(d),
+        Some(d) if d.user_id == auth.user.id || auth.is_admin() => Ok(d),
         _ => Err(ApiError::not_found("destination")),
     }
 }
@@ -734,7 +754,6 @@ pub async fn update_destination(
     Path(id): Path<String>,
     ApiJson(req): ApiJson<UpdateDestination>,
 ) -> ApiResult<Json<DestinationOne>> {
-    auth.require(Scope::SourcesWrite)?;
     let mut d = own_destination(&state, &auth, &id).await?;
     state
         .db
@@ -756,7 +775,6 @@ pub async fn delete_destination(
     auth: AuthUser,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Done>> {
-    auth.require(Scope::SourcesWrite)?;
     let d = own_destination(&state, &auth, &id).await?;
     state.db.delete_destination(d.id).await?;
     state.refresh_restream(d.source_id).await?;

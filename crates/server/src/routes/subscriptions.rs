@@ -10,7 +10,6 @@ use axum::extract::State;
 use axum::Json;
 use ferrocast_db::now_ms;
 use ferrocast_db::plans::PlanRecord;
-use ferrocast_domain::account::Scope;
 use ferrocast_domain::plans::{self, month_bounds};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -184,7 +183,6 @@ pub async fn my_subscription(
     State(state): State<AppState>,
     auth: AuthUser,
 ) -> ApiResult<Json<MySubscription>> {
-    auth.require(Scope::ProfileRead)?;
     let now = now_ms();
     let (plan, sub) = state.db.user_plan(auth.user.id).await?;
     let (_, allowance) = crate::live::allowance(&state.db, auth.user.id, now).await?;
@@ -229,7 +227,6 @@ pub async fn check_limits(
     auth: AuthUser,
     ApiJson(req): ApiJson<CheckLimits>,
 ) -> ApiResult<Json<LimitCheck>> {
-    auth.require(Scope::ProfileRead)?;
     let (plan, allowance) = crate::live::allowance(&state.db, auth.user.id, now_ms()).await?;
     let (current, max, unit) = match req.operation.as_str() {
         "create_source" => (
