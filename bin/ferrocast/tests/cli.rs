@@ -34,7 +34,8 @@ fn rand_suffix() -> u128 {
 fn free_port() -> u16 {
     use std::sync::atomic::{AtomicU32, Ordering};
     static NEXT: AtomicU32 = AtomicU32::new(0);
-    let start = std::process::id() % 12_000;
+    // Tests run as processes with nearby ids: spread their starting points 97 ports apart.
+    let start = std::process::id().wrapping_mul(97) % 12_000;
     loop {
         let port = (20_000 + (start + NEXT.fetch_add(1, Ordering::Relaxed)) % 12_000) as u16;
         if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
@@ -172,6 +173,19 @@ async fn serve_with_nothing_configured_starts_a_working_node() {
             .permissions()
             .mode();
         assert_eq!(mode & 0o777, 0o600, "the key file is private");
+        let mode_of = |p: std::path::PathBuf| {
+            std::fs::metadata(p).expect("meta").permissions().mode() & 0o777
+        };
+        assert_eq!(
+            mode_of(cwd.join("data")),
+            0o700,
+            "the data directory is private"
+        );
+        assert_eq!(
+            mode_of(cwd.join("data/ferrocast.db")),
+            0o600,
+            "the database is private"
+        );
     }
     assert!(!log.contains(key.trim()), "the key is never logged");
 
@@ -1015,4 +1029,105 @@ async fn webhooks_interrupted_by_kill_9_are_applied_exactly_once_after_restart()
     pool.close().await;
     server.stop();
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Resident memory of a process, in KiB (Linux).
+fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("proc status");
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmRSS")
+}
+
+/// 300 logins from 300 addresses, a third of them with wrong passwords or unknown emails, 32
+/// at a time: argon2 needs 19 MiB per hash, and the node must not keep that per thread (it
+/// once grew from 24 MB to 1 GB after 130 logins). RSS stays within 64 MiB of the baseline.
+#[tokio::test]
+async fn password_hashing_keeps_memory_bounded() {
+    let cwd = temp_dir("hashing");
+    let mut cmd = ferrocast(&cwd);
+    cmd.env("FERROCAST_HTTP_ADDR", format!("127.0.0.1:{}", free_port()));
+    cmd.env("FERROCAST_RTMP_ADDR", format!("127.0.0.1:{}", free_port()));
+    let server = Server::start(cmd);
+    let pid = server.child.id();
+    let from = |i: u32| {
+        reqwest::Client::builder()
+            .local_address(std::net::IpAddr::from([
+                127,
+                0,
+                1 + (i / 250) as u8,
+                1 + (i % 250) as u8,
+            ]))
+            .timeout(Duration::from_secs(60))
+            .build()
+            .expect("client")
+    };
+    // The baseline: started and answering, before any password was hashed.
+    let res = from(0)
+        .get(format!("{}/ready", server.url))
+        .send()
+        .await
+        .expect("ready");
+    assert_eq!(res.status(), 200);
+    let baseline = rss_kib(pid);
+
+    const ACCOUNTS: u32 = 10;
+    for a in 0..ACCOUNTS {
+        let res = from(1000 + a)
+            .post(format!("{}/api/auth/register", server.url))
+            .json(&serde_json::json!({"email": format!("user{a}@example.com"), "password": "password123", "display_name": "User"}))
+            .send()
+            .await
+            .expect("register");
+        assert_eq!(res.status(), 201);
+    }
+    let limit = std::sync::Arc::new(tokio::sync::Semaphore::new(32));
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..300u32 {
+        let client = from(i);
+        let url = format!("{}/api/auth/login", server.url);
+        let limit = limit.clone();
+        tasks.spawn(async move {
+            let _p = limit.acquire().await.expect("permit");
+            let (email, password, ok) = match i % 6 {
+                0 => (
+                    format!("user{}@example.com", i % ACCOUNTS),
+                    "wrong password",
+                    false,
+                ),
+                1 => (format!("nobody{i}@example.com"), "password123", false),
+                _ => (
+                    format!("user{}@example.com", i % ACCOUNTS),
+                    "password123",
+                    true,
+                ),
+            };
+            let res = client
+                .post(url)
+                .json(&serde_json::json!({"email": email, "password": password}))
+                .send()
+                .await
+                .expect("login");
+            assert_eq!(res.status().is_success(), ok, "login {i}: {}", res.status());
+        });
+    }
+    while let Some(done) = tasks.join_next().await {
+        done.expect("login task");
+    }
+    let after = rss_kib(pid);
+    let grown_mib = after.saturating_sub(baseline) / 1024;
+    eprintln!(
+        "RSS: baseline {} MiB, after 300 logins {} MiB",
+        baseline / 1024,
+        after / 1024
+    );
+    assert!(
+        grown_mib <= 64,
+        "RSS grew by {grown_mib} MiB (baseline {} MiB, after {} MiB)",
+        baseline / 1024,
+        after / 1024
+    );
+    server.stop();
 }

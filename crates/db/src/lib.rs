@@ -104,10 +104,23 @@ impl Db {
             let path = opts.get_filename().to_path_buf();
             if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
                 if !url.contains(":memory:") {
-                    std::fs::create_dir_all(dir).map_err(|e| {
+                    let mut builder = std::fs::DirBuilder::new();
+                    builder.recursive(true);
+                    // The data directory holds secrets: private from the start.
+                    #[cfg(unix)]
+                    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+                    builder.create(dir).map_err(|e| {
                         DbError::Connect(format!("cannot create directory {}: {e}", dir.display()))
                     })?;
                 }
+            }
+            if !url.contains(":memory:") {
+                private_files(&path).map_err(|e| {
+                    DbError::Connect(format!(
+                        "cannot make the database {} private (0600): {e}",
+                        path.display()
+                    ))
+                })?;
             }
             let pool = SqlitePoolOptions::new()
                 .max_connections(8)
@@ -168,4 +181,27 @@ pub fn now_ms() -> i64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)
         .unwrap_or(0)
+}
+
+/// Creates the SQLite file 0600 if it does not exist, and makes it (and its WAL and shared
+/// memory files, which SQLite creates with the database's mode) private if it does.
+fn private_files(db: &std::path::Path) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        let mut opts = std::fs::OpenOptions::new();
+        opts.write(true).create(true).truncate(false).mode(0o600);
+        drop(opts.open(db)?);
+        for suffix in ["", "-wal", "-shm", "-journal"] {
+            let mut p = db.as_os_str().to_owned();
+            p.push(suffix);
+            let p = std::path::PathBuf::from(p);
+            if p.exists() {
+                std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600))?;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = db;
+    Ok(())
 }

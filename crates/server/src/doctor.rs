@@ -90,6 +90,7 @@ pub async fn run(config: Result<Config, ConfigError>) -> Vec<Check> {
     };
 
     out.push(data_dir(&config));
+    out.extend(data_dir_private(&config));
     out.push(master_key(&config));
     let (db_check, db) = database(&config).await;
     out.push(db_check);
@@ -116,6 +117,57 @@ pub async fn run(config: Result<Config, ConfigError>) -> Vec<Check> {
     });
     out.push(ffmpeg().await);
     out
+}
+
+/// The data directory must be private (0700) and the SQLite files in it 0600: they hold the
+/// master key, password hashes and sealed secrets. `serve` sets both; this reports drift.
+fn data_dir_private(c: &Config) -> Option<Check> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = &c.data_dir;
+        let mode = std::fs::metadata(dir).ok()?.permissions().mode() & 0o777;
+        let mut open: Vec<String> = Vec::new();
+        if mode & 0o077 != 0 {
+            open.push(format!("{} is {mode:o}", dir.display()));
+        }
+        for name in [
+            "ferrocast.db",
+            "ferrocast.db-wal",
+            "ferrocast.db-shm",
+            "master.key",
+        ] {
+            let p = dir.join(name);
+            if let Ok(m) = std::fs::metadata(&p) {
+                let mode = m.permissions().mode() & 0o777;
+                if mode & 0o077 != 0 {
+                    open.push(format!("{} is {mode:o}", p.display()));
+                }
+            }
+        }
+        Some(if open.is_empty() {
+            check(
+                "data permissions",
+                Status::Pass,
+                "the data directory is 0700 and its database and key files 0600",
+            )
+        } else {
+            check(
+                "data permissions",
+                Status::Fail,
+                format!(
+                    "others can read the node's secrets: {}; run `chmod 700 {}` and `chmod 600` on those files (serve does it at start)",
+                    open.join(", "),
+                    dir.display()
+                ),
+            )
+        })
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = c;
+        None
+    }
 }
 
 fn data_dir(c: &Config) -> Check {

@@ -225,8 +225,32 @@ async fn realtime_fanout(
     })
 }
 
+/// Creates the data directory if needed and makes it private (0700): it holds the master key,
+/// the database and recordings. Files in it are created 0600.
+pub fn private_data_dir(config: &Config) -> anyhow::Result<()> {
+    std::fs::create_dir_all(&config.data_dir).with_context(|| {
+        format!(
+            "cannot create the data directory {}",
+            config.data_dir.display()
+        )
+    })?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&config.data_dir, std::fs::Permissions::from_mode(0o700))
+            .with_context(|| {
+                format!(
+                    "cannot make the data directory {} private (chmod 0700)",
+                    config.data_dir.display()
+                )
+            })?;
+    }
+    Ok(())
+}
+
 /// Starts a node: master key, database, migrations, HTTP.
 pub async fn start(mut config: Config) -> anyhow::Result<Running> {
+    private_data_dir(&config)?;
     let (key, source) = master_key(&config)?;
     match source {
         KeySource::Generated => tracing::warn!(
