@@ -24,6 +24,8 @@ both_backends!(
     extractor_rejections_use_the_error_body,
     every_route_declares_its_access_and_keys_keep_to_their_scopes,
     admin_keys_without_the_admin_scope_act_as_anyone,
+    failures_are_counted_per_account_across_addresses,
+    metrics_need_the_token_or_loopback,
 );
 
 async fn post(app: &TestApp, path: &str, body: Value) -> (StatusCode, Value) {
@@ -1870,5 +1872,188 @@ async fn admin_keys_without_the_admin_scope_act_as_anyone(b: Backend) {
     .await;
     assert_eq!(status, 200, "{fwd}");
     assert!(fwd["destinations"].is_array());
+    app.finish().await;
+}
+
+/// Wrong passwords, second factors and reset codes lock the account's credential of that kind
+/// after ten failures, whatever address each came from; the owner is told by mail; a reset by
+/// email lifts the lock; open two-factor challenges are capped.
+async fn failures_are_counted_per_account_across_addresses(b: Backend) {
+    let Some(app) = TestApp::start(b).await else {
+        return;
+    };
+    register(&app, "lee@example.com", "lee password").await;
+    register(&app, "bystander@example.com", "bystander password").await;
+    let login = |n: u8, email: &'static str, password: &'static str| {
+        let url = app.url("/api/auth/login");
+        async move {
+            let res = client_from([127, 0, 3, n])
+                .post(url)
+                .json(&json!({"email": email, "password": password}))
+                .send()
+                .await
+                .expect("login");
+            let status = res.status();
+            let retry = res.headers().get("retry-after").cloned();
+            let body: Value = res.json().await.unwrap_or(Value::Null);
+            (status, body, retry)
+        }
+    };
+    for n in 1..=10 {
+        let (status, body, _) = login(n, "lee@example.com", "not it").await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "attempt {n}: {body}");
+    }
+    // The eleventh, from yet another address and with the right password, is held back.
+    let (status, body, retry) = login(11, "lee@example.com", "lee password").await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{body}");
+    assert_error(&body, "ACCOUNT_LOCKED");
+    assert!(retry.is_some(), "Retry-After says when");
+    // Only that account.
+    let (status, _, _) = login(12, "bystander@example.com", "bystander password").await;
+    assert_eq!(status, StatusCode::OK);
+    // The owner was told.
+    let mut told = false;
+    for _ in 0..100 {
+        told = app
+            .inbox
+            .all()
+            .iter()
+            .any(|m| m.contains("To: lee@example.com") && m.contains("were paused"));
+        if told {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(told, "the owner is mailed: {:?}", app.inbox.all());
+
+    // Reset codes are counted too, and a reset by email lifts every lock.
+    let (status, _) = post(
+        &app,
+        "/api/auth/forgot-password",
+        json!({"email": "lee@example.com"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let code = app.inbox.code_for("lee@example.com", "reset code").await;
+    let (status, body) = post(
+        &app,
+        "/api/auth/reset-password",
+        json!({"email": "lee@example.com", "code": code, "new_password": "lee new password"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, _, _) = login(13, "lee@example.com", "lee new password").await;
+    assert_eq!(status, StatusCode::OK, "the reset lifted the lock");
+
+    // Two-factor: at most five challenges open at once, and wrong codes lock.
+    let (_, tokens, _) = login(14, "bystander@example.com", "bystander password").await;
+    let access = tokens["access_token"].as_str().expect("token");
+    let (_, setup) = post_auth(&app, "/api/auth/2fa/setup", access, json!({})).await;
+    let secret = setup["secret"].as_str().expect("secret").to_string();
+    let (status, body) = post_auth(
+        &app,
+        "/api/auth/2fa/enable",
+        access,
+        json!({"code": oathtool(&secret, 0), "password": "bystander password"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let mut challenges = Vec::new();
+    for n in 20..25 {
+        let (status, step1, _) = login(n, "bystander@example.com", "bystander password").await;
+        assert_eq!(status, StatusCode::OK, "{step1}");
+        challenges.push(step1["mfa_token"].as_str().expect("challenge").to_string());
+    }
+    let (status, body, _) = login(25, "bystander@example.com", "bystander password").await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{body}");
+    assert_error(&body, "TOO_MANY_CHALLENGES");
+    // Two wrong codes per challenge (each allows five), from many addresses: ten lock.
+    let mut refused = 0;
+    for (i, ch) in challenges.iter().enumerate() {
+        for j in 0..2u8 {
+            let res = client_from([127, 0, 4, (i as u8) * 2 + j + 1])
+                .post(app.url("/api/auth/login/2fa"))
+                .json(&json!({"mfa_token": ch, "code": "000000"}))
+                .send()
+                .await
+                .expect("2fa");
+            assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+            refused += 1;
+        }
+    }
+    assert_eq!(refused, 10);
+    let (status, body) = post(
+        &app,
+        "/api/auth/login/2fa",
+        json!({"mfa_token": challenges[0], "code": oathtool(&secret, 30)}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{body}");
+    assert_error(&body, "ACCOUNT_LOCKED");
+    app.finish().await;
+}
+
+/// /metrics answers loopback clients only, unless a token is configured; then only the token.
+async fn metrics_need_the_token_or_loopback(b: Backend) {
+    let opts = Options {
+        extra: vec![("trusted_proxies", "127.0.0.1".into())],
+        ..Options::default()
+    };
+    let Some(app) = TestApp::start_with(b, opts).await else {
+        return;
+    };
+    let res = client()
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .expect("metrics");
+    assert_eq!(res.status(), StatusCode::OK);
+    // A client a (trusted) proxy forwards from elsewhere is not loopback.
+    let res = client()
+        .get(app.url("/metrics"))
+        .header("x-forwarded-for", "203.0.113.7")
+        .send()
+        .await
+        .expect("metrics");
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+    app.finish().await;
+
+    let token = "metrics-token-0123456789abcdef";
+    let opts = Options {
+        extra: vec![("metrics_token", token.into())],
+        ..Options::default()
+    };
+    let Some(app) = TestApp::start_with(b, opts).await else {
+        return;
+    };
+    let res = client()
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .expect("metrics");
+    assert_eq!(
+        res.status(),
+        StatusCode::UNAUTHORIZED,
+        "loopback is not enough with a token"
+    );
+    let res = client()
+        .get(app.url("/metrics"))
+        .bearer_auth("metrics-token-wrong-0123456789")
+        .send()
+        .await
+        .expect("metrics");
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    let res = client()
+        .get(app.url("/metrics"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .expect("metrics");
+    assert_eq!(res.status(), StatusCode::OK);
+    assert!(res
+        .text()
+        .await
+        .expect("text")
+        .contains("ferrocast_http_requests_total"));
     app.finish().await;
 }
