@@ -1,7 +1,9 @@
 //! The HTTP accept loop. `axum::serve` sets no timer, so hyper's header-read timeout never fires
 //! and a client that sends headers one byte a minute (slowloris) holds a connection forever; it
-//! also caps nothing. This loop bounds both, and drains connections on shutdown.
+//! also caps nothing. This loop bounds both (connections per node and per client address),
+//! and drains connections on shutdown.
 
+use crate::conn_limit::AddressCounts;
 use axum::extract::ConnectInfo;
 use axum::Router;
 use hyper::body::Incoming;
@@ -22,12 +24,25 @@ pub const MAX_CONNECTIONS: usize = 10_000;
 /// How long shutdown waits for in-flight requests.
 pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// Per-address limits of the accept loop.
+#[derive(Debug, Clone, Default)]
+pub struct PerAddress {
+    /// Open connections per client address (0: no cap).
+    pub max: usize,
+    /// Reverse proxies: their connections carry many clients, so they are not capped here
+    /// (the proxy caps its clients; Socket.IO and rate limits see the forwarded address).
+    pub trusted_proxies: Vec<ferrocast_config::IpNet>,
+}
+
 /// Serves `app` on `listener` until `shutdown` turns true, then drains.
 pub async fn serve(
     listener: TcpListener,
     app: Router,
+    per_address: PerAddress,
     mut shutdown: watch::Receiver<bool>,
 ) -> std::io::Result<()> {
+    let by_address = AddressCounts::new(per_address.max);
+    let mut refusals = RefusalLog::default();
     let permits = Arc::new(Semaphore::new(MAX_CONNECTIONS));
     let graceful = GracefulShutdown::new();
     let mut builder = Builder::new(TokioExecutor::new());
@@ -51,12 +66,28 @@ pub async fn serve(
             _ = stopped(&mut shutdown) => break,
         };
         let Ok(permit) = permits.clone().try_acquire_owned() else {
-            tracing::warn!(
-                max = MAX_CONNECTIONS,
-                "connection limit reached; closing new connection"
-            );
+            refusals.note("the node's connection limit (10 000) is reached", peer);
             drop(stream);
             continue;
+        };
+        let proxied = per_address
+            .trusted_proxies
+            .iter()
+            .any(|n| n.contains(peer.ip()));
+        let slot = if proxied {
+            None
+        } else {
+            match by_address.try_open(peer.ip()) {
+                Some(slot) => Some(slot),
+                None => {
+                    refusals.note(
+                        "the address has FERROCAST_HTTP_MAX_CONNECTIONS_PER_IP open",
+                        peer,
+                    );
+                    drop(stream);
+                    continue;
+                }
+            }
         };
         let _ = stream.set_nodelay(true);
         let svc = app
@@ -73,6 +104,7 @@ pub async fn serve(
                 tracing::debug!(error = %e, %peer, "connection ended with an error");
             }
             drop(permit);
+            drop(slot);
         });
     }
     drop(listener);
@@ -83,6 +115,29 @@ pub async fn serve(
         tracing::warn!("connections still open after {DRAIN_TIMEOUT:?}; closing them");
     }
     Ok(())
+}
+
+/// Refused connections are logged at most once a minute per reason, with a count: a flood
+/// must not turn into a flood of log lines.
+#[derive(Default)]
+struct RefusalLog {
+    last: Option<std::time::Instant>,
+    since: u64,
+}
+
+impl RefusalLog {
+    fn note(&mut self, reason: &'static str, peer: std::net::SocketAddr) {
+        self.since += 1;
+        if self
+            .last
+            .is_some_and(|t| t.elapsed() < Duration::from_secs(60))
+        {
+            return;
+        }
+        tracing::warn!(reason, last_peer = %peer.ip(), refused = self.since, "HTTP connections refused");
+        self.last = Some(std::time::Instant::now());
+        self.since = 0;
+    }
 }
 
 async fn stopped(rx: &mut watch::Receiver<bool>) {

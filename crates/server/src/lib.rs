@@ -5,6 +5,7 @@
 pub mod access;
 pub mod app;
 pub mod billing;
+pub mod conn_limit;
 pub mod connectors;
 pub mod doctor;
 pub mod error;
@@ -323,7 +324,11 @@ pub async fn start(mut config: Config) -> anyhow::Result<Running> {
         rtmp_workers,
         rx.clone(),
     ));
-    let task = tokio::spawn(http_server::serve(listener, app, rx));
+    let per_address = http_server::PerAddress {
+        max: state.config.http_max_connections_per_ip,
+        trusted_proxies: state.config.trusted_proxies.clone(),
+    };
+    let task = tokio::spawn(http_server::serve(listener, app, per_address, rx));
     tracing::info!(url = %format!("rtmp://{rtmp_addr}"), "RTMP listening");
     tracing::info!(url = %format!("http://{http_addr}"), "ferrocast listening");
     Ok(Running {

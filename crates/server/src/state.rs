@@ -74,6 +74,8 @@ pub struct Inner {
     pub chat_limiter: RateLimiter,
     /// Socket.IO connections open on this node.
     pub sockets: std::sync::atomic::AtomicI64,
+    /// Socket.IO connections per client address, capped.
+    pub socket_addresses: Arc<crate::conn_limit::AddressCounts>,
     /// Chat connectors running on this node.
     pub connectors: crate::connectors::Connectors,
     /// Outgoing HTTP (platform APIs, payment gateways): rustls with the Mozilla roots.
@@ -123,6 +125,7 @@ impl AppState {
             .user_agent(concat!("ferrocast/", env!("CARGO_PKG_VERSION")))
             .build()
             .unwrap_or_default();
+        let socket_addresses = crate::conn_limit::AddressCounts::new(config.socketio_max_per_ip);
         Ok(Self(Arc::new(Inner {
             auth_limiter: RateLimiter::new(config.auth_rate_limit, Duration::from_secs(60)),
             api_limiter: RateLimiter::new(config.api_rate_limit, Duration::from_secs(60)),
@@ -140,6 +143,7 @@ impl AppState {
                 crate::realtime::CHAT_PERIOD,
             ),
             sockets: std::sync::atomic::AtomicI64::new(0),
+            socket_addresses,
             connectors: crate::connectors::Connectors::new(http.clone()),
             http,
             payments_limiter: RateLimiter::new(10, Duration::from_secs(60)),

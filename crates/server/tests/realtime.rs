@@ -364,3 +364,72 @@ both_backends!(
     chat_rooms_history_reconnect_and_stream_room,
     flooding_oversized_and_malformed_clients_affect_only_themselves
 );
+
+/// Resident memory of this process (the node runs in it), in KiB.
+fn rss_kib() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").expect("proc status");
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmRSS")
+}
+
+/// 3 000 sockets from one address at once: the node admits its per-address cap (16), refuses
+/// the rest with a reason (or at accept, past the HTTP per-address cap), counts that address
+/// at most three times among a stream's viewers, and after they close keeps nothing of them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn thousands_of_sockets_from_one_address_are_capped() {
+    let app = TestApp::start(Backend::Sqlite).await.expect("sqlite");
+    let src = creator_with_source(&app, "host@example.com").await;
+    let state = app.running.as_ref().expect("running").state.clone();
+    let baseline = rss_kib();
+    let out = socketio_scenario(
+        "crowd",
+        json!({ "url": app.url(""), "n": 3000, "playbackId": src.playback_id }),
+    )
+    .await;
+    eprintln!(
+        "crowd: connected {}, refusals {}, viewers {}",
+        out["connected"], out["refusals"], out["viewerCount"]
+    );
+    assert_eq!(out["connected"], 16, "the per-address cap: {out}");
+    assert!(
+        out["refusals"]
+            .as_object()
+            .expect("refusals")
+            .keys()
+            .any(|m| m.contains("too many connections from your address")),
+        "refused with the reason: {out}"
+    );
+    assert_eq!(
+        out["viewerCount"], 3,
+        "one address counts three times at most: {out}"
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while (state.sockets.load(std::sync::atomic::Ordering::Relaxed) > 0
+        || state.socket_addresses.addresses() > 0)
+        && std::time::Instant::now() < deadline
+    {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(state.sockets.load(std::sync::atomic::Ordering::Relaxed), 0);
+    assert_eq!(
+        state.socket_addresses.addresses(),
+        0,
+        "closed sockets leave nothing counted"
+    );
+    let after = rss_kib();
+    eprintln!(
+        "RSS: baseline {} MiB, after {} MiB",
+        baseline / 1024,
+        after / 1024
+    );
+    assert!(
+        after <= baseline + 32 * 1024,
+        "RSS {} MiB after the crowd left, baseline {} MiB",
+        after / 1024,
+        baseline / 1024
+    );
+    app.finish().await;
+}

@@ -13,6 +13,7 @@
 
 pub mod bus;
 
+use crate::conn_limit::{AddrKey, AddressSlot};
 use crate::extract::Credential;
 use crate::live::Event;
 use crate::routes::auth::rfc3339;
@@ -56,6 +57,9 @@ pub const REACTIONS_PER_SECOND: u32 = 5;
 pub const VIEWERS_EVERY: Duration = Duration::from_secs(20);
 /// A node's viewer count older than this is forgotten.
 pub const VIEWERS_TTL: Duration = Duration::from_secs(60);
+/// Sockets of one address (IPv4, or IPv6 /64) counted in a stream's viewers at most: a
+/// household's devices count, one host opening thousands of sockets does not inflate the count.
+pub const VIEWERS_PER_ADDRESS: u64 = 3;
 /// Messages `GET /api/chat/messages` returns at most.
 pub const MAX_HISTORY: i64 = 200;
 
@@ -223,10 +227,10 @@ impl Reply {
     }
 }
 
-/// Viewer counts: this node's sockets per source, and every node's last report.
+/// Viewer counts: this node's sockets per source and address, and every node's last report.
 #[derive(Default)]
 struct Viewers {
-    local: HashMap<i64, u64>,
+    local: HashMap<i64, HashMap<AddrKey, u64>>,
     reports: HashMap<i64, HashMap<String, (u64, Instant)>>,
 }
 
@@ -321,7 +325,56 @@ async fn authenticate(
         }
     };
     s.extensions.insert(viewer);
+    let ip = client_address(state, s).ok_or("the connection has no client address")?;
+    let slot = state.socket_addresses.try_open(ip).ok_or_else(|| {
+        state.metrics.rate_limited("socketio_per_address");
+        format!(
+            "too many connections from your address (at most {}); close some tabs and try again",
+            state.config.socketio_max_per_ip
+        )
+    })?;
+    s.extensions.insert(Peer {
+        key: AddrKey::of(ip),
+        _slot: Arc::new(slot),
+    });
     Ok(())
+}
+
+/// Where a socket comes from, and its place in the per-address count (freed when dropped).
+#[derive(Clone)]
+struct Peer {
+    key: AddrKey,
+    _slot: Arc<AddressSlot>,
+}
+
+/// The client address of a socket's handshake: the TCP peer, or the forwarded client behind a
+/// trusted proxy.
+fn client_address(state: &AppState, s: &SocketRef) -> Option<std::net::IpAddr> {
+    let parts = s.req_parts();
+    let peer = parts
+        .extensions
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()?
+        .0
+        .ip();
+    let forwarded: Vec<&str> = parts
+        .headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .collect();
+    Some(crate::extract::client_ip(
+        peer,
+        &forwarded,
+        &state.config.trusted_proxies,
+    ))
+}
+
+/// The address key a connected socket counts under.
+fn peer_key(socket: &Arc<Socket<LocalAdapter>>) -> AddrKey {
+    socket
+        .extensions
+        .get::<Peer>()
+        .map_or(AddrKey::V4(std::net::Ipv4Addr::UNSPECIFIED), |p| p.key)
 }
 
 fn connected(s: SocketRef, state: AppState, rt: Realtime) {
@@ -341,7 +394,9 @@ fn connected(s: SocketRef, state: AppState, rt: Realtime) {
         async move {
             state.sockets.fetch_sub(1, Ordering::Relaxed);
             s.extensions.remove::<Inbox>();
-            if let Some(joined) = s.extensions.remove::<Joined>() {
+            // Dropping the peer frees its place in the per-address count.
+            let from = s.extensions.remove::<Peer>().map(|p| p.key);
+            if let (Some(joined), Some(from)) = (s.extensions.remove::<Joined>(), from) {
                 // Closed under the lock, so a join still being handled cannot add a viewer
                 // after this count is taken.
                 let streams: Vec<i64> = {
@@ -350,7 +405,7 @@ fn connected(s: SocketRef, state: AppState, rt: Realtime) {
                     j.streams.drain().collect()
                 };
                 for source_id in streams {
-                    rt.viewer_left(&state, source_id);
+                    rt.viewer_left(&state, source_id, from);
                 }
             }
         }
@@ -508,7 +563,7 @@ async fn rooms(
                 socket.join(stream_room(id));
                 let status = if source.is_active { "live" } else { "offline" };
                 let _ = socket.emit("stream-status", &(status, json!({ "sourceId": id })));
-                rt.viewer_joined(state, id);
+                rt.viewer_joined(state, id, peer_key(socket));
             } else {
                 socket.join(chat_room(id));
             }
@@ -525,7 +580,7 @@ async fn rooms(
             };
             if was_in && stream {
                 socket.leave(stream_room(id));
-                rt.viewer_left(state, id);
+                rt.viewer_left(state, id, peer_key(socket));
             } else if was_in {
                 socket.leave(chat_room(id));
             }
@@ -737,24 +792,28 @@ async fn send_reaction(
 }
 
 impl Realtime {
-    fn viewer_joined(&self, state: &AppState, source_id: i64) {
-        self.viewers_changed(state, source_id, 1);
+    fn viewer_joined(&self, state: &AppState, source_id: i64, from: AddrKey) {
+        self.viewers_changed(state, source_id, from, 1);
     }
 
-    fn viewer_left(&self, state: &AppState, source_id: i64) {
-        self.viewers_changed(state, source_id, -1);
+    fn viewer_left(&self, state: &AppState, source_id: i64, from: AddrKey) {
+        self.viewers_changed(state, source_id, from, -1);
     }
 
-    fn viewers_changed(&self, state: &AppState, source_id: i64, delta: i64) {
+    fn viewers_changed(&self, state: &AppState, source_id: i64, from: AddrKey, delta: i64) {
         let count = {
             let mut v = self.viewers.lock().unwrap_or_else(|p| p.into_inner());
-            let n = v.local.entry(source_id).or_default();
+            let by_address = v.local.entry(source_id).or_default();
+            let n = by_address.entry(from).or_default();
             *n = n.saturating_add_signed(delta);
-            let n = *n;
-            if n == 0 {
+            if *n == 0 {
+                by_address.remove(&from);
+            }
+            let count = counted_viewers(by_address);
+            if by_address.is_empty() {
                 v.local.remove(&source_id);
             }
-            n
+            count
         };
         state.fanout.publish(RealtimeEvent::Viewers {
             source_id,
@@ -775,6 +834,14 @@ impl Realtime {
         }
         total
     }
+}
+
+/// A stream's viewers on this node: each address counts at most [`VIEWERS_PER_ADDRESS`] times.
+fn counted_viewers(by_address: &HashMap<AddrKey, u64>) -> u64 {
+    by_address
+        .values()
+        .map(|n| (*n).min(VIEWERS_PER_ADDRESS))
+        .sum()
 }
 
 /// Emits what the fan-out carries to this node's clients, in order.
@@ -926,7 +993,10 @@ async fn repeat_viewer_counts(state: AppState, rt: Realtime, mut shutdown: watch
         }
         let counts: Vec<(i64, u64)> = {
             let v = rt.viewers.lock().unwrap_or_else(|p| p.into_inner());
-            v.local.iter().map(|(k, n)| (*k, *n)).collect()
+            v.local
+                .iter()
+                .map(|(k, n)| (*k, counted_viewers(n)))
+                .collect()
         };
         for (source_id, count) in counts {
             state.fanout.publish(RealtimeEvent::Viewers {

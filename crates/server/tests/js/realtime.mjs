@@ -282,7 +282,33 @@ async function feed() {
   return { ready, complete, messages: seen, statuses };
 }
 
-const scenarios = { chat, flood, twoNodes, moderation, lifecycle, feed };
+// `P.n` sockets from this one address at once: the node caps them per address (the HTTP
+// connection cap refuses the rest at accept). Those admitted join a stream; the viewer count
+// counts the address only a few times. Then everything closes.
+async function crowd() {
+  const tries = await Promise.allSettled(
+    Array.from({ length: P.n }, () => connect(P.url, null)),
+  );
+  const sockets = tries.filter((t) => t.status === "fulfilled").map((t) => t.value);
+  const refusals = {};
+  for (const t of tries) {
+    if (t.status === "rejected") {
+      const m = t.reason.message;
+      refusals[m] = (refusals[m] || 0) + 1;
+    }
+  }
+  let count = null;
+  if (sockets.length > 0) {
+    sockets[0].on("viewer-count", (c) => (count = c.count));
+    for (const s of sockets) await ask(s, "join-stream", { playbackId: P.playbackId });
+    await until(() => count !== null && count > 0, 5000);
+    await sleep(300);
+  }
+  for (const s of sockets) s.close();
+  return { connected: sockets.length, refusals, viewerCount: count };
+}
+
+const scenarios = { chat, flood, twoNodes, moderation, lifecycle, feed, crowd };
 const run = scenarios[scenario];
 if (!run) {
   console.error(`unknown scenario ${scenario}`);
