@@ -784,6 +784,16 @@ impl Db {
         Ok(n == 1)
     }
 
+    /// Whether key `id` of `user_id` is still active (not revoked, not expired).
+    pub async fn api_key_active(&self, id: i64, user_id: i64, now: i64) -> Result<bool, DbError> {
+        let n: i64 = on_pool!(self, p => {
+            let r = sqlx::query("SELECT COUNT(*) AS n FROM api_keys WHERE id = $1 AND user_id = $2 AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > $3)")
+                .bind(id).bind(user_id).bind(now).fetch_one(p).await?;
+            r.try_get::<i64, _>("n")?
+        });
+        Ok(n == 1)
+    }
+
     /// The active key with this hash and its owner.
     pub async fn api_key_with_user(
         &self,

@@ -272,19 +272,26 @@ pub fn router(state: AppState) -> Router {
             tracing::info_span!("http", method = %req.method(), path = %loggable_path(req.uri().path()), request_id = %id)
         }))
         .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
+        .layer(middleware::from_fn(sane_request_id))
         .with_state(state)
 }
 
-/// The request path as logged: a segment that is a stream key (`sk_…`, e.g.
-/// `/api/streams/forwarding/{stream_key}`) is replaced, because logs must never hold secrets.
+/// The request path as logged: a segment that holds a stream key (`sk_…`, in any spelling:
+/// percent-encoded too, e.g. `/live/%73k_…`) is replaced, because logs must never hold
+/// secrets. Percent-encoded paths are logged decoded, so what is logged is what was meant.
 pub fn loggable_path(path: &str) -> std::borrow::Cow<'_, str> {
-    if !path.contains("/sk_") {
-        return std::borrow::Cow::Borrowed(path);
+    let decoded: std::borrow::Cow<'_, str> = if path.contains('%') {
+        std::borrow::Cow::Owned(percent_decode_lossy(path))
+    } else {
+        std::borrow::Cow::Borrowed(path)
+    };
+    if !decoded.to_ascii_lowercase().contains("sk_") {
+        return decoded;
     }
-    let redacted: Vec<&str> = path
+    let redacted: Vec<&str> = decoded
         .split('/')
         .map(|seg| {
-            if seg.starts_with("sk_") {
+            if seg.to_ascii_lowercase().contains("sk_") {
                 "sk_[redacted]"
             } else {
                 seg
@@ -292,6 +299,71 @@ pub fn loggable_path(path: &str) -> std::borrow::Cow<'_, str> {
         })
         .collect();
     std::borrow::Cow::Owned(redacted.join("/"))
+}
+
+/// `%XX` sequences decoded (repeatedly, so a double-encoded key is found too); invalid ones
+/// kept as they are; invalid UTF-8 replaced.
+fn percent_decode_lossy(path: &str) -> String {
+    let mut current = path.to_string();
+    // A few rounds cover double and triple encoding; each round only shortens the text.
+    for _ in 0..3 {
+        if !current.contains('%') {
+            break;
+        }
+        let bytes = current.as_bytes();
+        let mut out = Vec::with_capacity(bytes.len());
+        let mut i = 0;
+        while i < bytes.len() {
+            let hex = |b: u8| (b as char).to_digit(16);
+            match (
+                bytes.get(i),
+                bytes.get(i + 1).copied().and_then(hex),
+                bytes.get(i + 2).copied().and_then(hex),
+            ) {
+                (Some(b'%'), Some(h), Some(l)) => {
+                    out.push((h * 16 + l) as u8);
+                    i += 3;
+                }
+                (Some(b), _, _) => {
+                    out.push(*b);
+                    i += 1;
+                }
+                (None, _, _) => break,
+            }
+        }
+        let next = String::from_utf8_lossy(&out).into_owned();
+        if next == current {
+            break;
+        }
+        current = next;
+    }
+    current
+}
+
+/// Drops a caller's `X-Request-Id` unless it is 1 to 64 characters of `[A-Za-z0-9._-]`; a new
+/// one is then generated. Request ids reach logs and responses: they must not carry text a log
+/// reader could be fooled by, nor fill lines.
+async fn sane_request_id(mut req: Request, next: Next) -> Response {
+    let valid = |v: &HeaderValue| {
+        let b = v.as_bytes();
+        !b.is_empty()
+            && b.len() <= 64
+            && b.iter()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'_' | b'-'))
+    };
+    let headers = req.headers_mut();
+    let all_valid = {
+        let mut values = headers.get_all("x-request-id").iter();
+        match (values.next(), values.next()) {
+            (Some(v), None) => valid(v),
+            (None, _) => true,
+            _ => false,
+        }
+    };
+    if !all_valid {
+        headers.remove("x-request-id");
+    }
+    next.run(req).await
 }
 
 fn security_header(name: &'static str, value: &'static str) -> SetResponseHeaderLayer<HeaderValue> {
@@ -457,5 +529,21 @@ mod tests {
         let logged = super::loggable_path(&path);
         assert_eq!(logged, "/api/streams/forwarding/sk_[redacted]");
         assert_eq!(super::loggable_path("/api/sources/1"), "/api/sources/1");
+        // Any spelling: percent-encoded, double-encoded, upper case, inside a segment.
+        for p in [
+            format!("/api/streams/forwarding/%73k_{}", "ab".repeat(32)),
+            format!("/api/streams/forwarding/%2573%256B_{}", "ab".repeat(32)),
+            format!("/api/streams/forwarding/%53K_{}", "AB".repeat(32)),
+            format!("/live/x{key}.flv"),
+            format!("/hls/%2F{key}/index.m3u8"),
+        ] {
+            let logged = super::loggable_path(&p);
+            assert!(!logged.contains(&"ab".repeat(32)), "{p} logged as {logged}");
+            assert!(
+                !logged.to_ascii_lowercase().contains(&"ab".repeat(32)),
+                "{p} logged as {logged}"
+            );
+        }
+        assert_eq!(super::loggable_path("/a%20b/%zz"), "/a b/%zz");
     }
 }

@@ -234,6 +234,22 @@ impl AppState {
         })
     }
 
+    /// Whether the caller's credential still holds: its session not ended, its key not revoked
+    /// or expired (long-lived responses check this as they go).
+    pub async fn credential_valid(&self, auth: &AuthUser) -> Result<bool, ApiError> {
+        let now = now_ms();
+        Ok(match &auth.credential {
+            Credential::Session { session_uuid } => self
+                .db
+                .user_for_session(auth.user.id, session_uuid, now)
+                .await?
+                .is_some(),
+            Credential::ApiKey { key_id, .. } => {
+                self.db.api_key_active(*key_id, auth.user.id, now).await?
+            }
+        })
+    }
+
     /// Resolves a bearer token (access JWT or API key) to the caller.
     pub async fn authenticate(&self, bearer: &str) -> Result<AuthUser, ApiError> {
         let now = now_ms();

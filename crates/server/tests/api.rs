@@ -26,6 +26,8 @@ both_backends!(
     admin_keys_without_the_admin_scope_act_as_anyone,
     failures_are_counted_per_account_across_addresses,
     metrics_need_the_token_or_loopback,
+    event_streams_end_when_the_credential_does,
+    request_ids_from_callers_are_checked,
 );
 
 async fn post(app: &TestApp, path: &str, body: Value) -> (StatusCode, Value) {
@@ -2055,5 +2057,128 @@ async fn metrics_need_the_token_or_loopback(b: Backend) {
         .await
         .expect("text")
         .contains("ferrocast_http_requests_total"));
+    app.finish().await;
+}
+
+/// Reads an open event stream until it ends; returns what it carried, or `None` if it was
+/// still open at the deadline.
+async fn read_until_end(mut res: reqwest::Response, limit: std::time::Duration) -> Option<String> {
+    let mut text = String::new();
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        match tokio::time::timeout_at(deadline, res.chunk()).await {
+            Ok(Ok(Some(bytes))) => text.push_str(&String::from_utf8_lossy(&bytes)),
+            Ok(Ok(None)) | Ok(Err(_)) => return Some(text),
+            Err(_) => return None,
+        }
+    }
+}
+
+/// `/api/events` ends (after `event: session_ended`) once its API key is revoked or its
+/// session logged out.
+async fn event_streams_end_when_the_credential_does(b: Backend) {
+    let Some(app) = TestApp::start(b).await else {
+        return;
+    };
+    let reg = register(&app, "sse@example.com", "root password").await;
+    let session = reg["access_token"].as_str().expect("token").to_string();
+    let (status, created) = post_auth(
+        &app,
+        "/api/auth/api-keys",
+        &session,
+        json!({"name": "dash", "scopes": ["streams:read"], "password": "root password"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let key = created["key"].as_str().expect("key").to_string();
+    let uuid = created["api_key"]["uuid"]
+        .as_str()
+        .expect("uuid")
+        .to_string();
+    let open = |token: String| {
+        let url = app.url("/api/events");
+        async move {
+            let res = client()
+                .get(url)
+                .bearer_auth(token)
+                .send()
+                .await
+                .expect("events");
+            assert_eq!(res.status(), StatusCode::OK);
+            res
+        }
+    };
+    let by_key = open(key).await;
+    let by_session = open(session.clone()).await;
+    // Both stay open while their credentials hold.
+    let still = tokio::time::timeout(std::time::Duration::from_secs(7), async {
+        let mut r = open(session.clone()).await;
+        r.chunk().await
+    })
+    .await;
+    assert!(
+        still.is_err(),
+        "an event stream stays open while its session holds"
+    );
+
+    let res = client()
+        .delete(app.url(&format!("/api/auth/api-keys/{uuid}")))
+        .bearer_auth(&session)
+        .send()
+        .await
+        .expect("revoke");
+    assert_eq!(res.status(), StatusCode::OK);
+    let text = read_until_end(by_key, std::time::Duration::from_secs(30))
+        .await
+        .expect("the key's stream ended");
+    assert!(text.contains("event: session_ended"), "{text}");
+
+    let res = client()
+        .post(app.url("/api/auth/logout"))
+        .bearer_auth(&session)
+        .send()
+        .await
+        .expect("logout");
+    assert_eq!(res.status(), StatusCode::OK);
+    let text = read_until_end(by_session, std::time::Duration::from_secs(30))
+        .await
+        .expect("the session's stream ended");
+    assert!(text.contains("event: session_ended"), "{text}");
+    app.finish().await;
+}
+
+/// A caller's `X-Request-Id` is kept only when it is 1 to 64 characters of `[A-Za-z0-9._-]`.
+async fn request_ids_from_callers_are_checked(b: Backend) {
+    let Some(app) = TestApp::start(b).await else {
+        return;
+    };
+    let id_for = |given: String| {
+        let url = app.url("/health");
+        async move {
+            let res = client()
+                .get(url)
+                .header("x-request-id", given)
+                .send()
+                .await
+                .expect("health");
+            res.headers()
+                .get("x-request-id")
+                .expect("an id")
+                .to_str()
+                .expect("text")
+                .to_string()
+        }
+    };
+    assert_eq!(id_for("trace-01.AB_cd".into()).await, "trace-01.AB_cd");
+    let long = id_for("a".repeat(65)).await;
+    assert_ne!(long.len(), 65, "too long: replaced");
+    for bad in ["has space", "semi;colon", "new=line", "<script>"] {
+        let got = id_for(bad.into()).await;
+        assert_ne!(got, bad);
+        assert!(
+            got.len() <= 64 && got.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'-'),
+            "{got}"
+        );
+    }
     app.finish().await;
 }

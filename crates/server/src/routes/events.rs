@@ -12,8 +12,13 @@ use std::convert::Infallible;
 use std::time::Duration;
 use tokio::sync::broadcast::error::RecvError;
 
+/// How often an open event stream checks that its session or API key still holds.
+pub const RECHECK_EVERY: Duration = Duration::from_secs(5);
+
 /// Events for the caller, as `text/event-stream`: each has `event: <type>` and a JSON `data:`
 /// line (the [`Event`] object). A comment is sent every 15 s to keep proxies from closing it.
+/// The stream ends, after an `event: session_ended`, once its session ends or its API key is
+/// revoked or expires (checked every few seconds).
 #[utoipa::path(get, path = "/api/events", tag = "streams", security(("bearer" = [])),
     responses((status = 200, content_type = "text/event-stream", body = Event), (status = 401, body = ErrorBody)))]
 pub async fn events(
@@ -23,26 +28,44 @@ pub async fn events(
 {
     let user_id = auth.user.id;
     let rx = state.live.subscribe();
-    let stream = futures_util::stream::unfold(rx, move |mut rx| async move {
-        loop {
-            match rx.recv().await {
-                Ok(e) if e.user_id == user_id => {
-                    let name = match &e.event {
-                        Event::StreamStatus { .. } => "stream_status",
-                        Event::StreamEnded { .. } => "stream_ended",
-                        Event::UsageWarning { .. } => "usage_warning",
-                        Event::DestinationStatus { .. } => "destination_status",
-                    };
-                    let data = serde_json::to_string(&e.event).unwrap_or_default();
-                    let sse = axum::response::sse::Event::default().event(name).data(data);
-                    return Some((Ok(sse), rx));
+    let mut recheck = tokio::time::interval(RECHECK_EVERY);
+    recheck.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    recheck.reset();
+    let stream = futures_util::stream::unfold(
+        Some((rx, recheck, state, auth)),
+        move |open| async move {
+            let (mut rx, mut recheck, state, auth) = open?;
+            loop {
+                tokio::select! {
+                    received = rx.recv() => match received {
+                        Ok(e) if e.user_id == user_id => {
+                            let name = match &e.event {
+                                Event::StreamStatus { .. } => "stream_status",
+                                Event::StreamEnded { .. } => "stream_ended",
+                                Event::UsageWarning { .. } => "usage_warning",
+                                Event::DestinationStatus { .. } => "destination_status",
+                            };
+                            let data = serde_json::to_string(&e.event).unwrap_or_default();
+                            let sse = axum::response::sse::Event::default().event(name).data(data);
+                            return Some((Ok(sse), Some((rx, recheck, state, auth))));
+                        }
+                        Ok(_) => continue,
+                        // Missed events are gone; carry on with the next ones.
+                        Err(RecvError::Lagged(_)) => continue,
+                        Err(RecvError::Closed) => return None,
+                    },
+                    _ = recheck.tick() => {
+                        // A database hiccup keeps the stream; a revoked credential ends it.
+                        if let Ok(false) = state.credential_valid(&auth).await {
+                            let sse = axum::response::sse::Event::default()
+                                .event("session_ended")
+                                .data(r#"{"reason":"the session ended or the API key was revoked"}"#);
+                            return Some((Ok(sse), None));
+                        }
+                    }
                 }
-                Ok(_) => continue,
-                // Missed events are gone; carry on with the next ones.
-                Err(RecvError::Lagged(_)) => continue,
-                Err(RecvError::Closed) => return None,
             }
-        }
-    });
+        },
+    );
     Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
 }
