@@ -57,7 +57,7 @@ pub const SETTINGS: &[Setting] = &[
     Setting { key: "metrics_token", default: None, secret: true, help: "Bearer token Prometheus sends to /metrics; unset: /metrics answers loopback clients only" },
     Setting { key: "http_max_connections_per_ip", default: Some("64"), secret: false, help: "Open HTTP connections per client address (IPv4, or IPv6 /64); 0: no cap" },
     Setting { key: "socketio_max_per_ip", default: Some("16"), secret: false, help: "Open Socket.IO connections per client address (IPv4, or IPv6 /64); 0: no cap" },
-    Setting { key: "restream_allowed_ports", default: Some("1935,443,80"), secret: false, help: "Comma-separated ports restream destinations may use" },
+    Setting { key: "restream_allowed_ports", default: Some("1935,443,80"), secret: false, help: "Comma-separated ports restream destinations may use; `any` allows every port" },
     Setting { key: "plans_file", default: None, secret: false, help: "TOML file of plans (names, prices, limits, features) replacing the default Free/Pro/Business; see README" },
     Setting { key: "restream_allow_private_targets", default: Some("false"), secret: false, help: "Allow restream destinations on loopback, private and link-local addresses (SSRF guard off); for tests and private networks" },
     Setting { key: "twitch_api_url", default: Some("https://api.twitch.tv/helix"), secret: false, help: "Twitch Helix API base (chat connectors: subscriptions, users, sending)" },
@@ -188,7 +188,7 @@ pub struct Config {
     pub http_max_connections_per_ip: usize,
     /// Open Socket.IO connections per client address (0: no cap).
     pub socketio_max_per_ip: usize,
-    /// Ports restream destinations may use.
+    /// Ports restream destinations may use; empty (`any`): every port.
     pub restream_allowed_ports: Vec<u16>,
     /// Reverse proxies whose `X-Forwarded-For` names the client.
     pub trusted_proxies: Vec<IpNet>,
@@ -790,12 +790,11 @@ impl Layered {
             16usize,
         );
         let mut restream_allowed_ports = Vec::new();
-        for item in self
-            .get("restream_allowed_ports")
-            .unwrap_or("1935,443,80")
+        let ports = self.get("restream_allowed_ports").unwrap_or("1935,443,80");
+        for item in ports
             .split(',')
             .map(str::trim)
-            .filter(|s| !s.is_empty())
+            .filter(|s| !s.is_empty() && !s.eq_ignore_ascii_case("any"))
         {
             match item.parse::<u16>() {
                 Ok(p) if p > 0 => restream_allowed_ports.push(p),

@@ -40,6 +40,9 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::TcpStream;
 use tokio::sync::{broadcast, watch};
 
+/// The environment variable naming the ports destinations may use.
+pub const ALLOWED_PORTS_ENV: &str = "FERROCAST_RESTREAM_ALLOWED_PORTS";
+
 /// The environment variable (config `restream.allow_private_targets`) that lets pushes reach
 /// private, loopback and other non-public addresses; named in the guard's error.
 pub const ALLOW_PRIVATE_ENV: &str = "FERROCAST_RESTREAM_ALLOW_PRIVATE_TARGETS";
@@ -65,6 +68,9 @@ pub struct RestreamConfig {
     /// and other non-public addresses (see [`is_public_ip`]). Off by default: a user could
     /// otherwise make the server connect into its own network.
     pub allow_private_targets: bool,
+    /// Ports destinations may use (empty: any). Default 1935, 443 and 80: a destination URL
+    /// must not turn pushes into a port scanner.
+    pub allowed_ports: Vec<u16>,
     /// TLS settings for `rtmps://` (see [`tls_config`]).
     pub tls: Arc<ClientConfig>,
     /// Time allowed for DNS, TCP, TLS and the RTMP handshake up to `NetStream.Publish.Start`.
@@ -87,6 +93,7 @@ impl RestreamConfig {
     pub fn new(tls: Arc<ClientConfig>) -> Self {
         Self {
             allow_private_targets: false,
+            allowed_ports: vec![1935, 443, 80],
             tls,
             connect_timeout: Duration::from_secs(10),
             write_timeout: Duration::from_secs(10),
@@ -747,12 +754,14 @@ fn handle_destination_input(
         Ok(n) => n,
         Err(e) => return Err(format!("reading from the destination failed: {e}")),
     };
-    session
-        .handle_input(&buf[..n])
-        .map_err(|e| format!("the destination broke the RTMP protocol: {e}"))?;
+    session.handle_input(&buf[..n]).map_err(|e| {
+        tracing::debug!(error = %e, "destination broke the RTMP protocol");
+        "the destination broke the RTMP protocol".to_owned()
+    })?;
     while let Some(ev) = session.poll_event() {
         if let ClientEvent::Error(d) = ev {
-            return Err(format!("the destination stopped the stream: {d}"));
+            tracing::debug!(description = %d.escape_debug(), "destination stopped the stream");
+            return Err("the destination stopped the stream".to_owned());
         }
     }
     Ok(())
@@ -803,11 +812,14 @@ async fn connect_and_publish(
         if let Some(ev) = session.poll_event() {
             match ev {
                 ClientEvent::Publishing => return Ok((conn, session)),
+                // The remote's own words are not repeated: they are its bytes, shown to users.
                 ClientEvent::Error(d) => {
-                    return Err(format!(
-                        "the destination refused the stream: {d}; check the stream key and the \
+                    tracing::debug!(description = %d.escape_debug(), "destination refused the stream");
+                    return Err(
+                        "the destination refused the stream; check the stream key and the \
                          URL's application path"
-                    ))
+                            .to_owned(),
+                    );
                 }
             }
         }
@@ -823,33 +835,46 @@ async fn connect_and_publish(
             );
         }
         if let Err(e) = session.handle_input(&buf[..n]) {
-            return Err(format!(
-                "the destination does not speak RTMP as expected ({e}); check rtmp:// versus \
+            tracing::debug!(error = %e, "destination answered outside RTMP");
+            return Err(
+                "the destination does not speak RTMP as expected; check rtmp:// versus \
                  rtmps:// and the port"
-            ));
+                    .to_owned(),
+            );
         }
     }
 }
 
 async fn connect(url: &ParsedUrl, config: &RestreamConfig) -> Result<Conn, String> {
     let host = &url.host;
-    let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), url.port))
-        .await
-        .map_err(|e| format!("cannot resolve {host}: {e}; check the host name"))?
-        .collect();
+    if !config.allowed_ports.is_empty() && !config.allowed_ports.contains(&url.port) {
+        return Err(format!(
+            "port {} is not allowed for destinations; set {ALLOWED_PORTS_ENV} to allow it",
+            url.port
+        ));
+    }
+    // One answer for "does not resolve" and "resolves to a refused address": the difference
+    // would tell a user which private names exist.
+    let refused = || {
+        format!(
+            "{host} is not a public address ferrocast may restream to; check the host name \
+             ({ALLOW_PRIVATE_ENV}=true allows private and local addresses)"
+        )
+    };
+    let addrs: Vec<SocketAddr> = match tokio::net::lookup_host((host.as_str(), url.port)).await {
+        Ok(found) => found.collect(),
+        Err(e) => {
+            tracing::debug!(%host, error = %e, "restream destination does not resolve");
+            return Err(refused());
+        }
+    };
     if addrs.is_empty() {
-        return Err(format!("{host} has no address; check the host name"));
+        return Err(refused());
     }
     // Checked after resolution, on the addresses we then connect to: DNS rebinding cannot
     // slip a private address past the check.
-    if !config.allow_private_targets {
-        if let Some(bad) = addrs.iter().find(|a| !is_public_ip(a.ip())) {
-            return Err(format!(
-                "refusing to restream to {host}: it resolves to {}, a private, local or reserved \
-                 address; set {ALLOW_PRIVATE_ENV}=true to allow such destinations",
-                bad.ip()
-            ));
-        }
+    if !config.allow_private_targets && addrs.iter().any(|a| !is_public_ip(a.ip())) {
+        return Err(refused());
     }
     let mut tcp = None;
     let mut errors = Vec::new();

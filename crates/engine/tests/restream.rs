@@ -224,6 +224,8 @@ fn live_source(hub: &Hub, playback_id: &str) -> JoinHandle<()> {
 fn config() -> RestreamConfig {
     RestreamConfig {
         allow_private_targets: true,
+        // Test destinations listen on whatever port the kernel gives them.
+        allowed_ports: Vec::new(),
         connect_timeout: Duration::from_secs(5),
         write_timeout: Duration::from_secs(5),
         initial_backoff: Duration::from_millis(50),
@@ -645,7 +647,7 @@ async fn private_addresses_are_refused_unless_allowed() {
             error.contains("FERROCAST_RESTREAM_ALLOW_PRIVATE_TARGETS=true"),
             "{error}"
         );
-        assert!(error.contains("private, local or reserved"), "{error}");
+        assert!(error.contains("not a public address"), "{error}");
         assert!(!error.contains("private-key"));
         assert_eq!(s.connects, 0);
     }
@@ -671,4 +673,45 @@ async fn private_addresses_are_refused_unless_allowed() {
         state_of(&open, "s5", 1) == Some(PushState::Live)
     })
     .await;
+}
+
+/// Destinations on ports other than the allowed ones are refused before any connection; a
+/// host that does not resolve is refused in the same words as a private one (the difference
+/// would map the operator's network).
+#[tokio::test]
+async fn ports_and_unresolvable_hosts_are_refused_without_telling_why_apart() {
+    let hub = Hub::default();
+    let guarded = RestreamConfig {
+        allow_private_targets: false,
+        allowed_ports: vec![1935, 443, 80],
+        initial_backoff: Duration::from_millis(5),
+        max_backoff: Duration::from_millis(10),
+        max_failures: 2,
+        ..config()
+    };
+    let r = Restreamer::new(hub.clone(), guarded);
+    let _p = publish(&hub, "s9");
+    assert!(r.set_targets(
+        "s9",
+        vec![
+            target(1, "rtmp://203.0.113.9:2222/live".into(), "key-one"),
+            target(2, "rtmp://does-not-exist.invalid/live".into(), "key-two"),
+            target(3, "rtmp://127.0.0.1/live".into(), "key-three"),
+        ]
+    ));
+    wait_until("refused targets failed", || {
+        r.status("s9").iter().all(|s| s.state == PushState::Failed)
+    })
+    .await;
+    let st = r.status("s9");
+    let error = |i: usize| st[i].last_error.clone().unwrap_or_default();
+    assert!(
+        error(0).contains("port 2222 is not allowed"),
+        "{}",
+        error(0)
+    );
+    let unresolvable = error(1).replace("does-not-exist.invalid", "HOST");
+    let private = error(2).replace("127.0.0.1", "HOST");
+    assert_eq!(unresolvable, private, "the same answer for both");
+    assert!(st.iter().all(|s| s.connects == 0));
 }

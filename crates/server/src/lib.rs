@@ -168,6 +168,7 @@ pub fn restream_config(
         .map_err(|e| anyhow::anyhow!("FERROCAST_RESTREAM_CA_FILE: {e}"))?;
     Ok(ferrocast_engine::restream::RestreamConfig {
         allow_private_targets: config.restream_allow_private_targets,
+        allowed_ports: config.restream_allowed_ports.clone(),
         ..ferrocast_engine::restream::RestreamConfig::new(tls)
     })
 }

@@ -223,7 +223,10 @@ async fn destinations(app: &TestApp, token: &str, source_id: i64) -> Vec<Value> 
         &format!("/api/sources/{source_id}/destinations"),
     )
     .await;
-    v["destinations"].as_array().expect("array").clone()
+    v["destinations"]
+        .as_array()
+        .unwrap_or_else(|| panic!("destinations: {v}"))
+        .clone()
 }
 
 /// Polls until destination `id` is in `state`.
@@ -511,6 +514,32 @@ async fn plans_limits_destinations_and_ssrf(b: Backend) {
         let body: Value = res.json().await.expect("json");
         assert_eq!(body["code"], "VALIDATION_ERROR", "{url}: {body}");
     }
+    // Ports other than 1935, 443 and 80 are refused; a host that does not resolve gets the
+    // same answer as a private one.
+    let refusal = |url: &'static str| {
+        let app = &app;
+        async move {
+            let res = add_destination(
+                app,
+                token,
+                id,
+                json!({"platform": "custom", "rtmp_url": url, "stream_key": "k1"}),
+            )
+            .await;
+            assert_eq!(res.status(), 422, "{url} must be refused");
+            let body: Value = res.json().await.expect("json");
+            body["details"].as_str().expect("details").to_string()
+        }
+    };
+    let port = refusal("rtmp://1.1.1.1:6379/live").await;
+    assert!(port.contains("port 6379 is not allowed"), "{port}");
+    let unresolvable = refusal("rtmp://no-such-host.invalid/live").await;
+    let private = refusal("rtmp://10.0.0.5/live").await;
+    assert_eq!(
+        unresolvable.replace("no-such-host.invalid", "HOST"),
+        private.replace("10.0.0.5", "HOST"),
+        "one answer for both"
+    );
     // Bad platform, bad key, facebook over plain RTMP.
     for (body, why) in [
         (
@@ -538,7 +567,7 @@ async fn plans_limits_destinations_and_ssrf(b: Backend) {
     for (i, url) in [
         "rtmp://1.1.1.1/live",
         "rtmps://1.0.0.1:443/app",
-        "rtmp://1.1.1.1:1936/live/extra",
+        "rtmp://1.1.1.1:80/live/extra",
     ]
     .iter()
     .enumerate()
@@ -725,6 +754,10 @@ fn restream_options(ca: Option<&Path>) -> Options {
     let mut o = Options::default();
     o.extra
         .push(("restream_allow_private_targets", "true".into()));
+    // Test destinations listen on whatever port the kernel gives them.
+    o.extra.push(("restream_allowed_ports", "any".into()));
+    // The tests poll destination states every 100 ms; the per-user API limit has its own test.
+    o.extra.push(("api_rate_limit", "0".into()));
     if let Some(ca) = ca {
         o.extra.push(("restream_ca_file", ca.display().to_string()));
     }

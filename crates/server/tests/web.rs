@@ -56,6 +56,8 @@ async fn creator_and_viewer_in_a_real_browser() {
     let mut opts = Options::default();
     opts.extra
         .push(("restream_allow_private_targets", "true".into()));
+    // Test destinations listen on whatever port the kernel gives them.
+    opts.extra.push(("restream_allowed_ports", "any".into()));
     let app = TestApp::start_with(Backend::Sqlite, opts)
         .await
         .expect("sqlite always runs");

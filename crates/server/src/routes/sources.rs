@@ -593,9 +593,11 @@ pub async fn list_destinations(
     Ok(Json(DestinationList { destinations }))
 }
 
-/// Checks a destination URL: scheme, shape, the platform's TLS requirement, and what the host
-/// resolves to (SSRF guard; loopback, private and link-local targets need
-/// `FERROCAST_RESTREAM_ALLOW_PRIVATE_TARGETS=true`).
+/// Checks a destination URL: scheme, shape, the platform's TLS requirement, the port (one of
+/// `FERROCAST_RESTREAM_ALLOWED_PORTS`) and what the host resolves to (SSRF guard; loopback,
+/// private and link-local targets need `FERROCAST_RESTREAM_ALLOW_PRIVATE_TARGETS=true`). A host
+/// that does not resolve and one that resolves to a refused address get the same answer, so
+/// the check cannot be used to map the operator's network.
 async fn check_destination_url(
     state: &AppState,
     platform: &destination::Platform,
@@ -607,6 +609,16 @@ async fn check_destination_url(
         return Err(ApiError::validation(format!(
             "rtmp_url: {} accepts RTMPS only; use an rtmps:// URL",
             platform.name
+        )));
+    }
+    let ports = &state.config.restream_allowed_ports;
+    if !ports.is_empty() && !ports.contains(&parsed.port) {
+        let list: Vec<String> = ports.iter().map(u16::to_string).collect();
+        return Err(ApiError::validation(format!(
+            "rtmp_url: port {} is not allowed; destinations use port {} (the operator can allow \
+             more with FERROCAST_RESTREAM_ALLOWED_PORTS)",
+            parsed.port,
+            list.join(", ")
         )));
     }
     if state.config.restream_allow_private_targets {
@@ -623,18 +635,14 @@ async fn check_destination_url(
             .await;
             match lookup {
                 Ok(Ok(found)) => found.map(|a| a.ip()).collect(),
-                _ => {
-                    return Err(ApiError::validation(format!(
-                        "rtmp_url: the host {host:?} does not resolve; check the URL"
-                    )))
-                }
+                _ => Vec::new(),
             }
         }
     };
     if addrs.is_empty() || addrs.iter().any(|ip| !restream::is_public_ip(*ip)) {
         return Err(ApiError::validation(format!(
-            "rtmp_url: {host:?} is a loopback, private or link-local address; restreaming there is refused \
-             unless the operator sets FERROCAST_RESTREAM_ALLOW_PRIVATE_TARGETS=true"
+            "rtmp_url: {host:?} is not a public address ferrocast may restream to; check the host \
+             name (private and local addresses need FERROCAST_RESTREAM_ALLOW_PRIVATE_TARGETS=true)"
         )));
     }
     Ok(())
