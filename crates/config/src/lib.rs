@@ -40,6 +40,10 @@ pub const SETTINGS: &[Setting] = &[
     Setting { key: "http_addr", default: Some("127.0.0.1:8080"), secret: false, help: "API, web app, HLS, HTTP-FLV, Socket.IO, health and metrics" },
     Setting { key: "rtmp_addr", default: Some("127.0.0.1:1935"), secret: false, help: "RTMP ingest and playback" },
     Setting { key: "rtmp_workers", default: None, secret: false, help: "Threads that own RTMP connections; default: one fewer than the CPU cores, at least one" },
+    Setting { key: "rtmp_max_connections_per_ip", default: Some("32"), secret: false, help: "RTMP connections at most from one client address (an IPv4 address or an IPv6 /64); more are closed at once; 0: no limit" },
+    Setting { key: "rtmp_max_pending_per_ip", default: Some("8"), secret: false, help: "RTMP connections not yet past `connect` (handshaking) at most from one client address; 0: no limit" },
+    Setting { key: "rtmp_idle_timeout_secs", default: Some("10"), secret: false, help: "Seconds a publisher or an undecided RTMP connection may go without completing a message before it is closed (players may stay silent)" },
+    Setting { key: "rtmp_write_timeout_secs", default: Some("10"), secret: false, help: "Seconds an RTMP peer (a player) may accept no data before it is dropped" },
     Setting { key: "database_url", default: None, secret: true, help: "`sqlite://PATH` or `postgres://…`; default: SQLite at DATA_DIR/ferrocast.db" },
     Setting { key: "redis_url", default: None, secret: true, help: "Redis for cross-node events and shared rate limits (optional)" },
     Setting { key: "public_url", default: None, secret: false, help: "Base URL users reach this node at; default: http://HTTP_ADDR" },
@@ -196,6 +200,14 @@ pub struct Config {
     pub plans_file: Option<PathBuf>,
     /// RTMP worker threads; `None`: one fewer than the CPU cores, at least one.
     pub rtmp_workers: Option<usize>,
+    /// RTMP connections at most per client address (IPv4 address or IPv6 /64); 0: no limit.
+    pub rtmp_max_connections_per_ip: usize,
+    /// RTMP connections not yet past `connect` at most per client address; 0: no limit.
+    pub rtmp_max_pending_per_ip: usize,
+    /// Seconds a publisher or undecided RTMP connection may complete no message.
+    pub rtmp_idle_timeout_secs: u64,
+    /// Seconds an RTMP peer may accept no data of a write.
+    pub rtmp_write_timeout_secs: u64,
     /// Whether restream destinations may be private addresses.
     pub restream_allow_private_targets: bool,
     /// Extra CA certificates (PEM) for RTMPS destinations.
@@ -841,6 +853,35 @@ impl Layered {
                 }
             },
         };
+        let rtmp_max_connections_per_ip = parse(
+            &self,
+            "rtmp_max_connections_per_ip",
+            &mut problems,
+            "a whole number of connections (0: no limit)",
+            32usize,
+        );
+        let rtmp_max_pending_per_ip = parse(
+            &self,
+            "rtmp_max_pending_per_ip",
+            &mut problems,
+            "a whole number of connections (0: no limit)",
+            8usize,
+        );
+        let mut seconds = |key: &'static str| {
+            let v = parse(
+                &self,
+                key,
+                &mut problems,
+                "a whole number of seconds",
+                10u64,
+            );
+            if !(1..=3600).contains(&v) {
+                problems.push(format!("{} must be from 1 to 3600 seconds", env_name(key)));
+            }
+            v
+        };
+        let rtmp_idle_timeout_secs = seconds("rtmp_idle_timeout_secs");
+        let rtmp_write_timeout_secs = seconds("rtmp_write_timeout_secs");
         let plans_file = self
             .get("plans_file")
             .filter(|s| !s.is_empty())
@@ -936,6 +977,10 @@ impl Layered {
             trusted_proxies,
             plans_file,
             rtmp_workers,
+            rtmp_max_connections_per_ip,
+            rtmp_max_pending_per_ip,
+            rtmp_idle_timeout_secs,
+            rtmp_write_timeout_secs,
             restream_allow_private_targets,
             restream_ca_file,
             platforms,
@@ -1071,6 +1116,10 @@ mod tests {
         assert_eq!(c.auth_rate_limit, 5);
         assert_eq!(c.api_rate_limit, 100);
         assert_eq!(c.rtmp_workers, None);
+        assert_eq!(c.rtmp_max_connections_per_ip, 32);
+        assert_eq!(c.rtmp_max_pending_per_ip, 8);
+        assert_eq!(c.rtmp_idle_timeout_secs, 10);
+        assert_eq!(c.rtmp_write_timeout_secs, 10);
     }
 
     #[test]
@@ -1115,6 +1164,47 @@ mod tests {
             let err = Config::load(&sources(&[("FERROCAST_RTMP_WORKERS", bad)], &[]))
                 .expect_err("refused");
             assert!(err.to_string().contains("FERROCAST_RTMP_WORKERS"), "{err}");
+        }
+    }
+
+    #[test]
+    fn rtmp_caps_and_timeouts() {
+        let c = Config::load(&sources(
+            &[
+                ("FERROCAST_RTMP_MAX_CONNECTIONS_PER_IP", "0"),
+                ("FERROCAST_RTMP_MAX_PENDING_PER_IP", "2"),
+                ("FERROCAST_RTMP_IDLE_TIMEOUT_SECS", "3"),
+            ],
+            &[("rtmp_write_timeout_secs", "60")],
+        ))
+        .expect("loads");
+        assert_eq!(
+            (
+                c.rtmp_max_connections_per_ip,
+                c.rtmp_max_pending_per_ip,
+                c.rtmp_idle_timeout_secs,
+                c.rtmp_write_timeout_secs
+            ),
+            (0, 2, 3, 60)
+        );
+        let err = Config::load(&sources(
+            &[
+                ("FERROCAST_RTMP_MAX_CONNECTIONS_PER_IP", "-1"),
+                ("FERROCAST_RTMP_MAX_PENDING_PER_IP", "few"),
+                ("FERROCAST_RTMP_IDLE_TIMEOUT_SECS", "0"),
+                ("FERROCAST_RTMP_WRITE_TIMEOUT_SECS", "86400"),
+            ],
+            &[],
+        ))
+        .expect_err("refused");
+        let text = err.to_string();
+        for name in [
+            "FERROCAST_RTMP_MAX_CONNECTIONS_PER_IP",
+            "FERROCAST_RTMP_MAX_PENDING_PER_IP",
+            "FERROCAST_RTMP_IDLE_TIMEOUT_SECS",
+            "FERROCAST_RTMP_WRITE_TIMEOUT_SECS",
+        ] {
+            assert!(text.contains(name), "{name} not reported: {text}");
         }
     }
 

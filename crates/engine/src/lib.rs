@@ -26,6 +26,8 @@ pub struct Engine {
     pub authorizer: Arc<dyn PublishAuthorizer>,
     /// Restream pushes of live streams.
     pub restream: restream::Restreamer,
+    /// Counters of the RTMP listener (connections open, refused, timed out).
+    pub rtmp_stats: Arc<rtmp_server::RtmpStats>,
 }
 
 impl Engine {
@@ -46,6 +48,7 @@ impl Engine {
             hub,
             hls,
             authorizer,
+            rtmp_stats: Arc::default(),
         }
     }
 }

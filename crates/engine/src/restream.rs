@@ -949,36 +949,42 @@ pub(crate) async fn write_all_vectored<W: AsyncWrite + Unpin>(
     w: &mut W,
     bufs: &mut [Bytes],
 ) -> io::Result<()> {
-    use bytes::Buf;
-    const IOV_BATCH: usize = 64;
-    let mut first = 0;
-    while first < bufs.len() {
-        if bufs[first].is_empty() {
-            first += 1;
-            continue;
-        }
-        let end = (first + IOV_BATCH).min(bufs.len());
-        let mut slices = [io::IoSlice::new(&[]); IOV_BATCH];
-        for (slot, b) in slices.iter_mut().zip(&bufs[first..end]) {
-            *slot = io::IoSlice::new(b);
-        }
-        let mut n = w.write_vectored(&slices[..end - first]).await?;
-        if n == 0 {
-            return Err(io::ErrorKind::WriteZero.into());
-        }
-        while n > 0 && first < bufs.len() {
-            let len = bufs[first].len();
-            if n >= len {
-                n -= len;
-                bufs[first].advance(len);
-                first += 1;
-            } else {
-                bufs[first].advance(n);
-                n = 0;
-            }
-        }
+    while bufs.iter().any(|b| !b.is_empty()) {
+        write_some_vectored(w, bufs).await?;
     }
     Ok(())
+}
+
+/// One vectored write of up to `IOV_BATCH` of the non-empty buffers; advances them past what
+/// was written and returns how many bytes that was (never 0: that is `WriteZero`).
+pub(crate) async fn write_some_vectored<W: AsyncWrite + Unpin>(
+    w: &mut W,
+    bufs: &mut [Bytes],
+) -> io::Result<usize> {
+    use bytes::Buf;
+    const IOV_BATCH: usize = 64;
+    let Some(first) = bufs.iter().position(|b| !b.is_empty()) else {
+        return Ok(0);
+    };
+    let end = (first + IOV_BATCH).min(bufs.len());
+    let mut slices = [io::IoSlice::new(&[]); IOV_BATCH];
+    for (slot, b) in slices.iter_mut().zip(&bufs[first..end]) {
+        *slot = io::IoSlice::new(b);
+    }
+    let written = w.write_vectored(&slices[..end - first]).await?;
+    if written == 0 {
+        return Err(io::ErrorKind::WriteZero.into());
+    }
+    let mut n = written;
+    for b in &mut bufs[first..] {
+        if n == 0 {
+            break;
+        }
+        let step = n.min(b.len());
+        b.advance(step);
+        n -= step;
+    }
+    Ok(written)
 }
 
 /// A connection to a destination: plain TCP or TLS over TCP.

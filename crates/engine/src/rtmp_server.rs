@@ -1,9 +1,17 @@
 //! The RTMP listener: one task per connection driving a sans-I/O [`ServerSession`].
 //!
-//! Bounded everywhere: connections are capped, the handshake and `connect` must complete within
-//! [`HANDSHAKE_TIMEOUT`], a connection that sends nothing for [`IDLE_TIMEOUT`] (players
-//! excepted) is closed, every write has [`WRITE_TIMEOUT`], and a protocol violation closes that
-//! connection only, with a log line.
+//! Bounded everywhere:
+//! - connections are capped per node ([`MAX_CONNECTIONS`]) and per client address (an IPv4
+//!   address or an IPv6 /64): [`RtmpConfig::max_connections_per_ip`] in all, of which
+//!   [`RtmpConfig::max_pending_per_ip`] not yet past `connect`; a connection over a cap is closed
+//!   at accept, counted in [`RtmpStats`] and logged at most once a minute;
+//! - the handshake and `connect` must complete within [`HANDSHAKE_TIMEOUT`];
+//! - a publisher or an undecided connection that completes no message for
+//!   [`RtmpConfig::idle_timeout`] is closed, however many bytes it trickles (players may stay
+//!   silent: they rarely send);
+//! - a peer that accepts no bytes of a write for [`RtmpConfig::write_timeout`] is closed; the hub's
+//!   bounded readers mean a stalled player never slows the publisher;
+//! - a protocol violation closes that connection only, with a log line.
 
 use crate::Engine;
 use ferrocast_domain::media::{is_safe_id, PublishDenied};
@@ -11,21 +19,31 @@ use ferrocast_hub::{Frame, FrameKind, Publisher, ReadEnd, Reader, StreamKey};
 use ferrocast_rtmp::session::{
     chunk_media, MediaKind, ServerEvent, ServerSession, DEFAULT_OUT_CHUNK_SIZE,
 };
-use std::net::SocketAddr;
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::io::AsyncReadExt;
+use tokio::io::{AsyncReadExt, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{watch, Semaphore};
 
 /// Simultaneous RTMP connections at most.
 pub const MAX_CONNECTIONS: usize = 4096;
+/// Default of [`RtmpConfig::max_connections_per_ip`]: room for a household's players and an
+/// encoder or two behind one address, far below what fills a node.
+pub const DEFAULT_MAX_CONNECTIONS_PER_IP: usize = 32;
+/// Default of [`RtmpConfig::max_pending_per_ip`]: players and encoders finish the handshake
+/// and `connect` in a round trip or two, so few are ever pending at once.
+pub const DEFAULT_MAX_PENDING_PER_IP: usize = 8;
 /// Time allowed from accept to a connected session.
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
-/// A publisher or an undecided connection silent this long is closed.
-pub const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
-/// Time allowed for one write.
+/// Default of [`RtmpConfig::idle_timeout`]: a live encoder completes dozens of messages a second.
+pub const IDLE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Default of [`RtmpConfig::write_timeout`].
 pub const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Refused connections are logged at most once per this interval (with how many were not).
+const REFUSAL_LOG_INTERVAL: Duration = Duration::from_secs(60);
 /// Time allowed for the publish decision.
 pub const AUTHORIZE_TIMEOUT: Duration = Duration::from_secs(10);
 /// The RTMP application for playback: `rtmp://HOST/play/<playback_id>`.
@@ -38,6 +56,240 @@ const MAX_BATCH: usize = 64;
 /// The message stream id players get from their first `createStream`, which the shared chunked
 /// form of a frame carries; a player on another id gets its own chunking.
 pub(crate) const SHARED_STREAM_ID: u32 = 1;
+
+/// Settings of the RTMP listener; [`Default`] gives the documented defaults.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RtmpConfig {
+    /// Threads that own the connections (see [`default_workers`]).
+    pub workers: usize,
+    /// Connections at most from one client address (IPv4 address or IPv6 /64); 0: no limit.
+    pub max_connections_per_ip: usize,
+    /// Connections not yet past `connect` (handshaking) at most from one client address; 0: no
+    /// limit.
+    pub max_pending_per_ip: usize,
+    /// A publisher or undecided connection that completes no message for this long is closed.
+    pub idle_timeout: Duration,
+    /// A connection that accepts no byte of a pending write for this long is closed.
+    pub write_timeout: Duration,
+}
+
+impl Default for RtmpConfig {
+    fn default() -> Self {
+        Self {
+            workers: default_workers(),
+            max_connections_per_ip: DEFAULT_MAX_CONNECTIONS_PER_IP,
+            max_pending_per_ip: DEFAULT_MAX_PENDING_PER_IP,
+            idle_timeout: IDLE_TIMEOUT,
+            write_timeout: WRITE_TIMEOUT,
+        }
+    }
+}
+
+/// Counters of the RTMP listener, for the metrics endpoint (no labels beyond fixed reasons).
+#[derive(Debug, Default)]
+pub struct RtmpStats {
+    /// Connections open now.
+    pub open: AtomicU64,
+    /// Closed at accept: the node had [`MAX_CONNECTIONS`] open.
+    pub refused_node_full: AtomicU64,
+    /// Closed at accept: the client address had `max_connections_per_ip` open.
+    pub refused_per_address: AtomicU64,
+    /// Closed at accept: the client address had `max_pending_per_ip` not yet past `connect`.
+    pub refused_per_address_pending: AtomicU64,
+    /// Closed: handshake and `connect` not done within [`HANDSHAKE_TIMEOUT`].
+    pub handshake_timeouts: AtomicU64,
+    /// Closed: no complete message within the idle timeout.
+    pub idle_timeouts: AtomicU64,
+    /// Closed: no byte of a write accepted within the write timeout.
+    pub write_timeouts: AtomicU64,
+}
+
+fn bump(counter: &AtomicU64) {
+    counter.fetch_add(1, Ordering::Relaxed);
+}
+
+/// What connections are counted under: an IPv4 address, or the /64 of an IPv6 address (one
+/// host commonly holds a whole /64, so counting single IPv6 addresses would cap nothing).
+/// IPv4-mapped IPv6 addresses (a dual-stack listener) count as their IPv4 address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum AddrKey {
+    V4(Ipv4Addr),
+    V6Prefix64(u64),
+}
+
+impl AddrKey {
+    fn of(ip: IpAddr) -> Self {
+        match ip {
+            IpAddr::V4(a) => Self::V4(a),
+            IpAddr::V6(a) => match a.to_ipv4_mapped() {
+                Some(v4) => Self::V4(v4),
+                None => Self::V6Prefix64((u128::from(a) >> 64) as u64),
+            },
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+struct AddrCount {
+    open: usize,
+    pending: usize,
+}
+
+/// Why a connection was closed at accept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Refusal {
+    NodeFull,
+    PerAddress,
+    PerAddressPending,
+}
+
+impl Refusal {
+    fn as_str(self) -> &'static str {
+        match self {
+            Refusal::NodeFull => "the node has its maximum of RTMP connections",
+            Refusal::PerAddress => "the address has its maximum of RTMP connections",
+            Refusal::PerAddressPending => {
+                "the address has its maximum of RTMP connections not yet past connect"
+            }
+        }
+    }
+}
+
+/// Open and pending connections per client address. Entries exist only while the address has
+/// a connection open, so the map holds at most [`MAX_CONNECTIONS`] entries.
+#[derive(Debug)]
+struct AddrLimiter {
+    max_open: usize,
+    max_pending: usize,
+    counts: Mutex<HashMap<AddrKey, AddrCount>>,
+}
+
+impl AddrLimiter {
+    fn new(config: &RtmpConfig) -> Self {
+        Self {
+            max_open: config.max_connections_per_ip,
+            max_pending: config.max_pending_per_ip,
+            counts: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<AddrKey, AddrCount>> {
+        // The counts stay consistent even if a holder panicked: each update is one statement.
+        self.counts.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Counts a new (pending) connection from `ip`, or says which cap it is over.
+    fn admit(self: &Arc<Self>, ip: IpAddr) -> Result<AddrSlot, Refusal> {
+        let key = AddrKey::of(ip);
+        let mut counts = self.lock();
+        let c = counts.entry(key).or_default();
+        let refusal = if self.max_open > 0 && c.open >= self.max_open {
+            Some(Refusal::PerAddress)
+        } else if self.max_pending > 0 && c.pending >= self.max_pending {
+            Some(Refusal::PerAddressPending)
+        } else {
+            None
+        };
+        if let Some(r) = refusal {
+            if c.open == 0 {
+                counts.remove(&key);
+            }
+            return Err(r);
+        }
+        c.open += 1;
+        c.pending += 1;
+        Ok(AddrSlot {
+            limiter: self.clone(),
+            key,
+            pending: true,
+        })
+    }
+}
+
+/// One connection's place in its address's counts; released on drop.
+#[derive(Debug)]
+struct AddrSlot {
+    limiter: Arc<AddrLimiter>,
+    key: AddrKey,
+    pending: bool,
+}
+
+impl AddrSlot {
+    /// The connection got past `connect`: it no longer counts as pending.
+    fn connected(&mut self) {
+        if !std::mem::replace(&mut self.pending, false) {
+            return;
+        }
+        if let Some(c) = self.limiter.lock().get_mut(&self.key) {
+            c.pending = c.pending.saturating_sub(1);
+        }
+    }
+}
+
+impl Drop for AddrSlot {
+    fn drop(&mut self) {
+        let mut counts = self.limiter.lock();
+        if let Some(c) = counts.get_mut(&self.key) {
+            c.open = c.open.saturating_sub(1);
+            if self.pending {
+                c.pending = c.pending.saturating_sub(1);
+            }
+            if c.open == 0 {
+                counts.remove(&self.key);
+            }
+        }
+    }
+}
+
+/// Counts a connection in [`RtmpStats::open`] while it lives (also when its task is dropped at
+/// shutdown).
+struct OpenConnection(Arc<RtmpStats>);
+
+impl OpenConnection {
+    fn new(stats: Arc<RtmpStats>) -> Self {
+        stats.open.fetch_add(1, Ordering::Relaxed);
+        Self(stats)
+    }
+}
+
+impl Drop for OpenConnection {
+    fn drop(&mut self) {
+        self.0.open.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// A connection's timeouts (from [`RtmpConfig`]).
+#[derive(Debug, Clone, Copy)]
+struct Timeouts {
+    idle: Duration,
+    write: Duration,
+}
+
+/// Logs refused connections at most once per [`REFUSAL_LOG_INTERVAL`], saying how many were
+/// refused without a line since, so a flood cannot flood the log (the metrics count them all).
+#[derive(Debug, Default)]
+struct RefusalLog {
+    quiet_until: Option<tokio::time::Instant>,
+    unlogged: u64,
+}
+
+impl RefusalLog {
+    fn refused(&mut self, peer: SocketAddr, refusal: Refusal) {
+        let now = tokio::time::Instant::now();
+        if self.quiet_until.is_some_and(|t| now < t) {
+            self.unlogged += 1;
+            return;
+        }
+        tracing::warn!(
+            %peer,
+            reason = refusal.as_str(),
+            refused_since_last_line = self.unlogged,
+            "RTMP connection refused; the next refusal is logged in a minute at the earliest"
+        );
+        self.unlogged = 0;
+        self.quiet_until = Some(now + REFUSAL_LOG_INTERVAL);
+    }
+}
 
 /// The RTMP worker threads used unless configured: one fewer than the CPU cores, at least one.
 /// The spare core serves the HTTP API, HLS, the database and restream decisions; and fewer,
@@ -83,15 +335,23 @@ fn start_workers(n: usize, shutdown: &watch::Receiver<bool>) -> Vec<tokio::runti
     handles
 }
 
-/// Accepts RTMP connections until `shutdown` turns true, spreading them over `workers` threads.
+/// Accepts RTMP connections until `shutdown` turns true, spreading them over
+/// `config.workers` threads.
 pub async fn serve(
     engine: Engine,
     listener: TcpListener,
-    workers: usize,
+    config: RtmpConfig,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let permits = Arc::new(Semaphore::new(MAX_CONNECTIONS));
-    let workers = start_workers(workers.max(1), &shutdown);
+    let limiter = Arc::new(AddrLimiter::new(&config));
+    let mut refusals = RefusalLog::default();
+    let stats = engine.rtmp_stats.clone();
+    let timeouts = Timeouts {
+        idle: config.idle_timeout,
+        write: config.write_timeout,
+    };
+    let workers = start_workers(config.workers.max(1), &shutdown);
     // Publish decisions (database work) run on the caller's runtime, which owns the pools.
     let main = tokio::runtime::Handle::current();
     let mut next = 0usize;
@@ -107,8 +367,21 @@ pub async fn serve(
             },
             _ = stopped(&mut shutdown) => return,
         };
+        // Over a cap: the socket is dropped (closed) here, before a byte is read.
+        let slot = match limiter.admit(peer.ip()) {
+            Ok(slot) => slot,
+            Err(refusal) => {
+                bump(match refusal {
+                    Refusal::PerAddressPending => &stats.refused_per_address_pending,
+                    _ => &stats.refused_per_address,
+                });
+                refusals.refused(peer, refusal);
+                continue;
+            }
+        };
         let Ok(permit) = permits.clone().try_acquire_owned() else {
-            tracing::warn!(%peer, max = MAX_CONNECTIONS, "RTMP connection limit reached; closing");
+            bump(&stats.refused_node_full);
+            refusals.refused(peer, Refusal::NodeFull);
             continue;
         };
         let _ = sock.set_nodelay(true);
@@ -124,7 +397,11 @@ pub async fn serve(
             let Ok(sock) = TcpStream::from_std(std_sock) else {
                 return;
             };
-            if let Err(reason) = Connection::new(engine, peer, conn_main).run(sock).await {
+            let _open = OpenConnection::new(engine.rtmp_stats.clone());
+            if let Err(reason) = Connection::new(engine, peer, conn_main, slot, timeouts)
+                .run(sock)
+                .await
+            {
                 tracing::info!(%peer, %reason, "RTMP connection closed");
             }
             drop(permit);
@@ -165,6 +442,9 @@ struct Connection {
     connected: bool,
     /// Buffers queued for the next write (kept to reuse its allocation).
     pending: Vec<bytes::Bytes>,
+    /// This connection's place in its client address's counts.
+    slot: AddrSlot,
+    timeouts: Timeouts,
 }
 
 fn kind_of(k: MediaKind) -> FrameKind {
@@ -184,7 +464,13 @@ fn media_kind(k: FrameKind) -> MediaKind {
 }
 
 impl Connection {
-    fn new(engine: Engine, peer: SocketAddr, main: tokio::runtime::Handle) -> Self {
+    fn new(
+        engine: Engine,
+        peer: SocketAddr,
+        main: tokio::runtime::Handle,
+        slot: AddrSlot,
+        timeouts: Timeouts,
+    ) -> Self {
         Self {
             engine,
             main,
@@ -198,17 +484,25 @@ impl Connection {
             stop: None,
             connected: false,
             pending: Vec::new(),
+            slot,
+            timeouts,
         }
     }
 
     async fn run(mut self, mut sock: TcpStream) -> Result<(), String> {
         let mut buf = vec![0u8; READ_BUF];
+        let idle = self.timeouts.idle;
         // One timer for the connection's life, re-armed lazily: input only notes its time, and
-        // when the timer fires it moves to the last input + IDLE_TIMEOUT if that is later (a
+        // when the timer fires it moves to the last progress + idle timeout if that is later (a
         // reset per read would touch the timer wheel for every chunk a publisher sends).
         let deadline = tokio::time::sleep(HANDSHAKE_TIMEOUT);
         tokio::pin!(deadline);
-        let mut last_input = tokio::time::Instant::now();
+        // Progress is a complete message, not a byte: a peer trickling a byte a second makes
+        // none. Its time is taken after the events are handled, so time we spend (a publish
+        // decision) is not charged to the peer.
+        let mut last_progress = tokio::time::Instant::now();
+        let mut progressed = false;
+        let mut messages = 0u64;
         loop {
             // Merged writes (as SRS does): on a stream with video, audio frames wait for the
             // next video frame (at most MAX_HELD_AUDIO of them, ~85 ms of AAC) and go out in the
@@ -226,10 +520,13 @@ impl Connection {
             if self.session.is_closed() {
                 return Ok(());
             }
+            if progressed {
+                progressed = false;
+                last_progress = tokio::time::Instant::now();
+            }
             if self.connected && !was_connected {
-                deadline
-                    .as_mut()
-                    .reset(tokio::time::Instant::now() + IDLE_TIMEOUT);
+                last_progress = tokio::time::Instant::now();
+                deadline.as_mut().reset(last_progress + idle);
             }
             // Players may stay silent for as long as they watch; everyone else must keep talking.
             let playing = self.player.is_some();
@@ -237,9 +534,17 @@ impl Connection {
                 r = sock.read(&mut buf) => match r {
                     Ok(0) => return Ok(()),
                     Ok(n) => {
-                        self.session.handle_input(&buf[..n]).map_err(|e| format!("protocol error: {e}"))?;
-                        if self.connected && !playing {
-                            last_input = tokio::time::Instant::now();
+                        if let Err(e) = self.session.handle_input(&buf[..n]) {
+                            // What the session queued on its way out (the `_error` of a refused
+                            // connect) goes only if the socket takes it at once: a peer that
+                            // does not read cannot hold the connection open.
+                            self.try_flush(&sock);
+                            return Err(format!("protocol error: {e}"));
+                        }
+                        let now_messages = self.session.messages_received();
+                        if now_messages != messages {
+                            messages = now_messages;
+                            progressed = true;
                         }
                         // A stop (administrator, plan limit, key rotation) is checked after each
                         // read — a live encoder sends many a second — rather than polled in this
@@ -256,12 +561,19 @@ impl Connection {
                     Err(e) => return Err(format!("read failed: {e}")),
                 },
                 _ = &mut deadline, if !playing => {
-                    let due = last_input + IDLE_TIMEOUT;
+                    let due = last_progress + idle;
                     if self.connected && due > tokio::time::Instant::now() {
                         deadline.as_mut().reset(due);
                         continue;
                     }
-                    return Err(if self.connected { "idle timeout".into() } else { "handshake timeout".into() });
+                    let stats = &self.engine.rtmp_stats;
+                    return Err(if self.connected {
+                        bump(&stats.idle_timeouts);
+                        format!("idle timeout: no complete message in {} s", idle.as_secs_f32())
+                    } else {
+                        bump(&stats.handshake_timeouts);
+                        "handshake timeout".into()
+                    });
                 }
                 f = next_frame(&mut self.player), if playing => {
                     // Send this frame and whatever else is already waiting, then write once.
@@ -329,6 +641,10 @@ impl Connection {
 
     /// Writes everything the session queued, gathering the buffers into vectored writes (one
     /// system call for many frames, no copying; the list is reused, not reallocated).
+    ///
+    /// A peer that accepts no byte for the write timeout is dropped; one that accepts slowly
+    /// but steadily is not (it falls behind in the hub instead, which skips it ahead to a
+    /// keyframe or, if it keeps falling behind, disconnects it).
     async fn flush(&mut self, sock: &mut TcpStream) -> Result<(), String> {
         self.held_audio = 0;
         self.pending_video = false;
@@ -339,22 +655,38 @@ impl Connection {
         if self.pending.is_empty() {
             return Ok(());
         }
-        match tokio::time::timeout(
-            WRITE_TIMEOUT,
-            crate::restream::write_all_vectored(sock, &mut self.pending),
-        )
-        .await
-        {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(e)) => Err(format!("write failed: {e}")),
-            Err(_) => Err("write timeout".into()),
+        let stall = self.timeouts.write;
+        match write_all_with_progress(sock, &mut self.pending, stall).await {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {
+                bump(&self.engine.rtmp_stats.write_timeouts);
+                Err(format!(
+                    "write stalled: the peer accepted no data for {} s",
+                    stall.as_secs_f32()
+                ))
+            }
+            Err(e) => Err(format!("write failed: {e}")),
+        }
+    }
+
+    /// Writes what the session queued as far as the socket takes it without waiting; the rest
+    /// is dropped (the connection is about to close).
+    fn try_flush(&mut self, sock: &TcpStream) {
+        while let Some(out) = self.session.poll_transmit() {
+            match sock.try_write(&out) {
+                Ok(n) if n == out.len() => {}
+                _ => return,
+            }
         }
     }
 
     async fn handle_events(&mut self) -> Result<(), String> {
         while let Some(ev) = self.session.poll_event() {
             match ev {
-                ServerEvent::Connected { .. } => self.connected = true,
+                ServerEvent::Connected { .. } => {
+                    self.connected = true;
+                    self.slot.connected();
+                }
                 ServerEvent::PublishRequested {
                     request,
                     app,
@@ -485,6 +817,23 @@ pub(crate) fn shared_chunks(frame: &Frame) -> Option<bytes::Bytes> {
     (!chunks.is_empty()).then(|| chunks.clone())
 }
 
+/// Writes every buffer, failing with [`std::io::ErrorKind::TimedOut`] once the peer has
+/// accepted no byte for `stall` (the time counts from the last write that made progress, not
+/// from the start: a large batch to a slow but live peer is fine).
+async fn write_all_with_progress<W: AsyncWrite + Unpin>(
+    w: &mut W,
+    bufs: &mut [bytes::Bytes],
+    stall: Duration,
+) -> std::io::Result<()> {
+    while bufs.iter().any(|b| !b.is_empty()) {
+        match tokio::time::timeout(stall, crate::restream::write_some_vectored(w, bufs)).await {
+            Ok(r) => drop(r?),
+            Err(_) => return Err(std::io::ErrorKind::TimedOut.into()),
+        }
+    }
+    Ok(())
+}
+
 async fn stopped(rx: &mut watch::Receiver<bool>) {
     let _ = rx.wait_for(|s| *s).await;
 }
@@ -493,5 +842,112 @@ async fn next_frame(player: &mut Option<Reader>) -> Result<Frame, ReadEnd> {
     match player {
         Some(r) => r.recv().await,
         None => std::future::pending().await,
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use tokio::io::AsyncReadExt;
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    fn limiter(max_open: usize, max_pending: usize) -> Arc<AddrLimiter> {
+        Arc::new(AddrLimiter::new(&RtmpConfig {
+            max_connections_per_ip: max_open,
+            max_pending_per_ip: max_pending,
+            ..RtmpConfig::default()
+        }))
+    }
+
+    #[test]
+    fn addresses_count_as_ipv4_or_ipv6_slash_64() {
+        assert_eq!(
+            AddrKey::of(ip("192.0.2.1")),
+            AddrKey::of(ip("::ffff:192.0.2.1"))
+        );
+        assert_ne!(AddrKey::of(ip("192.0.2.1")), AddrKey::of(ip("192.0.2.2")));
+        assert_eq!(
+            AddrKey::of(ip("2001:db8:1:2::1")),
+            AddrKey::of(ip("2001:db8:1:2:ffff:ffff:ffff:ffff"))
+        );
+        assert_ne!(
+            AddrKey::of(ip("2001:db8:1:2::1")),
+            AddrKey::of(ip("2001:db8:1:3::1"))
+        );
+    }
+
+    #[test]
+    fn pending_and_open_caps_per_address() {
+        let l = limiter(4, 2);
+        let a = ip("192.0.2.1");
+        let mut first = l.admit(a).unwrap();
+        let mut second = l.admit(a).unwrap();
+        assert_eq!(l.admit(a).unwrap_err(), Refusal::PerAddressPending);
+        // Another address is not affected.
+        let other = l.admit(ip("192.0.2.2")).unwrap();
+        // Past connect, a connection no longer counts as pending.
+        first.connected();
+        first.connected();
+        second.connected();
+        let third = l.admit(a).unwrap();
+        let fourth = l.admit(a).unwrap();
+        assert_eq!(l.admit(a).unwrap_err(), Refusal::PerAddress);
+        // Closing gives the place back; the last one out removes the entry.
+        drop(third);
+        let fifth = l.admit(a).unwrap();
+        drop((first, second, fourth, fifth, other));
+        assert!(l.lock().is_empty());
+    }
+
+    #[test]
+    fn zero_means_no_limit() {
+        let l = limiter(0, 0);
+        let slots: Vec<_> = (0..1000)
+            .map(|_| l.admit(ip("192.0.2.1")).unwrap())
+            .collect();
+        assert_eq!(l.lock().len(), 1);
+        drop(slots);
+        assert!(l.lock().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_peer_that_accepts_nothing_times_out() {
+        let (mut w, _r) = tokio::io::duplex(1024);
+        let mut bufs = vec![bytes::Bytes::from(vec![1u8; 4096])];
+        let e = write_all_with_progress(&mut w, &mut bufs, Duration::from_millis(100))
+            .await
+            .unwrap_err();
+        assert_eq!(e.kind(), std::io::ErrorKind::TimedOut);
+    }
+
+    #[tokio::test]
+    async fn a_slow_but_steady_peer_does_not() {
+        // The reader takes 1 KiB every 20 ms: 64 KiB take over a second, more than the stall
+        // timeout, but no single wait comes near it.
+        let (mut w, mut r) = tokio::io::duplex(1024);
+        let reader = tokio::spawn(async move {
+            let mut got = 0;
+            let mut buf = [0u8; 1024];
+            loop {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                match r.read(&mut buf).await.unwrap() {
+                    0 => return got,
+                    n => got += n,
+                }
+            }
+        });
+        let mut bufs: Vec<_> = (0..16)
+            .map(|i| bytes::Bytes::from(vec![i as u8; 4096]))
+            .collect();
+        write_all_with_progress(&mut w, &mut bufs, Duration::from_secs(1))
+            .await
+            .unwrap();
+        drop(w);
+        assert_eq!(reader.await.unwrap(), 64 * 1024);
+        assert!(bufs.iter().all(|b| b.is_empty()));
     }
 }

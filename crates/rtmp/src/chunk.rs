@@ -17,9 +17,16 @@ use crate::RtmpError;
 pub const DEFAULT_CHUNK_SIZE: u32 = 128;
 /// Largest chunk size the spec allows (§5.4.1: the top bit must be zero).
 pub const SPEC_MAX_CHUNK_SIZE: u32 = 0x7FFF_FFFF;
-/// Largest chunk size we accept from a peer. Chunks never exceed a message, so a larger value
-/// would buy nothing; refusing it keeps the limits easy to reason about.
-pub const MAX_CHUNK_SIZE: u32 = 16 * 1024 * 1024;
+/// Largest chunk size that means anything: §5.4.1 notes that "all sizes larger than 16777215
+/// (0xFFFFFF) are equivalent since no chunk is larger than one message, and no message is
+/// larger than 16777215 bytes". A larger Set Chunk Size from a peer is clamped to this value,
+/// which changes nothing on the wire, and the session continues.
+pub const MAX_CHUNK_SIZE: u32 = 0xFF_FFFF;
+/// Smallest Set Chunk Size we accept from a peer. §5.4.1 allows 1, but 128 is the size every
+/// connection starts at and no encoder we know goes below it; a tiny chunk size only makes us
+/// parse one header per few payload bytes (a 1-byte chunk size turns an 8 MiB message into
+/// eight million headers), so it is refused and the connection closed.
+pub const MIN_CHUNK_SIZE: u32 = DEFAULT_CHUNK_SIZE;
 /// Largest message we reassemble. The wire format caps lengths at 2^24-1 (16 MiB); we refuse
 /// half of that, still several times the largest keyframe of a 4K stream at 50 Mbit/s.
 pub const MAX_MESSAGE_LEN: u32 = 8 * 1024 * 1024;
@@ -43,7 +50,10 @@ const MAX_HEADER_LEN: usize = 18;
 /// The decoder's limits; [`Default`] gives the named constants above.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ChunkDecoderLimits {
-    /// Largest accepted Set Chunk Size value.
+    /// Smallest accepted Set Chunk Size value; smaller ones are refused.
+    pub min_chunk_size: u32,
+    /// Largest applied Set Chunk Size value: larger ones up to [`MAX_CHUNK_SIZE`] are refused,
+    /// and those above [`MAX_CHUNK_SIZE`] (all equivalent to it, §5.4.1) are clamped to it.
     pub max_chunk_size: u32,
     /// Largest message length.
     pub max_message_len: u32,
@@ -60,6 +70,7 @@ pub struct ChunkDecoderLimits {
 impl Default for ChunkDecoderLimits {
     fn default() -> Self {
         Self {
+            min_chunk_size: MIN_CHUNK_SIZE,
             max_chunk_size: MAX_CHUNK_SIZE,
             max_message_len: MAX_MESSAGE_LEN,
             max_partial_chunk_streams: MAX_PARTIAL_CHUNK_STREAMS,
@@ -150,16 +161,25 @@ impl ChunkDecoder {
         self.chunk_size
     }
 
-    /// Applies the peer's Set Chunk Size (§5.4.1); 0 and values above our limit are refused.
-    pub fn set_chunk_size(&mut self, size: u32) -> Result<(), RtmpError> {
-        if size == 0 || size > self.limits.max_chunk_size.min(SPEC_MAX_CHUNK_SIZE) {
-            return Err(RtmpError::InvalidChunkSize {
-                size,
-                max: self.limits.max_chunk_size,
-            });
+    /// Applies the peer's Set Chunk Size (§5.4.1) and returns the size now in effect.
+    ///
+    /// Values below [`ChunkDecoderLimits::min_chunk_size`] (and 0) are refused; values above
+    /// [`MAX_CHUNK_SIZE`] are clamped to it, which §5.4.1 makes equivalent; values between the
+    /// configured `max_chunk_size` and [`MAX_CHUNK_SIZE`] are refused. Either way a chunk never
+    /// holds more than its message, so the chunk size alone never makes us allocate.
+    pub fn set_chunk_size(&mut self, size: u32) -> Result<u32, RtmpError> {
+        let min = self.limits.min_chunk_size.max(1);
+        let max = self.limits.max_chunk_size.min(MAX_CHUNK_SIZE);
+        let size = if size > MAX_CHUNK_SIZE && max == MAX_CHUNK_SIZE {
+            MAX_CHUNK_SIZE
+        } else {
+            size
+        };
+        if size < min || size > max {
+            return Err(RtmpError::InvalidChunkSize { size, min, max });
         }
         self.chunk_size = size;
-        Ok(())
+        Ok(size)
     }
 
     /// Applies an Abort Message (§5.4.2): drops the partial message on `csid`.
@@ -485,6 +505,7 @@ impl ChunkEncoder {
         if size == 0 || size > SPEC_MAX_CHUNK_SIZE {
             return Err(RtmpError::InvalidChunkSize {
                 size,
+                min: 1,
                 max: SPEC_MAX_CHUNK_SIZE,
             });
         }
@@ -563,6 +584,7 @@ pub fn encode_message(
     if chunk_size == 0 || chunk_size > SPEC_MAX_CHUNK_SIZE {
         return Err(RtmpError::InvalidChunkSize {
             size: chunk_size,
+            min: 1,
             max: SPEC_MAX_CHUNK_SIZE,
         });
     }

@@ -13,12 +13,15 @@ pub enum RtmpError {
     /// C0/S0 carried a version other than 3 (Adobe RTMP spec §5.2.2).
     #[error("unsupported RTMP version {0}")]
     UnsupportedVersion(u8),
-    /// Set Chunk Size outside 1..=our limit (Adobe RTMP spec §5.4.1).
-    #[error("chunk size {size} outside 1..={max}")]
+    /// Set Chunk Size outside our limits (Adobe RTMP spec §5.4.1 allows 1..=2^31-1; we accept
+    /// [`crate::chunk::MIN_CHUNK_SIZE`] and up from a peer).
+    #[error("chunk size {size} outside {min}..={max}")]
     InvalidChunkSize {
         /// Requested size.
         size: u32,
-        /// Our limit.
+        /// Our lower limit.
+        min: u32,
+        /// Our upper limit.
         max: u32,
     },
     /// A message header declared a length above our limit.
@@ -68,6 +71,11 @@ pub enum RtmpError {
     /// AMF0 string was not UTF-8.
     #[error("AMF0 string is not valid UTF-8")]
     Amf0InvalidUtf8,
+    /// We refused the peer's `connect` (Adobe RTMP spec §7.2.1.1): an `_error` result with
+    /// `NetConnection.Connect.Rejected` and this description waits in `poll_transmit`; write
+    /// it if the socket takes it at once, then close.
+    #[error("connect refused: {0}")]
+    ConnectRejected(&'static str),
     /// The peer sent a command that is not valid now.
     #[error("unexpected command {0:?}")]
     UnexpectedCommand(String),

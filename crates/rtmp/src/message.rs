@@ -297,7 +297,14 @@ impl Command {
     /// Decodes a command payload. For type 17 (AMF3 command) pass the payload after the
     /// leading format byte: every client we know puts AMF0 there.
     pub fn decode(payload: &[u8]) -> Result<Self, RtmpError> {
-        let mut values = amf0::decode_all(payload)?.into_iter();
+        Self::from_values(amf0::decode_all(payload)?)
+    }
+
+    /// A command from its decoded AMF0 values. Lenient, as most commands need to be: a
+    /// missing or non-numeric transaction id reads as 0 and a missing command object as null
+    /// (the server checks `connect` more strictly on the raw values first).
+    pub fn from_values(values: Vec<Value>) -> Result<Self, RtmpError> {
+        let mut values = values.into_iter();
         let name = match values.next() {
             Some(Value::String(s) | Value::LongString(s)) => s,
             _ => {

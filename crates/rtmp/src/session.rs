@@ -15,7 +15,9 @@ use std::collections::VecDeque;
 use bytes::{Bytes, BytesMut};
 
 pub use client::{ClientEvent, ClientSession, PlayEvent};
-pub use server::{RequestId, ServerConfig, ServerEvent, ServerSession};
+pub use server::{
+    RequestId, ServerConfig, ServerEvent, ServerSession, MAX_APP_LEN, MAX_STREAMS_PER_CONNECTION,
+};
 
 use crate::amf0::Value;
 use crate::chunk::{ChunkDecoder, ChunkEncoder};
@@ -181,7 +183,11 @@ impl Transport {
             return Ok(false);
         };
         match c {
-            ProtocolControl::SetChunkSize(size) => self.decoder.set_chunk_size(size)?,
+            ProtocolControl::SetChunkSize(size) => {
+                // Below MIN_CHUNK_SIZE the error closes the connection; above 2^24-1 the size is
+                // clamped, which §5.4.1 makes equivalent, and the session goes on.
+                self.decoder.set_chunk_size(size)?;
+            }
             ProtocolControl::Abort(csid) => self.decoder.abort(csid),
             ProtocolControl::WindowAckSize(w) => self.peer_window = Some(w),
             ProtocolControl::UserControl(UserControl::PingRequest(t)) => {
@@ -195,15 +201,19 @@ impl Transport {
     }
 }
 
-/// The command inside a type 20 message, or a type 17 one whose AMF3 wrapper is just the
-/// leading format byte (what Flash sends when objectEncoding is 3).
+/// The AMF0 body of a command message: all of a type 20 message, or a type 17 one after its
+/// leading format byte (what Flash sends when objectEncoding is 3); `None` for other types.
+fn command_body(msg: &Message) -> Option<&[u8]> {
+    match msg.type_id {
+        MessageType::COMMAND_AMF0 => Some(&msg.payload[..]),
+        MessageType::COMMAND_AMF3 => Some(msg.payload.get(1..).unwrap_or_default()),
+        _ => None,
+    }
+}
+
+/// The command inside a command message (see [`command_body`]).
 fn decode_command(msg: &Message) -> Result<Option<Command>, RtmpError> {
-    let body = match msg.type_id {
-        MessageType::COMMAND_AMF0 => &msg.payload[..],
-        MessageType::COMMAND_AMF3 => msg.payload.get(1..).unwrap_or_default(),
-        _ => return Ok(None),
-    };
-    Command::decode(body).map(Some)
+    command_body(msg).map(Command::decode).transpose()
 }
 
 /// An `onStatus` info object (§7.2.2).

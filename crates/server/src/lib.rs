@@ -173,6 +173,18 @@ pub fn restream_config(
     })
 }
 
+/// The RTMP listener's settings from the configuration.
+pub fn rtmp_config(config: &Config) -> ferrocast_engine::rtmp_server::RtmpConfig {
+    use ferrocast_engine::rtmp_server::{default_workers, RtmpConfig};
+    RtmpConfig {
+        workers: config.rtmp_workers.unwrap_or_else(default_workers),
+        max_connections_per_ip: config.rtmp_max_connections_per_ip,
+        max_pending_per_ip: config.rtmp_max_pending_per_ip,
+        idle_timeout: std::time::Duration::from_secs(config.rtmp_idle_timeout_secs),
+        write_timeout: std::time::Duration::from_secs(config.rtmp_write_timeout_secs),
+    }
+}
+
 /// A node listening for HTTP.
 pub struct Running {
     /// The bound HTTP address (useful with port 0).
@@ -307,9 +319,7 @@ pub async fn start(mut config: Config) -> anyhow::Result<Running> {
         Arc::new(media::SourceAuthorizer::new(db.clone(), grants.clone())),
         restream,
     );
-    let rtmp_workers = config
-        .rtmp_workers
-        .unwrap_or_else(ferrocast_engine::rtmp_server::default_workers);
+    let rtmp = rtmp_config(&config);
     let (tx, rx) = tokio::sync::watch::channel(false);
     let fanout = realtime_fanout(&config, &key, rx.clone()).await?;
     let state = AppState::new(config, db, &key, mailer, engine.clone(), grants, fanout)
@@ -322,7 +332,7 @@ pub async fn start(mut config: Config) -> anyhow::Result<Running> {
     tokio::spawn(ferrocast_engine::rtmp_server::serve(
         engine,
         rtmp_listener,
-        rtmp_workers,
+        rtmp,
         rx.clone(),
     ));
     let per_address = http_server::PerAddress {

@@ -11,6 +11,15 @@ fn decode_all(d: &mut ChunkDecoder, mut input: &[u8]) -> Result<Vec<Message>, Rt
     Ok(out)
 }
 
+/// A decoder that accepts any chunk size from 1 up, to exercise chunking below the 128-byte
+/// floor peers are held to.
+fn small_chunk_decoder() -> ChunkDecoder {
+    ChunkDecoder::with_limits(ChunkDecoderLimits {
+        min_chunk_size: 1,
+        ..Default::default()
+    })
+}
+
 fn one(d: &mut ChunkDecoder, input: &[u8]) -> Message {
     let mut v = decode_all(d, input).unwrap();
     assert_eq!(v.len(), 1, "{v:?}");
@@ -166,17 +175,69 @@ fn abort_discards_partial() {
 #[test]
 fn hostile_chunk_sizes() {
     let mut d = ChunkDecoder::new();
-    assert!(matches!(
-        d.set_chunk_size(0),
-        Err(RtmpError::InvalidChunkSize { size: 0, .. })
-    ));
-    let e = d.set_chunk_size(0x7FFF_FFFF).unwrap_err();
-    assert!(e.is_limit_exceeded());
-    assert_eq!(d.chunk_size(), DEFAULT_CHUNK_SIZE);
-    d.set_chunk_size(MAX_CHUNK_SIZE).unwrap();
+    // Below the 128-byte floor: refused, and the chunk size stays where it was.
+    for size in [0, 1, 64, MIN_CHUNK_SIZE - 1] {
+        let e = d.set_chunk_size(size).unwrap_err();
+        assert_eq!(
+            e,
+            RtmpError::InvalidChunkSize {
+                size,
+                min: MIN_CHUNK_SIZE,
+                max: MAX_CHUNK_SIZE
+            }
+        );
+        assert!(e.is_limit_exceeded());
+        assert_eq!(d.chunk_size(), DEFAULT_CHUNK_SIZE);
+    }
+    assert_eq!(d.set_chunk_size(MIN_CHUNK_SIZE), Ok(128));
+    assert_eq!(d.set_chunk_size(MAX_CHUNK_SIZE), Ok(0xFF_FFFF));
+    // Above 2^24-1 every size means the same (§5.4.1): clamped, and decoding goes on.
+    for size in [0x100_0000, 0x7FFF_FFFF, u32::MAX] {
+        assert_eq!(d.set_chunk_size(size), Ok(MAX_CHUNK_SIZE));
+        assert_eq!(d.chunk_size(), MAX_CHUNK_SIZE);
+    }
     // A 16 MiB chunk size with a tiny message allocates only the message.
     let m = one(&mut d, &[0x04, 0, 0, 0, 0, 0, 1, 8, 1, 0, 0, 0, 1]);
     assert!(m.payload.len() == 1);
+    // A configured lower ceiling refuses sizes above it rather than misreading the stream.
+    let mut d = ChunkDecoder::with_limits(ChunkDecoderLimits {
+        max_chunk_size: 4096,
+        ..Default::default()
+    });
+    assert!(matches!(
+        d.set_chunk_size(4097),
+        Err(RtmpError::InvalidChunkSize { max: 4096, .. })
+    ));
+    assert!(d.set_chunk_size(0x7FFF_FFFF).is_err());
+    assert_eq!(d.set_chunk_size(4096), Ok(4096));
+}
+
+/// The Set Chunk Size message itself, as bytes off the wire: 127 is refused, 2^31-1 is
+/// clamped and a following message spanning one 300-byte chunk still decodes.
+#[test]
+fn set_chunk_size_messages_from_the_wire() {
+    let scs = |size: u32| {
+        let mut b = vec![0x02, 0, 0, 0, 0, 0, 4, 1, 0, 0, 0, 0];
+        b.extend_from_slice(&size.to_be_bytes());
+        b
+    };
+    let apply = |d: &mut ChunkDecoder, bytes: &[u8]| {
+        let m = one(d, bytes);
+        match crate::ProtocolControl::decode(m.type_id, &m.payload).unwrap() {
+            Some(crate::ProtocolControl::SetChunkSize(n)) => d.set_chunk_size(n),
+            other => panic!("{other:?}"),
+        }
+    };
+    let mut d = ChunkDecoder::new();
+    assert!(matches!(
+        apply(&mut d, &scs(127)),
+        Err(RtmpError::InvalidChunkSize { size: 127, .. })
+    ));
+    let mut d = ChunkDecoder::new();
+    assert_eq!(apply(&mut d, &scs(0x7FFF_FFFF)), Ok(MAX_CHUNK_SIZE));
+    let mut b = vec![0x06, 0, 0, 0, 0, 0x01, 0x2C, 9, 1, 0, 0, 0];
+    b.extend_from_slice(&[7; 300]);
+    assert_eq!(&one(&mut d, &b).payload[..], &[7; 300][..]);
 }
 
 #[test]
@@ -200,7 +261,7 @@ fn hostile_lengths_and_ids() {
     for csid in 4..8 {
         b.extend_from_slice(&[csid, 0, 0, 0, 0x80, 0, 0, 9, 1, 0, 0, 0, 1]);
     }
-    let mut d = ChunkDecoder::new();
+    let mut d = small_chunk_decoder();
     d.set_chunk_size(1).unwrap();
     assert!(decode_all(&mut d, &b[..39]).unwrap().is_empty());
     assert!(matches!(
@@ -223,7 +284,7 @@ fn hostile_lengths_and_ids() {
         RtmpError::ChunkStreamIdOutOfRange { csid: 64, max: 10 }
     ));
     // Too many partial messages at once.
-    let mut d = ChunkDecoder::new();
+    let mut d = small_chunk_decoder();
     d.set_chunk_size(1).unwrap();
     let mut b = Vec::new();
     for csid in 0..=MAX_PARTIAL_CHUNK_STREAMS as u8 {
@@ -288,7 +349,7 @@ proptest! {
             enc.write(&mut wire, m.csid, t, MessageType(m.type_id), m.stream_id, &m.payload).unwrap();
             expected.push((m.csid, t, m.type_id, m.stream_id, m.payload.clone()));
         }
-        let mut dec = ChunkDecoder::new();
+        let mut dec = small_chunk_decoder();
         dec.set_chunk_size(chunk_size).unwrap();
         let mut got = Vec::new();
         let mut rest = &wire[..];
@@ -309,7 +370,7 @@ proptest! {
     #[test]
     fn free_function_matches_decoder(m in arb_msg(), chunk_size in 1u32..500) {
         let b = encode_message(chunk_size, m.csid, m.ts, MessageType(m.type_id), m.stream_id, &m.payload).unwrap();
-        let mut dec = ChunkDecoder::new();
+        let mut dec = small_chunk_decoder();
         dec.set_chunk_size(chunk_size).unwrap();
         let got = one(&mut dec, &b);
         prop_assert_eq!((got.csid, got.timestamp, &got.payload[..]), (m.csid, m.ts, &m.payload[..]));

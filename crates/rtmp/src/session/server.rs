@@ -6,8 +6,8 @@ use std::fmt;
 use bytes::{BufMut, Bytes, BytesMut};
 
 use super::{
-    decode_command, first_string_arg, on_status, MediaKind, Transport, CSID_COMMAND, CSID_STREAM,
-    DEFAULT_OUT_CHUNK_SIZE, DEFAULT_WINDOW_ACK_SIZE,
+    command_body, decode_command, first_string_arg, on_status, MediaKind, Transport, CSID_COMMAND,
+    CSID_STREAM, DEFAULT_OUT_CHUNK_SIZE, DEFAULT_WINDOW_ACK_SIZE,
 };
 use crate::amf0::{self, Value};
 use crate::handshake::{HandshakeKind, ServerHandshake};
@@ -16,6 +16,12 @@ use crate::RtmpError;
 
 /// Most `createStream` calls one connection may make.
 pub const MAX_STREAMS_PER_CONNECTION: u32 = 16;
+/// Longest `app` a `connect` may name, in bytes. Application names are short words (`live`,
+/// `play`); anything longer is not one of ours, and a bound keeps it small in logs and events.
+pub const MAX_APP_LEN: usize = 64;
+/// The transaction id of `connect` (Adobe RTMP spec §7.2.1.1: "Always set to 1"), used to
+/// answer a `connect` whose own id is not a number.
+const CONNECT_TRANSACTION_ID: f64 = 1.0;
 
 /// Identifies a publish or play request awaiting the application's decision.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -168,6 +174,7 @@ pub struct ServerSession {
     streams_created: u32,
     pending: Option<Pending>,
     next_request: u64,
+    messages_received: u64,
 }
 
 impl Default for ServerSession {
@@ -194,6 +201,7 @@ impl ServerSession {
             streams_created: 0,
             pending: None,
             next_request: 0,
+            messages_received: 0,
         }
     }
 
@@ -223,6 +231,7 @@ impl ServerSession {
         }
         let received = data.len();
         while let Some(msg) = self.t.decoder.decode(data)? {
+            self.messages_received += 1;
             self.handle_message(msg)?;
             if self.state == State::Closed {
                 return Ok(());
@@ -246,6 +255,14 @@ impl ServerSession {
     /// True once the session is over; flush `poll_transmit` and close the connection.
     pub fn is_closed(&self) -> bool {
         self.state == State::Closed
+    }
+
+    /// Complete messages received since the handshake (protocol control, commands, media).
+    ///
+    /// Drivers use it to tell a live peer from one that trickles bytes: a message split into
+    /// many small reads counts once, when its last byte arrives.
+    pub fn messages_received(&self) -> u64 {
+        self.messages_received
     }
 
     /// Which handshake the client got (digest for Flash/OBS/ffmpeg, simple otherwise).
@@ -275,11 +292,42 @@ impl ServerSession {
                 self.handle_media(msg);
                 Ok(())
             }
+            _ if self.state == State::Connecting => self.handle_connect_message(&msg),
             _ => match decode_command(&msg)? {
                 Some(c) => self.handle_command(&msg, c),
                 // Shared objects, AMF3 data, aggregates: not part of what we serve.
                 None => Ok(()),
             },
+        }
+    }
+
+    /// The first command must be a valid `connect`; anything else closes the session.
+    fn handle_connect_message(&mut self, msg: &Message) -> Result<(), RtmpError> {
+        let Some(body) = command_body(msg) else {
+            // Shared objects, AMF3 data, aggregates: not part of what we serve.
+            return Ok(());
+        };
+        let values = amf0::decode_all(body)?;
+        // Checked on the raw values: `Command` reads a missing or non-numeric id as 0.
+        let txn = values.get(1).and_then(Value::as_number);
+        let c = Command::from_values(values)?;
+        if c.name != "connect" {
+            return Err(RtmpError::UnexpectedCommand(c.name));
+        }
+        match validate_connect(txn, &c.command_object) {
+            Ok(()) => self.handle_connect(&c),
+            Err(description) => {
+                let txn = txn
+                    .filter(|t| t.is_finite())
+                    .unwrap_or(CONNECT_TRANSACTION_ID);
+                let info = Value::object([
+                    ("level", Value::string("error")),
+                    ("code", Value::string("NetConnection.Connect.Rejected")),
+                    ("description", Value::string(description)),
+                ]);
+                self.reply(&Command::new("_error", txn, Value::Null, vec![info]));
+                Err(RtmpError::ConnectRejected(description))
+            }
         }
     }
 
@@ -318,12 +366,6 @@ impl ServerSession {
 
     fn handle_command(&mut self, msg: &Message, c: Command) -> Result<(), RtmpError> {
         let txn = c.transaction_id;
-        if self.state == State::Connecting {
-            if c.name != "connect" {
-                return Err(RtmpError::UnexpectedCommand(c.name));
-            }
-            return self.handle_connect(&c);
-        }
         match c.name.as_str() {
             "connect" => Err(RtmpError::UnexpectedCommand(c.name)),
             "releaseStream" => {
@@ -389,6 +431,7 @@ impl ServerSession {
         self.state = State::Connected;
     }
 
+    /// Answers a `connect` that passed [`validate_connect`].
     fn handle_connect(&mut self, c: &Command) -> Result<(), RtmpError> {
         let obj = &c.command_object;
         let app = obj.get("app").and_then(Value::as_str).unwrap_or_default();
@@ -657,6 +700,32 @@ impl ServerSession {
             _ => Err(RtmpError::InvalidState("not playing")),
         }
     }
+}
+
+/// Checks a `connect` (Adobe RTMP spec §7.2.1.1: command name, transaction id, command object
+/// with `app` and, optionally, `tcUrl`); `Err` is the description sent back with
+/// `NetConnection.Connect.Rejected`.
+///
+/// The command object may be an ECMA array as well as an object: nginx-rtmp reads either
+/// wherever it expects an object, so clients tested against it may send one, and the two hold
+/// the same key/value pairs.
+fn validate_connect(txn: Option<f64>, object: &Value) -> Result<(), &'static str> {
+    if !txn.is_some_and(f64::is_finite) {
+        return Err("the transaction id of connect must be a number");
+    }
+    if !matches!(object, Value::Object(_) | Value::EcmaArray(_)) {
+        return Err("the command object of connect must be an AMF0 object");
+    }
+    let app_ok = object.get("app").and_then(Value::as_str).is_some_and(|a| {
+        !a.is_empty() && a.len() <= MAX_APP_LEN && !a.chars().any(char::is_control)
+    });
+    if !app_ok {
+        return Err("app must be a string of 1 to 64 bytes without control characters");
+    }
+    if object.get("tcUrl").is_some_and(|u| u.as_str().is_none()) {
+        return Err("tcUrl must be a string");
+    }
+    Ok(())
 }
 
 /// The `onMetaData` body of a data message: as is, or after `@setDataFrame` (sliced, not

@@ -566,3 +566,339 @@ fn client_splits_aggregate_messages() {
         ]
     );
 }
+
+/// A server session past the handshake, waiting for `connect`.
+fn after_handshake() -> ServerSession {
+    let mut s = ServerSession::new();
+    let mut hs = vec![3u8];
+    hs.extend_from_slice(&[0u8; 2 * crate::handshake::HANDSHAKE_SIZE]);
+    s.handle_input(&hs).unwrap();
+    while s.poll_transmit().is_some() {}
+    s
+}
+
+/// AMF0 string (marker 0x02, u16 length).
+fn amf_str(s: &[u8]) -> Vec<u8> {
+    let mut v = vec![0x02];
+    v.extend_from_slice(&(s.len() as u16).to_be_bytes());
+    v.extend_from_slice(s);
+    v
+}
+
+/// AMF0 number (marker 0x00, big-endian double).
+fn amf_num(n: f64) -> Vec<u8> {
+    let mut v = vec![0x00];
+    v.extend_from_slice(&n.to_be_bytes());
+    v
+}
+
+/// AMF0 object (marker 0x03) or, with `ecma`, ECMA array (0x08 + u32 count) of raw values.
+fn amf_obj(ecma: bool, props: &[(&str, Vec<u8>)]) -> Vec<u8> {
+    let mut v = if ecma {
+        let mut v = vec![0x08];
+        v.extend_from_slice(&(props.len() as u32).to_be_bytes());
+        v
+    } else {
+        vec![0x03]
+    };
+    for (k, val) in props {
+        v.extend_from_slice(&(k.len() as u16).to_be_bytes());
+        v.extend_from_slice(k.as_bytes());
+        v.extend_from_slice(val);
+    }
+    v.extend_from_slice(&[0, 0, 0x09]);
+    v
+}
+
+/// A `connect` command message (type 20, chunk stream 3) from raw AMF0 parts.
+fn connect_bytes(txn: &[u8], object: &[u8]) -> Vec<u8> {
+    let mut payload = amf_str(b"connect");
+    payload.extend_from_slice(txn);
+    payload.extend_from_slice(object);
+    crate::encode_message(128, 3, 0, MessageType::COMMAND_AMF0, 0, &payload)
+        .unwrap()
+        .to_vec()
+}
+
+/// The commands the server sent, decoded at whatever chunk size it announced.
+fn sent_commands(s: &mut ServerSession) -> Vec<Command> {
+    let mut dec = ChunkDecoder::new();
+    let mut out = Vec::new();
+    while let Some(b) = s.poll_transmit() {
+        let mut input = &b[..];
+        while let Some(m) = dec.decode(&mut input).unwrap() {
+            if let Ok(Some(ProtocolControl::SetChunkSize(n))) =
+                ProtocolControl::decode(m.type_id, &m.payload)
+            {
+                dec.set_chunk_size(n).unwrap();
+            }
+            if let Ok(Some(c)) = decode_command(&m) {
+                out.push(c);
+            }
+        }
+    }
+    out
+}
+
+/// What is wrong, the transaction id and command object sent, the transaction id the `_error`
+/// must carry, and a word its description must contain.
+type ConnectCase = (&'static str, Vec<u8>, Vec<u8>, f64, &'static str);
+
+#[test]
+fn invalid_connect_is_rejected_with_an_error_result_and_closes() {
+    let live = amf_str(b"live");
+    let ok_obj = |extra: Vec<(&str, Vec<u8>)>| {
+        let mut props = vec![("app", live.clone())];
+        props.extend(extra);
+        amf_obj(false, &props)
+    };
+    let long_app = amf_str(&[b'a'; MAX_APP_LEN + 1]);
+    let cases: Vec<ConnectCase> = vec![
+        ("no app", amf_num(1.0), amf_obj(false, &[]), 1.0, "app"),
+        (
+            "empty app",
+            amf_num(1.0),
+            amf_obj(false, &[("app", amf_str(b""))]),
+            1.0,
+            "app",
+        ),
+        (
+            "65-byte app",
+            amf_num(1.0),
+            amf_obj(false, &[("app", long_app)]),
+            1.0,
+            "app",
+        ),
+        (
+            "NUL in app",
+            amf_num(7.0),
+            amf_obj(false, &[("app", amf_str(b"li\0ve"))]),
+            7.0,
+            "app",
+        ),
+        (
+            "newline in app",
+            amf_num(1.0),
+            amf_obj(false, &[("app", amf_str(b"live\nx"))]),
+            1.0,
+            "app",
+        ),
+        (
+            "DEL in app",
+            amf_num(1.0),
+            amf_obj(false, &[("app", amf_str(b"live\x7f"))]),
+            1.0,
+            "app",
+        ),
+        (
+            "numeric app",
+            amf_num(1.0),
+            amf_obj(false, &[("app", amf_num(3.0))]),
+            1.0,
+            "app",
+        ),
+        (
+            "numeric tcUrl",
+            amf_num(1.0),
+            ok_obj(vec![("tcUrl", amf_num(1.0))]),
+            1.0,
+            "tcUrl",
+        ),
+        (
+            "null tcUrl",
+            amf_num(1.0),
+            ok_obj(vec![("tcUrl", vec![0x05])]),
+            1.0,
+            "tcUrl",
+        ),
+        (
+            "object tcUrl",
+            amf_num(1.0),
+            ok_obj(vec![("tcUrl", amf_obj(false, &[]))]),
+            1.0,
+            "tcUrl",
+        ),
+        (
+            "string transaction id",
+            amf_str(b"1"),
+            ok_obj(vec![]),
+            1.0,
+            "transaction id",
+        ),
+        (
+            "null transaction id",
+            vec![0x05],
+            ok_obj(vec![]),
+            1.0,
+            "transaction id",
+        ),
+        (
+            "NaN transaction id",
+            amf_num(f64::NAN),
+            ok_obj(vec![]),
+            1.0,
+            "transaction id",
+        ),
+        (
+            "null command object",
+            amf_num(1.0),
+            vec![0x05],
+            1.0,
+            "command object",
+        ),
+        (
+            "string command object",
+            amf_num(1.0),
+            amf_str(b"live"),
+            1.0,
+            "command object",
+        ),
+        (
+            "strict array command object",
+            amf_num(1.0),
+            vec![0x0A, 0, 0, 0, 1, 0x02, 0, 4, b'l', b'i', b'v', b'e'],
+            1.0,
+            "command object",
+        ),
+    ];
+    for (what, txn, object, answered, needle) in cases {
+        let mut s = after_handshake();
+        let e = s.handle_input(&connect_bytes(&txn, &object)).unwrap_err();
+        assert!(
+            matches!(e, RtmpError::ConnectRejected(d) if d.contains(needle)),
+            "{what}: {e:?}"
+        );
+        assert!(e.is_protocol_violation(), "{what}");
+        assert!(s.is_closed(), "{what}");
+        assert!(events(&mut s).is_empty(), "{what}: no Connected event");
+        let sent = sent_commands(&mut s);
+        assert_eq!(sent.len(), 1, "{what}: {sent:?}");
+        let c = &sent[0];
+        assert_eq!(
+            (c.name.as_str(), c.transaction_id),
+            ("_error", answered),
+            "{what}"
+        );
+        let info = &c.args[0];
+        assert_eq!(info.get("level").and_then(Value::as_str), Some("error"));
+        assert_eq!(
+            info.get("code").and_then(Value::as_str),
+            Some("NetConnection.Connect.Rejected"),
+            "{what}"
+        );
+        let description = info.get("description").and_then(Value::as_str).unwrap();
+        assert!(description.contains(needle), "{what}: {description}");
+        assert_eq!(s.handle_input(&[0]), Err(RtmpError::Closed), "{what}");
+    }
+}
+
+#[test]
+fn valid_connect_edge_cases_are_accepted() {
+    let app64 = "a".repeat(MAX_APP_LEN);
+    let cases: Vec<(&str, Vec<u8>)> = vec![
+        (
+            "64-byte app",
+            amf_obj(false, &[("app", amf_str(app64.as_bytes()))]),
+        ),
+        ("no tcUrl", amf_obj(false, &[("app", amf_str(b"live"))])),
+        (
+            "ECMA array command object",
+            amf_obj(
+                true,
+                &[
+                    ("app", amf_str(b"live")),
+                    ("tcUrl", amf_str(b"rtmp://h/live")),
+                ],
+            ),
+        ),
+        (
+            "UTF-8 app",
+            amf_obj(false, &[("app", amf_str("vivo-ñ".as_bytes()))]),
+        ),
+    ];
+    for (what, object) in cases {
+        let mut s = after_handshake();
+        s.handle_input(&connect_bytes(&amf_num(1.0), &object))
+            .unwrap_or_else(|e| panic!("{what}: {e}"));
+        assert!(
+            matches!(events(&mut s).first(), Some(ServerEvent::Connected { .. })),
+            "{what}"
+        );
+        let sent = sent_commands(&mut s);
+        assert_eq!(sent[0].name, "_result", "{what}");
+        assert!(!s.is_closed());
+    }
+}
+
+#[test]
+fn set_chunk_size_below_128_closes_and_above_2_pow_24_is_clamped() {
+    let scs = |size: u32| {
+        let mut b = vec![0x02, 0, 0, 0, 0, 0, 4, 1, 0, 0, 0, 0];
+        b.extend_from_slice(&size.to_be_bytes());
+        b
+    };
+    for size in [0, 1, 127] {
+        let mut s = after_handshake();
+        let e = s.handle_input(&scs(size)).unwrap_err();
+        assert!(
+            matches!(e, RtmpError::InvalidChunkSize { size: got, min: 128, .. } if got == size),
+            "{e:?}"
+        );
+        assert!(s.is_closed());
+    }
+    for size in [128, 0xFF_FFFF, 0x100_0000, 0x7FFF_FFFF, 0xFFFF_FFFF] {
+        let mut s = after_handshake();
+        s.handle_input(&scs(size)).unwrap();
+        // A connect of more than 128 bytes in one chunk: read at the new size.
+        let obj = amf_obj(
+            false,
+            &[
+                ("app", amf_str(b"live")),
+                ("flashVer", amf_str(&[b'x'; 200])),
+            ],
+        );
+        let mut payload = amf_str(b"connect");
+        payload.extend_from_slice(&amf_num(1.0));
+        payload.extend_from_slice(&obj);
+        let msg = crate::encode_message(
+            size.min(0xFF_FFFF),
+            3,
+            0,
+            MessageType::COMMAND_AMF0,
+            0,
+            &payload,
+        )
+        .unwrap();
+        s.handle_input(&msg).unwrap();
+        assert!(
+            matches!(events(&mut s).first(), Some(ServerEvent::Connected { .. })),
+            "chunk size {size}"
+        );
+    }
+}
+
+#[test]
+fn messages_received_counts_complete_messages_only() {
+    let mut s = after_handshake();
+    assert_eq!(s.messages_received(), 0);
+    let connect = connect_bytes(&amf_num(1.0), &amf_obj(false, &[("app", amf_str(b"live"))]));
+    // Trickled one byte at a time, the message counts once, on its last byte.
+    for (i, b) in connect.iter().enumerate() {
+        s.handle_input(&[*b]).unwrap();
+        let want = u64::from(i + 1 == connect.len());
+        assert_eq!(s.messages_received(), want, "after byte {i}");
+    }
+    // Three more in one read.
+    let mut out = BytesMut::new();
+    let mut enc = ChunkEncoder::new();
+    for c in [
+        ProtocolControl::WindowAckSize(1000),
+        ProtocolControl::UserControl(UserControl::PingRequest(1)),
+        ProtocolControl::Acknowledgement(5),
+    ] {
+        let (t, p) = c.encode();
+        enc.write(&mut out, 2, 0, t, 0, &p).unwrap();
+    }
+    s.handle_input(&out).unwrap();
+    assert_eq!(s.messages_received(), 4);
+}

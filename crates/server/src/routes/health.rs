@@ -121,6 +121,7 @@ pub async fn metrics(
     text.push_str(&stream_metrics(&state.engine.hub));
     text.push_str(&restream_metrics(&state.engine));
     text.push_str(&realtime_metrics(&state));
+    text.push_str(&rtmp_metrics(&state.engine.rtmp_stats));
     (
         [(
             header::CONTENT_TYPE,
@@ -144,6 +145,54 @@ fn realtime_metrics(state: &AppState) -> String {
         state.sockets.load(Relaxed),
         state.fanout.dropped()
     )
+}
+
+/// The RTMP listener: connections open, refused at accept (by which cap) and closed by a
+/// timeout (by which one). Labels are fixed words.
+fn rtmp_metrics(stats: &ferrocast_engine::rtmp_server::RtmpStats) -> String {
+    use std::fmt::Write;
+    use std::sync::atomic::Ordering::Relaxed;
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "# HELP ferrocast_rtmp_connections RTMP connections open on this node.\n\
+         # TYPE ferrocast_rtmp_connections gauge\n\
+         ferrocast_rtmp_connections {}",
+        stats.open.load(Relaxed)
+    );
+    let _ = writeln!(
+        out,
+        "# HELP ferrocast_rtmp_connections_refused_total RTMP connections closed at accept, by the cap they were over.\n\
+         # TYPE ferrocast_rtmp_connections_refused_total counter"
+    );
+    for (reason, n) in [
+        ("per_address", &stats.refused_per_address),
+        ("per_address_pending", &stats.refused_per_address_pending),
+        ("node", &stats.refused_node_full),
+    ] {
+        let _ = writeln!(
+            out,
+            "ferrocast_rtmp_connections_refused_total{{reason=\"{reason}\"}} {}",
+            n.load(Relaxed)
+        );
+    }
+    let _ = writeln!(
+        out,
+        "# HELP ferrocast_rtmp_timeouts_total RTMP connections closed by a timeout: handshake (not connected in time), idle (no complete message), write (the peer accepted no data).\n\
+         # TYPE ferrocast_rtmp_timeouts_total counter"
+    );
+    for (kind, n) in [
+        ("handshake", &stats.handshake_timeouts),
+        ("idle", &stats.idle_timeouts),
+        ("write", &stats.write_timeouts),
+    ] {
+        let _ = writeln!(
+            out,
+            "ferrocast_rtmp_timeouts_total{{kind=\"{kind}\"}} {}",
+            n.load(Relaxed)
+        );
+    }
+    out
 }
 
 /// Per-stream metrics, labelled by playback id (public, one per live stream; never the key).
