@@ -110,15 +110,19 @@ fn bump(counter: &AtomicU64) {
 
 /// What connections are counted under: an IPv4 address, or the /64 of an IPv6 address (one
 /// host commonly holds a whole /64, so counting single IPv6 addresses would cap nothing).
-/// IPv4-mapped IPv6 addresses (a dual-stack listener) count as their IPv4 address.
+/// IPv4-mapped IPv6 addresses (a dual-stack listener) count as their IPv4 address. The HTTP
+/// and Socket.IO caps count under the same key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-enum AddrKey {
+pub enum AddrKey {
+    /// An IPv4 client.
     V4(Ipv4Addr),
+    /// The first 64 bits of an IPv6 client.
     V6Prefix64(u64),
 }
 
 impl AddrKey {
-    fn of(ip: IpAddr) -> Self {
+    /// The key of a client address.
+    pub fn of(ip: IpAddr) -> Self {
         match ip {
             IpAddr::V4(a) => Self::V4(a),
             IpAddr::V6(a) => match a.to_ipv4_mapped() {

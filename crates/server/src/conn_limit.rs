@@ -1,33 +1,11 @@
-//! Open connections per client address, capped: one host must not fill the node. An address is
-//! an IPv4 address or the /64 of an IPv6 address (one host commonly holds a whole /64);
-//! IPv4-mapped IPv6 counts as its IPv4 address. Entries are removed when their last connection
-//! closes, so the table holds only open connections.
+//! Open HTTP and Socket.IO connections per client address ([`AddrKey`], as the RTMP listener
+//! counts them), capped: one host must not fill the node. Entries are removed when their last
+//! connection closes, so the table holds only open connections.
 
+pub use ferrocast_engine::rtmp_server::AddrKey;
 use std::collections::HashMap;
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
-
-/// What connections are counted under.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum AddrKey {
-    /// An IPv4 client.
-    V4(Ipv4Addr),
-    /// The first 64 bits of an IPv6 client.
-    V6Net(u64),
-}
-
-impl AddrKey {
-    /// The key of a client address.
-    pub fn of(ip: IpAddr) -> Self {
-        match ip {
-            IpAddr::V4(a) => Self::V4(a),
-            IpAddr::V6(a) => match a.to_ipv4_mapped() {
-                Some(v4) => Self::V4(v4),
-                None => Self::V6Net((u128::from(a) >> 64) as u64),
-            },
-        }
-    }
-}
 
 /// Open connections per address, at most `max` each (0: no cap).
 pub struct AddressCounts {
