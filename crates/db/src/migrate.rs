@@ -69,6 +69,11 @@ pub const SQLITE: &[Migration] = &[
         name: "site_settings",
         sql: include_str!("../migrations/shared/0008_site_settings.sql"),
     },
+    Migration {
+        version: 9,
+        name: "webhook_outcomes",
+        sql: include_str!("../migrations/shared/0009_webhook_outcomes.sql"),
+    },
 ];
 
 /// Migrations for PostgreSQL.
@@ -112,6 +117,11 @@ pub const POSTGRES: &[Migration] = &[
         version: 8,
         name: "site_settings",
         sql: include_str!("../migrations/shared/0008_site_settings.sql"),
+    },
+    Migration {
+        version: 9,
+        name: "webhook_outcomes",
+        sql: include_str!("../migrations/shared/0009_webhook_outcomes.sql"),
     },
 ];
 
