@@ -362,6 +362,17 @@ impl Db {
         })
     }
 
+    /// Administrators' email addresses (at most `limit`, oldest accounts first): whom the node
+    /// tells of what needs a person, such as a payment that does not match its order.
+    pub async fn admin_emails(&self, limit: i64) -> Result<Vec<String>, DbError> {
+        Ok(on_pool!(self, p => sqlx::query_scalar(
+            "SELECT email FROM users WHERE role = 'admin' ORDER BY id LIMIT $1",
+        )
+        .bind(limit)
+        .fetch_all(p)
+        .await?))
+    }
+
     /// Number of users.
     pub async fn count_users(&self) -> Result<i64, DbError> {
         Ok(

@@ -5,11 +5,16 @@
 //! leaves nothing, so the gateway's retry applies it whole. A payment is stored once per gateway
 //! payment id, so the Checkout callback and the webhook for the same payment credit it once.
 //! Events that change a subscription carry the gateway's time; an older one arriving after a
-//! newer one changes nothing. Work for one user is serialised by touching the user's row first
-//! (a row lock in PostgreSQL, the write lock in SQLite).
+//! newer one changes nothing. A genuine event that changes nothing and never will (about
+//! something this deployment did not create, too old, or a payment that does not match its
+//! order) is recorded too, as `ignored` with its reason ([`NotApplied`]), so that its
+//! redeliveries are duplicates; only an event that overtook the one creating its object is
+//! left unrecorded ([`Applied::Unknown`]), for the gateway to deliver again. Work for one user
+//! is serialised by touching the user's row first (a row lock in PostgreSQL, the write lock in
+//! SQLite).
 
 use crate::{on_pool, Db, DbError};
-use ferrocast_domain::billing::{next_period, Cycle};
+use ferrocast_domain::billing::{next_period, Cycle, NotApplied};
 use sqlx::Row;
 
 /// Statuses that entitle a user to their plan.
@@ -40,9 +45,12 @@ pub struct OrderRecord {
     pub status: String,
     /// When (ms).
     pub created_at: i64,
+    /// Why a payment reported for it was refused ([`NotApplied::as_str`]); nothing is granted
+    /// from such an order.
+    pub refused_reason: Option<String>,
 }
 
-const ORDER_COLUMNS: &str = "id, uuid, user_id, plan_id, billing_cycle, provider, provider_ref, amount_minor, currency, status, created_at";
+const ORDER_COLUMNS: &str = "id, uuid, user_id, plan_id, billing_cycle, provider, provider_ref, amount_minor, currency, status, created_at, refused_reason";
 
 macro_rules! order_from_row {
     ($r:expr) => {
@@ -58,6 +66,7 @@ macro_rules! order_from_row {
             currency: $r.try_get("currency")?,
             status: $r.try_get("status")?,
             created_at: $r.try_get("created_at")?,
+            refused_reason: $r.try_get("refused_reason")?,
         }
     };
 }
@@ -156,9 +165,28 @@ pub enum Applied {
     },
     /// This event (or this payment) was applied before; nothing changed.
     Duplicate,
-    /// It concerns something not known yet (an event that overtook the one creating it);
-    /// nothing was recorded, so the gateway's retry applies it later.
+    /// Taken and recorded with this reason, and nothing changed: it is about something this
+    /// deployment did not create or will not learn of, or its payment does not match its
+    /// order. A redelivery is a [`Applied::Duplicate`].
+    Ignored(NotApplied),
+    /// It concerns something of ours not known yet (an event that overtook the one creating
+    /// it); nothing was recorded, so the gateway's retry applies it later.
     Unknown,
+}
+
+/// A gateway event as recorded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GatewayEventRecord {
+    /// Its type.
+    pub kind: String,
+    /// `applied` or `ignored`.
+    pub outcome: String,
+    /// Why it was ignored ([`NotApplied::as_str`]).
+    pub reason: Option<String>,
+    /// A line for the operator (what it named, what was paid and due).
+    pub detail: Option<String>,
+    /// When it was taken (ms).
+    pub received_at: i64,
 }
 
 /// A Stripe subscription's state as an event carries it.
@@ -240,6 +268,38 @@ macro_rules! take_event {
         .bind(e.provider).bind(e.id).bind(e.kind).bind($now)
         .execute(&mut *$tx).await?
         .rows_affected() == 1
+    }};
+}
+
+/// Marks the event taken in this transaction as ignored, with why.
+macro_rules! mark_ignored {
+    ($tx:expr, $event:expr, $reason:expr, $detail:expr) => {{
+        let e: &GatewayEvent<'_> = $event;
+        let reason: NotApplied = $reason;
+        sqlx::query(
+            "UPDATE webhook_events SET outcome = 'ignored', reason = $3, detail = $4 \
+             WHERE provider = $1 AND event_id = $2",
+        )
+        .bind(e.provider)
+        .bind(e.id)
+        .bind(reason.as_str())
+        .bind($detail)
+        .execute(&mut *$tx)
+        .await?;
+        reason
+    }};
+}
+
+/// An order's status and refusal, read inside the transaction.
+macro_rules! order_state {
+    ($tx:expr, $order:expr) => {{
+        let r = sqlx::query("SELECT status, refused_reason FROM payment_orders WHERE id = $1")
+            .bind($order)
+            .fetch_one(&mut *$tx)
+            .await?;
+        let status: String = r.try_get("status")?;
+        let refused: Option<String> = r.try_get("refused_reason")?;
+        (status, refused.is_some())
     }};
 }
 
@@ -425,6 +485,79 @@ impl Db {
         })
     }
 
+    /// Records a genuine event that changes nothing, with why (`detail`: a line for the
+    /// operator). `Ignored` the first time, `Duplicate` for a redelivery.
+    pub async fn record_not_applied(
+        &self,
+        event: &GatewayEvent<'_>,
+        reason: NotApplied,
+        detail: &str,
+        now: i64,
+    ) -> Result<Applied, DbError> {
+        on_pool!(self, p => {
+            let r = sqlx::query(
+                "INSERT INTO webhook_events (provider, event_id, kind, received_at, outcome, reason, detail) \
+                 VALUES ($1, $2, $3, $4, 'ignored', $5, $6) ON CONFLICT (provider, event_id) DO NOTHING",
+            )
+            .bind(event.provider).bind(event.id).bind(event.kind).bind(now).bind(reason.as_str()).bind(detail)
+            .execute(p).await?;
+            Ok(if r.rows_affected() == 1 { Applied::Ignored(reason) } else { Applied::Duplicate })
+        })
+    }
+
+    /// A payment reported for `order` that does not match it (`reason`: the amount or the
+    /// currency): the event recorded as ignored and the order marked refused, in one
+    /// transaction, so that nothing is granted from the order afterwards.
+    pub async fn refuse_order(
+        &self,
+        event: &GatewayEvent<'_>,
+        order: &OrderRecord,
+        reason: NotApplied,
+        detail: &str,
+        now: i64,
+    ) -> Result<Applied, DbError> {
+        on_pool!(self, p => {
+            let mut tx = p.begin().await?;
+            if !take_event!(tx, event, now) {
+                tx.commit().await?;
+                return Ok(Applied::Duplicate);
+            }
+            mark_ignored!(tx, event, reason, detail);
+            sqlx::query(
+                "UPDATE payment_orders SET refused_reason = COALESCE(refused_reason, $1), updated_at = $2 WHERE id = $3",
+            )
+            .bind(reason.as_str()).bind(now).bind(order.id)
+            .execute(&mut *tx).await?;
+            tx.commit().await?;
+            Ok(Applied::Ignored(reason))
+        })
+    }
+
+    /// A gateway event as recorded, if it was taken.
+    pub async fn gateway_event(
+        &self,
+        provider: &str,
+        event_id: &str,
+    ) -> Result<Option<GatewayEventRecord>, DbError> {
+        on_pool!(self, p => {
+            let r = sqlx::query(
+                "SELECT kind, outcome, reason, detail, received_at FROM webhook_events WHERE provider = $1 AND event_id = $2",
+            )
+            .bind(provider).bind(event_id)
+            .fetch_optional(p).await?;
+            match r {
+                Some(r) => Ok(Some(GatewayEventRecord {
+                    kind: r.try_get("kind")?,
+                    outcome: r.try_get("outcome")?,
+                    reason: r.try_get("reason")?,
+                    detail: r.try_get("detail")?,
+                    received_at: r.try_get("received_at")?,
+                })),
+                None => Ok(None),
+            }
+        })
+    }
+
     /// A one-time payment of an order (Razorpay, ePayco): stored once; the order paid; the
     /// user's subscription to the order's plan through this gateway extended by one cycle, or
     /// started (ending the user's other subscriptions). `event`: the webhook that reported it,
@@ -535,7 +668,9 @@ impl Db {
     /// recorded; when `paid`, the order paid, its subscription known (provisionally for one
     /// cycle from now, until Stripe's subscription events give its period) and the user's other
     /// subscriptions ended. An unpaid session (a payment method that settles later) grants
-    /// nothing yet.
+    /// nothing yet, nor does an order refused before (its payment did not match it). A
+    /// subscription already known as ended (its deletion overtook the checkout) stays ended and
+    /// ends nothing else.
     pub async fn stripe_checkout_completed(
         &self,
         event: &GatewayEvent<'_>,
@@ -551,6 +686,11 @@ impl Db {
             if !take_event!(tx, event, now) {
                 tx.commit().await?;
                 return Ok(Applied::Duplicate);
+            }
+            if order_state!(tx, order.id).1 {
+                mark_ignored!(tx, event, NotApplied::RefusedOrder, order.uuid.as_str());
+                tx.commit().await?;
+                return Ok(Applied::Ignored(NotApplied::RefusedOrder));
             }
             lock_user!(tx, order.user_id);
             if let Some(c) = customer {
@@ -573,7 +713,15 @@ impl Db {
                 let (start, end) = next_period(cycle, None, now);
                 let id = insert_subscription!(tx, order.user_id, order.plan_id, "active", cycle.as_str(),
                     start, end, "stripe", sub, 0i64, now);
-                replaced = replace_others!(tx, order.user_id, id, now);
+                let entitled = sqlx::query(&format!(
+                    "SELECT 1 AS one FROM user_subscriptions WHERE id = $1 AND status IN {ENTITLED}"
+                ))
+                .bind(id)
+                .fetch_optional(&mut *tx).await?
+                .is_some();
+                if entitled {
+                    replaced = replace_others!(tx, order.user_id, id, now);
+                }
             }
             tx.commit().await?;
             Ok(Applied::Done { replaced })
@@ -581,9 +729,15 @@ impl Db {
     }
 
     /// Stripe's `customer.subscription.*`: the subscription's status, period and
-    /// cancel-at-period-end as of `event_at` (ms), unless a newer event was applied. A
-    /// subscription not known yet is created from its order (`order`), or the event waits for
-    /// the gateway's retry.
+    /// cancel-at-period-end as of `event_at` (ms), unless a newer event was applied.
+    ///
+    /// A subscription not known here is only ever created by its Checkout, which checks what
+    /// was paid. An event about one is decided by the order named in the subscription's
+    /// metadata (`order`): with no order of ours, or a refused one, it is ignored; an
+    /// `incomplete` subscription changes nothing; an ended one is recorded as ended (so that a
+    /// Checkout arriving after its deletion grants nothing); an entitled one waits for the
+    /// gateway's retry ([`Applied::Unknown`]) while its Checkout has not been applied (the
+    /// order is still `created`), and is ignored once it has.
     pub async fn stripe_subscription_event(
         &self,
         event: &GatewayEvent<'_>,
@@ -599,34 +753,58 @@ impl Db {
                 tx.commit().await?;
                 return Ok(Applied::Duplicate);
             }
+            // The order before the subscription: its Checkout marks it paid and inserts the
+            // subscription in one transaction, so an order read as paid means the subscription
+            // is visible by the next read (PostgreSQL reads each statement afresh).
+            let order_now = match order {
+                Some(o) => Some(order_state!(tx, o.id)),
+                None => None,
+            };
             let known = sqlx::query("SELECT id, user_id FROM user_subscriptions WHERE provider = 'stripe' AND provider_subscription_id = $1")
                 .bind(s.id)
                 .fetch_optional(&mut *tx).await?;
-            let mut replaced = Vec::new();
-            let id: i64 = match (known, order) {
+            let replaced = Vec::new();
+            let id: i64 = match (known, order.zip(order_now)) {
                 (Some(r), _) => {
                     lock_user!(tx, r.try_get::<i64, _>("user_id")?);
                     r.try_get("id")?
                 }
-                (None, Some(_)) if s.status.is_none() => {
-                    // Not paid yet (`incomplete`): nothing to grant; a later event creates it.
-                    tx.commit().await?;
-                    return Ok(Applied::Done { replaced });
-                }
-                (None, Some(o)) => {
-                    let cycle = Cycle::parse(&o.billing_cycle).unwrap_or(Cycle::Monthly);
-                    let (start, end) = next_period(cycle, None, now);
-                    lock_user!(tx, o.user_id);
-                    let id = insert_subscription!(tx, o.user_id, o.plan_id, s.status.unwrap_or("active"), cycle.as_str(),
-                        s.period_start.unwrap_or(start), s.period_end.unwrap_or(end), "stripe", s.id, 0i64, now);
-                    if s.status.is_some_and(|st| st != "canceled") {
-                        replaced = replace_others!(tx, o.user_id, id, now);
-                    }
-                    id
-                }
                 (None, None) => {
-                    tx.rollback().await?;
-                    return Ok(Applied::Unknown);
+                    let why = mark_ignored!(tx, event, NotApplied::UnknownSubscription, s.id);
+                    tx.commit().await?;
+                    return Ok(Applied::Ignored(why));
+                }
+                (None, Some((o, (order_status, refused)))) => {
+                    match s.status {
+                        _ if refused => {
+                            let why = mark_ignored!(tx, event, NotApplied::RefusedOrder, o.uuid.as_str());
+                            tx.commit().await?;
+                            return Ok(Applied::Ignored(why));
+                        }
+                        // Not paid yet (`incomplete`): nothing to grant; its Checkout creates it.
+                        None => {
+                            tx.commit().await?;
+                            return Ok(Applied::Done { replaced });
+                        }
+                        Some("canceled") => {
+                            let cycle = Cycle::parse(&o.billing_cycle).unwrap_or(Cycle::Monthly);
+                            let (start, end) = next_period(cycle, None, now);
+                            lock_user!(tx, o.user_id);
+                            insert_subscription!(tx, o.user_id, o.plan_id, "canceled", cycle.as_str(),
+                                s.period_start.unwrap_or(start), s.period_end.unwrap_or(end), "stripe", s.id, 0i64, now)
+                        }
+                        // Entitled: its Checkout has not been applied yet and will create it.
+                        Some(_) if order_status == "created" => {
+                            tx.rollback().await?;
+                            return Ok(Applied::Unknown);
+                        }
+                        // Its Checkout was applied and created another subscription, or none.
+                        Some(_) => {
+                            let why = mark_ignored!(tx, event, NotApplied::UnknownSubscription, s.id);
+                            tx.commit().await?;
+                            return Ok(Applied::Ignored(why));
+                        }
+                    }
                 }
             };
             sqlx::query(
@@ -648,10 +826,16 @@ impl Db {
     /// Stripe's `invoice.paid` (`paid`) or `invoice.payment_failed`: the payment stored once;
     /// paid: the period extended to what the invoice pays for and a past-due subscription
     /// active again; failed: an active subscription past due, with `grace_ms` of grace.
+    ///
+    /// For a subscription not known here: a paid invoice waits for the gateway's retry
+    /// ([`Applied::Unknown`]) while the order behind it (`order`, from the subscription's
+    /// metadata on the invoice) still awaits its Checkout; otherwise it is ignored, as is a
+    /// failed one (there is nothing here to make past due).
     pub async fn stripe_invoice(
         &self,
         event: &GatewayEvent<'_>,
         inv: &StripeInvoice<'_>,
+        order: Option<&OrderRecord>,
         paid: bool,
         grace_ms: i64,
         now: i64,
@@ -662,13 +846,28 @@ impl Db {
                 tx.commit().await?;
                 return Ok(Applied::Duplicate);
             }
+            // The order before the subscription, as in `stripe_subscription_event`.
+            let order_now = match order {
+                Some(o) if paid => Some(order_state!(tx, o.id)),
+                _ => None,
+            };
             let Some(sub) = sqlx::query(
                 "SELECT id, user_id, plan_id FROM user_subscriptions WHERE provider = 'stripe' AND provider_subscription_id = $1",
             )
             .bind(inv.subscription)
             .fetch_optional(&mut *tx).await? else {
-                tx.rollback().await?;
-                return Ok(Applied::Unknown);
+                let why = match order_now {
+                    Some((_, true)) => NotApplied::RefusedOrder,
+                    // Its Checkout has not been applied yet and will create the subscription.
+                    Some((status, false)) if status == "created" => {
+                        tx.rollback().await?;
+                        return Ok(Applied::Unknown);
+                    }
+                    _ => NotApplied::UnknownSubscription,
+                };
+                mark_ignored!(tx, event, why, inv.subscription);
+                tx.commit().await?;
+                return Ok(Applied::Ignored(why));
             };
             let (id, user, plan): (i64, i64, i64) = (sub.try_get("id")?, sub.try_get("user_id")?, sub.try_get("plan_id")?);
             lock_user!(tx, user);

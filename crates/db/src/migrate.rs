@@ -70,6 +70,11 @@ pub const SQLITE: &[Migration] = &[
         sql: include_str!("../migrations/shared/0008_site_settings.sql"),
     },
     Migration {
+        version: 9,
+        name: "webhook_outcomes",
+        sql: include_str!("../migrations/shared/0009_webhook_outcomes.sql"),
+    },
+    Migration {
         version: 10,
         name: "account_guards",
         sql: include_str!("../migrations/shared/0010_account_guards.sql"),
@@ -117,6 +122,11 @@ pub const POSTGRES: &[Migration] = &[
         version: 8,
         name: "site_settings",
         sql: include_str!("../migrations/shared/0008_site_settings.sql"),
+    },
+    Migration {
+        version: 9,
+        name: "webhook_outcomes",
+        sql: include_str!("../migrations/shared/0009_webhook_outcomes.sql"),
     },
     Migration {
         version: 10,

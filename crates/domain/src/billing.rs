@@ -142,6 +142,78 @@ pub fn next_period(cycle: Cycle, current_end: Option<i64>, now: i64) -> (i64, i6
     (start, cycle.period_end(start))
 }
 
+/// Gateway events created longer ago than this (Stripe's `created`, Razorpay's `created_at`)
+/// are recorded and not applied, and never retried: Stripe retries a delivery for up to 3 days
+/// and Razorpay for 24 hours, so an older one is a manual resend of stale state. The same bound
+/// ends the wait for an event that overtook the one creating its object.
+pub const EVENT_MAX_AGE_SECS: i64 = 7 * 86_400;
+
+/// Whether an event created at `created_secs` (Unix seconds; 0 or less: it did not say) is past
+/// [`EVENT_MAX_AGE_SECS`] at `now_secs`. An event that does not say when it was created is
+/// treated as too old, so it can never be waited for forever.
+pub fn event_too_old(created_secs: i64, now_secs: i64) -> bool {
+    created_secs <= 0 || now_secs.saturating_sub(created_secs) > EVENT_MAX_AGE_SECS
+}
+
+/// Why a genuine gateway event is acknowledged (`200`, `applied: false`) without changing
+/// anything, and recorded so that its redeliveries are duplicates. Also the `reason` label of
+/// the metrics that count them, so the set is closed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum NotApplied {
+    /// It names no order of this deployment (another application on the same gateway
+    /// account, or a checkout started elsewhere).
+    UnknownOrder,
+    /// It concerns a subscription this deployment did not create and will not learn of.
+    UnknownSubscription,
+    /// It concerns an order whose payment was refused as not matching the order.
+    RefusedOrder,
+    /// Older than [`EVENT_MAX_AGE_SECS`].
+    TooOld,
+    /// The amount paid differs from the order's price.
+    AmountMismatch,
+    /// The currency paid differs from the order's.
+    CurrencyMismatch,
+}
+
+impl NotApplied {
+    /// The stored word and metric label.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NotApplied::UnknownOrder => "unknown_order",
+            NotApplied::UnknownSubscription => "unknown_subscription",
+            NotApplied::RefusedOrder => "refused_order",
+            NotApplied::TooOld => "too_old",
+            NotApplied::AmountMismatch => "amount_mismatch",
+            NotApplied::CurrencyMismatch => "currency_mismatch",
+        }
+    }
+
+    /// Whether money was taken for an order and nothing granted: the operator has to look.
+    pub fn is_mismatch(self) -> bool {
+        matches!(
+            self,
+            NotApplied::AmountMismatch | NotApplied::CurrencyMismatch
+        )
+    }
+}
+
+/// Checks what a gateway says was paid against the order's price: `None` when it matches. A
+/// different currency is reported as such (amounts in two currencies do not compare).
+pub fn payment_mismatch(
+    paid_minor: i64,
+    paid_currency: &str,
+    due_minor: i64,
+    due_currency: &str,
+) -> Option<NotApplied> {
+    if !paid_currency.eq_ignore_ascii_case(due_currency) {
+        Some(NotApplied::CurrencyMismatch)
+    } else if paid_minor != due_minor {
+        Some(NotApplied::AmountMismatch)
+    } else {
+        None
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -233,6 +305,34 @@ mod tests {
             5 * DAY_MS,
             "lapsed: from now"
         );
+    }
+
+    #[test]
+    fn age_bound_and_payment_checks() {
+        let now = 1_800_000_000;
+        assert!(
+            !event_too_old(now - EVENT_MAX_AGE_SECS, now),
+            "at the bound"
+        );
+        assert!(event_too_old(now - EVENT_MAX_AGE_SECS - 1, now));
+        assert!(!event_too_old(now + 60, now), "a gateway clock ahead");
+        assert!(event_too_old(0, now), "no creation time");
+        assert_eq!(payment_mismatch(999, "usd", 999, "USD"), None);
+        assert_eq!(
+            payment_mismatch(1, "USD", 999, "USD"),
+            Some(NotApplied::AmountMismatch)
+        );
+        assert_eq!(
+            payment_mismatch(999, "EUR", 999, "USD"),
+            Some(NotApplied::CurrencyMismatch)
+        );
+        assert_eq!(
+            payment_mismatch(5, "EUR", 999, "USD"),
+            Some(NotApplied::CurrencyMismatch),
+            "the currency first"
+        );
+        assert!(NotApplied::AmountMismatch.is_mismatch());
+        assert!(!NotApplied::TooOld.is_mismatch());
     }
 
     proptest! {

@@ -197,6 +197,10 @@ pub struct Invoice {
     pub currency: String,
     /// The period the invoice's subscription line covers (Unix seconds), if given.
     pub period_end: Option<i64>,
+    /// `metadata.order` of the subscription it bills, as Stripe copies it onto the invoice
+    /// (`parent.subscription_details.metadata`; `subscription_details.metadata` before API
+    /// version 2025-03-31; invoices created from June 2023 on): the ferrocast order behind it.
+    pub order: Option<String>,
 }
 
 /// Reads an `invoice.*` event's object (the subscription id where either API version puts it).
@@ -204,6 +208,8 @@ pub fn invoice(o: &Value) -> Result<Invoice, ParseError> {
     let subscription = text(o, "subscription")
         .or_else(|| text(&o["parent"]["subscription_details"], "subscription"));
     let line_end = o["lines"]["data"][0]["period"]["end"].as_i64();
+    let order = text(&o["parent"]["subscription_details"]["metadata"], "order")
+        .or_else(|| text(&o["subscription_details"]["metadata"], "order"));
     Ok(Invoice {
         id: text(o, "id").ok_or_else(|| ParseError::Malformed("invoice without id".into()))?,
         customer: text(o, "customer"),
@@ -212,6 +218,7 @@ pub fn invoice(o: &Value) -> Result<Invoice, ParseError> {
         amount_due: o["amount_due"].as_i64().unwrap_or(0),
         currency: text(o, "currency").unwrap_or_default().to_ascii_uppercase(),
         period_end: line_end.or_else(|| o["period_end"].as_i64()),
+        order,
     })
 }
 
@@ -370,6 +377,13 @@ mod tests {
         assert_eq!(
             (i.amount_paid, i.currency.as_str(), i.period_end),
             (999, "USD", Some(1_702_592_000))
+        );
+        assert_eq!(i.order, None, "no subscription metadata");
+        let basil = invoice(&serde_json::json!({"id":"in_2","parent":{"subscription_details":{"subscription":"sub_1","metadata":{"order":"o-1"}}}})).expect("invoice");
+        let older = invoice(&serde_json::json!({"id":"in_3","subscription":"sub_1","subscription_details":{"metadata":{"order":"o-1"}}})).expect("invoice");
+        assert_eq!(
+            (basil.order.as_deref(), older.order.as_deref()),
+            (Some("o-1"), Some("o-1"))
         );
         let s = subscription(&serde_json::json!({"id":"sub_1","customer":"cus_1","status":"active","cancel_at_period_end":true,"metadata":{"order":"o-1"},"items":{"data":[{"current_period_start":10,"current_period_end":20}]}})).expect("sub");
         assert_eq!(

@@ -1,8 +1,10 @@
 //! Prometheus metrics in the text exposition format (version 0.0.4), kept in-process.
 //!
 //! Labels are bounded by construction: the route is axum's matched path template (never the raw
-//! URL), or `unmatched`; methods outside the standard set are folded into `other`.
+//! URL), or `unmatched`; methods outside the standard set are folded into `other`; gateways and
+//! the reasons an event is not applied are `&'static str`s from closed sets.
 
+use ferrocast_domain::billing::NotApplied;
 use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::sync::Mutex;
@@ -25,6 +27,9 @@ struct Data {
     requests: BTreeMap<(&'static str, String, u16), u64>,
     latency: BTreeMap<(&'static str, String), Histogram>,
     rate_limited: BTreeMap<&'static str, u64>,
+    webhook_ignored: BTreeMap<(&'static str, &'static str), u64>,
+    webhook_deferred: BTreeMap<&'static str, u64>,
+    payment_mismatches: BTreeMap<(&'static str, &'static str), u64>,
 }
 
 /// The node's metrics.
@@ -95,6 +100,25 @@ impl Metrics {
         *d.rate_limited.entry(class).or_default() += 1;
     }
 
+    /// Counts a gateway event recorded as not applied (once per event, not per delivery).
+    pub fn webhook_ignored(&self, gateway: &'static str, reason: NotApplied) {
+        let mut d = self.data.lock().unwrap_or_else(|p| p.into_inner());
+        *d.webhook_ignored
+            .entry((gateway, reason.as_str()))
+            .or_default() += 1;
+        if reason.is_mismatch() {
+            *d.payment_mismatches
+                .entry((gateway, reason.as_str()))
+                .or_default() += 1;
+        }
+    }
+
+    /// Counts a gateway event answered 503 to be delivered again (per delivery).
+    pub fn webhook_deferred(&self, gateway: &'static str) {
+        let mut d = self.data.lock().unwrap_or_else(|p| p.into_inner());
+        *d.webhook_deferred.entry(gateway).or_default() += 1;
+    }
+
     /// Renders every metric.
     pub fn render(&self) -> String {
         let d = self.data.lock().unwrap_or_else(|p| p.into_inner());
@@ -156,6 +180,33 @@ impl Metrics {
         let _ = writeln!(out, "# TYPE ferrocast_rate_limited_total counter");
         for (class, n) in &d.rate_limited {
             let _ = writeln!(out, "ferrocast_rate_limited_total{{class=\"{class}\"}} {n}");
+        }
+        let _ = writeln!(out, "# HELP ferrocast_webhook_events_ignored_total Genuine payment gateway events acknowledged and recorded without being applied, by gateway and reason (each event once).");
+        let _ = writeln!(out, "# TYPE ferrocast_webhook_events_ignored_total counter");
+        for ((gateway, reason), n) in &d.webhook_ignored {
+            let _ = writeln!(
+                out,
+                "ferrocast_webhook_events_ignored_total{{gateway=\"{gateway}\",reason=\"{reason}\"}} {n}"
+            );
+        }
+        let _ = writeln!(out, "# HELP ferrocast_webhook_events_deferred_total Payment gateway deliveries answered 503 to be delivered again (the event overtook the one creating its object), by gateway.");
+        let _ = writeln!(
+            out,
+            "# TYPE ferrocast_webhook_events_deferred_total counter"
+        );
+        for (gateway, n) in &d.webhook_deferred {
+            let _ = writeln!(
+                out,
+                "ferrocast_webhook_events_deferred_total{{gateway=\"{gateway}\"}} {n}"
+            );
+        }
+        let _ = writeln!(out, "# HELP ferrocast_payment_mismatches_total Payments whose amount or currency differs from their order: taken by the gateway, nothing granted; a person has to look.");
+        let _ = writeln!(out, "# TYPE ferrocast_payment_mismatches_total counter");
+        for ((gateway, reason), n) in &d.payment_mismatches {
+            let _ = writeln!(
+                out,
+                "ferrocast_payment_mismatches_total{{gateway=\"{gateway}\",reason=\"{reason}\"}} {n}"
+            );
         }
         out
     }

@@ -269,8 +269,18 @@ fn subscription(
     json!({"id": id, "object": "subscription", "customer": customer, "status": status, "cancel_at_period_end": cancel_at_end, "metadata": {"order": order}, "items": {"object": "list", "data": [{"id": format!("si_{id}"), "object": "subscription_item", "current_period_start": start, "current_period_end": end, "price": {"id": "price_x", "unit_amount": 999, "currency": "usd", "recurring": {"interval": "month"}}}]}})
 }
 
-fn invoice(id: &str, sub: &str, customer: &str, amount: i64, start: i64, end: i64) -> Value {
-    json!({"id": id, "object": "invoice", "customer": customer, "status": "paid", "amount_paid": amount, "amount_due": amount, "currency": "usd", "parent": {"type": "subscription_details", "subscription_details": {"subscription": sub}}, "lines": {"object": "list", "data": [{"id": format!("il_{id}"), "period": {"start": start, "end": end}}]}})
+/// An invoice of subscription `sub`, carrying the subscription's metadata (`order`) as Stripe
+/// copies it onto invoices (`parent.subscription_details.metadata`).
+fn invoice(
+    id: &str,
+    sub: &str,
+    order: &str,
+    customer: &str,
+    amount: i64,
+    start: i64,
+    end: i64,
+) -> Value {
+    json!({"id": id, "object": "invoice", "customer": customer, "status": "paid", "amount_paid": amount, "amount_due": amount, "currency": "usd", "parent": {"type": "subscription_details", "subscription_details": {"subscription": sub, "metadata": {"order": order}}}, "lines": {"object": "list", "data": [{"id": format!("il_{id}"), "period": {"start": start, "end": end}}]}})
 }
 
 /// `Stripe-Signature` headers for `payloads` at `t`, from Stripe's library.
@@ -400,7 +410,7 @@ async fn stripe_upgrade_downgrade_renewal_and_the_period_job(b: Backend) {
                 "evt_i1",
                 "invoice.paid",
                 t0,
-                invoice("in_1", "sub_1", "cus_1", 999, t0, period_end),
+                invoice("in_1", "sub_1", &order, "cus_1", 999, t0, period_end),
             ),
         ],
     )
@@ -560,7 +570,15 @@ async fn stripe_upgrade_downgrade_renewal_and_the_period_job(b: Backend) {
                 "evt_i2",
                 "invoice.paid",
                 t0 + 30,
-                invoice("in_2", "sub_2", "cus_1", 2999, t0 + 30, period_end + 30),
+                invoice(
+                    "in_2",
+                    "sub_2",
+                    &order2,
+                    "cus_1",
+                    2999,
+                    t0 + 30,
+                    period_end + 30,
+                ),
             ),
         ],
     )
@@ -618,13 +636,13 @@ async fn stripe_upgrade_downgrade_renewal_and_the_period_job(b: Backend) {
                 "evt_i3",
                 "invoice.paid",
                 t0 + 45,
-                invoice("in_3", "sub_3", "cus_1", 999, t0, period_end),
+                invoice("in_3", "sub_3", &order3, "cus_1", 999, t0, period_end),
             ),
             stripe_event(
                 "evt_f3",
                 "invoice.payment_failed",
                 t0 + 44,
-                invoice("in_3", "sub_3", "cus_1", 999, t0, period_end),
+                invoice("in_3", "sub_3", &order3, "cus_1", 999, t0, period_end),
             ),
         ],
     )
@@ -640,7 +658,7 @@ async fn stripe_upgrade_downgrade_renewal_and_the_period_job(b: Backend) {
             "evt_f4",
             "invoice.payment_failed",
             t0 + 50,
-            invoice("in_4", "sub_3", "cus_1", 999, t0, period_end),
+            invoice("in_4", "sub_3", &order3, "cus_1", 999, t0, period_end),
         )],
     )
     .await;
@@ -1212,12 +1230,12 @@ async fn ten_thousand_replayed_duplicated_and_reordered_webhooks(b: Backend) {
             (
                 "invoice.paid",
                 t0 + 1,
-                invoice(&format!("in_a{u}"), &sub, &cus, 999, t0, end1),
+                invoice(&format!("in_a{u}"), &sub, &order, &cus, 999, t0, end1),
             ),
             (
                 "invoice.paid",
                 t0 + 3,
-                invoice(&format!("in_b{u}"), &sub, &cus, 999, end1, end2),
+                invoice(&format!("in_b{u}"), &sub, &order, &cus, 999, end1, end2),
             ),
         ]
         .into_iter()
@@ -1356,9 +1374,641 @@ async fn ten_thousand_replayed_duplicated_and_reordered_webhooks(b: Backend) {
     app.finish().await;
 }
 
+// ---------------------------------------------------------------- webhooks never wedge
+
+/// One series of the node's `/metrics`, read from loopback (0 when it is not there yet).
+async fn metric(app: &TestApp, series: &str) -> f64 {
+    let text = client()
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    text.lines()
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' '))
+        .map(|v| v.trim().parse().expect("a number"))
+        .unwrap_or(0.0)
+}
+
+/// Rows of the node's database that `sql` counts.
+async fn count_rows(app: &TestApp, sql: &str) -> i64 {
+    match &app.running.as_ref().expect("running").state.db {
+        ferrocast_db::Db::Sqlite(p) => sqlx::query_scalar(sql).fetch_one(p).await,
+        ferrocast_db::Db::Postgres(p) => sqlx::query_scalar(sql).fetch_one(p).await,
+    }
+    .expect("count")
+}
+
+/// Everything a payment could change: each user's subscription, usage, source limit and
+/// payments, and the billing tables' sizes.
+async fn billing_state(app: &TestApp, tokens: &[&str]) -> Value {
+    let mut users = Vec::new();
+    for token in tokens {
+        let (_, mine) = call(
+            app,
+            "GET",
+            "/api/subscriptions/my-subscription",
+            Some(token),
+            None,
+        )
+        .await;
+        let (_, limit) = call(
+            app,
+            "POST",
+            "/api/subscriptions/check-limits",
+            Some(token),
+            Some(json!({"operation": "create_source"})),
+        )
+        .await;
+        users
+            .push(json!({"mine": mine, "limit": limit, "payments": payments_of(app, token).await}));
+    }
+    let mut tables = Vec::new();
+    for table in [
+        "user_subscriptions",
+        "payments",
+        "billing_customers",
+        "payment_orders WHERE status <> 'created'",
+    ] {
+        tables.push(count_rows(app, &format!("SELECT COUNT(*) FROM {table}")).await);
+    }
+    json!({"users": users, "tables": tables})
+}
+
+/// Signs `payloads` now and delivers them in order: each answer.
+async fn stripe_answers(app: &TestApp, payloads: &[String]) -> Vec<(u16, Value)> {
+    let headers = stripe_headers(payloads, now_secs());
+    let mut out = Vec::new();
+    for (p, h) in payloads.iter().zip(&headers) {
+        out.push(deliver_stripe(app, p, h).await);
+    }
+    out
+}
+
+/// A Razorpay webhook, signed with the webhook secret, under event id `id`.
+async fn razorpay_answer(app: &TestApp, body: &Value, id: &str) -> (u16, Value) {
+    let body = body.to_string();
+    let sig =
+        gateway_signatures(&json!({"razorpay_webhook": [{"body": body, "secret": RZP_WHSEC}]}))
+            ["razorpay_webhook"][0]
+            .as_str()
+            .expect("sig")
+            .to_string();
+    let r = client()
+        .post(app.url("/api/payments/webhook"))
+        .header("content-type", "application/json")
+        .header("x-razorpay-signature", sig)
+        .header("x-razorpay-event-id", id)
+        .body(body)
+        .send()
+        .await
+        .expect("webhook");
+    (r.status().as_u16(), r.json().await.unwrap_or(Value::Null))
+}
+
+/// A signed ePayco confirmation of `reference` for `invoice`, which ePayco's own record says
+/// was accepted for `amount` `currency`.
+async fn epayco_answer(
+    app: &TestApp,
+    gateway: &Gateway,
+    reference: &str,
+    invoice: &str,
+    amount: &str,
+    currency: &str,
+) -> (u16, Value) {
+    let tx = format!("tx_{reference}");
+    lock(gateway).epayco.insert(reference.into(), json!({"x_cust_id_cliente": EPAYCO_CUSTOMER, "x_ref_payco": reference, "x_transaction_id": tx, "x_id_invoice": invoice, "x_amount": amount, "x_currency_code": currency, "x_cod_response": 1, "x_response": "Aceptada"}));
+    let fields = [
+        EPAYCO_CUSTOMER,
+        EPAYCO_KEY,
+        reference,
+        &tx,
+        amount,
+        currency,
+    ];
+    let sig = gateway_signatures(&json!({"epayco": [{"fields": fields}]}))["epayco"][0]
+        .as_str()
+        .expect("sig")
+        .to_string();
+    let form = format!("x_cust_id_cliente={EPAYCO_CUSTOMER}&x_ref_payco={reference}&x_transaction_id={tx}&x_amount={amount}&x_currency_code={currency}&x_cod_response=1&x_response=Aceptada&x_id_invoice={invoice}&x_signature={sig}");
+    let r = client()
+        .post(app.url("/api/payments/epayco/confirmation"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(form)
+        .send()
+        .await
+        .expect("confirmation");
+    (r.status().as_u16(), r.json().await.unwrap_or(Value::Null))
+}
+
+/// How the node recorded a gateway event: (outcome, reason), if it recorded it.
+async fn recorded(app: &TestApp, provider: &str, id: &str) -> Option<(String, Option<String>)> {
+    let db = &app.running.as_ref().expect("running").state.db;
+    db.gateway_event(provider, id)
+        .await
+        .expect("query")
+        .map(|e| (e.outcome, e.reason))
+}
+
+fn ignored(reason: &str) -> Option<(String, Option<String>)> {
+    Some(("ignored".to_string(), Some(reason.to_string())))
+}
+
+const NOT_APPLIED: (u16, bool) = (200, false);
+
+fn outcome(answer: &(u16, Value)) -> (u16, bool) {
+    (answer.0, answer.1["applied"].as_bool().unwrap_or(true))
+}
+
+/// Signed events about objects this deployment did not create, or will not learn of, or older
+/// than the 7-day bound: each answers 200 `{"received":true,"applied":false}`, changes nothing,
+/// is recorded with its reason (a replay is a duplicate, still 200) and counted once in
+/// `ferrocast_webhook_events_ignored_total`. Only an event about an object of ours whose
+/// creating event is still to come answers 503, and is applied once that event came.
+async fn events_about_objects_we_did_not_create_are_acknowledged_recorded_and_counted(b: Backend) {
+    let (gateway, addr) = start_gateway().await;
+    let Some(app) = TestApp::start_with(b, gateway_options(addr)).await else {
+        return;
+    };
+    let pro = plan_id(&app, "Pro").await;
+    let t0 = now_secs();
+    let week_ago = t0 - 7 * 86_400 - 60;
+    // A subscriber, with a Pro subscription (sub_1) the usual way.
+    let token = register(&app, "subscriber@example.com").await;
+    checkout(&app, &token, pro).await;
+    let order = lock(&gateway).checkouts[0]["client_reference_id"].clone();
+    let end = t0 + 30 * 86_400;
+    send_stripe(
+        &app,
+        &[
+            stripe_event(
+                "evt_c1",
+                "checkout.session.completed",
+                t0,
+                checkout_session(1, &order, "cus_1", "sub_1", 999),
+            ),
+            stripe_event(
+                "evt_i1",
+                "invoice.paid",
+                t0,
+                invoice("in_1", "sub_1", &order, "cus_1", 999, t0, end),
+            ),
+        ],
+    )
+    .await;
+    assert_eq!(my_plan(&app, &token).await.0, "Pro");
+    // Someone on Free whose Checkout is open (its order is recorded; Stripe has not said more).
+    let waiting = register(&app, "waiting@example.com").await;
+    checkout(&app, &waiting, pro).await;
+    let open_order = lock(&gateway).checkouts[1]["client_reference_id"].clone();
+    // A Razorpay and an ePayco buyer with orders of their own.
+    let rupee = register(&app, "rupee@example.com").await;
+    let (status, _) = call(
+        &app,
+        "POST",
+        "/api/payments/create-order",
+        Some(&rupee),
+        Some(json!({"plan_id": pro, "billing_cycle": "monthly"})),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let tokens = [token.as_str(), waiting.as_str(), rupee.as_str()];
+    let before = billing_state(&app, &tokens).await;
+
+    let not_ours = "7f0c9d2e-0000-4000-8000-00000000beef";
+    let stripe_events = vec![
+        // A deletion of a subscription this deployment never had.
+        stripe_event(
+            "evt_x1",
+            "customer.subscription.deleted",
+            t0,
+            json!({"id": "sub_ghost", "object": "subscription", "customer": "cus_ghost", "status": "canceled", "cancel_at_period_end": false, "metadata": {}}),
+        ),
+        // An update of another deployment's subscription (its order is not ours).
+        stripe_event(
+            "evt_x2",
+            "customer.subscription.updated",
+            t0,
+            subscription("sub_other", not_ours, "cus_other", "active", t0, end, false),
+        ),
+        // Invoices for an unknown customer and subscription, with and without our metadata.
+        stripe_event(
+            "evt_x3",
+            "invoice.paid",
+            t0,
+            json!({"id": "in_ghost", "object": "invoice", "customer": "cus_ghost", "amount_paid": 999, "amount_due": 999, "currency": "usd", "subscription": "sub_ghost"}),
+        ),
+        stripe_event(
+            "evt_x4",
+            "invoice.paid",
+            t0,
+            invoice("in_other", "sub_other", not_ours, "cus_other", 999, t0, end),
+        ),
+        stripe_event(
+            "evt_x5",
+            "invoice.payment_failed",
+            t0,
+            invoice(
+                "in_ghost2",
+                "sub_ghost",
+                not_ours,
+                "cus_ghost",
+                999,
+                t0,
+                end,
+            ),
+        ),
+        // Checkouts for an order that is not ours, and for none.
+        stripe_event(
+            "evt_x6",
+            "checkout.session.completed",
+            t0,
+            checkout_session(90, not_ours, "cus_other", "sub_other", 999),
+        ),
+        stripe_event(
+            "evt_x7",
+            "checkout.session.completed",
+            t0,
+            json!({"id": "cs_test_91", "object": "checkout.session", "mode": "subscription", "customer": "cus_other", "subscription": "sub_other", "amount_total": 999, "currency": "usd", "payment_status": "paid", "status": "complete"}),
+        ),
+        // Older than the bound: a genuine invoice of sub_1 (it would extend the period and
+        // add a payment), and an update of the open order's subscription.
+        stripe_event(
+            "evt_x8",
+            "invoice.paid",
+            week_ago,
+            invoice(
+                "in_old",
+                "sub_1",
+                &order,
+                "cus_1",
+                999,
+                end,
+                end + 30 * 86_400,
+            ),
+        ),
+        stripe_event(
+            "evt_x9",
+            "customer.subscription.updated",
+            week_ago,
+            subscription("sub_w", &open_order, "cus_w", "active", t0, end, false),
+        ),
+    ];
+    let reasons = [
+        "unknown_subscription",
+        "unknown_subscription",
+        "unknown_subscription",
+        "unknown_subscription",
+        "unknown_subscription",
+        "unknown_order",
+        "unknown_order",
+        "too_old",
+        "too_old",
+    ];
+    for (i, answer) in stripe_answers(&app, &stripe_events)
+        .await
+        .iter()
+        .enumerate()
+    {
+        assert_eq!(
+            outcome(answer),
+            NOT_APPLIED,
+            "{}: {answer:?}",
+            stripe_events[i]
+        );
+        assert_eq!(answer.1, json!({"received": true, "applied": false}));
+        let id = format!("evt_x{}", i + 1);
+        assert_eq!(
+            recorded(&app, "stripe", &id).await,
+            ignored(reasons[i]),
+            "{id}"
+        );
+    }
+    let rzp = |created_at: i64, order: &str| json!({"entity": "event", "event": "payment.captured", "payload": {"payment": {"entity": {"id": "pay_Ghost0001", "amount": 79_900, "currency": "INR", "status": "captured", "order_id": order}}}, "created_at": created_at});
+    let rzp_unknown = rzp(t0, "order_NotOurs0001");
+    let rzp_old = rzp(week_ago, "order_NotOurs0002");
+    assert_eq!(
+        outcome(&razorpay_answer(&app, &rzp_unknown, "evt_rx1").await),
+        NOT_APPLIED
+    );
+    assert_eq!(
+        outcome(&razorpay_answer(&app, &rzp_old, "evt_rx2").await),
+        NOT_APPLIED
+    );
+    assert_eq!(
+        recorded(&app, "razorpay", "evt_rx1").await,
+        ignored("unknown_order")
+    );
+    assert_eq!(
+        recorded(&app, "razorpay", "evt_rx2").await,
+        ignored("too_old")
+    );
+    assert_eq!(
+        outcome(&epayco_answer(&app, &gateway, "ref_ghost", not_ours, "9.99", "USD").await),
+        NOT_APPLIED
+    );
+    assert_eq!(
+        recorded(&app, "epayco", "ref_ghost:1").await,
+        ignored("unknown_order")
+    );
+
+    // Replayed, every one of them is still 200 and changes nothing; counted once each.
+    for answer in stripe_answers(&app, &stripe_events).await {
+        assert_eq!(outcome(&answer), NOT_APPLIED, "{answer:?}");
+    }
+    assert_eq!(
+        outcome(&razorpay_answer(&app, &rzp_unknown, "evt_rx1").await),
+        NOT_APPLIED
+    );
+    assert_eq!(
+        outcome(&epayco_answer(&app, &gateway, "ref_ghost", not_ours, "9.99", "USD").await),
+        NOT_APPLIED
+    );
+    assert_eq!(
+        billing_state(&app, &tokens).await,
+        before,
+        "subscriptions, payments and limits unchanged"
+    );
+    let ignored_total = |gateway: &str, reason: &str| {
+        format!(
+            "ferrocast_webhook_events_ignored_total{{gateway=\"{gateway}\",reason=\"{reason}\"}}"
+        )
+    };
+    for (gateway, reason, n) in [
+        ("stripe", "unknown_subscription", 5.0),
+        ("stripe", "unknown_order", 2.0),
+        ("stripe", "too_old", 2.0),
+        ("razorpay", "unknown_order", 1.0),
+        ("razorpay", "too_old", 1.0),
+        ("epayco", "unknown_order", 1.0),
+    ] {
+        assert_eq!(
+            metric(&app, &ignored_total(gateway, reason)).await,
+            n,
+            "{gateway} {reason}"
+        );
+    }
+
+    // The open order's subscription, reported now, before its Checkout: 503 — a retry can
+    // succeed, and does once the Checkout arrived. Nothing was recorded meanwhile.
+    let early = vec![
+        stripe_event(
+            "evt_w1",
+            "customer.subscription.created",
+            t0,
+            subscription("sub_w", &open_order, "cus_w", "active", t0, end, false),
+        ),
+        stripe_event(
+            "evt_w2",
+            "invoice.paid",
+            t0,
+            invoice("in_w", "sub_w", &open_order, "cus_w", 999, t0, end),
+        ),
+    ];
+    for answer in stripe_answers(&app, &early).await {
+        assert_eq!(answer.0, 503, "{answer:?}");
+        assert_eq!(answer.1["code"], "NOT_YET_KNOWN");
+    }
+    assert_eq!(recorded(&app, "stripe", "evt_w1").await, None);
+    assert_eq!(
+        metric(
+            &app,
+            "ferrocast_webhook_events_deferred_total{gateway=\"stripe\"}"
+        )
+        .await,
+        2.0
+    );
+    assert_eq!(billing_state(&app, &tokens).await, before);
+    send_stripe(
+        &app,
+        &[stripe_event(
+            "evt_wc",
+            "checkout.session.completed",
+            t0,
+            checkout_session(2, &open_order, "cus_w", "sub_w", 999),
+        )],
+    )
+    .await;
+    for answer in stripe_answers(&app, &early).await {
+        assert_eq!(outcome(&answer), (200, true), "{answer:?}");
+    }
+    assert_eq!(
+        my_plan(&app, &waiting).await,
+        ("Pro".to_string(), "active".to_string())
+    );
+    assert_eq!(payments_of(&app, &waiting).await.len(), 1);
+    app.finish().await;
+}
+
+/// A Checkout whose amount or currency differs from its order grants nothing — nor do the
+/// subscription and invoice events that follow it — is recorded, alerts the operator (error
+/// log, `ferrocast_payment_mismatches_total`, mail to the administrators) and answers 200
+/// `applied: false`; Razorpay and ePayco payments that differ from their orders likewise.
+async fn payments_that_do_not_match_their_order_grant_nothing(b: Backend) {
+    let (gateway, addr) = start_gateway().await;
+    let Some(app) = TestApp::start_with(b, gateway_options(addr)).await else {
+        return;
+    };
+    let db = app.running.as_ref().expect("running").state.db.clone();
+    register(&app, "boss@example.com").await;
+    let admin = db
+        .user_by_email("boss@example.com")
+        .await
+        .expect("q")
+        .expect("admin");
+    db.set_role(admin.id, "admin", 0).await.expect("role");
+    let (pro, business) = (plan_id(&app, "Pro").await, plan_id(&app, "Business").await);
+    let t0 = now_secs();
+    let end = t0 + 30 * 86_400;
+
+    let cheap = register(&app, "cheap@example.com").await;
+    checkout(&app, &cheap, pro).await;
+    let cheap_order = lock(&gateway).checkouts[0]["client_reference_id"].clone();
+    let euro = register(&app, "euro@example.com").await;
+    checkout(&app, &euro, pro).await;
+    let euro_order = lock(&gateway).checkouts[1]["client_reference_id"].clone();
+    let rupee = register(&app, "rupee@example.com").await;
+    let (status, rzp_order) = call(
+        &app,
+        "POST",
+        "/api/payments/create-order",
+        Some(&rupee),
+        Some(json!({"plan_id": pro, "billing_cycle": "monthly"})),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let peso = register(&app, "peso@example.com").await;
+    let (status, ep) = call(
+        &app,
+        "POST",
+        "/api/payments/epayco/create-order",
+        Some(&peso),
+        Some(json!({"plan_id": business, "billing_cycle": "yearly"})),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let ep_invoice = ep["invoice"].as_str().expect("invoice").to_string();
+    let tokens = [cheap.as_str(), euro.as_str(), rupee.as_str(), peso.as_str()];
+    let before = billing_state(&app, &tokens).await;
+
+    // Stripe: 0.01 USD for a 9.99 USD order, then 9.99 EUR for a 9.99 USD one; each followed by
+    // the subscription and invoice Stripe sends next.
+    let mut euro_session = checkout_session(2, &euro_order, "cus_e", "sub_e", 999);
+    euro_session["currency"] = json!("eur");
+    let stripe_events = vec![
+        stripe_event(
+            "evt_m1",
+            "checkout.session.completed",
+            t0,
+            checkout_session(1, &cheap_order, "cus_c", "sub_c", 1),
+        ),
+        stripe_event(
+            "evt_m2",
+            "customer.subscription.created",
+            t0 + 1,
+            subscription("sub_c", &cheap_order, "cus_c", "active", t0, end, false),
+        ),
+        stripe_event(
+            "evt_m3",
+            "invoice.paid",
+            t0 + 1,
+            invoice("in_c", "sub_c", &cheap_order, "cus_c", 1, t0, end),
+        ),
+        stripe_event("evt_m4", "checkout.session.completed", t0, euro_session),
+        stripe_event(
+            "evt_m5",
+            "invoice.paid",
+            t0 + 1,
+            invoice("in_e", "sub_e", &euro_order, "cus_e", 999, t0, end),
+        ),
+    ];
+    for answer in stripe_answers(&app, &stripe_events).await {
+        assert_eq!(outcome(&answer), NOT_APPLIED, "{answer:?}");
+    }
+    for (id, reason) in [
+        ("evt_m1", "amount_mismatch"),
+        ("evt_m2", "refused_order"),
+        ("evt_m3", "refused_order"),
+        ("evt_m4", "currency_mismatch"),
+        ("evt_m5", "refused_order"),
+    ] {
+        assert_eq!(recorded(&app, "stripe", id).await, ignored(reason), "{id}");
+    }
+    let detail = db
+        .gateway_event("stripe", "evt_m1")
+        .await
+        .expect("q")
+        .and_then(|e| e.detail)
+        .unwrap_or_default();
+    assert_eq!(
+        detail,
+        format!("order {cheap_order}: paid 0.01 USD, due 9.99 USD")
+    );
+    let order = db
+        .order_by_uuid(&euro_order)
+        .await
+        .expect("q")
+        .expect("order");
+    assert_eq!(order.refused_reason.as_deref(), Some("currency_mismatch"));
+    // The same Checkout delivered again, even in a later event, grants nothing.
+    let replays = vec![
+        stripe_events[0].clone(),
+        stripe_event(
+            "evt_m6",
+            "checkout.session.async_payment_succeeded",
+            t0 + 2,
+            checkout_session(1, &cheap_order, "cus_c", "sub_c", 1),
+        ),
+    ];
+    for answer in stripe_answers(&app, &replays).await {
+        assert_eq!(outcome(&answer), NOT_APPLIED, "{answer:?}");
+    }
+
+    // Razorpay: a genuine, signed capture of 1.00 INR for a 799.00 INR order (was a 400).
+    let rzp_body = json!({"entity": "event", "event": "payment.captured", "payload": {"payment": {"entity": {"id": "pay_Cheap0001", "amount": 100, "currency": "INR", "status": "captured", "order_id": rzp_order["order_id"]}}}, "created_at": t0});
+    for _ in 0..2 {
+        assert_eq!(
+            outcome(&razorpay_answer(&app, &rzp_body, "evt_rm1").await),
+            NOT_APPLIED
+        );
+    }
+    assert_eq!(
+        recorded(&app, "razorpay", "evt_rm1").await,
+        ignored("amount_mismatch")
+    );
+    // ePayco: its own record says 1.00 USD was accepted for a 299.99 USD order.
+    for _ in 0..2 {
+        assert_eq!(
+            outcome(&epayco_answer(&app, &gateway, "ref_cheap", &ep_invoice, "1.00", "USD").await),
+            NOT_APPLIED
+        );
+    }
+    assert_eq!(
+        recorded(&app, "epayco", "ref_cheap:1").await,
+        ignored("amount_mismatch")
+    );
+
+    assert_eq!(
+        billing_state(&app, &tokens).await,
+        before,
+        "nothing granted, no payment recorded, limits unchanged"
+    );
+    for token in tokens {
+        assert_eq!(my_plan(&app, token).await.0, "Free");
+        assert_eq!(create_source(&app, token, "one").await, 201);
+        assert_eq!(create_source(&app, token, "two").await, 403);
+    }
+    let mismatches = |gateway: &str, reason: &str| {
+        format!("ferrocast_payment_mismatches_total{{gateway=\"{gateway}\",reason=\"{reason}\"}}")
+    };
+    for (gateway, reason, n) in [
+        ("stripe", "amount_mismatch", 1.0),
+        ("stripe", "currency_mismatch", 1.0),
+        ("razorpay", "amount_mismatch", 1.0),
+        ("epayco", "amount_mismatch", 1.0),
+    ] {
+        assert_eq!(
+            metric(&app, &mismatches(gateway, reason)).await,
+            n,
+            "{gateway} {reason}"
+        );
+    }
+    assert_eq!(
+        metric(
+            &app,
+            "ferrocast_webhook_events_ignored_total{gateway=\"stripe\",reason=\"refused_order\"}"
+        )
+        .await,
+        4.0,
+        "evt_m2, evt_m3, evt_m5, evt_m6"
+    );
+    // The administrator is told of each mismatch once, by mail.
+    let subject =
+        |gateway: &str| format!("Subject: ferrocast: a {gateway} payment does not match its order");
+    assert!(
+        support_eventually(|| {
+            let mail = app.inbox.all();
+            let to_admin = |gateway: &str| {
+                mail.iter()
+                    .filter(|m| m.contains("To: boss@example.com") && m.contains(&subject(gateway)))
+                    .count()
+            };
+            (to_admin("stripe"), to_admin("razorpay"), to_admin("epayco")) == (2, 1, 1)
+        })
+        .await,
+        "{:?}",
+        app.inbox.all()
+    );
+    app.finish().await;
+}
+
 both_backends!(
     ten_thousand_replayed_duplicated_and_reordered_webhooks,
     stripe_upgrade_downgrade_renewal_and_the_period_job,
     razorpay_and_epayco_upgrades,
-    a_gateway_without_keys_is_disabled
+    a_gateway_without_keys_is_disabled,
+    events_about_objects_we_did_not_create_are_acknowledged_recorded_and_counted,
+    payments_that_do_not_match_their_order_grant_nothing
 );

@@ -4,8 +4,19 @@
 //!
 //! Every gateway request is checked as the gateway documents, on the raw body, in constant
 //! time, before anything is read from it. Each event is applied once, in one transaction
-//! (`ferrocast_db::billing`); an event about something not known yet answers 503 so that the
-//! gateway delivers it again later.
+//! (`ferrocast_db::billing`).
+//!
+//! Webhooks never wedge: a genuine event answers 503 (the gateway delivers it again) only while
+//! a retry can still succeed: it is about an object of ours whose creating event has not
+//! arrived yet (a subscription or invoice whose order, named in the metadata ferrocast puts on
+//! it at Checkout, still awaits its Checkout), and it is at most
+//! [`ferrocast_domain::billing::EVENT_MAX_AGE_SECS`] (7 days) old. Any other genuine event that
+//! changes nothing (about an order or subscription this deployment did not create, older than
+//! the bound, or a payment that does not match its order) answers 200
+//! `{"received":true,"applied":false}`, is recorded with its reason, so a redelivery is a
+//! duplicate, and is counted in `ferrocast_webhook_events_ignored_total{gateway,reason}`. A
+//! mismatched payment also marks its order refused, logs an error, counts in
+//! `ferrocast_payment_mismatches_total` and mails the administrators.
 
 use crate::billing::{self, razorpay_keys, stripe_keys};
 use crate::error::{ApiError, ApiResult, ErrorBody};
@@ -21,7 +32,9 @@ use ferrocast_db::billing::{
     StripeSubscriptionState,
 };
 use ferrocast_db::now_ms;
-use ferrocast_domain::billing::{price, stripe_status, Cycle};
+use ferrocast_domain::billing::{
+    event_too_old, payment_mismatch, price, stripe_status, Cycle, NotApplied,
+};
 use ferrocast_domain::plans::format_money;
 use ferrocast_payments::{epayco, razorpay, stripe, SignatureError};
 use serde::{Deserialize, Serialize};
@@ -119,25 +132,128 @@ fn not_yet() -> ApiError {
 pub struct Received {
     /// Always true.
     pub received: bool,
-    /// Whether this delivery changed anything (`false`: seen before, or not about billing).
+    /// Whether this delivery changed anything (`false`: seen before, not about billing, or
+    /// recorded without being applied: about something this deployment did not create, too
+    /// old, or a payment that does not match its order).
     pub applied: bool,
 }
 
-fn received(state: &AppState, applied: Applied) -> ApiResult<Json<Received>> {
-    match applied {
+/// The metric label of a gateway (a closed set).
+fn gateway_label(provider: &str) -> &'static str {
+    match provider {
+        "stripe" => "stripe",
+        "razorpay" => "razorpay",
+        "epayco" => "epayco",
+        _ => "other",
+    }
+}
+
+/// The answer to a gateway for what its event did; what is not applied is counted.
+fn received(
+    state: &AppState,
+    event: &GatewayEvent<'_>,
+    applied: Applied,
+) -> ApiResult<Json<Received>> {
+    let gateway = gateway_label(event.provider);
+    let changed = match applied {
         Applied::Done { replaced } => {
             billing::cancel_replaced(state, replaced);
-            Ok(Json(Received {
-                received: true,
-                applied: true,
-            }))
+            true
         }
-        Applied::Duplicate => Ok(Json(Received {
-            received: true,
-            applied: false,
-        })),
-        Applied::Unknown => Err(not_yet()),
+        Applied::Duplicate => false,
+        Applied::Ignored(reason) => {
+            state.metrics.webhook_ignored(gateway, reason);
+            // Mismatches are logged at error level where they are refused.
+            if !reason.is_mismatch() {
+                tracing::info!(
+                    gateway,
+                    event = event.id,
+                    kind = event.kind,
+                    reason = reason.as_str(),
+                    "gateway event recorded and not applied"
+                );
+            }
+            false
+        }
+        Applied::Unknown => {
+            state.metrics.webhook_deferred(gateway);
+            return Err(not_yet());
+        }
+    };
+    Ok(Json(Received {
+        received: true,
+        applied: changed,
+    }))
+}
+
+/// Records a genuine event that changes nothing (`detail`: a line for the operator), and
+/// answers 200.
+async fn not_applied(
+    state: &AppState,
+    event: &GatewayEvent<'_>,
+    reason: NotApplied,
+    detail: &str,
+) -> ApiResult<Json<Received>> {
+    let applied = state
+        .db
+        .record_not_applied(event, reason, detail, now_ms())
+        .await?;
+    received(state, event, applied)
+}
+
+/// A payment that does not match its order (`paid`, `currency`: what the gateway says was
+/// paid): nothing granted, the event recorded and the order refused, the operator alerted
+/// (error log, metric, mail to the administrators), and 200 — the gateway's redeliveries would
+/// not change it.
+async fn refuse(
+    state: &AppState,
+    event: &GatewayEvent<'_>,
+    order: &OrderRecord,
+    reason: NotApplied,
+    paid: &str,
+    currency: &str,
+) -> ApiResult<Json<Received>> {
+    let currency: String = currency.chars().take(8).collect();
+    let paid: String = paid.chars().take(24).collect();
+    let due = format_money(order.amount_minor);
+    let detail = format!(
+        "order {}: paid {paid} {currency}, due {due} {}",
+        order.uuid, order.currency
+    );
+    let applied = state
+        .db
+        .refuse_order(event, order, reason, &detail, now_ms())
+        .await?;
+    if applied == Applied::Ignored(reason) {
+        tracing::error!(
+            gateway = event.provider,
+            event = event.id,
+            order = order.uuid,
+            paid,
+            currency,
+            due,
+            due_currency = order.currency,
+            reason = reason.as_str(),
+            "payment does not match its order: nothing granted; settle it at the gateway (refund it, or grant the plan by hand)"
+        );
+        billing::alert_admins(
+            state,
+            format!(
+                "ferrocast: a {} payment does not match its order",
+                event.provider
+            ),
+            format!(
+                "{} reported a payment (event {}) that does not match the order it names, so \
+                 nothing was granted.\n\n{detail}\nreason: {}\n\nSettle it at {}: refund the \
+                 payment, or grant the plan by hand.",
+                event.provider,
+                event.id,
+                reason.as_str(),
+                event.provider
+            ),
+        );
     }
+    received(state, event, applied)
 }
 
 // ------------------------------------------------------------------ Razorpay
@@ -233,7 +349,9 @@ pub async fn razorpay_verify(
         .pay_order(None, &order, &v.payment_id, now_ms())
         .await?;
     let changed = matches!(applied, Applied::Done { .. });
-    let _ = received(&state, applied)?;
+    if let Applied::Done { replaced } = applied {
+        billing::cancel_replaced(&state, replaced);
+    }
     Ok(Json(Paid {
         message: "Payment verified; your plan is active.".into(),
         applied: changed,
@@ -283,22 +401,18 @@ pub async fn razorpay_webhook(
         id: event_id,
         kind: &e.kind,
     };
+    if event_too_old(e.created_at, now_secs()) {
+        let detail = format!("created_at {}", e.created_at);
+        return not_applied(&state, &event, NotApplied::TooOld, &detail).await;
+    }
     let Some(order_ref) = payment.order_id.as_deref() else {
-        return Ok(Json(Received {
-            received: true,
-            applied: false,
-        }));
+        let detail = format!("payment {} names no order", payment.id);
+        return not_applied(&state, &event, NotApplied::UnknownOrder, &detail).await;
     };
     let Some(order) = state.db.order_by_ref("razorpay", order_ref).await? else {
         // Not an order of ours (another application on the same account).
-        tracing::info!(
-            order = order_ref,
-            "Razorpay webhook for an unknown order; ignored"
-        );
-        return Ok(Json(Received {
-            received: true,
-            applied: false,
-        }));
+        let detail = format!("payment {} names order {order_ref}", payment.id);
+        return not_applied(&state, &event, NotApplied::UnknownOrder, &detail).await;
     };
     let applied = if e.kind == "payment.failed" {
         state
@@ -306,25 +420,21 @@ pub async fn razorpay_webhook(
             .fail_order(&event, &order, &payment.id, now_ms())
             .await?
     } else {
-        if payment.amount != order.amount_minor || payment.currency != order.currency {
-            tracing::error!(
-                order = order.uuid,
-                paid = payment.amount,
-                due = order.amount_minor,
-                "Razorpay payment does not match its order; not applied"
-            );
-            return Err(ApiError::bad_request(
-                "AMOUNT_MISMATCH",
-                "The payment does not match its order",
-                "The amount or currency differs from the order's.",
-            ));
+        if let Some(reason) = payment_mismatch(
+            payment.amount,
+            &payment.currency,
+            order.amount_minor,
+            &order.currency,
+        ) {
+            let paid = format_money(payment.amount);
+            return refuse(&state, &event, &order, reason, &paid, &payment.currency).await;
         }
         state
             .db
             .pay_order(Some(&event), &order, &payment.id, now_ms())
             .await?
     };
-    received(&state, applied)
+    received(&state, &event, applied)
 }
 
 // ------------------------------------------------------------------ Stripe
@@ -397,8 +507,49 @@ pub async fn stripe_portal(
     }))
 }
 
-/// Stripe's webhook: `checkout.session.completed`, `customer.subscription.created|updated|
-/// deleted`, `invoice.paid`, `invoice.payment_failed`, checked with `Stripe-Signature`.
+/// The Stripe events billing handles.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum StripeKind {
+    /// `checkout.session.completed`, `checkout.session.async_payment_succeeded`.
+    Checkout,
+    /// `customer.subscription.created`, `…updated`, `…deleted`.
+    Subscription,
+    /// `invoice.paid`, `invoice.payment_failed`.
+    Invoice,
+}
+
+impl StripeKind {
+    fn of(kind: &str) -> Option<Self> {
+        match kind {
+            "checkout.session.completed" | "checkout.session.async_payment_succeeded" => {
+                Some(StripeKind::Checkout)
+            }
+            "customer.subscription.created"
+            | "customer.subscription.updated"
+            | "customer.subscription.deleted" => Some(StripeKind::Subscription),
+            "invoice.paid" | "invoice.payment_failed" => Some(StripeKind::Invoice),
+            _ => None,
+        }
+    }
+}
+
+/// The Stripe order ferrocast put on a Stripe object at Checkout (`client_reference_id`, or
+/// `metadata.order` on the subscription and its invoices), if it is one of ours.
+async fn stripe_order(state: &AppState, uuid: Option<&str>) -> ApiResult<Option<OrderRecord>> {
+    Ok(match uuid {
+        Some(u) => state
+            .db
+            .order_by_uuid(u)
+            .await?
+            .filter(|o| o.provider == "stripe"),
+        None => None,
+    })
+}
+
+/// Stripe's webhook: `checkout.session.completed|async_payment_succeeded`,
+/// `customer.subscription.created|updated|deleted`, `invoice.paid`, `invoice.payment_failed`,
+/// checked with `Stripe-Signature`. 200 `applied: false` for what changes nothing (recorded
+/// with why); 503 only for an event that overtook its object's Checkout, within 7 days.
 #[utoipa::path(post, path = "/api/payments/stripe/webhook", tag = "payments",
     request_body(content = String, content_type = "application/json", description = "Stripe's event, as sent"),
     responses((status = 200, body = Received), (status = 400, body = ErrorBody), (status = 503, body = ErrorBody)))]
@@ -427,38 +578,44 @@ pub async fn stripe_webhook(
         id: &e.id,
         kind: &e.kind,
     };
+    let Some(kind) = StripeKind::of(&e.kind) else {
+        // Not about billing: acknowledged, not recorded.
+        return Ok(Json(Received {
+            received: true,
+            applied: false,
+        }));
+    };
+    if event_too_old(e.created, now_secs()) {
+        let detail = format!("created {}", e.created);
+        return not_applied(&state, &event, NotApplied::TooOld, &detail).await;
+    }
     let now = now_ms();
     let bad = |e: ferrocast_payments::ParseError| {
         ApiError::bad_request("BAD_EVENT", "The event is not readable", e.to_string())
     };
-    let applied = match e.kind.as_str() {
-        "checkout.session.completed" | "checkout.session.async_payment_succeeded" => {
+    let applied = match kind {
+        StripeKind::Checkout => {
             let c = stripe::checkout_completed(&e.object).map_err(bad)?;
-            let order = match c.client_reference_id.as_deref() {
-                Some(r) => state
-                    .db
-                    .order_by_uuid(r)
-                    .await?
-                    .filter(|o| o.provider == "stripe"),
-                None => None,
-            };
-            let Some(order) = order else {
-                tracing::info!(
-                    session = c.session_id,
-                    "Stripe checkout for an unknown order; ignored"
+            let Some(order) = stripe_order(&state, c.client_reference_id.as_deref()).await? else {
+                let detail = format!(
+                    "session {} names order {}",
+                    c.session_id,
+                    c.client_reference_id.as_deref().unwrap_or("(none)")
                 );
-                return Ok(Json(Received {
-                    received: true,
-                    applied: false,
-                }));
+                return not_applied(&state, &event, NotApplied::UnknownOrder, &detail).await;
             };
-            if c.amount_total != order.amount_minor || c.currency != order.currency {
-                tracing::warn!(
-                    order = order.uuid,
-                    paid = c.amount_total,
-                    due = order.amount_minor,
-                    "Stripe checkout amount differs from the order (a discount?)"
-                );
+            // One Checkout, one payment: once refused, its later events (the payment settling)
+            // are not refused again, only recorded as about a refused order.
+            let mismatch = payment_mismatch(
+                c.amount_total,
+                &c.currency,
+                order.amount_minor,
+                &order.currency,
+            )
+            .filter(|_| order.refused_reason.is_none());
+            if let Some(reason) = mismatch {
+                let paid = format_money(c.amount_total);
+                return refuse(&state, &event, &order, reason, &paid, &c.currency).await;
             }
             state
                 .db
@@ -472,18 +629,9 @@ pub async fn stripe_webhook(
                 )
                 .await?
         }
-        "customer.subscription.created"
-        | "customer.subscription.updated"
-        | "customer.subscription.deleted" => {
+        StripeKind::Subscription => {
             let s = stripe::subscription(&e.object).map_err(bad)?;
-            let order = match s.order.as_deref() {
-                Some(o) => state
-                    .db
-                    .order_by_uuid(o)
-                    .await?
-                    .filter(|o| o.provider == "stripe"),
-                None => None,
-            };
+            let order = stripe_order(&state, s.order.as_deref()).await?;
             let status = if e.kind == "customer.subscription.deleted" {
                 Some("canceled")
             } else {
@@ -508,14 +656,14 @@ pub async fn stripe_webhook(
                 )
                 .await?
         }
-        "invoice.paid" | "invoice.payment_failed" => {
+        StripeKind::Invoice => {
             let i = stripe::invoice(&e.object).map_err(bad)?;
             let Some(sub) = i.subscription.as_deref() else {
-                return Ok(Json(Received {
-                    received: true,
-                    applied: false,
-                }));
+                // ferrocast sells subscriptions only: a one-off invoice is not ours.
+                let detail = format!("invoice {} bills no subscription", i.id);
+                return not_applied(&state, &event, NotApplied::UnknownSubscription, &detail).await;
             };
+            let order = stripe_order(&state, i.order.as_deref()).await?;
             let paid = e.kind == "invoice.paid";
             let inv = StripeInvoice {
                 id: &i.id,
@@ -527,17 +675,11 @@ pub async fn stripe_webhook(
             let grace = state.config.payments.grace_days * 86_400_000;
             state
                 .db
-                .stripe_invoice(&event, &inv, paid, grace, now)
+                .stripe_invoice(&event, &inv, order.as_ref(), paid, grace, now)
                 .await?
         }
-        _ => {
-            return Ok(Json(Received {
-                received: true,
-                applied: false,
-            }))
-        }
     };
-    received(&state, applied)
+    received(&state, &event, applied)
 }
 
 // ------------------------------------------------------------------ ePayco
@@ -618,21 +760,6 @@ pub async fn epayco_confirmation(
             "ePayco answered for another reference.",
         ));
     }
-    let Some(order) = state
-        .db
-        .order_by_uuid(&v.invoice)
-        .await?
-        .filter(|o| o.provider == "epayco")
-    else {
-        tracing::info!(
-            invoice = v.invoice,
-            "ePayco confirmation for an unknown order; ignored"
-        );
-        return Ok(Json(Received {
-            received: true,
-            applied: false,
-        }));
-    };
     let event_id = format!("{}:{}", v.ref_payco, v.response);
     let kind = if v.response == 1 {
         "accepted"
@@ -644,15 +771,24 @@ pub async fn epayco_confirmation(
         id: &event_id,
         kind,
     };
+    let Some(order) = state
+        .db
+        .order_by_uuid(&v.invoice)
+        .await?
+        .filter(|o| o.provider == "epayco")
+    else {
+        let detail = format!("reference {} names invoice {}", v.ref_payco, v.invoice);
+        return not_applied(&state, &event, NotApplied::UnknownOrder, &detail).await;
+    };
     let applied = match v.response {
         1 => {
             let paid = ferrocast_domain::plans::parse_money(&v.amount);
-            if paid != Some(order.amount_minor) || v.currency != order.currency {
-                return Err(ApiError::bad_request(
-                    "AMOUNT_MISMATCH",
-                    "The payment does not match its order",
-                    "The amount or currency differs from the order's.",
-                ));
+            let mismatch = match paid {
+                Some(p) => payment_mismatch(p, &v.currency, order.amount_minor, &order.currency),
+                None => Some(NotApplied::AmountMismatch),
+            };
+            if let Some(reason) = mismatch {
+                return refuse(&state, &event, &order, reason, &v.amount, &v.currency).await;
             }
             state
                 .db
@@ -668,7 +804,7 @@ pub async fn epayco_confirmation(
         // Pending and the like: the final confirmation follows.
         _ => Applied::Duplicate,
     };
-    received(&state, applied)
+    received(&state, &event, applied)
 }
 
 // ------------------------------------------------------------------ ending and resuming
