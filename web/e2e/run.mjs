@@ -194,6 +194,10 @@ try {
   await viewer.getByRole("button", { name: "Send" }).click();
   await viewer.getByText("hello from the watch page").waitFor();
   await page.getByText("hello from the watch page").waitFor({ timeout: 10000 });
+  // The creator answers from the dashboard; viewers see the host badge beside the name.
+  await page.getByRole("textbox", { name: "Message" }).fill("welcome in");
+  await page.getByRole("button", { name: "Send", exact: true }).click();
+  await viewer.locator(".message", { hasText: "welcome in" }).locator(".chat-badge.broadcaster", { hasText: "Host" }).waitFor({ timeout: 10000 });
   step("chat");
   // The creator times the viewer out from the dashboard; the viewer is told when sending.
   page.once("dialog", (d) => d.accept());

@@ -62,7 +62,16 @@ export function Player({ src, title }: { src: string; title: string }) {
   );
 }
 
-type Message = { id: number; author_name: string; message_text: string; platform: string; created_at: string };
+type Message = { id: number; author_name: string; message_text: string; platform: string; created_at: string; metadata?: { badges?: unknown } };
+
+/** The roles ferrocast marks in chat, with the label shown. */
+const BADGES: Record<string, string> = { broadcaster: "Host", moderator: "Mod", admin: "Admin" };
+
+/** A message's role badges (platforms' own badges that are not roles are not shown). */
+function badgesOf(m: Message): string[] {
+  const b = m.metadata?.badges;
+  return Array.isArray(b) ? b.filter((x): x is string => typeof x === "string" && x in BADGES) : [];
+}
 
 /** The merged chat of a source: history, live messages, sending, and (for moderators) deleting. */
 export function Chat({ socket, room, canModerate = false }: { socket: Socket | null; room: { sourceId: number } | { playbackId: string }; canModerate?: boolean }) {
@@ -151,6 +160,11 @@ export function Chat({ socket, room, canModerate = false }: { socket: Socket | n
         {messages.map((m) => (
           <li key={m.id} className={`message ${m.platform}`}>
             <span className="platform" title={m.platform}>{m.platform === "native" ? "" : m.platform}</span>
+            {badgesOf(m).map((b) => (
+              <span key={b} className={`chat-badge ${b}`} title={b}>
+                {BADGES[b]}
+              </span>
+            ))}
             <strong>{m.author_name}</strong> <span className="text">{m.message_text}</span>
             {canModerate && (
               <>

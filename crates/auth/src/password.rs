@@ -175,10 +175,10 @@ mod tests {
         let small = Argon2::new(
             Algorithm::Argon2i,
             Version::V0x10,
-            Params::new(64, 1, 1, None).unwrap(),
+            Params::new(64, 1, 1, None).expect("params"),
         );
         let salt = SaltString::generate(&mut OsRng);
-        let other = small.hash_password(b"pw", &salt).unwrap().to_string();
+        let other = small.hash_password(b"pw", &salt).expect("hash").to_string();
         assert!(verify_in(&mut m, "pw", &other));
         assert!(!verify_in(&mut m, "pW", &other));
         assert!(!verify_in(&mut m, "x", "not a phc string"));

@@ -274,9 +274,11 @@ pub fn validate_password(field: &'static str, password: &str) -> Result<(), Fiel
     Ok(())
 }
 
-/// Normalises a display name: trimmed, 1 to 100 characters, no control characters.
+/// Normalises a display name: NFKC without bidi or invisible format characters ([`crate::text`]),
+/// trimmed, 1 to 100 characters, no control characters.
 pub fn normalize_display_name(raw: &str) -> Result<String, FieldError> {
-    let name = raw.trim();
+    let cleaned = crate::text::displayable(raw);
+    let name = cleaned.trim();
     if name.is_empty() {
         return Err(FieldError::new("display_name", "is required"));
     }

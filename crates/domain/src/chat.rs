@@ -30,9 +30,11 @@ pub enum ChatRefusal {
     Banned(Option<i64>),
 }
 
-/// The text a message is stored with: line breaks and tabs become spaces, other control
+/// The text a message is stored with: NFKC without bidi or invisible format characters
+/// ([`crate::text`]); line breaks and tabs become spaces, other control
 /// characters are removed, the ends are trimmed; at most [`MAX_MESSAGE_CHARS`] characters.
 pub fn clean_text(text: &str) -> Result<String, ChatRefusal> {
+    let text = crate::text::displayable(text);
     let cleaned: String = text
         .trim()
         .chars()

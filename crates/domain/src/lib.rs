@@ -9,3 +9,4 @@ pub mod destination;
 pub mod mail;
 pub mod media;
 pub mod plans;
+pub mod text;

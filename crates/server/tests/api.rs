@@ -28,6 +28,7 @@ both_backends!(
     metrics_need_the_token_or_loopback,
     event_streams_end_when_the_credential_does,
     request_ids_from_callers_are_checked,
+    moderators_cannot_ban_the_owner_or_an_administrator,
 );
 
 async fn post(app: &TestApp, path: &str, body: Value) -> (StatusCode, Value) {
@@ -2180,5 +2181,64 @@ async fn request_ids_from_callers_are_checked(b: Backend) {
             "{got}"
         );
     }
+    app.finish().await;
+}
+
+/// A chat moderator bans viewers, never the source's owner or an administrator.
+async fn moderators_cannot_ban_the_owner_or_an_administrator(b: Backend) {
+    let Some(app) = TestApp::start(b).await else {
+        return;
+    };
+    let src = support::creator_with_source(&app, "owner@example.com").await;
+    let admin = administrator(&app, "root@example.com").await;
+    let moderator = register(&app, "mod@example.com", "mod password").await;
+    let moderator = moderator["access_token"]
+        .as_str()
+        .expect("token")
+        .to_string();
+    let viewer = register(&app, "viewer@example.com", "viewer password").await;
+    let viewer = viewer["access_token"].as_str().expect("token").to_string();
+    let uuid = |token: String| {
+        let app = &app;
+        async move {
+            let (_, me) = get_auth(app, "/api/auth/me", &token).await;
+            me["uuid"].as_str().expect("uuid").to_string()
+        }
+    };
+    let (owner_id, admin_id, mod_id, viewer_id) = (
+        uuid(src.token.clone()).await,
+        uuid(admin.clone()).await,
+        uuid(moderator.clone()).await,
+        uuid(viewer.clone()).await,
+    );
+    let (status, body) = support::call(
+        &app,
+        "PUT",
+        &format!("/api/chat/moderators/{}/{mod_id}", src.id),
+        Some(&src.token),
+        None,
+    )
+    .await;
+    assert!(status == 200 || status == 201, "{status} {body}");
+    let ban = |target: String| {
+        let app = &app;
+        let moderator = moderator.clone();
+        async move {
+            support::call(
+                app,
+                "POST",
+                "/api/chat/bans",
+                Some(&moderator),
+                Some(json!({"source_id": src.id, "user_id": target, "duration_seconds": 60})),
+            )
+            .await
+        }
+    };
+    let (status, body) = ban(owner_id).await;
+    assert_eq!(status, 403, "the owner: {body}");
+    let (status, body) = ban(admin_id).await;
+    assert_eq!(status, 403, "an administrator: {body}");
+    let (status, body) = ban(viewer_id).await;
+    assert_eq!(status, 201, "a viewer: {body}");
     app.finish().await;
 }

@@ -1378,18 +1378,7 @@ async fn ten_thousand_replayed_duplicated_and_reordered_webhooks(b: Backend) {
 
 /// One series of the node's `/metrics`, read from loopback (0 when it is not there yet).
 async fn metric(app: &TestApp, series: &str) -> f64 {
-    let text = client()
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text");
-    text.lines()
-        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' '))
-        .map(|v| v.trim().parse().expect("a number"))
-        .unwrap_or(0.0)
+    support::metric_value(app, series).await.unwrap_or(0.0)
 }
 
 /// Rows of the node's database that `sql` counts.

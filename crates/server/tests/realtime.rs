@@ -105,14 +105,7 @@ async fn chat_rooms_history_reconnect_and_stream_room(b: Backend) {
     // Every client closed: the connection gauge comes back to zero.
     let mut metrics = String::new();
     for _ in 0..50 {
-        metrics = support::client()
-            .get(app.url("/metrics"))
-            .send()
-            .await
-            .expect("metrics")
-            .text()
-            .await
-            .expect("text");
+        metrics = support::metrics_text(&app).await;
         if metrics.contains("ferrocast_socketio_connections 0\n") {
             break;
         }

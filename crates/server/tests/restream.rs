@@ -823,14 +823,7 @@ async fn restream_to_two_rtmp_endpoints_and_one_rtmps_endpoint(b: Backend) {
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    let metrics = client()
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text");
+    let metrics = support::metrics_text(&app).await;
     assert!(
         metrics.contains("ferrocast_restream_pushes{state=\"live\"} 3"),
         "{metrics}"

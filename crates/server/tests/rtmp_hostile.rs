@@ -275,17 +275,9 @@ async fn player(addr: SocketAddr, from: Ipv4Addr, playback_id: &str, rcvbuf: Opt
 
 /// The value of one metric line (`name{labels}`) from /metrics.
 async fn metric(app: &TestApp, series: &str) -> u64 {
-    let text = support::client()
-        .get(app.url("/metrics"))
-        .send()
+    support::metric_value(app, series)
         .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text");
-    text.lines()
-        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
-        .unwrap_or_else(|| panic!("no {series} in /metrics"))
+        .unwrap_or_else(|| panic!("no {series} in /metrics")) as u64
 }
 
 /// Waits until the gauge `series` is at most `want`, or fails after 10 s.

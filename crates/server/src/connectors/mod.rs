@@ -486,6 +486,10 @@ impl Link {
             return;
         }
         let metadata = serde_json::json!({ "badges": m.badges, "emotes": m.emotes }).to_string();
+        // Platform names and text are shown here as native ones are: without bidi overrides or
+        // invisible characters.
+        let author_name = ferrocast_domain::text::displayable(&m.author_name);
+        let text = ferrocast_domain::text::displayable(&m.text);
         let stored = self
             .state
             .db
@@ -496,9 +500,9 @@ impl Link {
                     platform: m.platform,
                     platform_message_id: &m.id,
                     user_id: None,
-                    author_name: &m.author_name,
+                    author_name: &author_name,
                     author_platform_id: &m.author_id,
-                    message_text: &m.text,
+                    message_text: &text,
                     message_type: m.kind,
                     metadata: &metadata,
                 },

@@ -314,15 +314,36 @@ pub async fn ban(
         }
         (s, _) => s,
     };
-    let source_id = match source_id {
-        Some(id) => Some(moderated_source(&state, &auth, &id.to_string()).await?.id),
+    let source = match source_id {
+        Some(id) => Some(moderated_source(&state, &auth, &id.to_string()).await?),
         None => {
             auth.require(Scope::Admin)?;
             None
         }
     };
+    let source_id = source.as_ref().map(|s| s.id);
     if target.id == auth.user.id {
         return Err(ApiError::validation("you cannot ban yourself"));
+    }
+    // A chat's owner is never banned from it, administrators never from any, and site
+    // moderators only by administrators.
+    if source.as_ref().is_some_and(|s| s.user_id == target.id) {
+        return Err(ApiError::forbidden(
+            "The source's owner cannot be banned or timed out in their own chat.",
+        ));
+    }
+    match Role::parse(&target.role) {
+        Some(Role::Admin) => {
+            return Err(ApiError::forbidden(
+                "Administrators cannot be banned or timed out.",
+            ))
+        }
+        Some(Role::Moderator) if !auth.is_admin() => {
+            return Err(ApiError::forbidden(
+                "Only administrators can ban or time out site moderators.",
+            ))
+        }
+        _ => {}
     }
     if let Some(d) = req.duration_seconds {
         if !(1..=MAX_TIMEOUT_SECONDS).contains(&d) {

@@ -537,3 +537,24 @@ pub async fn call(
     let status = res.status().as_u16();
     (status, res.json().await.unwrap_or(Value::Null))
 }
+
+/// The node's `/metrics` text, read from loopback.
+pub async fn metrics_text(app: &TestApp) -> String {
+    client()
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text")
+}
+
+/// The value of one series (`name{labels}`) of the node's `/metrics`, if it is there.
+pub async fn metric_value(app: &TestApp, series: &str) -> Option<f64> {
+    metrics_text(app)
+        .await
+        .lines()
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' '))
+        .map(|v| v.trim().parse().expect("a number"))
+}
