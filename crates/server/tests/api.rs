@@ -29,6 +29,7 @@ both_backends!(
     event_streams_end_when_the_credential_does,
     request_ids_from_callers_are_checked,
     moderators_cannot_ban_the_owner_or_an_administrator,
+    a_password_change_ends_the_other_sessions,
 );
 
 async fn post(app: &TestApp, path: &str, body: Value) -> (StatusCode, Value) {
@@ -2256,5 +2257,56 @@ async fn moderators_cannot_ban_the_owner_or_an_administrator(b: Backend) {
     assert_eq!(status, 403, "an administrator: {body}");
     let (status, body) = ban(viewer_id).await;
     assert_eq!(status, 201, "a viewer: {body}");
+    app.finish().await;
+}
+
+/// Changing the password ends every other session of the user; the one that changed it stays.
+async fn a_password_change_ends_the_other_sessions(b: Backend) {
+    let Some(app) = TestApp::start(b).await else {
+        return;
+    };
+    let reg = register(&app, "pat@example.com", "old password").await;
+    let here = reg["access_token"].as_str().expect("token").to_string();
+    let (status, login) = post(
+        &app,
+        "/api/auth/login",
+        json!({"email": "pat@example.com", "password": "old password"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let elsewhere = login["access_token"].as_str().expect("token").to_string();
+    let elsewhere_refresh = login["refresh_token"]
+        .as_str()
+        .expect("refresh")
+        .to_string();
+    assert_eq!(
+        get_auth(&app, "/api/auth/me", &elsewhere).await.0,
+        StatusCode::OK
+    );
+
+    let (status, body) = post_auth(
+        &app,
+        "/api/auth/change-password",
+        &here,
+        json!({"current_password": "old password", "new_password": "new password"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(
+        get_auth(&app, "/api/auth/me", &here).await.0,
+        StatusCode::OK
+    );
+    assert_eq!(
+        get_auth(&app, "/api/auth/me", &elsewhere).await.0,
+        StatusCode::UNAUTHORIZED,
+        "the other session ended"
+    );
+    let (status, _) = post(
+        &app,
+        "/api/auth/refresh",
+        json!({"refresh_token": elsewhere_refresh}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "and cannot be refreshed");
     app.finish().await;
 }
