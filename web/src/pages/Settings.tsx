@@ -6,6 +6,17 @@ import { Loading, Problem, useLoad } from "../ui";
 type Me = { email: string; display_name: string; role: string; email_verified: boolean; two_factor_enabled: boolean; created_at: string };
 type Key = { uuid: string; name: string; prefix: string; scopes: string[]; created_at: string; last_used_at: string | null; revoked_at: string | null };
 const SCOPES = ["profile:read", "sources:read", "sources:write", "streams:read", "streams:write", "chat:write", "billing:write"];
+/** What each scope lets a key do (the API's own wording of its access rules). */
+const SCOPE_HELP: Record<string, string> = {
+  "profile:read": "read your profile, plan, usage and payments",
+  "sources:read": "list sources and destinations (stream keys shown masked)",
+  "sources:write": "create, change and delete sources, destinations and chat connectors; see stream keys",
+  "streams:read": "live state, usage and the event stream",
+  "streams:write": "start and end streams",
+  "chat:write": "send chat messages and moderate",
+  "billing:write": "buy, cancel and resume plans",
+  admin: "administration: site settings, users, every stream (administrators only)",
+};
 
 /** A form whose submit runs `action`, showing progress, the outcome and errors. */
 function Form({ label, action, children, submit }: { label: string; action: () => Promise<string | void>; children: ReactNode; submit: string }) {
@@ -247,7 +258,7 @@ function ApiKeys({ admin }: { admin: boolean }) {
         <fieldset>
           <legend>Scopes</legend>
           {(admin ? [...SCOPES, "admin"] : SCOPES).map((s) => (
-            <label key={s} className="toggle">
+            <label key={s} className="toggle" title={SCOPE_HELP[s]}>
               <input type="checkbox" checked={scopes.includes(s)} onChange={(e) => setScopes((cur) => (e.target.checked ? [...cur, s] : cur.filter((x) => x !== s)))} /> {s}
             </label>
           ))}
