@@ -121,13 +121,16 @@ start_server() { # name
   case $1 in
     ferrocast)
       # A plan without limits: the benchmark needs 50 sources and 10 destinations on one account.
-      # Every benchmark client comes from 127.0.0.1, so the per-address RTMP caps are off.
+      # Every benchmark client comes from 127.0.0.1, so the per-address caps (RTMP, HTTP,
+      # Socket.IO) are off, and restream destinations may use any port.
       printf '[[plans]]\nname = "Bench"\nmax_sources = 1000\nmax_destinations = 1000\nmax_streaming_hours_monthly = 100000\ndefault = true\n' >"$B/plans.toml"
       FERROCAST_DATA_DIR=$FERRO_DATA FERROCAST_HTTP_ADDR=127.0.0.1:$FERRO_HTTP \
       FERROCAST_RTMP_ADDR=127.0.0.1:$FERRO_RTMP FERROCAST_AUTH_RATE_LIMIT=100000 \
       FERROCAST_API_RATE_LIMIT=100000 FERROCAST_PLANS_FILE=$B/plans.toml \
       FERROCAST_RESTREAM_ALLOW_PRIVATE_TARGETS=true \
       FERROCAST_RTMP_MAX_CONNECTIONS_PER_IP=0 FERROCAST_RTMP_MAX_PENDING_PER_IP=0 \
+      FERROCAST_HTTP_MAX_CONNECTIONS_PER_IP=0 FERROCAST_SOCKETIO_MAX_PER_IP=0 \
+      FERROCAST_RESTREAM_ALLOWED_PORTS=any \
         env ${FERRO_ENV:-} "$FERRO" serve >>"$B/logs/ferrocast.log" 2>&1 &
       SERVER_PID=$!; wait_port $FERRO_HTTP; wait_port $FERRO_RTMP ;;
     nginx)
