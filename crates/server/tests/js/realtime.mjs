@@ -14,7 +14,7 @@ function connect(url, token, transports = ["websocket"]) {
       auth: token ? { token } : {},
       transports,
       reconnection: false,
-      timeout: 5000,
+      timeout: 15000,
     });
     s.once("connect", () => resolve(s));
     s.once("connect_error", (e) => {
@@ -25,7 +25,7 @@ function connect(url, token, transports = ["websocket"]) {
 }
 
 /** Emits with an acknowledgement; resolves with the server's reply. */
-function ask(s, event, data, ms = 5000) {
+function ask(s, event, data, ms = 15000) {
   return s.timeout(ms).emitWithAck(event, data);
 }
 
