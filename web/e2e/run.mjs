@@ -34,6 +34,9 @@ async function shot(page, name) {
     await page.setViewportSize(size);
     await page.waitForTimeout(150);
     await page.screenshot({ path: `${P.shots}/${name}-${label}.png`, fullPage: true });
+    // Nothing may be wider than the viewport (a phone would scroll sideways).
+    const [wide, view] = await page.evaluate(() => [document.documentElement.scrollWidth, window.innerWidth]);
+    if (wide > view) throw new Error(`${name} at ${label} is ${wide} px wide in a ${view} px viewport`);
   }
   await page.setViewportSize(DESKTOP);
 }
