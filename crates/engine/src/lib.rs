@@ -6,6 +6,7 @@
 //! `rtmp://HOST:1935/play/<playback_id>`, HTTP-FLV ([`flv_out`]) and HLS ([`hls`]).
 #![deny(missing_docs)]
 
+pub mod addresses;
 pub mod flv_out;
 pub mod hls;
 pub mod restream;

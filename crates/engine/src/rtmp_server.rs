@@ -13,16 +13,16 @@
 //!   bounded readers mean a stalled player never slows the publisher;
 //! - a protocol violation closes that connection only, with a log line.
 
+use crate::addresses::{AddrLimiter, AddrSlot, Refusal, RefusalLog};
 use crate::Engine;
 use ferrocast_domain::media::{is_safe_id, PublishDenied};
 use ferrocast_hub::{Frame, FrameKind, Publisher, ReadEnd, Reader, StreamKey};
 use ferrocast_rtmp::session::{
     chunk_media, MediaKind, ServerEvent, ServerSession, DEFAULT_OUT_CHUNK_SIZE,
 };
-use std::collections::HashMap;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
@@ -42,8 +42,6 @@ pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Default of [`RtmpConfig::write_timeout`].
 pub const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
-/// Refused connections are logged at most once per this interval (with how many were not).
-const REFUSAL_LOG_INTERVAL: Duration = Duration::from_secs(60);
 /// Time allowed for the publish decision.
 pub const AUTHORIZE_TIMEOUT: Duration = Duration::from_secs(10);
 /// The RTMP application for playback: `rtmp://HOST/play/<playback_id>`.
@@ -108,143 +106,6 @@ fn bump(counter: &AtomicU64) {
     counter.fetch_add(1, Ordering::Relaxed);
 }
 
-/// What connections are counted under: an IPv4 address, or the /64 of an IPv6 address (one
-/// host commonly holds a whole /64, so counting single IPv6 addresses would cap nothing).
-/// IPv4-mapped IPv6 addresses (a dual-stack listener) count as their IPv4 address. The HTTP
-/// and Socket.IO caps count under the same key.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum AddrKey {
-    /// An IPv4 client.
-    V4(Ipv4Addr),
-    /// The first 64 bits of an IPv6 client.
-    V6Prefix64(u64),
-}
-
-impl AddrKey {
-    /// The key of a client address.
-    pub fn of(ip: IpAddr) -> Self {
-        match ip {
-            IpAddr::V4(a) => Self::V4(a),
-            IpAddr::V6(a) => match a.to_ipv4_mapped() {
-                Some(v4) => Self::V4(v4),
-                None => Self::V6Prefix64((u128::from(a) >> 64) as u64),
-            },
-        }
-    }
-}
-
-#[derive(Debug, Default)]
-struct AddrCount {
-    open: usize,
-    pending: usize,
-}
-
-/// Why a connection was closed at accept.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Refusal {
-    NodeFull,
-    PerAddress,
-    PerAddressPending,
-}
-
-impl Refusal {
-    fn as_str(self) -> &'static str {
-        match self {
-            Refusal::NodeFull => "the node has its maximum of RTMP connections",
-            Refusal::PerAddress => "the address has its maximum of RTMP connections",
-            Refusal::PerAddressPending => {
-                "the address has its maximum of RTMP connections not yet past connect"
-            }
-        }
-    }
-}
-
-/// Open and pending connections per client address. Entries exist only while the address has
-/// a connection open, so the map holds at most [`MAX_CONNECTIONS`] entries.
-#[derive(Debug)]
-struct AddrLimiter {
-    max_open: usize,
-    max_pending: usize,
-    counts: Mutex<HashMap<AddrKey, AddrCount>>,
-}
-
-impl AddrLimiter {
-    fn new(config: &RtmpConfig) -> Self {
-        Self {
-            max_open: config.max_connections_per_ip,
-            max_pending: config.max_pending_per_ip,
-            counts: Mutex::new(HashMap::new()),
-        }
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<AddrKey, AddrCount>> {
-        // The counts stay consistent even if a holder panicked: each update is one statement.
-        self.counts.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    /// Counts a new (pending) connection from `ip`, or says which cap it is over.
-    fn admit(self: &Arc<Self>, ip: IpAddr) -> Result<AddrSlot, Refusal> {
-        let key = AddrKey::of(ip);
-        let mut counts = self.lock();
-        let c = counts.entry(key).or_default();
-        let refusal = if self.max_open > 0 && c.open >= self.max_open {
-            Some(Refusal::PerAddress)
-        } else if self.max_pending > 0 && c.pending >= self.max_pending {
-            Some(Refusal::PerAddressPending)
-        } else {
-            None
-        };
-        if let Some(r) = refusal {
-            if c.open == 0 {
-                counts.remove(&key);
-            }
-            return Err(r);
-        }
-        c.open += 1;
-        c.pending += 1;
-        Ok(AddrSlot {
-            limiter: self.clone(),
-            key,
-            pending: true,
-        })
-    }
-}
-
-/// One connection's place in its address's counts; released on drop.
-#[derive(Debug)]
-struct AddrSlot {
-    limiter: Arc<AddrLimiter>,
-    key: AddrKey,
-    pending: bool,
-}
-
-impl AddrSlot {
-    /// The connection got past `connect`: it no longer counts as pending.
-    fn connected(&mut self) {
-        if !std::mem::replace(&mut self.pending, false) {
-            return;
-        }
-        if let Some(c) = self.limiter.lock().get_mut(&self.key) {
-            c.pending = c.pending.saturating_sub(1);
-        }
-    }
-}
-
-impl Drop for AddrSlot {
-    fn drop(&mut self) {
-        let mut counts = self.limiter.lock();
-        if let Some(c) = counts.get_mut(&self.key) {
-            c.open = c.open.saturating_sub(1);
-            if self.pending {
-                c.pending = c.pending.saturating_sub(1);
-            }
-            if c.open == 0 {
-                counts.remove(&self.key);
-            }
-        }
-    }
-}
-
 /// Counts a connection in [`RtmpStats::open`] while it lives (also when its task is dropped at
 /// shutdown).
 struct OpenConnection(Arc<RtmpStats>);
@@ -267,32 +128,6 @@ impl Drop for OpenConnection {
 struct Timeouts {
     idle: Duration,
     write: Duration,
-}
-
-/// Logs refused connections at most once per [`REFUSAL_LOG_INTERVAL`], saying how many were
-/// refused without a line since, so a flood cannot flood the log (the metrics count them all).
-#[derive(Debug, Default)]
-struct RefusalLog {
-    quiet_until: Option<tokio::time::Instant>,
-    unlogged: u64,
-}
-
-impl RefusalLog {
-    fn refused(&mut self, peer: SocketAddr, refusal: Refusal) {
-        let now = tokio::time::Instant::now();
-        if self.quiet_until.is_some_and(|t| now < t) {
-            self.unlogged += 1;
-            return;
-        }
-        tracing::warn!(
-            %peer,
-            reason = refusal.as_str(),
-            refused_since_last_line = self.unlogged,
-            "RTMP connection refused; the next refusal is logged in a minute at the earliest"
-        );
-        self.unlogged = 0;
-        self.quiet_until = Some(now + REFUSAL_LOG_INTERVAL);
-    }
 }
 
 /// The RTMP worker threads used unless configured: one fewer than the CPU cores, at least one.
@@ -348,8 +183,8 @@ pub async fn serve(
     mut shutdown: watch::Receiver<bool>,
 ) {
     let permits = Arc::new(Semaphore::new(MAX_CONNECTIONS));
-    let limiter = Arc::new(AddrLimiter::new(&config));
-    let mut refusals = RefusalLog::default();
+    let limiter = AddrLimiter::new(config.max_connections_per_ip, config.max_pending_per_ip);
+    let mut refusals = RefusalLog::new("RTMP");
     let stats = engine.rtmp_stats.clone();
     let timeouts = Timeouts {
         idle: config.idle_timeout,
@@ -854,69 +689,6 @@ async fn next_frame(player: &mut Option<Reader>) -> Result<Frame, ReadEnd> {
 mod tests {
     use super::*;
     use tokio::io::AsyncReadExt;
-
-    fn ip(s: &str) -> IpAddr {
-        s.parse().unwrap()
-    }
-
-    fn limiter(max_open: usize, max_pending: usize) -> Arc<AddrLimiter> {
-        Arc::new(AddrLimiter::new(&RtmpConfig {
-            max_connections_per_ip: max_open,
-            max_pending_per_ip: max_pending,
-            ..RtmpConfig::default()
-        }))
-    }
-
-    #[test]
-    fn addresses_count_as_ipv4_or_ipv6_slash_64() {
-        assert_eq!(
-            AddrKey::of(ip("192.0.2.1")),
-            AddrKey::of(ip("::ffff:192.0.2.1"))
-        );
-        assert_ne!(AddrKey::of(ip("192.0.2.1")), AddrKey::of(ip("192.0.2.2")));
-        assert_eq!(
-            AddrKey::of(ip("2001:db8:1:2::1")),
-            AddrKey::of(ip("2001:db8:1:2:ffff:ffff:ffff:ffff"))
-        );
-        assert_ne!(
-            AddrKey::of(ip("2001:db8:1:2::1")),
-            AddrKey::of(ip("2001:db8:1:3::1"))
-        );
-    }
-
-    #[test]
-    fn pending_and_open_caps_per_address() {
-        let l = limiter(4, 2);
-        let a = ip("192.0.2.1");
-        let mut first = l.admit(a).unwrap();
-        let mut second = l.admit(a).unwrap();
-        assert_eq!(l.admit(a).unwrap_err(), Refusal::PerAddressPending);
-        // Another address is not affected.
-        let other = l.admit(ip("192.0.2.2")).unwrap();
-        // Past connect, a connection no longer counts as pending.
-        first.connected();
-        first.connected();
-        second.connected();
-        let third = l.admit(a).unwrap();
-        let fourth = l.admit(a).unwrap();
-        assert_eq!(l.admit(a).unwrap_err(), Refusal::PerAddress);
-        // Closing gives the place back; the last one out removes the entry.
-        drop(third);
-        let fifth = l.admit(a).unwrap();
-        drop((first, second, fourth, fifth, other));
-        assert!(l.lock().is_empty());
-    }
-
-    #[test]
-    fn zero_means_no_limit() {
-        let l = limiter(0, 0);
-        let slots: Vec<_> = (0..1000)
-            .map(|_| l.admit(ip("192.0.2.1")).unwrap())
-            .collect();
-        assert_eq!(l.lock().len(), 1);
-        drop(slots);
-        assert!(l.lock().is_empty());
-    }
 
     #[tokio::test]
     async fn a_peer_that_accepts_nothing_times_out() {

@@ -285,13 +285,13 @@ pub fn loggable_path(path: &str) -> std::borrow::Cow<'_, str> {
     } else {
         std::borrow::Cow::Borrowed(path)
     };
-    if !decoded.to_ascii_lowercase().contains("sk_") {
+    if !has_key_marker(&decoded) {
         return decoded;
     }
     let redacted: Vec<&str> = decoded
         .split('/')
         .map(|seg| {
-            if seg.to_ascii_lowercase().contains("sk_") {
+            if has_key_marker(seg) {
                 "sk_[redacted]"
             } else {
                 seg
@@ -299,6 +299,13 @@ pub fn loggable_path(path: &str) -> std::borrow::Cow<'_, str> {
         })
         .collect();
     std::borrow::Cow::Owned(redacted.join("/"))
+}
+
+/// Whether `s` holds `sk_` in any letter case, without allocating (this runs per request).
+fn has_key_marker(s: &str) -> bool {
+    s.as_bytes().windows(3).any(|w| {
+        w[0].eq_ignore_ascii_case(&b's') && w[1].eq_ignore_ascii_case(&b'k') && w[2] == b'_'
+    })
 }
 
 /// `%XX` sequences decoded (repeatedly, so a double-encoded key is found too); invalid ones

@@ -24,7 +24,7 @@ type Job = Box<dyn FnOnce(&mut Memory) + Send>;
 
 /// The pool; its threads end when it is dropped.
 pub struct HashPool {
-    jobs: Mutex<mpsc::Sender<Job>>,
+    jobs: mpsc::Sender<Job>,
     places: Semaphore,
 }
 
@@ -52,7 +52,7 @@ impl HashPool {
                 })?;
         }
         Ok(Self {
-            jobs: Mutex::new(tx),
+            jobs: tx,
             places: Semaphore::new(QUEUE),
         })
     }
@@ -79,8 +79,6 @@ impl HashPool {
             let _ = tx.send(f(m));
         });
         self.jobs
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
             .send(job)
             .map_err(|_| ApiError::internal("the hashing threads have stopped"))?;
         rx.await

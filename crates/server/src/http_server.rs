@@ -3,9 +3,9 @@
 //! also caps nothing. This loop bounds both (connections per node and per client address),
 //! and drains connections on shutdown.
 
-use crate::conn_limit::AddressCounts;
 use axum::extract::ConnectInfo;
 use axum::Router;
+use ferrocast_engine::addresses::{AddrLimiter, Refusal, RefusalLog};
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto::Builder;
@@ -41,8 +41,8 @@ pub async fn serve(
     per_address: PerAddress,
     mut shutdown: watch::Receiver<bool>,
 ) -> std::io::Result<()> {
-    let by_address = AddressCounts::new(per_address.max);
-    let mut refusals = RefusalLog::default();
+    let by_address = AddrLimiter::new(per_address.max, 0);
+    let mut refusals = RefusalLog::new("HTTP");
     let permits = Arc::new(Semaphore::new(MAX_CONNECTIONS));
     let graceful = GracefulShutdown::new();
     let mut builder = Builder::new(TokioExecutor::new());
@@ -66,7 +66,7 @@ pub async fn serve(
             _ = stopped(&mut shutdown) => break,
         };
         let Ok(permit) = permits.clone().try_acquire_owned() else {
-            refusals.note("the node's connection limit (10 000) is reached", peer);
+            refusals.refused(peer, Refusal::NodeFull);
             drop(stream);
             continue;
         };
@@ -77,13 +77,10 @@ pub async fn serve(
         let slot = if proxied {
             None
         } else {
-            match by_address.try_open(peer.ip()) {
-                Some(slot) => Some(slot),
-                None => {
-                    refusals.note(
-                        "the address has FERROCAST_HTTP_MAX_CONNECTIONS_PER_IP open",
-                        peer,
-                    );
+            match by_address.admit(peer.ip()) {
+                Ok(slot) => Some(slot),
+                Err(refusal) => {
+                    refusals.refused(peer, refusal);
                     drop(stream);
                     continue;
                 }
@@ -115,29 +112,6 @@ pub async fn serve(
         tracing::warn!("connections still open after {DRAIN_TIMEOUT:?}; closing them");
     }
     Ok(())
-}
-
-/// Refused connections are logged at most once a minute per reason, with a count: a flood
-/// must not turn into a flood of log lines.
-#[derive(Default)]
-struct RefusalLog {
-    last: Option<std::time::Instant>,
-    since: u64,
-}
-
-impl RefusalLog {
-    fn note(&mut self, reason: &'static str, peer: std::net::SocketAddr) {
-        self.since += 1;
-        if self
-            .last
-            .is_some_and(|t| t.elapsed() < Duration::from_secs(60))
-        {
-            return;
-        }
-        tracing::warn!(reason, last_peer = %peer.ip(), refused = self.since, "HTTP connections refused");
-        self.last = Some(std::time::Instant::now());
-        self.since = 0;
-    }
 }
 
 async fn stopped(rx: &mut watch::Receiver<bool>) {

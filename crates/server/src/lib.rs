@@ -5,7 +5,6 @@
 pub mod access;
 pub mod app;
 pub mod billing;
-pub mod conn_limit;
 pub mod connectors;
 pub mod doctor;
 pub mod error;

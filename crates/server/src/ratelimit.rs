@@ -68,16 +68,7 @@ impl RateLimiter {
 /// The rate-limit key of a client address: the address for IPv4, its /64 network for IPv6 (one
 /// subscriber usually holds a whole /64, so per-address keys would be free to multiply).
 pub fn client_key(ip: std::net::IpAddr) -> String {
-    match ip {
-        std::net::IpAddr::V4(v4) => v4.to_string(),
-        std::net::IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-            Some(v4) => v4.to_string(),
-            None => {
-                let s = v6.segments();
-                format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
-            }
-        },
-    }
+    ferrocast_engine::addresses::AddrKey::of(ip).to_string()
 }
 
 #[cfg(test)]

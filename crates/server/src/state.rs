@@ -75,7 +75,7 @@ pub struct Inner {
     /// Socket.IO connections open on this node.
     pub sockets: std::sync::atomic::AtomicI64,
     /// Socket.IO connections per client address, capped.
-    pub socket_addresses: Arc<crate::conn_limit::AddressCounts>,
+    pub socket_addresses: Arc<ferrocast_engine::addresses::AddrLimiter>,
     /// Chat connectors running on this node.
     pub connectors: crate::connectors::Connectors,
     /// Outgoing HTTP (platform APIs, payment gateways): rustls with the Mozilla roots.
@@ -125,7 +125,8 @@ impl AppState {
             .user_agent(concat!("ferrocast/", env!("CARGO_PKG_VERSION")))
             .build()
             .unwrap_or_default();
-        let socket_addresses = crate::conn_limit::AddressCounts::new(config.socketio_max_per_ip);
+        let socket_addresses =
+            ferrocast_engine::addresses::AddrLimiter::new(config.socketio_max_per_ip, 0);
         Ok(Self(Arc::new(Inner {
             auth_limiter: RateLimiter::new(config.auth_rate_limit, Duration::from_secs(60)),
             api_limiter: RateLimiter::new(config.api_rate_limit, Duration::from_secs(60)),

@@ -13,7 +13,6 @@
 
 pub mod bus;
 
-use crate::conn_limit::{AddrKey, AddressSlot};
 use crate::extract::Credential;
 use crate::live::Event;
 use crate::routes::auth::rfc3339;
@@ -24,6 +23,7 @@ use ferrocast_db::now_ms;
 use ferrocast_db::sources::SourceRecord;
 use ferrocast_domain::account::{Role, Scope};
 use ferrocast_domain::chat::{clean_text, ChatRefusal, ChatRules};
+use ferrocast_engine::addresses::{AddrKey, AddrSlot};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use socketioxide::adapter::LocalAdapter;
@@ -326,7 +326,7 @@ async fn authenticate(
     };
     s.extensions.insert(viewer);
     let ip = client_address(state, s).ok_or("the connection has no client address")?;
-    let slot = state.socket_addresses.try_open(ip).ok_or_else(|| {
+    let slot = state.socket_addresses.admit(ip).map_err(|_| {
         state.metrics.rate_limited("socketio_per_address");
         format!(
             "too many connections from your address (at most {}); close some tabs and try again",
@@ -334,7 +334,7 @@ async fn authenticate(
         )
     })?;
     s.extensions.insert(Peer {
-        key: AddrKey::of(ip),
+        key: slot.key(),
         _slot: Arc::new(slot),
     });
     Ok(())
@@ -344,7 +344,7 @@ async fn authenticate(
 #[derive(Clone)]
 struct Peer {
     key: AddrKey,
-    _slot: Arc<AddressSlot>,
+    _slot: Arc<AddrSlot>,
 }
 
 /// The client address of a socket's handshake: the TCP peer, or the forwarded client behind a
