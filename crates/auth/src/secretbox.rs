@@ -1,4 +1,4 @@
-//! Secrets at rest (SPEC §2.3): AES-256-GCM under keys derived from the master key.
+//! Secrets at rest: AES-256-GCM under keys derived from the master key.
 //!
 //! Sealed form: `v1.` + base64url(nonce ‖ ciphertext ‖ tag), with a random 96-bit nonce. The
 //! caller's context string is bound as associated data, so a ciphertext moved to another column

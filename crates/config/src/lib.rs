@@ -45,7 +45,7 @@ pub const SETTINGS: &[Setting] = &[
     Setting { key: "rtmp_idle_timeout_secs", default: Some("10"), secret: false, help: "Seconds a publisher or an undecided RTMP connection may go without completing a message before it is closed (players may stay silent)" },
     Setting { key: "rtmp_write_timeout_secs", default: Some("10"), secret: false, help: "Seconds an RTMP peer (a player) may accept no data before it is dropped" },
     Setting { key: "database_url", default: None, secret: true, help: "`sqlite://PATH` or `postgres://…`; default: SQLite at DATA_DIR/ferrocast.db" },
-    Setting { key: "redis_url", default: None, secret: true, help: "Redis for cross-node events and shared rate limits (optional)" },
+    Setting { key: "redis_url", default: None, secret: true, help: "Redis for cross-node realtime events (optional)" },
     Setting { key: "public_url", default: None, secret: false, help: "Base URL users reach this node at; default: http://HTTP_ADDR" },
     Setting { key: "secret_key", default: None, secret: true, help: "Master key, 64 hex characters; default: generated into DATA_DIR/master.key on first run" },
     Setting { key: "log_format", default: Some("human"), secret: false, help: "`human` or `json`" },

@@ -1,4 +1,4 @@
-//! Billing rules (SPEC §2.5), without I/O: billing cycles and their periods, a plan's price in
+//! Billing rules, without I/O: billing cycles and their periods, a plan's price in
 //! a currency, what a gateway's subscription status means here, and what the period job does
 //! to a subscription whose period ended.
 //!

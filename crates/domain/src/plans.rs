@@ -1,11 +1,11 @@
-//! Plans as data (SPEC §2.5): names, prices in integer minor units, limits and feature flags.
+//! Plans as data: names, prices in integer minor units, limits and feature flags.
 //! Neustream's Free/Pro/Business are the default set (seeded by a migration); another tier set
 //! loads from a TOML file ([`parse_plans_file`]). Also the arithmetic of monthly usage, which
 //! must stay right across month boundaries and crashes.
 
 use serde::Deserialize;
 
-/// Where the plan-limit refusal sends the user (the seed's `upgrade_url`).
+/// Where the plan-limit refusal sends the user (Neustream's `upgrade_url`).
 pub const UPGRADE_URL: &str = "/dashboard/subscription";
 
 /// A plan as configured.
@@ -205,7 +205,7 @@ pub fn parse_plans_file(text: &str) -> Result<Vec<PlanSpec>, PlansFileError> {
     }
 }
 
-/// What a plan-limit refusal reports (the seed's 403 body).
+/// What a plan-limit refusal reports (Neustream's 403 body).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LimitExceeded {
     /// What ran out ("Source limit reached").

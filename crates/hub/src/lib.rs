@@ -113,7 +113,7 @@ pub struct StreamInfo {
     pub audio_codec: Option<u8>,
 }
 
-/// A lifecycle event (SPEC §2.1: starting → live → offline).
+/// A lifecycle event (starting → live → offline).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StreamEvent {
     /// A publisher was accepted; no media yet.

@@ -58,7 +58,7 @@ const MIN_PART_TARGET_MS: u64 = 50;
 /// Segmenter settings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct HlsConfig {
-    /// Cut at the first keyframe once a segment is this long (SPEC §2.1: 1–2 s segments).
+    /// Cut at the first keyframe once a segment is this long (1–2 s segments).
     pub target_duration_ms: u64,
     /// Segments listed in the playlist.
     pub window: usize,

@@ -76,7 +76,7 @@ pub(crate) fn hex(bytes: &[u8]) -> String {
     data_encoding::HEXLOWER.encode(bytes)
 }
 
-/// A currency ferrocast charges in (SPEC §2.5: USD and INR).
+/// A currency ferrocast charges in (USD and INR).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Currency {
     /// US dollars, in cents.

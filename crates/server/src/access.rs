@@ -51,8 +51,8 @@ impl Access {
     pub fn check(self, auth: &AuthUser) -> Result<(), ApiError> {
         match self {
             Access::Public => Ok(()),
-            Access::Session => auth.require_session().map(|_| ()),
-            Access::Scope(s) | Access::Probe(s) => auth.require(s),
+            Access::Session => Ok(auth.require_session().map(|_| ())?),
+            Access::Scope(s) | Access::Probe(s) => Ok(auth.require(s)?),
         }
     }
 }
@@ -119,7 +119,7 @@ async fn enforce(access: Access, req: Request, next: Next) -> Response {
         return e.into_response();
     }
     if matches!(access, Access::Scope(_) | Access::Session) {
-        if let Err(e) = state.limit_api(auth.user.id) {
+        if let Err(e) = crate::extract::limit_api(&state, auth.user.id) {
             return e.into_response();
         }
     }

@@ -344,13 +344,15 @@ async fn ffmpeg() -> Check {
     match tokio::time::timeout(Duration::from_secs(10), run).await {
         Ok(Ok(out)) if out.status.success() => {
             let text = String::from_utf8_lossy(&out.stdout);
+            // "ffmpeg version 7.1 Copyright (c) …": the program and its version, whole words.
             let first = text
                 .lines()
                 .next()
                 .unwrap_or("ffmpeg")
-                .chars()
-                .take(60)
-                .collect::<String>();
+                .split_whitespace()
+                .take(3)
+                .collect::<Vec<_>>()
+                .join(" ");
             check("ffmpeg", Status::Pass, first)
         }
         Ok(Ok(out)) => check(
@@ -390,18 +392,27 @@ pub fn render(checks: &[Check]) -> String {
             c.detail.replace('\n', " ")
         );
     }
-    let failed = checks.iter().filter(|c| c.status == Status::Fail).count();
-    let warned = checks.iter().filter(|c| c.status == Status::Warn).count();
+    let count = |s: Status| checks.iter().filter(|c| c.status == s).count();
+    let (passed, warned, failed, skipped) = (
+        count(Status::Pass),
+        count(Status::Warn),
+        count(Status::Fail),
+        count(Status::Skip),
+    );
+    let skipped = if skipped > 0 {
+        format!(", {skipped} skipped")
+    } else {
+        String::new()
+    };
     let _ = writeln!(
         out,
         "\n{}",
         if failed == 0 {
-            format!(
-                "ready: {} checks passed, {warned} warnings",
-                checks.len() - warned
-            )
+            format!("ready: {passed} checks passed, {warned} warnings{skipped}")
         } else {
-            format!("NOT READY: {failed} checks failed")
+            format!(
+                "NOT READY: {failed} checks failed, {passed} passed, {warned} warnings{skipped}"
+            )
         }
     );
     out
@@ -410,4 +421,34 @@ pub fn render(checks: &[Check]) -> String {
 /// Whether any check failed.
 pub fn failed(checks: &[Check]) -> bool {
     checks.iter().any(|c| c.status == Status::Fail)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_summary_counts_skipped_checks_apart_from_passed_ones() {
+        let checks = [
+            check("config", Status::Pass, "ok"),
+            check("database", Status::Fail, "cannot connect"),
+            check("migrations", Status::Skip, "needs the database"),
+            check("ffmpeg", Status::Warn, "old"),
+        ];
+        let table = render(&checks);
+        assert!(
+            table.ends_with("NOT READY: 1 checks failed, 1 passed, 1 warnings, 1 skipped\n"),
+            "{table}"
+        );
+        let table = render(&checks[..1]);
+        assert!(
+            table.ends_with("ready: 1 checks passed, 0 warnings\n"),
+            "{table}"
+        );
+        let table = render(&[checks[0].clone(), checks[2].clone()]);
+        assert!(
+            table.ends_with("ready: 1 checks passed, 0 warnings, 1 skipped\n"),
+            "{table}"
+        );
+    }
 }

@@ -1,12 +1,17 @@
-//! The one error type of the HTTP API and its body, fixed by SPEC §2.2:
+//! The one error type of the HTTP API and its body:
 //! `{"error": "...", "details": "...", "code": "ERROR_CODE"}` with a correct status.
 //!
 //! Policy: `error` is a short sentence for people, `details` says what to do or which field is
 //! wrong, `code` is stable for programs. Internal failures are logged with their cause and
 //! answered with a generic 500 — causes never leave the server.
 
+use crate::service::accounts::AccountsError;
+use crate::service::hashing::HashError;
+use crate::service::sources::SourcesError;
+use crate::service::streams::StreamsError;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
+use ferrocast_domain::account::Guarded;
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -22,12 +27,12 @@ pub struct ErrorBody {
     /// Stable machine-readable code.
     #[schema(example = "VALIDATION_ERROR")]
     pub code: String,
-    /// Plan-limit refusals only (403 `PLAN_LIMIT_REACHED`): the seed's extra fields.
+    /// Plan-limit refusals only (403 `PLAN_LIMIT_REACHED`): Neustream's extra fields.
     #[serde(flatten, skip_serializing_if = "Option::is_none")]
     pub limit: Option<Box<PlanLimitFields>>,
 }
 
-/// What a plan-limit refusal adds to the error body (`seeds/neustream-architecture.md`,
+/// What a plan-limit refusal adds to the error body (the Neustream API,
 /// `planValidation`).
 #[derive(Debug, Serialize, ToSchema)]
 pub struct PlanLimitFields {
@@ -131,7 +136,7 @@ impl ApiError {
     pub fn conflict(code: &str, error: impl Into<String>, details: impl Into<String>) -> Self {
         Self::new(StatusCode::CONFLICT, code, error, details)
     }
-    /// 403 for a plan limit, with the seed's `current`, `max` and `upgrade_url`.
+    /// 403 for a plan limit, with Neustream's `current`, `max` and `upgrade_url`.
     pub fn plan_limit(
         e: ferrocast_domain::plans::LimitExceeded,
         details: impl Into<String>,
@@ -178,6 +183,79 @@ impl ApiError {
             "Something went wrong on our side",
             "The error was logged; try again, and tell the operator if it persists.",
         )
+    }
+}
+
+impl From<AccountsError> for ApiError {
+    fn from(e: AccountsError) -> Self {
+        match e {
+            AccountsError::Db(e) => ApiError::internal(e),
+            AccountsError::Unauthenticated(details) => ApiError::unauthenticated(details),
+            AccountsError::Locked { kind, wait_ms } => account_locked(kind, wait_ms),
+            AccountsError::WrongPassword => ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "INVALID_PASSWORD",
+                "The password is wrong",
+                "Enter your current password to confirm this change.",
+            ),
+            AccountsError::Forbidden(details) => ApiError::forbidden(details),
+            AccountsError::InsufficientScope(details) => ApiError::insufficient_scope(details),
+            AccountsError::Hashing(e) => e.into(),
+            AccountsError::Internal(cause) => ApiError::internal(cause),
+        }
+    }
+}
+
+impl From<HashError> for ApiError {
+    fn from(e: HashError) -> Self {
+        match e {
+            HashError::Busy => {
+                let mut e = ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "BUSY",
+                    "The server is busy checking passwords",
+                    "Try again in a few seconds.",
+                );
+                e.retry_after = Some(5);
+                e
+            }
+            HashError::Stopped(cause) => ApiError::internal(cause),
+        }
+    }
+}
+
+/// 429 while an account's `kind` of credential is locked.
+fn account_locked(kind: Guarded, wait_ms: i64) -> ApiError {
+    let minutes = (wait_ms + 59_999) / 60_000;
+    let mut e = ApiError::new(
+        StatusCode::TOO_MANY_REQUESTS,
+        "ACCOUNT_LOCKED",
+        "Too many failed attempts for this account",
+        format!(
+            "After repeated wrong {} this account is locked for {minutes} more minute(s); \
+             its owner was told by email. Try again later, or reset the password by email.",
+            kind.describe()
+        ),
+    );
+    e.retry_after = Some((wait_ms / 1000).max(1) as u64);
+    e
+}
+
+impl From<SourcesError> for ApiError {
+    fn from(e: SourcesError) -> Self {
+        match e {
+            SourcesError::Db(e) => ApiError::internal(e),
+            SourcesError::NotFound(what) => ApiError::not_found(what),
+            SourcesError::Internal(cause) => ApiError::internal(cause),
+        }
+    }
+}
+
+impl From<StreamsError> for ApiError {
+    fn from(e: StreamsError) -> Self {
+        match e {
+            StreamsError::Db(e) => ApiError::internal(e),
+        }
     }
 }
 

@@ -2,13 +2,12 @@
 //! authenticated caller.
 
 use crate::error::ApiError;
+pub use crate::service::accounts::{AuthUser, Credential, API_KEY_PREFIX};
 use crate::state::AppState;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{header, StatusCode};
-use ferrocast_db::accounts::UserRecord;
-use ferrocast_domain::account::{Role, Scope};
 use serde::de::DeserializeOwned;
 use std::net::{IpAddr, SocketAddr};
 
@@ -151,99 +150,26 @@ impl FromRequestParts<AppState> for ClientIp {
     }
 }
 
-/// How the caller authenticated.
-#[derive(Debug, Clone)]
-pub enum Credential {
-    /// An access token from login; carries every scope the role allows.
-    Session {
-        /// The session (refresh-token family) UUID.
-        session_uuid: String,
-    },
-    /// An API key with its own scopes.
-    ApiKey {
-        /// Key row id.
-        key_id: i64,
-        /// Granted scopes.
-        scopes: Vec<Scope>,
-    },
+/// Charges one credential request to `ip`; 429 when over the limit.
+pub fn limit_auth(state: &AppState, ip: IpAddr) -> Result<(), ApiError> {
+    state
+        .auth_limiter
+        .check(&crate::ratelimit::client_key(ip))
+        .map_err(|wait| {
+            state.metrics.rate_limited("auth");
+            ApiError::rate_limited(wait)
+        })
 }
 
-/// The authenticated caller, loaded fresh from the database on each request (a revoked session,
-/// a changed role or a deleted user takes effect at once).
-#[derive(Debug, Clone)]
-pub struct AuthUser {
-    /// The user.
-    pub user: UserRecord,
-    /// Parsed role.
-    pub role: Role,
-    /// How they authenticated.
-    pub credential: Credential,
-}
-
-/// API keys start with this, which tells them apart from JWTs (which start with `eyJ`).
-pub const API_KEY_PREFIX: &str = "fck_";
-
-impl AuthUser {
-    /// Whether the credential carries `scope` (sessions carry every scope their role allows).
-    pub fn has_scope(&self, scope: Scope) -> bool {
-        scope.allowed_for(self.role)
-            && match &self.credential {
-                Credential::Session { .. } => true,
-                Credential::ApiKey { scopes, .. } => scopes.contains(&scope),
-            }
-    }
-
-    /// Refuses with 403 unless the credential carries `scope` and the role allows it.
-    pub fn require(&self, scope: Scope) -> Result<(), ApiError> {
-        if !scope.allowed_for(self.role) {
-            return Err(ApiError::forbidden(format!(
-                "This needs the {} role.",
-                Role::Admin
-            )));
-        }
-        if self.has_scope(scope) {
-            return Ok(());
-        }
-        Err(ApiError::insufficient_scope(format!(
-            "This API key lacks the `{}` scope; create a key with it in Settings, or log in.",
-            scope.as_str()
-        )))
-    }
-
-    /// Refuses API keys: some actions (managing keys, two-factor, logout) need a login session.
-    pub fn require_session(&self) -> Result<&str, ApiError> {
-        match &self.credential {
-            Credential::Session { session_uuid } => Ok(session_uuid),
-            Credential::ApiKey { .. } => Err(ApiError::insufficient_scope(
-                "Log in with your password for this; API keys cannot do it.",
-            )),
-        }
-    }
-
-    /// Whether the caller may read secret stream keys: a login session, or a key granted
-    /// `sources:write` (which could rotate the key and read the new one anyway).
-    pub fn may_see_stream_keys(&self) -> bool {
-        matches!(self.credential, Credential::Session { .. }) || self.has_scope(Scope::SourcesWrite)
-    }
-
-    /// Whether the caller acts as an administrator: the admin role, through a session or an API
-    /// key granted the `admin` scope. An administrator's key without that scope acts as any
-    /// other user (its own objects only).
-    pub fn is_admin(&self) -> bool {
-        self.role == Role::Admin && self.has_scope(Scope::Admin)
-    }
-
-    /// Refuses unless the user's role satisfies `role` (see [`Role::satisfies`]); passing as an
-    /// administrator when the role itself is not asked for takes the `admin` scope.
-    pub fn require_role(&self, role: Role) -> Result<(), ApiError> {
-        if !self.role.satisfies(role) {
-            return Err(ApiError::forbidden(format!("This needs the {role} role.")));
-        }
-        if self.role == Role::Admin && role != Role::Viewer {
-            return self.require(Scope::Admin);
-        }
-        Ok(())
-    }
+/// Charges one authenticated request to a user; 429 when over the limit.
+pub fn limit_api(state: &AppState, user_id: i64) -> Result<(), ApiError> {
+    state
+        .api_limiter
+        .check(&user_id.to_string())
+        .map_err(|wait| {
+            state.metrics.rate_limited("api");
+            ApiError::rate_limited(wait)
+        })
 }
 
 /// The authenticated caller on a route declared [`crate::access::Access::Probe`] (the nginx
@@ -268,7 +194,7 @@ pub(crate) async fn authenticate_parts(
         .ok_or_else(|| {
             ApiError::unauthenticated("Use the Bearer scheme: Authorization: Bearer <token>.")
         })?;
-    state.authenticate(token).await
+    Ok(state.accounts.authenticate(token).await?)
 }
 
 /// The caller the route's declared access admitted ([`crate::access`]); a route that declared

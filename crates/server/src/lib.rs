@@ -1,23 +1,22 @@
-//! The ferrocast server: wires configuration, storage, mail and HTTP (later: the media engine,
-//! Socket.IO and the rest) into a running node. The binary only parses the command line and
-//! calls in here.
+//! The ferrocast server: wires configuration, storage, mail, the media engine, the services
+//! ([`service`]) and their adapters (HTTP [`routes`], Socket.IO [`realtime`], chat
+//! [`connectors`]) into a running node. The binary only parses the command line and calls in
+//! here. ARCHITECTURE.md at the repository root draws the layers.
 
 pub mod access;
 pub mod app;
-pub mod billing;
 pub mod connectors;
 pub mod doctor;
 pub mod error;
 pub mod extract;
-pub mod hashing;
+pub mod gateways;
 pub mod http_server;
-pub mod live;
 pub mod mail;
-pub mod media;
 pub mod metrics;
 pub mod ratelimit;
 pub mod realtime;
 pub mod routes;
+pub mod service;
 pub mod site;
 pub mod state;
 pub mod web;
@@ -34,11 +33,14 @@ use std::sync::Arc;
 use tokio::net::TcpListener;
 use tracing_subscriber::EnvFilter;
 
-/// Installs the global tracing subscriber: human lines or JSON, filtered by `log_level`.
+/// Installs the global tracing subscriber: human lines or JSON, filtered by `log_level`;
+/// colours only when standard error is a terminal (not in files, pipes or journald). Each HTTP
+/// request is logged at `debug` (`FERROCAST_LOG_LEVEL=info,tower_http=debug` shows them).
 pub fn init_tracing(config: &Config) {
     let filter = EnvFilter::try_new(&config.log_level).unwrap_or_else(|_| EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr);
     let _ = match config.log_format {
         LogFormat::Human => builder.try_init(),
@@ -219,13 +221,13 @@ async fn realtime_fanout(
     config: &Config,
     master_key: &[u8; 32],
     shutdown: tokio::sync::watch::Receiver<bool>,
-) -> anyhow::Result<Arc<dyn realtime::bus::Fanout>> {
+) -> anyhow::Result<Arc<dyn service::events::Fanout>> {
     let node = uuid::Uuid::new_v4().simple().to_string();
     Ok(match &config.redis_url {
         Some(url) => {
-            let fanout = realtime::bus::RedisFanout::connect(
+            let fanout = service::events::RedisFanout::connect(
                 url.expose(),
-                realtime::bus::channel(master_key),
+                service::events::channel(master_key),
                 node,
                 shutdown,
             )
@@ -234,7 +236,7 @@ async fn realtime_fanout(
             tracing::info!("realtime events shared through Redis");
             Arc::new(fanout)
         }
-        None => Arc::new(realtime::bus::InProcess::new(node)),
+        None => Arc::new(service::events::InProcess::new(node)),
     })
 }
 
@@ -306,27 +308,43 @@ pub async fn start(mut config: Config) -> anyhow::Result<Running> {
     config.rtmp_addr = rtmp_addr;
     // Sources left marked live by a node that stopped (sessions without a recent heartbeat) are
     // offline; those live on other nodes sharing the database keep their mark. This node's own
-    // sessions from before a crash go stale and are swept within two sweeps (live::spawn).
-    db.reset_orphaned_sources(ferrocast_db::now_ms() - live::STALE_AFTER.as_millis() as i64)
-        .await?;
+    // sessions from before a crash go stale and are swept within two sweeps (service::streams::spawn).
+    db.reset_orphaned_sources(
+        ferrocast_db::now_ms() - service::streams::STALE_AFTER.as_millis() as i64,
+    )
+    .await?;
     if let Some(path) = &config.plans_file {
         load_plans(&db, path).await?;
     }
     let restream = restream_config(&config)?;
-    let grants = media::Grants::default();
+    let clock = service::clock::system();
+    let grants = service::streams::Grants::default();
     let engine = ferrocast_engine::Engine::start(
-        Arc::new(media::SourceAuthorizer::new(db.clone(), grants.clone())),
+        Arc::new(service::streams::SourceAuthorizer::new(
+            db.clone(),
+            grants.clone(),
+            clock.clone(),
+        )),
         restream,
     );
     let rtmp = rtmp_config(&config);
     let (tx, rx) = tokio::sync::watch::channel(false);
     let fanout = realtime_fanout(&config, &key, rx.clone()).await?;
-    let state = AppState::new(config, db, &key, mailer, engine.clone(), grants, fanout)
-        .context("starting the password hashing threads")?;
-    live::spawn(state.clone());
+    let state = state::compose(
+        config,
+        db,
+        &key,
+        mailer,
+        engine.clone(),
+        grants,
+        fanout,
+        clock,
+    )
+    .context("starting the password hashing threads")?;
+    service::streams::spawn(state.streams.clone());
     let socket_io = realtime::start(state.clone(), rx.clone());
     connectors::start(&state, rx.clone()).await;
-    billing::spawn_period_job(state.clone(), rx.clone());
+    gateways::spawn_period_job(state.clone(), rx.clone());
     let app = app::router(state.clone()).layer(socket_io);
     tokio::spawn(ferrocast_engine::rtmp_server::serve(
         engine,

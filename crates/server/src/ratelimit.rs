@@ -3,7 +3,7 @@
 //!
 //! The key table is bounded: when full, expired keys are purged; if it is still full, new keys
 //! are refused (fail closed, with a warning) rather than memory growing without bound or the
-//! limit switching off. Cross-node limits (Redis) arrive with scale-out.
+//! limit switching off. Limits are per node.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -33,9 +33,10 @@ impl RateLimiter {
         }
     }
 
-    /// Charges one request to `key`. `Err(seconds)` says how long to wait.
+    /// Charges one request to `key`. `Err(seconds)` says how long to wait. Time is Tokio's, so
+    /// tests can pause and advance it.
     pub fn check(&self, key: &str) -> Result<(), u64> {
-        self.check_at(key, Instant::now())
+        self.check_at(key, tokio::time::Instant::now().into_std())
     }
 
     /// [`RateLimiter::check`] at a given instant (for tests).

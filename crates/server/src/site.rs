@@ -1,8 +1,5 @@
-//! Site-wide settings administrators change while the site runs — maintenance mode and
-//! whether registration is open — and the gate that holds the API closed to everyone but
-//! administrators during maintenance.
-//!
-//! Settings live in the database (every node sees the same) and are cached for two seconds.
+//! The maintenance gate: holds the API closed to everyone but administrators while the site's
+//! settings ([`crate::service::site`]) say it is down for maintenance.
 
 use crate::error::ApiError;
 use crate::extract::authenticate_parts;
@@ -11,26 +8,6 @@ use axum::extract::{Request, State};
 use axum::http::StatusCode;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use serde::Serialize;
-use std::time::{Duration, Instant};
-use utoipa::ToSchema;
-
-/// How long a node trusts its copy of the settings.
-const CACHE_FOR: Duration = Duration::from_secs(2);
-
-/// The settings as the site applies them.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
-pub struct SiteSettings {
-    /// Whether the site is down for maintenance (administrators still get in).
-    pub maintenance_mode: bool,
-    /// What visitors are told meanwhile.
-    pub maintenance_message: String,
-    /// Whether anyone may register.
-    pub registration_open: bool,
-}
-
-/// The cached copy.
-pub type SiteCache = std::sync::Mutex<Option<(Instant, SiteSettings)>>;
 
 /// API paths open during maintenance: logging in (so administrators can), the site's state,
 /// the API's description, and the payment gateways' callbacks (money must not be lost).
@@ -48,58 +25,6 @@ const OPEN_DURING_MAINTENANCE: &[&str] = &[
     "/api/payments/epayco/confirmation",
 ];
 
-impl AppState {
-    /// The site's settings now.
-    pub async fn site(&self) -> SiteSettings {
-        if let Some((at, s)) = self
-            .site_cache
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .as_ref()
-        {
-            if at.elapsed() < CACHE_FOR {
-                return s.clone();
-            }
-        }
-        let mut s = SiteSettings {
-            maintenance_mode: false,
-            maintenance_message: String::new(),
-            registration_open: self.config.registration_open,
-        };
-        match self.db.site_settings().await {
-            Ok(rows) => {
-                for (k, v) in rows {
-                    match k.as_str() {
-                        "maintenance_mode" => s.maintenance_mode = v == "true",
-                        "maintenance_message" => s.maintenance_message = v,
-                        "registration_open" => s.registration_open = v == "true",
-                        _ => {}
-                    }
-                }
-            }
-            Err(e) => {
-                tracing::error!(error = %e, "cannot read the site settings; using the last known");
-                if let Some((_, last)) = self
-                    .site_cache
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .as_ref()
-                {
-                    return last.clone();
-                }
-            }
-        }
-        *self.site_cache.lock().unwrap_or_else(|p| p.into_inner()) =
-            Some((Instant::now(), s.clone()));
-        s
-    }
-
-    /// Drops this node's copy (after a change made here).
-    pub fn forget_site(&self) {
-        *self.site_cache.lock().unwrap_or_else(|p| p.into_inner()) = None;
-    }
-}
-
 /// During maintenance, API requests other than [`OPEN_DURING_MAINTENANCE`] get 503 unless an
 /// administrator makes them. Pages, players and streams are not held: the web app shows the
 /// maintenance page itself (from `GET /api/site`).
@@ -112,7 +37,7 @@ pub async fn maintenance_gate(State(state): State<AppState>, req: Request, next:
     if !path.starts_with("/api/") || open {
         return next.run(req).await;
     }
-    let site = state.site().await;
+    let site = state.site.settings().await;
     if !site.maintenance_mode {
         return next.run(req).await;
     }

@@ -7,7 +7,7 @@
 //! `session_reconnect` moves to the new URL without subscribing again; a revoked subscription
 //! stops the connector until the creator reconnects.
 
-use super::{after, halted, Backoff, Ended, Link, Secrets, CALL_TIMEOUT, REMEMBERED};
+use super::link::{after, halted, Backoff, Ended, Link, Secrets, CALL_TIMEOUT, REMEMBERED};
 use ferrocast_chat::twitch::{self as proto, EventSubMessage, SendOutcome, TokenOwner};
 use futures_util::StreamExt;
 use std::collections::VecDeque;

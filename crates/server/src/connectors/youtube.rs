@@ -11,10 +11,10 @@
 //! A refused access token is renewed with the refresh token when the node has a Google OAuth
 //! client (`FERROCAST_YOUTUBE_CLIENT_ID`/`_SECRET`); quota exhaustion waits an hour at a time.
 
-use super::{after, halted, secrets_label, Backoff, Ended, Link, Secrets, CALL_TIMEOUT};
+use super::link::{after, halted, Backoff, Ended, Link, Secrets, CALL_TIMEOUT};
+use crate::service::vault::Sealed;
 use ferrocast_chat::stream::ArrayStream;
 use ferrocast_chat::youtube::{self as proto, ApiError, Page};
-use ferrocast_db::now_ms;
 use std::time::Duration;
 
 /// How often to look for a live broadcast when there is none.
@@ -341,13 +341,12 @@ async fn refresh(link: &Link, s: &mut Session) -> bool {
     let json = serde_json::to_vec(&s.secrets).unwrap_or_default();
     let sealed = link
         .state
-        .keys
-        .secrets
-        .seal(&secrets_label(link.source_id, "youtube"), &json);
+        .vault
+        .seal(Sealed::ConnectorTokens(link.source_id, "youtube"), &json);
     if let Err(e) = link
         .state
         .db
-        .set_chat_connector_secrets(link.id, link.version, &sealed, now_ms())
+        .set_chat_connector_secrets(link.id, link.version, &sealed, link.state.clock.now_ms())
         .await
     {
         tracing::error!(error = %e, "cannot store a refreshed YouTube token");

@@ -1,5 +1,5 @@
 //! Realtime: the Socket.IO server at `/socket.io/` (so the stock `socket.io-client` works), with
-//! the events of the seed's "WebSocket Event Reference" — `join-chat`, `leave-chat`,
+//! the events of Neustream's "WebSocket Event Reference" — `join-chat`, `leave-chat`,
 //! `send-message`, `join-stream`, `leave-stream` in; `chat-message`, `stream-status`,
 //! `stream-ended`, `error` out — plus `send-reaction` / `reaction`, `viewer-count`, and the
 //! moderators' `message-deleted` and `user-banned`.
@@ -11,18 +11,13 @@
 //! oversized or malformed packet closes that connection only (Engine.IO's payload limit and
 //! parser). Everything sent to rooms goes through [`bus::Fanout`] so every node's clients get it.
 
-pub mod bus;
-
-use crate::extract::Credential;
-use crate::live::Event;
-use crate::routes::auth::rfc3339;
+use crate::service::accounts::Credential;
+use crate::service::chat::{self, Post};
+use crate::service::events::{Envelope, Event, RealtimeEvent};
 use crate::state::AppState;
-use bus::{ChatMessageOut, Envelope, RealtimeEvent};
-use ferrocast_db::chat::{ChatMessageRecord, NewChatMessage};
-use ferrocast_db::now_ms;
 use ferrocast_db::sources::SourceRecord;
 use ferrocast_domain::account::{Role, Scope};
-use ferrocast_domain::chat::{clean_text, ChatRefusal, ChatRules};
+use ferrocast_domain::chat::clean_text;
 use ferrocast_engine::addresses::{AddrKey, AddrSlot};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -47,10 +42,6 @@ pub const MAX_PAYLOAD: u64 = 16 * 1024;
 pub const SOCKET_QUEUE: usize = 64;
 /// Rooms one socket may be in at once.
 pub const MAX_ROOMS: usize = 16;
-/// Chat messages per user: this many at once, then one per [`CHAT_PERIOD`] / [`CHAT_BURST`].
-pub const CHAT_BURST: u32 = 10;
-/// See [`CHAT_BURST`].
-pub const CHAT_PERIOD: Duration = Duration::from_secs(10);
 /// Reactions per socket per second at most.
 pub const REACTIONS_PER_SECOND: u32 = 5;
 /// How often a node repeats its viewer counts (so a node that died stops counting).
@@ -177,7 +168,7 @@ impl Warned {
     }
 }
 
-/// Names a source: the seed's `sourceId`, or a playback id (what a watch page knows).
+/// Names a source: Neustream's `sourceId`, or a playback id (what a watch page knows).
 #[derive(Debug, Deserialize)]
 struct Target {
     #[serde(alias = "source_id", alias = "sourceId", default)]
@@ -307,9 +298,10 @@ async fn authenticate(
         Some(token) if token.len() > 4096 => return Err("the token is not valid".into()),
         Some(token) => {
             let user = state
+                .accounts
                 .authenticate(&token)
                 .await
-                .map_err(|e| e.body.details)?;
+                .map_err(|e| crate::error::ApiError::from(e).body.details)?;
             let credential = match &user.credential {
                 Credential::Session { session_uuid } => Recheck::Session(session_uuid.clone()),
                 Credential::ApiKey { .. } => Recheck::ApiKey(ferrocast_auth::token::hash(&token)),
@@ -603,68 +595,29 @@ async fn send_message(
     still_valid(state, &member).await?;
     // A refused text costs nothing; a message that would be stored counts against the rate.
     let text = clean_text(&m.message).map_err(|e| e.to_string())?;
-    if let Err(wait) = state.chat_limiter.check(&member.id.to_string()) {
-        return Err(format!("you are sending messages too fast; wait {wait} s"));
-    }
+    state.chat.admit(member.id).map_err(|e| e.to_string())?;
     let source = find_source(state, &m.target).await?;
-    let moderator = moderate(state, &member, &source, &text)
+    let out = state
+        .chat
+        .post(Post::Native {
+            source: &source,
+            member: chat::Member {
+                id: member.id,
+                uuid: &member.uuid,
+                name: &member.name,
+                role: member.role,
+            },
+            text: &text,
+        })
         .await
         .map_err(|e| e.to_string())?;
-    let mut badges = Vec::new();
-    if source.user_id == member.id {
-        badges.push("broadcaster");
-    } else if moderator {
-        badges.push("moderator");
-    }
-    if member.role == Role::Admin {
-        badges.push("admin");
-    }
-    let metadata = json!({ "badges": badges, "emotes": [] }).to_string();
-    let platform_id = uuid::Uuid::new_v4().to_string();
-    let stored = state
-        .db
-        .insert_chat_message(
-            &NewChatMessage {
-                source_id: source.id,
-                connector_id: None,
-                platform: "native",
-                platform_message_id: &platform_id,
-                user_id: Some(member.id),
-                author_name: &member.name,
-                author_platform_id: &member.uuid,
-                message_text: &text,
-                message_type: "message",
-                metadata: &metadata,
-            },
-            now_ms(),
-        )
-        .await;
-    match stored {
-        Ok(Some(record)) => {
-            let out = message_out(&record);
-            let id = out.id;
-            state.fanout.publish(RealtimeEvent::ChatMessage(out));
-            // The creator's own words also go to every connected platform's chat.
-            if source.user_id == member.id {
-                state.fanout.publish(RealtimeEvent::ConnectorSend {
-                    source_id: source.id,
-                    text: text.clone(),
-                });
-            }
-            Ok(json!({ "id": id }))
-        }
-        Ok(None) => Err("duplicate message".into()),
-        Err(e) => {
-            tracing::error!(error = %e, "storing a chat message failed");
-            Err("the message could not be stored; try again".into())
-        }
-    }
+    Ok(json!({ "id": out.id }))
 }
 
 /// Whether the socket's login session or API key still stands (a logout, or a revoked or
 /// expired session or key, ends the right to write at once, not at reconnection).
 async fn still_valid(state: &AppState, member: &Member) -> Result<(), String> {
-    let now = now_ms();
+    let now = state.clock.now_ms();
     let valid = match &member.credential {
         Recheck::Session(sid) => state
             .db
@@ -684,82 +637,6 @@ async fn still_valid(state: &AppState, member: &Member) -> Result<(), String> {
             tracing::error!(error = %e, "checking a socket's session failed");
             Err("temporarily unavailable; try again".into())
         }
-    }
-}
-
-/// A source's chat rules as the domain checks them.
-pub async fn chat_rules(
-    state: &AppState,
-    source_id: i64,
-) -> Result<ChatRules, ferrocast_db::DbError> {
-    let s = state.db.chat_settings(source_id).await?;
-    let words: Vec<String> = serde_json::from_str(&s.blocked_words).unwrap_or_default();
-    Ok(ChatRules {
-        slow_mode_seconds: s.slow_mode_seconds,
-        blocked_words: words,
-        links_allowed: s.links_allowed,
-    })
-}
-
-/// Why a message may not be posted, if it may not: bans and timeouts (the owner and
-/// administrators are exempt), then the source's rules (its moderators are exempt too).
-/// `Ok(true)`: the author moderates this chat.
-async fn moderate(
-    state: &AppState,
-    member: &Member,
-    source: &SourceRecord,
-    text: &str,
-) -> Result<bool, ModerationRefusal> {
-    let now = now_ms();
-    if source.user_id != member.id && member.role != Role::Admin {
-        if let Some(ban) = state.db.active_chat_ban(source.id, member.id, now).await? {
-            return Err(ChatRefusal::Banned(ban.expires_at).into());
-        }
-    }
-    let exempt = crate::routes::chat::can_moderate(state, member.id, member.role, source)
-        .await
-        .map_err(|e| ModerationRefusal::Unavailable(e.body.details))?;
-    if exempt {
-        return Ok(true);
-    }
-    let rules = chat_rules(state, source.id).await?;
-    let last = if rules.slow_mode_seconds > 0 {
-        state.db.last_chat_message_at(source.id, member.id).await?
-    } else {
-        None
-    };
-    rules.check(text, last, now)?;
-    Ok(false)
-}
-
-/// A refusal by the rules, or storage failing while checking them.
-#[derive(Debug, thiserror::Error)]
-enum ModerationRefusal {
-    #[error("{0}")]
-    Rule(#[from] ChatRefusal),
-    #[error("temporarily unavailable; try again ({0})")]
-    Unavailable(String),
-}
-
-impl From<ferrocast_db::DbError> for ModerationRefusal {
-    fn from(e: ferrocast_db::DbError) -> Self {
-        tracing::error!(error = %e, "checking chat rules failed");
-        Self::Unavailable("storage".into())
-    }
-}
-
-/// A stored message as clients see it.
-pub fn message_out(r: &ChatMessageRecord) -> ChatMessageOut {
-    ChatMessageOut {
-        id: r.id,
-        source_id: r.source_id,
-        author_name: r.author_name.clone(),
-        author_id: r.author_platform_id.clone(),
-        message_text: r.message_text.clone(),
-        platform: r.platform.clone(),
-        message_type: r.message_type.clone(),
-        metadata: serde_json::from_str(&r.metadata).unwrap_or_else(|_| json!({})),
-        created_at: rfc3339(r.created_at),
     }
 }
 
@@ -953,7 +830,7 @@ async fn deliver(
 
 /// Stream lifecycle events of this node's streams go out to every node's viewers.
 async fn bridge_live_events(state: AppState, mut shutdown: watch::Receiver<bool>) {
-    let mut rx = state.live.subscribe();
+    let mut rx = state.streams.subscribe();
     loop {
         let ev = tokio::select! {
             r = rx.recv() => match r {

@@ -4,12 +4,11 @@
 
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{ApiJson, AuthUser};
-use crate::routes::auth::rfc3339;
-use crate::site::SiteSettings;
+use crate::service::clock::rfc3339;
+use crate::service::site::SiteSettings;
 use crate::state::AppState;
 use axum::extract::{Query, State};
 use axum::Json;
-use ferrocast_db::now_ms;
 use ferrocast_domain::plans::format_money;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -142,7 +141,7 @@ fn revenue(rows: Vec<(String, i64, i64)>) -> Vec<Revenue> {
 #[utoipa::path(get, path = "/api/admin/stats", tag = "admin", security(("bearer" = [])),
     responses((status = 200, body = Stats), (status = 403, body = ErrorBody)))]
 pub async fn stats(State(state): State<AppState>) -> ApiResult<Json<Stats>> {
-    let now = now_ms();
+    let now = state.clock.now_ms();
     Ok(Json(Stats {
         users: state.db.count_users().await?,
         paying_subscriptions: state.db.count_entitled_subscriptions().await?,
@@ -157,14 +156,14 @@ pub async fn stats(State(state): State<AppState>) -> ApiResult<Json<Stats>> {
 #[utoipa::path(get, path = "/api/site", tag = "admin",
     responses((status = 200, body = SiteSettings)))]
 pub async fn site(State(state): State<AppState>) -> Json<SiteSettings> {
-    Json(state.site().await)
+    Json(state.site.settings().await)
 }
 
 /// The site's settings (administrators).
 #[utoipa::path(get, path = "/api/admin/settings", tag = "admin", security(("bearer" = [])),
     responses((status = 200, body = SiteSettings), (status = 403, body = ErrorBody)))]
 pub async fn get_settings(State(state): State<AppState>) -> ApiResult<Json<SiteSettings>> {
-    Ok(Json(state.site().await))
+    Ok(Json(state.site.settings().await))
 }
 
 /// Settings to change; those left out keep their value.
@@ -205,11 +204,11 @@ pub async fn put_settings(
     }
     state
         .db
-        .put_site_settings(&values, auth.user.id, now_ms())
+        .put_site_settings(&values, auth.user.id, state.clock.now_ms())
         .await?;
-    state.forget_site();
+    state.site.forget();
     tracing::info!(admin = auth.user.uuid, changes = ?values, "site settings changed");
-    Ok(Json(state.site().await))
+    Ok(Json(state.site.settings().await))
 }
 
 /// A user as administrators see them.

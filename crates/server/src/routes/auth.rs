@@ -1,27 +1,26 @@
 //! Accounts: register, login (with an optional TOTP second step), refresh, logout, me, email
 //! verification, password reset, two-factor setup, API keys, and the nginx `auth_request` probe.
-//! Shapes follow `seeds/neustream-architecture.md` ("Authentication Endpoints"), extended with
+//! Shapes follow the Neustream API ("Authentication Endpoints"), extended with
 //! rotating refresh tokens.
 
 use crate::error::{ApiError, ApiResult, ErrorBody};
-use crate::extract::{ApiJson, AuthUser, Authenticated, ClientIp, API_KEY_PREFIX};
-use crate::state::{now_secs, AppState, IssuedTokens};
+use crate::extract::{limit_auth, ApiJson, AuthUser, Authenticated, ClientIp, API_KEY_PREFIX};
+use crate::service::accounts::{
+    IssuedTokens, TotpCheck, ACCESS_TTL_SECS, MAX_CODE_ATTEMPTS, PURPOSE_RESET, PURPOSE_VERIFY,
+};
+use crate::service::clock::rfc3339;
+use crate::state::AppState;
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use ferrocast_auth::{token, totp};
 use ferrocast_db::accounts::{ApiKeyRecord, NewUser, Rotation, UserRecord};
-use ferrocast_db::{now_ms, DbError};
+use ferrocast_db::DbError;
 use ferrocast_domain::account::{self, Guarded, Role, Scope};
-use ferrocast_domain::mail::Mail;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-/// Emailed codes expire after this long.
-const EMAIL_CODE_TTL_MS: i64 = 15 * 60 * 1000;
-/// Wrong guesses allowed per emailed code or login challenge before it is void.
-const MAX_CODE_ATTEMPTS: i64 = 5;
 /// A login's second step must complete within this time.
 const CHALLENGE_TTL_MS: i64 = 5 * 60 * 1000;
 /// Recovery codes issued when two-factor is enabled.
@@ -30,11 +29,6 @@ const RECOVERY_CODES: usize = 10;
 const MAX_API_KEYS: usize = 50;
 /// Longest opaque token accepted in a body (refresh tokens, challenges, codes).
 const MAX_TOKEN_LEN: usize = 128;
-/// Emailed codes per account and purpose per hour.
-const MAX_CODES_PER_HOUR: i64 = 5;
-
-const PURPOSE_VERIFY: &str = "verify_email";
-const PURPOSE_RESET: &str = "reset_password";
 
 // ---- shapes ------------------------------------------------------------------------------------
 
@@ -77,12 +71,12 @@ impl From<&UserRecord> for UserView {
     }
 }
 
-/// A session's tokens with the user. `token` equals `access_token` (the seed's name).
+/// A session's tokens with the user. `token` equals `access_token` (Neustream's name).
 #[derive(Debug, Serialize, ToSchema)]
 pub struct AuthResponse {
     /// The user.
     pub user: UserView,
-    /// Access token (seed compatibility).
+    /// Access token (Neustream compatibility).
     pub token: String,
     /// Access token: a 15-minute JWT for `Authorization: Bearer`.
     pub access_token: String,
@@ -174,7 +168,7 @@ pub struct RefreshRequest {
     pub refresh_token: String,
 }
 
-/// Verify-email body (the seed's shape).
+/// Verify-email body (Neustream's shape).
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct VerifyEmailRequest {
@@ -332,12 +326,6 @@ pub struct VerifyQuery {
 
 // ---- helpers -----------------------------------------------------------------------------------
 
-/// Formats Unix milliseconds as RFC 3339 UTC with millisecond precision (one formatter for
-/// the API and HLS `EXT-X-PROGRAM-DATE-TIME`).
-pub fn rfc3339(ms: i64) -> String {
-    ferrocast_media::hls::format_rfc3339_ms(ms)
-}
-
 fn user_agent(headers: &HeaderMap) -> Option<String> {
     headers
         .get(header::USER_AGENT)
@@ -352,15 +340,6 @@ fn bounded(field: &'static str, value: &str) -> ApiResult<()> {
         )));
     }
     Ok(())
-}
-
-/// Outcome of checking a TOTP code.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum TotpCheck {
-    Accepted,
-    /// Right code, but its 30-second step was already used.
-    AlreadyUsed,
-    Wrong,
 }
 
 fn code_already_used() -> ApiError {
@@ -380,235 +359,16 @@ fn invalid_code() -> ApiError {
     )
 }
 
-/// 429 while an account's `kind` of credential is locked.
-fn account_locked(kind: Guarded, wait_ms: i64) -> ApiError {
-    let minutes = (wait_ms + 59_999) / 60_000;
-    let mut e = ApiError::new(
-        StatusCode::TOO_MANY_REQUESTS,
-        "ACCOUNT_LOCKED",
-        "Too many failed attempts for this account",
-        format!(
-            "After repeated wrong {} this account is locked for {minutes} more minute(s); \
-             its owner was told by email. Try again later, or reset the password by email.",
-            kind.describe()
-        ),
-    );
-    e.retry_after = Some((wait_ms / 1000).max(1) as u64);
-    e
-}
-
-impl AppState {
-    /// Refuses while the account's `kind` of credential is locked.
-    async fn guard_open(&self, user: &UserRecord, kind: Guarded) -> ApiResult<()> {
-        let now = now_ms();
-        match self
-            .db
-            .account_locked_until(user.id, kind.as_str(), now)
-            .await?
-        {
-            Some(until) => Err(account_locked(kind, until - now)),
-            None => Ok(()),
-        }
-    }
-
-    /// Counts a failure of `kind` against the account, whatever address it came from; the
-    /// failure that locks it tells the owner by email.
-    async fn guard_failed(&self, user: &UserRecord, kind: Guarded) -> ApiResult<()> {
-        let now = now_ms();
-        let locked = self
-            .db
-            .record_account_failure(
-                user.id,
-                kind.as_str(),
-                now,
-                account::GUARD_WINDOW_MS,
-                account::GUARD_MAX_FAILURES,
-                account::GUARD_LOCK_MS,
-            )
-            .await?;
-        if locked.is_some() {
-            tracing::warn!(
-                user_id = user.id,
-                kind = kind.as_str(),
-                "account locked after repeated failures"
-            );
-            self.metrics.rate_limited("account_lock");
-            let mail = Mail {
-                to: user.email.clone(),
-                subject: "Sign-in attempts on your ferrocast account were paused".into(),
-                body: format!(
-                    "Someone entered {} wrong {} for your ferrocast account within {} minutes, so \
-                     we paused them for {} minutes. If it was you, wait and try again, or reset \
-                     your password. If it was not, your account is safe as long as your password \
-                     is strong and unique; consider changing it and turning on two-factor \
-                     authentication.",
-                    account::GUARD_MAX_FAILURES,
-                    kind.describe(),
-                    account::GUARD_WINDOW_MS / 60_000,
-                    account::GUARD_LOCK_MS / 60_000,
-                ),
-            };
-            let mailer = self.mailer.clone();
-            tokio::spawn(async move {
-                if let Err(e) = mailer.send(mail).await {
-                    tracing::warn!(error = %e, "account mail failed");
-                }
-            });
-        }
-        Ok(())
-    }
-
-    /// Forgets the account's failures of `kind` after a success.
-    async fn guard_passed(&self, user: &UserRecord, kind: Guarded) -> ApiResult<()> {
-        Ok(self
-            .db
-            .clear_account_failures(user.id, kind.as_str(), now_ms())
-            .await?)
-    }
-
-    /// Sends a code by mail in the background, so the response time does not depend on the mail
-    /// server (nor reveal, for forgot-password, whether the account exists).
-    fn send_code(&self, user: &UserRecord, purpose: &'static str, code: String) {
-        let (subject, body) = match purpose {
-            PURPOSE_VERIFY => (
-                "Confirm your email",
-                format!("Your ferrocast verification code is {code}. It expires in 15 minutes."),
-            ),
-            _ => (
-                "Reset your password",
-                format!("Your ferrocast password reset code is {code}. It expires in 15 minutes. If you did not ask for it, ignore this email."),
-            ),
-        };
-        let mail = Mail {
-            to: user.email.clone(),
-            subject: subject.into(),
-            body,
-        };
-        let mailer = self.mailer.clone();
-        tokio::spawn(async move {
-            if let Err(e) = mailer.send(mail).await {
-                tracing::warn!(error = %e, "account mail failed");
-            }
-        });
-    }
-
-    /// Issues and mails a new code, unless the account already had [`MAX_CODES_PER_HOUR`] for
-    /// this purpose in the last hour (returns false then; each code allows five guesses, so
-    /// this caps guessing per account whatever the number of attacking addresses).
-    async fn issue_code(&self, user: &UserRecord, purpose: &'static str) -> ApiResult<bool> {
-        let now = now_ms();
-        if self
-            .db
-            .count_codes_since(user.id, purpose, now - 3_600_000)
-            .await?
-            >= MAX_CODES_PER_HOUR
-        {
-            tracing::warn!(
-                user_id = user.id,
-                purpose,
-                "code not issued: hourly cap reached"
-            );
-            return Ok(false);
-        }
-        let code = token::numeric_code(6);
-        self.db
-            .create_code(
-                user.id,
-                purpose,
-                &token::keyed_hash(&self.keys.codes, purpose, &code),
-                now + EMAIL_CODE_TTL_MS,
-                now,
-            )
-            .await?;
-        self.send_code(user, purpose, code);
-        Ok(true)
-    }
-
-    /// Checks an emailed code, counting wrong guesses; spends it on success.
-    async fn consume_code(
-        &self,
-        user_id: i64,
-        purpose: &'static str,
-        code: &str,
-    ) -> ApiResult<bool> {
-        let now = now_ms();
-        let Some(rec) = self.db.active_code(user_id, purpose, now).await? else {
-            return Ok(false);
-        };
-        // Take a guess first, atomically, so parallel guesses cannot exceed the limit.
-        if !self.db.take_code_attempt(rec.id, MAX_CODE_ATTEMPTS).await? {
-            return Ok(false);
-        }
-        let presented = token::keyed_hash(&self.keys.codes, purpose, code.trim());
-        if !token::ct_eq(&presented, &rec.code_hash) {
-            return Ok(false);
-        }
-        Ok(self.db.use_code(rec.id, now).await?)
-    }
-
-    /// Re-checks the password of a logged-in user before a sensitive change, under the
-    /// credential rate limit.
-    async fn confirm_password(
-        &self,
-        ip: std::net::IpAddr,
-        auth: &AuthUser,
-        password: String,
-    ) -> ApiResult<()> {
-        self.limit_auth(ip)?;
-        if password.len() > account::MAX_PASSWORD_BYTES
-            || !self
-                .verify_password(password, auth.user.password_hash.clone())
-                .await?
-        {
-            return Err(ApiError::new(
-                StatusCode::UNAUTHORIZED,
-                "INVALID_PASSWORD",
-                "The password is wrong",
-                "Enter your current password to confirm this change.",
-            ));
-        }
-        Ok(())
-    }
-
-    fn totp_secret(&self, user: &UserRecord, sealed: &str) -> ApiResult<Vec<u8>> {
-        self.keys
-            .secrets
-            .open(&format!("users.totp:{}", user.id), sealed)
-            .map_err(ApiError::internal)
-    }
-
-    /// Accepts a TOTP code once: the time step is recorded so the same code never works twice.
-    async fn check_totp(&self, user: &UserRecord, code: &str) -> ApiResult<TotpCheck> {
-        let Some(sealed) = &user.totp_secret else {
-            return Ok(TotpCheck::Wrong);
-        };
-        let secret = self.totp_secret(user, sealed)?;
-        match totp::verify(&secret, code, now_secs()) {
-            Some(step) if self.db.use_totp_step(user.id, step as i64).await? => {
-                Ok(TotpCheck::Accepted)
-            }
-            Some(_) => Ok(TotpCheck::AlreadyUsed),
-            None => Ok(TotpCheck::Wrong),
-        }
-    }
-
-    async fn check_recovery_code(&self, user: &UserRecord, code: &str) -> ApiResult<bool> {
-        let presented = token::keyed_hash(
-            &self.keys.codes,
-            "recovery",
-            &token::normalize_recovery_code(code),
-        );
-        let mut matched = None;
-        for (id, hash) in self.db.unused_recovery_codes(user.id).await? {
-            if token::ct_eq(&presented, &hash) {
-                matched = Some(id);
-            }
-        }
-        match matched {
-            Some(id) => Ok(self.db.use_recovery_code(id, now_ms()).await?),
-            None => Ok(false),
-        }
-    }
+/// Re-checks the password of a logged-in user before a sensitive change, under the
+/// credential rate limit.
+async fn confirm_password(
+    state: &AppState,
+    ip: std::net::IpAddr,
+    auth: &AuthUser,
+    password: String,
+) -> ApiResult<()> {
+    limit_auth(state, ip)?;
+    Ok(state.accounts.confirm_password(auth, password).await?)
 }
 
 // ---- handlers ----------------------------------------------------------------------------------
@@ -623,8 +383,8 @@ pub async fn register(
     headers: HeaderMap,
     ApiJson(req): ApiJson<RegisterRequest>,
 ) -> ApiResult<(StatusCode, Json<AuthResponse>)> {
-    state.limit_auth(ip)?;
-    if !state.site().await.registration_open {
+    crate::extract::limit_auth(&state, ip)?;
+    if !state.site.settings().await.registration_open {
         return Err(ApiError::forbidden(
             "Registration is closed on this server; ask an administrator for an account.",
         ));
@@ -643,7 +403,7 @@ pub async fn register(
             }
         },
     };
-    let hash = state.hash_password(req.password).await?;
+    let hash = state.accounts.hash_password(req.password).await?;
     let uuid = uuid::Uuid::new_v4().to_string();
     let new = NewUser {
         uuid: &uuid,
@@ -653,7 +413,7 @@ pub async fn register(
         role: role.as_str(),
         email_verified: false,
     };
-    let user = match state.db.create_user(&new, now_ms()).await {
+    let user = match state.db.create_user(&new, state.clock.now_ms()).await {
         Ok(u) => u,
         Err(DbError::Conflict) => {
             return Err(ApiError::conflict(
@@ -665,8 +425,9 @@ pub async fn register(
         Err(e) => return Err(e.into()),
     };
     tracing::info!(user_id = user.id, role = %role, "user registered");
-    state.issue_code(&user, PURPOSE_VERIFY).await?;
+    state.accounts.issue_code(&user, PURPOSE_VERIFY).await?;
     let tokens = state
+        .accounts
         .start_session(&user, Some(ip.to_string()), user_agent(&headers))
         .await?;
     Ok((StatusCode::CREATED, Json(auth_response(&user, tokens))))
@@ -683,7 +444,7 @@ pub async fn login(
     headers: HeaderMap,
     ApiJson(req): ApiJson<LoginRequest>,
 ) -> ApiResult<Response> {
-    state.limit_auth(ip)?;
+    crate::extract::limit_auth(&state, ip)?;
     if req.password.len() > account::MAX_PASSWORD_BYTES {
         return Err(ApiError::invalid_credentials());
     }
@@ -693,22 +454,28 @@ pub async fn login(
         Err(_) => None,
     };
     if let Some(u) = &user {
-        state.guard_open(u, Guarded::Password).await?;
+        state.accounts.guard_open(u, Guarded::Password).await?;
     }
     let stored = user.as_ref().and_then(|u| u.password_hash.clone());
-    let ok = state.verify_password(req.password, stored).await?;
+    let ok = state.accounts.verify_password(req.password, stored).await?;
     let user = match (ok, user) {
         (true, Some(user)) => user,
         (false, Some(user)) => {
-            state.guard_failed(&user, Guarded::Password).await?;
+            state
+                .accounts
+                .guard_failed(&user, Guarded::Password)
+                .await?;
             return Err(ApiError::invalid_credentials());
         }
         _ => return Err(ApiError::invalid_credentials()),
     };
-    state.guard_passed(&user, Guarded::Password).await?;
+    state
+        .accounts
+        .guard_passed(&user, Guarded::Password)
+        .await?;
     if user.totp_enabled {
         let challenge = token::generate("fcm_");
-        let now = now_ms();
+        let now = state.clock.now_ms();
         if state.db.count_open_challenges(user.id, now).await? >= account::MAX_OPEN_CHALLENGES {
             let mut e = ApiError::new(
                 StatusCode::TOO_MANY_REQUESTS,
@@ -736,6 +503,7 @@ pub async fn login(
         return Ok(Json(body).into_response());
     }
     let tokens = state
+        .accounts
         .start_session(&user, Some(ip.to_string()), user_agent(&headers))
         .await?;
     tracing::info!(user_id = user.id, "login");
@@ -751,7 +519,7 @@ pub async fn login_2fa(
     headers: HeaderMap,
     ApiJson(req): ApiJson<Login2faRequest>,
 ) -> ApiResult<Json<AuthResponse>> {
-    state.limit_auth(ip)?;
+    crate::extract::limit_auth(&state, ip)?;
     bounded("mfa_token", &req.mfa_token)?;
     let refused = || {
         ApiError::new(
@@ -761,7 +529,7 @@ pub async fn login_2fa(
             "Log in again with your password and enter a fresh code.",
         )
     };
-    let now = now_ms();
+    let now = state.clock.now_ms();
     let ch = state
         .db
         .challenge_by_hash(&token::hash(&req.mfa_token))
@@ -788,25 +556,35 @@ pub async fn login_2fa(
         return Err(refused());
     }
     let user = state.db.user_by_id(ch.user_id).await?.ok_or_else(refused)?;
-    state.guard_open(&user, Guarded::SecondFactor).await?;
+    state
+        .accounts
+        .guard_open(&user, Guarded::SecondFactor)
+        .await?;
     let accepted = match (&req.code, &req.recovery_code) {
-        (Some(code), _) => match state.check_totp(&user, code).await? {
+        (Some(code), _) => match state.accounts.check_totp(&user, code).await? {
             TotpCheck::Accepted => true,
             TotpCheck::AlreadyUsed => return Err(code_already_used()),
             TotpCheck::Wrong => false,
         },
-        (None, Some(code)) => state.check_recovery_code(&user, code).await?,
+        (None, Some(code)) => state.accounts.check_recovery_code(&user, code).await?,
         (None, None) => false,
     };
     if !accepted {
-        state.guard_failed(&user, Guarded::SecondFactor).await?;
+        state
+            .accounts
+            .guard_failed(&user, Guarded::SecondFactor)
+            .await?;
         return Err(refused());
     }
-    state.guard_passed(&user, Guarded::SecondFactor).await?;
+    state
+        .accounts
+        .guard_passed(&user, Guarded::SecondFactor)
+        .await?;
     if !state.db.use_challenge(ch.id, now).await? {
         return Err(refused());
     }
     let tokens = state
+        .accounts
         .start_session(&user, Some(ip.to_string()), user_agent(&headers))
         .await?;
     tracing::info!(user_id = user.id, "login with second factor");
@@ -823,13 +601,13 @@ pub async fn refresh(
 ) -> ApiResult<Json<AuthResponse>> {
     bounded("refresh_token", &req.refresh_token)?;
     let next = token::generate("fcr_");
-    let now = now_ms();
+    let now = state.clock.now_ms();
     let outcome = state
         .db
         .rotate_refresh_token(
             &token::hash(&req.refresh_token),
             &token::hash(&next),
-            now + crate::state::REFRESH_TTL_MS,
+            now + crate::service::accounts::REFRESH_TTL_MS,
             now,
         )
         .await?;
@@ -844,11 +622,11 @@ pub async fn refresh(
                 .user_by_id(user_id)
                 .await?
                 .ok_or_else(|| ApiError::unauthenticated("The account no longer exists."))?;
-            let access = state.access_token(&user, &session_uuid);
+            let access = state.accounts.access_token(&user, &session_uuid);
             let tokens = IssuedTokens {
                 access_token: access,
                 refresh_token: next,
-                expires_in: crate::state::ACCESS_TTL_SECS,
+                expires_in: ACCESS_TTL_SECS,
             };
             Ok(Json(auth_response(&user, tokens)))
         }
@@ -877,7 +655,7 @@ pub async fn logout(State(state): State<AppState>, auth: AuthUser) -> ApiResult<
     let sid = auth.require_session()?;
     state
         .db
-        .revoke_session_by_uuid(auth.user.id, sid, "logout", now_ms())
+        .revoke_session_by_uuid(auth.user.id, sid, "logout", state.clock.now_ms())
         .await?;
     Ok(message("Logged out."))
 }
@@ -897,7 +675,7 @@ pub async fn verify_email(
     ClientIp(ip): ClientIp,
     ApiJson(req): ApiJson<VerifyEmailRequest>,
 ) -> ApiResult<Json<Message>> {
-    state.limit_auth(ip)?;
+    crate::extract::limit_auth(&state, ip)?;
     bounded("verification_code", &req.verification_code)?;
     let email = account::normalize_email(&req.email)?;
     // Unknown and already verified emails answer as a wrong code does: the answer tells
@@ -909,12 +687,16 @@ pub async fn verify_email(
         return Err(invalid_code());
     }
     if !state
+        .accounts
         .consume_code(user.id, PURPOSE_VERIFY, &req.verification_code)
         .await?
     {
         return Err(invalid_code());
     }
-    state.db.set_email_verified(user.id, now_ms()).await?;
+    state
+        .db
+        .set_email_verified(user.id, state.clock.now_ms())
+        .await?;
     Ok(message("Email verified."))
 }
 
@@ -926,11 +708,15 @@ pub async fn resend_verification(
     ClientIp(ip): ClientIp,
     auth: AuthUser,
 ) -> ApiResult<Json<Message>> {
-    state.limit_auth(ip)?;
+    crate::extract::limit_auth(&state, ip)?;
     if auth.user.email_verified {
         return Ok(message("The email is already verified."));
     }
-    if !state.issue_code(&auth.user, PURPOSE_VERIFY).await? {
+    if !state
+        .accounts
+        .issue_code(&auth.user, PURPOSE_VERIFY)
+        .await?
+    {
         return Err(ApiError::rate_limited(3600));
     }
     Ok(message("A new code is on its way."))
@@ -944,10 +730,10 @@ pub async fn forgot_password(
     ClientIp(ip): ClientIp,
     ApiJson(req): ApiJson<ForgotPasswordRequest>,
 ) -> ApiResult<Json<Message>> {
-    state.limit_auth(ip)?;
+    crate::extract::limit_auth(&state, ip)?;
     let email = account::normalize_email(&req.email)?;
     if let Some(user) = state.db.user_by_email(&email).await? {
-        state.issue_code(&user, PURPOSE_RESET).await?;
+        state.accounts.issue_code(&user, PURPOSE_RESET).await?;
     }
     Ok(message(
         "If an account uses that email, a reset code has been sent to it.",
@@ -962,23 +748,27 @@ pub async fn reset_password(
     ClientIp(ip): ClientIp,
     ApiJson(req): ApiJson<ResetPasswordRequest>,
 ) -> ApiResult<Json<Message>> {
-    state.limit_auth(ip)?;
+    crate::extract::limit_auth(&state, ip)?;
     bounded("code", &req.code)?;
     let email = account::normalize_email(&req.email)?;
     account::validate_password("new_password", &req.new_password)?;
     let Some(user) = state.db.user_by_email(&email).await? else {
         return Err(invalid_code());
     };
-    state.guard_open(&user, Guarded::ResetCode).await?;
+    state.accounts.guard_open(&user, Guarded::ResetCode).await?;
     if !state
+        .accounts
         .consume_code(user.id, PURPOSE_RESET, &req.code)
         .await?
     {
-        state.guard_failed(&user, Guarded::ResetCode).await?;
+        state
+            .accounts
+            .guard_failed(&user, Guarded::ResetCode)
+            .await?;
         return Err(invalid_code());
     }
-    let hash = state.hash_password(req.new_password).await?;
-    let now = now_ms();
+    let hash = state.accounts.hash_password(req.new_password).await?;
+    let now = state.clock.now_ms();
     state.db.set_password_hash(user.id, &hash, now).await?;
     // The owner proved the mailbox: whatever locks others' guessing set are lifted.
     state.db.unlock_account(user.id).await?;
@@ -1002,20 +792,27 @@ pub async fn change_password(
     auth: AuthUser,
     ApiJson(req): ApiJson<ChangePasswordRequest>,
 ) -> ApiResult<Json<Message>> {
-    state.limit_auth(ip)?;
+    crate::extract::limit_auth(&state, ip)?;
     let sid = auth.require_session()?.to_string();
     account::validate_password("new_password", &req.new_password)?;
-    state.guard_open(&auth.user, Guarded::Password).await?;
+    state
+        .accounts
+        .guard_open(&auth.user, Guarded::Password)
+        .await?;
     if req.current_password.len() > account::MAX_PASSWORD_BYTES
         || !state
+            .accounts
             .verify_password(req.current_password, auth.user.password_hash.clone())
             .await?
     {
-        state.guard_failed(&auth.user, Guarded::Password).await?;
+        state
+            .accounts
+            .guard_failed(&auth.user, Guarded::Password)
+            .await?;
         return Err(ApiError::invalid_credentials());
     }
-    let hash = state.hash_password(req.new_password).await?;
-    let now = now_ms();
+    let hash = state.accounts.hash_password(req.new_password).await?;
+    let now = state.clock.now_ms();
     state.db.set_password_hash(auth.user.id, &hash, now).await?;
     let sessions = state
         .db
@@ -1045,13 +842,10 @@ pub async fn totp_setup(
         ));
     }
     let secret = totp::generate_secret();
-    let sealed = state
-        .keys
-        .secrets
-        .seal(&format!("users.totp:{}", auth.user.id), &secret);
+    let sealed = state.accounts.seal_totp(auth.user.id, &secret);
     state
         .db
-        .set_totp_pending(auth.user.id, &sealed, now_ms())
+        .set_totp_pending(auth.user.id, &sealed, state.clock.now_ms())
         .await?;
     let issuer = "ferrocast";
     Ok(Json(TotpSetup {
@@ -1070,7 +864,7 @@ pub async fn totp_enable(
     ApiJson(req): ApiJson<TotpEnable>,
 ) -> ApiResult<Json<TotpEnabled>> {
     bounded("code", &req.code)?;
-    state.confirm_password(ip, &auth, req.password).await?;
+    confirm_password(&state, ip, &auth, req.password).await?;
     if auth.user.totp_enabled {
         return Err(ApiError::conflict(
             "2FA_ALREADY_ENABLED",
@@ -1085,8 +879,10 @@ pub async fn totp_enable(
             "Call /api/auth/2fa/setup first.",
         ));
     };
-    let secret = state.totp_secret(&auth.user, pending)?;
-    let Some(step) = totp::verify(&secret, &req.code, now_secs()) else {
+    let Some(step) = state
+        .accounts
+        .pending_totp_step(&auth.user, pending, &req.code)?
+    else {
         return Err(invalid_code());
     };
     let codes: Vec<String> = (0..RECOVERY_CODES)
@@ -1094,17 +890,17 @@ pub async fn totp_enable(
         .collect();
     let hashes: Vec<String> = codes
         .iter()
-        .map(|c| {
-            token::keyed_hash(
-                &state.keys.codes,
-                "recovery",
-                &token::normalize_recovery_code(c),
-            )
-        })
+        .map(|c| state.accounts.recovery_hash(c))
         .collect();
     if !state
         .db
-        .enable_totp(auth.user.id, pending, step as i64, &hashes, now_ms())
+        .enable_totp(
+            auth.user.id,
+            pending,
+            step as i64,
+            &hashes,
+            state.clock.now_ms(),
+        )
         .await?
     {
         return Err(ApiError::conflict(
@@ -1129,7 +925,7 @@ pub async fn totp_disable(
     auth: AuthUser,
     ApiJson(req): ApiJson<TotpDisable>,
 ) -> ApiResult<Json<Message>> {
-    state.limit_auth(ip)?;
+    crate::extract::limit_auth(&state, ip)?;
     bounded("code", &req.code)?;
     if !auth.user.totp_enabled {
         return Err(ApiError::bad_request(
@@ -1140,17 +936,24 @@ pub async fn totp_disable(
     }
     if req.password.len() > account::MAX_PASSWORD_BYTES
         || !state
+            .accounts
             .verify_password(req.password, auth.user.password_hash.clone())
             .await?
     {
         return Err(ApiError::invalid_credentials());
     }
-    let ok = state.check_totp(&auth.user, &req.code).await? == TotpCheck::Accepted
-        || state.check_recovery_code(&auth.user, &req.code).await?;
+    let ok = state.accounts.check_totp(&auth.user, &req.code).await? == TotpCheck::Accepted
+        || state
+            .accounts
+            .check_recovery_code(&auth.user, &req.code)
+            .await?;
     if !ok {
         return Err(invalid_code());
     }
-    state.db.disable_totp(auth.user.id, now_ms()).await?;
+    state
+        .db
+        .disable_totp(auth.user.id, state.clock.now_ms())
+        .await?;
     tracing::info!(user_id = auth.user.id, "two-factor disabled");
     Ok(message("Two-factor login is off."))
 }
@@ -1201,8 +1004,8 @@ pub async fn create_api_key(
         }
     }
     scopes.sort();
-    state.confirm_password(ip, &auth, req.password).await?;
-    let now = now_ms();
+    confirm_password(&state, ip, &auth, req.password).await?;
+    let now = state.clock.now_ms();
     let expires_at = match req.expires_in_days {
         None => None,
         Some(d) if (1..=3650).contains(&d) => Some(now + d * 86_400_000),
@@ -1282,7 +1085,7 @@ pub async fn revoke_api_key(
     if uuid::Uuid::parse_str(&uuid).is_err()
         || !state
             .db
-            .revoke_api_key(auth.user.id, &uuid, now_ms())
+            .revoke_api_key(auth.user.id, &uuid, state.clock.now_ms())
             .await?
     {
         return Err(ApiError::not_found("API key"));

@@ -1,19 +1,20 @@
-//! Chat over HTTP ("Chat Endpoints" of `seeds/neustream-architecture.md`): a source's recent
+//! Chat over HTTP ("Chat Endpoints" of the Neustream API): a source's recent
 //! messages and moderation — rules, deleting messages, bans and timeouts, moderators, and the
 //! record of every action. Live chat itself is Socket.IO (`crate::realtime`).
 
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{ApiJson, AuthUser};
-use crate::realtime::bus::{ChatMessageOut, RealtimeEvent};
-use crate::realtime::{message_out, MAX_HISTORY};
-use crate::routes::auth::rfc3339;
-use crate::routes::sources::{parse_id, Done};
+use crate::realtime::MAX_HISTORY;
+use crate::routes::sources::Done;
+use crate::service::chat::message_out;
+use crate::service::clock::rfc3339;
+use crate::service::events::{ChatMessageOut, RealtimeEvent};
+use crate::service::sources::parse_id;
 use crate::state::AppState;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::Json;
 use ferrocast_db::moderation::{Action, BanRecord, ChatSettingsRecord};
-use ferrocast_db::now_ms;
 use ferrocast_db::sources::SourceRecord;
 use ferrocast_domain::account::{Role, Scope};
 use ferrocast_domain::chat::{ChatRules, MAX_TIMEOUT_SECONDS};
@@ -65,19 +66,6 @@ pub async fn messages(
     Ok(Json(MessageList { messages }))
 }
 
-/// Whether `user` may moderate the chat of `source`: its owner, its moderators, and staff
-/// (site moderators and administrators).
-pub async fn can_moderate(
-    state: &AppState,
-    user_id: i64,
-    role: Role,
-    source: &SourceRecord,
-) -> ApiResult<bool> {
-    Ok(source.user_id == user_id
-        || role.is_staff()
-        || state.db.is_chat_moderator(source.id, user_id).await?)
-}
-
 /// The source named by `raw` if the caller moderates its chat.
 async fn moderated_source(state: &AppState, auth: &AuthUser, raw: &str) -> ApiResult<SourceRecord> {
     chat_source(state, auth, raw, false).await
@@ -99,7 +87,10 @@ async fn chat_source(
     let allowed = if owner_only {
         source.user_id == auth.user.id || auth.is_admin()
     } else {
-        can_moderate(state, auth.user.id, auth.role, &source).await?
+        state
+            .chat
+            .can_moderate(auth.user.id, auth.role, &source)
+            .await?
     };
     if !allowed {
         return Err(ApiError::forbidden(if owner_only {
@@ -134,7 +125,7 @@ pub async fn get_settings(
     Path(source_id): Path<String>,
 ) -> ApiResult<Json<ChatSettings>> {
     let source = moderated_source(&state, &auth, &source_id).await?;
-    let rules = crate::realtime::chat_rules(&state, source.id).await?;
+    let rules = state.chat.rules(source.id).await?;
     Ok(Json(ChatSettings {
         slow_mode_seconds: rules.slow_mode_seconds,
         blocked_words: rules.blocked_words,
@@ -176,7 +167,7 @@ pub async fn put_settings(
     };
     state
         .db
-        .put_chat_settings(source.id, &record, &action, now_ms())
+        .put_chat_settings(source.id, &record, &action, state.clock.now_ms())
         .await?;
     Ok(Json(out))
 }
@@ -208,7 +199,7 @@ pub async fn delete_message(
     };
     if state
         .db
-        .delete_chat_message(message.id, &action, now_ms())
+        .delete_chat_message(message.id, &action, state.clock.now_ms())
         .await?
     {
         state.fanout.publish(RealtimeEvent::MessageDeleted {
@@ -356,7 +347,7 @@ pub async fn ban(
     if reason.chars().count() > 200 {
         return Err(ApiError::validation("reason: at most 200 characters"));
     }
-    let now = now_ms();
+    let now = state.clock.now_ms();
     let expires_at = req.duration_seconds.map(|d| now + d * 1000);
     let details = serde_json::json!({ "duration_seconds": req.duration_seconds, "reason": reason })
         .to_string();
@@ -400,7 +391,11 @@ pub async fn list_bans(
 ) -> ApiResult<Json<BanList>> {
     let source = moderated_source(&state, &auth, &source_id).await?;
     let mut bans = Vec::new();
-    for b in state.db.list_chat_bans(source.id, now_ms()).await? {
+    for b in state
+        .db
+        .list_chat_bans(source.id, state.clock.now_ms())
+        .await?
+    {
         bans.push(ban_view(&state, &b).await?);
     }
     Ok(Json(BanList { bans }))
@@ -434,7 +429,10 @@ pub async fn unban(
         target_message_id: None,
         details: "{}",
     };
-    state.db.lift_chat_ban(ban.id, &action, now_ms()).await?;
+    state
+        .db
+        .lift_chat_ban(ban.id, &action, state.clock.now_ms())
+        .await?;
     Ok(Json(Done {
         message: "Ban lifted.".into(),
     }))
@@ -507,7 +505,7 @@ async fn moderator_change(
         target_message_id: None,
         details: "{}",
     };
-    let now = now_ms();
+    let now = state.clock.now_ms();
     if add {
         state
             .db

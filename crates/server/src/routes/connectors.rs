@@ -1,19 +1,20 @@
-//! Chat connectors over HTTP (the seed's "Chat Endpoints"): list a source's connectors, connect
+//! Chat connectors over HTTP (Neustream's "Chat Endpoints"): list a source's connectors, connect
 //! YouTube or Twitch (or the generic create), remove one. Tokens are sealed before they are
 //! stored and never returned; what a connector is doing is in `state` and `last_error`.
 
-use crate::connectors::{secrets_label, Secrets};
+use crate::connectors::Secrets;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{ApiJson, AuthUser};
-use crate::realtime::bus::RealtimeEvent;
-use crate::routes::auth::rfc3339;
-use crate::routes::sources::{parse_id, Done};
+use crate::routes::sources::Done;
+use crate::service::clock::rfc3339;
+use crate::service::events::RealtimeEvent;
+use crate::service::sources::parse_id;
+use crate::service::vault::Sealed;
 use crate::state::AppState;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
 use ferrocast_db::connectors::{ConnectorRecord, NewConnector};
-use ferrocast_db::now_ms;
 use ferrocast_db::sources::SourceRecord;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -84,7 +85,7 @@ async fn owned_source(state: &AppState, auth: &AuthUser, id: i64) -> ApiResult<S
 
 /// The chat connectors of a source (its owner).
 /// (The path's one parameter is a source id here and a connector id for `DELETE`, as in the
-/// seed's API.)
+/// Neustream's API.)
 #[utoipa::path(get, path = "/api/chat/connectors/{id}", tag = "chat", security(("bearer" = [])),
     params(("id" = i64, Path, description = "Source id")),
     responses((status = 200, body = ConnectorList), (status = 404, body = ErrorBody)))]
@@ -205,9 +206,8 @@ async fn connect(
     let source = owned_source(state, auth, source_id).await?;
     let json = serde_json::to_vec(&secrets).map_err(ApiError::internal)?;
     let sealed = state
-        .keys
-        .secrets
-        .seal(&secrets_label(source.id, platform), &json);
+        .vault
+        .seal(Sealed::ConnectorTokens(source.id, platform), &json);
     let config = config.to_string();
     let record = state
         .db
@@ -220,7 +220,7 @@ async fn connect(
                 secrets_sealed: &sealed,
             },
             &uuid::Uuid::new_v4().to_string(),
-            now_ms(),
+            state.clock.now_ms(),
         )
         .await?;
     // Every node (this one included) starts its runner; the one that takes the lease runs it.
@@ -235,7 +235,7 @@ fn twitch_parts(channel: &str, oauth_token: &str) -> ApiResult<(serde_json::Valu
     let config = serde_json::json!({
         "channel": channel,
         "channel_name": channel,
-        "connected_at": rfc3339(now_ms()),
+        "connected_at": rfc3339(ferrocast_db::now_ms()),
     });
     Ok((
         config,
@@ -262,7 +262,7 @@ fn youtube_parts(
         "channel_id": channel_id,
         "channel_name": channel_id,
         "live_chat_id": live_chat_id,
-        "connected_at": rfc3339(now_ms()),
+        "connected_at": rfc3339(ferrocast_db::now_ms()),
     });
     Ok((
         config,

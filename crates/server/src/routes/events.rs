@@ -1,10 +1,10 @@
 //! The caller's live events as Server-Sent Events: stream status, stream ended (with the
 //! reason), usage warnings and restream destination states — what the dashboard shows live.
-//! (Socket.IO carries the same events once it exists; this needs nothing but HTTP.)
+//! (Socket.IO carries them to the stream's rooms too; this needs nothing but HTTP.)
 
 use crate::error::{ApiResult, ErrorBody};
 use crate::extract::AuthUser;
-use crate::live::Event;
+use crate::service::events::Event;
 use crate::state::AppState;
 use axum::extract::State;
 use axum::response::sse::{KeepAlive, Sse};
@@ -27,7 +27,7 @@ pub async fn events(
 ) -> ApiResult<Sse<impl futures_util::Stream<Item = Result<axum::response::sse::Event, Infallible>>>>
 {
     let user_id = auth.user.id;
-    let rx = state.live.subscribe();
+    let rx = state.streams.subscribe();
     let mut recheck = tokio::time::interval(RECHECK_EVERY);
     recheck.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     recheck.reset();
@@ -56,7 +56,7 @@ pub async fn events(
                     },
                     _ = recheck.tick() => {
                         // A database hiccup keeps the stream; a revoked credential ends it.
-                        if let Ok(false) = state.credential_valid(&auth).await {
+                        if let Ok(false) = state.accounts.credential_valid(&auth).await {
                             let sse = axum::response::sse::Event::default()
                                 .event("session_ended")
                                 .data(r#"{"reason":"the session ended or the API key was revoked"}"#);

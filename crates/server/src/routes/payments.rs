@@ -1,4 +1,4 @@
-//! Payments (SPEC §2.5, the seed's "Payments Endpoints"): Razorpay orders, Checkout
+//! Payments (Neustream's "Payments Endpoints"): Razorpay orders, Checkout
 //! verification and webhooks; Stripe Checkout, Customer Portal and webhooks; ePayco orders and
 //! confirmations; payment history and receipts.
 //!
@@ -18,11 +18,11 @@
 //! mismatched payment also marks its order refused, logs an error, counts in
 //! `ferrocast_payment_mismatches_total` and mails the administrators.
 
-use crate::billing::{self, razorpay_keys, stripe_keys};
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{ApiJson, AuthUser};
-use crate::routes::auth::rfc3339;
-use crate::state::{now_secs, AppState};
+use crate::gateways::{self as billing, razorpay_keys, stripe_keys};
+use crate::service::clock::rfc3339;
+use crate::state::AppState;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -31,7 +31,6 @@ use ferrocast_db::billing::{
     Applied, GatewayEvent, NewOrder, OrderRecord, PaymentRecord, StripeInvoice,
     StripeSubscriptionState,
 };
-use ferrocast_db::now_ms;
 use ferrocast_domain::billing::{
     event_too_old, payment_mismatch, price, stripe_status, Cycle, NotApplied,
 };
@@ -99,7 +98,7 @@ async fn new_order(
                 amount_minor: amount,
                 currency: &currency,
             },
-            now_ms(),
+            state.clock.now_ms(),
         )
         .await?;
     Ok((order, plan.spec.name))
@@ -196,7 +195,7 @@ async fn not_applied(
 ) -> ApiResult<Json<Received>> {
     let applied = state
         .db
-        .record_not_applied(event, reason, detail, now_ms())
+        .record_not_applied(event, reason, detail, state.clock.now_ms())
         .await?;
     received(state, event, applied)
 }
@@ -222,7 +221,7 @@ async fn refuse(
     );
     let applied = state
         .db
-        .refuse_order(event, order, reason, &detail, now_ms())
+        .refuse_order(event, order, reason, &detail, state.clock.now_ms())
         .await?;
     if applied == Applied::Ignored(reason) {
         tracing::error!(
@@ -273,7 +272,7 @@ pub struct RazorpayOrder {
     pub receipt: String,
 }
 
-/// Create a Razorpay order for a plan (the seed's `create-order`).
+/// Create a Razorpay order for a plan (Neustream's `create-order`).
 #[utoipa::path(post, path = "/api/payments/create-order", tag = "payments", security(("bearer" = [])), request_body = Purchase,
     responses((status = 200, body = RazorpayOrder), (status = 422, body = ErrorBody), (status = 503, body = ErrorBody)))]
 pub async fn razorpay_create_order(
@@ -292,7 +291,10 @@ pub async fn razorpay_create_order(
         notes,
     )
     .await?;
-    state.db.set_order_ref(order.id, &rzp.id, now_ms()).await?;
+    state
+        .db
+        .set_order_ref(order.id, &rzp.id, state.clock.now_ms())
+        .await?;
     Ok(Json(RazorpayOrder {
         order_id: rzp.id,
         amount: order.amount_minor,
@@ -322,7 +324,7 @@ pub struct Paid {
     pub applied: bool,
 }
 
-/// Verify a Razorpay Checkout payment (the seed's `verify`): the plan is active at once.
+/// Verify a Razorpay Checkout payment (Neustream's `verify`): the plan is active at once.
 #[utoipa::path(post, path = "/api/payments/verify", tag = "payments", security(("bearer" = [])), request_body = RazorpayVerify,
     responses((status = 200, body = Paid), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn razorpay_verify(
@@ -346,7 +348,7 @@ pub async fn razorpay_verify(
         .ok_or_else(|| ApiError::not_found("order"))?;
     let applied = state
         .db
-        .pay_order(None, &order, &v.payment_id, now_ms())
+        .pay_order(None, &order, &v.payment_id, state.clock.now_ms())
         .await?;
     let changed = matches!(applied, Applied::Done { .. });
     if let Applied::Done { replaced } = applied {
@@ -401,7 +403,7 @@ pub async fn razorpay_webhook(
         id: event_id,
         kind: &e.kind,
     };
-    if event_too_old(e.created_at, now_secs()) {
+    if event_too_old(e.created_at, state.clock.now_secs()) {
         let detail = format!("created_at {}", e.created_at);
         return not_applied(&state, &event, NotApplied::TooOld, &detail).await;
     }
@@ -417,7 +419,7 @@ pub async fn razorpay_webhook(
     let applied = if e.kind == "payment.failed" {
         state
             .db
-            .fail_order(&event, &order, &payment.id, now_ms())
+            .fail_order(&event, &order, &payment.id, state.clock.now_ms())
             .await?
     } else {
         if let Some(reason) = payment_mismatch(
@@ -431,7 +433,7 @@ pub async fn razorpay_webhook(
         }
         state
             .db
-            .pay_order(Some(&event), &order, &payment.id, now_ms())
+            .pay_order(Some(&event), &order, &payment.id, state.clock.now_ms())
             .await?
     };
     received(&state, &event, applied)
@@ -475,7 +477,10 @@ pub async fn stripe_checkout(
         cancel_url: &format!("{base}/dashboard/subscription?checkout=canceled"),
     });
     let (session, url) = billing::stripe_checkout(&state, &form).await?;
-    state.db.set_order_ref(order.id, &session, now_ms()).await?;
+    state
+        .db
+        .set_order_ref(order.id, &session, state.clock.now_ms())
+        .await?;
     Ok(Json(Redirect {
         session_id: Some(session),
         url,
@@ -566,7 +571,7 @@ pub async fn stripe_webhook(
         header,
         &body,
         keys.webhook_secret.expose(),
-        now_secs(),
+        state.clock.now_secs(),
         stripe::TOLERANCE_SECS,
     )
     .map_err(bad_signature)?;
@@ -585,11 +590,11 @@ pub async fn stripe_webhook(
             applied: false,
         }));
     };
-    if event_too_old(e.created, now_secs()) {
+    if event_too_old(e.created, state.clock.now_secs()) {
         let detail = format!("created {}", e.created);
         return not_applied(&state, &event, NotApplied::TooOld, &detail).await;
     }
-    let now = now_ms();
+    let now = state.clock.now_ms();
     let bad = |e: ferrocast_payments::ParseError| {
         ApiError::bad_request("BAD_EVENT", "The event is not readable", e.to_string())
     };
@@ -792,13 +797,13 @@ pub async fn epayco_confirmation(
             }
             state
                 .db
-                .pay_order(Some(&event), &order, &v.ref_payco, now_ms())
+                .pay_order(Some(&event), &order, &v.ref_payco, state.clock.now_ms())
                 .await?
         }
         2 | 4 | 6 | 9 | 10 | 11 => {
             state
                 .db
-                .fail_order(&event, &order, &v.ref_payco, now_ms())
+                .fail_order(&event, &order, &v.ref_payco, state.clock.now_ms())
                 .await?
         }
         // Pending and the like: the final confirmation follows.
@@ -834,7 +839,7 @@ async fn set_renewal(state: &AppState, auth: &AuthUser, cancel: bool) -> ApiResu
     }
     state
         .db
-        .set_cancel_at_period_end(sub.id, cancel, now_ms())
+        .set_cancel_at_period_end(sub.id, cancel, state.clock.now_ms())
         .await?;
     let end = rfc3339(sub.current_period_end);
     Ok(Json(Renewal {

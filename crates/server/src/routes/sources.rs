@@ -1,18 +1,18 @@
 //! Stream sources and their restream destinations. Shapes follow
-//! `seeds/neustream-architecture.md` ("Sources Endpoints"), plus the public `playback_id`,
+//! the Neustream API ("Sources Endpoints"), plus the public `playback_id`,
 //! ready-to-use URLs, key rotation and per-destination live state. Plan limits answer 403 with
-//! the seed's `current`, `max` and `upgrade_url`.
+//! Neustream's `current`, `max` and `upgrade_url`.
 
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{ApiJson, AuthUser};
-use crate::routes::auth::rfc3339;
+use crate::service::clock::rfc3339;
+use crate::service::sources::parse_id;
 use crate::state::AppState;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
 use ferrocast_auth::token;
 use ferrocast_db::destinations::{DestinationRecord, NewDestination};
-use ferrocast_db::now_ms;
 use ferrocast_db::plans::PlanRecord;
 use ferrocast_db::sources::{NewSource, SourceRecord};
 use ferrocast_domain::account::Role;
@@ -200,50 +200,48 @@ pub struct SourceList {
     pub sources: Vec<SourceView>,
 }
 
-impl AppState {
-    fn source_view(
-        &self,
-        s: &SourceRecord,
-        destinations_count: i64,
-        reveal: bool,
-    ) -> ApiResult<SourceView> {
-        let stream_key = self.shown_key(s, reveal)?;
-        let base = &self.config.public_url;
-        let rtmp = self.rtmp_base_url();
-        Ok(SourceView {
-            id: s.id,
-            uuid: s.uuid.clone(),
-            name: s.name.clone(),
-            description: s.description.clone(),
-            stream_key,
-            playback_id: s.playback_id.clone(),
-            is_active: s.is_active,
-            destinations_count,
-            created_at: rfc3339(s.created_at),
-            ingest_url: format!("{rtmp}/live"),
-            playback: PlaybackUrls {
-                hls: format!("{base}/hls/{}/index.m3u8", s.playback_id),
-                flv: format!("{base}/live/{}.flv", s.playback_id),
-                rtmp: format!("{rtmp}/play/{}", s.playback_id),
-            },
-        })
-    }
+fn source_view(
+    state: &AppState,
+    s: &SourceRecord,
+    destinations_count: i64,
+    reveal: bool,
+) -> ApiResult<SourceView> {
+    let stream_key = shown_key(&state, s, reveal)?;
+    let base = &state.config.public_url;
+    let rtmp = rtmp_base_url(&state);
+    Ok(SourceView {
+        id: s.id,
+        uuid: s.uuid.clone(),
+        name: s.name.clone(),
+        description: s.description.clone(),
+        stream_key,
+        playback_id: s.playback_id.clone(),
+        is_active: s.is_active,
+        destinations_count,
+        created_at: rfc3339(s.created_at),
+        ingest_url: format!("{rtmp}/live"),
+        playback: PlaybackUrls {
+            hls: format!("{base}/hls/{}/index.m3u8", s.playback_id),
+            flv: format!("{base}/live/{}.flv", s.playback_id),
+            rtmp: format!("{rtmp}/play/{}", s.playback_id),
+        },
+    })
+}
 
-    /// `rtmp://host:port` as users reach it: the public URL's host with the RTMP port.
-    pub fn rtmp_base_url(&self) -> String {
-        let host = self
-            .config
-            .public_url
-            .split_once("://")
-            .map(|(_, rest)| rest)
-            .unwrap_or(&self.config.public_url);
-        let host = host.split('/').next().unwrap_or(host);
-        let host = match host.rsplit_once(':') {
-            Some((h, port)) if port.bytes().all(|b| b.is_ascii_digit()) => h,
-            _ => host,
-        };
-        format!("rtmp://{host}:{}", self.config.rtmp_addr.port())
-    }
+/// `rtmp://host:port` as users reach it: the public URL's host with the RTMP port.
+pub fn rtmp_base_url(state: &AppState) -> String {
+    let host = state
+        .config
+        .public_url
+        .split_once("://")
+        .map(|(_, rest)| rest)
+        .unwrap_or(&state.config.public_url);
+    let host = host.split('/').next().unwrap_or(host);
+    let host = match host.rsplit_once(':') {
+        Some((h, port)) if port.bytes().all(|b| b.is_ascii_digit()) => h,
+        _ => host,
+    };
+    format!("rtmp://{host}:{}", state.config.rtmp_addr.port())
 }
 
 /// A new stream key: `sk_` and 32 random bytes in hex.
@@ -285,14 +283,6 @@ fn check_creator(auth: &AuthUser) -> ApiResult<()> {
     Ok(())
 }
 
-/// Parses an id from the path; anything else is simply not found.
-pub fn parse_id(raw: &str, what: &str) -> ApiResult<i64> {
-    raw.parse::<i64>()
-        .ok()
-        .filter(|id| *id > 0)
-        .ok_or_else(|| ApiError::not_found(what))
-}
-
 fn clean_name(name: &str) -> ApiResult<&str> {
     let name = name.trim();
     if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
@@ -315,101 +305,67 @@ fn clean_description(d: Option<&str>) -> ApiResult<Option<&str>> {
     Ok(d)
 }
 
-impl AppState {
-    /// The caller's source `id`; 404 for anyone else's (admins may reach any).
-    pub async fn own_source(&self, auth: &AuthUser, raw_id: &str) -> ApiResult<SourceRecord> {
-        let id = parse_id(raw_id, "source")?;
-        match self.db.source_by_id(id).await? {
-            Some(s) if s.user_id == auth.user.id || auth.is_admin() => Ok(s),
-            _ => Err(ApiError::not_found("source")),
-        }
-    }
+/// What the user's plan still allows.
+pub async fn limits_left(state: &AppState, user_id: i64) -> ApiResult<LimitsLeft> {
+    let (plan, allowance) =
+        crate::service::streams::allowance(&state.db, user_id, state.clock.now_ms()).await?;
+    let sources = state.db.count_sources(user_id).await?;
+    let destinations = state.db.count_destinations(user_id).await?;
+    Ok(LimitsLeft {
+        sources_remaining: (plan.spec.max_sources - sources).max(0),
+        destinations_remaining: (plan.spec.max_destinations - destinations).max(0),
+        streaming_hours_remaining: hours(allowance.remaining_ms()),
+    })
+}
 
-    /// What the user's plan still allows.
-    pub async fn limits_left(&self, user_id: i64) -> ApiResult<LimitsLeft> {
-        let (plan, allowance) = crate::live::allowance(&self.db, user_id, now_ms()).await?;
-        let sources = self.db.count_sources(user_id).await?;
-        let destinations = self.db.count_destinations(user_id).await?;
-        Ok(LimitsLeft {
-            sources_remaining: (plan.spec.max_sources - sources).max(0),
-            destinations_remaining: (plan.spec.max_destinations - destinations).max(0),
-            streaming_hours_remaining: hours(allowance.remaining_ms()),
-        })
-    }
+/// The stream key as the caller may see it: whole when `reveal`, else masked.
+pub fn shown_key(state: &AppState, s: &SourceRecord, reveal: bool) -> ApiResult<String> {
+    let key = state.sources.stream_key(s)?;
+    Ok(if reveal { key } else { mask_stream_key(&key) })
+}
 
-    /// The stream key as the caller may see it: whole when `reveal`, else masked.
-    pub fn shown_key(&self, s: &SourceRecord, reveal: bool) -> ApiResult<String> {
-        let key = self.source_key(s)?;
-        Ok(if reveal { key } else { mask_stream_key(&key) })
-    }
-
-    /// Opens a source's sealed stream key.
-    pub fn source_key(&self, s: &SourceRecord) -> ApiResult<String> {
-        let key = self
-            .keys
-            .secrets
-            .open(
-                &format!("stream_sources.key:{}", s.uuid),
-                &s.stream_key_sealed,
-            )
-            .map_err(ApiError::internal)?;
-        String::from_utf8(key).map_err(ApiError::internal)
-    }
-
-    /// Opens a destination's sealed platform key.
-    pub fn open_destination_key(&self, d: &DestinationRecord) -> Result<String, String> {
-        let key = self
-            .keys
-            .secrets
-            .open(&destination_aad(&d.uuid), &d.stream_key_sealed)
-            .map_err(|e| e.to_string())?;
-        String::from_utf8(key).map_err(|e| e.to_string())
-    }
-
-    /// A destination as responses show it, with the live push state when there is one.
-    pub fn destination_view(
-        &self,
-        d: &DestinationRecord,
-        live: &[DestinationStatus],
-    ) -> DestinationView {
-        let masked = self
-            .open_destination_key(d)
-            .map(|k| destination::mask_key(&k))
-            .unwrap_or_else(|_| "****".into());
-        DestinationView {
-            id: d.id,
-            uuid: d.uuid.clone(),
-            source_id: d.source_id,
-            platform: d.platform.clone(),
-            rtmp_url: d.rtmp_url.clone(),
-            stream_key: masked,
-            is_active: d.is_active,
-            created_at: rfc3339(d.created_at),
-            status: live.iter().find(|s| s.id == d.id).map(|s| PushStatus {
-                state: s.state.as_str().to_string(),
-                last_error: s.last_error.clone(),
-                bytes_out: s.bytes_out,
-                frames_out: s.frames_out,
-                connects: s.connects,
-                since: rfc3339(s.since_ms),
-            }),
-        }
+/// A destination as responses show it, with the live push state when there is one.
+pub fn destination_view(
+    state: &AppState,
+    d: &DestinationRecord,
+    live: &[DestinationStatus],
+) -> DestinationView {
+    let masked = state
+        .streams
+        .open_destination_key(d)
+        .map(|k| destination::mask_key(&k))
+        .unwrap_or_else(|_| "****".into());
+    DestinationView {
+        id: d.id,
+        uuid: d.uuid.clone(),
+        source_id: d.source_id,
+        platform: d.platform.clone(),
+        rtmp_url: d.rtmp_url.clone(),
+        stream_key: masked,
+        is_active: d.is_active,
+        created_at: rfc3339(d.created_at),
+        status: live.iter().find(|s| s.id == d.id).map(|s| PushStatus {
+            state: s.state.as_str().to_string(),
+            last_error: s.last_error.clone(),
+            bytes_out: s.bytes_out,
+            frames_out: s.frames_out,
+            connects: s.connects,
+            since: rfc3339(s.since_ms),
+        }),
     }
 }
 
-impl AppState {
-    /// A source as stored now, answered as [`SourceOne`].
-    async fn source_one(&self, id: i64, reveal: bool) -> ApiResult<Json<SourceOne>> {
-        let rec = self
-            .db
-            .source_by_id(id)
-            .await?
-            .ok_or_else(|| ApiError::not_found("source"))?;
-        let n = self.db.list_destinations(id).await?.len() as i64;
-        Ok(Json(SourceOne {
-            source: self.source_view(&rec, n, reveal)?,
-        }))
-    }
+/// A source as stored now, answered as [`SourceOne`].
+async fn source_one(state: &AppState, id: i64, reveal: bool) -> ApiResult<Json<SourceOne>> {
+    let rec = state
+        .db
+        .source_by_id(id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("source"))?;
+    let n = state.db.list_destinations(id).await?.len() as i64;
+    Ok(Json(SourceOne {
+        source: source_view(&state, &rec, n, reveal)?,
+    }))
 }
 
 /// The 403 for one more `what` ("Source") over the plan's `max`; `remedy` is the verb for
@@ -430,10 +386,6 @@ pub fn hours(ms: i64) -> f64 {
     (ms as f64 / 36_000.0).round() / 100.0
 }
 
-fn destination_aad(uuid: &str) -> String {
-    format!("source_destinations.key:{uuid}")
-}
-
 /// Create a source with a fresh stream key and playback id.
 #[utoipa::path(post, path = "/api/sources", tag = "sources", security(("bearer" = [])), request_body = CreateSource,
     responses((status = 201, body = SourceCreated), (status = 403, body = ErrorBody, description = "Not a creator, or the plan's source limit"), (status = 422, body = ErrorBody)))]
@@ -450,10 +402,7 @@ pub async fn create_source(
         |current| limit_error(&plan, "Source", plan.spec.max_sources, current, "delete");
     let uuid = uuid::Uuid::new_v4().to_string();
     let key = new_stream_key();
-    let sealed = state
-        .keys
-        .secrets
-        .seal(&format!("stream_sources.key:{uuid}"), key.as_bytes());
+    let sealed = state.sources.seal_stream_key(&uuid, &key);
     let playback_id = new_playback_id();
     let rec = state
         .db
@@ -467,7 +416,7 @@ pub async fn create_source(
                 stream_key_sealed: &sealed,
                 playback_id: &playback_id,
             },
-            now_ms(),
+            state.clock.now_ms(),
             plan.spec.max_sources,
         )
         .await?
@@ -476,8 +425,8 @@ pub async fn create_source(
     Ok((
         StatusCode::CREATED,
         Json(SourceCreated {
-            source: state.source_view(&rec, 0, true)?,
-            limits: state.limits_left(auth.user.id).await?,
+            source: source_view(&state, &rec, 0, true)?,
+            limits: limits_left(&state, auth.user.id).await?,
         }),
     ))
 }
@@ -496,7 +445,7 @@ pub async fn list_sources(
         .iter()
         .map(|s| {
             let n = dests.iter().filter(|d| d.source_id == s.id).count() as i64;
-            state.source_view(s, n, reveal)
+            source_view(&state, s, n, reveal)
         })
         .collect::<ApiResult<Vec<_>>>()?;
     Ok(Json(SourceList { sources }))
@@ -512,7 +461,7 @@ pub async fn update_source(
     Path(id): Path<String>,
     ApiJson(req): ApiJson<UpdateSource>,
 ) -> ApiResult<Json<SourceOne>> {
-    let src = state.own_source(&auth, &id).await?;
+    let src = state.sources.own(&auth, &id).await?;
     let name = match &req.name {
         Some(n) => clean_name(n)?.to_string(),
         None => src.name.clone(),
@@ -523,9 +472,9 @@ pub async fn update_source(
     };
     state
         .db
-        .update_source(src.id, &name, description.as_deref(), now_ms())
+        .update_source(src.id, &name, description.as_deref(), state.clock.now_ms())
         .await?;
-    state.source_one(src.id, auth.may_see_stream_keys()).await
+    source_one(&state, src.id, auth.may_see_stream_keys()).await
 }
 
 /// Delete a source, its destinations and its key (a live stream on it is ended first). Usage
@@ -538,8 +487,10 @@ pub async fn delete_source(
     auth: AuthUser,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Done>> {
-    let src = state.own_source(&auth, &id).await?;
-    state.stop_stream(&src.playback_id, "the source was deleted");
+    let src = state.sources.own(&auth, &id).await?;
+    state
+        .streams
+        .stop_stream(&src.playback_id, "the source was deleted");
     state.db.delete_source(src.id).await?;
     tracing::info!(user_id = auth.user.id, source = %src.uuid, "source deleted");
     Ok(Json(Done {
@@ -557,19 +508,18 @@ pub async fn rotate_key(
     auth: AuthUser,
     Path(id): Path<String>,
 ) -> ApiResult<Json<SourceOne>> {
-    let src = state.own_source(&auth, &id).await?;
+    let src = state.sources.own(&auth, &id).await?;
     let key = new_stream_key();
-    let sealed = state
-        .keys
-        .secrets
-        .seal(&format!("stream_sources.key:{}", src.uuid), key.as_bytes());
+    let sealed = state.sources.seal_stream_key(&src.uuid, &key);
     state
         .db
-        .rotate_source_key(src.id, &token::hash(&key), &sealed, now_ms())
+        .rotate_source_key(src.id, &token::hash(&key), &sealed, state.clock.now_ms())
         .await?;
-    state.stop_stream(&src.playback_id, "the stream key was rotated");
+    state
+        .streams
+        .stop_stream(&src.playback_id, "the stream key was rotated");
     tracing::info!(user_id = auth.user.id, source = %src.uuid, "stream key rotated");
-    state.source_one(src.id, true).await
+    source_one(&state, src.id, true).await
 }
 
 /// A source's destinations, with each push's live state.
@@ -581,14 +531,14 @@ pub async fn list_destinations(
     auth: AuthUser,
     Path(id): Path<String>,
 ) -> ApiResult<Json<DestinationList>> {
-    let src = state.own_source(&auth, &id).await?;
+    let src = state.sources.own(&auth, &id).await?;
     let live = state.engine.restream.status(&src.playback_id);
     let destinations = state
         .db
         .list_destinations(src.id)
         .await?
         .iter()
-        .map(|d| state.destination_view(d, &live))
+        .map(|d| destination_view(&state, d, &live))
         .collect();
     Ok(Json(DestinationList { destinations }))
 }
@@ -659,7 +609,7 @@ pub async fn add_destination(
     Path(id): Path<String>,
     ApiJson(req): ApiJson<AddDestination>,
 ) -> ApiResult<(StatusCode, Json<DestinationOne>)> {
-    let src = state.own_source(&auth, &id).await?;
+    let src = state.sources.own(&auth, &id).await?;
     let platform = destination::platform(req.platform.trim()).ok_or_else(|| {
         ApiError::validation("platform: one of youtube, twitch, facebook, kick, custom")
     })?;
@@ -696,10 +646,7 @@ pub async fn add_destination(
     check_destination_url(&state, platform, &url).await?;
     destination::validate_stream_key(&req.stream_key).map_err(ApiError::validation)?;
     let uuid = uuid::Uuid::new_v4().to_string();
-    let sealed = state
-        .keys
-        .secrets
-        .seal(&destination_aad(&uuid), req.stream_key.as_bytes());
+    let sealed = state.sources.seal_destination_key(&uuid, &req.stream_key);
     let mut rec = state
         .db
         .create_destination_limited(
@@ -711,7 +658,7 @@ pub async fn add_destination(
                 rtmp_url: &url,
                 stream_key_sealed: &sealed,
             },
-            now_ms(),
+            state.clock.now_ms(),
             plan.spec.max_destinations,
         )
         .await?
@@ -719,7 +666,7 @@ pub async fn add_destination(
     if req.is_active == Some(false) {
         state
             .db
-            .set_destination_active(rec.id, false, now_ms())
+            .set_destination_active(rec.id, false, state.clock.now_ms())
             .await?;
         rec.is_active = false;
     }
@@ -730,11 +677,11 @@ pub async fn add_destination(
         platform = platform.name,
         "destination added"
     );
-    state.refresh_restream(src.id).await?;
+    state.streams.refresh_restream(src.id).await?;
     Ok((
         StatusCode::CREATED,
         Json(DestinationOne {
-            destination: state.destination_view(&rec, &[]),
+            destination: destination_view(&state, &rec, &[]),
         }),
     ))
 }
@@ -765,12 +712,12 @@ pub async fn update_destination(
     let mut d = own_destination(&state, &auth, &id).await?;
     state
         .db
-        .set_destination_active(d.id, req.is_active, now_ms())
+        .set_destination_active(d.id, req.is_active, state.clock.now_ms())
         .await?;
     d.is_active = req.is_active;
-    state.refresh_restream(d.source_id).await?;
+    state.streams.refresh_restream(d.source_id).await?;
     Ok(Json(DestinationOne {
-        destination: state.destination_view(&d, &[]),
+        destination: destination_view(&state, &d, &[]),
     }))
 }
 
@@ -785,7 +732,7 @@ pub async fn delete_destination(
 ) -> ApiResult<Json<Done>> {
     let d = own_destination(&state, &auth, &id).await?;
     state.db.delete_destination(d.id).await?;
-    state.refresh_restream(d.source_id).await?;
+    state.streams.refresh_restream(d.source_id).await?;
     tracing::info!(
         user_id = auth.user.id,
         destination = d.id,

@@ -1,16 +1,15 @@
 //! Live state of a creator's streams, stopping them, and the administrators' view of everything
-//! live. Shapes follow `seeds/neustream-architecture.md` ("Stream Endpoints"); destination keys
+//! live. Shapes follow the Neustream API ("Stream Endpoints"); destination keys
 //! are masked and destinations carry their push state.
 
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::AuthUser;
-use crate::routes::auth::rfc3339;
-use crate::routes::sources::{hours, DestinationView};
+use crate::routes::sources::{destination_view, hours, rtmp_base_url, shown_key, DestinationView};
+use crate::service::clock::rfc3339;
 use crate::state::AppState;
 use axum::extract::{Path, State};
 use axum::Json;
 use ferrocast_auth::token;
-use ferrocast_db::now_ms;
 use ferrocast_db::sources::SourceRecord;
 use ferrocast_domain::plans::{day_bounds, month_bounds};
 use serde::Serialize;
@@ -133,58 +132,47 @@ pub struct ActiveStreams {
     pub streams: Vec<ActiveStream>,
 }
 
-impl AppState {
-    /// `offline`, `starting` or `live`.
-    pub fn stream_status(&self, playback_id: &str) -> &'static str {
-        match self.engine.hub.info(playback_id) {
-            None => "offline",
-            Some(info) if info.has_video || info.has_audio => "live",
-            Some(_) => "starting",
-        }
-    }
+async fn usage(state: &AppState, user_id: i64) -> ApiResult<Usage> {
+    let now = state.clock.now_ms();
+    let (plan, allowance) = crate::service::streams::allowance(&state.db, user_id, now).await?;
+    let (day_from, _) = day_bounds(now);
+    let today = state.db.streamed_ms(user_id, day_from, now + 1).await?;
+    let (_, _, month) = month_bounds(now);
+    Ok(Usage {
+        hours_streamed_today: hours(today),
+        hours_streamed_month: hours(allowance.used_ms),
+        hours_limit: hours(allowance.limit_ms),
+        minutes_streamed_month: allowance.used_ms / 60_000,
+        minutes_limit: plan.spec.max_streaming_minutes_monthly,
+        month,
+    })
+}
 
-    async fn usage(&self, user_id: i64) -> ApiResult<Usage> {
-        let now = now_ms();
-        let (plan, allowance) = crate::live::allowance(&self.db, user_id, now).await?;
-        let (day_from, _) = day_bounds(now);
-        let today = self.db.streamed_ms(user_id, day_from, now + 1).await?;
-        let (_, _, month) = month_bounds(now);
-        Ok(Usage {
-            hours_streamed_today: hours(today),
-            hours_streamed_month: hours(allowance.used_ms),
-            hours_limit: hours(allowance.limit_ms),
-            minutes_streamed_month: allowance.used_ms / 60_000,
-            minutes_limit: plan.spec.max_streaming_minutes_monthly,
-            month,
-        })
-    }
-
-    async fn destination_views(
-        &self,
-        s: &SourceRecord,
-        active_only: bool,
-    ) -> ApiResult<Vec<DestinationView>> {
-        let live = self.engine.restream.status(&s.playback_id);
-        Ok(self
-            .db
-            .list_destinations(s.id)
-            .await?
-            .iter()
-            .filter(|d| d.is_active || !active_only)
-            .map(|d| self.destination_view(d, &live))
-            .collect())
-    }
+async fn destination_views(
+    state: &AppState,
+    s: &SourceRecord,
+    active_only: bool,
+) -> ApiResult<Vec<DestinationView>> {
+    let live = state.engine.restream.status(&s.playback_id);
+    Ok(state
+        .db
+        .list_destinations(s.id)
+        .await?
+        .iter()
+        .filter(|d| d.is_active || !active_only)
+        .map(|d| destination_view(&state, d, &live))
+        .collect())
 }
 
 /// The caller's sources with live state, destinations (and their pushes) and usage.
 #[utoipa::path(get, path = "/api/streams/info", tag = "streams", security(("bearer" = [])),
     responses((status = 200, body = StreamsInfo), (status = 401, body = ErrorBody)))]
 pub async fn info(State(state): State<AppState>, auth: AuthUser) -> ApiResult<Json<StreamsInfo>> {
-    let usage = state.usage(auth.user.id).await?;
+    let usage = usage(&state, auth.user.id).await?;
     let reveal = auth.may_see_stream_keys();
     let mut streams = Vec::new();
     for s in state.db.list_sources(auth.user.id).await? {
-        let key = state.shown_key(&s, reveal)?;
+        let key = shown_key(&state, &s, reveal)?;
         streams.push(StreamView {
             id: s.id,
             uuid: s.uuid.clone(),
@@ -193,9 +181,9 @@ pub async fn info(State(state): State<AppState>, auth: AuthUser) -> ApiResult<Js
             stream_key: key,
             playback_id: s.playback_id.clone(),
             is_active: state.engine.hub.is_live(&s.playback_id),
-            status: state.stream_status(&s.playback_id).into(),
-            started_at: state.live.started_at(&s.playback_id).map(rfc3339),
-            destinations: state.destination_views(&s, false).await?,
+            status: state.streams.stream_status(&s.playback_id).into(),
+            started_at: state.streams.started_at(&s.playback_id).map(rfc3339),
+            destinations: destination_views(&state, &s, false).await?,
             usage: usage.clone(),
         });
     }
@@ -203,7 +191,7 @@ pub async fn info(State(state): State<AppState>, auth: AuthUser) -> ApiResult<Js
 }
 
 /// The destinations a stream key is forwarded to (the caller's own keys only). Kept for the
-/// seed's clients; `GET /api/sources/{id}/forwarding` does the same without the key in the URL.
+/// Neustream clients; `GET /api/sources/{id}/forwarding` does the same without the key in the URL.
 #[utoipa::path(get, path = "/api/streams/forwarding/{stream_key}", tag = "streams", security(("bearer" = [])),
     params(("stream_key" = String, Path, description = "One of your sources' stream keys")),
     responses((status = 200, body = Forwarding), (status = 404, body = ErrorBody)))]
@@ -224,7 +212,7 @@ pub async fn forwarding(
         _ => return Err(ApiError::not_found("stream key")),
     };
     Ok(Json(Forwarding {
-        destinations: state.destination_views(&source, true).await?,
+        destinations: destination_views(&state, &source, true).await?,
     }))
 }
 
@@ -238,9 +226,9 @@ pub async fn forwarding_by_source(
     auth: AuthUser,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Forwarding>> {
-    let source = state.own_source(&auth, &id).await?;
+    let source = state.sources.own(&auth, &id).await?;
     Ok(Json(Forwarding {
-        destinations: state.destination_views(&source, true).await?,
+        destinations: destination_views(&state, &source, true).await?,
     }))
 }
 
@@ -254,11 +242,11 @@ pub async fn go_live(
     auth: AuthUser,
     Path(source_id): Path<String>,
 ) -> ApiResult<Json<GoLive>> {
-    let s = state.own_source(&auth, &source_id).await?;
+    let s = state.sources.own(&auth, &source_id).await?;
     Ok(Json(GoLive {
-        status: state.stream_status(&s.playback_id).into(),
-        stream_key: state.shown_key(&s, auth.may_see_stream_keys())?,
-        rtmp_url: format!("{}/live", state.rtmp_base_url()),
+        status: state.streams.stream_status(&s.playback_id).into(),
+        stream_key: shown_key(&state, &s, auth.may_see_stream_keys())?,
+        rtmp_url: format!("{}/live", rtmp_base_url(&state)),
         preview_url: format!(
             "{}/hls/{}/index.m3u8",
             state.config.public_url, s.playback_id
@@ -276,14 +264,14 @@ pub async fn end(
     auth: AuthUser,
     Path(source_id): Path<String>,
 ) -> ApiResult<Json<Ended>> {
-    let s = state.own_source(&auth, &source_id).await?;
-    let started = state.live.started_at(&s.playback_id);
+    let s = state.sources.own(&auth, &source_id).await?;
+    let started = state.streams.started_at(&s.playback_id);
     let reason = if s.user_id == auth.user.id {
         "ended from the dashboard"
     } else {
         "stopped by an administrator"
     };
-    if state.stop_stream(&s.playback_id, reason) {
+    if state.streams.stop_stream(&s.playback_id, reason) {
         tracing::info!(by = auth.user.id, source_id = s.id, %reason, "stream stopped");
         // The encoder's connection closes within moments; answer once it has.
         let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
@@ -293,7 +281,9 @@ pub async fn end(
     }
     Ok(Json(Ended {
         status: "offline".into(),
-        duration_minutes: started.map(|t| (now_ms() - t).max(0) / 60_000).unwrap_or(0),
+        duration_minutes: started
+            .map(|t| (state.clock.now_ms() - t).max(0) / 60_000)
+            .unwrap_or(0),
     }))
 }
 
@@ -323,7 +313,7 @@ pub async fn active(State(state): State<AppState>) -> ApiResult<Json<ActiveStrea
             bytes_in: live.stats.bytes_in.load(Relaxed),
             frames_in: live.stats.frames_in.load(Relaxed),
             readers: live.stats.readers.load(Relaxed),
-            destinations: state.destination_views(&s, false).await?,
+            destinations: destination_views(&state, &s, false).await?,
         });
     }
     streams.sort_by_key(|s| s.source_id);

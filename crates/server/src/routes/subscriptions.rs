@@ -1,14 +1,13 @@
 //! Plans, the caller's subscription and limit checks ("Subscriptions Endpoints" of
-//! `seeds/neustream-architecture.md`). Prices are stored in integer minor units; the seed's
+//! the Neustream API). Prices are stored in integer minor units; Neustream's
 //! decimal fields are derived from them for display, next to the exact `*_minor` ones.
 
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{ApiJson, AuthUser};
-use crate::routes::auth::rfc3339;
+use crate::service::clock::rfc3339;
 use crate::state::AppState;
 use axum::extract::State;
 use axum::Json;
-use ferrocast_db::now_ms;
 use ferrocast_db::plans::PlanRecord;
 use ferrocast_domain::plans::{self, month_bounds};
 use serde::{Deserialize, Serialize};
@@ -183,9 +182,9 @@ pub async fn my_subscription(
     State(state): State<AppState>,
     auth: AuthUser,
 ) -> ApiResult<Json<MySubscription>> {
-    let now = now_ms();
+    let now = state.clock.now_ms();
     let (plan, sub) = state.db.user_plan(auth.user.id).await?;
-    let (_, allowance) = crate::live::allowance(&state.db, auth.user.id, now).await?;
+    let (_, allowance) = crate::service::streams::allowance(&state.db, auth.user.id, now).await?;
     let (month_start, month_end, _) = month_bounds(now);
     let subscription = match sub {
         Some(s) => SubscriptionView {
@@ -227,7 +226,8 @@ pub async fn check_limits(
     auth: AuthUser,
     ApiJson(req): ApiJson<CheckLimits>,
 ) -> ApiResult<Json<LimitCheck>> {
-    let (plan, allowance) = crate::live::allowance(&state.db, auth.user.id, now_ms()).await?;
+    let (plan, allowance) =
+        crate::service::streams::allowance(&state.db, auth.user.id, state.clock.now_ms()).await?;
     let (current, max, unit) = match req.operation.as_str() {
         "create_source" => (
             state.db.count_sources(auth.user.id).await?,

@@ -2,7 +2,7 @@
 //! real ffmpeg RTMP listeners (one behind a local TLS terminator) receive the forwarded stream,
 //! ffprobe checks what they recorded. Plan limits, usage and the SSRF guard run on both backends.
 
-mod support;
+use crate::support;
 
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};

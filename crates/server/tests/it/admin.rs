@@ -2,7 +2,7 @@
 //! and the gateways' callbacks still open), registration opened and closed at run time, users
 //! listed and searched.
 
-mod support;
+use crate::support;
 
 use serde_json::json;
 use support::{call, register_user, Backend, TestApp};

@@ -1,6 +1,6 @@
 //! The HTTP API against a real node, on SQLite and on PostgreSQL.
 
-mod support;
+use crate::support;
 
 use reqwest::StatusCode;
 use serde_json::{json, Value};
@@ -1824,7 +1824,7 @@ async fn admin_keys_without_the_admin_scope_act_as_anyone(b: Backend) {
     )
     .await;
     assert_eq!(status, 200);
-    app.running.as_ref().expect("running").state.forget_site();
+    app.running.as_ref().expect("running").state.site.forget();
     let (status, body) = support::call(&app, "GET", "/api/sources", Some(&read), None).await;
     assert_eq!(status, 503, "{body}");
     let (status, _) = support::call(&app, "GET", "/api/admin/settings", Some(&admin), None).await;
@@ -1837,7 +1837,7 @@ async fn admin_keys_without_the_admin_scope_act_as_anyone(b: Backend) {
         Some(json!({"maintenance_mode": false})),
     )
     .await;
-    app.running.as_ref().expect("running").state.forget_site();
+    app.running.as_ref().expect("running").state.site.forget();
 
     // Stream keys: whole to the session and to sources:write, masked to sources:read.
     let (status, created) = support::call(

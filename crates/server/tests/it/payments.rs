@@ -3,7 +3,7 @@
 //! libraries (`tests/py/sign.py`): a full upgrade per gateway, replays, tampering, staleness,
 //! out-of-order delivery, upgrades and downgrades, failed renewals and the period job.
 
-mod support;
+use crate::support;
 
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -590,7 +590,7 @@ async fn stripe_upgrade_downgrade_renewal_and_the_period_job(b: Backend) {
     );
     assert!(lock(&gateway).canceled.is_empty());
     let state = app.running.as_ref().expect("running").state.clone();
-    ferrocast_server::billing::roll_periods(&state).await;
+    ferrocast_server::gateways::roll_periods(&state).await;
     assert_eq!(
         lock(&gateway).canceled,
         ["sub_1"],
@@ -669,7 +669,7 @@ async fn stripe_upgrade_downgrade_renewal_and_the_period_job(b: Backend) {
     let running = app.running.as_ref().expect("running");
     let db = &running.state.db;
     assert_eq!(
-        ferrocast_server::billing::roll_periods(&running.state).await,
+        ferrocast_server::gateways::roll_periods(&running.state).await,
         0,
         "Stripe's subscriptions follow Stripe's events, not the local period job"
     );
@@ -1019,21 +1019,21 @@ async fn razorpay_and_epayco_upgrades(b: Backend) {
     // then it ends and the user is on Free; their sources stay.
     let state = app.running.as_ref().expect("running").state.clone();
     let sub_id = yearly["subscription"]["id"].as_i64().expect("id");
-    assert_eq!(ferrocast_server::billing::roll_periods(&state).await, 0);
+    assert_eq!(ferrocast_server::gateways::roll_periods(&state).await, 0);
     let an_hour_ago = (now_secs() - 3600) * 1000;
     age(&app, sub_id, an_hour_ago, None).await;
-    assert_eq!(ferrocast_server::billing::roll_periods(&state).await, 1);
+    assert_eq!(ferrocast_server::gateways::roll_periods(&state).await, 1);
     assert_eq!(
         my_plan(&app, &token).await,
         ("Pro".to_string(), "past_due".to_string())
     );
     assert_eq!(
-        ferrocast_server::billing::roll_periods(&state).await,
+        ferrocast_server::gateways::roll_periods(&state).await,
         0,
         "within the grace"
     );
     age(&app, sub_id, an_hour_ago, Some(an_hour_ago + 1)).await;
-    assert_eq!(ferrocast_server::billing::roll_periods(&state).await, 1);
+    assert_eq!(ferrocast_server::gateways::roll_periods(&state).await, 1);
     assert_eq!(my_plan(&app, &token).await.0, "Free");
     let (_, mine) = call(
         &app,

@@ -2,7 +2,7 @@
 //! RTMP ingest authorised by a source's stream key, and HLS, HTTP-FLV and RTMP-play outputs
 //! addressed by its playback id. Transport behaviour: run on SQLite.
 
-mod support;
+use crate::support;
 
 use serde_json::Value;
 use std::process::{Command, Stdio};

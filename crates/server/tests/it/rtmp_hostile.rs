@@ -6,7 +6,7 @@
 //! validation, Set Chunk Size bounds, the idle timeout (no complete message), the write
 //! timeout for stalled players, and the per-address connection caps.
 
-mod support;
+use crate::support;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};

@@ -2,20 +2,103 @@
 //! storage (heartbeat every [`HEARTBEAT`], so a crash loses at most one heartbeat of usage), the
 //! plan's monthly streaming time enforced (a warning at 90 %, the stream ended at 100 % with the
 //! reason), restream pushes started from the source's destinations, and events for the owner.
-//! The engine never waits on any of this: it only emits lifecycle events.
+//! The engine never waits on any of this: it only emits lifecycle events. Publishing itself is
+//! authorised here too ([`SourceAuthorizer`]): against the stored source and the owner's plan.
 
-use crate::state::AppState;
+use super::clock::SharedClock;
+use super::events::{Event, UserEvent};
+use super::vault::{Sealed, Vault};
+use ferrocast_auth::token;
+use ferrocast_db::destinations::DestinationRecord;
 use ferrocast_db::plans::PlanRecord;
-use ferrocast_db::{now_ms, Db, DbError};
+use ferrocast_db::{Db, DbError};
+use ferrocast_domain::media::{PublishAuthorizer, PublishDenied, PublishGrant};
 use ferrocast_domain::plans::{month_bounds, Allowance};
 use ferrocast_engine::restream::Target;
+use ferrocast_engine::Engine;
 use ferrocast_hub::StreamEvent;
-use serde::Serialize;
 use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
 use std::sync::Mutex;
 use std::time::Duration;
 use tokio::sync::{broadcast, watch};
-use utoipa::ToSchema;
+
+/// The RTMP application publishers use: `rtmp://HOST:1935/live/<stream key>`.
+pub const PUBLISH_APP: &str = "live";
+/// Longest stream key looked up (ours are 67 characters).
+const MAX_KEY_LEN: usize = 256;
+
+/// Authorises publishers by their source's stream key. The key is looked up by its SHA-256, so
+/// no secret is compared byte by byte and timing reveals nothing about it.
+pub struct SourceAuthorizer {
+    db: Db,
+    grants: Grants,
+    clock: SharedClock,
+}
+
+impl SourceAuthorizer {
+    /// An authoriser over `db`, recording its grants in `grants`.
+    pub fn new(db: Db, grants: Grants, clock: SharedClock) -> Self {
+        Self { db, grants, clock }
+    }
+}
+
+impl PublishAuthorizer for SourceAuthorizer {
+    fn authorize<'a>(
+        &'a self,
+        app: &'a str,
+        stream_key: &'a str,
+    ) -> Pin<Box<dyn Future<Output = Result<PublishGrant, PublishDenied>> + Send + 'a>> {
+        Box::pin(async move {
+            if app != PUBLISH_APP {
+                return Err(PublishDenied::UnknownApp(app.chars().take(64).collect()));
+            }
+            if stream_key.is_empty() || stream_key.len() > MAX_KEY_LEN {
+                return Err(PublishDenied::UnknownKey);
+            }
+            let lookup = tokio::time::timeout(
+                Duration::from_secs(5),
+                self.db.source_by_key_hash(&token::hash(stream_key)),
+            )
+            .await;
+            match lookup {
+                Ok(Ok(Some(source))) => {
+                    match allowance(&self.db, source.user_id, self.clock.now_ms()).await {
+                        Ok((plan, a)) if a.exhausted() => {
+                            Err(PublishDenied::NotAllowed(exhausted_reason(&plan)))
+                        }
+                        Ok(_) => {
+                            self.grants
+                                .lock()
+                                .unwrap_or_else(|p| p.into_inner())
+                                .insert(source.id, source.stream_key_hash.clone());
+                            Ok(PublishGrant {
+                                source_id: source.id,
+                                user_id: source.user_id,
+                                playback_id: source.playback_id,
+                            })
+                        }
+                        Err(e) => {
+                            tracing::error!(error = %e, "publish authorisation: database error");
+                            Err(PublishDenied::Unavailable)
+                        }
+                    }
+                }
+                Ok(Ok(None)) => Err(PublishDenied::UnknownKey),
+                Ok(Err(e)) => {
+                    tracing::error!(error = %e, "publish authorisation: database error");
+                    Err(PublishDenied::Unavailable)
+                }
+                Err(_) => {
+                    tracing::error!("publish authorisation: database did not answer within 5 s");
+                    Err(PublishDenied::Unavailable)
+                }
+            }
+        })
+    }
+}
 
 /// How often a live session's usage is written down and checked against the plan.
 pub const HEARTBEAT: Duration = Duration::from_secs(10);
@@ -24,57 +107,6 @@ pub const CHECK_EVERY: Duration = Duration::from_secs(60);
 /// A session without a heartbeat for this long belongs to a node that died; it is closed at its
 /// last heartbeat. (A live session that was closed by mistake reopens at its next heartbeat.)
 pub const STALE_AFTER: Duration = Duration::from_secs(120);
-
-/// An event for one user (the owner of the stream it concerns).
-#[derive(Debug, Clone)]
-pub struct UserEvent {
-    /// Whose it is.
-    pub user_id: i64,
-    /// What happened.
-    pub event: Event,
-}
-
-/// What the owner of a stream is told, live (`GET /api/events`, and Socket.IO later).
-#[derive(Debug, Clone, Serialize, ToSchema, PartialEq)]
-#[serde(tag = "type", rename_all = "snake_case")]
-pub enum Event {
-    /// The stream's lifecycle: `starting`, `live` or `offline`.
-    StreamStatus {
-        /// The source.
-        source_id: i64,
-        /// `starting`, `live` or `offline`.
-        status: String,
-    },
-    /// The stream ended, and why.
-    StreamEnded {
-        /// The source.
-        source_id: i64,
-        /// Why, in words.
-        reason: String,
-        /// Whole minutes the session lasted.
-        duration_minutes: i64,
-    },
-    /// 90 % of the month's streaming time is used.
-    UsageWarning {
-        /// The live source.
-        source_id: i64,
-        /// Minutes used this month.
-        used_minutes: i64,
-        /// The plan's minutes.
-        limit_minutes: i64,
-    },
-    /// A restream destination changed state.
-    DestinationStatus {
-        /// The source.
-        source_id: i64,
-        /// The destination.
-        destination_id: i64,
-        /// `connecting`, `live`, `retrying` or `failed`.
-        state: String,
-        /// The last error, if any.
-        error: Option<String>,
-    },
-}
 
 struct Entry {
     /// The publishing session ([`ferrocast_hub::Reader::generation`]) this entry belongs to.
@@ -87,25 +119,57 @@ struct Entry {
     cancel: watch::Sender<Option<(String, i64)>>,
 }
 
-/// Live streams as the server tracks them, and the event bus of their owners.
-pub struct Live {
+/// The key hash each source was last granted a publish with, so that the live-session follower
+/// can end a stream whose key was rotated between its authorisation and its start.
+pub type Grants = Arc<Mutex<HashMap<i64, String>>>;
+
+/// Why a stream operation did not happen.
+#[derive(Debug, thiserror::Error)]
+pub enum StreamsError {
+    /// Storage failed.
+    #[error(transparent)]
+    Db(#[from] DbError),
+}
+
+/// The streams service: live streams as the server tracks them, their usage sessions and
+/// restream pushes, and the event bus of their owners.
+pub struct Streams {
+    db: Db,
+    engine: Engine,
+    vault: Arc<Vault>,
+    clock: SharedClock,
     streams: Mutex<HashMap<String, Entry>>,
     events: broadcast::Sender<UserEvent>,
-    grants: crate::media::Grants,
+    grants: Grants,
     /// Serialises "read a source's destinations, hand them to the restreamer", so that two
     /// overlapping changes cannot apply an older list after a newer one.
     restream_order: tokio::sync::Mutex<()>,
 }
 
-impl Live {
-    /// Tracks live streams; `grants` is what the publish authoriser records.
-    pub fn new(grants: crate::media::Grants) -> Self {
-        Self {
+impl Streams {
+    /// Tracks the engine's live streams; `grants` is what the publish authoriser records.
+    pub fn new(
+        db: Db,
+        engine: Engine,
+        vault: Arc<Vault>,
+        grants: Grants,
+        clock: SharedClock,
+    ) -> Arc<Self> {
+        Arc::new(Self {
+            db,
+            engine,
+            vault,
+            clock,
             streams: Mutex::new(HashMap::new()),
             events: broadcast::channel(4096).0,
             grants,
             restream_order: tokio::sync::Mutex::new(()),
-        }
+        })
+    }
+
+    /// The media engine.
+    pub fn engine(&self) -> &Engine {
+        &self.engine
     }
 
     /// Events from now on.
@@ -146,6 +210,22 @@ impl Live {
             .get(playback_id)
             .map(|e| (e.user_id, e.source_id))
     }
+
+    /// `offline`, `starting` or `live`.
+    pub fn stream_status(&self, playback_id: &str) -> &'static str {
+        match self.engine.hub.info(playback_id) {
+            None => "offline",
+            Some(info) if info.has_video || info.has_audio => "live",
+            Some(_) => "starting",
+        }
+    }
+
+    /// Opens a destination's sealed platform key.
+    pub fn open_destination_key(&self, d: &DestinationRecord) -> Result<String, String> {
+        self.vault
+            .open_text(Sealed::DestinationKey(&d.uuid), &d.stream_key_sealed)
+            .map_err(|e| e.to_string())
+    }
 }
 
 /// The plan governing a user and their streaming time this month, counted up to `now`.
@@ -177,7 +257,7 @@ pub fn exhausted_reason(plan: &PlanRecord) -> String {
     )
 }
 
-impl AppState {
+impl Streams {
     /// The restream targets of a source: its active destinations with their keys opened, at
     /// most as many as the owner's plan allows (oldest first: after a downgrade the newest
     /// extra ones are not forwarded).
@@ -185,7 +265,7 @@ impl AppState {
         &self,
         source_id: i64,
         user_id: i64,
-    ) -> Result<Vec<Target>, DbError> {
+    ) -> Result<Vec<Target>, StreamsError> {
         let (plan, _) = self.db.user_plan(user_id).await?;
         let max = usize::try_from(plan.spec.max_destinations).unwrap_or(0);
         let mut out = Vec::new();
@@ -213,8 +293,8 @@ impl AppState {
 
     /// Re-reads a live source's destinations and hands them to the restreamer (after a
     /// destination was added, removed or toggled). Untouched destinations keep their connection.
-    pub async fn refresh_restream(&self, source_id: i64) -> Result<(), DbError> {
-        let _order = self.live.restream_order.lock().await;
+    pub async fn refresh_restream(&self, source_id: i64) -> Result<(), StreamsError> {
+        let _order = self.restream_order.lock().await;
         let Some(source) = self.db.source_by_id(source_id).await? else {
             return Ok(());
         };
@@ -229,13 +309,13 @@ impl AppState {
 
     /// Stops a live stream with a reason; returns whether it was live.
     pub fn stop_stream(&self, playback_id: &str, reason: &str) -> bool {
-        self.live.set_stop_reason(playback_id, reason);
+        self.set_stop_reason(playback_id, reason);
         self.engine.hub.stop(playback_id, reason)
     }
 }
 
 /// Follows the engine's lifecycle and restream events until the hub goes away.
-pub fn spawn(state: AppState) {
+pub fn spawn(state: Arc<Streams>) {
     let mut events = state.engine.hub.events();
     let s = state.clone();
     tokio::spawn(async move {
@@ -255,11 +335,12 @@ pub fn spawn(state: AppState) {
     });
     // Sessions whose node died are closed at their last heartbeat.
     let db = state.db.clone();
+    let clock = state.clock.clone();
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(STALE_AFTER);
         loop {
             tick.tick().await;
-            let stale_before = now_ms() - STALE_AFTER.as_millis() as i64;
+            let stale_before = clock.now_ms() - STALE_AFTER.as_millis() as i64;
             match db.close_stale_stream_sessions(stale_before).await {
                 Ok(0) => {}
                 Ok(n) => {
@@ -279,8 +360,8 @@ pub fn spawn(state: AppState) {
         loop {
             match pushes.recv().await {
                 Ok(e) => {
-                    if let Some((user_id, source_id)) = state.live.owner(&e.playback_id) {
-                        state.live.emit(
+                    if let Some((user_id, source_id)) = state.owner(&e.playback_id) {
+                        state.emit(
                             user_id,
                             Event::DestinationStatus {
                                 source_id,
@@ -300,29 +381,28 @@ pub fn spawn(state: AppState) {
 
 /// Brings the tracked streams in line with the hub after lifecycle events were missed:
 /// streams the hub has but we do not are started, entries whose session is gone are ended.
-async fn reconcile(state: &AppState) {
+async fn reconcile(state: &Arc<Streams>) {
     let live = state.engine.hub.streams();
     let gone: Vec<(String, u64)> = state
-        .live
         .lock()
         .iter()
         .filter(|(pid, e)| state.engine.hub.session(pid).map(|(g, _)| g) != Some(e.generation))
         .map(|(pid, e)| (pid.clone(), e.generation))
         .collect();
     for (pid, generation) in gone {
-        end_session(state, &pid, generation, now_ms());
+        end_session(state, &pid, generation, state.clock.now_ms());
     }
     for s in live {
-        let tracked = state.live.lock().contains_key(&s.key.playback_id);
+        let tracked = state.lock().contains_key(&s.key.playback_id);
         if let (false, Some((generation, _))) =
             (tracked, state.engine.hub.session(&s.key.playback_id))
         {
-            start_session(state, &s.key, generation, now_ms()).await;
+            start_session(state, &s.key, generation, state.clock.now_ms()).await;
         }
     }
 }
 
-async fn on_stream_event(state: &AppState, event: StreamEvent) {
+async fn on_stream_event(state: &Arc<Streams>, event: StreamEvent) {
     match event {
         StreamEvent::Starting {
             key,
@@ -330,8 +410,8 @@ async fn on_stream_event(state: &AppState, event: StreamEvent) {
             at_ms,
         } => start_session(state, &key, generation, at_ms).await,
         StreamEvent::Live { key, .. } => {
-            if let Some((user_id, source_id)) = state.live.owner(&key.playback_id) {
-                state.live.emit(
+            if let Some((user_id, source_id)) = state.owner(&key.playback_id) {
+                state.emit(
                     user_id,
                     Event::StreamStatus {
                         source_id,
@@ -350,7 +430,7 @@ async fn on_stream_event(state: &AppState, event: StreamEvent) {
 }
 
 async fn start_session(
-    state: &AppState,
+    state: &Arc<Streams>,
     key: &ferrocast_hub::StreamKey,
     generation: u64,
     at_ms: i64,
@@ -376,7 +456,6 @@ async fn start_session(
     // A key rotated between this publisher's authorisation and now: the holder of the old key
     // must not stay live.
     let granted = state
-        .live
         .grants
         .lock()
         .unwrap_or_else(|p| p.into_inner())
@@ -411,7 +490,7 @@ async fn start_session(
         }
     };
     let (cancel, cancelled) = watch::channel(None);
-    state.live.lock().insert(
+    state.lock().insert(
         pid.clone(),
         Entry {
             generation,
@@ -433,11 +512,15 @@ async fn start_session(
         },
         cancelled,
     ));
-    if let Err(e) = state.db.set_source_active(source.id, true, now_ms()).await {
+    if let Err(e) = state
+        .db
+        .set_source_active(source.id, true, state.clock.now_ms())
+        .await
+    {
         tracing::warn!(error = %e, source_id = source.id, "cannot record stream state");
     }
     {
-        let _order = state.live.restream_order.lock().await;
+        let _order = state.restream_order.lock().await;
         match state.restream_targets(source.id, source.user_id).await {
             Ok(targets) if !targets.is_empty() => {
                 state.engine.restream.set_targets(pid, targets);
@@ -448,7 +531,7 @@ async fn start_session(
             }
         }
     }
-    state.live.emit(
+    state.emit(
         source.user_id,
         Event::StreamStatus {
             source_id: source.id,
@@ -459,9 +542,9 @@ async fn start_session(
 
 /// Ends the tracked session of `playback_id` if it is still `generation` (an Offline of an
 /// earlier session must not end a republished one).
-fn end_session(state: &AppState, playback_id: &str, generation: u64, at_ms: i64) {
+fn end_session(state: &Streams, playback_id: &str, generation: u64, at_ms: i64) {
     let entry = {
-        let mut streams = state.live.lock();
+        let mut streams = state.lock();
         match streams.get(playback_id) {
             Some(e) if e.generation == generation => streams.remove(playback_id),
             _ => None,
@@ -476,14 +559,14 @@ fn end_session(state: &AppState, playback_id: &str, generation: u64, at_ms: i64)
         .unwrap_or_else(|| "the encoder disconnected".into());
     // The monitor writes the session's end (it owns the session row) and the source's state.
     let _ = entry.cancel.send(Some((reason.clone(), at_ms)));
-    state.live.emit(
+    state.emit(
         entry.user_id,
         Event::StreamStatus {
             source_id: entry.source_id,
             status: "offline".into(),
         },
     );
-    state.live.emit(
+    state.emit(
         entry.user_id,
         Event::StreamEnded {
             source_id: entry.source_id,
@@ -504,7 +587,7 @@ struct Session {
 
 /// Keeps one live session's usage written down and enforces the plan until the stream ends.
 async fn monitor(
-    state: AppState,
+    state: Arc<Streams>,
     mut session: Session,
     mut cancelled: watch::Receiver<Option<(String, i64)>>,
 ) {
@@ -513,7 +596,7 @@ async fn monitor(
     let mut next_check = 0i64;
     let mut counters = (0, 0);
     let (end_reason, end_at) = loop {
-        let now = now_ms();
+        let now = state.clock.now_ms();
         match state.engine.hub.session(&session.playback_id) {
             Some((g, stats)) if g == session.generation => {
                 counters = (
@@ -580,7 +663,7 @@ async fn monitor(
                     } else {
                         if !warned && a.until_warning_ms() == 0 {
                             warned_month = Some(month);
-                            state.live.emit(
+                            state.emit(
                                 session.user_id,
                                 Event::UsageWarning {
                                     source_id: session.source_id,
@@ -596,7 +679,7 @@ async fn monitor(
                         };
                         // Alone, this session reaches the threshold exactly then; with others of
                         // the same user live it may come sooner, so look again halfway.
-                        let live_sessions = state.live.sessions_of(session.user_id).max(1);
+                        let live_sessions = state.sessions_of(session.user_id).max(1);
                         let step = if live_sessions == 1 {
                             threshold
                         } else {
@@ -617,7 +700,7 @@ async fn monitor(
             r = cancelled.wait_for(Option::is_some) => {
                 break match r.ok().and_then(|r| r.clone()) {
                     Some(end) => end,
-                    None => ("the server stopped".to_string(), now_ms()),
+                    None => ("the server stopped".to_string(), state.clock.now_ms()),
                 };
             }
         }
@@ -633,7 +716,7 @@ async fn monitor(
     if !state.engine.hub.is_live(&session.playback_id) {
         if let Err(e) = state
             .db
-            .set_source_active(session.source_id, false, now_ms())
+            .set_source_active(session.source_id, false, state.clock.now_ms())
             .await
         {
             tracing::warn!(error = %e, source_id = session.source_id, "cannot record stream state");

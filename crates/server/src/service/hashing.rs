@@ -4,8 +4,6 @@
 //! logins grew a node from 24 MB to 1 GB, never returned. Here the memory is bounded by
 //! [`WORKERS`] × 19 MiB, and a flood waits in a bounded queue, then is refused with 503.
 
-use crate::error::ApiError;
-use axum::http::StatusCode;
 use ferrocast_auth::password::{self, Memory};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex, OnceLock};
@@ -19,6 +17,17 @@ pub const WORKERS: usize = 2;
 pub const QUEUE: usize = 64;
 /// Longest wait for a place in the queue before answering 503.
 pub const QUEUE_WAIT: Duration = Duration::from_secs(10);
+
+/// Why a hash was not computed.
+#[derive(Debug, thiserror::Error)]
+pub enum HashError {
+    /// Every place in the queue stayed taken for [`QUEUE_WAIT`].
+    #[error("the server is busy checking passwords")]
+    Busy,
+    /// The pool is gone (the node is stopping).
+    #[error("{0}")]
+    Stopped(&'static str),
+}
 
 type Job = Box<dyn FnOnce(&mut Memory) + Send>;
 
@@ -60,19 +69,10 @@ impl HashPool {
     async fn run<T: Send + 'static>(
         &self,
         f: impl FnOnce(&mut Memory) -> T + Send + 'static,
-    ) -> Result<T, ApiError> {
+    ) -> Result<T, HashError> {
         let _place = match tokio::time::timeout(QUEUE_WAIT, self.places.acquire()).await {
             Ok(Ok(p)) => p,
-            _ => {
-                let mut e = ApiError::new(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "BUSY",
-                    "The server is busy checking passwords",
-                    "Try again in a few seconds.",
-                );
-                e.retry_after = Some(5);
-                return Err(e);
-            }
+            _ => return Err(HashError::Busy),
         };
         let (tx, rx) = oneshot::channel();
         let job: Job = Box::new(move |m| {
@@ -80,19 +80,19 @@ impl HashPool {
         });
         self.jobs
             .send(job)
-            .map_err(|_| ApiError::internal("the hashing threads have stopped"))?;
+            .map_err(|_| HashError::Stopped("the hashing threads have stopped"))?;
         rx.await
-            .map_err(|_| ApiError::internal("a hashing thread dropped its job"))
+            .map_err(|_| HashError::Stopped("a hashing thread dropped its job"))
     }
 
     /// Hashes a password into a PHC string.
-    pub async fn hash(&self, pw: String) -> Result<String, ApiError> {
+    pub async fn hash(&self, pw: String) -> Result<String, HashError> {
         self.run(move |m| password::hash_in(m, &pw)).await
     }
 
     /// Verifies a password; with no stored hash, spends the same time on a dummy and fails
     /// (the answer does not tell whether the account exists).
-    pub async fn verify(&self, pw: String, stored: Option<String>) -> Result<bool, ApiError> {
+    pub async fn verify(&self, pw: String, stored: Option<String>) -> Result<bool, HashError> {
         static DUMMY: OnceLock<String> = OnceLock::new();
         self.run(move |m| match stored {
             Some(h) => password::verify_in(m, &pw, &h),

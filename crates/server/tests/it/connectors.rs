@@ -5,7 +5,7 @@
 //! streamed JSON array, `liveChatMessages.list`, `liveChatMessages.insert`, error bodies, and
 //! Google's OAuth token endpoint. The merged feed is read with the stock `socket.io-client`.
 
-mod support;
+use crate::support;
 
 use axum::body::{Body, Bytes};
 use axum::extract::{Query, State};

@@ -5,7 +5,7 @@
 //! stopping. Screenshots of each main page at desktop and phone widths are saved to
 //! target/web-shots.
 
-mod support;
+use crate::support;
 
 use serde_json::{json, Value};
 use std::path::PathBuf;

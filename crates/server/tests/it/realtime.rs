@@ -2,7 +2,7 @@
 //! (`tests/js/realtime.mjs`): rooms, native chat persisted and delivered in order, anonymous
 //! readers, reconnects, stream status, viewer counts, reactions, and hostile clients.
 
-mod support;
+use crate::support;
 
 use serde_json::{json, Value};
 use support::{

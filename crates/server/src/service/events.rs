@@ -11,6 +11,58 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{broadcast, mpsc, watch};
+use utoipa::ToSchema;
+
+/// An event for one user (the owner of the stream it concerns).
+#[derive(Debug, Clone)]
+pub struct UserEvent {
+    /// Whose it is.
+    pub user_id: i64,
+    /// What happened.
+    pub event: Event,
+}
+
+/// What the owner of a stream is told, live (`GET /api/events`, and Socket.IO later).
+#[derive(Debug, Clone, Serialize, ToSchema, PartialEq)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Event {
+    /// The stream's lifecycle: `starting`, `live` or `offline`.
+    StreamStatus {
+        /// The source.
+        source_id: i64,
+        /// `starting`, `live` or `offline`.
+        status: String,
+    },
+    /// The stream ended, and why.
+    StreamEnded {
+        /// The source.
+        source_id: i64,
+        /// Why, in words.
+        reason: String,
+        /// Whole minutes the session lasted.
+        duration_minutes: i64,
+    },
+    /// 90 % of the month's streaming time is used.
+    UsageWarning {
+        /// The live source.
+        source_id: i64,
+        /// Minutes used this month.
+        used_minutes: i64,
+        /// The plan's minutes.
+        limit_minutes: i64,
+    },
+    /// A restream destination changed state.
+    DestinationStatus {
+        /// The source.
+        source_id: i64,
+        /// The destination.
+        destination_id: i64,
+        /// `connecting`, `live`, `retrying` or `failed`.
+        state: String,
+        /// The last error, if any.
+        error: Option<String>,
+    },
+}
 
 /// The Redis channel the nodes of one deployment publish to and subscribe to:
 /// `ferrocast:realtime:` and a tag derived from the master key they share, so deployments (or

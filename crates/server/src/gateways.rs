@@ -1,12 +1,11 @@
 //! Billing I/O: calls to the payment gateways (Stripe Checkout, Customer Portal and
 //! subscription cancellation; Razorpay orders), and the period job that rolls subscriptions
-//! whose period ended (SPEC §2.5).
+//! whose period ended.
 
 use crate::error::ApiError;
 use crate::state::AppState;
 use axum::http::StatusCode;
 use ferrocast_config::{RazorpayKeys, StripeKeys};
-use ferrocast_db::now_ms;
 use ferrocast_domain::billing::{due, Due, Standing};
 use ferrocast_payments::{epayco, razorpay, stripe};
 use std::time::Duration;
@@ -297,7 +296,7 @@ pub fn spawn_period_job(state: AppState, mut shutdown: watch::Receiver<bool>) {
 /// One pass of the period job; how many subscriptions changed.
 pub async fn roll_periods(state: &AppState) -> usize {
     cancel_at_gateways(state).await;
-    let now = now_ms();
+    let now = state.clock.now_ms();
     let grace_ms = state.config.payments.grace_days * 86_400_000;
     let due_now = match state.db.due_subscriptions(now, grace_ms).await {
         Ok(d) => d,

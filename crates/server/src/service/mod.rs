@@ -1,0 +1,15 @@
+//! The application layer: what ferrocast does, without HTTP or Socket.IO. One service per
+//! concern, each holding exactly its dependencies and answering with its own error type; the
+//! adapters (`routes`, `realtime`, `connectors`) translate requests into calls here and the
+//! answers into responses (`crate::error` maps every service error to an API error code in one
+//! place). Nothing under `service` imports axum or socketioxide (a test checks).
+
+pub mod accounts;
+pub mod chat;
+pub mod clock;
+pub mod events;
+pub mod hashing;
+pub mod site;
+pub mod sources;
+pub mod streams;
+pub mod vault;

@@ -1,0 +1,17 @@
+//! The server's integration tests, in one binary (one link instead of one per file): each module
+//! drives a real node over real sockets (see `support`).
+
+#[macro_use]
+mod support;
+
+mod admin;
+mod api;
+mod architecture;
+mod connectors;
+mod media;
+mod payments;
+mod realtime;
+mod restream;
+mod rtmp_hostile;
+mod services;
+mod web;
