@@ -1,16 +1,24 @@
 //! The media engine: owns the RTMP sockets and wires the pure protocol crates (`rtmp`, `media`)
-//! to the hub's fan-out, and pushes live streams to their restream destinations ([`restream`]). Publishing is authorised through the domain's
-//! [`PublishAuthorizer`] port — the engine never touches the database.
+//! to the hub's fan-out, and pushes live streams to their restream destinations ([`restream`]).
+//! Publishing is authorised through the domain's [`PublishAuthorizer`] port — the engine never
+//! touches the database.
 //!
 //! Outputs are addressed by the public playback id, never by the stream key:
 //! `rtmp://HOST:1935/play/<playback_id>`, HTTP-FLV ([`flv_out`]) and HLS ([`hls`]).
+//!
+//! Modules depend on each other without cycles: [`rtmp_server`] runs on an [`Engine`], so the
+//! `Engine` names only what does not name it back (the listener's counters live in their own
+//! module, re-exported as [`rtmp_server::RtmpStats`]); what the listener and [`restream`] both
+//! send through is in `io`.
 #![deny(missing_docs)]
 
 pub mod addresses;
 pub mod flv_out;
 pub mod hls;
+mod io;
 pub mod restream;
 pub mod rtmp_server;
+mod rtmp_stats;
 
 use ferrocast_domain::media::PublishAuthorizer;
 use ferrocast_hub::Hub;
@@ -28,7 +36,7 @@ pub struct Engine {
     /// Restream pushes of live streams.
     pub restream: restream::Restreamer,
     /// Counters of the RTMP listener (connections open, refused, timed out).
-    pub rtmp_stats: Arc<rtmp_server::RtmpStats>,
+    pub rtmp_stats: Arc<rtmp_stats::RtmpStats>,
 }
 
 impl Engine {

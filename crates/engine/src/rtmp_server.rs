@@ -14,12 +14,12 @@
 //! - a protocol violation closes that connection only, with a log line.
 
 use crate::addresses::{AddrLimiter, AddrSlot, Refusal, RefusalLog};
+use crate::io::{media_kind, shared_chunks, write_some_vectored, SHARED_STREAM_ID};
+pub use crate::rtmp_stats::RtmpStats;
 use crate::Engine;
 use ferrocast_domain::media::{is_safe_id, PublishDenied};
 use ferrocast_hub::{Frame, FrameKind, Publisher, ReadEnd, Reader, StreamKey};
-use ferrocast_rtmp::session::{
-    chunk_media, MediaKind, ServerEvent, ServerSession, DEFAULT_OUT_CHUNK_SIZE,
-};
+use ferrocast_rtmp::session::{MediaKind, ServerEvent, ServerSession, DEFAULT_OUT_CHUNK_SIZE};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -51,10 +51,6 @@ const READ_BUF: usize = 16 * 1024;
 const MAX_HELD_AUDIO: u8 = 4;
 /// Frames sent per write at most.
 const MAX_BATCH: usize = 64;
-/// The message stream id players get from their first `createStream`, which the shared chunked
-/// form of a frame carries; a player on another id gets its own chunking.
-pub(crate) const SHARED_STREAM_ID: u32 = 1;
-
 /// Settings of the RTMP listener; [`Default`] gives the documented defaults.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RtmpConfig {
@@ -81,25 +77,6 @@ impl Default for RtmpConfig {
             write_timeout: WRITE_TIMEOUT,
         }
     }
-}
-
-/// Counters of the RTMP listener, for the metrics endpoint (no labels beyond fixed reasons).
-#[derive(Debug, Default)]
-pub struct RtmpStats {
-    /// Connections open now.
-    pub open: AtomicU64,
-    /// Closed at accept: the node had [`MAX_CONNECTIONS`] open.
-    pub refused_node_full: AtomicU64,
-    /// Closed at accept: the client address had `max_connections_per_ip` open.
-    pub refused_per_address: AtomicU64,
-    /// Closed at accept: the client address had `max_pending_per_ip` not yet past `connect`.
-    pub refused_per_address_pending: AtomicU64,
-    /// Closed: handshake and `connect` not done within [`HANDSHAKE_TIMEOUT`].
-    pub handshake_timeouts: AtomicU64,
-    /// Closed: no complete message within the idle timeout.
-    pub idle_timeouts: AtomicU64,
-    /// Closed: no byte of a write accepted within the write timeout.
-    pub write_timeouts: AtomicU64,
 }
 
 fn bump(counter: &AtomicU64) {
@@ -291,14 +268,6 @@ fn kind_of(k: MediaKind) -> FrameKind {
         MediaKind::Audio => FrameKind::Audio,
         MediaKind::Video => FrameKind::Video,
         MediaKind::Data => FrameKind::Data,
-    }
-}
-
-fn media_kind(k: FrameKind) -> MediaKind {
-    match k {
-        FrameKind::Audio => MediaKind::Audio,
-        FrameKind::Video => MediaKind::Video,
-        FrameKind::Data => MediaKind::Data,
     }
 }
 
@@ -639,23 +608,6 @@ impl Drop for Connection {
     }
 }
 
-/// The frame chunked at [`DEFAULT_OUT_CHUNK_SIZE`] for message stream [`SHARED_STREAM_ID`],
-/// made once by whichever reader needs it first and shared by every RTMP player and restream
-/// push; `None` if it cannot be chunked.
-pub(crate) fn shared_chunks(frame: &Frame) -> Option<bytes::Bytes> {
-    let chunks = frame.encoded.get_or_init(|| {
-        chunk_media(
-            DEFAULT_OUT_CHUNK_SIZE,
-            SHARED_STREAM_ID,
-            media_kind(frame.kind),
-            frame.timestamp,
-            &frame.data,
-        )
-        .unwrap_or_default()
-    });
-    (!chunks.is_empty()).then(|| chunks.clone())
-}
-
 /// Writes every buffer, failing with [`std::io::ErrorKind::TimedOut`] once the peer has
 /// accepted no byte for `stall` (the time counts from the last write that made progress, not
 /// from the start: a large batch to a slow but live peer is fine).
@@ -665,7 +617,7 @@ async fn write_all_with_progress<W: AsyncWrite + Unpin>(
     stall: Duration,
 ) -> std::io::Result<()> {
     while bufs.iter().any(|b| !b.is_empty()) {
-        match tokio::time::timeout(stall, crate::restream::write_some_vectored(w, bufs)).await {
+        match tokio::time::timeout(stall, write_some_vectored(w, bufs)).await {
             Ok(r) => drop(r?),
             Err(_) => return Err(std::io::ErrorKind::TimedOut.into()),
         }
