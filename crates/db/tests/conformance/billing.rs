@@ -1,8 +1,6 @@
-//! Gateway events that change nothing, at the database level, on SQLite and on PostgreSQL
-//! (`FERROCAST_TEST_POSTGRES_URL`, default `postgres://127.0.0.1:5432/test`; skipped with a notice
-//! when unreachable, except under `CI=true`): what is recorded as ignored and why, that a
-//! redelivery is a duplicate, that a refused order grants nothing afterwards, and which events
-//! wait for the gateway's retry (nothing recorded) rather than being ignored.
+//! Gateway events that change nothing, at the database level: what is recorded as ignored and
+//! why, that a redelivery is a duplicate, that a refused order grants nothing afterwards, and
+//! which events wait for the gateway's retry (nothing recorded) rather than being ignored.
 
 use ferrocast_db::accounts::NewUser;
 use ferrocast_db::billing::{
@@ -11,71 +9,7 @@ use ferrocast_db::billing::{
 use ferrocast_db::Db;
 use ferrocast_domain::billing::{Cycle, NotApplied};
 
-const NOW: i64 = 1_800_000_000_000;
-
-/// What a test database leaves behind.
-enum Leftover {
-    Dir(std::path::PathBuf),
-    Schema(String),
-}
-
-/// A migrated database on `backend`, and what to remove afterwards.
-async fn database(backend: &str) -> Option<(Db, Leftover)> {
-    if backend == "sqlite" {
-        let dir = std::env::temp_dir().join(format!(
-            "ferrocast-db-test-{}",
-            uuid::Uuid::new_v4().simple()
-        ));
-        let db = Db::connect(&format!("sqlite://{}/t.db", dir.display()))
-            .await
-            .expect("sqlite");
-        db.migrate().await.expect("migrate");
-        return Some((db, Leftover::Dir(dir)));
-    }
-    let base = std::env::var("FERROCAST_TEST_POSTGRES_URL")
-        .unwrap_or_else(|_| "postgres://127.0.0.1:5432/test".into());
-    let admin = match sqlx::PgPool::connect(&base).await {
-        Ok(p) => p,
-        Err(e) => {
-            assert!(
-                std::env::var("CI").as_deref() != Ok("true"),
-                "PostgreSQL at {base} is required under CI=true: {e}"
-            );
-            eprintln!("SKIPPED: PostgreSQL at {base} is unreachable ({e})");
-            return None;
-        }
-    };
-    let schema = format!("t_{}", uuid::Uuid::new_v4().simple());
-    sqlx::query(&format!("CREATE SCHEMA {schema}"))
-        .execute(&admin)
-        .await
-        .expect("schema");
-    admin.close().await;
-    let sep = if base.contains('?') { '&' } else { '?' };
-    let db = Db::connect(&format!("{base}{sep}options=-c%20search_path%3D{schema}"))
-        .await
-        .expect("postgres");
-    db.migrate().await.expect("migrate");
-    Some((db, Leftover::Schema(schema)))
-}
-
-async fn remove(db: Db, leftover: Leftover) {
-    db.close().await;
-    match leftover {
-        Leftover::Dir(dir) => {
-            let _ = std::fs::remove_dir_all(dir);
-        }
-        Leftover::Schema(schema) => {
-            let base = std::env::var("FERROCAST_TEST_POSTGRES_URL")
-                .unwrap_or_else(|_| "postgres://127.0.0.1:5432/test".into());
-            if let Ok(p) = sqlx::PgPool::connect(&base).await {
-                let _ = sqlx::query(&format!("DROP SCHEMA {schema} CASCADE"))
-                    .execute(&p)
-                    .await;
-            }
-        }
-    }
-}
+use crate::support::{both_backends, NOW};
 
 async fn stripe_order(db: &Db, email: &str) -> OrderRecord {
     let user = db
@@ -144,10 +78,9 @@ fn ignored(reason: NotApplied) -> Option<(String, Option<String>)> {
     Some(("ignored".into(), Some(reason.as_str().into())))
 }
 
-async fn events_that_change_nothing_are_recorded_once(backend: &str) {
-    let Some((db, leftover)) = database(backend).await else {
-        return;
-    };
+both_backends!(events_that_change_nothing_are_recorded_once);
+
+async fn events_that_change_nothing_are_recorded_once(db: &Db) {
     assert!(db.migration_status().await.expect("status").is_current());
 
     // Recorded with its reason and detail; a redelivery is a duplicate.
@@ -204,7 +137,7 @@ async fn events_that_change_nothing_are_recorded_once(backend: &str) {
 
     // An order of ours whose Checkout has not come yet: its subscription's events and paid
     // invoices wait (nothing recorded); a failed invoice is ignored.
-    let order = stripe_order(&db, "waiting@example.com").await;
+    let order = stripe_order(db, "waiting@example.com").await;
     assert_eq!(order.refused_reason, None);
     let waiting = StripeInvoice {
         id: "in_w",
@@ -235,8 +168,8 @@ async fn events_that_change_nothing_are_recorded_once(backend: &str) {
         .await
         .expect("invoice");
     assert_eq!(got, Applied::Unknown);
-    assert_eq!(outcome(&db, "evt_4").await, None);
-    assert_eq!(outcome(&db, "evt_5").await, None);
+    assert_eq!(outcome(db, "evt_4").await, None);
+    assert_eq!(outcome(db, "evt_5").await, None);
     let got = db
         .stripe_invoice(
             &event("evt_6", "invoice.payment_failed"),
@@ -306,7 +239,7 @@ async fn events_that_change_nothing_are_recorded_once(backend: &str) {
         .expect("invoice");
     assert_eq!(got, Applied::Ignored(NotApplied::RefusedOrder));
     assert_eq!(
-        outcome(&db, "evt_10").await,
+        outcome(db, "evt_10").await,
         ignored(NotApplied::RefusedOrder)
     );
     assert_eq!(
@@ -322,7 +255,7 @@ async fn events_that_change_nothing_are_recorded_once(backend: &str) {
 
     // An ended subscription reported before its Checkout is recorded as ended, and the
     // Checkout that follows grants nothing and ends nothing else.
-    let late = stripe_order(&db, "late@example.com").await;
+    let late = stripe_order(db, "late@example.com").await;
     let ended = StripeSubscriptionState {
         status: Some("canceled"),
         ..active("sub_l")
@@ -355,17 +288,5 @@ async fn events_that_change_nothing_are_recorded_once(backend: &str) {
         db.current_subscription(late.user_id).await.expect("q"),
         None
     );
-    assert_eq!(outcome(&db, "evt_12").await, Some(("applied".into(), None)));
-
-    remove(db, leftover).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sqlite_events_that_change_nothing_are_recorded_once() {
-    events_that_change_nothing_are_recorded_once("sqlite").await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn postgres_events_that_change_nothing_are_recorded_once() {
-    events_that_change_nothing_are_recorded_once("postgres").await;
+    assert_eq!(outcome(db, "evt_12").await, Some(("applied".into(), None)));
 }
