@@ -10,6 +10,7 @@
 # PostgreSQL the PostgreSQL half is skipped with a notice — except under CI=true, where it fails.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source scripts/lib/node.sh
 
 say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
 
@@ -36,6 +37,10 @@ if [ ${#need[@]} -gt 0 ]; then
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
+
+# 1a. Node.js new enough for the web app's build (Vite 8: 20.19+ or 22.12+; Debian 12's package is
+#     18, so on Debian 12 the apt-get above is not enough).
+check_node
 
 # 2. The tests' npm packages, exactly as locked (socket.io-client for the realtime tests).
 if [ ! -d crates/server/tests/js/node_modules/socket.io-client ]; then

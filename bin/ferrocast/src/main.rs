@@ -45,7 +45,7 @@ struct GlobalFlags {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run the node: HTTP API and web app (media follows in later releases).
+    /// Run the node: HTTP (API, web app, HLS, HTTP-FLV, Socket.IO) and RTMP ingest and playback.
     Serve,
     /// Apply pending database migrations and exit.
     Migrate,
