@@ -3,7 +3,7 @@
 import Hls from "hls.js/light";
 import { useEffect, useRef, useState, type FormEvent } from "react";
 import { io, type Socket } from "socket.io-client";
-import { api, session } from "./api";
+import { api, session, type Schemas } from "./api";
 import { Problem } from "./ui";
 
 /** One Socket.IO connection for the page, authenticated when logged in. */
@@ -62,14 +62,18 @@ export function Player({ src, title }: { src: string; title: string }) {
   );
 }
 
-type Message = { id: number; author_name: string; message_text: string; platform: string; created_at: string; metadata?: { badges?: unknown } };
+/** A chat message: the history's items (`GET /api/chat/messages/…`) and, over Socket.IO, the
+ * `chat-message` event, which the server sends as the same `ChatMessageOut`. */
+type Message = Schemas["ChatMessageOut"];
 
 /** The roles ferrocast marks in chat, with the label shown. */
 const BADGES: Record<string, string> = { broadcaster: "Host", moderator: "Mod", admin: "Admin" };
 
 /** A message's role badges (platforms' own badges that are not roles are not shown). */
 function badgesOf(m: Message): string[] {
-  const b = m.metadata?.badges;
+  // `metadata` is whatever the platform gave (any JSON value).
+  const meta = m.metadata as { badges?: unknown } | null | undefined;
+  const b = meta?.badges;
   return Array.isArray(b) ? b.filter((x): x is string => typeof x === "string" && x in BADGES) : [];
 }
 
@@ -84,7 +88,9 @@ export function Chat({ socket, room, canModerate = false }: { socket: Socket | n
 
   useEffect(() => {
     if (!socket) return;
-    const onMessage = (m: Message & { source_id: number }) => setMessages((ms) => (ms.some((x) => x.id === m.id) ? ms : [...ms, m].slice(-200)));
+    // Socket.IO events are not in the OpenAPI document; their payloads are typed here by hand
+    // (crates/server/src/realtime/mod.rs sends them), except `chat-message` (see `Message`).
+    const onMessage = (m: Message) => setMessages((ms) => (ms.some((x) => x.id === m.id) ? ms : [...ms, m].slice(-200)));
     const onDeleted = (d: { id: number }) => setMessages((ms) => ms.filter((m) => m.id !== d.id));
     socket.on("chat-message", onMessage);
     socket.on("message-deleted", onDeleted);
@@ -96,7 +102,7 @@ export function Chat({ socket, room, canModerate = false }: { socket: Socket | n
         }
         setSourceId(ack.sourceId);
         try {
-          const h = await api<{ messages: Message[] }>("GET", `/api/chat/messages/${ack.sourceId}?limit=100`);
+          const h = await api<Schemas["MessageList"]>("GET", `/api/chat/messages/${ack.sourceId}?limit=100`);
           setMessages((ms) => {
             const seen = new Set(h.messages.map((m) => m.id));
             return [...h.messages, ...ms.filter((m) => !seen.has(m.id))];
@@ -135,7 +141,7 @@ export function Chat({ socket, room, canModerate = false }: { socket: Socket | n
     const what = seconds ? `Time ${author} out for ${seconds / 60} minutes?` : `Ban ${author} from this chat?`;
     if (!confirm(what)) return;
     try {
-      await api("POST", "/api/chat/bans", { source_id: sourceId, message_id: id, ...(seconds ? { duration_seconds: seconds } : {}) });
+      await api("POST", "/api/chat/bans", { source_id: sourceId, message_id: id, ...(seconds ? { duration_seconds: seconds } : {}) } satisfies Schemas["NewBan"]);
       setError(null);
     } catch (e) {
       setError(e);

@@ -1,6 +1,6 @@
 import { lazy, StrictMode, Suspense, useEffect, useState } from "react";
 import { createRoot } from "react-dom/client";
-import { api } from "./api";
+import { api, type Schemas } from "./api";
 import { usePath } from "./router";
 import { Frame, Loading, useUser } from "./ui";
 import "./styles.css";
@@ -14,7 +14,7 @@ const Admin = lazy(() => import("./pages/Admin"));
 const Settings = lazy(() => import("./pages/Settings"));
 const Recover = lazy(() => import("./pages/Recover"));
 
-type Site = { maintenance_mode: boolean; maintenance_message: string; registration_open: boolean };
+type Site = Schemas["SiteSettings"];
 
 function Maintenance({ message }: { message: string }) {
   return (

@@ -1,13 +1,8 @@
 import { useState } from "react";
-import { api } from "../api";
+import { api, type Schemas } from "../api";
 import { Empty, Loading, Problem, useLoad, useUser } from "../ui";
 
-type Site = { maintenance_mode: boolean; maintenance_message: string; registration_open: boolean };
-type Revenue = { currency: string; amount: string; payments: number };
-type Stats = { users: number; paying_subscriptions: number; revenue: { last_30_days: Revenue[]; all_time: Revenue[] } };
-type UserRow = { id: string; email: string; display_name: string; role: string; created_at: string };
-type Sub = { id: string; email: string; plan: string; status: string; billing_cycle: string; provider: string | null; current_period_end: string };
-type Stream = { source_id: number; name: string; playback_id: string; status: string; uptime_seconds: number };
+type Site = Schemas["SiteSettings"];
 
 export default function Admin() {
   const user = useUser();
@@ -35,7 +30,7 @@ function Settings() {
   const site = useLoad(() => api<Site>("GET", "/api/admin/settings"));
   const [message, setMessage] = useState<string | null>(null);
   const [error, setError] = useState<unknown>(null);
-  async function change(body: Partial<Site>) {
+  async function change(body: Schemas["SettingsChange"]) {
     setError(null);
     try {
       site.setData(await api<Site>("PUT", "/api/admin/settings", body));
@@ -86,7 +81,7 @@ function Bar({ label, value, max }: { label: string; value: number; max: number 
 }
 
 function StatsPanel() {
-  const stats = useLoad(() => api<Stats>("GET", "/api/admin/stats"));
+  const stats = useLoad(() => api<Schemas["Stats"]>("GET", "/api/admin/stats"));
   if (stats.error) return <Problem error={stats.error} onRetry={stats.reload} />;
   if (!stats.data) return <Loading what="figures" />;
   const s = stats.data;
@@ -113,7 +108,7 @@ function StatsPanel() {
 }
 
 function Streams() {
-  const streams = useLoad(() => api<{ streams: Stream[] }>("GET", "/api/streams/active"));
+  const streams = useLoad(() => api<Schemas["ActiveStreams"]>("GET", "/api/streams/active"));
   const [error, setError] = useState<unknown>(null);
   async function stop(id: number, name: string) {
     if (!confirm(`Stop ${name}?`)) return;
@@ -146,7 +141,7 @@ function Streams() {
 function Users() {
   const [page, setPage] = useState(1);
   const [q, setQ] = useState("");
-  const users = useLoad(() => api<{ users: UserRow[]; total: number; per_page: number }>("GET", `/api/admin/users?page=${page}&per_page=20&q=${encodeURIComponent(q)}`), [page, q]);
+  const users = useLoad(() => api<Schemas["UserPage"]>("GET", `/api/admin/users?page=${page}&per_page=20&q=${encodeURIComponent(q)}`), [page, q]);
   const pages = users.data ? Math.max(1, Math.ceil(users.data.total / users.data.per_page)) : 1;
   return (
     <section className="card" aria-labelledby="users-title">
@@ -177,7 +172,7 @@ function Users() {
 }
 
 function Subscriptions() {
-  const subs = useLoad(() => api<{ subscriptions: Sub[]; total: number }>("GET", "/api/admin/subscriptions?per_page=50"));
+  const subs = useLoad(() => api<Schemas["SubscriptionPage"]>("GET", "/api/admin/subscriptions?per_page=50"));
   return (
     <section className="card" aria-labelledby="subs-title">
       <h2 id="subs-title">Subscriptions</h2>

@@ -1,30 +1,12 @@
 import { useEffect, useState, type FormEvent } from "react";
-import { api, session } from "../api";
+import { api, session, type Schemas } from "../api";
 import { Chat, Player, useSocket } from "../live";
 import { navigate } from "../router";
 import { Empty, Loading, Problem, useLoad } from "../ui";
 
-type Source = {
-  id: number;
-  name: string;
-  stream_key: string;
-  playback_id: string;
-  is_active: boolean;
-  ingest_url: string;
-  playback: { hls: string; flv: string; rtmp: string };
-};
-type Destination = {
-  id: number;
-  platform: string;
-  rtmp_url: string;
-  is_active: boolean;
-  status: { state: string; last_error: string | null } | null;
-};
-type Mine = {
-  subscription: { plan: { name: string; max_sources: number; max_destinations: number; max_streaming_hours_monthly: number }; status: string };
-  usage: { sources_used: number; destinations_used: number; streaming_hours_used: number };
-};
-type Plan = { id: number; name: string; price_monthly: number; is_default: boolean };
+type Source = Schemas["SourceView"];
+type Mine = Schemas["MySubscription"];
+type Plan = Schemas["PlanView"];
 
 const PRESETS = ["youtube", "twitch", "facebook", "kick", "custom"];
 
@@ -32,14 +14,15 @@ export default function Dashboard() {
   useEffect(() => {
     if (!session()) navigate("/login");
   }, []);
-  const sources = useLoad(() => api<{ sources: Source[] }>("GET", "/api/sources"));
+  const sources = useLoad(() => api<Schemas["SourceList"]>("GET", "/api/sources"));
   const mine = useLoad(() => api<Mine>("GET", "/api/subscriptions/my-subscription"));
   const socket = useSocket();
   const [live, setLive] = useState<Record<number, string>>({});
   const [name, setName] = useState("");
   const [error, setError] = useState<unknown>(null);
 
-  // Live status of every source, over Socket.IO.
+  // Live status of every source, over Socket.IO (its events are not in the OpenAPI document:
+  // the payload types here are hand-written).
   useEffect(() => {
     if (!socket || !sources.data) return;
     const on = (status: string, info: { sourceId: number }) => setLive((l) => ({ ...l, [info.sourceId]: status }));
@@ -57,7 +40,7 @@ export default function Dashboard() {
     e.preventDefault();
     setError(null);
     try {
-      await api("POST", "/api/sources", { name: name.trim() });
+      await api("POST", "/api/sources", { name: name.trim() } satisfies Schemas["CreateSource"]);
       setName("");
       sources.reload();
       mine.reload();
@@ -102,7 +85,7 @@ export default function Dashboard() {
 }
 
 function Usage({ mine, error }: { mine: Mine | null; error: unknown }) {
-  const plans = useLoad(() => api<{ plans: Plan[] }>("GET", "/api/subscriptions/plans"));
+  const plans = useLoad(() => api<Schemas["PlanList"]>("GET", "/api/subscriptions/plans"));
   const [problem, setProblem] = useState<unknown>(null);
   if (error) return <Problem error={error} />;
   if (!mine) return <Loading what="your plan" />;
@@ -110,7 +93,7 @@ function Usage({ mine, error }: { mine: Mine | null; error: unknown }) {
   async function upgrade(plan: Plan) {
     setProblem(null);
     try {
-      const r = await api<{ url: string }>("POST", "/api/payments/stripe/checkout", { plan_id: plan.id, billing_cycle: "monthly" });
+      const r = await api<Schemas["Redirect"]>("POST", "/api/payments/stripe/checkout", { plan_id: plan.id, billing_cycle: "monthly" } satisfies Schemas["Purchase"]);
       location.assign(r.url);
     } catch (e) {
       setProblem(e);
@@ -178,7 +161,7 @@ function SourceCard({ source, status, socket, onChange }: { source: Source; stat
             className="inline"
             onSubmit={async (e) => {
               e.preventDefault();
-              await act("PUT", `/api/sources/${source.id}`, { name: renaming.trim() });
+              await act("PUT", `/api/sources/${source.id}`, { name: renaming.trim() } satisfies Schemas["UpdateSource"]);
               setRenaming(null);
             }}
           >
@@ -231,7 +214,7 @@ function SourceCard({ source, status, socket, onChange }: { source: Source; stat
 }
 
 function Destinations({ source, onChange }: { source: Source; onChange: () => void }) {
-  const list = useLoad(() => api<{ destinations: Destination[] }>("GET", `/api/sources/${source.id}/destinations`), [source.id]);
+  const list = useLoad(() => api<Schemas["DestinationList"]>("GET", `/api/sources/${source.id}/destinations`), [source.id]);
   const [platform, setPlatform] = useState("youtube");
   const [url, setUrl] = useState("");
   const [key, setKey] = useState("");
@@ -247,7 +230,7 @@ function Destinations({ source, onChange }: { source: Source; onChange: () => vo
     e.preventDefault();
     setError(null);
     try {
-      await api("POST", `/api/sources/${source.id}/destinations`, { platform, rtmp_url: url.trim() || undefined, stream_key: key.trim() });
+      await api("POST", `/api/sources/${source.id}/destinations`, { platform, rtmp_url: url.trim() || undefined, stream_key: key.trim() } satisfies Schemas["AddDestination"]);
       setUrl("");
       setKey("");
       list.reload();
@@ -280,7 +263,7 @@ function Destinations({ source, onChange }: { source: Source; onChange: () => vo
               {d.is_active ? (d.status?.state ?? "idle") : "off"}
             </span>{" "}
             <label className="toggle">
-              <input type="checkbox" checked={d.is_active} onChange={(e) => act("PATCH", `/api/sources/destinations/${d.id}`, { is_active: e.target.checked })} /> On
+              <input type="checkbox" checked={d.is_active} onChange={(e) => act("PATCH", `/api/sources/destinations/${d.id}`, { is_active: e.target.checked } satisfies Schemas["UpdateDestination"])} /> On
             </label>{" "}
             <button className="link small danger" onClick={() => act("DELETE", `/api/sources/destinations/${d.id}`)}>Remove</button>
           </li>

@@ -1,5 +1,5 @@
 import { useState, type FormEvent } from "react";
-import { api } from "../api";
+import { api, type Schemas } from "../api";
 import { Link } from "../router";
 import { Problem } from "../ui";
 
@@ -18,10 +18,10 @@ export default function Recover() {
     setError(null);
     try {
       if (!sent) {
-        await api("POST", "/api/auth/forgot-password", { email });
+        await api("POST", "/api/auth/forgot-password", { email } satisfies Schemas["ForgotPasswordRequest"]);
         setSent(true);
       } else {
-        await api("POST", "/api/auth/reset-password", { email, code: code.trim(), new_password: password });
+        await api("POST", "/api/auth/reset-password", { email, code: code.trim(), new_password: password } satisfies Schemas["ResetPasswordRequest"]);
         setDone(true);
       }
     } catch (err) {

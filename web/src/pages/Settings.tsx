@@ -1,10 +1,9 @@
 import { useEffect, useState, type FormEvent, type ReactNode } from "react";
-import { api, session } from "../api";
+import { api, session, type Schemas } from "../api";
 import { navigate } from "../router";
 import { Loading, Problem, useLoad } from "../ui";
 
-type Me = { email: string; display_name: string; role: string; email_verified: boolean; two_factor_enabled: boolean; created_at: string };
-type Key = { uuid: string; name: string; prefix: string; scopes: string[]; created_at: string; last_used_at: string | null; revoked_at: string | null };
+type Me = Schemas["UserView"];
 const SCOPES = ["profile:read", "sources:read", "sources:write", "streams:read", "streams:write", "chat:write", "billing:write"];
 /** What each scope lets a key do (the API's own wording of its access rules). */
 const SCOPE_HELP: Record<string, string> = {
@@ -85,7 +84,7 @@ function Profile({ me, onChange }: { me: Me; onChange: () => void }) {
             label="Verify your email"
             submit="Verify"
             action={async () => {
-              await api("POST", "/api/auth/verify-email", { email: me.email, verification_code: code.trim() });
+              await api("POST", "/api/auth/verify-email", { email: me.email, verification_code: code.trim() } satisfies Schemas["VerifyEmailRequest"]);
               onChange();
               return "Email verified.";
             }}
@@ -114,7 +113,7 @@ function Password() {
         label="Change password"
         submit="Change password"
         action={async () => {
-          await api("POST", "/api/auth/change-password", { current_password: current, new_password: next });
+          await api("POST", "/api/auth/change-password", { current_password: current, new_password: next } satisfies Schemas["ChangePasswordRequest"]);
           setCurrent("");
           setNext("");
           return "Password changed; other sessions were logged out.";
@@ -134,7 +133,7 @@ function Password() {
 }
 
 function TwoFactor({ enabled, onChange }: { enabled: boolean; onChange: () => void }) {
-  const [setup, setSetup] = useState<{ secret: string; otpauth_uri: string } | null>(null);
+  const [setup, setSetup] = useState<Schemas["TotpSetup"] | null>(null);
   const [codes, setCodes] = useState<string[] | null>(null);
   const [code, setCode] = useState("");
   const [password, setPassword] = useState("");
@@ -164,7 +163,7 @@ function TwoFactor({ enabled, onChange }: { enabled: boolean; onChange: () => vo
           label="Turn two-factor login off"
           submit="Turn off"
           action={async () => {
-            await api("POST", "/api/auth/2fa/disable", { password, code: code.trim() });
+            await api("POST", "/api/auth/2fa/disable", { password, code: code.trim() } satisfies Schemas["TotpDisable"]);
             setCode("");
             setPassword("");
             onChange();
@@ -179,7 +178,7 @@ function TwoFactor({ enabled, onChange }: { enabled: boolean; onChange: () => vo
           label="Turn two-factor login on"
           submit="Turn on"
           action={async () => {
-            const r = await api<{ recovery_codes: string[] }>("POST", "/api/auth/2fa/enable", { code: code.trim(), password });
+            const r = await api<Schemas["TotpEnabled"]>("POST", "/api/auth/2fa/enable", { code: code.trim(), password } satisfies Schemas["TotpEnable"]);
             setCodes(r.recovery_codes);
             setSetup(null);
             setCode("");
@@ -194,7 +193,7 @@ function TwoFactor({ enabled, onChange }: { enabled: boolean; onChange: () => vo
           {fields}
         </Form>
       ) : (
-        <Form label="Set up two-factor login" submit="Set up" action={async () => setSetup(await api("POST", "/api/auth/2fa/setup"))}>
+        <Form label="Set up two-factor login" submit="Set up" action={async () => setSetup(await api<Schemas["TotpSetup"]>("POST", "/api/auth/2fa/setup"))}>
           <p>Off. With it on, logging in also asks for a code from an authenticator app.</p>
         </Form>
       )}
@@ -203,7 +202,7 @@ function TwoFactor({ enabled, onChange }: { enabled: boolean; onChange: () => vo
 }
 
 function ApiKeys({ admin }: { admin: boolean }) {
-  const keys = useLoad(() => api<{ api_keys: Key[] }>("GET", "/api/auth/api-keys"));
+  const keys = useLoad(() => api<Schemas["ApiKeyList"]>("GET", "/api/auth/api-keys"));
   const [name, setName] = useState("");
   const [scopes, setScopes] = useState<string[]>(["streams:read"]);
   const [password, setPassword] = useState("");
@@ -244,7 +243,7 @@ function ApiKeys({ admin }: { admin: boolean }) {
         label="Create an API key"
         submit="Create key"
         action={async () => {
-          const r = await api<{ key: string }>("POST", "/api/auth/api-keys", { name: name.trim(), scopes, password });
+          const r = await api<Schemas["CreatedApiKey"]>("POST", "/api/auth/api-keys", { name: name.trim(), scopes, password } satisfies Schemas["CreateApiKey"]);
           setCreated(r.key);
           setName("");
           setPassword("");

@@ -9,6 +9,7 @@ export default function Watch({ playbackId }: { playbackId: string }) {
   const [viewers, setViewers] = useState(0);
   const [burst, setBurst] = useState<{ id: number; r: string }[]>([]);
 
+  // Socket.IO events are not in the OpenAPI document: their payload types here are hand-written.
   useEffect(() => {
     if (!socket) return;
     const onStatus = (s: string) => setStatus(s);
