@@ -50,7 +50,7 @@ fi
 
 # 2a. The web app: its packages exactly as locked, and its build (web/dist), which the server
 #     serves and the end-to-end test drives. The build first generates the API's types from
-#     web/openapi.json and type-checks the app against them (the openapi_contract test keeps
+#     web/openapi.json and type-checks the app against them (the openapi test keeps
 #     that file equal to the server's document).
 if [ ! -d web/node_modules/vite ] || [ ! -d web/node_modules/openapi-typescript ]; then
   say "npm ci (web)"

@@ -1,14 +1,10 @@
 // Writes src/api-types.ts, the API's request and response types, from openapi.json, the
-// server's OpenAPI document (crates/server/tests/openapi_contract.rs keeps that file equal to
+// server's OpenAPI document (crates/server/tests/it/openapi.rs keeps that file equal to
 // what the server serves). `npm run gen:api`; `npm run build` runs it first. The output is
 // generated, not committed (.gitignore).
 //
-// openapi-typescript's CLI (`openapi-typescript openapi.json -o src/api-types.ts`) would do,
-// except that the server gives two operations one operationId when two handlers share a
-// function name (`get_settings` is GET /api/admin/settings and GET
-// /api/chat/settings/{source_id}); the CLI then declares `operations.get_settings` twice and
-// `tsc` refuses the file. Here such ids get the method and path appended, in the generated
-// types only, and each one is reported; openapi.json stays exactly the server's document.
+// Operation ids must be unique (the server's OpenAPI test checks it too): a duplicate would be
+// declared twice in the generated types, so it stops the build here with the operations named.
 import openapiTS, { astToString, COMMENT_HEADER } from "openapi-typescript";
 import { readFileSync, writeFileSync } from "node:fs";
 
@@ -20,12 +16,14 @@ const ops = Object.entries(doc.paths ?? {}).flatMap(([path, item]) =>
   METHODS.filter((m) => item[m]?.operationId).map((method) => ({ path, method, op: item[method] })),
 );
 const uses = new Map();
-for (const { op } of ops) uses.set(op.operationId, (uses.get(op.operationId) ?? 0) + 1);
 for (const { path, method, op } of ops) {
-  if (uses.get(op.operationId) < 2) continue;
-  const unique = `${op.operationId}__${method}${path.replace(/[^A-Za-z0-9]+/g, "_")}`;
-  console.warn(`openapi.json: operationId ${op.operationId} is not unique; ${method.toUpperCase()} ${path} is operations["${unique}"] in src/api-types.ts`);
-  op.operationId = unique;
+  uses.set(op.operationId, [...(uses.get(op.operationId) ?? []), `${method.toUpperCase()} ${path}`]);
+}
+const duplicates = [...uses].filter(([, at]) => at.length > 1);
+if (duplicates.length > 0) {
+  for (const [id, at] of duplicates) console.error(`openapi.json: operationId ${id} is used by ${at.join(" and ")}`);
+  console.error("Give each handler its own operation_id in its #[utoipa::path] and rewrite openapi.json.");
+  process.exit(1);
 }
 
 const types = COMMENT_HEADER + astToString(await openapiTS(doc, { silent: true }));

@@ -116,7 +116,7 @@ pub struct ChatSettings {
 }
 
 /// The rules of a source's chat (its moderators).
-#[utoipa::path(get, path = "/api/chat/settings/{source_id}", tag = "chat", security(("bearer" = [])),
+#[utoipa::path(get, path = "/api/chat/settings/{source_id}", tag = "chat", operation_id = "get_chat_settings", security(("bearer" = [])),
     params(("source_id" = i64, Path, description = "Source id")),
     responses((status = 200, body = ChatSettings), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn get_settings(
@@ -134,7 +134,7 @@ pub async fn get_settings(
 }
 
 /// Set slow mode, blocked words and the links filter of a source's chat (its moderators).
-#[utoipa::path(put, path = "/api/chat/settings/{source_id}", tag = "chat", security(("bearer" = [])), request_body = ChatSettings,
+#[utoipa::path(put, path = "/api/chat/settings/{source_id}", tag = "chat", operation_id = "put_chat_settings", security(("bearer" = [])), request_body = ChatSettings,
     params(("source_id" = i64, Path, description = "Source id")),
     responses((status = 200, body = ChatSettings), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn put_settings(

@@ -84,7 +84,7 @@ async fn owned_source(state: &AppState, auth: &AuthUser, id: i64) -> ApiResult<S
 }
 
 /// The chat connectors of a source (its owner).
-/// (The path's one parameter is a source id here and a connector id for `DELETE`, as in the
+/// (The path's one parameter is a source id here and a connector id for `DELETE`, as in
 /// Neustream's API.)
 #[utoipa::path(get, path = "/api/chat/connectors/{id}", tag = "chat", security(("bearer" = [])),
     params(("id" = i64, Path, description = "Source id")),

@@ -9,6 +9,7 @@ mod api;
 mod architecture;
 mod connectors;
 mod media;
+mod openapi;
 mod payments;
 mod realtime;
 mod restream;

@@ -11,13 +11,30 @@
 use std::path::PathBuf;
 
 const UPDATE: &str = "FERROCAST_UPDATE_OPENAPI";
-const COMMAND: &str =
-    "FERROCAST_UPDATE_OPENAPI=1 cargo test -p ferrocast-server --test openapi_contract";
+const COMMAND: &str = "FERROCAST_UPDATE_OPENAPI=1 cargo nextest run -p ferrocast-server openapi";
 
 #[test]
 fn web_openapi_json_is_the_servers_document() {
-    let mut expected = serde_json::to_string_pretty(&ferrocast_server::app::openapi())
-        .expect("the OpenAPI document serialises to JSON");
+    let doc = ferrocast_server::app::openapi();
+    // Every operation has its own id: the generated client names its types after them.
+    let mut ids = std::collections::BTreeMap::<String, Vec<String>>::new();
+    for (path, item) in &doc.paths.paths {
+        let value = serde_json::to_value(item).expect("a path item serialises");
+        for (method, op) in value.as_object().into_iter().flatten() {
+            if let Some(id) = op.get("operationId").and_then(|v| v.as_str()) {
+                ids.entry(id.to_string())
+                    .or_default()
+                    .push(format!("{} {path}", method.to_uppercase()));
+            }
+        }
+    }
+    let shared: Vec<_> = ids.iter().filter(|(_, at)| at.len() > 1).collect();
+    assert!(
+        shared.is_empty(),
+        "operation ids used more than once (give each handler its own operation_id): {shared:?}"
+    );
+    let mut expected =
+        serde_json::to_string_pretty(&doc).expect("the OpenAPI document serialises to JSON");
     expected.push('\n');
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../web/openapi.json");
 
