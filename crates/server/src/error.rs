@@ -85,7 +85,7 @@ impl ApiError {
     pub fn unauthenticated(details: impl Into<String>) -> Self {
         let mut e = Self::new(
             StatusCode::UNAUTHORIZED,
-            "UNAUTHENTICATED",
+            codes::UNAUTHENTICATED,
             "Authentication required",
             details,
         );
@@ -106,7 +106,7 @@ impl ApiError {
     pub fn insufficient_scope(details: impl Into<String>) -> Self {
         Self::new(
             StatusCode::FORBIDDEN,
-            "INSUFFICIENT_SCOPE",
+            codes::INSUFFICIENT_SCOPE,
             "This credential may not do this",
             details,
         )
@@ -115,7 +115,7 @@ impl ApiError {
     pub fn forbidden(details: impl Into<String>) -> Self {
         Self::new(
             StatusCode::FORBIDDEN,
-            "FORBIDDEN",
+            codes::FORBIDDEN,
             "You do not have permission to do this",
             details,
         )
@@ -124,7 +124,7 @@ impl ApiError {
     pub fn not_found(what: &str) -> Self {
         Self::new(
             StatusCode::NOT_FOUND,
-            "NOT_FOUND",
+            codes::NOT_FOUND,
             format!("{what} not found"),
             format!(
                 "No {} with that id exists, or it is not yours.",
@@ -158,7 +158,7 @@ impl ApiError {
     pub fn validation(details: impl Into<String>) -> Self {
         Self::new(
             StatusCode::UNPROCESSABLE_ENTITY,
-            "VALIDATION_ERROR",
+            codes::VALIDATION_ERROR,
             "Validation failed",
             details,
         )
@@ -167,7 +167,7 @@ impl ApiError {
     pub fn rate_limited(retry_after: u64) -> Self {
         let mut e = Self::new(
             StatusCode::TOO_MANY_REQUESTS,
-            "RATE_LIMITED",
+            codes::RATE_LIMITED,
             "Too many requests",
             format!("Slow down: try again in {retry_after} seconds."),
         );
@@ -179,7 +179,7 @@ impl ApiError {
         tracing::error!(error = %cause, "internal error");
         Self::new(
             StatusCode::INTERNAL_SERVER_ERROR,
-            "INTERNAL_ERROR",
+            codes::INTERNAL_ERROR,
             "Something went wrong on our side",
             "The error was logged; try again, and tell the operator if it persists.",
         )
@@ -288,3 +288,37 @@ impl IntoResponse for ApiError {
 
 /// Result of a handler.
 pub type ApiResult<T> = Result<T, ApiError>;
+
+/// The machine-readable codes, shared by HTTP error bodies and Socket.IO acknowledgements.
+pub mod codes {
+    use crate::service::chat::PostError;
+    use ferrocast_domain::chat::ChatRefusal;
+
+    /// No valid credential.
+    pub const UNAUTHENTICATED: &str = "UNAUTHENTICATED";
+    /// The credential lacks a scope.
+    pub const INSUFFICIENT_SCOPE: &str = "INSUFFICIENT_SCOPE";
+    /// Not allowed for this caller.
+    pub const FORBIDDEN: &str = "FORBIDDEN";
+    /// No such object.
+    pub const NOT_FOUND: &str = "NOT_FOUND";
+    /// Invalid input.
+    pub const VALIDATION_ERROR: &str = "VALIDATION_ERROR";
+    /// Too many requests; wait.
+    pub const RATE_LIMITED: &str = "RATE_LIMITED";
+    /// A duplicate of something stored.
+    pub const CONFLICT: &str = "CONFLICT";
+    /// Our side failed.
+    pub const INTERNAL_ERROR: &str = "INTERNAL_ERROR";
+
+    /// The code of a refused chat message.
+    pub fn of_post(e: &PostError) -> &'static str {
+        match e {
+            PostError::TooFast(_) | PostError::Refused(ChatRefusal::SlowMode(_)) => RATE_LIMITED,
+            PostError::Refused(ChatRefusal::Banned(_)) => FORBIDDEN,
+            PostError::Refused(_) => VALIDATION_ERROR,
+            PostError::Duplicate => CONFLICT,
+            PostError::Unavailable(_) | PostError::NotStored => INTERNAL_ERROR,
+        }
+    }
+}

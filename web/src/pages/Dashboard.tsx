@@ -207,24 +207,37 @@ function SourceCard({ source, status, socket, onChange }: { source: Source; stat
         </div>
       </div>
       <Problem error={error} />
-      <Destinations source={source} onChange={onChange} />
+      <Destinations source={source} socket={socket} onChange={onChange} />
       <Chat socket={socket} room={{ sourceId: source.id }} canModerate />
     </article>
   );
 }
 
-function Destinations({ source, onChange }: { source: Source; onChange: () => void }) {
+/** A restream destination's state change, pushed to its owner's sockets. Socket.IO events are
+ * not in the OpenAPI document, so this is typed by hand. */
+type DestinationStatusEvent = { sourceId: number; destinationId: number; state: string; error: string | null };
+
+function Destinations({ source, socket, onChange }: { source: Source; socket: ReturnType<typeof useSocket>; onChange: () => void }) {
   const list = useLoad(() => api<Schemas["DestinationList"]>("GET", `/api/sources/${source.id}/destinations`), [source.id]);
   const [platform, setPlatform] = useState("youtube");
   const [url, setUrl] = useState("");
   const [key, setKey] = useState("");
   const [error, setError] = useState<unknown>(null);
-  // Push states change while live: look again every 3 s.
+  // Push states change while live: the server tells this user's sockets when one does, and the
+  // list is read again then (and after a reconnect, which may have missed some).
   useEffect(() => {
-    const t = setInterval(list.reload, 3000);
-    return () => clearInterval(t);
+    if (!socket) return;
+    const on = (e: DestinationStatusEvent) => {
+      if (e.sourceId === source.id) list.reload();
+    };
+    socket.on("destination-status", on);
+    socket.on("connect", list.reload);
+    return () => {
+      socket.off("destination-status", on);
+      socket.off("connect", list.reload);
+    };
     // eslint-disable-next-line react-hooks/exhaustive-deps
-  }, []);
+  }, [socket, source.id]);
 
   async function add(e: FormEvent) {
     e.preventDefault();

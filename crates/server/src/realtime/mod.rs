@@ -11,9 +11,10 @@
 //! oversized or malformed packet closes that connection only (Engine.IO's payload limit and
 //! parser). Everything sent to rooms goes through [`bus::Fanout`] so every node's clients get it.
 
+use crate::error::codes;
 use crate::service::accounts::Credential;
-use crate::service::chat::{self, Post};
-use crate::service::events::{Envelope, Event, RealtimeEvent};
+use crate::service::chat::{self, Post, PostError};
+use crate::service::events::{Envelope, Event, RealtimeEvent, Room};
 use crate::state::AppState;
 use ferrocast_db::sources::SourceRecord;
 use ferrocast_domain::account::{Role, Scope};
@@ -56,12 +57,12 @@ pub const MAX_HISTORY: i64 = 200;
 
 /// The Socket.IO room of a source's chat.
 pub fn chat_room(source_id: i64) -> String {
-    format!("chat:{source_id}")
+    Room::Chat(source_id).name().unwrap_or_default()
 }
 
 /// The Socket.IO room of a source's stream (status, viewers, reactions).
 pub fn stream_room(source_id: i64) -> String {
-    format!("stream:{source_id}")
+    Room::Stream(source_id).name().unwrap_or_default()
 }
 
 /// Who is on a socket.
@@ -142,7 +143,9 @@ impl MessageHandler<LocalAdapter, ()> for Enqueue {
             const BUSY: &str = "too many events; slow down";
             let mut item = refused.into_inner();
             match (ack_id, ack_sender(&item.socket, &mut item.value, ack_id)) {
-                (Some(_), Some(ack)) => drop(ack.send(&Reply::refused(BUSY))),
+                (Some(_), Some(ack)) => {
+                    drop(ack.send(&Reply::refused(Refusal::new(codes::RATE_LIMITED, BUSY))))
+                }
                 _ => {
                     if let Some(w) = s.extensions.get::<Warned>() {
                         w.warn(&s, BUSY);
@@ -191,12 +194,15 @@ struct SendReaction {
     reaction: String,
 }
 
-/// What an acknowledgement carries.
+/// What an acknowledgement carries: `{ ok: true, ... }`, or `{ ok: false, error, code }` with
+/// the same machine-readable codes as the HTTP API's errors.
 #[derive(Debug, Serialize)]
 struct Reply {
     ok: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     error: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    code: Option<&'static str>,
     #[serde(flatten)]
     data: serde_json::Value,
 }
@@ -206,15 +212,46 @@ impl Reply {
         Self {
             ok: true,
             error: None,
+            code: None,
             data,
         }
     }
-    fn refused(error: impl Into<String>) -> Self {
+    fn refused(r: Refusal) -> Self {
         Self {
             ok: false,
-            error: Some(error.into()),
+            error: Some(r.message),
+            code: Some(r.code),
             data: json!({}),
         }
+    }
+}
+
+/// Why an event was refused: the text for people and the API's error code.
+#[derive(Debug)]
+struct Refusal {
+    code: &'static str,
+    message: String,
+}
+
+impl Refusal {
+    fn new(code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+/// A malformed or otherwise invalid event.
+impl From<String> for Refusal {
+    fn from(message: String) -> Self {
+        Self::new(codes::VALIDATION_ERROR, message)
+    }
+}
+
+impl From<PostError> for Refusal {
+    fn from(e: PostError) -> Self {
+        Self::new(codes::of_post(&e), e.to_string())
     }
 }
 
@@ -375,6 +412,12 @@ fn connected(s: SocketRef, state: AppState, rt: Realtime) {
     s.extensions.insert(Inbox(tx));
     s.extensions.insert(Warned(Arc::default()));
     s.extensions.insert(Joined::default());
+    // A logged-in socket hears its owner's private events (restream destination states).
+    if let Some(Viewer(Some(member))) = s.extensions.get::<Viewer>() {
+        if let Some(room) = Room::User(member.id).name() {
+            s.join(room);
+        }
+    }
     for (name, event) in INBOUND {
         s.on(*name, Enqueue(*event));
     }
@@ -476,21 +519,21 @@ async fn handle(
     rt: &Realtime,
 ) -> Reply {
     let Some(joined) = socket.extensions.get::<Joined>() else {
-        return Reply::refused("disconnected");
+        return Reply::refused(Refusal::new(codes::UNAUTHENTICATED, "disconnected"));
     };
     let result = match event {
         Inbound::JoinChat | Inbound::LeaveChat | Inbound::JoinStream | Inbound::LeaveStream => {
             match parse::<Target>(socket, value) {
-                Err(e) => Err(e),
+                Err(e) => Err(e.into()),
                 Ok(t) => rooms(event, socket, &joined, t, state, rt).await,
             }
         }
         Inbound::SendMessage => match parse::<SendMessage>(socket, value) {
-            Err(e) => Err(e),
+            Err(e) => Err(e.into()),
             Ok(m) => send_message(socket, m, state).await,
         },
         Inbound::SendReaction => match parse::<SendReaction>(socket, value) {
-            Err(e) => Err(e),
+            Err(e) => Err(e.into()),
             Ok(r) => send_reaction(&joined, r, state).await,
         },
     };
@@ -500,18 +543,26 @@ async fn handle(
     }
 }
 
-async fn find_source(state: &AppState, t: &Target) -> Result<SourceRecord, String> {
+async fn find_source(state: &AppState, t: &Target) -> Result<SourceRecord, Refusal> {
     let found = match (&t.source_id, &t.playback_id) {
         (Some(id), _) => state.db.source_by_id(*id).await,
         (None, Some(p)) if p.len() <= 64 => state.db.source_by_playback_id(p).await,
-        _ => return Err("name the source: { sourceId } or { playbackId }".into()),
+        _ => {
+            return Err(Refusal::new(
+                codes::VALIDATION_ERROR,
+                "name the source: { sourceId } or { playbackId }",
+            ))
+        }
     };
     match found {
         Ok(Some(s)) => Ok(s),
-        Ok(None) => Err("no such source".into()),
+        Ok(None) => Err(Refusal::new(codes::NOT_FOUND, "no such source")),
         Err(e) => {
             tracing::error!(error = %e, "source lookup failed");
-            Err("temporarily unavailable; try again".into())
+            Err(Refusal::new(
+                codes::INTERNAL_ERROR,
+                "temporarily unavailable; try again",
+            ))
         }
     }
 }
@@ -523,7 +574,7 @@ async fn rooms(
     t: Target,
     state: &AppState,
     rt: &Realtime,
-) -> Result<serde_json::Value, String> {
+) -> Result<serde_json::Value, Refusal> {
     let source = find_source(state, &t).await?;
     let id = source.id;
     match event {
@@ -532,7 +583,7 @@ async fn rooms(
             {
                 let mut j = joined.lock();
                 if j.closed {
-                    return Err("disconnected".into());
+                    return Err(Refusal::new(codes::UNAUTHENTICATED, "disconnected"));
                 }
                 let already = if stream {
                     j.streams.contains(&id)
@@ -540,7 +591,10 @@ async fn rooms(
                     j.chats.contains(&id)
                 };
                 if !already && j.chats.len() + j.streams.len() >= MAX_ROOMS {
-                    return Err(format!("at most {MAX_ROOMS} rooms per connection"));
+                    return Err(Refusal::new(
+                        codes::RATE_LIMITED,
+                        format!("at most {MAX_ROOMS} rooms per connection"),
+                    ));
                 }
                 if already {
                     return Ok(json!({ "sourceId": id }));
@@ -585,17 +639,20 @@ async fn send_message(
     socket: &Arc<Socket<LocalAdapter>>,
     m: SendMessage,
     state: &AppState,
-) -> Result<serde_json::Value, String> {
+) -> Result<serde_json::Value, Refusal> {
     let Some(Viewer(Some(member))) = socket.extensions.get::<Viewer>() else {
-        return Err("log in to chat".into());
+        return Err(Refusal::new(codes::UNAUTHENTICATED, "log in to chat"));
     };
     if !member.can_write {
-        return Err("this API key lacks the chat:write scope".into());
+        return Err(Refusal::new(
+            codes::INSUFFICIENT_SCOPE,
+            "this API key lacks the chat:write scope",
+        ));
     }
     still_valid(state, &member).await?;
     // A refused text costs nothing; a message that would be stored counts against the rate.
-    let text = clean_text(&m.message).map_err(|e| e.to_string())?;
-    state.chat.admit(member.id).map_err(|e| e.to_string())?;
+    let text = clean_text(&m.message).map_err(PostError::from)?;
+    state.chat.admit(member.id)?;
     let source = find_source(state, &m.target).await?;
     let out = state
         .chat
@@ -609,14 +666,13 @@ async fn send_message(
             },
             text: &text,
         })
-        .await
-        .map_err(|e| e.to_string())?;
+        .await?;
     Ok(json!({ "id": out.id }))
 }
 
 /// Whether the socket's login session or API key still stands (a logout, or a revoked or
 /// expired session or key, ends the right to write at once, not at reconnection).
-async fn still_valid(state: &AppState, member: &Member) -> Result<(), String> {
+async fn still_valid(state: &AppState, member: &Member) -> Result<(), Refusal> {
     let now = state.clock.now_ms();
     let valid = match &member.credential {
         Recheck::Session(sid) => state
@@ -632,10 +688,16 @@ async fn still_valid(state: &AppState, member: &Member) -> Result<(), String> {
     };
     match valid {
         Ok(true) => Ok(()),
-        Ok(false) => Err("your session has ended; log in again and reconnect".into()),
+        Ok(false) => Err(Refusal::new(
+            codes::UNAUTHENTICATED,
+            "your session has ended; log in again and reconnect",
+        )),
         Err(e) => {
             tracing::error!(error = %e, "checking a socket's session failed");
-            Err("temporarily unavailable; try again".into())
+            Err(Refusal::new(
+                codes::INTERNAL_ERROR,
+                "temporarily unavailable; try again",
+            ))
         }
     }
 }
@@ -644,9 +706,9 @@ async fn send_reaction(
     joined: &Joined,
     r: SendReaction,
     state: &AppState,
-) -> Result<serde_json::Value, String> {
+) -> Result<serde_json::Value, Refusal> {
     if !REACTIONS.contains(&r.reaction.as_str()) {
-        return Err(format!("reaction must be one of {}", REACTIONS.join(", ")));
+        return Err(format!("reaction must be one of {}", REACTIONS.join(", ")).into());
     }
     {
         let mut j = joined.lock();
@@ -656,7 +718,10 @@ async fn send_reaction(
             *count = 0;
         }
         if *count >= REACTIONS_PER_SECOND {
-            return Err("too many reactions; slow down".into());
+            return Err(Refusal::new(
+                codes::RATE_LIMITED,
+                "too many reactions; slow down",
+            ));
         }
         *count += 1;
     }
@@ -739,74 +804,47 @@ async fn deliver(
             },
             _ = shutdown.wait_for(|s| *s) => return,
         };
-        let io = &rt.io;
-        let sent = match env.event {
-            RealtimeEvent::ChatMessage(m) => {
-                io.to(chat_room(m.source_id))
-                    .emit("chat-message", &m)
-                    .await
-            }
+        let Some((name, room)) = env.event.socket() else {
+            continue;
+        };
+        let payload = match env.event {
+            RealtimeEvent::ChatMessage(m) => json!(m),
+            // Two arguments: the status, then which source.
             RealtimeEvent::StreamStatus { source_id, status } => {
-                io.to(stream_room(source_id))
-                    .emit("stream-status", &(status, json!({ "sourceId": source_id })))
-                    .await
+                json!([status, { "sourceId": source_id }])
             }
             RealtimeEvent::StreamEnded {
                 source_id,
                 duration_minutes,
                 reason,
             } => {
-                io.to(stream_room(source_id))
-                    .emit(
-                        "stream-ended",
-                        &json!({ "sourceId": source_id, "duration_minutes": duration_minutes, "reason": reason }),
-                    )
-                    .await
+                json!({ "sourceId": source_id, "duration_minutes": duration_minutes, "reason": reason })
             }
             RealtimeEvent::MessageDeleted { source_id, id } => {
-                io.to(chat_room(source_id))
-                    .emit(
-                        "message-deleted",
-                        &json!({ "sourceId": source_id, "id": id }),
-                    )
-                    .await
+                json!({ "sourceId": source_id, "id": id })
             }
             RealtimeEvent::UserBanned {
                 source_id,
                 user_id,
                 until,
-            } => {
-                let data = json!({ "sourceId": source_id, "userId": user_id, "until": until });
-                match source_id {
-                    Some(id) => io.to(chat_room(id)).emit("user-banned", &data).await,
-                    None => io.emit("user-banned", &data).await,
-                }
-            }
+            } => json!({ "sourceId": source_id, "userId": user_id, "until": until }),
             RealtimeEvent::Reaction {
                 source_id,
                 reaction,
-            } => {
-                io.to(stream_room(source_id))
-                    .emit(
-                        "reaction",
-                        &json!({ "sourceId": source_id, "reaction": reaction }),
-                    )
-                    .await
-            }
+            } => json!({ "sourceId": source_id, "reaction": reaction }),
             RealtimeEvent::ConnectorStatus {
                 source_id,
                 connector_id,
                 state,
+            } => json!({ "sourceId": source_id, "connectorId": connector_id, "state": state }),
+            RealtimeEvent::DestinationStatus {
+                source_id,
+                destination_id,
+                state,
+                error,
+                ..
             } => {
-                io.to(chat_room(source_id))
-                    .emit(
-                        "connector-status",
-                        &json!({ "sourceId": source_id, "connectorId": connector_id, "state": state }),
-                    )
-                    .await
-            }
-            RealtimeEvent::ConnectorChanged { .. } | RealtimeEvent::ConnectorSend { .. } => {
-                continue
+                json!({ "sourceId": source_id, "destinationId": destination_id, "state": state, "error": error })
             }
             RealtimeEvent::Viewers {
                 source_id,
@@ -814,13 +852,19 @@ async fn deliver(
                 count,
             } => {
                 let total = rt.viewers_total(source_id, &from, count);
-                io.to(stream_room(source_id))
-                    .emit(
-                        "viewer-count",
-                        &json!({ "sourceId": source_id, "count": total }),
-                    )
-                    .await
+                json!({ "sourceId": source_id, "count": total })
             }
+            RealtimeEvent::ConnectorChanged { .. } | RealtimeEvent::ConnectorSend { .. } => {
+                continue
+            }
+        };
+        let io = &rt.io;
+        let sent = match (room.name(), payload) {
+            (Some(room), serde_json::Value::Array(args)) if name == "stream-status" => {
+                io.to(room).emit(name, &(&args[0], &args[1])).await
+            }
+            (Some(room), payload) => io.to(room).emit(name, &payload).await,
+            (None, payload) => io.emit(name, &payload).await,
         };
         if let Err(e) = sent {
             tracing::debug!(error = %e, "realtime emit failed");
@@ -855,7 +899,19 @@ async fn bridge_live_events(state: AppState, mut shutdown: watch::Receiver<bool>
                 duration_minutes,
                 reason,
             }),
-            Event::UsageWarning { .. } | Event::DestinationStatus { .. } => {}
+            Event::DestinationStatus {
+                source_id,
+                destination_id,
+                state: push,
+                error,
+            } => state.fanout.publish(RealtimeEvent::DestinationStatus {
+                user_id: ev.user_id,
+                source_id,
+                destination_id,
+                state: push,
+                error,
+            }),
+            Event::UsageWarning { .. } => {}
         }
     }
 }

@@ -181,7 +181,7 @@ pub async fn info(State(state): State<AppState>, auth: AuthUser) -> ApiResult<Js
             stream_key: key,
             playback_id: s.playback_id.clone(),
             is_active: state.engine.hub.is_live(&s.playback_id),
-            status: state.streams.stream_status(&s.playback_id).into(),
+            status: state.streams.stream_status(&s.playback_id).as_str().into(),
             started_at: state.streams.started_at(&s.playback_id).map(rfc3339),
             destinations: destination_views(&state, &s, false).await?,
             usage: usage.clone(),
@@ -244,7 +244,7 @@ pub async fn go_live(
 ) -> ApiResult<Json<GoLive>> {
     let s = state.sources.own(&auth, &source_id).await?;
     Ok(Json(GoLive {
-        status: state.streams.stream_status(&s.playback_id).into(),
+        status: state.streams.stream_status(&s.playback_id).as_str().into(),
         stream_key: shown_key(&state, &s, auth.may_see_stream_keys())?,
         rtmp_url: format!("{}/live", rtmp_base_url(&state)),
         preview_url: format!(

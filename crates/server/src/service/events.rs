@@ -13,6 +13,54 @@ use std::time::Duration;
 use tokio::sync::{broadcast, mpsc, watch};
 use utoipa::ToSchema;
 
+/// A stream's lifecycle as its owner and viewers see it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum StreamStatus {
+    /// The encoder is connected; no media yet.
+    Starting,
+    /// Media is flowing.
+    Live,
+    /// Nothing is published.
+    Offline,
+}
+
+impl StreamStatus {
+    /// The status as it is written: `starting`, `live` or `offline`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StreamStatus::Starting => "starting",
+            StreamStatus::Live => "live",
+            StreamStatus::Offline => "offline",
+        }
+    }
+}
+
+/// The Socket.IO room an event goes to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Room {
+    /// A source's chat: `chat:<source id>`.
+    Chat(i64),
+    /// A source's stream (status, viewers, reactions): `stream:<source id>`.
+    Stream(i64),
+    /// One user's own sockets (every logged-in socket joins it): `user:<user id>`.
+    User(i64),
+    /// Every socket.
+    Everyone,
+}
+
+impl Room {
+    /// The room's name; `None` for [`Room::Everyone`].
+    pub fn name(self) -> Option<String> {
+        match self {
+            Room::Chat(id) => Some(format!("chat:{id}")),
+            Room::Stream(id) => Some(format!("stream:{id}")),
+            Room::User(id) => Some(format!("user:{id}")),
+            Room::Everyone => None,
+        }
+    }
+}
+
 /// An event for one user (the owner of the stream it concerns).
 #[derive(Debug, Clone)]
 pub struct UserEvent {
@@ -22,7 +70,8 @@ pub struct UserEvent {
     pub event: Event,
 }
 
-/// What the owner of a stream is told, live (`GET /api/events`, and Socket.IO later).
+/// What the owner of a stream is told, live (`GET /api/events`; over Socket.IO as the
+/// corresponding [`RealtimeEvent`]s).
 #[derive(Debug, Clone, Serialize, ToSchema, PartialEq)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Event {
@@ -31,7 +80,7 @@ pub enum Event {
         /// The source.
         source_id: i64,
         /// `starting`, `live` or `offline`.
-        status: String,
+        status: StreamStatus,
     },
     /// The stream ended, and why.
     StreamEnded {
@@ -116,7 +165,7 @@ pub enum RealtimeEvent {
         /// The source.
         source_id: i64,
         /// The new status.
-        status: String,
+        status: StreamStatus,
     },
     /// A stream ended.
     StreamEnded {
@@ -174,6 +223,20 @@ pub enum RealtimeEvent {
         /// The text.
         text: String,
     },
+    /// A restream destination of a source changed state: for its owner's sockets only (the
+    /// error may name the platform's answer).
+    DestinationStatus {
+        /// The source's owner.
+        user_id: i64,
+        /// The source.
+        source_id: i64,
+        /// The destination.
+        destination_id: i64,
+        /// `connecting`, `live`, `retrying` or `failed`.
+        state: String,
+        /// The last error, if any.
+        error: Option<String>,
+    },
     /// How many viewers one node has on a source's stream room.
     Viewers {
         /// The source.
@@ -183,6 +246,39 @@ pub enum RealtimeEvent {
         /// Its viewers.
         count: u64,
     },
+}
+
+impl RealtimeEvent {
+    /// The Socket.IO event it is emitted as, and the room it goes to; `None` for the events
+    /// between nodes only.
+    pub fn socket(&self) -> Option<(&'static str, Room)> {
+        Some(match self {
+            RealtimeEvent::ChatMessage(m) => ("chat-message", Room::Chat(m.source_id)),
+            RealtimeEvent::StreamStatus { source_id, .. } => {
+                ("stream-status", Room::Stream(*source_id))
+            }
+            RealtimeEvent::StreamEnded { source_id, .. } => {
+                ("stream-ended", Room::Stream(*source_id))
+            }
+            RealtimeEvent::MessageDeleted { source_id, .. } => {
+                ("message-deleted", Room::Chat(*source_id))
+            }
+            RealtimeEvent::UserBanned { source_id, .. } => {
+                ("user-banned", source_id.map_or(Room::Everyone, Room::Chat))
+            }
+            RealtimeEvent::Reaction { source_id, .. } => ("reaction", Room::Stream(*source_id)),
+            RealtimeEvent::ConnectorStatus { source_id, .. } => {
+                ("connector-status", Room::Chat(*source_id))
+            }
+            RealtimeEvent::DestinationStatus { user_id, .. } => {
+                ("destination-status", Room::User(*user_id))
+            }
+            RealtimeEvent::Viewers { source_id, .. } => ("viewer-count", Room::Stream(*source_id)),
+            RealtimeEvent::ConnectorChanged { .. } | RealtimeEvent::ConnectorSend { .. } => {
+                return None
+            }
+        })
+    }
 }
 
 /// An event and the node it came from.
@@ -438,16 +534,50 @@ mod tests {
     use super::*;
 
     #[test]
+    fn each_event_knows_its_socket_io_name_and_room() {
+        let owner = RealtimeEvent::DestinationStatus {
+            user_id: 7,
+            source_id: 3,
+            destination_id: 9,
+            state: "retrying".into(),
+            error: Some("refused".into()),
+        };
+        assert_eq!(owner.socket(), Some(("destination-status", Room::User(7))));
+        assert_eq!(Room::User(7).name().as_deref(), Some("user:7"));
+        let ban = RealtimeEvent::UserBanned {
+            source_id: None,
+            user_id: "u".into(),
+            until: None,
+        };
+        assert_eq!(ban.socket(), Some(("user-banned", Room::Everyone)));
+        assert_eq!(Room::Everyone.name(), None);
+        let send = RealtimeEvent::ConnectorSend {
+            source_id: 3,
+            text: "hi".into(),
+        };
+        assert_eq!(send.socket(), None, "between nodes only");
+        assert_eq!(
+            RealtimeEvent::Reaction {
+                source_id: 3,
+                reaction: "fire".into()
+            }
+            .socket(),
+            Some(("reaction", Room::Stream(3)))
+        );
+    }
+
+    #[test]
     fn events_round_trip_as_json() {
         let e = Envelope {
             node: "n1".into(),
             event: RealtimeEvent::StreamStatus {
                 source_id: 3,
-                status: "live".into(),
+                status: StreamStatus::Live,
             },
         };
         let json = serde_json::to_string(&e).expect("encodes");
         assert!(json.contains("\"kind\":\"stream_status\""), "{json}");
+        assert!(json.contains("\"status\":\"live\""), "{json}");
         assert_eq!(serde_json::from_str::<Envelope>(&json).expect("decodes"), e);
     }
 

@@ -6,7 +6,7 @@
 //! authorised here too ([`SourceAuthorizer`]): against the stored source and the owner's plan.
 
 use super::clock::SharedClock;
-use super::events::{Event, UserEvent};
+use super::events::{Event, StreamStatus, UserEvent};
 use super::vault::{Sealed, Vault};
 use ferrocast_auth::token;
 use ferrocast_db::destinations::DestinationRecord;
@@ -211,12 +211,12 @@ impl Streams {
             .map(|e| (e.user_id, e.source_id))
     }
 
-    /// `offline`, `starting` or `live`.
-    pub fn stream_status(&self, playback_id: &str) -> &'static str {
+    /// A stream's status on this node.
+    pub fn stream_status(&self, playback_id: &str) -> StreamStatus {
         match self.engine.hub.info(playback_id) {
-            None => "offline",
-            Some(info) if info.has_video || info.has_audio => "live",
-            Some(_) => "starting",
+            None => StreamStatus::Offline,
+            Some(info) if info.has_video || info.has_audio => StreamStatus::Live,
+            Some(_) => StreamStatus::Starting,
         }
     }
 
@@ -415,7 +415,7 @@ async fn on_stream_event(state: &Arc<Streams>, event: StreamEvent) {
                     user_id,
                     Event::StreamStatus {
                         source_id,
-                        status: "live".into(),
+                        status: StreamStatus::Live,
                     },
                 );
             }
@@ -535,7 +535,7 @@ async fn start_session(
         source.user_id,
         Event::StreamStatus {
             source_id: source.id,
-            status: "starting".into(),
+            status: StreamStatus::Starting,
         },
     );
 }
@@ -563,7 +563,7 @@ fn end_session(state: &Streams, playback_id: &str, generation: u64, at_ms: i64) 
         entry.user_id,
         Event::StreamStatus {
             source_id: entry.source_id,
-            status: "offline".into(),
+            status: StreamStatus::Offline,
         },
     );
     state.emit(

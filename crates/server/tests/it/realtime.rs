@@ -42,6 +42,10 @@ async fn chat_rooms_history_reconnect_and_stream_room(b: Backend) {
     assert_eq!(out["anonSend"]["error"], "log in to chat", "{out}");
     assert_eq!(out["badEvent"]["ok"], false, "{out}");
     assert_eq!(out["empty"]["error"], "the message is empty", "{out}");
+    // Refusals carry the HTTP API's error codes.
+    assert_eq!(out["anonSend"]["code"], "UNAUTHENTICATED", "{out}");
+    assert_eq!(out["badEvent"]["code"], "VALIDATION_ERROR", "{out}");
+    assert_eq!(out["empty"]["code"], "VALIDATION_ERROR", "{out}");
 
     let sent: Vec<String> = (0..10).map(|i| format!("m{i}")).collect();
     let ids: Vec<i64> = out["acks"]
@@ -350,7 +354,66 @@ async fn a_starting_node_leaves_other_nodes_live_sources_alone(b: Backend) {
     first.finish().await;
 }
 
+/// A restream destination's state changes are pushed to its owner's sockets (the dashboard
+/// shows them without polling), and to nobody else's: the error may quote the platform.
+async fn destination_states_are_pushed_to_their_owner_only(b: Backend) {
+    require("ffmpeg");
+    let mut o = Options::default();
+    o.extra
+        .push(("restream_allow_private_targets", "true".into()));
+    o.extra.push(("restream_allowed_ports", "any".into()));
+    let Some(app) = TestApp::start_with(b, o).await else {
+        return;
+    };
+    let owner = creator_with_source(&app, "owner@example.com").await;
+    let other = creator_with_source(&app, "other@example.com").await;
+    // A destination nobody listens on: the push connects, fails and retries.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("port");
+    let port = closed.local_addr().expect("addr").port();
+    drop(closed);
+    let res = support::client()
+        .post(app.url(&format!("/api/sources/{}/destinations", owner.id)))
+        .bearer_auth(&owner.token)
+        .json(&json!({"platform": "custom", "rtmp_url": format!("rtmp://127.0.0.1:{port}/live"), "stream_key": "k1"}))
+        .send()
+        .await
+        .expect("add destination");
+    assert_eq!(res.status(), 201);
+    let dest: Value = res.json().await.expect("json");
+    let dest_id = dest["destination"]["id"].as_i64().expect("destination id");
+    let sockets = socketio_scenario(
+        "destinations",
+        json!({ "url": app.url(""), "owner": owner.token, "other": other.token }),
+    );
+    let rtmp = app.rtmp_url();
+    let key = owner.key.clone();
+    let encoder = tokio::spawn(async move {
+        tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+        tokio::task::spawn_blocking(move || publish(&rtmp, &key, 4, &[]).wait()).await
+    });
+    let out = sockets.await;
+    assert!(encoder.await.expect("encoder task").is_ok());
+    let events = out["owner"].as_array().expect("owner's events");
+    assert!(!events.is_empty(), "the owner hears the destination: {out}");
+    for e in events {
+        assert_eq!(e["sourceId"], owner.id, "{out}");
+        assert_eq!(e["destinationId"], dest_id, "{out}");
+        let state = e["state"].as_str().expect("state");
+        assert!(
+            ["connecting", "live", "retrying", "failed"].contains(&state),
+            "{out}"
+        );
+    }
+    assert!(
+        events.iter().any(|e| e["state"] == "connecting"),
+        "the push was seen starting: {out}"
+    );
+    assert_eq!(out["other"], json!([]), "nobody else hears it: {out}");
+    app.finish().await;
+}
+
 both_backends!(
+    destination_states_are_pushed_to_their_owner_only,
     a_starting_node_leaves_other_nodes_live_sources_alone,
     stream_status_and_stream_ended_follow_the_encoder,
     moderation_rules_deletes_bans_and_the_record,

@@ -256,6 +256,21 @@ async function lifecycle() {
   return { statuses, ended };
 }
 
+// Two logged-in users while the Rust test streams to a destination of the owner's: each
+// collects the `destination-status` events it hears until the owner has heard a retry or a
+// failure (or 40 s pass).
+async function destinations() {
+  const [owner, other] = await Promise.all([connect(P.url, P.owner), connect(P.url, P.other)]);
+  const seen = { owner: [], other: [] };
+  owner.on("destination-status", (e) => seen.owner.push(e));
+  other.on("destination-status", (e) => seen.other.push(e));
+  await until(() => seen.owner.some((e) => e.state === "retrying" || e.state === "failed"), 40000);
+  await sleep(300);
+  owner.close();
+  other.close();
+  return seen;
+}
+
 // The merged feed of a source with platform connectors: a reader joins, the creator says
 // `ready` (which the connectors carry to each platform, whose fakes then start talking), and
 // the reader collects every chat message until each platform has sent `P.perPlatform`.
@@ -308,7 +323,7 @@ async function crowd() {
   return { connected: sockets.length, refusals, viewerCount: count };
 }
 
-const scenarios = { chat, flood, twoNodes, moderation, lifecycle, feed, crowd };
+const scenarios = { chat, flood, twoNodes, moderation, lifecycle, feed, crowd, destinations };
 const run = scenarios[scenario];
 if (!run) {
   console.error(`unknown scenario ${scenario}`);
