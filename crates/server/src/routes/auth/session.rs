@@ -1,0 +1,311 @@
+//! Sessions: register, log in (with the optional second step), refresh, log out, me.
+
+use super::shapes::*;
+use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::extract::{ApiJson, AuthUser, ClientIp};
+use crate::service::accounts::{
+    IssuedTokens, TotpCheck, ACCESS_TTL_SECS, MAX_CODE_ATTEMPTS, PURPOSE_VERIFY,
+};
+use crate::state::AppState;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use ferrocast_auth::token;
+use ferrocast_db::accounts::{NewUser, Rotation};
+use ferrocast_db::DbError;
+use ferrocast_domain::account::{self, Guarded, Role};
+
+/// Create an account. Sends a verification code to the email.
+#[utoipa::path(post, path = "/api/auth/register", tag = "auth", request_body = RegisterRequest,
+    responses((status = 201, body = AuthResponse), (status = 409, body = ErrorBody, description = "Email taken"),
+              (status = 422, body = ErrorBody), (status = 429, body = ErrorBody)))]
+pub async fn register(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    headers: HeaderMap,
+    ApiJson(req): ApiJson<RegisterRequest>,
+) -> ApiResult<(StatusCode, Json<AuthResponse>)> {
+    crate::extract::limit_auth(&state, ip)?;
+    if !state.site.settings().await.registration_open {
+        return Err(ApiError::forbidden(
+            "Registration is closed on this server; ask an administrator for an account.",
+        ));
+    }
+    let email = account::normalize_email(&req.email)?;
+    account::validate_password("password", &req.password)?;
+    let display_name = account::normalize_display_name(&req.display_name)?;
+    let role = match req.role.as_deref() {
+        None => Role::Creator,
+        Some(r) => match Role::parse(r) {
+            Some(role) if role.self_assignable() => role,
+            _ => {
+                return Err(ApiError::validation(
+                    "role: must be viewer, creator or brand",
+                ))
+            }
+        },
+    };
+    let hash = state.accounts.hash_password(req.password).await?;
+    let uuid = uuid::Uuid::new_v4().to_string();
+    let new = NewUser {
+        uuid: &uuid,
+        email: &email,
+        password_hash: &hash,
+        display_name: &display_name,
+        role: role.as_str(),
+        email_verified: false,
+    };
+    let user = match state.db.create_user(&new, state.clock.now_ms()).await {
+        Ok(u) => u,
+        Err(DbError::Conflict) => {
+            return Err(ApiError::conflict(
+                "EMAIL_TAKEN",
+                "An account with this email already exists",
+                "Log in, or reset the password if you forgot it.",
+            ))
+        }
+        Err(e) => return Err(e.into()),
+    };
+    tracing::info!(user_id = user.id, role = %role, "user registered");
+    state.accounts.issue_code(&user, PURPOSE_VERIFY).await?;
+    let tokens = state
+        .accounts
+        .start_session(&user, Some(ip.to_string()), user_agent(&headers))
+        .await?;
+    Ok((StatusCode::CREATED, Json(auth_response(&user, tokens))))
+}
+
+/// Log in with email and password. With two-factor on, answers `mfa_required` and a challenge
+/// token instead of tokens.
+#[utoipa::path(post, path = "/api/auth/login", tag = "auth", request_body = LoginRequest,
+    responses((status = 200, body = AuthResponse, description = "Tokens, or `MfaRequired` when two-factor is on"),
+              (status = 401, body = ErrorBody), (status = 429, body = ErrorBody)))]
+pub async fn login(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    headers: HeaderMap,
+    ApiJson(req): ApiJson<LoginRequest>,
+) -> ApiResult<Response> {
+    crate::extract::limit_auth(&state, ip)?;
+    if req.password.len() > account::MAX_PASSWORD_BYTES {
+        return Err(ApiError::invalid_credentials());
+    }
+    // Malformed and unknown emails cost the same hashing work as a wrong password.
+    let user = match account::normalize_email(&req.email) {
+        Ok(email) => state.db.user_by_email(&email).await?,
+        Err(_) => None,
+    };
+    if let Some(u) = &user {
+        state.accounts.guard_open(u, Guarded::Password).await?;
+    }
+    let stored = user.as_ref().and_then(|u| u.password_hash.clone());
+    let ok = state.accounts.verify_password(req.password, stored).await?;
+    let user = match (ok, user) {
+        (true, Some(user)) => user,
+        (false, Some(user)) => {
+            state
+                .accounts
+                .guard_failed(&user, Guarded::Password)
+                .await?;
+            return Err(ApiError::invalid_credentials());
+        }
+        _ => return Err(ApiError::invalid_credentials()),
+    };
+    state
+        .accounts
+        .guard_passed(&user, Guarded::Password)
+        .await?;
+    if user.totp_enabled {
+        let challenge = token::generate("fcm_");
+        let now = state.clock.now_ms();
+        if state.db.count_open_challenges(user.id, now).await? >= account::MAX_OPEN_CHALLENGES {
+            let mut e = ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "TOO_MANY_CHALLENGES",
+                "Too many sign-ins are waiting for a second factor",
+                "Finish one of them with your authenticator code, or wait 5 minutes and log in again.",
+            );
+            e.retry_after = Some((CHALLENGE_TTL_MS / 1000) as u64);
+            return Err(e);
+        }
+        state
+            .db
+            .create_challenge(
+                user.id,
+                &token::hash(&challenge),
+                now + CHALLENGE_TTL_MS,
+                now,
+            )
+            .await?;
+        let body = MfaRequired {
+            mfa_required: true,
+            mfa_token: challenge,
+            methods: vec!["totp".into(), "recovery_code".into()],
+        };
+        return Ok(Json(body).into_response());
+    }
+    let tokens = state
+        .accounts
+        .start_session(&user, Some(ip.to_string()), user_agent(&headers))
+        .await?;
+    tracing::info!(user_id = user.id, "login");
+    Ok(Json(auth_response(&user, tokens)).into_response())
+}
+
+/// Second login step: a TOTP code or a recovery code for the challenge from `/api/auth/login`.
+#[utoipa::path(post, path = "/api/auth/login/2fa", tag = "auth", request_body = Login2faRequest,
+    responses((status = 200, body = AuthResponse), (status = 401, body = ErrorBody), (status = 429, body = ErrorBody)))]
+pub async fn login_2fa(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    headers: HeaderMap,
+    ApiJson(req): ApiJson<Login2faRequest>,
+) -> ApiResult<Json<AuthResponse>> {
+    crate::extract::limit_auth(&state, ip)?;
+    bounded("mfa_token", &req.mfa_token)?;
+    let refused = || {
+        ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "INVALID_MFA",
+            "The code or login attempt is not valid",
+            "Log in again with your password and enter a fresh code.",
+        )
+    };
+    let now = state.clock.now_ms();
+    let ch = state
+        .db
+        .challenge_by_hash(&token::hash(&req.mfa_token))
+        .await?
+        .ok_or_else(refused)?;
+    match (&req.code, &req.recovery_code) {
+        (Some(code), None) => bounded("code", code)?,
+        (None, Some(code)) => bounded("recovery_code", code)?,
+        _ => {
+            return Err(ApiError::validation(
+                "send exactly one of `code` and `recovery_code`",
+            ))
+        }
+    }
+    if ch.used_at.is_some() || ch.expires_at <= now {
+        return Err(refused());
+    }
+    // Take an attempt first, atomically, so parallel guesses cannot exceed the limit.
+    if !state
+        .db
+        .take_challenge_attempt(ch.id, MAX_CODE_ATTEMPTS)
+        .await?
+    {
+        return Err(refused());
+    }
+    let user = state.db.user_by_id(ch.user_id).await?.ok_or_else(refused)?;
+    state
+        .accounts
+        .guard_open(&user, Guarded::SecondFactor)
+        .await?;
+    let accepted = match (&req.code, &req.recovery_code) {
+        (Some(code), _) => match state.accounts.check_totp(&user, code).await? {
+            TotpCheck::Accepted => true,
+            TotpCheck::AlreadyUsed => return Err(code_already_used()),
+            TotpCheck::Wrong => false,
+        },
+        (None, Some(code)) => state.accounts.check_recovery_code(&user, code).await?,
+        (None, None) => false,
+    };
+    if !accepted {
+        state
+            .accounts
+            .guard_failed(&user, Guarded::SecondFactor)
+            .await?;
+        return Err(refused());
+    }
+    state
+        .accounts
+        .guard_passed(&user, Guarded::SecondFactor)
+        .await?;
+    if !state.db.use_challenge(ch.id, now).await? {
+        return Err(refused());
+    }
+    let tokens = state
+        .accounts
+        .start_session(&user, Some(ip.to_string()), user_agent(&headers))
+        .await?;
+    tracing::info!(user_id = user.id, "login with second factor");
+    Ok(Json(auth_response(&user, tokens)))
+}
+
+/// Trade a refresh token for a new access token and a new refresh token. Each refresh token
+/// works once; presenting a spent one revokes the whole session (someone copied it).
+#[utoipa::path(post, path = "/api/auth/refresh", tag = "auth", request_body = RefreshRequest,
+    responses((status = 200, body = AuthResponse), (status = 401, body = ErrorBody)))]
+pub async fn refresh(
+    State(state): State<AppState>,
+    ApiJson(req): ApiJson<RefreshRequest>,
+) -> ApiResult<Json<AuthResponse>> {
+    bounded("refresh_token", &req.refresh_token)?;
+    let next = token::generate("fcr_");
+    let now = state.clock.now_ms();
+    let outcome = state
+        .db
+        .rotate_refresh_token(
+            &token::hash(&req.refresh_token),
+            &token::hash(&next),
+            now + crate::service::accounts::REFRESH_TTL_MS,
+            now,
+        )
+        .await?;
+    match outcome {
+        Rotation::Rotated {
+            session_uuid,
+            user_id,
+            ..
+        } => {
+            let user = state
+                .db
+                .user_by_id(user_id)
+                .await?
+                .ok_or_else(|| ApiError::unauthenticated("The account no longer exists."))?;
+            let access = state.accounts.access_token(&user, &session_uuid);
+            let tokens = IssuedTokens {
+                access_token: access,
+                refresh_token: next,
+                expires_in: ACCESS_TTL_SECS,
+            };
+            Ok(Json(auth_response(&user, tokens)))
+        }
+        Rotation::Reused => {
+            tracing::warn!("refresh token reused: session revoked");
+            Err(ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "REFRESH_TOKEN_REUSED",
+                "This refresh token was already used",
+                "For safety the session was ended on every device that shared it; log in again.",
+            ))
+        }
+        Rotation::Invalid => Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "INVALID_REFRESH_TOKEN",
+            "The refresh token is not valid",
+            "It is unknown, expired or its session ended; log in again.",
+        )),
+    }
+}
+
+/// End the current session: its access and refresh tokens stop working at once.
+#[utoipa::path(post, path = "/api/auth/logout", tag = "auth", security(("bearer" = [])),
+    responses((status = 200, body = Message), (status = 401, body = ErrorBody)))]
+pub async fn logout(State(state): State<AppState>, auth: AuthUser) -> ApiResult<Json<Message>> {
+    let sid = auth.require_session()?;
+    state
+        .db
+        .revoke_session_by_uuid(auth.user.id, sid, "logout", state.clock.now_ms())
+        .await?;
+    Ok(message("Logged out."))
+}
+
+/// The current user.
+#[utoipa::path(get, path = "/api/auth/me", tag = "auth", security(("bearer" = [])),
+    responses((status = 200, body = UserView), (status = 401, body = ErrorBody)))]
+pub async fn me(auth: AuthUser) -> ApiResult<Json<UserView>> {
+    Ok(Json((&auth.user).into()))
+}
