@@ -10,3 +10,4 @@ pub mod mail;
 pub mod media;
 pub mod plans;
 pub mod text;
+pub mod time;

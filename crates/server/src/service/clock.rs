@@ -60,10 +60,10 @@ impl Clock for ManualClock {
     }
 }
 
-/// Formats Unix milliseconds as RFC 3339 UTC with millisecond precision (one formatter for
-/// the API and HLS `EXT-X-PROGRAM-DATE-TIME`).
+/// Formats Unix milliseconds as RFC 3339 UTC with millisecond precision
+/// ([`ferrocast_domain::time`]).
 pub fn rfc3339(ms: i64) -> String {
-    ferrocast_media::hls::format_rfc3339_ms(ms)
+    ferrocast_domain::time::rfc3339_ms(ms)
 }
 
 #[cfg(test)]

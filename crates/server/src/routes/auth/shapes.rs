@@ -360,16 +360,3 @@ pub(crate) async fn confirm_password(
     limit_auth(state, ip)?;
     Ok(state.accounts.confirm_password(auth, password).await?)
 }
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn rfc3339_known_instants() {
-        assert_eq!(super::rfc3339(0), "1970-01-01T00:00:00.000Z");
-        assert_eq!(super::rfc3339(951_782_400_123), "2000-02-29T00:00:00.123Z");
-        assert_eq!(
-            super::rfc3339(1_795_000_000_000),
-            "2026-11-18T11:06:40.000Z"
-        );
-    }
-}
