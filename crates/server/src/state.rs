@@ -115,6 +115,7 @@ pub fn compose(
         engine.clone(),
         vault.clone(),
         grants,
+        fanout.clone(),
         clock.clone(),
     );
     let chat = Arc::new(Chat::new(db.clone(), fanout.clone(), clock.clone()));

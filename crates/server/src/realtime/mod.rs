@@ -14,7 +14,7 @@
 use crate::error::codes;
 use crate::service::accounts::Credential;
 use crate::service::chat::{self, Post, PostError};
-use crate::service::events::{Envelope, Event, RealtimeEvent, Room};
+use crate::service::events::{Envelope, RealtimeEvent, Room};
 use crate::state::AppState;
 use ferrocast_db::sources::SourceRecord;
 use ferrocast_domain::account::{Role, Scope};
@@ -306,7 +306,6 @@ pub fn start(state: AppState, shutdown: watch::Receiver<bool>) -> SocketIoLayer 
         realtime.clone(),
         shutdown.clone(),
     ));
-    tokio::spawn(bridge_live_events(state.clone(), shutdown.clone()));
     tokio::spawn(repeat_viewer_counts(state, realtime, shutdown));
     layer
 }
@@ -810,13 +809,16 @@ async fn deliver(
         let payload = match env.event {
             RealtimeEvent::ChatMessage(m) => json!(m),
             // Two arguments: the status, then which source.
-            RealtimeEvent::StreamStatus { source_id, status } => {
+            RealtimeEvent::StreamStatus {
+                source_id, status, ..
+            } => {
                 json!([status, { "sourceId": source_id }])
             }
             RealtimeEvent::StreamEnded {
                 source_id,
                 duration_minutes,
                 reason,
+                ..
             } => {
                 json!({ "sourceId": source_id, "duration_minutes": duration_minutes, "reason": reason })
             }
@@ -846,6 +848,14 @@ async fn deliver(
             } => {
                 json!({ "sourceId": source_id, "destinationId": destination_id, "state": state, "error": error })
             }
+            RealtimeEvent::UsageWarning {
+                source_id,
+                used_minutes,
+                limit_minutes,
+                ..
+            } => {
+                json!({ "sourceId": source_id, "used_minutes": used_minutes, "limit_minutes": limit_minutes })
+            }
             RealtimeEvent::Viewers {
                 source_id,
                 node: from,
@@ -868,50 +878,6 @@ async fn deliver(
         };
         if let Err(e) = sent {
             tracing::debug!(error = %e, "realtime emit failed");
-        }
-    }
-}
-
-/// Stream lifecycle events of this node's streams go out to every node's viewers.
-async fn bridge_live_events(state: AppState, mut shutdown: watch::Receiver<bool>) {
-    let mut rx = state.streams.subscribe();
-    loop {
-        let ev = tokio::select! {
-            r = rx.recv() => match r {
-                Ok(ev) => ev,
-                Err(broadcast::error::RecvError::Lagged(_)) => continue,
-                Err(broadcast::error::RecvError::Closed) => return,
-            },
-            _ = shutdown.wait_for(|s| *s) => return,
-        };
-        match ev.event {
-            Event::StreamStatus { source_id, status } => {
-                state
-                    .fanout
-                    .publish(RealtimeEvent::StreamStatus { source_id, status });
-            }
-            Event::StreamEnded {
-                source_id,
-                reason,
-                duration_minutes,
-            } => state.fanout.publish(RealtimeEvent::StreamEnded {
-                source_id,
-                duration_minutes,
-                reason,
-            }),
-            Event::DestinationStatus {
-                source_id,
-                destination_id,
-                state: push,
-                error,
-            } => state.fanout.publish(RealtimeEvent::DestinationStatus {
-                user_id: ev.user_id,
-                source_id,
-                destination_id,
-                state: push,
-                error,
-            }),
-            Event::UsageWarning { .. } => {}
         }
     }
 }

@@ -27,7 +27,7 @@ pub async fn events(
 ) -> ApiResult<Sse<impl futures_util::Stream<Item = Result<axum::response::sse::Event, Infallible>>>>
 {
     let user_id = auth.user.id;
-    let rx = state.streams.subscribe();
+    let rx = state.fanout.subscribe();
     let mut recheck = tokio::time::interval(RECHECK_EVERY);
     recheck.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     recheck.reset();
@@ -38,18 +38,23 @@ pub async fn events(
             loop {
                 tokio::select! {
                     received = rx.recv() => match received {
-                        Ok(e) if e.user_id == user_id => {
-                            let name = match &e.event {
+                        Ok(envelope) => {
+                            let Some((owner, event)) = envelope.event.owner_event() else {
+                                continue;
+                            };
+                            if owner != user_id {
+                                continue;
+                            }
+                            let name = match &event {
                                 Event::StreamStatus { .. } => "stream_status",
                                 Event::StreamEnded { .. } => "stream_ended",
                                 Event::UsageWarning { .. } => "usage_warning",
                                 Event::DestinationStatus { .. } => "destination_status",
                             };
-                            let data = serde_json::to_string(&e.event).unwrap_or_default();
+                            let data = serde_json::to_string(&event).unwrap_or_default();
                             let sse = axum::response::sse::Event::default().event(name).data(data);
                             return Some((Ok(sse), Some((rx, recheck, state, auth))));
                         }
-                        Ok(_) => continue,
                         // Missed events are gone; carry on with the next ones.
                         Err(RecvError::Lagged(_)) => continue,
                         Err(RecvError::Closed) => return None,

@@ -61,17 +61,8 @@ impl Room {
     }
 }
 
-/// An event for one user (the owner of the stream it concerns).
-#[derive(Debug, Clone)]
-pub struct UserEvent {
-    /// Whose it is.
-    pub user_id: i64,
-    /// What happened.
-    pub event: Event,
-}
-
-/// What the owner of a stream is told, live (`GET /api/events`; over Socket.IO as the
-/// corresponding [`RealtimeEvent`]s).
+/// What the owner of a stream is told, as `GET /api/events` writes it: the owner's view of the
+/// [`RealtimeEvent`]s that concern their streams ([`RealtimeEvent::owner_event`]).
 #[derive(Debug, Clone, Serialize, ToSchema, PartialEq)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Event {
@@ -162,6 +153,8 @@ pub enum RealtimeEvent {
     ChatMessage(ChatMessageOut),
     /// A stream's lifecycle changed: `starting`, `live` or `offline`.
     StreamStatus {
+        /// The source's owner.
+        user_id: i64,
         /// The source.
         source_id: i64,
         /// The new status.
@@ -169,6 +162,8 @@ pub enum RealtimeEvent {
     },
     /// A stream ended.
     StreamEnded {
+        /// The source's owner.
+        user_id: i64,
         /// The source.
         source_id: i64,
         /// Whole minutes it lasted.
@@ -223,6 +218,17 @@ pub enum RealtimeEvent {
         /// The text.
         text: String,
     },
+    /// 90 % of the month's streaming time is used: for the owner's sockets only.
+    UsageWarning {
+        /// The source's owner.
+        user_id: i64,
+        /// The live source.
+        source_id: i64,
+        /// Minutes used this month.
+        used_minutes: i64,
+        /// The plan's minutes.
+        limit_minutes: i64,
+    },
     /// A restream destination of a source changed state: for its owner's sockets only (the
     /// error may name the platform's answer).
     DestinationStatus {
@@ -249,6 +255,103 @@ pub enum RealtimeEvent {
 }
 
 impl RealtimeEvent {
+    /// The event for the owner of the stream it concerns, as `(user id, what they are told)`.
+    pub fn for_owner(user_id: i64, event: Event) -> RealtimeEvent {
+        match event {
+            Event::StreamStatus { source_id, status } => RealtimeEvent::StreamStatus {
+                user_id,
+                source_id,
+                status,
+            },
+            Event::StreamEnded {
+                source_id,
+                reason,
+                duration_minutes,
+            } => RealtimeEvent::StreamEnded {
+                user_id,
+                source_id,
+                duration_minutes,
+                reason,
+            },
+            Event::UsageWarning {
+                source_id,
+                used_minutes,
+                limit_minutes,
+            } => RealtimeEvent::UsageWarning {
+                user_id,
+                source_id,
+                used_minutes,
+                limit_minutes,
+            },
+            Event::DestinationStatus {
+                source_id,
+                destination_id,
+                state,
+                error,
+            } => RealtimeEvent::DestinationStatus {
+                user_id,
+                source_id,
+                destination_id,
+                state,
+                error,
+            },
+        }
+    }
+
+    /// Whom this event concerns as the owner of a stream, and what they are told; `None` for
+    /// the events of rooms and between nodes.
+    pub fn owner_event(&self) -> Option<(i64, Event)> {
+        Some(match self.clone() {
+            RealtimeEvent::StreamStatus {
+                user_id,
+                source_id,
+                status,
+            } => (user_id, Event::StreamStatus { source_id, status }),
+            RealtimeEvent::StreamEnded {
+                user_id,
+                source_id,
+                duration_minutes,
+                reason,
+            } => (
+                user_id,
+                Event::StreamEnded {
+                    source_id,
+                    reason,
+                    duration_minutes,
+                },
+            ),
+            RealtimeEvent::UsageWarning {
+                user_id,
+                source_id,
+                used_minutes,
+                limit_minutes,
+            } => (
+                user_id,
+                Event::UsageWarning {
+                    source_id,
+                    used_minutes,
+                    limit_minutes,
+                },
+            ),
+            RealtimeEvent::DestinationStatus {
+                user_id,
+                source_id,
+                destination_id,
+                state,
+                error,
+            } => (
+                user_id,
+                Event::DestinationStatus {
+                    source_id,
+                    destination_id,
+                    state,
+                    error,
+                },
+            ),
+            _ => return None,
+        })
+    }
+
     /// The Socket.IO event it is emitted as, and the room it goes to; `None` for the events
     /// between nodes only.
     pub fn socket(&self) -> Option<(&'static str, Room)> {
@@ -273,6 +376,7 @@ impl RealtimeEvent {
             RealtimeEvent::DestinationStatus { user_id, .. } => {
                 ("destination-status", Room::User(*user_id))
             }
+            RealtimeEvent::UsageWarning { user_id, .. } => ("usage-warning", Room::User(*user_id)),
             RealtimeEvent::Viewers { source_id, .. } => ("viewer-count", Room::Stream(*source_id)),
             RealtimeEvent::ConnectorChanged { .. } | RealtimeEvent::ConnectorSend { .. } => {
                 return None
@@ -534,6 +638,23 @@ mod tests {
     use super::*;
 
     #[test]
+    fn an_owner_event_goes_round_the_bus_unchanged() {
+        let owner = Event::UsageWarning {
+            source_id: 3,
+            used_minutes: 54,
+            limit_minutes: 60,
+        };
+        let bus = RealtimeEvent::for_owner(7, owner.clone());
+        assert_eq!(bus.socket(), Some(("usage-warning", Room::User(7))));
+        assert_eq!(bus.owner_event(), Some((7, owner)));
+        let room_only = RealtimeEvent::Reaction {
+            source_id: 3,
+            reaction: "fire".into(),
+        };
+        assert_eq!(room_only.owner_event(), None);
+    }
+
+    #[test]
     fn each_event_knows_its_socket_io_name_and_room() {
         let owner = RealtimeEvent::DestinationStatus {
             user_id: 7,
@@ -571,6 +692,7 @@ mod tests {
         let e = Envelope {
             node: "n1".into(),
             event: RealtimeEvent::StreamStatus {
+                user_id: 1,
                 source_id: 3,
                 status: StreamStatus::Live,
             },

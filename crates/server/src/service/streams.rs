@@ -6,7 +6,7 @@
 //! authorised here too ([`SourceAuthorizer`]): against the stored source and the owner's plan.
 
 use super::clock::SharedClock;
-use super::events::{Event, StreamStatus, UserEvent};
+use super::events::{Event, Fanout, RealtimeEvent, StreamStatus};
 use super::vault::{Sealed, Vault};
 use ferrocast_auth::token;
 use ferrocast_db::destinations::DestinationRecord;
@@ -139,7 +139,8 @@ pub struct Streams {
     vault: Arc<Vault>,
     clock: SharedClock,
     streams: Mutex<HashMap<String, Entry>>,
-    events: broadcast::Sender<UserEvent>,
+    /// Where the owners' events go (every node's sockets and event streams).
+    fanout: Arc<dyn Fanout>,
     grants: Grants,
     /// Serialises "read a source's destinations, hand them to the restreamer", so that two
     /// overlapping changes cannot apply an older list after a newer one.
@@ -153,6 +154,7 @@ impl Streams {
         engine: Engine,
         vault: Arc<Vault>,
         grants: Grants,
+        fanout: Arc<dyn Fanout>,
         clock: SharedClock,
     ) -> Arc<Self> {
         Arc::new(Self {
@@ -161,7 +163,7 @@ impl Streams {
             vault,
             clock,
             streams: Mutex::new(HashMap::new()),
-            events: broadcast::channel(4096).0,
+            fanout,
             grants,
             restream_order: tokio::sync::Mutex::new(()),
         })
@@ -172,14 +174,11 @@ impl Streams {
         &self.engine
     }
 
-    /// Events from now on.
-    pub fn subscribe(&self) -> broadcast::Receiver<UserEvent> {
-        self.events.subscribe()
-    }
-
-    /// Emits an event (no listener is fine).
+    /// Tells the owner `user_id` (their sockets and event streams on every node) and, for the
+    /// stream's lifecycle, its viewers.
     pub fn emit(&self, user_id: i64, event: Event) {
-        let _ = self.events.send(UserEvent { user_id, event });
+        self.fanout
+            .publish(RealtimeEvent::for_owner(user_id, event));
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Entry>> {
