@@ -206,9 +206,9 @@ fn source_view(
     destinations_count: i64,
     reveal: bool,
 ) -> ApiResult<SourceView> {
-    let stream_key = shown_key(&state, s, reveal)?;
+    let stream_key = shown_key(state, s, reveal)?;
     let base = &state.config.public_url;
-    let rtmp = rtmp_base_url(&state);
+    let rtmp = rtmp_base_url(state);
     Ok(SourceView {
         id: s.id,
         uuid: s.uuid.clone(),
@@ -364,7 +364,7 @@ async fn source_one(state: &AppState, id: i64, reveal: bool) -> ApiResult<Json<S
         .ok_or_else(|| ApiError::not_found("source"))?;
     let n = state.db.list_destinations(id).await?.len() as i64;
     Ok(Json(SourceOne {
-        source: source_view(&state, &rec, n, reveal)?,
+        source: source_view(state, &rec, n, reveal)?,
     }))
 }
 

@@ -160,7 +160,7 @@ async fn destination_views(
         .await?
         .iter()
         .filter(|d| d.is_active || !active_only)
-        .map(|d| destination_view(&state, d, &live))
+        .map(|d| destination_view(state, d, &live))
         .collect())
 }
 

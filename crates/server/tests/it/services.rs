@@ -39,7 +39,7 @@ async fn user(db: &Db, email: &str, role: Role) -> UserRecord {
             uuid: &uuid,
             email,
             password_hash: "x",
-            display_name: email.split('@').next().unwrap(),
+            display_name: email.split('@').next().expect("a local part"),
             role: role.as_str(),
             email_verified: true,
         },
