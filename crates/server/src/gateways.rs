@@ -231,32 +231,6 @@ pub async fn epayco_validation(
     })
 }
 
-/// Mails the administrators (in the background) about something a person has to settle, such
-/// as a payment that does not match its order. The error-level log line and the metric that go
-/// with it stand on their own: a node without mail, or without administrators, still alerts.
-pub fn alert_admins(state: &AppState, subject: String, body: String) {
-    let state = state.clone();
-    tokio::spawn(async move {
-        let admins = match state.db.admin_emails(20).await {
-            Ok(a) => a,
-            Err(e) => {
-                tracing::error!(error = %e, "cannot read the administrators to alert");
-                return;
-            }
-        };
-        for to in admins {
-            let mail = ferrocast_domain::mail::Mail {
-                to,
-                subject: subject.clone(),
-                body: body.clone(),
-            };
-            if let Err(e) = state.mailer.send(mail).await {
-                tracing::warn!(error = %e, "alerting an administrator by mail failed");
-            }
-        }
-    });
-}
-
 /// Creates a Razorpay order.
 pub async fn razorpay_order(
     state: &AppState,
