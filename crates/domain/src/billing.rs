@@ -392,7 +392,7 @@ pub enum Due {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Standing {
     /// Its status.
-    pub status: &'static str,
+    pub status: SubscriptionStatus,
     /// End of its current period (ms).
     pub current_period_end: i64,
     /// Whether it ends with the period.
@@ -405,7 +405,9 @@ pub struct Standing {
 /// renewal.
 pub fn due(s: &Standing, now: i64, grace_days: i64) -> Due {
     match s.status {
-        "trialing" | "active" if now >= s.current_period_end => {
+        SubscriptionStatus::Trialing | SubscriptionStatus::Active
+            if now >= s.current_period_end =>
+        {
             if s.cancel_at_period_end {
                 Due::Cancel
             } else {
@@ -417,7 +419,7 @@ pub fn due(s: &Standing, now: i64, grace_days: i64) -> Due {
                 }
             }
         }
-        "past_due" => {
+        SubscriptionStatus::PastDue => {
             let grace_until = s
                 .grace_until
                 .unwrap_or(s.current_period_end + grace_days * DAY_MS);
@@ -536,7 +538,7 @@ mod tests {
     #[test]
     fn the_period_job() {
         let base = Standing {
-            status: "active",
+            status: SubscriptionStatus::Active,
             current_period_end: 1_000 * DAY_MS,
             cancel_at_period_end: false,
             grace_until: None,
@@ -559,14 +561,14 @@ mod tests {
         };
         assert_eq!(due(&ending, 1_000 * DAY_MS, 7), Due::Cancel);
         let late = Standing {
-            status: "past_due",
+            status: SubscriptionStatus::PastDue,
             grace_until: Some(1_007 * DAY_MS),
             ..base
         };
         assert_eq!(due(&late, 1_006 * DAY_MS, 7), Due::Nothing);
         assert_eq!(due(&late, 1_007 * DAY_MS, 7), Due::Cancel);
         let gone = Standing {
-            status: "canceled",
+            status: SubscriptionStatus::Canceled,
             ..base
         };
         assert_eq!(due(&gone, 2_000 * DAY_MS, 7), Due::Nothing);

@@ -6,7 +6,7 @@ use crate::error::ApiError;
 use crate::state::AppState;
 use axum::http::StatusCode;
 use ferrocast_config::{RazorpayKeys, StripeKeys};
-use ferrocast_domain::billing::{due, Due, Standing};
+use ferrocast_domain::billing::{due, Due, Standing, SubscriptionStatus};
 use ferrocast_payments::{epayco, razorpay, stripe};
 use std::time::Duration;
 use tokio::sync::watch;
@@ -281,11 +281,8 @@ pub async fn roll_periods(state: &AppState) -> usize {
     };
     let mut changed = 0;
     for s in due_now {
-        let status: &'static str = match s.status.as_str() {
-            "trialing" => "trialing",
-            "active" => "active",
-            "past_due" => "past_due",
-            _ => continue,
+        let Some(status) = SubscriptionStatus::parse(&s.status) else {
+            continue;
         };
         let standing = Standing {
             status,
@@ -295,9 +292,10 @@ pub async fn roll_periods(state: &AppState) -> usize {
         };
         let (to, grace) = match due(&standing, now, state.config.payments.grace_days) {
             Due::Nothing => continue,
-            Due::PastDue { grace_until } => ("past_due", Some(grace_until)),
-            Due::Cancel => ("canceled", None),
+            Due::PastDue { grace_until } => (SubscriptionStatus::PastDue, Some(grace_until)),
+            Due::Cancel => (SubscriptionStatus::Canceled, None),
         };
+        let (status, to) = (status.as_str(), to.as_str());
         match state
             .db
             .roll_subscription(s.id, status, to, grace, now)
