@@ -623,6 +623,12 @@ impl Db {
                 }
                 None => None,
             };
+            // The user's billing work is serialised before anything of theirs is looked up, so
+            // two payments at once cannot both find no subscription and both start one.
+            let buyer = c.order.map(|o| o.user_id);
+            if let Some(u) = buyer {
+                lock_user!(tx, u);
+            }
             let found = match (&c.fact, c.subscription, c.order) {
                 (GatewayFact::PaymentFailed, _, _) => None,
                 (_, Some(sub), _) => {
@@ -644,8 +650,8 @@ impl Db {
                 Some(r) => Some((r.try_get("id")?, r.try_get("user_id")?, r.try_get("plan_id")?)),
                 None => None,
             };
-            let user = found.map(|(_, u, _)| u).or(c.order.map(|o| o.user_id));
-            if let Some(u) = user {
+            let user = found.map(|(_, u, _)| u).or(buyer);
+            if let Some(u) = user.filter(|u| Some(*u) != buyer) {
                 lock_user!(tx, u);
             }
             // Read after the lock: what another event for this user wrote is visible.
@@ -859,7 +865,9 @@ impl Db {
         })
     }
 
-    /// Sets whether a subscription ends with its period (its owner's choice).
+    /// Sets whether a subscription ends with its period (its owner's choice). Serialised with
+    /// the user's gateway events ([`Db::apply_subscription_change`] writes the state it read
+    /// under the same lock), so neither overwrites the other.
     pub async fn set_cancel_at_period_end(
         &self,
         id: i64,
@@ -867,9 +875,16 @@ impl Db {
         now: i64,
     ) -> Result<(), DbError> {
         on_pool!(self, p => {
+            let mut tx = p.begin().await?;
+            sqlx::query(
+                "UPDATE users SET updated_at = updated_at WHERE id = (SELECT user_id FROM user_subscriptions WHERE id = $1)",
+            )
+            .bind(id)
+            .execute(&mut *tx).await?;
             sqlx::query("UPDATE user_subscriptions SET cancel_at_period_end = $1, updated_at = $2 WHERE id = $3")
                 .bind(cancel).bind(now).bind(id)
-                .execute(p).await?;
+                .execute(&mut *tx).await?;
+            tx.commit().await?;
             Ok(())
         })
     }
