@@ -14,7 +14,10 @@
 //! SQLite).
 
 use crate::{on_pool, Db, DbError};
-use ferrocast_domain::billing::{next_period, Cycle, NotApplied};
+use ferrocast_domain::billing::{
+    transition, Cycle, GatewayFact, NotApplied, OrderStanding, SubscriptionState,
+    SubscriptionStatus, Transition,
+};
 use sqlx::Row;
 
 /// Statuses that entitle a user to their plan.
@@ -189,34 +192,44 @@ pub struct GatewayEventRecord {
     pub received_at: i64,
 }
 
-/// A Stripe subscription's state as an event carries it.
+/// A gateway event's change, in terms that name no gateway: what its adapter read from the
+/// gateway's payload ([`GatewayFact`]) and what of ours it concerns.
 #[derive(Debug, Clone)]
-pub struct StripeSubscriptionState<'a> {
-    /// `sub_…`.
-    pub id: &'a str,
-    /// Status here (`None`: not entitled yet, e.g. `incomplete`; unchanged).
-    pub status: Option<&'a str>,
-    /// Period (ms).
-    pub period_start: Option<i64>,
-    /// Period end (ms).
-    pub period_end: Option<i64>,
-    /// Whether it ends with the period.
-    pub cancel_at_period_end: bool,
+pub struct SubscriptionChange<'a> {
+    /// The gateway (`user_subscriptions.provider`, `payments.provider`).
+    pub provider: &'a str,
+    /// The order of ours the event names, if any (a checkout's, or the one ferrocast put in
+    /// the metadata of the gateway's subscription and invoices).
+    pub order: Option<&'a OrderRecord>,
+    /// The gateway's id of a subscription it bills; `None`: a subscription paid order by
+    /// order (Razorpay, ePayco), found by the order's user, plan and gateway.
+    pub subscription: Option<&'a str>,
+    /// The customer's id at the gateway, remembered for the user's next checkout.
+    pub customer: Option<&'a str>,
+    /// The money the event reports, recorded once per gateway payment id.
+    pub payment: Option<PaymentEntry<'a>>,
+    /// The renewal's invoice at the gateway: a failed attempt is settled (and changes
+    /// nothing) once a payment of that id succeeded.
+    pub invoice: Option<&'a str>,
+    /// What happened.
+    pub fact: GatewayFact,
 }
 
-/// A Stripe invoice as an event carries it.
+/// A payment as a gateway event reports it, for the ledger (`payments`).
 #[derive(Debug, Clone)]
-pub struct StripeInvoice<'a> {
-    /// `in_…`.
+pub struct PaymentEntry<'a> {
+    /// The gateway's id of the payment (unique per gateway).
     pub id: &'a str,
-    /// `sub_…`.
-    pub subscription: &'a str,
-    /// Minor units paid (or due, when it failed).
+    /// The order it pays, if it pays one (not a renewal's invoice).
+    pub order_id: Option<i64>,
+    /// Minor units.
     pub amount_minor: i64,
     /// ISO code.
     pub currency: &'a str,
-    /// End of the period it pays for (ms).
-    pub period_end: Option<i64>,
+    /// Whether the money was taken (`succeeded`) or refused (`failed`).
+    pub succeeded: bool,
+    /// What it was for.
+    pub description: &'a str,
 }
 
 /// A subscription the period job looks at.
@@ -348,26 +361,31 @@ macro_rules! replace_others {
     }};
 }
 
-/// Inserts a subscription unless the gateway's id is there already; its id.
-macro_rules! insert_subscription {
-    ($tx:expr, $user:expr, $plan:expr, $status:expr, $cycle:expr, $start:expr, $end:expr,
-     $provider:expr, $provider_id:expr, $event_at:expr, $now:expr) => {{
-        sqlx::query(
-            "INSERT INTO user_subscriptions (uuid, user_id, plan_id, status, billing_cycle, current_period_start, \
-             current_period_end, cancel_at_period_end, provider, provider_subscription_id, last_event_at, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, FALSE, $8, $9, $10, $11, $11) \
-             ON CONFLICT (provider, provider_subscription_id) DO NOTHING",
+/// A subscription's state, read inside the transaction.
+macro_rules! subscription_state {
+    ($tx:expr, $id:expr) => {{
+        let r = sqlx::query(
+            "SELECT status, billing_cycle, current_period_start, current_period_end, cancel_at_period_end, \
+             grace_until, last_event_at FROM user_subscriptions WHERE id = $1",
         )
-        .bind(uuid::Uuid::new_v4().to_string()).bind($user).bind($plan).bind($status).bind($cycle)
-        .bind($start).bind($end).bind($provider).bind($provider_id).bind($event_at).bind($now)
-        .execute(&mut *$tx).await?;
-        let id: i64 = sqlx::query(
-            "SELECT id FROM user_subscriptions WHERE provider = $1 AND provider_subscription_id = $2",
-        )
-        .bind($provider).bind($provider_id)
-        .fetch_one(&mut *$tx).await?
-        .try_get("id")?;
-        id
+        .bind($id)
+        .fetch_one(&mut *$tx)
+        .await?;
+        let status: String = r.try_get("status")?;
+        let cycle: String = r.try_get("billing_cycle")?;
+        SubscriptionState {
+            status: SubscriptionStatus::parse(&status).ok_or_else(|| {
+                DbError::Query(sqlx::Error::Decode(
+                    format!("unknown subscription status {status:?}").into(),
+                ))
+            })?,
+            cycle: Cycle::parse(&cycle).unwrap_or(Cycle::Monthly),
+            period_start: r.try_get("current_period_start")?,
+            period_end: r.try_get("current_period_end")?,
+            cancel_at_period_end: r.try_get("cancel_at_period_end")?,
+            grace_until: r.try_get("grace_until")?,
+            last_event_at: r.try_get("last_event_at")?,
+        }
     }};
 }
 
@@ -558,19 +576,31 @@ impl Db {
         })
     }
 
-    /// A one-time payment of an order (Razorpay, ePayco): stored once; the order paid; the
-    /// user's subscription to the order's plan through this gateway extended by one cycle, or
-    /// started (ending the user's other subscriptions). `event`: the webhook that reported it,
-    /// if one did.
-    pub async fn pay_order(
+    /// Applies a gateway event's change, whichever gateway sent it, in one transaction: the
+    /// event recorded first (`event`: the webhook that reported it; `None` for a payment the
+    /// buyer's browser confirmed, which only the payment id makes unique), the order of ours it
+    /// names read, the subscription it concerns found, and [`transition`] decides; then the
+    /// customer remembered, the payment stored once, the order marked paid or failed, the
+    /// subscription written (started when there was none) and, for a purchase, the user's
+    /// other entitled subscriptions ended.
+    ///
+    /// A one-time payment already stored ([`GatewayFact::CyclePaid`]: the Checkout callback and
+    /// the webhook for the same payment) is a [`Applied::Duplicate`]. What [`transition`]
+    /// answers `NotApplied` is recorded as ignored with its reason; `NotYet` records nothing
+    /// ([`Applied::Unknown`]), for the gateway to deliver again. `grace_ms`: the grace a failed
+    /// renewal leaves.
+    pub async fn apply_subscription_change(
         &self,
         event: Option<&GatewayEvent<'_>>,
-        order: &OrderRecord,
-        provider_payment_id: &str,
+        change: &SubscriptionChange<'_>,
+        grace_ms: i64,
         now: i64,
     ) -> Result<Applied, DbError> {
-        let cycle = Cycle::parse(&order.billing_cycle).unwrap_or(Cycle::Monthly);
-        let description = format!("plan, {} ({})", order.billing_cycle, order.provider);
+        let c = change;
+        let entitled_sql = format!(
+            "SELECT id, user_id, plan_id FROM user_subscriptions WHERE user_id = $1 AND plan_id = $2 \
+             AND provider = $3 AND status IN {ENTITLED} ORDER BY id DESC LIMIT 1"
+        );
         on_pool!(self, p => {
             let mut tx = p.begin().await?;
             if let Some(e) = event {
@@ -579,334 +609,183 @@ impl Db {
                     return Ok(Applied::Duplicate);
                 }
             }
-            let payment: Option<i64> = sqlx::query(
-                "INSERT INTO payments (uuid, user_id, order_id, plan_id, provider, provider_payment_id, amount_minor, \
-                 currency, status, description, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'succeeded', $9, $10) \
-                 ON CONFLICT (provider, provider_payment_id) DO NOTHING RETURNING id",
-            )
-            .bind(uuid::Uuid::new_v4().to_string()).bind(order.user_id).bind(order.id).bind(order.plan_id)
-            .bind(&order.provider).bind(provider_payment_id).bind(order.amount_minor).bind(&order.currency)
-            .bind(&description).bind(now)
-            .fetch_optional(&mut *tx).await?
-            .map(|r| r.try_get("id")).transpose()?;
-            let Some(payment) = payment else {
-                tx.commit().await?;
-                return Ok(Applied::Duplicate);
-            };
-            lock_user!(tx, order.user_id);
-            sqlx::query("UPDATE payment_orders SET status = 'paid', updated_at = $1 WHERE id = $2")
-                .bind(now).bind(order.id)
-                .execute(&mut *tx).await?;
-            let current = sqlx::query(&format!(
-                "SELECT id, current_period_end FROM user_subscriptions WHERE user_id = $1 AND plan_id = $2 \
-                 AND provider = $3 AND status IN {ENTITLED} ORDER BY id DESC LIMIT 1"
-            ))
-            .bind(order.user_id).bind(order.plan_id).bind(&order.provider)
-            .fetch_optional(&mut *tx).await?;
-            let (subscription, replaced) = match current {
-                Some(r) => {
-                    let id: i64 = r.try_get("id")?;
-                    let end: i64 = r.try_get("current_period_end")?;
-                    let (_, new_end) = next_period(cycle, Some(end), now);
-                    // Renewed (with either cycle): the days left are kept, the new cycle added.
-                    sqlx::query(
-                        "UPDATE user_subscriptions SET status = 'active', current_period_end = $1, grace_until = NULL, \
-                         cancel_at_period_end = FALSE, billing_cycle = $4, updated_at = $2 WHERE id = $3",
-                    )
-                    .bind(new_end).bind(now).bind(id).bind(cycle.as_str())
-                    .execute(&mut *tx).await?;
-                    (id, Vec::new())
+            // The order before the subscription: a checkout marks its order paid and inserts the
+            // subscription in one transaction, so an order read as paid means the subscription is
+            // visible by the next read (PostgreSQL reads each statement afresh).
+            let order = match c.order {
+                Some(o) => {
+                    let (status, refused) = order_state!(tx, o.id);
+                    Some(OrderStanding {
+                        cycle: Cycle::parse(&o.billing_cycle).unwrap_or(Cycle::Monthly),
+                        awaiting_payment: status == "created",
+                        refused,
+                    })
                 }
-                None => {
-                    let (start, end) = next_period(cycle, None, now);
-                    let id = insert_subscription!(tx, order.user_id, order.plan_id, "active", cycle.as_str(),
-                        start, end, &order.provider, &order.uuid, 0i64, now);
-                    let replaced = replace_others!(tx, order.user_id, id, now);
-                    (id, replaced)
-                }
-            };
-            sqlx::query("UPDATE payments SET subscription_id = $1 WHERE id = $2")
-                .bind(subscription).bind(payment)
-                .execute(&mut *tx).await?;
-            tx.commit().await?;
-            Ok(Applied::Done { replaced })
-        })
-    }
-
-    /// A refused payment of an order: recorded once, the order failed unless already paid.
-    pub async fn fail_order(
-        &self,
-        event: &GatewayEvent<'_>,
-        order: &OrderRecord,
-        provider_payment_id: &str,
-        now: i64,
-    ) -> Result<Applied, DbError> {
-        on_pool!(self, p => {
-            let mut tx = p.begin().await?;
-            if !take_event!(tx, event, now) {
-                tx.commit().await?;
-                return Ok(Applied::Duplicate);
-            }
-            sqlx::query(
-                "INSERT INTO payments (uuid, user_id, order_id, plan_id, provider, provider_payment_id, amount_minor, \
-                 currency, status, description, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'failed', 'payment refused', $9) \
-                 ON CONFLICT (provider, provider_payment_id) DO NOTHING",
-            )
-            .bind(uuid::Uuid::new_v4().to_string()).bind(order.user_id).bind(order.id).bind(order.plan_id)
-            .bind(&order.provider).bind(format!("{provider_payment_id}:failed")).bind(order.amount_minor)
-            .bind(&order.currency).bind(now)
-            .execute(&mut *tx).await?;
-            sqlx::query("UPDATE payment_orders SET status = 'failed', updated_at = $1 WHERE id = $2 AND status = 'created'")
-                .bind(now).bind(order.id)
-                .execute(&mut *tx).await?;
-            tx.commit().await?;
-            Ok(Applied::Done { replaced: Vec::new() })
-        })
-    }
-
-    /// Stripe's `checkout.session.completed` (or `…async_payment_succeeded`): the customer
-    /// recorded; when `paid`, the order paid, its subscription known (provisionally for one
-    /// cycle from now, until Stripe's subscription events give its period) and the user's other
-    /// subscriptions ended. An unpaid session (a payment method that settles later) grants
-    /// nothing yet, nor does an order refused before (its payment did not match it). A
-    /// subscription already known as ended (its deletion overtook the checkout) stays ended and
-    /// ends nothing else.
-    pub async fn stripe_checkout_completed(
-        &self,
-        event: &GatewayEvent<'_>,
-        order: &OrderRecord,
-        customer: Option<&str>,
-        subscription: Option<&str>,
-        paid: bool,
-        now: i64,
-    ) -> Result<Applied, DbError> {
-        let cycle = Cycle::parse(&order.billing_cycle).unwrap_or(Cycle::Monthly);
-        on_pool!(self, p => {
-            let mut tx = p.begin().await?;
-            if !take_event!(tx, event, now) {
-                tx.commit().await?;
-                return Ok(Applied::Duplicate);
-            }
-            if order_state!(tx, order.id).1 {
-                mark_ignored!(tx, event, NotApplied::RefusedOrder, order.uuid.as_str());
-                tx.commit().await?;
-                return Ok(Applied::Ignored(NotApplied::RefusedOrder));
-            }
-            lock_user!(tx, order.user_id);
-            if let Some(c) = customer {
-                sqlx::query(
-                    "INSERT INTO billing_customers (user_id, provider, customer_id, created_at) VALUES ($1, 'stripe', $2, $3) \
-                     ON CONFLICT (user_id, provider) DO UPDATE SET customer_id = excluded.customer_id",
-                )
-                .bind(order.user_id).bind(c).bind(now)
-                .execute(&mut *tx).await?;
-            }
-            let mut replaced = Vec::new();
-            if !paid {
-                tx.commit().await?;
-                return Ok(Applied::Done { replaced });
-            }
-            sqlx::query("UPDATE payment_orders SET status = 'paid', updated_at = $1 WHERE id = $2")
-                .bind(now).bind(order.id)
-                .execute(&mut *tx).await?;
-            if let Some(sub) = subscription {
-                let (start, end) = next_period(cycle, None, now);
-                let id = insert_subscription!(tx, order.user_id, order.plan_id, "active", cycle.as_str(),
-                    start, end, "stripe", sub, 0i64, now);
-                let entitled = sqlx::query(&format!(
-                    "SELECT 1 AS one FROM user_subscriptions WHERE id = $1 AND status IN {ENTITLED}"
-                ))
-                .bind(id)
-                .fetch_optional(&mut *tx).await?
-                .is_some();
-                if entitled {
-                    replaced = replace_others!(tx, order.user_id, id, now);
-                }
-            }
-            tx.commit().await?;
-            Ok(Applied::Done { replaced })
-        })
-    }
-
-    /// Stripe's `customer.subscription.*`: the subscription's status, period and
-    /// cancel-at-period-end as of `event_at` (ms), unless a newer event was applied.
-    ///
-    /// A subscription not known here is only ever created by its Checkout, which checks what
-    /// was paid. An event about one is decided by the order named in the subscription's
-    /// metadata (`order`): with no order of ours, or a refused one, it is ignored; an
-    /// `incomplete` subscription changes nothing; an ended one is recorded as ended (so that a
-    /// Checkout arriving after its deletion grants nothing); an entitled one waits for the
-    /// gateway's retry ([`Applied::Unknown`]) while its Checkout has not been applied (the
-    /// order is still `created`), and is ignored once it has.
-    pub async fn stripe_subscription_event(
-        &self,
-        event: &GatewayEvent<'_>,
-        s: &StripeSubscriptionState<'_>,
-        order: Option<&OrderRecord>,
-        event_at: i64,
-        grace_ms: i64,
-        now: i64,
-    ) -> Result<Applied, DbError> {
-        on_pool!(self, p => {
-            let mut tx = p.begin().await?;
-            if !take_event!(tx, event, now) {
-                tx.commit().await?;
-                return Ok(Applied::Duplicate);
-            }
-            // The order before the subscription: its Checkout marks it paid and inserts the
-            // subscription in one transaction, so an order read as paid means the subscription
-            // is visible by the next read (PostgreSQL reads each statement afresh).
-            let order_now = match order {
-                Some(o) => Some(order_state!(tx, o.id)),
                 None => None,
             };
-            let known = sqlx::query("SELECT id, user_id FROM user_subscriptions WHERE provider = 'stripe' AND provider_subscription_id = $1")
-                .bind(s.id)
-                .fetch_optional(&mut *tx).await?;
-            let replaced = Vec::new();
-            let id: i64 = match (known, order.zip(order_now)) {
-                (Some(r), _) => {
-                    lock_user!(tx, r.try_get::<i64, _>("user_id")?);
-                    r.try_get("id")?
-                }
-                (None, None) => {
-                    let why = mark_ignored!(tx, event, NotApplied::UnknownSubscription, s.id);
-                    tx.commit().await?;
-                    return Ok(Applied::Ignored(why));
-                }
-                (None, Some((o, (order_status, refused)))) => {
-                    match s.status {
-                        _ if refused => {
-                            let why = mark_ignored!(tx, event, NotApplied::RefusedOrder, o.uuid.as_str());
-                            tx.commit().await?;
-                            return Ok(Applied::Ignored(why));
-                        }
-                        // Not paid yet (`incomplete`): nothing to grant; its Checkout creates it.
-                        None => {
-                            tx.commit().await?;
-                            return Ok(Applied::Done { replaced });
-                        }
-                        Some("canceled") => {
-                            let cycle = Cycle::parse(&o.billing_cycle).unwrap_or(Cycle::Monthly);
-                            let (start, end) = next_period(cycle, None, now);
-                            lock_user!(tx, o.user_id);
-                            insert_subscription!(tx, o.user_id, o.plan_id, "canceled", cycle.as_str(),
-                                s.period_start.unwrap_or(start), s.period_end.unwrap_or(end), "stripe", s.id, 0i64, now)
-                        }
-                        // Entitled: its Checkout has not been applied yet and will create it.
-                        Some(_) if order_status == "created" => {
-                            tx.rollback().await?;
-                            return Ok(Applied::Unknown);
-                        }
-                        // Its Checkout was applied and created another subscription, or none.
-                        Some(_) => {
-                            let why = mark_ignored!(tx, event, NotApplied::UnknownSubscription, s.id);
-                            tx.commit().await?;
-                            return Ok(Applied::Ignored(why));
-                        }
-                    }
-                }
-            };
-            sqlx::query(
-                "UPDATE user_subscriptions SET status = COALESCE($1, status), \
-                 current_period_start = COALESCE($2, current_period_start), \
-                 current_period_end = COALESCE($3, current_period_end), cancel_at_period_end = $4, \
-                 grace_until = CASE WHEN $1 = 'active' OR $1 = 'trialing' THEN NULL \
-                 WHEN $1 = 'past_due' THEN COALESCE(grace_until, $8) ELSE grace_until END, \
-                 last_event_at = $5, updated_at = $6 WHERE id = $7 AND last_event_at <= $5",
-            )
-            .bind(s.status).bind(s.period_start).bind(s.period_end).bind(s.cancel_at_period_end)
-            .bind(event_at).bind(now).bind(id).bind(now + grace_ms)
-            .execute(&mut *tx).await?;
-            tx.commit().await?;
-            Ok(Applied::Done { replaced })
-        })
-    }
-
-    /// Stripe's `invoice.paid` (`paid`) or `invoice.payment_failed`: the payment stored once;
-    /// paid: the period extended to what the invoice pays for and a past-due subscription
-    /// active again; failed: an active subscription past due, with `grace_ms` of grace.
-    ///
-    /// For a subscription not known here: a paid invoice waits for the gateway's retry
-    /// ([`Applied::Unknown`]) while the order behind it (`order`, from the subscription's
-    /// metadata on the invoice) still awaits its Checkout; otherwise it is ignored, as is a
-    /// failed one (there is nothing here to make past due).
-    pub async fn stripe_invoice(
-        &self,
-        event: &GatewayEvent<'_>,
-        inv: &StripeInvoice<'_>,
-        order: Option<&OrderRecord>,
-        paid: bool,
-        grace_ms: i64,
-        now: i64,
-    ) -> Result<Applied, DbError> {
-        on_pool!(self, p => {
-            let mut tx = p.begin().await?;
-            if !take_event!(tx, event, now) {
-                tx.commit().await?;
-                return Ok(Applied::Duplicate);
+            // The user's billing work is serialised before anything of theirs is looked up, so
+            // two payments at once cannot both find no subscription and both start one.
+            let buyer = c.order.map(|o| o.user_id);
+            if let Some(u) = buyer {
+                lock_user!(tx, u);
             }
-            // The order before the subscription, as in `stripe_subscription_event`.
-            let order_now = match order {
-                Some(o) if paid => Some(order_state!(tx, o.id)),
+            let found = match (&c.fact, c.subscription, c.order) {
+                (GatewayFact::PaymentFailed, _, _) => None,
+                (_, Some(sub), _) => {
+                    sqlx::query(
+                        "SELECT id, user_id, plan_id FROM user_subscriptions \
+                         WHERE provider = $1 AND provider_subscription_id = $2",
+                    )
+                    .bind(c.provider).bind(sub)
+                    .fetch_optional(&mut *tx).await?
+                }
+                (GatewayFact::CyclePaid { .. }, None, Some(o)) => {
+                    sqlx::query(&entitled_sql)
+                        .bind(o.user_id).bind(o.plan_id).bind(c.provider)
+                        .fetch_optional(&mut *tx).await?
+                }
                 _ => None,
             };
-            let Some(sub) = sqlx::query(
-                "SELECT id, user_id, plan_id FROM user_subscriptions WHERE provider = 'stripe' AND provider_subscription_id = $1",
-            )
-            .bind(inv.subscription)
-            .fetch_optional(&mut *tx).await? else {
-                let why = match order_now {
-                    Some((_, true)) => NotApplied::RefusedOrder,
-                    // Its Checkout has not been applied yet and will create the subscription.
-                    Some((status, false)) if status == "created" => {
-                        tx.rollback().await?;
-                        return Ok(Applied::Unknown);
+            let found: Option<(i64, i64, i64)> = match found {
+                Some(r) => Some((r.try_get("id")?, r.try_get("user_id")?, r.try_get("plan_id")?)),
+                None => None,
+            };
+            let user = found.map(|(_, u, _)| u).or(buyer);
+            if let Some(u) = user.filter(|u| Some(*u) != buyer) {
+                lock_user!(tx, u);
+            }
+            // Read after the lock: what another event for this user wrote is visible.
+            let current = match found {
+                Some((id, _, _)) => Some(subscription_state!(tx, id)),
+                None => None,
+            };
+            let fact = match (c.fact, c.invoice) {
+                (GatewayFact::RenewalFailed { settled }, Some(invoice)) => {
+                    let paid = sqlx::query(
+                        "SELECT 1 AS one FROM payments WHERE provider = $1 AND provider_payment_id = $2 \
+                         AND status = 'succeeded'",
+                    )
+                    .bind(c.provider).bind(invoice)
+                    .fetch_optional(&mut *tx).await?
+                    .is_some();
+                    GatewayFact::RenewalFailed { settled: settled || paid }
+                }
+                (fact, _) => fact,
+            };
+            let (to, ends_others) = match transition(current.as_ref(), order.as_ref(), &fact, now, grace_ms) {
+                Transition::NotYet => {
+                    tx.rollback().await?;
+                    return Ok(Applied::Unknown);
+                }
+                Transition::NotApplied(reason) => {
+                    // A line for the operator: the refused order, or the subscription named.
+                    let detail = match (reason, &fact, c.order) {
+                        (
+                            NotApplied::RefusedOrder,
+                            GatewayFact::CheckoutCompleted { .. } | GatewayFact::Reported { .. },
+                            Some(o),
+                        ) => o.uuid.as_str(),
+                        _ => c.subscription.unwrap_or_default(),
+                    };
+                    if let Some(e) = event {
+                        mark_ignored!(tx, e, reason, detail);
                     }
-                    _ => NotApplied::UnknownSubscription,
-                };
-                mark_ignored!(tx, event, why, inv.subscription);
-                tx.commit().await?;
-                return Ok(Applied::Ignored(why));
+                    tx.commit().await?;
+                    return Ok(Applied::Ignored(reason));
+                }
+                Transition::Unchanged => (None, false),
+                Transition::Apply { to, ends_others } => (Some(to), ends_others),
             };
-            let (id, user, plan): (i64, i64, i64) = (sub.try_get("id")?, sub.try_get("user_id")?, sub.try_get("plan_id")?);
-            lock_user!(tx, user);
-            let (payment_id, status, description) = if paid {
-                (inv.id.to_owned(), "succeeded", "subscription invoice")
-            } else {
-                (format!("{}:failed:{}", inv.id, event.id), "failed", "subscription invoice, payment failed")
-            };
-            sqlx::query(
-                "INSERT INTO payments (uuid, user_id, subscription_id, plan_id, provider, provider_payment_id, amount_minor, \
-                 currency, status, description, created_at) VALUES ($1, $2, $3, $4, 'stripe', $5, $6, $7, $8, $9, $10) \
-                 ON CONFLICT (provider, provider_payment_id) DO NOTHING",
-            )
-            .bind(uuid::Uuid::new_v4().to_string()).bind(user).bind(id).bind(plan).bind(&payment_id)
-            .bind(inv.amount_minor).bind(inv.currency).bind(status).bind(description).bind(now)
-            .execute(&mut *tx).await?;
-            if paid {
+            if let (Some(customer), Some(u)) = (c.customer, user) {
                 sqlx::query(
-                    "UPDATE user_subscriptions SET \
-                     current_period_end = CASE WHEN $1 IS NOT NULL AND $1 > current_period_end THEN $1 ELSE current_period_end END, \
-                     status = CASE WHEN status = 'past_due' THEN 'active' ELSE status END, \
-                     grace_until = CASE WHEN status = 'past_due' THEN NULL ELSE grace_until END, \
-                     updated_at = $2 WHERE id = $3",
+                    "INSERT INTO billing_customers (user_id, provider, customer_id, created_at) VALUES ($1, $2, $3, $4) \
+                     ON CONFLICT (user_id, provider) DO UPDATE SET customer_id = excluded.customer_id",
                 )
-                .bind(inv.period_end).bind(now).bind(id)
-                .execute(&mut *tx).await?;
-            } else {
-                // A failed attempt reported after the invoice was paid (a retry succeeded) changes
-                // nothing.
-                sqlx::query(
-                    "UPDATE user_subscriptions SET status = 'past_due', grace_until = $1, updated_at = $2 \
-                     WHERE id = $3 AND status IN ('active', 'trialing') AND NOT EXISTS \
-                     (SELECT 1 FROM payments WHERE provider = 'stripe' AND provider_payment_id = $4 AND status = 'succeeded')",
-                )
-                .bind(now + grace_ms).bind(now).bind(id).bind(inv.id)
+                .bind(u).bind(c.provider).bind(customer).bind(now)
                 .execute(&mut *tx).await?;
             }
+            let mut payment = None;
+            if let (Some(pay), Some(u)) = (&c.payment, user) {
+                let plan = found.map(|(_, _, pl)| pl).or(c.order.map(|o| o.plan_id));
+                payment = sqlx::query(
+                    "INSERT INTO payments (uuid, user_id, order_id, subscription_id, plan_id, provider, provider_payment_id, \
+                     amount_minor, currency, status, description, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) \
+                     ON CONFLICT (provider, provider_payment_id) DO NOTHING RETURNING id",
+                )
+                .bind(uuid::Uuid::new_v4().to_string()).bind(u).bind(pay.order_id).bind(found.map(|(id, _, _)| id))
+                .bind(plan).bind(c.provider).bind(pay.id).bind(pay.amount_minor).bind(pay.currency)
+                .bind(if pay.succeeded { "succeeded" } else { "failed" }).bind(pay.description).bind(now)
+                .fetch_optional(&mut *tx).await?
+                .map(|r| r.try_get::<i64, _>("id")).transpose()?;
+                if payment.is_none() && matches!(fact, GatewayFact::CyclePaid { .. }) {
+                    // This payment bought its cycle before.
+                    tx.commit().await?;
+                    return Ok(Applied::Duplicate);
+                }
+            }
+            if let Some(o) = c.order {
+                match fact {
+                    GatewayFact::CyclePaid { .. } | GatewayFact::CheckoutCompleted { paid: true, .. } => {
+                        sqlx::query("UPDATE payment_orders SET status = 'paid', updated_at = $1 WHERE id = $2")
+                            .bind(now).bind(o.id)
+                            .execute(&mut *tx).await?;
+                    }
+                    GatewayFact::PaymentFailed => {
+                        sqlx::query("UPDATE payment_orders SET status = 'failed', updated_at = $1 WHERE id = $2 AND status = 'created'")
+                            .bind(now).bind(o.id)
+                            .execute(&mut *tx).await?;
+                    }
+                    _ => {}
+                }
+            }
+            let mut replaced = Vec::new();
+            let subscription = match (to, found, c.order) {
+                (Some(to), Some((id, _, _)), _) => {
+                    if current != Some(to) {
+                        sqlx::query(
+                            "UPDATE user_subscriptions SET status = $1, billing_cycle = $2, current_period_start = $3, \
+                             current_period_end = $4, cancel_at_period_end = $5, grace_until = $6, last_event_at = $7, \
+                             updated_at = $8 WHERE id = $9",
+                        )
+                        .bind(to.status.as_str()).bind(to.cycle.as_str()).bind(to.period_start).bind(to.period_end)
+                        .bind(to.cancel_at_period_end).bind(to.grace_until).bind(to.last_event_at).bind(now).bind(id)
+                        .execute(&mut *tx).await?;
+                    }
+                    Some(id)
+                }
+                (Some(to), None, Some(o)) => {
+                    // A one-time purchase is known by its order; a gateway's by its id.
+                    let gateway_id = c.subscription.unwrap_or(o.uuid.as_str());
+                    sqlx::query(
+                        "INSERT INTO user_subscriptions (uuid, user_id, plan_id, status, billing_cycle, current_period_start, \
+                         current_period_end, cancel_at_period_end, grace_until, provider, provider_subscription_id, last_event_at, \
+                         created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13) \
+                         ON CONFLICT (provider, provider_subscription_id) DO NOTHING",
+                    )
+                    .bind(uuid::Uuid::new_v4().to_string()).bind(o.user_id).bind(o.plan_id).bind(to.status.as_str())
+                    .bind(to.cycle.as_str()).bind(to.period_start).bind(to.period_end).bind(to.cancel_at_period_end)
+                    .bind(to.grace_until).bind(c.provider).bind(gateway_id).bind(to.last_event_at).bind(now)
+                    .execute(&mut *tx).await?;
+                    let id: i64 = sqlx::query(
+                        "SELECT id FROM user_subscriptions WHERE provider = $1 AND provider_subscription_id = $2",
+                    )
+                    .bind(c.provider).bind(gateway_id)
+                    .fetch_one(&mut *tx).await?
+                    .try_get("id")?;
+                    Some(id)
+                }
+                _ => None,
+            };
+            if let (Some(id), Some(u), true) = (subscription, user, ends_others) {
+                replaced = replace_others!(tx, u, id, now);
+            }
+            if let (Some(payment), Some(id), None) = (payment, subscription, found) {
+                sqlx::query("UPDATE payments SET subscription_id = $1 WHERE id = $2")
+                    .bind(id).bind(payment)
+                    .execute(&mut *tx).await?;
+            }
             tx.commit().await?;
-            Ok(Applied::Done { replaced: Vec::new() })
+            Ok(Applied::Done { replaced })
         })
     }
 
@@ -986,7 +865,9 @@ impl Db {
         })
     }
 
-    /// Sets whether a subscription ends with its period (its owner's choice).
+    /// Sets whether a subscription ends with its period (its owner's choice). Serialised with
+    /// the user's gateway events ([`Db::apply_subscription_change`] writes the state it read
+    /// under the same lock), so neither overwrites the other.
     pub async fn set_cancel_at_period_end(
         &self,
         id: i64,
@@ -994,9 +875,16 @@ impl Db {
         now: i64,
     ) -> Result<(), DbError> {
         on_pool!(self, p => {
+            let mut tx = p.begin().await?;
+            sqlx::query(
+                "UPDATE users SET updated_at = updated_at WHERE id = (SELECT user_id FROM user_subscriptions WHERE id = $1)",
+            )
+            .bind(id)
+            .execute(&mut *tx).await?;
             sqlx::query("UPDATE user_subscriptions SET cancel_at_period_end = $1, updated_at = $2 WHERE id = $3")
                 .bind(cancel).bind(now).bind(id)
-                .execute(p).await?;
+                .execute(&mut *tx).await?;
+            tx.commit().await?;
             Ok(())
         })
     }

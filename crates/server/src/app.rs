@@ -146,25 +146,34 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .routes(declare(Key(SourcesWrite), routes!(connectors::create)))
         .routes(declare(
             Key(BillingWrite),
-            routes!(payments::razorpay_create_order),
+            routes!(payments::razorpay::razorpay_create_order),
         ))
         .routes(declare(
             Key(BillingWrite),
-            routes!(payments::razorpay_verify),
+            routes!(payments::razorpay::razorpay_verify),
         ))
         // Gateways prove themselves by their signatures.
-        .routes(declare(Public, routes!(payments::razorpay_webhook)))
+        .routes(declare(
+            Public,
+            routes!(payments::razorpay::razorpay_webhook),
+        ))
         .routes(declare(
             Key(BillingWrite),
-            routes!(payments::stripe_checkout),
+            routes!(payments::stripe::stripe_checkout),
         ))
-        .routes(declare(Key(BillingWrite), routes!(payments::stripe_portal)))
-        .routes(declare(Public, routes!(payments::stripe_webhook)))
         .routes(declare(
             Key(BillingWrite),
-            routes!(payments::epayco_create_order),
+            routes!(payments::stripe::stripe_portal),
         ))
-        .routes(declare(Public, routes!(payments::epayco_confirmation)))
+        .routes(declare(Public, routes!(payments::stripe::stripe_webhook)))
+        .routes(declare(
+            Key(BillingWrite),
+            routes!(payments::epayco::epayco_create_order),
+        ))
+        .routes(declare(
+            Public,
+            routes!(payments::epayco::epayco_confirmation),
+        ))
         .routes(declare(Key(ProfileRead), routes!(payments::history)))
         .routes(declare(Key(BillingWrite), routes!(payments::cancel)))
         .routes(declare(Key(BillingWrite), routes!(payments::resume)))

@@ -6,6 +6,7 @@
 //! answered with a generic 500 — causes never leave the server.
 
 use crate::service::accounts::AccountsError;
+use crate::service::billing::BillingError;
 use crate::service::hashing::HashError;
 use crate::service::sources::SourcesError;
 use crate::service::streams::StreamsError;
@@ -255,6 +256,27 @@ impl From<StreamsError> for ApiError {
     fn from(e: StreamsError) -> Self {
         match e {
             StreamsError::Db(e) => ApiError::internal(e),
+        }
+    }
+}
+
+impl From<BillingError> for ApiError {
+    fn from(e: BillingError) -> Self {
+        match e {
+            BillingError::Db(e) => ApiError::internal(e),
+            BillingError::Invalid(details) => ApiError::validation(details),
+            BillingError::NotFound(what) => ApiError::not_found(what),
+            // The gateway delivers it again.
+            BillingError::NotYetKnown => {
+                let mut e = ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "NOT_YET_KNOWN",
+                    "This event concerns a payment not known yet",
+                    "Deliver it again later; it is applied once the earlier event has arrived.",
+                );
+                e.retry_after = Some(5);
+                e
+            }
         }
     }
 }

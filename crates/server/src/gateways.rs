@@ -6,7 +6,7 @@ use crate::error::ApiError;
 use crate::state::AppState;
 use axum::http::StatusCode;
 use ferrocast_config::{RazorpayKeys, StripeKeys};
-use ferrocast_domain::billing::{due, Due, Standing};
+use ferrocast_domain::billing::{due, Due, Standing, SubscriptionStatus};
 use ferrocast_payments::{epayco, razorpay, stripe};
 use std::time::Duration;
 use tokio::sync::watch;
@@ -231,32 +231,6 @@ pub async fn epayco_validation(
     })
 }
 
-/// Mails the administrators (in the background) about something a person has to settle, such
-/// as a payment that does not match its order. The error-level log line and the metric that go
-/// with it stand on their own: a node without mail, or without administrators, still alerts.
-pub fn alert_admins(state: &AppState, subject: String, body: String) {
-    let state = state.clone();
-    tokio::spawn(async move {
-        let admins = match state.db.admin_emails(20).await {
-            Ok(a) => a,
-            Err(e) => {
-                tracing::error!(error = %e, "cannot read the administrators to alert");
-                return;
-            }
-        };
-        for to in admins {
-            let mail = ferrocast_domain::mail::Mail {
-                to,
-                subject: subject.clone(),
-                body: body.clone(),
-            };
-            if let Err(e) = state.mailer.send(mail).await {
-                tracing::warn!(error = %e, "alerting an administrator by mail failed");
-            }
-        }
-    });
-}
-
 /// Creates a Razorpay order.
 pub async fn razorpay_order(
     state: &AppState,
@@ -307,11 +281,8 @@ pub async fn roll_periods(state: &AppState) -> usize {
     };
     let mut changed = 0;
     for s in due_now {
-        let status: &'static str = match s.status.as_str() {
-            "trialing" => "trialing",
-            "active" => "active",
-            "past_due" => "past_due",
-            _ => continue,
+        let Some(status) = SubscriptionStatus::parse(&s.status) else {
+            continue;
         };
         let standing = Standing {
             status,
@@ -321,9 +292,10 @@ pub async fn roll_periods(state: &AppState) -> usize {
         };
         let (to, grace) = match due(&standing, now, state.config.payments.grace_days) {
             Due::Nothing => continue,
-            Due::PastDue { grace_until } => ("past_due", Some(grace_until)),
-            Due::Cancel => ("canceled", None),
+            Due::PastDue { grace_until } => (SubscriptionStatus::PastDue, Some(grace_until)),
+            Due::Cancel => (SubscriptionStatus::Canceled, None),
         };
+        let (status, to) = (status.as_str(), to.as_str());
         match state
             .db
             .roll_subscription(s.id, status, to, grace, now)

@@ -6,6 +6,7 @@ use crate::connectors::registry::Connectors;
 use crate::metrics::Metrics;
 use crate::ratelimit::RateLimiter;
 use crate::service::accounts::{Accounts, Keys};
+use crate::service::billing::Billing;
 use crate::service::chat::Chat;
 use crate::service::clock::SharedClock;
 use crate::service::events::Fanout;
@@ -45,6 +46,8 @@ pub struct Inner {
     pub streams: Arc<Streams>,
     /// Chat: posting, rules and moderation.
     pub chat: Arc<Chat>,
+    /// Orders and what payment gateways' events do.
+    pub billing: Billing,
     /// Site settings.
     pub site: Site,
     /// Credential endpoints, per client address.
@@ -119,6 +122,13 @@ pub fn compose(
         clock.clone(),
     );
     let chat = Arc::new(Chat::new(db.clone(), fanout.clone(), clock.clone()));
+    let billing = Billing::new(
+        db.clone(),
+        clock.clone(),
+        metrics.clone(),
+        mailer.clone(),
+        config.payments.grace_days,
+    );
     Ok(AppState(Arc::new(Inner {
         auth_limiter: RateLimiter::new(config.auth_rate_limit, Duration::from_secs(60)),
         api_limiter: RateLimiter::new(config.api_rate_limit, Duration::from_secs(60)),
@@ -133,6 +143,7 @@ pub fn compose(
         accounts,
         streams,
         chat,
+        billing,
         metrics,
         engine,
         fanout,

@@ -5,6 +5,7 @@
 //! place). Nothing under `service` imports axum or socketioxide (a test checks).
 
 pub mod accounts;
+pub mod billing;
 pub mod chat;
 pub mod clock;
 pub mod events;

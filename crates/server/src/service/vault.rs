@@ -73,7 +73,7 @@ mod tests {
         let v = Vault::new(SecretBox::new(&[7; 32]));
         let sealed = v.seal(Sealed::StreamKey("a"), b"sk_1");
         assert_eq!(
-            v.open_text(Sealed::StreamKey("a"), &sealed).unwrap(),
+            v.open_text(Sealed::StreamKey("a"), &sealed).expect("opens"),
             "sk_1"
         );
         assert!(v.open(Sealed::StreamKey("b"), &sealed).is_err());

@@ -40,28 +40,28 @@ fn the_engine_has_no_module_cycle() {
 fn the_checker_sees_cycles_through_use_trees_super_and_child_paths() {
     let dir = std::env::temp_dir().join(format!("modgraph-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(dir.join("b")).expect("test setup");
-    std::fs::write(dir.join("lib.rs"), "pub mod a;\npub mod b;\npub mod c;\n").expect("test setup");
+    std::fs::create_dir_all(dir.join("b")).expect("mkdir");
+    std::fs::write(dir.join("lib.rs"), "pub mod a;\npub mod b;\npub mod c;\n").expect("write");
     // a -> b::inner (grouped use), b::inner -> c (super path), c -> a (inline path).
-    std::fs::write(dir.join("a.rs"), "use crate::{b::{inner::X}, c as _};\n").expect("test setup");
+    std::fs::write(dir.join("a.rs"), "use crate::{b::{inner::X}, c as _};\n").expect("write");
     std::fs::write(
         dir.join("b/mod.rs"),
         "pub mod inner;\n// crate::a is only a comment\n",
     )
-    .expect("test setup");
+    .expect("write");
     std::fs::write(
         dir.join("b/inner.rs"),
         "pub struct X(super::super::c::Y);\n",
     )
-    .expect("test setup");
+    .expect("write");
     std::fs::write(
         dir.join("c.rs"),
         "pub struct Y;\nfn f() { crate::a::g(\"crate::b\"); }\n",
     )
-    .expect("test setup");
-    let graph = ModuleGraph::read(&dir).expect("test setup");
+    .expect("write");
+    let graph = ModuleGraph::read(&dir).expect("read");
     let cycles = graph.cycles();
-    std::fs::remove_dir_all(&dir).expect("test setup");
+    std::fs::remove_dir_all(&dir).expect("cleanup");
     assert_eq!(
         cycles,
         vec![vec!["a".to_string(), "b::inner".into(), "c".into()]]
@@ -257,7 +257,7 @@ fn collect(
         } else if path.extension().is_some_and(|e| e == "rs") {
             let rel = path
                 .strip_prefix(root)
-                .expect("a file under the crate")
+                .expect("under root")
                 .with_extension("");
             let mut parts: Vec<String> = rel
                 .components()
@@ -315,7 +315,7 @@ fn strip(text: &str) -> String {
             }
             i += 1;
         } else {
-            let c = text[i..].chars().next().expect("a character at a boundary");
+            let c = text[i..].chars().next().expect("a char at i");
             out.push(c);
             i += c.len_utf8();
         }

@@ -253,3 +253,135 @@ async fn site_settings_are_cached_for_two_seconds_of_the_clock() {
     db.close().await;
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// Billing on its own, on the service's clock: a purchase checked, a one-time payment applied
+/// once whichever confirmation comes first, a subscription event that overtook its Checkout
+/// deferred (nothing recorded), and a payment that does not match its order refused and
+/// counted.
+#[tokio::test]
+async fn billing_applies_each_payment_once_and_defers_what_overtook_its_checkout() {
+    use ferrocast_db::billing::{GatewayEvent, SubscriptionChange};
+    use ferrocast_domain::billing::{Cycle, GatewayFact, NotApplied, SubscriptionStatus};
+    use ferrocast_server::service::billing::{Billing, BillingError, Purchase};
+
+    let (db, dir) = sqlite().await;
+    let buyer = user(&db, "buyer@example.com", Role::Creator).await;
+    let pro = db
+        .list_plans()
+        .await
+        .expect("plans")
+        .into_iter()
+        .find(|p| p.spec.name == "Pro")
+        .expect("Pro");
+    let clock = ManualClock::at(T0);
+    let metrics = Arc::new(Metrics::new());
+    let billing = Billing::new(
+        db.clone(),
+        clock.clone(),
+        metrics.clone(),
+        Arc::new(ferrocast_server::mail::LogMailer),
+        7,
+    );
+    let weekly = Purchase {
+        plan_id: pro.id,
+        billing_cycle: "weekly",
+        currency: None,
+    };
+    assert!(matches!(
+        billing
+            .new_order(buyer.id, &weekly, "razorpay", "INR")
+            .await,
+        Err(BillingError::Invalid(_))
+    ));
+    let monthly = Purchase {
+        billing_cycle: "monthly",
+        ..weekly
+    };
+    let (order, plan) = billing
+        .new_order(buyer.id, &monthly, "razorpay", "INR")
+        .await
+        .expect("order");
+    assert_eq!((plan.as_str(), order.currency.as_str()), ("Pro", "INR"));
+    assert_eq!(order.created_at, T0, "the service's clock");
+
+    // The browser's confirmation, then the webhook for the same payment.
+    clock.advance(60_000);
+    let first = billing.pay_order(None, &order, "pay_1").await.expect("pay");
+    assert!(first.applied);
+    let webhook = GatewayEvent {
+        provider: "razorpay",
+        id: "evt_1",
+        kind: "payment.captured",
+    };
+    let again = billing
+        .pay_order(Some(&webhook), &order, "pay_1")
+        .await
+        .expect("pay");
+    assert!(!again.applied, "applied once");
+    let sub = db
+        .current_subscription(buyer.id)
+        .await
+        .expect("q")
+        .expect("granted");
+    assert_eq!(sub.status, SubscriptionStatus::Active.as_str());
+    assert_eq!(
+        sub.current_period_end,
+        Cycle::Monthly.period_end(T0 + 60_000)
+    );
+
+    // A Stripe subscription whose Checkout has not been applied yet: deferred.
+    let (stripe_order, _) = billing
+        .new_order(buyer.id, &monthly, "stripe", "USD")
+        .await
+        .expect("order");
+    let created = GatewayEvent {
+        provider: "stripe",
+        id: "evt_2",
+        kind: "customer.subscription.created",
+    };
+    let change = SubscriptionChange {
+        provider: "stripe",
+        order: Some(&stripe_order),
+        subscription: Some("sub_1"),
+        customer: None,
+        payment: None,
+        invoice: None,
+        fact: GatewayFact::Reported {
+            status: Some(SubscriptionStatus::Active),
+            period_start: None,
+            period_end: None,
+            cancel_at_period_end: false,
+            at: T0,
+        },
+    };
+    assert!(matches!(
+        billing.apply(Some(&created), &change).await,
+        Err(BillingError::NotYetKnown)
+    ));
+    assert_eq!(db.gateway_event("stripe", "evt_2").await.expect("q"), None);
+
+    // Its Checkout paid too little: refused, counted, and nothing granted from it.
+    let checkout = GatewayEvent {
+        provider: "stripe",
+        id: "evt_3",
+        kind: "checkout.session.completed",
+    };
+    let refused = billing
+        .refuse(
+            &checkout,
+            &stripe_order,
+            NotApplied::AmountMismatch,
+            "0.01",
+            "USD",
+        )
+        .await
+        .expect("refuse");
+    assert!(!refused.applied);
+    let rendered = metrics.render();
+    assert!(rendered.contains("ferrocast_webhook_events_deferred_total{gateway=\"stripe\"} 1"));
+    assert!(rendered.contains(
+        "ferrocast_webhook_events_ignored_total{gateway=\"stripe\",reason=\"amount_mismatch\"} 1"
+    ));
+    db.close().await;
+    let _ = std::fs::remove_dir_all(dir);
+}
