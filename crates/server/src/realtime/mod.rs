@@ -806,39 +806,49 @@ async fn deliver(
         let Some((name, room)) = env.event.socket() else {
             continue;
         };
-        let payload = match env.event {
-            RealtimeEvent::ChatMessage(m) => json!(m),
+        let io = &rt.io;
+        let sent = match env.event {
+            RealtimeEvent::ChatMessage(m) => emit(io, room, name, &m).await,
             // Two arguments: the status, then which source.
             RealtimeEvent::StreamStatus {
                 source_id, status, ..
-            } => {
-                json!([status, { "sourceId": source_id }])
-            }
+            } => emit(io, room, name, &(status, json!({ "sourceId": source_id }))).await,
             RealtimeEvent::StreamEnded {
                 source_id,
                 duration_minutes,
                 reason,
                 ..
             } => {
-                json!({ "sourceId": source_id, "duration_minutes": duration_minutes, "reason": reason })
+                let data = json!({ "sourceId": source_id, "duration_minutes": duration_minutes, "reason": reason });
+                emit(io, room, name, &data).await
             }
             RealtimeEvent::MessageDeleted { source_id, id } => {
-                json!({ "sourceId": source_id, "id": id })
+                emit(io, room, name, &json!({ "sourceId": source_id, "id": id })).await
             }
             RealtimeEvent::UserBanned {
                 source_id,
                 user_id,
                 until,
-            } => json!({ "sourceId": source_id, "userId": user_id, "until": until }),
+            } => {
+                let data = json!({ "sourceId": source_id, "userId": user_id, "until": until });
+                emit(io, room, name, &data).await
+            }
             RealtimeEvent::Reaction {
                 source_id,
                 reaction,
-            } => json!({ "sourceId": source_id, "reaction": reaction }),
+            } => {
+                let data = json!({ "sourceId": source_id, "reaction": reaction });
+                emit(io, room, name, &data).await
+            }
             RealtimeEvent::ConnectorStatus {
                 source_id,
                 connector_id,
                 state,
-            } => json!({ "sourceId": source_id, "connectorId": connector_id, "state": state }),
+            } => {
+                let data =
+                    json!({ "sourceId": source_id, "connectorId": connector_id, "state": state });
+                emit(io, room, name, &data).await
+            }
             RealtimeEvent::DestinationStatus {
                 source_id,
                 destination_id,
@@ -846,7 +856,8 @@ async fn deliver(
                 error,
                 ..
             } => {
-                json!({ "sourceId": source_id, "destinationId": destination_id, "state": state, "error": error })
+                let data = json!({ "sourceId": source_id, "destinationId": destination_id, "state": state, "error": error });
+                emit(io, room, name, &data).await
             }
             RealtimeEvent::UsageWarning {
                 source_id,
@@ -854,7 +865,8 @@ async fn deliver(
                 limit_minutes,
                 ..
             } => {
-                json!({ "sourceId": source_id, "used_minutes": used_minutes, "limit_minutes": limit_minutes })
+                let data = json!({ "sourceId": source_id, "used_minutes": used_minutes, "limit_minutes": limit_minutes });
+                emit(io, room, name, &data).await
             }
             RealtimeEvent::Viewers {
                 source_id,
@@ -862,23 +874,35 @@ async fn deliver(
                 count,
             } => {
                 let total = rt.viewers_total(source_id, &from, count);
-                json!({ "sourceId": source_id, "count": total })
+                emit(
+                    io,
+                    room,
+                    name,
+                    &json!({ "sourceId": source_id, "count": total }),
+                )
+                .await
             }
+            // Between nodes only: `socket()` answered `None` above.
             RealtimeEvent::ConnectorChanged { .. } | RealtimeEvent::ConnectorSend { .. } => {
                 continue
             }
         };
-        let io = &rt.io;
-        let sent = match (room.name(), payload) {
-            (Some(room), serde_json::Value::Array(args)) if name == "stream-status" => {
-                io.to(room).emit(name, &(&args[0], &args[1])).await
-            }
-            (Some(room), payload) => io.to(room).emit(name, &payload).await,
-            (None, payload) => io.emit(name, &payload).await,
-        };
         if let Err(e) = sent {
             tracing::debug!(error = %e, "realtime emit failed");
         }
+    }
+}
+
+/// Emits `name` with `data` to `room` on this node's sockets.
+async fn emit<T: Serialize + ?Sized>(
+    io: &SocketIo,
+    room: Room,
+    name: &'static str,
+    data: &T,
+) -> Result<(), socketioxide::BroadcastError> {
+    match room.name() {
+        Some(room) => io.to(room).emit(name, data).await,
+        None => io.emit(name, data).await,
     }
 }
 

@@ -1,6 +1,6 @@
 //! The caller's live events as Server-Sent Events: stream status, stream ended (with the
 //! reason), usage warnings and restream destination states — what the dashboard shows live.
-//! (Socket.IO carries them to the stream's rooms too; this needs nothing but HTTP.)
+//! (Socket.IO carries the same events to the owner's own sockets; this needs nothing but HTTP.)
 
 use crate::error::{ApiResult, ErrorBody};
 use crate::extract::AuthUser;

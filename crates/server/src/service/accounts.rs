@@ -627,11 +627,6 @@ impl Accounts {
             None => Ok(false),
         }
     }
-
-    /// Keyed hash of an emailed code or challenge for `purpose`.
-    pub fn code_hash(&self, purpose: &str, code: &str) -> String {
-        token::keyed_hash(&self.keys.codes, purpose, code)
-    }
 }
 
 fn parse_role(s: &str) -> Result<Role, AccountsError> {

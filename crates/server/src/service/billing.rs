@@ -92,7 +92,7 @@ impl Billing {
             clock,
             metrics,
             mailer,
-            grace_ms: grace_days * 86_400_000,
+            grace_ms: grace_days * ferrocast_domain::time::DAY_MS,
         }
     }
 

@@ -191,7 +191,7 @@ pub enum RealtimeEvent {
     Reaction {
         /// The source.
         source_id: i64,
-        /// One of [`super::REACTIONS`].
+        /// One of [`crate::realtime::REACTIONS`].
         reaction: String,
     },
     /// A chat connector's state changed (`connecting`, `connected`, `waiting`, `retrying`,
@@ -299,25 +299,32 @@ impl RealtimeEvent {
     }
 
     /// Whom this event concerns as the owner of a stream, and what they are told; `None` for
-    /// the events of rooms and between nodes.
+    /// the events of rooms and between nodes (without copying them: every event on the bus
+    /// passes here once per open event stream).
     pub fn owner_event(&self) -> Option<(i64, Event)> {
-        Some(match self.clone() {
+        Some(match self {
             RealtimeEvent::StreamStatus {
                 user_id,
                 source_id,
                 status,
-            } => (user_id, Event::StreamStatus { source_id, status }),
+            } => (
+                *user_id,
+                Event::StreamStatus {
+                    source_id: *source_id,
+                    status: *status,
+                },
+            ),
             RealtimeEvent::StreamEnded {
                 user_id,
                 source_id,
                 duration_minutes,
                 reason,
             } => (
-                user_id,
+                *user_id,
                 Event::StreamEnded {
-                    source_id,
-                    reason,
-                    duration_minutes,
+                    source_id: *source_id,
+                    reason: reason.clone(),
+                    duration_minutes: *duration_minutes,
                 },
             ),
             RealtimeEvent::UsageWarning {
@@ -326,11 +333,11 @@ impl RealtimeEvent {
                 used_minutes,
                 limit_minutes,
             } => (
-                user_id,
+                *user_id,
                 Event::UsageWarning {
-                    source_id,
-                    used_minutes,
-                    limit_minutes,
+                    source_id: *source_id,
+                    used_minutes: *used_minutes,
+                    limit_minutes: *limit_minutes,
                 },
             ),
             RealtimeEvent::DestinationStatus {
@@ -340,12 +347,12 @@ impl RealtimeEvent {
                 state,
                 error,
             } => (
-                user_id,
+                *user_id,
                 Event::DestinationStatus {
-                    source_id,
-                    destination_id,
-                    state,
-                    error,
+                    source_id: *source_id,
+                    destination_id: *destination_id,
+                    state: state.clone(),
+                    error: error.clone(),
                 },
             ),
             _ => return None,

@@ -169,11 +169,6 @@ impl Streams {
         })
     }
 
-    /// The media engine.
-    pub fn engine(&self) -> &Engine {
-        &self.engine
-    }
-
     /// Tells the owner `user_id` (their sockets and event streams on every node) and, for the
     /// stream's lifecycle, its viewers.
     pub fn emit(&self, user_id: i64, event: Event) {
