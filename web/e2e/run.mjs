@@ -221,6 +221,11 @@ try {
   // Stop: the encoder ends; the dashboard shows offline.
   encoder.kill("SIGINT");
   await page.getByTestId("source-status").filter({ hasText: "Offline" }).waitFor({ timeout: 30000 });
+  // The owner is told why, pushed over Socket.IO.
+  await page.getByTestId("stream-notice").filter({ hasText: "Your stream ended: the encoder disconnected" }).waitFor({ timeout: 30000 });
+  // Its pushes stopped with it.
+  await page.getByTestId("destination-status").filter({ hasText: "idle" }).waitFor({ timeout: 30000 });
+  await shot(page, "dashboard-ended");
   step("stopped");
   listener.kill("SIGKILL");
 

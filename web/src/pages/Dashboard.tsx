@@ -20,6 +20,28 @@ export default function Dashboard() {
   const [live, setLive] = useState<Record<number, string>>({});
   const [name, setName] = useState("");
   const [error, setError] = useState<unknown>(null);
+  const [notice, setNotice] = useState<string | null>(null);
+
+  // What the server tells the owner as it happens: the month's streaming time running out (to
+  // this user's sockets) and why a stream ended (to its stream room).
+  useEffect(() => {
+    if (!socket) return;
+    const warned = (e: { used_minutes: number; limit_minutes: number }) => {
+      setNotice(`${e.used_minutes} of your plan's ${e.limit_minutes} streaming minutes this month are used. Upgrade below to keep streaming.`);
+      mine.reload();
+    };
+    const ended = (e: { reason: string }) => {
+      setNotice(`Your stream ended: ${e.reason}.`);
+      mine.reload();
+    };
+    socket.on("usage-warning", warned);
+    socket.on("stream-ended", ended);
+    return () => {
+      socket.off("usage-warning", warned);
+      socket.off("stream-ended", ended);
+    };
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+  }, [socket]);
 
   // Live status of every source, over Socket.IO (its events are not in the OpenAPI document:
   // the payload types here are hand-written).
@@ -52,6 +74,12 @@ export default function Dashboard() {
   return (
     <div className="dashboard">
       <h1>Your streams</h1>
+      {notice && (
+        <p className="notice" role="status" data-testid="stream-notice">
+          {notice}{" "}
+          <button className="link small" onClick={() => setNotice(null)}>Dismiss</button>
+        </p>
+      )}
       <Usage mine={mine.data} error={mine.error} />
       <form className="inline" onSubmit={create} aria-label="Create a source">
         <label>
@@ -224,16 +252,23 @@ function Destinations({ source, socket, onChange }: { source: Source; socket: Re
   const [key, setKey] = useState("");
   const [error, setError] = useState<unknown>(null);
   // Push states change while live: the server tells this user's sockets when one does, and the
-  // list is read again then (and after a reconnect, which may have missed some).
+  // list is read again then, when the stream starts or stops, and after a reconnect (which may
+  // have missed some).
   useEffect(() => {
     if (!socket) return;
     const on = (e: DestinationStatusEvent) => {
       if (e.sourceId === source.id) list.reload();
     };
+    // When the stream starts or stops, its pushes start or stop with it.
+    const onStream = (_status: string, info: { sourceId: number }) => {
+      if (info.sourceId === source.id) list.reload();
+    };
     socket.on("destination-status", on);
+    socket.on("stream-status", onStream);
     socket.on("connect", list.reload);
     return () => {
       socket.off("destination-status", on);
+      socket.off("stream-status", onStream);
       socket.off("connect", list.reload);
     };
     // eslint-disable-next-line react-hooks/exhaustive-deps
@@ -275,6 +310,9 @@ function Destinations({ source, socket, onChange }: { source: Source; socket: Re
             <span className={`badge ${d.status?.state === "live" ? "live" : ""}`} data-testid="destination-status" title={d.status?.last_error ?? ""}>
               {d.is_active ? (d.status?.state ?? "idle") : "off"}
             </span>{" "}
+            {d.is_active && d.status?.last_error && (d.status.state === "retrying" || d.status.state === "failed") && (
+              <span className="muted small-text" data-testid="destination-error">{d.status.last_error} </span>
+            )}
             <label className="toggle">
               <input type="checkbox" checked={d.is_active} onChange={(e) => act("PATCH", `/api/sources/destinations/${d.id}`, { is_active: e.target.checked } satisfies Schemas["UpdateDestination"])} /> On
             </label>{" "}
