@@ -28,7 +28,7 @@ if [ web/package-lock.json -nt web/node_modules/.package-lock.json ]; then
 fi
 if [ ! -f web/dist/index.html ] ||
   [ -n "$(find web/src web/index.html web/package.json web/package-lock.json web/vite.config.ts web/tsconfig.json \
-    -newer web/dist/index.html -print -quit)" ]; then
+    web/openapi.json web/scripts -newer web/dist/index.html -print -quit)" ]; then
   say "npm run build (web)"
   npm run build --prefix web --silent
 fi
