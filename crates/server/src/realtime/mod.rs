@@ -284,20 +284,22 @@ pub fn start(state: AppState, shutdown: watch::Receiver<bool>) -> SocketIoLayer 
         io: io.clone(),
         viewers: Arc::default(),
     };
-    let on_connect = {
-        let state = state.clone();
-        let rt = realtime.clone();
-        move |s: SocketRef| {
-            let state = state.clone();
-            let rt = rt.clone();
-            async move { connected(s, state, rt) }
-        }
-    };
+    let on_connect = async || {};
+    // The socket is made ready in the middleware, before socketioxide sends the client its
+    // CONNECT packet: the connect handler runs as a task spawned after that packet, so a client
+    // that emits as soon as it is connected could otherwise reach a socket with no handlers,
+    // and its event would be dropped without an acknowledgement.
     let authenticate = {
         let state = state.clone();
+        let rt = realtime.clone();
         move |s: SocketRef, TryData(auth): TryData<serde_json::Value>| {
             let state = state.clone();
-            async move { authenticate(&state, &s, auth.ok()).await }
+            let rt = rt.clone();
+            async move {
+                authenticate(&state, &s, auth.ok()).await?;
+                prepare(&s, state, rt);
+                Ok::<(), String>(())
+            }
         }
     };
     io.ns("/", on_connect.with(authenticate));
@@ -405,8 +407,26 @@ fn peer_key(socket: &Arc<Socket<LocalAdapter>>) -> AddrKey {
         .map_or(AddrKey::V4(std::net::Ipv4Addr::UNSPECIFIED), |p| p.key)
 }
 
-fn connected(s: SocketRef, state: AppState, rt: Realtime) {
-    state.sockets.fetch_add(1, Ordering::Relaxed);
+/// Counts an open socket in `AppState::sockets` for as long as it is held: removed at
+/// disconnect, or dropped with the socket if it never got connected.
+struct Counted(AppState);
+
+impl Counted {
+    fn new(state: AppState) -> Self {
+        state.sockets.fetch_add(1, Ordering::Relaxed);
+        Self(state)
+    }
+}
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        self.0.sockets.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// Gives an admitted socket its queue, its rooms and its event handlers.
+fn prepare(s: &SocketRef, state: AppState, rt: Realtime) {
+    s.extensions.insert(Arc::new(Counted::new(state.clone())));
     let (tx, rx) = mpsc::channel(SOCKET_QUEUE);
     s.extensions.insert(Inbox(tx));
     s.extensions.insert(Warned(Arc::default()));
@@ -426,7 +446,7 @@ fn connected(s: SocketRef, state: AppState, rt: Realtime) {
         let rt = rt_gone.clone();
         let state = state_gone.clone();
         async move {
-            state.sockets.fetch_sub(1, Ordering::Relaxed);
+            s.extensions.remove::<Arc<Counted>>();
             s.extensions.remove::<Inbox>();
             // Dropping the peer frees its place in the per-address count.
             let from = s.extensions.remove::<Peer>().map(|p| p.key);
