@@ -177,6 +177,9 @@ async function billing() {
   await page.getByTestId("current-plan").filter({ hasText: "Business" }).waitFor();
   await page.getByTestId("usage-sources").filter({ hasText: "2 of 10" }).waitFor();
   await page.getByTestId("plan-status").filter({ hasText: "Active" }).waitFor();
+  // Stripe renews it by itself: no second Checkout for the same plan is offered.
+  await business.getByText("Renews automatically through Stripe").waitFor();
+  out.businessButtons = await business.getByRole("button").count();
   step("stripe upgrade");
 
   // End at the period's end, then keep it after all.

@@ -151,11 +151,18 @@ mod tests {
 
     #[test]
     fn origins_for_the_policy() {
-        assert_eq!(origin("https://api.razorpay.com"), Some("https://api.razorpay.com"));
-        assert_eq!(origin("http://127.0.0.1:4000/x?y"), Some("http://127.0.0.1:4000"));
+        assert_eq!(
+            origin("https://api.razorpay.com"),
+            Some("https://api.razorpay.com")
+        );
+        assert_eq!(
+            origin("http://127.0.0.1:4000/x?y"),
+            Some("http://127.0.0.1:4000")
+        );
         assert_eq!(origin("https://a b"), None);
         assert_eq!(origin("javascript:alert(1)"), None);
         assert_eq!(origin("https://x;script-src *"), None);
-        assert!(csp(&["https://api.razorpay.com"]).ends_with("form-action 'self' https://api.razorpay.com"));
+        assert!(csp(&["https://api.razorpay.com"])
+            .ends_with("form-action 'self' https://api.razorpay.com"));
     }
 }

@@ -102,10 +102,10 @@ export default function Subscription() {
         )}
         <div className="plan-grid">
           {plans.data.plans.map((p) => (
-            <PlanCard key={p.id} plan={p} current={p.id === mine.data!.subscription.plan.id} cycle={cycle} currency={currency} gateways={options.data!.gateways} />
+            <PlanCard key={p.id} plan={p} current={p.id === mine.data!.subscription.plan.id} cycle={cycle} currency={currency} gateways={options.data!.gateways} renewedBy={options.data!.renewed_by ?? null} upgrade={p.price_monthly_minor > mine.data!.subscription.plan.price_monthly_minor} />
           ))}
         </div>
-        <p className="muted small-text">
+        <p className="muted fine">
           Prices in {currency === "INR" ? "Indian rupees" : "US dollars"}{options.data.currency_chosen ? "" : ", from your browser's language"}. A new plan starts as soon as the payment is confirmed; paying for your current plan again extends it by one period. Downgrading never deletes anything: what is over the new limits stays, you just cannot add more.
         </p>
       </section>
@@ -144,13 +144,14 @@ export function CurrencyPicker({ options, onChange }: { options: Options; onChan
 }
 
 function Meter({ label, used, max, unit }: { label: string; used: number; max: number; unit?: string }) {
-  const pct = max > 0 ? Math.min(100, Math.round((used / max) * 100)) : 100;
+  const pct = max >= 9999 ? 0 : max > 0 ? Math.min(100, Math.round((used / max) * 100)) : 100;
   return (
     <div className="meter-row">
       <div className="meter-label">
         <span>{label}</span>
         <span data-testid={`usage-${label.toLowerCase()}`}>
-          {used} of {max}{unit ? ` ${unit}` : ""}
+          {max >= 9999 ? `${used} used, no limit` : `${used} of ${max}`}
+          {unit ? ` ${unit}` : ""}
         </span>
       </div>
       <span className={`meter ${pct >= 100 ? "full" : pct >= 90 ? "near" : ""}`} role="meter" aria-label={label} aria-valuemin={0} aria-valuemax={max} aria-valuenow={used}>
@@ -223,7 +224,7 @@ function Current({ mine, onChange }: { mine: Mine; onChange: () => void }) {
   );
 }
 
-function PlanCard({ plan, current, cycle, currency, gateways }: { plan: Plan; current: boolean; cycle: Cycle; currency: string; gateways: Gateway[] }) {
+function PlanCard({ plan, current, cycle, currency, gateways, renewedBy, upgrade }: { plan: Plan; current: boolean; cycle: Cycle; currency: string; gateways: Gateway[]; renewedBy: string | null; upgrade: boolean }) {
   const [busy, setBusy] = useState("");
   const [error, setError] = useState<unknown>(null);
   const amount = price(plan, cycle, currency);
@@ -284,13 +285,15 @@ function PlanCard({ plan, current, cycle, currency, gateways }: { plan: Plan; cu
         ))}
       </ul>
       <div className="buy">
+        {current && amount > 0 && renewedBy && <p className="muted fine">Renews automatically through {GATEWAY_NAMES[renewedBy] ?? renewedBy}.</p>}
         {amount > 0 &&
+          !(current && renewedBy) &&
           gateways.map((g) => (
             <button key={g.id} className={current ? "ghost" : ""} disabled={busy !== ""} onClick={() => buy(g)}>
-              {busy === g.id ? "Opening checkout…" : `${current ? "Extend" : "Upgrade"} with ${g.name}`}
+              {busy === g.id ? "Opening checkout…" : `${current ? "Extend" : upgrade ? "Upgrade" : "Switch"} with ${g.name}`}
             </button>
           ))}
-        {amount <= 0 && !current && <p className="muted small-text">Every account falls back to it when a paid plan ends.</p>}
+        {amount <= 0 && !current && <p className="muted fine">Every account falls back to it when a paid plan ends.</p>}
       </div>
       <Problem error={error} />
     </article>

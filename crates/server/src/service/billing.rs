@@ -363,6 +363,22 @@ impl Billing {
         })
     }
 
+    /// The gateway that renews `user_id`'s current subscription by itself (Stripe bills a
+    /// subscription; Razorpay and ePayco sell one period per order), if any.
+    pub async fn renewing_gateway(&self, user_id: i64) -> Result<Option<String>, BillingError> {
+        let Some(sub) = self.db.current_subscription(user_id).await? else {
+            return Ok(None);
+        };
+        Ok(self
+            .db
+            .subscription_gateway(sub.id)
+            .await?
+            .map(|(provider, _)| provider)
+            // Razorpay and ePayco subscriptions carry their last order's reference, not a
+            // subscription the gateway bills.
+            .filter(|provider| provider == "stripe"))
+    }
+
     /// Records the currency `user_id` chose (`code`: `USD` or `INR`, any case).
     pub async fn set_currency(&self, user_id: i64, code: &str) -> Result<Currency, BillingError> {
         let c = Currency::parse(code)

@@ -78,7 +78,10 @@ async fn currency_follows_the_choice_then_the_browser(b: Backend) {
         )
         .await;
         assert_eq!(status, 422, "{bad}: {v}");
-        assert!(v["details"].as_str().is_some_and(|d| d.contains("USD")), "{v}");
+        assert!(
+            v["details"].as_str().is_some_and(|d| d.contains("USD")),
+            "{v}"
+        );
     }
     let (status, v) = call(
         &app,
@@ -89,9 +92,15 @@ async fn currency_follows_the_choice_then_the_browser(b: Backend) {
     )
     .await;
     assert_eq!(status, 200, "{v}");
-    assert_eq!((v["currency"].as_str(), v["currency_chosen"].as_bool()), (Some("INR"), Some(true)));
+    assert_eq!(
+        (v["currency"].as_str(), v["currency_chosen"].as_bool()),
+        (Some("INR"), Some(true))
+    );
     let (_, v) = options(&app, &token, Some("en-US")).await;
-    assert_eq!((v["currency"].as_str(), v["currency_chosen"].as_bool()), (Some("INR"), Some(true)));
+    assert_eq!(
+        (v["currency"].as_str(), v["currency_chosen"].as_bool()),
+        (Some("INR"), Some(true))
+    );
     // Another user is not affected.
     let other = register_user(&app, "bob@example.com", "Bob").await;
     let (_, v) = options(&app, &other, Some("en-US")).await;
@@ -213,7 +222,11 @@ async fn razorpay_hosted_checkout_callback(b: Backend) {
         fields["cancel_url"],
         app.url("/dashboard/subscription?checkout=canceled")
     );
-    assert!(gateways.lock().expect("lock").orders.contains_key(&order_id));
+    assert!(gateways
+        .lock()
+        .expect("lock")
+        .orders
+        .contains_key(&order_id));
 
     let sign = |order: &str, payment: &str| {
         gateway_signatures(
@@ -231,7 +244,10 @@ async fn razorpay_hosted_checkout_callback(b: Backend) {
         &app,
         &[
             ("error[code]", "BAD_REQUEST_ERROR"),
-            ("error[description]", "Payment failed because the card was declined"),
+            (
+                "error[description]",
+                "Payment failed because the card was declined",
+            ),
             ("error[reason]", "payment_failed"),
         ],
     )
@@ -241,7 +257,10 @@ async fn razorpay_hosted_checkout_callback(b: Backend) {
         to,
         "/dashboard/subscription?checkout=failed&gateway=razorpay&message=Payment+failed+because+the+card+was+declined"
     );
-    for (payment, signature) in [("pay_Cb0001", "00".repeat(32)), ("pay_Cb0002", good.clone())] {
+    for (payment, signature) in [
+        ("pay_Cb0001", "00".repeat(32)),
+        ("pay_Cb0002", good.clone()),
+    ] {
         let (status, to) = callback(
             &app,
             &[
@@ -280,10 +299,19 @@ async fn razorpay_hosted_checkout_callback(b: Backend) {
         .await;
         assert_eq!(
             (status, to.as_str()),
-            (303, "/dashboard/subscription?checkout=success&gateway=razorpay")
+            (
+                303,
+                "/dashboard/subscription?checkout=success&gateway=razorpay"
+            )
         );
         assert_eq!(plan_of(&app, &token).await, "Pro");
     }
+    let (_, v) = options(&app, &token, None).await;
+    assert_eq!(
+        v["renewed_by"],
+        Value::Null,
+        "one period per Razorpay order: {v}"
+    );
     let (_, history) = call(&app, "GET", "/api/payments/history", Some(&token), None).await;
     let payments = history["payments"].as_array().expect("payments");
     assert_eq!(payments.len(), 1, "{history}");

@@ -217,37 +217,47 @@ async fn billing_in_a_real_browser() {
         payments[1].contains("Pro") && payments[1].contains("₹799"),
         "{payments:?}"
     );
-    assert_eq!(
-        report["receipt"]["plan"], "Business",
-        "{report:#}"
-    );
+    assert_eq!(report["receipt"]["plan"], "Business", "{report:#}");
     assert_eq!(report["receipt"]["amount"], "24999.00 INR");
     assert_eq!(report["receipt"]["gateway"], "Stripe");
     assert_eq!(report["receipt"]["reference"], "in_test_2");
     assert_eq!(report["settingsCurrency"], "INR");
+    assert_eq!(report["businessButtons"], 0, "{report:#}");
 
     // What the gateways saw: a rupee order at Razorpay, a rupee Checkout at Stripe, and the
     // Stripe subscription set to end and then to renew again.
-    let seen = gateways.lock().expect("lock");
-    let order = seen.orders.values().next().expect("a Razorpay order");
-    assert_eq!((order["amount"].clone(), order["currency"].clone()), (json!(79_900), json!("INR")));
-    let session = seen.sessions.values().next().expect("a Checkout Session");
-    assert_eq!(session["line_items[0][price_data][currency]"], "inr");
-    assert_eq!(session["line_items[0][price_data][recurring][interval]"], "year");
-    assert_eq!(
-        seen.updated,
-        [
-            ("sub_test_2".to_string(), "true".to_string()),
-            ("sub_test_2".to_string(), "false".to_string())
-        ]
-    );
-    assert!(seen.canceled.is_empty(), "{:?}", seen.canceled);
-    for page in ["subscription-free", "subscription", "subscription-ending", "receipt"] {
+    {
+        let seen = gateways.lock().expect("lock");
+        let order = seen.orders.values().next().expect("a Razorpay order");
+        assert_eq!(
+            (order["amount"].clone(), order["currency"].clone()),
+            (json!(79_900), json!("INR"))
+        );
+        let session = seen.sessions.values().next().expect("a Checkout Session");
+        assert_eq!(session["line_items[0][price_data][currency]"], "inr");
+        assert_eq!(
+            session["line_items[0][price_data][recurring][interval]"],
+            "year"
+        );
+        assert_eq!(
+            seen.updated,
+            [
+                ("sub_test_2".to_string(), "true".to_string()),
+                ("sub_test_2".to_string(), "false".to_string())
+            ]
+        );
+        assert!(seen.canceled.is_empty(), "{:?}", seen.canceled);
+    }
+    for page in [
+        "subscription-free",
+        "subscription",
+        "subscription-ending",
+        "receipt",
+    ] {
         for size in ["desktop", "phone"] {
             let f = shots.join(format!("{page}-{size}.png"));
             assert!(f.exists(), "{} saved", f.display());
         }
     }
-    drop(seen);
     app.finish().await;
 }

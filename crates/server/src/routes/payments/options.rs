@@ -41,9 +41,18 @@ pub struct BillingOptions {
     pub currencies: Vec<String>,
     /// The gateways this node takes payments through; empty when none is configured.
     pub gateways: Vec<GatewayOption>,
+    /// The gateway that renews your current subscription by itself (`stripe`), or `null`. Such
+    /// a plan is managed with cancel and resume; paying again for it through Checkout would
+    /// start a second subscription, so the page does not offer it.
+    pub renewed_by: Option<String>,
 }
 
-fn options(state: &AppState, currency: Currency, chosen: bool) -> BillingOptions {
+async fn options(
+    state: &AppState,
+    user_id: i64,
+    currency: Currency,
+    chosen: bool,
+) -> ApiResult<BillingOptions> {
     let p = &state.config.payments;
     let mut gateways = Vec::new();
     if p.stripe.is_some() {
@@ -60,12 +69,13 @@ fn options(state: &AppState, currency: Currency, chosen: bool) -> BillingOptions
             checkout: "form".into(),
         });
     }
-    BillingOptions {
+    Ok(BillingOptions {
         currency: currency.code().into(),
         currency_chosen: chosen,
         currencies: Currency::ALL.iter().map(|c| c.code().into()).collect(),
         gateways,
-    }
+        renewed_by: state.billing.renewing_gateway(user_id).await?,
+    })
 }
 
 /// Your currency and the ways to pay on this server.
@@ -81,7 +91,7 @@ pub async fn billing_options(
         .get(header::ACCEPT_LANGUAGE)
         .and_then(|v| v.to_str().ok());
     let (currency, chosen) = state.billing.currency_for(auth.user.id, hint).await?;
-    Ok(Json(options(&state, currency, chosen)))
+    Ok(Json(options(&state, auth.user.id, currency, chosen).await?))
 }
 
 /// The currency to show prices in and pay in.
@@ -101,6 +111,9 @@ pub async fn set_currency(
     auth: AuthUser,
     ApiJson(req): ApiJson<SetCurrency>,
 ) -> ApiResult<Json<BillingOptions>> {
-    let currency = state.billing.set_currency(auth.user.id, &req.currency).await?;
-    Ok(Json(options(&state, currency, true)))
+    let currency = state
+        .billing
+        .set_currency(auth.user.id, &req.currency)
+        .await?;
+    Ok(Json(options(&state, auth.user.id, currency, true).await?))
 }

@@ -171,7 +171,10 @@ pub async fn razorpay_verify(
 
 /// Where the buyer's browser goes back to after a hosted Checkout.
 fn back_to_page(outcome: &str, gateway_message: Option<&str>) -> Redirect {
-    let mut query = vec![("checkout", outcome.to_string()), ("gateway", "razorpay".into())];
+    let mut query = vec![
+        ("checkout", outcome.to_string()),
+        ("gateway", "razorpay".into()),
+    ];
     if let Some(m) = gateway_message {
         // Razorpay's own words for a failure, shown as text; bounded.
         query.push(("message", m.chars().take(200).collect()));
@@ -188,10 +191,7 @@ fn back_to_page(outcome: &str, gateway_message: Option<&str>) -> Redirect {
 #[utoipa::path(post, path = "/api/payments/razorpay/callback", tag = "payments",
     request_body(content = String, content_type = "application/x-www-form-urlencoded", description = "Razorpay Checkout's fields"),
     responses((status = 303, description = "To /dashboard/subscription?checkout=success|failed"), (status = 503, body = ErrorBody)))]
-pub async fn razorpay_callback(
-    State(state): State<AppState>,
-    body: Bytes,
-) -> ApiResult<Redirect> {
+pub async fn razorpay_callback(State(state): State<AppState>, body: Bytes) -> ApiResult<Redirect> {
     let keys = razorpay_keys(&state)?;
     let fields: std::collections::HashMap<String, String> =
         serde_urlencoded::from_bytes::<Vec<(String, String)>>(&body)

@@ -79,7 +79,12 @@ fn page(title: &str, body: &str) -> Html<String> {
 
 fn money(minor: &str, currency: &str) -> String {
     let m: i64 = minor.parse().unwrap_or(0);
-    format!("{}.{:02} {}", m / 100, m % 100, currency.to_ascii_uppercase())
+    format!(
+        "{}.{:02} {}",
+        m / 100,
+        m % 100,
+        currency.to_ascii_uppercase()
+    )
 }
 
 // ---------------------------------------------------------------- Stripe
@@ -148,12 +153,16 @@ async fn deliver_to_node(node: &str, payloads: Vec<String>) -> Result<(), String
         .iter()
         .map(|p| json!({"payload": p, "secret": STRIPE_WHSEC, "timestamp": t}))
         .collect();
-    let headers = tokio::task::spawn_blocking(move || gateway_signatures(&json!({ "stripe": req })))
-        .await
-        .map_err(|e| e.to_string())?;
+    let headers =
+        tokio::task::spawn_blocking(move || gateway_signatures(&json!({ "stripe": req })))
+            .await
+            .map_err(|e| e.to_string())?;
     let client = reqwest::Client::new();
     for (i, p) in payloads.into_iter().enumerate() {
-        let header = headers["stripe"][i].as_str().unwrap_or_default().to_string();
+        let header = headers["stripe"][i]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
         let r = client
             .post(format!("{node}/api/payments/stripe/webhook"))
             .header("content-type", "application/json")
@@ -212,7 +221,11 @@ async fn stripe_pay(
         ),
     ];
     if let Err(e) = deliver_to_node(&node, events).await {
-        return (StatusCode::BAD_GATEWAY, format!("webhook delivery failed: {e}")).into_response();
+        return (
+            StatusCode::BAD_GATEWAY,
+            format!("webhook delivery failed: {e}"),
+        )
+            .into_response();
     }
     seen(&g).paid.push(("stripe".into(), invoice));
     Redirect::to(&get("success_url")).into_response()
