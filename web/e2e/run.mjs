@@ -141,6 +141,12 @@ async function billing() {
   const pro = page.getByTestId("plan-Pro");
   const business = page.getByTestId("plan-Business");
   out.usdPrice = await pro.getByTestId("price").textContent();
+  // The same account in a browser that prefers Indian English sees rupees until it chooses.
+  const indian = await login(await browser.newContext({ viewport: DESKTOP, locale: "en-IN" }), "payer@example.com");
+  await indian.goto(P.url + "/dashboard/subscription");
+  await indian.getByTestId("plan-Pro").getByTestId("price").waitFor();
+  out.hintedPrice = await indian.getByTestId("plan-Pro").getByTestId("price").textContent();
+  await indian.context().close();
   await page.getByLabel("Currency").selectOption("INR");
   await pro.getByTestId("price").filter({ hasText: "₹799" }).waitFor();
   await page.reload();

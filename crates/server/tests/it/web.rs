@@ -190,6 +190,7 @@ async fn billing_in_a_real_browser() {
     );
     assert_eq!(report["usdPrice"], "$9.99", "{report:#}");
     assert_eq!(report["inrPrice"], "₹799", "{report:#}");
+    assert_eq!(report["hintedPrice"], "₹799", "en-IN: {report:#}");
     assert!(
         report["razorpayPage"]
             .as_str()
