@@ -160,7 +160,7 @@ async function billing() {
   await page.getByRole("heading", { name: "Razorpay Checkout (test)" }).waitFor();
   out.razorpayPage = await page.locator("body").textContent();
   await page.getByRole("button", { name: /^Pay / }).click();
-  await page.waitForURL("**/dashboard/subscription?checkout=success**");
+  await page.waitForURL("**/dashboard/subscription**");
   await page.getByTestId("checkout-notice").filter({ hasText: "Payment received" }).waitFor();
   await page.getByTestId("current-plan").filter({ hasText: "Pro" }).waitFor();
   await page.getByTestId("usage-sources").filter({ hasText: "1 of 3" }).waitFor();
@@ -179,7 +179,8 @@ async function billing() {
   await page.getByRole("heading", { name: "Stripe Checkout (test)" }).waitFor();
   out.stripePage = await page.locator("body").textContent();
   await page.getByRole("button", { name: "Subscribe" }).click();
-  await page.waitForURL("**/dashboard/subscription?checkout=success**");
+  await page.waitForURL("**/dashboard/subscription**");
+  await page.getByTestId("checkout-notice").filter({ hasText: "Payment received" }).waitFor();
   await page.getByTestId("current-plan").filter({ hasText: "Business" }).waitFor();
   await page.getByTestId("usage-sources").filter({ hasText: "2 of 10" }).waitFor();
   await page.getByTestId("plan-status").filter({ hasText: "Active" }).waitFor();
@@ -187,6 +188,13 @@ async function billing() {
   await business.getByText("Renews automatically through Stripe").waitFor();
   out.businessButtons = await business.getByRole("button").count();
   step("stripe upgrade");
+  // Card and invoices are Stripe's Customer Portal, which links back.
+  await page.getByRole("button", { name: "Card and invoices at Stripe" }).click();
+  await page.getByRole("heading", { name: "Stripe customer portal (test)" }).waitFor();
+  await page.getByRole("link", { name: "Return to ferrocast" }).click();
+  await page.getByRole("heading", { name: "Plan and billing" }).waitFor();
+  out.noticeAfterReturn = await page.getByTestId("checkout-notice").count();
+  step("stripe portal");
 
   // End at the period's end, then keep it after all.
   page.once("dialog", (d) => d.accept());

@@ -60,6 +60,10 @@ export default function Subscription() {
   const history = useLoad(() => api<Schemas["PaymentList"]>("GET", "/api/payments/history"));
   const [notice] = useState(checkoutNotice);
   const [cycle, setCycle] = useState<Cycle>("monthly");
+  // Said once: a reload or a shared link does not repeat the gateway's outcome.
+  useEffect(() => {
+    if (location.search) window.history.replaceState(null, "", location.pathname);
+  }, []);
 
   const error = mine.error ?? plans.error ?? options.error;
   if (error) return <Problem error={error} onRetry={() => (mine.reload(), plans.reload(), options.reload())} />;
@@ -80,7 +84,7 @@ export default function Subscription() {
           {notice.text}
         </p>
       )}
-      <Current mine={mine.data} onChange={reload} />
+      <Current mine={mine.data} renewedBy={options.data.renewed_by ?? null} onChange={reload} />
       <section aria-labelledby="plans-title">
         <div className="plans-head">
           <h2 id="plans-title">Plans</h2>
@@ -161,13 +165,23 @@ function Meter({ label, used, max, unit }: { label: string; used: number; max: n
   );
 }
 
-function Current({ mine, onChange }: { mine: Mine; onChange: () => void }) {
+function Current({ mine, renewedBy, onChange }: { mine: Mine; renewedBy: string | null; onChange: () => void }) {
   const s = mine.subscription;
   const u = mine.usage;
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<unknown>(null);
   const [done, setDone] = useState("");
   const paid = s.id != null && !s.plan.is_default;
+  async function portal() {
+    setBusy(true);
+    setError(null);
+    try {
+      location.assign((await api<Schemas["Redirect"]>("POST", "/api/payments/stripe/portal")).url);
+    } catch (e) {
+      setError(e);
+      setBusy(false);
+    }
+  }
   async function renew(action: "cancel" | "resume") {
     if (action === "cancel" && !confirm(`End ${s.plan.name} on ${day(s.current_period_end)}? You keep it until then, and nothing is deleted.`)) return;
     setBusy(true);
@@ -210,11 +224,14 @@ function Current({ mine, onChange }: { mine: Mine; onChange: () => void }) {
         <Meter label="Hours" used={Math.round(u.streaming_hours_used * 10) / 10} max={s.plan.max_streaming_hours_monthly} unit="this month" />
       </div>
       {paid && s.status !== "canceled" && (
-        <p>
+        <p className="actions">
           {s.cancel_at_period_end ? (
             <button onClick={() => renew("resume")} disabled={busy}>{busy ? "Please wait…" : "Keep my plan"}</button>
           ) : (
             <button className="ghost" onClick={() => renew("cancel")} disabled={busy}>{busy ? "Please wait…" : "Cancel at period end"}</button>
+          )}
+          {renewedBy === "stripe" && (
+            <button className="ghost" onClick={portal} disabled={busy}>Card and invoices at Stripe</button>
           )}
         </p>
       )}

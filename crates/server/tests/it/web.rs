@@ -177,6 +177,7 @@ async fn billing_in_a_real_browser() {
             "razorpay upgrade",
             "the refused action succeeds",
             "stripe upgrade",
+            "stripe portal",
             "canceled at period end",
             "resumed",
             "receipt",
@@ -224,6 +225,7 @@ async fn billing_in_a_real_browser() {
     assert_eq!(report["receipt"]["reference"], "in_test_2");
     assert_eq!(report["settingsCurrency"], "INR");
     assert_eq!(report["businessButtons"], 0, "{report:#}");
+    assert_eq!(report["noticeAfterReturn"], 0, "the outcome is said once");
 
     // What the gateways saw: a rupee order at Razorpay, a rupee Checkout at Stripe, and the
     // Stripe subscription set to end and then to renew again.
@@ -248,6 +250,10 @@ async fn billing_in_a_real_browser() {
             ]
         );
         assert!(seen.canceled.is_empty(), "{:?}", seen.canceled);
+        assert_eq!(
+            seen.portals,
+            [("cus_test_2".to_string(), app.url("/dashboard/subscription"))]
+        );
     }
     for page in [
         "subscription-free",

@@ -6,7 +6,8 @@
 //!   `GET /c/pay/{id}` here; paying there sends the node the webhooks Stripe sends for a
 //!   subscription Checkout (`checkout.session.completed`, `customer.subscription.created`,
 //!   `invoice.paid`), signed by Stripe's own Python library, then sends the browser to the
-//!   session's `success_url`. `POST`/`DELETE /v1/subscriptions/{id}` as Stripe answers them.
+//!   session's `success_url`. `POST`/`DELETE /v1/subscriptions/{id}` as Stripe answers them;
+//!   `POST /v1/billing_portal/sessions` answers a Customer Portal page that links back.
 //! - Razorpay: `POST /v1/orders`; Hosted Checkout, `POST /v1/checkout/embedded` (the form the
 //!   merchant's page posts), shows the order; paying posts `razorpay_payment_id`,
 //!   `razorpay_order_id` and `razorpay_signature` (made as Razorpay documents and checked with
@@ -43,6 +44,8 @@ pub struct Seen {
     pub updated: Vec<(String, String)>,
     /// Stripe subscriptions canceled.
     pub canceled: Vec<String>,
+    /// Customer Portal sessions, as (customer, return URL).
+    pub portals: Vec<(String, String)>,
     /// Payments made on the hosted pages, as (gateway, id).
     pub paid: Vec<(String, String)>,
 }
@@ -260,6 +263,48 @@ async fn stripe_cancel(
     Json(json!({"id": id, "object": "subscription", "status": "canceled"})).into_response()
 }
 
+/// The Customer Portal: a session for a customer, whose page links back to `return_url`.
+async fn stripe_portal(
+    State((g, addr)): State<(Gateways, SocketAddr)>,
+    h: HeaderMap,
+    body: String,
+) -> Response {
+    if !stripe_authorised(&h) {
+        return stripe_refusal();
+    }
+    let f = form_decode(&body);
+    let n = {
+        let mut s = seen(&g);
+        s.portals.push((
+            f.get("customer").cloned().unwrap_or_default(),
+            f.get("return_url").cloned().unwrap_or_default(),
+        ));
+        s.portals.len()
+    };
+    Json(json!({"id": format!("bps_{n}"), "object": "billing_portal.session", "customer": f.get("customer"), "return_url": f.get("return_url"), "url": format!("http://{addr}/p/session/{n}")})).into_response()
+}
+
+async fn stripe_portal_page(
+    State((g, _)): State<(Gateways, SocketAddr)>,
+    Path(n): Path<usize>,
+) -> Response {
+    let Some((customer, back)) = n
+        .checked_sub(1)
+        .and_then(|i| seen(&g).portals.get(i).cloned())
+    else {
+        return (StatusCode::NOT_FOUND, "no such portal session").into_response();
+    };
+    page(
+        "Stripe customer portal (test)",
+        &format!(
+            "<p>Customer {}</p><p><a href='{}'>Return to ferrocast</a></p>",
+            esc(&customer),
+            esc(&back)
+        ),
+    )
+    .into_response()
+}
+
 // ---------------------------------------------------------------- Razorpay
 
 async fn razorpay_order(
@@ -347,6 +392,8 @@ pub async fn start() -> (Gateways, SocketAddr) {
     let router = Router::new()
         .route("/v1/checkout/sessions", post(stripe_create_session))
         .route("/c/pay/{id}", get(stripe_page).post(stripe_pay))
+        .route("/v1/billing_portal/sessions", post(stripe_portal))
+        .route("/p/session/{n}", get(stripe_portal_page))
         .route(
             "/v1/subscriptions/{id}",
             post(stripe_update).delete(stripe_cancel),
