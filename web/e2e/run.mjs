@@ -107,7 +107,139 @@ async function maintenance() {
   step("maintenance off");
 }
 
+// Self-service billing against the gateways' local stand-ins: a creator over the free plan's
+// limit follows the refusal's link to the subscription page, picks INR, upgrades through
+// Razorpay's hosted Checkout and then Stripe Checkout, ends the plan at the period's end and
+// keeps it after all, and opens a receipt.
+async function billing() {
+  const ctx = await browser.newContext({ viewport: DESKTOP, locale: "en-US" });
+  const page = await ctx.newPage();
+  page.on("pageerror", (e) => (out.pageErrors = [...(out.pageErrors ?? []), String(e)]));
+  await page.goto(P.url + "/register");
+  await page.getByLabel("Display name").fill("Payer");
+  await page.getByLabel("Email").fill("payer@example.com");
+  await page.getByLabel("Password").fill("password123");
+  await page.getByRole("button", { name: "Create account" }).click();
+  await page.waitForURL("**/dashboard");
+  const createSource = async (name) => {
+    await page.getByLabel("New source").fill(name);
+    await page.getByRole("button", { name: "Create", exact: true }).click();
+  };
+  await createSource("First camera");
+  await page.getByRole("heading", { name: "First camera" }).waitFor();
+  await createSource("Second camera");
+  const refusal = page.getByRole("alert").filter({ hasText: "Source limit reached" });
+  await refusal.waitFor();
+  out.refusal = await refusal.textContent();
+  await refusal.getByRole("link", { name: "See plans and upgrade" }).click();
+  await page.waitForURL("**/dashboard/subscription");
+  await page.getByRole("heading", { name: "Plan and billing" }).waitFor();
+  await page.getByTestId("current-plan").filter({ hasText: "Free" }).waitFor();
+  step("limit links to the plans");
+
+  // An en-US browser sees dollars until the user picks rupees; the choice is kept.
+  const pro = page.getByTestId("plan-Pro");
+  const business = page.getByTestId("plan-Business");
+  out.usdPrice = await pro.getByTestId("price").textContent();
+  // The same account in a browser that prefers Indian English sees rupees until it chooses.
+  const indian = await login(await browser.newContext({ viewport: DESKTOP, locale: "en-IN" }), "payer@example.com");
+  await indian.goto(P.url + "/dashboard/subscription");
+  await indian.getByTestId("plan-Pro").getByTestId("price").waitFor();
+  out.hintedPrice = await indian.getByTestId("plan-Pro").getByTestId("price").textContent();
+  await indian.context().close();
+  await page.getByLabel("Currency").selectOption("INR");
+  await pro.getByTestId("price").filter({ hasText: "₹799" }).waitFor();
+  await page.reload();
+  await pro.getByTestId("price").filter({ hasText: "₹799" }).waitFor();
+  out.inrPrice = await pro.getByTestId("price").textContent();
+  step("prices in INR");
+  await shot(page, "subscription-free");
+
+  // Razorpay: Pro, monthly, in rupees, through its hosted Checkout.
+  await pro.getByRole("button", { name: "Upgrade with Razorpay" }).click();
+  await page.getByRole("heading", { name: "Razorpay Checkout (test)" }).waitFor();
+  out.razorpayPage = await page.locator("body").textContent();
+  await page.getByRole("button", { name: /^Pay / }).click();
+  await page.waitForURL("**/dashboard/subscription**");
+  await page.getByTestId("checkout-notice").filter({ hasText: "Payment received" }).waitFor();
+  await page.getByTestId("current-plan").filter({ hasText: "Pro" }).waitFor();
+  await page.getByTestId("usage-sources").filter({ hasText: "1 of 3" }).waitFor();
+  await pro.getByText("Current plan").waitFor();
+  step("razorpay upgrade");
+  await page.getByRole("link", { name: "Dashboard", exact: true }).first().click();
+  await createSource("Second camera");
+  await page.getByRole("heading", { name: "Second camera" }).waitFor();
+  step("the refused action succeeds");
+
+  // Stripe: Business, yearly, through Stripe Checkout.
+  await page.getByRole("link", { name: "Billing", exact: true }).click();
+  await page.getByRole("button", { name: "Yearly" }).click();
+  await business.getByTestId("price").filter({ hasText: "₹24,999" }).waitFor();
+  await business.getByRole("button", { name: "Upgrade with Stripe" }).click();
+  await page.getByRole("heading", { name: "Stripe Checkout (test)" }).waitFor();
+  out.stripePage = await page.locator("body").textContent();
+  await page.getByRole("button", { name: "Subscribe" }).click();
+  await page.waitForURL("**/dashboard/subscription**");
+  await page.getByTestId("checkout-notice").filter({ hasText: "Payment received" }).waitFor();
+  await page.getByTestId("current-plan").filter({ hasText: "Business" }).waitFor();
+  await page.getByTestId("usage-sources").filter({ hasText: "2 of 10" }).waitFor();
+  await page.getByTestId("plan-status").filter({ hasText: "Active" }).waitFor();
+  // Stripe renews it by itself: no second Checkout for the same plan is offered.
+  await business.getByText("Renews automatically through Stripe").waitFor();
+  out.businessButtons = await business.getByRole("button").count();
+  step("stripe upgrade");
+  // Card and invoices are Stripe's Customer Portal, which links back.
+  await page.getByRole("button", { name: "Card and invoices at Stripe" }).click();
+  await page.getByRole("heading", { name: "Stripe customer portal (test)" }).waitFor();
+  await page.getByRole("link", { name: "Return to ferrocast" }).click();
+  await page.getByRole("heading", { name: "Plan and billing" }).waitFor();
+  out.noticeAfterReturn = await page.getByTestId("checkout-notice").count();
+  step("stripe portal");
+
+  // End at the period's end, then keep it after all.
+  page.once("dialog", (d) => d.accept());
+  await page.getByRole("button", { name: "Cancel at period end" }).click();
+  await page.getByTestId("plan-status").filter({ hasText: /^Ends / }).waitFor();
+  await page.getByText("nothing is deleted").first().waitFor();
+  step("canceled at period end");
+  await shot(page, "subscription-ending");
+  await page.getByRole("button", { name: "Keep my plan" }).click();
+  await page.getByTestId("plan-status").filter({ hasText: "Active" }).waitFor();
+  await page.getByRole("button", { name: "Cancel at period end" }).waitFor();
+  step("resumed");
+
+  // History: both payments, newest first; a receipt opens.
+  await page.getByTestId("payment").nth(1).waitFor();
+  out.payments = await page.getByTestId("payment").allTextContents();
+  await shot(page, "subscription");
+  await page.getByTestId("payment").first().getByRole("link", { name: "Receipt" }).click();
+  await page.waitForURL("**/dashboard/subscription/receipts/**");
+  await page.getByTestId("receipt-reference").waitFor();
+  out.receipt = {
+    plan: await page.getByTestId("receipt-plan").textContent(),
+    amount: await page.getByTestId("receipt-amount").textContent(),
+    gateway: await page.getByTestId("receipt-gateway").textContent(),
+    reference: await page.getByTestId("receipt-reference").textContent(),
+    date: await page.getByTestId("receipt-date").textContent(),
+  };
+  await shot(page, "receipt");
+  step("receipt");
+
+  // Settings shows the same choice.
+  await page.getByRole("link", { name: "Settings" }).click();
+  await page.getByRole("heading", { name: "Billing" }).waitFor();
+  out.settingsCurrency = await page.getByLabel("Currency").inputValue();
+  step("settings");
+}
+
 try {
+  if (P.scenario === "billing") {
+    await billing();
+    clearTimeout(timer);
+    await browser.close();
+    process.stdout.write(JSON.stringify(out));
+    process.exit(0);
+  }
   if (P.scenario === "maintenance") {
     await maintenance();
     clearTimeout(timer);

@@ -13,6 +13,8 @@ const Watch = lazy(() => import("./pages/Watch"));
 const Admin = lazy(() => import("./pages/Admin"));
 const Settings = lazy(() => import("./pages/Settings"));
 const Recover = lazy(() => import("./pages/Recover"));
+const Subscription = lazy(() => import("./pages/Subscription"));
+const Receipt = lazy(() => import("./pages/Subscription").then((m) => ({ default: m.Receipt })));
 
 type Site = Schemas["SiteSettings"];
 
@@ -53,6 +55,8 @@ function App() {
   else if (path === "/login") page = <Auth mode="login" />;
   else if (path === "/register") page = <Auth mode="register" registrationOpen={site?.registration_open ?? true} />;
   else if (path === "/dashboard") page = <Dashboard />;
+  else if (path === "/dashboard/subscription") page = <Subscription />;
+  else if (path.startsWith("/dashboard/subscription/receipts/")) page = <Receipt id={decodeURIComponent(path.slice("/dashboard/subscription/receipts/".length))} />;
   else if (path === "/admin") page = <Admin />;
   else if (path === "/settings") page = <Settings />;
   else if (path === "/forgot-password") page = <Recover />;

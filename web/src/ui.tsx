@@ -24,6 +24,7 @@ export function Frame({ children }: { children: ReactNode }) {
           {user ? (
             <>
               <Link href="/dashboard">Dashboard</Link>
+              <Link href="/dashboard/subscription">Billing</Link>
               <Link href="/settings">Settings</Link>
               {user.role === "admin" && <Link href="/admin">Admin</Link>}
               <button
@@ -78,7 +79,7 @@ export function Problem({ error, onRetry }: { error: unknown; onRetry?: () => vo
       {e.code === "PLAN_LIMIT_REACHED" && (
         <span>
           {" "}
-          <Link href="/dashboard#plan">See plans</Link>
+          <Link href={typeof e.body?.upgrade_url === "string" && e.body.upgrade_url.startsWith("/") ? e.body.upgrade_url : "/dashboard/subscription"}>See plans and upgrade</Link>
         </span>
       )}
       {onRetry && (

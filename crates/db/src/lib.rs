@@ -17,6 +17,7 @@ pub mod destinations;
 pub mod migrate;
 pub mod moderation;
 pub mod plans;
+pub mod preferences;
 pub mod site;
 pub mod sources;
 

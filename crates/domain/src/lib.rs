@@ -5,6 +5,7 @@
 pub mod account;
 pub mod billing;
 pub mod chat;
+pub mod currency;
 pub mod destination;
 pub mod mail;
 pub mod media;

@@ -178,6 +178,19 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .routes(declare(Key(BillingWrite), routes!(payments::cancel)))
         .routes(declare(Key(BillingWrite), routes!(payments::resume)))
         .routes(declare(Key(ProfileRead), routes!(payments::receipt)))
+        .routes(declare(
+            Key(ProfileRead),
+            routes!(payments::options::billing_options),
+        ))
+        .routes(declare(
+            Key(BillingWrite),
+            routes!(payments::options::set_currency),
+        ))
+        // Razorpay's hosted Checkout posts the buyer's browser back here, signed.
+        .routes(declare(
+            Public,
+            routes!(payments::razorpay::razorpay_callback),
+        ))
         .routes(declare(Key(Admin), routes!(admin::subscriptions)))
         .routes(declare(Key(Admin), routes!(admin::stats)))
         .routes(declare(Public, routes!(admin::site)))
@@ -389,7 +402,7 @@ fn security_header(name: &'static str, value: &'static str) -> SetResponseHeader
     )
 }
 
-async fn not_found(req: Request) -> Response {
+async fn not_found(State(state): State<AppState>, req: Request) -> Response {
     let path = req.uri().path();
     let api = [
         "/api/",
@@ -402,7 +415,13 @@ async fn not_found(req: Request) -> Response {
     .iter()
     .any(|p| path.starts_with(p));
     if !api {
-        if let Some(page) = crate::web::serve(req.method(), path) {
+        // Razorpay's hosted Checkout is a form the subscription page posts.
+        let razorpay = state.config.payments.razorpay.as_ref();
+        let targets: Vec<&str> = razorpay
+            .and_then(|k| crate::web::origin(&k.api_base))
+            .into_iter()
+            .collect();
+        if let Some(page) = crate::web::serve(req.method(), path, &targets) {
             return page;
         }
     }

@@ -20,15 +20,41 @@ const PAGES: &[&str] = &[
     "/register",
     "/forgot-password",
     "/dashboard",
+    "/dashboard/subscription",
     "/settings",
     "/admin",
 ];
 
 /// What the app's pages may load: scripts and styles from here, media from here and from
-/// hls.js's `blob:` buffers, Socket.IO and the API from here.
-const CSP: &str = "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; \
-    media-src 'self' blob:; worker-src 'self' blob:; connect-src 'self'; frame-ancestors 'none'; \
-    base-uri 'none'; form-action 'self'";
+/// hls.js's `blob:` buffers, Socket.IO and the API from here; forms post here and to the
+/// payment gateways' hosted checkouts in `form_targets` (origins).
+fn csp(form_targets: &[&str]) -> String {
+    let mut form_action = String::from("'self'");
+    for t in form_targets {
+        form_action.push(' ');
+        form_action.push_str(t);
+    }
+    format!(
+        "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; \
+         media-src 'self' blob:; worker-src 'self' blob:; connect-src 'self'; frame-ancestors 'none'; \
+         base-uri 'none'; form-action {form_action}"
+    )
+}
+
+/// The origin (`scheme://host[:port]`) of an absolute http(s) URL, if it is one that may stand
+/// in a Content-Security-Policy source list.
+pub fn origin(url: &str) -> Option<&str> {
+    let rest = url
+        .strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"))?;
+    let host_len = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let host = &rest[..host_len];
+    let ok = !host.is_empty()
+        && host
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':' | b'[' | b']'));
+    ok.then(|| &url[..url.len() - rest.len() + host_len])
+}
 
 fn content_type(path: &str) -> &'static str {
     match path.rsplit('.').next().unwrap_or_default() {
@@ -53,8 +79,9 @@ fn body(data: std::borrow::Cow<'static, [u8]>) -> Body {
     }
 }
 
-/// The app's file for a GET of `path`, or `None` (not an app path).
-pub fn serve(method: &Method, path: &str) -> Option<Response> {
+/// The app's file for a GET of `path`, or `None` (not an app path); `form_targets`: the
+/// origins of the payment gateways' hosted checkouts the pages may post to.
+pub fn serve(method: &Method, path: &str, form_targets: &[&str]) -> Option<Response> {
     if method != Method::GET && method != Method::HEAD {
         return None;
     }
@@ -82,7 +109,10 @@ pub fn serve(method: &Method, path: &str) -> Option<Response> {
     let watch = path
         .strip_prefix("/watch/")
         .is_some_and(|id| !id.is_empty() && !id.contains('/'));
-    if !PAGES.contains(&path) && !watch {
+    let receipt = path
+        .strip_prefix("/dashboard/subscription/receipts/")
+        .is_some_and(|id| !id.is_empty() && !id.contains('/'));
+    if !PAGES.contains(&path) && !watch && !receipt {
         return None;
     }
     let Some(index) = Assets::get("index.html") else {
@@ -105,11 +135,34 @@ pub fn serve(method: &Method, path: &str) -> Option<Response> {
                 (header::CACHE_CONTROL, HeaderValue::from_static("no-cache")),
                 (
                     header::CONTENT_SECURITY_POLICY,
-                    HeaderValue::from_static(CSP),
+                    HeaderValue::from_str(&csp(form_targets))
+                        .unwrap_or_else(|_| HeaderValue::from_static("default-src 'self'")),
                 ),
             ],
             body(index.data),
         )
             .into_response(),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn origins_for_the_policy() {
+        assert_eq!(
+            origin("https://api.razorpay.com"),
+            Some("https://api.razorpay.com")
+        );
+        assert_eq!(
+            origin("http://127.0.0.1:4000/x?y"),
+            Some("http://127.0.0.1:4000")
+        );
+        assert_eq!(origin("https://a b"), None);
+        assert_eq!(origin("javascript:alert(1)"), None);
+        assert_eq!(origin("https://x;script-src *"), None);
+        assert!(csp(&["https://api.razorpay.com"])
+            .ends_with("form-action 'self' https://api.razorpay.com"));
+    }
 }

@@ -1,12 +1,11 @@
 import { useEffect, useState, type FormEvent } from "react";
 import { api, session, type Schemas } from "../api";
 import { Chat, Player, useSocket } from "../live";
-import { navigate } from "../router";
+import { Link, navigate } from "../router";
 import { Empty, Loading, Problem, useLoad } from "../ui";
 
 type Source = Schemas["SourceView"];
 type Mine = Schemas["MySubscription"];
-type Plan = Schemas["PlanView"];
 
 const PRESETS = ["youtube", "twitch", "facebook", "kick", "custom"];
 
@@ -27,7 +26,7 @@ export default function Dashboard() {
   useEffect(() => {
     if (!socket) return;
     const warned = (e: { used_minutes: number; limit_minutes: number }) => {
-      setNotice(`${e.used_minutes} of your plan's ${e.limit_minutes} streaming minutes this month are used. Upgrade below to keep streaming.`);
+      setNotice(`${e.used_minutes} of your plan's ${e.limit_minutes} streaming minutes this month are used. Upgrade your plan to keep streaming.`);
       mine.reload();
     };
     const ended = (e: { reason: string }) => {
@@ -113,39 +112,17 @@ export default function Dashboard() {
 }
 
 function Usage({ mine, error }: { mine: Mine | null; error: unknown }) {
-  const plans = useLoad(() => api<Schemas["PlanList"]>("GET", "/api/subscriptions/plans"));
-  const [problem, setProblem] = useState<unknown>(null);
   if (error) return <Problem error={error} />;
   if (!mine) return <Loading what="your plan" />;
   const p = mine.subscription.plan;
-  async function upgrade(plan: Plan) {
-    setProblem(null);
-    try {
-      const r = await api<Schemas["Redirect"]>("POST", "/api/payments/stripe/checkout", { plan_id: plan.id, billing_cycle: "monthly" } satisfies Schemas["Purchase"]);
-      location.assign(r.url);
-    } catch (e) {
-      setProblem(e);
-    }
-  }
   return (
     <section id="plan" className="card usage" aria-label="Plan and usage">
       <p>
         <strong>{p.name}</strong> plan{mine.subscription.status !== "active" && ` (${mine.subscription.status.replace("_", " ")})`}:{" "}
         {mine.usage.sources_used} of {p.max_sources} sources, {mine.usage.destinations_used} of {p.max_destinations} destinations,{" "}
-        {mine.usage.streaming_hours_used.toFixed(1)} of {p.max_streaming_hours_monthly} hours this month.
+        {mine.usage.streaming_hours_used.toFixed(1)} of {p.max_streaming_hours_monthly} hours this month.{" "}
+        <Link href="/dashboard/subscription">{p.is_default ? "Upgrade" : "Plan and billing"}</Link>
       </p>
-      {plans.data && (
-        <p className="upgrades">
-          {plans.data.plans
-            .filter((pl) => !pl.is_default && pl.name !== p.name)
-            .map((pl) => (
-              <button key={pl.id} className="ghost small" onClick={() => upgrade(pl)}>
-                Upgrade to {pl.name} (${pl.price_monthly.toFixed(2)}/month)
-              </button>
-            ))}
-        </p>
-      )}
-      <Problem error={problem} />
     </section>
   );
 }

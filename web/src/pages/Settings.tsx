@@ -1,7 +1,8 @@
 import { useEffect, useState, type FormEvent, type ReactNode } from "react";
 import { api, session, type Schemas } from "../api";
-import { navigate } from "../router";
+import { Link, navigate } from "../router";
 import { Loading, Problem, useLoad } from "../ui";
+import { CurrencyPicker } from "./Subscription";
 
 type Me = Schemas["UserView"];
 const SCOPES = ["profile:read", "sources:read", "sources:write", "streams:read", "streams:write", "chat:write", "billing:write"];
@@ -56,6 +57,7 @@ export default function Settings() {
     <div className="settings">
       <h1>Settings</h1>
       <Profile me={me.data} onChange={me.reload} />
+      <Billing />
       <Password />
       <TwoFactor enabled={me.data.two_factor_enabled} onChange={me.reload} />
       <ApiKeys admin={me.data.role === "admin"} />
@@ -99,6 +101,22 @@ function Profile({ me, onChange }: { me: Me; onChange: () => void }) {
           </Form>
         </>
       )}
+    </section>
+  );
+}
+
+function Billing() {
+  const options = useLoad(() => api<Schemas["BillingOptions"]>("GET", "/api/payments/options"));
+  return (
+    <section className="card" aria-labelledby="billing-title">
+      <h2 id="billing-title">Billing</h2>
+      <p className="muted">
+        Plans are priced and paid in this currency. {options.data && !options.data.currency_chosen && "Until you choose, it follows your browser's language."}{" "}
+        <Link href="/dashboard/subscription">Plan, payments and receipts</Link>
+      </p>
+      {options.error ? <Problem error={options.error} onRetry={options.reload} /> : null}
+      {!options.data && !options.error && <Loading what="your billing settings" />}
+      {options.data && <CurrencyPicker options={options.data} onChange={options.setData} />}
     </section>
   );
 }

@@ -37,6 +37,7 @@ mod destinations;
 mod migrate;
 mod moderation;
 mod plans;
+mod preferences;
 mod site;
 mod sources;
 mod usage;

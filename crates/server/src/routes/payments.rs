@@ -21,6 +21,7 @@
 //! `ferrocast_payment_mismatches_total` and mails the administrators.
 
 pub mod epayco;
+pub mod options;
 pub mod razorpay;
 pub mod stripe;
 

@@ -16,6 +16,7 @@ use ferrocast_db::billing::{
 };
 use ferrocast_db::{Db, DbError};
 use ferrocast_domain::billing::{price, Cycle, GatewayFact, NotApplied};
+use ferrocast_domain::currency::{self, Currency};
 use ferrocast_domain::mail::{Mail, Mailer};
 use ferrocast_domain::plans::format_money;
 use std::sync::Arc;
@@ -342,6 +343,50 @@ impl Billing {
                 Err(BillingError::NotYetKnown)
             }
         }
+    }
+
+    /// The currency `user_id` sees prices in and pays in: their choice, else what their
+    /// browser's `Accept-Language` suggests (SPEC §2.5); and whether they chose it.
+    pub async fn currency_for(
+        &self,
+        user_id: i64,
+        accept_language: Option<&str>,
+    ) -> Result<(Currency, bool), BillingError> {
+        let chosen = self
+            .db
+            .billing_currency(user_id)
+            .await?
+            .and_then(|c| Currency::parse(&c));
+        Ok(match chosen {
+            Some(c) => (c, true),
+            None => (currency::from_accept_language(accept_language), false),
+        })
+    }
+
+    /// The gateway that renews `user_id`'s current subscription by itself (Stripe bills a
+    /// subscription; Razorpay and ePayco sell one period per order), if any.
+    pub async fn renewing_gateway(&self, user_id: i64) -> Result<Option<String>, BillingError> {
+        let Some(sub) = self.db.current_subscription(user_id).await? else {
+            return Ok(None);
+        };
+        Ok(self
+            .db
+            .subscription_gateway(sub.id)
+            .await?
+            .map(|(provider, _)| provider)
+            // Razorpay and ePayco subscriptions carry their last order's reference, not a
+            // subscription the gateway bills.
+            .filter(|provider| provider == "stripe"))
+    }
+
+    /// Records the currency `user_id` chose (`code`: `USD` or `INR`, any case).
+    pub async fn set_currency(&self, user_id: i64, code: &str) -> Result<Currency, BillingError> {
+        let c = Currency::parse(code)
+            .ok_or_else(|| BillingError::Invalid("currency: must be `USD` or `INR`".into()))?;
+        self.db
+            .set_billing_currency(user_id, c.code(), self.clock.now_ms())
+            .await?;
+        Ok(c)
     }
 
     /// Mails the administrators (in the background) about something a person has to settle.

@@ -7,6 +7,7 @@ mod support;
 mod admin;
 mod api;
 mod architecture;
+mod billing;
 mod connectors;
 mod media;
 mod openapi;

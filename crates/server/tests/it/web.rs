@@ -144,3 +144,127 @@ async fn creator_and_viewer_in_a_real_browser() {
     );
     app.finish().await;
 }
+
+/// Self-service billing in the browser (`billing` in `web/e2e/run.mjs`), against local stand-ins
+/// for Stripe Checkout and Razorpay Hosted Checkout (`support::checkout`): the free plan's
+/// refusal links to the subscription page; prices in INR once chosen; an upgrade through each
+/// gateway raises the limits; cancel at period end and resume; history and a receipt.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn billing_in_a_real_browser() {
+    let web = web_dir();
+    assert!(
+        web.join("dist/index.html").exists() && web.join("node_modules/playwright-core").exists(),
+        "the web app must be built and its test tools installed: run scripts/test.sh (npm ci and npm run build in web/)"
+    );
+    let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+    let (gateways, addr) = support::checkout::start().await;
+    let app = TestApp::start_with(Backend::Sqlite, support::checkout::options(addr))
+        .await
+        .expect("sqlite always runs");
+    support::checkout::set_node(&gateways, &app.url(""));
+    let shots = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/web-shots");
+    let report = run(
+        &web,
+        &chromium,
+        json!({ "url": app.url(""), "shots": shots, "scenario": "billing" }),
+    )
+    .await;
+    assert_eq!(
+        report["steps"],
+        json!([
+            "limit links to the plans",
+            "prices in INR",
+            "razorpay upgrade",
+            "the refused action succeeds",
+            "stripe upgrade",
+            "stripe portal",
+            "canceled at period end",
+            "resumed",
+            "receipt",
+            "settings"
+        ]),
+        "{report:#}"
+    );
+    assert!(
+        report.get("pageErrors").is_none(),
+        "no script errors: {report}"
+    );
+    assert_eq!(report["usdPrice"], "$9.99", "{report:#}");
+    assert_eq!(report["inrPrice"], "₹799", "{report:#}");
+    assert_eq!(report["hintedPrice"], "₹799", "en-IN: {report:#}");
+    assert!(
+        report["razorpayPage"]
+            .as_str()
+            .is_some_and(|t| t.contains("Pay 799.00 INR") && t.contains("payer@example.com")),
+        "{report:#}"
+    );
+    assert!(
+        report["stripePage"]
+            .as_str()
+            .is_some_and(|t| t.contains("24999.00 INR every year")),
+        "{report:#}"
+    );
+    let payments: Vec<&str> = report["payments"]
+        .as_array()
+        .expect("payments")
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert_eq!(payments.len(), 2, "{payments:?}");
+    assert!(
+        payments[0].contains("Business") && payments[0].contains("₹24,999"),
+        "{payments:?}"
+    );
+    assert!(
+        payments[1].contains("Pro") && payments[1].contains("₹799"),
+        "{payments:?}"
+    );
+    assert_eq!(report["receipt"]["plan"], "Business", "{report:#}");
+    assert_eq!(report["receipt"]["amount"], "24999.00 INR");
+    assert_eq!(report["receipt"]["gateway"], "Stripe");
+    assert_eq!(report["receipt"]["reference"], "in_test_2");
+    assert_eq!(report["settingsCurrency"], "INR");
+    assert_eq!(report["businessButtons"], 0, "{report:#}");
+    assert_eq!(report["noticeAfterReturn"], 0, "the outcome is said once");
+
+    // What the gateways saw: a rupee order at Razorpay, a rupee Checkout at Stripe, and the
+    // Stripe subscription set to end and then to renew again.
+    {
+        let seen = gateways.lock().expect("lock");
+        let order = seen.orders.values().next().expect("a Razorpay order");
+        assert_eq!(
+            (order["amount"].clone(), order["currency"].clone()),
+            (json!(79_900), json!("INR"))
+        );
+        let session = seen.sessions.values().next().expect("a Checkout Session");
+        assert_eq!(session["line_items[0][price_data][currency]"], "inr");
+        assert_eq!(
+            session["line_items[0][price_data][recurring][interval]"],
+            "year"
+        );
+        assert_eq!(
+            seen.updated,
+            [
+                ("sub_test_2".to_string(), "true".to_string()),
+                ("sub_test_2".to_string(), "false".to_string())
+            ]
+        );
+        assert!(seen.canceled.is_empty(), "{:?}", seen.canceled);
+        assert_eq!(
+            seen.portals,
+            [("cus_test_2".to_string(), app.url("/dashboard/subscription"))]
+        );
+    }
+    for page in [
+        "subscription-free",
+        "subscription",
+        "subscription-ending",
+        "receipt",
+    ] {
+        for size in ["desktop", "phone"] {
+            let f = shots.join(format!("{page}-{size}.png"));
+            assert!(f.exists(), "{} saved", f.display());
+        }
+    }
+    app.finish().await;
+}

@@ -11,6 +11,7 @@ use crate::state::AppState;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::HeaderMap;
+use axum::response::Redirect;
 use axum::Json;
 use ferrocast_db::billing::GatewayEvent;
 use ferrocast_domain::billing::{event_too_old, payment_mismatch, NotApplied};
@@ -32,6 +33,33 @@ pub struct RazorpayOrder {
     pub key_id: String,
     /// ferrocast's order id.
     pub receipt: String,
+    /// Razorpay's hosted Checkout for this order: post these fields from the buyer's browser.
+    pub checkout: HostedCheckout,
+}
+
+/// A form the buyer's browser posts to the gateway's hosted checkout page.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct HostedCheckout {
+    /// Where to post (`{razorpay_api_base}/v1/checkout/embedded`).
+    pub url: String,
+    /// The form's fields, in order.
+    pub fields: Vec<FormField>,
+}
+
+/// One field of a form.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct FormField {
+    /// Name.
+    pub name: String,
+    /// Value.
+    pub value: String,
+}
+
+fn field(name: &str, value: impl Into<String>) -> FormField {
+    FormField {
+        name: name.into(),
+        value: value.into(),
+    }
 }
 
 /// Create a Razorpay order for a plan (Neustream's `create-order`).
@@ -54,12 +82,39 @@ pub async fn razorpay_create_order(
     )
     .await?;
     state.billing.set_order_ref(&order, &rzp.id).await?;
+    // Razorpay Hosted Checkout: Razorpay posts the outcome, signed, to `callback_url`.
+    let base = &state.config.public_url;
+    let checkout = HostedCheckout {
+        url: format!("{}/v1/checkout/embedded", keys.api_base),
+        fields: vec![
+            field("key_id", keys.key_id.clone()),
+            field("order_id", rzp.id.clone()),
+            field("amount", order.amount_minor.to_string()),
+            field("currency", order.currency.clone()),
+            field("name", "ferrocast"),
+            field(
+                "description",
+                format!("ferrocast {plan}, {}", order.billing_cycle),
+            ),
+            field("prefill[name]", auth.user.display_name.clone()),
+            field("prefill[email]", auth.user.email.clone()),
+            field(
+                "callback_url",
+                format!("{base}/api/payments/razorpay/callback"),
+            ),
+            field(
+                "cancel_url",
+                format!("{base}/dashboard/subscription?checkout=canceled"),
+            ),
+        ],
+    };
     Ok(Json(RazorpayOrder {
         order_id: rzp.id,
         amount: order.amount_minor,
         currency: order.currency,
         key_id: keys.key_id,
         receipt: order.uuid,
+        checkout,
     }))
 }
 
@@ -112,6 +167,62 @@ pub async fn razorpay_verify(
         message: "Payment verified; your plan is active.".into(),
         applied,
     }))
+}
+
+/// Where the buyer's browser goes back to after a hosted Checkout.
+fn back_to_page(outcome: &str, gateway_message: Option<&str>) -> Redirect {
+    let mut query = vec![
+        ("checkout", outcome.to_string()),
+        ("gateway", "razorpay".into()),
+    ];
+    if let Some(m) = gateway_message {
+        // Razorpay's own words for a failure, shown as text; bounded.
+        query.push(("message", m.chars().take(200).collect()));
+    }
+    let query = serde_urlencoded::to_string(&query).unwrap_or_default();
+    Redirect::to(&format!("/dashboard/subscription?{query}"))
+}
+
+/// Razorpay Hosted Checkout's callback: the buyer's browser posts the outcome here
+/// (`razorpay_payment_id`, `razorpay_order_id`, `razorpay_signature`, or `error[…]` fields for a
+/// failure). A payment whose signature verifies activates the plan at once, as
+/// `POST /api/payments/verify` does; the browser is sent back to the subscription page, which
+/// says what happened (`?checkout=success|failed`).
+#[utoipa::path(post, path = "/api/payments/razorpay/callback", tag = "payments",
+    request_body(content = String, content_type = "application/x-www-form-urlencoded", description = "Razorpay Checkout's fields"),
+    responses((status = 303, description = "To /dashboard/subscription?checkout=success|failed"), (status = 503, body = ErrorBody)))]
+pub async fn razorpay_callback(State(state): State<AppState>, body: Bytes) -> ApiResult<Redirect> {
+    let keys = razorpay_keys(&state)?;
+    let fields: std::collections::HashMap<String, String> =
+        serde_urlencoded::from_bytes::<Vec<(String, String)>>(&body)
+            .unwrap_or_default()
+            .into_iter()
+            .take(50)
+            .collect();
+    let get = |k: &str| fields.get(k).map(String::as_str).filter(|v| !v.is_empty());
+    let (Some(order_id), Some(payment_id)) = (get("razorpay_order_id"), get("razorpay_payment_id"))
+    else {
+        let why = get("error[description]").unwrap_or("The payment did not go through");
+        return Ok(back_to_page("failed", Some(why)));
+    };
+    if let Err(e) = razorpay::verify_payment(
+        order_id,
+        payment_id,
+        get("razorpay_signature"),
+        keys.key_secret.expose(),
+    ) {
+        tracing::warn!(error = %e, "refused a Razorpay Checkout callback with a bad signature");
+        return Ok(back_to_page(
+            "failed",
+            Some("Razorpay's confirmation could not be verified; you were not charged by ferrocast. Try again."),
+        ));
+    }
+    let Some(order) = state.billing.order_by_ref("razorpay", order_id).await? else {
+        return Ok(back_to_page("failed", Some("The order is not known here.")));
+    };
+    let outcome = state.billing.pay_order(None, &order, payment_id).await?;
+    gateways::cancel_replaced(&state, outcome.replaced);
+    Ok(back_to_page("success", None))
 }
 
 /// Razorpay's webhook (`payment.captured`, `payment.failed`, `order.paid`), signed with

@@ -1,0 +1,426 @@
+//! Local stand-ins for the payment gateways' hosted checkouts, for tests that pay in a browser:
+//! the gateways' APIs that ferrocast calls (as `tests/it/payments.rs` models them) and the pages
+//! a buyer sees.
+//!
+//! - Stripe: `POST /v1/checkout/sessions` answers a Checkout Session whose `url` is the page
+//!   `GET /c/pay/{id}` here; paying there sends the node the webhooks Stripe sends for a
+//!   subscription Checkout (`checkout.session.completed`, `customer.subscription.created`,
+//!   `invoice.paid`), signed by Stripe's own Python library, then sends the browser to the
+//!   session's `success_url`. `POST`/`DELETE /v1/subscriptions/{id}` as Stripe answers them;
+//!   `POST /v1/billing_portal/sessions` answers a Customer Portal page that links back.
+//! - Razorpay: `POST /v1/orders`; Hosted Checkout, `POST /v1/checkout/embedded` (the form the
+//!   merchant's page posts), shows the order; paying posts `razorpay_payment_id`,
+//!   `razorpay_order_id` and `razorpay_signature` (made as Razorpay documents and checked with
+//!   Razorpay's Python library) to the form's `callback_url`, as Razorpay does.
+
+use super::{form_decode, gateway_signatures, Options};
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde_json::{json, Value};
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use tokio::net::TcpListener;
+
+pub const STRIPE_KEY: &str = "sk_test_fake_key";
+pub const STRIPE_WHSEC: &str = "whsec_fake_signing_secret";
+pub const RZP_ID: &str = "rzp_test_fakekey";
+pub const RZP_SECRET: &str = "fake_key_secret";
+pub const RZP_WHSEC: &str = "fake_webhook_secret";
+
+/// What the stand-ins saw.
+#[derive(Default)]
+pub struct Seen {
+    /// The node's base URL (where Stripe's webhooks go); set once the node runs.
+    pub node: String,
+    /// Checkout Sessions by id: their form fields.
+    pub sessions: HashMap<String, HashMap<String, String>>,
+    /// Razorpay orders by id: the bodies ferrocast sent.
+    pub orders: HashMap<String, Value>,
+    /// Stripe subscriptions updated (`cancel_at_period_end`), as (id, value).
+    pub updated: Vec<(String, String)>,
+    /// Stripe subscriptions canceled.
+    pub canceled: Vec<String>,
+    /// Customer Portal sessions, as (customer, return URL).
+    pub portals: Vec<(String, String)>,
+    /// Payments made on the hosted pages, as (gateway, id).
+    pub paid: Vec<(String, String)>,
+}
+
+pub type Gateways = Arc<Mutex<Seen>>;
+
+fn seen(g: &Gateways) -> std::sync::MutexGuard<'_, Seen> {
+    g.lock().expect("lock")
+}
+
+fn now_secs() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs() as i64
+}
+
+/// Minimal HTML escaping for the pages.
+fn esc(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+fn page(title: &str, body: &str) -> Html<String> {
+    Html(format!(
+        "<!doctype html><html lang=en><head><meta charset=utf-8><meta name=viewport content='width=device-width'><title>{t}</title>\
+         <style>body{{font-family:sans-serif;max-width:420px;margin:40px auto;padding:0 16px}}button{{font-size:1.1rem;padding:10px 18px}}</style></head>\
+         <body><h1>{t}</h1>{body}</body></html>",
+        t = esc(title)
+    ))
+}
+
+fn money(minor: &str, currency: &str) -> String {
+    let m: i64 = minor.parse().unwrap_or(0);
+    format!(
+        "{}.{:02} {}",
+        m / 100,
+        m % 100,
+        currency.to_ascii_uppercase()
+    )
+}
+
+// ---------------------------------------------------------------- Stripe
+
+fn stripe_authorised(h: &HeaderMap) -> bool {
+    h.get("authorization").and_then(|v| v.to_str().ok()) == Some(&format!("Bearer {STRIPE_KEY}"))
+}
+
+fn stripe_refusal() -> Response {
+    (
+        StatusCode::UNAUTHORIZED,
+        Json(json!({"error": {"type": "invalid_request_error", "message": "Invalid API Key provided"}})),
+    )
+        .into_response()
+}
+
+async fn stripe_create_session(
+    State((g, addr)): State<(Gateways, SocketAddr)>,
+    h: HeaderMap,
+    body: String,
+) -> Response {
+    if !stripe_authorised(&h) {
+        return stripe_refusal();
+    }
+    let form = form_decode(&body);
+    let id = {
+        let mut s = seen(&g);
+        let id = format!("cs_test_{}", s.sessions.len() + 1);
+        s.sessions.insert(id.clone(), form);
+        id
+    };
+    Json(json!({"id": id, "object": "checkout.session", "mode": "subscription", "status": "open", "url": format!("http://{addr}/c/pay/{id}")})).into_response()
+}
+
+async fn stripe_page(
+    State((g, _)): State<(Gateways, SocketAddr)>,
+    Path(id): Path<String>,
+) -> Response {
+    let Some(f) = seen(&g).sessions.get(&id).cloned() else {
+        return (StatusCode::NOT_FOUND, "no such Checkout Session").into_response();
+    };
+    let get = |k: &str| f.get(k).cloned().unwrap_or_default();
+    let amount = money(
+        &get("line_items[0][price_data][unit_amount]"),
+        &get("line_items[0][price_data][currency]"),
+    );
+    page(
+        "Stripe Checkout (test)",
+        &format!(
+            "<p>{product}</p><p>Pay <strong>{amount}</strong> every {interval}</p><p>{email}</p>\
+             <form method=post action='/c/pay/{id}'><button>Subscribe</button></form>\
+             <p><a href='{cancel}'>Back</a></p>",
+            product = esc(&get("line_items[0][price_data][product_data][name]")),
+            interval = esc(&get("line_items[0][price_data][recurring][interval]")),
+            email = esc(&get("customer_email")),
+            cancel = esc(&get("cancel_url")),
+        ),
+    )
+    .into_response()
+}
+
+/// Signs Stripe events with Stripe's library and delivers them to the node, in order.
+async fn deliver_to_node(node: &str, payloads: Vec<String>) -> Result<(), String> {
+    let t = now_secs();
+    let req: Vec<Value> = payloads
+        .iter()
+        .map(|p| json!({"payload": p, "secret": STRIPE_WHSEC, "timestamp": t}))
+        .collect();
+    let headers =
+        tokio::task::spawn_blocking(move || gateway_signatures(&json!({ "stripe": req })))
+            .await
+            .map_err(|e| e.to_string())?;
+    let client = reqwest::Client::new();
+    for (i, p) in payloads.into_iter().enumerate() {
+        let header = headers["stripe"][i]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        let r = client
+            .post(format!("{node}/api/payments/stripe/webhook"))
+            .header("content-type", "application/json")
+            .header("stripe-signature", header)
+            .body(p)
+            .send()
+            .await
+            .map_err(|e| e.to_string())?;
+        if !r.status().is_success() {
+            return Err(format!("the node answered {}", r.status()));
+        }
+    }
+    Ok(())
+}
+
+async fn stripe_pay(
+    State((g, _)): State<(Gateways, SocketAddr)>,
+    Path(id): Path<String>,
+) -> Response {
+    let (f, node, n) = {
+        let s = seen(&g);
+        let Some(f) = s.sessions.get(&id).cloned() else {
+            return (StatusCode::NOT_FOUND, "no such Checkout Session").into_response();
+        };
+        (f, s.node.clone(), s.paid.len() + 1)
+    };
+    let get = |k: &str| f.get(k).cloned().unwrap_or_default();
+    let order = get("client_reference_id");
+    let amount: i64 = get("line_items[0][price_data][unit_amount]")
+        .parse()
+        .unwrap_or(0);
+    let currency = get("line_items[0][price_data][currency]");
+    let interval = get("line_items[0][price_data][recurring][interval]");
+    let (sub, customer, invoice) = (
+        format!("sub_test_{n}"),
+        format!("cus_test_{n}"),
+        format!("in_test_{n}"),
+    );
+    let start = now_secs();
+    let end = start + if interval == "year" { 365 } else { 30 } * 86_400;
+    let event = |kind: &str, object: Value| {
+        json!({"id": format!("evt_{kind}_{n}"), "object": "event", "api_version": "2024-06-20", "created": start, "type": kind, "livemode": false, "pending_webhooks": 1, "request": {"id": null, "idempotency_key": null}, "data": {"object": object}}).to_string()
+    };
+    let events = vec![
+        event(
+            "checkout.session.completed",
+            json!({"id": id, "object": "checkout.session", "mode": "subscription", "client_reference_id": order, "customer": customer, "subscription": sub, "amount_total": amount, "currency": currency, "payment_status": "paid", "status": "complete", "metadata": {"order": order}}),
+        ),
+        event(
+            "customer.subscription.created",
+            json!({"id": sub, "object": "subscription", "customer": customer, "status": "active", "cancel_at_period_end": false, "metadata": {"order": order}, "items": {"object": "list", "data": [{"id": format!("si_{n}"), "object": "subscription_item", "current_period_start": start, "current_period_end": end, "price": {"id": "price_x", "unit_amount": amount, "currency": currency, "recurring": {"interval": interval}}}]}}),
+        ),
+        event(
+            "invoice.paid",
+            json!({"id": invoice, "object": "invoice", "customer": customer, "status": "paid", "amount_paid": amount, "amount_due": amount, "currency": currency, "parent": {"type": "subscription_details", "subscription_details": {"subscription": sub, "metadata": {"order": order}}}, "lines": {"object": "list", "data": [{"id": format!("il_{n}"), "period": {"start": start, "end": end}}]}}),
+        ),
+    ];
+    if let Err(e) = deliver_to_node(&node, events).await {
+        return (
+            StatusCode::BAD_GATEWAY,
+            format!("webhook delivery failed: {e}"),
+        )
+            .into_response();
+    }
+    seen(&g).paid.push(("stripe".into(), invoice));
+    Redirect::to(&get("success_url")).into_response()
+}
+
+async fn stripe_update(
+    State((g, _)): State<(Gateways, SocketAddr)>,
+    h: HeaderMap,
+    Path(id): Path<String>,
+    body: String,
+) -> Response {
+    if !stripe_authorised(&h) {
+        return stripe_refusal();
+    }
+    let cancel = form_decode(&body)
+        .get("cancel_at_period_end")
+        .cloned()
+        .unwrap_or_default();
+    seen(&g).updated.push((id.clone(), cancel.clone()));
+    Json(json!({"id": id, "object": "subscription", "status": "active", "cancel_at_period_end": cancel == "true"})).into_response()
+}
+
+async fn stripe_cancel(
+    State((g, _)): State<(Gateways, SocketAddr)>,
+    h: HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
+    if !stripe_authorised(&h) {
+        return stripe_refusal();
+    }
+    seen(&g).canceled.push(id.clone());
+    Json(json!({"id": id, "object": "subscription", "status": "canceled"})).into_response()
+}
+
+/// The Customer Portal: a session for a customer, whose page links back to `return_url`.
+async fn stripe_portal(
+    State((g, addr)): State<(Gateways, SocketAddr)>,
+    h: HeaderMap,
+    body: String,
+) -> Response {
+    if !stripe_authorised(&h) {
+        return stripe_refusal();
+    }
+    let f = form_decode(&body);
+    let n = {
+        let mut s = seen(&g);
+        s.portals.push((
+            f.get("customer").cloned().unwrap_or_default(),
+            f.get("return_url").cloned().unwrap_or_default(),
+        ));
+        s.portals.len()
+    };
+    Json(json!({"id": format!("bps_{n}"), "object": "billing_portal.session", "customer": f.get("customer"), "return_url": f.get("return_url"), "url": format!("http://{addr}/p/session/{n}")})).into_response()
+}
+
+async fn stripe_portal_page(
+    State((g, _)): State<(Gateways, SocketAddr)>,
+    Path(n): Path<usize>,
+) -> Response {
+    let Some((customer, back)) = n
+        .checked_sub(1)
+        .and_then(|i| seen(&g).portals.get(i).cloned())
+    else {
+        return (StatusCode::NOT_FOUND, "no such portal session").into_response();
+    };
+    page(
+        "Stripe customer portal (test)",
+        &format!(
+            "<p>Customer {}</p><p><a href='{}'>Return to ferrocast</a></p>",
+            esc(&customer),
+            esc(&back)
+        ),
+    )
+    .into_response()
+}
+
+// ---------------------------------------------------------------- Razorpay
+
+async fn razorpay_order(
+    State((g, _)): State<(Gateways, SocketAddr)>,
+    h: HeaderMap,
+    Json(body): Json<Value>,
+) -> Response {
+    let basic = format!(
+        "Basic {}",
+        data_encoding::BASE64.encode(format!("{RZP_ID}:{RZP_SECRET}").as_bytes())
+    );
+    if h.get("authorization").and_then(|v| v.to_str().ok()) != Some(&basic) {
+        return (
+            StatusCode::UNAUTHORIZED,
+            Json(json!({"error": {"code": "BAD_REQUEST_ERROR", "description": "Authentication failed"}})),
+        )
+            .into_response();
+    }
+    let id = {
+        let mut s = seen(&g);
+        let id = format!("order_Test{:06}", s.orders.len() + 1);
+        s.orders.insert(id.clone(), body.clone());
+        id
+    };
+    Json(json!({"id": id, "entity": "order", "amount": body["amount"], "amount_paid": 0, "amount_due": body["amount"], "currency": body["currency"], "receipt": body["receipt"], "status": "created", "attempts": 0, "notes": body["notes"], "created_at": now_secs()})).into_response()
+}
+
+/// Hosted Checkout: the merchant's page posts the order here; the page shows it with a button
+/// that pays it and posts the signed outcome to `callback_url`.
+async fn razorpay_hosted(State((g, _)): State<(Gateways, SocketAddr)>, body: String) -> Response {
+    let f = form_decode(&body);
+    let get = |k: &str| f.get(k).cloned().unwrap_or_default();
+    let order_id = get("order_id");
+    let order = seen(&g).orders.get(&order_id).cloned();
+    let Some(order) = order.filter(|_| get("key_id") == RZP_ID) else {
+        return (
+            StatusCode::BAD_REQUEST,
+            page(
+                "Razorpay",
+                "<p>Invalid key_id or order_id. This payment cannot be made.</p>",
+            ),
+        )
+            .into_response();
+    };
+    let payment_id = format!("pay_Test{:06}", seen(&g).paid.len() + 1);
+    let (o, p) = (order_id.clone(), payment_id.clone());
+    let sigs = tokio::task::spawn_blocking(move || {
+        gateway_signatures(
+            &json!({"razorpay_payment": [{"order_id": o, "payment_id": p, "key_id": RZP_ID, "key_secret": RZP_SECRET}]}),
+        )
+    })
+    .await
+    .expect("signing");
+    let signature = sigs["razorpay_payment"][0].as_str().unwrap_or_default();
+    seen(&g).paid.push(("razorpay".into(), payment_id.clone()));
+    let amount = money(
+        &order["amount"].as_i64().unwrap_or(0).to_string(),
+        order["currency"].as_str().unwrap_or_default(),
+    );
+    page(
+        "Razorpay Checkout (test)",
+        &format!(
+            "<p>{desc}</p><p>{name} · {email}</p>\
+             <form method=post action='{callback}'>\
+             <input type=hidden name=razorpay_payment_id value='{payment_id}'>\
+             <input type=hidden name=razorpay_order_id value='{order_id}'>\
+             <input type=hidden name=razorpay_signature value='{signature}'>\
+             <button>Pay {amount}</button></form>\
+             <p><a href='{cancel}'>Cancel</a></p>",
+            desc = esc(&get("description")),
+            name = esc(&get("prefill[name]")),
+            email = esc(&get("prefill[email]")),
+            callback = esc(&get("callback_url")),
+            cancel = esc(&get("cancel_url")),
+        ),
+    )
+    .into_response()
+}
+
+/// Starts the stand-ins; call [`set_node`] once the node runs.
+pub async fn start() -> (Gateways, SocketAddr) {
+    let g: Gateways = Arc::default();
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let router = Router::new()
+        .route("/v1/checkout/sessions", post(stripe_create_session))
+        .route("/c/pay/{id}", get(stripe_page).post(stripe_pay))
+        .route("/v1/billing_portal/sessions", post(stripe_portal))
+        .route("/p/session/{n}", get(stripe_portal_page))
+        .route(
+            "/v1/subscriptions/{id}",
+            post(stripe_update).delete(stripe_cancel),
+        )
+        .route("/v1/orders", post(razorpay_order))
+        .route("/v1/checkout/embedded", post(razorpay_hosted))
+        .with_state((g.clone(), addr));
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    (g, addr)
+}
+
+/// Where Stripe's webhooks go.
+pub fn set_node(g: &Gateways, base: &str) {
+    seen(g).node = base.to_string();
+}
+
+/// A node's settings for Stripe and Razorpay through the stand-ins at `addr`.
+pub fn options(addr: SocketAddr) -> Options {
+    let mut opts = Options::default();
+    opts.extra.extend([
+        ("stripe_secret_key", STRIPE_KEY.to_string()),
+        ("stripe_webhook_secret", STRIPE_WHSEC.to_string()),
+        ("stripe_api_base", format!("http://{addr}")),
+        ("razorpay_key_id", RZP_ID.to_string()),
+        ("razorpay_key_secret", RZP_SECRET.to_string()),
+        ("razorpay_webhook_secret", RZP_WHSEC.to_string()),
+        ("razorpay_api_base", format!("http://{addr}")),
+    ]);
+    opts
+}
