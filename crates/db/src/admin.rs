@@ -79,9 +79,10 @@ pub struct DailySeries {
 
 /// The milliseconds of the sessions' spans that fall within `[$1, $2)`, in portable SQL
 /// (`CASE` where SQLite has `MIN(a, b)` and PostgreSQL `LEAST`).
-const OVERLAP_MS: &str = "CAST(COALESCE(SUM(\
+/// A day without sessions (a `LEFT JOIN`'s empty row) adds nothing.
+const OVERLAP_MS: &str = "CAST(COALESCE(SUM(CASE WHEN s.started_at IS NULL THEN 0 ELSE \
      (CASE WHEN COALESCE(s.ended_at, s.last_seen_at) < {hi} THEN COALESCE(s.ended_at, s.last_seen_at) ELSE {hi} END) \
-     - (CASE WHEN s.started_at > {lo} THEN s.started_at ELSE {lo} END)), 0) AS BIGINT)";
+     - (CASE WHEN s.started_at > {lo} THEN s.started_at ELSE {lo} END) END), 0) AS BIGINT)";
 
 fn overlap(lo: &str, hi: &str) -> String {
     OVERLAP_MS.replace("{lo}", lo).replace("{hi}", hi)
