@@ -190,6 +190,11 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .routes(declare(Key(Admin), routes!(admin::sources)))
         .routes(declare(Key(Admin), routes!(admin::daily)))
         .routes(declare(
+            Key(Admin),
+            routes!(admin::change_plan, admin::cancel_subscription),
+        ))
+        .routes(declare(Key(Admin), routes!(admin::actions)))
+        .routes(declare(
             Key(SourcesWrite),
             routes!(connectors::twitch_connect),
         ))

@@ -7,9 +7,10 @@ use crate::extract::{ApiJson, AuthUser};
 use crate::service::clock::rfc3339;
 use crate::service::site::SiteSettings;
 use crate::state::AppState;
-use axum::extract::{Query, State};
+use axum::extract::{Path, Query, State};
 use axum::Json;
 use ferrocast_db::admin::DAY_MS;
+use ferrocast_db::billing::ManualOutcome;
 use ferrocast_domain::plans::format_money;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -265,6 +266,22 @@ pub async fn put_settings(
         .put_site_settings(&values, auth.user.id, state.clock.now_ms())
         .await?;
     state.site.forget();
+    let details = serde_json::Value::Object(
+        values
+            .iter()
+            .map(|(k, v)| (k.to_string(), serde_json::Value::String(v.clone())))
+            .collect(),
+    );
+    state
+        .db
+        .record_admin_action(
+            auth.user.id,
+            "settings_changed",
+            None,
+            &details.to_string(),
+            state.clock.now_ms(),
+        )
+        .await?;
     tracing::info!(admin = auth.user.uuid, changes = ?values, "site settings changed");
     Ok(Json(state.site.settings().await))
 }
@@ -609,5 +626,166 @@ pub async fn daily(
             .map(|ms| crate::routes::sources::hours(*ms))
             .collect(),
         revenue,
+    }))
+}
+
+/// A plan to put a user on by hand.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PlanChange {
+    /// The plan (see `/api/subscriptions/plans`).
+    pub plan_id: i64,
+    /// `monthly` or `yearly`; default `monthly`. The subscription runs one cycle from now.
+    pub billing_cycle: Option<String>,
+}
+
+/// A user's plan after an administrator's change.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PlanChanged {
+    /// The user's public id.
+    pub user_id: String,
+    /// Their current plan now.
+    pub subscription: UserSubscription,
+}
+
+async fn user_subscription(state: &AppState, user_id: i64) -> ApiResult<UserSubscription> {
+    Ok(match state.db.current_plans(&[user_id]).await?.pop() {
+        Some(c) => UserSubscription {
+            plan_name: c.plan_name,
+            status: c.status,
+            plan_id: c.plan_id,
+            id: Some(c.subscription_uuid),
+            cancel_at_period_end: c.cancel_at_period_end,
+        },
+        None => {
+            let plan = state.db.default_plan().await?;
+            UserSubscription {
+                plan_name: plan.spec.name,
+                status: "active".into(),
+                plan_id: plan.id,
+                id: None,
+                cancel_at_period_end: false,
+            }
+        }
+    })
+}
+
+async fn target_user(state: &AppState, uuid: &str) -> ApiResult<ferrocast_db::accounts::UserRecord> {
+    if uuid.len() > 64 {
+        return Err(ApiError::not_found("user"));
+    }
+    state
+        .db
+        .user_by_uuid(uuid)
+        .await?
+        .ok_or_else(|| ApiError::not_found("user"))
+}
+
+/// Put a user on a plan by hand (administrators): a new subscription for one cycle from now
+/// that replaces their others; no money moves. Recorded as the administrator's action.
+#[utoipa::path(put, path = "/api/admin/users/{user_id}/subscription", tag = "admin", security(("bearer" = [])),
+    params(("user_id" = String, Path, description = "The user's public id")), request_body = PlanChange,
+    responses((status = 200, body = PlanChanged), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn change_plan(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    Path(user_id): Path<String>,
+    ApiJson(req): ApiJson<PlanChange>,
+) -> ApiResult<Json<PlanChanged>> {
+    let user = target_user(&state, &user_id).await?;
+    let outcome = state
+        .billing
+        .admin_change_plan(
+            auth.user.id,
+            user.id,
+            req.plan_id,
+            req.billing_cycle.as_deref().unwrap_or("monthly"),
+        )
+        .await?;
+    if let ManualOutcome::Done {
+        ended_at_gateway, ..
+    } = outcome
+    {
+        crate::gateways::cancel_replaced(&state, ended_at_gateway);
+    }
+    Ok(Json(PlanChanged {
+        user_id: user.uuid,
+        subscription: user_subscription(&state, user.id).await?,
+    }))
+}
+
+/// End a user's current subscription now (administrators); they are on the default plan
+/// after it. No money moves (refunds are made at the gateway). Recorded as the
+/// administrator's action.
+#[utoipa::path(delete, path = "/api/admin/users/{user_id}/subscription", tag = "admin", security(("bearer" = [])),
+    params(("user_id" = String, Path, description = "The user's public id")),
+    responses((status = 200, body = PlanChanged), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub async fn cancel_subscription(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    Path(user_id): Path<String>,
+) -> ApiResult<Json<PlanChanged>> {
+    let user = target_user(&state, &user_id).await?;
+    match state.billing.admin_cancel(auth.user.id, user.id).await? {
+        ManualOutcome::Done {
+            ended_at_gateway, ..
+        } => crate::gateways::cancel_replaced(&state, ended_at_gateway),
+        ManualOutcome::NothingToCancel => {
+            return Err(ApiError::conflict(
+                "NO_SUBSCRIPTION",
+                "Nothing to cancel",
+                "The user is on the default plan, without a subscription.",
+            ))
+        }
+    }
+    Ok(Json(PlanChanged {
+        user_id: user.uuid,
+        subscription: user_subscription(&state, user.id).await?,
+    }))
+}
+
+/// An administrator's action, for the record.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AdminAction {
+    /// Id.
+    pub id: i64,
+    /// Who did it (their email; `None` once deleted).
+    pub admin: Option<String>,
+    /// `subscription_plan_changed`, `subscription_canceled`, `settings_changed` or
+    /// `stream_stopped`.
+    pub action: String,
+    /// To whom (their email), if to someone.
+    pub target: Option<String>,
+    /// What else it carried.
+    #[schema(value_type = Object)]
+    pub details: serde_json::Value,
+    /// When.
+    pub created_at: String,
+}
+
+/// Administrators' actions.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AdminActions {
+    /// The last 100, newest first.
+    pub actions: Vec<AdminAction>,
+}
+
+/// What administrators did, newest first (administrators).
+#[utoipa::path(get, path = "/api/admin/actions", tag = "admin", security(("bearer" = [])),
+    responses((status = 200, body = AdminActions), (status = 403, body = ErrorBody)))]
+pub async fn actions(State(state): State<AppState>) -> ApiResult<Json<AdminActions>> {
+    let rows = state.db.admin_actions(100).await?;
+    Ok(Json(AdminActions {
+        actions: rows
+            .into_iter()
+            .map(|r| AdminAction {
+                id: r.id,
+                admin: r.admin_email,
+                action: r.action,
+                target: r.target_email,
+                details: serde_json::from_str(&r.details).unwrap_or(serde_json::Value::Null),
+                created_at: rfc3339(r.created_at),
+            })
+            .collect(),
     }))
 }

@@ -273,6 +273,19 @@ pub async fn end(
     };
     if state.streams.stop_stream(&s.playback_id, reason) {
         tracing::info!(by = auth.user.id, source_id = s.id, %reason, "stream stopped");
+        if s.user_id != auth.user.id {
+            let details = serde_json::json!({"source_id": s.id, "source": s.name}).to_string();
+            state
+                .db
+                .record_admin_action(
+                    auth.user.id,
+                    "stream_stopped",
+                    Some(s.user_id),
+                    &details,
+                    state.clock.now_ms(),
+                )
+                .await?;
+        }
         // The encoder's connection closes within moments; answer once it has.
         let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
         while state.engine.hub.is_live(&s.playback_id) && tokio::time::Instant::now() < deadline {

@@ -713,4 +713,102 @@ async fn compression_and_ending_my_stream(b: Backend) {
     app.finish().await;
 }
 
-both_backends!(seed_shapes, compression_and_ending_my_stream);
+/// An administrator changes a user's plan and cancels it, by hand; each is recorded.
+async fn admin_changes_and_cancels_a_plan(b: Backend) {
+    let Some(app) = TestApp::start(b).await else {
+        return;
+    };
+    let db = app.running.as_ref().expect("running").state.db.clone();
+    let admin = make_admin(&app, &db, "admin@example.com").await;
+    let user = register_user(&app, "member@example.com", "Member").await;
+    let uuid = db
+        .user_by_email("member@example.com")
+        .await
+        .expect("q")
+        .expect("user")
+        .uuid;
+    let plans = db.list_plans().await.expect("plans");
+    let by_name = |n: &str| plans.iter().find(|p| p.spec.name == n).expect("plan").id;
+    let path = format!("/api/admin/users/{uuid}/subscription");
+
+    for (who, body, want) in [
+        (Some(user.as_str()), json!({"plan_id": by_name("Pro")}), 403),
+        (Some(admin.as_str()), json!({"plan_id": 999_999}), 404),
+        (Some(admin.as_str()), json!({"plan_id": by_name("Pro"), "billing_cycle": "weekly"}), 422),
+    ] {
+        let (status, e) = call(&app, "PUT", &path, who, Some(body)).await;
+        assert_eq!(status, want, "{e}");
+    }
+    let (status, _) = call(&app, "PUT", "/api/admin/users/nobody/subscription", Some(&admin), Some(json!({"plan_id": by_name("Pro")}))).await;
+    assert_eq!(status, 404);
+
+    let (status, c) = call(&app, "PUT", &path, Some(&admin), Some(json!({"plan_id": by_name("Pro")}))).await;
+    assert_eq!(status, 200, "{c}");
+    assert_eq!(
+        (c["subscription"]["plan_name"].as_str(), c["subscription"]["status"].as_str()),
+        (Some("Pro"), Some("active")),
+        "{c}"
+    );
+    let first = c["subscription"]["id"].as_str().expect("a subscription").to_string();
+    let (_, mine) = call(&app, "GET", "/api/subscriptions/my-subscription", Some(&user), None).await;
+    assert_eq!(mine["subscription"]["plan"]["name"], "Pro", "the user is on it: {mine}");
+
+    // Another plan replaces the first.
+    let (status, c) = call(&app, "PUT", &path, Some(&admin), Some(json!({"plan_id": by_name("Business"), "billing_cycle": "yearly"}))).await;
+    assert_eq!(status, 200, "{c}");
+    assert_eq!(c["subscription"]["plan_name"], "Business", "{c}");
+    let (_, subs) = call(&app, "GET", "/api/admin/subscriptions", Some(&admin), None).await;
+    let status_of = |id: &str| {
+        subs["subscriptions"]
+            .as_array()
+            .expect("subs")
+            .iter()
+            .find(|s| s["id"] == id)
+            .map(|s| (s["status"].clone(), s["billing_cycle"].clone()))
+    };
+    assert_eq!(status_of(&first), Some((json!("canceled"), json!("monthly"))), "{subs}");
+
+    // Cancel: back on the default plan; nothing left to cancel after.
+    let (status, c) = call(&app, "DELETE", &path, Some(&admin), None).await;
+    assert_eq!(status, 200, "{c}");
+    let free = db.default_plan().await.expect("default");
+    assert_eq!(
+        (c["subscription"]["plan_name"].as_str(), c["subscription"]["id"].clone()),
+        (Some(free.spec.name.as_str()), Value::Null),
+        "{c}"
+    );
+    let (status, e) = call(&app, "DELETE", &path, Some(&admin), None).await;
+    assert_eq!((status, e["code"].as_str()), (409, Some("NO_SUBSCRIPTION")), "{e}");
+    assert_eq!(call(&app, "DELETE", &path, Some(&user), None).await.0, 403);
+
+    // The record, newest first.
+    let (status, log) = call(&app, "GET", "/api/admin/actions", Some(&admin), None).await;
+    assert_eq!(status, 200, "{log}");
+    let actions: Vec<(String, String, String)> = log["actions"]
+        .as_array()
+        .expect("actions")
+        .iter()
+        .map(|a| {
+            (
+                a["action"].as_str().unwrap_or_default().to_string(),
+                a["admin"].as_str().unwrap_or_default().to_string(),
+                a["target"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect();
+    let row = |a: &str| (a.to_string(), "admin@example.com".to_string(), "member@example.com".to_string());
+    assert_eq!(
+        actions,
+        vec![
+            row("subscription_canceled"),
+            row("subscription_plan_changed"),
+            row("subscription_plan_changed")
+        ],
+        "{log}"
+    );
+    assert_eq!(log["actions"][1]["details"]["plan"], "Business", "{log}");
+    assert_eq!(call(&app, "GET", "/api/admin/actions", Some(&user), None).await.0, 403);
+    app.finish().await;
+}
+
+both_backends!(seed_shapes, compression_and_ending_my_stream, admin_changes_and_cancels_a_plan);
