@@ -123,9 +123,8 @@ impl Db {
         let days = days.clamp(1, 366);
         let (lo, hi) = (from_day * DAY_MS, (from_day + days) * DAY_MS);
         let len = days as usize;
-        let index = |d: i64| -> Option<usize> {
-            usize::try_from(d - from_day).ok().filter(|i| *i < len)
-        };
+        let index =
+            |d: i64| -> Option<usize> { usize::try_from(d - from_day).ok().filter(|i| *i < len) };
         let hours = format!(
             "WITH RECURSIVE days(d) AS (SELECT CAST($1 AS BIGINT) UNION ALL SELECT d + 1 FROM days WHERE d + 1 < CAST($2 AS BIGINT)) \
              SELECT days.d AS d, {} AS ms FROM days LEFT JOIN stream_sessions s \

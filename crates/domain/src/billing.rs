@@ -563,12 +563,21 @@ mod tests {
     #[test]
     fn an_administrators_grant_and_end() {
         let now = JAN_31_2025;
-        let Transition::Apply { to, ends_others } =
-            transition(None, None, &GatewayFact::Granted { cycle: Cycle::Yearly }, now, 0)
-        else {
+        let Transition::Apply { to, ends_others } = transition(
+            None,
+            None,
+            &GatewayFact::Granted {
+                cycle: Cycle::Yearly,
+            },
+            now,
+            0,
+        ) else {
             panic!("a grant applies");
         };
-        assert!(ends_others, "a grant replaces the user's other subscriptions");
+        assert!(
+            ends_others,
+            "a grant replaces the user's other subscriptions"
+        );
         assert_eq!(
             (to.status, to.cycle, to.period_start, to.period_end),
             (
@@ -584,14 +593,21 @@ mod tests {
             cancel_at_period_end: true,
             ..to
         };
-        let Transition::Apply { to: ended, ends_others } =
-            transition(Some(&past_due), None, &GatewayFact::Ended, now, 0)
+        let Transition::Apply {
+            to: ended,
+            ends_others,
+        } = transition(Some(&past_due), None, &GatewayFact::Ended, now, 0)
         else {
             panic!("an end applies");
         };
         assert!(!ends_others);
         assert_eq!(
-            (ended.status, ended.cancel_at_period_end, ended.grace_until, ended.period_end),
+            (
+                ended.status,
+                ended.cancel_at_period_end,
+                ended.grace_until,
+                ended.period_end
+            ),
             (SubscriptionStatus::Canceled, false, None, to.period_end)
         );
         assert_eq!(

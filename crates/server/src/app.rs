@@ -309,7 +309,9 @@ fn compression() -> CompressionLayer<impl Predicate> {
         .and(NotForContentType::const_new("text/event-stream"))
         .and(NotForContentType::const_new("video/"))
         .and(NotForContentType::const_new("audio/"))
-        .and(NotForContentType::const_new("application/vnd.apple.mpegurl"))
+        .and(NotForContentType::const_new(
+            "application/vnd.apple.mpegurl",
+        ))
         .and(NotForContentType::const_new("application/x-mpegurl"))
         .and(NotForContentType::IMAGES)
         .and(NotForContentType::GRPC);

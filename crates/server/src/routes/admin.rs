@@ -381,7 +381,9 @@ fn page_of(page: Option<i64>, limit: Option<i64>, per_page: Option<i64>) -> ApiR
     let page = page.unwrap_or(1);
     let limit = limit.or(per_page).unwrap_or(20);
     if page < 1 || !(1..=100).contains(&limit) {
-        return Err(ApiError::validation("page: from 1; limit (or per_page): 1 to 100"));
+        return Err(ApiError::validation(
+            "page: from 1; limit (or per_page): 1 to 100",
+        ));
     }
     Ok((page, limit))
 }
@@ -670,7 +672,10 @@ async fn user_subscription(state: &AppState, user_id: i64) -> ApiResult<UserSubs
     })
 }
 
-async fn target_user(state: &AppState, uuid: &str) -> ApiResult<ferrocast_db::accounts::UserRecord> {
+async fn target_user(
+    state: &AppState,
+    uuid: &str,
+) -> ApiResult<ferrocast_db::accounts::UserRecord> {
     if uuid.len() > 64 {
         return Err(ApiError::not_found("user"));
     }

@@ -9,7 +9,9 @@ use ferrocast_db::{on_pool, Db};
 use serde_json::{json, Value};
 use std::io::Read;
 use std::time::{Duration, Instant};
-use support::{call, client, creator_with_source, publish, register_user, require, Backend, TestApp};
+use support::{
+    call, client, creator_with_source, publish, register_user, require, Backend, TestApp,
+};
 
 const DAY: i64 = 86_400_000;
 
@@ -208,18 +210,33 @@ async fn seed_shapes(b: Backend) {
         ),
         "{all}"
     );
-    assert!(s.get("stream_key").is_none(), "keys stay their owners': {s}");
+    assert!(
+        s.get("stream_key").is_none(),
+        "keys stay their owners': {s}"
+    );
     assert_eq!(all["pagination"]["total"], 1);
     assert_eq!(
-        call(&app, "GET", "/api/admin/sources", Some(&creator.token), None)
-            .await
-            .0,
+        call(
+            &app,
+            "GET",
+            "/api/admin/sources",
+            Some(&creator.token),
+            None
+        )
+        .await
+        .0,
         403
     );
     assert_eq!(
-        call(&app, "GET", "/api/admin/sources?limit=0", Some(&admin), None)
-            .await
-            .0,
+        call(
+            &app,
+            "GET",
+            "/api/admin/sources?limit=0",
+            Some(&admin),
+            None
+        )
+        .await
+        .0,
         422
     );
 
@@ -301,7 +318,14 @@ async fn seed_shapes(b: Backend) {
     assert!(stats["revenue"]["all_time"].is_array(), "{stats}");
 
     // Daily series for the charts, oldest first, the last day today.
-    let (status, d) = call(&app, "GET", "/api/admin/stats/daily?days=7", Some(&admin), None).await;
+    let (status, d) = call(
+        &app,
+        "GET",
+        "/api/admin/stats/daily?days=7",
+        Some(&admin),
+        None,
+    )
+    .await;
     assert_eq!(status, 200, "{d}");
     let days: Vec<&str> = d["days"]
         .as_array()
@@ -350,9 +374,15 @@ async fn seed_shapes(b: Backend) {
         assert!(status == 422 || status == 400, "{bad}: {status}");
     }
     assert_eq!(
-        call(&app, "GET", "/api/admin/stats/daily", Some(&creator.token), None)
-            .await
-            .0,
+        call(
+            &app,
+            "GET",
+            "/api/admin/stats/daily",
+            Some(&creator.token),
+            None
+        )
+        .await
+        .0,
         403
     );
 
@@ -464,7 +494,9 @@ async fn seed_shapes(b: Backend) {
         "POST",
         "/api/auth/register",
         None,
-        Some(json!({"email": "late@example.com", "password": "password123", "display_name": "Late"})),
+        Some(
+            json!({"email": "late@example.com", "password": "password123", "display_name": "Late"}),
+        ),
     )
     .await;
     assert_eq!(status, 403, "registration is closed");
@@ -504,7 +536,9 @@ async fn seed_shapes(b: Backend) {
         "{k}"
     );
     assert!(
-        k["ingest_url"].as_str().is_some_and(|u| u.starts_with("rtmp://") && u.ends_with("/live")),
+        k["ingest_url"]
+            .as_str()
+            .is_some_and(|u| u.starts_with("rtmp://") && u.ends_with("/live")),
         "{k}"
     );
     let (status, _) = call(
@@ -554,8 +588,15 @@ fn unbrotli(b: &[u8]) -> Vec<u8> {
 }
 
 /// GET with `Accept-Encoding`: (content-encoding, body bytes).
-async fn fetch(app: &TestApp, path: &str, token: Option<&str>, accept: &str) -> (Option<String>, Vec<u8>) {
-    let mut r = client().get(app.url(path)).header("accept-encoding", accept);
+async fn fetch(
+    app: &TestApp,
+    path: &str,
+    token: Option<&str>,
+    accept: &str,
+) -> (Option<String>, Vec<u8>) {
+    let mut r = client()
+        .get(app.url(path))
+        .header("accept-encoding", accept);
     if let Some(t) = token {
         r = r.bearer_auth(t);
     }
@@ -614,10 +655,16 @@ async fn compression_and_ending_my_stream(b: Backend) {
     let plain: Value = serde_json::from_slice(&plain).expect("json");
     let (enc, br) = fetch(&app, "/api/subscriptions/plans", None, "br").await;
     assert_eq!(enc.as_deref(), Some("br"));
-    assert_eq!(serde_json::from_slice::<Value>(&unbrotli(&br)).expect("json"), plain);
+    assert_eq!(
+        serde_json::from_slice::<Value>(&unbrotli(&br)).expect("json"),
+        plain
+    );
     let (enc, gz) = fetch(&app, "/api/subscriptions/plans", None, "gzip").await;
     assert_eq!(enc.as_deref(), Some("gzip"));
-    assert_eq!(serde_json::from_slice::<Value>(&gunzip(&gz)).expect("json"), plain);
+    assert_eq!(
+        serde_json::from_slice::<Value>(&gunzip(&gz)).expect("json"),
+        plain
+    );
 
     // The web app's script, named in its page.
     let (_, page) = fetch(&app, "/", None, "identity").await;
@@ -630,7 +677,11 @@ async fn compression_and_ending_my_stream(b: Backend) {
     let (enc, raw) = fetch(&app, &script, None, "identity").await;
     assert_eq!(enc, None);
     let (enc, br) = fetch(&app, &script, None, "gzip, br").await;
-    assert_eq!(enc.as_deref(), Some("br"), "brotli is preferred when both are offered");
+    assert_eq!(
+        enc.as_deref(),
+        Some("br"),
+        "brotli is preferred when both are offered"
+    );
     assert_eq!(unbrotli(&br), raw);
     assert!(br.len() < raw.len() / 2, "{} of {}", br.len(), raw.len());
     let (enc, gz) = fetch(&app, &script, None, "gzip").await;
@@ -671,7 +722,11 @@ async fn compression_and_ending_my_stream(b: Backend) {
         .expect("FLV bytes within 5 s")
         .expect("flv body")
         .expect("a chunk");
-    assert!(first.starts_with(b"FLV"), "{:?}", &first[..first.len().min(8)]);
+    assert!(
+        first.starts_with(b"FLV"),
+        "{:?}",
+        &first[..first.len().min(8)]
+    );
     assert!(started.elapsed() < Duration::from_secs(5));
     drop(flv);
     // HLS playlists are left alone too.
@@ -701,7 +756,11 @@ async fn compression_and_ending_my_stream(b: Backend) {
         None,
     )
     .await;
-    assert_eq!((status, ended["status"].as_str()), (200, Some("offline")), "{ended}");
+    assert_eq!(
+        (status, ended["status"].as_str()),
+        (200, Some("offline")),
+        "{ended}"
+    );
     let e = next_event(&mut events, &mut buf, "stream_ended", 10).await;
     assert_eq!(e["reason"], "ended from the dashboard", "{e}");
     let mut encoder = encoder;
@@ -734,27 +793,68 @@ async fn admin_changes_and_cancels_a_plan(b: Backend) {
     for (who, body, want) in [
         (Some(user.as_str()), json!({"plan_id": by_name("Pro")}), 403),
         (Some(admin.as_str()), json!({"plan_id": 999_999}), 404),
-        (Some(admin.as_str()), json!({"plan_id": by_name("Pro"), "billing_cycle": "weekly"}), 422),
+        (
+            Some(admin.as_str()),
+            json!({"plan_id": by_name("Pro"), "billing_cycle": "weekly"}),
+            422,
+        ),
     ] {
         let (status, e) = call(&app, "PUT", &path, who, Some(body)).await;
         assert_eq!(status, want, "{e}");
     }
-    let (status, _) = call(&app, "PUT", "/api/admin/users/nobody/subscription", Some(&admin), Some(json!({"plan_id": by_name("Pro")}))).await;
+    let (status, _) = call(
+        &app,
+        "PUT",
+        "/api/admin/users/nobody/subscription",
+        Some(&admin),
+        Some(json!({"plan_id": by_name("Pro")})),
+    )
+    .await;
     assert_eq!(status, 404);
 
-    let (status, c) = call(&app, "PUT", &path, Some(&admin), Some(json!({"plan_id": by_name("Pro")}))).await;
+    let (status, c) = call(
+        &app,
+        "PUT",
+        &path,
+        Some(&admin),
+        Some(json!({"plan_id": by_name("Pro")})),
+    )
+    .await;
     assert_eq!(status, 200, "{c}");
     assert_eq!(
-        (c["subscription"]["plan_name"].as_str(), c["subscription"]["status"].as_str()),
+        (
+            c["subscription"]["plan_name"].as_str(),
+            c["subscription"]["status"].as_str()
+        ),
         (Some("Pro"), Some("active")),
         "{c}"
     );
-    let first = c["subscription"]["id"].as_str().expect("a subscription").to_string();
-    let (_, mine) = call(&app, "GET", "/api/subscriptions/my-subscription", Some(&user), None).await;
-    assert_eq!(mine["subscription"]["plan"]["name"], "Pro", "the user is on it: {mine}");
+    let first = c["subscription"]["id"]
+        .as_str()
+        .expect("a subscription")
+        .to_string();
+    let (_, mine) = call(
+        &app,
+        "GET",
+        "/api/subscriptions/my-subscription",
+        Some(&user),
+        None,
+    )
+    .await;
+    assert_eq!(
+        mine["subscription"]["plan"]["name"], "Pro",
+        "the user is on it: {mine}"
+    );
 
     // Another plan replaces the first.
-    let (status, c) = call(&app, "PUT", &path, Some(&admin), Some(json!({"plan_id": by_name("Business"), "billing_cycle": "yearly"}))).await;
+    let (status, c) = call(
+        &app,
+        "PUT",
+        &path,
+        Some(&admin),
+        Some(json!({"plan_id": by_name("Business"), "billing_cycle": "yearly"})),
+    )
+    .await;
     assert_eq!(status, 200, "{c}");
     assert_eq!(c["subscription"]["plan_name"], "Business", "{c}");
     let (_, subs) = call(&app, "GET", "/api/admin/subscriptions", Some(&admin), None).await;
@@ -766,19 +866,30 @@ async fn admin_changes_and_cancels_a_plan(b: Backend) {
             .find(|s| s["id"] == id)
             .map(|s| (s["status"].clone(), s["billing_cycle"].clone()))
     };
-    assert_eq!(status_of(&first), Some((json!("canceled"), json!("monthly"))), "{subs}");
+    assert_eq!(
+        status_of(&first),
+        Some((json!("canceled"), json!("monthly"))),
+        "{subs}"
+    );
 
     // Cancel: back on the default plan; nothing left to cancel after.
     let (status, c) = call(&app, "DELETE", &path, Some(&admin), None).await;
     assert_eq!(status, 200, "{c}");
     let free = db.default_plan().await.expect("default");
     assert_eq!(
-        (c["subscription"]["plan_name"].as_str(), c["subscription"]["id"].clone()),
+        (
+            c["subscription"]["plan_name"].as_str(),
+            c["subscription"]["id"].clone()
+        ),
         (Some(free.spec.name.as_str()), Value::Null),
         "{c}"
     );
     let (status, e) = call(&app, "DELETE", &path, Some(&admin), None).await;
-    assert_eq!((status, e["code"].as_str()), (409, Some("NO_SUBSCRIPTION")), "{e}");
+    assert_eq!(
+        (status, e["code"].as_str()),
+        (409, Some("NO_SUBSCRIPTION")),
+        "{e}"
+    );
     assert_eq!(call(&app, "DELETE", &path, Some(&user), None).await.0, 403);
 
     // The record, newest first.
@@ -796,7 +907,13 @@ async fn admin_changes_and_cancels_a_plan(b: Backend) {
             )
         })
         .collect();
-    let row = |a: &str| (a.to_string(), "admin@example.com".to_string(), "member@example.com".to_string());
+    let row = |a: &str| {
+        (
+            a.to_string(),
+            "admin@example.com".to_string(),
+            "member@example.com".to_string(),
+        )
+    };
     assert_eq!(
         actions,
         vec![
@@ -807,8 +924,17 @@ async fn admin_changes_and_cancels_a_plan(b: Backend) {
         "{log}"
     );
     assert_eq!(log["actions"][1]["details"]["plan"], "Business", "{log}");
-    assert_eq!(call(&app, "GET", "/api/admin/actions", Some(&user), None).await.0, 403);
+    assert_eq!(
+        call(&app, "GET", "/api/admin/actions", Some(&user), None)
+            .await
+            .0,
+        403
+    );
     app.finish().await;
 }
 
-both_backends!(seed_shapes, compression_and_ending_my_stream, admin_changes_and_cancels_a_plan);
+both_backends!(
+    seed_shapes,
+    compression_and_ending_my_stream,
+    admin_changes_and_cancels_a_plan
+);

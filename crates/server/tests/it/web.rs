@@ -174,7 +174,12 @@ async fn creator_ends_stream_and_admin_changes_a_plan_in_a_real_browser() {
     for day in 1..6_i64 {
         let start = now - day * 86_400_000;
         let id = db
-            .open_stream_session(&format!("past-{day}"), creator_user(&db).await, creator.id, start)
+            .open_stream_session(
+                &format!("past-{day}"),
+                creator_user(&db).await,
+                creator.id,
+                start,
+            )
             .await
             .expect("open");
         db.close_stream_session(id, start + day * 600_000, "done", 0, 0)
@@ -204,7 +209,10 @@ async fn creator_ends_stream_and_admin_changes_a_plan_in_a_real_browser() {
         ]),
         "{report:#}"
     );
-    assert!(report.get("pageErrors").is_none(), "no script errors: {report}");
+    assert!(
+        report.get("pageErrors").is_none(),
+        "no script errors: {report}"
+    );
     assert_eq!(
         report["charts"],
         json!(["Users", "Streams started", "Hours streamed", "Revenue"]),

@@ -64,7 +64,11 @@ impl Billing {
             )
             .await?;
         if matches!(outcome, ManualOutcome::Done { .. }) {
-            tracing::info!(admin_id, user_id, "subscription canceled by an administrator");
+            tracing::info!(
+                admin_id,
+                user_id,
+                "subscription canceled by an administrator"
+            );
         }
         Ok(outcome)
     }
