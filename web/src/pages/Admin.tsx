@@ -257,7 +257,7 @@ function Users() {
                 <span className="visually-hidden">Plan for {u.email}</span>
                 <select name="plan" aria-label={`Plan for ${u.email}`} value="" onChange={(e) => e.target.value && change(u, Number(e.target.value))}>
                   <option value="">Change plan…</option>
-                  {plans.data?.plans.filter((p) => p.id !== u.subscription.plan_id).map((p) => (
+                  {plans.data?.plans.filter((p) => p.id !== u.subscription.plan_id && !p.is_default).map((p) => (
                     <option key={p.id} value={p.id}>{p.name}</option>
                   ))}
                 </select>

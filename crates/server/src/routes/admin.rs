@@ -272,7 +272,7 @@ pub async fn put_settings(
             .map(|(k, v)| (k.to_string(), serde_json::Value::String(v.clone())))
             .collect(),
     );
-    state
+    if let Err(e) = state
         .db
         .record_admin_action(
             auth.user.id,
@@ -281,7 +281,11 @@ pub async fn put_settings(
             &details.to_string(),
             state.clock.now_ms(),
         )
-        .await?;
+        .await
+    {
+        // The action is done; a record that cannot be written is the operator's to see.
+        tracing::error!(error = %e, action = "settings_changed", "cannot record an administrator's action");
+    }
     tracing::info!(admin = auth.user.uuid, changes = ?values, "site settings changed");
     Ok(Json(state.site.settings().await))
 }

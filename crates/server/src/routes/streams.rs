@@ -275,7 +275,7 @@ pub async fn end(
         tracing::info!(by = auth.user.id, source_id = s.id, %reason, "stream stopped");
         if s.user_id != auth.user.id {
             let details = serde_json::json!({"source_id": s.id, "source": s.name}).to_string();
-            state
+            if let Err(e) = state
                 .db
                 .record_admin_action(
                     auth.user.id,
@@ -284,7 +284,11 @@ pub async fn end(
                     &details,
                     state.clock.now_ms(),
                 )
-                .await?;
+                .await
+            {
+                // The action is done; a record that cannot be written is the operator's to see.
+                tracing::error!(error = %e, action = "stream_stopped", "cannot record an administrator's action");
+            }
         }
         // The encoder's connection closes within moments; answer once it has.
         let deadline = tokio::time::Instant::now() + Duration::from_secs(5);

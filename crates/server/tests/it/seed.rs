@@ -510,6 +510,15 @@ async fn seed_shapes(b: Backend) {
     .await;
     assert_eq!(status, 422, "{e}");
 
+    // Each change of settings is recorded as the administrator's action.
+    let (_, log) = call(&app, "GET", "/api/admin/actions", Some(&admin), None).await;
+    assert_eq!(log["actions"][0]["action"], "settings_changed", "{log}");
+    assert_eq!(
+        log["actions"][0]["details"]["registration_open"], "false",
+        "{log}"
+    );
+    assert_eq!(log["actions"][0]["admin"], "admin@example.com", "{log}");
+
     // POST /api/auth/stream: the caller's key, its source and whether it may publish now.
     let (status, k) = call(
         &app,
@@ -761,7 +770,15 @@ async fn compression_and_ending_my_stream(b: Backend) {
         (200, Some("offline")),
         "{ended}"
     );
+    // The answer comes once the encoder is gone; the event, through the SSE stream asked for
+    // compressed, is already there or follows at once.
+    let answered = Instant::now();
     let e = next_event(&mut events, &mut buf, "stream_ended", 10).await;
+    assert!(
+        answered.elapsed() < Duration::from_secs(2),
+        "the event took {:?}",
+        answered.elapsed()
+    );
     assert_eq!(e["reason"], "ended from the dashboard", "{e}");
     let mut encoder = encoder;
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -796,6 +813,11 @@ async fn admin_changes_and_cancels_a_plan(b: Backend) {
         (
             Some(admin.as_str()),
             json!({"plan_id": by_name("Pro"), "billing_cycle": "weekly"}),
+            422,
+        ),
+        (
+            Some(admin.as_str()),
+            json!({"plan_id": by_name("Free")}),
             422,
         ),
     ] {

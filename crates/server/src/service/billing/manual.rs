@@ -24,6 +24,12 @@ impl Billing {
             .await?
             .filter(|p| p.is_active)
             .ok_or(BillingError::NotFound("plan"))?;
+        if plan.spec.is_default {
+            return Err(BillingError::Invalid(format!(
+                "plan_id: {} is the default plan, which needs no subscription; cancel the user's subscription instead",
+                plan.spec.name
+            )));
+        }
         let details = serde_json::json!({
             "plan_id": plan.id,
             "plan": plan.spec.name,
