@@ -69,12 +69,14 @@ function Settings() {
   );
 }
 
-/** A round number at or above `v`, for a chart's top line. */
-function niceMax(v: number): number {
-  if (v <= 0) return 1;
+/** A round number at or above `v`, for a chart's top line; for counts, an even whole one. */
+function niceMax(v: number, whole: boolean): number {
+  if (v <= 0) return whole ? 2 : 1;
   const step = 10 ** Math.floor(Math.log10(v));
-  for (const m of [1, 2, 2.5, 5, 10]) if (m * step >= v) return m * step;
-  return 10 * step;
+  // Counts: an even top, so the middle line is a whole number too.
+  const steps = whole ? [2, 4, 10, 20] : [1, 2, 2.5, 5, 10];
+  for (const m of steps) if (m * step >= v && (!whole || Number.isInteger((m * step) / 2))) return m * step;
+  return 20 * step;
 }
 
 const W = 600;
@@ -83,7 +85,8 @@ const PAD = { l: 44, r: 10, t: 10, b: 24 };
 
 /** A daily series as a line over its area, with the top value, the first, middle and last days. */
 function Chart({ title, days, values, format, total }: { title: string; days: string[]; values: number[]; format: (v: number) => string; total: string }) {
-  const max = niceMax(Math.max(0, ...values));
+  const whole = values.every(Number.isInteger);
+  const max = niceMax(Math.max(0, ...values), whole);
   const n = values.length;
   const x = (i: number) => PAD.l + (i * (W - PAD.l - PAD.r)) / Math.max(1, n - 1);
   const y = (v: number) => PAD.t + (H - PAD.t - PAD.b) * (1 - v / max);
