@@ -232,7 +232,66 @@ async function billing() {
   step("settings");
 }
 
+// A creator ends their own live stream from the dashboard and is told why; an administrator
+// reads the daily charts and puts a user on another plan. The Rust test made the accounts and
+// the source (P.key, P.ingest) and judges what the server holds afterwards.
+async function creatorEndsAndAdminChangesPlan() {
+  const page = await login(await browser.newContext({ viewport: DESKTOP }), "creator@example.com");
+  page.on("pageerror", (e) => (out.pageErrors = [...(out.pageErrors ?? []), String(e)]));
+  await page.getByRole("heading", { name: "Main" }).waitFor();
+  const encoder = ffmpeg([
+    "-re", "-f", "lavfi", "-i", "testsrc=size=640x360:rate=30", "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100",
+    "-c:v", "libx264", "-preset", "veryfast", "-tune", "zerolatency", "-g", "30", "-pix_fmt", "yuv420p",
+    "-c:a", "aac", "-b:a", "96k", "-t", "120", "-f", "flv", `${P.ingest}/${P.key}`,
+  ]);
+  const exited = new Promise((resolve) => encoder.on("exit", (code) => resolve(code)));
+  await page.getByTestId("source-status").filter({ hasText: "Live" }).waitFor({ timeout: 30000 });
+  step("live");
+  await shot(page, "dashboard-end-stream");
+  let asked = "";
+  page.once("dialog", (d) => ((asked = d.message()), d.accept()));
+  await page.getByTestId("end-stream").click();
+  await page.getByTestId("source-status").filter({ hasText: "Offline" }).waitFor({ timeout: 15000 });
+  await page.getByTestId("stream-notice").filter({ hasText: "Your stream ended: ended from the dashboard" }).waitFor({ timeout: 15000 });
+  if (!asked.startsWith("End the stream on Main?")) throw new Error(`no confirmation asked: ${asked}`);
+  // The encoder was cut: it exits long before its 120 s.
+  const code = await Promise.race([exited, new Promise((r) => setTimeout(() => r("running"), 15000))]);
+  if (code === "running") throw new Error("the encoder is still connected");
+  await page.getByTestId("end-stream").waitFor({ state: "detached" });
+  await shot(page, "dashboard-stream-ended");
+  step("the creator ended the stream and was told why");
+
+  const admin = await login(await browser.newContext({ viewport: DESKTOP }), "admin@example.com");
+  admin.on("pageerror", (e) => (out.pageErrors = [...(out.pageErrors ?? []), String(e)]));
+  await admin.goto(P.url + "/admin");
+  await admin.getByRole("heading", { name: "Figures" }).waitFor();
+  await admin.getByTestId("chart").nth(3).waitFor();
+  out.charts = await admin.getByTestId("chart").locator("figcaption span").allTextContents();
+  out.streamsChart = await admin.getByTestId("chart").nth(1).locator("svg").getAttribute("aria-label");
+  await admin.getByLabel("Period").selectOption("7");
+  await admin.waitForFunction(() => document.querySelector("[data-testid=chart] svg")?.getAttribute("aria-label")?.split(", ").length === 7, null, { timeout: 10000 });
+  step("charts");
+  await shot(admin, "admin-charts");
+  let confirmText = "";
+  admin.once("dialog", (d) => ((confirmText = d.message()), d.accept()));
+  await admin.getByLabel("Plan for member@example.com").selectOption({ label: "Pro" });
+  await admin.getByTestId("user-done").filter({ hasText: "member@example.com is on Pro." }).waitFor({ timeout: 10000 });
+  if (!confirmText.includes("No payment is taken")) throw new Error(`no confirmation asked: ${confirmText}`);
+  await admin.getByTestId("user-row").filter({ hasText: "member@example.com" }).getByTestId("user-plan").filter({ hasText: "Pro" }).waitFor();
+  await admin.reload();
+  await admin.getByTestId("admin-actions").getByText("changed the plan of member@example.com → Pro").waitFor({ timeout: 10000 });
+  await shot(admin, "admin-plan-changed");
+  step("the administrator put a user on Pro");
+}
+
 try {
+  if (P.scenario === "seed") {
+    await creatorEndsAndAdminChangesPlan();
+    clearTimeout(timer);
+    await browser.close();
+    process.stdout.write(JSON.stringify(out));
+    process.exit(0);
+  }
   if (P.scenario === "billing") {
     await billing();
     clearTimeout(timer);

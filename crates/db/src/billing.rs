@@ -964,3 +964,6 @@ impl Db {
         })
     }
 }
+
+mod manual;
+pub use manual::{AdminActionRow, ManualAction, ManualOutcome};

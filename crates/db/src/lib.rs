@@ -10,6 +10,7 @@
 #![deny(missing_docs)]
 
 pub mod accounts;
+pub mod admin;
 pub mod billing;
 pub mod chat;
 pub mod connectors;

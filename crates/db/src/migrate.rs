@@ -84,6 +84,11 @@ pub const SQLITE: &[Migration] = &[
         name: "billing_preferences",
         sql: include_str!("../migrations/shared/0012_billing_preferences.sql"),
     },
+    Migration {
+        version: 13,
+        name: "admin_actions",
+        sql: include_str!("../migrations/sqlite/0013_admin_actions.sql"),
+    },
 ];
 
 /// Migrations for PostgreSQL.
@@ -142,6 +147,11 @@ pub const POSTGRES: &[Migration] = &[
         version: 12,
         name: "billing_preferences",
         sql: include_str!("../migrations/shared/0012_billing_preferences.sql"),
+    },
+    Migration {
+        version: 13,
+        name: "admin_actions",
+        sql: include_str!("../migrations/postgres/0013_admin_actions.sql"),
     },
 ];
 

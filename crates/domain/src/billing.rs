@@ -190,6 +190,14 @@ pub enum GatewayFact {
         /// A later attempt for the same renewal succeeded.
         settled: bool,
     },
+    /// An administrator put the user on a plan by hand, no money moving: a new subscription
+    /// for one cycle from now, which replaces the user's others.
+    Granted {
+        /// The cycle granted.
+        cycle: Cycle,
+    },
+    /// An administrator ended the subscription now, no money moving (no refund).
+    Ended,
 }
 
 /// What a gateway fact does to a subscription.
@@ -342,6 +350,23 @@ pub fn transition(
                 Some(o) if o.awaiting_payment => Transition::NotYet,
                 _ => Transition::NotApplied(NotApplied::UnknownSubscription),
             },
+        },
+        GatewayFact::Granted { cycle } => Transition::Apply {
+            to: started(SubscriptionStatus::Active, cycle, now),
+            ends_others: true,
+        },
+        GatewayFact::Ended => match current {
+            Some(c) if c.status != SubscriptionStatus::Canceled => Transition::Apply {
+                to: SubscriptionState {
+                    status: SubscriptionStatus::Canceled,
+                    cancel_at_period_end: false,
+                    grace_until: None,
+                    ..*c
+                },
+                ends_others: false,
+            },
+            Some(_) => Transition::Unchanged,
+            None => Transition::NotApplied(NotApplied::UnknownSubscription),
         },
         GatewayFact::RenewalFailed { settled } => match current {
             // A failed attempt reported after the renewal was paid changes nothing.
@@ -533,6 +558,67 @@ mod tests {
         assert_eq!(month_bounds(year).2, "2026-01");
         assert_eq!(Cycle::parse("yearly"), Some(Cycle::Yearly));
         assert_eq!(Cycle::parse("weekly"), None);
+    }
+
+    #[test]
+    fn an_administrators_grant_and_end() {
+        let now = JAN_31_2025;
+        let Transition::Apply { to, ends_others } = transition(
+            None,
+            None,
+            &GatewayFact::Granted {
+                cycle: Cycle::Yearly,
+            },
+            now,
+            0,
+        ) else {
+            panic!("a grant applies");
+        };
+        assert!(
+            ends_others,
+            "a grant replaces the user's other subscriptions"
+        );
+        assert_eq!(
+            (to.status, to.cycle, to.period_start, to.period_end),
+            (
+                SubscriptionStatus::Active,
+                Cycle::Yearly,
+                now,
+                Cycle::Yearly.period_end(now)
+            )
+        );
+        let past_due = SubscriptionState {
+            status: SubscriptionStatus::PastDue,
+            grace_until: Some(now + DAY_MS),
+            cancel_at_period_end: true,
+            ..to
+        };
+        let Transition::Apply {
+            to: ended,
+            ends_others,
+        } = transition(Some(&past_due), None, &GatewayFact::Ended, now, 0)
+        else {
+            panic!("an end applies");
+        };
+        assert!(!ends_others);
+        assert_eq!(
+            (
+                ended.status,
+                ended.cancel_at_period_end,
+                ended.grace_until,
+                ended.period_end
+            ),
+            (SubscriptionStatus::Canceled, false, None, to.period_end)
+        );
+        assert_eq!(
+            transition(Some(&ended), None, &GatewayFact::Ended, now, 0),
+            Transition::Unchanged,
+            "ending an ended subscription changes nothing"
+        );
+        assert_eq!(
+            transition(None, None, &GatewayFact::Ended, now, 0),
+            Transition::NotApplied(NotApplied::UnknownSubscription)
+        );
     }
 
     #[test]

@@ -16,6 +16,8 @@ use axum::response::{IntoResponse, Response};
 use axum::Router;
 use std::time::{Duration, Instant};
 use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::compression::predicate::{NotForContentType, Predicate, SizeAbove};
+use tower_http::compression::CompressionLayer;
 use tower_http::cors::{AllowOrigin, Any, CorsLayer};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::set_header::SetResponseHeaderLayer;
@@ -90,6 +92,7 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .routes(declare(Key(ProfileRead), routes!(auth::list_api_keys)))
         .routes(declare(Session, routes!(auth::revoke_api_key)))
         .routes(declare(Probe(ProfileRead), routes!(auth::verify)))
+        .routes(declare(Key(SourcesRead), routes!(auth::stream_key)))
         .routes(declare(Key(SourcesWrite), routes!(sources::create_source)))
         .routes(declare(Key(SourcesRead), routes!(sources::list_sources)))
         .routes(declare(Key(SourcesWrite), routes!(sources::update_source)))
@@ -197,6 +200,13 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .routes(declare(Key(Admin), routes!(admin::get_settings)))
         .routes(declare(Key(Admin), routes!(admin::put_settings)))
         .routes(declare(Key(Admin), routes!(admin::users)))
+        .routes(declare(Key(Admin), routes!(admin::sources)))
+        .routes(declare(Key(Admin), routes!(admin::daily)))
+        .routes(declare(
+            Key(Admin),
+            routes!(admin::change_plan, admin::cancel_subscription),
+        ))
+        .routes(declare(Key(Admin), routes!(admin::actions)))
         .routes(declare(
             Key(SourcesWrite),
             routes!(connectors::twitch_connect),
@@ -284,7 +294,8 @@ pub fn router(state: AppState) -> Router {
             "max-age=31536000; includeSubDomains",
         ));
     }
-    app.layer(middleware::from_fn_with_state(state.clone(), track))
+    app.layer(compression())
+        .layer(middleware::from_fn_with_state(state.clone(), track))
         // The routes' access checks (crate::access) read the state from here.
         .layer(axum::Extension(state.clone()))
         .layer(CatchPanicLayer::custom(|_: Box<dyn std::any::Any + Send>| ApiError::internal("handler panicked").into_response()))
@@ -301,6 +312,30 @@ pub fn router(state: AppState) -> Router {
 /// The request path as logged: a segment that holds a stream key (`sk_…`, in any spelling:
 /// percent-encoded too, e.g. `/live/%73k_…`) is replaced, because logs must never hold
 /// secrets. Percent-encoded paths are logged decoded, so what is logged is what was meant.
+/// gzip and brotli for the API's JSON and the web app's assets, as the client asks
+/// (`Accept-Encoding`). Live media and event streams pass untouched: a compressor buffers what
+/// it is given, and an HTTP-FLV tag or an SSE event must leave as soon as it is written
+/// (`text/event-stream` and `video/x-flv`); HLS playlists and segments are small or already
+/// compressed, and players fetch them in a tight loop. Socket.IO sits outside this router.
+fn compression() -> CompressionLayer<impl Predicate> {
+    let predicate = SizeAbove::new(256)
+        .and(NotForContentType::const_new("text/event-stream"))
+        .and(NotForContentType::const_new("video/"))
+        .and(NotForContentType::const_new("audio/"))
+        .and(NotForContentType::const_new(
+            "application/vnd.apple.mpegurl",
+        ))
+        .and(NotForContentType::const_new("application/x-mpegurl"))
+        .and(NotForContentType::IMAGES)
+        .and(NotForContentType::GRPC);
+    CompressionLayer::new()
+        .gzip(true)
+        .br(true)
+        .no_deflate()
+        .no_zstd()
+        .compress_when(predicate)
+}
+
 pub fn loggable_path(path: &str) -> std::borrow::Cow<'_, str> {
     let decoded: std::borrow::Cow<'_, str> = if path.contains('%') {
         std::borrow::Cow::Owned(percent_decode_lossy(path))

@@ -22,6 +22,7 @@ export default function Admin() {
       <Streams />
       <Users />
       <Subscriptions />
+      <Actions />
     </div>
   );
 }
@@ -61,47 +62,113 @@ function Settings() {
         <button type="submit">Save</button>
       </form>
       <label className="toggle">
-        <input type="checkbox" checked={s.registration_open} onChange={(e) => change({ registration_open: e.target.checked })} /> Registrations open
+        <input type="checkbox" checked={s.new_registrations_enabled} onChange={(e) => change({ new_registrations_enabled: e.target.checked })} /> Registrations open
       </label>
       <Problem error={error} />
     </section>
   );
 }
 
-function Bar({ label, value, max }: { label: string; value: number; max: number }) {
+/** A round number at or above `v`, for a chart's top line; for counts, an even whole one. */
+function niceMax(v: number, whole: boolean): number {
+  if (v <= 0) return whole ? 2 : 1;
+  const step = 10 ** Math.floor(Math.log10(v));
+  // Counts: an even top, so the middle line is a whole number too.
+  const steps = whole ? [2, 4, 10, 20] : [1, 2, 2.5, 5, 10];
+  for (const m of steps) if (m * step >= v && (!whole || Number.isInteger((m * step) / 2))) return m * step;
+  return 20 * step;
+}
+
+const W = 600;
+const H = 170;
+const PAD = { l: 44, r: 10, t: 10, b: 24 };
+
+/** A daily series as a line over its area, with the top value, the first, middle and last days. */
+function Chart({ title, days, values, format, total }: { title: string; days: string[]; values: number[]; format: (v: number) => string; total: string }) {
+  const whole = values.every(Number.isInteger);
+  const max = niceMax(Math.max(0, ...values), whole);
+  const n = values.length;
+  const x = (i: number) => PAD.l + (i * (W - PAD.l - PAD.r)) / Math.max(1, n - 1);
+  const y = (v: number) => PAD.t + (H - PAD.t - PAD.b) * (1 - v / max);
+  const line = values.map((v, i) => `${i ? "L" : "M"}${x(i).toFixed(1)},${y(v).toFixed(1)}`).join("");
+  const area = n ? `${line}L${x(n - 1).toFixed(1)},${y(0)}L${x(0).toFixed(1)},${y(0)}Z` : "";
+  const ticks = n > 2 ? [0, Math.floor((n - 1) / 2), n - 1] : [0, n - 1];
+  const short = (d: string) => d.slice(5);
   return (
-    <div className="barrow">
-      <span>{label}</span>
-      <span className="meter" role="img" aria-label={`${label}: ${value}`}>
-        <span style={{ width: `${value > 0 && max ? Math.max(2, (100 * value) / max) : 0}%` }} />
-      </span>
-      <strong>{value}</strong>
-    </div>
+    <figure className="chart" data-testid="chart">
+      <figcaption>
+        <span>{title}</span> <strong>{total}</strong>
+      </figcaption>
+      <svg viewBox={`0 0 ${W} ${H}`} role="img" aria-label={`${title} per day from ${days[0]} to ${days[n - 1]}: ${values.map(format).join(", ")}`}>
+        {[0, 0.5, 1].map((f) => (
+          <g key={f}>
+            <line x1={PAD.l} x2={W - PAD.r} y1={y(max * f)} y2={y(max * f)} className="grid" />
+            <text x={PAD.l - 6} y={y(max * f) + 4} textAnchor="end">{format(max * f)}</text>
+          </g>
+        ))}
+        <path d={area} className="area" />
+        <path d={line} className="line" />
+        {values.map((v, i) => (
+          <circle key={i} cx={x(i)} cy={y(v)} r={n > 45 ? 0 : 2.5} className="dot">
+            <title>{`${days[i]}: ${format(v)}`}</title>
+          </circle>
+        ))}
+        {ticks.map((i) => (
+          <text key={i} x={x(i)} y={H - 6} textAnchor={i === 0 ? "start" : i === n - 1 ? "end" : "middle"}>{short(days[i] ?? "")}</text>
+        ))}
+      </svg>
+    </figure>
   );
 }
 
+const count = (v: number) => (Number.isInteger(v) ? String(v) : v.toFixed(1));
+const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
+
 function StatsPanel() {
+  const [days, setDays] = useState(30);
   const stats = useLoad(() => api<Schemas["Stats"]>("GET", "/api/admin/stats"));
-  if (stats.error) return <Problem error={stats.error} onRetry={stats.reload} />;
-  if (!stats.data) return <Loading what="figures" />;
-  const s = stats.data;
-  const max = Math.max(s.users, s.paying_subscriptions, 1);
+  const series = useLoad(() => api<Schemas["DailyStats"]>("GET", `/api/admin/stats/daily?days=${days}`), [days]);
+  const s = stats.data?.stats;
+  const d = series.data;
   return (
     <section className="card" aria-labelledby="stats-title">
-      <h2 id="stats-title">Figures</h2>
-      <Bar label="Users" value={s.users} max={max} />
-      <Bar label="Paying subscriptions" value={s.paying_subscriptions} max={max} />
-      <h3>Revenue, last 30 days</h3>
-      {s.revenue.last_30_days.length === 0 ? (
-        <p className="muted">No payments yet.</p>
-      ) : (
-        <ul>
-          {s.revenue.last_30_days.map((r) => (
-            <li key={r.currency}>
-              {r.amount} {r.currency} from {r.payments} payments
-            </li>
-          ))}
-        </ul>
+      <header className="row">
+        <h2 id="stats-title">Figures</h2>
+        <label className="compact">
+          Period{" "}
+          <select name="days" value={days} onChange={(e) => setDays(Number(e.target.value))}>
+            <option value={7}>7 days</option>
+            <option value={30}>30 days</option>
+            <option value={90}>90 days</option>
+            <option value={365}>365 days</option>
+          </select>
+        </label>
+      </header>
+      {stats.error ? <Problem error={stats.error} onRetry={stats.reload} /> : null}
+      {s && (
+        <dl className="tiles" data-testid="figures">
+          <div><dt>Users</dt><dd>{s.total_users}</dd></div>
+          <div><dt>Active today</dt><dd>{s.active_users_today}</dd></div>
+          <div><dt>Live now</dt><dd>{s.active_streams}</dd></div>
+          <div><dt>Paying</dt><dd>{s.active_subscriptions}</dd></div>
+          <div><dt>Hours today</dt><dd>{s.streaming_hours_today}</dd></div>
+        </dl>
+      )}
+      {series.error ? <Problem error={series.error} onRetry={series.reload} /> : null}
+      {!d && !series.error && <Loading what="charts" />}
+      {d && (
+        <div className="charts">
+          <Chart title="Users" days={d.days} values={d.users} format={count} total={`${d.users[d.users.length - 1] ?? 0} (+${sum(d.new_users)})`} />
+          <Chart title="Streams started" days={d.days} values={d.streams} format={count} total={String(sum(d.streams))} />
+          <Chart title="Hours streamed" days={d.days} values={d.streaming_hours} format={count} total={`${sum(d.streaming_hours).toFixed(1)} h`} />
+          {d.revenue.length === 0 ? (
+            <Chart title="Revenue" days={d.days} values={d.days.map(() => 0)} format={count} total="no payments" />
+          ) : (
+            d.revenue.map((r) => (
+              <Chart key={r.currency} title={`Revenue, ${r.currency}`} days={d.days} values={r.amount_minor.map((m) => m / 100)} format={(v) => (v >= 1000 ? `${(v / 1000).toFixed(1)}k` : count(v))} total={`${(sum(r.amount_minor) / 100).toFixed(2)} ${r.currency}`} />
+            ))
+          )}
+        </div>
       )}
     </section>
   );
@@ -141,8 +208,34 @@ function Streams() {
 function Users() {
   const [page, setPage] = useState(1);
   const [q, setQ] = useState("");
-  const users = useLoad(() => api<Schemas["UserPage"]>("GET", `/api/admin/users?page=${page}&per_page=20&q=${encodeURIComponent(q)}`), [page, q]);
-  const pages = users.data ? Math.max(1, Math.ceil(users.data.total / users.data.per_page)) : 1;
+  const [error, setError] = useState<unknown>(null);
+  const [done, setDone] = useState<string | null>(null);
+  const users = useLoad(() => api<Schemas["UserPage"]>("GET", `/api/admin/users?page=${page}&limit=20&q=${encodeURIComponent(q)}`), [page, q]);
+  const plans = useLoad(() => api<Schemas["PlanList"]>("GET", "/api/subscriptions/plans"));
+  const pages = users.data?.pagination.total_pages ?? 1;
+  async function change(u: Schemas["AdminUser"], planId: number) {
+    const plan = plans.data?.plans.find((p) => p.id === planId);
+    if (!plan || !confirm(`Put ${u.email} on ${plan.name} for a month? No payment is taken; it replaces their current subscription.`)) return;
+    setError(null);
+    try {
+      await api("PUT", `/api/admin/users/${u.uuid}/subscription`, { plan_id: planId, billing_cycle: "monthly" } satisfies Schemas["PlanChange"]);
+      setDone(`${u.email} is on ${plan.name}.`);
+      users.reload();
+    } catch (e) {
+      setError(e);
+    }
+  }
+  async function cancel(u: Schemas["AdminUser"]) {
+    if (!confirm(`End ${u.email}'s ${u.subscription.plan_name} subscription now? Nothing is refunded here.`)) return;
+    setError(null);
+    try {
+      await api("DELETE", `/api/admin/users/${u.uuid}/subscription`);
+      setDone(`${u.email}'s subscription is canceled.`);
+      users.reload();
+    } catch (e) {
+      setError(e);
+    }
+  }
   return (
     <section className="card" aria-labelledby="users-title">
       <h2 id="users-title">Users</h2>
@@ -152,21 +245,71 @@ function Users() {
       </label>
       {users.error ? <Problem error={users.error} onRetry={users.reload} /> : null}
       {!users.data && !users.error && <Loading what="users" />}
-      <table>
-        <thead>
-          <tr><th scope="col">Email</th><th scope="col">Name</th><th scope="col">Role</th><th scope="col">Joined</th></tr>
-        </thead>
-        <tbody>
-          {users.data?.users.map((u) => (
-            <tr key={u.id}><td>{u.email}</td><td>{u.display_name}</td><td>{u.role}</td><td>{u.created_at.slice(0, 10)}</td></tr>
-          ))}
-        </tbody>
-      </table>
+      <ul className="users">
+        {users.data?.users.map((u) => (
+          <li key={u.id} data-testid="user-row">
+            <div>
+              <strong>{u.email}</strong> <span className="muted">{u.display_name} · {u.role} · joined {u.created_at.slice(0, 10)}</span>
+            </div>
+            <div className="plan">
+              <span data-testid="user-plan">
+                {u.subscription.plan_name}
+                {u.subscription.status !== "active" && ` (${u.subscription.status.replace("_", " ")})`}
+              </span>
+              <label className="compact">
+                <span className="visually-hidden">Plan for {u.email}</span>
+                <select name="plan" aria-label={`Plan for ${u.email}`} value="" onChange={(e) => e.target.value && change(u, Number(e.target.value))}>
+                  <option value="">Change plan…</option>
+                  {plans.data?.plans.filter((p) => p.id !== u.subscription.plan_id && !p.is_default).map((p) => (
+                    <option key={p.id} value={p.id}>{p.name}</option>
+                  ))}
+                </select>
+              </label>
+              {u.subscription.id && (
+                <button className="link small danger" onClick={() => cancel(u)}>Cancel subscription</button>
+              )}
+            </div>
+          </li>
+        ))}
+      </ul>
+      {done && <p className="ok" role="status" data-testid="user-done">{done}</p>}
+      <Problem error={error} />
       <nav className="pager" aria-label="Pages of users">
         <button className="ghost small" disabled={page <= 1} onClick={() => setPage((p) => p - 1)}>Previous</button>
         <span>Page {page} of {pages}</span>
         <button className="ghost small" disabled={page >= pages} onClick={() => setPage((p) => p + 1)}>Next</button>
       </nav>
+    </section>
+  );
+}
+
+/** The plan named in an action's details, if any. */
+function planOf(details: unknown): string | null {
+  const plan = (details as { plan?: unknown } | null)?.plan;
+  return typeof plan === "string" ? plan : null;
+}
+
+function Actions() {
+  const log = useLoad(() => api<Schemas["AdminActions"]>("GET", "/api/admin/actions"));
+  const what: Record<string, string> = {
+    subscription_plan_changed: "changed the plan of",
+    subscription_canceled: "canceled the subscription of",
+    settings_changed: "changed the site's settings",
+    stream_stopped: "stopped a stream of",
+  };
+  return (
+    <section className="card" aria-labelledby="actions-title">
+      <h2 id="actions-title">Administrators' actions</h2>
+      {log.error ? <Problem error={log.error} onRetry={log.reload} /> : null}
+      {log.data?.actions.length === 0 && <Empty>Nothing yet.</Empty>}
+      <ul className="rows" data-testid="admin-actions">
+        {log.data?.actions.slice(0, 20).map((a) => (
+          <li key={a.id}>
+            <span className="muted">{a.created_at.slice(0, 16).replace("T", " ")}</span> {a.admin ?? "a former administrator"} {what[a.action] ?? a.action} {a.target ?? ""}
+            {planOf(a.details) ? ` → ${planOf(a.details)}` : ""}
+          </li>
+        ))}
+      </ul>
     </section>
   );
 }

@@ -178,7 +178,14 @@ function SourceCard({ source, status, socket, onChange }: { source: Source; stat
             <button type="button" className="ghost" onClick={() => setRenaming(null)}>Cancel</button>
           </form>
         )}
-        <span className={`badge ${isLive ? "live" : ""}`} data-testid="source-status">{isLive ? "Live" : status === "starting" ? "Starting" : "Offline"}</span>
+        <span className="status">
+          <span className={`badge ${isLive ? "live" : ""}`} data-testid="source-status">{isLive ? "Live" : status === "starting" ? "Starting" : "Offline"}</span>
+          {(isLive || status === "starting") && (
+            <button className="ghost small danger-outline" data-testid="end-stream" onClick={() => act("DELETE", `/api/streams/active/${source.id}`, undefined, `End the stream on ${source.name}? Your encoder is disconnected and viewers see the stream end.`)}>
+              End stream
+            </button>
+          )}
+        </span>
       </header>
       <div className="grid">
         <div>

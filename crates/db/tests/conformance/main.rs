@@ -30,6 +30,7 @@
 mod support;
 
 mod accounts;
+mod admin;
 mod billing;
 mod chat;
 mod connectors;

@@ -8,6 +8,7 @@ mod keys;
 mod probe;
 mod session;
 mod shapes;
+mod stream_key;
 mod two_factor;
 
 pub use email::*;
@@ -15,4 +16,5 @@ pub use keys::*;
 pub use probe::*;
 pub use session::*;
 pub use shapes::*;
+pub use stream_key::*;
 pub use two_factor::*;

@@ -52,6 +52,8 @@ pub struct SourceView {
     pub is_active: bool,
     /// Destinations configured.
     pub destinations_count: i64,
+    /// How many chat connectors (YouTube, Twitch) it has.
+    pub chat_connectors_count: i64,
     /// RFC 3339.
     pub created_at: String,
     /// OBS "Server" setting.
@@ -204,6 +206,7 @@ fn source_view(
     state: &AppState,
     s: &SourceRecord,
     destinations_count: i64,
+    chat_connectors_count: i64,
     reveal: bool,
 ) -> ApiResult<SourceView> {
     let stream_key = shown_key(state, s, reveal)?;
@@ -218,6 +221,7 @@ fn source_view(
         playback_id: s.playback_id.clone(),
         is_active: s.is_active,
         destinations_count,
+        chat_connectors_count,
         created_at: rfc3339(s.created_at),
         ingest_url: format!("{rtmp}/live"),
         playback: PlaybackUrls {
@@ -363,8 +367,9 @@ async fn source_one(state: &AppState, id: i64, reveal: bool) -> ApiResult<Json<S
         .await?
         .ok_or_else(|| ApiError::not_found("source"))?;
     let n = state.db.list_destinations(id).await?.len() as i64;
+    let chats = state.db.count_chat_connectors(id).await?;
     Ok(Json(SourceOne {
-        source: source_view(state, &rec, n, reveal)?,
+        source: source_view(state, &rec, n, chats, reveal)?,
     }))
 }
 
@@ -425,7 +430,7 @@ pub async fn create_source(
     Ok((
         StatusCode::CREATED,
         Json(SourceCreated {
-            source: source_view(&state, &rec, 0, true)?,
+            source: source_view(&state, &rec, 0, 0, true)?,
             limits: limits_left(&state, auth.user.id).await?,
         }),
     ))
@@ -441,13 +446,12 @@ pub async fn list_sources(
     let rows = state.db.list_sources(auth.user.id).await?;
     let dests = state.db.list_user_destinations(auth.user.id).await?;
     let reveal = auth.may_see_stream_keys();
-    let sources = rows
-        .iter()
-        .map(|s| {
-            let n = dests.iter().filter(|d| d.source_id == s.id).count() as i64;
-            source_view(&state, s, n, reveal)
-        })
-        .collect::<ApiResult<Vec<_>>>()?;
+    let mut sources = Vec::with_capacity(rows.len());
+    for s in &rows {
+        let n = dests.iter().filter(|d| d.source_id == s.id).count() as i64;
+        let chats = state.db.count_chat_connectors(s.id).await?;
+        sources.push(source_view(&state, s, n, chats, reveal)?);
+    }
     Ok(Json(SourceList { sources }))
 }
 

@@ -273,6 +273,23 @@ pub async fn end(
     };
     if state.streams.stop_stream(&s.playback_id, reason) {
         tracing::info!(by = auth.user.id, source_id = s.id, %reason, "stream stopped");
+        if s.user_id != auth.user.id {
+            let details = serde_json::json!({"source_id": s.id, "source": s.name}).to_string();
+            if let Err(e) = state
+                .db
+                .record_admin_action(
+                    auth.user.id,
+                    "stream_stopped",
+                    Some(s.user_id),
+                    &details,
+                    state.clock.now_ms(),
+                )
+                .await
+            {
+                // The action is done; a record that cannot be written is the operator's to see.
+                tracing::error!(error = %e, action = "stream_stopped", "cannot record an administrator's action");
+            }
+        }
         // The encoder's connection closes within moments; answer once it has.
         let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
         while state.engine.hub.is_live(&s.playback_id) && tokio::time::Instant::now() < deadline {

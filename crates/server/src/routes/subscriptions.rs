@@ -153,6 +153,33 @@ pub struct LimitView {
     pub remaining: i64,
     /// Unit: `sources`, `destinations` or `minutes`.
     pub unit: String,
+    /// The seed's names for `create_source`: the plan's maximum.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_sources: Option<i64>,
+    /// Sources in use (`create_source`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub current_sources: Option<i64>,
+    /// Sources left (`create_source`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sources_remaining: Option<i64>,
+    /// The plan's maximum of destinations (`add_destination`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_destinations: Option<i64>,
+    /// Destinations in use (`add_destination`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub current_destinations: Option<i64>,
+    /// Destinations left (`add_destination`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub destinations_remaining: Option<i64>,
+    /// The plan's streaming minutes a month (`stream`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_streaming_minutes: Option<i64>,
+    /// Minutes streamed this month (`stream`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub current_streaming_minutes: Option<i64>,
+    /// Minutes left this month (`stream`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub streaming_minutes_remaining: Option<i64>,
 }
 
 /// Whether an operation fits the plan.
@@ -255,13 +282,26 @@ pub async fn check_limits(
     } else {
         plans::check_one_more(unit, current, max).is_ok()
     };
+    let remaining = (max - current).max(0);
+    let named = |u: &str| (unit == u).then_some((max, current, remaining));
+    let (sources, destinations, minutes) =
+        (named("sources"), named("destinations"), named("minutes"));
     Ok(Json(LimitCheck {
         allowed,
         limits: LimitView {
             max,
             current,
-            remaining: (max - current).max(0),
+            remaining,
             unit: unit.into(),
+            max_sources: sources.map(|t| t.0),
+            current_sources: sources.map(|t| t.1),
+            sources_remaining: sources.map(|t| t.2),
+            max_destinations: destinations.map(|t| t.0),
+            current_destinations: destinations.map(|t| t.1),
+            destinations_remaining: destinations.map(|t| t.2),
+            max_streaming_minutes: minutes.map(|t| t.0),
+            current_streaming_minutes: minutes.map(|t| t.1),
+            streaming_minutes_remaining: minutes.map(|t| t.2),
         },
         upgrade_url: (!allowed).then(|| plans::UPGRADE_URL.to_string()),
     }))

@@ -429,3 +429,5 @@ fn one_time(order: &OrderRecord, fact: GatewayFact) -> SubscriptionChange<'_> {
         fact,
     }
 }
+
+mod manual;

@@ -20,6 +20,8 @@ pub struct SiteSettings {
     pub maintenance_message: String,
     /// Whether anyone may register.
     pub registration_open: bool,
+    /// The same, by the Neustream seed's name.
+    pub new_registrations_enabled: bool,
 }
 
 /// The site settings service.
@@ -59,6 +61,7 @@ impl Site {
             maintenance_mode: false,
             maintenance_message: String::new(),
             registration_open: self.registration_default,
+            new_registrations_enabled: self.registration_default,
         };
         match self.db.site_settings().await {
             Ok(rows) => {
@@ -70,6 +73,7 @@ impl Site {
                         _ => {}
                     }
                 }
+                s.new_registrations_enabled = s.registration_open;
             }
             Err(e) => {
                 tracing::error!(error = %e, "cannot read the site settings; using the last known");

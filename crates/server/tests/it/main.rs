@@ -15,5 +15,6 @@ mod payments;
 mod realtime;
 mod restream;
 mod rtmp_hostile;
+mod seed;
 mod services;
 mod web;

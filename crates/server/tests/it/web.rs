@@ -268,3 +268,118 @@ async fn billing_in_a_real_browser() {
     }
     app.finish().await;
 }
+
+/// A creator ends their own live stream from the dashboard (ffmpeg publishing) and the page
+/// says it ended and why; an administrator reads the daily charts and puts a user on Pro.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn creator_ends_stream_and_admin_changes_a_plan_in_a_real_browser() {
+    require("ffmpeg");
+    let web = web_dir();
+    assert!(
+        web.join("dist/index.html").exists() && web.join("node_modules/playwright-core").exists(),
+        "the web app must be built and its test tools installed: run scripts/test.sh (npm ci and npm run build in web/)"
+    );
+    let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+    let app = TestApp::start(Backend::Sqlite)
+        .await
+        .expect("sqlite always runs");
+    let creator = support::creator_with_source(&app, "creator@example.com").await;
+    support::register_user(&app, "admin@example.com", "Admin").await;
+    support::register_user(&app, "member@example.com", "Member").await;
+    let db = app.running.as_ref().expect("running").state.db.clone();
+    let admin = db
+        .user_by_email("admin@example.com")
+        .await
+        .expect("q")
+        .expect("admin");
+    db.set_role(admin.id, "admin", 0).await.expect("role");
+    // Some history for the charts: a stream on each of the last days.
+    let now = app.running.as_ref().expect("running").state.clock.now_ms();
+    for day in 1..6_i64 {
+        let start = now - day * 86_400_000;
+        let id = db
+            .open_stream_session(
+                &format!("past-{day}"),
+                creator_user(&db).await,
+                creator.id,
+                start,
+            )
+            .await
+            .expect("open");
+        db.close_stream_session(id, start + day * 600_000, "done", 0, 0)
+            .await
+            .expect("close");
+    }
+    let shots = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/web-shots");
+    let report = run(
+        &web,
+        &chromium,
+        json!({
+            "url": app.url(""),
+            "shots": shots,
+            "scenario": "seed",
+            "key": creator.key,
+            "ingest": format!("{}/live", app.rtmp_url()),
+        }),
+    )
+    .await;
+    assert_eq!(
+        report["steps"],
+        json!([
+            "live",
+            "the creator ended the stream and was told why",
+            "charts",
+            "the administrator put a user on Pro"
+        ]),
+        "{report:#}"
+    );
+    assert!(
+        report.get("pageErrors").is_none(),
+        "no script errors: {report}"
+    );
+    assert_eq!(
+        report["charts"],
+        json!(["Users", "Streams started", "Hours streamed", "Revenue"]),
+        "{report}"
+    );
+    // Five past days with a stream each, and today's, in the 30-day chart.
+    let label = report["streamsChart"].as_str().expect("label");
+    assert!(label.ends_with("1, 1, 1, 1, 1, 1"), "{label}");
+    // What the server holds: the session ended with the creator's reason, the member on Pro,
+    // and the administrator's action recorded.
+    let member = db
+        .user_by_email("member@example.com")
+        .await
+        .expect("q")
+        .expect("member");
+    let (plan, sub) = db.user_plan(member.id).await.expect("plan");
+    assert_eq!((plan.spec.name.as_str(), sub.is_some()), ("Pro", true));
+    let actions = db.admin_actions(10).await.expect("actions");
+    assert_eq!(
+        (
+            actions[0].action.as_str(),
+            actions[0].target_email.as_deref()
+        ),
+        ("subscription_plan_changed", Some("member@example.com"))
+    );
+    for page in [
+        "dashboard-end-stream",
+        "dashboard-stream-ended",
+        "admin-charts",
+        "admin-plan-changed",
+    ] {
+        for size in ["desktop", "phone"] {
+            let f = shots.join(format!("{page}-{size}.png"));
+            assert!(f.exists(), "{} saved", f.display());
+        }
+    }
+    app.finish().await;
+}
+
+async fn creator_user(db: &ferrocast_db::Db) -> i64 {
+    db.user_by_email("creator@example.com")
+        .await
+        .expect("q")
+        .expect("creator")
+        .id
+}
