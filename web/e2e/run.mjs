@@ -152,6 +152,9 @@ async function billing() {
   await page.reload();
   await pro.getByTestId("price").filter({ hasText: "₹799" }).waitFor();
   out.inrPrice = await pro.getByTestId("price").textContent();
+  // ePayco takes dollars only: in rupees it is not offered, and the page says why.
+  out.epaycoInInr = await pro.getByRole("button", { name: /ePayco/ }).count();
+  out.epaycoNote = await page.getByTestId("gateway-currency-epayco").textContent();
   step("prices in INR");
   await shot(page, "subscription-free");
 
@@ -230,6 +233,53 @@ async function billing() {
   await page.getByRole("heading", { name: "Billing" }).waitFor();
   out.settingsCurrency = await page.getByLabel("Currency").inputValue();
   step("settings");
+  await epayco();
+}
+
+// ePayco Smart Checkout, in dollars: another creator on the free plan is refused a second
+// source, upgrades to Pro through ePayco's (stand-in) script and hosted page, comes back with
+// `?ref_payco=`, and can then create the source.
+async function epayco() {
+  const ctx = await browser.newContext({ viewport: DESKTOP, locale: "es-CO" });
+  const page = await ctx.newPage();
+  page.on("pageerror", (e) => (out.pageErrors = [...(out.pageErrors ?? []), String(e)]));
+  // A script or form the page's Content-Security-Policy blocks is reported on the console.
+  page.on("console", (m) => /Content Security Policy|Refused to/.test(m.text()) && (out.cspViolations = [...(out.cspViolations ?? []), m.text()].slice(-10)));
+  await page.goto(P.url + "/register");
+  await page.getByLabel("Display name").fill("Lucía");
+  await page.getByLabel("Email").fill("lucia@example.com");
+  await page.getByLabel("Password").fill("password123");
+  await page.getByRole("button", { name: "Create account" }).click();
+  await page.waitForURL("**/dashboard");
+  const createSource = async (name) => {
+    await page.getByLabel("New source").fill(name);
+    await page.getByRole("button", { name: "Create", exact: true }).click();
+  };
+  await createSource("Cámara uno");
+  await page.getByRole("heading", { name: "Cámara uno" }).waitFor();
+  await createSource("Cámara dos");
+  const refusal = page.getByRole("alert").filter({ hasText: "Source limit reached" });
+  await refusal.getByRole("link", { name: "See plans and upgrade" }).click();
+  await page.waitForURL("**/dashboard/subscription");
+  const pro = page.getByTestId("plan-Pro");
+  await pro.getByTestId("price").filter({ hasText: "$9.99" }).waitFor();
+  await pro.getByRole("button", { name: "Upgrade with ePayco" }).click();
+  await page.getByRole("heading", { name: "ePayco Checkout (test)" }).waitFor();
+  out.epaycoPage = await page.locator("body").textContent();
+  await page.getByRole("button", { name: /^Pay / }).click();
+  await page.waitForURL("**/dashboard/subscription**");
+  const notice = page.getByTestId("checkout-notice");
+  await notice.filter({ hasText: "Pro is active" }).waitFor();
+  out.epaycoNotice = await notice.textContent();
+  await page.getByTestId("current-plan").filter({ hasText: "Pro" }).waitFor();
+  await page.getByTestId("usage-sources").filter({ hasText: "1 of 3" }).waitFor();
+  step("epayco upgrade");
+  await shot(page, "subscription-epayco");
+  await page.getByRole("link", { name: "Dashboard", exact: true }).first().click();
+  await createSource("Cámara dos");
+  await page.getByRole("heading", { name: "Cámara dos" }).waitFor();
+  step("epayco limits rise");
+  await ctx.close();
 }
 
 try {

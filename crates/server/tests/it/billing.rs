@@ -1,13 +1,14 @@
 //! What the subscription page (`/dashboard/subscription`) asks of the server: the caller's
 //! currency (their choice, else `Accept-Language`) and the gateways this node has, changing the
-//! currency, Razorpay Hosted Checkout's signed callback, and the page itself with a
-//! Content-Security-Policy that lets it post Razorpay's form. Against `support::checkout`'s
-//! local Stripe and Razorpay.
+//! currency, Razorpay Hosted Checkout's signed callback, ePayco Smart Checkout (Apify's login and
+//! session, the confirmation, and the buyer's return), and the page itself with a
+//! Content-Security-Policy that lets it post Razorpay's form and load ePayco's script. Against
+//! `support::checkout`'s local Stripe, Razorpay and ePayco.
 
 use crate::support;
 
 use serde_json::{json, Value};
-use support::checkout::{self, RZP_ID, RZP_SECRET};
+use support::checkout::{self, EPAYCO_PRIVATE, RZP_ID, RZP_SECRET};
 use support::{call, client, gateway_signatures, register_user, Backend, TestApp};
 
 /// `GET /api/payments/options` with an `Accept-Language` header.
@@ -62,8 +63,9 @@ async fn currency_follows_the_choice_then_the_browser(b: Backend) {
     assert_eq!(
         v["gateways"],
         json!([
-            {"id": "stripe", "name": "Stripe", "checkout": "redirect"},
-            {"id": "razorpay", "name": "Razorpay", "checkout": "form"}
+            {"id": "stripe", "name": "Stripe", "checkout": "redirect", "currencies": ["USD", "INR"]},
+            {"id": "razorpay", "name": "Razorpay", "checkout": "form", "currencies": ["USD", "INR"]},
+            {"id": "epayco", "name": "ePayco", "checkout": "script", "currencies": ["USD"]}
         ])
     );
 
@@ -398,8 +400,13 @@ async fn the_subscription_page_and_its_policy(b: Backend) {
             .to_string();
         let body = r.text().await.expect("body");
         assert_eq!(status, 200, "{path}: {body}");
+        // Razorpay's form and ePayco's script (and its checkout) share the stand-ins' origin.
         assert!(
             csp.ends_with(&format!("form-action 'self' http://{addr}")),
+            "{csp}"
+        );
+        assert!(
+            csp.contains(&format!("; script-src 'self' http://{addr};")),
             "{csp}"
         );
         assert!(body.contains("<div id=\"root\">"), "{body}");
@@ -427,11 +434,255 @@ async fn the_subscription_page_and_its_policy(b: Backend) {
         .unwrap_or_default()
         .to_string();
     assert!(csp.ends_with("form-action 'self'"), "{csp}");
+    assert!(csp.contains("; script-src 'self';"), "{csp}");
     bare.finish().await;
+}
+
+/// Without the browser: what a page does for ePayco Smart Checkout, as ePayco's stand-in sees it.
+async fn epayco_checkout(app: &TestApp, token: &str, plan: i64, currency: &str) -> (u16, Value) {
+    call(
+        app,
+        "POST",
+        "/api/payments/epayco/checkout",
+        Some(token),
+        Some(json!({"plan_id": plan, "billing_cycle": "monthly", "currency": currency})),
+    )
+    .await
+}
+
+async fn plan_named(app: &TestApp, name: &str) -> i64 {
+    let (_, plans) = call(app, "GET", "/api/subscriptions/plans", None, None).await;
+    plans["plans"]
+        .as_array()
+        .expect("plans")
+        .iter()
+        .find(|p| p["name"] == name)
+        .and_then(|p| p["id"].as_i64())
+        .expect("plan")
+}
+
+async fn outcome(app: &TestApp, token: &str, reference: &str) -> (u16, Value) {
+    call(
+        app,
+        "GET",
+        &format!("/api/payments/epayco/reference/{reference}"),
+        Some(token),
+        None,
+    )
+    .await
+}
+
+async fn epayco_smart_checkout(b: Backend) {
+    let (gateways, addr) = checkout::start().await;
+    let mut opts = checkout::options(addr);
+    opts.extra.push(("epayco_test", "true".into()));
+    let Some(app) = TestApp::start_with(b, opts).await else {
+        return;
+    };
+    let token = register_user(&app, "lucia@example.com", "Lucía").await;
+    let pro = plan_named(&app, "Pro").await;
+
+    // ePayco charges dollars: rupees are refused before anything is created.
+    let (status, v) = epayco_checkout(&app, &token, pro, "INR").await;
+    assert_eq!(status, 422, "{v}");
+    assert!(
+        v["details"]
+            .as_str()
+            .is_some_and(|d| d.contains("choose USD")),
+        "{v}"
+    );
+    assert!(gateways.lock().expect("lock").apify_tokens.is_empty());
+
+    let (status, c) = epayco_checkout(&app, &token, pro, "USD").await;
+    assert_eq!(status, 200, "{c}");
+    assert_eq!(c["session_id"], "sess_test_1");
+    assert_eq!(c["script_url"], format!("http://{addr}/checkout-v2.js"));
+    assert_eq!(
+        (
+            c["amount"].as_str(),
+            c["currency"].as_str(),
+            c["test"].as_bool()
+        ),
+        (Some("9.99"), Some("USD"), Some(true))
+    );
+    let invoice = c["invoice"].as_str().expect("invoice").to_string();
+    {
+        // One login with the keys (the stand-in refuses others), one session with its token
+        // and the documented fields.
+        let seen = gateways.lock().expect("lock");
+        assert_eq!(seen.apify_tokens.len(), 1);
+        let body = &seen.epayco_sessions[0];
+        assert_eq!(body["checkout_version"], "2");
+        assert_eq!(body["invoice"], invoice.as_str());
+        assert_eq!(
+            (&body["amount"], &body["currency"]),
+            (&json!("9.99"), &json!("USD"))
+        );
+        assert_eq!(body["test"], "true");
+        assert_eq!(body["description"], "ferrocast Pro, monthly");
+        assert_eq!(body["response"], app.url("/dashboard/subscription"));
+        assert_eq!(
+            body["confirmation"],
+            app.url("/api/payments/epayco/confirmation")
+        );
+        assert_eq!(body["ip"], "127.0.0.1");
+        assert_eq!(body["billing"]["email"], "lucia@example.com");
+    }
+    assert_eq!(
+        plan_of(&app, &token).await,
+        "Free",
+        "a session grants nothing"
+    );
+
+    // The buyer pays on ePayco's page: the signed confirmation reaches the node, the browser
+    // goes back to the page with the reference.
+    let no_redirects = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client");
+    let r = no_redirects
+        .post(format!("http://{addr}/checkout/sess_test_1/pay"))
+        .send()
+        .await
+        .expect("pay");
+    assert_eq!(r.status().as_u16(), 303, "{:?}", r.text().await);
+    let back = r
+        .headers()
+        .get("location")
+        .and_then(|v| v.to_str().ok())
+        .expect("location")
+        .to_string();
+    let reference = back
+        .strip_prefix(&app.url("/dashboard/subscription?ref_payco="))
+        .expect("back to the page with ref_payco")
+        .to_string();
+    assert_eq!(plan_of(&app, &token).await, "Pro");
+    let (status, o) = outcome(&app, &token, &reference).await;
+    assert_eq!(status, 200, "{o}");
+    assert_eq!(
+        (
+            o["status"].as_str(),
+            o["plan"].as_str(),
+            o["gateway_status"].as_str()
+        ),
+        (Some("paid"), Some("Pro"), Some("Aceptada"))
+    );
+    assert!(
+        o["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("Pro is active")),
+        "{o}"
+    );
+    let (_, history) = call(&app, "GET", "/api/payments/history", Some(&token), None).await;
+    assert_eq!(history["payments"][0]["provider"], "epayco", "{history}");
+    assert_eq!(history["payments"][0]["reference"], reference.as_str());
+
+    // The return only reads: somebody else's reference is not found, a bad one is refused, one
+    // ePayco does not know yet is said so.
+    let other = register_user(&app, "otro@example.com", "Otro").await;
+    assert_eq!(outcome(&app, &other, &reference).await.0, 404);
+    assert_eq!(outcome(&app, &token, "ref%20x").await.0, 400);
+    let (status, v) = outcome(&app, &token, "ref_unknown").await;
+    assert_eq!(status, 503, "{v}");
+    assert!(
+        v["details"].as_str().is_some_and(|d| d.contains("Reload")),
+        "{v}"
+    );
+
+    // ePayco's own record decides what the page says while no confirmation has come.
+    let business = plan_named(&app, "Business").await;
+    let (status, c2) = call(
+        &app,
+        "POST",
+        "/api/payments/epayco/checkout",
+        Some(&token),
+        Some(json!({"plan_id": business, "billing_cycle": "monthly"})),
+    )
+    .await;
+    assert_eq!(status, 200, "{c2}");
+    let invoice2 = c2["invoice"].as_str().expect("invoice");
+    for (code, word, status) in [
+        (1, "Aceptada", "accepted"),
+        (3, "Pendiente", "pending"),
+        (2, "Rechazada", "failed"),
+    ] {
+        gateways.lock().expect("lock").epayco.insert(
+            "ref_waiting".into(),
+            json!({"x_ref_payco": "ref_waiting", "x_transaction_id": "tx_w", "x_id_invoice": invoice2, "x_amount": "49.99", "x_currency_code": "USD", "x_cod_response": code, "x_response": word}),
+        );
+        let (s, o) = outcome(&app, &token, "ref_waiting").await;
+        assert_eq!((s, o["status"].as_str()), (200, Some(status)), "{o}");
+        assert_eq!(o["plan"], "Business");
+    }
+    assert_eq!(
+        plan_of(&app, &token).await,
+        "Pro",
+        "the return grants nothing"
+    );
+
+    // Apify refusing the session: a clear 502.
+    gateways.lock().expect("lock").refuse_sessions = true;
+    let (status, v) = epayco_checkout(&app, &token, pro, "USD").await;
+    assert_eq!(status, 502, "{v}");
+    assert!(
+        v["details"]
+            .as_str()
+            .is_some_and(|d| d.contains("cannot take payments")),
+        "{v}"
+    );
+    app.finish().await;
+
+    // Wrong keys: Apify's refusal, said.
+    let mut opts = checkout::options(addr);
+    opts.extra.retain(|(k, _)| *k != "epayco_private_key");
+    opts.extra
+        .push(("epayco_private_key", format!("{EPAYCO_PRIVATE}_old")));
+    let Some(app) = TestApp::start_with(b, opts).await else {
+        return;
+    };
+    let token = register_user(&app, "keys@example.com", "Keys").await;
+    let (status, v) = epayco_checkout(&app, &token, pro, "USD").await;
+    assert_eq!(status, 502, "{v}");
+    assert_eq!(v["code"], "GATEWAY_ERROR");
+    assert!(
+        v["details"]
+            .as_str()
+            .is_some_and(|d| d.contains("Invalid client")),
+        "{v}"
+    );
+    app.finish().await;
+
+    // Confirmation keys only (the API's orders): the page is not offered ePayco, and a
+    // checkout says what to set.
+    let mut opts = checkout::options(addr);
+    opts.extra
+        .retain(|(k, _)| *k != "epayco_public_key" && *k != "epayco_private_key");
+    let Some(app) = TestApp::start_with(b, opts).await else {
+        return;
+    };
+    let token = register_user(&app, "half@example.com", "Half").await;
+    let (_, v) = options(&app, &token, None).await;
+    let ids: Vec<&str> = v["gateways"]
+        .as_array()
+        .expect("gateways")
+        .iter()
+        .filter_map(|g| g["id"].as_str())
+        .collect();
+    assert_eq!(ids, ["stripe", "razorpay"]);
+    let (status, v) = epayco_checkout(&app, &token, pro, "USD").await;
+    assert_eq!(status, 503, "{v}");
+    assert!(
+        v["details"]
+            .as_str()
+            .is_some_and(|d| d.contains("FERROCAST_EPAYCO_PUBLIC_KEY")),
+        "{v}"
+    );
+    app.finish().await;
 }
 
 both_backends!(
     currency_follows_the_choice_then_the_browser,
     razorpay_hosted_checkout_callback,
+    epayco_smart_checkout,
     the_subscription_page_and_its_policy
 );

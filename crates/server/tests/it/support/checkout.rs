@@ -12,6 +12,16 @@
 //!   merchant's page posts), shows the order; paying posts `razorpay_payment_id`,
 //!   `razorpay_order_id` and `razorpay_signature` (made as Razorpay documents and checked with
 //!   Razorpay's Python library) to the form's `callback_url`, as Razorpay does.
+//! - ePayco Smart Checkout: Apify's `POST /login` (HTTP Basic with the public and private keys;
+//!   wrong ones are refused as Apify refuses them) answers a token, and
+//!   `POST /payment/session/create` (that bearer token; the documented fields checked) a
+//!   `sessionId`. `GET /checkout-v2.js` is a stand-in for ePayco's script:
+//!   `ePayco.checkout.configure({sessionId, type: "standard", test}).open()` sends the browser to
+//!   the hosted page `GET /checkout/{sessionId}`; paying there records the payment in ePayco's
+//!   validation API (`GET /validation/v1/reference/{ref}`), posts the confirmation signed as
+//!   ePayco documents (SHA-256 of `cust_id^p_key^ref^transaction^amount^currency`, computed by
+//!   `tests/py/sign.py`) to the session's confirmation URL, and sends the browser to its
+//!   response URL with `?ref_payco=`.
 
 use super::{form_decode, gateway_signatures, Options};
 use axum::extract::{Path, State};
@@ -30,6 +40,10 @@ pub const STRIPE_WHSEC: &str = "whsec_fake_signing_secret";
 pub const RZP_ID: &str = "rzp_test_fakekey";
 pub const RZP_SECRET: &str = "fake_key_secret";
 pub const RZP_WHSEC: &str = "fake_webhook_secret";
+pub const EPAYCO_CUSTOMER: &str = "1234567";
+pub const EPAYCO_KEY: &str = "fake_p_key";
+pub const EPAYCO_PUBLIC: &str = "fake_epayco_public_key";
+pub const EPAYCO_PRIVATE: &str = "fake_epayco_private_key";
 
 /// What the stand-ins saw.
 #[derive(Default)]
@@ -48,6 +62,16 @@ pub struct Seen {
     pub portals: Vec<(String, String)>,
     /// Payments made on the hosted pages, as (gateway, id).
     pub paid: Vec<(String, String)>,
+    /// Apify tokens handed out by `POST /login`.
+    pub apify_tokens: Vec<String>,
+    /// ePayco Smart Checkout sessions: their bodies, the id `sess_test_{index + 1}`.
+    pub epayco_sessions: Vec<Value>,
+    /// ePayco sessions opened on the hosted page, as (session id, `test`).
+    pub epayco_opened: Vec<(String, String)>,
+    /// Whether `POST /payment/session/create` refuses (ePayco having a bad day).
+    pub refuse_sessions: bool,
+    /// ePayco's record of each payment reference (`data` of its validation reply).
+    pub epayco: HashMap<String, Value>,
 }
 
 pub type Gateways = Arc<Mutex<Seen>>;
@@ -384,6 +408,264 @@ async fn razorpay_hosted(State((g, _)): State<(Gateways, SocketAddr)>, body: Str
     .into_response()
 }
 
+// ---------------------------------------------------------------- ePayco
+
+/// Apify's login: HTTP Basic `PUBLIC_KEY:PRIVATE_KEY`, a token.
+async fn apify_login(State((g, _)): State<(Gateways, SocketAddr)>, h: HeaderMap) -> Response {
+    let basic = format!(
+        "Basic {}",
+        data_encoding::BASE64.encode(format!("{EPAYCO_PUBLIC}:{EPAYCO_PRIVATE}").as_bytes())
+    );
+    if h.get("authorization").and_then(|v| v.to_str().ok()) != Some(&basic) {
+        return (
+            StatusCode::UNAUTHORIZED,
+            Json(json!({"error": "Invalid client: client is invalid"})),
+        )
+            .into_response();
+    }
+    let token = {
+        let mut s = seen(&g);
+        let token = format!(
+            "eyJhbGciOiJIUzI1NiJ9.apify{}.standin",
+            s.apify_tokens.len() + 1
+        );
+        s.apify_tokens.push(token.clone());
+        token
+    };
+    Json(json!({ "token": token })).into_response()
+}
+
+fn session_refusal(errors: &[String]) -> Response {
+    let errors: Vec<Value> = errors
+        .iter()
+        .map(|e| json!({"codError": 500, "errorMessage": e}))
+        .collect();
+    Json(json!({"success": false, "titleResponse": "Error", "textResponse": "Error creating session", "lastAction": "create session", "data": {"totalErrors": errors.len(), "errors": errors}})).into_response()
+}
+
+/// `POST /payment/session/create`: the bearer token from the login and the fields Smart
+/// Checkout needs (as strings), else ePayco's refusal.
+async fn epayco_session(
+    State((g, _)): State<(Gateways, SocketAddr)>,
+    h: HeaderMap,
+    Json(body): Json<Value>,
+) -> Response {
+    let bearer = h
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::to_owned);
+    if !bearer.is_some_and(|t| seen(&g).apify_tokens.contains(&t)) {
+        return (
+            StatusCode::UNAUTHORIZED,
+            Json(json!({"success": false, "titleResponse": "Unauthorized", "textResponse": "Token invalid or expired"})),
+        )
+            .into_response();
+    }
+    if seen(&g).refuse_sessions {
+        return session_refusal(&["the merchant's account cannot take payments".into()]);
+    }
+    let mut errors = Vec::new();
+    for field in [
+        "name",
+        "description",
+        "invoice",
+        "currency",
+        "amount",
+        "country",
+        "lang",
+        "response",
+        "confirmation",
+        "ip",
+    ] {
+        if body[field].as_str().is_none_or(str::is_empty) {
+            errors.push(format!("field {field} is required"));
+        }
+    }
+    if body["checkout_version"] != "2" {
+        errors.push("checkout_version must be 2".into());
+    }
+    if !matches!(body["test"].as_str(), Some("true" | "false")) {
+        errors.push("test must be \"true\" or \"false\"".into());
+    }
+    if !matches!(body["currency"].as_str(), Some("USD" | "COP")) {
+        errors.push("currency must be COP or USD".into());
+    }
+    let amount = body["amount"].as_str().unwrap_or_default();
+    let decimal = amount.split_once('.').map_or(
+        !amount.is_empty() && amount.bytes().all(|b| b.is_ascii_digit()),
+        |(w, f)| {
+            !w.is_empty()
+                && w.bytes().all(|b| b.is_ascii_digit())
+                && f.len() <= 2
+                && f.bytes().all(|b| b.is_ascii_digit())
+        },
+    );
+    if !decimal {
+        errors.push("amount must be a decimal number".into());
+    }
+    if !errors.is_empty() {
+        return session_refusal(&errors);
+    }
+    let id = {
+        let mut s = seen(&g);
+        s.epayco_sessions.push(body);
+        format!("sess_test_{}", s.epayco_sessions.len())
+    };
+    Json(json!({"success": true, "titleResponse": "Successful", "textResponse": "Session created", "lastAction": "create session", "data": {"sessionId": id}})).into_response()
+}
+
+fn epayco_session_body(g: &Gateways, id: &str) -> Option<Value> {
+    let i: usize = id.strip_prefix("sess_test_")?.parse().ok()?;
+    seen(g).epayco_sessions.get(i.checked_sub(1)?).cloned()
+}
+
+/// A stand-in for ePayco's checkout script: `configure` takes the session, `open` in the
+/// redirecting mode sends the browser to this stand-in's hosted page.
+async fn epayco_script() -> Response {
+    (
+        [(axum::http::header::CONTENT_TYPE, "text/javascript; charset=utf-8")],
+        r#"(function () {
+  var origin = new URL(document.currentScript.src).origin;
+  window.ePayco = { checkout: { configure: function (o) {
+    if (!o || typeof o.sessionId !== "string" || !o.sessionId) throw new Error("ePayco: sessionId is required");
+    return {
+      open: function () {
+        if (o.type !== "standard") throw new Error("ePayco stand-in: only the standard (redirecting) checkout is here");
+        location.assign(origin + "/checkout/" + encodeURIComponent(o.sessionId) + "?test=" + (o.test === true));
+      },
+      onErrors: function () {},
+      setHooks: function () {}
+    };
+  } } };
+})();
+"#,
+    )
+        .into_response()
+}
+
+/// The hosted checkout of a session.
+async fn epayco_page(
+    State((g, _)): State<(Gateways, SocketAddr)>,
+    Path(id): Path<String>,
+    axum::extract::Query(q): axum::extract::Query<HashMap<String, String>>,
+) -> Response {
+    let Some(b) = epayco_session_body(&g, &id) else {
+        return (StatusCode::NOT_FOUND, "no such ePayco session").into_response();
+    };
+    seen(&g)
+        .epayco_opened
+        .push((id.clone(), q.get("test").cloned().unwrap_or_default()));
+    let get = |k: &str| b[k].as_str().unwrap_or_default().to_string();
+    page(
+        "ePayco Checkout (test)",
+        &format!(
+            "<p>{desc}</p><p>{email}</p>\
+             <form method=post action='/checkout/{id}/pay'><button>Pay {amount} {currency}</button></form>\
+             <p><a href='{back}'>Back to the store</a></p>",
+            desc = esc(&get("description")),
+            email = esc(b["billing"]["email"].as_str().unwrap_or_default()),
+            amount = esc(&get("amount")),
+            currency = esc(&get("currency")),
+            back = esc(&get("response")),
+        ),
+    )
+    .into_response()
+}
+
+/// Signs an ePayco confirmation as ePayco does (`tests/py/sign.py`).
+pub fn epayco_signature(
+    reference: &str,
+    transaction: &str,
+    amount: &str,
+    currency: &str,
+) -> String {
+    let fields = [
+        EPAYCO_CUSTOMER,
+        EPAYCO_KEY,
+        reference,
+        transaction,
+        amount,
+        currency,
+    ];
+    gateway_signatures(&json!({"epayco": [{"fields": fields}]}))["epayco"][0]
+        .as_str()
+        .expect("an ePayco signature")
+        .to_string()
+}
+
+/// Pays a session: ePayco's record of the payment, its signed confirmation to the merchant,
+/// and the buyer back to the response URL.
+async fn epayco_pay(
+    State((g, _)): State<(Gateways, SocketAddr)>,
+    Path(id): Path<String>,
+) -> Response {
+    let Some(b) = epayco_session_body(&g, &id) else {
+        return (StatusCode::NOT_FOUND, "no such ePayco session").into_response();
+    };
+    let get = |k: &str| b[k].as_str().unwrap_or_default().to_string();
+    let n = seen(&g).paid.len() + 1;
+    let (reference, tx) = (format!("68fb8372{n:016x}"), format!("tx_epayco_{n}"));
+    let (amount, currency) = (get("amount"), get("currency"));
+    seen(&g).epayco.insert(
+        reference.clone(),
+        json!({"x_cust_id_cliente": EPAYCO_CUSTOMER, "x_ref_payco": reference, "x_transaction_id": tx, "x_id_invoice": get("invoice"), "x_amount": amount, "x_currency_code": currency, "x_cod_response": 1, "x_response": "Aceptada"}),
+    );
+    let (r, t, a, c) = (
+        reference.clone(),
+        tx.clone(),
+        amount.clone(),
+        currency.clone(),
+    );
+    let signature = tokio::task::spawn_blocking(move || epayco_signature(&r, &t, &a, &c))
+        .await
+        .expect("signing");
+    let form = [
+        ("x_cust_id_cliente", EPAYCO_CUSTOMER),
+        ("x_ref_payco", &reference),
+        ("x_transaction_id", &tx),
+        ("x_id_invoice", &get("invoice")),
+        ("x_amount", &amount),
+        ("x_currency_code", &currency),
+        ("x_cod_response", "1"),
+        ("x_response", "Aceptada"),
+        ("x_signature", &signature),
+    ];
+    let delivered = reqwest::Client::new()
+        .post(get("confirmation"))
+        .form(&form)
+        .send()
+        .await;
+    match delivered {
+        Ok(r) if r.status().is_success() => {}
+        other => {
+            return (
+                StatusCode::BAD_GATEWAY,
+                format!(
+                    "the confirmation was not accepted: {:?}",
+                    other.map(|r| r.status())
+                ),
+            )
+                .into_response()
+        }
+    }
+    seen(&g).paid.push(("epayco".into(), reference.clone()));
+    let back = get("response");
+    let sep = if back.contains('?') { '&' } else { '?' };
+    Redirect::to(&format!("{back}{sep}ref_payco={reference}")).into_response()
+}
+
+/// ePayco's validation API: its record of a reference.
+async fn epayco_validation(
+    State((g, _)): State<(Gateways, SocketAddr)>,
+    Path(reference): Path<String>,
+) -> Response {
+    match seen(&g).epayco.get(&reference) {
+        Some(data) => Json(json!({"success": true, "title_response": "Transaction found", "text_response": "", "last_action": "validation", "data": data})).into_response(),
+        None => Json(json!({"success": false, "title_response": "Error", "text_response": "Reference not found", "data": {}})).into_response(),
+    }
+}
+
 /// Starts the stand-ins; call [`set_node`] once the node runs.
 pub async fn start() -> (Gateways, SocketAddr) {
     let g: Gateways = Arc::default();
@@ -400,6 +682,15 @@ pub async fn start() -> (Gateways, SocketAddr) {
         )
         .route("/v1/orders", post(razorpay_order))
         .route("/v1/checkout/embedded", post(razorpay_hosted))
+        .route("/login", post(apify_login))
+        .route("/payment/session/create", post(epayco_session))
+        .route("/checkout-v2.js", get(epayco_script))
+        .route("/checkout/{id}", get(epayco_page))
+        .route("/checkout/{id}/pay", post(epayco_pay))
+        .route(
+            "/validation/v1/reference/{reference}",
+            get(epayco_validation),
+        )
         .with_state((g.clone(), addr));
     tokio::spawn(async move { axum::serve(listener, router).await });
     (g, addr)
@@ -410,7 +701,8 @@ pub fn set_node(g: &Gateways, base: &str) {
     seen(g).node = base.to_string();
 }
 
-/// A node's settings for Stripe and Razorpay through the stand-ins at `addr`.
+/// A node's settings for Stripe, Razorpay and ePayco (confirmations and Smart Checkout) through
+/// the stand-ins at `addr`.
 pub fn options(addr: SocketAddr) -> Options {
     let mut opts = Options::default();
     opts.extra.extend([
@@ -421,6 +713,16 @@ pub fn options(addr: SocketAddr) -> Options {
         ("razorpay_key_secret", RZP_SECRET.to_string()),
         ("razorpay_webhook_secret", RZP_WHSEC.to_string()),
         ("razorpay_api_base", format!("http://{addr}")),
+        ("epayco_customer_id", EPAYCO_CUSTOMER.to_string()),
+        ("epayco_p_key", EPAYCO_KEY.to_string()),
+        ("epayco_api_base", format!("http://{addr}")),
+        ("epayco_public_key", EPAYCO_PUBLIC.to_string()),
+        ("epayco_private_key", EPAYCO_PRIVATE.to_string()),
+        ("epayco_apify_url", format!("http://{addr}")),
+        (
+            "epayco_checkout_js",
+            format!("http://{addr}/checkout-v2.js"),
+        ),
     ]);
     opts
 }
