@@ -111,30 +111,39 @@ async function maintenance() {
 // limit follows the refusal's link to the subscription page, picks INR, upgrades through
 // Razorpay's hosted Checkout and then Stripe Checkout, ends the plan at the period's end and
 // keeps it after all, and opens a receipt.
-async function billing() {
-  const ctx = await browser.newContext({ viewport: DESKTOP, locale: "en-US" });
-  const page = await ctx.newPage();
+/** Creates a source from the dashboard's form. */
+async function createSource(page, name) {
+  await page.getByLabel("New source").fill(name);
+  await page.getByRole("button", { name: "Create", exact: true }).click();
+}
+
+/** A new creator on the free plan: registers, creates `sources[0]`, is refused `sources[1]` and
+ * follows the refusal's link to the plans. The refusal's text. */
+async function overTheFreePlan(page, name, email, sources) {
   page.on("pageerror", (e) => (out.pageErrors = [...(out.pageErrors ?? []), String(e)]));
   await page.goto(P.url + "/register");
-  await page.getByLabel("Display name").fill("Payer");
-  await page.getByLabel("Email").fill("payer@example.com");
+  await page.getByLabel("Display name").fill(name);
+  await page.getByLabel("Email").fill(email);
   await page.getByLabel("Password").fill("password123");
   await page.getByRole("button", { name: "Create account" }).click();
   await page.waitForURL("**/dashboard");
-  const createSource = async (name) => {
-    await page.getByLabel("New source").fill(name);
-    await page.getByRole("button", { name: "Create", exact: true }).click();
-  };
-  await createSource("First camera");
-  await page.getByRole("heading", { name: "First camera" }).waitFor();
-  await createSource("Second camera");
+  await createSource(page, sources[0]);
+  await page.getByRole("heading", { name: sources[0] }).waitFor();
+  await createSource(page, sources[1]);
   const refusal = page.getByRole("alert").filter({ hasText: "Source limit reached" });
   await refusal.waitFor();
-  out.refusal = await refusal.textContent();
+  const text = await refusal.textContent();
   await refusal.getByRole("link", { name: "See plans and upgrade" }).click();
   await page.waitForURL("**/dashboard/subscription");
   await page.getByRole("heading", { name: "Plan and billing" }).waitFor();
   await page.getByTestId("current-plan").filter({ hasText: "Free" }).waitFor();
+  return text;
+}
+
+async function billing() {
+  const ctx = await browser.newContext({ viewport: DESKTOP, locale: "en-US" });
+  const page = await ctx.newPage();
+  out.refusal = await overTheFreePlan(page, "Payer", "payer@example.com", ["First camera", "Second camera"]);
   step("limit links to the plans");
 
   // An en-US browser sees dollars until the user picks rupees; the choice is kept.
@@ -170,7 +179,7 @@ async function billing() {
   await pro.getByText("Current plan").waitFor();
   step("razorpay upgrade");
   await page.getByRole("link", { name: "Dashboard", exact: true }).first().click();
-  await createSource("Second camera");
+  await createSource(page, "Second camera");
   await page.getByRole("heading", { name: "Second camera" }).waitFor();
   step("the refused action succeeds");
 
@@ -242,25 +251,9 @@ async function billing() {
 async function epayco() {
   const ctx = await browser.newContext({ viewport: DESKTOP, locale: "es-CO" });
   const page = await ctx.newPage();
-  page.on("pageerror", (e) => (out.pageErrors = [...(out.pageErrors ?? []), String(e)]));
   // A script or form the page's Content-Security-Policy blocks is reported on the console.
   page.on("console", (m) => /Content Security Policy|Refused to/.test(m.text()) && (out.cspViolations = [...(out.cspViolations ?? []), m.text()].slice(-10)));
-  await page.goto(P.url + "/register");
-  await page.getByLabel("Display name").fill("Lucía");
-  await page.getByLabel("Email").fill("lucia@example.com");
-  await page.getByLabel("Password").fill("password123");
-  await page.getByRole("button", { name: "Create account" }).click();
-  await page.waitForURL("**/dashboard");
-  const createSource = async (name) => {
-    await page.getByLabel("New source").fill(name);
-    await page.getByRole("button", { name: "Create", exact: true }).click();
-  };
-  await createSource("Cámara uno");
-  await page.getByRole("heading", { name: "Cámara uno" }).waitFor();
-  await createSource("Cámara dos");
-  const refusal = page.getByRole("alert").filter({ hasText: "Source limit reached" });
-  await refusal.getByRole("link", { name: "See plans and upgrade" }).click();
-  await page.waitForURL("**/dashboard/subscription");
+  await overTheFreePlan(page, "Lucía", "lucia@example.com", ["Cámara uno", "Cámara dos"]);
   const pro = page.getByTestId("plan-Pro");
   await pro.getByTestId("price").filter({ hasText: "$9.99" }).waitFor();
   await pro.getByRole("button", { name: "Upgrade with ePayco" }).click();
@@ -276,22 +269,19 @@ async function epayco() {
   step("epayco upgrade");
   await shot(page, "subscription-epayco");
   await page.getByRole("link", { name: "Dashboard", exact: true }).first().click();
-  await createSource("Cámara dos");
+  await createSource(page, "Cámara dos");
   await page.getByRole("heading", { name: "Cámara dos" }).waitFor();
   step("epayco limits rise");
   await ctx.close();
 }
 
+// Scenarios run on their own (`P.scenario`); without one, the main run below.
+const SCENARIOS = { billing, maintenance };
+
 try {
-  if (P.scenario === "billing") {
-    await billing();
-    clearTimeout(timer);
-    await browser.close();
-    process.stdout.write(JSON.stringify(out));
-    process.exit(0);
-  }
-  if (P.scenario === "maintenance") {
-    await maintenance();
+  if (P.scenario) {
+    if (!SCENARIOS[P.scenario]) throw new Error(`no scenario ${P.scenario}`);
+    await SCENARIOS[P.scenario]();
     clearTimeout(timer);
     await browser.close();
     process.stdout.write(JSON.stringify(out));

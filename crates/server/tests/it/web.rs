@@ -257,13 +257,13 @@ async fn billing_in_a_real_browser() {
     // What the gateways saw: a rupee order at Razorpay, a rupee Checkout at Stripe, and the
     // Stripe subscription set to end and then to renew again.
     {
-        let seen = gateways.lock().expect("lock");
-        let order = seen.orders.values().next().expect("a Razorpay order");
+        let seen = support::checkout::seen(&gateways);
+        let order = seen.orders.first().expect("a Razorpay order");
         assert_eq!(
             (order["amount"].clone(), order["currency"].clone()),
             (json!(79_900), json!("INR"))
         );
-        let session = seen.sessions.values().next().expect("a Checkout Session");
+        let session = seen.sessions.first().expect("a Checkout Session");
         assert_eq!(session["line_items[0][price_data][currency]"], "inr");
         assert_eq!(
             session["line_items[0][price_data][recurring][interval]"],

@@ -1,13 +1,14 @@
-//! Local stand-ins for the payment gateways' hosted checkouts, for tests that pay in a browser:
-//! the gateways' APIs that ferrocast calls (as `tests/it/payments.rs` models them) and the pages
-//! a buyer sees.
+//! Local stand-ins for the payment gateways, one set for every test that pays (the route tests
+//! of `payments.rs` and `billing.rs`, and the browser's in `web.rs`): the gateways' APIs that
+//! ferrocast calls, in their documented request and reply shapes, and the pages a buyer sees.
 //!
 //! - Stripe: `POST /v1/checkout/sessions` answers a Checkout Session whose `url` is the page
 //!   `GET /c/pay/{id}` here; paying there sends the node the webhooks Stripe sends for a
 //!   subscription Checkout (`checkout.session.completed`, `customer.subscription.created`,
 //!   `invoice.paid`), signed by Stripe's own Python library, then sends the browser to the
 //!   session's `success_url`. `POST`/`DELETE /v1/subscriptions/{id}` as Stripe answers them;
-//!   `POST /v1/billing_portal/sessions` answers a Customer Portal page that links back.
+//!   `POST /v1/billing_portal/sessions` answers a Customer Portal page that links back. Stripe
+//!   can be made to fail cancellations ([`Seen::fail_cancels`]: an outage).
 //! - Razorpay: `POST /v1/orders`; Hosted Checkout, `POST /v1/checkout/embedded` (the form the
 //!   merchant's page posts), shows the order; paying posts `razorpay_payment_id`,
 //!   `razorpay_order_id` and `razorpay_signature` (made as Razorpay documents and checked with
@@ -23,7 +24,7 @@
 //!   `tests/py/sign.py`) to the session's confirmation URL, and sends the browser to its
 //!   response URL with `?ref_payco=`.
 
-use super::{form_decode, gateway_signatures, Options};
+use super::{form_decode, gateway_signatures, now_secs, Options};
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Redirect, Response};
@@ -50,10 +51,11 @@ pub const EPAYCO_PRIVATE: &str = "fake_epayco_private_key";
 pub struct Seen {
     /// The node's base URL (where Stripe's webhooks go); set once the node runs.
     pub node: String,
-    /// Checkout Sessions by id: their form fields.
-    pub sessions: HashMap<String, HashMap<String, String>>,
-    /// Razorpay orders by id: the bodies ferrocast sent.
-    pub orders: HashMap<String, Value>,
+    /// Stripe Checkout Sessions, in order: their form fields; the id `cs_test_{index + 1}`.
+    pub sessions: Vec<HashMap<String, String>>,
+    /// Razorpay orders, in order: the bodies ferrocast sent; the id `order_Test{index + 1}`
+    /// (six digits).
+    pub orders: Vec<Value>,
     /// Stripe subscriptions updated (`cancel_at_period_end`), as (id, value).
     pub updated: Vec<(String, String)>,
     /// Stripe subscriptions canceled.
@@ -72,19 +74,35 @@ pub struct Seen {
     pub refuse_sessions: bool,
     /// ePayco's record of each payment reference (`data` of its validation reply).
     pub epayco: HashMap<String, Value>,
+    /// How many Stripe subscription cancellations to fail (a Stripe outage).
+    pub fail_cancels: u32,
+}
+
+/// The `n`th (from 1) of `items`, by the number in an id.
+fn nth<'a, T>(items: &'a [T], n: Option<&str>) -> Option<&'a T> {
+    items.get(n?.parse::<usize>().ok()?.checked_sub(1)?)
+}
+
+impl Seen {
+    /// A Checkout Session's form fields, by its id.
+    pub fn session(&self, id: &str) -> Option<&HashMap<String, String>> {
+        nth(&self.sessions, id.strip_prefix("cs_test_"))
+    }
+    /// A Razorpay order's body, by its id.
+    pub fn order(&self, id: &str) -> Option<&Value> {
+        nth(&self.orders, id.strip_prefix("order_Test"))
+    }
+    /// An ePayco session's body, by its id.
+    pub fn epayco_session(&self, id: &str) -> Option<&Value> {
+        nth(&self.epayco_sessions, id.strip_prefix("sess_test_"))
+    }
 }
 
 pub type Gateways = Arc<Mutex<Seen>>;
 
-fn seen(g: &Gateways) -> std::sync::MutexGuard<'_, Seen> {
+/// What the stand-ins saw so far (and their knobs).
+pub fn seen(g: &Gateways) -> std::sync::MutexGuard<'_, Seen> {
     g.lock().expect("lock")
-}
-
-fn now_secs() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .expect("clock")
-        .as_secs() as i64
 }
 
 /// Minimal HTML escaping for the pages.
@@ -116,41 +134,62 @@ fn money(minor: &str, currency: &str) -> String {
 
 // ---------------------------------------------------------------- Stripe
 
-fn stripe_authorised(h: &HeaderMap) -> bool {
-    h.get("authorization").and_then(|v| v.to_str().ok()) == Some(&format!("Bearer {STRIPE_KEY}"))
-}
-
-fn stripe_refusal() -> Response {
+fn stripe_error(status: StatusCode, kind: &str, message: &str) -> Response {
     (
-        StatusCode::UNAUTHORIZED,
-        Json(json!({"error": {"type": "invalid_request_error", "message": "Invalid API Key provided"}})),
+        status,
+        Json(json!({"error": {"type": kind, "message": message}})),
     )
         .into_response()
+}
+
+/// Stripe's key checked, as Stripe refuses another.
+fn stripe_authorised(h: &HeaderMap) -> Result<(), Response> {
+    if h.get("authorization").and_then(|v| v.to_str().ok()) == Some(&format!("Bearer {STRIPE_KEY}"))
+    {
+        Ok(())
+    } else {
+        Err(stripe_error(
+            StatusCode::UNAUTHORIZED,
+            "invalid_request_error",
+            "Invalid API Key provided",
+        ))
+    }
+}
+
+/// A Stripe API call's form (Stripe takes form-encoded bodies), or Stripe's refusal.
+fn stripe_form(h: &HeaderMap, body: &str) -> Result<HashMap<String, String>, Response> {
+    stripe_authorised(h)?;
+    if h.get("content-type").and_then(|v| v.to_str().ok())
+        != Some("application/x-www-form-urlencoded")
+    {
+        return Err(stripe_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request_error",
+            "Request bodies are form-encoded",
+        ));
+    }
+    Ok(form_decode(body))
 }
 
 async fn stripe_create_session(
     State((g, addr)): State<(Gateways, SocketAddr)>,
     h: HeaderMap,
     body: String,
-) -> Response {
-    if !stripe_authorised(&h) {
-        return stripe_refusal();
-    }
-    let form = form_decode(&body);
+) -> Result<Response, Response> {
+    let form = stripe_form(&h, &body)?;
     let id = {
         let mut s = seen(&g);
-        let id = format!("cs_test_{}", s.sessions.len() + 1);
-        s.sessions.insert(id.clone(), form);
-        id
+        s.sessions.push(form);
+        format!("cs_test_{}", s.sessions.len())
     };
-    Json(json!({"id": id, "object": "checkout.session", "mode": "subscription", "status": "open", "url": format!("http://{addr}/c/pay/{id}")})).into_response()
+    Ok(Json(json!({"id": id, "object": "checkout.session", "mode": "subscription", "status": "open", "url": format!("http://{addr}/c/pay/{id}")})).into_response())
 }
 
 async fn stripe_page(
     State((g, _)): State<(Gateways, SocketAddr)>,
     Path(id): Path<String>,
 ) -> Response {
-    let Some(f) = seen(&g).sessions.get(&id).cloned() else {
+    let Some(f) = seen(&g).session(&id).cloned() else {
         return (StatusCode::NOT_FOUND, "no such Checkout Session").into_response();
     };
     let get = |k: &str| f.get(k).cloned().unwrap_or_default();
@@ -211,7 +250,7 @@ async fn stripe_pay(
 ) -> Response {
     let (f, node, n) = {
         let s = seen(&g);
-        let Some(f) = s.sessions.get(&id).cloned() else {
+        let Some(f) = s.session(&id).cloned() else {
             return (StatusCode::NOT_FOUND, "no such Checkout Session").into_response();
         };
         (f, s.node.clone(), s.paid.len() + 1)
@@ -263,28 +302,34 @@ async fn stripe_update(
     h: HeaderMap,
     Path(id): Path<String>,
     body: String,
-) -> Response {
-    if !stripe_authorised(&h) {
-        return stripe_refusal();
-    }
-    let cancel = form_decode(&body)
+) -> Result<Response, Response> {
+    let form = stripe_form(&h, &body)?;
+    let cancel = form
         .get("cancel_at_period_end")
         .cloned()
         .unwrap_or_default();
     seen(&g).updated.push((id.clone(), cancel.clone()));
-    Json(json!({"id": id, "object": "subscription", "status": "active", "cancel_at_period_end": cancel == "true"})).into_response()
+    Ok(Json(json!({"id": id, "object": "subscription", "status": "active", "cancel_at_period_end": cancel == "true"})).into_response())
 }
 
 async fn stripe_cancel(
     State((g, _)): State<(Gateways, SocketAddr)>,
     h: HeaderMap,
     Path(id): Path<String>,
-) -> Response {
-    if !stripe_authorised(&h) {
-        return stripe_refusal();
+) -> Result<Response, Response> {
+    stripe_authorised(&h)?;
+    let mut s = seen(&g);
+    if s.fail_cancels > 0 {
+        s.fail_cancels -= 1;
+        return Err(stripe_error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "api_error",
+            "An unknown error occurred",
+        ));
     }
-    seen(&g).canceled.push(id.clone());
-    Json(json!({"id": id, "object": "subscription", "status": "canceled"})).into_response()
+    s.canceled.push(id.clone());
+    drop(s);
+    Ok(Json(json!({"id": id, "object": "subscription", "status": "canceled"})).into_response())
 }
 
 /// The Customer Portal: a session for a customer, whose page links back to `return_url`.
@@ -292,11 +337,8 @@ async fn stripe_portal(
     State((g, addr)): State<(Gateways, SocketAddr)>,
     h: HeaderMap,
     body: String,
-) -> Response {
-    if !stripe_authorised(&h) {
-        return stripe_refusal();
-    }
-    let f = form_decode(&body);
+) -> Result<Response, Response> {
+    let f = stripe_form(&h, &body)?;
     let n = {
         let mut s = seen(&g);
         s.portals.push((
@@ -305,7 +347,7 @@ async fn stripe_portal(
         ));
         s.portals.len()
     };
-    Json(json!({"id": format!("bps_{n}"), "object": "billing_portal.session", "customer": f.get("customer"), "return_url": f.get("return_url"), "url": format!("http://{addr}/p/session/{n}")})).into_response()
+    Ok(Json(json!({"id": format!("bps_{n}"), "object": "billing_portal.session", "customer": f.get("customer"), "return_url": f.get("return_url"), "url": format!("http://{addr}/p/session/{n}")})).into_response())
 }
 
 async fn stripe_portal_page(
@@ -349,9 +391,8 @@ async fn razorpay_order(
     }
     let id = {
         let mut s = seen(&g);
-        let id = format!("order_Test{:06}", s.orders.len() + 1);
-        s.orders.insert(id.clone(), body.clone());
-        id
+        s.orders.push(body.clone());
+        format!("order_Test{:06}", s.orders.len())
     };
     Json(json!({"id": id, "entity": "order", "amount": body["amount"], "amount_paid": 0, "amount_due": body["amount"], "currency": body["currency"], "receipt": body["receipt"], "status": "created", "attempts": 0, "notes": body["notes"], "created_at": now_secs()})).into_response()
 }
@@ -362,7 +403,7 @@ async fn razorpay_hosted(State((g, _)): State<(Gateways, SocketAddr)>, body: Str
     let f = form_decode(&body);
     let get = |k: &str| f.get(k).cloned().unwrap_or_default();
     let order_id = get("order_id");
-    let order = seen(&g).orders.get(&order_id).cloned();
+    let order = seen(&g).order(&order_id).cloned();
     let Some(order) = order.filter(|_| get("key_id") == RZP_ID) else {
         return (
             StatusCode::BAD_REQUEST,
@@ -515,11 +556,6 @@ async fn epayco_session(
     Json(json!({"success": true, "titleResponse": "Successful", "textResponse": "Session created", "lastAction": "create session", "data": {"sessionId": id}})).into_response()
 }
 
-fn epayco_session_body(g: &Gateways, id: &str) -> Option<Value> {
-    let i: usize = id.strip_prefix("sess_test_")?.parse().ok()?;
-    seen(g).epayco_sessions.get(i.checked_sub(1)?).cloned()
-}
-
 /// A stand-in for ePayco's checkout script: `configure` takes the session, `open` in the
 /// redirecting mode sends the browser to this stand-in's hosted page.
 async fn epayco_script() -> Response {
@@ -550,7 +586,7 @@ async fn epayco_page(
     Path(id): Path<String>,
     axum::extract::Query(q): axum::extract::Query<HashMap<String, String>>,
 ) -> Response {
-    let Some(b) = epayco_session_body(&g, &id) else {
+    let Some(b) = seen(&g).epayco_session(&id).cloned() else {
         return (StatusCode::NOT_FOUND, "no such ePayco session").into_response();
     };
     seen(&g)
@@ -594,23 +630,60 @@ pub fn epayco_signature(
         .to_string()
 }
 
+/// ePayco's record of a payment (what its validation API answers in `data`), with the outcome
+/// `code` (`x_cod_response`: 1 accepted, 2 rejected, 3 pending…).
+pub fn epayco_record(
+    reference: &str,
+    transaction: &str,
+    invoice: &str,
+    amount: &str,
+    currency: &str,
+    code: i64,
+) -> Value {
+    let word = ferrocast_payments::epayco::response_word(code);
+    json!({"x_cust_id_cliente": EPAYCO_CUSTOMER, "x_ref_payco": reference, "x_transaction_id": transaction, "x_id_invoice": invoice, "x_amount": amount, "x_currency_code": currency, "x_cod_response": code, "x_response": word})
+}
+
+/// The form of ePayco's confirmation of an accepted payment, signed with `signature`.
+pub fn epayco_confirmation(
+    reference: &str,
+    transaction: &str,
+    invoice: &str,
+    amount: &str,
+    currency: &str,
+    signature: &str,
+) -> Vec<(&'static str, String)> {
+    [
+        ("x_cust_id_cliente", EPAYCO_CUSTOMER),
+        ("x_ref_payco", reference),
+        ("x_transaction_id", transaction),
+        ("x_id_invoice", invoice),
+        ("x_amount", amount),
+        ("x_currency_code", currency),
+        ("x_cod_response", "1"),
+        ("x_response", "Aceptada"),
+        ("x_signature", signature),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k, v.to_string()))
+    .collect()
+}
+
 /// Pays a session: ePayco's record of the payment, its signed confirmation to the merchant,
 /// and the buyer back to the response URL.
 async fn epayco_pay(
     State((g, _)): State<(Gateways, SocketAddr)>,
     Path(id): Path<String>,
 ) -> Response {
-    let Some(b) = epayco_session_body(&g, &id) else {
+    let Some(b) = seen(&g).epayco_session(&id).cloned() else {
         return (StatusCode::NOT_FOUND, "no such ePayco session").into_response();
     };
     let get = |k: &str| b[k].as_str().unwrap_or_default().to_string();
     let n = seen(&g).paid.len() + 1;
     let (reference, tx) = (format!("68fb8372{n:016x}"), format!("tx_epayco_{n}"));
-    let (amount, currency) = (get("amount"), get("currency"));
-    seen(&g).epayco.insert(
-        reference.clone(),
-        json!({"x_cust_id_cliente": EPAYCO_CUSTOMER, "x_ref_payco": reference, "x_transaction_id": tx, "x_id_invoice": get("invoice"), "x_amount": amount, "x_currency_code": currency, "x_cod_response": 1, "x_response": "Aceptada"}),
-    );
+    let (amount, currency, invoice) = (get("amount"), get("currency"), get("invoice"));
+    let record = epayco_record(&reference, &tx, &invoice, &amount, &currency, 1);
+    seen(&g).epayco.insert(reference.clone(), record);
     let (r, t, a, c) = (
         reference.clone(),
         tx.clone(),
@@ -620,17 +693,7 @@ async fn epayco_pay(
     let signature = tokio::task::spawn_blocking(move || epayco_signature(&r, &t, &a, &c))
         .await
         .expect("signing");
-    let form = [
-        ("x_cust_id_cliente", EPAYCO_CUSTOMER),
-        ("x_ref_payco", &reference),
-        ("x_transaction_id", &tx),
-        ("x_id_invoice", &get("invoice")),
-        ("x_amount", &amount),
-        ("x_currency_code", &currency),
-        ("x_cod_response", "1"),
-        ("x_response", "Aceptada"),
-        ("x_signature", &signature),
-    ];
+    let form = epayco_confirmation(&reference, &tx, &invoice, &amount, &currency, &signature);
     let delivered = reqwest::Client::new()
         .post(get("confirmation"))
         .form(&form)
