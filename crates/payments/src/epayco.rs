@@ -62,6 +62,29 @@ pub struct Validation {
     pub state: String,
 }
 
+/// What an outcome code (`x_cod_response`) means for the order it pays.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// 1: accepted; the money is taken.
+    Accepted,
+    /// Rejected (2), failed (4), reversed (6), expired (9), abandoned (10) or cancelled (11):
+    /// final, nothing taken.
+    Failed,
+    /// Anything else (pending, held, started…): a final confirmation follows.
+    Pending,
+}
+
+impl Outcome {
+    /// The meaning of `code`.
+    pub fn of(code: i64) -> Self {
+        match code {
+            1 => Outcome::Accepted,
+            2 | 4 | 6 | 9 | 10 | 11 => Outcome::Failed,
+            _ => Outcome::Pending,
+        }
+    }
+}
+
 /// ePayco's word for an outcome code (`x_cod_response`), as its documentation lists them.
 pub fn response_word(code: i64) -> &'static str {
     match code {
@@ -338,6 +361,17 @@ mod tests {
         assert_eq!(
             (v.state.as_str(), s.state.as_str()),
             ("Aceptada", "Rechazada")
+        );
+        assert_eq!(
+            [1, 2, 3, 6, 8, 11].map(Outcome::of),
+            [
+                Outcome::Accepted,
+                Outcome::Failed,
+                Outcome::Pending,
+                Outcome::Failed,
+                Outcome::Pending,
+                Outcome::Failed
+            ]
         );
         assert!(parse_validation(br#"{"success":false,"data":{}}"#).is_err());
     }

@@ -200,7 +200,9 @@ pub async fn epayco_validation(
     keys: &ferrocast_config::EpaycoKeys,
     ref_payco: &str,
 ) -> Result<epayco::Validation, ApiError> {
+    // ePayco's references are short (24 hex digits, or a number).
     if ref_payco.is_empty()
+        || ref_payco.len() > 64
         || !ref_payco
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')

@@ -542,6 +542,7 @@ async fn epayco_smart_checkout(b: Backend) {
     let other = register_user(&app, "otro@example.com", "Otro").await;
     assert_eq!(outcome(&app, &other, &reference).await.0, 404);
     assert_eq!(outcome(&app, &token, "ref%20x").await.0, 400);
+    assert_eq!(outcome(&app, &token, &"a".repeat(65)).await.0, 400);
     let (status, v) = outcome(&app, &token, "ref_unknown").await;
     assert_eq!(status, 503, "{v}");
     assert!(details(&v).contains("Reload"), "{v}");

@@ -197,10 +197,10 @@ pub async fn epayco_outcome(
             format!("Payment received — thank you. {name} is active."),
         )
     } else {
-        match v.response {
-            1 => ("accepted", format!("ePayco accepted the payment; {name} starts as soon as ePayco's confirmation reaches us, usually within a minute.")),
-            2 | 4 | 6 | 9 | 10 | 11 => ("failed", format!("The payment did not go through (ePayco: {}). Nothing was charged; try again or use another way to pay.", v.state)),
-            _ => ("pending", format!("ePayco has the payment as {}; {name} starts when ePayco approves it.", v.state.to_lowercase())),
+        match epayco::Outcome::of(v.response) {
+            epayco::Outcome::Accepted => ("accepted", format!("ePayco accepted the payment; {name} starts as soon as ePayco's confirmation reaches us, usually within a minute.")),
+            epayco::Outcome::Failed => ("failed", format!("The payment did not go through (ePayco: {}). Nothing was charged; try again or use another way to pay.", v.state)),
+            epayco::Outcome::Pending => ("pending", format!("ePayco has the payment as {}; {name} starts when ePayco approves it.", v.state.to_lowercase())),
         }
     };
     Ok(Json(EpaycoOutcome {
@@ -272,8 +272,8 @@ pub async fn epayco_confirmation(
             .await?;
         return Ok(received(&state, outcome));
     };
-    let outcome = match v.response {
-        1 => {
+    let outcome = match epayco::Outcome::of(v.response) {
+        epayco::Outcome::Accepted => {
             let mismatch = match parse_money(&v.amount) {
                 Some(p) => payment_mismatch(p, &v.currency, order.amount_minor, &order.currency),
                 None => Some(NotApplied::AmountMismatch),
@@ -291,9 +291,9 @@ pub async fn epayco_confirmation(
                 }
             }
         }
-        2 | 4 | 6 | 9 | 10 | 11 => billing.fail_order(&event, &order, &v.ref_payco).await?,
+        epayco::Outcome::Failed => billing.fail_order(&event, &order, &v.ref_payco).await?,
         // Pending and the like: the final confirmation follows.
-        _ => Outcome::default(),
+        epayco::Outcome::Pending => Outcome::default(),
     };
     Ok(received(&state, outcome))
 }

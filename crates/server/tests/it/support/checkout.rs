@@ -134,39 +134,59 @@ fn money(minor: &str, currency: &str) -> String {
 
 // ---------------------------------------------------------------- Stripe
 
-fn stripe_error(status: StatusCode, kind: &str, message: &str) -> Response {
-    (
-        status,
-        Json(json!({"error": {"type": kind, "message": message}})),
-    )
-        .into_response()
+/// Stripe's refusals, in Stripe's error shape.
+enum StripeRefusal {
+    /// Another API key.
+    Key,
+    /// A body that is not a form.
+    NotAForm,
+    /// An outage ([`Seen::fail_cancels`]).
+    Outage,
+}
+
+impl IntoResponse for StripeRefusal {
+    fn into_response(self) -> Response {
+        let (status, kind, message) = match self {
+            StripeRefusal::Key => (
+                StatusCode::UNAUTHORIZED,
+                "invalid_request_error",
+                "Invalid API Key provided",
+            ),
+            StripeRefusal::NotAForm => (
+                StatusCode::BAD_REQUEST,
+                "invalid_request_error",
+                "Request bodies are form-encoded",
+            ),
+            StripeRefusal::Outage => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "api_error",
+                "An unknown error occurred",
+            ),
+        };
+        (
+            status,
+            Json(json!({"error": {"type": kind, "message": message}})),
+        )
+            .into_response()
+    }
 }
 
 /// Stripe's key checked, as Stripe refuses another.
-fn stripe_authorised(h: &HeaderMap) -> Result<(), Response> {
-    if h.get("authorization").and_then(|v| v.to_str().ok()) == Some(&format!("Bearer {STRIPE_KEY}"))
-    {
+fn stripe_authorised(h: &HeaderMap) -> Result<(), StripeRefusal> {
+    let key = h.get("authorization").and_then(|v| v.to_str().ok());
+    if key == Some(&format!("Bearer {STRIPE_KEY}")) {
         Ok(())
     } else {
-        Err(stripe_error(
-            StatusCode::UNAUTHORIZED,
-            "invalid_request_error",
-            "Invalid API Key provided",
-        ))
+        Err(StripeRefusal::Key)
     }
 }
 
 /// A Stripe API call's form (Stripe takes form-encoded bodies), or Stripe's refusal.
-fn stripe_form(h: &HeaderMap, body: &str) -> Result<HashMap<String, String>, Response> {
+fn stripe_form(h: &HeaderMap, body: &str) -> Result<HashMap<String, String>, StripeRefusal> {
     stripe_authorised(h)?;
-    if h.get("content-type").and_then(|v| v.to_str().ok())
-        != Some("application/x-www-form-urlencoded")
-    {
-        return Err(stripe_error(
-            StatusCode::BAD_REQUEST,
-            "invalid_request_error",
-            "Request bodies are form-encoded",
-        ));
+    let kind = h.get("content-type").and_then(|v| v.to_str().ok());
+    if kind != Some("application/x-www-form-urlencoded") {
+        return Err(StripeRefusal::NotAForm);
     }
     Ok(form_decode(body))
 }
@@ -175,7 +195,7 @@ async fn stripe_create_session(
     State((g, addr)): State<(Gateways, SocketAddr)>,
     h: HeaderMap,
     body: String,
-) -> Result<Response, Response> {
+) -> Result<Response, StripeRefusal> {
     let form = stripe_form(&h, &body)?;
     let id = {
         let mut s = seen(&g);
@@ -302,7 +322,7 @@ async fn stripe_update(
     h: HeaderMap,
     Path(id): Path<String>,
     body: String,
-) -> Result<Response, Response> {
+) -> Result<Response, StripeRefusal> {
     let form = stripe_form(&h, &body)?;
     let cancel = form
         .get("cancel_at_period_end")
@@ -316,16 +336,12 @@ async fn stripe_cancel(
     State((g, _)): State<(Gateways, SocketAddr)>,
     h: HeaderMap,
     Path(id): Path<String>,
-) -> Result<Response, Response> {
+) -> Result<Response, StripeRefusal> {
     stripe_authorised(&h)?;
     let mut s = seen(&g);
     if s.fail_cancels > 0 {
         s.fail_cancels -= 1;
-        return Err(stripe_error(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "api_error",
-            "An unknown error occurred",
-        ));
+        return Err(StripeRefusal::Outage);
     }
     s.canceled.push(id.clone());
     drop(s);
@@ -337,7 +353,7 @@ async fn stripe_portal(
     State((g, addr)): State<(Gateways, SocketAddr)>,
     h: HeaderMap,
     body: String,
-) -> Result<Response, Response> {
+) -> Result<Response, StripeRefusal> {
     let f = stripe_form(&h, &body)?;
     let n = {
         let mut s = seen(&g);
