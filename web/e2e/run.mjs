@@ -111,30 +111,39 @@ async function maintenance() {
 // limit follows the refusal's link to the subscription page, picks INR, upgrades through
 // Razorpay's hosted Checkout and then Stripe Checkout, ends the plan at the period's end and
 // keeps it after all, and opens a receipt.
-async function billing() {
-  const ctx = await browser.newContext({ viewport: DESKTOP, locale: "en-US" });
-  const page = await ctx.newPage();
+/** Creates a source from the dashboard's form. */
+async function createSource(page, name) {
+  await page.getByLabel("New source").fill(name);
+  await page.getByRole("button", { name: "Create", exact: true }).click();
+}
+
+/** A new creator on the free plan: registers, creates `sources[0]`, is refused `sources[1]` and
+ * follows the refusal's link to the plans. The refusal's text. */
+async function overTheFreePlan(page, name, email, sources) {
   page.on("pageerror", (e) => (out.pageErrors = [...(out.pageErrors ?? []), String(e)]));
   await page.goto(P.url + "/register");
-  await page.getByLabel("Display name").fill("Payer");
-  await page.getByLabel("Email").fill("payer@example.com");
+  await page.getByLabel("Display name").fill(name);
+  await page.getByLabel("Email").fill(email);
   await page.getByLabel("Password").fill("password123");
   await page.getByRole("button", { name: "Create account" }).click();
   await page.waitForURL("**/dashboard");
-  const createSource = async (name) => {
-    await page.getByLabel("New source").fill(name);
-    await page.getByRole("button", { name: "Create", exact: true }).click();
-  };
-  await createSource("First camera");
-  await page.getByRole("heading", { name: "First camera" }).waitFor();
-  await createSource("Second camera");
+  await createSource(page, sources[0]);
+  await page.getByRole("heading", { name: sources[0] }).waitFor();
+  await createSource(page, sources[1]);
   const refusal = page.getByRole("alert").filter({ hasText: "Source limit reached" });
   await refusal.waitFor();
-  out.refusal = await refusal.textContent();
+  const text = await refusal.textContent();
   await refusal.getByRole("link", { name: "See plans and upgrade" }).click();
   await page.waitForURL("**/dashboard/subscription");
   await page.getByRole("heading", { name: "Plan and billing" }).waitFor();
   await page.getByTestId("current-plan").filter({ hasText: "Free" }).waitFor();
+  return text;
+}
+
+async function billing() {
+  const ctx = await browser.newContext({ viewport: DESKTOP, locale: "en-US" });
+  const page = await ctx.newPage();
+  out.refusal = await overTheFreePlan(page, "Payer", "payer@example.com", ["First camera", "Second camera"]);
   step("limit links to the plans");
 
   // An en-US browser sees dollars until the user picks rupees; the choice is kept.
@@ -152,6 +161,9 @@ async function billing() {
   await page.reload();
   await pro.getByTestId("price").filter({ hasText: "₹799" }).waitFor();
   out.inrPrice = await pro.getByTestId("price").textContent();
+  // ePayco takes dollars only: in rupees it is not offered, and the page says why.
+  out.epaycoInInr = await pro.getByRole("button", { name: /ePayco/ }).count();
+  out.epaycoNote = await page.getByTestId("gateway-currency-epayco").textContent();
   step("prices in INR");
   await shot(page, "subscription-free");
 
@@ -167,7 +179,7 @@ async function billing() {
   await pro.getByText("Current plan").waitFor();
   step("razorpay upgrade");
   await page.getByRole("link", { name: "Dashboard", exact: true }).first().click();
-  await createSource("Second camera");
+  await createSource(page, "Second camera");
   await page.getByRole("heading", { name: "Second camera" }).waitFor();
   step("the refused action succeeds");
 
@@ -230,6 +242,7 @@ async function billing() {
   await page.getByRole("heading", { name: "Billing" }).waitFor();
   out.settingsCurrency = await page.getByLabel("Currency").inputValue();
   step("settings");
+  await epayco();
 }
 
 // A creator ends their own live stream from the dashboard and is told why; an administrator
@@ -284,23 +297,43 @@ async function creatorEndsAndAdminChangesPlan() {
   step("the administrator put a user on Pro");
 }
 
+// ePayco Smart Checkout, in dollars: another creator on the free plan is refused a second
+// source, upgrades to Pro through ePayco's (stand-in) script and hosted page, comes back with
+// `?ref_payco=`, and can then create the source.
+async function epayco() {
+  const ctx = await browser.newContext({ viewport: DESKTOP, locale: "es-CO" });
+  const page = await ctx.newPage();
+  // A script or form the page's Content-Security-Policy blocks is reported on the console.
+  page.on("console", (m) => /Content Security Policy|Refused to/.test(m.text()) && (out.cspViolations = [...(out.cspViolations ?? []), m.text()].slice(-10)));
+  await overTheFreePlan(page, "Lucía", "lucia@example.com", ["Cámara uno", "Cámara dos"]);
+  const pro = page.getByTestId("plan-Pro");
+  await pro.getByTestId("price").filter({ hasText: "$9.99" }).waitFor();
+  await pro.getByRole("button", { name: "Upgrade with ePayco" }).click();
+  await page.getByRole("heading", { name: "ePayco Checkout (test)" }).waitFor();
+  out.epaycoPage = await page.locator("body").textContent();
+  await page.getByRole("button", { name: /^Pay / }).click();
+  await page.waitForURL("**/dashboard/subscription**");
+  const notice = page.getByTestId("checkout-notice");
+  await notice.filter({ hasText: "Pro is active" }).waitFor();
+  out.epaycoNotice = await notice.textContent();
+  await page.getByTestId("current-plan").filter({ hasText: "Pro" }).waitFor();
+  await page.getByTestId("usage-sources").filter({ hasText: "1 of 3" }).waitFor();
+  step("epayco upgrade");
+  await shot(page, "subscription-epayco");
+  await page.getByRole("link", { name: "Dashboard", exact: true }).first().click();
+  await createSource(page, "Cámara dos");
+  await page.getByRole("heading", { name: "Cámara dos" }).waitFor();
+  step("epayco limits rise");
+  await ctx.close();
+}
+
+// Scenarios run on their own (`P.scenario`); without one, the main run below.
+const SCENARIOS = { billing, maintenance, seed: creatorEndsAndAdminChangesPlan };
+
 try {
-  if (P.scenario === "seed") {
-    await creatorEndsAndAdminChangesPlan();
-    clearTimeout(timer);
-    await browser.close();
-    process.stdout.write(JSON.stringify(out));
-    process.exit(0);
-  }
-  if (P.scenario === "billing") {
-    await billing();
-    clearTimeout(timer);
-    await browser.close();
-    process.stdout.write(JSON.stringify(out));
-    process.exit(0);
-  }
-  if (P.scenario === "maintenance") {
-    await maintenance();
+  if (P.scenario) {
+    if (!SCENARIOS[P.scenario]) throw new Error(`no scenario ${P.scenario}`);
+    await SCENARIOS[P.scenario]();
     clearTimeout(timer);
     await browser.close();
     process.stdout.write(JSON.stringify(out));

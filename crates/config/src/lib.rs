@@ -81,6 +81,11 @@ pub const SETTINGS: &[Setting] = &[
     Setting { key: "epayco_customer_id", default: None, secret: false, help: "ePayco customer id (P_CUST_ID_CLIENTE); with P_KEY, enables ePayco confirmations" },
     Setting { key: "epayco_p_key", default: None, secret: true, help: "ePayco P_KEY, which signs confirmations" },
     Setting { key: "epayco_api_base", default: Some("https://secure.epayco.co"), secret: false, help: "ePayco base URL whose /validation/v1/reference/{ref} confirms a payment's state" },
+    Setting { key: "epayco_public_key", default: None, secret: false, help: "ePayco PUBLIC_KEY (Apify); with the private key and the confirmation keys above, the billing page offers ePayco Smart Checkout" },
+    Setting { key: "epayco_private_key", default: None, secret: true, help: "ePayco PRIVATE_KEY, with PUBLIC_KEY the Basic credentials of Apify's login" },
+    Setting { key: "epayco_apify_url", default: Some("https://apify.epayco.co"), secret: false, help: "ePayco Apify base URL (POST /login, POST /payment/session/create)" },
+    Setting { key: "epayco_checkout_js", default: Some("https://checkout.epayco.co/checkout-v2.js"), secret: false, help: "ePayco's Smart Checkout script, which the billing page loads (its origin is allowed by the page's Content-Security-Policy)" },
+    Setting { key: "epayco_test", default: Some("false"), secret: false, help: "`true`: Smart Checkout sessions are ePayco test transactions (sandbox keys)" },
     Setting { key: "payment_grace_days", default: Some("7"), secret: false, help: "Days a subscription whose renewal failed keeps its plan (past_due) before it is canceled" },
     Setting { key: "restream_ca_file", default: None, secret: false, help: "PEM file of extra certificate authorities trusted for RTMPS destinations (besides the Mozilla roots)" },
 ];
@@ -271,6 +276,23 @@ pub struct EpaycoKeys {
     pub p_key: Secret<String>,
     /// Base URL of the validation API, without a trailing slash.
     pub api_base: String,
+    /// Smart Checkout, if its keys are set too: payments can start from the billing page.
+    pub checkout: Option<EpaycoCheckout>,
+}
+
+/// ePayco Smart Checkout: Apify's credentials and the script the page loads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EpaycoCheckout {
+    /// PUBLIC_KEY.
+    pub public_key: String,
+    /// PRIVATE_KEY.
+    pub private_key: Secret<String>,
+    /// Apify's base URL, without a trailing slash.
+    pub apify_url: String,
+    /// The checkout script's URL.
+    pub script_url: String,
+    /// Test transactions.
+    pub test: bool,
 }
 
 /// The payment gateways this node may use.
@@ -544,6 +566,7 @@ impl Layered {
             "razorpay_webhook_secret",
         ]);
         let epayco_keys = group(&["epayco_customer_id", "epayco_p_key"]);
+        let epayco_checkout_keys = group(&["epayco_public_key", "epayco_private_key"]);
         let mut base = |key: &'static str, default: &str| {
             let v = self.get(key).unwrap_or(default);
             if !(v.starts_with("https://") || v.starts_with("http://")) {
@@ -557,6 +580,38 @@ impl Layered {
         let stripe_base = base("stripe_api_base", "https://api.stripe.com");
         let razorpay_base = base("razorpay_api_base", "https://api.razorpay.com");
         let epayco_base = base("epayco_api_base", "https://secure.epayco.co");
+        let apify_url = base("epayco_apify_url", "https://apify.epayco.co");
+        let checkout_js = base(
+            "epayco_checkout_js",
+            "https://checkout.epayco.co/checkout-v2.js",
+        );
+        let epayco_test = match self.get("epayco_test").unwrap_or("false") {
+            "true" | "1" => true,
+            "false" | "0" => false,
+            _ => {
+                problems.push(format!("{} must be true or false", env_name("epayco_test")));
+                false
+            }
+        };
+        if epayco_checkout_keys.is_some() && epayco_keys.is_none() {
+            problems.push(format!(
+                "{} and {} need {} and {}: without them ePayco's confirmations cannot be verified",
+                env_name("epayco_public_key"),
+                env_name("epayco_private_key"),
+                env_name("epayco_customer_id"),
+                env_name("epayco_p_key"),
+            ));
+        }
+        let epayco_checkout = epayco_checkout_keys.map(|v| {
+            let mut v = v.into_iter();
+            EpaycoCheckout {
+                public_key: v.next().unwrap_or_default(),
+                private_key: Secret::new(v.next().unwrap_or_default()),
+                apify_url,
+                script_url: checkout_js,
+                test: epayco_test,
+            }
+        });
         let grace_days = match self.get("payment_grace_days").unwrap_or("7").parse::<i64>() {
             Ok(d @ 0..=90) => d,
             _ => {
@@ -592,6 +647,7 @@ impl Layered {
                     customer_id: v.next().unwrap_or_default(),
                     p_key: secret(&mut v),
                     api_base: epayco_base,
+                    checkout: epayco_checkout,
                 }
             }),
             grace_days,
@@ -1152,6 +1208,71 @@ mod tests {
         assert!(
             text.contains("FERROCAST_RAZORPAY_KEY_SECRET")
                 && text.contains("FERROCAST_RAZORPAY_WEBHOOK_SECRET"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn epayco_smart_checkout_needs_its_keys_and_the_confirmation_keys() {
+        let confirmations = [
+            ("FERROCAST_EPAYCO_CUSTOMER_ID", "123"),
+            ("FERROCAST_EPAYCO_P_KEY", "k"),
+        ];
+        let c = Config::load(&sources(&confirmations, &[])).expect("loads");
+        let keys = c.payments.epayco.expect("confirmations on");
+        assert!(
+            keys.checkout.is_none(),
+            "no Smart Checkout without its keys"
+        );
+
+        let mut env = confirmations.to_vec();
+        env.extend([
+            ("FERROCAST_EPAYCO_PUBLIC_KEY", "pub"),
+            ("FERROCAST_EPAYCO_PRIVATE_KEY", "priv"),
+        ]);
+        let c = Config::load(&sources(&env, &[])).expect("loads");
+        let checkout = c.payments.epayco.and_then(|k| k.checkout).expect("on");
+        assert_eq!(
+            (
+                checkout.apify_url.as_str(),
+                checkout.script_url.as_str(),
+                checkout.test
+            ),
+            (
+                "https://apify.epayco.co",
+                "https://checkout.epayco.co/checkout-v2.js",
+                false
+            )
+        );
+        assert_eq!(checkout.private_key.expose(), "priv");
+        assert!(!format!("{checkout:?}").contains("\"priv\""));
+
+        // Smart Checkout without the confirmation keys, half its keys, a bad flag: all said.
+        let err = Config::load(&sources(
+            &[
+                ("FERROCAST_EPAYCO_PUBLIC_KEY", "pub"),
+                ("FERROCAST_EPAYCO_PRIVATE_KEY", "priv"),
+                ("FERROCAST_EPAYCO_TEST", "yes"),
+                ("FERROCAST_EPAYCO_CHECKOUT_JS", "checkout.js"),
+            ],
+            &[],
+        ))
+        .expect_err("incomplete");
+        let text = err.to_string();
+        for needle in [
+            "need FERROCAST_EPAYCO_CUSTOMER_ID and FERROCAST_EPAYCO_P_KEY",
+            "FERROCAST_EPAYCO_TEST must be true or false",
+            "FERROCAST_EPAYCO_CHECKOUT_JS must start with https://",
+        ] {
+            assert!(text.contains(needle), "{needle}: {text}");
+        }
+        let mut half = confirmations.to_vec();
+        half.push(("FERROCAST_EPAYCO_PUBLIC_KEY", "pub"));
+        let text = Config::load(&sources(&half, &[]))
+            .expect_err("half")
+            .to_string();
+        assert!(
+            text.contains("missing: FERROCAST_EPAYCO_PRIVATE_KEY"),
             "{text}"
         );
     }

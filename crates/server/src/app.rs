@@ -177,6 +177,14 @@ pub fn api_router() -> OpenApiRouter<AppState> {
             Public,
             routes!(payments::epayco::epayco_confirmation),
         ))
+        .routes(declare(
+            Key(BillingWrite),
+            routes!(payments::epayco::epayco_checkout),
+        ))
+        .routes(declare(
+            Key(ProfileRead),
+            routes!(payments::epayco::epayco_outcome),
+        ))
         .routes(declare(Key(ProfileRead), routes!(payments::history)))
         .routes(declare(Key(BillingWrite), routes!(payments::cancel)))
         .routes(declare(Key(BillingWrite), routes!(payments::resume)))
@@ -450,13 +458,24 @@ async fn not_found(State(state): State<AppState>, req: Request) -> Response {
     .iter()
     .any(|p| path.starts_with(p));
     if !api {
-        // Razorpay's hosted Checkout is a form the subscription page posts.
-        let razorpay = state.config.payments.razorpay.as_ref();
-        let targets: Vec<&str> = razorpay
-            .and_then(|k| crate::web::origin(&k.api_base))
-            .into_iter()
-            .collect();
-        if let Some(page) = crate::web::serve(req.method(), path, &targets) {
+        // Razorpay's hosted Checkout is a form the subscription page posts; ePayco's Smart
+        // Checkout is a script it loads (which may post to its own origin).
+        let p = &state.config.payments;
+        let razorpay = p.razorpay.as_ref().map(|k| k.api_base.as_str());
+        let epayco = p
+            .epayco
+            .as_ref()
+            .and_then(|k| k.checkout.as_ref())
+            .map(|c| c.script_url.as_str());
+        let policy = crate::web::Policy {
+            scripts: epayco.and_then(crate::web::origin).into_iter().collect(),
+            forms: [razorpay, epayco]
+                .into_iter()
+                .flatten()
+                .filter_map(crate::web::origin)
+                .collect(),
+        };
+        if let Some(page) = crate::web::serve(req.method(), path, &policy) {
             return page;
         }
     }

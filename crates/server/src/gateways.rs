@@ -1,11 +1,11 @@
 //! Billing I/O: calls to the payment gateways (Stripe Checkout, Customer Portal and
-//! subscription cancellation; Razorpay orders), and the period job that rolls subscriptions
-//! whose period ended.
+//! subscription cancellation; Razorpay orders; ePayco Smart Checkout sessions and payment
+//! references), and the period job that rolls subscriptions whose period ended.
 
 use crate::error::ApiError;
 use crate::state::AppState;
 use axum::http::StatusCode;
-use ferrocast_config::{RazorpayKeys, StripeKeys};
+use ferrocast_config::{EpaycoCheckout, RazorpayKeys, StripeKeys};
 use ferrocast_domain::billing::{due, Due, Standing, SubscriptionStatus};
 use ferrocast_payments::{epayco, razorpay, stripe};
 use std::time::Duration;
@@ -200,7 +200,9 @@ pub async fn epayco_validation(
     keys: &ferrocast_config::EpaycoKeys,
     ref_payco: &str,
 ) -> Result<epayco::Validation, ApiError> {
+    // ePayco's references are short (24 hex digits, or a number).
     if ref_payco.is_empty()
+        || ref_payco.len() > 64
         || !ref_payco
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
@@ -229,6 +231,38 @@ pub async fn epayco_validation(
         err.status = StatusCode::SERVICE_UNAVAILABLE;
         err
     })
+}
+
+/// Starts an ePayco Smart Checkout: logs in to Apify with the public and private keys, then
+/// creates the session; its id. (A token is asked for each session: they are short-lived and a
+/// checkout is rare, so nothing is cached.)
+pub async fn epayco_session(
+    state: &AppState,
+    checkout: &EpaycoCheckout,
+    request: &epayco::SessionRequest<'_>,
+) -> Result<String, ApiError> {
+    let login = call(
+        state
+            .http
+            .post(format!("{}/login", checkout.apify_url))
+            .basic_auth(&checkout.public_key, Some(checkout.private_key.expose()))
+            .json(&serde_json::json!({})),
+        epayco::error_message,
+    )
+    .await
+    .map_err(|e| gateway_error("ePayco", e))?;
+    let token = epayco::login_reply(&login).map_err(|e| gateway_error("ePayco", e.to_string()))?;
+    let body = call(
+        state
+            .http
+            .post(format!("{}/payment/session/create", checkout.apify_url))
+            .bearer_auth(&token)
+            .json(&epayco::session_body(request)),
+        epayco::error_message,
+    )
+    .await
+    .map_err(|e| gateway_error("ePayco", e))?;
+    epayco::session_reply(&body).map_err(|e| gateway_error("ePayco", e.to_string()))
 }
 
 /// Creates a Razorpay order.

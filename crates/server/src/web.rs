@@ -25,19 +25,39 @@ const PAGES: &[&str] = &[
     "/admin",
 ];
 
-/// What the app's pages may load: scripts and styles from here, media from here and from
-/// hls.js's `blob:` buffers, Socket.IO and the API from here; forms post here and to the
-/// payment gateways' hosted checkouts in `form_targets` (origins).
-fn csp(form_targets: &[&str]) -> String {
-    let mut form_action = String::from("'self'");
-    for t in form_targets {
-        form_action.push(' ');
-        form_action.push_str(t);
+/// The payment gateways' origins the app's pages may use besides their own.
+#[derive(Debug, Default)]
+pub struct Policy<'a> {
+    /// Origins scripts may load from (ePayco's Smart Checkout script).
+    pub scripts: Vec<&'a str>,
+    /// Origins forms may post to (Razorpay's Hosted Checkout, ePayco's checkout).
+    pub forms: Vec<&'a str>,
+}
+
+/// `'self'` and each origin once.
+fn sources(origins: &[&str]) -> String {
+    let mut list = String::from("'self'");
+    let mut seen: Vec<&str> = Vec::new();
+    for o in origins {
+        if !seen.contains(o) {
+            seen.push(o);
+            list.push(' ');
+            list.push_str(o);
+        }
     }
+    list
+}
+
+/// What the app's pages may load: scripts from here (and the gateways' in `policy`), styles
+/// from here, media from here and from hls.js's `blob:` buffers, Socket.IO and the API from
+/// here; forms post here and to the payment gateways' checkouts in `policy` (origins).
+fn csp(policy: &Policy<'_>) -> String {
     format!(
-        "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; \
+        "default-src 'self'; script-src {scripts}; img-src 'self' data:; style-src 'self' 'unsafe-inline'; \
          media-src 'self' blob:; worker-src 'self' blob:; connect-src 'self'; frame-ancestors 'none'; \
-         base-uri 'none'; form-action {form_action}"
+         base-uri 'none'; form-action {forms}",
+        scripts = sources(&policy.scripts),
+        forms = sources(&policy.forms),
     )
 }
 
@@ -79,9 +99,9 @@ fn body(data: std::borrow::Cow<'static, [u8]>) -> Body {
     }
 }
 
-/// The app's file for a GET of `path`, or `None` (not an app path); `form_targets`: the
-/// origins of the payment gateways' hosted checkouts the pages may post to.
-pub fn serve(method: &Method, path: &str, form_targets: &[&str]) -> Option<Response> {
+/// The app's file for a GET of `path`, or `None` (not an app path); `policy`: the payment
+/// gateways' origins the pages may load scripts from and post forms to.
+pub fn serve(method: &Method, path: &str, policy: &Policy<'_>) -> Option<Response> {
     if method != Method::GET && method != Method::HEAD {
         return None;
     }
@@ -135,7 +155,7 @@ pub fn serve(method: &Method, path: &str, form_targets: &[&str]) -> Option<Respo
                 (header::CACHE_CONTROL, HeaderValue::from_static("no-cache")),
                 (
                     header::CONTENT_SECURITY_POLICY,
-                    HeaderValue::from_str(&csp(form_targets))
+                    HeaderValue::from_str(&csp(policy))
                         .unwrap_or_else(|_| HeaderValue::from_static("default-src 'self'")),
                 ),
             ],
@@ -162,7 +182,23 @@ mod tests {
         assert_eq!(origin("https://a b"), None);
         assert_eq!(origin("javascript:alert(1)"), None);
         assert_eq!(origin("https://x;script-src *"), None);
-        assert!(csp(&["https://api.razorpay.com"])
-            .ends_with("form-action 'self' https://api.razorpay.com"));
+        let policy = Policy {
+            scripts: vec!["https://checkout.epayco.co"],
+            forms: vec![
+                "https://api.razorpay.com",
+                "https://checkout.epayco.co",
+                "https://api.razorpay.com",
+            ],
+        };
+        let csp = csp(&policy);
+        assert!(
+            csp.ends_with("form-action 'self' https://api.razorpay.com https://checkout.epayco.co"),
+            "{csp}"
+        );
+        assert!(
+            csp.contains("; script-src 'self' https://checkout.epayco.co;"),
+            "{csp}"
+        );
+        assert!(super::csp(&Policy::default()).contains("script-src 'self';"));
     }
 }

@@ -1,6 +1,7 @@
 // Plan and billing: the current plan with its usage, the plans in the user's currency, checkout
-// through the gateways this server has, cancel at period end / resume, and payment history
-// with a receipt per payment (/dashboard/subscription/receipts/<id>, printable).
+// through the gateways this server has (Stripe Checkout, Razorpay Hosted Checkout, ePayco Smart
+// Checkout), cancel at period end / resume, and payment history with a receipt per payment
+// (/dashboard/subscription/receipts/<id>, printable).
 import { useEffect, useState } from "react";
 import { api, ApiError, session, type Schemas } from "../api";
 import { Link, navigate } from "../router";
@@ -40,6 +41,38 @@ function price(p: Plan, cycle: Cycle, currency: string): number {
 
 const STATUS: Record<string, string> = { active: "Active", trialing: "Trial", past_due: "Payment overdue", canceled: "Ended" };
 
+/** ePayco's Smart Checkout script, as its documentation describes it. */
+type EpaycoScript = {
+  checkout: { configure(o: { sessionId: string; type: "standard" | "onpage"; test: boolean }): { open(): void } };
+};
+
+/** Loads a script once (the server's Content-Security-Policy allows ePayco's origin). */
+function loadScript(src: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const existing = document.querySelector(`script[src="${CSS.escape(src)}"]`);
+    if (existing) return resolve();
+    const el = document.createElement("script");
+    el.src = src;
+    el.async = true;
+    el.onload = () => resolve();
+    el.onerror = () => {
+      el.remove();
+      reject(new ApiError(0, "ePayco's checkout could not be loaded", "Check your connection and try again, or pay another way."));
+    };
+    document.head.appendChild(el);
+  });
+}
+
+/** ePayco Smart Checkout: a session for the purchase, opened in ePayco's redirecting ("standard")
+ * mode; ePayco sends the buyer back with `?ref_payco=…`. */
+async function payWithEpayco(purchase: Schemas["Purchase"]) {
+  const r = await api<Schemas["EpaycoCheckout"]>("POST", "/api/payments/epayco/checkout", purchase);
+  await loadScript(r.script_url);
+  const ePayco = (window as unknown as { ePayco?: EpaycoScript }).ePayco;
+  if (!ePayco?.checkout?.configure) throw new ApiError(0, "ePayco's checkout did not start", "Try again, or pay another way.");
+  ePayco.checkout.configure({ sessionId: r.session_id, type: "standard", test: r.test }).open();
+}
+
 /** What the gateway's return says, in words (`?checkout=…` after Stripe or Razorpay). */
 function checkoutNotice(): { ok: boolean; text: string } | null {
   const q = new URLSearchParams(location.search);
@@ -59,6 +92,7 @@ export default function Subscription() {
   const options = useLoad(() => api<Options>("GET", "/api/payments/options"));
   const history = useLoad(() => api<Schemas["PaymentList"]>("GET", "/api/payments/history"));
   const [notice] = useState(checkoutNotice);
+  const [refPayco] = useState(() => new URLSearchParams(location.search).get("ref_payco"));
   const [cycle, setCycle] = useState<Cycle>("monthly");
   // Said once: a reload or a shared link does not repeat the gateway's outcome.
   useEffect(() => {
@@ -84,6 +118,7 @@ export default function Subscription() {
           {notice.text}
         </p>
       )}
+      {refPayco && <EpaycoReturn reference={refPayco} onPaid={reload} />}
       <Current mine={mine.data} renewedBy={options.data.renewed_by ?? null} onChange={reload} />
       <section aria-labelledby="plans-title">
         <div className="plans-head">
@@ -102,13 +137,20 @@ export default function Subscription() {
           </div>
         </div>
         {options.data.gateways.length === 0 && (
-          <p className="notice">Payments are not set up on this server yet, so plans cannot be bought here. Ask its operator to configure Stripe or Razorpay.</p>
+          <p className="notice">Payments are not set up on this server yet, so plans cannot be bought here. Ask its operator to configure Stripe, Razorpay or ePayco.</p>
         )}
         <div className="plan-grid">
           {plans.data.plans.map((p) => (
-            <PlanCard key={p.id} plan={p} current={p.id === mine.data!.subscription.plan.id} cycle={cycle} currency={currency} gateways={options.data!.gateways} renewedBy={options.data!.renewed_by ?? null} upgrade={p.price_monthly_minor > mine.data!.subscription.plan.price_monthly_minor} />
+            <PlanCard key={p.id} plan={p} current={p.id === mine.data!.subscription.plan.id} cycle={cycle} currency={currency} gateways={options.data!.gateways.filter((g) => g.currencies.includes(currency))} renewedBy={options.data!.renewed_by ?? null} upgrade={p.price_monthly_minor > mine.data!.subscription.plan.price_monthly_minor} />
           ))}
         </div>
+        {options.data.gateways
+          .filter((g) => !g.currencies.includes(currency))
+          .map((g) => (
+            <p key={g.id} className="muted fine" data-testid={`gateway-currency-${g.id}`}>
+              {g.name} takes {g.currencies.join(" or ")} only; switch the currency to {g.currencies.join(" or ")} to pay with {g.name}.
+            </p>
+          ))}
         <p className="muted fine">
           Prices in {currency === "INR" ? "Indian rupees" : "US dollars"}{options.data.currency_chosen ? "" : ", from your browser's language"}. A new plan starts as soon as the payment is confirmed; paying for your current plan again extends it by one period. Downgrading never deletes anything: what is over the new limits stays, you just cannot add more.
         </p>
@@ -257,6 +299,10 @@ function PlanCard({ plan, current, cycle, currency, gateways, renewedBy, upgrade
         location.assign(r.url);
         return;
       }
+      if (g.checkout === "script") {
+        await payWithEpayco(purchase);
+        return;
+      }
       const r = await api<Schemas["RazorpayOrder"]>("POST", "/api/payments/create-order", purchase);
       // Razorpay's hosted Checkout takes a posted form; it posts the outcome back to the server.
       const form = document.createElement("form");
@@ -317,6 +363,45 @@ function PlanCard({ plan, current, cycle, currency, gateways, renewedBy, upgrade
   );
 }
 
+/** The buyer is back from ePayco (`?ref_payco=…`): what ePayco and this server say of the payment.
+ * The plan is granted by ePayco's signed confirmation, not by this return; while ePayco has
+ * accepted the payment and its confirmation is on its way, the page asks again for a while. */
+function EpaycoReturn({ reference, onPaid }: { reference: string; onPaid: () => void }) {
+  const [outcome, setOutcome] = useState<Schemas["EpaycoOutcome"] | null>(null);
+  const [error, setError] = useState<unknown>(null);
+  useEffect(() => {
+    let live = true;
+    let timer = 0;
+    const ask = async (tries: number) => {
+      try {
+        const o = await api<Schemas["EpaycoOutcome"]>("GET", `/api/payments/epayco/reference/${encodeURIComponent(reference)}`);
+        if (!live) return;
+        setOutcome(o);
+        setError(null);
+        if (o.status === "paid") onPaid();
+        else if (o.status === "accepted" && tries < 30) timer = window.setTimeout(() => ask(tries + 1), 2000);
+      } catch (e) {
+        if (live) setError(e);
+      }
+    };
+    ask(0);
+    return () => {
+      live = false;
+      window.clearTimeout(timer);
+    };
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+  }, [reference]);
+  if (error) return <Problem error={error} />;
+  if (!outcome) return <p className="notice" role="status">Asking ePayco how the payment went…</p>;
+  const ok = outcome.status === "paid" || outcome.status === "accepted";
+  const waiting = outcome.status === "accepted" || outcome.status === "pending";
+  return (
+    <p className={ok || waiting ? `notice${outcome.status === "paid" ? " ok-notice" : ""}` : "problem"} role={ok || waiting ? "status" : "alert"} data-testid="checkout-notice" data-status={outcome.status}>
+      {outcome.message} <span className="muted">ePayco reference {reference}.</span>
+    </p>
+  );
+}
+
 function History({ list, error, onRetry }: { list: Schemas["PaymentList"] | null; error: unknown; onRetry: () => void }) {
   return (
     <section className="card" aria-labelledby="history-title">
@@ -343,7 +428,7 @@ function History({ list, error, onRetry }: { list: Schemas["PaymentList"] | null
                   <td>{day(p.created_at)}</td>
                   <td>{p.plan ?? p.description}</td>
                   <td>{money(p.amount_minor, p.currency)}</td>
-                  <td className="cap">{p.provider}</td>
+                  <td>{GATEWAY_NAMES[p.provider] ?? p.provider}</td>
                   <td>{p.status === "succeeded" ? <span className="badge good">Paid</span> : <span className="badge warn">Failed</span>}</td>
                   <td>{p.status === "succeeded" && <Link href={`/dashboard/subscription/receipts/${encodeURIComponent(p.id)}`}>Receipt</Link>}</td>
                 </tr>

@@ -1,14 +1,39 @@
 //! What the subscription page (`/dashboard/subscription`) asks of the server: the caller's
 //! currency (their choice, else `Accept-Language`) and the gateways this node has, changing the
-//! currency, Razorpay Hosted Checkout's signed callback, and the page itself with a
-//! Content-Security-Policy that lets it post Razorpay's form. Against `support::checkout`'s
-//! local Stripe and Razorpay.
+//! currency, Razorpay Hosted Checkout's signed callback, ePayco Smart Checkout (Apify's login and
+//! session, the confirmation, and the buyer's return), and the page itself with a
+//! Content-Security-Policy that lets it post Razorpay's form and load ePayco's script. Against
+//! `support::checkout`'s local Stripe, Razorpay and ePayco.
 
 use crate::support;
 
 use serde_json::{json, Value};
-use support::checkout::{self, RZP_ID, RZP_SECRET};
-use support::{call, client, gateway_signatures, register_user, Backend, TestApp};
+use support::checkout::{self, epayco_record, seen, EPAYCO_PRIVATE, RZP_ID, RZP_SECRET};
+use support::{
+    call, client, gateway_signatures, my_plan, plan_id, register_user, Backend, TestApp,
+};
+
+/// A response header's value ("" when absent).
+fn header(r: &reqwest::Response, name: &str) -> String {
+    r.headers()
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// `PUT /api/payments/currency` as `token`.
+async fn set_currency(app: &TestApp, token: &str, currency: &str) -> (u16, Value) {
+    let body = json!({ "currency": currency });
+    call(
+        app,
+        "PUT",
+        "/api/payments/currency",
+        Some(token),
+        Some(body),
+    )
+    .await
+}
 
 /// `GET /api/payments/options` with an `Accept-Language` header.
 async fn options(app: &TestApp, token: &str, lang: Option<&str>) -> (u16, Value) {
@@ -62,35 +87,22 @@ async fn currency_follows_the_choice_then_the_browser(b: Backend) {
     assert_eq!(
         v["gateways"],
         json!([
-            {"id": "stripe", "name": "Stripe", "checkout": "redirect"},
-            {"id": "razorpay", "name": "Razorpay", "checkout": "form"}
+            {"id": "stripe", "name": "Stripe", "checkout": "redirect", "currencies": ["USD", "INR"]},
+            {"id": "razorpay", "name": "Razorpay", "checkout": "form", "currencies": ["USD", "INR"]},
+            {"id": "epayco", "name": "ePayco", "checkout": "script", "currencies": ["USD"]}
         ])
     );
 
     // Chosen: it outranks the browser, until changed.
     for bad in ["EUR", "", "inr; DROP TABLE"] {
-        let (status, v) = call(
-            &app,
-            "PUT",
-            "/api/payments/currency",
-            Some(&token),
-            Some(json!({"currency": bad})),
-        )
-        .await;
+        let (status, v) = set_currency(&app, &token, bad).await;
         assert_eq!(status, 422, "{bad}: {v}");
         assert!(
             v["details"].as_str().is_some_and(|d| d.contains("USD")),
             "{v}"
         );
     }
-    let (status, v) = call(
-        &app,
-        "PUT",
-        "/api/payments/currency",
-        Some(&token),
-        Some(json!({"currency": "inr"})),
-    )
-    .await;
+    let (status, v) = set_currency(&app, &token, "inr").await;
     assert_eq!(status, 200, "{v}");
     assert_eq!(
         (v["currency"].as_str(), v["currency_chosen"].as_bool()),
@@ -119,31 +131,9 @@ async fn currency_follows_the_choice_then_the_browser(b: Backend) {
     let key = key["key"].as_str().expect("key").to_string();
     let (status, v) = options(&app, &key, None).await;
     assert_eq!((status, v["currency"].as_str()), (200, Some("INR")));
-    let (status, _) = call(
-        &app,
-        "PUT",
-        "/api/payments/currency",
-        Some(&key),
-        Some(json!({"currency": "USD"})),
-    )
-    .await;
+    let (status, _) = set_currency(&app, &key, "USD").await;
     assert_eq!(status, 403, "a key without billing:write");
     app.finish().await;
-}
-
-async fn plan_of(app: &TestApp, token: &str) -> String {
-    let (_, v) = call(
-        app,
-        "GET",
-        "/api/subscriptions/my-subscription",
-        Some(token),
-        None,
-    )
-    .await;
-    v["subscription"]["plan"]["name"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string()
 }
 
 /// Posts Razorpay Checkout's fields to the callback as the buyer's browser does; the status and
@@ -160,12 +150,7 @@ async fn callback(app: &TestApp, fields: &[(&str, &str)]) -> (u16, String) {
         .send()
         .await
         .expect("callback");
-    let to = r
-        .headers()
-        .get("location")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_string();
+    let to = header(&r, "location");
     (r.status().as_u16(), to)
 }
 
@@ -175,14 +160,7 @@ async fn razorpay_hosted_checkout_callback(b: Backend) {
         return;
     };
     let token = register_user(&app, "ravi@example.com", "Ravi").await;
-    let (_, plans) = call(&app, "GET", "/api/subscriptions/plans", None, None).await;
-    let pro = plans["plans"]
-        .as_array()
-        .expect("plans")
-        .iter()
-        .find(|p| p["name"] == "Pro")
-        .and_then(|p| p["id"].as_i64())
-        .expect("Pro");
+    let pro = plan_id(&app, "Pro").await;
     let (status, order) = call(
         &app,
         "POST",
@@ -222,11 +200,7 @@ async fn razorpay_hosted_checkout_callback(b: Backend) {
         fields["cancel_url"],
         app.url("/dashboard/subscription?checkout=canceled")
     );
-    assert!(gateways
-        .lock()
-        .expect("lock")
-        .orders
-        .contains_key(&order_id));
+    assert!(seen(&gateways).order(&order_id).is_some());
 
     let sign = |order: &str, payment: &str| {
         gateway_signatures(
@@ -284,7 +258,7 @@ async fn razorpay_hosted_checkout_callback(b: Backend) {
     )
     .await;
     assert!(to.contains("checkout=failed"), "{to}");
-    assert_eq!(plan_of(&app, &token).await, "Free");
+    assert_eq!(my_plan(&app, &token).await.0, "Free");
 
     // The genuine callback activates the plan at once; a replay changes nothing more.
     for _ in 0..2 {
@@ -304,7 +278,7 @@ async fn razorpay_hosted_checkout_callback(b: Backend) {
                 "/dashboard/subscription?checkout=success&gateway=razorpay"
             )
         );
-        assert_eq!(plan_of(&app, &token).await, "Pro");
+        assert_eq!(my_plan(&app, &token).await.0, "Pro");
     }
     let (_, v) = options(&app, &token, None).await;
     assert_eq!(
@@ -390,16 +364,16 @@ async fn the_subscription_page_and_its_policy(b: Backend) {
     ] {
         let r = client().get(app.url(path)).send().await.expect("page");
         let status = r.status();
-        let csp = r
-            .headers()
-            .get("content-security-policy")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default()
-            .to_string();
+        let csp = header(&r, "content-security-policy");
         let body = r.text().await.expect("body");
         assert_eq!(status, 200, "{path}: {body}");
+        // Razorpay's form and ePayco's script (and its checkout) share the stand-ins' origin.
         assert!(
             csp.ends_with(&format!("form-action 'self' http://{addr}")),
+            "{csp}"
+        );
+        assert!(
+            csp.contains(&format!("; script-src 'self' http://{addr};")),
             "{csp}"
         );
         assert!(body.contains("<div id=\"root\">"), "{body}");
@@ -420,18 +394,225 @@ async fn the_subscription_page_and_its_policy(b: Backend) {
         .send()
         .await
         .expect("page");
-    let csp = r
-        .headers()
-        .get("content-security-policy")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_string();
+    let csp = header(&r, "content-security-policy");
     assert!(csp.ends_with("form-action 'self'"), "{csp}");
+    assert!(csp.contains("; script-src 'self';"), "{csp}");
     bare.finish().await;
+}
+
+/// Without the browser: what a page does for ePayco Smart Checkout, as ePayco's stand-in sees it.
+async fn epayco_checkout(app: &TestApp, token: &str, plan: i64, currency: &str) -> (u16, Value) {
+    call(
+        app,
+        "POST",
+        "/api/payments/epayco/checkout",
+        Some(token),
+        Some(json!({"plan_id": plan, "billing_cycle": "monthly", "currency": currency})),
+    )
+    .await
+}
+
+async fn outcome(app: &TestApp, token: &str, reference: &str) -> (u16, Value) {
+    call(
+        app,
+        "GET",
+        &format!("/api/payments/epayco/reference/{reference}"),
+        Some(token),
+        None,
+    )
+    .await
+}
+
+/// A node on the stand-ins with some of their settings `changed` (`None`: unset), and a user.
+async fn node_with(
+    b: Backend,
+    addr: std::net::SocketAddr,
+    changed: &[(&'static str, Option<String>)],
+) -> Option<(TestApp, String)> {
+    let mut opts = checkout::options(addr);
+    for (key, value) in changed {
+        opts.extra.retain(|(k, _)| k != key);
+        opts.extra.extend(value.clone().map(|v| (*key, v)));
+    }
+    let app = TestApp::start_with(b, opts).await?;
+    let token = register_user(&app, "lucia@example.com", "Lucía").await;
+    Some((app, token))
+}
+
+/// What an error body says to do.
+fn details(v: &Value) -> &str {
+    v["details"].as_str().unwrap_or_default()
+}
+
+async fn epayco_smart_checkout(b: Backend) {
+    let (gateways, addr) = checkout::start().await;
+    let Some((app, token)) = node_with(b, addr, &[("epayco_test", Some("true".into()))]).await
+    else {
+        return;
+    };
+    let pro = plan_id(&app, "Pro").await;
+
+    // ePayco charges dollars: rupees are refused before anything is created.
+    let (status, v) = epayco_checkout(&app, &token, pro, "INR").await;
+    assert_eq!(status, 422, "{v}");
+    assert!(details(&v).contains("choose USD"), "{v}");
+    assert!(seen(&gateways).apify_tokens.is_empty());
+
+    let (status, c) = epayco_checkout(&app, &token, pro, "USD").await;
+    assert_eq!(status, 200, "{c}");
+    assert_eq!(c["session_id"], "sess_test_1");
+    assert_eq!(c["script_url"], format!("http://{addr}/checkout-v2.js"));
+    assert_eq!(
+        (
+            c["amount"].as_str(),
+            c["currency"].as_str(),
+            c["test"].as_bool()
+        ),
+        (Some("9.99"), Some("USD"), Some(true))
+    );
+    let invoice = c["invoice"].as_str().expect("invoice").to_string();
+    {
+        // One login with the keys (the stand-in refuses others), one session with its token
+        // and the documented fields.
+        let seen = seen(&gateways);
+        assert_eq!(seen.apify_tokens.len(), 1);
+        let body = &seen.epayco_sessions[0];
+        assert_eq!(body["checkout_version"], "2");
+        assert_eq!(body["invoice"], invoice.as_str());
+        assert_eq!(
+            (&body["amount"], &body["currency"]),
+            (&json!("9.99"), &json!("USD"))
+        );
+        assert_eq!(body["test"], "true");
+        assert_eq!(body["description"], "ferrocast Pro, monthly");
+        assert_eq!(body["response"], app.url("/dashboard/subscription"));
+        assert_eq!(
+            body["confirmation"],
+            app.url("/api/payments/epayco/confirmation")
+        );
+        assert_eq!(body["ip"], "127.0.0.1");
+        assert_eq!(body["billing"]["email"], "lucia@example.com");
+    }
+    assert_eq!(
+        my_plan(&app, &token).await.0,
+        "Free",
+        "a session grants nothing"
+    );
+
+    // The buyer pays on ePayco's page: the signed confirmation reaches the node, the browser
+    // goes back to the page with the reference.
+    let no_redirects = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client");
+    let r = no_redirects
+        .post(format!("http://{addr}/checkout/sess_test_1/pay"))
+        .send()
+        .await
+        .expect("pay");
+    assert_eq!(r.status().as_u16(), 303, "{:?}", r.text().await);
+    let back = header(&r, "location");
+    let reference = back
+        .strip_prefix(&app.url("/dashboard/subscription?ref_payco="))
+        .expect("back to the page with ref_payco")
+        .to_string();
+    assert_eq!(my_plan(&app, &token).await.0, "Pro");
+    let (status, o) = outcome(&app, &token, &reference).await;
+    assert_eq!(status, 200, "{o}");
+    assert_eq!(
+        (
+            o["status"].as_str(),
+            o["plan"].as_str(),
+            o["gateway_status"].as_str()
+        ),
+        (Some("paid"), Some("Pro"), Some("Aceptada"))
+    );
+    assert!(
+        o["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("Pro is active")),
+        "{o}"
+    );
+    let (_, history) = call(&app, "GET", "/api/payments/history", Some(&token), None).await;
+    assert_eq!(history["payments"][0]["provider"], "epayco", "{history}");
+    assert_eq!(history["payments"][0]["reference"], reference.as_str());
+
+    // The return only reads: somebody else's reference is not found, a bad one is refused, one
+    // ePayco does not know yet is said so.
+    let other = register_user(&app, "otro@example.com", "Otro").await;
+    assert_eq!(outcome(&app, &other, &reference).await.0, 404);
+    assert_eq!(outcome(&app, &token, "ref%20x").await.0, 400);
+    assert_eq!(outcome(&app, &token, &"a".repeat(65)).await.0, 400);
+    let (status, v) = outcome(&app, &token, "ref_unknown").await;
+    assert_eq!(status, 503, "{v}");
+    assert!(details(&v).contains("Reload"), "{v}");
+
+    // ePayco's own record decides what the page says while no confirmation has come.
+    let business = plan_id(&app, "Business").await;
+    let (status, c2) = call(
+        &app,
+        "POST",
+        "/api/payments/epayco/checkout",
+        Some(&token),
+        Some(json!({"plan_id": business, "billing_cycle": "monthly"})),
+    )
+    .await;
+    assert_eq!(status, 200, "{c2}");
+    let invoice2 = c2["invoice"].as_str().expect("invoice");
+    for (code, status) in [(1, "accepted"), (3, "pending"), (2, "failed")] {
+        let record = epayco_record("ref_waiting", "tx_w", invoice2, "29.99", "USD", code);
+        seen(&gateways).epayco.insert("ref_waiting".into(), record);
+        let (s, o) = outcome(&app, &token, "ref_waiting").await;
+        assert_eq!((s, o["status"].as_str()), (200, Some(status)), "{o}");
+        assert_eq!(o["plan"], "Business");
+    }
+    assert_eq!(
+        my_plan(&app, &token).await.0,
+        "Pro",
+        "the return grants nothing"
+    );
+
+    // Apify refusing the session: a clear 502.
+    seen(&gateways).refuse_sessions = true;
+    let (status, v) = epayco_checkout(&app, &token, pro, "USD").await;
+    assert_eq!(status, 502, "{v}");
+    assert!(details(&v).contains("cannot take payments"), "{v}");
+    app.finish().await;
+
+    // Wrong keys: Apify's refusal, said.
+    let old_key = Some(format!("{EPAYCO_PRIVATE}_old"));
+    let Some((app, token)) = node_with(b, addr, &[("epayco_private_key", old_key)]).await else {
+        return;
+    };
+    let (status, v) = epayco_checkout(&app, &token, pro, "USD").await;
+    assert_eq!(status, 502, "{v}");
+    assert_eq!(v["code"], "GATEWAY_ERROR");
+    assert!(details(&v).contains("Invalid client"), "{v}");
+    app.finish().await;
+
+    // Confirmation keys only (the API's orders): the page is not offered ePayco, and a
+    // checkout says what to set.
+    let unset = [("epayco_public_key", None), ("epayco_private_key", None)];
+    let Some((app, token)) = node_with(b, addr, &unset).await else {
+        return;
+    };
+    let (_, v) = options(&app, &token, None).await;
+    let ids: Vec<&str> = v["gateways"]
+        .as_array()
+        .expect("gateways")
+        .iter()
+        .filter_map(|g| g["id"].as_str())
+        .collect();
+    assert_eq!(ids, ["stripe", "razorpay"]);
+    let (status, v) = epayco_checkout(&app, &token, pro, "USD").await;
+    assert_eq!(status, 503, "{v}");
+    assert!(details(&v).contains("FERROCAST_EPAYCO_PUBLIC_KEY"), "{v}");
+    app.finish().await;
 }
 
 both_backends!(
     currency_follows_the_choice_then_the_browser,
     razorpay_hosted_checkout_callback,
+    epayco_smart_checkout,
     the_subscription_page_and_its_policy
 );

@@ -1,240 +1,24 @@
-//! Plans and payments against local stand-ins for Stripe's and Razorpay's APIs (their
-//! documented request and reply shapes), with webhooks signed by the gateways' own Python
-//! libraries (`tests/py/sign.py`): a full upgrade per gateway, replays, tampering, staleness,
-//! out-of-order delivery, upgrades and downgrades, failed renewals and the period job.
+//! Plans and payments against the local stand-ins for Stripe's, Razorpay's and ePayco's APIs
+//! (`support::checkout`: their documented request and reply shapes), with webhooks signed by the
+//! gateways' own Python libraries (`tests/py/sign.py`): a full upgrade per gateway, replays,
+//! tampering, staleness, out-of-order delivery, upgrades and downgrades, failed renewals and the
+//! period job.
 
 use crate::support;
 
-use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, post};
-use axum::{Json, Router};
 use serde_json::{json, Value};
-use std::collections::HashMap;
-use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
-use support::{call, client, form_decode, gateway_signatures, Backend, Options, TestApp};
-use tokio::net::TcpListener;
-
-const STRIPE_KEY: &str = "sk_test_fake_key";
-const STRIPE_WHSEC: &str = "whsec_fake_signing_secret";
-const RZP_ID: &str = "rzp_test_fakekey";
-const RZP_SECRET: &str = "fake_key_secret";
-const RZP_WHSEC: &str = "fake_webhook_secret";
-const EPAYCO_CUSTOMER: &str = "1234567";
-const EPAYCO_KEY: &str = "fake_p_key";
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().expect("lock")
-}
-
-fn now_secs() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .expect("clock")
-        .as_secs() as i64
-}
-
-// ---------------------------------------------------------------- the gateways' APIs
-
-#[derive(Default)]
-struct GatewayLog {
-    /// Form bodies of `POST /v1/checkout/sessions`.
-    checkouts: Vec<HashMap<String, String>>,
-    /// Customers of `POST /v1/billing_portal/sessions`.
-    portals: Vec<String>,
-    /// `DELETE /v1/subscriptions/{id}`.
-    canceled: Vec<String>,
-    /// `POST /v1/subscriptions/{id}` with `cancel_at_period_end`.
-    updated: Vec<(String, String)>,
-    /// Bodies of Razorpay's `POST /v1/orders`.
-    orders: Vec<Value>,
-    /// ePayco's record of each payment reference (`data` of its validation reply).
-    epayco: HashMap<String, Value>,
-    /// How many subscription cancellations to fail (a Stripe outage).
-    fail_cancels: u32,
-}
-
-type Gateway = Arc<Mutex<GatewayLog>>;
-
-fn stripe_authorised(h: &HeaderMap) -> bool {
-    h.get("authorization").and_then(|v| v.to_str().ok()) == Some(&format!("Bearer {STRIPE_KEY}"))
-}
-
-fn stripe_refusal() -> Response {
-    (
-        StatusCode::UNAUTHORIZED,
-        Json(json!({"error": {"type": "invalid_request_error", "message": "Invalid API Key provided"}})),
-    )
-        .into_response()
-}
-
-async fn stripe_checkout(State(g): State<Gateway>, h: HeaderMap, body: String) -> Response {
-    if !stripe_authorised(&h) {
-        return stripe_refusal();
-    }
-    assert_eq!(
-        h.get("content-type").and_then(|v| v.to_str().ok()),
-        Some("application/x-www-form-urlencoded")
-    );
-    let n = {
-        let mut log = lock(&g);
-        log.checkouts.push(form_decode(&body));
-        log.checkouts.len()
-    };
-    Json(json!({"id": format!("cs_test_{n}"), "object": "checkout.session", "mode": "subscription", "status": "open", "url": format!("https://checkout.stripe.com/c/pay/cs_test_{n}")})).into_response()
-}
-
-async fn stripe_portal(State(g): State<Gateway>, h: HeaderMap, body: String) -> Response {
-    if !stripe_authorised(&h) {
-        return stripe_refusal();
-    }
-    let f = form_decode(&body);
-    lock(&g)
-        .portals
-        .push(f.get("customer").cloned().unwrap_or_default());
-    Json(json!({"id": "bps_1", "object": "billing_portal.session", "customer": f.get("customer"), "return_url": f.get("return_url"), "url": "https://billing.stripe.com/p/session/test_1"})).into_response()
-}
-
-async fn stripe_cancel(State(g): State<Gateway>, h: HeaderMap, Path(id): Path<String>) -> Response {
-    if !stripe_authorised(&h) {
-        return stripe_refusal();
-    }
-    let mut log = lock(&g);
-    if log.fail_cancels > 0 {
-        log.fail_cancels -= 1;
-        return (
-            StatusCode::INTERNAL_SERVER_ERROR,
-            Json(json!({"error": {"type": "api_error", "message": "An unknown error occurred"}})),
-        )
-            .into_response();
-    }
-    log.canceled.push(id.clone());
-    drop(log);
-    Json(json!({"id": id, "object": "subscription", "status": "canceled"})).into_response()
-}
-
-async fn stripe_update(
-    State(g): State<Gateway>,
-    h: HeaderMap,
-    Path(id): Path<String>,
-    body: String,
-) -> Response {
-    if !stripe_authorised(&h) {
-        return stripe_refusal();
-    }
-    let f = form_decode(&body);
-    let cancel = f.get("cancel_at_period_end").cloned().unwrap_or_default();
-    lock(&g).updated.push((id.clone(), cancel.clone()));
-    Json(json!({"id": id, "object": "subscription", "status": "active", "cancel_at_period_end": cancel == "true"})).into_response()
-}
-
-async fn razorpay_order(
-    State(g): State<Gateway>,
-    h: HeaderMap,
-    Json(body): Json<Value>,
-) -> Response {
-    let basic = format!(
-        "Basic {}",
-        data_encoding::BASE64.encode(format!("{RZP_ID}:{RZP_SECRET}").as_bytes())
-    );
-    if h.get("authorization").and_then(|v| v.to_str().ok()) != Some(&basic) {
-        return (
-            StatusCode::UNAUTHORIZED,
-            Json(json!({"error": {"code": "BAD_REQUEST_ERROR", "description": "Authentication failed"}})),
-        )
-            .into_response();
-    }
-    let n = {
-        let mut log = lock(&g);
-        log.orders.push(body.clone());
-        log.orders.len()
-    };
-    Json(json!({"id": format!("order_Test{n:06}"), "entity": "order", "amount": body["amount"], "amount_paid": 0, "amount_due": body["amount"], "currency": body["currency"], "receipt": body["receipt"], "status": "created", "attempts": 0, "notes": body["notes"], "created_at": now_secs()})).into_response()
-}
-
-async fn epayco_validation(State(g): State<Gateway>, Path(reference): Path<String>) -> Response {
-    match lock(&g).epayco.get(&reference) {
-        Some(data) => Json(json!({"success": true, "title_response": "Transaction found", "text_response": "", "last_action": "validation", "data": data})).into_response(),
-        None => Json(json!({"success": false, "title_response": "Error", "text_response": "Reference not found", "data": {}})).into_response(),
-    }
-}
-
-async fn start_gateway() -> (Gateway, SocketAddr) {
-    let g: Gateway = Arc::default();
-    let router = Router::new()
-        .route("/v1/checkout/sessions", post(stripe_checkout))
-        .route("/v1/billing_portal/sessions", post(stripe_portal))
-        .route(
-            "/v1/subscriptions/{id}",
-            delete(stripe_cancel).post(stripe_update),
-        )
-        .route("/v1/orders", post(razorpay_order))
-        .route(
-            "/validation/v1/reference/{reference}",
-            axum::routing::get(epayco_validation),
-        )
-        .with_state(g.clone());
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    tokio::spawn(async move { axum::serve(listener, router).await });
-    (g, addr)
-}
-
-fn gateway_options(addr: SocketAddr) -> Options {
-    let mut opts = Options::default();
-    opts.extra.extend([
-        ("stripe_secret_key", STRIPE_KEY.to_string()),
-        ("stripe_webhook_secret", STRIPE_WHSEC.to_string()),
-        ("stripe_api_base", format!("http://{addr}")),
-        ("razorpay_key_id", RZP_ID.to_string()),
-        ("razorpay_key_secret", RZP_SECRET.to_string()),
-        ("razorpay_webhook_secret", RZP_WHSEC.to_string()),
-        ("razorpay_api_base", format!("http://{addr}")),
-        ("epayco_customer_id", EPAYCO_CUSTOMER.to_string()),
-        ("epayco_p_key", EPAYCO_KEY.to_string()),
-        ("epayco_api_base", format!("http://{addr}")),
-    ]);
-    opts
-}
+use support::checkout::{
+    self, epayco_confirmation, epayco_record, epayco_signature, seen, Gateways, RZP_ID, RZP_SECRET,
+    RZP_WHSEC, STRIPE_WHSEC,
+};
+use support::{
+    call, client, gateway_signatures, my_plan, my_subscription, now_secs, plan_id, Backend, TestApp,
+};
 
 // ---------------------------------------------------------------- helpers
 
 async fn register(app: &TestApp, email: &str) -> String {
     support::register_user(app, email, "Creator").await
-}
-
-async fn plan_id(app: &TestApp, name: &str) -> i64 {
-    let (_, v) = call(app, "GET", "/api/subscriptions/plans", None, None).await;
-    v["plans"]
-        .as_array()
-        .expect("plans")
-        .iter()
-        .find(|p| p["name"] == name)
-        .and_then(|p| p["id"].as_i64())
-        .expect("plan")
-}
-
-async fn my_plan(app: &TestApp, token: &str) -> (String, String) {
-    let (_, v) = call(
-        app,
-        "GET",
-        "/api/subscriptions/my-subscription",
-        Some(token),
-        None,
-    )
-    .await;
-    (
-        v["subscription"]["plan"]["name"]
-            .as_str()
-            .unwrap_or_default()
-            .to_string(),
-        v["subscription"]["status"]
-            .as_str()
-            .unwrap_or_default()
-            .to_string(),
-    )
 }
 
 async fn create_source(app: &TestApp, token: &str, name: &str) -> u16 {
@@ -330,13 +114,14 @@ async fn checkout(app: &TestApp, token: &str, plan: i64) -> String {
     )
     .await;
     assert_eq!(status, 200, "{v}");
+    let session = v["session_id"].as_str().expect("session").to_string();
     assert!(
         v["url"]
             .as_str()
-            .is_some_and(|u| u.starts_with("https://checkout.stripe.com/")),
-        "{v}"
+            .is_some_and(|u| u.ends_with(&format!("/c/pay/{session}"))),
+        "Stripe's Checkout page for the session: {v}"
     );
-    v["session_id"].as_str().expect("session").to_string()
+    session
 }
 
 async fn payments_of(app: &TestApp, token: &str) -> Vec<Value> {
@@ -348,8 +133,8 @@ async fn payments_of(app: &TestApp, token: &str) -> Vec<Value> {
 // ---------------------------------------------------------------- tests
 
 async fn stripe_upgrade_downgrade_renewal_and_the_period_job(b: Backend) {
-    let (gateway, addr) = start_gateway().await;
-    let Some(app) = TestApp::start_with(b, gateway_options(addr)).await else {
+    let (gateway, addr) = checkout::start().await;
+    let Some(app) = TestApp::start_with(b, checkout::options(addr)).await else {
         return;
     };
     let token = register(&app, "payer@example.com").await;
@@ -364,7 +149,7 @@ async fn stripe_upgrade_downgrade_renewal_and_the_period_job(b: Backend) {
 
     // Checkout: the session carries the order and the plan's price.
     checkout(&app, &token, pro).await;
-    let form = lock(&gateway).checkouts[0].clone();
+    let form = seen(&gateway).sessions[0].clone();
     let order = form["client_reference_id"].clone();
     assert_eq!(form["mode"], "subscription");
     assert_eq!(form["line_items[0][price_data][unit_amount]"], "999");
@@ -472,7 +257,10 @@ async fn stripe_upgrade_downgrade_renewal_and_the_period_job(b: Backend) {
     )
     .await;
     assert_eq!(status, 200, "{p}");
-    assert_eq!(lock(&gateway).portals, ["cus_1"]);
+    assert_eq!(
+        seen(&gateway).portals,
+        [("cus_1".to_string(), app.url("/dashboard/subscription"))]
+    );
 
     // An older update delivered late changes nothing: it says cancel at period end, but the
     // newer one (already applied) does not.
@@ -494,14 +282,7 @@ async fn stripe_upgrade_downgrade_renewal_and_the_period_job(b: Backend) {
         ],
     )
     .await;
-    let (_, mine) = call(
-        &app,
-        "GET",
-        "/api/subscriptions/my-subscription",
-        Some(&token),
-        None,
-    )
-    .await;
+    let mine = my_subscription(&app, &token).await;
     assert_eq!(
         mine["subscription"]["cancel_at_period_end"], false,
         "{mine}"
@@ -521,14 +302,7 @@ async fn stripe_upgrade_downgrade_renewal_and_the_period_job(b: Backend) {
         (200, json!(true)),
         "{v}"
     );
-    let (_, mine) = call(
-        &app,
-        "GET",
-        "/api/subscriptions/my-subscription",
-        Some(&token),
-        None,
-    )
-    .await;
+    let mine = my_subscription(&app, &token).await;
     assert_eq!(mine["subscription"]["cancel_at_period_end"], true);
     assert_eq!(
         my_plan(&app, &token).await.0,
@@ -545,7 +319,7 @@ async fn stripe_upgrade_downgrade_renewal_and_the_period_job(b: Backend) {
     .await;
     assert_eq!(status, 200);
     assert_eq!(
-        lock(&gateway).updated,
+        seen(&gateway).updated,
         [
             ("sub_1".to_string(), "true".to_string()),
             ("sub_1".to_string(), "false".to_string())
@@ -554,9 +328,9 @@ async fn stripe_upgrade_downgrade_renewal_and_the_period_job(b: Backend) {
 
     // Upgrade to Business through a new Checkout: the Pro subscription ends here and at Stripe
     // (Stripe fails the first attempt; the period job tries again).
-    lock(&gateway).fail_cancels = 1;
+    seen(&gateway).fail_cancels = 1;
     checkout(&app, &token, business).await;
-    let order2 = lock(&gateway).checkouts[1]["client_reference_id"].clone();
+    let order2 = seen(&gateway).sessions[1]["client_reference_id"].clone();
     send_stripe(
         &app,
         &[
@@ -585,14 +359,14 @@ async fn stripe_upgrade_downgrade_renewal_and_the_period_job(b: Backend) {
     .await;
     assert_eq!(my_plan(&app, &token).await.0, "Business");
     assert!(
-        support_eventually(|| lock(&gateway).fail_cancels == 0).await,
+        support_eventually(|| seen(&gateway).fail_cancels == 0).await,
         "the first cancellation was tried"
     );
-    assert!(lock(&gateway).canceled.is_empty());
+    assert!(seen(&gateway).canceled.is_empty());
     let state = app.running.as_ref().expect("running").state.clone();
     ferrocast_server::gateways::roll_periods(&state).await;
     assert_eq!(
-        lock(&gateway).canceled,
+        seen(&gateway).canceled,
         ["sub_1"],
         "sub_1 canceled at Stripe on the retry"
     );
@@ -600,7 +374,7 @@ async fn stripe_upgrade_downgrade_renewal_and_the_period_job(b: Backend) {
 
     // Downgrade to Pro: nothing is deleted, new sources over the limit are refused.
     checkout(&app, &token, pro).await;
-    let order3 = lock(&gateway).checkouts[2]["client_reference_id"].clone();
+    let order3 = seen(&gateway).sessions[2]["client_reference_id"].clone();
     send_stripe(
         &app,
         &[stripe_event(
@@ -612,14 +386,7 @@ async fn stripe_upgrade_downgrade_renewal_and_the_period_job(b: Backend) {
     )
     .await;
     assert_eq!(my_plan(&app, &token).await.0, "Pro");
-    let (_, mine) = call(
-        &app,
-        "GET",
-        "/api/subscriptions/my-subscription",
-        Some(&token),
-        None,
-    )
-    .await;
+    let mine = my_subscription(&app, &token).await;
     assert_eq!(
         mine["usage"]["sources_used"], 4,
         "no source deleted: {mine}"
@@ -696,7 +463,7 @@ async fn stripe_upgrade_downgrade_renewal_and_the_period_job(b: Backend) {
 
     // A Checkout paid by a method that settles later grants nothing until it settles.
     checkout(&app, &token, pro).await;
-    let order4 = lock(&gateway).checkouts[3]["client_reference_id"].clone();
+    let order4 = seen(&gateway).sessions[3]["client_reference_id"].clone();
     let mut unpaid = checkout_session(4, &order4, "cus_1", "sub_4", 999);
     unpaid["payment_status"] = json!("unpaid");
     send_stripe(
@@ -815,8 +582,8 @@ async fn age(app: &TestApp, id: i64, period_end: i64, grace_until: Option<i64>) 
 }
 
 async fn razorpay_and_epayco_upgrades(b: Backend) {
-    let (gateway, addr) = start_gateway().await;
-    let Some(app) = TestApp::start_with(b, gateway_options(addr)).await else {
+    let (gateway, addr) = checkout::start().await;
+    let Some(app) = TestApp::start_with(b, checkout::options(addr)).await else {
         return;
     };
     let token = register(&app, "rupee@example.com").await;
@@ -847,8 +614,8 @@ async fn razorpay_and_epayco_upgrades(b: Backend) {
         (Some(79_900), Some("INR"), Some(RZP_ID))
     );
     let order_id = order["order_id"].as_str().expect("order id").to_string();
-    assert_eq!(lock(&gateway).orders[0]["amount"], 79_900);
-    assert_eq!(lock(&gateway).orders[0]["receipt"], order["receipt"]);
+    assert_eq!(seen(&gateway).orders[0]["amount"], 79_900);
+    assert_eq!(seen(&gateway).orders[0]["receipt"], order["receipt"]);
 
     // Checkout's signature, as Razorpay's library accepts it; a wrong one is refused.
     let sigs = gateway_signatures(
@@ -937,14 +704,7 @@ async fn razorpay_and_epayco_upgrades(b: Backend) {
     );
 
     // Paying again for the same plan renews it: one more cycle after the current one.
-    let (_, before) = call(
-        &app,
-        "GET",
-        "/api/subscriptions/my-subscription",
-        Some(&token),
-        None,
-    )
-    .await;
+    let before = my_subscription(&app, &token).await;
     let (status, order2) = call(
         &app,
         "POST",
@@ -964,14 +724,7 @@ async fn razorpay_and_epayco_upgrades(b: Backend) {
             .to_string();
     let (status, v) = hook(body2, sig2, "evt_R2").await;
     assert_eq!((status, v["applied"].clone()), (200, json!(true)), "{v}");
-    let (_, after) = call(
-        &app,
-        "GET",
-        "/api/subscriptions/my-subscription",
-        Some(&token),
-        None,
-    )
-    .await;
+    let after = my_subscription(&app, &token).await;
     assert_eq!(
         after["subscription"]["id"], before["subscription"]["id"],
         "the same subscription, renewed"
@@ -1000,14 +753,7 @@ async fn razorpay_and_epayco_upgrades(b: Backend) {
             .expect("sig")
             .to_string();
     assert_eq!(hook(body3, sig3, "evt_R3").await.0, 200);
-    let (_, yearly) = call(
-        &app,
-        "GET",
-        "/api/subscriptions/my-subscription",
-        Some(&token),
-        None,
-    )
-    .await;
+    let yearly = my_subscription(&app, &token).await;
     assert_eq!(yearly["subscription"]["id"], before["subscription"]["id"]);
     assert_eq!(yearly["subscription"]["billing_cycle"], "yearly");
     assert!(
@@ -1035,14 +781,7 @@ async fn razorpay_and_epayco_upgrades(b: Backend) {
     age(&app, sub_id, an_hour_ago, Some(an_hour_ago + 1)).await;
     assert_eq!(ferrocast_server::gateways::roll_periods(&state).await, 1);
     assert_eq!(my_plan(&app, &token).await.0, "Free");
-    let (_, mine) = call(
-        &app,
-        "GET",
-        "/api/subscriptions/my-subscription",
-        Some(&token),
-        None,
-    )
-    .await;
+    let mine = my_subscription(&app, &token).await;
     assert_eq!(mine["usage"]["sources_used"], 2, "nothing deleted");
 
     // ePayco: an order, then a signed confirmation upgrades another user to Business.
@@ -1064,26 +803,14 @@ async fn razorpay_and_epayco_upgrades(b: Backend) {
         (Some("299.99"), Some("USD"))
     );
     let invoice_id = e["invoice"].as_str().expect("invoice").to_string();
-    let fields = [
-        EPAYCO_CUSTOMER,
-        EPAYCO_KEY,
-        "ref_9001",
-        "tx_9001",
-        "299.99",
-        "USD",
-    ];
-    let sig = gateway_signatures(&json!({"epayco": [{"fields": fields}]}))["epayco"][0]
-        .as_str()
-        .expect("sig")
-        .to_string();
+    let sig = epayco_signature("ref_9001", "tx_9001", "299.99", "USD");
     let confirm = |sig: String, amount: &str| {
         let url = app.url("/api/payments/epayco/confirmation");
-        let form = format!("x_cust_id_cliente={EPAYCO_CUSTOMER}&x_ref_payco=ref_9001&x_transaction_id=tx_9001&x_amount={amount}&x_currency_code=USD&x_cod_response=1&x_response=Aceptada&x_id_invoice={invoice_id}&x_signature={sig}");
+        let form = epayco_confirmation("ref_9001", "tx_9001", &invoice_id, amount, "USD", &sig);
         async move {
             client()
                 .post(url)
-                .header("content-type", "application/x-www-form-urlencoded")
-                .body(form)
+                .form(&form)
                 .send()
                 .await
                 .expect("confirmation")
@@ -1098,15 +825,15 @@ async fn razorpay_and_epayco_upgrades(b: Backend) {
     );
     // ePayco still has the payment pending: a confirmation claiming acceptance (the outcome is
     // not signed) changes nothing.
-    let record = |cod: i64| json!({"x_cust_id_cliente": EPAYCO_CUSTOMER, "x_ref_payco": "ref_9001", "x_transaction_id": "tx_9001", "x_id_invoice": invoice_id, "x_amount": 299.99, "x_currency_code": "USD", "x_cod_response": cod, "x_response": if cod == 1 { "Aceptada" } else { "Pendiente" }});
-    lock(&gateway).epayco.insert("ref_9001".into(), record(3));
+    let record = |cod: i64| epayco_record("ref_9001", "tx_9001", &invoice_id, "299.99", "USD", cod);
+    seen(&gateway).epayco.insert("ref_9001".into(), record(3));
     assert_eq!(confirm(sig.clone(), "299.99").await, 200);
     assert_eq!(
         my_plan(&app, &token2).await.0,
         "Free",
         "ePayco's record, not the claim, decides"
     );
-    lock(&gateway).epayco.insert("ref_9001".into(), record(1));
+    seen(&gateway).epayco.insert("ref_9001".into(), record(1));
     assert_eq!(confirm(sig.clone(), "299.99").await, 200);
     assert_eq!(confirm(sig, "299.99").await, 200, "a repeated confirmation");
     assert_eq!(
@@ -1152,6 +879,33 @@ async fn a_gateway_without_keys_is_disabled(b: Backend) {
         (status, v["code"].as_str()),
         (503, Some("GATEWAY_DISABLED"))
     );
+    // ePayco's checkout and the buyer's return, without ePayco's keys.
+    let (status, v) = call(
+        &app,
+        "POST",
+        "/api/payments/epayco/checkout",
+        Some(&token),
+        Some(json!({"plan_id": pro, "billing_cycle": "monthly"})),
+    )
+    .await;
+    assert_eq!(
+        (status, v["code"].as_str()),
+        (503, Some("GATEWAY_DISABLED")),
+        "{v}"
+    );
+    assert!(
+        v["details"]
+            .as_str()
+            .is_some_and(|d| d.contains("FERROCAST_EPAYCO_CUSTOMER_ID")),
+        "{v}"
+    );
+    let path = "/api/payments/epayco/reference/ref_1";
+    let (status, v) = call(&app, "GET", path, Some(&token), None).await;
+    assert_eq!(
+        (status, v["code"].as_str()),
+        (503, Some("GATEWAY_DISABLED")),
+        "{v}"
+    );
     app.finish().await;
 }
 
@@ -1191,8 +945,8 @@ async fn ten_thousand_replayed_duplicated_and_reordered_webhooks(b: Backend) {
     use futures_util::StreamExt;
     use rand::seq::SliceRandom;
     use rand::{Rng, SeedableRng};
-    let (gateway, addr) = start_gateway().await;
-    let Some(app) = TestApp::start_with(b, gateway_options(addr)).await else {
+    let (gateway, addr) = checkout::start().await;
+    let Some(app) = TestApp::start_with(b, checkout::options(addr)).await else {
         return;
     };
     let pro = plan_id(&app, "Pro").await;
@@ -1203,7 +957,7 @@ async fn ten_thousand_replayed_duplicated_and_reordered_webhooks(b: Backend) {
     for u in 0..25 {
         let token = register(&app, &format!("stripe{u}@example.com")).await;
         checkout(&app, &token, pro).await;
-        let order = lock(&gateway).checkouts[u]["client_reference_id"].clone();
+        let order = seen(&gateway).sessions[u]["client_reference_id"].clone();
         let (sub, cus) = (format!("sub_storm{u}"), format!("cus_storm{u}"));
         let (end1, end2) = (t0 + 30 * 86_400, t0 + 60 * 86_400);
         for (i, (kind, at, object)) in [
@@ -1339,14 +1093,7 @@ async fn ten_thousand_replayed_duplicated_and_reordered_webhooks(b: Backend) {
 
     for (i, (token, stripe)) in buyers.iter().enumerate() {
         let payments = payments_of(&app, token).await;
-        let (_, mine) = call(
-            &app,
-            "GET",
-            "/api/subscriptions/my-subscription",
-            Some(token),
-            None,
-        )
-        .await;
+        let mine = my_subscription(&app, token).await;
         assert_eq!(
             mine["subscription"]["plan"]["name"], "Pro",
             "buyer {i}: {mine}"
@@ -1395,14 +1142,7 @@ async fn count_rows(app: &TestApp, sql: &str) -> i64 {
 async fn billing_state(app: &TestApp, tokens: &[&str]) -> Value {
     let mut users = Vec::new();
     for token in tokens {
-        let (_, mine) = call(
-            app,
-            "GET",
-            "/api/subscriptions/my-subscription",
-            Some(token),
-            None,
-        )
-        .await;
+        let mine = my_subscription(app, token).await;
         let (_, limit) = call(
             app,
             "POST",
@@ -1461,31 +1201,21 @@ async fn razorpay_answer(app: &TestApp, body: &Value, id: &str) -> (u16, Value) 
 /// was accepted for `amount` `currency`.
 async fn epayco_answer(
     app: &TestApp,
-    gateway: &Gateway,
+    gateway: &Gateways,
     reference: &str,
     invoice: &str,
     amount: &str,
     currency: &str,
 ) -> (u16, Value) {
     let tx = format!("tx_{reference}");
-    lock(gateway).epayco.insert(reference.into(), json!({"x_cust_id_cliente": EPAYCO_CUSTOMER, "x_ref_payco": reference, "x_transaction_id": tx, "x_id_invoice": invoice, "x_amount": amount, "x_currency_code": currency, "x_cod_response": 1, "x_response": "Aceptada"}));
-    let fields = [
-        EPAYCO_CUSTOMER,
-        EPAYCO_KEY,
-        reference,
-        &tx,
-        amount,
-        currency,
-    ];
-    let sig = gateway_signatures(&json!({"epayco": [{"fields": fields}]}))["epayco"][0]
-        .as_str()
-        .expect("sig")
-        .to_string();
-    let form = format!("x_cust_id_cliente={EPAYCO_CUSTOMER}&x_ref_payco={reference}&x_transaction_id={tx}&x_amount={amount}&x_currency_code={currency}&x_cod_response=1&x_response=Aceptada&x_id_invoice={invoice}&x_signature={sig}");
+    let record = epayco_record(reference, &tx, invoice, amount, currency, 1);
+    seen(gateway).epayco.insert(reference.into(), record);
+    let sig = epayco_signature(reference, &tx, amount, currency);
     let r = client()
         .post(app.url("/api/payments/epayco/confirmation"))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(form)
+        .form(&epayco_confirmation(
+            reference, &tx, invoice, amount, currency, &sig,
+        ))
         .send()
         .await
         .expect("confirmation");
@@ -1517,8 +1247,8 @@ fn outcome(answer: &(u16, Value)) -> (u16, bool) {
 /// `ferrocast_webhook_events_ignored_total`. Only an event about an object of ours whose
 /// creating event is still to come answers 503, and is applied once that event came.
 async fn events_about_objects_we_did_not_create_are_acknowledged_recorded_and_counted(b: Backend) {
-    let (gateway, addr) = start_gateway().await;
-    let Some(app) = TestApp::start_with(b, gateway_options(addr)).await else {
+    let (gateway, addr) = checkout::start().await;
+    let Some(app) = TestApp::start_with(b, checkout::options(addr)).await else {
         return;
     };
     let pro = plan_id(&app, "Pro").await;
@@ -1527,7 +1257,7 @@ async fn events_about_objects_we_did_not_create_are_acknowledged_recorded_and_co
     // A subscriber, with a Pro subscription (sub_1) the usual way.
     let token = register(&app, "subscriber@example.com").await;
     checkout(&app, &token, pro).await;
-    let order = lock(&gateway).checkouts[0]["client_reference_id"].clone();
+    let order = seen(&gateway).sessions[0]["client_reference_id"].clone();
     let end = t0 + 30 * 86_400;
     send_stripe(
         &app,
@@ -1551,7 +1281,7 @@ async fn events_about_objects_we_did_not_create_are_acknowledged_recorded_and_co
     // Someone on Free whose Checkout is open (its order is recorded; Stripe has not said more).
     let waiting = register(&app, "waiting@example.com").await;
     checkout(&app, &waiting, pro).await;
-    let open_order = lock(&gateway).checkouts[1]["client_reference_id"].clone();
+    let open_order = seen(&gateway).sessions[1]["client_reference_id"].clone();
     // A Razorpay and an ePayco buyer with orders of their own.
     let rupee = register(&app, "rupee@example.com").await;
     let (status, _) = call(
@@ -1796,8 +1526,8 @@ async fn events_about_objects_we_did_not_create_are_acknowledged_recorded_and_co
 /// log, `ferrocast_payment_mismatches_total`, mail to the administrators) and answers 200
 /// `applied: false`; Razorpay and ePayco payments that differ from their orders likewise.
 async fn payments_that_do_not_match_their_order_grant_nothing(b: Backend) {
-    let (gateway, addr) = start_gateway().await;
-    let Some(app) = TestApp::start_with(b, gateway_options(addr)).await else {
+    let (gateway, addr) = checkout::start().await;
+    let Some(app) = TestApp::start_with(b, checkout::options(addr)).await else {
         return;
     };
     let db = app.running.as_ref().expect("running").state.db.clone();
@@ -1814,10 +1544,10 @@ async fn payments_that_do_not_match_their_order_grant_nothing(b: Backend) {
 
     let cheap = register(&app, "cheap@example.com").await;
     checkout(&app, &cheap, pro).await;
-    let cheap_order = lock(&gateway).checkouts[0]["client_reference_id"].clone();
+    let cheap_order = seen(&gateway).sessions[0]["client_reference_id"].clone();
     let euro = register(&app, "euro@example.com").await;
     checkout(&app, &euro, pro).await;
-    let euro_order = lock(&gateway).checkouts[1]["client_reference_id"].clone();
+    let euro_order = seen(&gateway).sessions[1]["client_reference_id"].clone();
     let rupee = register(&app, "rupee@example.com").await;
     let (status, rzp_order) = call(
         &app,

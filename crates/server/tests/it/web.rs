@@ -146,9 +146,10 @@ async fn creator_and_viewer_in_a_real_browser() {
 }
 
 /// Self-service billing in the browser (`billing` in `web/e2e/run.mjs`), against local stand-ins
-/// for Stripe Checkout and Razorpay Hosted Checkout (`support::checkout`): the free plan's
-/// refusal links to the subscription page; prices in INR once chosen; an upgrade through each
-/// gateway raises the limits; cancel at period end and resume; history and a receipt.
+/// for Stripe Checkout, Razorpay Hosted Checkout and ePayco Smart Checkout
+/// (`support::checkout`): the free plan's refusal links to the subscription page; prices in INR
+/// once chosen; an upgrade through each gateway raises the limits; cancel at period end and
+/// resume; history and a receipt.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn billing_in_a_real_browser() {
     let web = web_dir();
@@ -181,7 +182,9 @@ async fn billing_in_a_real_browser() {
             "canceled at period end",
             "resumed",
             "receipt",
-            "settings"
+            "settings",
+            "epayco upgrade",
+            "epayco limits rise"
         ]),
         "{report:#}"
     );
@@ -226,17 +229,41 @@ async fn billing_in_a_real_browser() {
     assert_eq!(report["settingsCurrency"], "INR");
     assert_eq!(report["businessButtons"], 0, "{report:#}");
     assert_eq!(report["noticeAfterReturn"], 0, "the outcome is said once");
+    // ePayco: not offered in rupees (and the page says why); in dollars, through the stand-in's
+    // script and hosted page, back with the reference, the plan granted by the confirmation.
+    assert_eq!(report["epaycoInInr"], 0, "{report:#}");
+    assert!(
+        report["epaycoNote"]
+            .as_str()
+            .is_some_and(|t| t.contains("ePayco takes USD only")),
+        "{report:#}"
+    );
+    assert!(
+        report["epaycoPage"]
+            .as_str()
+            .is_some_and(|t| t.contains("ferrocast Pro, monthly")
+                && t.contains("Pay 9.99 USD")
+                && t.contains("lucia@example.com")),
+        "{report:#}"
+    );
+    assert!(
+        report["epaycoNotice"]
+            .as_str()
+            .is_some_and(|t| t.contains("Payment received") && t.contains("ePayco reference")),
+        "{report:#}"
+    );
+    assert!(report.get("cspViolations").is_none(), "{report:#}");
 
     // What the gateways saw: a rupee order at Razorpay, a rupee Checkout at Stripe, and the
     // Stripe subscription set to end and then to renew again.
     {
-        let seen = gateways.lock().expect("lock");
-        let order = seen.orders.values().next().expect("a Razorpay order");
+        let seen = support::checkout::seen(&gateways);
+        let order = seen.orders.first().expect("a Razorpay order");
         assert_eq!(
             (order["amount"].clone(), order["currency"].clone()),
             (json!(79_900), json!("INR"))
         );
-        let session = seen.sessions.values().next().expect("a Checkout Session");
+        let session = seen.sessions.first().expect("a Checkout Session");
         assert_eq!(session["line_items[0][price_data][currency]"], "inr");
         assert_eq!(
             session["line_items[0][price_data][recurring][interval]"],
@@ -254,12 +281,27 @@ async fn billing_in_a_real_browser() {
             seen.portals,
             [("cus_test_2".to_string(), app.url("/dashboard/subscription"))]
         );
+        // The page opened ePayco's session in the redirecting mode, not as a test transaction.
+        assert_eq!(
+            seen.epayco_opened,
+            [("sess_test_1".to_string(), "false".to_string())]
+        );
+        assert_eq!(
+            seen.epayco_sessions[0]["billing"]["email"],
+            "lucia@example.com"
+        );
+        assert!(
+            seen.paid.iter().any(|(g, _)| g == "epayco"),
+            "{:?}",
+            seen.paid
+        );
     }
     for page in [
         "subscription-free",
         "subscription",
         "subscription-ending",
         "receipt",
+        "subscription-epayco",
     ] {
         for size in ["desktop", "phone"] {
             let f = shots.join(format!("{page}-{size}.png"));

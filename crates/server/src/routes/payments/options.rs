@@ -15,17 +15,22 @@ use utoipa::ToSchema;
 /// A gateway the caller can pay through.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct GatewayOption {
-    /// `stripe` or `razorpay`.
+    /// `stripe`, `razorpay` or `epayco`.
     #[schema(example = "stripe")]
     pub id: String,
     /// Its name, for a button.
     #[schema(example = "Stripe")]
     pub name: String,
     /// How the purchase starts: `redirect` (open the `url` that
-    /// `POST /api/payments/stripe/checkout` answers) or `form` (post the `checkout` fields that
-    /// `POST /api/payments/create-order` answers to its `url`: Razorpay's hosted Checkout).
+    /// `POST /api/payments/stripe/checkout` answers), `form` (post the `checkout` fields that
+    /// `POST /api/payments/create-order` answers to its `url`: Razorpay's hosted Checkout) or
+    /// `script` (load the `script_url` that `POST /api/payments/epayco/checkout` answers and
+    /// open its session: ePayco Smart Checkout).
     #[schema(example = "redirect")]
     pub checkout: String,
+    /// The currencies it takes.
+    #[schema(example = json!(["USD", "INR"]))]
+    pub currencies: Vec<String>,
 }
 
 /// Currency and gateways for the caller.
@@ -54,20 +59,28 @@ async fn options(
     chosen: bool,
 ) -> ApiResult<BillingOptions> {
     let p = &state.config.payments;
+    let option = |id: &str, name: &str, checkout: &str, currencies: &[&str]| GatewayOption {
+        id: id.into(),
+        name: name.into(),
+        checkout: checkout.into(),
+        currencies: currencies.iter().map(|c| c.to_string()).collect(),
+    };
+    let all: Vec<&str> = Currency::ALL.iter().map(|c| c.code()).collect();
     let mut gateways = Vec::new();
     if p.stripe.is_some() {
-        gateways.push(GatewayOption {
-            id: "stripe".into(),
-            name: "Stripe".into(),
-            checkout: "redirect".into(),
-        });
+        gateways.push(option("stripe", "Stripe", "redirect", &all));
     }
     if p.razorpay.is_some() {
-        gateways.push(GatewayOption {
-            id: "razorpay".into(),
-            name: "Razorpay".into(),
-            checkout: "form".into(),
-        });
+        gateways.push(option("razorpay", "Razorpay", "form", &all));
+    }
+    // Confirmations alone (the API's orders) are not enough: the page needs Smart Checkout.
+    if p.epayco.as_ref().is_some_and(|k| k.checkout.is_some()) {
+        gateways.push(option(
+            "epayco",
+            "ePayco",
+            "script",
+            super::epayco::CURRENCIES,
+        ));
     }
     Ok(BillingOptions {
         currency: currency.code().into(),

@@ -1,19 +1,30 @@
-//! Local stand-ins for the payment gateways' hosted checkouts, for tests that pay in a browser:
-//! the gateways' APIs that ferrocast calls (as `tests/it/payments.rs` models them) and the pages
-//! a buyer sees.
+//! Local stand-ins for the payment gateways, one set for every test that pays (the route tests
+//! of `payments.rs` and `billing.rs`, and the browser's in `web.rs`): the gateways' APIs that
+//! ferrocast calls, in their documented request and reply shapes, and the pages a buyer sees.
 //!
 //! - Stripe: `POST /v1/checkout/sessions` answers a Checkout Session whose `url` is the page
 //!   `GET /c/pay/{id}` here; paying there sends the node the webhooks Stripe sends for a
 //!   subscription Checkout (`checkout.session.completed`, `customer.subscription.created`,
 //!   `invoice.paid`), signed by Stripe's own Python library, then sends the browser to the
 //!   session's `success_url`. `POST`/`DELETE /v1/subscriptions/{id}` as Stripe answers them;
-//!   `POST /v1/billing_portal/sessions` answers a Customer Portal page that links back.
+//!   `POST /v1/billing_portal/sessions` answers a Customer Portal page that links back. Stripe
+//!   can be made to fail cancellations ([`Seen::fail_cancels`]: an outage).
 //! - Razorpay: `POST /v1/orders`; Hosted Checkout, `POST /v1/checkout/embedded` (the form the
 //!   merchant's page posts), shows the order; paying posts `razorpay_payment_id`,
 //!   `razorpay_order_id` and `razorpay_signature` (made as Razorpay documents and checked with
 //!   Razorpay's Python library) to the form's `callback_url`, as Razorpay does.
+//! - ePayco Smart Checkout: Apify's `POST /login` (HTTP Basic with the public and private keys;
+//!   wrong ones are refused as Apify refuses them) answers a token, and
+//!   `POST /payment/session/create` (that bearer token; the documented fields checked) a
+//!   `sessionId`. `GET /checkout-v2.js` is a stand-in for ePayco's script:
+//!   `ePayco.checkout.configure({sessionId, type: "standard", test}).open()` sends the browser to
+//!   the hosted page `GET /checkout/{sessionId}`; paying there records the payment in ePayco's
+//!   validation API (`GET /validation/v1/reference/{ref}`), posts the confirmation signed as
+//!   ePayco documents (SHA-256 of `cust_id^p_key^ref^transaction^amount^currency`, computed by
+//!   `tests/py/sign.py`) to the session's confirmation URL, and sends the browser to its
+//!   response URL with `?ref_payco=`.
 
-use super::{form_decode, gateway_signatures, Options};
+use super::{form_decode, gateway_signatures, now_secs, Options};
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Redirect, Response};
@@ -30,16 +41,21 @@ pub const STRIPE_WHSEC: &str = "whsec_fake_signing_secret";
 pub const RZP_ID: &str = "rzp_test_fakekey";
 pub const RZP_SECRET: &str = "fake_key_secret";
 pub const RZP_WHSEC: &str = "fake_webhook_secret";
+pub const EPAYCO_CUSTOMER: &str = "1234567";
+pub const EPAYCO_KEY: &str = "fake_p_key";
+pub const EPAYCO_PUBLIC: &str = "fake_epayco_public_key";
+pub const EPAYCO_PRIVATE: &str = "fake_epayco_private_key";
 
 /// What the stand-ins saw.
 #[derive(Default)]
 pub struct Seen {
     /// The node's base URL (where Stripe's webhooks go); set once the node runs.
     pub node: String,
-    /// Checkout Sessions by id: their form fields.
-    pub sessions: HashMap<String, HashMap<String, String>>,
-    /// Razorpay orders by id: the bodies ferrocast sent.
-    pub orders: HashMap<String, Value>,
+    /// Stripe Checkout Sessions, in order: their form fields; the id `cs_test_{index + 1}`.
+    pub sessions: Vec<HashMap<String, String>>,
+    /// Razorpay orders, in order: the bodies ferrocast sent; the id `order_Test{index + 1}`
+    /// (six digits).
+    pub orders: Vec<Value>,
     /// Stripe subscriptions updated (`cancel_at_period_end`), as (id, value).
     pub updated: Vec<(String, String)>,
     /// Stripe subscriptions canceled.
@@ -48,19 +64,45 @@ pub struct Seen {
     pub portals: Vec<(String, String)>,
     /// Payments made on the hosted pages, as (gateway, id).
     pub paid: Vec<(String, String)>,
+    /// Apify tokens handed out by `POST /login`.
+    pub apify_tokens: Vec<String>,
+    /// ePayco Smart Checkout sessions: their bodies, the id `sess_test_{index + 1}`.
+    pub epayco_sessions: Vec<Value>,
+    /// ePayco sessions opened on the hosted page, as (session id, `test`).
+    pub epayco_opened: Vec<(String, String)>,
+    /// Whether `POST /payment/session/create` refuses (ePayco having a bad day).
+    pub refuse_sessions: bool,
+    /// ePayco's record of each payment reference (`data` of its validation reply).
+    pub epayco: HashMap<String, Value>,
+    /// How many Stripe subscription cancellations to fail (a Stripe outage).
+    pub fail_cancels: u32,
+}
+
+/// The `n`th (from 1) of `items`, by the number in an id.
+fn nth<'a, T>(items: &'a [T], n: Option<&str>) -> Option<&'a T> {
+    items.get(n?.parse::<usize>().ok()?.checked_sub(1)?)
+}
+
+impl Seen {
+    /// A Checkout Session's form fields, by its id.
+    pub fn session(&self, id: &str) -> Option<&HashMap<String, String>> {
+        nth(&self.sessions, id.strip_prefix("cs_test_"))
+    }
+    /// A Razorpay order's body, by its id.
+    pub fn order(&self, id: &str) -> Option<&Value> {
+        nth(&self.orders, id.strip_prefix("order_Test"))
+    }
+    /// An ePayco session's body, by its id.
+    pub fn epayco_session(&self, id: &str) -> Option<&Value> {
+        nth(&self.epayco_sessions, id.strip_prefix("sess_test_"))
+    }
 }
 
 pub type Gateways = Arc<Mutex<Seen>>;
 
-fn seen(g: &Gateways) -> std::sync::MutexGuard<'_, Seen> {
+/// What the stand-ins saw so far (and their knobs).
+pub fn seen(g: &Gateways) -> std::sync::MutexGuard<'_, Seen> {
     g.lock().expect("lock")
-}
-
-fn now_secs() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .expect("clock")
-        .as_secs() as i64
 }
 
 /// Minimal HTML escaping for the pages.
@@ -92,41 +134,82 @@ fn money(minor: &str, currency: &str) -> String {
 
 // ---------------------------------------------------------------- Stripe
 
-fn stripe_authorised(h: &HeaderMap) -> bool {
-    h.get("authorization").and_then(|v| v.to_str().ok()) == Some(&format!("Bearer {STRIPE_KEY}"))
+/// Stripe's refusals, in Stripe's error shape.
+enum StripeRefusal {
+    /// Another API key.
+    Key,
+    /// A body that is not a form.
+    NotAForm,
+    /// An outage ([`Seen::fail_cancels`]).
+    Outage,
 }
 
-fn stripe_refusal() -> Response {
-    (
-        StatusCode::UNAUTHORIZED,
-        Json(json!({"error": {"type": "invalid_request_error", "message": "Invalid API Key provided"}})),
-    )
-        .into_response()
+impl IntoResponse for StripeRefusal {
+    fn into_response(self) -> Response {
+        let (status, kind, message) = match self {
+            StripeRefusal::Key => (
+                StatusCode::UNAUTHORIZED,
+                "invalid_request_error",
+                "Invalid API Key provided",
+            ),
+            StripeRefusal::NotAForm => (
+                StatusCode::BAD_REQUEST,
+                "invalid_request_error",
+                "Request bodies are form-encoded",
+            ),
+            StripeRefusal::Outage => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "api_error",
+                "An unknown error occurred",
+            ),
+        };
+        (
+            status,
+            Json(json!({"error": {"type": kind, "message": message}})),
+        )
+            .into_response()
+    }
+}
+
+/// Stripe's key checked, as Stripe refuses another.
+fn stripe_authorised(h: &HeaderMap) -> Result<(), StripeRefusal> {
+    let key = h.get("authorization").and_then(|v| v.to_str().ok());
+    if key == Some(&format!("Bearer {STRIPE_KEY}")) {
+        Ok(())
+    } else {
+        Err(StripeRefusal::Key)
+    }
+}
+
+/// A Stripe API call's form (Stripe takes form-encoded bodies), or Stripe's refusal.
+fn stripe_form(h: &HeaderMap, body: &str) -> Result<HashMap<String, String>, StripeRefusal> {
+    stripe_authorised(h)?;
+    let kind = h.get("content-type").and_then(|v| v.to_str().ok());
+    if kind != Some("application/x-www-form-urlencoded") {
+        return Err(StripeRefusal::NotAForm);
+    }
+    Ok(form_decode(body))
 }
 
 async fn stripe_create_session(
     State((g, addr)): State<(Gateways, SocketAddr)>,
     h: HeaderMap,
     body: String,
-) -> Response {
-    if !stripe_authorised(&h) {
-        return stripe_refusal();
-    }
-    let form = form_decode(&body);
+) -> Result<Response, StripeRefusal> {
+    let form = stripe_form(&h, &body)?;
     let id = {
         let mut s = seen(&g);
-        let id = format!("cs_test_{}", s.sessions.len() + 1);
-        s.sessions.insert(id.clone(), form);
-        id
+        s.sessions.push(form);
+        format!("cs_test_{}", s.sessions.len())
     };
-    Json(json!({"id": id, "object": "checkout.session", "mode": "subscription", "status": "open", "url": format!("http://{addr}/c/pay/{id}")})).into_response()
+    Ok(Json(json!({"id": id, "object": "checkout.session", "mode": "subscription", "status": "open", "url": format!("http://{addr}/c/pay/{id}")})).into_response())
 }
 
 async fn stripe_page(
     State((g, _)): State<(Gateways, SocketAddr)>,
     Path(id): Path<String>,
 ) -> Response {
-    let Some(f) = seen(&g).sessions.get(&id).cloned() else {
+    let Some(f) = seen(&g).session(&id).cloned() else {
         return (StatusCode::NOT_FOUND, "no such Checkout Session").into_response();
     };
     let get = |k: &str| f.get(k).cloned().unwrap_or_default();
@@ -187,7 +270,7 @@ async fn stripe_pay(
 ) -> Response {
     let (f, node, n) = {
         let s = seen(&g);
-        let Some(f) = s.sessions.get(&id).cloned() else {
+        let Some(f) = s.session(&id).cloned() else {
             return (StatusCode::NOT_FOUND, "no such Checkout Session").into_response();
         };
         (f, s.node.clone(), s.paid.len() + 1)
@@ -239,28 +322,30 @@ async fn stripe_update(
     h: HeaderMap,
     Path(id): Path<String>,
     body: String,
-) -> Response {
-    if !stripe_authorised(&h) {
-        return stripe_refusal();
-    }
-    let cancel = form_decode(&body)
+) -> Result<Response, StripeRefusal> {
+    let form = stripe_form(&h, &body)?;
+    let cancel = form
         .get("cancel_at_period_end")
         .cloned()
         .unwrap_or_default();
     seen(&g).updated.push((id.clone(), cancel.clone()));
-    Json(json!({"id": id, "object": "subscription", "status": "active", "cancel_at_period_end": cancel == "true"})).into_response()
+    Ok(Json(json!({"id": id, "object": "subscription", "status": "active", "cancel_at_period_end": cancel == "true"})).into_response())
 }
 
 async fn stripe_cancel(
     State((g, _)): State<(Gateways, SocketAddr)>,
     h: HeaderMap,
     Path(id): Path<String>,
-) -> Response {
-    if !stripe_authorised(&h) {
-        return stripe_refusal();
+) -> Result<Response, StripeRefusal> {
+    stripe_authorised(&h)?;
+    let mut s = seen(&g);
+    if s.fail_cancels > 0 {
+        s.fail_cancels -= 1;
+        return Err(StripeRefusal::Outage);
     }
-    seen(&g).canceled.push(id.clone());
-    Json(json!({"id": id, "object": "subscription", "status": "canceled"})).into_response()
+    s.canceled.push(id.clone());
+    drop(s);
+    Ok(Json(json!({"id": id, "object": "subscription", "status": "canceled"})).into_response())
 }
 
 /// The Customer Portal: a session for a customer, whose page links back to `return_url`.
@@ -268,11 +353,8 @@ async fn stripe_portal(
     State((g, addr)): State<(Gateways, SocketAddr)>,
     h: HeaderMap,
     body: String,
-) -> Response {
-    if !stripe_authorised(&h) {
-        return stripe_refusal();
-    }
-    let f = form_decode(&body);
+) -> Result<Response, StripeRefusal> {
+    let f = stripe_form(&h, &body)?;
     let n = {
         let mut s = seen(&g);
         s.portals.push((
@@ -281,7 +363,7 @@ async fn stripe_portal(
         ));
         s.portals.len()
     };
-    Json(json!({"id": format!("bps_{n}"), "object": "billing_portal.session", "customer": f.get("customer"), "return_url": f.get("return_url"), "url": format!("http://{addr}/p/session/{n}")})).into_response()
+    Ok(Json(json!({"id": format!("bps_{n}"), "object": "billing_portal.session", "customer": f.get("customer"), "return_url": f.get("return_url"), "url": format!("http://{addr}/p/session/{n}")})).into_response())
 }
 
 async fn stripe_portal_page(
@@ -325,9 +407,8 @@ async fn razorpay_order(
     }
     let id = {
         let mut s = seen(&g);
-        let id = format!("order_Test{:06}", s.orders.len() + 1);
-        s.orders.insert(id.clone(), body.clone());
-        id
+        s.orders.push(body.clone());
+        format!("order_Test{:06}", s.orders.len())
     };
     Json(json!({"id": id, "entity": "order", "amount": body["amount"], "amount_paid": 0, "amount_due": body["amount"], "currency": body["currency"], "receipt": body["receipt"], "status": "created", "attempts": 0, "notes": body["notes"], "created_at": now_secs()})).into_response()
 }
@@ -338,7 +419,7 @@ async fn razorpay_hosted(State((g, _)): State<(Gateways, SocketAddr)>, body: Str
     let f = form_decode(&body);
     let get = |k: &str| f.get(k).cloned().unwrap_or_default();
     let order_id = get("order_id");
-    let order = seen(&g).orders.get(&order_id).cloned();
+    let order = seen(&g).order(&order_id).cloned();
     let Some(order) = order.filter(|_| get("key_id") == RZP_ID) else {
         return (
             StatusCode::BAD_REQUEST,
@@ -384,6 +465,286 @@ async fn razorpay_hosted(State((g, _)): State<(Gateways, SocketAddr)>, body: Str
     .into_response()
 }
 
+// ---------------------------------------------------------------- ePayco
+
+/// Apify's login: HTTP Basic `PUBLIC_KEY:PRIVATE_KEY`, a token.
+async fn apify_login(State((g, _)): State<(Gateways, SocketAddr)>, h: HeaderMap) -> Response {
+    let basic = format!(
+        "Basic {}",
+        data_encoding::BASE64.encode(format!("{EPAYCO_PUBLIC}:{EPAYCO_PRIVATE}").as_bytes())
+    );
+    if h.get("authorization").and_then(|v| v.to_str().ok()) != Some(&basic) {
+        return (
+            StatusCode::UNAUTHORIZED,
+            Json(json!({"error": "Invalid client: client is invalid"})),
+        )
+            .into_response();
+    }
+    let token = {
+        let mut s = seen(&g);
+        let token = format!(
+            "eyJhbGciOiJIUzI1NiJ9.apify{}.standin",
+            s.apify_tokens.len() + 1
+        );
+        s.apify_tokens.push(token.clone());
+        token
+    };
+    Json(json!({ "token": token })).into_response()
+}
+
+fn session_refusal(errors: &[String]) -> Response {
+    let errors: Vec<Value> = errors
+        .iter()
+        .map(|e| json!({"codError": 500, "errorMessage": e}))
+        .collect();
+    Json(json!({"success": false, "titleResponse": "Error", "textResponse": "Error creating session", "lastAction": "create session", "data": {"totalErrors": errors.len(), "errors": errors}})).into_response()
+}
+
+/// `POST /payment/session/create`: the bearer token from the login and the fields Smart
+/// Checkout needs (as strings), else ePayco's refusal.
+async fn epayco_session(
+    State((g, _)): State<(Gateways, SocketAddr)>,
+    h: HeaderMap,
+    Json(body): Json<Value>,
+) -> Response {
+    let bearer = h
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::to_owned);
+    if !bearer.is_some_and(|t| seen(&g).apify_tokens.contains(&t)) {
+        return (
+            StatusCode::UNAUTHORIZED,
+            Json(json!({"success": false, "titleResponse": "Unauthorized", "textResponse": "Token invalid or expired"})),
+        )
+            .into_response();
+    }
+    if seen(&g).refuse_sessions {
+        return session_refusal(&["the merchant's account cannot take payments".into()]);
+    }
+    let mut errors = Vec::new();
+    for field in [
+        "name",
+        "description",
+        "invoice",
+        "currency",
+        "amount",
+        "country",
+        "lang",
+        "response",
+        "confirmation",
+        "ip",
+    ] {
+        if body[field].as_str().is_none_or(str::is_empty) {
+            errors.push(format!("field {field} is required"));
+        }
+    }
+    if body["checkout_version"] != "2" {
+        errors.push("checkout_version must be 2".into());
+    }
+    if !matches!(body["test"].as_str(), Some("true" | "false")) {
+        errors.push("test must be \"true\" or \"false\"".into());
+    }
+    if !matches!(body["currency"].as_str(), Some("USD" | "COP")) {
+        errors.push("currency must be COP or USD".into());
+    }
+    let amount = body["amount"].as_str().unwrap_or_default();
+    let decimal = amount.split_once('.').map_or(
+        !amount.is_empty() && amount.bytes().all(|b| b.is_ascii_digit()),
+        |(w, f)| {
+            !w.is_empty()
+                && w.bytes().all(|b| b.is_ascii_digit())
+                && f.len() <= 2
+                && f.bytes().all(|b| b.is_ascii_digit())
+        },
+    );
+    if !decimal {
+        errors.push("amount must be a decimal number".into());
+    }
+    if !errors.is_empty() {
+        return session_refusal(&errors);
+    }
+    let id = {
+        let mut s = seen(&g);
+        s.epayco_sessions.push(body);
+        format!("sess_test_{}", s.epayco_sessions.len())
+    };
+    Json(json!({"success": true, "titleResponse": "Successful", "textResponse": "Session created", "lastAction": "create session", "data": {"sessionId": id}})).into_response()
+}
+
+/// A stand-in for ePayco's checkout script: `configure` takes the session, `open` in the
+/// redirecting mode sends the browser to this stand-in's hosted page.
+async fn epayco_script() -> Response {
+    (
+        [(axum::http::header::CONTENT_TYPE, "text/javascript; charset=utf-8")],
+        r#"(function () {
+  var origin = new URL(document.currentScript.src).origin;
+  window.ePayco = { checkout: { configure: function (o) {
+    if (!o || typeof o.sessionId !== "string" || !o.sessionId) throw new Error("ePayco: sessionId is required");
+    return {
+      open: function () {
+        if (o.type !== "standard") throw new Error("ePayco stand-in: only the standard (redirecting) checkout is here");
+        location.assign(origin + "/checkout/" + encodeURIComponent(o.sessionId) + "?test=" + (o.test === true));
+      },
+      onErrors: function () {},
+      setHooks: function () {}
+    };
+  } } };
+})();
+"#,
+    )
+        .into_response()
+}
+
+/// The hosted checkout of a session.
+async fn epayco_page(
+    State((g, _)): State<(Gateways, SocketAddr)>,
+    Path(id): Path<String>,
+    axum::extract::Query(q): axum::extract::Query<HashMap<String, String>>,
+) -> Response {
+    let Some(b) = seen(&g).epayco_session(&id).cloned() else {
+        return (StatusCode::NOT_FOUND, "no such ePayco session").into_response();
+    };
+    seen(&g)
+        .epayco_opened
+        .push((id.clone(), q.get("test").cloned().unwrap_or_default()));
+    let get = |k: &str| b[k].as_str().unwrap_or_default().to_string();
+    page(
+        "ePayco Checkout (test)",
+        &format!(
+            "<p>{desc}</p><p>{email}</p>\
+             <form method=post action='/checkout/{id}/pay'><button>Pay {amount} {currency}</button></form>\
+             <p><a href='{back}'>Back to the store</a></p>",
+            desc = esc(&get("description")),
+            email = esc(b["billing"]["email"].as_str().unwrap_or_default()),
+            amount = esc(&get("amount")),
+            currency = esc(&get("currency")),
+            back = esc(&get("response")),
+        ),
+    )
+    .into_response()
+}
+
+/// Signs an ePayco confirmation as ePayco does (`tests/py/sign.py`).
+pub fn epayco_signature(
+    reference: &str,
+    transaction: &str,
+    amount: &str,
+    currency: &str,
+) -> String {
+    let fields = [
+        EPAYCO_CUSTOMER,
+        EPAYCO_KEY,
+        reference,
+        transaction,
+        amount,
+        currency,
+    ];
+    gateway_signatures(&json!({"epayco": [{"fields": fields}]}))["epayco"][0]
+        .as_str()
+        .expect("an ePayco signature")
+        .to_string()
+}
+
+/// ePayco's record of a payment (what its validation API answers in `data`), with the outcome
+/// `code` (`x_cod_response`: 1 accepted, 2 rejected, 3 pending…).
+pub fn epayco_record(
+    reference: &str,
+    transaction: &str,
+    invoice: &str,
+    amount: &str,
+    currency: &str,
+    code: i64,
+) -> Value {
+    let word = ferrocast_payments::epayco::response_word(code);
+    json!({"x_cust_id_cliente": EPAYCO_CUSTOMER, "x_ref_payco": reference, "x_transaction_id": transaction, "x_id_invoice": invoice, "x_amount": amount, "x_currency_code": currency, "x_cod_response": code, "x_response": word})
+}
+
+/// The form of ePayco's confirmation of an accepted payment, signed with `signature`.
+pub fn epayco_confirmation(
+    reference: &str,
+    transaction: &str,
+    invoice: &str,
+    amount: &str,
+    currency: &str,
+    signature: &str,
+) -> Vec<(&'static str, String)> {
+    [
+        ("x_cust_id_cliente", EPAYCO_CUSTOMER),
+        ("x_ref_payco", reference),
+        ("x_transaction_id", transaction),
+        ("x_id_invoice", invoice),
+        ("x_amount", amount),
+        ("x_currency_code", currency),
+        ("x_cod_response", "1"),
+        ("x_response", "Aceptada"),
+        ("x_signature", signature),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k, v.to_string()))
+    .collect()
+}
+
+/// Pays a session: ePayco's record of the payment, its signed confirmation to the merchant,
+/// and the buyer back to the response URL.
+async fn epayco_pay(
+    State((g, _)): State<(Gateways, SocketAddr)>,
+    Path(id): Path<String>,
+) -> Response {
+    let Some(b) = seen(&g).epayco_session(&id).cloned() else {
+        return (StatusCode::NOT_FOUND, "no such ePayco session").into_response();
+    };
+    let get = |k: &str| b[k].as_str().unwrap_or_default().to_string();
+    let n = seen(&g).paid.len() + 1;
+    let (reference, tx) = (format!("68fb8372{n:016x}"), format!("tx_epayco_{n}"));
+    let (amount, currency, invoice) = (get("amount"), get("currency"), get("invoice"));
+    let record = epayco_record(&reference, &tx, &invoice, &amount, &currency, 1);
+    seen(&g).epayco.insert(reference.clone(), record);
+    let (r, t, a, c) = (
+        reference.clone(),
+        tx.clone(),
+        amount.clone(),
+        currency.clone(),
+    );
+    let signature = tokio::task::spawn_blocking(move || epayco_signature(&r, &t, &a, &c))
+        .await
+        .expect("signing");
+    let form = epayco_confirmation(&reference, &tx, &invoice, &amount, &currency, &signature);
+    let delivered = reqwest::Client::new()
+        .post(get("confirmation"))
+        .form(&form)
+        .send()
+        .await;
+    match delivered {
+        Ok(r) if r.status().is_success() => {}
+        other => {
+            return (
+                StatusCode::BAD_GATEWAY,
+                format!(
+                    "the confirmation was not accepted: {:?}",
+                    other.map(|r| r.status())
+                ),
+            )
+                .into_response()
+        }
+    }
+    seen(&g).paid.push(("epayco".into(), reference.clone()));
+    let back = get("response");
+    let sep = if back.contains('?') { '&' } else { '?' };
+    Redirect::to(&format!("{back}{sep}ref_payco={reference}")).into_response()
+}
+
+/// ePayco's validation API: its record of a reference.
+async fn epayco_validation(
+    State((g, _)): State<(Gateways, SocketAddr)>,
+    Path(reference): Path<String>,
+) -> Response {
+    match seen(&g).epayco.get(&reference) {
+        Some(data) => Json(json!({"success": true, "title_response": "Transaction found", "text_response": "", "last_action": "validation", "data": data})).into_response(),
+        None => Json(json!({"success": false, "title_response": "Error", "text_response": "Reference not found", "data": {}})).into_response(),
+    }
+}
+
 /// Starts the stand-ins; call [`set_node`] once the node runs.
 pub async fn start() -> (Gateways, SocketAddr) {
     let g: Gateways = Arc::default();
@@ -400,6 +761,15 @@ pub async fn start() -> (Gateways, SocketAddr) {
         )
         .route("/v1/orders", post(razorpay_order))
         .route("/v1/checkout/embedded", post(razorpay_hosted))
+        .route("/login", post(apify_login))
+        .route("/payment/session/create", post(epayco_session))
+        .route("/checkout-v2.js", get(epayco_script))
+        .route("/checkout/{id}", get(epayco_page))
+        .route("/checkout/{id}/pay", post(epayco_pay))
+        .route(
+            "/validation/v1/reference/{reference}",
+            get(epayco_validation),
+        )
         .with_state((g.clone(), addr));
     tokio::spawn(async move { axum::serve(listener, router).await });
     (g, addr)
@@ -410,7 +780,8 @@ pub fn set_node(g: &Gateways, base: &str) {
     seen(g).node = base.to_string();
 }
 
-/// A node's settings for Stripe and Razorpay through the stand-ins at `addr`.
+/// A node's settings for Stripe, Razorpay and ePayco (confirmations and Smart Checkout) through
+/// the stand-ins at `addr`.
 pub fn options(addr: SocketAddr) -> Options {
     let mut opts = Options::default();
     opts.extra.extend([
@@ -421,6 +792,16 @@ pub fn options(addr: SocketAddr) -> Options {
         ("razorpay_key_secret", RZP_SECRET.to_string()),
         ("razorpay_webhook_secret", RZP_WHSEC.to_string()),
         ("razorpay_api_base", format!("http://{addr}")),
+        ("epayco_customer_id", EPAYCO_CUSTOMER.to_string()),
+        ("epayco_p_key", EPAYCO_KEY.to_string()),
+        ("epayco_api_base", format!("http://{addr}")),
+        ("epayco_public_key", EPAYCO_PUBLIC.to_string()),
+        ("epayco_private_key", EPAYCO_PRIVATE.to_string()),
+        ("epayco_apify_url", format!("http://{addr}")),
+        (
+            "epayco_checkout_js",
+            format!("http://{addr}/checkout-v2.js"),
+        ),
     ]);
     opts
 }

@@ -510,6 +510,50 @@ pub fn gateway_signatures(request: &Value) -> Value {
 
 /// An `application/x-www-form-urlencoded` body into its fields (what the local gateway and
 /// OAuth stand-ins receive).
+/// Seconds since the Unix epoch, as the gateways stamp their events.
+pub fn now_secs() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs() as i64
+}
+
+/// The id of the plan named `name`.
+pub async fn plan_id(app: &TestApp, name: &str) -> i64 {
+    let (_, plans) = call(app, "GET", "/api/subscriptions/plans", None, None).await;
+    plans["plans"]
+        .as_array()
+        .expect("plans")
+        .iter()
+        .find(|p| p["name"] == name)
+        .and_then(|p| p["id"].as_i64())
+        .unwrap_or_else(|| panic!("no plan named {name}: {plans}"))
+}
+
+/// The caller's subscription and usage (`GET /api/subscriptions/my-subscription`).
+pub async fn my_subscription(app: &TestApp, token: &str) -> Value {
+    let (status, v) = call(
+        app,
+        "GET",
+        "/api/subscriptions/my-subscription",
+        Some(token),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{v}");
+    v
+}
+
+/// The caller's plan and its status.
+pub async fn my_plan(app: &TestApp, token: &str) -> (String, String) {
+    let v = my_subscription(app, token).await;
+    let text = |v: &Value| v.as_str().unwrap_or_default().to_string();
+    (
+        text(&v["subscription"]["plan"]["name"]),
+        text(&v["subscription"]["status"]),
+    )
+}
+
 pub fn form_decode(body: &str) -> std::collections::HashMap<String, String> {
     serde_urlencoded::from_str(body).expect("a form-encoded body")
 }
