@@ -17,7 +17,7 @@ pub mod jwt;
 pub mod oidc;
 pub mod password;
 pub mod secretbox;
-pub mod token;
-pub mod totp;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
+pub mod token;
+pub mod totp;

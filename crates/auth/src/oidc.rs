@@ -93,7 +93,11 @@ impl AuthorizationRequest<'_> {
             .map(|(k, v)| format!("{}={}", percent_encode(k), percent_encode(v)))
             .collect::<Vec<_>>()
             .join("&");
-        let sep = if self.endpoint.contains('?') { '&' } else { '?' };
+        let sep = if self.endpoint.contains('?') {
+            '&'
+        } else {
+            '?'
+        };
         format!("{}{sep}{query}", self.endpoint)
     }
 }
@@ -172,9 +176,7 @@ impl TokenResponse {
             .filter(|t| !t.is_empty() && t.len() <= 4096)
             .ok_or(TokenResponseError::Malformed)?;
         let scopes = match raw.scope {
-            Some(serde_json::Value::String(s)) => {
-                s.split_whitespace().map(String::from).collect()
-            }
+            Some(serde_json::Value::String(s)) => s.split_whitespace().map(String::from).collect(),
             Some(serde_json::Value::Array(a)) => a
                 .into_iter()
                 .filter_map(|v| v.as_str().map(String::from))
@@ -184,7 +186,9 @@ impl TokenResponse {
         Ok(TokenResponse {
             access_token,
             id_token: raw.id_token,
-            refresh_token: raw.refresh_token.filter(|t| !t.is_empty() && t.len() <= 4096),
+            refresh_token: raw
+                .refresh_token
+                .filter(|t| !t.is_empty() && t.len() <= 4096),
             expires_in: raw.expires_in,
             scopes,
         })
@@ -604,7 +608,10 @@ mod tests {
         assert_eq!(t.scopes, ["openid", "user:read:chat"]);
         assert_eq!(t.refresh_token.as_deref(), Some("r"));
         assert_eq!(
-            TokenResponse::parse(false, br#"{"error":"invalid_grant","error_description":"Bad Request"}"#),
+            TokenResponse::parse(
+                false,
+                br#"{"error":"invalid_grant","error_description":"Bad Request"}"#
+            ),
             Err(TokenResponseError::Refused("invalid_grant".into()))
         );
         assert_eq!(
@@ -663,11 +670,15 @@ mod tests {
         );
         assert_eq!(
             with(&|c| c["aud"] = json!(["client-1", "other"])),
-            Ok(verify_id_token(&key().sign_jwt(&{
-                let mut c = claims();
-                c["aud"] = json!(["client-1", "other"]);
-                c
-            }), &set, &expect())
+            Ok(verify_id_token(
+                &key().sign_jwt(&{
+                    let mut c = claims();
+                    c["aud"] = json!(["client-1", "other"]);
+                    c
+                }),
+                &set,
+                &expect()
+            )
             .expect("azp is ours"))
         );
         assert_eq!(
@@ -740,8 +751,7 @@ mod tests {
         );
         // alg none / HS256 with the public key / anything else.
         for alg in ["none", "HS256", "RS512", "ES256", "rs256"] {
-            let h = BASE64URL_NOPAD
-                .encode(json!({"alg": alg, "kid": "k1"}).to_string().as_bytes());
+            let h = BASE64URL_NOPAD.encode(json!({"alg": alg, "kid": "k1"}).to_string().as_bytes());
             let t = format!("{h}.{}.{}", parts[1], parts[2]);
             assert_eq!(
                 verify_id_token(&t, &set, &expect()),
@@ -749,7 +759,14 @@ mod tests {
                 "{alg}"
             );
         }
-        for junk in ["", ".", "..", "a.b.c", "a.b.c.d", &"A".repeat(MAX_ID_TOKEN_LEN + 1)] {
+        for junk in [
+            "",
+            ".",
+            "..",
+            "a.b.c",
+            "a.b.c.d",
+            &"A".repeat(MAX_ID_TOKEN_LEN + 1),
+        ] {
             assert!(verify_id_token(junk, &set, &expect()).is_err(), "{junk}");
         }
     }

@@ -1224,25 +1224,40 @@ mod tests {
         ))
         .expect("loads");
         let g = c.identity.google.as_ref().expect("google on");
-        assert_eq!(g.authorize_url, "https://accounts.google.com/o/oauth2/v2/auth");
+        assert_eq!(
+            g.authorize_url,
+            "https://accounts.google.com/o/oauth2/v2/auth"
+        );
         assert_eq!(g.token_url, "https://oauth2.googleapis.com/token");
         assert_eq!(g.jwks_url, "https://www.googleapis.com/oauth2/v3/certs");
-        assert_eq!(g.issuers, ["https://accounts.google.com", "accounts.google.com"]);
+        assert_eq!(
+            g.issuers,
+            ["https://accounts.google.com", "accounts.google.com"]
+        );
         let t = c.identity.twitch.as_ref().expect("twitch on");
         assert_eq!(t.authorize_url, "https://id.twitch.tv/oauth2/authorize");
         assert_eq!(t.token_url, "https://id.twitch.tv/oauth2/token");
         assert_eq!(t.jwks_url, "https://id.twitch.tv/oauth2/keys");
-        assert_eq!(t.userinfo_url.as_deref(), Some("https://id.twitch.tv/oauth2/userinfo"));
+        assert_eq!(
+            t.userinfo_url.as_deref(),
+            Some("https://id.twitch.tv/oauth2/userinfo")
+        );
         assert_eq!(t.issuers, ["https://id.twitch.tv/oauth2"]);
         // The sign-in client refreshes YouTube tokens unless another is set.
         assert_eq!(
-            c.platforms.youtube_client.as_ref().map(|(id, _)| id.as_str()),
+            c.platforms
+                .youtube_client
+                .as_ref()
+                .map(|(id, _)| id.as_str()),
             Some("g.apps")
         );
         assert!(!format!("{c:?}").contains("gs\""));
         let e = Config::load(&sources(&[("FERROCAST_TWITCH_CLIENT_ID", "t")], &[]))
             .expect_err("a client id alone is a problem");
-        assert!(e.to_string().contains("FERROCAST_TWITCH_CLIENT_SECRET"), "{e}");
+        assert!(
+            e.to_string().contains("FERROCAST_TWITCH_CLIENT_SECRET"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -14,6 +14,7 @@ pub mod billing;
 pub mod chat;
 pub mod connectors;
 pub mod destinations;
+pub mod identities;
 pub mod migrate;
 pub mod moderation;
 pub mod plans;

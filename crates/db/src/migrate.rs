@@ -79,6 +79,11 @@ pub const SQLITE: &[Migration] = &[
         name: "account_guards",
         sql: include_str!("../migrations/shared/0010_account_guards.sql"),
     },
+    Migration {
+        version: 11,
+        name: "identities",
+        sql: include_str!("../migrations/sqlite/0011_identities.sql"),
+    },
 ];
 
 /// Migrations for PostgreSQL.
@@ -132,6 +137,11 @@ pub const POSTGRES: &[Migration] = &[
         version: 10,
         name: "account_guards",
         sql: include_str!("../migrations/shared/0010_account_guards.sql"),
+    },
+    Migration {
+        version: 11,
+        name: "identities",
+        sql: include_str!("../migrations/postgres/0011_identities.sql"),
     },
 ];
 

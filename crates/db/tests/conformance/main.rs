@@ -34,6 +34,7 @@ mod billing;
 mod chat;
 mod connectors;
 mod destinations;
+mod identities;
 mod migrate;
 mod moderation;
 mod plans;
