@@ -9,6 +9,7 @@ mod api;
 mod architecture;
 mod connectors;
 mod media;
+mod oauth;
 mod openapi;
 mod payments;
 mod realtime;

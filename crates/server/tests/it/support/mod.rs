@@ -3,6 +3,8 @@
 //! 5321 for the node's SMTP mailer to deliver account codes to the test.
 #![allow(dead_code)]
 
+pub mod oidc;
+
 use ferrocast_config::{Config, Sources};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
