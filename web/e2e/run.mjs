@@ -107,7 +107,74 @@ async function maintenance() {
   step("maintenance off");
 }
 
+
+// Sign in with Google and Twitch through the local OpenID stand-ins' consent pages (the Rust
+// test points the node at them): sign up with Google, link Twitch in Settings, sign out, sign
+// in with either; a forged callback ends on the login page with the reason in words.
+async function oauth() {
+  const ctx = await browser.newContext({ viewport: DESKTOP });
+  const page = await ctx.newPage();
+  page.on("pageerror", (e) => (out.pageErrors = [...(out.pageErrors ?? []), String(e)]));
+  await page.goto(P.url + "/register");
+  await page.getByRole("link", { name: "Continue with Google" }).waitFor();
+  await page.getByRole("link", { name: "Continue with Twitch" }).waitFor();
+  await shot(page, "register-providers");
+  await page.getByRole("link", { name: "Continue with Google" }).click();
+  await page.getByRole("heading", { name: "Google (local stand-in)" }).waitFor();
+  await shot(page, "google-consent");
+  await page.getByRole("button", { name: "Approve" }).click();
+  await page.waitForURL("**/dashboard");
+  await page.getByText("No sources yet").waitFor();
+  // No token or code is left in the address bar or the history.
+  if (page.url().includes("code=")) throw new Error(`the code stayed in the URL: ${page.url()}`);
+  step("signed up with google");
+
+  await page.getByRole("link", { name: "Settings" }).click();
+  await page.getByRole("heading", { name: "Sign-in methods" }).waitFor();
+  await page.getByTestId("identity").filter({ hasText: "Google" }).waitFor();
+  await page.getByRole("button", { name: "Link Twitch" }).click();
+  await page.getByRole("heading", { name: "Twitch (local stand-in)" }).waitFor();
+  await page.getByRole("button", { name: "Approve" }).click();
+  await page.waitForURL("**/settings");
+  await page.getByText("Twitch is linked").waitFor();
+  await page.getByTestId("identity").filter({ hasText: "Twitch" }).waitFor();
+  await shot(page, "settings-sign-in-methods");
+  step("linked twitch");
+
+  await page.getByRole("button", { name: "Log out" }).click();
+  await page.goto(P.url + "/login");
+  await page.getByRole("link", { name: "Continue with Twitch" }).waitFor();
+  await shot(page, "login-providers");
+  await page.getByRole("link", { name: "Continue with Twitch" }).click();
+  await page.getByRole("button", { name: "Approve" }).click();
+  await page.waitForURL("**/dashboard");
+  out.twitchUser = await page.evaluate(() => JSON.parse(localStorage.getItem("ferrocast.session")).user.id);
+  step("signed in with twitch");
+  await page.getByRole("button", { name: "Log out" }).click();
+  await page.goto(P.url + "/login");
+  await page.getByRole("link", { name: "Continue with Google" }).click();
+  await page.getByRole("button", { name: "Approve" }).click();
+  await page.waitForURL("**/dashboard");
+  out.googleUser = await page.evaluate(() => JSON.parse(localStorage.getItem("ferrocast.session")).user.id);
+  step("signed in with google");
+
+  // A callback with a forged state: the login page says why, in words.
+  await page.getByRole("button", { name: "Log out" }).click();
+  await page.goto(P.url + "/api/auth/google/callback?code=stolen&state=forged");
+  await page.waitForURL("**/login?**");
+  await page.getByText("This sign-in link is not valid or was already used").waitFor();
+  await shot(page, "login-oauth-error");
+  step("refused with a reason");
+}
+
 try {
+  if (P.scenario === "oauth") {
+    await oauth();
+    clearTimeout(timer);
+    await browser.close();
+    process.stdout.write(JSON.stringify(out));
+    process.exit(0);
+  }
   if (P.scenario === "maintenance") {
     await maintenance();
     clearTimeout(timer);

@@ -13,6 +13,7 @@ const Watch = lazy(() => import("./pages/Watch"));
 const Admin = lazy(() => import("./pages/Admin"));
 const Settings = lazy(() => import("./pages/Settings"));
 const Recover = lazy(() => import("./pages/Recover"));
+const AuthComplete = lazy(() => import("./pages/AuthComplete"));
 
 type Site = Schemas["SiteSettings"];
 
@@ -47,7 +48,7 @@ function App() {
     api<Site>("GET", "/api/site").then(setSite, () => setSite(null));
   }, [path]);
   let page;
-  if (site?.maintenance_mode && user?.role !== "admin" && path !== "/login" && path !== "/forgot-password") {
+  if (site?.maintenance_mode && user?.role !== "admin" && path !== "/login" && path !== "/forgot-password" && path !== "/auth/complete") {
     page = <Maintenance message={site.maintenance_message} />;
   } else if (path === "/") page = <Landing />;
   else if (path === "/login") page = <Auth mode="login" />;
@@ -56,6 +57,7 @@ function App() {
   else if (path === "/admin") page = <Admin />;
   else if (path === "/settings") page = <Settings />;
   else if (path === "/forgot-password") page = <Recover />;
+  else if (path === "/auth/complete") page = <AuthComplete />;
   else if (path.startsWith("/watch/")) page = <Watch playbackId={decodeURIComponent(path.slice(7))} />;
   else page = <NotFound />;
   return (

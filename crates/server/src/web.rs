@@ -22,6 +22,7 @@ const PAGES: &[&str] = &[
     "/dashboard",
     "/settings",
     "/admin",
+    "/auth/complete",
 ];
 
 /// What the app's pages may load: scripts and styles from here, media from here and from

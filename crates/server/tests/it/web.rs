@@ -144,3 +144,88 @@ async fn creator_and_viewer_in_a_real_browser() {
     );
     app.finish().await;
 }
+
+/// Sign in with Google and Twitch in Chromium through the local OpenID stand-ins' consent
+/// pages (`support::oidc`): sign up with Google, link Twitch in Settings, sign out, sign in
+/// with either into the same account; a forged callback is refused in words on the login page.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sign_in_with_google_and_twitch_in_a_real_browser() {
+    use support::oidc::{self, Account};
+    let web = web_dir();
+    assert!(
+        web.join("dist/index.html").exists() && web.join("node_modules/playwright-core").exists(),
+        "the web app must be built and its test tools installed: run scripts/test.sh"
+    );
+    let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+    assert!(
+        std::path::Path::new(&chromium).exists(),
+        "Chromium is required at {chromium}"
+    );
+    let person = |sub: &str, email: &str, name: &str| Account {
+        sub: sub.into(),
+        email: Some(email.into()),
+        email_verified: true,
+        name: name.into(),
+        login: name.to_ascii_lowercase(),
+    };
+    let google = oidc::start("google", person("g-42", "sam@example.com", "Sam Streamer")).await;
+    let twitch = oidc::start("twitch", person("t-42", "sam@twitch.example", "SamTV")).await;
+    let mut opts = Options::default();
+    opts.extra.extend(google.settings());
+    opts.extra.extend(twitch.settings());
+    let app = TestApp::start_with(Backend::Sqlite, opts)
+        .await
+        .expect("sqlite always runs");
+    let shots = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/web-shots");
+    let report = run(
+        &web,
+        &chromium,
+        json!({ "url": app.url(""), "shots": shots, "scenario": "oauth" }),
+    )
+    .await;
+    assert_eq!(
+        report["steps"],
+        json!([
+            "signed up with google",
+            "linked twitch",
+            "signed in with twitch",
+            "signed in with google",
+            "refused with a reason"
+        ]),
+        "{report:#}"
+    );
+    assert!(
+        report.get("pageErrors").is_none(),
+        "no script errors: {report}"
+    );
+    assert_eq!(report["twitchUser"], report["googleUser"], "one account");
+    let db = &app.running.as_ref().expect("running").state.db;
+    let user = db
+        .user_by_email("sam@example.com")
+        .await
+        .expect("q")
+        .expect("the Google sign-up made the account");
+    assert_eq!(report["googleUser"].as_i64(), Some(user.id));
+    assert!(user.password_hash.is_none());
+    let linked: Vec<String> = db
+        .identities_of(user.id)
+        .await
+        .expect("q")
+        .into_iter()
+        .map(|i| i.provider)
+        .collect();
+    assert_eq!(linked, ["google", "twitch"]);
+    for page in [
+        "register-providers",
+        "google-consent",
+        "settings-sign-in-methods",
+        "login-providers",
+        "login-oauth-error",
+    ] {
+        for size in ["desktop", "phone"] {
+            let f = shots.join(format!("{page}-{size}.png"));
+            assert!(f.exists(), "{} saved", f.display());
+        }
+    }
+    app.finish().await;
+}
