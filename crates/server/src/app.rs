@@ -154,6 +154,7 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .routes(declare(Key(SourcesRead), routes!(connectors::list)))
         .routes(declare(Key(SourcesWrite), routes!(connectors::remove)))
         .routes(declare(Key(SourcesWrite), routes!(connectors::create)))
+        .routes(declare(Session, routes!(connectors::consent)))
         .routes(declare(
             Key(BillingWrite),
             routes!(payments::razorpay::razorpay_create_order),

@@ -197,8 +197,8 @@ impl From<IdentityError> for ApiError {
             IdentityError::NotConfigured(provider) => ApiError::new(
                 StatusCode::NOT_FOUND,
                 code,
-                format!("{provider} sign-in is not available on this server"),
-                "Sign in with your email and password, or ask the operator to configure it.",
+                format!("{provider} is not configured on this server"),
+                "Sign in with your email and password; to use it, the operator sets its OAuth client (see the README).",
             ),
             IdentityError::LastWayIn => ApiError::conflict(
                 code,

@@ -416,6 +416,60 @@ pub async fn create(
     connect(&state, &auth, req.source_id, platform, config, secrets).await
 }
 
+/// Connect a source's chat through the platform's consent page.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ChatConsentRequest {
+    /// The source.
+    pub source_id: i64,
+    /// `youtube` or `twitch`.
+    pub platform: String,
+}
+
+/// Where to send the browser to connect a platform's chat.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ChatConsent {
+    /// The platform's consent page; it sends the browser back to the dashboard.
+    pub authorize_url: String,
+}
+
+/// Start connecting YouTube or Twitch chat to a source (its owner) through the platform's
+/// consent page — YouTube asks for `youtube.force-ssl` (with offline access, so the connector
+/// renews its token), Twitch for `user:read:chat user:write:chat`. The platform sends the
+/// browser back to `/dashboard?chat_connected=…` (or `?chat_error=CODE`), with the tokens
+/// sealed into the source's connector, which starts. Needs the node's Google or Twitch client
+/// (`FERROCAST_GOOGLE_CLIENT_ID`, `FERROCAST_TWITCH_CLIENT_ID`).
+#[utoipa::path(post, path = "/api/chat/connectors/oauth", tag = "chat", security(("bearer" = [])), request_body = ChatConsentRequest,
+    responses((status = 200, body = ChatConsent), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn consent(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    ApiJson(req): ApiJson<ChatConsentRequest>,
+) -> ApiResult<Json<ChatConsent>> {
+    use crate::service::identity::{Provider, Purpose};
+    let provider = match req.platform.as_str() {
+        "youtube" => Provider::Google,
+        "twitch" => Provider::Twitch,
+        _ => {
+            return Err(ApiError::validation(
+                "platform: must be `youtube` or `twitch`",
+            ))
+        }
+    };
+    let source = owned_source(&state, &auth, req.source_id).await?;
+    let authorize_url = state
+        .identity
+        .start(
+            provider,
+            Purpose::Connect {
+                user_id: source.user_id,
+                source_id: source.id,
+            },
+        )
+        .await?;
+    Ok(Json(ChatConsent { authorize_url }))
+}
+
 /// Remove a chat connector (its source's owner): it stops at once; its messages stay.
 #[utoipa::path(delete, path = "/api/chat/connectors/{id}", tag = "chat", security(("bearer" = [])),
     params(("id" = i64, Path, description = "Connector id")),

@@ -89,6 +89,8 @@ pub struct Provider {
     pub key: Mutex<usize>,
     /// Twitch sends `scope` as an array and offers userinfo; Google a string.
     twitch: bool,
+    /// The access token to hand out (a platform stand-in's token), instead of a random one.
+    pub access_token: Mutex<Option<String>>,
     grants: Mutex<HashMap<String, Grant>>,
     tokens: Mutex<HashMap<String, Account>>,
     pub log: Mutex<Log>,
@@ -169,6 +171,11 @@ impl Standin {
 }
 
 pub async fn start(name: &'static str, account: Account) -> Standin {
+    start_with_client(name, account, &format!("{name}-client-id")).await
+}
+
+/// A stand-in whose client id is `client_id` (a platform stand-in's).
+pub async fn start_with_client(name: &'static str, account: Account, client_id: &str) -> Standin {
     let twitch = name == "twitch";
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
@@ -177,11 +184,12 @@ pub async fn start(name: &'static str, account: Account) -> Standin {
     let provider = Arc::new(Provider {
         name,
         issuer: Mutex::new(format!("http://{addr}")),
-        client_id: format!("{name}-client-id"),
+        client_id: client_id.to_string(),
         account: Mutex::new(account),
         fault: Mutex::new(Fault::None),
         key: Mutex::new(0),
         twitch,
+        access_token: Mutex::default(),
         grants: Mutex::default(),
         tokens: Mutex::default(),
         log: Mutex::default(),
@@ -193,6 +201,7 @@ pub async fn start(name: &'static str, account: Account) -> Standin {
         .route("/token", post(token))
         .route("/keys", get(keys))
         .route("/userinfo", get(userinfo))
+        .route("/validate", get(validate))
         .with_state(provider.clone());
     tokio::spawn(async move { axum::serve(listener, app).await });
     Standin { provider, addr }
@@ -367,7 +376,9 @@ async fn token(State(p): State<Arc<Provider>>, body: String) -> Response {
         Fault::UnknownKey => key = keys[2].clone(),
     }
     let id_token = key.sign_jwt(&claims);
-    let access = format!("at-{}", uuid::Uuid::new_v4().simple());
+    let access = lock(&p.access_token)
+        .clone()
+        .unwrap_or_else(|| format!("at-{}", uuid::Uuid::new_v4().simple()));
     let refresh = format!("rt-{}", uuid::Uuid::new_v4().simple());
     lock(&p.tokens).insert(access.clone(), account);
     lock(&p.log)
@@ -408,4 +419,23 @@ async fn userinfo(State(p): State<Arc<Provider>>, h: HeaderMap) -> Response {
             .into_response();
     };
     Json(json!({"aud": p.client_id, "iss": *lock(&p.issuer), "sub": a.sub, "email": a.email, "email_verified": a.email_verified, "preferred_username": a.login})).into_response()
+}
+
+/// Twitch's token validation (`GET /oauth2/validate`, `Authorization: OAuth <token>`), which
+/// the chat connector calls: the account's login and id (its `sub`), our client, the scopes.
+async fn validate(State(p): State<Arc<Provider>>, h: HeaderMap) -> Response {
+    let token = h
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("OAuth "))
+        .unwrap_or_default()
+        .to_string();
+    let Some(a) = lock(&p.tokens).get(&token).cloned() else {
+        return (
+            StatusCode::UNAUTHORIZED,
+            Json(json!({"status": 401, "message": "invalid access token"})),
+        )
+            .into_response();
+    };
+    Json(json!({"client_id": p.client_id, "login": a.login, "scopes": ["user:read:chat", "user:write:chat"], "user_id": a.sub, "expires_in": 14_000})).into_response()
 }
