@@ -167,7 +167,63 @@ async function oauth() {
   step("refused with a reason");
 }
 
+// Connect YouTube and Twitch chat from the dashboard through the stand-ins' consent pages, see
+// both connected on the source, and messages from both in the merged chat (the platform
+// stand-ins start talking when the creator's first message reaches them); chat rules saved.
+async function chatOauth() {
+  const ctx = await browser.newContext({ viewport: DESKTOP });
+  const page = await ctx.newPage();
+  page.on("pageerror", (e) => (out.pageErrors = [...(out.pageErrors ?? []), String(e)]));
+  await page.goto(P.url + "/register");
+  await page.getByLabel("Display name").fill("Host");
+  await page.getByLabel("Email").fill("host@example.com");
+  await page.getByLabel("Password").fill("password123");
+  await page.getByRole("button", { name: "Create account" }).click();
+  await page.waitForURL("**/dashboard");
+  await page.getByLabel("New source").fill("Main camera");
+  await page.getByRole("button", { name: "Create", exact: true }).click();
+  await page.getByRole("heading", { name: "Main camera" }).waitFor();
+  await page.getByTestId("connector-twitch").getByText("not connected").waitFor();
+  for (const [id, name] of [["twitch", "Twitch"], ["youtube", "YouTube"]]) {
+    await page.getByRole("button", { name: `Connect ${name} chat` }).click();
+    await page.getByRole("heading", { name: /local stand-in/ }).waitFor();
+    if (id === "twitch") await shot(page, "twitch-consent");
+    await page.getByRole("button", { name: "Approve" }).click();
+    await page.waitForURL("**/dashboard");
+    await page.getByText(`${name} chat is connected.`).waitFor();
+    await page.getByTestId(`connector-${id}`).getByTestId("connector-state").filter({ hasText: "connected" }).waitFor({ timeout: 20000 });
+    step(`${id} connected`);
+  }
+  await page.getByRole("button", { name: "Reconnect Twitch" }).waitFor();
+  // The creator says hello; both platforms answer in the one chat.
+  await page.getByRole("textbox", { name: "Message" }).fill("ready");
+  await page.getByRole("button", { name: "Send", exact: true }).click();
+  await page.locator(".message.twitch", { hasText: "t1" }).first().waitFor({ timeout: 20000 });
+  await page.locator(".message.youtube", { hasText: "y1" }).first().waitFor({ timeout: 20000 });
+  step("messages from both");
+  // Chat rules.
+  await page.getByText("Chat rules").click();
+  await page.getByLabel(/Slow mode/).fill("5");
+  await page.getByLabel(/Blocked words/).fill("casino, spoiler");
+  await page.getByRole("button", { name: "Save rules" }).click();
+  await page.getByText("Chat rules saved.").waitFor();
+  await shot(page, "dashboard-platform-chat");
+  step("rules saved");
+  page.once("dialog", (d) => d.accept());
+  await page.getByTestId("connector-youtube").getByRole("button", { name: "Disconnect" }).click();
+  await page.getByText("YouTube chat is disconnected.").waitFor();
+  await page.getByTestId("connector-youtube").getByText("not connected").waitFor();
+  step("youtube disconnected");
+}
+
 try {
+  if (P.scenario === "chat-oauth") {
+    await chatOauth();
+    clearTimeout(timer);
+    await browser.close();
+    process.stdout.write(JSON.stringify(out));
+    process.exit(0);
+  }
   if (P.scenario === "oauth") {
     await oauth();
     clearTimeout(timer);

@@ -66,7 +66,7 @@ struct TwitchLog {
     cut_at: Option<Instant>,
 }
 
-struct Twitch {
+pub(crate) struct Twitch {
     /// Whether connections follow the script of [`twitch_eventsub`] (else each is a plain,
     /// kept-alive session).
     scripted: bool,
@@ -321,7 +321,7 @@ struct YoutubeLog {
     accepted: usize,
 }
 
-struct Youtube {
+pub(crate) struct Youtube {
     log: Mutex<YoutubeLog>,
     go: Notify,
     /// The access token accepted now (it "expires" when the first stream is cut).
@@ -1106,17 +1106,22 @@ async fn leases_holders_and_generations(b: Backend) {
     app.finish().await;
 }
 
-/// "Connect YouTube / Twitch chat" from the dashboard: the creator goes through each platform's
-/// consent page (the local OpenID stand-ins, speaking to the same platform stand-ins as above),
-/// the tokens are sealed into the source's connectors, which start; messages from both arrive
-/// in the merged feed. Connecting again replaces the tokens; disconnecting removes it; someone
-/// else's source, an unknown platform and a refused consent are refused in words.
-async fn chat_connects_through_the_platforms_consent(b: Backend) {
+/// The platform chat stand-ins of this module, behind local OpenID stand-ins whose consent
+/// issues the tokens those platforms know: Google's issues YouTube's token; Twitch's issues the
+/// token Helix knows, for the account (user 1001, login `chan`) whose channel it is. With the
+/// node's options pointing at all of them (shared with the browser test).
+pub(crate) struct ChatStandins {
+    pub twitch: Arc<Twitch>,
+    pub youtube: Arc<Youtube>,
+    pub google: crate::support::oidc::Standin,
+    pub twitch_id: crate::support::oidc::Standin,
+    pub options: Options,
+}
+
+pub(crate) async fn chat_standins() -> ChatStandins {
     use crate::support::oidc::{self, Account};
     let (twitch, twitch_addr, ws_url) = start_twitch(true).await;
     let (youtube, youtube_addr) = start_youtube(true).await;
-    // Google's consent issues YouTube's token; Twitch's consent issues the token Helix knows,
-    // for the account (user 1001, login `chan`) whose channel it is.
     let google = oidc::start(
         "google",
         Account {
@@ -1151,6 +1156,28 @@ async fn chat_connects_through_the_platforms_consent(b: Backend) {
     });
     opts.extra.extend(google.settings());
     opts.extra.extend(tw.settings());
+    ChatStandins {
+        twitch,
+        youtube,
+        google,
+        twitch_id: tw,
+        options: opts,
+    }
+}
+
+/// "Connect YouTube / Twitch chat" from the dashboard: the creator goes through each platform's
+/// consent page (the local OpenID stand-ins, speaking to the same platform stand-ins as above),
+/// the tokens are sealed into the source's connectors, which start; messages from both arrive
+/// in the merged feed. Connecting again replaces the tokens; disconnecting removes it; someone
+/// else's source, an unknown platform and a refused consent are refused in words.
+async fn chat_connects_through_the_platforms_consent(b: Backend) {
+    let ChatStandins {
+        twitch,
+        youtube,
+        google,
+        twitch_id: tw,
+        options: opts,
+    } = chat_standins().await;
     let Some(app) = TestApp::start_with(b, opts).await else {
         return;
     };

@@ -229,3 +229,58 @@ async fn sign_in_with_google_and_twitch_in_a_real_browser() {
     }
     app.finish().await;
 }
+
+/// "Connect YouTube / Twitch chat" on the dashboard in Chromium, through the OpenID stand-ins'
+/// consent pages in front of the chat stand-ins of `connectors`: both connect, messages from
+/// both arrive in the merged chat, the chat rules are saved, YouTube is disconnected.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connect_youtube_and_twitch_chat_in_a_real_browser() {
+    let web = web_dir();
+    assert!(
+        web.join("dist/index.html").exists() && web.join("node_modules/playwright-core").exists(),
+        "the web app must be built and its test tools installed: run scripts/test.sh"
+    );
+    let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+    assert!(
+        std::path::Path::new(&chromium).exists(),
+        "Chromium is required at {chromium}"
+    );
+    let standins = crate::connectors::chat_standins().await;
+    let app = TestApp::start_with(Backend::Sqlite, standins.options)
+        .await
+        .expect("sqlite always runs");
+    let shots = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/web-shots");
+    let report = run(
+        &web,
+        &chromium,
+        json!({ "url": app.url(""), "shots": shots, "scenario": "chat-oauth" }),
+    )
+    .await;
+    assert_eq!(
+        report["steps"],
+        json!([
+            "twitch connected",
+            "youtube connected",
+            "messages from both",
+            "rules saved",
+            "youtube disconnected"
+        ]),
+        "{report:#}"
+    );
+    assert!(
+        report.get("pageErrors").is_none(),
+        "no script errors: {report}"
+    );
+    for page in ["twitch-consent", "dashboard-platform-chat"] {
+        for size in ["desktop", "phone"] {
+            assert!(shots.join(format!("{page}-{size}.png")).exists());
+        }
+    }
+    let _ = (
+        standins.twitch,
+        standins.youtube,
+        standins.google,
+        standins.twitch_id,
+    );
+    app.finish().await;
+}
