@@ -66,8 +66,8 @@ export function PlatformChat({ sourceId }: { sourceId: number }) {
     }
   }
   return (
-    <section className="platform-chat" aria-label="Platform chat">
-      <h3>Platform chat</h3>
+    <section className="platform-chat" aria-labelledby={`pchat-${sourceId}`}>
+      <h3 id={`pchat-${sourceId}`}>YouTube and Twitch chat</h3>
       <ul className="identities">
         {PLATFORMS.map(({ id, name }) => {
           const c = list.data?.connectors.find((x) => x.platform === id);
