@@ -108,6 +108,19 @@ function Profile({ me, onChange }: { me: Me; onChange: () => void }) {
 function Password() {
   const [current, setCurrent] = useState("");
   const [next, setNext] = useState("");
+  // An account made with Google or Twitch has no password to change until one is set.
+  const ways = useLoad(() => api<Schemas["IdentityList"]>("GET", "/api/auth/identities"));
+  if (ways.data && !ways.data.has_password) {
+    return (
+      <section className="card" aria-labelledby="password-title">
+        <h2 id="password-title">Password</h2>
+        <p className="muted">
+          You sign in with a linked account and have no password. To set one, log out and use “Forgot your password?” on the login page: a code goes to
+          your email.
+        </p>
+      </section>
+    );
+  }
   return (
     <section className="card" aria-labelledby="password-title">
       <h2 id="password-title">Password</h2>

@@ -333,7 +333,57 @@ async fn sign_up_sign_out_link_and_sign_in_with_either(b: Backend) {
     assert_ne!(fresh["user"]["id"].as_i64(), Some(user_id));
     assert_eq!(fresh["user"]["email"], "casey@twitch.example");
 
-    assert_no_secrets(&logs, &[&google, &twitch], &[t1, t2]);
+    // "Forgot your password?" gives the Google-only account a password; then Google may go.
+    let (s, _) = call(
+        &app,
+        "POST",
+        "/api/auth/forgot-password",
+        None,
+        Some(json!({"email": "creator@example.com"})),
+    )
+    .await;
+    assert_eq!(s, 200);
+    let code = app
+        .inbox
+        .code_for("creator@example.com", "password reset code")
+        .await;
+    let (s, e) = call(
+        &app,
+        "POST",
+        "/api/auth/reset-password",
+        None,
+        Some(
+            json!({"email": "creator@example.com", "code": code, "new_password": "a new password"}),
+        ),
+    )
+    .await;
+    assert_eq!(s, 200, "{e}");
+    let (s, login) = call(
+        &app,
+        "POST",
+        "/api/auth/login",
+        None,
+        Some(json!({"email": "creator@example.com", "password": "a new password"})),
+    )
+    .await;
+    assert_eq!(s, 200, "{login}");
+    let t3 = token(&login);
+    assert_eq!(identities(&app, &t3).await["has_password"], true);
+    assert_eq!(
+        call(
+            &app,
+            "DELETE",
+            &format!("/api/auth/identities/{g_id}"),
+            Some(&t3),
+            None
+        )
+        .await
+        .0,
+        200
+    );
+    assert_eq!(identities(&app, &t3).await["identities"], json!([]));
+
+    assert_no_secrets(&logs, &[&google, &twitch], &[t1, t2, t3]);
     app.finish().await;
 }
 
