@@ -6,6 +6,7 @@ import { useLoad } from "./ui";
 /** What each `oauth_error` means for the person signing in, and what to do. */
 export const OAUTH_ERRORS: Record<string, string> = {
   OAUTH_STATE_INVALID: "This sign-in link is not valid or was already used. Start again with the button below.",
+  OAUTH_OTHER_BROWSER: "This sign-in was started in another browser (or its cookie was blocked), so it was refused. Start again here.",
   OAUTH_EXPIRED: "The sign-in took longer than 10 minutes and expired. Start again.",
   OAUTH_DENIED: "Access was not granted at the provider, so you are not signed in. Start again if that was a mistake.",
   OAUTH_CODE_REFUSED: "The provider refused the sign-in code (it was already used or expired). Start again.",

@@ -89,6 +89,8 @@ pub struct PendingLogin {
     pub verifier_sealed: String,
     /// SHA-256 of the nonce.
     pub nonce_hash: String,
+    /// SHA-256 of the browser-binding cookie.
+    pub binding_hash: String,
     /// Local path to return to.
     pub return_to: String,
     /// Expiry (ms).
@@ -112,6 +114,8 @@ pub struct NewPendingLogin<'a> {
     pub verifier_sealed: &'a str,
     /// SHA-256 of the nonce.
     pub nonce_hash: &'a str,
+    /// SHA-256 of the browser-binding cookie.
+    pub binding_hash: &'a str,
     /// Local path to return to.
     pub return_to: &'a str,
     /// Expiry (ms).
@@ -266,10 +270,10 @@ impl Db {
         on_pool!(self, p => {
             sqlx::query("DELETE FROM oauth_logins WHERE expires_at < $1")
                 .bind(now - PENDING_KEPT_MS).execute(p).await?;
-            sqlx::query("INSERT INTO oauth_logins (state_hash, provider, purpose, user_id, source_id, verifier_sealed, nonce_hash, return_to, created_at, expires_at) \
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)")
+            sqlx::query("INSERT INTO oauth_logins (state_hash, provider, purpose, user_id, source_id, verifier_sealed, nonce_hash, binding_hash, return_to, created_at, expires_at) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)")
                 .bind(l.state_hash).bind(l.provider).bind(l.purpose).bind(l.user_id).bind(l.source_id)
-                .bind(l.verifier_sealed).bind(l.nonce_hash).bind(l.return_to).bind(now).bind(l.expires_at)
+                .bind(l.verifier_sealed).bind(l.nonce_hash).bind(l.binding_hash).bind(l.return_to).bind(now).bind(l.expires_at)
                 .execute(p).await.map_err(map_unique)?;
         });
         Ok(())
@@ -286,7 +290,7 @@ impl Db {
         on_pool!(self, p => {
             let row = sqlx::query(
                 "UPDATE oauth_logins SET used_at = $3 WHERE state_hash = $1 AND provider = $2 AND used_at IS NULL \
-                 RETURNING id, provider, purpose, user_id, source_id, verifier_sealed, nonce_hash, return_to, expires_at",
+                 RETURNING id, provider, purpose, user_id, source_id, verifier_sealed, nonce_hash, binding_hash, return_to, expires_at",
             )
             .bind(state_hash).bind(provider).bind(now).fetch_optional(p).await?;
             let Some(r) = row else { return Ok(Taken::Unknown) };
@@ -298,6 +302,7 @@ impl Db {
                 source_id: r.try_get("source_id")?,
                 verifier_sealed: r.try_get("verifier_sealed")?,
                 nonce_hash: r.try_get("nonce_hash")?,
+                binding_hash: r.try_get("binding_hash")?,
                 return_to: r.try_get("return_to")?,
                 expires_at: r.try_get("expires_at")?,
             };

@@ -17,7 +17,8 @@ CREATE TABLE user_identities (
 CREATE INDEX idx_user_identities_user ON user_identities(user_id);
 
 -- A sign-in (or link, or chat connection) waiting for the provider's callback, on whichever node
--- it lands: the state's hash, the sealed PKCE verifier, the nonce's hash, where to return.
+-- it lands: the state's hash, the sealed PKCE verifier, the nonce's hash, where to return, and
+-- the hash of the cookie that binds it to the browser that started it.
 -- Taken once (used_at), valid until expires_at; rows an hour past expiry are deleted.
 CREATE TABLE oauth_logins (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -28,6 +29,7 @@ CREATE TABLE oauth_logins (
     source_id BIGINT,
     verifier_sealed TEXT NOT NULL,
     nonce_hash TEXT NOT NULL,
+    binding_hash TEXT NOT NULL,
     return_to TEXT NOT NULL,
     created_at BIGINT NOT NULL,
     expires_at BIGINT NOT NULL,

@@ -212,6 +212,7 @@ fn pending<'a>(state_hash: &'a str, expires_at: i64) -> NewPendingLogin<'a> {
         source_id: None,
         verifier_sealed: "sealed",
         nonce_hash: "nh",
+        binding_hash: "bh",
         return_to: "/dashboard",
         expires_at,
     }
@@ -247,9 +248,10 @@ async fn pending_logins_are_taken_once_and_expire(db: &Db) {
             l.purpose.as_str(),
             l.verifier_sealed.as_str(),
             l.nonce_hash.as_str(),
+            l.binding_hash.as_str(),
             l.return_to.as_str()
         ),
-        ("login", "sealed", "nh", "/dashboard")
+        ("login", "sealed", "nh", "bh", "/dashboard")
     );
     assert_eq!(
         db.take_pending_login("google", "s1", NOW + 2)

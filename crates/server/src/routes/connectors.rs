@@ -445,7 +445,7 @@ pub async fn consent(
     State(state): State<AppState>,
     auth: AuthUser,
     ApiJson(req): ApiJson<ChatConsentRequest>,
-) -> ApiResult<Json<ChatConsent>> {
+) -> ApiResult<axum::response::Response> {
     use crate::service::identity::{Provider, Purpose};
     let provider = match req.platform.as_str() {
         "youtube" => Provider::Google,
@@ -457,7 +457,7 @@ pub async fn consent(
         }
     };
     let source = owned_source(&state, &auth, req.source_id).await?;
-    let authorize_url = state
+    let started = state
         .identity
         .start(
             provider,
@@ -467,7 +467,17 @@ pub async fn consent(
             },
         )
         .await?;
-    Ok(Json(ChatConsent { authorize_url }))
+    // The flow is bound to this browser by a cookie its callback must bring back.
+    let cookie = state
+        .identity
+        .binding_set_cookie(provider, &started.binding);
+    Ok((
+        [(axum::http::header::SET_COOKIE, cookie)],
+        Json(ChatConsent {
+            authorize_url: started.authorize_url,
+        }),
+    )
+        .into_response())
 }
 
 /// Remove a chat connector (its source's owner): it stops at once; its messages stay.

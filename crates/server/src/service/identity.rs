@@ -141,6 +141,9 @@ pub enum IdentityError {
     /// The pending login expired.
     #[error("the sign-in took too long")]
     Expired,
+    /// The callback reached another browser than the one that started the flow.
+    #[error("the sign-in was started in another browser")]
+    OtherBrowser,
     /// The person declined at the provider (or the provider said why not).
     #[error("the provider did not grant access")]
     Denied,
@@ -187,6 +190,7 @@ impl IdentityError {
             IdentityError::NotConfigured(_) => "OAUTH_NOT_CONFIGURED",
             IdentityError::StateInvalid => "OAUTH_STATE_INVALID",
             IdentityError::Expired => "OAUTH_EXPIRED",
+            IdentityError::OtherBrowser => "OAUTH_OTHER_BROWSER",
             IdentityError::Denied => "OAUTH_DENIED",
             IdentityError::CodeRefused(_) => "OAUTH_CODE_REFUSED",
             IdentityError::Unreachable(_) => "OAUTH_PROVIDER_UNREACHABLE",
@@ -238,6 +242,20 @@ pub enum Completed {
         /// The account's login name (Twitch's channel), when known.
         login: Option<String>,
     },
+}
+
+/// A started flow.
+#[derive(Debug)]
+pub struct Started {
+    /// The provider's consent page.
+    pub authorize_url: String,
+    /// The value of the browser-binding cookie to set.
+    pub binding: String,
+}
+
+/// The name of the cookie binding a flow with `p` to the browser that started it.
+pub fn binding_cookie(p: Provider) -> String {
+    format!("ferrocast_oauth_{}", p.as_str())
 }
 
 /// The query of a provider's callback.
@@ -306,15 +324,33 @@ impl Identity {
         .ok_or(IdentityError::NotConfigured(p.label()))
     }
 
+    /// The `Set-Cookie` value binding a flow with `p` to this browser: sent back only to
+    /// `/api/auth` (the callbacks), on top-level navigations (`SameSite=Lax`), unreadable to
+    /// scripts, for as long as the flow may take.
+    pub fn binding_set_cookie(&self, p: Provider, value: &str) -> String {
+        let secure = if self.public_url.starts_with("https://") {
+            "; Secure"
+        } else {
+            ""
+        };
+        format!(
+            "{}={value}; Path=/api/auth; HttpOnly; SameSite=Lax; Max-Age={}{secure}",
+            binding_cookie(p),
+            PENDING_TTL_MS / 1000
+        )
+    }
+
     /// The redirect URI registered at the provider.
     pub fn redirect_uri(&self, p: Provider) -> String {
         format!("{}/api/auth/{}/callback", self.public_url, p.as_str())
     }
 
-    /// Starts a flow: stores the pending login and returns the provider's consent URL.
-    pub async fn start(&self, p: Provider, purpose: Purpose) -> Result<String, IdentityError> {
+    /// Starts a flow: stores the pending login and returns the provider's consent URL and the
+    /// value of the cookie ([`binding_cookie`]) that binds the flow to this browser.
+    pub async fn start(&self, p: Provider, purpose: Purpose) -> Result<Started, IdentityError> {
         let cfg = self.provider(p)?;
         let state = oidc::random_token();
+        let binding = oidc::random_token();
         let nonce = oidc::random_token();
         let verifier = oidc::pkce_verifier();
         let state_hash = token::hash(&state);
@@ -353,6 +389,7 @@ impl Identity {
                     source_id,
                     verifier_sealed: &sealed,
                     nonce_hash: &token::hash(&nonce),
+                    binding_hash: &token::hash(&binding),
                     return_to: &return_to,
                     expires_at: now + PENDING_TTL_MS,
                 },
@@ -367,7 +404,7 @@ impl Identity {
             (Provider::Google, _) => &[("prompt", "select_account")],
             (Provider::Twitch, _) => &[],
         };
-        Ok(AuthorizationRequest {
+        let authorize_url = AuthorizationRequest {
             endpoint: &cfg.authorize_url,
             client_id: &cfg.client_id,
             redirect_uri: &redirect_uri,
@@ -377,7 +414,11 @@ impl Identity {
             code_challenge: &challenge,
             extra,
         }
-        .url())
+        .url();
+        Ok(Started {
+            authorize_url,
+            binding,
+        })
     }
 
     /// Where a failed callback sends the browser: the login page, or Settings for a link,
@@ -386,6 +427,7 @@ impl Identity {
         &self,
         p: Provider,
         params: CallbackParams,
+        binding: Option<&str>,
         registration_open: bool,
     ) -> Result<Completed, (IdentityError, &'static str)> {
         let state = params
@@ -408,6 +450,14 @@ impl Identity {
             "connect" => "/dashboard",
             _ => "/login",
         };
+        // The browser that comes back must be the one that started: otherwise someone could
+        // send a victim their own callback (signing the victim in as them, or linking the
+        // victim's provider account to theirs).
+        if !binding
+            .is_some_and(|b| b.len() <= 128 && token::ct_eq(&token::hash(b), &login.binding_hash))
+        {
+            return Err((IdentityError::OtherBrowser, back));
+        }
         self.complete(
             p,
             &state,

@@ -1192,22 +1192,39 @@ async fn chat_connects_through_the_platforms_consent(b: Backend) {
     let connect = |platform: &'static str| {
         let (app, token, id) = (&app, src.token.clone(), src.id);
         async move {
-            let (status, body) = post_json(
-                app,
-                &token,
-                "/api/chat/connectors/oauth",
-                json!({"source_id": id, "platform": platform}),
+            let res = client()
+                .post(app.url("/api/chat/connectors/oauth"))
+                .bearer_auth(&token)
+                .json(&json!({"source_id": id, "platform": platform}))
+                .send()
+                .await
+                .expect("consent");
+            assert_eq!(res.status(), 200);
+            // The flow's browser-binding cookie, which the callback must bring back.
+            let cookie = res.headers()["set-cookie"]
+                .to_str()
+                .expect("cookie")
+                .split(';')
+                .next()
+                .expect("pair")
+                .to_string();
+            let body: Value = res.json().await.expect("json");
+            (
+                body["authorize_url"].as_str().expect("url").to_string(),
+                cookie,
             )
-            .await;
-            assert_eq!(status, 200, "{body}");
-            body["authorize_url"].as_str().expect("url").to_string()
         }
     };
     let mut back_to = Vec::new();
     for (platform, standin) in [("twitch", &tw), ("youtube", &google)] {
-        let url = connect(platform).await;
+        let (url, cookie) = connect(platform).await;
         let back = standin.approve(&url).await;
-        let res = no_redirects.get(&back).send().await.expect("callback");
+        let res = no_redirects
+            .get(&back)
+            .header("cookie", cookie)
+            .send()
+            .await
+            .expect("callback");
         assert_eq!(res.status(), 302);
         back_to.push(
             res.headers()["location"]
@@ -1275,11 +1292,12 @@ async fn chat_connects_through_the_platforms_consent(b: Backend) {
 
     // Reconnect: a new generation of the same connector; disconnect removes it.
     let before = connectors(&app, &src.token, src.id).await.len();
-    let url = connect("twitch").await;
+    let (url, cookie) = connect("twitch").await;
     let back = tw.approve(&url).await;
     assert_eq!(
         no_redirects
             .get(&back)
+            .header("cookie", cookie)
             .send()
             .await
             .expect("callback")
@@ -1318,7 +1336,7 @@ async fn chat_connects_through_the_platforms_consent(b: Backend) {
     )
     .await;
     assert_eq!(status, 422);
-    let url = connect("twitch").await;
+    let (url, cookie) = connect("twitch").await;
     let deny = format!("{}&deny=1", url.split_once('?').expect("q").1);
     let res = no_redirects
         .post(format!("{}/approve", tw.base()))
@@ -1328,7 +1346,12 @@ async fn chat_connects_through_the_platforms_consent(b: Backend) {
         .await
         .expect("deny");
     let back = res.headers()["location"].to_str().expect("loc").to_string();
-    let res = no_redirects.get(&back).send().await.expect("callback");
+    let res = no_redirects
+        .get(&back)
+        .header("cookie", cookie)
+        .send()
+        .await
+        .expect("callback");
     assert_eq!(
         res.headers()["location"].to_str().expect("loc"),
         "/dashboard?oauth_error=OAUTH_DENIED&provider=twitch"

@@ -78,10 +78,38 @@ fn location(res: &reqwest::Response) -> String {
         .to_string()
 }
 
-/// Where the node sends the browser after the provider's callback at `back`.
+/// The `name=value` of the browser-binding cookie a response sets.
+fn binding(res: &reqwest::Response) -> String {
+    let v = res.headers()["set-cookie"].to_str().expect("cookie");
+    assert!(
+        v.contains("HttpOnly") && v.contains("SameSite=Lax") && v.contains("Path=/api/auth"),
+        "{v}"
+    );
+    v.split(';').next().expect("pair").to_string()
+}
+
+/// Where the node sends the browser (holding `cookie`) after the provider's callback at `back`.
+async fn follow_callback_with(back: &str, cookie: Option<&str>) -> String {
+    let mut req = no_redirects().get(back);
+    if let Some(c) = cookie {
+        req = req.header("cookie", c);
+    }
+    location(&req.send().await.expect("callback"))
+}
+
+/// The callback from a browser without the flow's cookie (a forged or sent-on one).
 async fn follow_callback(back: &str) -> String {
-    let res = no_redirects().get(back).send().await.expect("callback");
-    location(&res)
+    follow_callback_with(back, None).await
+}
+
+/// Starts a sign-in as a browser does: the consent URL and the binding cookie.
+async fn start_login(app: &TestApp, provider: &str) -> (String, String) {
+    let res = no_redirects()
+        .get(app.url(&format!("/api/auth/{provider}")))
+        .send()
+        .await
+        .expect("start");
+    (location(&res), binding(&res))
 }
 
 /// The `oauth_error` a redirect carries, if any.
@@ -94,16 +122,11 @@ fn oauth_error(to: &str) -> Option<String> {
 /// Signs in with the stand-in through the node's routes: start, consent, callback, exchange.
 /// `Ok` is the exchange's answer (tokens or the two-factor challenge), `Err` the error code.
 async fn sign_in(app: &TestApp, s: &Standin) -> Result<Value, String> {
-    let start = no_redirects()
-        .get(app.url(&format!("/api/auth/{}", s.provider.name)))
-        .send()
-        .await
-        .expect("start");
-    let authorize = location(&start);
+    let (authorize, cookie) = start_login(app, s.provider.name).await;
     assert!(authorize.starts_with(&s.base()), "{authorize}");
     let back = s.approve(&authorize).await;
     assert!(back.starts_with(&app.url(&format!("/api/auth/{}/callback", s.provider.name))));
-    let to = follow_callback(&back).await;
+    let to = follow_callback_with(&back, Some(&cookie)).await;
     if let Some(e) = oauth_error(&to) {
         return Err(e);
     }
@@ -146,19 +169,19 @@ fn token(v: &Value) -> String {
 }
 
 async fn link(app: &TestApp, s: &Standin, token: &str) -> String {
-    let (status, body) = call(
-        app,
-        "POST",
-        &format!("/api/auth/link/{}", s.provider.name),
-        Some(token),
-        None,
-    )
-    .await;
-    assert_eq!(status, 200, "{body}");
+    let res = no_redirects()
+        .post(app.url(&format!("/api/auth/link/{}", s.provider.name)))
+        .bearer_auth(token)
+        .send()
+        .await
+        .expect("link");
+    assert_eq!(res.status(), 200);
+    let cookie = binding(&res);
+    let body: Value = res.json().await.expect("json");
     let back = s
         .approve(body["authorize_url"].as_str().expect("url"))
         .await;
-    follow_callback(&back).await
+    follow_callback_with(&back, Some(&cookie)).await
 }
 
 async fn identities(app: &TestApp, token: &str) -> Value {
@@ -512,12 +535,7 @@ async fn every_refusal_has_its_reason(b: Backend) {
         assert!(to.starts_with("/login?"));
     }
     // The person cancels at the provider.
-    let authorize = location(
-        &c.get(app.url("/api/auth/google"))
-            .send()
-            .await
-            .expect("start"),
-    );
+    let (authorize, cookie) = start_login(&app, "google").await;
     let deny = format!("{}&deny=1", authorize.split_once('?').expect("q").1);
     let res = c
         .post(format!("{}/approve", google.base()))
@@ -527,21 +545,32 @@ async fn every_refusal_has_its_reason(b: Backend) {
         .await
         .expect("deny");
     assert_eq!(
-        oauth_error(&follow_callback(&location(&res)).await).as_deref(),
+        oauth_error(&follow_callback_with(&location(&res), Some(&cookie)).await).as_deref(),
         Some("OAUTH_DENIED")
     );
 
-    // A good sign-in, whose callback URL is then replayed: the state is spent.
-    let authorize = location(
-        &c.get(app.url("/api/auth/google"))
-            .send()
-            .await
-            .expect("start"),
-    );
+    // A callback that reaches another browser than the one that started (someone sending
+    // their own callback to a victim): without the flow's cookie, or with another flow's.
+    let (authorize, _) = start_login(&app, "google").await;
     let back = google.approve(&authorize).await;
-    assert!(oauth_error(&follow_callback(&back).await).is_none());
     assert_eq!(
         oauth_error(&follow_callback(&back).await).as_deref(),
+        Some("OAUTH_OTHER_BROWSER")
+    );
+    let (authorize, _) = start_login(&app, "google").await;
+    let (_, other_cookie) = start_login(&app, "google").await;
+    let back = google.approve(&authorize).await;
+    assert_eq!(
+        oauth_error(&follow_callback_with(&back, Some(&other_cookie)).await).as_deref(),
+        Some("OAUTH_OTHER_BROWSER")
+    );
+
+    // A good sign-in, whose callback URL is then replayed: the state is spent.
+    let (authorize, cookie) = start_login(&app, "google").await;
+    let back = google.approve(&authorize).await;
+    assert!(oauth_error(&follow_callback_with(&back, Some(&cookie)).await).is_none());
+    assert_eq!(
+        oauth_error(&follow_callback_with(&back, Some(&cookie)).await).as_deref(),
         Some("OAUTH_STATE_INVALID")
     );
     // The same code with a fresh state (a stolen code): the provider refuses it.
@@ -553,12 +582,7 @@ async fn every_refusal_has_its_reason(b: Backend) {
         .next()
         .expect("code")
         .to_string();
-    let fresh = location(
-        &c.get(app.url("/api/auth/google"))
-            .send()
-            .await
-            .expect("start"),
-    );
+    let (fresh, cookie) = start_login(&app, "google").await;
     let state = fresh
         .split("state=")
         .nth(1)
@@ -570,7 +594,7 @@ async fn every_refusal_has_its_reason(b: Backend) {
         "/api/auth/google/callback?code={code}&state={state}"
     ));
     assert_eq!(
-        oauth_error(&follow_callback(&replay).await).as_deref(),
+        oauth_error(&follow_callback_with(&replay, Some(&cookie)).await).as_deref(),
         Some("OAUTH_CODE_REFUSED")
     );
     assert_eq!(
@@ -579,12 +603,7 @@ async fn every_refusal_has_its_reason(b: Backend) {
     );
 
     // An expired login.
-    let authorize = location(
-        &c.get(app.url("/api/auth/google"))
-            .send()
-            .await
-            .expect("start"),
-    );
+    let (authorize, cookie) = start_login(&app, "google").await;
     let back = google.approve(&authorize).await;
     let db = &app.running.as_ref().expect("running").state.db;
     match db {
@@ -602,7 +621,7 @@ async fn every_refusal_has_its_reason(b: Backend) {
         }
     }
     assert_eq!(
-        oauth_error(&follow_callback(&back).await).as_deref(),
+        oauth_error(&follow_callback_with(&back, Some(&cookie)).await).as_deref(),
         Some("OAUTH_EXPIRED")
     );
 

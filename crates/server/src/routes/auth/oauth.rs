@@ -11,7 +11,7 @@ use super::shapes::*;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{ApiJson, AuthUser, ClientIp};
 use crate::service::clock::rfc3339;
-use crate::service::identity::{CallbackParams, Completed, Provider, Purpose};
+use crate::service::identity::{binding_cookie, CallbackParams, Completed, Provider, Purpose};
 use crate::state::AppState;
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
@@ -93,6 +93,18 @@ fn redirect(to: &str) -> Response {
     (StatusCode::FOUND, [(header::LOCATION, to.to_string())]).into_response()
 }
 
+/// The value of cookie `name` in the request, if any.
+fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|kv| kv.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v)
+}
+
 fn provider_or_404(state: &AppState, p: Provider) -> ApiResult<Provider> {
     if state.identity.configured().contains(&p) {
         Ok(p)
@@ -132,20 +144,40 @@ async fn start(state: AppState, ip: std::net::IpAddr, p: Provider, q: StartQuery
         )
     };
     match go.await {
-        Ok(url) => redirect(&url),
+        Ok(started) => {
+            let mut res = redirect(&started.authorize_url);
+            if let Ok(v) = state
+                .identity
+                .binding_set_cookie(p, &started.binding)
+                .parse()
+            {
+                res.headers_mut().insert(header::SET_COOKIE, v);
+            }
+            res
+        }
         Err(e) if e.status == StatusCode::TOO_MANY_REQUESTS => e.into_response(),
         Err(e) => redirect(&format!("/login?oauth_error={}", e.body.code)),
     }
 }
 
-async fn callback(state: AppState, p: Provider, mut q: HashMap<String, String>) -> Response {
+async fn callback(
+    state: AppState,
+    p: Provider,
+    headers: HeaderMap,
+    mut q: HashMap<String, String>,
+) -> Response {
     let params = CallbackParams {
         code: q.remove("code"),
         state: q.remove("state"),
         error: q.remove("error"),
     };
     let registration_open = state.site.settings().await.registration_open;
-    match state.identity.callback(p, params, registration_open).await {
+    let binding = cookie(&headers, &binding_cookie(p));
+    let mut res = match state
+        .identity
+        .callback(p, params, binding, registration_open)
+        .await
+    {
         Ok(Completed::SignedIn { handoff, return_to }) => redirect(&format!(
             "/auth/complete?return_to={}#code={handoff}",
             ferrocast_auth::oidc::percent_encode(&return_to)
@@ -179,7 +211,17 @@ async fn callback(state: AppState, p: Provider, mut q: HashMap<String, String>) 
                 p.as_str()
             ))
         }
+    };
+    // The flow is over either way: the binding cookie goes.
+    if let Ok(v) = format!(
+        "{}=; Path=/api/auth; HttpOnly; SameSite=Lax; Max-Age=0",
+        binding_cookie(p)
+    )
+    .parse()
+    {
+        res.headers_mut().insert(header::SET_COOKIE, v);
     }
+    res
 }
 
 /// Start signing in with Google: redirects to Google's consent page.
@@ -209,9 +251,10 @@ pub async fn twitch_start(
     responses((status = 302, description = "To /auth/complete#code=… (sign-in), /settings (link), /dashboard (chat), or back with ?oauth_error=CODE")))]
 pub async fn google_callback(
     State(state): State<AppState>,
+    headers: HeaderMap,
     Query(q): Query<HashMap<String, String>>,
 ) -> Response {
-    callback(state, Provider::Google, q).await
+    callback(state, Provider::Google, headers, q).await
 }
 
 /// Twitch's redirect back (register `PUBLIC_URL/api/auth/twitch/callback` at Twitch).
@@ -219,9 +262,10 @@ pub async fn google_callback(
     responses((status = 302, description = "To /auth/complete#code=… (sign-in), /settings (link), /dashboard (chat), or back with ?oauth_error=CODE")))]
 pub async fn twitch_callback(
     State(state): State<AppState>,
+    headers: HeaderMap,
     Query(q): Query<HashMap<String, String>>,
 ) -> Response {
-    callback(state, Provider::Twitch, q).await
+    callback(state, Provider::Twitch, headers, q).await
 }
 
 /// Trade the hand-off code of a provider sign-in for a session (once, within a minute). With
@@ -291,10 +335,10 @@ pub async fn link_identity(
     State(state): State<AppState>,
     auth: AuthUser,
     Path(provider): Path<String>,
-) -> ApiResult<Json<AuthorizeUrl>> {
+) -> ApiResult<Response> {
     let p = Provider::parse(&provider).ok_or_else(|| ApiError::not_found("Provider"))?;
     provider_or_404(&state, p)?;
-    let authorize_url = state
+    let started = state
         .identity
         .start(
             p,
@@ -303,7 +347,15 @@ pub async fn link_identity(
             },
         )
         .await?;
-    Ok(Json(AuthorizeUrl { authorize_url }))
+    // The flow is bound to this browser by a cookie its callback must bring back.
+    let cookie = state.identity.binding_set_cookie(p, &started.binding);
+    Ok((
+        [(header::SET_COOKIE, cookie)],
+        Json(AuthorizeUrl {
+            authorize_url: started.authorize_url,
+        }),
+    )
+        .into_response())
 }
 
 /// Unlink a provider account. Refused (409 `LAST_SIGN_IN_METHOD`) when it is the account's
