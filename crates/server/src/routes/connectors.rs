@@ -443,9 +443,12 @@ pub struct ChatConsent {
     responses((status = 200, body = ChatConsent), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn consent(
     State(state): State<AppState>,
+    crate::extract::ClientIp(ip): crate::extract::ClientIp,
     auth: AuthUser,
     ApiJson(req): ApiJson<ChatConsentRequest>,
 ) -> ApiResult<axum::response::Response> {
+    // Each start stores a pending login: counted as a credential request.
+    crate::extract::limit_auth(&state, ip)?;
     use crate::service::identity::{Provider, Purpose};
     let provider = match req.platform.as_str() {
         "youtube" => Provider::Google,

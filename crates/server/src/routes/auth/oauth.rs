@@ -333,9 +333,12 @@ pub async fn list_identities(
     responses((status = 200, body = AuthorizeUrl), (status = 404, body = ErrorBody)))]
 pub async fn link_identity(
     State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
     auth: AuthUser,
     Path(provider): Path<String>,
 ) -> ApiResult<Response> {
+    // Each start stores a pending login: counted as a credential request.
+    crate::extract::limit_auth(&state, ip)?;
     let p = Provider::parse(&provider).ok_or_else(|| ApiError::not_found("Provider"))?;
     provider_or_404(&state, p)?;
     let started = state
