@@ -45,6 +45,8 @@ pub const JWKS_TTL_MS: i64 = 3600 * 1000;
 pub const FORCED_REFETCH_MS: i64 = 30 * 1000;
 /// Each call to a provider must answer within this time.
 const CALL_TIMEOUT: Duration = Duration::from_secs(10);
+/// The claims asked of Twitch (OpenID Connect Core §5.5; Twitch's "Requesting claims").
+const TWITCH_CLAIMS: &str = r#"{"id_token":{"email":null,"email_verified":null},"userinfo":{"email":null,"email_verified":null,"preferred_username":null}}"#;
 /// Longest `return_to` path kept.
 const MAX_RETURN_TO: usize = 512;
 
@@ -402,7 +404,9 @@ impl Identity {
         let extra: &[(&str, &str)] = match (p, kind) {
             (Provider::Google, "connect") => &[("access_type", "offline"), ("prompt", "consent")],
             (Provider::Google, _) => &[("prompt", "select_account")],
-            (Provider::Twitch, _) => &[],
+            // Twitch shares the email and login only when asked for by claim (OpenID Connect
+            // Core §5.5): its UserInfo answers just `sub` otherwise.
+            (Provider::Twitch, _) => &[("claims", TWITCH_CLAIMS)],
         };
         let authorize_url = AuthorizationRequest {
             endpoint: &cfg.authorize_url,

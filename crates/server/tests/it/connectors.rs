@@ -1286,8 +1286,14 @@ async fn chat_connects_through_the_platforms_consent(b: Backend) {
     .await;
     assert_eq!(out["complete"], true, "both platforms delivered: {out}");
     let messages = out["messages"].as_array().expect("messages").clone();
-    assert_eq!(texts(&messages, "twitch"), numbered("t", 10), "{out}");
-    assert_eq!(texts(&messages, "youtube"), numbered("y", 10), "{out}");
+    assert!(
+        texts(&messages, "twitch").starts_with(&numbered("t", 10)),
+        "{out}"
+    );
+    assert!(
+        texts(&messages, "youtube").starts_with(&numbered("y", 10)),
+        "{out}"
+    );
     let _ = (twitch, youtube);
 
     // Reconnect: a new generation of the same connector; disconnect removes it.

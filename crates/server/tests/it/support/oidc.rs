@@ -61,6 +61,8 @@ struct Grant {
     challenge: String,
     nonce: String,
     scope: String,
+    /// The `claims` request parameter (OpenID Connect Core §5.5), if any.
+    claims: Option<Value>,
     account: Account,
     used: bool,
 }
@@ -92,7 +94,8 @@ pub struct Provider {
     /// The access token to hand out (a platform stand-in's token), instead of a random one.
     pub access_token: Mutex<Option<String>>,
     grants: Mutex<HashMap<String, Grant>>,
-    tokens: Mutex<HashMap<String, Account>>,
+    /// Access tokens: their account, and the claims asked of UserInfo.
+    tokens: Mutex<HashMap<String, (Account, Option<Value>)>>,
     pub log: Mutex<Log>,
 }
 
@@ -283,6 +286,9 @@ async fn approve(State(p): State<Arc<Provider>>, body: String) -> Response {
             challenge: get("code_challenge"),
             nonce: get("nonce"),
             scope: get("scope"),
+            claims: q
+                .get("claims")
+                .map(|c| serde_json::from_str(c).expect("claims is JSON")),
             account: lock(&p.account).clone(),
             used: false,
         },
@@ -322,7 +328,7 @@ async fn token(State(p): State<Arc<Provider>>, body: String) -> Response {
         )
             .into_response();
     }
-    let (account, nonce, scope) = {
+    let (account, nonce, scope, asked) = {
         let mut grants = lock(&p.grants);
         let Some(g) = grants.get_mut(&get("code")) else {
             return invalid_grant(&p, "unknown code");
@@ -338,7 +344,12 @@ async fn token(State(p): State<Arc<Provider>>, body: String) -> Response {
         if challenge != g.challenge {
             return invalid_grant(&p, "PKCE verification failed");
         }
-        (g.account.clone(), g.nonce.clone(), g.scope.clone())
+        (
+            g.account.clone(),
+            g.nonce.clone(),
+            g.scope.clone(),
+            g.claims.clone(),
+        )
     };
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -380,7 +391,7 @@ async fn token(State(p): State<Arc<Provider>>, body: String) -> Response {
         .clone()
         .unwrap_or_else(|| format!("at-{}", uuid::Uuid::new_v4().simple()));
     let refresh = format!("rt-{}", uuid::Uuid::new_v4().simple());
-    lock(&p.tokens).insert(access.clone(), account);
+    lock(&p.tokens).insert(access.clone(), (account, asked));
     lock(&p.log)
         .secrets
         .extend([access.clone(), refresh.clone(), id_token.clone()]);
@@ -411,14 +422,30 @@ async fn userinfo(State(p): State<Arc<Provider>>, h: HeaderMap) -> Response {
         .and_then(|v| v.strip_prefix("Bearer "))
         .unwrap_or_default()
         .to_string();
-    let Some(a) = lock(&p.tokens).get(&token).cloned() else {
+    let Some((a, asked)) = lock(&p.tokens).get(&token).cloned() else {
         return (
             StatusCode::UNAUTHORIZED,
             Json(json!({"error": "invalid_token"})),
         )
             .into_response();
     };
-    Json(json!({"aud": p.client_id, "iss": *lock(&p.issuer), "sub": a.sub, "email": a.email, "email_verified": a.email_verified, "preferred_username": a.login})).into_response()
+    // Twitch's default UserInfo claims; the others only when the `claims` parameter asked.
+    let mut body = json!({"aud": p.client_id, "iss": *lock(&p.issuer), "sub": a.sub});
+    let wants = |c: &str| {
+        asked
+            .as_ref()
+            .is_some_and(|v| v["userinfo"].get(c).is_some())
+    };
+    if wants("email") {
+        body["email"] = json!(a.email);
+    }
+    if wants("email_verified") {
+        body["email_verified"] = json!(a.email_verified);
+    }
+    if wants("preferred_username") {
+        body["preferred_username"] = json!(a.login);
+    }
+    Json(body).into_response()
 }
 
 /// Twitch's token validation (`GET /oauth2/validate`, `Authorization: OAuth <token>`), which
@@ -430,7 +457,7 @@ async fn validate(State(p): State<Arc<Provider>>, h: HeaderMap) -> Response {
         .and_then(|v| v.strip_prefix("OAuth "))
         .unwrap_or_default()
         .to_string();
-    let Some(a) = lock(&p.tokens).get(&token).cloned() else {
+    let Some((a, _)) = lock(&p.tokens).get(&token).cloned() else {
         return (
             StatusCode::UNAUTHORIZED,
             Json(json!({"status": 401, "message": "invalid access token"})),
