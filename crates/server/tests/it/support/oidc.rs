@@ -91,6 +91,8 @@ pub struct Provider {
     pub key: Mutex<usize>,
     /// Twitch sends `scope` as an array and offers userinfo; Google a string.
     twitch: bool,
+    /// Seconds added to the stand-in's clock (tests that move the node's clock move this too).
+    pub clock_offset: Mutex<i64>,
     /// The access token to hand out (a platform stand-in's token), instead of a random one.
     pub access_token: Mutex<Option<String>>,
     grants: Mutex<HashMap<String, Grant>>,
@@ -192,6 +194,7 @@ pub async fn start_with_client(name: &'static str, account: Account, client_id: 
         fault: Mutex::new(Fault::None),
         key: Mutex::new(0),
         twitch,
+        clock_offset: Mutex::new(0),
         access_token: Mutex::default(),
         grants: Mutex::default(),
         tokens: Mutex::default(),
@@ -354,7 +357,8 @@ async fn token(State(p): State<Arc<Provider>>, body: String) -> Response {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .expect("time")
-        .as_secs() as i64;
+        .as_secs() as i64
+        + *lock(&p.clock_offset);
     let fault = std::mem::replace(&mut *lock(&p.fault), Fault::None);
     let mut claims = json!({
         "iss": *lock(&p.issuer), "aud": p.client_id, "azp": p.client_id, "sub": account.sub,
