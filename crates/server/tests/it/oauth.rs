@@ -675,6 +675,37 @@ async fn every_refusal_has_its_reason(b: Backend) {
         (401, Some("OAUTH_HANDOFF_INVALID"))
     );
 
+    // During maintenance an existing account may sign in with a provider; nobody signs up.
+    let admin = support::register_user(&app, "admin@example.com", "Admin").await;
+    let admin_user = db
+        .user_by_email("admin@example.com")
+        .await
+        .expect("q")
+        .expect("admin");
+    db.set_role(admin_user.id, "admin", 0).await.expect("role");
+    let (s, e) = call(
+        &app,
+        "PUT",
+        "/api/admin/settings",
+        Some(&admin),
+        Some(json!({"maintenance_mode": true})),
+    )
+    .await;
+    assert_eq!(s, 200, "{e}");
+    // The site settings are cached for two seconds.
+    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    assert!(
+        sign_in(&app, &google).await.is_ok(),
+        "the existing account signs in"
+    );
+    google
+        .provider
+        .set_account(account("g-new", "new@example.com", true, "New"));
+    assert_eq!(
+        sign_in(&app, &google).await.err().as_deref(),
+        Some("OAUTH_REGISTRATION_CLOSED")
+    );
+
     assert_no_secrets(&logs, &[&google], &[]);
     app.finish().await;
 }

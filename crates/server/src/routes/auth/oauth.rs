@@ -171,7 +171,9 @@ async fn callback(
         state: q.remove("state"),
         error: q.remove("error"),
     };
-    let registration_open = state.site.settings().await.registration_open;
+    // Administrators may sign in with a provider during maintenance; nobody signs up then.
+    let site = state.site.settings().await;
+    let registration_open = site.registration_open && !site.maintenance_mode;
     let binding = cookie(&headers, &binding_cookie(p));
     let mut res = match state
         .identity
