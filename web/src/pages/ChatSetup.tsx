@@ -2,7 +2,7 @@
 // consent page, reconnect, disconnect, their state and last error) and its chat rules (slow
 // mode, blocked words, links, moderators).
 import { useEffect, useState, type FormEvent } from "react";
-import { api, type Schemas } from "../api";
+import { api, session, type Schemas } from "../api";
 import { Problem, useLoad } from "../ui";
 import { OAUTH_ERRORS } from "../oauth";
 
@@ -118,6 +118,18 @@ export function ChatRules({ sourceId }: { sourceId: number }) {
   const [mod, setMod] = useState("");
   const [error, setError] = useState<unknown>(null);
   const [done, setDone] = useState("");
+  // Who could moderate: accounts that chatted here recently (native messages carry the user's
+  // id), the source's moderators aside.
+  const recent = useLoad(() => api<Schemas["MessageList"]>("GET", `/api/chat/messages/${sourceId}?limit=200`), [sourceId, done]);
+  const isMod = new Set(mods.data?.moderators.map((m) => m.user_id));
+  isMod.add(session()?.user.uuid ?? "");
+  const candidates = [
+    ...new Map(
+      (recent.data?.messages ?? [])
+        .filter((m) => m.platform === "native" && m.author_id && !isMod.has(m.author_id))
+        .map((m) => [m.author_id as string, { id: m.author_id as string, name: m.author_name }]),
+    ).values(),
+  ];
   useEffect(() => {
     if (!settings.data) return;
     setSlow(String(settings.data.slow_mode_seconds));
@@ -179,20 +191,31 @@ export function ChatRules({ sourceId }: { sourceId: number }) {
           </li>
         ))}
       </ul>
-      <form
-        className="inline"
-        aria-label="Add a moderator"
-        onSubmit={(e) => {
-          e.preventDefault();
-          moderator("PUT", mod);
-        }}
-      >
-        <label>
-          Add a moderator <span className="muted">(their user id)</span>
-          <input name="moderator" value={mod} onChange={(e) => setMod(e.target.value)} />
-        </label>
-        <button type="submit" className="ghost" disabled={!mod.trim()}>Add</button>
-      </form>
+      {candidates.length > 0 ? (
+        <form
+          className="inline"
+          aria-label="Add a moderator"
+          onSubmit={(e) => {
+            e.preventDefault();
+            moderator("PUT", mod);
+          }}
+        >
+          <label>
+            Add a moderator <span className="muted">(someone who chatted here)</span>
+            <select name="moderator" value={mod} onChange={(e) => setMod(e.target.value)}>
+              <option value="">Choose…</option>
+              {candidates.map((c) => (
+                <option key={c.id} value={c.id}>
+                  {c.name}
+                </option>
+              ))}
+            </select>
+          </label>
+          <button type="submit" className="ghost" disabled={!mod}>Add</button>
+        </form>
+      ) : (
+        <p className="muted">Viewers who chat here with an account can be made moderators.</p>
+      )}
       <Problem error={error ?? settings.error} />
       {done && <p role="status" className="ok">{done}</p>}
     </details>

@@ -263,6 +263,7 @@ async fn connect_youtube_and_twitch_chat_in_a_real_browser() {
             "youtube connected",
             "messages from both",
             "rules saved",
+            "moderator added",
             "youtube disconnected"
         ]),
         "{report:#}"
