@@ -327,8 +327,136 @@ async function epayco() {
   await ctx.close();
 }
 
+// Sign in with Google and Twitch through the local OpenID stand-ins' consent pages (the Rust
+// test points the node at them): sign up with Google, link Twitch in Settings, sign out, sign
+// in with either; a forged callback ends on the login page with the reason in words.
+async function oauth() {
+  const ctx = await browser.newContext({ viewport: DESKTOP });
+  const page = await ctx.newPage();
+  page.on("pageerror", (e) => (out.pageErrors = [...(out.pageErrors ?? []), String(e)]));
+  await page.goto(P.url + "/register");
+  await page.getByRole("link", { name: "Continue with Google" }).waitFor();
+  await page.getByRole("link", { name: "Continue with Twitch" }).waitFor();
+  await shot(page, "register-providers");
+  await page.getByRole("link", { name: "Continue with Google" }).click();
+  await page.getByRole("heading", { name: "Google (local stand-in)" }).waitFor();
+  await shot(page, "google-consent");
+  await page.getByRole("button", { name: "Approve" }).click();
+  await page.waitForURL("**/dashboard");
+  await page.getByText("No sources yet").waitFor();
+  // No token or code is left in the address bar or the history.
+  if (page.url().includes("code=")) throw new Error(`the code stayed in the URL: ${page.url()}`);
+  step("signed up with google");
+
+  await page.getByRole("link", { name: "Settings" }).click();
+  await page.getByRole("heading", { name: "Sign-in methods" }).waitFor();
+  await page.getByTestId("identity").filter({ hasText: "Google" }).waitFor();
+  await page.getByRole("button", { name: "Link Twitch" }).click();
+  await page.getByRole("heading", { name: "Twitch (local stand-in)" }).waitFor();
+  await page.getByRole("button", { name: "Approve" }).click();
+  await page.waitForURL("**/settings");
+  await page.getByText("Twitch is linked").waitFor();
+  await page.getByTestId("identity").filter({ hasText: "Twitch" }).waitFor();
+  await shot(page, "settings-sign-in-methods");
+  step("linked twitch");
+
+  await page.getByRole("button", { name: "Log out" }).click();
+  await page.goto(P.url + "/login");
+  await page.getByRole("link", { name: "Continue with Twitch" }).waitFor();
+  await shot(page, "login-providers");
+  await page.getByRole("link", { name: "Continue with Twitch" }).click();
+  await page.getByRole("button", { name: "Approve" }).click();
+  await page.waitForURL("**/dashboard");
+  out.twitchUser = await page.evaluate(() => JSON.parse(localStorage.getItem("ferrocast.session")).user.id);
+  step("signed in with twitch");
+  await page.getByRole("button", { name: "Log out" }).click();
+  await page.goto(P.url + "/login");
+  await page.getByRole("link", { name: "Continue with Google" }).click();
+  await page.getByRole("button", { name: "Approve" }).click();
+  await page.waitForURL("**/dashboard");
+  out.googleUser = await page.evaluate(() => JSON.parse(localStorage.getItem("ferrocast.session")).user.id);
+  step("signed in with google");
+
+  // A callback with a forged state: the login page says why, in words.
+  await page.getByRole("button", { name: "Log out" }).click();
+  await page.goto(P.url + "/api/auth/google/callback?code=stolen&state=forged");
+  await page.waitForURL("**/login?**");
+  await page.getByText("This sign-in link is not valid or was already used").waitFor();
+  await shot(page, "login-oauth-error");
+  step("refused with a reason");
+}
+
+// Connect YouTube and Twitch chat from the dashboard through the stand-ins' consent pages, see
+// both connected on the source, and messages from both in the merged chat (the platform
+// stand-ins start talking when the creator's first message reaches them); chat rules saved.
+async function chatOauth() {
+  const ctx = await browser.newContext({ viewport: DESKTOP });
+  const page = await ctx.newPage();
+  page.on("pageerror", (e) => (out.pageErrors = [...(out.pageErrors ?? []), String(e)]));
+  await page.goto(P.url + "/register");
+  await page.getByLabel("Display name").fill("Host");
+  await page.getByLabel("Email").fill("host@example.com");
+  await page.getByLabel("Password").fill("password123");
+  await page.getByRole("button", { name: "Create account" }).click();
+  await page.waitForURL("**/dashboard");
+  await page.getByLabel("New source").fill("Main camera");
+  await page.getByRole("button", { name: "Create", exact: true }).click();
+  await page.getByRole("heading", { name: "Main camera" }).waitFor();
+  await page.getByTestId("connector-twitch").getByText("not connected").waitFor();
+  for (const [id, name] of [["twitch", "Twitch"], ["youtube", "YouTube"]]) {
+    await page.getByRole("button", { name: `Connect ${name} chat` }).click();
+    await page.getByRole("heading", { name: /local stand-in/ }).waitFor();
+    if (id === "twitch") await shot(page, "twitch-consent");
+    await page.getByRole("button", { name: "Approve" }).click();
+    await page.waitForURL("**/dashboard");
+    await page.getByText(`${name} chat is connected.`).waitFor();
+    await page.getByTestId(`connector-${id}`).getByTestId("connector-state").filter({ hasText: "connected" }).waitFor({ timeout: 20000 });
+    step(`${id} connected`);
+  }
+  await page.getByRole("button", { name: "Reconnect Twitch" }).waitFor();
+  // The creator says hello; both platforms answer in the one chat.
+  await page.getByRole("textbox", { name: "Message" }).fill("ready");
+  await page.getByRole("button", { name: "Send", exact: true }).click();
+  await page.locator(".message.twitch", { hasText: "t1" }).first().waitFor({ timeout: 20000 });
+  await page.locator(".message.youtube", { hasText: "y1" }).first().waitFor({ timeout: 20000 });
+  step("messages from both");
+  // Chat rules.
+  await page.getByText("Chat rules").click();
+  await page.getByLabel(/Slow mode/).fill("5");
+  await page.getByLabel(/Blocked words/).fill("casino, spoiler");
+  await page.getByRole("button", { name: "Save rules" }).click();
+  await page.getByText("Chat rules saved.").waitFor();
+  step("rules saved");
+  // A viewer chats on the watch page; the creator makes them a moderator from the rules.
+  const watchHref = await page.getByRole("link", { name: /^\/watch\// }).getAttribute("href");
+  const viewer = await (await browser.newContext({ viewport: PHONE })).newPage();
+  await viewer.goto(P.url + "/register");
+  await viewer.getByLabel("Display name").fill("Mod Person");
+  await viewer.getByLabel("Email").fill("mod@example.com");
+  await viewer.getByLabel("Password").fill("password123");
+  await viewer.getByRole("button", { name: "Create account" }).click();
+  await viewer.waitForURL("**/dashboard");
+  await viewer.goto(P.url + watchHref);
+  await viewer.getByLabel("Message").fill("hi from a viewer");
+  await viewer.getByRole("button", { name: "Send" }).click();
+  await page.getByText("hi from a viewer").waitFor({ timeout: 10000 });
+  await page.reload();
+  await page.getByText("Chat rules").click();
+  await page.getByRole("combobox", { name: /Add a moderator/ }).selectOption({ label: "Mod Person" });
+  await page.getByRole("button", { name: "Add", exact: true }).last().click();
+  await page.getByText("Mod Person now moderates this chat.").waitFor();
+  await page.locator(".chat-rules li", { hasText: "Mod Person" }).waitFor();
+  await shot(page, "dashboard-platform-chat");
+  step("moderator added");
+  page.once("dialog", (d) => d.accept());
+  await page.getByTestId("connector-youtube").getByRole("button", { name: "Disconnect" }).click();
+  await page.getByText("YouTube chat is disconnected.").waitFor();
+  await page.getByTestId("connector-youtube").getByText("not connected").waitFor();
+  step("youtube disconnected");
+}
+
 // Scenarios run on their own (`P.scenario`); without one, the main run below.
-const SCENARIOS = { billing, maintenance, seed: creatorEndsAndAdminChangesPlan };
+const SCENARIOS = { billing, maintenance, oauth, "chat-oauth": chatOauth, seed: creatorEndsAndAdminChangesPlan };
 
 try {
   if (P.scenario) {

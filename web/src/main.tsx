@@ -15,6 +15,7 @@ const Settings = lazy(() => import("./pages/Settings"));
 const Recover = lazy(() => import("./pages/Recover"));
 const Subscription = lazy(() => import("./pages/Subscription"));
 const Receipt = lazy(() => import("./pages/Subscription").then((m) => ({ default: m.Receipt })));
+const AuthComplete = lazy(() => import("./pages/AuthComplete"));
 
 type Site = Schemas["SiteSettings"];
 
@@ -49,7 +50,7 @@ function App() {
     api<Site>("GET", "/api/site").then(setSite, () => setSite(null));
   }, [path]);
   let page;
-  if (site?.maintenance_mode && user?.role !== "admin" && path !== "/login" && path !== "/forgot-password") {
+  if (site?.maintenance_mode && user?.role !== "admin" && path !== "/login" && path !== "/forgot-password" && path !== "/auth/complete") {
     page = <Maintenance message={site.maintenance_message} />;
   } else if (path === "/") page = <Landing />;
   else if (path === "/login") page = <Auth mode="login" />;
@@ -60,6 +61,7 @@ function App() {
   else if (path === "/admin") page = <Admin />;
   else if (path === "/settings") page = <Settings />;
   else if (path === "/forgot-password") page = <Recover />;
+  else if (path === "/auth/complete") page = <AuthComplete />;
   else if (path.startsWith("/watch/")) page = <Watch playbackId={decodeURIComponent(path.slice(7))} />;
   else page = <NotFound />;
   return (

@@ -9,10 +9,15 @@
 //! - [`totp`]: RFC 4226 HOTP and RFC 6238 TOTP with `otpauth://` URIs.
 //! - [`token`]: opaque random tokens (refresh tokens, API keys, email codes) and their hashes.
 //! - [`secretbox`]: AES-256-GCM for secrets at rest, and subkeys derived from the master key.
+//! - [`oidc`]: OpenID Connect sign-in: PKCE, the authorization request, token responses, JWKS
+//!   and RS256 ID token verification.
 #![deny(missing_docs)]
 
 pub mod jwt;
+pub mod oidc;
 pub mod password;
 pub mod secretbox;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 pub mod token;
 pub mod totp;

@@ -65,11 +65,19 @@ pub const SETTINGS: &[Setting] = &[
     Setting { key: "plans_file", default: None, secret: false, help: "TOML file of plans (names, prices, limits, features) replacing the default Free/Pro/Business; see README" },
     Setting { key: "restream_allow_private_targets", default: Some("false"), secret: false, help: "Allow restream destinations on loopback, private and link-local addresses (SSRF guard off); for tests and private networks" },
     Setting { key: "twitch_api_url", default: Some("https://api.twitch.tv/helix"), secret: false, help: "Twitch Helix API base (chat connectors: subscriptions, users, sending)" },
-    Setting { key: "twitch_auth_url", default: Some("https://id.twitch.tv/oauth2"), secret: false, help: "Twitch OAuth base (token validation)" },
+    Setting { key: "twitch_auth_url", default: Some("https://id.twitch.tv/oauth2"), secret: false, help: "Twitch OAuth base: token validation, and /authorize, /token, /keys, /userinfo for sign-in and connecting chat" },
     Setting { key: "twitch_eventsub_url", default: Some("wss://eventsub.wss.twitch.tv/ws"), secret: false, help: "Twitch EventSub WebSocket (incoming chat)" },
     Setting { key: "youtube_api_url", default: Some("https://youtube.googleapis.com/youtube/v3"), secret: false, help: "YouTube Data API base (live chat streaming, polling, sending)" },
-    Setting { key: "google_token_url", default: Some("https://oauth2.googleapis.com/token"), secret: false, help: "Google OAuth token endpoint (refreshing YouTube access tokens)" },
-    Setting { key: "youtube_client_id", default: None, secret: false, help: "Google OAuth client id, needed to refresh YouTube tokens (without it a connector stops when its access token expires)" },
+    Setting { key: "google_token_url", default: Some("https://oauth2.googleapis.com/token"), secret: false, help: "Google OAuth token endpoint (sign-in, connecting YouTube chat, refreshing YouTube access tokens)" },
+    Setting { key: "google_client_id", default: None, secret: false, help: "Google OAuth client id: enables \"Continue with Google\" and connecting YouTube chat from the dashboard; register the redirect URI PUBLIC_URL/api/auth/google/callback" },
+    Setting { key: "google_client_secret", default: None, secret: true, help: "Google OAuth client secret, with GOOGLE_CLIENT_ID" },
+    Setting { key: "google_auth_url", default: Some("https://accounts.google.com/o/oauth2/v2/auth"), secret: false, help: "Google's OpenID authorization endpoint (the consent page)" },
+    Setting { key: "google_jwks_url", default: Some("https://www.googleapis.com/oauth2/v3/certs"), secret: false, help: "Google's JSON Web Key Set, which signs ID tokens" },
+    Setting { key: "google_issuer", default: Some("https://accounts.google.com"), secret: false, help: "The `iss` Google's ID tokens must carry (the scheme-less form of the default is accepted too)" },
+    Setting { key: "twitch_client_id", default: None, secret: false, help: "Twitch application client id: enables \"Continue with Twitch\" and connecting Twitch chat from the dashboard; register the redirect URI PUBLIC_URL/api/auth/twitch/callback" },
+    Setting { key: "twitch_client_secret", default: None, secret: true, help: "Twitch application client secret, with TWITCH_CLIENT_ID" },
+    Setting { key: "twitch_issuer", default: Some("https://id.twitch.tv/oauth2"), secret: false, help: "The `iss` Twitch's ID tokens must carry (its authorize, token, keys and userinfo endpoints are under TWITCH_AUTH_URL)" },
+    Setting { key: "youtube_client_id", default: None, secret: false, help: "Google OAuth client id, needed to refresh YouTube tokens pasted into the API (without it a connector stops when its access token expires); default: GOOGLE_CLIENT_ID" },
     Setting { key: "youtube_client_secret", default: None, secret: true, help: "Google OAuth client secret, with YOUTUBE_CLIENT_ID" },
     Setting { key: "stripe_secret_key", default: None, secret: true, help: "Stripe secret API key (`sk_…`); with the webhook secret, enables Stripe Checkout" },
     Setting { key: "stripe_webhook_secret", default: None, secret: true, help: "Signing secret (`whsec_…`) of the Stripe webhook endpoint /api/payments/stripe/webhook" },
@@ -221,6 +229,8 @@ pub struct Config {
     pub platforms: PlatformEndpoints,
     /// Payment gateways; a gateway without keys is disabled.
     pub payments: PaymentGateways,
+    /// Sign-in providers (and the OAuth clients that connect chat); one without keys is off.
+    pub identity: IdentityProviders,
     /// Where each setting's value came from.
     pub origins: BTreeMap<&'static str, Origin>,
 }
@@ -241,6 +251,34 @@ pub struct PlatformEndpoints {
     pub google_token: String,
     /// Google OAuth client id and secret, if refreshing is configured.
     pub youtube_client: Option<(String, Secret<String>)>,
+}
+
+/// One OpenID Connect provider's client and endpoints.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OidcProvider {
+    /// Our client id.
+    pub client_id: String,
+    /// Our client secret.
+    pub client_secret: Secret<String>,
+    /// Authorization endpoint (the consent page).
+    pub authorize_url: String,
+    /// Token endpoint.
+    pub token_url: String,
+    /// JSON Web Key Set.
+    pub jwks_url: String,
+    /// UserInfo endpoint, when sign-in reads the email there (Twitch).
+    pub userinfo_url: Option<String>,
+    /// Accepted `iss` values.
+    pub issuers: Vec<String>,
+}
+
+/// The sign-in providers this node offers.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct IdentityProviders {
+    /// Google, if configured.
+    pub google: Option<OidcProvider>,
+    /// Twitch, if configured.
+    pub twitch: Option<OidcProvider>,
 }
 
 /// Stripe's keys.
@@ -976,20 +1014,68 @@ impl Layered {
             "https://oauth2.googleapis.com/token",
             web,
         );
-        let youtube_client = match (
-            self.get("youtube_client_id").filter(|s| !s.is_empty()),
-            self.get("youtube_client_secret").filter(|s| !s.is_empty()),
+        let google_auth = endpoint(
+            "google_auth_url",
+            "https://accounts.google.com/o/oauth2/v2/auth",
+            web,
+        );
+        let google_jwks = endpoint(
+            "google_jwks_url",
+            "https://www.googleapis.com/oauth2/v3/certs",
+            web,
+        );
+        let google_issuer = self
+            .get("google_issuer")
+            .unwrap_or("https://accounts.google.com")
+            .to_string();
+        let twitch_issuer = self
+            .get("twitch_issuer")
+            .unwrap_or("https://id.twitch.tv/oauth2")
+            .to_string();
+        let mut pair = |id_key: &'static str, secret_key: &'static str| match (
+            self.get(id_key).filter(|s| !s.is_empty()),
+            self.get(secret_key).filter(|s| !s.is_empty()),
         ) {
             (Some(id), Some(secret)) => Some((id.to_string(), Secret::new(secret.to_string()))),
             (None, None) => None,
             _ => {
                 problems.push(format!(
                     "{} and {} go together: set both or neither",
-                    env_name("youtube_client_id"),
-                    env_name("youtube_client_secret")
+                    env_name(id_key),
+                    env_name(secret_key)
                 ));
                 None
             }
+        };
+        let google_client = pair("google_client_id", "google_client_secret");
+        let twitch_client = pair("twitch_client_id", "twitch_client_secret");
+        // A YouTube token is refreshed with the client that issued it: the Google sign-in
+        // client issues the tokens of chat connected from the dashboard.
+        let youtube_client =
+            pair("youtube_client_id", "youtube_client_secret").or_else(|| google_client.clone());
+        let identity = IdentityProviders {
+            google: google_client.map(|(client_id, client_secret)| OidcProvider {
+                client_id,
+                client_secret,
+                authorize_url: google_auth,
+                token_url: google_token.clone(),
+                jwks_url: google_jwks,
+                userinfo_url: None,
+                issuers: if google_issuer == "https://accounts.google.com" {
+                    vec![google_issuer.clone(), "accounts.google.com".into()]
+                } else {
+                    vec![google_issuer.clone()]
+                },
+            }),
+            twitch: twitch_client.map(|(client_id, client_secret)| OidcProvider {
+                client_id,
+                client_secret,
+                authorize_url: format!("{twitch_auth}/authorize"),
+                token_url: format!("{twitch_auth}/token"),
+                jwks_url: format!("{twitch_auth}/keys"),
+                userinfo_url: Some(format!("{twitch_auth}/userinfo")),
+                issuers: vec![twitch_issuer.clone()],
+            }),
         };
         let payments = self.payment_gateways(&mut problems);
         let platforms = PlatformEndpoints {
@@ -1041,6 +1127,7 @@ impl Layered {
             restream_ca_file,
             platforms,
             payments,
+            identity,
             origins,
         })
     }
@@ -1176,6 +1263,57 @@ mod tests {
         assert_eq!(c.rtmp_max_pending_per_ip, 8);
         assert_eq!(c.rtmp_idle_timeout_secs, 10);
         assert_eq!(c.rtmp_write_timeout_secs, 10);
+    }
+
+    #[test]
+    fn sign_in_providers_are_on_with_their_client_and_use_the_real_endpoints() {
+        let c = Config::load(&sources(&[], &[])).expect("defaults load");
+        assert_eq!(c.identity, IdentityProviders::default());
+        let c = Config::load(&sources(
+            &[
+                ("FERROCAST_GOOGLE_CLIENT_ID", "g.apps"),
+                ("FERROCAST_GOOGLE_CLIENT_SECRET", "gs"),
+                ("FERROCAST_TWITCH_CLIENT_ID", "t"),
+                ("FERROCAST_TWITCH_CLIENT_SECRET", "ts"),
+            ],
+            &[],
+        ))
+        .expect("loads");
+        let g = c.identity.google.as_ref().expect("google on");
+        assert_eq!(
+            g.authorize_url,
+            "https://accounts.google.com/o/oauth2/v2/auth"
+        );
+        assert_eq!(g.token_url, "https://oauth2.googleapis.com/token");
+        assert_eq!(g.jwks_url, "https://www.googleapis.com/oauth2/v3/certs");
+        assert_eq!(
+            g.issuers,
+            ["https://accounts.google.com", "accounts.google.com"]
+        );
+        let t = c.identity.twitch.as_ref().expect("twitch on");
+        assert_eq!(t.authorize_url, "https://id.twitch.tv/oauth2/authorize");
+        assert_eq!(t.token_url, "https://id.twitch.tv/oauth2/token");
+        assert_eq!(t.jwks_url, "https://id.twitch.tv/oauth2/keys");
+        assert_eq!(
+            t.userinfo_url.as_deref(),
+            Some("https://id.twitch.tv/oauth2/userinfo")
+        );
+        assert_eq!(t.issuers, ["https://id.twitch.tv/oauth2"]);
+        // The sign-in client refreshes YouTube tokens unless another is set.
+        assert_eq!(
+            c.platforms
+                .youtube_client
+                .as_ref()
+                .map(|(id, _)| id.as_str()),
+            Some("g.apps")
+        );
+        assert!(!format!("{c:?}").contains("gs\""));
+        let e = Config::load(&sources(&[("FERROCAST_TWITCH_CLIENT_ID", "t")], &[]))
+            .expect_err("a client id alone is a problem");
+        assert!(
+            e.to_string().contains("FERROCAST_TWITCH_CLIENT_SECRET"),
+            "{e}"
+        );
     }
 
     #[test]

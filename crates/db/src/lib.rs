@@ -15,6 +15,7 @@ pub mod billing;
 pub mod chat;
 pub mod connectors;
 pub mod destinations;
+pub mod identities;
 pub mod migrate;
 pub mod moderation;
 pub mod plans;

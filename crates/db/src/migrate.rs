@@ -80,6 +80,11 @@ pub const SQLITE: &[Migration] = &[
         sql: include_str!("../migrations/shared/0010_account_guards.sql"),
     },
     Migration {
+        version: 11,
+        name: "identities",
+        sql: include_str!("../migrations/sqlite/0011_identities.sql"),
+    },
+    Migration {
         version: 12,
         name: "billing_preferences",
         sql: include_str!("../migrations/shared/0012_billing_preferences.sql"),
@@ -142,6 +147,11 @@ pub const POSTGRES: &[Migration] = &[
         version: 10,
         name: "account_guards",
         sql: include_str!("../migrations/shared/0010_account_guards.sql"),
+    },
+    Migration {
+        version: 11,
+        name: "identities",
+        sql: include_str!("../migrations/postgres/0011_identities.sql"),
     },
     Migration {
         version: 12,

@@ -93,6 +93,16 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .routes(declare(Session, routes!(auth::revoke_api_key)))
         .routes(declare(Probe(ProfileRead), routes!(auth::verify)))
         .routes(declare(Key(SourcesRead), routes!(auth::stream_key)))
+        .routes(declare(Public, routes!(auth::providers)))
+        .routes(declare(Public, routes!(auth::google_start)))
+        .routes(declare(Public, routes!(auth::twitch_start)))
+        // The provider proves the browser's return by the single-use state.
+        .routes(declare(Public, routes!(auth::google_callback)))
+        .routes(declare(Public, routes!(auth::twitch_callback)))
+        .routes(declare(Public, routes!(auth::oauth_exchange)))
+        .routes(declare(Key(ProfileRead), routes!(auth::list_identities)))
+        .routes(declare(Session, routes!(auth::link_identity)))
+        .routes(declare(Session, routes!(auth::unlink_identity)))
         .routes(declare(Key(SourcesWrite), routes!(sources::create_source)))
         .routes(declare(Key(SourcesRead), routes!(sources::list_sources)))
         .routes(declare(Key(SourcesWrite), routes!(sources::update_source)))
@@ -147,6 +157,7 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .routes(declare(Key(SourcesRead), routes!(connectors::list)))
         .routes(declare(Key(SourcesWrite), routes!(connectors::remove)))
         .routes(declare(Key(SourcesWrite), routes!(connectors::create)))
+        .routes(declare(Session, routes!(connectors::consent)))
         .routes(declare(
             Key(BillingWrite),
             routes!(payments::razorpay::razorpay_create_order),

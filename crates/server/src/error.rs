@@ -8,6 +8,7 @@
 use crate::service::accounts::AccountsError;
 use crate::service::billing::BillingError;
 use crate::service::hashing::HashError;
+use crate::service::identity::IdentityError;
 use crate::service::sources::SourcesError;
 use crate::service::streams::StreamsError;
 use axum::http::{header, HeaderValue, StatusCode};
@@ -184,6 +185,35 @@ impl ApiError {
             "Something went wrong on our side",
             "The error was logged; try again, and tell the operator if it persists.",
         )
+    }
+}
+
+impl From<IdentityError> for ApiError {
+    fn from(e: IdentityError) -> Self {
+        let code = e.code();
+        match e {
+            IdentityError::Db(e) => ApiError::internal(e),
+            IdentityError::Internal(cause) => ApiError::internal(cause),
+            IdentityError::NotConfigured(provider) => ApiError::new(
+                StatusCode::NOT_FOUND,
+                code,
+                format!("{provider} is not configured on this server"),
+                "Sign in with your email and password; to use it, the operator sets its OAuth client (see the README).",
+            ),
+            IdentityError::LastWayIn => ApiError::conflict(
+                code,
+                "This is your only way to sign in",
+                "Set a password (Forgot password sends a code to your email) or link another account first.",
+            ),
+            IdentityError::NotFound => ApiError::not_found("Linked account"),
+            IdentityError::HandoffInvalid => ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                code,
+                "The sign-in code is not valid",
+                "It was already used or is older than a minute; sign in again.",
+            ),
+            other => ApiError::bad_request(code, other.to_string(), "Start the sign-in again."),
+        }
     }
 }
 

@@ -11,6 +11,7 @@ use crate::service::chat::Chat;
 use crate::service::clock::SharedClock;
 use crate::service::events::Fanout;
 use crate::service::hashing::HashPool;
+use crate::service::identity::Identity;
 use crate::service::site::Site;
 use crate::service::sources::Sources;
 use crate::service::streams::{Grants, Streams};
@@ -70,6 +71,8 @@ pub struct Inner {
     pub http: reqwest::Client,
     /// Payment requests (orders, checkouts, verifications), per user: 10 a minute.
     pub payments_limiter: RateLimiter,
+    /// Sign-in with Google and Twitch, linked identities, chat consent.
+    pub identity: Identity,
 }
 
 impl std::ops::Deref for AppState {
@@ -129,7 +132,16 @@ pub fn compose(
         mailer.clone(),
         config.payments.grace_days,
     );
+    let identity = Identity::new(
+        db.clone(),
+        vault.clone(),
+        http.clone(),
+        clock.clone(),
+        config.identity.clone(),
+        config.public_url.clone(),
+    );
     Ok(AppState(Arc::new(Inner {
+        identity,
         auth_limiter: RateLimiter::new(config.auth_rate_limit, Duration::from_secs(60)),
         api_limiter: RateLimiter::new(config.api_rate_limit, Duration::from_secs(60)),
         sources: Sources::new(db.clone(), vault.clone()),

@@ -23,6 +23,7 @@ const PAGES: &[&str] = &[
     "/dashboard/subscription",
     "/settings",
     "/admin",
+    "/auth/complete",
 ];
 
 /// The payment gateways' origins the app's pages may use besides their own.

@@ -2,6 +2,7 @@ import { useState, type FormEvent } from "react";
 import { api, saveSession, type Schemas } from "../api";
 import { Link, navigate } from "../router";
 import { Problem } from "../ui";
+import { oauthProblem, ProviderButtons } from "../oauth";
 
 type Tokens = Schemas["AuthResponse"];
 /** Login's answer when two-factor is on. Hand-written: the server sends its `MfaRequired` with
@@ -9,18 +10,29 @@ type Tokens = Schemas["AuthResponse"];
  * (it mentions `MfaRequired` in the description), so no schema covers it. */
 type Mfa = { mfa_required: true; mfa_token: string };
 
-export default function Auth({ mode, registrationOpen = true }: { mode: "login" | "register"; registrationOpen?: boolean }) {
+export default function Auth({
+  mode,
+  registrationOpen = true,
+  initialMfa = null,
+  returnTo = "/dashboard",
+}: {
+  mode: "login" | "register";
+  registrationOpen?: boolean;
+  /** A two-factor challenge from a provider sign-in. */
+  initialMfa?: string | null;
+  returnTo?: string;
+}) {
   const [email, setEmail] = useState("");
   const [password, setPassword] = useState("");
   const [name, setName] = useState("");
-  const [mfa, setMfa] = useState<string | null>(null);
+  const [mfa, setMfa] = useState<string | null>(initialMfa);
   const [code, setCode] = useState("");
   const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<unknown>(null);
+  const [error, setError] = useState<unknown>(() => (mode === "login" ? oauthProblem() : null));
 
   const done = (t: Tokens) => {
     saveSession({ access_token: t.access_token, refresh_token: t.refresh_token, user: t.user });
-    navigate("/dashboard");
+    navigate(returnTo);
   };
 
   async function submit(e: FormEvent) {
@@ -56,6 +68,7 @@ export default function Auth({ mode, registrationOpen = true }: { mode: "login" 
   return (
     <section className="narrow card" aria-labelledby="auth-title">
       <h1 id="auth-title">{title}</h1>
+      {!mfa && <ProviderButtons />}
       <form onSubmit={submit} noValidate={false}>
         {mfa ? (
           <label>

@@ -3,6 +3,7 @@ import { api, session, type Schemas } from "../api";
 import { Chat, Player, useSocket } from "../live";
 import { Link, navigate } from "../router";
 import { Empty, Loading, Problem, useLoad } from "../ui";
+import { ChatRules, PlatformChat } from "./ChatSetup";
 
 type Source = Schemas["SourceView"];
 type Mine = Schemas["MySubscription"];
@@ -220,7 +221,9 @@ function SourceCard({ source, status, socket, onChange }: { source: Source; stat
       </div>
       <Problem error={error} />
       <Destinations source={source} socket={socket} onChange={onChange} />
+      <PlatformChat sourceId={source.id} />
       <Chat socket={socket} room={{ sourceId: source.id }} canModerate />
+      <ChatRules sourceId={source.id} />
     </article>
   );
 }

@@ -3,6 +3,7 @@ import { api, session, type Schemas } from "../api";
 import { Link, navigate } from "../router";
 import { Loading, Problem, useLoad } from "../ui";
 import { CurrencyPicker } from "./Subscription";
+import { oauthProblem } from "../oauth";
 
 type Me = Schemas["UserView"];
 const SCOPES = ["profile:read", "sources:read", "sources:write", "streams:read", "streams:write", "chat:write", "billing:write"];
@@ -58,6 +59,7 @@ export default function Settings() {
       <h1>Settings</h1>
       <Profile me={me.data} onChange={me.reload} />
       <Billing />
+      <SignInMethods />
       <Password />
       <TwoFactor enabled={me.data.two_factor_enabled} onChange={me.reload} />
       <ApiKeys admin={me.data.role === "admin"} />
@@ -124,6 +126,19 @@ function Billing() {
 function Password() {
   const [current, setCurrent] = useState("");
   const [next, setNext] = useState("");
+  // An account made with Google or Twitch has no password to change until one is set.
+  const ways = useLoad(() => api<Schemas["IdentityList"]>("GET", "/api/auth/identities"));
+  if (ways.data && !ways.data.has_password) {
+    return (
+      <section className="card" aria-labelledby="password-title">
+        <h2 id="password-title">Password</h2>
+        <p className="muted">
+          You sign in with a linked account and have no password. To set one, log out and use “Forgot your password?” on the login page: a code goes to
+          your email.
+        </p>
+      </section>
+    );
+  }
   return (
     <section className="card" aria-labelledby="password-title">
       <h2 id="password-title">Password</h2>
@@ -285,6 +300,88 @@ function ApiKeys({ admin }: { admin: boolean }) {
           <input type="password" name="key_password" autoComplete="current-password" required value={password} onChange={(e) => setPassword(e.target.value)} />
         </label>
       </Form>
+    </section>
+  );
+}
+
+const PROVIDER_NAMES: Record<string, string> = { google: "Google", twitch: "Twitch" };
+
+/** Linked Google / Twitch accounts: link another (through its consent page), unlink one while
+ * another way in remains. */
+function SignInMethods() {
+  const list = useLoad(() => api<Schemas["IdentityList"]>("GET", "/api/auth/identities"));
+  const [error, setError] = useState<unknown>(() => oauthProblem());
+  const [done, setDone] = useState(() => {
+    const linked = new URLSearchParams(location.search).get("linked");
+    return linked ? `${PROVIDER_NAMES[linked] ?? linked} is linked: you can sign in with it.` : "";
+  });
+  useEffect(() => {
+    // The outcome is shown once; a reload does not repeat it.
+    if (location.search) history.replaceState(null, "", location.pathname);
+  }, []);
+  async function link(provider: string) {
+    setError(null);
+    try {
+      const r = await api<Schemas["AuthorizeUrl"]>("POST", `/api/auth/link/${provider}`);
+      location.assign(r.authorize_url);
+    } catch (e) {
+      setError(e);
+    }
+  }
+  async function unlink(id: number, name: string) {
+    if (!confirm(`Unlink ${name}? You will no longer be able to sign in with it.`)) return;
+    setError(null);
+    setDone("");
+    try {
+      await api("DELETE", `/api/auth/identities/${id}`);
+      setDone(`${name} was unlinked.`);
+      list.reload();
+    } catch (e) {
+      setError(e);
+    }
+  }
+  const data = list.data;
+  if (!data && !list.error) return <Loading what="sign-in methods" />;
+  const linked = new Set(data?.identities.map((i) => i.provider));
+  if (data && data.available.length === 0 && data.identities.length === 0) return null;
+  return (
+    <section className="card" aria-labelledby="signin-title">
+      <h2 id="signin-title">Sign-in methods</h2>
+      {list.error ? <Problem error={list.error} onRetry={list.reload} /> : null}
+      {data && (
+        <>
+          <p className="muted">
+            {data.has_password ? "You can sign in with your email and password" : "Your account has no password (set one with “Forgot your password?” on the login page)"}
+            {data.identities.length > 0 ? ", and with the accounts below." : "."}
+          </p>
+          <ul className="identities">
+            {data.identities.map((i) => {
+              const name = PROVIDER_NAMES[i.provider] ?? i.provider;
+              return (
+                <li key={i.id} data-testid="identity">
+                  <span className="who">
+                    <strong>{name}</strong> {i.email ?? ""} {i.email_verified ? <span className="badge">verified</span> : null}
+                  </span>
+                  <button className="link small danger" onClick={() => unlink(i.id, name)} aria-label={`Unlink ${name}`}>
+                    Unlink
+                  </button>
+                </li>
+              );
+            })}
+          </ul>
+          <div className="inline">
+            {data.available
+              .filter((p) => !linked.has(p))
+              .map((p) => (
+                <button key={p} className="ghost" onClick={() => link(p)}>
+                  Link {PROVIDER_NAMES[p] ?? p}
+                </button>
+              ))}
+          </div>
+        </>
+      )}
+      <Problem error={error} />
+      {done && <p role="status" className="ok">{done}</p>}
     </section>
   );
 }

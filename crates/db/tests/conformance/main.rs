@@ -35,6 +35,7 @@ mod billing;
 mod chat;
 mod connectors;
 mod destinations;
+mod identities;
 mod migrate;
 mod moderation;
 mod plans;

@@ -1,10 +1,12 @@
 //! Accounts: register, login (with an optional TOTP second step), refresh, logout, me, email
-//! verification, password reset, two-factor setup, API keys, and the nginx `auth_request` probe.
+//! verification, password reset, two-factor setup, API keys, sign-in with Google and Twitch and
+//! linked identities, and the nginx `auth_request` probe.
 //! Shapes follow the Neustream API ("Authentication Endpoints"), extended with
 //! rotating refresh tokens.
 
 mod email;
 mod keys;
+mod oauth;
 mod probe;
 mod session;
 mod shapes;
@@ -13,6 +15,7 @@ mod two_factor;
 
 pub use email::*;
 pub use keys::*;
+pub use oauth::*;
 pub use probe::*;
 pub use session::*;
 pub use shapes::*;

@@ -13,6 +13,7 @@ use crate::service::vault::Sealed;
 use crate::state::AppState;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
+use axum::response::IntoResponse;
 use axum::Json;
 use ferrocast_db::connectors::{ConnectorRecord, NewConnector};
 use ferrocast_db::sources::SourceRecord;
@@ -204,6 +205,18 @@ async fn connect(
     secrets: Secrets,
 ) -> ApiResult<(StatusCode, Json<ConnectorView>)> {
     let source = owned_source(state, auth, source_id).await?;
+    let record = store(state, &source, platform, config, secrets).await?;
+    Ok((StatusCode::CREATED, Json(record.into())))
+}
+
+/// Seals the tokens, stores (or replaces) the connector and tells every node to start it.
+async fn store(
+    state: &AppState,
+    source: &SourceRecord,
+    platform: &str,
+    config: serde_json::Value,
+    secrets: Secrets,
+) -> ApiResult<ConnectorRecord> {
     let json = serde_json::to_vec(&secrets).map_err(ApiError::internal)?;
     let sealed = state
         .vault
@@ -227,7 +240,69 @@ async fn connect(
     state.fanout.publish(RealtimeEvent::ConnectorChanged {
         connector_id: record.id,
     });
-    Ok((StatusCode::CREATED, Json(record.into())))
+    Ok(record)
+}
+
+/// The end of "Connect YouTube / Twitch chat" from the dashboard: the provider's consent came
+/// back with tokens for the source's owner; they are sealed into the source's connector, which
+/// starts. The browser returns to the dashboard, told what happened (`chat_connected=` or
+/// `chat_error=`).
+pub(crate) async fn connected(
+    state: &AppState,
+    provider: crate::service::identity::Provider,
+    user_id: i64,
+    source_id: i64,
+    tokens: ferrocast_auth::oidc::TokenResponse,
+    login: Option<String>,
+) -> axum::response::Response {
+    use crate::service::identity::Provider;
+    let platform = match provider {
+        Provider::Google => "youtube",
+        Provider::Twitch => "twitch",
+    };
+    let back = |query: String| {
+        (
+            StatusCode::FOUND,
+            [(axum::http::header::LOCATION, format!("/dashboard?{query}"))],
+        )
+            .into_response()
+    };
+    let source = match state.db.source_by_id(source_id).await {
+        Ok(Some(s)) if s.user_id == user_id => s,
+        Ok(_) => return back("chat_error=SOURCE_GONE".into()),
+        Err(e) => {
+            tracing::error!(error = %e, "cannot load a source for a chat connection");
+            return back("chat_error=OAUTH_INTERNAL".into());
+        }
+    };
+    let connected_at = rfc3339(state.clock.now_ms());
+    let config = match provider {
+        Provider::Twitch => {
+            let Some(channel) = login.map(|l| l.to_ascii_lowercase()) else {
+                return back("chat_error=OAUTH_NO_CHANNEL".into());
+            };
+            serde_json::json!({"channel": channel, "channel_name": channel, "connected_at": connected_at, "via": "oauth"})
+        }
+        Provider::Google => serde_json::json!({
+            "channel_id": null, "channel_name": null, "live_chat_id": null,
+            "connected_at": connected_at, "via": "oauth",
+        }),
+    };
+    let secrets = Secrets {
+        access_token: tokens.access_token,
+        refresh_token: tokens.refresh_token,
+    };
+    match store(state, &source, platform, config, secrets).await {
+        Ok(_) => {
+            tracing::info!(
+                source_id,
+                platform,
+                "chat connected through the platform's consent"
+            );
+            back(format!("chat_connected={platform}&source={source_id}"))
+        }
+        Err(e) => back(format!("chat_error={}", e.body.code)),
+    }
 }
 
 fn twitch_parts(channel: &str, oauth_token: &str) -> ApiResult<(serde_json::Value, Secrets)> {
@@ -339,6 +414,73 @@ pub async fn create(
         }
     };
     connect(&state, &auth, req.source_id, platform, config, secrets).await
+}
+
+/// Connect a source's chat through the platform's consent page.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ChatConsentRequest {
+    /// The source.
+    pub source_id: i64,
+    /// `youtube` or `twitch`.
+    pub platform: String,
+}
+
+/// Where to send the browser to connect a platform's chat.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ChatConsent {
+    /// The platform's consent page; it sends the browser back to the dashboard.
+    pub authorize_url: String,
+}
+
+/// Start connecting YouTube or Twitch chat to a source (its owner) through the platform's
+/// consent page — YouTube asks for `youtube.force-ssl` (with offline access, so the connector
+/// renews its token), Twitch for `user:read:chat user:write:chat`. The platform sends the
+/// browser back to `/dashboard?chat_connected=…` (or `?chat_error=CODE`), with the tokens
+/// sealed into the source's connector, which starts. Needs the node's Google or Twitch client
+/// (`FERROCAST_GOOGLE_CLIENT_ID`, `FERROCAST_TWITCH_CLIENT_ID`).
+#[utoipa::path(post, path = "/api/chat/connectors/oauth", tag = "chat", security(("bearer" = [])), request_body = ChatConsentRequest,
+    responses((status = 200, body = ChatConsent), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn consent(
+    State(state): State<AppState>,
+    crate::extract::ClientIp(ip): crate::extract::ClientIp,
+    auth: AuthUser,
+    ApiJson(req): ApiJson<ChatConsentRequest>,
+) -> ApiResult<axum::response::Response> {
+    // Each start stores a pending login: counted as a credential request.
+    crate::extract::limit_auth(&state, ip)?;
+    use crate::service::identity::{Provider, Purpose};
+    let provider = match req.platform.as_str() {
+        "youtube" => Provider::Google,
+        "twitch" => Provider::Twitch,
+        _ => {
+            return Err(ApiError::validation(
+                "platform: must be `youtube` or `twitch`",
+            ))
+        }
+    };
+    let source = owned_source(&state, &auth, req.source_id).await?;
+    let started = state
+        .identity
+        .start(
+            provider,
+            Purpose::Connect {
+                user_id: source.user_id,
+                source_id: source.id,
+            },
+        )
+        .await?;
+    // The flow is bound to this browser by a cookie its callback must bring back.
+    let cookie = state
+        .identity
+        .binding_set_cookie(provider, &started.binding);
+    Ok((
+        [(axum::http::header::SET_COOKIE, cookie)],
+        Json(ChatConsent {
+            authorize_url: started.authorize_url,
+        }),
+    )
+        .into_response())
 }
 
 /// Remove a chat connector (its source's owner): it stops at once; its messages stay.

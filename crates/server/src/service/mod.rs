@@ -10,6 +10,7 @@ pub mod chat;
 pub mod clock;
 pub mod events;
 pub mod hashing;
+pub mod identity;
 pub mod site;
 pub mod sources;
 pub mod streams;

@@ -15,6 +15,8 @@ pub enum Sealed<'a> {
     Totp(i64),
     /// A chat connector's platform tokens, by source id and platform.
     ConnectorTokens(i64, &'a str),
+    /// A pending provider login's PKCE verifier, by the hash of its state.
+    PkceVerifier(&'a str),
 }
 
 impl Sealed<'_> {
@@ -27,6 +29,7 @@ impl Sealed<'_> {
             Sealed::ConnectorTokens(source_id, platform) => {
                 format!("chat_connectors.secrets:{source_id}:{platform}")
             }
+            Sealed::PkceVerifier(state_hash) => format!("oauth_logins.verifier:{state_hash}"),
         }
     }
 }

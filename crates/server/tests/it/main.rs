@@ -10,6 +10,7 @@ mod architecture;
 mod billing;
 mod connectors;
 mod media;
+mod oauth;
 mod openapi;
 mod payments;
 mod realtime;

@@ -385,3 +385,120 @@ async fn billing_applies_each_payment_once_and_defers_what_overtook_its_checkout
     db.close().await;
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// Sign-in's provider keys on the service clock: cached for an hour, fetched again after it;
+/// an unknown `kid` fetches them again at once, then not again within 30 s; a pending login
+/// past its 10 minutes is refused as expired. Against the local OpenID stand-in, whose clock
+/// moves with the service's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn provider_keys_and_pending_logins_follow_the_service_clock() {
+    use crate::support::oidc::{self, Account, Fault};
+    use ferrocast_server::service::identity::{
+        CallbackParams, Completed, Identity, IdentityError, Provider, Purpose,
+    };
+    let google = oidc::start(
+        "google",
+        Account {
+            sub: "g-clock".into(),
+            email: Some("clock@example.com".into()),
+            email_verified: true,
+            name: "Clock".into(),
+            login: "clock".into(),
+        },
+    )
+    .await;
+    let config = ferrocast_config::Config::load(&ferrocast_config::Sources {
+        config_file: None,
+        working_dir: None,
+        env: Default::default(),
+        flags: google
+            .settings()
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v))
+            .collect(),
+    })
+    .expect("config");
+    let (db, dir) = sqlite().await;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("time")
+        .as_millis() as i64;
+    let clock = ManualClock::at(now);
+    let identity = Identity::new(
+        db,
+        Arc::new(Vault::new(ferrocast_auth::secretbox::SecretBox::new(
+            &[9; 32],
+        ))),
+        reqwest::Client::new(),
+        clock.clone(),
+        config.identity,
+        "http://127.0.0.1:9".into(),
+    );
+    let advance = |ms: i64| {
+        clock.advance(ms);
+        *google.provider.clock_offset.lock().expect("lock") += ms / 1000;
+    };
+    // A whole sign-in through the service: start, consent, callback with the browser's cookie.
+    let sign_in = |delay_ms: i64| {
+        let (identity, google) = (&identity, &google);
+        let advance = &advance;
+        async move {
+            let started = identity
+                .start(
+                    Provider::Google,
+                    Purpose::Login {
+                        return_to: "/".into(),
+                    },
+                )
+                .await
+                .expect("start");
+            let back = google.approve(&started.authorize_url).await;
+            advance(delay_ms);
+            let q = crate::support::form_decode(back.split_once('?').expect("query").1);
+            identity
+                .callback(
+                    Provider::Google,
+                    CallbackParams {
+                        code: q.get("code").cloned(),
+                        state: q.get("state").cloned(),
+                        error: None,
+                    },
+                    Some(&started.binding),
+                    true,
+                )
+                .await
+                .map_err(|(e, _)| e)
+        }
+    };
+    let fetches = || google.provider.jwks_fetches();
+    assert!(matches!(sign_in(0).await, Ok(Completed::SignedIn { .. })));
+    assert_eq!(fetches(), 1);
+    advance(59 * 60_000);
+    assert!(sign_in(0).await.is_ok());
+    assert_eq!(fetches(), 1, "cached within the hour");
+    advance(2 * 60_000);
+    assert!(sign_in(0).await.is_ok());
+    assert_eq!(fetches(), 2, "fetched again after the hour");
+    google.provider.fault(Fault::UnknownKey);
+    assert!(matches!(
+        sign_in(0).await,
+        Err(IdentityError::IdToken(
+            ferrocast_auth::oidc::IdTokenError::UnknownKey
+        ))
+    ));
+    assert_eq!(fetches(), 3, "an unknown kid fetches at once");
+    google.provider.fault(Fault::UnknownKey);
+    assert!(sign_in(0).await.is_err());
+    assert_eq!(fetches(), 3, "not again within 30 s");
+    advance(31_000);
+    google.provider.fault(Fault::UnknownKey);
+    assert!(sign_in(0).await.is_err());
+    assert_eq!(fetches(), 4, "again after 30 s");
+    // Ten minutes to come back, not more.
+    assert!(sign_in(9 * 60_000).await.is_ok());
+    assert!(matches!(
+        sign_in(10 * 60_000 + 1).await,
+        Err(IdentityError::Expired)
+    ));
+    let _ = std::fs::remove_dir_all(dir);
+}

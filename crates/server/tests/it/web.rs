@@ -425,3 +425,144 @@ async fn creator_user(db: &ferrocast_db::Db) -> i64 {
         .expect("creator")
         .id
 }
+
+/// Sign in with Google and Twitch in Chromium through the local OpenID stand-ins' consent
+/// pages (`support::oidc`): sign up with Google, link Twitch in Settings, sign out, sign in
+/// with either into the same account; a forged callback is refused in words on the login page.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sign_in_with_google_and_twitch_in_a_real_browser() {
+    use support::oidc::{self, Account};
+    let web = web_dir();
+    assert!(
+        web.join("dist/index.html").exists() && web.join("node_modules/playwright-core").exists(),
+        "the web app must be built and its test tools installed: run scripts/test.sh"
+    );
+    let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+    assert!(
+        std::path::Path::new(&chromium).exists(),
+        "Chromium is required at {chromium}"
+    );
+    let person = |sub: &str, email: &str, name: &str| Account {
+        sub: sub.into(),
+        email: Some(email.into()),
+        email_verified: true,
+        name: name.into(),
+        login: name.to_ascii_lowercase(),
+    };
+    let google = oidc::start("google", person("g-42", "sam@example.com", "Sam Streamer")).await;
+    let twitch = oidc::start("twitch", person("t-42", "sam@twitch.example", "SamTV")).await;
+    let mut opts = Options::default();
+    opts.extra.extend(google.settings());
+    opts.extra.extend(twitch.settings());
+    let app = TestApp::start_with(Backend::Sqlite, opts)
+        .await
+        .expect("sqlite always runs");
+    let shots = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/web-shots");
+    let report = run(
+        &web,
+        &chromium,
+        json!({ "url": app.url(""), "shots": shots, "scenario": "oauth" }),
+    )
+    .await;
+    assert_eq!(
+        report["steps"],
+        json!([
+            "signed up with google",
+            "linked twitch",
+            "signed in with twitch",
+            "signed in with google",
+            "refused with a reason"
+        ]),
+        "{report:#}"
+    );
+    assert!(
+        report.get("pageErrors").is_none(),
+        "no script errors: {report}"
+    );
+    assert_eq!(report["twitchUser"], report["googleUser"], "one account");
+    let db = &app.running.as_ref().expect("running").state.db;
+    let user = db
+        .user_by_email("sam@example.com")
+        .await
+        .expect("q")
+        .expect("the Google sign-up made the account");
+    assert_eq!(report["googleUser"].as_i64(), Some(user.id));
+    assert!(user.password_hash.is_none());
+    let linked: Vec<String> = db
+        .identities_of(user.id)
+        .await
+        .expect("q")
+        .into_iter()
+        .map(|i| i.provider)
+        .collect();
+    assert_eq!(linked, ["google", "twitch"]);
+    for page in [
+        "register-providers",
+        "google-consent",
+        "settings-sign-in-methods",
+        "login-providers",
+        "login-oauth-error",
+    ] {
+        for size in ["desktop", "phone"] {
+            let f = shots.join(format!("{page}-{size}.png"));
+            assert!(f.exists(), "{} saved", f.display());
+        }
+    }
+    app.finish().await;
+}
+
+/// "Connect YouTube / Twitch chat" on the dashboard in Chromium, through the OpenID stand-ins'
+/// consent pages in front of the chat stand-ins of `connectors`: both connect, messages from
+/// both arrive in the merged chat, the chat rules are saved, YouTube is disconnected.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connect_youtube_and_twitch_chat_in_a_real_browser() {
+    let web = web_dir();
+    assert!(
+        web.join("dist/index.html").exists() && web.join("node_modules/playwright-core").exists(),
+        "the web app must be built and its test tools installed: run scripts/test.sh"
+    );
+    let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+    assert!(
+        std::path::Path::new(&chromium).exists(),
+        "Chromium is required at {chromium}"
+    );
+    let standins = crate::connectors::chat_standins().await;
+    let app = TestApp::start_with(Backend::Sqlite, standins.options)
+        .await
+        .expect("sqlite always runs");
+    let shots = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/web-shots");
+    let report = run(
+        &web,
+        &chromium,
+        json!({ "url": app.url(""), "shots": shots, "scenario": "chat-oauth" }),
+    )
+    .await;
+    assert_eq!(
+        report["steps"],
+        json!([
+            "twitch connected",
+            "youtube connected",
+            "messages from both",
+            "rules saved",
+            "moderator added",
+            "youtube disconnected"
+        ]),
+        "{report:#}"
+    );
+    assert!(
+        report.get("pageErrors").is_none(),
+        "no script errors: {report}"
+    );
+    for page in ["twitch-consent", "dashboard-platform-chat"] {
+        for size in ["desktop", "phone"] {
+            assert!(shots.join(format!("{page}-{size}.png")).exists());
+        }
+    }
+    let _ = (
+        standins.twitch,
+        standins.youtube,
+        standins.google,
+        standins.twitch_id,
+    );
+    app.finish().await;
+}

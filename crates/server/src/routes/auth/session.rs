@@ -117,33 +117,7 @@ pub async fn login(
         .guard_passed(&user, Guarded::Password)
         .await?;
     if user.totp_enabled {
-        let challenge = token::generate("fcm_");
-        let now = state.clock.now_ms();
-        if state.db.count_open_challenges(user.id, now).await? >= account::MAX_OPEN_CHALLENGES {
-            let mut e = ApiError::new(
-                StatusCode::TOO_MANY_REQUESTS,
-                "TOO_MANY_CHALLENGES",
-                "Too many sign-ins are waiting for a second factor",
-                "Finish one of them with your authenticator code, or wait 5 minutes and log in again.",
-            );
-            e.retry_after = Some((CHALLENGE_TTL_MS / 1000) as u64);
-            return Err(e);
-        }
-        state
-            .db
-            .create_challenge(
-                user.id,
-                &token::hash(&challenge),
-                now + CHALLENGE_TTL_MS,
-                now,
-            )
-            .await?;
-        let body = MfaRequired {
-            mfa_required: true,
-            mfa_token: challenge,
-            methods: vec!["totp".into(), "recovery_code".into()],
-        };
-        return Ok(Json(body).into_response());
+        return Ok(Json(mfa_challenge(&state, &user).await?).into_response());
     }
     let tokens = state
         .accounts
@@ -308,4 +282,38 @@ pub async fn logout(State(state): State<AppState>, auth: AuthUser) -> ApiResult<
     responses((status = 200, body = UserView), (status = 401, body = ErrorBody)))]
 pub async fn me(auth: AuthUser) -> ApiResult<Json<UserView>> {
     Ok(Json((&auth.user).into()))
+}
+
+/// A login challenge for a user with two-factor on: the second step
+/// (`/api/auth/login/2fa`) completes the sign-in.
+pub(crate) async fn mfa_challenge(
+    state: &AppState,
+    user: &ferrocast_db::accounts::UserRecord,
+) -> ApiResult<MfaRequired> {
+    let challenge = token::generate("fcm_");
+    let now = state.clock.now_ms();
+    if state.db.count_open_challenges(user.id, now).await? >= account::MAX_OPEN_CHALLENGES {
+        let mut e = ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "TOO_MANY_CHALLENGES",
+            "Too many sign-ins are waiting for a second factor",
+            "Finish one of them with your authenticator code, or wait 5 minutes and log in again.",
+        );
+        e.retry_after = Some((CHALLENGE_TTL_MS / 1000) as u64);
+        return Err(e);
+    }
+    state
+        .db
+        .create_challenge(
+            user.id,
+            &token::hash(&challenge),
+            now + CHALLENGE_TTL_MS,
+            now,
+        )
+        .await?;
+    Ok(MfaRequired {
+        mfa_required: true,
+        mfa_token: challenge,
+        methods: vec!["totp".into(), "recovery_code".into()],
+    })
 }

@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod checkout;
+pub mod oidc;
 
 use ferrocast_config::{Config, Sources};
 use serde_json::{json, Value};
