@@ -419,6 +419,9 @@ async function chatOauth() {
   await page.getByRole("button", { name: "Send", exact: true }).click();
   await page.locator(".message.twitch", { hasText: "t1" }).first().waitFor({ timeout: 20000 });
   await page.locator(".message.youtube", { hasText: "y1" }).first().waitFor({ timeout: 20000 });
+  // YouTube's stand-in refuses the first access token midway; the connector refreshes it
+  // through the Google stand-in and goes on.
+  await page.locator(".message.youtube", { hasText: "y20" }).first().waitFor({ timeout: 30000 });
   step("messages from both");
   // Chat rules.
   await page.getByText("Chat rules").click();
@@ -446,6 +449,8 @@ async function chatOauth() {
   await page.getByRole("button", { name: "Add", exact: true }).last().click();
   await page.getByText("Mod Person now moderates this chat.").waitFor();
   await page.locator(".chat-rules li", { hasText: "Mod Person" }).waitFor();
+  const ytState = await page.getByTestId("connector-youtube").getByTestId("connector-state").textContent();
+  if (ytState !== "connected") throw new Error(`YouTube chat reads "${ytState}" after its token was refreshed`);
   await shot(page, "dashboard-platform-chat");
   step("moderator added");
   page.once("dialog", (d) => d.accept());

@@ -26,6 +26,8 @@ const OPEN_DURING_MAINTENANCE: &[&str] = &[
     "/api/openapi.json",
     "/api/payments/webhook",
     "/api/payments/stripe/webhook",
+    // A buyer coming back from Razorpay's hosted Checkout: the payment is taken already.
+    "/api/payments/razorpay/callback",
     "/api/payments/epayco/confirmation",
 ];
 

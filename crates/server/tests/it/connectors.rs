@@ -1137,6 +1137,9 @@ pub(crate) async fn chat_standins() -> ChatStandins {
     )
     .await;
     *google.provider.access_token.lock().expect("lock") = Some("yt-old".into());
+    // The YouTube stand-in moves on to `yt-new` mid-script; the connector refreshes through
+    // the Google stand-in to get it.
+    *google.provider.refreshed_token.lock().expect("lock") = Some("yt-new".into());
     let tw = oidc::start_with_client(
         "twitch",
         Account {

@@ -95,7 +95,12 @@ pub struct Provider {
     pub clock_offset: Mutex<i64>,
     /// The access token to hand out (a platform stand-in's token), instead of a random one.
     pub access_token: Mutex<Option<String>>,
+    /// The access token a refresh hands out (a platform stand-in's next token), instead of a
+    /// random one.
+    pub refreshed_token: Mutex<Option<String>>,
     grants: Mutex<HashMap<String, Grant>>,
+    /// Refresh tokens handed out, with their scope.
+    refresh_tokens: Mutex<HashMap<String, String>>,
     /// Access tokens: their account, and the claims asked of UserInfo.
     tokens: Mutex<HashMap<String, (Account, Option<Value>)>>,
     pub log: Mutex<Log>,
@@ -196,7 +201,9 @@ pub async fn start_with_client(name: &'static str, account: Account, client_id: 
         twitch,
         clock_offset: Mutex::new(0),
         access_token: Mutex::default(),
+        refreshed_token: Mutex::default(),
         grants: Mutex::default(),
+        refresh_tokens: Mutex::default(),
         tokens: Mutex::default(),
         log: Mutex::default(),
     });
@@ -317,6 +324,14 @@ fn invalid_grant(p: &Provider, why: &str) -> Response {
 async fn token(State(p): State<Arc<Provider>>, body: String) -> Response {
     let f = super::form_decode(&body);
     let get = |k: &str| f.get(k).cloned().unwrap_or_default();
+    if get("grant_type") == "refresh_token" {
+        return refresh(
+            &p,
+            &get("client_id"),
+            &get("client_secret"),
+            &get("refresh_token"),
+        );
+    }
     if get("grant_type") != "authorization_code" {
         return (
             StatusCode::BAD_REQUEST,
@@ -396,6 +411,7 @@ async fn token(State(p): State<Arc<Provider>>, body: String) -> Response {
         .unwrap_or_else(|| format!("at-{}", uuid::Uuid::new_v4().simple()));
     let refresh = format!("rt-{}", uuid::Uuid::new_v4().simple());
     lock(&p.tokens).insert(access.clone(), (account, asked));
+    lock(&p.refresh_tokens).insert(refresh.clone(), scope.clone());
     lock(&p.log)
         .secrets
         .extend([access.clone(), refresh.clone(), id_token.clone()]);
@@ -405,6 +421,34 @@ async fn token(State(p): State<Arc<Provider>>, body: String) -> Response {
         json!(scope)
     };
     Json(json!({"access_token": access, "expires_in": 3599, "id_token": id_token, "refresh_token": refresh, "scope": scope, "token_type": "Bearer"})).into_response()
+}
+
+/// The refresh grant (RFC 6749 §6): a new access token for a refresh token this stand-in
+/// issued, with the same scope; no ID token.
+fn refresh(p: &Provider, client_id: &str, secret: &str, token: &str) -> Response {
+    if client_id != p.client_id || secret != CLIENT_SECRET {
+        return (
+            StatusCode::UNAUTHORIZED,
+            Json(json!({"error": "invalid_client"})),
+        )
+            .into_response();
+    }
+    let Some(scope) = lock(&p.refresh_tokens).get(token).cloned() else {
+        return invalid_grant(p, "unknown refresh token");
+    };
+    let access = lock(&p.refreshed_token)
+        .clone()
+        .unwrap_or_else(|| format!("at-{}", uuid::Uuid::new_v4().simple()));
+    lock(&p.log).secrets.push(access.clone());
+    let scope: Value = if p.twitch {
+        json!(scope.split_whitespace().collect::<Vec<_>>())
+    } else {
+        json!(scope)
+    };
+    Json(
+        json!({"access_token": access, "expires_in": 3599, "scope": scope, "token_type": "Bearer"}),
+    )
+    .into_response()
 }
 
 async fn keys(State(p): State<Arc<Provider>>) -> Json<Value> {
