@@ -15,12 +15,48 @@ fn web_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../web")
 }
 
+/// The built web app and Debian's Chromium, which every browser test needs.
+struct Browser {
+    web: PathBuf,
+    chromium: String,
+}
+
+/// Checks that the web app is built with its test tools and that Chromium is there.
+fn browser() -> Browser {
+    let web = web_dir();
+    assert!(
+        web.join("dist/index.html").exists() && web.join("node_modules/playwright-core").exists(),
+        "the web app must be built and its test tools installed: run scripts/test.sh (npm ci and npm run build in web/)"
+    );
+    let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+    assert!(
+        std::path::Path::new(&chromium).exists(),
+        "Debian's Chromium is required at {chromium}: run scripts/test.sh (apt-get install chromium)"
+    );
+    Browser { web, chromium }
+}
+
+/// Where the scenarios save their screenshots.
+fn shots_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/web-shots")
+}
+
+/// Each page was saved at both widths.
+fn assert_shots(shots: &std::path::Path, pages: &[&str]) {
+    for page in pages {
+        for size in ["desktop", "phone"] {
+            let f = shots.join(format!("{page}-{size}.png"));
+            assert!(f.exists(), "{} saved", f.display());
+        }
+    }
+}
+
 /// Runs a scenario of `web/e2e/run.mjs`; its report, or a panic with what it saw.
-async fn run(web: &std::path::Path, chromium: &str, params: Value) -> Value {
+async fn run(browser: &Browser, params: Value) -> Value {
     let out = tokio::process::Command::new("node")
-        .arg(web.join("e2e/run.mjs"))
+        .arg(browser.web.join("e2e/run.mjs"))
         .arg(params.to_string())
-        .env("CHROMIUM", chromium)
+        .env("CHROMIUM", &browser.chromium)
         .output()
         .await
         .expect("node runs");
@@ -43,16 +79,7 @@ async fn run(web: &std::path::Path, chromium: &str, params: Value) -> Value {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn creator_and_viewer_in_a_real_browser() {
     require("ffmpeg");
-    let web = web_dir();
-    assert!(
-        web.join("dist/index.html").exists() && web.join("node_modules/playwright-core").exists(),
-        "the web app must be built and its test tools installed: run scripts/test.sh (npm ci and npm run build in web/)"
-    );
-    let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
-    assert!(
-        std::path::Path::new(&chromium).exists(),
-        "Debian's Chromium is required at {chromium}: run scripts/test.sh (apt-get install chromium)"
-    );
+    let browser = browser();
     let mut opts = Options::default();
     opts.extra
         .push(("restream_allow_private_targets", "true".into()));
@@ -61,13 +88,8 @@ async fn creator_and_viewer_in_a_real_browser() {
     let app = TestApp::start_with(Backend::Sqlite, opts)
         .await
         .expect("sqlite always runs");
-    let shots = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/web-shots");
-    let report = run(
-        &web,
-        &chromium,
-        json!({ "url": app.url(""), "shots": shots }),
-    )
-    .await;
+    let shots = shots_dir();
+    let report = run(&browser, json!({ "url": app.url(""), "shots": shots })).await;
     let steps: Vec<&str> = report["steps"]
         .as_array()
         .expect("steps")
@@ -102,20 +124,18 @@ async fn creator_and_viewer_in_a_real_browser() {
         report.get("pageErrors").is_none(),
         "no script errors: {report}"
     );
-    for page in [
-        "landing",
-        "register",
-        "dashboard-empty",
-        "dashboard-live",
-        "login",
-        "settings",
-        "forgot-password",
-    ] {
-        for size in ["desktop", "phone"] {
-            let f = shots.join(format!("{page}-{size}.png"));
-            assert!(f.exists(), "{} saved", f.display());
-        }
-    }
+    assert_shots(
+        &shots,
+        &[
+            "landing",
+            "register",
+            "dashboard-empty",
+            "dashboard-live",
+            "login",
+            "settings",
+            "forgot-password",
+        ],
+    );
     assert!(shots.join("watch-phone.png").exists() && shots.join("watch-desktop.png").exists());
 
     // The creator is made an administrator and puts the site in maintenance.
@@ -127,8 +147,7 @@ async fn creator_and_viewer_in_a_real_browser() {
         .expect("user");
     db.set_role(creator.id, "admin", 0).await.expect("role");
     let report = run(
-        &web,
-        &chromium,
+        &browser,
         json!({ "url": app.url(""), "shots": shots, "scenario": "maintenance" }),
     )
     .await;
@@ -152,21 +171,15 @@ async fn creator_and_viewer_in_a_real_browser() {
 /// resume; history and a receipt.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn billing_in_a_real_browser() {
-    let web = web_dir();
-    assert!(
-        web.join("dist/index.html").exists() && web.join("node_modules/playwright-core").exists(),
-        "the web app must be built and its test tools installed: run scripts/test.sh (npm ci and npm run build in web/)"
-    );
-    let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+    let browser = browser();
     let (gateways, addr) = support::checkout::start().await;
     let app = TestApp::start_with(Backend::Sqlite, support::checkout::options(addr))
         .await
         .expect("sqlite always runs");
     support::checkout::set_node(&gateways, &app.url(""));
-    let shots = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/web-shots");
+    let shots = shots_dir();
     let report = run(
-        &web,
-        &chromium,
+        &browser,
         json!({ "url": app.url(""), "shots": shots, "scenario": "billing" }),
     )
     .await;
@@ -296,18 +309,16 @@ async fn billing_in_a_real_browser() {
             seen.paid
         );
     }
-    for page in [
-        "subscription-free",
-        "subscription",
-        "subscription-ending",
-        "receipt",
-        "subscription-epayco",
-    ] {
-        for size in ["desktop", "phone"] {
-            let f = shots.join(format!("{page}-{size}.png"));
-            assert!(f.exists(), "{} saved", f.display());
-        }
-    }
+    assert_shots(
+        &shots,
+        &[
+            "subscription-free",
+            "subscription",
+            "subscription-ending",
+            "receipt",
+            "subscription-epayco",
+        ],
+    );
     app.finish().await;
 }
 
@@ -316,12 +327,7 @@ async fn billing_in_a_real_browser() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn creator_ends_stream_and_admin_changes_a_plan_in_a_real_browser() {
     require("ffmpeg");
-    let web = web_dir();
-    assert!(
-        web.join("dist/index.html").exists() && web.join("node_modules/playwright-core").exists(),
-        "the web app must be built and its test tools installed: run scripts/test.sh (npm ci and npm run build in web/)"
-    );
-    let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+    let browser = browser();
     let app = TestApp::start(Backend::Sqlite)
         .await
         .expect("sqlite always runs");
@@ -352,10 +358,9 @@ async fn creator_ends_stream_and_admin_changes_a_plan_in_a_real_browser() {
             .await
             .expect("close");
     }
-    let shots = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/web-shots");
+    let shots = shots_dir();
     let report = run(
-        &web,
-        &chromium,
+        &browser,
         json!({
             "url": app.url(""),
             "shots": shots,
@@ -404,17 +409,15 @@ async fn creator_ends_stream_and_admin_changes_a_plan_in_a_real_browser() {
         ),
         ("subscription_plan_changed", Some("member@example.com"))
     );
-    for page in [
-        "dashboard-end-stream",
-        "dashboard-stream-ended",
-        "admin-charts",
-        "admin-plan-changed",
-    ] {
-        for size in ["desktop", "phone"] {
-            let f = shots.join(format!("{page}-{size}.png"));
-            assert!(f.exists(), "{} saved", f.display());
-        }
-    }
+    assert_shots(
+        &shots,
+        &[
+            "dashboard-end-stream",
+            "dashboard-stream-ended",
+            "admin-charts",
+            "admin-plan-changed",
+        ],
+    );
     app.finish().await;
 }
 
@@ -432,16 +435,7 @@ async fn creator_user(db: &ferrocast_db::Db) -> i64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sign_in_with_google_and_twitch_in_a_real_browser() {
     use support::oidc::{self, Account};
-    let web = web_dir();
-    assert!(
-        web.join("dist/index.html").exists() && web.join("node_modules/playwright-core").exists(),
-        "the web app must be built and its test tools installed: run scripts/test.sh"
-    );
-    let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
-    assert!(
-        std::path::Path::new(&chromium).exists(),
-        "Chromium is required at {chromium}"
-    );
+    let browser = browser();
     let person = |sub: &str, email: &str, name: &str| Account {
         sub: sub.into(),
         email: Some(email.into()),
@@ -457,10 +451,9 @@ async fn sign_in_with_google_and_twitch_in_a_real_browser() {
     let app = TestApp::start_with(Backend::Sqlite, opts)
         .await
         .expect("sqlite always runs");
-    let shots = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/web-shots");
+    let shots = shots_dir();
     let report = run(
-        &web,
-        &chromium,
+        &browser,
         json!({ "url": app.url(""), "shots": shots, "scenario": "oauth" }),
     )
     .await;
@@ -496,18 +489,16 @@ async fn sign_in_with_google_and_twitch_in_a_real_browser() {
         .map(|i| i.provider)
         .collect();
     assert_eq!(linked, ["google", "twitch"]);
-    for page in [
-        "register-providers",
-        "google-consent",
-        "settings-sign-in-methods",
-        "login-providers",
-        "login-oauth-error",
-    ] {
-        for size in ["desktop", "phone"] {
-            let f = shots.join(format!("{page}-{size}.png"));
-            assert!(f.exists(), "{} saved", f.display());
-        }
-    }
+    assert_shots(
+        &shots,
+        &[
+            "register-providers",
+            "google-consent",
+            "settings-sign-in-methods",
+            "login-providers",
+            "login-oauth-error",
+        ],
+    );
     app.finish().await;
 }
 
@@ -516,24 +507,14 @@ async fn sign_in_with_google_and_twitch_in_a_real_browser() {
 /// both arrive in the merged chat, the chat rules are saved, YouTube is disconnected.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn connect_youtube_and_twitch_chat_in_a_real_browser() {
-    let web = web_dir();
-    assert!(
-        web.join("dist/index.html").exists() && web.join("node_modules/playwright-core").exists(),
-        "the web app must be built and its test tools installed: run scripts/test.sh"
-    );
-    let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
-    assert!(
-        std::path::Path::new(&chromium).exists(),
-        "Chromium is required at {chromium}"
-    );
+    let browser = browser();
     let standins = crate::connectors::chat_standins().await;
     let app = TestApp::start_with(Backend::Sqlite, standins.options)
         .await
         .expect("sqlite always runs");
-    let shots = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/web-shots");
+    let shots = shots_dir();
     let report = run(
-        &web,
-        &chromium,
+        &browser,
         json!({ "url": app.url(""), "shots": shots, "scenario": "chat-oauth" }),
     )
     .await;
@@ -553,11 +534,7 @@ async fn connect_youtube_and_twitch_chat_in_a_real_browser() {
         report.get("pageErrors").is_none(),
         "no script errors: {report}"
     );
-    for page in ["twitch-consent", "dashboard-platform-chat"] {
-        for size in ["desktop", "phone"] {
-            assert!(shots.join(format!("{page}-{size}.png")).exists());
-        }
-    }
+    assert_shots(&shots, &["twitch-consent", "dashboard-platform-chat"]);
     let _ = (
         standins.twitch,
         standins.youtube,
