@@ -261,6 +261,13 @@ impl Db {
         })
     }
 
+    /// Unlinks every provider account of `user_id` (an account recovered by email keeps only
+    /// its new password); how many.
+    pub async fn unlink_all_identities(&self, user_id: i64) -> Result<u64, DbError> {
+        on_pool!(self, p => Ok(sqlx::query("DELETE FROM user_identities WHERE user_id = $1")
+            .bind(user_id).execute(p).await?.rows_affected()))
+    }
+
     /// Stores a pending login, first deleting those long past their expiry.
     pub async fn create_pending_login(
         &self,
@@ -310,10 +317,12 @@ impl Db {
         })
     }
 
-    /// Stores a hand-off code for `user_id`, first deleting spent and expired ones.
+    /// Stores a hand-off code for `user_id`, tradable only with the browser cookie whose hash
+    /// is `binding_hash`; first deletes spent and expired ones.
     pub async fn create_handoff(
         &self,
         code_hash: &str,
+        binding_hash: &str,
         user_id: i64,
         expires_at: i64,
         now: i64,
@@ -321,18 +330,24 @@ impl Db {
         on_pool!(self, p => {
             sqlx::query("DELETE FROM oauth_handoffs WHERE expires_at < $1 OR used_at IS NOT NULL")
                 .bind(now).execute(p).await?;
-            sqlx::query("INSERT INTO oauth_handoffs (code_hash, user_id, created_at, expires_at) VALUES ($1, $2, $3, $4)")
-                .bind(code_hash).bind(user_id).bind(now).bind(expires_at)
+            sqlx::query("INSERT INTO oauth_handoffs (code_hash, binding_hash, user_id, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)")
+                .bind(code_hash).bind(binding_hash).bind(user_id).bind(now).bind(expires_at)
                 .execute(p).await.map_err(map_unique)?;
         });
         Ok(())
     }
 
-    /// Spends a hand-off code: its user, once, if it has not expired.
-    pub async fn take_handoff(&self, code_hash: &str, now: i64) -> Result<Option<i64>, DbError> {
+    /// Spends a hand-off code presented with the browser cookie whose hash is `binding_hash`:
+    /// its user, once, if it has not expired.
+    pub async fn take_handoff(
+        &self,
+        code_hash: &str,
+        binding_hash: &str,
+        now: i64,
+    ) -> Result<Option<i64>, DbError> {
         on_pool!(self, p => sqlx::query_scalar(
-            "UPDATE oauth_handoffs SET used_at = $2 WHERE code_hash = $1 AND used_at IS NULL AND expires_at > $2 RETURNING user_id",
+            "UPDATE oauth_handoffs SET used_at = $2 WHERE code_hash = $1 AND binding_hash = $3 AND used_at IS NULL AND expires_at > $2 RETURNING user_id",
         )
-        .bind(code_hash).bind(now).fetch_optional(p).await.map_err(DbError::from))
+        .bind(code_hash).bind(now).bind(binding_hash).fetch_optional(p).await.map_err(DbError::from))
     }
 }

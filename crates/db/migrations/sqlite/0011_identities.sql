@@ -38,10 +38,12 @@ CREATE TABLE oauth_logins (
 CREATE INDEX idx_oauth_logins_expiry ON oauth_logins(expires_at);
 
 -- The short-lived, single-use code the web app trades for a session after a provider sign-in,
--- so tokens never travel in a URL.
+-- so tokens never travel in a URL; only the browser holding the cookie whose hash is
+-- binding_hash can trade it (a code alone cannot sign someone else's browser in).
 CREATE TABLE oauth_handoffs (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     code_hash TEXT NOT NULL UNIQUE,
+    binding_hash TEXT NOT NULL,
     user_id BIGINT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
     created_at BIGINT NOT NULL,
     expires_at BIGINT NOT NULL,

@@ -291,22 +291,31 @@ async fn pending_logins_are_taken_once_and_expire(db: &Db) {
 
 async fn handoff_codes_are_single_use_and_short_lived(db: &Db) {
     let u = user(db, "h@example.com").await;
-    db.create_handoff("c1", u.id, NOW + MINUTE, NOW)
+    db.create_handoff("c1", "b1", u.id, NOW + MINUTE, NOW)
         .await
         .expect("store");
-    db.create_handoff("c2", u.id, NOW + MINUTE, NOW)
+    db.create_handoff("c2", "b2", u.id, NOW + MINUTE, NOW)
         .await
         .expect("store");
-    assert_eq!(db.take_handoff("c1", NOW + 1).await.expect("q"), Some(u.id));
     assert_eq!(
-        db.take_handoff("c1", NOW + 2).await.expect("q"),
+        db.take_handoff("c1", "b2", NOW + 1).await.expect("q"),
+        None,
+        "only with its browser's binding"
+    );
+    assert_eq!(
+        db.take_handoff("c1", "b1", NOW + 1).await.expect("q"),
+        Some(u.id),
+        "another browser's try did not spend it"
+    );
+    assert_eq!(
+        db.take_handoff("c1", "b1", NOW + 2).await.expect("q"),
         None,
         "once"
     );
     assert_eq!(
-        db.take_handoff("c2", NOW + MINUTE).await.expect("q"),
+        db.take_handoff("c2", "b2", NOW + MINUTE).await.expect("q"),
         None,
         "expired"
     );
-    assert_eq!(db.take_handoff("nope", NOW).await.expect("q"), None);
+    assert_eq!(db.take_handoff("nope", "b1", NOW).await.expect("q"), None);
 }

@@ -161,6 +161,9 @@ pub enum IdentityError {
     /// The provider shared no email, which a new account needs.
     #[error("the provider shared no email address")]
     NoEmail,
+    /// A new account would take an email the provider has not verified.
+    #[error("the provider has not verified this email address")]
+    EmailUnverified,
     /// An account has this email, but not both sides are verified.
     #[error("an account with this email exists; sign in with the password and link from Settings")]
     LinkRefused,
@@ -208,6 +211,7 @@ impl IdentityError {
                 | IdTokenError::BadClaims => "OAUTH_ID_TOKEN_INVALID",
             },
             IdentityError::NoEmail => "OAUTH_NO_EMAIL",
+            IdentityError::EmailUnverified => "OAUTH_EMAIL_UNVERIFIED",
             IdentityError::LinkRefused => "OAUTH_LINK_REFUSED",
             IdentityError::IdentityTaken => "OAUTH_IDENTITY_TAKEN",
             IdentityError::RegistrationClosed => "OAUTH_REGISTRATION_CLOSED",
@@ -259,6 +263,10 @@ pub struct Started {
 pub fn binding_cookie(p: Provider) -> String {
     format!("ferrocast_oauth_{}", p.as_str())
 }
+
+/// The cookie that carries a sign-in's binding on to the hand-off exchange, so that only the
+/// browser that signed in can trade its code.
+pub const HANDOFF_COOKIE: &str = "ferrocast_oauth_handoff";
 
 /// The query of a provider's callback.
 #[derive(Debug, Default)]
@@ -339,6 +347,20 @@ impl Identity {
             "{}={value}; Path=/api/auth; HttpOnly; SameSite=Lax; Max-Age={}{secure}",
             binding_cookie(p),
             PENDING_TTL_MS / 1000
+        )
+    }
+
+    /// The `Set-Cookie` value that lets this browser, and only it, trade the hand-off code of
+    /// the sign-in bound by `binding` (sent only to the exchange, for as long as the code lives).
+    pub fn handoff_set_cookie(&self, binding: &str) -> String {
+        let secure = if self.public_url.starts_with("https://") {
+            "; Secure"
+        } else {
+            ""
+        };
+        format!(
+            "{HANDOFF_COOKIE}={binding}; Path=/api/auth/oauth/exchange; HttpOnly; SameSite=Lax; Max-Age={}{secure}",
+            HANDOFF_TTL_MS / 1000
         )
     }
 
@@ -537,7 +559,13 @@ impl Identity {
                 let user = self.sign_in(p, &claims, registration_open, now).await?;
                 let handoff = token::generate("fch_");
                 self.db
-                    .create_handoff(&token::hash(&handoff), user.id, now + HANDOFF_TTL_MS, now)
+                    .create_handoff(
+                        &token::hash(&handoff),
+                        &login.binding_hash,
+                        user.id,
+                        now + HANDOFF_TTL_MS,
+                        now,
+                    )
                     .await?;
                 tracing::info!(user_id = user.id, provider = p.as_str(), "provider sign-in");
                 Ok(Completed::SignedIn {
@@ -611,6 +639,12 @@ impl Identity {
                 Err(e) => Err(e.into()),
             };
         }
+        // An account is only made for an address the provider has verified: otherwise a provider
+        // account claiming someone's email would hold an account in their name, and keep it
+        // after they recover it by email.
+        if !claims.email_verified {
+            return Err(IdentityError::EmailUnverified);
+        }
         if !registration_open {
             return Err(IdentityError::RegistrationClosed);
         }
@@ -635,7 +669,7 @@ impl Identity {
                     email: &email,
                     display_name: &name,
                     role: Role::Creator.as_str(),
-                    email_verified: claims.email_verified,
+                    email_verified: true,
                 },
                 &new_identity(p, claims),
                 now,
@@ -655,14 +689,23 @@ impl Identity {
         }
     }
 
-    /// Trades a hand-off code for its user, once.
-    pub async fn take_handoff(&self, code: &str) -> Result<UserRecord, IdentityError> {
-        if code.len() > 128 {
-            return Err(IdentityError::HandoffInvalid);
-        }
+    /// Trades a hand-off code for its user, once, in the browser that signed in (`binding`: the
+    /// value of its [`HANDOFF_COOKIE`]).
+    pub async fn take_handoff(
+        &self,
+        code: &str,
+        binding: Option<&str>,
+    ) -> Result<UserRecord, IdentityError> {
+        let binding = binding
+            .filter(|b| code.len() <= 128 && b.len() <= 128)
+            .ok_or(IdentityError::HandoffInvalid)?;
         let user_id = self
             .db
-            .take_handoff(&token::hash(code), self.clock.now_ms())
+            .take_handoff(
+                &token::hash(code),
+                &token::hash(binding),
+                self.clock.now_ms(),
+            )
             .await?
             .ok_or(IdentityError::HandoffInvalid)?;
         self.db

@@ -126,10 +126,30 @@ async fn sign_in(app: &TestApp, s: &Standin) -> Result<Value, String> {
     assert!(authorize.starts_with(&s.base()), "{authorize}");
     let back = s.approve(&authorize).await;
     assert!(back.starts_with(&app.url(&format!("/api/auth/{}/callback", s.provider.name))));
-    let to = follow_callback_with(&back, Some(&cookie)).await;
+    let res = no_redirects()
+        .get(&back)
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .expect("callback");
+    let to = location(&res);
     if let Some(e) = oauth_error(&to) {
         return Err(e);
     }
+    // The browser that signed in gets the cookie that lets it, and only it, trade the code.
+    let handoff = res
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with("ferrocast_oauth_handoff="))
+        .expect("the hand-off cookie")
+        .to_string();
+    assert!(
+        handoff.contains("HttpOnly") && handoff.contains("Path=/api/auth/oauth/exchange"),
+        "{handoff}"
+    );
+    let handoff = handoff.split(';').next().expect("pair").to_string();
     assert!(
         to.starts_with("/auth/complete?return_to=%2Fdashboard#code=fch_"),
         "{to}"
@@ -139,24 +159,30 @@ async fn sign_in(app: &TestApp, s: &Standin) -> Result<Value, String> {
         "the code is only in the fragment"
     );
     let code = to.split_once("#code=").expect("code").1;
-    let (status, body) = call(
-        app,
-        "POST",
-        "/api/auth/oauth/exchange",
-        None,
-        Some(json!({"code": code})),
-    )
-    .await;
+    let exchange = |cookie: Option<String>| async move {
+        let mut req = no_redirects()
+            .post(app.url("/api/auth/oauth/exchange"))
+            .json(&json!({"code": code}));
+        if let Some(c) = cookie {
+            req = req.header("cookie", c);
+        }
+        let res = req.send().await.expect("exchange");
+        let status = res.status().as_u16();
+        (status, res.json::<Value>().await.expect("json"))
+    };
+    // Another browser (a code sent on to someone else) cannot trade it, and does not spend it.
+    let (status, e) = exchange(None).await;
+    assert_eq!(
+        (status, e["code"].as_str()),
+        (401, Some("OAUTH_HANDOFF_INVALID")),
+        "{e}"
+    );
+    let (status, e) = exchange(Some("ferrocast_oauth_handoff=someone-elses".to_string())).await;
+    assert_eq!(status, 401, "{e}");
+    let (status, body) = exchange(Some(handoff.clone())).await;
     assert_eq!(status, 200, "{body}");
     // The code works once.
-    let (again, e) = call(
-        app,
-        "POST",
-        "/api/auth/oauth/exchange",
-        None,
-        Some(json!({"code": code})),
-    )
-    .await;
+    let (again, e) = exchange(Some(handoff)).await;
     assert_eq!(
         (again, e["code"].as_str()),
         (401, Some("OAUTH_HANDOFF_INVALID"))
@@ -356,7 +382,8 @@ async fn sign_up_sign_out_link_and_sign_in_with_either(b: Backend) {
     assert_ne!(fresh["user"]["id"].as_i64(), Some(user_id));
     assert_eq!(fresh["user"]["email"], "casey@twitch.example");
 
-    // "Forgot your password?" gives the Google-only account a password; then Google may go.
+    // "Forgot your password?" gives the Google-only account a password, and (account recovery)
+    // unlinks its provider accounts.
     let (s, _) = call(
         &app,
         "POST",
@@ -392,6 +419,7 @@ async fn sign_up_sign_out_link_and_sign_in_with_either(b: Backend) {
     assert_eq!(s, 200, "{login}");
     let t3 = token(&login);
     assert_eq!(identities(&app, &t3).await["has_password"], true);
+    assert_eq!(identities(&app, &t3).await["identities"], json!([]));
     assert_eq!(
         call(
             &app,
@@ -402,9 +430,8 @@ async fn sign_up_sign_out_link_and_sign_in_with_either(b: Backend) {
         )
         .await
         .0,
-        200
+        404
     );
-    assert_eq!(identities(&app, &t3).await["identities"], json!([]));
 
     assert_no_secrets(&logs, &[&google, &twitch], &[t1, t2, t3]);
     app.finish().await;
@@ -494,6 +521,27 @@ async fn emails_link_only_when_both_sides_are_verified(b: Backend) {
     .await;
     assert_eq!(s, 200, "{done}");
     assert_eq!(done["user"]["id"], me["id"]);
+
+    // A provider account whose email is unverified and matches nobody gets no account: it could
+    // be claiming someone else's address.
+    twitch
+        .provider
+        .set_account(account("t-2", "nobody-yet@example.com", false, "Nobody"));
+    assert_eq!(
+        sign_in(&app, &twitch).await.err().as_deref(),
+        Some("OAUTH_EMAIL_UNVERIFIED")
+    );
+    assert!(app
+        .running
+        .as_ref()
+        .expect("running")
+        .state
+        .db
+        .user_by_email("nobody-yet@example.com")
+        .await
+        .expect("q")
+        .is_none());
+
     app.finish().await;
 
     // Registration closed: a provider account that matches nobody gets no account.

@@ -119,10 +119,22 @@ pub async fn reset_password(
         .db
         .revoke_all_sessions(user.id, None, "password_reset", now)
         .await?;
-    // Account recovery: whatever was minted with the old credentials goes too.
+    // Account recovery: whatever was minted with the old credentials goes too, and so do the
+    // linked Google / Twitch accounts (one linked by whoever held the account would keep them
+    // a way in).
     let keys = state.db.revoke_all_api_keys(user.id, now).await?;
-    tracing::info!(user_id = user.id, api_keys_revoked = keys, "password reset");
-    Ok(message("Password changed. Every session and API key of the account has ended; log in with the new password."))
+    let identities = state.db.unlink_all_identities(user.id).await?;
+    tracing::info!(
+        user_id = user.id,
+        api_keys_revoked = keys,
+        identities_unlinked = identities,
+        "password reset"
+    );
+    Ok(message(if identities > 0 {
+        "Password changed. Every session and API key of the account has ended, and linked Google or Twitch sign-ins were removed (link them again in Settings); log in with the new password."
+    } else {
+        "Password changed. Every session and API key of the account has ended; log in with the new password."
+    }))
 }
 
 /// Change the password, knowing the current one. Other sessions end; this one stays.

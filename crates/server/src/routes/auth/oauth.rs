@@ -11,7 +11,9 @@ use super::shapes::*;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{ApiJson, AuthUser, ClientIp};
 use crate::service::clock::rfc3339;
-use crate::service::identity::{binding_cookie, CallbackParams, Completed, Provider, Purpose};
+use crate::service::identity::{
+    binding_cookie, CallbackParams, Completed, Provider, Purpose, HANDOFF_COOKIE,
+};
 use crate::state::AppState;
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
@@ -180,10 +182,17 @@ async fn callback(
         .callback(p, params, binding, registration_open)
         .await
     {
-        Ok(Completed::SignedIn { handoff, return_to }) => redirect(&format!(
-            "/auth/complete?return_to={}#code={handoff}",
-            ferrocast_auth::oidc::percent_encode(&return_to)
-        )),
+        Ok(Completed::SignedIn { handoff, return_to }) => {
+            let mut res = redirect(&format!(
+                "/auth/complete?return_to={}#code={handoff}",
+                ferrocast_auth::oidc::percent_encode(&return_to)
+            ));
+            // The code is tradable only with this browser's binding, carried on to the exchange.
+            if let Some(Ok(v)) = binding.map(|b| state.identity.handoff_set_cookie(b).parse()) {
+                res.headers_mut().append(header::SET_COOKIE, v);
+            }
+            res
+        }
         Ok(Completed::Linked { provider }) => {
             redirect(&format!("/settings?linked={}", provider.as_str()))
         }
@@ -221,7 +230,7 @@ async fn callback(
     )
     .parse()
     {
-        res.headers_mut().insert(header::SET_COOKIE, v);
+        res.headers_mut().append(header::SET_COOKIE, v);
     }
     res
 }
@@ -284,7 +293,10 @@ pub async fn oauth_exchange(
 ) -> ApiResult<Response> {
     crate::extract::limit_auth(&state, ip)?;
     bounded("code", &req.code)?;
-    let user = state.identity.take_handoff(&req.code).await?;
+    let user = state
+        .identity
+        .take_handoff(&req.code, cookie(&headers, HANDOFF_COOKIE))
+        .await?;
     if user.totp_enabled {
         return Ok(Json(mfa_challenge(&state, &user).await?).into_response());
     }
