@@ -19,6 +19,7 @@ export const OAUTH_ERRORS: Record<string, string> = {
   OAUTH_ID_TOKEN_UNKNOWN_KEY: "The provider's answer was signed with a key it does not publish, so it was refused. Try again later.",
   OAUTH_ID_TOKEN_INVALID: "The provider's answer could not be read. Start again.",
   OAUTH_NO_EMAIL: "The provider did not share your email address, which an account needs. Allow it, or register with email and password.",
+  MAINTENANCE: "The site is in maintenance, so nothing was linked or connected. Try again when it is back.",
   OAUTH_EMAIL_UNVERIFIED: "The provider has not verified your email address, so no account was made with it. Verify it there and try again, or register with email and password.",
   OAUTH_LINK_REFUSED: "An account with this email already exists. Log in with your password, then link this provider in Settings.",
   OAUTH_IDENTITY_TAKEN: "That provider account is already linked to another ferrocast account.",

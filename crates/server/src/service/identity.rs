@@ -161,6 +161,9 @@ pub enum IdentityError {
     /// The provider shared no email, which a new account needs.
     #[error("the provider shared no email address")]
     NoEmail,
+    /// The site is in maintenance: only administrators link accounts or connect chat.
+    #[error("the site is in maintenance; try again when it is back")]
+    Maintenance,
     /// A new account would take an email the provider has not verified.
     #[error("the provider has not verified this email address")]
     EmailUnverified,
@@ -212,6 +215,7 @@ impl IdentityError {
             },
             IdentityError::NoEmail => "OAUTH_NO_EMAIL",
             IdentityError::EmailUnverified => "OAUTH_EMAIL_UNVERIFIED",
+            IdentityError::Maintenance => "MAINTENANCE",
             IdentityError::LinkRefused => "OAUTH_LINK_REFUSED",
             IdentityError::IdentityTaken => "OAUTH_IDENTITY_TAKEN",
             IdentityError::RegistrationClosed => "OAUTH_REGISTRATION_CLOSED",
@@ -267,6 +271,15 @@ pub fn binding_cookie(p: Provider) -> String {
 /// The cookie that carries a sign-in's binding on to the hand-off exchange, so that only the
 /// browser that signed in can trade its code.
 pub const HANDOFF_COOKIE: &str = "ferrocast_oauth_handoff";
+
+/// What of the site's settings a callback obeys.
+#[derive(Debug, Clone, Copy)]
+pub struct SiteState {
+    /// Registrations are open.
+    pub registration_open: bool,
+    /// The site is in maintenance: nobody signs up, and only administrators link or connect.
+    pub maintenance: bool,
+}
 
 /// The query of a provider's callback.
 #[derive(Debug, Default)]
@@ -454,7 +467,7 @@ impl Identity {
         p: Provider,
         params: CallbackParams,
         binding: Option<&str>,
-        registration_open: bool,
+        site: SiteState,
     ) -> Result<Completed, (IdentityError, &'static str)> {
         let state = params
             .state
@@ -484,6 +497,20 @@ impl Identity {
         {
             return Err((IdentityError::OtherBrowser, back));
         }
+        // During maintenance only administrators change anything; anyone may still sign in.
+        if site.maintenance && login.purpose != "login" {
+            let admin = match login.user_id {
+                Some(id) => match self.db.user_by_id(id).await {
+                    Ok(u) => u.is_some_and(|u| u.role == Role::Admin.as_str()),
+                    Err(e) => return Err((e.into(), back)),
+                },
+                None => false,
+            };
+            if !admin {
+                return Err((IdentityError::Maintenance, back));
+            }
+        }
+        let registration_open = site.registration_open && !site.maintenance;
         self.complete(
             p,
             &state,

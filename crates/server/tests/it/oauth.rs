@@ -723,7 +723,18 @@ async fn every_refusal_has_its_reason(b: Backend) {
         (401, Some("OAUTH_HANDOFF_INVALID"))
     );
 
-    // During maintenance an existing account may sign in with a provider; nobody signs up.
+    // During maintenance an existing account may sign in with a provider; nobody signs up, and
+    // a link a non-administrator started before is refused when it comes back.
+    let r_session = token(&sign_in(&app, &google).await.expect("r signs in"));
+    let res = no_redirects()
+        .post(app.url("/api/auth/link/google"))
+        .bearer_auth(&r_session)
+        .send()
+        .await
+        .expect("link");
+    assert_eq!(res.status(), 200);
+    let link_cookie = binding(&res);
+    let started: Value = res.json().await.expect("json");
     let admin = support::register_user(&app, "admin@example.com", "Admin").await;
     let admin_user = db
         .user_by_email("admin@example.com")
@@ -742,6 +753,12 @@ async fn every_refusal_has_its_reason(b: Backend) {
     assert_eq!(s, 200, "{e}");
     // The site settings are cached for two seconds.
     tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    let back = google
+        .approve(started["authorize_url"].as_str().expect("url"))
+        .await;
+    let to = follow_callback_with(&back, Some(&link_cookie)).await;
+    assert_eq!(oauth_error(&to).as_deref(), Some("MAINTENANCE"), "{to}");
+    assert!(to.starts_with("/settings?"), "{to}");
     assert!(
         sign_in(&app, &google).await.is_ok(),
         "the existing account signs in"

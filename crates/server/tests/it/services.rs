@@ -394,7 +394,7 @@ async fn billing_applies_each_payment_once_and_defers_what_overtook_its_checkout
 async fn provider_keys_and_pending_logins_follow_the_service_clock() {
     use crate::support::oidc::{self, Account, Fault};
     use ferrocast_server::service::identity::{
-        CallbackParams, Completed, Identity, IdentityError, Provider, Purpose,
+        CallbackParams, Completed, Identity, IdentityError, Provider, Purpose, SiteState,
     };
     let google = oidc::start(
         "google",
@@ -464,7 +464,10 @@ async fn provider_keys_and_pending_logins_follow_the_service_clock() {
                         error: None,
                     },
                     Some(&started.binding),
-                    true,
+                    SiteState {
+                        registration_open: true,
+                        maintenance: false,
+                    },
                 )
                 .await
                 .map_err(|(e, _)| e)

@@ -12,7 +12,7 @@ use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{ApiJson, AuthUser, ClientIp};
 use crate::service::clock::rfc3339;
 use crate::service::identity::{
-    binding_cookie, CallbackParams, Completed, Provider, Purpose, HANDOFF_COOKIE,
+    binding_cookie, CallbackParams, Completed, Provider, Purpose, SiteState, HANDOFF_COOKIE,
 };
 use crate::state::AppState;
 use axum::extract::{Path, Query, State};
@@ -173,15 +173,15 @@ async fn callback(
         state: q.remove("state"),
         error: q.remove("error"),
     };
-    // Administrators may sign in with a provider during maintenance; nobody signs up then.
+    // During maintenance accounts may sign in with a provider; nobody signs up, and only
+    // administrators link accounts or connect chat.
     let site = state.site.settings().await;
-    let registration_open = site.registration_open && !site.maintenance_mode;
+    let site = SiteState {
+        registration_open: site.registration_open,
+        maintenance: site.maintenance_mode,
+    };
     let binding = cookie(&headers, &binding_cookie(p));
-    let mut res = match state
-        .identity
-        .callback(p, params, binding, registration_open)
-        .await
-    {
+    let mut res = match state.identity.callback(p, params, binding, site).await {
         Ok(Completed::SignedIn { handoff, return_to }) => {
             let mut res = redirect(&format!(
                 "/auth/complete?return_to={}#code={handoff}",
