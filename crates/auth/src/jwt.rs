@@ -110,35 +110,56 @@ fn sign(key: &[u8; 32], data: &[u8]) -> [u8; 32] {
     mac.finalize().into_bytes().into()
 }
 
+/// A compact JWS (`header.payload.signature`) split into its parts, nothing verified yet.
+pub(crate) struct Compact<'a> {
+    /// The header's JSON.
+    pub header: Vec<u8>,
+    /// What the signature covers: `header.payload`, as sent.
+    pub signing_input: &'a [u8],
+    /// The payload, still base64url.
+    pub payload_b64: &'a str,
+    /// The signature's bytes.
+    pub signature: Vec<u8>,
+}
+
+impl<'a> Compact<'a> {
+    /// Splits `token` into exactly three base64url parts; `None` when it is not one.
+    pub(crate) fn split(token: &'a str) -> Option<Self> {
+        let mut parts = token.split('.');
+        let (Some(h), Some(p), Some(s), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            return None;
+        };
+        Some(Compact {
+            header: BASE64URL_NOPAD.decode(h.as_bytes()).ok()?,
+            signing_input: &token.as_bytes()[..h.len() + 1 + p.len()],
+            payload_b64: p,
+            signature: BASE64URL_NOPAD.decode(s.as_bytes()).ok()?,
+        })
+    }
+
+    /// The payload's bytes (once the signature is verified).
+    pub(crate) fn payload(&self) -> Option<Vec<u8>> {
+        BASE64URL_NOPAD.decode(self.payload_b64.as_bytes()).ok()
+    }
+}
+
 /// Verifies a compact JWT and returns its claims.
 pub fn decode(key: &[u8; 32], token: &str, expect: &Expect<'_>) -> Result<Claims, TokenError> {
     if token.len() > MAX_TOKEN_LEN {
         return Err(TokenError::Malformed);
     }
-    let mut parts = token.split('.');
-    let (Some(h), Some(p), Some(s), None) =
-        (parts.next(), parts.next(), parts.next(), parts.next())
-    else {
-        return Err(TokenError::Malformed);
-    };
-    let header_bytes = BASE64URL_NOPAD
-        .decode(h.as_bytes())
-        .map_err(|_| TokenError::Malformed)?;
-    let header: Header =
-        serde_json::from_slice(&header_bytes).map_err(|_| TokenError::BadHeader)?;
+    let jws = Compact::split(token).ok_or(TokenError::Malformed)?;
+    let header: Header = serde_json::from_slice(&jws.header).map_err(|_| TokenError::BadHeader)?;
     if header.alg != "HS256" || header.typ.as_deref().is_some_and(|t| t != "JWT") {
         return Err(TokenError::BadHeader);
     }
-    let sig = BASE64URL_NOPAD
-        .decode(s.as_bytes())
-        .map_err(|_| TokenError::Malformed)?;
     let mut mac = HmacSha256::new_from_slice(key).expect("invariant: HMAC accepts any key length");
-    mac.update(&token.as_bytes()[..h.len() + 1 + p.len()]);
-    mac.verify_slice(&sig)
+    mac.update(jws.signing_input);
+    mac.verify_slice(&jws.signature)
         .map_err(|_| TokenError::BadSignature)?;
-    let payload = BASE64URL_NOPAD
-        .decode(p.as_bytes())
-        .map_err(|_| TokenError::Malformed)?;
+    let payload = jws.payload().ok_or(TokenError::Malformed)?;
     let claims: Claims = serde_json::from_slice(&payload).map_err(|_| TokenError::BadClaims)?;
     if claims.iss != expect.issuer || claims.aud != expect.audience || claims.typ != expect.typ {
         return Err(TokenError::WrongContext);

@@ -387,36 +387,26 @@ pub fn verify_id_token(
     if token.len() > MAX_ID_TOKEN_LEN {
         return Err(IdTokenError::Malformed);
     }
-    let mut parts = token.split('.');
-    let (Some(h), Some(p), Some(s), None) =
-        (parts.next(), parts.next(), parts.next(), parts.next())
-    else {
-        return Err(IdTokenError::Malformed);
-    };
-    let header_bytes = BASE64URL_NOPAD
-        .decode(h.as_bytes())
-        .map_err(|_| IdTokenError::Malformed)?;
+    let jws = crate::jwt::Compact::split(token).ok_or(IdTokenError::Malformed)?;
     let header: Header =
-        serde_json::from_slice(&header_bytes).map_err(|_| IdTokenError::Malformed)?;
+        serde_json::from_slice(&jws.header).map_err(|_| IdTokenError::Malformed)?;
     if header.alg != "RS256" {
         return Err(IdTokenError::UnsupportedAlgorithm);
     }
     let key = jwks
         .find(header.kid.as_deref())
         .ok_or(IdTokenError::UnknownKey)?;
-    let sig = BASE64URL_NOPAD
-        .decode(s.as_bytes())
-        .map_err(|_| IdTokenError::Malformed)?;
-    let signed = &token.as_bytes()[..h.len() + 1 + p.len()];
     ring::signature::RsaPublicKeyComponents {
         n: &key.n,
         e: &key.e,
     }
-    .verify(&ring::signature::RSA_PKCS1_2048_8192_SHA256, signed, &sig)
+    .verify(
+        &ring::signature::RSA_PKCS1_2048_8192_SHA256,
+        jws.signing_input,
+        &jws.signature,
+    )
     .map_err(|_| IdTokenError::BadSignature)?;
-    let payload = BASE64URL_NOPAD
-        .decode(p.as_bytes())
-        .map_err(|_| IdTokenError::Malformed)?;
+    let payload = jws.payload().ok_or(IdTokenError::Malformed)?;
     let claims: serde_json::Value =
         serde_json::from_slice(&payload).map_err(|_| IdTokenError::BadClaims)?;
     check_claims(&claims, expect)
