@@ -6,7 +6,6 @@
 //! `/api/auth/oauth/exchange`. Failures end on the login page (or Settings, for a link) with
 //! `?oauth_error=CODE`, which the page says in words.
 
-use super::session::mfa_challenge;
 use super::shapes::*;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{ApiJson, AuthUser, ClientIp};
@@ -297,14 +296,7 @@ pub async fn oauth_exchange(
         .identity
         .take_handoff(&req.code, cookie(&headers, HANDOFF_COOKIE))
         .await?;
-    if user.totp_enabled {
-        return Ok(Json(mfa_challenge(&state, &user).await?).into_response());
-    }
-    let tokens = state
-        .accounts
-        .start_session(&user, Some(ip.to_string()), user_agent(&headers))
-        .await?;
-    Ok(Json(auth_response(&user, tokens)).into_response())
+    super::session::first_factor_passed(&state, &user, ip, &headers).await
 }
 
 /// The caller's linked provider accounts and whether the account has a password.

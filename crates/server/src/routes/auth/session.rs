@@ -116,15 +116,29 @@ pub async fn login(
         .accounts
         .guard_passed(&user, Guarded::Password)
         .await?;
+    let res = first_factor_passed(&state, &user, ip, &headers).await?;
+    if !user.totp_enabled {
+        tracing::info!(user_id = user.id, "login");
+    }
+    Ok(res)
+}
+
+/// After a first factor (password, provider): a two-factor challenge when it is on, else a new
+/// session's tokens.
+pub(super) async fn first_factor_passed(
+    state: &AppState,
+    user: &ferrocast_db::accounts::UserRecord,
+    ip: std::net::IpAddr,
+    headers: &HeaderMap,
+) -> ApiResult<Response> {
     if user.totp_enabled {
-        return Ok(Json(mfa_challenge(&state, &user).await?).into_response());
+        return Ok(Json(mfa_challenge(state, user).await?).into_response());
     }
     let tokens = state
         .accounts
-        .start_session(&user, Some(ip.to_string()), user_agent(&headers))
+        .start_session(user, Some(ip.to_string()), user_agent(headers))
         .await?;
-    tracing::info!(user_id = user.id, "login");
-    Ok(Json(auth_response(&user, tokens)).into_response())
+    Ok(Json(auth_response(user, tokens)).into_response())
 }
 
 /// Second login step: a TOTP code or a recovery code for the challenge from `/api/auth/login`.
