@@ -352,7 +352,12 @@ async fn tls_terminator(cert: &Path, key: &Path, backend_port: u16) -> u16 {
 }
 
 /// Reads Server-Sent Events until one named `want` arrives (or the deadline passes).
-async fn next_event(res: &mut reqwest::Response, buf: &mut String, want: &str, secs: u64) -> Value {
+pub(crate) async fn next_event(
+    res: &mut reqwest::Response,
+    buf: &mut String,
+    want: &str,
+    secs: u64,
+) -> Value {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
     loop {
         while let Some(end) = buf.find("\n\n") {

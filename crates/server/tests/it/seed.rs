@@ -619,35 +619,6 @@ async fn fetch(
     (enc, res.bytes().await.expect("body").to_vec())
 }
 
-async fn next_event(res: &mut reqwest::Response, buf: &mut String, want: &str, secs: u64) -> Value {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
-    loop {
-        while let Some(end) = buf.find("\n\n") {
-            let block: String = buf.drain(..end + 2).collect();
-            let mut name = "";
-            let mut data = String::new();
-            for line in block.lines() {
-                if let Some(n) = line.strip_prefix("event:") {
-                    name = n.trim();
-                } else if let Some(d) = line.strip_prefix("data:") {
-                    data.push_str(d.trim());
-                }
-            }
-            if name == want {
-                return serde_json::from_str(&data).expect("event json");
-            }
-        }
-        let chunk = tokio::time::timeout_at(deadline, res.chunk())
-            .await
-            .unwrap_or_else(|_| panic!("no {want} event within {secs} s; got so far: {buf}"))
-            .expect("event stream");
-        match chunk {
-            Some(c) => buf.push_str(&String::from_utf8_lossy(&c)),
-            None => panic!("event stream ended before {want}"),
-        }
-    }
-}
-
 /// JSON and the web app's assets are compressed as asked; the live paths (SSE, HTTP-FLV, HLS)
 /// are not, and their bytes still come at once. Then the creator ends their own stream: the
 /// encoder is cut and the owner's events say why; nobody else may.
@@ -710,9 +681,9 @@ async fn compression_and_ending_my_stream(b: Backend) {
     let mut buf = String::new();
     let encoder = publish(&app.rtmp_url(), &creator.key, 60, &[]);
     // `starting`, then `live`.
-    let mut status = next_event(&mut events, &mut buf, "stream_status", 20).await;
+    let mut status = crate::restream::next_event(&mut events, &mut buf, "stream_status", 20).await;
     if status["status"] == "starting" {
-        status = next_event(&mut events, &mut buf, "stream_status", 20).await;
+        status = crate::restream::next_event(&mut events, &mut buf, "stream_status", 20).await;
     }
     assert_eq!(status["status"], "live", "{status}");
 
@@ -774,7 +745,7 @@ async fn compression_and_ending_my_stream(b: Backend) {
     // compressed, is already there or follows (a compressed, buffered stream would hold it
     // back; 5 s leaves room for a loaded machine).
     let answered = Instant::now();
-    let e = next_event(&mut events, &mut buf, "stream_ended", 10).await;
+    let e = crate::restream::next_event(&mut events, &mut buf, "stream_ended", 10).await;
     assert!(
         answered.elapsed() < Duration::from_secs(5),
         "the event took {:?}",
