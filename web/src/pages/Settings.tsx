@@ -4,6 +4,7 @@ import { Link, navigate } from "../router";
 import { Loading, Problem, useLoad } from "../ui";
 import { CurrencyPicker } from "./Subscription";
 import { oauthProblem } from "../oauth";
+import { QrCode } from "../qr";
 
 type Me = Schemas["UserView"];
 const SCOPES = ["profile:read", "sources:read", "sources:write", "streams:read", "streams:write", "chat:write", "billing:write"];
@@ -220,9 +221,15 @@ function TwoFactor({ enabled, onChange }: { enabled: boolean; onChange: () => vo
             return "Two-factor login is on.";
           }}
         >
-          <p>Add this key to your authenticator app, then enter the code it shows.</p>
-          <p><code>{setup.secret}</code></p>
-          <p className="muted small-text">{setup.otpauth_uri}</p>
+          <div className="totp">
+            <QrCode text={setup.otpauth_uri} label="QR code of the two-factor key, for your authenticator app" testId="totp-qr" />
+            <div>
+              <p>Scan the code with your authenticator app (Google Authenticator, 1Password, Aegis…), or type in the key:</p>
+              <p className="secret"><code data-testid="totp-secret">{setup.secret}</code></p>
+              <p className="muted small-text uri">{setup.otpauth_uri}</p>
+              <p>Then enter the code the app shows.</p>
+            </div>
+          </div>
           {fields}
         </Form>
       ) : (
