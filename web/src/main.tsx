@@ -21,9 +21,14 @@ type Site = Schemas["SiteSettings"];
 
 function Maintenance({ message }: { message: string }) {
   return (
-    <section className="narrow center" aria-labelledby="m-title">
+    <section className="standalone" aria-labelledby="m-title">
+      <span className="icon" aria-hidden="true">
+        <svg viewBox="0 0 24 24" fill="none" stroke="currentColor" strokeWidth="2" strokeLinecap="round" strokeLinejoin="round">
+          <path d="M14.7 6.3a4 4 0 0 0-5.4 5.4L3 18l3 3 6.3-6.3a4 4 0 0 0 5.4-5.4l-2.5 2.5-2.4-.6-.6-2.4z" />
+        </svg>
+      </span>
       <h1 id="m-title">Down for maintenance</h1>
-      <p>{message || "We will be back shortly."}</p>
+      <p className="lead">{message || "We will be back shortly."}</p>
       <p className="muted">
         Administrators can still <a href="/login">log in</a>.
       </p>
@@ -33,10 +38,12 @@ function Maintenance({ message }: { message: string }) {
 
 function NotFound() {
   return (
-    <section className="narrow center">
-      <h1>Page not found</h1>
-      <p>
-        <a href="/">Go to the start page</a>
+    <section className="standalone" aria-labelledby="nf-title">
+      <p className="code" aria-hidden="true">404</p>
+      <h1 id="nf-title">Page not found</h1>
+      <p className="lead">There is nothing at this address. The link may be old, or mistyped.</p>
+      <p className="actions">
+        <a className="button" href="/">Go to the start page</a>
       </p>
     </section>
   );

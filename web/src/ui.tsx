@@ -1,7 +1,8 @@
 // Shared pieces: the page frame, and the loading, empty and error states every page uses.
 import { useEffect, useState, type ReactNode } from "react";
 import { ApiError, logout, session, type User } from "./api";
-import { Link, navigate } from "./router";
+import { Mark } from "./brand";
+import { Link, navigate, usePath } from "./router";
 
 export function useUser(): User | null {
   const [user, setUser] = useState(session()?.user ?? null);
@@ -15,18 +16,24 @@ export function useUser(): User | null {
 
 export function Frame({ children }: { children: ReactNode }) {
   const user = useUser();
+  const path = usePath();
+  // The page the reader is on, for the navigation's highlight.
+  const here = (href: string) => (path === href ? ("page" as const) : undefined);
   return (
     <>
       <a className="skip" href="#main">Skip to content</a>
       <header className="top">
-        <Link href="/" className="brand" aria-label="ferrocast home">ferrocast</Link>
+        <Link href="/" className="brand" aria-label="ferrocast home">
+          <Mark />
+          <span>ferrocast</span>
+        </Link>
         <nav aria-label="Main">
           {user ? (
             <>
-              <Link href="/dashboard">Dashboard</Link>
-              <Link href="/dashboard/subscription">Billing</Link>
-              <Link href="/settings">Settings</Link>
-              {user.role === "admin" && <Link href="/admin">Admin</Link>}
+              <Link href="/dashboard" aria-current={here("/dashboard")}>Dashboard</Link>
+              <Link href="/dashboard/subscription" aria-current={here("/dashboard/subscription")}>Billing</Link>
+              <Link href="/settings" aria-current={here("/settings")}>Settings</Link>
+              {user.role === "admin" && <Link href="/admin" aria-current={here("/admin")}>Admin</Link>}
               <button
                 className="link"
                 onClick={async () => {
@@ -39,7 +46,7 @@ export function Frame({ children }: { children: ReactNode }) {
             </>
           ) : (
             <>
-              <Link href="/login">Log in</Link>
+              <Link href="/login" aria-current={here("/login")}>Log in</Link>
               <Link href="/register" className="button small">Start streaming</Link>
             </>
           )}

@@ -2,6 +2,7 @@ import { useState, type FormEvent } from "react";
 import { api, saveSession, type Schemas } from "../api";
 import { Link, navigate } from "../router";
 import { Problem } from "../ui";
+import { Mark } from "../brand";
 import { oauthProblem, ProviderButtons } from "../oauth";
 
 type Tokens = Schemas["AuthResponse"];
@@ -59,15 +60,20 @@ export default function Auth({
   const title = mfa ? "Two-factor code" : mode === "register" ? "Create your account" : "Log in";
   if (mode === "register" && !registrationOpen) {
     return (
-      <section className="narrow">
+      <section className="auth card">
+        <Mark />
         <h1>Registration is closed</h1>
         <p>Ask an administrator of this server for an account, or <Link href="/login">log in</Link>.</p>
       </section>
     );
   }
   return (
-    <section className="narrow card" aria-labelledby="auth-title">
+    <section className="auth card" aria-labelledby="auth-title">
+      <Mark />
       <h1 id="auth-title">{title}</h1>
+      <p className="lead">
+        {mfa ? "One more step: the code from your authenticator app." : mode === "register" ? "Your own live page, restreaming and one chat, in a minute." : "Welcome back. Your streams are waiting."}
+      </p>
       {!mfa && <ProviderButtons />}
       <form onSubmit={submit} noValidate={false}>
         {mfa ? (
@@ -107,7 +113,7 @@ export default function Auth({
         </button>
       </form>
       {!mfa && (
-        <p className="muted">
+        <p className="muted alt">
           {mode === "register" ? (
             <>Already have an account? <Link href="/login">Log in</Link></>
           ) : (

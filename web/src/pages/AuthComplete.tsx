@@ -5,6 +5,7 @@ import { api, saveSession, type Schemas } from "../api";
 import { navigate } from "../router";
 import { Loading, Problem } from "../ui";
 import Auth from "./Auth";
+import { Mark } from "../brand";
 
 type Mfa = { mfa_required: true; mfa_token: string };
 
@@ -38,11 +39,12 @@ export default function AuthComplete() {
   if (mfa) return <Auth mode="login" initialMfa={mfa} returnTo={returnTo} />;
   if (error)
     return (
-      <section className="narrow card">
+      <section className="auth card">
+        <Mark />
         <h1>Signing in did not work</h1>
         <Problem error={error} />
-        <p>
-          <a href="/login">Back to the login page</a>
+        <p className="alt">
+          <a href="/login" className="button">Back to the login page</a>
         </p>
       </section>
     );

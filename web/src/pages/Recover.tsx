@@ -2,6 +2,7 @@ import { useState, type FormEvent } from "react";
 import { api, type Schemas } from "../api";
 import { Link } from "../router";
 import { Problem } from "../ui";
+import { Mark } from "../brand";
 
 /** Forgotten password: a code by email, then a new password. */
 export default function Recover() {
@@ -32,15 +33,18 @@ export default function Recover() {
   }
   if (done) {
     return (
-      <section className="narrow card">
+      <section className="auth card">
+        <Mark />
         <h1>Password changed</h1>
         <p><Link href="/login">Log in</Link> with your new password.</p>
       </section>
     );
   }
   return (
-    <section className="narrow card" aria-labelledby="recover-title">
+    <section className="auth card" aria-labelledby="recover-title">
+      <Mark />
       <h1 id="recover-title">Reset your password</h1>
+      <p className="lead">{sent ? "Enter the code from the email and choose a new password." : "We email you a code to set a new one."}</p>
       <form onSubmit={submit}>
         <label>
           Email
@@ -48,7 +52,7 @@ export default function Recover() {
         </label>
         {sent && (
           <>
-            <p role="status">If an account uses that address, a code is on its way.</p>
+            <p role="status" className="notice ok-notice">If an account uses that address, a code is on its way.</p>
             <label>
               Code from the email
               <input name="code" inputMode="numeric" autoComplete="one-time-code" required value={code} onChange={(e) => setCode(e.target.value)} />
@@ -62,6 +66,9 @@ export default function Recover() {
         <Problem error={error} />
         <button type="submit" disabled={busy}>{busy ? "Please wait…" : sent ? "Set the new password" : "Email me a code"}</button>
       </form>
+      <p className="muted alt">
+        Remembered it? <Link href="/login">Log in</Link>
+      </p>
     </section>
   );
 }
