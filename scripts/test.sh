@@ -27,6 +27,9 @@ command -v openssl >/dev/null 2>&1 || need+=(openssl)
 #    Debian's Chromium (and an emoji font for its screenshots) runs the web app's end-to-end test.
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
 [ -e /usr/share/fonts/truetype/noto/NotoColorEmoji.ttf ] || need+=(fonts-noto-color-emoji)
+#    zbar's zbarimg (an independent QR decoder) reads the two-factor key's QR code back from the
+#    settings page's screenshots, as an authenticator app reads the screen.
+command -v zbarimg >/dev/null 2>&1 || need+=(zbar-tools)
 #    Python 3 with venv runs the payment gateways' own libraries in the payment tests.
 command -v python3 >/dev/null 2>&1 || need+=(python3)
 python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need+=(python3-venv)
@@ -52,7 +55,7 @@ fi
 #     serves and the end-to-end test drives. The build first generates the API's types from
 #     web/openapi.json and type-checks the app against them (the openapi test keeps
 #     that file equal to the server's document).
-if [ ! -d web/node_modules/vite ] || [ ! -d web/node_modules/openapi-typescript ]; then
+if [ ! -d web/node_modules/vite ] || [ ! -d web/node_modules/openapi-typescript ] || [ ! -d web/node_modules/uqr ]; then
   say "npm ci (web)"
   npm ci --prefix web --no-audit --no-fund --loglevel=error
 fi

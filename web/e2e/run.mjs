@@ -5,7 +5,7 @@
 //
 //   node e2e/run.mjs '{"url":"http://127.0.0.1:8080","shots":"target/web-shots"}'
 import { chromium } from "playwright-core";
-import { spawn } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { mkdirSync } from "node:fs";
 import net from "node:net";
 
@@ -33,6 +33,9 @@ async function shot(page, name) {
   for (const [label, size] of [["desktop", DESKTOP], ["phone", PHONE]]) {
     await page.setViewportSize(size);
     await page.waitForTimeout(150);
+    // From the top, as a visitor first sees it (a page may have scrolled itself, e.g. to the
+    // chat's newest message), so the header is at the top of the picture.
+    await page.evaluate(() => window.scrollTo(0, 0));
     await page.screenshot({ path: `${P.shots}/${name}-${label}.png`, fullPage: true });
     // Nothing may be wider than the viewport (a phone would scroll sideways).
     const [wide, view] = await page.evaluate(() => [document.documentElement.scrollWidth, window.innerWidth]);
@@ -460,8 +463,145 @@ async function chatOauth() {
   step("youtube disconnected");
 }
 
+// ---------------------------------------------------------------------------------------------
+// Every page of the app, each as the person who sees it, at 1280 and 390 px (`shot` fails on
+// anything wider than the viewport), some in the dark theme too. A new page is one more entry.
+//   name:  screenshot name (`<name>-desktop.png`, `<name>-phone.png`, `<name>-dark-*.png`)
+//   as:    whose browser: "anon", or an account the Rust test made (P.accounts[as])
+//   path:  where to go (a function: worked out from P); `client`: reached by the app's own
+//          navigation from the start page, as a link in the app would
+//   ready: resolves once the page shows what it is for
+//   dark:  also shot with the system set to the dark theme
+//   before / after: what the page needs set up around it
+const heading = (name) => (page) => page.getByRole("heading", { name }).first().waitFor();
+const PAGES = [
+  { name: "page-landing", as: "anon", path: "/", ready: heading("Stream once. Reach every platform."), dark: true },
+  { name: "page-login", as: "anon", path: "/login", ready: heading("Log in"), dark: true },
+  { name: "page-register", as: "anon", path: "/register", ready: heading("Create your account") },
+  { name: "page-forgot-password", as: "anon", path: "/forgot-password", ready: heading("Reset your password") },
+  { name: "page-auth-complete-error", as: "anon", path: "/auth/complete", ready: heading("Signing in did not work") },
+  { name: "page-not-found", as: "anon", path: "/no-such-page", client: true, ready: heading("Page not found"), dark: true },
+  { name: "page-watch-offline", as: "anon", path: () => `/watch/${P.playbackId}`, ready: (page) => page.getByText(/offline/i).first().waitFor(), dark: true },
+  { name: "page-dashboard-empty", as: "member", path: "/dashboard", ready: (page) => page.getByText("No sources yet").waitFor() },
+  { name: "page-dashboard", as: "creator", path: "/dashboard", ready: heading(P.sourceName), dark: true },
+  { name: "page-subscription", as: "creator", path: "/dashboard/subscription", ready: (page) => page.getByTestId("current-plan").waitFor() },
+  { name: "page-settings", as: "creator", path: "/settings", ready: heading("API keys"), dark: true },
+  { name: "page-admin", as: "admin", path: "/admin", ready: (page) => page.getByTestId("figures").waitFor(), dark: true },
+  {
+    name: "page-maintenance",
+    as: "anon",
+    path: "/",
+    before: () => siteSettings({ maintenance_mode: true, maintenance_message: "Upgrading; back in ten minutes." }),
+    ready: async (page) => {
+      // Every node applies the settings within two seconds.
+      for (let i = 0; i < 20 && !(await page.getByRole("heading", { name: "Down for maintenance" }).count()); i++) {
+        await page.waitForTimeout(500);
+        await page.reload();
+      }
+      await heading("Down for maintenance")(page);
+    },
+    after: () => siteSettings({ maintenance_mode: false }),
+    dark: true,
+  },
+];
+
+/** Changes the site's settings as the administrator, through the API. */
+async function siteSettings(change) {
+  const r = await fetch(P.url + "/api/admin/settings", {
+    method: "PUT",
+    headers: { authorization: `Bearer ${P.accounts.admin.token}`, "content-type": "application/json" },
+    body: JSON.stringify(change),
+  });
+  if (!r.ok) throw new Error(`site settings: ${r.status} ${await r.text()}`);
+}
+
+/** A browser context signed in as `who` ("anon": none), each made once. */
+const contexts = {};
+async function contextFor(who) {
+  if (contexts[who]) return contexts[who];
+  const ctx = await browser.newContext({ viewport: DESKTOP, colorScheme: "light" });
+  if (who !== "anon") {
+    const page = await login(ctx, P.accounts[who].email);
+    await page.close();
+  }
+  return (contexts[who] = ctx);
+}
+
+/** The page's background colour, as the theme painted it. */
+const background = (page) => page.evaluate(() => getComputedStyle(document.documentElement).backgroundColor);
+
+async function everyPage() {
+  out.shots = [];
+  out.themes = {};
+  for (const p of PAGES) {
+    const page = await (await contextFor(p.as)).newPage();
+    page.on("pageerror", (e) => (out.pageErrors = [...(out.pageErrors ?? []), `${p.name}: ${e}`]));
+    if (p.before) await p.before();
+    const path = typeof p.path === "function" ? p.path() : p.path;
+    if (p.client) {
+      await page.goto(P.url + "/");
+      await page.evaluate((to) => {
+        history.pushState(null, "", to);
+        window.dispatchEvent(new PopStateEvent("popstate"));
+      }, path);
+    } else {
+      await page.goto(P.url + path);
+    }
+    await p.ready(page);
+    await shot(page, p.name);
+    out.shots.push(p.name);
+    if (p.dark) {
+      out.themes[p.name] = { light: await background(page) };
+      await page.emulateMedia({ colorScheme: "dark" });
+      await page.waitForTimeout(100);
+      out.themes[p.name].dark = await background(page);
+      await shot(page, `${p.name}-dark`);
+      out.shots.push(`${p.name}-dark`);
+      await page.emulateMedia({ colorScheme: "light" });
+    }
+    if (p.after) await p.after();
+    await page.close();
+    step(p.name);
+  }
+  await twoFactorQr(await contextFor("creator"));
+}
+
+/** The two-factor key's QR code, scanned from a screenshot by an independent decoder (zbarimg,
+ * as an authenticator app would scan the screen), gives the otpauth URI the API returned; the
+ * code made from the scanned key (oathtool) turns two-factor login on. */
+async function twoFactorQr(ctx) {
+  const page = await ctx.newPage();
+  page.on("pageerror", (e) => (out.pageErrors = [...(out.pageErrors ?? []), `2fa: ${e}`]));
+  await page.goto(P.url + "/settings");
+  await heading("Two-factor login")(page);
+  const setup = page.waitForResponse((r) => r.url().endsWith("/api/auth/2fa/setup") && r.request().method() === "POST");
+  await page.getByRole("button", { name: "Set up" }).click();
+  out.otpauthUri = (await (await setup).json()).otpauth_uri;
+  const qr = page.getByTestId("totp-qr");
+  await qr.waitFor();
+  await shot(page, "page-settings-2fa");
+  await page.emulateMedia({ colorScheme: "dark" });
+  await shot(page, "page-settings-2fa-dark");
+  await qr.screenshot({ path: `${P.shots}/qr-dark.png` });
+  await page.emulateMedia({ colorScheme: "light" });
+  await qr.screenshot({ path: `${P.shots}/qr-light.png` });
+  step("page-settings-2fa");
+  const scan = spawnSync("zbarimg", ["--raw", "-q", "-Sdisable", "-Sqrcode.enable", `${P.shots}/qr-light.png`], { encoding: "utf8" });
+  if (scan.status !== 0) throw new Error(`zbarimg found no QR code (${scan.status}): ${scan.stderr}`);
+  out.scanned = scan.stdout.trim();
+  const secret = new URL(out.scanned).searchParams.get("secret");
+  const code = spawnSync("oathtool", ["--totp", "-b", secret], { encoding: "utf8" });
+  if (code.status !== 0) throw new Error(`oathtool: ${code.stderr}`);
+  const form = page.getByRole("form", { name: "Turn two-factor login on" });
+  await form.getByLabel("Code from your authenticator app").fill(code.stdout.trim());
+  await form.getByLabel("Your password").fill("password123");
+  await form.getByRole("button", { name: "Turn on" }).click();
+  await page.getByText("Two-factor login is on.").waitFor();
+  step("two-factor on with the scanned key");
+}
+
 // Scenarios run on their own (`P.scenario`); without one, the main run below.
-const SCENARIOS = { billing, maintenance, oauth, "chat-oauth": chatOauth, seed: creatorEndsAndAdminChangesPlan };
+const SCENARIOS = { billing, maintenance, oauth, "chat-oauth": chatOauth, seed: creatorEndsAndAdminChangesPlan, "every-page": everyPage };
 
 try {
   if (P.scenario) {

@@ -543,3 +543,230 @@ async fn connect_youtube_and_twitch_chat_in_a_real_browser() {
     );
     app.finish().await;
 }
+
+/// Runs `tool args…` and returns what it printed, or panics saying how to install it.
+fn tool_output(tool: &str, args: &[&str], install: &str) -> std::process::Output {
+    std::process::Command::new(tool)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("{tool} is required ({e}): run scripts/test.sh ({install})"))
+}
+
+/// The text of the QR code in a screenshot, read by zbar (an independent decoder, as a phone's
+/// authenticator app would read the screen).
+fn scan_qr(png: &std::path::Path) -> String {
+    let out = tool_output(
+        "zbarimg",
+        &[
+            "--raw",
+            "-q",
+            "-Sdisable",
+            "-Sqrcode.enable",
+            &png.to_string_lossy(),
+        ],
+        "apt-get install zbar-tools",
+    );
+    assert!(
+        out.status.success(),
+        "zbarimg found no QR code in {}: {}",
+        png.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// The relative luminance (0 black … 1 white) of a CSS `rgb(r, g, b)` colour.
+fn luminance(css: &str) -> f64 {
+    let v: Vec<f64> = css
+        .trim_start_matches("rgba(")
+        .trim_start_matches("rgb(")
+        .trim_end_matches(')')
+        .split(',')
+        .take(3)
+        .map(|c| c.trim().parse::<f64>().expect("a colour channel") / 255.0)
+        .collect();
+    assert_eq!(v.len(), 3, "{css}");
+    0.2126 * v[0] + 0.7152 * v[1] + 0.0722 * v[2]
+}
+
+/// Every page of the app (`PAGES` in `web/e2e/run.mjs`), each as the person who sees it, at
+/// 1280 and 390 px with nothing wider than the viewport, and the dark theme where asked: the
+/// system's dark setting really turns the pages dark. The two-factor QR code on the settings
+/// page decodes (zbarimg, from the screenshots, light and dark, desktop and phone) to the
+/// otpauth URI the API returned, and the code made from the scanned key turns two-factor on.
+/// The icons and the manifest the pages link are served with their types.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_page_at_both_widths_and_in_the_dark_theme_in_a_real_browser() {
+    let browser = browser();
+    tool_output("zbarimg", &["--version"], "apt-get install zbar-tools");
+    tool_output("oathtool", &["--version"], "apt-get install oathtool");
+    let app = TestApp::start(Backend::Sqlite)
+        .await
+        .expect("sqlite always runs");
+    let creator = support::creator_with_source(&app, "creator@example.com").await;
+    support::register_user(&app, "member@example.com", "Member").await;
+    let admin_token = support::register_user(&app, "admin@example.com", "Admin").await;
+    let db = app.running.as_ref().expect("running").state.db.clone();
+    let admin = db
+        .user_by_email("admin@example.com")
+        .await
+        .expect("q")
+        .expect("admin");
+    db.set_role(admin.id, "admin", 0).await.expect("role");
+
+    // The icons and the manifest, with the types browsers need to use them.
+    let c = support::client();
+    let index = c
+        .get(app.url("/"))
+        .send()
+        .await
+        .expect("index")
+        .text()
+        .await
+        .expect("text");
+    for link in [
+        r#"<link rel="icon" href="/favicon.svg" type="image/svg+xml""#,
+        r#"<link rel="apple-touch-icon" href="/apple-touch-icon.png""#,
+        r#"<link rel="manifest" href="/manifest.webmanifest""#,
+        r##"<meta name="theme-color" content="#161922" media="(prefers-color-scheme: dark)""##,
+    ] {
+        assert!(index.contains(link), "index.html has {link}");
+    }
+    let get = |path: &str| {
+        let c = c.clone();
+        let url = app.url(path);
+        async move {
+            let r = c.get(&url).send().await.expect("get");
+            assert_eq!(r.status(), 200, "{url}");
+            let ty = r.headers()[reqwest::header::CONTENT_TYPE]
+                .to_str()
+                .expect("ascii")
+                .to_string();
+            (ty, r.bytes().await.expect("body"))
+        }
+    };
+    let (ty, svg) = get("/favicon.svg").await;
+    assert_eq!(ty, "image/svg+xml");
+    assert!(svg.starts_with(b"<svg"), "an SVG drawing");
+    let (ty, manifest) = get("/manifest.webmanifest").await;
+    assert_eq!(ty, "application/manifest+json");
+    let manifest: Value = serde_json::from_slice(&manifest).expect("the manifest is JSON");
+    let mut pngs = vec![("/apple-touch-icon.png".to_string(), "180x180".to_string())];
+    for icon in manifest["icons"].as_array().expect("icons") {
+        let (src, sizes) = (
+            icon["src"].as_str().expect("src"),
+            icon["sizes"].as_str().expect("sizes"),
+        );
+        if icon["type"] == "image/png" {
+            pngs.push((src.to_string(), sizes.to_string()));
+        }
+    }
+    assert!(pngs.len() >= 3, "192 and 512 px icons: {manifest}");
+    for (src, sizes) in pngs {
+        let (ty, png) = get(&src).await;
+        assert_eq!(ty, "image/png", "{src}");
+        assert!(png.starts_with(b"\x89PNG\r\n\x1a\n"), "{src} is a PNG");
+        // The IHDR chunk: width and height, big-endian, at bytes 16 and 20.
+        let dim = |at: usize| u32::from_be_bytes([png[at], png[at + 1], png[at + 2], png[at + 3]]);
+        assert_eq!(format!("{}x{}", dim(16), dim(20)), sizes, "{src}");
+    }
+
+    let shots = shots_dir();
+    let report = run(
+        &browser,
+        json!({
+            "url": app.url(""),
+            "shots": shots,
+            "scenario": "every-page",
+            "playbackId": creator.playback_id,
+            "sourceName": "Main",
+            "accounts": {
+                "creator": { "email": "creator@example.com" },
+                "member": { "email": "member@example.com" },
+                "admin": { "email": "admin@example.com", "token": admin_token },
+            },
+        }),
+    )
+    .await;
+    assert!(
+        report.get("pageErrors").is_none(),
+        "no script errors: {report:#}"
+    );
+    let pages: Vec<&str> = report["shots"]
+        .as_array()
+        .expect("shots")
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    for page in [
+        "page-landing",
+        "page-login",
+        "page-register",
+        "page-forgot-password",
+        "page-auth-complete-error",
+        "page-not-found",
+        "page-watch-offline",
+        "page-dashboard-empty",
+        "page-dashboard",
+        "page-subscription",
+        "page-settings",
+        "page-admin",
+        "page-maintenance",
+    ] {
+        assert!(pages.contains(&page), "{page} visited: {report:#}");
+    }
+    assert_shots(&shots, &pages);
+    assert_shots(&shots, &["page-settings-2fa", "page-settings-2fa-dark"]);
+    let steps = report["steps"].as_array().expect("steps");
+    assert_eq!(
+        steps.last(),
+        Some(&json!("two-factor on with the scanned key")),
+        "{report:#}"
+    );
+
+    // The dark theme: each page shot in it is dark, and light without it.
+    let themes = report["themes"].as_object().expect("themes");
+    assert!(themes.len() >= 5, "{report:#}");
+    for (page, t) in themes {
+        let (light, dark) = (
+            luminance(t["light"].as_str().expect("light")),
+            luminance(t["dark"].as_str().expect("dark")),
+        );
+        assert!(
+            light > 0.8 && dark < 0.1,
+            "{page}: light {light}, dark {dark}: {t}"
+        );
+    }
+
+    // The QR code: what the API returned, read back from the pixels.
+    let uri = report["otpauthUri"]
+        .as_str()
+        .expect("the API's otpauth URI");
+    assert!(uri.starts_with("otpauth://totp/"), "{uri}");
+    assert_eq!(report["scanned"].as_str(), Some(uri), "{report:#}");
+    for png in [
+        "qr-light.png",
+        "qr-dark.png",
+        "page-settings-2fa-phone.png",
+        "page-settings-2fa-dark-desktop.png",
+    ] {
+        assert_eq!(scan_qr(&shots.join(png)), uri, "{png}");
+    }
+    let user = db
+        .user_by_email("creator@example.com")
+        .await
+        .expect("q")
+        .expect("creator");
+    assert!(user.totp_enabled, "two-factor login is on for the creator");
+    // The site was taken out of maintenance again.
+    let site: Value = c
+        .get(app.url("/api/site"))
+        .send()
+        .await
+        .expect("site")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(site["maintenance_mode"], false, "{site}");
+    app.finish().await;
+}
