@@ -21,7 +21,20 @@ const SCOPE_HELP: Record<string, string> = {
 };
 
 /** A form whose submit runs `action`, showing progress, the outcome and errors. */
-function Form({ label, action, children, submit }: { label: string; action: () => Promise<string | void>; children: ReactNode; submit: string }) {
+function Form({
+  label,
+  action,
+  children,
+  submit,
+  secondary = false,
+}: {
+  label: string;
+  action: () => Promise<string | void>;
+  children: ReactNode;
+  submit: string;
+  /** A lesser action beside the main one: drawn as an outlined button. */
+  secondary?: boolean;
+}) {
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<unknown>(null);
   const [done, setDone] = useState("");
@@ -43,7 +56,7 @@ function Form({ label, action, children, submit }: { label: string; action: () =
       {children}
       <Problem error={error} />
       {done && <p role="status" className="ok">{done}</p>}
-      <button type="submit" disabled={busy}>{busy ? "Please wait…" : submit}</button>
+      <button type="submit" className={secondary ? "ghost" : undefined} disabled={busy}>{busy ? "Please wait…" : submit}</button>
     </form>
   );
 }
@@ -99,7 +112,7 @@ function Profile({ me, onChange }: { me: Me; onChange: () => void }) {
               <input name="verification_code" inputMode="numeric" autoComplete="one-time-code" required value={code} onChange={(e) => setCode(e.target.value)} />
             </label>
           </Form>
-          <Form label="Send the code again" submit="Send the code again" action={async () => (await api("POST", "/api/auth/resend-verification", { email: me.email }), "Sent; check your inbox.")}>
+          <Form label="Send the code again" submit="Send the code again" secondary action={async () => (await api("POST", "/api/auth/resend-verification", { email: me.email }), "Sent; check your inbox.")}>
             {null}
           </Form>
         </>
