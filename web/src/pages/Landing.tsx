@@ -96,7 +96,7 @@ export default function Landing() {
 
       <section className="cta" aria-labelledby="cta-title">
         <h2 id="cta-title">Ready when your encoder is.</h2>
-        <p className="muted">Free to start: one source, your own watch page and chat.</p>
+        <p className="muted">Create an account, paste two lines into OBS, and you are live.</p>
         <div className="actions">{start}</div>
       </section>
     </div>
