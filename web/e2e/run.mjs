@@ -473,6 +473,7 @@ async function chatOauth() {
 //   ready: resolves once the page shows what it is for
 //   dark:  also shot with the system set to the dark theme
 //   before / after: what the page needs set up around it
+// A receipt needs a payment through a gateway: `billing` shoots it (and the checkout states).
 const heading = (name) => (page) => page.getByRole("heading", { name }).first().waitFor();
 const PAGES = [
   { name: "page-landing", as: "anon", path: "/", ready: heading("Stream once. Reach every platform."), dark: true },
@@ -484,7 +485,7 @@ const PAGES = [
   { name: "page-watch-offline", as: "anon", path: () => `/watch/${P.playbackId}`, ready: (page) => page.getByText(/offline/i).first().waitFor(), dark: true },
   { name: "page-dashboard-empty", as: "member", path: "/dashboard", ready: (page) => page.getByText("No sources yet").waitFor() },
   { name: "page-dashboard", as: "creator", path: "/dashboard", ready: heading(P.sourceName), dark: true },
-  { name: "page-subscription", as: "creator", path: "/dashboard/subscription", ready: (page) => page.getByTestId("current-plan").waitFor() },
+  { name: "page-subscription", as: "creator", path: "/dashboard/subscription", ready: (page) => page.getByTestId("current-plan").waitFor(), dark: true },
   { name: "page-settings", as: "creator", path: "/settings", ready: heading("API keys"), dark: true },
   { name: "page-admin", as: "admin", path: "/admin", ready: (page) => page.getByTestId("figures").waitFor(), dark: true },
   {
