@@ -123,7 +123,10 @@ export function Chat({ socket, room, canModerate = false }: { socket: Socket | n
   }, [socket, key]);
 
   useEffect(() => {
-    list.current?.lastElementChild?.scrollIntoView({ block: "nearest" });
+    // Scrolls the list only: scrollIntoView would scroll the page too (on a phone the dashboard
+    // would open at its chat).
+    const l = list.current;
+    if (l) l.scrollTop = l.scrollHeight;
   }, [messages.length]);
 
   function send(e: FormEvent) {
