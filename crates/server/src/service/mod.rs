@@ -5,6 +5,7 @@
 //! place). Nothing under `service` imports axum or socketioxide (a test checks).
 
 pub mod accounts;
+pub mod admin;
 pub mod billing;
 pub mod chat;
 pub mod clock;
@@ -15,3 +16,4 @@ pub mod site;
 pub mod sources;
 pub mod streams;
 pub mod vault;
+pub mod watch;
