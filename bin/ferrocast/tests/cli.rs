@@ -479,7 +479,11 @@ async fn user_set_role_promotes_an_existing_account() {
         .args(["user", "create", "--email", "member@example.com"])
         .output()
         .expect("run");
-    assert!(create.status.success(), "{}", String::from_utf8_lossy(&create.stderr));
+    assert!(
+        create.status.success(),
+        "{}",
+        String::from_utf8_lossy(&create.stderr)
+    );
     let password = String::from_utf8_lossy(&create.stdout)
         .lines()
         .find_map(|l| l.strip_prefix("password: "))
@@ -490,8 +494,15 @@ async fn user_set_role_promotes_an_existing_account() {
         .output()
         .expect("run");
     let said = String::from_utf8_lossy(&set.stdout).to_string();
-    assert!(set.status.success(), "{}", String::from_utf8_lossy(&set.stderr));
-    assert!(said.contains("member@example.com is now admin (was creator)"), "{said}");
+    assert!(
+        set.status.success(),
+        "{}",
+        String::from_utf8_lossy(&set.stderr)
+    );
+    assert!(
+        said.contains("member@example.com is now admin (was creator)"),
+        "{said}"
+    );
     let again = ferrocast(&cwd)
         .args(["user", "set-role", "member@example.com", "admin"])
         .output()
@@ -503,13 +514,17 @@ async fn user_set_role_promotes_an_existing_account() {
         .expect("run");
     assert!(!unknown.status.success());
     let err = String::from_utf8_lossy(&unknown.stderr).to_string();
-    assert!(err.contains("no user has the email nobody@example.com") && err.contains("user create"), "{err}");
+    assert!(
+        err.contains("no user has the email nobody@example.com") && err.contains("user create"),
+        "{err}"
+    );
     let bad = ferrocast(&cwd)
         .args(["user", "set-role", "member@example.com", "owner"])
         .output()
         .expect("run");
     assert!(!bad.status.success());
-    assert!(String::from_utf8_lossy(&bad.stderr).contains("expected viewer, creator, brand, moderator or admin"));
+    assert!(String::from_utf8_lossy(&bad.stderr)
+        .contains("expected viewer, creator, brand, moderator or admin"));
 
     // The node sees the new role.
     let mut cmd = ferrocast(&cwd);

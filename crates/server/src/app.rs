@@ -238,6 +238,7 @@ pub fn api_router() -> OpenApiRouter<AppState> {
             routes!(connectors::youtube_connect),
         ))
         .routes(declare(Public, routes!(watch::watch)))
+        .routes(declare(Public, routes!(watch::thumbnail)))
         .routes(declare(Public, routes!(playback::flv)))
         .routes(declare(Public, routes!(playback::hls_playlist)))
         .routes(declare(Public, routes!(playback::hls_segment)))
@@ -462,8 +463,7 @@ fn security_header(name: &'static str, value: &'static str) -> SetResponseHeader
 
 async fn not_found(State(state): State<AppState>, req: Request) -> Response {
     let path = req.uri().path();
-    let page = crate::web::is_page_path(path);
-    if page {
+    if crate::web::is_app_path(path) {
         // Razorpay's hosted Checkout is a form the subscription page posts; ePayco's Smart
         // Checkout is a script it loads (which may post to its own origin).
         let p = &state.config.payments;
@@ -488,7 +488,7 @@ async fn not_found(State(state): State<AppState>, req: Request) -> Response {
         if let Some(page) = crate::web::serve(req.method(), path, &policy) {
             return page;
         }
-        if browsing {
+        if browsing && crate::web::is_page_path(path) {
             // The app's own not-found page.
             return crate::web::page(StatusCode::NOT_FOUND, None, &policy);
         }

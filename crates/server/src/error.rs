@@ -222,11 +222,9 @@ impl From<crate::service::admin::AdminError> for ApiError {
         use crate::service::admin::AdminError;
         match e {
             AdminError::Db(e) => ApiError::internal(e),
-            AdminError::OwnAccount(details) => ApiError::conflict(
-                "OWN_ACCOUNT",
-                "Not on your own account",
-                details,
-            ),
+            AdminError::OwnAccount(details) => {
+                ApiError::conflict("OWN_ACCOUNT", "Not on your own account", details)
+            }
         }
     }
 }

@@ -387,8 +387,8 @@ pub async fn set_user_role(
     email: &str,
     role: ferrocast_domain::account::Role,
 ) -> anyhow::Result<(ferrocast_db::accounts::UserRecord, String)> {
-    let email = ferrocast_domain::account::normalize_email(email)
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let email =
+        ferrocast_domain::account::normalize_email(email).map_err(|e| anyhow::anyhow!("{e}"))?;
     let db = open_database(config).await?;
     let result = async {
         let Some(user) = db.user_by_email(&email).await? else {

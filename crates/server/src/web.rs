@@ -184,15 +184,26 @@ pub fn watch_id(path: &str) -> Option<&str> {
         .filter(|id| !id.is_empty() && !id.contains('/'))
 }
 
-/// Whether a GET of `path` that no route answers is a browser's page visit, to be answered
-/// with the app's own not-found page, rather than a path of the API, of playback, of Socket.IO
-/// or of operations (which keep their JSON answers), or a missing asset.
-pub fn is_page_path(path: &str) -> bool {
-    const NOT_PAGES: &[&str] = &[
-        "/api/", "/hls/", "/live/", "/socket.io", "/metrics", "/health", "/ready", "/assets/",
+/// Whether `path` may be the app's (a page or one of its files), rather than a path of the API,
+/// of playback, of Socket.IO or of operations, which keep their JSON answers.
+pub fn is_app_path(path: &str) -> bool {
+    const NOT_APP: &[&str] = &[
+        "/api/",
+        "/hls/",
+        "/live/",
+        "/socket.io",
+        "/metrics",
+        "/health",
+        "/ready",
     ];
     let exact = ["/api", "/hls", "/live"];
-    !NOT_PAGES.iter().any(|p| path.starts_with(p)) && !exact.contains(&path)
+    !NOT_APP.iter().any(|p| path.starts_with(p)) && !exact.contains(&path)
+}
+
+/// Whether a GET of `path` that no route answers is a browser's page visit, to be answered
+/// with the app's own not-found page: an app path that is not one of its (hashed) files.
+pub fn is_page_path(path: &str) -> bool {
+    is_app_path(path) && !path.starts_with("/assets/")
 }
 
 /// `index.html` answered with `status` (and `meta`'s preview tags when given): the router
@@ -324,7 +335,9 @@ mod tests {
         ));
         assert!(html.contains("content=\"By O&#39;Neil\""));
         assert!(html.contains("<meta name=\"twitter:card\" content=\"summary_large_image\" />"));
-        assert!(html.contains("<meta property=\"og:image\" content=\"https://tv.example/icon-512.png\" />"));
+        assert!(html.contains(
+            "<meta property=\"og:image\" content=\"https://tv.example/icon-512.png\" />"
+        ));
         assert!(html.find("og:title") < html.find("</head>"));
     }
 
@@ -332,7 +345,18 @@ mod tests {
     fn page_paths() {
         assert!(is_page_path("/no/such/page"));
         assert!(is_page_path("/watch/abc"));
-        for p in ["/api/x", "/api", "/hls/a/index.m3u8", "/live/a.flv", "/socket.io/", "/metrics", "/health", "/ready", "/assets/x.js"] {
+        assert!(is_app_path("/assets/x.js"));
+        for p in [
+            "/api/x",
+            "/api",
+            "/hls/a/index.m3u8",
+            "/live/a.flv",
+            "/socket.io/",
+            "/metrics",
+            "/health",
+            "/ready",
+            "/assets/x.js",
+        ] {
             assert!(!is_page_path(p), "{p}");
         }
         assert_eq!(watch_id("/watch/abc"), Some("abc"));

@@ -760,7 +760,10 @@ pub async fn cancel_subscription(
 }
 
 /// A user as administrators see them, with their current plan.
-async fn admin_user(state: &AppState, u: ferrocast_db::accounts::UserRecord) -> ApiResult<AdminUser> {
+async fn admin_user(
+    state: &AppState,
+    u: ferrocast_db::accounts::UserRecord,
+) -> ApiResult<AdminUser> {
     let subscription = user_subscription(state, u.id).await?;
     Ok(AdminUser {
         id: u.id,

@@ -6,7 +6,8 @@ use crate::service::clock::rfc3339;
 use crate::service::watch::{watch_info, WatchInfo};
 use crate::state::AppState;
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
 use axum::Json;
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -71,4 +72,47 @@ pub async fn watch(
     .await?
     .map(|w| Json(w.into()))
     .ok_or_else(stream_not_found)
+}
+
+/// A picture of a live stream (a JPEG of its latest keyframe, at most 640 pixels wide, made
+/// again at most every 15 s), for link previews; anything else (not live on this node, no
+/// video, busy) is sent to the app's icon.
+#[utoipa::path(get, path = "/api/watch/{playback_id}/thumbnail.jpg", tag = "playback",
+    params(("playback_id" = String, Path, description = "The stream's public playback id")),
+    responses((status = 200, content_type = "image/jpeg", description = "The picture"),
+              (status = 307, description = "No picture now: the app's icon")))]
+pub async fn thumbnail(State(state): State<AppState>, Path(playback_id): Path<String>) -> Response {
+    let picture = if ferrocast_domain::media::is_safe_id(&playback_id) {
+        state
+            .thumbnails
+            .picture(&state.engine.hub, &playback_id)
+            .await
+    } else {
+        None
+    };
+    match picture {
+        Some(jpeg) => (
+            [
+                (header::CONTENT_TYPE, HeaderValue::from_static("image/jpeg")),
+                (
+                    header::CACHE_CONTROL,
+                    HeaderValue::from_static("public, max-age=15"),
+                ),
+                // Previews of other sites may show it.
+                (
+                    header::ACCESS_CONTROL_ALLOW_ORIGIN,
+                    HeaderValue::from_static("*"),
+                ),
+            ],
+            jpeg.to_vec(),
+        )
+            .into_response(),
+        None => {
+            let mut res =
+                Redirect::temporary(crate::service::watch::FALLBACK_IMAGE).into_response();
+            res.headers_mut()
+                .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            res
+        }
+    }
 }

@@ -20,7 +20,14 @@ pub enum AdminError {
 
 /// Records an administrator's action; a record that cannot be written is logged (the action
 /// is done, and it is the operator's to see).
-async fn record(db: &Db, admin_id: i64, action: &str, target: i64, details: serde_json::Value, now: i64) {
+async fn record(
+    db: &Db,
+    admin_id: i64,
+    action: &str,
+    target: i64,
+    details: serde_json::Value,
+    now: i64,
+) {
     if let Err(e) = db
         .record_admin_action(admin_id, action, Some(target), &details.to_string(), now)
         .await
@@ -60,7 +67,12 @@ pub async fn change_role(
             now,
         )
         .await;
-        tracing::info!(admin = admin_id, user = target.id, role = role.as_str(), "role changed");
+        tracing::info!(
+            admin = admin_id,
+            user = target.id,
+            role = role.as_str(),
+            "role changed"
+        );
     }
     reload(db, target).await
 }
@@ -84,7 +96,14 @@ pub async fn suspend(
         let sessions = db
             .revoke_all_sessions(target.id, None, "suspended", now)
             .await?;
-        let stopped = streams.stop_streams_of(target.id, SUSPENDED_REASON);
+        let stopped = match streams.stop_streams_of(target.id, SUSPENDED_REASON).await {
+            Ok(n) => n,
+            Err(e) => {
+                // Their streams end at the next check of each (within a minute).
+                tracing::error!(error = %e, user = target.id, "cannot list a suspended user's sources");
+                0
+            }
+        };
         record(
             db,
             admin_id,
@@ -94,7 +113,13 @@ pub async fn suspend(
             now,
         )
         .await;
-        tracing::info!(admin = admin_id, user = target.id, sessions, stopped, "user suspended");
+        tracing::info!(
+            admin = admin_id,
+            user = target.id,
+            sessions,
+            stopped,
+            "user suspended"
+        );
     }
     reload(db, target).await
 }
@@ -113,7 +138,15 @@ pub async fn reactivate(
         ));
     }
     if db.set_suspended(target.id, None, now).await? {
-        record(db, admin_id, "user_reactivated", target.id, serde_json::json!({}), now).await;
+        record(
+            db,
+            admin_id,
+            "user_reactivated",
+            target.id,
+            serde_json::json!({}),
+            now,
+        )
+        .await;
         tracing::info!(admin = admin_id, user = target.id, "user reactivated");
     }
     reload(db, target).await

@@ -15,5 +15,6 @@ pub mod identity;
 pub mod site;
 pub mod sources;
 pub mod streams;
+pub mod thumbnail;
 pub mod vault;
 pub mod watch;

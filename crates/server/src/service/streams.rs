@@ -323,17 +323,14 @@ impl Streams {
         self.engine.hub.stop(playback_id, reason)
     }
 
-    /// Stops every live stream of `user_id` on this node with a reason; how many were live.
-    pub fn stop_streams_of(&self, user_id: i64, reason: &str) -> usize {
-        let ids: Vec<String> = self
-            .lock()
+    /// Stops every live stream of `user_id`'s sources on this node with a reason; how many
+    /// were live.
+    pub async fn stop_streams_of(&self, user_id: i64, reason: &str) -> Result<usize, StreamsError> {
+        let sources = self.db.list_sources(user_id).await?;
+        Ok(sources
             .iter()
-            .filter(|(_, e)| e.user_id == user_id)
-            .map(|(id, _)| id.clone())
-            .collect();
-        ids.iter()
-            .filter(|id| self.stop_stream(id, reason))
-            .count()
+            .filter(|s| self.stop_stream(&s.playback_id, reason))
+            .count())
     }
 }
 

@@ -6,7 +6,8 @@ use super::streams::Streams;
 use ferrocast_db::{Db, DbError};
 use ferrocast_domain::media::is_safe_id;
 
-/// The picture of a stream when none of its own is at hand (the app's icon).
+/// The picture of a stream when none of its own is at hand (the app's icon); a live stream's
+/// is a frame of it ([`super::thumbnail`]).
 pub const FALLBACK_IMAGE: &str = "/icon-512.png";
 
 /// A stream as its public page shows it.
@@ -68,7 +69,11 @@ pub async fn watch_info(
     let base = public_url.trim_end_matches('/');
     Ok(Some(WatchInfo {
         url: format!("{base}/watch/{playback_id}"),
-        thumbnail_url: format!("{base}{FALLBACK_IMAGE}"),
+        thumbnail_url: if live {
+            format!("{base}/api/watch/{playback_id}/thumbnail.jpg")
+        } else {
+            format!("{base}{FALLBACK_IMAGE}")
+        },
         playback_id: s.source.playback_id,
         title: s.source.name,
         creator: s.owner_name,
