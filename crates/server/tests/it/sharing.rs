@@ -139,7 +139,15 @@ async fn watch_api_preview_tags_and_not_found_pages(b: Backend) {
         )),
         "{html}"
     );
-    let res = client().get(&picture).send().await.expect("picture");
+    // Made on demand within 5 s; on a busy machine the first ask may get the icon instead.
+    let mut res = client().get(&picture).send().await.expect("picture");
+    for _ in 0..20 {
+        if res.status() == 200 && res.headers()["content-type"] == "image/jpeg" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        res = client().get(&picture).send().await.expect("picture");
+    }
     assert_eq!(res.status(), 200);
     assert_eq!(res.headers()["content-type"], "image/jpeg");
     let jpeg = res.bytes().await.expect("bytes");
