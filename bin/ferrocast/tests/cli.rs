@@ -529,6 +529,7 @@ async fn user_set_role_promotes_an_existing_account() {
     // The node sees the new role.
     let mut cmd = ferrocast(&cwd);
     cmd.env("FERROCAST_HTTP_ADDR", format!("127.0.0.1:{}", free_port()));
+    cmd.env("FERROCAST_RTMP_ADDR", format!("127.0.0.1:{}", free_port()));
     let server = Server::start(cmd);
     let login: serde_json::Value = reqwest::Client::new()
         .post(format!("{}/api/auth/login", server.url))
