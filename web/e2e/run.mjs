@@ -601,8 +601,72 @@ async function twoFactorQr(ctx) {
   step("two-factor on with the scanned key");
 }
 
+// Sharing and first-visit edges: an unknown path shows the app's not-found page, an unknown
+// watch id says the stream does not exist, a watch page shows its title and creator and its
+// Share panel copies the embed code; an administrator on a phone changes a user's role,
+// suspends them (who is then refused at login, in words) and reactivates them.
+async function sharing() {
+  const anon = await browser.newContext({ viewport: DESKTOP, permissions: ["clipboard-read", "clipboard-write"] });
+  const page = await anon.newPage();
+  page.on("pageerror", (e) => (out.pageErrors = [...(out.pageErrors ?? []), String(e)]));
+  await page.goto(P.url + "/no/such/page");
+  await page.getByRole("heading", { name: "Page not found" }).waitFor();
+  await shot(page, "not-found");
+  step("unknown path shows the not-found page");
+  await page.goto(P.url + "/watch/nosuchstream");
+  await page.getByRole("heading", { name: "This stream does not exist" }).waitFor();
+  if (await page.getByText("offline", { exact: false }).count()) throw new Error("an unknown stream is called offline");
+  await shot(page, "watch-missing");
+  step("unknown watch id does not exist");
+  await page.goto(P.url + `/watch/${P.playbackId}`);
+  await page.getByTestId("watch-title").filter({ hasText: P.title }).waitFor();
+  out.creator = await page.getByTestId("watch-creator").textContent();
+  out.documentTitle = await page.title();
+  await page.getByText("Share", { exact: true }).click();
+  await page.getByRole("button", { name: "Copy embed code" }).click();
+  await page.getByRole("button", { name: "Copied" }).waitFor();
+  out.copiedEmbed = await page.evaluate(() => navigator.clipboard.readText());
+  out.shownLink = await page.getByTestId("share-link").inputValue();
+  await shot(page, "watch-share");
+  step("share panel copies the embed code");
+
+  const admin = await login(await browser.newContext({ viewport: PHONE }), "admin@example.com");
+  admin.on("pageerror", (e) => (out.pageErrors = [...(out.pageErrors ?? []), String(e)]));
+  await admin.goto(P.url + "/admin");
+  const row = admin.getByTestId("user-row").filter({ hasText: "member@example.com" });
+  await row.waitFor();
+  admin.once("dialog", (d) => d.accept());
+  await admin.getByLabel("Role of member@example.com").selectOption("moderator");
+  await admin.getByTestId("user-done").filter({ hasText: "member@example.com is now moderator." }).waitFor({ timeout: 10000 });
+  step("role changed");
+  admin.once("dialog", (d) => d.accept());
+  await row.getByRole("button", { name: /^Suspend/ }).click();
+  await row.getByTestId("user-suspended").waitFor({ timeout: 10000 });
+  await admin.setViewportSize(PHONE);
+  await shot(admin, "admin-user-suspended");
+  step("suspended");
+  const member = await (await browser.newContext({ viewport: PHONE })).newPage();
+  await member.goto(P.url + "/login");
+  await member.getByLabel("Email").fill("member@example.com");
+  await member.getByLabel("Password").fill("password123");
+  await member.getByRole("button", { name: "Log in" }).click();
+  const refusal = member.getByRole("alert").filter({ hasText: "This account is suspended" });
+  await refusal.waitFor({ timeout: 10000 });
+  out.suspendedLogin = await refusal.textContent();
+  await shot(member, "login-suspended");
+  step("suspended user refused at login");
+  admin.once("dialog", (d) => d.accept());
+  await row.getByRole("button", { name: /^Reactivate/ }).click();
+  await row.getByTestId("user-suspended").waitFor({ state: "detached", timeout: 10000 });
+  await admin.reload();
+  await admin.getByTestId("admin-actions").getByText("suspended member@example.com").waitFor({ timeout: 10000 });
+  await admin.getByTestId("admin-actions").getByText("changed the role of member@example.com → moderator").waitFor();
+  await shot(admin, "admin-actions-phone");
+  step("reactivated");
+}
+
 // Scenarios run on their own (`P.scenario`); without one, the main run below.
-const SCENARIOS = { billing, maintenance, oauth, "chat-oauth": chatOauth, seed: creatorEndsAndAdminChangesPlan, "every-page": everyPage };
+const SCENARIOS = { billing, maintenance, oauth, "chat-oauth": chatOauth, seed: creatorEndsAndAdminChangesPlan, "every-page": everyPage, sharing };
 
 try {
   if (P.scenario) {

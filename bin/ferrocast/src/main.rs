@@ -78,6 +78,13 @@ enum UserCommand {
         #[arg(long)]
         password_stdin: bool,
     },
+    /// Give an existing user another role (e.g. make them an administrator).
+    SetRole {
+        /// The user's email address.
+        email: String,
+        /// viewer, creator, brand, moderator or admin.
+        role: String,
+    },
 }
 
 fn settings_help() -> String {
@@ -198,6 +205,22 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             if generated {
                 println!("password: {password}");
                 println!("(shown once; change it after logging in)");
+            }
+        }
+        Command::User {
+            command: UserCommand::SetRole { email, role },
+        } => {
+            let role = Role::parse(role.trim()).with_context(|| {
+                format!("role {role:?}: expected viewer, creator, brand, moderator or admin")
+            })?;
+            let (user, before) = ferrocast_server::set_user_role(&config, &email, role).await?;
+            if before == user.role {
+                println!("{} is already {} (nothing changed)", user.email, user.role);
+            } else {
+                println!(
+                    "{} is now {} (was {}); it applies to their next request",
+                    user.email, user.role, before
+                );
             }
         }
         // Handled above, before an invalid configuration would stop us.

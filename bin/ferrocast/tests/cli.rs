@@ -470,6 +470,81 @@ async fn user_create_admin_bootstraps_an_administrator() {
     let _ = std::fs::remove_dir_all(&cwd);
 }
 
+/// `user set-role` changes an existing account's role (which `user create --admin` cannot,
+/// refusing an existing email); an unknown email or role is refused in words.
+#[tokio::test]
+async fn user_set_role_promotes_an_existing_account() {
+    let cwd = temp_dir("set-role");
+    let create = ferrocast(&cwd)
+        .args(["user", "create", "--email", "member@example.com"])
+        .output()
+        .expect("run");
+    assert!(
+        create.status.success(),
+        "{}",
+        String::from_utf8_lossy(&create.stderr)
+    );
+    let password = String::from_utf8_lossy(&create.stdout)
+        .lines()
+        .find_map(|l| l.strip_prefix("password: "))
+        .expect("generated password printed")
+        .to_string();
+    let set = ferrocast(&cwd)
+        .args(["user", "set-role", "Member@Example.com", "admin"])
+        .output()
+        .expect("run");
+    let said = String::from_utf8_lossy(&set.stdout).to_string();
+    assert!(
+        set.status.success(),
+        "{}",
+        String::from_utf8_lossy(&set.stderr)
+    );
+    assert!(
+        said.contains("member@example.com is now admin (was creator)"),
+        "{said}"
+    );
+    let again = ferrocast(&cwd)
+        .args(["user", "set-role", "member@example.com", "admin"])
+        .output()
+        .expect("run");
+    assert!(String::from_utf8_lossy(&again.stdout).contains("already admin"));
+    let unknown = ferrocast(&cwd)
+        .args(["user", "set-role", "nobody@example.com", "admin"])
+        .output()
+        .expect("run");
+    assert!(!unknown.status.success());
+    let err = String::from_utf8_lossy(&unknown.stderr).to_string();
+    assert!(
+        err.contains("no user has the email nobody@example.com") && err.contains("user create"),
+        "{err}"
+    );
+    let bad = ferrocast(&cwd)
+        .args(["user", "set-role", "member@example.com", "owner"])
+        .output()
+        .expect("run");
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr)
+        .contains("expected viewer, creator, brand, moderator or admin"));
+
+    // The node sees the new role.
+    let mut cmd = ferrocast(&cwd);
+    cmd.env("FERROCAST_HTTP_ADDR", format!("127.0.0.1:{}", free_port()));
+    cmd.env("FERROCAST_RTMP_ADDR", format!("127.0.0.1:{}", free_port()));
+    let server = Server::start(cmd);
+    let login: serde_json::Value = reqwest::Client::new()
+        .post(format!("{}/api/auth/login", server.url))
+        .json(&serde_json::json!({"email": "member@example.com", "password": password}))
+        .send()
+        .await
+        .expect("login")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(login["user"]["role"], "admin", "{login}");
+    server.stop();
+    let _ = std::fs::remove_dir_all(&cwd);
+}
+
 /// A fresh PostgreSQL schema URL, or `None` outside CI when PostgreSQL is unreachable.
 async fn postgres_schema_url() -> Option<String> {
     let base = std::env::var("FERROCAST_TEST_POSTGRES_URL")

@@ -33,10 +33,12 @@ pub struct UserRecord {
     pub created_at: i64,
     /// Last change (ms).
     pub updated_at: i64,
+    /// When an administrator suspended the account (ms); `None` while it is active.
+    pub suspended_at: Option<i64>,
 }
 
 const USER_COLUMNS: &str = "u.id, u.uuid, u.email, u.password_hash, u.display_name, u.avatar_url, u.role, \
-     u.email_verified, u.totp_secret, u.totp_pending_secret, u.totp_enabled, u.created_at, u.updated_at";
+     u.email_verified, u.totp_secret, u.totp_pending_secret, u.totp_enabled, u.created_at, u.updated_at, u.suspended_at";
 
 macro_rules! user_from_row {
     ($r:expr) => {
@@ -54,6 +56,7 @@ macro_rules! user_from_row {
             totp_enabled: $r.try_get("totp_enabled")?,
             created_at: $r.try_get("created_at")?,
             updated_at: $r.try_get("updated_at")?,
+            suspended_at: $r.try_get("suspended_at")?,
         }
     };
 }
@@ -264,6 +267,24 @@ impl Db {
         on_pool!(self, p => sqlx::query("UPDATE users SET role = $2, updated_at = $3 WHERE id = $1")
             .bind(user_id).bind(role).bind(now).execute(p).await.map(|r| r.rows_affected()))?;
         Ok(())
+    }
+
+    /// Suspends the account at `at` (ms), or reactivates it with `None`. Whether it changed
+    /// (suspending a suspended account, or reactivating an active one, changes nothing).
+    pub async fn set_suspended(
+        &self,
+        user_id: i64,
+        at: Option<i64>,
+        now: i64,
+    ) -> Result<bool, DbError> {
+        let sql = if at.is_some() {
+            "UPDATE users SET suspended_at = $2, updated_at = $3 WHERE id = $1 AND suspended_at IS NULL"
+        } else {
+            "UPDATE users SET suspended_at = $2, updated_at = $3 WHERE id = $1 AND suspended_at IS NOT NULL"
+        };
+        let n = on_pool!(self, p => sqlx::query(sql)
+            .bind(user_id).bind(at).bind(now).execute(p).await?.rows_affected());
+        Ok(n == 1)
     }
 
     /// Stores a sealed TOTP secret awaiting confirmation.

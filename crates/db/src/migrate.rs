@@ -94,6 +94,11 @@ pub const SQLITE: &[Migration] = &[
         name: "admin_actions",
         sql: include_str!("../migrations/sqlite/0013_admin_actions.sql"),
     },
+    Migration {
+        version: 14,
+        name: "suspension",
+        sql: include_str!("../migrations/shared/0014_suspension.sql"),
+    },
 ];
 
 /// Migrations for PostgreSQL.
@@ -162,6 +167,11 @@ pub const POSTGRES: &[Migration] = &[
         version: 13,
         name: "admin_actions",
         sql: include_str!("../migrations/postgres/0013_admin_actions.sql"),
+    },
+    Migration {
+        version: 14,
+        name: "suspension",
+        sql: include_str!("../migrations/shared/0014_suspension.sql"),
     },
 ];
 

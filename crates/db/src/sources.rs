@@ -50,6 +50,20 @@ macro_rules! source_from_row {
     };
 }
 
+/// What a stream's public page shows: the source, its owner's display name, and when its open
+/// publishing session began (any node's), if one is open.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PublicStream {
+    /// The source.
+    pub source: SourceRecord,
+    /// The owner's display name.
+    pub owner_name: String,
+    /// Whether the owner's account is suspended.
+    pub owner_suspended: bool,
+    /// Start (ms) of the source's open publishing session.
+    pub live_since: Option<i64>,
+}
+
 /// A source to insert.
 #[derive(Debug, Clone)]
 pub struct NewSource<'a> {
@@ -152,6 +166,29 @@ impl Db {
         let sql = format!("SELECT {COLUMNS} FROM stream_sources WHERE playback_id = $1");
         on_pool!(self, p => match sqlx::query(&sql).bind(playback_id).fetch_optional(p).await? {
             Some(r) => Ok(Some(source_from_row!(r))),
+            None => Ok(None),
+        })
+    }
+
+    /// The stream with this playback id as its public page shows it.
+    pub async fn public_stream(&self, playback_id: &str) -> Result<Option<PublicStream>, DbError> {
+        let columns = COLUMNS
+            .split(", ")
+            .map(|c| format!("s.{c}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = format!(
+            "SELECT {columns}, u.display_name AS owner_name, u.suspended_at AS owner_suspended_at, \
+             (SELECT MAX(ss.started_at) FROM stream_sessions ss WHERE ss.source_id = s.id AND ss.ended_at IS NULL) AS live_since \
+             FROM stream_sources s JOIN users u ON u.id = s.user_id WHERE s.playback_id = $1"
+        );
+        on_pool!(self, p => match sqlx::query(&sql).bind(playback_id).fetch_optional(p).await? {
+            Some(r) => Ok(Some(PublicStream {
+                source: source_from_row!(r),
+                owner_name: r.try_get("owner_name")?,
+                owner_suspended: r.try_get::<Option<i64>, _>("owner_suspended_at")?.is_some(),
+                live_since: r.try_get("live_since")?,
+            })),
             None => Ok(None),
         })
     }

@@ -6,7 +6,7 @@ use crate::error::ApiError;
 use crate::extract::too_large;
 use crate::routes::{
     admin, auth, chat, connectors, events, health, payments, playback, sources, streams,
-    subscriptions,
+    subscriptions, watch,
 };
 use crate::state::AppState;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
@@ -226,6 +226,9 @@ pub fn api_router() -> OpenApiRouter<AppState> {
             routes!(admin::change_plan, admin::cancel_subscription),
         ))
         .routes(declare(Key(Admin), routes!(admin::actions)))
+        .routes(declare(Key(Admin), routes!(admin::change_role)))
+        .routes(declare(Key(Admin), routes!(admin::suspend_user)))
+        .routes(declare(Key(Admin), routes!(admin::reactivate_user)))
         .routes(declare(
             Key(SourcesWrite),
             routes!(connectors::twitch_connect),
@@ -234,6 +237,8 @@ pub fn api_router() -> OpenApiRouter<AppState> {
             Key(SourcesWrite),
             routes!(connectors::youtube_connect),
         ))
+        .routes(declare(Public, routes!(watch::watch)))
+        .routes(declare(Public, routes!(watch::thumbnail)))
         .routes(declare(Public, routes!(playback::flv)))
         .routes(declare(Public, routes!(playback::hls_playlist)))
         .routes(declare(Public, routes!(playback::hls_segment)))
@@ -458,17 +463,7 @@ fn security_header(name: &'static str, value: &'static str) -> SetResponseHeader
 
 async fn not_found(State(state): State<AppState>, req: Request) -> Response {
     let path = req.uri().path();
-    let api = [
-        "/api/",
-        "/hls/",
-        "/live/",
-        "/socket.io",
-        "/metrics",
-        "/health",
-    ]
-    .iter()
-    .any(|p| path.starts_with(p));
-    if !api {
+    if crate::web::is_app_path(path) {
         // Razorpay's hosted Checkout is a form the subscription page posts; ePayco's Smart
         // Checkout is a script it loads (which may post to its own origin).
         let p = &state.config.payments;
@@ -486,8 +481,16 @@ async fn not_found(State(state): State<AppState>, req: Request) -> Response {
                 .filter_map(crate::web::origin)
                 .collect(),
         };
+        let browsing = req.method() == Method::GET || req.method() == Method::HEAD;
+        if let (true, Some(id)) = (browsing, crate::web::watch_id(path)) {
+            return watch_page(&state, id, &policy).await;
+        }
         if let Some(page) = crate::web::serve(req.method(), path, &policy) {
             return page;
+        }
+        if browsing && crate::web::is_page_path(path) {
+            // The app's own not-found page.
+            return crate::web::page(StatusCode::NOT_FOUND, None, &policy);
         }
     }
     ApiError::new(
@@ -501,6 +504,39 @@ async fn not_found(State(state): State<AppState>, req: Request) -> Response {
         ),
     )
     .into_response()
+}
+
+/// A watch page: the app with the stream's preview tags (title, creator, picture) for chat
+/// apps; answered 404 (the app then says the stream does not exist) for an unknown id.
+async fn watch_page(
+    state: &AppState,
+    playback_id: &str,
+    policy: &crate::web::Policy<'_>,
+) -> Response {
+    let info = crate::service::watch::watch_info(
+        &state.db,
+        &state.streams,
+        &state.config.public_url,
+        playback_id,
+    )
+    .await;
+    match info {
+        Ok(Some(w)) => {
+            let meta = crate::web::PageMeta {
+                title: format!("{} · {}", w.title, w.creator),
+                description: w.description(),
+                url: w.url.clone(),
+                image: w.thumbnail_url.clone(),
+            };
+            crate::web::page(StatusCode::OK, Some(&meta), policy)
+        }
+        Ok(None) => crate::web::page(StatusCode::NOT_FOUND, None, policy),
+        Err(e) => {
+            // The page still works (it asks the API itself); only the preview is lost.
+            tracing::warn!(error = %e, "cannot load a stream for its watch page's preview");
+            crate::web::page(StatusCode::OK, None, policy)
+        }
+    }
 }
 
 async fn method_not_allowed(req: Request) -> ApiError {
@@ -524,11 +560,11 @@ fn truncate_path(p: &str) -> String {
 /// body) and the plain-text rejections of axum's extractors.
 async fn map_plain_errors(req: Request, next: Next) -> Response {
     let res = next.run(req).await;
-    let is_json = res
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
-    if is_json || res.status().is_success() {
+    let content_type = res.headers().get(header::CONTENT_TYPE);
+    let is_json = content_type.is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    // The web app's not-found page (index.html answered 404) is a page, not an error body.
+    let is_page = content_type.is_some_and(|v| v.as_bytes().starts_with(b"text/html"));
+    if is_json || is_page || res.status().is_success() {
         return res;
     }
     match res.status() {

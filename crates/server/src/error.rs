@@ -217,6 +217,18 @@ impl From<IdentityError> for ApiError {
     }
 }
 
+impl From<crate::service::admin::AdminError> for ApiError {
+    fn from(e: crate::service::admin::AdminError) -> Self {
+        use crate::service::admin::AdminError;
+        match e {
+            AdminError::Db(e) => ApiError::internal(e),
+            AdminError::OwnAccount(details) => {
+                ApiError::conflict("OWN_ACCOUNT", "Not on your own account", details)
+            }
+        }
+    }
+}
+
 impl From<AccountsError> for ApiError {
     fn from(e: AccountsError) -> Self {
         match e {
@@ -228,6 +240,12 @@ impl From<AccountsError> for ApiError {
                 "INVALID_PASSWORD",
                 "The password is wrong",
                 "Enter your current password to confirm this change.",
+            ),
+            AccountsError::Suspended => ApiError::new(
+                StatusCode::FORBIDDEN,
+                "ACCOUNT_SUSPENDED",
+                "This account is suspended",
+                "An administrator suspended this account; contact the site's administrators to have it reactivated.",
             ),
             AccountsError::Forbidden(details) => ApiError::forbidden(details),
             AccountsError::InsufficientScope(details) => ApiError::insufficient_scope(details),

@@ -18,11 +18,16 @@ const PERIOD_JOB_EVERY: Duration = Duration::from_secs(60);
 
 /// 503 for a gateway this node has no keys for.
 pub fn disabled(name: &str, settings: &str) -> ApiError {
+    // What to set is the operator's to read (in the log), not the buyer's.
+    tracing::warn!(
+        gateway = name,
+        "a payment was asked of a gateway that is not enabled; it needs {settings}"
+    );
     ApiError::new(
         StatusCode::SERVICE_UNAVAILABLE,
         "GATEWAY_DISABLED",
         format!("{name} payments are not enabled on this server"),
-        format!("The operator enables them by setting {settings}."),
+        "Pay with another method the plans page offers, or ask the site's administrators to enable it.",
     )
 }
 

@@ -380,6 +380,35 @@ pub async fn serve(config: Config, shutdown: impl Future<Output = ()>) -> anyhow
     }
 }
 
+/// Gives the existing account `email` the role `role` (the `ferrocast user set-role` command);
+/// the role it had before. Errors say what to do: an unknown email names `user create`.
+pub async fn set_user_role(
+    config: &Config,
+    email: &str,
+    role: ferrocast_domain::account::Role,
+) -> anyhow::Result<(ferrocast_db::accounts::UserRecord, String)> {
+    let email =
+        ferrocast_domain::account::normalize_email(email).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let db = open_database(config).await?;
+    let result = async {
+        let Some(user) = db.user_by_email(&email).await? else {
+            anyhow::bail!(
+                "no user has the email {email}; create one with `ferrocast user create --email {email} --role {role}`"
+            );
+        };
+        if user.role != role.as_str() {
+            db.set_role(user.id, role.as_str(), ferrocast_db::now_ms())
+                .await?;
+        }
+        let before = user.role.clone();
+        let after = db.user_by_id(user.id).await?.unwrap_or(user);
+        Ok((after, before))
+    }
+    .await;
+    db.close().await;
+    result
+}
+
 /// Creates a user from the command line (an operator bootstrapping an admin, for one).
 pub async fn create_user(
     config: &Config,

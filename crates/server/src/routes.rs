@@ -12,3 +12,4 @@ pub mod playback;
 pub mod sources;
 pub mod streams;
 pub mod subscriptions;
+pub mod watch;

@@ -73,6 +73,8 @@ pub struct Inner {
     pub payments_limiter: RateLimiter,
     /// Sign-in with Google and Twitch, linked identities, chat consent.
     pub identity: Identity,
+    /// Pictures of live streams for link previews.
+    pub thumbnails: crate::service::thumbnail::Thumbnails,
 }
 
 impl std::ops::Deref for AppState {
@@ -163,5 +165,6 @@ pub fn compose(
         socket_addresses,
         http,
         payments_limiter: RateLimiter::new(10, Duration::from_secs(60)),
+        thumbnails: Default::default(),
     })))
 }

@@ -1,7 +1,9 @@
 //! The web app (`web/`, built into `web/dist` by `npm run build`): embedded in release builds,
 //! so a node needs nothing else at run time, and read from `web/dist` in debug builds. Hashed
 //! assets are cached for a year; the app's page paths get `index.html`, whose router shows the
-//! page; any other path stays a 404.
+//! page. Watch pages carry their stream's Open Graph and Twitter card tags (chat apps read them
+//! to preview a link; they run no script). Other browser paths get `index.html` answered 404,
+//! so the app shows its own not-found page.
 
 use axum::body::Body;
 use axum::http::{header, HeaderValue, Method, StatusCode};
@@ -101,6 +103,147 @@ fn body(data: std::borrow::Cow<'static, [u8]>) -> Body {
     }
 }
 
+/// What a page's preview shows in chat apps and social sites (Open Graph and Twitter card).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PageMeta {
+    /// The page's title (also its `<title>`).
+    pub title: String,
+    /// One or two sentences about it.
+    pub description: String,
+    /// The page's absolute URL.
+    pub url: String,
+    /// An absolute URL of a picture of it.
+    pub image: String,
+}
+
+/// `text` safe inside an HTML attribute value in double quotes and inside an element.
+pub fn escape_html(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c if c.is_control() => out.push(' '),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// The `<title>` and preview tags of `meta`, escaped.
+fn meta_tags(meta: &PageMeta) -> String {
+    let (title, description, url, image) = (
+        escape_html(&meta.title),
+        escape_html(&meta.description),
+        escape_html(&meta.url),
+        escape_html(&meta.image),
+    );
+    format!(
+        "<title>{title}</title>\n    \
+         <meta name=\"description\" content=\"{description}\" />\n    \
+         <meta property=\"og:type\" content=\"video.other\" />\n    \
+         <meta property=\"og:site_name\" content=\"ferrocast\" />\n    \
+         <meta property=\"og:title\" content=\"{title}\" />\n    \
+         <meta property=\"og:description\" content=\"{description}\" />\n    \
+         <meta property=\"og:url\" content=\"{url}\" />\n    \
+         <meta property=\"og:image\" content=\"{image}\" />\n    \
+         <meta name=\"twitter:card\" content=\"summary_large_image\" />\n    \
+         <meta name=\"twitter:title\" content=\"{title}\" />\n    \
+         <meta name=\"twitter:description\" content=\"{description}\" />\n    \
+         <meta name=\"twitter:image\" content=\"{image}\" />"
+    )
+}
+
+/// `index.html` with `meta`'s tags in place of its `<title>` (and its generic description).
+fn with_meta(index: &str, meta: &PageMeta) -> String {
+    let tags = meta_tags(meta);
+    let mut html = index.to_string();
+    // The app's generic description would contradict the page's.
+    if let Some(start) = html.find("<meta name=\"description\"") {
+        if let Some(len) = html[start..].find('>') {
+            html.replace_range(start..start + len + 1, "");
+        }
+    }
+    match (html.find("<title>"), html.find("</title>")) {
+        (Some(start), Some(end)) if end > start => {
+            html.replace_range(start..end + "</title>".len(), &tags);
+        }
+        _ => match html.find("</head>") {
+            Some(at) => html.insert_str(at, &tags),
+            None => html.insert_str(0, &tags),
+        },
+    }
+    html
+}
+
+/// The playback id of a watch page's path (`/watch/<id>`), if it is one.
+pub fn watch_id(path: &str) -> Option<&str> {
+    path.strip_prefix("/watch/")
+        .filter(|id| !id.is_empty() && !id.contains('/'))
+}
+
+/// Whether `path` may be the app's (a page or one of its files), rather than a path of the API,
+/// of playback, of Socket.IO or of operations, which keep their JSON answers.
+pub fn is_app_path(path: &str) -> bool {
+    const NOT_APP: &[&str] = &[
+        "/api/",
+        "/hls/",
+        "/live/",
+        "/socket.io",
+        "/metrics",
+        "/health",
+        "/ready",
+    ];
+    let exact = ["/api", "/hls", "/live"];
+    !NOT_APP.iter().any(|p| path.starts_with(p)) && !exact.contains(&path)
+}
+
+/// Whether a GET of `path` that no route answers is a browser's page visit, to be answered
+/// with the app's own not-found page: an app path that is not one of its (hashed) files.
+pub fn is_page_path(path: &str) -> bool {
+    is_app_path(path) && !path.starts_with("/assets/")
+}
+
+/// `index.html` answered with `status` (and `meta`'s preview tags when given): the router
+/// shows the page, or its not-found page for 404.
+pub fn page(status: StatusCode, meta: Option<&PageMeta>, policy: &Policy<'_>) -> Response {
+    let Some(index) = Assets::get("index.html") else {
+        return not_built();
+    };
+    let body = match meta {
+        Some(meta) => Body::from(with_meta(&String::from_utf8_lossy(&index.data), meta)),
+        None => body(index.data),
+    };
+    (status, html_headers(policy), body).into_response()
+}
+
+fn not_built() -> Response {
+    (
+        StatusCode::NOT_FOUND,
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        "The web app is not built into this node: run `npm ci && npm run build` in web/, then build ferrocast again.\n",
+    )
+        .into_response()
+}
+
+fn html_headers(policy: &Policy<'_>) -> [(header::HeaderName, HeaderValue); 3] {
+    [
+        (
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/html; charset=utf-8"),
+        ),
+        (header::CACHE_CONTROL, HeaderValue::from_static("no-cache")),
+        (
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_str(&csp(policy))
+                .unwrap_or_else(|_| HeaderValue::from_static("default-src 'self'")),
+        ),
+    ]
+}
+
 /// The app's file for a GET of `path`, or `None` (not an app path); `policy`: the payment
 /// gateways' origins the pages may load scripts from and post forms to.
 pub fn serve(method: &Method, path: &str, policy: &Policy<'_>) -> Option<Response> {
@@ -128,43 +271,14 @@ pub fn serve(method: &Method, path: &str, policy: &Policy<'_>) -> Option<Respons
                 .into_response(),
         );
     }
-    let watch = path
-        .strip_prefix("/watch/")
-        .is_some_and(|id| !id.is_empty() && !id.contains('/'));
+    let watch = watch_id(path).is_some();
     let receipt = path
         .strip_prefix("/dashboard/subscription/receipts/")
         .is_some_and(|id| !id.is_empty() && !id.contains('/'));
     if !PAGES.contains(&path) && !watch && !receipt {
         return None;
     }
-    let Some(index) = Assets::get("index.html") else {
-        return Some(
-            (
-                StatusCode::NOT_FOUND,
-                [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
-                "The web app is not built into this node: run `npm ci && npm run build` in web/, then build ferrocast again.\n",
-            )
-                .into_response(),
-        );
-    };
-    Some(
-        (
-            [
-                (
-                    header::CONTENT_TYPE,
-                    HeaderValue::from_static("text/html; charset=utf-8"),
-                ),
-                (header::CACHE_CONTROL, HeaderValue::from_static("no-cache")),
-                (
-                    header::CONTENT_SECURITY_POLICY,
-                    HeaderValue::from_str(&csp(policy))
-                        .unwrap_or_else(|_| HeaderValue::from_static("default-src 'self'")),
-                ),
-            ],
-            body(index.data),
-        )
-            .into_response(),
-    )
+    Some(page(StatusCode::OK, None, policy))
 }
 
 #[cfg(test)]
@@ -202,5 +316,52 @@ mod tests {
             "{csp}"
         );
         assert!(super::csp(&Policy::default()).contains("script-src 'self';"));
+    }
+
+    #[test]
+    fn preview_tags_are_escaped_and_replace_the_title() {
+        let index = "<html><head><meta charset=\"UTF-8\" />\n<meta name=\"description\" content=\"generic\" />\n<title>ferrocast</title></head><body></body></html>";
+        let meta = PageMeta {
+            title: "<script>alert(\"x\")</script> & more".into(),
+            description: "By O'Neil".into(),
+            url: "https://tv.example/watch/abc".into(),
+            image: "https://tv.example/icon-512.png".into(),
+        };
+        let html = with_meta(index, &meta);
+        assert!(!html.contains("<script>"), "{html}");
+        assert!(!html.contains("generic"), "{html}");
+        assert_eq!(html.matches("<title>").count(), 1, "{html}");
+        assert!(html.contains(
+            "<meta property=\"og:title\" content=\"&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; &amp; more\" />"
+        ));
+        assert!(html.contains("content=\"By O&#39;Neil\""));
+        assert!(html.contains("<meta name=\"twitter:card\" content=\"summary_large_image\" />"));
+        assert!(html.contains(
+            "<meta property=\"og:image\" content=\"https://tv.example/icon-512.png\" />"
+        ));
+        assert!(html.find("og:title") < html.find("</head>"));
+    }
+
+    #[test]
+    fn page_paths() {
+        assert!(is_page_path("/no/such/page"));
+        assert!(is_page_path("/watch/abc"));
+        assert!(is_app_path("/assets/x.js"));
+        for p in [
+            "/api/x",
+            "/api",
+            "/hls/a/index.m3u8",
+            "/live/a.flv",
+            "/socket.io/",
+            "/metrics",
+            "/health",
+            "/ready",
+            "/assets/x.js",
+        ] {
+            assert!(!is_page_path(p), "{p}");
+        }
+        assert_eq!(watch_id("/watch/abc"), Some("abc"));
+        assert_eq!(watch_id("/watch/"), None);
+        assert_eq!(watch_id("/watch/a/b"), None);
     }
 }

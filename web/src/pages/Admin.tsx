@@ -1,6 +1,9 @@
 import { useState } from "react";
 import { api, type Schemas } from "../api";
 import { Empty, Loading, Problem, useLoad, useUser } from "../ui";
+import "./admin.css";
+
+const ROLES = ["viewer", "creator", "brand", "moderator", "admin"] as const;
 
 type Site = Schemas["SiteSettings"];
 
@@ -206,6 +209,7 @@ function Streams() {
 }
 
 function Users() {
+  const me = useUser();
   const [page, setPage] = useState(1);
   const [q, setQ] = useState("");
   const [error, setError] = useState<unknown>(null);
@@ -220,6 +224,31 @@ function Users() {
     try {
       await api("PUT", `/api/admin/users/${u.uuid}/subscription`, { plan_id: planId, billing_cycle: "monthly" } satisfies Schemas["PlanChange"]);
       setDone(`${u.email} is on ${plan.name}.`);
+      users.reload();
+    } catch (e) {
+      setError(e);
+    }
+  }
+  async function setRole(u: Schemas["AdminUser"], role: string) {
+    if (role === u.role || !confirm(`Make ${u.email} ${role === "admin" ? "an administrator" : `a ${role}`}? It applies to their next request.`)) return;
+    setError(null);
+    try {
+      await api("PUT", `/api/admin/users/${u.uuid}/role`, { role } satisfies Schemas["RoleChange"]);
+      setDone(`${u.email} is now ${role}.`);
+      users.reload();
+    } catch (e) {
+      setError(e);
+    }
+  }
+  async function suspend(u: Schemas["AdminUser"], on: boolean) {
+    const question = on
+      ? `Suspend ${u.email}? They are signed out, cannot log in, their API keys and stream keys stop working and their live streams end, until you reactivate them.`
+      : `Reactivate ${u.email}? They can log in and stream again.`;
+    if (!confirm(question)) return;
+    setError(null);
+    try {
+      await api("POST", `/api/admin/users/${u.uuid}/${on ? "suspend" : "reactivate"}`);
+      setDone(on ? `${u.email} is suspended.` : `${u.email} is active again.`);
       users.reload();
     } catch (e) {
       setError(e);
@@ -248,8 +277,24 @@ function Users() {
       <ul className="users">
         {users.data?.users.map((u) => (
           <li key={u.id} data-testid="user-row">
-            <div>
+            <div className="who">
               <strong>{u.email}</strong> <span className="muted">{u.display_name} · {u.role} · joined {u.created_at.slice(0, 10)}</span>
+              {u.suspended && <span className="badge suspended" data-testid="user-suspended">Suspended</span>}
+            </div>
+            <div className="account">
+              <label className="compact">
+                <span className="visually-hidden">Role of {u.email}</span>
+                <select name="role" aria-label={`Role of ${u.email}`} value={u.role} disabled={u.uuid === me?.uuid} onChange={(e) => setRole(u, e.target.value)}>
+                  {ROLES.map((r) => (
+                    <option key={r} value={r}>{r}</option>
+                  ))}
+                </select>
+              </label>
+              {u.uuid !== me?.uuid && (
+                <button className={`link small ${u.suspended ? "" : "danger"}`} onClick={() => suspend(u, !u.suspended)}>
+                  {u.suspended ? `Reactivate` : `Suspend`}<span className="visually-hidden"> {u.email}</span>
+                </button>
+              )}
             </div>
             <div className="plan">
               <span data-testid="user-plan">
@@ -289,6 +334,12 @@ function planOf(details: unknown): string | null {
   return typeof plan === "string" ? plan : null;
 }
 
+/** The role named in a role change's details, if any. */
+function roleOf(details: unknown): string | null {
+  const to = (details as { to?: unknown } | null)?.to;
+  return typeof to === "string" ? to : null;
+}
+
 function Actions() {
   const log = useLoad(() => api<Schemas["AdminActions"]>("GET", "/api/admin/actions"));
   const what: Record<string, string> = {
@@ -296,6 +347,9 @@ function Actions() {
     subscription_canceled: "canceled the subscription of",
     settings_changed: "changed the site's settings",
     stream_stopped: "stopped a stream of",
+    role_changed: "changed the role of",
+    user_suspended: "suspended",
+    user_reactivated: "reactivated",
   };
   return (
     <section className="card" aria-labelledby="actions-title">
@@ -307,6 +361,7 @@ function Actions() {
           <li key={a.id}>
             <span className="muted">{a.created_at.slice(0, 16).replace("T", " ")}</span> {a.admin ?? "a former administrator"} {what[a.action] ?? a.action} {a.target ?? ""}
             {planOf(a.details) ? ` → ${planOf(a.details)}` : ""}
+            {roleOf(a.details) ? ` → ${roleOf(a.details)}` : ""}
           </li>
         ))}
       </ul>

@@ -115,6 +115,14 @@ export default function Dashboard() {
 function Usage({ mine, error }: { mine: Mine | null; error: unknown }) {
   if (error) return <Problem error={error} />;
   if (!mine) return <Loading what="your plan" />;
+  return <UsageLine mine={mine} />;
+}
+
+/** The plan's usage; "Upgrade" only where this server takes payments (else there is nothing to
+ * buy, and a viewer is not sent to a page that says so). */
+function UsageLine({ mine }: { mine: Mine }) {
+  const options = useLoad(() => api<Schemas["BillingOptions"]>("GET", "/api/payments/options"));
+  const canPay = (options.data?.gateways.length ?? 0) > 0;
   const p = mine.subscription.plan;
   return (
     <section id="plan" className="card usage" aria-label="Plan and usage">
@@ -122,7 +130,7 @@ function Usage({ mine, error }: { mine: Mine | null; error: unknown }) {
         <strong>{p.name}</strong> plan{mine.subscription.status !== "active" && ` (${mine.subscription.status.replace("_", " ")})`}:{" "}
         {mine.usage.sources_used} of {p.max_sources} sources, {mine.usage.destinations_used} of {p.max_destinations} destinations,{" "}
         {mine.usage.streaming_hours_used.toFixed(1)} of {p.max_streaming_hours_monthly} hours this month.{" "}
-        <Link href="/dashboard/subscription">{p.is_default ? "Upgrade" : "Plan and billing"}</Link>
+        {p.is_default ? canPay && <Link href="/dashboard/subscription">Upgrade</Link> : <Link href="/dashboard/subscription">Plan and billing</Link>}
       </p>
     </section>
   );

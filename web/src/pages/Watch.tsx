@@ -1,9 +1,33 @@
 import { useEffect, useState } from "react";
+import { api, ApiError, type Schemas } from "../api";
 import { Chat, Player, useSocket } from "../live";
+import { SharePanel } from "../share";
+import { Loading, Problem, useLoad } from "../ui";
 
 const REACTIONS: Record<string, string> = { heart: "❤️", fire: "🔥", clap: "👏", laugh: "😂", wow: "😮", sad: "😢" };
 
 export default function Watch({ playbackId }: { playbackId: string }) {
+  const stream = useLoad(() => api<Schemas["WatchView"]>("GET", `/api/watch/${encodeURIComponent(playbackId)}`), [playbackId]);
+  useEffect(() => {
+    if (stream.data) document.title = `${stream.data.title} · ${stream.data.creator}`;
+  }, [stream.data]);
+  if (stream.error instanceof ApiError && stream.error.code === "STREAM_NOT_FOUND") {
+    return (
+      <section className="narrow center watch-missing" role="status">
+        <h1>This stream does not exist</h1>
+        <p>No stream has this link. Check it, or ask the creator for a new one.</p>
+        <p>
+          <a href="/">Go to the start page</a>
+        </p>
+      </section>
+    );
+  }
+  if (stream.error) return <Problem error={stream.error} onRetry={stream.reload} />;
+  if (!stream.data) return <Loading what="the stream" />;
+  return <Stream playbackId={playbackId} info={stream.data} />;
+}
+
+function Stream({ playbackId, info }: { playbackId: string; info: Schemas["WatchView"] }) {
   const socket = useSocket();
   const [status, setStatus] = useState("offline");
   const [viewers, setViewers] = useState(0);
@@ -36,6 +60,10 @@ export default function Watch({ playbackId }: { playbackId: string }) {
   const live = status === "live";
   return (
     <div className="watch">
+      <header className="watch-head">
+        <h1 data-testid="watch-title">{info.title}</h1>
+        <p data-testid="watch-creator">{info.creator}</p>
+      </header>
       <section className="stage" aria-label="Stream">
         {live ? (
           <Player src={`/hls/${encodeURIComponent(playbackId)}/index.m3u8`} title="Live stream" />
@@ -60,6 +88,7 @@ export default function Watch({ playbackId }: { playbackId: string }) {
         </div>
       </section>
       <Chat socket={socket} room={{ playbackId }} />
+      <SharePanel playbackId={playbackId} title={info.title} />
     </div>
   );
 }

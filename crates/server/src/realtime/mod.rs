@@ -689,8 +689,9 @@ async fn send_message(
     Ok(json!({ "id": out.id }))
 }
 
-/// Whether the socket's login session or API key still stands (a logout, or a revoked or
-/// expired session or key, ends the right to write at once, not at reconnection).
+/// Whether the socket's login session or API key still stands (a logout, a revoked or
+/// expired session or key, or a suspension ends the right to write at once, not at
+/// reconnection).
 async fn still_valid(state: &AppState, member: &Member) -> Result<(), Refusal> {
     let now = state.clock.now_ms();
     let valid = match &member.credential {
@@ -703,7 +704,8 @@ async fn still_valid(state: &AppState, member: &Member) -> Result<(), Refusal> {
             .db
             .api_key_with_user(hash, now)
             .await
-            .map(|k| k.is_some_and(|(_, u)| u.id == member.id)),
+            // A suspended account's keys are refused too (its sessions were ended).
+            .map(|k| k.is_some_and(|(_, u)| u.id == member.id && u.suspended_at.is_none())),
     };
     match valid {
         Ok(true) => Ok(()),

@@ -326,6 +326,10 @@ pub struct AdminUser {
     pub created_at: String,
     /// Their current plan.
     pub subscription: UserSubscription,
+    /// Whether an administrator suspended the account.
+    pub suspended: bool,
+    /// When it was suspended.
+    pub suspended_at: Option<String>,
 }
 
 /// Where a page is, in the seed's shape.
@@ -445,6 +449,8 @@ pub async fn users(
                 two_factor: u.totp_enabled,
                 created_at: rfc3339(u.created_at),
                 subscription,
+                suspended: u.suspended_at.is_some(),
+                suspended_at: u.suspended_at.map(rfc3339),
             }
         })
         .collect();
@@ -753,6 +759,104 @@ pub async fn cancel_subscription(
     }))
 }
 
+/// A user as administrators see them, with their current plan.
+async fn admin_user(
+    state: &AppState,
+    u: ferrocast_db::accounts::UserRecord,
+) -> ApiResult<AdminUser> {
+    let subscription = user_subscription(state, u.id).await?;
+    Ok(AdminUser {
+        id: u.id,
+        uuid: u.uuid,
+        email: u.email,
+        display_name: u.display_name,
+        role: u.role,
+        email_verified: u.email_verified,
+        two_factor: u.totp_enabled,
+        created_at: rfc3339(u.created_at),
+        subscription,
+        suspended: u.suspended_at.is_some(),
+        suspended_at: u.suspended_at.map(rfc3339),
+    })
+}
+
+/// A role to give a user.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RoleChange {
+    /// `viewer`, `creator`, `brand`, `moderator` or `admin`.
+    pub role: String,
+}
+
+/// Give a user another role (administrators; not to themselves). Takes effect on their next
+/// request. Recorded as the administrator's action.
+#[utoipa::path(put, path = "/api/admin/users/{user_id}/role", tag = "admin", security(("bearer" = [])),
+    params(("user_id" = String, Path, description = "The user's public id")), request_body = RoleChange,
+    responses((status = 200, body = AdminUser), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+              (status = 409, body = ErrorBody, description = "`OWN_ACCOUNT`: your own role"), (status = 422, body = ErrorBody)))]
+pub async fn change_role(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    Path(user_id): Path<String>,
+    ApiJson(req): ApiJson<RoleChange>,
+) -> ApiResult<Json<AdminUser>> {
+    let role = ferrocast_domain::account::Role::parse(req.role.trim()).ok_or_else(|| {
+        ApiError::validation("role: must be viewer, creator, brand, moderator or admin")
+    })?;
+    let user = target_user(&state, &user_id).await?;
+    let user = crate::service::admin::change_role(
+        &state.db,
+        auth.user.id,
+        &user,
+        role,
+        state.clock.now_ms(),
+    )
+    .await?;
+    Ok(Json(admin_user(&state, user).await?))
+}
+
+/// Suspend a user (administrators; not themselves): they cannot log in, their sessions end,
+/// their API keys and stream keys are refused, and their live streams stop. Recorded as the
+/// administrator's action.
+#[utoipa::path(post, path = "/api/admin/users/{user_id}/suspend", tag = "admin", security(("bearer" = [])),
+    params(("user_id" = String, Path, description = "The user's public id")),
+    responses((status = 200, body = AdminUser), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+              (status = 409, body = ErrorBody, description = "`OWN_ACCOUNT`: your own account")))]
+pub async fn suspend_user(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    Path(user_id): Path<String>,
+) -> ApiResult<Json<AdminUser>> {
+    let user = target_user(&state, &user_id).await?;
+    let user = crate::service::admin::suspend(
+        &state.db,
+        &state.streams,
+        auth.user.id,
+        &user,
+        state.clock.now_ms(),
+    )
+    .await?;
+    Ok(Json(admin_user(&state, user).await?))
+}
+
+/// Reactivate a suspended user (administrators): they may log in and stream again. Recorded
+/// as the administrator's action.
+#[utoipa::path(post, path = "/api/admin/users/{user_id}/reactivate", tag = "admin", security(("bearer" = [])),
+    params(("user_id" = String, Path, description = "The user's public id")),
+    responses((status = 200, body = AdminUser), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+              (status = 409, body = ErrorBody, description = "`OWN_ACCOUNT`: your own account")))]
+pub async fn reactivate_user(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    Path(user_id): Path<String>,
+) -> ApiResult<Json<AdminUser>> {
+    let user = target_user(&state, &user_id).await?;
+    let user =
+        crate::service::admin::reactivate(&state.db, auth.user.id, &user, state.clock.now_ms())
+            .await?;
+    Ok(Json(admin_user(&state, user).await?))
+}
+
 /// An administrator's action, for the record.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct AdminAction {
@@ -760,8 +864,8 @@ pub struct AdminAction {
     pub id: i64,
     /// Who did it (their email; `None` once deleted).
     pub admin: Option<String>,
-    /// `subscription_plan_changed`, `subscription_canceled`, `settings_changed` or
-    /// `stream_stopped`.
+    /// `subscription_plan_changed`, `subscription_canceled`, `settings_changed`,
+    /// `stream_stopped`, `role_changed`, `user_suspended` or `user_reactivated`.
     pub action: String,
     /// To whom (their email), if to someone.
     pub target: Option<String>,

@@ -569,8 +569,8 @@ async fn check_destination_url(
     if !ports.is_empty() && !ports.contains(&parsed.port) {
         let list: Vec<String> = ports.iter().map(u16::to_string).collect();
         return Err(ApiError::validation(format!(
-            "rtmp_url: port {} is not allowed; destinations use port {} (the operator can allow \
-             more with FERROCAST_RESTREAM_ALLOWED_PORTS)",
+            "rtmp_url: port {} is not allowed; destinations use port {} (the site's \
+             administrators can allow more)",
             parsed.port,
             list.join(", ")
         )));
@@ -596,7 +596,7 @@ async fn check_destination_url(
     if addrs.is_empty() || addrs.iter().any(|ip| !restream::is_public_ip(*ip)) {
         return Err(ApiError::validation(format!(
             "rtmp_url: {host:?} is not a public address ferrocast may restream to; check the host \
-             name (private and local addresses need FERROCAST_RESTREAM_ALLOW_PRIVATE_TARGETS=true)"
+             name (this server does not restream to private or local addresses)"
         )));
     }
     Ok(())

@@ -52,6 +52,9 @@ pub enum AccountsError {
     /// The confirming password is wrong.
     #[error("the password is wrong")]
     WrongPassword,
+    /// An administrator suspended the account.
+    #[error("the account is suspended")]
+    Suspended,
     /// The role does not allow it; the text says what it needs.
     #[error("{0}")]
     Forbidden(String),
@@ -272,13 +275,14 @@ impl Accounts {
         )
     }
 
-    /// Starts a session and returns its first token pair.
+    /// Starts a session and returns its first token pair; refused for a suspended account.
     pub async fn start_session(
         &self,
         user: &UserRecord,
         ip: Option<String>,
         user_agent: Option<String>,
     ) -> Result<IssuedTokens, AccountsError> {
+        refuse_suspended(user)?;
         let now = self.clock.now_ms();
         let session_uuid = uuid::Uuid::new_v4().to_string();
         let refresh = token::generate("fcr_");
@@ -313,6 +317,11 @@ impl Accounts {
                 .is_some(),
             Credential::ApiKey { key_id, .. } => {
                 self.db.api_key_active(*key_id, auth.user.id, now).await?
+                    && self
+                        .db
+                        .user_by_id(auth.user.id)
+                        .await?
+                        .is_some_and(|u| u.suspended_at.is_none())
             }
         })
     }
@@ -331,6 +340,7 @@ impl Accounts {
                 .ok_or(AccountsError::Unauthenticated(
                     "The API key is unknown, revoked or expired.",
                 ))?;
+            refuse_suspended(&user)?;
             self.db.touch_api_key(key.id, now).await?;
             let role = parse_role(&user.role)?;
             let scopes = key
@@ -373,6 +383,7 @@ impl Accounts {
             .ok_or(AccountsError::Unauthenticated(
                 "The session has ended; log in again.",
             ))?;
+        refuse_suspended(&user)?;
         let role = parse_role(&user.role)?;
         Ok(AuthUser {
             user,
@@ -626,6 +637,14 @@ impl Accounts {
             Some(id) => Ok(self.db.use_recovery_code(id, self.clock.now_ms()).await?),
             None => Ok(false),
         }
+    }
+}
+
+/// Refuses a suspended account: it cannot log in, and its sessions and keys are refused.
+pub fn refuse_suspended(user: &UserRecord) -> Result<(), AccountsError> {
+    match user.suspended_at {
+        Some(_) => Err(AccountsError::Suspended),
+        None => Ok(()),
     }
 }
 

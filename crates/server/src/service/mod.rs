@@ -5,6 +5,7 @@
 //! place). Nothing under `service` imports axum or socketioxide (a test checks).
 
 pub mod accounts;
+pub mod admin;
 pub mod billing;
 pub mod chat;
 pub mod clock;
@@ -14,4 +15,6 @@ pub mod identity;
 pub mod site;
 pub mod sources;
 pub mod streams;
+pub mod thumbnail;
 pub mod vault;
+pub mod watch;

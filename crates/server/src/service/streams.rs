@@ -65,6 +65,19 @@ impl PublishAuthorizer for SourceAuthorizer {
             .await;
             match lookup {
                 Ok(Ok(Some(source))) => {
+                    match self.db.user_by_id(source.user_id).await {
+                        Ok(Some(owner)) if owner.suspended_at.is_none() => {}
+                        Ok(_) => {
+                            return Err(PublishDenied::NotAllowed(
+                                "the account is suspended; contact the site's administrators"
+                                    .into(),
+                            ))
+                        }
+                        Err(e) => {
+                            tracing::error!(error = %e, "publish authorisation: database error");
+                            return Err(PublishDenied::Unavailable);
+                        }
+                    }
                     match allowance(&self.db, source.user_id, self.clock.now_ms()).await {
                         Ok((plan, a)) if a.exhausted() => {
                             Err(PublishDenied::NotAllowed(exhausted_reason(&plan)))
@@ -99,6 +112,9 @@ impl PublishAuthorizer for SourceAuthorizer {
         })
     }
 }
+
+/// Why a suspended account's live streams end.
+pub const SUSPENDED_REASON: &str = "the account was suspended by an administrator";
 
 /// How often a live session's usage is written down and checked against the plan.
 pub const HEARTBEAT: Duration = Duration::from_secs(10);
@@ -305,6 +321,16 @@ impl Streams {
     pub fn stop_stream(&self, playback_id: &str, reason: &str) -> bool {
         self.set_stop_reason(playback_id, reason);
         self.engine.hub.stop(playback_id, reason)
+    }
+
+    /// Stops every live stream of `user_id`'s sources on this node with a reason; how many
+    /// were live.
+    pub async fn stop_streams_of(&self, user_id: i64, reason: &str) -> Result<usize, StreamsError> {
+        let sources = self.db.list_sources(user_id).await?;
+        Ok(sources
+            .iter()
+            .filter(|s| self.stop_stream(&s.playback_id, reason))
+            .count())
     }
 }
 
@@ -642,6 +668,12 @@ async fn monitor(
         // heartbeat: 50 live streams cost one write every 10 s each, not four queries.
         if now >= next_check {
             next_check = now + CHECK_EVERY.as_millis() as i64;
+            // An account suspended through another node: its streams here end too.
+            if let Ok(Some(owner)) = state.db.user_by_id(session.user_id).await {
+                if owner.suspended_at.is_some() {
+                    state.stop_stream(&session.playback_id, SUSPENDED_REASON);
+                }
+            }
             match allowance(&state.db, session.user_id, now).await {
                 Ok((plan, a)) => {
                     let month = month_bounds(now).2;

@@ -1170,7 +1170,8 @@ async fn operations_endpoints(b: Backend) {
         }
     );
 
-    let res = c.get(app.url("/nope")).send().await.expect("404");
+    // An unknown API path (a browser path gets the web app's not-found page instead).
+    let res = c.get(app.url("/api/nope")).send().await.expect("404");
     assert_eq!(res.status(), StatusCode::NOT_FOUND);
     assert_error(&res.json().await.expect("j"), "NOT_FOUND");
     let res = c.put(app.url("/api/auth/login")).send().await.expect("405");

@@ -770,3 +770,106 @@ async fn every_page_at_both_widths_and_in_the_dark_theme_in_a_real_browser() {
     assert_eq!(site["maintenance_mode"], false, "{site}");
     app.finish().await;
 }
+
+/// Sharing and the first visit in the browser (`sharing` in `web/e2e/run.mjs`): the app's own
+/// not-found page, an unknown watch id said not to exist, a watch page's title, creator and
+/// Share panel (the embed code copied), and an administrator on a 390 px phone changing a
+/// role, suspending (the user is refused at login, in words) and reactivating.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sharing_not_found_and_suspension_in_a_real_browser() {
+    let browser = browser();
+    let app = TestApp::start(Backend::Sqlite)
+        .await
+        .expect("sqlite always runs");
+    let source = support::creator_with_source(&app, "member@example.com").await;
+    let (status, _) = support::call(
+        &app,
+        "PUT",
+        &format!("/api/sources/{}", source.id),
+        Some(&source.token),
+        Some(json!({"name": "Friday <night> \"show\""})),
+    )
+    .await;
+    assert_eq!(status, 200);
+    support::register_user(&app, "admin@example.com", "Admin").await;
+    let db = &app.running.as_ref().expect("running").state.db;
+    let admin = db
+        .user_by_email("admin@example.com")
+        .await
+        .expect("q")
+        .expect("user");
+    db.set_role(admin.id, "admin", 0).await.expect("role");
+    let shots = shots_dir();
+    let report = run(
+        &browser,
+        json!({
+            "url": app.url(""),
+            "shots": shots,
+            "scenario": "sharing",
+            "playbackId": source.playback_id,
+            "title": "Friday <night> \"show\"",
+        }),
+    )
+    .await;
+    assert_eq!(
+        report["steps"],
+        json!([
+            "unknown path shows the not-found page",
+            "unknown watch id does not exist",
+            "share panel copies the embed code",
+            "role changed",
+            "suspended",
+            "suspended user refused at login",
+            "reactivated"
+        ]),
+        "{report:#}"
+    );
+    assert_eq!(report["creator"], "Streamer");
+    assert_eq!(
+        report["documentTitle"],
+        "Friday <night> \"show\" · Streamer"
+    );
+    let embed = report["copiedEmbed"].as_str().expect("copied");
+    assert!(
+        embed.starts_with(&format!(
+            "<iframe src=\"{}\"",
+            app.url(&format!("/embed/{}", source.playback_id))
+        )) && embed.contains("title=\"Friday &lt;night&gt; &quot;show&quot;\""),
+        "{embed}"
+    );
+    assert_eq!(
+        report["shownLink"],
+        app.url(&format!("/watch/{}", source.playback_id))
+    );
+    assert!(
+        report["suspendedLogin"]
+            .as_str()
+            .is_some_and(|t| t.contains("administrators")),
+        "{report}"
+    );
+    assert!(
+        report.get("pageErrors").is_none(),
+        "no script errors: {report}"
+    );
+    assert_shots(
+        &shots,
+        &[
+            "not-found",
+            "watch-missing",
+            "watch-share",
+            "admin-user-suspended",
+            "login-suspended",
+            "admin-actions-phone",
+        ],
+    );
+    let member = db
+        .user_by_email("member@example.com")
+        .await
+        .expect("q")
+        .expect("user");
+    assert_eq!(
+        (member.role.as_str(), member.suspended_at),
+        ("moderator", None)
+    );
+    app.finish().await;
+}

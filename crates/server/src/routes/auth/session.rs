@@ -131,6 +131,7 @@ pub(super) async fn first_factor_passed(
     ip: std::net::IpAddr,
     headers: &HeaderMap,
 ) -> ApiResult<Response> {
+    crate::service::accounts::refuse_suspended(user)?;
     if user.totp_enabled {
         return Ok(Json(mfa_challenge(state, user).await?).into_response());
     }
