@@ -298,7 +298,7 @@ pub fn router(state: AppState) -> Router {
     let request_id = HeaderName::from_static("x-request-id");
     app = app
         .layer(security_header("x-content-type-options", "nosniff"))
-        .layer(security_header("x-frame-options", "DENY"))
+        .layer(middleware::map_response(deny_framing))
         .layer(security_header("referrer-policy", "no-referrer"))
         .layer(security_header("cross-origin-opener-policy", "same-origin"))
         .layer(security_header("permissions-policy", "camera=(), microphone=(), geolocation=()"))
@@ -447,6 +447,17 @@ async fn sane_request_id(mut req: Request, next: Next) -> Response {
         headers.remove("x-request-id");
     }
     next.run(req).await
+}
+
+/// `X-Frame-Options: DENY` (for browsers without CSP `frame-ancestors`) on every response but
+/// those marked [`crate::web::Frameable`] (the embeddable player).
+async fn deny_framing(mut res: Response) -> Response {
+    if res.extensions().get::<crate::web::Frameable>().is_none() {
+        res.headers_mut()
+            .entry(HeaderName::from_static("x-frame-options"))
+            .or_insert(HeaderValue::from_static("DENY"));
+    }
+    res
 }
 
 fn security_header(name: &'static str, value: &'static str) -> SetResponseHeaderLayer<HeaderValue> {

@@ -1,7 +1,8 @@
 //! The web app (`web/`, built into `web/dist` by `npm run build`): embedded in release builds,
 //! so a node needs nothing else at run time, and read from `web/dist` in debug builds. Hashed
 //! assets are cached for a year; the app's page paths get `index.html`, whose router shows the
-//! page; any other path stays a 404.
+//! page; any other path stays a 404. Only the embeddable player (`/embed/<playback_id>`) may be
+//! framed by other sites.
 
 use axum::body::Body;
 use axum::http::{header, HeaderValue, Method, StatusCode};
@@ -51,16 +52,24 @@ fn sources(origins: &[&str]) -> String {
 
 /// What the app's pages may load: scripts from here (and the gateways' in `policy`), styles
 /// from here, media from here and from hls.js's `blob:` buffers, Socket.IO and the API from
-/// here; forms post here and to the payment gateways' checkouts in `policy` (origins).
-fn csp(policy: &Policy<'_>) -> String {
+/// here; forms post here and to the payment gateways' checkouts in `policy` (origins). No site
+/// may frame them (clickjacking), except the embeddable player (`framed_by_any`), which is
+/// meant to be framed by any site and has nothing to click that acts for its viewer.
+fn csp(policy: &Policy<'_>, framed_by_any: bool) -> String {
     format!(
         "default-src 'self'; script-src {scripts}; img-src 'self' data:; style-src 'self' 'unsafe-inline'; \
-         media-src 'self' blob:; worker-src 'self' blob:; connect-src 'self'; frame-ancestors 'none'; \
+         media-src 'self' blob:; worker-src 'self' blob:; connect-src 'self'; frame-ancestors {ancestors}; \
          base-uri 'none'; form-action {forms}",
         scripts = sources(&policy.scripts),
         forms = sources(&policy.forms),
+        ancestors = if framed_by_any { "*" } else { "'none'" },
     )
 }
+
+/// Marks a response that other sites may frame: the router's `X-Frame-Options: DENY` is not
+/// added to it (its Content-Security-Policy says who may frame it).
+#[derive(Debug, Clone, Copy)]
+pub struct Frameable;
 
 /// The origin (`scheme://host[:port]`) of an absolute http(s) URL, if it is one that may stand
 /// in a Content-Security-Policy source list.
@@ -133,7 +142,10 @@ pub fn serve(method: &Method, path: &str, policy: &Policy<'_>) -> Option<Respons
     let receipt = path
         .strip_prefix("/dashboard/subscription/receipts/")
         .is_some_and(|id| !id.is_empty() && !id.contains('/'));
-    if !PAGES.contains(&path) && !watch && !receipt {
+    let embed = path
+        .strip_prefix("/embed/")
+        .is_some_and(|id| !id.is_empty() && !id.contains('/'));
+    if !PAGES.contains(&path) && !watch && !receipt && !embed {
         return None;
     }
     let Some(index) = Assets::get("index.html") else {
@@ -146,24 +158,27 @@ pub fn serve(method: &Method, path: &str, policy: &Policy<'_>) -> Option<Respons
                 .into_response(),
         );
     };
-    Some(
-        (
-            [
-                (
-                    header::CONTENT_TYPE,
-                    HeaderValue::from_static("text/html; charset=utf-8"),
-                ),
-                (header::CACHE_CONTROL, HeaderValue::from_static("no-cache")),
-                (
-                    header::CONTENT_SECURITY_POLICY,
-                    HeaderValue::from_str(&csp(policy))
-                        .unwrap_or_else(|_| HeaderValue::from_static("default-src 'self'")),
-                ),
-            ],
-            body(index.data),
-        )
-            .into_response(),
+    let mut page = (
+        [
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/html; charset=utf-8"),
+            ),
+            (header::CACHE_CONTROL, HeaderValue::from_static("no-cache")),
+            (
+                header::CONTENT_SECURITY_POLICY,
+                HeaderValue::from_str(&csp(policy, embed)).unwrap_or_else(|_| {
+                    HeaderValue::from_static("default-src 'self'; frame-ancestors 'none'")
+                }),
+            ),
+        ],
+        body(index.data),
     )
+        .into_response();
+    if embed {
+        page.extensions_mut().insert(Frameable);
+    }
+    Some(page)
 }
 
 #[cfg(test)]
@@ -191,7 +206,7 @@ mod tests {
                 "https://api.razorpay.com",
             ],
         };
-        let csp = csp(&policy);
+        let csp = csp(&policy, false);
         assert!(
             csp.ends_with("form-action 'self' https://api.razorpay.com https://checkout.epayco.co"),
             "{csp}"
@@ -200,6 +215,8 @@ mod tests {
             csp.contains("; script-src 'self' https://checkout.epayco.co;"),
             "{csp}"
         );
-        assert!(super::csp(&Policy::default()).contains("script-src 'self';"));
+        assert!(super::csp(&Policy::default(), false).contains("script-src 'self';"));
+        assert!(csp.contains("; frame-ancestors 'none';"), "{csp}");
+        assert!(super::csp(&Policy::default(), true).contains("; frame-ancestors *;"));
     }
 }

@@ -1,5 +1,5 @@
 import { useEffect, useState } from "react";
-import { Chat, Player, useSocket } from "../live";
+import { Chat, Player, useSocket, useStage } from "../live";
 
 const REACTIONS: Record<string, string> = { heart: "❤️", fire: "🔥", clap: "👏", laugh: "😂", wow: "😮", sad: "😢" };
 
@@ -34,11 +34,13 @@ export default function Watch({ playbackId }: { playbackId: string }) {
   }, [socket, playbackId]);
 
   const live = status === "live";
+  // The player stays until it has shown the stream's last seconds, after the status says offline.
+  const stage = useStage(live);
   return (
     <div className="watch">
       <section className="stage" aria-label="Stream">
-        {live ? (
-          <Player src={`/hls/${encodeURIComponent(playbackId)}/index.m3u8`} title="Live stream" />
+        {stage.show ? (
+          <Player key={stage.round} src={`/hls/${encodeURIComponent(playbackId)}/index.m3u8`} title="Live stream" live={live} onEnded={stage.onEnded} />
         ) : (
           <div className="offline" role="status">This stream is offline. It starts here as soon as the creator goes live.</div>
         )}
