@@ -494,7 +494,7 @@ function clockGraph() {
  * <video>. `window.__clock`: valid samples (latency ms), reads that failed the check, the last
  * code shown and when the video ended. */
 function installSampler(bits) {
-  const st = (window.__clock = { samples: [], bad: 0, frames: 0, last: null, ended: null, recording: false });
+  const st = (window.__clock = { samples: [], bad: 0, frames: 0, last: null, ended: null, recording: false, shown: 0, waiting: 0 });
   const canvas = document.createElement("canvas");
   const ctx = canvas.getContext("2d", { willReadFrequently: true });
   const read = (v) => {
@@ -525,6 +525,7 @@ function installSampler(bits) {
     const latency = (((Date.now() % mod) - code) % mod + mod) % mod;
     const now = Date.now();
     st.last = { code, at: now };
+    if (st.recording) st.shown++;
     // One sample every 250 ms: the figures describe a stretch of playback, not a burst.
     if (st.recording && !(now < (st.next ?? 0))) {
       st.samples.push(latency);
@@ -535,6 +536,7 @@ function installSampler(bits) {
     if (v.__sampled) return;
     v.__sampled = true;
     v.addEventListener("ended", () => (st.ended = Date.now()));
+    v.addEventListener("waiting", () => st.recording && st.waiting++);
     const each = () => {
       if (!v.isConnected) return;
       read(v);
@@ -556,13 +558,18 @@ async function measure(where, name) {
   await where.evaluate(installSampler, CLOCK_BITS);
   await where.waitForFunction(() => window.__clock.last !== null, null, { timeout: 30000 });
   await where.waitForTimeout((P.warmup ?? 6) * 1000);
-  await where.evaluate(() => (window.__clock.recording = true));
+  const from = await where.evaluate(() => ((window.__clock.recording = true), Date.now()));
   await where.waitForFunction((n) => window.__clock.samples.length >= n, samples, { timeout: 30000 + samples * 500, polling: 250 });
-  const st = await where.evaluate(() => ({ ...window.__clock, recording: undefined }));
+  const st = await where.evaluate(() => ({ ...window.__clock, recording: false, until: Date.now() }));
   const sorted = [...st.samples].sort((a, b) => a - b);
   const q = (p) => sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))];
   const lowLatency = await where.evaluate(() => document.querySelector("video")?.dataset.lowLatency ?? null);
-  out.latency[name] = { n: sorted.length, frames: st.frames, bad: st.bad, median: q(0.5), p90: q(0.9), min: sorted[0], max: sorted[sorted.length - 1], lowLatency };
+  out.latency[name] = {
+    n: sorted.length, median: q(0.5), p90: q(0.9), min: sorted[0], max: sorted[sorted.length - 1],
+    // Frames read (and those that failed the check) over the whole run; while recording, frames
+    // shown per second (the source has 30) and how often the video stopped to wait for data.
+    frames: st.frames, bad: st.bad, fps: Math.round((st.shown / ((st.until - from) / 1000)) * 10) / 10, waiting: st.waiting, lowLatency,
+  };
   step(`measured ${name}`);
 }
 

@@ -21,11 +21,23 @@ export function useSocket(): Socket | null {
 }
 
 /** How far behind its target latency (seconds, beyond one target duration) a live player may
- * fall before it jumps to the live edge; nearer than that, hls.js plays faster until it is
- * back on target. */
+ * fall before it jumps to the live edge. */
 const JUMP_BEHIND_S = 1.5;
+/** Behind its target by more than this (seconds), with enough buffered, it plays faster… */
+const CATCH_UP_FROM_S = 0.15;
+/** … until it is this near, at most this fast, keeping this much buffered ahead. */
+const CAUGHT_UP_S = 0.05;
+const MAX_RATE = 1.5;
+const MIN_AHEAD_S = 0.35;
 /** After the stream went offline, a player that stalls this long has reached the end. */
 const END_STALL_MS = 4000;
+
+/** Seconds of media buffered ahead of the playhead. */
+function bufferedAhead(v: HTMLVideoElement): number {
+  const b = v.buffered;
+  for (let i = 0; i < b.length; i++) if (b.start(i) <= v.currentTime + 0.1 && v.currentTime < b.end(i)) return b.end(i) - v.currentTime;
+  return 0;
+}
 
 /** A live player: hls.js in low-latency mode where Media Source Extensions exist (it follows
  * the playlist's `PART-HOLD-BACK`, 0.6 s with ferrocast's LL-HLS, and plays plain HLS when a
@@ -34,8 +46,8 @@ const END_STALL_MS = 4000;
  * A live playlist appears a moment after the stream starts and can go away and come back: a
  * fatal error starts a fresh player two seconds later, and two in a row after the playlist
  * loaded but before any media played fall back to plain HLS (no blocking reloads or parts,
- * for proxies that break them). A player that fell far behind (after a stall) jumps to the
- * live edge; a little behind, it plays up to 1.5× until it is back.
+ * for proxies that break them). A player a little behind its target latency plays up to 1.5×
+ * faster until it is back; one far behind (after a long stall) jumps to the live edge.
  *
  * `live`: whether the stream is live as far as the page knows. Once it is not, the player keeps
  * playing what is left (the playlist ends with `EXT-X-ENDLIST` after the final segment) and
@@ -70,7 +82,8 @@ export function Player({ src, title, live = true, onEnded }: { src: string; titl
     const onVideoEnded = () => finish("ended");
     v.addEventListener("ended", onVideoEnded);
     if (Hls.isSupported()) {
-      const hls = new Hls({ lowLatencyMode: lowLatency, maxLiveSyncPlaybackRate: 1.5, manifestLoadingMaxRetry: 2 });
+      // maxLiveSyncPlaybackRate 1: the playback rate is ours to steer (below).
+      const hls = new Hls({ lowLatencyMode: lowLatency, maxLiveSyncPlaybackRate: 1, manifestLoadingMaxRetry: 2 });
       let retry: ReturnType<typeof setTimeout> | undefined;
       let loaded = false;
       let played = false;
@@ -95,20 +108,33 @@ export function Player({ src, title, live = true, onEnded }: { src: string; titl
         fruitless.current = 0;
         setProblem(null);
       });
-      // Far behind the live edge (after a stall, or a background tab): jump to it.
-      const catchUp = setInterval(() => {
+      // Keeping to the target latency. hls.js speeds up only with more than a second buffered,
+      // which a player 0.6 s behind the live edge never has, so it stays wherever it started
+      // (or stalled): behind by a little, play a little faster while enough is buffered; far
+      // behind (a long stall, a background tab), jump to the live edge.
+      let catchingUp = false;
+      const steer = setInterval(() => {
         const target = hls.targetLatency;
         const edge = hls.liveSyncPosition;
         const details = hls.latestLevelDetails;
-        if (v.paused || target === null || edge === null || !details?.live) return;
-        if (hls.latency - target > JUMP_BEHIND_S + details.targetduration) v.currentTime = edge;
-      }, 1000);
+        let rate = 1;
+        if (!v.paused && target !== null && edge !== null && details?.live) {
+          const behind = hls.latency - target;
+          if (behind > JUMP_BEHIND_S + details.targetduration) {
+            v.currentTime = edge;
+          } else {
+            catchingUp = behind > (catchingUp ? CAUGHT_UP_S : CATCH_UP_FROM_S) && bufferedAhead(v) > MIN_AHEAD_S;
+            if (catchingUp) rate = Math.min(MAX_RATE, 1 + Math.max(0.05, behind / 2));
+          }
+        }
+        if (v.playbackRate !== rate) v.playbackRate = rate;
+      }, 250);
       hls.loadSource(src);
       hls.attachMedia(v);
       v.play().catch(() => {});
       return () => {
         clearTimeout(retry);
-        clearInterval(catchUp);
+        clearInterval(steer);
         v.removeEventListener("ended", onVideoEnded);
         hls.destroy();
       };
