@@ -471,7 +471,7 @@ async function chatOauth() {
 // stock hls.js (`new Hls()`, its default settings) on that other origin; then the dashboard
 // refuses to be framed there, and the watch page shows the stream's last frames before it says
 // the stream ended. P: url, shots, key, ingest, playbackId; samples (per player, one every
-// 250 ms, default 24), warmup (seconds, default 6).
+// 250 ms, default 24), warmup (seconds, default 6), gop (keyframe interval in frames, 30).
 const CLOCK_BITS = 24;
 /** The publisher's filter graph: after `setpts=RTCTIME` a frame's timestamp is the wall clock
  * (µs), which `geq` (T, seconds) draws as blocks and `drawtext` as text; then the timestamps
@@ -610,9 +610,11 @@ async function otherOrigin(node, playbackId) {
 
 async function latency() {
   out.latency = {};
+  // The keyframe interval in frames (30 fps): 1 s unless asked.
+  const gop = P.gop ?? 30;
   const encoder = ffmpeg([
     "-re", "-f", "lavfi", "-i", clockGraph(), "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100",
-    "-c:v", "libx264", "-preset", "veryfast", "-tune", "zerolatency", "-g", "30", "-keyint_min", "30", "-pix_fmt", "yuv420p",
+    "-c:v", "libx264", "-preset", "veryfast", "-tune", "zerolatency", "-g", `${gop}`, "-keyint_min", `${gop}`, "-pix_fmt", "yuv420p",
     "-c:a", "aac", "-b:a", "96k", "-f", "flv", `${P.ingest}/${P.key}`,
   ]);
   let encoderLog = "";

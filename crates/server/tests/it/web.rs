@@ -590,8 +590,9 @@ async fn only_the_embed_page_may_be_framed() {
 ///
 /// No latency is asserted here (timings belong to benchmarks): this checks that the
 /// measurement works. The figures are printed; `FERROCAST_LATENCY_SAMPLES` (default 24 per
-/// player) and `FERROCAST_LATENCY_WARMUP` (seconds, default 6) make it the benchmark of
-/// BENCHMARKS.md ("Playback latency in the browser", `scripts/latency.sh`).
+/// player), `FERROCAST_LATENCY_WARMUP` (seconds, default 6) and `FERROCAST_LATENCY_GOP`
+/// (keyframe interval in frames at 30 fps, default 30) make it the benchmark of BENCHMARKS.md
+/// ("Playback latency in the browser", `scripts/latency.sh`).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn playback_latency_in_a_real_browser() {
     require("ffmpeg");
@@ -608,6 +609,7 @@ async fn playback_latency_in_a_real_browser() {
     };
     let samples = env_num("FERROCAST_LATENCY_SAMPLES", 24).max(20);
     let warmup = env_num("FERROCAST_LATENCY_WARMUP", 6);
+    let gop = env_num("FERROCAST_LATENCY_GOP", 30).clamp(1, 300);
     let shots = shots_dir();
     let report = run(
         &browser,
@@ -620,6 +622,7 @@ async fn playback_latency_in_a_real_browser() {
             "playbackId": creator.playback_id,
             "samples": samples,
             "warmup": warmup,
+            "gop": gop,
             // Three players, each: warm-up, then a sample every 250 ms; twice that, spare.
             "timeoutMs": 150_000 + 3 * (warmup * 1000 + samples * 250) * 2,
         }),
@@ -651,7 +654,10 @@ async fn playback_latency_in_a_real_browser() {
         );
         assert!(n >= samples, "{player}: {n} samples read: {m}");
         // The clock reads cleanly from nearly every frame (its inverse row checks each read).
-        assert!(bad * 10 <= frames, "{player}: {bad} of {frames} frames unreadable");
+        assert!(
+            bad * 10 <= frames,
+            "{player}: {bad} of {frames} frames unreadable"
+        );
         // A decoded clock is the sender's wall clock, a little behind the page's: a misread
         // would land anywhere in the 2^24 ms (4.7 h) the code spans.
         let (min, max) = (
@@ -704,7 +710,8 @@ async fn playback_latency_in_a_real_browser() {
     );
     let code = |k: &str| end[k].as_u64().unwrap_or_else(|| panic!("{k}: {end}"));
     let age = |newer: u64, older: u64| (newer + (1 << 24) - older) % (1 << 24);
-    let (at_offline, last, stopped) = (code("codeAtOffline"), code("lastCode"), code("stoppedCode"));
+    let (at_offline, last, stopped) =
+        (code("codeAtOffline"), code("lastCode"), code("stoppedCode"));
     assert!(
         age(last, at_offline) < 60_000,
         "the last frame shown is newer than the one on screen at the offline status: {end}"
