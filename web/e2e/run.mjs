@@ -6,7 +6,8 @@
 //   node e2e/run.mjs '{"url":"http://127.0.0.1:8080","shots":"target/web-shots"}'
 import { chromium } from "playwright-core";
 import { spawn, spawnSync } from "node:child_process";
-import { mkdirSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync } from "node:fs";
+import http from "node:http";
 import net from "node:net";
 
 const P = JSON.parse(process.argv[2]);
@@ -58,7 +59,7 @@ const browser = await chromium.launch({
 const timer = setTimeout(() => {
   console.error("e2e timed out");
   process.exit(3);
-}, 150000);
+}, P.timeoutMs ?? 150000);
 /** Clicks a checkbox the server confirms (it changes when the server answers). */
 async function setToggle(page, label, on) {
   const box = page.getByLabel(label);
@@ -665,8 +666,284 @@ async function sharing() {
   step("reactivated");
 }
 
+// Glass-to-glass latency, measured in the browser. ffmpeg publishes testsrc2 with the wall
+// clock burned into every frame: for people as text (UTC, ms), for the page as 24 black or white
+// 16×16 blocks (the Unix time in ms modulo 2^24, most significant bit first) above the same
+// blocks inverted (a frame read mid-transition or mangled by the encoder fails that check). A
+// sampler in the page draws each displayed frame on a canvas (requestVideoFrameCallback), reads
+// the blocks and compares them with Date.now() — one machine, one clock. Measured on the watch
+// page, on the embed page inside an <iframe> of a page served from another origin, and with
+// stock hls.js (`new Hls()`, its default settings) on that other origin; then the dashboard
+// refuses to be framed there, and the watch page shows the stream's last frames before it says
+// the stream ended. P: url, shots, key, ingest, playbackId; samples (per player, one every
+// 250 ms, default 24), warmup (seconds, default 6), gop (keyframe interval in frames, 30).
+const CLOCK_BITS = 24;
+/** The publisher's filter graph: after `setpts=RTCTIME` a frame's timestamp is the wall clock
+ * (µs), which `geq` (T, seconds) draws as blocks and `drawtext` as text; then the timestamps
+ * are made 30 fps again for the encoder. */
+function clockGraph() {
+  const bit = `mod(floor(mod(floor(T*1000)\\,${2 ** CLOCK_BITS})/pow(2\\,${CLOCK_BITS - 1}-floor(X/16)))\\,2)`;
+  const font = "/usr/share/fonts/truetype/dejavu/DejaVuSansMono-Bold.ttf";
+  const text = existsSync(font)
+    ? `,drawtext=fontfile=${font}:fontsize=36:fontcolor=white:box=1:boxcolor=black@0.7:x=16:y=300:` +
+      `text='%{pts\\:gmtime\\:0\\:%T}.%{eif\\:mod(t*1000\\,1000)\\:d\\:3} UTC'`
+    : "";
+  return (
+    "testsrc2=s=640x360:r=30,format=yuv420p,settb=1/1000000,setpts=RTCTIME,split[a][b];" +
+    `[b]crop=${16 * CLOCK_BITS}:32:0:0,geq=lum='255*abs(${bit}-gte(Y\\,16))':cb=128:cr=128[bar];` +
+    `[a][bar]overlay=16:24${text},settb=1/30,setpts=N`
+  );
+}
+
+/** Installed in a page (or frame): reads the clock in every displayed frame of its first
+ * <video>. `window.__clock`: valid samples (latency ms), reads that failed the check, the last
+ * code shown and when the video ended. */
+function installSampler(bits) {
+  const st = (window.__clock = { samples: [], bad: 0, frames: 0, last: null, ended: null, recording: false, shown: 0, waiting: 0 });
+  const canvas = document.createElement("canvas");
+  const ctx = canvas.getContext("2d", { willReadFrequently: true });
+  const read = (v) => {
+    const w = v.videoWidth, h = v.videoHeight;
+    if (!w || !h) return;
+    canvas.width = w;
+    canvas.height = h;
+    ctx.drawImage(v, 0, 0, w, h);
+    const sx = w / 640, sy = h / 360;
+    const px = ctx.getImageData(0, 0, w, Math.ceil(64 * sy)).data;
+    const lum = (x, y) => {
+      const i = (Math.round(y * sy) * w + Math.round(x * sx)) * 4;
+      return 0.299 * px[i] + 0.587 * px[i + 1] + 0.114 * px[i + 2];
+    };
+    st.frames++;
+    let code = 0;
+    for (let b = 0; b < bits; b++) {
+      const x = 16 + 16 * b + 8;
+      const top = lum(x, 24 + 8), bottom = lum(x, 40 + 8);
+      // A bit reads clearly black or white, and its inverse the other way.
+      if (Math.abs(top - 128) < 48 || Math.abs(bottom - 128) < 48 || top > 128 === bottom > 128) {
+        st.bad++;
+        return;
+      }
+      code = code * 2 + (top > 128 ? 1 : 0);
+    }
+    const mod = 2 ** bits;
+    const latency = (((Date.now() % mod) - code) % mod + mod) % mod;
+    const now = Date.now();
+    st.last = { code, at: now };
+    if (st.recording) st.shown++;
+    // One sample every 250 ms: the figures describe a stretch of playback, not a burst.
+    if (st.recording && !(now < (st.next ?? 0))) {
+      st.samples.push(latency);
+      st.next = now + 250;
+    }
+  };
+  const attach = (v) => {
+    if (v.__sampled) return;
+    v.__sampled = true;
+    v.addEventListener("ended", () => (st.ended = Date.now()));
+    v.addEventListener("waiting", () => st.recording && st.waiting++);
+    const each = () => {
+      if (!v.isConnected) return;
+      read(v);
+      v.requestVideoFrameCallback(each);
+    };
+    v.requestVideoFrameCallback(each);
+  };
+  // The player may be replaced (a fresh one after an error): follow whichever is on the page.
+  setInterval(() => {
+    const v = document.querySelector("video");
+    if (v) attach(v);
+  }, 100);
+}
+
+/** Waits until the sampler in `where` reads frames, lets the player settle for `warmup` s, then
+ * records `samples` latencies; their statistics. */
+async function measure(where, name) {
+  const samples = P.samples ?? 24;
+  await where.evaluate(installSampler, CLOCK_BITS);
+  await where.waitForFunction(() => window.__clock.last !== null, null, { timeout: 30000 });
+  await where.waitForTimeout((P.warmup ?? 6) * 1000);
+  const from = await where.evaluate(() => ((window.__clock.recording = true), Date.now()));
+  await where.waitForFunction((n) => window.__clock.samples.length >= n, samples, { timeout: 30000 + samples * 500, polling: 250 });
+  const st = await where.evaluate(() => ({ ...window.__clock, recording: false, until: Date.now() }));
+  const sorted = [...st.samples].sort((a, b) => a - b);
+  const q = (p) => sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))];
+  const lowLatency = await where.evaluate(() => document.querySelector("video")?.dataset.lowLatency ?? null);
+  out.latency[name] = {
+    n: sorted.length, median: q(0.5), p90: q(0.9), min: sorted[0], max: sorted[sorted.length - 1],
+    // Frames read (and those that failed the check) over the whole run; while recording, frames
+    // shown per second (the source has 30) and how often the video stopped to wait for data.
+    frames: st.frames, bad: st.bad, fps: Math.round((st.shown / ((st.until - from) / 1000)) * 10) / 10, waiting: st.waiting, lowLatency,
+  };
+  step(`measured ${name}`);
+}
+
+/** A page on another origin (`localhost` rather than 127.0.0.1: another site too) that frames
+ * the embed page or the dashboard, or plays the stream with stock hls.js. */
+async function otherOrigin(node, playbackId) {
+  const hlsJs = readFileSync(new URL("../node_modules/hls.js/dist/hls.min.js", import.meta.url));
+  const page = (title, body) =>
+    `<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">` +
+    `<title>${title}</title><style>body{margin:0;padding:16px;font:16px system-ui}iframe,video{display:block;width:100%;max-width:960px;aspect-ratio:16/9;border:0;background:#000}</style></head>` +
+    `<body><h1>${title}</h1>${body}</body></html>`;
+  const routes = {
+    "/embed.html": page("A blog post with a live stream", `<iframe src="${node}/embed/${playbackId}" allow="autoplay; fullscreen" allowfullscreen title="Live stream"></iframe>`),
+    "/dashboard.html": page("A page framing the dashboard", `<iframe src="${node}/dashboard" title="ferrocast dashboard"></iframe>`),
+    "/stock.html": page(
+      "Stock hls.js",
+      `<video muted autoplay playsinline controls></video><script src="/hls.min.js"></script>` +
+        `<script>const v=document.querySelector("video");const h=new Hls();h.loadSource(${JSON.stringify(`${node}/hls/${playbackId}/index.m3u8`)});h.attachMedia(v);v.play().catch(()=>{});window.__hls=h;</script>`,
+    ),
+  };
+  const server = http.createServer((req, res) => {
+    if (req.url === "/hls.min.js") {
+      res.writeHead(200, { "content-type": "text/javascript" });
+      return res.end(hlsJs);
+    }
+    const html = routes[req.url];
+    res.writeHead(html ? 200 : 404, { "content-type": "text/html; charset=utf-8" });
+    res.end(html ?? "not found");
+  });
+  const port = await freePort();
+  // `localhost` may resolve to ::1 or 127.0.0.1: listen on both where the machine has IPv6.
+  await new Promise((resolve, reject) => {
+    server.once("error", () => server.listen(port, "127.0.0.1", resolve).once("error", reject));
+    server.listen({ port, host: "::", ipv6Only: false }, resolve);
+  });
+  return { origin: `http://localhost:${port}`, server };
+}
+
+async function latency() {
+  out.latency = {};
+  // The keyframe interval in frames (30 fps): 1 s unless asked.
+  const gop = P.gop ?? 30;
+  const encoder = ffmpeg([
+    "-re", "-f", "lavfi", "-i", clockGraph(), "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100",
+    "-c:v", "libx264", "-preset", "veryfast", "-tune", "zerolatency", "-g", `${gop}`, "-keyint_min", `${gop}`, "-pix_fmt", "yuv420p",
+    "-c:a", "aac", "-b:a", "96k", "-f", "flv", `${P.ingest}/${P.key}`,
+  ]);
+  let encoderLog = "";
+  encoder.stderr.on("data", (d) => (encoderLog = (encoderLog + d).slice(-2000)));
+  const encoderExit = new Promise((r) => encoder.on("exit", (code) => r(code)));
+  const other = await otherOrigin(P.url, P.playbackId);
+  const browserCtx = await browser.newContext({ viewport: DESKTOP });
+  const errors = (p) => p.on("pageerror", (e) => (out.pageErrors = [...(out.pageErrors ?? []), String(e)]));
+
+  // The watch page.
+  const watch = await browserCtx.newPage();
+  errors(watch);
+  await watch.goto(`${P.url}/watch/${P.playbackId}`);
+  await watch.getByText("Live", { exact: true }).waitFor({ timeout: 30000 }).catch(async () => {
+    throw new Error(`the stream did not go live; ffmpeg said: ${encoderLog}`);
+  });
+  await measure(watch, "watch");
+  await shot(watch, "watch-clock");
+  await watch.close();
+
+  // The embed page, framed by a page of another origin.
+  const host = await browserCtx.newPage();
+  errors(host);
+  await host.goto(`${other.origin}/embed.html`);
+  const frame = await (async () => {
+    for (let i = 0; i < 100; i++) {
+      const f = host.frames().find((f) => f.url().startsWith(`${P.url}/embed/`));
+      if (f) return f;
+      await host.waitForTimeout(100);
+    }
+    throw new Error("the embed frame did not load");
+  })();
+  await frame.getByRole("link", { name: "Watch on ferrocast" }).waitFor({ timeout: 15000 });
+  out.embed = {
+    host: await host.evaluate(() => location.origin),
+    frame: await frame.evaluate(() => location.origin),
+    watchLink: await frame.getByRole("link", { name: "Watch on ferrocast" }).getAttribute("href"),
+    badge: await frame.locator(".badge").textContent(),
+  };
+  await measure(frame, "embed");
+  out.embed.viewers = await frame.getByTestId("viewer-count").textContent();
+  await shot(host, "embed-framed");
+  await host.close();
+
+  // The embed page alone, as a site's frame shows it.
+  const alone = await browserCtx.newPage();
+  await alone.goto(`${P.url}/embed/${P.playbackId}`);
+  await alone.locator("video").waitFor();
+  await alone.waitForFunction(() => (document.querySelector("video")?.currentTime ?? 0) > 0.5, null, { timeout: 30000 });
+  await shot(alone, "embed");
+  await alone.close();
+
+  // Stock hls.js on the other origin.
+  const stock = await browserCtx.newPage();
+  errors(stock);
+  await stock.goto(`${other.origin}/stock.html`);
+  await measure(stock, "stock");
+  out.latency.stock.hlsJs = await stock.evaluate(() => window.Hls.version);
+  await stock.close();
+
+  // The dashboard refuses to be framed: the browser blocks it (CSP frame-ancestors 'none').
+  const framer = await browserCtx.newPage();
+  const refusals = [];
+  framer.on("console", (m) => /frame-ancestors|X-Frame-Options/.test(m.text()) && refusals.push(m.text()));
+  await framer.goto(`${other.origin}/dashboard.html`);
+  await framer.waitForTimeout(2000);
+  const dash = framer.frames().find((f) => f !== framer.mainFrame());
+  out.dashboardFrame = {
+    url: dash?.url() ?? null,
+    app: dash ? await dash.evaluate(() => !!document.querySelector("#root")).catch(() => false) : false,
+    refusals,
+  };
+  await framer.close();
+  step("dashboard refused");
+
+  // The end: the watch page keeps playing after the status says offline, to the playlist's end.
+  const last = await browserCtx.newPage();
+  errors(last);
+  await last.goto(`${P.url}/watch/${P.playbackId}`);
+  await last.getByText("Live", { exact: true }).waitFor({ timeout: 30000 });
+  await last.evaluate(installSampler, CLOCK_BITS);
+  await last.waitForFunction(() => window.__clock.last !== null, null, { timeout: 30000 });
+  await last.waitForTimeout(3000);
+  // When the page learns the stream is offline, and when the player leaves the page.
+  await last.evaluate(() => {
+    const st = window.__clock;
+    new MutationObserver(() => {
+      if (st.offlineAt === undefined && document.querySelector(".badge")?.textContent === "Offline") {
+        st.offlineAt = Date.now();
+        st.codeAtOffline = st.last?.code ?? null;
+      }
+      const v = document.querySelector("video");
+      if (st.why === undefined && v?.dataset.ended) st.why = v.dataset.ended;
+      if (st.goneAt === undefined && !v) st.goneAt = Date.now();
+    }).observe(document.body, { subtree: true, childList: true, characterData: true, attributes: true, attributeFilter: ["data-ended"] });
+  });
+  const stoppedAt = Date.now();
+  encoder.kill("SIGINT");
+  await encoderExit;
+  await last.getByText("This stream is offline").waitFor({ timeout: 30000 });
+  const end = await last.evaluate(() => window.__clock);
+  out.end = {
+    stoppedCode: stoppedAt % 2 ** CLOCK_BITS,
+    codeAtOffline: end.codeAtOffline,
+    lastCode: end.last?.code ?? null,
+    // Why the player said it ended: "ended" (the video's event) or "endlist" (the playlist
+    // ended and the last media stopped a little short of it); "stalled" or "error" would mean
+    // it never saw the end, and no reason at all that the page gave up on it.
+    why: end.why ?? null,
+    videoEnded: end.ended !== null,
+    offlineToGoneMs: end.goneAt - end.offlineAt,
+  };
+  await shot(last, "watch-ended");
+  step("the last frames reached the viewer");
+  // The embed page says offline too.
+  const after = await browserCtx.newPage();
+  await after.goto(`${P.url}/embed/${P.playbackId}`);
+  await after.getByText("This stream is offline.").waitFor({ timeout: 15000 });
+  await shot(after, "embed-offline");
+  other.server.close();
+}
+
 // Scenarios run on their own (`P.scenario`); without one, the main run below.
-const SCENARIOS = { billing, maintenance, oauth, "chat-oauth": chatOauth, seed: creatorEndsAndAdminChangesPlan, "every-page": everyPage, sharing };
+const SCENARIOS = { billing, maintenance, oauth, "chat-oauth": chatOauth, seed: creatorEndsAndAdminChangesPlan, "every-page": everyPage, sharing, latency };
 
 try {
   if (P.scenario) {

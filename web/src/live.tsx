@@ -1,7 +1,7 @@
 // Live pieces shared by the dashboard and the watch page: the Socket.IO connection, the HLS
 // player and the chat.
 import Hls from "hls.js/light";
-import { useEffect, useRef, useState, type FormEvent } from "react";
+import { useCallback, useEffect, useRef, useState, type FormEvent } from "react";
 import { io, type Socket } from "socket.io-client";
 import { api, session, type Schemas } from "./api";
 import { Problem } from "./ui";
@@ -20,47 +20,209 @@ export function useSocket(): Socket | null {
   return socket;
 }
 
-/** A live player (hls.js where Media Source Extensions exist, the browser's own HLS elsewhere).
- * A live playlist appears a moment after the stream starts, and can go away and come back:
- * a fatal error starts a fresh player two seconds later. */
-export function Player({ src, title }: { src: string; title: string }) {
+/** How far behind its target latency (seconds, beyond one target duration) a live player may
+ * fall before it jumps to the live edge. */
+const JUMP_BEHIND_S = 1.5;
+/** Behind its target by more than this (seconds), with enough buffered, it plays faster… */
+const CATCH_UP_FROM_S = 0.15;
+/** … until it is this near, at most this fast, keeping this much buffered ahead. */
+const CAUGHT_UP_S = 0.05;
+const MAX_RATE = 1.5;
+const MIN_AHEAD_S = 0.35;
+/** After the stream went offline, a player that stalls this long has reached the end. */
+const END_STALL_MS = 4000;
+
+/** Seconds of media buffered ahead of the playhead. */
+function bufferedAhead(v: HTMLVideoElement): number {
+  const b = v.buffered;
+  for (let i = 0; i < b.length; i++) if (b.start(i) <= v.currentTime + 0.1 && v.currentTime < b.end(i)) return b.end(i) - v.currentTime;
+  return 0;
+}
+
+/** A live player: hls.js in low-latency mode where Media Source Extensions exist (it follows
+ * the playlist's `PART-HOLD-BACK`, 0.6 s with ferrocast's LL-HLS, and plays plain HLS when a
+ * playlist has no parts), the browser's own HLS elsewhere (Safari on iOS).
+ *
+ * A live playlist appears a moment after the stream starts and can go away and come back: a
+ * fatal error starts a fresh player two seconds later, and two in a row after the playlist
+ * loaded but before any media played fall back to plain HLS (no blocking reloads or parts,
+ * for proxies that break them). A player a little behind its target latency plays up to 1.5×
+ * faster until it is back; one far behind (after a long stall) jumps to the live edge.
+ *
+ * `live`: whether the stream is live as far as the page knows. Once it is not, the player keeps
+ * playing what is left (the playlist ends with `EXT-X-ENDLIST` after the final segment) and
+ * calls `onEnded` when it reaches the end, or when it stalls or fails and nothing more will come. */
+export function Player({ src, title, live = true, onEnded }: { src: string; title: string; live?: boolean; onEnded?: () => void }) {
   const video = useRef<HTMLVideoElement>(null);
   const [problem, setProblem] = useState<string | null>(null);
   const [attempt, setAttempt] = useState(0);
+  const [lowLatency, setLowLatency] = useState(true);
+  const fruitless = useRef(0);
+  // Read by the player's callbacks, which outlive a render.
+  const liveRef = useRef(live);
+  const endedRef = useRef(onEnded);
+  liveRef.current = live;
+  endedRef.current = onEnded;
+  const [ended, setEnded] = useState(false);
+  // The playlist said the stream is over (EXT-X-ENDLIST).
+  const [endlist, setEndlist] = useState(false);
+  const done = useRef(false);
+  /** The end, once: why is left on the video (`data-ended`) for whoever watches the page. */
+  const finish = (why: "ended" | "endlist" | "stalled" | "error") => {
+    if (done.current) return;
+    done.current = true;
+    video.current?.setAttribute("data-ended", why);
+    setEnded(true);
+    endedRef.current?.();
+  };
+
   useEffect(() => {
     const v = video.current;
     if (!v) return;
+    const onVideoEnded = () => finish("ended");
+    v.addEventListener("ended", onVideoEnded);
     if (Hls.isSupported()) {
-      const hls = new Hls({ lowLatencyMode: true, liveSyncDurationCount: 2, manifestLoadingMaxRetry: 2 });
+      // maxLiveSyncPlaybackRate 1: the playback rate is ours to steer (below).
+      const hls = new Hls({ lowLatencyMode: lowLatency, maxLiveSyncPlaybackRate: 1, manifestLoadingMaxRetry: 2 });
       let retry: ReturnType<typeof setTimeout> | undefined;
+      let loaded = false;
+      let played = false;
+      hls.on(Hls.Events.MANIFEST_PARSED, () => (loaded = true));
+      hls.on(Hls.Events.LEVEL_UPDATED, (_e, d) => {
+        if (!d.details.live) setEndlist(true);
+      });
       hls.on(Hls.Events.ERROR, (_e, d) => {
         if (!d.fatal) return;
         console.warn("player error", d.type, d.details);
-        setProblem("The stream is not playing right now; retrying…");
         hls.destroy();
+        if (!liveRef.current) {
+          finish("error");
+          return;
+        }
+        setProblem("The stream is not playing right now; retrying…");
+        if (lowLatency && loaded && !played && ++fruitless.current >= 2) setLowLatency(false);
         retry = setTimeout(() => setAttempt((a) => a + 1), 2000);
       });
-      hls.on(Hls.Events.FRAG_BUFFERED, () => setProblem(null));
+      hls.on(Hls.Events.FRAG_BUFFERED, () => {
+        played = true;
+        fruitless.current = 0;
+        setProblem(null);
+      });
+      // Keeping to the target latency. hls.js speeds up only with more than a second buffered,
+      // which a player 0.6 s behind the live edge never has, so it stays wherever it started
+      // (or stalled): behind by a little, play a little faster while enough is buffered; far
+      // behind (a long stall, a background tab), jump to the live edge.
+      let catchingUp = false;
+      const steer = setInterval(() => {
+        const target = hls.targetLatency;
+        const edge = hls.liveSyncPosition;
+        const details = hls.latestLevelDetails;
+        let rate = 1;
+        if (!v.paused && target !== null && edge !== null && details?.live) {
+          const behind = hls.latency - target;
+          if (behind > JUMP_BEHIND_S + details.targetduration) {
+            v.currentTime = edge;
+          } else {
+            catchingUp = behind > (catchingUp ? CAUGHT_UP_S : CATCH_UP_FROM_S) && bufferedAhead(v) > MIN_AHEAD_S;
+            if (catchingUp) rate = Math.min(MAX_RATE, 1 + Math.max(0.05, behind / 2));
+          }
+        }
+        if (v.playbackRate !== rate) v.playbackRate = rate;
+      }, 250);
       hls.loadSource(src);
       hls.attachMedia(v);
       v.play().catch(() => {});
       return () => {
         clearTimeout(retry);
+        clearInterval(steer);
+        v.removeEventListener("ended", onVideoEnded);
         hls.destroy();
       };
     }
-    v.src = src;
+    if (v.canPlayType("application/vnd.apple.mpegurl")) {
+      v.src = src;
+      v.play().catch(() => {});
+    } else {
+      setProblem("This browser cannot play live video (it has neither Media Source Extensions nor HLS).");
+    }
     return () => {
+      v.removeEventListener("ended", onVideoEnded);
       v.removeAttribute("src");
     };
-  }, [src, attempt]);
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+  }, [src, attempt, lowLatency]);
+
+  // The end without an `ended` event: the media of the last part may stop short of the
+  // playlist's end (an encoder that stopped sends its last audio and video frames unevenly),
+  // which leaves the video waiting for what will not come. Once the playlist has ended, two
+  // seconds without progress are the end; once the page knows the stream is offline, four.
+  useEffect(() => {
+    const v = video.current;
+    if (!v || ended || (live && !endlist)) return;
+    let position = v.currentTime;
+    let moved = Date.now();
+    const watch = setInterval(() => {
+      if (!v.paused && v.currentTime !== position) {
+        position = v.currentTime;
+        moved = Date.now();
+        return;
+      }
+      const still = Date.now() - moved;
+      if (endlist && still >= 2000) finish("endlist");
+      else if (!live && still >= END_STALL_MS) finish("stalled");
+    }, 250);
+    return () => clearInterval(watch);
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+  }, [live, ended, endlist]);
+
   return (
     <div className="player">
-      <video ref={video} controls muted autoPlay playsInline aria-label={title} />
+      <video ref={video} controls muted autoPlay playsInline aria-label={title} data-low-latency={lowLatency ? "yes" : "no"} />
       {problem && <p className="muted" role="status">{problem}</p>}
     </div>
   );
 }
+
+/** Whether a page shows its player: from when the stream goes live until the player has shown
+ * the stream's last frames (`Player`'s `onEnded`), at most `GRACE_MS` after the stream went
+ * offline. `round` changes whenever a fresh player is needed (pass it as the player's `key`). */
+export function useStage(live: boolean): { show: boolean; round: number; onEnded: () => void } {
+  const [show, setShow] = useState(live);
+  const [round, setRound] = useState(0);
+  const liveRef = useRef(live);
+  liveRef.current = live;
+  useEffect(() => {
+    if (live) {
+      setShow((s) => {
+        if (!s) setRound((r) => r + 1);
+        return true;
+      });
+      return;
+    }
+    const grace = setTimeout(() => setShow(false), GRACE_MS);
+    return () => clearTimeout(grace);
+  }, [live]);
+  const [again, setAgain] = useState(0);
+  // A player that reached the end while the page still believes the stream live (the status
+  // arrives later, or the publisher came straight back): a fresh player shortly, if still live.
+  useEffect(() => {
+    if (!again) return;
+    const t = setTimeout(() => {
+      if (liveRef.current) {
+        setRound((r) => r + 1);
+        setShow(true);
+      }
+    }, 3000);
+    return () => clearTimeout(t);
+  }, [again]);
+  const onEnded = useCallback(() => {
+    setShow(false);
+    setAgain((a) => a + 1);
+  }, []);
+  return { show, round, onEnded };
+}
+/** The longest a player stays on screen after the stream went offline, waiting for the end. */
+const GRACE_MS = 15000;
 
 /** A chat message: the history's items (`GET /api/chat/messages/…`) and, over Socket.IO, the
  * `chat-message` event, which the server sends as the same `ChatMessageOut`. */

@@ -16,6 +16,7 @@ const Recover = lazy(() => import("./pages/Recover"));
 const Subscription = lazy(() => import("./pages/Subscription"));
 const Receipt = lazy(() => import("./pages/Subscription").then((m) => ({ default: m.Receipt })));
 const AuthComplete = lazy(() => import("./pages/AuthComplete"));
+const Embed = lazy(() => import("./pages/Embed"));
 
 type Site = Schemas["SiteSettings"];
 
@@ -78,8 +79,21 @@ function App() {
   );
 }
 
+/** The embeddable player is the player alone: no site header, no frame, no site settings. */
+function Root() {
+  const path = usePath();
+  if (path.startsWith("/embed/")) {
+    return (
+      <Suspense fallback={null}>
+        <Embed playbackId={decodeURIComponent(path.slice("/embed/".length))} />
+      </Suspense>
+    );
+  }
+  return <App />;
+}
+
 createRoot(document.getElementById("root")!).render(
   <StrictMode>
-    <App />
+    <Root />
   </StrictMode>,
 );

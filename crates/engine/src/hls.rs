@@ -5,9 +5,10 @@
 //! Packaging is on demand: it starts with the first HLS request for a live stream (which waits
 //! for the first segment — the GOP cache makes that at most one keyframe interval) and stops
 //! after [`IDLE_AFTER`] without requests, so a stream nobody watches over HLS costs no muxing
-//! and no segment memory. A packager outlives its publisher for [`KEEP_AFTER_OFFLINE`], and a
-//! republish while viewers are watching continues the same playlist with
-//! `EXT-X-DISCONTINUITY`, so players carry on.
+//! and no segment memory. When the publisher leaves, the open segment is closed and the playlist
+//! ends with `EXT-X-ENDLIST`, so players show the stream's last seconds and then stop. A packager
+//! outlives its publisher for [`KEEP_AFTER_OFFLINE`], and a republish while viewers are watching
+//! continues the same playlist with `EXT-X-DISCONTINUITY` (and without the end tag).
 //!
 //! Low-Latency HLS (RFC 8216bis §6.2.5): every change to a stream's playlist bumps a version on
 //! a watch channel; a blocking playlist reload (`_HLS_msn`/`_HLS_part`) or a request for a part
@@ -124,6 +125,10 @@ impl HlsRegistry {
                 if e.segmenter.latest_sequence().is_some() {
                     return Some(e.segmenter.playlist());
                 }
+                if e.segmenter.is_finished() {
+                    // It ended before its first segment: nothing to play.
+                    return None;
+                }
                 e.version.subscribe()
             };
             if !matches!(
@@ -175,7 +180,9 @@ impl HlsRegistry {
             let mut rx = {
                 let map = self.inner.lock().unwrap_or_else(|p| p.into_inner());
                 let entry = map.get(playback_id).ok_or(BlockingError::NotFound)?;
-                if entry.segmenter.has_part(msn, part) {
+                // An ended stream's playlist (with EXT-X-ENDLIST) answers at once: what was
+                // asked for will never come.
+                if entry.segmenter.has_part(msn, part) || entry.segmenter.is_finished() {
                     return Ok(());
                 }
                 if entry.segmenter.latest_sequence().is_some()
@@ -283,10 +290,12 @@ impl HlsRegistry {
         let registry = self.clone();
         tokio::spawn(async move {
             let mut unwrap = Unwrap::default();
-            loop {
+            // Whether the publisher left (rather than packaging stopping on its own).
+            let ended = loop {
                 let frame = match reader.recv().await {
                     Ok(f) => f,
-                    Err(ReadEnd::Ended | ReadEnd::TooSlow) => break,
+                    Err(ReadEnd::Ended) => break true,
+                    Err(ReadEnd::TooSlow) => break false,
                 };
                 let tag = match frame.kind {
                     FrameKind::Audio => TagType::AUDIO,
@@ -296,11 +305,11 @@ impl HlsRegistry {
                 let ts = unwrap.extend(frame.timestamp);
                 let mut map = registry.inner.lock().unwrap_or_else(|p| p.into_inner());
                 let Some(entry) = map.get_mut(&playback_id).filter(|e| e.session == session) else {
-                    break;
+                    break false;
                 };
                 if entry.last_request.elapsed() > IDLE_AFTER {
                     tracing::debug!(%playback_id, "HLS packaging stopped: no viewers");
-                    break;
+                    break false;
                 }
                 if let Err(e) = entry.segmenter.push(tag, ts, &frame.data, unix_ms()) {
                     tracing::debug!(error = %e, %playback_id, "HLS: frame dropped");
@@ -309,9 +318,19 @@ impl HlsRegistry {
                 entry
                     .version
                     .send_if_modified(|old| std::mem::replace(old, v) != v);
-            }
+            };
             let mut map = registry.inner.lock().unwrap_or_else(|p| p.into_inner());
             if let Some(entry) = map.get_mut(&playback_id).filter(|e| e.session == session) {
+                if ended {
+                    // The stream's last frames form its final segment, and the playlist says
+                    // no more will come (EXT-X-ENDLIST): players play to the end and stop
+                    // instead of waiting for a live edge that no longer moves.
+                    entry.segmenter.finish();
+                    let v = entry.segmenter.version();
+                    entry
+                        .version
+                        .send_if_modified(|old| std::mem::replace(old, v) != v);
+                }
                 entry.live = false;
                 entry.offline_since = Some(Instant::now());
             }

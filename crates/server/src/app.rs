@@ -303,7 +303,7 @@ pub fn router(state: AppState) -> Router {
     let request_id = HeaderName::from_static("x-request-id");
     app = app
         .layer(security_header("x-content-type-options", "nosniff"))
-        .layer(security_header("x-frame-options", "DENY"))
+        .layer(middleware::map_response(deny_framing))
         .layer(security_header("referrer-policy", "no-referrer"))
         .layer(security_header("cross-origin-opener-policy", "same-origin"))
         .layer(security_header("permissions-policy", "camera=(), microphone=(), geolocation=()"))
@@ -454,6 +454,17 @@ async fn sane_request_id(mut req: Request, next: Next) -> Response {
     next.run(req).await
 }
 
+/// `X-Frame-Options: DENY` (for browsers without CSP `frame-ancestors`) on every response but
+/// those marked [`crate::web::Frameable`] (the embeddable player).
+async fn deny_framing(mut res: Response) -> Response {
+    if res.extensions().get::<crate::web::Frameable>().is_none() {
+        res.headers_mut()
+            .entry(HeaderName::from_static("x-frame-options"))
+            .or_insert(HeaderValue::from_static("DENY"));
+    }
+    res
+}
+
 fn security_header(name: &'static str, value: &'static str) -> SetResponseHeaderLayer<HeaderValue> {
     SetResponseHeaderLayer::if_not_present(
         HeaderName::from_static(name),
@@ -490,7 +501,7 @@ async fn not_found(State(state): State<AppState>, req: Request) -> Response {
         }
         if browsing && crate::web::is_page_path(path) {
             // The app's own not-found page.
-            return crate::web::page(StatusCode::NOT_FOUND, None, &policy);
+            return crate::web::page(StatusCode::NOT_FOUND, None, &policy, false);
         }
     }
     ApiError::new(
@@ -528,13 +539,13 @@ async fn watch_page(
                 url: w.url.clone(),
                 image: w.thumbnail_url.clone(),
             };
-            crate::web::page(StatusCode::OK, Some(&meta), policy)
+            crate::web::page(StatusCode::OK, Some(&meta), policy, false)
         }
-        Ok(None) => crate::web::page(StatusCode::NOT_FOUND, None, policy),
+        Ok(None) => crate::web::page(StatusCode::NOT_FOUND, None, policy, false),
         Err(e) => {
             // The page still works (it asks the API itself); only the preview is lost.
             tracing::warn!(error = %e, "cannot load a stream for its watch page's preview");
-            crate::web::page(StatusCode::OK, None, policy)
+            crate::web::page(StatusCode::OK, None, policy, false)
         }
     }
 }

@@ -4,6 +4,8 @@
 //! page. Watch pages carry their stream's Open Graph and Twitter card tags (chat apps read them
 //! to preview a link; they run no script). Other browser paths get `index.html` answered 404,
 //! so the app shows its own not-found page.
+//! Only the embeddable player (`/embed/<playback_id>`) may be
+//! framed by other sites.
 
 use axum::body::Body;
 use axum::http::{header, HeaderValue, Method, StatusCode};
@@ -53,16 +55,24 @@ fn sources(origins: &[&str]) -> String {
 
 /// What the app's pages may load: scripts from here (and the gateways' in `policy`), styles
 /// from here, media from here and from hls.js's `blob:` buffers, Socket.IO and the API from
-/// here; forms post here and to the payment gateways' checkouts in `policy` (origins).
-fn csp(policy: &Policy<'_>) -> String {
+/// here; forms post here and to the payment gateways' checkouts in `policy` (origins). No site
+/// may frame them (clickjacking), except the embeddable player (`framed_by_any`), which is
+/// meant to be framed by any site and has nothing to click that acts for its viewer.
+fn csp(policy: &Policy<'_>, framed_by_any: bool) -> String {
     format!(
         "default-src 'self'; script-src {scripts}; img-src 'self' data:; style-src 'self' 'unsafe-inline'; \
-         media-src 'self' blob:; worker-src 'self' blob:; connect-src 'self'; frame-ancestors 'none'; \
+         media-src 'self' blob:; worker-src 'self' blob:; connect-src 'self'; frame-ancestors {ancestors}; \
          base-uri 'none'; form-action {forms}",
         scripts = sources(&policy.scripts),
         forms = sources(&policy.forms),
+        ancestors = if framed_by_any { "*" } else { "'none'" },
     )
 }
+
+/// Marks a response that other sites may frame: the router's `X-Frame-Options: DENY` is not
+/// added to it (its Content-Security-Policy says who may frame it).
+#[derive(Debug, Clone, Copy)]
+pub struct Frameable;
 
 /// The origin (`scheme://host[:port]`) of an absolute http(s) URL, if it is one that may stand
 /// in a Content-Security-Policy source list.
@@ -209,7 +219,12 @@ pub fn is_page_path(path: &str) -> bool {
 
 /// `index.html` answered with `status` (and `meta`'s preview tags when given): the router
 /// shows the page, or its not-found page for 404.
-pub fn page(status: StatusCode, meta: Option<&PageMeta>, policy: &Policy<'_>) -> Response {
+pub fn page(
+    status: StatusCode,
+    meta: Option<&PageMeta>,
+    policy: &Policy<'_>,
+    framed_by_any: bool,
+) -> Response {
     let Some(index) = Assets::get("index.html") else {
         return not_built();
     };
@@ -238,7 +253,7 @@ fn html_headers(policy: &Policy<'_>) -> [(header::HeaderName, HeaderValue); 3] {
         (header::CACHE_CONTROL, HeaderValue::from_static("no-cache")),
         (
             header::CONTENT_SECURITY_POLICY,
-            HeaderValue::from_str(&csp(policy))
+            HeaderValue::from_str(&csp(policy, framed_by_any))
                 .unwrap_or_else(|_| HeaderValue::from_static("default-src 'self'")),
         ),
     ]
@@ -275,10 +290,17 @@ pub fn serve(method: &Method, path: &str, policy: &Policy<'_>) -> Option<Respons
     let receipt = path
         .strip_prefix("/dashboard/subscription/receipts/")
         .is_some_and(|id| !id.is_empty() && !id.contains('/'));
-    if !PAGES.contains(&path) && !watch && !receipt {
+    let embed = path
+        .strip_prefix("/embed/")
+        .is_some_and(|id| !id.is_empty() && !id.contains('/'));
+    if !PAGES.contains(&path) && !watch && !receipt && !embed {
         return None;
     }
-    Some(page(StatusCode::OK, None, policy))
+    let mut page = page(StatusCode::OK, None, policy, embed);
+    if embed {
+        page.extensions_mut().insert(Frameable);
+    }
+    Some(page)
 }
 
 #[cfg(test)]
@@ -306,7 +328,7 @@ mod tests {
                 "https://api.razorpay.com",
             ],
         };
-        let csp = csp(&policy);
+        let csp = csp(&policy, false);
         assert!(
             csp.ends_with("form-action 'self' https://api.razorpay.com https://checkout.epayco.co"),
             "{csp}"
@@ -315,7 +337,9 @@ mod tests {
             csp.contains("; script-src 'self' https://checkout.epayco.co;"),
             "{csp}"
         );
-        assert!(super::csp(&Policy::default()).contains("script-src 'self';"));
+        assert!(super::csp(&Policy::default(), false).contains("script-src 'self';"));
+        assert!(csp.contains("; frame-ancestors 'none';"), "{csp}");
+        assert!(super::csp(&Policy::default(), true).contains("; frame-ancestors *;"));
     }
 
     #[test]

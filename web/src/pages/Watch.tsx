@@ -1,6 +1,6 @@
 import { useEffect, useState } from "react";
 import { api, ApiError, type Schemas } from "../api";
-import { Chat, Player, useSocket } from "../live";
+import { Chat, Player, useSocket, useStage } from "../live";
 import { SharePanel } from "../share";
 import { Loading, Problem, useLoad } from "../ui";
 
@@ -58,6 +58,8 @@ function Stream({ playbackId, info }: { playbackId: string; info: Schemas["Watch
   }, [socket, playbackId]);
 
   const live = status === "live";
+  // The player stays until it has shown the stream's last seconds, after the status says offline.
+  const stage = useStage(live);
   return (
     <div className="watch">
       <header className="watch-head">
@@ -65,8 +67,8 @@ function Stream({ playbackId, info }: { playbackId: string; info: Schemas["Watch
         <p data-testid="watch-creator">{info.creator}</p>
       </header>
       <section className="stage" aria-label="Stream">
-        {live ? (
-          <Player src={`/hls/${encodeURIComponent(playbackId)}/index.m3u8`} title="Live stream" />
+        {stage.show ? (
+          <Player key={stage.round} src={`/hls/${encodeURIComponent(playbackId)}/index.m3u8`} title="Live stream" live={live} onEnded={stage.onEnded} />
         ) : (
           <div className="offline" role="status">This stream is offline. It starts here as soon as the creator goes live.</div>
         )}

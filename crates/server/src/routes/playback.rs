@@ -6,7 +6,7 @@ use crate::state::AppState;
 use axum::body::Body;
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderValue, StatusCode};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use ferrocast_domain::media::is_safe_id;
 
 fn not_live() -> ApiError {
@@ -23,12 +23,22 @@ fn media_response(content_type: &'static str, cache: &'static str, body: Body) -
     let h = res.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
-    // Players on other sites may embed public streams.
-    h.insert(
+    open_to_any_site(res)
+}
+
+/// Players on other sites may play public streams: media and errors alike are readable from any
+/// origin (a player there tells "not live" or "too far ahead" from a network failure).
+fn open_to_any_site(mut res: Response) -> Response {
+    res.headers_mut().insert(
         header::ACCESS_CONTROL_ALLOW_ORIGIN,
         HeaderValue::from_static("*"),
     );
     res
+}
+
+/// The answer, or the error, readable from any origin.
+fn public(r: Result<Response, ApiError>) -> Response {
+    r.unwrap_or_else(|e| open_to_any_site(e.into_response()))
 }
 
 /// A live stream as HTTP-FLV (`/live/<playback_id>.flv`): starts at the last keyframe and
@@ -36,10 +46,11 @@ fn media_response(content_type: &'static str, cache: &'static str, body: Body) -
 #[utoipa::path(get, path = "/live/{file}", tag = "playback",
     params(("file" = String, Path, description = "`<playback_id>.flv`")),
     responses((status = 200, content_type = "video/x-flv", description = "FLV stream"), (status = 404, body = ErrorBody)))]
-pub async fn flv(
-    State(state): State<AppState>,
-    Path(file): Path<String>,
-) -> Result<Response, ApiError> {
+pub async fn flv(State(state): State<AppState>, Path(file): Path<String>) -> Response {
+    public(flv_stream(&state, &file))
+}
+
+fn flv_stream(state: &AppState, file: &str) -> Result<Response, ApiError> {
     let id = file
         .strip_suffix(".flv")
         .filter(|id| is_safe_id(id))
@@ -101,16 +112,20 @@ pub async fn hls_playlist(
     State(state): State<AppState>,
     Path(id): Path<String>,
     Query(q): Query<BlockingReload>,
-) -> Result<Response, ApiError> {
-    if !is_safe_id(&id) {
+) -> Response {
+    public(playlist(&state, &id, q).await)
+}
+
+async fn playlist(state: &AppState, id: &str, q: BlockingReload) -> Result<Response, ApiError> {
+    if !is_safe_id(id) {
         return Err(not_live());
     }
     let text = match (q.msn, q.part) {
-        (None, None) => state.engine.hls.playlist(&id).await.ok_or_else(not_live)?,
+        (None, None) => state.engine.hls.playlist(id).await.ok_or_else(not_live)?,
         (Some(msn), part) => state
             .engine
             .hls
-            .blocking_playlist(&id, msn, part)
+            .blocking_playlist(id, msn, part)
             .await
             .map_err(blocking_error)?,
         (None, Some(_)) => {
@@ -136,8 +151,12 @@ pub async fn hls_playlist(
 pub async fn hls_segment(
     State(state): State<AppState>,
     Path((id, segment)): Path<(String, String)>,
-) -> Result<Response, ApiError> {
-    if !is_safe_id(&id) {
+) -> Response {
+    public(media_segment(&state, &id, &segment).await)
+}
+
+async fn media_segment(state: &AppState, id: &str, segment: &str) -> Result<Response, ApiError> {
+    if !is_safe_id(id) {
         return Err(not_live());
     }
     let gone = || {
@@ -148,13 +167,13 @@ pub async fn hls_segment(
             "It left the live window; reload the playlist.",
         )
     };
-    let bytes = if let Some(seq) = ferrocast_media::hls::parse_segment_name(&segment) {
-        state.engine.hls.segment(&id, seq).ok_or_else(gone)?
-    } else if let Some((seq, part)) = ferrocast_media::hls::parse_part_name(&segment) {
+    let bytes = if let Some(seq) = ferrocast_media::hls::parse_segment_name(segment) {
+        state.engine.hls.segment(id, seq).ok_or_else(gone)?
+    } else if let Some((seq, part)) = ferrocast_media::hls::parse_part_name(segment) {
         state
             .engine
             .hls
-            .part(&id, seq, part)
+            .part(id, seq, part)
             .await
             .ok_or_else(gone)?
     } else {

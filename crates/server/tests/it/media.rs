@@ -247,7 +247,8 @@ async fn publisher_drop_ends_readers_and_republish_marks_a_discontinuity() {
     let src = creator_with_source(&app, "again@example.com").await;
     let rtmp = app.rtmp_url();
     let mut first = publish(&rtmp, &src.key, 5, &[]);
-    wait_for_playlist(&app, &src.playback_id, 1).await;
+    let before = wait_for_playlist(&app, &src.playback_id, 1).await;
+    assert!(!before.contains("#EXT-X-ENDLIST"), "{before}");
     // An HTTP-FLV reader attached now ends cleanly when the publisher leaves.
     let flv = app.url(&format!("/live/{}.flv", src.playback_id));
     let reader = tokio::spawn(async move {
@@ -272,6 +273,55 @@ async fn publisher_drop_ends_readers_and_republish_marks_a_discontinuity() {
         read > 10_000,
         "the reader got media before the end: {read} bytes"
     );
+    // The playlist ends: the open segment is closed and listed, then EXT-X-ENDLIST, no more
+    // preload hint; a blocking reload for what would have come next answers with it at once.
+    let hls = app.url(&format!("/hls/{}/index.m3u8", src.playback_id));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let ended = loop {
+        let text = client()
+            .get(&hls)
+            .send()
+            .await
+            .expect("playlist")
+            .text()
+            .await
+            .expect("text");
+        if text.contains("#EXT-X-ENDLIST") {
+            break text;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no EXT-X-ENDLIST after the publisher left: {text}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(ended.ends_with("#EXT-X-ENDLIST\n"), "{ended}");
+    assert!(!ended.contains("#EXT-X-PRELOAD-HINT"), "{ended}");
+    let last: u64 = ended
+        .lines()
+        .filter_map(|l| l.strip_prefix("seg")?.strip_suffix(".ts")?.parse().ok())
+        .max()
+        .expect("segments listed");
+    let hinted: u64 = before
+        .lines()
+        .find_map(|l| l.strip_prefix("#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"seg"))
+        .and_then(|r| r.split('.').next()?.parse().ok())
+        .expect("a preload hint while live");
+    assert!(
+        last >= hinted,
+        "the segment open when we looked (seg{hinted}) is listed: {ended}"
+    );
+    let res = client()
+        .get(format!("{hls}?_HLS_msn={}&_HLS_part=0", last + 1))
+        .send()
+        .await
+        .expect("blocking reload after the end");
+    assert_eq!(res.status(), 200);
+    assert!(res
+        .text()
+        .await
+        .expect("text")
+        .ends_with("#EXT-X-ENDLIST\n"));
     // Offline.
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
@@ -319,7 +369,10 @@ async fn publisher_drop_ends_readers_and_republish_marks_a_discontinuity() {
         tokio::time::sleep(Duration::from_millis(250)).await;
     };
     assert!(playlist.contains("#EXT-X-DISCONTINUITY"));
-    let hls = app.url(&format!("/hls/{}/index.m3u8", src.playback_id));
+    assert!(
+        !playlist.contains("#EXT-X-ENDLIST"),
+        "live again: {playlist}"
+    );
     let errors = decode_errors(&hls, 2);
     assert!(
         errors.trim().is_empty(),

@@ -873,3 +873,195 @@ async fn sharing_not_found_and_suspension_in_a_real_browser() {
     );
     app.finish().await;
 }
+
+/// Only the embeddable player may be framed by other sites: its page's policy says
+/// `frame-ancestors *` and it has no `X-Frame-Options`; every other page keeps
+/// `frame-ancestors 'none'` and `DENY`. HLS answers, errors included, are readable from any
+/// origin (players on other sites).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_the_embed_page_may_be_framed() {
+    let app = TestApp::start(Backend::Sqlite)
+        .await
+        .expect("sqlite always runs");
+    let c = support::client();
+    let get = |path: &str| c.get(app.url(path)).send();
+    let embed = get("/embed/abc123").await.expect("embed");
+    assert_eq!(embed.status(), 200);
+    let csp = embed.headers()["content-security-policy"]
+        .to_str()
+        .expect("ascii");
+    assert!(csp.contains("frame-ancestors *;"), "{csp}");
+    assert!(embed.headers().get("x-frame-options").is_none());
+    for path in ["/", "/watch/abc123", "/dashboard", "/login", "/nope"] {
+        let res = get(path).await.expect("page");
+        let csp = res
+            .headers()
+            .get("content-security-policy")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_string();
+        assert!(csp.contains("frame-ancestors 'none'"), "{path}: {csp}");
+        assert_eq!(res.headers()["x-frame-options"], "DENY", "{path}");
+    }
+    // Nested paths under /embed/ are not pages.
+    assert_eq!(get("/embed/a/b").await.expect("nested").status(), 404);
+    let res = get("/hls/abc123/index.m3u8").await.expect("hls");
+    assert_eq!(res.status(), 404);
+    assert_eq!(res.headers()["access-control-allow-origin"], "*");
+    app.finish().await;
+}
+
+/// Glass-to-glass latency in Chromium (`latency` in `web/e2e/run.mjs`): ffmpeg publishes
+/// testsrc2 with the wall clock burned into every frame (text, and 24 blocks with their
+/// inverse for the page to read); the page reads the clock in each displayed frame and compares
+/// it with its own. On the watch page, on the embed page inside an `<iframe>` of a page from
+/// another origin, and with stock hls.js there; the dashboard refuses to be framed; the watch
+/// page plays to the stream's end before it says so.
+///
+/// No latency is asserted here (timings belong to benchmarks): this checks that the
+/// measurement works. The figures are printed; `FERROCAST_LATENCY_SAMPLES` (default 24 per
+/// player), `FERROCAST_LATENCY_WARMUP` (seconds, default 6) and `FERROCAST_LATENCY_GOP`
+/// (keyframe interval in frames at 30 fps, default 30) make it the benchmark of BENCHMARKS.md
+/// ("Playback latency in the browser", `scripts/latency.sh`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn playback_latency_in_a_real_browser() {
+    require("ffmpeg");
+    let browser = browser();
+    let app = TestApp::start(Backend::Sqlite)
+        .await
+        .expect("sqlite always runs");
+    let creator = support::creator_with_source(&app, "creator@example.com").await;
+    let env_num = |name: &str, default: u64| {
+        std::env::var(name)
+            .ok()
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(default)
+    };
+    let samples = env_num("FERROCAST_LATENCY_SAMPLES", 24).max(20);
+    let warmup = env_num("FERROCAST_LATENCY_WARMUP", 6);
+    let gop = env_num("FERROCAST_LATENCY_GOP", 30).clamp(1, 300);
+    let shots = shots_dir();
+    let report = run(
+        &browser,
+        json!({
+            "url": app.url(""),
+            "shots": shots,
+            "scenario": "latency",
+            "key": creator.key,
+            "ingest": format!("{}/live", app.rtmp_url()),
+            "playbackId": creator.playback_id,
+            "samples": samples,
+            "warmup": warmup,
+            "gop": gop,
+            // Three players, each: warm-up, then a sample every 250 ms; twice that, spare.
+            "timeoutMs": 150_000 + 3 * (warmup * 1000 + samples * 250) * 2,
+        }),
+    )
+    .await;
+    assert_eq!(
+        report["steps"],
+        json!([
+            "measured watch",
+            "measured embed",
+            "measured stock",
+            "dashboard refused",
+            "the last frames reached the viewer"
+        ]),
+        "{report:#}"
+    );
+    assert!(
+        report.get("pageErrors").is_none(),
+        "no script errors: {report}"
+    );
+    let figures = &report["latency"];
+    eprintln!("glass-to-glass latency in Chromium (ms): {figures:#}");
+    for player in ["watch", "embed", "stock"] {
+        let m = &figures[player];
+        let n = m["n"].as_u64().expect("n");
+        let (frames, bad) = (
+            m["frames"].as_u64().expect("frames"),
+            m["bad"].as_u64().expect("bad"),
+        );
+        assert!(n >= samples, "{player}: {n} samples read: {m}");
+        // The clock reads cleanly from nearly every frame (its inverse row checks each read).
+        assert!(
+            bad * 10 <= frames,
+            "{player}: {bad} of {frames} frames unreadable"
+        );
+        // A decoded clock is the sender's wall clock, a little behind the page's: a misread
+        // would land anywhere in the 2^24 ms (4.7 h) the code spans.
+        let (min, max) = (
+            m["min"].as_u64().expect("min"),
+            m["max"].as_u64().expect("max"),
+        );
+        assert!(
+            min > 0 && max < 60_000,
+            "{player}: decoded clocks are sane: {m}"
+        );
+    }
+    // Our players play LL-HLS in low-latency mode.
+    assert_eq!(figures["watch"]["lowLatency"], "yes", "{figures}");
+    assert_eq!(figures["embed"]["lowLatency"], "yes", "{figures}");
+    // The embed page played inside a frame of another origin, and links to the watch page.
+    let embed = &report["embed"];
+    let node = app.url("");
+    assert_eq!(embed["frame"], node.trim_end_matches('/'), "{embed}");
+    assert_ne!(embed["host"], embed["frame"], "{embed}");
+    assert_eq!(
+        embed["watchLink"],
+        app.url(&format!("/watch/{}", creator.playback_id)),
+        "{embed}"
+    );
+    assert_eq!(embed["badge"], "Live");
+    assert!(
+        embed["viewers"]
+            .as_str()
+            .is_some_and(|v| v.ends_with(" watching")),
+        "{embed}"
+    );
+    // The dashboard did not load in the other origin's frame; the browser said why.
+    let dash = &report["dashboardFrame"];
+    assert_eq!(dash["app"], false, "{dash}");
+    assert!(
+        dash["refusals"]
+            .as_array()
+            .is_some_and(|r| r.iter().any(|m| m
+                .as_str()
+                .is_some_and(|m| m.contains("frame-ancestors 'none'")))),
+        "{dash}"
+    );
+    // The end: the player kept playing after the page learnt the stream was offline, up to
+    // the end of the playlist (EXT-X-ENDLIST), and only then gave way to the offline notice.
+    let end = &report["end"];
+    eprintln!("end of stream: {end}");
+    assert!(
+        end["why"] == "ended" || end["why"] == "endlist",
+        "the player reached the end of the playlist: {end}"
+    );
+    let code = |k: &str| end[k].as_u64().unwrap_or_else(|| panic!("{k}: {end}"));
+    let age = |newer: u64, older: u64| (newer + (1 << 24) - older) % (1 << 24);
+    let (at_offline, last, stopped) =
+        (code("codeAtOffline"), code("lastCode"), code("stoppedCode"));
+    assert!(
+        age(last, at_offline) < 60_000,
+        "the last frame shown is newer than the one on screen at the offline status: {end}"
+    );
+    // The last frame shown is one of the stream's last: the final segment, which used to be
+    // dropped, reached the viewer (what is missing is the encoder's flush at SIGINT and at
+    // most one part whose audio stopped short).
+    assert!(
+        age(stopped, last) < 1_500,
+        "the last frame shown is from the stream's last second: {end}"
+    );
+    assert_shots(
+        &shots,
+        &[
+            "watch-clock",
+            "embed-framed",
+            "embed",
+            "watch-ended",
+            "embed-offline",
+        ],
+    );
+    app.finish().await;
+}
