@@ -13,5 +13,6 @@ pub mod hashing;
 pub mod identity;
 pub mod site;
 pub mod sources;
+pub mod stats;
 pub mod streams;
 pub mod vault;

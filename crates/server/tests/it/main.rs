@@ -18,4 +18,5 @@ mod restream;
 mod rtmp_hostile;
 mod seed;
 mod services;
+mod studio;
 mod web;
