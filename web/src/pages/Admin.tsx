@@ -296,6 +296,7 @@ function Actions() {
     subscription_canceled: "canceled the subscription of",
     settings_changed: "changed the site's settings",
     stream_stopped: "stopped a stream of",
+    destination_retried: "retried a destination of",
   };
   return (
     <section className="card" aria-labelledby="actions-title">
