@@ -621,6 +621,10 @@ async fn the_studio_while_streaming_in_a_real_browser() {
     let encoder = report["bitrate"]["encoder"]
         .as_f64()
         .expect("encoder bitrate");
+    eprintln!(
+        "studio bitrate {studio:.0} kbps (readings {}), encoder {encoder:.0} kbps",
+        report["bitrate"]["readings"]
+    );
     assert!(
         encoder > 1000.0 && (studio - encoder).abs() <= encoder * 0.10,
         "studio {studio:.0} kbps, encoder {encoder:.0} kbps: {report:#}"
