@@ -214,6 +214,7 @@ impl Restreamer {
             s.bytes_out = before.bytes_out;
             s.frames_out = before.frames_out;
             s.connects = before.connects;
+            s.retries_asked = before.retries_asked + 1;
             s.last_error = before.last_error;
         }
         // The old push's task stops as its entry drops.

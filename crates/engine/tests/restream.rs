@@ -761,5 +761,6 @@ async fn retry_now_wakes_a_failed_destination() {
     assert_eq!(r.retry_now("s10", 1), Some(PushState::Live), "left alone");
     assert_eq!(dest.state.accepts.load(Ordering::SeqCst), 1);
     assert_eq!(r.status("s10")[0].connects, 1);
+    assert_eq!(r.status("s10")[0].retries_asked, 1, "the one that was done");
     source.abort();
 }

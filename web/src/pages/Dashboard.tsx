@@ -511,7 +511,7 @@ function Destinations({ source, socket, live, onChange }: { source: Source; sock
           ? {
               destinations: d.destinations.map((x) =>
                 x.id === e.destinationId
-                  ? { ...x, status: { bytes_out: 0, frames_out: 0, connects: 0, since: new Date().toISOString(), ...x.status, state: e.state, last_error: e.state === "live" ? null : (e.error ?? x.status?.last_error ?? null) } }
+                  ? { ...x, status: { bytes_out: 0, frames_out: 0, connects: 0, retries_asked: 0, since: new Date().toISOString(), ...x.status, state: e.state, last_error: e.state === "live" ? null : (e.error ?? x.status?.last_error ?? null) } }
                   : x,
               ),
             }

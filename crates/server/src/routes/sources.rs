@@ -130,6 +130,9 @@ pub struct PushStatus {
     pub frames_out: u64,
     /// Successful (re)connections in this live session.
     pub connects: u64,
+    /// Times it was retried on request (`POST /api/sources/destinations/{id}/retry`) in this
+    /// live session.
+    pub retries_asked: u64,
     /// RFC 3339 time of the last state change.
     pub since: String,
 }
@@ -354,6 +357,7 @@ pub fn destination_view(
             bytes_out: s.bytes_out,
             frames_out: s.frames_out,
             connects: s.connects,
+            retries_asked: s.retries_asked,
             since: rfc3339(s.since_ms),
         }),
     }

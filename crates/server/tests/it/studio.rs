@@ -198,6 +198,7 @@ async fn a_destination_is_retried_on_request(b: Backend) {
         .expect("an attempt after the retry")
         .expect("listener runs");
     assert!(attempt >= asked, "the attempt followed the request");
+    assert_eq!(body["destination"]["status"]["retries_asked"], 1, "{body}");
     // Turned off, it is not retried.
     let res = client()
         .patch(app.url(&format!("/api/sources/destinations/{dest_id}")))
@@ -215,7 +216,141 @@ async fn a_destination_is_retried_on_request(b: Backend) {
     app.finish().await;
 }
 
+/// Two nodes sharing a database and Redis; the stream is ingested by the first. The owner's
+/// studio on the second gets the samples and their history, viewers on both nodes are counted
+/// (the owner's socket is not), and a retry asked of the second is done by the first.
+async fn health_viewers_and_retries_work_across_nodes(b: Backend) {
+    require("ffmpeg");
+    let Some(redis) = crate::connectors::redis_url() else {
+        return;
+    };
+    let secret = format!(
+        "{}{}",
+        uuid::Uuid::new_v4().simple(),
+        uuid::Uuid::new_v4().simple()
+    );
+    let restream = [
+        ("restream_allow_private_targets", "true".to_string()),
+        ("restream_allowed_ports", "any".to_string()),
+    ];
+    let mut o = Options::default();
+    o.extra.extend(restream.clone());
+    o.extra
+        .extend([("redis_url", redis.clone()), ("secret_key", secret.clone())]);
+    let Some(first) = TestApp::start_with(b, o).await else {
+        return;
+    };
+    let mut o = Options::default();
+    o.extra.extend(restream);
+    o.extra.extend([
+        ("redis_url", redis),
+        ("secret_key", secret),
+        ("database_url", first.database_url.clone()),
+        ("public_url", first.base.clone()),
+    ]);
+    let second = TestApp::start_with(b, o).await.expect("second node");
+    let owner = creator_with_source(&first, "owner@example.com").await;
+    let other = register_user(&second, "other@example.com", "Other").await;
+    // A destination that takes each connection and closes it.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let (accepts_tx, mut accepts) = tokio::sync::mpsc::unbounded_channel();
+    let closer = tokio::spawn(async move {
+        while let Ok((sock, _)) = listener.accept().await {
+            drop(sock);
+            let _ = accepts_tx.send(std::time::Instant::now());
+        }
+    });
+    let res = client()
+        .post(second.url(&format!("/api/sources/{}/destinations", owner.id)))
+        .bearer_auth(&owner.token)
+        .json(&json!({"platform": "custom", "rtmp_url": format!("rtmp://127.0.0.1:{port}/live"), "stream_key": "k1"}))
+        .send()
+        .await
+        .expect("add destination");
+    assert_eq!(res.status(), 201);
+    let dest: Value = res.json().await.expect("json");
+    let dest_id = dest["destination"]["id"].as_i64().expect("destination id");
+
+    let sockets = socketio_scenario(
+        "studio",
+        json!({ "url": second.url(""), "owner": owner.token, "others": [other, null],
+                "otherUrls": [first.url(""), second.url("")], "sourceId": owner.id, "samples": 4 }),
+    );
+    let rtmp = first.rtmp_url();
+    let key = owner.key.clone();
+    let encoder = tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        publish(&rtmp, &key, 25, &[])
+    });
+    let out = sockets.await;
+    let mut ffmpeg = encoder.await.expect("encoder started");
+    assert!(
+        out["ownerStats"].as_array().is_some_and(|s| s.len() >= 4),
+        "{out}"
+    );
+    assert_eq!(out["othersStats"], json!([]), "{out}");
+    assert_eq!(
+        out["counts"].as_array().and_then(|c| c.last()),
+        Some(&json!(2)),
+        "{out}"
+    );
+    assert_eq!(out["viewersInLastSample"], 2, "{out}");
+    let (status, history) = get_json(
+        &second,
+        &format!("/api/sources/{}/stats", owner.id),
+        &owner.token,
+    )
+    .await;
+    assert_eq!(status, 200, "{history}");
+    assert!(
+        history["samples"].as_array().is_some_and(|s| s.len() >= 4),
+        "the second node kept the first's samples: {history}"
+    );
+
+    // The push runs on the first node; the retry is asked of the second.
+    let list = format!("/api/sources/{}/destinations", owner.id);
+    let mut state = Value::Null;
+    for _ in 0..200 {
+        state = get_json(&first, &list, &owner.token).await.1["destinations"][0]["status"].clone();
+        if state["state"] == "retrying" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(state["state"], "retrying", "{state}");
+    while accepts.try_recv().is_ok() {}
+    let asked = std::time::Instant::now();
+    let res = client()
+        .post(second.url(&format!("/api/sources/destinations/{dest_id}/retry")))
+        .bearer_auth(&owner.token)
+        .send()
+        .await
+        .expect("retry");
+    assert_eq!(res.status(), 200);
+    let body: Value = res.json().await.expect("json");
+    assert_eq!(body["outcome"], "asked", "{body}");
+    let attempt = tokio::time::timeout(Duration::from_secs(5), accepts.recv())
+        .await
+        .expect("the first node tried again")
+        .expect("listener runs");
+    assert!(attempt >= asked);
+    let status = get_json(&first, &list, &owner.token).await.1["destinations"][0]["status"].clone();
+    assert_eq!(
+        status["retries_asked"], 1,
+        "the first node did it: {status}"
+    );
+    let _ = ffmpeg.kill();
+    let _ = ffmpeg.wait();
+    closer.abort();
+    second.finish().await;
+    first.finish().await;
+}
+
 both_backends!(
     stream_health_reaches_its_owner_and_the_owner_is_no_viewer,
-    a_destination_is_retried_on_request
+    a_destination_is_retried_on_request,
+    health_viewers_and_retries_work_across_nodes
 );

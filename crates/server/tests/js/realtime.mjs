@@ -328,7 +328,8 @@ async function crowd() {
 // each hears until the owner has P.samples samples; the owner's tabs must not count.
 async function studio() {
   const owner = await connect(P.url, P.owner);
-  const others = await Promise.all(P.others.map((t) => connect(P.url, t)));
+  // Each other viewer on its own node, where given.
+  const others = await Promise.all(P.others.map((t, i) => connect(P.otherUrls?.[i] ?? P.url, t)));
   const seen = { ownerStats: [], othersStats: [], counts: [] };
   owner.on("stream-stats", (s) => seen.ownerStats.push(s));
   for (const o of others) o.on("stream-stats", (s) => seen.othersStats.push(s));
