@@ -546,6 +546,12 @@ async function studio() {
   out.keyframeWarnings = await page.getByTestId("keyframe-warning").count();
   step("stats move");
 
+  // Rotating the key while live says it cuts the stream (declined here).
+  page.once("dialog", (d) => ((out.rotateAsk = d.message()), d.dismiss()));
+  await page.getByTestId("rotate-key").click();
+  await page.waitForTimeout(300);
+  out.stillLive = await page.getByTestId("source-status").textContent();
+
   // Preview, health and chat side by side, in the window, without scrolling.
   const boxes = async () => {
     await page.evaluate(() => window.scrollTo(0, 0));

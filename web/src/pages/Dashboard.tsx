@@ -263,6 +263,7 @@ function Studio({ source, status, viewerCount, socket, onChange }: { source: Sou
       setError(e);
     }
   }
+  const destinations = useDestinations(source, socket);
   const viewers = viewerCount ?? last?.viewers ?? 0;
   const keyframe = last?.keyframe_interval_max_ms ?? last?.keyframe_interval_ms ?? null;
 
@@ -333,6 +334,7 @@ function Studio({ source, status, viewerCount, socket, onChange }: { source: Sou
             <Spark samples={samples} pick={(s) => s.bitrate_kbps} label="Incoming bitrate" unit="kbps" testid="chart-bitrate" />
             <Spark samples={samples} pick={(s) => s.fps} label="Frame rate" unit="fps" testid="chart-fps" />
           </div>
+          <Glance list={destinations.data?.destinations} />
           {isLive && keyframe !== null && keyframe > LONG_KEYFRAME_MS && (
             <div className="studio-warning" role="status" data-testid="keyframe-warning">
               <strong>Your keyframes are {seconds1(keyframe)} apart.</strong> Players can only join and catch up at a keyframe, so your viewers are at least that far
@@ -395,7 +397,7 @@ function Studio({ source, status, viewerCount, socket, onChange }: { source: Sou
             <button className="link small danger" onClick={() => act("DELETE", `/api/sources/${source.id}`, undefined, `Delete ${source.name}? Its key stops working.`)}>Delete source</button>
           </p>
         </section>
-        <Destinations source={source} socket={socket} live={status !== "offline"} onChange={onChange} />
+        <Destinations source={source} list={destinations} live={status !== "offline"} onChange={onChange} />
         <section className="studio-card" aria-label="Chat connections">
           <PlatformChat sourceId={source.id} />
           <ChatRules sourceId={source.id} />
@@ -492,13 +494,36 @@ const DESTINATION_WORDS: Record<string, string> = {
   off: "Turned off: not forwarded.",
 };
 
-function Destinations({ source, socket, live, onChange }: { source: Source; socket: Socket; live: boolean; onChange: () => void }) {
+type DestinationsLoad = ReturnType<typeof useDestinations>;
+
+/** A destination's state as shown: its push's, `idle` while offline, `off` when turned off. */
+const stateOf = (d: Schemas["DestinationView"]) => (d.is_active ? (d.status?.state ?? "idle") : "off");
+
+/** The destinations at a glance beside the preview: each one's state, the details below. */
+function Glance({ list }: { list: Schemas["DestinationView"][] | undefined }) {
+  if (!list || list.length === 0) return null;
+  return (
+    <div className="glance" aria-label="Destinations at a glance">
+      <span className="glance-title">Restreaming to</span>
+      <ul>
+        {list.map((d) => {
+          const state = stateOf(d);
+          return (
+            <li key={d.id} data-testid="glance-destination">
+              <span className="dest-platform">{d.platform}</span>{" "}
+              <span className={`badge dest-state ${state}`}>{state}</span>
+            </li>
+          );
+        })}
+      </ul>
+      <a href="#destinations" className="small-link">Details</a>
+    </div>
+  );
+}
+
+/** A source's destinations with their pushes' states, kept current from the socket. */
+function useDestinations(source: Source, socket: Socket) {
   const list = useLoad(() => api<Schemas["DestinationList"]>("GET", `/api/sources/${source.id}/destinations`), [source.id]);
-  const [platform, setPlatform] = useState("youtube");
-  const [url, setUrl] = useState("");
-  const [key, setKey] = useState("");
-  const [error, setError] = useState<unknown>(null);
-  const [retrying, setRetrying] = useState<number | null>(null);
   // Push states change while live: the server tells this user's sockets when one does (the
   // event's state is shown at once, and the list read again for the rest), when the stream
   // starts or stops, and after a reconnect (which may have missed some).
@@ -533,6 +558,15 @@ function Destinations({ source, socket, live, onChange }: { source: Source; sock
     };
     // eslint-disable-next-line react-hooks/exhaustive-deps
   }, [socket, source.id]);
+  return list;
+}
+
+function Destinations({ source, list, live, onChange }: { source: Source; list: DestinationsLoad; live: boolean; onChange: () => void }) {
+  const [platform, setPlatform] = useState("youtube");
+  const [url, setUrl] = useState("");
+  const [key, setKey] = useState("");
+  const [error, setError] = useState<unknown>(null);
+  const [retrying, setRetrying] = useState<number | null>(null);
 
   async function add(e: FormEvent) {
     e.preventDefault();
@@ -570,14 +604,14 @@ function Destinations({ source, socket, live, onChange }: { source: Source; sock
     }
   }
   return (
-    <section className="studio-card" aria-label={`Destinations of ${source.name}`}>
+    <section className="studio-card" id="destinations" aria-label={`Destinations of ${source.name}`}>
       <h3>Destinations</h3>
       {list.error ? <Problem error={list.error} onRetry={list.reload} /> : null}
       {!list.data && !list.error && <Loading what="destinations" />}
       {list.data?.destinations.length === 0 && <p className="muted">Not forwarded anywhere yet.</p>}
       <ul className="destinations studio-destinations">
         {list.data?.destinations.map((d) => {
-          const state = d.is_active ? (d.status?.state ?? "idle") : "off";
+          const state = stateOf(d);
           const trouble = state === "retrying" || state === "failed";
           return (
             <li key={d.id} data-testid="destination" className={`dest dest-${state}`}>

@@ -642,6 +642,13 @@ async fn the_studio_while_streaming_in_a_real_browser() {
     assert!((15.0..=35.0).contains(&fps), "{report:#}");
     assert_eq!(report["keyframe"], "1.0 s", "{report:#}");
     assert_eq!(report["keyframeWarnings"], 0, "{report:#}");
+    assert!(
+        report["rotateAsk"]
+            .as_str()
+            .is_some_and(|t| t.contains("cuts the live stream")),
+        "{report:#}"
+    );
+    assert_eq!(report["stillLive"], "Live", "declined: {report:#}");
     // Side by side and all in the 1280×860 window at once; stacked on a phone.
     let l = &report["layout"]["desktop"];
     let (preview, health, chat) = (&l["studio-preview"], &l["studio-health"], &l["studio-chat"]);
