@@ -754,12 +754,22 @@ pub async fn retry_destination(
         return Err(ApiError::not_found("destination"));
     };
     let outcome = state.streams.retry_destination(&source, d.id);
-    if outcome == Retry::NotLive {
-        return Err(ApiError::conflict(
-            crate::error::codes::CONFLICT,
-            "Not live",
-            "destinations connect while the source is live; start streaming to it first",
-        ));
+    match outcome {
+        Retry::NotLive => {
+            return Err(ApiError::conflict(
+                crate::error::codes::CONFLICT,
+                "Not live",
+                "destinations connect while the source is live; start streaming to it first",
+            ))
+        }
+        Retry::NotForwarded => {
+            return Err(ApiError::conflict(
+                crate::error::codes::CONFLICT,
+                "Not forwarded",
+                "your plan forwards fewer destinations than this source has; upgrade, or turn another one off",
+            ))
+        }
+        _ => {}
     }
     tracing::info!(
         by = auth.user.id,
@@ -788,7 +798,7 @@ pub async fn retry_destination(
     let (outcome, was) = match outcome {
         Retry::Now(s) => ("now", Some(s.as_str().to_string())),
         Retry::Underway(s) => ("underway", Some(s.as_str().to_string())),
-        Retry::Asked | Retry::NotLive => ("asked", None),
+        Retry::Asked | Retry::NotForwarded | Retry::NotLive => ("asked", None),
     };
     Ok(Json(RetriedDestination {
         outcome: outcome.into(),

@@ -160,7 +160,10 @@ pub enum Retry {
     Underway(PushState),
     /// The stream is live on another node: that node was asked.
     Asked,
-    /// The stream is not live, or the destination is not forwarded (off, or over the plan).
+    /// The stream is live here but the destination is not forwarded (off, or over the plan's
+    /// number of destinations).
+    NotForwarded,
+    /// The stream is not live.
     NotLive,
 }
 
@@ -198,7 +201,7 @@ impl Streams {
         {
             Some(s @ (PushState::Retrying | PushState::Failed)) => Retry::Now(s),
             Some(s) => Retry::Underway(s),
-            None if self.engine.hub.is_live(&source.playback_id) => Retry::NotLive,
+            None if self.engine.hub.is_live(&source.playback_id) => Retry::NotForwarded,
             None if source.is_active => {
                 self.fanout.publish(RealtimeEvent::DestinationRetry {
                     source_id: source.id,
