@@ -330,19 +330,14 @@ function Studio({ source, status, viewerCount, socket, onChange }: { source: Sou
               </dl>
             </div>
           )}
-          <div className="studio-charts" role="group" aria-label="Incoming bitrate and frame rate">
-            <Spark samples={samples} pick={(s) => s.bitrate_kbps} label="Incoming bitrate" unit="kbps" testid="chart-bitrate" />
+          <div className="studio-charts" role="group" aria-label="Incoming bitrate, frame rate and viewers over time">
+            <Spark samples={samples} pick={(s) => s.bitrate_kbps} label="Bitrate in" unit="kbps" testid="chart-bitrate" />
             <Spark samples={samples} pick={(s) => s.fps} label="Frame rate" unit="fps" testid="chart-fps" />
+            <Spark samples={samples} pick={(s) => s.viewers} label="Viewers" unit="" testid="chart-viewers" />
           </div>
           <Glance list={destinations.data?.destinations} />
-          {isLive && keyframe !== null && keyframe > LONG_KEYFRAME_MS && (
-            <div className="studio-warning" role="status" data-testid="keyframe-warning">
-              <strong>Your keyframes are {seconds1(keyframe)} apart.</strong> Players can only join and catch up at a keyframe, so your viewers are at least that far
-              behind you. In OBS: Settings → Output → Output Mode: Advanced → Streaming → <em>Keyframe Interval</em>: <strong>1 s</strong>, then restart the stream.
-            </div>
-          )}
         </section>
-        <Health samples={samples} viewers={viewers} live={isLive} status={status} />
+        <Health samples={samples} viewers={viewers} live={isLive} status={status} keyframe={keyframe} />
         <div className="studio-chat">
           <Chat socket={socket} room={{ sourceId: source.id }} canModerate />
         </div>
@@ -425,7 +420,7 @@ function Spark({ samples, pick, label, unit, testid }: { samples: Sample[]; pick
     <figure className="spark" data-testid={testid} data-points={points.length}>
       <figcaption>
         <span>{label}</span>
-        <strong>{now ? `${pick(now).toLocaleString("en-US")} ${unit}` : "–"}</strong>
+        <strong>{now ? `${pick(now).toLocaleString("en-US")}${unit ? ` ${unit}` : ""}` : "–"}</strong>
       </figcaption>
       <svg viewBox={`0 0 ${W} ${H}`} preserveAspectRatio="none" role="img" aria-label={`${label} over the last ${minutes || 1} minute${minutes > 1 ? "s" : ""}`}>
         {points.length > 1 && (
@@ -449,7 +444,7 @@ function Tile({ label, value, testid, hint, tone }: { label: string; value: Reac
   );
 }
 
-function Health({ samples, viewers, live, status }: { samples: Sample[]; viewers: number; live: boolean; status: string }) {
+function Health({ samples, viewers, live, status, keyframe }: { samples: Sample[]; viewers: number; live: boolean; status: string; keyframe: number | null }) {
   const last = samples.at(-1);
   const kf = last?.keyframe_interval_ms ?? null;
   const kfMax = last?.keyframe_interval_max_ms ?? null;
@@ -476,6 +471,12 @@ function Health({ samples, viewers, live, status }: { samples: Sample[]; viewers
           tone={(last?.video_gaps ?? 0) > 0 ? "warn" : undefined}
         />
       </dl>
+      {live && keyframe !== null && keyframe > LONG_KEYFRAME_MS && (
+        <div className="studio-warning" role="status" data-testid="keyframe-warning">
+          <strong>Your keyframes are {seconds1(keyframe)} apart:</strong> viewers are at least that far behind you (players join and catch up only at keyframes). In OBS:
+          Settings → Output → Streaming → <em>Keyframe Interval</em> <strong>1 s</strong>, then restart the stream.
+        </div>
+      )}
     </section>
   );
 }
