@@ -330,11 +330,13 @@ function Studio({ source, status, viewerCount, socket, onChange }: { source: Sou
               </dl>
             </div>
           )}
-          <div className="studio-charts" role="group" aria-label="Incoming bitrate, frame rate and viewers over time">
-            <Spark samples={samples} pick={(s) => s.bitrate_kbps} label="Bitrate in" unit="kbps" testid="chart-bitrate" />
-            <Spark samples={samples} pick={(s) => s.fps} label="Frame rate" unit="fps" testid="chart-fps" />
-            <Spark samples={samples} pick={(s) => s.viewers} label="Viewers" unit="" testid="chart-viewers" />
-          </div>
+          {(isLive || samples.length > 0) && (
+            <div className="studio-charts" role="group" aria-label="Incoming bitrate, frame rate and viewers over time">
+              <Spark samples={samples} pick={(s) => s.bitrate_kbps} label="Bitrate in" unit="kbps" testid="chart-bitrate" />
+              <Spark samples={samples} pick={(s) => s.fps} label="Frame rate" unit="fps" testid="chart-fps" />
+              <Spark samples={samples} pick={(s) => s.viewers} label="Viewers" unit="" testid="chart-viewers" />
+            </div>
+          )}
           <Glance list={destinations.data?.destinations} />
         </section>
         <Health samples={samples} viewers={viewers} live={isLive} status={status} keyframe={keyframe} />
