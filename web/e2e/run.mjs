@@ -942,8 +942,151 @@ async function latency() {
   other.server.close();
 }
 
+// The studio while ffmpeg streams a constant-bitrate test stream: the waiting state, then live
+// within moments; the stats move (charts get points) and the bitrate read off the studio matches
+// what the encoder says it sent; two viewers on watch pages in other browsers make the count 2
+// (the creator's own studio is not a viewer); the destination the Rust test pointed at a closed
+// port shows its error in words on a phone; preview, health and chat side by side on a desktop
+// without scrolling, stacked on a phone; a long keyframe interval is warned about.
+async function studio() {
+  const page = await login(await browser.newContext({ viewport: DESKTOP }), "creator@example.com");
+  page.on("pageerror", (e) => (out.pageErrors = [...(out.pageErrors ?? []), String(e)]));
+  await page.getByRole("heading", { name: "Main" }).waitFor();
+  await page.getByTestId("waiting-encoder").filter({ hasText: "Waiting for your encoder" }).waitFor();
+  out.waitingUrl = await page.getByTestId("waiting-url").textContent();
+  await shot(page, "studio-waiting");
+  step("waiting for the encoder");
+
+  // x264 in CBR (filler data pads every second to the rate), 1 s GOP, AAC; `-progress` says
+  // how many bytes the encoder has written so far.
+  const progress = [];
+  const encode = (gop, seconds) => {
+    const p = spawn("ffmpeg", [
+      "-hide_banner", "-loglevel", "error", "-re",
+      "-f", "lavfi", "-i", "testsrc2=size=640x360:rate=30", "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000",
+      "-c:v", "libx264", "-preset", "veryfast", "-tune", "zerolatency", "-pix_fmt", "yuv420p",
+      "-g", String(gop), "-keyint_min", String(gop), "-sc_threshold", "0",
+      "-b:v", "1500k", "-maxrate", "1500k", "-bufsize", "750k", "-x264-params", "nal-hrd=cbr",
+      "-c:a", "aac", "-b:a", "96k", "-t", String(seconds),
+      "-progress", "pipe:1", "-stats_period", "0.25", "-f", "flv", `${P.ingest}/${P.key}`,
+    ], { stdio: ["ignore", "pipe", "pipe"] });
+    children.push(p);
+    let buf = "";
+    p.stdout.on("data", (d) => {
+      buf += d;
+      let i;
+      while ((i = buf.indexOf("\n")) >= 0) {
+        const line = buf.slice(0, i).trim();
+        buf = buf.slice(i + 1);
+        const m = /^total_size=(\d+)$/.exec(line);
+        if (m) progress.push([Date.now(), Number(m[1])]);
+      }
+    });
+    return p;
+  };
+  const encoder = encode(30, 100);
+  await page.getByTestId("source-status").filter({ hasText: "Live" }).waitFor({ timeout: 30000 });
+  step("live");
+
+  // Two viewers, each in a browser of their own.
+  const viewers = [];
+  for (let i = 0; i < 2; i++) {
+    const v = await (await browser.newContext({ viewport: PHONE })).newPage();
+    await v.goto(P.url + `/watch/${P.playbackId}`);
+    viewers.push(v);
+  }
+  await page.getByTestId("studio-viewers").filter({ hasText: /^2$/ }).waitFor({ timeout: 30000 });
+  // And it stays 2 (the counts of every socket, the studio's own included, have come in).
+  await page.waitForTimeout(2500);
+  out.viewers = await page.getByTestId("studio-viewers").textContent();
+  out.watchCounts = await Promise.all(viewers.map((v) => v.getByTestId("viewer-count").textContent().catch(() => null)));
+  step("viewers");
+
+  // The charts fill; the studio's bitrate, read each second for 12 s, against the encoder's.
+  await page.waitForFunction(() => Number(document.querySelector('[data-testid="chart-bitrate"]')?.getAttribute("data-points") ?? 0) >= 8, null, { timeout: 30000 });
+  const readings = [];
+  const from = Date.now();
+  let shown = null;
+  for (let i = 0; i < 12; i++) {
+    await page.waitForTimeout(1000);
+    const text = await page.getByTestId("chart-bitrate").locator("figcaption strong").textContent();
+    if (text !== shown) readings.push(Number(text.replace(/[^0-9]/g, "")));
+    shown = text;
+  }
+  const to = Date.now();
+  const within = progress.filter(([t]) => t >= from - 1000 && t <= to);
+  const [t0, b0] = within[0];
+  const [t1, b1] = within.at(-1);
+  out.bitrate = {
+    studio: readings.reduce((a, b) => a + b, 0) / readings.length,
+    encoder: ((b1 - b0) * 8) / (t1 - t0),
+    readings,
+  };
+  out.points = Number(await page.getByTestId("chart-bitrate").getAttribute("data-points"));
+  out.fpsShown = await page.getByTestId("chart-fps").locator("figcaption strong").textContent();
+  out.keyframe = await page.getByTestId("studio-keyframe").textContent();
+  out.keyframeWarnings = await page.getByTestId("keyframe-warning").count();
+  step("stats move");
+
+  // Rotating the key while live says it cuts the stream (declined here).
+  page.once("dialog", (d) => ((out.rotateAsk = d.message()), d.dismiss()));
+  await page.getByTestId("rotate-key").click();
+  await page.waitForTimeout(300);
+  out.stillLive = await page.getByTestId("source-status").textContent();
+
+  // Preview, health and chat side by side, in the window, without scrolling.
+  const boxes = async () => {
+    await page.evaluate(() => window.scrollTo(0, 0));
+    return page.evaluate(() =>
+      Object.fromEntries(
+        ["studio-preview", "studio-health", "studio-chat"].map((c) => {
+          const r = document.querySelector(`.${c}`).getBoundingClientRect();
+          return [c, { left: r.left, right: r.right, top: r.top, bottom: r.bottom }];
+        }),
+      ),
+    );
+  };
+  out.layout = { desktop: await boxes(), window: await page.evaluate(() => [innerWidth, innerHeight]) };
+  await shot(page, "studio-live");
+  await page.setViewportSize(PHONE);
+  await page.waitForTimeout(200);
+  out.layout.phone = await boxes();
+  step("layout");
+
+  // The destination on a closed port: its error, in words, on a phone.
+  const dest = page.getByTestId("destination");
+  await dest.getByTestId("destination-error").waitFor({ timeout: 30000 });
+  await dest.scrollIntoViewIfNeeded();
+  out.destination = {
+    state: await dest.getByTestId("destination-status").textContent(),
+    words: await dest.getByTestId("destination-words").textContent(),
+    error: await dest.getByTestId("destination-error").textContent(),
+    box: await dest.getByTestId("destination-error").boundingBox(),
+  };
+  await page.screenshot({ path: `${P.shots}/studio-destination-error-phone.png`, fullPage: false });
+  await dest.getByRole("button", { name: "Retry now" }).click();
+  await page.waitForTimeout(500);
+  out.retryProblems = await page.getByRole("alert").filter({ hasText: /Not live|Destination is off/ }).count();
+  await dest.getByTestId("destination-error").waitFor({ timeout: 15000 });
+  await page.setViewportSize(DESKTOP);
+  step("destination error");
+
+  // An encoder with 4 s between keyframes: the studio says what it costs and what to change.
+  encoder.kill("SIGINT");
+  await page.getByTestId("source-status").filter({ hasText: "Offline" }).waitFor({ timeout: 30000 });
+  await page.getByTestId("waiting-encoder").waitFor({ timeout: 10000 });
+  const slow = encode(120, 60);
+  await page.getByTestId("source-status").filter({ hasText: "Live" }).waitFor({ timeout: 30000 });
+  await page.getByTestId("keyframe-warning").waitFor({ timeout: 30000 });
+  out.keyframeWarning = await page.getByTestId("keyframe-warning").textContent();
+  await shot(page, "studio-keyframe-warning");
+  slow.kill("SIGINT");
+  for (const v of viewers) await v.context().close();
+  step("keyframe warning");
+}
+
 // Scenarios run on their own (`P.scenario`); without one, the main run below.
-const SCENARIOS = { billing, maintenance, oauth, "chat-oauth": chatOauth, seed: creatorEndsAndAdminChangesPlan, "every-page": everyPage, sharing, latency };
+const SCENARIOS = { billing, maintenance, oauth, "chat-oauth": chatOauth, seed: creatorEndsAndAdminChangesPlan, "every-page": everyPage, sharing, latency, studio };
 
 try {
   if (P.scenario) {

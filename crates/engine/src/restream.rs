@@ -184,6 +184,45 @@ impl Restreamer {
             .collect()
     }
 
+    /// Makes a destination of a live stream that is waiting to retry, or that gave up
+    /// ([`PushState::Failed`]), try again now, with its count of failed attempts reset (its
+    /// byte and frame counters carry on). A push that is connecting or live is left alone.
+    /// Returns the state the push was in, or `None` if the stream is not live here or has no
+    /// such destination. Must be called within a Tokio runtime.
+    pub fn retry_now(&self, playback_id: &str, destination_id: i64) -> Option<PushState> {
+        if !self.inner.hub.is_live(playback_id) {
+            return None;
+        }
+        let runtime = tokio::runtime::Handle::try_current().ok()?;
+        let mut streams = lock(&self.inner.streams);
+        let pushes = streams.get_mut(playback_id)?;
+        let push = pushes.by_id.get(&destination_id)?;
+        let before = lock(&push.shared.status).clone();
+        if !matches!(before.state, PushState::Retrying | PushState::Failed) {
+            return Some(before.state);
+        }
+        let target = Target {
+            id: destination_id,
+            url: push.url.clone(),
+            stream_key: push.stream_key.clone(),
+        };
+        let source_id = push.shared.source_id;
+        let generation = pushes.generation;
+        let fresh = self.start(&runtime, playback_id, source_id, generation, target);
+        {
+            let mut s = lock(&fresh.shared.status);
+            s.bytes_out = before.bytes_out;
+            s.frames_out = before.frames_out;
+            s.connects = before.connects;
+            s.retries_asked = before.retries_asked + 1;
+            s.last_error = before.last_error;
+        }
+        // The old push's task stops as its entry drops.
+        pushes.by_id.insert(destination_id, fresh);
+        tracing::info!(playback_id, destination_id, "restream retried on request");
+        Some(before.state)
+    }
+
     /// State changes from now on (bounded: a receiver that falls behind by
     /// [`EVENT_CAPACITY`] events lags).
     pub fn events(&self) -> broadcast::Receiver<RestreamEvent> {

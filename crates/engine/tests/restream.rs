@@ -715,3 +715,52 @@ async fn ports_and_unresolvable_hosts_are_refused_without_telling_why_apart() {
     assert_eq!(unresolvable, private, "the same answer for both");
     assert!(st.iter().all(|s| s.connects == 0));
 }
+
+/// A destination that gave up is tried again at once on request (and one still connecting or
+/// live is left alone); its failures count from zero again.
+#[tokio::test]
+async fn retry_now_wakes_a_failed_destination() {
+    let hub = Hub::default();
+    let quick = RestreamConfig {
+        initial_backoff: Duration::from_millis(5),
+        max_backoff: Duration::from_millis(10),
+        max_failures: 2,
+        ..config()
+    };
+    let r = Restreamer::new(hub.clone(), quick);
+    let mut events = r.events();
+    let source = live_source(&hub, "s10");
+    // A port nothing listens on: connections are refused.
+    let addr = Dest::start(None).await.kill().await;
+    assert!(r.set_targets(
+        "s10",
+        vec![target(1, format!("rtmp://{addr}/live"), "key-r")]
+    ));
+    wait_until("failed", || {
+        state_of(&r, "s10", 1) == Some(PushState::Failed)
+    })
+    .await;
+    let failed = r.status("s10")[0].last_error.clone().unwrap_or_default();
+    assert!(
+        failed.contains("gave up after 2 failed attempts"),
+        "{failed}"
+    );
+    assert_eq!(r.retry_now("s10", 2), None, "no such destination");
+    assert_eq!(r.retry_now("nope", 1), None, "no such stream");
+    // The destination is back: a retry reaches it without waiting for the stream to end.
+    let dest = Dest::on(bind(addr), None);
+    assert_eq!(r.retry_now("s10", 1), Some(PushState::Failed));
+    wait_event(&mut events, |e| {
+        e.destination_id == 1 && e.state == PushState::Connecting
+    })
+    .await;
+    wait_until("live after the retry", || {
+        state_of(&r, "s10", 1) == Some(PushState::Live)
+    })
+    .await;
+    assert_eq!(r.retry_now("s10", 1), Some(PushState::Live), "left alone");
+    assert_eq!(dest.state.accepts.load(Ordering::SeqCst), 1);
+    assert_eq!(r.status("s10")[0].connects, 1);
+    assert_eq!(r.status("s10")[0].retries_asked, 1, "the one that was done");
+    source.abort();
+}

@@ -37,6 +37,11 @@ pub const MAX_LAGS: u32 = 3;
 pub const LAG_WINDOW: Duration = Duration::from_secs(30);
 /// Audio frames cached for audio-only streams.
 const AUDIO_ONLY_CACHE: usize = 64;
+/// GOPs over which [`StreamStats::keyframe_interval_max_ms`] is taken.
+pub const RECENT_GOPS: usize = 8;
+/// A step forward between two video frames' timestamps longer than this (ms) is a gap in the
+/// publisher's video ([`StreamStats::video_gaps`]).
+pub const VIDEO_GAP_MS: u32 = 500;
 
 /// What a frame carries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -185,6 +190,15 @@ pub struct StreamStats {
     pub readers_dropped: AtomicU64,
     /// Readers attached now.
     pub readers: AtomicU64,
+    /// Length (ms, by the publisher's timestamps) of the last complete GOP: the interval
+    /// between the last two video keyframes; 0 until two have arrived.
+    pub keyframe_interval_ms: AtomicU64,
+    /// The longest of the last [`RECENT_GOPS`] complete GOPs (ms); 0 until two keyframes.
+    pub keyframe_interval_max_ms: AtomicU64,
+    /// Times the publisher's video timestamps stepped forward by more than [`VIDEO_GAP_MS`]
+    /// between two frames: stalls of the encoder or its network before the server (what the
+    /// server can see of frames lost on the way; it cannot see frames the encoder skipped).
+    pub video_gaps: AtomicU64,
 }
 
 #[derive(Default)]
@@ -196,6 +210,12 @@ struct Cache {
     gop_bytes: usize,
     info: StreamInfo,
     live_announced: bool,
+    /// Timestamp of the last video keyframe.
+    last_keyframe: Option<u32>,
+    /// Timestamp of the last video frame.
+    last_video: Option<u32>,
+    /// Lengths of the last [`RECENT_GOPS`] complete GOPs (ms), oldest first.
+    recent_gops: std::collections::VecDeque<u32>,
 }
 
 struct Stream {
@@ -462,6 +482,7 @@ impl Publisher {
                 if cache.info.video_codec.is_none() {
                     cache.info.video_codec = frame.data.first().map(|b| b & 0x0f);
                 }
+                video_timing(&mut cache, &s.stats, &frame);
                 if frame.keyframe {
                     cache.gop.clear();
                     cache.gop_bytes = 0;
@@ -507,6 +528,46 @@ impl Publisher {
             });
         }
     }
+}
+
+/// Forward distance from `from` to `to` in 32-bit wrapping milliseconds; `None` if `to` is
+/// behind (a step back, or a wrap the other way).
+fn forward_ms(from: u32, to: u32) -> Option<u32> {
+    let d = to.wrapping_sub(from);
+    (d < u32::MAX / 2).then_some(d)
+}
+
+/// Keyframe intervals and gaps, from one video frame (not a sequence header).
+fn video_timing(cache: &mut Cache, stats: &StreamStats, frame: &Frame) {
+    if let Some(d) = cache
+        .last_video
+        .and_then(|t| forward_ms(t, frame.timestamp))
+    {
+        if d > VIDEO_GAP_MS {
+            stats.video_gaps.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+    cache.last_video = Some(frame.timestamp);
+    if !frame.keyframe {
+        return;
+    }
+    if let Some(gop) = cache
+        .last_keyframe
+        .and_then(|t| forward_ms(t, frame.timestamp))
+    {
+        if cache.recent_gops.len() >= RECENT_GOPS {
+            cache.recent_gops.pop_front();
+        }
+        cache.recent_gops.push_back(gop);
+        let max = cache.recent_gops.iter().copied().max().unwrap_or(gop);
+        stats
+            .keyframe_interval_ms
+            .store(u64::from(gop), Ordering::Relaxed);
+        stats
+            .keyframe_interval_max_ms
+            .store(u64::from(max), Ordering::Relaxed);
+    }
+    cache.last_keyframe = Some(frame.timestamp);
 }
 
 fn cache_frame(cache: &mut Cache, frame: &Frame) {
@@ -782,6 +843,59 @@ mod tests {
         }
         assert_eq!(end, Some(ReadEnd::TooSlow));
         assert_eq!(p.stats().readers_dropped.load(Ordering::Relaxed), 1);
+    }
+
+    #[test]
+    fn keyframe_intervals_and_gaps() {
+        let hub = Hub::default();
+        let p = hub.publish(key("k")).expect("publish");
+        let stats = p.stats().clone();
+        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        // One GOP of `ms` at 25 fps from `ts` (wrapping like RTMP timestamps).
+        let gop = |ts: &mut u32, ms: u32| {
+            for i in 0..ms / 40 {
+                p.push(video(*ts, i == 0));
+                *ts = ts.wrapping_add(40);
+            }
+        };
+        let mut ts = 0u32;
+        gop(&mut ts, 2000);
+        assert_eq!(
+            get(&stats.keyframe_interval_ms),
+            0,
+            "one keyframe: no interval yet"
+        );
+        gop(&mut ts, 2000);
+        assert_eq!(get(&stats.keyframe_interval_ms), 2000);
+        gop(&mut ts, 4000);
+        gop(&mut ts, 1000);
+        assert_eq!(
+            get(&stats.keyframe_interval_ms),
+            4000,
+            "the last complete GOP"
+        );
+        gop(&mut ts, 1000);
+        assert_eq!(get(&stats.keyframe_interval_ms), 1000);
+        assert_eq!(get(&stats.keyframe_interval_max_ms), 4000);
+        for _ in 0..RECENT_GOPS {
+            gop(&mut ts, 1000);
+        }
+        assert_eq!(
+            get(&stats.keyframe_interval_max_ms),
+            1000,
+            "old GOPs age out"
+        );
+        assert_eq!(get(&stats.video_gaps), 0);
+        // The encoder stalls for 1.5 s: one gap.
+        ts += 1500;
+        gop(&mut ts, 1000);
+        assert_eq!(get(&stats.video_gaps), 1);
+        // A step back is no gap; timestamps wrapping around 2^32 neither.
+        ts = u32::MAX - 100;
+        gop(&mut ts, 1000);
+        gop(&mut ts, 1000);
+        assert_eq!(get(&stats.video_gaps), 1);
+        assert_eq!(get(&stats.keyframe_interval_ms), 1000, "across the wrap");
     }
 
     #[tokio::test]

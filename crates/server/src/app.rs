@@ -124,6 +124,11 @@ pub fn api_router() -> OpenApiRouter<AppState> {
             Key(SourcesWrite),
             routes!(sources::delete_destination),
         ))
+        .routes(declare(
+            Key(StreamsWrite),
+            routes!(sources::retry_destination),
+        ))
+        .routes(declare(Key(StreamsRead), routes!(streams::stream_stats)))
         .routes(declare(Key(StreamsRead), routes!(streams::info)))
         .routes(declare(Key(StreamsRead), routes!(streams::forwarding)))
         .routes(declare(

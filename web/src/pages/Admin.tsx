@@ -350,6 +350,7 @@ function Actions() {
     role_changed: "changed the role of",
     user_suspended: "suspended",
     user_reactivated: "reactivated",
+    destination_retried: "retried a destination of",
   };
   return (
     <section className="card" aria-labelledby="actions-title">

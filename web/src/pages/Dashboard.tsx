@@ -1,14 +1,25 @@
-import { useEffect, useState, type FormEvent } from "react";
+// The creator's studio: one source at a time (tabs to pick it when there are several) with its
+// preview, chat and stream health side by side, going live, its destinations and its setup
+// below. Live state arrives over Socket.IO: stream status, viewer counts, health samples each
+// second and destination states.
+import { useEffect, useMemo, useState, type FormEvent, type ReactNode } from "react";
 import { api, session, type Schemas } from "../api";
 import { Chat, Player, useSocket } from "../live";
 import { Link, navigate } from "../router";
 import { Empty, Loading, Problem, useLoad } from "../ui";
 import { ChatRules, PlatformChat } from "./ChatSetup";
+import "../studio.css";
 
 type Source = Schemas["SourceView"];
 type Mine = Schemas["MySubscription"];
+type Sample = Schemas["StreamSample"];
+type Socket = ReturnType<typeof useSocket>;
 
 const PRESETS = ["youtube", "twitch", "facebook", "kick", "custom"];
+/** A keyframe interval above this (ms) costs viewers latency: the studio says so. */
+const LONG_KEYFRAME_MS = 2000;
+/** Samples kept for the charts (one a second: five minutes). */
+const KEEP = 300;
 
 export default function Dashboard() {
   useEffect(() => {
@@ -18,6 +29,11 @@ export default function Dashboard() {
   const mine = useLoad(() => api<Mine>("GET", "/api/subscriptions/my-subscription"));
   const socket = useSocket();
   const [live, setLive] = useState<Record<number, string>>({});
+  const [viewers, setViewers] = useState<Record<number, number>>({});
+  const [selected, setSelected] = useState<number | null>(() => {
+    const s = Number(new URLSearchParams(location.search).get("source"));
+    return Number.isFinite(s) && s > 0 ? s : null;
+  });
   const [name, setName] = useState("");
   const [error, setError] = useState<unknown>(null);
   const [notice, setNotice] = useState<string | null>(null);
@@ -43,17 +59,21 @@ export default function Dashboard() {
     // eslint-disable-next-line react-hooks/exhaustive-deps
   }, [socket]);
 
-  // Live status of every source, over Socket.IO (its events are not in the OpenAPI document:
-  // the payload types here are hand-written).
+  // Live status and viewers of every source, over Socket.IO (its events are not in the OpenAPI
+  // document: the payload types here are hand-written). The owner's own sockets in a stream
+  // room are not counted among its viewers.
   useEffect(() => {
     if (!socket || !sources.data) return;
     const on = (status: string, info: { sourceId: number }) => setLive((l) => ({ ...l, [info.sourceId]: status }));
+    const count = (c: { sourceId: number; count: number }) => setViewers((v) => ({ ...v, [c.sourceId]: c.count }));
     socket.on("stream-status", on);
+    socket.on("viewer-count", count);
     const join = () => sources.data?.sources.forEach((s) => socket.emit("join-stream", { sourceId: s.id }));
     socket.on("connect", join);
     if (socket.connected) join();
     return () => {
       socket.off("stream-status", on);
+      socket.off("viewer-count", count);
       socket.off("connect", join);
     };
   }, [socket, sources.data]);
@@ -62,8 +82,9 @@ export default function Dashboard() {
     e.preventDefault();
     setError(null);
     try {
-      await api("POST", "/api/sources", { name: name.trim() } satisfies Schemas["CreateSource"]);
+      const made = await api<Schemas["SourceOne"]>("POST", "/api/sources", { name: name.trim() } satisfies Schemas["CreateSource"]);
       setName("");
+      setSelected(made.source.id);
       sources.reload();
       mine.reload();
     } catch (err) {
@@ -71,23 +92,31 @@ export default function Dashboard() {
     }
   }
 
+  const list = sources.data?.sources ?? [];
+  const statusOf = (s: Source) => live[s.id] ?? (s.is_active ? "live" : "offline");
+  const current = list.find((s) => s.id === selected) ?? list.find((s) => statusOf(s) !== "offline") ?? list[0];
+
   return (
-    <div className="dashboard">
-      <h1>Your streams</h1>
+    <div className="dashboard studio-page">
+      <header className="studio-top">
+        <div className="studio-title">
+          <h1>Your streams</h1>
+          <Usage mine={mine.data} error={mine.error} />
+        </div>
+        <form className="inline new-source" onSubmit={create} aria-label="Create a source">
+          <label>
+            New source
+            <input name="source_name" required maxLength={100} placeholder="e.g. Main camera" value={name} onChange={(e) => setName(e.target.value)} />
+          </label>
+          <button type="submit" disabled={!name.trim()}>Create</button>
+        </form>
+      </header>
       {notice && (
         <p className="notice" role="status" data-testid="stream-notice">
           {notice}{" "}
           <button className="link small" onClick={() => setNotice(null)}>Dismiss</button>
         </p>
       )}
-      <Usage mine={mine.data} error={mine.error} />
-      <form className="inline" onSubmit={create} aria-label="Create a source">
-        <label>
-          New source
-          <input name="source_name" required maxLength={100} placeholder="e.g. Main camera" value={name} onChange={(e) => setName(e.target.value)} />
-        </label>
-        <button type="submit" disabled={!name.trim()}>Create</button>
-      </form>
       <Problem error={error} />
       <Problem error={sources.error} onRetry={sources.reload} />
       {!sources.data && !sources.error && <Loading what="your sources" />}
@@ -96,18 +125,40 @@ export default function Dashboard() {
           <p>No sources yet. Create one above; OBS then streams to it with its key.</p>
         </Empty>
       )}
-      {sources.data?.sources.map((s) => (
-        <SourceCard
-          key={s.id}
-          source={s}
-          status={live[s.id] ?? (s.is_active ? "live" : "offline")}
+      {list.length > 1 && (
+        <div className="studio-tabs" role="tablist" aria-label="Your sources">
+          {list.map((s) => {
+            const st = statusOf(s);
+            return (
+              <button
+                key={s.id}
+                role="tab"
+                aria-selected={current?.id === s.id}
+                className={`studio-tab ${current?.id === s.id ? "on" : ""}`}
+                onClick={() => setSelected(s.id)}
+                data-testid="source-tab"
+              >
+                <span className={`dot ${st}`} aria-hidden="true" />
+                {s.name}
+                <span className="sr-only"> ({st})</span>
+              </button>
+            );
+          })}
+        </div>
+      )}
+      {current && (
+        <Studio
+          key={current.id}
+          source={current}
+          status={statusOf(current)}
+          viewerCount={viewers[current.id]}
           socket={socket}
           onChange={() => {
             sources.reload();
             mine.reload();
           }}
         />
-      ))}
+      )}
     </div>
   );
 }
@@ -125,33 +176,91 @@ function UsageLine({ mine }: { mine: Mine }) {
   const canPay = (options.data?.gateways.length ?? 0) > 0;
   const p = mine.subscription.plan;
   return (
-    <section id="plan" className="card usage" aria-label="Plan and usage">
-      <p>
-        <strong>{p.name}</strong> plan{mine.subscription.status !== "active" && ` (${mine.subscription.status.replace("_", " ")})`}:{" "}
-        {mine.usage.sources_used} of {p.max_sources} sources, {mine.usage.destinations_used} of {p.max_destinations} destinations,{" "}
-        {mine.usage.streaming_hours_used.toFixed(1)} of {p.max_streaming_hours_monthly} hours this month.{" "}
-        {p.is_default ? canPay && <Link href="/dashboard/subscription">Upgrade</Link> : <Link href="/dashboard/subscription">Plan and billing</Link>}
-      </p>
-    </section>
+    <p id="plan" className="usage studio-usage" aria-label="Plan and usage">
+      <strong>{p.name}</strong> plan{mine.subscription.status !== "active" && ` (${mine.subscription.status.replace("_", " ")})`}:{" "}
+      {mine.usage.sources_used} of {p.max_sources} sources, {mine.usage.destinations_used} of {p.max_destinations} destinations,{" "}
+      {mine.usage.streaming_hours_used.toFixed(1)} of {p.max_streaming_hours_monthly} hours this month.{" "}
+      {p.is_default ? canPay && <Link href="/dashboard/subscription">Upgrade</Link> : <Link href="/dashboard/subscription">Plan and billing</Link>}
+    </p>
   );
 }
 
-function SourceCard({ source, status, socket, onChange }: { source: Source; status: string; socket: ReturnType<typeof useSocket>; onChange: () => void }) {
-  const [showKey, setShowKey] = useState(false);
-  const [renaming, setRenaming] = useState<string | null>(null);
+/** Copies text, and says so for a moment; `fallback` runs where the clipboard is refused. */
+function useCopy(fallback: () => void) {
   const [copied, setCopied] = useState("");
-  const [error, setError] = useState<unknown>(null);
-  const isLive = status === "live";
-
   async function copy(what: string, text: string) {
     try {
       await navigator.clipboard.writeText(text);
       setCopied(what);
       setTimeout(() => setCopied(""), 1500);
     } catch {
-      setShowKey(true);
+      fallback();
     }
   }
+  return { copied, copy };
+}
+
+/** `h:mm:ss` (or `m:ss`). */
+function clock(seconds: number): string {
+  const s = Math.max(0, Math.floor(seconds));
+  const h = Math.floor(s / 3600);
+  const m = Math.floor((s % 3600) / 60);
+  const ss = String(s % 60).padStart(2, "0");
+  return h > 0 ? `${h}:${String(m).padStart(2, "0")}:${ss}` : `${m}:${ss}`;
+}
+
+const seconds1 = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
+
+/** The health samples of a source's live stream: the last minutes at once (from the server's
+ * history), then each second's as the server pushes it. */
+function useSamples(source: Source, status: string, socket: Socket): Sample[] {
+  const [samples, setSamples] = useState<Sample[]>([]);
+  const on = status !== "offline";
+  useEffect(() => {
+    if (!on) return;
+    let live = true;
+    api<Schemas["StreamStatsHistory"]>("GET", `/api/sources/${source.id}/stats`).then(
+      (h) =>
+        live &&
+        setSamples((mine) => {
+          // Keep what arrived meanwhile; a new session's samples replace an older one's.
+          const after = mine.filter((s) => s.at_ms > (h.samples.at(-1)?.at_ms ?? 0));
+          return [...h.samples, ...after].slice(-KEEP);
+        }),
+      () => {},
+    );
+    return () => {
+      live = false;
+    };
+  }, [source.id, on]);
+  useEffect(() => {
+    if (!socket) return;
+    const onSample = (s: Sample) => {
+      if (s.source_id !== source.id) return;
+      setSamples((mine) => {
+        const last = mine.at(-1);
+        if (last && last.duration_seconds > s.duration_seconds) return [s];
+        if (last && last.at_ms >= s.at_ms) return mine;
+        return [...mine, s].slice(-KEEP);
+      });
+    };
+    socket.on("stream-stats", onSample);
+    return () => {
+      socket.off("stream-stats", onSample);
+    };
+  }, [socket, source.id]);
+  return samples;
+}
+
+function Studio({ source, status, viewerCount, socket, onChange }: { source: Source; status: string; viewerCount: number | undefined; socket: Socket; onChange: () => void }) {
+  const [renaming, setRenaming] = useState<string | null>(null);
+  const [error, setError] = useState<unknown>(null);
+  const [showKey, setShowKey] = useState(false);
+  const isLive = status === "live";
+  const samples = useSamples(source, status, socket);
+  const last = samples.at(-1);
+  const { copied, copy } = useCopy(() => setShowKey(true));
+
   async function act(method: string, path: string, body?: unknown, confirmText?: string) {
     if (confirmText && !confirm(confirmText)) return;
     setError(null);
@@ -162,9 +271,13 @@ function SourceCard({ source, status, socket, onChange }: { source: Source; stat
       setError(e);
     }
   }
+  const destinations = useDestinations(source, socket);
+  const viewers = viewerCount ?? last?.viewers ?? 0;
+  const keyframe = last?.keyframe_interval_max_ms ?? last?.keyframe_interval_ms ?? null;
+
   return (
-    <article className="card source" aria-labelledby={`s-${source.id}`}>
-      <header>
+    <article className="card source studio" aria-labelledby={`s-${source.id}`}>
+      <header className="studio-head">
         {renaming === null ? (
           <h2 id={`s-${source.id}`}>
             {source.name}{" "}
@@ -188,7 +301,10 @@ function SourceCard({ source, status, socket, onChange }: { source: Source; stat
           </form>
         )}
         <span className="status">
-          <span className={`badge ${isLive ? "live" : ""}`} data-testid="source-status">{isLive ? "Live" : status === "starting" ? "Starting" : "Offline"}</span>
+          <span className={`badge ${isLive ? "live" : status === "starting" ? "warn" : ""}`} data-testid="source-status">{isLive ? "Live" : status === "starting" ? "Starting" : "Offline"}</span>
+          {isLive && last && (
+            <span className="studio-clock" title="Time live">{clock(last.duration_seconds)}</span>
+          )}
           {(isLive || status === "starting") && (
             <button className="ghost small danger-outline" data-testid="end-stream" onClick={() => act("DELETE", `/api/streams/active/${source.id}`, undefined, `End the stream on ${source.name}? Your encoder is disconnected and viewers see the stream end.`)}>
               End stream
@@ -196,8 +312,48 @@ function SourceCard({ source, status, socket, onChange }: { source: Source; stat
           )}
         </span>
       </header>
-      <div className="grid">
-        <div>
+      <Problem error={error} />
+      <div className="studio-grid">
+        <section className="studio-preview" aria-label="Preview">
+          {isLive ? (
+            <Player src={source.playback.hls} title={`Preview of ${source.name}`} />
+          ) : (
+            <div className="waiting" data-testid="waiting-encoder">
+              <p className="waiting-title">
+                <span className={`pulse ${status === "starting" ? "on" : ""}`} aria-hidden="true" />
+                {status === "starting" ? "Your encoder is connected; the first keyframe is on its way…" : "Waiting for your encoder"}
+              </p>
+              <p className="muted">Start streaming in OBS (or any RTMP encoder) with these; the studio goes live the moment the video arrives. Set its keyframe interval to 1 s (see Recommended settings below).</p>
+              <dl className="waiting-fields">
+                <dt>Server</dt>
+                <dd>
+                  <code data-testid="waiting-url">{source.ingest_url}</code>{" "}
+                  <button className="link small" onClick={() => copy("w-server", source.ingest_url)}>{copied === "w-server" ? "Copied" : "Copy server URL"}</button>
+                </dd>
+                <dt>Stream key</dt>
+                <dd>
+                  <code>{"•".repeat(16)}</code>{" "}
+                  <button className="link small" onClick={() => copy("w-key", source.stream_key)}>{copied === "w-key" ? "Copied" : "Copy stream key"}</button>
+                </dd>
+              </dl>
+            </div>
+          )}
+          {(isLive || samples.length > 0) && (
+            <div className="studio-charts" role="group" aria-label="Incoming bitrate, frame rate and viewers over time">
+              <Spark samples={samples} pick={(s) => s.bitrate_kbps} label="Bitrate in" unit="kbps" testid="chart-bitrate" />
+              <Spark samples={samples} pick={(s) => s.fps} label="Frame rate" unit="fps" testid="chart-fps" />
+              <Spark samples={samples} pick={(s) => s.viewers} label="Viewers" unit="" testid="chart-viewers" />
+            </div>
+          )}
+          <Glance list={destinations.data?.destinations} />
+        </section>
+        <Health samples={samples} viewers={viewers} live={isLive} status={status} keyframe={keyframe} />
+        <div className="studio-chat">
+          <Chat socket={socket} room={{ sourceId: source.id }} canModerate />
+        </div>
+      </div>
+      <div className="studio-manage">
+        <section className="studio-card" aria-label="OBS setup">
           <h3>OBS setup</h3>
           <p className="muted">Settings → Stream → Service: Custom…</p>
           <dl>
@@ -211,28 +367,127 @@ function SourceCard({ source, status, socket, onChange }: { source: Source; stat
               <code data-testid="stream-key">{showKey ? source.stream_key : "•".repeat(24)}</code>{" "}
               <button className="link small" onClick={() => setShowKey((v) => !v)} aria-pressed={showKey}>{showKey ? "Hide" : "Show"}</button>{" "}
               <button className="link small" onClick={() => copy("key", source.stream_key)}>{copied === "key" ? "Copied" : "Copy"}</button>{" "}
-              <button className="link small" onClick={() => act("POST", `/api/sources/${source.id}/rotate-key`, undefined, "Rotate the key? OBS must then use the new one.")}>Rotate</button>
+              <button
+                className="link small"
+                data-testid="rotate-key"
+                onClick={() =>
+                  act(
+                    "POST",
+                    `/api/sources/${source.id}/rotate-key`,
+                    undefined,
+                    status !== "offline"
+                      ? `You are live on ${source.name}. Rotating the key cuts the live stream now: your encoder is disconnected and viewers see the stream end until OBS uses the new key. Rotate anyway?`
+                      : "Rotate the key? OBS must then use the new one.",
+                  )
+                }
+              >
+                Rotate
+              </button>
             </dd>
             <dt>Watch page</dt>
             <dd>
               <a href={`/watch/${source.playback_id}`}>/watch/{source.playback_id}</a>
             </dd>
           </dl>
+          <h4>Recommended settings</h4>
+          <ul className="recommended" data-testid="obs-recommended">
+            <li>
+              <strong>Keyframe interval: 1 s</strong> (Output → Advanced → Streaming). Players start and catch up at keyframes: 1 s keeps viewers about a second behind you; OBS's
+              default (0, automatic) can leave them many seconds behind.
+            </li>
+            <li>Rate control: CBR, 2500–6000 Kbps (what your upload sustains, with room to spare).</li>
+            <li>x264 preset veryfast (or your GPU's encoder), profile high; audio AAC 160 Kbps, 48 kHz.</li>
+          </ul>
           <p>
             <button className="link small danger" onClick={() => act("DELETE", `/api/sources/${source.id}`, undefined, `Delete ${source.name}? Its key stops working.`)}>Delete source</button>
           </p>
-        </div>
-        <div>
-          <h3>Preview</h3>
-          {isLive ? <Player src={source.playback.hls} title={`Preview of ${source.name}`} /> : <Empty>Start streaming from OBS to see the preview.</Empty>}
-        </div>
+        </section>
+        <Destinations source={source} list={destinations} live={status !== "offline"} onChange={onChange} />
+        <section className="studio-card" aria-label="Chat connections">
+          <PlatformChat sourceId={source.id} />
+          <ChatRules sourceId={source.id} />
+        </section>
       </div>
-      <Problem error={error} />
-      <Destinations source={source} socket={socket} onChange={onChange} />
-      <PlatformChat sourceId={source.id} />
-      <Chat socket={socket} room={{ sourceId: source.id }} canModerate />
-      <ChatRules sourceId={source.id} />
     </article>
+  );
+}
+
+/** A small line chart (SVG, no library) of one series over the samples' time span. */
+function Spark({ samples, pick, label, unit, testid }: { samples: Sample[]; pick: (s: Sample) => number; label: string; unit: string; testid: string }) {
+  const W = 240;
+  const H = 56;
+  const points = useMemo(() => {
+    if (samples.length === 0) return [];
+    const t0 = samples[0].at_ms;
+    const span = Math.max(60_000, (samples.at(-1)?.at_ms ?? t0) - t0);
+    const max = Math.max(1, ...samples.map(pick)) * 1.15;
+    return samples.map((s) => [((s.at_ms - t0) / span) * W, H - (pick(s) / max) * (H - 4) - 2] as const);
+  }, [samples, pick]);
+  const now = samples.at(-1);
+  const line = points.map(([x, y]) => `${x.toFixed(1)},${y.toFixed(1)}`).join(" ");
+  const minutes = samples.length > 1 ? Math.max(1, Math.round((samples.at(-1)!.at_ms - samples[0].at_ms) / 60_000)) : 0;
+  return (
+    <figure className="spark" data-testid={testid} data-points={points.length}>
+      <figcaption>
+        <span>{label}</span>
+        <strong>{now ? `${pick(now).toLocaleString("en-US")}${unit ? ` ${unit}` : ""}` : "–"}</strong>
+      </figcaption>
+      <svg viewBox={`0 0 ${W} ${H}`} preserveAspectRatio="none" role="img" aria-label={`${label} over the last ${minutes || 1} minute${minutes > 1 ? "s" : ""}`}>
+        {points.length > 1 && (
+          <>
+            <polygon className="area" points={`0,${H} ${line} ${points.at(-1)![0].toFixed(1)},${H}`} />
+            <polyline className="line" points={line} />
+          </>
+        )}
+      </svg>
+    </figure>
+  );
+}
+
+function Tile({ label, value, testid, hint, tone }: { label: string; value: ReactNode; testid: string; hint?: string; tone?: "warn" }) {
+  return (
+    <div className={`tile ${tone ?? ""}`}>
+      <dt>{label}</dt>
+      <dd data-testid={testid}>{value}</dd>
+      {hint && <p className="tile-hint">{hint}</p>}
+    </div>
+  );
+}
+
+function Health({ samples, viewers, live, status, keyframe }: { samples: Sample[]; viewers: number; live: boolean; status: string; keyframe: number | null }) {
+  const last = samples.at(-1);
+  const kf = last?.keyframe_interval_ms ?? null;
+  const kfMax = last?.keyframe_interval_max_ms ?? null;
+  return (
+    <section className="studio-health" aria-label="Stream health">
+      <h3>Stream health</h3>
+      {!live && !last && <p className="muted health-note">{status === "starting" ? "Measuring as the stream starts…" : "Figures appear here while you are live."}</p>}
+      <dl className="health-tiles">
+        <Tile label="Viewers" value={viewers} testid="studio-viewers" hint="Others watching; your own studio is not counted" />
+        <Tile label="Live for" value={last ? clock(last.duration_seconds) : "–"} testid="studio-duration" />
+        <Tile
+          label="Keyframe interval"
+          value={kf ? seconds1(kf) : "–"}
+          testid="studio-keyframe"
+          hint={kfMax && kf && kfMax !== kf ? `longest lately ${seconds1(kfMax)}` : "1 s is best"}
+          tone={(kfMax ?? 0) > LONG_KEYFRAME_MS ? "warn" : undefined}
+        />
+        <Tile label="Frames skipped" value={last ? last.skipped_frames.toLocaleString("en-US") : "–"} testid="studio-skipped" hint="by players that fell behind (slow connections)" />
+        <Tile
+          label="Encoder gaps"
+          value={last ? last.video_gaps.toLocaleString("en-US") : "–"}
+          testid="studio-gaps"
+          hint="pauses over 0.5 s in the video your encoder sent"
+          tone={(last?.video_gaps ?? 0) > 0 ? "warn" : undefined}
+        />
+      </dl>
+      {live && keyframe !== null && keyframe > LONG_KEYFRAME_MS && (
+        <div className="studio-warning" role="status" data-testid="keyframe-warning">
+          <strong>Your keyframes are {seconds1(keyframe)} apart:</strong> viewers are at least that far behind you (players join and catch up only at keyframes). In OBS:
+          Settings → Output → Streaming → <em>Keyframe Interval</em> <strong>1 s</strong>, then restart the stream.
+        </div>
+      )}
+    </section>
   );
 }
 
@@ -240,19 +495,65 @@ function SourceCard({ source, status, socket, onChange }: { source: Source; stat
  * not in the OpenAPI document, so this is typed by hand. */
 type DestinationStatusEvent = { sourceId: number; destinationId: number; state: string; error: string | null };
 
-function Destinations({ source, socket, onChange }: { source: Source; socket: ReturnType<typeof useSocket>; onChange: () => void }) {
+/** What each push state means, in words. */
+const DESTINATION_WORDS: Record<string, string> = {
+  connecting: "Connecting to the platform…",
+  live: "Receiving your stream.",
+  retrying: "Lost or refused; trying again with growing pauses.",
+  failed: "Gave up after repeated failures: fix the destination, then retry now.",
+  idle: "Starts when you go live.",
+  off: "Turned off: not forwarded.",
+};
+
+type DestinationsLoad = ReturnType<typeof useDestinations>;
+
+/** A destination's state as shown: its push's, `idle` while offline, `off` when turned off. */
+const stateOf = (d: Schemas["DestinationView"]) => (d.is_active ? (d.status?.state ?? "idle") : "off");
+
+/** The destinations at a glance beside the preview: each one's state, the details below. */
+function Glance({ list }: { list: Schemas["DestinationView"][] | undefined }) {
+  if (!list || list.length === 0) return null;
+  return (
+    <div className="glance" aria-label="Destinations at a glance">
+      <span className="glance-title">Restreaming to</span>
+      <ul>
+        {list.map((d) => {
+          const state = stateOf(d);
+          return (
+            <li key={d.id} data-testid="glance-destination">
+              <span className="dest-platform">{d.platform}</span>{" "}
+              <span className={`badge dest-state ${state}`}>{state}</span>
+            </li>
+          );
+        })}
+      </ul>
+      <a href="#destinations" className="small-link">Details</a>
+    </div>
+  );
+}
+
+/** A source's destinations with their pushes' states, kept current from the socket. */
+function useDestinations(source: Source, socket: Socket) {
   const list = useLoad(() => api<Schemas["DestinationList"]>("GET", `/api/sources/${source.id}/destinations`), [source.id]);
-  const [platform, setPlatform] = useState("youtube");
-  const [url, setUrl] = useState("");
-  const [key, setKey] = useState("");
-  const [error, setError] = useState<unknown>(null);
-  // Push states change while live: the server tells this user's sockets when one does, and the
-  // list is read again then, when the stream starts or stops, and after a reconnect (which may
-  // have missed some).
+  // Push states change while live: the server tells this user's sockets when one does (the
+  // event's state is shown at once, and the list read again for the rest), when the stream
+  // starts or stops, and after a reconnect (which may have missed some).
   useEffect(() => {
     if (!socket) return;
     const on = (e: DestinationStatusEvent) => {
-      if (e.sourceId === source.id) list.reload();
+      if (e.sourceId !== source.id) return;
+      list.setData((d) =>
+        d
+          ? {
+              destinations: d.destinations.map((x) =>
+                x.id === e.destinationId
+                  ? { ...x, status: { bytes_out: 0, frames_out: 0, connects: 0, retries_asked: 0, since: new Date().toISOString(), ...x.status, state: e.state, last_error: e.state === "live" ? null : (e.error ?? x.status?.last_error ?? null) } }
+                  : x,
+              ),
+            }
+          : d,
+      );
+      list.reload();
     };
     // When the stream starts or stops, its pushes start or stop with it.
     const onStream = (_status: string, info: { sourceId: number }) => {
@@ -268,6 +569,15 @@ function Destinations({ source, socket, onChange }: { source: Source; socket: Re
     };
     // eslint-disable-next-line react-hooks/exhaustive-deps
   }, [socket, source.id]);
+  return list;
+}
+
+function Destinations({ source, list, live, onChange }: { source: Source; list: DestinationsLoad; live: boolean; onChange: () => void }) {
+  const [platform, setPlatform] = useState("youtube");
+  const [url, setUrl] = useState("");
+  const [key, setKey] = useState("");
+  const [error, setError] = useState<unknown>(null);
+  const [retrying, setRetrying] = useState<number | null>(null);
 
   async function add(e: FormEvent) {
     e.preventDefault();
@@ -292,28 +602,57 @@ function Destinations({ source, socket, onChange }: { source: Source; socket: Re
       setError(err);
     }
   }
+  async function retry(id: number) {
+    setError(null);
+    setRetrying(id);
+    try {
+      await api<Schemas["RetriedDestination"]>("POST", `/api/sources/destinations/${id}/retry`);
+      list.reload();
+    } catch (err) {
+      setError(err);
+    } finally {
+      setRetrying(null);
+    }
+  }
   return (
-    <section aria-label={`Destinations of ${source.name}`}>
+    <section className="studio-card" id="destinations" aria-label={`Destinations of ${source.name}`}>
       <h3>Destinations</h3>
       {list.error ? <Problem error={list.error} onRetry={list.reload} /> : null}
       {!list.data && !list.error && <Loading what="destinations" />}
       {list.data?.destinations.length === 0 && <p className="muted">Not forwarded anywhere yet.</p>}
-      <ul className="destinations">
-        {list.data?.destinations.map((d) => (
-          <li key={d.id} data-testid="destination">
-            <strong>{d.platform}</strong> <code>{d.rtmp_url}</code>{" "}
-            <span className={`badge ${d.status?.state === "live" ? "live" : ""}`} data-testid="destination-status" title={d.status?.last_error ?? ""}>
-              {d.is_active ? (d.status?.state ?? "idle") : "off"}
-            </span>{" "}
-            {d.is_active && d.status?.last_error && (d.status.state === "retrying" || d.status.state === "failed") && (
-              <span className="muted small-text" data-testid="destination-error">{d.status.last_error} </span>
-            )}
-            <label className="toggle">
-              <input type="checkbox" checked={d.is_active} onChange={(e) => act("PATCH", `/api/sources/destinations/${d.id}`, { is_active: e.target.checked } satisfies Schemas["UpdateDestination"])} /> On
-            </label>{" "}
-            <button className="link small danger" onClick={() => act("DELETE", `/api/sources/destinations/${d.id}`)}>Remove</button>
-          </li>
-        ))}
+      <ul className="destinations studio-destinations">
+        {list.data?.destinations.map((d) => {
+          const state = stateOf(d);
+          const trouble = state === "retrying" || state === "failed";
+          return (
+            <li key={d.id} data-testid="destination" className={`dest dest-${state}`}>
+              <div className="dest-head">
+                <strong className="dest-platform">{d.platform}</strong>
+                <span className={`badge dest-state ${state}`} data-testid="destination-status">
+                  {state}
+                </span>
+              </div>
+              <code className="dest-url">{d.rtmp_url}</code>
+              <p className="dest-words" data-testid="destination-words">{DESTINATION_WORDS[state] ?? state}</p>
+              {trouble && d.status?.last_error && (
+                <p className="dest-error" role="alert" data-testid="destination-error">
+                  <strong>{state === "failed" ? "Failed:" : "Last error:"}</strong> {d.status.last_error}
+                </p>
+              )}
+              <div className="dest-actions">
+                {trouble && live && (
+                  <button className="small" data-testid="destination-retry" disabled={retrying === d.id} onClick={() => retry(d.id)}>
+                    {retrying === d.id ? "Retrying…" : "Retry now"}
+                  </button>
+                )}
+                <label className="toggle">
+                  <input type="checkbox" checked={d.is_active} onChange={(e) => act("PATCH", `/api/sources/destinations/${d.id}`, { is_active: e.target.checked } satisfies Schemas["UpdateDestination"])} /> On
+                </label>
+                <button className="link small danger" onClick={() => act("DELETE", `/api/sources/destinations/${d.id}`)}>Remove</button>
+              </div>
+            </li>
+          );
+        })}
       </ul>
       <form className="inline wrap" onSubmit={add} aria-label="Add a destination">
         <label>

@@ -135,8 +135,8 @@ pub(crate) enum PushError {
     Stopped,
     /// The last error of a destination given up on after `attempts` failed attempts in a row.
     #[error(
-        "{error} (gave up after {attempts} failed attempts; fix the destination, then toggle it \
-         or restart the stream)"
+        "{error} (gave up after {attempts} failed attempts; fix the destination, then retry it \
+         now from the dashboard)"
     )]
     GaveUp {
         /// The last attempt's error.
@@ -257,7 +257,7 @@ mod tests {
                     attempts: 10,
                 },
                 "the destination closed the connection (gave up after 10 failed attempts; fix \
-                 the destination, then toggle it or restart the stream)",
+                 the destination, then retry it now from the dashboard)",
             ),
         ];
         for (error, want) in cases {

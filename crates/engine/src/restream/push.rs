@@ -77,6 +77,8 @@ pub struct DestinationStatus {
     pub frames_out: u64,
     /// Times publishing started (`NetStream.Publish.Start`).
     pub connects: u64,
+    /// Times it was asked to retry at once ([`Restreamer::retry_now`](super::Restreamer::retry_now)).
+    pub retries_asked: u64,
     /// Unix ms of the last state change.
     pub since_ms: i64,
 }
@@ -121,6 +123,7 @@ impl Shared {
                 bytes_out: 0,
                 frames_out: 0,
                 connects: 0,
+                retries_asked: 0,
                 since_ms: unix_ms(),
             }),
         }

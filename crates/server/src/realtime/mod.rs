@@ -2,7 +2,11 @@
 //! the events of Neustream's "WebSocket Event Reference" — `join-chat`, `leave-chat`,
 //! `send-message`, `join-stream`, `leave-stream` in; `chat-message`, `stream-status`,
 //! `stream-ended`, `error` out — plus `send-reaction` / `reaction`, `viewer-count`, and the
-//! moderators' `message-deleted` and `user-banned`.
+//! moderators' `message-deleted` and `user-banned`; and, to a stream's owner only,
+//! `stream-stats` (its health each second), `destination-status` and `usage-warning`.
+//!
+//! Viewers are the sockets in a stream's room other than its owner's own (the dashboard joins
+//! its streams' rooms and plays the preview: the creator is not their own viewer).
 //!
 //! The handshake may carry an access token or API key (`auth: { token }`); without one the
 //! client is an anonymous viewer who may join any source's rooms and read, not write. Each
@@ -15,6 +19,7 @@ use crate::error::codes;
 use crate::service::accounts::Credential;
 use crate::service::chat::{self, Post, PostError};
 use crate::service::events::{Envelope, RealtimeEvent, Room};
+use crate::service::stats::StatsBook;
 use crate::state::AppState;
 use ferrocast_db::sources::SourceRecord;
 use ferrocast_domain::account::{Role, Scope};
@@ -48,7 +53,7 @@ pub const REACTIONS_PER_SECOND: u32 = 5;
 /// How often a node repeats its viewer counts (so a node that died stops counting).
 pub const VIEWERS_EVERY: Duration = Duration::from_secs(20);
 /// A node's viewer count older than this is forgotten.
-pub const VIEWERS_TTL: Duration = Duration::from_secs(60);
+pub const VIEWERS_TTL: Duration = crate::service::stats::VIEWERS_TTL;
 /// Sockets of one address (IPv4, or IPv6 /64) counted in a stream's viewers at most: a
 /// household's devices count, one host opening thousands of sockets does not inflate the count.
 pub const VIEWERS_PER_ADDRESS: u64 = 3;
@@ -255,11 +260,11 @@ impl From<PostError> for Refusal {
     }
 }
 
-/// Viewer counts: this node's sockets per source and address, and every node's last report.
+/// Viewer counts: this node's sockets per source and address (every node's reports are in
+/// the [`StatsBook`]).
 #[derive(Default)]
 struct Viewers {
     local: HashMap<i64, HashMap<AddrKey, u64>>,
-    reports: HashMap<i64, HashMap<String, (u64, Instant)>>,
 }
 
 /// The realtime part of a node: the Socket.IO handle and viewer counts.
@@ -267,6 +272,8 @@ struct Viewers {
 struct Realtime {
     io: SocketIo,
     viewers: Arc<Mutex<Viewers>>,
+    /// Every node's viewer counts and the streams' recent health samples.
+    book: Arc<StatsBook>,
 }
 
 /// Builds the Socket.IO layer for the HTTP app and starts the tasks that carry events from the
@@ -283,6 +290,7 @@ pub fn start(state: AppState, shutdown: watch::Receiver<bool>) -> SocketIoLayer 
     let realtime = Realtime {
         io: io.clone(),
         viewers: Arc::default(),
+        book: state.streams.stats.clone(),
     };
     let on_connect = async || {};
     // The socket is made ready in the middleware, before socketioxide sends the client its
@@ -456,7 +464,10 @@ fn prepare(s: &SocketRef, state: AppState, rt: Realtime) {
                 let streams: Vec<i64> = {
                     let mut j = joined.lock();
                     j.closed = true;
-                    j.streams.drain().collect()
+                    j.streams
+                        .drain()
+                        .filter_map(|(id, counted)| counted.then_some(id))
+                        .collect()
                 };
                 for source_id in streams {
                     rt.viewer_left(&state, source_id, from);
@@ -474,7 +485,8 @@ struct Joined(Arc<Mutex<JoinedInner>>);
 #[derive(Default)]
 struct JoinedInner {
     chats: HashSet<i64>,
-    streams: HashSet<i64>,
+    /// Stream rooms joined, and whether the socket counts as a viewer there (not its owner).
+    streams: HashMap<i64, bool>,
     reactions: (u32, Option<Instant>),
     /// The socket disconnected: nothing more is joined.
     closed: bool,
@@ -605,7 +617,7 @@ async fn rooms(
                     return Err(Refusal::new(codes::UNAUTHENTICATED, "disconnected"));
                 }
                 let already = if stream {
-                    j.streams.contains(&id)
+                    j.streams.contains_key(&id)
                 } else {
                     j.chats.contains(&id)
                 };
@@ -619,7 +631,7 @@ async fn rooms(
                     return Ok(json!({ "sourceId": id }));
                 }
                 if stream {
-                    j.streams.insert(id);
+                    j.streams.insert(id, counts_as_viewer(socket, &source));
                 } else {
                     j.chats.insert(id);
                 }
@@ -628,25 +640,30 @@ async fn rooms(
                 socket.join(stream_room(id));
                 let status = if source.is_active { "live" } else { "offline" };
                 let _ = socket.emit("stream-status", &(status, json!({ "sourceId": id })));
-                rt.viewer_joined(state, id, peer_key(socket));
+                if counts_as_viewer(socket, &source) {
+                    rt.viewer_joined(state, id, peer_key(socket));
+                }
             } else {
                 socket.join(chat_room(id));
             }
         }
         _ => {
             let stream = event == Inbound::LeaveStream;
+            // `Some(counted)` for a stream room the socket was in.
             let was_in = {
                 let mut j = joined.lock();
                 if stream {
                     j.streams.remove(&id)
                 } else {
-                    j.chats.remove(&id)
+                    j.chats.remove(&id).then_some(false)
                 }
             };
-            if was_in && stream {
+            if let (Some(counted), true) = (was_in, stream) {
                 socket.leave(stream_room(id));
-                rt.viewer_left(state, id, peer_key(socket));
-            } else if was_in {
+                if counted {
+                    rt.viewer_left(state, id, peer_key(socket));
+                }
+            } else if was_in.is_some() {
                 socket.leave(chat_room(id));
             }
         }
@@ -787,16 +804,17 @@ impl Realtime {
 
     /// Records a node's count and returns the total over live nodes.
     fn viewers_total(&self, source_id: i64, node: &str, count: u64) -> u64 {
-        let mut v = self.viewers.lock().unwrap_or_else(|p| p.into_inner());
-        let nodes = v.reports.entry(source_id).or_default();
-        nodes.insert(node.to_string(), (count, Instant::now()));
-        nodes.retain(|_, (n, at)| *n > 0 && at.elapsed() < VIEWERS_TTL);
-        let total = nodes.values().map(|(n, _)| n).sum();
-        if nodes.is_empty() {
-            v.reports.remove(&source_id);
-        }
-        total
+        self.book.viewers_report(source_id, node, count)
     }
+}
+
+/// Whether a socket in a source's stream room counts as one of its viewers: everyone but the
+/// source's owner (whose dashboard joins the room and plays the preview).
+fn counts_as_viewer(socket: &Arc<Socket<LocalAdapter>>, source: &SourceRecord) -> bool {
+    !matches!(
+        socket.extensions.get::<Viewer>(),
+        Some(Viewer(Some(member))) if member.id == source.user_id
+    )
 }
 
 /// A stream's viewers on this node: each address counts at most [`VIEWERS_PER_ADDRESS`] times.
@@ -904,10 +922,14 @@ async fn deliver(
                 )
                 .await
             }
-            // Between nodes only: `socket()` answered `None` above.
-            RealtimeEvent::ConnectorChanged { .. } | RealtimeEvent::ConnectorSend { .. } => {
-                continue
+            RealtimeEvent::StreamStats { sample, .. } => {
+                rt.book.record(sample.clone());
+                emit(io, room, name, &sample).await
             }
+            // Between nodes only: `socket()` answered `None` above.
+            RealtimeEvent::ConnectorChanged { .. }
+            | RealtimeEvent::ConnectorSend { .. }
+            | RealtimeEvent::DestinationRetry { .. } => continue,
         };
         if let Err(e) = sent {
             tracing::debug!(error = %e, "realtime emit failed");

@@ -130,6 +130,9 @@ pub struct PushStatus {
     pub frames_out: u64,
     /// Successful (re)connections in this live session.
     pub connects: u64,
+    /// Times it was retried on request (`POST /api/sources/destinations/{id}/retry`) in this
+    /// live session.
+    pub retries_asked: u64,
     /// RFC 3339 time of the last state change.
     pub since: String,
 }
@@ -354,6 +357,7 @@ pub fn destination_view(
             bytes_out: s.bytes_out,
             frames_out: s.frames_out,
             connects: s.connects,
+            retries_asked: s.retries_asked,
             since: rfc3339(s.since_ms),
         }),
     }
@@ -723,6 +727,97 @@ pub async fn update_destination(
     Ok(Json(DestinationOne {
         destination: destination_view(&state, &d, &[]),
     }))
+}
+
+/// Retry a destination now: while the source is live, a destination that is waiting to retry
+/// or that gave up (`failed`) connects again at once, its failed attempts counted from zero;
+/// one connecting or live is left alone. The owner or an administrator may do it.
+#[utoipa::path(post, path = "/api/sources/destinations/{id}/retry", tag = "sources", security(("bearer" = [])),
+    params(("id" = i64, Path, description = "Destination id")),
+    responses((status = 200, body = RetriedDestination), (status = 404, body = ErrorBody),
+        (status = 409, description = "The source is not live, or the destination is off", body = ErrorBody)))]
+pub async fn retry_destination(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    Path(id): Path<String>,
+) -> ApiResult<Json<RetriedDestination>> {
+    use crate::service::streams::Retry;
+    let d = own_destination(&state, &auth, &id).await?;
+    if !d.is_active {
+        return Err(ApiError::conflict(
+            crate::error::codes::CONFLICT,
+            "Destination is off",
+            "turn the destination on; it connects while the source is live",
+        ));
+    }
+    let Some(source) = state.db.source_by_id(d.source_id).await? else {
+        return Err(ApiError::not_found("destination"));
+    };
+    let outcome = state.streams.retry_destination(&source, d.id);
+    match outcome {
+        Retry::NotLive => {
+            return Err(ApiError::conflict(
+                crate::error::codes::CONFLICT,
+                "Not live",
+                "destinations connect while the source is live; start streaming to it first",
+            ))
+        }
+        Retry::NotForwarded => {
+            return Err(ApiError::conflict(
+                crate::error::codes::CONFLICT,
+                "Not forwarded",
+                "your plan forwards fewer destinations than this source has; upgrade, or turn another one off",
+            ))
+        }
+        _ => {}
+    }
+    tracing::info!(
+        by = auth.user.id,
+        destination = d.id,
+        ?outcome,
+        "destination retry asked"
+    );
+    if d.user_id != auth.user.id {
+        let details =
+            serde_json::json!({"destination_id": d.id, "source_id": d.source_id}).to_string();
+        if let Err(e) = state
+            .db
+            .record_admin_action(
+                auth.user.id,
+                "destination_retried",
+                Some(d.user_id),
+                &details,
+                state.clock.now_ms(),
+            )
+            .await
+        {
+            tracing::error!(error = %e, action = "destination_retried", "cannot record an administrator's action");
+        }
+    }
+    let live = state.engine.restream.status(&source.playback_id);
+    let (outcome, was) = match outcome {
+        Retry::Now(s) => ("now", Some(s.as_str().to_string())),
+        Retry::Underway(s) => ("underway", Some(s.as_str().to_string())),
+        Retry::Asked | Retry::NotForwarded | Retry::NotLive => ("asked", None),
+    };
+    Ok(Json(RetriedDestination {
+        outcome: outcome.into(),
+        was,
+        destination: destination_view(&state, &d, &live),
+    }))
+}
+
+/// What asking a destination to retry did.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RetriedDestination {
+    /// `now`: it was waiting to retry or had given up, and connects again now; `underway`: it
+    /// is connecting or live already, left alone; `asked`: the stream is live on another node,
+    /// which was asked to retry it.
+    pub outcome: String,
+    /// Its state before (`retrying`, `failed`, `connecting`, `live`), when known here.
+    pub was: Option<String>,
+    /// The destination, with its push's state now.
+    pub destination: DestinationView,
 }
 
 /// Remove a destination; while live, its push stops at once and the others continue.

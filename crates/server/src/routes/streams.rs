@@ -125,6 +125,19 @@ pub struct ActiveStream {
     pub destinations: Vec<DestinationView>,
 }
 
+/// A source's recent stream health, for the dashboard's charts.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct StreamStatsHistory {
+    /// The source.
+    pub source_id: i64,
+    /// Whether a publisher is live.
+    pub is_active: bool,
+    /// One sample a second over the last five minutes of the live session, oldest first
+    /// (empty when offline). The same samples arrive live as the `stream-stats` Socket.IO
+    /// event on the owner's sockets.
+    pub samples: Vec<crate::service::stats::StreamSample>,
+}
+
 /// Everything live on this node.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ActiveStreams {
@@ -301,6 +314,30 @@ pub async fn end(
         duration_minutes: started
             .map(|t| (state.clock.now_ms() - t).max(0) / 60_000)
             .unwrap_or(0),
+    }))
+}
+
+/// The recent health of a source's live stream (the caller's own sources; administrators any):
+/// viewers, duration, incoming bitrate and frame rate, keyframe interval, frames skipped and
+/// gaps, one sample a second over the last five minutes.
+#[utoipa::path(get, path = "/api/sources/{id}/stats", tag = "streams", security(("bearer" = [])),
+    params(("id" = i64, Path, description = "Source id")),
+    responses((status = 200, body = StreamStatsHistory), (status = 404, body = ErrorBody)))]
+pub async fn stream_stats(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    Path(id): Path<String>,
+) -> ApiResult<Json<StreamStatsHistory>> {
+    let s = state.sources.own(&auth, &id).await?;
+    let samples = if s.is_active {
+        state.streams.stats.history(s.id, state.clock.now_ms())
+    } else {
+        Vec::new()
+    };
+    Ok(Json(StreamStatsHistory {
+        source_id: s.id,
+        is_active: s.is_active,
+        samples,
     }))
 }
 

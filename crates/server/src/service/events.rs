@@ -243,6 +243,22 @@ pub enum RealtimeEvent {
         /// The last error, if any.
         error: Option<String>,
     },
+    /// One second of a live stream's health, sampled where it is ingested: for its owner's
+    /// sockets only (every node keeps the recent ones for `GET /api/sources/{id}/stats`).
+    StreamStats {
+        /// The source's owner.
+        user_id: i64,
+        /// The sample.
+        sample: super::stats::StreamSample,
+    },
+    /// A restream destination is to try again now: the node where its stream is live does it
+    /// (not sent to clients).
+    DestinationRetry {
+        /// The source.
+        source_id: i64,
+        /// The destination.
+        destination_id: i64,
+    },
     /// How many viewers one node has on a source's stream room.
     Viewers {
         /// The source.
@@ -385,9 +401,10 @@ impl RealtimeEvent {
             }
             RealtimeEvent::UsageWarning { user_id, .. } => ("usage-warning", Room::User(*user_id)),
             RealtimeEvent::Viewers { source_id, .. } => ("viewer-count", Room::Stream(*source_id)),
-            RealtimeEvent::ConnectorChanged { .. } | RealtimeEvent::ConnectorSend { .. } => {
-                return None
-            }
+            RealtimeEvent::StreamStats { user_id, .. } => ("stream-stats", Room::User(*user_id)),
+            RealtimeEvent::ConnectorChanged { .. }
+            | RealtimeEvent::ConnectorSend { .. }
+            | RealtimeEvent::DestinationRetry { .. } => return None,
         })
     }
 }
@@ -684,6 +701,28 @@ mod tests {
             text: "hi".into(),
         };
         assert_eq!(send.socket(), None, "between nodes only");
+        let retry = RealtimeEvent::DestinationRetry {
+            source_id: 3,
+            destination_id: 9,
+        };
+        assert_eq!(retry.socket(), None, "between nodes only");
+        let stats = RealtimeEvent::StreamStats {
+            user_id: 7,
+            sample: crate::service::stats::StreamSample {
+                source_id: 3,
+                at_ms: 1,
+                duration_seconds: 1,
+                viewers: 2,
+                bitrate_kbps: 2500,
+                fps: 30.0,
+                keyframe_interval_ms: Some(1000),
+                keyframe_interval_max_ms: Some(2000),
+                skipped_frames: 0,
+                video_gaps: 0,
+            },
+        };
+        assert_eq!(stats.socket(), Some(("stream-stats", Room::User(7))));
+        assert_eq!(stats.owner_event(), None);
         assert_eq!(
             RealtimeEvent::Reaction {
                 source_id: 3,

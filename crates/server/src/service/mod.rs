@@ -14,6 +14,7 @@ pub mod hashing;
 pub mod identity;
 pub mod site;
 pub mod sources;
+pub mod stats;
 pub mod streams;
 pub mod thumbnail;
 pub mod vault;

@@ -7,14 +7,16 @@
 
 use super::clock::SharedClock;
 use super::events::{Event, Fanout, RealtimeEvent, StreamStatus};
+use super::stats::{Live, Sampler, StatsBook, SAMPLE_EVERY};
 use super::vault::{Sealed, Vault};
 use ferrocast_auth::token;
 use ferrocast_db::destinations::DestinationRecord;
 use ferrocast_db::plans::PlanRecord;
+use ferrocast_db::sources::SourceRecord;
 use ferrocast_db::{Db, DbError};
 use ferrocast_domain::media::{PublishAuthorizer, PublishDenied, PublishGrant};
 use ferrocast_domain::plans::{month_bounds, Allowance};
-use ferrocast_engine::restream::Target;
+use ferrocast_engine::restream::{PushState, Target};
 use ferrocast_engine::Engine;
 use ferrocast_hub::StreamEvent;
 use std::collections::HashMap;
@@ -161,6 +163,24 @@ pub struct Streams {
     /// Serialises "read a source's destinations, hand them to the restreamer", so that two
     /// overlapping changes cannot apply an older list after a newer one.
     restream_order: tokio::sync::Mutex<()>,
+    /// Recent health samples and viewer counts of live streams (every node's).
+    pub stats: Arc<StatsBook>,
+}
+
+/// What asking a destination to retry now did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Retry {
+    /// It was waiting to retry, or had given up (the state given): it connects again now.
+    Now(PushState),
+    /// It is connecting or live already: left alone.
+    Underway(PushState),
+    /// The stream is live on another node: that node was asked.
+    Asked,
+    /// The stream is live here but the destination is not forwarded (off, or over the plan's
+    /// number of destinations).
+    NotForwarded,
+    /// The stream is not live.
+    NotLive,
 }
 
 impl Streams {
@@ -182,7 +202,72 @@ impl Streams {
             fanout,
             grants,
             restream_order: tokio::sync::Mutex::new(()),
+            stats: Arc::default(),
         })
+    }
+
+    /// Makes a destination of a live source that is waiting to retry, or that gave up, try
+    /// again now. Where the stream is live on another node, that node is asked (over the
+    /// fan-out) and does it.
+    pub fn retry_destination(&self, source: &SourceRecord, destination_id: i64) -> Retry {
+        match self
+            .engine
+            .restream
+            .retry_now(&source.playback_id, destination_id)
+        {
+            Some(s @ (PushState::Retrying | PushState::Failed)) => Retry::Now(s),
+            Some(s) => Retry::Underway(s),
+            None if self.engine.hub.is_live(&source.playback_id) => Retry::NotForwarded,
+            None if source.is_active => {
+                self.fanout.publish(RealtimeEvent::DestinationRetry {
+                    source_id: source.id,
+                    destination_id,
+                });
+                Retry::Asked
+            }
+            None => Retry::NotLive,
+        }
+    }
+
+    /// Samples the health of every stream live on this node and sends each owner theirs.
+    fn sample(&self, sampler: &mut Sampler) {
+        let entries: Vec<(String, u64, i64, i64, i64)> = self
+            .lock()
+            .iter()
+            .map(|(pid, e)| {
+                (
+                    pid.clone(),
+                    e.generation,
+                    e.user_id,
+                    e.source_id,
+                    e.started_at,
+                )
+            })
+            .collect();
+        let now = std::time::Instant::now();
+        let now_ms = self.clock.now_ms();
+        let mut seen = Vec::with_capacity(entries.len());
+        for (playback_id, generation, user_id, source_id, started_at) in entries {
+            let Some((g, counters)) = self.engine.hub.session(&playback_id) else {
+                continue;
+            };
+            if g != generation {
+                continue;
+            }
+            let live = Live {
+                playback_id: &playback_id,
+                generation,
+                source_id,
+                started_at,
+            };
+            let viewers = self.stats.viewers(source_id);
+            if let Some(sample) = sampler.sample(&live, &counters, viewers, now, now_ms) {
+                self.fanout
+                    .publish(RealtimeEvent::StreamStats { user_id, sample });
+            }
+            seen.push((playback_id, generation));
+        }
+        sampler.retain(&seen);
     }
 
     /// Tells the owner `user_id` (their sockets and event streams on every node) and, for the
@@ -372,6 +457,50 @@ pub fn spawn(state: Arc<Streams>) {
                 Ok(0) => {}
                 Ok(n) => tracing::info!(sources = n, "sources whose node stopped marked offline"),
                 Err(e) => tracing::warn!(error = %e, "cannot mark orphaned sources offline"),
+            }
+        }
+    });
+    // Health samples of the streams live here, each second, for as long as the service lasts.
+    let weak = Arc::downgrade(&state);
+    tokio::spawn(async move {
+        let mut sampler = Sampler::default();
+        let mut tick = tokio::time::interval(SAMPLE_EVERY);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            let Some(state) = weak.upgrade() else {
+                return;
+            };
+            state.sample(&mut sampler);
+        }
+    });
+    // Retries asked on another node, for the streams live here.
+    let mut bus = state.fanout.subscribe();
+    let weak = Arc::downgrade(&state);
+    tokio::spawn(async move {
+        loop {
+            let (source_id, destination_id) = match bus.recv().await {
+                Ok(env) => match env.event {
+                    RealtimeEvent::DestinationRetry {
+                        source_id,
+                        destination_id,
+                    } => (source_id, destination_id),
+                    _ => continue,
+                },
+                Err(broadcast::error::RecvError::Lagged(_)) => continue,
+                Err(broadcast::error::RecvError::Closed) => return,
+            };
+            let Some(state) = weak.upgrade() else {
+                return;
+            };
+            let live: Vec<String> = state
+                .lock()
+                .iter()
+                .filter(|(_, e)| e.source_id == source_id)
+                .map(|(pid, _)| pid.clone())
+                .collect();
+            for pid in live {
+                state.engine.restream.retry_now(&pid, destination_id);
             }
         }
     });
@@ -579,6 +708,7 @@ fn end_session(state: &Streams, playback_id: &str, generation: u64, at_ms: i64) 
         .unwrap_or_else(|| "the encoder disconnected".into());
     // The monitor writes the session's end (it owns the session row) and the source's state.
     let _ = entry.cancel.send(Some((reason.clone(), at_ms)));
+    state.stats.forget(entry.source_id);
     state.emit(
         entry.user_id,
         Event::StreamStatus {

@@ -907,7 +907,7 @@ async fn polling_fallback_errors_and_access_rules(b: Backend) {
 
 /// Redis for the nodes' events, or `None` (the test is skipped) when it is unreachable outside
 /// CI; under `CI=true` it is required.
-fn redis_url() -> Option<String> {
+pub(crate) fn redis_url() -> Option<String> {
     let url = std::env::var("FERROCAST_TEST_REDIS_URL")
         .unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
     let hostport = url

@@ -19,4 +19,5 @@ mod rtmp_hostile;
 mod seed;
 mod services;
 mod sharing;
+mod studio;
 mod web;

@@ -1065,3 +1065,158 @@ async fn playback_latency_in_a_real_browser() {
     );
     app.finish().await;
 }
+
+/// The creator's studio in Chromium (`studio` in `web/e2e/run.mjs`) while ffmpeg streams a
+/// constant-bitrate test stream: waiting for the encoder, then live; the stats move and the
+/// bitrate the studio shows is within 10 % of what the encoder sent; two viewers in other
+/// browsers are counted as exactly two (the studio itself is not a viewer); a destination on a
+/// closed port shows its error in words on a 390 px screen; preview, health and chat side by
+/// side at 1280×860 without scrolling and stacked on a phone; a 4 s keyframe interval is warned
+/// about.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_studio_while_streaming_in_a_real_browser() {
+    require("ffmpeg");
+    let browser = browser();
+    let mut opts = Options::default();
+    opts.extra
+        .push(("restream_allow_private_targets", "true".into()));
+    opts.extra.push(("restream_allowed_ports", "any".into()));
+    let app = TestApp::start_with(Backend::Sqlite, opts)
+        .await
+        .expect("sqlite always runs");
+    let creator = support::creator_with_source(&app, "creator@example.com").await;
+    // A destination nobody listens on.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("port");
+    let port = closed.local_addr().expect("addr").port();
+    drop(closed);
+    let res = support::client()
+        .post(app.url(&format!("/api/sources/{}/destinations", creator.id)))
+        .bearer_auth(&creator.token)
+        .json(&json!({"platform": "custom", "rtmp_url": format!("rtmp://127.0.0.1:{port}/live"), "stream_key": "k1"}))
+        .send()
+        .await
+        .expect("add destination");
+    assert_eq!(res.status(), 201);
+    let shots = shots_dir();
+    let report = run(
+        &browser,
+        json!({
+            "url": app.url(""),
+            "shots": shots,
+            "scenario": "studio",
+            "key": creator.key,
+            "playbackId": creator.playback_id,
+            "ingest": format!("{}/live", app.rtmp_url()),
+        }),
+    )
+    .await;
+    assert_eq!(
+        report["steps"],
+        json!([
+            "waiting for the encoder",
+            "live",
+            "viewers",
+            "stats move",
+            "layout",
+            "destination error",
+            "keyframe warning"
+        ]),
+        "{report:#}"
+    );
+    assert!(
+        report.get("pageErrors").is_none(),
+        "no script errors: {report}"
+    );
+    assert!(
+        report["waitingUrl"]
+            .as_str()
+            .is_some_and(|u| u.starts_with("rtmp://")),
+        "{report:#}"
+    );
+    // Exactly the two others: the creator's studio (in the stream room, playing the preview)
+    // is not a viewer.
+    assert_eq!(report["viewers"], "2", "{report:#}");
+    // The bitrate read off the studio against the encoder's own count of bytes sent.
+    let studio = report["bitrate"]["studio"]
+        .as_f64()
+        .expect("studio bitrate");
+    let encoder = report["bitrate"]["encoder"]
+        .as_f64()
+        .expect("encoder bitrate");
+    eprintln!(
+        "studio bitrate {studio:.0} kbps (readings {}), encoder {encoder:.0} kbps",
+        report["bitrate"]["readings"]
+    );
+    assert!(
+        encoder > 1000.0 && (studio - encoder).abs() <= encoder * 0.10,
+        "studio {studio:.0} kbps, encoder {encoder:.0} kbps: {report:#}"
+    );
+    assert!(
+        report["points"].as_u64().is_some_and(|p| p >= 8),
+        "{report:#}"
+    );
+    let fps: f64 = report["fpsShown"]
+        .as_str()
+        .and_then(|t| t.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .expect("fps shown");
+    // 30 fps sent (a loaded machine may fall behind real time for a while).
+    assert!((15.0..=35.0).contains(&fps), "{report:#}");
+    assert_eq!(report["keyframe"], "1.0 s", "{report:#}");
+    assert_eq!(report["keyframeWarnings"], 0, "{report:#}");
+    assert!(
+        report["rotateAsk"]
+            .as_str()
+            .is_some_and(|t| t.contains("cuts the live stream")),
+        "{report:#}"
+    );
+    assert_eq!(report["stillLive"], "Live", "declined: {report:#}");
+    // Side by side and all in the 1280×860 window at once; stacked on a phone.
+    let l = &report["layout"]["desktop"];
+    let (preview, health, chat) = (&l["studio-preview"], &l["studio-health"], &l["studio-chat"]);
+    let f = |v: &Value, k: &str| v[k].as_f64().expect("a number");
+    for b in [preview, health, chat] {
+        assert!(
+            f(b, "top") >= 0.0 && f(b, "bottom") <= 860.0 && f(b, "right") <= 1280.0,
+            "in the window without scrolling: {report:#}"
+        );
+    }
+    assert!(
+        f(preview, "right") <= f(health, "left") && f(health, "right") <= f(chat, "left"),
+        "side by side: {report:#}"
+    );
+    let p = &report["layout"]["phone"];
+    assert!(
+        f(&p["studio-health"], "top") >= f(&p["studio-preview"], "bottom")
+            && f(&p["studio-chat"], "top") >= f(&p["studio-health"], "bottom"),
+        "stacked on a phone: {report:#}"
+    );
+    // The failing destination: its error in words, on the phone's screen.
+    let d = &report["destination"];
+    assert!(
+        ["retrying", "failed"].contains(&d["state"].as_str().unwrap_or("")),
+        "{report:#}"
+    );
+    let error = d["error"].as_str().unwrap_or("");
+    assert!(
+        error.contains("127.0.0.1") && error.len() > 30,
+        "the error in words: {report:#}"
+    );
+    assert!(
+        f(&d["box"], "x") >= 0.0 && f(&d["box"], "x") + f(&d["box"], "width") <= 390.0,
+        "{report:#}"
+    );
+    assert_eq!(report["retryProblems"], 0, "{report:#}");
+    assert!(
+        report["keyframeWarning"]
+            .as_str()
+            .is_some_and(|t| t.contains("4.0 s apart") && t.contains("Keyframe Interval")),
+        "{report:#}"
+    );
+    assert_shots(
+        &shots,
+        &["studio-waiting", "studio-live", "studio-keyframe-warning"],
+    );
+    assert!(shots.join("studio-destination-error-phone.png").exists());
+    app.finish().await;
+}

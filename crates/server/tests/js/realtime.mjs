@@ -323,7 +323,30 @@ async function crowd() {
   return { connected: sockets.length, refusals, viewerCount: count };
 }
 
-const scenarios = { chat, flood, twoNodes, moderation, lifecycle, feed, crowd, destinations };
+// The studio: the owner's dashboard (two tabs) and P.others' sockets in a source's stream room
+// while the Rust test publishes. Collects the viewer counts and the `stream-stats` samples
+// each hears until the owner has P.samples samples; the owner's tabs must not count.
+async function studio() {
+  const owner = await connect(P.url, P.owner);
+  // Each other viewer on its own node, where given.
+  const others = await Promise.all(P.others.map((t, i) => connect(P.otherUrls?.[i] ?? P.url, t)));
+  const seen = { ownerStats: [], othersStats: [], counts: [] };
+  owner.on("stream-stats", (s) => seen.ownerStats.push(s));
+  for (const o of others) o.on("stream-stats", (s) => seen.othersStats.push(s));
+  owner.on("viewer-count", (c) => seen.counts.push(c.count));
+  const room = { sourceId: P.sourceId };
+  await ask(owner, "join-stream", room);
+  for (const o of others) await ask(o, "join-stream", room);
+  // A second tab of the owner's, joined last: the count stays.
+  const tab = await connect(P.url, P.owner);
+  await ask(tab, "join-stream", room);
+  await until(() => seen.ownerStats.length >= P.samples, 40000);
+  seen.viewersInLastSample = seen.ownerStats.at(-1)?.viewers ?? null;
+  for (const s of [owner, tab, ...others]) s.close();
+  return seen;
+}
+
+const scenarios = { chat, flood, twoNodes, moderation, lifecycle, feed, crowd, destinations, studio };
 const run = scenarios[scenario];
 if (!run) {
   console.error(`unknown scenario ${scenario}`);
