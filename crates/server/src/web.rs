@@ -232,7 +232,7 @@ pub fn page(
         Some(meta) => Body::from(with_meta(&String::from_utf8_lossy(&index.data), meta)),
         None => body(index.data),
     };
-    (status, html_headers(policy), body).into_response()
+    (status, html_headers(policy, framed_by_any), body).into_response()
 }
 
 fn not_built() -> Response {
@@ -244,7 +244,10 @@ fn not_built() -> Response {
         .into_response()
 }
 
-fn html_headers(policy: &Policy<'_>) -> [(header::HeaderName, HeaderValue); 3] {
+fn html_headers(
+    policy: &Policy<'_>,
+    framed_by_any: bool,
+) -> [(header::HeaderName, HeaderValue); 3] {
     [
         (
             header::CONTENT_TYPE,
@@ -253,8 +256,9 @@ fn html_headers(policy: &Policy<'_>) -> [(header::HeaderName, HeaderValue); 3] {
         (header::CACHE_CONTROL, HeaderValue::from_static("no-cache")),
         (
             header::CONTENT_SECURITY_POLICY,
-            HeaderValue::from_str(&csp(policy, framed_by_any))
-                .unwrap_or_else(|_| HeaderValue::from_static("default-src 'self'")),
+            HeaderValue::from_str(&csp(policy, framed_by_any)).unwrap_or_else(|_| {
+                HeaderValue::from_static("default-src 'self'; frame-ancestors 'none'")
+            }),
         ),
     ]
 }
