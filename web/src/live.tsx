@@ -183,6 +183,30 @@ export function Player({ src, title, live = true, onEnded }: { src: string; titl
   );
 }
 
+/** A stream's room as a viewer sees it: its status (`null` until the server answers) and its
+ * viewer count, joined again after every reconnect. Socket.IO events are not in the OpenAPI
+ * document: their payload types here are hand-written. */
+export function useStreamRoom(socket: Socket | null, playbackId: string): { status: string | null; viewers: number } {
+  const [status, setStatus] = useState<string | null>(null);
+  const [viewers, setViewers] = useState(0);
+  useEffect(() => {
+    if (!socket) return;
+    const onStatus = (s: string) => setStatus(s);
+    const onViewers = (v: { count: number }) => setViewers(v.count);
+    socket.on("stream-status", onStatus);
+    socket.on("viewer-count", onViewers);
+    const join = () => socket.emit("join-stream", { playbackId });
+    socket.on("connect", join);
+    if (socket.connected) join();
+    return () => {
+      socket.off("stream-status", onStatus);
+      socket.off("viewer-count", onViewers);
+      socket.off("connect", join);
+    };
+  }, [socket, playbackId]);
+  return { status, viewers };
+}
+
 /** Whether a page shows its player: from when the stream goes live until the player has shown
  * the stream's last frames (`Player`'s `onEnded`), at most `GRACE_MS` after the stream went
  * offline. `round` changes whenever a fresh player is needed (pass it as the player's `key`). */

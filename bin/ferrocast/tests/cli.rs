@@ -782,6 +782,8 @@ async fn two_nodes_share_chat_and_viewer_counts_through_redis() {
         }
     };
     let host = register(a.url.clone(), "host@example.com").await;
+    // The host's own connection is no viewer, so each node gets a viewer of its own.
+    let guest = register(a.url.clone(), "guest@example.com").await;
     let viewer = register(b.url.clone(), "viewer@example.com").await;
     let res = c
         .post(format!("{}/api/sources", a.url))
@@ -794,7 +796,7 @@ async fn two_nodes_share_chat_and_viewer_counts_through_redis() {
     let source: serde_json::Value = res.json().await.expect("json");
     let params = serde_json::json!({
         "urls": [a.url, b.url],
-        "tokens": [host, viewer],
+        "tokens": [guest, viewer],
         "sourceId": source["source"]["id"],
     });
     let out = tokio::process::Command::new("node")

@@ -4,7 +4,7 @@
 // second and destination states.
 import { useEffect, useMemo, useState, type FormEvent, type ReactNode } from "react";
 import { api, session, type Schemas } from "../api";
-import { Chat, Player, useSocket } from "../live";
+import { Chat, Player, useSocket, useStage } from "../live";
 import { Link, navigate } from "../router";
 import { Empty, Loading, Problem, useLoad } from "../ui";
 import { ChatRules, PlatformChat } from "./ChatSetup";
@@ -257,6 +257,8 @@ function Studio({ source, status, viewerCount, socket, onChange }: { source: Sou
   const [error, setError] = useState<unknown>(null);
   const [showKey, setShowKey] = useState(false);
   const isLive = status === "live";
+  // The preview stays until it has shown the stream's last seconds, as viewers see them.
+  const stage = useStage(isLive);
   const samples = useSamples(source, status, socket);
   const last = samples.at(-1);
   const { copied, copy } = useCopy(() => setShowKey(true));
@@ -315,8 +317,8 @@ function Studio({ source, status, viewerCount, socket, onChange }: { source: Sou
       <Problem error={error} />
       <div className="studio-grid">
         <section className="studio-preview" aria-label="Preview">
-          {isLive ? (
-            <Player src={source.playback.hls} title={`Preview of ${source.name}`} />
+          {stage.show ? (
+            <Player key={stage.round} src={source.playback.hls} title={`Preview of ${source.name}`} live={isLive} onEnded={stage.onEnded} />
           ) : (
             <div className="waiting" data-testid="waiting-encoder">
               <p className="waiting-title">

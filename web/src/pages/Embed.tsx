@@ -1,32 +1,13 @@
 // The embeddable player (`/embed/<playback_id>`): a stream's player alone, filling the frame a
 // site gives it, with the live badge, the viewer count and a link to the watch page. Other
 // sites may frame this page (the server sends `frame-ancestors *` for it alone).
-import { useEffect, useState } from "react";
-import { Player, useSocket, useStage } from "../live";
+import { Player, useSocket, useStage, useStreamRoom } from "../live";
 import { watchUrl } from "../links";
 import "../embed.css";
 
 export default function Embed({ playbackId }: { playbackId: string }) {
   const socket = useSocket();
-  const [status, setStatus] = useState<string | null>(null);
-  const [viewers, setViewers] = useState(0);
-
-  // Socket.IO events are not in the OpenAPI document: their payload types here are hand-written.
-  useEffect(() => {
-    if (!socket) return;
-    const onStatus = (s: string) => setStatus(s);
-    const onViewers = (v: { count: number }) => setViewers(v.count);
-    socket.on("stream-status", onStatus);
-    socket.on("viewer-count", onViewers);
-    const join = () => socket.emit("join-stream", { playbackId });
-    socket.on("connect", join);
-    if (socket.connected) join();
-    return () => {
-      socket.off("stream-status", onStatus);
-      socket.off("viewer-count", onViewers);
-      socket.off("connect", join);
-    };
-  }, [socket, playbackId]);
+  const { status, viewers } = useStreamRoom(socket, playbackId);
 
   const live = status === "live";
   const stage = useStage(live);

@@ -1,6 +1,6 @@
 import { useEffect, useState } from "react";
 import { api, ApiError, type Schemas } from "../api";
-import { Chat, Player, useSocket, useStage } from "../live";
+import { Chat, Player, useSocket, useStage, useStreamRoom } from "../live";
 import { SharePanel } from "../share";
 import { Loading, Problem, useLoad } from "../ui";
 
@@ -29,33 +29,21 @@ export default function Watch({ playbackId }: { playbackId: string }) {
 
 function Stream({ playbackId, info }: { playbackId: string; info: Schemas["WatchView"] }) {
   const socket = useSocket();
-  const [status, setStatus] = useState("offline");
-  const [viewers, setViewers] = useState(0);
+  const { status, viewers } = useStreamRoom(socket, playbackId);
   const [burst, setBurst] = useState<{ id: number; r: string }[]>([]);
 
-  // Socket.IO events are not in the OpenAPI document: their payload types here are hand-written.
   useEffect(() => {
     if (!socket) return;
-    const onStatus = (s: string) => setStatus(s);
-    const onViewers = (v: { count: number }) => setViewers(v.count);
     const onReaction = (r: { reaction: string }) => {
       const id = Math.random();
       setBurst((b) => [...b.slice(-20), { id, r: r.reaction }]);
       setTimeout(() => setBurst((b) => b.filter((x) => x.id !== id)), 2500);
     };
-    socket.on("stream-status", onStatus);
-    socket.on("viewer-count", onViewers);
     socket.on("reaction", onReaction);
-    const join = () => socket.emit("join-stream", { playbackId });
-    socket.on("connect", join);
-    if (socket.connected) join();
     return () => {
-      socket.off("stream-status", onStatus);
-      socket.off("viewer-count", onViewers);
       socket.off("reaction", onReaction);
-      socket.off("connect", join);
     };
-  }, [socket, playbackId]);
+  }, [socket]);
 
   const live = status === "live";
   // The player stays until it has shown the stream's last seconds, after the status says offline.

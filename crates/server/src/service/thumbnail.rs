@@ -8,12 +8,12 @@ use ferrocast_hub::Hub;
 use std::collections::HashMap;
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
-
-/// A JPEG, shared between the askers.
-pub type Jpeg = Arc<[u8]>;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::Semaphore;
+
+/// A JPEG, shared between the askers.
+pub type Jpeg = Arc<[u8]>;
 
 /// How long a stream's picture is kept.
 pub const FRESH_FOR: Duration = Duration::from_secs(15);

@@ -21,6 +21,41 @@ async fn get_json(app: &TestApp, path: &str, token: &str) -> (u16, Value) {
     (status, res.json().await.unwrap_or(Value::Null))
 }
 
+/// A custom destination of `owner`'s source (added through `app`) at a local port that takes
+/// each connection and closes it, so that every attempt fails: its id, each attempt's time, and
+/// the listener's task.
+async fn closing_destination(
+    app: &TestApp,
+    owner: &support::Source,
+) -> (
+    i64,
+    tokio::sync::mpsc::UnboundedReceiver<std::time::Instant>,
+    tokio::task::JoinHandle<()>,
+) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let (accepts_tx, accepts) = tokio::sync::mpsc::unbounded_channel();
+    let closer = tokio::spawn(async move {
+        while let Ok((sock, _)) = listener.accept().await {
+            drop(sock);
+            let _ = accepts_tx.send(std::time::Instant::now());
+        }
+    });
+    let res = client()
+        .post(app.url(&format!("/api/sources/{}/destinations", owner.id)))
+        .bearer_auth(&owner.token)
+        .json(&json!({"platform": "custom", "rtmp_url": format!("rtmp://127.0.0.1:{port}/live"), "stream_key": "k1"}))
+        .send()
+        .await
+        .expect("add destination");
+    assert_eq!(res.status(), 201);
+    let dest: Value = res.json().await.expect("json");
+    let dest_id = dest["destination"]["id"].as_i64().expect("destination id");
+    (dest_id, accepts, closer)
+}
+
 async fn stream_health_reaches_its_owner_and_the_owner_is_no_viewer(b: Backend) {
     require("ffmpeg");
     let Some(app) = TestApp::start(b).await else {
@@ -119,28 +154,7 @@ async fn a_destination_is_retried_on_request(b: Backend) {
     };
     let owner = creator_with_source(&app, "owner@example.com").await;
     let other = register_user(&app, "other@example.com", "Other").await;
-    // A destination that takes the connection and closes it: every attempt fails, counted here.
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let port = listener.local_addr().expect("addr").port();
-    let (accepts_tx, mut accepts) = tokio::sync::mpsc::unbounded_channel();
-    let closer = tokio::spawn(async move {
-        while let Ok((sock, _)) = listener.accept().await {
-            drop(sock);
-            let _ = accepts_tx.send(std::time::Instant::now());
-        }
-    });
-    let res = client()
-        .post(app.url(&format!("/api/sources/{}/destinations", owner.id)))
-        .bearer_auth(&owner.token)
-        .json(&json!({"platform": "custom", "rtmp_url": format!("rtmp://127.0.0.1:{port}/live"), "stream_key": "k1"}))
-        .send()
-        .await
-        .expect("add destination");
-    assert_eq!(res.status(), 201);
-    let dest: Value = res.json().await.expect("json");
-    let dest_id = dest["destination"]["id"].as_i64().expect("destination id");
+    let (dest_id, mut accepts, closer) = closing_destination(&app, &owner).await;
     let retry = |token: String| {
         let url = app.url(&format!("/api/sources/destinations/{dest_id}/retry"));
         async move {
@@ -251,28 +265,7 @@ async fn health_viewers_and_retries_work_across_nodes(b: Backend) {
     let second = TestApp::start_with(b, o).await.expect("second node");
     let owner = creator_with_source(&first, "owner@example.com").await;
     let other = register_user(&second, "other@example.com", "Other").await;
-    // A destination that takes each connection and closes it.
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let port = listener.local_addr().expect("addr").port();
-    let (accepts_tx, mut accepts) = tokio::sync::mpsc::unbounded_channel();
-    let closer = tokio::spawn(async move {
-        while let Ok((sock, _)) = listener.accept().await {
-            drop(sock);
-            let _ = accepts_tx.send(std::time::Instant::now());
-        }
-    });
-    let res = client()
-        .post(second.url(&format!("/api/sources/{}/destinations", owner.id)))
-        .bearer_auth(&owner.token)
-        .json(&json!({"platform": "custom", "rtmp_url": format!("rtmp://127.0.0.1:{port}/live"), "stream_key": "k1"}))
-        .send()
-        .await
-        .expect("add destination");
-    assert_eq!(res.status(), 201);
-    let dest: Value = res.json().await.expect("json");
-    let dest_id = dest["destination"]["id"].as_i64().expect("destination id");
+    let (dest_id, mut accepts, closer) = closing_destination(&second, &owner).await;
 
     let sockets = socketio_scenario(
         "studio",
