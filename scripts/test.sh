@@ -64,12 +64,14 @@ npm run build --prefix web --silent
 
 # 2b. The payment gateways' Python libraries (Stripe's and Razorpay's, pinned in
 #     crates/server/tests/py/requirements.txt) in a virtual environment under target/: the
-#     payment tests sign webhooks with them.
+#     payment tests sign webhooks with them. moto's S3 server (crates/storage/tests/py) is the
+#     S3-compatible store of the storage tests.
 py=target/test-python
-if ! "$py/bin/python" -c 'import stripe, razorpay' >/dev/null 2>&1; then
-  say "python venv with the stripe and razorpay packages ($py)"
+if ! "$py/bin/python" -c 'import stripe, razorpay, moto.server' >/dev/null 2>&1; then
+  say "python venv with the stripe, razorpay and moto packages ($py)"
   python3 -m venv "$py"
-  "$py/bin/pip" install --quiet --disable-pip-version-check -r crates/server/tests/py/requirements.txt
+  "$py/bin/pip" install --quiet --disable-pip-version-check \
+    -r crates/server/tests/py/requirements.txt -r crates/storage/tests/py/requirements.txt
 fi
 export FERROCAST_TEST_PYTHON="$PWD/$py/bin/python"
 
