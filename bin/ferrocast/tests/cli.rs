@@ -321,6 +321,7 @@ fn doctor_passes_on_a_good_setup_and_fails_clearly_on_broken_ones() {
         "migrations",
         "http port",
         "rtmp port",
+        "storage",
         "ffmpeg",
     ] {
         assert!(!row(&table, name).contains("FAIL"), "{name}:\n{table}");
@@ -376,6 +377,42 @@ fn doctor_passes_on_a_good_setup_and_fails_clearly_on_broken_ones() {
     assert!(row(&table, "database").contains("FAIL"), "{table}");
     assert!(
         row(&table, "database").contains("FERROCAST_DATABASE_URL"),
+        "{table}"
+    );
+
+    // Storage: an existing local store is probed; an S3 endpoint nobody answers fails, named.
+    std::fs::create_dir_all(cwd.join("data/objects")).expect("objects dir");
+    let (ok, table) = doctor(&cwd, &ports);
+    assert!(ok, "{table}");
+    assert!(
+        row(&table, "storage").contains("PASS") && row(&table, "storage").contains("probe"),
+        "{table}"
+    );
+    assert_eq!(
+        std::fs::read_dir(cwd.join("data/objects"))
+            .expect("objects")
+            .count(),
+        0,
+        "the probe is deleted"
+    );
+    let dead = format!("http://127.0.0.1:{}", free_port());
+    let (ok, table) = doctor(
+        &cwd,
+        &[
+            ports[0].clone(),
+            ports[1].clone(),
+            ("FERROCAST_STORAGE_URL", "s3://videos/node".into()),
+            ("FERROCAST_S3_ENDPOINT", dead.clone()),
+            ("FERROCAST_S3_ACCESS_KEY_ID", "key".into()),
+            ("FERROCAST_S3_SECRET_ACCESS_KEY", "secret".into()),
+        ],
+    );
+    assert!(!ok, "{table}");
+    let storage = row(&table, "storage");
+    assert!(
+        storage.contains("FAIL")
+            && storage.contains(&dead)
+            && storage.contains("FERROCAST_S3_ENDPOINT"),
         "{table}"
     );
 

@@ -96,6 +96,11 @@ pub const SETTINGS: &[Setting] = &[
     Setting { key: "epayco_test", default: Some("false"), secret: false, help: "`true`: Smart Checkout sessions are ePayco test transactions (sandbox keys)" },
     Setting { key: "payment_grace_days", default: Some("7"), secret: false, help: "Days a subscription whose renewal failed keeps its plan (past_due) before it is canceled" },
     Setting { key: "restream_ca_file", default: None, secret: false, help: "PEM file of extra certificate authorities trusted for RTMPS destinations (besides the Mozilla roots)" },
+    Setting { key: "storage_url", default: None, secret: false, help: "Where recordings, uploads and videos are stored: `s3://bucket/prefix` (an S3-compatible bucket) or a directory; default: DATA_DIR/objects" },
+    Setting { key: "s3_endpoint", default: None, secret: false, help: "S3-compatible endpoint URL (`https://…`, or `http://…` on a private network); unset: AWS S3" },
+    Setting { key: "s3_region", default: Some("us-east-1"), secret: false, help: "Region S3 requests are signed for" },
+    Setting { key: "s3_access_key_id", default: None, secret: false, help: "S3 access key id (needed with an s3:// STORAGE_URL)" },
+    Setting { key: "s3_secret_access_key", default: None, secret: true, help: "S3 secret access key (needed with an s3:// STORAGE_URL)" },
 ];
 
 /// A value that must not be printed. `Debug` and `Display` show `[redacted]`.
@@ -231,8 +236,26 @@ pub struct Config {
     pub payments: PaymentGateways,
     /// Sign-in providers (and the OAuth clients that connect chat); one without keys is off.
     pub identity: IdentityProviders,
+    /// Where recordings, uploads and videos are stored.
+    pub storage: StorageSettings,
     /// Where each setting's value came from.
     pub origins: BTreeMap<&'static str, Origin>,
+}
+
+/// Object storage: `FERROCAST_STORAGE_URL` and the `FERROCAST_S3_*` settings. The storage crate
+/// opens the store from these; here they are only checked for shape.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StorageSettings {
+    /// `s3://bucket/prefix`, a directory or `file:DIR`; `None`: `DATA_DIR/objects`.
+    pub url: Option<String>,
+    /// S3-compatible endpoint, without a trailing slash; `None`: AWS S3.
+    pub s3_endpoint: Option<String>,
+    /// Region requests are signed for.
+    pub s3_region: String,
+    /// Access key id.
+    pub s3_access_key_id: Option<String>,
+    /// Secret access key.
+    pub s3_secret_access_key: Option<Secret<String>>,
 }
 
 /// Base URLs of the platforms whose chat connectors talk to (configurable so tests and
@@ -1078,6 +1101,7 @@ impl Layered {
             }),
         };
         let payments = self.payment_gateways(&mut problems);
+        let storage = self.storage(&mut problems);
         let platforms = PlatformEndpoints {
             twitch_api,
             twitch_auth,
@@ -1128,8 +1152,59 @@ impl Layered {
             platforms,
             payments,
             identity,
+            storage,
             origins,
         })
+    }
+
+    /// `FERROCAST_STORAGE_URL` must be `s3://…` or a path; an s3:// URL needs both keys.
+    fn storage(&self, problems: &mut Vec<String>) -> StorageSettings {
+        let url = self
+            .get("storage_url")
+            .map(str::trim)
+            .filter(|s| !s.is_empty());
+        let s3_endpoint = self
+            .get("s3_endpoint")
+            .map(|e| e.trim().trim_end_matches('/'))
+            .filter(|e| !e.is_empty());
+        if let Some(u) = url {
+            let scheme_ok = u.starts_with("s3://") || u.starts_with("file:") || !u.contains("://");
+            if !scheme_ok || u == "s3://" {
+                problems.push(format!(
+                    "{} must be s3://bucket/prefix or a path",
+                    env_name("storage_url")
+                ));
+            }
+        }
+        if let Some(e) = s3_endpoint {
+            if !(e.starts_with("https://") || e.starts_with("http://")) {
+                problems.push(format!(
+                    "{} must start with https:// or http://",
+                    env_name("s3_endpoint")
+                ));
+            }
+        }
+        let s3_access_key_id = self.get("s3_access_key_id").map(str::to_string);
+        let s3_secret_access_key = self
+            .get("s3_secret_access_key")
+            .map(|s| Secret::new(s.to_string()));
+        if url.is_some_and(|u| u.starts_with("s3://"))
+            && (s3_access_key_id.is_none() || s3_secret_access_key.is_none())
+        {
+            problems.push(format!(
+                "an s3:// {} needs {} and {}",
+                env_name("storage_url"),
+                env_name("s3_access_key_id"),
+                env_name("s3_secret_access_key")
+            ));
+        }
+        StorageSettings {
+            url: url.map(str::to_string),
+            s3_endpoint: s3_endpoint.map(str::to_string),
+            s3_region: self.get("s3_region").unwrap_or("us-east-1").to_string(),
+            s3_access_key_id,
+            s3_secret_access_key,
+        }
     }
 }
 
@@ -1548,6 +1623,75 @@ mod tests {
         );
         assert!(!format!("{c:?}").contains(key));
         std::fs::remove_file(&path).ok();
+    }
+
+    #[test]
+    fn storage_defaults_to_the_data_dir_and_s3_needs_its_keys() {
+        let c = Config::load(&sources(&[], &[])).expect("defaults load");
+        assert_eq!(
+            c.storage,
+            StorageSettings {
+                url: None,
+                s3_endpoint: None,
+                s3_region: "us-east-1".into(),
+                s3_access_key_id: None,
+                s3_secret_access_key: None,
+            }
+        );
+        let c = Config::load(&sources(
+            &[
+                ("FERROCAST_STORAGE_URL", "s3://videos/node-a"),
+                ("FERROCAST_S3_ENDPOINT", "http://127.0.0.1:9000/"),
+                ("FERROCAST_S3_REGION", "eu-west-1"),
+                ("FERROCAST_S3_ACCESS_KEY_ID", "AKIDEXAMPLE"),
+                ("FERROCAST_S3_SECRET_ACCESS_KEY", "wJalrXUtnFEMI"),
+            ],
+            &[],
+        ))
+        .expect("s3 loads");
+        assert_eq!(c.storage.url.as_deref(), Some("s3://videos/node-a"));
+        assert_eq!(
+            c.storage.s3_endpoint.as_deref(),
+            Some("http://127.0.0.1:9000")
+        );
+        assert_eq!(c.storage.s3_region, "eu-west-1");
+        assert_eq!(c.storage.s3_access_key_id.as_deref(), Some("AKIDEXAMPLE"));
+        assert_eq!(
+            c.storage
+                .s3_secret_access_key
+                .as_ref()
+                .map(|s| s.expose().as_str()),
+            Some("wJalrXUtnFEMI")
+        );
+        assert!(
+            !format!("{c:?}").contains("wJalrXUtnFEMI"),
+            "the secret is redacted"
+        );
+        let c = Config::load(&sources(&[("FERROCAST_STORAGE_URL", "/srv/videos")], &[]))
+            .expect("a path loads");
+        assert_eq!(c.storage.url.as_deref(), Some("/srv/videos"));
+
+        let err = Config::load(&sources(
+            &[
+                ("FERROCAST_STORAGE_URL", "s3://videos"),
+                ("FERROCAST_S3_ENDPOINT", "ftp://x"),
+            ],
+            &[],
+        ))
+        .expect_err("keys missing, bad endpoint")
+        .to_string();
+        assert!(err.contains("FERROCAST_S3_ACCESS_KEY_ID"), "{err}");
+        assert!(
+            err.contains("FERROCAST_S3_ENDPOINT must start with"),
+            "{err}"
+        );
+        let err = Config::load(&sources(&[("FERROCAST_STORAGE_URL", "gs://videos")], &[]))
+            .expect_err("unknown scheme")
+            .to_string();
+        assert!(
+            err.contains("FERROCAST_STORAGE_URL must be s3://bucket/prefix or a path"),
+            "{err}"
+        );
     }
 
     #[test]

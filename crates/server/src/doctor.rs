@@ -81,6 +81,7 @@ pub async fn run(config: Result<Config, ConfigError>) -> Vec<Check> {
                 "http port",
                 "rtmp port",
                 "mail",
+                "storage",
                 "ffmpeg",
             ] {
                 out.push(check(name, Status::Skip, "configuration is invalid"));
@@ -115,8 +116,39 @@ pub async fn run(config: Result<Config, ConfigError>) -> Vec<Check> {
             "no FERROCAST_SMTP_URL: verification and reset codes are written to the log",
         ),
     });
+    out.push(storage(&config).await);
     out.push(ffmpeg().await);
     out
+}
+
+/// Object storage: an S3 bucket is written, read back and cleaned (a probe object); a local
+/// store that exists already is probed the same way, one that does not is only reported.
+async fn storage(c: &Config) -> Check {
+    use ferrocast_storage::Storage;
+    if let Some(root) = Storage::local_root(c.storage.url.as_deref(), &c.data_dir) {
+        if !root.exists() {
+            return check(
+                "storage",
+                Status::Pass,
+                format!("{} will be created on first use", root.display()),
+            );
+        }
+    }
+    let store = match Storage::from_config(c) {
+        Ok(s) => s.with_timeout(Duration::from_secs(15)),
+        Err(e) => return check("storage", Status::Fail, e.to_string()),
+    };
+    match store.check().await {
+        Ok(()) => check(
+            "storage",
+            Status::Pass,
+            format!(
+                "{}: written, read back and deleted a probe object",
+                store.describe()
+            ),
+        ),
+        Err(e) => check("storage", Status::Fail, e.to_string()),
+    }
 }
 
 /// The data directory must be private (0700) and the SQLite files in it 0600: they hold the

@@ -49,6 +49,10 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// Retries of one remote request (connection errors, 5xx, throttling).
 const MAX_RETRIES: usize = 3;
+/// Objects [`Storage::list`] returns at most.
+pub const MAX_LIST: usize = 100_000;
+/// Objects deleted per batch by [`Storage::delete_prefix`] (S3's DeleteObjects maximum).
+const DELETE_BATCH: usize = 1000;
 /// The probe object [`Storage::check`] writes, reads back and deletes.
 const PROBE_KEY: &str = ".ferrocast-check";
 
@@ -249,25 +253,42 @@ impl Storage {
         s3: &S3Settings,
     ) -> Result<Storage, StorageError> {
         let url = url.map(str::trim).filter(|u| !u.is_empty());
-        match url {
-            None => Self::local(&data_dir.join("objects")),
-            Some(u) if u.starts_with("s3://") => Self::s3(u, s3),
-            Some(u) if u == "file:" || u == "file://" => Self::local(&data_dir.join("objects")),
-            Some(u) => {
-                let path = if let Some(rest) = u.strip_prefix("file://") {
-                    rest
-                } else if let Some(rest) = u.strip_prefix("file:") {
-                    rest
-                } else if u.contains("://") {
-                    return Err(bad_url(u));
-                } else {
-                    u
-                };
-                if path.is_empty() {
-                    return Err(bad_url(u));
-                }
-                Self::local(Path::new(path))
-            }
+        if let Some(u) = url.filter(|u| u.starts_with("s3://")) {
+            return Self::s3(u, s3);
+        }
+        match Self::local_root(url, data_dir) {
+            Some(root) if !root.as_os_str().is_empty() => Self::local(&root),
+            _ => Err(bad_url(url.unwrap_or(""))),
+        }
+    }
+
+    /// Opens the store the node's configuration names ([`Storage::from_url`] with
+    /// `FERROCAST_STORAGE_URL`, the data dir and the `FERROCAST_S3_*` settings).
+    pub fn from_config(config: &ferrocast_config::Config) -> Result<Storage, StorageError> {
+        let st = &config.storage;
+        Self::from_url(
+            st.url.as_deref(),
+            &config.data_dir,
+            &S3Settings {
+                endpoint: st.s3_endpoint.clone(),
+                region: st.s3_region.clone(),
+                access_key_id: st.s3_access_key_id.clone(),
+                secret_access_key: st.s3_secret_access_key.as_ref().map(|s| s.expose().clone()),
+            },
+        )
+    }
+
+    /// Where `from_url` would keep a local store (`None` for S3), without creating it: lets
+    /// `ferrocast doctor` report a directory that does not exist yet instead of making it.
+    pub fn local_root(url: Option<&str>, data_dir: &Path) -> Option<PathBuf> {
+        match url.map(str::trim).filter(|u| !u.is_empty()) {
+            None | Some("file:") | Some("file://") => Some(data_dir.join("objects")),
+            Some(u) if u.contains("://") && !u.starts_with("file://") => None,
+            Some(u) => Some(PathBuf::from(
+                u.strip_prefix("file://")
+                    .or_else(|| u.strip_prefix("file:"))
+                    .unwrap_or(u),
+            )),
         }
     }
 
@@ -363,13 +384,10 @@ impl Storage {
                     retry_timeout: DEFAULT_TIMEOUT,
                 });
             if let Some(e) = endpoint {
-                b = b
-                    .with_endpoint(e)
-                    .with_virtual_hosted_style_request(false);
+                b = b.with_endpoint(e).with_virtual_hosted_style_request(false);
             }
-            b.build().map_err(|e| {
-                StorageError::Config(format!("FERROCAST_STORAGE_URL {url}: {e}"))
-            })
+            b.build()
+                .map_err(|e| StorageError::Config(format!("FERROCAST_STORAGE_URL {url}: {e}")))
         };
         let store = build(Some(Duration::from_secs(30)))?;
         let stream_store = build(None)?;
@@ -438,7 +456,9 @@ impl Storage {
             }
             // The file grew since its size was read: upload it in parts from the start.
             use tokio::io::AsyncSeekExt;
-            f.seek(std::io::SeekFrom::Start(0)).await.map_err(file_err)?;
+            f.seek(std::io::SeekFrom::Start(0))
+                .await
+                .map_err(file_err)?;
         }
         let upload = self
             .deadline(self.store.put_multipart(&path))
@@ -451,7 +471,12 @@ impl Storage {
             loop {
                 let n = f.read(&mut buf).await.map_err(file_err)?;
                 if n == 0 {
-                    return Ok(());
+                    // Every full part stored before `finish` (which cannot be aborted after
+                    // a failed part): only the last, short part is sent by it.
+                    return self
+                        .deadline(writer.wait_for_capacity(0))
+                        .await
+                        .map_err(|e| self.map_err("put", key, e));
                 }
                 self.deadline(writer.wait_for_capacity(PARTS_IN_FLIGHT))
                     .await
@@ -506,6 +531,7 @@ impl Storage {
             });
         }
         if want == 0 {
+            validate_key(key)?;
             return Ok(Bytes::new());
         }
         let reader = self
@@ -588,32 +614,67 @@ impl Storage {
     /// Deletes every object under `prefix` (a key: `videos/42` covers `videos/42/…`, not
     /// `videos/420`) and returns how many objects and bytes went.
     pub async fn delete_prefix(&self, prefix: &str) -> Result<(u64, u64), StorageError> {
-        let objects = self.list(prefix).await?;
-        let count = objects.len() as u64;
-        let bytes = objects.iter().map(|(_, size)| size).sum();
-        for (key, _) in &objects {
-            self.delete(key).await?;
+        let path = self.list_path(prefix)?;
+        let (mut count, mut bytes) = (0u64, 0u64);
+        // In batches from a fresh listing each time (deleting while paging could skip objects);
+        // S3 deletes a batch in one request.
+        loop {
+            let batch = self
+                .deadline(
+                    self.store
+                        .list(path.as_ref())
+                        .take(DELETE_BATCH)
+                        .try_collect::<Vec<_>>(),
+                )
+                .await
+                .map_err(|e| self.map_err("list", prefix, e))?;
+            if batch.is_empty() {
+                return Ok((count, bytes));
+            }
+            let locations = futures_util::stream::iter(
+                batch
+                    .iter()
+                    .map(|m| Ok(m.location.clone()))
+                    .collect::<Vec<_>>(),
+            )
+            .boxed();
+            let deleted = self.store.delete_stream(locations).collect::<Vec<_>>();
+            for result in self
+                .deadline(async { Ok::<_, object_store::Error>(deleted.await) })
+                .await
+                .map_err(|e| self.map_err("delete", prefix, e))?
+            {
+                match result {
+                    Ok(_) | Err(object_store::Error::NotFound { .. }) => {}
+                    Err(e) => return Err(self.map_err("delete", prefix, Failure::Store(e))),
+                }
+            }
+            count += batch.len() as u64;
+            bytes += batch.iter().map(|m| m.size).sum::<u64>();
         }
-        Ok((count, bytes))
     }
 
     /// Every object under `prefix` (see [`Storage::delete_prefix`]) as `(key, size)`, keys
-    /// relative to this store, sorted. An empty prefix lists everything.
+    /// relative to this store, sorted. An empty prefix lists everything. Refuses to list more
+    /// than [`MAX_LIST`] objects (use [`Storage::usage`] for totals).
     pub async fn list(&self, prefix: &str) -> Result<Vec<(String, u64)>, StorageError> {
-        let path = if prefix.is_empty() {
-            if self.prefix.is_empty() {
-                None
-            } else {
-                Some(ObjectPath::from(self.prefix.as_str()))
-            }
-        } else {
-            Some(self.path(prefix)?)
-        };
-        let listing = self.store.list(path.as_ref()).try_collect::<Vec<_>>();
+        let path = self.list_path(prefix)?;
+        let listing = self
+            .store
+            .list(path.as_ref())
+            .take(MAX_LIST + 1)
+            .try_collect::<Vec<_>>();
         let metas = self
             .deadline(listing)
             .await
             .map_err(|e| self.map_err("list", prefix, e))?;
+        if metas.len() > MAX_LIST {
+            return Err(StorageError::TooLarge {
+                key: prefix.to_string(),
+                size: metas.len() as u64,
+                max: MAX_LIST as u64,
+            });
+        }
         let strip = if self.prefix.is_empty() {
             String::new()
         } else {
@@ -631,9 +692,17 @@ impl Storage {
         Ok(out)
     }
 
-    /// Bytes stored under `prefix` (a creator's or a video's usage).
+    /// Bytes stored under `prefix` (a creator's or a video's usage), summed as the listing
+    /// streams in.
     pub async fn usage(&self, prefix: &str) -> Result<u64, StorageError> {
-        Ok(self.list(prefix).await?.iter().map(|(_, size)| size).sum())
+        let path = self.list_path(prefix)?;
+        let sum = self
+            .store
+            .list(path.as_ref())
+            .try_fold(0u64, |total, m| async move { Ok(total + m.size) });
+        self.deadline(sum)
+            .await
+            .map_err(|e| self.map_err("list", prefix, e))
     }
 
     /// Writes a probe object, reads it back, compares and deletes it: proves the store is
@@ -668,6 +737,14 @@ impl Storage {
     }
 
     // ----------------------------------------------------------------------------------------
+
+    /// The listing root of `prefix`: the store's own prefix when empty.
+    fn list_path(&self, prefix: &str) -> Result<Option<ObjectPath>, StorageError> {
+        if !prefix.is_empty() {
+            return self.path(prefix).map(Some);
+        }
+        Ok((!self.prefix.is_empty()).then(|| ObjectPath::from(self.prefix.as_str())))
+    }
 
     fn path(&self, key: &str) -> Result<ObjectPath, StorageError> {
         validate_key(key)?;
@@ -742,7 +819,7 @@ impl Storage {
                             store: store_name.to_string(),
                             op: "get",
                             key: key.clone(),
-                            message: e.to_string(),
+                            message: describe(&e),
                             hint: hint(kind, &e),
                         };
                         Some((Err(err), (inner, store_name, key, true)))
@@ -821,16 +898,21 @@ impl Storage {
     fn map_err(&self, op: &'static str, key: &str, failure: Failure) -> StorageError {
         match failure {
             Failure::Timeout => self.timeout_err(op, key),
-            Failure::Store(object_store::Error::NotFound { .. }) => StorageError::NotFound {
-                key: key.to_string(),
-                store: self.description.to_string(),
-            },
+            Failure::Store(e @ object_store::Error::NotFound { .. })
+                if !(self.kind == Kind::S3
+                    && (op == "put" || describe(&e).contains("NoSuchBucket"))) =>
+            {
+                StorageError::NotFound {
+                    key: key.to_string(),
+                    store: self.description.to_string(),
+                }
+            }
             Failure::Store(e) => StorageError::Store {
                 store: self.description.to_string(),
                 op,
                 key: key.to_string(),
                 hint: hint(self.kind, &e),
-                message: e.to_string(),
+                message: describe(&e),
             },
         }
     }
@@ -842,6 +924,31 @@ enum Failure {
     Timeout,
 }
 
+/// The error with its causes (`error sending request: … Connection refused`), each once.
+fn describe(e: &object_store::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        let part = s.to_string();
+        if !text.contains(&part) {
+            text.push_str(": ");
+            text.push_str(&part);
+        }
+        source = s.source();
+    }
+    // Servers put XML bodies in their errors: one line, bounded.
+    let mut text = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    if text.len() > 800 {
+        let mut cut = 800;
+        while !text.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        text.truncate(cut);
+        text.push('…');
+    }
+    text
+}
+
 /// What to check after a store error.
 fn hint(kind: Kind, e: &object_store::Error) -> &'static str {
     match (kind, e) {
@@ -851,8 +958,11 @@ fn hint(kind: Kind, e: &object_store::Error) -> &'static str {
             object_store::Error::PermissionDenied { .. }
             | object_store::Error::Unauthenticated { .. },
         ) => "; check FERROCAST_S3_ACCESS_KEY_ID, FERROCAST_S3_SECRET_ACCESS_KEY and the key's permissions on the bucket",
+        (Kind::S3, object_store::Error::NotFound { .. }) => {
+            "; the bucket does not exist: create it or fix FERROCAST_STORAGE_URL"
+        }
         (Kind::S3, _) => {
-            let text = e.to_string();
+            let text = describe(e);
             if text.contains("NoSuchBucket") {
                 "; the bucket does not exist: create it or fix FERROCAST_STORAGE_URL"
             } else if text.contains("SignatureDoesNotMatch")
@@ -987,16 +1097,22 @@ mod tests {
             secret_access_key: Some("s".into()),
             ..S3Settings::default()
         };
-        for bad in ["http://x/y", "s3://", "s3://B/x", "s3://ab", "s3://bucket/../x"] {
+        for bad in [
+            "http://x/y",
+            "s3://",
+            "s3://B/x",
+            "s3://ab",
+            "s3://bucket/../x",
+        ] {
             let err = Storage::from_url(Some(bad), &dir, &s3).expect_err(bad);
-            assert!(
-                matches!(err, StorageError::Config(_)),
-                "{bad}: {err}"
-            );
+            assert!(matches!(err, StorageError::Config(_)), "{bad}: {err}");
         }
         let err = Storage::from_url(Some("s3://bucket"), &dir, &S3Settings::default())
             .expect_err("no keys");
-        assert!(err.to_string().contains("FERROCAST_S3_ACCESS_KEY_ID"), "{err}");
+        assert!(
+            err.to_string().contains("FERROCAST_S3_ACCESS_KEY_ID"),
+            "{err}"
+        );
         let with_endpoint = S3Settings {
             endpoint: Some("ftp://x".into()),
             ..s3.clone()
