@@ -399,6 +399,21 @@ async fn s3_compatible_server_passes_the_suite() {
         "prefixed"
     );
 
+    // A large file went up as a multipart upload: S3 gives such objects the entity tag
+    // "<md5 of the parts' md5s>-<parts>"; 21 MiB in 8 MiB parts is 3 parts.
+    let dir = scratch_dir("s3-parts");
+    let size = MULTIPART_THRESHOLD + 5 * 1024 * 1024;
+    write_noise(&dir.join("f"), size);
+    s.put_file("parts/f", &dir.join("f"))
+        .await
+        .expect("put_file");
+    let meta = s.head("parts/f").await.expect("head").expect("exists");
+    assert_eq!(meta.size, size);
+    let e_tag = meta.e_tag.expect("S3 gives entity tags");
+    assert!(e_tag.trim_matches('"').ends_with("-3"), "{e_tag}");
+    s.delete("parts/f").await.expect("delete");
+    std::fs::remove_dir_all(&dir).ok();
+
     // A missing bucket: check() fails and says so.
     let missing = Storage::from_url(
         Some("s3://no-such-bucket/x"),
@@ -452,6 +467,39 @@ async fn unreachable_endpoint_fails_in_time_and_names_it() {
     );
     let err = s.head("k").await.expect_err("head too");
     assert!(err.to_string().contains(&endpoint), "{err}");
+}
+
+#[tokio::test]
+async fn a_silent_endpoint_times_out_and_names_it() {
+    // Accepts connections (the kernel's backlog) but never answers.
+    let silent = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let endpoint = format!("http://{}", silent.local_addr().expect("addr"));
+    let s = Storage::from_url(
+        Some("s3://ferrocast-test/x"),
+        Path::new("/nonexistent"),
+        &S3Settings {
+            endpoint: Some(endpoint.clone()),
+            region: "us-east-1".into(),
+            access_key_id: Some("test".into()),
+            secret_access_key: Some("test".into()),
+        },
+    )
+    .expect("storage")
+    .with_timeout(Duration::from_secs(2));
+    let started = Instant::now();
+    let err = s.get("k", 10).await.expect_err("nothing answers there");
+    let took = started.elapsed();
+    assert!(
+        took >= Duration::from_secs(2) && took < Duration::from_secs(5),
+        "took {took:?}"
+    );
+    assert!(matches!(err, StorageError::Timeout { .. }), "{err}");
+    let text = err.to_string();
+    assert!(
+        text.contains(&endpoint) && text.contains("timed out after 2 s"),
+        "{text}"
+    );
+    drop(silent);
 }
 
 /// moto's S3 server, killed when dropped.
