@@ -49,7 +49,8 @@ pub struct JobRecord {
     pub finished_at: Option<i64>,
 }
 
-const COLUMNS: &str = "id, kind, video_id, payload, state, attempts, max_attempts, run_after, locked_by, \
+const COLUMNS: &str =
+    "id, kind, video_id, payload, state, attempts, max_attempts, run_after, locked_by, \
     locked_until, progress, stage, error, created_at, updated_at, finished_at";
 
 macro_rules! job_from_row {
@@ -267,7 +268,11 @@ impl Db {
             )
             .bind(id).bind(node).bind(attempts).bind(run_after).bind(error).bind(now)
             .execute(p).await?.rows_affected());
-            Ok(if n > 0 { JobFailure::Retried { run_after } } else { JobFailure::Lost })
+            Ok(if n > 0 {
+                JobFailure::Retried { run_after }
+            } else {
+                JobFailure::Lost
+            })
         } else {
             let n = on_pool!(self, p => sqlx::query(
                 "UPDATE jobs SET state = 'failed', locked_until = NULL, error = $4, finished_at = $5, updated_at = $5 \
@@ -275,7 +280,11 @@ impl Db {
             )
             .bind(id).bind(node).bind(attempts).bind(error).bind(now)
             .execute(p).await?.rows_affected());
-            Ok(if n > 0 { JobFailure::Failed } else { JobFailure::Lost })
+            Ok(if n > 0 {
+                JobFailure::Failed
+            } else {
+                JobFailure::Lost
+            })
         }
     }
 

@@ -197,7 +197,11 @@ impl Db {
     }
 
     /// Up to `limit` unfinished uploads given up at `now`, oldest expiry first.
-    pub async fn expired_uploads(&self, now: i64, limit: i64) -> Result<Vec<UploadRecord>, DbError> {
+    pub async fn expired_uploads(
+        &self,
+        now: i64,
+        limit: i64,
+    ) -> Result<Vec<UploadRecord>, DbError> {
         let sql = format!(
             "SELECT {COLUMNS} FROM uploads WHERE completed_at IS NULL AND expires_at <= $1 ORDER BY expires_at, id LIMIT $2"
         );

@@ -481,7 +481,10 @@ mod tests {
         );
         assert_eq!(plans[1].max_storage_bytes(), 51_200 * 1024 * 1024);
         assert_eq!(plans[1].recording_expires_at(1_000), None);
-        assert_eq!(plans[0].recording_expires_at(1_000), Some(1_000 + 7 * DAY_MS));
+        assert_eq!(
+            plans[0].recording_expires_at(1_000),
+            Some(1_000 + 7 * DAY_MS)
+        );
         for (bad, what) in [
             ("[[plans]]\nname='A'\nmax_sources=1\nmax_destinations=1\nmax_streaming_hours_monthly=1\n", "exactly one plan"),
             ("[[plans]]\nname='A'\nmax_sources=-1\nmax_destinations=1\nmax_streaming_hours_monthly=1\ndefault=true\n", "max_sources"),
