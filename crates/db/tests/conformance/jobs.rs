@@ -18,6 +18,12 @@ both_backends!(
     an_expired_lease_passes_the_job_to_another_node,
     failures_back_off_until_max_attempts,
 );
+both_backends!(
+    #[sqlite(
+        ignore = "SQLite has no row locks: it runs one writer at a time, so a claim has nothing to skip"
+    )]
+    a_claim_skips_a_job_another_claimer_holds
+);
 
 const SECOND: i64 = 1_000;
 const LEASE: i64 = 30 * SECOND;
@@ -510,4 +516,44 @@ async fn failures_back_off_until_max_attempts(db: &Db) {
             failed: 3
         }
     );
+}
+
+/// PostgreSQL: a claim in flight holds its job's row lock until it commits; another claim
+/// skips that job and takes the next instead of waiting on the lock (and then finding the job
+/// gone and coming back empty-handed while others are due).
+async fn a_claim_skips_a_job_another_claimer_holds(db: &Db) {
+    let first = db
+        .enqueue_job("probe", None, &json!({}), NOW - 1, 3, NOW)
+        .await
+        .expect("enqueue");
+    let second = db
+        .enqueue_job("probe", None, &json!({}), NOW, 3, NOW)
+        .await
+        .expect("enqueue");
+    let Db::Postgres(pool) = db else {
+        panic!("this contract is PostgreSQL's");
+    };
+    let mut tx = pool.begin().await.expect("begin");
+    sqlx::query("SELECT id FROM jobs WHERE id = $1 FOR UPDATE")
+        .bind(first.id)
+        .fetch_one(&mut *tx)
+        .await
+        .expect("lock the oldest job");
+    let got = tokio::time::timeout(
+        std::time::Duration::from_secs(3),
+        db.claim_job("n2", &["probe"], LEASE, NOW),
+    )
+    .await
+    .expect("a claim does not wait on a job another claimer holds")
+    .expect("claim")
+    .expect("the next job");
+    assert_eq!(got.id, second.id);
+    tx.rollback().await.expect("rollback");
+    // Released, the oldest is claimed next.
+    let next = db
+        .claim_job("n3", &["probe"], LEASE, NOW)
+        .await
+        .expect("claim")
+        .expect("released");
+    assert_eq!(next.id, first.id);
 }

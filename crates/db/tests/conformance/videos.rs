@@ -181,7 +181,11 @@ async fn videos_are_created_found_edited_and_deleted(db: &Db) {
         media
     );
     assert_eq!(
-        (ready.status.as_str(), ready.failure.as_deref(), ready.expires_at),
+        (
+            ready.status.as_str(),
+            ready.failure.as_deref(),
+            ready.expires_at
+        ),
         ("ready", None, Some(NOW + DAY))
     );
 
