@@ -1,6 +1,7 @@
 //! Videos and uploads: creation and lookups, the owner's edits, status and media facts, the
-//! paged library, storage arithmetic, retention, recording parts across a republish, cascades
-//! when a user or source is deleted, and the upload offset that only one writer moves.
+//! paged library, storage arithmetic, retention, a source's record switch, recording parts
+//! across a republish, cascades when a user or source is deleted, and the upload offset that
+//! only one writer moves.
 
 use ferrocast_db::uploads::{NewUpload, MAX_METADATA_BYTES};
 use ferrocast_db::videos::{NewVideo, VideoMedia, VideoRecord};
@@ -355,6 +356,30 @@ async fn a_republish_continues_the_recording(db: &Db) {
         db.open_recording_for_source(s.id, NOW).await.expect("q"),
         None
     );
+    // A source follows its plan until it says otherwise, and can go back to following it.
+    assert_eq!(s.record, None);
+    assert!(db
+        .set_source_record(s.id, Some(false), NOW + 1)
+        .await
+        .expect("off"));
+    let off = db.source_by_id(s.id).await.expect("q").expect("source");
+    assert_eq!((off.record, off.updated_at), (Some(false), NOW + 1));
+    assert!(db
+        .set_source_record(s.id, None, NOW + 2)
+        .await
+        .expect("plan"));
+    assert_eq!(
+        db.source_by_id(s.id)
+            .await
+            .expect("q")
+            .expect("source")
+            .record,
+        None
+    );
+    assert!(!db
+        .set_source_record(s.id + 1000, Some(true), NOW)
+        .await
+        .expect("missing"));
     let first = vid(1);
     let mut nv = new_video(u.id, &first, "recording", &[]);
     nv.source_id = Some(s.id);
