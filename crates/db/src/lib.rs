@@ -16,12 +16,15 @@ pub mod chat;
 pub mod connectors;
 pub mod destinations;
 pub mod identities;
+pub mod jobs;
 pub mod migrate;
 pub mod moderation;
 pub mod plans;
 pub mod preferences;
 pub mod site;
 pub mod sources;
+pub mod uploads;
+pub mod videos;
 
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
@@ -65,6 +68,10 @@ pub enum DbError {
     /// A uniqueness constraint refused the write (duplicate email, token, …).
     #[error("already exists")]
     Conflict,
+    /// A value the storage refuses before writing (out of range, too large); the message says
+    /// which and why.
+    #[error("{0}")]
+    Invalid(String),
     /// Any other database error.
     #[error("database error: {0}")]
     Query(#[from] sqlx::Error),

@@ -99,6 +99,11 @@ pub const SQLITE: &[Migration] = &[
         name: "suspension",
         sql: include_str!("../migrations/shared/0014_suspension.sql"),
     },
+    Migration {
+        version: 15,
+        name: "videos",
+        sql: include_str!("../migrations/sqlite/0015_videos.sql"),
+    },
 ];
 
 /// Migrations for PostgreSQL.
@@ -172,6 +177,11 @@ pub const POSTGRES: &[Migration] = &[
         version: 14,
         name: "suspension",
         sql: include_str!("../migrations/shared/0014_suspension.sql"),
+    },
+    Migration {
+        version: 15,
+        name: "videos",
+        sql: include_str!("../migrations/postgres/0015_videos.sql"),
     },
 ];
 

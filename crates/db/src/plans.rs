@@ -21,7 +21,8 @@ pub struct PlanRecord {
 
 const PLAN_COLUMNS: &str = "id, uuid, name, description, price_monthly_cents, price_yearly_cents, \
     price_monthly_inr_paise, price_yearly_inr_paise, max_sources, max_destinations, \
-    max_streaming_minutes_monthly, features, is_default, is_active, sort_order";
+    max_streaming_minutes_monthly, features, is_default, is_active, sort_order, max_storage_mb, \
+    max_upload_mb, recording_retention_days, record_by_default";
 
 macro_rules! plan_from_row {
     ($r:expr) => {{
@@ -41,6 +42,10 @@ macro_rules! plan_from_row {
                 max_streaming_minutes_monthly: $r.try_get("max_streaming_minutes_monthly")?,
                 features: serde_json::from_str(&features).unwrap_or_default(),
                 is_default: $r.try_get("is_default")?,
+                max_storage_mb: $r.try_get("max_storage_mb")?,
+                max_upload_mb: $r.try_get("max_upload_mb")?,
+                recording_retention_days: $r.try_get("recording_retention_days")?,
+                record_by_default: $r.try_get("record_by_default")?,
             },
             is_active: $r.try_get("is_active")?,
             sort_order: $r.try_get("sort_order")?,
@@ -130,25 +135,29 @@ impl Db {
                     "UPDATE subscription_plans SET description = $2, price_monthly_cents = $3, price_yearly_cents = $4, \
                      price_monthly_inr_paise = $5, price_yearly_inr_paise = $6, max_sources = $7, max_destinations = $8, \
                      max_streaming_minutes_monthly = $9, features = $10, is_default = $11, is_active = TRUE, \
-                     sort_order = $12, updated_at = $13 WHERE name = $1",
+                     sort_order = $12, updated_at = $13, max_storage_mb = $14, max_upload_mb = $15, \
+                     recording_retention_days = $16, record_by_default = $17 WHERE name = $1",
                 )
                 .bind(&s.name).bind(&s.description).bind(s.price_monthly_cents).bind(s.price_yearly_cents)
                 .bind(s.price_monthly_inr_paise).bind(s.price_yearly_inr_paise).bind(s.max_sources)
                 .bind(s.max_destinations).bind(s.max_streaming_minutes_monthly).bind(&features)
-                .bind(s.is_default).bind(i as i64 + 1).bind(now)
+                .bind(s.is_default).bind(i as i64 + 1).bind(now).bind(s.max_storage_mb)
+                .bind(s.max_upload_mb).bind(s.recording_retention_days).bind(s.record_by_default)
                 .execute(&mut *tx).await?.rows_affected();
                 if updated == 0 {
                     sqlx::query(
                         "INSERT INTO subscription_plans (uuid, name, description, price_monthly_cents, price_yearly_cents, \
                          price_monthly_inr_paise, price_yearly_inr_paise, max_sources, max_destinations, \
-                         max_streaming_minutes_monthly, features, is_default, is_active, sort_order, created_at, updated_at) \
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, TRUE, $13, $14, $14)",
+                         max_streaming_minutes_monthly, features, is_default, is_active, sort_order, created_at, updated_at, \
+                         max_storage_mb, max_upload_mb, recording_retention_days, record_by_default) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, TRUE, $13, $14, $14, $15, $16, $17, $18)",
                     )
                     .bind(uuid::Uuid::new_v4().to_string()).bind(&s.name).bind(&s.description)
                     .bind(s.price_monthly_cents).bind(s.price_yearly_cents).bind(s.price_monthly_inr_paise)
                     .bind(s.price_yearly_inr_paise).bind(s.max_sources).bind(s.max_destinations)
                     .bind(s.max_streaming_minutes_monthly).bind(&features).bind(s.is_default)
-                    .bind(i as i64 + 1).bind(now)
+                    .bind(i as i64 + 1).bind(now).bind(s.max_storage_mb).bind(s.max_upload_mb)
+                    .bind(s.recording_retention_days).bind(s.record_by_default)
                     .execute(&mut *tx).await?;
                 }
             }

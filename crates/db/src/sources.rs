@@ -24,13 +24,15 @@ pub struct SourceRecord {
     pub playback_id: String,
     /// Whether a publisher is live on it.
     pub is_active: bool,
+    /// Whether its live sessions are recorded; `None` follows the plan's `record_by_default`.
+    pub record: Option<bool>,
     /// Creation (ms).
     pub created_at: i64,
     /// Last change (ms).
     pub updated_at: i64,
 }
 
-const COLUMNS: &str = "id, uuid, user_id, name, description, stream_key_hash, stream_key_sealed, playback_id, is_active, created_at, updated_at";
+const COLUMNS: &str = "id, uuid, user_id, name, description, stream_key_hash, stream_key_sealed, playback_id, is_active, record, created_at, updated_at";
 
 macro_rules! source_from_row {
     ($r:expr) => {
@@ -44,6 +46,7 @@ macro_rules! source_from_row {
             stream_key_sealed: $r.try_get("stream_key_sealed")?,
             playback_id: $r.try_get("playback_id")?,
             is_active: $r.try_get("is_active")?,
+            record: $r.try_get("record")?,
             created_at: $r.try_get("created_at")?,
             updated_at: $r.try_get("updated_at")?,
         }
@@ -230,6 +233,18 @@ impl Db {
     pub async fn delete_source(&self, id: i64) -> Result<bool, DbError> {
         let n = on_pool!(self, p => sqlx::query("DELETE FROM stream_sources WHERE id = $1")
             .bind(id).execute(p).await?.rows_affected());
+        Ok(n > 0)
+    }
+
+    /// Sets whether a source records its live sessions (`None`: as the owner's plan says).
+    pub async fn set_source_record(
+        &self,
+        id: i64,
+        record: Option<bool>,
+        now: i64,
+    ) -> Result<bool, DbError> {
+        let n = on_pool!(self, p => sqlx::query("UPDATE stream_sources SET record = $2, updated_at = $3 WHERE id = $1")
+            .bind(id).bind(record).bind(now).execute(p).await?.rows_affected());
         Ok(n > 0)
     }
 

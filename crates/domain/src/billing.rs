@@ -678,6 +678,10 @@ mod tests {
             max_streaming_minutes_monthly: 12_000,
             features: vec![],
             is_default: false,
+            max_storage_mb: 51_200,
+            max_upload_mb: 10_240,
+            recording_retention_days: 90,
+            record_by_default: true,
         };
         assert_eq!(price(&plan, Cycle::Yearly, "INR"), Some(799_900));
         assert_eq!(price(&plan, Cycle::Monthly, "EUR"), None);

@@ -33,6 +33,43 @@ pub struct PlanSpec {
     pub features: Vec<String>,
     /// The plan of users without a subscription (exactly one plan is the default).
     pub is_default: bool,
+    /// Megabytes of stored video (recordings and uploads, all their objects) a user may keep.
+    pub max_storage_mb: i64,
+    /// Megabytes one upload may declare.
+    pub max_upload_mb: i64,
+    /// Days a recording is kept before it expires; 0 keeps recordings until deleted.
+    pub recording_retention_days: i64,
+    /// Whether live sessions are recorded when the source does not say (a source may switch it).
+    pub record_by_default: bool,
+}
+
+/// Storage a plan from a plans file allows when it does not say (Neustream's Free: 2 GiB).
+pub const DEFAULT_MAX_STORAGE_MB: i64 = 2048;
+/// Upload size a plan from a plans file allows when it does not say (2 GiB).
+pub const DEFAULT_MAX_UPLOAD_MB: i64 = 2048;
+/// Recording retention of a plan from a plans file that does not say (a week).
+pub const DEFAULT_RECORDING_RETENTION_DAYS: i64 = 7;
+/// The largest storage or upload allowance a plans file may give, in megabytes (1 EB, far
+/// beyond any disk, small enough that byte arithmetic on it cannot overflow).
+pub const MAX_MEGABYTES: i64 = 1_000_000_000_000;
+/// The longest retention a plans file may give (a century).
+pub const MAX_RETENTION_DAYS: i64 = 36_500;
+
+impl PlanSpec {
+    /// [`max_storage_mb`](Self::max_storage_mb) in bytes.
+    pub fn max_storage_bytes(&self) -> i64 {
+        self.max_storage_mb.saturating_mul(1024 * 1024)
+    }
+    /// [`max_upload_mb`](Self::max_upload_mb) in bytes.
+    pub fn max_upload_bytes(&self) -> i64 {
+        self.max_upload_mb.saturating_mul(1024 * 1024)
+    }
+    /// When a recording that ended at `ended_at` (ms) expires under this plan; `None` to keep it.
+    pub fn recording_expires_at(&self, ended_at: i64) -> Option<i64> {
+        (self.recording_retention_days > 0).then(|| {
+            ended_at.saturating_add(self.recording_retention_days.saturating_mul(86_400_000))
+        })
+    }
 }
 
 /// A plans file is unusable; the message names the plan and field.
@@ -70,6 +107,16 @@ struct FilePlan {
     features: Vec<String>,
     #[serde(default)]
     default: bool,
+    #[serde(default)]
+    max_storage_gb: Option<i64>,
+    #[serde(default)]
+    max_storage_mb: Option<i64>,
+    #[serde(default)]
+    max_upload_mb: Option<i64>,
+    #[serde(default)]
+    recording_retention_days: Option<i64>,
+    #[serde(default)]
+    record_by_default: Option<bool>,
 }
 
 #[derive(Deserialize)]
@@ -139,6 +186,10 @@ fn price(plan: &str, field: &str, p: Option<Price>) -> Result<i64, PlansFileErro
 /// max_destinations = 10
 /// max_streaming_hours_monthly = 200
 /// features = ["analytics"]
+/// max_storage_gb = 50              # or max_storage_mb; default 2048 MB
+/// max_upload_mb = 10240            # default 2048
+/// recording_retention_days = 90    # 0 keeps recordings; default 7
+/// record_by_default = true         # default true
 /// ```
 pub fn parse_plans_file(text: &str) -> Result<Vec<PlanSpec>, PlansFileError> {
     let root: FileRoot = toml::from_str(text).map_err(|e| PlansFileError(e.to_string()))?;
@@ -178,6 +229,38 @@ pub fn parse_plans_file(text: &str) -> Result<Vec<PlanSpec>, PlansFileError> {
                 )));
             }
         }
+        let storage_mb = match (p.max_storage_gb, p.max_storage_mb) {
+            (Some(g), None) => g.checked_mul(1024),
+            (None, Some(m)) => Some(m),
+            (None, None) => Some(DEFAULT_MAX_STORAGE_MB),
+            (Some(_), Some(_)) => {
+                return Err(PlansFileError(format!(
+                    "plan {name:?}: give at most one of max_storage_gb and max_storage_mb"
+                )))
+            }
+        };
+        let sizes = [
+            ("storage", storage_mb),
+            (
+                "max_upload_mb",
+                Some(p.max_upload_mb.unwrap_or(DEFAULT_MAX_UPLOAD_MB)),
+            ),
+        ];
+        for (field, v) in sizes {
+            if !matches!(v, Some(0..=MAX_MEGABYTES)) {
+                return Err(PlansFileError(format!(
+                    "plan {name:?}: {field} must be a whole number of megabytes from 0 to {MAX_MEGABYTES}"
+                )));
+            }
+        }
+        let retention = p
+            .recording_retention_days
+            .unwrap_or(DEFAULT_RECORDING_RETENTION_DAYS);
+        if !(0..=MAX_RETENTION_DAYS).contains(&retention) {
+            return Err(PlansFileError(format!(
+                "plan {name:?}: recording_retention_days must be from 0 (keep forever) to {MAX_RETENTION_DAYS}"
+            )));
+        }
         if p.features.len() > 64 || p.features.iter().any(|f| f.is_empty() || f.len() > 64) {
             return Err(PlansFileError(format!(
                 "plan {name:?}: features must be at most 64 names of 1 to 64 characters"
@@ -193,6 +276,10 @@ pub fn parse_plans_file(text: &str) -> Result<Vec<PlanSpec>, PlansFileError> {
             max_streaming_minutes_monthly: minutes.unwrap_or(0),
             features: p.features,
             is_default: p.default,
+            max_storage_mb: storage_mb.unwrap_or(DEFAULT_MAX_STORAGE_MB),
+            max_upload_mb: p.max_upload_mb.unwrap_or(DEFAULT_MAX_UPLOAD_MB),
+            recording_retention_days: retention,
+            record_by_default: p.record_by_default.unwrap_or(true),
             description: p.description,
             name,
         });
@@ -360,6 +447,10 @@ mod tests {
             max_destinations = 5
             max_streaming_hours_monthly = 20
             features = ["chat_badges"]
+            max_storage_gb = 50
+            max_upload_mb = 4096
+            recording_retention_days = 0
+            record_by_default = false
             "#,
         )
         .expect("valid file");
@@ -369,6 +460,31 @@ mod tests {
         assert_eq!(plans[1].price_yearly_cents, 4990);
         assert_eq!(plans[1].price_monthly_inr_paise, 39_900);
         assert_eq!(plans[1].max_streaming_minutes_monthly, 1200);
+        // Storage and recording: the defaults where the file is silent, the file's word where not.
+        assert_eq!(
+            (
+                plans[0].max_storage_mb,
+                plans[0].max_upload_mb,
+                plans[0].recording_retention_days,
+                plans[0].record_by_default
+            ),
+            (2048, 2048, 7, true)
+        );
+        assert_eq!(
+            (
+                plans[1].max_storage_mb,
+                plans[1].max_upload_mb,
+                plans[1].recording_retention_days,
+                plans[1].record_by_default
+            ),
+            (51_200, 4096, 0, false)
+        );
+        assert_eq!(plans[1].max_storage_bytes(), 51_200 * 1024 * 1024);
+        assert_eq!(plans[1].recording_expires_at(1_000), None);
+        assert_eq!(
+            plans[0].recording_expires_at(1_000),
+            Some(1_000 + 7 * DAY_MS)
+        );
         for (bad, what) in [
             ("[[plans]]\nname='A'\nmax_sources=1\nmax_destinations=1\nmax_streaming_hours_monthly=1\n", "exactly one plan"),
             ("[[plans]]\nname='A'\nmax_sources=-1\nmax_destinations=1\nmax_streaming_hours_monthly=1\ndefault=true\n", "max_sources"),
@@ -376,6 +492,10 @@ mod tests {
             ("[[plans]]\nname='A'\nmax_sources=1\nmax_destinations=1\ndefault=true\n", "exactly one of"),
             ("[[plans]]\nname='A'\nmax_sources=1\nmax_destinations=1\nmax_streaming_hours_monthly=1\ndefault=true\nsurprise=1\n", "unknown field"),
             ("plans = []", "no [[plans]]"),
+            ("[[plans]]\nname='A'\nmax_sources=1\nmax_destinations=1\nmax_streaming_hours_monthly=1\ndefault=true\nmax_storage_gb=1\nmax_storage_mb=1\n", "at most one of max_storage_gb"),
+            ("[[plans]]\nname='A'\nmax_sources=1\nmax_destinations=1\nmax_streaming_hours_monthly=1\ndefault=true\nmax_storage_gb=9223372036854775807\n", "storage must be"),
+            ("[[plans]]\nname='A'\nmax_sources=1\nmax_destinations=1\nmax_streaming_hours_monthly=1\ndefault=true\nmax_upload_mb=-1\n", "max_upload_mb must be"),
+            ("[[plans]]\nname='A'\nmax_sources=1\nmax_destinations=1\nmax_streaming_hours_monthly=1\ndefault=true\nrecording_retention_days=36501\n", "recording_retention_days must be"),
         ] {
             let e = parse_plans_file(bad).expect_err(what).to_string();
             assert!(e.contains(what), "{e}");

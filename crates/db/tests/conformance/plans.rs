@@ -36,6 +36,23 @@ async fn seeded_plans_and_the_default(db: &Db) {
         (999, 9999, 79900, 10, 12000)
     );
     assert!(pro.is_active && !pro.spec.is_default);
+    // Video allowances of the seeds (migration 0015).
+    assert_eq!(
+        plans
+            .iter()
+            .map(|p| (
+                p.spec.max_storage_mb,
+                p.spec.max_upload_mb,
+                p.spec.recording_retention_days,
+                p.spec.record_by_default
+            ))
+            .collect::<Vec<_>>(),
+        vec![
+            (2048, 2048, 7, true),
+            (51_200, 10_240, 90, true),
+            (512_000, 51_200, 0, true)
+        ]
+    );
     let free = db.default_plan().await.expect("default");
     assert_eq!(free.spec.name, "Free");
     assert!(free.spec.is_default);
@@ -61,6 +78,10 @@ fn spec(name: &str, max_sources: i64, is_default: bool) -> PlanSpec {
         max_streaming_minutes_monthly: 600,
         features: vec!["analytics".into()],
         is_default,
+        max_storage_mb: 1000 + max_sources,
+        max_upload_mb: 500,
+        recording_retention_days: 30,
+        record_by_default: !is_default,
     }
 }
 
