@@ -383,7 +383,10 @@ fn hand_over(
     inner: &Inner,
     playback_id: &str,
 ) {
-    if segmenter.latest_sequence().is_none_or(|s| s < *next_sequence) {
+    if segmenter
+        .latest_sequence()
+        .is_none_or(|s| s < *next_sequence)
+    {
         return;
     }
     let from = *next_sequence;
@@ -410,9 +413,21 @@ struct Playlist {
 
 impl Playlist {
     fn render(&self) -> String {
-        let longest = self.entries.iter().map(|e| e.duration_ms).max().unwrap_or(0);
-        // §4.3.3.1: every EXTINF rounded to the nearest second is at most the target.
-        let target_secs = self.target_ms.max(longest).div_ceil(1000).max(1);
+        let longest = self
+            .entries
+            .iter()
+            .map(|e| e.duration_ms)
+            .max()
+            .unwrap_or(0);
+        // §4.3.3.1: every EXTINF rounded to the nearest second is at most the target. Rounded,
+        // not ceiled, so that segments a few ms over the configured target (the usual case)
+        // leave it unchanged as the playlist grows; only an encoder whose keyframes come
+        // further apart than the target raises it.
+        let target_secs = self
+            .target_ms
+            .div_ceil(1000)
+            .max(longest.saturating_add(500) / 1000)
+            .max(1);
         let mut out = String::with_capacity(128 + 40 * self.entries.len());
         // Writing to a String cannot fail.
         let _ = write!(
@@ -513,9 +528,7 @@ async fn write(
                     let text = Bytes::from(playlist.render());
                     playlist_stale = !store(&inner, playlist_key.clone(), text).await;
                 }
-                let accounted = inner
-                    .store
-                    .segment_stored(&target, len as u64, duration_ms);
+                let accounted = inner.store.segment_stored(&target, len as u64, duration_ms);
                 if tokio::time::timeout(inner.config.port_timeout, accounted)
                     .await
                     .is_err()
@@ -612,6 +625,13 @@ mod tests {
         let text = p.render();
         assert!(text.starts_with("#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-PLAYLIST-TYPE:EVENT\n"));
         assert!(text.contains("#EXT-X-TARGETDURATION:5\n"), "{text}");
+        p.entries.truncate(1);
+        p.entries.push(entry(1, 4499, false));
+        assert!(
+            p.render().contains("#EXT-X-TARGETDURATION:4\n"),
+            "4.499 s rounds to 4"
+        );
+        p.entries.push(entry(3, 4000, true));
         assert!(text.contains("#EXTINF:4.533,\ns000001.ts\n"), "{text}");
         assert_eq!(text.matches("#EXT-X-DISCONTINUITY\n").count(), 1);
         assert_eq!(text.matches("#EXT-X-PROGRAM-DATE-TIME:").count(), 2);

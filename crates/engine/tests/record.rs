@@ -5,8 +5,8 @@
 
 use bytes::Bytes;
 use ferrocast_domain::media::{
-    PortFuture, PublishAuthorizer, PublishDenied, PublishGrant, RecordingSession,
-    RecordingStore, RecordingSummary, RecordingTarget,
+    PortFuture, PublishAuthorizer, PublishDenied, PublishGrant, RecordingSession, RecordingStore,
+    RecordingSummary, RecordingTarget,
 };
 use ferrocast_engine::record::{RecordConfig, RecordStats};
 use ferrocast_engine::restream::{tls_config, RestreamConfig};
@@ -125,7 +125,10 @@ impl RecordingStore for DirStore {
                 self.refused.fetch_add(1, Ordering::SeqCst);
                 return Err("the test store is down".into());
             }
-            if key.split('/').any(|p| p.is_empty() || p == "." || p == "..") {
+            if key
+                .split('/')
+                .any(|p| p.is_empty() || p == "." || p == "..")
+            {
                 return Err(format!("bad key {key:?}"));
             }
             let path = self.path(&key);
@@ -290,15 +293,16 @@ fn run(cmd: &mut Command, within: Duration) -> (bool, String, String) {
 /// The playlist's duration (s) and its streams' codec names, by ffprobe.
 fn probe(playlist: &Path) -> (f64, Vec<String>) {
     let (ok, out, err) = run(
-        Command::new("ffprobe").args([
-            "-v",
-            "error",
-            "-show_entries",
-            "format=duration:stream=codec_name",
-            "-of",
-            "default=noprint_wrappers=1",
-        ])
-        .arg(playlist),
+        Command::new("ffprobe")
+            .args([
+                "-v",
+                "error",
+                "-show_entries",
+                "format=duration:stream=codec_name",
+                "-of",
+                "default=noprint_wrappers=1",
+            ])
+            .arg(playlist),
         Duration::from_secs(30),
     );
     assert!(ok, "ffprobe {}: {err}", playlist.display());
@@ -326,7 +330,11 @@ fn plays_clean(playlist: &Path) {
             .args(["-f", "null", "-"]),
         Duration::from_secs(60),
     );
-    assert!(ok && err.trim().is_empty(), "decoding {}: {err}", playlist.display());
+    assert!(
+        ok && err.trim().is_empty(),
+        "decoding {}: {err}",
+        playlist.display()
+    );
 }
 
 /// The segment names a playlist lists.
@@ -373,7 +381,11 @@ async fn a_stream_is_recorded_whole_and_a_republish_is_a_new_part() {
     let node = start(store.clone(), RecordConfig::default()).await;
     let stats = node.stats();
 
-    wait_exit(publish(&node.rtmp, "alpha", 8, true), Duration::from_secs(30)).await;
+    wait_exit(
+        publish(&node.rtmp, "alpha", 8, true),
+        Duration::from_secs(30),
+    )
+    .await;
     wait_until("the recording's end", Duration::from_secs(20), || {
         store.ends().len() == 1
     })
@@ -408,7 +420,11 @@ async fn a_stream_is_recorded_whole_and_a_republish_is_a_new_part() {
     .await;
 
     // The encoder comes back: a new publishing session, a new begin, a new part.
-    wait_exit(publish(&node.rtmp, "alpha", 3, true), Duration::from_secs(30)).await;
+    wait_exit(
+        publish(&node.rtmp, "alpha", 3, true),
+        Duration::from_secs(30),
+    )
+    .await;
     wait_until("the second part's end", Duration::from_secs(20), || {
         store.ends().len() == 2
     })
@@ -425,7 +441,10 @@ async fn a_stream_is_recorded_whole_and_a_republish_is_a_new_part() {
     finished_part(&store, &target2, &summary2);
     let playlist2 = store.path(&target2.prefix).join("index.m3u8");
     let (duration2, _) = probe(&playlist2);
-    assert!((duration2 - 3.0).abs() <= 1.5, "recorded {duration2} s of 3");
+    assert!(
+        (duration2 - 3.0).abs() <= 1.5,
+        "recorded {duration2} s of 3"
+    );
     plays_clean(&playlist2);
     // The first part is untouched.
     assert!((probe(&playlist).0 - duration).abs() < 0.01);
@@ -435,7 +454,11 @@ async fn a_stream_is_recorded_whole_and_a_republish_is_a_new_part() {
 async fn an_audio_only_stream_is_recorded() {
     let store = DirStore::new("audio");
     let node = start(store.clone(), RecordConfig::default()).await;
-    wait_exit(publish(&node.rtmp, "radio", 6, false), Duration::from_secs(30)).await;
+    wait_exit(
+        publish(&node.rtmp, "radio", 6, false),
+        Duration::from_secs(30),
+    )
+    .await;
     wait_until("the recording's end", Duration::from_secs(20), || {
         store.ends().len() == 1
     })
@@ -565,7 +588,14 @@ fn a_crash_leaves_a_playable_event_playlist_of_the_stored_segments() {
     // Still live to a player: it opens and finds both tracks.
     let (ok, out, err) = run(
         Command::new("ffprobe")
-            .args(["-v", "error", "-show_entries", "stream=codec_name", "-of", "csv=p=0"])
+            .args([
+                "-v",
+                "error",
+                "-show_entries",
+                "stream=codec_name",
+                "-of",
+                "csv=p=0",
+            ])
             .arg(dir.join("index.m3u8")),
         Duration::from_secs(30),
     );
