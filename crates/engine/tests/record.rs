@@ -104,6 +104,10 @@ impl RecordingStore for DirStore {
     ) -> PortFuture<'a, Result<Option<RecordingTarget>, String>> {
         Box::pin(async move {
             self.sessions.lock().unwrap().push(session.clone());
+            // The server's "not recorded" answer (plan or source setting).
+            if session.playback_id.starts_with("pb-off") {
+                return Ok(None);
+            }
             let mut parts = self.parts.lock().unwrap();
             let part = parts.entry(session.source_id).or_default();
             *part += 1;
@@ -448,6 +452,27 @@ async fn a_stream_is_recorded_whole_and_a_republish_is_a_new_part() {
     plays_clean(&playlist2);
     // The first part is untouched.
     assert!((probe(&playlist).0 - duration).abs() < 0.01);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_the_store_declines_is_not_recorded() {
+    let store = DirStore::new("declined");
+    let node = start(store.clone(), RecordConfig::default()).await;
+    let stats = node.stats();
+    wait_exit(publish(&node.rtmp, "off", 3, true), Duration::from_secs(30)).await;
+    wait_until("the store asked", Duration::from_secs(5), || {
+        store.sessions.lock().unwrap().len() == 1
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(store.ends().is_empty());
+    assert_eq!(stats.segments.load(Ordering::SeqCst), 0);
+    assert_eq!(stats.active.load(Ordering::SeqCst), 0);
+    assert_eq!(
+        std::fs::read_dir(&store.root).unwrap().count(),
+        0,
+        "nothing written"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
