@@ -272,7 +272,7 @@ async fn record(inner: Arc<Inner>, session: RecordingSession, reader: Reader) {
         Ok(Ok(Some(target))) => target,
         Ok(Ok(None)) => return,
         Ok(Err(e)) => {
-            tracing::warn!(%playback_id, error = %e, "recording not started: the store refused");
+            tracing::warn!(%playback_id, error = %e, "recording not started: the store could not decide");
             return;
         }
         Err(_) => {
