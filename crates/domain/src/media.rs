@@ -1,8 +1,13 @@
-//! The media engine's seams: how it asks whether a stream key may publish. The engine never
-//! touches the database; the server implements this port.
+//! The media engine's seams: how it asks whether a stream key may publish, and where it records
+//! live streams. The engine never touches the database or the object store; the server
+//! implements these ports.
 
+use bytes::Bytes;
 use std::future::Future;
 use std::pin::Pin;
+
+/// The future a port method returns: boxed, so the ports stay object-safe.
+pub type PortFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 /// What an accepted publisher may publish to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -42,6 +47,84 @@ pub trait PublishAuthorizer: Send + Sync + 'static {
         app: &'a str,
         stream_key: &'a str,
     ) -> Pin<Box<dyn Future<Output = Result<PublishGrant, PublishDenied>> + Send + 'a>>;
+}
+
+/// A publishing session the engine could record: asked of [`RecordingStore::begin`] when the
+/// stream goes live.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordingSession {
+    /// The source's id in storage.
+    pub source_id: i64,
+    /// Its public playback id.
+    pub playback_id: String,
+    /// The hub's publishing session (the `generation` of the stream's lifecycle events): a
+    /// republish is a new generation, and a new call.
+    pub generation: u64,
+    /// When the stream went live (Unix ms).
+    pub started_at_ms: i64,
+}
+
+/// Where one part of a recording is written: the server's answer to
+/// [`RecordingStore::begin`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordingTarget {
+    /// The recording's id in storage (a republish may continue the same recording).
+    pub recording_id: i64,
+    /// The object key prefix of this part, ending in `/` (e.g. `videos/<uuid>/rec/p3/`): the
+    /// engine writes `<prefix>s000000.ts`, `<prefix>s000001.ts`, … and `<prefix>index.m3u8`.
+    pub prefix: String,
+    /// The part number within the recording (one per publishing session).
+    pub part: u32,
+}
+
+/// What one part of a recording holds when it ends, for [`RecordingStore::end`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RecordingSummary {
+    /// Segments stored.
+    pub segments: u64,
+    /// Their total duration (ms).
+    pub duration_ms: u64,
+    /// Their total size (bytes).
+    pub bytes: u64,
+    /// Segments lost (the store failed or fell too far behind); each gap is marked in the
+    /// playlist with `EXT-X-DISCONTINUITY`.
+    pub gaps: u64,
+    /// The publisher ended the stream and the final playlist (with `EXT-X-ENDLIST`) was
+    /// stored. False when the recorder lost the stream or could not store the end.
+    pub clean: bool,
+}
+
+/// Where live streams are recorded: the server decides which sessions to record (plan, source
+/// setting) and stores the objects. Object-safe so the binary can plug in the server's
+/// implementation; every method is called with a timeout by the engine.
+pub trait RecordingStore: Send + Sync + 'static {
+    /// A stream went live: `Ok(Some(target))` to record this session into `target`,
+    /// `Ok(None)` not to record it, `Err(description)` if the decision could not be made (the
+    /// session is then not recorded).
+    fn begin<'a>(
+        &'a self,
+        session: &'a RecordingSession,
+    ) -> PortFuture<'a, Result<Option<RecordingTarget>, String>>;
+
+    /// Stores one object under `key` (a segment or the playlist), replacing any previous one.
+    /// The replacement must be atomic: a reader sees the old object or the new one, never a
+    /// mix (a crash while the playlist is rewritten must leave a playable playlist).
+    fn write<'a>(&'a self, key: String, bytes: Bytes) -> PortFuture<'a, Result<(), String>>;
+
+    /// A segment of `target` was stored and listed in its playlist (for storage accounting).
+    fn segment_stored<'a>(
+        &'a self,
+        target: &'a RecordingTarget,
+        bytes: u64,
+        duration_ms: u64,
+    ) -> PortFuture<'a, ()>;
+
+    /// The part ended; its final playlist is stored if `summary.clean`.
+    fn end<'a>(
+        &'a self,
+        target: &'a RecordingTarget,
+        summary: RecordingSummary,
+    ) -> PortFuture<'a, ()>;
 }
 
 /// Whether a public identifier (playback id, app name) is safe to use in URLs and file names:

@@ -55,13 +55,13 @@ fn unix_ms() -> i64 {
 
 /// Extends 32-bit RTMP timestamps to 64 bits across wraparound.
 #[derive(Default)]
-struct Unwrap {
+pub(crate) struct Unwrap {
     last: Option<u32>,
     high: u64,
 }
 
 impl Unwrap {
-    fn extend(&mut self, ts: u32) -> u64 {
+    pub(crate) fn extend(&mut self, ts: u32) -> u64 {
         if let Some(last) = self.last {
             // A jump back of more than half the range is a wrap, not a reorder.
             if ts < last && last - ts > u32::MAX / 2 {

@@ -16,11 +16,12 @@ pub mod addresses;
 pub mod flv_out;
 pub mod hls;
 mod io;
+pub mod record;
 pub mod restream;
 pub mod rtmp_server;
 mod rtmp_stats;
 
-use ferrocast_domain::media::PublishAuthorizer;
+use ferrocast_domain::media::{PublishAuthorizer, RecordingStore};
 use ferrocast_hub::Hub;
 use std::sync::Arc;
 
@@ -37,6 +38,8 @@ pub struct Engine {
     pub restream: restream::Restreamer,
     /// Counters of the RTMP listener (connections open, refused, timed out).
     pub rtmp_stats: Arc<rtmp_stats::RtmpStats>,
+    /// Records live streams, when the engine was started [`with_recording`](Engine::with_recording).
+    pub recorder: Option<record::Recorder>,
 }
 
 impl Engine {
@@ -58,6 +61,20 @@ impl Engine {
             hls,
             authorizer,
             rtmp_stats: Arc::default(),
+            recorder: None,
         }
+    }
+
+    /// This engine, also recording the live streams `store` chooses from now on (see
+    /// [`record`]). Call once, right after [`Engine::start`] (needs a Tokio runtime).
+    pub fn with_recording(
+        mut self,
+        store: Arc<dyn RecordingStore>,
+        config: record::RecordConfig,
+    ) -> Engine {
+        let recorder = record::Recorder::new(self.hub.clone(), store, config);
+        recorder.spawn();
+        self.recorder = Some(recorder);
+        self
     }
 }
