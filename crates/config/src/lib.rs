@@ -101,6 +101,9 @@ pub const SETTINGS: &[Setting] = &[
     Setting { key: "s3_region", default: Some("us-east-1"), secret: false, help: "Region S3 requests are signed for" },
     Setting { key: "s3_access_key_id", default: None, secret: false, help: "S3 access key id (needed with an s3:// STORAGE_URL)" },
     Setting { key: "s3_secret_access_key", default: None, secret: true, help: "S3 secret access key (needed with an s3:// STORAGE_URL)" },
+    Setting { key: "job_workers", default: Some("1"), secret: false, help: "Video processing jobs (packaging recordings, transcoding uploads) this node runs at once; 0: none (another node processes)" },
+    Setting { key: "job_lease_ms", default: Some("60000"), secret: false, help: "Milliseconds a node holds a job between heartbeats before another node may take it over" },
+    Setting { key: "recording_finish_delay_ms", default: Some("30000"), secret: false, help: "Milliseconds after a live stream ends before its recording is packaged; a republish within it continues the same recording" },
 ];
 
 /// A value that must not be printed. `Debug` and `Display` show `[redacted]`.
@@ -238,6 +241,12 @@ pub struct Config {
     pub identity: IdentityProviders,
     /// Where recordings, uploads and videos are stored.
     pub storage: StorageSettings,
+    /// Video processing jobs this node runs at once (0: none).
+    pub job_workers: usize,
+    /// Milliseconds a job's lease lasts (renewed by heartbeats a third as often).
+    pub job_lease_ms: u64,
+    /// Milliseconds after a live stream ends before its recording is packaged.
+    pub recording_finish_delay_ms: u64,
     /// Where each setting's value came from.
     pub origins: BTreeMap<&'static str, Origin>,
 }
@@ -970,6 +979,30 @@ impl Layered {
                 }
             },
         };
+        let job_workers = parse(
+            &self,
+            "job_workers",
+            &mut problems,
+            "a whole number of workers",
+            1usize,
+        )
+        .min(64);
+        let job_lease_ms = parse(
+            &self,
+            "job_lease_ms",
+            &mut problems,
+            "a whole number of milliseconds",
+            60_000u64,
+        )
+        .clamp(1_000, 3_600_000);
+        let recording_finish_delay_ms = parse(
+            &self,
+            "recording_finish_delay_ms",
+            &mut problems,
+            "a whole number of milliseconds",
+            30_000u64,
+        )
+        .min(3_600_000);
         let rtmp_max_connections_per_ip = parse(
             &self,
             "rtmp_max_connections_per_ip",
@@ -1153,6 +1186,9 @@ impl Layered {
             payments,
             identity,
             storage,
+            job_workers,
+            job_lease_ms,
+            recording_finish_delay_ms,
             origins,
         })
     }

@@ -268,6 +268,13 @@ impl Db {
         Ok(n > 0)
     }
 
+    /// Sets what kind of video it is (`recording`, `upload` or `short`).
+    pub async fn set_video_kind(&self, id: i64, kind: &str, now: i64) -> Result<bool, DbError> {
+        let n = on_pool!(self, p => sqlx::query("UPDATE videos SET kind = $2, updated_at = $3 WHERE id = $1")
+            .bind(id).bind(kind).bind(now).execute(p).await?.rows_affected());
+        Ok(n > 0)
+    }
+
     /// Sets when retention removes a video (`None` keeps it).
     pub async fn set_video_expiry(
         &self,
@@ -385,5 +392,35 @@ impl Db {
         )
         .bind(id).bind(generation).bind(now).execute(p).await?.rows_affected());
         Ok(n > 0)
+    }
+
+    /// Recordings left `recording` by a node that died: not written since `updated_before`
+    /// (ms), their source not live on any node (no open publishing session whose heartbeat is
+    /// at or after `live_since`), and no `finish_recording` job waiting or running for them.
+    /// Up to `limit`, oldest first.
+    pub async fn stale_recordings(
+        &self,
+        updated_before: i64,
+        live_since: i64,
+        limit: i64,
+    ) -> Result<Vec<VideoRecord>, DbError> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM videos v WHERE kind = 'recording' AND status = 'recording' \
+             AND updated_at < $1 \
+             AND NOT EXISTS (SELECT 1 FROM stream_sessions s WHERE s.source_id = v.source_id \
+                 AND s.ended_at IS NULL AND s.last_seen_at >= $2) \
+             AND NOT EXISTS (SELECT 1 FROM jobs j WHERE j.video_id = v.id \
+                 AND j.kind = 'finish_recording' AND j.state IN ('queued', 'running')) \
+             ORDER BY updated_at, id LIMIT $3"
+        );
+        on_pool!(self, p => {
+            let rows = sqlx::query(&sql).bind(updated_before).bind(live_since).bind(limit.max(0))
+                .fetch_all(p).await?;
+            let mut out = Vec::with_capacity(rows.len());
+            for r in rows {
+                out.push(video_from_row!(r));
+            }
+            Ok(out)
+        })
     }
 }

@@ -319,6 +319,21 @@ pub async fn start(mut config: Config) -> anyhow::Result<Running> {
     let restream = restream_config(&config)?;
     let clock = service::clock::system();
     let grants = service::streams::Grants::default();
+    let storage = ferrocast_storage::Storage::from_config(&config)
+        .map_err(|e| anyhow::anyhow!("{e} (FERROCAST_STORAGE_URL)"))?;
+    let jobs = service::jobs::JobQueue::new(db.clone(), clock.clone());
+    let recordings = Arc::new(service::recordings::Recordings::new(
+        db.clone(),
+        storage.clone(),
+        jobs.clone(),
+        clock.clone(),
+        config.recording_finish_delay_ms,
+    ));
+    let pipeline = state::Pipeline {
+        jobs: jobs.clone(),
+        job_stats: Arc::default(),
+        recordings: recordings.decisions(),
+    };
     let engine = ferrocast_engine::Engine::start(
         Arc::new(service::streams::SourceAuthorizer::new(
             db.clone(),
@@ -326,6 +341,10 @@ pub async fn start(mut config: Config) -> anyhow::Result<Running> {
             clock.clone(),
         )),
         restream,
+    )
+    .with_recording(
+        recordings,
+        ferrocast_engine::record::RecordConfig::default(),
     );
     let rtmp = rtmp_config(&config);
     let (tx, rx) = tokio::sync::watch::channel(false);
@@ -337,10 +356,31 @@ pub async fn start(mut config: Config) -> anyhow::Result<Running> {
         mailer,
         engine.clone(),
         grants,
-        fanout,
-        clock,
+        fanout.clone(),
+        clock.clone(),
+        storage.clone(),
+        pipeline.clone(),
     )
     .context("starting the password hashing threads")?;
+    service::jobs::spawn(
+        Arc::new(service::processing::Media::new(
+            state.db.clone(),
+            storage,
+            fanout.clone(),
+            clock,
+            &state.config.data_dir,
+            state.config.recording_finish_delay_ms,
+        )),
+        jobs,
+        service::jobs::RunnerConfig {
+            node: fanout.node().to_string(),
+            workers: state.config.job_workers,
+            lease_ms: state.config.job_lease_ms as i64,
+            finish_delay_ms: state.config.recording_finish_delay_ms as i64,
+        },
+        pipeline.job_stats,
+        rx.clone(),
+    );
     service::streams::spawn(state.streams.clone());
     let socket_io = realtime::start(state.clone(), rx.clone());
     connectors::start(&state, rx.clone()).await;

@@ -75,6 +75,21 @@ pub struct Inner {
     pub identity: Identity,
     /// Pictures of live streams for link previews.
     pub thumbnails: crate::service::thumbnail::Thumbnails,
+    /// Where recordings, uploads and videos are stored.
+    pub storage: ferrocast_storage::Storage,
+    /// The video pipeline's queue and counters.
+    pub pipeline: Pipeline,
+}
+
+/// The video pipeline's parts a request handler or `/metrics` reaches.
+#[derive(Clone)]
+pub struct Pipeline {
+    /// Queues video jobs (and wakes this node's workers).
+    pub jobs: crate::service::jobs::JobQueue,
+    /// The job runner's counters.
+    pub job_stats: Arc<crate::service::jobs::JobStats>,
+    /// The recording decisions' counters.
+    pub recordings: Arc<crate::service::recordings::RecordingDecisions>,
 }
 
 impl std::ops::Deref for AppState {
@@ -95,6 +110,8 @@ pub fn compose(
     grants: Grants,
     fanout: Arc<dyn Fanout>,
     clock: SharedClock,
+    storage: ferrocast_storage::Storage,
+    pipeline: Pipeline,
 ) -> std::io::Result<AppState> {
     let http = reqwest::Client::builder()
         .connect_timeout(Duration::from_secs(10))
@@ -166,5 +183,7 @@ pub fn compose(
         http,
         payments_limiter: RateLimiter::new(10, Duration::from_secs(60)),
         thumbnails: Default::default(),
+        storage,
+        pipeline,
     })))
 }

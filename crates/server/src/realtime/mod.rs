@@ -926,6 +926,7 @@ async fn deliver(
                 rt.book.record(sample.clone());
                 emit(io, room, name, &sample).await
             }
+            RealtimeEvent::VideoProgress { progress, .. } => emit(io, room, name, &progress).await,
             // Between nodes only: `socket()` answered `None` above.
             RealtimeEvent::ConnectorChanged { .. }
             | RealtimeEvent::ConnectorSend { .. }

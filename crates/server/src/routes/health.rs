@@ -122,6 +122,7 @@ pub async fn metrics(
     text.push_str(&restream_metrics(&state.engine));
     text.push_str(&realtime_metrics(&state));
     text.push_str(&rtmp_metrics(&state.engine.rtmp_stats));
+    text.push_str(&video_metrics(&state));
     (
         [(
             header::CONTENT_TYPE,
@@ -149,6 +150,115 @@ fn realtime_metrics(state: &AppState) -> String {
 
 /// The RTMP listener: connections open, refused at accept (by which cap) and closed by a
 /// timeout (by which one). Labels are fixed words.
+/// The recorder's and the job runner's counters.
+fn video_metrics(state: &AppState) -> String {
+    use std::fmt::Write;
+    use std::sync::atomic::Ordering::Relaxed;
+    let mut out = String::new();
+    let mut series = |name: &str, kind: &str, help: &str, value: u64| {
+        let _ = writeln!(
+            out,
+            "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}"
+        );
+    };
+    if let Some(recorder) = &state.engine.recorder {
+        let s = recorder.stats();
+        series(
+            "ferrocast_recordings_active",
+            "gauge",
+            "Live sessions being recorded on this node.",
+            s.active.load(Relaxed),
+        );
+        series(
+            "ferrocast_recording_segments_total",
+            "counter",
+            "Recorded segments stored.",
+            s.segments.load(Relaxed),
+        );
+        series(
+            "ferrocast_recording_bytes_total",
+            "counter",
+            "Bytes of recorded segments stored.",
+            s.bytes.load(Relaxed),
+        );
+        series(
+            "ferrocast_recording_write_failures_total",
+            "counter",
+            "Failed writes of recorded segments and playlists (each failed retry counts).",
+            s.write_failures.load(Relaxed),
+        );
+        series(
+            "ferrocast_recording_gaps_total",
+            "counter",
+            "Recorded segments lost (queue full or store failing).",
+            s.gaps.load(Relaxed),
+        );
+        series(
+            "ferrocast_recording_resyncs_total",
+            "counter",
+            "Times the recorder fell behind a stream and caught up again.",
+            s.resyncs.load(Relaxed),
+        );
+    }
+    let d = &state.pipeline.recordings;
+    series(
+        "ferrocast_recordings_started_total",
+        "counter",
+        "Live sessions recorded as a new recording.",
+        d.started.load(Relaxed),
+    );
+    series(
+        "ferrocast_recordings_continued_total",
+        "counter",
+        "Live sessions recorded as the next part of a recording (a republish).",
+        d.continued.load(Relaxed),
+    );
+    series(
+        "ferrocast_recordings_over_quota_total",
+        "counter",
+        "Live sessions not recorded because the owner's storage quota was used up.",
+        d.over_quota.load(Relaxed),
+    );
+    series(
+        "ferrocast_recording_decision_errors_total",
+        "counter",
+        "Live sessions not recorded because the decision could not be made.",
+        d.errors.load(Relaxed),
+    );
+    let j = &state.pipeline.job_stats;
+    series(
+        "ferrocast_jobs_running",
+        "gauge",
+        "Video jobs running on this node.",
+        j.running.load(Relaxed),
+    );
+    series(
+        "ferrocast_jobs_completed_total",
+        "counter",
+        "Video jobs this node completed.",
+        j.completed.load(Relaxed),
+    );
+    series(
+        "ferrocast_jobs_retried_total",
+        "counter",
+        "Video job attempts that failed and were queued again.",
+        j.retried.load(Relaxed),
+    );
+    series(
+        "ferrocast_jobs_failed_total",
+        "counter",
+        "Video jobs that failed for good.",
+        j.failed.load(Relaxed),
+    );
+    series(
+        "ferrocast_jobs_lost_total",
+        "counter",
+        "Video jobs whose lease this node lost while working them.",
+        j.lost.load(Relaxed),
+    );
+    out
+}
+
 fn rtmp_metrics(stats: &ferrocast_engine::rtmp_server::RtmpStats) -> String {
     use std::fmt::Write;
     use std::sync::atomic::Ordering::Relaxed;

@@ -145,6 +145,19 @@ pub struct ChatMessageOut {
     pub created_at: String,
 }
 
+/// Where a video's processing stands, as the owner's sockets receive it (`video-progress`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VideoProgress {
+    /// The video's public id.
+    pub video_id: String,
+    /// The video's status (`recording`, `processing`, `ready`, `failed`).
+    pub status: String,
+    /// What processing is doing (`probing`, `packaging`, `mp4`, `thumbnails`); `None` once done.
+    pub stage: Option<String>,
+    /// How far along, 0 to 100.
+    pub percent: u8,
+}
+
 /// An event for the clients of one source's rooms.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
@@ -250,6 +263,14 @@ pub enum RealtimeEvent {
         user_id: i64,
         /// The sample.
         sample: super::stats::StreamSample,
+    },
+    /// A video's processing moved on (or it became ready or failed): for its owner's sockets
+    /// only, as `video-progress`.
+    VideoProgress {
+        /// The video's owner.
+        user_id: i64,
+        /// What the owner is told.
+        progress: VideoProgress,
     },
     /// A restream destination is to try again now: the node where its stream is live does it
     /// (not sent to clients).
@@ -402,6 +423,9 @@ impl RealtimeEvent {
             RealtimeEvent::UsageWarning { user_id, .. } => ("usage-warning", Room::User(*user_id)),
             RealtimeEvent::Viewers { source_id, .. } => ("viewer-count", Room::Stream(*source_id)),
             RealtimeEvent::StreamStats { user_id, .. } => ("stream-stats", Room::User(*user_id)),
+            RealtimeEvent::VideoProgress { user_id, .. } => {
+                ("video-progress", Room::User(*user_id))
+            }
             RealtimeEvent::ConnectorChanged { .. }
             | RealtimeEvent::ConnectorSend { .. }
             | RealtimeEvent::DestinationRetry { .. } => return None,
