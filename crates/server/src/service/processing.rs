@@ -490,7 +490,7 @@ impl Media {
         for v in videos {
             match self
                 .storage
-                .delete_prefix(&format!("videos/{}/", v.uuid))
+                .delete_prefix(&format!("videos/{}", v.uuid))
                 .await
             {
                 Ok((objects, bytes)) => {
@@ -509,7 +509,7 @@ impl Media {
 
     /// Sets the video's size to what its objects take now.
     async fn sync_size(&self, video: &VideoRecord) {
-        let prefix = format!("videos/{}/", video.uuid);
+        let prefix = format!("videos/{}", video.uuid);
         let Ok(used) = self.storage.usage(&prefix).await else {
             return;
         };
@@ -576,7 +576,7 @@ impl Media {
         if parts.is_empty() {
             tracing::info!(video = %video.uuid, "recording holds no segment; deleted");
             self.storage
-                .delete_prefix(&format!("videos/{}/", video.uuid))
+                .delete_prefix(&format!("videos/{}", video.uuid))
                 .await?;
             self.db.delete_video(video.id).await?;
             return Ok(());

@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod checkout;
+pub mod moto;
 pub mod oidc;
 
 use ferrocast_config::{Config, Sources};

@@ -1,0 +1,304 @@
+//! Recording live streams into videos: ffmpeg publishes, the engine records through the
+//! server's recording store into the node's storage (local disk, and S3 through moto), and once
+//! the finish delay passed the `finish_recording` job packages it — a VOD playlist over the
+//! parts' segments, an MP4, a thumbnail and a preview strip. A republish within the delay
+//! continues the same video as its next part.
+
+use crate::support::{self, creator_with_source, publish, require, Backend, Options, TestApp};
+use ferrocast_db::videos::VideoRecord;
+use ferrocast_db::Db;
+use ferrocast_storage::Storage;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+/// Settings that make tests quick: the finish delay of 4 s instead of 30.
+pub fn fast_pipeline() -> Vec<(&'static str, String)> {
+    vec![("recording_finish_delay_ms", "4000".into())]
+}
+
+pub fn storage(app: &TestApp) -> Storage {
+    app.running.as_ref().expect("running").state.storage.clone()
+}
+
+pub async fn db(app: &TestApp) -> Db {
+    Db::connect(&app.database_url).await.expect("db")
+}
+
+/// Waits until the user's only video of `kind` is `ready` or `failed`.
+pub async fn settled_video(db: &Db, user_id: i64, within: Duration) -> VideoRecord {
+    let deadline = Instant::now() + within;
+    loop {
+        let (videos, _) = db.list_videos(user_id, 10, 0).await.expect("videos");
+        if let Some(v) = videos
+            .iter()
+            .find(|v| v.status == "ready" || v.status == "failed")
+        {
+            assert_eq!(videos.len(), 1, "one video: {videos:#?}");
+            return v.clone();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no video settled within {within:?}: {videos:#?}"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+/// Copies every object of a video into `dir`, keeping the keys' layout (so relative URIs in
+/// playlists resolve as they do over HTTP).
+pub async fn download_video(storage: &Storage, uuid: &str, dir: &Path) -> Vec<String> {
+    let prefix = format!("videos/{uuid}/");
+    let mut keys = Vec::new();
+    for (key, _) in storage.list(&format!("videos/{uuid}")).await.expect("list") {
+        let rel = key
+            .strip_prefix(&prefix)
+            .expect("under the prefix")
+            .to_string();
+        let path = dir.join(&rel);
+        std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+        storage
+            .download_to_file(&key, &path)
+            .await
+            .expect("download");
+        keys.push(rel);
+    }
+    keys.sort();
+    keys
+}
+
+/// ffprobe's JSON of a file.
+pub fn probe(path: &Path) -> serde_json::Value {
+    let out = Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-print_format",
+            "json",
+            "-show_format",
+            "-show_streams",
+        ])
+        .arg(path)
+        .output()
+        .expect("ffprobe");
+    assert!(
+        out.status.success(),
+        "ffprobe {}: {}",
+        path.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("json")
+}
+
+pub fn codecs(probe: &serde_json::Value) -> Vec<String> {
+    probe["streams"]
+        .as_array()
+        .expect("streams")
+        .iter()
+        .filter_map(|s| s["codec_name"].as_str().map(String::from))
+        .collect()
+}
+
+pub fn duration_secs(probe: &serde_json::Value) -> f64 {
+    probe["format"]["duration"]
+        .as_str()
+        .and_then(|d| d.parse().ok())
+        .expect("duration")
+}
+
+/// Decodes a file (a playlist: every segment) start to end; panics on any error.
+pub fn plays(path: &Path) {
+    let out = Command::new("ffmpeg")
+        .args(["-nostdin", "-v", "error", "-i"])
+        .arg(path)
+        .args(["-f", "null", "-"])
+        .output()
+        .expect("ffmpeg");
+    assert!(
+        out.status.success() && out.stderr.is_empty(),
+        "{} does not play cleanly: {}",
+        path.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn scratch() -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("ferrocast-rec-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).expect("scratch");
+    dir
+}
+
+async fn user_of(db: &Db, source_id: i64) -> i64 {
+    db.source_by_id(source_id)
+        .await
+        .expect("source")
+        .expect("exists")
+        .user_id
+}
+
+/// 20 s published → a ready `recording` whose playlist plays to the end in ffmpeg, H.264/AAC,
+/// 20 s within a GOP; its MP4 probes the same; thumbnail and strip stored.
+async fn single_session(app: &TestApp, email: &str) {
+    let src = creator_with_source(app, email).await;
+    let db = db(app).await;
+    let user = user_of(&db, src.id).await;
+    let rtmp = app.rtmp_url();
+    let key = src.key.clone();
+    let status = tokio::task::spawn_blocking(move || publish(&rtmp, &key, 20, &[]).wait())
+        .await
+        .expect("join")
+        .expect("ffmpeg");
+    assert!(status.success(), "ffmpeg published");
+    let video = settled_video(&db, user, Duration::from_secs(90)).await;
+    assert_eq!(video.status, "ready", "{video:#?}");
+    assert_eq!(video.kind, "recording");
+    assert_eq!(video.recording_parts, 1);
+    assert!(video.title.starts_with("Main — "), "{}", video.title);
+    assert!(
+        video.has_hls && video.has_mp4 && video.has_thumbnail,
+        "{video:#?}"
+    );
+    assert!(
+        video.strip_frames >= 19 && video.strip_frames <= 20,
+        "{}",
+        video.strip_frames
+    );
+    assert_eq!(video.video_codec.as_deref(), Some("h264"));
+    assert_eq!(video.audio_codec.as_deref(), Some("aac"));
+    let st = storage(app);
+    let dir = scratch();
+    let keys = download_video(&st, &video.uuid, &dir).await;
+    for k in [
+        "hls/index.m3u8",
+        "video.mp4",
+        "thumb.jpg",
+        "strip.jpg",
+        "rec/p1/index.m3u8",
+        "rec/p1/s000000.ts",
+    ] {
+        assert!(keys.iter().any(|x| x == k), "{k} in {keys:?}");
+    }
+    assert_eq!(
+        video.size_bytes,
+        st.usage(&format!("videos/{}", video.uuid))
+            .await
+            .expect("usage") as i64,
+        "the row's size is what the objects take"
+    );
+    let playlist = std::fs::read_to_string(dir.join("hls/index.m3u8")).expect("playlist");
+    assert!(
+        playlist.contains("#EXT-X-PLAYLIST-TYPE:VOD") && playlist.ends_with("#EXT-X-ENDLIST\n"),
+        "{playlist}"
+    );
+    assert!(playlist.contains("\n../rec/p1/s000000.ts\n"), "{playlist}");
+    let hls = dir.join("hls/index.m3u8");
+    plays(&hls);
+    let p = probe(&hls);
+    let mut c = codecs(&p);
+    c.sort();
+    assert_eq!(c, ["aac", "h264"]);
+    let d = duration_secs(&p);
+    assert!((d - 20.0).abs() <= 1.05, "playlist lasts {d} s");
+    let mp4 = probe(&dir.join("video.mp4"));
+    let d = duration_secs(&mp4);
+    assert!((d - 20.0).abs() <= 1.05, "mp4 lasts {d} s");
+    assert!((video.duration_ms.expect("duration") as f64 / 1000.0 - 20.0).abs() <= 1.05);
+    let thumb = probe(&dir.join("thumb.jpg"));
+    assert_eq!(thumb["streams"][0]["width"], 640);
+    let strip = probe(&dir.join("strip.jpg"));
+    assert_eq!(strip["streams"][0]["width"], 1600, "10 columns of 160 px");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Two publishes a second apart: one video of two parts, discontinuity between them.
+async fn republish_continues(app: &TestApp, email: &str) {
+    let src = creator_with_source(app, email).await;
+    let db = db(app).await;
+    let user = user_of(&db, src.id).await;
+    for _ in 0..2 {
+        let rtmp = app.rtmp_url();
+        let key = src.key.clone();
+        let status = tokio::task::spawn_blocking(move || publish(&rtmp, &key, 6, &[]).wait())
+            .await
+            .expect("join")
+            .expect("ffmpeg");
+        assert!(status.success());
+    }
+    let video = settled_video(&db, user, Duration::from_secs(90)).await;
+    assert_eq!(video.status, "ready", "{video:#?}");
+    assert_eq!(video.recording_parts, 2, "{video:#?}");
+    let dir = scratch();
+    download_video(&storage(app), &video.uuid, &dir).await;
+    let playlist = std::fs::read_to_string(dir.join("hls/index.m3u8")).expect("playlist");
+    assert!(
+        playlist.contains("../rec/p1/") && playlist.contains("../rec/p2/"),
+        "{playlist}"
+    );
+    assert!(
+        playlist.contains("#EXT-X-DISCONTINUITY\n#EXTINF:"),
+        "{playlist}"
+    );
+    let d = duration_secs(&probe(&dir.join("video.mp4")));
+    assert!((d - 12.0).abs() <= 2.1, "both parts in the mp4: {d} s");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+async fn live_session_becomes_a_ready_video(b: Backend) {
+    require("ffmpeg");
+    let opts = Options {
+        extra: fast_pipeline(),
+        ..Options::default()
+    };
+    let Some(app) = TestApp::start_with(b, opts).await else {
+        return;
+    };
+    single_session(&app, "rec@example.com").await;
+    app.finish().await;
+}
+
+async fn republish_within_the_delay_continues_the_video(b: Backend) {
+    require("ffmpeg");
+    let opts = Options {
+        extra: fast_pipeline(),
+        ..Options::default()
+    };
+    let Some(app) = TestApp::start_with(b, opts).await else {
+        return;
+    };
+    republish_continues(&app, "again@example.com").await;
+    app.finish().await;
+}
+
+both_backends!(
+    live_session_becomes_a_ready_video,
+    republish_within_the_delay_continues_the_video
+);
+
+/// The whole flow with the objects in an S3-compatible bucket.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn recording_flow_on_s3() {
+    require("ffmpeg");
+    let Some(moto) = support::moto::Moto::start() else {
+        return;
+    };
+    moto.create_bucket("ferrocast-rec").await;
+    let mut extra = fast_pipeline();
+    extra.extend(moto.settings("ferrocast-rec"));
+    let Some(app) = TestApp::start_with(
+        Backend::Sqlite,
+        Options {
+            extra,
+            ..Options::default()
+        },
+    )
+    .await
+    else {
+        return;
+    };
+    assert!(storage(&app).is_remote());
+    single_session(&app, "s3rec@example.com").await;
+    republish_continues(&app, "s3again@example.com").await;
+    // Nothing went to the local disk.
+    assert!(!app.data_dir.join("objects/videos").exists());
+    app.finish().await;
+}
