@@ -1245,3 +1245,131 @@ async fn password_hashing_keeps_memory_bounded() {
     );
     server.stop();
 }
+
+/// A node killed with SIGKILL while recording a live stream: restarted, it finds the recording
+/// left open (silent, its source live nowhere) and packages what was stored before the crash —
+/// the part's playlist without `EXT-X-ENDLIST` taken as it is.
+#[tokio::test]
+async fn a_recording_survives_kill_9_of_its_node() {
+    let ffmpeg_ok = Command::new("ffmpeg")
+        .arg("-version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(
+        ffmpeg_ok,
+        "ffmpeg is required: run scripts/test.sh, which installs it"
+    );
+    let cwd = temp_dir("kill9");
+    let (http, rtmp) = (free_port(), free_port());
+    let command = || {
+        let mut cmd = ferrocast(&cwd);
+        cmd.env("FERROCAST_HTTP_ADDR", format!("127.0.0.1:{http}"))
+            .env("FERROCAST_RTMP_ADDR", format!("127.0.0.1:{rtmp}"))
+            .env("FERROCAST_RECORDING_FINISH_DELAY_MS", "2000");
+        cmd
+    };
+    let mut server = Server::start(command());
+    let c = reqwest::Client::new();
+    let reg: serde_json::Value = c
+        .post(format!("{}/api/auth/register", server.url))
+        .json(&serde_json::json!({"email": "live@example.com", "password": "password123", "display_name": "Live"}))
+        .send()
+        .await
+        .expect("register")
+        .json()
+        .await
+        .expect("json");
+    let token = reg["access_token"].as_str().expect("token").to_string();
+    let res = c
+        .post(format!("{}/api/sources", server.url))
+        .bearer_auth(&token)
+        .json(&serde_json::json!({"name": "Main"}))
+        .send()
+        .await
+        .expect("create source");
+    assert_eq!(res.status(), 201);
+    let body: serde_json::Value = res.json().await.expect("json");
+    let key = body["source"]["stream_key"]
+        .as_str()
+        .expect("key")
+        .to_string();
+    let mut encoder = Command::new("ffmpeg")
+        .args([
+            "-hide_banner",
+            "-loglevel",
+            "error",
+            "-re",
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc=size=640x360:rate=30",
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=frequency=440",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "veryfast",
+            "-tune",
+            "zerolatency",
+            "-g",
+            "30",
+            "-pix_fmt",
+            "yuv420p",
+            "-c:a",
+            "aac",
+            "-t",
+            "60",
+            "-f",
+            "flv",
+        ])
+        .arg(format!("rtmp://127.0.0.1:{rtmp}/live/{key}"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("ffmpeg");
+    tokio::time::sleep(Duration::from_secs(15)).await;
+    // SIGKILL: no shutdown, no end of the part, no finish job.
+    server.child.kill().expect("kill -9");
+    let _ = server.child.wait();
+    let _ = encoder.kill();
+    let _ = encoder.wait();
+
+    let server = Server::start(command());
+    let db = sqlx::SqlitePool::connect(&format!(
+        "sqlite://{}",
+        cwd.join("data/ferrocast.db").display()
+    ))
+    .await
+    .expect("database");
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let (status, duration_ms, failure) = loop {
+        let row: Option<(String, Option<i64>, Option<String>)> = sqlx::query_as(
+            "SELECT status, duration_ms, failure FROM videos WHERE kind = 'recording'",
+        )
+        .fetch_optional(&db)
+        .await
+        .expect("query");
+        match row {
+            Some(r) if r.0 == "ready" || r.0 == "failed" => break r,
+            r => assert!(
+                Instant::now() < deadline,
+                "not packaged within 120 s of the restart: {r:?}"
+            ),
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    assert_eq!(status, "ready", "{failure:?}");
+    let held = duration_ms.expect("duration");
+    assert!(
+        held >= 10_000,
+        "the recording holds what was stored before the crash: {held} ms"
+    );
+    db.close().await;
+    server.stop();
+    let _ = std::fs::remove_dir_all(&cwd);
+}
