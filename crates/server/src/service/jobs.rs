@@ -19,10 +19,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{watch, Notify};
 
-/// Packages a recording once its live session ended for good.
-pub const FINISH_RECORDING: &str = "finish_recording";
-/// Probes and packages an uploaded file.
-pub const PROCESS_UPLOAD: &str = "process_upload";
+pub use crate::service::processing::{FINISH_RECORDING, PROCESS_UPLOAD};
 /// The kinds this runner works.
 pub const KINDS: &[&str] = &[FINISH_RECORDING, PROCESS_UPLOAD];
 /// Claims allowed per job (a crash of the node counts as one).

@@ -16,8 +16,6 @@
 
 use crate::service::clock::SharedClock;
 use crate::service::events::{Fanout, RealtimeEvent, VideoProgress};
-use crate::service::jobs::{FINISH_RECORDING, PROCESS_UPLOAD};
-use crate::service::recordings::part_prefix;
 use ferrocast_db::jobs::JobRecord;
 use ferrocast_db::videos::{VideoMedia, VideoRecord};
 use ferrocast_db::Db;
@@ -29,6 +27,16 @@ use std::process::Stdio;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
+
+/// The job that packages a recording once its live session ended for good.
+pub const FINISH_RECORDING: &str = "finish_recording";
+/// The job that probes and packages an uploaded file.
+pub const PROCESS_UPLOAD: &str = "process_upload";
+
+/// The object key prefix of part `part` of the video `uuid`'s recording.
+pub fn part_prefix(uuid: &str, part: i64) -> String {
+    format!("videos/{uuid}/rec/p{part}/")
+}
 
 /// Streams a file may have at most.
 pub const MAX_STREAMS: usize = 20;

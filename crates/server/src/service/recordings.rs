@@ -11,6 +11,7 @@
 
 use crate::service::clock::SharedClock;
 use crate::service::jobs::{JobQueue, FINISH_RECORDING};
+use crate::service::processing::part_prefix;
 use bytes::Bytes;
 use ferrocast_db::videos::NewVideo;
 use ferrocast_db::Db;
@@ -51,11 +52,6 @@ pub fn new_video_uuid() -> String {
     data_encoding::BASE32_NOPAD
         .encode(&bytes)
         .to_ascii_lowercase()
-}
-
-/// The object key prefix of part `part` of the video `uuid`'s recording.
-pub fn part_prefix(uuid: &str, part: i64) -> String {
-    format!("videos/{uuid}/rec/p{part}/")
 }
 
 /// `2026-12-03 08:15 UTC`: the date in a recording's title.
