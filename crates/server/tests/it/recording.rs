@@ -253,6 +253,18 @@ async fn live_session_becomes_a_ready_video(b: Backend) {
         return;
     };
     single_session(&app, "rec@example.com").await;
+    let segments = support::metric_value(&app, "ferrocast_recording_segments_total")
+        .await
+        .expect("recorder counters in /metrics");
+    assert!(segments >= 5.0, "{segments} segments");
+    assert_eq!(
+        support::metric_value(&app, "ferrocast_recordings_started_total").await,
+        Some(1.0)
+    );
+    assert_eq!(
+        support::metric_value(&app, "ferrocast_jobs_completed_total").await,
+        Some(1.0)
+    );
     app.finish().await;
 }
 
