@@ -110,7 +110,10 @@ async fn tus_js_client_aborts_and_resumes(b: Backend) {
         )
     });
     assert!(out.status.success(), "tus-js-client failed: {report}");
-    assert_eq!(report["previous"], 1, "the aborted upload was found: {report}");
+    assert_eq!(
+        report["previous"], 1,
+        "the aborted upload was found: {report}"
+    );
     assert_eq!(report["firstUrl"], report["secondUrl"], "{report}");
     let video_id = report["videoId"].as_str().expect("X-Video-Id").to_string();
     assert!(
@@ -165,10 +168,9 @@ async fn curl(args: &[String]) -> (u16, String) {
 }
 
 fn header<'a>(headers: &'a str, name: &str) -> Option<&'a str> {
-    headers.lines().find_map(|l| {
-        l.strip_prefix(&format!("{name}:"))
-            .map(|v| v.trim())
-    })
+    headers
+        .lines()
+        .find_map(|l| l.strip_prefix(&format!("{name}:")).map(|v| v.trim()))
 }
 
 async fn curl_in_three_patches(b: Backend) {
@@ -189,7 +191,11 @@ async fn curl_in_three_patches(b: Backend) {
         "-H".into(),
         format!("Upload-Length: {}", bytes.len()),
         "-H".into(),
-        format!("Upload-Metadata: filename {},title {}", b64("clip.mp4"), b64("My clip")),
+        format!(
+            "Upload-Metadata: filename {},title {}",
+            b64("clip.mp4"),
+            b64("My clip")
+        ),
         app.url("/api/uploads"),
     ])
     .await;
@@ -221,7 +227,10 @@ async fn curl_in_three_patches(b: Backend) {
         .await;
         assert_eq!(s, 204, "part {i}: {h}");
         offset += chunk.len();
-        assert_eq!(header(&h, "upload-offset"), Some(offset.to_string().as_str()));
+        assert_eq!(
+            header(&h, "upload-offset"),
+            Some(offset.to_string().as_str())
+        );
     }
     assert_eq!(offset, bytes.len());
     let (s, h) = curl(&[
@@ -234,8 +243,14 @@ async fn curl_in_three_patches(b: Backend) {
     ])
     .await;
     assert_eq!(s, 200, "{h}");
-    assert_eq!(header(&h, "upload-offset"), Some(offset.to_string().as_str()));
-    assert_eq!(header(&h, "upload-length"), Some(offset.to_string().as_str()));
+    assert_eq!(
+        header(&h, "upload-offset"),
+        Some(offset.to_string().as_str())
+    );
+    assert_eq!(
+        header(&h, "upload-length"),
+        Some(offset.to_string().as_str())
+    );
     assert_eq!(header(&h, "cache-control"), Some("no-store"));
     assert_finished(&app, &token, &video_id, &bytes).await;
     app.finish().await;
@@ -438,7 +453,12 @@ async fn refusals_termination_and_expiry(b: Backend) {
     let res = patch(&app, &token, &location, 5, b"hello", None).await;
     assert_eq!(res.status(), 409, "wrong offset");
     assert_eq!(res.headers()["tus-resumable"], "1.0.0");
-    assert_eq!(patch(&app, &other, &location, 0, b"hello", None).await.status(), 404);
+    assert_eq!(
+        patch(&app, &other, &location, 0, b"hello", None)
+            .await
+            .status(),
+        404
+    );
     assert_eq!(offset_of(&app, &other, &location).await.0, 404);
     let res = c
         .patch(app.url(&location))
@@ -463,21 +483,43 @@ async fn refusals_termination_and_expiry(b: Backend) {
     assert_eq!(res.status(), 412);
     // sha1("world"), not sha1("hello").
     let world = data_encoding::BASE64.encode(&sha1_of(b"world"));
-    let res = patch(&app, &token, &location, 0, b"hello", Some(&format!("sha1 {world}"))).await;
+    let res = patch(
+        &app,
+        &token,
+        &location,
+        0,
+        b"hello",
+        Some(&format!("sha1 {world}")),
+    )
+    .await;
     assert_eq!(res.status().as_u16(), 460);
-    assert_eq!(offset_of(&app, &token, &location).await, (200, Some("0".into())));
+    assert_eq!(
+        offset_of(&app, &token, &location).await,
+        (200, Some("0".into()))
+    );
     let hello = data_encoding::BASE64.encode(&sha1_of(b"hello"));
-    let res = patch(&app, &token, &location, 0, b"hello", Some(&format!("sha1 {hello}"))).await;
+    let res = patch(
+        &app,
+        &token,
+        &location,
+        0,
+        b"hello",
+        Some(&format!("sha1 {hello}")),
+    )
+    .await;
     assert_eq!(res.status(), 204);
     assert_eq!(res.headers()["upload-offset"], "5");
     let res = patch(&app, &token, &location, 5, b"too long for the rest", None).await;
     assert_eq!(res.status(), 413, "more than the declared length");
-    assert_eq!(offset_of(&app, &token, &location).await, (200, Some("5".into())));
+    assert_eq!(
+        offset_of(&app, &token, &location).await,
+        (200, Some("5".into()))
+    );
 
     // Expiry: an upload left alone for a day is swept with its video and bytes.
     let uploads = &state(&app).uploads;
     let now = ferrocast_db::now_ms();
-    assert_eq!(uploads.sweep_at(now + 3600_000).await.expect("sweep"), 0);
+    assert_eq!(uploads.sweep_at(now + 3_600_000).await.expect("sweep"), 0);
     assert!(app.data_dir.join("uploads").join(&id).exists());
     assert_eq!(
         uploads
