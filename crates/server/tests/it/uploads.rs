@@ -4,7 +4,7 @@
 
 use crate::support;
 use crate::support::s3::make_mp4;
-use crate::support::{client, register_user, Backend, TestApp};
+use crate::support::{client, register_user, Backend, Options, TestApp};
 use ferrocast_server::service::uploads::EXPIRES_AFTER_MS;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
@@ -174,10 +174,77 @@ fn header<'a>(headers: &'a str, name: &str) -> Option<&'a str> {
 }
 
 async fn curl_in_three_patches(b: Backend) {
-    let Some(app) = TestApp::start(b).await else {
+    let opts = Options {
+        extra: vec![("cors_origins", "https://app.example".into())],
+        ..Options::default()
+    };
+    let Some(app) = TestApp::start_with(b, opts).await else {
         return;
     };
     let token = register_user(&app, "curl@example.com", "Curl").await;
+    let c = client();
+    // A browser on another allowed origin may speak tus: its headers pass the preflight and
+    // the answers' headers are readable.
+    let res = c
+        .request(reqwest::Method::OPTIONS, app.url("/api/uploads/abc"))
+        .header("Origin", "https://app.example")
+        .header("Access-Control-Request-Method", "PATCH")
+        .header(
+            "Access-Control-Request-Headers",
+            "authorization,content-type,tus-resumable,upload-offset,upload-checksum",
+        )
+        .send()
+        .await
+        .expect("preflight");
+    assert!(res.status().is_success(), "{}", res.status());
+    let allowed = res.headers()["access-control-allow-headers"]
+        .to_str()
+        .expect("text")
+        .to_ascii_lowercase();
+    for h in [
+        "tus-resumable",
+        "upload-offset",
+        "upload-checksum",
+        "upload-length",
+        "upload-metadata",
+    ] {
+        assert!(allowed.contains(h), "{h} allowed: {allowed}");
+    }
+    let res = c
+        .post(app.url("/api/uploads"))
+        .header("Origin", "https://app.example")
+        .bearer_auth(&token)
+        .header("Tus-Resumable", "1.0.0")
+        .header("Upload-Length", "1")
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(res.status(), 201);
+    let exposed = res.headers()["access-control-expose-headers"]
+        .to_str()
+        .expect("text")
+        .to_ascii_lowercase();
+    for h in [
+        "location",
+        "upload-offset",
+        "tus-resumable",
+        "x-video-id",
+        "tus-max-size",
+    ] {
+        assert!(exposed.contains(h), "{h} exposed: {exposed}");
+    }
+    let cors_location = res.headers()["location"].to_str().expect("l").to_string();
+    assert_eq!(
+        c.delete(app.url(&cors_location))
+            .bearer_auth(&token)
+            .header("Tus-Resumable", "1.0.0")
+            .send()
+            .await
+            .expect("delete")
+            .status(),
+        204
+    );
+
     let work = app.data_dir.join("gen");
     let (_, bytes) = six_mb_mp4(&work);
     let auth = format!("Authorization: Bearer {token}");
