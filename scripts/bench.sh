@@ -5,7 +5,11 @@
 #   scripts/bench.sh [--servers ferrocast,nginx,nms,xiu] [--scenarios fanout-rtmp,fanout-flv,ingest,mixed,hls,relay]
 #                    [--duration 15] [--warmup 5] [--fanout 1,10,100,500] [--ingest 1,10,25,50]
 #   scripts/bench.sh --servers ferrocast --scenarios chat [--chat-clients 5000] [--chat-senders 20]
+#   scripts/bench.sh --servers ferrocast,nginx --scenarios record [--record 10]
 #
+# `record` (not in the default list): the same publishers without and with recording (ferrocast:
+# its plan's `record_by_default`; nginx-rtmp: `record all` to FLV files), so that the cost of
+# recording per live stream reads against ingest alone.
 # `chat` (ferrocast only, not in the default list): that many stock socket.io-client
 # connections in one chat room, each sender sending a message a second; delivered messages per
 # second, delivery latency, server CPU and RSS (crates/server/tests/js/chat-bench.mjs).
@@ -29,6 +33,9 @@ FANOUT=1,10,100,500
 INGEST=1,10,25,50
 CHAT_CLIENTS=5000
 CHAT_SENDERS=20
+RECORD_PUBS=10
+# 1 while a run records (see start_server).
+RECORD=0
 while [ $# -gt 0 ]; do
   case $1 in
     --servers) SERVERS=$2; shift 2 ;;
@@ -39,7 +46,8 @@ while [ $# -gt 0 ]; do
     --ingest) INGEST=$2; shift 2 ;;
     --chat-clients) CHAT_CLIENTS=$2; shift 2 ;;
     --chat-senders) CHAT_SENDERS=$2; shift 2 ;;
-    -h|--help) sed -n 2,15p "$0"; exit 0 ;;
+    --record) RECORD_PUBS=$2; shift 2 ;;
+    -h|--help) sed -n 2,20p "$0"; exit 0 ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
 done
@@ -123,7 +131,10 @@ start_server() { # name
       # A plan without limits: the benchmark needs 50 sources and 10 destinations on one account.
       # Every benchmark client comes from 127.0.0.1, so the per-address caps (RTMP, HTTP,
       # Socket.IO) are off, and restream destinations may use any port.
-      printf '[[plans]]\nname = "Bench"\nmax_sources = 1000\nmax_destinations = 1000\nmax_streaming_hours_monthly = 100000\ndefault = true\n' >"$B/plans.toml"
+      # Recording is off unless the run measures it (`record`), and its objects start empty.
+      printf '[[plans]]\nname = "Bench"\nmax_sources = 1000\nmax_destinations = 1000\nmax_streaming_hours_monthly = 100000\nmax_storage_gb = 100000\nrecord_by_default = %s\ndefault = true\n' \
+        "$([ "$RECORD" = 1 ] && echo true || echo false)" >"$B/plans.toml"
+      rm -rf "$FERRO_DATA/objects"
       FERROCAST_DATA_DIR=$FERRO_DATA FERROCAST_HTTP_ADDR=127.0.0.1:$FERRO_HTTP \
       FERROCAST_RTMP_ADDR=127.0.0.1:$FERRO_RTMP FERROCAST_AUTH_RATE_LIMIT=100000 \
       FERROCAST_API_RATE_LIMIT=100000 FERROCAST_PLANS_FILE=$B/plans.toml \
@@ -135,6 +146,7 @@ start_server() { # name
       SERVER_PID=$!; wait_port $FERRO_HTTP; wait_port $FERRO_RTMP ;;
     nginx)
       mkdir -p "$B/nginx/logs"
+      rm -rf "$B/nginx/rec"; mkdir -p "$B/nginx/rec"
       cat >"$B/nginx/nginx.conf" <<CONF
 load_module $NGINX_MOD;
 daemon off;
@@ -151,6 +163,7 @@ rtmp {
     application live {
       live on;
 $(push_lines "    push rtmp://127.0.0.1:%s/live;")
+$( [ "$RECORD" = 1 ] && printf '      record all;\n      record_path %s;\n      record_unique on;\n' "$B/nginx/rec" )
     }
   }
 }
@@ -293,6 +306,10 @@ for server in ${SERVERS//,/ }; do
     for n in ${INGEST//,/ }; do run_one "$server" "ingest-$n" "$n" 0 rtmp; done
   fi
   if has "$SCENARIOS" mixed; then run_one "$server" mixed-10x20 10 20 rtmp; fi
+  if has "$SCENARIOS" record && { [ "$server" = ferrocast ] || [ "$server" = nginx ]; }; then
+    run_one "$server" "record-off-$RECORD_PUBS" "$RECORD_PUBS" 0 rtmp
+    RECORD=1; run_one "$server" "record-on-$RECORD_PUBS" "$RECORD_PUBS" 0 rtmp; RECORD=0
+  fi
   # HLS latency is measured for ferrocast against the targets of issue 4 (plain HLS < 4 s,
   # LL-HLS < 2 s); the peers' HLS is not compared (nginx-rtmp and xiu write HLS to disk, and
   # none of them offers LL-HLS).

@@ -319,8 +319,11 @@ pub async fn start(mut config: Config) -> anyhow::Result<Running> {
     let restream = restream_config(&config)?;
     let clock = service::clock::system();
     let grants = service::streams::Grants::default();
-    let storage = ferrocast_storage::Storage::from_config(&config)
-        .map_err(|e| anyhow::anyhow!("{e} (FERROCAST_STORAGE_URL)"))?;
+    let storage = ferrocast_storage::Storage::from_config(&config).map_err(|e| {
+        anyhow::anyhow!(
+            "cannot open the object storage (FERROCAST_STORAGE_URL, FERROCAST_S3_*): {e}"
+        )
+    })?;
     let jobs = service::jobs::JobQueue::new(db.clone(), clock.clone());
     let recordings = Arc::new(service::recordings::Recordings::new(
         db.clone(),
@@ -385,6 +388,7 @@ pub async fn start(mut config: Config) -> anyhow::Result<Running> {
     let socket_io = realtime::start(state.clone(), rx.clone());
     connectors::start(&state, rx.clone()).await;
     gateways::spawn_period_job(state.clone(), rx.clone());
+    service::uploads::spawn_sweep(state.uploads.clone(), rx.clone());
     let app = app::router(state.clone()).layer(socket_io);
     tokio::spawn(ferrocast_engine::rtmp_server::serve(
         engine,

@@ -79,6 +79,10 @@ pub struct Inner {
     pub storage: ferrocast_storage::Storage,
     /// The video pipeline's queue and counters.
     pub pipeline: Pipeline,
+    /// Videos: views, visibility, quota, deletion, signed URLs.
+    pub videos: crate::service::videos::Videos,
+    /// Resumable uploads (tus).
+    pub uploads: crate::service::uploads::Uploads,
 }
 
 /// The video pipeline's parts a request handler or `/metrics` reaches.
@@ -159,8 +163,20 @@ pub fn compose(
         config.identity.clone(),
         config.public_url.clone(),
     );
+    let staging = config.data_dir.join("uploads");
+    let videos = crate::service::videos::Videos::new(
+        db.clone(),
+        storage.clone(),
+        clock.clone(),
+        crate::service::videos::UrlSigner::derive(master_key),
+        staging.clone(),
+    );
+    let uploads =
+        crate::service::uploads::Uploads::new(db.clone(), videos.clone(), clock.clone(), staging);
     Ok(AppState(Arc::new(Inner {
         identity,
+        videos,
+        uploads,
         auth_limiter: RateLimiter::new(config.auth_rate_limit, Duration::from_secs(60)),
         api_limiter: RateLimiter::new(config.api_rate_limit, Duration::from_secs(60)),
         sources: Sources::new(db.clone(), vault.clone()),

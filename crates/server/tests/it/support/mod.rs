@@ -6,6 +6,7 @@
 pub mod checkout;
 pub mod moto;
 pub mod oidc;
+pub mod s3;
 
 use ferrocast_config::{Config, Sources};
 use serde_json::{json, Value};
