@@ -174,12 +174,13 @@ export function VodPlayer({ src, poster, strip, title, duration }: { src: string
     v.addEventListener("seeking", onTime);
     v.addEventListener("durationchange", onMeta);
     let hls: Hls | null = null;
+    let recovered = 0;
     if (Hls.isSupported()) {
       hls = new Hls({ maxBufferLength: 30, startPosition: 0 });
       hls.on(Hls.Events.ERROR, (_e, d) => {
         if (!d.fatal) return;
         console.warn("player error", d.type, d.details);
-        if (d.type === Hls.ErrorTypes.MEDIA_ERROR) hls?.recoverMediaError();
+        if (d.type === Hls.ErrorTypes.MEDIA_ERROR && recovered++ < 2) hls?.recoverMediaError();
         else setProblem("This video cannot be played right now. Reload the page to try again.");
       });
       hls.loadSource(src);

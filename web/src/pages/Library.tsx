@@ -393,7 +393,7 @@ function DeleteVideo({ video, onDeleted, onClose }: { video: Video; onDeleted: (
 
 function VideoRow({ video, progress, onEdit, onDelete }: { video: Video; progress?: VideoProgressEvent; onEdit: () => void; onDelete: () => void }) {
   // Pushed progress is newer than the list's until the list is loaded again.
-  const shown = progress && video.status === "processing" ? { ...video, status: progress.status } : video;
+  const shown = progress && (video.status === "uploading" || video.status === "processing") ? { ...video, status: progress.status } : video;
   const p = progress ? { stage: progress.stage, percent: progress.percent } : video.progress;
   const ready = video.status === "ready";
   return (
@@ -488,9 +488,8 @@ export default function Library() {
     // eslint-disable-next-line react-hooks/exhaustive-deps
   }, [socket]);
 
-  // The fallback: every video still processing (or uploaded elsewhere) that no push mentioned
-  // for a while is asked for.
-  const waiting = (list.data?.videos ?? []).filter((v) => v.status === "processing" || (v.status === "uploading" && !uploads.items.length)).map((v) => v.id);
+  // The fallback: every video still processing that no push mentioned for a while is asked for.
+  const waiting = (list.data?.videos ?? []).filter((v) => v.status === "processing").map((v) => v.id);
   const waitingKey = waiting.join(",");
   useEffect(() => {
     if (!waiting.length) return;
