@@ -307,6 +307,26 @@ impl Db {
         })
     }
 
+    /// Up to `limit` public, ready recordings of a source (its past broadcasts), newest first.
+    pub async fn public_recordings_of_source(
+        &self,
+        source_id: i64,
+        limit: i64,
+    ) -> Result<Vec<VideoRecord>, DbError> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM videos WHERE source_id = $1 AND kind = 'recording' \
+             AND status = 'ready' AND visibility = 'public' ORDER BY created_at DESC, id DESC LIMIT $2"
+        );
+        on_pool!(self, p => {
+            let rows = sqlx::query(&sql).bind(source_id).bind(limit.max(0)).fetch_all(p).await?;
+            let mut out = Vec::with_capacity(rows.len());
+            for r in rows {
+                out.push(video_from_row!(r));
+            }
+            Ok(out)
+        })
+    }
+
     /// Bytes the user's videos take in storage (what the plan's quota counts).
     pub async fn storage_used_by_user(&self, user_id: i64) -> Result<i64, DbError> {
         // SUM of BIGINT is NUMERIC on PostgreSQL: cast back so both backends decode an i64.

@@ -6,7 +6,7 @@ use crate::error::ApiError;
 use crate::extract::too_large;
 use crate::routes::{
     admin, auth, chat, connectors, events, health, payments, playback, sources, streams,
-    subscriptions, watch,
+    subscriptions, uploads, videos, vod, watch,
 };
 use crate::state::AppState;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
@@ -21,7 +21,6 @@ use tower_http::compression::CompressionLayer;
 use tower_http::cors::{AllowOrigin, Any, CorsLayer};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::set_header::SetResponseHeaderLayer;
-use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tower_http::LatencyUnit;
 use tracing::Level;
@@ -38,7 +37,7 @@ pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 #[openapi(
     info(title = "ferrocast API", description = "Live streaming and creator platform. Errors are `{\"error\",\"details\",\"code\"}`."),
     modifiers(&BearerAuth),
-    tags((name = "auth", description = "Accounts, sessions, two-factor, API keys"), (name = "sources", description = "Stream sources: stream keys and playback ids"), (name = "streams", description = "Live state, destinations' pushes, usage, events; administrators' view"), (name = "subscriptions", description = "Plans, subscription and limits"), (name = "chat", description = "Chat history; live chat is Socket.IO at /socket.io/"), (name = "playback", description = "Public playback by playback id: HLS and HTTP-FLV"), (name = "operations", description = "Health and metrics"))
+    tags((name = "auth", description = "Accounts, sessions, two-factor, API keys"), (name = "sources", description = "Stream sources: stream keys and playback ids"), (name = "streams", description = "Live state, destinations' pushes, usage, events; administrators' view"), (name = "subscriptions", description = "Plans, subscription and limits"), (name = "chat", description = "Chat history; live chat is Socket.IO at /socket.io/"), (name = "playback", description = "Public playback by playback id: HLS and HTTP-FLV; videos' objects at /vod"), (name = "videos", description = "Recordings, uploads (tus 1.0 at /api/uploads) and their library"), (name = "operations", description = "Health and metrics"))
 )]
 struct ApiDoc;
 
@@ -247,16 +246,51 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .routes(declare(Public, routes!(playback::flv)))
         .routes(declare(Public, routes!(playback::hls_playlist)))
         .routes(declare(Public, routes!(playback::hls_segment)))
+        // Videos reuse the sources scopes: a key that manages a creator's sources manages
+        // their videos.
+        .routes(declare(Key(SourcesRead), routes!(videos::list_videos)))
+        // Public, private or unlisted: the handler reads an optional caller (the owner).
+        .routes(declare(Public, routes!(videos::get_video)))
+        .routes(declare(Key(SourcesWrite), routes!(videos::update_video)))
+        .routes(declare(Key(SourcesWrite), routes!(videos::delete_video)))
+        .routes(declare(Public, routes!(videos::past_broadcasts)))
+        .routes(declare(Public, routes!(uploads::tus_options)))
+        .routes(declare(Key(SourcesWrite), routes!(uploads::create_upload)))
+        // A large upload is many PATCH requests: not charged to the per-user rate limit.
+        .routes(declare(
+            Probe(SourcesWrite),
+            routes!(uploads::upload_status, uploads::append_upload),
+        ))
+        .routes(declare(Key(SourcesWrite), routes!(uploads::terminate_upload)))
+        .routes(declare(Public, routes!(vod::object)))
+}
+
+/// The wildcard of `/vod/{id}/{*path}` as OpenAPI spells a parameter.
+fn tidy(mut doc: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
+    let wild: Vec<String> = doc
+        .paths
+        .paths
+        .keys()
+        .filter(|k| k.contains("{*"))
+        .cloned()
+        .collect();
+    for k in wild {
+        if let Some(item) = doc.paths.paths.remove(&k) {
+            doc.paths.paths.insert(k.replace("{*", "{"), item);
+        }
+    }
+    doc
 }
 
 /// The OpenAPI document.
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    api_router().split_for_parts().1
+    tidy(api_router().split_for_parts().1)
 }
 
 /// The complete application with middleware.
 pub fn router(state: AppState) -> Router {
     let (api, doc) = api_router().split_for_parts();
+    let doc = tidy(doc);
     let cfg = &state.config;
 
     let mut app = api
@@ -273,10 +307,7 @@ pub fn router(state: AppState) -> Router {
             crate::site::maintenance_gate,
         ))
         .layer(middleware::from_fn(map_plain_errors))
-        .layer(TimeoutLayer::with_status_code(
-            StatusCode::REQUEST_TIMEOUT,
-            REQUEST_TIMEOUT,
-        ));
+        .layer(middleware::from_fn(request_timeout));
 
     if !cfg.cors_origins.is_empty() {
         let origins = if cfg.cors_origins.iter().any(|o| o == "*") {
@@ -293,13 +324,38 @@ pub fn router(state: AppState) -> Router {
                 .allow_origin(origins)
                 .allow_methods([
                     Method::GET,
+                    Method::HEAD,
                     Method::POST,
                     Method::PUT,
                     Method::PATCH,
                     Method::DELETE,
                 ])
-                .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE])
-                .expose_headers([header::RETRY_AFTER, HeaderName::from_static("x-request-id")])
+                // tus (resumable uploads) sends and reads its own headers.
+                .allow_headers([
+                    header::AUTHORIZATION,
+                    header::CONTENT_TYPE,
+                    HeaderName::from_static("tus-resumable"),
+                    HeaderName::from_static("upload-length"),
+                    HeaderName::from_static("upload-offset"),
+                    HeaderName::from_static("upload-metadata"),
+                    HeaderName::from_static("upload-checksum"),
+                    HeaderName::from_static("upload-defer-length"),
+                    HeaderName::from_static("upload-concat"),
+                    HeaderName::from_static("x-http-method-override"),
+                    HeaderName::from_static("x-requested-with"),
+                ])
+                .expose_headers([
+                    header::RETRY_AFTER,
+                    HeaderName::from_static("x-request-id"),
+                    header::LOCATION,
+                    HeaderName::from_static("upload-offset"),
+                    HeaderName::from_static("upload-length"),
+                    HeaderName::from_static("tus-resumable"),
+                    HeaderName::from_static("tus-version"),
+                    HeaderName::from_static("tus-extension"),
+                    HeaderName::from_static("tus-max-size"),
+                    HeaderName::from_static("x-video-id"),
+                ])
                 .max_age(Duration::from_secs(600)),
         );
     }
@@ -619,6 +675,24 @@ async fn map_plain_errors(req: Request, next: Next) -> Response {
     }
 }
 
+/// Whether a request is a tus PATCH: its body is streamed to disk with its own limit and read
+/// timeout ([`crate::service::uploads`]), so the JSON body limit and the whole-request timeout
+/// do not apply.
+fn is_upload_patch(req: &Request) -> bool {
+    req.method() == Method::PATCH && req.uri().path().starts_with("/api/uploads/")
+}
+
+/// Answers 408 to a request not answered within [`REQUEST_TIMEOUT`] (tus PATCH excepted).
+async fn request_timeout(req: Request, next: Next) -> Response {
+    if is_upload_patch(&req) {
+        return next.run(req).await;
+    }
+    match tokio::time::timeout(REQUEST_TIMEOUT, next.run(req)).await {
+        Ok(res) => res,
+        Err(_) => StatusCode::REQUEST_TIMEOUT.into_response(),
+    }
+}
+
 /// Bytes of an oversized body read and discarded before answering 413.
 const MAX_DRAIN_BYTES: usize = 16 * 1024 * 1024;
 /// Time spent draining an oversized body at most.
@@ -629,6 +703,9 @@ const MAX_DRAIN_TIME: Duration = Duration::from_secs(2);
 /// unread data makes the kernel send a reset, which can destroy the 413 before the client
 /// reads it.
 async fn refuse_oversized(State(limit): State<usize>, req: Request, next: Next) -> Response {
+    if is_upload_patch(&req) {
+        return next.run(req).await;
+    }
     let declared = req
         .headers()
         .get(header::CONTENT_LENGTH)

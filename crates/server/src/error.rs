@@ -329,6 +329,18 @@ impl From<BillingError> for ApiError {
     }
 }
 
+impl From<crate::service::videos::VideosError> for ApiError {
+    fn from(e: crate::service::videos::VideosError) -> Self {
+        use crate::service::videos::VideosError;
+        match e {
+            VideosError::NotFound => crate::routes::videos::video_not_found(),
+            VideosError::Invalid(details) => ApiError::validation(details),
+            VideosError::Db(e) => ApiError::internal(e),
+            VideosError::Storage(e) => ApiError::internal(e),
+        }
+    }
+}
+
 impl From<ferrocast_db::DbError> for ApiError {
     fn from(e: ferrocast_db::DbError) -> Self {
         ApiError::internal(e)

@@ -330,6 +330,9 @@ pub async fn start(mut config: Config) -> anyhow::Result<Running> {
     let rtmp = rtmp_config(&config);
     let (tx, rx) = tokio::sync::watch::channel(false);
     let fanout = realtime_fanout(&config, &key, rx.clone()).await?;
+    let storage = ferrocast_storage::Storage::from_config(&config).map_err(|e| {
+        anyhow::anyhow!("cannot open the object storage (FERROCAST_STORAGE_URL, FERROCAST_S3_*): {e}")
+    })?;
     let state = state::compose(
         config,
         db,
@@ -339,12 +342,14 @@ pub async fn start(mut config: Config) -> anyhow::Result<Running> {
         grants,
         fanout,
         clock,
+        storage,
     )
     .context("starting the password hashing threads")?;
     service::streams::spawn(state.streams.clone());
     let socket_io = realtime::start(state.clone(), rx.clone());
     connectors::start(&state, rx.clone()).await;
     gateways::spawn_period_job(state.clone(), rx.clone());
+    service::uploads::spawn_sweep(state.uploads.clone(), rx.clone());
     let app = app::router(state.clone()).layer(socket_io);
     tokio::spawn(ferrocast_engine::rtmp_server::serve(
         engine,

@@ -12,4 +12,7 @@ pub mod playback;
 pub mod sources;
 pub mod streams;
 pub mod subscriptions;
+pub mod uploads;
+pub mod videos;
+pub mod vod;
 pub mod watch;

@@ -75,6 +75,12 @@ pub struct Inner {
     pub identity: Identity,
     /// Pictures of live streams for link previews.
     pub thumbnails: crate::service::thumbnail::Thumbnails,
+    /// Object storage: recordings, uploads and videos.
+    pub storage: ferrocast_storage::Storage,
+    /// Videos: views, visibility, quota, deletion, signed URLs.
+    pub videos: crate::service::videos::Videos,
+    /// Resumable uploads (tus).
+    pub uploads: crate::service::uploads::Uploads,
 }
 
 impl std::ops::Deref for AppState {
@@ -95,6 +101,7 @@ pub fn compose(
     grants: Grants,
     fanout: Arc<dyn Fanout>,
     clock: SharedClock,
+    storage: ferrocast_storage::Storage,
 ) -> std::io::Result<AppState> {
     let http = reqwest::Client::builder()
         .connect_timeout(Duration::from_secs(10))
@@ -142,8 +149,21 @@ pub fn compose(
         config.identity.clone(),
         config.public_url.clone(),
     );
+    let staging = config.data_dir.join("uploads");
+    let videos = crate::service::videos::Videos::new(
+        db.clone(),
+        storage.clone(),
+        clock.clone(),
+        crate::service::videos::UrlSigner::derive(master_key),
+        staging.clone(),
+    );
+    let uploads =
+        crate::service::uploads::Uploads::new(db.clone(), videos.clone(), clock.clone(), staging);
     Ok(AppState(Arc::new(Inner {
         identity,
+        storage,
+        videos,
+        uploads,
         auth_limiter: RateLimiter::new(config.auth_rate_limit, Duration::from_secs(60)),
         api_limiter: RateLimiter::new(config.api_rate_limit, Duration::from_secs(60)),
         sources: Sources::new(db.clone(), vault.clone()),

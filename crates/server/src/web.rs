@@ -28,6 +28,7 @@ const PAGES: &[&str] = &[
     "/settings",
     "/admin",
     "/auth/complete",
+    "/library",
 ];
 
 /// The payment gateways' origins the app's pages may use besides their own.
@@ -202,12 +203,13 @@ pub fn is_app_path(path: &str) -> bool {
         "/api/",
         "/hls/",
         "/live/",
+        "/vod/",
         "/socket.io",
         "/metrics",
         "/health",
         "/ready",
     ];
-    let exact = ["/api", "/hls", "/live"];
+    let exact = ["/api", "/hls", "/live", "/vod"];
     !NOT_APP.iter().any(|p| path.starts_with(p)) && !exact.contains(&path)
 }
 
@@ -297,7 +299,10 @@ pub fn serve(method: &Method, path: &str, policy: &Policy<'_>) -> Option<Respons
     let embed = path
         .strip_prefix("/embed/")
         .is_some_and(|id| !id.is_empty() && !id.contains('/'));
-    if !PAGES.contains(&path) && !watch && !receipt && !embed {
+    let video = path
+        .strip_prefix("/v/")
+        .is_some_and(|id| !id.is_empty() && !id.contains('/'));
+    if !PAGES.contains(&path) && !watch && !receipt && !embed && !video {
         return None;
     }
     let mut page = page(StatusCode::OK, None, policy, embed);

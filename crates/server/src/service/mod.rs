@@ -17,5 +17,7 @@ pub mod sources;
 pub mod stats;
 pub mod streams;
 pub mod thumbnail;
+pub mod uploads;
 pub mod vault;
+pub mod videos;
 pub mod watch;
