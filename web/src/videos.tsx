@@ -3,32 +3,14 @@
 // on its seek bar, and the cards of a list of videos.
 import Hls from "hls.js/light";
 import { useEffect, useRef, useState, type KeyboardEvent, type PointerEvent } from "react";
+import { type Schemas } from "./api";
 import { Link } from "./router";
 import "./videos.css";
 
-// PROVISIONAL until the API's document lands (then Schemas["VideoView"] and friends).
-export type Strip = { url: string; frames: number; interval_seconds: number; columns: number; width: number; height: number };
-export type Video = {
-  id: string;
-  kind: string;
-  title: string;
-  description: string;
-  tags: string[];
-  visibility: string;
-  status: string;
-  failure?: string | null;
-  duration_seconds?: number | null;
-  width?: number | null;
-  height?: number | null;
-  size_bytes: number;
-  created_at: string;
-  source_id?: number | null;
-  progress?: { stage: string; percent: number } | null;
-  playback?: { hls?: string | null; mp4?: string | null; thumbnail?: string | null; strip?: Strip | null } | null;
-  watch_url: string;
-};
-export type VideoList = { videos: Video[]; pagination: { page: number; limit: number; total: number; pages: number }; storage: { used_bytes: number; quota_bytes: number } };
-export type UpdateVideo = { title?: string; description?: string; tags?: string[]; visibility?: string };
+export type Video = Schemas["VideoView"];
+export type VideoList = Schemas["VideoList"];
+export type UpdateVideo = Schemas["UpdateVideo"];
+export type Strip = Schemas["PreviewStrip"];
 
 /** The `video-progress` Socket.IO event (not in the OpenAPI document: typed by hand). */
 export type VideoProgressEvent = { video_id: string; status: Video["status"]; stage: string; percent: number };

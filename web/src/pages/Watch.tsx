@@ -3,7 +3,7 @@ import { api, ApiError, type Schemas } from "../api";
 import { Chat, Player, useSocket, useStage, useStreamRoom } from "../live";
 import { SharePanel } from "../share";
 import { Loading, Problem, useLoad } from "../ui";
-import { VideoCards, type Video } from "../videos";
+import { VideoCards } from "../videos";
 
 const REACTIONS: Record<string, string> = { heart: "❤️", fire: "🔥", clap: "👏", laugh: "😂", wow: "😮", sad: "😢" };
 
@@ -87,7 +87,7 @@ function Stream({ playbackId, info }: { playbackId: string; info: Schemas["Watch
 
 /** The source's recorded broadcasts (public and ready, newest first); nothing when none. */
 function PastBroadcasts({ playbackId }: { playbackId: string }) {
-  const past = useLoad(() => api<{ videos: Video[] }>("GET", `/api/watch/${encodeURIComponent(playbackId)}/videos`), [playbackId]);
+  const past = useLoad(() => api<Schemas["PastBroadcasts"]>("GET", `/api/watch/${encodeURIComponent(playbackId)}/videos`), [playbackId]);
   const videos = past.data?.videos ?? [];
   if (!videos.length) return null;
   return (
