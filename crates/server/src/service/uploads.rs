@@ -542,9 +542,14 @@ impl Uploads {
     /// Removes uploads not touched within [`EXPIRES_AFTER_MS`] with their videos and staged
     /// bytes; how many went.
     pub async fn sweep(&self) -> Result<usize, UploadsError> {
+        self.sweep_at(self.clock.now_ms()).await
+    }
+
+    /// [`Uploads::sweep`] as of `now` (ms).
+    pub async fn sweep_at(&self, now: i64) -> Result<usize, UploadsError> {
         let mut n = 0;
         loop {
-            let batch = self.db.expired_uploads(self.clock.now_ms(), 100).await?;
+            let batch = self.db.expired_uploads(now, 100).await?;
             if batch.is_empty() {
                 return Ok(n);
             }

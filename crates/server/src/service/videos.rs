@@ -431,7 +431,7 @@ impl Videos {
                 tracing::warn!(file = %staged.display(), error = %e, "cannot remove a deleted video's staged upload")
             }
         }
-        match self.storage.delete_prefix(&prefix(&v.uuid)).await {
+        match self.storage.delete_prefix(&format!("videos/{}", v.uuid)).await {
             Ok((objects, bytes)) => {
                 tracing::info!(video = %v.uuid, objects, bytes, "video deleted");
                 Ok(())

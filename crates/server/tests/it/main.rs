@@ -20,4 +20,6 @@ mod seed;
 mod services;
 mod sharing;
 mod studio;
+mod uploads;
+mod videos;
 mod web;

@@ -5,6 +5,7 @@
 
 pub mod checkout;
 pub mod oidc;
+pub mod s3;
 
 use ferrocast_config::{Config, Sources};
 use serde_json::{json, Value};
