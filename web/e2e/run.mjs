@@ -1227,6 +1227,14 @@ async function videos() {
   await page.getByTestId("library-empty").waitFor();
   out.storageAfter = await page.getByTestId("storage-used").textContent();
   step("deleted");
+
+  // The creator's watch page asks for past broadcasts and, with none (an upload is not one),
+  // shows no such section.
+  const past = page.waitForResponse((r) => r.url().endsWith(`/api/watch/${P.playbackId}/videos`));
+  await page.goto(`${P.url}/watch/${P.playbackId}`);
+  await page.getByTestId("watch-title").waitFor();
+  out.pastBroadcasts = { status: (await past).status(), shown: await page.getByTestId("past-broadcasts").count() };
+  step("no past broadcasts");
   await ctx.close();
 }
 

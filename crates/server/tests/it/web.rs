@@ -1226,7 +1226,8 @@ async fn the_studio_while_streaming_in_a_real_browser() {
 /// cuts it off half-way and choosing the file again continues it where it stopped; paused and
 /// resumed), processing to `ready` with its progress on the page, an edit, the video page
 /// playing, a seek to 5 s through the seek bar with frames advancing after it, the preview strip's
-/// frame on hover, a missing video's page, and the delete that frees the storage again.
+/// frame on hover, a missing video's page, the delete that frees the storage again, and the
+/// creator's watch page without a past broadcasts section (an upload is not a broadcast).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn upload_process_and_play_a_video_in_a_real_browser() {
     require("ffmpeg");
@@ -1234,7 +1235,7 @@ async fn upload_process_and_play_a_video_in_a_real_browser() {
     let app = TestApp::start(Backend::Sqlite)
         .await
         .expect("sqlite always runs");
-    support::register_user(&app, "creator@example.com", "Creator").await;
+    let creator = support::creator_with_source(&app, "creator@example.com").await;
     // 8 s of test pattern and tone, H.264 + AAC at a constant 14 Mb/s: three 5 MB chunks, so
     // that the upload is seen under way, cut off and resumed.
     let file = app.data_dir.join("test-pattern.mp4");
@@ -1297,6 +1298,7 @@ async fn upload_process_and_play_a_video_in_a_real_browser() {
             "scenario": "videos",
             "file": file,
             "timeoutMs": 300_000,
+            "playbackId": creator.playback_id,
             "accounts": { "creator": { "email": "creator@example.com" } },
         }),
     )
@@ -1313,7 +1315,8 @@ async fn upload_process_and_play_a_video_in_a_real_browser() {
             "plays and seeks",
             "preview",
             "not found",
-            "deleted"
+            "deleted",
+            "no past broadcasts"
         ]),
         "{report:#}"
     );
@@ -1401,6 +1404,9 @@ async fn upload_process_and_play_a_video_in_a_real_browser() {
         "{report:#}"
     );
     assert_eq!(report["storageAfter"], report["storageEmpty"], "{report:#}");
+    // Past broadcasts are asked for; an upload is not one, so the section is not there.
+    assert_eq!(report["pastBroadcasts"]["status"], 200, "{report:#}");
+    assert_eq!(report["pastBroadcasts"]["shown"], 0, "{report:#}");
     assert_shots(
         &shots,
         &[
