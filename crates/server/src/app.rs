@@ -261,7 +261,10 @@ pub fn api_router() -> OpenApiRouter<AppState> {
             Probe(SourcesWrite),
             routes!(uploads::upload_status, uploads::append_upload),
         ))
-        .routes(declare(Key(SourcesWrite), routes!(uploads::terminate_upload)))
+        .routes(declare(
+            Key(SourcesWrite),
+            routes!(uploads::terminate_upload),
+        ))
         .routes(declare(Public, routes!(vod::object)))
 }
 

@@ -329,11 +329,21 @@ impl From<BillingError> for ApiError {
     }
 }
 
+/// The answer for a video the caller may not see, or that does not exist.
+pub fn video_not_found() -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "VIDEO_NOT_FOUND",
+        "This video does not exist",
+        "No video has this id, or it is private: check the link, or ask its creator.",
+    )
+}
+
 impl From<crate::service::videos::VideosError> for ApiError {
     fn from(e: crate::service::videos::VideosError) -> Self {
         use crate::service::videos::VideosError;
         match e {
-            VideosError::NotFound => crate::routes::videos::video_not_found(),
+            VideosError::NotFound => video_not_found(),
             VideosError::Invalid(details) => ApiError::validation(details),
             VideosError::Db(e) => ApiError::internal(e),
             VideosError::Storage(e) => ApiError::internal(e),

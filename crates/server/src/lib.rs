@@ -331,7 +331,9 @@ pub async fn start(mut config: Config) -> anyhow::Result<Running> {
     let (tx, rx) = tokio::sync::watch::channel(false);
     let fanout = realtime_fanout(&config, &key, rx.clone()).await?;
     let storage = ferrocast_storage::Storage::from_config(&config).map_err(|e| {
-        anyhow::anyhow!("cannot open the object storage (FERROCAST_STORAGE_URL, FERROCAST_S3_*): {e}")
+        anyhow::anyhow!(
+            "cannot open the object storage (FERROCAST_STORAGE_URL, FERROCAST_S3_*): {e}"
+        )
     })?;
     let state = state::compose(
         config,

@@ -29,10 +29,10 @@ fn tus_error(e: ApiError) -> Response {
     tus(e.into_response())
 }
 
-/// 412 unless the request speaks tus 1.0.0.
-fn check_resumable(headers: &HeaderMap) -> Result<(), Response> {
+/// The 412 for a request that does not speak tus 1.0.0; `None` for one that does.
+fn refuse_version(headers: &HeaderMap) -> Option<Response> {
     match headers.get(&TUS_RESUMABLE).and_then(|v| v.to_str().ok()) {
-        Some(TUS_VERSION) => Ok(()),
+        Some(TUS_VERSION) => None,
         other => {
             let mut res = tus_error(ApiError::new(
                 StatusCode::PRECONDITION_FAILED,
@@ -45,7 +45,7 @@ fn check_resumable(headers: &HeaderMap) -> Result<(), Response> {
             ));
             res.headers_mut()
                 .insert("tus-version", HeaderValue::from_static(TUS_VERSION));
-            Err(res)
+            Some(res)
         }
     }
 }
@@ -124,7 +124,10 @@ pub async fn tus_options(State(state): State<AppState>, MaybeUser(auth): MaybeUs
     let h = res.headers_mut();
     h.insert("tus-version", HeaderValue::from_static(TUS_VERSION));
     h.insert("tus-extension", HeaderValue::from_static(TUS_EXTENSIONS));
-    h.insert("tus-checksum-algorithm", HeaderValue::from_static(TUS_CHECKSUMS));
+    h.insert(
+        "tus-checksum-algorithm",
+        HeaderValue::from_static(TUS_CHECKSUMS),
+    );
     h.insert("tus-max-size", HeaderValue::from(max));
     res
 }
@@ -143,7 +146,7 @@ pub async fn create_upload(
     auth: AuthUser,
     headers: HeaderMap,
 ) -> Response {
-    if let Err(res) = check_resumable(&headers) {
+    if let Some(res) = refuse_version(&headers) {
         return res;
     }
     let length = match header_i64(&headers, &UPLOAD_LENGTH) {
@@ -195,7 +198,7 @@ pub async fn upload_status(
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Response {
-    if let Err(res) = check_resumable(&headers) {
+    if let Some(res) = refuse_version(&headers) {
         return res;
     }
     match state.uploads.status(&id, auth.user.id).await {
@@ -226,7 +229,7 @@ pub async fn append_upload(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    if let Err(res) = check_resumable(&headers) {
+    if let Some(res) = refuse_version(&headers) {
         return res;
     }
     let content_type = headers
@@ -271,7 +274,8 @@ pub async fn append_upload(
     {
         Ok(to) => {
             let mut res = tus(StatusCode::NO_CONTENT.into_response());
-            res.headers_mut().insert(UPLOAD_OFFSET, HeaderValue::from(to));
+            res.headers_mut()
+                .insert(UPLOAD_OFFSET, HeaderValue::from(to));
             res
         }
         Err(e) => tus_error(upload_error(e)),
@@ -288,7 +292,7 @@ pub async fn terminate_upload(
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Response {
-    if let Err(res) = check_resumable(&headers) {
+    if let Some(res) = refuse_version(&headers) {
         return res;
     }
     match state.uploads.terminate(&id, auth.user.id).await {

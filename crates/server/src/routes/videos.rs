@@ -189,15 +189,7 @@ impl FromRequestParts<AppState> for MaybeUser {
     }
 }
 
-/// The answer for a video the caller may not see, or that does not exist.
-pub fn video_not_found() -> ApiError {
-    ApiError::new(
-        StatusCode::NOT_FOUND,
-        "VIDEO_NOT_FOUND",
-        "This video does not exist",
-        "No video has this id, or it is private: check the link, or ask its creator.",
-    )
-}
+pub use crate::error::video_not_found;
 
 /// A video as `viewer` (`None`: anonymous) sees it. Playback URLs of a private video are
 /// signed.

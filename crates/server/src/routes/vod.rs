@@ -62,8 +62,7 @@ impl Object {
 fn is_name(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 64
-        && s
-            .bytes()
+        && s.bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
 }
 
@@ -361,16 +360,10 @@ fn respond(
         Some(s) => {
             *res.status_mut() = StatusCode::PARTIAL_CONTENT;
             let h = res.headers_mut();
-            h.insert(
-                header::CONTENT_LENGTH,
-                HeaderValue::from(s.end - s.start),
-            );
-            if let Ok(v) = HeaderValue::from_str(&format!(
-                "bytes {}-{}/{}",
-                s.start,
-                s.end - 1,
-                meta.size
-            )) {
+            h.insert(header::CONTENT_LENGTH, HeaderValue::from(s.end - s.start));
+            if let Ok(v) =
+                HeaderValue::from_str(&format!("bytes {}-{}/{}", s.start, s.end - 1, meta.size))
+            {
                 h.insert(header::CONTENT_RANGE, v);
             }
         }
@@ -406,7 +399,10 @@ mod tests {
         assert_eq!(classify("hls/index.m3u8"), Some((Object::Playlist, true)));
         assert_eq!(classify("hls/seg_001.ts"), Some((Object::Segment, true)));
         assert_eq!(classify("rec/p1/s000000.ts"), Some((Object::Segment, true)));
-        assert_eq!(classify("rec/p12/index.m3u8"), Some((Object::Playlist, true)));
+        assert_eq!(
+            classify("rec/p12/index.m3u8"),
+            Some((Object::Playlist, true))
+        );
         for bad in [
             "source",
             "hls/../source",

@@ -251,11 +251,7 @@ impl Uploads {
         let used = self.db.storage_used_by_user(user_id).await?;
         let pending = self.db.pending_upload_bytes(user_id).await?;
         let quota = plan.spec.max_storage_bytes();
-        if used
-            .saturating_add(pending)
-            .saturating_add(length)
-            > quota
-        {
+        if used.saturating_add(pending).saturating_add(length) > quota {
             return Err(UploadsError::TooLarge(format!(
                 "This upload needs {} MB of storage; {} MB of your {} MB are used or reserved by unfinished uploads. Delete videos or upgrade your plan.",
                 mb(length),
@@ -492,9 +488,7 @@ impl Uploads {
         let size = self.videos.storage().put_file(&key, &path).await?;
         let now = self.clock.now_ms();
         if self.db.complete_upload(&rec.uuid, None, now).await? {
-            self.db
-                .add_video_size(video_id, size as i64, now)
-                .await?;
+            self.db.add_video_size(video_id, size as i64, now).await?;
             self.db
                 .set_video_status(video_id, "processing", None, now)
                 .await?;
@@ -594,7 +588,10 @@ mod tests {
         assert_eq!(m.get("title").map(String::as_str), Some("Hello"));
         assert_eq!(m.len(), 2, "unknown keys are dropped: {m:?}");
         assert!(parse_metadata("title !!!").is_err());
-        assert!(parse_metadata("kind bG9uZw==").is_err(), "kind is upload or short");
+        assert!(
+            parse_metadata("kind bG9uZw==").is_err(),
+            "kind is upload or short"
+        );
         assert!(parse_metadata(&"a".repeat(5000)).is_err());
         assert_eq!(title_of(&m), "Hello");
         let mut f = BTreeMap::new();

@@ -252,10 +252,14 @@ pub fn progress_of(jobs: &[JobRecord]) -> Option<Progress> {
         .filter(|j| j.state == "queued" || j.state == "running")
         .max_by_key(|j| j.id)?;
     Some(Progress {
-        stage: job
-            .stage
-            .clone()
-            .unwrap_or_else(|| if job.state == "queued" { "queued" } else { "starting" }.into()),
+        stage: job.stage.clone().unwrap_or_else(|| {
+            if job.state == "queued" {
+                "queued"
+            } else {
+                "starting"
+            }
+            .into()
+        }),
         percent: (job.progress.clamp(0, 1000) / 10),
     })
 }
@@ -431,7 +435,11 @@ impl Videos {
                 tracing::warn!(file = %staged.display(), error = %e, "cannot remove a deleted video's staged upload")
             }
         }
-        match self.storage.delete_prefix(&format!("videos/{}", v.uuid)).await {
+        match self
+            .storage
+            .delete_prefix(&format!("videos/{}", v.uuid))
+            .await
+        {
             Ok((objects, bytes)) => {
                 tracing::info!(video = %v.uuid, objects, bytes, "video deleted");
                 Ok(())
@@ -478,7 +486,7 @@ mod tests {
             .and_then(|r| r.split_once("&sig="))
             .expect("query");
         let exp: i64 = exp.parse().expect("exp");
-        assert!(exp >= 1_000_000 + SIGNED_URL_SECS && exp <= 1_000_000 + SIGNED_URL_SECS + 3600);
+        assert!((1_000_000 + SIGNED_URL_SECS..=1_000_000 + SIGNED_URL_SECS + 3600).contains(&exp));
         assert!(s.verify("abcdefghijklmnop", exp, sig, 1_000_000));
         assert!(!s.verify("abcdefghijklmnoq", exp, sig, 1_000_000));
         assert!(!s.verify("abcdefghijklmnop", exp + 1, sig, 1_000_000));

@@ -4,7 +4,7 @@
 
 use crate::support;
 use crate::support::s3::make_mp4;
-use crate::support::{client, register_user, Backend, TestApp};
+use crate::support::{client, register_user, Backend, Options, TestApp};
 use ferrocast_server::service::uploads::EXPIRES_AFTER_MS;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
@@ -110,7 +110,10 @@ async fn tus_js_client_aborts_and_resumes(b: Backend) {
         )
     });
     assert!(out.status.success(), "tus-js-client failed: {report}");
-    assert_eq!(report["previous"], 1, "the aborted upload was found: {report}");
+    assert_eq!(
+        report["previous"], 1,
+        "the aborted upload was found: {report}"
+    );
     assert_eq!(report["firstUrl"], report["secondUrl"], "{report}");
     let video_id = report["videoId"].as_str().expect("X-Video-Id").to_string();
     assert!(
@@ -165,17 +168,83 @@ async fn curl(args: &[String]) -> (u16, String) {
 }
 
 fn header<'a>(headers: &'a str, name: &str) -> Option<&'a str> {
-    headers.lines().find_map(|l| {
-        l.strip_prefix(&format!("{name}:"))
-            .map(|v| v.trim())
-    })
+    headers
+        .lines()
+        .find_map(|l| l.strip_prefix(&format!("{name}:")).map(|v| v.trim()))
 }
 
 async fn curl_in_three_patches(b: Backend) {
-    let Some(app) = TestApp::start(b).await else {
+    let opts = Options {
+        extra: vec![("cors_origins", "https://app.example".into())],
+        ..Options::default()
+    };
+    let Some(app) = TestApp::start_with(b, opts).await else {
         return;
     };
     let token = register_user(&app, "curl@example.com", "Curl").await;
+    let c = client();
+    // A browser on another allowed origin may speak tus: its headers pass the preflight and
+    // the answers' headers are readable.
+    let res = c
+        .request(reqwest::Method::OPTIONS, app.url("/api/uploads/abc"))
+        .header("Origin", "https://app.example")
+        .header("Access-Control-Request-Method", "PATCH")
+        .header(
+            "Access-Control-Request-Headers",
+            "authorization,content-type,tus-resumable,upload-offset,upload-checksum",
+        )
+        .send()
+        .await
+        .expect("preflight");
+    assert!(res.status().is_success(), "{}", res.status());
+    let allowed = res.headers()["access-control-allow-headers"]
+        .to_str()
+        .expect("text")
+        .to_ascii_lowercase();
+    for h in [
+        "tus-resumable",
+        "upload-offset",
+        "upload-checksum",
+        "upload-length",
+        "upload-metadata",
+    ] {
+        assert!(allowed.contains(h), "{h} allowed: {allowed}");
+    }
+    let res = c
+        .post(app.url("/api/uploads"))
+        .header("Origin", "https://app.example")
+        .bearer_auth(&token)
+        .header("Tus-Resumable", "1.0.0")
+        .header("Upload-Length", "1")
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(res.status(), 201);
+    let exposed = res.headers()["access-control-expose-headers"]
+        .to_str()
+        .expect("text")
+        .to_ascii_lowercase();
+    for h in [
+        "location",
+        "upload-offset",
+        "tus-resumable",
+        "x-video-id",
+        "tus-max-size",
+    ] {
+        assert!(exposed.contains(h), "{h} exposed: {exposed}");
+    }
+    let cors_location = res.headers()["location"].to_str().expect("l").to_string();
+    assert_eq!(
+        c.delete(app.url(&cors_location))
+            .bearer_auth(&token)
+            .header("Tus-Resumable", "1.0.0")
+            .send()
+            .await
+            .expect("delete")
+            .status(),
+        204
+    );
+
     let work = app.data_dir.join("gen");
     let (_, bytes) = six_mb_mp4(&work);
     let auth = format!("Authorization: Bearer {token}");
@@ -189,7 +258,11 @@ async fn curl_in_three_patches(b: Backend) {
         "-H".into(),
         format!("Upload-Length: {}", bytes.len()),
         "-H".into(),
-        format!("Upload-Metadata: filename {},title {}", b64("clip.mp4"), b64("My clip")),
+        format!(
+            "Upload-Metadata: filename {},title {}",
+            b64("clip.mp4"),
+            b64("My clip")
+        ),
         app.url("/api/uploads"),
     ])
     .await;
@@ -221,7 +294,10 @@ async fn curl_in_three_patches(b: Backend) {
         .await;
         assert_eq!(s, 204, "part {i}: {h}");
         offset += chunk.len();
-        assert_eq!(header(&h, "upload-offset"), Some(offset.to_string().as_str()));
+        assert_eq!(
+            header(&h, "upload-offset"),
+            Some(offset.to_string().as_str())
+        );
     }
     assert_eq!(offset, bytes.len());
     let (s, h) = curl(&[
@@ -234,8 +310,14 @@ async fn curl_in_three_patches(b: Backend) {
     ])
     .await;
     assert_eq!(s, 200, "{h}");
-    assert_eq!(header(&h, "upload-offset"), Some(offset.to_string().as_str()));
-    assert_eq!(header(&h, "upload-length"), Some(offset.to_string().as_str()));
+    assert_eq!(
+        header(&h, "upload-offset"),
+        Some(offset.to_string().as_str())
+    );
+    assert_eq!(
+        header(&h, "upload-length"),
+        Some(offset.to_string().as_str())
+    );
     assert_eq!(header(&h, "cache-control"), Some("no-store"));
     assert_finished(&app, &token, &video_id, &bytes).await;
     app.finish().await;
@@ -438,7 +520,12 @@ async fn refusals_termination_and_expiry(b: Backend) {
     let res = patch(&app, &token, &location, 5, b"hello", None).await;
     assert_eq!(res.status(), 409, "wrong offset");
     assert_eq!(res.headers()["tus-resumable"], "1.0.0");
-    assert_eq!(patch(&app, &other, &location, 0, b"hello", None).await.status(), 404);
+    assert_eq!(
+        patch(&app, &other, &location, 0, b"hello", None)
+            .await
+            .status(),
+        404
+    );
     assert_eq!(offset_of(&app, &other, &location).await.0, 404);
     let res = c
         .patch(app.url(&location))
@@ -463,21 +550,43 @@ async fn refusals_termination_and_expiry(b: Backend) {
     assert_eq!(res.status(), 412);
     // sha1("world"), not sha1("hello").
     let world = data_encoding::BASE64.encode(&sha1_of(b"world"));
-    let res = patch(&app, &token, &location, 0, b"hello", Some(&format!("sha1 {world}"))).await;
+    let res = patch(
+        &app,
+        &token,
+        &location,
+        0,
+        b"hello",
+        Some(&format!("sha1 {world}")),
+    )
+    .await;
     assert_eq!(res.status().as_u16(), 460);
-    assert_eq!(offset_of(&app, &token, &location).await, (200, Some("0".into())));
+    assert_eq!(
+        offset_of(&app, &token, &location).await,
+        (200, Some("0".into()))
+    );
     let hello = data_encoding::BASE64.encode(&sha1_of(b"hello"));
-    let res = patch(&app, &token, &location, 0, b"hello", Some(&format!("sha1 {hello}"))).await;
+    let res = patch(
+        &app,
+        &token,
+        &location,
+        0,
+        b"hello",
+        Some(&format!("sha1 {hello}")),
+    )
+    .await;
     assert_eq!(res.status(), 204);
     assert_eq!(res.headers()["upload-offset"], "5");
     let res = patch(&app, &token, &location, 5, b"too long for the rest", None).await;
     assert_eq!(res.status(), 413, "more than the declared length");
-    assert_eq!(offset_of(&app, &token, &location).await, (200, Some("5".into())));
+    assert_eq!(
+        offset_of(&app, &token, &location).await,
+        (200, Some("5".into()))
+    );
 
     // Expiry: an upload left alone for a day is swept with its video and bytes.
     let uploads = &state(&app).uploads;
     let now = ferrocast_db::now_ms();
-    assert_eq!(uploads.sweep_at(now + 3600_000).await.expect("sweep"), 0);
+    assert_eq!(uploads.sweep_at(now + 3_600_000).await.expect("sweep"), 0);
     assert!(app.data_dir.join("uploads").join(&id).exists());
     assert_eq!(
         uploads

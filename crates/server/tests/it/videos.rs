@@ -88,11 +88,7 @@ async fn stored_video(
         .add_video_size(v.id, size, ferrocast_db::now_ms())
         .await
         .expect("size");
-    st.db
-        .video_by_id(v.id)
-        .await
-        .expect("db")
-        .expect("video")
+    st.db.video_by_id(v.id).await.expect("db").expect("video")
 }
 
 async fn get_json(url: String, token: Option<&str>) -> (u16, Value) {
@@ -161,7 +157,10 @@ async fn ranges_and_delete(b: Backend, s3: bool) {
     assert_eq!(h["access-control-allow-origin"], "*");
     assert_eq!(h["content-length"], n.to_string().as_str());
     assert!(
-        h["cache-control"].to_str().expect("text").starts_with("public"),
+        h["cache-control"]
+            .to_str()
+            .expect("text")
+            .starts_with("public"),
         "{h:?}"
     );
     let etag = h["etag"].to_str().expect("etag").to_string();
@@ -287,7 +286,11 @@ async fn ranges_and_delete(b: Backend, s3: bool) {
         .send()
         .await
         .expect("delete");
-    assert_eq!(res.status(), 404, "someone else's video is not theirs to delete");
+    assert_eq!(
+        res.status(),
+        404,
+        "someone else's video is not theirs to delete"
+    );
     let res = c
         .delete(app.url(&format!("/api/videos/{}", v.uuid)))
         .bearer_auth(&token)
@@ -412,7 +415,11 @@ async fn library_visibility_and_edits(b: Backend) {
     assert_eq!(s, 200);
     assert_eq!(pv["source_id"], src.id, "the owner sees the source");
     assert_eq!(one("nosuchvideo00000", None).await.0, 404);
-    let (s, bad) = get_json(app.url(&format!("/api/videos/{}", public.uuid)), Some("junk")).await;
+    let (s, bad) = get_json(
+        app.url(&format!("/api/videos/{}", public.uuid)),
+        Some("junk"),
+    )
+    .await;
     assert_eq!(s, 401, "a bad credential is refused, not ignored: {bad}");
 
     // A private video's URLs are signed; the owner's player gets them.
@@ -420,7 +427,10 @@ async fn library_visibility_and_edits(b: Backend) {
     assert_eq!(s, 200, "{pv}");
     let hls = pv["playback"]["hls"].as_str().expect("hls").to_string();
     let mp4 = pv["playback"]["mp4"].as_str().expect("mp4").to_string();
-    assert!(hls.starts_with(&format!("/vod/{}/hls/index.m3u8?exp=", private.uuid)), "{hls}");
+    assert!(
+        hls.starts_with(&format!("/vod/{}/hls/index.m3u8?exp=", private.uuid)),
+        "{hls}"
+    );
     assert!(mp4.contains("&sig="), "{mp4}");
     assert_eq!(pv["playback"]["thumbnail"], Value::Null);
     let c = client();
@@ -430,10 +440,17 @@ async fn library_visibility_and_edits(b: Backend) {
     assert!(res.headers().get("access-control-allow-origin").is_none());
     assert_eq!(res.bytes().await.expect("body"), "mp4 bytes");
     let bare = mp4.split('?').next().expect("path");
-    assert_eq!(c.get(app.url(bare)).send().await.expect("get").status(), 404);
+    assert_eq!(
+        c.get(app.url(bare)).send().await.expect("get").status(),
+        404
+    );
     let tampered = format!("{}0", mp4.trim_end_matches(|c: char| c.is_ascii_hexdigit()));
     assert_eq!(
-        c.get(app.url(&tampered)).send().await.expect("get").status(),
+        c.get(app.url(&tampered))
+            .send()
+            .await
+            .expect("get")
+            .status(),
         403,
         "{tampered}"
     );
@@ -453,14 +470,21 @@ async fn library_visibility_and_edits(b: Backend) {
         mp4.split_once('?').expect("query").1
     );
     assert_eq!(
-        c.get(app.url(&other_video)).send().await.expect("get").status(),
+        c.get(app.url(&other_video))
+            .send()
+            .await
+            .expect("get")
+            .status(),
         404,
         "a public video has no MP4 stored"
     );
     // The signed playlist signs its segments.
     let res = c.get(app.url(&hls)).send().await.expect("playlist");
     assert_eq!(res.status(), 200);
-    assert_eq!(res.headers()["content-type"], "application/vnd.apple.mpegurl");
+    assert_eq!(
+        res.headers()["content-type"],
+        "application/vnd.apple.mpegurl"
+    );
     let text = res.text().await.expect("text");
     let query = hls.split_once('?').expect("query").1;
     assert!(text.contains(&format!("\nseg0.ts?{query}\n")), "{text}");
