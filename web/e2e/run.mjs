@@ -488,6 +488,8 @@ const PAGES = [
   { name: "page-dashboard", as: "creator", path: "/dashboard", ready: heading(P.sourceName), dark: true },
   { name: "page-subscription", as: "creator", path: "/dashboard/subscription", ready: (page) => page.getByTestId("current-plan").waitFor(), dark: true },
   { name: "page-settings", as: "creator", path: "/settings", ready: heading("API keys"), dark: true },
+  { name: "page-library", as: "creator", path: "/library", ready: (page) => page.getByTestId("library-empty").waitFor(), dark: true },
+  { name: "page-video-missing", as: "anon", path: "/v/00000000-0000-4000-8000-000000000000", ready: heading("This video does not exist or is private"), dark: true },
   { name: "page-admin", as: "admin", path: "/admin", ready: (page) => page.getByTestId("figures").waitFor(), dark: true },
   {
     name: "page-maintenance",
@@ -1085,8 +1087,159 @@ async function studio() {
   step("keyframe warning");
 }
 
+// ---------------------------------------------------------------------------------------------
+// A creator's videos (`P.file`: an MP4 the Rust test made, at least three 5 MB chunks): the
+// empty library, an upload through the file input that a reload cuts off half-way and that
+// continues where it stopped once the file is chosen again, paused and resumed, processing to
+// ready, an edit, the video page playing, a seek to 5 s through the seek bar, the preview strip
+// on hover, the not-found page of a video, and the delete that empties the library again.
+async function videos() {
+  const ctx = await browser.newContext({ viewport: DESKTOP });
+  const page = await login(ctx, P.accounts.creator.email);
+  page.on("pageerror", (e) => (out.pageErrors = [...(out.pageErrors ?? []), String(e)]));
+  await page.getByRole("link", { name: "Videos", exact: true }).click();
+  await page.waitForURL("**/library");
+  await page.getByRole("heading", { name: "Your videos" }).waitFor();
+  await page.getByTestId("library-empty").waitFor();
+  out.storageEmpty = await page.getByTestId("storage-used").textContent();
+  await shot(page, "library-empty");
+  step("empty library");
+
+  // Each chunk (a PATCH) waits a moment before it goes, so that the upload is seen under way
+  // on loopback. A request the page gave up on (a reload, a pause) is left alone.
+  await ctx.route("**/api/uploads/**", async (route) => {
+    if (route.request().method() === "PATCH") await new Promise((r) => setTimeout(r, P.chunkDelayMs ?? 2500));
+    await route.continue().catch(() => {});
+  });
+  const percent = async () => Number(await page.getByTestId("upload-progress").getAttribute("aria-valuenow"));
+  const pastFirstChunk = () =>
+    page.waitForFunction(() => {
+      const p = Number(document.querySelector("[data-testid=upload-progress]")?.getAttribute("aria-valuenow") ?? 0);
+      return p >= 30 && p < 100;
+    }, null, { timeout: 30000 });
+  await page.getByTestId("upload-input").setInputFiles(P.file);
+  await page.getByTestId("upload-progress").waitFor();
+  await pastFirstChunk();
+  out.uploading = { percent: await percent(), text: await page.getByTestId("upload").textContent() };
+  await shot(page, "library-uploading");
+  step("uploading");
+
+  // A reload half-way: the page names the unfinished upload; the same file continues from where
+  // it stopped (tus finds it by the file's fingerprint and asks the server for its offset).
+  await page.reload();
+  await page.getByTestId("unfinished-upload").waitFor();
+  out.unfinished = await page.getByTestId("unfinished-upload").textContent();
+  await page.getByTestId("upload-input").setInputFiles(P.file);
+  await page.getByTestId("upload-resumed").waitFor({ timeout: 30000 });
+  out.resumedAt = Number((await page.getByTestId("upload-resumed").textContent()).match(/(\d+) %/)?.[1]);
+  step("resumed after a reload");
+
+  // Paused, it stays where it is; resumed, it finishes.
+  await page.getByRole("button", { name: "Pause" }).click();
+  await page.getByText(/^Paused at/).waitFor();
+  const paused = await percent();
+  await page.waitForTimeout(3000);
+  out.pause = { at: paused, after: await percent() };
+  await page.getByRole("button", { name: "Resume" }).click();
+  step("paused and resumed");
+
+  // Uploaded: the upload's row goes, the video's row is there, processing, then ready.
+  await page.getByTestId("upload").waitFor({ state: "detached", timeout: 60000 });
+  const row = page.getByTestId("video-row").first();
+  await row.waitFor();
+  out.statuses = [];
+  for (let i = 0; i < 600; i++) {
+    const status = await row.getAttribute("data-status");
+    const badge = (await row.getByTestId("video-status").textContent()).trim();
+    if (out.statuses.at(-1) !== badge) out.statuses.push(badge);
+    if (status === "ready" || status === "failed") break;
+    await page.waitForTimeout(200);
+  }
+  const status = await row.getAttribute("data-status");
+  if (status !== "ready") {
+    const failure = await row.getByTestId("video-failure").textContent({ timeout: 1000 }).catch(() => "");
+    throw new Error(`the video did not become ready: ${status} ${failure} (${out.statuses.join(" → ")})`);
+  }
+  out.storageUsed = await page.getByTestId("storage-used").textContent();
+  step("processed");
+
+  // Edited in the dialog.
+  await row.getByRole("button", { name: /^Edit / }).click();
+  const dialog = page.getByTestId("edit-video");
+  await dialog.getByLabel("Title").fill("Test pattern");
+  await dialog.getByLabel("Description").fill("Eight seconds of colour bars\nand a tone.");
+  await dialog.getByLabel("Tags").fill("test, pattern");
+  await dialog.getByLabel("Visibility").selectOption("unlisted");
+  await dialog.getByRole("button", { name: "Save" }).click();
+  await dialog.waitFor({ state: "detached" });
+  await row.getByTestId("video-title").filter({ hasText: "Test pattern" }).waitFor();
+  await shot(page, "library-list");
+  step("edited");
+
+  // The video's page: it plays, seeks to 5 s through the seek bar and goes on from there.
+  await row.getByTestId("video-title").click();
+  await page.waitForURL("**/v/**");
+  out.videoPath = new URL(page.url()).pathname;
+  await page.getByTestId("video-page-title").filter({ hasText: "Test pattern" }).waitFor();
+  const video = page.getByTestId("vod-video");
+  await video.waitFor();
+  await page.waitForFunction(() => (document.querySelector("[data-testid=vod-video]")?.duration ?? 0) > 7, null, { timeout: 30000 });
+  await video.evaluate((v) => v.play());
+  await page.waitForFunction(() => (document.querySelector("[data-testid=vod-video]")?.currentTime ?? 0) > 0.3, null, { timeout: 20000 });
+  out.duration = await video.evaluate((v) => v.duration);
+  const bar = page.getByTestId("seek-bar");
+  const box = await bar.boundingBox();
+  await page.mouse.click(box.x + (box.width * 5) / out.duration, box.y + box.height / 2);
+  await page.waitForFunction(() => !document.querySelector("[data-testid=vod-video]")?.seeking, null, { timeout: 20000 });
+  const seeked = await video.evaluate((v) => ({ t: v.currentTime, frames: v.getVideoPlaybackQuality().totalVideoFrames }));
+  await page.waitForTimeout(1200);
+  const later = await video.evaluate((v) => ({ t: v.currentTime, frames: v.getVideoPlaybackQuality().totalVideoFrames, paused: v.paused }));
+  out.seek = { seeked, later, valuenow: await bar.getAttribute("aria-valuenow") };
+  step("plays and seeks");
+
+  // The preview strip's frame for the time under the pointer.
+  await page.mouse.move(box.x + box.width * 0.3, box.y + box.height / 2);
+  const frame = page.getByTestId("seek-preview").locator(".vod-preview-frame");
+  await frame.waitFor();
+  out.preview = await frame.evaluate((f) => ({ tile: f.dataset.tile, image: getComputedStyle(f).backgroundImage, position: getComputedStyle(f).backgroundPosition, width: f.offsetWidth }));
+  out.preview.time = await page.getByTestId("seek-preview").textContent();
+  out.strip = await page.evaluate(async (image) => {
+    const url = image.match(/url\("?(.*?)"?\)/)?.[1];
+    const r = await fetch(url);
+    return { status: r.status, type: r.headers.get("content-type") };
+  }, out.preview.image);
+  await page.screenshot({ path: `${P.shots}/video-preview-desktop.png` });
+  step("preview");
+  out.download = await page.getByTestId("download-mp4").getAttribute("href");
+  await page.mouse.move(0, 0);
+  await video.evaluate((v) => v.pause());
+  await shot(page, "video");
+
+  // An address no video has.
+  await page.goto(P.url + "/v/00000000-0000-4000-8000-000000000000");
+  await page.getByRole("heading", { name: "This video does not exist or is private" }).waitFor();
+  step("not found");
+
+  // Deleted: the library is empty again and its storage is free.
+  await page.goto(P.url + "/library");
+  await page.getByTestId("video-row").first().getByRole("button", { name: /^Delete / }).click();
+  await page.getByTestId("delete-video").getByRole("button", { name: "Delete video" }).click();
+  await page.getByTestId("library-empty").waitFor();
+  out.storageAfter = await page.getByTestId("storage-used").textContent();
+  step("deleted");
+
+  // The creator's watch page asks for past broadcasts and, with none (an upload is not one),
+  // shows no such section.
+  const past = page.waitForResponse((r) => r.url().endsWith(`/api/watch/${P.playbackId}/videos`));
+  await page.goto(`${P.url}/watch/${P.playbackId}`);
+  await page.getByTestId("watch-title").waitFor();
+  out.pastBroadcasts = { status: (await past).status(), shown: await page.getByTestId("past-broadcasts").count() };
+  step("no past broadcasts");
+  await ctx.close();
+}
+
 // Scenarios run on their own (`P.scenario`); without one, the main run below.
-const SCENARIOS = { billing, maintenance, oauth, "chat-oauth": chatOauth, seed: creatorEndsAndAdminChangesPlan, "every-page": everyPage, sharing, latency, studio };
+const SCENARIOS = { billing, maintenance, oauth, "chat-oauth": chatOauth, seed: creatorEndsAndAdminChangesPlan, "every-page": everyPage, sharing, latency, studio, videos };
 
 try {
   if (P.scenario) {

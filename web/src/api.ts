@@ -58,6 +58,13 @@ async function refresh(s: Session): Promise<boolean> {
   return true;
 }
 
+/** Renews the access token with the refresh token, for requests the app makes without `api`
+ * (resumable uploads); false when the session has ended. */
+export async function renewSession(): Promise<boolean> {
+  const s = session();
+  return s ? refresh(s) : false;
+}
+
 /** Calls the API; JSON in and out. */
 export async function api<T = unknown>(method: string, path: string, body?: unknown): Promise<T> {
   for (let attempt = 0; attempt < 2; attempt++) {

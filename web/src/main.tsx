@@ -17,6 +17,8 @@ const Subscription = lazy(() => import("./pages/Subscription"));
 const Receipt = lazy(() => import("./pages/Subscription").then((m) => ({ default: m.Receipt })));
 const AuthComplete = lazy(() => import("./pages/AuthComplete"));
 const Embed = lazy(() => import("./pages/Embed"));
+const Library = lazy(() => import("./pages/Library"));
+const Video = lazy(() => import("./pages/Video"));
 
 type Site = Schemas["SiteSettings"];
 
@@ -70,6 +72,8 @@ function App() {
   else if (path === "/settings") page = <Settings />;
   else if (path === "/forgot-password") page = <Recover />;
   else if (path === "/auth/complete") page = <AuthComplete />;
+  else if (path === "/library") page = <Library />;
+  else if (path.startsWith("/v/") && path.length > 3 && !path.slice(3).includes("/")) page = <Video id={decodeURIComponent(path.slice(3))} />;
   else if (path.startsWith("/watch/")) page = <Watch playbackId={decodeURIComponent(path.slice(7))} />;
   else page = <NotFound />;
   return (

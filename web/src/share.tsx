@@ -14,7 +14,8 @@ async function copy(text: string, field: HTMLInputElement | HTMLTextAreaElement 
   }
 }
 
-function CopyField({ label, value, multiline, testId }: { label: string; value: string; multiline?: boolean; testId: string }) {
+/** A read-only field with a button that copies it. */
+export function CopyField({ label, value, multiline, testId }: { label: string; value: string; multiline?: boolean; testId: string }) {
   const [copied, setCopied] = useState<boolean | null>(null);
   const [field, setField] = useState<HTMLInputElement | HTMLTextAreaElement | null>(null);
   return (

@@ -31,6 +31,7 @@ export function Frame({ children }: { children: ReactNode }) {
           {user ? (
             <>
               <Link href="/dashboard" aria-current={here("/dashboard")}>Dashboard</Link>
+              <Link href="/library" aria-current={here("/library")}>Videos</Link>
               <Link href="/dashboard/subscription" aria-current={here("/dashboard/subscription")}>Billing</Link>
               <Link href="/settings" aria-current={here("/settings")}>Settings</Link>
               {user.role === "admin" && <Link href="/admin" aria-current={here("/admin")}>Admin</Link>}

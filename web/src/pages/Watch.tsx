@@ -3,6 +3,7 @@ import { api, ApiError, type Schemas } from "../api";
 import { Chat, Player, useSocket, useStage, useStreamRoom } from "../live";
 import { SharePanel } from "../share";
 import { Loading, Problem, useLoad } from "../ui";
+import { VideoCards } from "../videos";
 
 const REACTIONS: Record<string, string> = { heart: "❤️", fire: "🔥", clap: "👏", laugh: "😂", wow: "😮", sad: "😢" };
 
@@ -79,6 +80,20 @@ function Stream({ playbackId, info }: { playbackId: string; info: Schemas["Watch
       </section>
       <Chat socket={socket} room={{ playbackId }} />
       <SharePanel playbackId={playbackId} title={info.title} />
+      <PastBroadcasts playbackId={playbackId} />
     </div>
+  );
+}
+
+/** The source's recorded broadcasts (public and ready, newest first); nothing when none. */
+function PastBroadcasts({ playbackId }: { playbackId: string }) {
+  const past = useLoad(() => api<Schemas["PastBroadcasts"]>("GET", `/api/watch/${encodeURIComponent(playbackId)}/videos`), [playbackId]);
+  const videos = past.data?.videos ?? [];
+  if (!videos.length) return null;
+  return (
+    <section className="past-broadcasts" aria-labelledby="past-title" data-testid="past-broadcasts">
+      <h2 id="past-title">Past broadcasts</h2>
+      <VideoCards videos={videos} />
+    </section>
   );
 }

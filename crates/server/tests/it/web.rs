@@ -1220,3 +1220,202 @@ async fn the_studio_while_streaming_in_a_real_browser() {
     assert!(shots.join("studio-destination-error-phone.png").exists());
     app.finish().await;
 }
+
+/// A creator's videos in the browser (`videos` in `web/e2e/run.mjs`): the empty library, an
+/// upload of an ffmpeg-made MP4 through the file input with the stock `tus-js-client` (a reload
+/// cuts it off half-way and choosing the file again continues it where it stopped; paused and
+/// resumed), processing to `ready` with its progress on the page, an edit, the video page
+/// playing, a seek to 5 s through the seek bar with frames advancing after it, the preview strip's
+/// frame on hover, a missing video's page, the delete that frees the storage again, and the
+/// creator's watch page without a past broadcasts section (an upload is not a broadcast).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upload_process_and_play_a_video_in_a_real_browser() {
+    require("ffmpeg");
+    let browser = browser();
+    let app = TestApp::start(Backend::Sqlite)
+        .await
+        .expect("sqlite always runs");
+    let creator = support::creator_with_source(&app, "creator@example.com").await;
+    // 8 s of test pattern and tone, H.264 + AAC at a constant 14 Mb/s: three 5 MB chunks, so
+    // that the upload is seen under way, cut off and resumed.
+    let file = app.data_dir.join("test-pattern.mp4");
+    std::fs::create_dir_all(&app.data_dir).expect("data dir");
+    let made = tokio::process::Command::new("ffmpeg")
+        .args([
+            "-hide_banner",
+            "-loglevel",
+            "error",
+            "-y",
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=1280x720:rate=30",
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=frequency=440:sample_rate=48000",
+            "-t",
+            "8",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "veryfast",
+            "-pix_fmt",
+            "yuv420p",
+            "-g",
+            "30",
+            "-b:v",
+            "14M",
+            "-minrate",
+            "14M",
+            "-maxrate",
+            "14M",
+            "-bufsize",
+            "4M",
+            "-x264-params",
+            "nal-hrd=cbr",
+            "-c:a",
+            "aac",
+            "-b:a",
+            "128k",
+            "-movflags",
+            "+faststart",
+        ])
+        .arg(&file)
+        .status()
+        .await
+        .expect("ffmpeg runs");
+    assert!(made.success(), "ffmpeg made the test video");
+    let size = std::fs::metadata(&file).expect("the test video").len();
+    assert!(size > 10 * 1024 * 1024, "three chunks: {size} bytes");
+
+    let shots = shots_dir();
+    let report = run(
+        &browser,
+        json!({
+            "url": app.url(""),
+            "shots": shots,
+            "scenario": "videos",
+            "file": file,
+            "timeoutMs": 300_000,
+            "playbackId": creator.playback_id,
+            "accounts": { "creator": { "email": "creator@example.com" } },
+        }),
+    )
+    .await;
+    assert_eq!(
+        report["steps"],
+        json!([
+            "empty library",
+            "uploading",
+            "resumed after a reload",
+            "paused and resumed",
+            "processed",
+            "edited",
+            "plays and seeks",
+            "preview",
+            "not found",
+            "deleted",
+            "no past broadcasts"
+        ]),
+        "{report:#}"
+    );
+    assert!(
+        report.get("pageErrors").is_none(),
+        "no script errors: {report:#}"
+    );
+    let f = |v: &Value| v.as_f64().unwrap_or(f64::NAN);
+    // Seen under way, with its speed; continued after the reload from past the first chunk.
+    let under_way = f(&report["uploading"]["percent"]);
+    assert!((30.0..100.0).contains(&under_way), "{report:#}");
+    assert!(
+        report["uploading"]["text"]
+            .as_str()
+            .is_some_and(|t| t.contains("/s") && t.contains("left")),
+        "speed and time left shown: {report:#}"
+    );
+    assert!(
+        report["unfinished"]
+            .as_str()
+            .is_some_and(|t| t.contains("test-pattern.mp4")),
+        "{report:#}"
+    );
+    let resumed = f(&report["resumedAt"]);
+    assert!(
+        (30.0..100.0).contains(&resumed),
+        "resumed where it stopped, not from the start: {report:#}"
+    );
+    assert_eq!(
+        report["pause"]["at"], report["pause"]["after"],
+        "a paused upload stays where it is: {report:#}"
+    );
+    // Processing showed on the way to ready.
+    let statuses: Vec<&str> = report["statuses"]
+        .as_array()
+        .expect("statuses")
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert_eq!(statuses.last(), Some(&"Ready"), "{report:#}");
+    // The video's page plays from 5 s on after the seek.
+    assert!((7.5..8.6).contains(&f(&report["duration"])), "{report:#}");
+    let seek = &report["seek"];
+    let at = f(&seek["seeked"]["t"]);
+    assert!((4.6..5.6).contains(&at), "seeked to 5 s: {report:#}");
+    assert!(
+        f(&seek["later"]["t"]) > at + 0.5
+            && f(&seek["later"]["frames"]) > f(&seek["seeked"]["frames"]),
+        "frames advance after the seek: {report:#}"
+    );
+    // The preview: a tile of the strip (0.3 of 8 s is frame 2), the strip a JPEG.
+    let preview = &report["preview"];
+    assert_eq!(preview["tile"], "2,0", "{report:#}");
+    assert!(
+        preview["image"]
+            .as_str()
+            .is_some_and(|i| i.contains("/strip.jpg")),
+        "{report:#}"
+    );
+    assert_eq!(report["strip"]["status"], 200, "{report:#}");
+    assert_eq!(report["strip"]["type"], "image/jpeg", "{report:#}");
+    assert!(
+        report["download"]
+            .as_str()
+            .is_some_and(|d| d.contains("/video.mp4")),
+        "{report:#}"
+    );
+    assert!(
+        report["videoPath"]
+            .as_str()
+            .is_some_and(|p| p.starts_with("/v/") && p.len() > 3 && !p[3..].contains('/')),
+        "{report:#}"
+    );
+    // The storage: nothing, then the video, then nothing again.
+    assert!(
+        report["storageEmpty"]
+            .as_str()
+            .is_some_and(|s| s.starts_with("0 B")),
+        "{report:#}"
+    );
+    assert!(
+        report["storageUsed"]
+            .as_str()
+            .is_some_and(|s| !s.starts_with("0 B")),
+        "{report:#}"
+    );
+    assert_eq!(report["storageAfter"], report["storageEmpty"], "{report:#}");
+    // Past broadcasts are asked for; an upload is not one, so the section is not there.
+    assert_eq!(report["pastBroadcasts"]["status"], 200, "{report:#}");
+    assert_eq!(report["pastBroadcasts"]["shown"], 0, "{report:#}");
+    assert_shots(
+        &shots,
+        &[
+            "library-empty",
+            "library-uploading",
+            "library-list",
+            "video",
+        ],
+    );
+    assert!(shots.join("video-preview-desktop.png").exists());
+    app.finish().await;
+}

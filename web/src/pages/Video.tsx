@@ -1,0 +1,104 @@
+// A video's page (`/v/<uuid>`): the player with the preview strip on its seek bar, the title,
+// date, description and tags, the MP4 download and the link to share. A video that is not
+// there, or is private to someone else, is one answer: it does not exist for this visitor.
+import { useEffect } from "react";
+import { api, ApiError } from "../api";
+import { CopyField } from "../share";
+import { Loading, Problem, useLoad } from "../ui";
+import { bytes, day, Poster, StatusBadge, stageWords, VISIBILITY, VodPlayer, type Video as VideoView } from "../videos";
+
+export default function Video({ id }: { id: string }) {
+  const video = useLoad(() => api<VideoView>("GET", `/api/videos/${encodeURIComponent(id)}`), [id]);
+  const v = video.data;
+  useEffect(() => {
+    if (v) document.title = `${v.title} · ferrocast`;
+  }, [v]);
+  // Not ready yet (the owner looking at it): asked again every few seconds.
+  const pending = v && v.status !== "ready" && v.status !== "failed";
+  useEffect(() => {
+    if (!pending) return;
+    const t = setInterval(video.reload, 3000);
+    return () => clearInterval(t);
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+  }, [pending]);
+
+  if (video.error instanceof ApiError && video.error.status === 404) {
+    return (
+      <section className="standalone" aria-labelledby="vm-title" data-testid="video-missing">
+        <p className="code" aria-hidden="true">404</p>
+        <h1 id="vm-title">This video does not exist or is private</h1>
+        <p className="lead">The link may be old or mistyped, or its creator deleted the video or made it private.</p>
+        <p className="actions">
+          <a className="button" href="/">Go to the start page</a>
+        </p>
+      </section>
+    );
+  }
+  if (video.error) return <Problem error={video.error} onRetry={video.reload} />;
+  if (!v) return <Loading what="the video" />;
+  return <VideoPage video={v} />;
+}
+
+function VideoPage({ video }: { video: VideoView }) {
+  const p = video.playback;
+  const link = `${location.origin}${video.watch_url}`;
+  return (
+    <article className="vod-page">
+      <div className="vod-stage">
+        {video.status === "ready" && p?.hls ? (
+          <VodPlayer src={p.hls} poster={p.thumbnail} strip={p.strip} title={video.title} duration={video.duration_seconds} />
+        ) : (
+          <div className="vod-not-ready" role="status" data-testid="video-not-ready">
+            <Poster video={video} />
+            <div className="vod-not-ready-words">
+              <StatusBadge video={video} />
+              <p>
+                {video.status === "failed"
+                  ? `This video could not be processed: ${video.failure ?? "no reason was given"}.`
+                  : video.status === "recording"
+                    ? "This broadcast is still being recorded. It can be watched here once it ends and is processed."
+                    : video.status === "uploading"
+                      ? "This video is still uploading."
+                      : `${stageWords(video.progress?.stage)}… It can be watched here in a moment.`}
+              </p>
+            </div>
+          </div>
+        )}
+      </div>
+      <div className="vod-info">
+        <h1 data-testid="video-page-title">{video.title}</h1>
+        <div className="vod-meta">
+          <span className="muted">
+            {day(video.created_at)}
+            {video.kind === "recording" && " · Broadcast"}
+          </span>
+          {video.visibility !== "public" && <span className={`badge vod-visibility ${video.visibility}`}>{VISIBILITY[video.visibility] ?? video.visibility}</span>}
+          <span className="vod-meta-actions">
+            {p?.mp4 && (
+              <a className="button ghost small" href={p.mp4} download data-testid="download-mp4">
+                <svg viewBox="0 0 24 24" width="16" height="16" fill="none" stroke="currentColor" strokeWidth="2.2" strokeLinecap="round" strokeLinejoin="round" aria-hidden="true">
+                  <path d="M12 4v12m0 0-5-5m5 5 5-5M4 20h16" />
+                </svg>
+                Download MP4{video.size_bytes > 0 && <span className="muted fine"> ({bytes(video.size_bytes)})</span>}
+              </a>
+            )}
+          </span>
+        </div>
+        <div className="vod-description card">
+          {video.description ? <p className="vod-description-text">{video.description}</p> : <p className="muted">No description.</p>}
+          {video.tags.length > 0 && (
+            <p className="vod-tags" aria-label="Tags">
+              {video.tags.map((t) => (
+                <span key={t} className="vod-tag">#{t}</span>
+              ))}
+            </p>
+          )}
+        </div>
+        <details className="card share" data-testid="video-share">
+          <summary>Share</summary>
+          <CopyField label="Link" value={link} testId="video-share-link" />
+        </details>
+      </div>
+    </article>
+  );
+}
