@@ -45,9 +45,13 @@ fi
 #     18, so on Debian 12 the apt-get above is not enough).
 check_node
 
-# 2. The tests' npm packages, exactly as locked (socket.io-client for the realtime tests).
-if [ ! -d crates/server/tests/js/node_modules/socket.io-client ]; then
-  say "npm ci (crates/server/tests/js: socket.io-client)"
+# npm's record of what it installed is older than the lock file (or missing): install again.
+stale_npm() { [ ! -f "$1/node_modules/.package-lock.json" ] || [ "$1/package-lock.json" -nt "$1/node_modules/.package-lock.json" ]; }
+
+# 2. The tests' npm packages, exactly as locked (socket.io-client for the realtime tests,
+#    tus-js-client for the upload tests).
+if stale_npm crates/server/tests/js; then
+  say "npm ci (crates/server/tests/js: socket.io-client, tus-js-client)"
   npm ci --prefix crates/server/tests/js --no-audit --no-fund --loglevel=error
 fi
 
@@ -55,7 +59,7 @@ fi
 #     serves and the end-to-end test drives. The build first generates the API's types from
 #     web/openapi.json and type-checks the app against them (the openapi test keeps
 #     that file equal to the server's document).
-if [ ! -d web/node_modules/vite ] || [ ! -d web/node_modules/openapi-typescript ] || [ ! -d web/node_modules/uqr ]; then
+if stale_npm web; then
   say "npm ci (web)"
   npm ci --prefix web --no-audit --no-fund --loglevel=error
 fi
