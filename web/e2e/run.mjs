@@ -855,6 +855,8 @@ async function latency() {
     throw new Error("the embed frame did not load");
   })();
   await frame.getByRole("link", { name: "Watch on ferrocast" }).waitFor({ timeout: 15000 });
+  // The stream's status arrives over Socket.IO once the frame has connected.
+  await frame.locator(".badge", { hasText: "Live" }).waitFor({ timeout: 15000 }).catch(() => {});
   out.embed = {
     host: await host.evaluate(() => location.origin),
     frame: await frame.evaluate(() => location.origin),

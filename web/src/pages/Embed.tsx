@@ -23,7 +23,7 @@ export default function Embed({ playbackId }: { playbackId: string }) {
         </div>
       )}
       <div className="overlay">
-        <span className={`badge ${live ? "live" : ""}`}>{live ? "Live" : "Offline"}</span>
+        {status !== null && <span className={`badge ${live ? "live" : ""}`}>{live ? "Live" : "Offline"}</span>}
         {live && <span className="viewers" data-testid="viewer-count">{viewers} watching</span>}
         <a className="watch-on" href={watch} target="_blank" rel="noopener">
           Watch on ferrocast

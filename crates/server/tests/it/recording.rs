@@ -290,12 +290,12 @@ both_backends!(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn recording_flow_on_s3() {
     require("ffmpeg");
-    let Some(moto) = support::moto::Moto::start() else {
+    let Some(moto) = support::s3::Moto::start() else {
         return;
     };
     moto.create_bucket("ferrocast-rec").await;
     let mut extra = fast_pipeline();
-    extra.extend(moto.settings("ferrocast-rec"));
+    extra.extend(moto.node_settings("ferrocast-rec", "objects"));
     let Some(app) = TestApp::start_with(
         Backend::Sqlite,
         Options {

@@ -4,7 +4,6 @@
 #![allow(dead_code)]
 
 pub mod checkout;
-pub mod moto;
 pub mod oidc;
 pub mod s3;
 
