@@ -35,10 +35,6 @@ pub const MAX_PATCH_BYTES: u64 = 256 * 1024 * 1024;
 pub const READ_TIMEOUT: Duration = Duration::from_secs(30);
 /// An upload not touched for this long (ms) is given up.
 pub const EXPIRES_AFTER_MS: i64 = 24 * 3600 * 1000;
-/// The job that turns an upload's `source` into a playable video.
-pub const PROCESS_UPLOAD: &str = "process_upload";
-/// Attempts of a `process_upload` job.
-pub const PROCESS_ATTEMPTS: i64 = 3;
 /// How often the sweep of expired uploads runs.
 pub const SWEEP_EVERY: Duration = Duration::from_secs(600);
 /// The largest `Upload-Metadata` header read.
@@ -494,11 +490,11 @@ impl Uploads {
                 .await?;
             self.db
                 .enqueue_job(
-                    PROCESS_UPLOAD,
+                    crate::service::jobs::PROCESS_UPLOAD,
                     Some(video_id),
                     &serde_json::json!({ "upload": rec.uuid }),
                     now,
-                    PROCESS_ATTEMPTS,
+                    crate::service::jobs::MAX_ATTEMPTS,
                     now,
                 )
                 .await?;
