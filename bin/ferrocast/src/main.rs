@@ -54,7 +54,7 @@ enum Command {
         #[command(subcommand)]
         command: UserCommand,
     },
-    /// Check configuration, database, migrations, ports and ffmpeg; exit non-zero on failure.
+    /// Check configuration, database, migrations, ports, ffmpeg and object storage; exit non-zero on failure.
     Doctor,
 }
 
