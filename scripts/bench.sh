@@ -6,10 +6,17 @@
 #                    [--duration 15] [--warmup 5] [--fanout 1,10,100,500] [--ingest 1,10,25,50]
 #   scripts/bench.sh --servers ferrocast --scenarios chat [--chat-clients 5000] [--chat-senders 20]
 #   scripts/bench.sh --servers ferrocast,nginx --scenarios record [--record 10]
+#   scripts/bench.sh --servers ferrocast --scenarios upload [--upload-mb 1024] [--upload-chunk-mb 64]
 #
 # `record` (not in the default list): the same publishers without and with recording (ferrocast:
 # its plan's `record_by_default`; nginx-rtmp: `record all` to FLV files), so that the cost of
 # recording per live stream reads against ingest alone.
+# `upload` (not in the default list): one file sent by curl over tus 1.0 in PATCH requests of
+# --upload-chunk-mb, to ferrocast on its data dir, to ferrocast on moto's S3 server (PyPI,
+# target/test-python, installed by scripts/test.sh) and, as the peer, to the reference tus server
+# for Node.js (@tus/server with @tus/file-store under target/bench/tus-node); wall time from
+# creation to the last byte acknowledged (ferrocast's includes moving the file into storage), and
+# the server's CPU seconds per GiB. Writes target/bench/upload.md.
 # `chat` (ferrocast only, not in the default list): that many stock socket.io-client
 # connections in one chat room, each sender sending a message a second; delivered messages per
 # second, delivery latency, server CPU and RSS (crates/server/tests/js/chat-bench.mjs).
@@ -34,6 +41,8 @@ INGEST=1,10,25,50
 CHAT_CLIENTS=5000
 CHAT_SENDERS=20
 RECORD_PUBS=10
+UPLOAD_MB=1024
+UPLOAD_CHUNK_MB=64
 # 1 while a run records (see start_server).
 RECORD=0
 while [ $# -gt 0 ]; do
@@ -47,7 +56,9 @@ while [ $# -gt 0 ]; do
     --chat-clients) CHAT_CLIENTS=$2; shift 2 ;;
     --chat-senders) CHAT_SENDERS=$2; shift 2 ;;
     --record) RECORD_PUBS=$2; shift 2 ;;
-    -h|--help) sed -n 2,20p "$0"; exit 0 ;;
+    --upload-mb) UPLOAD_MB=$2; shift 2 ;;
+    --upload-chunk-mb) UPLOAD_CHUNK_MB=$2; shift 2 ;;
+    -h|--help) sed -n 2,27p "$0"; exit 0 ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
 done
@@ -132,7 +143,7 @@ start_server() { # name
       # Every benchmark client comes from 127.0.0.1, so the per-address caps (RTMP, HTTP,
       # Socket.IO) are off, and restream destinations may use any port.
       # Recording is off unless the run measures it (`record`), and its objects start empty.
-      printf '[[plans]]\nname = "Bench"\nmax_sources = 1000\nmax_destinations = 1000\nmax_streaming_hours_monthly = 100000\nmax_storage_gb = 100000\nrecord_by_default = %s\ndefault = true\n' \
+      printf '[[plans]]\nname = "Bench"\nmax_sources = 1000\nmax_destinations = 1000\nmax_streaming_hours_monthly = 100000\nmax_storage_gb = 100000\nmax_upload_mb = 100000\nrecord_by_default = %s\ndefault = true\n' \
         "$([ "$RECORD" = 1 ] && echo true || echo false)" >"$B/plans.toml"
       rm -rf "$FERRO_DATA/objects"
       FERROCAST_DATA_DIR=$FERRO_DATA FERROCAST_HTTP_ADDR=127.0.0.1:$FERRO_HTTP \
@@ -346,6 +357,91 @@ if has "$SCENARIOS" chat && has "$SERVERS" ferrocast; then
   stop_server
   SCENARIOS=${SCENARIOS//chat/}
   if [ -z "$(ls "$B"/runs/*.json 2>/dev/null)" ]; then say "wrote $B/chat.json"; exit 0; fi
+fi
+
+# Upload throughput over tus (see the header): the same file, the same client, three servers.
+cpu_ticks() { # pid -> utime + stime of the process, in clock ticks
+  awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0
+}
+# tus_upload base_url auth_header server_pid label: creates an upload of $UP_FILE, sends it in
+# chunks, prints a markdown row; fails loudly on any answer but the expected one.
+tus_upload() {
+  local base=$1 auth=$2 pid=$3 label=$4 size loc url off=0 k t0 t1 c0 c1 secs mbps cpu code
+  size=$(stat -c %s "$UP_FILE")
+  c0=$(cpu_ticks "$pid"); t0=$(date +%s.%N)
+  loc=$(curl -sf -D - -o /dev/null -X POST "$base" ${auth:+-H "$auth"} -H 'Tus-Resumable: 1.0.0' \
+    -H "Upload-Length: $size" -H "Upload-Metadata: filename $(printf bench.bin | base64)" \
+    | tr -d '\r' | awk 'tolower($1)=="location:"{print $2}')
+  [ -n "$loc" ] || { say "$label: creating the upload failed"; return 1; }
+  case $loc in http*) url=$loc ;; *) url=$(printf '%s' "$base" | sed -E 's#^(https?://[^/]+).*#\1#')$loc ;; esac
+  for k in "$UP_DIR"/chunk.*; do
+    code=$(curl -s -o /dev/null -w '%{http_code}' -X PATCH "$url" ${auth:+-H "$auth"} -H 'Tus-Resumable: 1.0.0' \
+      -H 'Content-Type: application/offset+octet-stream' -H "Upload-Offset: $off" --data-binary "@$k")
+    [ "$code" = 204 ] || { say "$label: PATCH at $off answered $code"; return 1; }
+    off=$((off + $(stat -c %s "$k")))
+  done
+  t1=$(date +%s.%N); c1=$(cpu_ticks "$pid")
+  secs=$(echo "$t1 - $t0" | bc -l)
+  mbps=$(echo "$size / 1048576 / $secs" | bc -l)
+  cpu=$(echo "($c1 - $c0) / $(getconf CLK_TCK) / ($size / 1073741824)" | bc -l)
+  printf '| %s | %d | %d | %.2f | %.0f | %.2f |\n' "$label" $((size / 1048576)) "$UPLOAD_CHUNK_MB" "$secs" "$mbps" "$cpu"
+}
+if has "$SCENARIOS" upload && has "$SERVERS" ferrocast; then
+  command -v bc >/dev/null || apt_install bc
+  UP_DIR=/dev/shm/ferrocast-upload-bench; rm -rf "$UP_DIR"; mkdir -p "$UP_DIR"
+  UP_FILE=$UP_DIR/file.bin
+  trap 'cleanup; rm -rf "$UP_DIR"; [ -n "${MOTO_PID:-}" ] && kill "$MOTO_PID" 2>/dev/null; [ -n "${TUS_PID:-}" ] && kill "$TUS_PID" 2>/dev/null; true' EXIT INT TERM
+  say "upload: $UPLOAD_MB MiB of random bytes in $UPLOAD_CHUNK_MB MiB PATCH requests (file and chunks on tmpfs)"
+  head -c "$((UPLOAD_MB * 1048576))" /dev/urandom >"$UP_FILE"
+  split -b "$((UPLOAD_CHUNK_MB * 1048576))" -a 4 -d "$UP_FILE" "$UP_DIR/chunk."
+  ROWS=()
+  ferro_upload() { # label
+    local api=http://127.0.0.1:$FERRO_HTTP/api token
+    token=$(curl -sf -X POST "$api/auth/register" -H 'Content-Type: application/json' \
+      -d "{\"email\":\"up$RANDOM$RANDOM@example.com\",\"password\":\"bench-password-1\",\"display_name\":\"Uploader\"}" | jq -r '.access_token')
+    ROWS+=("$(tus_upload "$api/uploads" "Authorization: Bearer $token" "$SERVER_PID" "$1")")
+  }
+  start_server ferrocast; ferro_upload "ferrocast, data dir"; stop_server
+  PY=$ROOT/target/test-python/bin/python
+  if "$PY" -c 'import moto.server' 2>/dev/null; then
+    "$PY" -m moto.server -H 127.0.0.1 -p 19500 >>"$B/logs/moto.log" 2>&1 & MOTO_PID=$!
+    wait_port 19500; curl -sf -X PUT http://127.0.0.1:19500/bench >/dev/null
+    FERRO_ENV="FERROCAST_STORAGE_URL=s3://bench/ferrocast FERROCAST_S3_ENDPOINT=http://127.0.0.1:19500 FERROCAST_S3_REGION=us-east-1 FERROCAST_S3_ACCESS_KEY_ID=bench FERROCAST_S3_SECRET_ACCESS_KEY=bench"
+    start_server ferrocast; ferro_upload "ferrocast, S3 (moto)"; stop_server
+    FERRO_ENV=; kill "$MOTO_PID" 2>/dev/null; wait "$MOTO_PID" 2>/dev/null || true; MOTO_PID=
+  else
+    say "no moto in $PY (scripts/test.sh installs it); skipping ferrocast on S3"
+  fi
+  TUS=$B/tus-node
+  if [ ! -f "$TUS/node_modules/@tus/file-store/package.json" ]; then
+    mkdir -p "$TUS"
+    (cd "$TUS" && npm init -y >/dev/null && npm install --no-audit --no-fund @tus/server@1 @tus/file-store@1 >/dev/null) \
+      || say "could not install @tus/server; skipping it"
+  fi
+  if [ -f "$TUS/node_modules/@tus/file-store/package.json" ]; then
+    rm -rf "$TUS/files"; mkdir -p "$TUS/files"
+    cat >"$TUS/server.js" <<'JS'
+const http = require('http');
+const { Server } = require('@tus/server');
+const { FileStore } = require('@tus/file-store');
+const tus = new Server({ path: '/files', datastore: new FileStore({ directory: __dirname + '/files' }) });
+http.createServer((req, res) => tus.handle(req, res)).listen(18090, '127.0.0.1');
+JS
+    (cd "$TUS" && exec node server.js) >>"$B/logs/tus-node.log" 2>&1 & TUS_PID=$!
+    wait_port 18090
+    ROWS+=("$(tus_upload http://127.0.0.1:18090/files "" "$TUS_PID" "@tus/server $(jq -r .version "$TUS/node_modules/@tus/server/package.json") (Node $(node -v)), disk")")
+    kill "$TUS_PID" 2>/dev/null; wait "$TUS_PID" 2>/dev/null || true; TUS_PID=
+  fi
+  {
+    echo "| server | MiB | PATCH MiB | seconds | MiB/s | server CPU s per GiB |"
+    echo "|---|---:|---:|---:|---:|---:|"
+    printf '%s\n' "${ROWS[@]}"
+    echo; echo "Machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(free -g | awk '/Mem:/{print $2}') GiB RAM"
+    echo "Command: scripts/bench.sh --servers ferrocast --scenarios upload --upload-mb $UPLOAD_MB --upload-chunk-mb $UPLOAD_CHUNK_MB"
+  } | tee "$B/upload.md"
+  rm -rf "$UP_DIR"
+  SCENARIOS=${SCENARIOS//upload/}
+  if [ -z "$(ls "$B"/runs/*.json 2>/dev/null)" ]; then say "wrote $B/upload.md"; exit 0; fi
 fi
 
 # Order the runs by scenario so the markdown groups them.

@@ -1240,8 +1240,39 @@ async function videos() {
   await ctx.close();
 }
 
+// A past broadcast (the Rust test recorded one with ffmpeg): an anonymous viewer finds it on
+// the creator's watch page, with its poster and duration, opens it, and it plays.
+async function pastBroadcasts() {
+  const ctx = await browser.newContext({ viewport: DESKTOP });
+  const page = await ctx.newPage();
+  page.on("pageerror", (e) => (out.pageErrors = [...(out.pageErrors ?? []), String(e)]));
+  await page.goto(`${P.url}/watch/${P.playbackId}`);
+  const section = page.getByTestId("past-broadcasts");
+  await section.waitFor();
+  const card = section.getByTestId("video-card").first();
+  await card.locator("img").evaluate((i) => i.complete || new Promise((r) => (i.onload = i.onerror = r)));
+  out.past = {
+    cards: await section.getByTestId("video-card").count(),
+    title: (await card.locator(".vod-card-title").textContent()).trim(),
+    duration: (await card.locator(".vod-duration").textContent()).trim(),
+    poster: await card.locator("img").evaluate((i) => i.naturalWidth),
+  };
+  await shot(page, "watch-past-broadcasts");
+  step("listed");
+  await card.click();
+  await page.waitForURL("**/v/**");
+  out.past.title_on_page = (await page.getByTestId("video-page-title").textContent()).trim();
+  const video = page.getByTestId("vod-video");
+  await page.waitForFunction(() => (document.querySelector("[data-testid=vod-video]")?.duration ?? 0) > 1, null, { timeout: 30000 });
+  await video.evaluate((v) => { v.muted = true; return v.play(); });
+  await page.waitForFunction(() => (document.querySelector("[data-testid=vod-video]")?.currentTime ?? 0) > 1, null, { timeout: 20000 });
+  out.past.played = await video.evaluate((v) => ({ t: v.currentTime, duration: v.duration, frames: v.getVideoPlaybackQuality().totalVideoFrames }));
+  step("plays");
+  await ctx.close();
+}
+
 // Scenarios run on their own (`P.scenario`); without one, the main run below.
-const SCENARIOS = { billing, maintenance, oauth, "chat-oauth": chatOauth, seed: creatorEndsAndAdminChangesPlan, "every-page": everyPage, sharing, latency, studio, videos };
+const SCENARIOS = { billing, maintenance, oauth, "chat-oauth": chatOauth, seed: creatorEndsAndAdminChangesPlan, "every-page": everyPage, sharing, latency, studio, videos, "past-broadcasts": pastBroadcasts };
 
 try {
   if (P.scenario) {

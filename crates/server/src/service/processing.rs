@@ -979,25 +979,32 @@ fn last_line(stderr: &str) -> String {
         .collect()
 }
 
-/// Runs ffprobe on `file`: `Ok(Ok(probe))` within bounds, `Ok(Err(reason))` for a file that
-/// is refused, `Err` when ffprobe itself could not run.
-async fn probe_file(file: &Path, limit: Duration) -> Result<Result<Probe, String>, JobError> {
-    let mut child = tokio::process::Command::new("ffprobe")
-        .args([
-            "-v",
-            "error",
-            "-print_format",
-            "json",
-            "-show_format",
-            "-show_streams",
-        ])
-        .arg(file)
+/// How a child process ended: its stdout as `read_out` consumed it, its exit status and the
+/// tail of its stderr; `None` if it ran past its time limit (it is then killed).
+type ChildEnd<T> = Option<(T, std::io::Result<std::process::ExitStatus>, String)>;
+
+/// Runs `program` with `args` (stdin closed, stdout and stderr piped, killed if dropped) for at
+/// most `limit`, handing its stdout to `read_out` while keeping the last [`STDERR_KEEP`] bytes
+/// of its stderr. `Err` only when the program could not be started.
+async fn run_child<T, F>(
+    program: &str,
+    args: &[String],
+    limit: Duration,
+    read_out: impl FnOnce(Option<tokio::process::ChildStdout>) -> F,
+) -> Result<ChildEnd<T>, JobError>
+where
+    F: std::future::Future<Output = T>,
+{
+    let mut child = tokio::process::Command::new(program)
+        .args(args)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .kill_on_drop(true)
         .spawn()
-        .map_err(|e| JobError::transient(format!("cannot run ffprobe (is it installed?): {e}")))?;
+        .map_err(|e| {
+            JobError::transient(format!("cannot run {program} (is it installed?): {e}"))
+        })?;
     let stdout = child.stdout.take();
     let stderr = child.stderr.take();
     let run = async {
@@ -1007,16 +1014,38 @@ async fn probe_file(file: &Path, limit: Duration) -> Result<Result<Probe, String
                 None => String::new(),
             }
         });
-        let mut json = Vec::new();
-        if let Some(out) = stdout {
-            let mut limited = out.take(MAX_PROBE_BYTES + 1);
-            let _ = limited.read_to_end(&mut json).await;
-        }
+        let out = read_out(stdout).await;
         let status = child.wait().await;
         let err = err_task.await.unwrap_or_default();
-        (json, status, err)
+        (out, status, err)
     };
-    let Ok((json, status, err)) = tokio::time::timeout(limit, run).await else {
+    Ok(tokio::time::timeout(limit, run).await.ok())
+}
+
+/// Runs ffprobe on `file`: `Ok(Ok(probe))` within bounds, `Ok(Err(reason))` for a file that
+/// is refused, `Err` when ffprobe itself could not run.
+async fn probe_file(file: &Path, limit: Duration) -> Result<Result<Probe, String>, JobError> {
+    let args = [
+        "-v",
+        "error",
+        "-print_format",
+        "json",
+        "-show_format",
+        "-show_streams",
+    ]
+    .map(String::from)
+    .into_iter()
+    .chain([path_arg(file)])
+    .collect::<Vec<_>>();
+    let end = run_child("ffprobe", &args, limit, |stdout| async move {
+        let mut json = Vec::new();
+        if let Some(out) = stdout {
+            let _ = out.take(MAX_PROBE_BYTES + 1).read_to_end(&mut json).await;
+        }
+        json
+    })
+    .await?;
+    let Some((json, status, err)) = end else {
         return Ok(Err(
             "Reading the file took too long; it may be damaged.".into()
         ));
@@ -1046,59 +1075,44 @@ async fn ffmpeg(
     let limit = Duration::from_millis(duration_ms.clamp(0, i64::MAX / 4) as u64 * 3)
         .saturating_add(Duration::from_secs(60))
         .min(FFMPEG_TIME_CAP);
-    let mut child = tokio::process::Command::new("ffmpeg")
-        .args([
-            "-nostdin",
-            "-hide_banner",
-            "-nostats",
-            "-loglevel",
-            "error",
-            "-y",
-            "-progress",
-            "pipe:1",
-        ])
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .map_err(|e| JobError::transient(format!("cannot run ffmpeg (is it installed?): {e}")))?;
-    let stdout = child.stdout.take();
-    let stderr = child.stderr.take();
-    let run = async {
-        let err_task = tokio::spawn(async move {
-            match stderr {
-                Some(s) => stderr_tail(s).await,
-                None => String::new(),
+    let all = [
+        "-nostdin",
+        "-hide_banner",
+        "-nostats",
+        "-loglevel",
+        "error",
+        "-y",
+        "-progress",
+        "pipe:1",
+    ]
+    .map(String::from)
+    .into_iter()
+    .chain(args.iter().cloned())
+    .collect::<Vec<_>>();
+    let end = run_child("ffmpeg", &all, limit, |stdout| async move {
+        let Some(out) = stdout else { return };
+        let mut reader = BufReader::new(out);
+        let mut line = Vec::with_capacity(128);
+        loop {
+            line.clear();
+            match (&mut reader).take(1024).read_until(b'\n', &mut line).await {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {}
             }
-        });
-        if let Some(out) = stdout {
-            let mut reader = BufReader::new(out);
-            let mut line = Vec::with_capacity(128);
-            loop {
-                line.clear();
-                match (&mut reader).take(1024).read_until(b'\n', &mut line).await {
-                    Ok(0) | Err(_) => break,
-                    Ok(_) => {}
-                }
-                let Some((p, stage, from, to)) = progress else {
-                    continue;
-                };
-                let text = String::from_utf8_lossy(&line);
-                if let Some(us) = text.trim().strip_prefix("out_time_us=") {
-                    if let (Ok(us), true) = (us.parse::<i64>(), duration_ms > 0) {
-                        let done = (us / 1000).clamp(0, duration_ms);
-                        p.set(stage, from + (to - from) * done / duration_ms).await;
-                    }
+            let Some((p, stage, from, to)) = progress else {
+                continue;
+            };
+            let text = String::from_utf8_lossy(&line);
+            if let Some(us) = text.trim().strip_prefix("out_time_us=") {
+                if let (Ok(us), true) = (us.parse::<i64>(), duration_ms > 0) {
+                    let done = (us / 1000).clamp(0, duration_ms);
+                    p.set(stage, from + (to - from) * done / duration_ms).await;
                 }
             }
         }
-        let status = child.wait().await;
-        let err = err_task.await.unwrap_or_default();
-        (status, err)
-    };
-    let Ok((status, err)) = tokio::time::timeout(limit, run).await else {
+    })
+    .await?;
+    let Some(((), status, err)) = end else {
         return Err(JobError::refused(format!(
             "Processing took longer than {} minutes; the file may be damaged.",
             limit.as_secs() / 60

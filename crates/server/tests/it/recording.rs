@@ -128,7 +128,7 @@ fn scratch() -> PathBuf {
     dir
 }
 
-async fn user_of(db: &Db, source_id: i64) -> i64 {
+pub async fn user_of(db: &Db, source_id: i64) -> i64 {
     db.source_by_id(source_id)
         .await
         .expect("source")

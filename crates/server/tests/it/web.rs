@@ -1232,9 +1232,15 @@ async fn the_studio_while_streaming_in_a_real_browser() {
 async fn upload_process_and_play_a_video_in_a_real_browser() {
     require("ffmpeg");
     let browser = browser();
-    let app = TestApp::start(Backend::Sqlite)
-        .await
-        .expect("sqlite always runs");
+    let app = TestApp::start_with(
+        Backend::Sqlite,
+        Options {
+            extra: crate::recording::fast_pipeline(),
+            ..Options::default()
+        },
+    )
+    .await
+    .expect("sqlite always runs");
     let creator = support::creator_with_source(&app, "creator@example.com").await;
     // 8 s of test pattern and tone, H.264 + AAC at a constant 14 Mb/s: three 5 MB chunks, so
     // that the upload is seen under way, cut off and resumed.
@@ -1417,5 +1423,56 @@ async fn upload_process_and_play_a_video_in_a_real_browser() {
         ],
     );
     assert!(shots.join("video-preview-desktop.png").exists());
+
+    // A past broadcast: ffmpeg streams 6 s; once it is a ready recording, an anonymous viewer
+    // finds it on the creator's watch page and plays it.
+    let (rtmp, key) = (app.rtmp_url(), creator.key.clone());
+    let published =
+        tokio::task::spawn_blocking(move || support::publish(&rtmp, &key, 6, &[]).wait())
+            .await
+            .expect("join")
+            .expect("ffmpeg");
+    assert!(published.success(), "ffmpeg published");
+    let db = crate::recording::db(&app).await;
+    let user = crate::recording::user_of(&db, creator.id).await;
+    let recording =
+        crate::recording::settled_video(&db, user, std::time::Duration::from_secs(90)).await;
+    assert_eq!(recording.status, "ready", "{recording:#?}");
+    let report = run(
+        &browser,
+        json!({
+            "url": app.url(""),
+            "shots": shots,
+            "scenario": "past-broadcasts",
+            "timeoutMs": 120_000,
+            "playbackId": creator.playback_id,
+        }),
+    )
+    .await;
+    assert_eq!(report["steps"], json!(["listed", "plays"]), "{report:#}");
+    assert!(
+        report.get("pageErrors").is_none(),
+        "no script errors: {report:#}"
+    );
+    let past = &report["past"];
+    assert_eq!(past["cards"], 1, "{report:#}");
+    assert_eq!(past["title"], recording.title.as_str(), "{report:#}");
+    assert_eq!(
+        past["title_on_page"],
+        recording.title.as_str(),
+        "{report:#}"
+    );
+    assert!(
+        past["duration"]
+            .as_str()
+            .is_some_and(|d| d.starts_with("0:0")),
+        "the card shows its duration: {report:#}"
+    );
+    assert!(f(&past["poster"]) > 0.0, "the poster loaded: {report:#}");
+    assert!(
+        (5.0..7.5).contains(&f(&past["played"]["duration"])) && f(&past["played"]["t"]) > 1.0,
+        "{report:#}"
+    );
+    assert_shots(&shots, &["watch-past-broadcasts"]);
     app.finish().await;
 }
