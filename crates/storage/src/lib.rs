@@ -231,6 +231,8 @@ pub struct Storage {
     prefix: String,
     description: Arc<str>,
     kind: Kind,
+    /// The directory of a local store (keys are paths under it); `None` on S3.
+    local_root: Option<PathBuf>,
     timeout: Duration,
 }
 
@@ -311,6 +313,7 @@ impl Storage {
             prefix: String::new(),
             description: format!("local storage {}", root.display()).into(),
             kind: Kind::Local,
+            local_root: Some(root),
             timeout: DEFAULT_TIMEOUT,
         })
     }
@@ -401,6 +404,7 @@ impl Storage {
             prefix: prefix.to_string(),
             description: description.into(),
             kind: Kind::S3,
+            local_root: None,
             timeout: DEFAULT_TIMEOUT,
         })
     }
@@ -559,6 +563,40 @@ impl Storage {
             Err(Failure::Store(object_store::Error::NotFound { .. })) => Ok(None),
             Err(e) => Err(self.map_err("head", key, e)),
         }
+    }
+
+    /// Moves the finished file at `file` into the store as `key` and returns its size. On a
+    /// local store on the same filesystem this is a rename: no byte is copied, and a reader sees
+    /// the whole object or none. Elsewhere (S3, or another filesystem) the file is stored with
+    /// [`Storage::put_file`] and then removed. Either way `file` is gone once this succeeds.
+    pub async fn move_file(&self, key: &str, file: &Path) -> Result<u64, StorageError> {
+        let path = self.path(key)?;
+        if let Some(root) = &self.local_root {
+            let target = path
+                .parts()
+                .fold(root.clone(), |dir, part| dir.join(part.as_ref()));
+            let file_err = |source| StorageError::File {
+                path: file.to_path_buf(),
+                source,
+            };
+            let len = tokio::fs::metadata(file).await.map_err(file_err)?.len();
+            if let Some(parent) = target.parent() {
+                tokio::fs::create_dir_all(parent).await.map_err(file_err)?;
+            }
+            match tokio::fs::rename(file, &target).await {
+                Ok(()) => return Ok(len),
+                // EXDEV: another filesystem; copy instead.
+                Err(e) if e.raw_os_error() == Some(18) => {}
+                Err(e) => return Err(file_err(e)),
+            }
+        }
+        let len = self.put_file(key, file).await?;
+        if let Err(e) = tokio::fs::remove_file(file).await {
+            if e.kind() != std::io::ErrorKind::NotFound {
+                tracing::warn!(file = %file.display(), error = %e, "stored, but cannot remove the file");
+            }
+        }
+        Ok(len)
     }
 
     /// Writes the object to the file at `file` (through `file.partial`, renamed when complete,

@@ -25,6 +25,7 @@ async fn conformance(s: &Storage) {
     refused_keys(s).await;
     listing_usage_and_prefix_deletes(s).await;
     large_files_in_parts(s).await;
+    moved_files(s).await;
     s.check().await.expect("check");
     assert!(
         s.head(".ferrocast-check").await.expect("head").is_none(),
@@ -309,6 +310,34 @@ async fn large_files_in_parts(s: &Storage) {
     assert_eq!(
         s.delete_prefix("big").await.expect("delete"),
         (2, size + 1000)
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// `move_file`: the object holds the file's bytes, listed and sized like any other, and the
+/// file is gone (renamed on a local store, stored and removed on S3); a missing file is an
+/// error that leaves no object.
+async fn moved_files(s: &Storage) {
+    let dir = scratch_dir("move");
+    let file = dir.join("upload.bin");
+    write_noise(&file, 300_000);
+    let want = std::fs::read(&file).expect("read");
+    assert_eq!(
+        s.move_file("moved/a/source", &file).await.expect("move"),
+        300_000
+    );
+    assert!(!file.exists(), "the file is gone once moved");
+    assert_eq!(s.get("moved/a/source", 300_000).await.expect("get"), want);
+    assert_eq!(s.usage("moved").await.expect("usage"), 300_000);
+    let err = s
+        .move_file("moved/b/source", &file)
+        .await
+        .expect_err("no such file");
+    assert!(matches!(err, StorageError::File { .. }), "{err}");
+    assert!(s.head("moved/b/source").await.expect("head").is_none());
+    assert_eq!(
+        s.delete_prefix("moved").await.expect("delete"),
+        (1, 300_000)
     );
     std::fs::remove_dir_all(&dir).ok();
 }

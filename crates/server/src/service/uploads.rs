@@ -31,6 +31,8 @@ pub const TUS_EXTENSIONS: &str = "creation,termination,checksum";
 pub const TUS_CHECKSUMS: &str = "sha1";
 /// Bytes one PATCH request may carry at most.
 pub const MAX_PATCH_BYTES: u64 = 256 * 1024 * 1024;
+/// Bytes of a PATCH body gathered before they are written to the staging file.
+const WRITE_BUFFER: usize = 1024 * 1024;
 /// Longest wait for the next chunk of a PATCH body.
 pub const READ_TIMEOUT: Duration = Duration::from_secs(30);
 /// An upload not touched for this long (ms) is given up.
@@ -389,6 +391,9 @@ impl Uploads {
         // Bytes past the recorded offset (a request cut before they were counted) are dropped.
         file.set_len(offset as u64).await?;
         file.seek(std::io::SeekFrom::Start(offset as u64)).await?;
+        // The body arrives in pieces of a few KiB; each write to a tokio file is a trip to the
+        // blocking pool, so they are gathered into writes of a MiB.
+        let mut file = tokio::io::BufWriter::with_capacity(WRITE_BUFFER, file);
         let mut hasher = checksum.map(|_| Sha1::new());
         let mut written: u64 = 0;
         let mut body = body;
@@ -432,6 +437,8 @@ impl Uploads {
         } else {
             written
         };
+        file.flush().await?;
+        let file = file.into_inner();
         file.set_len(offset as u64 + keep).await?;
         file.sync_all().await?;
         drop(file);
@@ -481,7 +488,18 @@ impl Uploads {
         };
         let path = self.staged(&rec.uuid);
         let key = format!("{}source", prefix(&rec.uuid));
-        let size = self.videos.storage().put_file(&key, &path).await?;
+        let storage = self.videos.storage();
+        let size = match storage.move_file(&key, &path).await {
+            Ok(n) => n,
+            // Moved by an earlier attempt that stopped before the database said so.
+            Err(e) if !tokio::fs::try_exists(&path).await.unwrap_or(true) => {
+                match storage.head(&key).await? {
+                    Some(meta) if meta.size == rec.length as u64 => meta.size,
+                    _ => return Err(e.into()),
+                }
+            }
+            Err(e) => return Err(e.into()),
+        };
         let now = self.clock.now_ms();
         if self.db.complete_upload(&rec.uuid, None, now).await? {
             self.db.add_video_size(video_id, size as i64, now).await?;
@@ -499,11 +517,6 @@ impl Uploads {
                 )
                 .await?;
             tracing::info!(video = %rec.uuid, bytes = size, "upload complete; processing queued");
-        }
-        if let Err(e) = tokio::fs::remove_file(&path).await {
-            if e.kind() != std::io::ErrorKind::NotFound {
-                tracing::warn!(file = %path.display(), error = %e, "cannot remove a finished upload's staging file");
-            }
         }
         Ok(())
     }
