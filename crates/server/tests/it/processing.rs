@@ -1,5 +1,6 @@
 //! Processing uploads with real ffprobe and ffmpeg: a hostile corpus (random bytes, a truncated
-//! MP4, text, a picture, a picture size no player should decode) is refused with a clear
+//! MP4, text, a picture, a picture size no player should decode — a few hundred KB that decode
+//! to 192 MB a frame — a file claiming two days, a file of 25 streams) is refused with a clear
 //! reason and not retried while the node keeps serving; valid files become ready by the copy
 //! path (H.264/AAC) and the transcode path (VP9/Opus, MPEG-4 Part 2); and a job whose node
 //! stops mid-way is taken over by another node once its lease runs out and finishes once.
@@ -182,6 +183,29 @@ async fn hostile_files_are_refused_and_valid_ones_processed(b: Backend) {
         ],
         &huge,
     );
+    // Two frames a day apart: a few KB that claim two days of video.
+    let long = dir.join("long.mkv");
+    make(
+        &[
+            "-f",
+            "lavfi",
+            "-i",
+            "color=red:size=64x64:rate=1/86400",
+            "-frames:v",
+            "3",
+            "-c:v",
+            "mjpeg",
+        ],
+        &long,
+    );
+    // One tone in 25 audio streams: more streams than any upload needs.
+    let streams = dir.join("streams.mkv");
+    let mut args = vec!["-f", "lavfi", "-i", "sine=frequency=440", "-t", "1"];
+    for _ in 0..25 {
+        args.extend(["-map", "0:a"]);
+    }
+    args.extend(["-c:a", "pcm_s16le"]);
+    make(&args, &streams);
     let mut hostile = Vec::new();
     for (file, says) in [
         (&random, "not a video or audio file"),
@@ -189,6 +213,8 @@ async fn hostile_files_are_refused_and_valid_ones_processed(b: Backend) {
         (&text, ""),
         (&png, "picture"),
         (&huge, "8000×8000"),
+        (&long, "at most 12 hours"),
+        (&streams, "25 streams"),
     ] {
         hostile.push((upload(&app, &db, user, file).await, says));
     }

@@ -79,7 +79,15 @@ async fn tus_js_client_aborts_and_resumes(b: Backend) {
     let Some(app) = TestApp::start(b).await else {
         return;
     };
-    let token = register_user(&app, "up@example.com", "Uploader").await;
+    tus_js_client_upload(&app).await;
+    app.finish().await;
+}
+
+/// The stock tus-js-client uploads a 6 MB MP4, aborts half-way and resumes from where the
+/// server says it is; the upload is complete and queued for processing. Returns the token and
+/// the video's id.
+async fn tus_js_client_upload(app: &TestApp) -> (String, String) {
+    let token = register_user(app, "up@example.com", "Uploader").await;
     let work = app.data_dir.join("gen");
     let (path, bytes) = six_mb_mp4(&work);
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/js");
@@ -143,7 +151,87 @@ async fn tus_js_client_aborts_and_resumes(b: Backend) {
         bytes.len().to_string(),
         "{report}"
     );
-    assert_finished(&app, &token, &video_id, &bytes).await;
+    assert_finished(app, &token, &video_id, &bytes).await;
+    (token, video_id)
+}
+
+/// The same upload to a node whose storage is an S3-compatible bucket (moto's server): the
+/// source lands in the bucket, processing takes it from there to a ready video whose HLS
+/// playlist and MP4 (read back from the bucket) play cleanly in ffmpeg, served over HTTP with
+/// ranges; nothing of it stays on the node's disk.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upload_on_s3_ends_as_a_playable_video() {
+    support::require("ffmpeg");
+    let Some(moto) = support::s3::Moto::start() else {
+        return;
+    };
+    moto.create_bucket("ferrocast-up").await;
+    let Some(app) = TestApp::start_with(
+        Backend::Sqlite,
+        Options {
+            extra: moto.node_settings("ferrocast-up", "objects"),
+            ..Options::default()
+        },
+    )
+    .await
+    else {
+        return;
+    };
+    assert!(state(&app).storage.is_remote());
+    let (token, video_id) = tus_js_client_upload(&app).await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    let video = loop {
+        let v = state(&app)
+            .db
+            .video_by_uuid(&video_id)
+            .await
+            .expect("db")
+            .expect("video");
+        if v.status == "ready" || v.status == "failed" {
+            break v;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "not processed: {v:#?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    };
+    assert_eq!(video.status, "ready", "{video:#?}");
+    assert!(
+        video.has_hls && video.has_mp4 && video.has_thumbnail,
+        "{video:#?}"
+    );
+    let dir = app.data_dir.join("from-s3");
+    let keys = crate::recording::download_video(&state(&app).storage, &video_id, &dir).await;
+    assert!(keys.iter().any(|k| k == "hls/index.m3u8"), "{keys:?}");
+    crate::recording::plays(&dir.join("hls/index.m3u8"));
+    crate::recording::plays(&dir.join("video.mp4"));
+    // Served from the bucket with ranges.
+    let view: Value = client()
+        .get(app.url(&format!("/api/videos/{video_id}")))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .expect("video")
+        .json()
+        .await
+        .expect("json");
+    let mp4 = view["playback"]["mp4"]
+        .as_str()
+        .expect("mp4 url")
+        .to_string();
+    let res = client()
+        .get(app.url(&mp4))
+        .header("Range", "bytes=0-99")
+        .send()
+        .await
+        .expect("range");
+    assert_eq!(res.status(), 206);
+    assert_eq!(res.bytes().await.expect("body").len(), 100);
+    assert!(!app.data_dir.join("objects/videos").exists());
+    assert!(std::fs::read_dir(app.data_dir.join("uploads"))
+        .map(|d| d.count() == 0)
+        .unwrap_or(true));
     app.finish().await;
 }
 
