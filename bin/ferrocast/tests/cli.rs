@@ -1373,3 +1373,174 @@ async fn a_recording_survives_kill_9_of_its_node() {
     server.stop();
     let _ = std::fs::remove_dir_all(&cwd);
 }
+
+/// ffmpeg processes running in `dir` (the children of a node started there inherit it).
+fn ffmpeg_children_in(dir: &Path) -> Vec<u32> {
+    let dir = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
+    let mut pids = Vec::new();
+    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let is_ffmpeg = std::fs::read(entry.path().join("cmdline")).is_ok_and(|c| {
+            c.split(|b| *b == 0)
+                .next()
+                .is_some_and(|a| a.ends_with(b"ffmpeg"))
+        });
+        if is_ffmpeg && std::fs::read_link(entry.path().join("cwd")).is_ok_and(|c| c == dir) {
+            pids.push(pid);
+        }
+    }
+    pids
+}
+
+/// A node killed with SIGKILL while an upload's processing job runs ffmpeg: its ffmpeg dies
+/// with it (nothing left writing into the work files), and after the restart the job is taken
+/// up again once its lease lapses, runs a second attempt and finishes once — one `done` job,
+/// one ready video.
+#[tokio::test]
+async fn a_processing_job_killed_with_its_node_is_retried_and_finishes_once() {
+    let cwd = temp_dir("jobkill");
+    // 40 s of 720p MPEG-4 Part 2: transcoded to H.264, which takes a while on two cores.
+    let source = cwd.join("upload.avi");
+    let made = Command::new("ffmpeg")
+        .args([
+            "-hide_banner",
+            "-loglevel",
+            "error",
+            "-y",
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=1280x720:rate=30",
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=frequency=440",
+            "-t",
+            "40",
+            "-c:v",
+            "mpeg4",
+            "-q:v",
+            "6",
+            "-c:a",
+            "mp3",
+        ])
+        .arg(&source)
+        .status()
+        .expect("ffmpeg is required: run scripts/test.sh, which installs it");
+    assert!(made.success(), "ffmpeg made the upload");
+    let bytes = std::fs::read(&source).expect("read");
+
+    let http = free_port();
+    let command = || {
+        let mut cmd = ferrocast(&cwd);
+        cmd.env("FERROCAST_HTTP_ADDR", format!("127.0.0.1:{http}"))
+            .env("FERROCAST_RTMP_ADDR", format!("127.0.0.1:{}", free_port()))
+            .env("FERROCAST_JOB_LEASE_MS", "4000");
+        cmd
+    };
+    let mut server = Server::start(command());
+    let c = reqwest::Client::new();
+    let reg: serde_json::Value = c
+        .post(format!("{}/api/auth/register", server.url))
+        .json(&serde_json::json!({"email": "up@example.com", "password": "password123", "display_name": "Up"}))
+        .send()
+        .await
+        .expect("register")
+        .json()
+        .await
+        .expect("json");
+    let token = reg["access_token"].as_str().expect("token").to_string();
+    let created = c
+        .post(format!("{}/api/uploads", server.url))
+        .bearer_auth(&token)
+        .header("Tus-Resumable", "1.0.0")
+        .header("Upload-Length", bytes.len().to_string())
+        .send()
+        .await
+        .expect("create");
+    assert_eq!(created.status(), 201);
+    let location = created.headers()["location"]
+        .to_str()
+        .expect("location")
+        .to_string();
+    let sent = c
+        .patch(format!("{}{location}", server.url))
+        .bearer_auth(&token)
+        .header("Tus-Resumable", "1.0.0")
+        .header("Upload-Offset", "0")
+        .header("Content-Type", "application/offset+octet-stream")
+        .body(bytes)
+        .send()
+        .await
+        .expect("patch");
+    assert_eq!(sent.status(), 204);
+
+    let db = sqlx::SqlitePool::connect(&format!(
+        "sqlite://{}",
+        cwd.join("data/ferrocast.db").display()
+    ))
+    .await
+    .expect("database");
+    // Killed once ffmpeg is transcoding.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let row: Option<(String, Option<String>, i64)> =
+            sqlx::query_as("SELECT state, stage, progress FROM jobs WHERE kind = 'process_upload'")
+                .fetch_optional(&db)
+                .await
+                .expect("query");
+        if matches!(&row, Some((state, Some(stage), p)) if state == "running" && stage == "packaging" && *p > 0)
+        {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no transcode under way: {row:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(!ffmpeg_children_in(&cwd).is_empty(), "ffmpeg is running");
+    server.child.kill().expect("kill -9");
+    let _ = server.child.wait();
+    // Its ffmpeg goes with it.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !ffmpeg_children_in(&cwd).is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "ffmpeg outlived its node: {:?}",
+            ffmpeg_children_in(&cwd)
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    let server = Server::start(command());
+    let deadline = Instant::now() + Duration::from_secs(240);
+    let (status, failure) = loop {
+        let row: (String, Option<String>) =
+            sqlx::query_as("SELECT status, failure FROM videos WHERE kind IN ('upload', 'short')")
+                .fetch_one(&db)
+                .await
+                .expect("query");
+        if row.0 == "ready" || row.0 == "failed" {
+            break row;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "not processed after the restart: {row:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    assert_eq!(status, "ready", "{failure:?}");
+    let jobs: Vec<(String, i64)> =
+        sqlx::query_as("SELECT state, attempts FROM jobs WHERE kind = 'process_upload'")
+            .fetch_all(&db)
+            .await
+            .expect("jobs");
+    assert_eq!(
+        jobs,
+        vec![("done".to_string(), 2)],
+        "one job, done on its second attempt"
+    );
+    db.close().await;
+    server.stop();
+    let _ = std::fs::remove_dir_all(&cwd);
+}
