@@ -412,12 +412,22 @@ impl Media {
         data_dir: &Path,
         finish_delay_ms: u64,
     ) -> Self {
+        // Absolute, so that every child's arguments name the work files by a path that
+        // `reap_orphans` recognises after a crash.
+        let data_dir = std::path::absolute(data_dir).unwrap_or_else(|_| data_dir.to_path_buf());
+        let reaped = reap_orphans(&data_dir.join("work"));
+        if reaped > 0 {
+            tracing::warn!(
+                processes = reaped,
+                "killed media processes left running on the work files by this node's previous run"
+            );
+        }
         Self {
             db,
             storage,
             fanout,
             clock,
-            data_dir: data_dir.to_path_buf(),
+            data_dir,
             finish_delay_ms: finish_delay_ms.min(i64::MAX as u64) as i64,
         }
     }
@@ -977,6 +987,49 @@ fn last_line(stderr: &str) -> String {
         .chars()
         .take(300)
         .collect()
+}
+
+/// Kills the ffmpeg and ffprobe processes that a node stopped without warning (SIGKILL, a
+/// power cut) left running on its work files: they would go on using CPU and writing into the
+/// directory that the retry of their job uses. They are found in `/proc` by an argument under
+/// `work_root`; on systems without `/proc` nothing is found. Returns how many were killed.
+pub fn reap_orphans(work_root: &Path) -> usize {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return 0;
+    };
+    let prefix = format!("{}/", work_root.display());
+    let mut killed = 0;
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name
+            .to_str()
+            .filter(|n| n.bytes().all(|b| b.is_ascii_digit()))
+        else {
+            continue;
+        };
+        let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else {
+            continue;
+        };
+        let mut args = cmdline.split(|b| *b == 0);
+        let is_media = args.next().is_some_and(|a| {
+            let program = a.rsplit(|b| *b == b'/').next().unwrap_or(a);
+            program == b"ffmpeg" || program == b"ffprobe"
+        });
+        if is_media && args.any(|a| a.starts_with(prefix.as_bytes())) {
+            let done = std::process::Command::new("kill")
+                .args(["-KILL", pid])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success());
+            if done {
+                killed += 1;
+            } else {
+                tracing::warn!(pid, "cannot kill a media process left on the work files");
+            }
+        }
+    }
+    killed
 }
 
 /// How a child process ended: its stdout as `read_out` consumed it, its exit status and the

@@ -477,3 +477,38 @@ both_backends!(
     hostile_files_are_refused_and_valid_ones_processed,
     a_job_whose_node_stops_is_taken_over
 );
+
+/// `reap_orphans` kills an ffmpeg working on files under the work dir (what a node killed with
+/// SIGKILL leaves running) and leaves others alone.
+#[test]
+fn orphaned_media_processes_are_reaped() {
+    require("ffmpeg");
+    let dir = scratch();
+    let work = std::path::absolute(dir.join("work")).expect("absolute");
+    std::fs::create_dir_all(work.join("7")).expect("work dir");
+    let elsewhere = dir.join("elsewhere");
+    std::fs::create_dir_all(&elsewhere).expect("dir");
+    let long_run = |out: &Path| {
+        Command::new("ffmpeg")
+            .args(["-nostdin", "-loglevel", "error", "-re", "-f", "lavfi", "-i"])
+            .args(["testsrc=size=64x64:rate=5", "-t", "120", "-f", "mpegts"])
+            .arg(out)
+            .spawn()
+            .expect("ffmpeg")
+    };
+    let mut orphan = long_run(&work.join("7/out.ts"));
+    let mut other = long_run(&elsewhere.join("out.ts"));
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(
+        ferrocast_server::service::processing::reap_orphans(&work),
+        1
+    );
+    let status = orphan.wait().expect("wait");
+    assert!(!status.success(), "killed: {status:?}");
+    assert!(
+        other.try_wait().expect("try_wait").is_none(),
+        "the other one runs on"
+    );
+    let _ = other.kill();
+    let _ = other.wait();
+}
