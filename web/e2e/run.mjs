@@ -1286,7 +1286,7 @@ async function browse() {
   await form.getByLabel("Category").selectOption("gaming");
   await form.getByLabel("Language").selectOption("en");
   await form.getByLabel(/^Tags/).fill("speedrun, retro");
-  await form.getByRole("button", { name: "Save stream info" }).click();
+  await form.getByRole("button", { name: "Update stream info" }).click();
   await creator.getByTestId("stream-info-saved").waitFor({ timeout: 10000 });
   await shot(creator, "dashboard-stream-info");
   step("stream info set");
@@ -1354,7 +1354,7 @@ async function browse() {
   // A new title while live: the viewer's page follows, without a reload.
   await viewer.evaluate(() => (window.__notReloaded = true));
   await form.getByLabel("Title").fill(`${P.title}, part two`);
-  await form.getByRole("button", { name: "Save stream info" }).click();
+  await form.getByRole("button", { name: "Update stream info" }).click();
   await viewer.getByTestId("watch-title").filter({ hasText: `${P.title}, part two` }).waitFor({ timeout: 10000 });
   out.watch.pushed = (await viewer.getByTestId("watch-title").textContent()).trim();
   out.watch.reloaded = !(await viewer.evaluate(() => window.__notReloaded === true));

@@ -761,9 +761,9 @@ function StreamInfoEditor({ source, live, onChange }: { source: Source; live: bo
           <input type="checkbox" name="mature" checked={mature} onChange={(e) => setMature(e.target.checked)} /> For adults only (left out of Browse unless a viewer asks)
         </label>
         <div className="stream-info-actions">
-          <button type="submit" disabled={saving}>{saving ? "Saving…" : "Save stream info"}</button>
+          <button type="submit" disabled={saving}>{saving ? "Updating…" : "Update stream info"}</button>
           {saved && (
-            <span className="muted" role="status" data-testid="stream-info-saved">Saved.</span>
+            <span className="muted" role="status" data-testid="stream-info-saved">Updated.</span>
           )}
         </div>
       </form>
