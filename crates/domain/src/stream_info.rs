@@ -13,19 +13,18 @@ pub const MAX_TAG_CHARS: usize = 25;
 
 /// ISO 639-1: every two-letter language code (the 2023 list, 183 codes).
 pub const LANGUAGES: &[&str] = &[
-    "aa", "ab", "ae", "af", "ak", "am", "an", "ar", "as", "av", "ay", "az", "ba", "be", "bg",
-    "bi", "bm", "bn", "bo", "br", "bs", "ca", "ce", "ch", "co", "cr", "cs", "cu", "cv", "cy",
-    "da", "de", "dv", "dz", "ee", "el", "en", "eo", "es", "et", "eu", "fa", "ff", "fi", "fj",
-    "fo", "fr", "fy", "ga", "gd", "gl", "gn", "gu", "gv", "ha", "he", "hi", "ho", "hr", "ht",
-    "hu", "hy", "hz", "ia", "id", "ie", "ig", "ii", "ik", "io", "is", "it", "iu", "ja", "jv",
-    "ka", "kg", "ki", "kj", "kk", "kl", "km", "kn", "ko", "kr", "ks", "ku", "kv", "kw", "ky",
-    "la", "lb", "lg", "li", "ln", "lo", "lt", "lu", "lv", "mg", "mh", "mi", "mk", "ml", "mn",
-    "mr", "ms", "mt", "my", "na", "nb", "nd", "ne", "ng", "nl", "nn", "no", "nr", "nv", "ny",
-    "oc", "oj", "om", "or", "os", "pa", "pi", "pl", "ps", "pt", "qu", "rm", "rn", "ro", "ru",
-    "rw", "sa", "sc", "sd", "se", "sg", "si", "sk", "sl", "sm", "sn", "so", "sq", "sr", "ss",
-    "st", "su", "sv", "sw", "ta", "te", "tg", "th", "ti", "tk", "tl", "tn", "to", "tr", "ts",
-    "tt", "tw", "ty", "ug", "uk", "ur", "uz", "ve", "vi", "vo", "wa", "wo", "xh", "yi", "yo",
-    "za", "zh", "zu",
+    "aa", "ab", "ae", "af", "ak", "am", "an", "ar", "as", "av", "ay", "az", "ba", "be", "bg", "bi",
+    "bm", "bn", "bo", "br", "bs", "ca", "ce", "ch", "co", "cr", "cs", "cu", "cv", "cy", "da", "de",
+    "dv", "dz", "ee", "el", "en", "eo", "es", "et", "eu", "fa", "ff", "fi", "fj", "fo", "fr", "fy",
+    "ga", "gd", "gl", "gn", "gu", "gv", "ha", "he", "hi", "ho", "hr", "ht", "hu", "hy", "hz", "ia",
+    "id", "ie", "ig", "ii", "ik", "io", "is", "it", "iu", "ja", "jv", "ka", "kg", "ki", "kj", "kk",
+    "kl", "km", "kn", "ko", "kr", "ks", "ku", "kv", "kw", "ky", "la", "lb", "lg", "li", "ln", "lo",
+    "lt", "lu", "lv", "mg", "mh", "mi", "mk", "ml", "mn", "mr", "ms", "mt", "my", "na", "nb", "nd",
+    "ne", "ng", "nl", "nn", "no", "nr", "nv", "ny", "oc", "oj", "om", "or", "os", "pa", "pi", "pl",
+    "ps", "pt", "qu", "rm", "rn", "ro", "ru", "rw", "sa", "sc", "sd", "se", "sg", "si", "sk", "sl",
+    "sm", "sn", "so", "sq", "sr", "ss", "st", "su", "sv", "sw", "ta", "te", "tg", "th", "ti", "tk",
+    "tl", "tn", "to", "tr", "ts", "tt", "tw", "ty", "ug", "uk", "ur", "uz", "ve", "vi", "vo", "wa",
+    "wo", "xh", "yi", "yo", "za", "zh", "zu",
 ];
 
 /// A title as stored: trimmed and made displayable; `None` for an empty one (the stream is
@@ -58,9 +57,7 @@ pub fn clean_tags(raw: &[String]) -> Result<Vec<String>, String> {
         let t = displayable(t.trim());
         let t = t.trim();
         let n = t.chars().count();
-        if n == 0
-            || n > MAX_TAG_CHARS
-            || t.chars().any(|c| c.is_control() || c == ',' || c == '#')
+        if n == 0 || n > MAX_TAG_CHARS || t.chars().any(|c| c.is_control() || c == ',' || c == '#')
         {
             return Err(format!(
                 "tags: each tag must be 1 to {MAX_TAG_CHARS} characters, without commas or '#' \
@@ -109,7 +106,10 @@ mod tests {
     fn titles_are_trimmed_bounded_and_may_be_cleared() {
         assert_eq!(clean_title("  Speedrun  "), Ok(Some("Speedrun".into())));
         assert_eq!(clean_title("   "), Ok(None));
-        assert_eq!(clean_title(&"a".repeat(140)).map(|t| t.map(|t| t.len())), Ok(Some(140)));
+        assert_eq!(
+            clean_title(&"a".repeat(140)).map(|t| t.map(|t| t.len())),
+            Ok(Some(140))
+        );
         assert!(clean_title(&"a".repeat(141)).is_err());
         assert!(clean_title("two\nlines").is_err());
         // Reversing controls go.

@@ -105,7 +105,10 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .routes(declare(Key(SourcesWrite), routes!(sources::create_source)))
         .routes(declare(Key(SourcesRead), routes!(sources::list_sources)))
         .routes(declare(Key(SourcesWrite), routes!(sources::update_source)))
-        .routes(declare(Key(SourcesWrite), routes!(sources::update_metadata)))
+        .routes(declare(
+            Key(SourcesWrite),
+            routes!(sources::update_metadata),
+        ))
         .routes(declare(Key(SourcesWrite), routes!(sources::delete_source)))
         .routes(declare(Key(SourcesWrite), routes!(sources::rotate_key)))
         .routes(declare(

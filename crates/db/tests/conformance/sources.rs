@@ -209,20 +209,53 @@ async fn stream_metadata_round_trips(db: &Db) {
         language: Some("en".into()),
         mature: true,
     };
-    assert!(db.set_source_metadata(s.id, &m, NOW + 1).await.expect("set"));
+    assert!(db
+        .set_source_metadata(s.id, &m, NOW + 1)
+        .await
+        .expect("set"));
     let back = db.source_by_id(s.id).await.expect("q").expect("there");
     assert_eq!(back.metadata(), m);
     assert_eq!(back.display_title(), "Speedrun — «classics»");
     assert_eq!(back.updated_at, NOW + 1);
     // An unknown category is refused, and nothing changes.
     let err = db
-        .set_source_metadata(s.id, &StreamMetadata { category: Some("knitting".into()), ..m.clone() }, NOW + 2)
+        .set_source_metadata(
+            s.id,
+            &StreamMetadata {
+                category: Some("knitting".into()),
+                ..m.clone()
+            },
+            NOW + 2,
+        )
         .await
         .expect_err("unknown category");
-    assert!(matches!(err, ferrocast_db::DbError::Invalid(ref e) if e.starts_with("category:")), "{err:?}");
-    assert_eq!(db.source_by_id(s.id).await.expect("q").expect("there").metadata(), m);
+    assert!(
+        matches!(err, ferrocast_db::DbError::Invalid(ref e) if e.starts_with("category:")),
+        "{err:?}"
+    );
+    assert_eq!(
+        db.source_by_id(s.id)
+            .await
+            .expect("q")
+            .expect("there")
+            .metadata(),
+        m
+    );
     // Cleared.
-    assert!(db.set_source_metadata(s.id, &StreamMetadata::default(), NOW + 3).await.expect("set"));
-    assert_eq!(db.source_by_id(s.id).await.expect("q").expect("there").metadata(), StreamMetadata::default());
-    assert!(!db.set_source_metadata(i64::MAX, &m, NOW).await.expect("no such source"));
+    assert!(db
+        .set_source_metadata(s.id, &StreamMetadata::default(), NOW + 3)
+        .await
+        .expect("set"));
+    assert_eq!(
+        db.source_by_id(s.id)
+            .await
+            .expect("q")
+            .expect("there")
+            .metadata(),
+        StreamMetadata::default()
+    );
+    assert!(!db
+        .set_source_metadata(i64::MAX, &m, NOW)
+        .await
+        .expect("no such source"));
 }

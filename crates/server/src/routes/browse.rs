@@ -117,7 +117,10 @@ pub async fn live(
     Query(q): Query<LiveQuery>,
 ) -> ApiResult<Json<LiveList>> {
     let page = q.page.unwrap_or(1).clamp(1, 10_000);
-    let limit = q.limit.unwrap_or(DEFAULT_PAGE_LIMIT).clamp(1, MAX_PAGE_LIMIT);
+    let limit = q
+        .limit
+        .unwrap_or(DEFAULT_PAGE_LIMIT)
+        .clamp(1, MAX_PAGE_LIMIT);
     let found = discovery::live_now(
         &state.db,
         &state.streams.stats,

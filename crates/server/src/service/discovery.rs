@@ -196,7 +196,12 @@ pub async fn live_now(
     q: &BrowseQuery,
 ) -> Result<LivePage, DiscoveryError> {
     let categories = db.list_categories().await?;
-    let category = match q.category.as_deref().map(str::trim).filter(|c| !c.is_empty()) {
+    let category = match q
+        .category
+        .as_deref()
+        .map(str::trim)
+        .filter(|c| !c.is_empty())
+    {
         None => None,
         Some(slug) if categories.iter().any(|c| c.slug == slug) => Some(slug),
         Some(slug) => {
@@ -225,7 +230,7 @@ pub async fn live_now(
         })
         .collect();
     // Stable: equal viewers keep the database's order (the most recently started first).
-    streams.sort_by(|a, b| b.viewers.cmp(&a.viewers));
+    streams.sort_by_key(|s| std::cmp::Reverse(s.viewers));
     let total = streams.len() as i64;
     let limit = q.limit.clamp(1, MAX_PAGE_LIMIT);
     let skip = (q.page.max(1) - 1).saturating_mul(limit);

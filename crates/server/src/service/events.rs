@@ -449,7 +449,9 @@ impl RealtimeEvent {
             }
             RealtimeEvent::UsageWarning { user_id, .. } => ("usage-warning", Room::User(*user_id)),
             RealtimeEvent::Viewers { source_id, .. } => ("viewer-count", Room::Stream(*source_id)),
-            RealtimeEvent::StreamInfo { source_id, .. } => ("stream-info", Room::Stream(*source_id)),
+            RealtimeEvent::StreamInfo { source_id, .. } => {
+                ("stream-info", Room::Stream(*source_id))
+            }
             RealtimeEvent::StreamStats { user_id, .. } => ("stream-stats", Room::User(*user_id)),
             RealtimeEvent::VideoProgress { user_id, .. } => {
                 ("video-progress", Room::User(*user_id))

@@ -6,8 +6,8 @@
 
 use crate::recording::{db, fast_pipeline, settled_video, user_of};
 use crate::support::{
-    self as support, call, client, creator_with_source, publish, require, socketio_scenario, Backend, Options,
-    TestApp,
+    self as support, call, client, creator_with_source, publish, require, socketio_scenario,
+    Backend, Options, TestApp,
 };
 use serde_json::{json, Value};
 use std::process::Child;
@@ -42,8 +42,20 @@ async fn metadata_is_checked_stored_and_pushed(b: Backend) {
     let (_, list) = call(&app, "GET", "/api/sources", Some(&src.token), None).await;
     let s = &list["sources"][0];
     assert_eq!(
-        (&s["title"], &s["category"], &s["tags"], &s["language"], &s["mature"]),
-        (&Value::Null, &Value::Null, &json!([]), &Value::Null, &json!(false))
+        (
+            &s["title"],
+            &s["category"],
+            &s["tags"],
+            &s["language"],
+            &s["mature"]
+        ),
+        (
+            &Value::Null,
+            &Value::Null,
+            &json!([]),
+            &Value::Null,
+            &json!(false)
+        )
     );
 
     // Everything at once.
@@ -84,25 +96,57 @@ async fn metadata_is_checked_stored_and_pushed(b: Backend) {
         (json!({ "category": "knitting" }), "category: no category"),
     ];
     for (change, field) in refusals {
-        let (status, body) = call(&app, "PATCH", &path, Some(&src.token), Some(change.clone())).await;
+        let (status, body) =
+            call(&app, "PATCH", &path, Some(&src.token), Some(change.clone())).await;
         assert_eq!(status, 422, "{change}: {body}");
         assert!(details(&body).starts_with(field), "{change}: {body}");
     }
-    let (status, body) = call(&app, "PATCH", &path, Some(&src.token), Some(json!({ "colour": "red" }))).await;
-    assert!(status == 400 || status == 422, "unknown fields are refused: {status} {body}");
+    let (status, body) = call(
+        &app,
+        "PATCH",
+        &path,
+        Some(&src.token),
+        Some(json!({ "colour": "red" })),
+    )
+    .await;
+    assert!(
+        status == 400 || status == 422,
+        "unknown fields are refused: {status} {body}"
+    );
     // Someone else's source, and nobody's.
     let other = creator_with_source(&app, "other@example.com").await;
-    let (status, _) = call(&app, "PATCH", &path, Some(&other.token), Some(json!({ "mature": true }))).await;
+    let (status, _) = call(
+        &app,
+        "PATCH",
+        &path,
+        Some(&other.token),
+        Some(json!({ "mature": true })),
+    )
+    .await;
     assert_eq!(status, 404);
     let (status, _) = call(&app, "PATCH", &path, None, Some(json!({ "mature": true }))).await;
     assert_eq!(status, 401);
 
     // One field at a time: the others stay; null clears.
-    let (status, body) = call(&app, "PATCH", &path, Some(&src.token), Some(json!({ "mature": true }))).await;
+    let (status, body) = call(
+        &app,
+        "PATCH",
+        &path,
+        Some(&src.token),
+        Some(json!({ "mature": true })),
+    )
+    .await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["source"]["title"], "Speedrunning the classics");
     assert_eq!(body["source"]["mature"], true);
-    let (_, body) = call(&app, "PATCH", &path, Some(&src.token), Some(json!({ "language": null, "mature": false }))).await;
+    let (_, body) = call(
+        &app,
+        "PATCH",
+        &path,
+        Some(&src.token),
+        Some(json!({ "language": null, "mature": false })),
+    )
+    .await;
     assert_eq!(body["source"]["language"], Value::Null);
     assert_eq!(body["source"]["category"], "gaming");
     // Stored: the list says the same.
@@ -112,7 +156,14 @@ async fn metadata_is_checked_stored_and_pushed(b: Backend) {
     assert_eq!(s["tags"], json!(["speedrun", "retro"]));
 
     // The watch page shows it.
-    let (status, w) = call(&app, "GET", &format!("/api/watch/{}", src.playback_id), None, None).await;
+    let (status, w) = call(
+        &app,
+        "GET",
+        &format!("/api/watch/{}", src.playback_id),
+        None,
+        None,
+    )
+    .await;
     assert_eq!(status, 200, "{w}");
     assert_eq!(w["title"], "Speedrunning the classics");
     assert_eq!(w["category"], "gaming");
@@ -126,7 +177,10 @@ async fn metadata_is_checked_stored_and_pushed(b: Backend) {
         .text()
         .await
         .expect("html");
-    assert!(page.contains("Speedrunning the classics"), "the preview tags say the title");
+    assert!(
+        page.contains("Speedrunning the classics"),
+        "the preview tags say the title"
+    );
 
     // A viewer on the watch page is told of a change at once.
     let out = socketio_scenario(
@@ -150,12 +204,33 @@ async fn metadata_is_checked_stored_and_pushed(b: Backend) {
     assert_eq!(seen["tags"], json!(["live"]), "{out}");
 
     // An empty title gives the stream its source's name back.
-    let (_, body) = call(&app, "PATCH", &path, Some(&src.token), Some(json!({ "title": "" }))).await;
+    let (_, body) = call(
+        &app,
+        "PATCH",
+        &path,
+        Some(&src.token),
+        Some(json!({ "title": "" })),
+    )
+    .await;
     assert_eq!(body["source"]["title"], Value::Null);
-    let (_, w) = call(&app, "GET", &format!("/api/watch/{}", src.playback_id), None, None).await;
+    let (_, w) = call(
+        &app,
+        "GET",
+        &format!("/api/watch/{}", src.playback_id),
+        None,
+        None,
+    )
+    .await;
     assert_eq!(w["title"], "Main");
     // Listing filters are checked too.
-    let (status, body) = call(&app, "GET", "/api/browse/live?category=knitting", None, None).await;
+    let (status, body) = call(
+        &app,
+        "GET",
+        "/api/browse/live?category=knitting",
+        None,
+        None,
+    )
+    .await;
     assert_eq!(status, 422, "{body}");
     let (status, body) = call(&app, "GET", "/api/browse/live?language=klingon", None, None).await;
     assert_eq!(status, 422, "{body}");
@@ -231,7 +306,8 @@ async fn the_recording_takes_the_stream_metadata(b: Backend) {
 async fn live_until(app: &TestApp, query: &str, done: impl Fn(&Value) -> bool) -> Value {
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
-        let (status, body) = call(app, "GET", &format!("/api/browse/live{query}"), None, None).await;
+        let (status, body) =
+            call(app, "GET", &format!("/api/browse/live{query}"), None, None).await;
         assert_eq!(status, 200, "{body}");
         if done(&body) {
             return body;
@@ -269,10 +345,23 @@ async fn live_now_by_viewers_category_and_language(b: Backend) {
     let alpha = creator_with_source(&app, "alpha@example.com").await;
     let bravo = creator_with_source(&app, "bravo@example.com").await;
     for (s, change) in [
-        (&alpha, json!({ "title": "Alpha plays", "category": "gaming", "language": "en", "tags": ["retro"] })),
-        (&bravo, json!({ "title": "Bravo sings", "category": "music", "language": "es" })),
+        (
+            &alpha,
+            json!({ "title": "Alpha plays", "category": "gaming", "language": "en", "tags": ["retro"] }),
+        ),
+        (
+            &bravo,
+            json!({ "title": "Bravo sings", "category": "music", "language": "es" }),
+        ),
     ] {
-        let (status, body) = call(&app, "PATCH", &format!("/api/sources/{}/metadata", s.id), Some(&s.token), Some(change)).await;
+        let (status, body) = call(
+            &app,
+            "PATCH",
+            &format!("/api/sources/{}/metadata", s.id),
+            Some(&s.token),
+            Some(change),
+        )
+        .await;
         assert_eq!(status, 200, "{body}");
     }
     // Nothing live yet.
@@ -289,7 +378,10 @@ async fn live_now_by_viewers_category_and_language(b: Backend) {
     assert_eq!(titles(&body), ["Bravo sings", "Alpha plays"], "{body:#}");
     let card = &body["streams"][1];
     assert_eq!(card["playback_id"], alpha.playback_id.as_str());
-    assert_eq!(card["watch_url"], app.url(&format!("/watch/{}", alpha.playback_id)).as_str());
+    assert_eq!(
+        card["watch_url"],
+        app.url(&format!("/watch/{}", alpha.playback_id)).as_str()
+    );
     assert_eq!(card["category"], "gaming");
     assert_eq!(card["category_name"], "Gaming");
     assert_eq!(card["tags"], json!(["retro"]));
@@ -297,7 +389,12 @@ async fn live_now_by_viewers_category_and_language(b: Backend) {
     assert_eq!(card["mature"], false);
     assert_eq!(card["viewers"], 0);
     assert_eq!(card["channel"]["display_name"], "Streamer");
-    assert!(card["started_at"].as_str().is_some_and(|t| t.ends_with('Z')), "{card}");
+    assert!(
+        card["started_at"]
+            .as_str()
+            .is_some_and(|t| t.ends_with('Z')),
+        "{card}"
+    );
 
     // Two viewers on Alpha's watch page: Alpha leads.
     let seen = socketio_scenario(
@@ -318,22 +415,50 @@ async fn live_now_by_viewers_category_and_language(b: Backend) {
     assert_eq!(body["streams"], json!([]), "{body:#}");
     // Pages.
     let (_, body) = call(&app, "GET", "/api/browse/live?limit=1&page=2", None, None).await;
-    assert_eq!(body["streams"].as_array().map(Vec::len), Some(1), "{body:#}");
-    assert_eq!((body["page"].clone(), body["limit"].clone(), body["total"].clone()), (json!(2), json!(1), json!(2)));
+    assert_eq!(
+        body["streams"].as_array().map(Vec::len),
+        Some(1),
+        "{body:#}"
+    );
+    assert_eq!(
+        (
+            body["page"].clone(),
+            body["limit"].clone(),
+            body["total"].clone()
+        ),
+        (json!(2), json!(1), json!(2))
+    );
 
     // For adults: left out unless asked for.
-    let (status, _) = call(&app, "PATCH", &format!("/api/sources/{}/metadata", bravo.id), Some(&bravo.token), Some(json!({ "mature": true }))).await;
+    let (status, _) = call(
+        &app,
+        "PATCH",
+        &format!("/api/sources/{}/metadata", bravo.id),
+        Some(&bravo.token),
+        Some(json!({ "mature": true })),
+    )
+    .await;
     assert_eq!(status, 200);
     let (_, body) = call(&app, "GET", "/api/browse/live", None, None).await;
     assert_eq!(titles(&body), ["Alpha plays"], "{body:#}");
     let (_, body) = call(&app, "GET", "/api/browse/live?mature=true", None, None).await;
     assert_eq!(titles(&body).len(), 2, "{body:#}");
-    assert!(body["streams"].as_array().expect("streams").iter().any(|s| s["mature"] == true));
+    assert!(body["streams"]
+        .as_array()
+        .expect("streams")
+        .iter()
+        .any(|s| s["mature"] == true));
 
     // The card's picture is a frame of the stream.
     let (_, body) = call(&app, "GET", "/api/browse/live", None, None).await;
-    let thumb = body["streams"][0]["thumbnail_url"].as_str().expect("thumbnail").to_string();
-    assert_eq!(thumb, app.url(&format!("/api/watch/{}/thumbnail.jpg", alpha.playback_id)));
+    let thumb = body["streams"][0]["thumbnail_url"]
+        .as_str()
+        .expect("thumbnail")
+        .to_string();
+    assert_eq!(
+        thumb,
+        app.url(&format!("/api/watch/{}/thumbnail.jpg", alpha.playback_id))
+    );
     // Made on demand (two at a time, within 5 s): a busy moment answers with the app's icon
     // (307), so a few tries.
     let no_redirects = reqwest::Client::builder()

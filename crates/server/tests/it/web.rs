@@ -1507,7 +1507,14 @@ async fn stream_info_and_browse_in_a_real_browser() {
     .await;
     assert_eq!(
         report["steps"],
-        json!(["stream info set", "live", "card", "filtered", "watch", "title pushed"]),
+        json!([
+            "stream info set",
+            "live",
+            "card",
+            "filtered",
+            "watch",
+            "title pushed"
+        ]),
         "{report:#}"
     );
     assert!(
@@ -1520,7 +1527,9 @@ async fn stream_info_and_browse_in_a_real_browser() {
     assert_eq!(b["category"], "Gaming", "{report:#}");
     assert_eq!(b["badge"], 1, "the LIVE badge: {report:#}");
     assert!(
-        b["viewers"].as_str().is_some_and(|v| v.ends_with("viewers") || v.ends_with("viewer")),
+        b["viewers"]
+            .as_str()
+            .is_some_and(|v| v.ends_with("viewers") || v.ends_with("viewer")),
         "{report:#}"
     );
     // A frame of the 640×360 stream, not the app's 512×512 icon.
@@ -1531,7 +1540,10 @@ async fn stream_info_and_browse_in_a_real_browser() {
     assert_eq!(w["title"], "Speedrunning the classics", "{report:#}");
     assert_eq!(w["category"], "Gaming", "{report:#}");
     assert_eq!(w["tags"], "#speedrun#retro", "{report:#}");
-    assert_eq!(w["pushed"], "Speedrunning the classics, part two", "{report:#}");
+    assert_eq!(
+        w["pushed"], "Speedrunning the classics, part two",
+        "{report:#}"
+    );
     assert_eq!(w["reloaded"], false, "{report:#}");
     assert_shots(
         &shots,
