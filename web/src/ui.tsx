@@ -28,6 +28,7 @@ export function Frame({ children }: { children: ReactNode }) {
           <span>ferrocast</span>
         </Link>
         <nav aria-label="Main">
+          <Link href="/browse" aria-current={here("/browse")}>Browse</Link>
           {user ? (
             <>
               <Link href="/dashboard" aria-current={here("/dashboard")}>Dashboard</Link>

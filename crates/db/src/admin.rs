@@ -224,7 +224,8 @@ impl Db {
         offset: i64,
     ) -> Result<(Vec<AdminSourceRow>, i64), DbError> {
         let sql = "SELECT s.id, s.uuid, s.user_id, s.name, s.description, s.stream_key_hash, s.stream_key_sealed, \
-             s.playback_id, s.is_active, s.record, s.created_at, s.updated_at, u.uuid AS owner_uuid, u.email, u.display_name, \
+             s.playback_id, s.is_active, s.record, s.title, s.category, s.tags, s.language, s.mature, \
+             s.created_at, s.updated_at, u.uuid AS owner_uuid, u.email, u.display_name, \
              (SELECT COUNT(*) FROM source_destinations d WHERE d.source_id = s.id) AS destinations_count, \
              (SELECT COUNT(*) FROM chat_connectors c WHERE c.source_id = s.id) AS chat_connectors_count \
              FROM stream_sources s JOIN users u ON u.id = s.user_id ORDER BY s.id DESC LIMIT $1 OFFSET $2";
@@ -245,6 +246,12 @@ impl Db {
                         playback_id: r.try_get("playback_id")?,
                         is_active: r.try_get("is_active")?,
                         record: r.try_get("record")?,
+                        title: r.try_get("title")?,
+                        category: r.try_get("category")?,
+                        tags: serde_json::from_str(&r.try_get::<String, _>("tags")?)
+                            .unwrap_or_default(),
+                        language: r.try_get("language")?,
+                        mature: r.try_get("mature")?,
                         created_at: r.try_get("created_at")?,
                         updated_at: r.try_get("updated_at")?,
                     },

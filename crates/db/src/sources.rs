@@ -26,13 +26,23 @@ pub struct SourceRecord {
     pub is_active: bool,
     /// Whether its live sessions are recorded; `None` follows the plan's `record_by_default`.
     pub record: Option<bool>,
+    /// What the stream is called; `None`: the source's name.
+    pub title: Option<String>,
+    /// Its category's slug.
+    pub category: Option<String>,
+    /// Its tags.
+    pub tags: Vec<String>,
+    /// Its language (ISO 639-1).
+    pub language: Option<String>,
+    /// For adults only.
+    pub mature: bool,
     /// Creation (ms).
     pub created_at: i64,
     /// Last change (ms).
     pub updated_at: i64,
 }
 
-const COLUMNS: &str = "id, uuid, user_id, name, description, stream_key_hash, stream_key_sealed, playback_id, is_active, record, created_at, updated_at";
+const COLUMNS: &str = "id, uuid, user_id, name, description, stream_key_hash, stream_key_sealed, playback_id, is_active, record, title, category, tags, language, mature, created_at, updated_at";
 
 macro_rules! source_from_row {
     ($r:expr) => {
@@ -47,6 +57,11 @@ macro_rules! source_from_row {
             playback_id: $r.try_get("playback_id")?,
             is_active: $r.try_get("is_active")?,
             record: $r.try_get("record")?,
+            title: $r.try_get("title")?,
+            category: $r.try_get("category")?,
+            tags: serde_json::from_str(&$r.try_get::<String, _>("tags")?).unwrap_or_default(),
+            language: $r.try_get("language")?,
+            mature: $r.try_get("mature")?,
             created_at: $r.try_get("created_at")?,
             updated_at: $r.try_get("updated_at")?,
         }
@@ -65,6 +80,75 @@ pub struct PublicStream {
     pub owner_suspended: bool,
     /// Start (ms) of the source's open publishing session.
     pub live_since: Option<i64>,
+}
+
+/// What a creator says about a stream: its title, category, tags, language, and whether it
+/// is for adults (checked by `ferrocast_domain::stream_info` before it gets here).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StreamMetadata {
+    /// `None`: the source's name.
+    pub title: Option<String>,
+    /// A category's slug.
+    pub category: Option<String>,
+    /// Tags.
+    pub tags: Vec<String>,
+    /// ISO 639-1.
+    pub language: Option<String>,
+    /// For adults only.
+    pub mature: bool,
+}
+
+impl SourceRecord {
+    /// The stream's metadata as stored.
+    pub fn metadata(&self) -> StreamMetadata {
+        StreamMetadata {
+            title: self.title.clone(),
+            category: self.category.clone(),
+            tags: self.tags.clone(),
+            language: self.language.clone(),
+            mature: self.mature,
+        }
+    }
+
+    /// What the stream is called: its title, or else the source's name.
+    pub fn display_title(&self) -> &str {
+        self.title.as_deref().unwrap_or(&self.name)
+    }
+}
+
+/// A category of streams.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Category {
+    /// Stable id in URLs (`just-chatting`).
+    pub slug: String,
+    /// Name shown.
+    pub name: String,
+    /// Position in lists (ascending).
+    pub sort: i64,
+}
+
+/// A stream live now, as "live now" lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LiveListing {
+    /// The source.
+    pub source: SourceRecord,
+    /// The owner's display name.
+    pub owner_name: String,
+    /// Start (ms) of its open publishing session.
+    pub live_since: i64,
+}
+
+/// Which live streams to list.
+#[derive(Debug, Clone, Default)]
+pub struct LiveFilter<'a> {
+    /// Only this category.
+    pub category: Option<&'a str>,
+    /// Only this language.
+    pub language: Option<&'a str>,
+    /// Include streams for adults.
+    pub mature: bool,
+    /// Rows read at most.
+    pub max: i64,
 }
 
 /// A source to insert.
@@ -214,6 +298,83 @@ impl Db {
         on_pool!(self, p => sqlx::query("UPDATE stream_sources SET name = $2, description = $3, updated_at = $4 WHERE id = $1")
             .bind(id).bind(name).bind(description).bind(now).execute(p).await.map(|_| ()))?;
         Ok(())
+    }
+
+    /// Replaces a source's stream metadata; `false` if there is no such source. A category
+    /// that does not exist is refused as [`DbError::Invalid`].
+    pub async fn set_source_metadata(
+        &self,
+        id: i64,
+        m: &StreamMetadata,
+        now: i64,
+    ) -> Result<bool, DbError> {
+        if let Some(slug) = &m.category {
+            if !self.category_exists(slug).await? {
+                return Err(DbError::Invalid(format!(
+                    "category: no category {slug:?}; GET /api/categories lists them"
+                )));
+            }
+        }
+        let tags = serde_json::to_string(&m.tags).unwrap_or_else(|_| "[]".into());
+        let n = on_pool!(self, p => sqlx::query(
+            "UPDATE stream_sources SET title = $2, category = $3, tags = $4, language = $5, mature = $6, updated_at = $7 WHERE id = $1",
+        )
+        .bind(id).bind(m.title.as_deref()).bind(m.category.as_deref()).bind(&tags).bind(m.language.as_deref()).bind(m.mature).bind(now)
+        .execute(p).await?.rows_affected());
+        Ok(n > 0)
+    }
+
+    /// Every category, in their order.
+    pub async fn list_categories(&self) -> Result<Vec<Category>, DbError> {
+        let rows: Vec<(String, String, i64)> = on_pool!(self, p => sqlx::query_as(
+            "SELECT slug, name, sort FROM categories ORDER BY sort, name",
+        ).fetch_all(p).await?);
+        Ok(rows
+            .into_iter()
+            .map(|(slug, name, sort)| Category { slug, name, sort })
+            .collect())
+    }
+
+    /// Whether a category with this slug exists.
+    pub async fn category_exists(&self, slug: &str) -> Result<bool, DbError> {
+        let n: i64 = on_pool!(self, p => sqlx::query_scalar("SELECT COUNT(*) FROM categories WHERE slug = $1")
+            .bind(slug).fetch_one(p).await?);
+        Ok(n > 0)
+    }
+
+    /// Streams live now on any node (marked live, with an open publishing session) whose owner
+    /// is not suspended, as `filter` narrows them; the most recently started first, at most
+    /// `filter.max`.
+    pub async fn live_streams(&self, filter: &LiveFilter<'_>) -> Result<Vec<LiveListing>, DbError> {
+        let columns = COLUMNS
+            .split(", ")
+            .map(|c| format!("s.{c}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = format!(
+            "SELECT {columns}, u.display_name AS owner_name, \
+             (SELECT MAX(ss.started_at) FROM stream_sessions ss WHERE ss.source_id = s.id AND ss.ended_at IS NULL) AS live_since \
+             FROM stream_sources s JOIN users u ON u.id = s.user_id \
+             WHERE s.is_active = TRUE AND u.suspended_at IS NULL \
+             AND ($1 IS NULL OR s.category = $1) AND ($2 IS NULL OR s.language = $2) \
+             AND ($3 OR s.mature = FALSE) \
+             AND EXISTS (SELECT 1 FROM stream_sessions ss WHERE ss.source_id = s.id AND ss.ended_at IS NULL) \
+             ORDER BY live_since DESC, s.id DESC LIMIT $4"
+        );
+        on_pool!(self, p => {
+            let rows = sqlx::query(&sql)
+                .bind(filter.category).bind(filter.language).bind(filter.mature).bind(filter.max.max(0))
+                .fetch_all(p).await?;
+            let mut out = Vec::with_capacity(rows.len());
+            for r in rows {
+                out.push(LiveListing {
+                    source: source_from_row!(r),
+                    owner_name: r.try_get("owner_name")?,
+                    live_since: r.try_get::<Option<i64>, _>("live_since")?.unwrap_or_default(),
+                });
+            }
+            Ok(out)
+        })
     }
 
     /// Replaces a source's stream key (the old one stops working at once).

@@ -5,7 +5,7 @@ use crate::access::declare;
 use crate::error::ApiError;
 use crate::extract::too_large;
 use crate::routes::{
-    admin, auth, chat, connectors, events, health, payments, playback, sources, streams,
+    admin, auth, browse, chat, connectors, events, health, payments, playback, sources, streams,
     subscriptions, uploads, videos, vod, watch,
 };
 use crate::state::AppState;
@@ -105,6 +105,10 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .routes(declare(Key(SourcesWrite), routes!(sources::create_source)))
         .routes(declare(Key(SourcesRead), routes!(sources::list_sources)))
         .routes(declare(Key(SourcesWrite), routes!(sources::update_source)))
+        .routes(declare(
+            Key(SourcesWrite),
+            routes!(sources::update_metadata),
+        ))
         .routes(declare(Key(SourcesWrite), routes!(sources::delete_source)))
         .routes(declare(Key(SourcesWrite), routes!(sources::rotate_key)))
         .routes(declare(
@@ -243,6 +247,8 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         ))
         .routes(declare(Public, routes!(watch::watch)))
         .routes(declare(Public, routes!(watch::thumbnail)))
+        .routes(declare(Public, routes!(browse::categories)))
+        .routes(declare(Public, routes!(browse::live)))
         .routes(declare(Public, routes!(playback::flv)))
         .routes(declare(Public, routes!(playback::hls_playlist)))
         .routes(declare(Public, routes!(playback::hls_segment)))

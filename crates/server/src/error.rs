@@ -351,6 +351,16 @@ impl From<crate::service::videos::VideosError> for ApiError {
     }
 }
 
+impl From<crate::service::discovery::DiscoveryError> for ApiError {
+    fn from(e: crate::service::discovery::DiscoveryError) -> Self {
+        use crate::service::discovery::DiscoveryError;
+        match e {
+            DiscoveryError::Invalid(details) => ApiError::validation(details),
+            DiscoveryError::Db(e) => ApiError::internal(e),
+        }
+    }
+}
+
 impl From<ferrocast_db::DbError> for ApiError {
     fn from(e: ferrocast_db::DbError) -> Self {
         ApiError::internal(e)

@@ -3,6 +3,7 @@
 
 pub mod admin;
 pub mod auth;
+pub mod browse;
 pub mod chat;
 pub mod connectors;
 pub mod events;

@@ -29,6 +29,7 @@ const PAGES: &[&str] = &[
     "/admin",
     "/auth/complete",
     "/library",
+    "/browse",
 ];
 
 /// The payment gateways' origins the app's pages may use besides their own.

@@ -8,6 +8,7 @@ import { Chat, Player, useSocket, useStage } from "../live";
 import { Link, navigate } from "../router";
 import { Empty, Loading, Problem, useLoad } from "../ui";
 import { ChatRules, PlatformChat } from "./ChatSetup";
+import { LANGUAGES_BY_NAME, loadCategories, parseTags } from "../streaminfo";
 import "../studio.css";
 
 type Source = Schemas["SourceView"];
@@ -355,6 +356,7 @@ function Studio({ source, status, viewerCount, socket, onChange }: { source: Sou
         </div>
       </div>
       <div className="studio-manage">
+        <StreamInfoEditor source={source} live={status !== "offline"} onChange={onChange} />
         <section className="studio-card" aria-label="OBS setup">
           <h3>OBS setup</h3>
           <p className="muted">Settings → Stream → Service: Custom…</p>
@@ -676,6 +678,97 @@ function Destinations({ source, list, live, onChange }: { source: Source; list: 
         <button type="submit" disabled={!key.trim()}>Add</button>
       </form>
       <Problem error={error} />
+    </section>
+  );
+}
+
+/** What viewers are told about the stream — title, category, tags, language, for adults —
+ * set before going live or changed while live (the watch page follows at once). */
+function StreamInfoEditor({ source, live, onChange }: { source: Source; live: boolean; onChange: () => void }) {
+  const categories = useLoad(loadCategories);
+  const [title, setTitle] = useState(source.title ?? "");
+  const [category, setCategory] = useState(source.category ?? "");
+  const [tags, setTags] = useState(source.tags.join(", "));
+  const [language, setLanguage] = useState(source.language ?? "");
+  const [mature, setMature] = useState(source.mature);
+  const [error, setError] = useState<unknown>(null);
+  const [saved, setSaved] = useState(false);
+  const [saving, setSaving] = useState(false);
+  const parsed = parseTags(tags);
+
+  async function save(e: FormEvent) {
+    e.preventDefault();
+    setError(null);
+    setSaved(false);
+    setSaving(true);
+    try {
+      await api<Schemas["SourceOne"]>("PATCH", `/api/sources/${source.id}/metadata`, {
+        title: title.trim() || null,
+        category: category || null,
+        tags: parsed,
+        language: language || null,
+        mature,
+      } satisfies Schemas["UpdateMetadata"]);
+      setSaved(true);
+      onChange();
+    } catch (err) {
+      setError(err);
+    } finally {
+      setSaving(false);
+    }
+  }
+  return (
+    <section className="studio-card stream-info" aria-label="Stream info">
+      <h3>Stream info</h3>
+      <p className="muted">{live ? "Changes reach your viewers at once." : "Viewers see this on the watch page and in Browse."}</p>
+      <form onSubmit={save} aria-label="Edit stream info" onChange={() => setSaved(false)}>
+        <label>
+          Title
+          <input name="stream_title" maxLength={140} placeholder={source.name} value={title} onChange={(e) => setTitle(e.target.value)} />
+        </label>
+        <div className="stream-info-row">
+          <label>
+            Category
+            <select name="category" value={category} onChange={(e) => setCategory(e.target.value)}>
+              <option value="">None</option>
+              {(categories.data ?? []).map((c) => (
+                <option key={c.slug} value={c.slug}>{c.name}</option>
+              ))}
+            </select>
+          </label>
+          <label>
+            Language
+            <select name="language" value={language} onChange={(e) => setLanguage(e.target.value)}>
+              <option value="">Not set</option>
+              {LANGUAGES_BY_NAME.map((l) => (
+                <option key={l.code} value={l.code}>{l.name}</option>
+              ))}
+            </select>
+          </label>
+        </div>
+        <label>
+          Tags <span className="muted">(up to 10, separated by commas)</span>
+          <input name="tags" placeholder="e.g. speedrun, retro" value={tags} onChange={(e) => setTags(e.target.value)} />
+        </label>
+        {parsed.length > 0 && (
+          <p className="tags" aria-label="Tags as viewers see them">
+            {parsed.slice(0, 10).map((t) => (
+              <span key={t} className="tag">#{t}</span>
+            ))}
+          </p>
+        )}
+        <label className="toggle">
+          <input type="checkbox" name="mature" checked={mature} onChange={(e) => setMature(e.target.checked)} /> For adults only (left out of Browse unless a viewer asks)
+        </label>
+        <div className="stream-info-actions">
+          <button type="submit" disabled={saving}>{saving ? "Updating…" : "Update stream info"}</button>
+          {saved && (
+            <span className="muted" role="status" data-testid="stream-info-saved">Updated.</span>
+          )}
+        </div>
+      </form>
+      <Problem error={error} />
+      <Problem error={categories.error} onRetry={categories.reload} />
     </section>
   );
 }

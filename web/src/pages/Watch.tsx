@@ -28,10 +28,29 @@ export default function Watch({ playbackId }: { playbackId: string }) {
   return <Stream playbackId={playbackId} info={stream.data} />;
 }
 
-function Stream({ playbackId, info }: { playbackId: string; info: Schemas["WatchView"] }) {
+/** What `stream-info` carries when the creator changes the stream's title, category or tags
+ * (Socket.IO events are not in the OpenAPI document). */
+type StreamInfo = Pick<Schemas["WatchView"], "title" | "category" | "category_name" | "tags" | "language" | "mature"> & { playback_id: string };
+
+function Stream({ playbackId, info: first }: { playbackId: string; info: Schemas["WatchView"] }) {
   const socket = useSocket();
   const { status, viewers } = useStreamRoom(socket, playbackId);
   const [burst, setBurst] = useState<{ id: number; r: string }[]>([]);
+  const [info, setInfo] = useState(first);
+
+  // The creator changed what the stream is called (or its category or tags): shown at once.
+  useEffect(() => {
+    if (!socket) return;
+    const onInfo = (i: StreamInfo) => {
+      if (i.playback_id !== playbackId) return;
+      setInfo((w) => ({ ...w, title: i.title, category: i.category, category_name: i.category_name, tags: i.tags, language: i.language, mature: i.mature }));
+      document.title = `${i.title} · ${first.creator}`;
+    };
+    socket.on("stream-info", onInfo);
+    return () => {
+      socket.off("stream-info", onInfo);
+    };
+  }, [socket, playbackId, first.creator]);
 
   useEffect(() => {
     if (!socket) return;
@@ -54,6 +73,22 @@ function Stream({ playbackId, info }: { playbackId: string; info: Schemas["Watch
       <header className="watch-head">
         <h1 data-testid="watch-title">{info.title}</h1>
         <p data-testid="watch-creator">{info.creator}</p>
+        {(info.category_name || info.tags.length > 0) && (
+          <div className="watch-info">
+            {info.category && info.category_name && (
+              <a className="category-pill" href={`/browse?category=${encodeURIComponent(info.category)}`} data-testid="watch-category">
+                {info.category_name}
+              </a>
+            )}
+            {info.tags.length > 0 && (
+              <span className="tags" data-testid="watch-tags">
+                {info.tags.map((t) => (
+                  <span key={t} className="tag">#{t}</span>
+                ))}
+              </span>
+            )}
+          </div>
+        )}
       </header>
       <section className="stage" aria-label="Stream">
         {stage.show ? (

@@ -1,7 +1,7 @@
 //! Stream sources: the plan limit at creation, lookups by stream-key hash and playback id, key
 //! rotation, the live mark, and deletion.
 
-use ferrocast_db::sources::NewSource;
+use ferrocast_db::sources::{NewSource, StreamMetadata};
 use ferrocast_db::Db;
 
 use crate::support::{both_backends, source, user, uuid, HOUR, NOW};
@@ -11,6 +11,7 @@ both_backends!(
     sources_are_found_by_key_hash_and_playback_id,
     rotating_a_key_retires_the_old_one,
     sources_are_updated_marked_live_and_deleted,
+    stream_metadata_round_trips,
 );
 
 fn new_source<'a>(user_id: i64, uuid: &'a str, name: &'a str) -> NewSource<'a> {
@@ -187,4 +188,74 @@ async fn sources_are_updated_marked_live_and_deleted(db: &Db) {
     assert!(!db.delete_source(s.id).await.expect("delete"));
     assert_eq!(db.source_by_id(s.id).await.expect("q"), None);
     assert_eq!(db.count_sources(u.id).await.expect("count"), 0);
+}
+
+async fn stream_metadata_round_trips(db: &Db) {
+    let u = user(db, "meta@example.com").await;
+    let s = source(db, u.id, "meta").await;
+    // A new source says nothing.
+    assert_eq!(s.metadata(), StreamMetadata::default());
+    assert_eq!(s.display_title(), "meta");
+    let cats = db.list_categories().await.expect("categories");
+    assert_eq!(cats.len(), 12);
+    assert_eq!(cats[0].slug, "just-chatting");
+    assert_eq!(cats[11].name, "Other");
+    assert!(db.category_exists("gaming").await.expect("q"));
+    assert!(!db.category_exists("knitting").await.expect("q"));
+    let m = StreamMetadata {
+        title: Some("Speedrun — «classics»".into()),
+        category: Some("gaming".into()),
+        tags: vec!["speedrun".into(), "ретро".into()],
+        language: Some("en".into()),
+        mature: true,
+    };
+    assert!(db
+        .set_source_metadata(s.id, &m, NOW + 1)
+        .await
+        .expect("set"));
+    let back = db.source_by_id(s.id).await.expect("q").expect("there");
+    assert_eq!(back.metadata(), m);
+    assert_eq!(back.display_title(), "Speedrun — «classics»");
+    assert_eq!(back.updated_at, NOW + 1);
+    // An unknown category is refused, and nothing changes.
+    let err = db
+        .set_source_metadata(
+            s.id,
+            &StreamMetadata {
+                category: Some("knitting".into()),
+                ..m.clone()
+            },
+            NOW + 2,
+        )
+        .await
+        .expect_err("unknown category");
+    assert!(
+        matches!(err, ferrocast_db::DbError::Invalid(ref e) if e.starts_with("category:")),
+        "{err:?}"
+    );
+    assert_eq!(
+        db.source_by_id(s.id)
+            .await
+            .expect("q")
+            .expect("there")
+            .metadata(),
+        m
+    );
+    // Cleared.
+    assert!(db
+        .set_source_metadata(s.id, &StreamMetadata::default(), NOW + 3)
+        .await
+        .expect("set"));
+    assert_eq!(
+        db.source_by_id(s.id)
+            .await
+            .expect("q")
+            .expect("there")
+            .metadata(),
+        StreamMetadata::default()
+    );
+    assert!(!db
+        .set_source_metadata(i64::MAX, &m, NOW)
+        .await
+        .expect("no such source"));
 }

@@ -2,7 +2,8 @@
 //! the events of Neustream's "WebSocket Event Reference" — `join-chat`, `leave-chat`,
 //! `send-message`, `join-stream`, `leave-stream` in; `chat-message`, `stream-status`,
 //! `stream-ended`, `error` out — plus `send-reaction` / `reaction`, `viewer-count`, and the
-//! moderators' `message-deleted` and `user-banned`; and, to a stream's owner only,
+//! moderators' `message-deleted` and `user-banned`, `stream-info` (a stream's title, category
+//! and tags changed); and, to a stream's owner only,
 //! `stream-stats` (its health each second), `destination-status` and `usage-warning`.
 //!
 //! Viewers are the sockets in a stream's room other than its owner's own (the dashboard joins
@@ -927,6 +928,14 @@ async fn deliver(
                 emit(io, room, name, &sample).await
             }
             RealtimeEvent::VideoProgress { progress, .. } => emit(io, room, name, &progress).await,
+            // The metadata with the source it belongs to, as the other stream-room events.
+            RealtimeEvent::StreamInfo { source_id, info } => {
+                let mut data = serde_json::to_value(&info).unwrap_or_default();
+                if let Some(o) = data.as_object_mut() {
+                    o.insert("sourceId".into(), json!(source_id));
+                }
+                emit(io, room, name, &data).await
+            }
             // Between nodes only: `socket()` answered `None` above.
             RealtimeEvent::ConnectorChanged { .. }
             | RealtimeEvent::ConnectorSend { .. }

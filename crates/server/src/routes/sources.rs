@@ -60,6 +60,16 @@ pub struct SourceView {
     pub ingest_url: String,
     /// Public playback URLs.
     pub playback: PlaybackUrls,
+    /// What the stream is called; `null`: its name.
+    pub title: Option<String>,
+    /// Its category's slug (`GET /api/categories`).
+    pub category: Option<String>,
+    /// Its tags.
+    pub tags: Vec<String>,
+    /// Its language (ISO 639-1).
+    pub language: Option<String>,
+    /// For adults only: left out of "live now" unless asked for.
+    pub mature: bool,
 }
 
 /// Create-source body.
@@ -115,6 +125,39 @@ pub struct UpdateSource {
     pub name: Option<String>,
     /// Up to 1000 characters; empty clears it.
     pub description: Option<String>,
+}
+
+/// Stream-metadata body: fields left out stay as they are; `null` (or an empty string) clears
+/// title, category and language.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateMetadata {
+    /// Up to 140 characters on one line; empty or `null`: the source's name.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>, example = "Speedrunning the classics")]
+    pub title: Option<Option<String>>,
+    /// A category's slug from `GET /api/categories`; `null`: none.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>, example = "gaming")]
+    pub category: Option<Option<String>>,
+    /// Up to 10 tags of up to 25 characters (all of them: this replaces the list).
+    pub tags: Option<Vec<String>>,
+    /// A two-letter ISO 639-1 code (`en`, `es`); `null`: unsaid.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>, example = "en")]
+    pub language: Option<Option<String>>,
+    /// For adults only.
+    pub mature: Option<bool>,
+}
+
+/// A field that is present (even as `null`) is `Some`; a missing one stays `None` by
+/// `#[serde(default)]`.
+fn present<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(d).map(Some)
 }
 
 /// The live state of a destination's push.
@@ -232,6 +275,11 @@ fn source_view(
             flv: format!("{base}/live/{}.flv", s.playback_id),
             rtmp: format!("{rtmp}/play/{}", s.playback_id),
         },
+        title: s.title.clone(),
+        category: s.category.clone(),
+        tags: s.tags.clone(),
+        language: s.language.clone(),
+        mature: s.mature,
     })
 }
 
@@ -482,6 +530,37 @@ pub async fn update_source(
         .db
         .update_source(src.id, &name, description.as_deref(), state.clock.now_ms())
         .await?;
+    source_one(&state, src.id, auth.may_see_stream_keys()).await
+}
+
+/// Set what viewers are told about the stream: its title, category, tags, language and
+/// whether it is for adults; before or while it is live (viewers on its watch page see the
+/// change at once, pushed as `stream-info`). A live session's recording takes them.
+#[utoipa::path(patch, path = "/api/sources/{id}/metadata", tag = "sources", security(("bearer" = [])), request_body = UpdateMetadata,
+    params(("id" = i64, Path, description = "Source id")),
+    responses((status = 200, body = SourceOne), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody, description = "A field is not acceptable; `details` says which and why")))]
+pub async fn update_metadata(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    Path(id): Path<String>,
+    ApiJson(req): ApiJson<UpdateMetadata>,
+) -> ApiResult<Json<SourceOne>> {
+    let src = state.sources.own(&auth, &id).await?;
+    let changes = crate::service::discovery::MetadataChanges {
+        title: req.title,
+        category: req.category,
+        tags: req.tags,
+        language: req.language,
+        mature: req.mature,
+    };
+    crate::service::discovery::update_metadata(
+        &state.db,
+        state.fanout.as_ref(),
+        &src,
+        changes,
+        state.clock.now_ms(),
+    )
+    .await?;
     source_one(&state, src.id, auth.may_see_stream_keys()).await
 }
 

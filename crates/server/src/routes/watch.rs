@@ -17,8 +17,18 @@ use utoipa::ToSchema;
 pub struct WatchView {
     /// The public playback id.
     pub playback_id: String,
-    /// The stream's title (its source's name).
+    /// The stream's title (its source's name when it has none).
     pub title: String,
+    /// Its category's slug.
+    pub category: Option<String>,
+    /// Its category's name.
+    pub category_name: Option<String>,
+    /// Its tags.
+    pub tags: Vec<String>,
+    /// Its language (ISO 639-1).
+    pub language: Option<String>,
+    /// For adults only.
+    pub mature: bool,
     /// The creator's display name.
     pub creator: String,
     /// Whether it is live now.
@@ -36,6 +46,11 @@ impl From<WatchInfo> for WatchView {
         Self {
             playback_id: w.playback_id,
             title: w.title,
+            category: w.info.category,
+            category_name: w.info.category_name,
+            tags: w.info.tags,
+            language: w.info.language,
+            mature: w.info.mature,
             creator: w.creator,
             live: w.live,
             started_at: w.started_at.map(rfc3339),

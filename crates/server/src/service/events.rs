@@ -158,6 +158,25 @@ pub struct VideoProgress {
     pub percent: u8,
 }
 
+/// A stream's metadata as its viewers see it (`stream-info`, and `GET /api/watch/{playback_id}`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct StreamInfoOut {
+    /// The public playback id.
+    pub playback_id: String,
+    /// Its title (the source's name when it has none).
+    pub title: String,
+    /// Its category's slug.
+    pub category: Option<String>,
+    /// Its category's name.
+    pub category_name: Option<String>,
+    /// Its tags.
+    pub tags: Vec<String>,
+    /// Its language (ISO 639-1).
+    pub language: Option<String>,
+    /// For adults only.
+    pub mature: bool,
+}
+
 /// An event for the clients of one source's rooms.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
@@ -279,6 +298,14 @@ pub enum RealtimeEvent {
         source_id: i64,
         /// The destination.
         destination_id: i64,
+    },
+    /// A stream's metadata changed (its title, category, tags, language, mature flag): for
+    /// the viewers in its stream room, as `stream-info`.
+    StreamInfo {
+        /// The source.
+        source_id: i64,
+        /// What viewers see now.
+        info: StreamInfoOut,
     },
     /// How many viewers one node has on a source's stream room.
     Viewers {
@@ -422,6 +449,9 @@ impl RealtimeEvent {
             }
             RealtimeEvent::UsageWarning { user_id, .. } => ("usage-warning", Room::User(*user_id)),
             RealtimeEvent::Viewers { source_id, .. } => ("viewer-count", Room::Stream(*source_id)),
+            RealtimeEvent::StreamInfo { source_id, .. } => {
+                ("stream-info", Room::Stream(*source_id))
+            }
             RealtimeEvent::StreamStats { user_id, .. } => ("stream-stats", Room::User(*user_id)),
             RealtimeEvent::VideoProgress { user_id, .. } => {
                 ("video-progress", Room::User(*user_id))

@@ -9,6 +9,7 @@ pub mod admin;
 pub mod billing;
 pub mod chat;
 pub mod clock;
+pub mod discovery;
 pub mod events;
 pub mod hashing;
 pub mod identity;

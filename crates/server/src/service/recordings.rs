@@ -140,7 +140,12 @@ impl Recordings {
             return Ok(None);
         }
         let uuid = new_video_uuid();
-        let title = format!("{} — {}", source.name, title_date(session.started_at_ms));
+        // The stream's own title, description and tags, as the creator set them for it.
+        let title = match &source.title {
+            Some(t) => t.clone(),
+            None => format!("{} — {}", source.name, title_date(session.started_at_ms)),
+        };
+        let description = source.description.clone().unwrap_or_default();
         let video = self
             .db
             .create_video(
@@ -150,8 +155,8 @@ impl Recordings {
                     source_id: Some(source.id),
                     kind: "recording",
                     title: &title,
-                    description: "",
-                    tags: &[],
+                    description: &description,
+                    tags: &source.tags,
                     visibility: "public",
                     status: "recording",
                     expires_at: None,

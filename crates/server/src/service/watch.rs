@@ -15,8 +15,10 @@ pub const FALLBACK_IMAGE: &str = "/icon-512.png";
 pub struct WatchInfo {
     /// The public playback id.
     pub playback_id: String,
-    /// The source's name.
+    /// The stream's title (the source's name when it has none).
     pub title: String,
+    /// What else its creator says of it: category, tags, language, mature.
+    pub info: super::events::StreamInfoOut,
     /// The creator's display name.
     pub creator: String,
     /// Whether it is live now (on any node).
@@ -67,7 +69,11 @@ pub async fn watch_info(
         .then(|| streams.started_at(playback_id).or(s.live_since))
         .flatten();
     let base = public_url.trim_end_matches('/');
+    let categories = db.list_categories().await?;
+    let info = super::discovery::info_of(&s.source, &categories);
     Ok(Some(WatchInfo {
+        title: info.title.clone(),
+        info,
         url: format!("{base}/watch/{playback_id}"),
         thumbnail_url: if live {
             format!("{base}/api/watch/{playback_id}/thumbnail.jpg")
@@ -75,7 +81,6 @@ pub async fn watch_info(
             format!("{base}{FALLBACK_IMAGE}")
         },
         playback_id: s.source.playback_id,
-        title: s.source.name,
         creator: s.owner_name,
         live,
         started_at,

@@ -9,6 +9,7 @@ mod api;
 mod architecture;
 mod billing;
 mod connectors;
+mod discovery;
 mod media;
 mod oauth;
 mod openapi;

@@ -711,6 +711,7 @@ async fn every_page_at_both_widths_and_in_the_dark_theme_in_a_real_browser() {
         "page-subscription",
         "page-settings",
         "page-admin",
+        "page-browse",
         "page-maintenance",
     ] {
         assert!(pages.contains(&page), "{page} visited: {report:#}");
@@ -1474,5 +1475,91 @@ async fn upload_process_and_play_a_video_in_a_real_browser() {
         "{report:#}"
     );
     assert_shots(&shots, &["watch-past-broadcasts"]);
+    app.finish().await;
+}
+
+/// Stream info and Browse in Chromium: the creator sets a title, category, language and tags in
+/// the Dashboard and goes live with ffmpeg; an anonymous viewer finds the card in Browse (with a
+/// picture of the stream), filters by category, opens the watch page showing the title, category
+/// and tags, and sees a new title the creator saves while live without reloading.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stream_info_and_browse_in_a_real_browser() {
+    require("ffmpeg");
+    let browser = browser();
+    let app = TestApp::start(Backend::Sqlite)
+        .await
+        .expect("sqlite always runs");
+    let creator = support::creator_with_source(&app, "creator@example.com").await;
+    let shots = shots_dir();
+    let report = run(
+        &browser,
+        json!({
+            "url": app.url(""),
+            "shots": shots,
+            "scenario": "browse",
+            "timeoutMs": 150_000,
+            "accounts": { "creator": { "email": "creator@example.com" } },
+            "ingest": format!("{}/live", app.rtmp_url()),
+            "key": creator.key,
+            "title": "Speedrunning the classics",
+        }),
+    )
+    .await;
+    assert_eq!(
+        report["steps"],
+        json!([
+            "stream info set",
+            "live",
+            "card",
+            "filtered",
+            "watch",
+            "title pushed"
+        ]),
+        "{report:#}"
+    );
+    assert!(
+        report.get("pageErrors").is_none(),
+        "no script errors: {report:#}"
+    );
+    let b = &report["browse"];
+    assert_eq!(b["cards"], 1, "{report:#}");
+    assert_eq!(b["title"], "Speedrunning the classics", "{report:#}");
+    assert_eq!(b["category"], "Gaming", "{report:#}");
+    assert_eq!(b["badge"], 1, "the LIVE badge: {report:#}");
+    assert!(
+        b["viewers"]
+            .as_str()
+            .is_some_and(|v| v.ends_with("viewers") || v.ends_with("viewer")),
+        "{report:#}"
+    );
+    // A frame of the 640×360 stream, not the app's 512×512 icon.
+    assert_eq!(b["thumbnail"], json!([640, 360]), "{report:#}");
+    assert_eq!(b["emptyUrl"], "?category=music", "{report:#}");
+    assert_eq!(b["filteredUrl"], "?category=gaming", "{report:#}");
+    let w = &report["watch"];
+    assert_eq!(w["title"], "Speedrunning the classics", "{report:#}");
+    assert_eq!(w["category"], "Gaming", "{report:#}");
+    assert_eq!(w["tags"], "#speedrun#retro", "{report:#}");
+    assert_eq!(
+        w["pushed"], "Speedrunning the classics, part two",
+        "{report:#}"
+    );
+    assert_eq!(w["reloaded"], false, "{report:#}");
+    assert_shots(
+        &shots,
+        &[
+            "dashboard-stream-info",
+            "browse",
+            "browse-empty-category",
+            "watch-stream-info",
+        ],
+    );
+    // Stored as the creator saved it last.
+    let (_, list) = support::call(&app, "GET", "/api/sources", Some(&creator.token), None).await;
+    let s = &list["sources"][0];
+    assert_eq!(s["title"], "Speedrunning the classics, part two");
+    assert_eq!(s["category"], "gaming");
+    assert_eq!(s["language"], "en");
+    assert_eq!(s["tags"], json!(["speedrun", "retro"]));
     app.finish().await;
 }

@@ -346,7 +346,41 @@ async function studio() {
   return seen;
 }
 
-const scenarios = { chat, flood, twoNodes, moderation, lifecycle, feed, crowd, destinations, studio };
+// A viewer on a stream's watch page while its creator changes its metadata (P.change, through
+// the API with P.token): the viewer is told (`stream-info`).
+async function streamInfo() {
+  const s = await connect(P.url, null);
+  const seen = [];
+  s.on("stream-info", (e) => seen.push(e));
+  await ask(s, "join-stream", { playbackId: P.playbackId });
+  const res = await fetch(`${P.url}/api/sources/${P.sourceId}/metadata`, {
+    method: "PATCH",
+    headers: { authorization: `Bearer ${P.token}`, "content-type": "application/json" },
+    body: JSON.stringify(P.change),
+  });
+  await until(() => seen.length > 0, 5000);
+  s.close();
+  return { status: res.status, seen };
+}
+
+// P.n viewers on the watch page of P.playbackId while the Rust test's encoders publish: reads
+// "live now" until that stream leads it with P.n viewers (or 20 s pass); the last listing.
+async function audience() {
+  const sockets = await Promise.all(Array.from({ length: P.n }, () => connect(P.url, null)));
+  for (const s of sockets) await ask(s, "join-stream", { playbackId: P.playbackId });
+  let listing = null;
+  const end = Date.now() + 20000;
+  while (Date.now() < end) {
+    listing = await (await fetch(`${P.url}/api/browse/live`)).json();
+    const first = listing.streams?.[0];
+    if (first?.playback_id === P.playbackId && first.viewers === P.n) break;
+    await sleep(200);
+  }
+  for (const s of sockets) s.close();
+  return listing;
+}
+
+const scenarios = { chat, flood, twoNodes, moderation, lifecycle, feed, crowd, destinations, studio, streamInfo, audience };
 const run = scenarios[scenario];
 if (!run) {
   console.error(`unknown scenario ${scenario}`);

@@ -572,6 +572,7 @@ pub async fn call(
     let mut r = match method {
         "GET" => c.get(app.url(path)),
         "PUT" => c.put(app.url(path)),
+        "PATCH" => c.patch(app.url(path)),
         "DELETE" => c.delete(app.url(path)),
         _ => c.post(app.url(path)),
     };
