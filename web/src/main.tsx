@@ -19,6 +19,7 @@ const AuthComplete = lazy(() => import("./pages/AuthComplete"));
 const Embed = lazy(() => import("./pages/Embed"));
 const Library = lazy(() => import("./pages/Library"));
 const Video = lazy(() => import("./pages/Video"));
+const Channel = lazy(() => import("./pages/Channel"));
 
 type Site = Schemas["SiteSettings"];
 
@@ -74,6 +75,7 @@ function App() {
   else if (path === "/auth/complete") page = <AuthComplete />;
   else if (path === "/library") page = <Library />;
   else if (path.startsWith("/v/") && path.length > 3 && !path.slice(3).includes("/")) page = <Video id={decodeURIComponent(path.slice(3))} />;
+  else if (path.startsWith("/c/") && path.length > 3 && !path.slice(3).includes("/")) page = <Channel handle={decodeURIComponent(path.slice(3))} />;
   else if (path.startsWith("/watch/")) page = <Watch playbackId={decodeURIComponent(path.slice(7))} />;
   else page = <NotFound />;
   return (

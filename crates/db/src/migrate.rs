@@ -104,6 +104,11 @@ pub const SQLITE: &[Migration] = &[
         name: "videos",
         sql: include_str!("../migrations/sqlite/0015_videos.sql"),
     },
+    Migration {
+        version: 16,
+        name: "profiles",
+        sql: include_str!("../migrations/shared/0016_profiles.sql"),
+    },
 ];
 
 /// Migrations for PostgreSQL.
@@ -182,6 +187,11 @@ pub const POSTGRES: &[Migration] = &[
         version: 15,
         name: "videos",
         sql: include_str!("../migrations/postgres/0015_videos.sql"),
+    },
+    Migration {
+        version: 16,
+        name: "profiles",
+        sql: include_str!("../migrations/shared/0016_profiles.sql"),
     },
 ];
 

@@ -61,6 +61,10 @@ pub struct PublicStream {
     pub source: SourceRecord,
     /// The owner's display name.
     pub owner_name: String,
+    /// The owner's channel handle.
+    pub owner_handle: String,
+    /// The storage key of the owner's avatar.
+    pub owner_avatar_key: Option<String>,
     /// Whether the owner's account is suspended.
     pub owner_suspended: bool,
     /// Start (ms) of the source's open publishing session.
@@ -182,6 +186,7 @@ impl Db {
             .join(", ");
         let sql = format!(
             "SELECT {columns}, u.display_name AS owner_name, u.suspended_at AS owner_suspended_at, \
+             COALESCE(u.handle, '') AS owner_handle, u.avatar_key AS owner_avatar_key, \
              (SELECT MAX(ss.started_at) FROM stream_sessions ss WHERE ss.source_id = s.id AND ss.ended_at IS NULL) AS live_since \
              FROM stream_sources s JOIN users u ON u.id = s.user_id WHERE s.playback_id = $1"
         );
@@ -189,6 +194,8 @@ impl Db {
             Some(r) => Ok(Some(PublicStream {
                 source: source_from_row!(r),
                 owner_name: r.try_get("owner_name")?,
+                owner_handle: r.try_get("owner_handle")?,
+                owner_avatar_key: r.try_get("owner_avatar_key")?,
                 owner_suspended: r.try_get::<Option<i64>, _>("owner_suspended_at")?.is_some(),
                 live_since: r.try_get("live_since")?,
             })),

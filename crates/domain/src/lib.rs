@@ -10,5 +10,6 @@ pub mod destination;
 pub mod mail;
 pub mod media;
 pub mod plans;
+pub mod profile;
 pub mod text;
 pub mod time;

@@ -1,6 +1,7 @@
 import { useEffect, useState } from "react";
 import { api, ApiError, type Schemas } from "../api";
 import { Chat, Player, useSocket, useStage, useStreamRoom } from "../live";
+import { CreatorLink } from "../profile";
 import { SharePanel } from "../share";
 import { Loading, Problem, useLoad } from "../ui";
 import { VideoCards } from "../videos";
@@ -53,7 +54,9 @@ function Stream({ playbackId, info }: { playbackId: string; info: Schemas["Watch
     <div className="watch">
       <header className="watch-head">
         <h1 data-testid="watch-title">{info.title}</h1>
-        <p data-testid="watch-creator">{info.creator}</p>
+        <p data-testid="watch-creator">
+          <CreatorLink handle={info.creator_handle} name={info.creator} avatarUrl={info.creator_avatar_url} testId="watch-creator-link" />
+        </p>
       </header>
       <section className="stage" aria-label="Stream">
         {stage.show ? (

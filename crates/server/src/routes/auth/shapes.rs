@@ -4,6 +4,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::extract::{limit_auth, AuthUser};
 use crate::service::accounts::IssuedTokens;
 use crate::service::clock::rfc3339;
+use crate::service::profiles::media_url;
 use crate::state::AppState;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::Json;
@@ -33,8 +34,16 @@ pub struct UserView {
     pub email: String,
     /// Display name.
     pub display_name: String,
-    /// Avatar URL.
+    /// The avatar (a 256×256 JPEG, root-relative), if one was uploaded.
     pub avatar_url: Option<String>,
+    /// The channel's handle: its page is `/c/<handle>`.
+    pub handle: String,
+    /// Bio.
+    pub bio: String,
+    /// Links shown on the channel.
+    pub links: Vec<crate::routes::profiles::LinkView>,
+    /// The banner (a 1920×480 JPEG, root-relative), if one was uploaded.
+    pub banner_url: Option<String>,
     /// `viewer`, `creator`, `brand`, `moderator` or `admin`.
     pub role: String,
     /// Whether the email was confirmed.
@@ -52,7 +61,11 @@ impl From<&UserRecord> for UserView {
             uuid: u.uuid.clone(),
             email: u.email.clone(),
             display_name: u.display_name.clone(),
-            avatar_url: u.avatar_url.clone(),
+            avatar_url: crate::routes::profiles::avatar_url(u),
+            handle: u.handle.clone(),
+            bio: u.bio.clone(),
+            links: crate::routes::profiles::link_views(&u.links),
+            banner_url: u.banner_key.as_deref().map(media_url),
             role: u.role.clone(),
             email_verified: u.email_verified,
             two_factor_enabled: u.totp_enabled,
