@@ -25,14 +25,75 @@ pub const MAX_LINK_URL_BYTES: usize = 500;
 
 /// Handles nobody may take: the site's own paths and words that would pass for the site.
 pub const RESERVED_HANDLES: &[&str] = &[
-    "about", "account", "accounts", "admin", "administrator", "analytics", "api", "app", "assets",
-    "auth", "billing", "browse", "c", "channel", "channels", "chat", "dashboard", "docs", "edit",
-    "email", "embed", "explore", "ferrocast", "help", "home", "library", "live", "login", "logout",
-    "mail", "me", "media", "mod", "moderator", "new", "notifications", "null", "oauth",
-    "official", "pricing", "privacy", "recover", "register", "root", "search", "security",
-    "settings", "shorts", "signin", "signup", "static", "staff", "status", "studio",
-    "subscription", "support", "system", "terms", "trending", "undefined", "upload", "uploads",
-    "user", "users", "v", "videos", "vod", "watch", "www",
+    "about",
+    "account",
+    "accounts",
+    "admin",
+    "administrator",
+    "analytics",
+    "api",
+    "app",
+    "assets",
+    "auth",
+    "billing",
+    "browse",
+    "c",
+    "channel",
+    "channels",
+    "chat",
+    "dashboard",
+    "docs",
+    "edit",
+    "email",
+    "embed",
+    "explore",
+    "ferrocast",
+    "help",
+    "home",
+    "library",
+    "live",
+    "login",
+    "logout",
+    "mail",
+    "me",
+    "media",
+    "mod",
+    "moderator",
+    "new",
+    "notifications",
+    "null",
+    "oauth",
+    "official",
+    "pricing",
+    "privacy",
+    "recover",
+    "register",
+    "root",
+    "search",
+    "security",
+    "settings",
+    "shorts",
+    "signin",
+    "signup",
+    "static",
+    "staff",
+    "status",
+    "studio",
+    "subscription",
+    "support",
+    "system",
+    "terms",
+    "trending",
+    "undefined",
+    "upload",
+    "uploads",
+    "user",
+    "users",
+    "v",
+    "videos",
+    "vod",
+    "watch",
+    "www",
 ];
 
 /// Whether `handle` (lowercase) is reserved.
@@ -84,8 +145,7 @@ pub fn normalize_handle(raw: &str) -> Result<String, FieldError> {
 /// for looking one up without echoing odd input.
 pub fn is_handle_shaped(s: &str) -> bool {
     (MIN_HANDLE_CHARS..=MAX_HANDLE_CHARS).contains(&s.len())
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_')
+        && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
 }
 
 /// The letters and digits of `s` as a handle: accents removed, other characters turned into
@@ -242,7 +302,10 @@ mod tests {
 
     #[test]
     fn handles() {
-        assert_eq!(normalize_handle(" @Ada_Lovelace "), Ok("ada_lovelace".into()));
+        assert_eq!(
+            normalize_handle(" @Ada_Lovelace "),
+            Ok("ada_lovelace".into())
+        );
         for bad in ["", "ab", "a-b-c", "ada lovelace", "ädä", &"a".repeat(31)] {
             assert!(normalize_handle(bad).is_err(), "{bad}");
         }
@@ -256,7 +319,10 @@ mod tests {
     #[test]
     fn derived_handles() {
         assert_eq!(handle_base("Ada Lovelace", "x@example.com"), "ada_lovelace");
-        assert_eq!(handle_base("  Ünïcödé -- Stream!! ", "x@example.com"), "unicode_stream");
+        assert_eq!(
+            handle_base("  Ünïcödé -- Stream!! ", "x@example.com"),
+            "unicode_stream"
+        );
         assert_eq!(handle_base("李", "jo.smith+tv@example.com"), "jo_smith_tv");
         assert_eq!(handle_base("李", "李@example.com"), "creator");
         let long = handle_base(&"x".repeat(200), "a@b");
@@ -266,18 +332,17 @@ mod tests {
         let c = handle_candidate(&"y".repeat(30), 123);
         assert_eq!(c.len(), 30);
         assert!(c.ends_with("123"));
-        for b in [
-            handle_base("Ada", "a@b"),
-            handle_base("__", "--@b"),
-            long,
-        ] {
+        for b in [handle_base("Ada", "a@b"), handle_base("__", "--@b"), long] {
             assert!(is_handle_shaped(&b), "{b}");
         }
     }
 
     #[test]
     fn bios_and_links() {
-        assert_eq!(normalize_bio("  Hi\r\n\r\n\r\n\u{202E}there  "), Ok("Hi\n\nthere".into()));
+        assert_eq!(
+            normalize_bio("  Hi\r\n\r\n\r\n\u{202E}there  "),
+            Ok("Hi\n\nthere".into())
+        );
         assert!(normalize_bio(&"x".repeat(1001)).is_err());
         assert!(normalize_bio("a\u{0007}b").is_err());
         let ok = normalize_links(&[ProfileLink {

@@ -5,8 +5,8 @@ use crate::access::declare;
 use crate::error::ApiError;
 use crate::extract::too_large;
 use crate::routes::{
-    admin, auth, chat, connectors, events, health, payments, playback, profiles, sources,
-    streams, subscriptions, uploads, videos, vod, watch,
+    admin, auth, chat, connectors, events, health, payments, playback, profiles, sources, streams,
+    subscriptions, uploads, videos, vod, watch,
 };
 use crate::state::AppState;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};

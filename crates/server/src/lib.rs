@@ -137,7 +137,10 @@ pub async fn open_database(config: &Config) -> anyhow::Result<Db> {
     // Accounts made before profiles existed get their channel handle (see migration 0016).
     let handles = db.backfill_handles().await?;
     if handles > 0 {
-        tracing::info!(accounts = handles, "channel handles given to existing accounts");
+        tracing::info!(
+            accounts = handles,
+            "channel handles given to existing accounts"
+        );
     }
     Ok(db)
 }

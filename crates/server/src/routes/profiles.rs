@@ -390,13 +390,9 @@ pub async fn get_channel(
         if !(here || s.is_active) {
             continue;
         }
-        let Some(w) = crate::service::watch::watch_info(
-            &state.db,
-            &state.streams,
-            "",
-            &s.playback_id,
-        )
-        .await?
+        let Some(w) =
+            crate::service::watch::watch_info(&state.db, &state.streams, "", &s.playback_id)
+                .await?
         else {
             continue;
         };

@@ -140,7 +140,12 @@ fn image_key(user_uuid: &str, kind: ImageKind) -> String {
 }
 
 /// Applies the owner's edit and returns the account as it is now.
-pub async fn edit(db: &Db, user: &UserRecord, e: Edit, now: i64) -> Result<UserRecord, ProfileError> {
+pub async fn edit(
+    db: &Db,
+    user: &UserRecord,
+    e: Edit,
+    now: i64,
+) -> Result<UserRecord, ProfileError> {
     let display_name = e
         .display_name
         .as_deref()
@@ -225,7 +230,8 @@ pub async fn render(data_dir: &Path, body: &[u8], kind: ImageKind) -> Result<Byt
     let (w, h) = kind.size();
     let max_pixels = MAX_PIXELS.to_string();
     let path = input.0.display().to_string();
-    let filter = format!("scale={w}:{h}:force_original_aspect_ratio=increase,crop={w}:{h},setsar=1");
+    let filter =
+        format!("scale={w}:{h}:force_original_aspect_ratio=increase,crop={w}:{h},setsar=1");
     let args: Vec<String> = [
         "-nostdin",
         "-hide_banner",
@@ -262,10 +268,7 @@ pub async fn render(data_dir: &Path, body: &[u8], kind: ImageKind) -> Result<Byt
     let end = run_child("ffmpeg", &args, IMAGE_TIME_LIMIT, |stdout| async move {
         let mut jpeg = Vec::new();
         if let Some(out) = stdout {
-            let _ = out
-                .take(MAX_OUTPUT_BYTES + 1)
-                .read_to_end(&mut jpeg)
-                .await;
+            let _ = out.take(MAX_OUTPUT_BYTES + 1).read_to_end(&mut jpeg).await;
         }
         jpeg
     })

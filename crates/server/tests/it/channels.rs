@@ -3,9 +3,7 @@
 //! and banner pictures made by real ffmpeg from a real PNG (and hostile bodies refused), and the
 //! public channel with its live stream and its ready public videos.
 
-use crate::support::{
-    self, client, creator_with_source, register_user, Backend, TestApp,
-};
+use crate::support::{self, client, creator_with_source, register_user, Backend, TestApp};
 use ferrocast_db::videos::NewVideo;
 use ferrocast_server::service::videos::new_video_id;
 use serde_json::{json, Value};
@@ -43,7 +41,14 @@ async fn me(app: &TestApp, token: &str) -> Value {
 }
 
 async fn patch(app: &TestApp, token: &str, body: Value) -> (u16, Value) {
-    send(app, reqwest::Method::PATCH, "/api/me/profile", Some(token), Some(body)).await
+    send(
+        app,
+        reqwest::Method::PATCH,
+        "/api/me/profile",
+        Some(token),
+        Some(body),
+    )
+    .await
 }
 
 async fn handles_are_derived_unique_and_never_reserved(b: Backend) {
@@ -62,7 +67,11 @@ async fn handles_are_derived_unique_and_never_reserved(b: Backend) {
     assert_eq!(first["banner_url"], Value::Null);
     assert_eq!(me(&app, &t2).await["handle"], "ada_lovelace2");
     assert_eq!(me(&app, &t3).await["handle"], "admin2", "admin is reserved");
-    assert_eq!(me(&app, &t4).await["handle"], "jo_smith", "the email's local part");
+    assert_eq!(
+        me(&app, &t4).await["handle"],
+        "jo_smith",
+        "the email's local part"
+    );
 
     // An account made before profiles existed has no handle until the node starts: the
     // backfill derives one, numbered past the handles already given.
@@ -93,7 +102,7 @@ async fn handles_are_derived_unique_and_never_reserved(b: Backend) {
 /// Clears a user's handle, as the accounts made before migration 0016 were.
 async fn sqlx_null_handle(db: &ferrocast_db::Db, id: i64) {
     ferrocast_db::on_pool!(db, p => sqlx::query("UPDATE users SET handle = NULL WHERE id = $1")
-        .bind(id).execute(p).await.expect("clear handle"));
+        .bind(id).execute(p).await.map(|_| ()).expect("clear handle"));
 }
 
 async fn profile_edits_are_checked(b: Backend) {
@@ -138,7 +147,13 @@ async fn profile_edits_are_checked(b: Backend) {
     let (s, body) = patch(&app, &other, json!({"handle": "THE_MAKER"})).await;
     assert_eq!(s, 409, "{body}");
     assert_eq!(body["code"], "HANDLE_TAKEN");
-    assert!(body["details"].as_str().unwrap_or("").contains("choose another"), "{body}");
+    assert!(
+        body["details"]
+            .as_str()
+            .unwrap_or("")
+            .contains("choose another"),
+        "{body}"
+    );
 
     for (bad, hint) in [
         (json!({"handle": "settings"}), "reserved"),
@@ -147,8 +162,14 @@ async fn profile_edits_are_checked(b: Backend) {
         (json!({"handle": "x".repeat(31)}), "3 to 30"),
         (json!({"display_name": "   "}), "display_name"),
         (json!({"bio": "b".repeat(1001)}), "1000"),
-        (json!({"links": [{"label": "x", "url": "javascript:alert(1)"}]}), "https://"),
-        (json!({"links": [{"label": "", "url": "https://a.example"}]}), "label"),
+        (
+            json!({"links": [{"label": "x", "url": "javascript:alert(1)"}]}),
+            "https://",
+        ),
+        (
+            json!({"links": [{"label": "", "url": "https://a.example"}]}),
+            "label",
+        ),
         (
             json!({"links": vec![json!({"label": "a", "url": "https://a.example"}); 6]}),
             "at most 5",
@@ -170,7 +191,14 @@ async fn profile_edits_are_checked(b: Backend) {
     assert_eq!(o["bio"], "");
 
     // The channel, by any case of its handle; an unknown handle is 404.
-    let (s, ch) = send(&app, reqwest::Method::GET, "/api/channels/The_Maker", None, None).await;
+    let (s, ch) = send(
+        &app,
+        reqwest::Method::GET,
+        "/api/channels/The_Maker",
+        None,
+        None,
+    )
+    .await;
     assert_eq!(s, 200, "{ch}");
     assert_eq!(ch["handle"], "the_maker");
     assert_eq!(ch["display_name"], "The Maker");
@@ -178,7 +206,11 @@ async fn profile_edits_are_checked(b: Backend) {
     assert_eq!(ch["url"], "/c/the_maker");
     assert_eq!(ch["live"], json!([]));
     assert_eq!(ch["videos"], json!([]));
-    for unknown in ["/api/channels/nobody_here", "/api/channels/a%2Fb", "/api/channels/x"] {
+    for unknown in [
+        "/api/channels/nobody_here",
+        "/api/channels/a%2Fb",
+        "/api/channels/x",
+    ] {
         let (s, body) = send(&app, reqwest::Method::GET, unknown, None, None).await;
         assert_eq!(s, 404, "{unknown}: {body}");
         assert_eq!(body["code"], "CHANNEL_NOT_FOUND");
@@ -197,7 +229,15 @@ fn picture(dir: &Path, name: &str, source: &str) -> Vec<u8> {
     support::require("ffmpeg");
     let out = dir.join(name);
     let status = Command::new("ffmpeg")
-        .args(["-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi", "-i"])
+        .args([
+            "-hide_banner",
+            "-loglevel",
+            "error",
+            "-y",
+            "-f",
+            "lavfi",
+            "-i",
+        ])
         .arg(source)
         .args(["-frames:v", "1"])
         .arg(&out)
@@ -286,7 +326,14 @@ async fn avatar_and_banner(b: Backend) {
     let (s, _, _, jpeg) = get_bytes(&app, &banner).await;
     assert_eq!(s, 200);
     assert_eq!(dimensions(&dir, &jpeg), (1920, 480));
-    let (_, ch) = send(&app, reqwest::Method::GET, "/api/channels/pictures", None, None).await;
+    let (_, ch) = send(
+        &app,
+        reqwest::Method::GET,
+        "/api/channels/pictures",
+        None,
+        None,
+    )
+    .await;
     assert_eq!(ch["avatar_url"], second.as_str());
     assert_eq!(ch["banner_url"], banner.as_str());
 
@@ -297,7 +344,12 @@ async fn avatar_and_banner(b: Backend) {
     let bomb = picture(&dir, "bomb.png", "color=c=white:size=10000x10000");
     assert!(bomb.len() < 8 * 1024 * 1024, "{}", bomb.len());
     for (name, body, status, code) in [
-        ("text", b"hello, not a picture".to_vec(), 415, "IMAGE_INVALID"),
+        (
+            "text",
+            b"hello, not a picture".to_vec(),
+            415,
+            "IMAGE_INVALID",
+        ),
         (
             "playlist",
             b"#EXTM3U\n#EXTINF:1,\nfile:///etc/passwd\n".to_vec(),
@@ -307,7 +359,12 @@ async fn avatar_and_banner(b: Backend) {
         ("damaged", damaged, 415, "IMAGE_INVALID"),
         ("bomb", bomb, 415, "IMAGE_INVALID"),
         ("empty", Vec::new(), 400, "IMAGE_MISSING"),
-        ("huge", vec![0x89; 9 * 1024 * 1024], 413, "PAYLOAD_TOO_LARGE"),
+        (
+            "huge",
+            vec![0x89; 9 * 1024 * 1024],
+            413,
+            "PAYLOAD_TOO_LARGE",
+        ),
     ] {
         let started = std::time::Instant::now();
         let (s, body) = post_picture(&app, &t, "avatar", body).await;
@@ -327,11 +384,25 @@ async fn avatar_and_banner(b: Backend) {
     assert_eq!(res.status(), 401);
 
     // Removing each deletes its object.
-    let (s, u) = send(&app, reqwest::Method::DELETE, "/api/me/avatar", Some(&t), None).await;
+    let (s, u) = send(
+        &app,
+        reqwest::Method::DELETE,
+        "/api/me/avatar",
+        Some(&t),
+        None,
+    )
+    .await;
     assert_eq!(s, 200, "{u}");
     assert_eq!(u["avatar_url"], Value::Null);
     assert_eq!(get_bytes(&app, &second).await.0, 404);
-    let (s, u) = send(&app, reqwest::Method::DELETE, "/api/me/banner", Some(&t), None).await;
+    let (s, u) = send(
+        &app,
+        reqwest::Method::DELETE,
+        "/api/me/banner",
+        Some(&t),
+        None,
+    )
+    .await;
     assert_eq!(s, 200, "{u}");
     assert_eq!(u["banner_url"], Value::Null);
     assert_eq!(get_bytes(&app, &banner).await.0, 404);
@@ -346,7 +417,14 @@ async fn avatar_and_banner(b: Backend) {
     app.finish().await;
 }
 
-async fn ready_video(app: &TestApp, owner: i64, source: Option<i64>, kind: &str, visibility: &str, status: &str) -> String {
+async fn ready_video(
+    app: &TestApp,
+    owner: i64,
+    source: Option<i64>,
+    kind: &str,
+    visibility: &str,
+    status: &str,
+) -> String {
     let uuid = new_video_id();
     state(app)
         .db
@@ -385,13 +463,25 @@ async fn channel_lists_live_and_ready_public_videos(b: Backend) {
     let upload = ready_video(&app, owner.id, None, "upload", "public", "ready").await;
     let rec = ready_video(&app, owner.id, Some(src.id), "recording", "public", "ready").await;
     let short = ready_video(&app, owner.id, None, "short", "public", "ready").await;
-    for (vis, status) in [("unlisted", "ready"), ("private", "ready"), ("public", "processing")] {
+    for (vis, status) in [
+        ("unlisted", "ready"),
+        ("private", "ready"),
+        ("public", "processing"),
+    ] {
         ready_video(&app, owner.id, None, "upload", vis, status).await;
     }
-    let (s, ch) = send(&app, reqwest::Method::GET, "/api/channels/streamer", None, None).await;
+    let (s, ch) = send(
+        &app,
+        reqwest::Method::GET,
+        "/api/channels/streamer",
+        None,
+        None,
+    )
+    .await;
     assert_eq!(s, 200, "{ch}");
     let ids = |k: &str| -> Vec<String> {
-        ch[k].as_array()
+        ch[k]
+            .as_array()
             .expect("list")
             .iter()
             .map(|v| v["id"].as_str().expect("id").to_string())
@@ -405,11 +495,25 @@ async fn channel_lists_live_and_ready_public_videos(b: Backend) {
     assert_eq!(ch["live"], json!([]));
 
     // The video's page and the watch page name the creator's channel.
-    let (s, v) = send(&app, reqwest::Method::GET, &format!("/api/videos/{upload}"), None, None).await;
+    let (s, v) = send(
+        &app,
+        reqwest::Method::GET,
+        &format!("/api/videos/{upload}"),
+        None,
+        None,
+    )
+    .await;
     assert_eq!(s, 200, "{v}");
     assert_eq!(v["creator"]["handle"], "streamer");
     assert_eq!(v["creator"]["channel_url"], "/c/streamer");
-    let (s, w) = send(&app, reqwest::Method::GET, &format!("/api/watch/{}", src.playback_id), None, None).await;
+    let (s, w) = send(
+        &app,
+        reqwest::Method::GET,
+        &format!("/api/watch/{}", src.playback_id),
+        None,
+        None,
+    )
+    .await;
     assert_eq!(s, 200, "{w}");
     assert_eq!(w["creator_handle"], "streamer");
 
@@ -417,7 +521,14 @@ async fn channel_lists_live_and_ready_public_videos(b: Backend) {
     let mut ff = support::publish(&app.rtmp_url(), &src.key, 20, &[]);
     let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
     let live = loop {
-        let (_, ch) = send(&app, reqwest::Method::GET, "/api/channels/streamer", None, None).await;
+        let (_, ch) = send(
+            &app,
+            reqwest::Method::GET,
+            "/api/channels/streamer",
+            None,
+            None,
+        )
+        .await;
         if ch["live"].as_array().is_some_and(|l| !l.is_empty()) {
             break ch["live"][0].clone();
         }
@@ -434,10 +545,21 @@ async fn channel_lists_live_and_ready_public_videos(b: Backend) {
     // A suspended creator's channel is gone.
     state(&app)
         .db
-        .set_suspended(owner.id, Some(ferrocast_db::now_ms()), ferrocast_db::now_ms())
+        .set_suspended(
+            owner.id,
+            Some(ferrocast_db::now_ms()),
+            ferrocast_db::now_ms(),
+        )
         .await
         .expect("suspend");
-    let (s, _) = send(&app, reqwest::Method::GET, "/api/channels/streamer", None, None).await;
+    let (s, _) = send(
+        &app,
+        reqwest::Method::GET,
+        "/api/channels/streamer",
+        None,
+        None,
+    )
+    .await;
     assert_eq!(s, 404);
     app.finish().await;
 }

@@ -1504,7 +1504,16 @@ async fn profile_and_channel_in_a_real_browser() {
         (&banner, "smptebars=size=1600x600:rate=1"),
     ] {
         let made = std::process::Command::new("ffmpeg")
-            .args(["-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi", "-i", source])
+            .args([
+                "-hide_banner",
+                "-loglevel",
+                "error",
+                "-y",
+                "-f",
+                "lavfi",
+                "-i",
+                source,
+            ])
             .args(["-frames:v", "1"])
             .arg(file)
             .status()
@@ -1571,7 +1580,12 @@ async fn profile_and_channel_in_a_real_browser() {
     assert!(user.avatar_key.is_some() && user.banner_key.is_some());
     assert_shots(
         &shots,
-        &["settings-profile", "channel", "channel-about", "channel-missing"],
+        &[
+            "settings-profile",
+            "channel",
+            "channel-about",
+            "channel-missing",
+        ],
     );
     let _ = std::fs::remove_dir_all(&dir);
     app.finish().await;
