@@ -4,7 +4,7 @@
 
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{ApiJson, AuthUser};
-use crate::routes::auth::UserView;
+use crate::routes::auth::{avatar_url, link_views, LinkView, UserView};
 use crate::routes::videos::{video_view, VideoView};
 use crate::service::clock::rfc3339;
 use crate::service::events::StreamStatus;
@@ -15,7 +15,6 @@ use axum::extract::{Path, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use ferrocast_db::accounts::UserRecord;
 use ferrocast_domain::profile::{is_handle_shaped, ProfileLink};
 use serde::{Deserialize, Serialize};
 use tokio::sync::Semaphore;
@@ -26,61 +25,6 @@ pub const CHANNEL_LIST_LIMIT: i64 = 24;
 /// Pictures converted at the same time at most (each is an ffmpeg child); more are answered
 /// 503 with `Retry-After`.
 static CONVERSIONS: Semaphore = Semaphore::const_new(2);
-
-/// A link on a profile.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-pub struct LinkView {
-    /// What it is ("Website", "Shop"), 1 to 40 characters.
-    pub label: String,
-    /// An `http` or `https` URL.
-    pub url: String,
-}
-
-/// The links stored as JSON, as the API shows them.
-pub fn link_views(json: &str) -> Vec<LinkView> {
-    profiles::links_of(json)
-        .into_iter()
-        .map(|l| LinkView {
-            label: l.label,
-            url: l.url,
-        })
-        .collect()
-}
-
-/// A user's avatar URL: their uploaded picture, else the one stored with the account.
-pub fn avatar_url(u: &UserRecord) -> Option<String> {
-    u.avatar_key
-        .as_deref()
-        .map(media_url)
-        .or_else(|| u.avatar_url.clone())
-}
-
-/// Who made a video, with a link to their channel.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct CreatorView {
-    /// The channel's handle.
-    pub handle: String,
-    /// Display name.
-    pub display_name: String,
-    /// Avatar (root-relative), if any.
-    pub avatar_url: Option<String>,
-    /// The channel's page: `/c/<handle>`.
-    pub channel_url: String,
-}
-
-/// The creator card of a user.
-pub async fn creator_of(state: &AppState, user_id: i64) -> ApiResult<Option<CreatorView>> {
-    Ok(state
-        .db
-        .user_card(user_id)
-        .await?
-        .map(|(handle, display_name, avatar_key)| CreatorView {
-            channel_url: format!("/c/{handle}"),
-            handle,
-            display_name,
-            avatar_url: avatar_key.as_deref().map(media_url),
-        }))
-}
 
 /// What the owner changes on their profile; fields left out stay as they are.
 #[derive(Debug, Deserialize, ToSchema)]

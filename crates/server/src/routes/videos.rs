@@ -98,7 +98,7 @@ pub struct VideoView {
     pub watch_url: String,
     /// Who made it (a single video's answer only).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub creator: Option<crate::routes::profiles::CreatorView>,
+    pub creator: Option<crate::routes::auth::CreatorView>,
 }
 
 /// Where a page is.
@@ -296,7 +296,7 @@ pub async fn get_video(
     let v = state.videos.visible(&id, viewer).await?;
     let p = state.videos.progress(&v).await?;
     let mut view = video_view(&state, &v, p, viewer);
-    view.creator = crate::routes::profiles::creator_of(&state, v.user_id).await?;
+    view.creator = crate::routes::auth::creator_of(&state, v.user_id).await?;
     Ok(Json(view))
 }
 
