@@ -489,6 +489,8 @@ const PAGES = [
   { name: "page-subscription", as: "creator", path: "/dashboard/subscription", ready: (page) => page.getByTestId("current-plan").waitFor(), dark: true },
   { name: "page-settings", as: "creator", path: "/settings", ready: heading("API keys"), dark: true },
   { name: "page-library", as: "creator", path: "/library", ready: (page) => page.getByTestId("library-empty").waitFor(), dark: true },
+  { name: "page-channel", as: "anon", path: () => `/c/${P.channelHandle}`, ready: (page) => page.getByTestId("channel-name").waitFor(), dark: true },
+  { name: "page-channel-missing", as: "anon", path: "/c/no_such_channel", ready: heading("This channel does not exist") },
   { name: "page-video-missing", as: "anon", path: "/v/00000000-0000-4000-8000-000000000000", ready: heading("This video does not exist or is private"), dark: true },
   { name: "page-admin", as: "admin", path: "/admin", ready: (page) => page.getByTestId("figures").waitFor(), dark: true },
   { name: "page-browse", as: "anon", path: "/browse", ready: (page) => page.getByTestId("browse-empty").waitFor(), dark: true },
@@ -1363,8 +1365,76 @@ async function browse() {
   await viewerCtx.close();
 }
 
+// Profiles and channels: a creator sets a handle (the field says at once that a reserved one
+// will not do), a bio, a link, an avatar and a banner in Settings, then opens their channel and
+// sees them; the watch page's creator name leads there too; an unknown handle is the channel's
+// own not-found page. P: url, shots, avatar and banner (picture files), playbackId, accounts.
+async function profile() {
+  const page = await login(await browser.newContext({ viewport: DESKTOP }), P.accounts.creator.email);
+  page.on("pageerror", (e) => (out.pageErrors = [...(out.pageErrors ?? []), `profile: ${e}`]));
+  await page.getByRole("link", { name: "Settings" }).click();
+  await page.getByRole("heading", { name: "Channel" }).waitFor();
+  const handle = page.getByLabel("Handle");
+  await handle.fill("admin");
+  await page.getByTestId("handle-hint").filter({ hasText: "reserved" }).waitFor();
+  out.reservedHint = await page.getByTestId("handle-hint").textContent();
+  await handle.fill("Bad handle!");
+  await page.getByTestId("handle-hint").filter({ hasText: "Only letters" }).waitFor();
+  await handle.fill(P.handle);
+  await page.getByTestId("handle-hint").filter({ hasText: "is free" }).waitFor();
+  step("handle checked as typed");
+  await page.getByLabel("Bio").fill(P.bio);
+  await page.getByRole("button", { name: "Add a link" }).click();
+  await page.getByLabel("Link 1 label").fill("Website");
+  await page.getByLabel("Link 1 URL").fill("https://ada.example/code");
+  await page.getByTestId("avatar-file").setInputFiles(P.avatar);
+  await page.getByTestId("avatar-picture").locator("img[src^='/media/profiles/']").waitFor({ timeout: 20000 });
+  await page.getByTestId("banner-file").setInputFiles(P.banner);
+  await page.getByTestId("banner-picture").locator("img[src^='/media/profiles/']").waitFor({ timeout: 20000 });
+  step("pictures uploaded");
+  await page.getByRole("button", { name: "Save profile" }).click();
+  await page.getByText("Profile saved.").waitFor();
+  await page.getByTestId("my-channel-link").filter({ hasText: `/c/${P.handle.toLowerCase()}` }).waitFor();
+  await page.getByTestId("channel-settings").scrollIntoViewIfNeeded();
+  await shot(page, "settings-profile");
+  step("profile saved");
+
+  await page.getByTestId("my-channel-link").click();
+  await page.waitForURL(`**/c/${P.handle.toLowerCase()}`);
+  await page.getByTestId("channel-name").waitFor();
+  // The pictures have loaded (not just their elements).
+  const natural = (sel) => page.locator(sel).first().evaluate(async (img) => {
+    if (!img.complete) await new Promise((r) => img.addEventListener("load", r, { once: true }));
+    return [img.naturalWidth, img.naturalHeight];
+  });
+  out.channel = {
+    name: await page.getByTestId("channel-name").textContent(),
+    handle: await page.getByTestId("channel-handle").textContent(),
+    bio: await page.getByTestId("channel-bio").textContent(),
+    link: await page.getByRole("link", { name: "Website" }).first().getAttribute("href"),
+    avatar: await natural(".channel-avatar"),
+    banner: await natural("[data-testid=channel-banner]"),
+  };
+  await shot(page, "channel");
+  await page.getByTestId("channel-tab-about").click();
+  await page.getByTestId("channel-about").getByText("Joined").waitFor();
+  await shot(page, "channel-about");
+  step("channel shows the profile");
+
+  const viewer = await (await browser.newContext({ viewport: PHONE })).newPage();
+  await viewer.goto(P.url + `/watch/${P.playbackId}`);
+  await viewer.getByTestId("watch-creator-link").click();
+  await viewer.waitForURL(`**/c/${P.handle.toLowerCase()}`);
+  await viewer.getByTestId("channel-bio").waitFor();
+  step("watch page links to the channel");
+  await viewer.goto(P.url + "/c/nobody_at_all");
+  await viewer.getByRole("heading", { name: "This channel does not exist" }).waitFor();
+  await shot(viewer, "channel-missing");
+  step("unknown channel");
+}
+
 // Scenarios run on their own (`P.scenario`); without one, the main run below.
-const SCENARIOS = { billing, maintenance, oauth, "chat-oauth": chatOauth, seed: creatorEndsAndAdminChangesPlan, "every-page": everyPage, sharing, latency, studio, videos, "past-broadcasts": pastBroadcasts, browse };
+const SCENARIOS = { billing, maintenance, oauth, "chat-oauth": chatOauth, seed: creatorEndsAndAdminChangesPlan, "every-page": everyPage, sharing, latency, studio, videos, "past-broadcasts": pastBroadcasts, browse, profile };
 
 try {
   if (P.scenario) {

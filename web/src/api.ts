@@ -70,11 +70,14 @@ export async function api<T = unknown>(method: string, path: string, body?: unkn
   for (let attempt = 0; attempt < 2; attempt++) {
     const s = session();
     const headers: Record<string, string> = {};
-    if (body !== undefined) headers["content-type"] = "application/json";
+    // A file (a profile picture) is sent as it is; anything else as JSON.
+    const raw = body instanceof Blob;
+    if (raw) headers["content-type"] = body.type || "application/octet-stream";
+    else if (body !== undefined) headers["content-type"] = "application/json";
     if (s) headers.authorization = `Bearer ${s.access_token}`;
     let r: Response;
     try {
-      r = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+      r = await fetch(path, { method, headers, body: body === undefined ? undefined : raw ? body : JSON.stringify(body) });
     } catch {
       throw new ApiError(0, "The server cannot be reached", "Check your connection and try again.");
     }

@@ -20,6 +20,7 @@ const Embed = lazy(() => import("./pages/Embed"));
 const Library = lazy(() => import("./pages/Library"));
 const Video = lazy(() => import("./pages/Video"));
 const Browse = lazy(() => import("./pages/Browse"));
+const Channel = lazy(() => import("./pages/Channel"));
 
 type Site = Schemas["SiteSettings"];
 
@@ -76,6 +77,7 @@ function App() {
   else if (path === "/library") page = <Library />;
   else if (path === "/browse") page = <Browse />;
   else if (path.startsWith("/v/") && path.length > 3 && !path.slice(3).includes("/")) page = <Video id={decodeURIComponent(path.slice(3))} />;
+  else if (path.startsWith("/c/") && path.length > 3 && !path.slice(3).includes("/")) page = <Channel handle={decodeURIComponent(path.slice(3))} />;
   else if (path.startsWith("/watch/")) page = <Watch playbackId={decodeURIComponent(path.slice(7))} />;
   else page = <NotFound />;
   return (

@@ -35,10 +35,22 @@ pub struct UserRecord {
     pub updated_at: i64,
     /// When an administrator suspended the account (ms); `None` while it is active.
     pub suspended_at: Option<i64>,
+    /// The channel's handle (lowercase, unique); empty only for an account made before
+    /// profiles existed, until [`Db::backfill_handles`] runs at start.
+    pub handle: String,
+    /// Bio (plain text).
+    pub bio: String,
+    /// Links, a JSON array of `{label, url}` as stored.
+    pub links: String,
+    /// Storage key of the avatar (a 256×256 JPEG).
+    pub avatar_key: Option<String>,
+    /// Storage key of the banner (a 1920×480 JPEG).
+    pub banner_key: Option<String>,
 }
 
 const USER_COLUMNS: &str = "u.id, u.uuid, u.email, u.password_hash, u.display_name, u.avatar_url, u.role, \
-     u.email_verified, u.totp_secret, u.totp_pending_secret, u.totp_enabled, u.created_at, u.updated_at, u.suspended_at";
+     u.email_verified, u.totp_secret, u.totp_pending_secret, u.totp_enabled, u.created_at, u.updated_at, u.suspended_at, \
+     COALESCE(u.handle, '') AS handle, u.bio, u.links, u.avatar_key, u.banner_key";
 
 macro_rules! user_from_row {
     ($r:expr) => {
@@ -57,6 +69,11 @@ macro_rules! user_from_row {
             created_at: $r.try_get("created_at")?,
             updated_at: $r.try_get("updated_at")?,
             suspended_at: $r.try_get("suspended_at")?,
+            handle: $r.try_get("handle")?,
+            bio: $r.try_get("bio")?,
+            links: $r.try_get("links")?,
+            avatar_key: $r.try_get("avatar_key")?,
+            banner_key: $r.try_get("banner_key")?,
         }
     };
 }
@@ -76,6 +93,19 @@ pub struct NewUser<'a> {
     pub role: &'a str,
     /// Whether the email counts as verified (true for users an operator creates).
     pub email_verified: bool,
+}
+
+/// What a profile edit changes; `None` leaves a field as it is. Values are already validated.
+#[derive(Debug, Clone, Default)]
+pub struct ProfileChanges<'a> {
+    /// Display name.
+    pub display_name: Option<&'a str>,
+    /// Handle (lowercase).
+    pub handle: Option<&'a str>,
+    /// Bio.
+    pub bio: Option<&'a str>,
+    /// Links as JSON.
+    pub links: Option<&'a str>,
 }
 
 /// Outcome of presenting a refresh token.
@@ -169,25 +199,173 @@ macro_rules! key_from_row {
 impl Db {
     // ---- users -------------------------------------------------------------------------------
 
-    /// Inserts a user; [`DbError::Conflict`] if the email is taken.
+    /// Inserts a user with a handle derived from its display name or email (numbered until
+    /// free); [`DbError::Conflict`] if the email is taken.
     pub async fn create_user(&self, u: &NewUser<'_>, now: i64) -> Result<UserRecord, DbError> {
-        let id: i64 = on_pool!(self, p => sqlx::query_scalar(
-            "INSERT INTO users (uuid, email, password_hash, display_name, role, email_verified, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $7) RETURNING id",
-        )
-        .bind(u.uuid)
-        .bind(u.email)
-        .bind(u.password_hash)
-        .bind(u.display_name)
-        .bind(u.role)
-        .bind(u.email_verified)
-        .bind(now)
-        .fetch_one(p)
-        .await
-        .map_err(map_unique)?);
+        let mut attempt = 0;
+        let id: i64 = loop {
+            let handle = self.free_handle(u.display_name, u.email).await?;
+            let inserted: Result<i64, DbError> = on_pool!(self, p => sqlx::query_scalar(
+                "INSERT INTO users (uuid, email, password_hash, display_name, role, email_verified, created_at, updated_at, handle) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8) RETURNING id",
+            )
+            .bind(u.uuid)
+            .bind(u.email)
+            .bind(u.password_hash)
+            .bind(u.display_name)
+            .bind(u.role)
+            .bind(u.email_verified)
+            .bind(now)
+            .bind(&handle)
+            .fetch_one(p)
+            .await
+            .map_err(map_unique));
+            match inserted {
+                Ok(id) => break id,
+                // Another account took the handle meanwhile: choose again.
+                Err(DbError::Conflict) if attempt < 4 => {
+                    if !self.handle_taken(&handle).await? {
+                        return Err(DbError::Conflict);
+                    }
+                    attempt += 1;
+                }
+                Err(e) => return Err(e),
+            }
+        };
         self.user_by_id(id)
             .await?
             .ok_or(DbError::Query(sqlx::Error::RowNotFound))
+    }
+
+    // ---- profiles ----------------------------------------------------------------------------
+
+    /// Whether an account has `handle` (lowercase).
+    pub async fn handle_taken(&self, handle: &str) -> Result<bool, DbError> {
+        let n: i64 = on_pool!(self, p => sqlx::query_scalar("SELECT COUNT(*) FROM users WHERE handle = $1")
+            .bind(handle).fetch_one(p).await?);
+        Ok(n > 0)
+    }
+
+    /// The first free, unreserved handle for a new account named `display_name` with `email`:
+    /// the derived base, then the base numbered from 2.
+    pub async fn free_handle(&self, display_name: &str, email: &str) -> Result<String, DbError> {
+        use ferrocast_domain::profile::{handle_base, handle_candidate, is_reserved};
+        let base = handle_base(display_name, email);
+        // Every handle that starts like the base (LIKE's `_` escaped: handles contain it).
+        let pattern = format!("{}%", base.replace('_', "\\_"));
+        let taken: Vec<String> = on_pool!(self, p => sqlx::query_scalar(
+            "SELECT handle FROM users WHERE handle LIKE $1 ESCAPE '\\'",
+        )
+        .bind(&pattern)
+        .fetch_all(p)
+        .await?);
+        let taken: std::collections::HashSet<String> = taken.into_iter().collect();
+        let mut n = 1;
+        loop {
+            let c = handle_candidate(&base, n);
+            if !is_reserved(&c) && !taken.contains(&c) && !self.handle_taken(&c).await? {
+                return Ok(c);
+            }
+            n += 1;
+        }
+    }
+
+    /// Gives every account without a handle (made before profiles existed) one derived from
+    /// its display name or email, oldest first. How many were given.
+    pub async fn backfill_handles(&self) -> Result<u64, DbError> {
+        let rows: Vec<(i64, String, String)> = on_pool!(self, p => sqlx::query_as(
+            "SELECT id, display_name, email FROM users WHERE handle IS NULL ORDER BY id",
+        )
+        .fetch_all(p)
+        .await?);
+        let mut done = 0;
+        for (id, name, email) in rows {
+            for _ in 0..5 {
+                let handle = self.free_handle(&name, &email).await?;
+                let r = on_pool!(self, p => sqlx::query("UPDATE users SET handle = $2 WHERE id = $1 AND handle IS NULL")
+                    .bind(id).bind(&handle).execute(p).await.map(|_| ()).map_err(map_unique));
+                match r {
+                    Ok(_) => {
+                        done += 1;
+                        break;
+                    }
+                    // Another node gave the handle meanwhile: choose again.
+                    Err(DbError::Conflict) => continue,
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+        Ok(done)
+    }
+
+    /// Finds a user by handle, whatever its case.
+    pub async fn user_by_handle(&self, handle: &str) -> Result<Option<UserRecord>, DbError> {
+        let lower = handle.to_ascii_lowercase();
+        self.user_where("u.handle = $1", UserKey::Text(&lower))
+            .await
+    }
+
+    /// A user's handle, display name and avatar key, for showing who made something.
+    pub async fn user_card(
+        &self,
+        user_id: i64,
+    ) -> Result<Option<(String, String, Option<String>)>, DbError> {
+        let row: Option<(String, String, Option<String>)> = on_pool!(self, p => sqlx::query_as(
+            "SELECT COALESCE(handle, ''), display_name, avatar_key FROM users WHERE id = $1",
+        )
+        .bind(user_id)
+        .fetch_optional(p)
+        .await?);
+        Ok(row)
+    }
+
+    /// Changes what the owner edits of a profile: each field given replaces the stored one
+    /// (`links` as its JSON). [`DbError::Conflict`] if the handle is another account's.
+    pub async fn set_profile(
+        &self,
+        user_id: i64,
+        p: &ProfileChanges<'_>,
+        now: i64,
+    ) -> Result<(), DbError> {
+        on_pool!(self, pool => sqlx::query(
+            "UPDATE users SET display_name = COALESCE($2, display_name), handle = COALESCE($3, handle), \
+             bio = COALESCE($4, bio), links = COALESCE($5, links), updated_at = $6 WHERE id = $1",
+        )
+        .bind(user_id)
+        .bind(p.display_name)
+        .bind(p.handle)
+        .bind(p.bio)
+        .bind(p.links)
+        .bind(now)
+        .execute(pool)
+        .await
+        .map(|_| ())
+        .map_err(map_unique))?;
+        Ok(())
+    }
+
+    /// Replaces the avatar's (`banner == false`) or banner's storage key; returns the key it
+    /// replaced, for the caller to delete.
+    pub async fn set_profile_image(
+        &self,
+        user_id: i64,
+        banner: bool,
+        key: Option<&str>,
+        now: i64,
+    ) -> Result<Option<String>, DbError> {
+        let column = if banner { "banner_key" } else { "avatar_key" };
+        let select = format!("SELECT {column} FROM users WHERE id = $1");
+        let update = format!("UPDATE users SET {column} = $2, updated_at = $3 WHERE id = $1");
+        on_pool!(self, p => {
+            let mut tx = p.begin().await?;
+            // The row is written first: two uploads at once are serialised, and the second
+            // reads (and so deletes) what the first stored.
+            sqlx::query("UPDATE users SET updated_at = $2 WHERE id = $1").bind(user_id).bind(now).execute(&mut *tx).await?;
+            let old: Option<Option<String>> = sqlx::query_scalar(&select).bind(user_id).fetch_optional(&mut *tx).await?;
+            sqlx::query(&update).bind(user_id).bind(key).bind(now).execute(&mut *tx).await?;
+            tx.commit().await?;
+            Ok(old.flatten())
+        })
     }
 
     async fn user_where(

@@ -207,20 +207,35 @@ impl Db {
         id: &NewIdentity<'_>,
         now: i64,
     ) -> Result<UserRecord, DbError> {
-        let user_id: i64 = on_pool!(self, p => {
-            let mut tx = p.begin().await?;
-            let user_id: i64 = sqlx::query_scalar(
-                "INSERT INTO users (uuid, email, password_hash, display_name, role, email_verified, created_at, updated_at) \
-                 VALUES ($1, $2, NULL, $3, $4, $5, $6, $6) RETURNING id",
-            )
-            .bind(u.uuid).bind(u.email).bind(u.display_name).bind(u.role).bind(u.email_verified).bind(now)
-            .fetch_one(&mut *tx).await.map_err(map_unique)?;
-            sqlx::query("INSERT INTO user_identities (user_id, provider, subject, email, email_verified, created_at, last_login_at) VALUES ($1, $2, $3, $4, $5, $6, $6)")
-                .bind(user_id).bind(id.provider).bind(id.subject).bind(id.email).bind(id.email_verified).bind(now)
-                .execute(&mut *tx).await.map_err(map_unique)?;
-            tx.commit().await?;
-            user_id
-        });
+        let mut attempt = 0;
+        let user_id: i64 = loop {
+            let handle = self.free_handle(u.display_name, u.email).await?;
+            let made: Result<i64, DbError> = on_pool!(self, p => async {
+                let mut tx = p.begin().await?;
+                let user_id: i64 = sqlx::query_scalar(
+                    "INSERT INTO users (uuid, email, password_hash, display_name, role, email_verified, created_at, updated_at, handle) \
+                     VALUES ($1, $2, NULL, $3, $4, $5, $6, $6, $7) RETURNING id",
+                )
+                .bind(u.uuid).bind(u.email).bind(u.display_name).bind(u.role).bind(u.email_verified).bind(now).bind(&handle)
+                .fetch_one(&mut *tx).await.map_err(map_unique)?;
+                sqlx::query("INSERT INTO user_identities (user_id, provider, subject, email, email_verified, created_at, last_login_at) VALUES ($1, $2, $3, $4, $5, $6, $6)")
+                    .bind(user_id).bind(id.provider).bind(id.subject).bind(id.email).bind(id.email_verified).bind(now)
+                    .execute(&mut *tx).await.map_err(map_unique)?;
+                tx.commit().await?;
+                Ok::<i64, DbError>(user_id)
+            }.await);
+            match made {
+                Ok(id) => break id,
+                // Another account took the handle meanwhile: choose again.
+                Err(DbError::Conflict) if attempt < 4 => {
+                    if !self.handle_taken(&handle).await? {
+                        return Err(DbError::Conflict);
+                    }
+                    attempt += 1;
+                }
+                Err(e) => return Err(e),
+            }
+        };
         self.user_by_id(user_id)
             .await?
             .ok_or(DbError::Query(sqlx::Error::RowNotFound))

@@ -105,6 +105,11 @@ pub const SQLITE: &[Migration] = &[
         sql: include_str!("../migrations/sqlite/0015_videos.sql"),
     },
     Migration {
+        version: 16,
+        name: "profiles",
+        sql: include_str!("../migrations/shared/0016_profiles.sql"),
+    },
+    Migration {
         version: 17,
         name: "stream_metadata",
         sql: include_str!("../migrations/shared/0017_stream_metadata.sql"),
@@ -187,6 +192,11 @@ pub const POSTGRES: &[Migration] = &[
         version: 15,
         name: "videos",
         sql: include_str!("../migrations/postgres/0015_videos.sql"),
+    },
+    Migration {
+        version: 16,
+        name: "profiles",
+        sql: include_str!("../migrations/shared/0016_profiles.sql"),
     },
     Migration {
         version: 17,

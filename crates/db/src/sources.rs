@@ -76,6 +76,10 @@ pub struct PublicStream {
     pub source: SourceRecord,
     /// The owner's display name.
     pub owner_name: String,
+    /// The owner's channel handle.
+    pub owner_handle: String,
+    /// The storage key of the owner's avatar.
+    pub owner_avatar_key: Option<String>,
     /// Whether the owner's account is suspended.
     pub owner_suspended: bool,
     /// Start (ms) of the source's open publishing session.
@@ -134,6 +138,10 @@ pub struct LiveListing {
     pub source: SourceRecord,
     /// The owner's display name.
     pub owner_name: String,
+    /// The owner's handle (empty until handles are backfilled at start).
+    pub owner_handle: String,
+    /// The owner's uploaded avatar, if any.
+    pub owner_avatar_key: Option<String>,
     /// Start (ms) of its open publishing session.
     pub live_since: i64,
 }
@@ -266,6 +274,7 @@ impl Db {
             .join(", ");
         let sql = format!(
             "SELECT {columns}, u.display_name AS owner_name, u.suspended_at AS owner_suspended_at, \
+             COALESCE(u.handle, '') AS owner_handle, u.avatar_key AS owner_avatar_key, \
              (SELECT MAX(ss.started_at) FROM stream_sessions ss WHERE ss.source_id = s.id AND ss.ended_at IS NULL) AS live_since \
              FROM stream_sources s JOIN users u ON u.id = s.user_id WHERE s.playback_id = $1"
         );
@@ -273,6 +282,8 @@ impl Db {
             Some(r) => Ok(Some(PublicStream {
                 source: source_from_row!(r),
                 owner_name: r.try_get("owner_name")?,
+                owner_handle: r.try_get("owner_handle")?,
+                owner_avatar_key: r.try_get("owner_avatar_key")?,
                 owner_suspended: r.try_get::<Option<i64>, _>("owner_suspended_at")?.is_some(),
                 live_since: r.try_get("live_since")?,
             })),
@@ -352,7 +363,8 @@ impl Db {
             .collect::<Vec<_>>()
             .join(", ");
         let sql = format!(
-            "SELECT {columns}, u.display_name AS owner_name, \
+            "SELECT {columns}, u.display_name AS owner_name, u.handle AS owner_handle, \
+             u.avatar_key AS owner_avatar_key, \
              (SELECT MAX(ss.started_at) FROM stream_sessions ss WHERE ss.source_id = s.id AND ss.ended_at IS NULL) AS live_since \
              FROM stream_sources s JOIN users u ON u.id = s.user_id \
              WHERE s.is_active = TRUE AND u.suspended_at IS NULL \
@@ -370,6 +382,8 @@ impl Db {
                 out.push(LiveListing {
                     source: source_from_row!(r),
                     owner_name: r.try_get("owner_name")?,
+                    owner_handle: r.try_get::<Option<String>, _>("owner_handle")?.unwrap_or_default(),
+                    owner_avatar_key: r.try_get("owner_avatar_key")?,
                     live_since: r.try_get::<Option<i64>, _>("live_since")?.unwrap_or_default(),
                 });
             }

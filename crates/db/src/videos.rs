@@ -334,6 +334,28 @@ impl Db {
         })
     }
 
+    /// Up to `limit` (at most 100) public, ready videos of a user of one `kind` (`recording`,
+    /// `upload` or `short`), newest first: what their channel shows.
+    pub async fn public_videos_of_user(
+        &self,
+        user_id: i64,
+        kind: &str,
+        limit: i64,
+    ) -> Result<Vec<VideoRecord>, DbError> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM videos WHERE user_id = $1 AND kind = $2 \
+             AND status = 'ready' AND visibility = 'public' ORDER BY created_at DESC, id DESC LIMIT $3"
+        );
+        on_pool!(self, p => {
+            let rows = sqlx::query(&sql).bind(user_id).bind(kind).bind(limit.clamp(0, 100)).fetch_all(p).await?;
+            let mut out = Vec::with_capacity(rows.len());
+            for r in rows {
+                out.push(video_from_row!(r));
+            }
+            Ok(out)
+        })
+    }
+
     /// Bytes the user's videos take in storage (what the plan's quota counts).
     pub async fn storage_used_by_user(&self, user_id: i64) -> Result<i64, DbError> {
         // SUM of BIGINT is NUMERIC on PostgreSQL: cast back so both backends decode an i64.

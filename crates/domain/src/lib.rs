@@ -10,6 +10,7 @@ pub mod destination;
 pub mod mail;
 pub mod media;
 pub mod plans;
+pub mod profile;
 pub mod stream_info;
 pub mod text;
 pub mod time;

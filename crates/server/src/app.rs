@@ -5,8 +5,8 @@ use crate::access::declare;
 use crate::error::ApiError;
 use crate::extract::too_large;
 use crate::routes::{
-    admin, auth, browse, chat, connectors, events, health, payments, playback, sources, streams,
-    subscriptions, uploads, videos, vod, watch,
+    admin, auth, browse, chat, connectors, events, health, payments, playback, profiles, sources,
+    streams, subscriptions, uploads, videos, vod, watch,
 };
 use crate::state::AppState;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
@@ -37,7 +37,7 @@ pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 #[openapi(
     info(title = "ferrocast API", description = "Live streaming and creator platform. Errors are `{\"error\",\"details\",\"code\"}`."),
     modifiers(&BearerAuth),
-    tags((name = "auth", description = "Accounts, sessions, two-factor, API keys"), (name = "sources", description = "Stream sources: stream keys and playback ids"), (name = "streams", description = "Live state, destinations' pushes, usage, events; administrators' view"), (name = "subscriptions", description = "Plans, subscription and limits"), (name = "chat", description = "Chat history; live chat is Socket.IO at /socket.io/"), (name = "playback", description = "Public playback by playback id: HLS and HTTP-FLV; videos' objects at /vod"), (name = "videos", description = "Recordings, uploads (tus 1.0 at /api/uploads) and their library"), (name = "operations", description = "Health and metrics"))
+    tags((name = "auth", description = "Accounts, sessions, two-factor, API keys"), (name = "sources", description = "Stream sources: stream keys and playback ids"), (name = "streams", description = "Live state, destinations' pushes, usage, events; administrators' view"), (name = "subscriptions", description = "Plans, subscription and limits"), (name = "chat", description = "Chat history; live chat is Socket.IO at /socket.io/"), (name = "playback", description = "Public playback by playback id: HLS and HTTP-FLV; videos' objects at /vod"), (name = "videos", description = "Recordings, uploads (tus 1.0 at /api/uploads) and their library"), (name = "profiles", description = "Profiles (handle, bio, links, avatar, banner) and public channels"), (name = "operations", description = "Health and metrics"))
 )]
 struct ApiDoc;
 
@@ -272,6 +272,17 @@ pub fn api_router() -> OpenApiRouter<AppState> {
             routes!(uploads::terminate_upload),
         ))
         .routes(declare(Public, routes!(vod::object)))
+        .routes(declare(Session, routes!(profiles::update_profile)))
+        .routes(declare(
+            Session,
+            routes!(profiles::upload_avatar, profiles::delete_avatar),
+        ))
+        .routes(declare(
+            Session,
+            routes!(profiles::upload_banner, profiles::delete_banner),
+        ))
+        .routes(declare(Public, routes!(profiles::profile_media)))
+        .routes(declare(Public, routes!(profiles::get_channel)))
 }
 
 /// The wildcard of `/vod/{id}/{*path}` as OpenAPI spells a parameter.
@@ -712,7 +723,10 @@ const MAX_DRAIN_TIME: Duration = Duration::from_secs(2);
 /// unread data makes the kernel send a reset, which can destroy the 413 before the client
 /// reads it.
 async fn refuse_oversized(State(limit): State<usize>, req: Request, next: Next) -> Response {
-    if is_upload_patch(&req) {
+    // Profile pictures have their own limit (8 MiB), which their handler enforces.
+    let picture = req.method() == Method::POST
+        && matches!(req.uri().path(), "/api/me/avatar" | "/api/me/banner");
+    if is_upload_patch(&req) || picture {
         return next.run(req).await;
     }
     let declared = req

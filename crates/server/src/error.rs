@@ -361,6 +361,38 @@ impl From<crate::service::discovery::DiscoveryError> for ApiError {
     }
 }
 
+impl From<crate::service::profiles::ProfileError> for ApiError {
+    fn from(e: crate::service::profiles::ProfileError) -> Self {
+        use crate::service::profiles::{ProfileError, MAX_IMAGE_BYTES};
+        match e {
+            ProfileError::Invalid(e) => ApiError::validation(e.to_string()),
+            ProfileError::HandleTaken(h) => ApiError::conflict(
+                "HANDLE_TAKEN",
+                "This handle is taken",
+                format!("Another channel is @{h}; choose another handle (add a word or a number)."),
+            ),
+            ProfileError::TooLarge => ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "PAYLOAD_TOO_LARGE",
+                "The picture is too large",
+                format!(
+                    "Send a picture of at most {} MiB (PNG, JPEG or WebP).",
+                    MAX_IMAGE_BYTES / (1024 * 1024)
+                ),
+            ),
+            ProfileError::Image(details) => ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "IMAGE_INVALID",
+                "This picture cannot be used",
+                details,
+            ),
+            ProfileError::Db(e) => ApiError::internal(e),
+            ProfileError::Storage(e) => ApiError::internal(e),
+            ProfileError::Internal(cause) => ApiError::internal(cause),
+        }
+    }
+}
+
 impl From<ferrocast_db::DbError> for ApiError {
     fn from(e: ferrocast_db::DbError) -> Self {
         ApiError::internal(e)

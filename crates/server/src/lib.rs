@@ -134,6 +134,14 @@ pub async fn open_database(config: &Config) -> anyhow::Result<Db> {
     if !applied.is_empty() {
         tracing::info!(?applied, backend = db.backend(), "database migrated");
     }
+    // Accounts made before profiles existed get their channel handle (see migration 0016).
+    let handles = db.backfill_handles().await?;
+    if handles > 0 {
+        tracing::info!(
+            accounts = handles,
+            "channel handles given to existing accounts"
+        );
+    }
     Ok(db)
 }
 

@@ -10,6 +10,7 @@ pub mod events;
 pub mod health;
 pub mod payments;
 pub mod playback;
+pub mod profiles;
 pub mod sources;
 pub mod streams;
 pub mod subscriptions;

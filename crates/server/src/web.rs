@@ -205,12 +205,13 @@ pub fn is_app_path(path: &str) -> bool {
         "/hls/",
         "/live/",
         "/vod/",
+        "/media/",
         "/socket.io",
         "/metrics",
         "/health",
         "/ready",
     ];
-    let exact = ["/api", "/hls", "/live", "/vod"];
+    let exact = ["/api", "/hls", "/live", "/vod", "/media"];
     !NOT_APP.iter().any(|p| path.starts_with(p)) && !exact.contains(&path)
 }
 
@@ -303,7 +304,10 @@ pub fn serve(method: &Method, path: &str, policy: &Policy<'_>) -> Option<Respons
     let video = path
         .strip_prefix("/v/")
         .is_some_and(|id| !id.is_empty() && !id.contains('/'));
-    if !PAGES.contains(&path) && !watch && !receipt && !embed && !video {
+    let channel = path
+        .strip_prefix("/c/")
+        .is_some_and(|h| !h.is_empty() && !h.contains('/'));
+    if !PAGES.contains(&path) && !watch && !receipt && !embed && !video && !channel {
         return None;
     }
     let mut page = page(StatusCode::OK, None, policy, embed);

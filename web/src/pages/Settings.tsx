@@ -1,10 +1,11 @@
 import { useEffect, useState, type FormEvent, type ReactNode } from "react";
-import { api, session, type Schemas } from "../api";
+import { api, ApiError, saveSession, session, type Schemas } from "../api";
 import { Link, navigate } from "../router";
 import { Loading, Problem, useLoad } from "../ui";
 import { CurrencyPicker } from "./Subscription";
 import { oauthProblem } from "../oauth";
 import { QrCode } from "../qr";
+import { Avatar } from "../profile";
 
 type Me = Schemas["UserView"];
 const SCOPES = ["profile:read", "sources:read", "sources:write", "streams:read", "streams:write", "chat:write", "billing:write"];
@@ -72,6 +73,7 @@ export default function Settings() {
     <div className="settings">
       <h1>Settings</h1>
       <Profile me={me.data} onChange={me.reload} />
+      <ChannelProfile me={me.data} onChange={me.setData} />
       <Billing />
       <SignInMethods />
       <Password />
@@ -118,6 +120,224 @@ function Profile({ me, onChange }: { me: Me; onChange: () => void }) {
         </>
       )}
     </section>
+  );
+}
+
+/** Handles the site keeps for itself (the server's list is the one that counts). */
+const RESERVED = new Set(
+  "about account accounts admin administrator analytics api app assets auth billing browse c channel channels chat dashboard docs edit email embed explore ferrocast help home library live login logout mail me media mod moderator new notifications null oauth official pricing privacy recover register root search security settings shorts signin signup static staff status studio subscription support system terms trending undefined upload uploads user users v videos vod watch www".split(" "),
+);
+const MAX_BIO = 1000;
+const MAX_LINKS = 5;
+
+/** What is wrong with a handle as typed, or null. */
+function handleProblem(raw: string): string | null {
+  const h = raw.trim().replace(/^@/, "").toLowerCase();
+  if (!h) return "Choose a handle.";
+  if (!/^[a-z0-9_]*$/.test(h)) return "Only letters a–z, digits and underscores (_).";
+  if (h.length < 3 || h.length > 30) return "3 to 30 characters.";
+  if (RESERVED.has(h)) return `“${h}” is reserved by the site.`;
+  return null;
+}
+
+/** The public face of the account: its channel's name, handle, bio, links and pictures. */
+function ChannelProfile({ me, onChange }: { me: Me; onChange: (me: Me) => void }) {
+  const [name, setName] = useState(me.display_name);
+  const [handle, setHandle] = useState(me.handle);
+  const [bio, setBio] = useState(me.bio);
+  const [links, setLinks] = useState(me.links.map((l) => ({ ...l })));
+  const [taken, setTaken] = useState<string | null>(null);
+  const typed = handle.trim().replace(/^@/, "").toLowerCase();
+  const problem = handleProblem(handle);
+  // Whether another channel has the handle: asked once typing pauses.
+  useEffect(() => {
+    setTaken(null);
+    if (problem || typed === me.handle) return;
+    let live = true;
+    const t = setTimeout(() => {
+      api("GET", `/api/channels/${encodeURIComponent(typed)}`).then(
+        () => live && setTaken(typed),
+        () => undefined,
+      );
+    }, 350);
+    return () => {
+      live = false;
+      clearTimeout(t);
+    };
+  }, [typed, problem, me.handle]);
+  const hint = problem ?? (taken === typed ? `@${typed} is taken; add a word or a number.` : typed === me.handle ? `Your channel: ${location.origin}/c/${typed}` : `@${typed} is free.`);
+  const bad = Boolean(problem) || taken === typed;
+  function save(me: Me) {
+    saveSession({ ...session()!, user: me });
+    onChange(me);
+  }
+  return (
+    <section className="card" aria-labelledby="channel-title" data-testid="channel-settings">
+      <h2 id="channel-title">Channel</h2>
+      <p className="muted">
+        What everyone sees on your channel page
+        {me.handle && (
+          <>
+            {" "}
+            at <Link href={`/c/${me.handle}`} data-testid="my-channel-link">/c/{me.handle}</Link>
+          </>
+        )}
+        .
+      </p>
+      <Pictures me={me} onChange={save} />
+      <Form
+        label="Channel profile"
+        submit="Save profile"
+        action={async () => {
+          const updated = await api<Me>("PATCH", "/api/me/profile", {
+            display_name: name,
+            handle: typed,
+            bio,
+            links: links.filter((l) => l.label.trim() || l.url.trim()),
+          } satisfies Schemas["ProfileUpdate"]);
+          save(updated);
+          setHandle(updated.handle);
+          setBio(updated.bio);
+          setLinks(updated.links.map((l) => ({ ...l })));
+          return "Profile saved.";
+        }}
+      >
+        <label>
+          Display name
+          <input name="display_name" required maxLength={100} value={name} onChange={(e) => setName(e.target.value)} />
+        </label>
+        <label>
+          Handle
+          <span className="handle-field">
+            <span aria-hidden="true">@</span>
+            <input
+              name="handle"
+              required
+              maxLength={31}
+              autoCapitalize="none"
+              autoCorrect="off"
+              spellCheck={false}
+              value={handle}
+              aria-invalid={bad}
+              aria-describedby="handle-hint"
+              onChange={(e) => setHandle(e.target.value)}
+            />
+          </span>
+          <span id="handle-hint" className={`field-hint ${bad ? "bad" : "good"}`} data-testid="handle-hint" aria-live="polite">
+            {hint}
+          </span>
+        </label>
+        <label>
+          Bio
+          <textarea name="bio" rows={4} value={bio} onChange={(e) => setBio(e.target.value)} aria-describedby="bio-count" />
+          <span id="bio-count" className={`field-hint ${bio.length > MAX_BIO ? "bad" : "muted"}`}>
+            {bio.length} / {MAX_BIO}
+          </span>
+        </label>
+        <fieldset>
+          <legend>Links</legend>
+          {links.length === 0 && <p className="muted fine">Your website, shop or other channels: up to {MAX_LINKS}.</p>}
+          <ul className="link-rows">
+            {links.map((l, i) => (
+              <li key={i}>
+                <input aria-label={`Link ${i + 1} label`} placeholder="Label" maxLength={40} value={l.label} onChange={(e) => setLinks(links.map((x, j) => (j === i ? { ...x, label: e.target.value } : x)))} />
+                <input aria-label={`Link ${i + 1} URL`} placeholder="https://…" type="url" inputMode="url" value={l.url} onChange={(e) => setLinks(links.map((x, j) => (j === i ? { ...x, url: e.target.value } : x)))} />
+                <button type="button" className="link small danger" onClick={() => setLinks(links.filter((_, j) => j !== i))} aria-label={`Remove link ${i + 1}`}>
+                  Remove
+                </button>
+              </li>
+            ))}
+          </ul>
+          {links.length < MAX_LINKS && (
+            <button type="button" className="ghost small" onClick={() => setLinks([...links, { label: "", url: "" }])}>
+              Add a link
+            </button>
+          )}
+        </fieldset>
+      </Form>
+    </section>
+  );
+}
+
+/** The avatar and banner: the current ones, a new one chosen (shown at once, then uploaded),
+ * and removing them. */
+function Pictures({ me, onChange }: { me: Me; onChange: (me: Me) => void }) {
+  return (
+    <div className="profile-pictures">
+      <Picture kind="avatar" me={me} url={me.avatar_url} onChange={onChange} />
+      <Picture kind="banner" me={me} url={me.banner_url} onChange={onChange} />
+    </div>
+  );
+}
+
+function Picture({ kind, me, url, onChange }: { kind: "avatar" | "banner"; me: Me; url?: string | null; onChange: (me: Me) => void }) {
+  const [preview, setPreview] = useState<string | null>(null);
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<unknown>(null);
+  useEffect(() => () => void (preview && URL.revokeObjectURL(preview)), [preview]);
+  const shown = preview ?? url;
+  async function upload(file: File) {
+    setError(null);
+    if (file.size > 8 * 1024 * 1024) {
+      setError(new ApiError(413, "The picture is too large", "Choose one of at most 8 MiB."));
+      return;
+    }
+    setPreview(URL.createObjectURL(file));
+    setBusy(true);
+    try {
+      onChange(await api<Me>("POST", `/api/me/${kind}`, file));
+    } catch (e) {
+      setError(e);
+    } finally {
+      setPreview(null);
+      setBusy(false);
+    }
+  }
+  async function remove() {
+    setError(null);
+    setBusy(true);
+    try {
+      onChange(await api<Me>("DELETE", `/api/me/${kind}`));
+    } catch (e) {
+      setError(e);
+    } finally {
+      setBusy(false);
+    }
+  }
+  const label = kind === "avatar" ? "Avatar" : "Banner";
+  return (
+    <div className="profile-picture" data-testid={`${kind}-picture`}>
+      <strong>{label}</strong>
+      {kind === "avatar" ? (
+        <Avatar url={shown} name={me.display_name} />
+      ) : (
+        <span className="profile-banner-preview">{shown ? <img src={shown} alt="" /> : <span className="channel-banner-none" aria-hidden="true" />}</span>
+      )}
+      <span className="muted fine">{kind === "avatar" ? "Square, shown round; 256 × 256." : "Wide: 1920 × 480, cropped to fit."} PNG, JPEG or WebP, up to 8 MiB.</span>
+      <span className="actions">
+        <label className={`button ghost small file-button ${busy ? "busy" : ""}`}>
+          {busy ? "Uploading…" : url ? "Change" : "Upload"}
+          <input
+            type="file"
+            accept="image/png,image/jpeg,image/webp"
+            aria-label={`Choose a ${kind} picture`}
+            data-testid={`${kind}-file`}
+            disabled={busy}
+            onChange={(e) => {
+              const f = e.target.files?.[0];
+              e.target.value = "";
+              if (f) void upload(f);
+            }}
+          />
+        </label>
+        {url && (
+          <button type="button" className="link small danger" disabled={busy} onClick={remove} data-testid={`${kind}-remove`}>
+            Remove
+          </button>
+        )}
+      </span>
+      <Problem error={error} />
+    </div>
   );
 }
 

@@ -3,6 +3,7 @@
 // there, or is private to someone else, is one answer: it does not exist for this visitor.
 import { useEffect } from "react";
 import { api, ApiError } from "../api";
+import { CreatorLink } from "../profile";
 import { CopyField } from "../share";
 import { Loading, Problem, useLoad } from "../ui";
 import { bytes, day, Poster, StatusBadge, stageWords, VISIBILITY, VodPlayer, type Video as VideoView } from "../videos";
@@ -68,6 +69,7 @@ function VideoPage({ video }: { video: VideoView }) {
       <div className="vod-info">
         <h1 data-testid="video-page-title">{video.title}</h1>
         <div className="vod-meta">
+          {video.creator && <CreatorLink handle={video.creator.handle} name={video.creator.display_name} avatarUrl={video.creator.avatar_url} testId="video-creator" />}
           <span className="muted">
             {day(video.created_at)}
             {video.kind === "recording" && " · Broadcast"}

@@ -1,6 +1,7 @@
 import { useEffect, useState } from "react";
 import { api, ApiError, type Schemas } from "../api";
 import { Chat, Player, useSocket, useStage, useStreamRoom } from "../live";
+import { CreatorLink } from "../profile";
 import { SharePanel } from "../share";
 import { Loading, Problem, useLoad } from "../ui";
 import { VideoCards } from "../videos";
@@ -72,7 +73,9 @@ function Stream({ playbackId, info: first }: { playbackId: string; info: Schemas
     <div className="watch">
       <header className="watch-head">
         <h1 data-testid="watch-title">{info.title}</h1>
-        <p data-testid="watch-creator">{info.creator}</p>
+        <p data-testid="watch-creator">
+          <CreatorLink handle={info.creator_handle} name={info.creator} avatarUrl={info.creator_avatar_url} testId="watch-creator-link" />
+        </p>
         {(info.category_name || info.tags.length > 0) && (
           <div className="watch-info">
             {info.category && info.category_name && (

@@ -24,6 +24,7 @@ both_backends!(
     account_guard_window_and_clearing,
     api_keys_active_revoked_and_expired,
     api_key_use_is_recorded_at_most_once_a_minute,
+    handles_are_unique_and_profiles_are_edited,
 );
 
 fn new_user<'a>(uuid: &'a str, email: &'a str, name: &'a str) -> NewUser<'a> {
@@ -857,4 +858,114 @@ async fn api_key_use_is_recorded_at_most_once_a_minute(db: &Db) {
         .await
         .expect("touch");
     assert_eq!(last_used().await, Some(NOW + 1001 + MINUTE));
+}
+
+async fn handles_are_unique_and_profiles_are_edited(db: &Db) {
+    use ferrocast_db::accounts::ProfileChanges;
+    let a = db
+        .create_user(&new_user(&uuid(), "a@example.com", "Ada Lovelace"), NOW)
+        .await
+        .expect("create");
+    let b = db
+        .create_user(&new_user(&uuid(), "b@example.com", "Ada Lovelace"), NOW)
+        .await
+        .expect("create");
+    let c = db
+        .create_user(&new_user(&uuid(), "root@example.com", "Root"), NOW)
+        .await
+        .expect("create");
+    assert_eq!(
+        (a.handle.as_str(), b.handle.as_str(), c.handle.as_str()),
+        ("ada_lovelace", "ada_lovelace2", "root2"),
+        "numbered until free; reserved words skipped"
+    );
+    assert_eq!((a.bio.as_str(), a.links.as_str()), ("", "[]"));
+    assert_eq!(
+        db.user_by_handle("ADA_LOVELACE2")
+            .await
+            .expect("q")
+            .map(|u| u.id),
+        Some(b.id)
+    );
+    assert_eq!(db.user_by_handle("nobody").await.expect("q"), None);
+
+    let taken = db
+        .set_profile(
+            b.id,
+            &ProfileChanges {
+                handle: Some("ada_lovelace"),
+                ..Default::default()
+            },
+            NOW + 1,
+        )
+        .await;
+    assert!(matches!(taken, Err(DbError::Conflict)), "{taken:?}");
+    db.set_profile(
+        b.id,
+        &ProfileChanges {
+            display_name: Some("Byron"),
+            handle: Some("byron"),
+            bio: Some("Poet."),
+            links: Some(r#"[{"label":"Site","url":"https://b.example"}]"#),
+        },
+        NOW + 2,
+    )
+    .await
+    .expect("edit");
+    let b2 = db.user_by_id(b.id).await.expect("q").expect("b");
+    assert_eq!(
+        (
+            b2.display_name.as_str(),
+            b2.handle.as_str(),
+            b2.bio.as_str()
+        ),
+        ("Byron", "byron", "Poet.")
+    );
+    assert!(b2.links.contains("https://b.example"));
+    assert_eq!(
+        db.user_card(b.id).await.expect("q"),
+        Some(("byron".to_string(), "Byron".to_string(), None))
+    );
+
+    // Pictures: each new key returns the one it replaced.
+    assert_eq!(
+        db.set_profile_image(a.id, false, Some("profiles/x/avatar-1.jpg"), NOW)
+            .await
+            .expect("set"),
+        None
+    );
+    assert_eq!(
+        db.set_profile_image(a.id, false, Some("profiles/x/avatar-2.jpg"), NOW)
+            .await
+            .expect("set")
+            .as_deref(),
+        Some("profiles/x/avatar-1.jpg")
+    );
+    assert_eq!(
+        db.set_profile_image(a.id, true, Some("profiles/x/banner-1.jpg"), NOW)
+            .await
+            .expect("set"),
+        None
+    );
+    let a2 = db.user_by_id(a.id).await.expect("q").expect("a");
+    assert_eq!(a2.avatar_key.as_deref(), Some("profiles/x/avatar-2.jpg"));
+    assert_eq!(a2.banner_key.as_deref(), Some("profiles/x/banner-1.jpg"));
+    assert_eq!(
+        db.set_profile_image(a.id, false, None, NOW)
+            .await
+            .expect("clear")
+            .as_deref(),
+        Some("profiles/x/avatar-2.jpg")
+    );
+
+    // An account without a handle (made before handles existed) gets one from the backfill.
+    ferrocast_db::on_pool!(db, p => sqlx::query("UPDATE users SET handle = NULL WHERE id = $1")
+        .bind(a.id).execute(p).await.map(|_| ()).expect("clear"));
+    assert_eq!(db.user_by_id(a.id).await.expect("q").expect("a").handle, "");
+    assert_eq!(db.backfill_handles().await.expect("backfill"), 1);
+    assert_eq!(
+        db.user_by_id(a.id).await.expect("q").expect("a").handle,
+        "ada_lovelace"
+    );
+    assert_eq!(db.backfill_handles().await.expect("none left"), 0);
 }

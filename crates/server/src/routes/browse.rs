@@ -31,6 +31,12 @@ pub struct CategoryList {
 pub struct ChannelRef {
     /// The creator's display name.
     pub display_name: String,
+    /// The channel's handle.
+    pub handle: String,
+    /// Avatar (root-relative), if any.
+    pub avatar_url: Option<String>,
+    /// The channel's page: `/c/<handle>`.
+    pub channel_url: String,
 }
 
 /// A stream live now.
@@ -153,6 +159,13 @@ pub async fn live(
                 started_at: rfc3339(s.listing.live_since),
                 channel: ChannelRef {
                     display_name: s.listing.owner_name.clone(),
+                    handle: s.listing.owner_handle.clone(),
+                    avatar_url: s
+                        .listing
+                        .owner_avatar_key
+                        .as_deref()
+                        .map(crate::service::profiles::media_url),
+                    channel_url: format!("/c/{}", s.listing.owner_handle),
                 },
                 playback_id: pid.clone(),
             }

@@ -96,6 +96,9 @@ pub struct VideoView {
     pub playback: Option<VideoPlayback>,
     /// The video's page (root-relative): `/v/<id>`.
     pub watch_url: String,
+    /// Who made it (a single video's answer only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub creator: Option<crate::routes::auth::CreatorView>,
 }
 
 /// Where a page is.
@@ -248,6 +251,7 @@ pub fn video_view(
         }),
         playback,
         watch_url: format!("/v/{}", v.uuid),
+        creator: None,
     }
 }
 
@@ -291,7 +295,9 @@ pub async fn get_video(
     let viewer = auth.map(|a| a.user.id);
     let v = state.videos.visible(&id, viewer).await?;
     let p = state.videos.progress(&v).await?;
-    Ok(Json(video_view(&state, &v, p, viewer)))
+    let mut view = video_view(&state, &v, p, viewer);
+    view.creator = crate::routes::auth::creator_of(&state, v.user_id).await?;
+    Ok(Json(view))
 }
 
 /// Edit a video's title, description, tags or visibility (owner).

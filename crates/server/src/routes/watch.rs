@@ -31,6 +31,10 @@ pub struct WatchView {
     pub mature: bool,
     /// The creator's display name.
     pub creator: String,
+    /// The creator's channel handle: their channel is `/c/<handle>`.
+    pub creator_handle: String,
+    /// The creator's avatar (root-relative), if they uploaded one.
+    pub creator_avatar_url: Option<String>,
     /// Whether it is live now.
     pub live: bool,
     /// When the live session began, while live.
@@ -52,6 +56,11 @@ impl From<WatchInfo> for WatchView {
             language: w.info.language,
             mature: w.info.mature,
             creator: w.creator,
+            creator_handle: w.creator_handle,
+            creator_avatar_url: w
+                .creator_avatar_key
+                .as_deref()
+                .map(crate::service::profiles::media_url),
             live: w.live,
             started_at: w.started_at.map(rfc3339),
             url: w.url,

@@ -15,6 +15,7 @@ pub mod hashing;
 pub mod identity;
 pub mod jobs;
 pub mod processing;
+pub mod profiles;
 pub mod recordings;
 pub mod site;
 pub mod sources;

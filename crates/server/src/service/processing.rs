@@ -978,7 +978,7 @@ async fn stderr_tail(mut r: impl tokio::io::AsyncRead + Unpin) -> String {
 }
 
 /// The last non-empty line of a child's stderr, for a failure message.
-fn last_line(stderr: &str) -> String {
+pub(crate) fn last_line(stderr: &str) -> String {
     stderr
         .lines()
         .map(str::trim)
@@ -1034,12 +1034,12 @@ pub fn reap_orphans(work_root: &Path) -> usize {
 
 /// How a child process ended: its stdout as `read_out` consumed it, its exit status and the
 /// tail of its stderr; `None` if it ran past its time limit (it is then killed).
-type ChildEnd<T> = Option<(T, std::io::Result<std::process::ExitStatus>, String)>;
+pub(crate) type ChildEnd<T> = Option<(T, std::io::Result<std::process::ExitStatus>, String)>;
 
 /// Runs `program` with `args` (stdin closed, stdout and stderr piped, killed if dropped) for at
 /// most `limit`, handing its stdout to `read_out` while keeping the last [`STDERR_KEEP`] bytes
 /// of its stderr. `Err` only when the program could not be started.
-async fn run_child<T, F>(
+pub(crate) async fn run_child<T, F>(
     program: &str,
     args: &[String],
     limit: Duration,

@@ -21,6 +21,10 @@ pub struct WatchInfo {
     pub info: super::events::StreamInfoOut,
     /// The creator's display name.
     pub creator: String,
+    /// The creator's channel handle (`/c/<handle>`).
+    pub creator_handle: String,
+    /// The storage key of the creator's avatar.
+    pub creator_avatar_key: Option<String>,
     /// Whether it is live now (on any node).
     pub live: bool,
     /// When the live session began (ms), while live.
@@ -82,6 +86,8 @@ pub async fn watch_info(
         },
         playback_id: s.source.playback_id,
         creator: s.owner_name,
+        creator_handle: s.owner_handle,
+        creator_avatar_key: s.owner_avatar_key,
         live,
         started_at,
     }))

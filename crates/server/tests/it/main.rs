@@ -8,6 +8,7 @@ mod admin;
 mod api;
 mod architecture;
 mod billing;
+mod channels;
 mod connectors;
 mod discovery;
 mod media;

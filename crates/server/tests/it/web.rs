@@ -680,6 +680,7 @@ async fn every_page_at_both_widths_and_in_the_dark_theme_in_a_real_browser() {
             "scenario": "every-page",
             "playbackId": creator.playback_id,
             "sourceName": "Main",
+            "channelHandle": "streamer",
             "accounts": {
                 "creator": { "email": "creator@example.com" },
                 "member": { "email": "member@example.com" },
@@ -710,6 +711,8 @@ async fn every_page_at_both_widths_and_in_the_dark_theme_in_a_real_browser() {
         "page-dashboard",
         "page-subscription",
         "page-settings",
+        "page-channel",
+        "page-channel-missing",
         "page-admin",
         "page-browse",
         "page-maintenance",
@@ -1561,5 +1564,116 @@ async fn stream_info_and_browse_in_a_real_browser() {
     assert_eq!(s["category"], "gaming");
     assert_eq!(s["language"], "en");
     assert_eq!(s["tags"], json!(["speedrun", "retro"]));
+    app.finish().await;
+}
+
+/// Profiles and channels: in Settings a creator sees a reserved handle refused as they type,
+/// then sets a handle, a bio, a link, an avatar (a PNG) and a banner (a JPEG), made by ffmpeg;
+/// their channel page shows them, with the pictures at the sizes the server made; the watch
+/// page's creator name leads to the channel, and an unknown handle is the channel's not-found
+/// page. Screenshots at 1280 and 390 px.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn profile_and_channel_in_a_real_browser() {
+    let browser = browser();
+    require("ffmpeg");
+    let app = TestApp::start(Backend::Sqlite)
+        .await
+        .expect("sqlite always runs");
+    let creator = support::creator_with_source(&app, "creator@example.com").await;
+    let dir = std::env::temp_dir().join(format!(
+        "ferrocast-profile-{}",
+        ferrocast_server::service::videos::new_video_id()
+    ));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let (avatar, banner) = (dir.join("me.png"), dir.join("wide.jpg"));
+    for (file, source) in [
+        (&avatar, "testsrc2=size=500x500:rate=1"),
+        (&banner, "smptebars=size=1600x600:rate=1"),
+    ] {
+        let made = std::process::Command::new("ffmpeg")
+            .args([
+                "-hide_banner",
+                "-loglevel",
+                "error",
+                "-y",
+                "-f",
+                "lavfi",
+                "-i",
+                source,
+            ])
+            .args(["-frames:v", "1"])
+            .arg(file)
+            .status()
+            .expect("ffmpeg runs");
+        assert!(made.success(), "ffmpeg made {}", file.display());
+    }
+    let shots = shots_dir();
+    let bio = "Live coding every Friday.";
+    let report = run(
+        &browser,
+        json!({
+            "url": app.url(""),
+            "shots": shots,
+            "scenario": "profile",
+            "handle": "Ada_Streams",
+            "bio": bio,
+            "avatar": avatar,
+            "banner": banner,
+            "playbackId": creator.playback_id,
+            "accounts": { "creator": { "email": "creator@example.com" } },
+        }),
+    )
+    .await;
+    assert_eq!(
+        report["steps"],
+        json!([
+            "handle checked as typed",
+            "pictures uploaded",
+            "profile saved",
+            "channel shows the profile",
+            "watch page links to the channel",
+            "unknown channel"
+        ]),
+        "{report:#}"
+    );
+    assert!(
+        report.get("pageErrors").is_none(),
+        "no script errors: {report:#}"
+    );
+    assert!(
+        report["reservedHint"]
+            .as_str()
+            .is_some_and(|h| h.contains("reserved")),
+        "{report:#}"
+    );
+    let ch = &report["channel"];
+    assert_eq!(ch["name"], "Streamer", "{report:#}");
+    assert_eq!(ch["handle"], "@ada_streams", "{report:#}");
+    assert_eq!(ch["bio"], bio, "{report:#}");
+    assert_eq!(ch["link"], "https://ada.example/code", "{report:#}");
+    assert_eq!(ch["avatar"], json!([256, 256]), "{report:#}");
+    assert_eq!(ch["banner"], json!([1920, 480]), "{report:#}");
+    let user = app
+        .running
+        .as_ref()
+        .expect("running")
+        .state
+        .db
+        .user_by_email("creator@example.com")
+        .await
+        .expect("q")
+        .expect("creator");
+    assert_eq!(user.handle, "ada_streams");
+    assert!(user.avatar_key.is_some() && user.banner_key.is_some());
+    assert_shots(
+        &shots,
+        &[
+            "settings-profile",
+            "channel",
+            "channel-about",
+            "channel-missing",
+        ],
+    );
+    let _ = std::fs::remove_dir_all(&dir);
     app.finish().await;
 }

@@ -4,6 +4,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::extract::{limit_auth, AuthUser};
 use crate::service::accounts::IssuedTokens;
 use crate::service::clock::rfc3339;
+use crate::service::profiles::media_url;
 use crate::state::AppState;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::Json;
@@ -33,8 +34,16 @@ pub struct UserView {
     pub email: String,
     /// Display name.
     pub display_name: String,
-    /// Avatar URL.
+    /// The avatar (a 256×256 JPEG, root-relative), if one was uploaded.
     pub avatar_url: Option<String>,
+    /// The channel's handle: its page is `/c/<handle>`.
+    pub handle: String,
+    /// Bio.
+    pub bio: String,
+    /// Links shown on the channel.
+    pub links: Vec<LinkView>,
+    /// The banner (a 1920×480 JPEG, root-relative), if one was uploaded.
+    pub banner_url: Option<String>,
     /// `viewer`, `creator`, `brand`, `moderator` or `admin`.
     pub role: String,
     /// Whether the email was confirmed.
@@ -52,13 +61,72 @@ impl From<&UserRecord> for UserView {
             uuid: u.uuid.clone(),
             email: u.email.clone(),
             display_name: u.display_name.clone(),
-            avatar_url: u.avatar_url.clone(),
+            avatar_url: avatar_url(u),
+            handle: u.handle.clone(),
+            bio: u.bio.clone(),
+            links: link_views(&u.links),
+            banner_url: u.banner_key.as_deref().map(media_url),
             role: u.role.clone(),
             email_verified: u.email_verified,
             two_factor_enabled: u.totp_enabled,
             created_at: rfc3339(u.created_at),
         }
     }
+}
+
+/// A link on a profile.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct LinkView {
+    /// What it is ("Website", "Shop"), 1 to 40 characters.
+    pub label: String,
+    /// An `http` or `https` URL.
+    pub url: String,
+}
+
+/// The links stored as JSON, as the API shows them.
+pub fn link_views(json: &str) -> Vec<LinkView> {
+    crate::service::profiles::links_of(json)
+        .into_iter()
+        .map(|l| LinkView {
+            label: l.label,
+            url: l.url,
+        })
+        .collect()
+}
+
+/// A user's avatar URL: their uploaded picture, else the one stored with the account.
+pub fn avatar_url(u: &UserRecord) -> Option<String> {
+    u.avatar_key
+        .as_deref()
+        .map(media_url)
+        .or_else(|| u.avatar_url.clone())
+}
+
+/// Who made a video, with a link to their channel.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CreatorView {
+    /// The channel's handle.
+    pub handle: String,
+    /// Display name.
+    pub display_name: String,
+    /// Avatar (root-relative), if any.
+    pub avatar_url: Option<String>,
+    /// The channel's page: `/c/<handle>`.
+    pub channel_url: String,
+}
+
+/// The creator card of a user.
+pub async fn creator_of(state: &AppState, user_id: i64) -> ApiResult<Option<CreatorView>> {
+    Ok(state
+        .db
+        .user_card(user_id)
+        .await?
+        .map(|(handle, display_name, avatar_key)| CreatorView {
+            channel_url: format!("/c/{handle}"),
+            handle,
+            display_name,
+            avatar_url: avatar_key.as_deref().map(media_url),
+        }))
 }
 
 /// A session's tokens with the user. `token` equals `access_token` (Neustream's name).
