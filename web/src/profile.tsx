@@ -12,9 +12,8 @@ export function Avatar({ url, name, className = "" }: { url?: string | null; nam
   return url ? (
     <img className={`avatar ${className}`} src={url} alt="" />
   ) : (
-    <span className={`avatar avatar-none ${className}`} aria-hidden="true">
-      {initial(name)}
-    </span>
+    // The initial is drawn by CSS (`data-initial`), so it is not part of the text around it.
+    <span className={`avatar avatar-none ${className}`} aria-hidden="true" data-initial={initial(name)} />
   );
 }
 
