@@ -77,7 +77,21 @@ async fn read_picture(mut body: Body) -> ApiResult<bytes::Bytes> {
     use http_body_util::BodyExt;
     let mut buf = bytes::BytesMut::new();
     let mut seen = 0usize;
-    while let Some(frame) = body.frame().await {
+    loop {
+        // A client that stops sending is not waited for longer than an upload's would be.
+        let next = tokio::time::timeout(crate::service::uploads::READ_TIMEOUT, body.frame()).await;
+        let Ok(next) = next else {
+            return Err(ApiError::new(
+                StatusCode::REQUEST_TIMEOUT,
+                "UPLOAD_TIMEOUT",
+                "The picture stopped arriving",
+                format!(
+                    "No bytes arrived for {} seconds; send the picture again.",
+                    crate::service::uploads::READ_TIMEOUT.as_secs()
+                ),
+            ));
+        };
+        let Some(frame) = next else { break };
         let Ok(frame) = frame else {
             return Err(ApiError::bad_request(
                 "UPLOAD_INTERRUPTED",
