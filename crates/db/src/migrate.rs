@@ -114,6 +114,11 @@ pub const SQLITE: &[Migration] = &[
         name: "stream_metadata",
         sql: include_str!("../migrations/shared/0017_stream_metadata.sql"),
     },
+    Migration {
+        version: 18,
+        name: "follows",
+        sql: include_str!("../migrations/shared/0018_follows.sql"),
+    },
 ];
 
 /// Migrations for PostgreSQL.
@@ -202,6 +207,11 @@ pub const POSTGRES: &[Migration] = &[
         version: 17,
         name: "stream_metadata",
         sql: include_str!("../migrations/shared/0017_stream_metadata.sql"),
+    },
+    Migration {
+        version: 18,
+        name: "follows",
+        sql: include_str!("../migrations/shared/0018_follows.sql"),
     },
 ];
 

@@ -283,6 +283,11 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         ))
         .routes(declare(Public, routes!(profiles::profile_media)))
         .routes(declare(Public, routes!(profiles::get_channel)))
+        .routes(declare(
+            Session,
+            routes!(profiles::follow_channel, profiles::unfollow_channel),
+        ))
+        .routes(declare(Key(ProfileRead), routes!(profiles::following)))
 }
 
 /// The wildcard of `/vod/{id}/{*path}` as OpenAPI spells a parameter.

@@ -456,3 +456,29 @@ pub mod codes {
         }
     }
 }
+
+impl From<crate::service::follows::FollowError> for ApiError {
+    fn from(e: crate::service::follows::FollowError) -> Self {
+        use crate::service::follows::FollowError;
+        match e {
+            FollowError::NotFound => channel_not_found(),
+            FollowError::OwnChannel => ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "OWN_CHANNEL",
+                "You cannot follow your own channel",
+                "Following is for other people's channels: your own streams and videos are in your dashboard.",
+            ),
+            FollowError::Db(e) => ApiError::internal(e),
+        }
+    }
+}
+
+/// `404 CHANNEL_NOT_FOUND`: no (unsuspended) channel has the handle.
+pub fn channel_not_found() -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "CHANNEL_NOT_FOUND",
+        "This channel does not exist",
+        "No channel has this handle: check the spelling, or ask its creator for the link.",
+    )
+}

@@ -2,7 +2,7 @@
 // stream when they are live (the watch page's player); and their past broadcasts, videos and
 // shorts, with an About tab. A handle no channel has is the page's own not-found answer.
 import { useEffect, useState } from "react";
-import { api, ApiError, type Schemas } from "../api";
+import { api, ApiError, session, type Schemas } from "../api";
 import { Player } from "../live";
 import { Link } from "../router";
 import { Empty, Loading, Problem, useLoad } from "../ui";
@@ -62,6 +62,8 @@ function ChannelPage({ channel }: { channel: ChannelView }) {
     { id: "about", label: "About" },
   ];
   const live = channel.live[0];
+  const [followers, setFollowers] = useState(channel.followers);
+  useEffect(() => setFollowers(channel.followers), [channel.followers]);
   return (
     <article className="channel" data-testid="channel">
       <div className="channel-banner">
@@ -73,6 +75,9 @@ function ChannelPage({ channel }: { channel: ChannelView }) {
           <h1 data-testid="channel-name">{channel.display_name}</h1>
           <p className="channel-handle muted">
             <span data-testid="channel-handle">@{channel.handle}</span>
+            <span className="channel-followers" data-testid="channel-followers">
+              {followers === 1 ? "1 follower" : `${followers.toLocaleString()} followers`}
+            </span>
             {live && (
               <span className="badge live" data-testid="channel-live">
                 Live
@@ -99,6 +104,7 @@ function ChannelPage({ channel }: { channel: ChannelView }) {
             </ul>
           )}
         </div>
+        <FollowButton channel={channel} onChange={setFollowers} />
       </header>
 
       {live && (
@@ -178,5 +184,59 @@ function ChannelPage({ channel }: { channel: ChannelView }) {
         )}
       </section>
     </article>
+  );
+}
+
+/** Follow and unfollow; someone signed out is sent to log in, the owner to their channel settings. */
+function FollowButton({ channel, onChange }: { channel: ChannelView; onChange: (followers: number) => void }) {
+  const me = session()?.user;
+  const [following, setFollowing] = useState(channel.following);
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<string | null>(null);
+  useEffect(() => setFollowing(channel.following), [channel.following]);
+  if (!me) {
+    return (
+      <a className="button channel-follow" href="/login" data-testid="channel-follow-login">
+        Log in to follow
+      </a>
+    );
+  }
+  if (me.handle === channel.handle) {
+    return (
+      <Link href="/settings" className="button ghost channel-follow" data-testid="channel-edit">
+        Edit channel
+      </Link>
+    );
+  }
+  const toggle = async () => {
+    setBusy(true);
+    setError(null);
+    try {
+      const r = await api<Schemas["FollowView"]>(following ? "DELETE" : "POST", `/api/channels/${encodeURIComponent(channel.handle)}/follow`);
+      setFollowing(r.following);
+      onChange(r.followers);
+    } catch (e) {
+      setError(e instanceof ApiError ? e.message : "Could not reach the server; try again.");
+    } finally {
+      setBusy(false);
+    }
+  };
+  return (
+    <div className="channel-follow-box">
+      <button
+        className={`button channel-follow ${following ? "ghost" : ""}`}
+        aria-pressed={following}
+        disabled={busy}
+        onClick={toggle}
+        data-testid="channel-follow"
+      >
+        {following ? "Following" : "Follow"}
+      </button>
+      {error && (
+        <p className="error small" role="alert">
+          {error}
+        </p>
+      )}
+    </div>
   );
 }

@@ -5,9 +5,10 @@
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{ApiJson, AuthUser};
 use crate::routes::auth::{avatar_url, link_views, LinkView, UserView};
-use crate::routes::videos::{video_view, VideoView};
+use crate::routes::videos::{video_view, MaybeUser, VideoView};
 use crate::service::clock::rfc3339;
 use crate::service::events::StreamStatus;
+use crate::service::follows;
 use crate::service::profiles::{self, media_url, Edit, ImageKind, MAX_IMAGE_BYTES};
 use crate::state::AppState;
 use axum::body::Body;
@@ -222,14 +223,7 @@ pub async fn delete_banner(
 }
 
 /// The answer for a handle no channel has.
-pub fn channel_not_found() -> ApiError {
-    ApiError::new(
-        StatusCode::NOT_FOUND,
-        "CHANNEL_NOT_FOUND",
-        "This channel does not exist",
-        "No channel has this handle: check the spelling, or ask its creator for the link.",
-    )
-}
+pub use crate::error::channel_not_found;
 
 /// A profile picture (avatar or banner), by its storage key. Each upload has a new key, so it
 /// may be cached for a year.
@@ -322,6 +316,10 @@ pub struct ChannelView {
     pub videos: Vec<VideoView>,
     /// Public ready shorts, newest first (at most 24).
     pub shorts: Vec<VideoView>,
+    /// How many follow the channel.
+    pub followers: i64,
+    /// Whether the caller follows it (`false` when anonymous).
+    pub following: bool,
 }
 
 /// A channel: its profile, its live streams, past broadcasts, videos and shorts (anyone).
@@ -330,6 +328,7 @@ pub struct ChannelView {
     responses((status = 200, body = ChannelView), (status = 404, body = ErrorBody, description = "`CHANNEL_NOT_FOUND`")))]
 pub async fn get_channel(
     State(state): State<AppState>,
+    viewer: MaybeUser,
     Path(handle): Path<String>,
 ) -> ApiResult<Json<ChannelView>> {
     let handle = handle.strip_prefix('@').unwrap_or(&handle);
@@ -381,7 +380,14 @@ pub async fn get_channel(
     let shorts = lists.pop().unwrap_or_default();
     let videos = lists.pop().unwrap_or_default();
     let past_broadcasts = lists.pop().unwrap_or_default();
+    let followers = state.db.follower_count(user.id).await?;
+    let following = match viewer.0 {
+        Some(v) => state.db.is_following(v.user.id, user.id).await?,
+        None => false,
+    };
     Ok(Json(ChannelView {
+        followers,
+        following,
         url: format!("/c/{}", user.handle),
         avatar_url: avatar_url(&user),
         banner_url: user.banner_key.as_deref().map(media_url),
@@ -395,4 +401,95 @@ pub async fn get_channel(
         videos,
         shorts,
     }))
+}
+
+/// A follow as it stands after a change.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct FollowView {
+    /// Whether the caller follows the channel now.
+    pub following: bool,
+    /// The channel's followers now.
+    pub followers: i64,
+}
+
+/// Follow a channel (following it again changes nothing).
+#[utoipa::path(post, path = "/api/channels/{handle}/follow", tag = "profiles", security(("bearer" = [])),
+    params(("handle" = String, Path, description = "The channel's handle (any case)")),
+    responses((status = 200, body = FollowView), (status = 401, body = ErrorBody),
+              (status = 404, body = ErrorBody, description = "`CHANNEL_NOT_FOUND`"),
+              (status = 422, body = ErrorBody, description = "`OWN_CHANNEL`: a creator cannot follow their own channel")))]
+pub async fn follow_channel(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    Path(handle): Path<String>,
+) -> ApiResult<Json<FollowView>> {
+    let s = follows::follow(&state.db, &state.clock, auth.user.id, &handle).await?;
+    Ok(Json(FollowView {
+        following: s.following,
+        followers: s.followers,
+    }))
+}
+
+/// Stop following a channel (not following it changes nothing).
+#[utoipa::path(delete, path = "/api/channels/{handle}/follow", tag = "profiles", security(("bearer" = [])),
+    params(("handle" = String, Path, description = "The channel's handle (any case)")),
+    responses((status = 200, body = FollowView), (status = 401, body = ErrorBody),
+              (status = 404, body = ErrorBody, description = "`CHANNEL_NOT_FOUND`")))]
+pub async fn unfollow_channel(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    Path(handle): Path<String>,
+) -> ApiResult<Json<FollowView>> {
+    let s = follows::unfollow(&state.db, auth.user.id, &handle).await?;
+    Ok(Json(FollowView {
+        following: s.following,
+        followers: s.followers,
+    }))
+}
+
+/// A channel the caller follows.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct FollowedChannel {
+    /// The handle.
+    pub handle: String,
+    /// Display name.
+    pub display_name: String,
+    /// Avatar (root-relative), if any.
+    pub avatar_url: Option<String>,
+    /// The channel's page (root-relative).
+    pub url: String,
+    /// Whether one of its streams is live now.
+    pub live: bool,
+}
+
+/// Channels the caller follows, most recently followed first (at most 200).
+#[utoipa::path(get, path = "/api/me/following", tag = "profiles", security(("bearer" = [])),
+    responses((status = 200, body = [FollowedChannel]), (status = 401, body = ErrorBody)))]
+pub async fn following(
+    State(state): State<AppState>,
+    auth: AuthUser,
+) -> ApiResult<Json<Vec<FollowedChannel>>> {
+    let mut out = Vec::new();
+    for id in state.db.followed_channels(auth.user.id, 200).await? {
+        let Some(user) = state.db.user_by_id(id).await? else {
+            continue;
+        };
+        if user.suspended_at.is_some() {
+            continue;
+        }
+        let live = state
+            .db
+            .list_sources(user.id)
+            .await?
+            .iter()
+            .any(|s| state.streams.stream_status(&s.playback_id) == StreamStatus::Live);
+        out.push(FollowedChannel {
+            url: format!("/c/{}", user.handle),
+            avatar_url: avatar_url(&user),
+            handle: user.handle,
+            display_name: user.display_name,
+            live,
+        });
+    }
+    Ok(Json(out))
 }

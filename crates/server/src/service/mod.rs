@@ -11,6 +11,7 @@ pub mod chat;
 pub mod clock;
 pub mod discovery;
 pub mod events;
+pub mod follows;
 pub mod hashing;
 pub mod identity;
 pub mod jobs;

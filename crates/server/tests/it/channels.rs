@@ -564,9 +564,146 @@ async fn channel_lists_live_and_ready_public_videos(b: Backend) {
     app.finish().await;
 }
 
+async fn following_a_channel(b: Backend) {
+    let Some(app) = TestApp::start(b).await else {
+        return;
+    };
+    let creator = register_user(&app, "maker@example.com", "Maker").await;
+    let fan = register_user(&app, "fan@example.com", "Fan").await;
+    let other = register_user(&app, "other@example.com", "Other").await;
+    let post = reqwest::Method::POST;
+    let delete = reqwest::Method::DELETE;
+    let get = reqwest::Method::GET;
+
+    // Anonymous: the channel shows its count and no follow; following needs a session.
+    let (s, ch) = send(&app, get.clone(), "/api/channels/maker", None, None).await;
+    assert_eq!(s, 200, "{ch}");
+    assert_eq!(ch["followers"], 0);
+    assert_eq!(ch["following"], false);
+    let (s, _) = send(&app, post.clone(), "/api/channels/maker/follow", None, None).await;
+    assert_eq!(s, 401);
+
+    // Following (any case, with an @) counts once however often it is repeated.
+    for path in ["/api/channels/maker/follow", "/api/channels/@MAKER/follow"] {
+        let (s, body) = send(&app, post.clone(), path, Some(&fan), None).await;
+        assert_eq!(s, 200, "{body}");
+        assert_eq!(body, json!({"following": true, "followers": 1}));
+    }
+    let (_, body) = send(
+        &app,
+        post.clone(),
+        "/api/channels/maker/follow",
+        Some(&other),
+        None,
+    )
+    .await;
+    assert_eq!(body["followers"], 2, "{body}");
+    let (_, ch) = send(&app, get.clone(), "/api/channels/maker", Some(&fan), None).await;
+    assert_eq!(ch["followers"], 2, "{ch}");
+    assert_eq!(ch["following"], true);
+    let (_, ch) = send(&app, get.clone(), "/api/channels/maker", None, None).await;
+    assert_eq!(ch["following"], false);
+
+    // The follower's list; the channel's own owner cannot follow it; unknown channels are 404.
+    let (s, list) = send(&app, get.clone(), "/api/me/following", Some(&fan), None).await;
+    assert_eq!(s, 200, "{list}");
+    assert_eq!(list.as_array().map(Vec::len), Some(1), "{list}");
+    assert_eq!(list[0]["handle"], "maker");
+    assert_eq!(list[0]["url"], "/c/maker");
+    assert_eq!(list[0]["live"], false);
+    let (s, body) = send(
+        &app,
+        post.clone(),
+        "/api/channels/maker/follow",
+        Some(&creator),
+        None,
+    )
+    .await;
+    assert_eq!(
+        (s, body["code"].as_str()),
+        (422, Some("OWN_CHANNEL")),
+        "{body}"
+    );
+    for path in [
+        "/api/channels/nobody_here/follow",
+        "/api/channels/bad%20handle!/follow",
+    ] {
+        let (s, body) = send(&app, post.clone(), path, Some(&fan), None).await;
+        assert_eq!(
+            (s, body["code"].as_str()),
+            (404, Some("CHANNEL_NOT_FOUND")),
+            "{path}: {body}"
+        );
+    }
+
+    // Unfollowing, twice, leaves one follower; the database agrees on who and since when.
+    for _ in 0..2 {
+        let (s, body) = send(
+            &app,
+            delete.clone(),
+            "/api/channels/maker/follow",
+            Some(&fan),
+            None,
+        )
+        .await;
+        assert_eq!(s, 200, "{body}");
+        assert_eq!(body, json!({"following": false, "followers": 1}));
+    }
+    let db = &state(&app).db;
+    let maker = db
+        .user_by_handle("maker")
+        .await
+        .expect("db")
+        .expect("maker");
+    let other_id = db
+        .user_by_handle("other")
+        .await
+        .expect("db")
+        .expect("other")
+        .id;
+    assert_eq!(
+        db.followers_after(maker.id, 0, 10).await.expect("db"),
+        vec![other_id]
+    );
+    assert!(db
+        .followers_after(maker.id, other_id, 10)
+        .await
+        .expect("db")
+        .is_empty());
+    let now = ferrocast_db::now_ms();
+    assert_eq!(
+        db.new_followers_between(maker.id, now - 60_000, now + 1)
+            .await
+            .expect("db"),
+        1
+    );
+    assert_eq!(
+        db.new_followers_between(maker.id, now + 1, now + 60_000)
+            .await
+            .expect("db"),
+        0
+    );
+
+    // A suspended channel cannot be followed.
+    db.set_suspended(maker.id, Some(now), now)
+        .await
+        .expect("suspend");
+    let (s, _) = send(
+        &app,
+        post.clone(),
+        "/api/channels/maker/follow",
+        Some(&fan),
+        None,
+    )
+    .await;
+    assert_eq!(s, 404);
+    app.finish().await;
+}
+
 both_backends!(
     handles_are_derived_unique_and_never_reserved,
     profile_edits_are_checked,
     avatar_and_banner,
     channel_lists_live_and_ready_public_videos,
+    following_a_channel,
 );
