@@ -5,8 +5,8 @@ use crate::access::declare;
 use crate::error::ApiError;
 use crate::extract::too_large;
 use crate::routes::{
-    admin, auth, browse, chat, connectors, events, health, payments, playback, profiles, sources,
-    streams, subscriptions, uploads, videos, vod, watch,
+    admin, auth, browse, chat, connectors, events, health, payments, playback, profiles, schedule,
+    search, sources, streams, subscriptions, uploads, videos, vod, watch,
 };
 use crate::state::AppState;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
@@ -283,6 +283,15 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         ))
         .routes(declare(Public, routes!(profiles::profile_media)))
         .routes(declare(Public, routes!(profiles::get_channel)))
+        .routes(declare(Public, routes!(search::search)))
+        .routes(declare(Key(ProfileRead), routes!(schedule::my_schedule)))
+        .routes(declare(Session, routes!(schedule::create_scheduled)))
+        .routes(declare(
+            Session,
+            routes!(schedule::update_scheduled, schedule::delete_scheduled),
+        ))
+        .routes(declare(Public, routes!(schedule::channel_schedule)))
+        .routes(declare(Public, routes!(schedule::channel_ics)))
         .routes(declare(
             Session,
             routes!(profiles::follow_channel, profiles::unfollow_channel),

@@ -11,6 +11,8 @@ pub mod health;
 pub mod payments;
 pub mod playback;
 pub mod profiles;
+pub mod schedule;
+pub mod search;
 pub mod sources;
 pub mod streams;
 pub mod subscriptions;
