@@ -30,6 +30,7 @@ const PAGES: &[&str] = &[
     "/auth/complete",
     "/library",
     "/browse",
+    "/search",
 ];
 
 /// The payment gateways' origins the app's pages may use besides their own.

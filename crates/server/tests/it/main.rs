@@ -20,6 +20,7 @@ mod realtime;
 mod recording;
 mod restream;
 mod rtmp_hostile;
+mod schedule;
 mod search;
 mod seed;
 mod services;
