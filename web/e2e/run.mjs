@@ -494,6 +494,7 @@ const PAGES = [
   { name: "page-video-missing", as: "anon", path: "/v/00000000-0000-4000-8000-000000000000", ready: heading("This video does not exist or is private"), dark: true },
   { name: "page-admin", as: "admin", path: "/admin", ready: (page) => page.getByTestId("figures").waitFor(), dark: true },
   { name: "page-browse", as: "anon", path: "/browse", ready: (page) => page.getByTestId("browse-empty").waitFor(), dark: true },
+  { name: "page-shorts", as: "anon", path: "/shorts", ready: (page) => page.getByTestId("shorts-empty").waitFor() },
   { name: "page-search", as: "anon", path: "/search?q=zzqqxxyy", ready: (page) => page.getByTestId("search-empty").waitFor(), dark: true },
   {
     name: "page-maintenance",

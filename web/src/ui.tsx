@@ -31,6 +31,7 @@ export function Frame({ children }: { children: ReactNode }) {
         <SearchBox />
         <nav aria-label="Main">
           <Link href="/browse" aria-current={here("/browse")}>Browse</Link>
+          <Link href="/shorts" aria-current={here("/shorts")}>Shorts</Link>
           {user ? (
             <>
               <Link href="/dashboard" aria-current={here("/dashboard")}>Dashboard</Link>

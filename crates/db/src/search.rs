@@ -48,7 +48,11 @@ impl SearchTerms {
             if w.is_empty() {
                 continue;
             }
-            let w: String = w.chars().take(MAX_WORD_CHARS).collect::<String>().to_lowercase();
+            let w: String = w
+                .chars()
+                .take(MAX_WORD_CHARS)
+                .collect::<String>()
+                .to_lowercase();
             // Lowercasing may produce marks that are not alphanumeric: keep letters and digits.
             let w: String = w.chars().filter(|c| c.is_alphanumeric()).collect();
             if !w.is_empty() && !words.contains(&w) {
@@ -62,7 +66,8 @@ impl SearchTerms {
         let h = h.strip_prefix('@').unwrap_or(h).to_ascii_lowercase();
         let handle = (h.len() >= 3
             && h.len() <= 30
-            && h.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_'))
+            && h.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_'))
         .then_some(h);
         SearchTerms { words, handle }
     }
@@ -117,7 +122,9 @@ pub fn prefix_distance(query: &str, handle: &str) -> usize {
     for i in 1..=m {
         for j in 1..=n {
             let cost = usize::from(a[i - 1] != b[j - 1]);
-            let mut v = (d[i - 1][j] + 1).min(d[i][j - 1] + 1).min(d[i - 1][j - 1] + cost);
+            let mut v = (d[i - 1][j] + 1)
+                .min(d[i][j - 1] + 1)
+                .min(d[i - 1][j - 1] + cost);
             if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
                 v = v.min(d[i - 2][j - 2] + 1);
             }
@@ -219,7 +226,8 @@ pub struct SearchResults {
     pub videos_more: bool,
 }
 
-const CHANNEL_COLUMNS: &str = "u.id, COALESCE(u.handle, '') AS handle, u.display_name, u.bio, u.avatar_key, \
+const CHANNEL_COLUMNS: &str =
+    "u.id, COALESCE(u.handle, '') AS handle, u.display_name, u.bio, u.avatar_key, \
     EXISTS (SELECT 1 FROM stream_sources s WHERE s.user_id = u.id AND s.is_active = TRUE) AS live";
 
 macro_rules! channel_from_row {
@@ -250,10 +258,10 @@ impl Db {
         }
         if let Some(page) = req.channels {
             let (limit, offset) = window(page);
-            let mut hits = self.channel_matches(req.terms, offset + limit + 1).await?;
+            let hits = self.channel_matches(req.terms, offset + limit + 1).await?;
             out.channels_more = hits.len() as i64 > offset + limit;
             out.channels = hits
-                .drain(..)
+                .into_iter()
                 .skip(offset as usize)
                 .take(limit as usize)
                 .collect();
@@ -261,7 +269,9 @@ impl Db {
         if !req.terms.words.is_empty() {
             if let Some(page) = req.live {
                 let (limit, offset) = window(page);
-                let mut rows = self.live_matches(req.terms, limit + 1, offset, req.mature).await?;
+                let mut rows = self
+                    .live_matches(req.terms, limit + 1, offset, req.mature)
+                    .await?;
                 out.live_more = rows.len() as i64 > limit;
                 rows.truncate(limit as usize);
                 out.live = rows;
@@ -377,7 +387,11 @@ impl Db {
                      WHERE search_channels MATCH $1 AND u.suspended_at IS NULL AND u.handle IS NOT NULL \
                      ORDER BY bm25(search_channels, 10.0, 5.0, 1.0), u.id LIMIT $2"
                 );
-                let rows = sqlx::query(&sql).bind(terms.fts5()).bind(n).fetch_all(p).await?;
+                let rows = sqlx::query(&sql)
+                    .bind(terms.fts5())
+                    .bind(n)
+                    .fetch_all(p)
+                    .await?;
                 let mut out = Vec::with_capacity(rows.len());
                 for r in rows {
                     out.push(channel_from_row!(r, ChannelMatch::Text));
@@ -390,7 +404,11 @@ impl Db {
                      WHERE u.search_doc @@ q AND u.suspended_at IS NULL AND u.handle IS NOT NULL \
                      ORDER BY ts_rank(u.search_doc, q) DESC, u.id LIMIT $2"
                 );
-                let rows = sqlx::query(&sql).bind(terms.tsquery()).bind(n).fetch_all(p).await?;
+                let rows = sqlx::query(&sql)
+                    .bind(terms.tsquery())
+                    .bind(n)
+                    .fetch_all(p)
+                    .await?;
                 let mut out = Vec::with_capacity(rows.len());
                 for r in rows {
                     out.push(channel_from_row!(r, ChannelMatch::Text));
@@ -429,9 +447,13 @@ impl Db {
                     out.push(LiveListing {
                         source: crate::sources::source_from_row!(r),
                         owner_name: r.try_get("owner_name")?,
-                        owner_handle: r.try_get::<Option<String>, _>("owner_handle")?.unwrap_or_default(),
+                        owner_handle: r
+                            .try_get::<Option<String>, _>("owner_handle")?
+                            .unwrap_or_default(),
                         owner_avatar_key: r.try_get("owner_avatar_key")?,
-                        live_since: r.try_get::<Option<i64>, _>("live_since")?.unwrap_or_default(),
+                        live_since: r
+                            .try_get::<Option<i64>, _>("live_since")?
+                            .unwrap_or_default(),
                     });
                 }
                 out
@@ -444,8 +466,13 @@ impl Db {
                      JOIN users u ON u.id = s.user_id WHERE search_streams MATCH $1 AND {live} \
                      ORDER BY bm25(search_streams, 10.0, 5.0, 5.0), s.id LIMIT $3 OFFSET $4"
                 );
-                let rows = sqlx::query(&sql).bind(terms.fts5()).bind(mature).bind(limit).bind(offset)
-                    .fetch_all(p).await?;
+                let rows = sqlx::query(&sql)
+                    .bind(terms.fts5())
+                    .bind(mature)
+                    .bind(limit)
+                    .bind(offset)
+                    .fetch_all(p)
+                    .await?;
                 listings!(rows)
             }
             Db::Postgres(p) => {
@@ -453,8 +480,13 @@ impl Db {
                     "{select} FROM stream_sources s JOIN users u ON u.id = s.user_id, to_tsquery('simple', $1) q \
                      WHERE s.search_doc @@ q AND {live} ORDER BY ts_rank(s.search_doc, q) DESC, s.id LIMIT $3 OFFSET $4"
                 );
-                let rows = sqlx::query(&sql).bind(terms.tsquery()).bind(mature).bind(limit).bind(offset)
-                    .fetch_all(p).await?;
+                let rows = sqlx::query(&sql)
+                    .bind(terms.tsquery())
+                    .bind(mature)
+                    .bind(limit)
+                    .bind(offset)
+                    .fetch_all(p)
+                    .await?;
                 listings!(rows)
             }
         };
@@ -500,8 +532,12 @@ impl Db {
                      JOIN users u ON u.id = v.user_id WHERE search_videos MATCH $1 AND {public} \
                      ORDER BY bm25(search_videos, 10.0, 5.0, 1.0), v.id DESC LIMIT $2 OFFSET $3"
                 );
-                let rows = sqlx::query(&sql).bind(terms.fts5()).bind(limit).bind(offset)
-                    .fetch_all(p).await?;
+                let rows = sqlx::query(&sql)
+                    .bind(terms.fts5())
+                    .bind(limit)
+                    .bind(offset)
+                    .fetch_all(p)
+                    .await?;
                 hits!(rows)
             }
             Db::Postgres(p) => {
@@ -510,12 +546,67 @@ impl Db {
                      WHERE v.search_doc @@ q AND {public} ORDER BY ts_rank(v.search_doc, q) DESC, v.id DESC \
                      LIMIT $2 OFFSET $3"
                 );
-                let rows = sqlx::query(&sql).bind(terms.tsquery()).bind(limit).bind(offset)
-                    .fetch_all(p).await?;
+                let rows = sqlx::query(&sql)
+                    .bind(terms.tsquery())
+                    .bind(limit)
+                    .bind(offset)
+                    .fetch_all(p)
+                    .await?;
                 hits!(rows)
             }
         };
         Ok(rows)
+    }
+}
+
+/// Where a page of the shorts feed ends: the last short's creation time and id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ShortsCursor {
+    /// Creation (ms).
+    pub created_at: i64,
+    /// Id.
+    pub id: i64,
+}
+
+/// Longest video the shorts feed holds (ms; the SQL and migration 0019's index say it too).
+pub const MAX_SHORT_MS: i64 = 60_000;
+
+impl Db {
+    /// The shorts feed: public, ready videos taller than wide and at most a minute long (owner
+    /// not suspended), newest first, after `before`; at most `limit` (1 to 50).
+    pub async fn shorts_feed(
+        &self,
+        before: Option<ShortsCursor>,
+        limit: i64,
+    ) -> Result<Vec<VideoHit>, DbError> {
+        let columns = crate::videos::COLUMNS
+            .split(", ")
+            .map(|c| format!("v.{}", c.trim()))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = format!(
+            "SELECT {columns}, u.display_name AS owner_name, COALESCE(u.handle, '') AS owner_handle, \
+             u.avatar_key AS owner_avatar_key FROM videos v JOIN users u ON u.id = v.user_id \
+             WHERE v.visibility = 'public' AND v.status = 'ready' AND u.suspended_at IS NULL \
+             AND v.height > v.width AND v.duration_ms <= 60000 \
+             AND (v.created_at < $1 OR (v.created_at = $1 AND v.id < $2)) \
+             ORDER BY v.created_at DESC, v.id DESC LIMIT $3"
+        );
+        let (at, id) = before.map_or((i64::MAX, i64::MAX), |c| (c.created_at, c.id));
+        on_pool!(self, p => {
+            let rows = sqlx::query(&sql).bind(at).bind(id).bind(limit.clamp(1, 50))
+                .fetch_all(p).await?;
+            let mut out = Vec::with_capacity(rows.len());
+            for r in rows {
+                out.push(VideoHit {
+                    video: crate::videos::video_from_row!(r),
+                    owner_name: r.try_get("owner_name")?,
+                    owner_handle: r.try_get("owner_handle")?,
+                    owner_avatar_key: r.try_get("owner_avatar_key")?,
+                });
+            }
+            Ok(out)
+        })
     }
 }
 
@@ -528,8 +619,14 @@ mod tests {
         let t = SearchTerms::parse("  \"Retro\" NEAR(speed*  run): -x OR ");
         assert_eq!(t.words, ["retro", "near", "speed", "run", "x", "or"]);
         assert_eq!(t.handle, None);
-        assert_eq!(t.fts5(), "\"retro\"* \"near\"* \"speed\"* \"run\"* \"x\"* \"or\"*");
-        assert_eq!(t.tsquery(), "retro:* & near:* & speed:* & run:* & x:* & or:*");
+        assert_eq!(
+            t.fts5(),
+            "\"retro\"* \"near\"* \"speed\"* \"run\"* \"x\"* \"or\"*"
+        );
+        assert_eq!(
+            t.tsquery(),
+            "retro:* & near:* & speed:* & run:* & x:* & or:*"
+        );
         let t = SearchTerms::parse("@Streamer_42");
         assert_eq!(t.handle.as_deref(), Some("streamer_42"));
         assert_eq!(t.words, ["streamer", "42"]);
@@ -537,7 +634,10 @@ mod tests {
         let long = "a".repeat(10_000);
         let t = SearchTerms::parse(&long);
         assert_eq!(t.words, ["a".repeat(MAX_WORD_CHARS)]);
-        let many = (0..50).map(|i| format!("w{i}")).collect::<Vec<_>>().join(" ");
+        let many = (0..50)
+            .map(|i| format!("w{i}"))
+            .collect::<Vec<_>>()
+            .join(" ");
         assert_eq!(SearchTerms::parse(&many).words.len(), MAX_WORDS);
     }
 

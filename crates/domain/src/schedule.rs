@@ -45,7 +45,8 @@ pub fn reminder_minutes(m: Option<i64>) -> Result<Option<i64>, String> {
 /// A start: an RFC 3339 instant, not in the past (a minute's grace) and at most a year ahead.
 pub fn starts_at(raw: &str, now_ms: i64) -> Result<i64, String> {
     let at = parse_instant(raw).ok_or_else(|| {
-        "starts_at: must be an RFC 3339 time with its offset, such as 2026-12-24T18:00:00Z".to_string()
+        "starts_at: must be an RFC 3339 time with its offset, such as 2026-12-24T18:00:00Z"
+            .to_string()
     })?;
     if at < now_ms - 60_000 {
         return Err("starts_at: is in the past; choose a time to come".into());
@@ -110,8 +111,11 @@ pub fn parse_instant(raw: &str) -> Option<i64> {
         }
         None => 0,
     };
-    let month_days = days_from_civil(if m == 12 { y + 1 } else { y }, if m == 12 { 1 } else { m as u32 + 1 }, 1)
-        - days_from_civil(y, m as u32, 1);
+    let month_days = days_from_civil(
+        if m == 12 { y + 1 } else { y },
+        if m == 12 { 1 } else { m as u32 + 1 },
+        1,
+    ) - days_from_civil(y, m as u32, 1);
     if day < 1 || day > month_days {
         return None;
     }
@@ -146,7 +150,12 @@ pub struct CalendarEvent<'a> {
 pub fn ics_time(ms: i64) -> String {
     let (y, m, d) = civil_from_days(ms.div_euclid(DAY_MS));
     let s = ms.rem_euclid(DAY_MS) / 1000;
-    format!("{y:04}{m:02}{d:02}T{:02}{:02}{:02}Z", s / 3600, s / 60 % 60, s % 60)
+    format!(
+        "{y:04}{m:02}{d:02}T{:02}{:02}{:02}Z",
+        s / 3600,
+        s / 60 % 60,
+        s % 60
+    )
 }
 
 /// TEXT as RFC 5545 §3.3.11 escapes it: backslash, semicolon, comma, line breaks; other
@@ -238,8 +247,21 @@ mod tests {
         assert_eq!(parse_instant("1970-01-01T01:00:00+01:00"), Some(0));
         assert_eq!(parse_instant("1970-01-01T00:00:01.5Z"), Some(1500));
         assert_eq!(parse_instant("1969-12-31T19:00-05:00"), Some(0));
-        assert_eq!(parse_instant("2026-12-24T18:00:00Z").map(ics_time).as_deref(), Some("20261224T180000Z"));
-        for bad in ["", "2026-02-30T10:00:00Z", "2026-12-24", "2026-12-24T25:00:00Z", "2026-12-24T10:00:00", "yesterday", "2026-12-24T10:00:00+0100"] {
+        assert_eq!(
+            parse_instant("2026-12-24T18:00:00Z")
+                .map(ics_time)
+                .as_deref(),
+            Some("20261224T180000Z")
+        );
+        for bad in [
+            "",
+            "2026-02-30T10:00:00Z",
+            "2026-12-24",
+            "2026-12-24T25:00:00Z",
+            "2026-12-24T10:00:00",
+            "yesterday",
+            "2026-12-24T10:00:00+0100",
+        ] {
             assert_eq!(parse_instant(bad), None, "{bad}");
         }
     }

@@ -6,7 +6,7 @@ use crate::error::ApiError;
 use crate::extract::too_large;
 use crate::routes::{
     admin, auth, browse, chat, connectors, events, health, payments, playback, profiles, schedule,
-    search, sources, streams, subscriptions, uploads, videos, vod, watch,
+    search, shorts, sources, streams, subscriptions, uploads, videos, vod, watch,
 };
 use crate::state::AppState;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
@@ -284,6 +284,7 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .routes(declare(Public, routes!(profiles::profile_media)))
         .routes(declare(Public, routes!(profiles::get_channel)))
         .routes(declare(Public, routes!(search::search)))
+        .routes(declare(Public, routes!(shorts::shorts)))
         .routes(declare(Key(ProfileRead), routes!(schedule::my_schedule)))
         .routes(declare(Session, routes!(schedule::create_scheduled)))
         .routes(declare(

@@ -13,6 +13,7 @@ pub mod playback;
 pub mod profiles;
 pub mod schedule;
 pub mod search;
+pub mod shorts;
 pub mod sources;
 pub mod streams;
 pub mod subscriptions;

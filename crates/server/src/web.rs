@@ -31,6 +31,7 @@ const PAGES: &[&str] = &[
     "/library",
     "/browse",
     "/search",
+    "/shorts",
 ];
 
 /// The payment gateways' origins the app's pages may use besides their own.

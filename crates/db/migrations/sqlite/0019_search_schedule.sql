@@ -84,6 +84,10 @@ INSERT INTO search_handle_grams (gram, pos, user_id)
     SELECT substr('^' || u.handle, p.n, 2), p.n, u.id FROM users u JOIN search_positions p
     ON p.n <= length(u.handle) WHERE u.handle IS NOT NULL;
 
+-- The shorts feed: public, ready videos taller than wide and at most a minute long, newest first.
+CREATE INDEX idx_videos_shorts ON videos(created_at, id)
+    WHERE visibility = 'public' AND status = 'ready' AND height > width AND duration_ms <= 60000;
+
 -- A creator's schedule: upcoming streams with a title, a start and a duration (ms), a
 -- category, and how many minutes before the start a calendar reminds (NULL: no reminder).
 CREATE TABLE scheduled_streams (

@@ -138,7 +138,10 @@ fn ics_url(state: &AppState, handle: &str) -> String {
 
 async fn list_of(state: &AppState, user: &UserRecord) -> ApiResult<ScheduleList> {
     let now = state.clock.now_ms();
-    let items = state.db.upcoming_streams(user.id, now, MAX_UPCOMING).await?;
+    let items = state
+        .db
+        .upcoming_streams(user.id, now, MAX_UPCOMING)
+        .await?;
     let categories = state.db.list_categories().await?;
     Ok(ScheduleList {
         streams: items.iter().map(|s| view(s, &categories)).collect(),

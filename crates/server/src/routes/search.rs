@@ -2,6 +2,8 @@
 //! names, titles, tags, bios and descriptions; handles also with a typo or two. Public.
 
 use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::extract::ClientIp;
+use crate::ratelimit::client_key;
 use crate::routes::browse::{ChannelRef, LiveStreamCard};
 use crate::routes::videos::{video_view, VideoView};
 use crate::service::clock::rfc3339;
@@ -97,11 +99,16 @@ fn clip(s: &str, n: usize) -> String {
 /// Search channels, streams live now and public videos (anyone). Any text is a valid query:
 /// what is not a letter or digit only separates words.
 #[utoipa::path(get, path = "/api/search", tag = "playback", params(SearchParams),
-    responses((status = 200, body = SearchResponse), (status = 422, body = ErrorBody, description = "An unknown `type` or a stale `cursor`")))]
+    responses((status = 200, body = SearchResponse), (status = 422, body = ErrorBody, description = "An unknown `type` or a stale `cursor`"),
+              (status = 429, body = ErrorBody, description = "More than `FERROCAST_SEARCH_RATE_LIMIT` searches a minute from one address")))]
 pub async fn search(
     State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
     Query(p): Query<SearchParams>,
 ) -> ApiResult<Json<SearchResponse>> {
+    if let Err(wait) = state.search_limiter.check(&client_key(ip)) {
+        return Err(ApiError::rate_limited(wait));
+    }
     let kind = SearchKind::parse(p.kind.as_deref().unwrap_or(""))?;
     let found = search::search(
         &state.db,

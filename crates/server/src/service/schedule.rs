@@ -66,7 +66,9 @@ pub struct Changes {
 }
 
 fn category(c: Option<&str>) -> Option<String> {
-    c.map(str::trim).filter(|c| !c.is_empty()).map(str::to_string)
+    c.map(str::trim)
+        .filter(|c| !c.is_empty())
+        .map(str::to_string)
 }
 
 /// Schedules a stream.
@@ -180,7 +182,10 @@ pub async fn calendar(
         .map(|s| CalendarEvent {
             uid: format!("{}@{host}", s.uuid),
             summary: &s.title,
-            description: format!("{} streams live on ferrocast. Watch at {url}", user.display_name),
+            description: format!(
+                "{} streams live on ferrocast. Watch at {url}",
+                user.display_name
+            ),
             url: url.clone(),
             start_ms: s.starts_at,
             end_ms: s.starts_at + s.duration_ms,

@@ -17,10 +17,17 @@ fn at(ms: i64) -> String {
 /// The feed, unfolded into content lines, after checking the lines as sent.
 fn unfold(body: &str) -> Vec<String> {
     assert!(body.ends_with("\r\n"), "ends with CRLF");
-    let raw: Vec<&str> = body.strip_suffix("\r\n").unwrap_or(body).split("\r\n").collect();
+    let raw: Vec<&str> = body
+        .strip_suffix("\r\n")
+        .unwrap_or(body)
+        .split("\r\n")
+        .collect();
     for l in &raw {
         assert!(l.len() <= 75, "a line of {} octets: {l:?}", l.len());
-        assert!(!l.contains('\n') && !l.contains('\r'), "bare line break in {l:?}");
+        assert!(
+            !l.contains('\n') && !l.contains('\r'),
+            "bare line break in {l:?}"
+        );
     }
     let mut lines: Vec<String> = Vec::new();
     for l in raw {
@@ -56,10 +63,18 @@ async fn schedule_crud_public_list_and_calendar(b: Backend) {
         return;
     };
     let token = register_user(&app, "sched@example.com", "Night Owl").await;
-    let (s, _) = call(&app, "PATCH", "/api/me/profile", Some(&token), Some(json!({"handle": "owl"}))).await;
+    let (s, _) = call(
+        &app,
+        "PATCH",
+        "/api/me/profile",
+        Some(&token),
+        Some(json!({"handle": "owl"})),
+    )
+    .await;
     assert_eq!(s, 200);
     let now = ferrocast_db::now_ms();
-    let long_title = "Ünïcödé marathon; part 1, with \\ backslashes, commas and a very long title indeed ok";
+    let long_title =
+        "Ünïcödé marathon; part 1, with \\ backslashes, commas and a very long title indeed ok";
     assert!(long_title.chars().count() <= 140);
     let (status, body) = call(
         &app,
@@ -108,18 +123,54 @@ async fn schedule_crud_public_list_and_calendar(b: Backend) {
 
     // Refusals name the field.
     for (bad, field) in [
-        (json!({"title": "", "starts_at": at(soon), "duration_minutes": 60}), "title:"),
-        (json!({"title": "a\nb", "starts_at": at(soon), "duration_minutes": 60}), "title:"),
-        (json!({"title": "x", "starts_at": "tomorrow", "duration_minutes": 60}), "starts_at:"),
-        (json!({"title": "x", "starts_at": at(now - 2 * HOUR), "duration_minutes": 60}), "starts_at:"),
-        (json!({"title": "x", "starts_at": at(soon), "duration_minutes": 1}), "duration_minutes:"),
-        (json!({"title": "x", "starts_at": at(soon), "duration_minutes": 100000}), "duration_minutes:"),
-        (json!({"title": "x", "starts_at": at(soon), "duration_minutes": 60, "reminder_minutes": -5}), "reminder_minutes:"),
-        (json!({"title": "x", "starts_at": at(soon), "duration_minutes": 60, "category": "knitting"}), "category:"),
+        (
+            json!({"title": "", "starts_at": at(soon), "duration_minutes": 60}),
+            "title:",
+        ),
+        (
+            json!({"title": "a\nb", "starts_at": at(soon), "duration_minutes": 60}),
+            "title:",
+        ),
+        (
+            json!({"title": "x", "starts_at": "tomorrow", "duration_minutes": 60}),
+            "starts_at:",
+        ),
+        (
+            json!({"title": "x", "starts_at": at(now - 2 * HOUR), "duration_minutes": 60}),
+            "starts_at:",
+        ),
+        (
+            json!({"title": "x", "starts_at": at(soon), "duration_minutes": 1}),
+            "duration_minutes:",
+        ),
+        (
+            json!({"title": "x", "starts_at": at(soon), "duration_minutes": 100000}),
+            "duration_minutes:",
+        ),
+        (
+            json!({"title": "x", "starts_at": at(soon), "duration_minutes": 60, "reminder_minutes": -5}),
+            "reminder_minutes:",
+        ),
+        (
+            json!({"title": "x", "starts_at": at(soon), "duration_minutes": 60, "category": "knitting"}),
+            "category:",
+        ),
     ] {
-        let (status, body) = call(&app, "POST", "/api/me/schedule", Some(&token), Some(bad.clone())).await;
+        let (status, body) = call(
+            &app,
+            "POST",
+            "/api/me/schedule",
+            Some(&token),
+            Some(bad.clone()),
+        )
+        .await;
         assert_eq!(status, 422, "{bad}: {body}");
-        assert!(body["details"].as_str().is_some_and(|d| d.starts_with(field)), "{bad}: {body}");
+        assert!(
+            body["details"]
+                .as_str()
+                .is_some_and(|d| d.starts_with(field)),
+            "{bad}: {body}"
+        );
     }
     let (status, _) = call(&app, "POST", "/api/me/schedule", None, Some(json!({}))).await;
     assert_eq!(status, 401);
@@ -128,36 +179,76 @@ async fn schedule_crud_public_list_and_calendar(b: Backend) {
     let (status, mine) = call(&app, "GET", "/api/me/schedule", Some(&token), None).await;
     assert_eq!(status, 200, "{mine}");
     let titles = |v: &Value| -> Vec<String> {
-        v["streams"].as_array().expect("streams").iter().map(|s| s["title"].as_str().expect("t").to_string()).collect()
+        v["streams"]
+            .as_array()
+            .expect("streams")
+            .iter()
+            .map(|s| s["title"].as_str().expect("t").to_string())
+            .collect()
     };
     assert_eq!(titles(&mine), ["Early show", long_title]);
     let (status, public) = call(&app, "GET", "/api/channels/OWL/schedule", None, None).await;
     assert_eq!(status, 200, "{public}");
     assert_eq!(titles(&public), ["Early show", long_title]);
     assert_eq!(public["ics_url"], app.url("/c/owl/schedule.ics").as_str());
-    let (status, _) = call(&app, "GET", "/api/channels/nobody_here/schedule", None, None).await;
+    let (status, _) = call(
+        &app,
+        "GET",
+        "/api/channels/nobody_here/schedule",
+        None,
+        None,
+    )
+    .await;
     assert_eq!(status, 404);
 
     // Changes: a field at a time; null clears; someone else's is not found.
     let path = format!("/api/me/schedule/{early}");
-    let (status, body) = call(&app, "PATCH", &path, Some(&token), Some(json!({"title": "Late show", "reminder_minutes": 5, "category": "music"}))).await;
+    let (status, body) = call(
+        &app,
+        "PATCH",
+        &path,
+        Some(&token),
+        Some(json!({"title": "Late show", "reminder_minutes": 5, "category": "music"})),
+    )
+    .await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["stream"]["title"], "Late show");
     assert_eq!(body["stream"]["starts_at"], at(soon));
     assert_eq!(body["stream"]["category"], "music");
-    let (_, body) = call(&app, "PATCH", &path, Some(&token), Some(json!({"category": null}))).await;
+    let (_, body) = call(
+        &app,
+        "PATCH",
+        &path,
+        Some(&token),
+        Some(json!({"category": null})),
+    )
+    .await;
     assert_eq!(body["stream"]["category"], Value::Null);
     assert_eq!(body["stream"]["reminder_minutes"], 5);
     let other = register_user(&app, "other@example.com", "Other").await;
-    let (status, _) = call(&app, "PATCH", &path, Some(&other), Some(json!({"title": "Mine now"}))).await;
+    let (status, _) = call(
+        &app,
+        "PATCH",
+        &path,
+        Some(&other),
+        Some(json!({"title": "Mine now"})),
+    )
+    .await;
     assert_eq!(status, 404);
     let (status, _) = call(&app, "DELETE", &path, Some(&other), None).await;
     assert_eq!(status, 404);
 
     // The calendar.
-    let res = client().get(app.url("/c/owl/schedule.ics")).send().await.expect("ics");
+    let res = client()
+        .get(app.url("/c/owl/schedule.ics"))
+        .send()
+        .await
+        .expect("ics");
     assert_eq!(res.status(), 200);
-    assert_eq!(res.headers()["content-type"], "text/calendar; charset=utf-8");
+    assert_eq!(
+        res.headers()["content-type"],
+        "text/calendar; charset=utf-8"
+    );
     let body = res.text().await.expect("body");
     let lines = unfold(&body);
     assert_eq!(lines.first().map(String::as_str), Some("BEGIN:VCALENDAR"));
@@ -179,11 +270,20 @@ async fn schedule_crud_public_list_and_calendar(b: Backend) {
     };
     assert_eq!(events.len(), 2, "{body}");
     let prop = |e: &[String], name: &str| -> Option<String> {
-        e.iter().find_map(|l| l.strip_prefix(&format!("{name}:")).map(str::to_string))
+        e.iter()
+            .find_map(|l| l.strip_prefix(&format!("{name}:")).map(str::to_string))
     };
     let ics_time = |ms: i64| {
         let s = at(ms);
-        format!("{}{}{}T{}{}{}Z", &s[0..4], &s[5..7], &s[8..10], &s[11..13], &s[14..16], &s[17..19])
+        format!(
+            "{}{}{}T{}{}{}Z",
+            &s[0..4],
+            &s[5..7],
+            &s[8..10],
+            &s[11..13],
+            &s[14..16],
+            &s[17..19]
+        )
     };
     let late = events[0];
     assert_eq!(prop(late, "SUMMARY").as_deref(), Some("Late show"));
@@ -196,7 +296,11 @@ async fn schedule_crud_public_list_and_calendar(b: Backend) {
     assert!(late.contains(&"ACTION:DISPLAY".to_string()));
     let marathon = events[1];
     let summary = prop(marathon, "SUMMARY").expect("summary");
-    assert_eq!(unescape(&summary), long_title, "escaped and folded, read back whole");
+    assert_eq!(
+        unescape(&summary),
+        long_title,
+        "escaped and folded, read back whole"
+    );
     assert!(summary.contains("\\;") && summary.contains("\\,") && summary.contains("\\\\"));
     assert_eq!(prop(marathon, "CATEGORIES").as_deref(), Some("Gaming"));
     assert_eq!(prop(marathon, "TRIGGER").as_deref(), Some("-PT15M"));
@@ -207,9 +311,20 @@ async fn schedule_crud_public_list_and_calendar(b: Backend) {
     assert_eq!(status, 204);
     let (_, public) = call(&app, "GET", "/api/channels/owl/schedule", None, None).await;
     assert_eq!(titles(&public), [long_title]);
-    let body = client().get(app.url("/c/owl/schedule.ics")).send().await.expect("ics").text().await.expect("body");
+    let body = client()
+        .get(app.url("/c/owl/schedule.ics"))
+        .send()
+        .await
+        .expect("ics")
+        .text()
+        .await
+        .expect("body");
     assert_eq!(body.matches("BEGIN:VEVENT").count(), 1);
-    let res = client().get(app.url("/c/nobody_here/schedule.ics")).send().await.expect("ics");
+    let res = client()
+        .get(app.url("/c/nobody_here/schedule.ics"))
+        .send()
+        .await
+        .expect("ics");
     assert_eq!(res.status(), 404);
     app.finish().await;
 }

@@ -1729,7 +1729,10 @@ async fn search_and_schedule_in_a_real_browser() {
         "no script errors: {report:#}"
     );
     let hit = report["searchHit"].as_str().expect("hit");
-    assert!(hit.contains("Night Owl") && hit.contains("@streamer42"), "{hit}");
+    assert!(
+        hit.contains("Night Owl") && hit.contains("@streamer42"),
+        "{hit}"
+    );
     assert!(hit.contains("similar handle"), "{hit}");
     assert!(
         report["scheduleItem"]
@@ -1745,10 +1748,16 @@ async fn search_and_schedule_in_a_real_browser() {
     assert_eq!(ics["status"], 200, "{report:#}");
     assert_eq!(ics["type"], "text/calendar; charset=utf-8");
     let body = ics["body"].as_str().expect("calendar");
-    assert!(body.starts_with("BEGIN:VCALENDAR\r\n") && body.ends_with("END:VCALENDAR\r\n"), "{body}");
+    assert!(
+        body.starts_with("BEGIN:VCALENDAR\r\n") && body.ends_with("END:VCALENDAR\r\n"),
+        "{body}"
+    );
     let unfolded = body.replace("\r\n ", "");
     // The comma in the title is escaped; the start is the instant the creator typed, in UTC.
-    assert!(unfolded.contains("SUMMARY:Friday night speedruns\\, part 3\r\n"), "{body}");
+    assert!(
+        unfolded.contains("SUMMARY:Friday night speedruns\\, part 3\r\n"),
+        "{body}"
+    );
     let starts = report["startsAt"].as_str().expect("start");
     let utc = format!(
         "DTSTART:{}{}{}T{}{}00Z\r\n",
@@ -1760,6 +1769,9 @@ async fn search_and_schedule_in_a_real_browser() {
     );
     assert!(unfolded.contains(&utc), "{utc} in {body}");
     assert!(unfolded.contains("TRIGGER:-PT30M\r\n"), "{body}");
-    assert_shots(&shots, &["dashboard-schedule", "search-results", "channel-schedule"]);
+    assert_shots(
+        &shots,
+        &["dashboard-schedule", "search-results", "channel-schedule"],
+    );
     app.finish().await;
 }
