@@ -118,6 +118,10 @@ pub const SQLITE: &[Migration] = &[
         version: 18,
         name: "follows",
         sql: include_str!("../migrations/shared/0018_follows.sql"),
+    },    Migration {
+        version: 20,
+        name: "engagement",
+        sql: include_str!("../migrations/sqlite/0020_engagement.sql"),
     },
 ];
 
@@ -212,6 +216,10 @@ pub const POSTGRES: &[Migration] = &[
         version: 18,
         name: "follows",
         sql: include_str!("../migrations/shared/0018_follows.sql"),
+    },    Migration {
+        version: 20,
+        name: "engagement",
+        sql: include_str!("../migrations/postgres/0020_engagement.sql"),
     },
 ];
 
