@@ -29,7 +29,8 @@ pub struct CommentRecord {
     pub author_avatar_key: Option<String>,
 }
 
-const COMMENT_SELECT: &str = "SELECT c.id, c.video_id, c.user_id, c.parent_id, c.body, c.created_at, \
+const COMMENT_SELECT: &str =
+    "SELECT c.id, c.video_id, c.user_id, c.parent_id, c.body, c.created_at, \
     u.display_name AS author_name, u.handle AS author_handle, u.avatar_key AS author_avatar_key \
     FROM video_comments c JOIN users u ON u.id = c.user_id";
 
@@ -329,12 +330,10 @@ impl Db {
     ) -> Result<i64, DbError> {
         on_pool!(self, p => {
             let mut tx = p.begin().await?;
-            let replies: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM video_comments WHERE parent_id = $1")
-                .bind(comment.id).fetch_one(&mut *tx).await?;
-            // Replies first: SQLite's cascade needs foreign keys on, which a pool may not have
-            // on every connection it ever opens; being explicit costs one statement.
-            sqlx::query("DELETE FROM video_comments WHERE parent_id = $1")
-                .bind(comment.id).execute(&mut *tx).await?;
+            // Replies first, explicitly (not left to the cascade), so that they are counted;
+            // writing first also keeps SQLite from upgrading a read transaction.
+            let replies = sqlx::query("DELETE FROM video_comments WHERE parent_id = $1")
+                .bind(comment.id).execute(&mut *tx).await?.rows_affected() as i64;
             let n = sqlx::query("DELETE FROM video_comments WHERE id = $1")
                 .bind(comment.id).execute(&mut *tx).await?.rows_affected() as i64;
             if n == 0 {
@@ -606,7 +605,8 @@ impl Db {
 
     /// Engagement with public, ready videos since `since` (ms), per video and hour.
     pub async fn hourly_engagement(&self, since: i64) -> Result<Vec<HourlyEngagement>, DbError> {
-        const PUBLIC: &str = "video_id IN (SELECT id FROM videos WHERE visibility = 'public' AND status = 'ready')";
+        const PUBLIC: &str =
+            "video_id IN (SELECT id FROM videos WHERE visibility = 'public' AND status = 'ready')";
         let views = format!(
             "SELECT video_id, at / 3600000 AS h, COUNT(*) AS n, CAST(COALESCE(SUM(watched_ms), 0) AS BIGINT) AS w \
              FROM video_views WHERE at >= $1 AND {PUBLIC} GROUP BY video_id, at / 3600000"

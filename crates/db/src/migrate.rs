@@ -118,7 +118,8 @@ pub const SQLITE: &[Migration] = &[
         version: 18,
         name: "follows",
         sql: include_str!("../migrations/shared/0018_follows.sql"),
-    },    Migration {
+    },
+    Migration {
         version: 20,
         name: "engagement",
         sql: include_str!("../migrations/sqlite/0020_engagement.sql"),
@@ -216,7 +217,8 @@ pub const POSTGRES: &[Migration] = &[
         version: 18,
         name: "follows",
         sql: include_str!("../migrations/shared/0018_follows.sql"),
-    },    Migration {
+    },
+    Migration {
         version: 20,
         name: "engagement",
         sql: include_str!("../migrations/postgres/0020_engagement.sql"),

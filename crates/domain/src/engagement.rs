@@ -142,7 +142,10 @@ mod tests {
         assert_eq!(clean_comment("x\u{7}y\u{202E}z").as_deref(), Ok("xyz"));
         assert_eq!(clean_comment(" \n\t "), Err(ChatRefusal::Empty));
         assert_eq!(clean_comment(&"é".repeat(2001)), Err(ChatRefusal::TooLong));
-        let many = (0..30).map(|i| i.to_string()).collect::<Vec<_>>().join("\n");
+        let many = (0..30)
+            .map(|i| i.to_string())
+            .collect::<Vec<_>>()
+            .join("\n");
         assert_eq!(
             clean_comment(&many).expect("ok").lines().count(),
             MAX_COMMENT_LINES

@@ -5,8 +5,8 @@ use crate::access::declare;
 use crate::error::ApiError;
 use crate::extract::too_large;
 use crate::routes::{
-    admin, auth, browse, chat, connectors, engagement, events, health, payments, playback, profiles, sources,
-    streams, subscriptions, uploads, videos, vod, watch,
+    admin, auth, browse, chat, connectors, engagement, events, health, payments, playback,
+    profiles, sources, streams, subscriptions, uploads, videos, vod, watch,
 };
 use crate::state::AppState;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
@@ -260,7 +260,10 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .routes(declare(Key(SourcesWrite), routes!(videos::update_video)))
         .routes(declare(Key(SourcesWrite), routes!(videos::delete_video)))
         .routes(declare(Public, routes!(videos::past_broadcasts)))
-        .routes(declare(Session, routes!(engagement::like, engagement::unlike)))
+        .routes(declare(
+            Session,
+            routes!(engagement::like, engagement::unlike),
+        ))
         // Public: anyone who may see the video reads its comments; the handler reads an
         // optional caller (what they may delete).
         .routes(declare(Public, routes!(engagement::comments)))

@@ -178,7 +178,11 @@ impl Engagement {
     }
 
     /// The video `uuid` if `viewer` may see it.
-    pub async fn video(&self, uuid: &str, viewer: Option<i64>) -> Result<VideoRecord, EngagementError> {
+    pub async fn video(
+        &self,
+        uuid: &str,
+        viewer: Option<i64>,
+    ) -> Result<VideoRecord, EngagementError> {
         if !is_video_id(uuid) {
             return Err(EngagementError::VideoNotFound);
         }
@@ -203,7 +207,12 @@ impl Engagement {
     }
 
     /// Likes (`true`) or unlikes a video; the video's likes after.
-    pub async fn set_like(&self, uuid: &str, user: i64, like: bool) -> Result<i64, EngagementError> {
+    pub async fn set_like(
+        &self,
+        uuid: &str,
+        user: i64,
+        like: bool,
+    ) -> Result<i64, EngagementError> {
         let v = self.video(uuid, Some(user)).await?;
         let (_, likes) = if like {
             self.db.like_video(v.id, user, self.clock.now_ms()).await?
@@ -262,7 +271,9 @@ impl Engagement {
                 by_parent.entry(p).or_default().push(r);
             }
         }
-        let next = (top.len() as i64 == limit).then(|| top.last().map(|c| c.id)).flatten();
+        let next = (top.len() as i64 == limit)
+            .then(|| top.last().map(|c| c.id))
+            .flatten();
         let threads = top
             .into_iter()
             .map(|c| Thread {
@@ -305,7 +316,8 @@ impl Engagement {
                     .filter(|p| p.video_id == v.id)
                     .ok_or_else(|| {
                         EngagementError::Invalid(
-                            "parent_id: no such comment on this video (it may have been deleted)".into(),
+                            "parent_id: no such comment on this video (it may have been deleted)"
+                                .into(),
                         )
                     })?;
                 Some(match p.parent_id {
@@ -321,14 +333,20 @@ impl Engagement {
         };
         let now = self.clock.now_ms();
         if v.user_id != author.id && author.role != Role::Admin {
-            if let Some(until) = self.db.active_channel_ban(v.user_id, author.id, now).await? {
+            if let Some(until) = self
+                .db
+                .active_channel_ban(v.user_id, author.id, now)
+                .await?
+            {
                 return Err(ChatRefusal::Banned(until).into());
             }
         }
         if !self.moderates(author, v.user_id).await? {
             let rules = self.channel_rules(v.user_id).await?;
             let last = if rules.slow_mode_seconds > 0 {
-                self.db.last_comment_on_channel(v.user_id, author.id).await?
+                self.db
+                    .last_comment_on_channel(v.user_id, author.id)
+                    .await?
             } else {
                 None
             };
@@ -524,7 +542,11 @@ impl Engagement {
             if credit == 0 {
                 return Ok((0, view.watched_ms));
             }
-            if self.db.credit_watch(&view, view.watched_ms, credit, now).await? {
+            if self
+                .db
+                .credit_watch(&view, view.watched_ms, credit, now)
+                .await?
+            {
                 return Ok((credit, view.watched_ms + credit));
             }
         }
