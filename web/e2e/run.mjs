@@ -1451,7 +1451,7 @@ async function engage() {
   await page.waitForFunction(() => document.querySelector("[data-testid=like-button]")?.getAttribute("aria-pressed") === "true");
   out.engage.liked = { likes: (await likes.textContent()).trim(), pressed: await like.getAttribute("aria-pressed") };
   step("liked");
-  await page.getByLabel("Add a comment").fill("What a great video!\nThe second half especially.");
+  await page.getByRole("textbox", { name: "Add a comment" }).fill("What a great video!\nThe second half especially.");
   await page.getByRole("button", { name: "Comment", exact: true }).click();
   await page.getByTestId("comment").filter({ hasText: "What a great video!" }).waitFor();
   await comments.filter({ hasText: "1" }).waitFor();
