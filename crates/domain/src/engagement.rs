@@ -137,7 +137,11 @@ mod tests {
 
     #[test]
     fn comments_keep_lines_and_lose_controls() {
-        assert_eq!(clean_comment("  hi \n there  ").as_deref(), Ok("hi\nthere"));
+        assert_eq!(
+            clean_comment("  hi \n  indented  ").as_deref(),
+            Ok("hi\n  indented"),
+            "indentation is kept"
+        );
         assert_eq!(clean_comment("a\n\n\n\nb").as_deref(), Ok("a\n\nb"));
         assert_eq!(clean_comment("x\u{7}y\u{202E}z").as_deref(), Ok("xyz"));
         assert_eq!(clean_comment(" \n\t "), Err(ChatRefusal::Empty));
