@@ -370,8 +370,8 @@ impl Db {
         })
     }
 
-    /// The chat rules of every source of `owner_id`'s channel: (slow mode seconds, blocked
-    /// words JSON, links allowed).
+    /// The chat rules set on the sources of `owner_id`'s channel (sources that never set any
+    /// are left out: the defaults restrict nothing).
     pub async fn channel_chat_settings(
         &self,
         owner_id: i64,
