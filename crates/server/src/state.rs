@@ -173,6 +173,8 @@ pub fn compose(
     );
     let uploads =
         crate::service::uploads::Uploads::new(db.clone(), videos.clone(), clock.clone(), staging);
+    let thumbnails =
+        crate::service::thumbnail::Thumbnails::new(Duration::from_secs(config.live_thumbnail_secs));
     Ok(AppState(Arc::new(Inner {
         identity,
         videos,
@@ -198,7 +200,7 @@ pub fn compose(
         socket_addresses,
         http,
         payments_limiter: RateLimiter::new(10, Duration::from_secs(60)),
-        thumbnails: Default::default(),
+        thumbnails,
         storage,
         pipeline,
     })))
