@@ -66,6 +66,7 @@ async fn metadata_is_checked_stored_and_pushed(b: Backend) {
         Some(&src.token),
         Some(json!({
             "title": "  Speedrunning the classics ",
+            "description": " Three games,\nviewer picks ",
             "category": "gaming",
             "tags": ["speedrun", "retro", "Speedrun"],
             "language": "EN",
@@ -76,6 +77,10 @@ async fn metadata_is_checked_stored_and_pushed(b: Backend) {
     assert_eq!(status, 200, "{body}");
     let s = &body["source"];
     assert_eq!(s["title"], "Speedrunning the classics");
+    assert_eq!(
+        s["description"], "Three games,\nviewer picks",
+        "line breaks kept"
+    );
     assert_eq!(s["category"], "gaming");
     assert_eq!(s["tags"], json!(["speedrun", "retro"]), "deduplicated");
     assert_eq!(s["language"], "en");
@@ -84,6 +89,8 @@ async fn metadata_is_checked_stored_and_pushed(b: Backend) {
     let refusals = [
         (json!({ "title": "x".repeat(141) }), "title:"),
         (json!({ "title": "two\nlines" }), "title:"),
+        (json!({ "description": "x".repeat(1001) }), "description:"),
+        (json!({ "description": "bell\u{7}" }), "description:"),
         (
             json!({ "tags": (0..11).map(|i| format!("t{i}")).collect::<Vec<_>>() }),
             "tags: at most 10",
@@ -166,6 +173,7 @@ async fn metadata_is_checked_stored_and_pushed(b: Backend) {
     .await;
     assert_eq!(status, 200, "{w}");
     assert_eq!(w["title"], "Speedrunning the classics");
+    assert_eq!(w["description"], "Three games,\nviewer picks");
     assert_eq!(w["category"], "gaming");
     assert_eq!(w["category_name"], "Gaming");
     assert_eq!(w["tags"], json!(["speedrun", "retro"]));
