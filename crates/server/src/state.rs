@@ -83,6 +83,8 @@ pub struct Inner {
     pub videos: crate::service::videos::Videos,
     /// Resumable uploads (tus).
     pub uploads: crate::service::uploads::Uploads,
+    /// Likes, comments, views, watch time, trending.
+    pub engagement: crate::service::engagement::Engagement,
 }
 
 /// The video pipeline's parts a request handler or `/metrics` reaches.
@@ -175,7 +177,10 @@ pub fn compose(
         crate::service::uploads::Uploads::new(db.clone(), videos.clone(), clock.clone(), staging);
     let thumbnails =
         crate::service::thumbnail::Thumbnails::new(Duration::from_secs(config.live_thumbnail_secs));
+    let engagement =
+        crate::service::engagement::Engagement::new(db.clone(), clock.clone(), master_key);
     Ok(AppState(Arc::new(Inner {
+        engagement,
         identity,
         videos,
         uploads,
