@@ -1300,6 +1300,7 @@ async function browse() {
   const form = creator.getByRole("form", { name: "Edit stream info" });
   await form.waitFor();
   await form.getByLabel("Title").fill(P.title);
+  await form.getByLabel(/^Description/).fill("Three classics back to back.\nViewers pick the order.");
   await form.getByLabel("Category").selectOption("gaming");
   await form.getByLabel("Language").selectOption("en");
   await form.getByLabel(/^Tags/).fill("speedrun, retro");
@@ -1363,6 +1364,7 @@ async function browse() {
     title: (await viewer.getByTestId("watch-title").textContent()).trim(),
     category: (await viewer.getByTestId("watch-category").textContent()).trim(),
     tags: (await viewer.getByTestId("watch-tags").textContent()).trim(),
+    description: await viewer.getByTestId("watch-description").locator("p").innerText(),
   };
   await viewer.getByText("Live", { exact: true }).waitFor({ timeout: 20000 });
   await shot(viewer, "watch-stream-info");

@@ -175,6 +175,8 @@ pub fn compose(
     );
     let uploads =
         crate::service::uploads::Uploads::new(db.clone(), videos.clone(), clock.clone(), staging);
+    let thumbnails =
+        crate::service::thumbnail::Thumbnails::new(Duration::from_secs(config.live_thumbnail_secs));
     let engagement =
         crate::service::engagement::Engagement::new(db.clone(), clock.clone(), master_key);
     Ok(AppState(Arc::new(Inner {
@@ -203,7 +205,7 @@ pub fn compose(
         socket_addresses,
         http,
         payments_limiter: RateLimiter::new(10, Duration::from_secs(60)),
-        thumbnails: Default::default(),
+        thumbnails,
         storage,
         pipeline,
     })))

@@ -1579,6 +1579,10 @@ async fn stream_info_and_browse_in_a_real_browser() {
     assert_eq!(w["category"], "Gaming", "{report:#}");
     assert_eq!(w["tags"], "#speedrun#retro", "{report:#}");
     assert_eq!(
+        w["description"], "Three classics back to back.\nViewers pick the order.",
+        "line breaks kept: {report:#}"
+    );
+    assert_eq!(
         w["pushed"], "Speedrunning the classics, part two",
         "{report:#}"
     );
