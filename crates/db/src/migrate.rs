@@ -124,6 +124,11 @@ pub const SQLITE: &[Migration] = &[
         name: "search_schedule",
         sql: include_str!("../migrations/sqlite/0019_search_schedule.sql"),
     },
+    Migration {
+        version: 20,
+        name: "engagement",
+        sql: include_str!("../migrations/sqlite/0020_engagement.sql"),
+    },
 ];
 
 /// Migrations for PostgreSQL.
@@ -222,6 +227,11 @@ pub const POSTGRES: &[Migration] = &[
         version: 19,
         name: "search_schedule",
         sql: include_str!("../migrations/postgres/0019_search_schedule.sql"),
+    },
+    Migration {
+        version: 20,
+        name: "engagement",
+        sql: include_str!("../migrations/postgres/0020_engagement.sql"),
     },
 ];
 
