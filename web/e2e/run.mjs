@@ -494,6 +494,8 @@ const PAGES = [
   { name: "page-video-missing", as: "anon", path: "/v/00000000-0000-4000-8000-000000000000", ready: heading("This video does not exist or is private"), dark: true },
   { name: "page-admin", as: "admin", path: "/admin", ready: (page) => page.getByTestId("figures").waitFor(), dark: true },
   { name: "page-browse", as: "anon", path: "/browse", ready: (page) => page.getByTestId("browse-empty").waitFor(), dark: true },
+  { name: "page-shorts", as: "anon", path: "/shorts", ready: (page) => page.getByTestId("shorts-empty").waitFor() },
+  { name: "page-search", as: "anon", path: "/search?q=zzqqxxyy", ready: (page) => page.getByTestId("search-empty").waitFor(), dark: true },
   {
     name: "page-maintenance",
     as: "anon",
@@ -1450,6 +1452,60 @@ async function profile() {
   step("unknown channel");
 }
 
+/** A creator announces a stream in the dashboard's schedule editor; a viewer on a phone types
+ * the creator's handle with a typo in the top bar's search box, finds and opens the channel,
+ * and its Schedule tab shows the stream and the calendar feed's link, which serves the
+ * calendar. */
+async function searchAndSchedule() {
+  const creator = await login(await browser.newContext({ viewport: DESKTOP }), P.accounts.creator.email);
+  creator.on("pageerror", (e) => (out.pageErrors = [...(out.pageErrors ?? []), `creator: ${e}`]));
+  const editor = creator.getByTestId("schedule-editor");
+  await editor.waitFor();
+  // Two days from now at 18:30, typed as the reader's local time.
+  const at = new Date(Date.now() + 2 * 86400000);
+  at.setHours(18, 30, 0, 0);
+  const pad = (n) => String(n).padStart(2, "0");
+  const local = `${at.getFullYear()}-${pad(at.getMonth() + 1)}-${pad(at.getDate())}T${pad(at.getHours())}:${pad(at.getMinutes())}`;
+  await editor.getByLabel("Headline").fill(P.title);
+  await editor.getByLabel("Starts").fill(local);
+  await editor.getByLabel("Length").selectOption("90");
+  await editor.getByLabel("Topic").selectOption("gaming");
+  await editor.getByLabel("Reminder").selectOption("30");
+  await editor.getByRole("button", { name: "Add to schedule" }).click();
+  await editor.getByTestId("my-schedule-item").filter({ hasText: P.title }).waitFor();
+  out.startsAt = at.toISOString();
+  await editor.scrollIntoViewIfNeeded();
+  await shot(creator, "dashboard-schedule");
+  step("scheduled in the dashboard");
+
+  const page = await (await browser.newContext({ viewport: PHONE })).newPage();
+  page.on("pageerror", (e) => (out.pageErrors = [...(out.pageErrors ?? []), `viewer: ${e}`]));
+  await page.goto(P.url + "/");
+  await page.getByTestId("top-search").fill(P.typo);
+  await page.getByTestId("top-search").press("Enter");
+  await page.waitForURL(/\/search\?q=/);
+  const hit = page.getByTestId("search-channel").filter({ hasText: `@${P.handle}` });
+  await hit.waitFor();
+  out.searchHit = (await hit.textContent()).replace(/\s+/g, " ");
+  await shot(page, "search-results");
+  step("found the channel by its handle with a typo");
+  await hit.click();
+  await page.waitForURL(`**/c/${P.handle}`);
+  await page.getByTestId("channel-name").waitFor();
+  step("opened the channel");
+  await page.getByTestId("channel-tab-schedule").click();
+  const item = page.getByTestId("schedule-item").filter({ hasText: P.title });
+  await item.waitFor();
+  out.scheduleItem = (await item.textContent()).replace(/\s+/g, " ");
+  out.icsHref = await page.getByTestId("schedule-ics").getAttribute("href");
+  await shot(page, "channel-schedule");
+  step("the schedule tab shows the stream and the calendar link");
+  // The link serves the calendar, as a calendar app fetches it.
+  const r = await fetch(out.icsHref);
+  out.ics = { status: r.status, type: r.headers.get("content-type"), body: await r.text() };
+  step("calendar fetched");
+}
+
 // Scenarios run on their own (`P.scenario`); without one, the main run below.
 // Engagement on a video's page: a signed-in viewer likes the video (the count goes up and the
 // button stays pressed), comments, replies to the comment, and sees every count follow without
@@ -1498,7 +1554,7 @@ async function engage() {
   step("deleted");
 }
 
-const SCENARIOS = { billing, maintenance, oauth, "chat-oauth": chatOauth, seed: creatorEndsAndAdminChangesPlan, "every-page": everyPage, sharing, latency, studio, videos, "past-broadcasts": pastBroadcasts, browse, profile, engage };
+const SCENARIOS = { billing, maintenance, oauth, "chat-oauth": chatOauth, seed: creatorEndsAndAdminChangesPlan, "every-page": everyPage, sharing, latency, studio, videos, "past-broadcasts": pastBroadcasts, browse, profile, search: searchAndSchedule, engage };
 
 try {
   if (P.scenario) {

@@ -21,6 +21,8 @@ const Library = lazy(() => import("./pages/Library"));
 const Video = lazy(() => import("./pages/Video"));
 const Browse = lazy(() => import("./pages/Browse"));
 const Channel = lazy(() => import("./pages/Channel"));
+const Search = lazy(() => import("./pages/Search"));
+const Shorts = lazy(() => import("./pages/Shorts"));
 
 type Site = Schemas["SiteSettings"];
 
@@ -76,6 +78,8 @@ function App() {
   else if (path === "/auth/complete") page = <AuthComplete />;
   else if (path === "/library") page = <Library />;
   else if (path === "/browse") page = <Browse />;
+  else if (path === "/search") page = <Search />;
+  else if (path === "/shorts") page = <Shorts />;
   else if (path.startsWith("/v/") && path.length > 3 && !path.slice(3).includes("/")) page = <Video id={decodeURIComponent(path.slice(3))} />;
   else if (path.startsWith("/c/") && path.length > 3 && !path.slice(3).includes("/")) page = <Channel handle={decodeURIComponent(path.slice(3))} />;
   else if (path.startsWith("/watch/")) page = <Watch playbackId={decodeURIComponent(path.slice(7))} />;

@@ -3,6 +3,7 @@ import { useEffect, useState, type ReactNode } from "react";
 import { ApiError, logout, session, type User } from "./api";
 import { Mark } from "./brand";
 import { Link, navigate, usePath } from "./router";
+import "./search.css";
 
 export function useUser(): User | null {
   const [user, setUser] = useState(session()?.user ?? null);
@@ -27,8 +28,10 @@ export function Frame({ children }: { children: ReactNode }) {
           <Mark />
           <span>ferrocast</span>
         </Link>
+        <SearchBox />
         <nav aria-label="Main">
           <Link href="/browse" aria-current={here("/browse")}>Browse</Link>
+          <Link href="/shorts" aria-current={here("/shorts")}>Shorts</Link>
           {user ? (
             <>
               <Link href="/dashboard" aria-current={here("/dashboard")}>Dashboard</Link>
@@ -56,6 +59,49 @@ export function Frame({ children }: { children: ReactNode }) {
       </header>
       <main id="main">{children}</main>
     </>
+  );
+}
+
+/** The top bar's search box: Enter opens the search page (`/search?q=`), which it follows. */
+function SearchBox() {
+  const path = usePath();
+  const fromAddress = () => (location.pathname === "/search" ? (new URLSearchParams(location.search).get("q") ?? "") : "");
+  const [q, setQ] = useState(fromAddress);
+  useEffect(() => {
+    const on = () => setQ(fromAddress());
+    window.addEventListener("popstate", on);
+    return () => window.removeEventListener("popstate", on);
+  }, []);
+  useEffect(() => {
+    if (path !== "/search") setQ("");
+  }, [path]);
+  return (
+    <form
+      className="top-search"
+      role="search"
+      onSubmit={(e) => {
+        e.preventDefault();
+        const words = q.trim();
+        if (!words) return;
+        const kind = location.pathname === "/search" ? new URLSearchParams(location.search).get("type") : null;
+        const p = new URLSearchParams({ q: words });
+        if (kind) p.set("type", kind);
+        navigate(`/search?${p}`);
+      }}
+    >
+      <input
+        type="search"
+        name="q"
+        value={q}
+        onChange={(e) => setQ(e.target.value)}
+        placeholder="Search channels, streams, videos"
+        aria-label="Search channels, streams and videos"
+        maxLength={200}
+        enterKeyHint="search"
+        autoComplete="off"
+        data-testid="top-search"
+      />
+    </form>
   );
 }
 

@@ -55,6 +55,7 @@ pub const SETTINGS: &[Setting] = &[
     Setting { key: "mail_from", default: Some("ferrocast <noreply@localhost>"), secret: false, help: "Sender of account mail" },
     Setting { key: "auth_rate_limit", default: Some("5"), secret: false, help: "Credential requests (login, register, codes) per minute per client address" },
     Setting { key: "api_rate_limit", default: Some("100"), secret: false, help: "Authenticated API requests per minute per user" },
+    Setting { key: "search_rate_limit", default: Some("120"), secret: false, help: "Search requests (GET /api/search) per minute per client address; 0: no limit" },
     Setting { key: "max_body_bytes", default: Some("1048576"), secret: false, help: "Largest request body accepted by JSON endpoints" },
     Setting { key: "trusted_proxies", default: Some(""), secret: false, help: "Comma-separated addresses or CIDRs of reverse proxies whose X-Forwarded-For is believed; empty: none" },
     Setting { key: "registration_open", default: Some("true"), secret: false, help: "Whether anyone may register; admins can still create users" },
@@ -204,6 +205,8 @@ pub struct Config {
     pub auth_rate_limit: u32,
     /// Authenticated requests per minute per user (0 disables the limit).
     pub api_rate_limit: u32,
+    /// Searches per minute per client address (0 disables the limit).
+    pub search_rate_limit: u32,
     /// Largest JSON body in bytes.
     pub max_body_bytes: usize,
     /// Whether self-registration is open.
@@ -884,6 +887,13 @@ impl Layered {
             "a whole number",
             100u32,
         );
+        let search_rate_limit = parse(
+            &self,
+            "search_rate_limit",
+            &mut problems,
+            "a whole number",
+            120u32,
+        );
         let max_body_bytes = parse(
             &self,
             "max_body_bytes",
@@ -1178,6 +1188,7 @@ impl Layered {
             mail_from,
             auth_rate_limit,
             api_rate_limit,
+            search_rate_limit,
             max_body_bytes,
             registration_open,
             metrics_token,

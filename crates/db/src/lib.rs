@@ -23,6 +23,8 @@ pub mod migrate;
 pub mod moderation;
 pub mod plans;
 pub mod preferences;
+pub mod schedule;
+pub mod search;
 pub mod site;
 pub mod sources;
 pub mod uploads;

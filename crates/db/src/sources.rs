@@ -42,7 +42,7 @@ pub struct SourceRecord {
     pub updated_at: i64,
 }
 
-const COLUMNS: &str = "id, uuid, user_id, name, description, stream_key_hash, stream_key_sealed, playback_id, is_active, record, title, category, tags, language, mature, created_at, updated_at";
+pub(crate) const COLUMNS: &str = "id, uuid, user_id, name, description, stream_key_hash, stream_key_sealed, playback_id, is_active, record, title, category, tags, language, mature, created_at, updated_at";
 
 macro_rules! source_from_row {
     ($r:expr) => {
@@ -67,6 +67,7 @@ macro_rules! source_from_row {
         }
     };
 }
+pub(crate) use source_from_row;
 
 /// What a stream's public page shows: the source, its owner's display name, and when its open
 /// publishing session began (any node's), if one is open.

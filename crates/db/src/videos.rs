@@ -64,7 +64,7 @@ pub struct VideoRecord {
     pub expires_at: Option<i64>,
 }
 
-const COLUMNS: &str = "id, uuid, user_id, source_id, kind, title, description, tags, visibility, status, \
+pub(crate) const COLUMNS: &str = "id, uuid, user_id, source_id, kind, title, description, tags, visibility, status, \
     failure, duration_ms, width, height, video_codec, audio_codec, size_bytes, has_hls, has_mp4, has_thumbnail, \
     strip_frames, recording_parts, recording_generation, live_ended_at, created_at, updated_at, expires_at";
 
@@ -102,6 +102,7 @@ macro_rules! video_from_row {
         }
     }};
 }
+pub(crate) use video_from_row;
 
 /// A video to insert.
 #[derive(Debug, Clone)]

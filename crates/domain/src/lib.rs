@@ -12,6 +12,7 @@ pub mod mail;
 pub mod media;
 pub mod plans;
 pub mod profile;
+pub mod schedule;
 pub mod stream_info;
 pub mod text;
 pub mod time;

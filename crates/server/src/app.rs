@@ -6,7 +6,7 @@ use crate::error::ApiError;
 use crate::extract::too_large;
 use crate::routes::{
     admin, auth, browse, chat, connectors, engagement, events, health, payments, playback,
-    profiles, sources, streams, subscriptions, uploads, videos, vod, watch,
+    profiles, schedule, search, shorts, sources, streams, subscriptions, uploads, videos, vod, watch,
 };
 use crate::state::AppState;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
@@ -299,6 +299,16 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         ))
         .routes(declare(Public, routes!(profiles::profile_media)))
         .routes(declare(Public, routes!(profiles::get_channel)))
+        .routes(declare(Public, routes!(search::search)))
+        .routes(declare(Public, routes!(shorts::shorts)))
+        .routes(declare(Key(ProfileRead), routes!(schedule::my_schedule)))
+        .routes(declare(Session, routes!(schedule::create_scheduled)))
+        .routes(declare(
+            Session,
+            routes!(schedule::update_scheduled, schedule::delete_scheduled),
+        ))
+        .routes(declare(Public, routes!(schedule::channel_schedule)))
+        .routes(declare(Public, routes!(schedule::channel_ics)))
         .routes(declare(
             Session,
             routes!(profiles::follow_channel, profiles::unfollow_channel),

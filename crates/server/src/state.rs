@@ -55,6 +55,8 @@ pub struct Inner {
     pub auth_limiter: RateLimiter,
     /// Authenticated requests, per user.
     pub api_limiter: RateLimiter,
+    /// Searches per client address.
+    pub search_limiter: RateLimiter,
     /// Request metrics.
     pub metrics: Arc<Metrics>,
     /// The media engine (hub, HLS packagers, restream, publish authorisation).
@@ -186,6 +188,7 @@ pub fn compose(
         uploads,
         auth_limiter: RateLimiter::new(config.auth_rate_limit, Duration::from_secs(60)),
         api_limiter: RateLimiter::new(config.api_rate_limit, Duration::from_secs(60)),
+        search_limiter: RateLimiter::new(config.search_rate_limit, Duration::from_secs(60)),
         sources: Sources::new(db.clone(), vault.clone()),
         site: Site::new(db.clone(), clock.clone(), config.registration_open),
         connectors: Connectors::new(http.clone()),

@@ -30,6 +30,8 @@ const PAGES: &[&str] = &[
     "/auth/complete",
     "/library",
     "/browse",
+    "/search",
+    "/shorts",
 ];
 
 /// The payment gateways' origins the app's pages may use besides their own.

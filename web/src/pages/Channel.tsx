@@ -8,9 +8,10 @@ import { Link } from "../router";
 import { Empty, Loading, Problem, useLoad } from "../ui";
 import { day, VideoCards } from "../videos";
 import { Avatar } from "../profile";
+import { ChannelSchedule } from "../schedule";
 
 type ChannelView = Schemas["ChannelView"];
-type Tab = "past" | "videos" | "shorts" | "about";
+type Tab = "past" | "videos" | "shorts" | "schedule" | "about";
 
 export default function Channel({ handle }: { handle: string }) {
   const channel = useLoad(() => api<ChannelView>("GET", `/api/channels/${encodeURIComponent(handle)}`), [handle]);
@@ -51,6 +52,7 @@ function ChannelPage({ channel }: { channel: ChannelView }) {
     past: channel.past_broadcasts.length,
     videos: channel.videos.length,
     shorts: channel.shorts.length,
+    schedule: 0,
     about: 0,
   };
   const first: Tab = (["past", "videos", "shorts"] as Tab[]).find((t) => counts[t] > 0) ?? "about";
@@ -59,6 +61,7 @@ function ChannelPage({ channel }: { channel: ChannelView }) {
     { id: "past", label: "Past broadcasts" },
     { id: "videos", label: "Videos" },
     { id: "shorts", label: "Shorts" },
+    { id: "schedule", label: "Schedule" },
     { id: "about", label: "About" },
   ];
   const live = channel.live[0];
@@ -160,6 +163,7 @@ function ChannelPage({ channel }: { channel: ChannelView }) {
           ) : (
             <Empty>No shorts yet. Videos of a minute or less appear here.</Empty>
           ))}
+        {tab === "schedule" && <ChannelSchedule handle={channel.handle} />}
         {tab === "about" && (
           <div className="card channel-about" data-testid="channel-about">
             <h2>About</h2>

@@ -9,6 +9,7 @@ import { Link, navigate } from "../router";
 import { Empty, Loading, Problem, useLoad } from "../ui";
 import { ChatRules, PlatformChat } from "./ChatSetup";
 import { LANGUAGES_BY_NAME, loadCategories, parseTags } from "../streaminfo";
+import { ScheduleEditor } from "../schedule";
 import "../studio.css";
 
 type Source = Schemas["SourceView"];
@@ -160,6 +161,7 @@ export default function Dashboard() {
           }}
         />
       )}
+      {sources.data && <ScheduleEditor />}
     </div>
   );
 }

@@ -19,6 +19,8 @@ pub mod jobs;
 pub mod processing;
 pub mod profiles;
 pub mod recordings;
+pub mod schedule;
+pub mod search;
 pub mod site;
 pub mod sources;
 pub mod stats;

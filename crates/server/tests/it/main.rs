@@ -21,6 +21,8 @@ mod realtime;
 mod recording;
 mod restream;
 mod rtmp_hostile;
+mod schedule;
+mod search;
 mod seed;
 mod services;
 mod sharing;

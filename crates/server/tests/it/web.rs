@@ -1821,3 +1821,101 @@ async fn likes_comments_and_replies_in_a_real_browser() {
     assert_eq!(list["comments"][0]["reply_count"], 0, "{list}");
     app.finish().await;
 }
+
+/// Search and schedule in the browser (`search` in `web/e2e/run.mjs`): a creator announces a
+/// stream in the dashboard's editor; a viewer on a 390 px phone types the creator's handle with
+/// a typo in the top bar, finds and opens the channel, and its Schedule tab shows the stream
+/// and a calendar link that serves a valid iCalendar feed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn search_and_schedule_in_a_real_browser() {
+    let browser = browser();
+    let app = TestApp::start(Backend::Sqlite)
+        .await
+        .expect("sqlite always runs");
+    let token = support::register_user(&app, "creator@example.com", "Night Owl").await;
+    let (status, body) = support::call(
+        &app,
+        "PATCH",
+        "/api/me/profile",
+        Some(&token),
+        Some(json!({ "handle": "streamer42", "bio": "Speedruns of forgotten platformers." })),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let shots = shots_dir();
+    let title = "Friday night speedruns, part 3";
+    let report = run(
+        &browser,
+        json!({
+            "url": app.url(""),
+            "shots": shots,
+            "scenario": "search",
+            "handle": "streamer42",
+            "typo": "strmer",
+            "title": title,
+            "accounts": { "creator": { "email": "creator@example.com" } },
+        }),
+    )
+    .await;
+    assert_eq!(
+        report["steps"],
+        json!([
+            "scheduled in the dashboard",
+            "found the channel by its handle with a typo",
+            "opened the channel",
+            "the schedule tab shows the stream and the calendar link",
+            "calendar fetched"
+        ]),
+        "{report:#}"
+    );
+    assert!(
+        report.get("pageErrors").is_none(),
+        "no script errors: {report:#}"
+    );
+    let hit = report["searchHit"].as_str().expect("hit");
+    assert!(
+        hit.contains("Night Owl") && hit.contains("@streamer42"),
+        "{hit}"
+    );
+    assert!(hit.contains("similar handle"), "{hit}");
+    assert!(
+        report["scheduleItem"]
+            .as_str()
+            .is_some_and(|s| s.contains(title) && s.contains("1 h 30 min") && s.contains("Gaming")),
+        "{report:#}"
+    );
+    assert_eq!(
+        report["icsHref"],
+        app.url("/c/streamer42/schedule.ics").as_str()
+    );
+    let ics = &report["ics"];
+    assert_eq!(ics["status"], 200, "{report:#}");
+    assert_eq!(ics["type"], "text/calendar; charset=utf-8");
+    let body = ics["body"].as_str().expect("calendar");
+    assert!(
+        body.starts_with("BEGIN:VCALENDAR\r\n") && body.ends_with("END:VCALENDAR\r\n"),
+        "{body}"
+    );
+    let unfolded = body.replace("\r\n ", "");
+    // The comma in the title is escaped; the start is the instant the creator typed, in UTC.
+    assert!(
+        unfolded.contains("SUMMARY:Friday night speedruns\\, part 3\r\n"),
+        "{body}"
+    );
+    let starts = report["startsAt"].as_str().expect("start");
+    let utc = format!(
+        "DTSTART:{}{}{}T{}{}00Z\r\n",
+        &starts[0..4],
+        &starts[5..7],
+        &starts[8..10],
+        &starts[11..13],
+        &starts[14..16]
+    );
+    assert!(unfolded.contains(&utc), "{utc} in {body}");
+    assert!(unfolded.contains("TRIGGER:-PT30M\r\n"), "{body}");
+    assert_shots(
+        &shots,
+        &["dashboard-schedule", "search-results", "channel-schedule"],
+    );
+    app.finish().await;
+}
