@@ -8,6 +8,7 @@ pub mod chat;
 pub mod connectors;
 pub mod events;
 pub mod health;
+pub mod notifications;
 pub mod payments;
 pub mod playback;
 pub mod profiles;

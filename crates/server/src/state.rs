@@ -83,6 +83,8 @@ pub struct Inner {
     pub videos: crate::service::videos::Videos,
     /// Resumable uploads (tus).
     pub uploads: crate::service::uploads::Uploads,
+    /// Notifications: in the app, by email and by Web Push.
+    pub notify: Arc<crate::service::notify::Notifier>,
 }
 
 /// The video pipeline's parts a request handler or `/metrics` reaches.
@@ -173,7 +175,30 @@ pub fn compose(
     );
     let uploads =
         crate::service::uploads::Uploads::new(db.clone(), videos.clone(), clock.clone(), staging);
+    let n = &config.notify;
+    let notify = crate::service::notify::Notifier::new(
+        db.clone(),
+        clock.clone(),
+        fanout.clone(),
+        mailer.clone(),
+        vault.clone(),
+        master_key,
+        crate::service::notify::NotifyConfig {
+            node: fanout.node().to_string(),
+            workers: n.workers,
+            retry_base_ms: n.retry_ms as i64,
+            max_attempts: i64::from(n.max_attempts),
+            live_window_ms: n.live_window_secs as i64 * 1000,
+            push_timeout: Duration::from_millis(n.push_timeout_ms),
+            vapid_subject: n.vapid_subject.clone(),
+            allow_private_endpoints: n.push_allow_private_endpoints,
+            digest_hour: n.digest_hour,
+            public_url: config.public_url.clone(),
+            lease_ms: 60_000,
+        },
+    );
     Ok(AppState(Arc::new(Inner {
+        notify,
         identity,
         videos,
         uploads,

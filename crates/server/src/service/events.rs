@@ -307,6 +307,13 @@ pub enum RealtimeEvent {
         /// What viewers see now.
         info: StreamInfoOut,
     },
+    /// A notice for one user: to their sockets, as `notification`.
+    Notification {
+        /// Whom it is for.
+        user_id: i64,
+        /// What they are shown.
+        notification: super::notify::NotificationView,
+    },
     /// How many viewers one node has on a source's stream room.
     Viewers {
         /// The source.
@@ -456,6 +463,7 @@ impl RealtimeEvent {
             RealtimeEvent::VideoProgress { user_id, .. } => {
                 ("video-progress", Room::User(*user_id))
             }
+            RealtimeEvent::Notification { user_id, .. } => ("notification", Room::User(*user_id)),
             RealtimeEvent::ConnectorChanged { .. }
             | RealtimeEvent::ConnectorSend { .. }
             | RealtimeEvent::DestinationRetry { .. } => return None,
