@@ -481,24 +481,30 @@ impl Db {
         })
     }
 
-    /// Claims for `node` every other due digest line of the user (the digest claimed first
-    /// gathers them into one mail).
-    pub async fn claim_digest_lines(
+    /// Claims for `node` every due digest line of one user (the user with the oldest due line),
+    /// in one statement, so the user's lines go out in one mail whatever other workers do.
+    /// Empty if no digest is due.
+    pub async fn claim_digest(
         &self,
         node: &str,
-        user_id: i64,
         lease_ms: i64,
         now: i64,
     ) -> Result<Vec<DeliveryRecord>, DbError> {
+        let lock = match self {
+            Db::Sqlite(_) => "",
+            Db::Postgres(_) => " FOR UPDATE SKIP LOCKED",
+        };
+        let due =
+            "((state = 'queued' AND run_after <= $3) OR (state = 'running' AND locked_until < $3))";
         let sql = format!(
             "UPDATE notification_deliveries SET state = 'running', attempts = attempts + 1, locked_by = $1, \
              locked_until = $2, updated_at = $3 \
-             WHERE user_id = $4 AND channel = 'digest' AND state = 'queued' AND run_after <= $3 RETURNING {D_COLUMNS}"
+             WHERE channel = 'digest' AND {due} AND user_id = (SELECT user_id FROM notification_deliveries \
+             WHERE channel = 'digest' AND {due} ORDER BY run_after, id LIMIT 1{lock}) RETURNING {D_COLUMNS}"
         );
         let until = now.saturating_add(lease_ms.max(0));
         on_pool!(self, p => {
-            let rows = sqlx::query(&sql).bind(node).bind(until).bind(now).bind(user_id)
-                .fetch_all(p).await?;
+            let rows = sqlx::query(&sql).bind(node).bind(until).bind(now).fetch_all(p).await?;
             let mut out = Vec::with_capacity(rows.len());
             for r in rows {
                 out.push(delivery_from_row!(r));

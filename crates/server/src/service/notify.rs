@@ -18,6 +18,7 @@
 //! (an encoder that reconnects, or a creator who restarts a stream, does not notify twice).
 
 use crate::service::clock::SharedClock;
+pub use crate::service::events::NotificationView;
 use crate::service::events::{Fanout, RealtimeEvent, StreamStatus};
 use crate::service::vault::{Sealed, Vault};
 use crate::service::webpush::{self, VapidKey};
@@ -174,25 +175,6 @@ pub fn resolve(rows: &[PreferenceRecord], kind: Kind, channel: Option<i64>) -> P
         },
         None => kind.default_preference(),
     }
-}
-
-/// A notice as the app shows it (`GET /api/notifications`, the `notification` Socket.IO event).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-pub struct NotificationView {
-    /// Its id; ids grow with time.
-    pub id: i64,
-    /// `live`, `video`, `follower` or `reply`.
-    pub kind: String,
-    /// One line.
-    pub title: String,
-    /// A sentence, or empty.
-    pub body: String,
-    /// Where it leads (root-relative).
-    pub url: String,
-    /// When (RFC 3339).
-    pub created_at: String,
-    /// Whether it was read.
-    pub read: bool,
 }
 
 impl From<&NotificationRecord> for NotificationView {
@@ -680,7 +662,6 @@ impl Notifier {
         match d.channel.as_str() {
             "push" => self.deliver_push(d).await,
             "email" => self.deliver_email(d).await,
-            "digest" => self.deliver_digest(d).await,
             other => Outcome::Failed(format!("unknown delivery channel {other}")),
         }
     }
@@ -816,21 +797,21 @@ impl Notifier {
         .await
     }
 
-    async fn deliver_digest(&self, d: &DeliveryRecord) -> Outcome {
-        let now = self.clock.now_ms();
-        let mut lines = vec![d.clone()];
-        match self
-            .db
-            .claim_digest_lines(&self.config.node, d.user_id, self.config.lease_ms, now)
-            .await
-        {
-            Ok(more) => lines.extend(more),
-            Err(e) => return Outcome::Retry(e.to_string()),
-        }
+    /// Sends one user's due digest lines as one mail and records each line's outcome.
+    async fn deliver_digest(&self, lines: &[DeliveryRecord]) {
+        let Some(first) = lines.first() else {
+            return;
+        };
         let mut notices = Vec::new();
-        for l in &lines {
-            if let Ok(Some(n)) = self.db.notification_by_id(l.notification_id).await {
-                notices.push(n);
+        for l in lines {
+            match self.db.notification_by_id(l.notification_id).await {
+                Ok(Some(n)) => notices.push(n),
+                Ok(None) => {}
+                Err(e) => {
+                    return self
+                        .finish_lines(lines, Outcome::Retry(e.to_string()))
+                        .await;
+                }
             }
         }
         notices.sort_by_key(|n| n.id);
@@ -839,9 +820,9 @@ impl Notifier {
             .first()
             .and_then(|n| Kind::parse(&n.kind))
             .unwrap_or(Kind::Video);
-        let Some((to, headers, page)) = self.mail_parts(d.user_id, kind).await else {
+        let Some((to, headers, page)) = self.mail_parts(first.user_id, kind).await else {
             return self
-                .finish_lines(&lines[1..], Outcome::Dropped("the account is gone".into()))
+                .finish_lines(lines, Outcome::Dropped("the account is gone".into()))
                 .await;
         };
         let mut body = format!("Your day on ferrocast: {} notifications\n\n", notices.len());
@@ -864,15 +845,14 @@ impl Notifier {
                 headers,
             })
             .await;
-        self.finish_lines(&lines[1..], outcome).await
+        self.finish_lines(lines, outcome).await
     }
 
-    /// Ends the other lines of a digest as its first ends (the caller records the first).
-    async fn finish_lines(&self, lines: &[DeliveryRecord], outcome: Outcome) -> Outcome {
+    /// Records the same outcome for every line of a digest.
+    async fn finish_lines(&self, lines: &[DeliveryRecord], outcome: Outcome) {
         for l in lines {
             self.record(l, &outcome).await;
         }
-        outcome
     }
 
     async fn send_mail(&self, mail: Mail) -> Outcome {
@@ -1125,7 +1105,7 @@ async fn delivery_worker(n: Arc<Notifier>, mut shutdown: watch::Receiver<bool>) 
         let now = n.clock.now_ms();
         match n
             .db
-            .claim_delivery(&node, &["push", "email", "digest"], n.config.lease_ms, now)
+            .claim_delivery(&node, &["push", "email"], n.config.lease_ms, now)
             .await
         {
             Ok(Some(d)) => {
@@ -1138,6 +1118,17 @@ async fn delivery_worker(n: Arc<Notifier>, mut shutdown: watch::Receiver<bool>) 
             }
             Ok(None) => {}
             Err(e) => tracing::warn!(error = %e, "cannot claim a notification delivery"),
+        }
+        match n.db.claim_digest(&node, n.config.lease_ms, now).await {
+            Ok(lines) if !lines.is_empty() => {
+                tokio::select! {
+                    _ = n.deliver_digest(&lines) => {}
+                    _ = shutdown.wait_for(|s| *s) => return,
+                }
+                continue;
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "cannot claim a notification digest"),
         }
         if idle(&n, &mut shutdown).await {
             return;

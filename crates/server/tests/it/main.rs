@@ -12,6 +12,7 @@ mod channels;
 mod connectors;
 mod discovery;
 mod media;
+mod notifications;
 mod oauth;
 mod openapi;
 mod payments;
