@@ -288,24 +288,24 @@ pub fn api_router() -> OpenApiRouter<AppState> {
             routes!(profiles::follow_channel, profiles::unfollow_channel),
         ))
         .routes(declare(Key(ProfileRead), routes!(profiles::following)))
-        .routes(declare(Key(ProfileRead), routes!(notifications::list)))
-        .routes(declare(Session, routes!(notifications::mark_read)))
+        .routes(declare(Key(ProfileRead), routes!(notifications::list_notifications)))
+        .routes(declare(Session, routes!(notifications::mark_notifications_read)))
         .routes(declare(
             Session,
             routes!(
-                notifications::get_preferences,
-                notifications::put_preferences
+                notifications::get_notification_preferences,
+                notifications::put_notification_preferences
             ),
         ))
         // The signed token in the link is the credential (RFC 8058 one-click unsubscribe).
         .routes(declare(
             Public,
-            routes!(notifications::unsubscribe, notifications::unsubscribe_page),
+            routes!(notifications::unsubscribe_email, notifications::unsubscribe_email_page),
         ))
         .routes(declare(Public, routes!(notifications::vapid_public_key)))
         .routes(declare(
             Session,
-            routes!(notifications::subscribe, notifications::unsubscribe_push),
+            routes!(notifications::subscribe_push, notifications::unsubscribe_push),
         ))
 }
 

@@ -63,7 +63,7 @@ pub struct NotificationList {
 /// The caller's notices, newest first, with how many are unread.
 #[utoipa::path(get, path = "/api/notifications", tag = "notifications", security(("bearer" = [])), params(ListQuery),
     responses((status = 200, body = NotificationList), (status = 401, body = ErrorBody), (status = 422, body = ErrorBody)))]
-pub async fn list(
+pub async fn list_notifications(
     State(state): State<AppState>,
     auth: AuthUser,
     Query(q): Query<ListQuery>,
@@ -122,7 +122,7 @@ pub struct UnreadCount {
 /// Marks notices read: some by id, or all.
 #[utoipa::path(post, path = "/api/notifications/read", tag = "notifications", security(("bearer" = [])), request_body = ReadRequest,
     responses((status = 200, body = UnreadCount), (status = 401, body = ErrorBody), (status = 422, body = ErrorBody)))]
-pub async fn mark_read(
+pub async fn mark_notifications_read(
     State(state): State<AppState>,
     auth: AuthUser,
     ApiJson(req): ApiJson<ReadRequest>,
@@ -245,7 +245,7 @@ async fn preferences_of(state: &AppState, user_id: i64) -> ApiResult<Preferences
 /// The caller's notification preferences: per kind, and per channel where set.
 #[utoipa::path(get, path = "/api/me/notification-preferences", tag = "notifications", security(("bearer" = [])),
     responses((status = 200, body = Preferences), (status = 401, body = ErrorBody)))]
-pub async fn get_preferences(
+pub async fn get_notification_preferences(
     State(state): State<AppState>,
     auth: AuthUser,
 ) -> ApiResult<Json<Preferences>> {
@@ -256,7 +256,7 @@ pub async fn get_preferences(
 #[utoipa::path(put, path = "/api/me/notification-preferences", tag = "notifications", security(("bearer" = [])), request_body = Preferences,
     responses((status = 200, body = Preferences), (status = 401, body = ErrorBody),
               (status = 422, body = ErrorBody, description = "`VALIDATION_ERROR`: a kind twice, an unknown channel, too many rows")))]
-pub async fn put_preferences(
+pub async fn put_notification_preferences(
     State(state): State<AppState>,
     auth: AuthUser,
     ApiJson(req): ApiJson<Preferences>,
@@ -356,7 +356,7 @@ pub struct Unsubscribed {
 /// `List-Unsubscribe=One-Click` here; the web page's button posts too.
 #[utoipa::path(post, path = "/api/notifications/unsubscribe", tag = "notifications", params(TokenQuery),
     responses((status = 200, body = Unsubscribed), (status = 400, body = ErrorBody, description = "`INVALID_TOKEN`: the link was altered")))]
-pub async fn unsubscribe(
+pub async fn unsubscribe_email(
     State(state): State<AppState>,
     Query(q): Query<TokenQuery>,
 ) -> ApiResult<Json<Unsubscribed>> {
@@ -371,7 +371,7 @@ pub async fn unsubscribe(
 /// link scanners cannot unsubscribe anyone).
 #[utoipa::path(get, path = "/api/notifications/unsubscribe", tag = "notifications", params(TokenQuery),
     responses((status = 303, description = "To `/unsubscribe?token=…`, which asks before turning email off")))]
-pub async fn unsubscribe_page(Query(q): Query<TokenQuery>) -> Response {
+pub async fn unsubscribe_email_page(Query(q): Query<TokenQuery>) -> Response {
     let query = serde_urlencoded::to_string([("token", q.token.as_str())]).unwrap_or_default();
     (
         StatusCode::SEE_OTHER,
@@ -427,7 +427,7 @@ pub struct PushSubscriptionView {
 #[utoipa::path(post, path = "/api/push/subscriptions", tag = "notifications", security(("bearer" = [])), request_body = PushSubscriptionRequest,
     responses((status = 201, body = PushSubscriptionView), (status = 401, body = ErrorBody),
               (status = 422, body = ErrorBody, description = "`VALIDATION_ERROR`: the endpoint or keys are not acceptable")))]
-pub async fn subscribe(
+pub async fn subscribe_push(
     State(state): State<AppState>,
     auth: AuthUser,
     ApiJson(req): ApiJson<PushSubscriptionRequest>,
