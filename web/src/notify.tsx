@@ -104,12 +104,12 @@ export function Bell() {
             <ul className="bell-list">
               {list.map((n) => (
                 <li key={n.id}>
-                  <button type="button" className={n.read ? "notice" : "notice unread"} onClick={() => openNotice(n)} data-testid="notice">
-                    <span className={`notice-icon ${n.kind}`} aria-hidden="true">{ICON[n.kind] ?? "•"}</span>
-                    <span className="notice-text">
-                      <span className="notice-title">{n.title}</span>
-                      {n.body && <span className="notice-body">{n.body}</span>}
-                      <span className="notice-time">{ago(n.created_at)}</span>
+                  <button type="button" className={n.read ? "bell-item" : "bell-item unread"} onClick={() => openNotice(n)} data-testid="notice">
+                    <span className={`bell-item-icon ${n.kind}`} aria-hidden="true">{ICON[n.kind] ?? "•"}</span>
+                    <span className="bell-item-text">
+                      <span className="bell-item-title">{n.title}</span>
+                      {n.body && <span className="bell-item-body">{n.body}</span>}
+                      <span className="bell-item-time">{ago(n.created_at)}</span>
                     </span>
                   </button>
                 </li>

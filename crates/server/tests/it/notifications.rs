@@ -56,13 +56,13 @@ async fn start(b: Backend) -> Option<TestApp> {
 }
 
 /// The push-service stand-in: a Node process serving on a port it prints first.
-struct PushService {
+pub(crate) struct PushService {
     child: tokio::process::Child,
     base: String,
 }
 
 impl PushService {
-    async fn start() -> PushService {
+    pub(crate) async fn start() -> PushService {
         let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/js");
         let mut child = tokio::process::Command::new("node")
             .arg(dir.join("push-service.mjs"))
@@ -89,7 +89,7 @@ impl PushService {
 
     /// A new browser subscription (the stand-in keeps its private key) whose pushes are
     /// answered as `mode` says: ok, gone, fail or hang.
-    async fn subscription(&self, mode: &str) -> Value {
+    pub(crate) async fn subscription(&self, mode: &str) -> Value {
         client()
             .get(format!("{}/new-subscription?mode={mode}", self.base))
             .send()
@@ -112,7 +112,7 @@ impl PushService {
         v.as_array().cloned().unwrap_or_default()
     }
 
-    async fn received_for(&self, endpoint: &str) -> Vec<Value> {
+    pub(crate) async fn received_for(&self, endpoint: &str) -> Vec<Value> {
         let sub = endpoint.rsplit('/').next().expect("id");
         self.received()
             .await
