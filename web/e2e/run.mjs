@@ -1287,6 +1287,7 @@ async function browse() {
   const form = creator.getByRole("form", { name: "Edit stream info" });
   await form.waitFor();
   await form.getByLabel("Title").fill(P.title);
+  await form.getByLabel(/^Description/).fill("Three classics back to back.\nViewers pick the order.");
   await form.getByLabel("Category").selectOption("gaming");
   await form.getByLabel("Language").selectOption("en");
   await form.getByLabel(/^Tags/).fill("speedrun, retro");
@@ -1350,6 +1351,7 @@ async function browse() {
     title: (await viewer.getByTestId("watch-title").textContent()).trim(),
     category: (await viewer.getByTestId("watch-category").textContent()).trim(),
     tags: (await viewer.getByTestId("watch-tags").textContent()).trim(),
+    description: await viewer.getByTestId("watch-description").locator("p").innerText(),
   };
   await viewer.getByText("Live", { exact: true }).waitFor({ timeout: 20000 });
   await shot(viewer, "watch-stream-info");
@@ -1436,6 +1438,52 @@ async function profile() {
 }
 
 // Scenarios run on their own (`P.scenario`); without one, the main run below.
+// Engagement on a video's page: a signed-in viewer likes the video (the count goes up and the
+// button stays pressed), comments, replies to the comment, and sees every count follow without
+// a reload; after a reload the page says the same; deleting the reply brings the count down.
+// P: url, shots, accounts.viewer.email, video.
+async function engage() {
+  const page = await login(await browser.newContext({ viewport: DESKTOP }), P.accounts.viewer.email);
+  page.on("pageerror", (e) => (out.pageErrors = [...(out.pageErrors ?? []), String(e)]));
+  await page.goto(`${P.url}/v/${P.video}`);
+  const like = page.getByTestId("like-button");
+  const likes = page.getByTestId("like-count");
+  const comments = page.getByTestId("comment-count");
+  await like.waitFor();
+  out.engage = { before: { likes: (await likes.textContent()).trim(), comments: (await comments.textContent()).trim() } };
+  await like.click();
+  await page.waitForFunction(() => document.querySelector("[data-testid=like-button]")?.getAttribute("aria-pressed") === "true");
+  out.engage.liked = { likes: (await likes.textContent()).trim(), pressed: await like.getAttribute("aria-pressed") };
+  step("liked");
+  await page.getByRole("textbox", { name: "Add a comment" }).fill("What a great video!\nThe second half especially.");
+  await page.getByRole("button", { name: "Comment", exact: true }).click();
+  await page.getByTestId("comment").filter({ hasText: "What a great video!" }).waitFor();
+  await comments.filter({ hasText: "1" }).waitFor();
+  out.engage.commented = (await comments.textContent()).trim();
+  step("commented");
+  await page.getByRole("button", { name: /^Reply to / }).first().click();
+  await page.getByRole("textbox", { name: /^Reply to / }).fill("Agreed, the ending too");
+  await page.getByRole("button", { name: "Reply", exact: true }).click();
+  await page.getByTestId("reply").filter({ hasText: "Agreed, the ending too" }).waitFor();
+  await comments.filter({ hasText: "2" }).waitFor();
+  out.engage.replied = { comments: (await comments.textContent()).trim(), replies: await page.getByTestId("reply").count() };
+  await shot(page, "video-comments");
+  step("replied");
+  await page.reload();
+  await page.getByTestId("reply").filter({ hasText: "Agreed, the ending too" }).waitFor();
+  out.engage.reloaded = {
+    likes: (await likes.textContent()).trim(),
+    pressed: await like.getAttribute("aria-pressed"),
+    comments: (await comments.textContent()).trim(),
+    text: (await page.getByTestId("comment").first().getByTestId("comment-text").first().textContent()).trim(),
+  };
+  step("persisted");
+  page.once("dialog", (d) => d.accept());
+  await page.getByTestId("reply").getByRole("button", { name: "Delete your comment" }).click();
+  await comments.filter({ hasText: "1" }).waitFor();
+  out.engage.deleted = { comments: (await comments.textContent()).trim(), replies: await page.getByTestId("reply").count() };
+  step("deleted");
+}
 
 // Notifications: a creator is live; a viewer finds the stream in Browse ("live now"), opens the
 // creator's channel from the watch page, follows it and turns on push in Settings → Notifications
@@ -1527,7 +1575,7 @@ async function notify() {
   await ctx.close();
 }
 
-const SCENARIOS = { notify, billing, maintenance, oauth, "chat-oauth": chatOauth, seed: creatorEndsAndAdminChangesPlan, "every-page": everyPage, sharing, latency, studio, videos, "past-broadcasts": pastBroadcasts, browse, profile };
+const SCENARIOS = { notify, billing, maintenance, oauth, "chat-oauth": chatOauth, seed: creatorEndsAndAdminChangesPlan, "every-page": everyPage, sharing, latency, studio, videos, "past-broadcasts": pastBroadcasts, browse, profile, engage };
 
 try {
   if (P.scenario) {

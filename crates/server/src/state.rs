@@ -83,6 +83,8 @@ pub struct Inner {
     pub videos: crate::service::videos::Videos,
     /// Resumable uploads (tus).
     pub uploads: crate::service::uploads::Uploads,
+    /// Likes, comments, views, watch time, trending.
+    pub engagement: crate::service::engagement::Engagement,
     /// Notifications: in the app, by email and by Web Push.
     pub notify: Arc<crate::service::notify::Notifier>,
 }
@@ -175,6 +177,10 @@ pub fn compose(
     );
     let uploads =
         crate::service::uploads::Uploads::new(db.clone(), videos.clone(), clock.clone(), staging);
+    let thumbnails =
+        crate::service::thumbnail::Thumbnails::new(Duration::from_secs(config.live_thumbnail_secs));
+    let engagement =
+        crate::service::engagement::Engagement::new(db.clone(), clock.clone(), master_key);
     let n = &config.notify;
     let notify = crate::service::notify::Notifier::new(
         db.clone(),
@@ -198,6 +204,7 @@ pub fn compose(
         },
     );
     Ok(AppState(Arc::new(Inner {
+        engagement,
         notify,
         identity,
         videos,
@@ -223,7 +230,7 @@ pub fn compose(
         socket_addresses,
         http,
         payments_limiter: RateLimiter::new(10, Duration::from_secs(60)),
-        thumbnails: Default::default(),
+        thumbnails,
         storage,
         pipeline,
     })))

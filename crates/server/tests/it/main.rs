@@ -11,6 +11,7 @@ mod billing;
 mod channels;
 mod connectors;
 mod discovery;
+mod engagement;
 mod media;
 mod notifications;
 mod oauth;

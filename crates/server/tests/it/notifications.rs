@@ -807,7 +807,139 @@ async fn sqlx_exec(app: &TestApp, sql: &str) {
     }
 }
 
+/// A reply tells the author of the comment answered (not the replier answering themselves); a
+/// public video ready tells the channel's followers (the fan-out the processing's `ready` event
+/// queues), a private one nobody.
+async fn replies_and_new_videos(b: Backend) {
+    let Some(app) = start(b).await else {
+        return;
+    };
+    let maker = register_user(&app, "maker@example.com", "Maker").await;
+    let ann = register_user(&app, "ann@example.com", "Ann").await;
+    let bob = register_user(&app, "bob@example.com", "Bob").await;
+    let db = &state(&app).db;
+    let id_of = |email: &'static str| async move {
+        db.user_by_email(email).await.expect("db").expect("user").id
+    };
+    let maker_id = id_of("maker@example.com").await;
+    let now = ferrocast_db::now_ms();
+    let mut videos = Vec::new();
+    for visibility in ["public", "private"] {
+        let uuid = ferrocast_server::service::videos::new_video_id();
+        db.create_video(
+            &ferrocast_db::videos::NewVideo {
+                uuid: &uuid,
+                user_id: maker_id,
+                source_id: None,
+                kind: "upload",
+                title: "Modular patching basics",
+                description: "",
+                tags: &[],
+                visibility,
+                status: "ready",
+                expires_at: None,
+            },
+            now,
+        )
+        .await
+        .expect("video");
+        videos.push(uuid);
+    }
+    let path = format!("/api/videos/{}/comments", videos[0]);
+    let (s, top) = send(
+        &app,
+        reqwest::Method::POST,
+        &path,
+        Some(&ann),
+        Some(json!({"body": "Which oscillator is that?"})),
+    )
+    .await;
+    assert_eq!(s, 201, "{top}");
+    let (s, own) = send(
+        &app,
+        reqwest::Method::POST,
+        &path,
+        Some(&ann),
+        Some(json!({"body": "Never mind", "parent_id": top["id"]})),
+    )
+    .await;
+    assert_eq!(s, 201, "{own}");
+    let (s, reply) = send(
+        &app,
+        reqwest::Method::POST,
+        &path,
+        Some(&bob),
+        Some(json!({"body": "A Plaits, I think", "parent_id": top["id"]})),
+    )
+    .await;
+    assert_eq!(s, 201, "{reply}");
+    let n = notifications(&app, &ann).await;
+    let replies: Vec<&Value> = n["notifications"]
+        .as_array()
+        .expect("list")
+        .iter()
+        .filter(|n| n["kind"] == "reply")
+        .collect();
+    assert_eq!(replies.len(), 1, "not for answering oneself: {n}");
+    assert_eq!(replies[0]["title"], "Bob replied to your comment");
+    assert_eq!(replies[0]["body"], "A Plaits, I think");
+    assert_eq!(replies[0]["url"], format!("/v/{}", videos[0]));
+
+    // Bob follows the channel; the public video reaches him, the private one does not.
+    let (s, _) = send(
+        &app,
+        reqwest::Method::POST,
+        "/api/channels/maker/follow",
+        Some(&bob),
+        None,
+    )
+    .await;
+    assert_eq!(s, 200);
+    let notify = &state(&app).notify;
+    for uuid in &videos {
+        notify.video_published(uuid).await.expect("queued");
+    }
+    let got = until(10, "the new-video notice", || async {
+        let n = notifications(&app, &bob).await;
+        let v: Vec<Value> = n["notifications"]
+            .as_array()
+            .expect("list")
+            .iter()
+            .filter(|n| n["kind"] == "video")
+            .cloned()
+            .collect();
+        (!v.is_empty()).then_some(v)
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let n = notifications(&app, &bob).await;
+    let all: Vec<&Value> = n["notifications"]
+        .as_array()
+        .expect("list")
+        .iter()
+        .filter(|n| n["kind"] == "video")
+        .collect();
+    assert_eq!(all.len(), 1, "{n}");
+    assert_eq!(got[0]["title"], "Maker published a video");
+    assert_eq!(got[0]["body"], "Modular patching basics");
+    assert_eq!(got[0]["url"], format!("/v/{}", videos[0]));
+    // The same video ready again (reprocessed) notifies nobody twice.
+    notify.video_published(&videos[0]).await.expect("queued");
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(
+        notifications(&app, &bob).await["notifications"]
+            .as_array()
+            .expect("list")
+            .iter()
+            .filter(|n| n["kind"] == "video")
+            .count(),
+        1
+    );
+    app.finish().await;
+}
+
 both_backends!(
     notifications_reach_followers,
+    replies_and_new_videos,
     email_preferences_unsubscribe_and_digest,
 );

@@ -1546,6 +1546,10 @@ async fn stream_info_and_browse_in_a_real_browser() {
     assert_eq!(w["category"], "Gaming", "{report:#}");
     assert_eq!(w["tags"], "#speedrun#retro", "{report:#}");
     assert_eq!(
+        w["description"], "Three classics back to back.\nViewers pick the order.",
+        "line breaks kept: {report:#}"
+    );
+    assert_eq!(
         w["pushed"], "Speedrunning the classics, part two",
         "{report:#}"
     );
@@ -1680,6 +1684,111 @@ async fn profile_and_channel_in_a_real_browser() {
     app.finish().await;
 }
 
+/// Likes and comments in Chromium: a signed-in viewer likes a video, comments, replies to the
+/// comment and sees the counts follow without a reload; a reload shows the same; deleting the
+/// reply brings the count down. What the page showed is what was stored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn likes_comments_and_replies_in_a_real_browser() {
+    let browser = browser();
+    let app = TestApp::start(Backend::Sqlite)
+        .await
+        .expect("sqlite always runs");
+    let creator = support::creator_with_source(&app, "creator@example.com").await;
+    support::register_user(&app, "viewer@example.com", "Viewer").await;
+    let db = crate::recording::db(&app).await;
+    let owner = crate::recording::user_of(&db, creator.id).await;
+    let uuid = ferrocast_server::service::videos::new_video_id();
+    db.create_video(
+        &ferrocast_db::videos::NewVideo {
+            uuid: &uuid,
+            user_id: owner,
+            source_id: Some(creator.id),
+            kind: "upload",
+            title: "Our first tour",
+            description: "Twelve cities in ten days.",
+            tags: &[],
+            visibility: "public",
+            status: "ready",
+            expires_at: None,
+        },
+        ferrocast_db::now_ms(),
+    )
+    .await
+    .expect("video");
+    let shots = shots_dir();
+    let report = run(
+        &browser,
+        json!({
+            "url": app.url(""),
+            "shots": shots,
+            "scenario": "engage",
+            "timeoutMs": 90_000,
+            "accounts": { "viewer": { "email": "viewer@example.com" } },
+            "video": uuid,
+        }),
+    )
+    .await;
+    assert_eq!(
+        report["steps"],
+        json!(["liked", "commented", "replied", "persisted", "deleted"]),
+        "{report:#}"
+    );
+    assert!(
+        report.get("pageErrors").is_none(),
+        "no script errors: {report:#}"
+    );
+    let e = &report["engage"];
+    assert_eq!(
+        e["before"],
+        json!({ "likes": "0", "comments": "0" }),
+        "{report:#}"
+    );
+    assert_eq!(
+        e["liked"],
+        json!({ "likes": "1", "pressed": "true" }),
+        "{report:#}"
+    );
+    assert_eq!(e["commented"], "1", "{report:#}");
+    assert_eq!(
+        e["replied"],
+        json!({ "comments": "2", "replies": 1 }),
+        "{report:#}"
+    );
+    assert_eq!(
+        e["reloaded"],
+        json!({
+            "likes": "1",
+            "pressed": "true",
+            "comments": "2",
+            "text": "What a great video!\nThe second half especially."
+        }),
+        "{report:#}"
+    );
+    assert_eq!(
+        e["deleted"],
+        json!({ "comments": "1", "replies": 0 }),
+        "{report:#}"
+    );
+    assert_shots(&shots, &["video-comments"]);
+    // Stored as the page showed it.
+    let (_, v) = support::call(&app, "GET", &format!("/api/videos/{uuid}"), None, None).await;
+    assert_eq!((&v["likes"], &v["comments"]), (&json!(1), &json!(1)), "{v}");
+    let (_, list) = support::call(
+        &app,
+        "GET",
+        &format!("/api/videos/{uuid}/comments"),
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(
+        list["comments"][0]["author"]["display_name"], "Viewer",
+        "{list}"
+    );
+    assert_eq!(list["comments"][0]["reply_count"], 0, "{list}");
+    app.finish().await;
+}
+
 /// Notifications in Chromium: a creator is live with ffmpeg; a second user finds the stream in
 /// Browse's live now, opens the creator's channel from the watch page, follows it and turns on
 /// push (permission granted; the push service is the Node stand-in). The creator goes live again:
@@ -1690,8 +1799,10 @@ async fn notifications_in_a_real_browser() {
     require("ffmpeg");
     let browser = browser();
     let mut opts = Options::default();
-    opts.extra.push(("push_allow_private_endpoints", "true".into()));
-    opts.extra.push(("vapid_subject", "mailto:ops@example.com".into()));
+    opts.extra
+        .push(("push_allow_private_endpoints", "true".into()));
+    opts.extra
+        .push(("vapid_subject", "mailto:ops@example.com".into()));
     let app = TestApp::start_with(Backend::Sqlite, opts)
         .await
         .expect("sqlite always runs");
@@ -1728,19 +1839,40 @@ async fn notifications_in_a_real_browser() {
     .await;
     assert_eq!(
         report["steps"],
-        json!(["found live", "followed", "push on", "live again", "bell", "opened"]),
+        json!([
+            "found live",
+            "followed",
+            "push on",
+            "live again",
+            "bell",
+            "opened"
+        ]),
         "{report:#}"
     );
-    assert!(report.get("pageErrors").is_none(), "no script errors: {report:#}");
-    assert_eq!(report["permission"], "granted", "{report:#}");
-    assert_eq!(report["serviceWorker"], true, "the service worker is active: {report:#}");
-    let after = report["bellAfterMs"].as_u64().expect("ms");
-    assert!(after <= 5000, "the bell within 5 s of going live: {after} ms");
     assert!(
-        report["notice"].as_str().is_some_and(|n| n.contains("Streamer is live") && n.contains(title)),
+        report.get("pageErrors").is_none(),
+        "no script errors: {report:#}"
+    );
+    assert_eq!(report["permission"], "granted", "{report:#}");
+    assert_eq!(
+        report["serviceWorker"], true,
+        "the service worker is active: {report:#}"
+    );
+    let after = report["bellAfterMs"].as_u64().expect("ms");
+    assert!(
+        after <= 5000,
+        "the bell within 5 s of going live: {after} ms"
+    );
+    assert!(
+        report["notice"]
+            .as_str()
+            .is_some_and(|n| n.contains("Streamer is live") && n.contains(title)),
         "{report:#}"
     );
-    assert_eq!(report["unreadAfter"], 0, "opening the notice read it: {report:#}");
+    assert_eq!(
+        report["unreadAfter"], 0,
+        "opening the notice read it: {report:#}"
+    );
     assert_shots(&shots, &["settings-notifications", "notifications-bell"]);
 
     // The email, at the tests' SMTP server.
@@ -1757,7 +1889,10 @@ async fn notifications_in_a_real_browser() {
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
     let mail = mail.expect("the go-live email");
-    assert!(mail.contains("List-Unsubscribe-Post: List-Unsubscribe=One-Click"), "{mail}");
+    assert!(
+        mail.contains("List-Unsubscribe-Post: List-Unsubscribe=One-Click"),
+        "{mail}"
+    );
 
     // The push, at the stand-in: verified and decrypted there.
     let endpoint = subscription["endpoint"].as_str().expect("endpoint");
