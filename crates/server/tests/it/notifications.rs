@@ -814,7 +814,7 @@ async fn replies_and_new_videos(b: Backend) {
     let Some(app) = start(b).await else {
         return;
     };
-    let maker = register_user(&app, "maker@example.com", "Maker").await;
+    register_user(&app, "maker@example.com", "Maker").await;
     let ann = register_user(&app, "ann@example.com", "Ann").await;
     let bob = register_user(&app, "bob@example.com", "Bob").await;
     let db = &state(&app).db;
