@@ -1,6 +1,6 @@
 // Notifications in the app: the bell in the top bar (unread count, the latest notices, live
 // over Socket.IO as `notification`), and this browser's Web Push subscription.
-import { useEffect, useRef, useState } from "react";
+import { useEffect, useRef, useState, type CSSProperties } from "react";
 import { io } from "socket.io-client";
 import { api, session, type Schemas } from "./api";
 import { Link, navigate } from "./router";
@@ -24,6 +24,8 @@ export function Bell() {
   const [list, setList] = useState<Notice[]>([]);
   const [unread, setUnread] = useState(0);
   const [open, setOpen] = useState(false);
+  // Where the panel starts on a phone, where it spans the screen below the bell.
+  const [top, setTop] = useState(56);
   const [error, setError] = useState("");
   const box = useRef<HTMLDivElement>(null);
 
@@ -84,7 +86,10 @@ export function Bell() {
   const label = unread ? `Notifications, ${unread} unread` : "Notifications";
   return (
     <div className="bell" ref={box}>
-      <button type="button" className="bell-button" aria-label={label} aria-expanded={open} aria-haspopup="true" onClick={() => setOpen(!open)} data-testid="bell">
+      <button type="button" className="bell-button" aria-label={label} aria-expanded={open} aria-haspopup="true" onClick={(e) => {
+          setTop(Math.round(e.currentTarget.getBoundingClientRect().bottom + 8));
+          setOpen(!open);
+        }} data-testid="bell">
         <svg viewBox="0 0 24 24" width="20" height="20" fill="none" stroke="currentColor" strokeWidth="2" strokeLinecap="round" strokeLinejoin="round" aria-hidden="true">
           <path d="M6 8a6 6 0 0 1 12 0c0 7 3 9 3 9H3s3-2 3-9" />
           <path d="M10.3 21a1.94 1.94 0 0 0 3.4 0" />
@@ -92,7 +97,7 @@ export function Bell() {
         {unread > 0 && <span className="bell-count" data-testid="bell-count">{unread > 99 ? "99+" : unread}</span>}
       </button>
       {open && (
-        <div className="bell-panel" role="dialog" aria-label="Notifications">
+        <div className="bell-panel" role="dialog" aria-label="Notifications" style={{ "--bell-top": `${top}px` } as CSSProperties}>
           <div className="bell-head">
             <strong>Notifications</strong>
             {unread > 0 && <button type="button" className="link" onClick={readAll}>Mark all read</button>}
