@@ -938,8 +938,83 @@ async fn replies_and_new_videos(b: Backend) {
     app.finish().await;
 }
 
+/// A push service that hangs holds this node's only delivery worker; meanwhile the creator goes
+/// live: the stream is live and the follower's in-app notice arrives at once all the same
+/// (neither waits for push).
+async fn a_hanging_push_service_delays_nothing(b: Backend) {
+    support::require("ffmpeg");
+    let Some(app) = TestApp::start_with(
+        b,
+        Options {
+            extra: vec![
+                ("push_allow_private_endpoints", "true".into()),
+                ("push_timeout_ms", "30000".into()),
+                ("notify_workers", "1".into()),
+            ],
+            ..Options::default()
+        },
+    )
+    .await
+    else {
+        return;
+    };
+    let push = PushService::start().await;
+    let creator = creator_with_source(&app, "creator@example.com").await;
+    let viewer = register_user(&app, "viewer@example.com", "Viewer").await;
+    let fan = register_user(&app, "fan@example.com", "Fan").await;
+    let hang = push.subscription("hang").await;
+    let (s, _) = send(
+        &app,
+        reqwest::Method::POST,
+        "/api/push/subscriptions",
+        Some(&viewer),
+        Some(hang.clone()),
+    )
+    .await;
+    assert_eq!(s, 201);
+    let (s, _) = send(
+        &app,
+        reqwest::Method::POST,
+        "/api/channels/streamer/follow",
+        Some(&viewer),
+        None,
+    )
+    .await;
+    assert_eq!(s, 200);
+    // Someone follows the viewer: its push goes to the hanging service and holds the worker.
+    let (s, _) = send(
+        &app,
+        reqwest::Method::POST,
+        "/api/channels/viewer/follow",
+        Some(&fan),
+        None,
+    )
+    .await;
+    assert_eq!(s, 200);
+    let endpoint = hang["endpoint"].as_str().expect("endpoint").to_string();
+    until(10, "the push to hang", || async {
+        (!push.received_for(&endpoint).await.is_empty()).then_some(())
+    })
+    .await;
+    let mut ff = support::publish(&app.rtmp_url(), &creator.key, 5, &[]);
+    let to_live = wait_live(&app, &creator.playback_id).await;
+    let live_at = Instant::now();
+    assert!(to_live < Duration::from_secs(8), "live after {to_live:?}");
+    until(5, "the in-app notice while push hangs", || async {
+        (!live_notices(&app, &viewer).await.is_empty()).then_some(())
+    })
+    .await;
+    assert!(live_at.elapsed() < Duration::from_secs(5));
+    // The worker is still held by the first push: the go-live push has not been tried yet.
+    assert_eq!(push.received_for(&endpoint).await.len(), 1);
+    let _ = ff.wait();
+    drop(push);
+    app.finish().await;
+}
+
 both_backends!(
     notifications_reach_followers,
+    a_hanging_push_service_delays_nothing,
     replies_and_new_videos,
     email_preferences_unsubscribe_and_digest,
 );
