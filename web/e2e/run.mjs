@@ -1273,6 +1273,21 @@ async function pastBroadcasts() {
   await page.waitForFunction(() => (document.querySelector("[data-testid=vod-video]")?.currentTime ?? 0) > 1, null, { timeout: 20000 });
   out.past.played = await video.evaluate((v) => ({ t: v.currentTime, duration: v.duration, frames: v.getVideoPlaybackQuality().totalVideoFrames }));
   step("plays");
+  // The player counted the view; leaving the page sends the time played (a heartbeat), and
+  // Browse lists the video among the trending ones.
+  await page.getByTestId("view-count").filter({ hasText: "1 view" }).waitFor({ timeout: 10000 });
+  out.past.views = (await page.getByTestId("view-count").textContent()).trim();
+  await page.waitForTimeout(1500);
+  step("counted");
+  await page.goto(`${P.url}/browse`);
+  const trending = page.getByTestId("trending-card");
+  await trending.first().waitFor({ timeout: 10000 });
+  out.past.trending = {
+    cards: await trending.count(),
+    title: (await trending.first().locator(".vod-card-title").textContent()).trim(),
+    views: (await trending.first().getByTestId("trending-views").textContent()).trim(),
+  };
+  step("trending");
   await ctx.close();
 }
 

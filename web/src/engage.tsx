@@ -3,7 +3,7 @@
 // write one, Reply, Report and Delete where the viewer may. Counts change as the viewer acts,
 // without a reload. The player reports the view and the watch time (`useWatchReport`).
 import { useEffect, useRef, useState, type FormEvent } from "react";
-import { api, ApiError, type Schemas } from "./api";
+import { api, ApiError, session, type Schemas } from "./api";
 import { Avatar } from "./profile";
 import { Link } from "./router";
 import { Problem, useUser } from "./ui";
@@ -62,7 +62,14 @@ export function useWatchReport(video: React.RefObject<HTMLVideoElement | null>, 
       if (played < 0.5) return;
       const watched_s = Math.min(600, played);
       played = 0;
-      api("POST", `${base}/heartbeat`, { view_id: viewId, position_s: v.currentTime, watched_s } satisfies Schemas["Heartbeat"]).catch(() => undefined);
+      // `keepalive`, so that the last beat is sent as the page goes away.
+      const s = session();
+      fetch(`${base}/heartbeat`, {
+        method: "POST",
+        keepalive: true,
+        headers: { "content-type": "application/json", ...(s ? { authorization: `Bearer ${s.access_token}` } : {}) },
+        body: JSON.stringify({ view_id: viewId, position_s: v.currentTime, watched_s } satisfies Schemas["Heartbeat"]),
+      }).catch(() => undefined);
     };
     v.addEventListener("timeupdate", onTime);
     v.addEventListener("seeked", onSeek);

@@ -85,6 +85,8 @@ pub struct ViewRecord {
     pub at: i64,
     /// Watch time credited to it (ms).
     pub watched_ms: i64,
+    /// The wall time its heartbeats have used up (ms).
+    pub credited_until: i64,
 }
 
 /// A video's figures: views, watch time and the average view's duration.
@@ -368,8 +370,8 @@ impl Db {
         })
     }
 
-    /// The chat rules of every source of `owner_id`'s channel: (slow mode seconds, blocked
-    /// words JSON, links allowed).
+    /// The chat rules set on the sources of `owner_id`'s channel (sources that never set any
+    /// are left out: the defaults restrict nothing).
     pub async fn channel_chat_settings(
         &self,
         owner_id: i64,
@@ -491,8 +493,8 @@ impl Db {
                 return Ok(ViewOutcome { counted: false, view_id });
             }
             let view_id: i64 = sqlx::query_scalar(
-                "INSERT INTO video_views (video_id, viewer_key, user_id, at, watched_ms, updated_at) \
-                 VALUES ($1, $2, $3, $4, 0, $4) RETURNING id",
+                "INSERT INTO video_views (video_id, viewer_key, user_id, at, watched_ms, credited_until, updated_at) \
+                 VALUES ($1, $2, $3, $4, 0, $4, $4) RETURNING id",
             )
             .bind(video_id).bind(viewer_key).bind(user_id).bind(now).fetch_one(&mut *tx).await?;
             sqlx::query("UPDATE video_viewers SET view_id = $3 WHERE video_id = $1 AND viewer_key = $2")
@@ -508,7 +510,7 @@ impl Db {
     pub async fn view_by_id(&self, id: i64) -> Result<Option<ViewRecord>, DbError> {
         on_pool!(self, p => {
             let row = sqlx::query(
-                "SELECT id, video_id, viewer_key, at, watched_ms FROM video_views WHERE id = $1",
+                "SELECT id, video_id, viewer_key, at, watched_ms, credited_until FROM video_views WHERE id = $1",
             )
             .bind(id).fetch_optional(p).await?;
             match row {
@@ -518,6 +520,7 @@ impl Db {
                     viewer_key: r.try_get("viewer_key")?,
                     at: r.try_get("at")?,
                     watched_ms: r.try_get("watched_ms")?,
+                    credited_until: r.try_get("credited_until")?,
                 })),
                 None => Ok(None),
             }
@@ -539,23 +542,24 @@ impl Db {
         })
     }
 
-    /// Adds `credit_ms` of watch time to a view — only if its credited time is still
-    /// `expected_ms` (what the caller computed the credit from); `false` if another heartbeat
-    /// came first (compute again). The video's total goes up in the same transaction.
+    /// Adds `credit_ms` of watch time to a view and moves its `credited_until` on to `until` —
+    /// only if `credited_until` is still what the caller computed the credit from (`view`);
+    /// `false` if another heartbeat came first (compute again). The video's total goes up in
+    /// the same transaction.
     pub async fn credit_watch(
         &self,
         view: &ViewRecord,
-        expected_ms: i64,
         credit_ms: i64,
+        until: i64,
         now: i64,
     ) -> Result<bool, DbError> {
         on_pool!(self, p => {
             let mut tx = p.begin().await?;
             let n = sqlx::query(
-                "UPDATE video_views SET watched_ms = watched_ms + $3, updated_at = $4 \
-                 WHERE id = $1 AND watched_ms = $2",
+                "UPDATE video_views SET watched_ms = watched_ms + $3, credited_until = $4, updated_at = $5 \
+                 WHERE id = $1 AND credited_until = $2",
             )
-            .bind(view.id).bind(expected_ms).bind(credit_ms).bind(now)
+            .bind(view.id).bind(view.credited_until).bind(credit_ms).bind(until).bind(now)
             .execute(&mut *tx).await?.rows_affected();
             if n == 0 {
                 return Ok(false);

@@ -15,12 +15,16 @@ pub const MAX_REASON_CHARS: usize = 500;
 /// or a player that starts again within it is the same view.
 pub const VIEW_WINDOW_MS: i64 = 30 * 60 * 1000;
 
-/// What a heartbeat may claim beyond the wall time that passed since its view began: the
-/// player measures on its own clock, and its first beat may race the view's answer.
+/// What a heartbeat may claim beyond the wall time that passed: the player measures on its own
+/// clock, and its first beat may race the view's answer.
 pub const HEARTBEAT_SLACK_MS: i64 = 2_000;
-/// The most one heartbeat may claim (players beat every 15 s; a tab that slept sends one
-/// late beat).
+/// The most one heartbeat may claim (players beat every 15 s; a tab whose beats could not be
+/// sent for a while sends one late beat).
 pub const MAX_HEARTBEAT_SECONDS: f64 = 600.0;
+/// The most wall time a view banks while no heartbeat comes: a view left open (or an old view
+/// id replayed) cannot claim the hours since it began, only this much more than the time
+/// since.
+pub const MAX_BANKED_MS: i64 = 600_000;
 
 /// Half-life of engagement in trending: what happened a day ago counts half as much.
 pub const TRENDING_HALF_LIFE_MS: i64 = 24 * 3600 * 1000;
@@ -92,13 +96,19 @@ pub fn clean_reason(text: &str) -> Result<String, String> {
     Ok(cleaned)
 }
 
-/// How many milliseconds of a heartbeat's claim to credit: what the player says it played,
-/// but never more than the wall time since the view began (`view_at`, plus
-/// [`HEARTBEAT_SLACK_MS`]) less what was credited already, so that beats sent faster, twice,
-/// from two tabs or with inflated numbers add up to no more than the time that passed.
-pub fn heartbeat_credit(claimed_ms: i64, view_at: i64, credited_ms: i64, now_ms: i64) -> i64 {
-    let allowance = (now_ms - view_at + HEARTBEAT_SLACK_MS - credited_ms).max(0);
-    claimed_ms.clamp(0, allowance)
+/// How many milliseconds of a heartbeat's claim to credit, and the view's new `credited_until`.
+///
+/// A view's heartbeats use up wall time: `credited_until` starts at the view's start and moves
+/// on by what each beat is credited. A beat is credited what the player says it played, but
+/// never more than the wall time from `credited_until` to now (plus [`HEARTBEAT_SLACK_MS`]),
+/// and wall time older than [`MAX_BANKED_MS`] is forfeited. So beats sent faster, twice, from
+/// two tabs or with inflated numbers add up to no more than the time that passed since the view
+/// began (plus the slack), and a view left idle cannot be replayed for hours of watch time.
+pub fn heartbeat_credit(claimed_ms: i64, credited_until: i64, now_ms: i64) -> (i64, i64) {
+    let from = credited_until.max(now_ms - MAX_BANKED_MS);
+    let allowance = (now_ms - from + HEARTBEAT_SLACK_MS).max(0);
+    let credit = claimed_ms.clamp(0, allowance);
+    (credit, from + credit)
 }
 
 /// The weight at `now_ms` of engagement that happened at `at_ms`: 1 now, ½ one half-life ago.
@@ -166,15 +176,24 @@ mod tests {
     #[test]
     fn heartbeats_never_credit_more_than_the_time_that_passed() {
         // 15 s after the view, a claim of 15 s is credited.
-        assert_eq!(heartbeat_credit(15_000, 0, 0, 15_000), 15_000);
+        assert_eq!(heartbeat_credit(15_000, 0, 15_000), (15_000, 15_000));
         // A claim of an hour 15 s in: only the wall time (and the slack).
-        assert_eq!(heartbeat_credit(3_600_000, 0, 0, 15_000), 17_000);
+        assert_eq!(heartbeat_credit(3_600_000, 0, 15_000), (17_000, 17_000));
         // A second beat at once: nothing left to credit but what the slack leaves.
-        assert_eq!(heartbeat_credit(15_000, 0, 17_000, 15_100), 100);
+        assert_eq!(heartbeat_credit(15_000, 17_000, 15_100), (100, 17_100));
         // Negative claims credit nothing.
-        assert_eq!(heartbeat_credit(-5, 0, 0, 10_000), 0);
+        assert_eq!(heartbeat_credit(-5, 0, 10_000), (0, 0));
         // A clock that went back credits nothing.
-        assert_eq!(heartbeat_credit(1000, 50_000, 0, 10_000), 0);
+        assert_eq!(heartbeat_credit(1000, 50_000, 10_000), (0, 50_000));
+        // A view idle for hours banks ten minutes, not the hours.
+        let hours = 5 * 3_600_000;
+        assert_eq!(
+            heartbeat_credit(3_600_000, 0, hours),
+            (
+                MAX_BANKED_MS + HEARTBEAT_SLACK_MS,
+                hours + HEARTBEAT_SLACK_MS
+            )
+        );
     }
 
     #[test]
@@ -187,13 +206,17 @@ mod tests {
 
     proptest! {
         #[test]
-        fn beats_add_up_to_at_most_the_elapsed_time(beats in proptest::collection::vec((0i64..60_000, 0i64..200_000), 1..40)) {
-            let mut now = 0;
-            let mut credited = 0;
+        fn beats_add_up_to_at_most_the_elapsed_time(beats in proptest::collection::vec((0i64..900_000, 0i64..700_000), 1..40)) {
+            let (mut now, mut until, mut credited) = (0, 0, 0);
             for (gap, claim) in beats {
                 now += gap;
-                credited += heartbeat_credit(claim, 0, credited, now);
+                let (credit, next) = heartbeat_credit(claim, until, now);
+                prop_assert!(credit >= 0 && credit <= claim);
+                prop_assert!(next >= until);
+                until = next;
+                credited += credit;
                 prop_assert!(credited <= now + HEARTBEAT_SLACK_MS);
+                prop_assert!(until <= now + HEARTBEAT_SLACK_MS);
             }
         }
 

@@ -44,7 +44,8 @@ CREATE INDEX idx_reports_status ON reports(status, id);
 
 -- Counted views. `viewer_key` is `u:<user id>` for a signed-in viewer, else `a:` and a keyed
 -- hash of the client's address and User-Agent (the address itself is not stored).
--- `watched_ms` is the watch time the view's heartbeats were credited.
+-- `watched_ms` is the watch time the view's heartbeats were credited; `credited_until` the
+-- wall time they have used up (it starts at `at`; see ferrocast_domain::engagement).
 CREATE TABLE video_views (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     video_id BIGINT NOT NULL REFERENCES videos(id) ON DELETE CASCADE,
@@ -52,6 +53,7 @@ CREATE TABLE video_views (
     user_id BIGINT REFERENCES users(id) ON DELETE SET NULL,
     at BIGINT NOT NULL,
     watched_ms BIGINT NOT NULL DEFAULT 0,
+    credited_until BIGINT NOT NULL,
     updated_at BIGINT NOT NULL
 );
 CREATE INDEX idx_video_views_video ON video_views(video_id, at);

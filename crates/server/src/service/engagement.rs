@@ -498,7 +498,7 @@ impl Engagement {
     }
 
     /// Credits a player's heartbeat: `watched_s` seconds played since its previous beat, never
-    /// more than the wall time since the view began less what was credited already. The view is
+    /// more than the wall time the view has not used up yet ([`heartbeat_credit`]). The view is
     /// `view_id` if it is this viewer's, else the viewer's current view. (credited ms, the
     /// view's watch time ms).
     pub async fn heartbeat(
@@ -538,15 +538,11 @@ impl Engagement {
                 .filter(|w| w.video_id == v.id && w.viewer_key == key)
                 .ok_or(EngagementError::NoView)?;
             let now = self.clock.now_ms();
-            let credit = heartbeat_credit(claimed_ms, view.at, view.watched_ms, now);
+            let (credit, until) = heartbeat_credit(claimed_ms, view.credited_until, now);
             if credit == 0 {
                 return Ok((0, view.watched_ms));
             }
-            if self
-                .db
-                .credit_watch(&view, view.watched_ms, credit, now)
-                .await?
-            {
+            if self.db.credit_watch(&view, credit, until, now).await? {
                 return Ok((credit, view.watched_ms + credit));
             }
         }

@@ -812,6 +812,30 @@ async fn views_count_once_per_window_and_heartbeats_are_bounded(b: Backend) {
         .await
         .expect("owner");
     assert_eq!(later[0].analytics.views, 1, "the view in the range only");
+
+    // A view left idle for hours (or its id replayed later) cannot claim the hours: ten minutes
+    // of wall time are banked at most, then it is credited as time passes.
+    let banked = ferrocast_domain::engagement::MAX_BANKED_MS;
+    let slack = ferrocast_domain::engagement::HEARTBEAT_SLACK_MS;
+    clock.advance(5 * HOUR);
+    assert_eq!(beat(600.0).await.expect("beat").0, banked);
+    assert_eq!(
+        beat(600.0).await.expect("beat").0,
+        slack,
+        "then only the slack"
+    );
+    assert_eq!(beat(600.0).await.expect("beat").0, 0);
+    clock.advance(5 * HOUR);
+    let (newer, _) = e.view(&v.uuid, anon("ua"), "10.9.8.7").await.expect("view");
+    assert!(newer.counted, "a new view hours later");
+    let total = 47_000 + banked + slack + banked;
+    assert_eq!(
+        beat(600.0).await.expect("beat"),
+        (banked, total),
+        "the old view's id replayed banks no more than ten minutes either"
+    );
+    let a = store.video_analytics(v.id).await.expect("analytics");
+    assert_eq!((a.views, a.watch_ms), (3, total));
     app.finish().await;
 }
 

@@ -1455,7 +1455,11 @@ async fn upload_process_and_play_a_video_in_a_real_browser() {
         }),
     )
     .await;
-    assert_eq!(report["steps"], json!(["listed", "plays"]), "{report:#}");
+    assert_eq!(
+        report["steps"],
+        json!(["listed", "plays", "counted", "trending"]),
+        "{report:#}"
+    );
     assert!(
         report.get("pageErrors").is_none(),
         "no script errors: {report:#}"
@@ -1480,6 +1484,37 @@ async fn upload_process_and_play_a_video_in_a_real_browser() {
         "{report:#}"
     );
     assert_shots(&shots, &["watch-past-broadcasts"]);
+    // The player counted one view and, as the page went, the time it played; Browse listed
+    // the recording as trending.
+    assert_eq!(past["views"], "1 view", "{report:#}");
+    assert_eq!(
+        past["trending"],
+        json!({ "cards": 1, "title": recording.title, "views": "1 view" }),
+        "{report:#}"
+    );
+    let mut analytics = Value::Null;
+    for _ in 0..20 {
+        let (status, a) = support::call(
+            &app,
+            "GET",
+            &format!("/api/videos/{}/analytics", recording.uuid),
+            Some(&creator.token),
+            None,
+        )
+        .await;
+        assert_eq!(status, 200, "{a}");
+        analytics = a;
+        if analytics["watch_seconds"].as_f64().unwrap_or(0.0) > 0.0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
+    assert_eq!(analytics["views"], 1, "{analytics}");
+    let watched = analytics["watch_seconds"].as_f64().unwrap_or(0.0);
+    assert!(
+        (1.0..30.0).contains(&watched),
+        "the time played, credited as the page went: {analytics} ({report:#})"
+    );
     app.finish().await;
 }
 
