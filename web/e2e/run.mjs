@@ -494,6 +494,8 @@ const PAGES = [
   { name: "page-video-missing", as: "anon", path: "/v/00000000-0000-4000-8000-000000000000", ready: heading("This video does not exist or is private"), dark: true },
   { name: "page-admin", as: "admin", path: "/admin", ready: (page) => page.getByTestId("figures").waitFor(), dark: true },
   { name: "page-browse", as: "anon", path: "/browse", ready: (page) => page.getByTestId("browse-empty").waitFor(), dark: true },
+  { name: "page-settings-notifications", as: "creator", path: "/settings/notifications", ready: heading("What you are told, and how"), dark: true },
+  { name: "page-unsubscribe", as: "anon", path: "/unsubscribe?token=x", ready: heading("Stop these emails?") },
   { name: "page-shorts", as: "anon", path: "/shorts", ready: (page) => page.getByTestId("shorts-empty").waitFor() },
   { name: "page-search", as: "anon", path: "/search?q=zzqqxxyy", ready: (page) => page.getByTestId("search-empty").waitFor(), dark: true },
   {
@@ -1554,7 +1556,97 @@ async function engage() {
   step("deleted");
 }
 
-const SCENARIOS = { billing, maintenance, oauth, "chat-oauth": chatOauth, seed: creatorEndsAndAdminChangesPlan, "every-page": everyPage, sharing, latency, studio, videos, "past-broadcasts": pastBroadcasts, browse, profile, search: searchAndSchedule, engage };
+// Notifications: a creator is live; a viewer finds the stream in Browse ("live now"), opens the
+// creator's channel from the watch page, follows it and turns on push in Settings → Notifications
+// (permission granted in the context; the browser's push service is the tests' stand-in: Chromium
+// would register with Google's, which a test cannot reach, so `pushManager.subscribe` answers
+// with the stand-in's subscription and the app stores it as it would a real one). The creator
+// goes live again; the viewer's bell shows the notice within 5 s, and opening it leads to the
+// stream. P: url, shots, accounts.viewer, ingest, key, playbackId, title, push (the
+// subscription).
+async function notify() {
+  const encode = (seconds) =>
+    ffmpeg([
+      "-re", "-f", "lavfi", "-i", "testsrc=size=640x360:rate=30", "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100",
+      "-c:v", "libx264", "-preset", "veryfast", "-tune", "zerolatency", "-g", "30", "-pix_fmt", "yuv420p",
+      "-c:a", "aac", "-b:a", "96k", "-t", String(seconds), "-f", "flv", `${P.ingest}/${P.key}`,
+    ]);
+  const isLive = async () => (await (await fetch(`${P.url}/api/watch/${P.playbackId}`)).json()).live === true;
+  const first = encode(120);
+  const firstDone = new Promise((r) => first.on("exit", r));
+
+  const ctx = await browser.newContext({ viewport: DESKTOP });
+  await ctx.grantPermissions(["notifications"], { origin: P.url });
+  await ctx.addInitScript((sub) => {
+    if (!("PushManager" in self)) return;
+    let current = null;
+    const make = () => ({
+      endpoint: sub.endpoint,
+      expirationTime: null,
+      toJSON: () => ({ endpoint: sub.endpoint, expirationTime: null, keys: sub.keys }),
+      unsubscribe: async () => ((current = null), true),
+    });
+    PushManager.prototype.subscribe = async function () {
+      return (current = make());
+    };
+    PushManager.prototype.getSubscription = async function () {
+      return current;
+    };
+  }, P.push);
+  const page = await login(ctx, P.accounts.viewer.email);
+  page.on("pageerror", (e) => (out.pageErrors = [...(out.pageErrors ?? []), `viewer: ${e}`]));
+  await page.getByRole("navigation", { name: "Main" }).getByRole("link", { name: "Browse" }).click();
+  await page.waitForURL("**/browse");
+  const card = page.getByTestId("live-card").filter({ hasText: P.title });
+  await card.waitFor({ timeout: 30000 });
+  step("found live");
+  await card.click();
+  await page.waitForURL("**/watch/**");
+  await page.getByTestId("watch-creator-link").click();
+  await page.waitForURL("**/c/**");
+  await page.getByTestId("channel-follow").click();
+  await page.getByTestId("channel-follow").filter({ hasText: "Following" }).waitFor({ timeout: 10000 });
+  step("followed");
+
+  await page.goto(P.url + "/settings/notifications");
+  await page.getByRole("heading", { name: "What you are told, and how" }).waitFor();
+  await page.getByTestId("push-toggle").click();
+  await page.getByTestId("push-toggle").filter({ hasText: "Turn off push" }).waitFor({ timeout: 15000 });
+  out.serviceWorker = await page.evaluate(async () => !!(await navigator.serviceWorker.getRegistration("/"))?.active);
+  out.permission = await page.evaluate(() => Notification.permission);
+  await shot(page, "settings-notifications");
+  step("push on");
+
+  // The creator stops, and comes back a little later.
+  first.kill("SIGINT");
+  await firstDone;
+  for (let i = 0; i < 100 && (await isLive()); i++) await page.waitForTimeout(200);
+  await page.goto(P.url + "/browse");
+  await page.getByTestId("bell").waitFor();
+  // The page's socket is in the user's room before the creator goes live again.
+  await page.waitForTimeout(1000);
+  const second = encode(60);
+  while (!(await isLive())) await page.waitForTimeout(100);
+  const liveAt = Date.now();
+  step("live again");
+  await page.getByTestId("bell-count").filter({ hasText: "1" }).waitFor({ timeout: 15000 });
+  out.bellAfterMs = Date.now() - liveAt;
+  await page.getByTestId("bell").click();
+  const notice = page.getByTestId("notice").first();
+  await notice.waitFor();
+  out.notice = (await notice.textContent()).trim();
+  await shot(page, "notifications-bell");
+  step("bell");
+  await notice.click();
+  await page.waitForURL(`**/watch/${P.playbackId}`);
+  await page.getByTestId("bell-count").waitFor({ state: "detached", timeout: 5000 }).catch(() => {});
+  out.unreadAfter = await page.getByTestId("bell-count").count();
+  step("opened");
+  second.kill("SIGINT");
+  await ctx.close();
+}
+
+const SCENARIOS = { billing, maintenance, oauth, "chat-oauth": chatOauth, seed: creatorEndsAndAdminChangesPlan, "every-page": everyPage, sharing, latency, studio, videos, "past-broadcasts": pastBroadcasts, browse, profile, search: searchAndSchedule, engage, notify };
 
 try {
   if (P.scenario) {

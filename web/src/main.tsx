@@ -21,6 +21,8 @@ const Library = lazy(() => import("./pages/Library"));
 const Video = lazy(() => import("./pages/Video"));
 const Browse = lazy(() => import("./pages/Browse"));
 const Channel = lazy(() => import("./pages/Channel"));
+const Notifications = lazy(() => import("./pages/Notifications"));
+const Unsubscribe = lazy(() => import("./pages/Unsubscribe"));
 const Search = lazy(() => import("./pages/Search"));
 const Shorts = lazy(() => import("./pages/Shorts"));
 
@@ -74,6 +76,8 @@ function App() {
   else if (path.startsWith("/dashboard/subscription/receipts/")) page = <Receipt id={decodeURIComponent(path.slice("/dashboard/subscription/receipts/".length))} />;
   else if (path === "/admin") page = <Admin />;
   else if (path === "/settings") page = <Settings />;
+  else if (path === "/settings/notifications") page = <Notifications />;
+  else if (path === "/unsubscribe") page = <Unsubscribe />;
   else if (path === "/forgot-password") page = <Recover />;
   else if (path === "/auth/complete") page = <AuthComplete />;
   else if (path === "/library") page = <Library />;

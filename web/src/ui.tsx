@@ -3,6 +3,7 @@ import { useEffect, useState, type ReactNode } from "react";
 import { ApiError, logout, session, type User } from "./api";
 import { Mark } from "./brand";
 import { Link, navigate, usePath } from "./router";
+import { Bell } from "./notify";
 import "./search.css";
 
 export function useUser(): User | null {
@@ -38,6 +39,7 @@ export function Frame({ children }: { children: ReactNode }) {
               <Link href="/library" aria-current={here("/library")}>Videos</Link>
               <Link href="/dashboard/subscription" aria-current={here("/dashboard/subscription")}>Billing</Link>
               <Link href="/settings" aria-current={here("/settings")}>Settings</Link>
+              <Bell />
               {user.role === "admin" && <Link href="/admin" aria-current={here("/admin")}>Admin</Link>}
               <button
                 className="link"

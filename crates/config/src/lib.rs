@@ -105,6 +105,14 @@ pub const SETTINGS: &[Setting] = &[
     Setting { key: "job_workers", default: Some("1"), secret: false, help: "Video processing jobs (packaging recordings, transcoding uploads) this node runs at once; 0: none (another node processes)" },
     Setting { key: "job_lease_ms", default: Some("60000"), secret: false, help: "Milliseconds a node holds a job between heartbeats before another node may take it over" },
     Setting { key: "live_thumbnail_secs", default: Some("60"), secret: false, help: "Seconds between the pictures of each live stream (browse cards, link previews): one keyframe decoded each time, 5 to 3600" },
+    Setting { key: "vapid_subject", default: None, secret: false, help: "Contact sent to Web Push services with every push (RFC 8292 `sub`): `mailto:you@example.com` or an https URL; default: mailto: and MAIL_FROM's address" },
+    Setting { key: "notify_workers", default: Some("2"), secret: false, help: "Notification deliveries (push, email) this node sends at once, and whether it expands go-live fan-outs; 0: none (another node sends)" },
+    Setting { key: "notify_retry_ms", default: Some("30000"), secret: false, help: "Milliseconds before a failed push or email is tried again; each further retry waits twice as long, up to an hour" },
+    Setting { key: "notify_max_attempts", default: Some("6"), secret: false, help: "Attempts at a push or email before it is given up" },
+    Setting { key: "notify_live_window_secs", default: Some("600"), secret: false, help: "A follower is told at most once in this many seconds that a channel went live (a reconnecting encoder does not notify twice)" },
+    Setting { key: "notify_digest_hour", default: Some("8"), secret: false, help: "Hour of the day (UTC, 0-23) daily notification digests are emailed" },
+    Setting { key: "push_timeout_ms", default: Some("10000"), secret: false, help: "Milliseconds a Web Push service has to accept a message before the attempt counts as failed" },
+    Setting { key: "push_allow_private_endpoints", default: Some("false"), secret: false, help: "Accept push endpoints over plain http and on loopback or private addresses (tests, private networks); off, only public https push services are reached" },
     Setting { key: "recording_finish_delay_ms", default: Some("30000"), secret: false, help: "Milliseconds after a live stream ends before its recording is packaged; a republish within it continues the same recording" },
 ];
 
@@ -253,8 +261,31 @@ pub struct Config {
     pub recording_finish_delay_ms: u64,
     /// Seconds between the pictures made of each live stream.
     pub live_thumbnail_secs: u64,
+    /// Notifications: delivery, retries, Web Push.
+    pub notify: NotifySettings,
     /// Where each setting's value came from.
     pub origins: BTreeMap<&'static str, Origin>,
+}
+
+/// Notifications: `FERROCAST_NOTIFY_*`, `FERROCAST_PUSH_*` and `FERROCAST_VAPID_SUBJECT`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NotifySettings {
+    /// The VAPID `sub` claim: `mailto:…` or `https://…`.
+    pub vapid_subject: String,
+    /// Delivery workers on this node (0: none).
+    pub workers: usize,
+    /// The first retry's wait (ms).
+    pub retry_ms: u64,
+    /// Attempts before a delivery is given up.
+    pub max_attempts: u32,
+    /// One go-live notice per channel and follower within this many seconds.
+    pub live_window_secs: u64,
+    /// The hour (UTC) digests go out.
+    pub digest_hour: u32,
+    /// How long a push service has to answer (ms).
+    pub push_timeout_ms: u64,
+    /// Whether http and private push endpoints are accepted.
+    pub push_allow_private_endpoints: bool,
 }
 
 /// Object storage: `FERROCAST_STORAGE_URL` and the `FERROCAST_S3_*` settings. The storage crate
@@ -1008,6 +1039,94 @@ impl Layered {
             60_000u64,
         )
         .clamp(1_000, 3_600_000);
+        let vapid_subject = match self
+            .get("vapid_subject")
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+        {
+            Some(v) if v.starts_with("mailto:") || v.starts_with("https://") => v.to_string(),
+            Some(v) => {
+                problems.push(format!(
+                    "{}: {v:?} is not a contact; use mailto:you@example.com or an https:// URL",
+                    env_name("vapid_subject")
+                ));
+                String::new()
+            }
+            None => {
+                let from = mail_from.as_str();
+                let address = match (from.rfind('<'), from.rfind('>')) {
+                    (Some(a), Some(b)) if a < b => &from[a + 1..b],
+                    _ => from.trim(),
+                };
+                format!("mailto:{address}")
+            }
+        };
+        let notify = NotifySettings {
+            vapid_subject,
+            workers: parse(
+                &self,
+                "notify_workers",
+                &mut problems,
+                "a whole number of workers",
+                2usize,
+            )
+            .min(64),
+            retry_ms: parse(
+                &self,
+                "notify_retry_ms",
+                &mut problems,
+                "a whole number of milliseconds",
+                30_000u64,
+            )
+            .clamp(10, 3_600_000),
+            max_attempts: parse(
+                &self,
+                "notify_max_attempts",
+                &mut problems,
+                "a whole number of attempts",
+                6u32,
+            )
+            .clamp(1, 50),
+            live_window_secs: parse(
+                &self,
+                "notify_live_window_secs",
+                &mut problems,
+                "a whole number of seconds",
+                600u64,
+            )
+            .min(86_400),
+            digest_hour: match parse(
+                &self,
+                "notify_digest_hour",
+                &mut problems,
+                "an hour from 0 to 23",
+                8u32,
+            ) {
+                h @ 0..=23 => h,
+                h => {
+                    problems.push(format!(
+                        "{}: {h} is not an hour from 0 to 23",
+                        env_name("notify_digest_hour")
+                    ));
+                    8
+                }
+            },
+            push_timeout_ms: parse(
+                &self,
+                "push_timeout_ms",
+                &mut problems,
+                "a whole number of milliseconds",
+                10_000u64,
+            )
+            .clamp(100, 120_000),
+            push_allow_private_endpoints: parse(
+                &self,
+                "push_allow_private_endpoints",
+                &mut problems,
+                "`true` or `false`",
+                false,
+            ),
+        };
         let recording_finish_delay_ms = parse(
             &self,
             "recording_finish_delay_ms",
@@ -1212,6 +1331,7 @@ impl Layered {
             job_lease_ms,
             recording_finish_delay_ms,
             live_thumbnail_secs,
+            notify,
             origins,
         })
     }

@@ -21,6 +21,7 @@ pub mod identities;
 pub mod jobs;
 pub mod migrate;
 pub mod moderation;
+pub mod notifications;
 pub mod plans;
 pub mod preferences;
 pub mod schedule;

@@ -129,6 +129,11 @@ pub const SQLITE: &[Migration] = &[
         name: "engagement",
         sql: include_str!("../migrations/sqlite/0020_engagement.sql"),
     },
+    Migration {
+        version: 21,
+        name: "notifications",
+        sql: include_str!("../migrations/sqlite/0021_notifications.sql"),
+    },
 ];
 
 /// Migrations for PostgreSQL.
@@ -232,6 +237,11 @@ pub const POSTGRES: &[Migration] = &[
         version: 20,
         name: "engagement",
         sql: include_str!("../migrations/postgres/0020_engagement.sql"),
+    },
+    Migration {
+        version: 21,
+        name: "notifications",
+        sql: include_str!("../migrations/postgres/0021_notifications.sql"),
     },
 ];
 

@@ -13,6 +13,9 @@ pub struct Mail {
     pub subject: String,
     /// Plain-text body.
     pub body: String,
+    /// Extra header fields, name and value (`List-Unsubscribe`, RFC 2369 and RFC 8058); the
+    /// mailer writes them as they are, so they must be plain ASCII.
+    pub headers: Vec<(String, String)>,
 }
 
 /// Sending failed; the message says why, for the operator's log.

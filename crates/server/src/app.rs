@@ -5,7 +5,7 @@ use crate::access::declare;
 use crate::error::ApiError;
 use crate::extract::too_large;
 use crate::routes::{
-    admin, auth, browse, chat, connectors, engagement, events, health, payments, playback,
+    admin, auth, browse, chat, connectors, engagement, events, health, notifications, payments, playback,
     profiles, schedule, search, shorts, sources, streams, subscriptions, uploads, videos, vod, watch,
 };
 use crate::state::AppState;
@@ -37,7 +37,7 @@ pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 #[openapi(
     info(title = "ferrocast API", description = "Live streaming and creator platform. Errors are `{\"error\",\"details\",\"code\"}`."),
     modifiers(&BearerAuth),
-    tags((name = "auth", description = "Accounts, sessions, two-factor, API keys"), (name = "sources", description = "Stream sources: stream keys and playback ids"), (name = "streams", description = "Live state, destinations' pushes, usage, events; administrators' view"), (name = "subscriptions", description = "Plans, subscription and limits"), (name = "chat", description = "Chat history; live chat is Socket.IO at /socket.io/"), (name = "playback", description = "Public playback by playback id: HLS and HTTP-FLV; videos' objects at /vod"), (name = "videos", description = "Recordings, uploads (tus 1.0 at /api/uploads) and their library"), (name = "profiles", description = "Profiles (handle, bio, links, avatar, banner) and public channels"), (name = "operations", description = "Health and metrics"))
+    tags((name = "auth", description = "Accounts, sessions, two-factor, API keys"), (name = "sources", description = "Stream sources: stream keys and playback ids"), (name = "streams", description = "Live state, destinations' pushes, usage, events; administrators' view"), (name = "subscriptions", description = "Plans, subscription and limits"), (name = "chat", description = "Chat history; live chat is Socket.IO at /socket.io/"), (name = "playback", description = "Public playback by playback id: HLS and HTTP-FLV; videos' objects at /vod"), (name = "videos", description = "Recordings, uploads (tus 1.0 at /api/uploads) and their library"), (name = "profiles", description = "Profiles (handle, bio, links, avatar, banner) and public channels"), (name = "notifications", description = "In-app notifications, preferences, email unsubscribe, Web Push subscriptions"), (name = "operations", description = "Health and metrics"))
 )]
 struct ApiDoc;
 
@@ -314,6 +314,37 @@ pub fn api_router() -> OpenApiRouter<AppState> {
             routes!(profiles::follow_channel, profiles::unfollow_channel),
         ))
         .routes(declare(Key(ProfileRead), routes!(profiles::following)))
+        .routes(declare(
+            Key(ProfileRead),
+            routes!(notifications::list_notifications),
+        ))
+        .routes(declare(
+            Session,
+            routes!(notifications::mark_notifications_read),
+        ))
+        .routes(declare(
+            Session,
+            routes!(
+                notifications::get_notification_preferences,
+                notifications::put_notification_preferences
+            ),
+        ))
+        // The signed token in the link is the credential (RFC 8058 one-click unsubscribe).
+        .routes(declare(
+            Public,
+            routes!(
+                notifications::unsubscribe_email,
+                notifications::unsubscribe_email_page
+            ),
+        ))
+        .routes(declare(Public, routes!(notifications::vapid_public_key)))
+        .routes(declare(
+            Session,
+            routes!(
+                notifications::subscribe_push,
+                notifications::unsubscribe_push
+            ),
+        ))
 }
 
 /// The wildcard of `/vod/{id}/{*path}` as OpenAPI spells a parameter.

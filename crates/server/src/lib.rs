@@ -393,6 +393,13 @@ pub async fn start(mut config: Config) -> anyhow::Result<Running> {
         rx.clone(),
     );
     service::streams::spawn(state.streams.clone());
+    // The VAPID key is made (or loaded) before the first request can ask for it.
+    state
+        .notify
+        .vapid()
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot prepare Web Push: {e}"))?;
+    service::notify::spawn(state.notify.clone(), rx.clone());
     let socket_io = realtime::start(state.clone(), rx.clone());
     connectors::start(&state, rx.clone()).await;
     gateways::spawn_period_job(state.clone(), rx.clone());

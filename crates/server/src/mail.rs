@@ -1,6 +1,7 @@
 //! Mail adapters for the domain's [`Mailer`] port: the log mailer (default) and SMTP.
 
 use ferrocast_domain::mail::{Mail, MailError, Mailer};
+use lettre::message::header::{HeaderName, HeaderValue};
 use lettre::message::Mailbox;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use std::future::Future;
@@ -85,10 +86,16 @@ impl Mailer for SmtpMailer {
                 .to
                 .parse()
                 .map_err(|e| MailError(format!("recipient: {e}")))?;
-            let msg = Message::builder()
+            let mut builder = Message::builder()
                 .from(self.from.clone())
                 .to(to)
-                .subject(mail.subject)
+                .subject(mail.subject);
+            for (name, value) in mail.headers {
+                let name = HeaderName::new_from_ascii(name)
+                    .map_err(|e| MailError(format!("header name: {e}")))?;
+                builder = builder.raw_header(HeaderValue::new(name, value));
+            }
+            let msg = builder
                 .body(mail.body)
                 .map_err(|e| MailError(e.to_string()))?;
             self.transport

@@ -9,6 +9,7 @@ pub mod connectors;
 pub mod engagement;
 pub mod events;
 pub mod health;
+pub mod notifications;
 pub mod payments;
 pub mod playback;
 pub mod profiles;

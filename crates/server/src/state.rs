@@ -87,6 +87,8 @@ pub struct Inner {
     pub uploads: crate::service::uploads::Uploads,
     /// Likes, comments, views, watch time, trending.
     pub engagement: crate::service::engagement::Engagement,
+    /// Notifications: in the app, by email and by Web Push.
+    pub notify: Arc<crate::service::notify::Notifier>,
 }
 
 /// The video pipeline's parts a request handler or `/metrics` reaches.
@@ -181,8 +183,31 @@ pub fn compose(
         crate::service::thumbnail::Thumbnails::new(Duration::from_secs(config.live_thumbnail_secs));
     let engagement =
         crate::service::engagement::Engagement::new(db.clone(), clock.clone(), master_key);
+    let n = &config.notify;
+    let notify = crate::service::notify::Notifier::new(
+        db.clone(),
+        clock.clone(),
+        fanout.clone(),
+        mailer.clone(),
+        vault.clone(),
+        master_key,
+        crate::service::notify::NotifyConfig {
+            node: fanout.node().to_string(),
+            workers: n.workers,
+            retry_base_ms: n.retry_ms as i64,
+            max_attempts: i64::from(n.max_attempts),
+            live_window_ms: n.live_window_secs as i64 * 1000,
+            push_timeout: Duration::from_millis(n.push_timeout_ms),
+            vapid_subject: n.vapid_subject.clone(),
+            allow_private_endpoints: n.push_allow_private_endpoints,
+            digest_hour: n.digest_hour,
+            public_url: config.public_url.clone(),
+            lease_ms: 60_000,
+        },
+    );
     Ok(AppState(Arc::new(Inner {
         engagement,
+        notify,
         identity,
         videos,
         uploads,

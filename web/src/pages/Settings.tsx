@@ -74,6 +74,11 @@ export default function Settings() {
       <h1>Settings</h1>
       <Profile me={me.data} onChange={me.reload} />
       <ChannelProfile me={me.data} onChange={me.setData} />
+      <section className="card" aria-labelledby="notify-title">
+        <h2 id="notify-title">Notifications</h2>
+        <p className="muted">Go-live alerts, new videos, followers and replies: in the app, by email (at once or a daily digest) and by push.</p>
+        <p><Link href="/settings/notifications" className="button ghost">Choose notifications</Link></p>
+      </section>
       <Billing />
       <SignInMethods />
       <Password />

@@ -928,6 +928,9 @@ async fn deliver(
                 emit(io, room, name, &sample).await
             }
             RealtimeEvent::VideoProgress { progress, .. } => emit(io, room, name, &progress).await,
+            RealtimeEvent::Notification { notification, .. } => {
+                emit(io, room, name, &notification).await
+            }
             // The metadata with the source it belongs to, as the other stream-room events.
             RealtimeEvent::StreamInfo { source_id, info } => {
                 let mut data = serde_json::to_value(&info).unwrap_or_default();

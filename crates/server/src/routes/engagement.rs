@@ -385,8 +385,23 @@ pub async fn post_comment(
         .engagement
         .comment(&id, actor(&auth), &req.body, req.parent_id)
         .await?;
-    // Reply notifications: `posted.replied_to` is the author of the comment answered (tell
-    // them unless they answered themselves).
+    // The author of the comment answered is told (unless they answered themselves); the
+    // comment stands whatever becomes of the notice.
+    if let Some(author) = posted.replied_to {
+        if let Err(e) = state
+            .notify
+            .comment_reply(
+                author,
+                auth.user.id,
+                posted.comment.id,
+                &posted.video.uuid,
+                &posted.comment.body,
+            )
+            .await
+        {
+            tracing::warn!(error = %e, "cannot notify a reply");
+        }
+    }
     Ok((
         StatusCode::CREATED,
         Json(comment_view(

@@ -424,6 +424,12 @@ pub async fn follow_channel(
     Path(handle): Path<String>,
 ) -> ApiResult<Json<FollowView>> {
     let s = follows::follow(&state.db, &state.clock, auth.user.id, &handle).await?;
+    if s.changed {
+        // The follow stands whatever becomes of the notice.
+        if let Err(e) = state.notify.new_follower(s.channel, auth.user.id).await {
+            tracing::warn!(error = %e, "cannot notify a channel of its new follower");
+        }
+    }
     Ok(Json(FollowView {
         following: s.following,
         followers: s.followers,

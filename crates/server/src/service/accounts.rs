@@ -450,6 +450,7 @@ impl Accounts {
                     account::GUARD_WINDOW_MS / 60_000,
                     account::GUARD_LOCK_MS / 60_000,
                 ),
+                headers: Vec::new(),
             });
         }
         Ok(())
@@ -493,6 +494,7 @@ impl Accounts {
             to: user.email.clone(),
             subject: subject.into(),
             body,
+            headers: Vec::new(),
         });
     }
 

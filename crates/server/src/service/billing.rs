@@ -408,6 +408,7 @@ impl Billing {
                     to,
                     subject: subject.clone(),
                     body: body.clone(),
+                    headers: Vec::new(),
                 };
                 if let Err(e) = mailer.send(mail).await {
                     tracing::warn!(error = %e, "alerting an administrator by mail failed");

@@ -158,6 +158,25 @@ pub struct VideoProgress {
     pub percent: u8,
 }
 
+/// A notice as the app shows it (`GET /api/notifications`, the `notification` Socket.IO event).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct NotificationView {
+    /// Its id; ids grow with time.
+    pub id: i64,
+    /// `live`, `video`, `follower` or `reply`.
+    pub kind: String,
+    /// One line.
+    pub title: String,
+    /// A sentence, or empty.
+    pub body: String,
+    /// Where it leads (root-relative).
+    pub url: String,
+    /// When (RFC 3339).
+    pub created_at: String,
+    /// Whether it was read.
+    pub read: bool,
+}
+
 /// A stream's metadata as its viewers see it (`stream-info`, and `GET /api/watch/{playback_id}`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct StreamInfoOut {
@@ -309,6 +328,13 @@ pub enum RealtimeEvent {
         /// What viewers see now.
         info: StreamInfoOut,
     },
+    /// A notice for one user: to their sockets, as `notification`.
+    Notification {
+        /// Whom it is for.
+        user_id: i64,
+        /// What they are shown.
+        notification: NotificationView,
+    },
     /// How many viewers one node has on a source's stream room.
     Viewers {
         /// The source.
@@ -458,6 +484,7 @@ impl RealtimeEvent {
             RealtimeEvent::VideoProgress { user_id, .. } => {
                 ("video-progress", Room::User(*user_id))
             }
+            RealtimeEvent::Notification { user_id, .. } => ("notification", Room::User(*user_id)),
             RealtimeEvent::ConnectorChanged { .. }
             | RealtimeEvent::ConnectorSend { .. }
             | RealtimeEvent::DestinationRetry { .. } => return None,

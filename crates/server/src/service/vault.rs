@@ -17,6 +17,8 @@ pub enum Sealed<'a> {
     ConnectorTokens(i64, &'a str),
     /// A pending provider login's PKCE verifier, by the hash of its state.
     PkceVerifier(&'a str),
+    /// The deployment's VAPID private key (Web Push), PKCS#8.
+    VapidKey,
 }
 
 impl Sealed<'_> {
@@ -30,6 +32,7 @@ impl Sealed<'_> {
                 format!("chat_connectors.secrets:{source_id}:{platform}")
             }
             Sealed::PkceVerifier(state_hash) => format!("oauth_logins.verifier:{state_hash}"),
+            Sealed::VapidKey => "vapid_keys.private:1".to_string(),
         }
     }
 }

@@ -13,6 +13,7 @@ mod connectors;
 mod discovery;
 mod engagement;
 mod media;
+mod notifications;
 mod oauth;
 mod openapi;
 mod payments;

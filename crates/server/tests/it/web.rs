@@ -715,6 +715,8 @@ async fn every_page_at_both_widths_and_in_the_dark_theme_in_a_real_browser() {
         "page-channel-missing",
         "page-admin",
         "page-browse",
+        "page-settings-notifications",
+        "page-unsubscribe",
         "page-maintenance",
     ] {
         assert!(pages.contains(&page), "{page} visited: {report:#}");
@@ -1917,5 +1919,129 @@ async fn search_and_schedule_in_a_real_browser() {
         &shots,
         &["dashboard-schedule", "search-results", "channel-schedule"],
     );
+    app.finish().await;
+}
+
+/// Notifications in Chromium: a creator is live with ffmpeg; a second user finds the stream in
+/// Browse's live now, opens the creator's channel from the watch page, follows it and turns on
+/// push (permission granted; the push service is the Node stand-in). The creator goes live again:
+/// the bell shows the notice within 5 s, the email arrives at the tests' SMTP server and the push
+/// at the stand-in, signed (VAPID) and decryptable.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn notifications_in_a_real_browser() {
+    require("ffmpeg");
+    let browser = browser();
+    let mut opts = Options::default();
+    opts.extra
+        .push(("push_allow_private_endpoints", "true".into()));
+    opts.extra
+        .push(("vapid_subject", "mailto:ops@example.com".into()));
+    let app = TestApp::start_with(Backend::Sqlite, opts)
+        .await
+        .expect("sqlite always runs");
+    let push = crate::notifications::PushService::start().await;
+    let creator = support::creator_with_source(&app, "creator@example.com").await;
+    let title = "Late night synth jam";
+    let (s, _) = support::call(
+        &app,
+        "PATCH",
+        &format!("/api/sources/{}/metadata", creator.id),
+        Some(&creator.token),
+        Some(json!({"title": title})),
+    )
+    .await;
+    assert_eq!(s, 200);
+    support::register_user(&app, "viewer@example.com", "Viewer").await;
+    let subscription = push.subscription("ok").await;
+    let shots = shots_dir();
+    let report = run(
+        &browser,
+        json!({
+            "url": app.url(""),
+            "shots": shots,
+            "scenario": "notify",
+            "timeoutMs": 150_000,
+            "accounts": { "viewer": { "email": "viewer@example.com" } },
+            "ingest": format!("{}/live", app.rtmp_url()),
+            "key": creator.key,
+            "playbackId": creator.playback_id,
+            "title": title,
+            "push": subscription,
+        }),
+    )
+    .await;
+    assert_eq!(
+        report["steps"],
+        json!([
+            "found live",
+            "followed",
+            "push on",
+            "live again",
+            "bell",
+            "opened"
+        ]),
+        "{report:#}"
+    );
+    assert!(
+        report.get("pageErrors").is_none(),
+        "no script errors: {report:#}"
+    );
+    assert_eq!(report["permission"], "granted", "{report:#}");
+    assert_eq!(
+        report["serviceWorker"], true,
+        "the service worker is active: {report:#}"
+    );
+    let after = report["bellAfterMs"].as_u64().expect("ms");
+    assert!(
+        after <= 5000,
+        "the bell within 5 s of going live: {after} ms"
+    );
+    assert!(
+        report["notice"]
+            .as_str()
+            .is_some_and(|n| n.contains("Streamer is live") && n.contains(title)),
+        "{report:#}"
+    );
+    assert_eq!(
+        report["unreadAfter"], 0,
+        "opening the notice read it: {report:#}"
+    );
+    assert_shots(&shots, &["settings-notifications", "notifications-bell"]);
+
+    // The email, at the tests' SMTP server.
+    let mut mail = None;
+    for _ in 0..100 {
+        mail = app
+            .inbox
+            .all()
+            .into_iter()
+            .find(|m| m.contains("To: viewer@example.com") && m.contains("Streamer is live"));
+        if mail.is_some() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let mail = mail.expect("the go-live email");
+    assert!(
+        mail.contains("List-Unsubscribe-Post: List-Unsubscribe=One-Click"),
+        "{mail}"
+    );
+
+    // The push, at the stand-in: verified and decrypted there.
+    let endpoint = subscription["endpoint"].as_str().expect("endpoint");
+    let mut got = Vec::new();
+    for _ in 0..100 {
+        got = push.received_for(endpoint).await;
+        if !got.is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert_eq!(got[0]["ok"], true, "{got:?}");
+    assert_eq!(got[0]["payload"]["title"], "Streamer is live");
+    assert_eq!(got[0]["payload"]["body"], title);
+    let (_, key) = support::call(&app, "GET", "/api/push/vapid-public-key", None, None).await;
+    assert_eq!(got[0]["k"], key["public_key"]);
     app.finish().await;
 }

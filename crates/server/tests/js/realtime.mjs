@@ -380,7 +380,21 @@ async function audience() {
   return listing;
 }
 
-const scenarios = { chat, flood, twoNodes, moderation, lifecycle, feed, crowd, destinations, studio, streamInfo, audience };
+/** A signed-in page waiting for notices: prints the `notification` events that arrive within
+ * P.ms of connecting (or until P.count arrived), with when each came. */
+async function notifications() {
+  const s = await connect(P.url, P.token);
+  const start = Date.now();
+  const seen = [];
+  s.on("notification", (n) => seen.push({ ...n, afterMs: Date.now() - start }));
+  // Tells the test that the socket is in its room: it may go live now.
+  process.stderr.write("connected\n");
+  await until(() => seen.length >= (P.count ?? 1), P.ms ?? 20000);
+  s.close();
+  return { notifications: seen, connectedAt: start };
+}
+
+const scenarios = { chat, flood, twoNodes, moderation, lifecycle, feed, crowd, destinations, studio, streamInfo, audience, notifications };
 const run = scenarios[scenario];
 if (!run) {
   console.error(`unknown scenario ${scenario}`);
