@@ -6,7 +6,8 @@ use crate::error::ApiError;
 use crate::extract::too_large;
 use crate::routes::{
     admin, auth, browse, chat, connectors, engagement, events, health, payments, playback,
-    profiles, schedule, search, shorts, sources, streams, subscriptions, uploads, videos, vod, watch,
+    profiles, schedule, search, shorts, sources, streams, subscriptions, uploads, videos, vod,
+    watch,
 };
 use crate::state::AppState;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
