@@ -5,8 +5,9 @@ use crate::access::declare;
 use crate::error::ApiError;
 use crate::extract::too_large;
 use crate::routes::{
-    admin, auth, browse, chat, connectors, engagement, events, health, notifications, payments, playback,
-    profiles, schedule, search, shorts, sources, streams, subscriptions, uploads, videos, vod, watch,
+    admin, auth, browse, chat, connectors, engagement, events, health, notifications, payments,
+    playback, profiles, schedule, search, shorts, sources, streams, subscriptions, uploads, videos,
+    vod, watch,
 };
 use crate::state::AppState;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
