@@ -1595,6 +1595,17 @@ async function notify() {
   }, P.push);
   const page = await login(ctx, P.accounts.viewer.email);
   page.on("pageerror", (e) => (out.pageErrors = [...(out.pageErrors ?? []), `viewer: ${e}`]));
+  // First by search: the creator's handle with a typo, in the top bar.
+  await page.getByTestId("top-search").fill(P.typo);
+  await page.getByTestId("top-search").press("Enter");
+  await page.waitForURL("**/search?**");
+  const hit = page.getByTestId("search-channel").filter({ hasText: `@${P.handle}` });
+  await hit.waitFor({ timeout: 15000 });
+  await hit.click();
+  await page.waitForURL(`**/c/${P.handle}`);
+  out.searched = (await page.getByTestId("channel-handle").textContent()).trim();
+  step("found by search");
+  // Then in Browse's live now.
   await page.getByRole("navigation", { name: "Main" }).getByRole("link", { name: "Browse" }).click();
   await page.waitForURL("**/browse");
   const card = page.getByTestId("live-card").filter({ hasText: P.title });

@@ -1951,6 +1951,15 @@ async fn notifications_in_a_real_browser() {
     )
     .await;
     assert_eq!(s, 200);
+    let (s, body) = support::call(
+        &app,
+        "PATCH",
+        "/api/me/profile",
+        Some(&creator.token),
+        Some(json!({"handle": "synthwave_sam"})),
+    )
+    .await;
+    assert_eq!(s, 200, "{body}");
     support::register_user(&app, "viewer@example.com", "Viewer").await;
     let subscription = push.subscription("ok").await;
     let shots = shots_dir();
@@ -1965,6 +1974,8 @@ async fn notifications_in_a_real_browser() {
             "ingest": format!("{}/live", app.rtmp_url()),
             "key": creator.key,
             "playbackId": creator.playback_id,
+            "handle": "synthwave_sam",
+            "typo": "synthwve",
             "title": title,
             "push": subscription,
         }),
@@ -1973,6 +1984,7 @@ async fn notifications_in_a_real_browser() {
     assert_eq!(
         report["steps"],
         json!([
+            "found by search",
             "found live",
             "followed",
             "push on",
