@@ -119,6 +119,11 @@ pub const SQLITE: &[Migration] = &[
         name: "follows",
         sql: include_str!("../migrations/shared/0018_follows.sql"),
     },
+    Migration {
+        version: 22,
+        name: "analytics",
+        sql: include_str!("../migrations/shared/0022_analytics.sql"),
+    },
 ];
 
 /// Migrations for PostgreSQL.
@@ -212,6 +217,11 @@ pub const POSTGRES: &[Migration] = &[
         version: 18,
         name: "follows",
         sql: include_str!("../migrations/shared/0018_follows.sql"),
+    },
+    Migration {
+        version: 22,
+        name: "analytics",
+        sql: include_str!("../migrations/shared/0022_analytics.sql"),
     },
 ];
 

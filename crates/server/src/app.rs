@@ -5,8 +5,8 @@ use crate::access::declare;
 use crate::error::ApiError;
 use crate::extract::too_large;
 use crate::routes::{
-    admin, auth, browse, chat, connectors, events, health, payments, playback, profiles, sources,
-    streams, subscriptions, uploads, videos, vod, watch,
+    admin, analytics, auth, browse, chat, connectors, events, health, payments, playback, profiles,
+    sources, streams, subscriptions, uploads, videos, vod, watch,
 };
 use crate::state::AppState;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
@@ -133,6 +133,13 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         ))
         .routes(declare(Key(StreamsRead), routes!(streams::stream_stats)))
         .routes(declare(Key(StreamsRead), routes!(streams::info)))
+        .routes(declare(
+            Key(StreamsRead),
+            routes!(analytics::list_broadcasts),
+        ))
+        .routes(declare(Key(StreamsRead), routes!(analytics::get_broadcast)))
+        .routes(declare(Key(StreamsRead), routes!(analytics::channel)))
+        .routes(declare(Key(Admin), routes!(analytics::site)))
         .routes(declare(Key(StreamsRead), routes!(streams::forwarding)))
         .routes(declare(
             Key(StreamsRead),
@@ -252,6 +259,8 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .routes(declare(Public, routes!(playback::flv)))
         .routes(declare(Public, routes!(playback::hls_playlist)))
         .routes(declare(Public, routes!(playback::hls_segment)))
+        .routes(declare(Public, routes!(playback::hls_session_playlist)))
+        .routes(declare(Public, routes!(playback::hls_session_segment)))
         // Videos reuse the sources scopes: a key that manages a creator's sources manages
         // their videos.
         .routes(declare(Key(SourcesRead), routes!(videos::list_videos)))
