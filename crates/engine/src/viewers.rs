@@ -10,9 +10,10 @@
 //!   against that path, so every reload, segment and part a player fetches names its session —
 //!   ffmpeg, hls.js and AVPlayer alike, with no cookie and no rewriting of the playlist. A
 //!   session starts at its first request and ends when its requests stop for [`HLS_IDLE`]; it
-//!   is then dated back to its last request plus [`HLS_TAIL`] (half a target duration: on
-//!   average a player at the live edge leaves halfway between two requests). A session that
-//!   made a blocking reload or fetched a part is LL-HLS.
+//!   is then dated back to its last request plus half the player's own mean interval between
+//!   requests (a player at the live edge leaves, on average, halfway through its request
+//!   cycle; [`HLS_TAIL`] when it made too few requests to tell). A session that made a
+//!   blocking reload or fetched a part is LL-HLS.
 //!
 //! Concurrency is read for a window in the past ([`ViewerTracker::window`]): once a window is
 //! older than [`HLS_IDLE`], every HLS session in it has its true end, so the count and the peak
@@ -26,8 +27,12 @@ use tokio::sync::mpsc;
 
 /// An HLS session with no request for this long has ended.
 pub const HLS_IDLE: Duration = Duration::from_secs(6);
-/// What an ended HLS session is credited after its last request.
+/// What an ended HLS session is credited after its last request when it made too few
+/// requests to measure its cycle (half a 1 s target duration).
 pub const HLS_TAIL: Duration = Duration::from_millis(500);
+/// Requests closer together than this are one burst of the player's cycle (a playlist reload
+/// and the segment it names).
+const BURST: i64 = 100;
 /// Ended sessions kept in memory for [`ViewerTracker::window`].
 pub const RECENT: Duration = Duration::from_secs(120);
 /// Sessions tracked at most on a node (open and recently ended); more are served, not counted.
@@ -197,11 +202,25 @@ struct Session {
     started_ms: i64,
     /// HLS: the last request; `None` for connections (open until the guard drops).
     last_ms: Option<i64>,
+    /// HLS: the sum and number of the intervals between request bursts.
+    cycle: (i64, i64),
+    /// HLS: when the current burst of requests began.
+    burst_ms: i64,
     /// Ended at (set once ended).
     ended_ms: Option<i64>,
 }
 
 impl Session {
+    /// What this HLS session is credited after its last request: half its mean request
+    /// interval.
+    fn tail(&self) -> i64 {
+        let (sum, n) = self.cycle;
+        if n < 3 {
+            return HLS_TAIL.as_millis() as i64;
+        }
+        (sum / n / 2).clamp(BURST / 2, HLS_IDLE.as_millis() as i64 / 2)
+    }
+
     fn covers(&self, t: i64) -> bool {
         self.started_ms <= t && self.ended_ms.is_none_or(|e| t < e)
     }
@@ -338,6 +357,8 @@ impl ViewerTracker {
                 viewer,
                 started_ms: now,
                 last_ms: None,
+                cycle: (0, 0),
+                burst_ms: now,
                 ended_ms: None,
             },
         );
@@ -350,6 +371,7 @@ impl ViewerTracker {
     /// Notes one HLS request of session `sid` (a media playlist, segment or part); starts the
     /// session at its first. `generation` is the stream's live generation, if it is live.
     /// Returns whether the request is counted (false past the caps).
+    #[allow(clippy::too_many_arguments)]
     pub fn hls_request(
         &self,
         playback_id: &str,
@@ -358,16 +380,23 @@ impl ViewerTracker {
         low_latency: bool,
         origin: Origin,
         viewer: &str,
+        at_ms: i64,
     ) -> bool {
         if sid.is_empty() || sid.len() > MAX_SID_LEN {
             return false;
         }
-        let now = unix_ms();
+        let now = at_ms;
         let mut inner = self.lock();
         let key = (playback_id.to_string(), sid.to_string());
         if let Some(id) = inner.hls.get(&key).copied() {
             if let Some(s) = inner.open.get_mut(&id) {
-                s.last_ms = Some(now);
+                // A request after a pause starts a new burst: one cycle since the last burst.
+                if s.last_ms.is_some_and(|l| now - l >= BURST) {
+                    s.cycle.0 += now - s.burst_ms;
+                    s.cycle.1 += 1;
+                    s.burst_ms = now;
+                }
+                s.last_ms = Some(now.max(s.last_ms.unwrap_or(now)));
                 if low_latency {
                     s.protocol = Protocol::LlHls;
                 }
@@ -406,6 +435,8 @@ impl ViewerTracker {
                 viewer: viewer.to_string(),
                 started_ms: now,
                 last_ms: Some(now),
+                cycle: (0, 0),
+                burst_ms: now,
                 ended_ms: None,
             },
         );
@@ -442,7 +473,6 @@ impl ViewerTracker {
     /// request plus [`HLS_TAIL`]) and forgets ended sessions older than [`RECENT`].
     pub fn expire(&self, now_ms: i64) {
         let idle = HLS_IDLE.as_millis() as i64;
-        let tail = HLS_TAIL.as_millis() as i64;
         let mut inner = self.lock();
         let gone: Vec<u64> = inner
             .open
@@ -452,7 +482,7 @@ impl ViewerTracker {
             .collect();
         for id in gone {
             if let Some(s) = inner.open.remove(&id) {
-                let end = s.last_ms.unwrap_or(s.started_ms) + tail;
+                let end = s.last_ms.unwrap_or(s.started_ms) + s.tail();
                 inner.hls.retain(|_, v| *v != id);
                 Self::close(&mut inner, &self.reports, s, end);
             }
@@ -470,12 +500,11 @@ impl ViewerTracker {
     /// Ends every open session now (the node is stopping), so they are reported.
     pub fn close_all(&self) {
         let now = unix_ms();
-        let tail = HLS_TAIL.as_millis() as i64;
         let mut inner = self.lock();
         let ids: Vec<u64> = inner.open.keys().copied().collect();
         for id in ids {
             if let Some(s) = inner.open.remove(&id) {
-                let end = s.last_ms.map_or(now, |l| (l + tail).min(now));
+                let end = s.last_ms.map_or(now, |l| (l + s.tail()).min(now));
                 Self::close(&mut inner, &self.reports, s, end);
             }
         }
@@ -604,9 +633,9 @@ mod tests {
     async fn hls_sessions_end_after_their_last_request() {
         let t = ViewerTracker::new();
         let mut reports = t.take_reports().expect("reports");
-        assert!(t.hls_request("p", "s1", Some(1), false, Origin::External, "a"));
-        assert!(t.hls_request("p", "s1", Some(1), true, Origin::External, "a"));
-        assert!(t.hls_request("p", "s2", Some(1), false, Origin::WatchPage, "b"));
+        assert!(t.hls_request("p", "s1", Some(1), false, Origin::External, "a", unix_ms()));
+        assert!(t.hls_request("p", "s1", Some(1), true, Origin::External, "a", unix_ms()));
+        assert!(t.hls_request("p", "s2", Some(1), false, Origin::WatchPage, "b", unix_ms()));
         assert_eq!(t.open_sessions("p"), 2);
         let now = unix_ms();
         t.expire(now + 1000);
@@ -650,16 +679,62 @@ mod tests {
         assert!(t.take_reports().is_none(), "taken once");
     }
 
+    #[tokio::test]
+    async fn an_hls_session_is_credited_half_its_request_cycle() {
+        let t = ViewerTracker::new();
+        let mut reports = t.take_reports().expect("reports");
+        let t0 = unix_ms();
+        for i in 0..4 {
+            // A playlist reload and its segment, every 2 s.
+            for extra in [0, 30] {
+                let at = t0 + i * 2000 + extra;
+                assert!(t.hls_request("p", "s", Some(1), false, Origin::External, "a", at));
+            }
+        }
+        t.expire(t0 + 6030 + HLS_IDLE.as_millis() as i64 + 1);
+        let s = reports.recv().await.expect("ended");
+        assert_eq!(s.started_at_ms, t0);
+        assert_eq!(
+            s.ended_at_ms,
+            t0 + 6030 + 1000,
+            "last request + half of 2 s"
+        );
+    }
+
     #[test]
     fn a_client_minting_sessions_is_capped() {
         let t = ViewerTracker::new();
         for i in 0..MAX_HLS_PER_VIEWER {
-            assert!(t.hls_request("p", &format!("s{i}"), Some(1), false, Origin::External, "x"));
+            assert!(t.hls_request(
+                "p",
+                &format!("s{i}"),
+                Some(1),
+                false,
+                Origin::External,
+                "x",
+                unix_ms()
+            ));
         }
-        assert!(!t.hls_request("p", "more", Some(1), false, Origin::External, "x"));
-        assert!(t.hls_request("p", "more", Some(1), false, Origin::External, "y"));
+        assert!(!t.hls_request(
+            "p",
+            "more",
+            Some(1),
+            false,
+            Origin::External,
+            "x",
+            unix_ms()
+        ));
+        assert!(t.hls_request(
+            "p",
+            "more",
+            Some(1),
+            false,
+            Origin::External,
+            "y",
+            unix_ms()
+        ));
         assert!(
-            !t.hls_request("q", "z", None, false, Origin::External, "y"),
+            !t.hls_request("q", "z", None, false, Origin::External, "y", unix_ms()),
             "never live here"
         );
     }

@@ -179,10 +179,11 @@ async fn multivariant(state: &AppState, id: &str, who: &Who) -> Result<Response,
         return Err(not_live());
     }
     // Waits for the first segment, as the media playlist does: a stream that is not live (or
-    // ends before a segment) is a 404 here already.
+    // ends before a segment) is a 404 here already. The viewer arrived before the wait.
+    let arrived = ferrocast_engine::viewers::unix_ms();
     state.engine.hls.playlist(id).await.ok_or_else(not_live)?;
     let sid = ViewerTracker::sid_from(rand::random());
-    note_hls(state, id, &sid, false, who);
+    note_hls(state, id, &sid, false, who, arrived);
     // The variant's bandwidth: the stream's incoming bitrate with a margin (RFC 8216bis
     // §4.4.6.2 requires one; players use it only to choose among variants, and there is one).
     let bandwidth = state
@@ -212,13 +213,18 @@ async fn multivariant(state: &AppState, id: &str, who: &Who) -> Result<Response,
 }
 
 /// Notes a request of an HLS viewer session.
-fn note_hls(state: &AppState, id: &str, sid: &str, low_latency: bool, who: &Who) {
+fn note_hls(state: &AppState, id: &str, sid: &str, low_latency: bool, who: &Who, at_ms: i64) {
     if let Some(origin) = who.origin {
         let generation = state.engine.hub.session(id).map(|(g, _)| g);
-        state
-            .engine
-            .viewers
-            .hls_request(id, sid, generation, low_latency, origin, &who.viewer);
+        state.engine.viewers.hls_request(
+            id,
+            sid,
+            generation,
+            low_latency,
+            origin,
+            &who.viewer,
+            at_ms,
+        );
     }
 }
 
@@ -247,7 +253,14 @@ pub async fn hls_session_playlist(
     let answer = async {
         let sid = session_id(&session)?;
         if is_safe_id(&id) {
-            note_hls(&state, &id, sid, q.msn.is_some(), &Who::of(&headers, ip));
+            note_hls(
+                &state,
+                &id,
+                sid,
+                q.msn.is_some(),
+                &Who::of(&headers, ip),
+                ferrocast_engine::viewers::unix_ms(),
+            );
         }
         playlist(&state, &id, q).await
     };
@@ -270,7 +283,14 @@ pub async fn hls_session_segment(
         let sid = session_id(&session)?;
         if is_safe_id(&id) {
             let part = ferrocast_media::hls::parse_part_name(&segment).is_some();
-            note_hls(&state, &id, sid, part, &Who::of(&headers, ip));
+            note_hls(
+                &state,
+                &id,
+                sid,
+                part,
+                &Who::of(&headers, ip),
+                ferrocast_engine::viewers::unix_ms(),
+            );
         }
         media_segment(&state, &id, &segment).await
     };
