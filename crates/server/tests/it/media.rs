@@ -302,7 +302,11 @@ async fn publisher_drop_ends_readers_and_republish_marks_a_discontinuity() {
     );
     // The playlist ends: the open segment is closed and listed, then EXT-X-ENDLIST, no more
     // preload hint; a blocking reload for what would have come next answers with it at once.
-    let hls = app.url(&format!("/hls/{}/index.m3u8", src.playback_id));
+    // (A player that joins now still gets its own media playlist, with the stream's last
+    // segments.)
+    let hls = media_playlist_url(&app, &src.playback_id)
+        .await
+        .expect("the ended stream's playlist");
     let deadline = Instant::now() + Duration::from_secs(10);
     let ended = loop {
         let text = client()
