@@ -377,7 +377,7 @@ pub struct ChannelSeries {
 /// chat messages and new followers per hour, day or week.
 #[utoipa::path(get, path = "/api/analytics/channel", tag = "analytics", security(("bearer" = [])), params(SeriesQuery),
     responses((status = 200, body = ChannelSeries), (status = 401, body = ErrorBody), (status = 422, body = ErrorBody)))]
-pub async fn channel(
+pub async fn channel_totals(
     State(state): State<AppState>,
     auth: AuthUser,
     Query(q): Query<SeriesQuery>,
@@ -439,7 +439,7 @@ pub struct SiteSeries {
 /// and uploads per hour, day or week.
 #[utoipa::path(get, path = "/api/admin/analytics", tag = "admin", security(("bearer" = [])), params(SeriesQuery),
     responses((status = 200, body = SiteSeries), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
-pub async fn site(
+pub async fn site_totals(
     State(state): State<AppState>,
     Query(q): Query<SeriesQuery>,
 ) -> ApiResult<Json<SiteSeries>> {
