@@ -138,7 +138,10 @@ pub fn api_router() -> OpenApiRouter<AppState> {
             routes!(analytics::list_broadcasts),
         ))
         .routes(declare(Key(StreamsRead), routes!(analytics::get_broadcast)))
-        .routes(declare(Key(StreamsRead), routes!(analytics::channel_totals)))
+        .routes(declare(
+            Key(StreamsRead),
+            routes!(analytics::channel_totals),
+        ))
         .routes(declare(Key(Admin), routes!(analytics::site_totals)))
         .routes(declare(Key(StreamsRead), routes!(streams::forwarding)))
         .routes(declare(
