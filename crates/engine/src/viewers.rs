@@ -642,7 +642,10 @@ mod tests {
         assert_eq!(t.open_sessions("p"), 2, "not idle yet");
         t.expire(now + HLS_IDLE.as_millis() as i64 + 1000);
         assert_eq!(t.open_sessions("p"), 0);
-        let mut ended = vec![reports.recv().await.unwrap(), reports.recv().await.unwrap()];
+        let mut ended = [
+            reports.recv().await.expect("one ended"),
+            reports.recv().await.expect("two ended"),
+        ];
         ended.sort_by(|a, b| a.viewer.cmp(&b.viewer));
         assert_eq!(ended[0].protocol, Protocol::LlHls);
         assert_eq!(ended[1].protocol, Protocol::Hls);

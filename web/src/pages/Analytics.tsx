@@ -34,7 +34,8 @@ const when = (iso: string) =>
 function niceMax(v: number): number {
   if (v <= 0) return 2;
   const step = 10 ** Math.floor(Math.log10(v));
-  for (const m of [1, 2, 2.5, 5, 10]) if (m * step >= v && Number.isInteger((m * step) / 2)) return m * step;
+  // Counts get a whole middle line; small fractions any round top.
+  for (const m of [1, 2, 2.5, 5, 10]) if (m * step >= v && (v < 2 || Number.isInteger((m * step) / 2))) return m * step;
   return 10 * step;
 }
 
@@ -210,6 +211,9 @@ function ChannelTotals() {
   const b: Bucket[] = series.data?.buckets ?? [];
   const labels = b.map((x) => x.from.slice(5, 10));
   const total = (f: (x: Bucket) => number) => b.reduce((a, x) => a + f(x), 0);
+  // Watch time in hours, or in minutes while the busiest day has less than two hours.
+  const hours = Math.max(0, ...b.map((x) => x.watch_ms)) >= 7_200_000;
+  const unit = hours ? 3_600_000 : 60_000;
   return (
     <section className="card" aria-labelledby="channel-title">
       <header className="row">
@@ -235,7 +239,7 @@ function ChannelTotals() {
             <div><dt>Chat messages</dt><dd>{total((x) => x.chat_messages)}</dd></div>
           </dl>
           <div className="charts">
-            <LineChart title="Watch time per day, hours" total={watchTime(total((x) => x.watch_ms))} labels={labels} series={[{ name: "Hours", values: b.map((x) => x.watch_ms / 3_600_000) }]} format={(v) => (v >= 10 ? v.toFixed(0) : v.toFixed(1))} testid="channel-chart" />
+            <LineChart title={`Watch time per day, ${hours ? "hours" : "minutes"}`} total={watchTime(total((x) => x.watch_ms))} labels={labels} series={[{ name: hours ? "Hours" : "Minutes", values: b.map((x) => x.watch_ms / unit) }]} format={(v) => (v >= 10 || Number.isInteger(v) ? v.toFixed(0) : v.toFixed(1))} testid="channel-chart" />
             <LineChart title="Unique viewers per day" total={String(total((x) => x.unique_viewers))} labels={labels} series={[{ name: "Viewers", values: b.map((x) => x.unique_viewers) }]} format={(v) => String(Math.round(v))} testid="channel-chart" />
             <LineChart title="New followers per day" total={String(total((x) => x.new_followers))} labels={labels} series={[{ name: "Followers", values: b.map((x) => x.new_followers) }]} format={(v) => String(Math.round(v))} testid="channel-chart" />
           </div>
