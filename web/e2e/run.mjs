@@ -1272,6 +1272,21 @@ async function pastBroadcasts() {
   await page.waitForFunction(() => (document.querySelector("[data-testid=vod-video]")?.currentTime ?? 0) > 1, null, { timeout: 20000 });
   out.past.played = await video.evaluate((v) => ({ t: v.currentTime, duration: v.duration, frames: v.getVideoPlaybackQuality().totalVideoFrames }));
   step("plays");
+  // The player counted the view; leaving the page sends the time played (a heartbeat), and
+  // Browse lists the video among the trending ones.
+  await page.getByTestId("view-count").filter({ hasText: "1 view" }).waitFor({ timeout: 10000 });
+  out.past.views = (await page.getByTestId("view-count").textContent()).trim();
+  await page.waitForTimeout(1500);
+  step("counted");
+  await page.goto(`${P.url}/browse`);
+  const trending = page.getByTestId("trending-card");
+  await trending.first().waitFor({ timeout: 10000 });
+  out.past.trending = {
+    cards: await trending.count(),
+    title: (await trending.first().locator(".vod-card-title").textContent()).trim(),
+    views: (await trending.first().getByTestId("trending-views").textContent()).trim(),
+  };
+  step("trending");
   await ctx.close();
 }
 
@@ -1317,6 +1332,7 @@ async function browse() {
   const form = creator.getByRole("form", { name: "Edit stream info" });
   await form.waitFor();
   await form.getByLabel("Title").fill(P.title);
+  await form.getByLabel(/^Description/).fill("Three classics back to back.\nViewers pick the order.");
   await form.getByLabel("Category").selectOption("gaming");
   await form.getByLabel("Language").selectOption("en");
   await form.getByLabel(/^Tags/).fill("speedrun, retro");
@@ -1380,6 +1396,7 @@ async function browse() {
     title: (await viewer.getByTestId("watch-title").textContent()).trim(),
     category: (await viewer.getByTestId("watch-category").textContent()).trim(),
     tags: (await viewer.getByTestId("watch-tags").textContent()).trim(),
+    description: await viewer.getByTestId("watch-description").locator("p").innerText(),
   };
   await viewer.getByText("Live", { exact: true }).waitFor({ timeout: 20000 });
   await shot(viewer, "watch-stream-info");
@@ -1466,7 +1483,54 @@ async function profile() {
 }
 
 // Scenarios run on their own (`P.scenario`); without one, the main run below.
-const SCENARIOS = { billing, maintenance, oauth, "chat-oauth": chatOauth, seed: creatorEndsAndAdminChangesPlan, "every-page": everyPage, sharing, latency, studio, videos, "past-broadcasts": pastBroadcasts, browse, profile, analytics };
+// Engagement on a video's page: a signed-in viewer likes the video (the count goes up and the
+// button stays pressed), comments, replies to the comment, and sees every count follow without
+// a reload; after a reload the page says the same; deleting the reply brings the count down.
+// P: url, shots, accounts.viewer.email, video.
+async function engage() {
+  const page = await login(await browser.newContext({ viewport: DESKTOP }), P.accounts.viewer.email);
+  page.on("pageerror", (e) => (out.pageErrors = [...(out.pageErrors ?? []), String(e)]));
+  await page.goto(`${P.url}/v/${P.video}`);
+  const like = page.getByTestId("like-button");
+  const likes = page.getByTestId("like-count");
+  const comments = page.getByTestId("comment-count");
+  await like.waitFor();
+  out.engage = { before: { likes: (await likes.textContent()).trim(), comments: (await comments.textContent()).trim() } };
+  await like.click();
+  await page.waitForFunction(() => document.querySelector("[data-testid=like-button]")?.getAttribute("aria-pressed") === "true");
+  out.engage.liked = { likes: (await likes.textContent()).trim(), pressed: await like.getAttribute("aria-pressed") };
+  step("liked");
+  await page.getByRole("textbox", { name: "Add a comment" }).fill("What a great video!\nThe second half especially.");
+  await page.getByRole("button", { name: "Comment", exact: true }).click();
+  await page.getByTestId("comment").filter({ hasText: "What a great video!" }).waitFor();
+  await comments.filter({ hasText: "1" }).waitFor();
+  out.engage.commented = (await comments.textContent()).trim();
+  step("commented");
+  await page.getByRole("button", { name: /^Reply to / }).first().click();
+  await page.getByRole("textbox", { name: /^Reply to / }).fill("Agreed, the ending too");
+  await page.getByRole("button", { name: "Reply", exact: true }).click();
+  await page.getByTestId("reply").filter({ hasText: "Agreed, the ending too" }).waitFor();
+  await comments.filter({ hasText: "2" }).waitFor();
+  out.engage.replied = { comments: (await comments.textContent()).trim(), replies: await page.getByTestId("reply").count() };
+  await shot(page, "video-comments");
+  step("replied");
+  await page.reload();
+  await page.getByTestId("reply").filter({ hasText: "Agreed, the ending too" }).waitFor();
+  out.engage.reloaded = {
+    likes: (await likes.textContent()).trim(),
+    pressed: await like.getAttribute("aria-pressed"),
+    comments: (await comments.textContent()).trim(),
+    text: (await page.getByTestId("comment").first().getByTestId("comment-text").first().textContent()).trim(),
+  };
+  step("persisted");
+  page.once("dialog", (d) => d.accept());
+  await page.getByTestId("reply").getByRole("button", { name: "Delete your comment" }).click();
+  await comments.filter({ hasText: "1" }).waitFor();
+  out.engage.deleted = { comments: (await comments.textContent()).trim(), replies: await page.getByTestId("reply").count() };
+  step("deleted");
+}
+
+const SCENARIOS = { billing, maintenance, oauth, "chat-oauth": chatOauth, seed: creatorEndsAndAdminChangesPlan, "every-page": everyPage, sharing, latency, studio, videos, "past-broadcasts": pastBroadcasts, browse, profile, engage, analytics };
 
 try {
   if (P.scenario) {

@@ -4,6 +4,7 @@
 import Hls from "hls.js/light";
 import { useEffect, useRef, useState, type KeyboardEvent, type PointerEvent } from "react";
 import { type Schemas } from "./api";
+import { useWatchReport } from "./engage";
 import { Link } from "./router";
 import "./videos.css";
 
@@ -132,8 +133,10 @@ export function stripTile(strip: Strip, time: number): { col: number; row: numbe
  * elsewhere), the native controls for play, volume and full screen, and under the picture a seek
  * bar of its own that shows, while hovered (or dragged), the preview strip's frame of the time
  * under the pointer. */
-export function VodPlayer({ src, poster, strip, title, duration }: { src: string; poster?: string | null; strip?: Strip | null; title: string; duration?: number | null }) {
+export function VodPlayer({ src, poster, strip, title, duration, videoId, onViews }: { src: string; poster?: string | null; strip?: Strip | null; title: string; duration?: number | null; videoId?: string; onViews?: (views: number) => void }) {
   const video = useRef<HTMLVideoElement>(null);
+  // The view when it loads, and the time played while it plays.
+  useWatchReport(video, videoId, onViews);
   const bar = useRef<HTMLDivElement>(null);
   const [problem, setProblem] = useState<string | null>(null);
   const [time, setTime] = useState(0);

@@ -103,6 +103,7 @@ pub const SETTINGS: &[Setting] = &[
     Setting { key: "s3_secret_access_key", default: None, secret: true, help: "S3 secret access key (needed with an s3:// STORAGE_URL)" },
     Setting { key: "job_workers", default: Some("1"), secret: false, help: "Video processing jobs (packaging recordings, transcoding uploads) this node runs at once; 0: none (another node processes)" },
     Setting { key: "job_lease_ms", default: Some("60000"), secret: false, help: "Milliseconds a node holds a job between heartbeats before another node may take it over" },
+    Setting { key: "live_thumbnail_secs", default: Some("60"), secret: false, help: "Seconds between the pictures of each live stream (browse cards, link previews): one keyframe decoded each time, 5 to 3600" },
     Setting { key: "recording_finish_delay_ms", default: Some("30000"), secret: false, help: "Milliseconds after a live stream ends before its recording is packaged; a republish within it continues the same recording" },
 ];
 
@@ -247,6 +248,8 @@ pub struct Config {
     pub job_lease_ms: u64,
     /// Milliseconds after a live stream ends before its recording is packaged.
     pub recording_finish_delay_ms: u64,
+    /// Seconds between the pictures made of each live stream.
+    pub live_thumbnail_secs: u64,
     /// Where each setting's value came from.
     pub origins: BTreeMap<&'static str, Origin>,
 }
@@ -1003,6 +1006,14 @@ impl Layered {
             30_000u64,
         )
         .min(3_600_000);
+        let live_thumbnail_secs = parse(
+            &self,
+            "live_thumbnail_secs",
+            &mut problems,
+            "a whole number of seconds",
+            60u64,
+        )
+        .clamp(5, 3_600);
         let rtmp_max_connections_per_ip = parse(
             &self,
             "rtmp_max_connections_per_ip",
@@ -1189,6 +1200,7 @@ impl Layered {
             job_workers,
             job_lease_ms,
             recording_finish_delay_ms,
+            live_thumbnail_secs,
             origins,
         })
     }

@@ -16,6 +16,7 @@ pub mod billing;
 pub mod chat;
 pub mod connectors;
 pub mod destinations;
+pub mod engagement;
 pub mod follows;
 pub mod identities;
 pub mod jobs;

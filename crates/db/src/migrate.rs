@@ -120,6 +120,11 @@ pub const SQLITE: &[Migration] = &[
         sql: include_str!("../migrations/shared/0018_follows.sql"),
     },
     Migration {
+        version: 20,
+        name: "engagement",
+        sql: include_str!("../migrations/sqlite/0020_engagement.sql"),
+    },
+    Migration {
         version: 22,
         name: "analytics",
         sql: include_str!("../migrations/shared/0022_analytics.sql"),
@@ -217,6 +222,11 @@ pub const POSTGRES: &[Migration] = &[
         version: 18,
         name: "follows",
         sql: include_str!("../migrations/shared/0018_follows.sql"),
+    },
+    Migration {
+        version: 20,
+        name: "engagement",
+        sql: include_str!("../migrations/postgres/0020_engagement.sql"),
     },
     Migration {
         version: 22,

@@ -92,6 +92,8 @@ pub struct PublicStream {
 pub struct StreamMetadata {
     /// `None`: the source's name.
     pub title: Option<String>,
+    /// What the stream is about (the source's description).
+    pub description: Option<String>,
     /// A category's slug.
     pub category: Option<String>,
     /// Tags.
@@ -107,6 +109,7 @@ impl SourceRecord {
     pub fn metadata(&self) -> StreamMetadata {
         StreamMetadata {
             title: self.title.clone(),
+            description: self.description.clone(),
             category: self.category.clone(),
             tags: self.tags.clone(),
             language: self.language.clone(),
@@ -328,9 +331,9 @@ impl Db {
         }
         let tags = serde_json::to_string(&m.tags).unwrap_or_else(|_| "[]".into());
         let n = on_pool!(self, p => sqlx::query(
-            "UPDATE stream_sources SET title = $2, category = $3, tags = $4, language = $5, mature = $6, updated_at = $7 WHERE id = $1",
+            "UPDATE stream_sources SET title = $2, category = $3, tags = $4, language = $5, mature = $6, updated_at = $7, description = $8 WHERE id = $1",
         )
-        .bind(id).bind(m.title.as_deref()).bind(m.category.as_deref()).bind(&tags).bind(m.language.as_deref()).bind(m.mature).bind(now)
+        .bind(id).bind(m.title.as_deref()).bind(m.category.as_deref()).bind(&tags).bind(m.language.as_deref()).bind(m.mature).bind(now).bind(m.description.as_deref())
         .execute(p).await?.rows_affected());
         Ok(n > 0)
     }

@@ -7,6 +7,7 @@ pub mod billing;
 pub mod chat;
 pub mod currency;
 pub mod destination;
+pub mod engagement;
 pub mod mail;
 pub mod media;
 pub mod plans;

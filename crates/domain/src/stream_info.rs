@@ -43,6 +43,25 @@ pub fn clean_title(raw: &str) -> Result<Option<String>, String> {
     Ok(Some(t.to_string()))
 }
 
+/// Most characters of a stream's description.
+pub const MAX_DESCRIPTION_CHARS: usize = 1000;
+
+/// A description as stored: trimmed and made displayable, line breaks kept; `None` for an
+/// empty one. The error names the field and says what is accepted.
+pub fn clean_description(raw: &str) -> Result<Option<String>, String> {
+    let d = displayable(raw.trim());
+    let d = d.trim();
+    if d.is_empty() {
+        return Ok(None);
+    }
+    if d.chars().count() > MAX_DESCRIPTION_CHARS || d.chars().any(|c| c.is_control() && c != '\n') {
+        return Err(format!(
+            "description: must be at most {MAX_DESCRIPTION_CHARS} characters without control characters"
+        ));
+    }
+    Ok(Some(d.to_string()))
+}
+
 /// Tags as stored: each trimmed and made displayable, case-insensitive duplicates dropped
 /// (the first spelling kept), empty ones refused.
 pub fn clean_tags(raw: &[String]) -> Result<Vec<String>, String> {

@@ -5,8 +5,8 @@ use crate::access::declare;
 use crate::error::ApiError;
 use crate::extract::too_large;
 use crate::routes::{
-    admin, analytics, auth, browse, chat, connectors, events, health, payments, playback, profiles,
-    sources, streams, subscriptions, uploads, videos, vod, watch,
+    admin, analytics, auth, browse, chat, connectors, engagement, events, health, payments,
+    playback, profiles, sources, streams, subscriptions, uploads, videos, vod, watch,
 };
 use crate::state::AppState;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
@@ -272,6 +272,22 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .routes(declare(Key(SourcesWrite), routes!(videos::update_video)))
         .routes(declare(Key(SourcesWrite), routes!(videos::delete_video)))
         .routes(declare(Public, routes!(videos::past_broadcasts)))
+        .routes(declare(
+            Session,
+            routes!(engagement::like, engagement::unlike),
+        ))
+        // Public: anyone who may see the video reads its comments; the handler reads an
+        // optional caller (what they may delete).
+        .routes(declare(Public, routes!(engagement::comments)))
+        .routes(declare(Session, routes!(engagement::post_comment)))
+        .routes(declare(Session, routes!(engagement::delete_comment)))
+        .routes(declare(Session, routes!(engagement::report_comment)))
+        // Players count views and send heartbeats without an account (rate-limited per
+        // address in the service); a signed-in viewer is counted as themselves.
+        .routes(declare(Public, routes!(engagement::view)))
+        .routes(declare(Public, routes!(engagement::heartbeat)))
+        .routes(declare(Key(SourcesRead), routes!(engagement::analytics)))
+        .routes(declare(Public, routes!(engagement::trending)))
         .routes(declare(Public, routes!(uploads::tus_options)))
         .routes(declare(Key(SourcesWrite), routes!(uploads::create_upload)))
         // A large upload is many PATCH requests: not charged to the per-user rate limit.

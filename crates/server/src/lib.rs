@@ -397,6 +397,11 @@ pub async fn start(mut config: Config) -> anyhow::Result<Running> {
     connectors::start(&state, rx.clone()).await;
     gateways::spawn_period_job(state.clone(), rx.clone());
     service::uploads::spawn_sweep(state.uploads.clone(), rx.clone());
+    service::thumbnail::spawn_refresher(
+        ThumbnailsOf(state.clone()),
+        state.engine.hub.clone(),
+        rx.clone(),
+    );
     let app = app::router(state.clone()).layer(socket_io);
     tokio::spawn(ferrocast_engine::rtmp_server::serve(
         engine,
@@ -494,5 +499,16 @@ pub async fn create_user(
             anyhow::bail!("a user with the email {email} already exists")
         }
         Err(e) => Err(e.into()),
+    }
+}
+
+/// The node's live-stream pictures, held through its state (for their refresher).
+struct ThumbnailsOf(AppState);
+
+impl std::ops::Deref for ThumbnailsOf {
+    type Target = service::thumbnail::Thumbnails;
+
+    fn deref(&self) -> &Self::Target {
+        &self.0.thumbnails
     }
 }

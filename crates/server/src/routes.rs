@@ -7,6 +7,7 @@ pub mod auth;
 pub mod browse;
 pub mod chat;
 pub mod connectors;
+pub mod engagement;
 pub mod events;
 pub mod health;
 pub mod payments;

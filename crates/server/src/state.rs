@@ -83,6 +83,8 @@ pub struct Inner {
     pub videos: crate::service::videos::Videos,
     /// Resumable uploads (tus).
     pub uploads: crate::service::uploads::Uploads,
+    /// Likes, comments, views, watch time, trending.
+    pub engagement: crate::service::engagement::Engagement,
 }
 
 /// The video pipeline's parts a request handler or `/metrics` reaches.
@@ -174,7 +176,12 @@ pub fn compose(
     );
     let uploads =
         crate::service::uploads::Uploads::new(db.clone(), videos.clone(), clock.clone(), staging);
+    let thumbnails =
+        crate::service::thumbnail::Thumbnails::new(Duration::from_secs(config.live_thumbnail_secs));
+    let engagement =
+        crate::service::engagement::Engagement::new(db.clone(), clock.clone(), master_key);
     Ok(AppState(Arc::new(Inner {
+        engagement,
         identity,
         videos,
         uploads,
@@ -199,7 +206,7 @@ pub fn compose(
         socket_addresses,
         http,
         payments_limiter: RateLimiter::new(10, Duration::from_secs(60)),
-        thumbnails: Default::default(),
+        thumbnails,
         storage,
         pipeline,
     })))

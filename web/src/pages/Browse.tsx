@@ -3,9 +3,11 @@
 // The list refreshes itself every 20 s, and the pictures every minute.
 import { useEffect, useState } from "react";
 import { api, type Schemas } from "../api";
+import { count } from "../engage";
 import { Link } from "../router";
 import { LANGUAGES_BY_NAME, languageName, loadCategories } from "../streaminfo";
 import { Loading, Problem, useLoad, useUser } from "../ui";
+import { Poster } from "../videos";
 import "../videos.css";
 import "../browse.css";
 
@@ -104,7 +106,40 @@ export default function Browse() {
           ))}
         </ul>
       )}
+      <Trending tick={Math.floor(minute / 5)} />
     </div>
+  );
+}
+
+/** Videos with the most engagement lately (views, likes, comments, watch time; each day's
+ * counting half as much as the next), read again every five minutes. */
+function Trending({ tick }: { tick: number }) {
+  const trending = useLoad(() => api<Schemas["TrendingList"]>("GET", "/api/browse/trending?limit=12"), [tick]);
+  const videos = trending.data?.videos ?? [];
+  if (trending.data && videos.length === 0) return null;
+  return (
+    <section className="browse-trending" aria-labelledby="trending-title" data-testid="trending">
+      <h2 id="trending-title">Trending videos</h2>
+      <Problem error={trending.error} onRetry={trending.reload} />
+      {!trending.data && !trending.error && <Loading what="trending videos" />}
+      {videos.length > 0 && (
+        <ul className="vod-cards" aria-label="Trending videos">
+          {videos.map((v) => (
+            <li key={v.id}>
+              <Link href={v.watch_url} className="vod-card" data-testid="trending-card">
+                <Poster video={v} />
+                <span className="vod-card-title">{v.title}</span>
+                <span className="vod-card-meta muted">
+                  {v.creator && <span>{v.creator.display_name} · </span>}
+                  <span data-testid="trending-views">{count(v.views ?? 0, "view", "views")}</span>
+                  {(v.likes ?? 0) > 0 && <span> · {count(v.likes ?? 0, "like", "likes")}</span>}
+                </span>
+              </Link>
+            </li>
+          ))}
+        </ul>
+      )}
+    </section>
   );
 }
 

@@ -687,11 +687,12 @@ function Destinations({ source, list, live, onChange }: { source: Source; list: 
   );
 }
 
-/** What viewers are told about the stream — title, category, tags, language, for adults —
+/** What viewers are told about the stream — title, description, category, tags, language, for adults —
  * set before going live or changed while live (the watch page follows at once). */
 function StreamInfoEditor({ source, live, onChange }: { source: Source; live: boolean; onChange: () => void }) {
   const categories = useLoad(loadCategories);
   const [title, setTitle] = useState(source.title ?? "");
+  const [description, setDescription] = useState(source.description ?? "");
   const [category, setCategory] = useState(source.category ?? "");
   const [tags, setTags] = useState(source.tags.join(", "));
   const [language, setLanguage] = useState(source.language ?? "");
@@ -709,6 +710,7 @@ function StreamInfoEditor({ source, live, onChange }: { source: Source; live: bo
     try {
       await api<Schemas["SourceOne"]>("PATCH", `/api/sources/${source.id}/metadata`, {
         title: title.trim() || null,
+        description: description.trim() || null,
         category: category || null,
         tags: parsed,
         language: language || null,
@@ -730,6 +732,10 @@ function StreamInfoEditor({ source, live, onChange }: { source: Source; live: bo
         <label>
           Title
           <input name="stream_title" maxLength={140} placeholder={source.name} value={title} onChange={(e) => setTitle(e.target.value)} />
+        </label>
+        <label>
+          Description <span className="muted">(optional, shown under the player and kept with the recording)</span>
+          <textarea name="stream_description" rows={3} maxLength={1000} placeholder="What is this stream about?" value={description} onChange={(e) => setDescription(e.target.value)} />
         </label>
         <div className="stream-info-row">
           <label>

@@ -1,8 +1,9 @@
 // A video's page (`/v/<uuid>`): the player with the preview strip on its seek bar, the title,
 // date, description and tags, the MP4 download and the link to share. A video that is not
 // there, or is private to someone else, is one answer: it does not exist for this visitor.
-import { useEffect } from "react";
+import { useEffect, useState } from "react";
 import { api, ApiError } from "../api";
+import { Comments, count, LikeButton } from "../engage";
 import { CreatorLink } from "../profile";
 import { CopyField } from "../share";
 import { Loading, Problem, useLoad } from "../ui";
@@ -42,12 +43,14 @@ export default function Video({ id }: { id: string }) {
 
 function VideoPage({ video }: { video: VideoView }) {
   const p = video.playback;
+  const [views, setViews] = useState(video.views ?? 0);
+  const [comments, setComments] = useState(video.comments ?? 0);
   const link = `${location.origin}${video.watch_url}`;
   return (
     <article className="vod-page">
       <div className="vod-stage">
         {video.status === "ready" && p?.hls ? (
-          <VodPlayer src={p.hls} poster={p.thumbnail} strip={p.strip} title={video.title} duration={video.duration_seconds} />
+          <VodPlayer src={p.hls} poster={p.thumbnail} strip={p.strip} title={video.title} duration={video.duration_seconds} videoId={video.id} onViews={setViews} />
         ) : (
           <div className="vod-not-ready" role="status" data-testid="video-not-ready">
             <Poster video={video} />
@@ -86,6 +89,11 @@ function VideoPage({ video }: { video: VideoView }) {
             )}
           </span>
         </div>
+        <div className="vod-stats">
+          <span className="muted" data-testid="view-count">{count(views, "view", "views")}</span>
+          <LikeButton videoId={video.id} likes={video.likes ?? 0} liked={video.liked ?? false} />
+          <a href="#comments-title" className="muted fine">{count(comments, "comment", "comments")}</a>
+        </div>
         <div className="vod-description card">
           {video.description ? <p className="vod-description-text">{video.description}</p> : <p className="muted">No description.</p>}
           {video.tags.length > 0 && (
@@ -100,6 +108,7 @@ function VideoPage({ video }: { video: VideoView }) {
           <summary>Share</summary>
           <CopyField label="Link" value={link} testId="video-share-link" />
         </details>
+        <Comments videoId={video.id} total={comments} onCount={setComments} />
       </div>
     </article>
   );

@@ -31,7 +31,7 @@ export default function Watch({ playbackId }: { playbackId: string }) {
 
 /** What `stream-info` carries when the creator changes the stream's title, category or tags
  * (Socket.IO events are not in the OpenAPI document). */
-type StreamInfo = Pick<Schemas["WatchView"], "title" | "category" | "category_name" | "tags" | "language" | "mature"> & { playback_id: string };
+type StreamInfo = Pick<Schemas["WatchView"], "title" | "description" | "category" | "category_name" | "tags" | "language" | "mature"> & { playback_id: string };
 
 function Stream({ playbackId, info: first }: { playbackId: string; info: Schemas["WatchView"] }) {
   const socket = useSocket();
@@ -44,7 +44,7 @@ function Stream({ playbackId, info: first }: { playbackId: string; info: Schemas
     if (!socket) return;
     const onInfo = (i: StreamInfo) => {
       if (i.playback_id !== playbackId) return;
-      setInfo((w) => ({ ...w, title: i.title, category: i.category, category_name: i.category_name, tags: i.tags, language: i.language, mature: i.mature }));
+      setInfo((w) => ({ ...w, title: i.title, description: i.description, category: i.category, category_name: i.category_name, tags: i.tags, language: i.language, mature: i.mature }));
       document.title = `${i.title} · ${first.creator}`;
     };
     socket.on("stream-info", onInfo);
@@ -92,6 +92,7 @@ function Stream({ playbackId, info: first }: { playbackId: string; info: Schemas
             )}
           </div>
         )}
+        {info.description && <Description text={info.description} />}
       </header>
       <section className="stage" aria-label="Stream">
         {stage.show ? (
@@ -133,5 +134,21 @@ function PastBroadcasts({ playbackId }: { playbackId: string }) {
       <h2 id="past-title">Past broadcasts</h2>
       <VideoCards videos={videos} />
     </section>
+  );
+}
+
+/** The stream's description: three lines, and the rest on asking. */
+function Description({ text }: { text: string }) {
+  const [open, setOpen] = useState(false);
+  const long = text.length > 240 || text.split("\n").length > 3;
+  return (
+    <div className="watch-description" data-testid="watch-description">
+      <p className={open || !long ? "" : "clamped"}>{text}</p>
+      {long && (
+        <button type="button" className="link small" onClick={() => setOpen(!open)} aria-expanded={open}>
+          {open ? "Show less" : "Show more"}
+        </button>
+      )}
+    </div>
   );
 }

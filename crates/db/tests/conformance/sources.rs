@@ -204,6 +204,7 @@ async fn stream_metadata_round_trips(db: &Db) {
     assert!(!db.category_exists("knitting").await.expect("q"));
     let m = StreamMetadata {
         title: Some("Speedrun — «classics»".into()),
+        description: Some("Three games,\nviewer picks".into()),
         category: Some("gaming".into()),
         tags: vec!["speedrun".into(), "ретро".into()],
         language: Some("en".into()),

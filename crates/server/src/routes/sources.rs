@@ -136,6 +136,11 @@ pub struct UpdateMetadata {
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Option<String>, example = "Speedrunning the classics")]
     pub title: Option<Option<String>>,
+    /// Up to 1000 characters, line breaks kept; empty or `null`: none. The same as the
+    /// source's description, and carried into the recording.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>, example = "Any% runs of three classics, with viewer picks")]
+    pub description: Option<Option<String>>,
     /// A category's slug from `GET /api/categories`; `null`: none.
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Option<String>, example = "gaming")]
@@ -548,6 +553,7 @@ pub async fn update_metadata(
     let src = state.sources.own(&auth, &id).await?;
     let changes = crate::service::discovery::MetadataChanges {
         title: req.title,
+        description: req.description,
         category: req.category,
         tags: req.tags,
         language: req.language,

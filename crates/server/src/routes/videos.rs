@@ -99,6 +99,18 @@ pub struct VideoView {
     /// Who made it (a single video's answer only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub creator: Option<crate::routes::auth::CreatorView>,
+    /// Views, once per viewer per 30 minutes (a single video's answer, and trending).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub views: Option<i64>,
+    /// Likes (a single video's answer, and trending).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub likes: Option<i64>,
+    /// Comments, replies included (a single video's answer, and trending).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub comments: Option<i64>,
+    /// Whether the caller likes it (a single video's answer).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub liked: Option<bool>,
 }
 
 /// Where a page is.
@@ -252,6 +264,10 @@ pub fn video_view(
         playback,
         watch_url: format!("/v/{}", v.uuid),
         creator: None,
+        views: None,
+        likes: None,
+        comments: None,
+        liked: None,
     }
 }
 
@@ -297,6 +313,11 @@ pub async fn get_video(
     let p = state.videos.progress(&v).await?;
     let mut view = video_view(&state, &v, p, viewer);
     view.creator = crate::routes::auth::creator_of(&state, v.user_id).await?;
+    let (counts, liked) = state.engagement.counts(&v, viewer).await?;
+    view.views = Some(counts.views);
+    view.likes = Some(counts.likes);
+    view.comments = Some(counts.comments);
+    view.liked = Some(liked);
     Ok(Json(view))
 }
 

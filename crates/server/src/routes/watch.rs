@@ -19,6 +19,8 @@ pub struct WatchView {
     pub playback_id: String,
     /// The stream's title (its source's name when it has none).
     pub title: String,
+    /// What it is about (empty: nothing said); line breaks kept.
+    pub description: String,
     /// Its category's slug.
     pub category: Option<String>,
     /// Its category's name.
@@ -50,6 +52,7 @@ impl From<WatchInfo> for WatchView {
         Self {
             playback_id: w.playback_id,
             title: w.title,
+            description: w.info.description,
             category: w.info.category,
             category_name: w.info.category_name,
             tags: w.info.tags,

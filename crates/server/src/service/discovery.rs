@@ -43,6 +43,8 @@ impl From<DbError> for DiscoveryError {
 pub struct MetadataChanges {
     /// Empty clears it (the stream is then called by its source's name).
     pub title: Option<Option<String>>,
+    /// What the stream is about; empty clears it.
+    pub description: Option<Option<String>>,
     /// A category's slug.
     pub category: Option<Option<String>>,
     /// Tags (all of them).
@@ -62,6 +64,10 @@ pub fn apply(
     let mut m = current;
     if let Some(t) = changes.title {
         m.title = stream_info::clean_title(t.as_deref().unwrap_or("")).map_err(invalid)?;
+    }
+    if let Some(d) = changes.description {
+        m.description =
+            stream_info::clean_description(d.as_deref().unwrap_or("")).map_err(invalid)?;
     }
     if let Some(c) = changes.category {
         m.category = match c.as_deref().map(str::trim).filter(|c| !c.is_empty()) {
@@ -101,6 +107,7 @@ pub fn info_of(source: &SourceRecord, categories: &[Category]) -> StreamInfoOut 
     StreamInfoOut {
         playback_id: source.playback_id.clone(),
         title: source.display_title().to_string(),
+        description: source.description.clone().unwrap_or_default(),
         category: source.category.clone(),
         category_name: category_name(categories, source.category.as_deref()),
         tags: source.tags.clone(),
@@ -133,10 +140,14 @@ pub async fn update_metadata(
         .filter(|v| v.status == "recording")
     {
         let title = updated.title.clone().unwrap_or_else(|| v.title.clone());
+        let description = updated
+            .description
+            .clone()
+            .unwrap_or_else(|| v.description.clone());
         db.update_video_metadata(
             v.id,
             &title,
-            &v.description,
+            &description,
             &updated.tags,
             &v.visibility,
             now_ms,
@@ -250,6 +261,7 @@ mod tests {
     fn changes_apply_field_by_field() {
         let current = StreamMetadata {
             title: Some("Old".into()),
+            description: None,
             category: Some("music".into()),
             tags: vec!["a".into()],
             language: Some("en".into()),

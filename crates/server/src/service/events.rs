@@ -165,6 +165,8 @@ pub struct StreamInfoOut {
     pub playback_id: String,
     /// Its title (the source's name when it has none).
     pub title: String,
+    /// What it is about (empty: nothing said); line breaks kept.
+    pub description: String,
     /// Its category's slug.
     pub category: Option<String>,
     /// Its category's name.

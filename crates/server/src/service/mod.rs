@@ -11,6 +11,7 @@ pub mod billing;
 pub mod chat;
 pub mod clock;
 pub mod discovery;
+pub mod engagement;
 pub mod events;
 pub mod follows;
 pub mod hashing;

@@ -1,8 +1,12 @@
-//! A still picture of a live stream, for link previews (`og:image`): ffmpeg decodes the first
-//! frame of the stream as the hub hands it to a new viewer (its last keyframe, after the
-//! sequence headers) and writes a JPEG at most 640 pixels wide. Bounded, since anyone may ask:
-//! two pictures are made at a time (a third asker gets none, not a queue), each within 5 s and
-//! 2 MiB, and each stream's picture is kept for 15 s. Without ffmpeg there is no picture.
+//! A still picture of each live stream, for the browse cards and link previews (`og:image`):
+//! ffmpeg decodes the first frame of the stream as the hub hands it to a new viewer (its last
+//! keyframe, after the sequence headers) and writes a JPEG at most 640 pixels wide — one frame
+//! decoded, never a transcoder per stream. A background task makes a new picture of every live
+//! stream each `FERROCAST_LIVE_THUMBNAIL_SECS` (60 s by default), one stream at a time; a stream
+//! asked for before its first picture gets one made on demand. Bounded, since anyone may ask: two
+//! pictures are made at a time (a further asker gets the last picture, or none — not a queue),
+//! each within 5 s and 2 MiB; a republished stream's old picture is never shown. Without ffmpeg
+//! there is no picture.
 
 use ferrocast_hub::Hub;
 use std::collections::HashMap;
@@ -10,13 +14,11 @@ use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::sync::Semaphore;
+use tokio::sync::{watch, Semaphore};
 
 /// A JPEG, shared between the askers.
 pub type Jpeg = Arc<[u8]>;
 
-/// How long a stream's picture is kept.
-pub const FRESH_FOR: Duration = Duration::from_secs(15);
 /// Pictures made at the same time at most.
 const AT_ONCE: usize = 2;
 /// Longest a picture may take.
@@ -24,53 +26,151 @@ const TIME_LIMIT: Duration = Duration::from_secs(5);
 /// Largest picture kept.
 const MAX_BYTES: u64 = 2 * 1024 * 1024;
 /// Streams whose pictures are kept at most.
-const MAX_KEPT: usize = 256;
+const MAX_KEPT: usize = 1024;
 
-/// Pictures of live streams, made on demand and kept briefly.
+struct Kept {
+    at: Instant,
+    generation: u64,
+    jpeg: Jpeg,
+}
+
+/// Pictures of live streams, refreshed in the background and kept in memory.
 pub struct Thumbnails {
     permits: Semaphore,
-    kept: Mutex<HashMap<String, (Instant, Jpeg)>>,
+    kept: Mutex<HashMap<String, Kept>>,
+    every: Duration,
 }
 
 impl Default for Thumbnails {
     fn default() -> Self {
-        Self {
-            permits: Semaphore::new(AT_ONCE),
-            kept: Mutex::new(HashMap::new()),
-        }
+        Self::new(Duration::from_secs(60))
     }
 }
 
 impl Thumbnails {
+    /// Pictures renewed every `every`.
+    pub fn new(every: Duration) -> Self {
+        Self {
+            permits: Semaphore::new(AT_ONCE),
+            kept: Mutex::new(HashMap::new()),
+            every,
+        }
+    }
+
+    /// How long a picture is served before a new one is made (what HTTP caches may keep it).
+    pub fn every(&self) -> Duration {
+        self.every
+    }
+
     /// A JPEG of the live stream `playback_id` on this node, or `None`: not live here, no
-    /// video, ffmpeg missing or failing, too slow, or two pictures already being made.
+    /// video, ffmpeg missing or failing, too slow, or no picture yet while two are being made.
     pub async fn picture(&self, hub: &Hub, playback_id: &str) -> Option<Jpeg> {
         // A stream that ended has no picture, even a recent one.
         if !hub.info(playback_id)?.has_video {
             return None;
         }
-        if let Some((at, jpeg)) = self.lock().get(playback_id) {
-            if at.elapsed() < FRESH_FOR {
+        let (generation, _) = hub.session(playback_id)?;
+        let last = self
+            .lock()
+            .get(playback_id)
+            .filter(|k| k.generation == generation)
+            .map(|k| (k.at, k.jpeg.clone()));
+        // The background task renews pictures on time; the grace covers its round.
+        if let Some((at, jpeg)) = &last {
+            if at.elapsed() < self.every + self.every / 2 {
                 return Some(jpeg.clone());
             }
         }
-        let _permit = self.permits.try_acquire().ok()?;
+        let made = match self.permits.try_acquire() {
+            Ok(_permit) => self.make(hub, playback_id, generation).await,
+            Err(_) => None,
+        };
+        made.or(last.map(|(_, jpeg)| jpeg))
+    }
+
+    /// The picture kept of `playback_id` and its age, without making one.
+    pub fn last(&self, playback_id: &str) -> Option<(Duration, Jpeg)> {
+        self.lock()
+            .get(playback_id)
+            .map(|k| (k.at.elapsed(), k.jpeg.clone()))
+    }
+
+    /// Renews the picture of every live stream whose picture is missing or as old as the
+    /// interval, one at a time, and forgets the pictures of streams that ended. Returns how
+    /// many pictures it made.
+    pub async fn refresh(&self, hub: &Hub) -> usize {
+        let live = hub.streams();
+        {
+            let mut kept = self.lock();
+            kept.retain(|id, _| live.iter().any(|s| &s.key.playback_id == id));
+        }
+        let mut made = 0;
+        for stream in live.iter().filter(|s| s.info.has_video) {
+            let id = &stream.key.playback_id;
+            let Some((generation, _)) = hub.session(id) else {
+                continue;
+            };
+            let due = self
+                .lock()
+                .get(id)
+                .is_none_or(|k| k.generation != generation || k.at.elapsed() >= self.every);
+            if !due {
+                continue;
+            }
+            let Ok(_permit) = self.permits.acquire().await else {
+                break;
+            };
+            if self.make(hub, id, generation).await.is_some() {
+                made += 1;
+            }
+        }
+        made
+    }
+
+    async fn make(&self, hub: &Hub, playback_id: &str, generation: u64) -> Option<Jpeg> {
         let reader = hub.subscribe(playback_id)?;
         let jpeg = tokio::time::timeout(TIME_LIMIT, decode_first_frame(reader))
             .await
             .ok()
             .flatten()?;
         let mut kept = self.lock();
-        kept.retain(|_, (at, _)| at.elapsed() < FRESH_FOR);
-        if kept.len() < MAX_KEPT {
-            kept.insert(playback_id.to_string(), (Instant::now(), jpeg.clone()));
+        if kept.len() < MAX_KEPT || kept.contains_key(playback_id) {
+            kept.insert(
+                playback_id.to_string(),
+                Kept {
+                    at: Instant::now(),
+                    generation,
+                    jpeg: jpeg.clone(),
+                },
+            );
         }
         Some(jpeg)
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, (Instant, Jpeg)>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Kept>> {
         self.kept.lock().unwrap_or_else(|p| p.into_inner())
     }
+}
+
+/// Keeps the pictures of the live streams on `hub` fresh until shutdown.
+pub fn spawn_refresher(
+    thumbnails: impl std::ops::Deref<Target = Thumbnails> + Send + 'static,
+    hub: Hub,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    tokio::spawn(async move {
+        let round = (thumbnails.every() / 6).clamp(Duration::from_secs(1), Duration::from_secs(10));
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep(round) => {}
+                _ = shutdown.changed() => return,
+            }
+            if *shutdown.borrow() {
+                return;
+            }
+            thumbnails.refresh(&hub).await;
+        }
+    });
 }
 
 /// Feeds the stream (video only) to ffmpeg as FLV and reads the JPEG of its first frame.

@@ -66,6 +66,7 @@ async fn metadata_is_checked_stored_and_pushed(b: Backend) {
         Some(&src.token),
         Some(json!({
             "title": "  Speedrunning the classics ",
+            "description": " Three games,\nviewer picks ",
             "category": "gaming",
             "tags": ["speedrun", "retro", "Speedrun"],
             "language": "EN",
@@ -76,6 +77,10 @@ async fn metadata_is_checked_stored_and_pushed(b: Backend) {
     assert_eq!(status, 200, "{body}");
     let s = &body["source"];
     assert_eq!(s["title"], "Speedrunning the classics");
+    assert_eq!(
+        s["description"], "Three games,\nviewer picks",
+        "line breaks kept"
+    );
     assert_eq!(s["category"], "gaming");
     assert_eq!(s["tags"], json!(["speedrun", "retro"]), "deduplicated");
     assert_eq!(s["language"], "en");
@@ -84,6 +89,8 @@ async fn metadata_is_checked_stored_and_pushed(b: Backend) {
     let refusals = [
         (json!({ "title": "x".repeat(141) }), "title:"),
         (json!({ "title": "two\nlines" }), "title:"),
+        (json!({ "description": "x".repeat(1001) }), "description:"),
+        (json!({ "description": "bell\u{7}" }), "description:"),
         (
             json!({ "tags": (0..11).map(|i| format!("t{i}")).collect::<Vec<_>>() }),
             "tags: at most 10",
@@ -166,6 +173,7 @@ async fn metadata_is_checked_stored_and_pushed(b: Backend) {
     .await;
     assert_eq!(status, 200, "{w}");
     assert_eq!(w["title"], "Speedrunning the classics");
+    assert_eq!(w["description"], "Three games,\nviewer picks");
     assert_eq!(w["category"], "gaming");
     assert_eq!(w["category_name"], "Gaming");
     assert_eq!(w["tags"], json!(["speedrun", "retro"]));
@@ -493,3 +501,74 @@ both_backends!(
     the_recording_takes_the_stream_metadata,
     live_now_by_viewers_category_and_language,
 );
+
+/// Each live stream's picture is made without anyone asking and renewed on the interval
+/// (`FERROCAST_LIVE_THUMBNAIL_SECS`, 5 s here), from the stream as it is then; the picture of a
+/// stream that ended is forgotten.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn live_pictures_are_renewed_in_the_background() {
+    require("ffmpeg");
+    let opts = Options {
+        extra: vec![("live_thumbnail_secs", "5".into())],
+        ..Default::default()
+    };
+    let Some(app) = TestApp::start_with(Backend::Sqlite, opts).await else {
+        return;
+    };
+    let source = creator_with_source(&app, "pictures@example.com").await;
+    let mut encoders = Encoders(vec![publish(&app.rtmp_url(), &source.key, 60, &[])]);
+    let state = &app.running.as_ref().expect("running").state;
+    let thumbnails = &state.thumbnails;
+    let id = source.playback_id.as_str();
+    let waited = Instant::now();
+    let first = loop {
+        if let Some((_, jpeg)) = thumbnails.last(id) {
+            break jpeg;
+        }
+        assert!(
+            waited.elapsed() < Duration::from_secs(20),
+            "no picture made in the background"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert!(first.starts_with(&[0xFF, 0xD8]), "a JPEG");
+    // Renewed after the interval: testsrc's counter makes each second's frame different.
+    let waited = Instant::now();
+    loop {
+        let (age, jpeg) = thumbnails.last(id).expect("kept while live");
+        if jpeg != first {
+            assert!(age < Duration::from_secs(5), "{age:?}");
+            break;
+        }
+        assert!(
+            waited.elapsed() < Duration::from_secs(15),
+            "the picture was not renewed"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // What a viewer is served is the kept picture (the one before or after a renewal meanwhile).
+    let (_, before) = thumbnails.last(id).expect("kept");
+    let res = client()
+        .get(app.url(&format!("/api/watch/{id}/thumbnail.jpg")))
+        .send()
+        .await
+        .expect("thumbnail");
+    assert_eq!(res.status(), 200);
+    let served = res.bytes().await.expect("bytes");
+    let (_, after) = thumbnails.last(id).expect("kept");
+    assert!(served.as_ref() == before.as_ref() || served.as_ref() == after.as_ref());
+    // Ended: forgotten within a round.
+    for c in &mut encoders.0 {
+        let _ = c.kill();
+        let _ = c.wait();
+    }
+    let waited = Instant::now();
+    while thumbnails.last(id).is_some() {
+        assert!(
+            waited.elapsed() < Duration::from_secs(15),
+            "an ended stream's picture is kept"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    app.finish().await;
+}

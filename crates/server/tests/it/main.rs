@@ -12,6 +12,7 @@ mod billing;
 mod channels;
 mod connectors;
 mod discovery;
+mod engagement;
 mod media;
 mod oauth;
 mod openapi;

@@ -1454,7 +1454,11 @@ async fn upload_process_and_play_a_video_in_a_real_browser() {
         }),
     )
     .await;
-    assert_eq!(report["steps"], json!(["listed", "plays"]), "{report:#}");
+    assert_eq!(
+        report["steps"],
+        json!(["listed", "plays", "counted", "trending"]),
+        "{report:#}"
+    );
     assert!(
         report.get("pageErrors").is_none(),
         "no script errors: {report:#}"
@@ -1479,6 +1483,37 @@ async fn upload_process_and_play_a_video_in_a_real_browser() {
         "{report:#}"
     );
     assert_shots(&shots, &["watch-past-broadcasts"]);
+    // The player counted one view and, as the page went, the time it played; Browse listed
+    // the recording as trending.
+    assert_eq!(past["views"], "1 view", "{report:#}");
+    assert_eq!(
+        past["trending"],
+        json!({ "cards": 1, "title": recording.title, "views": "1 view" }),
+        "{report:#}"
+    );
+    let mut analytics = Value::Null;
+    for _ in 0..20 {
+        let (status, a) = support::call(
+            &app,
+            "GET",
+            &format!("/api/videos/{}/analytics", recording.uuid),
+            Some(&creator.token),
+            None,
+        )
+        .await;
+        assert_eq!(status, 200, "{a}");
+        analytics = a;
+        if analytics["watch_seconds"].as_f64().unwrap_or(0.0) > 0.0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
+    assert_eq!(analytics["views"], 1, "{analytics}");
+    let watched = analytics["watch_seconds"].as_f64().unwrap_or(0.0);
+    assert!(
+        (1.0..30.0).contains(&watched),
+        "the time played, credited as the page went: {analytics} ({report:#})"
+    );
     app.finish().await;
 }
 
@@ -1544,6 +1579,10 @@ async fn stream_info_and_browse_in_a_real_browser() {
     assert_eq!(w["title"], "Speedrunning the classics", "{report:#}");
     assert_eq!(w["category"], "Gaming", "{report:#}");
     assert_eq!(w["tags"], "#speedrun#retro", "{report:#}");
+    assert_eq!(
+        w["description"], "Three classics back to back.\nViewers pick the order.",
+        "line breaks kept: {report:#}"
+    );
     assert_eq!(
         w["pushed"], "Speedrunning the classics, part two",
         "{report:#}"
@@ -1676,6 +1715,111 @@ async fn profile_and_channel_in_a_real_browser() {
         ],
     );
     let _ = std::fs::remove_dir_all(&dir);
+    app.finish().await;
+}
+
+/// Likes and comments in Chromium: a signed-in viewer likes a video, comments, replies to the
+/// comment and sees the counts follow without a reload; a reload shows the same; deleting the
+/// reply brings the count down. What the page showed is what was stored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn likes_comments_and_replies_in_a_real_browser() {
+    let browser = browser();
+    let app = TestApp::start(Backend::Sqlite)
+        .await
+        .expect("sqlite always runs");
+    let creator = support::creator_with_source(&app, "creator@example.com").await;
+    support::register_user(&app, "viewer@example.com", "Viewer").await;
+    let db = crate::recording::db(&app).await;
+    let owner = crate::recording::user_of(&db, creator.id).await;
+    let uuid = ferrocast_server::service::videos::new_video_id();
+    db.create_video(
+        &ferrocast_db::videos::NewVideo {
+            uuid: &uuid,
+            user_id: owner,
+            source_id: Some(creator.id),
+            kind: "upload",
+            title: "Our first tour",
+            description: "Twelve cities in ten days.",
+            tags: &[],
+            visibility: "public",
+            status: "ready",
+            expires_at: None,
+        },
+        ferrocast_db::now_ms(),
+    )
+    .await
+    .expect("video");
+    let shots = shots_dir();
+    let report = run(
+        &browser,
+        json!({
+            "url": app.url(""),
+            "shots": shots,
+            "scenario": "engage",
+            "timeoutMs": 90_000,
+            "accounts": { "viewer": { "email": "viewer@example.com" } },
+            "video": uuid,
+        }),
+    )
+    .await;
+    assert_eq!(
+        report["steps"],
+        json!(["liked", "commented", "replied", "persisted", "deleted"]),
+        "{report:#}"
+    );
+    assert!(
+        report.get("pageErrors").is_none(),
+        "no script errors: {report:#}"
+    );
+    let e = &report["engage"];
+    assert_eq!(
+        e["before"],
+        json!({ "likes": "0", "comments": "0" }),
+        "{report:#}"
+    );
+    assert_eq!(
+        e["liked"],
+        json!({ "likes": "1", "pressed": "true" }),
+        "{report:#}"
+    );
+    assert_eq!(e["commented"], "1", "{report:#}");
+    assert_eq!(
+        e["replied"],
+        json!({ "comments": "2", "replies": 1 }),
+        "{report:#}"
+    );
+    assert_eq!(
+        e["reloaded"],
+        json!({
+            "likes": "1",
+            "pressed": "true",
+            "comments": "2",
+            "text": "What a great video!\nThe second half especially."
+        }),
+        "{report:#}"
+    );
+    assert_eq!(
+        e["deleted"],
+        json!({ "comments": "1", "replies": 0 }),
+        "{report:#}"
+    );
+    assert_shots(&shots, &["video-comments"]);
+    // Stored as the page showed it.
+    let (_, v) = support::call(&app, "GET", &format!("/api/videos/{uuid}"), None, None).await;
+    assert_eq!((&v["likes"], &v["comments"]), (&json!(1), &json!(1)), "{v}");
+    let (_, list) = support::call(
+        &app,
+        "GET",
+        &format!("/api/videos/{uuid}/comments"),
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(
+        list["comments"][0]["author"]["display_name"], "Viewer",
+        "{list}"
+    );
+    assert_eq!(list["comments"][0]["reply_count"], 0, "{list}");
     app.finish().await;
 }
 
