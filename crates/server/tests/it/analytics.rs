@@ -28,43 +28,43 @@ const SCRIPT: &[Viewer] = &[
         name: "viewer-a",
         protocol: "hls",
         join: 0.0,
-        leave: 24.0,
+        leave: 36.0,
         page: Some("watch"),
     },
     Viewer {
         name: "viewer-c",
         protocol: "http_flv",
         join: 1.0,
-        leave: 21.0,
+        leave: 31.0,
         page: None,
     },
     Viewer {
         name: "viewer-e",
         protocol: "rtmp",
         join: 2.0,
-        leave: 12.0,
+        leave: 18.0,
         page: None,
     },
     Viewer {
         name: "viewer-b",
         protocol: "hls",
         join: 3.0,
-        leave: 15.0,
+        leave: 23.33,
         page: None,
     },
     Viewer {
         name: "viewer-d",
         protocol: "http_flv",
         join: 6.0,
-        leave: 18.0,
+        leave: 27.0,
         page: Some("embed"),
     },
     // The same viewer again (same address and player): a second session, not a new viewer.
     Viewer {
         name: "viewer-b",
         protocol: "hls",
-        join: 17.0,
-        leave: 24.0,
+        join: 25.0,
+        leave: 36.67,
         page: None,
     },
 ];
@@ -117,7 +117,7 @@ async fn scripted_audience_gives_exact_figures(b: Backend) {
         return;
     };
     let src = creator_with_source(&app, "analytics@example.com").await;
-    let mut encoder = publish(&app.rtmp_url(), &src.key, 60, &["-s", "320x180"]);
+    let mut encoder = publish(&app.rtmp_url(), &src.key, 80, &["-s", "320x180"]);
 
     // Live, with a few HLS segments ready (asked for by no one: the sources list says live).
     let deadline = Instant::now() + Duration::from_secs(20);
