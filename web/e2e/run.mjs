@@ -486,6 +486,7 @@ const PAGES = [
   { name: "page-watch-offline", as: "anon", path: () => `/watch/${P.playbackId}`, ready: (page) => page.getByText(/offline/i).first().waitFor(), dark: true },
   { name: "page-dashboard-empty", as: "member", path: "/dashboard", ready: (page) => page.getByText("No sources yet").waitFor() },
   { name: "page-dashboard", as: "creator", path: "/dashboard", ready: heading(P.sourceName), dark: true },
+  { name: "page-analytics-empty", as: "creator", path: "/dashboard/analytics", ready: (page) => page.getByText("No broadcasts yet").waitFor(), dark: true },
   { name: "page-subscription", as: "creator", path: "/dashboard/subscription", ready: (page) => page.getByTestId("current-plan").waitFor(), dark: true },
   { name: "page-settings", as: "creator", path: "/settings", ready: heading("API keys"), dark: true },
   { name: "page-library", as: "creator", path: "/library", ready: (page) => page.getByTestId("library-empty").waitFor(), dark: true },
@@ -1298,6 +1299,37 @@ async function pastBroadcasts() {
 // a picture of the stream, category), filters by category, clicks through to the watch page,
 // which shows the title, category and tags — and follows a new title the creator saves while
 // live, without a reload. P: url, shots, accounts.creator.email, ingest, key, title.
+/** After a broadcast with an audience, the creator opens the Analytics tab from the studio and
+ * reads the broadcast's figures and charts. */
+async function analytics() {
+  const creator = await login(await browser.newContext({ viewport: DESKTOP }), P.accounts.creator.email);
+  creator.on("pageerror", (e) => (out.pageErrors = [...(out.pageErrors ?? []), `creator: ${e}`]));
+  await creator.getByRole("navigation", { name: "Studio" }).getByRole("link", { name: "Analytics" }).click();
+  await creator.waitForURL("**/dashboard/analytics");
+  const detail = creator.getByTestId("broadcast-detail");
+  await detail.waitFor({ timeout: 20000 });
+  await detail.getByTestId("analytics-chart").waitFor({ timeout: 20000 });
+  step("analytics");
+  const text = async (id) => (await creator.getByTestId(id).first().textContent()).trim();
+  out.analytics = {
+    peak: await text("analytics-peak"),
+    unique: await text("analytics-unique"),
+    watch: await text("analytics-watch"),
+    rows: await creator.getByTestId("broadcast-row").count(),
+    charts: await creator.locator("[data-testid=analytics-chart] svg, [data-testid=channel-chart] svg").count(),
+    points: await detail.locator("[data-testid=analytics-chart] circle").count(),
+    splits: await detail.getByTestId("analytics-split").allTextContents(),
+    channelTotals: (await creator.getByTestId("channel-totals").textContent()).trim(),
+  };
+  const download = creator.waitForEvent("download");
+  await creator.getByTestId("csv-download").click();
+  const file = await download;
+  out.analytics.csvName = file.suggestedFilename();
+  out.analytics.csvHead = readFileSync(await file.path(), "utf8").split("\n")[0].trim();
+  await shot(creator, "dashboard-analytics");
+  step("csv");
+}
+
 async function browse() {
   const creator = await login(await browser.newContext({ viewport: DESKTOP }), P.accounts.creator.email);
   creator.on("pageerror", (e) => (out.pageErrors = [...(out.pageErrors ?? []), `creator: ${e}`]));
@@ -1657,7 +1689,7 @@ async function notify() {
   await ctx.close();
 }
 
-const SCENARIOS = { billing, maintenance, oauth, "chat-oauth": chatOauth, seed: creatorEndsAndAdminChangesPlan, "every-page": everyPage, sharing, latency, studio, videos, "past-broadcasts": pastBroadcasts, browse, profile, search: searchAndSchedule, engage, notify };
+const SCENARIOS = { billing, maintenance, oauth, "chat-oauth": chatOauth, seed: creatorEndsAndAdminChangesPlan, "every-page": everyPage, sharing, latency, studio, videos, "past-broadcasts": pastBroadcasts, browse, profile, search: searchAndSchedule, engage, notify, analytics };
 
 try {
   if (P.scenario) {

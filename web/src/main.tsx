@@ -21,6 +21,7 @@ const Library = lazy(() => import("./pages/Library"));
 const Video = lazy(() => import("./pages/Video"));
 const Browse = lazy(() => import("./pages/Browse"));
 const Channel = lazy(() => import("./pages/Channel"));
+const Analytics = lazy(() => import("./pages/Analytics"));
 const Notifications = lazy(() => import("./pages/Notifications"));
 const Unsubscribe = lazy(() => import("./pages/Unsubscribe"));
 const Search = lazy(() => import("./pages/Search"));
@@ -73,6 +74,7 @@ function App() {
   else if (path === "/register") page = <Auth mode="register" registrationOpen={site?.registration_open ?? true} />;
   else if (path === "/dashboard") page = <Dashboard />;
   else if (path === "/dashboard/subscription") page = <Subscription />;
+  else if (path === "/dashboard/analytics") page = <Analytics />;
   else if (path.startsWith("/dashboard/subscription/receipts/")) page = <Receipt id={decodeURIComponent(path.slice("/dashboard/subscription/receipts/".length))} />;
   else if (path === "/admin") page = <Admin />;
   else if (path === "/settings") page = <Settings />;

@@ -204,7 +204,20 @@ async fn ll_hls(url: &Url, tracker: &mut VideoTracker, window: Window) -> Result
             .split_once('.')?;
         Some((seg.parse().ok()?, part.parse().ok()?))
     };
-    let text = String::from_utf8_lossy(&fetch(url).await?).into_owned();
+    let mut text = String::from_utf8_lossy(&fetch(url).await?).into_owned();
+    // A multivariant playlist names this player's own media playlist: follow it.
+    let media;
+    let url = if text.contains("#EXT-X-STREAM-INF") {
+        let variant = text
+            .lines()
+            .find(|l| !l.is_empty() && !l.starts_with('#'))
+            .ok_or_else(|| anyhow!("master playlist without variants"))?;
+        media = url.join(variant)?;
+        text = String::from_utf8_lossy(&fetch(&media).await?).into_owned();
+        &media
+    } else {
+        url
+    };
     let hold_back_us = text
         .lines()
         .find(|l| l.starts_with("#EXT-X-SERVER-CONTROL:"))

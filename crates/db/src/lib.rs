@@ -11,6 +11,7 @@
 
 pub mod accounts;
 pub mod admin;
+pub mod analytics;
 pub mod billing;
 pub mod chat;
 pub mod connectors;

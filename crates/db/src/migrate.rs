@@ -134,6 +134,11 @@ pub const SQLITE: &[Migration] = &[
         name: "notifications",
         sql: include_str!("../migrations/sqlite/0021_notifications.sql"),
     },
+    Migration {
+        version: 22,
+        name: "analytics",
+        sql: include_str!("../migrations/shared/0022_analytics.sql"),
+    },
 ];
 
 /// Migrations for PostgreSQL.
@@ -242,6 +247,11 @@ pub const POSTGRES: &[Migration] = &[
         version: 21,
         name: "notifications",
         sql: include_str!("../migrations/postgres/0021_notifications.sql"),
+    },
+    Migration {
+        version: 22,
+        name: "analytics",
+        sql: include_str!("../migrations/shared/0022_analytics.sql"),
     },
 ];
 

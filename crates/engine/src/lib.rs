@@ -20,6 +20,7 @@ pub mod record;
 pub mod restream;
 pub mod rtmp_server;
 mod rtmp_stats;
+pub mod viewers;
 
 use ferrocast_domain::media::{PublishAuthorizer, RecordingStore};
 use ferrocast_hub::Hub;
@@ -40,6 +41,8 @@ pub struct Engine {
     pub rtmp_stats: Arc<rtmp_stats::RtmpStats>,
     /// Records live streams, when the engine was started [`with_recording`](Engine::with_recording).
     pub recorder: Option<record::Recorder>,
+    /// Viewer sessions of every protocol, for analytics.
+    pub viewers: viewers::ViewerTracker,
 }
 
 impl Engine {
@@ -55,7 +58,10 @@ impl Engine {
         };
         let hls = hls::HlsRegistry::new(config, hub.clone());
         hls.spawn();
+        let viewers = viewers::ViewerTracker::new();
+        viewers.spawn();
         Engine {
+            viewers,
             restream: restream::Restreamer::new(hub.clone(), restream),
             hub,
             hls,

@@ -247,6 +247,10 @@ struct Connection {
     session: ServerSession,
     publisher: Option<Publisher>,
     player: Option<Reader>,
+    /// The player's viewer session (ends when dropped).
+    viewer: Option<crate::viewers::ViewerGuard>,
+    /// The client's `flashVer` from `connect` (identifies a player as a user agent does).
+    flash_ver: String,
     /// This player has received video (so audio can wait for the next video frame).
     seen_video: bool,
     /// Audio frames queued but not yet written.
@@ -286,6 +290,8 @@ impl Connection {
             session: ServerSession::new(),
             publisher: None,
             player: None,
+            viewer: None,
+            flash_ver: String::new(),
             seen_video: false,
             held_audio: 0,
             pending_video: false,
@@ -404,6 +410,7 @@ impl Connection {
                             }
                             Err(end) => {
                                 self.player = None;
+                                self.viewer = None;
                                 let _ = self.session.send_stream_eof();
                                 self.flush(&mut sock).await?;
                                 return if end == ReadEnd::TooSlow { Err("player too slow".into()) } else { Ok(()) };
@@ -491,7 +498,8 @@ impl Connection {
     async fn handle_events(&mut self) -> Result<(), String> {
         while let Some(ev) = self.session.poll_event() {
             match ev {
-                ServerEvent::Connected { .. } => {
+                ServerEvent::Connected { flash_ver, .. } => {
+                    self.flash_ver = flash_ver.unwrap_or_default();
                     self.connected = true;
                     self.slot.connected();
                 }
@@ -568,6 +576,13 @@ impl Connection {
                                 .accept_play(request)
                                 .map_err(|e| e.to_string())?;
                             tracing::info!(peer = %self.peer, playback_id = %name, "play started");
+                            self.viewer = Some(self.engine.viewers.connection(
+                                &name,
+                                reader.generation(),
+                                crate::viewers::Protocol::Rtmp,
+                                crate::viewers::Origin::External,
+                                format!("{}|{}", self.peer.ip(), self.flash_ver),
+                            ));
                             self.player = Some(reader);
                         }
                         _ => {
@@ -592,7 +607,10 @@ impl Connection {
                         tracing::info!(peer = %self.peer, playback_id = %p.key().playback_id, "publish ended");
                     }
                 }
-                ServerEvent::PlayStopped => self.player = None,
+                ServerEvent::PlayStopped => {
+                    self.player = None;
+                    self.viewer = None;
+                }
                 ServerEvent::Closed => {}
             }
         }

@@ -5,9 +5,9 @@ use crate::access::declare;
 use crate::error::ApiError;
 use crate::extract::too_large;
 use crate::routes::{
-    admin, auth, browse, chat, connectors, engagement, events, health, notifications, payments,
-    playback, profiles, schedule, search, shorts, sources, streams, subscriptions, uploads, videos,
-    vod, watch,
+    admin, analytics, auth, browse, chat, connectors, engagement, events, health, notifications,
+    payments, playback, profiles, schedule, search, shorts, sources, streams, subscriptions,
+    uploads, videos, vod, watch,
 };
 use crate::state::AppState;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
@@ -134,6 +134,16 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         ))
         .routes(declare(Key(StreamsRead), routes!(streams::stream_stats)))
         .routes(declare(Key(StreamsRead), routes!(streams::info)))
+        .routes(declare(
+            Key(StreamsRead),
+            routes!(analytics::list_broadcasts),
+        ))
+        .routes(declare(Key(StreamsRead), routes!(analytics::get_broadcast)))
+        .routes(declare(
+            Key(StreamsRead),
+            routes!(analytics::channel_totals),
+        ))
+        .routes(declare(Key(Admin), routes!(analytics::site_totals)))
         .routes(declare(Key(StreamsRead), routes!(streams::forwarding)))
         .routes(declare(
             Key(StreamsRead),
@@ -253,6 +263,8 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .routes(declare(Public, routes!(playback::flv)))
         .routes(declare(Public, routes!(playback::hls_playlist)))
         .routes(declare(Public, routes!(playback::hls_segment)))
+        .routes(declare(Public, routes!(playback::hls_session_playlist)))
+        .routes(declare(Public, routes!(playback::hls_session_segment)))
         // Videos reuse the sources scopes: a key that manages a creator's sources manages
         // their videos.
         .routes(declare(Key(SourcesRead), routes!(videos::list_videos)))

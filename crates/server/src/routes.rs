@@ -2,6 +2,7 @@
 //! registered through [`crate::app::api_router`], so the router and the spec come from one list.
 
 pub mod admin;
+pub mod analytics;
 pub mod auth;
 pub mod browse;
 pub mod chat;

@@ -152,6 +152,7 @@ pub fn compose(
         grants,
         fanout.clone(),
         clock.clone(),
+        crate::service::analytics::ViewerKeys::derive(master_key),
     );
     let chat = Arc::new(Chat::new(db.clone(), fanout.clone(), clock.clone()));
     let billing = Billing::new(

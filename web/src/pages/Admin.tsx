@@ -131,6 +131,13 @@ function StatsPanel() {
   const [days, setDays] = useState(30);
   const stats = useLoad(() => api<Schemas["Stats"]>("GET", "/api/admin/stats"));
   const series = useLoad(() => api<Schemas["DailyStats"]>("GET", `/api/admin/stats/daily?days=${days}`), [days]);
+  const audience = useLoad(() => {
+    const day = 86_400_000;
+    const from = Math.floor((Date.now() - (days - 1) * day) / day) * day;
+    return api<Schemas["SiteSeries"]>("GET", `/api/admin/analytics?step=day&from=${from}`);
+  }, [days]);
+  const a = audience.data?.buckets;
+  const aDays = a?.map((b) => b.from.slice(0, 10)) ?? [];
   const s = stats.data?.stats;
   const d = series.data;
   return (
@@ -172,6 +179,20 @@ function StatsPanel() {
             ))
           )}
         </div>
+      )}
+      {audience.error ? <Problem error={audience.error} onRetry={audience.reload} /> : null}
+      {a && (
+        <>
+          <h3>Audience</h3>
+          <div className="charts" data-testid="audience-charts">
+            <Chart title="Live streams started" days={aDays} values={a.map((b) => b.live_streams)} format={count} total={String(sum(a.map((b) => b.live_streams)))} />
+            <Chart title="Most viewers at once" days={aDays} values={a.map((b) => b.peak_viewers)} format={count} total={String(Math.max(0, ...a.map((b) => b.peak_viewers)))} />
+            <Chart title="Unique viewers" days={aDays} values={a.map((b) => b.unique_viewers)} format={count} total={String(sum(a.map((b) => b.unique_viewers)))} />
+            <Chart title="Watch hours" days={aDays} values={a.map((b) => b.watch_ms / 3_600_000)} format={count} total={`${(sum(a.map((b) => b.watch_ms)) / 3_600_000).toFixed(1)} h`} />
+            <Chart title="Sign-ups" days={aDays} values={a.map((b) => b.signups)} format={count} total={String(sum(a.map((b) => b.signups)))} />
+            <Chart title="Uploads" days={aDays} values={a.map((b) => b.uploads)} format={count} total={String(sum(a.map((b) => b.uploads)))} />
+          </div>
+        </>
       )}
     </section>
   );

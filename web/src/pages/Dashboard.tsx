@@ -11,6 +11,7 @@ import { ChatRules, PlatformChat } from "./ChatSetup";
 import { LANGUAGES_BY_NAME, loadCategories, parseTags } from "../streaminfo";
 import { ScheduleEditor } from "../schedule";
 import "../studio.css";
+import "../analytics.css";
 
 type Source = Schemas["SourceView"];
 type Mine = Schemas["MySubscription"];
@@ -103,6 +104,10 @@ export default function Dashboard() {
       <header className="studio-top">
         <div className="studio-title">
           <h1>Your streams</h1>
+          <nav className="page-tabs" aria-label="Studio">
+            <Link href="/dashboard" aria-current="page">Streams</Link>
+            <Link href="/dashboard/analytics">Analytics</Link>
+          </nav>
           <Usage mine={mine.data} error={mine.error} />
         </div>
         <form className="inline new-source" onSubmit={create} aria-label="Create a source">

@@ -54,6 +54,9 @@ pub enum ServerEvent {
         app: String,
         /// The `tcUrl`, if the client sent one.
         tc_url: Option<String>,
+        /// The `flashVer` (the client's name and version, as a user agent is over HTTP; at most
+        /// 128 characters), if the client sent one.
+        flash_ver: Option<String>,
     },
     /// The client asked to publish; answer with `accept_publish` or `reject_publish`.
     PublishRequested {
@@ -99,7 +102,7 @@ impl fmt::Debug for ServerEvent {
     // Stream keys and queries are secrets (RELIABILITY rule 5): never printed.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::Connected { app, tc_url } => f
+            Self::Connected { app, tc_url, .. } => f
                 .debug_struct("Connected")
                 .field("app", app)
                 .field("tc_url", tc_url)
@@ -436,6 +439,10 @@ impl ServerSession {
         let obj = &c.command_object;
         let app = obj.get("app").and_then(Value::as_str).unwrap_or_default();
         let tc_url = obj.get("tcUrl").and_then(Value::as_str).map(str::to_owned);
+        let flash_ver = obj
+            .get("flashVer")
+            .and_then(Value::as_str)
+            .map(|v| v.chars().take(128).collect());
         let encoding = obj
             .get("objectEncoding")
             .and_then(Value::as_number)
@@ -468,6 +475,7 @@ impl ServerSession {
         self.events.push_back(ServerEvent::Connected {
             app: self.app.clone(),
             tc_url,
+            flash_ver,
         });
         Ok(())
     }

@@ -73,8 +73,10 @@ fn client_publishes_to_server() {
     let mut s = ServerSession::new();
     pump(&mut c, &mut s);
     let ev = events(&mut s);
-    assert!(matches!(&ev[0], ServerEvent::Connected { app, tc_url }
-        if app == "live" && tc_url.as_deref() == Some("rtmp://localhost/live")));
+    assert!(
+        matches!(&ev[0], ServerEvent::Connected { app, tc_url, flash_ver }
+        if app == "live" && tc_url.as_deref() == Some("rtmp://localhost/live") && flash_ver.is_some())
+    );
     let ServerEvent::PublishRequested {
         request,
         app,

@@ -1,13 +1,22 @@
 //! Public playback of live streams, by playback id: HTTP-FLV and HLS. No authentication (the
 //! playback id is public; the stream key never appears here).
+//!
+//! Every player is a viewer session for analytics (`ferrocast_engine::viewers`): an HTTP-FLV
+//! response is one; an HLS player is one through the session id its stream's multivariant
+//! playlist hands it (`/hls/<playback_id>/index.m3u8` → `v<sid>/index.m3u8`, under which its
+//! segments and parts are fetched).
 
 use crate::error::{ApiError, ErrorBody};
+use crate::extract::ClientIp;
+use crate::service::analytics::viewer_identity;
 use crate::state::AppState;
 use axum::body::Body;
 use axum::extract::{Path, Query, State};
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use ferrocast_domain::media::is_safe_id;
+use ferrocast_engine::viewers::{Origin, Protocol, ViewerGuard, ViewerTracker};
+use futures_util::StreamExt;
 
 fn not_live() -> ApiError {
     ApiError::new(
@@ -46,11 +55,37 @@ fn public(r: Result<Response, ApiError>) -> Response {
 #[utoipa::path(get, path = "/live/{file}", tag = "playback",
     params(("file" = String, Path, description = "`<playback_id>.flv`")),
     responses((status = 200, content_type = "video/x-flv", description = "FLV stream"), (status = 404, body = ErrorBody)))]
-pub async fn flv(State(state): State<AppState>, Path(file): Path<String>) -> Response {
-    public(flv_stream(&state, &file))
+pub async fn flv(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    headers: HeaderMap,
+    Path(file): Path<String>,
+) -> Response {
+    public(flv_stream(&state, &file, &Who::of(&headers, ip)))
 }
 
-fn flv_stream(state: &AppState, file: &str) -> Result<Response, ApiError> {
+/// Who a request comes from, for analytics.
+struct Who {
+    /// `None`: the creator's own studio preview, not counted.
+    origin: Option<Origin>,
+    viewer: String,
+}
+
+impl Who {
+    fn of(headers: &HeaderMap, ip: std::net::IpAddr) -> Self {
+        let h = |name| {
+            headers
+                .get(name)
+                .and_then(|v: &HeaderValue| v.to_str().ok())
+        };
+        Self {
+            origin: Origin::from_referer(h(header::REFERER), h(header::HOST)),
+            viewer: viewer_identity(ip, h(header::USER_AGENT)),
+        }
+    }
+}
+
+fn flv_stream(state: &AppState, file: &str, who: &Who) -> Result<Response, ApiError> {
     let id = file
         .strip_suffix(".flv")
         .filter(|id| is_safe_id(id))
@@ -58,11 +93,27 @@ fn flv_stream(state: &AppState, file: &str) -> Result<Response, ApiError> {
     let hub = &state.engine.hub;
     let info = hub.info(id).ok_or_else(not_live)?;
     let reader = hub.subscribe(id).ok_or_else(not_live)?;
+    let viewers = &state.engine.viewers;
+    let guard = match who.origin {
+        Some(origin) => viewers.connection(
+            id,
+            reader.generation(),
+            Protocol::HttpFlv,
+            origin,
+            who.viewer.clone(),
+        ),
+        None => ViewerGuard::none(viewers),
+    };
+    // The session lasts as long as the response body: it ends when the player goes away.
     let stream = ferrocast_engine::flv_out::stream(
         reader,
         info.has_audio || !info.has_video,
         info.has_video || !info.has_audio,
-    );
+    )
+    .map(move |chunk| {
+        let _session = &guard;
+        chunk
+    });
     Ok(media_response(
         "video/x-flv",
         "no-store",
@@ -102,18 +153,148 @@ fn blocking_error(e: ferrocast_engine::hls::BlockingError) -> ApiError {
     }
 }
 
-/// The HLS media playlist of a stream (Low-Latency HLS: partial segments, preload hints, and
-/// blocking reload with `_HLS_msn` / `_HLS_part`).
+/// A stream's HLS entry point: a multivariant playlist (RFC 8216bis §4.4.6) whose one variant is
+/// this player's own media playlist, `v<session>/index.m3u8` — so that each player is counted
+/// once, with its watch time, however it fetches. With `_HLS_msn` (a player that kept this URL
+/// as a media playlist) it answers the media playlist itself.
 #[utoipa::path(get, path = "/hls/{playback_id}/index.m3u8", tag = "playback",
     params(("playback_id" = String, Path, description = "The source's playback id"), BlockingReload),
     responses((status = 200, content_type = "application/vnd.apple.mpegurl", body = String), (status = 400, body = ErrorBody),
               (status = 404, body = ErrorBody), (status = 503, body = ErrorBody)))]
 pub async fn hls_playlist(
     State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    headers: HeaderMap,
     Path(id): Path<String>,
     Query(q): Query<BlockingReload>,
 ) -> Response {
-    public(playlist(&state, &id, q).await)
+    if q.msn.is_some() || q.part.is_some() {
+        return public(playlist(&state, &id, q).await);
+    }
+    public(multivariant(&state, &id, &Who::of(&headers, ip)).await)
+}
+
+async fn multivariant(state: &AppState, id: &str, who: &Who) -> Result<Response, ApiError> {
+    if !is_safe_id(id) {
+        return Err(not_live());
+    }
+    // Waits for the first segment, as the media playlist does: a stream that is not live (or
+    // ends before a segment) is a 404 here already. The viewer arrived before the wait.
+    let arrived = ferrocast_engine::viewers::unix_ms();
+    state.engine.hls.playlist(id).await.ok_or_else(not_live)?;
+    let sid = ViewerTracker::sid_from(rand::random());
+    note_hls(state, id, &sid, false, who, arrived);
+    // The variant's bandwidth: the stream's incoming bitrate with a margin (RFC 8216bis
+    // §4.4.6.2 requires one; players use it only to choose among variants, and there is one).
+    let bandwidth = state
+        .engine
+        .hub
+        .session(id)
+        .and_then(|_| {
+            let source = state.streams.owner(id)?.1;
+            let now = state.clock.now_ms();
+            state
+                .streams
+                .stats
+                .history(source, now)
+                .last()
+                .map(|s| s.bitrate_kbps)
+        })
+        .filter(|k| *k > 0)
+        .map_or(2_500_000, |kbps| kbps * 1_100);
+    let text = format!(
+        "#EXTM3U\n#EXT-X-INDEPENDENT-SEGMENTS\n#EXT-X-STREAM-INF:BANDWIDTH={bandwidth}\nv{sid}/index.m3u8\n"
+    );
+    Ok(media_response(
+        "application/vnd.apple.mpegurl",
+        "no-store",
+        Body::from(text),
+    ))
+}
+
+/// Notes a request of an HLS viewer session.
+fn note_hls(state: &AppState, id: &str, sid: &str, low_latency: bool, who: &Who, at_ms: i64) {
+    if let Some(origin) = who.origin {
+        let generation = state.engine.hub.session(id).map(|(g, _)| g);
+        state.engine.viewers.hls_request(
+            id,
+            sid,
+            generation,
+            low_latency,
+            origin,
+            &who.viewer,
+            at_ms,
+        );
+    }
+}
+
+/// The session id of a `v<sid>` path segment.
+fn session_id(segment: &str) -> Result<&str, ApiError> {
+    segment
+        .strip_prefix('v')
+        .filter(|s| ferrocast_engine::viewers::is_sid(s))
+        .ok_or_else(not_live)
+}
+
+/// One player's HLS media playlist (what [`hls_playlist`] hands it): Low-Latency HLS with
+/// partial segments, preload hints, and blocking reload with `_HLS_msn` / `_HLS_part`.
+#[utoipa::path(get, path = "/hls/{playback_id}/{session}/index.m3u8", tag = "playback",
+    params(("playback_id" = String, Path, description = "The source's playback id"),
+           ("session" = String, Path, description = "`v<session id>`, from the multivariant playlist"), BlockingReload),
+    responses((status = 200, content_type = "application/vnd.apple.mpegurl", body = String), (status = 400, body = ErrorBody),
+              (status = 404, body = ErrorBody), (status = 503, body = ErrorBody)))]
+pub async fn hls_session_playlist(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    headers: HeaderMap,
+    Path((id, session)): Path<(String, String)>,
+    Query(q): Query<BlockingReload>,
+) -> Response {
+    let answer = async {
+        let sid = session_id(&session)?;
+        if is_safe_id(&id) {
+            note_hls(
+                &state,
+                &id,
+                sid,
+                q.msn.is_some(),
+                &Who::of(&headers, ip),
+                ferrocast_engine::viewers::unix_ms(),
+            );
+        }
+        playlist(&state, &id, q).await
+    };
+    public(answer.await)
+}
+
+/// One player's HLS segment (`seg<N>.ts`) or partial segment (`seg<N>.<P>.ts`).
+#[utoipa::path(get, path = "/hls/{playback_id}/{session}/{segment}", tag = "playback",
+    params(("playback_id" = String, Path, description = "The source's playback id"),
+           ("session" = String, Path, description = "`v<session id>`, from the multivariant playlist"),
+           ("segment" = String, Path, description = "`seg<N>.ts` or `seg<N>.<P>.ts`")),
+    responses((status = 200, content_type = "video/mp2t", description = "MPEG-TS"), (status = 404, body = ErrorBody)))]
+pub async fn hls_session_segment(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    headers: HeaderMap,
+    Path((id, session, segment)): Path<(String, String, String)>,
+) -> Response {
+    let answer = async {
+        let sid = session_id(&session)?;
+        if is_safe_id(&id) {
+            let part = ferrocast_media::hls::parse_part_name(&segment).is_some();
+            note_hls(
+                &state,
+                &id,
+                sid,
+                part,
+                &Who::of(&headers, ip),
+                ferrocast_engine::viewers::unix_ms(),
+            );
+        }
+        media_segment(&state, &id, &segment).await
+    };
+    public(answer.await)
 }
 
 async fn playlist(state: &AppState, id: &str, q: BlockingReload) -> Result<Response, ApiError> {

@@ -5,6 +5,7 @@
 //! The engine never waits on any of this: it only emits lifecycle events. Publishing itself is
 //! authorised here too ([`SourceAuthorizer`]): against the stored source and the owner's plan.
 
+use super::analytics::{Broadcasts, SampleTarget, ViewerKeys};
 use super::clock::SharedClock;
 use super::events::{Event, Fanout, RealtimeEvent, StreamStatus};
 use super::stats::{Live, Sampler, StatsBook, SAMPLE_EVERY};
@@ -165,6 +166,9 @@ pub struct Streams {
     restream_order: tokio::sync::Mutex<()>,
     /// Recent health samples and viewer counts of live streams (every node's).
     pub stats: Arc<StatsBook>,
+    /// The broadcasts live here, for their viewer sessions and samples (analytics).
+    pub broadcasts: Arc<Broadcasts>,
+    viewer_keys: ViewerKeys,
 }
 
 /// What asking a destination to retry now did.
@@ -192,6 +196,7 @@ impl Streams {
         grants: Grants,
         fanout: Arc<dyn Fanout>,
         clock: SharedClock,
+        viewer_keys: ViewerKeys,
     ) -> Arc<Self> {
         Arc::new(Self {
             db,
@@ -203,6 +208,8 @@ impl Streams {
             grants,
             restream_order: tokio::sync::Mutex::new(()),
             stats: Arc::default(),
+            broadcasts: Arc::default(),
+            viewer_keys,
         })
     }
 
@@ -300,7 +307,8 @@ impl Streams {
             .count()
     }
 
-    fn owner(&self, playback_id: &str) -> Option<(i64, i64)> {
+    /// The owner and source of a stream live on this node.
+    pub fn owner(&self, playback_id: &str) -> Option<(i64, i64)> {
         self.lock()
             .get(playback_id)
             .map(|e| (e.user_id, e.source_id))
@@ -421,6 +429,15 @@ impl Streams {
 
 /// Follows the engine's lifecycle and restream events until the hub goes away.
 pub fn spawn(state: Arc<Streams>) {
+    // Viewer sessions that ended, stored per broadcast.
+    if let Some(reports) = state.engine.viewers.take_reports() {
+        tokio::spawn(super::analytics::store_sessions(
+            state.db.clone(),
+            reports,
+            state.broadcasts.clone(),
+            state.viewer_keys.clone(),
+        ));
+    }
     let mut events = state.engine.hub.events();
     let s = state.clone();
     tokio::spawn(async move {
@@ -638,6 +655,21 @@ async fn start_session(
             return;
         }
     };
+    state.broadcasts.started(pid, generation, session_id);
+    state.engine.viewers.note_generation(pid, generation);
+    let stats = state.stats.clone();
+    tokio::spawn(super::analytics::sample_broadcast(
+        state.db.clone(),
+        state.engine.viewers.clone(),
+        state.broadcasts.clone(),
+        move |source_id| stats.viewers(source_id),
+        SampleTarget {
+            playback_id: pid.clone(),
+            generation,
+            source_id: source.id,
+            started_at: at_ms,
+        },
+    ));
     let (cancel, cancelled) = watch::channel(None);
     state.lock().insert(
         pid.clone(),
@@ -702,6 +734,7 @@ fn end_session(state: &Streams, playback_id: &str, generation: u64, at_ms: i64) 
     let Some(entry) = entry else {
         return;
     };
+    state.broadcasts.ended(playback_id, generation, at_ms);
     let reason = entry
         .stop_reason
         .clone()
@@ -785,6 +818,9 @@ async fn monitor(
                             "stream session was closed as stale; continuing in a new one"
                         );
                         session.id = id;
+                        state
+                            .broadcasts
+                            .started(&session.playback_id, session.generation, id);
                     }
                     Err(e) => tracing::warn!(error = %e, "cannot reopen a stream session"),
                 }

@@ -5,6 +5,7 @@
 mod support;
 
 mod admin;
+mod analytics;
 mod api;
 mod architecture;
 mod billing;

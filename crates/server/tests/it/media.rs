@@ -77,14 +77,41 @@ fn decode_errors(url: &str, seconds: u32) -> String {
     text
 }
 
+/// A player's own media playlist: the one variant of the stream's multivariant playlist
+/// (`v<session>/index.m3u8`, which counts the player as a viewer).
+pub async fn media_playlist_url(app: &TestApp, pid: &str) -> Option<String> {
+    let res = client()
+        .get(app.url(&format!("/hls/{pid}/index.m3u8")))
+        .send()
+        .await
+        .expect("playlist");
+    if res.status() != 200 {
+        return None;
+    }
+    let text = res.text().await.expect("text");
+    assert!(text.contains("#EXT-X-STREAM-INF:BANDWIDTH="), "{text}");
+    let variant = text
+        .lines()
+        .find(|l| !l.is_empty() && !l.starts_with('#'))
+        .unwrap_or_else(|| panic!("a variant: {text}"));
+    assert!(
+        variant.starts_with('v') && variant.ends_with("/index.m3u8"),
+        "{variant}"
+    );
+    Some(app.url(&format!("/hls/{pid}/{variant}")))
+}
+
 async fn wait_for_playlist(app: &TestApp, pid: &str, min_segments: usize) -> String {
     let deadline = Instant::now() + Duration::from_secs(30);
+    let mut media = None;
     loop {
-        let res = client()
-            .get(app.url(&format!("/hls/{pid}/index.m3u8")))
-            .send()
-            .await
-            .expect("playlist");
+        if media.is_none() {
+            media = media_playlist_url(app, pid).await;
+        }
+        let url = media
+            .clone()
+            .unwrap_or_else(|| app.url(&format!("/hls/{pid}/index.m3u8")));
+        let res = client().get(url).send().await.expect("playlist");
         let status = res.status();
         let text = res.text().await.expect("text");
         if status == 200 && text.matches("#EXTINF").count() >= min_segments {
@@ -275,7 +302,11 @@ async fn publisher_drop_ends_readers_and_republish_marks_a_discontinuity() {
     );
     // The playlist ends: the open segment is closed and listed, then EXT-X-ENDLIST, no more
     // preload hint; a blocking reload for what would have come next answers with it at once.
-    let hls = app.url(&format!("/hls/{}/index.m3u8", src.playback_id));
+    // (A player that joins now still gets its own media playlist, with the stream's last
+    // segments.)
+    let hls = media_playlist_url(&app, &src.playback_id)
+        .await
+        .expect("the ended stream's playlist");
     let deadline = Instant::now() + Duration::from_secs(10);
     let ended = loop {
         let text = client()
@@ -662,6 +693,9 @@ async fn low_latency_hls_parts_and_blocking_reload() {
         assert!(playlist.contains(tag), "{tag} missing:\n{playlist}");
     }
     let base = app.url(&format!("/hls/{}", src.playback_id));
+    let media = media_playlist_url(&app, &src.playback_id)
+        .await
+        .expect("a media playlist");
     let hint = |text: &str| -> (u64, u32) {
         let uri = text
             .lines()
@@ -727,7 +761,7 @@ async fn low_latency_hls_parts_and_blocking_reload() {
     // A hinted part requested before it exists is answered when it is cut.
     let (m, p) = {
         let text = client()
-            .get(format!("{base}/index.m3u8"))
+            .get(&media)
             .send()
             .await
             .expect("pl")
@@ -745,7 +779,7 @@ async fn low_latency_hls_parts_and_blocking_reload() {
     // An independent part decodes on its own.
     let independent = {
         let text = client()
-            .get(format!("{base}/index.m3u8"))
+            .get(&media)
             .send()
             .await
             .expect("pl")

@@ -709,6 +709,7 @@ async fn every_page_at_both_widths_and_in_the_dark_theme_in_a_real_browser() {
         "page-watch-offline",
         "page-dashboard-empty",
         "page-dashboard",
+        "page-analytics-empty",
         "page-subscription",
         "page-settings",
         "page-channel",
@@ -2055,5 +2056,127 @@ async fn notifications_in_a_real_browser() {
     assert_eq!(got[0]["payload"]["body"], title);
     let (_, key) = support::call(&app, "GET", "/api/push/vapid-public-key", None, None).await;
     assert_eq!(got[0]["k"], key["public_key"]);
+    app.finish().await;
+}
+
+/// Creator analytics in Chromium: a broadcast with two players (HLS and HTTP-FLV, real ffmpeg)
+/// ends; the creator opens the studio's Analytics tab and sees the broadcast's figures (peak 2,
+/// unique 2), the viewers-over-time chart, the channel's charts and the protocol split, and
+/// downloads the CSV. Screenshots at 1280 and 390 px.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn creator_analytics_in_a_real_browser() {
+    require("ffmpeg");
+    let browser = browser();
+    let app = TestApp::start(Backend::Sqlite)
+        .await
+        .expect("sqlite always runs");
+    let creator = support::creator_with_source(&app, "creator@example.com").await;
+    let mut encoder = support::publish(&app.rtmp_url(), &creator.key, 40, &["-s", "320x180"]);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let (_, list) =
+            support::call(&app, "GET", "/api/sources", Some(&creator.token), None).await;
+        if list["sources"][0]["is_active"] == true {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "never live: {list}");
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    let play = |url: String, agent: &str| {
+        std::process::Command::new("ffmpeg")
+            .args([
+                "-hide_banner",
+                "-loglevel",
+                "error",
+                "-nostdin",
+                "-user_agent",
+                agent,
+                "-i",
+            ])
+            .arg(url)
+            .args(["-map", "0", "-c", "copy", "-t", "12", "-f", "null", "-"])
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("ffmpeg")
+    };
+    let mut players = [
+        play(
+            app.url(&format!("/hls/{}/index.m3u8", creator.playback_id)),
+            "hls-viewer",
+        ),
+        play(
+            app.url(&format!("/live/{}.flv", creator.playback_id)),
+            "flv-viewer",
+        ),
+    ];
+    tokio::time::sleep(std::time::Duration::from_secs(12)).await;
+    for p in &mut players {
+        let _ = p.kill();
+        let _ = p.wait();
+    }
+    let _ = encoder.kill();
+    let _ = encoder.wait();
+    // Both sessions stored, and sampled past their end.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(40);
+    loop {
+        let (_, list) = support::call(
+            &app,
+            "GET",
+            "/api/analytics/streams",
+            Some(&creator.token),
+            None,
+        )
+        .await;
+        let b = &list["broadcasts"][0];
+        if b["sessions"] == 2 && b["peak_viewers"] == 2 && b["live"] == false {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "no figures: {list}");
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
+    let shots = shots_dir();
+    let report = run(
+        &browser,
+        json!({
+            "url": app.url(""),
+            "shots": shots,
+            "scenario": "analytics",
+            "accounts": { "creator": { "email": "creator@example.com" } },
+        }),
+    )
+    .await;
+    assert_eq!(report["steps"], json!(["analytics", "csv"]), "{report:#}");
+    assert!(
+        report.get("pageErrors").is_none(),
+        "no script errors: {report:#}"
+    );
+    let a = &report["analytics"];
+    assert_eq!(a["peak"], "2", "{report:#}");
+    assert_eq!(a["unique"], "2", "{report:#}");
+    assert_eq!(a["rows"], 1, "{report:#}");
+    assert!(
+        a["watch"].as_str().is_some_and(|w| w.ends_with(" s")),
+        "{report:#}"
+    );
+    assert!(
+        a["charts"].as_u64() >= Some(4),
+        "the broadcast's and the channel's: {report:#}"
+    );
+    assert!(a["points"].as_u64() >= Some(2), "{report:#}");
+    let splits = a["splits"].to_string();
+    assert!(
+        splits.contains("HLS") && splits.contains("HTTP-FLV"),
+        "{report:#}"
+    );
+    assert_eq!(a["csvName"], "broadcast-1.csv", "{report:#}");
+    assert!(
+        a["csvHead"]
+            .as_str()
+            .is_some_and(|h| h.starts_with("time,viewers,peak")),
+        "{report:#}"
+    );
+    assert_shots(&shots, &["dashboard-analytics"]);
     app.finish().await;
 }
