@@ -1321,6 +1321,10 @@ async function analytics() {
     splits: await detail.getByTestId("analytics-split").allTextContents(),
     channelTotals: (await creator.getByTestId("channel-totals").textContent()).trim(),
   };
+  await creator.getByTestId("video-figures").waitFor({ timeout: 20000 });
+  out.analytics.videos = await creator
+    .getByTestId("video-figures-row")
+    .evaluateAll((rows) => rows.map((r) => [r.querySelector("th").textContent.trim(), r.querySelector("td").textContent.trim()]));
   const download = creator.waitForEvent("download");
   await creator.getByTestId("csv-download").click();
   const file = await download;

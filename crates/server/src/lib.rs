@@ -394,11 +394,13 @@ pub async fn start(mut config: Config) -> anyhow::Result<Running> {
     );
     service::streams::spawn(state.streams.clone());
     // The VAPID key is made (or loaded) before the first request can ask for it.
-    state
-        .notify
-        .vapid()
-        .await
-        .map_err(|e| anyhow::anyhow!("cannot prepare Web Push: {e}"))?;
+    state.notify.vapid().await.map_err(|e| {
+        anyhow::anyhow!(
+            "cannot prepare Web Push: {e}. If the key cannot be opened, this node's master key \
+                 is not the other nodes': every node of one deployment must run with the same \
+                 FERROCAST_SECRET_KEY (or the same DATA_DIR/master.key)"
+        )
+    })?;
     service::notify::spawn(state.notify.clone(), rx.clone());
     let socket_io = realtime::start(state.clone(), rx.clone());
     connectors::start(&state, rx.clone()).await;

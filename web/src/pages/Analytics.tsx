@@ -331,6 +331,64 @@ export default function Analytics() {
         )}
       </section>
       {current !== null && <BroadcastPanel id={current} />}
+      <VideoFigures />
     </div>
+  );
+}
+
+type VideoRow = { video: Schemas["VideoView"]; figures: Schemas["VideoAnalyticsView"] | null };
+
+/** Per video: views (once per viewer per 30 minutes), watch time and the average view, for the
+ * 20 most recent ready videos. */
+function VideoFigures() {
+  const rows = useLoad(async (): Promise<VideoRow[]> => {
+    const list = await api<Schemas["VideoList"]>("GET", "/api/videos?limit=20");
+    const ready = list.videos.filter((v) => v.status === "ready");
+    return Promise.all(
+      ready.map(async (video) => ({
+        video,
+        figures: await api<Schemas["VideoAnalyticsView"]>("GET", `/api/videos/${encodeURIComponent(video.id)}/analytics`).catch(() => null),
+      })),
+    );
+  });
+  return (
+    <section className="card" aria-labelledby="videos-title">
+      <h2 id="videos-title">Videos</h2>
+      <Problem error={rows.error} onRetry={rows.reload} />
+      {!rows.data && !rows.error && <Loading what="your videos' figures" />}
+      {rows.data && rows.data.length === 0 && (
+        <Empty>
+          <p>No videos yet. Recordings of your streams and your <Link href="/library">uploads</Link> appear here with their views and watch time.</p>
+        </Empty>
+      )}
+      {rows.data && rows.data.length > 0 && (
+        <div className="table-scroll">
+          <table className="broadcasts" data-testid="video-figures">
+            <thead>
+              <tr>
+                <th scope="col">Video</th>
+                <th scope="col">Views</th>
+                <th scope="col">Watch time</th>
+                <th scope="col">Average view</th>
+                <th scope="col">Likes</th>
+              </tr>
+            </thead>
+            <tbody>
+              {rows.data.map(({ video, figures }) => (
+                <tr key={video.id} data-testid="video-figures-row">
+                  <th scope="row">
+                    <Link href={`/v/${video.id}`}>{video.title}</Link>
+                  </th>
+                  <td>{figures ? figures.views : "—"}</td>
+                  <td>{figures ? watchTime(figures.watch_seconds * 1000) : "—"}</td>
+                  <td>{figures ? duration(Math.round(figures.average_view_seconds)) : "—"}</td>
+                  <td>{figures ? figures.likes : "—"}</td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </div>
+      )}
+    </section>
   );
 }

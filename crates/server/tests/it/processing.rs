@@ -446,7 +446,14 @@ async fn a_job_whose_node_stops_is_taken_over(b: Backend) {
         .stop()
         .await
         .expect("A stops");
-    let mut extra = vec![("database_url", a.database_url.clone())];
+    // One deployment: the nodes share the database and the master key.
+    let mut extra = vec![
+        ("database_url", a.database_url.clone()),
+        (
+            "secret_key",
+            data_encoding::HEXLOWER.encode(&a.master_key()),
+        ),
+    ];
     extra.push(("job_workers", "1".into()));
     let bnode = TestApp::start_with(b, settings(extra))
         .await

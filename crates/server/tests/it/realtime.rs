@@ -335,8 +335,13 @@ async fn a_starting_node_leaves_other_nodes_live_sources_alone(b: Backend) {
             .expect("active");
     }
     let mut opts = Options::default();
+    // One deployment: the nodes share the database and the master key.
     opts.extra
         .push(("database_url", first.database_url.clone()));
+    opts.extra.push((
+        "secret_key",
+        data_encoding::HEXLOWER.encode(&first.master_key()),
+    ));
     let second = TestApp::start_with(b, opts).await.expect("second node");
     let active = |id| {
         let db = db.clone();

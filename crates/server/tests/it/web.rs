@@ -386,7 +386,18 @@ async fn creator_ends_stream_and_admin_changes_a_plan_in_a_real_browser() {
     );
     assert_eq!(
         report["charts"],
-        json!(["Users", "Streams started", "Hours streamed", "Revenue"]),
+        json!([
+            "Users",
+            "Streams started",
+            "Hours streamed",
+            "Revenue",
+            "Live streams started",
+            "Most viewers at once",
+            "Unique viewers",
+            "Watch hours",
+            "Sign-ups",
+            "Uploads"
+        ]),
         "{report}"
     );
     // Five past days with a stream each, and today's, in the 30-day chart.
@@ -2136,6 +2147,40 @@ async fn creator_analytics_in_a_real_browser() {
         assert!(std::time::Instant::now() < deadline, "no figures: {list}");
         tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     }
+    // A ready video of the creator's with one view counted: its row in the Videos table.
+    let db = &app.running.as_ref().expect("running").state.db;
+    let owner = db
+        .user_by_email("creator@example.com")
+        .await
+        .expect("db")
+        .expect("creator");
+    let uuid = ferrocast_server::service::videos::new_video_id();
+    db.create_video(
+        &ferrocast_db::videos::NewVideo {
+            uuid: &uuid,
+            user_id: owner.id,
+            source_id: None,
+            kind: "upload",
+            title: "Tour diary",
+            description: "",
+            tags: &[],
+            visibility: "public",
+            status: "ready",
+            expires_at: None,
+        },
+        ferrocast_db::now_ms(),
+    )
+    .await
+    .expect("video");
+    let (s, body) = support::call(
+        &app,
+        "POST",
+        &format!("/api/videos/{uuid}/view"),
+        None,
+        None,
+    )
+    .await;
+    assert!(s == 200 || s == 201, "{s} {body}");
     let shots = shots_dir();
     let report = run(
         &browser,
@@ -2171,6 +2216,11 @@ async fn creator_analytics_in_a_real_browser() {
         "{report:#}"
     );
     assert_eq!(a["csvName"], "broadcast-1.csv", "{report:#}");
+    assert_eq!(
+        a["videos"],
+        json!([["Tour diary", "1"]]),
+        "the video's row and its view: {report:#}"
+    );
     assert!(
         a["csvHead"]
             .as_str()
