@@ -16,7 +16,7 @@ use axum::extract::{Path, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use ferrocast_domain::profile::{is_handle_shaped, ProfileLink};
+use ferrocast_domain::profile::ProfileLink;
 use serde::{Deserialize, Serialize};
 use tokio::sync::Semaphore;
 use utoipa::ToSchema;
@@ -177,15 +177,7 @@ pub async fn delete_avatar(
     State(state): State<AppState>,
     auth: AuthUser,
 ) -> ApiResult<Json<UserView>> {
-    let user = profiles::remove_image(
-        &state.db,
-        &state.storage,
-        &auth.user,
-        ImageKind::Avatar,
-        state.clock.now_ms(),
-    )
-    .await?;
-    Ok(Json((&user).into()))
+    remove(&state, &auth, ImageKind::Avatar).await
 }
 
 /// Upload the caller's channel banner: the picture itself as the body (PNG, JPEG or WebP, at
@@ -211,11 +203,16 @@ pub async fn delete_banner(
     State(state): State<AppState>,
     auth: AuthUser,
 ) -> ApiResult<Json<UserView>> {
+    remove(&state, &auth, ImageKind::Banner).await
+}
+
+/// Removes the caller's picture of `kind` (and its object).
+async fn remove(state: &AppState, auth: &AuthUser, kind: ImageKind) -> ApiResult<Json<UserView>> {
     let user = profiles::remove_image(
         &state.db,
         &state.storage,
         &auth.user,
-        ImageKind::Banner,
+        kind,
         state.clock.now_ms(),
     )
     .await?;
@@ -331,16 +328,7 @@ pub async fn get_channel(
     viewer: MaybeUser,
     Path(handle): Path<String>,
 ) -> ApiResult<Json<ChannelView>> {
-    let handle = handle.strip_prefix('@').unwrap_or(&handle);
-    if !is_handle_shaped(handle) {
-        return Err(channel_not_found());
-    }
-    let user = state
-        .db
-        .user_by_handle(handle)
-        .await?
-        .filter(|u| u.suspended_at.is_none())
-        .ok_or_else(channel_not_found)?;
+    let user = follows::channel(&state.db, &handle).await?;
     let mut live = Vec::new();
     for s in state.db.list_sources(user.id).await? {
         let here = state.streams.stream_status(&s.playback_id) == StreamStatus::Live;

@@ -3,7 +3,6 @@
 
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{ApiJson, AuthUser};
-use crate::routes::profiles::channel_not_found;
 use crate::service::clock::rfc3339;
 use crate::service::discovery::category_name;
 use crate::service::schedule::{self, Changes, Draft, ScheduleError};
@@ -14,7 +13,6 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use ferrocast_db::accounts::UserRecord;
 use ferrocast_db::schedule::ScheduledStream;
-use ferrocast_domain::profile::is_handle_shaped;
 use ferrocast_domain::schedule::MAX_UPCOMING;
 use serde::{Deserialize, Deserializer, Serialize};
 use utoipa::ToSchema;
@@ -234,16 +232,7 @@ pub async fn delete_scheduled(
 }
 
 async fn channel_user(state: &AppState, handle: &str) -> ApiResult<UserRecord> {
-    let handle = handle.strip_prefix('@').unwrap_or(handle);
-    if !is_handle_shaped(handle) {
-        return Err(channel_not_found());
-    }
-    state
-        .db
-        .user_by_handle(handle)
-        .await?
-        .filter(|u| u.suspended_at.is_none())
-        .ok_or_else(channel_not_found)
+    Ok(crate::service::follows::channel(&state.db, handle).await?)
 }
 
 /// A channel's upcoming streams (anyone).
