@@ -1670,6 +1670,9 @@ async function notify() {
   for (let i = 0; i < 100 && (await isLive()); i++) await page.waitForTimeout(200);
   await page.goto(P.url + "/browse");
   await page.getByTestId("bell").waitFor();
+  await page.getByTestId("following-channel").first().waitFor({ timeout: 10000 });
+  out.following = await page.getByTestId("following-channel").evaluateAll((links) => links.map((l) => l.getAttribute("href")));
+  await shot(page, "browse-following");
   // The page's socket is in the user's room before the creator goes live again.
   await page.waitForTimeout(1000);
   const second = encode(60);

@@ -8,6 +8,7 @@ import { Link } from "../router";
 import { LANGUAGES_BY_NAME, languageName, loadCategories } from "../streaminfo";
 import { Loading, Problem, useLoad, useUser } from "../ui";
 import { Poster } from "../videos";
+import { Avatar } from "../profile";
 import "../videos.css";
 import "../browse.css";
 
@@ -67,6 +68,7 @@ export default function Browse() {
           </select>
         </label>
       </header>
+      {user && <Following tick={tick} />}
       <div className="chips" role="group" aria-label="Category">
         <button type="button" className="chip" aria-pressed={category === ""} onClick={() => setCategory("")}>All</button>
         {(categories.data ?? []).map((c) => (
@@ -163,5 +165,28 @@ function LiveCard({ s, minute }: { s: Card; minute: number }) {
         </span>
       </Link>
     </li>
+  );
+}
+
+/** The channels the signed-in viewer follows, those live first, as a row of avatars. */
+function Following({ tick }: { tick: number }) {
+  const list = useLoad(() => api<Schemas["FollowedChannel"][]>("GET", "/api/me/following"), [tick]);
+  const channels = [...(list.data ?? [])].sort((a, b) => Number(b.live) - Number(a.live));
+  if (channels.length === 0) return null;
+  return (
+    <section className="browse-following" aria-labelledby="following-title">
+      <h2 id="following-title">Channels you follow</h2>
+      <ul>
+        {channels.map((c) => (
+          <li key={c.handle}>
+            <Link href={c.url} className="following-channel" data-testid="following-channel" title={`@${c.handle}`}>
+              <Avatar url={c.avatar_url} name={c.display_name} />
+              <span className="following-name">{c.display_name}</span>
+              {c.live && <span className="badge live">Live</span>}
+            </Link>
+          </li>
+        ))}
+      </ul>
+    </section>
   );
 }

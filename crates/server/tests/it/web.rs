@@ -2030,7 +2030,19 @@ async fn notifications_in_a_real_browser() {
         report["unreadAfter"], 0,
         "opening the notice read it: {report:#}"
     );
-    assert_shots(&shots, &["settings-notifications", "notifications-bell"]);
+    assert_eq!(
+        report["following"],
+        json!(["/c/synthwave_sam"]),
+        "Browse lists the channel followed: {report:#}"
+    );
+    assert_shots(
+        &shots,
+        &[
+            "settings-notifications",
+            "browse-following",
+            "notifications-bell",
+        ],
+    );
 
     // The email, at the tests' SMTP server.
     let mut mail = None;
