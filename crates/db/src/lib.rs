@@ -20,6 +20,7 @@ pub mod engagement;
 pub mod follows;
 pub mod identities;
 pub mod jobs;
+pub mod memberships;
 pub mod migrate;
 pub mod moderation;
 pub mod notifications;

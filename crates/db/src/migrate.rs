@@ -139,6 +139,11 @@ pub const SQLITE: &[Migration] = &[
         name: "analytics",
         sql: include_str!("../migrations/shared/0022_analytics.sql"),
     },
+    Migration {
+        version: 25,
+        name: "access",
+        sql: include_str!("../migrations/shared/0025_access.sql"),
+    },
 ];
 
 /// Migrations for PostgreSQL.
@@ -252,6 +257,11 @@ pub const POSTGRES: &[Migration] = &[
         version: 22,
         name: "analytics",
         sql: include_str!("../migrations/shared/0022_analytics.sql"),
+    },
+    Migration {
+        version: 25,
+        name: "access",
+        sql: include_str!("../migrations/shared/0025_access.sql"),
     },
 ];
 

@@ -5,7 +5,8 @@ use crate::access::declare;
 use crate::error::ApiError;
 use crate::extract::too_large;
 use crate::routes::{
-    admin, analytics, auth, browse, chat, connectors, engagement, events, health, notifications,
+    admin, analytics, auth, browse, chat, connectors, engagement, events, health, memberships,
+    notifications,
     payments, playback, profiles, schedule, search, shorts, sources, streams, subscriptions,
     uploads, videos, vod, watch,
 };
@@ -358,6 +359,28 @@ pub fn api_router() -> OpenApiRouter<AppState> {
                 notifications::unsubscribe_push
             ),
         ))
+        // Memberships and gated content (issue 20).
+        .routes(declare(Key(ProfileRead), routes!(memberships::my_tiers)))
+        .routes(declare(Session, routes!(memberships::create_tier)))
+        .routes(declare(Session, routes!(memberships::apply_template)))
+        .routes(declare(
+            Session,
+            routes!(memberships::update_tier, memberships::delete_tier),
+        ))
+        .routes(declare(Public, routes!(memberships::channel_tiers)))
+        .routes(declare(Key(ProfileRead), routes!(memberships::my_memberships)))
+        .routes(declare(Session, routes!(memberships::cancel_membership)))
+        .routes(declare(Key(ProfileRead), routes!(memberships::my_members)))
+        .routes(declare(Key(SourcesWrite), routes!(memberships::set_video_access)))
+        .routes(declare(
+            Key(SourcesRead),
+            routes!(memberships::get_source_access),
+        ))
+        .routes(declare(
+            Key(SourcesWrite),
+            routes!(memberships::set_source_access),
+        ))
+        .routes(declare(Public, routes!(memberships::live_access)))
 }
 
 /// The wildcard of `/vod/{id}/{*path}` as OpenAPI spells a parameter.

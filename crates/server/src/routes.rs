@@ -10,6 +10,7 @@ pub mod connectors;
 pub mod engagement;
 pub mod events;
 pub mod health;
+pub mod memberships;
 pub mod notifications;
 pub mod payments;
 pub mod playback;
