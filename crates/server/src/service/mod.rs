@@ -22,6 +22,7 @@ pub mod memberships;
 pub mod notify;
 pub mod processing;
 pub mod profiles;
+pub mod purchases;
 pub mod recordings;
 pub mod schedule;
 pub mod search;
