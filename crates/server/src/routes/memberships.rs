@@ -375,7 +375,9 @@ pub async fn content_access(
         if signed_in {
             what
         } else {
-            format!("Sign in, then: {}", what.to_lowercase())
+            let mut c = what.chars();
+            let first = c.next().map(|f| f.to_lowercase().to_string()).unwrap_or_default();
+            format!("Sign in, then {first}{}", c.as_str())
         }
     });
     Ok(ContentAccess {

@@ -317,8 +317,8 @@ pub async fn hls_session_playlist(
     Query(grant): Query<Grant>,
 ) -> Response {
     let answer = async {
-        let sid = session_id(&session)?;
         let sign = admit(&state, &id, &grant, ip, caller.map(|a| a.user.id)).await?;
+        let sid = session_id(&session)?;
         if is_safe_id(&id) {
             note_hls(
                 &state,
@@ -350,8 +350,8 @@ pub async fn hls_session_segment(
     Query(grant): Query<Grant>,
 ) -> Response {
     let answer = async {
-        let sid = session_id(&session)?;
         admit(&state, &id, &grant, ip, caller.map(|a| a.user.id)).await?;
+        let sid = session_id(&session)?;
         if is_safe_id(&id) {
             let part = ferrocast_media::hls::parse_part_name(&segment).is_some();
             note_hls(

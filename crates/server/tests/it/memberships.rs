@@ -122,7 +122,7 @@ async fn set_period_end(app: &TestApp, user: i64, creator: i64, period_end: i64)
         "UPDATE memberships SET period_end = $1 WHERE user_id = $2 AND creator_id = $3",
     )
     .bind(period_end).bind(user).bind(creator)
-    .execute(p).await.expect("move period end"));
+    .execute(p).await.expect("move period end").rows_affected());
 }
 
 /// A real two-second HLS rendition (ffmpeg) of a generated clip: (name, bytes) per object.
