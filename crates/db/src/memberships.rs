@@ -30,7 +30,8 @@ pub struct TierRecord {
     pub created_at: i64,
 }
 
-const TIER_COLUMNS: &str = "id, creator_id, name, price_minor, currency, perks, rank, active, created_at";
+const TIER_COLUMNS: &str =
+    "id, creator_id, name, price_minor, currency, perks, rank, active, created_at";
 
 macro_rules! tier_from_row {
     ($r:expr) => {{
@@ -102,7 +103,8 @@ pub struct MembershipRow {
     pub other_avatar_key: Option<String>,
 }
 
-const MEMBERSHIP_SELECT: &str = "SELECT m.id, m.user_id, m.creator_id, m.tier_id, m.status, m.provider, m.period_end, \
+const MEMBERSHIP_SELECT: &str =
+    "SELECT m.id, m.user_id, m.creator_id, m.tier_id, m.status, m.provider, m.period_end, \
     m.created_at, t.name AS tier_name, t.rank AS tier_rank, t.price_minor AS tier_price_minor, \
     t.currency AS tier_currency, u.display_name AS other_name, u.handle AS other_handle, \
     u.avatar_key AS other_avatar_key \
@@ -248,7 +250,11 @@ impl Db {
         creator: i64,
         with_retired: bool,
     ) -> Result<Vec<TierRecord>, DbError> {
-        let filter = if with_retired { "" } else { " AND active = TRUE" };
+        let filter = if with_retired {
+            ""
+        } else {
+            " AND active = TRUE"
+        };
         let sql = format!(
             "SELECT {TIER_COLUMNS} FROM membership_tiers WHERE creator_id = $1{filter} ORDER BY rank, id"
         );

@@ -6,9 +6,8 @@ use crate::error::ApiError;
 use crate::extract::too_large;
 use crate::routes::{
     admin, analytics, auth, browse, chat, connectors, engagement, events, health, memberships,
-    notifications,
-    payments, playback, profiles, schedule, search, shorts, sources, streams, subscriptions,
-    uploads, videos, vod, watch,
+    notifications, payments, playback, profiles, schedule, search, shorts, sources, streams,
+    subscriptions, uploads, videos, vod, watch,
 };
 use crate::state::AppState;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
@@ -368,10 +367,16 @@ pub fn api_router() -> OpenApiRouter<AppState> {
             routes!(memberships::update_tier, memberships::delete_tier),
         ))
         .routes(declare(Public, routes!(memberships::channel_tiers)))
-        .routes(declare(Key(ProfileRead), routes!(memberships::my_memberships)))
+        .routes(declare(
+            Key(ProfileRead),
+            routes!(memberships::my_memberships),
+        ))
         .routes(declare(Session, routes!(memberships::cancel_membership)))
         .routes(declare(Key(ProfileRead), routes!(memberships::my_members)))
-        .routes(declare(Key(SourcesWrite), routes!(memberships::set_video_access)))
+        .routes(declare(
+            Key(SourcesWrite),
+            routes!(memberships::set_video_access),
+        ))
         .routes(declare(
             Key(SourcesRead),
             routes!(memberships::get_source_access),

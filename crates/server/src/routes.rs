@@ -9,6 +9,7 @@ pub mod chat;
 pub mod connectors;
 pub mod engagement;
 pub mod events;
+pub mod gate;
 pub mod health;
 pub mod memberships;
 pub mod notifications;

@@ -8,17 +8,17 @@
 
 use crate::error::{video_not_found, ApiError, ApiResult, ErrorBody};
 use crate::extract::{ApiJson, AuthUser, ClientIp};
+use crate::routes::gate::{content_access, ContentAccess, TierView};
 use crate::routes::videos::MaybeUser;
-use crate::service::access::{Content, Gated, Level, Refusal};
+use crate::service::access::{Content, Level};
 use crate::service::clock::rfc3339;
 use crate::service::memberships::{AccessInput, MembershipsError, TierInput};
 use crate::state::AppState;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::Json;
-use ferrocast_db::memberships::{MembershipRow, TierRecord, TierRemoval};
+use ferrocast_db::memberships::{MembershipRow, TierRemoval};
 use serde::{Deserialize, Serialize};
-use std::net::IpAddr;
 use utoipa::{IntoParams, ToSchema};
 
 impl From<MembershipsError> for ApiError {
@@ -45,76 +45,6 @@ impl From<MembershipsError> for ApiError {
                 "Your channel already has tiers",
                 "The default template is offered to channels without tiers; edit yours instead.",
             ),
-        }
-    }
-}
-
-/// The refusal of a gated playlist or segment: 403 with what unlocks it.
-pub fn refusal(r: Refusal) -> ApiError {
-    match r {
-        Refusal::Db(e) => e.into(),
-        Refusal::NoToken => ApiError::new(
-            StatusCode::FORBIDDEN,
-            "PLAYBACK_TOKEN_REQUIRED",
-            "This video is for members or buyers",
-            "Open it from its page while signed in: the player gets a playback token there.",
-        ),
-        Refusal::Expired => ApiError::new(
-            StatusCode::FORBIDDEN,
-            "PLAYBACK_TOKEN_EXPIRED",
-            "The playback token expired",
-            "Reload the page for a fresh one.",
-        ),
-        Refusal::NotYours => ApiError::new(
-            StatusCode::FORBIDDEN,
-            "PLAYBACK_TOKEN_NOT_YOURS",
-            "This playback link was issued to someone else",
-            "Playback links work only for the viewer and the network they were issued to: open the page yourself.",
-        ),
-        Refusal::MembersOnly => ApiError::new(
-            StatusCode::FORBIDDEN,
-            "MEMBERS_ONLY",
-            "This is for the channel's members",
-            "Join the channel (at the tier it names) to watch; a membership that lapsed ends access after its grace period.",
-        ),
-        Refusal::PurchaseRequired => ApiError::new(
-            StatusCode::FORBIDDEN,
-            "PURCHASE_REQUIRED",
-            "This is pay-per-view",
-            "Buy it on its page to watch.",
-        ),
-    }
-}
-
-/// A membership tier.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct TierView {
-    /// Id.
-    pub id: i64,
-    /// Name.
-    pub name: String,
-    /// Monthly price, minor units (500 = 5.00).
-    pub price_minor: i64,
-    /// ISO 4217.
-    pub currency: String,
-    /// What members of it get.
-    pub perks: Vec<String>,
-    /// Higher ranks include the lower ones.
-    pub rank: i64,
-    /// Whether viewers may join it (a retired tier keeps its members).
-    pub active: bool,
-}
-
-impl From<TierRecord> for TierView {
-    fn from(t: TierRecord) -> Self {
-        Self {
-            id: t.id,
-            name: t.name,
-            price_minor: t.price_minor,
-            currency: t.currency,
-            perks: t.perks,
-            rank: t.rank,
-            active: t.active,
         }
     }
 }
@@ -296,129 +226,6 @@ pub struct ChannelTiers {
     pub tiers: Vec<TierView>,
     /// The caller's membership of the channel, if signed in and a member.
     pub membership: Option<MembershipView>,
-}
-
-/// Who may watch a video or a stream, and whether the caller may.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ContentAccess {
-    /// `public`, `members` or `ppv`.
-    pub level: String,
-    /// `members`: the lowest tier that may watch (none: any member).
-    pub tier: Option<TierView>,
-    /// `ppv`: the price, minor units.
-    pub price_minor: Option<i64>,
-    /// `ppv`: ISO 4217.
-    pub currency: Option<String>,
-    /// Whether the caller may watch it.
-    pub entitled: bool,
-    /// When they may not: what unlocks it, in a sentence.
-    pub unlock: Option<String>,
-}
-
-fn money(minor: i64, currency: &str) -> String {
-    format!("{}.{:02} {currency}", minor / 100, minor % 100)
-}
-
-/// The access of a video in a list: its level and price, whether the caller may watch as far
-/// as a list tells (its owner may; others learn on the video's own answer).
-pub fn access_brief(level: &Level, owner: bool) -> ContentAccess {
-    let (price_minor, currency) = match level {
-        Level::Ppv {
-            price_minor,
-            currency,
-        } => (Some(*price_minor), Some(currency.clone())),
-        _ => (None, None),
-    };
-    ContentAccess {
-        level: level.name().into(),
-        tier: None,
-        price_minor,
-        currency,
-        entitled: owner || !level.is_gated(),
-        unlock: None,
-    }
-}
-
-/// The access view of `level`; `entitled` as decided.
-pub async fn content_access(
-    state: &AppState,
-    level: &Level,
-    entitled: bool,
-    signed_in: bool,
-) -> ApiResult<ContentAccess> {
-    let (tier, price_minor, currency) = match level {
-        Level::Public => (None, None, None),
-        Level::Members { min_tier } => {
-            let tier = match min_tier {
-                Some(id) => state.db.tier(*id).await?.map(TierView::from),
-                None => None,
-            };
-            (tier, None, None)
-        }
-        Level::Ppv {
-            price_minor,
-            currency,
-        } => (None, Some(*price_minor), Some(currency.clone())),
-    };
-    let unlock = (!entitled).then(|| {
-        let what = match (level, &tier) {
-            (Level::Ppv { price_minor, currency }, _) => {
-                format!("Buy it for {} to watch.", money(*price_minor, currency))
-            }
-            (_, Some(t)) => format!(
-                "Join the channel at the {} tier ({} a month) or above to watch.",
-                t.name,
-                money(t.price_minor, &t.currency)
-            ),
-            _ => "Join the channel as a member to watch.".to_string(),
-        };
-        if signed_in {
-            what
-        } else {
-            let mut c = what.chars();
-            let first = c.next().map(|f| f.to_lowercase().to_string()).unwrap_or_default();
-            format!("Sign in, then {first}{}", c.as_str())
-        }
-    });
-    Ok(ContentAccess {
-        level: level.name().into(),
-        tier,
-        price_minor,
-        currency,
-        entitled,
-        unlock,
-    })
-}
-
-/// A gated video's playback URLs for the caller: its objects (poster aside) with a playback
-/// token bound to the caller and their address when they are entitled, none otherwise.
-pub async fn gate_video(
-    state: &AppState,
-    view: &mut crate::routes::videos::VideoView,
-    v: &ferrocast_db::videos::VideoRecord,
-    viewer: Option<i64>,
-    ip: IpAddr,
-) -> ApiResult<()> {
-    let g = Gated::video(v);
-    let entitled = match viewer {
-        Some(u) => state.access.entitled(u, &g).await?,
-        None => !g.level.is_gated(),
-    };
-    view.access = content_access(state, &g.level, entitled, viewer.is_some()).await?;
-    if !g.level.is_gated() || v.visibility == "private" {
-        return Ok(());
-    }
-    let (Some(user), true, Some(p)) = (viewer, entitled, view.playback.as_mut()) else {
-        return Ok(());
-    };
-    let token = state.access.issue(Content::Video(&v.uuid), user, ip);
-    let url = |path: &str| format!("/vod/{}/{path}?token={token}", v.uuid);
-    p.hls = v.has_hls.then(|| url("hls/index.m3u8"));
-    p.mp4 = v.has_mp4.then(|| url("video.mp4"));
-    if v.strip_frames > 0 {
-        p.strip = Some(crate::routes::videos::strip_of(v, url("strip.jpg")));
-    }
-    Ok(())
 }
 
 fn tier_body_input(b: TierBody) -> TierInput {
@@ -662,7 +469,11 @@ pub async fn set_video_access(
         .memberships
         .set_video_access(auth.user.id, v.id, &body.into())
         .await?;
-    let v = state.db.video_by_id(v.id).await?.ok_or_else(video_not_found)?;
+    let v = state
+        .db
+        .video_by_id(v.id)
+        .await?
+        .ok_or_else(video_not_found)?;
     Ok(Json(
         content_access(&state, &Level::of_video(&v), true, true).await?,
     ))

@@ -13,7 +13,7 @@
 
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::ClientIp;
-use crate::routes::memberships::refusal;
+use crate::routes::gate::refusal;
 use crate::routes::videos::MaybeUser;
 use crate::service::access::{sign_playlist, Content};
 use crate::service::analytics::viewer_identity;

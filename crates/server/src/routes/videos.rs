@@ -113,7 +113,7 @@ pub struct VideoView {
     pub liked: Option<bool>,
     /// Who may watch it and whether the caller may (members-only and pay-per-view videos
     /// carry playback URLs only for those who may; its poster is always shown).
-    pub access: crate::routes::memberships::ContentAccess,
+    pub access: crate::routes::gate::ContentAccess,
 }
 
 /// Where a page is.
@@ -229,7 +229,7 @@ pub fn video_view(
         None => format!("/vod/{}/{path}", v.uuid),
     };
     // A gated video's media URLs carry a viewer's playback token: added by
-    // `crate::routes::memberships::gate_video` for a caller who may watch.
+    // [`gate_video`] for a caller who may watch.
     let level = crate::service::access::Level::of_video(v);
     let open = !level.is_gated() || signed.is_some();
     let playback = ready.then(|| VideoPlayback {
@@ -268,8 +268,30 @@ pub fn video_view(
         likes: None,
         comments: None,
         liked: None,
-        access: crate::routes::memberships::access_brief(&level, viewer == Some(v.user_id)),
+        access: crate::routes::gate::access_brief(&level, viewer == Some(v.user_id)),
     }
+}
+
+/// A video's access for the caller, and for a gated video they may watch its media URLs with
+/// their playback token.
+pub async fn gate_video(
+    state: &AppState,
+    view: &mut VideoView,
+    v: &VideoRecord,
+    viewer: Option<i64>,
+    ip: std::net::IpAddr,
+) -> ApiResult<()> {
+    let (access, token) = crate::routes::gate::video_grant(state, v, viewer, ip).await?;
+    view.access = access;
+    if let (Some(token), Some(p)) = (token, view.playback.as_mut()) {
+        let url = |path: &str| format!("/vod/{}/{path}?token={token}", v.uuid);
+        p.hls = v.has_hls.then(|| url("hls/index.m3u8"));
+        p.mp4 = v.has_mp4.then(|| url("video.mp4"));
+        if v.strip_frames > 0 {
+            p.strip = Some(strip_of(v, url("strip.jpg")));
+        }
+    }
+    Ok(())
 }
 
 /// A video's preview strip at `url`.
@@ -300,7 +322,7 @@ pub async fn list_videos(
     let mut views = Vec::with_capacity(rows.len());
     for (v, p) in rows {
         let mut view = video_view(&state, &v, p, me);
-        crate::routes::memberships::gate_video(&state, &mut view, &v, me, ip).await?;
+        gate_video(&state, &mut view, &v, me, ip).await?;
         views.push(view);
     }
     Ok(Json(VideoList {
@@ -330,7 +352,7 @@ pub async fn get_video(
     let v = state.videos.visible(&id, viewer).await?;
     let p = state.videos.progress(&v).await?;
     let mut view = video_view(&state, &v, p, viewer);
-    crate::routes::memberships::gate_video(&state, &mut view, &v, viewer, ip).await?;
+    gate_video(&state, &mut view, &v, viewer, ip).await?;
     view.creator = crate::routes::auth::creator_of(&state, v.user_id).await?;
     let (counts, liked) = state.engagement.counts(&v, viewer).await?;
     view.views = Some(counts.views);
@@ -366,7 +388,7 @@ pub async fn update_video(
         .await?;
     let p = state.videos.progress(&v).await?;
     let mut view = video_view(&state, &v, p, Some(auth.user.id));
-    crate::routes::memberships::gate_video(&state, &mut view, &v, Some(auth.user.id), ip).await?;
+    gate_video(&state, &mut view, &v, Some(auth.user.id), ip).await?;
     Ok(Json(view))
 }
 

@@ -9,7 +9,7 @@
 
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::ClientIp;
-use crate::routes::memberships::refusal;
+use crate::routes::gate::refusal;
 use crate::routes::videos::{video_not_found, MaybeUser};
 use crate::service::access::{sign_playlist, Content, Gated, Level};
 use crate::service::videos::{is_video_id, prefix};
@@ -214,7 +214,13 @@ pub async fn object(
         let token = signed.token.as_deref();
         if let Err(r) = state
             .access
-            .admit(Content::Video(&id), &Gated::video(&video), token, ip, caller)
+            .admit(
+                Content::Video(&id),
+                &Gated::video(&video),
+                token,
+                ip,
+                caller,
+            )
             .await
         {
             return refusal(r).into_response();

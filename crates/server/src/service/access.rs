@@ -223,7 +223,8 @@ impl TokenKey {
 
     /// A token for `user` watching `content` from `ip`, valid until `exp` (Unix seconds).
     pub fn issue(&self, content: Content<'_>, user: i64, ip: IpAddr, exp: i64) -> String {
-        let sig = data_encoding::HEXLOWER.encode(&self.mac(content, user, exp, ip).finalize().into_bytes());
+        let sig = data_encoding::HEXLOWER
+            .encode(&self.mac(content, user, exp, ip).finalize().into_bytes());
         format!("{user}.{exp}.{sig}")
     }
 
@@ -406,9 +407,7 @@ impl Access {
         caller: Option<i64>,
     ) -> Result<i64, Refusal> {
         let token = token.ok_or(Refusal::NoToken)?;
-        let user = self
-            .key
-            .verify(content, token, ip, self.clock.now_secs())?;
+        let user = self.key.verify(content, token, ip, self.clock.now_secs())?;
         if caller.is_some_and(|c| c != user) {
             return Err(Refusal::NotYours);
         }
@@ -469,10 +468,7 @@ impl Access {
         if !g.level.is_gated() {
             return Ok(());
         }
-        let token = query.and_then(|q| {
-            q.split('&')
-                .find_map(|kv| kv.strip_prefix("token="))
-        });
+        let token = query.and_then(|q| q.split('&').find_map(|kv| kv.strip_prefix("token=")));
         self.admit(Content::Stream(playback_id), &g, token, ip, None)
             .await
             .map(|_| ())
@@ -490,18 +486,29 @@ mod tests {
         let other: IpAddr = "203.0.113.8".parse().expect("ip");
         let t = k.issue(Content::Video("abc"), 42, ip, 1_000);
         assert_eq!(k.verify(Content::Video("abc"), &t, ip, 999).ok(), Some(42));
-        assert!(matches!(k.verify(Content::Video("abc"), &t, other, 999), Err(Refusal::NotYours)));
+        assert!(matches!(
+            k.verify(Content::Video("abc"), &t, other, 999),
+            Err(Refusal::NotYours)
+        ));
         assert!(k.verify(Content::Video("abd"), &t, ip, 999).is_err());
         assert!(k.verify(Content::Stream("abc"), &t, ip, 999).is_err());
-        assert!(matches!(k.verify(Content::Video("abc"), &t, ip, 1_001), Err(Refusal::Expired)));
+        assert!(matches!(
+            k.verify(Content::Video("abc"), &t, ip, 1_001),
+            Err(Refusal::Expired)
+        ));
         // Another user id with the same signature is not accepted.
         let forged = t.replacen("42.", "43.", 1);
         assert!(k.verify(Content::Video("abc"), &forged, ip, 999).is_err());
         // A mapped IPv4 address is the same address.
         let mapped: IpAddr = "::ffff:203.0.113.7".parse().expect("ip");
-        assert_eq!(k.verify(Content::Video("abc"), &t, mapped, 999).ok(), Some(42));
+        assert_eq!(
+            k.verify(Content::Video("abc"), &t, mapped, 999).ok(),
+            Some(42)
+        );
         assert!(k.verify(Content::Video("abc"), "1.2", ip, 0).is_err());
-        assert!(k.verify(Content::Video("abc"), &"9".repeat(500), ip, 0).is_err());
+        assert!(k
+            .verify(Content::Video("abc"), &"9".repeat(500), ip, 0)
+            .is_err());
     }
 
     #[test]
@@ -512,7 +519,10 @@ mod tests {
         let out = sign_playlist(text, "token=t");
         assert!(out.contains("URI=\"init.mp4?token=t\""), "{out}");
         assert!(out.contains("\nseg1.ts?token=t\n"), "{out}");
-        assert!(out.contains("URI=\"seg2.0.ts?token=t\",INDEPENDENT=YES"), "{out}");
+        assert!(
+            out.contains("URI=\"seg2.0.ts?token=t\",INDEPENDENT=YES"),
+            "{out}"
+        );
         assert!(out.contains("URI=\"seg2.1.ts?token=t\""), "{out}");
         assert!(out.contains("v1/index.m3u8?a=b&token=t"), "{out}");
         assert!(out.starts_with("#EXTM3U\n#EXT-X-MAP"));
@@ -520,14 +530,20 @@ mod tests {
 
     #[test]
     fn levels_from_columns() {
-        assert_eq!(Level::from_columns("public", Some(1), None, None), Level::Public);
+        assert_eq!(
+            Level::from_columns("public", Some(1), None, None),
+            Level::Public
+        );
         assert_eq!(
             Level::from_columns("members", Some(4), None, None),
             Level::Members { min_tier: Some(4) }
         );
         assert_eq!(
             Level::from_columns("ppv", None, Some(500), Some("USD")),
-            Level::Ppv { price_minor: 500, currency: "USD".into() }
+            Level::Ppv {
+                price_minor: 500,
+                currency: "USD".into()
+            }
         );
         // A ppv row without a price stays gated.
         assert!(Level::from_columns("ppv", None, None, None).is_gated());

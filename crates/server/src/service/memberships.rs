@@ -6,7 +6,9 @@
 
 use crate::service::access::{Level, LEVELS};
 use crate::service::clock::SharedClock;
-use ferrocast_db::memberships::{AccessColumns, MembershipRow, TierFields, TierRecord, TierRemoval};
+use ferrocast_db::memberships::{
+    AccessColumns, MembershipRow, TierFields, TierRecord, TierRemoval,
+};
 use ferrocast_db::{Db, DbError};
 
 /// Tiers a creator may have at most (retired ones included).
@@ -285,7 +287,11 @@ impl Memberships {
     }
 
     /// Removes a tier: deleted when nobody ever held it, retired otherwise.
-    pub async fn remove_tier(&self, creator: i64, id: i64) -> Result<TierRemoval, MembershipsError> {
+    pub async fn remove_tier(
+        &self,
+        creator: i64,
+        id: i64,
+    ) -> Result<TierRemoval, MembershipsError> {
         match self.db.remove_tier(creator, id).await? {
             TierRemoval::NotFound => Err(MembershipsError::NotFound),
             r => Ok(r),
@@ -349,7 +355,14 @@ impl Memberships {
                             )
                         })?;
                 }
-                Ok((Level::Members { min_tier: a.tier_id }, a.tier_id, None, None))
+                Ok((
+                    Level::Members {
+                        min_tier: a.tier_id,
+                    },
+                    a.tier_id,
+                    None,
+                    None,
+                ))
             }
             "ppv" => {
                 let price = check_price(
@@ -451,15 +464,39 @@ mod tests {
             active: true,
         };
         let (name, _, currency, perks) = check_tier(&ok).expect("valid");
-        assert_eq!((name.as_str(), currency.as_str(), perks.len()), ("Gold", "EUR", 1));
+        assert_eq!(
+            (name.as_str(), currency.as_str(), perks.len()),
+            ("Gold", "EUR", 1)
+        );
         for bad in [
-            TierInput { name: "".into(), ..ok.clone() },
-            TierInput { price_minor: 99, ..ok.clone() },
-            TierInput { price_minor: MAX_PRICE_MINOR + 1, ..ok.clone() },
-            TierInput { currency: "EURO".into(), ..ok.clone() },
-            TierInput { perks: vec!["x".repeat(MAX_PERK_CHARS + 1)], ..ok.clone() },
-            TierInput { perks: vec!["p".into(); MAX_PERKS + 1], ..ok.clone() },
-            TierInput { rank: Some(0), ..ok.clone() },
+            TierInput {
+                name: "".into(),
+                ..ok.clone()
+            },
+            TierInput {
+                price_minor: 99,
+                ..ok.clone()
+            },
+            TierInput {
+                price_minor: MAX_PRICE_MINOR + 1,
+                ..ok.clone()
+            },
+            TierInput {
+                currency: "EURO".into(),
+                ..ok.clone()
+            },
+            TierInput {
+                perks: vec!["x".repeat(MAX_PERK_CHARS + 1)],
+                ..ok.clone()
+            },
+            TierInput {
+                perks: vec!["p".into(); MAX_PERKS + 1],
+                ..ok.clone()
+            },
+            TierInput {
+                rank: Some(0),
+                ..ok.clone()
+            },
         ] {
             assert!(check_tier(&bad).is_err(), "{bad:?}");
         }

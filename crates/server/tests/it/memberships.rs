@@ -148,13 +148,24 @@ fn hls_objects(dir: &Path) -> Vec<(String, Bytes)> {
         .arg(dir.join("index.m3u8"))
         .output()
         .expect("ffmpeg");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let mut objects = Vec::new();
     for e in std::fs::read_dir(dir).expect("read dir") {
         let path = e.expect("entry").path();
-        let name = path.file_name().expect("name").to_string_lossy().to_string();
+        let name = path
+            .file_name()
+            .expect("name")
+            .to_string_lossy()
+            .to_string();
         if name.ends_with(".ts") || name == "index.m3u8" {
-            objects.push((format!("hls/{name}"), Bytes::from(std::fs::read(&path).expect("read"))));
+            objects.push((
+                format!("hls/{name}"),
+                Bytes::from(std::fs::read(&path).expect("read")),
+            ));
         }
     }
     objects
@@ -236,7 +247,16 @@ async fn fetch(url: &str, bearer: Option<&str>, ip: [u8; 4]) -> (u16, String, St
 /// Reads `url` with ffprobe: the streams' codec names (fails the test if it cannot).
 fn probe_codecs(url: &str) -> Vec<String> {
     let out = Command::new("ffprobe")
-        .args(["-v", "error", "-rw_timeout", "10000000", "-show_streams", "-of", "json", url])
+        .args([
+            "-v",
+            "error",
+            "-rw_timeout",
+            "10000000",
+            "-show_streams",
+            "-of",
+            "json",
+            url,
+        ])
         .output()
         .expect("ffprobe");
     assert!(
@@ -256,7 +276,16 @@ fn probe_codecs(url: &str) -> Vec<String> {
 /// Whether ffprobe can read `url` at all.
 fn probe_ok(url: &str) -> bool {
     Command::new("ffprobe")
-        .args(["-v", "error", "-rw_timeout", "5000000", "-show_streams", "-of", "json", url])
+        .args([
+            "-v",
+            "error",
+            "-rw_timeout",
+            "5000000",
+            "-show_streams",
+            "-of",
+            "json",
+            url,
+        ])
         .output()
         .is_ok_and(|o| o.status.success())
 }
@@ -284,12 +313,28 @@ async fn tiers_and_memberships(b: Backend) {
         .map(|t| t["price_minor"].as_i64().expect("price"))
         .collect();
     assert_eq!(prices, vec![500, 1500, 5000, 25000]);
-    let (s, made) = send(&app, M::POST, "/api/me/tiers/template", Some(&creator_token), None).await;
+    let (s, made) = send(
+        &app,
+        M::POST,
+        "/api/me/tiers/template",
+        Some(&creator_token),
+        None,
+    )
+    .await;
     assert_eq!(s, 201, "{made}");
     let tiers = made["tiers"].as_array().expect("tiers").clone();
     assert_eq!(tiers.len(), 4);
-    assert!(tiers.iter().all(|t| !t["perks"].as_array().expect("perks").is_empty()));
-    let (s, again) = send(&app, M::POST, "/api/me/tiers/template", Some(&creator_token), None).await;
+    assert!(tiers
+        .iter()
+        .all(|t| !t["perks"].as_array().expect("perks").is_empty()));
+    let (s, again) = send(
+        &app,
+        M::POST,
+        "/api/me/tiers/template",
+        Some(&creator_token),
+        None,
+    )
+    .await;
     assert_eq!((s, again["code"].as_str()), (409, Some("TIERS_EXIST")));
 
     // Create, validate, edit.
@@ -302,7 +347,10 @@ async fn tiers_and_memberships(b: Backend) {
     )
     .await;
     assert_eq!(s, 422, "{bad}");
-    assert!(bad["details"].as_str().expect("d").contains("price_minor"), "{bad}");
+    assert!(
+        bad["details"].as_str().expect("d").contains("price_minor"),
+        "{bad}"
+    );
     let (s, extra) = send(
         &app,
         M::POST,
@@ -312,7 +360,10 @@ async fn tiers_and_memberships(b: Backend) {
     )
     .await;
     assert_eq!(s, 201, "{extra}");
-    assert_eq!((extra["currency"].as_str(), extra["rank"].as_i64()), (Some("EUR"), Some(5)));
+    assert_eq!(
+        (extra["currency"].as_str(), extra["rank"].as_i64()),
+        (Some("EUR"), Some(5))
+    );
     let id = extra["id"].as_i64().expect("id");
     let (s, edited) = send(
         &app,
@@ -322,7 +373,10 @@ async fn tiers_and_memberships(b: Backend) {
         Some(json!({"name": "Crew+", "price_minor": 1000, "currency": "EUR", "perks": []})),
     )
     .await;
-    assert_eq!((s, edited["name"].as_str(), edited["rank"].as_i64()), (200, Some("Crew+"), Some(5)));
+    assert_eq!(
+        (s, edited["name"].as_str(), edited["rank"].as_i64()),
+        (200, Some("Crew+"), Some(5))
+    );
     // Someone else cannot touch it.
     let (s, _) = send(
         &app,
@@ -333,16 +387,41 @@ async fn tiers_and_memberships(b: Backend) {
     )
     .await;
     assert_eq!(s, 404);
-    let (s, gone) = send(&app, M::DELETE, &format!("/api/me/tiers/{id}"), Some(&creator_token), None).await;
+    let (s, gone) = send(
+        &app,
+        M::DELETE,
+        &format!("/api/me/tiers/{id}"),
+        Some(&creator_token),
+        None,
+    )
+    .await;
     assert_eq!((s, gone["outcome"].as_str()), (200, Some("deleted")));
 
     // The public list, then a membership through a paid purchase.
-    let (s, public) = send(&app, M::GET, &format!("/api/channels/{handle}/tiers"), None, None).await;
+    let (s, public) = send(
+        &app,
+        M::GET,
+        &format!("/api/channels/{handle}/tiers"),
+        None,
+        None,
+    )
+    .await;
     assert_eq!(s, 200);
     assert_eq!(public["tiers"].as_array().map(Vec::len), Some(4));
     assert!(public["membership"].is_null());
     let fan_tier = tiers[1]["id"].as_i64().expect("id");
-    pay(&app, PurchaseKind::Membership, fan, creator, 1500, Some(fan_tier), None, None, "pi_member_1").await;
+    pay(
+        &app,
+        PurchaseKind::Membership,
+        fan,
+        creator,
+        1500,
+        Some(fan_tier),
+        None,
+        None,
+        "pi_member_1",
+    )
+    .await;
     let (_, public) = send(
         &app,
         M::GET,
@@ -354,7 +433,10 @@ async fn tiers_and_memberships(b: Backend) {
     assert_eq!(public["membership"]["tier"]["name"], "Fan", "{public}");
     assert_eq!(public["membership"]["status"], "active");
     let (_, mine) = send(&app, M::GET, "/api/me/memberships", Some(&fan_token), None).await;
-    assert_eq!(mine["memberships"][0]["channel"].as_str(), Some(handle.as_str()));
+    assert_eq!(
+        mine["memberships"][0]["channel"].as_str(),
+        Some(handle.as_str())
+    );
     let (_, members) = send(&app, M::GET, "/api/me/members", Some(&creator_token), None).await;
     assert_eq!(members["total"], 1, "{members}");
     assert_eq!(members["members"][0]["name"], "Fan");
@@ -370,12 +452,24 @@ async fn tiers_and_memberships(b: Backend) {
     )
     .await;
     assert_eq!((s, retired["outcome"].as_str()), (200, Some("retired")));
-    let (_, public) = send(&app, M::GET, &format!("/api/channels/{handle}/tiers"), None, None).await;
+    let (_, public) = send(
+        &app,
+        M::GET,
+        &format!("/api/channels/{handle}/tiers"),
+        None,
+        None,
+    )
+    .await;
     assert_eq!(public["tiers"].as_array().map(Vec::len), Some(3));
 
     // The member badge in the creator's chat.
     let st = state(&app);
-    let source = st.db.source_by_id(src.id).await.expect("db").expect("source");
+    let source = st
+        .db
+        .source_by_id(src.id)
+        .await
+        .expect("db")
+        .expect("source");
     let fan_user = st.db.user_by_id(fan).await.expect("db").expect("fan");
     let out = st
         .chat
@@ -392,7 +486,11 @@ async fn tiers_and_memberships(b: Backend) {
         .await
         .expect("post");
     assert!(
-        out.metadata["badges"].as_array().expect("badges").iter().any(|b| b == "member"),
+        out.metadata["badges"]
+            .as_array()
+            .expect("badges")
+            .iter()
+            .any(|b| b == "member"),
         "{}",
         out.metadata
     );
@@ -406,7 +504,11 @@ async fn tiers_and_memberships(b: Backend) {
         None,
     )
     .await;
-    assert_eq!((s, canceled["status"].as_str()), (200, Some("canceled")), "{canceled}");
+    assert_eq!(
+        (s, canceled["status"].as_str()),
+        (200, Some("canceled")),
+        "{canceled}"
+    );
     let (s, _) = send(
         &app,
         M::POST,
@@ -434,7 +536,14 @@ async fn members_only_video(b: Backend) {
     let low = user_id(&app, "low@example.com").await;
     let stranger_token = register_user(&app, "stranger@example.com", "Stranger").await;
     use reqwest::Method as M;
-    let (_, made) = send(&app, M::POST, "/api/me/tiers/template", Some(&creator_token), None).await;
+    let (_, made) = send(
+        &app,
+        M::POST,
+        "/api/me/tiers/template",
+        Some(&creator_token),
+        None,
+    )
+    .await;
     let tier = |i: usize| made["tiers"][i]["id"].as_i64().expect("tier");
 
     let objects = hls_objects(&app.data_dir.join("hls-src"));
@@ -453,7 +562,11 @@ async fn members_only_video(b: Backend) {
         Some(json!({"level": "members", "tier_id": tier(1)})),
     )
     .await;
-    assert_eq!((s, access["level"].as_str()), (200, Some("members")), "{access}");
+    assert_eq!(
+        (s, access["level"].as_str()),
+        (200, Some("members")),
+        "{access}"
+    );
     assert_eq!(access["tier"]["name"], "Fan");
     let (s, bad) = send(
         &app,
@@ -466,32 +579,91 @@ async fn members_only_video(b: Backend) {
     assert_eq!(s, 422, "{bad}");
 
     // Members: one of Fan, one of the lower Supporter tier.
-    pay(&app, PurchaseKind::Membership, member, creator, 1500, Some(tier(1)), None, None, "pi_fan").await;
-    pay(&app, PurchaseKind::Membership, low, creator, 500, Some(tier(0)), None, None, "pi_low").await;
+    pay(
+        &app,
+        PurchaseKind::Membership,
+        member,
+        creator,
+        1500,
+        Some(tier(1)),
+        None,
+        None,
+        "pi_fan",
+    )
+    .await;
+    pay(
+        &app,
+        PurchaseKind::Membership,
+        low,
+        creator,
+        500,
+        Some(tier(0)),
+        None,
+        None,
+        "pi_low",
+    )
+    .await;
 
     let playlist = app.url(&format!("/vod/{}/hls/index.m3u8", v.uuid));
     let segment = app.url(&format!("/vod/{}/{seg_name}", v.uuid));
     // Anonymous and non-members: locked, no media URLs, 403 on playlist and segments.
-    for token in [None, Some(stranger_token.as_str()), Some(low_token.as_str())] {
-        let (s, view) = send(&app, M::GET, &format!("/api/videos/{}", v.uuid), token, None).await;
+    for token in [
+        None,
+        Some(stranger_token.as_str()),
+        Some(low_token.as_str()),
+    ] {
+        let (s, view) = send(
+            &app,
+            M::GET,
+            &format!("/api/videos/{}", v.uuid),
+            token,
+            None,
+        )
+        .await;
         assert_eq!(s, 200);
         assert_eq!(view["access"]["entitled"], false, "{view}");
         assert!(view["playback"]["hls"].is_null(), "{view}");
-        assert!(view["playback"]["thumbnail"].is_string(), "the poster stays: {view}");
         assert!(
-            view["access"]["unlock"].as_str().expect("unlock").contains("Fan"),
+            view["playback"]["thumbnail"].is_string(),
+            "the poster stays: {view}"
+        );
+        assert!(
+            view["access"]["unlock"]
+                .as_str()
+                .expect("unlock")
+                .contains("Fan"),
             "{view}"
         );
         for url in [&playlist, &segment] {
             let (s, code, _) = fetch(url, token, [127, 0, 0, 1]).await;
-            assert_eq!((s, code.as_str()), (403, "PLAYBACK_TOKEN_REQUIRED"), "{url}");
+            assert_eq!(
+                (s, code.as_str()),
+                (403, "PLAYBACK_TOKEN_REQUIRED"),
+                "{url}"
+            );
         }
     }
     // The poster is not gated.
-    assert_eq!(fetch(&app.url(&format!("/vod/{}/thumb.jpg", v.uuid)), None, [127, 0, 0, 1]).await.0, 200);
+    assert_eq!(
+        fetch(
+            &app.url(&format!("/vod/{}/thumb.jpg", v.uuid)),
+            None,
+            [127, 0, 0, 1]
+        )
+        .await
+        .0,
+        200
+    );
 
     // The member gets a token bound to them and their address, and plays the HLS.
-    let (_, view) = send(&app, M::GET, &format!("/api/videos/{}", v.uuid), Some(&member_token), None).await;
+    let (_, view) = send(
+        &app,
+        M::GET,
+        &format!("/api/videos/{}", v.uuid),
+        Some(&member_token),
+        None,
+    )
+    .await;
     assert_eq!(view["access"]["entitled"], true, "{view}");
     let hls = view["playback"]["hls"].as_str().expect("hls").to_string();
     assert!(hls.contains("?token="), "{hls}");
@@ -500,7 +672,9 @@ async fn members_only_video(b: Backend) {
     assert_eq!(s, 200, "{text}");
     let token = hls.split_once("token=").expect("token").1;
     assert!(
-        text.lines().filter(|l| l.ends_with(".ts") || l.contains(".ts?")).all(|l| l.ends_with(&format!("?token={token}"))),
+        text.lines()
+            .filter(|l| l.ends_with(".ts") || l.contains(".ts?"))
+            .all(|l| l.ends_with(&format!("?token={token}"))),
         "every segment URI carries the token: {text}"
     );
     let codecs = probe_codecs(&member_url);
@@ -511,11 +685,22 @@ async fn members_only_video(b: Backend) {
     // The member's URL copied: from another address, or by another signed-in user.
     for url in [&member_url, &member_segment] {
         let (s, code, _) = fetch(url, None, [127, 0, 0, 2]).await;
-        assert_eq!((s, code.as_str()), (403, "PLAYBACK_TOKEN_NOT_YOURS"), "{url}");
+        assert_eq!(
+            (s, code.as_str()),
+            (403, "PLAYBACK_TOKEN_NOT_YOURS"),
+            "{url}"
+        );
         let (s, code, _) = fetch(url, Some(&stranger_token), [127, 0, 0, 1]).await;
-        assert_eq!((s, code.as_str()), (403, "PLAYBACK_TOKEN_NOT_YOURS"), "{url}");
+        assert_eq!(
+            (s, code.as_str()),
+            (403, "PLAYBACK_TOKEN_NOT_YOURS"),
+            "{url}"
+        );
     }
-    assert!(!probe_ok(&member_url.replace("127.0.0.1", "127.0.0.2")), "another address cannot play it");
+    assert!(
+        !probe_ok(&member_url.replace("127.0.0.1", "127.0.0.2")),
+        "another address cannot play it"
+    );
 
     // A renewal that failed keeps access within the grace period (7 days by default) …
     set_period_end(&app, member, creator, ferrocast_db::now_ms() - 2 * DAY_MS).await;
@@ -527,12 +712,26 @@ async fn members_only_video(b: Backend) {
         assert_eq!((s, code.as_str()), (403, "MEMBERS_ONLY"), "{url}");
     }
     assert!(!probe_ok(&member_url), "a lapsed member cannot play it");
-    let (_, view) = send(&app, M::GET, &format!("/api/videos/{}", v.uuid), Some(&member_token), None).await;
+    let (_, view) = send(
+        &app,
+        M::GET,
+        &format!("/api/videos/{}", v.uuid),
+        Some(&member_token),
+        None,
+    )
+    .await;
     assert_eq!(view["access"]["entitled"], false);
     assert!(view["playback"]["hls"].is_null());
 
     // The creator always plays their own video.
-    let (_, own) = send(&app, M::GET, &format!("/api/videos/{}", v.uuid), Some(&creator_token), None).await;
+    let (_, own) = send(
+        &app,
+        M::GET,
+        &format!("/api/videos/{}", v.uuid),
+        Some(&creator_token),
+        None,
+    )
+    .await;
     let own_hls = own["playback"]["hls"].as_str().expect("owner's hls");
     assert_eq!(fetch(&app.url(own_hls), None, [127, 0, 0, 1]).await.0, 200);
 
@@ -545,12 +744,46 @@ async fn members_only_video(b: Backend) {
         Some(json!({"level": "ppv", "price_minor": 700, "currency": "usd"})),
     )
     .await;
-    assert_eq!((s, ppv["price_minor"].as_i64(), ppv["currency"].as_str()), (200, Some(700), Some("USD")));
-    let (_, view) = send(&app, M::GET, &format!("/api/videos/{}", v.uuid), Some(&low_token), None).await;
+    assert_eq!(
+        (s, ppv["price_minor"].as_i64(), ppv["currency"].as_str()),
+        (200, Some(700), Some("USD"))
+    );
+    let (_, view) = send(
+        &app,
+        M::GET,
+        &format!("/api/videos/{}", v.uuid),
+        Some(&low_token),
+        None,
+    )
+    .await;
     assert_eq!(view["access"]["entitled"], false);
-    assert!(view["access"]["unlock"].as_str().expect("unlock").contains("7.00 USD"), "{view}");
-    pay(&app, PurchaseKind::Ppv, low, creator, 700, None, Some(v.id), None, "pi_ppv").await;
-    let (_, view) = send(&app, M::GET, &format!("/api/videos/{}", v.uuid), Some(&low_token), None).await;
+    assert!(
+        view["access"]["unlock"]
+            .as_str()
+            .expect("unlock")
+            .contains("7.00 USD"),
+        "{view}"
+    );
+    pay(
+        &app,
+        PurchaseKind::Ppv,
+        low,
+        creator,
+        700,
+        None,
+        Some(v.id),
+        None,
+        "pi_ppv",
+    )
+    .await;
+    let (_, view) = send(
+        &app,
+        M::GET,
+        &format!("/api/videos/{}", v.uuid),
+        Some(&low_token),
+        None,
+    )
+    .await;
     assert_eq!(view["access"]["entitled"], true, "{view}");
     let bought = app.url(view["playback"]["hls"].as_str().expect("hls"));
     assert_eq!(fetch(&bought, None, [127, 0, 0, 1]).await.0, 200);
@@ -581,7 +814,10 @@ async fn wait_live(url: &str) -> String {
         if s == 200 {
             return text;
         }
-        assert!(Instant::now() < deadline, "not live within 30 s: {s} {text}");
+        assert!(
+            Instant::now() < deadline,
+            "not live within 30 s: {s} {text}"
+        );
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
 }
@@ -599,7 +835,14 @@ async fn members_only_stream(b: Backend) {
     let member = user_id(&app, "live-member@example.com").await;
     let stranger_token = register_user(&app, "live-stranger@example.com", "Stranger").await;
     use reqwest::Method as M;
-    let (_, made) = send(&app, M::POST, "/api/me/tiers/template", Some(&src.token), None).await;
+    let (_, made) = send(
+        &app,
+        M::POST,
+        "/api/me/tiers/template",
+        Some(&src.token),
+        None,
+    )
+    .await;
     let supporter = made["tiers"][0]["id"].as_i64().expect("tier");
     let (s, access) = send(
         &app,
@@ -609,23 +852,62 @@ async fn members_only_stream(b: Backend) {
         Some(json!({"level": "members"})),
     )
     .await;
-    assert_eq!((s, access["level"].as_str()), (200, Some("members")), "{access}");
-    let (_, read) = send(&app, M::GET, &format!("/api/sources/{}/access", src.id), Some(&src.token), None).await;
+    assert_eq!(
+        (s, access["level"].as_str()),
+        (200, Some("members")),
+        "{access}"
+    );
+    let (_, read) = send(
+        &app,
+        M::GET,
+        &format!("/api/sources/{}/access", src.id),
+        Some(&src.token),
+        None,
+    )
+    .await;
     assert_eq!(read["level"], "members");
-    pay(&app, PurchaseKind::Membership, member, creator, 500, Some(supporter), None, None, "pi_live").await;
+    pay(
+        &app,
+        PurchaseKind::Membership,
+        member,
+        creator,
+        500,
+        Some(supporter),
+        None,
+        None,
+        "pi_live",
+    )
+    .await;
 
     let mut encoder = publish(&app.rtmp_url(), &src.key, 25, &[]);
     let id = &src.playback_id;
     // The creator's own access shows when the stream is packaged.
-    let (_, own) = send(&app, M::GET, &format!("/api/watch/{id}/access"), Some(&src.token), None).await;
+    let (_, own) = send(
+        &app,
+        M::GET,
+        &format!("/api/watch/{id}/access"),
+        Some(&src.token),
+        None,
+    )
+    .await;
     let own_hls = app.url(own["hls"].as_str().expect("owner's hls"));
     wait_live(&own_hls).await;
 
     // Non-members: no URLs, and every output refused.
     for token in [None, Some(stranger_token.as_str())] {
-        let (_, a) = send(&app, M::GET, &format!("/api/watch/{id}/access"), token, None).await;
+        let (_, a) = send(
+            &app,
+            M::GET,
+            &format!("/api/watch/{id}/access"),
+            token,
+            None,
+        )
+        .await;
         assert_eq!(a["access"]["entitled"], false, "{a}");
-        assert!(a["hls"].is_null() && a["flv"].is_null() && a["rtmp_name"].is_null(), "{a}");
+        assert!(
+            a["hls"].is_null() && a["flv"].is_null() && a["rtmp_name"].is_null(),
+            "{a}"
+        );
     }
     for path in [
         format!("/hls/{id}/index.m3u8"),
@@ -634,23 +916,43 @@ async fn members_only_stream(b: Backend) {
         format!("/live/{id}.flv"),
     ] {
         let (s, code, _) = fetch(&app.url(&path), None, [127, 0, 0, 1]).await;
-        assert_eq!((s, code.as_str()), (403, "PLAYBACK_TOKEN_REQUIRED"), "{path}");
+        assert_eq!(
+            (s, code.as_str()),
+            (403, "PLAYBACK_TOKEN_REQUIRED"),
+            "{path}"
+        );
     }
     let rtmp = format!("{}/play/{id}", app.rtmp_url());
     assert!(!probe_ok(&rtmp), "RTMP play without a token is refused");
 
     // The member: HLS through its session playlist (LL-HLS parts signed), FLV and RTMP.
-    let (_, a) = send(&app, M::GET, &format!("/api/watch/{id}/access"), Some(&member_token), None).await;
+    let (_, a) = send(
+        &app,
+        M::GET,
+        &format!("/api/watch/{id}/access"),
+        Some(&member_token),
+        None,
+    )
+    .await;
     assert_eq!(a["access"]["entitled"], true, "{a}");
     let hls = app.url(a["hls"].as_str().expect("hls"));
     let multivariant = wait_live(&hls).await;
-    let token = a["hls"].as_str().expect("hls").split_once("token=").expect("token").1.to_string();
+    let token = a["hls"]
+        .as_str()
+        .expect("hls")
+        .split_once("token=")
+        .expect("token")
+        .1
+        .to_string();
     let variant = multivariant
         .lines()
         .find(|l| l.starts_with('v'))
         .expect("variant")
         .to_string();
-    assert!(variant.ends_with(&format!("?token={token}")), "{multivariant}");
+    assert!(
+        variant.ends_with(&format!("?token={token}")),
+        "{multivariant}"
+    );
     let media = app.url(&format!("/hls/{id}/{variant}"));
     let (s, _, text) = fetch(&media, None, [127, 0, 0, 1]).await;
     assert_eq!(s, 200, "{text}");
@@ -666,13 +968,21 @@ async fn members_only_stream(b: Backend) {
         .lines()
         .find(|l| !l.starts_with('#') && !l.is_empty())
         .expect("a segment");
-    let seg_url = app.url(&format!("/hls/{id}/{}/{first_seg}", variant.split('/').next().expect("v")));
+    let seg_url = app.url(&format!(
+        "/hls/{id}/{}/{first_seg}",
+        variant.split('/').next().expect("v")
+    ));
     assert_eq!(fetch(&seg_url, None, [127, 0, 0, 1]).await.0, 200);
-    assert_eq!(fetch(&seg_url, None, [127, 0, 0, 2]).await.1, "PLAYBACK_TOKEN_NOT_YOURS");
+    assert_eq!(
+        fetch(&seg_url, None, [127, 0, 0, 2]).await.1,
+        "PLAYBACK_TOKEN_NOT_YOURS"
+    );
     assert!(probe_codecs(&hls).contains(&"h264".to_string()));
     assert!(probe_codecs(&app.url(a["flv"].as_str().expect("flv"))).contains(&"h264".to_string()));
     let rtmp_name = a["rtmp_name"].as_str().expect("rtmp");
-    assert!(probe_codecs(&format!("{}/play/{rtmp_name}", app.rtmp_url())).contains(&"h264".to_string()));
+    assert!(
+        probe_codecs(&format!("{}/play/{rtmp_name}", app.rtmp_url())).contains(&"h264".to_string())
+    );
 
     // Lapsed past the grace period: the same token is refused.
     set_period_end(&app, member, creator, ferrocast_db::now_ms() - 8 * DAY_MS).await;
@@ -685,4 +995,8 @@ async fn members_only_stream(b: Backend) {
     app.finish().await;
 }
 
-both_backends!(tiers_and_memberships, members_only_video, members_only_stream);
+both_backends!(
+    tiers_and_memberships,
+    members_only_video,
+    members_only_stream
+);
