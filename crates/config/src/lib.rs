@@ -428,11 +428,7 @@ fn percent_bps(s: &str) -> Option<i64> {
     if whole.is_empty() || whole.len() > 3 || frac.len() > 2 {
         return None;
     }
-    if !whole
-        .bytes()
-        .chain(frac.bytes())
-        .all(|b| b.is_ascii_digit())
-    {
+    if !whole.bytes().chain(frac.bytes()).all(|b| b.is_ascii_digit()) {
         return None;
     }
     let w: i64 = whole.parse().ok()?;
