@@ -527,6 +527,8 @@ pub async fn set_source_access(
 pub struct LiveAccess {
     /// Who may watch it.
     pub access: ContentAccess,
+    /// The stream's source id (what a pay-per-view purchase names).
+    pub source_id: i64,
     /// HLS (LL-HLS) entry point (root-relative), when the caller may watch; a gated stream's
     /// carries the caller's playback token.
     pub hls: Option<String>,
@@ -580,6 +582,7 @@ pub async fn live_access(
     };
     Ok(Json(LiveAccess {
         access,
+        source_id: g.source_id.unwrap_or_default(),
         hls,
         flv,
         rtmp_name,
