@@ -67,7 +67,8 @@ async fn send(
 }
 
 /// A purchase completed as a gateway's payment would complete it: created, then paid.
-async fn pay(
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn pay(
     app: &TestApp,
     kind: PurchaseKind,
     buyer: i64,
@@ -126,7 +127,7 @@ async fn set_period_end(app: &TestApp, user: i64, creator: i64, period_end: i64)
 }
 
 /// A real two-second HLS rendition (ffmpeg) of a generated clip: (name, bytes) per object.
-fn hls_objects(dir: &Path) -> Vec<(String, Bytes)> {
+pub(crate) fn hls_objects(dir: &Path) -> Vec<(String, Bytes)> {
     std::fs::create_dir_all(dir).expect("dir");
     let mp4 = dir.join("clip.mp4");
     make_mp4(&mp4, 3, "400k");
@@ -172,7 +173,11 @@ fn hls_objects(dir: &Path) -> Vec<(String, Bytes)> {
 }
 
 /// A ready video with `objects` in storage, as the pipeline leaves one.
-async fn stored_video(app: &TestApp, owner: i64, objects: &[(String, Bytes)]) -> VideoRecord {
+pub(crate) async fn stored_video(
+    app: &TestApp,
+    owner: i64,
+    objects: &[(String, Bytes)],
+) -> VideoRecord {
     let st = state(app);
     let uuid = new_video_id();
     let v = st
