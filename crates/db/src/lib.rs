@@ -29,6 +29,7 @@ pub mod schedule;
 pub mod search;
 pub mod site;
 pub mod sources;
+pub mod tips;
 pub mod uploads;
 pub mod videos;
 

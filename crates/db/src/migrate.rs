@@ -138,6 +138,10 @@ pub const SQLITE: &[Migration] = &[
         version: 22,
         name: "analytics",
         sql: include_str!("../migrations/shared/0022_analytics.sql"),
+    },    Migration {
+        version: 24,
+        name: "tips",
+        sql: include_str!("../migrations/sqlite/0024_tips.sql"),
     },
 ];
 
@@ -252,6 +256,10 @@ pub const POSTGRES: &[Migration] = &[
         version: 22,
         name: "analytics",
         sql: include_str!("../migrations/shared/0022_analytics.sql"),
+    },    Migration {
+        version: 24,
+        name: "tips",
+        sql: include_str!("../migrations/postgres/0024_tips.sql"),
     },
 ];
 

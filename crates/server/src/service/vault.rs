@@ -19,6 +19,8 @@ pub enum Sealed<'a> {
     PkceVerifier(&'a str),
     /// The deployment's VAPID private key (Web Push), PKCS#8.
     VapidKey,
+    /// A creator's overlay token (OBS browser sources), by user id.
+    OverlayToken(i64),
 }
 
 impl Sealed<'_> {
@@ -33,6 +35,7 @@ impl Sealed<'_> {
             }
             Sealed::PkceVerifier(state_hash) => format!("oauth_logins.verifier:{state_hash}"),
             Sealed::VapidKey => "vapid_keys.private:1".to_string(),
+            Sealed::OverlayToken(user_id) => format!("overlay_tokens.token:{user_id}"),
         }
     }
 }

@@ -31,4 +31,5 @@ mod sharing;
 mod studio;
 mod uploads;
 mod videos;
+mod tips;
 mod web;
