@@ -143,6 +143,11 @@ pub const SQLITE: &[Migration] = &[
         name: "tips",
         sql: include_str!("../migrations/sqlite/0024_tips.sql"),
     },
+    Migration {
+        version: 23,
+        name: "monetisation",
+        sql: include_str!("../migrations/sqlite/0023_monetisation.sql"),
+    },
 ];
 
 /// Migrations for PostgreSQL.
@@ -260,6 +265,11 @@ pub const POSTGRES: &[Migration] = &[
         version: 24,
         name: "tips",
         sql: include_str!("../migrations/postgres/0024_tips.sql"),
+    },
+    Migration {
+        version: 23,
+        name: "monetisation",
+        sql: include_str!("../migrations/postgres/0023_monetisation.sql"),
     },
 ];
 
