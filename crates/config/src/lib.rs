@@ -115,7 +115,8 @@ pub const SETTINGS: &[Setting] = &[
     Setting { key: "notify_digest_hour", default: Some("8"), secret: false, help: "Hour of the day (UTC, 0-23) daily notification digests are emailed" },
     Setting { key: "push_timeout_ms", default: Some("10000"), secret: false, help: "Milliseconds a Web Push service has to accept a message before the attempt counts as failed" },
     Setting { key: "push_allow_private_endpoints", default: Some("false"), secret: false, help: "Accept push endpoints over plain http and on loopback or private addresses (tests, private networks); off, only public https push services are reached" },
-    Setting { key: "recording_finish_delay_ms", default: Some("30000"), secret: false, help: "Milliseconds after a live stream ends before its recording is packaged; a republish within it continues the same recording" },    Setting { key: "tip_min", default: Some("USD:100,INR:5000"), secret: false, help: "Smallest tip per currency, in minor units (`USD:100` is $1.00); the currencies listed are those tips are taken in" },
+    Setting { key: "recording_finish_delay_ms", default: Some("30000"), secret: false, help: "Milliseconds after a live stream ends before its recording is packaged; a republish within it continues the same recording" },
+    Setting { key: "tip_min", default: Some("USD:100,INR:5000"), secret: false, help: "Smallest tip per currency, in minor units (`USD:100` is $1.00); the currencies listed are those tips are taken in" },
     Setting { key: "tip_max", default: Some("USD:50000,INR:2500000"), secret: false, help: "Largest tip per currency, in minor units (`USD:50000` is $500.00); every currency of TIP_MIN needs one" },
 ];
 

@@ -139,14 +139,14 @@ pub const SQLITE: &[Migration] = &[
         name: "analytics",
         sql: include_str!("../migrations/shared/0022_analytics.sql"),
     },    Migration {
-        version: 24,
-        name: "tips",
-        sql: include_str!("../migrations/sqlite/0024_tips.sql"),
-    },
-    Migration {
         version: 23,
         name: "monetisation",
         sql: include_str!("../migrations/sqlite/0023_monetisation.sql"),
+    },
+    Migration {
+        version: 24,
+        name: "tips",
+        sql: include_str!("../migrations/sqlite/0024_tips.sql"),
     },
 ];
 
@@ -262,14 +262,14 @@ pub const POSTGRES: &[Migration] = &[
         name: "analytics",
         sql: include_str!("../migrations/shared/0022_analytics.sql"),
     },    Migration {
-        version: 24,
-        name: "tips",
-        sql: include_str!("../migrations/postgres/0024_tips.sql"),
-    },
-    Migration {
         version: 23,
         name: "monetisation",
         sql: include_str!("../migrations/postgres/0023_monetisation.sql"),
+    },
+    Migration {
+        version: 24,
+        name: "tips",
+        sql: include_str!("../migrations/postgres/0024_tips.sql"),
     },
 ];
 

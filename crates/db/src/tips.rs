@@ -294,20 +294,27 @@ impl Db {
         })
     }
 
-    /// How far `goal` has come: the creator's tips and memberships paid in its currency from
-    /// its start until it closes (refunded and disputed ones are not paid, so not counted).
+    /// How far `goal` has come: what the creator's tips and memberships brought in its
+    /// currency from its start until it closes — every payment the ledger credited (a
+    /// membership's renewals too), gross as the buyer paid it (the gateway's side of the
+    /// income), less what refunds and chargebacks of those payments took back.
     pub async fn goal_progress(&self, goal: &GoalRecord) -> Result<GoalProgress, DbError> {
         let until = goal.closes_at().unwrap_or(i64::MAX);
         on_pool!(self, p => {
             let r = sqlx::query(
-                "SELECT CAST(COALESCE(SUM(amount_minor), 0) AS BIGINT) AS raised, COUNT(*) AS n FROM purchases \
-                 WHERE creator_id = $1 AND status = 'paid' AND kind IN ('tip', 'membership') \
-                 AND currency = $2 AND paid_at >= $3 AND paid_at < $4",
+                "SELECT CAST(COALESCE(SUM(-e.amount_minor), 0) AS BIGINT) AS raised, \
+                 COUNT(DISTINCT CASE WHEN t.reverses_id IS NULL AND pu.status = 'paid' THEN t.id END) AS n \
+                 FROM ledger_entries e \
+                 JOIN ledger_transactions t ON t.id = e.transaction_id \
+                 JOIN purchases pu ON pu.id = t.purchase_id \
+                 LEFT JOIN ledger_transactions o ON o.id = t.reverses_id \
+                 WHERE pu.creator_id = $1 AND pu.kind IN ('tip', 'membership') AND t.currency = $2 \
+                 AND e.account LIKE 'gateway:%' \
+                 AND COALESCE(o.created_at, t.created_at) >= $3 AND COALESCE(o.created_at, t.created_at) < $4",
             )
             .bind(goal.creator_id).bind(&goal.currency).bind(goal.starts_at).bind(until)
             .fetch_one(p).await?;
-            let raised: i64 = r.try_get("raised")?;
-            Ok(GoalProgress { raised_minor: raised, contributions: r.try_get("n")? })
+            Ok(GoalProgress { raised_minor: r.try_get("raised")?, contributions: r.try_get("n")? })
         })
     }
 

@@ -15,7 +15,10 @@ use super::vault::Sealed;
 use crate::error::ApiError;
 use crate::state::AppState;
 use ferrocast_db::accounts::UserRecord;
+use ferrocast_db::purchases::PurchaseRecord;
 use ferrocast_db::tips::TipRecord;
+use tokio::sync::broadcast::error::RecvError;
+use tokio::sync::watch;
 use ferrocast_domain::chat::{ChatRefusal, ChatRules};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -238,31 +241,63 @@ pub fn alert_of(tip: &TipRecord) -> TipAlert {
     }
 }
 
-/// A purchase was paid: a tip is announced (overlays, the creator's chat), and the creator's
-/// open goals in its currency move. Announcing twice is harmless: the chat message is keyed
-/// by the purchase, and overlays drop an alert they showed.
-pub async fn on_paid(state: &AppState, purchase_uuid: &str) -> Result<(), ApiError> {
-    let Some(p) = state.db.purchase_summary(purchase_uuid).await? else {
-        return Ok(());
-    };
-    if p.status != "paid" {
+/// A purchase as tips are read.
+fn tip_of(p: &PurchaseRecord) -> TipRecord {
+    TipRecord {
+        id: p.id,
+        uuid: p.uuid.clone(),
+        kind: p.kind.clone(),
+        buyer_id: Some(p.buyer_id),
+        creator_id: p.creator_id,
+        source_id: p.source_id,
+        amount_minor: p.amount_minor,
+        currency: p.currency.clone(),
+        message: p.message.clone().unwrap_or_default(),
+        display_name: p.display_name.clone().unwrap_or_default(),
+        status: p.status.clone(),
+        paid_at: p.paid_at,
+    }
+}
+
+/// A purchase was paid (a membership renewed): a tip is announced (overlays, the creator's
+/// chat), and the creator's open goals in its currency move. Announcing twice is harmless:
+/// the chat message is keyed by the purchase, and overlays drop an alert they showed.
+pub async fn on_paid(state: &AppState, purchase: &PurchaseRecord) -> Result<(), ApiError> {
+    if purchase.status != "paid" {
         return Ok(());
     }
-    if p.kind == "tip" {
-        announce_tip(state, &p).await?;
+    if purchase.kind == "tip" {
+        announce_tip(state, &tip_of(purchase)).await?;
     }
-    if p.kind == "tip" || p.kind == "membership" {
-        super::goals::announce(state, p.creator_id, &p.currency).await?;
+    if purchase.kind == "tip" || purchase.kind == "membership" {
+        super::goals::announce(state, purchase.creator_id, &purchase.currency).await?;
     }
     Ok(())
 }
 
-/// A purchase was refunded or charged back: the creator's goals in its currency move back.
-pub async fn on_reversed(state: &AppState, purchase_uuid: &str) -> Result<(), ApiError> {
-    if let Some(p) = state.db.purchase_summary(purchase_uuid).await? {
-        super::goals::announce(state, p.creator_id, &p.currency).await?;
-    }
-    Ok(())
+/// Announces each purchase paid on this node ([`on_paid`]) until `shutdown` turns true. It
+/// subscribes before returning, so no payment applied after the call is missed.
+pub fn spawn(state: AppState, mut shutdown: watch::Receiver<bool>) {
+    let mut paid = state.purchases.subscribe();
+    tokio::spawn(async move {
+        loop {
+            let notice = tokio::select! {
+                n = paid.recv() => n,
+                _ = shutdown.wait_for(|s| *s) => return,
+            };
+            match notice {
+                Ok(n) => {
+                    if let Err(e) = on_paid(&state, &n.purchase).await {
+                        tracing::warn!(purchase = n.purchase.uuid, error = ?e.body, "announcing a paid purchase failed");
+                    }
+                }
+                Err(RecvError::Lagged(missed)) => {
+                    tracing::warn!(missed, "paid purchases were not announced (too many at once)")
+                }
+                Err(RecvError::Closed) => return,
+            }
+        }
+    });
 }
 
 /// The alert to every overlay, the message to the creator's chat.

@@ -14,6 +14,7 @@ both_backends!(
     a_test_alert_reaches_the_overlay_at_once,
     goals_are_checked_listed_changed_ended_and_deleted,
     tips_are_checked_like_chat_messages,
+    a_paid_tip_is_announced_once_on_every_node_and_goals_count_tips_and_memberships,
 );
 
 /// An open `text/event-stream`, read event by event.
@@ -205,6 +206,7 @@ async fn a_test_alert_reaches_the_overlay_at_once(b: Backend) {
     assert_eq!(got.id.as_deref(), alert["id"].as_str());
     assert_eq!(alert["test"], true);
     assert_eq!(alert["amount"], "$5.00");
+    drop(overlay);
     app.finish().await;
 }
 
@@ -301,6 +303,7 @@ async fn goals_are_checked_listed_changed_ended_and_deleted(b: Backend) {
     assert_eq!(s, 200);
     let (s, _) = call(&app, "DELETE", &format!("/api/me/goals/{id}"), Some(&creator.token), None).await;
     assert_eq!(s, 404);
+    drop(overlay);
     app.finish().await;
 }
 
@@ -375,4 +378,210 @@ async fn tips_are_checked_like_chat_messages(b: Backend) {
     check(500, "USD", None, None).await.expect("without a message");
     drop(viewer);
     app.finish().await;
+}
+
+
+/// The `system` messages of a source's chat.
+async fn system_messages(app: &TestApp, source: i64) -> Vec<Value> {
+    let (_, m) = call(app, "GET", &format!("/api/chat/messages/{source}"), None, None).await;
+    m["messages"]
+        .as_array()
+        .expect("messages")
+        .iter()
+        .filter(|m| m["message_type"] == "system")
+        .cloned()
+        .collect()
+}
+
+/// A channel's newest open goal, as anyone reads it.
+async fn first_goal(app: &TestApp, handle: &str) -> Value {
+    call(app, "GET", &format!("/api/channels/{handle}/goals"), None, None).await.1["goals"][0].clone()
+}
+
+/// Pays `purchase` as a gateway adapter does once its webhook is verified.
+async fn pay(app: &TestApp, purchase: &ferrocast_db::purchases::PurchaseRecord, payment: &str, amount: i64) {
+    use ferrocast_db::billing::GatewayEvent;
+    use ferrocast_db::purchases::PaidPayment;
+    let state = &app.running.as_ref().expect("running").state;
+    let event_id = format!("evt_{payment}");
+    let event = GatewayEvent {
+        provider: "stripe",
+        id: &event_id,
+        kind: "checkout.session.completed",
+    };
+    let paid = state
+        .purchases
+        .complete(
+            Some(&event),
+            purchase,
+            &PaidPayment {
+                provider_payment_id: payment,
+                amount_minor: amount,
+                currency: &purchase.currency,
+                subscription: None,
+                period_end: None,
+            },
+        )
+        .await
+        .expect("applied");
+    assert!(paid, "{payment} credited");
+}
+
+/// A purchase as `POST /api/purchases` makes it.
+async fn purchase(
+    app: &TestApp,
+    kind: ferrocast_db::purchases::PurchaseKind,
+    buyer: i64,
+    creator: i64,
+    amount: i64,
+    currency: &str,
+    message: Option<&str>,
+    source: Option<i64>,
+) -> ferrocast_db::purchases::PurchaseRecord {
+    use ferrocast_server::service::purchases::PurchaseRequest;
+    let state = &app.running.as_ref().expect("running").state;
+    state
+        .purchases
+        .create(&PurchaseRequest {
+            kind,
+            buyer_id: buyer,
+            creator_id: creator,
+            provider: "stripe",
+            amount_minor: amount,
+            currency,
+            country: None,
+            message,
+            display_name: Some("Big Fan"),
+            tier_id: None,
+            video_id: None,
+            source_id: source,
+        })
+        .await
+        .expect("purchase")
+}
+
+/// Two nodes share a database and Redis. A tip paid on the first (its webhook handled there)
+/// reaches an overlay open on the second within 2 s, and the creator's chat once (announcing
+/// it again changes nothing); the goal moves with the tip and with a membership's first
+/// payment and renewal, not with another currency, and a refund takes its part back; an
+/// overlay that reconnects is sent the tip it missed.
+async fn a_paid_tip_is_announced_once_on_every_node_and_goals_count_tips_and_memberships(b: Backend) {
+    use ferrocast_db::purchases::PurchaseKind;
+    let Some(redis) = crate::connectors::redis_url() else {
+        return;
+    };
+    let key = format!("{}{}", uuid::Uuid::new_v4().simple(), uuid::Uuid::new_v4().simple());
+    let mut opts = support::Options::default();
+    opts.extra
+        .extend([("redis_url", redis.clone()), ("secret_key", key.clone())]);
+    let Some(first) = TestApp::start_with(b, opts).await else {
+        return;
+    };
+    let mut opts = support::Options::default();
+    opts.extra.extend([
+        ("redis_url", redis),
+        ("secret_key", key),
+        ("database_url", first.database_url.clone()),
+        ("public_url", first.base.clone()),
+    ]);
+    let second = TestApp::start_with(b, opts).await.expect("second node");
+    let creator = creator_with_source(&first, "maker@example.com").await;
+    register_user(&first, "fan@example.com", "Fan").await;
+    let state = &first.running.as_ref().expect("running").state;
+    let maker = state.db.user_by_email("maker@example.com").await.expect("db").expect("maker");
+    let fan = state.db.user_by_email("fan@example.com").await.expect("db").expect("fan");
+    let (s, goal) = call(
+        &first,
+        "POST",
+        "/api/me/goals",
+        Some(&creator.token),
+        Some(json!({"title": "New microphone", "target_minor": 10_000, "currency": "USD"})),
+    )
+    .await;
+    assert_eq!(s, 201, "{goal}");
+    let token = overlay_token(&first, &creator.token).await;
+    let mut overlay = EventStream::open(&second, &format!("/api/overlay/{token}/events"), None).await;
+    let goals = overlay.next(Duration::from_secs(5)).await.expect("goals");
+    assert_eq!(goals.data[0]["raised_minor"], 0, "{goals:?}");
+
+    let tip = purchase(&first, PurchaseKind::Tip, fan.id, maker.id, 1_500, "USD", Some("Love the stream!"), None).await;
+    let paid_at = Instant::now();
+    pay(&first, &tip, "pi_tip_1", 1_500).await;
+    let alert = overlay
+        .next_named("tip", Duration::from_secs(2))
+        .await
+        .expect("the other node's overlay within 2 s of the payment");
+    assert!(paid_at.elapsed() < Duration::from_secs(2), "{:?}", paid_at.elapsed());
+    assert_eq!(alert.id.as_deref(), Some(tip.uuid.as_str()));
+    assert_eq!(alert.data["name"], "Big Fan");
+    assert_eq!(alert.data["amount"], "$15.00");
+    assert_eq!(alert.data["amount_minor"], 1_500);
+    assert_eq!(alert.data["message"], "Love the stream!");
+    assert_eq!(alert.data["test"], false);
+    let moved = overlay.next_named("goal", Duration::from_secs(5)).await.expect("the goal moves");
+    assert_eq!(
+        (moved.data["raised_minor"].clone(), moved.data["percent"].clone(), moved.data["contributions"].clone()),
+        (json!(1_500), json!(15), json!(1))
+    );
+
+    // The creator's chat, once; a second announcement (a redelivered notice) adds nothing.
+    let mut said = Vec::new();
+    for _ in 0..50 {
+        said = system_messages(&second, creator.id).await;
+        if !said.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(said.len(), 1, "{said:?}");
+    assert_eq!(said[0]["message_text"], "Big Fan tipped $15.00: Love the stream!");
+    assert_eq!(said[0]["author_name"], "Tip");
+    assert_eq!(said[0]["metadata"]["tip"]["amount_minor"], 1_500);
+    let paid = state.db.purchase_by_uuid(&tip.uuid).await.expect("db").expect("tip");
+    let other = &second.running.as_ref().expect("running").state;
+    ferrocast_server::service::tips::on_paid(other, &paid).await.expect("again");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(system_messages(&first, creator.id).await.len(), 1, "still one message");
+
+    // A membership's first payment and its renewal count; a tip in rupees does not.
+    let member = purchase(&first, PurchaseKind::Membership, fan.id, maker.id, 1_000, "USD", None, None).await;
+    pay(&first, &member, "in_member_1", 1_000).await;
+    let member = state.db.purchase_by_uuid(&member.uuid).await.expect("db").expect("membership");
+    pay(&first, &member, "in_member_2", 1_000).await;
+    let rupees = purchase(&first, PurchaseKind::Tip, fan.id, maker.id, 50_000, "INR", None, None).await;
+    pay(&first, &rupees, "pay_inr_1", 50_000).await;
+    let (_, me) = call(&first, "GET", "/api/auth/me", Some(&creator.token), None).await;
+    let handle = me["handle"].as_str().or(me["user"]["handle"].as_str()).expect("handle").to_string();
+    let g = first_goal(&second, &handle).await;
+    assert_eq!((g["raised_minor"].clone(), g["contributions"].clone()), (json!(3_500), json!(3)), "{g}");
+    let mut last = Value::Null;
+    while let Some(e) = overlay.next_named("goal", Duration::from_secs(2)).await {
+        last = e.data;
+    }
+    assert_eq!(last["raised_minor"], 3_500, "the overlay followed");
+
+    // A refund of the tip takes it back.
+    let refunded = state
+        .purchases
+        .reverse(None, "stripe", "pi_tip_1", &ferrocast_db::purchases::Reversal { chargeback: false, id: "re_1", amount_minor: None })
+        .await
+        .expect("refund");
+    assert!(refunded);
+    let g = first_goal(&first, &handle).await;
+    assert_eq!((g["raised_minor"].clone(), g["contributions"].clone()), (json!(2_000), json!(2)), "{g}");
+
+    // An overlay that reconnects (its last alert a test one) is sent what it missed — only
+    // tips still paid.
+    let rupees_paid = state.db.purchase_by_uuid(&rupees.uuid).await.expect("db").expect("inr");
+    let mut again = EventStream::open(&first, &format!("/api/overlay/{token}/events"), Some("test-abc")).await;
+    assert_eq!(again.next(Duration::from_secs(5)).await.expect("goals").event, "goals");
+    let missed = again.next(Duration::from_secs(5)).await.expect("the missed tip");
+    assert_eq!((missed.event.as_str(), missed.id.as_deref()), ("tip", Some(rupees_paid.uuid.as_str())));
+    assert_eq!(missed.data["amount"], "₹500.00");
+    let (_, list) = call(&first, "GET", "/api/me/tips", Some(&creator.token), None).await;
+    let statuses: Vec<&str> = list["tips"].as_array().expect("tips").iter().filter_map(|t| t["status"].as_str()).collect();
+    assert_eq!(statuses, ["paid", "refunded"], "{list}");
+    drop((overlay, again));
+    second.finish().await;
+    first.finish().await;
 }
