@@ -14,6 +14,7 @@ pub mod notifications;
 pub mod payments;
 pub mod playback;
 pub mod profiles;
+pub mod purchases;
 pub mod schedule;
 pub mod search;
 pub mod shorts;
