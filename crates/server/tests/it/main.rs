@@ -32,3 +32,5 @@ mod studio;
 mod uploads;
 mod videos;
 mod web;
+mod purchases;
+mod ledger;

@@ -158,14 +158,17 @@ pub async fn stripe(
                 let detail = format!("created {}", e.created);
                 return not_applied(state, event, NotApplied::TooOld, &detail).await;
             }
-            // Each paid invoice is one payment of the membership (the first, then each month).
+            // Each paid invoice is one payment of the membership (the first, then each month),
+            // known by the PaymentIntent that paid it (what refunds and disputes name), or by
+            // the invoice where the API version leaves the PaymentIntent out.
+            let payment = i.payment_intent.as_deref().unwrap_or(&i.id);
             let applied = state
                 .purchases
                 .complete(
                     Some(event),
                     &p,
                     &PaidPayment {
-                        provider_payment_id: &i.id,
+                        provider_payment_id: payment,
                         amount_minor: i.amount_paid,
                         currency: &i.currency,
                         subscription: i.subscription.as_deref(),

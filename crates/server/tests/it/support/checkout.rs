@@ -991,7 +991,10 @@ pub fn stripe_refund_event(g: &Gateways, payment_intent: &str, amount: i64) -> S
         &format!("evt_refund_{}_{n}", c.id),
         "charge.refunded",
         now_secs(),
-        json!({"id": c.id, "object": "charge", "amount": c.amount, "amount_captured": c.amount, "amount_refunded": c.refunded, "currency": c.currency, "paid": true, "captured": true, "refunded": c.refunded == c.amount, "status": "succeeded", "payment_intent": c.payment_intent, "invoice": c.invoice, "metadata": {}}),
+        json!({"id": c.id, "object": "charge", "amount": c.amount, "amount_captured": c.amount, "amount_refunded": c.refunded, "currency": c.currency, "paid": true, "captured": true, "refunded": c.refunded == c.amount, "status": "succeeded", "payment_intent": c.payment_intent, "invoice": c.invoice,
+            // Stripe copies a PaymentIntent's metadata onto its charge; an invoice's
+            // PaymentIntent has none of the subscription's.
+            "metadata": if c.subscription.is_some() { json!({}) } else { c.metadata.clone() }}),
     )
 }
 
