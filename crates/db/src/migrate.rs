@@ -139,6 +139,11 @@ pub const SQLITE: &[Migration] = &[
         name: "analytics",
         sql: include_str!("../migrations/shared/0022_analytics.sql"),
     },
+    Migration {
+        version: 23,
+        name: "monetisation",
+        sql: include_str!("../migrations/sqlite/0023_monetisation.sql"),
+    },
 ];
 
 /// Migrations for PostgreSQL.
@@ -252,6 +257,11 @@ pub const POSTGRES: &[Migration] = &[
         version: 22,
         name: "analytics",
         sql: include_str!("../migrations/shared/0022_analytics.sql"),
+    },
+    Migration {
+        version: 23,
+        name: "monetisation",
+        sql: include_str!("../migrations/postgres/0023_monetisation.sql"),
     },
 ];
 
