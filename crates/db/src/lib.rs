@@ -20,6 +20,7 @@ pub mod connectors;
 pub mod destinations;
 pub mod engagement;
 pub mod follows;
+pub mod gateway_purchases;
 pub mod identities;
 pub mod jobs;
 pub mod migrate;

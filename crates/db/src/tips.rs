@@ -353,7 +353,11 @@ impl Db {
 
     /// A creator's most recent tips that were paid (refunded and disputed ones too, marked so),
     /// newest first, at most `limit`.
-    pub async fn recent_tips(&self, creator_id: i64, limit: i64) -> Result<Vec<TipRecord>, DbError> {
+    pub async fn recent_tips(
+        &self,
+        creator_id: i64,
+        limit: i64,
+    ) -> Result<Vec<TipRecord>, DbError> {
         let sql = format!(
             "SELECT {TIP_COLUMNS} FROM purchases WHERE creator_id = $1 AND kind = 'tip' \
              AND status IN ('paid', 'refunded', 'disputed') AND paid_at IS NOT NULL \

@@ -6,8 +6,8 @@ use crate::error::ApiError;
 use crate::extract::too_large;
 use crate::routes::{
     admin, analytics, auth, browse, chat, connectors, engagement, events, health, notifications,
-    overlay, payments, playback, profiles, schedule, search, shorts, sources, streams,
-    subscriptions, tips, uploads, videos, vod, watch,
+    overlay, payments, playback, profiles, purchases, schedule, search, shorts, sources,
+    streams, subscriptions, tips, uploads, videos, vod, watch,
 };
 use crate::state::AppState;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
@@ -38,7 +38,7 @@ pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 #[openapi(
     info(title = "ferrocast API", description = "Live streaming and creator platform. Errors are `{\"error\",\"details\",\"code\"}`."),
     modifiers(&BearerAuth),
-    tags((name = "auth", description = "Accounts, sessions, two-factor, API keys"), (name = "sources", description = "Stream sources: stream keys and playback ids"), (name = "streams", description = "Live state, destinations' pushes, usage, events; administrators' view"), (name = "subscriptions", description = "Plans, subscription and limits"), (name = "chat", description = "Chat history; live chat is Socket.IO at /socket.io/"), (name = "playback", description = "Public playback by playback id: HLS and HTTP-FLV; videos' objects at /vod"), (name = "videos", description = "Recordings, uploads (tus 1.0 at /api/uploads) and their library"), (name = "profiles", description = "Profiles (handle, bio, links, avatar, banner) and public channels"), (name = "notifications", description = "In-app notifications, preferences, email unsubscribe, Web Push subscriptions"), (name = "operations", description = "Health and metrics"), (name = "tips", description = "Tips, funding goals and the OBS overlays"))
+    tags((name = "auth", description = "Accounts, sessions, two-factor, API keys"), (name = "sources", description = "Stream sources: stream keys and playback ids"), (name = "streams", description = "Live state, destinations' pushes, usage, events; administrators' view"), (name = "subscriptions", description = "Plans, subscription and limits"), (name = "chat", description = "Chat history; live chat is Socket.IO at /socket.io/"), (name = "playback", description = "Public playback by playback id: HLS and HTTP-FLV; videos' objects at /vod"), (name = "videos", description = "Recordings, uploads (tus 1.0 at /api/uploads) and their library"), (name = "profiles", description = "Profiles (handle, bio, links, avatar, banner) and public channels"), (name = "notifications", description = "In-app notifications, preferences, email unsubscribe, Web Push subscriptions"), (name = "operations", description = "Health and metrics"), (name = "purchases", description = "Viewers paying creators: tips, memberships and pay-per-view through the gateways"), (name = "tips", description = "Tips, funding goals and the OBS overlays"))
 )]
 struct ApiDoc;
 
@@ -232,6 +232,8 @@ pub fn api_router() -> OpenApiRouter<AppState> {
             Public,
             routes!(payments::razorpay::razorpay_callback),
         ))
+        .routes(declare(Key(BillingWrite), routes!(purchases::start)))
+        .routes(declare(Key(ProfileRead), routes!(purchases::get_one)))
         .routes(declare(Key(Admin), routes!(admin::subscriptions)))
         .routes(declare(Key(Admin), routes!(admin::stats)))
         .routes(declare(Public, routes!(admin::site)))
@@ -357,7 +359,8 @@ pub fn api_router() -> OpenApiRouter<AppState> {
                 notifications::subscribe_push,
                 notifications::unsubscribe_push
             ),
-        ))        .routes(declare(Public, routes!(tips::tip_options)))
+        ))
+        .routes(declare(Public, routes!(tips::tip_options)))
         .routes(declare(Public, routes!(tips::channel_goals)))
         .routes(declare(Key(ProfileRead), routes!(tips::my_tips)))
         .routes(declare(Session, routes!(tips::my_overlay)))

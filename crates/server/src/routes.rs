@@ -15,6 +15,7 @@ pub mod overlay;
 pub mod payments;
 pub mod playback;
 pub mod profiles;
+pub mod purchases;
 pub mod schedule;
 pub mod search;
 pub mod shorts;

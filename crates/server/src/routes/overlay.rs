@@ -120,37 +120,36 @@ pub async fn overlay_events(
             first.push_back(tip_event(&tips::alert_of(&t)));
         }
     }
-    let stream = futures_util::stream::unfold(
-        Some((rx, first)),
-        move |open| async move {
-            let (mut rx, mut pending) = open?;
-            if let Some(e) = pending.pop_front() {
-                return Some((Ok(e), Some((rx, pending))));
-            }
-            loop {
-                match rx.recv().await {
-                    Ok(envelope) => {
-                        let event = match envelope.event {
-                            RealtimeEvent::TipAlert { creator_id, alert } if creator_id == creator => {
-                                tip_event(&alert)
-                            }
-                            RealtimeEvent::GoalProgress { creator_id, goal } if creator_id == creator => {
-                                sse("goal", &goal)
-                            }
-                            RealtimeEvent::OverlayRotated { creator_id } if creator_id == creator => {
-                                let end = sse("revoked", &"the overlay token was rotated");
-                                return Some((Ok(end), None));
-                            }
-                            _ => continue,
-                        };
-                        return Some((Ok(event), Some((rx, pending))));
-                    }
-                    // Missed events are gone; carry on with the next ones.
-                    Err(RecvError::Lagged(_)) => continue,
-                    Err(RecvError::Closed) => return None,
+    let stream = futures_util::stream::unfold(Some((rx, first)), move |open| async move {
+        let (mut rx, mut pending) = open?;
+        if let Some(e) = pending.pop_front() {
+            return Some((Ok(e), Some((rx, pending))));
+        }
+        loop {
+            match rx.recv().await {
+                Ok(envelope) => {
+                    let event = match envelope.event {
+                        RealtimeEvent::TipAlert { creator_id, alert } if creator_id == creator => {
+                            tip_event(&alert)
+                        }
+                        RealtimeEvent::GoalProgress { creator_id, goal }
+                            if creator_id == creator =>
+                        {
+                            sse("goal", &goal)
+                        }
+                        RealtimeEvent::OverlayRotated { creator_id } if creator_id == creator => {
+                            let end = sse("revoked", &"the overlay token was rotated");
+                            return Some((Ok(end), None));
+                        }
+                        _ => continue,
+                    };
+                    return Some((Ok(event), Some((rx, pending))));
                 }
+                // Missed events are gone; carry on with the next ones.
+                Err(RecvError::Lagged(_)) => continue,
+                Err(RecvError::Closed) => return None,
             }
-        },
-    );
+        }
+    });
     Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
 }

@@ -170,7 +170,11 @@ pub async fn tip_options(
         gateway("razorpay", "Razorpay", &every);
     }
     if p.epayco.as_ref().is_some_and(|k| k.checkout.is_some()) {
-        gateway("epayco", "ePayco", crate::routes::payments::epayco::CURRENCIES);
+        gateway(
+            "epayco",
+            "ePayco",
+            crate::routes::payments::epayco::CURRENCIES,
+        );
     }
     let hint = headers
         .get(header::ACCEPT_LANGUAGE)
@@ -309,10 +313,12 @@ pub async fn create_goal(
     ApiJson(req): ApiJson<GoalInput>,
 ) -> ApiResult<(StatusCode, Json<GoalView>)> {
     let goal = goals::create(&state, auth.user.id, &req).await?;
-    state.fanout.publish(crate::service::events::RealtimeEvent::GoalProgress {
-        creator_id: auth.user.id,
-        goal: goal.clone(),
-    });
+    state
+        .fanout
+        .publish(crate::service::events::RealtimeEvent::GoalProgress {
+            creator_id: auth.user.id,
+            goal: goal.clone(),
+        });
     Ok((StatusCode::CREATED, Json(goal)))
 }
 
@@ -389,10 +395,12 @@ pub async fn update_goal(
         .await?
         .ok_or_else(|| ApiError::not_found("goal"))?;
     let view = goals::view(&state, &goal).await?;
-    state.fanout.publish(crate::service::events::RealtimeEvent::GoalProgress {
-        creator_id: auth.user.id,
-        goal: view.clone(),
-    });
+    state
+        .fanout
+        .publish(crate::service::events::RealtimeEvent::GoalProgress {
+            creator_id: auth.user.id,
+            goal: view.clone(),
+        });
     Ok(Json(view))
 }
 
@@ -419,7 +427,10 @@ mod tests {
     #[test]
     fn suggested_amounts_stay_within_the_limits() {
         assert_eq!(suggestions(100, 50_000), vec![100, 500, 1_000, 5_000]);
-        assert_eq!(suggestions(5_000, 2_500_000), vec![5_000, 25_000, 50_000, 250_000]);
+        assert_eq!(
+            suggestions(5_000, 2_500_000),
+            vec![5_000, 25_000, 50_000, 250_000]
+        );
         assert_eq!(suggestions(100, 300), vec![100, 200]);
     }
 }

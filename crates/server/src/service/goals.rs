@@ -155,7 +155,9 @@ pub fn check(
         None | Some("") => None,
         Some(d) => {
             let t = ferrocast_domain::schedule::parse_instant(d).ok_or_else(|| {
-                ApiError::validation("deadline: a date and time in RFC 3339, e.g. 2026-12-31T20:00:00Z")
+                ApiError::validation(
+                    "deadline: a date and time in RFC 3339, e.g. 2026-12-31T20:00:00Z",
+                )
             })?;
             if t <= now || t > now + MAX_DEADLINE_MS {
                 return Err(ApiError::validation(
@@ -178,7 +180,9 @@ pub async fn create(
         .currency
         .as_deref()
         .map(|c| c.trim().to_ascii_uppercase())
-        .ok_or_else(|| ApiError::validation("currency: USD, INR or another currency tips are taken in"))?;
+        .ok_or_else(|| {
+            ApiError::validation("currency: USD, INR or another currency tips are taken in")
+        })?;
     let (title, target, deadline) = check(state, input, &currency)?;
     let fields = GoalFields {
         title: &title,
@@ -189,7 +193,13 @@ pub async fn create(
     let uuid = uuid::Uuid::new_v4().to_string();
     match state
         .db
-        .create_goal(&uuid, creator_id, &fields, state.clock.now_ms(), MAX_OPEN_GOALS)
+        .create_goal(
+            &uuid,
+            creator_id,
+            &fields,
+            state.clock.now_ms(),
+            MAX_OPEN_GOALS,
+        )
         .await?
     {
         Ok(g) => view(state, &g).await,

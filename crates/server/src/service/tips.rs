@@ -17,12 +17,12 @@ use crate::state::AppState;
 use ferrocast_db::accounts::UserRecord;
 use ferrocast_db::purchases::PurchaseRecord;
 use ferrocast_db::tips::TipRecord;
-use tokio::sync::broadcast::error::RecvError;
-use tokio::sync::watch;
 use ferrocast_domain::chat::{ChatRefusal, ChatRules};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use sha2::{Digest, Sha256};
+use tokio::sync::broadcast::error::RecvError;
+use tokio::sync::watch;
 use utoipa::ToSchema;
 
 /// Longest tip message, in characters.
@@ -99,7 +99,10 @@ pub struct CheckedTip {
 
 /// The chat rules of all of a creator's sources together: every blocked word of any, links
 /// only where all allow them.
-async fn creator_rules(state: &AppState, creator_id: i64) -> Result<(ChatRules, Vec<i64>), ApiError> {
+async fn creator_rules(
+    state: &AppState,
+    creator_id: i64,
+) -> Result<(ChatRules, Vec<i64>), ApiError> {
     let sources = state.db.list_sources(creator_id).await?;
     let mut rules = ChatRules {
         slow_mode_seconds: 0,
@@ -292,7 +295,10 @@ pub fn spawn(state: AppState, mut shutdown: watch::Receiver<bool>) {
                     }
                 }
                 Err(RecvError::Lagged(missed)) => {
-                    tracing::warn!(missed, "paid purchases were not announced (too many at once)")
+                    tracing::warn!(
+                        missed,
+                        "paid purchases were not announced (too many at once)"
+                    )
                 }
                 Err(RecvError::Closed) => return,
             }
@@ -331,11 +337,19 @@ async fn announce_tip(state: &AppState, tip: &TipRecord) -> Result<(), ApiError>
     for source_id in chats {
         match state
             .chat
-            .post_system(source_id, &format!("tip:{}", tip.uuid), "Tip", &text, meta.clone())
+            .post_system(
+                source_id,
+                &format!("tip:{}", tip.uuid),
+                "Tip",
+                &text,
+                meta.clone(),
+            )
             .await
         {
             Ok(_) | Err(super::chat::PostError::Duplicate) => {}
-            Err(e) => tracing::warn!(error = %e, source_id, "the tip could not be announced in chat"),
+            Err(e) => {
+                tracing::warn!(error = %e, source_id, "the tip could not be announced in chat")
+            }
         }
     }
     Ok(())
@@ -370,7 +384,9 @@ fn new_token() -> String {
     rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut bytes);
     format!(
         "{TOKEN_PREFIX}{}",
-        data_encoding::BASE32_NOPAD.encode(&bytes).to_ascii_lowercase()
+        data_encoding::BASE32_NOPAD
+            .encode(&bytes)
+            .to_ascii_lowercase()
     )
 }
 
@@ -383,10 +399,18 @@ pub async fn overlay_token(state: &AppState, user_id: i64) -> Result<String, Api
             .map_err(ApiError::internal);
     }
     let token = new_token();
-    let sealed = state.vault.seal(Sealed::OverlayToken(user_id), token.as_bytes());
+    let sealed = state
+        .vault
+        .seal(Sealed::OverlayToken(user_id), token.as_bytes());
     if state
         .db
-        .set_overlay_token(user_id, &token_hash(&token), &sealed, state.clock.now_ms(), false)
+        .set_overlay_token(
+            user_id,
+            &token_hash(&token),
+            &sealed,
+            state.clock.now_ms(),
+            false,
+        )
         .await?
     {
         return Ok(token);
@@ -406,14 +430,22 @@ pub async fn overlay_token(state: &AppState, user_id: i64) -> Result<String, Api
 /// A new overlay token for the creator; overlays open with the old one close on every node.
 pub async fn rotate_overlay_token(state: &AppState, user_id: i64) -> Result<String, ApiError> {
     let token = new_token();
-    let sealed = state.vault.seal(Sealed::OverlayToken(user_id), token.as_bytes());
+    let sealed = state
+        .vault
+        .seal(Sealed::OverlayToken(user_id), token.as_bytes());
     state
         .db
-        .set_overlay_token(user_id, &token_hash(&token), &sealed, state.clock.now_ms(), true)
+        .set_overlay_token(
+            user_id,
+            &token_hash(&token),
+            &sealed,
+            state.clock.now_ms(),
+            true,
+        )
         .await?;
-    state
-        .fanout
-        .publish(RealtimeEvent::OverlayRotated { creator_id: user_id });
+    state.fanout.publish(RealtimeEvent::OverlayRotated {
+        creator_id: user_id,
+    });
     Ok(token)
 }
 

@@ -33,3 +33,5 @@ mod uploads;
 mod videos;
 mod tips;
 mod web;
+mod purchases;
+mod ledger;
