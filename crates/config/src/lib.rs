@@ -114,6 +114,8 @@ pub const SETTINGS: &[Setting] = &[
     Setting { key: "push_timeout_ms", default: Some("10000"), secret: false, help: "Milliseconds a Web Push service has to accept a message before the attempt counts as failed" },
     Setting { key: "push_allow_private_endpoints", default: Some("false"), secret: false, help: "Accept push endpoints over plain http and on loopback or private addresses (tests, private networks); off, only public https push services are reached" },
     Setting { key: "recording_finish_delay_ms", default: Some("30000"), secret: false, help: "Milliseconds after a live stream ends before its recording is packaged; a republish within it continues the same recording" },
+    Setting { key: "payout_minimum", default: Some("1000"), secret: false, help: "Smallest payout a creator may request, in minor units of its currency (1000: 10.00 USD, 10.00 INR)" },
+    Setting { key: "stripe_connect_webhook_secret", default: None, secret: true, help: "Signing secret (`whsec_…`) of the Stripe Connect webhook endpoint /api/payments/stripe/connect/webhook (account.updated for creators' connected accounts); unset: onboarding state is read from Stripe when the creator returns" },
 ];
 
 /// A value that must not be printed. `Debug` and `Display` show `[redacted]`.
@@ -413,6 +415,10 @@ pub struct PaymentGateways {
     pub epayco: Option<EpaycoKeys>,
     /// Days a subscription whose renewal failed keeps its plan.
     pub grace_days: i64,
+    /// Smallest payout a creator may request, in minor units.
+    pub payout_minimum: i64,
+    /// Signing secret of the Stripe Connect webhook endpoint, if set.
+    pub stripe_connect_webhook_secret: Option<Secret<String>>,
 }
 
 impl Config {
@@ -729,6 +735,19 @@ impl Layered {
                 7
             }
         };
+        let payout_minimum = match self.get("payout_minimum").unwrap_or("1000").parse::<i64>() {
+            Ok(m @ 1..=100_000_000) => m,
+            _ => {
+                problems.push(format!(
+                    "{} must be a whole number of minor units from 1 to 100000000",
+                    env_name("payout_minimum")
+                ));
+                1000
+            }
+        };
+        let stripe_connect_webhook_secret = self
+            .get("stripe_connect_webhook_secret")
+            .map(|s| Secret::new(s.to_owned()));
         let secret = |v: &mut std::vec::IntoIter<String>| Secret::new(v.next().unwrap_or_default());
         PaymentGateways {
             stripe: stripe_keys.map(|v| {
@@ -758,6 +777,8 @@ impl Layered {
                 }
             }),
             grace_days,
+            payout_minimum,
+            stripe_connect_webhook_secret,
         }
     }
 

@@ -139,6 +139,11 @@ pub const SQLITE: &[Migration] = &[
         name: "analytics",
         sql: include_str!("../migrations/shared/0022_analytics.sql"),
     },
+    Migration {
+        version: 26,
+        name: "payouts",
+        sql: include_str!("../migrations/sqlite/0026_payouts.sql"),
+    },
 ];
 
 /// Migrations for PostgreSQL.
@@ -252,6 +257,11 @@ pub const POSTGRES: &[Migration] = &[
         version: 22,
         name: "analytics",
         sql: include_str!("../migrations/shared/0022_analytics.sql"),
+    },
+    Migration {
+        version: 26,
+        name: "payouts",
+        sql: include_str!("../migrations/postgres/0026_payouts.sql"),
     },
 ];
 

@@ -9,6 +9,7 @@ use crate::routes::{
     payments, playback, profiles, schedule, search, shorts, sources, streams, subscriptions,
     uploads, videos, vod, watch,
 };
+use crate::routes::{earnings, payouts};
 use crate::state::AppState;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
 use axum::http::{header, HeaderName, HeaderValue, Method, StatusCode};
@@ -358,6 +359,30 @@ pub fn api_router() -> OpenApiRouter<AppState> {
                 notifications::unsubscribe_push
             ),
         ))
+        // Earnings and payouts (issue 20): reads with a profile key; what moves money or
+        // changes how it is divided needs a session.
+        .routes(declare(Key(ProfileRead), routes!(earnings::earnings)))
+        .routes(declare(Key(ProfileRead), routes!(earnings::my_payouts)))
+        .routes(declare(Session, routes!(earnings::request_payout)))
+        .routes(declare(Session, routes!(earnings::connect)))
+        .routes(declare(Session, routes!(earnings::connect_refresh)))
+        .routes(declare(Session, routes!(earnings::set_bank)))
+        .routes(declare(Key(ProfileRead), routes!(earnings::my_statement)))
+        .routes(declare(Key(ProfileRead), routes!(earnings::my_splits)))
+        .routes(declare(Session, routes!(earnings::put_split)))
+        .routes(declare(Key(ProfileRead), routes!(earnings::purchase_receipt)))
+        .routes(declare(Key(Admin), routes!(payouts::revenue)))
+        .routes(declare(Key(Admin), routes!(payouts::list)))
+        .routes(declare(Key(Admin), routes!(payouts::approve)))
+        .routes(declare(Key(Admin), routes!(payouts::reject)))
+        .routes(declare(Key(Admin), routes!(payouts::mark_paid)))
+        .routes(declare(Key(Admin), routes!(payouts::export)))
+        .routes(declare(Key(Admin), routes!(payouts::tax_rates)))
+        .routes(declare(
+            Key(Admin),
+            routes!(payouts::put_tax_rate, payouts::delete_tax_rate),
+        ))
+        .routes(declare(Public, routes!(payouts::connect_webhook)))
 }
 
 /// The wildcard of `/vod/{id}/{*path}` as OpenAPI spells a parameter.
