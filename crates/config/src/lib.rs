@@ -96,6 +96,8 @@ pub const SETTINGS: &[Setting] = &[
     Setting { key: "epayco_checkout_js", default: Some("https://checkout.epayco.co/checkout-v2.js"), secret: false, help: "ePayco's Smart Checkout script, which the billing page loads (its origin is allowed by the page's Content-Security-Policy)" },
     Setting { key: "epayco_test", default: Some("false"), secret: false, help: "`true`: Smart Checkout sessions are ePayco test transactions (sandbox keys)" },
     Setting { key: "payment_grace_days", default: Some("7"), secret: false, help: "Days a subscription whose renewal failed keeps its plan (past_due) before it is canceled" },
+    Setting { key: "platform_fee_percent", default: Some("10"), secret: false, help: "The platform's fee on creators' income (tips, memberships, pay-per-view), in percent of what is paid after tax; 0 to 100, two decimals at most" },
+    Setting { key: "payout_hold_days", default: Some("7"), secret: false, help: "Days a creator's income is held (pending) before a payout may take it, leaving room for refunds and chargebacks; 0 to 180" },
     Setting { key: "restream_ca_file", default: None, secret: false, help: "PEM file of extra certificate authorities trusted for RTMPS destinations (besides the Mozilla roots)" },
     Setting { key: "storage_url", default: None, secret: false, help: "Where recordings, uploads and videos are stored: `s3://bucket/prefix` (an S3-compatible bucket) or a directory; default: DATA_DIR/objects" },
     Setting { key: "s3_endpoint", default: None, secret: false, help: "S3-compatible endpoint URL (`https://…`, or `http://…` on a private network); unset: AWS S3" },
@@ -415,10 +417,30 @@ pub struct PaymentGateways {
     pub epayco: Option<EpaycoKeys>,
     /// Days a subscription whose renewal failed keeps its plan.
     pub grace_days: i64,
+    /// The platform's fee on creators' income, in basis points (1000 = 10 %).
+    pub platform_fee_bps: i64,
+    /// Days creators' income is held before it may be paid out.
+    pub payout_hold_days: i64,
     /// Smallest payout a creator may request, in minor units.
     pub payout_minimum: i64,
     /// Signing secret of the Stripe Connect webhook endpoint, if set.
     pub stripe_connect_webhook_secret: Option<Secret<String>>,
+}
+
+/// A percentage with at most two decimals ("10", "7.5", "12.25") in basis points, 0 to 10000.
+fn percent_bps(s: &str) -> Option<i64> {
+    let s = s.trim();
+    let (whole, frac) = s.split_once('.').unwrap_or((s, ""));
+    if whole.is_empty() || whole.len() > 3 || frac.len() > 2 {
+        return None;
+    }
+    if !whole.bytes().chain(frac.bytes()).all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let w: i64 = whole.parse().ok()?;
+    let f: i64 = format!("{frac:0<2}").parse().ok()?;
+    let bps = w * 100 + f;
+    (0..=10_000).contains(&bps).then_some(bps)
 }
 
 impl Config {
@@ -735,6 +757,26 @@ impl Layered {
                 7
             }
         };
+        let platform_fee_bps = match percent_bps(self.get("platform_fee_percent").unwrap_or("10")) {
+            Some(b) => b,
+            None => {
+                problems.push(format!(
+                    "{} must be a percentage from 0 to 100 with at most two decimals (e.g. 10 or 7.5)",
+                    env_name("platform_fee_percent")
+                ));
+                1000
+            }
+        };
+        let payout_hold_days = match self.get("payout_hold_days").unwrap_or("7").parse::<i64>() {
+            Ok(d @ 0..=180) => d,
+            _ => {
+                problems.push(format!(
+                    "{} must be a number of days from 0 to 180",
+                    env_name("payout_hold_days")
+                ));
+                7
+            }
+        };
         let payout_minimum = match self.get("payout_minimum").unwrap_or("1000").parse::<i64>() {
             Ok(m @ 1..=100_000_000) => m,
             _ => {
@@ -777,6 +819,8 @@ impl Layered {
                 }
             }),
             grace_days,
+            platform_fee_bps,
+            payout_hold_days,
             payout_minimum,
             stripe_connect_webhook_secret,
         }
@@ -1600,6 +1644,13 @@ mod tests {
                 && c.payments.epayco.is_none()
         );
         assert_eq!(c.payments.grace_days, 7);
+        assert_eq!(c.payments.platform_fee_bps, 1000);
+        assert_eq!(c.payments.payout_hold_days, 7);
+        assert_eq!(percent_bps("7.5"), Some(750));
+        assert_eq!(percent_bps("100"), Some(10_000));
+        assert_eq!(percent_bps("100.01"), None);
+        assert_eq!(percent_bps("-1"), None);
+        assert_eq!(percent_bps("1.234"), None);
         let c = Config::load(&sources(
             &[
                 ("FERROCAST_STRIPE_SECRET_KEY", "sk_test_1"),

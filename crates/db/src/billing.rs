@@ -722,6 +722,33 @@ impl Db {
                     tx.commit().await?;
                     return Ok(Applied::Duplicate);
                 }
+                if payment.is_some() && pay.succeeded && pay.amount_minor > 0 {
+                    // The operator's plan revenue, in the ledger like every money movement.
+                    let t = crate::ledger::NewTransaction {
+                        reference: format!("plan:{}:{}", c.provider, pay.id),
+                        kind: "plan".into(),
+                        currency: pay.currency.to_ascii_uppercase(),
+                        memo: pay.description.to_owned(),
+                        purchase_id: None,
+                        payout_id: None,
+                        reverses_id: None,
+                        postings: vec![
+                            crate::ledger::Posting {
+                                account: ferrocast_domain::ledger::account::gateway(c.provider),
+                                user_id: None,
+                                amount_minor: -pay.amount_minor,
+                                available_at: now,
+                            },
+                            crate::ledger::Posting {
+                                account: ferrocast_domain::ledger::account::PLATFORM_PLANS.to_owned(),
+                                user_id: None,
+                                amount_minor: pay.amount_minor,
+                                available_at: now,
+                            },
+                        ],
+                    };
+                    post_in!(tx, &t, now)?;
+                }
             }
             if let Some(o) = c.order {
                 match fact {

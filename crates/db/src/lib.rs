@@ -9,6 +9,8 @@
 //! RELIABILITY.md asks of chat, payments and usage) and a busy timeout, with foreign keys on.
 #![deny(missing_docs)]
 
+#[macro_use]
+pub mod ledger;
 pub mod accounts;
 pub mod admin;
 pub mod analytics;
@@ -26,6 +28,7 @@ pub mod notifications;
 pub mod payouts;
 pub mod plans;
 pub mod preferences;
+pub mod purchases;
 pub mod schedule;
 pub mod search;
 pub mod site;

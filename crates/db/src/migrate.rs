@@ -140,6 +140,11 @@ pub const SQLITE: &[Migration] = &[
         sql: include_str!("../migrations/shared/0022_analytics.sql"),
     },
     Migration {
+        version: 23,
+        name: "monetisation",
+        sql: include_str!("../migrations/sqlite/0023_monetisation.sql"),
+    },
+    Migration {
         version: 26,
         name: "payouts",
         sql: include_str!("../migrations/sqlite/0026_payouts.sql"),
@@ -257,6 +262,11 @@ pub const POSTGRES: &[Migration] = &[
         version: 22,
         name: "analytics",
         sql: include_str!("../migrations/shared/0022_analytics.sql"),
+    },
+    Migration {
+        version: 23,
+        name: "monetisation",
+        sql: include_str!("../migrations/postgres/0023_monetisation.sql"),
     },
     Migration {
         version: 26,

@@ -8,6 +8,7 @@ pub mod chat;
 pub mod currency;
 pub mod destination;
 pub mod engagement;
+pub mod ledger;
 pub mod mail;
 pub mod media;
 pub mod plans;

@@ -329,6 +329,18 @@ impl From<BillingError> for ApiError {
     }
 }
 
+impl From<crate::service::purchases::PurchaseError> for ApiError {
+    fn from(e: crate::service::purchases::PurchaseError) -> Self {
+        use crate::service::purchases::PurchaseError;
+        match e {
+            PurchaseError::Db(e) => ApiError::internal(e),
+            PurchaseError::Invalid(details) => ApiError::validation(details),
+            PurchaseError::NotFound(what) => ApiError::not_found(what),
+            PurchaseError::NotYetKnown => BillingError::NotYetKnown.into(),
+        }
+    }
+}
+
 /// The answer for a video the caller may not see, or that does not exist.
 pub fn video_not_found() -> ApiError {
     ApiError::new(

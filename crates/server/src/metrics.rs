@@ -29,6 +29,8 @@ struct Data {
     rate_limited: BTreeMap<&'static str, u64>,
     webhook_ignored: BTreeMap<(&'static str, &'static str), u64>,
     webhook_deferred: BTreeMap<&'static str, u64>,
+    purchases_paid: BTreeMap<&'static str, u64>,
+    purchases_reversed: BTreeMap<&'static str, u64>,
     payment_mismatches: BTreeMap<(&'static str, &'static str), u64>,
 }
 
@@ -119,6 +121,24 @@ impl Metrics {
         *d.webhook_deferred.entry(gateway).or_default() += 1;
     }
 
+    /// Counts a creator's purchase payment credited (`kind`: tip, membership, ppv).
+    pub fn purchase_paid(&self, kind: &str) {
+        let kind = match kind {
+            "tip" => "tip",
+            "membership" => "membership",
+            "ppv" => "ppv",
+            _ => "other",
+        };
+        let mut d = self.data.lock().unwrap_or_else(|p| p.into_inner());
+        *d.purchases_paid.entry(kind).or_default() += 1;
+    }
+
+    /// Counts a purchase payment taken back (`kind`: refund or chargeback).
+    pub fn purchase_reversed(&self, kind: &'static str) {
+        let mut d = self.data.lock().unwrap_or_else(|p| p.into_inner());
+        *d.purchases_reversed.entry(kind).or_default() += 1;
+    }
+
     /// Renders every metric.
     pub fn render(&self) -> String {
         let d = self.data.lock().unwrap_or_else(|p| p.into_inner());
@@ -199,6 +219,16 @@ impl Metrics {
                 out,
                 "ferrocast_webhook_events_deferred_total{{gateway=\"{gateway}\"}} {n}"
             );
+        }
+        let _ = writeln!(out, "# HELP ferrocast_purchases_paid_total Viewers' payments to creators credited to the ledger, by kind (tip, membership, ppv).");
+        let _ = writeln!(out, "# TYPE ferrocast_purchases_paid_total counter");
+        for (kind, n) in &d.purchases_paid {
+            let _ = writeln!(out, "ferrocast_purchases_paid_total{{kind=\"{kind}\"}} {n}");
+        }
+        let _ = writeln!(out, "# HELP ferrocast_purchases_reversed_total Creators' income taken back by a refund or a chargeback, by kind.");
+        let _ = writeln!(out, "# TYPE ferrocast_purchases_reversed_total counter");
+        for (kind, n) in &d.purchases_reversed {
+            let _ = writeln!(out, "ferrocast_purchases_reversed_total{{kind=\"{kind}\"}} {n}");
         }
         let _ = writeln!(out, "# HELP ferrocast_payment_mismatches_total Payments whose amount or currency differs from their order: taken by the gateway, nothing granted; a person has to look.");
         let _ = writeln!(out, "# TYPE ferrocast_payment_mismatches_total counter");

@@ -49,6 +49,8 @@ pub struct Inner {
     pub chat: Arc<Chat>,
     /// Orders and what payment gateways' events do.
     pub billing: Billing,
+    /// Viewers' purchases from creators (tips, memberships, pay-per-view) and the ledger.
+    pub purchases: crate::service::purchases::Purchases,
     /// Site settings.
     pub site: Site,
     /// Credential endpoints, per client address.
@@ -162,6 +164,13 @@ pub fn compose(
         mailer.clone(),
         config.payments.grace_days,
     );
+    let purchases = crate::service::purchases::Purchases::new(
+        db.clone(),
+        clock.clone(),
+        metrics.clone(),
+        config.payments.platform_fee_bps,
+        config.payments.payout_hold_days,
+    );
     let identity = Identity::new(
         db.clone(),
         vault.clone(),
@@ -227,6 +236,7 @@ pub fn compose(
         streams,
         chat,
         billing,
+        purchases,
         metrics,
         engine,
         fanout,

@@ -20,6 +20,7 @@ pub mod jobs;
 pub mod notify;
 pub mod processing;
 pub mod profiles;
+pub mod purchases;
 pub mod recordings;
 pub mod schedule;
 pub mod search;
