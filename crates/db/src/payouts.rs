@@ -251,7 +251,11 @@ macro_rules! lock_creator {
 macro_rules! payout_in {
     ($tx:expr, $uuid:expr) => {{
         let sql = format!("SELECT {PAYOUT_COLUMNS} FROM payouts WHERE uuid = $1");
-        match sqlx::query(&sql).bind($uuid).fetch_optional(&mut *$tx).await? {
+        match sqlx::query(&sql)
+            .bind($uuid)
+            .fetch_optional(&mut *$tx)
+            .await?
+        {
             Some(r) => Some(payout_from_row!(r)),
             None => None,
         }
@@ -297,7 +301,12 @@ impl Db {
     }
 
     /// Records `user_id`'s Stripe connected account (onboarding not done yet).
-    pub async fn set_stripe_account(&self, user_id: i64, account_id: &str, now: i64) -> Result<(), DbError> {
+    pub async fn set_stripe_account(
+        &self,
+        user_id: i64,
+        account_id: &str,
+        now: i64,
+    ) -> Result<(), DbError> {
         on_pool!(self, p => {
             sqlx::query(
                 "INSERT INTO payout_accounts (user_id, stripe_account_id, updated_at) VALUES ($1, $2, $3) \
@@ -414,8 +423,14 @@ impl Db {
     }
 
     /// `user_id`'s payouts, newest first.
-    pub async fn payouts_of_user(&self, user_id: i64, limit: i64) -> Result<Vec<PayoutRecord>, DbError> {
-        let sql = format!("SELECT {PAYOUT_COLUMNS} FROM payouts WHERE user_id = $1 ORDER BY id DESC LIMIT $2");
+    pub async fn payouts_of_user(
+        &self,
+        user_id: i64,
+        limit: i64,
+    ) -> Result<Vec<PayoutRecord>, DbError> {
+        let sql = format!(
+            "SELECT {PAYOUT_COLUMNS} FROM payouts WHERE user_id = $1 ORDER BY id DESC LIMIT $2"
+        );
         on_pool!(self, p => {
             let rows = sqlx::query(&sql).bind(user_id).bind(limit.clamp(1, 500)).fetch_all(p).await?;
             let mut out = Vec::with_capacity(rows.len());
@@ -428,7 +443,11 @@ impl Db {
 
     /// Payouts for administrators, oldest first within `statuses` (all when empty), at most
     /// `limit`, each with its creator and how they are paid.
-    pub async fn admin_payouts(&self, statuses: &[&str], limit: i64) -> Result<Vec<AdminPayoutRow>, DbError> {
+    pub async fn admin_payouts(
+        &self,
+        statuses: &[&str],
+        limit: i64,
+    ) -> Result<Vec<AdminPayoutRow>, DbError> {
         let cols: String = PAYOUT_COLUMNS
             .split(", ")
             .map(|c| format!("p.{}", c.trim()))
@@ -479,7 +498,12 @@ impl Db {
     }
 
     /// Approves a requested payout for a bank transfer (it is then in the CSV export).
-    pub async fn approve_payout_for_bank(&self, uuid: &str, admin: i64, now: i64) -> Result<PayoutStep, DbError> {
+    pub async fn approve_payout_for_bank(
+        &self,
+        uuid: &str,
+        admin: i64,
+        now: i64,
+    ) -> Result<PayoutStep, DbError> {
         on_pool!(self, p => {
             let mut tx = p.begin().await?;
             let changed = sqlx::query(
@@ -604,7 +628,13 @@ impl Db {
 
     /// Rejects a payout not yet paid: its request reversed (the money available again), in one
     /// transaction; again changes nothing.
-    pub async fn reject_payout(&self, uuid: &str, admin: i64, reason: &str, now: i64) -> Result<PayoutStep, DbError> {
+    pub async fn reject_payout(
+        &self,
+        uuid: &str,
+        admin: i64,
+        reason: &str,
+        now: i64,
+    ) -> Result<PayoutStep, DbError> {
         on_pool!(self, p => {
             let mut tx = p.begin().await?;
             let Some(r) = payout_in!(tx, uuid) else {
@@ -664,7 +694,11 @@ impl Db {
     }
 
     /// The creator's balance in each currency from the entries posted before `before` (ms).
-    pub async fn creator_balance_before(&self, user_id: i64, before: i64) -> Result<Vec<(String, i64)>, DbError> {
+    pub async fn creator_balance_before(
+        &self,
+        user_id: i64,
+        before: i64,
+    ) -> Result<Vec<(String, i64)>, DbError> {
         on_pool!(self, p => {
             let rows = sqlx::query(
                 "SELECT currency, CAST(COALESCE(SUM(amount_minor), 0) AS BIGINT) AS total FROM ledger_entries \
@@ -724,7 +758,11 @@ impl Db {
 
     /// The creator's income since `since` (ms) per purchase kind and currency (payout steps
     /// left out).
-    pub async fn income_by_kind(&self, user_id: i64, since: i64) -> Result<Vec<IncomeByKind>, DbError> {
+    pub async fn income_by_kind(
+        &self,
+        user_id: i64,
+        since: i64,
+    ) -> Result<Vec<IncomeByKind>, DbError> {
         on_pool!(self, p => {
             let rows = sqlx::query(
                 "SELECT COALESCE(pu.kind, t.kind) AS kind, e.currency, CAST(SUM(e.amount_minor) AS BIGINT) AS amount, COUNT(*) AS n \
@@ -804,11 +842,21 @@ impl Db {
 
     /// One country's tax rate.
     pub async fn tax_rate(&self, country: &str) -> Result<Option<TaxRate>, DbError> {
-        Ok(self.tax_rates().await?.into_iter().find(|t| t.country == country))
+        Ok(self
+            .tax_rates()
+            .await?
+            .into_iter()
+            .find(|t| t.country == country))
     }
 
     /// Sets a country's tax rate.
-    pub async fn put_tax_rate(&self, country: &str, rate_bps: i64, label: &str, now: i64) -> Result<(), DbError> {
+    pub async fn put_tax_rate(
+        &self,
+        country: &str,
+        rate_bps: i64,
+        label: &str,
+        now: i64,
+    ) -> Result<(), DbError> {
         on_pool!(self, p => {
             sqlx::query(
                 "INSERT INTO tax_rates (country, rate_bps, label, updated_at) VALUES ($1, $2, $3, $4) \

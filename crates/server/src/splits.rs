@@ -25,11 +25,20 @@ pub struct Target {
 pub fn percent_to_bps(text: &str) -> Option<i64> {
     let t = text.trim().trim_end_matches('%').trim();
     let (whole, frac) = t.split_once('.').unwrap_or((t, ""));
-    if whole.is_empty() || whole.len() > 3 || frac.len() > 2 || !whole.bytes().all(|b| b.is_ascii_digit()) || !frac.bytes().all(|b| b.is_ascii_digit()) {
+    if whole.is_empty()
+        || whole.len() > 3
+        || frac.len() > 2
+        || !whole.bytes().all(|b| b.is_ascii_digit())
+        || !frac.bytes().all(|b| b.is_ascii_digit())
+    {
         return None;
     }
     let w: i64 = whole.parse().ok()?;
-    let f: i64 = if frac.is_empty() { 0 } else { format!("{frac:0<2}").parse().ok()? };
+    let f: i64 = if frac.is_empty() {
+        0
+    } else {
+        format!("{frac:0<2}").parse().ok()?
+    };
     let bps = w * 100 + f;
     (bps <= WHOLE_BPS).then_some(bps)
 }
@@ -40,30 +49,84 @@ pub fn bps_to_percent(bps: i64) -> String {
 }
 
 /// The target `scope`/`target` of `owner`, checked to be theirs.
-pub async fn target(state: &AppState, owner: &UserRecord, scope: &str, target: Option<&str>) -> Result<Target, ApiError> {
+pub async fn target(
+    state: &AppState,
+    owner: &UserRecord,
+    scope: &str,
+    target: Option<&str>,
+) -> Result<Target, ApiError> {
     let target = target.map(str::trim).filter(|t| !t.is_empty());
     match scope {
-        "channel" => Ok(Target { scope: "channel", id: owner.id, public: "channel".into(), name: format!("Your channel ({})", owner.display_name) }),
+        "channel" => Ok(Target {
+            scope: "channel",
+            id: owner.id,
+            public: "channel".into(),
+            name: format!("Your channel ({})", owner.display_name),
+        }),
         "video" => {
-            let id = target.filter(|t| t.len() <= 64).ok_or_else(|| ApiError::validation("target: the video's id"))?;
-            let v = state.db.video_by_uuid(id).await?.filter(|v| v.user_id == owner.id).ok_or_else(|| ApiError::not_found("video"))?;
-            Ok(Target { scope: "video", id: v.id, public: v.uuid, name: v.title })
+            let id = target
+                .filter(|t| t.len() <= 64)
+                .ok_or_else(|| ApiError::validation("target: the video's id"))?;
+            let v = state
+                .db
+                .video_by_uuid(id)
+                .await?
+                .filter(|v| v.user_id == owner.id)
+                .ok_or_else(|| ApiError::not_found("video"))?;
+            Ok(Target {
+                scope: "video",
+                id: v.id,
+                public: v.uuid,
+                name: v.title,
+            })
         }
         "source" => {
-            let id: i64 = target.and_then(|t| t.parse().ok()).ok_or_else(|| ApiError::validation("target: the source's id (a number)"))?;
-            let s = state.db.source_by_id(id).await?.filter(|s| s.user_id == owner.id).ok_or_else(|| ApiError::not_found("source"))?;
-            Ok(Target { scope: "source", id: s.id, public: s.id.to_string(), name: s.name })
+            let id: i64 = target
+                .and_then(|t| t.parse().ok())
+                .ok_or_else(|| ApiError::validation("target: the source's id (a number)"))?;
+            let s = state
+                .db
+                .source_by_id(id)
+                .await?
+                .filter(|s| s.user_id == owner.id)
+                .ok_or_else(|| ApiError::not_found("source"))?;
+            Ok(Target {
+                scope: "source",
+                id: s.id,
+                public: s.id.to_string(),
+                name: s.name,
+            })
         }
         _ => Err(ApiError::validation("scope: channel, video or source")),
     }
 }
 
 /// The public id and name of a stored target of `owner`, for listing (`None`: it is gone).
-pub async fn describe(state: &AppState, owner: &UserRecord, scope: &str, id: i64) -> Result<Option<Target>, ApiError> {
+pub async fn describe(
+    state: &AppState,
+    owner: &UserRecord,
+    scope: &str,
+    id: i64,
+) -> Result<Option<Target>, ApiError> {
     Ok(match scope {
-        "channel" => Some(Target { scope: "channel", id, public: "channel".into(), name: format!("Your channel ({})", owner.display_name) }),
-        "video" => state.db.video_by_id(id).await?.map(|v| Target { scope: "video", id, public: v.uuid, name: v.title }),
-        "source" => state.db.source_by_id(id).await?.map(|s| Target { scope: "source", id, public: s.id.to_string(), name: s.name }),
+        "channel" => Some(Target {
+            scope: "channel",
+            id,
+            public: "channel".into(),
+            name: format!("Your channel ({})", owner.display_name),
+        }),
+        "video" => state.db.video_by_id(id).await?.map(|v| Target {
+            scope: "video",
+            id,
+            public: v.uuid,
+            name: v.title,
+        }),
+        "source" => state.db.source_by_id(id).await?.map(|s| Target {
+            scope: "source",
+            id,
+            public: s.id.to_string(),
+            name: s.name,
+        }),
         _ => None,
     })
 }
@@ -71,25 +134,34 @@ pub async fn describe(state: &AppState, owner: &UserRecord, scope: &str, id: i64
 /// Resolves shares given as (channel handle, percent) into checked splits.
 pub async fn shares(state: &AppState, given: &[(String, String)]) -> Result<Vec<Split>, ApiError> {
     if given.len() > MAX_SPLITS {
-        return Err(ApiError::validation(format!("shares: at most {MAX_SPLITS}")));
+        return Err(ApiError::validation(format!(
+            "shares: at most {MAX_SPLITS}"
+        )));
     }
     let mut out = Vec::with_capacity(given.len());
     for (i, (handle, percent)) in given.iter().enumerate() {
         let n = i + 1;
         let handle = handle.trim().trim_start_matches('@').to_ascii_lowercase();
         if handle.is_empty() || handle.len() > 64 {
-            return Err(ApiError::validation(format!("shares[{n}].handle: a channel handle")));
+            return Err(ApiError::validation(format!(
+                "shares[{n}].handle: a channel handle"
+            )));
         }
         let user = state
             .db
             .user_by_handle(&handle)
             .await?
             .filter(|u| u.suspended_at.is_none())
-            .ok_or_else(|| ApiError::validation(format!("shares[{n}].handle: no channel @{handle}")))?;
+            .ok_or_else(|| {
+                ApiError::validation(format!("shares[{n}].handle: no channel @{handle}"))
+            })?;
         let bps = percent_to_bps(percent).filter(|b| *b > 0).ok_or_else(|| {
             ApiError::validation(format!("shares[{n}].percent: a percentage above 0 and at most 100, with at most two decimals (\"33.33\")"))
         })?;
-        out.push(Split { user_id: user.id, bps });
+        out.push(Split {
+            user_id: user.id,
+            bps,
+        });
     }
     validate_splits(&out).map_err(|e| ApiError::validation(format!("shares: {e}")))?;
     Ok(out)

@@ -266,7 +266,7 @@ function Income({ e }: { e: Earnings }) {
         <p className="muted">Nothing yet.</p>
       ) : (
         <div className="table-scroll">
-          <table className="ledger" data-testid="recent">
+          <table className="ledger lines" data-testid="recent">
             <thead>
               <tr>
                 <th scope="col">Date</th>
@@ -537,6 +537,7 @@ export function StatementPage({ month }: { month: string }) {
           <p className="muted">{d.issuer}</p>
         </header>
         <p>{d.creator}</p>
+        <div className="table-scroll">
         <table className="ledger totals" data-testid="statement-totals">
           <thead>
             <tr><th scope="col">Currency</th><th scope="col" className="num">Opening</th><th scope="col" className="num">Income</th><th scope="col" className="num">Refunds</th><th scope="col" className="num">Payouts</th><th scope="col" className="num">Closing</th></tr>
@@ -547,7 +548,9 @@ export function StatementPage({ month }: { month: string }) {
             ))}
           </tbody>
         </table>
-        <table className="ledger" data-testid="statement-lines">
+        </div>
+        <div className="table-scroll">
+        <table className="ledger lines" data-testid="statement-lines">
           <thead>
             <tr><th scope="col">Date</th><th scope="col">What</th><th scope="col">Details</th><th scope="col" className="num">Amount</th><th scope="col" className="num">Balance</th></tr>
           </thead>
@@ -558,6 +561,7 @@ export function StatementPage({ month }: { month: string }) {
             ))}
           </tbody>
         </table>
+        </div>
         <p className="no-print"><button onClick={() => window.print()}>Print or save as PDF</button></p>
       </article>
     </div>

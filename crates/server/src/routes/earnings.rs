@@ -6,8 +6,8 @@
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{ApiJson, AuthUser};
 use crate::service::clock::rfc3339;
-use crate::{payouts, splits};
 use crate::state::AppState;
+use crate::{payouts, splits};
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderValue};
 use axum::response::{IntoResponse, Response};
@@ -32,7 +32,11 @@ pub struct Money {
 }
 
 fn money(amount_minor: i64, currency: &str) -> Money {
-    Money { amount_minor, amount: format_money(amount_minor), currency: currency.to_owned() }
+    Money {
+        amount_minor,
+        amount: format_money(amount_minor),
+        currency: currency.to_owned(),
+    }
 }
 
 /// A creator's balance in one currency.
@@ -195,7 +199,11 @@ fn month_start(y: i64, m: u32) -> i64 {
 }
 
 fn next_month(y: i64, m: u32) -> (i64, u32) {
-    if m == 12 { (y + 1, 1) } else { (y, m + 1) }
+    if m == 12 {
+        (y + 1, 1)
+    } else {
+        (y, m + 1)
+    }
 }
 
 /// Your earnings: balances, income, payouts, how you are paid and your statements' months.
@@ -226,10 +234,26 @@ pub async fn earnings(State(state): State<AppState>, auth: AuthUser) -> ApiResul
         .income_by_kind(uid, now - 30 * DAY_MS)
         .await?
         .into_iter()
-        .map(|k| KindTotal { amount: money(k.amount_minor, &k.currency), kind: k.kind, count: k.count })
+        .map(|k| KindTotal {
+            amount: money(k.amount_minor, &k.currency),
+            kind: k.kind,
+            count: k.count,
+        })
         .collect();
-    let recent = state.db.creator_lines(uid, 0, i64::MAX, 20, true).await?.iter().map(income_view).collect();
-    let payouts = state.db.payouts_of_user(uid, 50).await?.iter().map(payout_view).collect();
+    let recent = state
+        .db
+        .creator_lines(uid, 0, i64::MAX, 20, true)
+        .await?
+        .iter()
+        .map(income_view)
+        .collect();
+    let payouts = state
+        .db
+        .payouts_of_user(uid, 50)
+        .await?
+        .iter()
+        .map(payout_view)
+        .collect();
     let mut statement_months = Vec::new();
     if let Some(first) = state.db.first_creator_entry(uid).await? {
         let (mut y, mut m) = month_of(first);
@@ -262,8 +286,19 @@ pub struct PayoutList {
 /// Your payouts.
 #[utoipa::path(get, path = "/api/me/payouts", tag = "earnings", security(("bearer" = [])),
     responses((status = 200, body = PayoutList)))]
-pub async fn my_payouts(State(state): State<AppState>, auth: AuthUser) -> ApiResult<Json<PayoutList>> {
-    Ok(Json(PayoutList { payouts: state.db.payouts_of_user(auth.user.id, 200).await?.iter().map(payout_view).collect() }))
+pub async fn my_payouts(
+    State(state): State<AppState>,
+    auth: AuthUser,
+) -> ApiResult<Json<PayoutList>> {
+    Ok(Json(PayoutList {
+        payouts: state
+            .db
+            .payouts_of_user(auth.user.id, 200)
+            .await?
+            .iter()
+            .map(payout_view)
+            .collect(),
+    }))
 }
 
 /// A payout to request.
@@ -302,15 +337,24 @@ pub struct ConnectLink {
 /// answers Stripe's onboarding page; you come back to your earnings page.
 #[utoipa::path(post, path = "/api/me/payouts/connect", tag = "earnings", security(("bearer" = [])),
     responses((status = 200, body = ConnectLink), (status = 502, body = ErrorBody), (status = 503, body = ErrorBody)))]
-pub async fn connect(State(state): State<AppState>, auth: AuthUser) -> ApiResult<Json<ConnectLink>> {
+pub async fn connect(
+    State(state): State<AppState>,
+    auth: AuthUser,
+) -> ApiResult<Json<ConnectLink>> {
     let (url, expires) = payouts::onboarding_link(&state, &auth.user).await?;
-    Ok(Json(ConnectLink { url, expires_at: rfc3339(expires.saturating_mul(1000)) }))
+    Ok(Json(ConnectLink {
+        url,
+        expires_at: rfc3339(expires.saturating_mul(1000)),
+    }))
 }
 
 /// Read your connected account's state from Stripe (after onboarding).
 #[utoipa::path(post, path = "/api/me/payouts/connect/refresh", tag = "earnings", security(("bearer" = [])),
     responses((status = 200, body = PayoutMethod), (status = 502, body = ErrorBody), (status = 503, body = ErrorBody)))]
-pub async fn connect_refresh(State(state): State<AppState>, auth: AuthUser) -> ApiResult<Json<PayoutMethod>> {
+pub async fn connect_refresh(
+    State(state): State<AppState>,
+    auth: AuthUser,
+) -> ApiResult<Json<PayoutMethod>> {
     payouts::refresh_account(&state, auth.user.id).await?;
     Ok(Json(method(&state, auth.user.id).await?))
 }
@@ -329,7 +373,11 @@ pub struct BankDetails {
 /// Set your bank details (used when payouts are made by bank transfer).
 #[utoipa::path(put, path = "/api/me/payouts/bank", tag = "earnings", security(("bearer" = [])), request_body = BankDetails,
     responses((status = 200, body = PayoutMethod), (status = 422, body = ErrorBody)))]
-pub async fn set_bank(State(state): State<AppState>, auth: AuthUser, ApiJson(b): ApiJson<BankDetails>) -> ApiResult<Json<PayoutMethod>> {
+pub async fn set_bank(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    ApiJson(b): ApiJson<BankDetails>,
+) -> ApiResult<Json<PayoutMethod>> {
     payouts::set_bank(&state, auth.user.id, &b.holder, &b.details).await?;
     Ok(Json(method(&state, auth.user.id).await?))
 }
@@ -383,7 +431,11 @@ pub struct Statement {
 /// The most lines one statement holds.
 const STATEMENT_LINES: i64 = 50_000;
 
-async fn statement(state: &AppState, user: &ferrocast_db::accounts::UserRecord, month: &str) -> ApiResult<Statement> {
+async fn statement(
+    state: &AppState,
+    user: &ferrocast_db::accounts::UserRecord,
+    month: &str,
+) -> ApiResult<Statement> {
     let bad = || ApiError::validation("month: YYYY-MM, such as 2026-03");
     let (y, m) = month.split_once('-').ok_or_else(bad)?;
     if y.len() != 4 || m.len() != 2 {
@@ -398,9 +450,13 @@ async fn statement(state: &AppState, user: &ferrocast_db::accounts::UserRecord, 
     let (ny, nm) = next_month(y, m);
     let to = month_start(ny, nm);
     let opening = state.db.creator_balance_before(user.id, from).await?;
-    let lines = state.db.creator_lines(user.id, from, to, STATEMENT_LINES, false).await?;
+    let lines = state
+        .db
+        .creator_lines(user.id, from, to, STATEMENT_LINES, false)
+        .await?;
     let mut running: std::collections::BTreeMap<String, i64> = opening.iter().cloned().collect();
-    let mut totals: std::collections::BTreeMap<String, [i64; 3]> = std::collections::BTreeMap::new();
+    let mut totals: std::collections::BTreeMap<String, [i64; 3]> =
+        std::collections::BTreeMap::new();
     let mut views = Vec::with_capacity(lines.len());
     for l in &lines {
         let bal = running.entry(l.currency.clone()).or_default();
@@ -411,7 +467,10 @@ async fn statement(state: &AppState, user: &ferrocast_db::accounts::UserRecord, 
             "payout_request" | "payout_rejected" => t[2] += l.amount_minor,
             _ => t[1] += l.amount_minor,
         }
-        views.push(StatementLineView { balance: format_money(*bal), line: income_view(l) });
+        views.push(StatementLineView {
+            balance: format_money(*bal),
+            line: income_view(l),
+        });
     }
     let currencies: std::collections::BTreeSet<String> = running.keys().cloned().collect();
     let totals = currencies
@@ -443,7 +502,11 @@ async fn statement(state: &AppState, user: &ferrocast_db::accounts::UserRecord, 
 /// A CSV field, quoted when it needs to be; a field a spreadsheet would run as a formula is
 /// prefixed with `'`.
 pub fn csv_field(s: &str) -> String {
-    let s = if s.starts_with(['=', '+', '-', '@']) && s.parse::<f64>().is_err() { format!("'{s}") } else { s.to_owned() };
+    let s = if s.starts_with(['=', '+', '-', '@']) && s.parse::<f64>().is_err() {
+        format!("'{s}")
+    } else {
+        s.to_owned()
+    };
     if s.contains([',', '"', '\n', '\r']) {
         format!("\"{}\"", s.replace('"', "\"\""))
     } else {
@@ -454,7 +517,10 @@ pub fn csv_field(s: &str) -> String {
 /// A CSV download.
 pub fn csv_download(name: &str, body: String) -> Response {
     let mut r = body.into_response();
-    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/csv; charset=utf-8"));
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/csv; charset=utf-8"),
+    );
     if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{name}\"")) {
         r.headers_mut().insert(header::CONTENT_DISPOSITION, v);
     }
@@ -466,7 +532,11 @@ pub fn csv_download(name: &str, body: String) -> Response {
 #[utoipa::path(get, path = "/api/me/statements/{month}", tag = "earnings", security(("bearer" = [])),
     params(("month" = String, Path, description = "`YYYY-MM`, or `YYYY-MM.csv` for CSV")),
     responses((status = 200, body = Statement), (status = 200, content_type = "text/csv", description = "The statement as CSV"), (status = 422, body = ErrorBody)))]
-pub async fn my_statement(State(state): State<AppState>, auth: AuthUser, Path(month): Path<String>) -> ApiResult<Response> {
+pub async fn my_statement(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    Path(month): Path<String>,
+) -> ApiResult<Response> {
     let (month, csv) = match month.strip_suffix(".csv") {
         Some(m) => (m.to_owned(), true),
         None => (month, false),
@@ -477,7 +547,12 @@ pub async fn my_statement(State(state): State<AppState>, auth: AuthUser, Path(mo
     }
     let mut out = String::from("date,kind,from,description,amount,currency,balance\n");
     for t in &s.totals {
-        out.push_str(&format!("{},opening balance,,,,{},{}\n", &s.from[..10], t.currency, t.opening));
+        out.push_str(&format!(
+            "{},opening balance,,,,{},{}\n",
+            &s.from[..10],
+            t.currency,
+            t.opening
+        ));
     }
     for l in &s.lines {
         out.push_str(&format!(
@@ -492,7 +567,12 @@ pub async fn my_statement(State(state): State<AppState>, auth: AuthUser, Path(mo
         ));
     }
     for t in &s.totals {
-        out.push_str(&format!("{},closing balance,,,,{},{}\n", &s.to[..10], t.currency, t.closing));
+        out.push_str(&format!(
+            "{},closing balance,,,,{},{}\n",
+            &s.to[..10],
+            t.currency,
+            t.closing
+        ));
     }
     Ok(csv_download(&format!("statement-{}.csv", s.month), out))
 }
@@ -529,7 +609,10 @@ pub struct SplitList {
     pub splits: Vec<SplitView>,
 }
 
-async fn split_list(state: &AppState, owner: &ferrocast_db::accounts::UserRecord) -> ApiResult<SplitList> {
+async fn split_list(
+    state: &AppState,
+    owner: &ferrocast_db::accounts::UserRecord,
+) -> ApiResult<SplitList> {
     let rows = state.db.splits_of_creator(owner.id).await?;
     let mut splits: Vec<SplitView> = Vec::new();
     let mut last: Option<(String, i64)> = None;
@@ -543,16 +626,30 @@ async fn split_list(state: &AppState, owner: &ferrocast_db::accounts::UserRecord
                 None => skip = true,
                 Some(t) => {
                     skip = false;
-                    splits.push(SplitView { scope: r.scope.clone(), target: t.public, name: t.name, shares: Vec::new() });
+                    splits.push(SplitView {
+                        scope: r.scope.clone(),
+                        target: t.public,
+                        name: t.name,
+                        shares: Vec::new(),
+                    });
                 }
             }
         }
         if skip {
             continue;
         }
-        let (handle, display_name) = state.db.user_by_id(r.user_id).await?.map(|u| (u.handle, u.display_name)).unwrap_or_default();
+        let (handle, display_name) = state
+            .db
+            .user_by_id(r.user_id)
+            .await?
+            .map(|u| (u.handle, u.display_name))
+            .unwrap_or_default();
         if let Some(s) = splits.last_mut() {
-            s.shares.push(ShareView { handle, display_name, percent: splits::bps_to_percent(r.bps) });
+            s.shares.push(ShareView {
+                handle,
+                display_name,
+                percent: splits::bps_to_percent(r.bps),
+            });
         }
     }
     Ok(SplitList { splits })
@@ -561,7 +658,10 @@ async fn split_list(state: &AppState, owner: &ferrocast_db::accounts::UserRecord
 /// Your collaborator splits.
 #[utoipa::path(get, path = "/api/me/splits", tag = "earnings", security(("bearer" = [])),
     responses((status = 200, body = SplitList)))]
-pub async fn my_splits(State(state): State<AppState>, auth: AuthUser) -> ApiResult<Json<SplitList>> {
+pub async fn my_splits(
+    State(state): State<AppState>,
+    auth: AuthUser,
+) -> ApiResult<Json<SplitList>> {
     Ok(Json(split_list(&state, &auth.user).await?))
 }
 
@@ -581,12 +681,39 @@ pub struct SplitChange {
 /// collaborators (after tax and the platform's fee); it applies to income from now on.
 #[utoipa::path(put, path = "/api/me/splits", tag = "earnings", security(("bearer" = [])), request_body = SplitChange,
     responses((status = 200, body = SplitList), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
-pub async fn put_split(State(state): State<AppState>, auth: AuthUser, ApiJson(c): ApiJson<SplitChange>) -> ApiResult<Json<SplitList>> {
+pub async fn put_split(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    ApiJson(c): ApiJson<SplitChange>,
+) -> ApiResult<Json<SplitList>> {
     let target = splits::target(&state, &auth.user, c.scope.trim(), c.target.as_deref()).await?;
-    let given: Vec<(String, String)> = c.shares.into_iter().map(|s| (s.handle, s.percent)).collect();
-    let shares = if given.is_empty() { Vec::new() } else { splits::shares(&state, &given).await? };
-    state.db.set_splits(auth.user.id, target.scope, target.id, &shares, state.clock.now_ms()).await?;
-    tracing::info!(user = auth.user.uuid, scope = target.scope, target = target.public, shares = shares.len(), "split set");
+    let given: Vec<(String, String)> = c
+        .shares
+        .into_iter()
+        .map(|s| (s.handle, s.percent))
+        .collect();
+    let shares = if given.is_empty() {
+        Vec::new()
+    } else {
+        splits::shares(&state, &given).await?
+    };
+    state
+        .db
+        .set_splits(
+            auth.user.id,
+            target.scope,
+            target.id,
+            &shares,
+            state.clock.now_ms(),
+        )
+        .await?;
+    tracing::info!(
+        user = auth.user.uuid,
+        scope = target.scope,
+        target = target.public,
+        shares = shares.len(),
+        "split set"
+    );
     Ok(Json(split_list(&state, &auth.user).await?))
 }
 
@@ -630,7 +757,11 @@ pub struct PurchaseReceipt {
 #[utoipa::path(get, path = "/api/me/purchases/{id}/receipt", tag = "earnings", security(("bearer" = [])),
     params(("id" = String, Path, description = "The purchase's id")),
     responses((status = 200, body = PurchaseReceipt), (status = 404, body = ErrorBody)))]
-pub async fn purchase_receipt(State(state): State<AppState>, auth: AuthUser, Path(id): Path<String>) -> ApiResult<Json<PurchaseReceipt>> {
+pub async fn purchase_receipt(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    Path(id): Path<String>,
+) -> ApiResult<Json<PurchaseReceipt>> {
     if id.len() > 64 {
         return Err(ApiError::not_found("receipt"));
     }
@@ -641,9 +772,19 @@ pub async fn purchase_receipt(State(state): State<AppState>, auth: AuthUser, Pat
         .filter(|p| p.buyer_id == auth.user.id && p.paid_at.is_some())
         .ok_or_else(|| ApiError::not_found("receipt"))?;
     let creator = state.db.user_by_id(p.creator_id).await?;
-    let creator_name = creator.as_ref().map(|c| format!("{} (@{})", c.display_name, c.handle)).unwrap_or_else(|| "a former creator".into());
+    let creator_name = creator
+        .as_ref()
+        .map(|c| format!("{} (@{})", c.display_name, c.handle))
+        .unwrap_or_else(|| "a former creator".into());
     let tax_label = match (&p.tax_country, p.tax_minor) {
-        (Some(c), t) if t > 0 => Some(state.db.tax_rate(c).await?.map(|r| r.label).unwrap_or_else(|| "Tax".into())),
+        (Some(c), t) if t > 0 => Some(
+            state
+                .db
+                .tax_rate(c)
+                .await?
+                .map(|r| r.label)
+                .unwrap_or_else(|| "Tax".into()),
+        ),
         _ => None,
     };
     let description = match p.kind.as_str() {

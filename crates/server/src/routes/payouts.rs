@@ -6,9 +6,9 @@
 
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{ApiJson, AuthUser};
+use crate::payouts;
 use crate::routes::earnings::{csv_download, csv_field, payout_view, Money, PayoutView};
 use crate::service::clock::rfc3339;
-use crate::payouts;
 use crate::state::AppState;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
@@ -22,7 +22,11 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 fn money(amount_minor: i64, currency: &str) -> Money {
-    Money { amount_minor, amount: format_money(amount_minor), currency: currency.to_owned() }
+    Money {
+        amount_minor,
+        amount: format_money(amount_minor),
+        currency: currency.to_owned(),
+    }
 }
 
 /// Paid purchases of one kind in one currency.
@@ -112,9 +116,19 @@ pub async fn revenue(State(state): State<AppState>) -> ApiResult<Json<RevenueRep
         .purchase_totals()
         .await?
         .into_iter()
-        .map(|t| KindRevenue { gross: money(t.gross_minor, &t.currency), tax: money(t.tax_minor, &t.currency), kind: t.kind, count: t.count, reversed: t.reversed })
+        .map(|t| KindRevenue {
+            gross: money(t.gross_minor, &t.currency),
+            tax: money(t.tax_minor, &t.currency),
+            kind: t.kind,
+            count: t.count,
+            reversed: t.reversed,
+        })
         .collect();
-    let queued = state.db.admin_payouts(&["requested", "approved"], 1000).await?.len() as i64;
+    let queued = state
+        .db
+        .admin_payouts(&["requested", "approved"], 1000)
+        .await?
+        .len() as i64;
     Ok(Json(RevenueReport {
         ledger,
         by_kind,
@@ -166,23 +180,37 @@ fn statuses(s: Option<&str>) -> ApiResult<Vec<&'static str>> {
         Some("approved") => vec!["approved"],
         Some("paid") => vec!["paid"],
         Some("rejected") => vec!["rejected"],
-        Some(_) => return Err(ApiError::validation("status: requested, approved, paid, rejected or open")),
+        Some(_) => {
+            return Err(ApiError::validation(
+                "status: requested, approved, paid, rejected or open",
+            ))
+        }
     })
 }
 
 /// The payout queue (administrators).
 #[utoipa::path(get, path = "/api/admin/payouts", tag = "admin", security(("bearer" = [])), params(PayoutFilter),
     responses((status = 200, body = AdminPayoutList), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
-pub async fn list(State(state): State<AppState>, Query(f): Query<PayoutFilter>) -> ApiResult<Json<AdminPayoutList>> {
-    let rows = state.db.admin_payouts(&statuses(f.status.as_deref())?, 200).await?;
+pub async fn list(
+    State(state): State<AppState>,
+    Query(f): Query<PayoutFilter>,
+) -> ApiResult<Json<AdminPayoutList>> {
+    let rows = state
+        .db
+        .admin_payouts(&statuses(f.status.as_deref())?, 200)
+        .await?;
     let stripe = payouts::stripe_enabled(&state);
     Ok(Json(AdminPayoutList {
         payouts: rows
             .into_iter()
             .map(|r| AdminPayout {
-                pays_by: if r.payout.method.as_deref() == Some("stripe") || (stripe && r.account.stripe_ready()) {
+                pays_by: if r.payout.method.as_deref() == Some("stripe")
+                    || (stripe && r.account.stripe_ready())
+                {
                     "stripe".into()
-                } else if r.payout.method.as_deref() == Some("bank") || r.account.bank_details_sealed.is_some() {
+                } else if r.payout.method.as_deref() == Some("bank")
+                    || r.account.bank_details_sealed.is_some()
+                {
                     "bank".into()
                 } else {
                     "none".into()
@@ -204,8 +232,14 @@ pub async fn list(State(state): State<AppState>, Query(f): Query<PayoutFilter>) 
     params(("id" = String, Path, description = "The payout's id")),
     responses((status = 200, body = PayoutView), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
               (status = 409, body = ErrorBody, description = "`PAYOUT_STATE` or `NO_PAYOUT_METHOD`"), (status = 502, body = ErrorBody, description = "Stripe refused the transfer; approving again retries it")))]
-pub async fn approve(State(state): State<AppState>, auth: AuthUser, Path(id): Path<String>) -> ApiResult<Json<PayoutView>> {
-    Ok(Json(payout_view(&payouts::approve(&state, auth.user.id, &id).await?)))
+pub async fn approve(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    Path(id): Path<String>,
+) -> ApiResult<Json<PayoutView>> {
+    Ok(Json(payout_view(
+        &payouts::approve(&state, auth.user.id, &id).await?,
+    )))
 }
 
 /// Why a payout is rejected.
@@ -221,8 +255,15 @@ pub struct Rejection {
 #[utoipa::path(post, path = "/api/admin/payouts/{id}/reject", tag = "admin", security(("bearer" = [])),
     params(("id" = String, Path, description = "The payout's id")), request_body = Rejection,
     responses((status = 200, body = PayoutView), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
-pub async fn reject(State(state): State<AppState>, auth: AuthUser, Path(id): Path<String>, ApiJson(r): ApiJson<Rejection>) -> ApiResult<Json<PayoutView>> {
-    Ok(Json(payout_view(&payouts::reject(&state, auth.user.id, &id, &r.reason).await?)))
+pub async fn reject(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    Path(id): Path<String>,
+    ApiJson(r): ApiJson<Rejection>,
+) -> ApiResult<Json<PayoutView>> {
+    Ok(Json(payout_view(
+        &payouts::reject(&state, auth.user.id, &id, &r.reason).await?,
+    )))
 }
 
 /// A bank transfer made.
@@ -238,8 +279,15 @@ pub struct PaidByBank {
 #[utoipa::path(post, path = "/api/admin/payouts/{id}/paid", tag = "admin", security(("bearer" = [])),
     params(("id" = String, Path, description = "The payout's id")), request_body = PaidByBank,
     responses((status = 200, body = PayoutView), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
-pub async fn mark_paid(State(state): State<AppState>, auth: AuthUser, Path(id): Path<String>, ApiJson(b): ApiJson<PaidByBank>) -> ApiResult<Json<PayoutView>> {
-    Ok(Json(payout_view(&payouts::mark_paid(&state, auth.user.id, &id, b.reference.as_deref()).await?)))
+pub async fn mark_paid(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    Path(id): Path<String>,
+    ApiJson(b): ApiJson<PaidByBank>,
+) -> ApiResult<Json<PayoutView>> {
+    Ok(Json(payout_view(
+        &payouts::mark_paid(&state, auth.user.id, &id, b.reference.as_deref()).await?,
+    )))
 }
 
 /// The payouts approved for bank transfer and not yet paid, as CSV for the bank (payout id,
@@ -269,7 +317,14 @@ pub async fn export(State(state): State<AppState>, auth: AuthUser) -> ApiResult<
     }
     let now = state.clock.now_ms();
     state.db.mark_payouts_exported(&ids, now).await?;
-    payouts::record(&state, auth.user.id, "payouts_exported", None, serde_json::json!({"payouts": ids.len()})).await;
+    payouts::record(
+        &state,
+        auth.user.id,
+        "payouts_exported",
+        None,
+        serde_json::json!({"payouts": ids.len()}),
+    )
+    .await;
     let day = rfc3339(now);
     Ok(csv_download(&format!("payouts-{}.csv", &day[..10]), out))
 }
@@ -303,7 +358,13 @@ async fn rates(state: &AppState) -> ApiResult<TaxRates> {
             .tax_rates()
             .await?
             .into_iter()
-            .map(|t| TaxRateView { percent: crate::splits::bps_to_percent(t.rate_bps), country: t.country, rate_bps: t.rate_bps, label: t.label, updated_at: rfc3339(t.updated_at) })
+            .map(|t| TaxRateView {
+                percent: crate::splits::bps_to_percent(t.rate_bps),
+                country: t.country,
+                rate_bps: t.rate_bps,
+                label: t.label,
+                updated_at: rfc3339(t.updated_at),
+            })
             .collect(),
     })
 }
@@ -330,7 +391,9 @@ fn country(code: &str) -> ApiResult<String> {
     if c.len() == 2 && c.bytes().all(|b| b.is_ascii_uppercase()) {
         Ok(c)
     } else {
-        Err(ApiError::validation("country: an ISO 3166 two-letter code such as DE"))
+        Err(ApiError::validation(
+            "country: an ISO 3166 two-letter code such as DE",
+        ))
     }
 }
 
@@ -339,15 +402,31 @@ fn country(code: &str) -> ApiResult<String> {
 #[utoipa::path(put, path = "/api/admin/tax-rates/{country}", tag = "admin", security(("bearer" = [])),
     params(("country" = String, Path, description = "ISO 3166 alpha-2")), request_body = TaxRateChange,
     responses((status = 200, body = TaxRates), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
-pub async fn put_tax_rate(State(state): State<AppState>, auth: AuthUser, Path(code): Path<String>, ApiJson(c): ApiJson<TaxRateChange>) -> ApiResult<Json<TaxRates>> {
+pub async fn put_tax_rate(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    Path(code): Path<String>,
+    ApiJson(c): ApiJson<TaxRateChange>,
+) -> ApiResult<Json<TaxRates>> {
     let code = country(&code)?;
-    let bps = crate::splits::percent_to_bps(&c.percent)
-        .ok_or_else(|| ApiError::validation("percent: 0 to 100, at most two decimals (\"19\", \"7.5\")"))?;
-    let label = c.label.as_deref().map(str::trim).filter(|l| !l.is_empty()).unwrap_or("Tax");
+    let bps = crate::splits::percent_to_bps(&c.percent).ok_or_else(|| {
+        ApiError::validation("percent: 0 to 100, at most two decimals (\"19\", \"7.5\")")
+    })?;
+    let label = c
+        .label
+        .as_deref()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .unwrap_or("Tax");
     if label.chars().count() > 40 || label.chars().any(char::is_control) {
-        return Err(ApiError::validation("label: 1 to 40 characters, no control characters"));
+        return Err(ApiError::validation(
+            "label: 1 to 40 characters, no control characters",
+        ));
     }
-    state.db.put_tax_rate(&code, bps, label, state.clock.now_ms()).await?;
+    state
+        .db
+        .put_tax_rate(&code, bps, label, state.clock.now_ms())
+        .await?;
     payouts::record(&state, auth.user.id, "tax_rate_set", None, serde_json::json!({"country": code, "percent": crate::splits::bps_to_percent(bps), "label": label})).await;
     Ok(Json(rates(&state).await?))
 }
@@ -356,12 +435,23 @@ pub async fn put_tax_rate(State(state): State<AppState>, auth: AuthUser, Path(co
 #[utoipa::path(delete, path = "/api/admin/tax-rates/{country}", tag = "admin", security(("bearer" = [])),
     params(("country" = String, Path, description = "ISO 3166 alpha-2")),
     responses((status = 200, body = TaxRates), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
-pub async fn delete_tax_rate(State(state): State<AppState>, auth: AuthUser, Path(code): Path<String>) -> ApiResult<Json<TaxRates>> {
+pub async fn delete_tax_rate(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    Path(code): Path<String>,
+) -> ApiResult<Json<TaxRates>> {
     let code = country(&code)?;
     if !state.db.delete_tax_rate(&code).await? {
         return Err(ApiError::not_found("tax rate"));
     }
-    payouts::record(&state, auth.user.id, "tax_rate_removed", None, serde_json::json!({"country": code})).await;
+    payouts::record(
+        &state,
+        auth.user.id,
+        "tax_rate_removed",
+        None,
+        serde_json::json!({"country": code}),
+    )
+    .await;
     Ok(Json(rates(&state).await?))
 }
 
@@ -380,33 +470,68 @@ pub struct ConnectReceived {
 #[utoipa::path(post, path = "/api/payments/stripe/connect/webhook", tag = "payments",
     request_body(content = String, content_type = "application/json", description = "Stripe's event, as sent"),
     responses((status = 200, body = ConnectReceived), (status = 400, body = ErrorBody), (status = 503, body = ErrorBody)))]
-pub async fn connect_webhook(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> ApiResult<Json<ConnectReceived>> {
+pub async fn connect_webhook(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<Json<ConnectReceived>> {
     let Some(secret) = state.config.payments.stripe_connect_webhook_secret.as_ref() else {
-        return Err(crate::gateways::disabled("Stripe Connect", "FERROCAST_STRIPE_CONNECT_WEBHOOK_SECRET"));
+        return Err(crate::gateways::disabled(
+            "Stripe Connect",
+            "FERROCAST_STRIPE_CONNECT_WEBHOOK_SECRET",
+        ));
     };
-    let header = headers.get("stripe-signature").and_then(|v| v.to_str().ok());
-    stripe::verify(header, &body, secret.expose(), state.clock.now_secs(), stripe::TOLERANCE_SECS).map_err(|e| {
+    let header = headers
+        .get("stripe-signature")
+        .and_then(|v| v.to_str().ok());
+    stripe::verify(
+        header,
+        &body,
+        secret.expose(),
+        state.clock.now_secs(),
+        stripe::TOLERANCE_SECS,
+    )
+    .map_err(|e| {
         tracing::warn!(error = %e, "refused a Stripe Connect event with a bad signature");
-        ApiError::bad_request("BAD_SIGNATURE", "The request's signature is not valid", e.to_string())
+        ApiError::bad_request(
+            "BAD_SIGNATURE",
+            "The request's signature is not valid",
+            e.to_string(),
+        )
     })?;
-    let bad = |e: ferrocast_payments::ParseError| ApiError::bad_request("BAD_EVENT", "The event is not readable", e.to_string());
+    let bad = |e: ferrocast_payments::ParseError| {
+        ApiError::bad_request("BAD_EVENT", "The event is not readable", e.to_string())
+    };
     let e = stripe::parse_event(&body).map_err(bad)?;
     if e.kind != "account.updated" {
-        return Ok(Json(ConnectReceived { received: true, applied: false }));
+        return Ok(Json(ConnectReceived {
+            received: true,
+            applied: false,
+        }));
     }
     let a = stripe_connect::account_updated(&e).map_err(bad)?;
     // Events may come out of order: the account's state is read from Stripe where possible,
     // so an older event cannot undo a newer state.
     let applied = match state.config.payments.stripe.as_ref() {
         Some(_) => match state.db.payout_account_by_stripe(&a.id).await? {
-            Some(user) => payouts::refresh_account(&state, user).await.map(|_| true).or_else(|_| {
-                // Stripe unreachable now: the event's own state is applied.
-                Ok::<_, ApiError>(false)
-            })?,
+            Some(user) => payouts::refresh_account(&state, user)
+                .await
+                .map(|_| true)
+                .or_else(|_| {
+                    // Stripe unreachable now: the event's own state is applied.
+                    Ok::<_, ApiError>(false)
+                })?,
             None => false,
         },
         None => false,
     };
-    let applied = if applied { true } else { payouts::apply_account(&state, &a).await? };
-    Ok(Json(ConnectReceived { received: true, applied }))
+    let applied = if applied {
+        true
+    } else {
+        payouts::apply_account(&state, &a).await?
+    };
+    Ok(Json(ConnectReceived {
+        received: true,
+        applied,
+    }))
 }

@@ -917,7 +917,8 @@ async fn connect_account_link(
     let form = stripe_form(&h, &body)?;
     let get = |k: &str| form.get(k).cloned().unwrap_or_default();
     let mut s = seen(&g);
-    let known = Connect::account_index(&get("account")).is_some_and(|i| i < s.connect.accounts.len());
+    let known =
+        Connect::account_index(&get("account")).is_some_and(|i| i < s.connect.accounts.len());
     if !known {
         return Ok(stripe_error(
             StatusCode::BAD_REQUEST,
@@ -925,7 +926,10 @@ async fn connect_account_link(
             "No such account",
         ));
     }
-    if get("type") != "account_onboarding" || get("refresh_url").is_empty() || get("return_url").is_empty() {
+    if get("type") != "account_onboarding"
+        || get("refresh_url").is_empty()
+        || get("return_url").is_empty()
+    {
         return Ok(stripe_error(
             StatusCode::BAD_REQUEST,
             "parameter_missing",
@@ -1071,7 +1075,8 @@ async fn connect_transfer(
     }
     let get = |k: &str| form.get(k).cloned().unwrap_or_default();
     let amount_ok = get("amount").parse::<i64>().is_ok_and(|a| a > 0);
-    let currency_ok = get("currency").len() == 3 && get("currency") == get("currency").to_ascii_lowercase();
+    let currency_ok =
+        get("currency").len() == 3 && get("currency") == get("currency").to_ascii_lowercase();
     if !amount_ok || !currency_ok {
         return Ok(stripe_error(
             StatusCode::BAD_REQUEST,
