@@ -326,7 +326,7 @@ macro_rules! reversal_of {
             let total: i64 = entries.iter().map(|e| e.2).filter(|a| *a > 0).sum();
             // What earlier reversals of it took back (the positive side of their negation).
             let taken: i64 = sqlx::query_scalar::<_, i64>(
-                "SELECT COALESCE(SUM(e.amount_minor), 0) FROM ledger_entries e JOIN ledger_transactions t ON t.id = e.transaction_id \
+                "SELECT CAST(COALESCE(SUM(e.amount_minor), 0) AS BIGINT) FROM ledger_entries e JOIN ledger_transactions t ON t.id = e.transaction_id \
                  WHERE t.reverses_id = $1 AND e.amount_minor < 0",
             )
             .bind(original)
@@ -467,10 +467,10 @@ impl Db {
         on_pool!(self, p => {
             let rows = sqlx::query(
                 "SELECT currency, \
-                   COALESCE(SUM(CASE WHEN account = $1 AND available_at > $3 THEN amount_minor ELSE 0 END), 0) AS pending, \
-                   COALESCE(SUM(CASE WHEN account = $1 AND available_at <= $3 THEN amount_minor ELSE 0 END), 0) AS available, \
-                   COALESCE(SUM(CASE WHEN account = $4 THEN amount_minor ELSE 0 END), 0) AS in_flight, \
-                   COALESCE(SUM(CASE WHEN account = $5 THEN amount_minor ELSE 0 END), 0) AS paid \
+                   CAST(COALESCE(SUM(CASE WHEN account = $1 AND available_at > $3 THEN amount_minor ELSE 0 END), 0) AS BIGINT) AS pending, \
+                   CAST(COALESCE(SUM(CASE WHEN account = $1 AND available_at <= $3 THEN amount_minor ELSE 0 END), 0) AS BIGINT) AS available, \
+                   CAST(COALESCE(SUM(CASE WHEN account = $4 THEN amount_minor ELSE 0 END), 0) AS BIGINT) AS in_flight, \
+                   CAST(COALESCE(SUM(CASE WHEN account = $5 THEN amount_minor ELSE 0 END), 0) AS BIGINT) AS paid \
                  FROM ledger_entries WHERE user_id = $2 AND account IN ($1, $4, $5) GROUP BY currency ORDER BY currency",
             )
             .bind(&creator).bind(user_id).bind(now)

@@ -591,13 +591,13 @@ impl Db {
             if let Some(pid) = purchase_id {
                 // What is left of this payment after every reversal.
                 let left: i64 = sqlx::query_scalar::<_, i64>(
-                    "SELECT COALESCE(SUM(e.amount_minor), 0) FROM ledger_entries e JOIN ledger_transactions t ON t.id = e.transaction_id \
+                    "SELECT CAST(COALESCE(SUM(e.amount_minor), 0) AS BIGINT) FROM ledger_entries e JOIN ledger_transactions t ON t.id = e.transaction_id \
                      WHERE (t.id = $1 OR t.reverses_id = $1) AND e.amount_minor < 0 AND e.account LIKE 'gateway:%'",
                 )
                 .bind(income_id)
                 .fetch_one(&mut *tx).await?;
                 let left = -left - sqlx::query_scalar::<_, i64>(
-                    "SELECT COALESCE(SUM(e.amount_minor), 0) FROM ledger_entries e JOIN ledger_transactions t ON t.id = e.transaction_id \
+                    "SELECT CAST(COALESCE(SUM(e.amount_minor), 0) AS BIGINT) FROM ledger_entries e JOIN ledger_transactions t ON t.id = e.transaction_id \
                      WHERE t.reverses_id = $1 AND e.amount_minor > 0 AND e.account LIKE 'gateway:%'",
                 )
                 .bind(income_id)

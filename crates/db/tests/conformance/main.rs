@@ -37,6 +37,7 @@ mod connectors;
 mod destinations;
 mod identities;
 mod jobs;
+mod ledger;
 mod migrate;
 mod moderation;
 mod plans;
