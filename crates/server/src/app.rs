@@ -361,28 +361,31 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         ))
         // Earnings and payouts (issue 20): reads with a profile key; what moves money or
         // changes how it is divided needs a session.
-        .routes(declare(Key(ProfileRead), routes!(earnings::earnings)))
+        .routes(declare(Key(ProfileRead), routes!(earnings::my_earnings)))
         .routes(declare(Key(ProfileRead), routes!(earnings::my_payouts)))
         .routes(declare(Session, routes!(earnings::request_payout)))
-        .routes(declare(Session, routes!(earnings::connect)))
-        .routes(declare(Session, routes!(earnings::connect_refresh)))
-        .routes(declare(Session, routes!(earnings::set_bank)))
+        .routes(declare(Session, routes!(earnings::connect_stripe)))
+        .routes(declare(Session, routes!(earnings::refresh_stripe_connect)))
+        .routes(declare(Session, routes!(earnings::set_bank_details)))
         .routes(declare(Key(ProfileRead), routes!(earnings::my_statement)))
         .routes(declare(Key(ProfileRead), routes!(earnings::my_splits)))
         .routes(declare(Session, routes!(earnings::put_split)))
-        .routes(declare(Key(ProfileRead), routes!(earnings::purchase_receipt)))
-        .routes(declare(Key(Admin), routes!(payouts::revenue)))
-        .routes(declare(Key(Admin), routes!(payouts::list)))
-        .routes(declare(Key(Admin), routes!(payouts::approve)))
-        .routes(declare(Key(Admin), routes!(payouts::reject)))
-        .routes(declare(Key(Admin), routes!(payouts::mark_paid)))
-        .routes(declare(Key(Admin), routes!(payouts::export)))
-        .routes(declare(Key(Admin), routes!(payouts::tax_rates)))
+        .routes(declare(
+            Key(ProfileRead),
+            routes!(earnings::purchase_receipt),
+        ))
+        .routes(declare(Key(Admin), routes!(payouts::admin_revenue)))
+        .routes(declare(Key(Admin), routes!(payouts::admin_payouts)))
+        .routes(declare(Key(Admin), routes!(payouts::approve_payout)))
+        .routes(declare(Key(Admin), routes!(payouts::reject_payout)))
+        .routes(declare(Key(Admin), routes!(payouts::mark_payout_paid)))
+        .routes(declare(Key(Admin), routes!(payouts::export_payouts)))
+        .routes(declare(Key(Admin), routes!(payouts::list_tax_rates)))
         .routes(declare(
             Key(Admin),
             routes!(payouts::put_tax_rate, payouts::delete_tax_rate),
         ))
-        .routes(declare(Public, routes!(payouts::connect_webhook)))
+        .routes(declare(Public, routes!(payouts::stripe_connect_webhook)))
 }
 
 /// The wildcard of `/vod/{id}/{*path}` as OpenAPI spells a parameter.

@@ -209,7 +209,10 @@ fn next_month(y: i64, m: u32) -> (i64, u32) {
 /// Your earnings: balances, income, payouts, how you are paid and your statements' months.
 #[utoipa::path(get, path = "/api/me/earnings", tag = "earnings", security(("bearer" = [])),
     responses((status = 200, body = Earnings)))]
-pub async fn earnings(State(state): State<AppState>, auth: AuthUser) -> ApiResult<Json<Earnings>> {
+pub async fn my_earnings(
+    State(state): State<AppState>,
+    auth: AuthUser,
+) -> ApiResult<Json<Earnings>> {
     let now = state.clock.now_ms();
     let uid = auth.user.id;
     let balances = state
@@ -337,7 +340,7 @@ pub struct ConnectLink {
 /// answers Stripe's onboarding page; you come back to your earnings page.
 #[utoipa::path(post, path = "/api/me/payouts/connect", tag = "earnings", security(("bearer" = [])),
     responses((status = 200, body = ConnectLink), (status = 502, body = ErrorBody), (status = 503, body = ErrorBody)))]
-pub async fn connect(
+pub async fn connect_stripe(
     State(state): State<AppState>,
     auth: AuthUser,
 ) -> ApiResult<Json<ConnectLink>> {
@@ -351,7 +354,7 @@ pub async fn connect(
 /// Read your connected account's state from Stripe (after onboarding).
 #[utoipa::path(post, path = "/api/me/payouts/connect/refresh", tag = "earnings", security(("bearer" = [])),
     responses((status = 200, body = PayoutMethod), (status = 502, body = ErrorBody), (status = 503, body = ErrorBody)))]
-pub async fn connect_refresh(
+pub async fn refresh_stripe_connect(
     State(state): State<AppState>,
     auth: AuthUser,
 ) -> ApiResult<Json<PayoutMethod>> {
@@ -373,7 +376,7 @@ pub struct BankDetails {
 /// Set your bank details (used when payouts are made by bank transfer).
 #[utoipa::path(put, path = "/api/me/payouts/bank", tag = "earnings", security(("bearer" = [])), request_body = BankDetails,
     responses((status = 200, body = PayoutMethod), (status = 422, body = ErrorBody)))]
-pub async fn set_bank(
+pub async fn set_bank_details(
     State(state): State<AppState>,
     auth: AuthUser,
     ApiJson(b): ApiJson<BankDetails>,

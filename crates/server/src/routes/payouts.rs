@@ -82,7 +82,7 @@ pub struct RevenueReport {
 /// purchases by kind (administrators).
 #[utoipa::path(get, path = "/api/admin/revenue", tag = "admin", security(("bearer" = [])),
     responses((status = 200, body = RevenueReport), (status = 403, body = ErrorBody)))]
-pub async fn revenue(State(state): State<AppState>) -> ApiResult<Json<RevenueReport>> {
+pub async fn admin_revenue(State(state): State<AppState>) -> ApiResult<Json<RevenueReport>> {
     let mut per: std::collections::BTreeMap<String, [i64; 5]> = std::collections::BTreeMap::new();
     for (acct, currency, balance) in state.db.ledger_account_totals().await? {
         let slot = if acct == account::PLATFORM_FEES {
@@ -191,7 +191,7 @@ fn statuses(s: Option<&str>) -> ApiResult<Vec<&'static str>> {
 /// The payout queue (administrators).
 #[utoipa::path(get, path = "/api/admin/payouts", tag = "admin", security(("bearer" = [])), params(PayoutFilter),
     responses((status = 200, body = AdminPayoutList), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
-pub async fn list(
+pub async fn admin_payouts(
     State(state): State<AppState>,
     Query(f): Query<PayoutFilter>,
 ) -> ApiResult<Json<AdminPayoutList>> {
@@ -232,7 +232,7 @@ pub async fn list(
     params(("id" = String, Path, description = "The payout's id")),
     responses((status = 200, body = PayoutView), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
               (status = 409, body = ErrorBody, description = "`PAYOUT_STATE` or `NO_PAYOUT_METHOD`"), (status = 502, body = ErrorBody, description = "Stripe refused the transfer; approving again retries it")))]
-pub async fn approve(
+pub async fn approve_payout(
     State(state): State<AppState>,
     auth: AuthUser,
     Path(id): Path<String>,
@@ -255,7 +255,7 @@ pub struct Rejection {
 #[utoipa::path(post, path = "/api/admin/payouts/{id}/reject", tag = "admin", security(("bearer" = [])),
     params(("id" = String, Path, description = "The payout's id")), request_body = Rejection,
     responses((status = 200, body = PayoutView), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
-pub async fn reject(
+pub async fn reject_payout(
     State(state): State<AppState>,
     auth: AuthUser,
     Path(id): Path<String>,
@@ -279,7 +279,7 @@ pub struct PaidByBank {
 #[utoipa::path(post, path = "/api/admin/payouts/{id}/paid", tag = "admin", security(("bearer" = [])),
     params(("id" = String, Path, description = "The payout's id")), request_body = PaidByBank,
     responses((status = 200, body = PayoutView), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
-pub async fn mark_paid(
+pub async fn mark_payout_paid(
     State(state): State<AppState>,
     auth: AuthUser,
     Path(id): Path<String>,
@@ -295,7 +295,7 @@ pub async fn mark_paid(
 /// dates). Recorded as the administrator's action.
 #[utoipa::path(get, path = "/api/admin/payouts/export.csv", tag = "admin", security(("bearer" = [])),
     responses((status = 200, content_type = "text/csv", description = "One row per payout to transfer"), (status = 403, body = ErrorBody)))]
-pub async fn export(State(state): State<AppState>, auth: AuthUser) -> ApiResult<Response> {
+pub async fn export_payouts(State(state): State<AppState>, auth: AuthUser) -> ApiResult<Response> {
     let rows = state.db.admin_payouts(&["approved"], 1000).await?;
     let mut out = String::from("payout_id,creator,email,account_holder,bank_details,amount,currency,requested_at,approved_at\n");
     let mut ids = Vec::with_capacity(rows.len());
@@ -372,7 +372,7 @@ async fn rates(state: &AppState) -> ApiResult<TaxRates> {
 /// Tax rates per country (administrators): the tax included in prices paid from each country.
 #[utoipa::path(get, path = "/api/admin/tax-rates", tag = "admin", security(("bearer" = [])),
     responses((status = 200, body = TaxRates), (status = 403, body = ErrorBody)))]
-pub async fn tax_rates(State(state): State<AppState>) -> ApiResult<Json<TaxRates>> {
+pub async fn list_tax_rates(State(state): State<AppState>) -> ApiResult<Json<TaxRates>> {
     Ok(Json(rates(&state).await?))
 }
 
@@ -470,7 +470,7 @@ pub struct ConnectReceived {
 #[utoipa::path(post, path = "/api/payments/stripe/connect/webhook", tag = "payments",
     request_body(content = String, content_type = "application/json", description = "Stripe's event, as sent"),
     responses((status = 200, body = ConnectReceived), (status = 400, body = ErrorBody), (status = 503, body = ErrorBody)))]
-pub async fn connect_webhook(
+pub async fn stripe_connect_webhook(
     State(state): State<AppState>,
     headers: HeaderMap,
     body: Bytes,
