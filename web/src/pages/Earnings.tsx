@@ -351,7 +351,7 @@ type Row = { handle: string; percent: string };
 
 function SplitEditor() {
   const splits = useLoad(() => api<Schemas["SplitList"]>("GET", "/api/me/splits"));
-  const videos = useLoad(() => api<Schemas["VideoList"]>("GET", "/api/videos?per_page=50").catch(() => null));
+  const videos = useLoad(() => api<Schemas["VideoList"]>("GET", "/api/videos?page=1&limit=50").catch(() => null));
   const sources = useLoad(() => api<Schemas["SourceList"]>("GET", "/api/sources").catch(() => null));
   const [scope, setScope] = useState("channel");
   const [target, setTarget] = useState("");

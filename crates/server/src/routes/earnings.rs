@@ -20,9 +20,9 @@ use utoipa::ToSchema;
 
 const DAY_MS: i64 = 86_400_000;
 
-/// Money in one currency, as minor units and as text.
+/// MoneyAmount in one currency, as minor units and as text.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct Money {
+pub struct MoneyAmount {
     /// Minor units.
     pub amount_minor: i64,
     /// As money (`9.99`).
@@ -31,8 +31,8 @@ pub struct Money {
     pub currency: String,
 }
 
-fn money(amount_minor: i64, currency: &str) -> Money {
-    Money {
+fn money(amount_minor: i64, currency: &str) -> MoneyAmount {
+    MoneyAmount {
         amount_minor,
         amount: format_money(amount_minor),
         currency: currency.to_owned(),
@@ -76,7 +76,7 @@ pub struct IncomeView {
     /// The ledger's line.
     pub memo: String,
     /// Signed.
-    pub amount: Money,
+    pub amount: MoneyAmount,
 }
 
 fn income_view(l: &IncomeLine) -> IncomeView {
@@ -101,7 +101,7 @@ pub struct KindTotal {
     /// How many.
     pub count: i64,
     /// Net to the creator.
-    pub amount: Money,
+    pub amount: MoneyAmount,
 }
 
 /// A payout as its creator sees it.
@@ -110,7 +110,7 @@ pub struct PayoutView {
     /// Public id.
     pub id: String,
     /// How much.
-    pub amount: Money,
+    pub amount: MoneyAmount,
     /// `requested`, `approved` (a bank transfer is being made), `paid` or `rejected`.
     pub status: String,
     /// `stripe` or `bank`, once decided.
@@ -732,15 +732,15 @@ pub struct PurchaseReceipt {
     /// `paid`, `refunded` or `disputed`.
     pub status: String,
     /// What was paid, tax included.
-    pub amount: Money,
+    pub amount: MoneyAmount,
     /// The tax included.
-    pub tax: Money,
+    pub tax: MoneyAmount,
     /// What the tax is called (`VAT`), if any was charged.
     pub tax_label: Option<String>,
     /// The country whose rate applied.
     pub tax_country: Option<String>,
     /// The amount before tax.
-    pub net: Money,
+    pub net: MoneyAmount,
     /// The gateway.
     pub provider: String,
     /// The gateway's payment reference.

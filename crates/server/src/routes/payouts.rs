@@ -7,7 +7,7 @@
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{ApiJson, AuthUser};
 use crate::payouts;
-use crate::routes::earnings::{csv_download, csv_field, payout_view, Money, PayoutView};
+use crate::routes::earnings::{csv_download, csv_field, payout_view, MoneyAmount, PayoutView};
 use crate::service::clock::rfc3339;
 use crate::state::AppState;
 use axum::body::Bytes;
@@ -21,8 +21,8 @@ use ferrocast_payments::{stripe, stripe_connect};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-fn money(amount_minor: i64, currency: &str) -> Money {
-    Money {
+fn money(amount_minor: i64, currency: &str) -> MoneyAmount {
+    MoneyAmount {
         amount_minor,
         amount: format_money(amount_minor),
         currency: currency.to_owned(),
@@ -35,9 +35,9 @@ pub struct KindRevenue {
     /// `tip`, `membership` or `ppv`.
     pub kind: String,
     /// What buyers paid, tax included.
-    pub gross: Money,
+    pub gross: MoneyAmount,
     /// Tax included in it.
-    pub tax: Money,
+    pub tax: MoneyAmount,
     /// Purchases.
     pub count: i64,
     /// Refunded or disputed since.
