@@ -765,11 +765,11 @@ impl Db {
     ) -> Result<Vec<IncomeByKind>, DbError> {
         on_pool!(self, p => {
             let rows = sqlx::query(
-                "SELECT COALESCE(pu.kind, t.kind) AS kind, e.currency, CAST(SUM(e.amount_minor) AS BIGINT) AS amount, COUNT(*) AS n \
+                "SELECT CASE WHEN t.kind = 'income' THEN COALESCE(pu.kind, t.kind) ELSE t.kind END AS kind, e.currency, CAST(SUM(e.amount_minor) AS BIGINT) AS amount, COUNT(*) AS n \
                  FROM ledger_entries e JOIN ledger_transactions t ON t.id = e.transaction_id \
                  LEFT JOIN purchases pu ON pu.id = t.purchase_id \
                  WHERE e.account = $1 AND e.created_at >= $2 AND t.payout_id IS NULL \
-                 GROUP BY COALESCE(pu.kind, t.kind), e.currency ORDER BY 1, 2",
+                 GROUP BY CASE WHEN t.kind = 'income' THEN COALESCE(pu.kind, t.kind) ELSE t.kind END, e.currency ORDER BY 1, 2",
             )
             .bind(account::creator(user_id)).bind(since)
             .fetch_all(p).await?;
