@@ -840,15 +840,6 @@ impl Db {
         })
     }
 
-    /// One country's tax rate.
-    pub async fn tax_rate(&self, country: &str) -> Result<Option<TaxRate>, DbError> {
-        Ok(self
-            .tax_rates()
-            .await?
-            .into_iter()
-            .find(|t| t.country == country))
-    }
-
     /// Sets a country's tax rate.
     pub async fn put_tax_rate(
         &self,

@@ -785,7 +785,7 @@ pub async fn purchase_receipt(
                 .db
                 .tax_rate(c)
                 .await?
-                .map(|r| r.label)
+                .map(|(_, label)| label)
                 .unwrap_or_else(|| "Tax".into()),
         ),
         _ => None,
