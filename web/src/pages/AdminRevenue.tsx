@@ -37,7 +37,7 @@ function Totals() {
         <div className="table-scroll">
           <table className="ledger" data-testid="revenue-by-kind">
             <thead>
-              <tr><th scope="col">Kind</th><th scope="col" className="num">Purchases</th><th scope="col" className="num">Gross</th><th scope="col" className="num">Tax</th><th scope="col" className="num">Refunded or disputed</th></tr>
+              <tr><th scope="col">Kind</th><th scope="col" className="num">Purchases</th><th scope="col" className="num">Gross</th><th scope="col" className="num">Tax</th><th scope="col" className="num">Reversed</th></tr>
             </thead>
             <tbody>
               {d.by_kind.map((k) => (

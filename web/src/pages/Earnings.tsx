@@ -23,6 +23,19 @@ const KIND: Record<string, string> = {
   payout_rejected: "Payout returned",
   income: "Income",
 };
+/** One movement's kind, in the singular. */
+const ONE: Record<string, string> = {
+  tip: "Tip",
+  membership: "Membership",
+  ppv: "Pay-per-view",
+  refund: "Refund",
+  chargeback: "Chargeback",
+  payout_request: "Payout requested",
+  payout_rejected: "Payout returned",
+  income: "Income",
+};
+/** The ledger's line when it says more than the kind does. */
+const details = (kind: string, memo: string) => (memo && !(ONE[kind] ?? kind).toLowerCase().startsWith(memo.toLowerCase()) ? memo : "");
 const STATUS: Record<string, string> = { requested: "Waiting for approval", approved: "Bank transfer on its way", paid: "Paid", rejected: "Rejected" };
 
 /** Minor units as money in a currency: "$12.50", "₹1,200.00". */
@@ -280,7 +293,7 @@ function Income({ e }: { e: Earnings }) {
                 <tr key={i}>
                   <td>{day(r.at)}</td>
                   <td>
-                    {KIND[r.kind] ?? r.kind}
+                    {ONE[r.kind] ?? r.kind}
                     {new Date(r.available_at) > new Date() && r.amount.amount_minor > 0 && <span className="badge pending" title={`Available ${day(r.available_at)}`}>held</span>}
                   </td>
                   <td className="muted">{r.from ?? ""}</td>
@@ -557,7 +570,7 @@ export function StatementPage({ month }: { month: string }) {
           <tbody>
             {d.lines.length === 0 && <tr><td colSpan={5} className="muted">No movements this month.</td></tr>}
             {d.lines.map((l, i) => (
-              <tr key={i}><td>{day(l.at)}</td><td>{KIND[l.kind] ?? l.kind}</td><td className="muted">{[l.from, l.memo].filter(Boolean).join(" · ")}</td><td className="num">{l.amount.amount} {l.amount.currency}</td><td className="num">{l.balance}</td></tr>
+              <tr key={i}><td>{day(l.at)}</td><td>{ONE[l.kind] ?? l.kind}</td><td className="muted">{[l.from, details(l.kind, l.memo)].filter(Boolean).join(" · ")}</td><td className="num">{l.amount.amount} {l.amount.currency}</td><td className="num">{l.balance}</td></tr>
             ))}
           </tbody>
         </table>
