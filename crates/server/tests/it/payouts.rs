@@ -714,6 +714,36 @@ async fn payout_by_bank_transfer(b: Backend) {
         assert!(kinds.contains(&k), "{k} recorded: {kinds:?}");
     }
 
+    // Two requests at once for 10.00 each out of 14.00 available: the creator's requests are
+    // serialised, so exactly one is taken.
+    let body = json!({"amount_minor": 1_000, "currency": "USD"});
+    let (a, b) = tokio::join!(
+        call(
+            &app,
+            "POST",
+            "/api/me/payouts",
+            Some(&creator),
+            Some(body.clone())
+        ),
+        call(&app, "POST", "/api/me/payouts", Some(&creator), Some(body)),
+    );
+    let mut statuses = [a.0, b.0];
+    statuses.sort();
+    assert_eq!(statuses, [201, 409], "{a:?} {b:?}");
+    assert_eq!(figures(&app, &creator).await, (0, 400, 1_000, 4_000));
+    let open = if a.0 == 201 { &a.1 } else { &b.1 };
+    let open = open["id"].as_str().expect("id").to_string();
+    let (s, _) = call(
+        &app,
+        "POST",
+        &format!("/api/admin/payouts/{open}/reject"),
+        Some(&admin),
+        Some(json!({"reason": "Requested twice"})),
+    )
+    .await;
+    assert_eq!(s, 200);
+    assert_eq!(figures(&app, &creator).await, (0, 1_400, 0, 4_000));
+
     // This month's statement: JSON and CSV.
     let (_, e) = call(&app, "GET", "/api/me/earnings", Some(&creator), None).await;
     let month = e["statement_months"][0]
