@@ -173,7 +173,7 @@ export function JoinButton({ handle, atLeast, compact = false }: { handle: strin
 }
 
 /** The Buy button of a pay-per-view video or stream. */
-export function BuyButton({ target, price, currency }: { target: { video_id: string } | { source_id: number }; price: number; currency: string }) {
+export function BuyButton({ handle, target, price, currency }: { handle: string; target: { video: string } | { source_id: number }; price: number; currency: string }) {
   const [open, setOpen] = useState(false);
   const [gateway, setGateway] = useState("stripe");
   const [error, setError] = useState<unknown>(null);
@@ -187,7 +187,7 @@ export function BuyButton({ target, price, currency }: { target: { video_id: str
     setBusy(true);
     setError(null);
     try {
-      await checkout({ kind: "ppv", ...target, gateway });
+      await checkout({ kind: "ppv", channel: handle, ...target, gateway });
     } catch (err) {
       setError(err);
       setBusy(false);
@@ -215,7 +215,7 @@ export function BuyButton({ target, price, currency }: { target: { video_id: str
 
 /** The player's place when the content is not the viewer's to watch yet: a lock, what it is,
  * what unlocks it, and the button that does. */
-export function LockedPlayer({ access, handle, target, poster }: { access: ContentAccess; handle?: string | null; target: { video_id: string } | { source_id: number } | null; poster?: string | null }) {
+export function LockedPlayer({ access, handle, target, poster }: { access: ContentAccess; handle?: string | null; target: { video: string } | { source_id: number } | null; poster?: string | null }) {
   const ppv = access.level === "ppv";
   return (
     <div className="locked-player" role="region" aria-label="Locked" data-testid="locked-player" style={poster ? { backgroundImage: `url(${poster})` } : undefined}>
@@ -226,8 +226,8 @@ export function LockedPlayer({ access, handle, target, poster }: { access: Conte
         <div className="locked-actions">
           {!session() ? (
             <Link href={`/login?next=${encodeURIComponent(location.pathname)}`} className="button">Sign in</Link>
-          ) : ppv && target && access.price_minor != null && access.currency ? (
-            <BuyButton target={target} price={access.price_minor} currency={access.currency} />
+          ) : ppv && target && handle && access.price_minor != null && access.currency ? (
+            <BuyButton handle={handle} target={target} price={access.price_minor} currency={access.currency} />
           ) : handle ? (
             <JoinButton handle={handle} atLeast={access.tier?.rank} />
           ) : null}

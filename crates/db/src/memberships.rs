@@ -393,10 +393,10 @@ impl Db {
     }
 
     /// Whether `user` holds a paid, unrefunded pay-per-view purchase of the stream (source)
-    /// `source_id`.
+    /// `source_id` (a purchase of one of its recordings names the source too, and does not count).
     pub async fn bought_stream(&self, user: i64, source_id: i64) -> Result<bool, DbError> {
         let n: i64 = on_pool!(self, p => sqlx::query_scalar(
-            "SELECT COUNT(*) FROM purchases WHERE buyer_id = $1 AND source_id = $2 AND kind = 'ppv' AND status = 'paid'",
+            "SELECT COUNT(*) FROM purchases WHERE buyer_id = $1 AND source_id = $2 AND video_id IS NULL AND kind = 'ppv' AND status = 'paid'",
         ).bind(user).bind(source_id).fetch_one(p).await?);
         Ok(n > 0)
     }

@@ -145,9 +145,19 @@ pub const SQLITE: &[Migration] = &[
         sql: include_str!("../migrations/sqlite/0023_monetisation.sql"),
     },
     Migration {
+        version: 24,
+        name: "tips",
+        sql: include_str!("../migrations/sqlite/0024_tips.sql"),
+    },
+    Migration {
         version: 25,
         name: "access",
         sql: include_str!("../migrations/shared/0025_access.sql"),
+    },
+    Migration {
+        version: 26,
+        name: "payouts",
+        sql: include_str!("../migrations/sqlite/0026_payouts.sql"),
     },
 ];
 
@@ -269,9 +279,19 @@ pub const POSTGRES: &[Migration] = &[
         sql: include_str!("../migrations/postgres/0023_monetisation.sql"),
     },
     Migration {
+        version: 24,
+        name: "tips",
+        sql: include_str!("../migrations/postgres/0024_tips.sql"),
+    },
+    Migration {
         version: 25,
         name: "access",
         sql: include_str!("../migrations/shared/0025_access.sql"),
+    },
+    Migration {
+        version: 26,
+        name: "payouts",
+        sql: include_str!("../migrations/postgres/0026_payouts.sql"),
     },
 ];
 

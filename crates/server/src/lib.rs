@@ -13,11 +13,13 @@ pub mod gateways;
 pub mod http_server;
 pub mod mail;
 pub mod metrics;
+pub mod payouts;
 pub mod ratelimit;
 pub mod realtime;
 pub mod routes;
 pub mod service;
 pub mod site;
+pub mod splits;
 pub mod state;
 pub mod web;
 
@@ -408,6 +410,7 @@ pub async fn start(mut config: Config) -> anyhow::Result<Running> {
         )
     })?;
     service::notify::spawn(state.notify.clone(), rx.clone());
+    service::tips::spawn(state.clone(), rx.clone());
     let socket_io = realtime::start(state.clone(), rx.clone());
     connectors::start(&state, rx.clone()).await;
     gateways::spawn_period_job(state.clone(), rx.clone());

@@ -9,6 +9,7 @@ import { Empty, Loading, Problem, useLoad } from "../ui";
 import { day, VideoCards } from "../videos";
 import { Avatar } from "../profile";
 import { ChannelSchedule } from "../schedule";
+import { ChannelGoals, TipButton } from "../tips";
 import { JoinButton, LockedPlayer } from "../memberships";
 
 type ChannelView = Schemas["ChannelView"];
@@ -120,10 +121,13 @@ function ChannelPage({ channel }: { channel: ChannelView }) {
           )}
         </div>
         <div className="channel-actions">
+          <TipButton handle={channel.handle} name={channel.display_name} />
           <JoinButton handle={channel.handle} />
           <FollowButton channel={channel} onChange={setFollowers} />
         </div>
       </header>
+
+      <ChannelGoals handle={channel.handle} />
 
       {live && (
         <section className="channel-live card" aria-labelledby="channel-live-title" data-testid="channel-live-now">

@@ -17,6 +17,8 @@ export default function Members() {
           <nav className="page-tabs" aria-label="Studio">
             <Link href="/dashboard">Streams</Link>
             <Link href="/dashboard/analytics">Analytics</Link>
+            <Link href="/dashboard/tips">Tips &amp; goals</Link>
+            <Link href="/dashboard/earnings">Earnings</Link>
             <Link href="/dashboard/members" aria-current="page">Members</Link>
           </nav>
         </div>

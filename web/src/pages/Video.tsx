@@ -51,7 +51,7 @@ function VideoPage({ video }: { video: VideoView }) {
     <article className="vod-page">
       <div className="vod-stage">
         {video.status === "ready" && !video.access.entitled ? (
-          <LockedPlayer access={video.access} handle={video.creator?.handle} target={{ video_id: video.id }} poster={p?.thumbnail} />
+          <LockedPlayer access={video.access} handle={video.creator?.handle} target={{ video: video.id }} poster={p?.thumbnail} />
         ) : video.status === "ready" && p?.hls ? (
           <VodPlayer src={p.hls} poster={p.thumbnail} strip={p.strip} title={video.title} duration={video.duration_seconds} videoId={video.id} onViews={setViews} />
         ) : (
