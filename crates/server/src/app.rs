@@ -5,9 +5,9 @@ use crate::access::declare;
 use crate::error::ApiError;
 use crate::extract::too_large;
 use crate::routes::{
-    admin, analytics, auth, browse, chat, connectors, engagement, events, health, memberships, notifications,
-    overlay, payments, playback, profiles, purchases, schedule, search, shorts, sources,
-    streams, subscriptions, tips, uploads, videos, vod, watch,
+    admin, analytics, auth, browse, chat, connectors, engagement, events, health, memberships,
+    notifications, overlay, payments, playback, profiles, purchases, schedule, search, shorts,
+    sources, streams, subscriptions, tips, uploads, videos, vod, watch,
 };
 use crate::routes::{earnings, payouts};
 use crate::state::AppState;
@@ -367,10 +367,7 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .routes(declare(Session, routes!(tips::my_overlay)))
         .routes(declare(Session, routes!(tips::rotate_overlay)))
         .routes(declare(Session, routes!(tips::test_overlay)))
-        .routes(declare(
-            Key(ProfileRead),
-            routes!(tips::my_goals),
-        ))
+        .routes(declare(Key(ProfileRead), routes!(tips::my_goals)))
         .routes(declare(Session, routes!(tips::create_goal)))
         .routes(declare(
             Session,
