@@ -1696,7 +1696,58 @@ async function notify() {
   await ctx.close();
 }
 
-const SCENARIOS = { billing, maintenance, oauth, "chat-oauth": chatOauth, seed: creatorEndsAndAdminChangesPlan, "every-page": everyPage, sharing, latency, studio, videos, "past-broadcasts": pastBroadcasts, browse, profile, search: searchAndSchedule, engage, notify, analytics };
+// A creator connects Stripe through the Connect stand-in's onboarding, requests a payout from
+// the Earnings page; an administrator approves it on Revenue and payouts (a Stripe transfer);
+// the creator's page shows it paid. Screenshots of both pages at both widths.
+async function earnings() {
+  const creator = await login(await browser.newContext({ viewport: DESKTOP }), P.accounts.creator.email);
+  creator.on("pageerror", (e) => (out.pageErrors = [...(out.pageErrors ?? []), `creator: ${e}`]));
+  await creator.getByRole("navigation", { name: "Studio" }).getByRole("link", { name: "Earnings" }).click();
+  await creator.waitForURL("**/dashboard/earnings");
+  await creator.getByTestId("balance").first().waitFor();
+  const figure = async (id) => (await creator.getByTestId(id).first().textContent()).trim();
+  out.before = { available: await figure("balance-available"), pending: await figure("balance-pending") };
+  step("earnings");
+  await creator.getByTestId("connect-stripe").click();
+  await creator.getByRole("button", { name: "Agree and submit" }).click();
+  await creator.waitForURL("**/dashboard/earnings");
+  await creator.getByTestId("stripe-method").getByText("Connected").waitFor({ timeout: 10000 });
+  step("connected");
+  await creator.getByLabel("Amount").fill("50");
+  await creator.getByTestId("request-payout").click();
+  await creator.getByTestId("earnings-notice").waitFor();
+  await creator.getByTestId("payout-status").first().filter({ hasText: "Waiting for approval" }).waitFor();
+  out.requested = { available: await figure("balance-available"), inFlight: await figure("balance-in-flight") };
+  await shot(creator, "earnings");
+  step("requested");
+
+  const admin = await login(await browser.newContext({ viewport: DESKTOP }), P.accounts.admin.email);
+  admin.on("pageerror", (e) => (out.pageErrors = [...(out.pageErrors ?? []), `admin: ${e}`]));
+  admin.on("dialog", (d) => d.accept());
+  await admin.goto(P.url + "/admin");
+  await admin.getByTestId("revenue-link").click();
+  await admin.waitForURL("**/admin/revenue");
+  const row = admin.getByTestId("payout-row").first();
+  await row.waitFor();
+  await admin.getByTestId("revenue-tiles").first().waitFor();
+  await shot(admin, "admin-revenue");
+  await row.getByTestId("approve-payout").click();
+  await admin.getByTestId("payout-done").waitFor({ timeout: 10000 });
+  out.approved = (await admin.getByTestId("payout-done").textContent()).trim();
+  await admin.getByText("No payouts waiting.").waitFor();
+  step("approved");
+
+  await creator.reload();
+  await creator.getByTestId("payout-status").first().filter({ hasText: "Paid" }).waitFor();
+  out.after = { available: await figure("balance-available"), paid: await figure("balance-paid"), inFlight: await figure("balance-in-flight") };
+  await creator.getByTestId("statements").getByRole("link", { name: "View and print" }).first().click();
+  await creator.getByTestId("statement-lines").waitFor();
+  out.statementRows = await creator.getByTestId("statement-lines").locator("tbody tr").count();
+  await shot(creator, "earnings-statement");
+  step("paid");
+}
+
+const SCENARIOS = { billing, maintenance, oauth, "chat-oauth": chatOauth, seed: creatorEndsAndAdminChangesPlan, "every-page": everyPage, sharing, latency, studio, videos, "past-broadcasts": pastBroadcasts, browse, profile, search: searchAndSchedule, engage, notify, analytics, earnings };
 
 try {
   if (P.scenario) {

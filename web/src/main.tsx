@@ -28,6 +28,10 @@ const Search = lazy(() => import("./pages/Search"));
 const Shorts = lazy(() => import("./pages/Shorts"));
 const Tips = lazy(() => import("./pages/Tips"));
 const Overlay = lazy(() => import("./pages/Overlay"));
+const Earnings = lazy(() => import("./pages/Earnings"));
+const Statement = lazy(() => import("./pages/Earnings").then((m) => ({ default: m.StatementPage })));
+const PurchaseReceipt = lazy(() => import("./pages/Earnings").then((m) => ({ default: m.PurchaseReceipt })));
+const AdminRevenue = lazy(() => import("./pages/AdminRevenue"));
 
 type Site = Schemas["SiteSettings"];
 
@@ -80,6 +84,10 @@ function App() {
   else if (path === "/dashboard/tips") page = <Tips />;
   else if (path.startsWith("/dashboard/subscription/receipts/")) page = <Receipt id={decodeURIComponent(path.slice("/dashboard/subscription/receipts/".length))} />;
   else if (path === "/admin") page = <Admin />;
+  else if (path === "/admin/revenue") page = <AdminRevenue />;
+  else if (path === "/dashboard/earnings") page = <Earnings />;
+  else if (path.startsWith("/dashboard/earnings/statements/")) page = <Statement month={decodeURIComponent(path.slice("/dashboard/earnings/statements/".length))} />;
+  else if (path.startsWith("/dashboard/purchases/receipts/")) page = <PurchaseReceipt id={decodeURIComponent(path.slice("/dashboard/purchases/receipts/".length))} />;
   else if (path === "/settings") page = <Settings />;
   else if (path === "/settings/notifications") page = <Notifications />;
   else if (path === "/unsubscribe") page = <Unsubscribe />;

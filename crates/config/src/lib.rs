@@ -118,6 +118,8 @@ pub const SETTINGS: &[Setting] = &[
     Setting { key: "recording_finish_delay_ms", default: Some("30000"), secret: false, help: "Milliseconds after a live stream ends before its recording is packaged; a republish within it continues the same recording" },
     Setting { key: "tip_min", default: Some("USD:100,INR:5000"), secret: false, help: "Smallest tip per currency, in minor units (`USD:100` is $1.00); the currencies listed are those tips are taken in" },
     Setting { key: "tip_max", default: Some("USD:50000,INR:2500000"), secret: false, help: "Largest tip per currency, in minor units (`USD:50000` is $500.00); every currency of TIP_MIN needs one" },
+    Setting { key: "payout_minimum", default: Some("1000"), secret: false, help: "Smallest payout a creator may request, in minor units of its currency (1000: 10.00 USD, 10.00 INR)" },
+    Setting { key: "stripe_connect_webhook_secret", default: None, secret: true, help: "Signing secret (`whsec_…`) of the Stripe Connect webhook endpoint /api/payments/stripe/connect/webhook (account.updated for creators' connected accounts); unset: onboarding state is read from Stripe when the creator returns" },
 ];
 
 /// A value that must not be printed. `Debug` and `Display` show `[redacted]`.
@@ -423,6 +425,10 @@ pub struct PaymentGateways {
     pub platform_fee_bps: i64,
     /// Days creators' income is held before it may be paid out.
     pub payout_hold_days: i64,
+    /// Smallest payout a creator may request, in minor units.
+    pub payout_minimum: i64,
+    /// Signing secret of the Stripe Connect webhook endpoint, if set.
+    pub stripe_connect_webhook_secret: Option<Secret<String>>,
 }
 
 /// A percentage with at most two decimals ("10", "7.5", "12.25") in basis points, 0 to 10000.
@@ -775,6 +781,19 @@ impl Layered {
                 7
             }
         };
+        let payout_minimum = match self.get("payout_minimum").unwrap_or("1000").parse::<i64>() {
+            Ok(m @ 1..=100_000_000) => m,
+            _ => {
+                problems.push(format!(
+                    "{} must be a whole number of minor units from 1 to 100000000",
+                    env_name("payout_minimum")
+                ));
+                1000
+            }
+        };
+        let stripe_connect_webhook_secret = self
+            .get("stripe_connect_webhook_secret")
+            .map(|s| Secret::new(s.to_owned()));
         let secret = |v: &mut std::vec::IntoIter<String>| Secret::new(v.next().unwrap_or_default());
         PaymentGateways {
             stripe: stripe_keys.map(|v| {
@@ -806,6 +825,8 @@ impl Layered {
             grace_days,
             platform_fee_bps,
             payout_hold_days,
+            payout_minimum,
+            stripe_connect_webhook_secret,
         }
     }
 

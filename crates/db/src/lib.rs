@@ -26,6 +26,7 @@ pub mod jobs;
 pub mod migrate;
 pub mod moderation;
 pub mod notifications;
+pub mod payouts;
 pub mod plans;
 pub mod preferences;
 pub mod purchases;

@@ -138,7 +138,8 @@ pub const SQLITE: &[Migration] = &[
         version: 22,
         name: "analytics",
         sql: include_str!("../migrations/shared/0022_analytics.sql"),
-    },    Migration {
+    },
+    Migration {
         version: 23,
         name: "monetisation",
         sql: include_str!("../migrations/sqlite/0023_monetisation.sql"),
@@ -147,6 +148,11 @@ pub const SQLITE: &[Migration] = &[
         version: 24,
         name: "tips",
         sql: include_str!("../migrations/sqlite/0024_tips.sql"),
+    },
+    Migration {
+        version: 26,
+        name: "payouts",
+        sql: include_str!("../migrations/sqlite/0026_payouts.sql"),
     },
 ];
 
@@ -261,7 +267,8 @@ pub const POSTGRES: &[Migration] = &[
         version: 22,
         name: "analytics",
         sql: include_str!("../migrations/shared/0022_analytics.sql"),
-    },    Migration {
+    },
+    Migration {
         version: 23,
         name: "monetisation",
         sql: include_str!("../migrations/postgres/0023_monetisation.sql"),
@@ -270,6 +277,11 @@ pub const POSTGRES: &[Migration] = &[
         version: 24,
         name: "tips",
         sql: include_str!("../migrations/postgres/0024_tips.sql"),
+    },
+    Migration {
+        version: 26,
+        name: "payouts",
+        sql: include_str!("../migrations/postgres/0026_payouts.sql"),
     },
 ];
 

@@ -9,6 +9,7 @@ use crate::routes::{
     overlay, payments, playback, profiles, purchases, schedule, search, shorts, sources,
     streams, subscriptions, tips, uploads, videos, vod, watch,
 };
+use crate::routes::{earnings, payouts};
 use crate::state::AppState;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
 use axum::http::{header, HeaderName, HeaderValue, Method, StatusCode};
@@ -378,6 +379,33 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         // The overlay token in the path is the credential.
         .routes(declare(Public, routes!(overlay::overlay_info)))
         .routes(declare(Public, routes!(overlay::overlay_events)))
+        // Earnings and payouts (issue 20): reads with a profile key; what moves money or
+        // changes how it is divided needs a session.
+        .routes(declare(Key(ProfileRead), routes!(earnings::my_earnings)))
+        .routes(declare(Key(ProfileRead), routes!(earnings::my_payouts)))
+        .routes(declare(Session, routes!(earnings::request_payout)))
+        .routes(declare(Session, routes!(earnings::connect_stripe)))
+        .routes(declare(Session, routes!(earnings::refresh_stripe_connect)))
+        .routes(declare(Session, routes!(earnings::set_bank_details)))
+        .routes(declare(Key(ProfileRead), routes!(earnings::my_statement)))
+        .routes(declare(Key(ProfileRead), routes!(earnings::my_splits)))
+        .routes(declare(Session, routes!(earnings::put_split)))
+        .routes(declare(
+            Key(ProfileRead),
+            routes!(earnings::purchase_receipt),
+        ))
+        .routes(declare(Key(Admin), routes!(payouts::admin_revenue)))
+        .routes(declare(Key(Admin), routes!(payouts::admin_payouts)))
+        .routes(declare(Key(Admin), routes!(payouts::approve_payout)))
+        .routes(declare(Key(Admin), routes!(payouts::reject_payout)))
+        .routes(declare(Key(Admin), routes!(payouts::mark_payout_paid)))
+        .routes(declare(Key(Admin), routes!(payouts::export_payouts)))
+        .routes(declare(Key(Admin), routes!(payouts::list_tax_rates)))
+        .routes(declare(
+            Key(Admin),
+            routes!(payouts::put_tax_rate, payouts::delete_tax_rate),
+        ))
+        .routes(declare(Public, routes!(payouts::stripe_connect_webhook)))
 }
 
 /// The wildcard of `/vod/{id}/{*path}` as OpenAPI spells a parameter.

@@ -13,11 +13,13 @@ pub mod gateways;
 pub mod http_server;
 pub mod mail;
 pub mod metrics;
+pub mod payouts;
 pub mod ratelimit;
 pub mod realtime;
 pub mod routes;
 pub mod service;
 pub mod site;
+pub mod splits;
 pub mod state;
 pub mod web;
 

@@ -21,6 +21,8 @@ pub enum Sealed<'a> {
     VapidKey,
     /// A creator's overlay token (OBS browser sources), by user id.
     OverlayToken(i64),
+    /// A creator's bank details for payouts, by user id.
+    PayoutBank(i64),
 }
 
 impl Sealed<'_> {
@@ -36,6 +38,7 @@ impl Sealed<'_> {
             Sealed::PkceVerifier(state_hash) => format!("oauth_logins.verifier:{state_hash}"),
             Sealed::VapidKey => "vapid_keys.private:1".to_string(),
             Sealed::OverlayToken(user_id) => format!("overlay_tokens.token:{user_id}"),
+            Sealed::PayoutBank(user_id) => format!("payout_accounts.bank:{user_id}"),
         }
     }
 }

@@ -18,6 +18,7 @@ mod notifications;
 mod oauth;
 mod openapi;
 mod payments;
+mod payouts;
 mod processing;
 mod realtime;
 mod recording;

@@ -2242,3 +2242,133 @@ async fn creator_analytics_in_a_real_browser() {
     assert_shots(&shots, &["dashboard-analytics"]);
     app.finish().await;
 }
+
+/// The Earnings page and the payout approval in Chromium: a creator with income (one tip past
+/// its hold, one held) connects Stripe through the Connect stand-in's onboarding and requests
+/// 50.00; an administrator approves it on Revenue and payouts (a Stripe transfer to the
+/// creator's account); the creator sees it paid and opens the month's statement.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn earnings_page_and_payout_approval() {
+    use ferrocast_db::purchases::{IncomeRules, NewPurchase, PaidPayment, PurchaseKind};
+    let browser = browser();
+    let (gw, addr) = support::checkout::start().await;
+    let app = TestApp::start_with(Backend::Sqlite, support::checkout::connect_options(addr))
+        .await
+        .expect("sqlite always runs");
+    support::checkout::set_node(&gw, &app.base);
+    support::register_user(&app, "creator@example.com", "Creator").await;
+    support::register_user(&app, "admin@example.com", "Admin").await;
+    support::register_user(&app, "fan@example.com", "Fan").await;
+    let db = app.running.as_ref().expect("running").state.db.clone();
+    let id = |email: &'static str| {
+        let db = db.clone();
+        async move { db.user_by_email(email).await.expect("db").expect("user").id }
+    };
+    let (creator, admin, fan) = (
+        id("creator@example.com").await,
+        id("admin@example.com").await,
+        id("fan@example.com").await,
+    );
+    db.set_role(admin, "admin", 0).await.expect("role");
+    for (payment, hold_ms) in [("pi_web_1", 0), ("pi_web_2", 7 * 86_400_000)] {
+        let uuid = uuid::Uuid::new_v4().to_string();
+        let p = db
+            .create_purchase(
+                &NewPurchase {
+                    uuid: &uuid,
+                    kind: PurchaseKind::Tip,
+                    buyer_id: fan,
+                    creator_id: creator,
+                    provider: "stripe",
+                    amount_minor: 10_000,
+                    currency: "USD",
+                    tax_minor: 0,
+                    tax_country: None,
+                    message: Some("love the show"),
+                    display_name: Some("Fan One"),
+                    tier_id: None,
+                    video_id: None,
+                    source_id: None,
+                },
+                ferrocast_db::now_ms(),
+            )
+            .await
+            .expect("purchase");
+        db.complete_purchase(
+            None,
+            &p,
+            &PaidPayment {
+                provider_payment_id: payment,
+                amount_minor: 10_000,
+                currency: "USD",
+                subscription: None,
+                period_end: None,
+            },
+            &IncomeRules {
+                fee_bps: 1000,
+                hold_ms,
+                membership_period_ms: 30 * 86_400_000,
+            },
+            ferrocast_db::now_ms(),
+        )
+        .await
+        .expect("income");
+    }
+    let shots = shots_dir();
+    let report = run(
+        &browser,
+        json!({
+            "url": app.url(""),
+            "shots": shots,
+            "scenario": "earnings",
+            "accounts": { "creator": { "email": "creator@example.com" }, "admin": { "email": "admin@example.com" } },
+        }),
+    )
+    .await;
+    assert_eq!(
+        report["steps"],
+        json!(["earnings", "connected", "requested", "approved", "paid"]),
+        "{report:#}"
+    );
+    assert!(
+        report.get("pageErrors").is_none(),
+        "no script errors: {report:#}"
+    );
+    let has = |v: &Value, s: &str| v.as_str().is_some_and(|t| t.contains(s));
+    assert!(
+        has(&report["before"]["available"], "90.00") && has(&report["before"]["pending"], "90.00"),
+        "{report:#}"
+    );
+    assert!(
+        has(&report["requested"]["available"], "40.00")
+            && has(&report["requested"]["inFlight"], "50.00"),
+        "{report:#}"
+    );
+    assert!(has(&report["approved"], "is paid"), "{report:#}");
+    assert!(
+        has(&report["after"]["paid"], "50.00")
+            && has(&report["after"]["inFlight"], "0.00")
+            && has(&report["after"]["available"], "40.00"),
+        "{report:#}"
+    );
+    assert!(
+        report["statementRows"].as_u64() >= Some(3),
+        "income, income, payout: {report:#}"
+    );
+    {
+        let seen = support::checkout::seen(&gw);
+        assert_eq!(seen.connect.transfers.len(), 1);
+        let f = &seen.connect.transfers[0].0;
+        assert_eq!(
+            (
+                f.get("amount").map(String::as_str),
+                f.get("destination").map(String::as_str)
+            ),
+            (Some("5000"), Some("acct_test1"))
+        );
+    }
+    let verify = db.ledger_verify().await.expect("verify");
+    assert!(verify.problems.is_empty(), "{:?}", verify.problems);
+    assert_shots(&shots, &["earnings", "admin-revenue", "earnings-statement"]);
+    app.finish().await;
+}
