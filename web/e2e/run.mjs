@@ -1790,7 +1790,124 @@ async function members() {
   step("member-plays");
 }
 
-const SCENARIOS = { billing, maintenance, oauth, "chat-oauth": chatOauth, seed: creatorEndsAndAdminChangesPlan, "every-page": everyPage, sharing, latency, studio, videos, "past-broadcasts": pastBroadcasts, browse, profile, search: searchAndSchedule, engage, notify, analytics, earnings, members };
+// Tips: the creator sets a goal and copies the overlay addresses from Tips & goals, and OBS's
+// browser sources open them (a context without a session); a viewer tips from the watch page
+// through Stripe's stand-in; the alert shows on the overlay, the creator's chat says it, and the
+// goal's bar moves, on the overlay and on the channel page.
+async function tipsScenario() {
+  const creatorCtx = await browser.newContext({ viewport: DESKTOP });
+  const creator = await login(creatorCtx, P.accounts.creator.email);
+  creator.on("pageerror", (e) => (out.pageErrors = [...(out.pageErrors ?? []), `creator: ${e}`]));
+  await creator.goto(P.url + "/dashboard/tips");
+  await creator.getByRole("heading", { name: "Tips & goals" }).waitFor();
+  await creator.getByTestId("goal-title").fill("New microphone");
+  await creator.getByTestId("goal-target").fill("50");
+  await creator.getByTestId("goal-create").click();
+  await creator.getByTestId("my-goals").getByTestId("goal").first().waitFor();
+  const alertsUrl = (await creator.getByTestId("overlay-alerts-url").textContent()).trim();
+  const goalUrl = (await creator.getByTestId("overlay-goal-url").textContent()).trim();
+  out.overlayUrls = [alertsUrl, goalUrl];
+  step("goal and overlay addresses");
+
+  // OBS: the two browser sources.
+  const obs = await browser.newContext({ viewport: { width: 800, height: 600 } });
+  const alerts = await obs.newPage();
+  alerts.on("pageerror", (e) => (out.pageErrors = [...(out.pageErrors ?? []), `alerts: ${e}`]));
+  await alerts.goto(alertsUrl);
+  await alerts.locator('[data-testid="overlay-alerts"][data-ready="yes"]').waitFor({ timeout: 15000 });
+  out.transparent = await alerts.evaluate(() => [getComputedStyle(document.documentElement).backgroundColor, getComputedStyle(document.body).backgroundColor]);
+  const goal = await obs.newPage();
+  goal.on("pageerror", (e) => (out.pageErrors = [...(out.pageErrors ?? []), `goal: ${e}`]));
+  await goal.goto(goalUrl);
+  await goal.getByTestId("goal").waitFor({ timeout: 15000 });
+  out.goalBefore = await goal.getByTestId("goal").getAttribute("data-raised");
+  step("overlays open");
+
+  // The creator's chat, on the dashboard.
+  await creator.goto(P.url + "/dashboard");
+  await creator.getByRole("heading", { name: "Chat" }).waitFor();
+
+  // A viewer tips from the watch page.
+  const viewerCtx = await browser.newContext({ viewport: DESKTOP });
+  const viewer = await login(viewerCtx, P.accounts.viewer.email);
+  viewer.on("pageerror", (e) => (out.pageErrors = [...(out.pageErrors ?? []), `viewer: ${e}`]));
+  await viewer.goto(`${P.url}/watch/${P.playbackId}`);
+  await viewer.getByTestId("watch-support").getByTestId("goal").waitFor();
+  await viewer.getByTestId("tip-button").click();
+  const dialog = viewer.getByTestId("tip-dialog");
+  await dialog.getByTestId("tip-send").waitFor();
+  await dialog.getByTestId("tip-amount").fill("12.50");
+  await dialog.getByTestId("tip-name").fill("Ada's biggest fan");
+  await dialog.getByTestId("tip-message").fill("Loved the synth solo!");
+  out.sendLabel = (await dialog.getByTestId("tip-send").textContent()).trim();
+  for (const [label, size] of [["desktop", DESKTOP], ["phone", PHONE]]) {
+    await viewer.setViewportSize(size);
+    await viewer.waitForTimeout(200);
+    await viewer.screenshot({ path: `${P.shots}/tip-dialog-${label}.png` });
+  }
+  await viewer.setViewportSize(DESKTOP);
+  await dialog.getByTestId("tip-send").click();
+  await viewer.waitForURL("**/c/pay/**");
+  out.stripePage = await viewer.locator("body").innerText();
+  step("checkout");
+  await viewer.getByRole("button", { name: "Pay" }).click();
+  await viewer.waitForURL("**checkout=success**", { timeout: 20000 });
+  step("paid");
+
+  const alert = alerts.getByTestId("overlay-alert");
+  await alert.waitFor({ timeout: 10000 });
+  out.alert = {
+    id: await alert.getAttribute("data-alert-id"),
+    shownAt: Number(await alert.getAttribute("data-shown-at")),
+    name: (await alerts.getByTestId("overlay-alert-name").textContent()).trim(),
+    amount: (await alerts.getByTestId("overlay-alert-amount").textContent()).trim(),
+    message: (await alerts.getByTestId("overlay-alert-message").textContent()).trim(),
+  };
+  await alerts.waitForTimeout(900);
+  for (const [label, size] of [["desktop", DESKTOP], ["phone", PHONE]]) {
+    await alerts.setViewportSize(size);
+    await alerts.waitForTimeout(150);
+    await alerts.screenshot({ path: `${P.shots}/overlay-alert-${label}.png`, omitBackground: true });
+  }
+  step("overlay alert");
+
+  const said = creator.locator(".message.system").filter({ hasText: "Loved the synth solo!" });
+  await said.waitFor({ timeout: 10000 });
+  out.chat = (await said.textContent()).trim();
+  await said.scrollIntoViewIfNeeded();
+  for (const [label, size] of [["desktop", DESKTOP], ["phone", PHONE]]) {
+    await creator.setViewportSize(size);
+    await creator.waitForTimeout(150);
+    await said.scrollIntoViewIfNeeded();
+    await creator.screenshot({ path: `${P.shots}/tip-chat-${label}.png` });
+  }
+  await creator.setViewportSize(DESKTOP);
+  step("chat");
+
+  await goal.locator('[data-testid="goal"][data-raised="1250"]').waitFor({ timeout: 10000 });
+  out.goalAfter = {
+    percent: (await goal.getByTestId("goal-percent").textContent()).trim(),
+    figures: (await goal.getByTestId("goal-figures").textContent()).trim(),
+  };
+  await goal.waitForTimeout(1000);
+  for (const [label, size] of [["desktop", DESKTOP], ["phone", PHONE]]) {
+    await goal.setViewportSize(size);
+    await goal.waitForTimeout(150);
+    await goal.screenshot({ path: `${P.shots}/overlay-goal-${label}.png`, omitBackground: true });
+  }
+  step("goal moved");
+
+  await viewer.goto(`${P.url}/c/${P.handle}`);
+  await viewer.locator('[data-testid="channel-goals"] [data-testid="goal"][data-raised="1250"]').waitFor({ timeout: 10000 });
+  await shot(viewer, "channel-tips");
+  await creator.goto(P.url + "/dashboard/tips");
+  await creator.getByTestId("tips-received").filter({ hasText: "Loved the synth solo!" }).waitFor({ timeout: 10000 });
+  await shot(creator, "tips-dashboard");
+  step("channel and dashboard");
+  await Promise.all([creatorCtx.close(), obs.close(), viewerCtx.close()]);
+}
+
+const SCENARIOS = { tips: tipsScenario, billing, maintenance, oauth, "chat-oauth": chatOauth, seed: creatorEndsAndAdminChangesPlan, "every-page": everyPage, sharing, latency, studio, videos, "past-broadcasts": pastBroadcasts, browse, profile, search: searchAndSchedule, engage, notify, analytics, earnings, members };
 
 try {
   if (P.scenario) {

@@ -100,7 +100,7 @@ function Stream({ playbackId, info: first }: { playbackId: string; info: Schemas
         )}
         {info.description && <Description text={info.description} />}
         {info.creator_handle && (
-          <div className="watch-support">
+          <div className="watch-support" data-testid="watch-support">
             <TipButton handle={info.creator_handle} name={info.creator} />
             <ChannelGoals handle={info.creator_handle} />
           </div>
