@@ -26,6 +26,8 @@ const Notifications = lazy(() => import("./pages/Notifications"));
 const Unsubscribe = lazy(() => import("./pages/Unsubscribe"));
 const Search = lazy(() => import("./pages/Search"));
 const Shorts = lazy(() => import("./pages/Shorts"));
+const Tips = lazy(() => import("./pages/Tips"));
+const Overlay = lazy(() => import("./pages/Overlay"));
 const Earnings = lazy(() => import("./pages/Earnings"));
 const Statement = lazy(() => import("./pages/Earnings").then((m) => ({ default: m.StatementPage })));
 const PurchaseReceipt = lazy(() => import("./pages/Earnings").then((m) => ({ default: m.PurchaseReceipt })));
@@ -79,6 +81,7 @@ function App() {
   else if (path === "/dashboard") page = <Dashboard />;
   else if (path === "/dashboard/subscription") page = <Subscription />;
   else if (path === "/dashboard/analytics") page = <Analytics />;
+  else if (path === "/dashboard/tips") page = <Tips />;
   else if (path.startsWith("/dashboard/subscription/receipts/")) page = <Receipt id={decodeURIComponent(path.slice("/dashboard/subscription/receipts/".length))} />;
   else if (path === "/admin") page = <Admin />;
   else if (path === "/admin/revenue") page = <AdminRevenue />;
@@ -108,6 +111,15 @@ function App() {
 /** The embeddable player is the player alone: no site header, no frame, no site settings. */
 function Root() {
   const path = usePath();
+  // OBS's browser source: the overlay alone, on a transparent page.
+  const overlay = /^\/overlay\/([^/]+)\/(alerts|goal)$/.exec(path);
+  if (overlay) {
+    return (
+      <Suspense fallback={null}>
+        <Overlay token={decodeURIComponent(overlay[1])} kind={overlay[2] as "alerts" | "goal"} />
+      </Suspense>
+    );
+  }
   if (path.startsWith("/embed/")) {
     return (
       <Suspense fallback={null}>

@@ -56,6 +56,19 @@ enum Command {
     },
     /// Check configuration, database, migrations, ports, ffmpeg and object storage; exit non-zero on failure.
     Doctor,
+    /// The ledger of creators' money (tips, memberships, pay-per-view, refunds, payouts).
+    Ledger {
+        #[command(subcommand)]
+        command: LedgerCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum LedgerCommand {
+    /// Recompute every transaction and balance from the ledger's entries; exit non-zero, naming
+    /// each difference, when anything does not add up (an entry edited behind the application's
+    /// back, a transaction that does not balance, a balance that is not the sum of its entries).
+    Verify,
 }
 
 #[derive(Subcommand)]
@@ -223,10 +236,38 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 );
             }
         }
+        Command::Ledger {
+            command: LedgerCommand::Verify,
+        } => return ledger_verify(&config).await,
         // Handled above, before an invalid configuration would stop us.
         Command::Doctor => {}
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `ferrocast ledger verify`: the report on standard output; failure when it found anything.
+async fn ledger_verify(config: &Config) -> anyhow::Result<ExitCode> {
+    let db = ferrocast_server::open_database(config).await?;
+    let report = db.ledger_verify().await;
+    db.close().await;
+    let report = report.context("reading the ledger failed")?;
+    println!(
+        "ledger: {} transactions, {} entries, {} account balances checked",
+        report.transactions, report.entries, report.accounts
+    );
+    if report.problems.is_empty() {
+        println!("ledger verified: every transaction balances and every balance is the sum of its entries");
+        return Ok(ExitCode::SUCCESS);
+    }
+    for p in &report.problems {
+        println!("DIFFERENCE: {p}");
+    }
+    eprintln!(
+        "error: the ledger does not verify ({} difference{}); see above",
+        report.problems.len(),
+        if report.problems.len() == 1 { "" } else { "s" }
+    );
+    Ok(ExitCode::FAILURE)
 }
 
 async fn ferrocast_db_connect(config: &Config) -> anyhow::Result<String> {

@@ -20,6 +20,7 @@ pub mod connectors;
 pub mod destinations;
 pub mod engagement;
 pub mod follows;
+pub mod gateway_purchases;
 pub mod identities;
 pub mod jobs;
 pub mod migrate;
@@ -33,6 +34,7 @@ pub mod schedule;
 pub mod search;
 pub mod site;
 pub mod sources;
+pub mod tips;
 pub mod uploads;
 pub mod videos;
 

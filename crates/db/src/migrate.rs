@@ -145,6 +145,11 @@ pub const SQLITE: &[Migration] = &[
         sql: include_str!("../migrations/sqlite/0023_monetisation.sql"),
     },
     Migration {
+        version: 24,
+        name: "tips",
+        sql: include_str!("../migrations/sqlite/0024_tips.sql"),
+    },
+    Migration {
         version: 26,
         name: "payouts",
         sql: include_str!("../migrations/sqlite/0026_payouts.sql"),
@@ -267,6 +272,11 @@ pub const POSTGRES: &[Migration] = &[
         version: 23,
         name: "monetisation",
         sql: include_str!("../migrations/postgres/0023_monetisation.sql"),
+    },
+    Migration {
+        version: 24,
+        name: "tips",
+        sql: include_str!("../migrations/postgres/0024_tips.sql"),
     },
     Migration {
         version: 26,

@@ -215,6 +215,10 @@ pub struct Reversal<'a> {
     pub id: &'a str,
     /// Minor units taken back; `None`: all that is left of the payment.
     pub amount_minor: Option<i64>,
+    /// `amount_minor` is the gateway's running total taken back from the payment so far (Stripe's
+    /// `amount_refunded`), not this reversal's own amount: it takes what the total adds to the
+    /// reversals before it (nothing when it adds nothing), whatever order they arrive in.
+    pub running_total: bool,
 }
 
 /// The ledger reference of a gateway payment's income.
@@ -548,6 +552,14 @@ impl Db {
         let reference = format!("{kind}:{provider}:{}", r.id);
         on_pool!(self, p => {
             let mut tx = p.begin().await?;
+            // A write first: SQLite takes its write lock here (a transaction that read first
+            // cannot take it once another connection has written: "database is locked" at
+            // once, whatever the busy timeout), and PostgreSQL queues reversals of one purchase.
+            sqlx::query(
+                "UPDATE purchases SET status = status WHERE id = (SELECT purchase_id FROM ledger_transactions WHERE reference = $1)",
+            )
+            .bind(&income_ref)
+            .execute(&mut *tx).await?;
             let income = sqlx::query("SELECT id, purchase_id FROM ledger_transactions WHERE reference = $1")
                 .bind(&income_ref)
                 .fetch_optional(&mut *tx).await?;
@@ -582,7 +594,26 @@ impl Db {
                 return Ok(PurchaseApplied::Duplicate);
             }
             let memo = if r.chargeback { "chargeback" } else { "refund" };
-            let Some(t) = reversal_of!(tx, income_id, r.amount_minor, reference.clone(), kind.to_owned(), memo.to_owned())? else {
+            let part = if r.running_total {
+                let taken: i64 = sqlx::query_scalar::<_, i64>(
+                    "SELECT CAST(COALESCE(SUM(e.amount_minor), 0) AS BIGINT) FROM ledger_entries e JOIN ledger_transactions t ON t.id = e.transaction_id \
+                     WHERE t.reverses_id = $1 AND e.amount_minor < 0",
+                )
+                .bind(income_id)
+                .fetch_one(&mut *tx).await?
+                .abs();
+                match r.amount_minor {
+                    Some(total) if total > taken => Some(total - taken),
+                    _ => {
+                        // An earlier (or larger) total was applied already.
+                        tx.commit().await?;
+                        return Ok(PurchaseApplied::Duplicate);
+                    }
+                }
+            } else {
+                r.amount_minor
+            };
+            let Some(t) = reversal_of!(tx, income_id, part, reference.clone(), kind.to_owned(), memo.to_owned())? else {
                 // Nothing left of it to take back (refunded already, then disputed).
                 tx.commit().await?;
                 return Ok(PurchaseApplied::Duplicate);

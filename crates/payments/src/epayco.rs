@@ -85,6 +85,13 @@ impl Outcome {
     }
 }
 
+/// Whether an outcome code says a payment ePayco had accepted was taken back (6,
+/// `Reversada`: refunded or charged back). For a payment that was never accepted it means
+/// nothing was taken ([`Outcome::Failed`]).
+pub fn reversed(code: i64) -> bool {
+    code == 6
+}
+
 /// ePayco's word for an outcome code (`x_cod_response`), as its documentation lists them.
 pub fn response_word(code: i64) -> &'static str {
     match code {
@@ -374,6 +381,7 @@ mod tests {
             ]
         );
         assert!(parse_validation(br#"{"success":false,"data":{}}"#).is_err());
+        assert!(reversed(6) && !reversed(1) && !reversed(2));
     }
 
     #[test]

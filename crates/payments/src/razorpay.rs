@@ -97,15 +97,65 @@ pub struct Payment {
     pub status: String,
 }
 
+/// A refund as a `refund.*` webhook reports it (`payload.refund.entity`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refund {
+    /// `rfnd_…`: one refund; a payment can have several (partial) refunds.
+    pub id: String,
+    /// The payment refunded.
+    pub payment_id: String,
+    /// Minor units this refund returns.
+    pub amount: i64,
+    /// ISO code.
+    pub currency: String,
+    /// `pending`, `processed` or `failed`.
+    pub status: String,
+}
+
+/// A dispute (chargeback) as a `payment.dispute.*` webhook reports it
+/// (`payload.dispute.entity`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Dispute {
+    /// `disp_…`.
+    pub id: String,
+    /// The payment disputed.
+    pub payment_id: String,
+    /// Minor units disputed.
+    pub amount: i64,
+    /// ISO code.
+    pub currency: String,
+    /// `retrieval`, `chargeback`, `pre_arbitration`, `arbitration`, `fraud`.
+    pub phase: String,
+    /// `open`, `under_review`, `won`, `lost`, `closed`.
+    pub status: String,
+}
+
 /// A webhook event.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Event {
-    /// `payment.captured`, `payment.failed`, `order.paid`, …
+    /// `payment.captured`, `payment.failed`, `order.paid`, `refund.processed`,
+    /// `payment.dispute.created`, …
     pub kind: String,
     /// When Razorpay created it (Unix seconds).
     pub created_at: i64,
     /// The payment it concerns, if any.
     pub payment: Option<Payment>,
+    /// The refund it concerns (`refund.*`).
+    pub refund: Option<Refund>,
+    /// The dispute it concerns (`payment.dispute.*`).
+    pub dispute: Option<Dispute>,
+}
+
+/// Bounded text of a field.
+fn short(v: &Value, max: usize) -> Option<String> {
+    v.as_str()
+        .filter(|s| !s.is_empty())
+        .map(|s| s.chars().take(max).collect())
+}
+
+/// A non-negative amount in minor units; `None` when absent or negative.
+fn amount(v: &Value) -> Option<i64> {
+    v.as_i64().filter(|a| *a >= 0)
 }
 
 /// Parses a webhook body (after its signature was checked).
@@ -131,10 +181,41 @@ pub fn parse_event(payload: &[u8]) -> Result<Event, ParseError> {
             .take(32)
             .collect(),
     });
+    let r = &v["payload"]["refund"]["entity"];
+    let refund = match (short(&r["id"], 64), short(&r["payment_id"], 64)) {
+        (Some(id), Some(payment_id)) => Some(Refund {
+            id,
+            payment_id,
+            amount: amount(&r["amount"])
+                .ok_or_else(|| ParseError::Malformed("refund without an amount".into()))?,
+            currency: short(&r["currency"], 8)
+                .unwrap_or_default()
+                .to_ascii_uppercase(),
+            status: short(&r["status"], 32).unwrap_or_default(),
+        }),
+        _ => None,
+    };
+    let d = &v["payload"]["dispute"]["entity"];
+    let dispute = match (short(&d["id"], 64), short(&d["payment_id"], 64)) {
+        (Some(id), Some(payment_id)) => Some(Dispute {
+            id,
+            payment_id,
+            amount: amount(&d["amount"])
+                .ok_or_else(|| ParseError::Malformed("dispute without an amount".into()))?,
+            currency: short(&d["currency"], 8)
+                .unwrap_or_default()
+                .to_ascii_uppercase(),
+            phase: short(&d["phase"], 32).unwrap_or_default(),
+            status: short(&d["status"], 32).unwrap_or_default(),
+        }),
+        _ => None,
+    };
     Ok(Event {
         kind: kind.to_owned(),
         created_at: v["created_at"].as_i64().unwrap_or(0),
         payment,
+        refund,
+        dispute,
     })
 }
 
@@ -219,6 +300,53 @@ mod tests {
             ),
             "amount too small"
         );
+    }
+
+    #[test]
+    fn refunds_and_disputes_are_read_as_razorpay_documents_them() {
+        // Shapes from Razorpay's "Refunds Webhook Events" and "Disputes" sample payloads.
+        let r = parse_event(br#"{"entity":"event","account_id":"acc_E7OQJcEANmBHTC","event":"refund.processed","contains":["refund","payment"],"payload":{"refund":{"entity":{"id":"rfnd_FS8TWyPrCsa0OB","entity":"refund","amount":50000,"currency":"INR","payment_id":"pay_FPoJKWQQ8lK13n","notes":{},"receipt":null,"created_at":1597734071,"status":"processed","speed_processed":"normal"}},"payment":{"entity":{"id":"pay_FPoJKWQQ8lK13n","entity":"payment","amount":500000,"currency":"INR","status":"refunded","order_id":"order_FPoIeimWki9j8A","amount_refunded":50000,"refund_status":"partial","captured":true}}},"created_at":1597734074}"#).expect("event");
+        let refund = r.refund.expect("refund");
+        assert_eq!(
+            (
+                refund.id.as_str(),
+                refund.payment_id.as_str(),
+                refund.amount,
+                refund.currency.as_str(),
+                refund.status.as_str()
+            ),
+            (
+                "rfnd_FS8TWyPrCsa0OB",
+                "pay_FPoJKWQQ8lK13n",
+                50000,
+                "INR",
+                "processed"
+            )
+        );
+        assert_eq!(
+            r.payment.expect("payment").order_id.as_deref(),
+            Some("order_FPoIeimWki9j8A")
+        );
+        let d = parse_event(br#"{"entity":"event","event":"payment.dispute.created","contains":["payment","dispute"],"payload":{"payment":{"entity":{"id":"pay_EsyWjHrfzb59eR","entity":"payment","amount":10000,"currency":"INR","status":"captured","order_id":"order_1"}},"dispute":{"entity":{"id":"disp_AHfqOvkldwsbqt","entity":"dispute","payment_id":"pay_EsyWjHrfzb59eR","amount":10000,"currency":"INR","amount_deducted":0,"reason_code":"chargeback","respond_by":1590604200,"status":"open","phase":"chargeback","created_at":1590059211}}},"created_at":1590059211}"#).expect("event");
+        let dispute = d.dispute.expect("dispute");
+        assert_eq!(
+            (
+                dispute.id.as_str(),
+                dispute.payment_id.as_str(),
+                dispute.amount,
+                dispute.phase.as_str(),
+                dispute.status.as_str()
+            ),
+            (
+                "disp_AHfqOvkldwsbqt",
+                "pay_EsyWjHrfzb59eR",
+                10000,
+                "chargeback",
+                "open"
+            )
+        );
+        assert!(d.refund.is_none());
+        assert!(parse_event(br#"{"event":"refund.processed","payload":{"refund":{"entity":{"id":"rfnd_1","payment_id":"pay_1","amount":-5}}}}"#).is_err());
     }
 
     proptest! {

@@ -129,6 +129,14 @@ pub struct CheckoutCompleted {
     pub currency: String,
     /// `paid`, `unpaid` or `no_payment_required`.
     pub payment_status: String,
+    /// `payment` (a one-time purchase) or `subscription`.
+    pub mode: String,
+    /// `pi_…`: the payment of a session in payment mode (refunds and disputes name it).
+    pub payment_intent: Option<String>,
+    /// `in_…`: the first invoice of a session in subscription mode.
+    pub invoice: Option<String>,
+    /// `metadata.purchase`: the ferrocast purchase (tip, membership, pay-per-view) it pays.
+    pub purchase: Option<String>,
 }
 
 /// Reads `checkout.session.completed`'s object.
@@ -142,7 +150,22 @@ pub fn checkout_completed(o: &Value) -> Result<CheckoutCompleted, ParseError> {
         amount_total: o["amount_total"].as_i64().unwrap_or(0),
         currency: text(o, "currency").unwrap_or_default().to_ascii_uppercase(),
         payment_status: text(o, "payment_status").unwrap_or_default(),
+        mode: text(o, "mode").unwrap_or_default(),
+        payment_intent: id_of(&o["payment_intent"]),
+        invoice: id_of(&o["invoice"]),
+        purchase: text(&o["metadata"], "purchase"),
     })
+}
+
+/// The id of a field that Stripe sends as an id or, when expanded, as the object.
+fn id_of(v: &Value) -> Option<String> {
+    match v {
+        Value::String(_) => v.as_str(),
+        Value::Object(_) => v["id"].as_str(),
+        _ => None,
+    }
+    .filter(|s| !s.is_empty() && s.len() <= 255)
+    .map(str::to_owned)
 }
 
 /// What a subscription event says.
@@ -163,6 +186,8 @@ pub struct Subscription {
     pub cancel_at_period_end: bool,
     /// `metadata.order`, the ferrocast order that created it.
     pub order: Option<String>,
+    /// `metadata.purchase`, the ferrocast membership purchase that created it.
+    pub purchase: Option<String>,
 }
 
 /// Reads a `customer.subscription.*` event's object.
@@ -177,6 +202,7 @@ pub fn subscription(o: &Value) -> Result<Subscription, ParseError> {
         current_period_end: period("current_period_end"),
         cancel_at_period_end: o["cancel_at_period_end"].as_bool().unwrap_or(false),
         order: text(&o["metadata"], "order"),
+        purchase: text(&o["metadata"], "purchase"),
     })
 }
 
@@ -201,6 +227,14 @@ pub struct Invoice {
     /// (`parent.subscription_details.metadata`; `subscription_details.metadata` before API
     /// version 2025-03-31; invoices created from June 2023 on): the ferrocast order behind it.
     pub order: Option<String>,
+    /// `metadata.purchase` of the subscription it bills, where the order's is: the ferrocast
+    /// membership purchase behind it.
+    pub purchase: Option<String>,
+    /// `pi_…` that paid it: the invoice's `payment_intent` before API version 2025-03-31, else
+    /// the first of its `payments` where they are included.
+    pub payment_intent: Option<String>,
+    /// `subscription_create` (the first), `subscription_cycle` (a renewal), …
+    pub billing_reason: Option<String>,
 }
 
 /// Reads an `invoice.*` event's object (the subscription id where either API version puts it).
@@ -208,8 +242,12 @@ pub fn invoice(o: &Value) -> Result<Invoice, ParseError> {
     let subscription = text(o, "subscription")
         .or_else(|| text(&o["parent"]["subscription_details"], "subscription"));
     let line_end = o["lines"]["data"][0]["period"]["end"].as_i64();
-    let order = text(&o["parent"]["subscription_details"]["metadata"], "order")
-        .or_else(|| text(&o["subscription_details"]["metadata"], "order"));
+    let metadata = |key: &str| {
+        text(&o["parent"]["subscription_details"]["metadata"], key)
+            .or_else(|| text(&o["subscription_details"]["metadata"], key))
+    };
+    let payment_intent = id_of(&o["payment_intent"])
+        .or_else(|| id_of(&o["payments"]["data"][0]["payment"]["payment_intent"]));
     Ok(Invoice {
         id: text(o, "id").ok_or_else(|| ParseError::Malformed("invoice without id".into()))?,
         customer: text(o, "customer"),
@@ -218,7 +256,10 @@ pub fn invoice(o: &Value) -> Result<Invoice, ParseError> {
         amount_due: o["amount_due"].as_i64().unwrap_or(0),
         currency: text(o, "currency").unwrap_or_default().to_ascii_uppercase(),
         period_end: line_end.or_else(|| o["period_end"].as_i64()),
-        order,
+        order: metadata("order"),
+        purchase: metadata("purchase"),
+        payment_intent,
+        billing_reason: text(o, "billing_reason"),
     })
 }
 
@@ -281,6 +322,172 @@ pub fn checkout_form(r: &CheckoutRequest<'_>) -> Vec<(String, String)> {
         f.push(("customer_email".into(), e.to_owned()));
     }
     f
+}
+
+/// What a creator's Checkout sells: one payment (a tip, a pay-per-view), or a subscription (a
+/// membership, billed every `interval`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PurchaseMode<'a> {
+    /// `mode=payment`: charged once.
+    Payment,
+    /// `mode=subscription`: charged every `interval` (`month`) until canceled.
+    Subscription {
+        /// `month` or `year`.
+        interval: &'a str,
+    },
+}
+
+/// A viewer's purchase from a creator, to pay through Checkout.
+#[derive(Debug, Clone)]
+pub struct PurchaseCheckout<'a> {
+    /// One payment or a subscription.
+    pub mode: PurchaseMode<'a>,
+    /// Minor units (per period for a subscription).
+    pub unit_amount: i64,
+    /// ISO code.
+    pub currency: &'a str,
+    /// What the buyer sees ("Tip for Ada", "Gold membership of Ada").
+    pub product_name: &'a str,
+    /// ferrocast's purchase UUID: comes back as `client_reference_id` and as `metadata.purchase`
+    /// on the session, and on the PaymentIntent or subscription it creates (so that refunds,
+    /// disputes and renewals name it too).
+    pub purchase: &'a str,
+    /// The buyer's email, to prefill Checkout.
+    pub customer_email: Option<&'a str>,
+    /// Where Stripe sends the buyer after paying.
+    pub success_url: &'a str,
+    /// Where Stripe sends the buyer who gives up.
+    pub cancel_url: &'a str,
+}
+
+/// The form body of `POST /v1/checkout/sessions` for a purchase: `mode=payment` with
+/// `payment_intent_data[metadata][purchase]`, or `mode=subscription` with a recurring price and
+/// `subscription_data[metadata][purchase]`.
+pub fn purchase_checkout_form(r: &PurchaseCheckout<'_>) -> Vec<(String, String)> {
+    let mut f: Vec<(String, String)> = vec![
+        ("line_items[0][quantity]".into(), "1".into()),
+        (
+            "line_items[0][price_data][currency]".into(),
+            r.currency.to_ascii_lowercase(),
+        ),
+        (
+            "line_items[0][price_data][unit_amount]".into(),
+            r.unit_amount.to_string(),
+        ),
+        (
+            "line_items[0][price_data][product_data][name]".into(),
+            r.product_name.to_owned(),
+        ),
+        ("client_reference_id".into(), r.purchase.to_owned()),
+        ("metadata[purchase]".into(), r.purchase.to_owned()),
+        ("success_url".into(), r.success_url.to_owned()),
+        ("cancel_url".into(), r.cancel_url.to_owned()),
+    ];
+    match r.mode {
+        PurchaseMode::Payment => {
+            f.insert(0, ("mode".into(), "payment".into()));
+            f.push((
+                "payment_intent_data[metadata][purchase]".into(),
+                r.purchase.to_owned(),
+            ));
+        }
+        PurchaseMode::Subscription { interval } => {
+            f.insert(0, ("mode".into(), "subscription".into()));
+            f.push((
+                "line_items[0][price_data][recurring][interval]".into(),
+                interval.to_owned(),
+            ));
+            f.push((
+                "subscription_data[metadata][purchase]".into(),
+                r.purchase.to_owned(),
+            ));
+        }
+    }
+    if let Some(e) = r.customer_email {
+        f.push(("customer_email".into(), e.to_owned()));
+    }
+    f
+}
+
+/// What a `charge.refunded` event says: the charge, with how much of it has been refunded so far
+/// (Stripe sends one such event per refund, each with the running total).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Charge {
+    /// `ch_…`.
+    pub id: String,
+    /// `pi_…` it belongs to.
+    pub payment_intent: Option<String>,
+    /// `in_…` it paid (before API version 2025-03-31; later versions leave it out).
+    pub invoice: Option<String>,
+    /// Minor units charged.
+    pub amount: i64,
+    /// Minor units refunded so far, all refunds together.
+    pub amount_refunded: i64,
+    /// ISO code, upper case.
+    pub currency: String,
+    /// Whether it is refunded in full.
+    pub refunded: bool,
+    /// `metadata.purchase`, where the charge carries it.
+    pub purchase: Option<String>,
+}
+
+/// Reads a `charge.*` event's object.
+pub fn charge(o: &Value) -> Result<Charge, ParseError> {
+    let amount = o["amount"].as_i64().unwrap_or(0);
+    let refunded_so_far = o["amount_refunded"].as_i64().unwrap_or(0);
+    if amount < 0 || refunded_so_far < 0 || refunded_so_far > amount {
+        return Err(ParseError::Malformed(
+            "charge with a refunded amount outside 0..=amount".into(),
+        ));
+    }
+    Ok(Charge {
+        id: text(o, "id").ok_or_else(|| ParseError::Malformed("charge without id".into()))?,
+        payment_intent: id_of(&o["payment_intent"]),
+        invoice: id_of(&o["invoice"]),
+        amount,
+        amount_refunded: refunded_so_far,
+        currency: text(o, "currency").unwrap_or_default().to_ascii_uppercase(),
+        refunded: o["refunded"].as_bool().unwrap_or(false),
+        purchase: text(&o["metadata"], "purchase"),
+    })
+}
+
+/// What a `charge.dispute.*` event says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Dispute {
+    /// `du_…`/`dp_…`.
+    pub id: String,
+    /// `ch_…` disputed.
+    pub charge: Option<String>,
+    /// `pi_…` disputed.
+    pub payment_intent: Option<String>,
+    /// Minor units disputed (taken back from the merchant while it is open).
+    pub amount: i64,
+    /// ISO code, upper case.
+    pub currency: String,
+    /// `warning_needs_response`, `needs_response`, `under_review`, `won`, `lost`, …
+    pub status: String,
+    /// The buyer's bank's reason (`fraudulent`, `product_not_received`, …).
+    pub reason: String,
+}
+
+/// Reads a `charge.dispute.*` event's object.
+pub fn dispute(o: &Value) -> Result<Dispute, ParseError> {
+    let amount = o["amount"].as_i64().unwrap_or(0);
+    if amount < 0 {
+        return Err(ParseError::Malformed(
+            "dispute with a negative amount".into(),
+        ));
+    }
+    Ok(Dispute {
+        id: text(o, "id").ok_or_else(|| ParseError::Malformed("dispute without id".into()))?,
+        charge: id_of(&o["charge"]),
+        payment_intent: id_of(&o["payment_intent"]),
+        amount,
+        currency: text(o, "currency").unwrap_or_default().to_ascii_uppercase(),
+        status: text(o, "status").unwrap_or_default(),
+        reason: text(o, "reason").unwrap_or_default(),
+    })
 }
 
 /// The `id` and `url` of a created Checkout or portal session.
@@ -422,11 +629,124 @@ mod tests {
         assert_eq!(get("customer_email"), Some("a@example.com"));
     }
 
+    #[test]
+    fn purchase_checkouts_in_payment_and_subscription_mode() {
+        let base = PurchaseCheckout {
+            mode: PurchaseMode::Payment,
+            unit_amount: 500,
+            currency: "USD",
+            product_name: "Tip for Ada",
+            purchase: "p-1",
+            customer_email: Some("v@example.com"),
+            success_url: "https://x/ok",
+            cancel_url: "https://x/no",
+        };
+        let get = |f: &[(String, String)], k: &str| {
+            f.iter().find(|(key, _)| key == k).map(|(_, v)| v.clone())
+        };
+        let once = purchase_checkout_form(&base);
+        assert_eq!(get(&once, "mode").as_deref(), Some("payment"));
+        assert_eq!(get(&once, "client_reference_id").as_deref(), Some("p-1"));
+        assert_eq!(get(&once, "metadata[purchase]").as_deref(), Some("p-1"));
+        assert_eq!(
+            get(&once, "payment_intent_data[metadata][purchase]").as_deref(),
+            Some("p-1")
+        );
+        assert_eq!(
+            get(&once, "line_items[0][price_data][recurring][interval]"),
+            None
+        );
+        assert_eq!(get(&once, "subscription_data[metadata][purchase]"), None);
+        let monthly = purchase_checkout_form(&PurchaseCheckout {
+            mode: PurchaseMode::Subscription { interval: "month" },
+            ..base
+        });
+        assert_eq!(get(&monthly, "mode").as_deref(), Some("subscription"));
+        assert_eq!(
+            get(&monthly, "line_items[0][price_data][recurring][interval]").as_deref(),
+            Some("month")
+        );
+        assert_eq!(
+            get(&monthly, "subscription_data[metadata][purchase]").as_deref(),
+            Some("p-1")
+        );
+        assert_eq!(
+            get(&monthly, "payment_intent_data[metadata][purchase]"),
+            None
+        );
+    }
+
+    #[test]
+    fn sessions_refunds_and_disputes_name_the_payment() {
+        let paid = checkout_completed(&serde_json::json!({"id":"cs_1","object":"checkout.session","mode":"payment","client_reference_id":"p-1","payment_intent":"pi_1","amount_total":500,"currency":"usd","payment_status":"paid","metadata":{"purchase":"p-1"}})).expect("session");
+        assert_eq!(
+            (
+                paid.mode.as_str(),
+                paid.payment_intent.as_deref(),
+                paid.purchase.as_deref(),
+                paid.invoice
+            ),
+            ("payment", Some("pi_1"), Some("p-1"), None)
+        );
+        let sub = checkout_completed(&serde_json::json!({"id":"cs_2","mode":"subscription","subscription":"sub_1","invoice":{"id":"in_1","object":"invoice"},"payment_intent":null})).expect("session");
+        assert_eq!(
+            (sub.invoice.as_deref(), sub.payment_intent),
+            (Some("in_1"), None)
+        );
+
+        let c = charge(&serde_json::json!({"id":"ch_1","object":"charge","payment_intent":"pi_1","amount":500,"amount_refunded":200,"currency":"usd","refunded":false})).expect("charge");
+        assert_eq!(
+            (
+                c.payment_intent.as_deref(),
+                c.amount,
+                c.amount_refunded,
+                c.refunded,
+                c.currency.as_str()
+            ),
+            (Some("pi_1"), 500, 200, false, "USD")
+        );
+        assert!(
+            charge(&serde_json::json!({"id":"ch_2","amount":500,"amount_refunded":501})).is_err()
+        );
+        assert!(charge(&serde_json::json!({"amount":5})).is_err());
+
+        let d = dispute(&serde_json::json!({"id":"du_1","object":"dispute","charge":"ch_1","payment_intent":"pi_1","amount":500,"currency":"usd","status":"needs_response","reason":"fraudulent"})).expect("dispute");
+        assert_eq!(
+            (
+                d.charge.as_deref(),
+                d.payment_intent.as_deref(),
+                d.amount,
+                d.status.as_str()
+            ),
+            (Some("ch_1"), Some("pi_1"), 500, "needs_response")
+        );
+
+        let renewal = invoice(&serde_json::json!({"id":"in_2","billing_reason":"subscription_cycle","payment_intent":"pi_9","parent":{"subscription_details":{"subscription":"sub_1","metadata":{"purchase":"p-2"}}}})).expect("invoice");
+        assert_eq!(
+            (
+                renewal.purchase.as_deref(),
+                renewal.payment_intent.as_deref(),
+                renewal.billing_reason.as_deref(),
+                renewal.order
+            ),
+            (Some("p-2"), Some("pi_9"), Some("subscription_cycle"), None)
+        );
+        let basil = invoice(&serde_json::json!({"id":"in_3","payments":{"data":[{"payment":{"type":"payment_intent","payment_intent":"pi_10"}}]}})).expect("invoice");
+        assert_eq!(basil.payment_intent.as_deref(), Some("pi_10"));
+        let s = subscription(
+            &serde_json::json!({"id":"sub_1","status":"canceled","metadata":{"purchase":"p-2"}}),
+        )
+        .expect("sub");
+        assert_eq!((s.purchase.as_deref(), s.order), (Some("p-2"), None));
+    }
+
     proptest! {
         #[test]
         fn arbitrary_headers_and_bodies_never_verify_or_panic(header in ".{0,200}", body in proptest::collection::vec(any::<u8>(), 0..256)) {
             prop_assert!(verify(Some(&header), &body, SECRET, 0, 300).is_err());
-            let _ = parse_event(&body);
+            if let Ok(e) = parse_event(&body) {
+                let _ = (checkout_completed(&e.object), invoice(&e.object), charge(&e.object), dispute(&e.object));
+            }
         }
 
         #[test]

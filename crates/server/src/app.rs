@@ -6,8 +6,8 @@ use crate::error::ApiError;
 use crate::extract::too_large;
 use crate::routes::{
     admin, analytics, auth, browse, chat, connectors, engagement, events, health, notifications,
-    payments, playback, profiles, schedule, search, shorts, sources, streams, subscriptions,
-    uploads, videos, vod, watch,
+    overlay, payments, playback, profiles, purchases, schedule, search, shorts, sources,
+    streams, subscriptions, tips, uploads, videos, vod, watch,
 };
 use crate::routes::{earnings, payouts};
 use crate::state::AppState;
@@ -39,7 +39,7 @@ pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 #[openapi(
     info(title = "ferrocast API", description = "Live streaming and creator platform. Errors are `{\"error\",\"details\",\"code\"}`."),
     modifiers(&BearerAuth),
-    tags((name = "auth", description = "Accounts, sessions, two-factor, API keys"), (name = "sources", description = "Stream sources: stream keys and playback ids"), (name = "streams", description = "Live state, destinations' pushes, usage, events; administrators' view"), (name = "subscriptions", description = "Plans, subscription and limits"), (name = "chat", description = "Chat history; live chat is Socket.IO at /socket.io/"), (name = "playback", description = "Public playback by playback id: HLS and HTTP-FLV; videos' objects at /vod"), (name = "videos", description = "Recordings, uploads (tus 1.0 at /api/uploads) and their library"), (name = "profiles", description = "Profiles (handle, bio, links, avatar, banner) and public channels"), (name = "notifications", description = "In-app notifications, preferences, email unsubscribe, Web Push subscriptions"), (name = "operations", description = "Health and metrics"))
+    tags((name = "auth", description = "Accounts, sessions, two-factor, API keys"), (name = "sources", description = "Stream sources: stream keys and playback ids"), (name = "streams", description = "Live state, destinations' pushes, usage, events; administrators' view"), (name = "subscriptions", description = "Plans, subscription and limits"), (name = "chat", description = "Chat history; live chat is Socket.IO at /socket.io/"), (name = "playback", description = "Public playback by playback id: HLS and HTTP-FLV; videos' objects at /vod"), (name = "videos", description = "Recordings, uploads (tus 1.0 at /api/uploads) and their library"), (name = "profiles", description = "Profiles (handle, bio, links, avatar, banner) and public channels"), (name = "notifications", description = "In-app notifications, preferences, email unsubscribe, Web Push subscriptions"), (name = "operations", description = "Health and metrics"), (name = "purchases", description = "Viewers paying creators: tips, memberships and pay-per-view through the gateways"), (name = "tips", description = "Tips, funding goals and the OBS overlays"))
 )]
 struct ApiDoc;
 
@@ -233,6 +233,8 @@ pub fn api_router() -> OpenApiRouter<AppState> {
             Public,
             routes!(payments::razorpay::razorpay_callback),
         ))
+        .routes(declare(Key(BillingWrite), routes!(purchases::start)))
+        .routes(declare(Key(ProfileRead), routes!(purchases::get_one)))
         .routes(declare(Key(Admin), routes!(admin::subscriptions)))
         .routes(declare(Key(Admin), routes!(admin::stats)))
         .routes(declare(Public, routes!(admin::site)))
@@ -359,6 +361,24 @@ pub fn api_router() -> OpenApiRouter<AppState> {
                 notifications::unsubscribe_push
             ),
         ))
+        .routes(declare(Public, routes!(tips::tip_options)))
+        .routes(declare(Public, routes!(tips::channel_goals)))
+        .routes(declare(Key(ProfileRead), routes!(tips::my_tips)))
+        .routes(declare(Session, routes!(tips::my_overlay)))
+        .routes(declare(Session, routes!(tips::rotate_overlay)))
+        .routes(declare(Session, routes!(tips::test_overlay)))
+        .routes(declare(
+            Key(ProfileRead),
+            routes!(tips::my_goals),
+        ))
+        .routes(declare(Session, routes!(tips::create_goal)))
+        .routes(declare(
+            Session,
+            routes!(tips::update_goal, tips::delete_goal),
+        ))
+        // The overlay token in the path is the credential.
+        .routes(declare(Public, routes!(overlay::overlay_info)))
+        .routes(declare(Public, routes!(overlay::overlay_events)))
         // Earnings and payouts (issue 20): reads with a profile key; what moves money or
         // changes how it is divided needs a session.
         .routes(declare(Key(ProfileRead), routes!(earnings::my_earnings)))

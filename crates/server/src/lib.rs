@@ -404,6 +404,7 @@ pub async fn start(mut config: Config) -> anyhow::Result<Running> {
         )
     })?;
     service::notify::spawn(state.notify.clone(), rx.clone());
+    service::tips::spawn(state.clone(), rx.clone());
     let socket_io = realtime::start(state.clone(), rx.clone());
     connectors::start(&state, rx.clone()).await;
     gateways::spawn_period_job(state.clone(), rx.clone());

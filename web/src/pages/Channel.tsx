@@ -9,6 +9,7 @@ import { Empty, Loading, Problem, useLoad } from "../ui";
 import { day, VideoCards } from "../videos";
 import { Avatar } from "../profile";
 import { ChannelSchedule } from "../schedule";
+import { ChannelGoals, TipButton } from "../tips";
 
 type ChannelView = Schemas["ChannelView"];
 type Tab = "past" | "videos" | "shorts" | "schedule" | "about";
@@ -107,8 +108,13 @@ function ChannelPage({ channel }: { channel: ChannelView }) {
             </ul>
           )}
         </div>
-        <FollowButton channel={channel} onChange={setFollowers} />
+        <div className="channel-actions">
+          <TipButton handle={channel.handle} name={channel.display_name} />
+          <FollowButton channel={channel} onChange={setFollowers} />
+        </div>
       </header>
+
+      <ChannelGoals handle={channel.handle} />
 
       {live && (
         <section className="channel-live card" aria-labelledby="channel-live-title" data-testid="channel-live-now">

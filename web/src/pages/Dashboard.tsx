@@ -107,6 +107,7 @@ export default function Dashboard() {
           <nav className="page-tabs" aria-label="Studio">
             <Link href="/dashboard" aria-current="page">Streams</Link>
             <Link href="/dashboard/analytics">Analytics</Link>
+            <Link href="/dashboard/tips">Tips &amp; goals</Link>
             <Link href="/dashboard/earnings">Earnings</Link>
           </nav>
           <Usage mine={mine.data} error={mine.error} />

@@ -3,6 +3,7 @@ import { api, ApiError, type Schemas } from "../api";
 import { Chat, Player, useSocket, useStage, useStreamRoom } from "../live";
 import { CreatorLink } from "../profile";
 import { SharePanel } from "../share";
+import { ChannelGoals, TipButton } from "../tips";
 import { Loading, Problem, useLoad } from "../ui";
 import { VideoCards } from "../videos";
 
@@ -93,6 +94,12 @@ function Stream({ playbackId, info: first }: { playbackId: string; info: Schemas
           </div>
         )}
         {info.description && <Description text={info.description} />}
+        {info.creator_handle && (
+          <div className="watch-support">
+            <TipButton handle={info.creator_handle} name={info.creator} />
+            <ChannelGoals handle={info.creator_handle} />
+          </div>
+        )}
       </header>
       <section className="stage" aria-label="Stream">
         {stage.show ? (

@@ -163,12 +163,12 @@ async fn refunds_and_chargebacks_reverse_once(db: &Db) {
     let p = purchase(db, PurchaseKind::Tip, fan.id, creator.id, 1000, 0, None).await;
     db.complete_purchase(None, &p, &pay("pi_r", 1000), &RULES, NOW).await.expect("complete");
     // Unknown payments wait for the gateway's retry.
-    let unknown = Reversal { chargeback: false, id: "re_x", amount_minor: None };
+    let unknown = Reversal { chargeback: false, id: "re_x", amount_minor: None, running_total: false };
     assert_eq!(
         db.reverse_payment(None, "stripe", "pi_nope", &unknown, NOW).await.expect("reverse"),
         PurchaseApplied::Unknown
     );
-    let part = Reversal { chargeback: false, id: "re_1", amount_minor: Some(400) };
+    let part = Reversal { chargeback: false, id: "re_1", amount_minor: Some(400), running_total: false };
     let r = db.reverse_payment(Some(&event("evt_re1")), "stripe", "pi_r", &part, NOW + 1).await.expect("refund");
     assert!(matches!(r, PurchaseApplied::Done { .. }));
     assert_eq!(
@@ -179,11 +179,11 @@ async fn refunds_and_chargebacks_reverse_once(db: &Db) {
     assert_eq!(b[0].pending, 540);
     assert_eq!(db.purchase_by_uuid(&p.uuid).await.unwrap().unwrap().status, "paid");
     // A chargeback takes what is left, and no more.
-    let cb = Reversal { chargeback: true, id: "dp_1", amount_minor: None };
+    let cb = Reversal { chargeback: true, id: "dp_1", amount_minor: None, running_total: false };
     db.reverse_payment(None, "stripe", "pi_r", &cb, NOW + 3).await.expect("chargeback");
     let b = db.creator_balances(creator.id, NOW + 3).await.expect("balances");
     assert_eq!(b[0].pending, 0);
-    let again = Reversal { chargeback: false, id: "re_2", amount_minor: None };
+    let again = Reversal { chargeback: false, id: "re_2", amount_minor: None, running_total: false };
     assert_eq!(
         db.reverse_payment(None, "stripe", "pi_r", &again, NOW + 4).await.expect("nothing left"),
         PurchaseApplied::Duplicate
@@ -216,7 +216,7 @@ async fn memberships_extend_and_end(db: &Db) {
     assert_eq!(end, NOW + 60 * DAY);
     let memo = db.ledger_transaction("pay:stripe:in_2").await.unwrap().unwrap().memo;
     assert_eq!(memo, "membership renewal");
-    db.reverse_payment(None, "stripe", "in_2", &Reversal { chargeback: true, id: "dp_m", amount_minor: None }, NOW + 2 * DAY)
+    db.reverse_payment(None, "stripe", "in_2", &Reversal { chargeback: true, id: "dp_m", amount_minor: None, running_total: false }, NOW + 2 * DAY)
         .await
         .expect("chargeback");
     let (status, end): (String, i64) = match db {

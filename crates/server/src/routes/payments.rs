@@ -22,6 +22,7 @@
 
 pub mod epayco;
 pub mod options;
+pub mod purchases;
 pub mod razorpay;
 pub mod stripe;
 

@@ -247,6 +247,45 @@ impl Chat {
         }
     }
 
+    /// Posts a message of ferrocast's own (`system`: a paid tip, say) in a source's chat and
+    /// sends it to the room on every node, once: `key` names it, and posting the same key
+    /// again is [`PostError::Duplicate`]. Not moderated here: its caller moderated what it
+    /// quotes.
+    pub async fn post_system(
+        &self,
+        source_id: i64,
+        key: &str,
+        author_name: &str,
+        text: &str,
+        metadata: serde_json::Value,
+    ) -> Result<ChatMessageOut, PostError> {
+        let metadata = metadata.to_string();
+        let new = NewChatMessage {
+            source_id,
+            connector_id: None,
+            platform: "native",
+            platform_message_id: key,
+            user_id: None,
+            author_name,
+            author_platform_id: "",
+            message_text: text,
+            message_type: "system",
+            metadata: &metadata,
+        };
+        match self.db.insert_chat_message(&new, self.clock.now_ms()).await {
+            Ok(Some(record)) => {
+                let out = message_out(&record);
+                self.fanout.publish(RealtimeEvent::ChatMessage(out.clone()));
+                Ok(out)
+            }
+            Ok(None) => Err(PostError::Duplicate),
+            Err(e) => {
+                tracing::error!(error = %e, source_id, "storing a system chat message failed");
+                Err(PostError::NotStored)
+            }
+        }
+    }
+
     /// Hides a message its platform's moderators deleted; tells the room.
     pub async fn hide_platform_message(
         &self,

@@ -32,4 +32,7 @@ mod sharing;
 mod studio;
 mod uploads;
 mod videos;
+mod tips;
 mod web;
+mod purchases;
+mod ledger;

@@ -264,6 +264,10 @@ pub async fn epayco_confirmation(
         id: &event_id,
         kind,
     };
+    // Viewers' purchases from creators first; plans' billing gets the rest.
+    if let Some(answer) = super::purchases::epayco(&state, &event, &v).await? {
+        return Ok(answer);
+    }
     let billing = &state.billing;
     let Some(order) = billing.order_by_uuid("epayco", Some(&v.invoice)).await? else {
         let detail = format!("reference {} names invoice {}", v.ref_payco, v.invoice);

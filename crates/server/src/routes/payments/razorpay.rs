@@ -217,6 +217,9 @@ pub async fn razorpay_callback(State(state): State<AppState>, body: Bytes) -> Ap
             Some("Razorpay's confirmation could not be verified; you were not charged by ferrocast. Try again."),
         ));
     }
+    if let Some(p) = super::purchases::razorpay_paid(&state, order_id, payment_id).await? {
+        return Ok(Redirect::to(&format!("/pay/{}?checkout=success", p.uuid)));
+    }
     let Some(order) = state.billing.order_by_ref("razorpay", order_id).await? else {
         return Ok(back_to_page("failed", Some("The order is not known here.")));
     };
@@ -225,7 +228,8 @@ pub async fn razorpay_callback(State(state): State<AppState>, body: Bytes) -> Ap
     Ok(back_to_page("success", None))
 }
 
-/// Razorpay's webhook (`payment.captured`, `payment.failed`, `order.paid`), signed with
+/// Razorpay's webhook (`payment.captured`, `payment.failed`, `order.paid`; for creators'
+/// purchases also `refund.processed` and `payment.dispute.created`), signed with
 /// `X-Razorpay-Signature` and identified by `X-Razorpay-Event-Id`.
 #[utoipa::path(post, path = "/api/payments/webhook", tag = "payments",
     request_body(content = String, content_type = "application/json", description = "Razorpay's event, as sent"),
@@ -244,17 +248,16 @@ pub async fn razorpay_webhook(
     )
     .map_err(bad_signature)?;
     let e = razorpay::parse_event(&body).map_err(bad_event)?;
-    let Some(payment) = e.payment.filter(|_| {
-        matches!(
-            e.kind.as_str(),
-            "payment.captured" | "order.paid" | "payment.failed"
-        )
-    }) else {
-        return Ok(acknowledged());
-    };
-    // Razorpay sends the event id as a header; without one, the payment and event type make
-    // the delivery recognisable.
-    let fallback = format!("{}:{}", e.kind, payment.id);
+    // Razorpay sends the event id as a header; without one, what it is about (the refund,
+    // dispute or payment) and the event type make the delivery recognisable.
+    let subject = e
+        .refund
+        .as_ref()
+        .map(|r| r.id.clone())
+        .or_else(|| e.dispute.as_ref().map(|d| d.id.clone()))
+        .or_else(|| e.payment.as_ref().map(|p| p.id.clone()))
+        .unwrap_or_default();
+    let fallback = format!("{}:{subject}", e.kind);
     let event_id = header("x-razorpay-event-id")
         .filter(|h| !h.is_empty() && h.len() <= 128)
         .unwrap_or(&fallback);
@@ -262,6 +265,18 @@ pub async fn razorpay_webhook(
         provider: "razorpay",
         id: event_id,
         kind: &e.kind,
+    };
+    // Viewers' purchases from creators first; plans' billing gets the rest.
+    if let Some(answer) = super::purchases::razorpay(&state, &event, &e).await? {
+        return Ok(answer);
+    }
+    let Some(payment) = e.payment.filter(|_| {
+        matches!(
+            e.kind.as_str(),
+            "payment.captured" | "order.paid" | "payment.failed"
+        )
+    }) else {
+        return Ok(acknowledged());
     };
     let billing = &state.billing;
     if event_too_old(e.created_at, state.clock.now_secs()) {

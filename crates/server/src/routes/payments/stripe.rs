@@ -146,7 +146,8 @@ fn change<'a>(
 
 /// Stripe's webhook: `checkout.session.completed|async_payment_succeeded`,
 /// `customer.subscription.created|updated|deleted`, `invoice.paid`, `invoice.payment_failed`,
-/// checked with `Stripe-Signature`. 200 `applied: false` for what changes nothing (recorded
+/// and for creators' purchases also `charge.refunded` and `charge.dispute.created`, checked
+/// with `Stripe-Signature`. 200 `applied: false` for what changes nothing (recorded
 /// with why); 503 only for an event that overtook its object's Checkout, within 7 days.
 #[utoipa::path(post, path = "/api/payments/stripe/webhook", tag = "payments",
     request_body(content = String, content_type = "application/json", description = "Stripe's event, as sent"),
@@ -174,6 +175,10 @@ pub async fn stripe_webhook(
         id: &e.id,
         kind: &e.kind,
     };
+    // Viewers' purchases from creators first; plans' billing gets the rest.
+    if let Some(answer) = super::purchases::stripe(&state, &event, &e).await? {
+        return Ok(answer);
+    }
     let Some(kind) = StripeKind::of(&e.kind) else {
         // Not about billing: acknowledged, not recorded.
         return Ok(acknowledged());

@@ -76,6 +76,33 @@ pub struct Seen {
     pub epayco: HashMap<String, Value>,
     /// How many Stripe subscription cancellations to fail (a Stripe outage).
     pub fail_cancels: u32,
+    /// Stripe charges made (Checkout payments, first invoices and renewals), in order.
+    pub charges: Vec<StripeCharge>,
+    /// Where ePayco posts the confirmations of each payment reference.
+    pub epayco_confirmation_urls: HashMap<String, String>,
+}
+
+/// A charge the Stripe stand-in made, as its refunds and disputes need it.
+#[derive(Debug, Clone, Default)]
+pub struct StripeCharge {
+    /// `ch_test_…`.
+    pub id: String,
+    /// `pi_test_…`.
+    pub payment_intent: String,
+    /// `in_test_…` where an invoice was paid.
+    pub invoice: Option<String>,
+    /// `sub_test_…` where a subscription was billed.
+    pub subscription: Option<String>,
+    /// Minor units.
+    pub amount: i64,
+    /// Lower-case ISO code, as Stripe writes it.
+    pub currency: String,
+    /// Refunded so far.
+    pub refunded: i64,
+    /// The metadata Checkout put on the PaymentIntent or subscription.
+    pub metadata: Value,
+    /// The end of the period it paid, for a subscription.
+    pub period_end: i64,
     /// Stripe Connect: accounts, onboarding links and transfers.
     pub connect: Connect,
 }
@@ -204,7 +231,11 @@ async fn stripe_create_session(
         s.sessions.push(form);
         format!("cs_test_{}", s.sessions.len())
     };
-    Ok(Json(json!({"id": id, "object": "checkout.session", "mode": "subscription", "status": "open", "url": format!("http://{addr}/c/pay/{id}")})).into_response())
+    let mode = seen(&g)
+        .session(&id)
+        .and_then(|f| f.get("mode").cloned())
+        .unwrap_or_default();
+    Ok(Json(json!({"id": id, "object": "checkout.session", "mode": mode, "status": "open", "url": format!("http://{addr}/c/pay/{id}")})).into_response())
 }
 
 async fn stripe_page(
@@ -219,14 +250,24 @@ async fn stripe_page(
         &get("line_items[0][price_data][unit_amount]"),
         &get("line_items[0][price_data][currency]"),
     );
+    let (terms, button) = if get("mode") == "payment" {
+        (format!("Pay <strong>{amount}</strong> once"), "Pay")
+    } else {
+        (
+            format!(
+                "Pay <strong>{amount}</strong> every {}",
+                esc(&get("line_items[0][price_data][recurring][interval]"))
+            ),
+            "Subscribe",
+        )
+    };
     page(
         "Stripe Checkout (test)",
         &format!(
-            "<p>{product}</p><p>Pay <strong>{amount}</strong> every {interval}</p><p>{email}</p>\
-             <form method=post action='/c/pay/{id}'><button>Subscribe</button></form>\
+            "<p>{product}</p><p>{terms}</p><p>{email}</p>\
+             <form method=post action='/c/pay/{id}'><button>{button}</button></form>\
              <p><a href='{cancel}'>Back</a></p>",
             product = esc(&get("line_items[0][price_data][product_data][name]")),
-            interval = esc(&get("line_items[0][price_data][recurring][interval]")),
             email = esc(&get("customer_email")),
             cancel = esc(&get("cancel_url")),
         ),
@@ -266,6 +307,36 @@ async fn deliver_to_node(node: &str, payloads: Vec<String>) -> Result<(), String
     Ok(())
 }
 
+/// The metadata Checkout puts on an object, from the session's form fields `{prefix}[key]`.
+fn form_metadata(f: &HashMap<String, String>, prefix: &str) -> Value {
+    let mut m = serde_json::Map::new();
+    for (k, v) in f {
+        if let Some(key) = k
+            .strip_prefix(prefix)
+            .and_then(|r| r.strip_prefix('['))
+            .and_then(|r| r.strip_suffix(']'))
+        {
+            m.insert(key.to_string(), Value::String(v.clone()));
+        }
+    }
+    Value::Object(m)
+}
+
+/// A Stripe event's JSON (API version 2024-06-20, before invoices lost `payment_intent`).
+pub fn stripe_event(id: &str, kind: &str, created: i64, object: Value) -> String {
+    json!({"id": id, "object": "event", "api_version": "2024-06-20", "created": created, "type": kind, "livemode": false, "pending_webhooks": 1, "request": {"id": null, "idempotency_key": null}, "data": {"object": object}}).to_string()
+}
+
+/// A paid subscription invoice, as `invoice.paid` carries it.
+fn stripe_invoice(c: &StripeCharge, customer: &str, reason: &str, start: i64) -> Value {
+    let invoice = c.invoice.clone().unwrap_or_default();
+    json!({"id": invoice, "object": "invoice", "customer": customer, "status": "paid", "billing_reason": reason, "amount_paid": c.amount, "amount_due": c.amount, "currency": c.currency, "payment_intent": c.payment_intent, "charge": c.id, "parent": {"type": "subscription_details", "subscription_details": {"subscription": c.subscription, "metadata": c.metadata}}, "lines": {"object": "list", "data": [{"id": format!("il_{invoice}"), "period": {"start": start, "end": c.period_end}}]}})
+}
+
+/// Pays a Checkout Session: the webhooks Stripe sends for it, in order — for `mode=payment`
+/// `checkout.session.completed` (its `payment_intent`), for `mode=subscription` also
+/// `customer.subscription.created` and the first `invoice.paid` — then the browser to
+/// `success_url`.
 async fn stripe_pay(
     State((g, _)): State<(Gateways, SocketAddr)>,
     Path(id): Path<String>,
@@ -284,6 +355,7 @@ async fn stripe_pay(
         .unwrap_or(0);
     let currency = get("line_items[0][price_data][currency]");
     let interval = get("line_items[0][price_data][recurring][interval]");
+    let one_time = get("mode") == "payment";
     let (sub, customer, invoice) = (
         format!("sub_test_{n}"),
         format!("cus_test_{n}"),
@@ -291,23 +363,46 @@ async fn stripe_pay(
     );
     let start = now_secs();
     let end = start + if interval == "year" { 365 } else { 30 } * 86_400;
-    let event = |kind: &str, object: Value| {
-        json!({"id": format!("evt_{kind}_{n}"), "object": "event", "api_version": "2024-06-20", "created": start, "type": kind, "livemode": false, "pending_webhooks": 1, "request": {"id": null, "idempotency_key": null}, "data": {"object": object}}).to_string()
+    let charge = StripeCharge {
+        id: format!("ch_test_{n}"),
+        payment_intent: format!("pi_test_{n}"),
+        invoice: (!one_time).then(|| invoice.clone()),
+        subscription: (!one_time).then(|| sub.clone()),
+        amount,
+        currency: currency.clone(),
+        refunded: 0,
+        metadata: if one_time {
+            form_metadata(&f, "payment_intent_data[metadata]")
+        } else {
+            form_metadata(&f, "subscription_data[metadata]")
+        },
+        period_end: end,
     };
-    let events = vec![
-        event(
+    let event = |kind: &str, object: Value| {
+        stripe_event(&format!("evt_{kind}_{n}"), kind, start, object)
+    };
+    let session_metadata = form_metadata(&f, "metadata");
+    let events = if one_time {
+        vec![event(
             "checkout.session.completed",
-            json!({"id": id, "object": "checkout.session", "mode": "subscription", "client_reference_id": order, "customer": customer, "subscription": sub, "amount_total": amount, "currency": currency, "payment_status": "paid", "status": "complete", "metadata": {"order": order}}),
-        ),
-        event(
-            "customer.subscription.created",
-            json!({"id": sub, "object": "subscription", "customer": customer, "status": "active", "cancel_at_period_end": false, "metadata": {"order": order}, "items": {"object": "list", "data": [{"id": format!("si_{n}"), "object": "subscription_item", "current_period_start": start, "current_period_end": end, "price": {"id": "price_x", "unit_amount": amount, "currency": currency, "recurring": {"interval": interval}}}]}}),
-        ),
-        event(
-            "invoice.paid",
-            json!({"id": invoice, "object": "invoice", "customer": customer, "status": "paid", "amount_paid": amount, "amount_due": amount, "currency": currency, "parent": {"type": "subscription_details", "subscription_details": {"subscription": sub, "metadata": {"order": order}}}, "lines": {"object": "list", "data": [{"id": format!("il_{n}"), "period": {"start": start, "end": end}}]}}),
-        ),
-    ];
+            json!({"id": id, "object": "checkout.session", "mode": "payment", "client_reference_id": order, "customer": null, "customer_email": get("customer_email"), "subscription": null, "invoice": null, "payment_intent": charge.payment_intent, "amount_total": amount, "currency": currency, "payment_status": "paid", "status": "complete", "metadata": session_metadata}),
+        )]
+    } else {
+        vec![
+            event(
+                "checkout.session.completed",
+                json!({"id": id, "object": "checkout.session", "mode": "subscription", "client_reference_id": order, "customer": customer, "subscription": sub, "invoice": invoice, "payment_intent": null, "amount_total": amount, "currency": currency, "payment_status": "paid", "status": "complete", "metadata": session_metadata}),
+            ),
+            event(
+                "customer.subscription.created",
+                json!({"id": sub, "object": "subscription", "customer": customer, "status": "active", "cancel_at_period_end": false, "metadata": charge.metadata, "items": {"object": "list", "data": [{"id": format!("si_{n}"), "object": "subscription_item", "current_period_start": start, "current_period_end": end, "price": {"id": "price_x", "unit_amount": amount, "currency": currency, "recurring": {"interval": interval}}}]}}),
+            ),
+            event(
+                "invoice.paid",
+                stripe_invoice(&charge, &customer, "subscription_create", start),
+            ),
+        ]
+    };
     if let Err(e) = deliver_to_node(&node, events).await {
         return (
             StatusCode::BAD_GATEWAY,
@@ -315,7 +410,18 @@ async fn stripe_pay(
         )
             .into_response();
     }
-    seen(&g).paid.push(("stripe".into(), invoice));
+    {
+        let mut s = seen(&g);
+        s.paid.push((
+            "stripe".into(),
+            if one_time {
+                charge.payment_intent.clone()
+            } else {
+                invoice
+            },
+        ));
+        s.charges.push(charge);
+    }
     Redirect::to(&get("success_url")).into_response()
 }
 
@@ -701,7 +807,12 @@ async fn epayco_pay(
     let (reference, tx) = (format!("68fb8372{n:016x}"), format!("tx_epayco_{n}"));
     let (amount, currency, invoice) = (get("amount"), get("currency"), get("invoice"));
     let record = epayco_record(&reference, &tx, &invoice, &amount, &currency, 1);
-    seen(&g).epayco.insert(reference.clone(), record);
+    {
+        let mut s = seen(&g);
+        s.epayco.insert(reference.clone(), record);
+        s.epayco_confirmation_urls
+            .insert(reference.clone(), get("confirmation"));
+    }
     let (r, t, a, c) = (
         reference.clone(),
         tx.clone(),
@@ -809,6 +920,290 @@ pub fn options(addr: SocketAddr) -> Options {
     opts
 }
 
+// ---------------------------------------------------------------- what the gateways do later
+//
+// Refunds, disputes (chargebacks), renewals and cancellations happen at the gateway, long after
+// Checkout (in its dashboard, or by the buyer's bank); the gateway then tells the node with the
+// webhooks below, in its documented shapes, signed with its own library.
+
+/// `Stripe-Signature` headers for `payloads` (Stripe's Python library).
+pub fn stripe_signatures(payloads: &[String]) -> Vec<String> {
+    let t = now_secs();
+    let req: Vec<Value> = payloads
+        .iter()
+        .map(|p| json!({"payload": p, "secret": STRIPE_WHSEC, "timestamp": t}))
+        .collect();
+    let out = gateway_signatures(&json!({ "stripe": req }));
+    out["stripe"]
+        .as_array()
+        .expect("headers")
+        .iter()
+        .map(|h| h.as_str().expect("header").to_string())
+        .collect()
+}
+
+/// Delivers signed Stripe events to the node, one after another; each answer's status and body.
+pub async fn stripe_send(node: &str, payloads: &[String]) -> Vec<(u16, Value)> {
+    let p = payloads.to_vec();
+    let headers = tokio::task::spawn_blocking(move || stripe_signatures(&p))
+        .await
+        .expect("signing");
+    let client = reqwest::Client::new();
+    let mut answers = Vec::new();
+    for (p, h) in payloads.iter().zip(headers) {
+        let r = client
+            .post(format!("{node}/api/payments/stripe/webhook"))
+            .header("content-type", "application/json")
+            .header("stripe-signature", h)
+            .body(p.clone())
+            .send()
+            .await
+            .expect("the node answers");
+        let status = r.status().as_u16();
+        answers.push((status, r.json().await.unwrap_or(Value::Null)));
+    }
+    answers
+}
+
+/// A Stripe charge the stand-in made, by its PaymentIntent.
+pub fn stripe_charge(g: &Gateways, payment_intent: &str) -> StripeCharge {
+    seen(g)
+        .charges
+        .iter()
+        .find(|c| c.payment_intent == payment_intent)
+        .cloned()
+        .unwrap_or_else(|| panic!("no Stripe charge {payment_intent}"))
+}
+
+/// The `charge.refunded` event of refunding `amount` more of a charge (Stripe sends the charge
+/// with the running total refunded; one event per refund).
+pub fn stripe_refund_event(g: &Gateways, payment_intent: &str, amount: i64) -> String {
+    let mut s = seen(g);
+    let c = s
+        .charges
+        .iter_mut()
+        .find(|c| c.payment_intent == payment_intent)
+        .unwrap_or_else(|| panic!("no Stripe charge {payment_intent}"));
+    assert!(
+        amount > 0 && c.refunded + amount <= c.amount,
+        "Stripe refunds at most what was charged"
+    );
+    c.refunded += amount;
+    let n = c.refunded;
+    stripe_event(
+        &format!("evt_refund_{}_{n}", c.id),
+        "charge.refunded",
+        now_secs(),
+        json!({"id": c.id, "object": "charge", "amount": c.amount, "amount_captured": c.amount, "amount_refunded": c.refunded, "currency": c.currency, "paid": true, "captured": true, "refunded": c.refunded == c.amount, "status": "succeeded", "payment_intent": c.payment_intent, "invoice": c.invoice,
+            // Stripe copies a PaymentIntent's metadata onto its charge; an invoice's
+            // PaymentIntent has none of the subscription's.
+            "metadata": if c.subscription.is_some() { json!({}) } else { c.metadata.clone() }}),
+    )
+}
+
+/// The `charge.dispute.created` event of the buyer's bank disputing a charge in full.
+pub fn stripe_dispute_event(g: &Gateways, payment_intent: &str) -> String {
+    let c = stripe_charge(g, payment_intent);
+    stripe_event(
+        &format!("evt_dispute_{}", c.id),
+        "charge.dispute.created",
+        now_secs(),
+        json!({"id": format!("du_{}", c.id), "object": "dispute", "amount": c.amount, "currency": c.currency, "charge": c.id, "payment_intent": c.payment_intent, "reason": "fraudulent", "status": "needs_response", "is_charge_refundable": false}),
+    )
+}
+
+/// The `invoice.paid` event of a subscription's next period: a new invoice, paid by a new
+/// PaymentIntent (recorded as a charge of the stand-in).
+pub fn stripe_renewal_event(g: &Gateways, subscription: &str) -> String {
+    let mut s = seen(g);
+    let last = s
+        .charges
+        .iter()
+        .rev()
+        .find(|c| c.subscription.as_deref() == Some(subscription))
+        .cloned()
+        .unwrap_or_else(|| panic!("no Stripe subscription {subscription}"));
+    let n = s.charges.len() + 1;
+    let start = last.period_end;
+    let next = StripeCharge {
+        id: format!("ch_test_r{n}"),
+        payment_intent: format!("pi_test_r{n}"),
+        invoice: Some(format!("in_test_r{n}")),
+        refunded: 0,
+        period_end: start + 30 * 86_400,
+        ..last
+    };
+    s.charges.push(next.clone());
+    drop(s);
+    let customer = format!("cus_for_{subscription}");
+    stripe_event(
+        &format!("evt_renewal_{n}"),
+        "invoice.paid",
+        now_secs(),
+        stripe_invoice(&next, &customer, "subscription_cycle", start),
+    )
+}
+
+/// The `customer.subscription.deleted` event of a subscription ending now.
+pub fn stripe_subscription_deleted_event(g: &Gateways, subscription: &str) -> String {
+    let last = seen(g)
+        .charges
+        .iter()
+        .rev()
+        .find(|c| c.subscription.as_deref() == Some(subscription))
+        .cloned()
+        .unwrap_or_else(|| panic!("no Stripe subscription {subscription}"));
+    let now = now_secs();
+    stripe_event(
+        &format!("evt_deleted_{subscription}"),
+        "customer.subscription.deleted",
+        now,
+        json!({"id": subscription, "object": "subscription", "status": "canceled", "canceled_at": now, "ended_at": now, "cancel_at_period_end": false, "metadata": last.metadata, "items": {"object": "list", "data": [{"current_period_start": now - 86_400, "current_period_end": last.period_end}]}}),
+    )
+}
+
+/// A Razorpay webhook body (`{"entity":"event",…}`) for `kind` with the given payload parts.
+pub fn razorpay_event(kind: &str, payload: Value) -> String {
+    let contains: Vec<String> = payload
+        .as_object()
+        .map(|o| o.keys().cloned().collect())
+        .unwrap_or_default();
+    json!({"entity": "event", "account_id": "acc_standin", "event": kind, "contains": contains, "payload": payload, "created_at": now_secs()}).to_string()
+}
+
+/// Delivers Razorpay webhooks (`(X-Razorpay-Event-Id, body)`), signed as Razorpay documents and
+/// checked with its library; each answer's status and body.
+pub async fn razorpay_send(node: &str, events: &[(String, String)]) -> Vec<(u16, Value)> {
+    let req: Vec<Value> = events
+        .iter()
+        .map(|(_, b)| json!({"body": b, "secret": RZP_WHSEC}))
+        .collect();
+    let sigs = tokio::task::spawn_blocking(move || {
+        gateway_signatures(&json!({ "razorpay_webhook": req }))
+    })
+    .await
+    .expect("signing");
+    let client = reqwest::Client::new();
+    let mut answers = Vec::new();
+    for (i, (id, body)) in events.iter().enumerate() {
+        let r = client
+            .post(format!("{node}/api/payments/webhook"))
+            .header("content-type", "application/json")
+            .header(
+                "x-razorpay-signature",
+                sigs["razorpay_webhook"][i].as_str().expect("signature"),
+            )
+            .header("x-razorpay-event-id", id)
+            .body(body.clone())
+            .send()
+            .await
+            .expect("the node answers");
+        let status = r.status().as_u16();
+        answers.push((status, r.json().await.unwrap_or(Value::Null)));
+    }
+    answers
+}
+
+/// Razorpay's payment entity.
+pub fn razorpay_payment(payment_id: &str, order_id: &str, amount: i64, currency: &str, status: &str) -> Value {
+    json!({"entity": {"id": payment_id, "entity": "payment", "amount": amount, "currency": currency, "status": status, "order_id": order_id, "captured": status != "failed", "method": "card"}})
+}
+
+/// The `payment.captured` webhook of paying an order of the stand-in (`payment_id` as its
+/// Checkout made it).
+pub fn razorpay_captured_event(g: &Gateways, order_id: &str, payment_id: &str) -> (String, String) {
+    let order = seen(g).order(order_id).cloned().expect("a Razorpay order");
+    let amount = order["amount"].as_i64().expect("amount");
+    let currency = order["currency"].as_str().expect("currency");
+    (
+        format!("evt_captured_{payment_id}"),
+        razorpay_event(
+            "payment.captured",
+            json!({"payment": razorpay_payment(payment_id, order_id, amount, currency, "captured")}),
+        ),
+    )
+}
+
+/// The `refund.processed` webhook of refunding `amount` of a payment (`refund` names this
+/// refund, `rfnd_…`).
+pub fn razorpay_refund_event(
+    g: &Gateways,
+    order_id: &str,
+    payment_id: &str,
+    refund: &str,
+    amount: i64,
+) -> (String, String) {
+    let order = seen(g).order(order_id).cloned().expect("a Razorpay order");
+    let paid = order["amount"].as_i64().expect("amount");
+    let currency = order["currency"].as_str().expect("currency");
+    (
+        format!("evt_{refund}"),
+        razorpay_event(
+            "refund.processed",
+            json!({"refund": {"entity": {"id": refund, "entity": "refund", "amount": amount, "currency": currency, "payment_id": payment_id, "notes": {}, "receipt": null, "status": "processed", "speed_processed": "normal", "created_at": now_secs()}}, "payment": razorpay_payment(payment_id, order_id, paid, currency, "refunded")}),
+        ),
+    )
+}
+
+/// The `payment.dispute.created` webhook of a chargeback on a whole payment.
+pub fn razorpay_dispute_event(g: &Gateways, order_id: &str, payment_id: &str) -> (String, String) {
+    let order = seen(g).order(order_id).cloned().expect("a Razorpay order");
+    let paid = order["amount"].as_i64().expect("amount");
+    let currency = order["currency"].as_str().expect("currency");
+    (
+        format!("evt_dispute_{payment_id}"),
+        razorpay_event(
+            "payment.dispute.created",
+            json!({"payment": razorpay_payment(payment_id, order_id, paid, currency, "captured"), "dispute": {"entity": {"id": format!("disp_{payment_id}"), "entity": "dispute", "payment_id": payment_id, "amount": paid, "currency": currency, "amount_deducted": 0, "reason_code": "chargeback", "status": "open", "phase": "chargeback", "created_at": now_secs()}}}),
+        ),
+    )
+}
+
+/// ePayco reverses a payment it had accepted (`x_cod_response` 6, `Reversada`): its record
+/// says so, and the confirmation, signed as ePayco signs it, goes to the merchant again. The
+/// node's answer.
+pub async fn epayco_reverse(g: &Gateways, reference: &str) -> u16 {
+    let (record, url) = {
+        let mut s = seen(g);
+        let url = s
+            .epayco_confirmation_urls
+            .get(reference)
+            .cloned()
+            .expect("a confirmation URL for the reference");
+        let record = s.epayco.get_mut(reference).expect("an ePayco payment");
+        record["x_cod_response"] = json!(6);
+        record["x_response"] = json!(ferrocast_payments::epayco::response_word(6));
+        (record.clone(), url)
+    };
+    let field = |k: &str| match &record[k] {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    let (r, t, a, c) = (
+        field("x_ref_payco"),
+        field("x_transaction_id"),
+        field("x_amount"),
+        field("x_currency_code"),
+    );
+    let (r2, t2, a2, c2) = (r.clone(), t.clone(), a.clone(), c.clone());
+    let signature = tokio::task::spawn_blocking(move || epayco_signature(&r2, &t2, &a2, &c2))
+        .await
+        .expect("signing");
+    let mut form = epayco_confirmation(&r, &t, &field("x_id_invoice"), &a, &c, &signature);
+    for (k, v) in form.iter_mut() {
+        match *k {
+            "x_cod_response" => *v = "6".into(),
+            "x_response" => *v = "Reversada".into(),
+            _ => {}
+        }
+    }
+    reqwest::Client::new()
+        .post(url)
+        .form(&form)
+        .send()
+        .await
+        .map(|r| r.status().as_u16())
+        .unwrap_or(0)
 // ---------------------------------------------------------------- Stripe Connect (payouts)
 //
 // Express connected accounts and transfers, as Stripe's API reference documents them:

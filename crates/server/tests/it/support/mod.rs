@@ -44,7 +44,7 @@ pub fn postgres_url() -> String {
 
 /// A fresh PostgreSQL schema, or `None` when PostgreSQL is unreachable outside CI. Under
 /// `CI=true` an unreachable PostgreSQL fails the test.
-async fn postgres_schema() -> Option<(String, String)> {
+pub async fn postgres_schema() -> Option<(String, String)> {
     let base = postgres_url();
     let pool = match sqlx::PgPool::connect(&base).await {
         Ok(p) => p,
