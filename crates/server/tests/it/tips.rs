@@ -830,6 +830,7 @@ async fn a_paid_tip_is_announced_once_on_every_node_and_goals_count_tips_and_mem
                 chargeback: false,
                 id: "re_1",
                 amount_minor: None,
+                running_total: false,
             },
         )
         .await

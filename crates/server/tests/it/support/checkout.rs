@@ -80,6 +80,8 @@ pub struct Seen {
     pub charges: Vec<StripeCharge>,
     /// Where ePayco posts the confirmations of each payment reference.
     pub epayco_confirmation_urls: HashMap<String, String>,
+    /// Stripe Connect: accounts, onboarding links and transfers.
+    pub connect: Connect,
 }
 
 /// A charge the Stripe stand-in made, as its refunds and disputes need it.
@@ -103,8 +105,6 @@ pub struct StripeCharge {
     pub metadata: Value,
     /// The end of the period it paid, for a subscription.
     pub period_end: i64,
-    /// Stripe Connect: accounts, onboarding links and transfers.
-    pub connect: Connect,
 }
 
 /// The `n`th (from 1) of `items`, by the number in an id.
@@ -1204,6 +1204,8 @@ pub async fn epayco_reverse(g: &Gateways, reference: &str) -> u16 {
         .await
         .map(|r| r.status().as_u16())
         .unwrap_or(0)
+}
+
 // ---------------------------------------------------------------- Stripe Connect (payouts)
 //
 // Express connected accounts and transfers, as Stripe's API reference documents them:
