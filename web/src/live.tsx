@@ -253,7 +253,7 @@ const GRACE_MS = 15000;
 type Message = Schemas["ChatMessageOut"];
 
 /** The roles ferrocast marks in chat, with the label shown. */
-const BADGES: Record<string, string> = { broadcaster: "Host", moderator: "Mod", admin: "Admin" };
+const BADGES: Record<string, string> = { broadcaster: "Host", moderator: "Mod", admin: "Admin", tip: "Tip" };
 
 /** A message's role badges (platforms' own badges that are not roles are not shown). */
 function badgesOf(m: Message): string[] {
@@ -353,7 +353,7 @@ export function Chat({ socket, room, canModerate = false }: { socket: Socket | n
       <ol ref={list} className="messages" aria-live="polite">
         {messages.length === 0 && <li className="muted">No messages yet.</li>}
         {messages.map((m) => (
-          <li key={m.id} className={`message ${m.platform}`}>
+          <li key={m.id} className={`message ${m.platform} ${m.message_type}`} data-type={m.message_type}>
             <span className="platform" title={m.platform}>{m.platform === "native" ? "" : m.platform}</span>
             {badgesOf(m).map((b) => (
               <span key={b} className={`chat-badge ${b}`} title={b}>

@@ -9,6 +9,7 @@ import "./styles.css";
 const Landing = lazy(() => import("./pages/Landing"));
 const Auth = lazy(() => import("./pages/Auth"));
 const Dashboard = lazy(() => import("./pages/Dashboard"));
+const Members = lazy(() => import("./pages/Members"));
 const Watch = lazy(() => import("./pages/Watch"));
 const Pay = lazy(() => import("./pages/Pay"));
 const Admin = lazy(() => import("./pages/Admin"));
@@ -27,6 +28,12 @@ const Notifications = lazy(() => import("./pages/Notifications"));
 const Unsubscribe = lazy(() => import("./pages/Unsubscribe"));
 const Search = lazy(() => import("./pages/Search"));
 const Shorts = lazy(() => import("./pages/Shorts"));
+const Tips = lazy(() => import("./pages/Tips"));
+const Overlay = lazy(() => import("./pages/Overlay"));
+const Earnings = lazy(() => import("./pages/Earnings"));
+const Statement = lazy(() => import("./pages/Earnings").then((m) => ({ default: m.StatementPage })));
+const PurchaseReceipt = lazy(() => import("./pages/Earnings").then((m) => ({ default: m.PurchaseReceipt })));
+const AdminRevenue = lazy(() => import("./pages/AdminRevenue"));
 
 type Site = Schemas["SiteSettings"];
 
@@ -76,8 +83,14 @@ function App() {
   else if (path === "/dashboard") page = <Dashboard />;
   else if (path === "/dashboard/subscription") page = <Subscription />;
   else if (path === "/dashboard/analytics") page = <Analytics />;
+  else if (path === "/dashboard/tips") page = <Tips />;
+  else if (path === "/dashboard/members") page = <Members />;
   else if (path.startsWith("/dashboard/subscription/receipts/")) page = <Receipt id={decodeURIComponent(path.slice("/dashboard/subscription/receipts/".length))} />;
   else if (path === "/admin") page = <Admin />;
+  else if (path === "/admin/revenue") page = <AdminRevenue />;
+  else if (path === "/dashboard/earnings") page = <Earnings />;
+  else if (path.startsWith("/dashboard/earnings/statements/")) page = <Statement month={decodeURIComponent(path.slice("/dashboard/earnings/statements/".length))} />;
+  else if (path.startsWith("/dashboard/purchases/receipts/")) page = <PurchaseReceipt id={decodeURIComponent(path.slice("/dashboard/purchases/receipts/".length))} />;
   else if (path === "/settings") page = <Settings />;
   else if (path === "/settings/notifications") page = <Notifications />;
   else if (path === "/unsubscribe") page = <Unsubscribe />;
@@ -102,6 +115,15 @@ function App() {
 /** The embeddable player is the player alone: no site header, no frame, no site settings. */
 function Root() {
   const path = usePath();
+  // OBS's browser source: the overlay alone, on a transparent page.
+  const overlay = /^\/overlay\/([^/]+)\/(alerts|goal)$/.exec(path);
+  if (overlay) {
+    return (
+      <Suspense fallback={null}>
+        <Overlay token={decodeURIComponent(overlay[1])} kind={overlay[2] as "alerts" | "goal"} />
+      </Suspense>
+    );
+  }
   if (path.startsWith("/embed/")) {
     return (
       <Suspense fallback={null}>

@@ -116,6 +116,10 @@ pub const SETTINGS: &[Setting] = &[
     Setting { key: "push_timeout_ms", default: Some("10000"), secret: false, help: "Milliseconds a Web Push service has to accept a message before the attempt counts as failed" },
     Setting { key: "push_allow_private_endpoints", default: Some("false"), secret: false, help: "Accept push endpoints over plain http and on loopback or private addresses (tests, private networks); off, only public https push services are reached" },
     Setting { key: "recording_finish_delay_ms", default: Some("30000"), secret: false, help: "Milliseconds after a live stream ends before its recording is packaged; a republish within it continues the same recording" },
+    Setting { key: "tip_min", default: Some("USD:100,INR:5000"), secret: false, help: "Smallest tip per currency, in minor units (`USD:100` is $1.00); the currencies listed are those tips are taken in" },
+    Setting { key: "tip_max", default: Some("USD:50000,INR:2500000"), secret: false, help: "Largest tip per currency, in minor units (`USD:50000` is $500.00); every currency of TIP_MIN needs one" },
+    Setting { key: "payout_minimum", default: Some("1000"), secret: false, help: "Smallest payout a creator may request, in minor units of its currency (1000: 10.00 USD, 10.00 INR)" },
+    Setting { key: "stripe_connect_webhook_secret", default: None, secret: true, help: "Signing secret (`whsec_…`) of the Stripe Connect webhook endpoint /api/payments/stripe/connect/webhook (account.updated for creators' connected accounts); unset: onboarding state is read from Stripe when the creator returns" },
 ];
 
 /// A value that must not be printed. `Debug` and `Display` show `[redacted]`.
@@ -265,6 +269,8 @@ pub struct Config {
     pub live_thumbnail_secs: u64,
     /// Notifications: delivery, retries, Web Push.
     pub notify: NotifySettings,
+    /// The smallest and largest tip per currency.
+    pub tips: TipLimits,
     /// Where each setting's value came from.
     pub origins: BTreeMap<&'static str, Origin>,
 }
@@ -419,6 +425,10 @@ pub struct PaymentGateways {
     pub platform_fee_bps: i64,
     /// Days creators' income is held before it may be paid out.
     pub payout_hold_days: i64,
+    /// Smallest payout a creator may request, in minor units.
+    pub payout_minimum: i64,
+    /// Signing secret of the Stripe Connect webhook endpoint, if set.
+    pub stripe_connect_webhook_secret: Option<Secret<String>>,
 }
 
 /// A percentage with at most two decimals ("10", "7.5", "12.25") in basis points, 0 to 10000.
@@ -771,6 +781,19 @@ impl Layered {
                 7
             }
         };
+        let payout_minimum = match self.get("payout_minimum").unwrap_or("1000").parse::<i64>() {
+            Ok(m @ 1..=100_000_000) => m,
+            _ => {
+                problems.push(format!(
+                    "{} must be a whole number of minor units from 1 to 100000000",
+                    env_name("payout_minimum")
+                ));
+                1000
+            }
+        };
+        let stripe_connect_webhook_secret = self
+            .get("stripe_connect_webhook_secret")
+            .map(|s| Secret::new(s.to_owned()));
         let secret = |v: &mut std::vec::IntoIter<String>| Secret::new(v.next().unwrap_or_default());
         PaymentGateways {
             stripe: stripe_keys.map(|v| {
@@ -802,6 +825,8 @@ impl Layered {
             grace_days,
             platform_fee_bps,
             payout_hold_days,
+            payout_minimum,
+            stripe_connect_webhook_secret,
         }
     }
 
@@ -1318,6 +1343,7 @@ impl Layered {
             }),
         };
         let payments = self.payment_gateways(&mut problems);
+        let tips = self.tip_limits(&mut problems);
         let storage = self.storage(&mut problems);
         let platforms = PlatformEndpoints {
             twitch_api,
@@ -1376,8 +1402,60 @@ impl Layered {
             recording_finish_delay_ms,
             live_thumbnail_secs,
             notify,
+            tips,
             origins,
         })
+    }
+
+    /// `FERROCAST_TIP_MIN` and `FERROCAST_TIP_MAX`: `CODE:minor` pairs, the same currencies in
+    /// both, each minimum at least 1 and at most its maximum.
+    fn tip_limits(&self, problems: &mut Vec<String>) -> TipLimits {
+        let read = |key: &str, default: &str, problems: &mut Vec<String>| {
+            let mut out: Vec<(String, i64)> = Vec::new();
+            for item in self.get(key).unwrap_or(default).split(',') {
+                let item = item.trim();
+                if item.is_empty() {
+                    continue;
+                }
+                let parsed = item.split_once(':').and_then(|(c, v)| {
+                    let c = c.trim().to_ascii_uppercase();
+                    let v = v.trim().parse::<i64>().ok()?;
+                    (c.len() == 3 && c.bytes().all(|b| b.is_ascii_uppercase()) && v > 0)
+                        .then_some((c, v))
+                });
+                match parsed {
+                    Some((c, v)) if !out.iter().any(|(o, _)| *o == c) => out.push((c, v)),
+                    _ => problems.push(format!(
+                        "{}: {item:?} is not CODE:amount (a currency once, a positive amount in minor units), e.g. USD:100",
+                        env_name(key)
+                    )),
+                }
+            }
+            out
+        };
+        let min = read("tip_min", "USD:100,INR:5000", problems);
+        let max = read("tip_max", "USD:50000,INR:2500000", problems);
+        let mut limits = Vec::new();
+        for (currency, lo) in min {
+            match max.iter().find(|(c, _)| *c == currency) {
+                Some((_, hi)) if *hi >= lo => limits.push(TipLimit {
+                    currency,
+                    min_minor: lo,
+                    max_minor: *hi,
+                }),
+                Some(_) => problems.push(format!(
+                    "{} for {currency} is below {}",
+                    env_name("tip_max"),
+                    env_name("tip_min")
+                )),
+                None => problems.push(format!(
+                    "{} has no {currency}, which {} lists",
+                    env_name("tip_max"),
+                    env_name("tip_min")
+                )),
+            }
+        }
+        TipLimits(limits)
     }
 
     /// `FERROCAST_STORAGE_URL` must be `s3://…` or a path; an s3:// URL needs both keys.
@@ -1428,6 +1506,30 @@ impl Layered {
             s3_access_key_id,
             s3_secret_access_key,
         }
+    }
+}
+
+/// The tips one currency takes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TipLimit {
+    /// ISO 4217 code, upper case.
+    pub currency: String,
+    /// The smallest tip, in minor units.
+    pub min_minor: i64,
+    /// The largest tip, in minor units.
+    pub max_minor: i64,
+}
+
+/// The currencies tips are taken in, with their limits (`FERROCAST_TIP_MIN`, `FERROCAST_TIP_MAX`).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct TipLimits(pub Vec<TipLimit>);
+
+impl TipLimits {
+    /// The limits of `currency` (any case), if tips are taken in it.
+    pub fn of(&self, currency: &str) -> Option<&TipLimit> {
+        self.0
+            .iter()
+            .find(|l| l.currency.eq_ignore_ascii_case(currency))
     }
 }
 
@@ -1653,6 +1755,36 @@ mod tests {
                 && text.contains("FERROCAST_RAZORPAY_WEBHOOK_SECRET"),
             "{text}"
         );
+    }
+
+    #[test]
+    fn tip_limits_per_currency() {
+        let c = Config::load(&sources(&[], &[])).expect("defaults load");
+        let usd = c.tips.of("usd").expect("USD by default");
+        assert_eq!((usd.min_minor, usd.max_minor), (100, 50_000));
+        assert_eq!(c.tips.of("INR").map(|l| l.min_minor), Some(5_000));
+        assert!(c.tips.of("EUR").is_none());
+        let c = Config::load(&sources(
+            &[("FERROCAST_TIP_MIN", "eur:200"), ("FERROCAST_TIP_MAX", "EUR:1000, USD:5")],
+            &[],
+        ))
+        .expect("loads");
+        assert_eq!(c.tips.0.len(), 1, "only TIP_MIN's currencies");
+        assert_eq!(c.tips.of("EUR").map(|l| l.max_minor), Some(1_000));
+        for (min, max, says) in [
+            ("USD:500", "USD:100", "below"),
+            ("USD:100,INR:1", "USD:200", "has no INR"),
+            ("USD:-1", "USD:200", "not CODE:amount"),
+            ("USD:1,USD:2", "USD:200", "not CODE:amount"),
+            ("dollars", "USD:200", "not CODE:amount"),
+        ] {
+            let e = Config::load(&sources(
+                &[("FERROCAST_TIP_MIN", min), ("FERROCAST_TIP_MAX", max)],
+                &[],
+            ))
+            .expect_err(min);
+            assert!(e.to_string().contains(says), "{min} {max}: {e}");
+        }
     }
 
     #[test]

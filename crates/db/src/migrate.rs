@@ -144,6 +144,21 @@ pub const SQLITE: &[Migration] = &[
         name: "monetisation",
         sql: include_str!("../migrations/sqlite/0023_monetisation.sql"),
     },
+    Migration {
+        version: 24,
+        name: "tips",
+        sql: include_str!("../migrations/sqlite/0024_tips.sql"),
+    },
+    Migration {
+        version: 25,
+        name: "access",
+        sql: include_str!("../migrations/shared/0025_access.sql"),
+    },
+    Migration {
+        version: 26,
+        name: "payouts",
+        sql: include_str!("../migrations/sqlite/0026_payouts.sql"),
+    },
 ];
 
 /// Migrations for PostgreSQL.
@@ -262,6 +277,21 @@ pub const POSTGRES: &[Migration] = &[
         version: 23,
         name: "monetisation",
         sql: include_str!("../migrations/postgres/0023_monetisation.sql"),
+    },
+    Migration {
+        version: 24,
+        name: "tips",
+        sql: include_str!("../migrations/postgres/0024_tips.sql"),
+    },
+    Migration {
+        version: 25,
+        name: "access",
+        sql: include_str!("../migrations/shared/0025_access.sql"),
+    },
+    Migration {
+        version: 26,
+        name: "payouts",
+        sql: include_str!("../migrations/postgres/0026_payouts.sql"),
     },
 ];
 

@@ -9,6 +9,7 @@
 pub mod epayco;
 pub mod razorpay;
 pub mod stripe;
+pub mod stripe_connect;
 
 use hmac::{Hmac, Mac};
 use sha2::Sha256;

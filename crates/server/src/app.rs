@@ -5,10 +5,11 @@ use crate::access::declare;
 use crate::error::ApiError;
 use crate::extract::too_large;
 use crate::routes::{
-    admin, analytics, auth, browse, chat, connectors, engagement, events, health, notifications,
-    payments, playback, profiles, purchases, schedule, search, shorts, sources, streams, subscriptions,
-    uploads, videos, vod, watch,
+    admin, analytics, auth, browse, chat, connectors, engagement, events, health, memberships,
+    notifications, overlay, payments, playback, profiles, purchases, schedule, search, shorts,
+    sources, streams, subscriptions, tips, uploads, videos, vod, watch,
 };
+use crate::routes::{earnings, payouts};
 use crate::state::AppState;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
 use axum::http::{header, HeaderName, HeaderValue, Method, StatusCode};
@@ -38,7 +39,7 @@ pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 #[openapi(
     info(title = "ferrocast API", description = "Live streaming and creator platform. Errors are `{\"error\",\"details\",\"code\"}`."),
     modifiers(&BearerAuth),
-    tags((name = "auth", description = "Accounts, sessions, two-factor, API keys"), (name = "sources", description = "Stream sources: stream keys and playback ids"), (name = "streams", description = "Live state, destinations' pushes, usage, events; administrators' view"), (name = "subscriptions", description = "Plans, subscription and limits"), (name = "chat", description = "Chat history; live chat is Socket.IO at /socket.io/"), (name = "playback", description = "Public playback by playback id: HLS and HTTP-FLV; videos' objects at /vod"), (name = "videos", description = "Recordings, uploads (tus 1.0 at /api/uploads) and their library"), (name = "profiles", description = "Profiles (handle, bio, links, avatar, banner) and public channels"), (name = "notifications", description = "In-app notifications, preferences, email unsubscribe, Web Push subscriptions"), (name = "operations", description = "Health and metrics"), (name = "purchases", description = "Viewers paying creators: tips, memberships and pay-per-view through the gateways"))
+    tags((name = "auth", description = "Accounts, sessions, two-factor, API keys"), (name = "sources", description = "Stream sources: stream keys and playback ids"), (name = "streams", description = "Live state, destinations' pushes, usage, events; administrators' view"), (name = "subscriptions", description = "Plans, subscription and limits"), (name = "chat", description = "Chat history; live chat is Socket.IO at /socket.io/"), (name = "playback", description = "Public playback by playback id: HLS and HTTP-FLV; videos' objects at /vod"), (name = "videos", description = "Recordings, uploads (tus 1.0 at /api/uploads) and their library"), (name = "profiles", description = "Profiles (handle, bio, links, avatar, banner) and public channels"), (name = "notifications", description = "In-app notifications, preferences, email unsubscribe, Web Push subscriptions"), (name = "operations", description = "Health and metrics"), (name = "purchases", description = "Viewers paying creators: tips, memberships and pay-per-view through the gateways"), (name = "tips", description = "Tips, funding goals and the OBS overlays"), (name = "memberships", description = "Membership tiers, memberships, and who may watch videos and streams"))
 )]
 struct ApiDoc;
 
@@ -360,6 +361,76 @@ pub fn api_router() -> OpenApiRouter<AppState> {
                 notifications::unsubscribe_push
             ),
         ))
+        .routes(declare(Public, routes!(tips::tip_options)))
+        .routes(declare(Public, routes!(tips::channel_goals)))
+        .routes(declare(Key(ProfileRead), routes!(tips::my_tips)))
+        .routes(declare(Session, routes!(tips::my_overlay)))
+        .routes(declare(Session, routes!(tips::rotate_overlay)))
+        .routes(declare(Session, routes!(tips::test_overlay)))
+        .routes(declare(Key(ProfileRead), routes!(tips::my_goals)))
+        .routes(declare(Session, routes!(tips::create_goal)))
+        .routes(declare(
+            Session,
+            routes!(tips::update_goal, tips::delete_goal),
+        ))
+        // The overlay token in the path is the credential.
+        .routes(declare(Public, routes!(overlay::overlay_info)))
+        .routes(declare(Public, routes!(overlay::overlay_events)))
+        // Earnings and payouts (issue 20): reads with a profile key; what moves money or
+        // changes how it is divided needs a session.
+        .routes(declare(Key(ProfileRead), routes!(earnings::my_earnings)))
+        .routes(declare(Key(ProfileRead), routes!(earnings::my_payouts)))
+        .routes(declare(Session, routes!(earnings::request_payout)))
+        .routes(declare(Session, routes!(earnings::connect_stripe)))
+        .routes(declare(Session, routes!(earnings::refresh_stripe_connect)))
+        .routes(declare(Session, routes!(earnings::set_bank_details)))
+        .routes(declare(Key(ProfileRead), routes!(earnings::my_statement)))
+        .routes(declare(Key(ProfileRead), routes!(earnings::my_splits)))
+        .routes(declare(Session, routes!(earnings::put_split)))
+        .routes(declare(
+            Key(ProfileRead),
+            routes!(earnings::purchase_receipt),
+        ))
+        .routes(declare(Key(Admin), routes!(payouts::admin_revenue)))
+        .routes(declare(Key(Admin), routes!(payouts::admin_payouts)))
+        .routes(declare(Key(Admin), routes!(payouts::approve_payout)))
+        .routes(declare(Key(Admin), routes!(payouts::reject_payout)))
+        .routes(declare(Key(Admin), routes!(payouts::mark_payout_paid)))
+        .routes(declare(Key(Admin), routes!(payouts::export_payouts)))
+        .routes(declare(Key(Admin), routes!(payouts::list_tax_rates)))
+        .routes(declare(
+            Key(Admin),
+            routes!(payouts::put_tax_rate, payouts::delete_tax_rate),
+        ))
+        .routes(declare(Public, routes!(payouts::stripe_connect_webhook)))
+        // Memberships and gated content (issue 20).
+        .routes(declare(Key(ProfileRead), routes!(memberships::my_tiers)))
+        .routes(declare(Session, routes!(memberships::create_tier)))
+        .routes(declare(Session, routes!(memberships::apply_template)))
+        .routes(declare(
+            Session,
+            routes!(memberships::update_tier, memberships::delete_tier),
+        ))
+        .routes(declare(Public, routes!(memberships::channel_tiers)))
+        .routes(declare(
+            Key(ProfileRead),
+            routes!(memberships::my_memberships),
+        ))
+        .routes(declare(Session, routes!(memberships::cancel_membership)))
+        .routes(declare(Key(ProfileRead), routes!(memberships::my_members)))
+        .routes(declare(
+            Key(SourcesWrite),
+            routes!(memberships::set_video_access),
+        ))
+        .routes(declare(
+            Key(SourcesRead),
+            routes!(memberships::get_source_access),
+        ))
+        .routes(declare(
+            Key(SourcesWrite),
+            routes!(memberships::set_source_access),
+        ))
+        .routes(declare(Public, routes!(memberships::live_access)))
 }
 
 /// The wildcard of `/vod/{id}/{*path}` as OpenAPI spells a parameter.

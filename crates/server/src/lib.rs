@@ -13,11 +13,13 @@ pub mod gateways;
 pub mod http_server;
 pub mod mail;
 pub mod metrics;
+pub mod payouts;
 pub mod ratelimit;
 pub mod realtime;
 pub mod routes;
 pub mod service;
 pub mod site;
+pub mod splits;
 pub mod state;
 pub mod web;
 
@@ -345,12 +347,17 @@ pub async fn start(mut config: Config) -> anyhow::Result<Running> {
         job_stats: Arc::default(),
         recordings: recordings.decisions(),
     };
+    let access = Arc::new(service::access::Access::new(
+        db.clone(),
+        clock.clone(),
+        &key,
+        config.payments.grace_days,
+    ));
     let engine = ferrocast_engine::Engine::start(
-        Arc::new(service::streams::SourceAuthorizer::new(
-            db.clone(),
-            grants.clone(),
-            clock.clone(),
-        )),
+        Arc::new(
+            service::streams::SourceAuthorizer::new(db.clone(), grants.clone(), clock.clone())
+                .with_access(access.clone()),
+        ),
         restream,
     )
     .with_recording(
@@ -371,6 +378,7 @@ pub async fn start(mut config: Config) -> anyhow::Result<Running> {
         clock.clone(),
         storage.clone(),
         pipeline.clone(),
+        access,
     )
     .context("starting the password hashing threads")?;
     service::jobs::spawn(
@@ -402,6 +410,7 @@ pub async fn start(mut config: Config) -> anyhow::Result<Running> {
         )
     })?;
     service::notify::spawn(state.notify.clone(), rx.clone());
+    service::tips::spawn(state.clone(), rx.clone());
     let socket_io = realtime::start(state.clone(), rx.clone());
     connectors::start(&state, rx.clone()).await;
     gateways::spawn_period_job(state.clone(), rx.clone());

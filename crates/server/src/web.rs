@@ -32,6 +32,7 @@ const PAGES: &[&str] = &[
     "/browse",
     "/search",
     "/shorts",
+    "/dashboard/tips",
 ];
 
 /// The payment gateways' origins the app's pages may use besides their own.
@@ -309,7 +310,13 @@ pub fn serve(method: &Method, path: &str, policy: &Policy<'_>) -> Option<Respons
     let channel = path
         .strip_prefix("/c/")
         .is_some_and(|h| !h.is_empty() && !h.contains('/'));
-    if !PAGES.contains(&path) && !watch && !receipt && !embed && !video && !channel {
+    // OBS's browser source: `/overlay/<token>/alerts` and `/overlay/<token>/goal`.
+    let overlay = path.strip_prefix("/overlay/").is_some_and(|rest| {
+        rest.split_once('/').is_some_and(|(token, kind)| {
+            !token.is_empty() && !token.contains('/') && matches!(kind, "alerts" | "goal")
+        })
+    });
+    if !PAGES.contains(&path) && !watch && !receipt && !embed && !video && !channel && !overlay {
         return None;
     }
     let mut page = page(StatusCode::OK, None, policy, embed);

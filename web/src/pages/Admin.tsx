@@ -1,5 +1,6 @@
 import { useState } from "react";
 import { api, type Schemas } from "../api";
+import { Link } from "../router";
 import { Empty, Loading, Problem, useLoad, useUser } from "../ui";
 import "./admin.css";
 
@@ -20,6 +21,9 @@ export default function Admin() {
   return (
     <div className="admin">
       <h1>Administration</h1>
+      <p className="admin-links">
+        <Link href="/admin/revenue" className="button ghost small" data-testid="revenue-link">Revenue and payouts</Link>
+      </p>
       <Settings />
       <StatsPanel />
       <Streams />
@@ -372,6 +376,12 @@ function Actions() {
     user_suspended: "suspended",
     user_reactivated: "reactivated",
     destination_retried: "retried a destination of",
+    payout_approved: "approved a payout to",
+    payout_rejected: "rejected a payout to",
+    payout_marked_paid: "marked paid a payout to",
+    payouts_exported: "exported payouts for bank transfer",
+    tax_rate_set: "set a tax rate",
+    tax_rate_removed: "removed a tax rate",
   };
   return (
     <section className="card" aria-labelledby="actions-title">

@@ -280,6 +280,9 @@ export default function Analytics() {
           <nav className="page-tabs" aria-label="Studio">
             <Link href="/dashboard">Streams</Link>
             <Link href="/dashboard/analytics" aria-current="page">Analytics</Link>
+            <Link href="/dashboard/tips">Tips &amp; goals</Link>
+            <Link href="/dashboard/earnings">Earnings</Link>
+            <Link href="/dashboard/members">Members</Link>
           </nav>
         </div>
       </header>

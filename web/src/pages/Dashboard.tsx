@@ -10,6 +10,7 @@ import { Empty, Loading, Problem, useLoad } from "../ui";
 import { ChatRules, PlatformChat } from "./ChatSetup";
 import { LANGUAGES_BY_NAME, loadCategories, parseTags } from "../streaminfo";
 import { ScheduleEditor } from "../schedule";
+import { AccessEditor } from "../memberships";
 import "../studio.css";
 import "../analytics.css";
 
@@ -107,6 +108,9 @@ export default function Dashboard() {
           <nav className="page-tabs" aria-label="Studio">
             <Link href="/dashboard" aria-current="page">Streams</Link>
             <Link href="/dashboard/analytics">Analytics</Link>
+            <Link href="/dashboard/tips">Tips &amp; goals</Link>
+            <Link href="/dashboard/earnings">Earnings</Link>
+            <Link href="/dashboard/members">Members</Link>
           </nav>
           <Usage mine={mine.data} error={mine.error} />
         </div>
@@ -782,6 +786,7 @@ function StreamInfoEditor({ source, live, onChange }: { source: Source; live: bo
       </form>
       <Problem error={error} />
       <Problem error={categories.error} onRetry={categories.reload} />
+      <AccessEditor path={`/api/sources/${source.id}/access`} testId="stream-access" />
     </section>
   );
 }

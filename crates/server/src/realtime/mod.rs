@@ -939,8 +939,11 @@ async fn deliver(
                 }
                 emit(io, room, name, &data).await
             }
+            RealtimeEvent::TipAlert { alert, .. } => emit(io, room, name, &alert).await,
+            RealtimeEvent::GoalProgress { goal, .. } => emit(io, room, name, &goal).await,
             // Between nodes only: `socket()` answered `None` above.
-            RealtimeEvent::ConnectorChanged { .. }
+            RealtimeEvent::OverlayRotated { .. }
+            | RealtimeEvent::ConnectorChanged { .. }
             | RealtimeEvent::ConnectorSend { .. }
             | RealtimeEvent::DestinationRetry { .. } => continue,
         };

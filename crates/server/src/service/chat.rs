@@ -186,6 +186,15 @@ impl Chat {
                 if member.role == Role::Admin {
                     badges.push("admin");
                 }
+                // A member of the channel (a membership in its paid period) wears the badge.
+                if source.user_id != member.id {
+                    let now = self.clock.now_ms();
+                    if let Some(s) = self.db.standing(member.id, source.user_id).await? {
+                        if (s.active || s.canceled) && now < s.period_end {
+                            badges.push("member");
+                        }
+                    }
+                }
                 metadata = json!({ "badges": badges, "emotes": [] }).to_string();
                 platform_id = uuid::Uuid::new_v4().to_string();
                 let new = NewChatMessage {
@@ -242,6 +251,45 @@ impl Chat {
             Ok(None) => Err(PostError::Duplicate),
             Err(e) => {
                 tracing::error!(error = %e, connector = ?new.connector_id, "storing a chat message failed");
+                Err(PostError::NotStored)
+            }
+        }
+    }
+
+    /// Posts a message of ferrocast's own (`system`: a paid tip, say) in a source's chat and
+    /// sends it to the room on every node, once: `key` names it, and posting the same key
+    /// again is [`PostError::Duplicate`]. Not moderated here: its caller moderated what it
+    /// quotes.
+    pub async fn post_system(
+        &self,
+        source_id: i64,
+        key: &str,
+        author_name: &str,
+        text: &str,
+        metadata: serde_json::Value,
+    ) -> Result<ChatMessageOut, PostError> {
+        let metadata = metadata.to_string();
+        let new = NewChatMessage {
+            source_id,
+            connector_id: None,
+            platform: "native",
+            platform_message_id: key,
+            user_id: None,
+            author_name,
+            author_platform_id: "",
+            message_text: text,
+            message_type: "system",
+            metadata: &metadata,
+        };
+        match self.db.insert_chat_message(&new, self.clock.now_ms()).await {
+            Ok(Some(record)) => {
+                let out = message_out(&record);
+                self.fanout.publish(RealtimeEvent::ChatMessage(out.clone()));
+                Ok(out)
+            }
+            Ok(None) => Err(PostError::Duplicate),
+            Err(e) => {
+                tracing::error!(error = %e, source_id, "storing a system chat message failed");
                 Err(PostError::NotStored)
             }
         }

@@ -335,6 +335,28 @@ pub enum RealtimeEvent {
         /// What they are shown.
         notification: NotificationView,
     },
+    /// A tip was paid (or the creator sent a test alert): for the creator's overlays
+    /// (`GET /api/overlay/{token}/events`) and their sockets, as `tip-alert`.
+    TipAlert {
+        /// The creator tipped.
+        creator_id: i64,
+        /// What the alert shows.
+        alert: super::tips::TipAlert,
+    },
+    /// A goal's progress changed: for the creator's overlays and their sockets, as
+    /// `goal-progress`.
+    GoalProgress {
+        /// The goal's creator.
+        creator_id: i64,
+        /// The goal as it stands.
+        goal: super::goals::GoalView,
+    },
+    /// A creator's overlay token was rotated: every node closes the overlays open with the
+    /// old one (not sent to clients).
+    OverlayRotated {
+        /// The creator.
+        creator_id: i64,
+    },
     /// How many viewers one node has on a source's stream room.
     Viewers {
         /// The source.
@@ -485,7 +507,12 @@ impl RealtimeEvent {
                 ("video-progress", Room::User(*user_id))
             }
             RealtimeEvent::Notification { user_id, .. } => ("notification", Room::User(*user_id)),
-            RealtimeEvent::ConnectorChanged { .. }
+            RealtimeEvent::TipAlert { creator_id, .. } => ("tip-alert", Room::User(*creator_id)),
+            RealtimeEvent::GoalProgress { creator_id, .. } => {
+                ("goal-progress", Room::User(*creator_id))
+            }
+            RealtimeEvent::OverlayRotated { .. }
+            | RealtimeEvent::ConnectorChanged { .. }
             | RealtimeEvent::ConnectorSend { .. }
             | RealtimeEvent::DestinationRetry { .. } => return None,
         })

@@ -4,6 +4,7 @@
 //! answers into responses (`crate::error` maps every service error to an API error code in one
 //! place). Nothing under `service` imports axum or socketioxide (a test checks).
 
+pub mod access;
 pub mod accounts;
 pub mod admin;
 pub mod analytics;
@@ -14,9 +15,11 @@ pub mod discovery;
 pub mod engagement;
 pub mod events;
 pub mod follows;
+pub mod goals;
 pub mod hashing;
 pub mod identity;
 pub mod jobs;
+pub mod memberships;
 pub mod notify;
 pub mod processing;
 pub mod profiles;
@@ -29,6 +32,7 @@ pub mod sources;
 pub mod stats;
 pub mod streams;
 pub mod thumbnail;
+pub mod tips;
 pub mod uploads;
 pub mod vault;
 pub mod videos;

@@ -19,6 +19,10 @@ pub enum Sealed<'a> {
     PkceVerifier(&'a str),
     /// The deployment's VAPID private key (Web Push), PKCS#8.
     VapidKey,
+    /// A creator's overlay token (OBS browser sources), by user id.
+    OverlayToken(i64),
+    /// A creator's bank details for payouts, by user id.
+    PayoutBank(i64),
 }
 
 impl Sealed<'_> {
@@ -33,6 +37,8 @@ impl Sealed<'_> {
             }
             Sealed::PkceVerifier(state_hash) => format!("oauth_logins.verifier:{state_hash}"),
             Sealed::VapidKey => "vapid_keys.private:1".to_string(),
+            Sealed::OverlayToken(user_id) => format!("overlay_tokens.token:{user_id}"),
+            Sealed::PayoutBank(user_id) => format!("payout_accounts.bank:{user_id}"),
         }
     }
 }

@@ -2242,3 +2242,205 @@ async fn creator_analytics_in_a_real_browser() {
     assert_shots(&shots, &["dashboard-analytics"]);
     app.finish().await;
 }
+
+/// The Earnings page and the payout approval in Chromium: a creator with income (one tip past
+/// its hold, one held) connects Stripe through the Connect stand-in's onboarding and requests
+/// 50.00; an administrator approves it on Revenue and payouts (a Stripe transfer to the
+/// creator's account); the creator sees it paid and opens the month's statement.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn earnings_page_and_payout_approval() {
+    use ferrocast_db::purchases::{IncomeRules, NewPurchase, PaidPayment, PurchaseKind};
+    let browser = browser();
+    let (gw, addr) = support::checkout::start().await;
+    let app = TestApp::start_with(Backend::Sqlite, support::checkout::connect_options(addr))
+        .await
+        .expect("sqlite always runs");
+    support::checkout::set_node(&gw, &app.base);
+    support::register_user(&app, "creator@example.com", "Creator").await;
+    support::register_user(&app, "admin@example.com", "Admin").await;
+    support::register_user(&app, "fan@example.com", "Fan").await;
+    let db = app.running.as_ref().expect("running").state.db.clone();
+    let id = |email: &'static str| {
+        let db = db.clone();
+        async move { db.user_by_email(email).await.expect("db").expect("user").id }
+    };
+    let (creator, admin, fan) = (
+        id("creator@example.com").await,
+        id("admin@example.com").await,
+        id("fan@example.com").await,
+    );
+    db.set_role(admin, "admin", 0).await.expect("role");
+    for (payment, hold_ms) in [("pi_web_1", 0), ("pi_web_2", 7 * 86_400_000)] {
+        let uuid = uuid::Uuid::new_v4().to_string();
+        let p = db
+            .create_purchase(
+                &NewPurchase {
+                    uuid: &uuid,
+                    kind: PurchaseKind::Tip,
+                    buyer_id: fan,
+                    creator_id: creator,
+                    provider: "stripe",
+                    amount_minor: 10_000,
+                    currency: "USD",
+                    tax_minor: 0,
+                    tax_country: None,
+                    message: Some("love the show"),
+                    display_name: Some("Fan One"),
+                    tier_id: None,
+                    video_id: None,
+                    source_id: None,
+                },
+                ferrocast_db::now_ms(),
+            )
+            .await
+            .expect("purchase");
+        db.complete_purchase(
+            None,
+            &p,
+            &PaidPayment {
+                provider_payment_id: payment,
+                amount_minor: 10_000,
+                currency: "USD",
+                subscription: None,
+                period_end: None,
+            },
+            &IncomeRules {
+                fee_bps: 1000,
+                hold_ms,
+                membership_period_ms: 30 * 86_400_000,
+            },
+            ferrocast_db::now_ms(),
+        )
+        .await
+        .expect("income");
+    }
+/// Memberships in Chromium: the Members studio, a members-only video locked for a non-member
+/// (what unlocks it, the Join picker) and played by a member.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn members_only_video_in_a_real_browser() {
+    require("ffmpeg");
+    let browser = browser();
+    let app = TestApp::start(Backend::Sqlite)
+        .await
+        .expect("sqlite always runs");
+    let creator = support::register_user(&app, "creator@example.com", "Creator").await;
+    support::register_user(&app, "member@example.com", "Member").await;
+    support::register_user(&app, "stranger@example.com", "Stranger").await;
+    let (s, made) =
+        support::call(&app, "POST", "/api/me/tiers/template", Some(&creator), None).await;
+    assert_eq!(s, 201, "{made}");
+    let db = &app.running.as_ref().expect("running").state.db;
+    let id = |email: &'static str| async move {
+        db.user_by_email(email).await.expect("db").expect("user").id
+    };
+    let (owner, member) = (
+        id("creator@example.com").await,
+        id("member@example.com").await,
+    );
+    let objects = crate::memberships::hls_objects(&app.data_dir.join("hls-src"));
+    let v = crate::memberships::stored_video(&app, owner, &objects).await;
+    let (s, body) = support::call(
+        &app,
+        "PUT",
+        &format!("/api/videos/{}/access", v.uuid),
+        Some(&creator),
+        Some(json!({"level": "members", "tier_id": made["tiers"][1]["id"]})),
+    )
+    .await;
+    assert_eq!(s, 200, "{body}");
+    crate::memberships::pay(
+        &app,
+        ferrocast_db::purchases::PurchaseKind::Membership,
+        member,
+        owner,
+        1500,
+        made["tiers"][1]["id"].as_i64(),
+        None,
+        None,
+        "pi_browser_member",
+    )
+    .await;
+    let shots = shots_dir();
+    let report = run(
+        &browser,
+        json!({
+            "url": app.url(""),
+            "shots": shots,
+            "scenario": "earnings",
+            "accounts": { "creator": { "email": "creator@example.com" }, "admin": { "email": "admin@example.com" } },
+            "scenario": "members",
+            "videoId": v.uuid,
+            "accounts": {
+                "creator": { "email": "creator@example.com" },
+                "member": { "email": "member@example.com" },
+                "stranger": { "email": "stranger@example.com" },
+            },
+        }),
+    )
+    .await;
+    assert_eq!(
+        report["steps"],
+        json!(["earnings", "connected", "requested", "approved", "paid"]),
+        json!(["studio", "locked", "member-plays"]),
+        "{report:#}"
+    );
+    assert!(
+        report.get("pageErrors").is_none(),
+        "no script errors: {report:#}"
+    );
+    let has = |v: &Value, s: &str| v.as_str().is_some_and(|t| t.contains(s));
+    assert!(
+        has(&report["before"]["available"], "90.00") && has(&report["before"]["pending"], "90.00"),
+        "{report:#}"
+    );
+    assert!(
+        has(&report["requested"]["available"], "40.00")
+            && has(&report["requested"]["inFlight"], "50.00"),
+        "{report:#}"
+    );
+    assert!(has(&report["approved"], "is paid"), "{report:#}");
+    assert!(
+        has(&report["after"]["paid"], "50.00")
+            && has(&report["after"]["inFlight"], "0.00")
+            && has(&report["after"]["available"], "40.00"),
+        "{report:#}"
+    );
+    assert!(
+        report["statementRows"].as_u64() >= Some(3),
+        "income, income, payout: {report:#}"
+    );
+    {
+        let seen = support::checkout::seen(&gw);
+        assert_eq!(seen.connect.transfers.len(), 1);
+        let f = &seen.connect.transfers[0].0;
+        assert_eq!(
+            (
+                f.get("amount").map(String::as_str),
+                f.get("destination").map(String::as_str)
+            ),
+            (Some("5000"), Some("acct_test1"))
+        );
+    }
+    let verify = db.ledger_verify().await.expect("verify");
+    assert!(verify.problems.is_empty(), "{:?}", verify.problems);
+    assert_shots(&shots, &["earnings", "admin-revenue", "earnings-statement"]);
+    let m = &report["members"];
+    assert_eq!(
+        (m["tiers"].as_i64(), m["members"].as_i64()),
+        (Some(4), Some(1)),
+        "{report:#}"
+    );
+    assert_eq!(
+        m["strangerVideo"], 0,
+        "no player for a non-member: {report:#}"
+    );
+    assert!(
+        m["unlock"].as_str().is_some_and(|u| u.contains("Fan")),
+        "{report:#}"
+    );
+    assert_eq!(m["options"], 4, "{report:#}");
+    assert!(m["played"].as_f64().unwrap_or(0.0) > 1.0, "{report:#}");
+    assert_eq!(m["badge"], "Fan+ members", "{report:#}");
+    assert_shots(&shots, &["members-studio", "video-locked", "join-dialog"]);
+    app.finish().await;
+}

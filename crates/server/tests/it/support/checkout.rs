@@ -80,6 +80,8 @@ pub struct Seen {
     pub charges: Vec<StripeCharge>,
     /// Where ePayco posts the confirmations of each payment reference.
     pub epayco_confirmation_urls: HashMap<String, String>,
+    /// Stripe Connect: accounts, onboarding links and transfers.
+    pub connect: Connect,
 }
 
 /// A charge the Stripe stand-in made, as its refunds and disputes need it.
@@ -881,7 +883,8 @@ pub async fn start() -> (Gateways, SocketAddr) {
             "/validation/v1/reference/{reference}",
             get(epayco_validation),
         )
-        .with_state((g.clone(), addr));
+        .with_state((g.clone(), addr))
+        .merge(connect_routes(g.clone(), addr));
     tokio::spawn(async move { axum::serve(listener, router).await });
     (g, addr)
 }
@@ -1201,4 +1204,327 @@ pub async fn epayco_reverse(g: &Gateways, reference: &str) -> u16 {
         .await
         .map(|r| r.status().as_u16())
         .unwrap_or(0)
+}
+
+// ---------------------------------------------------------------- Stripe Connect (payouts)
+//
+// Express connected accounts and transfers, as Stripe's API reference documents them:
+// `POST /v1/accounts` (`type=express`) answers `acct_test{n}` with onboarding not done;
+// `POST /v1/account_links` (`type=account_onboarding`) answers a single-use `url`, the hosted
+// onboarding page `GET /connect/onboard/{n}` here (used or expired: to `refresh_url`, as Stripe
+// does); submitting it completes the account, sends the node's Connect endpoint the
+// `account.updated` event Stripe sends (signed with Stripe's library under
+// [`STRIPE_CONNECT_WHSEC`]) and the browser to `return_url`. `GET /v1/accounts/{id}`;
+// `POST /v1/transfers` to an onboarded account, honouring `Idempotency-Key` as Stripe does (the
+// same key answers the first transfer again; with other parameters, Stripe's refusal).
+
+/// Signing secret of the node's Connect webhook endpoint.
+pub const STRIPE_CONNECT_WHSEC: &str = "whsec_fake_connect_secret";
+
+/// What the Connect stand-in saw and holds.
+#[derive(Default)]
+pub struct Connect {
+    /// Accounts created, in order (the id `acct_test{index + 1}`): their form fields.
+    pub accounts: Vec<HashMap<String, String>>,
+    /// Whether each account finished onboarding (same order).
+    pub onboarded: Vec<bool>,
+    /// Account links, in order: (account, refresh_url, return_url, used).
+    pub links: Vec<(String, String, String, bool)>,
+    /// Transfers made, in order (the id `tr_test{index + 1}`): their form fields and the
+    /// `Idempotency-Key` they came with.
+    pub transfers: Vec<(HashMap<String, String>, Option<String>)>,
+    /// Transfer requests answered (including idempotent replays).
+    pub transfer_requests: usize,
+    /// How many transfers to fail (a Stripe outage).
+    pub fail_transfers: u32,
+}
+
+impl Connect {
+    fn account_index(id: &str) -> Option<usize> {
+        id.strip_prefix("acct_test")?
+            .parse::<usize>()
+            .ok()?
+            .checked_sub(1)
+    }
+    /// The account object Stripe answers for the `i`th account.
+    fn account_json(&self, i: usize) -> Value {
+        let done = self.onboarded.get(i).copied().unwrap_or(false);
+        let f = &self.accounts[i];
+        json!({"id": format!("acct_test{}", i + 1), "object": "account", "type": "express",
+            "email": f.get("email"), "country": f.get("country").cloned().unwrap_or_else(|| "US".into()),
+            "details_submitted": done, "charges_enabled": done, "payouts_enabled": done,
+            "capabilities": {"transfers": if done { "active" } else { "inactive" }},
+            "metadata": {"ferrocast_user": f.get("metadata[ferrocast_user]")},
+            "requirements": {"currently_due": if done { json!([]) } else { json!(["external_account", "tos_acceptance.date"]) }}})
+    }
+}
+
+fn stripe_error(status: StatusCode, code: &str, message: &str) -> Response {
+    (
+        status,
+        Json(json!({"error": {"type": "invalid_request_error", "code": code, "message": message}})),
+    )
+        .into_response()
+}
+
+async fn connect_create_account(
+    State((g, _)): State<(Gateways, SocketAddr)>,
+    h: HeaderMap,
+    body: String,
+) -> Result<Response, StripeRefusal> {
+    let form = stripe_form(&h, &body)?;
+    if form.get("type").map(String::as_str) != Some("express") {
+        return Ok(stripe_error(
+            StatusCode::BAD_REQUEST,
+            "parameter_invalid",
+            "This stand-in creates Express accounts: type=express",
+        ));
+    }
+    let mut s = seen(&g);
+    s.connect.accounts.push(form);
+    s.connect.onboarded.push(false);
+    let i = s.connect.accounts.len() - 1;
+    Ok(Json(s.connect.account_json(i)).into_response())
+}
+
+async fn connect_get_account(
+    State((g, _)): State<(Gateways, SocketAddr)>,
+    h: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Response, StripeRefusal> {
+    stripe_authorised(&h)?;
+    let s = seen(&g);
+    Ok(
+        match Connect::account_index(&id).filter(|i| *i < s.connect.accounts.len()) {
+            Some(i) => Json(s.connect.account_json(i)).into_response(),
+            None => stripe_error(
+                StatusCode::NOT_FOUND,
+                "resource_missing",
+                &format!("No such account: '{id}'"),
+            ),
+        },
+    )
+}
+
+async fn connect_account_link(
+    State((g, addr)): State<(Gateways, SocketAddr)>,
+    h: HeaderMap,
+    body: String,
+) -> Result<Response, StripeRefusal> {
+    let form = stripe_form(&h, &body)?;
+    let get = |k: &str| form.get(k).cloned().unwrap_or_default();
+    let mut s = seen(&g);
+    let known =
+        Connect::account_index(&get("account")).is_some_and(|i| i < s.connect.accounts.len());
+    if !known {
+        return Ok(stripe_error(
+            StatusCode::BAD_REQUEST,
+            "resource_missing",
+            "No such account",
+        ));
+    }
+    if get("type") != "account_onboarding"
+        || get("refresh_url").is_empty()
+        || get("return_url").is_empty()
+    {
+        return Ok(stripe_error(
+            StatusCode::BAD_REQUEST,
+            "parameter_missing",
+            "account, type=account_onboarding, refresh_url and return_url are required",
+        ));
+    }
+    s.connect
+        .links
+        .push((get("account"), get("refresh_url"), get("return_url"), false));
+    let n = s.connect.links.len();
+    let created = now_secs();
+    Ok(Json(json!({"object": "account_link", "created": created, "expires_at": created + 300, "url": format!("http://{addr}/connect/onboard/{n}")})).into_response())
+}
+
+/// The `n`th (from 1) account link, if unused.
+fn open_link(g: &Gateways, n: usize) -> Result<(String, String, String), Response> {
+    let s = seen(g);
+    match n.checked_sub(1).and_then(|i| s.connect.links.get(i)) {
+        None => Err((StatusCode::NOT_FOUND, "no such account link").into_response()),
+        Some((_, refresh, _, true)) => Err(Redirect::to(refresh).into_response()),
+        Some((account, refresh, back, false)) => {
+            Ok((account.clone(), refresh.clone(), back.clone()))
+        }
+    }
+}
+
+async fn connect_onboard_page(
+    State((g, _)): State<(Gateways, SocketAddr)>,
+    Path(n): Path<usize>,
+) -> Response {
+    let (account, _, _) = match open_link(&g, n) {
+        Ok(l) => l,
+        Err(r) => return r,
+    };
+    page(
+        "Stripe Express onboarding (test)",
+        &format!(
+            "<p>Account <code>{}</code></p><p>Business type: individual · Bank account: 000123456789 (test)</p>\
+             <form method=post action='/connect/onboard/{n}'><button>Agree and submit</button></form>",
+            esc(&account)
+        ),
+    )
+    .into_response()
+}
+
+async fn connect_onboard_submit(
+    State((g, _)): State<(Gateways, SocketAddr)>,
+    Path(n): Path<usize>,
+) -> Response {
+    let (account, _, back) = match open_link(&g, n) {
+        Ok(l) => l,
+        Err(r) => return r,
+    };
+    let (object, node) = {
+        let mut s = seen(&g);
+        s.connect.links[n - 1].3 = true;
+        let Some(i) = Connect::account_index(&account) else {
+            return (StatusCode::NOT_FOUND, "no such account").into_response();
+        };
+        s.connect.onboarded[i] = true;
+        (s.connect.account_json(i), s.node.clone())
+    };
+    let payload = json!({"id": format!("evt_account_updated_{n}"), "object": "event", "api_version": "2024-06-20",
+        "created": now_secs(), "type": "account.updated", "account": account, "livemode": false, "pending_webhooks": 1,
+        "request": {"id": null, "idempotency_key": null}, "data": {"object": object}})
+    .to_string();
+    if let Err(e) = deliver_connect_event(&node, payload).await {
+        return (
+            StatusCode::BAD_GATEWAY,
+            format!("webhook delivery failed: {e}"),
+        )
+            .into_response();
+    }
+    Redirect::to(&back).into_response()
+}
+
+/// Signs a Connect event with Stripe's library and delivers it to the node's Connect endpoint.
+pub async fn deliver_connect_event(node: &str, payload: String) -> Result<(), String> {
+    let req = json!({"stripe": [{"payload": payload, "secret": STRIPE_CONNECT_WHSEC, "timestamp": now_secs()}]});
+    let headers = tokio::task::spawn_blocking(move || gateway_signatures(&req))
+        .await
+        .map_err(|e| e.to_string())?;
+    let r = reqwest::Client::new()
+        .post(format!("{node}/api/payments/stripe/connect/webhook"))
+        .header("content-type", "application/json")
+        .header(
+            "stripe-signature",
+            headers["stripe"][0].as_str().unwrap_or_default(),
+        )
+        .body(payload)
+        .send()
+        .await
+        .map_err(|e| e.to_string())?;
+    if r.status().is_success() {
+        Ok(())
+    } else {
+        Err(format!("the node answered {}", r.status()))
+    }
+}
+
+async fn connect_transfer(
+    State((g, _)): State<(Gateways, SocketAddr)>,
+    h: HeaderMap,
+    body: String,
+) -> Result<Response, StripeRefusal> {
+    let form = stripe_form(&h, &body)?;
+    let key = h
+        .get("idempotency-key")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let mut s = seen(&g);
+    s.connect.transfer_requests += 1;
+    let transfer_json = |i: usize, f: &HashMap<String, String>| {
+        json!({"id": format!("tr_test{}", i + 1), "object": "transfer",
+            "amount": f.get("amount").and_then(|a| a.parse::<i64>().ok()), "amount_reversed": 0,
+            "currency": f.get("currency"), "destination": f.get("destination"),
+            "transfer_group": f.get("transfer_group"), "description": f.get("description"),
+            "metadata": {"payout": f.get("metadata[payout]")}, "reversed": false, "livemode": false})
+    };
+    // Stripe answers a repeated Idempotency-Key with the first result; other parameters under
+    // the same key are refused.
+    if let Some(k) = &key {
+        if let Some((i, (f, _))) = s
+            .connect
+            .transfers
+            .iter()
+            .enumerate()
+            .find(|(_, (_, fk))| fk.as_ref() == Some(k))
+        {
+            if *f != form {
+                return Ok(stripe_error(
+                    StatusCode::BAD_REQUEST,
+                    "idempotency_error",
+                    "Keys for idempotent requests can only be used with the same parameters they were first used with.",
+                ));
+            }
+            return Ok(Json(transfer_json(i, f)).into_response());
+        }
+    }
+    if s.connect.fail_transfers > 0 {
+        s.connect.fail_transfers -= 1;
+        return Err(StripeRefusal::Outage);
+    }
+    let get = |k: &str| form.get(k).cloned().unwrap_or_default();
+    let amount_ok = get("amount").parse::<i64>().is_ok_and(|a| a > 0);
+    let currency_ok =
+        get("currency").len() == 3 && get("currency") == get("currency").to_ascii_lowercase();
+    if !amount_ok || !currency_ok {
+        return Ok(stripe_error(
+            StatusCode::BAD_REQUEST,
+            "parameter_invalid",
+            "amount must be a positive integer and currency a lower-case ISO code",
+        ));
+    }
+    let ready = Connect::account_index(&get("destination"))
+        .and_then(|i| s.connect.onboarded.get(i).copied());
+    match ready {
+        None => {
+            return Ok(stripe_error(
+                StatusCode::BAD_REQUEST,
+                "resource_missing",
+                "No such destination",
+            ))
+        }
+        Some(false) => {
+            return Ok(stripe_error(
+                StatusCode::BAD_REQUEST,
+                "insufficient_capabilities_for_transfer",
+                "Your destination account needs to have at least one of the following capabilities enabled: transfers, crypto_transfers, legacy_payments",
+            ))
+        }
+        Some(true) => {}
+    }
+    s.connect.transfers.push((form.clone(), key));
+    let i = s.connect.transfers.len() - 1;
+    Ok(Json(transfer_json(i, &form)).into_response())
+}
+
+/// The Connect stand-in's routes (merged into [`start`]'s router).
+fn connect_routes(g: Gateways, addr: SocketAddr) -> Router {
+    Router::new()
+        .route("/v1/accounts", post(connect_create_account))
+        .route("/v1/accounts/{id}", get(connect_get_account))
+        .route("/v1/account_links", post(connect_account_link))
+        .route(
+            "/connect/onboard/{n}",
+            get(connect_onboard_page).post(connect_onboard_submit),
+        )
+        .route("/v1/transfers", post(connect_transfer))
+        .with_state((g, addr))
+}
+
+/// [`options`] with the Connect webhook's signing secret.
+pub fn connect_options(addr: SocketAddr) -> Options {
+    let mut opts = options(addr);
+    opts.extra.push((
+        "stripe_connect_webhook_secret",
+        STRIPE_CONNECT_WHSEC.to_string(),
+    ));
+    opts
 }
