@@ -11,6 +11,7 @@ const Auth = lazy(() => import("./pages/Auth"));
 const Dashboard = lazy(() => import("./pages/Dashboard"));
 const Members = lazy(() => import("./pages/Members"));
 const Watch = lazy(() => import("./pages/Watch"));
+const Pay = lazy(() => import("./pages/Pay"));
 const Admin = lazy(() => import("./pages/Admin"));
 const Settings = lazy(() => import("./pages/Settings"));
 const Recover = lazy(() => import("./pages/Recover"));
@@ -102,6 +103,7 @@ function App() {
   else if (path.startsWith("/v/") && path.length > 3 && !path.slice(3).includes("/")) page = <Video id={decodeURIComponent(path.slice(3))} />;
   else if (path.startsWith("/c/") && path.length > 3 && !path.slice(3).includes("/")) page = <Channel handle={decodeURIComponent(path.slice(3))} />;
   else if (path.startsWith("/watch/")) page = <Watch playbackId={decodeURIComponent(path.slice(7))} />;
+  else if (path.startsWith("/pay/") && path.length > 5 && !path.slice(5).includes("/")) page = <Pay id={decodeURIComponent(path.slice(5))} />;
   else page = <NotFound />;
   return (
     <Frame>

@@ -47,7 +47,7 @@ type EpaycoScript = {
 };
 
 /** Loads a script once (the server's Content-Security-Policy allows ePayco's origin). */
-function loadScript(src: string): Promise<void> {
+export function loadScript(src: string): Promise<void> {
   return new Promise((resolve, reject) => {
     const existing = document.querySelector(`script[src="${CSS.escape(src)}"]`);
     if (existing) return resolve();

@@ -399,28 +399,15 @@ pub async fn start(
             )
             .await?;
             state.db.set_purchase_ref(purchase.id, &order.id).await?;
-            let field = |name: &str, value: String| FormField {
-                name: name.into(),
-                value,
-            };
-            started.razorpay = Some(HostedCheckout {
-                url: format!("{}/v1/checkout/embedded", keys.api_base),
-                fields: vec![
-                    field("key_id", keys.key_id.clone()),
-                    field("order_id", order.id.clone()),
-                    field("amount", purchase.amount_minor.to_string()),
-                    field("currency", purchase.currency.clone()),
-                    field("name", creator.clone()),
-                    field("description", product.clone()),
-                    field("prefill[name]", auth.user.display_name.clone()),
-                    field("prefill[email]", auth.user.email.clone()),
-                    field(
-                        "callback_url",
-                        format!("{base}/api/payments/razorpay/callback"),
-                    ),
-                    field("cancel_url", format!("{page}?checkout=canceled")),
-                ],
-            });
+            started.razorpay = Some(razorpay_form(
+                &keys,
+                &base,
+                &purchase,
+                &order.id,
+                creator,
+                &product,
+                &auth.user,
+            ));
         }
         _ => {
             let checkout = epayco_checkout(&state)?;
@@ -449,6 +436,43 @@ pub async fn start(
         }
     }
     Ok(Json(started))
+}
+
+/// Razorpay's hosted Checkout for a purchase's order: the fields the buyer's browser posts.
+fn razorpay_form(
+    keys: &ferrocast_config::RazorpayKeys,
+    base: &str,
+    purchase: &PurchaseRecord,
+    order_id: &str,
+    creator: &str,
+    product: &str,
+    buyer: &ferrocast_db::accounts::UserRecord,
+) -> HostedCheckout {
+    let field = |name: &str, value: String| FormField {
+        name: name.into(),
+        value,
+    };
+    HostedCheckout {
+        url: format!("{}/v1/checkout/embedded", keys.api_base),
+        fields: vec![
+            field("key_id", keys.key_id.clone()),
+            field("order_id", order_id.to_string()),
+            field("amount", purchase.amount_minor.to_string()),
+            field("currency", purchase.currency.clone()),
+            field("name", creator.to_string()),
+            field("description", product.to_string()),
+            field("prefill[name]", buyer.display_name.clone()),
+            field("prefill[email]", buyer.email.clone()),
+            field(
+                "callback_url",
+                format!("{base}/api/payments/razorpay/callback"),
+            ),
+            field(
+                "cancel_url",
+                format!("{base}/pay/{}?checkout=canceled", purchase.uuid),
+            ),
+        ],
+    }
 }
 
 fn epayco_checkout(state: &AppState) -> ApiResult<ferrocast_config::EpaycoCheckout> {
@@ -490,6 +514,12 @@ pub struct PurchaseView {
     pub message: Option<String>,
     /// For the buyer, in words.
     pub summary: String,
+    /// While it is not paid: Razorpay's hosted Checkout to post, to pay it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub razorpay: Option<HostedCheckout>,
+    /// While it is not paid: ePayco's Smart Checkout session, to pay it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub epayco: Option<EpaycoSession>,
 }
 
 fn view(p: PurchaseRecord) -> PurchaseView {
@@ -522,6 +552,8 @@ fn view(p: PurchaseRecord) -> PurchaseView {
         tax_minor: p.tax_minor,
         message: p.message,
         summary,
+        razorpay: None,
+        epayco: None,
     }
 }
 
@@ -540,5 +572,38 @@ pub async fn get_one(
         .await?
         .filter(|p| p.buyer_id == auth.user.id)
         .ok_or_else(|| ApiError::not_found("purchase"))?;
-    Ok(Json(view(p)))
+    let unpaid = p.status == "created" && p.refused_reason.is_none();
+    let (gateway_ref, provider) = (p.provider_ref.clone(), p.provider.clone());
+    let mut v = view(p.clone());
+    match (unpaid, gateway_ref, provider.as_str()) {
+        (true, Some(order), "razorpay") => {
+            if let Some(keys) = state.config.payments.razorpay.as_ref() {
+                let what = match p.kind.as_str() {
+                    "tip" => "Tip",
+                    "membership" => "Membership",
+                    _ => "Purchase",
+                };
+                v.razorpay = Some(razorpay_form(
+                    keys,
+                    &state.config.public_url,
+                    &p,
+                    &order,
+                    "ferrocast",
+                    what,
+                    &auth.user,
+                ));
+            }
+        }
+        (true, Some(session), "epayco") => {
+            if let Ok(checkout) = epayco_checkout(&state) {
+                v.epayco = Some(EpaycoSession {
+                    session_id: session,
+                    script_url: checkout.script_url,
+                    test: checkout.test,
+                });
+            }
+        }
+        _ => {}
+    }
+    Ok(Json(v))
 }
