@@ -1747,7 +1747,167 @@ async function earnings() {
   step("paid");
 }
 
-const SCENARIOS = { billing, maintenance, oauth, "chat-oauth": chatOauth, seed: creatorEndsAndAdminChangesPlan, "every-page": everyPage, sharing, latency, studio, videos, "past-broadcasts": pastBroadcasts, browse, profile, search: searchAndSchedule, engage, notify, analytics, earnings };
+// Memberships: the creator's Members studio lists their tiers and member; a viewer who is not a
+// member sees the members-only video locked, with what unlocks it and the Join picker; a member
+// plays it (hls.js with their playback token).
+async function members() {
+  const creator = await login(await browser.newContext({ viewport: DESKTOP }), P.accounts.creator.email);
+  creator.on("pageerror", (e) => (out.pageErrors = [...(out.pageErrors ?? []), `creator: ${e}`]));
+  await creator.getByRole("navigation", { name: "Studio" }).getByRole("link", { name: "Members" }).click();
+  await creator.waitForURL("**/dashboard/members");
+  await creator.getByTestId("tier-row").nth(3).waitFor();
+  await creator.getByTestId("members-table").waitFor();
+  out.members = {
+    tiers: await creator.getByTestId("tier-row").count(),
+    members: await creator.locator("[data-testid=members-table] tbody tr").count(),
+  };
+  await shot(creator, "members-studio");
+  step("studio");
+  const stranger = await login(await browser.newContext({ viewport: DESKTOP }), P.accounts.stranger.email);
+  stranger.on("pageerror", (e) => (out.pageErrors = [...(out.pageErrors ?? []), `stranger: ${e}`]));
+  await stranger.goto(`${P.url}/v/${P.videoId}`);
+  const locked = stranger.getByTestId("locked-player");
+  await locked.waitFor();
+  out.members.unlock = (await stranger.getByTestId("locked-unlock").textContent()).trim();
+  out.members.strangerVideo = await stranger.getByTestId("vod-video").count();
+  await shot(stranger, "video-locked");
+  await locked.getByTestId("join-button").click();
+  const dialog = stranger.getByTestId("join-dialog");
+  await dialog.waitFor();
+  out.members.options = await dialog.getByTestId("tier-option").count();
+  await shot(stranger, "join-dialog");
+  step("locked");
+  const member = await login(await browser.newContext({ viewport: DESKTOP }), P.accounts.member.email);
+  member.on("pageerror", (e) => (out.pageErrors = [...(out.pageErrors ?? []), `member: ${e}`]));
+  await member.goto(`${P.url}/v/${P.videoId}`);
+  const video = member.getByTestId("vod-video");
+  await video.waitFor();
+  await member.waitForFunction(() => (document.querySelector("[data-testid=vod-video]")?.duration ?? 0) > 1, null, { timeout: 30000 });
+  await video.evaluate((v) => { v.muted = true; return v.play(); });
+  await member.waitForFunction(() => (document.querySelector("[data-testid=vod-video]")?.currentTime ?? 0) > 1, null, { timeout: 20000 });
+  out.members.played = await video.evaluate((v) => v.currentTime);
+  out.members.badge = (await member.getByTestId("video-access-badge").textContent()).trim();
+  step("member-plays");
+}
+
+// Tips: the creator sets a goal and copies the overlay addresses from Tips & goals, and OBS's
+// browser sources open them (a context without a session); a viewer tips from the watch page
+// through Stripe's stand-in; the alert shows on the overlay, the creator's chat says it, and the
+// goal's bar moves, on the overlay and on the channel page.
+async function tipsScenario() {
+  const creatorCtx = await browser.newContext({ viewport: DESKTOP });
+  const creator = await login(creatorCtx, P.accounts.creator.email);
+  creator.on("pageerror", (e) => (out.pageErrors = [...(out.pageErrors ?? []), `creator: ${e}`]));
+  await creator.goto(P.url + "/dashboard/tips");
+  await creator.getByRole("heading", { name: "Tips & goals" }).waitFor();
+  await creator.getByTestId("goal-title").fill("New microphone");
+  await creator.getByTestId("goal-target").fill("50");
+  await creator.getByTestId("goal-create").click();
+  await creator.getByTestId("my-goals").getByTestId("goal").first().waitFor();
+  const alertsUrl = (await creator.getByTestId("overlay-alerts-url").textContent()).trim();
+  const goalUrl = (await creator.getByTestId("overlay-goal-url").textContent()).trim();
+  out.overlayUrls = [alertsUrl, goalUrl];
+  step("goal and overlay addresses");
+
+  // OBS: the two browser sources.
+  const obs = await browser.newContext({ viewport: { width: 800, height: 600 } });
+  const alerts = await obs.newPage();
+  alerts.on("pageerror", (e) => (out.pageErrors = [...(out.pageErrors ?? []), `alerts: ${e}`]));
+  await alerts.goto(alertsUrl);
+  await alerts.locator('[data-testid="overlay-alerts"][data-ready="yes"]').waitFor({ timeout: 15000 });
+  out.transparent = await alerts.evaluate(() => [getComputedStyle(document.documentElement).backgroundColor, getComputedStyle(document.body).backgroundColor]);
+  const goal = await obs.newPage();
+  goal.on("pageerror", (e) => (out.pageErrors = [...(out.pageErrors ?? []), `goal: ${e}`]));
+  await goal.goto(goalUrl);
+  await goal.getByTestId("goal").waitFor({ timeout: 15000 });
+  out.goalBefore = await goal.getByTestId("goal").getAttribute("data-raised");
+  step("overlays open");
+
+  // The creator's chat, on the dashboard.
+  await creator.goto(P.url + "/dashboard");
+  await creator.getByRole("heading", { name: "Chat" }).waitFor();
+
+  // A viewer tips from the watch page.
+  const viewerCtx = await browser.newContext({ viewport: DESKTOP });
+  const viewer = await login(viewerCtx, P.accounts.viewer.email);
+  viewer.on("pageerror", (e) => (out.pageErrors = [...(out.pageErrors ?? []), `viewer: ${e}`]));
+  await viewer.goto(`${P.url}/watch/${P.playbackId}`);
+  await viewer.getByTestId("watch-support").getByTestId("goal").waitFor();
+  await viewer.getByTestId("tip-button").click();
+  const dialog = viewer.getByTestId("tip-dialog");
+  await dialog.getByTestId("tip-send").waitFor();
+  await dialog.getByTestId("tip-amount").fill("12.50");
+  await dialog.getByTestId("tip-name").fill("Ada's biggest fan");
+  await dialog.getByTestId("tip-message").fill("Loved the synth solo!");
+  out.sendLabel = (await dialog.getByTestId("tip-send").textContent()).trim();
+  for (const [label, size] of [["desktop", DESKTOP], ["phone", PHONE]]) {
+    await viewer.setViewportSize(size);
+    await viewer.waitForTimeout(200);
+    await viewer.screenshot({ path: `${P.shots}/tip-dialog-${label}.png` });
+  }
+  await viewer.setViewportSize(DESKTOP);
+  await dialog.getByTestId("tip-send").click();
+  await viewer.waitForURL("**/c/pay/**");
+  out.stripePage = await viewer.locator("body").innerText();
+  step("checkout");
+  await viewer.getByRole("button", { name: "Pay" }).click();
+  await viewer.waitForURL("**checkout=success**", { timeout: 20000 });
+  step("paid");
+
+  const alert = alerts.getByTestId("overlay-alert");
+  await alert.waitFor({ timeout: 10000 });
+  out.alert = {
+    id: await alert.getAttribute("data-alert-id"),
+    shownAt: Number(await alert.getAttribute("data-shown-at")),
+    name: (await alerts.getByTestId("overlay-alert-name").textContent()).trim(),
+    amount: (await alerts.getByTestId("overlay-alert-amount").textContent()).trim(),
+    message: (await alerts.getByTestId("overlay-alert-message").textContent()).trim(),
+  };
+  await alerts.waitForTimeout(900);
+  for (const [label, size] of [["desktop", DESKTOP], ["phone", PHONE]]) {
+    await alerts.setViewportSize(size);
+    await alerts.waitForTimeout(150);
+    await alerts.screenshot({ path: `${P.shots}/overlay-alert-${label}.png`, omitBackground: true });
+  }
+  step("overlay alert");
+
+  const said = creator.locator(".message.system").filter({ hasText: "Loved the synth solo!" });
+  await said.waitFor({ timeout: 10000 });
+  out.chat = (await said.textContent()).trim();
+  await said.scrollIntoViewIfNeeded();
+  for (const [label, size] of [["desktop", DESKTOP], ["phone", PHONE]]) {
+    await creator.setViewportSize(size);
+    await creator.waitForTimeout(150);
+    await said.scrollIntoViewIfNeeded();
+    await creator.screenshot({ path: `${P.shots}/tip-chat-${label}.png` });
+  }
+  await creator.setViewportSize(DESKTOP);
+  step("chat");
+
+  await goal.locator('[data-testid="goal"][data-raised="1250"]').waitFor({ timeout: 10000 });
+  out.goalAfter = {
+    percent: (await goal.getByTestId("goal-percent").textContent()).trim(),
+    figures: (await goal.getByTestId("goal-figures").textContent()).trim(),
+  };
+  await goal.waitForTimeout(1000);
+  for (const [label, size] of [["desktop", DESKTOP], ["phone", PHONE]]) {
+    await goal.setViewportSize(size);
+    await goal.waitForTimeout(150);
+    await goal.screenshot({ path: `${P.shots}/overlay-goal-${label}.png`, omitBackground: true });
+  }
+  step("goal moved");
+
+  await viewer.goto(`${P.url}/c/${P.handle}`);
+  await viewer.locator('[data-testid="channel-goals"] [data-testid="goal"][data-raised="1250"]').waitFor({ timeout: 10000 });
+  await shot(viewer, "channel-tips");
+  await creator.goto(P.url + "/dashboard/tips");
+  await creator.getByTestId("tips-received").filter({ hasText: "Loved the synth solo!" }).waitFor({ timeout: 10000 });
+  await shot(creator, "tips-dashboard");
+  step("channel and dashboard");
+  await Promise.all([creatorCtx.close(), obs.close(), viewerCtx.close()]);
+}
+
+const SCENARIOS = { tips: tipsScenario, billing, maintenance, oauth, "chat-oauth": chatOauth, seed: creatorEndsAndAdminChangesPlan, "every-page": everyPage, sharing, latency, studio, videos, "past-broadcasts": pastBroadcasts, browse, profile, search: searchAndSchedule, engage, notify, analytics, earnings, members };
 
 try {
   if (P.scenario) {

@@ -282,6 +282,7 @@ export default function Analytics() {
             <Link href="/dashboard/analytics" aria-current="page">Analytics</Link>
             <Link href="/dashboard/tips">Tips &amp; goals</Link>
             <Link href="/dashboard/earnings">Earnings</Link>
+            <Link href="/dashboard/members">Members</Link>
           </nav>
         </div>
       </header>

@@ -10,6 +10,7 @@ import { Empty, Loading, Problem, useLoad } from "../ui";
 import { ChatRules, PlatformChat } from "./ChatSetup";
 import { LANGUAGES_BY_NAME, loadCategories, parseTags } from "../streaminfo";
 import { ScheduleEditor } from "../schedule";
+import { AccessEditor } from "../memberships";
 import "../studio.css";
 import "../analytics.css";
 
@@ -109,6 +110,7 @@ export default function Dashboard() {
             <Link href="/dashboard/analytics">Analytics</Link>
             <Link href="/dashboard/tips">Tips &amp; goals</Link>
             <Link href="/dashboard/earnings">Earnings</Link>
+            <Link href="/dashboard/members">Members</Link>
           </nav>
           <Usage mine={mine.data} error={mine.error} />
         </div>
@@ -784,6 +786,7 @@ function StreamInfoEditor({ source, live, onChange }: { source: Source; live: bo
       </form>
       <Problem error={error} />
       <Problem error={categories.error} onRetry={categories.reload} />
+      <AccessEditor path={`/api/sources/${source.id}/access`} testId="stream-access" />
     </section>
   );
 }

@@ -324,10 +324,11 @@ async fn announce_tip(state: &AppState, tip: &TipRecord) -> Result<(), ApiError>
         Some(s) => vec![s],
         None => sources.into_iter().take(MAX_CHATS).collect(),
     };
+    // Shown as "<name> tipped $5.00: <message>", the name as the author (with a Tip badge).
     let text = if alert.message.is_empty() {
-        format!("{} tipped {}", alert.name, alert.amount)
+        format!("tipped {}", alert.amount)
     } else {
-        format!("{} tipped {}: {}", alert.name, alert.amount, alert.message)
+        format!("tipped {}: {}", alert.amount, alert.message)
     };
     let meta = json!({
         "badges": ["tip"],
@@ -340,7 +341,7 @@ async fn announce_tip(state: &AppState, tip: &TipRecord) -> Result<(), ApiError>
             .post_system(
                 source_id,
                 &format!("tip:{}", tip.uuid),
-                "Tip",
+                &alert.name,
                 &text,
                 meta.clone(),
             )

@@ -746,11 +746,9 @@ async fn a_paid_tip_is_announced_once_on_every_node_and_goals_count_tips_and_mem
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert_eq!(said.len(), 1, "{said:?}");
-    assert_eq!(
-        said[0]["message_text"],
-        "Big Fan tipped $15.00: Love the stream!"
-    );
-    assert_eq!(said[0]["author_name"], "Tip");
+    assert_eq!(said[0]["message_text"], "tipped $15.00: Love the stream!");
+    assert_eq!(said[0]["author_name"], "Big Fan");
+    assert_eq!(said[0]["metadata"]["badges"], json!(["tip"]));
     assert_eq!(said[0]["metadata"]["tip"]["amount_minor"], 1_500);
     let paid = state
         .db
@@ -885,4 +883,166 @@ async fn a_paid_tip_is_announced_once_on_every_node_and_goals_count_tips_and_mem
     drop((overlay, again));
     second.finish().await;
     first.finish().await;
+}
+
+/// Runs a scenario of `web/e2e/run.mjs` in Debian's Chromium; its report.
+async fn browser_scenario(params: Value) -> Value {
+    let web = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../web");
+    assert!(
+        web.join("dist/index.html").exists() && web.join("node_modules/playwright-core").exists(),
+        "the web app must be built and its test tools installed: run scripts/test.sh"
+    );
+    let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+    assert!(
+        std::path::Path::new(&chromium).exists(),
+        "Debian's Chromium is required at {chromium}: run scripts/test.sh"
+    );
+    let out = tokio::process::Command::new("node")
+        .arg(web.join("e2e/run.mjs"))
+        .arg(params.to_string())
+        .env("CHROMIUM", &chromium)
+        .output()
+        .await
+        .expect("node runs");
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "the e2e run printed no report ({e}): {}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    assert!(
+        out.status.success(),
+        "e2e failed (screenshots in {}): {report:#}\n{}",
+        params["shots"],
+        String::from_utf8_lossy(&out.stderr)
+    );
+    report
+}
+
+/// In Chromium: a viewer tips from the watch page through Stripe's stand-in (Checkout in
+/// payment mode, the webhook signed by Stripe's library); the creator's overlay (OBS's browser
+/// source, a transparent page) shows the alert within 2 s of the webhook being applied, the
+/// creator's chat on the dashboard says it, and the goal's bar moves on the overlay and on the
+/// channel. Screenshots at 1280 and 390 px.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tip_alerts_the_overlay_the_chat_and_the_goal_in_a_real_browser() {
+    let (gateways, addr) = support::checkout::start().await;
+    let app = TestApp::start_with(Backend::Sqlite, support::checkout::options(addr))
+        .await
+        .expect("sqlite always runs");
+    support::checkout::set_node(&gateways, &app.url(""));
+    let creator = creator_with_source(&app, "ada@example.com").await;
+    let (s, body) = call(
+        &app,
+        "PATCH",
+        "/api/me/profile",
+        Some(&creator.token),
+        Some(json!({"handle": "ada_plays", "display_name": "Ada Plays"})),
+    )
+    .await;
+    assert_eq!(s, 200, "{body}");
+    register_user(&app, "fan@example.com", "Fan").await;
+    let shots = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/web-shots");
+    let report = browser_scenario(json!({
+        "url": app.url(""),
+        "shots": shots,
+        "scenario": "tips",
+        "timeoutMs": 120_000,
+        "accounts": { "creator": { "email": "ada@example.com" }, "viewer": { "email": "fan@example.com" } },
+        "playbackId": creator.playback_id,
+        "handle": "ada_plays",
+    }))
+    .await;
+    assert_eq!(
+        report["steps"],
+        json!([
+            "goal and overlay addresses",
+            "overlays open",
+            "checkout",
+            "paid",
+            "overlay alert",
+            "chat",
+            "goal moved",
+            "channel and dashboard"
+        ]),
+        "{report:#}"
+    );
+    assert!(
+        report.get("pageErrors").is_none(),
+        "no script errors: {report:#}"
+    );
+    assert_eq!(
+        report["transparent"],
+        json!(["rgba(0, 0, 0, 0)", "rgba(0, 0, 0, 0)"]),
+        "{report:#}"
+    );
+    assert_eq!(report["sendLabel"], "Tip $12.50");
+    assert!(
+        report["stripePage"]
+            .as_str()
+            .is_some_and(|t| t.contains("12.50 USD") && t.contains("once")),
+        "{report:#}"
+    );
+    assert_eq!(report["goalBefore"], "0");
+
+    // What Stripe was asked for, and what was paid.
+    let (session, purchase_id) = {
+        let seen = support::checkout::seen(&gateways);
+        let s = seen.sessions.last().expect("a Checkout Session").clone();
+        let id = s.get("client_reference_id").cloned().expect("the purchase");
+        (s, id)
+    };
+    assert_eq!(session.get("mode").map(String::as_str), Some("payment"));
+    assert_eq!(
+        session
+            .get("line_items[0][price_data][unit_amount]")
+            .map(String::as_str),
+        Some("1250")
+    );
+    let state = &app.running.as_ref().expect("running").state;
+    let paid = state
+        .db
+        .purchase_by_uuid(&purchase_id)
+        .await
+        .expect("db")
+        .expect("the purchase");
+    assert_eq!((paid.kind.as_str(), paid.status.as_str()), ("tip", "paid"));
+    assert_eq!(paid.message.as_deref(), Some("Loved the synth solo!"));
+
+    // The alert: the purchase's, with its words, within 2 s of the webhook being applied.
+    let alert = &report["alert"];
+    assert_eq!(alert["id"], purchase_id.as_str(), "{report:#}");
+    assert_eq!(alert["name"], "Ada's biggest fan");
+    assert_eq!(alert["amount"], "$12.50");
+    assert_eq!(alert["message"], "Loved the synth solo!");
+    let shown = alert["shownAt"].as_i64().expect("shownAt");
+    let paid_at = paid.paid_at.expect("paid_at");
+    assert!(
+        shown >= paid_at - 50 && shown - paid_at <= 2_000,
+        "the overlay showed the alert {} ms after the webhook was applied",
+        shown - paid_at
+    );
+    assert!(
+        report["chat"]
+            .as_str()
+            .is_some_and(|t| t.contains("Ada's biggest fan")
+                && t.contains("tipped $12.50: Loved the synth solo!")),
+        "{report:#}"
+    );
+    assert_eq!(report["goalAfter"]["percent"], "25%", "{report:#}");
+    for name in [
+        "tip-dialog",
+        "overlay-alert",
+        "tip-chat",
+        "overlay-goal",
+        "channel-tips",
+        "tips-dashboard",
+    ] {
+        for size in ["desktop", "phone"] {
+            let f = shots.join(format!("{name}-{size}.png"));
+            assert!(f.exists(), "{} saved", f.display());
+        }
+    }
+    app.finish().await;
 }
