@@ -1,3 +1,4 @@
+import { StudioTabs } from "../ui";
 // Studio → Members: the creator's membership tiers (MHC's four as the starting template) and
 // who their members are.
 import { useEffect } from "react";
@@ -14,13 +15,7 @@ export default function Members() {
       <header className="studio-top">
         <div className="studio-title">
           <h1>Members</h1>
-          <nav className="page-tabs" aria-label="Studio">
-            <Link href="/dashboard">Streams</Link>
-            <Link href="/dashboard/analytics">Analytics</Link>
-            <Link href="/dashboard/tips">Tips &amp; goals</Link>
-            <Link href="/dashboard/earnings">Earnings</Link>
-            <Link href="/dashboard/members" aria-current="page">Members</Link>
-          </nav>
+          <StudioTabs current="/dashboard/members" />
         </div>
       </header>
       <MembersStudio />

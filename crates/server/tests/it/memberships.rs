@@ -802,6 +802,7 @@ async fn members_only_video(b: Backend) {
                 chargeback: false,
                 id: "re_ppv",
                 amount_minor: None,
+                running_total: false,
             },
         )
         .await

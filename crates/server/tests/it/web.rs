@@ -2314,6 +2314,65 @@ async fn earnings_page_and_payout_approval() {
         .await
         .expect("income");
     }
+    let shots = shots_dir();
+    let report = run(
+        &browser,
+        json!({
+            "url": app.url(""),
+            "shots": shots,
+            "scenario": "earnings",
+            "accounts": { "creator": { "email": "creator@example.com" }, "admin": { "email": "admin@example.com" } },
+        }),
+    )
+    .await;
+    assert_eq!(
+        report["steps"],
+        json!(["earnings", "connected", "requested", "approved", "paid"]),
+        "{report:#}"
+    );
+    assert!(
+        report.get("pageErrors").is_none(),
+        "no script errors: {report:#}"
+    );
+    let has = |v: &Value, s: &str| v.as_str().is_some_and(|t| t.contains(s));
+    assert!(
+        has(&report["before"]["available"], "90.00") && has(&report["before"]["pending"], "90.00"),
+        "{report:#}"
+    );
+    assert!(
+        has(&report["requested"]["available"], "40.00")
+            && has(&report["requested"]["inFlight"], "50.00"),
+        "{report:#}"
+    );
+    assert!(has(&report["approved"], "is paid"), "{report:#}");
+    assert!(
+        has(&report["after"]["paid"], "50.00")
+            && has(&report["after"]["inFlight"], "0.00")
+            && has(&report["after"]["available"], "40.00"),
+        "{report:#}"
+    );
+    assert!(
+        report["statementRows"].as_u64() >= Some(3),
+        "income, income, payout: {report:#}"
+    );
+    {
+        let seen = support::checkout::seen(&gw);
+        assert_eq!(seen.connect.transfers.len(), 1);
+        let f = &seen.connect.transfers[0].0;
+        assert_eq!(
+            (
+                f.get("amount").map(String::as_str),
+                f.get("destination").map(String::as_str)
+            ),
+            (Some("5000"), Some("acct_test1"))
+        );
+    }
+    let verify = db.ledger_verify().await.expect("verify");
+    assert!(verify.problems.is_empty(), "{:?}", verify.problems);
+    assert_shots(&shots, &["earnings", "admin-revenue", "earnings-statement"]);
+    app.finish().await;
+}
+
 /// Memberships in Chromium: the Members studio, a members-only video locked for a non-member
 /// (what unlocks it, the Join picker) and played by a member.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -2366,8 +2425,6 @@ async fn members_only_video_in_a_real_browser() {
         json!({
             "url": app.url(""),
             "shots": shots,
-            "scenario": "earnings",
-            "accounts": { "creator": { "email": "creator@example.com" }, "admin": { "email": "admin@example.com" } },
             "scenario": "members",
             "videoId": v.uuid,
             "accounts": {
@@ -2380,7 +2437,6 @@ async fn members_only_video_in_a_real_browser() {
     .await;
     assert_eq!(
         report["steps"],
-        json!(["earnings", "connected", "requested", "approved", "paid"]),
         json!(["studio", "locked", "member-plays"]),
         "{report:#}"
     );
@@ -2388,42 +2444,6 @@ async fn members_only_video_in_a_real_browser() {
         report.get("pageErrors").is_none(),
         "no script errors: {report:#}"
     );
-    let has = |v: &Value, s: &str| v.as_str().is_some_and(|t| t.contains(s));
-    assert!(
-        has(&report["before"]["available"], "90.00") && has(&report["before"]["pending"], "90.00"),
-        "{report:#}"
-    );
-    assert!(
-        has(&report["requested"]["available"], "40.00")
-            && has(&report["requested"]["inFlight"], "50.00"),
-        "{report:#}"
-    );
-    assert!(has(&report["approved"], "is paid"), "{report:#}");
-    assert!(
-        has(&report["after"]["paid"], "50.00")
-            && has(&report["after"]["inFlight"], "0.00")
-            && has(&report["after"]["available"], "40.00"),
-        "{report:#}"
-    );
-    assert!(
-        report["statementRows"].as_u64() >= Some(3),
-        "income, income, payout: {report:#}"
-    );
-    {
-        let seen = support::checkout::seen(&gw);
-        assert_eq!(seen.connect.transfers.len(), 1);
-        let f = &seen.connect.transfers[0].0;
-        assert_eq!(
-            (
-                f.get("amount").map(String::as_str),
-                f.get("destination").map(String::as_str)
-            ),
-            (Some("5000"), Some("acct_test1"))
-        );
-    }
-    let verify = db.ledger_verify().await.expect("verify");
-    assert!(verify.problems.is_empty(), "{:?}", verify.problems);
-    assert_shots(&shots, &["earnings", "admin-revenue", "earnings-statement"]);
     let m = &report["members"];
     assert_eq!(
         (m["tiers"].as_i64(), m["members"].as_i64()),
