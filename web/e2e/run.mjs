@@ -1747,6 +1747,49 @@ async function earnings() {
   step("paid");
 }
 
+// Memberships: the creator's Members studio lists their tiers and member; a viewer who is not a
+// member sees the members-only video locked, with what unlocks it and the Join picker; a member
+// plays it (hls.js with their playback token).
+async function members() {
+  const creator = await login(await browser.newContext({ viewport: DESKTOP }), P.accounts.creator.email);
+  creator.on("pageerror", (e) => (out.pageErrors = [...(out.pageErrors ?? []), `creator: ${e}`]));
+  await creator.getByRole("navigation", { name: "Studio" }).getByRole("link", { name: "Members" }).click();
+  await creator.waitForURL("**/dashboard/members");
+  await creator.getByTestId("tier-row").nth(3).waitFor();
+  await creator.getByTestId("members-table").waitFor();
+  out.members = {
+    tiers: await creator.getByTestId("tier-row").count(),
+    members: await creator.locator("[data-testid=members-table] tbody tr").count(),
+  };
+  await shot(creator, "members-studio");
+  step("studio");
+  const stranger = await login(await browser.newContext({ viewport: DESKTOP }), P.accounts.stranger.email);
+  stranger.on("pageerror", (e) => (out.pageErrors = [...(out.pageErrors ?? []), `stranger: ${e}`]));
+  await stranger.goto(`${P.url}/v/${P.videoId}`);
+  const locked = stranger.getByTestId("locked-player");
+  await locked.waitFor();
+  out.members.unlock = (await stranger.getByTestId("locked-unlock").textContent()).trim();
+  out.members.strangerVideo = await stranger.getByTestId("vod-video").count();
+  await shot(stranger, "video-locked");
+  await locked.getByTestId("join-button").click();
+  const dialog = stranger.getByTestId("join-dialog");
+  await dialog.waitFor();
+  out.members.options = await dialog.getByTestId("tier-option").count();
+  await shot(stranger, "join-dialog");
+  step("locked");
+  const member = await login(await browser.newContext({ viewport: DESKTOP }), P.accounts.member.email);
+  member.on("pageerror", (e) => (out.pageErrors = [...(out.pageErrors ?? []), `member: ${e}`]));
+  await member.goto(`${P.url}/v/${P.videoId}`);
+  const video = member.getByTestId("vod-video");
+  await video.waitFor();
+  await member.waitForFunction(() => (document.querySelector("[data-testid=vod-video]")?.duration ?? 0) > 1, null, { timeout: 30000 });
+  await video.evaluate((v) => { v.muted = true; return v.play(); });
+  await member.waitForFunction(() => (document.querySelector("[data-testid=vod-video]")?.currentTime ?? 0) > 1, null, { timeout: 20000 });
+  out.members.played = await video.evaluate((v) => v.currentTime);
+  out.members.badge = (await member.getByTestId("video-access-badge").textContent()).trim();
+  step("member-plays");
+}
+
 // Tips: the creator sets a goal and copies the overlay addresses from Tips & goals, and OBS's
 // browser sources open them (a context without a session); a viewer tips from the watch page
 // through Stripe's stand-in; the alert shows on the overlay, the creator's chat says it, and the
@@ -1864,7 +1907,7 @@ async function tipsScenario() {
   await Promise.all([creatorCtx.close(), obs.close(), viewerCtx.close()]);
 }
 
-const SCENARIOS = { tips: tipsScenario, billing, maintenance, oauth, "chat-oauth": chatOauth, seed: creatorEndsAndAdminChangesPlan, "every-page": everyPage, sharing, latency, studio, videos, "past-broadcasts": pastBroadcasts, browse, profile, search: searchAndSchedule, engage, notify, analytics, earnings };
+const SCENARIOS = { tips: tipsScenario, billing, maintenance, oauth, "chat-oauth": chatOauth, seed: creatorEndsAndAdminChangesPlan, "every-page": everyPage, sharing, latency, studio, videos, "past-broadcasts": pastBroadcasts, browse, profile, search: searchAndSchedule, engage, notify, analytics, earnings, members };
 
 try {
   if (P.scenario) {

@@ -9,6 +9,7 @@ import "./styles.css";
 const Landing = lazy(() => import("./pages/Landing"));
 const Auth = lazy(() => import("./pages/Auth"));
 const Dashboard = lazy(() => import("./pages/Dashboard"));
+const Members = lazy(() => import("./pages/Members"));
 const Watch = lazy(() => import("./pages/Watch"));
 const Admin = lazy(() => import("./pages/Admin"));
 const Settings = lazy(() => import("./pages/Settings"));
@@ -82,6 +83,7 @@ function App() {
   else if (path === "/dashboard/subscription") page = <Subscription />;
   else if (path === "/dashboard/analytics") page = <Analytics />;
   else if (path === "/dashboard/tips") page = <Tips />;
+  else if (path === "/dashboard/members") page = <Members />;
   else if (path.startsWith("/dashboard/subscription/receipts/")) page = <Receipt id={decodeURIComponent(path.slice("/dashboard/subscription/receipts/".length))} />;
   else if (path === "/admin") page = <Admin />;
   else if (path === "/admin/revenue") page = <AdminRevenue />;

@@ -166,3 +166,24 @@ export function useLoad<T>(load: () => Promise<T>, deps: unknown[] = []) {
   }, [...deps, tick]);
   return { data, error, reload: () => setTick((t) => t + 1), setData };
 }
+
+/** The studio's pages, in one order everywhere; `current` is the open one's path. */
+const STUDIO_TABS: [string, string][] = [
+  ["/dashboard", "Streams"],
+  ["/dashboard/analytics", "Analytics"],
+  ["/dashboard/tips", "Tips & goals"],
+  ["/dashboard/members", "Members"],
+  ["/dashboard/earnings", "Earnings"],
+];
+
+export function StudioTabs({ current }: { current: string }) {
+  return (
+    <nav className="page-tabs" aria-label="Studio">
+      {STUDIO_TABS.map(([href, label]) => (
+        <Link key={href} href={href} aria-current={href === current ? "page" : undefined}>
+          {label}
+        </Link>
+      ))}
+    </nav>
+  );
+}

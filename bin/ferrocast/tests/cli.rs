@@ -1696,8 +1696,9 @@ async fn purchases_survive_kill_9(database_url: Option<String>) {
         storm.push(events.choose(&mut rng).expect("event").clone());
     }
     storm.shuffle(&mut rng);
-    let send = |url: String, (body, sig): (String, String)| {
-        let c = c.clone();
+    let http_client = c.clone();
+    let send = move |url: String, (body, sig): (String, String)| {
+        let c = http_client.clone();
         async move {
             c.post(format!("{url}/api/payments/stripe/webhook"))
                 .header("stripe-signature", sig)

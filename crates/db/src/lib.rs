@@ -23,6 +23,7 @@ pub mod follows;
 pub mod gateway_purchases;
 pub mod identities;
 pub mod jobs;
+pub mod memberships;
 pub mod migrate;
 pub mod moderation;
 pub mod notifications;

@@ -150,6 +150,11 @@ pub const SQLITE: &[Migration] = &[
         sql: include_str!("../migrations/sqlite/0024_tips.sql"),
     },
     Migration {
+        version: 25,
+        name: "access",
+        sql: include_str!("../migrations/shared/0025_access.sql"),
+    },
+    Migration {
         version: 26,
         name: "payouts",
         sql: include_str!("../migrations/sqlite/0026_payouts.sql"),
@@ -277,6 +282,11 @@ pub const POSTGRES: &[Migration] = &[
         version: 24,
         name: "tips",
         sql: include_str!("../migrations/postgres/0024_tips.sql"),
+    },
+    Migration {
+        version: 25,
+        name: "access",
+        sql: include_str!("../migrations/shared/0025_access.sql"),
     },
     Migration {
         version: 26,

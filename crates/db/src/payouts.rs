@@ -572,15 +572,17 @@ impl Db {
     ) -> Result<PayoutStep, DbError> {
         on_pool!(self, p => {
             let mut tx = p.begin().await?;
+            // A write first: SQLite takes its write lock now (a read first would have to
+            // upgrade, and fail under concurrent writers); PostgreSQL locks the payout's row.
+            sqlx::query("UPDATE payouts SET uuid = uuid WHERE uuid = $1")
+                .bind(uuid)
+                .execute(&mut *tx)
+                .await?;
             let Some(r) = payout_in!(tx, uuid) else {
                 tx.rollback().await?;
                 return Ok(PayoutStep::Missing);
             };
             lock_creator!(tx, r.user_id);
-            let Some(r) = payout_in!(tx, uuid) else {
-                tx.rollback().await?;
-                return Ok(PayoutStep::Missing);
-            };
             if r.status == "paid" {
                 tx.commit().await?;
                 return Ok(PayoutStep::Done(r));
@@ -637,15 +639,17 @@ impl Db {
     ) -> Result<PayoutStep, DbError> {
         on_pool!(self, p => {
             let mut tx = p.begin().await?;
+            // A write first: SQLite takes its write lock now (a read first would have to
+            // upgrade, and fail under concurrent writers); PostgreSQL locks the payout's row.
+            sqlx::query("UPDATE payouts SET uuid = uuid WHERE uuid = $1")
+                .bind(uuid)
+                .execute(&mut *tx)
+                .await?;
             let Some(r) = payout_in!(tx, uuid) else {
                 tx.rollback().await?;
                 return Ok(PayoutStep::Missing);
             };
             lock_creator!(tx, r.user_id);
-            let Some(r) = payout_in!(tx, uuid) else {
-                tx.rollback().await?;
-                return Ok(PayoutStep::Missing);
-            };
             if r.status == "rejected" {
                 tx.commit().await?;
                 return Ok(PayoutStep::Done(r));

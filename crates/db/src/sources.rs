@@ -40,9 +40,17 @@ pub struct SourceRecord {
     pub created_at: i64,
     /// Last change (ms).
     pub updated_at: i64,
+    /// Who may watch it: `public`, `members` or `ppv` (see [`crate::memberships`]).
+    pub access: String,
+    /// The lowest membership tier that may watch it (`members`); `None`: any member.
+    pub access_tier_id: Option<i64>,
+    /// The one-time price (`ppv`), minor units.
+    pub ppv_price_minor: Option<i64>,
+    /// The currency of the price (`ppv`).
+    pub ppv_currency: Option<String>,
 }
 
-pub(crate) const COLUMNS: &str = "id, uuid, user_id, name, description, stream_key_hash, stream_key_sealed, playback_id, is_active, record, title, category, tags, language, mature, created_at, updated_at";
+pub(crate) const COLUMNS: &str = "id, uuid, user_id, name, description, stream_key_hash, stream_key_sealed, playback_id, is_active, record, title, category, tags, language, mature, created_at, updated_at, access, access_tier_id, ppv_price_minor, ppv_currency";
 
 macro_rules! source_from_row {
     ($r:expr) => {
@@ -64,6 +72,10 @@ macro_rules! source_from_row {
             mature: $r.try_get("mature")?,
             created_at: $r.try_get("created_at")?,
             updated_at: $r.try_get("updated_at")?,
+            access: $r.try_get("access")?,
+            access_tier_id: $r.try_get("access_tier_id")?,
+            ppv_price_minor: $r.try_get("ppv_price_minor")?,
+            ppv_currency: $r.try_get("ppv_currency")?,
         }
     };
 }

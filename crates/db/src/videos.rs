@@ -62,11 +62,20 @@ pub struct VideoRecord {
     pub updated_at: i64,
     /// When retention removes it (ms); `None` keeps it.
     pub expires_at: Option<i64>,
+    /// Who may watch it: `public`, `members` or `ppv` (see [`crate::memberships`]).
+    pub access: String,
+    /// The lowest membership tier that may watch it (`members`); `None`: any member.
+    pub access_tier_id: Option<i64>,
+    /// The one-time price (`ppv`), minor units.
+    pub ppv_price_minor: Option<i64>,
+    /// The currency of the price (`ppv`).
+    pub ppv_currency: Option<String>,
 }
 
 pub(crate) const COLUMNS: &str = "id, uuid, user_id, source_id, kind, title, description, tags, visibility, status, \
     failure, duration_ms, width, height, video_codec, audio_codec, size_bytes, has_hls, has_mp4, has_thumbnail, \
-    strip_frames, recording_parts, recording_generation, live_ended_at, created_at, updated_at, expires_at";
+    strip_frames, recording_parts, recording_generation, live_ended_at, created_at, updated_at, expires_at, \
+    access, access_tier_id, ppv_price_minor, ppv_currency";
 
 macro_rules! video_from_row {
     ($r:expr) => {{
@@ -99,6 +108,10 @@ macro_rules! video_from_row {
             created_at: $r.try_get("created_at")?,
             updated_at: $r.try_get("updated_at")?,
             expires_at: $r.try_get("expires_at")?,
+            access: $r.try_get("access")?,
+            access_tier_id: $r.try_get("access_tier_id")?,
+            ppv_price_minor: $r.try_get("ppv_price_minor")?,
+            ppv_currency: $r.try_get("ppv_currency")?,
         }
     }};
 }

@@ -47,6 +47,19 @@ pub trait PublishAuthorizer: Send + Sync + 'static {
         app: &'a str,
         stream_key: &'a str,
     ) -> Pin<Box<dyn Future<Output = Result<PublishGrant, PublishDenied>> + Send + 'a>>;
+
+    /// Whether a player at `peer` may play the live stream `playback_id` with the `query` it
+    /// sent after the name (`token=…`); `Err` says why not, for the player's status message.
+    /// Every stream may be played unless an implementation gates it.
+    fn authorize_play<'a>(
+        &'a self,
+        playback_id: &'a str,
+        query: Option<&'a str>,
+        peer: std::net::IpAddr,
+    ) -> PortFuture<'a, Result<(), String>> {
+        let _ = (playback_id, query, peer);
+        Box::pin(async { Ok(()) })
+    }
 }
 
 /// A publishing session the engine could record: asked of [`RecordingStore::begin`] when the

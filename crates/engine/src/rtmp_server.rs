@@ -562,13 +562,40 @@ impl Connection {
                     }
                 }
                 ServerEvent::PlayRequested {
-                    request, app, name, ..
+                    request,
+                    app,
+                    name,
+                    query,
                 } => {
                     if app != PLAY_APP || !is_safe_id(&name) {
                         let _ = self
                             .session
                             .reject_play(request, "play rtmp://HOST/play/<playback id>");
                         continue;
+                    }
+                    // A gated stream plays only to an entitled viewer's token.
+                    let authorizer = self.engine.authorizer.clone();
+                    let (n, q, ip) = (name.clone(), query.clone(), self.peer.ip());
+                    let decision = tokio::time::timeout(
+                        AUTHORIZE_TIMEOUT,
+                        self.main.spawn(async move {
+                            authorizer.authorize_play(&n, q.as_deref(), ip).await
+                        }),
+                    )
+                    .await;
+                    match decision {
+                        Ok(Ok(Ok(()))) => {}
+                        Ok(Ok(Err(reason))) => {
+                            tracing::info!(peer = %self.peer, playback_id = %name, %reason, "play refused");
+                            let _ = self.session.reject_play(request, &reason);
+                            continue;
+                        }
+                        _ => {
+                            let _ = self
+                                .session
+                                .reject_play(request, "temporarily unavailable, try again");
+                            continue;
+                        }
                     }
                     match self.engine.hub.subscribe(&name) {
                         Some(reader) if self.publisher.is_none() => {

@@ -5,9 +5,9 @@ use crate::access::declare;
 use crate::error::ApiError;
 use crate::extract::too_large;
 use crate::routes::{
-    admin, analytics, auth, browse, chat, connectors, engagement, events, health, notifications,
-    overlay, payments, playback, profiles, purchases, schedule, search, shorts, sources,
-    streams, subscriptions, tips, uploads, videos, vod, watch,
+    admin, analytics, auth, browse, chat, connectors, engagement, events, health, memberships,
+    notifications, overlay, payments, playback, profiles, purchases, schedule, search, shorts,
+    sources, streams, subscriptions, tips, uploads, videos, vod, watch,
 };
 use crate::routes::{earnings, payouts};
 use crate::state::AppState;
@@ -39,7 +39,7 @@ pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 #[openapi(
     info(title = "ferrocast API", description = "Live streaming and creator platform. Errors are `{\"error\",\"details\",\"code\"}`."),
     modifiers(&BearerAuth),
-    tags((name = "auth", description = "Accounts, sessions, two-factor, API keys"), (name = "sources", description = "Stream sources: stream keys and playback ids"), (name = "streams", description = "Live state, destinations' pushes, usage, events; administrators' view"), (name = "subscriptions", description = "Plans, subscription and limits"), (name = "chat", description = "Chat history; live chat is Socket.IO at /socket.io/"), (name = "playback", description = "Public playback by playback id: HLS and HTTP-FLV; videos' objects at /vod"), (name = "videos", description = "Recordings, uploads (tus 1.0 at /api/uploads) and their library"), (name = "profiles", description = "Profiles (handle, bio, links, avatar, banner) and public channels"), (name = "notifications", description = "In-app notifications, preferences, email unsubscribe, Web Push subscriptions"), (name = "operations", description = "Health and metrics"), (name = "purchases", description = "Viewers paying creators: tips, memberships and pay-per-view through the gateways"), (name = "tips", description = "Tips, funding goals and the OBS overlays"))
+    tags((name = "auth", description = "Accounts, sessions, two-factor, API keys"), (name = "sources", description = "Stream sources: stream keys and playback ids"), (name = "streams", description = "Live state, destinations' pushes, usage, events; administrators' view"), (name = "subscriptions", description = "Plans, subscription and limits"), (name = "chat", description = "Chat history; live chat is Socket.IO at /socket.io/"), (name = "playback", description = "Public playback by playback id: HLS and HTTP-FLV; videos' objects at /vod"), (name = "videos", description = "Recordings, uploads (tus 1.0 at /api/uploads) and their library"), (name = "profiles", description = "Profiles (handle, bio, links, avatar, banner) and public channels"), (name = "notifications", description = "In-app notifications, preferences, email unsubscribe, Web Push subscriptions"), (name = "operations", description = "Health and metrics"), (name = "purchases", description = "Viewers paying creators: tips, memberships and pay-per-view through the gateways"), (name = "tips", description = "Tips, funding goals and the OBS overlays"), (name = "memberships", description = "Membership tiers, memberships, and who may watch videos and streams"))
 )]
 struct ApiDoc;
 
@@ -367,10 +367,7 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .routes(declare(Session, routes!(tips::my_overlay)))
         .routes(declare(Session, routes!(tips::rotate_overlay)))
         .routes(declare(Session, routes!(tips::test_overlay)))
-        .routes(declare(
-            Key(ProfileRead),
-            routes!(tips::my_goals),
-        ))
+        .routes(declare(Key(ProfileRead), routes!(tips::my_goals)))
         .routes(declare(Session, routes!(tips::create_goal)))
         .routes(declare(
             Session,
@@ -406,6 +403,34 @@ pub fn api_router() -> OpenApiRouter<AppState> {
             routes!(payouts::put_tax_rate, payouts::delete_tax_rate),
         ))
         .routes(declare(Public, routes!(payouts::stripe_connect_webhook)))
+        // Memberships and gated content (issue 20).
+        .routes(declare(Key(ProfileRead), routes!(memberships::my_tiers)))
+        .routes(declare(Session, routes!(memberships::create_tier)))
+        .routes(declare(Session, routes!(memberships::apply_template)))
+        .routes(declare(
+            Session,
+            routes!(memberships::update_tier, memberships::delete_tier),
+        ))
+        .routes(declare(Public, routes!(memberships::channel_tiers)))
+        .routes(declare(
+            Key(ProfileRead),
+            routes!(memberships::my_memberships),
+        ))
+        .routes(declare(Session, routes!(memberships::cancel_membership)))
+        .routes(declare(Key(ProfileRead), routes!(memberships::my_members)))
+        .routes(declare(
+            Key(SourcesWrite),
+            routes!(memberships::set_video_access),
+        ))
+        .routes(declare(
+            Key(SourcesRead),
+            routes!(memberships::get_source_access),
+        ))
+        .routes(declare(
+            Key(SourcesWrite),
+            routes!(memberships::set_source_access),
+        ))
+        .routes(declare(Public, routes!(memberships::live_access)))
 }
 
 /// The wildcard of `/vod/{id}/{*path}` as OpenAPI spells a parameter.

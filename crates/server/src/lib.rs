@@ -347,12 +347,17 @@ pub async fn start(mut config: Config) -> anyhow::Result<Running> {
         job_stats: Arc::default(),
         recordings: recordings.decisions(),
     };
+    let access = Arc::new(service::access::Access::new(
+        db.clone(),
+        clock.clone(),
+        &key,
+        config.payments.grace_days,
+    ));
     let engine = ferrocast_engine::Engine::start(
-        Arc::new(service::streams::SourceAuthorizer::new(
-            db.clone(),
-            grants.clone(),
-            clock.clone(),
-        )),
+        Arc::new(
+            service::streams::SourceAuthorizer::new(db.clone(), grants.clone(), clock.clone())
+                .with_access(access.clone()),
+        ),
         restream,
     )
     .with_recording(
@@ -373,6 +378,7 @@ pub async fn start(mut config: Config) -> anyhow::Result<Running> {
         clock.clone(),
         storage.clone(),
         pipeline.clone(),
+        access,
     )
     .context("starting the password hashing threads")?;
     service::jobs::spawn(

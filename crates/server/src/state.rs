@@ -91,6 +91,10 @@ pub struct Inner {
     pub engagement: crate::service::engagement::Engagement,
     /// Notifications: in the app, by email and by Web Push.
     pub notify: Arc<crate::service::notify::Notifier>,
+    /// Entitlements to gated content and playback tokens.
+    pub access: Arc<crate::service::access::Access>,
+    /// Membership tiers, memberships and access levels.
+    pub memberships: crate::service::memberships::Memberships,
 }
 
 /// The video pipeline's parts a request handler or `/metrics` reaches.
@@ -124,6 +128,7 @@ pub fn compose(
     clock: SharedClock,
     storage: ferrocast_storage::Storage,
     pipeline: Pipeline,
+    access: Arc<crate::service::access::Access>,
 ) -> std::io::Result<AppState> {
     let http = reqwest::Client::builder()
         .connect_timeout(Duration::from_secs(10))
@@ -215,7 +220,10 @@ pub fn compose(
             lease_ms: 60_000,
         },
     );
+    let memberships = crate::service::memberships::Memberships::new(db.clone(), clock.clone());
     Ok(AppState(Arc::new(Inner {
+        access,
+        memberships,
         engagement,
         notify,
         identity,

@@ -4,7 +4,7 @@
 import { useEffect, useState } from "react";
 import { api, session, type Schemas } from "../api";
 import { Link, navigate } from "../router";
-import { Empty, Loading, Problem, useLoad } from "../ui";
+import { Empty, Loading, Problem, useLoad, StudioTabs } from "../ui";
 import "../analytics.css";
 
 type Figures = Schemas["BroadcastFigures"];
@@ -277,12 +277,7 @@ export default function Analytics() {
       <header className="studio-top">
         <div className="studio-title">
           <h1>Analytics</h1>
-          <nav className="page-tabs" aria-label="Studio">
-            <Link href="/dashboard">Streams</Link>
-            <Link href="/dashboard/analytics" aria-current="page">Analytics</Link>
-            <Link href="/dashboard/tips">Tips &amp; goals</Link>
-            <Link href="/dashboard/earnings">Earnings</Link>
-          </nav>
+          <StudioTabs current="/dashboard/analytics" />
         </div>
       </header>
       <ChannelTotals />

@@ -10,8 +10,20 @@ import { day, VideoCards } from "../videos";
 import { Avatar } from "../profile";
 import { ChannelSchedule } from "../schedule";
 import { ChannelGoals, TipButton } from "../tips";
+import { JoinButton, LockedPlayer } from "../memberships";
 
 type ChannelView = Schemas["ChannelView"];
+
+/** The channel's live player: the viewer's own playback address (a members-only or
+ * pay-per-view stream's with their token), or the locked player. */
+function LivePlayer({ playbackId, title, handle }: { playbackId: string; title: string; handle: string }) {
+  const access = useLoad(() => api<Schemas["LiveAccess"]>("GET", `/api/watch/${encodeURIComponent(playbackId)}/access`), [playbackId]);
+  if (!access.data) return null;
+  if (!access.data.access.entitled || !access.data.hls) {
+    return <LockedPlayer access={access.data.access} handle={handle} target={{ source_id: access.data.source_id }} />;
+  }
+  return <Player src={access.data.hls} title={title} />;
+}
 type Tab = "past" | "videos" | "shorts" | "schedule" | "about";
 
 export default function Channel({ handle }: { handle: string }) {
@@ -110,6 +122,7 @@ function ChannelPage({ channel }: { channel: ChannelView }) {
         </div>
         <div className="channel-actions">
           <TipButton handle={channel.handle} name={channel.display_name} />
+          <JoinButton handle={channel.handle} />
           <FollowButton channel={channel} onChange={setFollowers} />
         </div>
       </header>
@@ -119,7 +132,7 @@ function ChannelPage({ channel }: { channel: ChannelView }) {
       {live && (
         <section className="channel-live card" aria-labelledby="channel-live-title" data-testid="channel-live-now">
           <div className="channel-live-player">
-            <Player src={`/hls/${encodeURIComponent(live.playback_id)}/index.m3u8`} title={live.title} />
+            <LivePlayer playbackId={live.playback_id} title={live.title} handle={channel.handle} />
           </div>
           <div className="channel-live-words">
             <span className="badge live">Live now</span>

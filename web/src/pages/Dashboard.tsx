@@ -6,10 +6,11 @@ import { useEffect, useMemo, useState, type FormEvent, type ReactNode } from "re
 import { api, session, type Schemas } from "../api";
 import { Chat, Player, useSocket, useStage } from "../live";
 import { Link, navigate } from "../router";
-import { Empty, Loading, Problem, useLoad } from "../ui";
+import { Empty, Loading, Problem, useLoad, StudioTabs } from "../ui";
 import { ChatRules, PlatformChat } from "./ChatSetup";
 import { LANGUAGES_BY_NAME, loadCategories, parseTags } from "../streaminfo";
 import { ScheduleEditor } from "../schedule";
+import { AccessEditor } from "../memberships";
 import "../studio.css";
 import "../analytics.css";
 
@@ -104,12 +105,7 @@ export default function Dashboard() {
       <header className="studio-top">
         <div className="studio-title">
           <h1>Your streams</h1>
-          <nav className="page-tabs" aria-label="Studio">
-            <Link href="/dashboard" aria-current="page">Streams</Link>
-            <Link href="/dashboard/analytics">Analytics</Link>
-            <Link href="/dashboard/tips">Tips &amp; goals</Link>
-            <Link href="/dashboard/earnings">Earnings</Link>
-          </nav>
+          <StudioTabs current="/dashboard" />
           <Usage mine={mine.data} error={mine.error} />
         </div>
         <form className="inline new-source" onSubmit={create} aria-label="Create a source">
@@ -784,6 +780,7 @@ function StreamInfoEditor({ source, live, onChange }: { source: Source; live: bo
       </form>
       <Problem error={error} />
       <Problem error={categories.error} onRetry={categories.reload} />
+      <AccessEditor path={`/api/sources/${source.id}/access`} testId="stream-access" />
     </section>
   );
 }

@@ -5,7 +5,7 @@
 import { useEffect, useMemo, useState, type FormEvent } from "react";
 import { api, session, type Schemas } from "../api";
 import { Link, navigate } from "../router";
-import { Empty, Loading, Problem, useLoad } from "../ui";
+import { Empty, Loading, Problem, useLoad, StudioTabs } from "../ui";
 import "../studio.css";
 import "../analytics.css";
 import "../earnings.css";
@@ -500,11 +500,7 @@ export default function EarningsPage() {
       <header className="studio-top">
         <div className="studio-title">
           <h1>Earnings</h1>
-          <nav className="page-tabs" aria-label="Studio">
-            <Link href="/dashboard">Streams</Link>
-            <Link href="/dashboard/analytics">Analytics</Link>
-            <Link href="/dashboard/earnings" aria-current="page">Earnings</Link>
-          </nav>
+          <StudioTabs current="/dashboard/earnings" />
         </div>
       </header>
       {earnings.error ? <Problem error={earnings.error} onRetry={earnings.reload} /> : null}

@@ -8,6 +8,8 @@ import { api, renewSession, session } from "../api";
 import { useSocket } from "../live";
 import { Link, navigate } from "../router";
 import { Problem, useLoad } from "../ui";
+import { AccessForm } from "../memberships";
+import { type Schemas } from "../api";
 import { bytes, clock, day, Poster, StatusBadge, stageWords, VISIBILITY, type UpdateVideo, type Video, type VideoList, type VideoProgressEvent } from "../videos";
 
 /** Videos on a page of the list. */
@@ -306,6 +308,7 @@ function Dialog({ title, onClose, children, testId }: { title: string; onClose: 
 
 function EditVideo({ video, onSaved, onClose }: { video: Video; onSaved: (v: Video) => void; onClose: () => void }) {
   const [form, setForm] = useState({ title: video.title, description: video.description, tags: video.tags.join(", "), visibility: video.visibility });
+  const tiers = useLoad(() => api<Schemas["MyTiers"]>("GET", "/api/me/tiers"), []);
   const [error, setError] = useState<unknown>(null);
   const [busy, setBusy] = useState(false);
   async function save(e: FormEvent) {
@@ -360,6 +363,8 @@ function EditVideo({ video, onSaved, onClose }: { video: Video; onSaved: (v: Vid
           <button type="submit" disabled={busy || !form.title.trim()}>{busy ? "Saving…" : "Save"}</button>
         </div>
       </form>
+      <hr className="vod-dialog-rule" />
+      <AccessForm path={`/api/videos/${encodeURIComponent(video.id)}/access`} testId="video-access" initial={video.access} tiers={tiers.data?.tiers.filter((t) => t.active) ?? []} />
     </Dialog>
   );
 }

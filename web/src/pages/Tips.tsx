@@ -5,7 +5,7 @@ import { useEffect, useState, type FormEvent } from "react";
 import { api, session, type Schemas } from "../api";
 import { useSocket } from "../live";
 import { Link, navigate } from "../router";
-import { Empty, Loading, Problem, useLoad } from "../ui";
+import { Empty, Loading, Problem, useLoad, StudioTabs } from "../ui";
 import { GoalBar, money, toMinor } from "../tips";
 import "../tips.css";
 
@@ -36,13 +36,7 @@ export default function Tips() {
       <header className="studio-top">
         <div className="studio-title">
           <h1>Tips &amp; goals</h1>
-          <nav className="page-tabs" aria-label="Studio">
-            <Link href="/dashboard">Streams</Link>
-            <Link href="/dashboard/analytics">Analytics</Link>
-            <Link href="/dashboard/tips" aria-current="page">
-              Tips &amp; goals
-            </Link>
-          </nav>
+          <StudioTabs current="/dashboard/tips" />
         </div>
       </header>
       <div className="tips-grid">

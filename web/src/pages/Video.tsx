@@ -8,6 +8,7 @@ import { CreatorLink } from "../profile";
 import { CopyField } from "../share";
 import { Loading, Problem, useLoad } from "../ui";
 import { bytes, day, Poster, StatusBadge, stageWords, VISIBILITY, VodPlayer, type Video as VideoView } from "../videos";
+import { LockedPlayer } from "../memberships";
 
 export default function Video({ id }: { id: string }) {
   const video = useLoad(() => api<VideoView>("GET", `/api/videos/${encodeURIComponent(id)}`), [id]);
@@ -49,7 +50,9 @@ function VideoPage({ video }: { video: VideoView }) {
   return (
     <article className="vod-page">
       <div className="vod-stage">
-        {video.status === "ready" && p?.hls ? (
+        {video.status === "ready" && !video.access.entitled ? (
+          <LockedPlayer access={video.access} handle={video.creator?.handle} target={{ video: video.id }} poster={p?.thumbnail} />
+        ) : video.status === "ready" && p?.hls ? (
           <VodPlayer src={p.hls} poster={p.thumbnail} strip={p.strip} title={video.title} duration={video.duration_seconds} videoId={video.id} onViews={setViews} />
         ) : (
           <div className="vod-not-ready" role="status" data-testid="video-not-ready">
@@ -78,6 +81,7 @@ function VideoPage({ video }: { video: VideoView }) {
             {video.kind === "recording" && " · Broadcast"}
           </span>
           {video.visibility !== "public" && <span className={`badge vod-visibility ${video.visibility}`}>{VISIBILITY[video.visibility] ?? video.visibility}</span>}
+          {video.access.level !== "public" && <span className="badge member-badge" data-testid="video-access-badge">{video.access.level === "ppv" ? "Pay-per-view" : video.access.tier ? `${video.access.tier.name}+ members` : "Members only"}</span>}
           <span className="vod-meta-actions">
             {p?.mp4 && (
               <a className="button ghost small" href={p.mp4} download data-testid="download-mp4">

@@ -6,6 +6,7 @@ import { SharePanel } from "../share";
 import { ChannelGoals, TipButton } from "../tips";
 import { Loading, Problem, useLoad } from "../ui";
 import { VideoCards } from "../videos";
+import { JoinButton, LockedPlayer } from "../memberships";
 
 const REACTIONS: Record<string, string> = { heart: "❤️", fire: "🔥", clap: "👏", laugh: "😂", wow: "😮", sad: "😢" };
 
@@ -70,12 +71,16 @@ function Stream({ playbackId, info: first }: { playbackId: string; info: Schemas
   const live = status === "live";
   // The player stays until it has shown the stream's last seconds, after the status says offline.
   const stage = useStage(live);
+  // Where this viewer plays it (a members-only or pay-per-view stream: with their token), asked
+  // again for each round of the player so a token never outlives it.
+  const access = useLoad(() => api<Schemas["LiveAccess"]>("GET", `/api/watch/${encodeURIComponent(playbackId)}/access`), [playbackId, stage.round]);
   return (
     <div className="watch">
       <header className="watch-head">
         <h1 data-testid="watch-title">{info.title}</h1>
         <p data-testid="watch-creator">
           <CreatorLink handle={info.creator_handle} name={info.creator} avatarUrl={info.creator_avatar_url} testId="watch-creator-link" />
+          <JoinButton handle={info.creator_handle} compact />
         </p>
         {(info.category_name || info.tags.length > 0) && (
           <div className="watch-info">
@@ -103,7 +108,13 @@ function Stream({ playbackId, info: first }: { playbackId: string; info: Schemas
       </header>
       <section className="stage" aria-label="Stream">
         {stage.show ? (
-          <Player key={stage.round} src={`/hls/${encodeURIComponent(playbackId)}/index.m3u8`} title="Live stream" live={live} onEnded={stage.onEnded} />
+          access.data && !access.data.access.entitled ? (
+            <LockedPlayer access={access.data.access} handle={info.creator_handle} target={{ source_id: access.data.source_id }} />
+          ) : access.data?.hls ? (
+            <Player key={stage.round} src={access.data.hls} title="Live stream" live={live} onEnded={stage.onEnded} />
+          ) : (
+            <div className="offline" role="status">Loading the player…</div>
+          )
         ) : (
           <div className="offline" role="status">This stream is offline. It starts here as soon as the creator goes live.</div>
         )}

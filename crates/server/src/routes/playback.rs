@@ -5,9 +5,17 @@
 //! response is one; an HLS player is one through the session id its stream's multivariant
 //! playlist hands it (`/hls/<playback_id>/index.m3u8` → `v<sid>/index.m3u8`, under which its
 //! segments and parts are fetched).
+//!
+//! A members-only or pay-per-view stream ([`crate::service::access`]) plays only with the
+//! playback token its watch page hands an entitled viewer (`?token=…`), checked with the
+//! viewer's entitlement on every playlist, segment and part request and at the start of an
+//! HTTP-FLV response; its playlists carry the token on every URI.
 
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::ClientIp;
+use crate::routes::gate::refusal;
+use crate::routes::videos::MaybeUser;
+use crate::service::access::{sign_playlist, Content};
 use crate::service::analytics::viewer_identity;
 use crate::state::AppState;
 use axum::body::Body;
@@ -50,17 +58,59 @@ fn public(r: Result<Response, ApiError>) -> Response {
     r.unwrap_or_else(|e| open_to_any_site(e.into_response()))
 }
 
+/// The playback token of a gated stream's request.
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+pub struct Grant {
+    /// A members-only or pay-per-view stream's playback token (from
+    /// `GET /api/watch/{playback_id}/access`).
+    pub token: Option<String>,
+}
+
+/// Admits a request for the stream `id`: `None` for a public stream (or an unknown one, which
+/// the engine answers), the query to sign its playlists with for a gated stream and an
+/// entitled viewer's token; 403 otherwise.
+async fn admit(
+    state: &AppState,
+    id: &str,
+    grant: &Grant,
+    ip: std::net::IpAddr,
+    caller: Option<i64>,
+) -> Result<Option<String>, ApiError> {
+    if !is_safe_id(id) {
+        return Ok(None);
+    }
+    let Some(g) = state.access.stream_gate(id).await? else {
+        return Ok(None);
+    };
+    if !g.level.is_gated() {
+        return Ok(None);
+    }
+    let token = grant.token.as_deref();
+    state
+        .access
+        .admit(Content::Stream(id), &g, token, ip, caller)
+        .await
+        .map_err(refusal)?;
+    Ok(token.map(|t| format!("token={t}")))
+}
+
 /// A live stream as HTTP-FLV (`/live/<playback_id>.flv`): starts at the last keyframe and
 /// follows live until the publisher leaves.
 #[utoipa::path(get, path = "/live/{file}", tag = "playback",
-    params(("file" = String, Path, description = "`<playback_id>.flv`")),
-    responses((status = 200, content_type = "video/x-flv", description = "FLV stream"), (status = 404, body = ErrorBody)))]
+    params(("file" = String, Path, description = "`<playback_id>.flv`"), Grant),
+    responses((status = 200, content_type = "video/x-flv", description = "FLV stream"), (status = 403, body = ErrorBody, description = "A gated stream without an entitled viewer's token"), (status = 404, body = ErrorBody)))]
 pub async fn flv(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
+    MaybeUser(caller): MaybeUser,
+    Query(grant): Query<Grant>,
     headers: HeaderMap,
     Path(file): Path<String>,
 ) -> Response {
+    let id = file.strip_suffix(".flv").unwrap_or("");
+    if let Err(e) = admit(&state, id, &grant, ip, caller.map(|a| a.user.id)).await {
+        return public(Err(e));
+    }
     public(flv_stream(&state, &file, &Who::of(&headers, ip)))
 }
 
@@ -158,23 +208,35 @@ fn blocking_error(e: ferrocast_engine::hls::BlockingError) -> ApiError {
 /// once, with its watch time, however it fetches. With `_HLS_msn` (a player that kept this URL
 /// as a media playlist) it answers the media playlist itself.
 #[utoipa::path(get, path = "/hls/{playback_id}/index.m3u8", tag = "playback",
-    params(("playback_id" = String, Path, description = "The source's playback id"), BlockingReload),
+    params(("playback_id" = String, Path, description = "The source's playback id"), BlockingReload, Grant),
     responses((status = 200, content_type = "application/vnd.apple.mpegurl", body = String), (status = 400, body = ErrorBody),
+              (status = 403, body = ErrorBody, description = "A gated stream without an entitled viewer's token"),
               (status = 404, body = ErrorBody), (status = 503, body = ErrorBody)))]
 pub async fn hls_playlist(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
+    MaybeUser(caller): MaybeUser,
     headers: HeaderMap,
     Path(id): Path<String>,
     Query(q): Query<BlockingReload>,
+    Query(grant): Query<Grant>,
 ) -> Response {
+    let sign = match admit(&state, &id, &grant, ip, caller.map(|a| a.user.id)).await {
+        Ok(s) => s,
+        Err(e) => return public(Err(e)),
+    };
     if q.msn.is_some() || q.part.is_some() {
-        return public(playlist(&state, &id, q).await);
+        return public(playlist(&state, &id, q, sign.as_deref()).await);
     }
-    public(multivariant(&state, &id, &Who::of(&headers, ip)).await)
+    public(multivariant(&state, &id, &Who::of(&headers, ip), sign.as_deref()).await)
 }
 
-async fn multivariant(state: &AppState, id: &str, who: &Who) -> Result<Response, ApiError> {
+async fn multivariant(
+    state: &AppState,
+    id: &str,
+    who: &Who,
+    sign: Option<&str>,
+) -> Result<Response, ApiError> {
     if !is_safe_id(id) {
         return Err(not_live());
     }
@@ -202,8 +264,9 @@ async fn multivariant(state: &AppState, id: &str, who: &Who) -> Result<Response,
         })
         .filter(|k| *k > 0)
         .map_or(2_500_000, |kbps| kbps * 1_100);
+    let query = sign.map(|q| format!("?{q}")).unwrap_or_default();
     let text = format!(
-        "#EXTM3U\n#EXT-X-INDEPENDENT-SEGMENTS\n#EXT-X-STREAM-INF:BANDWIDTH={bandwidth}\nv{sid}/index.m3u8\n"
+        "#EXTM3U\n#EXT-X-INDEPENDENT-SEGMENTS\n#EXT-X-STREAM-INF:BANDWIDTH={bandwidth}\nv{sid}/index.m3u8{query}\n"
     );
     Ok(media_response(
         "application/vnd.apple.mpegurl",
@@ -240,17 +303,21 @@ fn session_id(segment: &str) -> Result<&str, ApiError> {
 /// partial segments, preload hints, and blocking reload with `_HLS_msn` / `_HLS_part`.
 #[utoipa::path(get, path = "/hls/{playback_id}/{session}/index.m3u8", tag = "playback",
     params(("playback_id" = String, Path, description = "The source's playback id"),
-           ("session" = String, Path, description = "`v<session id>`, from the multivariant playlist"), BlockingReload),
+           ("session" = String, Path, description = "`v<session id>`, from the multivariant playlist"), BlockingReload, Grant),
     responses((status = 200, content_type = "application/vnd.apple.mpegurl", body = String), (status = 400, body = ErrorBody),
+              (status = 403, body = ErrorBody, description = "A gated stream without an entitled viewer's token"),
               (status = 404, body = ErrorBody), (status = 503, body = ErrorBody)))]
 pub async fn hls_session_playlist(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
+    MaybeUser(caller): MaybeUser,
     headers: HeaderMap,
     Path((id, session)): Path<(String, String)>,
     Query(q): Query<BlockingReload>,
+    Query(grant): Query<Grant>,
 ) -> Response {
     let answer = async {
+        let sign = admit(&state, &id, &grant, ip, caller.map(|a| a.user.id)).await?;
         let sid = session_id(&session)?;
         if is_safe_id(&id) {
             note_hls(
@@ -262,7 +329,7 @@ pub async fn hls_session_playlist(
                 ferrocast_engine::viewers::unix_ms(),
             );
         }
-        playlist(&state, &id, q).await
+        playlist(&state, &id, q, sign.as_deref()).await
     };
     public(answer.await)
 }
@@ -271,15 +338,19 @@ pub async fn hls_session_playlist(
 #[utoipa::path(get, path = "/hls/{playback_id}/{session}/{segment}", tag = "playback",
     params(("playback_id" = String, Path, description = "The source's playback id"),
            ("session" = String, Path, description = "`v<session id>`, from the multivariant playlist"),
-           ("segment" = String, Path, description = "`seg<N>.ts` or `seg<N>.<P>.ts`")),
-    responses((status = 200, content_type = "video/mp2t", description = "MPEG-TS"), (status = 404, body = ErrorBody)))]
+           ("segment" = String, Path, description = "`seg<N>.ts` or `seg<N>.<P>.ts`"), Grant),
+    responses((status = 200, content_type = "video/mp2t", description = "MPEG-TS"),
+              (status = 403, body = ErrorBody, description = "A gated stream without an entitled viewer's token"), (status = 404, body = ErrorBody)))]
 pub async fn hls_session_segment(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
+    MaybeUser(caller): MaybeUser,
     headers: HeaderMap,
     Path((id, session, segment)): Path<(String, String, String)>,
+    Query(grant): Query<Grant>,
 ) -> Response {
     let answer = async {
+        admit(&state, &id, &grant, ip, caller.map(|a| a.user.id)).await?;
         let sid = session_id(&session)?;
         if is_safe_id(&id) {
             let part = ferrocast_media::hls::parse_part_name(&segment).is_some();
@@ -297,7 +368,12 @@ pub async fn hls_session_segment(
     public(answer.await)
 }
 
-async fn playlist(state: &AppState, id: &str, q: BlockingReload) -> Result<Response, ApiError> {
+async fn playlist(
+    state: &AppState,
+    id: &str,
+    q: BlockingReload,
+    sign: Option<&str>,
+) -> Result<Response, ApiError> {
     if !is_safe_id(id) {
         return Err(not_live());
     }
@@ -317,6 +393,10 @@ async fn playlist(state: &AppState, id: &str, q: BlockingReload) -> Result<Respo
             ))
         }
     };
+    let text = match sign {
+        Some(query) => sign_playlist(&text, query),
+        None => text,
+    };
     Ok(media_response(
         "application/vnd.apple.mpegurl",
         "no-cache",
@@ -327,12 +407,19 @@ async fn playlist(state: &AppState, id: &str, q: BlockingReload) -> Result<Respo
 /// One HLS segment (`seg<N>.ts`) or partial segment (`seg<N>.<P>.ts`; a hinted part that is
 /// not cut yet is answered when it is).
 #[utoipa::path(get, path = "/hls/{playback_id}/{segment}", tag = "playback",
-    params(("playback_id" = String, Path, description = "The source's playback id"), ("segment" = String, Path, description = "`seg<N>.ts` or `seg<N>.<P>.ts`")),
-    responses((status = 200, content_type = "video/mp2t", description = "MPEG-TS"), (status = 404, body = ErrorBody)))]
+    params(("playback_id" = String, Path, description = "The source's playback id"), ("segment" = String, Path, description = "`seg<N>.ts` or `seg<N>.<P>.ts`"), Grant),
+    responses((status = 200, content_type = "video/mp2t", description = "MPEG-TS"),
+              (status = 403, body = ErrorBody, description = "A gated stream without an entitled viewer's token"), (status = 404, body = ErrorBody)))]
 pub async fn hls_segment(
     State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    MaybeUser(caller): MaybeUser,
     Path((id, segment)): Path<(String, String)>,
+    Query(grant): Query<Grant>,
 ) -> Response {
+    if let Err(e) = admit(&state, &id, &grant, ip, caller.map(|a| a.user.id)).await {
+        return public(Err(e));
+    }
     public(media_segment(&state, &id, &segment).await)
 }
 

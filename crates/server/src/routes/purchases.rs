@@ -70,6 +70,9 @@ pub struct StartPurchase {
     /// The buyer's country (ISO 3166 alpha-2), for the tax rate the operator set for it.
     #[serde(default)]
     pub country: Option<String>,
+    /// The live stream bought (pay-per-view): its source id (`GET /api/watch/{playback_id}/access`).
+    #[serde(default)]
+    pub source_id: Option<i64>,
 }
 
 /// ePayco Smart Checkout's session for a purchase.
@@ -117,6 +120,8 @@ struct Checked {
     display_name: Option<String>,
     tier: Option<(i64, String)>,
     video: Option<(i64, Option<i64>, String)>,
+    /// A pay-per-view stream: its source id and name.
+    stream: Option<(i64, String)>,
 }
 
 /// `text` trimmed, `None` when empty; refused over `max` characters or with control
@@ -180,6 +185,7 @@ async fn check(state: &AppState, auth: &AuthUser, b: &StartPurchase) -> ApiResul
         display_name: None,
         tier: None,
         video,
+        stream: None,
         creator,
     };
     match kind {
@@ -226,11 +232,49 @@ async fn check(state: &AppState, auth: &AuthUser, b: &StartPurchase) -> ApiResul
             checked.tier = Some((tier.id, tier.name));
         }
         PurchaseKind::Ppv => {
-            // A pay-per-view price is a video's access setting, which members' access levels
-            // (service::access) own; this build sells none yet.
-            return Err(ApiError::validation(
-                "video: this video is not sold pay-per-view",
-            ));
+            // The price is the video's or the stream's access level (service::access).
+            if b.amount_minor.is_some() || b.message.is_some() {
+                return Err(ApiError::validation(
+                    "amount_minor, message: pay-per-view costs its set price; leave them out",
+                ));
+            }
+            let level = match (&b.video, b.source_id) {
+                (Some(id), None) => {
+                    let v = state
+                        .db
+                        .video_by_uuid(id)
+                        .await?
+                        .filter(|v| v.user_id == checked.creator.id)
+                        .ok_or_else(|| ApiError::not_found("video"))?;
+                    crate::service::access::Level::of_video(&v)
+                }
+                (None, Some(sid)) => {
+                    let s = state
+                        .db
+                        .source_by_id(sid)
+                        .await?
+                        .filter(|s| s.user_id == checked.creator.id)
+                        .ok_or_else(|| ApiError::not_found("stream"))?;
+                    checked.stream = Some((s.id, s.title.clone().unwrap_or(s.name.clone())));
+                    crate::service::access::Level::of_source(&s)
+                }
+                _ => {
+                    return Err(ApiError::validation(
+                        "video, source_id: name exactly one of the video or the stream bought",
+                    ))
+                }
+            };
+            let crate::service::access::Level::Ppv {
+                price_minor,
+                currency,
+            } = level
+            else {
+                return Err(ApiError::validation(
+                    "video, source_id: this is not sold pay-per-view",
+                ));
+            };
+            checked.amount = price_minor;
+            checked.currency = currency.to_ascii_uppercase();
         }
     }
     let currency = Currency::parse(&checked.currency)
@@ -292,7 +336,11 @@ pub async fn start(
             display_name: c.display_name.as_deref(),
             tier_id: c.tier.as_ref().map(|t| t.0),
             video_id: c.video.as_ref().map(|v| v.0),
-            source_id: c.video.as_ref().and_then(|v| v.1),
+            source_id: c
+                .video
+                .as_ref()
+                .and_then(|v| v.1)
+                .or(c.stream.as_ref().map(|s| s.0)),
         })
         .await?;
     let creator = &c.creator.display_name;
@@ -302,7 +350,10 @@ pub async fn start(
             format!("{tier} membership of {creator}, monthly")
         }
         (PurchaseKind::Ppv, _, Some((_, _, title))) => format!("{title} ({creator})"),
-        _ => format!("Purchase from {creator}"),
+        _ => match &c.stream {
+            Some((_, title)) => format!("{title} ({creator}), live"),
+            None => format!("Purchase from {creator}"),
+        },
     };
     let base = state.config.public_url.clone();
     let page = format!("{base}/pay/{}", purchase.uuid);

@@ -3,7 +3,7 @@
 //! arrive through tus ([`crate::routes::uploads`]).
 
 use crate::error::{ApiError, ApiResult, ErrorBody};
-use crate::extract::{authenticate_parts, ApiJson, AuthUser};
+use crate::extract::{authenticate_parts, ApiJson, AuthUser, ClientIp};
 use crate::service::clock::rfc3339;
 use crate::service::videos::{
     self, strip_frame_height, strip_interval_secs, Changes, Progress, Usage, STRIP_COLUMNS,
@@ -111,6 +111,9 @@ pub struct VideoView {
     /// Whether the caller likes it (a single video's answer).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub liked: Option<bool>,
+    /// Who may watch it and whether the caller may (members-only and pay-per-view videos
+    /// carry playback URLs only for those who may; its poster is always shown).
+    pub access: crate::routes::gate::ContentAccess,
 }
 
 /// Where a page is.
@@ -225,18 +228,15 @@ pub fn video_view(
         Some(q) => format!("/vod/{}/{path}?{q}", v.uuid),
         None => format!("/vod/{}/{path}", v.uuid),
     };
+    // A gated video's media URLs carry a viewer's playback token: added by
+    // [`gate_video`] for a caller who may watch.
+    let level = crate::service::access::Level::of_video(v);
+    let open = !level.is_gated() || signed.is_some();
     let playback = ready.then(|| VideoPlayback {
-        hls: v.has_hls.then(|| url("hls/index.m3u8")),
-        mp4: v.has_mp4.then(|| url("video.mp4")),
+        hls: (open && v.has_hls).then(|| url("hls/index.m3u8")),
+        mp4: (open && v.has_mp4).then(|| url("video.mp4")),
         thumbnail: v.has_thumbnail.then(|| url("thumb.jpg")),
-        strip: (v.strip_frames > 0).then(|| PreviewStrip {
-            url: url("strip.jpg"),
-            frames: v.strip_frames,
-            interval_seconds: strip_interval_secs(v.duration_ms),
-            columns: STRIP_COLUMNS,
-            width: STRIP_FRAME_WIDTH,
-            height: strip_frame_height(v.width, v.height),
-        }),
+        strip: (open && v.strip_frames > 0).then(|| strip_of(v, url("strip.jpg"))),
     });
     VideoView {
         id: v.uuid.clone(),
@@ -268,6 +268,41 @@ pub fn video_view(
         likes: None,
         comments: None,
         liked: None,
+        access: crate::routes::gate::access_brief(&level, viewer == Some(v.user_id)),
+    }
+}
+
+/// A video's access for the caller, and for a gated video they may watch its media URLs with
+/// their playback token.
+pub async fn gate_video(
+    state: &AppState,
+    view: &mut VideoView,
+    v: &VideoRecord,
+    viewer: Option<i64>,
+    ip: std::net::IpAddr,
+) -> ApiResult<()> {
+    let (access, token) = crate::routes::gate::video_grant(state, v, viewer, ip).await?;
+    view.access = access;
+    if let (Some(token), Some(p)) = (token, view.playback.as_mut()) {
+        let url = |path: &str| format!("/vod/{}/{path}?token={token}", v.uuid);
+        p.hls = v.has_hls.then(|| url("hls/index.m3u8"));
+        p.mp4 = v.has_mp4.then(|| url("video.mp4"));
+        if v.strip_frames > 0 {
+            p.strip = Some(strip_of(v, url("strip.jpg")));
+        }
+    }
+    Ok(())
+}
+
+/// A video's preview strip at `url`.
+pub fn strip_of(v: &VideoRecord, url: String) -> PreviewStrip {
+    PreviewStrip {
+        url,
+        frames: v.strip_frames,
+        interval_seconds: strip_interval_secs(v.duration_ms),
+        columns: STRIP_COLUMNS,
+        width: STRIP_FRAME_WIDTH,
+        height: strip_frame_height(v.width, v.height),
     }
 }
 
@@ -277,17 +312,21 @@ pub fn video_view(
 pub async fn list_videos(
     State(state): State<AppState>,
     auth: AuthUser,
+    ClientIp(ip): ClientIp,
     Query(q): Query<VideoPageQuery>,
 ) -> ApiResult<Json<VideoList>> {
     let page = q.page.unwrap_or(1).max(1);
     let limit = q.limit.unwrap_or(20).clamp(1, videos::MAX_PAGE_LIMIT);
     let (rows, total, usage) = state.videos.list(auth.user.id, page, limit).await?;
     let me = Some(auth.user.id);
+    let mut views = Vec::with_capacity(rows.len());
+    for (v, p) in rows {
+        let mut view = video_view(&state, &v, p, me);
+        gate_video(&state, &mut view, &v, me, ip).await?;
+        views.push(view);
+    }
     Ok(Json(VideoList {
-        videos: rows
-            .into_iter()
-            .map(|(v, p)| video_view(&state, &v, p, me))
-            .collect(),
+        videos: views,
         pagination: VideoPagination {
             page,
             limit,
@@ -306,12 +345,14 @@ pub async fn list_videos(
 pub async fn get_video(
     State(state): State<AppState>,
     MaybeUser(auth): MaybeUser,
+    ClientIp(ip): ClientIp,
     Path(id): Path<String>,
 ) -> ApiResult<Json<VideoView>> {
     let viewer = auth.map(|a| a.user.id);
     let v = state.videos.visible(&id, viewer).await?;
     let p = state.videos.progress(&v).await?;
     let mut view = video_view(&state, &v, p, viewer);
+    gate_video(&state, &mut view, &v, viewer, ip).await?;
     view.creator = crate::routes::auth::creator_of(&state, v.user_id).await?;
     let (counts, liked) = state.engagement.counts(&v, viewer).await?;
     view.views = Some(counts.views);
@@ -328,6 +369,7 @@ pub async fn get_video(
 pub async fn update_video(
     State(state): State<AppState>,
     auth: AuthUser,
+    ClientIp(ip): ClientIp,
     Path(id): Path<String>,
     ApiJson(req): ApiJson<UpdateVideo>,
 ) -> ApiResult<Json<VideoView>> {
@@ -345,7 +387,9 @@ pub async fn update_video(
         )
         .await?;
     let p = state.videos.progress(&v).await?;
-    Ok(Json(video_view(&state, &v, p, Some(auth.user.id))))
+    let mut view = video_view(&state, &v, p, Some(auth.user.id));
+    gate_video(&state, &mut view, &v, Some(auth.user.id), ip).await?;
+    Ok(Json(view))
 }
 
 /// Delete a video with all its stored objects and jobs, freeing its storage (owner).

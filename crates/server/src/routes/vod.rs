@@ -2,11 +2,16 @@
 //! download, the poster and the preview strip, streamed from storage with HTTP ranges
 //! (`Accept-Ranges`, 206 with `Content-Range`, `If-Range`, 416). Only those paths are served,
 //! and the HLS, the recording's parts and the MP4 only once the video is ready. A private
-//! video's objects need the signed query its [`crate::routes::videos::VideoView`] carries; its
+//! video's objects need the signed query its [`crate::routes::videos::VideoView`] carries; a
+//! members-only or pay-per-view video's (its poster aside) need the caller's playback token
+//! ([`crate::service::access`]), checked with the viewer's entitlement on every request. Their
 //! playlists are answered with that query appended to each URI, so a player stays signed.
 
 use crate::error::{ApiError, ErrorBody};
-use crate::routes::videos::video_not_found;
+use crate::extract::ClientIp;
+use crate::routes::gate::refusal;
+use crate::routes::videos::{video_not_found, MaybeUser};
+use crate::service::access::{sign_playlist, Content, Gated, Level};
 use crate::service::videos::{is_video_id, prefix};
 use crate::state::AppState;
 use axum::body::Body;
@@ -28,6 +33,8 @@ pub struct Signed {
     pub exp: Option<String>,
     /// HMAC-SHA256 (hex) over `<id>:<exp>`.
     pub sig: Option<String>,
+    /// A members-only or pay-per-view video's playback token (from the video's answer).
+    pub token: Option<String>,
 }
 
 /// What an object is: its type and how long it may be cached.
@@ -153,12 +160,14 @@ fn err(status: StatusCode, code: &str, error: &str, details: &str) -> Response {
     params(("id" = String, Path, description = "The video's public id"),
            ("path" = String, Path, description = "`hls/index.m3u8`, `hls/<name>.ts`, `rec/p<N>/<name>.ts`, `video.mp4`, `thumb.jpg` or `strip.jpg`"), Signed),
     responses((status = 200, description = "The object"), (status = 206, description = "Part of it (Range)"),
-              (status = 403, body = ErrorBody, description = "A private video's signature is wrong or expired"),
+              (status = 403, body = ErrorBody, description = "A private video's signature is wrong or expired; a members-only or pay-per-view video's playback token is missing, expired, someone else's, or its viewer is no longer entitled"),
               (status = 404, body = ErrorBody), (status = 416, body = ErrorBody, description = "The range starts past the end")))]
 pub async fn object(
     State(state): State<AppState>,
     Path((id, path)): Path<(String, String)>,
     Query(signed): Query<Signed>,
+    ClientIp(ip): ClientIp,
+    MaybeUser(caller): MaybeUser,
     method: Method,
     headers: HeaderMap,
 ) -> Response {
@@ -197,6 +206,28 @@ pub async fn object(
         }
         query = Some(format!("exp={exp}&sig={sig}"));
     }
+    // A members-only or pay-per-view video: everything but its poster needs a playback token
+    // of a viewer entitled now (checked on every playlist and segment).
+    let gated = !private && Level::of_video(&video).is_gated() && path != "thumb.jpg";
+    if gated {
+        let caller = caller.map(|a| a.user.id);
+        let token = signed.token.as_deref();
+        if let Err(r) = state
+            .access
+            .admit(
+                Content::Video(&id),
+                &Gated::video(&video),
+                token,
+                ip,
+                caller,
+            )
+            .await
+        {
+            return refusal(r).into_response();
+        }
+        query = token.map(|t| format!("token={t}"));
+    }
+    let restricted = private || gated;
     let key = format!("{}{path}", prefix(&id));
     let storage = state.videos.storage();
     let mut res = if kind == Object::Playlist {
@@ -212,14 +243,14 @@ pub async fn object(
         );
         h.insert(
             header::CACHE_CONTROL,
-            HeaderValue::from_static(if private {
+            HeaderValue::from_static(if restricted {
                 "private, no-store"
             } else {
                 kind.public_cache()
             }),
         );
     }
-    if !private {
+    if !restricted {
         res.headers_mut().insert(
             header::ACCESS_CONTROL_ALLOW_ORIGIN,
             HeaderValue::from_static("*"),
@@ -242,20 +273,7 @@ async fn playlist(
     };
     let body = match query {
         None => bytes.to_vec(),
-        Some(q) => {
-            let text = String::from_utf8_lossy(&bytes);
-            let mut out = String::with_capacity(text.len() * 2);
-            for line in text.lines() {
-                let t = line.trim();
-                out.push_str(line);
-                if !t.is_empty() && !t.starts_with('#') {
-                    out.push(if t.contains('?') { '&' } else { '?' });
-                    out.push_str(q);
-                }
-                out.push('\n');
-            }
-            out.into_bytes()
-        }
+        Some(q) => sign_playlist(&String::from_utf8_lossy(&bytes), q).into_bytes(),
     };
     let len = body.len();
     let mut res = if method == Method::HEAD {

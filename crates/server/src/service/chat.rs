@@ -186,6 +186,15 @@ impl Chat {
                 if member.role == Role::Admin {
                     badges.push("admin");
                 }
+                // A member of the channel (a membership in its paid period) wears the badge.
+                if source.user_id != member.id {
+                    let now = self.clock.now_ms();
+                    if let Some(s) = self.db.standing(member.id, source.user_id).await? {
+                        if (s.active || s.canceled) && now < s.period_end {
+                            badges.push("member");
+                        }
+                    }
+                }
                 metadata = json!({ "badges": badges, "emotes": [] }).to_string();
                 platform_id = uuid::Uuid::new_v4().to_string();
                 let new = NewChatMessage {

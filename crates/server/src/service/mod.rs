@@ -4,6 +4,7 @@
 //! answers into responses (`crate::error` maps every service error to an API error code in one
 //! place). Nothing under `service` imports axum or socketioxide (a test checks).
 
+pub mod access;
 pub mod accounts;
 pub mod admin;
 pub mod analytics;
@@ -18,6 +19,7 @@ pub mod goals;
 pub mod hashing;
 pub mod identity;
 pub mod jobs;
+pub mod memberships;
 pub mod notify;
 pub mod processing;
 pub mod profiles;

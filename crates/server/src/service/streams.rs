@@ -10,6 +10,7 @@ use super::clock::SharedClock;
 use super::events::{Event, Fanout, RealtimeEvent, StreamStatus};
 use super::stats::{Live, Sampler, StatsBook, SAMPLE_EVERY};
 use super::vault::{Sealed, Vault};
+use crate::service::access::play_refusal;
 use ferrocast_auth::token;
 use ferrocast_db::destinations::DestinationRecord;
 use ferrocast_db::plans::PlanRecord;
@@ -39,16 +40,45 @@ pub struct SourceAuthorizer {
     db: Db,
     grants: Grants,
     clock: SharedClock,
+    access: Option<Arc<crate::service::access::Access>>,
 }
 
 impl SourceAuthorizer {
     /// An authoriser over `db`, recording its grants in `grants`.
     pub fn new(db: Db, grants: Grants, clock: SharedClock) -> Self {
-        Self { db, grants, clock }
+        Self {
+            db,
+            grants,
+            clock,
+            access: None,
+        }
+    }
+
+    /// The same, refusing RTMP players of gated streams without an entitled viewer's token.
+    pub fn with_access(mut self, access: Arc<crate::service::access::Access>) -> Self {
+        self.access = Some(access);
+        self
     }
 }
 
 impl PublishAuthorizer for SourceAuthorizer {
+    fn authorize_play<'a>(
+        &'a self,
+        playback_id: &'a str,
+        query: Option<&'a str>,
+        peer: std::net::IpAddr,
+    ) -> ferrocast_domain::media::PortFuture<'a, Result<(), String>> {
+        Box::pin(async move {
+            let Some(access) = &self.access else {
+                return Ok(());
+            };
+            access
+                .admit_stream_query(playback_id, query, peer)
+                .await
+                .map_err(|e| play_refusal(&e))
+        })
+    }
+
     fn authorize<'a>(
         &'a self,
         app: &'a str,

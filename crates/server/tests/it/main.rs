@@ -14,6 +14,7 @@ mod connectors;
 mod discovery;
 mod engagement;
 mod media;
+mod memberships;
 mod notifications;
 mod oauth;
 mod openapi;

@@ -2372,3 +2372,95 @@ async fn earnings_page_and_payout_approval() {
     assert_shots(&shots, &["earnings", "admin-revenue", "earnings-statement"]);
     app.finish().await;
 }
+
+/// Memberships in Chromium: the Members studio, a members-only video locked for a non-member
+/// (what unlocks it, the Join picker) and played by a member.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn members_only_video_in_a_real_browser() {
+    require("ffmpeg");
+    let browser = browser();
+    let app = TestApp::start(Backend::Sqlite)
+        .await
+        .expect("sqlite always runs");
+    let creator = support::register_user(&app, "creator@example.com", "Creator").await;
+    support::register_user(&app, "member@example.com", "Member").await;
+    support::register_user(&app, "stranger@example.com", "Stranger").await;
+    let (s, made) =
+        support::call(&app, "POST", "/api/me/tiers/template", Some(&creator), None).await;
+    assert_eq!(s, 201, "{made}");
+    let db = &app.running.as_ref().expect("running").state.db;
+    let id = |email: &'static str| async move {
+        db.user_by_email(email).await.expect("db").expect("user").id
+    };
+    let (owner, member) = (
+        id("creator@example.com").await,
+        id("member@example.com").await,
+    );
+    let objects = crate::memberships::hls_objects(&app.data_dir.join("hls-src"));
+    let v = crate::memberships::stored_video(&app, owner, &objects).await;
+    let (s, body) = support::call(
+        &app,
+        "PUT",
+        &format!("/api/videos/{}/access", v.uuid),
+        Some(&creator),
+        Some(json!({"level": "members", "tier_id": made["tiers"][1]["id"]})),
+    )
+    .await;
+    assert_eq!(s, 200, "{body}");
+    crate::memberships::pay(
+        &app,
+        ferrocast_db::purchases::PurchaseKind::Membership,
+        member,
+        owner,
+        1500,
+        made["tiers"][1]["id"].as_i64(),
+        None,
+        None,
+        "pi_browser_member",
+    )
+    .await;
+    let shots = shots_dir();
+    let report = run(
+        &browser,
+        json!({
+            "url": app.url(""),
+            "shots": shots,
+            "scenario": "members",
+            "videoId": v.uuid,
+            "accounts": {
+                "creator": { "email": "creator@example.com" },
+                "member": { "email": "member@example.com" },
+                "stranger": { "email": "stranger@example.com" },
+            },
+        }),
+    )
+    .await;
+    assert_eq!(
+        report["steps"],
+        json!(["studio", "locked", "member-plays"]),
+        "{report:#}"
+    );
+    assert!(
+        report.get("pageErrors").is_none(),
+        "no script errors: {report:#}"
+    );
+    let m = &report["members"];
+    assert_eq!(
+        (m["tiers"].as_i64(), m["members"].as_i64()),
+        (Some(4), Some(1)),
+        "{report:#}"
+    );
+    assert_eq!(
+        m["strangerVideo"], 0,
+        "no player for a non-member: {report:#}"
+    );
+    assert!(
+        m["unlock"].as_str().is_some_and(|u| u.contains("Fan")),
+        "{report:#}"
+    );
+    assert_eq!(m["options"], 4, "{report:#}");
+    assert!(m["played"].as_f64().unwrap_or(0.0) > 1.0, "{report:#}");
+    assert_eq!(m["badge"], "Fan+ members", "{report:#}");
+    assert_shots(&shots, &["members-studio", "video-locked", "join-dialog"]);
+    app.finish().await;
+}
