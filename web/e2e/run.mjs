@@ -1825,7 +1825,7 @@ async function tipsScenario() {
 
   // The creator's chat, on the dashboard.
   await creator.goto(P.url + "/dashboard");
-  await creator.getByRole("heading", { name: "Chat" }).waitFor();
+  await creator.getByRole("heading", { name: "Chat", exact: true }).waitFor();
 
   // A viewer tips from the watch page.
   const viewerCtx = await browser.newContext({ viewport: DESKTOP });

@@ -366,7 +366,7 @@ export function Chat({ socket, room, canModerate = false }: { socket: Socket | n
                 <button className="link small" onClick={() => remove(m.id)} aria-label={`Delete the message from ${m.author_name}`}>
                   Delete
                 </button>
-                {m.platform === "native" && (
+                {m.platform === "native" && m.message_type !== "system" && (
                   <>
                     <button className="link small" onClick={() => restrict(m.id, m.author_name, 600)} aria-label={`Time ${m.author_name} out for 10 minutes`}>
                       Time out
