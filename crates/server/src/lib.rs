@@ -10,6 +10,7 @@ pub mod doctor;
 pub mod error;
 pub mod extract;
 pub mod gateways;
+pub mod goals;
 pub mod http_server;
 pub mod mail;
 pub mod metrics;
@@ -21,6 +22,7 @@ pub mod service;
 pub mod site;
 pub mod splits;
 pub mod state;
+pub mod tips;
 pub mod web;
 
 use anyhow::Context;
@@ -410,7 +412,7 @@ pub async fn start(mut config: Config) -> anyhow::Result<Running> {
         )
     })?;
     service::notify::spawn(state.notify.clone(), rx.clone());
-    service::tips::spawn(state.clone(), rx.clone());
+    tips::spawn(state.clone(), rx.clone());
     let socket_io = realtime::start(state.clone(), rx.clone());
     connectors::start(&state, rx.clone()).await;
     gateways::spawn_period_job(state.clone(), rx.clone());

@@ -5,8 +5,8 @@
 
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::service::events::RealtimeEvent;
-use crate::service::goals::{self, GoalView};
-use crate::service::tips::{self, TipAlert};
+use crate::goals::{self, GoalView};
+use crate::tips::{self, TipAlert};
 use crate::state::AppState;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};

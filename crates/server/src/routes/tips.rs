@@ -2,14 +2,14 @@
 //! and its open goals (`GET /api/channels/{handle}/goals`); for the creator, the tips received,
 //! the goals (create, change, end, delete), and the overlay addresses for OBS with their token
 //! (rotate it, send a test alert). A tip itself is bought through `POST /api/purchases`
-//! (kind `tip`), which checks it with [`crate::service::tips::check_tip`].
+//! (kind `tip`), which checks it with [`crate::tips::check_tip`].
 
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{ApiJson, AuthUser};
 use crate::routes::sources::Done;
 use crate::service::clock::rfc3339;
-use crate::service::goals::{self, GoalInput, GoalView};
-use crate::service::tips::{self, TipAlert};
+use crate::goals::{self, GoalInput, GoalView};
+use crate::tips::{self, TipAlert};
 use crate::state::AppState;
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, StatusCode};

@@ -341,7 +341,7 @@ pub enum RealtimeEvent {
         /// The creator tipped.
         creator_id: i64,
         /// What the alert shows.
-        alert: super::tips::TipAlert,
+        alert: super::overlay::TipAlert,
     },
     /// A goal's progress changed: for the creator's overlays and their sockets, as
     /// `goal-progress`.
@@ -349,7 +349,7 @@ pub enum RealtimeEvent {
         /// The goal's creator.
         creator_id: i64,
         /// The goal as it stands.
-        goal: super::goals::GoalView,
+        goal: super::overlay::GoalView,
     },
     /// A creator's overlay token was rotated: every node closes the overlays open with the
     /// old one (not sent to clients).

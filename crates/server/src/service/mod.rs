@@ -15,12 +15,13 @@ pub mod discovery;
 pub mod engagement;
 pub mod events;
 pub mod follows;
-pub mod goals;
+
 pub mod hashing;
 pub mod identity;
 pub mod jobs;
 pub mod memberships;
 pub mod notify;
+pub mod overlay;
 pub mod processing;
 pub mod profiles;
 pub mod purchases;
@@ -32,7 +33,7 @@ pub mod sources;
 pub mod stats;
 pub mod streams;
 pub mod thumbnail;
-pub mod tips;
+
 pub mod uploads;
 pub mod vault;
 pub mod videos;

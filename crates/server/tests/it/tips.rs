@@ -432,7 +432,7 @@ async fn goals_are_checked_listed_changed_ended_and_deleted(b: Backend) {
 }
 
 async fn tips_are_checked_like_chat_messages(b: Backend) {
-    use ferrocast_server::service::tips::check_tip;
+    use ferrocast_server::tips::check_tip;
     let Some(app) = TestApp::start(b).await else {
         return;
     };
@@ -757,7 +757,7 @@ async fn a_paid_tip_is_announced_once_on_every_node_and_goals_count_tips_and_mem
         .expect("db")
         .expect("tip");
     let other = &second.running.as_ref().expect("running").state;
-    ferrocast_server::service::tips::on_paid(other, &paid)
+    ferrocast_server::tips::on_paid(other, &paid)
         .await
         .expect("again");
     tokio::time::sleep(Duration::from_millis(300)).await;

@@ -4,12 +4,12 @@
 //! on the overlay `/overlay/<token>/goal`; every paid purchase moves the creator's open goals
 //! live ([`RealtimeEvent::GoalProgress`]).
 
-use super::clock::rfc3339;
-use super::events::RealtimeEvent;
+use crate::service::clock::rfc3339;
+use crate::service::events::RealtimeEvent;
 use crate::error::ApiError;
 use crate::state::AppState;
 use ferrocast_db::tips::{GoalFields, GoalRecord};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use utoipa::ToSchema;
 
 /// Open goals a creator may have at once.
@@ -21,34 +21,7 @@ pub const MAX_DEADLINE_MS: i64 = 366 * 86_400_000;
 /// The largest target, in minor units (ten million in a two-decimal currency).
 pub const MAX_TARGET_MINOR: i64 = 1_000_000_000;
 
-/// A goal as its creator, its viewers and its overlay see it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-pub struct GoalView {
-    /// Its id.
-    pub id: String,
-    /// What it is for.
-    pub title: String,
-    /// The amount to raise, in minor units (cents).
-    pub target_minor: i64,
-    /// Raised so far, in minor units: the creator's tips and memberships paid in this currency
-    /// since the goal started.
-    pub raised_minor: i64,
-    /// ISO 4217 code.
-    pub currency: String,
-    /// Paid tips and memberships counted.
-    pub contributions: i64,
-    /// Raised as a share of the target, 0 to 100 (whole percent, rounded down; 100 once
-    /// reached, even when exceeded).
-    pub percent: u8,
-    /// When it started counting (RFC 3339).
-    pub starts_at: String,
-    /// When it stops counting (RFC 3339), if it has a deadline.
-    pub deadline: Option<String>,
-    /// When its creator ended it (RFC 3339).
-    pub ended_at: Option<String>,
-    /// Whether it still counts.
-    pub open: bool,
-}
+pub use crate::service::overlay::GoalView;
 
 /// Whole percent of `target` that `raised` is, 0 to 100.
 pub fn percent(raised: i64, target: i64) -> u8 {
@@ -141,7 +114,7 @@ pub fn check(
     let limits = state.config.tips.of(currency).ok_or_else(|| {
         ApiError::validation(format!(
             "currency: goals count tips, which are taken in {}",
-            super::tips::currencies(state).join(", ")
+            crate::tips::currencies(state).join(", ")
         ))
     })?;
     if input.target_minor < limits.min_minor || input.target_minor > MAX_TARGET_MINOR {

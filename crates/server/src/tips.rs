@@ -10,20 +10,18 @@
 //! (the dashboard shows it again), found by its SHA-256, and rotatable, which closes every
 //! overlay open with the old one.
 
-use super::events::RealtimeEvent;
-use super::vault::Sealed;
+use crate::service::events::RealtimeEvent;
+use crate::service::vault::Sealed;
 use crate::error::ApiError;
 use crate::state::AppState;
 use ferrocast_db::accounts::UserRecord;
 use ferrocast_db::purchases::PurchaseRecord;
 use ferrocast_db::tips::TipRecord;
 use ferrocast_domain::chat::{ChatRefusal, ChatRules};
-use serde::{Deserialize, Serialize};
 use serde_json::json;
 use sha2::{Digest, Sha256};
 use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::watch;
-use utoipa::ToSchema;
 
 /// Longest tip message, in characters.
 pub const MAX_MESSAGE_CHARS: usize = 200;
@@ -37,27 +35,7 @@ pub const REPLAY_MS: i64 = 120_000;
 /// The prefix of overlay tokens.
 pub const TOKEN_PREFIX: &str = "ov_";
 
-/// A tip alert as overlays and the creator's sockets receive it (`tip` over SSE, `tip-alert`
-/// over Socket.IO).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-pub struct TipAlert {
-    /// The purchase's id (`test-…` for a test alert).
-    pub id: String,
-    /// The name the tipper chose to show (their display name when they chose none).
-    pub name: String,
-    /// The amount, in minor units.
-    pub amount_minor: i64,
-    /// ISO 4217 code.
-    pub currency: String,
-    /// The amount as people read it (`$5.00`, `₹500.00`).
-    pub amount: String,
-    /// The tipper's message ("" when none).
-    pub message: String,
-    /// When it was paid (RFC 3339).
-    pub paid_at: String,
-    /// A test alert the creator sent from their dashboard (no money moved).
-    pub test: bool,
-}
+pub use crate::service::overlay::TipAlert;
 
 /// The currencies tips are taken in.
 pub fn currencies(state: &AppState) -> Vec<String> {
@@ -239,7 +217,7 @@ pub fn alert_of(tip: &TipRecord) -> TipAlert {
         currency: tip.currency.clone(),
         amount: money(tip.amount_minor, &tip.currency),
         message: tip.message.clone(),
-        paid_at: super::clock::rfc3339(tip.paid_at.unwrap_or_default()),
+        paid_at: crate::service::clock::rfc3339(tip.paid_at.unwrap_or_default()),
         test: false,
     }
 }
@@ -273,7 +251,7 @@ pub async fn on_paid(state: &AppState, purchase: &PurchaseRecord) -> Result<(), 
         announce_tip(state, &tip_of(purchase)).await?;
     }
     if purchase.kind == "tip" || purchase.kind == "membership" {
-        super::goals::announce(state, purchase.creator_id, &purchase.currency).await?;
+        crate::goals::announce(state, purchase.creator_id, &purchase.currency).await?;
     }
     Ok(())
 }
@@ -347,7 +325,7 @@ async fn announce_tip(state: &AppState, tip: &TipRecord) -> Result<(), ApiError>
             )
             .await
         {
-            Ok(_) | Err(super::chat::PostError::Duplicate) => {}
+            Ok(_) | Err(crate::service::chat::PostError::Duplicate) => {}
             Err(e) => {
                 tracing::warn!(error = %e, source_id, "the tip could not be announced in chat")
             }
@@ -365,7 +343,7 @@ pub fn test_alert(state: &AppState, creator: &UserRecord) -> TipAlert {
         currency: "USD".into(),
         amount: money(500, "USD"),
         message: format!("This is how tips to {} will look.", creator.display_name),
-        paid_at: super::clock::rfc3339(state.clock.now_ms()),
+        paid_at: crate::service::clock::rfc3339(state.clock.now_ms()),
         test: true,
     };
     state.fanout.publish(RealtimeEvent::TipAlert {
