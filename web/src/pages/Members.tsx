@@ -1,9 +1,8 @@
-import { StudioTabs } from "../ui";
 // Studio → Members: the creator's membership tiers (MHC's four as the starting template) and
 // who their members are.
 import { useEffect } from "react";
 import { MembersStudio } from "../memberships";
-import { Link } from "../router";
+import { StudioTabs } from "../ui";
 import "../studio.css";
 
 export default function Members() {
