@@ -4,7 +4,7 @@
 import { useEffect, useState, type FormEvent } from "react";
 import { api, session, type Schemas } from "../api";
 import { useSocket } from "../live";
-import { Link, navigate } from "../router";
+import { navigate } from "../router";
 import { Empty, Loading, Problem, useLoad, StudioTabs } from "../ui";
 import { GoalBar, money, toMinor } from "../tips";
 import "../tips.css";
