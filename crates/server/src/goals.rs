@@ -114,7 +114,7 @@ pub fn check(
     let limits = state.config.tips.of(currency).ok_or_else(|| {
         ApiError::validation(format!(
             "currency: goals count tips, which are taken in {}",
-            crate::tips::currencies(state).join(", ")
+            state.config.tips.0.iter().map(|l| l.currency.as_str()).collect::<Vec<_>>().join(", ")
         ))
     })?;
     if input.target_minor < limits.min_minor || input.target_minor > MAX_TARGET_MINOR {
