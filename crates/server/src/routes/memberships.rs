@@ -364,16 +364,40 @@ pub async fn my_memberships(
     }))
 }
 
-/// Cancel the caller's membership of a channel: not renewed, it ends with the paid period.
+/// Cancel the caller's membership of a channel: not renewed (Stripe told to stop billing it),
+/// it ends with the paid period.
 #[utoipa::path(post, path = "/api/me/memberships/{handle}/cancel", tag = "memberships", security(("bearer" = [])),
     params(("handle" = String, Path, description = "The channel's handle")),
-    responses((status = 200, body = MembershipView), (status = 404, body = ErrorBody, description = "No active membership of that channel")))]
+    responses((status = 200, body = MembershipView), (status = 404, body = ErrorBody, description = "No active membership of that channel"), (status = 502, body = ErrorBody, description = "Stripe, which bills the membership, could not stop it; nothing changed")))]
 pub async fn cancel_membership(
     State(state): State<AppState>,
     auth: AuthUser,
     Path(handle): Path<String>,
 ) -> ApiResult<Json<MembershipView>> {
     let channel = crate::service::follows::channel(&state.db, &handle).await?;
+    // A membership Stripe bills is stopped there first (it ends with the paid period, no more
+    // invoices); if Stripe cannot be reached nothing changes here and the member can retry.
+    let billed = state
+        .db
+        .purchases_by_buyer(auth.user.id, 1000)
+        .await?
+        .into_iter()
+        .find(|p| {
+            p.kind == "membership"
+                && p.creator_id == channel.id
+                && p.provider == "stripe"
+                && p.paid_at.is_some()
+        })
+        .and_then(|p| p.provider_subscription_id);
+    let active = state
+        .memberships
+        .mine(auth.user.id)
+        .await?
+        .into_iter()
+        .any(|m| m.creator_id == channel.id && m.status == "active");
+    if let (Some(sub), true) = (billed, active) {
+        crate::gateways::stripe_cancel_at_period_end(&state, &sub, true).await?;
+    }
     state.memberships.cancel(auth.user.id, channel.id).await?;
     let m = state
         .memberships

@@ -236,6 +236,19 @@ async fn tips_and_memberships_through_each_gateway_with_refunds_and_chargebacks(
         1
     );
 
+    // A third (Dan's), canceled by the member in ferrocast: Stripe is told to stop billing it
+    // at the period's end, and it stays until then.
+    let dan = user(&app, "dan@example.com", "Dan Viewer").await;
+    let m3 = start(&app, &dan.token, json!({"kind": "membership", "channel": ada.handle, "gateway": "stripe", "tier_id": gold})).await;
+    pay_stripe(m3["url"].as_str().expect("url")).await;
+    let sub3 = last_charge(&g).subscription.expect("subscription");
+    let (status, v) = call(&app, "POST", &format!("/api/me/memberships/{}/cancel", ada.handle), Some(&dan.token), None).await;
+    assert_eq!((status, v["status"].as_str()), (200, Some("canceled")), "{v}");
+    assert!(
+        seen(&g).updated.contains(&(sub3.clone(), "true".to_string())),
+        "cancel_at_period_end sent to Stripe for {sub3}"
+    );
+
     // A ₹500.00 tip through Razorpay's hosted Checkout: the signed callback pays it, the
     // webhook for the same payment does not pay it again; a refund and a chargeback.
     let r = start(&app, &bob.token, json!({"kind": "tip", "channel": ada.handle, "gateway": "razorpay", "amount_minor": 50_000})).await;
