@@ -1180,7 +1180,7 @@ async function videos() {
   await dialog.getByLabel("Description").fill("Eight seconds of colour bars\nand a tone.");
   await dialog.getByLabel("Tags").fill("test, pattern");
   await dialog.getByLabel("Visibility").selectOption("unlisted");
-  await dialog.getByRole("button", { name: "Save" }).click();
+  await dialog.getByRole("button", { name: "Save", exact: true }).click();
   await dialog.waitFor({ state: "detached" });
   await row.getByTestId("video-title").filter({ hasText: "Test pattern" }).waitFor();
   await shot(page, "library-list");
@@ -1943,7 +1943,7 @@ try {
   await page.getByRole("heading", { name: "Camera one" }).waitFor();
   await page.getByRole("button", { name: "Rename Camera one" }).click();
   await page.getByLabel("Name", { exact: true }).fill("Main camera");
-  await page.getByRole("button", { name: "Save" }).click();
+  await page.getByRole("button", { name: "Save", exact: true }).click();
   await page.getByRole("heading", { name: "Main camera" }).waitFor();
   await page.getByRole("button", { name: "Show" }).click();
   const key = (await page.getByTestId("stream-key").textContent()).trim();
