@@ -1552,12 +1552,20 @@ async fn a_processing_job_killed_with_its_node_is_retried_and_finishes_once() {
 async fn sql(database_url: &str, query: &str) -> Option<i64> {
     if database_url.starts_with("postgres") {
         let pool = sqlx::PgPool::connect(database_url).await.expect("pg");
-        let v = sqlx::query_scalar::<_, i64>(query).fetch_optional(&pool).await.expect(query);
+        let v = sqlx::query_scalar::<_, i64>(query)
+            .fetch_optional(&pool)
+            .await
+            .expect(query);
         pool.close().await;
         v
     } else {
-        let pool = sqlx::SqlitePool::connect(database_url).await.expect("sqlite");
-        let v = sqlx::query_scalar::<_, i64>(query).fetch_optional(&pool).await.expect(query);
+        let pool = sqlx::SqlitePool::connect(database_url)
+            .await
+            .expect("sqlite");
+        let v = sqlx::query_scalar::<_, i64>(query)
+            .fetch_optional(&pool)
+            .await
+            .expect(query);
         pool.close().await;
         v
     }
@@ -1604,7 +1612,10 @@ async fn purchases_survive_kill_9(database_url: Option<String>) {
             .env("FERROCAST_AUTH_RATE_LIMIT", "1000")
             .env("FERROCAST_STRIPE_SECRET_KEY", "sk_test_ledger")
             .env("FERROCAST_STRIPE_WEBHOOK_SECRET", SECRET)
-            .env("FERROCAST_STRIPE_API_BASE", format!("http://127.0.0.1:{stripe_port}"));
+            .env(
+                "FERROCAST_STRIPE_API_BASE",
+                format!("http://127.0.0.1:{stripe_port}"),
+            );
         if let Some(url) = &database_url {
             c.env("FERROCAST_DATABASE_URL", url);
         }
@@ -1643,7 +1654,9 @@ async fn purchases_survive_kill_9(database_url: Option<String>) {
         me["handle"].as_str().expect("handle").to_string(),
     );
     sql(&db_url, &format!("INSERT INTO membership_tiers (creator_id, name, price_minor, currency, perks, rank, active, created_at) VALUES ({ada}, 'Gold', 1500, 'USD', '[]', 1, TRUE, 1)")).await;
-    let tier = sql(&db_url, "SELECT MAX(id) FROM membership_tiers").await.expect("tier");
+    let tier = sql(&db_url, "SELECT MAX(id) FROM membership_tiers")
+        .await
+        .expect("tier");
     let t = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .expect("clock")
@@ -1672,7 +1685,10 @@ async fn purchases_survive_kill_9(database_url: Option<String>) {
             .json()
             .await
             .expect("json");
-        let id = r["purchase_id"].as_str().unwrap_or_else(|| panic!("{r}")).to_string();
+        let id = r["purchase_id"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{r}"))
+            .to_string();
         if membership {
             let (sub, meta) = (format!("sub_k9_{u}"), serde_json::json!({"purchase": id}));
             payloads.push(event(format!("evt_k9_{u}_checkout"), "checkout.session.completed", serde_json::json!({"id": format!("cs_k9_{u}"), "object": "checkout.session", "mode": "subscription", "client_reference_id": id, "subscription": sub, "amount_total": 1500, "currency": "usd", "payment_status": "paid", "metadata": meta})));
@@ -1712,7 +1728,8 @@ async fn purchases_survive_kill_9(database_url: Option<String>) {
     };
     let answered = Arc::new(AtomicUsize::new(0));
     let storm_task = {
-        let (url, answered, storm, send) = (url.clone(), answered.clone(), storm.clone(), send.clone());
+        let (url, answered, storm, send) =
+            (url.clone(), answered.clone(), storm.clone(), send.clone());
         tokio::spawn(async move {
             let sem = Arc::new(tokio::sync::Semaphore::new(16));
             let mut tasks = Vec::new();
@@ -1740,7 +1757,10 @@ async fn purchases_survive_kill_9(database_url: Option<String>) {
     let _ = server.child.wait();
     storm_task.await.expect("storm");
     let before = answered.load(Ordering::SeqCst);
-    assert!(before < 2_000, "the kill cut deliveries off ({before} answered)");
+    assert!(
+        before < 2_000,
+        "the kill cut deliveries off ({before} answered)"
+    );
 
     // Restart on the same data; Stripe delivers everything again until each is accepted (503:
     // an invoice that overtook its Checkout is delivered again).
@@ -1763,7 +1783,11 @@ async fn purchases_survive_kill_9(database_url: Option<String>) {
     }
     for (id, incomes) in &purchases {
         let n = sql(&db_url, &format!("SELECT COUNT(*) FROM ledger_transactions t JOIN purchases p ON p.id = t.purchase_id WHERE p.uuid = '{id}' AND t.kind = 'income'")).await;
-        assert_eq!(n, Some(*incomes), "purchase {id}: each payment credited once");
+        assert_eq!(
+            n,
+            Some(*incomes),
+            "purchase {id}: each payment credited once"
+        );
     }
     assert_eq!(
         sql(&db_url, "SELECT balance_minor FROM ledger_balances WHERE account = 'gateway:stripe' AND currency = 'USD'").await,
@@ -1779,7 +1803,10 @@ async fn purchases_survive_kill_9(database_url: Option<String>) {
     sql(&db_url, "UPDATE ledger_entries SET amount_minor = amount_minor + 7 WHERE id = (SELECT MAX(id) FROM ledger_entries)").await;
     let (ok, out) = ledger_verify(&mut cmd());
     assert!(!ok, "verify must fail: {out}");
-    assert!(out.contains("DIFFERENCE") && out.contains("sum to 7, not 0"), "{out}");
+    assert!(
+        out.contains("DIFFERENCE") && out.contains("sum to 7, not 0"),
+        "{out}"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
 

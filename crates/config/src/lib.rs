@@ -438,7 +438,11 @@ fn percent_bps(s: &str) -> Option<i64> {
     if whole.is_empty() || whole.len() > 3 || frac.len() > 2 {
         return None;
     }
-    if !whole.bytes().chain(frac.bytes()).all(|b| b.is_ascii_digit()) {
+    if !whole
+        .bytes()
+        .chain(frac.bytes())
+        .all(|b| b.is_ascii_digit())
+    {
         return None;
     }
     let w: i64 = whole.parse().ok()?;
@@ -1765,7 +1769,10 @@ mod tests {
         assert_eq!(c.tips.of("INR").map(|l| l.min_minor), Some(5_000));
         assert!(c.tips.of("EUR").is_none());
         let c = Config::load(&sources(
-            &[("FERROCAST_TIP_MIN", "eur:200"), ("FERROCAST_TIP_MAX", "EUR:1000, USD:5")],
+            &[
+                ("FERROCAST_TIP_MIN", "eur:200"),
+                ("FERROCAST_TIP_MAX", "EUR:1000, USD:5"),
+            ],
             &[],
         ))
         .expect("loads");

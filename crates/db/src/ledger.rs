@@ -198,11 +198,17 @@ pub(crate) fn checked(t: &NewTransaction) -> Result<Vec<&Posting>, DbError> {
         return invalid("ledger: a transaction's reference is 1 to 200 characters".into());
     }
     if t.currency.len() != 3 || !t.currency.bytes().all(|b| b.is_ascii_uppercase()) {
-        return invalid(format!("ledger: currency {:?} is not an ISO 4217 code", t.currency));
+        return invalid(format!(
+            "ledger: currency {:?} is not an ISO 4217 code",
+            t.currency
+        ));
     }
     let postings: Vec<&Posting> = t.postings.iter().filter(|p| p.amount_minor != 0).collect();
     if postings.is_empty() {
-        return invalid(format!("ledger: transaction {} has no entries", t.reference));
+        return invalid(format!(
+            "ledger: transaction {} has no entries",
+            t.reference
+        ));
     }
     let mut sum: i128 = 0;
     for p in &postings {
@@ -424,7 +430,10 @@ impl Db {
     }
 
     /// A transaction by its reference, with its entries.
-    pub async fn ledger_transaction(&self, reference: &str) -> Result<Option<LedgerTransaction>, DbError> {
+    pub async fn ledger_transaction(
+        &self,
+        reference: &str,
+    ) -> Result<Option<LedgerTransaction>, DbError> {
         on_pool!(self, p => {
             let Some(r) = sqlx::query(
                 "SELECT id, reference, kind, currency, memo, purchase_id, payout_id, reverses_id, created_at \
@@ -462,7 +471,11 @@ impl Db {
 
     /// `user_id`'s money per currency at `now`: pending (held income), available, in flight
     /// (payouts requested) and paid out.
-    pub async fn creator_balances(&self, user_id: i64, now: i64) -> Result<Vec<CreatorBalance>, DbError> {
+    pub async fn creator_balances(
+        &self,
+        user_id: i64,
+        now: i64,
+    ) -> Result<Vec<CreatorBalance>, DbError> {
         let creator = ferrocast_domain::ledger::account::creator(user_id);
         on_pool!(self, p => {
             let rows = sqlx::query(
@@ -620,10 +633,14 @@ impl Db {
                             e.id, e.currency, t.currency
                         ));
                     }
-                    *sums.entry((e.account.clone(), e.currency.clone())).or_default() += e.amount_minor;
+                    *sums
+                        .entry((e.account.clone(), e.currency.clone()))
+                        .or_default() += e.amount_minor;
                 }
                 if sum != 0 {
-                    report.problems.push(format!("{name}: its entries sum to {sum}, not 0"));
+                    report
+                        .problems
+                        .push(format!("{name}: its entries sum to {sum}, not 0"));
                 }
                 if t.entries.is_empty() {
                     report.problems.push(format!("{name}: it has no entries"));
@@ -647,7 +664,9 @@ impl Db {
             out
         });
         for (id, original) in reversals {
-            report.problems.push(format!("transaction {id} reverses transaction {original}, which does not exist"));
+            report.problems.push(format!(
+                "transaction {id} reverses transaction {original}, which does not exist"
+            ));
         }
         let recorded = self.ledger_account_totals().await?;
         let mut recorded_map: BTreeMap<(String, String), i64> = BTreeMap::new();
@@ -665,7 +684,8 @@ impl Db {
                     "account {} {}: balance {} recorded, {from_entries} from its entries",
                     key.0,
                     key.1,
-                    kept.map(|k| k.to_string()).unwrap_or_else(|| "(none)".into())
+                    kept.map(|k| k.to_string())
+                        .unwrap_or_else(|| "(none)".into())
                 ));
             }
         }

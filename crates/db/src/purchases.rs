@@ -260,9 +260,15 @@ macro_rules! split_in {
 
 impl Db {
     /// Creates a purchase (status `created`).
-    pub async fn create_purchase(&self, p: &NewPurchase<'_>, now: i64) -> Result<PurchaseRecord, DbError> {
+    pub async fn create_purchase(
+        &self,
+        p: &NewPurchase<'_>,
+        now: i64,
+    ) -> Result<PurchaseRecord, DbError> {
         if p.amount_minor <= 0 || p.tax_minor < 0 || p.tax_minor > p.amount_minor {
-            return Err(DbError::Invalid("purchase: the amount must be positive and include its tax".into()));
+            return Err(DbError::Invalid(
+                "purchase: the amount must be positive and include its tax".into(),
+            ));
         }
         let sql = format!(
             "INSERT INTO purchases (uuid, kind, buyer_id, creator_id, provider, amount_minor, currency, tax_minor, tax_country, \
@@ -285,17 +291,39 @@ impl Db {
     }
 
     /// A purchase through `provider` by the gateway's checkout or order id.
-    pub async fn purchase_by_ref(&self, provider: &str, gateway_ref: &str) -> Result<Option<PurchaseRecord>, DbError> {
-        self.purchase_where("provider_ref = $1 AND provider = $2", gateway_ref, Some(provider)).await
+    pub async fn purchase_by_ref(
+        &self,
+        provider: &str,
+        gateway_ref: &str,
+    ) -> Result<Option<PurchaseRecord>, DbError> {
+        self.purchase_where(
+            "provider_ref = $1 AND provider = $2",
+            gateway_ref,
+            Some(provider),
+        )
+        .await
     }
 
     /// A membership purchase through `provider` by the subscription the gateway bills.
-    pub async fn purchase_by_subscription(&self, provider: &str, subscription: &str) -> Result<Option<PurchaseRecord>, DbError> {
-        self.purchase_where("provider_subscription_id = $1 AND provider = $2", subscription, Some(provider)).await
+    pub async fn purchase_by_subscription(
+        &self,
+        provider: &str,
+        subscription: &str,
+    ) -> Result<Option<PurchaseRecord>, DbError> {
+        self.purchase_where(
+            "provider_subscription_id = $1 AND provider = $2",
+            subscription,
+            Some(provider),
+        )
+        .await
     }
 
     /// The purchase a gateway payment paid (found through its ledger transaction).
-    pub async fn purchase_by_payment(&self, provider: &str, payment_id: &str) -> Result<Option<PurchaseRecord>, DbError> {
+    pub async fn purchase_by_payment(
+        &self,
+        provider: &str,
+        payment_id: &str,
+    ) -> Result<Option<PurchaseRecord>, DbError> {
         let reference = payment_reference(provider, payment_id);
         self.purchase_where(
             "id = (SELECT purchase_id FROM ledger_transactions WHERE reference = $1)",
@@ -305,8 +333,15 @@ impl Db {
         .await
     }
 
-    async fn purchase_where(&self, cond: &str, a: &str, b: Option<&str>) -> Result<Option<PurchaseRecord>, DbError> {
-        let sql = format!("SELECT {PURCHASE_COLUMNS} FROM purchases WHERE {cond} ORDER BY id DESC LIMIT 1");
+    async fn purchase_where(
+        &self,
+        cond: &str,
+        a: &str,
+        b: Option<&str>,
+    ) -> Result<Option<PurchaseRecord>, DbError> {
+        let sql = format!(
+            "SELECT {PURCHASE_COLUMNS} FROM purchases WHERE {cond} ORDER BY id DESC LIMIT 1"
+        );
         on_pool!(self, p => {
             let mut q = sqlx::query(&sql).bind(a);
             if let Some(b) = b {
@@ -330,7 +365,11 @@ impl Db {
     }
 
     /// Stores the subscription a gateway bills for a membership purchase.
-    pub async fn set_purchase_subscription(&self, id: i64, subscription: &str) -> Result<(), DbError> {
+    pub async fn set_purchase_subscription(
+        &self,
+        id: i64,
+        subscription: &str,
+    ) -> Result<(), DbError> {
         on_pool!(self, p => {
             sqlx::query("UPDATE purchases SET provider_subscription_id = $1 WHERE id = $2")
                 .bind(subscription).bind(id)
@@ -340,17 +379,33 @@ impl Db {
     }
 
     /// `user_id`'s purchases (newest first, at most `limit`).
-    pub async fn purchases_by_buyer(&self, user_id: i64, limit: i64) -> Result<Vec<PurchaseRecord>, DbError> {
+    pub async fn purchases_by_buyer(
+        &self,
+        user_id: i64,
+        limit: i64,
+    ) -> Result<Vec<PurchaseRecord>, DbError> {
         self.purchases_list("buyer_id = $1", user_id, limit).await
     }
 
     /// Purchases from creator `user_id` that were paid (newest first, at most `limit`).
-    pub async fn purchases_by_creator(&self, user_id: i64, limit: i64) -> Result<Vec<PurchaseRecord>, DbError> {
-        self.purchases_list("creator_id = $1 AND paid_at IS NOT NULL", user_id, limit).await
+    pub async fn purchases_by_creator(
+        &self,
+        user_id: i64,
+        limit: i64,
+    ) -> Result<Vec<PurchaseRecord>, DbError> {
+        self.purchases_list("creator_id = $1 AND paid_at IS NOT NULL", user_id, limit)
+            .await
     }
 
-    async fn purchases_list(&self, cond: &str, id: i64, limit: i64) -> Result<Vec<PurchaseRecord>, DbError> {
-        let sql = format!("SELECT {PURCHASE_COLUMNS} FROM purchases WHERE {cond} ORDER BY id DESC LIMIT $2");
+    async fn purchases_list(
+        &self,
+        cond: &str,
+        id: i64,
+        limit: i64,
+    ) -> Result<Vec<PurchaseRecord>, DbError> {
+        let sql = format!(
+            "SELECT {PURCHASE_COLUMNS} FROM purchases WHERE {cond} ORDER BY id DESC LIMIT $2"
+        );
         on_pool!(self, p => {
             let rows = sqlx::query(&sql).bind(id).bind(limit.clamp(1, 1000)).fetch_all(p).await?;
             let mut out = Vec::with_capacity(rows.len());
@@ -363,7 +418,12 @@ impl Db {
 
     /// The split that divides income of `purchase` (its video's, else its live stream's, else
     /// its channel's; empty: all to the creator).
-    pub async fn split_for(&self, creator_id: i64, video_id: Option<i64>, source_id: Option<i64>) -> Result<Vec<Split>, DbError> {
+    pub async fn split_for(
+        &self,
+        creator_id: i64,
+        video_id: Option<i64>,
+        source_id: Option<i64>,
+    ) -> Result<Vec<Split>, DbError> {
         on_pool!(self, p => {
             let mut conn = p.acquire().await?;
             split_in!(conn, creator_id, video_id, source_id)
@@ -548,7 +608,11 @@ impl Db {
         now: i64,
     ) -> Result<PurchaseApplied, DbError> {
         let income_ref = payment_reference(provider, payment_id);
-        let (kind, word) = if r.chargeback { ("chargeback", "disputed") } else { ("refund", "refunded") };
+        let (kind, word) = if r.chargeback {
+            ("chargeback", "disputed")
+        } else {
+            ("refund", "refunded")
+        };
         let reference = format!("{kind}:{provider}:{}", r.id);
         on_pool!(self, p => {
             let mut tx = p.begin().await?;
@@ -651,4 +715,3 @@ impl Db {
         })
     }
 }
-

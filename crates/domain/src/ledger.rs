@@ -114,7 +114,13 @@ pub struct Division {
 /// Divides `amount` (tax included, `tax` of it) between the platform's fee (`fee_bps` of what
 /// is left after tax) and the split's shares (`splits`, checked with [`validate_splits`];
 /// empty: all to `owner`). The parts sum to `amount` exactly; rounding goes to the first share.
-pub fn divide_income(amount: i64, tax: i64, fee_bps: i64, owner: i64, splits: &[Split]) -> Division {
+pub fn divide_income(
+    amount: i64,
+    tax: i64,
+    fee_bps: i64,
+    owner: i64,
+    splits: &[Split],
+) -> Division {
     let tax = tax.clamp(0, amount.max(0));
     let net = amount - tax;
     let fee = share(net, fee_bps.clamp(0, WHOLE_BPS)).min(net);
@@ -192,7 +198,14 @@ mod tests {
     #[test]
     fn ten_percent_of_ten_dollars() {
         let d = divide_income(1000, 0, 1000, 7, &[]);
-        assert_eq!(d, Division { tax: 0, fee: 100, shares: vec![(7, 900)] });
+        assert_eq!(
+            d,
+            Division {
+                tax: 0,
+                fee: 100,
+                shares: vec![(7, 900)]
+            }
+        );
     }
 
     #[test]
@@ -207,7 +220,20 @@ mod tests {
 
     #[test]
     fn split_remainder_goes_to_first() {
-        let splits = [Split { user_id: 1, bps: 3334 }, Split { user_id: 2, bps: 3333 }, Split { user_id: 3, bps: 3333 }];
+        let splits = [
+            Split {
+                user_id: 1,
+                bps: 3334,
+            },
+            Split {
+                user_id: 2,
+                bps: 3333,
+            },
+            Split {
+                user_id: 3,
+                bps: 3333,
+            },
+        ];
         validate_splits(&splits).unwrap();
         let d = divide_income(100, 0, 0, 1, &splits);
         assert_eq!(d.shares.iter().map(|s| s.1).sum::<i64>(), 100);
@@ -217,9 +243,23 @@ mod tests {
     #[test]
     fn bad_splits_say_why() {
         assert!(validate_splits(&[]).is_err());
-        let e = validate_splits(&[Split { user_id: 1, bps: 5000 }]).unwrap_err();
+        let e = validate_splits(&[Split {
+            user_id: 1,
+            bps: 5000,
+        }])
+        .unwrap_err();
         assert!(e.contains("sum to 100 %"), "{e}");
-        let e = validate_splits(&[Split { user_id: 1, bps: 5000 }, Split { user_id: 1, bps: 5000 }]).unwrap_err();
+        let e = validate_splits(&[
+            Split {
+                user_id: 1,
+                bps: 5000,
+            },
+            Split {
+                user_id: 1,
+                bps: 5000,
+            },
+        ])
+        .unwrap_err();
         assert!(e.contains("once"), "{e}");
     }
 

@@ -4,9 +4,9 @@
 //! on the overlay `/overlay/<token>/goal`; every paid purchase moves the creator's open goals
 //! live ([`RealtimeEvent::GoalProgress`]).
 
+use crate::error::ApiError;
 use crate::service::clock::rfc3339;
 use crate::service::events::RealtimeEvent;
-use crate::error::ApiError;
 use crate::state::AppState;
 use ferrocast_db::tips::{GoalFields, GoalRecord};
 use serde::Deserialize;
@@ -114,7 +114,14 @@ pub fn check(
     let limits = state.config.tips.of(currency).ok_or_else(|| {
         ApiError::validation(format!(
             "currency: goals count tips, which are taken in {}",
-            state.config.tips.0.iter().map(|l| l.currency.as_str()).collect::<Vec<_>>().join(", ")
+            state
+                .config
+                .tips
+                .0
+                .iter()
+                .map(|l| l.currency.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
         ))
     })?;
     if input.target_minor < limits.min_minor || input.target_minor > MAX_TARGET_MINOR {

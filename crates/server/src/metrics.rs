@@ -228,7 +228,10 @@ impl Metrics {
         let _ = writeln!(out, "# HELP ferrocast_purchases_reversed_total Creators' income taken back by a refund or a chargeback, by kind.");
         let _ = writeln!(out, "# TYPE ferrocast_purchases_reversed_total counter");
         for (kind, n) in &d.purchases_reversed {
-            let _ = writeln!(out, "ferrocast_purchases_reversed_total{{kind=\"{kind}\"}} {n}");
+            let _ = writeln!(
+                out,
+                "ferrocast_purchases_reversed_total{{kind=\"{kind}\"}} {n}"
+            );
         }
         let _ = writeln!(out, "# HELP ferrocast_payment_mismatches_total Payments whose amount or currency differs from their order: taken by the gateway, nothing granted; a person has to look.");
         let _ = writeln!(out, "# TYPE ferrocast_payment_mismatches_total counter");

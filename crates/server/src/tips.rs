@@ -10,9 +10,9 @@
 //! (the dashboard shows it again), found by its SHA-256, and rotatable, which closes every
 //! overlay open with the old one.
 
+use crate::error::ApiError;
 use crate::service::events::RealtimeEvent;
 use crate::service::vault::Sealed;
-use crate::error::ApiError;
 use crate::state::AppState;
 use ferrocast_db::accounts::UserRecord;
 use ferrocast_db::purchases::PurchaseRecord;

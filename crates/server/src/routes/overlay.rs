@@ -4,10 +4,10 @@
 //! the credential; a rotated one answers 404, and streams open with it end.
 
 use crate::error::{ApiError, ApiResult, ErrorBody};
-use crate::service::events::RealtimeEvent;
 use crate::goals::{self, GoalView};
-use crate::tips::{self, TipAlert};
+use crate::service::events::RealtimeEvent;
 use crate::state::AppState;
+use crate::tips::{self, TipAlert};
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::sse::{Event, KeepAlive, Sse};

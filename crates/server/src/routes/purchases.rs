@@ -153,9 +153,8 @@ fn gateway_takes(gateway: &str, currency: Currency) -> bool {
 
 /// Checks what is bought: the channel, the kind, the amount or price, the tier or video.
 async fn check(state: &AppState, auth: &AuthUser, b: &StartPurchase) -> ApiResult<Checked> {
-    let kind = PurchaseKind::parse(&b.kind).ok_or_else(|| {
-        ApiError::validation("kind: must be `tip`, `membership` or `ppv`")
-    })?;
+    let kind = PurchaseKind::parse(&b.kind)
+        .ok_or_else(|| ApiError::validation("kind: must be `tip`, `membership` or `ppv`"))?;
     let creator = crate::service::follows::channel(&state.db, &b.channel)
         .await
         .map_err(|_| ApiError::not_found("channel"))?;
@@ -164,7 +163,11 @@ async fn check(state: &AppState, auth: &AuthUser, b: &StartPurchase) -> ApiResul
             "channel: you cannot pay your own channel",
         ));
     }
-    let default_currency = if b.gateway == "razorpay" { "INR" } else { "USD" };
+    let default_currency = if b.gateway == "razorpay" {
+        "INR"
+    } else {
+        "USD"
+    };
     let video = match b.video.as_deref() {
         Some(id) => {
             let v = state
@@ -400,13 +403,7 @@ pub async fn start(
             .await?;
             state.db.set_purchase_ref(purchase.id, &order.id).await?;
             started.razorpay = Some(razorpay_form(
-                &keys,
-                &base,
-                &purchase,
-                &order.id,
-                creator,
-                &product,
-                &auth.user,
+                &keys, &base, &purchase, &order.id, creator, &product, &auth.user,
             ));
         }
         _ => {

@@ -6,11 +6,11 @@
 
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{ApiJson, AuthUser};
+use crate::goals::{self, GoalInput, GoalView};
 use crate::routes::sources::Done;
 use crate::service::clock::rfc3339;
-use crate::goals::{self, GoalInput, GoalView};
-use crate::tips::{self, TipAlert};
 use crate::state::AppState;
+use crate::tips::{self, TipAlert};
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::Json;

@@ -93,7 +93,13 @@ pub struct Purchases {
 
 impl Purchases {
     /// The service: `fee_bps` the platform's fee, `hold_days` how long income is held.
-    pub fn new(db: Db, clock: SharedClock, metrics: Arc<Metrics>, fee_bps: i64, hold_days: i64) -> Self {
+    pub fn new(
+        db: Db,
+        clock: SharedClock,
+        metrics: Arc<Metrics>,
+        fee_bps: i64,
+        hold_days: i64,
+    ) -> Self {
         let (paid, _) = broadcast::channel(1024);
         Self {
             db,
@@ -121,10 +127,14 @@ impl Purchases {
     /// Creates a purchase, its tax worked out from the buyer's country's rate.
     pub async fn create(&self, r: &PurchaseRequest<'_>) -> Result<PurchaseRecord, PurchaseError> {
         if r.amount_minor <= 0 {
-            return Err(PurchaseError::Invalid("amount: must be more than zero".into()));
+            return Err(PurchaseError::Invalid(
+                "amount: must be more than zero".into(),
+            ));
         }
         if r.buyer_id == r.creator_id {
-            return Err(PurchaseError::Invalid("channel: you cannot pay your own channel".into()));
+            return Err(PurchaseError::Invalid(
+                "channel: you cannot pay your own channel".into(),
+            ));
         }
         let country = r
             .country
@@ -161,9 +171,17 @@ impl Purchases {
     }
 
     /// A purchase by its public id, if it went through `provider`.
-    pub async fn by_uuid(&self, provider: &str, uuid: Option<&str>) -> Result<Option<PurchaseRecord>, PurchaseError> {
+    pub async fn by_uuid(
+        &self,
+        provider: &str,
+        uuid: Option<&str>,
+    ) -> Result<Option<PurchaseRecord>, PurchaseError> {
         Ok(match uuid {
-            Some(u) => self.db.purchase_by_uuid(u).await?.filter(|p| p.provider == provider),
+            Some(u) => self
+                .db
+                .purchase_by_uuid(u)
+                .await?
+                .filter(|p| p.provider == provider),
             None => None,
         })
     }
@@ -229,9 +247,18 @@ impl Purchases {
             .await?;
         match applied {
             PurchaseApplied::Done { .. } => {
-                let kind = if reversal.chargeback { "chargeback" } else { "refund" };
+                let kind = if reversal.chargeback {
+                    "chargeback"
+                } else {
+                    "refund"
+                };
                 self.metrics.purchase_reversed(kind);
-                tracing::warn!(gateway = provider, payment = payment_id, kind, "purchase payment reversed");
+                tracing::warn!(
+                    gateway = provider,
+                    payment = payment_id,
+                    kind,
+                    "purchase payment reversed"
+                );
                 Ok(true)
             }
             PurchaseApplied::Duplicate | PurchaseApplied::Ignored(_) => Ok(false),
@@ -239,7 +266,12 @@ impl Purchases {
         }
     }
 
-    fn refused(&self, event: Option<&GatewayEvent<'_>>, purchase: &PurchaseRecord, reason: NotApplied) {
+    fn refused(
+        &self,
+        event: Option<&GatewayEvent<'_>>,
+        purchase: &PurchaseRecord,
+        reason: NotApplied,
+    ) {
         let gateway = purchase.provider.as_str();
         self.metrics.webhook_ignored(
             match gateway {

@@ -26,21 +26,44 @@ const PROVIDERS: [&str; 3] = ["stripe", "razorpay", "epayco"];
 #[derive(Debug, Clone)]
 enum Op {
     /// A viewer tips a creator; `taxed`: the buyer is in a country with a tax rate.
-    Tip { buyer: usize, creator: usize, amount: i64, provider: usize, taxed: bool },
+    Tip {
+        buyer: usize,
+        creator: usize,
+        amount: i64,
+        provider: usize,
+        taxed: bool,
+    },
     /// A viewer joins a creator's tier (the first payment).
-    Join { buyer: usize, creator: usize, provider: usize },
+    Join {
+        buyer: usize,
+        creator: usize,
+        provider: usize,
+    },
     /// A membership's next month is paid.
     Renew { membership: usize },
     /// A viewer buys a video (pay-per-view), `video` of the creator's three.
-    Ppv { buyer: usize, creator: usize, video: i64, amount: i64 },
+    Ppv {
+        buyer: usize,
+        creator: usize,
+        video: i64,
+        amount: i64,
+    },
     /// A refund of `percent` of what is left of a payment (100: all); `twice`: delivered again.
-    Refund { payment: usize, percent: i64, twice: bool },
+    Refund {
+        payment: usize,
+        percent: i64,
+        twice: bool,
+    },
     /// A chargeback of a payment.
     Chargeback { payment: usize },
     /// A payment's confirmation delivered again (must credit nothing).
     Redeliver { payment: usize },
     /// A creator's channel (or one video's) income is now split with collaborators.
-    Split { creator: usize, video: Option<i64>, weights: Vec<(usize, i64)> },
+    Split {
+        creator: usize,
+        video: Option<i64>,
+        weights: Vec<(usize, i64)>,
+    },
     /// A creator is paid out `percent` of their balance: requested, then paid.
     Payout { creator: usize, percent: i64 },
 }
@@ -91,12 +114,22 @@ struct Model {
 impl Model {
     fn post(&mut self, currency: &str, postings: &[(String, i64)]) {
         for (a, v) in postings {
-            *self.balances.entry((a.clone(), currency.to_string())).or_default() += v;
+            *self
+                .balances
+                .entry((a.clone(), currency.to_string()))
+                .or_default() += v;
         }
     }
 
     /// The income postings of a payment, as `complete_purchase` must post them.
-    fn income(&self, amount: i64, tax: i64, provider: &str, creator: i64, video: Option<i64>) -> Vec<(String, i64)> {
+    fn income(
+        &self,
+        amount: i64,
+        tax: i64,
+        provider: &str,
+        creator: i64,
+        video: Option<i64>,
+    ) -> Vec<(String, i64)> {
         let splits = video
             .and_then(|v| self.splits.get(&("video", v)))
             .or_else(|| self.splits.get(&("channel", creator)))
@@ -143,7 +176,14 @@ async fn world(url: &str) -> World {
         let name = format!("User {i}");
         let u = db
             .create_user(
-                &NewUser { uuid: &uuid, email: &email, password_hash: "x", display_name: &name, role: "creator", email_verified: true },
+                &NewUser {
+                    uuid: &uuid,
+                    email: &email,
+                    password_hash: "x",
+                    display_name: &name,
+                    role: "creator",
+                    email_verified: true,
+                },
                 1,
             )
             .await
@@ -155,37 +195,101 @@ async fn world(url: &str) -> World {
     for c in &creators {
         exec(&db, &format!("INSERT INTO membership_tiers (creator_id, name, price_minor, currency, perks, rank, active, created_at) VALUES ({c}, 'Gold', 1500, 'USD', '[]', 1, TRUE, 1)")).await;
         let id = match &db {
-            Db::Sqlite(p) => sqlx::query_scalar::<_, i64>("SELECT MAX(id) FROM membership_tiers").fetch_one(p).await,
-            Db::Postgres(p) => sqlx::query_scalar::<_, i64>("SELECT MAX(id) FROM membership_tiers").fetch_one(p).await,
+            Db::Sqlite(p) => {
+                sqlx::query_scalar::<_, i64>("SELECT MAX(id) FROM membership_tiers")
+                    .fetch_one(p)
+                    .await
+            }
+            Db::Postgres(p) => {
+                sqlx::query_scalar::<_, i64>("SELECT MAX(id) FROM membership_tiers")
+                    .fetch_one(p)
+                    .await
+            }
         }
         .expect("tier");
         tiers.push(id);
     }
     exec(&db, "INSERT INTO tax_rates (country, rate_bps, label, updated_at) VALUES ('DE', 1900, 'VAT', 1)").await;
-    World { db, users: ids[0..4].to_vec(), creators, collaborators: ids[6..9].to_vec(), tiers, now: 1_700_000_000_000 }
+    World {
+        db,
+        users: ids[0..4].to_vec(),
+        creators,
+        collaborators: ids[6..9].to_vec(),
+        tiers,
+        now: 1_700_000_000_000,
+    }
 }
 
 fn rules() -> IncomeRules {
-    IncomeRules { fee_bps: FEE_BPS, hold_ms: 7 * DAY, membership_period_ms: 30 * DAY }
+    IncomeRules {
+        fee_bps: FEE_BPS,
+        hold_ms: 7 * DAY,
+        membership_period_ms: 30 * DAY,
+    }
 }
 
 /// Pays a purchase (`purchase`) once more with payment `n`; the model posts what must be posted.
-async fn pay(w: &World, m: &mut Model, purchase_uuid: &str, provider: &'static str, creator: i64, video: Option<i64>) {
-    let p = w.db.purchase_by_uuid(purchase_uuid).await.expect("db").expect("purchase");
+async fn pay(
+    w: &World,
+    m: &mut Model,
+    purchase_uuid: &str,
+    provider: &'static str,
+    creator: i64,
+    video: Option<i64>,
+) {
+    let p =
+        w.db.purchase_by_uuid(purchase_uuid)
+            .await
+            .expect("db")
+            .expect("purchase");
     m.payments += 1;
     let payment_id = format!("pay_{}", m.payments);
     let event_id = format!("evt_{}", m.payments);
-    let event = GatewayEvent { provider, id: &event_id, kind: "paid" };
-    let pay = PaidPayment { provider_payment_id: &payment_id, amount_minor: p.amount_minor, currency: &p.currency, subscription: None, period_end: None };
-    let applied = w.db.complete_purchase(Some(&event), &p, &pay, &rules(), w.now).await.expect("complete");
-    assert!(matches!(applied, PurchaseApplied::Done { .. }), "{applied:?}");
+    let event = GatewayEvent {
+        provider,
+        id: &event_id,
+        kind: "paid",
+    };
+    let pay = PaidPayment {
+        provider_payment_id: &payment_id,
+        amount_minor: p.amount_minor,
+        currency: &p.currency,
+        subscription: None,
+        period_end: None,
+    };
+    let applied =
+        w.db.complete_purchase(Some(&event), &p, &pay, &rules(), w.now)
+            .await
+            .expect("complete");
+    assert!(
+        matches!(applied, PurchaseApplied::Done { .. }),
+        "{applied:?}"
+    );
     let postings = m.income(p.amount_minor, p.tax_minor, provider, creator, video);
     let currency: &'static str = if p.currency == "INR" { "INR" } else { "USD" };
     m.post(currency, &postings);
-    m.paid.push(Paid { purchase_id: p.id, provider, payment_id, amount: p.amount_minor, currency, postings, taken: 0 });
+    m.paid.push(Paid {
+        purchase_id: p.id,
+        provider,
+        payment_id,
+        amount: p.amount_minor,
+        currency,
+        postings,
+        taken: 0,
+    });
 }
 
-async fn purchase(w: &World, kind: PurchaseKind, buyer: i64, creator: i64, provider: &str, amount: i64, tax: i64, tier: Option<i64>, video: Option<i64>) -> String {
+async fn purchase(
+    w: &World,
+    kind: PurchaseKind,
+    buyer: i64,
+    creator: i64,
+    provider: &str,
+    amount: i64,
+    tax: i64,
+    tier: Option<i64>,
+    video: Option<i64>,
+) -> String {
     let uuid = uuid::Uuid::new_v4().to_string();
     let currency = if provider == "razorpay" { "INR" } else { "USD" };
     w.db.create_purchase(
@@ -215,17 +319,49 @@ async fn purchase(w: &World, kind: PurchaseKind, buyer: i64, creator: i64, provi
 async fn apply(w: &mut World, m: &mut Model, op: &Op) {
     w.now += 60_000;
     match op.clone() {
-        Op::Tip { buyer, creator, amount, provider, taxed } => {
+        Op::Tip {
+            buyer,
+            creator,
+            amount,
+            provider,
+            taxed,
+        } => {
             let provider = PROVIDERS[provider];
             let tax = if taxed { tax_included(amount, 1900) } else { 0 };
             let (b, c) = (w.users[buyer], w.creators[creator]);
-            let uuid = purchase(w, PurchaseKind::Tip, b, c, provider, amount, tax, None, None).await;
+            let uuid = purchase(
+                w,
+                PurchaseKind::Tip,
+                b,
+                c,
+                provider,
+                amount,
+                tax,
+                None,
+                None,
+            )
+            .await;
             pay(w, m, &uuid, provider, c, None).await;
         }
-        Op::Join { buyer, creator, provider } => {
+        Op::Join {
+            buyer,
+            creator,
+            provider,
+        } => {
             let provider = PROVIDERS[provider];
             let (b, c) = (w.users[buyer], w.creators[creator]);
-            let uuid = purchase(w, PurchaseKind::Membership, b, c, provider, 1500, 0, Some(w.tiers[creator]), None).await;
+            let uuid = purchase(
+                w,
+                PurchaseKind::Membership,
+                b,
+                c,
+                provider,
+                1500,
+                0,
+                Some(w.tiers[creator]),
+                None,
+            )
+            .await;
             pay(w, m, &uuid, provider, c, None).await;
             let p = w.db.purchase_by_uuid(&uuid).await.expect("db").expect("p");
             m.memberships.push((p.id, provider, c));
@@ -235,17 +371,42 @@ async fn apply(w: &mut World, m: &mut Model, op: &Op) {
                 return;
             }
             let (pid, provider, creator) = m.memberships[membership % m.memberships.len()];
-            let uuid = m.paid.iter().find(|p| p.purchase_id == pid).map(|p| p.purchase_id).expect("paid");
+            let uuid = m
+                .paid
+                .iter()
+                .find(|p| p.purchase_id == pid)
+                .map(|p| p.purchase_id)
+                .expect("paid");
             let p = purchase_by_id(w, uuid).await;
             pay(w, m, &p, provider, creator, None).await;
         }
-        Op::Ppv { buyer, creator, video, amount } => {
+        Op::Ppv {
+            buyer,
+            creator,
+            video,
+            amount,
+        } => {
             let (b, c) = (w.users[buyer], w.creators[creator]);
             let video = c * 10 + video;
-            let uuid = purchase(w, PurchaseKind::Ppv, b, c, "stripe", amount, 0, None, Some(video)).await;
+            let uuid = purchase(
+                w,
+                PurchaseKind::Ppv,
+                b,
+                c,
+                "stripe",
+                amount,
+                0,
+                None,
+                Some(video),
+            )
+            .await;
             pay(w, m, &uuid, "stripe", c, Some(video)).await;
         }
-        Op::Refund { payment, percent, twice } => reverse(w, m, payment, Some(percent), false, twice).await,
+        Op::Refund {
+            payment,
+            percent,
+            twice,
+        } => reverse(w, m, payment, Some(percent), false, twice).await,
         Op::Chargeback { payment } => reverse(w, m, payment, None, true, false).await,
         Op::Redeliver { payment } => {
             if m.paid.is_empty() {
@@ -255,12 +416,33 @@ async fn apply(w: &mut World, m: &mut Model, op: &Op) {
             let p = purchase_by_id(w, paid.purchase_id).await;
             let p = w.db.purchase_by_uuid(&p).await.expect("db").expect("p");
             let event_id = format!("evt_again_{}_{}", paid.payment_id, w.now);
-            let event = GatewayEvent { provider: paid.provider, id: &event_id, kind: "paid" };
-            let pay = PaidPayment { provider_payment_id: &paid.payment_id, amount_minor: paid.amount, currency: paid.currency, subscription: None, period_end: None };
-            let applied = w.db.complete_purchase(Some(&event), &p, &pay, &rules(), w.now).await.expect("complete");
-            assert_eq!(applied, PurchaseApplied::Duplicate, "a payment is credited once");
+            let event = GatewayEvent {
+                provider: paid.provider,
+                id: &event_id,
+                kind: "paid",
+            };
+            let pay = PaidPayment {
+                provider_payment_id: &paid.payment_id,
+                amount_minor: paid.amount,
+                currency: paid.currency,
+                subscription: None,
+                period_end: None,
+            };
+            let applied =
+                w.db.complete_purchase(Some(&event), &p, &pay, &rules(), w.now)
+                    .await
+                    .expect("complete");
+            assert_eq!(
+                applied,
+                PurchaseApplied::Duplicate,
+                "a payment is credited once"
+            );
         }
-        Op::Split { creator, video, weights } => {
+        Op::Split {
+            creator,
+            video,
+            weights,
+        } => {
             let c = w.creators[creator];
             let (scope, target) = match video {
                 Some(v) => ("video", c * 10 + v),
@@ -277,10 +459,22 @@ async fn apply(w: &mut World, m: &mut Model, op: &Op) {
             // As the database reads them: the creator first, then by user.
             people[1..].sort_by_key(|(u, _)| *u);
             let total: i64 = people.iter().map(|(_, wt)| wt).sum();
-            let mut splits: Vec<Split> = people.iter().map(|(u, wt)| Split { user_id: *u, bps: wt * 10_000 / total }).collect();
+            let mut splits: Vec<Split> = people
+                .iter()
+                .map(|(u, wt)| Split {
+                    user_id: *u,
+                    bps: wt * 10_000 / total,
+                })
+                .collect();
             let given: i64 = splits.iter().map(|s| s.bps).sum();
             splits[0].bps += 10_000 - given;
-            exec(&w.db, &format!("DELETE FROM revenue_splits WHERE scope = '{scope}' AND target_id = {target}")).await;
+            exec(
+                &w.db,
+                &format!(
+                    "DELETE FROM revenue_splits WHERE scope = '{scope}' AND target_id = {target}"
+                ),
+            )
+            .await;
             for s in &splits {
                 exec(&w.db, &format!("INSERT INTO revenue_splits (scope, target_id, creator_id, user_id, bps, created_at) VALUES ('{scope}', {target}, {c}, {}, {}, {})", s.user_id, s.bps, w.now)).await;
             }
@@ -295,8 +489,16 @@ async fn apply(w: &mut World, m: &mut Model, op: &Op) {
                 return;
             }
             let steps = [
-                ("payout_request", account::creator(c), account::PAYOUTS_IN_FLIGHT.to_string()),
-                ("payout_paid", account::PAYOUTS_IN_FLIGHT.to_string(), account::PAYOUTS_PAID.to_string()),
+                (
+                    "payout_request",
+                    account::creator(c),
+                    account::PAYOUTS_IN_FLIGHT.to_string(),
+                ),
+                (
+                    "payout_paid",
+                    account::PAYOUTS_IN_FLIGHT.to_string(),
+                    account::PAYOUTS_PAID.to_string(),
+                ),
             ];
             m.payments += 1;
             for (kind, from, to) in steps {
@@ -309,13 +511,25 @@ async fn apply(w: &mut World, m: &mut Model, op: &Op) {
                     payout_id: None,
                     reverses_id: None,
                     postings: vec![
-                        Posting { account: from.clone(), user_id: from.starts_with("creator:").then_some(c), amount_minor: -amount, available_at: w.now },
-                        Posting { account: to.clone(), user_id: to.starts_with("creator:").then_some(c), amount_minor: amount, available_at: w.now },
+                        Posting {
+                            account: from.clone(),
+                            user_id: from.starts_with("creator:").then_some(c),
+                            amount_minor: -amount,
+                            available_at: w.now,
+                        },
+                        Posting {
+                            account: to.clone(),
+                            user_id: to.starts_with("creator:").then_some(c),
+                            amount_minor: amount,
+                            available_at: w.now,
+                        },
                     ],
                 };
                 w.db.post_transaction(&t, w.now).await.expect("payout");
                 // Posting the same step again posts nothing.
-                w.db.post_transaction(&t, w.now).await.expect("payout again");
+                w.db.post_transaction(&t, w.now)
+                    .await
+                    .expect("payout again");
                 m.post("USD", &[(from, -amount), (to, amount)]);
             }
         }
@@ -325,13 +539,30 @@ async fn apply(w: &mut World, m: &mut Model, op: &Op) {
 /// A purchase's public id by its id.
 async fn purchase_by_id(w: &World, id: i64) -> String {
     match &w.db {
-        Db::Sqlite(p) => sqlx::query_scalar::<_, String>("SELECT uuid FROM purchases WHERE id = $1").bind(id).fetch_one(p).await,
-        Db::Postgres(p) => sqlx::query_scalar::<_, String>("SELECT uuid FROM purchases WHERE id = $1").bind(id).fetch_one(p).await,
+        Db::Sqlite(p) => {
+            sqlx::query_scalar::<_, String>("SELECT uuid FROM purchases WHERE id = $1")
+                .bind(id)
+                .fetch_one(p)
+                .await
+        }
+        Db::Postgres(p) => {
+            sqlx::query_scalar::<_, String>("SELECT uuid FROM purchases WHERE id = $1")
+                .bind(id)
+                .fetch_one(p)
+                .await
+        }
     }
     .expect("uuid")
 }
 
-async fn reverse(w: &World, m: &mut Model, payment: usize, percent: Option<i64>, chargeback: bool, twice: bool) {
+async fn reverse(
+    w: &World,
+    m: &mut Model,
+    payment: usize,
+    percent: Option<i64>,
+    chargeback: bool,
+    twice: bool,
+) {
     if m.paid.is_empty() {
         return;
     }
@@ -345,24 +576,59 @@ async fn reverse(w: &World, m: &mut Model, payment: usize, percent: Option<i64>,
     m.payments += 1;
     let id = format!("rev_{}", m.payments);
     let amount = (part < left).then_some(part);
-    let r = Reversal { chargeback, id: &id, amount_minor: amount, running_total: false };
+    let r = Reversal {
+        chargeback,
+        id: &id,
+        amount_minor: amount,
+        running_total: false,
+    };
     let event_id = format!("evt_rev_{}", m.payments);
-    let event = GatewayEvent { provider: p.provider, id: &event_id, kind: if chargeback { "dispute" } else { "refund" } };
-    let applied = w.db.reverse_payment(Some(&event), p.provider, &p.payment_id, &r, w.now).await.expect("reverse");
+    let event = GatewayEvent {
+        provider: p.provider,
+        id: &event_id,
+        kind: if chargeback { "dispute" } else { "refund" },
+    };
+    let applied =
+        w.db.reverse_payment(Some(&event), p.provider, &p.payment_id, &r, w.now)
+            .await
+            .expect("reverse");
     if left <= 0 {
-        assert_eq!(applied, PurchaseApplied::Duplicate, "nothing left to take back");
+        assert_eq!(
+            applied,
+            PurchaseApplied::Duplicate,
+            "nothing left to take back"
+        );
         return;
     }
-    assert!(matches!(applied, PurchaseApplied::Done { .. }), "{applied:?}");
+    assert!(
+        matches!(applied, PurchaseApplied::Done { .. }),
+        "{applied:?}"
+    );
     if twice {
         let again = format!("evt_rev_again_{}", m.payments);
-        let event = GatewayEvent { provider: p.provider, id: &again, kind: "refund" };
-        let applied = w.db.reverse_payment(Some(&event), p.provider, &p.payment_id, &r, w.now).await.expect("reverse");
-        assert_eq!(applied, PurchaseApplied::Duplicate, "one refund, reversed once");
+        let event = GatewayEvent {
+            provider: p.provider,
+            id: &again,
+            kind: "refund",
+        };
+        let applied =
+            w.db.reverse_payment(Some(&event), p.provider, &p.payment_id, &r, w.now)
+                .await
+                .expect("reverse");
+        assert_eq!(
+            applied,
+            PurchaseApplied::Duplicate,
+            "one refund, reversed once"
+        );
     }
     let amounts: Vec<i64> = p.postings.iter().map(|(_, a)| *a).collect();
     let scaled = proportional(&amounts, part, p.amount);
-    let postings: Vec<(String, i64)> = p.postings.iter().zip(scaled).map(|((a, _), s)| (a.clone(), -s)).collect();
+    let postings: Vec<(String, i64)> = p
+        .postings
+        .iter()
+        .zip(scaled)
+        .map(|((a, _), s)| (a.clone(), -s))
+        .collect();
     m.post(p.currency, &postings);
     m.paid[i].taken += part;
 }
@@ -377,19 +643,34 @@ async fn check(w: &World, m: &Model) {
             recorded.insert((a, c), b);
         }
     }
-    let expected: BTreeMap<(String, String), i64> = m.balances.iter().filter(|(_, v)| **v != 0).map(|(k, v)| (k.clone(), *v)).collect();
+    let expected: BTreeMap<(String, String), i64> = m
+        .balances
+        .iter()
+        .filter(|(_, v)| **v != 0)
+        .map(|(k, v)| (k.clone(), *v))
+        .collect();
     assert_eq!(recorded, expected, "every balance is the replayed sum");
     let mut per_currency: BTreeMap<&str, i64> = BTreeMap::new();
     for ((_, c), v) in &recorded {
         *per_currency.entry(c).or_default() += v;
     }
-    assert!(per_currency.values().all(|v| *v == 0), "the books balance: {per_currency:?}");
+    assert!(
+        per_currency.values().all(|v| *v == 0),
+        "the books balance: {per_currency:?}"
+    );
 }
 
 /// Runs `cases` random sequences against fresh databases from `url_for`.
 fn run(cases: u32, url_for: impl Fn() -> Option<(String, Option<String>)>) {
-    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
-    let mut runner = proptest::test_runner::TestRunner::new(ProptestConfig { cases, ..ProptestConfig::default() });
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let mut runner = proptest::test_runner::TestRunner::new(ProptestConfig {
+        cases,
+        ..ProptestConfig::default()
+    });
     let tampered_once = std::cell::Cell::new(false);
     runner
         .run(&proptest::collection::vec(op(), 1..40), |ops| {
@@ -422,21 +703,38 @@ fn run(cases: u32, url_for: impl Fn() -> Option<(String, Option<String>)>) {
 
 #[test]
 fn ledger_property_on_sqlite() {
-    let dir = std::env::temp_dir().join(format!("ferrocast-ledger-{}", uuid::Uuid::new_v4().simple()));
+    let dir = std::env::temp_dir().join(format!(
+        "ferrocast-ledger-{}",
+        uuid::Uuid::new_v4().simple()
+    ));
     let n = std::cell::Cell::new(0);
     run(24, || {
         n.set(n.get() + 1);
-        Some((format!("sqlite://{}/case{}.db", dir.display(), n.get()), None))
+        Some((
+            format!("sqlite://{}/case{}.db", dir.display(), n.get()),
+            None,
+        ))
     });
     let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
 fn ledger_property_on_postgres() {
-    if std::env::var("FERROCAST_TEST_POSTGRES_URL").is_err() && std::env::var("CI").map_or(true, |v| v != "true") {
-        eprintln!("SKIPPED: set FERROCAST_TEST_POSTGRES_URL to run the ledger property on PostgreSQL");
+    if std::env::var("FERROCAST_TEST_POSTGRES_URL").is_err()
+        && std::env::var("CI").map_or(true, |v| v != "true")
+    {
+        eprintln!(
+            "SKIPPED: set FERROCAST_TEST_POSTGRES_URL to run the ledger property on PostgreSQL"
+        );
         return;
     }
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
-    run(12, || runtime.block_on(support::postgres_schema()).map(|(url, schema)| (url, Some(schema))));
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    run(12, || {
+        runtime
+            .block_on(support::postgres_schema())
+            .map(|(url, schema)| (url, Some(schema)))
+    });
 }

@@ -90,8 +90,8 @@ pub async fn stripe(
                 return Ok(None);
             };
             let named = c.purchase.as_deref();
-            let Some(p) = purchase(state, "stripe", named.or(c.client_reference_id.as_deref()))
-                .await?
+            let Some(p) =
+                purchase(state, "stripe", named.or(c.client_reference_id.as_deref())).await?
             else {
                 return match named {
                     Some(uuid) => {
@@ -193,10 +193,12 @@ pub async fn stripe(
             };
             // A membership whose renewal failed lapses at the end of its period (and grace):
             // nothing to change now; Stripe retries the charge.
-            Ok(ours.then(|| Json(Received {
-                received: true,
-                applied: false,
-            })))
+            Ok(ours.then(|| {
+                Json(Received {
+                    received: true,
+                    applied: false,
+                })
+            }))
         }
         "customer.subscription.deleted" | "customer.subscription.updated" => {
             let Ok(s) = stripe::subscription(&e.object) else {
@@ -207,10 +209,12 @@ pub async fn stripe(
                 None => state.db.purchase_by_subscription("stripe", &s.id).await?,
             };
             let Some(p) = p else {
-                return Ok(s.purchase.is_some().then(|| Json(Received {
-                    received: true,
-                    applied: false,
-                })));
+                return Ok(s.purchase.is_some().then(|| {
+                    Json(Received {
+                        received: true,
+                        applied: false,
+                    })
+                }));
             };
             let ended = e.kind == "customer.subscription.deleted"
                 || matches!(
@@ -329,10 +333,12 @@ pub async fn razorpay(
             Ok(answer(applied))
         }
         // Nothing was taken: the purchase stays unpaid (the buyer may try again).
-        "payment.failed" => Ok(order_purchase.map(|_| Json(Received {
-            received: true,
-            applied: false,
-        }))),
+        "payment.failed" => Ok(order_purchase.map(|_| {
+            Json(Received {
+                received: true,
+                applied: false,
+            })
+        })),
         "refund.processed" | "payment.dispute.created" => {
             let (payment_id, reversal_id, amount, chargeback) =
                 match (&e.refund, &e.dispute, e.kind.as_str()) {

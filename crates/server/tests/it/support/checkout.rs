@@ -378,9 +378,8 @@ async fn stripe_pay(
         },
         period_end: end,
     };
-    let event = |kind: &str, object: Value| {
-        stripe_event(&format!("evt_{kind}_{n}"), kind, start, object)
-    };
+    let event =
+        |kind: &str, object: Value| stripe_event(&format!("evt_{kind}_{n}"), kind, start, object);
     let session_metadata = form_metadata(&f, "metadata");
     let events = if one_time {
         vec![event(
@@ -1105,7 +1104,13 @@ pub async fn razorpay_send(node: &str, events: &[(String, String)]) -> Vec<(u16,
 }
 
 /// Razorpay's payment entity.
-pub fn razorpay_payment(payment_id: &str, order_id: &str, amount: i64, currency: &str, status: &str) -> Value {
+pub fn razorpay_payment(
+    payment_id: &str,
+    order_id: &str,
+    amount: i64,
+    currency: &str,
+    status: &str,
+) -> Value {
     json!({"entity": {"id": payment_id, "entity": "payment", "amount": amount, "currency": currency, "status": status, "order_id": order_id, "captured": status != "failed", "method": "card"}})
 }
 
