@@ -129,23 +129,6 @@ pub struct CreatorBalance {
     pub paid: i64,
 }
 
-/// One line of a person's statement: an entry of theirs with its transaction.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StatementLine {
-    /// The entry.
-    pub entry: Entry,
-    /// Its transaction's kind.
-    pub kind: String,
-    /// Its transaction's reference.
-    pub reference: String,
-    /// Its transaction's line.
-    pub memo: String,
-    /// The purchase it concerns.
-    pub purchase_id: Option<i64>,
-    /// The payout it concerns.
-    pub payout_id: Option<i64>,
-}
-
 /// What [`Db::ledger_verify`] found.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct LedgerReport {
@@ -498,38 +481,6 @@ impl Db {
                     available: r.try_get("available")?,
                     in_flight: r.try_get("in_flight")?,
                     paid: r.try_get("paid")?,
-                });
-            }
-            Ok(out)
-        })
-    }
-
-    /// `user_id`'s entries posted in `[from, to)` (ms), oldest first, at most `limit`.
-    pub async fn ledger_entries_for_user(
-        &self,
-        user_id: i64,
-        from: i64,
-        to: i64,
-        limit: i64,
-    ) -> Result<Vec<StatementLine>, DbError> {
-        on_pool!(self, p => {
-            let rows = sqlx::query(
-                "SELECT e.id, e.transaction_id, e.account, e.user_id, e.amount_minor, e.currency, e.available_at, e.created_at, \
-                   t.kind, t.reference, t.memo, t.purchase_id, t.payout_id \
-                 FROM ledger_entries e JOIN ledger_transactions t ON t.id = e.transaction_id \
-                 WHERE e.user_id = $1 AND e.created_at >= $2 AND e.created_at < $3 ORDER BY e.id LIMIT $4",
-            )
-            .bind(user_id).bind(from).bind(to).bind(limit.clamp(1, 100_000))
-            .fetch_all(p).await?;
-            let mut out = Vec::with_capacity(rows.len());
-            for r in &rows {
-                out.push(StatementLine {
-                    entry: entry_from_row!(r),
-                    kind: r.try_get("kind")?,
-                    reference: r.try_get("reference")?,
-                    memo: r.try_get("memo")?,
-                    purchase_id: r.try_get("purchase_id")?,
-                    payout_id: r.try_get("payout_id")?,
                 });
             }
             Ok(out)

@@ -387,16 +387,6 @@ impl Db {
         self.purchases_list("buyer_id = $1", user_id, limit).await
     }
 
-    /// Purchases from creator `user_id` that were paid (newest first, at most `limit`).
-    pub async fn purchases_by_creator(
-        &self,
-        user_id: i64,
-        limit: i64,
-    ) -> Result<Vec<PurchaseRecord>, DbError> {
-        self.purchases_list("creator_id = $1 AND paid_at IS NOT NULL", user_id, limit)
-            .await
-    }
-
     async fn purchases_list(
         &self,
         cond: &str,
@@ -413,20 +403,6 @@ impl Db {
                 out.push(purchase_from_row!(r));
             }
             Ok(out)
-        })
-    }
-
-    /// The split that divides income of `purchase` (its video's, else its live stream's, else
-    /// its channel's; empty: all to the creator).
-    pub async fn split_for(
-        &self,
-        creator_id: i64,
-        video_id: Option<i64>,
-        source_id: Option<i64>,
-    ) -> Result<Vec<Split>, DbError> {
-        on_pool!(self, p => {
-            let mut conn = p.acquire().await?;
-            split_in!(conn, creator_id, video_id, source_id)
         })
     }
 
