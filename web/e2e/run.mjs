@@ -774,7 +774,17 @@ async function measure(where, name) {
   await where.waitForFunction(() => window.__clock.last !== null, null, { timeout: 30000 });
   await where.waitForTimeout((P.warmup ?? 6) * 1000);
   const from = await where.evaluate(() => ((window.__clock.recording = true), Date.now()));
-  await where.waitForFunction((n) => window.__clock.samples.length >= n, samples, { timeout: 30000 + samples * 500, polling: 250 });
+  await where
+    .waitForFunction((n) => window.__clock.samples.length >= n, samples, { timeout: 30000 + samples * 500, polling: 250 })
+    .catch(async (e) => {
+      // Say what the player did meanwhile: frames read, misread, stalls, the last clock shown.
+      const st = await where.evaluate(() => {
+        const v = document.querySelector("video");
+        const { samples, ...rest } = window.__clock;
+        return { ...rest, samples: samples.length, now: Date.now(), video: v && { paused: v.paused, readyState: v.readyState, currentTime: v.currentTime, error: v.error?.message ?? null } };
+      });
+      throw new Error(`${name}: too few clock samples: ${JSON.stringify(st)}: ${e.message}`);
+    });
   const st = await where.evaluate(() => ({ ...window.__clock, recording: false, until: Date.now() }));
   const sorted = [...st.samples].sort((a, b) => a - b);
   const q = (p) => sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))];

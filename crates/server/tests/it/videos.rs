@@ -353,8 +353,10 @@ async fn library_visibility_and_edits(b: Backend) {
         .enqueue_job(
             "process_upload",
             Some(processing.id),
+            // Not due for an hour: the worker leaves it queued while the test looks at it (it
+            // would find no uploaded file and fail it).
             &json!({}),
-            0,
+            ferrocast_db::now_ms() + 3_600_000,
             3,
             ferrocast_db::now_ms(),
         )
