@@ -14,6 +14,7 @@ pub mod ledger;
 pub mod accounts;
 pub mod admin;
 pub mod analytics;
+pub mod audit;
 pub mod billing;
 pub mod chat;
 pub mod connectors;

@@ -39,7 +39,7 @@ pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 #[openapi(
     info(title = "ferrocast API", description = "Live streaming and creator platform. Errors are `{\"error\",\"details\",\"code\"}`."),
     modifiers(&BearerAuth),
-    tags((name = "auth", description = "Accounts, sessions, two-factor, API keys"), (name = "sources", description = "Stream sources: stream keys and playback ids"), (name = "streams", description = "Live state, destinations' pushes, usage, events; administrators' view"), (name = "subscriptions", description = "Plans, subscription and limits"), (name = "chat", description = "Chat history; live chat is Socket.IO at /socket.io/"), (name = "playback", description = "Public playback by playback id: HLS and HTTP-FLV; videos' objects at /vod"), (name = "videos", description = "Recordings, uploads (tus 1.0 at /api/uploads) and their library"), (name = "profiles", description = "Profiles (handle, bio, links, avatar, banner) and public channels"), (name = "notifications", description = "In-app notifications, preferences, email unsubscribe, Web Push subscriptions"), (name = "operations", description = "Health and metrics"), (name = "purchases", description = "Viewers paying creators: tips, memberships and pay-per-view through the gateways"), (name = "tips", description = "Tips, funding goals and the OBS overlays"), (name = "memberships", description = "Membership tiers, memberships, and who may watch videos and streams"))
+    tags((name = "auth", description = "Accounts, sessions, two-factor, API keys"), (name = "sources", description = "Stream sources: stream keys and playback ids"), (name = "streams", description = "Live state, destinations' pushes, usage, events; administrators' view"), (name = "subscriptions", description = "Plans, subscription and limits"), (name = "chat", description = "Chat history; live chat is Socket.IO at /socket.io/"), (name = "playback", description = "Public playback by playback id: HLS and HTTP-FLV; videos' objects at /vod"), (name = "videos", description = "Recordings, uploads (tus 1.0 at /api/uploads) and their library"), (name = "profiles", description = "Profiles (handle, bio, links, avatar, banner) and public channels"), (name = "notifications", description = "In-app notifications, preferences, email unsubscribe, Web Push subscriptions"), (name = "operations", description = "Health and metrics"), (name = "purchases", description = "Viewers paying creators: tips, memberships and pay-per-view through the gateways"), (name = "tips", description = "Tips, funding goals and the OBS overlays"), (name = "memberships", description = "Membership tiers, memberships, and who may watch videos and streams"), (name = "audit", description = "The tamper-evident audit log: entries, signed checkpoints, inclusion and consistency proofs"))
 )]
 struct ApiDoc;
 
@@ -251,6 +251,26 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .routes(declare(Key(Admin), routes!(admin::change_role)))
         .routes(declare(Key(Admin), routes!(admin::suspend_user)))
         .routes(declare(Key(Admin), routes!(admin::reactivate_user)))
+        // The audit log (issue 21): entries, checkpoints, proofs; its public key for anyone.
+        .routes(declare(Key(Admin), routes!(crate::routes::audit::entries)))
+        .routes(declare(Key(Admin), routes!(crate::routes::audit::entry)))
+        .routes(declare(
+            Key(Admin),
+            routes!(
+                crate::routes::audit::checkpoints,
+                crate::routes::audit::create_checkpoint
+            ),
+        ))
+        .routes(declare(Key(Admin), routes!(crate::routes::audit::status)))
+        .routes(declare(
+            Key(Admin),
+            routes!(crate::routes::audit::inclusion),
+        ))
+        .routes(declare(
+            Key(Admin),
+            routes!(crate::routes::audit::consistency),
+        ))
+        .routes(declare(Public, routes!(crate::routes::audit::public_key)))
         .routes(declare(
             Key(SourcesWrite),
             routes!(connectors::twitch_connect),

@@ -405,6 +405,22 @@ impl From<crate::service::profiles::ProfileError> for ApiError {
     }
 }
 
+impl From<crate::service::audit::AuditError> for ApiError {
+    fn from(e: crate::service::audit::AuditError) -> Self {
+        use crate::service::audit::AuditError;
+        match e {
+            AuditError::Invalid(details) => ApiError::validation(details),
+            AuditError::NotFound(details) => ApiError::new(
+                axum::http::StatusCode::NOT_FOUND,
+                codes::NOT_FOUND,
+                "Audit entry not found",
+                details,
+            ),
+            AuditError::Db(e) => ApiError::internal(e),
+        }
+    }
+}
+
 impl From<ferrocast_db::DbError> for ApiError {
     fn from(e: ferrocast_db::DbError) -> Self {
         ApiError::internal(e)

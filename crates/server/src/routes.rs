@@ -3,6 +3,7 @@
 
 pub mod admin;
 pub mod analytics;
+pub mod audit;
 pub mod auth;
 pub mod browse;
 pub mod chat;

@@ -95,6 +95,8 @@ pub struct Inner {
     pub access: Arc<crate::service::access::Access>,
     /// Membership tiers, memberships and access levels.
     pub memberships: crate::service::memberships::Memberships,
+    /// The tamper-evident audit log.
+    pub audit: Arc<crate::service::audit::Audit>,
 }
 
 /// The video pipeline's parts a request handler or `/metrics` reaches.
@@ -129,6 +131,7 @@ pub fn compose(
     storage: ferrocast_storage::Storage,
     pipeline: Pipeline,
     access: Arc<crate::service::access::Access>,
+    audit_signer: crate::service::audit::AuditSigner,
 ) -> std::io::Result<AppState> {
     let http = reqwest::Client::builder()
         .connect_timeout(Duration::from_secs(10))
@@ -221,7 +224,14 @@ pub fn compose(
         },
     );
     let memberships = crate::service::memberships::Memberships::new(db.clone(), clock.clone());
+    let audit = Arc::new(crate::service::audit::Audit::new(
+        db.clone(),
+        clock.clone(),
+        audit_signer,
+        crate::service::audit::origin_for(&config.public_url),
+    ));
     Ok(AppState(Arc::new(Inner {
+        audit,
         access,
         memberships,
         engagement,

@@ -8,6 +8,7 @@ pub mod access;
 pub mod accounts;
 pub mod admin;
 pub mod analytics;
+pub mod audit;
 pub mod billing;
 pub mod chat;
 pub mod clock;

@@ -8,6 +8,7 @@ mod admin;
 mod analytics;
 mod api;
 mod architecture;
+mod audit;
 mod billing;
 mod channels;
 mod connectors;
