@@ -21,6 +21,7 @@ mod oauth;
 mod openapi;
 mod payments;
 mod payouts;
+mod privacy;
 mod processing;
 mod purchases;
 mod realtime;
