@@ -1925,7 +1925,7 @@ async function yourData() {
   const page = await login(ctx, P.email);
   await page.goto(P.url + "/settings");
   const card = page.getByTestId("your-data");
-  await card.getByRole("heading", { name: "Your data" }).waitFor();
+  await card.getByRole("heading", { name: "Your data", exact: true }).waitFor();
   await card.getByRole("button", { name: "Request my data" }).click();
   await card.getByRole("progressbar", { name: "Export progress" }).waitFor({ timeout: 10000 });
   step("progress");

@@ -118,7 +118,7 @@ export function YourData({ twoFactor, hasPassword }: { twoFactor: boolean; hasPa
           Deletes your channel, streams, videos, chat messages, comments, follows, keys and sessions. Payments, purchases and payouts are kept as the
           law requires, without your name, email or any other personal detail. This cannot be undone; download your data first if you want a copy.
         </p>
-        <button type="button" className="danger-outline" onClick={() => setDeleting(true)}>
+        <button type="button" className="ghost danger-outline" onClick={() => setDeleting(true)}>
           Delete my account…
         </button>
       </div>

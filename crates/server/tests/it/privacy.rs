@@ -722,7 +722,8 @@ async fn deletion_leaves_nothing_personal(backend: Backend) {
             vec![A::I(a_id)]
         )
         .await,
-        1
+        2,
+        "her entries as payer of her tip and as creator of his"
     );
     assert_eq!(
         count(
