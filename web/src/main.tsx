@@ -34,6 +34,8 @@ const Earnings = lazy(() => import("./pages/Earnings"));
 const Statement = lazy(() => import("./pages/Earnings").then((m) => ({ default: m.StatementPage })));
 const PurchaseReceipt = lazy(() => import("./pages/Earnings").then((m) => ({ default: m.PurchaseReceipt })));
 const AdminRevenue = lazy(() => import("./pages/AdminRevenue"));
+const Standing = lazy(() => import("./pages/Standing"));
+const Moderation = lazy(() => import("./pages/Moderation"));
 
 type Site = Schemas["SiteSettings"];
 
@@ -88,6 +90,8 @@ function App() {
   else if (path.startsWith("/dashboard/subscription/receipts/")) page = <Receipt id={decodeURIComponent(path.slice("/dashboard/subscription/receipts/".length))} />;
   else if (path === "/admin") page = <Admin />;
   else if (path === "/admin/revenue") page = <AdminRevenue />;
+  else if (path === "/admin/reports") page = <Moderation />;
+  else if (path === "/standing") page = <Standing />;
   else if (path === "/dashboard/earnings") page = <Earnings />;
   else if (path.startsWith("/dashboard/earnings/statements/")) page = <Statement month={decodeURIComponent(path.slice("/dashboard/earnings/statements/".length))} />;
   else if (path.startsWith("/dashboard/purchases/receipts/")) page = <PurchaseReceipt id={decodeURIComponent(path.slice("/dashboard/purchases/receipts/".length))} />;

@@ -160,6 +160,16 @@ pub const SQLITE: &[Migration] = &[
         sql: include_str!("../migrations/sqlite/0026_payouts.sql"),
     },
     Migration {
+        version: 27,
+        name: "audit",
+        sql: include_str!("../migrations/shared/0027_audit.sql"),
+    },
+    Migration {
+        version: 28,
+        name: "safety",
+        sql: include_str!("../migrations/sqlite/0028_safety.sql"),
+    },
+    Migration {
         version: 30,
         name: "privacy",
         sql: include_str!("../migrations/sqlite/0030_privacy.sql"),
@@ -297,6 +307,16 @@ pub const POSTGRES: &[Migration] = &[
         version: 26,
         name: "payouts",
         sql: include_str!("../migrations/postgres/0026_payouts.sql"),
+    },
+    Migration {
+        version: 27,
+        name: "audit",
+        sql: include_str!("../migrations/shared/0027_audit.sql"),
+    },
+    Migration {
+        version: 28,
+        name: "safety",
+        sql: include_str!("../migrations/postgres/0028_safety.sql"),
     },
     Migration {
         version: 30,

@@ -136,6 +136,45 @@ pub const USER_REFERENCES: &[UserReference] = &[
     r("video_comments", "user_id", Yes, Delete),
     r("reports", "reporter_id", Yes, Scrub(&[("reason", "''")])),
     r(
+        "reports",
+        "subject_user_id",
+        No("another user's report about this user's content: it would say who reported them"),
+        Scrub(&[("snapshot", "'{}'")]),
+    ),
+    r(
+        "reports",
+        "resolved_by",
+        Yes,
+        Keep("the moderators' record: the erased account by id only"),
+    ),
+    r("strikes", "user_id", Yes, Delete),
+    r(
+        "strikes",
+        "issued_by",
+        Yes,
+        Keep("the moderators' record: the erased account by id only"),
+    ),
+    r(
+        "strikes",
+        "overturned_by",
+        Yes,
+        Keep("the moderators' record: the erased account by id only"),
+    ),
+    r("appeals", "user_id", Yes, Delete),
+    r(
+        "appeals",
+        "decided_by",
+        Yes,
+        Keep("the moderators' record: the erased account by id only"),
+    ),
+    r(
+        "audit_log",
+        "actor_user_id",
+        Yes,
+        Keep("the tamper-evident audit log is never changed; its entries hold no personal field (those are in audit_personal)"),
+    ),
+    r("audit_personal", "user_id", Yes, Delete),
+    r(
         "video_views",
         "user_id",
         Yes,
@@ -210,6 +249,8 @@ pub const UNLINKED_USER_COLUMNS: &[(&str, &str)] = &[
     ("ledger_entries", "user_id"),
     ("notification_preferences", "channel_id"),
     ("site_settings", "updated_by"),
+    ("audit_log", "actor_user_id"),
+    ("audit_personal", "user_id"),
 ];
 
 /// Columns left out of every export: secrets and derived indexes (the reason is the same for
@@ -655,7 +696,7 @@ impl Db {
                 "UPDATE users SET uuid = $2, email = $3, password_hash = NULL, display_name = $4, \
                  avatar_url = NULL, role = 'viewer', email_verified = FALSE, totp_secret = NULL, \
                  totp_pending_secret = NULL, totp_enabled = FALSE, totp_last_step = NULL, \
-                 handle = NULL, bio = '', links = '[]', avatar_key = NULL, banner_key = NULL, \
+                 handle = NULL, bio = '', links = '[]', avatar_key = NULL, banner_key = NULL, ban_reason = NULL, \
                  suspended_at = COALESCE(suspended_at, $5), erased_at = $5, updated_at = $5 \
                  WHERE id = $1",
             )

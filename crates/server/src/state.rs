@@ -97,6 +97,10 @@ pub struct Inner {
     pub memberships: crate::service::memberships::Memberships,
     /// Users' data: exports and account erasure.
     pub privacy: Arc<crate::service::privacy::Privacy>,
+    /// The tamper-evident audit log.
+    pub audit: Arc<crate::service::audit::Audit>,
+    /// Reports, the moderation queue, strikes and appeals.
+    pub safety: Arc<crate::service::safety::Safety>,
 }
 
 /// The video pipeline's parts a request handler or `/metrics` reaches.
@@ -131,6 +135,7 @@ pub fn compose(
     storage: ferrocast_storage::Storage,
     pipeline: Pipeline,
     access: Arc<crate::service::access::Access>,
+    audit_signer: crate::service::audit::AuditSigner,
 ) -> std::io::Result<AppState> {
     let http = reqwest::Client::builder()
         .connect_timeout(Duration::from_secs(10))
@@ -223,6 +228,21 @@ pub fn compose(
         },
     );
     let memberships = crate::service::memberships::Memberships::new(db.clone(), clock.clone());
+    let audit = Arc::new(crate::service::audit::Audit::new(
+        db.clone(),
+        clock.clone(),
+        audit_signer,
+        crate::service::audit::origin_for(&config.public_url),
+    ));
+    let safety = Arc::new(crate::service::safety::Safety::new(
+        db.clone(),
+        clock.clone(),
+        streams.clone(),
+        notify.clone(),
+        fanout.clone(),
+        videos.clone(),
+        audit.clone(),
+    ));
     let privacy = crate::service::privacy::Privacy::new(
         db.clone(),
         storage.clone(),
@@ -238,11 +258,14 @@ pub fn compose(
             public_url: config.public_url.clone(),
         },
         master_key,
+        audit.clone(),
     );
     Ok(AppState(Arc::new(Inner {
         privacy,
+        audit,
         access,
         memberships,
+        safety,
         engagement,
         notify,
         identity,

@@ -133,7 +133,7 @@ fn zip_response(e: &DataExportRecord, reader: ferrocast_storage::ObjectReader) -
 #[utoipa::path(get, path = "/api/me/export/download", tag = "privacy", security(("bearer" = [])),
     responses((status = 200, content_type = "application/zip", description = "The ZIP"), (status = 404, body = ErrorBody)))]
 pub async fn download_export(State(state): State<AppState>, auth: AuthUser) -> ApiResult<Response> {
-    let (e, reader) = state.privacy.download(auth.user.id).await?;
+    let (e, reader) = state.privacy.download_own(auth.user.id).await?;
     Ok(zip_response(&e, reader))
 }
 

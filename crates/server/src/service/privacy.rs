@@ -16,6 +16,7 @@
 //! scrubbed, the account row anonymised.
 
 use crate::service::accounts::{Accounts, AccountsError, AuthUser, TotpCheck};
+use crate::service::audit::{Actor, Audit, AuditEvent};
 use crate::service::clock::SharedClock;
 use crate::service::videos::Videos;
 use bytes::Bytes;
@@ -109,6 +110,7 @@ pub struct Privacy {
     wake: Notify,
     /// Signs download links (HMAC-SHA256, a key derived from the master key for this only).
     link_key: ring::hmac::Key,
+    audit: Arc<Audit>,
 }
 
 /// One message to the ZIP writer thread.
@@ -129,6 +131,7 @@ impl Privacy {
         mailer: Arc<dyn Mailer>,
         config: PrivacyConfig,
         master_key: &[u8; 32],
+        audit: Arc<Audit>,
     ) -> Arc<Self> {
         let key = ferrocast_auth::secretbox::derive_key(master_key, "export-download-hmac-sha256");
         Arc::new(Self {
@@ -140,7 +143,24 @@ impl Privacy {
             config,
             wake: Notify::new(),
             link_key: ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &key),
+            audit,
         })
+    }
+
+    /// Records a step in the audit log (its facts only: ids, counts); a record that cannot be
+    /// written is logged, the step being done.
+    async fn record(&self, action: &str, actor: Actor, user_id: i64, details: serde_json::Value) {
+        let event = AuditEvent {
+            action,
+            actor,
+            subject: Some(("user", user_id.to_string())),
+            details,
+            personal: serde_json::Value::Null,
+            personal_of: None,
+        };
+        if let Err(e) = self.audit.record(event).await {
+            tracing::error!(action, user_id, error = %e, "cannot record a privacy step in the audit log");
+        }
     }
 
     fn link_message(uuid: &str, exp: i64) -> String {
@@ -187,7 +207,19 @@ impl Privacy {
             .data_export_by_uuid(uuid)
             .await?
             .ok_or(PrivacyError::NoExport(EXPIRED))?;
-        self.download(e.user_id).await
+        let (e, reader) = self.download(e.user_id).await?;
+        if e.uuid != uuid {
+            // A newer export replaced the one the link names.
+            return Err(PrivacyError::NoExport(EXPIRED));
+        }
+        self.record(
+            "privacy.export_downloaded",
+            Actor::Anonymous,
+            e.user_id,
+            serde_json::json!({"export": e.uuid, "bytes": reader.meta.size, "by": "signed_link"}),
+        )
+        .await;
+        Ok((e, reader))
     }
 
     /// Requests an export of the user's data; while one is queued or being built, that one.
@@ -204,6 +236,13 @@ impl Privacy {
             .await?;
         self.wake.notify_waiters();
         tracing::info!(user_id, export = %e.uuid, "data export requested");
+        self.record(
+            "privacy.export_requested",
+            Actor::User(user_id),
+            user_id,
+            serde_json::json!({"export": e.uuid}),
+        )
+        .await;
         Ok(e)
     }
 
@@ -247,6 +286,22 @@ impl Privacy {
             }
         };
         let reader = self.storage.open(&key, None).await?;
+        Ok((e, reader))
+    }
+
+    /// [`Privacy::download`] by the user themselves (a bearer), recorded.
+    pub async fn download_own(
+        &self,
+        user_id: i64,
+    ) -> Result<(DataExportRecord, ObjectReader), PrivacyError> {
+        let (e, reader) = self.download(user_id).await?;
+        self.record(
+            "privacy.export_downloaded",
+            Actor::User(user_id),
+            user_id,
+            serde_json::json!({"export": e.uuid, "bytes": reader.meta.size, "by": "session"}),
+        )
+        .await;
         Ok((e, reader))
     }
 
@@ -332,6 +387,27 @@ impl Privacy {
         }
         let now = self.clock.now_ms();
         erased.rows = self.db.erase_user(user.id, now).await?;
+        // The audit log's personal data about the user goes; the entries (facts, hashes) stay.
+        let personal = match self.audit.erase_personal(user.id).await {
+            Ok(n) => n,
+            Err(e) => {
+                tracing::error!(user_id = user.id, error = %e, "cannot erase the audit log's personal data of an erased account");
+                0
+            }
+        };
+        self.record(
+            "privacy.account_erased",
+            Actor::User(user.id),
+            user.id,
+            serde_json::json!({
+                "videos": erased.videos,
+                "objects": erased.objects,
+                "rows_deleted": erased.rows.deleted,
+                "rows_scrubbed": erased.rows.scrubbed,
+                "audit_personal_erased": personal,
+            }),
+        )
+        .await;
         tracing::info!(
             user_id = user.id,
             deleted = erased.rows.deleted,
@@ -517,6 +593,13 @@ impl Privacy {
             return Ok(());
         }
         tracing::info!(user_id = user.id, export = %export.uuid, bytes = size, "data export ready");
+        self.record(
+            "privacy.export_ready",
+            Actor::System,
+            user.id,
+            serde_json::json!({"export": export.uuid, "bytes": size}),
+        )
+        .await;
         let days = self.config.export_ttl_ms / 86_400_000;
         self.mail(Mail {
             to: user.email.clone(),

@@ -744,6 +744,20 @@ async fn deletion_leaves_nothing_personal(backend: Backend) {
         .await;
         assert_eq!(n, 0, "{}.{} rows deleted", r.table, r.column);
     }
+    // The erasure is in the audit log; the log's personal data about her is gone.
+    assert_eq!(
+        count(
+            &db,
+            "SELECT COUNT(*) FROM audit_log WHERE action = 'privacy.account_erased' AND subject_kind = 'user' AND subject_id = $1",
+            vec![s(&a_id.to_string())]
+        )
+        .await,
+        1
+    );
+    assert_eq!(
+        count(&db, "SELECT COUNT(*) FROM audit_personal WHERE user_id = $1", vec![A::I(a_id)]).await,
+        0
+    );
     // Dave keeps his account and his own things.
     let (st, me) = call(&app, "GET", "/api/auth/me", Some(&b_token), None).await;
     assert_eq!(st, 200);
