@@ -123,6 +123,7 @@ enum ZipItem {
 
 impl Privacy {
     /// The service over its dependencies.
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         db: Db,
         storage: Storage,

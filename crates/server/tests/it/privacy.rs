@@ -347,8 +347,18 @@ async fn export_has_every_row_and_nothing_else(backend: Backend) {
     fill_shared(&db, &a, &b).await;
     fill_shared(&db, &b, &a).await;
     every_user_column_is_declared(&db).await;
-    let a_uuid = db.user_by_id(a_id).await.unwrap().unwrap().uuid;
-    let b_uuid = db.user_by_id(b_id).await.unwrap().unwrap().uuid;
+    let a_uuid = db
+        .user_by_id(a_id)
+        .await
+        .expect("as the test arranged")
+        .expect("as the test arranged")
+        .uuid;
+    let b_uuid = db
+        .user_by_id(b_id)
+        .await
+        .expect("as the test arranged")
+        .expect("as the test arranged")
+        .uuid;
     storage_objects(&app, &a, &b, &a_uuid, &b_uuid).await;
 
     // An API key cannot ask for it; a session can.
@@ -356,12 +366,16 @@ async fn export_has_every_row_and_nothing_else(backend: Backend) {
     assert_eq!(st, 401);
     let (st, body) = call(&app, "POST", "/api/me/export", Some(&a_token), None).await;
     assert_eq!(st, 202, "{body}");
-    assert!(["queued", "running"].contains(&body["export"]["state"].as_str().unwrap()));
+    assert!(["queued", "running"].contains(
+        &body["export"]["state"]
+            .as_str()
+            .expect("as the test arranged")
+    ));
     let ready = wait_ready(&app, &a_token).await;
     // Counted as the export finished (downloading it is recorded in the audit log), and
     // independently of the export's own plan: for every table, the rows that refer to the user
     // by any exported user column.
-    let cols = db.user_columns().await.unwrap();
+    let cols = db.user_columns().await.expect("as the test arranged");
     let mut by_table: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for (t, c) in &cols {
         let r = USER_REFERENCES
@@ -400,7 +414,7 @@ async fn export_has_every_row_and_nothing_else(backend: Backend) {
             .get(app.url(&forged))
             .send()
             .await
-            .unwrap()
+            .expect("as the test arranged")
             .status(),
         404
     );
@@ -409,9 +423,9 @@ async fn export_has_every_row_and_nothing_else(backend: Backend) {
         .bearer_auth(&a_token)
         .send()
         .await
-        .unwrap();
+        .expect("as the test arranged");
     assert_eq!(res.status(), 200);
-    assert_eq!(res.bytes().await.unwrap(), zip_bytes);
+    assert_eq!(res.bytes().await.expect("as the test arranged"), zip_bytes);
     let mut told = false;
     for _ in 0..100 {
         told = app
@@ -512,7 +526,8 @@ async fn export_has_every_row_and_nothing_else(backend: Backend) {
         );
     }
     // Secrets are left out.
-    let users: Vec<Value> = serde_json::from_slice(&files["tables/users.json"]).unwrap();
+    let users: Vec<Value> =
+        serde_json::from_slice(&files["tables/users.json"]).expect("as the test arranged");
     assert_eq!(users[0]["email"], a_email);
     assert!(users[0].get("password_hash").is_none());
     let text = files
@@ -609,8 +624,18 @@ async fn deletion_leaves_nothing_personal(backend: Backend) {
     fill_shared(&db, &a, &b).await;
     fill_shared(&db, &b, &a).await;
     every_user_column_is_declared(&db).await;
-    let a_uuid = db.user_by_id(a_id).await.unwrap().unwrap().uuid;
-    let b_uuid = db.user_by_id(b_id).await.unwrap().unwrap().uuid;
+    let a_uuid = db
+        .user_by_id(a_id)
+        .await
+        .expect("as the test arranged")
+        .expect("as the test arranged")
+        .uuid;
+    let b_uuid = db
+        .user_by_id(b_id)
+        .await
+        .expect("as the test arranged")
+        .expect("as the test arranged")
+        .uuid;
     storage_objects(&app, &a, &b, &a_uuid, &b_uuid).await;
     // An export of hers, in storage, goes too.
     let (st, _) = call(&app, "POST", "/api/me/export", Some(&a_token), None).await;
@@ -619,10 +644,10 @@ async fn deletion_leaves_nothing_personal(backend: Backend) {
     let export_key = db
         .latest_data_export(a_id)
         .await
-        .unwrap()
-        .unwrap()
+        .expect("as the test arranged")
+        .expect("as the test arranged")
         .object_key
-        .unwrap();
+        .expect("as the test arranged");
     // Objects outside her own prefixes (a legal hold, another user's) are not hers to delete.
     let storage = &state(&app).storage;
     storage
@@ -631,7 +656,7 @@ async fn deletion_leaves_nothing_personal(backend: Backend) {
             Bytes::from_static(b"evidence"),
         )
         .await
-        .unwrap();
+        .expect("as the test arranged");
     let payments_before = count(
         &db,
         "SELECT CAST(COALESCE(SUM(amount_minor), 0) AS BIGINT) FROM payments WHERE user_id = $1",
@@ -653,7 +678,14 @@ async fn deletion_leaves_nothing_personal(backend: Backend) {
     .await;
     assert_eq!(st, 401, "{body}");
     assert_eq!(body["code"], "INVALID_PASSWORD");
-    assert!(db.user_by_id(a_id).await.unwrap().unwrap().email == a_email);
+    assert!(
+        db.user_by_id(a_id)
+            .await
+            .expect("as the test arranged")
+            .expect("as the test arranged")
+            .email
+            == a_email
+    );
 
     let (st, body) = call(
         &app,
@@ -664,7 +696,10 @@ async fn deletion_leaves_nothing_personal(backend: Backend) {
     )
     .await;
     assert_eq!(st, 200, "{body}");
-    assert!(body["rows_deleted"].as_u64().unwrap() > 20, "{body}");
+    assert!(
+        body["rows_deleted"].as_u64().expect("as the test arranged") > 20,
+        "{body}"
+    );
     assert_eq!(body["videos_deleted"], 1);
 
     // Signed out everywhere; the email and password no longer sign in.
@@ -700,14 +735,28 @@ async fn deletion_leaves_nothing_personal(backend: Backend) {
         format!("videos/{}/video.mp4", a.video_uuid),
         export_key,
     ] {
-        assert!(storage.head(&key).await.unwrap().is_none(), "{key} deleted");
+        assert!(
+            storage
+                .head(&key)
+                .await
+                .expect("as the test arranged")
+                .is_none(),
+            "{key} deleted"
+        );
     }
     for key in [
         format!("holds/case-1/videos/{}/video.mp4", a.video_uuid),
         format!("profiles/{b_uuid}/avatar-abcdefghij.jpg"),
         format!("videos/{}/video.mp4", b.video_uuid),
     ] {
-        assert!(storage.head(&key).await.unwrap().is_some(), "{key} kept");
+        assert!(
+            storage
+                .head(&key)
+                .await
+                .expect("as the test arranged")
+                .is_some(),
+            "{key} kept"
+        );
     }
     // Money stays, with its amounts: her payments, her tip to Dave (without its message and
     // name), her payout, the ledger.
