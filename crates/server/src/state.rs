@@ -259,6 +259,7 @@ pub fn compose(
         },
         master_key,
         audit.clone(),
+        notify.clone(),
     );
     Ok(AppState(Arc::new(Inner {
         privacy,

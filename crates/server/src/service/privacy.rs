@@ -18,6 +18,7 @@
 use crate::service::accounts::{Accounts, AccountsError, AuthUser, TotpCheck};
 use crate::service::audit::{Actor, Audit, AuditEvent};
 use crate::service::clock::SharedClock;
+use crate::service::notify::{Kind, Notice, Notifier};
 use crate::service::videos::Videos;
 use bytes::Bytes;
 use ferrocast_db::jobs::{JobFailure, JobRecord};
@@ -111,6 +112,7 @@ pub struct Privacy {
     /// Signs download links (HMAC-SHA256, a key derived from the master key for this only).
     link_key: ring::hmac::Key,
     audit: Arc<Audit>,
+    notify: Arc<Notifier>,
 }
 
 /// One message to the ZIP writer thread.
@@ -133,6 +135,7 @@ impl Privacy {
         config: PrivacyConfig,
         master_key: &[u8; 32],
         audit: Arc<Audit>,
+        notify: Arc<Notifier>,
     ) -> Arc<Self> {
         let key = ferrocast_auth::secretbox::derive_key(master_key, "export-download-hmac-sha256");
         Arc::new(Self {
@@ -145,6 +148,7 @@ impl Privacy {
             wake: Notify::new(),
             link_key: ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &key),
             audit,
+            notify,
         })
     }
 
@@ -602,20 +606,32 @@ impl Privacy {
         )
         .await;
         let days = self.config.export_ttl_ms / 86_400_000;
-        self.mail(Mail {
-            to: user.email.clone(),
-            subject: "Your ferrocast data is ready to download".into(),
-            body: format!(
-                "The export of your data you asked for is ready: a ZIP of {} with everything \
-                 stored about you and your media. Download it from Settings → Your data: \
-                 {}/settings#your-data\n\nIt is deleted in {} day{}.",
-                human_size(size),
-                self.config.public_url.trim_end_matches('/'),
-                days,
-                if days == 1 { "" } else { "s" },
-            ),
-            headers: Vec::new(),
-        });
+        let body = format!(
+            "A ZIP of {} with everything stored about you and your media. It is deleted in {} day{}.",
+            human_size(size),
+            days,
+            if days == 1 { "" } else { "s" },
+        );
+        let key = format!("data:{}", export.uuid);
+        // In the app and by email (and push), as the user's preferences for it say.
+        if let Err(e) = self
+            .notify
+            .notify(
+                &Notice {
+                    user_id: user.id,
+                    kind: Kind::Data,
+                    actor_id: None,
+                    title: "Your data is ready to download",
+                    body: &body,
+                    url: "/settings#your-data",
+                    dedup_key: &key,
+                },
+                None,
+            )
+            .await
+        {
+            tracing::warn!(user_id = user.id, error = %e, "cannot notify that an export is ready");
+        }
         Ok(())
     }
 
