@@ -1981,7 +1981,46 @@ async function safety() {
   step("author sees it");
 }
 
-const SCENARIOS = { tips: tipsScenario, billing, maintenance, oauth, "chat-oauth": chatOauth, seed: creatorEndsAndAdminChangesPlan, "every-page": everyPage, sharing, latency, studio, videos, "past-broadcasts": pastBroadcasts, browse, profile, search: searchAndSchedule, engage, notify, analytics, earnings, members, safety };
+// Settings → Your data: a user asks for their data, sees the export's progress, then its
+// download link, and downloads the ZIP; then deletes the account behind the confirmation (a wrong
+// password refused first) and is signed out.
+async function yourData() {
+  const ctx = await browser.newContext({ viewport: DESKTOP, acceptDownloads: true });
+  const page = await login(ctx, P.email);
+  await page.goto(P.url + "/settings");
+  const card = page.getByTestId("your-data");
+  await card.getByRole("heading", { name: "Your data", exact: true }).waitFor();
+  await card.getByRole("button", { name: "Request my data" }).click();
+  await card.getByRole("progressbar", { name: "Export progress" }).waitFor({ timeout: 10000 });
+  step("progress");
+  const link = card.getByRole("link", { name: /Download ZIP/ });
+  await link.waitFor({ timeout: 60000 });
+  out.linkText = (await link.textContent()).trim();
+  await shot(page, "settings-your-data");
+  const [download] = await Promise.all([page.waitForEvent("download"), link.click()]);
+  const path = await download.path();
+  const bytes = readFileSync(path);
+  out.zip = { name: download.suggestedFilename(), size: bytes.length, magic: bytes.subarray(0, 2).toString("latin1") };
+  step("downloaded");
+  await card.getByRole("button", { name: "Delete my account…" }).click();
+  const dialog = page.getByTestId("delete-account-dialog");
+  await dialog.getByLabel("Your password").fill("not-my-password");
+  await dialog.getByLabel(/Type DELETE to confirm/).fill("DELETE");
+  await shot(page, "settings-delete-account");
+  await dialog.getByRole("button", { name: "Delete my account" }).click();
+  await dialog.getByText("The password is wrong").waitFor({ timeout: 10000 });
+  step("wrong password refused");
+  await dialog.getByLabel("Your password").fill("password123");
+  await dialog.getByRole("button", { name: "Delete my account" }).click();
+  await page.waitForURL((u) => new URL(u).pathname === "/", { timeout: 20000 });
+  out.sessionAfter = await page.evaluate(() => localStorage.getItem("ferrocast.session"));
+  await page.goto(P.url + "/settings");
+  await page.waitForURL("**/login", { timeout: 10000 });
+  step("deleted and signed out");
+  await ctx.close();
+}
+
+const SCENARIOS = { tips: tipsScenario, billing, maintenance, oauth, "chat-oauth": chatOauth, seed: creatorEndsAndAdminChangesPlan, "every-page": everyPage, sharing, latency, studio, videos, "past-broadcasts": pastBroadcasts, browse, profile, search: searchAndSchedule, engage, notify, analytics, earnings, members, safety, "your-data": yourData };
 
 try {
   if (P.scenario) {

@@ -106,6 +106,7 @@ pub const SETTINGS: &[Setting] = &[
     Setting { key: "s3_secret_access_key", default: None, secret: true, help: "S3 secret access key (needed with an s3:// STORAGE_URL)" },
     Setting { key: "job_workers", default: Some("1"), secret: false, help: "Video processing jobs (packaging recordings, transcoding uploads) this node runs at once; 0: none (another node processes)" },
     Setting { key: "job_lease_ms", default: Some("60000"), secret: false, help: "Milliseconds a node holds a job between heartbeats before another node may take it over" },
+    Setting { key: "export_ttl_days", default: Some("7"), secret: false, help: "Days a user's data export (the ZIP from Settings → Your data) can be downloaded before it is deleted, 1 to 90" },
     Setting { key: "live_thumbnail_secs", default: Some("60"), secret: false, help: "Seconds between the pictures of each live stream (browse cards, link previews): one keyframe decoded each time, 5 to 3600" },
     Setting { key: "vapid_subject", default: None, secret: false, help: "Contact sent to Web Push services with every push (RFC 8292 `sub`): `mailto:you@example.com` or an https URL; default: mailto: and MAIL_FROM's address" },
     Setting { key: "notify_workers", default: Some("2"), secret: false, help: "Notification deliveries (push, email) this node sends at once, and whether it expands go-live fan-outs; 0: none (another node sends)" },
@@ -269,6 +270,8 @@ pub struct Config {
     pub recording_finish_delay_ms: u64,
     /// Seconds between the pictures made of each live stream.
     pub live_thumbnail_secs: u64,
+    /// Days a data export can be downloaded before it is deleted.
+    pub export_ttl_days: u64,
     /// The audit log's signing key (a 64-hex-digit seed), or `None` for DATA_DIR/audit.key.
     pub audit_key: Option<Secret<String>>,
     /// Minutes between the audit log's checkpoints.
@@ -1218,6 +1221,14 @@ impl Layered {
             30_000u64,
         )
         .min(3_600_000);
+        let export_ttl_days = parse(
+            &self,
+            "export_ttl_days",
+            &mut problems,
+            "a whole number of days",
+            7u64,
+        )
+        .clamp(1, 90);
         let live_thumbnail_secs = parse(
             &self,
             "live_thumbnail_secs",
@@ -1429,6 +1440,7 @@ impl Layered {
             job_lease_ms,
             recording_finish_delay_ms,
             live_thumbnail_secs,
+            export_ttl_days,
             audit_key,
             audit_checkpoint_minutes,
             notify,

@@ -274,7 +274,7 @@ impl Db {
     /// its display name or email, oldest first. How many were given.
     pub async fn backfill_handles(&self) -> Result<u64, DbError> {
         let rows: Vec<(i64, String, String)> = on_pool!(self, p => sqlx::query_as(
-            "SELECT id, display_name, email FROM users WHERE handle IS NULL ORDER BY id",
+            "SELECT id, display_name, email FROM users WHERE handle IS NULL AND erased_at IS NULL ORDER BY id",
         )
         .fetch_all(p)
         .await?);

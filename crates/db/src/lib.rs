@@ -31,6 +31,7 @@ pub mod notifications;
 pub mod payouts;
 pub mod plans;
 pub mod preferences;
+pub mod privacy;
 pub mod purchases;
 pub mod safety;
 pub mod schedule;

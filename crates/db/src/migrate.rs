@@ -169,6 +169,11 @@ pub const SQLITE: &[Migration] = &[
         name: "safety",
         sql: include_str!("../migrations/sqlite/0028_safety.sql"),
     },
+    Migration {
+        version: 30,
+        name: "privacy",
+        sql: include_str!("../migrations/sqlite/0030_privacy.sql"),
+    },
 ];
 
 /// Migrations for PostgreSQL.
@@ -312,6 +317,11 @@ pub const POSTGRES: &[Migration] = &[
         version: 28,
         name: "safety",
         sql: include_str!("../migrations/postgres/0028_safety.sql"),
+    },
+    Migration {
+        version: 30,
+        name: "privacy",
+        sql: include_str!("../migrations/postgres/0030_privacy.sql"),
     },
 ];
 

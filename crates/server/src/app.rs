@@ -4,6 +4,7 @@
 use crate::access::declare;
 use crate::error::ApiError;
 use crate::extract::too_large;
+use crate::routes::privacy;
 use crate::routes::{
     admin, analytics, auth, browse, chat, connectors, engagement, events, health, memberships,
     notifications, overlay, payments, playback, profiles, purchases, schedule, search, shorts,
@@ -39,7 +40,7 @@ pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 #[openapi(
     info(title = "ferrocast API", description = "Live streaming and creator platform. Errors are `{\"error\",\"details\",\"code\"}`."),
     modifiers(&BearerAuth),
-    tags((name = "auth", description = "Accounts, sessions, two-factor, API keys"), (name = "sources", description = "Stream sources: stream keys and playback ids"), (name = "streams", description = "Live state, destinations' pushes, usage, events; administrators' view"), (name = "subscriptions", description = "Plans, subscription and limits"), (name = "chat", description = "Chat history; live chat is Socket.IO at /socket.io/"), (name = "playback", description = "Public playback by playback id: HLS and HTTP-FLV; videos' objects at /vod"), (name = "videos", description = "Recordings, uploads (tus 1.0 at /api/uploads) and their library"), (name = "profiles", description = "Profiles (handle, bio, links, avatar, banner) and public channels"), (name = "notifications", description = "In-app notifications, preferences, email unsubscribe, Web Push subscriptions"), (name = "operations", description = "Health and metrics"), (name = "purchases", description = "Viewers paying creators: tips, memberships and pay-per-view through the gateways"), (name = "tips", description = "Tips, funding goals and the OBS overlays"), (name = "memberships", description = "Membership tiers, memberships, and who may watch videos and streams"), (name = "audit", description = "The tamper-evident audit log: entries, signed checkpoints, inclusion and consistency proofs"), (name = "safety", description = "Reports, the moderation queue, strikes and appeals"))
+    tags((name = "auth", description = "Accounts, sessions, two-factor, API keys"), (name = "sources", description = "Stream sources: stream keys and playback ids"), (name = "streams", description = "Live state, destinations' pushes, usage, events; administrators' view"), (name = "subscriptions", description = "Plans, subscription and limits"), (name = "chat", description = "Chat history; live chat is Socket.IO at /socket.io/"), (name = "playback", description = "Public playback by playback id: HLS and HTTP-FLV; videos' objects at /vod"), (name = "videos", description = "Recordings, uploads (tus 1.0 at /api/uploads) and their library"), (name = "profiles", description = "Profiles (handle, bio, links, avatar, banner) and public channels"), (name = "notifications", description = "In-app notifications, preferences, email unsubscribe, Web Push subscriptions"), (name = "operations", description = "Health and metrics"), (name = "purchases", description = "Viewers paying creators: tips, memberships and pay-per-view through the gateways"), (name = "tips", description = "Tips, funding goals and the OBS overlays"), (name = "memberships", description = "Membership tiers, memberships, and who may watch videos and streams"), (name = "audit", description = "The tamper-evident audit log: entries, signed checkpoints, inclusion and consistency proofs"), (name = "safety", description = "Reports, the moderation queue, strikes and appeals"), (name = "privacy", description = "Your data: its export and deleting your account"))
 )]
 struct ApiDoc;
 
@@ -451,6 +452,15 @@ pub fn api_router() -> OpenApiRouter<AppState> {
             routes!(memberships::set_source_access),
         ))
         .routes(declare(Public, routes!(memberships::live_access)))
+        // Your data (issue 21): exports and deleting the account. A session only: an API key
+        // can neither take all of an account's data nor delete it.
+        .routes(declare(
+            Session,
+            routes!(privacy::request_export, privacy::export_status),
+        ))
+        .routes(declare(Session, routes!(privacy::download_export)))
+        .routes(declare(Public, routes!(privacy::download_signed)))
+        .routes(declare(Session, routes!(privacy::delete_account)))
         // Reports, the moderation queue, strikes and appeals (issue 21).
         .routes(declare(Session, routes!(safety::create_report)))
         .routes(declare(Session, routes!(safety::my_standing)))
@@ -608,6 +618,7 @@ fn compression() -> CompressionLayer<impl Predicate> {
             "application/vnd.apple.mpegurl",
         ))
         .and(NotForContentType::const_new("application/x-mpegurl"))
+        .and(NotForContentType::const_new("application/zip"))
         .and(NotForContentType::IMAGES)
         .and(NotForContentType::GRPC);
     CompressionLayer::new()

@@ -363,6 +363,35 @@ impl From<crate::service::videos::VideosError> for ApiError {
     }
 }
 
+impl From<crate::service::privacy::PrivacyError> for ApiError {
+    fn from(e: crate::service::privacy::PrivacyError) -> Self {
+        use crate::service::privacy::PrivacyError;
+        match e {
+            PrivacyError::Db(e) => ApiError::internal(e),
+            PrivacyError::Storage(e) => ApiError::internal(e),
+            PrivacyError::Accounts(e) => e.into(),
+            PrivacyError::NoExport(details) => ApiError::new(
+                StatusCode::NOT_FOUND,
+                "NO_EXPORT",
+                "No export to download",
+                details,
+            ),
+            PrivacyError::SecondFactor(details) => ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "SECOND_FACTOR_REQUIRED",
+                "A current two-factor code is needed",
+                details,
+            ),
+            PrivacyError::NoCredential(details) => ApiError::new(
+                StatusCode::FORBIDDEN,
+                "NO_CREDENTIAL",
+                "Nothing to confirm the deletion with",
+                details,
+            ),
+        }
+    }
+}
+
 impl From<crate::service::discovery::DiscoveryError> for ApiError {
     fn from(e: crate::service::discovery::DiscoveryError) -> Self {
         use crate::service::discovery::DiscoveryError;

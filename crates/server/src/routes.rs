@@ -19,6 +19,7 @@ pub mod overlay;
 pub mod payments;
 pub mod payouts;
 pub mod playback;
+pub mod privacy;
 pub mod profiles;
 pub mod purchases;
 pub mod safety;

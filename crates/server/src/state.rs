@@ -95,6 +95,8 @@ pub struct Inner {
     pub access: Arc<crate::service::access::Access>,
     /// Membership tiers, memberships and access levels.
     pub memberships: crate::service::memberships::Memberships,
+    /// Users' data: exports and account erasure.
+    pub privacy: Arc<crate::service::privacy::Privacy>,
     /// The tamper-evident audit log.
     pub audit: Arc<crate::service::audit::Audit>,
     /// Reports, the moderation queue, strikes and appeals.
@@ -241,7 +243,26 @@ pub fn compose(
         videos.clone(),
         audit.clone(),
     ));
+    let privacy = crate::service::privacy::Privacy::new(
+        db.clone(),
+        storage.clone(),
+        videos.clone(),
+        clock.clone(),
+        mailer.clone(),
+        crate::service::privacy::PrivacyConfig {
+            node: fanout.node().to_string(),
+            workers: config.job_workers.min(1),
+            lease_ms: config.job_lease_ms as i64,
+            export_ttl_ms: config.export_ttl_days as i64 * 86_400_000,
+            work_dir: config.data_dir.join("work"),
+            public_url: config.public_url.clone(),
+        },
+        master_key,
+        audit.clone(),
+        notify.clone(),
+    );
     Ok(AppState(Arc::new(Inner {
+        privacy,
         audit,
         access,
         memberships,

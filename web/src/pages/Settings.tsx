@@ -6,6 +6,7 @@ import { CurrencyPicker } from "./Subscription";
 import { oauthProblem } from "../oauth";
 import { QrCode } from "../qr";
 import { Avatar } from "../profile";
+import { YourData } from "../yourdata";
 
 type Me = Schemas["UserView"];
 const SCOPES = ["profile:read", "sources:read", "sources:write", "streams:read", "streams:write", "chat:write", "billing:write"];
@@ -89,6 +90,7 @@ export default function Settings() {
       <Password />
       <TwoFactor enabled={me.data.two_factor_enabled} onChange={me.reload} />
       <ApiKeys admin={me.data.role === "admin"} />
+      <YourDataCard twoFactor={me.data.two_factor_enabled} />
     </div>
   );
 }
@@ -365,6 +367,13 @@ function Billing() {
       {options.data && <CurrencyPicker options={options.data} onChange={options.setData} />}
     </section>
   );
+}
+
+/** Your data: whether the account has a password decides what deleting it asks for. */
+function YourDataCard({ twoFactor }: { twoFactor: boolean }) {
+  const ways = useLoad(() => api<Schemas["IdentityList"]>("GET", "/api/auth/identities"));
+  if (!ways.data) return null;
+  return <YourData twoFactor={twoFactor} hasPassword={ways.data.has_password} />;
 }
 
 function Password() {

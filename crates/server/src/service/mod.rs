@@ -23,6 +23,7 @@ pub mod jobs;
 pub mod memberships;
 pub mod notify;
 pub mod overlay;
+pub mod privacy;
 pub mod processing;
 pub mod profiles;
 pub mod purchases;

@@ -66,16 +66,19 @@ pub enum Kind {
     /// Trust and safety: a report's outcome, a removal, a warning, a strike, a restriction,
     /// an appeal's decision.
     Moderation,
+    /// The user's data export is ready to download.
+    Data,
 }
 
 impl Kind {
     /// Every kind, in the order settings show them.
-    pub const ALL: [Kind; 5] = [
+    pub const ALL: [Kind; 6] = [
         Kind::Live,
         Kind::Video,
         Kind::Follower,
         Kind::Reply,
         Kind::Moderation,
+        Kind::Data,
     ];
 
     /// As stored.
@@ -86,6 +89,7 @@ impl Kind {
             Kind::Follower => "follower",
             Kind::Reply => "reply",
             Kind::Moderation => "moderation",
+            Kind::Data => "data",
         }
     }
 
@@ -102,6 +106,7 @@ impl Kind {
             Kind::Follower => "someone follows your channel",
             Kind::Reply => "someone replies to your comment",
             Kind::Moderation => "moderators decide on your reports, content, strikes or appeals",
+            Kind::Data => "the export of your data is ready to download",
         }
     }
 
@@ -110,7 +115,7 @@ impl Kind {
         Preference {
             in_app: true,
             email: match self {
-                Kind::Live | Kind::Reply | Kind::Moderation => EmailMode::Instant,
+                Kind::Live | Kind::Reply | Kind::Moderation | Kind::Data => EmailMode::Instant,
                 Kind::Video | Kind::Follower => EmailMode::Daily,
             },
             push: true,
@@ -496,7 +501,7 @@ impl Notifier {
         let rows = self.db.notification_preferences(n.user_id).await?;
         let channel = match n.kind {
             Kind::Live | Kind::Video => n.actor_id,
-            Kind::Follower | Kind::Reply | Kind::Moderation => None,
+            Kind::Follower | Kind::Reply | Kind::Moderation | Kind::Data => None,
         };
         let pref = resolve(&rows, n.kind, channel);
         if !pref.any() {

@@ -22,6 +22,7 @@ mod oauth;
 mod openapi;
 mod payments;
 mod payouts;
+mod privacy;
 mod processing;
 mod purchases;
 mod realtime;

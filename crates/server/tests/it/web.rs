@@ -2587,3 +2587,60 @@ async fn a_report_decided_in_the_moderation_queue_in_a_real_browser() {
     assert!(shots.join("report-dialog-desktop.png").exists());
     app.finish().await;
 }
+
+/// Settings → Your data in Chromium: the export's progress, then its download link and the ZIP;
+/// deleting the account with the password (a wrong one refused first) signs the user out, and
+/// the account is gone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn your_data_export_and_account_deletion_in_a_real_browser() {
+    let browser = browser();
+    let app = TestApp::start(Backend::Sqlite)
+        .await
+        .expect("sqlite always runs");
+    let email = "leaving@example.com";
+    support::register_user(&app, email, "Leaving Soon").await;
+    let shots = shots_dir();
+    let report = run(
+        &browser,
+        json!({
+            "url": app.url(""),
+            "shots": shots,
+            "scenario": "your-data",
+            "timeoutMs": 120_000,
+            "email": email,
+        }),
+    )
+    .await;
+    assert_eq!(
+        report["steps"],
+        json!([
+            "progress",
+            "downloaded",
+            "wrong password refused",
+            "deleted and signed out"
+        ]),
+        "{report:#}"
+    );
+    assert!(
+        report["linkText"]
+            .as_str()
+            .is_some_and(|t| t.starts_with("Download ZIP (")),
+        "{report:#}"
+    );
+    assert_eq!(report["zip"]["magic"], "PK", "{report:#}");
+    assert!(
+        report["zip"]["size"].as_u64().unwrap_or(0) > 500,
+        "{report:#}"
+    );
+    assert!(report["zip"]["name"]
+        .as_str()
+        .is_some_and(|n| n.starts_with("ferrocast-data-") && n.ends_with(".zip")));
+    assert_eq!(report["sessionAfter"], Value::Null);
+    let db = &app.running.as_ref().expect("running").state.db;
+    assert!(
+        db.user_by_email(email).await.expect("db").is_none(),
+        "the account's email is gone"
+    );
+    assert_shots(&shots, &["settings-your-data", "settings-delete-account"]);
+    app.finish().await;
+}
