@@ -34,6 +34,7 @@ const Earnings = lazy(() => import("./pages/Earnings"));
 const Statement = lazy(() => import("./pages/Earnings").then((m) => ({ default: m.StatementPage })));
 const PurchaseReceipt = lazy(() => import("./pages/Earnings").then((m) => ({ default: m.PurchaseReceipt })));
 const AdminRevenue = lazy(() => import("./pages/AdminRevenue"));
+const AdminAudit = lazy(() => import("./pages/AdminAudit"));
 
 type Site = Schemas["SiteSettings"];
 
@@ -88,6 +89,7 @@ function App() {
   else if (path.startsWith("/dashboard/subscription/receipts/")) page = <Receipt id={decodeURIComponent(path.slice("/dashboard/subscription/receipts/".length))} />;
   else if (path === "/admin") page = <Admin />;
   else if (path === "/admin/revenue") page = <AdminRevenue />;
+  else if (path === "/admin/audit") page = <AdminAudit />;
   else if (path === "/dashboard/earnings") page = <Earnings />;
   else if (path.startsWith("/dashboard/earnings/statements/")) page = <Statement month={decodeURIComponent(path.slice("/dashboard/earnings/statements/".length))} />;
   else if (path.startsWith("/dashboard/purchases/receipts/")) page = <PurchaseReceipt id={decodeURIComponent(path.slice("/dashboard/purchases/receipts/".length))} />;
