@@ -35,6 +35,8 @@ const Statement = lazy(() => import("./pages/Earnings").then((m) => ({ default: 
 const PurchaseReceipt = lazy(() => import("./pages/Earnings").then((m) => ({ default: m.PurchaseReceipt })));
 const AdminRevenue = lazy(() => import("./pages/AdminRevenue"));
 const AdminAudit = lazy(() => import("./pages/AdminAudit"));
+const Standing = lazy(() => import("./pages/Standing"));
+const Moderation = lazy(() => import("./pages/Moderation"));
 
 type Site = Schemas["SiteSettings"];
 
@@ -90,6 +92,8 @@ function App() {
   else if (path === "/admin") page = <Admin />;
   else if (path === "/admin/revenue") page = <AdminRevenue />;
   else if (path === "/admin/audit") page = <AdminAudit />;
+  else if (path === "/admin/reports") page = <Moderation />;
+  else if (path === "/standing") page = <Standing />;
   else if (path === "/dashboard/earnings") page = <Earnings />;
   else if (path.startsWith("/dashboard/earnings/statements/")) page = <Statement month={decodeURIComponent(path.slice("/dashboard/earnings/statements/".length))} />;
   else if (path.startsWith("/dashboard/purchases/receipts/")) page = <PurchaseReceipt id={decodeURIComponent(path.slice("/dashboard/purchases/receipts/".length))} />;

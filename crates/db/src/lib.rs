@@ -32,6 +32,7 @@ pub mod payouts;
 pub mod plans;
 pub mod preferences;
 pub mod purchases;
+pub mod safety;
 pub mod schedule;
 pub mod search;
 pub mod site;

@@ -164,6 +164,11 @@ pub const SQLITE: &[Migration] = &[
         name: "audit",
         sql: include_str!("../migrations/shared/0027_audit.sql"),
     },
+    Migration {
+        version: 28,
+        name: "safety",
+        sql: include_str!("../migrations/sqlite/0028_safety.sql"),
+    },
 ];
 
 /// Migrations for PostgreSQL.
@@ -302,6 +307,11 @@ pub const POSTGRES: &[Migration] = &[
         version: 27,
         name: "audit",
         sql: include_str!("../migrations/shared/0027_audit.sql"),
+    },
+    Migration {
+        version: 28,
+        name: "safety",
+        sql: include_str!("../migrations/postgres/0028_safety.sql"),
     },
 ];
 

@@ -15,6 +15,7 @@ pub mod media;
 pub mod merkle;
 pub mod plans;
 pub mod profile;
+pub mod safety;
 pub mod schedule;
 pub mod stream_info;
 pub mod text;

@@ -21,6 +21,7 @@ pub mod payouts;
 pub mod playback;
 pub mod profiles;
 pub mod purchases;
+pub mod safety;
 pub mod schedule;
 pub mod search;
 pub mod shorts;

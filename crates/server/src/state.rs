@@ -97,6 +97,8 @@ pub struct Inner {
     pub memberships: crate::service::memberships::Memberships,
     /// The tamper-evident audit log.
     pub audit: Arc<crate::service::audit::Audit>,
+    /// Reports, the moderation queue, strikes and appeals.
+    pub safety: Arc<crate::service::safety::Safety>,
 }
 
 /// The video pipeline's parts a request handler or `/metrics` reaches.
@@ -232,10 +234,20 @@ pub fn compose(
         },
     );
     let memberships = crate::service::memberships::Memberships::new(db.clone(), clock.clone());
+    let safety = Arc::new(crate::service::safety::Safety::new(
+        db.clone(),
+        clock.clone(),
+        streams.clone(),
+        notify.clone(),
+        fanout.clone(),
+        videos.clone(),
+        audit.clone(),
+    ));
     Ok(AppState(Arc::new(Inner {
         audit,
         access,
         memberships,
+        safety,
         engagement,
         notify,
         identity,

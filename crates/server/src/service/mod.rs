@@ -27,6 +27,7 @@ pub mod processing;
 pub mod profiles;
 pub mod purchases;
 pub mod recordings;
+pub mod safety;
 pub mod schedule;
 pub mod search;
 pub mod site;

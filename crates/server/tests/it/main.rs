@@ -28,6 +28,7 @@ mod realtime;
 mod recording;
 mod restream;
 mod rtmp_hostile;
+mod safety;
 mod schedule;
 mod search;
 mod seed;
