@@ -2020,7 +2020,37 @@ async function yourData() {
   await ctx.close();
 }
 
-const SCENARIOS = { tips: tipsScenario, billing, maintenance, oauth, "chat-oauth": chatOauth, seed: creatorEndsAndAdminChangesPlan, "every-page": everyPage, sharing, latency, studio, videos, "past-broadcasts": pastBroadcasts, browse, profile, search: searchAndSchedule, engage, notify, analytics, earnings, members, safety, "your-data": yourData };
+// The audit log: an administrator opens it from the administration page, writes a signed
+// checkpoint, filters the entries to sign-ins, and opens one whose inclusion proof the page
+// checks against the checkpoint's root in the browser.
+async function auditLog() {
+  const admin = await login(await browser.newContext({ viewport: DESKTOP }), "admin@example.com");
+  admin.on("pageerror", (e) => (out.pageErrors = [...(out.pageErrors ?? []), String(e)]));
+  await admin.goto(P.url + "/admin");
+  await admin.getByTestId("audit-link").click();
+  await admin.getByRole("heading", { name: "Audit log" }).waitFor();
+  await admin.getByTestId("audit-entries").waitFor();
+  step("the audit log opened from the administration page");
+  await admin.getByTestId("write-checkpoint").click();
+  await admin.getByTestId("checkpoint-signature").filter({ hasText: "✓ valid" }).waitFor({ timeout: 10000 });
+  out.checkpointSize = await admin.getByTestId("checkpoint-size").textContent();
+  out.auditSize = await admin.getByTestId("audit-size").textContent();
+  step("a checkpoint written and its signature valid");
+  await admin.getByLabel("Action").fill("auth.login_failed");
+  await admin.getByRole("button", { name: "Filter" }).click();
+  await admin.getByTestId("audit-entries").locator("tbody tr").first().waitFor();
+  await admin.waitForFunction(() => [...document.querySelectorAll("[data-testid=audit-entries] tbody tr")].every((r) => r.textContent.includes("auth.login_failed")), null, { timeout: 10000 });
+  out.failedRows = await admin.getByTestId("audit-entries").locator("tbody tr").count();
+  await admin.getByTestId("audit-entries").locator("tbody tr").first().getByRole("button", { name: /Details/ }).click();
+  const result = admin.getByTestId("inclusion-result");
+  await result.waitFor({ timeout: 10000 });
+  out.inclusion = await result.textContent();
+  out.detail = await admin.getByTestId("audit-detail").textContent();
+  await shot(admin, "admin-audit");
+  step("an entry's inclusion proof checked in the browser");
+}
+
+const SCENARIOS = { audit: auditLog, tips: tipsScenario, billing, maintenance, oauth, "chat-oauth": chatOauth, seed: creatorEndsAndAdminChangesPlan, "every-page": everyPage, sharing, latency, studio, videos, "past-broadcasts": pastBroadcasts, browse, profile, search: searchAndSchedule, engage, notify, analytics, earnings, members, safety, "your-data": yourData };
 
 try {
   if (P.scenario) {

@@ -34,6 +34,7 @@ const Earnings = lazy(() => import("./pages/Earnings"));
 const Statement = lazy(() => import("./pages/Earnings").then((m) => ({ default: m.StatementPage })));
 const PurchaseReceipt = lazy(() => import("./pages/Earnings").then((m) => ({ default: m.PurchaseReceipt })));
 const AdminRevenue = lazy(() => import("./pages/AdminRevenue"));
+const AdminAudit = lazy(() => import("./pages/AdminAudit"));
 const Standing = lazy(() => import("./pages/Standing"));
 const Moderation = lazy(() => import("./pages/Moderation"));
 
@@ -90,6 +91,7 @@ function App() {
   else if (path.startsWith("/dashboard/subscription/receipts/")) page = <Receipt id={decodeURIComponent(path.slice("/dashboard/subscription/receipts/".length))} />;
   else if (path === "/admin") page = <Admin />;
   else if (path === "/admin/revenue") page = <AdminRevenue />;
+  else if (path === "/admin/audit") page = <AdminAudit />;
   else if (path === "/admin/reports") page = <Moderation />;
   else if (path === "/standing") page = <Standing />;
   else if (path === "/dashboard/earnings") page = <Earnings />;

@@ -1821,3 +1821,232 @@ async fn purchases_survive_kill_9_and_the_ledger_verifies_on_postgres() {
         purchases_survive_kill_9(Some(url)).await;
     }
 }
+
+// ---------------------------------------------------------------- the audit log
+
+/// `ferrocast audit …` against the node's configuration: (success, what it printed).
+fn audit_cmd(cmd: &mut Command, args: &[&str]) -> (bool, String) {
+    let out = cmd
+        .arg("audit")
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .output()
+        .expect("ferrocast audit");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
+/// Logins (and failures) recorded by a running node, two checkpoints signed by
+/// `ferrocast audit checkpoint`; `ferrocast audit verify` passes on the untouched database and
+/// fails, naming the entry, after one row is edited, two are swapped or one is deleted behind
+/// the application's back (each undone before the next, and verify passes again in between).
+/// `ferrocast audit export` writes a bundle its own verify.py and OpenSSL accept, and
+/// verify.py refuses once an entry in it is changed.
+async fn audit_log_verifies_and_finds_tampering(database_url: Option<String>) {
+    let dir = temp_dir("audit");
+    let db_url = database_url
+        .clone()
+        .unwrap_or_else(|| format!("sqlite://{}/ferrocast.db", dir.display()));
+    let cmd = || {
+        let mut c = ferrocast(&dir);
+        c.env("FERROCAST_DATA_DIR", &dir)
+            .env("FERROCAST_DATABASE_URL", &db_url)
+            .env("FERROCAST_LOG_LEVEL", "warn");
+        c
+    };
+    let mut serve = cmd();
+    serve
+        .env("FERROCAST_HTTP_ADDR", format!("127.0.0.1:{}", free_port()))
+        .env("FERROCAST_RTMP_ADDR", format!("127.0.0.1:{}", free_port()))
+        .env("FERROCAST_AUTH_RATE_LIMIT", "1000")
+        .env("FERROCAST_LOG_LEVEL", "info");
+    let server = Server::start(serve);
+    let client = reqwest::Client::new();
+    let post = |path: &str, body: serde_json::Value| {
+        let req = client.post(format!("{}{path}", server.url)).json(&body);
+        async move { req.send().await.expect("request").status().as_u16() }
+    };
+    assert_eq!(
+        post(
+            "/api/auth/register",
+            serde_json::json!({"email": "audited@example.com", "password": "password123", "display_name": "Audited"})
+        )
+        .await,
+        201
+    );
+    let good = serde_json::json!({"email": "audited@example.com", "password": "password123"});
+    let wrong = serde_json::json!({"email": "audited@example.com", "password": "wrong-password"});
+    let unknown = serde_json::json!({"email": "nobody@example.com", "password": "password123"});
+    // Entries 0..3.
+    assert_eq!(post("/api/auth/login", good.clone()).await, 200);
+    assert_eq!(post("/api/auth/login", wrong.clone()).await, 401);
+    assert_eq!(post("/api/auth/login", unknown.clone()).await, 401);
+    let (ok, out) = audit_cmd(&mut cmd(), &["checkpoint"]);
+    assert!(ok, "{out}");
+    assert!(
+        out.contains("\n3\n") && out.contains("timestamp "),
+        "a checkpoint of 3 entries: {out}"
+    );
+    // Entries 3..7.
+    assert_eq!(post("/api/auth/login", good.clone()).await, 200);
+    assert_eq!(post("/api/auth/login", wrong).await, 401);
+    assert_eq!(post("/api/auth/login", unknown).await, 401);
+    assert_eq!(post("/api/auth/login", good).await, 200);
+    server.stop();
+    let (ok, out) = audit_cmd(&mut cmd(), &["checkpoint"]);
+    assert!(ok, "{out}");
+    assert!(
+        out.contains("\n7\n") && out.contains('\u{2014}'),
+        "a signed note of 7 entries: {out}"
+    );
+
+    let (ok, out) = audit_cmd(&mut cmd(), &["verify"]);
+    assert!(ok, "the untouched log verifies: {out}");
+    assert!(
+        out.contains("audit log verified: 7 entries, 2 checkpoints"),
+        "{out}"
+    );
+
+    // Edited: one entry's time moved by a millisecond.
+    sql(
+        &db_url,
+        "UPDATE audit_log SET created_at = created_at + 1 WHERE idx = 2",
+    )
+    .await;
+    let (ok, out) = audit_cmd(&mut cmd(), &["verify"]);
+    assert!(!ok, "an edited entry fails: {out}");
+    assert!(
+        out.contains("FIRST BAD ENTRY: 2") && out.contains("entry 2 (auth.login_failed)"),
+        "{out}"
+    );
+    sql(
+        &db_url,
+        "UPDATE audit_log SET created_at = created_at - 1 WHERE idx = 2",
+    )
+    .await;
+    let (ok, out) = audit_cmd(&mut cmd(), &["verify"]);
+    assert!(ok, "undone, it verifies again: {out}");
+
+    // Reordered: entries 3 and 4 swap places.
+    sql(&db_url, "UPDATE audit_log SET idx = -1 WHERE idx = 3").await;
+    sql(&db_url, "UPDATE audit_log SET idx = 3 WHERE idx = 4").await;
+    sql(&db_url, "UPDATE audit_log SET idx = 4 WHERE idx = -1").await;
+    let (ok, out) = audit_cmd(&mut cmd(), &["verify"]);
+    assert!(!ok, "swapped entries fail: {out}");
+    assert!(out.contains("FIRST BAD ENTRY: 3"), "{out}");
+    sql(&db_url, "UPDATE audit_log SET idx = -1 WHERE idx = 3").await;
+    sql(&db_url, "UPDATE audit_log SET idx = 3 WHERE idx = 4").await;
+    sql(&db_url, "UPDATE audit_log SET idx = 4 WHERE idx = -1").await;
+    let (ok, out) = audit_cmd(&mut cmd(), &["verify"]);
+    assert!(ok, "swapped back, it verifies again: {out}");
+
+    // Exported: entries 1 to 5 in a bundle that verifies outside ferrocast.
+    let tar = dir.join("evidence.tar");
+    let (ok, out) = audit_cmd(
+        &mut cmd(),
+        &[
+            "export",
+            "--from",
+            "1",
+            "--to",
+            "5",
+            "--out",
+            tar.to_str().expect("path"),
+        ],
+    );
+    assert!(ok, "{out}");
+    assert!(out.contains("entries 1 to 5"), "{out}");
+    let unpacked = dir.join("unpacked");
+    std::fs::create_dir_all(&unpacked).expect("dir");
+    let status = Command::new("tar")
+        .arg("xf")
+        .arg(&tar)
+        .arg("-C")
+        .arg(&unpacked)
+        .status()
+        .expect("tar");
+    assert!(status.success());
+    let bundle = unpacked.join("evidence");
+    let run_verify = || {
+        let out = Command::new("python3")
+            .arg(bundle.join("verify.py"))
+            .output()
+            .expect("python3 verify.py");
+        (
+            out.status.success(),
+            format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            ),
+        )
+    };
+    let (ok, out) = run_verify();
+    assert!(ok, "verify.py accepts the bundle: {out}");
+    // The export itself was recorded (entry 7), so the checkpoint covers 8 entries.
+    assert!(
+        out.contains("VERIFIED: 5 entries (1 to 5)") && out.contains("of 8 entries"),
+        "{out}"
+    );
+    let openssl = Command::new("openssl")
+        .args([
+            "pkeyutl",
+            "-verify",
+            "-pubin",
+            "-inkey",
+            "public_key.pem",
+            "-rawin",
+            "-in",
+            "checkpoint.txt",
+            "-sigfile",
+            "checkpoint.sig",
+        ])
+        .current_dir(&bundle)
+        .output()
+        .expect("openssl");
+    let said = String::from_utf8_lossy(&openssl.stdout).to_string();
+    assert!(
+        openssl.status.success() && said.contains("Signature Verified Successfully"),
+        "{said}"
+    );
+    let entries_path = bundle.join("entries.json");
+    let text = std::fs::read_to_string(&entries_path).expect("entries.json");
+    std::fs::write(
+        &entries_path,
+        text.replacen("auth.login_failed", "auth.login", 1),
+    )
+    .expect("write");
+    let (ok, out) = run_verify();
+    assert!(
+        !ok && out.contains("NOT VERIFIED: entry 1"),
+        "a changed entry is refused: {out}"
+    );
+
+    // Deleted: entry 1 (and its personal data) removed.
+    sql(&db_url, "DELETE FROM audit_personal WHERE idx = 1").await;
+    sql(&db_url, "DELETE FROM audit_log WHERE idx = 1").await;
+    let (ok, out) = audit_cmd(&mut cmd(), &["verify"]);
+    assert!(!ok, "a deleted entry fails: {out}");
+    assert!(
+        out.contains("FIRST BAD ENTRY: 1") && out.contains("missing"),
+        "{out}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn audit_log_verifies_and_finds_tampering_on_sqlite() {
+    audit_log_verifies_and_finds_tampering(None).await;
+}
+
+#[tokio::test]
+async fn audit_log_verifies_and_finds_tampering_on_postgres() {
+    if let Some(url) = postgres_schema_url().await {
+        audit_log_verifies_and_finds_tampering(Some(url)).await;
+    }
+}

@@ -422,7 +422,7 @@ mod tests {
             prev: ZERO_HASH_HEX,
         };
         assert_eq!(
-            String::from_utf8(leaf.encode()).unwrap(),
+            String::from_utf8(leaf.encode()).expect("UTF-8"),
             format!("{{\"action\":\"auth.login\",\"actor\":\"user:7\",\"details\":{{\"ok\":true}},\"index\":3,\"personal\":null,\"prev\":\"{ZERO_HASH_HEX}\",\"subject\":{{\"id\":\"7\",\"kind\":\"user\"}},\"time\":1000,\"v\":1}}")
         );
         assert!(valid_action("auth.login"));

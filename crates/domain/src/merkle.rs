@@ -258,22 +258,28 @@ mod tests {
         let d = leaves(7);
         let h = |a: usize, b: usize| root(&d[a..b]);
         assert_eq!(
-            inclusion_proof(&d, 0).unwrap(),
+            inclusion_proof(&d, 0).expect("test value"),
             vec![d[1], h(2, 4), h(4, 7)]
         );
         assert_eq!(
-            inclusion_proof(&d, 3).unwrap(),
+            inclusion_proof(&d, 3).expect("test value"),
             vec![d[2], h(0, 2), h(4, 7)]
         );
-        assert_eq!(inclusion_proof(&d, 4).unwrap(), vec![d[5], d[6], h(0, 4)]);
-        assert_eq!(inclusion_proof(&d, 6).unwrap(), vec![h(4, 6), h(0, 4)]);
         assert_eq!(
-            consistency_proof(&d, 3).unwrap(),
+            inclusion_proof(&d, 4).expect("test value"),
+            vec![d[5], d[6], h(0, 4)]
+        );
+        assert_eq!(
+            inclusion_proof(&d, 6).expect("test value"),
+            vec![h(4, 6), h(0, 4)]
+        );
+        assert_eq!(
+            consistency_proof(&d, 3).expect("test value"),
             vec![d[2], d[3], h(0, 2), h(4, 7)]
         );
-        assert_eq!(consistency_proof(&d, 4).unwrap(), vec![h(4, 7)]);
+        assert_eq!(consistency_proof(&d, 4).expect("test value"), vec![h(4, 7)]);
         assert_eq!(
-            consistency_proof(&d, 6).unwrap(),
+            consistency_proof(&d, 6).expect("test value"),
             vec![h(4, 6), h(6, 7), h(0, 4)]
         );
         assert!(inclusion_proof(&d, 7).is_none());
@@ -288,7 +294,7 @@ mod tests {
             let d = &all[..n];
             let r = root(d);
             for m in 0..n {
-                let p = inclusion_proof(d, m).unwrap();
+                let p = inclusion_proof(d, m).expect("test value");
                 assert!(
                     verify_inclusion(m as u64, n as u64, &d[m], &p, &r),
                     "{m} in {n}"
@@ -306,7 +312,7 @@ mod tests {
                 }
             }
             for m in 1..=n {
-                let p = consistency_proof(d, m).unwrap();
+                let p = consistency_proof(d, m).expect("test value");
                 let rm = root(&d[..m]);
                 assert!(
                     verify_consistency(m as u64, n as u64, &rm, &r, &p),
@@ -330,10 +336,10 @@ mod tests {
             let d = leaves(n);
             let m = a % n;
             let r = root(&d);
-            let p = inclusion_proof(&d, m).unwrap();
+            let p = inclusion_proof(&d, m).expect("test value");
             proptest::prop_assert!(verify_inclusion(m as u64, n as u64, &d[m], &p, &r));
             let first = 1 + b % n;
-            let c = consistency_proof(&d, first).unwrap();
+            let c = consistency_proof(&d, first).expect("test value");
             proptest::prop_assert!(verify_consistency(first as u64, n as u64, &root(&d[..first]), &r, &c));
             // A leaf changed anywhere changes the root and breaks the old proofs.
             let mut changed = d.clone();

@@ -226,6 +226,18 @@ pub async fn open_audit(config: &Config) -> anyhow::Result<(Db, service::audit::
     Ok((db, audit))
 }
 
+/// The audit log for a command-line action on `db`.
+fn cli_audit(config: &Config, db: &Db) -> anyhow::Result<service::audit::Audit> {
+    let signer =
+        audit_signer(config, true)?.context("the audit key was neither configured nor created")?;
+    Ok(service::audit::Audit::new(
+        db.clone(),
+        service::clock::system(),
+        signer,
+        service::audit::origin_for(&config.public_url),
+    ))
+}
+
 /// Loads a plans file into storage (see README, "Plans").
 pub async fn load_plans(db: &Db, path: &Path) -> anyhow::Result<()> {
     let text = std::fs::read_to_string(path).with_context(|| {
@@ -562,6 +574,16 @@ pub async fn set_user_role(
         if user.role != role.as_str() {
             db.set_role(user.id, role.as_str(), ferrocast_db::now_ms())
                 .await?;
+            cli_audit(config, &db)?
+                .record(
+                    service::audit::AuditEvent::new(
+                        "cli.role_changed",
+                        service::audit::Actor::System,
+                    )
+                    .subject("user", user.id)
+                    .details(serde_json::json!({"from": user.role, "to": role.as_str()})),
+                )
+                .await?;
         }
         let before = user.role.clone();
         let after = db.user_by_id(user.id).await?.unwrap_or(user);
@@ -598,6 +620,28 @@ pub async fn create_user(
         email_verified: true,
     };
     let result = db.create_user(&new, ferrocast_db::now_ms()).await;
+    if let Ok(u) = &result {
+        let recorded = match cli_audit(config, &db) {
+            Ok(audit) => audit
+                .record(
+                    service::audit::AuditEvent::new(
+                        "cli.user_created",
+                        service::audit::Actor::System,
+                    )
+                    .subject("user", u.id)
+                    .details(serde_json::json!({"role": u.role}))
+                    .personal(Some(u.id), serde_json::json!({"email": u.email})),
+                )
+                .await
+                .map(|_| ())
+                .map_err(anyhow::Error::from),
+            Err(e) => Err(e),
+        };
+        if let Err(e) = recorded {
+            db.close().await;
+            return Err(e.context("the user was created, but the audit log could not record it"));
+        }
+    }
     db.close().await;
     match result {
         Ok(u) => Ok(u),

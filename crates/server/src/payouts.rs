@@ -33,6 +33,10 @@ pub async fn record(
     target: Option<i64>,
     details: serde_json::Value,
 ) {
+    state
+        .audit
+        .admin_action(admin, action, target, details.clone())
+        .await;
     if let Err(e) = state
         .db
         .record_admin_action(
@@ -222,8 +226,19 @@ pub async fn set_bank(
         ));
     }
     let now = state.clock.now_ms();
+    let audited = |removed: bool| {
+        state.audit.note(
+            crate::service::audit::AuditEvent::new(
+                "payout.bank_details_changed",
+                crate::service::audit::Actor::User(user_id),
+            )
+            .subject("user", user_id)
+            .details(serde_json::json!({"removed": removed})),
+        )
+    };
     if holder.is_empty() && details.is_empty() {
         state.db.set_bank_details(user_id, None, None, now).await?;
+        audited(true).await;
         return Ok(());
     }
     if holder.is_empty() || details.is_empty() {
@@ -238,6 +253,7 @@ pub async fn set_bank(
         .db
         .set_bank_details(user_id, Some(holder), Some(&sealed), now)
         .await?;
+    audited(false).await;
     Ok(())
 }
 
@@ -313,6 +329,17 @@ pub async fn request(
     match state.db.request_payout(user_id, &uuid, amount, &currency, state.clock.now_ms()).await? {
         RequestOutcome::Requested(p) => {
             tracing::info!(user = user_id, payout = p.uuid, amount, currency, "payout requested");
+            state
+                .audit
+                .note(
+                    crate::service::audit::AuditEvent::new(
+                        "payout.requested",
+                        crate::service::audit::Actor::User(user_id),
+                    )
+                    .subject("payout", &p.uuid)
+                    .details(serde_json::json!({"amount_minor": amount, "currency": currency})),
+                )
+                .await;
             Ok(p)
         }
         RequestOutcome::Insufficient(available) => Err(ApiError::conflict(

@@ -149,6 +149,12 @@ pub fn compose(
         "secretbox-aes256gcm",
     ))));
     let metrics = Arc::new(Metrics::new());
+    let audit = Arc::new(crate::service::audit::Audit::new(
+        db.clone(),
+        clock.clone(),
+        audit_signer,
+        crate::service::audit::origin_for(&config.public_url),
+    ));
     let accounts = Accounts::new(
         db.clone(),
         Keys::derive(master_key),
@@ -175,14 +181,16 @@ pub fn compose(
         metrics.clone(),
         mailer.clone(),
         config.payments.grace_days,
-    );
+    )
+    .with_audit(audit.clone());
     let purchases = crate::service::purchases::Purchases::new(
         db.clone(),
         clock.clone(),
         metrics.clone(),
         config.payments.platform_fee_bps,
         config.payments.payout_hold_days,
-    );
+    )
+    .with_audit(audit.clone());
     let identity = Identity::new(
         db.clone(),
         vault.clone(),
@@ -228,12 +236,6 @@ pub fn compose(
         },
     );
     let memberships = crate::service::memberships::Memberships::new(db.clone(), clock.clone());
-    let audit = Arc::new(crate::service::audit::Audit::new(
-        db.clone(),
-        clock.clone(),
-        audit_signer,
-        crate::service::audit::origin_for(&config.public_url),
-    ));
     let safety = Arc::new(crate::service::safety::Safety::new(
         db.clone(),
         clock.clone(),

@@ -23,6 +23,7 @@ export default function Admin() {
       <h1>Administration</h1>
       <p className="admin-links">
         <Link href="/admin/revenue" className="button ghost small" data-testid="revenue-link">Revenue and payouts</Link>
+        <Link href="/admin/audit" className="button ghost small" data-testid="audit-link">Audit log</Link>
       </p>
       <Settings />
       <StatsPanel />

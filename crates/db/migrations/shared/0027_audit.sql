@@ -40,8 +40,10 @@ VALUES (1, 0, '0000000000000000000000000000000000000000000000000000000000000000'
 
 -- The personal data of entries (emails, addresses, free text), apart from the hashed leaves:
 -- erasing a user's rows here leaves the tree intact (the leaf keeps only the commitment).
+-- Not a foreign key to audit_log: the verifier, not the schema, judges rows moved behind the
+-- application's back.
 CREATE TABLE audit_personal (
-    idx BIGINT PRIMARY KEY REFERENCES audit_log(idx),
+    idx BIGINT PRIMARY KEY,
     -- The user the data is about (not a foreign key: erasure happens as the account goes).
     user_id BIGINT,
     -- Canonical JSON.

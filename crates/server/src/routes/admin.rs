@@ -272,6 +272,10 @@ pub async fn put_settings(
             .map(|(k, v)| (k.to_string(), serde_json::Value::String(v.clone())))
             .collect(),
     );
+    state
+        .audit
+        .admin_action(auth.user.id, "settings_changed", None, details.clone())
+        .await;
     if let Err(e) = state
         .db
         .record_admin_action(
@@ -718,9 +722,19 @@ pub async fn change_plan(
         )
         .await?;
     if let ManualOutcome::Done {
-        ended_at_gateway, ..
+        ended_at_gateway,
+        subscription,
     } = outcome
     {
+        state
+            .audit
+            .admin_action(
+                auth.user.id,
+                "subscription_plan_changed",
+                Some(user.id),
+                serde_json::json!({"plan_id": req.plan_id, "subscription": subscription}),
+            )
+            .await;
         crate::gateways::cancel_replaced(&state, ended_at_gateway);
     }
     Ok(Json(PlanChanged {
@@ -743,8 +757,20 @@ pub async fn cancel_subscription(
     let user = target_user(&state, &user_id).await?;
     match state.billing.admin_cancel(auth.user.id, user.id).await? {
         ManualOutcome::Done {
-            ended_at_gateway, ..
-        } => crate::gateways::cancel_replaced(&state, ended_at_gateway),
+            ended_at_gateway,
+            subscription,
+        } => {
+            state
+                .audit
+                .admin_action(
+                    auth.user.id,
+                    "subscription_canceled",
+                    Some(user.id),
+                    serde_json::json!({"subscription": subscription}),
+                )
+                .await;
+            crate::gateways::cancel_replaced(&state, ended_at_gateway)
+        }
         ManualOutcome::NothingToCancel => {
             return Err(ApiError::conflict(
                 "NO_SUBSCRIPTION",
@@ -804,6 +830,7 @@ pub async fn change_role(
         ApiError::validation("role: must be viewer, creator, brand, moderator or admin")
     })?;
     let user = target_user(&state, &user_id).await?;
+    let before = user.role.clone();
     let user = crate::service::admin::change_role(
         &state.db,
         auth.user.id,
@@ -812,6 +839,17 @@ pub async fn change_role(
         state.clock.now_ms(),
     )
     .await?;
+    if before != user.role {
+        state
+            .audit
+            .admin_action(
+                auth.user.id,
+                "role_changed",
+                Some(user.id),
+                serde_json::json!({"from": before, "to": user.role}),
+            )
+            .await;
+    }
     Ok(Json(admin_user(&state, user).await?))
 }
 
@@ -836,6 +874,15 @@ pub async fn suspend_user(
         state.clock.now_ms(),
     )
     .await?;
+    state
+        .audit
+        .admin_action(
+            auth.user.id,
+            "user_suspended",
+            Some(user.id),
+            serde_json::json!({}),
+        )
+        .await;
     Ok(Json(admin_user(&state, user).await?))
 }
 
@@ -854,6 +901,15 @@ pub async fn reactivate_user(
     let user =
         crate::service::admin::reactivate(&state.db, auth.user.id, &user, state.clock.now_ms())
             .await?;
+    state
+        .audit
+        .admin_action(
+            auth.user.id,
+            "user_reactivated",
+            Some(user.id),
+            serde_json::json!({}),
+        )
+        .await;
     Ok(Json(admin_user(&state, user).await?))
 }
 

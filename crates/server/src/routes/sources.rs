@@ -612,6 +612,17 @@ pub async fn rotate_key(
         .streams
         .stop_stream(&src.playback_id, "the stream key was rotated");
     tracing::info!(user_id = auth.user.id, source = %src.uuid, "stream key rotated");
+    state
+        .audit
+        .note(
+            crate::service::audit::AuditEvent::new(
+                "source.stream_key_rotated",
+                crate::service::audit::Actor::User(auth.user.id),
+            )
+            .subject("source", &src.uuid)
+            .details(serde_json::json!({"owner": src.user_id})),
+        )
+        .await;
     source_one(&state, src.id, true).await
 }
 
@@ -863,8 +874,17 @@ pub async fn retry_destination(
         "destination retry asked"
     );
     if d.user_id != auth.user.id {
-        let details =
-            serde_json::json!({"destination_id": d.id, "source_id": d.source_id}).to_string();
+        let details_value = serde_json::json!({"destination_id": d.id, "source_id": d.source_id});
+        state
+            .audit
+            .admin_action(
+                auth.user.id,
+                "destination_retried",
+                Some(d.user_id),
+                details_value.clone(),
+            )
+            .await;
+        let details = details_value.to_string();
         if let Err(e) = state
             .db
             .record_admin_action(

@@ -287,7 +287,17 @@ pub async fn end(
     if state.streams.stop_stream(&s.playback_id, reason) {
         tracing::info!(by = auth.user.id, source_id = s.id, %reason, "stream stopped");
         if s.user_id != auth.user.id {
-            let details = serde_json::json!({"source_id": s.id, "source": s.name}).to_string();
+            let details_value = serde_json::json!({"source_id": s.id, "source": s.name});
+            state
+                .audit
+                .admin_action(
+                    auth.user.id,
+                    "stream_stopped",
+                    Some(s.user_id),
+                    details_value.clone(),
+                )
+                .await;
+            let details = details_value.to_string();
             if let Err(e) = state
                 .db
                 .record_admin_action(

@@ -444,6 +444,22 @@ impl Audit {
         }
     }
 
+    /// Records an administrator's action (`admin.<action>`), as `admin_actions` records it.
+    pub async fn admin_action(
+        &self,
+        admin_id: i64,
+        action: &str,
+        target: Option<i64>,
+        details: Value,
+    ) {
+        let name = format!("admin.{action}");
+        let mut e = AuditEvent::new(&name, Actor::User(admin_id)).details(details);
+        if let Some(t) = target {
+            e = e.subject("user", t);
+        }
+        self.note(e).await;
+    }
+
     /// Erases the personal data about `user_id` from every entry (the leaves, and so the tree
     /// and its checkpoints, stay valid). Returns the entries erased.
     pub async fn erase_personal(&self, user_id: i64) -> Result<u64, AuditError> {

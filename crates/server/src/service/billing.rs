@@ -67,6 +67,8 @@ pub struct Billing {
     metrics: Arc<Metrics>,
     mailer: Arc<dyn Mailer>,
     grace_ms: i64,
+    /// Where payment events are recorded.
+    audit: Option<Arc<super::audit::Audit>>,
 }
 
 /// The metric label of a gateway (a closed set).
@@ -94,6 +96,29 @@ impl Billing {
             metrics,
             mailer,
             grace_ms: grace_days * ferrocast_domain::time::DAY_MS,
+            audit: None,
+        }
+    }
+
+    /// Records the payment events it applies or refuses in `audit`.
+    pub fn with_audit(mut self, audit: Arc<super::audit::Audit>) -> Self {
+        self.audit = Some(audit);
+        self
+    }
+
+    async fn audit_event(
+        &self,
+        action: &str,
+        subject: Option<(&str, &str)>,
+        details: serde_json::Value,
+    ) {
+        if let Some(audit) = &self.audit {
+            let mut e =
+                super::audit::AuditEvent::new(action, super::audit::Actor::System).details(details);
+            if let Some((kind, id)) = subject {
+                e = e.subject(kind, id);
+            }
+            audit.note(e).await;
         }
     }
 
@@ -192,6 +217,24 @@ impl Billing {
             .db
             .apply_subscription_change(event, change, self.grace_ms, self.clock.now_ms())
             .await?;
+        if let Applied::Done { .. } = &applied {
+            let payment = change.payment.as_ref().map(|p| {
+                serde_json::json!({"id": p.id, "amount_minor": p.amount_minor, "currency": p.currency, "succeeded": p.succeeded})
+            });
+            self.audit_event(
+                "payment.subscription_event",
+                change.order.map(|o| ("order", o.uuid.as_str())),
+                serde_json::json!({
+                    "gateway": change.provider,
+                    "event": event.map(|e| e.id),
+                    "event_kind": event.map(|e| e.kind),
+                    "fact": format!("{:?}", change.fact),
+                    "subscription": change.subscription,
+                    "payment": payment,
+                }),
+            )
+            .await;
+        }
         self.outcome(change.provider, event, applied)
     }
 
@@ -280,6 +323,20 @@ impl Billing {
             .refuse_order(event, order, reason, &detail, self.clock.now_ms())
             .await?;
         if applied == Applied::Ignored(reason) {
+            self.audit_event(
+                "payment.refused",
+                Some(("order", order.uuid.as_str())),
+                serde_json::json!({
+                    "gateway": event.provider,
+                    "event": event.id,
+                    "reason": reason.as_str(),
+                    "paid": paid,
+                    "currency": currency,
+                    "due_minor": order.amount_minor,
+                    "due_currency": order.currency,
+                }),
+            )
+            .await;
             tracing::error!(
                 gateway = event.provider,
                 event = event.id,

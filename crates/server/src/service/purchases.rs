@@ -89,6 +89,8 @@ pub struct Purchases {
     metrics: Arc<Metrics>,
     rules: IncomeRules,
     paid: broadcast::Sender<PaidNotice>,
+    /// Where payments are recorded.
+    audit: Option<Arc<super::audit::Audit>>,
 }
 
 impl Purchases {
@@ -111,6 +113,25 @@ impl Purchases {
                 membership_period_ms: MEMBERSHIP_PERIOD_MS,
             },
             paid,
+            audit: None,
+        }
+    }
+
+    /// Records the payments it applies, reverses or refuses in `audit`.
+    pub fn with_audit(mut self, audit: Arc<super::audit::Audit>) -> Self {
+        self.audit = Some(audit);
+        self
+    }
+
+    async fn audit_event(&self, action: &str, subject: (&str, &str), details: serde_json::Value) {
+        if let Some(audit) = &self.audit {
+            audit
+                .note(
+                    super::audit::AuditEvent::new(action, super::audit::Actor::System)
+                        .subject(subject.0, subject.1)
+                        .details(details),
+                )
+                .await;
         }
     }
 
@@ -215,6 +236,23 @@ impl Purchases {
                     currency = purchase.currency,
                     "purchase paid"
                 );
+                self.audit_event(
+                    "payment.purchase_paid",
+                    ("purchase", purchase.uuid.as_str()),
+                    serde_json::json!({
+                        "kind": purchase.kind,
+                        "gateway": purchase.provider,
+                        "event": event.map(|e| e.id),
+                        "amount_minor": purchase.amount_minor,
+                        "tax_minor": purchase.tax_minor,
+                        "currency": purchase.currency,
+                        "buyer": purchase.buyer_id,
+                        "creator": purchase.creator_id,
+                        "renewal": renewal,
+                        "ledger_transaction": transaction_id,
+                    }),
+                )
+                .await;
                 // Nobody listening is fine: the ledger holds the payment.
                 let _ = self.paid.send(PaidNotice {
                     purchase,
@@ -226,6 +264,16 @@ impl Purchases {
             PurchaseApplied::Duplicate => Ok(false),
             PurchaseApplied::Ignored(reason) => {
                 self.refused(event, purchase, reason);
+                self.audit_event(
+                    "payment.purchase_refused",
+                    ("purchase", purchase.uuid.as_str()),
+                    serde_json::json!({
+                        "gateway": purchase.provider,
+                        "event": event.map(|e| e.id),
+                        "reason": reason.as_str(),
+                    }),
+                )
+                .await;
                 Ok(false)
             }
             PurchaseApplied::Unknown => Err(PurchaseError::NotYetKnown),
@@ -259,6 +307,16 @@ impl Purchases {
                     kind,
                     "purchase payment reversed"
                 );
+                self.audit_event(
+                    "payment.purchase_reversed",
+                    ("payment", payment_id),
+                    serde_json::json!({
+                        "gateway": provider,
+                        "event": event.map(|e| e.id),
+                        "kind": kind,
+                    }),
+                )
+                .await;
                 Ok(true)
             }
             PurchaseApplied::Duplicate | PurchaseApplied::Ignored(_) => Ok(false),

@@ -2644,3 +2644,72 @@ async fn your_data_export_and_account_deletion_in_a_real_browser() {
     assert_shots(&shots, &["settings-your-data", "settings-delete-account"]);
     app.finish().await;
 }
+
+/// The audit log page: an administrator writes a checkpoint (its signature shown valid), filters
+/// the entries to failed sign-ins and opens one, whose inclusion proof the page verifies in the
+/// browser against the checkpoint's root; the server's own replay agrees afterwards.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn audit_log_page_in_a_real_browser() {
+    let browser = browser();
+    let app = TestApp::start(Backend::Sqlite)
+        .await
+        .expect("sqlite always runs");
+    support::register_user(&app, "admin@example.com", "Admin").await;
+    let state = app.running.as_ref().expect("running").state.clone();
+    let admin = state
+        .db
+        .user_by_email("admin@example.com")
+        .await
+        .expect("q")
+        .expect("admin");
+    state.db.set_role(admin.id, "admin", 0).await.expect("role");
+    // Two failed sign-ins to find.
+    for password in ["wrong-one", "wrong-two"] {
+        let (status, _) = support::call(
+            &app,
+            "POST",
+            "/api/auth/login",
+            None,
+            Some(json!({"email": "admin@example.com", "password": password})),
+        )
+        .await;
+        assert_eq!(status, 401);
+    }
+    let shots = shots_dir();
+    let report = run(
+        &browser,
+        json!({"url": app.base, "shots": shots.display().to_string(), "scenario": "audit"}),
+    )
+    .await;
+    assert_eq!(report["pageErrors"], Value::Null, "{report:#}");
+    assert_eq!(report["failedRows"], json!(2), "{report:#}");
+    let inclusion = report["inclusion"].as_str().unwrap_or_default();
+    assert!(
+        inclusion.starts_with("✓ Inclusion proof verified")
+            && inclusion.contains("the signed checkpoint's"),
+        "{report:#}"
+    );
+    assert!(
+        report["detail"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("auth.login_failed"),
+        "{report:#}"
+    );
+    assert_shots(&shots, &["admin-audit"]);
+    // The page's checkpoint is the server's, and the whole log replays.
+    let latest = state
+        .audit
+        .latest_checkpoint()
+        .await
+        .expect("q")
+        .expect("a checkpoint");
+    assert_eq!(
+        report["checkpointSize"],
+        json!(format!("{} entries", latest.tree_size))
+    );
+    assert!(latest.signature_valid);
+    let replay = state.audit.verify().await.expect("the log verifies");
+    assert!(replay.entries >= 4 && replay.checkpoints == 1, "{replay:?}");
+    app.finish().await;
+}

@@ -103,6 +103,18 @@ pub async fn create_api_key(
         )
         .await?;
     tracing::info!(user_id = auth.user.id, key = %rec.uuid, scopes = %scope_text, "api key created");
+    state
+        .audit
+        .note(
+            crate::service::audit::AuditEvent::new(
+                "auth.api_key_created",
+                crate::service::audit::Actor::User(auth.user.id),
+            )
+            .subject("api_key", &rec.uuid)
+            .details(serde_json::json!({"scopes": scope_text, "prefix": prefix, "expires_at": expires_at}))
+            .personal(Some(auth.user.id), serde_json::json!({"ip": ip.to_string()})),
+        )
+        .await;
     Ok((
         StatusCode::CREATED,
         Json(CreatedApiKey {
@@ -142,5 +154,15 @@ pub async fn revoke_api_key(
     {
         return Err(ApiError::not_found("API key"));
     }
+    state
+        .audit
+        .note(
+            crate::service::audit::AuditEvent::new(
+                "auth.api_key_revoked",
+                crate::service::audit::Actor::User(auth.user.id),
+            )
+            .subject("api_key", &uuid),
+        )
+        .await;
     Ok(message("API key revoked."))
 }
