@@ -375,9 +375,13 @@ impl Db {
         on_pool!(self, p => {
             let mut tx = p.begin().await?;
             lock_creator!(tx, user_id);
+            // Debits count whatever their time: `now` was read before the lock, so a request
+            // committed a moment later (its debit stamped after our `now`) still reduces what
+            // this one may take. A held income's reversal counts at once too, which only ever
+            // refuses more, never pays out twice.
             let available: i64 = sqlx::query_scalar::<_, i64>(
                 "SELECT CAST(COALESCE(SUM(amount_minor), 0) AS BIGINT) FROM ledger_entries \
-                 WHERE account = $1 AND currency = $2 AND available_at <= $3",
+                 WHERE account = $1 AND currency = $2 AND (available_at <= $3 OR amount_minor < 0)",
             )
             .bind(&creator).bind(currency).bind(now)
             .fetch_one(&mut *tx).await?;
