@@ -34,6 +34,11 @@ const Earnings = lazy(() => import("./pages/Earnings"));
 const Statement = lazy(() => import("./pages/Earnings").then((m) => ({ default: m.StatementPage })));
 const PurchaseReceipt = lazy(() => import("./pages/Earnings").then((m) => ({ default: m.PurchaseReceipt })));
 const AdminRevenue = lazy(() => import("./pages/AdminRevenue"));
+const DmcaNotice = lazy(() => import("./pages/Dmca"));
+const DmcaCase = lazy(() => import("./pages/Dmca").then((m) => ({ default: m.DmcaCase })));
+const DmcaCounter = lazy(() => import("./pages/Dmca").then((m) => ({ default: m.DmcaCounter })));
+const AdminDmca = lazy(() => import("./pages/Dmca").then((m) => ({ default: m.AdminDmca })));
+const AdminDmcaCase = lazy(() => import("./pages/Dmca").then((m) => ({ default: m.AdminDmcaCase })));
 
 type Site = Schemas["SiteSettings"];
 
@@ -88,6 +93,11 @@ function App() {
   else if (path.startsWith("/dashboard/subscription/receipts/")) page = <Receipt id={decodeURIComponent(path.slice("/dashboard/subscription/receipts/".length))} />;
   else if (path === "/admin") page = <Admin />;
   else if (path === "/admin/revenue") page = <AdminRevenue />;
+  else if (path === "/dmca") page = <DmcaNotice />;
+  else if (/^\/dmca\/case\/\d+$/.test(path)) page = <DmcaCase id={path.slice("/dmca/case/".length)} />;
+  else if (/^\/dmca\/counter\/\d+$/.test(path)) page = <DmcaCounter id={path.slice("/dmca/counter/".length)} />;
+  else if (path === "/admin/dmca") page = <AdminDmca />;
+  else if (/^\/admin\/dmca\/\d+$/.test(path)) page = <AdminDmcaCase id={path.slice("/admin/dmca/".length)} />;
   else if (path === "/dashboard/earnings") page = <Earnings />;
   else if (path.startsWith("/dashboard/earnings/statements/")) page = <Statement month={decodeURIComponent(path.slice("/dashboard/earnings/statements/".length))} />;
   else if (path.startsWith("/dashboard/purchases/receipts/")) page = <PurchaseReceipt id={decodeURIComponent(path.slice("/dashboard/purchases/receipts/".length))} />;

@@ -119,6 +119,7 @@ pub const SETTINGS: &[Setting] = &[
     Setting { key: "tip_min", default: Some("USD:100,INR:5000"), secret: false, help: "Smallest tip per currency, in minor units (`USD:100` is $1.00); the currencies listed are those tips are taken in" },
     Setting { key: "tip_max", default: Some("USD:50000,INR:2500000"), secret: false, help: "Largest tip per currency, in minor units (`USD:50000` is $500.00); every currency of TIP_MIN needs one" },
     Setting { key: "payout_minimum", default: Some("1000"), secret: false, help: "Smallest payout a creator may request, in minor units of its currency (1000: 10.00 USD, 10.00 INR)" },
+    Setting { key: "dmca_restore_days", default: Some("14"), secret: false, help: "Days after an uploader's counter-notice before a video disabled by a copyright notice is restored, unless the operator records court action; the same number of days without a counter-notice upholds the takedown (a strike); 1 to 90" },
     Setting { key: "stripe_connect_webhook_secret", default: None, secret: true, help: "Signing secret (`whsec_…`) of the Stripe Connect webhook endpoint /api/payments/stripe/connect/webhook (account.updated for creators' connected accounts); unset: onboarding state is read from Stripe when the creator returns" },
 ];
 
@@ -267,6 +268,8 @@ pub struct Config {
     pub recording_finish_delay_ms: u64,
     /// Seconds between the pictures made of each live stream.
     pub live_thumbnail_secs: u64,
+    /// Days between a counter-notice and the restore of a video disabled by a copyright notice.
+    pub dmca_restore_days: i64,
     /// Notifications: delivery, retries, Web Push.
     pub notify: NotifySettings,
     /// The smallest and largest tip per currency.
@@ -1216,6 +1219,14 @@ impl Layered {
             60u64,
         )
         .clamp(5, 3_600);
+        let dmca_restore_days = parse(
+            &self,
+            "dmca_restore_days",
+            &mut problems,
+            "a whole number of days",
+            14i64,
+        )
+        .clamp(1, 90);
         let rtmp_max_connections_per_ip = parse(
             &self,
             "rtmp_max_connections_per_ip",
@@ -1405,6 +1416,7 @@ impl Layered {
             job_lease_ms,
             recording_finish_delay_ms,
             live_thumbnail_secs,
+            dmca_restore_days,
             notify,
             tips,
             origins,

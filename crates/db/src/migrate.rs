@@ -159,6 +159,11 @@ pub const SQLITE: &[Migration] = &[
         name: "payouts",
         sql: include_str!("../migrations/sqlite/0026_payouts.sql"),
     },
+    Migration {
+        version: 29,
+        name: "dmca",
+        sql: include_str!("../migrations/sqlite/0029_dmca.sql"),
+    },
 ];
 
 /// Migrations for PostgreSQL.
@@ -292,6 +297,11 @@ pub const POSTGRES: &[Migration] = &[
         version: 26,
         name: "payouts",
         sql: include_str!("../migrations/postgres/0026_payouts.sql"),
+    },
+    Migration {
+        version: 29,
+        name: "dmca",
+        sql: include_str!("../migrations/postgres/0029_dmca.sql"),
     },
 ];
 

@@ -95,6 +95,8 @@ pub struct Inner {
     pub access: Arc<crate::service::access::Access>,
     /// Membership tiers, memberships and access levels.
     pub memberships: crate::service::memberships::Memberships,
+    /// Copyright notices (DMCA): takedowns, evidence holds, counter-notices, restores.
+    pub dmca: Arc<crate::service::dmca::Dmca>,
 }
 
 /// The video pipeline's parts a request handler or `/metrics` reaches.
@@ -221,7 +223,16 @@ pub fn compose(
         },
     );
     let memberships = crate::service::memberships::Memberships::new(db.clone(), clock.clone());
+    let dmca = Arc::new(crate::service::dmca::Dmca::new(
+        db.clone(),
+        storage.clone(),
+        clock.clone(),
+        mailer.clone(),
+        config.public_url.clone(),
+        config.dmca_restore_days,
+    ));
     Ok(AppState(Arc::new(Inner {
+        dmca,
         access,
         memberships,
         engagement,
