@@ -503,15 +503,26 @@ impl Db {
         })
     }
 
-    /// Records the strike a takedown gave; `false` if one was recorded already.
+    /// Claims the strike of a takedown for this caller (marks it 0, being given), so that two
+    /// nodes' sweeps never give two; `false` if it was claimed or given already.
+    pub async fn claim_dmca_strike(&self, id: i64, now: i64) -> Result<bool, DbError> {
+        let n = on_pool!(self, p => sqlx::query(
+            "UPDATE dmca_notices SET strike_id = 0, updated_at = $1 WHERE id = $2 AND strike_id IS NULL",
+        )
+        .bind(now).bind(id).execute(p).await?.rows_affected());
+        Ok(n > 0)
+    }
+
+    /// Records the strike a claimed takedown gave (`Some`), or releases the claim (`None`: the
+    /// strike could not be given, the next sweep tries again).
     pub async fn set_dmca_strike(
         &self,
         id: i64,
-        strike_id: i64,
+        strike_id: Option<i64>,
         now: i64,
     ) -> Result<bool, DbError> {
         let n = on_pool!(self, p => sqlx::query(
-            "UPDATE dmca_notices SET strike_id = $1, updated_at = $2 WHERE id = $3 AND strike_id IS NULL",
+            "UPDATE dmca_notices SET strike_id = $1, updated_at = $2 WHERE id = $3 AND strike_id = 0",
         )
         .bind(strike_id).bind(now).bind(id).execute(p).await?.rows_affected());
         Ok(n > 0)

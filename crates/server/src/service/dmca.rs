@@ -583,7 +583,14 @@ impl Dmca {
         let case = self.case(id).await?;
         let want = case.notice.token_hash.as_bytes();
         let got = token_hash(token);
-        if ring::constant_time::verify_slices_are_equal(want, got.as_bytes()).is_err() {
+        // Both are 64 hex digits: compared without an early exit.
+        let differ = want.len() != got.len()
+            || want
+                .iter()
+                .zip(got.as_bytes())
+                .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+                != 0;
+        if differ {
             return Err(DmcaError::NotFound);
         }
         Ok(case)
@@ -746,7 +753,7 @@ impl Dmca {
 
     /// Restores countered videos whose waiting period has passed, and lists the takedowns
     /// that stand and have given no strike yet (court action, or no counter-notice within the
-    /// waiting period): the caller issues their strikes ([`Dmca::strike_recorded`]).
+    /// waiting period), whose strikes [`Dmca::sweep`] gives.
     pub async fn sweep_restores(&self) -> Result<(u64, Vec<NoticeRecord>), DmcaError> {
         let now = self.clock.now_ms();
         let mut restored = 0;
@@ -785,17 +792,6 @@ impl Dmca {
             .await?;
         Ok((restored, due))
     }
-
-    /// Records the strike a takedown gave.
-    pub async fn strike_recorded(&self, id: i64, strike_id: i64) -> Result<bool, DmcaError> {
-        Ok(self
-            .db
-            .set_dmca_strike(id, strike_id, self.clock.now_ms())
-            .await?)
-    }
-}
-
-impl Dmca {
     /// One sweep: restores countered videos whose waiting period passed and gives the strikes
     /// of takedowns that stand.
     pub async fn sweep(&self) -> Result<Swept, DmcaError> {
@@ -825,7 +821,11 @@ pub fn spawn(dmca: Arc<Dmca>, mut shutdown: watch::Receiver<bool>) {
         loop {
             tokio::select! {
                 _ = tokio::time::sleep(SWEEP_EVERY) => {}
-                _ = shutdown.changed() => {}
+                changed = shutdown.changed() => {
+                    if changed.is_err() {
+                        return;
+                    }
+                }
             }
             if *shutdown.borrow() {
                 return;

@@ -45,7 +45,7 @@ fn sha_hex(b: &[u8]) -> String {
 }
 
 /// A real clip: an MP4 and its HLS rendition (a playlist and its segments), made by ffmpeg.
-fn media(dir: &std::path::Path) -> Vec<(String, Bytes)> {
+pub(crate) fn media(dir: &std::path::Path) -> Vec<(String, Bytes)> {
     std::fs::create_dir_all(dir.join("hls")).expect("dir");
     let mp4 = dir.join("video.mp4");
     make_mp4(&mp4, 3, "300k");
@@ -85,7 +85,7 @@ fn media(dir: &std::path::Path) -> Vec<(String, Bytes)> {
 }
 
 /// A ready public video of `owner` with `objects` in storage.
-async fn video(app: &TestApp, owner: i64, objects: &[(String, Bytes)]) -> VideoRecord {
+pub(crate) async fn video(app: &TestApp, owner: i64, objects: &[(String, Bytes)]) -> VideoRecord {
     let st = state(app);
     let uuid = ferrocast_server::service::videos::new_video_id();
     let v = st
@@ -381,7 +381,7 @@ async fn notice_disables_and_evidence_survives(b: Backend) {
         .expect("list")
         .is_empty());
     ferrocast_db::on_pool!(&st.db, p => sqlx::query("DELETE FROM users WHERE id = $1")
-        .bind(owner).execute(p).await.expect("delete user"));
+        .bind(owner).execute(p).await.expect("delete user").rows_affected());
     assert!(st.db.user_by_id(owner).await.expect("q").is_none());
 
     // No deletion reaches the hold.
