@@ -1952,8 +1952,8 @@ async function dmca() {
   await anon.goto(`${P.url}/v/${P.videoId}`);
   await anon.getByTestId("video-legal").waitFor();
   out.dmca.legal = (await anon.getByTestId("video-legal").getByRole("heading").textContent()).trim();
-  out.dmca.mp4 = await anon.evaluate(async (id) => (await fetch(`/vod/${id}/video.mp4`)).status, P.videoId);
-  out.dmca.hls = await anon.evaluate(async (id) => (await fetch(`/vod/${id}/hls/index.m3u8`)).status, P.videoId);
+  out.dmca.mp4 = await anon.evaluate(async (id) => (await fetch(`/vod/${id}/video.mp4`, { cache: "no-store" })).status, P.videoId);
+  out.dmca.hls = await anon.evaluate(async (id) => (await fetch(`/vod/${id}/hls/index.m3u8`, { cache: "no-store" })).status, P.videoId);
   await shot(anon, "video-legal");
   step("unavailable");
 
@@ -1995,7 +1995,7 @@ async function dmca() {
   await anon.goto(`${P.url}/v/${P.videoId}`);
   await anon.getByTestId("video-page-title").waitFor();
   out.dmca.legalAfter = await anon.getByTestId("video-legal").count();
-  out.dmca.mp4After = await anon.evaluate(async (id) => (await fetch(`/vod/${id}/video.mp4`)).status, P.videoId);
+  out.dmca.mp4After = await anon.evaluate(async (id) => (await fetch(`/vod/${id}/video.mp4`, { cache: "no-store" })).status, P.videoId);
   step("plays");
 }
 
