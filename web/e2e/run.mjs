@@ -775,7 +775,7 @@ async function measure(where, name) {
   await where.waitForTimeout((P.warmup ?? 6) * 1000);
   const from = await where.evaluate(() => ((window.__clock.recording = true), Date.now()));
   await where
-    .waitForFunction((n) => window.__clock.samples.length >= n, samples, { timeout: 30000 + samples * 500, polling: 250 })
+    .waitForFunction((n) => window.__clock.samples.length >= n, samples, { timeout: 60000 + samples * 1000, polling: 250 })
     .catch(async (e) => {
       // Say what the player did meanwhile: frames read, misread, stalls, the last clock shown.
       const st = await where.evaluate(() => {
@@ -1917,6 +1917,70 @@ async function tipsScenario() {
   await Promise.all([creatorCtx.close(), obs.close(), viewerCtx.close()]);
 }
 
+// Trust and safety: a viewer reports a chat message from the watch page; a moderator finds it
+// in the queue with the chat around it and removes it; the message leaves the viewer's chat, the
+// viewer's bell says what was decided, and "My standing" shows the report's outcome.
+async function safety() {
+  const viewer = await login(await browser.newContext({ viewport: DESKTOP }), P.viewer);
+  viewer.on("pageerror", (e) => (out.pageErrors = [...(out.pageErrors ?? []), String(e)]));
+  await viewer.goto(P.url + "/watch/" + P.playbackId);
+  const bad = viewer.locator(".message", { hasText: P.message });
+  await bad.waitFor({ timeout: 15000 });
+  await bad.getByRole("button", { name: `Report the message from ${P.author}` }).click();
+  const dialog = viewer.getByTestId("report-dialog");
+  await dialog.waitFor();
+  await dialog.getByText("Spam or scam").click();
+  await dialog.getByLabel(/Anything the moderators should know/).fill("Posting the same scam link over and over.");
+  await viewer.waitForTimeout(200);
+  await viewer.screenshot({ path: `${P.shots}/report-dialog-desktop.png` });
+  await dialog.getByTestId("report-submit").click();
+  await dialog.getByTestId("report-sent").waitFor({ timeout: 10000 });
+  await dialog.getByRole("button", { name: "Done" }).click();
+  step("reported");
+
+  const mod = await login(await browser.newContext({ viewport: DESKTOP }), P.moderator);
+  mod.on("pageerror", (e) => (out.pageErrors = [...(out.pageErrors ?? []), String(e)]));
+  await mod.getByTestId("nav-moderation").click();
+  await mod.getByRole("heading", { name: "Moderation" }).waitFor();
+  const entry = mod.getByTestId("queue-entry").filter({ hasText: P.message });
+  await entry.waitFor({ timeout: 10000 });
+  out.reportedLine = (await entry.locator('[data-reported="true"]').textContent())?.trim();
+  out.contextLines = await entry.getByTestId("queue-context").locator("li").count();
+  await shot(mod, "moderation-queue");
+  await entry.getByLabel(/Note for the author/).fill("Spam links are not allowed in chat.");
+  await entry.getByTestId("decide-remove").click();
+  await entry.getByTestId("queue-decided").waitFor({ timeout: 10000 });
+  out.decided = (await entry.getByTestId("queue-decided").textContent())?.trim();
+  await mod.getByText("The queue is empty").waitFor({ timeout: 10000 });
+  step("removed");
+
+  // The message left the chat the viewer has open (pushed over Socket.IO).
+  await bad.waitFor({ state: "detached", timeout: 10000 });
+  step("gone from chat");
+  await viewer.getByTestId("bell-count").waitFor({ timeout: 15000 });
+  await viewer.getByTestId("bell").click();
+  const notice = viewer.getByTestId("notice").first();
+  await notice.waitFor();
+  out.notice = (await notice.textContent())?.trim();
+  await notice.click();
+  await viewer.waitForURL("**/standing");
+  const mine = viewer.getByTestId("my-report").first();
+  await mine.waitFor({ timeout: 10000 });
+  out.outcome = (await mine.getByTestId("report-outcome").textContent())?.trim();
+  out.badge = (await mine.locator(".safety-badge").textContent())?.trim();
+  await shot(viewer, "standing");
+  step("outcome seen");
+
+  // The author sees the decision on their standing page, with the appeal form.
+  const author = await login(await browser.newContext({ viewport: PHONE }), P.authorEmail);
+  await author.goto(P.url + "/standing");
+  await author.getByTestId("decision").first().waitFor({ timeout: 10000 });
+  await author.getByTestId("appeal-open").first().click();
+  await author.getByTestId("appeal-form").waitFor();
+  await shot(author, "standing-author");
+  step("author sees it");
+}
+
 // Copyright notices: a rights holder (no account) reports a video from its page and files the
 // notice on /dmca; the watch page then says the video is unavailable for legal reasons; the
 // uploader opens the case from their video's page and files a counter-notice; the operator
@@ -1999,7 +2063,7 @@ async function dmca() {
   step("plays");
 }
 
-const SCENARIOS = { tips: tipsScenario, billing, maintenance, oauth, "chat-oauth": chatOauth, seed: creatorEndsAndAdminChangesPlan, "every-page": everyPage, sharing, latency, studio, videos, "past-broadcasts": pastBroadcasts, browse, profile, search: searchAndSchedule, engage, notify, analytics, earnings, members, dmca };
+const SCENARIOS = { tips: tipsScenario, billing, maintenance, oauth, "chat-oauth": chatOauth, seed: creatorEndsAndAdminChangesPlan, "every-page": everyPage, sharing, latency, studio, videos, "past-broadcasts": pastBroadcasts, browse, profile, search: searchAndSchedule, engage, notify, analytics, earnings, members, safety, dmca };
 
 try {
   if (P.scenario) {

@@ -7,6 +7,7 @@ import { api, ApiError, session, type Schemas } from "./api";
 import { Avatar } from "./profile";
 import { Link } from "./router";
 import { Problem, useUser } from "./ui";
+import { ReportButton } from "./safety";
 import "./engage.css";
 
 type Comment = Schemas["CommentView"];
@@ -190,9 +191,6 @@ function CommentForm({ videoId, parentId, label, onPosted, onCancel, autoFocus }
 /** Report and Delete under a comment. */
 function CommentActions({ c, onDeleted, onReply }: { c: Comment | Reply; onDeleted: () => void; onReply?: () => void }) {
   const user = useUser();
-  const [reporting, setReporting] = useState(false);
-  const [reason, setReason] = useState("");
-  const [reported, setReported] = useState(false);
   const [error, setError] = useState<unknown>(null);
   const del = async () => {
     if (!confirm(c.mine ? "Delete your comment? Its replies go with it." : `Delete ${c.author.display_name}'s comment? Its replies go with it.`)) return;
@@ -201,16 +199,6 @@ function CommentActions({ c, onDeleted, onReply }: { c: Comment | Reply; onDelet
       onDeleted();
     } catch (e) {
       setError(e);
-    }
-  };
-  const report = async (e: FormEvent) => {
-    e.preventDefault();
-    try {
-      await api("POST", `/api/comments/${c.id}/report`, { reason } satisfies Schemas["NewReport"]);
-      setReported(true);
-      setReporting(false);
-    } catch (err) {
-      setError(err);
     }
   };
   if (!user) return null;
@@ -222,29 +210,13 @@ function CommentActions({ c, onDeleted, onReply }: { c: Comment | Reply; onDelet
             Reply
           </button>
         )}
-        {!c.mine && !reported && (
-          <button type="button" className="link small" onClick={() => setReporting((r) => !r)} aria-expanded={reporting} aria-label={`Report ${c.author.display_name}'s comment`}>
-            Report
-          </button>
-        )}
-        {reported && <span className="muted fine" role="status">Reported — thank you. The moderators will look at it.</span>}
+        {!c.mine && <ReportButton kind="comment" target={String(c.id)} label={`${c.author.display_name}'s comment`} compact testId="report-comment" />}
         {c.can_delete && (
           <button type="button" className="link small danger" onClick={del} aria-label={c.mine ? "Delete your comment" : `Delete ${c.author.display_name}'s comment`}>
             Delete
           </button>
         )}
       </div>
-      {reporting && (
-        <form className="report-form" onSubmit={report} aria-label="Report this comment">
-          <label>
-            What is wrong with it?
-            <input value={reason} onChange={(e) => setReason(e.target.value)} maxLength={500} placeholder="Spam, harassment, …" required />
-          </label>
-          <button type="submit" className="small danger-outline" disabled={!reason.trim()}>
-            Send report
-          </button>
-        </form>
-      )}
       <Problem error={error} />
     </>
   );

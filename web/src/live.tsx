@@ -5,6 +5,7 @@ import { useCallback, useEffect, useRef, useState, type FormEvent } from "react"
 import { io, type Socket } from "socket.io-client";
 import { api, session, type Schemas } from "./api";
 import { Problem } from "./ui";
+import { ReportButton } from "./safety";
 
 /** One Socket.IO connection for the page, authenticated when logged in. */
 export function useSocket(): Socket | null {
@@ -347,6 +348,7 @@ export function Chat({ socket, room, canModerate = false }: { socket: Socket | n
   }
 
   const loggedIn = !!session();
+  const me = session()?.user;
   return (
     <section className="chat" aria-label="Chat">
       <h2>Chat</h2>
@@ -361,6 +363,9 @@ export function Chat({ socket, room, canModerate = false }: { socket: Socket | n
               </span>
             ))}
             <strong>{m.author_name}</strong> <span className="text">{m.message_text}</span>
+            {loggedIn && m.message_type !== "system" && m.author_id !== me?.uuid && (
+              <ReportButton kind="chat_message" target={String(m.id)} label={`the message from ${m.author_name}`} compact testId="report-message" />
+            )}
             {canModerate && (
               <>
                 <button className="link small" onClick={() => remove(m.id)} aria-label={`Delete the message from ${m.author_name}`}>

@@ -39,6 +39,8 @@ const DmcaCase = lazy(() => import("./pages/Dmca").then((m) => ({ default: m.Dmc
 const DmcaCounter = lazy(() => import("./pages/Dmca").then((m) => ({ default: m.DmcaCounter })));
 const AdminDmca = lazy(() => import("./pages/Dmca").then((m) => ({ default: m.AdminDmca })));
 const AdminDmcaCase = lazy(() => import("./pages/Dmca").then((m) => ({ default: m.AdminDmcaCase })));
+const Standing = lazy(() => import("./pages/Standing"));
+const Moderation = lazy(() => import("./pages/Moderation"));
 
 type Site = Schemas["SiteSettings"];
 
@@ -98,6 +100,8 @@ function App() {
   else if (/^\/dmca\/counter\/\d+$/.test(path)) page = <DmcaCounter id={path.slice("/dmca/counter/".length)} />;
   else if (path === "/admin/dmca") page = <AdminDmca />;
   else if (/^\/admin\/dmca\/\d+$/.test(path)) page = <AdminDmcaCase id={path.slice("/admin/dmca/".length)} />;
+  else if (path === "/admin/reports") page = <Moderation />;
+  else if (path === "/standing") page = <Standing />;
   else if (path === "/dashboard/earnings") page = <Earnings />;
   else if (path.startsWith("/dashboard/earnings/statements/")) page = <Statement month={decodeURIComponent(path.slice("/dashboard/earnings/statements/".length))} />;
   else if (path.startsWith("/dashboard/purchases/receipts/")) page = <PurchaseReceipt id={decodeURIComponent(path.slice("/dashboard/purchases/receipts/".length))} />;

@@ -41,6 +41,9 @@ export function Frame({ children }: { children: ReactNode }) {
               <Link href="/settings" aria-current={here("/settings")}>Settings</Link>
               <Bell />
               {user.role === "admin" && <Link href="/admin" aria-current={here("/admin")}>Admin</Link>}
+              {(user.role === "moderator" || user.role === "admin") && (
+                <Link href="/admin/reports" aria-current={here("/admin/reports")} data-testid="nav-moderation">Moderation</Link>
+              )}
               <button
                 className="link"
                 onClick={async () => {

@@ -61,6 +61,35 @@ enum Command {
         #[command(subcommand)]
         command: LedgerCommand,
     },
+    /// The tamper-evident audit log (RFC 9162 Merkle tree, signed checkpoints).
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Replay the whole log: recompute every leaf from its row, check the hash chain and the
+    /// indexes, each personal datum against its commitment, each checkpoint's root and signature
+    /// and its consistency with the checkpoint before; exit non-zero naming the first bad entry.
+    Verify,
+    /// Sign a checkpoint of the log as it is now and print it (a C2SP signed note).
+    Checkpoint,
+    /// Write a self-verifying bundle (a tar archive): the entries in the range, their inclusion
+    /// proofs in the latest checkpoint, the signed checkpoint, the public key and verify.py.
+    Export {
+        /// The first entry: its index, or a time (`2026-05-01` or `2026-05-01T12:00:00Z`: the
+        /// first entry at or after it).
+        #[arg(long)]
+        from: String,
+        /// The last entry: its index (included), or a time (entries before it); default: the end.
+        #[arg(long)]
+        to: Option<String>,
+        /// The archive to write (`.tar`).
+        #[arg(long)]
+        out: PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -239,6 +268,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Ledger {
             command: LedgerCommand::Verify,
         } => return ledger_verify(&config).await,
+        Command::Audit { command } => return audit(&config, command).await,
         // Handled above, before an invalid configuration would stop us.
         Command::Doctor => {}
     }
@@ -268,6 +298,102 @@ async fn ledger_verify(config: &Config) -> anyhow::Result<ExitCode> {
         if report.problems.len() == 1 { "" } else { "s" }
     );
     Ok(ExitCode::FAILURE)
+}
+
+/// `ferrocast audit …`.
+async fn audit(config: &Config, command: AuditCommand) -> anyhow::Result<ExitCode> {
+    use ferrocast_domain::audit::parse_bound;
+    match command {
+        AuditCommand::Verify => {
+            let trusted = ferrocast_server::audit_signer(config, false)?.map(|s| s.public_key());
+            let db = ferrocast_server::open_database(config).await?;
+            let result = ferrocast_server::service::audit::verify(&db, trusted.as_ref()).await;
+            db.close().await;
+            match result {
+                Ok(r) => {
+                    println!(
+                        "audit log verified: {} entries, {} checkpoints, {} personal records checked",
+                        r.entries, r.checkpoints, r.personal
+                    );
+                    if trusted.is_none() && r.checkpoints > 0 {
+                        println!("note: no audit key here (FERROCAST_AUDIT_KEY or DATA_DIR/audit.key): signatures were checked against the keys stored with the checkpoints");
+                    }
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(f) => {
+                    match f.index {
+                        Some(i) => println!("FIRST BAD ENTRY: {i}"),
+                        None => println!("BAD CHECKPOINT"),
+                    }
+                    eprintln!("error: the audit log does not verify: {f}");
+                    Ok(ExitCode::FAILURE)
+                }
+            }
+        }
+        AuditCommand::Checkpoint => {
+            let (db, audit) = ferrocast_server::open_audit(config).await?;
+            let c = audit.checkpoint().await;
+            db.close().await;
+            let c = c.context("cannot write the checkpoint")?;
+            print!("{}", c.note);
+            Ok(ExitCode::SUCCESS)
+        }
+        AuditCommand::Export { from, to, out } => {
+            let from_b = parse_bound(&from).with_context(|| {
+                format!("--from {from:?}: expected an entry index or a time (2026-05-01, 2026-05-01T12:00:00Z)")
+            })?;
+            let to_b = match &to {
+                Some(t) => Some(parse_bound(t).with_context(|| {
+                    format!("--to {t:?}: expected an entry index or a time (2026-05-01, 2026-05-01T12:00:00Z)")
+                })?),
+                None => None,
+            };
+            let (db, audit) = ferrocast_server::open_audit(config).await?;
+            let result = async {
+                let (start, end) = audit.resolve_range(from_b, to_b).await?;
+                audit
+                    .record(ferrocast_server::service::audit::AuditEvent {
+                        action: "audit.exported",
+                        actor: ferrocast_server::service::audit::Actor::System,
+                        subject: None,
+                        details: serde_json::json!({"from": start, "to_exclusive": end}),
+                        personal: serde_json::Value::Null,
+                        personal_of: None,
+                    })
+                    .await?;
+                let files = audit.export(start, end).await?;
+                Ok::<_, ferrocast_server::service::audit::AuditError>((start, end, files))
+            }
+            .await;
+            db.close().await;
+            let (start, end, files) = result.context("cannot export the audit log")?;
+            let stem = out
+                .file_stem()
+                .and_then(|s| s.to_str())
+                .filter(|s| {
+                    !s.is_empty()
+                        && s.chars()
+                            .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+                })
+                .unwrap_or("audit-bundle")
+                .to_string();
+            let bytes = ferrocast_server::service::audit::tar(
+                &stem,
+                &files,
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_secs() as i64),
+            );
+            std::fs::write(&out, bytes)
+                .with_context(|| format!("cannot write {}", out.display()))?;
+            println!(
+                "wrote {} (entries {start} to {}): unpack it (tar xf) and run python3 {stem}/verify.py",
+                out.display(),
+                end - 1
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+    }
 }
 
 async fn ferrocast_db_connect(config: &Config) -> anyhow::Result<String> {

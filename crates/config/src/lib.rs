@@ -121,6 +121,8 @@ pub const SETTINGS: &[Setting] = &[
     Setting { key: "payout_minimum", default: Some("1000"), secret: false, help: "Smallest payout a creator may request, in minor units of its currency (1000: 10.00 USD, 10.00 INR)" },
     Setting { key: "dmca_restore_days", default: Some("14"), secret: false, help: "Days after an uploader's counter-notice before a video disabled by a copyright notice is restored, unless the operator records court action; the same number of days without a counter-notice upholds the takedown (a strike); 1 to 90" },
     Setting { key: "stripe_connect_webhook_secret", default: None, secret: true, help: "Signing secret (`whsec_…`) of the Stripe Connect webhook endpoint /api/payments/stripe/connect/webhook (account.updated for creators' connected accounts); unset: onboarding state is read from Stripe when the creator returns" },
+    Setting { key: "audit_key", default: None, secret: true, help: "Ed25519 key that signs the audit log's checkpoints, as its 32-byte seed in 64 hex characters; default: generated into DATA_DIR/audit.key on first run" },
+    Setting { key: "audit_checkpoint_minutes", default: Some("60"), secret: false, help: "Minutes between the audit log's signed checkpoints (one is written only when the log grew); 1 to 10080" },
 ];
 
 /// A value that must not be printed. `Debug` and `Display` show `[redacted]`.
@@ -270,6 +272,10 @@ pub struct Config {
     pub live_thumbnail_secs: u64,
     /// Days between a counter-notice and the restore of a video disabled by a copyright notice.
     pub dmca_restore_days: i64,
+    /// The audit log's signing key (a 64-hex-digit seed), or `None` for DATA_DIR/audit.key.
+    pub audit_key: Option<Secret<String>>,
+    /// Minutes between the audit log's checkpoints.
+    pub audit_checkpoint_minutes: u64,
     /// Notifications: delivery, retries, Web Push.
     pub notify: NotifySettings,
     /// The smallest and largest tip per currency.
@@ -462,6 +468,10 @@ impl Config {
     /// Path of the generated master key file.
     pub fn master_key_path(&self) -> PathBuf {
         self.data_dir.join("master.key")
+    }
+    /// Path of the generated audit signing key file.
+    pub fn audit_key_path(&self) -> PathBuf {
+        self.data_dir.join("audit.key")
     }
     /// Loads defaults → file → environment → flags and validates the result.
     pub fn load(sources: &Sources) -> Result<Config, ConfigError> {
@@ -1227,6 +1237,20 @@ impl Layered {
             14i64,
         )
         .clamp(1, 90);
+        let audit_key = self.get("audit_key").map(|k| {
+            if let Err(e) = validate_secret_key(k) {
+                problems.push(format!("{}: {e}", env_name("audit_key")));
+            }
+            Secret::new(k.to_string())
+        });
+        let audit_checkpoint_minutes = parse(
+            &self,
+            "audit_checkpoint_minutes",
+            &mut problems,
+            "a whole number of minutes",
+            60u64,
+        )
+        .clamp(1, 10_080);
         let rtmp_max_connections_per_ip = parse(
             &self,
             "rtmp_max_connections_per_ip",
@@ -1417,6 +1441,8 @@ impl Layered {
             recording_finish_delay_ms,
             live_thumbnail_secs,
             dmca_restore_days,
+            audit_key,
+            audit_checkpoint_minutes,
             notify,
             tips,
             origins,

@@ -432,8 +432,9 @@ impl Db {
     /// Stores a report; `false` if this reporter reported this subject already.
     pub async fn add_report(&self, r: &NewReport<'_>, now: i64) -> Result<bool, DbError> {
         let res = on_pool!(self, p => sqlx::query(
-            "INSERT INTO reports (reporter_id, kind, subject_id, reason, status, created_at) \
-             VALUES ($1, $2, $3, $4, 'open', $5)",
+            "INSERT INTO reports (reporter_id, kind, subject_id, reason, status, created_at, subject_user_id) \
+             VALUES ($1, $2, $3, $4, 'open', $5, \
+             CASE WHEN $2 = 'comment' THEN (SELECT c.user_id FROM video_comments c WHERE c.id = $3) END)",
         )
         .bind(r.reporter_id).bind(r.kind).bind(r.subject_id).bind(r.reason).bind(now)
         .execute(p).await.map(|r| r.rows_affected()).map_err(map_unique));

@@ -160,6 +160,14 @@ pub const SQLITE: &[Migration] = &[
         sql: include_str!("../migrations/sqlite/0026_payouts.sql"),
     },
     Migration {
+        version: 27,
+        name: "audit",
+        sql: include_str!("../migrations/shared/0027_audit.sql"),
+    },
+    Migration {
+        version: 28,
+        name: "safety",
+        sql: include_str!("../migrations/sqlite/0028_safety.sql"),
         version: 29,
         name: "dmca",
         sql: include_str!("../migrations/sqlite/0029_dmca.sql"),
@@ -299,6 +307,14 @@ pub const POSTGRES: &[Migration] = &[
         sql: include_str!("../migrations/postgres/0026_payouts.sql"),
     },
     Migration {
+        version: 27,
+        name: "audit",
+        sql: include_str!("../migrations/shared/0027_audit.sql"),
+    },
+    Migration {
+        version: 28,
+        name: "safety",
+        sql: include_str!("../migrations/postgres/0028_safety.sql"),
         version: 29,
         name: "dmca",
         sql: include_str!("../migrations/postgres/0029_dmca.sql"),

@@ -3,6 +3,7 @@
 #![deny(missing_docs)]
 
 pub mod account;
+pub mod audit;
 pub mod billing;
 pub mod chat;
 pub mod currency;
@@ -11,8 +12,10 @@ pub mod engagement;
 pub mod ledger;
 pub mod mail;
 pub mod media;
+pub mod merkle;
 pub mod plans;
 pub mod profile;
+pub mod safety;
 pub mod schedule;
 pub mod stream_info;
 pub mod text;

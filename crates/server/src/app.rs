@@ -10,7 +10,7 @@ use crate::routes::{
     notifications, overlay, payments, playback, profiles, purchases, schedule, search, shorts,
     sources, streams, subscriptions, tips, uploads, videos, vod, watch,
 };
-use crate::routes::{earnings, payouts};
+use crate::routes::{earnings, payouts, safety};
 use crate::state::AppState;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
 use axum::http::{header, HeaderName, HeaderValue, Method, StatusCode};
@@ -40,7 +40,7 @@ pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 #[openapi(
     info(title = "ferrocast API", description = "Live streaming and creator platform. Errors are `{\"error\",\"details\",\"code\"}`."),
     modifiers(&BearerAuth),
-    tags((name = "auth", description = "Accounts, sessions, two-factor, API keys"), (name = "sources", description = "Stream sources: stream keys and playback ids"), (name = "streams", description = "Live state, destinations' pushes, usage, events; administrators' view"), (name = "subscriptions", description = "Plans, subscription and limits"), (name = "chat", description = "Chat history; live chat is Socket.IO at /socket.io/"), (name = "playback", description = "Public playback by playback id: HLS and HTTP-FLV; videos' objects at /vod"), (name = "videos", description = "Recordings, uploads (tus 1.0 at /api/uploads) and their library"), (name = "profiles", description = "Profiles (handle, bio, links, avatar, banner) and public channels"), (name = "notifications", description = "In-app notifications, preferences, email unsubscribe, Web Push subscriptions"), (name = "operations", description = "Health and metrics"), (name = "purchases", description = "Viewers paying creators: tips, memberships and pay-per-view through the gateways"), (name = "tips", description = "Tips, funding goals and the OBS overlays"), (name = "memberships", description = "Membership tiers, memberships, and who may watch videos and streams"), (name = "dmca", description = "Copyright notices (DMCA): notices, counter-notices, cases and evidence"))
+    tags((name = "auth", description = "Accounts, sessions, two-factor, API keys"), (name = "sources", description = "Stream sources: stream keys and playback ids"), (name = "streams", description = "Live state, destinations' pushes, usage, events; administrators' view"), (name = "subscriptions", description = "Plans, subscription and limits"), (name = "chat", description = "Chat history; live chat is Socket.IO at /socket.io/"), (name = "playback", description = "Public playback by playback id: HLS and HTTP-FLV; videos' objects at /vod"), (name = "videos", description = "Recordings, uploads (tus 1.0 at /api/uploads) and their library"), (name = "profiles", description = "Profiles (handle, bio, links, avatar, banner) and public channels"), (name = "notifications", description = "In-app notifications, preferences, email unsubscribe, Web Push subscriptions"), (name = "operations", description = "Health and metrics"), (name = "purchases", description = "Viewers paying creators: tips, memberships and pay-per-view through the gateways"), (name = "tips", description = "Tips, funding goals and the OBS overlays"), (name = "memberships", description = "Membership tiers, memberships, and who may watch videos and streams"), (name = "audit", description = "The tamper-evident audit log: entries, signed checkpoints, inclusion and consistency proofs"), (name = "safety", description = "Reports, the moderation queue, strikes and appeals"), (name = "dmca", description = "Copyright notices (DMCA): notices, counter-notices, cases and evidence"))
 )]
 struct ApiDoc;
 
@@ -252,6 +252,26 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .routes(declare(Key(Admin), routes!(admin::change_role)))
         .routes(declare(Key(Admin), routes!(admin::suspend_user)))
         .routes(declare(Key(Admin), routes!(admin::reactivate_user)))
+        // The audit log (issue 21): entries, checkpoints, proofs; its public key for anyone.
+        .routes(declare(Key(Admin), routes!(crate::routes::audit::entries)))
+        .routes(declare(Key(Admin), routes!(crate::routes::audit::entry)))
+        .routes(declare(
+            Key(Admin),
+            routes!(
+                crate::routes::audit::checkpoints,
+                crate::routes::audit::create_checkpoint
+            ),
+        ))
+        .routes(declare(Key(Admin), routes!(crate::routes::audit::status)))
+        .routes(declare(
+            Key(Admin),
+            routes!(crate::routes::audit::inclusion),
+        ))
+        .routes(declare(
+            Key(Admin),
+            routes!(crate::routes::audit::consistency),
+        ))
+        .routes(declare(Public, routes!(crate::routes::audit::public_key)))
         .routes(declare(
             Key(SourcesWrite),
             routes!(connectors::twitch_connect),
@@ -432,6 +452,15 @@ pub fn api_router() -> OpenApiRouter<AppState> {
             routes!(memberships::set_source_access),
         ))
         .routes(declare(Public, routes!(memberships::live_access)))
+        // Reports, the moderation queue, strikes and appeals (issue 21).
+        .routes(declare(Session, routes!(safety::create_report)))
+        .routes(declare(Session, routes!(safety::my_standing)))
+        .routes(declare(Session, routes!(safety::create_appeal)))
+        .routes(declare(Session, routes!(safety::queue)))
+        .routes(declare(Session, routes!(safety::queue_entry)))
+        .routes(declare(Session, routes!(safety::decide)))
+        .routes(declare(Session, routes!(safety::appeals)))
+        .routes(declare(Session, routes!(safety::decide_appeal)))
         // Copyright notices (DMCA): anyone may file one (rate-limited per address in the
         // service) and follow it with its case token.
         .routes(declare(Public, routes!(dmca::file_notice)))

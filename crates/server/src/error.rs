@@ -444,6 +444,22 @@ impl From<crate::service::profiles::ProfileError> for ApiError {
     }
 }
 
+impl From<crate::service::audit::AuditError> for ApiError {
+    fn from(e: crate::service::audit::AuditError) -> Self {
+        use crate::service::audit::AuditError;
+        match e {
+            AuditError::Invalid(details) => ApiError::validation(details),
+            AuditError::NotFound(details) => ApiError::new(
+                axum::http::StatusCode::NOT_FOUND,
+                codes::NOT_FOUND,
+                "Audit entry not found",
+                details,
+            ),
+            AuditError::Db(e) => ApiError::internal(e),
+        }
+    }
+}
+
 impl From<ferrocast_db::DbError> for ApiError {
     fn from(e: ferrocast_db::DbError) -> Self {
         ApiError::internal(e)
@@ -532,4 +548,30 @@ pub fn channel_not_found() -> ApiError {
         "This channel does not exist",
         "No channel has this handle: check the spelling, or ask its creator for the link.",
     )
+}
+
+impl From<crate::service::safety::SafetyError> for ApiError {
+    fn from(e: crate::service::safety::SafetyError) -> Self {
+        use crate::service::safety::SafetyError;
+        match e {
+            SafetyError::Db(e) => ApiError::internal(e),
+            SafetyError::Invalid(details) => ApiError::validation(details),
+            SafetyError::NotFound(what) => ApiError::new(
+                StatusCode::NOT_FOUND,
+                codes::NOT_FOUND,
+                format!("This {what} does not exist"),
+                format!("No {what} with that id exists, or you may not see it; check the link."),
+            ),
+            SafetyError::Forbidden(details) => ApiError::forbidden(details),
+            SafetyError::Conflict(details) => {
+                ApiError::conflict("ALREADY_DONE", "This was done already", details)
+            }
+            SafetyError::TooFast(details, secs) => {
+                let mut e = ApiError::rate_limited(secs);
+                e.body.details = details;
+                e
+            }
+            SafetyError::Admin(e) => ApiError::from(e),
+        }
+    }
 }

@@ -121,6 +121,66 @@ pub fn read_key_file(path: &Path) -> anyhow::Result<Option<[u8; 32]>> {
     }
 }
 
+/// The audit log's signing key: `FERROCAST_AUDIT_KEY`, else `DATA_DIR/audit.key`, else (with
+/// `create`) a new random key written there (mode 0600, never overwriting an existing file).
+/// `None` when there is none and `create` is false.
+pub fn audit_signer(
+    config: &Config,
+    create: bool,
+) -> anyhow::Result<Option<service::audit::AuditSigner>> {
+    if let Some(k) = &config.audit_key {
+        let seed = ferrocast_config::validate_secret_key(k.expose())
+            .map_err(|e| anyhow::anyhow!("FERROCAST_AUDIT_KEY {e}"))?;
+        return Ok(Some(service::audit::AuditSigner::from_seed(&seed)));
+    }
+    let path = config.audit_key_path();
+    let read = |path: &Path| -> anyhow::Result<Option<[u8; 32]>> {
+        match std::fs::read_to_string(path) {
+            Ok(text) => ferrocast_config::validate_secret_key(text.trim())
+                .map(Some)
+                .map_err(|e| anyhow::anyhow!("the audit key file {} {e}", path.display())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => {
+                Err(e).with_context(|| format!("cannot read the audit key file {}", path.display()))
+            }
+        }
+    };
+    if let Some(seed) = read(&path)? {
+        return Ok(Some(service::audit::AuditSigner::from_seed(&seed)));
+    }
+    if !create {
+        return Ok(None);
+    }
+    std::fs::create_dir_all(&config.data_dir).with_context(|| {
+        format!(
+            "cannot create the data directory {}",
+            config.data_dir.display()
+        )
+    })?;
+    let mut seed = [0u8; 32];
+    rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut seed);
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+    match opts.open(&path) {
+        Ok(mut f) => {
+            use std::io::Write;
+            f.write_all(format!("{}\n", data_encoding::HEXLOWER.encode(&seed)).as_bytes())
+                .and_then(|_| f.sync_all())
+                .with_context(|| format!("cannot write {}", path.display()))?;
+            tracing::warn!(path = %path.display(), "generated a new audit signing key; back it up beside the master key");
+            Ok(Some(service::audit::AuditSigner::from_seed(&seed)))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            let seed = read(&path)?
+                .ok_or_else(|| anyhow::anyhow!("{} vanished while starting", path.display()))?;
+            Ok(Some(service::audit::AuditSigner::from_seed(&seed)))
+        }
+        Err(e) => Err(e).with_context(|| format!("cannot create {}", path.display())),
+    }
+}
+
 /// The configured mailer.
 pub fn mailer(config: &Config) -> anyhow::Result<Arc<dyn Mailer>> {
     Ok(match &config.smtp_url {
@@ -147,6 +207,23 @@ pub async fn open_database(config: &Config) -> anyhow::Result<Db> {
         );
     }
     Ok(db)
+}
+
+/// The audit log for the command line (`ferrocast audit checkpoint|export`): the database and
+/// the service with this node's key (created if there is none yet). The origin is the public
+/// URL's, as the running node's.
+pub async fn open_audit(config: &Config) -> anyhow::Result<(Db, service::audit::Audit)> {
+    private_data_dir(config)?;
+    let signer =
+        audit_signer(config, true)?.context("the audit key was neither configured nor created")?;
+    let db = open_database(config).await?;
+    let audit = service::audit::Audit::new(
+        db.clone(),
+        service::clock::system(),
+        signer,
+        service::audit::origin_for(&config.public_url),
+    );
+    Ok((db, audit))
 }
 
 /// Loads a plans file into storage (see README, "Plans").
@@ -289,6 +366,8 @@ pub async fn start(mut config: Config) -> anyhow::Result<Running> {
         }
         KeySource::Configured => tracing::info!("master key from configuration"),
     }
+    let audit_signer =
+        audit_signer(&config, true)?.context("the audit key was neither configured nor created")?;
     let db = open_database(&config).await?;
     let mailer = mailer(&config)?;
     tracing::info!(mailer = %mailer.describe(), backend = db.backend(), data_dir = %config.data_dir.display(), "storage ready");
@@ -381,8 +460,14 @@ pub async fn start(mut config: Config) -> anyhow::Result<Running> {
         storage.clone(),
         pipeline.clone(),
         access,
+        audit_signer,
     )
     .context("starting the password hashing threads")?;
+    service::audit::spawn_checkpoints(
+        state.audit.clone(),
+        std::time::Duration::from_secs(state.config.audit_checkpoint_minutes * 60),
+        rx.clone(),
+    );
     service::jobs::spawn(
         Arc::new(service::processing::Media::new(
             state.db.clone(),

@@ -3,6 +3,7 @@
 
 pub mod admin;
 pub mod analytics;
+pub mod audit;
 pub mod auth;
 pub mod browse;
 pub mod chat;
@@ -21,6 +22,7 @@ pub mod payouts;
 pub mod playback;
 pub mod profiles;
 pub mod purchases;
+pub mod safety;
 pub mod schedule;
 pub mod search;
 pub mod shorts;

@@ -95,6 +95,10 @@ pub struct Inner {
     pub access: Arc<crate::service::access::Access>,
     /// Membership tiers, memberships and access levels.
     pub memberships: crate::service::memberships::Memberships,
+    /// The tamper-evident audit log.
+    pub audit: Arc<crate::service::audit::Audit>,
+    /// Reports, the moderation queue, strikes and appeals.
+    pub safety: Arc<crate::service::safety::Safety>,
     /// Copyright notices (DMCA): takedowns, evidence holds, counter-notices, restores.
     pub dmca: Arc<crate::service::dmca::Dmca>,
 }
@@ -131,6 +135,7 @@ pub fn compose(
     storage: ferrocast_storage::Storage,
     pipeline: Pipeline,
     access: Arc<crate::service::access::Access>,
+    audit_signer: crate::service::audit::AuditSigner,
 ) -> std::io::Result<AppState> {
     let http = reqwest::Client::builder()
         .connect_timeout(Duration::from_secs(10))
@@ -223,6 +228,21 @@ pub fn compose(
         },
     );
     let memberships = crate::service::memberships::Memberships::new(db.clone(), clock.clone());
+    let audit = Arc::new(crate::service::audit::Audit::new(
+        db.clone(),
+        clock.clone(),
+        audit_signer,
+        crate::service::audit::origin_for(&config.public_url),
+    ));
+    let safety = Arc::new(crate::service::safety::Safety::new(
+        db.clone(),
+        clock.clone(),
+        streams.clone(),
+        notify.clone(),
+        fanout.clone(),
+        videos.clone(),
+        audit.clone(),
+    ));
     let dmca = Arc::new(crate::service::dmca::Dmca::new(
         db.clone(),
         storage.clone(),
@@ -230,11 +250,15 @@ pub fn compose(
         mailer.clone(),
         config.public_url.clone(),
         config.dmca_restore_days,
+        audit.clone(),
+        safety.clone(),
     ));
     Ok(AppState(Arc::new(Inner {
+        audit,
         dmca,
         access,
         memberships,
+        safety,
         engagement,
         notify,
         identity,

@@ -11,6 +11,7 @@ import { Avatar } from "../profile";
 import { ChannelSchedule } from "../schedule";
 import { ChannelGoals, TipButton } from "../tips";
 import { JoinButton, LockedPlayer } from "../memberships";
+import { ReportButton } from "../safety";
 
 type ChannelView = Schemas["ChannelView"];
 
@@ -124,6 +125,7 @@ function ChannelPage({ channel }: { channel: ChannelView }) {
           <TipButton handle={channel.handle} name={channel.display_name} />
           <JoinButton handle={channel.handle} />
           <FollowButton channel={channel} onChange={setFollowers} />
+          {channel.handle !== session()?.user?.handle && <ReportButton kind="channel" target={channel.handle} label={channel.display_name} testId="report-channel" />}
         </div>
       </header>
 

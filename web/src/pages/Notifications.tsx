@@ -11,7 +11,7 @@ type Prefs = Schemas["Preferences"];
 type KindPref = Schemas["KindPreference"];
 type ChannelPref = Schemas["ChannelPreference"];
 
-const KIND_NAME: Record<string, string> = { live: "Go-live", video: "New videos", follower: "New followers", reply: "Replies" };
+const KIND_NAME: Record<string, string> = { live: "Go-live", video: "New videos", follower: "New followers", reply: "Replies", moderation: "Reports, strikes and appeals" };
 
 function PushCard() {
   const [state, setState] = useState<"unknown" | "on" | "off" | "unsupported">("unknown");

@@ -79,6 +79,11 @@ export default function Settings() {
         <p className="muted">Go-live alerts, new videos, followers and replies: in the app, by email (at once or a daily digest) and by push.</p>
         <p><Link href="/settings/notifications" className="button ghost">Choose notifications</Link></p>
       </section>
+      <section className="card" aria-labelledby="standing-title">
+        <h2 id="standing-title">Reports, strikes and appeals</h2>
+        <p className="muted">Your account's standing, any strikes and when they expire, decisions on your content, your appeals, and what became of your reports.</p>
+        <p><Link href="/standing" className="button ghost" data-testid="settings-standing">My standing</Link></p>
+      </section>
       <Billing />
       <SignInMethods />
       <Password />

@@ -2,7 +2,8 @@
 // date, description and tags, the MP4 download and the link to share. A video that is not
 // there, or is private to someone else, is one answer: it does not exist for this visitor.
 import { useEffect, useState } from "react";
-import { api, ApiError } from "../api";
+import { api, ApiError, session } from "../api";
+import { ReportButton } from "../safety";
 import { Comments, count, LikeButton } from "../engage";
 import { CreatorLink } from "../profile";
 import { CopyField } from "../share";
@@ -125,6 +126,7 @@ function VideoPage({ video }: { video: VideoView }) {
         <div className="vod-stats">
           <span className="muted" data-testid="view-count">{count(views, "view", "views")}</span>
           <LikeButton videoId={video.id} likes={video.likes ?? 0} liked={video.liked ?? false} />
+          {video.creator?.handle !== session()?.user?.handle && <ReportButton kind="video" target={video.id} label={`“${video.title}”`} testId="report-video" />}
           <a href="#comments-title" className="muted fine">{count(comments, "comment", "comments")}</a>
         </div>
         <div className="vod-description card">

@@ -1,5 +1,6 @@
 import { useEffect, useState } from "react";
-import { api, ApiError, type Schemas } from "../api";
+import { api, ApiError, session, type Schemas } from "../api";
+import { ReportButton } from "../safety";
 import { Chat, Player, useSocket, useStage, useStreamRoom } from "../live";
 import { CreatorLink } from "../profile";
 import { SharePanel } from "../share";
@@ -81,6 +82,7 @@ function Stream({ playbackId, info: first }: { playbackId: string; info: Schemas
         <p data-testid="watch-creator">
           <CreatorLink handle={info.creator_handle} name={info.creator} avatarUrl={info.creator_avatar_url} testId="watch-creator-link" />
           <JoinButton handle={info.creator_handle} compact />
+          {info.creator_handle !== session()?.user?.handle && <ReportButton kind="live_stream" target={playbackId} label={`“${info.title}”`} testId="report-stream" />}
         </p>
         {(info.category_name || info.tags.length > 0) && (
           <div className="watch-info">

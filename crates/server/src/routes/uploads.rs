@@ -104,6 +104,12 @@ pub fn upload_error(e: UploadsError) -> ApiError {
             "The upload request was interrupted",
             format!("{why}; what arrived before was kept: send a HEAD request and continue."),
         ),
+        UploadsError::Restricted(why) => ApiError::new(
+            StatusCode::FORBIDDEN,
+            "ACCOUNT_RESTRICTED",
+            "Uploads are refused to this account",
+            crate::service::safety::sentence(&why),
+        ),
         UploadsError::Videos(e) => ApiError::from(e),
         UploadsError::Db(e) => ApiError::internal(e),
         UploadsError::Storage(e) => ApiError::internal(e),

@@ -18,7 +18,9 @@
 //! gives none.
 
 use crate::ratelimit::RateLimiter;
+use crate::service::audit::{Actor, Audit, AuditEvent};
 use crate::service::clock::SharedClock;
+use crate::service::safety::Safety;
 use crate::service::videos::{is_video_id, prefix};
 use ferrocast_db::dmca::{CounterRecord, EvidenceRecord, NewCounter, NewNotice, NoticeRecord};
 use ferrocast_db::videos::VideoRecord;
@@ -368,10 +370,14 @@ pub struct Dmca {
     public_url: String,
     restore_days: i64,
     limiter: RateLimiter,
+    audit: Arc<Audit>,
+    safety: Arc<Safety>,
 }
 
 impl Dmca {
-    /// The service; `restore_days` is `FERROCAST_DMCA_RESTORE_DAYS`.
+    /// The service; `restore_days` is `FERROCAST_DMCA_RESTORE_DAYS`. Every step is recorded
+    /// in `audit`; strikes of the repeat-infringer policy go through `safety`.
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         db: Db,
         storage: Storage,
@@ -379,6 +385,8 @@ impl Dmca {
         mailer: Arc<dyn Mailer>,
         public_url: String,
         restore_days: i64,
+        audit: Arc<Audit>,
+        safety: Arc<Safety>,
     ) -> Self {
         Self {
             db,
@@ -388,6 +396,32 @@ impl Dmca {
             public_url: public_url.trim_end_matches('/').to_string(),
             restore_days: restore_days.max(1),
             limiter: RateLimiter::new(NOTICES_PER_HOUR, Duration::from_secs(3600)),
+            audit,
+            safety,
+        }
+    }
+
+    /// Records a step of a case in the audit log (a failure to record is logged; the step has
+    /// happened).
+    async fn record(
+        &self,
+        action: &str,
+        actor: Actor,
+        case: i64,
+        details: serde_json::Value,
+        personal: serde_json::Value,
+        personal_of: Option<i64>,
+    ) {
+        let e = AuditEvent {
+            action,
+            actor,
+            subject: Some(("dmca_case", case.to_string())),
+            details,
+            personal,
+            personal_of,
+        };
+        if let Err(err) = self.audit.record(e).await {
+            tracing::error!(case, action, error = %err, "a copyright case's step could not be recorded in the audit log");
         }
     }
 
@@ -454,8 +488,61 @@ impl Dmca {
             )
             .await?;
         tracing::info!(case = notice.id, video = %video.uuid, "copyright notice: video disabled");
-        if let Err(e) = self.preserve(&notice, &video).await {
-            tracing::error!(case = notice.id, video = %video.uuid, error = %e, "copyright notice: evidence could not all be preserved");
+        self.record(
+            "dmca.notice_received",
+            Actor::Anonymous,
+            notice.id,
+            serde_json::json!({
+                "video": video.uuid, "uploader_id": video.user_id, "urls": f.urls.len(),
+                "statements": ["good_faith", "accurate", "authorized"],
+            }),
+            serde_json::json!({
+                "complainant": {"name": f.name, "address": f.address, "phone": f.phone,
+                                "email": f.email, "signature": f.signature},
+                "work": f.work, "urls": f.urls, "client": client,
+            }),
+            None,
+        )
+        .await;
+        self.record(
+            "dmca.content_disabled",
+            Actor::System,
+            notice.id,
+            serde_json::json!({"video": video.uuid, "uploader_id": video.user_id}),
+            serde_json::Value::Null,
+            None,
+        )
+        .await;
+        match self.preserve(&notice, &video).await {
+            Ok(()) => {
+                let evidence = self.db.dmca_evidence(notice.id).await?;
+                self.record(
+                    "dmca.evidence_preserved",
+                    Actor::System,
+                    notice.id,
+                    serde_json::json!({
+                        "video": video.uuid,
+                        "items": evidence.iter().map(|e| serde_json::json!({
+                            "key": e.hold_key, "size_bytes": e.size_bytes, "sha256": e.sha256,
+                        })).collect::<Vec<_>>(),
+                    }),
+                    serde_json::Value::Null,
+                    None,
+                )
+                .await;
+            }
+            Err(e) => {
+                tracing::error!(case = notice.id, video = %video.uuid, error = %e, "copyright notice: evidence could not all be preserved");
+                self.record(
+                    "dmca.evidence_failed",
+                    Actor::System,
+                    notice.id,
+                    serde_json::json!({"video": video.uuid, "error": e.to_string()}),
+                    serde_json::Value::Null,
+                    None,
+                )
+                .await;
+            }
         }
         let case_url = format!("{}/dmca/case/{}?token={token}", self.public_url, notice.id);
         self.mail(
@@ -679,6 +766,21 @@ impl Dmca {
             ));
         }
         let n = &case.notice;
+        self.record(
+            "dmca.counter_notice",
+            Actor::User(user_id),
+            id,
+            serde_json::json!({
+                "video": n.video_uuid, "restore_after": ferrocast_domain::time::rfc3339_ms(restore_after),
+                "statements": ["mistake", "consent"],
+            }),
+            serde_json::json!({
+                "name": f.name, "address": f.address, "phone": f.phone, "email": f.email,
+                "material": f.material, "signature": f.signature,
+            }),
+            Some(user_id),
+        )
+        .await;
         self.mail(
             &n.complainant_email,
             format!("Counter-notice received: case {}", n.id),
@@ -772,6 +874,15 @@ impl Dmca {
             {
                 restored += 1;
                 tracing::info!(case = n.id, video = %n.video_uuid, "copyright notice: video restored after the waiting period");
+                self.record(
+                    "dmca.restored",
+                    Actor::System,
+                    n.id,
+                    serde_json::json!({"video": n.video_uuid, "from": "counter_noticed", "reason": "waiting_period_passed"}),
+                    serde_json::Value::Null,
+                    None,
+                )
+                .await;
                 let line = "The waiting period after the counter-notice passed with no notice of court action: the video is available again.";
                 self.mail(
                     &n.complainant_email,
@@ -801,8 +912,12 @@ impl Dmca {
             strikes: 0,
         };
         for n in due {
-            if self.strike(&n).await?.is_some() {
-                out.strikes += 1;
+            match self.strike(&n).await {
+                Ok(Some(_)) => out.strikes += 1,
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::warn!(case = n.id, error = %e, "a copyright strike could not be given; the next sweep tries again")
+                }
             }
         }
         Ok(out)
@@ -810,8 +925,57 @@ impl Dmca {
 
     /// Gives the uploader of a takedown that stands a strike (once per case); the strike's id.
     async fn strike(&self, n: &NoticeRecord) -> Result<Option<i64>, DmcaError> {
-        let _ = n;
-        Ok(None)
+        let Some(uploader) = n.uploader_id else {
+            return Ok(None);
+        };
+        if !self.db.claim_dmca_strike(n.id, self.clock.now_ms()).await? {
+            return Ok(None);
+        }
+        let why = if n.status == "court_action" {
+            "court action was recorded"
+        } else {
+            "it was not countered in time"
+        };
+        let reason = format!(
+            "Copyright takedown upheld (case {}): {why}. Video {}.",
+            n.id, n.video_uuid
+        );
+        let evidence = format!("dmca:{}", n.id);
+        match self
+            .safety
+            .issue_strike(uploader, &reason, Some(&evidence), Actor::System)
+            .await
+        {
+            Ok(out) => {
+                self.db
+                    .set_dmca_strike(n.id, Some(out.strike_id), self.clock.now_ms())
+                    .await?;
+                self.record(
+                    "dmca.strike",
+                    Actor::System,
+                    n.id,
+                    serde_json::json!({
+                        "user_id": uploader, "strike_id": out.strike_id, "active": out.active,
+                        "restricted": out.restricted, "why": n.status,
+                    }),
+                    serde_json::Value::Null,
+                    None,
+                )
+                .await;
+                Ok(Some(out.strike_id))
+            }
+            Err(e) => {
+                // The account is gone: no strike to give; the claim stays (strike 0), so the
+                // sweep does not try again.
+                if self.db.user_by_id(uploader).await?.is_none() {
+                    return Ok(None);
+                }
+                self.db
+                    .set_dmca_strike(n.id, None, self.clock.now_ms())
+                    .await?;
+                Err(DmcaError::Strike(e.to_string()))
+            }
+        }
     }
 }
 

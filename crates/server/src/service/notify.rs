@@ -63,11 +63,20 @@ pub enum Kind {
     Follower,
     /// Someone replied to the user's comment.
     Reply,
+    /// Trust and safety: a report's outcome, a removal, a warning, a strike, a restriction,
+    /// an appeal's decision.
+    Moderation,
 }
 
 impl Kind {
     /// Every kind, in the order settings show them.
-    pub const ALL: [Kind; 4] = [Kind::Live, Kind::Video, Kind::Follower, Kind::Reply];
+    pub const ALL: [Kind; 5] = [
+        Kind::Live,
+        Kind::Video,
+        Kind::Follower,
+        Kind::Reply,
+        Kind::Moderation,
+    ];
 
     /// As stored.
     pub fn as_str(self) -> &'static str {
@@ -76,6 +85,7 @@ impl Kind {
             Kind::Video => "video",
             Kind::Follower => "follower",
             Kind::Reply => "reply",
+            Kind::Moderation => "moderation",
         }
     }
 
@@ -91,6 +101,7 @@ impl Kind {
             Kind::Video => "a channel you follow publishes a video",
             Kind::Follower => "someone follows your channel",
             Kind::Reply => "someone replies to your comment",
+            Kind::Moderation => "moderators decide on your reports, content, strikes or appeals",
         }
     }
 
@@ -99,7 +110,7 @@ impl Kind {
         Preference {
             in_app: true,
             email: match self {
-                Kind::Live | Kind::Reply => EmailMode::Instant,
+                Kind::Live | Kind::Reply | Kind::Moderation => EmailMode::Instant,
                 Kind::Video | Kind::Follower => EmailMode::Daily,
             },
             push: true,
@@ -485,7 +496,7 @@ impl Notifier {
         let rows = self.db.notification_preferences(n.user_id).await?;
         let channel = match n.kind {
             Kind::Live | Kind::Video => n.actor_id,
-            Kind::Follower | Kind::Reply => None,
+            Kind::Follower | Kind::Reply | Kind::Moderation => None,
         };
         let pref = resolve(&rows, n.kind, channel);
         if !pref.any() {

@@ -111,6 +111,17 @@ impl PublishAuthorizer for SourceAuthorizer {
                             return Err(PublishDenied::Unavailable);
                         }
                     }
+                    // Three strikes in force: streaming is refused, with the reason.
+                    match super::safety::restriction(&self.db, source.user_id, self.clock.now_ms())
+                        .await
+                    {
+                        Ok(None) => {}
+                        Ok(Some(reason)) => return Err(PublishDenied::NotAllowed(reason)),
+                        Err(e) => {
+                            tracing::error!(error = %e, "publish authorisation: database error");
+                            return Err(PublishDenied::Unavailable);
+                        }
+                    }
                     match allowance(&self.db, source.user_id, self.clock.now_ms()).await {
                         Ok((plan, a)) if a.exhausted() => {
                             Err(PublishDenied::NotAllowed(exhausted_reason(&plan)))
@@ -444,6 +455,11 @@ impl Streams {
     pub fn stop_stream(&self, playback_id: &str, reason: &str) -> bool {
         self.set_stop_reason(playback_id, reason);
         self.engine.hub.stop(playback_id, reason)
+    }
+
+    /// Whether the stream with this playback id is live on this node.
+    pub fn is_live(&self, playback_id: &str) -> bool {
+        self.engine.hub.is_live(playback_id)
     }
 
     /// Stops every live stream of `user_id`'s sources on this node with a reason; how many
@@ -869,6 +885,12 @@ async fn monitor(
                 if owner.suspended_at.is_some() {
                     state.stop_stream(&session.playback_id, SUSPENDED_REASON);
                 }
+            }
+            // An account restricted by strikes (issued on another node): its streams end too.
+            if let Ok(Some(reason)) =
+                super::safety::restriction(&state.db, session.user_id, now).await
+            {
+                state.stop_stream(&session.playback_id, &reason);
             }
             match allowance(&state.db, session.user_id, now).await {
                 Ok((plan, a)) => {

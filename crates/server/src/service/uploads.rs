@@ -79,6 +79,9 @@ pub enum UploadsError {
     /// The body stopped arriving (dropped or timed out); what arrived before is kept.
     #[error("{0}")]
     Interrupted(String),
+    /// Strikes restrict the account: uploads are refused (HTTP 403; the reason says why).
+    #[error("{0}")]
+    Restricted(String),
 }
 
 /// Parses `Upload-Metadata` (`key base64,key base64,key`): the keys of [`METADATA_KEYS`] with
@@ -235,6 +238,11 @@ impl Uploads {
             return Err(UploadsError::Invalid(
                 "Upload-Length must be a non-negative integer".into(),
             ));
+        }
+        if let Some(reason) =
+            super::safety::restriction(&self.db, user_id, self.clock.now_ms()).await?
+        {
+            return Err(UploadsError::Restricted(reason));
         }
         let (plan, _) = self.db.user_plan(user_id).await?;
         let max = plan.spec.max_upload_bytes();

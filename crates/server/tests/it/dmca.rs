@@ -453,14 +453,16 @@ async fn counter_notice_restores_and_court_action_blocks(b: Backend) {
     let a = video(&app, owner, &objects).await;
     let bv = video(&app, owner, &objects).await;
     let c = video(&app, owner, &objects).await;
+    let d = video(&app, owner, &objects).await;
     let (case_a, token_a) = file(&app, &a.uuid).await;
     let (case_b, _) = file(&app, &bv.uuid).await;
     let (case_c, _) = file(&app, &c.uuid).await;
+    let (case_d, _) = file(&app, &d.uuid).await;
 
     // The uploader's cases, and the counter-notice (theirs only, complete, once).
     let (s, body) = status_of(app.url("/api/dmca/mine"), Some(&owner_token)).await;
     assert_eq!(s, 200, "{body}");
-    assert_eq!(body["cases"].as_array().expect("cases").len(), 3);
+    assert_eq!(body["cases"].as_array().expect("cases").len(), 4);
     assert_eq!(body["restore_days"], 14);
     let (s, body) = status_of(
         app.url(&format!("/api/dmca/cases/{case_a}")),
@@ -511,6 +513,9 @@ async fn counter_notice_restores_and_court_action_blocks(b: Backend) {
     .await;
     assert_eq!(s, 200, "{body}");
     assert_eq!(body["status"], "court_action");
+    let strike_b = body["strike_id"]
+        .as_i64()
+        .expect("court action gives a strike");
     let (s, _) = post(
         &app,
         &format!("/api/admin/dmca/{case_b}/decision"),
@@ -538,6 +543,8 @@ async fn counter_notice_restores_and_court_action_blocks(b: Backend) {
         st.mailer.clone(),
         st.config.public_url.clone(),
         14,
+        st.audit.clone(),
+        st.safety.clone(),
     );
     let swept = dmca.sweep().await.expect("sweep");
     assert_eq!(swept.restored, 0);
@@ -545,6 +552,9 @@ async fn counter_notice_restores_and_court_action_blocks(b: Backend) {
     clock.set(now + 14 * DAY_MS + MIN);
     let swept = dmca.sweep().await.expect("sweep");
     assert_eq!(swept.restored, 1, "a restored; b is in court");
+    assert_eq!(swept.strikes, 1, "d was not countered in time");
+    let again = dmca.sweep().await.expect("sweep");
+    assert_eq!((again.restored, again.strikes), (0, 0), "once");
     media_answers(&app, &a.uuid, &segment, 200).await;
     let (s, _) = status_of(app.url(&format!("/api/videos/{}", a.uuid)), None).await;
     assert_eq!(s, 200);
@@ -580,10 +590,44 @@ async fn counter_notice_restores_and_court_action_blocks(b: Backend) {
     assert_eq!(s, 200);
     media_answers(&app, &bv.uuid, &segment, 200).await;
 
+    // The repeat-infringer policy: strikes for b (court action) and d (not countered), none
+    // for a (countered and restored) or c (withdrawn), each naming its case.
+    let mut struck = Vec::new();
+    for case in [case_a, case_b, case_c, case_d] {
+        let (_, body) = status_of(app.url(&format!("/api/admin/dmca/{case}")), Some(&admin)).await;
+        if let Some(id) = body["strike_id"].as_i64() {
+            let evidence: Option<String> = ferrocast_db::on_pool!(&st.db, p => sqlx::query_scalar(
+                "SELECT evidence FROM strikes WHERE id = $1 AND user_id = $2",
+            )
+            .bind(id).bind(owner).fetch_one(p).await.expect("strike"));
+            assert_eq!(evidence, Some(format!("dmca:{case}")));
+            struck.push(case);
+        }
+    }
+    assert_eq!(struck, vec![case_b, case_d]);
+    assert!(strike_b > 0);
+    // Every step is in the audit log.
+    let actions: Vec<String> = ferrocast_db::on_pool!(&st.db, p => sqlx::query_scalar(
+        "SELECT action FROM audit_log WHERE action LIKE 'dmca.%' ORDER BY id",
+    )
+    .fetch_all(p).await.expect("audit"));
+    for want in [
+        "dmca.notice_received",
+        "dmca.content_disabled",
+        "dmca.evidence_preserved",
+        "dmca.counter_notice",
+        "dmca.court_action",
+        "dmca.strike",
+        "dmca.restored",
+        "dmca.withdrawn",
+    ] {
+        assert!(actions.iter().any(|a| a == want), "{want} in {actions:?}");
+    }
+
     // The operator's list.
     let (s, body) = status_of(app.url("/api/admin/dmca"), Some(&admin)).await;
     assert_eq!(s, 200, "{body}");
-    assert_eq!(body["total"], 3);
+    assert_eq!(body["total"], 4);
     let (s, body) = status_of(app.url("/api/admin/dmca?status=withdrawn"), Some(&admin)).await;
     assert_eq!(s, 200);
     assert_eq!(body["total"], 1);

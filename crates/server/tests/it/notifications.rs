@@ -517,7 +517,9 @@ async fn email_preferences_unsubscribe_and_digest(b: Backend) {
     .await;
     assert_eq!(s, 200, "{prefs}");
     let kinds = prefs["kinds"].as_array().expect("kinds");
-    assert_eq!(kinds.len(), 4);
+    assert_eq!(kinds.len(), 5);
+    assert_eq!(kinds[4]["kind"], "moderation");
+    assert_eq!(kinds[4]["email"], "instant");
     assert_eq!(kinds[0]["kind"], "live");
     assert_eq!(kinds[0]["email"], "instant");
     assert_eq!(kinds[2]["kind"], "follower");

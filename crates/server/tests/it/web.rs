@@ -971,8 +971,10 @@ async fn playback_latency_in_a_real_browser() {
             "samples": samples,
             "warmup": warmup,
             "gop": gop,
-            // Three players, each: warm-up, then a sample every 250 ms; twice that, spare.
-            "timeoutMs": 150_000 + 3 * (warmup * 1000 + samples * 250) * 2,
+            // Three players, each: warm-up, then samples (one every 250 ms) within the
+            // scenario's own limit (a minute, plus a second a sample, for a stalled player to
+            // recover on a busy machine).
+            "timeoutMs": 150_000 + 3 * (warmup * 1000 + 60_000 + samples * 1000),
         }),
     )
     .await;
@@ -2462,6 +2464,127 @@ async fn members_only_video_in_a_real_browser() {
     assert!(m["played"].as_f64().unwrap_or(0.0) > 1.0, "{report:#}");
     assert_eq!(m["badge"], "Fan+ members", "{report:#}");
     assert_shots(&shots, &["members-studio", "video-locked", "join-dialog"]);
+    app.finish().await;
+}
+
+/// Trust and safety in Chromium: a viewer reports a chat message from the watch page; a
+/// moderator finds it in the queue (with the chat around it) and removes it; the message leaves
+/// the viewer's chat, the viewer's bell tells the outcome and "My standing" shows it; the author
+/// sees the decision with the appeal form.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_report_decided_in_the_moderation_queue_in_a_real_browser() {
+    use ferrocast_domain::account::Role;
+    use ferrocast_server::service::chat::{Member, Post};
+    let browser = browser();
+    let app = TestApp::start(Backend::Sqlite)
+        .await
+        .expect("sqlite always runs");
+    let creator = support::creator_with_source(&app, "creator@example.com").await;
+    support::register_user(&app, "viewer@example.com", "Viewer").await;
+    support::register_user(&app, "troll@example.com", "Troll").await;
+    support::register_user(&app, "mod@example.com", "Mona").await;
+    let state = &app.running.as_ref().expect("running").state;
+    let db = &state.db;
+    let user = |email: &'static str| async move {
+        db.user_by_email(email).await.expect("query").expect("user")
+    };
+    let moderator = user("mod@example.com").await;
+    db.set_role(moderator.id, Role::Moderator.as_str(), 0)
+        .await
+        .expect("role");
+    let source = db
+        .source_by_playback_id(&creator.playback_id)
+        .await
+        .expect("query")
+        .expect("source");
+    let message = "cheap followers at spam.example/buy";
+    let mut bad = 0;
+    for (email, text) in [
+        ("creator@example.com", "Welcome everyone"),
+        ("viewer@example.com", "hi!"),
+        ("troll@example.com", message),
+        ("viewer@example.com", "please stop"),
+    ] {
+        let u = user(email).await;
+        let posted = state
+            .chat
+            .post(Post::Native {
+                source: &source,
+                member: Member {
+                    id: u.id,
+                    uuid: &u.uuid,
+                    name: &u.display_name,
+                    role: Role::Viewer,
+                },
+                text,
+            })
+            .await
+            .expect("posted");
+        if text == message {
+            bad = posted.id;
+        }
+    }
+    let shots = shots_dir();
+    let report = run(
+        &browser,
+        json!({
+            "url": app.url(""),
+            "shots": shots,
+            "scenario": "safety",
+            "timeoutMs": 120_000,
+            "viewer": "viewer@example.com",
+            "moderator": "mod@example.com",
+            "authorEmail": "troll@example.com",
+            "author": "Troll",
+            "playbackId": creator.playback_id,
+            "message": message,
+        }),
+    )
+    .await;
+    assert_eq!(
+        report["steps"],
+        json!([
+            "reported",
+            "removed",
+            "gone from chat",
+            "outcome seen",
+            "author sees it"
+        ]),
+        "{report:#}"
+    );
+    assert!(
+        report.get("pageErrors").is_none(),
+        "no script errors: {report:#}"
+    );
+    assert!(
+        report["reportedLine"]
+            .as_str()
+            .is_some_and(|l| l.contains("Troll") && l.contains(message)),
+        "the reported line is marked in its context: {report:#}"
+    );
+    assert_eq!(report["contextLines"], 4, "{report:#}");
+    assert!(
+        report["decided"]
+            .as_str()
+            .is_some_and(|d| d.starts_with("Removed")),
+        "{report:#}"
+    );
+    assert!(
+        report["notice"]
+            .as_str()
+            .is_some_and(|n| n.contains("Your report of a chat message was reviewed")),
+        "{report:#}"
+    );
+    assert_eq!(report["outcome"], "A moderator removed it.", "{report:#}");
+    assert_eq!(report["badge"], "Removed", "{report:#}");
+    let gone = db
+        .chat_message_by_id(bad)
+        .await
+        .expect("query")
+        .expect("message");
+    assert!(gone.deleted_at.is_some(), "the message was removed");
+    assert_shots(&shots, &["moderation-queue", "standing", "standing-author"]);
+    assert!(shots.join("report-dialog-desktop.png").exists());
     app.finish().await;
 }
 

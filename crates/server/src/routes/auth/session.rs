@@ -6,6 +6,7 @@ use crate::extract::{ApiJson, AuthUser, ClientIp};
 use crate::service::accounts::{
     IssuedTokens, TotpCheck, ACCESS_TTL_SECS, MAX_CODE_ATTEMPTS, PURPOSE_VERIFY,
 };
+use crate::service::audit::{Actor, AuditEvent};
 use crate::state::AppState;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
@@ -101,16 +102,42 @@ pub async fn login(
     }
     let stored = user.as_ref().and_then(|u| u.password_hash.clone());
     let ok = state.accounts.verify_password(req.password, stored).await?;
+    let email: String = req.email.chars().take(account::MAX_EMAIL_LEN).collect();
     let user = match (ok, user) {
         (true, Some(user)) => user,
         (false, Some(user)) => {
+            state
+                .audit
+                .note(
+                    AuditEvent::new("auth.login_failed", Actor::Anonymous)
+                        .subject("user", user.id)
+                        .details(serde_json::json!({"reason": "password"}))
+                        .personal(
+                            Some(user.id),
+                            serde_json::json!({"ip": ip.to_string(), "email": email}),
+                        ),
+                )
+                .await;
             state
                 .accounts
                 .guard_failed(&user, Guarded::Password)
                 .await?;
             return Err(ApiError::invalid_credentials());
         }
-        _ => return Err(ApiError::invalid_credentials()),
+        _ => {
+            state
+                .audit
+                .note(
+                    AuditEvent::new("auth.login_failed", Actor::Anonymous)
+                        .details(serde_json::json!({"reason": "unknown_account"}))
+                        .personal(
+                            None,
+                            serde_json::json!({"ip": ip.to_string(), "email": email}),
+                        ),
+                )
+                .await;
+            return Err(ApiError::invalid_credentials());
+        }
     };
     state
         .accounts
@@ -119,6 +146,15 @@ pub async fn login(
     let res = first_factor_passed(&state, &user, ip, &headers).await?;
     if !user.totp_enabled {
         tracing::info!(user_id = user.id, "login");
+        state
+            .audit
+            .note(
+                AuditEvent::new("auth.login", Actor::User(user.id))
+                    .subject("user", user.id)
+                    .details(serde_json::json!({"method": "password"}))
+                    .personal(Some(user.id), serde_json::json!({"ip": ip.to_string()})),
+            )
+            .await;
     }
     Ok(res)
 }
@@ -203,6 +239,15 @@ pub async fn login_2fa(
     };
     if !accepted {
         state
+            .audit
+            .note(
+                AuditEvent::new("auth.login_failed", Actor::Anonymous)
+                    .subject("user", user.id)
+                    .details(serde_json::json!({"reason": "second_factor"}))
+                    .personal(Some(user.id), serde_json::json!({"ip": ip.to_string()})),
+            )
+            .await;
+        state
             .accounts
             .guard_failed(&user, Guarded::SecondFactor)
             .await?;
@@ -220,6 +265,20 @@ pub async fn login_2fa(
         .start_session(&user, Some(ip.to_string()), user_agent(&headers))
         .await?;
     tracing::info!(user_id = user.id, "login with second factor");
+    let method = if req.code.is_some() {
+        "password+totp"
+    } else {
+        "password+recovery_code"
+    };
+    state
+        .audit
+        .note(
+            AuditEvent::new("auth.login", Actor::User(user.id))
+                .subject("user", user.id)
+                .details(serde_json::json!({"method": method}))
+                .personal(Some(user.id), serde_json::json!({"ip": ip.to_string()})),
+        )
+        .await;
     Ok(Json(auth_response(&user, tokens)))
 }
 
