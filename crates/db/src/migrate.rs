@@ -168,6 +168,8 @@ pub const SQLITE: &[Migration] = &[
         version: 28,
         name: "safety",
         sql: include_str!("../migrations/sqlite/0028_safety.sql"),
+    },
+    Migration {
         version: 29,
         name: "dmca",
         sql: include_str!("../migrations/sqlite/0029_dmca.sql"),
@@ -315,6 +317,8 @@ pub const POSTGRES: &[Migration] = &[
         version: 28,
         name: "safety",
         sql: include_str!("../migrations/postgres/0028_safety.sql"),
+    },
+    Migration {
         version: 29,
         name: "dmca",
         sql: include_str!("../migrations/postgres/0029_dmca.sql"),

@@ -824,6 +824,23 @@ impl Dmca {
             decision = decision.status(),
             "copyright case decided"
         );
+        self.record(
+            &format!("dmca.{}", decision.status()),
+            Actor::User(by),
+            id,
+            serde_json::json!({"video": case.notice.video_uuid, "from": case.notice.status}),
+            match &note {
+                Some(n) => serde_json::json!({"note": n}),
+                None => serde_json::Value::Null,
+            },
+            None,
+        )
+        .await;
+        if decision == Decision::CourtAction {
+            if let Some(n) = self.db.dmca_notice(id).await? {
+                self.strike(&n).await?;
+            }
+        }
         let n = &case.notice;
         let (subject, line) = match decision {
             Decision::CourtAction => (

@@ -533,6 +533,16 @@ async fn counter_notice_restores_and_court_action_blocks(b: Backend) {
     .await;
     assert_eq!(s, 422);
 
+    // The operator withdraws c: back at once, and no strike.
+    let (s, body) = post(
+        &app,
+        &format!("/api/admin/dmca/{case_c}/decision"),
+        &json!({"action": "withdraw", "note": "The complainant withdrew the notice."}),
+        Some(&admin),
+    )
+    .await;
+    assert_eq!(s, 200, "{body}");
+    media_answers(&app, &c.uuid, &segment, 200).await;
     // The sweep on a clock past the counter-notice: not before the waiting period ends.
     let now = ferrocast_db::now_ms();
     let clock = ManualClock::at(now + 13 * DAY_MS);
@@ -570,16 +580,7 @@ async fn counter_notice_restores_and_court_action_blocks(b: Backend) {
     assert_eq!(s, 200);
     assert_eq!(body["status"], "restored");
 
-    // The operator: c withdrawn (back at once), b restored when the court action ends.
-    let (s, body) = post(
-        &app,
-        &format!("/api/admin/dmca/{case_c}/decision"),
-        &json!({"action": "withdraw", "note": "The complainant withdrew the notice."}),
-        Some(&admin),
-    )
-    .await;
-    assert_eq!(s, 200, "{body}");
-    media_answers(&app, &c.uuid, &segment, 200).await;
+    // b is restored when the court action ends.
     let (s, _) = post(
         &app,
         &format!("/api/admin/dmca/{case_b}/decision"),
@@ -608,7 +609,7 @@ async fn counter_notice_restores_and_court_action_blocks(b: Backend) {
     assert!(strike_b > 0);
     // Every step is in the audit log.
     let actions: Vec<String> = ferrocast_db::on_pool!(&st.db, p => sqlx::query_scalar(
-        "SELECT action FROM audit_log WHERE action LIKE 'dmca.%' ORDER BY id",
+        "SELECT action FROM audit_log WHERE action LIKE 'dmca.%' ORDER BY idx",
     )
     .fetch_all(p).await.expect("audit"));
     for want in [
