@@ -2050,7 +2050,89 @@ async function auditLog() {
   step("an entry's inclusion proof checked in the browser");
 }
 
-const SCENARIOS = { audit: auditLog, tips: tipsScenario, billing, maintenance, oauth, "chat-oauth": chatOauth, seed: creatorEndsAndAdminChangesPlan, "every-page": everyPage, sharing, latency, studio, videos, "past-broadcasts": pastBroadcasts, browse, profile, search: searchAndSchedule, engage, notify, analytics, earnings, members, safety, "your-data": yourData };
+// Copyright notices: a rights holder (no account) reports a video from its page and files the
+// notice on /dmca; the watch page then says the video is unavailable for legal reasons; the
+// uploader opens the case from their video's page and files a counter-notice; the operator
+// sees the case with its evidence hashes and restores the video, which plays again.
+async function dmca() {
+  out.dmca = {};
+  const errors = (who) => (e) => (out.pageErrors = [...(out.pageErrors ?? []), `${who}: ${e}`]);
+  const anon = await (await browser.newContext({ viewport: DESKTOP })).newPage();
+  anon.on("pageerror", errors("complainant"));
+  await anon.goto(`${P.url}/v/${P.videoId}`);
+  await anon.getByTestId("video-page-title").waitFor();
+  await anon.getByTestId("report-copyright").click();
+  await anon.waitForURL("**/dmca?video=*");
+  const form = anon.getByTestId("dmca-form");
+  await form.waitFor();
+  out.dmca.prefilled = await anon.getByLabel("Address of the video here").inputValue();
+  await anon.getByLabel("Full legal name").fill("Rita Rights");
+  await anon.getByLabel("Postal address").fill("1 Copyright Way\nNashville, TN 37201");
+  await anon.getByLabel("Telephone").fill("+1 615 555 0100");
+  await anon.getByLabel("Email").fill("rita@labels.example");
+  await anon.getByLabel("The copyrighted work").fill("The sound recording \"Song of the Test\" (2026).");
+  for (const name of ["good_faith", "accurate", "authorized"]) await form.locator(`input[name=${name}]`).check();
+  await anon.getByLabel("Electronic signature (type your full name)").fill("Rita Rights");
+  await shot(anon, "dmca-form");
+  await anon.getByTestId("dmca-submit").click();
+  await anon.getByTestId("dmca-filed").waitFor();
+  await shot(anon, "dmca-filed");
+  await anon.getByTestId("dmca-case-link").click();
+  await anon.getByTestId("case-status").waitFor();
+  out.dmca.caseStatus = await anon.getByTestId("case-status").getAttribute("data-status");
+  await shot(anon, "dmca-case");
+  step("filed");
+  await anon.goto(`${P.url}/v/${P.videoId}`);
+  await anon.getByTestId("video-legal").waitFor();
+  out.dmca.legal = (await anon.getByTestId("video-legal").getByRole("heading").textContent()).trim();
+  out.dmca.mp4 = await anon.evaluate(async (id) => (await fetch(`/vod/${id}/video.mp4`, { cache: "no-store" })).status, P.videoId);
+  out.dmca.hls = await anon.evaluate(async (id) => (await fetch(`/vod/${id}/hls/index.m3u8`, { cache: "no-store" })).status, P.videoId);
+  await shot(anon, "video-legal");
+  step("unavailable");
+
+  const uploader = await login(await browser.newContext({ viewport: DESKTOP }), P.accounts.creator.email);
+  uploader.on("pageerror", errors("uploader"));
+  await uploader.goto(`${P.url}/v/${P.videoId}`);
+  await uploader.getByTestId("video-disabled").waitFor();
+  await uploader.getByTestId("video-counter-link").click();
+  const counter = uploader.getByTestId("counter-form");
+  await counter.waitFor();
+  await counter.getByLabel("Full legal name").fill("Uma Uploader");
+  await counter.getByLabel("Postal address").fill("2 Original St\nPortland, OR 97201");
+  await counter.getByLabel("Telephone").fill("503-555-0199");
+  await counter.getByLabel("Email").fill("uma@example.com");
+  for (const name of ["mistake", "consent"]) await counter.locator(`input[name=${name}]`).check();
+  await counter.getByLabel("Electronic signature (type your full name)").fill("Uma Uploader");
+  await shot(uploader, "dmca-counter");
+  await uploader.getByTestId("counter-submit").click();
+  await uploader.getByTestId("counter-filed").waitFor();
+  out.dmca.countered = await uploader.getByTestId("case-status").getAttribute("data-status");
+  step("countered");
+
+  const admin = await login(await browser.newContext({ viewport: DESKTOP }), P.accounts.admin.email);
+  admin.on("pageerror", errors("admin"));
+  admin.on("dialog", (d) => d.accept());
+  await admin.goto(`${P.url}/admin`);
+  await admin.getByTestId("dmca-link").click();
+  await admin.getByTestId("dmca-case-row").first().waitFor();
+  out.dmca.rows = await admin.getByTestId("dmca-case-row").count();
+  await shot(admin, "admin-dmca");
+  await admin.getByTestId("dmca-case-row").first().getByRole("link").click();
+  await admin.getByTestId("dmca-evidence").waitFor();
+  out.dmca.hashes = await admin.getByTestId("evidence-sha256").allTextContents();
+  await shot(admin, "admin-dmca-case");
+  await admin.getByTestId("dmca-restore").click();
+  await admin.getByTestId("dmca-done").waitFor();
+  out.dmca.after = await admin.getByTestId("case-status").getAttribute("data-status");
+  step("restored");
+  await anon.goto(`${P.url}/v/${P.videoId}`);
+  await anon.getByTestId("video-page-title").waitFor();
+  out.dmca.legalAfter = await anon.getByTestId("video-legal").count();
+  out.dmca.mp4After = await anon.evaluate(async (id) => (await fetch(`/vod/${id}/video.mp4`, { cache: "no-store" })).status, P.videoId);
+  step("plays");
+}
+
+const SCENARIOS = { audit: auditLog, tips: tipsScenario, billing, maintenance, oauth, "chat-oauth": chatOauth, seed: creatorEndsAndAdminChangesPlan, "every-page": everyPage, sharing, latency, studio, videos, "past-broadcasts": pastBroadcasts, browse, profile, search: searchAndSchedule, engage, notify, analytics, earnings, members, safety, "your-data": yourData, dmca };
 
 try {
   if (P.scenario) {

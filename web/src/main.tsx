@@ -35,6 +35,11 @@ const Statement = lazy(() => import("./pages/Earnings").then((m) => ({ default: 
 const PurchaseReceipt = lazy(() => import("./pages/Earnings").then((m) => ({ default: m.PurchaseReceipt })));
 const AdminRevenue = lazy(() => import("./pages/AdminRevenue"));
 const AdminAudit = lazy(() => import("./pages/AdminAudit"));
+const DmcaNotice = lazy(() => import("./pages/Dmca"));
+const DmcaCase = lazy(() => import("./pages/Dmca").then((m) => ({ default: m.DmcaCase })));
+const DmcaCounter = lazy(() => import("./pages/Dmca").then((m) => ({ default: m.DmcaCounter })));
+const AdminDmca = lazy(() => import("./pages/Dmca").then((m) => ({ default: m.AdminDmca })));
+const AdminDmcaCase = lazy(() => import("./pages/Dmca").then((m) => ({ default: m.AdminDmcaCase })));
 const Standing = lazy(() => import("./pages/Standing"));
 const Moderation = lazy(() => import("./pages/Moderation"));
 
@@ -92,6 +97,11 @@ function App() {
   else if (path === "/admin") page = <Admin />;
   else if (path === "/admin/revenue") page = <AdminRevenue />;
   else if (path === "/admin/audit") page = <AdminAudit />;
+  else if (path === "/dmca") page = <DmcaNotice />;
+  else if (/^\/dmca\/case\/\d+$/.test(path)) page = <DmcaCase id={path.slice("/dmca/case/".length)} />;
+  else if (/^\/dmca\/counter\/\d+$/.test(path)) page = <DmcaCounter id={path.slice("/dmca/counter/".length)} />;
+  else if (path === "/admin/dmca") page = <AdminDmca />;
+  else if (/^\/admin\/dmca\/\d+$/.test(path)) page = <AdminDmcaCase id={path.slice("/admin/dmca/".length)} />;
   else if (path === "/admin/reports") page = <Moderation />;
   else if (path === "/standing") page = <Standing />;
   else if (path === "/dashboard/earnings") page = <Earnings />;

@@ -120,6 +120,7 @@ pub const SETTINGS: &[Setting] = &[
     Setting { key: "tip_min", default: Some("USD:100,INR:5000"), secret: false, help: "Smallest tip per currency, in minor units (`USD:100` is $1.00); the currencies listed are those tips are taken in" },
     Setting { key: "tip_max", default: Some("USD:50000,INR:2500000"), secret: false, help: "Largest tip per currency, in minor units (`USD:50000` is $500.00); every currency of TIP_MIN needs one" },
     Setting { key: "payout_minimum", default: Some("1000"), secret: false, help: "Smallest payout a creator may request, in minor units of its currency (1000: 10.00 USD, 10.00 INR)" },
+    Setting { key: "dmca_restore_days", default: Some("14"), secret: false, help: "Days after an uploader's counter-notice before a video disabled by a copyright notice is restored, unless the operator records court action; the same number of days without a counter-notice upholds the takedown (a strike); 1 to 90" },
     Setting { key: "stripe_connect_webhook_secret", default: None, secret: true, help: "Signing secret (`whsec_…`) of the Stripe Connect webhook endpoint /api/payments/stripe/connect/webhook (account.updated for creators' connected accounts); unset: onboarding state is read from Stripe when the creator returns" },
     Setting { key: "audit_key", default: None, secret: true, help: "Ed25519 key that signs the audit log's checkpoints, as its 32-byte seed in 64 hex characters; default: generated into DATA_DIR/audit.key on first run" },
     Setting { key: "audit_checkpoint_minutes", default: Some("60"), secret: false, help: "Minutes between the audit log's signed checkpoints (one is written only when the log grew); 1 to 10080" },
@@ -272,6 +273,8 @@ pub struct Config {
     pub live_thumbnail_secs: u64,
     /// Days a data export can be downloaded before it is deleted.
     pub export_ttl_days: u64,
+    /// Days between a counter-notice and the restore of a video disabled by a copyright notice.
+    pub dmca_restore_days: i64,
     /// The audit log's signing key (a 64-hex-digit seed), or `None` for DATA_DIR/audit.key.
     pub audit_key: Option<Secret<String>>,
     /// Minutes between the audit log's checkpoints.
@@ -1237,6 +1240,14 @@ impl Layered {
             60u64,
         )
         .clamp(5, 3_600);
+        let dmca_restore_days = parse(
+            &self,
+            "dmca_restore_days",
+            &mut problems,
+            "a whole number of days",
+            14i64,
+        )
+        .clamp(1, 90);
         let audit_key = self.get("audit_key").map(|k| {
             if let Err(e) = validate_secret_key(k) {
                 problems.push(format!("{}: {e}", env_name("audit_key")));
@@ -1441,6 +1452,7 @@ impl Layered {
             recording_finish_delay_ms,
             live_thumbnail_secs,
             export_ttl_days,
+            dmca_restore_days,
             audit_key,
             audit_checkpoint_minutes,
             notify,

@@ -611,7 +611,7 @@ impl Db {
     /// Engagement with public, ready videos since `since` (ms), per video and hour.
     pub async fn hourly_engagement(&self, since: i64) -> Result<Vec<HourlyEngagement>, DbError> {
         const PUBLIC: &str =
-            "video_id IN (SELECT id FROM videos WHERE visibility = 'public' AND status = 'ready')";
+            "video_id IN (SELECT id FROM videos WHERE visibility = 'public' AND status = 'ready' AND disabled_at IS NULL)";
         let views = format!(
             "SELECT video_id, at / 3600000 AS h, COUNT(*) AS n, CAST(COALESCE(SUM(watched_ms), 0) AS BIGINT) AS w \
              FROM video_views WHERE at >= $1 AND {PUBLIC} GROUP BY video_id, at / 3600000"

@@ -19,6 +19,7 @@ pub mod billing;
 pub mod chat;
 pub mod connectors;
 pub mod destinations;
+pub mod dmca;
 pub mod engagement;
 pub mod follows;
 pub mod gateway_purchases;

@@ -170,6 +170,11 @@ pub const SQLITE: &[Migration] = &[
         sql: include_str!("../migrations/sqlite/0028_safety.sql"),
     },
     Migration {
+        version: 29,
+        name: "dmca",
+        sql: include_str!("../migrations/sqlite/0029_dmca.sql"),
+    },
+    Migration {
         version: 30,
         name: "privacy",
         sql: include_str!("../migrations/sqlite/0030_privacy.sql"),
@@ -317,6 +322,11 @@ pub const POSTGRES: &[Migration] = &[
         version: 28,
         name: "safety",
         sql: include_str!("../migrations/postgres/0028_safety.sql"),
+    },
+    Migration {
+        version: 29,
+        name: "dmca",
+        sql: include_str!("../migrations/postgres/0029_dmca.sql"),
     },
     Migration {
         version: 30,

@@ -510,7 +510,7 @@ impl Db {
             "SELECT {columns}, u.display_name AS owner_name, COALESCE(u.handle, '') AS owner_handle, \
              u.avatar_key AS owner_avatar_key"
         );
-        let public = "v.visibility = 'public' AND v.status = 'ready' AND u.suspended_at IS NULL";
+        let public = "v.visibility = 'public' AND v.status = 'ready' AND v.disabled_at IS NULL AND u.suspended_at IS NULL";
         macro_rules! hits {
             ($rows:expr) => {{
                 let mut out = Vec::with_capacity($rows.len());
@@ -587,7 +587,7 @@ impl Db {
         let sql = format!(
             "SELECT {columns}, u.display_name AS owner_name, COALESCE(u.handle, '') AS owner_handle, \
              u.avatar_key AS owner_avatar_key FROM videos v JOIN users u ON u.id = v.user_id \
-             WHERE v.visibility = 'public' AND v.status = 'ready' AND u.suspended_at IS NULL \
+             WHERE v.visibility = 'public' AND v.status = 'ready' AND v.disabled_at IS NULL AND u.suspended_at IS NULL \
              AND v.height > v.width AND v.duration_ms <= 60000 \
              AND (v.created_at < $1 OR (v.created_at = $1 AND v.id < $2)) \
              ORDER BY v.created_at DESC, v.id DESC LIMIT $3"

@@ -70,12 +70,16 @@ pub struct VideoRecord {
     pub ppv_price_minor: Option<i64>,
     /// The currency of the price (`ppv`).
     pub ppv_currency: Option<String>,
+    /// When a copyright notice disabled it (ms); `None` while it may be played.
+    pub disabled_at: Option<i64>,
+    /// Why it is disabled (`dmca:<notice id>`).
+    pub disabled_reason: Option<String>,
 }
 
 pub(crate) const COLUMNS: &str = "id, uuid, user_id, source_id, kind, title, description, tags, visibility, status, \
     failure, duration_ms, width, height, video_codec, audio_codec, size_bytes, has_hls, has_mp4, has_thumbnail, \
     strip_frames, recording_parts, recording_generation, live_ended_at, created_at, updated_at, expires_at, \
-    access, access_tier_id, ppv_price_minor, ppv_currency";
+    access, access_tier_id, ppv_price_minor, ppv_currency, disabled_at, disabled_reason";
 
 macro_rules! video_from_row {
     ($r:expr) => {{
@@ -112,6 +116,8 @@ macro_rules! video_from_row {
             access_tier_id: $r.try_get("access_tier_id")?,
             ppv_price_minor: $r.try_get("ppv_price_minor")?,
             ppv_currency: $r.try_get("ppv_currency")?,
+            disabled_at: $r.try_get("disabled_at")?,
+            disabled_reason: $r.try_get("disabled_reason")?,
         }
     }};
 }
@@ -336,7 +342,7 @@ impl Db {
     ) -> Result<Vec<VideoRecord>, DbError> {
         let sql = format!(
             "SELECT {COLUMNS} FROM videos WHERE source_id = $1 AND kind = 'recording' \
-             AND status = 'ready' AND visibility = 'public' ORDER BY created_at DESC, id DESC LIMIT $2"
+             AND status = 'ready' AND visibility = 'public' AND disabled_at IS NULL ORDER BY created_at DESC, id DESC LIMIT $2"
         );
         on_pool!(self, p => {
             let rows = sqlx::query(&sql).bind(source_id).bind(limit.max(0)).fetch_all(p).await?;
@@ -358,7 +364,7 @@ impl Db {
     ) -> Result<Vec<VideoRecord>, DbError> {
         let sql = format!(
             "SELECT {COLUMNS} FROM videos WHERE user_id = $1 AND kind = $2 \
-             AND status = 'ready' AND visibility = 'public' ORDER BY created_at DESC, id DESC LIMIT $3"
+             AND status = 'ready' AND visibility = 'public' AND disabled_at IS NULL ORDER BY created_at DESC, id DESC LIMIT $3"
         );
         on_pool!(self, p => {
             let rows = sqlx::query(&sql).bind(user_id).bind(kind).bind(limit.clamp(0, 100)).fetch_all(p).await?;

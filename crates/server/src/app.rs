@@ -5,6 +5,7 @@ use crate::access::declare;
 use crate::error::ApiError;
 use crate::extract::too_large;
 use crate::routes::privacy;
+use crate::routes::dmca;
 use crate::routes::{
     admin, analytics, auth, browse, chat, connectors, engagement, events, health, memberships,
     notifications, overlay, payments, playback, profiles, purchases, schedule, search, shorts,
@@ -40,7 +41,7 @@ pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 #[openapi(
     info(title = "ferrocast API", description = "Live streaming and creator platform. Errors are `{\"error\",\"details\",\"code\"}`."),
     modifiers(&BearerAuth),
-    tags((name = "auth", description = "Accounts, sessions, two-factor, API keys"), (name = "sources", description = "Stream sources: stream keys and playback ids"), (name = "streams", description = "Live state, destinations' pushes, usage, events; administrators' view"), (name = "subscriptions", description = "Plans, subscription and limits"), (name = "chat", description = "Chat history; live chat is Socket.IO at /socket.io/"), (name = "playback", description = "Public playback by playback id: HLS and HTTP-FLV; videos' objects at /vod"), (name = "videos", description = "Recordings, uploads (tus 1.0 at /api/uploads) and their library"), (name = "profiles", description = "Profiles (handle, bio, links, avatar, banner) and public channels"), (name = "notifications", description = "In-app notifications, preferences, email unsubscribe, Web Push subscriptions"), (name = "operations", description = "Health and metrics"), (name = "purchases", description = "Viewers paying creators: tips, memberships and pay-per-view through the gateways"), (name = "tips", description = "Tips, funding goals and the OBS overlays"), (name = "memberships", description = "Membership tiers, memberships, and who may watch videos and streams"), (name = "audit", description = "The tamper-evident audit log: entries, signed checkpoints, inclusion and consistency proofs"), (name = "safety", description = "Reports, the moderation queue, strikes and appeals"), (name = "privacy", description = "Your data: its export and deleting your account"))
+    tags((name = "auth", description = "Accounts, sessions, two-factor, API keys"), (name = "sources", description = "Stream sources: stream keys and playback ids"), (name = "streams", description = "Live state, destinations' pushes, usage, events; administrators' view"), (name = "subscriptions", description = "Plans, subscription and limits"), (name = "chat", description = "Chat history; live chat is Socket.IO at /socket.io/"), (name = "playback", description = "Public playback by playback id: HLS and HTTP-FLV; videos' objects at /vod"), (name = "videos", description = "Recordings, uploads (tus 1.0 at /api/uploads) and their library"), (name = "profiles", description = "Profiles (handle, bio, links, avatar, banner) and public channels"), (name = "notifications", description = "In-app notifications, preferences, email unsubscribe, Web Push subscriptions"), (name = "operations", description = "Health and metrics"), (name = "purchases", description = "Viewers paying creators: tips, memberships and pay-per-view through the gateways"), (name = "tips", description = "Tips, funding goals and the OBS overlays"), (name = "memberships", description = "Membership tiers, memberships, and who may watch videos and streams"), (name = "audit", description = "The tamper-evident audit log: entries, signed checkpoints, inclusion and consistency proofs"), (name = "safety", description = "Reports, the moderation queue, strikes and appeals"), (name = "privacy", description = "Your data: its export and deleting your account"), (name = "dmca", description = "Copyright notices (DMCA): notices, counter-notices, cases and evidence"))
 )]
 struct ApiDoc;
 
@@ -470,6 +471,16 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .routes(declare(Session, routes!(safety::decide)))
         .routes(declare(Session, routes!(safety::appeals)))
         .routes(declare(Session, routes!(safety::decide_appeal)))
+        // Copyright notices (DMCA): anyone may file one (rate-limited per address in the
+        // service) and follow it with its case token.
+        .routes(declare(Public, routes!(dmca::file_notice)))
+        .routes(declare(Public, routes!(dmca::complainant_case)))
+        .routes(declare(Session, routes!(dmca::my_cases)))
+        .routes(declare(Session, routes!(dmca::uploader_case)))
+        .routes(declare(Session, routes!(dmca::counter_notice)))
+        .routes(declare(Key(Admin), routes!(dmca::admin_cases)))
+        .routes(declare(Key(Admin), routes!(dmca::admin_case)))
+        .routes(declare(Key(Admin), routes!(dmca::admin_decide)))
 }
 
 /// The wildcard of `/vod/{id}/{*path}` as OpenAPI spells a parameter.

@@ -356,6 +356,7 @@ impl From<crate::service::videos::VideosError> for ApiError {
         use crate::service::videos::VideosError;
         match e {
             VideosError::NotFound => video_not_found(),
+            VideosError::Disabled => video_unavailable_legal(),
             VideosError::Invalid(details) => ApiError::validation(details),
             VideosError::Db(e) => ApiError::internal(e),
             VideosError::Storage(e) => ApiError::internal(e),
@@ -388,6 +389,44 @@ impl From<crate::service::privacy::PrivacyError> for ApiError {
                 "Nothing to confirm the deletion with",
                 details,
             ),
+        }
+    }
+}
+
+/// A video disabled by a copyright notice (HTTP 451).
+pub fn video_unavailable_legal() -> ApiError {
+    ApiError::new(
+        StatusCode::UNAVAILABLE_FOR_LEGAL_REASONS,
+        "UNAVAILABLE_FOR_LEGAL_REASONS",
+        "This video is unavailable for legal reasons",
+        "It was disabled after a copyright notice. Its uploader may file a counter-notice; see /dmca.",
+    )
+}
+
+impl From<crate::service::dmca::DmcaError> for ApiError {
+    fn from(e: crate::service::dmca::DmcaError) -> Self {
+        use crate::service::dmca::DmcaError;
+        match e {
+            DmcaError::Invalid(details) => ApiError::validation(details),
+            DmcaError::NotFound => ApiError::new(
+                StatusCode::NOT_FOUND,
+                "CASE_NOT_FOUND",
+                "No such copyright case",
+                "Check the case number and the link's token (it is in the email sent when the notice was filed).",
+            ),
+            DmcaError::NoVideo => ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "VIDEO_NOT_FOUND",
+                "No video at that address",
+                "urls: copy the address of the video's page on this site (…/v/<id>); the video may have been deleted already.",
+            ),
+            DmcaError::Conflict(details) => {
+                ApiError::conflict("CASE_STATE", "This step does not fit the case now", details)
+            }
+            DmcaError::RateLimited(wait) => ApiError::rate_limited(wait),
+            DmcaError::Db(e) => ApiError::internal(e),
+            DmcaError::Storage(e) => ApiError::internal(e),
+            DmcaError::Strike(e) => ApiError::internal(e),
         }
     }
 }

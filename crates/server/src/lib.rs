@@ -510,6 +510,7 @@ pub async fn start(mut config: Config) -> anyhow::Result<Running> {
     })?;
     service::notify::spawn(state.notify.clone(), rx.clone());
     service::privacy::spawn(state.privacy.clone(), rx.clone());
+    service::dmca::spawn(state.dmca.clone(), rx.clone());
     tips::spawn(state.clone(), rx.clone());
     let socket_io = realtime::start(state.clone(), rx.clone());
     connectors::start(&state, rx.clone()).await;

@@ -8,6 +8,7 @@ pub mod auth;
 pub mod browse;
 pub mod chat;
 pub mod connectors;
+pub mod dmca;
 pub mod earnings;
 pub mod engagement;
 pub mod events;

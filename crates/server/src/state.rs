@@ -101,6 +101,8 @@ pub struct Inner {
     pub audit: Arc<crate::service::audit::Audit>,
     /// Reports, the moderation queue, strikes and appeals.
     pub safety: Arc<crate::service::safety::Safety>,
+    /// Copyright notices (DMCA): takedowns, evidence holds, counter-notices, restores.
+    pub dmca: Arc<crate::service::dmca::Dmca>,
 }
 
 /// The video pipeline's parts a request handler or `/metrics` reaches.
@@ -263,9 +265,20 @@ pub fn compose(
         audit.clone(),
         notify.clone(),
     );
+    let dmca = Arc::new(crate::service::dmca::Dmca::new(
+        db.clone(),
+        storage.clone(),
+        clock.clone(),
+        mailer.clone(),
+        config.public_url.clone(),
+        config.dmca_restore_days,
+        audit.clone(),
+        safety.clone(),
+    ));
     Ok(AppState(Arc::new(Inner {
         privacy,
         audit,
+        dmca,
         access,
         memberships,
         safety,

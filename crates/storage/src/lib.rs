@@ -55,6 +55,26 @@ pub const MAX_LIST: usize = 100_000;
 const DELETE_BATCH: usize = 1000;
 /// The probe object [`Storage::check`] writes, reads back and deletes.
 const PROBE_KEY: &str = ".ferrocast-check";
+/// Objects under this prefix are held as evidence (copyright notices): [`Storage::delete`] and
+/// [`Storage::delete_prefix`] refuse them, and a prefix above them (`""`), so that deleting a
+/// video or an account never reaches a hold.
+pub const HOLD_PREFIX: &str = "holds/";
+
+/// Whether deleting `key` (or every object under it as a prefix) would reach a hold.
+pub fn reaches_hold(key: &str) -> bool {
+    let k = key.trim_start_matches('/');
+    k.is_empty() || k == HOLD_PREFIX.trim_end_matches('/') || k.starts_with(HOLD_PREFIX)
+}
+
+fn refuse_hold(key: &str) -> Result<(), StorageError> {
+    if reaches_hold(key) {
+        return Err(StorageError::InvalidKey {
+            key: key.to_string(),
+            reason: "objects under holds/ are preserved evidence and are never deleted",
+        });
+    }
+    Ok(())
+}
 
 /// How to reach an S3-compatible store: `FERROCAST_S3_*`. `Debug` hides the secret key.
 #[derive(Clone, Default)]
@@ -640,8 +660,18 @@ impl Storage {
         }
     }
 
-    /// Deletes the object; a missing one is not an error.
+    /// Copies the object `from` to `to` (server-side on S3), replacing any object at `to`.
+    pub async fn copy(&self, from: &str, to: &str) -> Result<(), StorageError> {
+        let (src, dst) = (self.path(from)?, self.path(to)?);
+        self.deadline(self.store.copy(&src, &dst))
+            .await
+            .map_err(|e| self.map_err("copy", from, e))
+    }
+
+    /// Deletes the object; a missing one is not an error. Keys under [`HOLD_PREFIX`] are
+    /// refused.
     pub async fn delete(&self, key: &str) -> Result<(), StorageError> {
+        refuse_hold(key)?;
         let path = self.path(key)?;
         match self.deadline(self.store.delete(&path)).await {
             Ok(()) | Err(Failure::Store(object_store::Error::NotFound { .. })) => Ok(()),
@@ -650,8 +680,10 @@ impl Storage {
     }
 
     /// Deletes every object under `prefix` (a key: `videos/42` covers `videos/42/…`, not
-    /// `videos/420`) and returns how many objects and bytes went.
+    /// `videos/420`) and returns how many objects and bytes went. A prefix that reaches
+    /// [`HOLD_PREFIX`] (the empty one included) is refused.
     pub async fn delete_prefix(&self, prefix: &str) -> Result<(u64, u64), StorageError> {
+        refuse_hold(prefix)?;
         let path = self.list_path(prefix)?;
         let (mut count, mut bytes) = (0u64, 0u64);
         // In batches from a fresh listing each time (deleting while paging could skip objects);

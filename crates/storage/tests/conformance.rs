@@ -26,6 +26,7 @@ async fn conformance(s: &Storage) {
     listing_usage_and_prefix_deletes(s).await;
     large_files_in_parts(s).await;
     moved_files(s).await;
+    copies_and_holds(s).await;
     s.check().await.expect("check");
     assert!(
         s.head(".ferrocast-check").await.expect("head").is_none(),
@@ -234,6 +235,64 @@ async fn listing_usage_and_prefix_deletes(s: &Storage) {
     );
     assert_eq!(s.delete_prefix("v").await.expect("delete_prefix"), (2, 3));
     assert_eq!(s.usage("v").await.expect("usage"), 0);
+}
+
+/// A copy is byte for byte; deleting anything under `holds/` (or a prefix above it) is refused
+/// before the store is asked.
+async fn copies_and_holds(s: &Storage) {
+    let body = Bytes::from_static(b"evidence bytes");
+    s.put("vid/a/seg.ts", body.clone()).await.expect("put");
+    s.copy("vid/a/seg.ts", "vid/b/seg.ts").await.expect("copy");
+    assert_eq!(s.get("vid/b/seg.ts", 1024).await.expect("get"), body);
+    assert!(s
+        .copy("vid/a/none.ts", "vid/b/none.ts")
+        .await
+        .expect_err("no source")
+        .is_not_found());
+    for refused in ["holds/case/1/seg.ts", "holds/case", "holds", ""] {
+        assert!(
+            matches!(
+                s.delete_prefix(refused).await,
+                Err(StorageError::InvalidKey { .. })
+            ),
+            "delete_prefix({refused:?}) is refused"
+        );
+    }
+    assert!(matches!(
+        s.delete("holds/case/1/seg.ts").await,
+        Err(StorageError::InvalidKey { .. })
+    ));
+    assert_eq!(s.delete_prefix("vid").await.expect("delete"), (2, 28));
+}
+
+/// A held copy outlives its source, and no delete reaches it.
+#[tokio::test]
+async fn holds_outlive_their_sources() {
+    let dir = scratch_dir("holds");
+    let s = Storage::local(&dir).expect("local storage");
+    let body = Bytes::from_static(b"evidence bytes");
+    s.put("videos/a/seg.ts", body.clone()).await.expect("put");
+    s.copy("videos/a/seg.ts", "holds/dmca/1/objects/seg.ts")
+        .await
+        .expect("copy");
+    s.delete_prefix("videos/a")
+        .await
+        .expect("delete the source");
+    for refused in ["holds/dmca/1", "holds", ""] {
+        assert!(s.delete_prefix(refused).await.is_err(), "{refused:?}");
+    }
+    assert!(s.delete("holds/dmca/1/objects/seg.ts").await.is_err());
+    assert_eq!(
+        s.list("holds").await.expect("list"),
+        vec![("holds/dmca/1/objects/seg.ts".to_string(), body.len() as u64)]
+    );
+    assert_eq!(
+        s.get("holds/dmca/1/objects/seg.ts", 1024)
+            .await
+            .expect("get"),
+        body
+    );
+    std::fs::remove_dir_all(&dir).ok();
 }
 
 async fn large_files_in_parts(s: &Storage) {

@@ -22,8 +22,9 @@ export default function Admin() {
     <div className="admin">
       <h1>Administration</h1>
       <p className="admin-links">
-        <Link href="/admin/revenue" className="button ghost small" data-testid="revenue-link">Revenue and payouts</Link>
-        <Link href="/admin/audit" className="button ghost small" data-testid="audit-link">Audit log</Link>
+        <Link href="/admin/revenue" className="button ghost small" data-testid="revenue-link">Revenue and payouts</Link>{" "}
+        <Link href="/admin/audit" className="button ghost small" data-testid="audit-link">Audit log</Link>{" "}
+        <Link href="/admin/dmca" className="button ghost small" data-testid="dmca-link">Copyright notices</Link>
       </p>
       <Settings />
       <StatsPanel />

@@ -10,6 +10,7 @@ import { CopyField } from "../share";
 import { Loading, Problem, useLoad } from "../ui";
 import { bytes, day, Poster, StatusBadge, stageWords, VISIBILITY, VodPlayer, type Video as VideoView } from "../videos";
 import { LockedPlayer } from "../memberships";
+import "../dmca.css";
 
 export default function Video({ id }: { id: string }) {
   const video = useLoad(() => api<VideoView>("GET", `/api/videos/${encodeURIComponent(id)}`), [id]);
@@ -26,6 +27,18 @@ export default function Video({ id }: { id: string }) {
     // eslint-disable-next-line react-hooks/exhaustive-deps
   }, [pending]);
 
+  if (video.error instanceof ApiError && video.error.status === 451) {
+    return (
+      <section className="standalone" aria-labelledby="vl-title" data-testid="video-legal">
+        <p className="code" aria-hidden="true">451</p>
+        <h1 id="vl-title">This video is unavailable for legal reasons</h1>
+        <p className="lead">It was disabled after a copyright notice. If it is yours, its case is in the email we sent you, where you can file a counter-notice.</p>
+        <p className="actions">
+          <a className="button" href="/">Go to the start page</a>
+        </p>
+      </section>
+    );
+  }
   if (video.error instanceof ApiError && video.error.status === 404) {
     return (
       <section className="standalone" aria-labelledby="vm-title" data-testid="video-missing">
@@ -50,8 +63,23 @@ function VideoPage({ video }: { video: VideoView }) {
   const link = `${location.origin}${video.watch_url}`;
   return (
     <article className="vod-page">
+      {video.disabled && (
+        <p className="notice dmca-banner" role="status" data-testid="video-disabled">
+          This video is disabled after a copyright notice: nobody else can watch it.{" "}
+          {video.disabled.case_id != null && (
+            <a href={`/dmca/counter/${video.disabled.case_id}`} data-testid="video-counter-link">See the case and file a counter-notice</a>
+          )}
+        </p>
+      )}
       <div className="vod-stage">
-        {video.status === "ready" && !video.access.entitled ? (
+        {video.disabled ? (
+          <div className="vod-legal" data-testid="video-legal-owner">
+            <div>
+              <p className="code" aria-hidden="true">451</p>
+              <p>Unavailable for legal reasons.</p>
+            </div>
+          </div>
+        ) : video.status === "ready" && !video.access.entitled ? (
           <LockedPlayer access={video.access} handle={video.creator?.handle} target={{ video: video.id }} poster={p?.thumbnail} />
         ) : video.status === "ready" && p?.hls ? (
           <VodPlayer src={p.hls} poster={p.thumbnail} strip={p.strip} title={video.title} duration={video.duration_seconds} videoId={video.id} onViews={setViews} />
@@ -92,6 +120,7 @@ function VideoPage({ video }: { video: VideoView }) {
                 Download MP4{video.size_bytes > 0 && <span className="muted fine"> ({bytes(video.size_bytes)})</span>}
               </a>
             )}
+            <a className="muted fine" href={`/dmca?video=${encodeURIComponent(video.id)}`} data-testid="report-copyright">Report copyright infringement</a>
           </span>
         </div>
         <div className="vod-stats">

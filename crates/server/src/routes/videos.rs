@@ -114,6 +114,20 @@ pub struct VideoView {
     /// Who may watch it and whether the caller may (members-only and pay-per-view videos
     /// carry playback URLs only for those who may; its poster is always shown).
     pub access: crate::routes::gate::ContentAccess,
+    /// Set while a copyright notice keeps it disabled (only its owner sees such a video; it
+    /// has no playback URLs, and its media answer 451).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub disabled: Option<VideoDisabled>,
+}
+
+/// Why a video is disabled.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct VideoDisabled {
+    /// RFC 3339.
+    pub since: String,
+    /// The copyright case that disabled it (its owner may file a counter-notice at
+    /// `/dmca/counter/<case>`).
+    pub case_id: Option<i64>,
 }
 
 /// Where a page is.
@@ -217,7 +231,7 @@ pub fn video_view(
     progress: Option<Progress>,
     viewer: Option<i64>,
 ) -> VideoView {
-    let ready = v.status == "ready";
+    let ready = v.status == "ready" && v.disabled_at.is_none();
     let signed = (v.visibility == "private").then(|| {
         state
             .videos
@@ -269,6 +283,14 @@ pub fn video_view(
         comments: None,
         liked: None,
         access: crate::routes::gate::access_brief(&level, viewer == Some(v.user_id)),
+        disabled: v.disabled_at.map(|at| VideoDisabled {
+            since: rfc3339(at),
+            case_id: v
+                .disabled_reason
+                .as_deref()
+                .and_then(|r| r.strip_prefix("dmca:"))
+                .and_then(|id| id.parse().ok()),
+        }),
     }
 }
 
@@ -341,7 +363,8 @@ pub async fn list_videos(
 /// to the owner).
 #[utoipa::path(get, path = "/api/videos/{id}", tag = "videos",
     params(("id" = String, Path, description = "The video's public id")),
-    responses((status = 200, body = VideoView), (status = 401, body = ErrorBody, description = "A credential was sent and is not valid"), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = VideoView), (status = 401, body = ErrorBody, description = "A credential was sent and is not valid"), (status = 404, body = ErrorBody),
+              (status = 451, body = ErrorBody, description = "Disabled after a copyright notice (its owner still sees it)")))]
 pub async fn get_video(
     State(state): State<AppState>,
     MaybeUser(auth): MaybeUser,

@@ -161,7 +161,8 @@ fn err(status: StatusCode, code: &str, error: &str, details: &str) -> Response {
            ("path" = String, Path, description = "`hls/index.m3u8`, `hls/<name>.ts`, `rec/p<N>/<name>.ts`, `video.mp4`, `thumb.jpg` or `strip.jpg`"), Signed),
     responses((status = 200, description = "The object"), (status = 206, description = "Part of it (Range)"),
               (status = 403, body = ErrorBody, description = "A private video's signature is wrong or expired; a members-only or pay-per-view video's playback token is missing, expired, someone else's, or its viewer is no longer entitled"),
-              (status = 404, body = ErrorBody), (status = 416, body = ErrorBody, description = "The range starts past the end")))]
+              (status = 404, body = ErrorBody), (status = 416, body = ErrorBody, description = "The range starts past the end"),
+              (status = 451, body = ErrorBody, description = "Disabled after a copyright notice")))]
 pub async fn object(
     State(state): State<AppState>,
     Path((id, path)): Path<(String, String)>,
@@ -184,6 +185,13 @@ pub async fn object(
     };
     if needs_ready && video.status != "ready" {
         return video_not_found().into_response();
+    }
+    // Disabled by a copyright notice: every object of it, for everyone, until restored.
+    if video.disabled_at.is_some() {
+        let mut res = crate::error::video_unavailable_legal().into_response();
+        res.headers_mut()
+            .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        return res;
     }
     let private = video.visibility == "private";
     let mut query = None;

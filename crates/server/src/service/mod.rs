@@ -13,6 +13,7 @@ pub mod billing;
 pub mod chat;
 pub mod clock;
 pub mod discovery;
+pub mod dmca;
 pub mod engagement;
 pub mod events;
 pub mod follows;

@@ -53,6 +53,9 @@ pub enum VideosError {
     /// A field the owner sent is not acceptable (the sentence names it).
     #[error("{0}")]
     Invalid(String),
+    /// A copyright notice disabled the video (HTTP 451 for everyone but its owner).
+    #[error("video disabled by a copyright notice")]
+    Disabled,
 }
 
 /// The video visibility levels.
@@ -374,6 +377,13 @@ impl Videos {
             return Err(VideosError::NotFound);
         }
         match self.db.video_by_uuid(uuid).await? {
+            Some(v) if v.disabled_at.is_some() && viewer != Some(v.user_id) => {
+                if may_see(&v, None) {
+                    Err(VideosError::Disabled)
+                } else {
+                    Err(VideosError::NotFound)
+                }
+            }
             Some(v) if may_see(&v, viewer) => Ok(v),
             _ => Err(VideosError::NotFound),
         }

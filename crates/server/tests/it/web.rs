@@ -2713,3 +2713,100 @@ async fn audit_log_page_in_a_real_browser() {
     assert!(replay.entries >= 4 && replay.checkpoints == 1, "{replay:?}");
     app.finish().await;
 }
+
+/// Copyright notices in Chromium: a notice filed on /dmca from the video's page, the watch page
+/// unavailable for legal reasons (its MP4 and HLS answer 451), the uploader's counter-notice
+/// from their video's page, the operator's case with the evidence hashes and the restore.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dmca_notice_counter_and_restore_in_a_real_browser() {
+    require("ffmpeg");
+    let browser = browser();
+    let app = TestApp::start(Backend::Sqlite)
+        .await
+        .expect("sqlite always runs");
+    support::register_user(&app, "creator@example.com", "Creator").await;
+    support::register_user(&app, "admin@example.com", "Admin").await;
+    let db = &app.running.as_ref().expect("running").state.db;
+    let owner = db
+        .user_by_email("creator@example.com")
+        .await
+        .expect("db")
+        .expect("user")
+        .id;
+    let admin = db
+        .user_by_email("admin@example.com")
+        .await
+        .expect("db")
+        .expect("admin")
+        .id;
+    db.set_role(admin, "admin", 0).await.expect("role");
+    let objects = crate::dmca::media(&app.data_dir.join("gen"));
+    let v = crate::dmca::video(&app, owner, &objects).await;
+    let shots = shots_dir();
+    let report = run(
+        &browser,
+        json!({
+            "url": app.url(""),
+            "shots": shots,
+            "scenario": "dmca",
+            "videoId": v.uuid,
+            "accounts": {
+                "creator": { "email": "creator@example.com" },
+                "admin": { "email": "admin@example.com" },
+            },
+        }),
+    )
+    .await;
+    assert_eq!(
+        report["steps"],
+        json!(["filed", "unavailable", "countered", "restored", "plays"]),
+        "{report:#}"
+    );
+    assert!(
+        report.get("pageErrors").is_none(),
+        "no script errors: {report:#}"
+    );
+    let d = &report["dmca"];
+    assert!(
+        d["prefilled"]
+            .as_str()
+            .is_some_and(|u| u.ends_with(&format!("/v/{}", v.uuid))),
+        "{report:#}"
+    );
+    assert_eq!(d["caseStatus"], "content_disabled", "{report:#}");
+    assert_eq!(
+        d["legal"], "This video is unavailable for legal reasons",
+        "{report:#}"
+    );
+    assert_eq!(
+        (d["mp4"].as_i64(), d["hls"].as_i64()),
+        (Some(451), Some(451))
+    );
+    assert_eq!(d["countered"], "counter_noticed", "{report:#}");
+    assert_eq!(d["rows"], 1, "{report:#}");
+    let hashes = d["hashes"].as_array().expect("hashes");
+    assert_eq!(hashes.len(), objects.len() + 1, "{report:#}");
+    for (name, bytes) in &objects {
+        let sha = data_encoding::HEXLOWER.encode(&<sha2::Sha256 as sha2::Digest>::digest(bytes));
+        assert!(
+            hashes.iter().any(|h| h == &json!(sha)),
+            "{name}: {report:#}"
+        );
+    }
+    assert_eq!(d["after"], "restored", "{report:#}");
+    assert_eq!(d["legalAfter"], 0, "{report:#}");
+    assert_eq!(d["mp4After"], 200, "{report:#}");
+    assert_shots(
+        &shots,
+        &[
+            "dmca-form",
+            "dmca-filed",
+            "dmca-case",
+            "video-legal",
+            "dmca-counter",
+            "admin-dmca",
+            "admin-dmca-case",
+        ],
+    );
+    app.finish().await;
+}
