@@ -775,7 +775,7 @@ async function measure(where, name) {
   await where.waitForTimeout((P.warmup ?? 6) * 1000);
   const from = await where.evaluate(() => ((window.__clock.recording = true), Date.now()));
   await where
-    .waitForFunction((n) => window.__clock.samples.length >= n, samples, { timeout: 30000 + samples * 500, polling: 250 })
+    .waitForFunction((n) => window.__clock.samples.length >= n, samples, { timeout: 60000 + samples * 1000, polling: 250 })
     .catch(async (e) => {
       // Say what the player did meanwhile: frames read, misread, stalls, the last clock shown.
       const st = await where.evaluate(() => {
