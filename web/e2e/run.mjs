@@ -1926,7 +1926,7 @@ async function safety() {
   await viewer.goto(P.url + "/watch/" + P.playbackId);
   const bad = viewer.locator(".message", { hasText: P.message });
   await bad.waitFor({ timeout: 15000 });
-  await bad.getByRole("button", { name: `Report the message from ${P.author}` }).click();
+  await bad.getByRole("button", { name: `Report what ${P.author} wrote` }).click();
   const dialog = viewer.getByTestId("report-dialog");
   await dialog.waitFor();
   await dialog.getByText("Spam or scam").click();

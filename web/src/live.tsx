@@ -364,7 +364,7 @@ export function Chat({ socket, room, canModerate = false }: { socket: Socket | n
             ))}
             <strong>{m.author_name}</strong> <span className="text">{m.message_text}</span>
             {loggedIn && m.message_type !== "system" && m.author_id !== me?.uuid && (
-              <ReportButton kind="chat_message" target={String(m.id)} label={`the message from ${m.author_name}`} compact testId="report-message" />
+              <ReportButton kind="chat_message" target={String(m.id)} label={`what ${m.author_name} wrote`} heading={`${m.author_name}: “${m.message_text.length > 80 ? m.message_text.slice(0, 80) + "…" : m.message_text}”`} compact testId="report-message" />
             )}
             {canModerate && (
               <>

@@ -61,7 +61,7 @@ export function whenTime(iso?: string | null): string {
 }
 
 /** A small "Report" button that opens the report dialog for one item; signed-in users only. */
-export function ReportButton({ kind, target, label, compact = false, testId }: { kind: ReportKind; target: string; label: string; compact?: boolean; testId?: string }) {
+export function ReportButton({ kind, target, label, heading, compact = false, testId }: { kind: ReportKind; target: string; label: string; heading?: string; compact?: boolean; testId?: string }) {
   const [open, setOpen] = useState(false);
   if (!session()) return null;
   return (
@@ -80,7 +80,7 @@ export function ReportButton({ kind, target, label, compact = false, testId }: {
         </svg>
         <span>Report</span>
       </button>
-      {open && <ReportDialog kind={kind} target={target} label={label} onClose={() => setOpen(false)} />}
+      {open && <ReportDialog kind={kind} target={target} label={heading ?? label} onClose={() => setOpen(false)} />}
     </>
   );
 }

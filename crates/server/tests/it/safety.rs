@@ -764,6 +764,47 @@ async fn three_strikes_restrict_until_an_appeal_overturns_one(b: Backend) {
         "{titles:?}"
     );
 
+    // Every step is in the audit log: reports, decisions, strikes, the restriction, appeals.
+    let db = &state(&app).db;
+    let mut actions: Vec<String> = db
+        .audit_list(&ferrocast_db::audit::AuditFilter::default(), 500)
+        .await
+        .expect("audit")
+        .into_iter()
+        .map(|r| r.action)
+        .filter(|a| !a.starts_with("auth."))
+        .collect();
+    actions.sort();
+    actions.dedup_by(|a, b| a == b);
+    assert_eq!(
+        actions,
+        [
+            "account.restricted",
+            "appeal.decided",
+            "appeal.filed",
+            "report.filed",
+            "report.resolved",
+            "strike.issued"
+        ],
+        "the actions recorded"
+    );
+    let strikes_by_mod = db
+        .audit_list(
+            &ferrocast_db::audit::AuditFilter {
+                action: Some("strike.issued".into()),
+                actor_user_id: Some(user(&app, "mod@example.com").await.id),
+                ..Default::default()
+            },
+            10,
+        )
+        .await
+        .expect("audit");
+    assert_eq!(strikes_by_mod.len(), 3);
+    assert_eq!(
+        strikes_by_mod[0].subject_id.as_deref(),
+        Some(owner.id.to_string().as_str())
+    );
+
     // Publishing works again.
     let mut encoder = support::publish(&app.rtmp_url(), &creator.key, 30, &[]);
     assert!(
