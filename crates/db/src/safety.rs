@@ -397,6 +397,32 @@ impl Db {
         })
     }
 
+    /// `user_id`'s standing at `now`: the strikes that count and whether they restrict.
+    pub async fn standing_of(
+        &self,
+        user_id: i64,
+        now: i64,
+    ) -> Result<ferrocast_domain::safety::Standing, DbError> {
+        let terms: Vec<ferrocast_domain::safety::StrikeTerm> = self
+            .active_strikes_of(user_id, now)
+            .await?
+            .iter()
+            .map(|s| ferrocast_domain::safety::StrikeTerm {
+                expires_at: s.expires_at,
+                overturned: s.overturned_at.is_some(),
+            })
+            .collect();
+        Ok(ferrocast_domain::safety::standing(&terms, now))
+    }
+
+    /// Why streaming and uploads are refused to `user_id` at `now`, if they are (three strikes
+    /// or more count).
+    pub async fn restriction_of(&self, user_id: i64, now: i64) -> Result<Option<String>, DbError> {
+        let s = self.standing_of(user_id, now).await?;
+        Ok(s.restricted
+            .then(|| ferrocast_domain::safety::restriction_reason(&s)))
+    }
+
     /// The strikes of a user that may count at `now` (unexpired, not overturned).
     pub async fn active_strikes_of(
         &self,

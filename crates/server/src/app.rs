@@ -4,8 +4,8 @@
 use crate::access::declare;
 use crate::error::ApiError;
 use crate::extract::too_large;
-use crate::routes::privacy;
 use crate::routes::dmca;
+use crate::routes::privacy;
 use crate::routes::{
     admin, analytics, auth, browse, chat, connectors, engagement, events, health, memberships,
     notifications, overlay, payments, playback, profiles, purchases, schedule, search, shorts,

@@ -22,8 +22,8 @@ use ferrocast_db::safety::{AppealRecord, NewSafetyReport, ReportRecord, StrikeRe
 use ferrocast_db::{Db, DbError};
 use ferrocast_domain::account::Role;
 use ferrocast_domain::safety::{
-    clean_text, restriction_reason, standing, strike_expires_at, Category, Outcome, Standing,
-    StrikeTerm, TargetKind, MAX_STRIKE_REASON_CHARS, MAX_TEXT_CHARS,
+    clean_text, restriction_reason, strike_expires_at, Category, Outcome, Standing, StrikeTerm,
+    TargetKind, MAX_STRIKE_REASON_CHARS, MAX_TEXT_CHARS,
 };
 use serde::Serialize;
 use std::sync::Arc;
@@ -79,20 +79,14 @@ pub struct StrikeOutcome {
 }
 
 /// The reason streaming and uploads are refused to `user_id` at `now`, if they are (three
-/// strikes or more count).
+/// strikes or more count). A database question, so publishing and uploads ask it without
+/// depending on this service.
 pub async fn restriction(db: &Db, user_id: i64, now: i64) -> Result<Option<String>, DbError> {
-    let s = standing_of(db, user_id, now).await?;
-    Ok(s.restricted.then(|| restriction_reason(&s)))
+    db.restriction_of(user_id, now).await
 }
 
 async fn standing_of(db: &Db, user_id: i64, now: i64) -> Result<Standing, DbError> {
-    let terms: Vec<StrikeTerm> = db
-        .active_strikes_of(user_id, now)
-        .await?
-        .iter()
-        .map(term)
-        .collect();
-    Ok(standing(&terms, now))
+    db.standing_of(user_id, now).await
 }
 
 /// `reason` as a sentence: capitalised, with a full stop (for API error details).
@@ -101,13 +95,6 @@ pub fn sentence(reason: &str) -> String {
     match c.next() {
         Some(f) => format!("{}{}.", f.to_uppercase(), c.as_str().trim_end_matches('.')),
         None => String::new(),
-    }
-}
-
-fn term(s: &StrikeRecord) -> StrikeTerm {
-    StrikeTerm {
-        expires_at: s.expires_at,
-        overturned: s.overturned_at.is_some(),
     }
 }
 
@@ -400,7 +387,11 @@ fn strike_view(s: &StrikeRecord, now: i64, appeal: Option<String>) -> StrikeView
         evidence: s.evidence.clone(),
         issued_at: rfc(s.issued_at),
         expires_at: rfc(s.expires_at),
-        active: term(s).active(now),
+        active: StrikeTerm {
+            expires_at: s.expires_at,
+            overturned: s.overturned_at.is_some(),
+        }
+        .active(now),
         overturned: s.overturned_at.is_some(),
         overturn_note: s.overturn_note.clone(),
         appeal,

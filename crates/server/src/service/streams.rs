@@ -112,7 +112,9 @@ impl PublishAuthorizer for SourceAuthorizer {
                         }
                     }
                     // Three strikes in force: streaming is refused, with the reason.
-                    match super::safety::restriction(&self.db, source.user_id, self.clock.now_ms())
+                    match self
+                        .db
+                        .restriction_of(source.user_id, self.clock.now_ms())
                         .await
                     {
                         Ok(None) => {}
@@ -887,9 +889,7 @@ async fn monitor(
                 }
             }
             // An account restricted by strikes (issued on another node): its streams end too.
-            if let Ok(Some(reason)) =
-                super::safety::restriction(&state.db, session.user_id, now).await
-            {
+            if let Ok(Some(reason)) = state.db.restriction_of(session.user_id, now).await {
                 state.stop_stream(&session.playback_id, &reason);
             }
             match allowance(&state.db, session.user_id, now).await {

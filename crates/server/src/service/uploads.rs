@@ -239,9 +239,7 @@ impl Uploads {
                 "Upload-Length must be a non-negative integer".into(),
             ));
         }
-        if let Some(reason) =
-            super::safety::restriction(&self.db, user_id, self.clock.now_ms()).await?
-        {
+        if let Some(reason) = self.db.restriction_of(user_id, self.clock.now_ms()).await? {
             return Err(UploadsError::Restricted(reason));
         }
         let (plan, _) = self.db.user_plan(user_id).await?;
