@@ -175,6 +175,18 @@ pub const USER_REFERENCES: &[UserReference] = &[
     ),
     r("audit_personal", "user_id", Yes, Delete),
     r(
+        "dmca_notices",
+        "uploader_id",
+        Yes,
+        Keep("a legal hold: a copyright case and its evidence are kept for legal claims (GDPR Art. 17(3)(e)); the notice's personal fields are the complainant's"),
+    ),
+    r(
+        "dmca_counter_notices",
+        "user_id",
+        Yes,
+        Keep("a legal hold: a counter-notice is a sworn statement kept for legal claims (GDPR Art. 17(3)(e)), with the filer's name and address as given"),
+    ),
+    r(
         "video_views",
         "user_id",
         Yes,
@@ -251,6 +263,9 @@ pub const UNLINKED_USER_COLUMNS: &[(&str, &str)] = &[
     ("site_settings", "updated_by"),
     ("audit_log", "actor_user_id"),
     ("audit_personal", "user_id"),
+    // Copyright cases outlive the video and the account (no foreign key, on purpose).
+    ("dmca_notices", "uploader_id"),
+    ("dmca_counter_notices", "user_id"),
 ];
 
 /// Columns left out of every export: secrets and derived indexes (the reason is the same for

@@ -365,8 +365,8 @@ async fn notice_disables_and_evidence_survives(b: Backend) {
     .await;
     assert_eq!(s, 403, "the operator's only");
 
-    // The uploader deletes the video, then their account goes (no self-service deletion on
-    // this branch: the row is deleted, which cascades to everything the account owns).
+    // The uploader deletes the video, then their account (Settings → Your data: everything
+    // the account owns removed, its personal fields erased).
     let res = client()
         .delete(app.url(&format!("/api/videos/{}", v.uuid)))
         .bearer_auth(&owner_token)
@@ -380,9 +380,25 @@ async fn notice_disables_and_evidence_survives(b: Backend) {
         .await
         .expect("list")
         .is_empty());
-    ferrocast_db::on_pool!(&st.db, p => sqlx::query("DELETE FROM users WHERE id = $1")
-        .bind(owner).execute(p).await.expect("delete user").rows_affected());
-    assert!(st.db.user_by_id(owner).await.expect("q").is_none());
+    let res = client()
+        .delete(app.url("/api/me"))
+        .bearer_auth(&owner_token)
+        .json(&json!({"password": "password123"}))
+        .send()
+        .await
+        .expect("delete account");
+    assert_eq!(
+        res.status(),
+        200,
+        "{}",
+        res.text().await.unwrap_or_default()
+    );
+    assert!(st
+        .db
+        .user_by_email("uma@example.com")
+        .await
+        .expect("q")
+        .is_none());
 
     // No deletion reaches the hold.
     assert!(st
