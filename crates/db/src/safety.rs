@@ -294,17 +294,8 @@ impl Db {
         user_id: i64,
         limit: i64,
     ) -> Result<Vec<ReportRecord>, DbError> {
-        let sql = format!(
-            "SELECT {REPORT_COLUMNS} FROM reports WHERE subject_user_id = $1 ORDER BY id DESC LIMIT $2"
-        );
-        on_pool!(self, p => {
-            let rows = sqlx::query(&sql).bind(user_id).bind(limit).fetch_all(p).await?;
-            let mut out = Vec::with_capacity(rows.len());
-            for r in rows {
-                out.push(report_from_row!(r));
-            }
-            Ok(out)
-        })
+        self.reports_by_user_column("subject_user_id", user_id, limit)
+            .await
     }
 
     /// Reports `user_id` made, newest first.
@@ -313,8 +304,19 @@ impl Db {
         user_id: i64,
         limit: i64,
     ) -> Result<Vec<ReportRecord>, DbError> {
+        self.reports_by_user_column("reporter_id", user_id, limit)
+            .await
+    }
+
+    /// Reports whose `column` (one of the two above, never input) is `user_id`, newest first.
+    async fn reports_by_user_column(
+        &self,
+        column: &'static str,
+        user_id: i64,
+        limit: i64,
+    ) -> Result<Vec<ReportRecord>, DbError> {
         let sql = format!(
-            "SELECT {REPORT_COLUMNS} FROM reports WHERE reporter_id = $1 ORDER BY id DESC LIMIT $2"
+            "SELECT {REPORT_COLUMNS} FROM reports WHERE {column} = $1 ORDER BY id DESC LIMIT $2"
         );
         on_pool!(self, p => {
             let rows = sqlx::query(&sql).bind(user_id).bind(limit).fetch_all(p).await?;
