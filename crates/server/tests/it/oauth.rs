@@ -181,6 +181,19 @@ async fn sign_in(app: &TestApp, s: &Standin) -> Result<Value, String> {
     assert_eq!(status, 401, "{e}");
     let (status, body) = exchange(Some(handoff.clone())).await;
     assert_eq!(status, 200, "{body}");
+    if body["access_token"].is_string() {
+        // A sign-in through a provider is in the audit log like a password one.
+        let audit = &app.running.as_ref().expect("running").state.audit;
+        let filter = ferrocast_db::audit::AuditFilter {
+            action: Some("auth.login".into()),
+            ..Default::default()
+        };
+        let logins = audit.list(&filter, 100).await.expect("audit");
+        assert!(
+            logins.iter().any(|e| e.details["method"] == "provider"),
+            "{logins:?}"
+        );
+    }
     // The code works once.
     let (again, e) = exchange(Some(handoff)).await;
     assert_eq!(

@@ -9,6 +9,7 @@
 use super::shapes::*;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{ApiJson, AuthUser, ClientIp};
+use crate::service::audit::{Actor, AuditEvent};
 use crate::service::clock::rfc3339;
 use crate::service::identity::{
     binding_cookie, CallbackParams, Completed, Provider, Purpose, SiteState, HANDOFF_COOKIE,
@@ -296,7 +297,19 @@ pub async fn oauth_exchange(
         .identity
         .take_handoff(&req.code, cookie(&headers, HANDOFF_COOKIE))
         .await?;
-    super::session::first_factor_passed(&state, &user, ip, &headers).await
+    let res = super::session::first_factor_passed(&state, &user, ip, &headers).await?;
+    if !user.totp_enabled {
+        state
+            .audit
+            .note(
+                AuditEvent::new("auth.login", Actor::User(user.id))
+                    .subject("user", user.id)
+                    .details(serde_json::json!({"method": "provider"}))
+                    .personal(Some(user.id), serde_json::json!({"ip": ip.to_string()})),
+            )
+            .await;
+    }
+    Ok(res)
 }
 
 /// The caller's linked provider accounts and whether the account has a password.

@@ -98,7 +98,18 @@ pub async fn login(
         Err(_) => None,
     };
     if let Some(u) = &user {
-        state.accounts.guard_open(u, Guarded::Password).await?;
+        if let Err(locked) = state.accounts.guard_open(u, Guarded::Password).await {
+            state
+                .audit
+                .note(
+                    AuditEvent::new("auth.login_failed", Actor::Anonymous)
+                        .subject("user", u.id)
+                        .details(serde_json::json!({"reason": "locked"}))
+                        .personal(Some(u.id), serde_json::json!({"ip": ip.to_string()})),
+                )
+                .await;
+            return Err(locked.into());
+        }
     }
     let stored = user.as_ref().and_then(|u| u.password_hash.clone());
     let ok = state.accounts.verify_password(req.password, stored).await?;
