@@ -71,7 +71,7 @@ export function YourData({ twoFactor, hasPassword }: { twoFactor: boolean; hasPa
         <h3>Download your data</h3>
         <p className="muted">
           A ZIP with everything ferrocast stores about you — your account, sessions, streams, chat messages, comments, payments and the rest, one JSON
-          file per table — and your media: pictures and videos. It is built in the background; we email you when it is ready, and it is deleted a few
+          file per table — and your media: pictures and videos. It is built in the background; you get a notification (and an email, unless you turned it off) when it is ready, and it is deleted a few
           days later.
         </p>
         {exp === undefined && !error && <p className="muted">Loading…</p>}
