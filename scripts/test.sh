@@ -33,6 +33,13 @@ command -v zbarimg >/dev/null 2>&1 || need+=(zbar-tools)
 #    Python 3 with venv runs the payment gateways' own libraries in the payment tests.
 command -v python3 >/dev/null 2>&1 || need+=(python3)
 python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need+=(python3-venv)
+#    The deployment files' validators (crates/server/tests/it/deploy.rs): systemd-analyze for
+#    the unit, nginx for the example configuration (as scripts/bench.sh installs it), and
+#    Debian's Python docker-compose for the compose file unless the Docker Compose plugin is
+#    installed. promtool follows below.
+command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)
+command -v nginx >/dev/null 2>&1 || need+=(nginx)
+docker compose version >/dev/null 2>&1 || command -v docker-compose >/dev/null 2>&1 || need+=(docker-compose)
 if [ ${#need[@]} -gt 0 ]; then
   say "installing ${need[*]} (apt-get)"
   sudo=""
@@ -44,6 +51,23 @@ fi
 # 1a. Node.js new enough for the web app's build (Vite 8: 20.19+ or 22.12+; Debian 12's package is
 #     18, so on Debian 12 the apt-get above is not enough).
 check_node
+
+# 1b. promtool, for the alert rules' tests: unpacked from Debian's prometheus package into
+#     target/tools, so that no Prometheus service is installed or started on this machine.
+if ! command -v promtool >/dev/null 2>&1 && [ ! -x target/tools/promtool ]; then
+  say "promtool (unpacked from Debian's prometheus package into target/tools)"
+  tmp=$(mktemp -d)
+  if ! (cd "$tmp" && apt-get download prometheus >/dev/null 2>&1); then
+    sudo=""
+    [ "$(id -u)" -ne 0 ] && sudo="sudo"
+    $sudo apt-get update -qq
+    (cd "$tmp" && apt-get download prometheus >/dev/null)
+  fi
+  dpkg-deb -x "$tmp"/prometheus_*.deb "$tmp/root"
+  install -D -m 0755 "$tmp/root/usr/bin/promtool" target/tools/promtool
+  rm -rf "$tmp"
+fi
+export PATH="$PWD/target/tools:$PATH"
 
 # npm's record of what it installed is older than the lock file (or missing): install again.
 stale_npm() { [ ! -f "$1/node_modules/.package-lock.json" ] || [ "$1/package-lock.json" -nt "$1/node_modules/.package-lock.json" ]; }

@@ -56,6 +56,8 @@ enum Command {
     },
     /// Check configuration, database, migrations, ports, ffmpeg and object storage; exit non-zero on failure.
     Doctor,
+    /// Ask this node's /ready (for container health checks); exit non-zero unless it answers 200.
+    Healthcheck,
     /// The ledger of creators' money (tips, memberships, pay-per-view, refunds, payouts).
     Ledger {
         #[command(subcommand)]
@@ -196,6 +198,18 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             ExitCode::SUCCESS
         });
     }
+    if let Command::Healthcheck = cli.command {
+        return Ok(match ferrocast_server::healthcheck::probe(&loaded?).await {
+            Ok(line) => {
+                println!("{line}");
+                ExitCode::SUCCESS
+            }
+            Err(line) => {
+                eprintln!("unhealthy: {line}");
+                ExitCode::FAILURE
+            }
+        });
+    }
     let config = loaded?;
     ferrocast_server::init_tracing(&config);
     match cli.command {
@@ -270,7 +284,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         } => return ledger_verify(&config).await,
         Command::Audit { command } => return audit(&config, command).await,
         // Handled above, before an invalid configuration would stop us.
-        Command::Doctor => {}
+        Command::Doctor | Command::Healthcheck => {}
     }
     Ok(ExitCode::SUCCESS)
 }

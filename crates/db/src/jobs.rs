@@ -328,6 +328,15 @@ impl Db {
         })
     }
 
+    /// How many jobs wait for a worker (an index range of `idx_jobs_due`, however long the
+    /// table of finished jobs grows).
+    pub async fn queued_job_count(&self) -> Result<i64, DbError> {
+        Ok(on_pool!(self, p => sqlx::query_scalar::<_, i64>(
+            "SELECT COUNT(*) FROM jobs WHERE state = 'queued'",
+        )
+        .fetch_one(p).await?))
+    }
+
     /// How many jobs are in each state.
     pub async fn job_counts(&self) -> Result<JobCounts, DbError> {
         let rows: Vec<(String, i64)> = on_pool!(self, p => sqlx::query_as(

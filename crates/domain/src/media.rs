@@ -38,6 +38,18 @@ pub enum PublishDenied {
     Unavailable,
 }
 
+impl PublishDenied {
+    /// The refusal's reason as a metric label (`ferrocast_ingest_failures_total{reason}`):
+    /// `unknown_key`, `not_allowed` or `unavailable`.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            PublishDenied::UnknownApp(_) | PublishDenied::UnknownKey => "unknown_key",
+            PublishDenied::NotAllowed(_) => "not_allowed",
+            PublishDenied::Unavailable => "unavailable",
+        }
+    }
+}
+
 /// Decides whether a publish request is allowed. Object-safe so the binary can plug in the
 /// server's implementation.
 pub trait PublishAuthorizer: Send + Sync + 'static {

@@ -510,6 +510,7 @@ impl Connection {
                     ..
                 } => {
                     if self.publisher.is_some() || self.player.is_some() {
+                        self.engine.rtmp_stats.publish_refused("busy");
                         let _ = self
                             .session
                             .reject_publish(request, "this connection is already in use");
@@ -527,11 +528,13 @@ impl Connection {
                     let grant = match decision {
                         Ok(Ok(grant)) => grant,
                         Ok(Err(denied)) => {
+                            self.engine.rtmp_stats.publish_refused(denied.reason());
                             tracing::warn!(peer = %self.peer, %app, reason = %denied, "publish refused");
                             let _ = self.session.reject_publish(request, &denied.to_string());
                             continue;
                         }
                         Err(_) => {
+                            self.engine.rtmp_stats.publish_refused("unavailable");
                             tracing::warn!(peer = %self.peer, %app, "publish refused: authorisation timed out");
                             let _ = self
                                 .session
@@ -548,11 +551,13 @@ impl Connection {
                             self.session
                                 .accept_publish(request)
                                 .map_err(|e| e.to_string())?;
+                            bump(&self.engine.rtmp_stats.publishes);
                             tracing::info!(peer = %self.peer, playback_id = %grant.playback_id, source_id = grant.source_id, "publish started");
                             self.stop = Some(p.stop_signal());
                             self.publisher = Some(p);
                         }
                         Err(e) => {
+                            self.engine.rtmp_stats.publish_refused("busy");
                             tracing::warn!(peer = %self.peer, playback_id = %grant.playback_id, "publish refused: {e}");
                             let _ = self.session.reject_publish(
                                 request,

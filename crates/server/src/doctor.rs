@@ -83,6 +83,8 @@ pub async fn run(config: Result<Config, ConfigError>) -> Vec<Check> {
                 "mail",
                 "storage",
                 "ffmpeg",
+                "redis",
+                "disk space",
             ] {
                 out.push(check(name, Status::Skip, "configuration is invalid"));
             }
@@ -118,7 +120,104 @@ pub async fn run(config: Result<Config, ConfigError>) -> Vec<Check> {
     });
     out.push(storage(&config).await);
     out.push(ffmpeg().await);
+    out.push(redis(&config).await);
+    out.push(disk_space(&config));
     out
+}
+
+/// Redis, when configured: connected to and answering PING within 5 seconds. Without it a
+/// node works alone (realtime events stay on the node), which is fine for one node only.
+async fn redis(c: &Config) -> Check {
+    let Some(url) = &c.redis_url else {
+        return check(
+            "redis",
+            Status::Pass,
+            "not configured (FERROCAST_REDIS_URL): fine for one node; several nodes need it",
+        );
+    };
+    let client = match redis::Client::open(url.expose()) {
+        Ok(c) => c,
+        Err(e) => {
+            return check(
+                "redis",
+                Status::Fail,
+                format!("FERROCAST_REDIS_URL is not a Redis URL: {e}"),
+            )
+        }
+    };
+    let at = client.get_connection_info().addr.to_string();
+    let ping = async {
+        let mut conn = client
+            .get_multiplexed_async_connection()
+            .await
+            .map_err(|e| format!("cannot connect: {e}"))?;
+        redis::cmd("PING")
+            .query_async::<String>(&mut conn)
+            .await
+            .map_err(|e| format!("PING refused: {e}"))
+    };
+    match tokio::time::timeout(Duration::from_secs(5), ping).await {
+        Ok(Ok(_)) => check("redis", Status::Pass, format!("{at} answers PING")),
+        Ok(Err(e)) => check(
+            "redis",
+            Status::Fail,
+            format!("{at}: {e}; check FERROCAST_REDIS_URL and that Redis runs"),
+        ),
+        Err(_) => check(
+            "redis",
+            Status::Fail,
+            format!("{at}: no answer within 5 s; check FERROCAST_REDIS_URL and the network"),
+        ),
+    }
+}
+
+/// Below this much free space where the data directory lives, doctor fails.
+pub const DISK_FAIL_BYTES: u64 = 1 << 30;
+/// Below this much (or 10% of the filesystem), doctor warns.
+pub const DISK_WARN_BYTES: u64 = 5 << 30;
+
+/// Free space of the filesystem that holds the data directory (SQLite, HLS segments, local
+/// objects, recordings being written).
+fn disk_space(c: &Config) -> Check {
+    let Some(space) = crate::resources::filesystem_space(&c.data_dir) else {
+        return check(
+            "disk space",
+            Status::Warn,
+            format!("cannot measure the filesystem of {}", c.data_dir.display()),
+        );
+    };
+    disk_space_status(&c.data_dir, space)
+}
+
+fn disk_space_status(dir: &std::path::Path, space: crate::resources::Space) -> Check {
+    let gib = |b: u64| b as f64 / (1u64 << 30) as f64;
+    let share = if space.size > 0 {
+        space.free as f64 / space.size as f64
+    } else {
+        0.0
+    };
+    let detail = format!(
+        "{:.1} GiB free of {:.1} GiB ({:.0}%) where {} is",
+        gib(space.free),
+        gib(space.size),
+        share * 100.0,
+        dir.display()
+    );
+    if space.free < DISK_FAIL_BYTES {
+        check(
+            "disk space",
+            Status::Fail,
+            format!("{detail}: less than 1 GiB; free space before the database and recordings fail"),
+        )
+    } else if space.free < DISK_WARN_BYTES || share < 0.10 {
+        check(
+            "disk space",
+            Status::Warn,
+            format!("{detail}: low; recordings and HLS segments need room"),
+        )
+    } else {
+        check("disk space", Status::Pass, detail)
+    }
 }
 
 /// Object storage: an S3 bucket is written, read back and cleaned (a probe object); a local
@@ -163,13 +262,32 @@ fn data_dir_private(c: &Config) -> Option<Check> {
         if mode & 0o077 != 0 {
             open.push(format!("{} is {mode:o}", dir.display()));
         }
-        for name in [
+        let mut files: Vec<std::path::PathBuf> = [
             "ferrocast.db",
             "ferrocast.db-wal",
             "ferrocast.db-shm",
             "master.key",
-        ] {
-            let p = dir.join(name);
+            "audit.key",
+        ]
+        .iter()
+        .map(|n| dir.join(n))
+        .collect();
+        // The master key and a SQLite database may live outside the data directory.
+        files.push(c.master_key_path());
+        files.push(c.audit_key_path());
+        if c.database_kind() == DatabaseKind::Sqlite {
+            if let Ok(o) = ferrocast_db::sqlite_options(c.database_url.expose()) {
+                let db = o.get_filename().to_path_buf();
+                for suffix in ["", "-wal", "-shm"] {
+                    let mut p = db.clone().into_os_string();
+                    p.push(suffix);
+                    files.push(p.into());
+                }
+            }
+        }
+        files.sort();
+        files.dedup();
+        for p in files {
             if let Ok(m) = std::fs::metadata(&p) {
                 let mode = m.permissions().mode() & 0o777;
                 if mode & 0o077 != 0 {
@@ -458,6 +576,23 @@ pub fn failed(checks: &[Check]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn disk_space_fails_under_a_gibibyte_and_warns_when_low() {
+        use crate::resources::Space;
+        let dir = std::path::Path::new("/var/lib/ferrocast");
+        let gib = 1u64 << 30;
+        let at = |free: u64, size: u64| disk_space_status(dir, Space { free, size });
+        let c = at(gib / 2, 100 * gib);
+        assert_eq!(c.status, Status::Fail, "{c:?}");
+        assert!(c.detail.contains("0.5 GiB free of 100.0 GiB"), "{c:?}");
+        assert_eq!(at(3 * gib, 20 * gib).status, Status::Warn);
+        // 8 GiB free but only 4% of the disk: warn.
+        assert_eq!(at(8 * gib, 200 * gib).status, Status::Warn);
+        let c = at(50 * gib, 100 * gib);
+        assert_eq!(c.status, Status::Pass, "{c:?}");
+        assert!(c.detail.contains("(50%) where /var/lib/ferrocast is"), "{c:?}");
+    }
 
     #[test]
     fn the_summary_counts_skipped_checks_apart_from_passed_ones() {

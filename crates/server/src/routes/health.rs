@@ -123,6 +123,8 @@ pub async fn metrics(
     text.push_str(&realtime_metrics(&state));
     text.push_str(&rtmp_metrics(&state.engine.rtmp_stats));
     text.push_str(&video_metrics(&state));
+    text.push_str(&crate::resources::render(&state.config.data_dir));
+    text.push_str(&job_queue_metrics(&state).await);
     (
         [(
             header::CONTENT_TYPE,
@@ -131,6 +133,22 @@ pub async fn metrics(
         text,
     )
         .into_response()
+}
+
+/// Video jobs waiting in the deployment's queue (read from the database, so every node
+/// reports the same number: alert on `max`). Left out when the database does not answer within
+/// 2 seconds, so that a slow database does not hold the scrape.
+async fn job_queue_metrics(state: &AppState) -> String {
+    let mut out = String::from(
+        "# HELP ferrocast_jobs_queued Video jobs waiting for a worker, on every node of the deployment.\n\
+         # TYPE ferrocast_jobs_queued gauge\n",
+    );
+    match tokio::time::timeout(std::time::Duration::from_secs(2), state.db.queued_job_count()).await {
+        Ok(Ok(n)) => out.push_str(&format!("ferrocast_jobs_queued {n}\n")),
+        Ok(Err(e)) => tracing::warn!(error = %e, "metrics: cannot count queued jobs"),
+        Err(_) => tracing::warn!("metrics: counting queued jobs took over 2 seconds"),
+    }
+    out
 }
 
 /// Socket.IO connections and realtime events other nodes missed.
@@ -284,6 +302,24 @@ fn rtmp_metrics(stats: &ferrocast_engine::rtmp_server::RtmpStats) -> String {
             out,
             "ferrocast_rtmp_connections_refused_total{{reason=\"{reason}\"}} {}",
             n.load(Relaxed)
+        );
+    }
+    let _ = writeln!(
+        out,
+        "# HELP ferrocast_ingest_publishes_total RTMP publishes accepted (live sessions started) on this node.\n\
+         # TYPE ferrocast_ingest_publishes_total counter\n\
+         ferrocast_ingest_publishes_total {}",
+        stats.publishes.load(Relaxed)
+    );
+    let _ = writeln!(
+        out,
+        "# HELP ferrocast_ingest_failures_total RTMP publishes refused, by reason: unknown_key (no such stream key), not_allowed (the key may not publish now), unavailable (the key could not be checked), busy (already live from another encoder).\n\
+         # TYPE ferrocast_ingest_failures_total counter"
+    );
+    for (reason, n) in stats.publishes_refused() {
+        let _ = writeln!(
+            out,
+            "ferrocast_ingest_failures_total{{reason=\"{reason}\"}} {n}"
         );
     }
     let _ = writeln!(

@@ -13,6 +13,7 @@ mod billing;
 mod channels;
 mod connectors;
 mod discovery;
+mod deploy;
 mod dmca;
 mod engagement;
 mod ledger;
