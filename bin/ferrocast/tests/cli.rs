@@ -2201,7 +2201,10 @@ fn doctor_checks_redis_disk_space_and_file_modes() {
                 && modes.contains("chmod 700"),
             "{table}"
         );
-        for f in std::fs::read_dir(&data).expect("data").map_while(Result::ok) {
+        for f in std::fs::read_dir(&data)
+            .expect("data")
+            .map_while(Result::ok)
+        {
             if f.path().is_file() {
                 std::fs::set_permissions(f.path(), std::fs::Permissions::from_mode(0o600))
                     .expect("chmod");

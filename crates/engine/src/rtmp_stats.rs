@@ -36,7 +36,8 @@ pub struct RtmpStats {
 
 /// The refusal reasons always exposed (at 0 until one happens), so that alert rules and
 /// dashboards find their series.
-pub const PUBLISH_REFUSAL_REASONS: [&str; 4] = ["unknown_key", "not_allowed", "unavailable", "busy"];
+pub const PUBLISH_REFUSAL_REASONS: [&str; 4] =
+    ["unknown_key", "not_allowed", "unavailable", "busy"];
 
 impl RtmpStats {
     /// Counts a refused publish.

@@ -135,7 +135,7 @@ async fn redis(c: &Config) -> Check {
             "not configured (FERROCAST_REDIS_URL): fine for one node; several nodes need it",
         );
     };
-    let client = match redis::Client::open(url.expose()) {
+    let client = match redis::Client::open(url.expose().as_str()) {
         Ok(c) => c,
         Err(e) => {
             return check(
@@ -207,7 +207,9 @@ fn disk_space_status(dir: &std::path::Path, space: crate::resources::Space) -> C
         check(
             "disk space",
             Status::Fail,
-            format!("{detail}: less than 1 GiB; free space before the database and recordings fail"),
+            format!(
+                "{detail}: less than 1 GiB; free space before the database and recordings fail"
+            ),
         )
     } else if space.free < DISK_WARN_BYTES || share < 0.10 {
         check(
@@ -591,7 +593,10 @@ mod tests {
         assert_eq!(at(8 * gib, 200 * gib).status, Status::Warn);
         let c = at(50 * gib, 100 * gib);
         assert_eq!(c.status, Status::Pass, "{c:?}");
-        assert!(c.detail.contains("(50%) where /var/lib/ferrocast is"), "{c:?}");
+        assert!(
+            c.detail.contains("(50%) where /var/lib/ferrocast is"),
+            "{c:?}"
+        );
     }
 
     #[test]

@@ -143,7 +143,12 @@ async fn job_queue_metrics(state: &AppState) -> String {
         "# HELP ferrocast_jobs_queued Video jobs waiting for a worker, on every node of the deployment.\n\
          # TYPE ferrocast_jobs_queued gauge\n",
     );
-    match tokio::time::timeout(std::time::Duration::from_secs(2), state.db.queued_job_count()).await {
+    match tokio::time::timeout(
+        std::time::Duration::from_secs(2),
+        state.db.queued_job_count(),
+    )
+    .await
+    {
         Ok(Ok(n)) => out.push_str(&format!("ferrocast_jobs_queued {n}\n")),
         Ok(Err(e)) => tracing::warn!(error = %e, "metrics: cannot count queued jobs"),
         Err(_) => tracing::warn!("metrics: counting queued jobs took over 2 seconds"),

@@ -5,10 +5,11 @@
 //! a live node. scripts/test.sh installs the tools. Each validator is also shown a broken copy,
 //! so that a validator that accepts anything would fail these tests.
 
-use crate::support::{metrics_text, Backend, TestApp};
+use crate::support;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use support::{metrics_text, Backend, TestApp};
 
 fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
@@ -91,12 +92,16 @@ fn the_systemd_unit_passes_systemd_analyze_verify() {
     let here = unit.replace("/usr/local/bin/ferrocast", exe.to_str().expect("utf-8"));
     let path = dir.join("ferrocast.service");
     std::fs::write(&path, &here).expect("write unit");
-    systemd_verify(&path).unwrap_or_else(|e| panic!("systemd-analyze verify refused the unit:\n{e}"));
+    systemd_verify(&path)
+        .unwrap_or_else(|e| panic!("systemd-analyze verify refused the unit:\n{e}"));
 
     // The same check refuses a unit with a mistake in it.
     std::fs::write(&path, here.replace("KillMode=mixed", "KillMode=gently")).expect("write");
     let err = systemd_verify(&path).expect_err("a bad KillMode is reported");
-    assert!(err.contains("KillMode") || err.contains("kill mode"), "{err}");
+    assert!(
+        err.contains("KillMode") || err.contains("kill mode"),
+        "{err}"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -107,6 +112,7 @@ fn nginx_t(site: &str) -> Result<(), String> {
     let dir = temp_dir("nginx");
     let tls = dir.join("tls");
     std::fs::create_dir_all(&tls).expect("tls dir");
+    std::fs::create_dir_all(dir.join("cache")).expect("cache dir");
     let o = run(
         "openssl",
         &[
@@ -141,7 +147,15 @@ fn nginx_t(site: &str) -> Result<(), String> {
     std::fs::write(dir.join("nginx.conf"), main).expect("main");
     let o = run(
         "nginx",
-        &["-t", "-e", "stderr", "-p", d, "-c", &format!("{d}/nginx.conf")],
+        &[
+            "-t",
+            "-e",
+            "stderr",
+            "-p",
+            d,
+            "-c",
+            &format!("{d}/nginx.conf"),
+        ],
         None,
     );
     let _ = std::fs::remove_dir_all(&dir);
@@ -210,16 +224,27 @@ fn every_alert_rule_passes_its_promtool_test() {
     let dir = deploy("prometheus");
     let o = run("promtool", &["check", "rules", "alerts.yml"], Some(&dir));
     assert!(o.status.success(), "promtool check rules:\n{}", text(&o));
-    let o = run("promtool", &["test", "rules", "alerts.test.yml"], Some(&dir));
+    let o = run(
+        "promtool",
+        &["test", "rules", "alerts.test.yml"],
+        Some(&dir),
+    );
     assert!(o.status.success(), "promtool test rules:\n{}", text(&o));
-    assert!(String::from_utf8_lossy(&o.stdout).contains("SUCCESS"), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("SUCCESS"),
+        "{}",
+        text(&o)
+    );
 
     // Every alert has a test in which it fires (besides the quiet cases).
     let rules = read(&dir.join("alerts.yml"));
     let (alerts, fired) = alerts_and_tested(&rules, &read(&dir.join("alerts.test.yml")));
     assert!(alerts.len() >= 15, "{alerts:?}");
     let untested: Vec<_> = alerts.difference(&fired).collect();
-    assert!(untested.is_empty(), "alerts never shown firing in alerts.test.yml: {untested:?}");
+    assert!(
+        untested.is_empty(),
+        "alerts never shown firing in alerts.test.yml: {untested:?}"
+    );
     for topic in [
         "FerrocastIngest",
         "FerrocastRestream",
@@ -229,19 +254,33 @@ fn every_alert_rule_passes_its_promtool_test() {
         "FerrocastDisk",
         "FerrocastMemory",
     ] {
-        assert!(alerts.iter().any(|a| a.starts_with(topic)), "no {topic} alert");
+        assert!(
+            alerts.iter().any(|a| a.starts_with(topic)),
+            "no {topic} alert"
+        );
     }
 
     // The tests notice a changed rule: the job backlog threshold raised past the tests' queue.
     let tmp = temp_dir("promtool");
     std::fs::write(
         tmp.join("alerts.yml"),
-        rules.replace("max(ferrocast_jobs_queued) > 20", "max(ferrocast_jobs_queued) > 30"),
+        rules.replace(
+            "max(ferrocast_jobs_queued) > 20",
+            "max(ferrocast_jobs_queued) > 30",
+        ),
     )
     .expect("rules");
     std::fs::copy(dir.join("alerts.test.yml"), tmp.join("alerts.test.yml")).expect("tests");
-    let o = run("promtool", &["test", "rules", "alerts.test.yml"], Some(&tmp));
-    assert!(!o.status.success(), "a changed threshold must fail:\n{}", text(&o));
+    let o = run(
+        "promtool",
+        &["test", "rules", "alerts.test.yml"],
+        Some(&tmp),
+    );
+    assert!(
+        !o.status.success(),
+        "a changed threshold must fail:\n{}",
+        text(&o)
+    );
     assert!(text(&o).contains("FerrocastJobBacklog"), "{}", text(&o));
     let _ = std::fs::remove_dir_all(&tmp);
 }
@@ -301,7 +340,11 @@ fn the_compose_file_passes_compose_config() {
     assert_eq!(read(&d.join("secrets/master_key")), key);
 
     let o = compose_config(&d, "docker-compose.yml");
-    assert!(o.status.success(), "compose config refused the file:\n{}", text(&o));
+    assert!(
+        o.status.success(),
+        "compose config refused the file:\n{}",
+        text(&o)
+    );
     let resolved = String::from_utf8_lossy(&o.stdout);
     for needle in [
         "FERROCAST_NODE_ROLE: origin",
@@ -379,7 +422,10 @@ fn used_metrics() -> BTreeSet<String> {
     names
 }
 
-both_backends!(every_metric_the_alerts_and_dashboard_use_is_exposed);
+both_backends!(
+    every_metric_the_alerts_and_dashboard_use_is_exposed,
+    ingest_metrics_count_publishes_and_refusals_by_reason
+);
 
 /// Each metric named in deploy/prometheus/alerts.yml and deploy/grafana-dashboard.json is in a
 /// live node's /metrics (its `# TYPE` line; a histogram's `_bucket` series by its family).
@@ -398,7 +444,10 @@ async fn every_metric_the_alerts_and_dashboard_use_is_exposed(b: Backend) {
         "ferrocast_draining",
         "ferrocast_rate_limit_backend_errors_total",
     ] {
-        assert!(used.contains(must), "{must} is used by neither file: {used:?}");
+        assert!(
+            used.contains(must),
+            "{must} is used by neither file: {used:?}"
+        );
     }
     let Some(app) = TestApp::start(b).await else {
         return;
@@ -460,4 +509,71 @@ fn metric_names_are_read_from_promql() {
             "process_start_time_seconds"
         ]
     );
+}
+
+/// `ferrocast_ingest_publishes_total` and `ferrocast_ingest_failures_total{reason}` (the alerts'
+/// ingest series) count real ffmpeg publishes: one with an unknown key, one with a good key, and
+/// a second encoder on the key that is already live.
+async fn ingest_metrics_count_publishes_and_refusals_by_reason(b: Backend) {
+    support::require("ffmpeg");
+    let Some(app) = TestApp::start(b).await else {
+        return;
+    };
+    let value = |text: &str, series: &str| -> f64 {
+        text.lines()
+            .find_map(|l| l.strip_prefix(series)?.strip_prefix(' '))
+            .unwrap_or_else(|| panic!("no {series} in:\n{text}"))
+            .parse()
+            .expect("number")
+    };
+    let unknown = "ferrocast_ingest_failures_total{reason=\"unknown_key\"}";
+    let busy = "ferrocast_ingest_failures_total{reason=\"busy\"}";
+    let started = "ferrocast_ingest_publishes_total";
+    let before = metrics_text(&app).await;
+    for s in [unknown, busy, started] {
+        assert_eq!(value(&before, s), 0.0, "{s}");
+    }
+    // Every reason is exposed before it happens, so that rules find their series.
+    for r in ["not_allowed", "unavailable"] {
+        let series = format!("ferrocast_ingest_failures_total{{reason=\"{r}\"}}");
+        assert_eq!(value(&before, &series), 0.0);
+    }
+    let wait_for = |series: &'static str, want: f64| {
+        let app = &app;
+        async move {
+            for _ in 0..150 {
+                let text = metrics_text(app).await;
+                if value(&text, series) >= want {
+                    return text;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+            panic!(
+                "{series} did not reach {want}:\n{}",
+                metrics_text(app).await
+            );
+        }
+    };
+
+    let mut wrong = support::publish(&app.rtmp_url(), "sk_not_a_key_of_anyone", 3, &["-an"]);
+    wait_for(unknown, 1.0).await;
+    let _ = wrong.kill();
+    let _ = wrong.wait();
+
+    let source = support::creator_with_source(&app, "ingest-metrics@example.com").await;
+    let mut good = support::publish(&app.rtmp_url(), &source.key, 20, &["-an"]);
+    let text = wait_for(started, 1.0).await;
+    assert_eq!(value(&text, unknown), 1.0);
+    let mut second = support::publish(&app.rtmp_url(), &source.key, 3, &["-an"]);
+    let text = wait_for(busy, 1.0).await;
+    assert_eq!(
+        value(&text, started),
+        1.0,
+        "the refused encoder did not start a session"
+    );
+    for c in [&mut second, &mut good] {
+        let _ = c.kill();
+        let _ = c.wait();
+    }
+    app.finish().await;
 }
