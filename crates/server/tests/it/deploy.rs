@@ -109,6 +109,10 @@ fn the_systemd_unit_passes_systemd_analyze_verify() {
 /// inside a main configuration of the test's own, with a certificate made for the test (the
 /// example's certificate and cache paths pointed into a temporary directory).
 fn nginx_t(site: &str) -> Result<(), String> {
+    nginx_t_with(site, &read(&deploy("nginx-upstreams.conf")))
+}
+
+fn nginx_t_with(site: &str, upstreams: &str) -> Result<(), String> {
     let dir = temp_dir("nginx");
     let tls = dir.join("tls");
     std::fs::create_dir_all(&tls).expect("tls dir");
@@ -138,11 +142,11 @@ fn nginx_t(site: &str) -> Result<(), String> {
         .replace("/etc/nginx/tls/", &format!("{d}/tls/"))
         .replace("/var/cache/nginx/", &format!("{d}/cache/"));
     std::fs::write(dir.join("site.conf"), site).expect("site");
+    std::fs::write(dir.join("upstreams.conf"), upstreams).expect("upstreams");
     let main = format!(
         "pid {d}/nginx.pid;\nerror_log stderr;\nevents {{}}\nhttp {{\n  access_log off;\n  \
          client_body_temp_path {d}/tmp; proxy_temp_path {d}/tmp; fastcgi_temp_path {d}/tmp;\n  \
-         uwsgi_temp_path {d}/tmp; scgi_temp_path {d}/tmp;\n  include {};\n  include {d}/site.conf;\n}}\n",
-        deploy("nginx-upstreams.conf").display()
+         uwsgi_temp_path {d}/tmp; scgi_temp_path {d}/tmp;\n  include {d}/upstreams.conf;\n  include {d}/site.conf;\n}}\n"
     );
     std::fs::write(dir.join("nginx.conf"), main).expect("main");
     let o = run(
@@ -187,6 +191,13 @@ fn the_nginx_example_passes_nginx_t() {
     let err = nginx_t(&site.replace("http://ferrocast_playback;", "http://ferrocast_nowhere;"))
         .expect_err("an unknown upstream is refused");
     assert!(err.contains("ferrocast_nowhere"), "{err}");
+    // The compose file's upstreams, with its service names (resolved by Docker's DNS only)
+    // given loopback addresses here.
+    let compose = read(&deploy("compose/nginx-upstreams.conf"))
+        .replace("origin:8080", "127.0.0.1:8080")
+        .replace("edge:8080", "127.0.0.2:8080");
+    nginx_t_with(&site, &compose)
+        .unwrap_or_else(|e| panic!("nginx -t refused the compose upstreams:\n{e}"));
     // The compose file's upstreams define the same names as the one-host file.
     let names = |s: &str| -> BTreeSet<String> {
         s.lines()
