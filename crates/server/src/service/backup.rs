@@ -1078,7 +1078,7 @@ impl Scheduler {
     async fn prune(&self, now: i64) -> Result<(), BackupError> {
         let listed = self
             .storage
-            .list(PREFIX)
+            .list(PREFIX.trim_end_matches('/'))
             .await
             .map_err(|e| BackupError::Storage(e.to_string()))?;
         let stored: Vec<(String, i64)> = listed

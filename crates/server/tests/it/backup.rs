@@ -249,16 +249,34 @@ async fn backup_while_live_then_restore_into_new_postgres(b: Backend) {
     let (target_url, target_name) = new_database().await;
     let target_dir = scratch().join("data");
     let target_config = config(&target_dir, &target_url, &objects);
-    let mut damaged = std::fs::read(&file).expect("read");
-    let mid = damaged.len() / 2;
-    damaged[mid] ^= 0x20;
+    let original = std::fs::read(&file).expect("read");
+    // One changed letter inside a chat message: every line still parses, only the checksum
+    // can tell.
+    let mut edited = original.clone();
+    let at = find(&edited, b"message 1 ").expect("a chat row in the backup");
+    edited[at] = b'M';
+    let edited_file = dir.join("edited.fcbak");
+    std::fs::write(&edited_file, &edited).expect("write");
+    // A flipped bit in the header.
+    let mut damaged = original.clone();
+    damaged[100] ^= 0x04;
     let damaged_file = dir.join("damaged.fcbak");
     std::fs::write(&damaged_file, &damaged).expect("write");
+    // Cut off among the rows, and cut off exactly before the checksum line.
     let truncated_file = dir.join("truncated.fcbak");
-    std::fs::write(&truncated_file, &damaged[..mid]).expect("write");
+    std::fs::write(&truncated_file, &original[..at + 3]).expect("write");
+    let last_line = original[..original.len() - 1]
+        .iter()
+        .rposition(|b| *b == b'\n')
+        .expect("lines")
+        + 1;
+    let no_sum_file = dir.join("no-checksum.fcbak");
+    std::fs::write(&no_sum_file, &original[..last_line]).expect("write");
     for (f, pass, why) in [
+        (&edited_file, PASSPHRASE, "edited"),
         (&damaged_file, PASSPHRASE, "damaged"),
         (&truncated_file, PASSPHRASE, "truncated"),
+        (&no_sum_file, PASSPHRASE, "without its checksum"),
         (&file, "not the passphrase at all", "wrong passphrase"),
     ] {
         let e = backup::run_restore(&target_config, f, pass, &mut Quiet)
@@ -422,8 +440,154 @@ async fn backup_while_live_then_restore_into_new_postgres(b: Backend) {
     let _ = std::fs::remove_dir_all(target_dir.parent().expect("parent"));
 }
 
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| w == needle)
+}
+
 fn hex(k: &[u8; 32]) -> String {
     data_encoding::HEXLOWER.encode(k)
 }
 
-both_backends!(backup_while_live_then_restore_into_new_postgres);
+/// Automatic backups: the node takes one as it starts; one node at a time holds the lease; a
+/// later run is taken once the interval has passed and retention prunes by the schedule; the
+/// metric and doctor's backup age follow.
+async fn automatic_backups_run_once_across_nodes_and_prune(b: Backend) {
+    let objects = scratch();
+    let Some(app) = TestApp::start_with(
+        b,
+        Options {
+            extra: vec![
+                ("storage_url", objects.display().to_string()),
+                ("backup_schedule", "hourly=2,daily=2".to_string()),
+                ("backup_passphrase", PASSPHRASE.to_string()),
+            ],
+            ..Options::default()
+        },
+    )
+    .await
+    else {
+        return;
+    };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let v = support::metric_value(&app, "ferrocast_backup_last_success_timestamp_seconds")
+            .await
+            .unwrap_or(0.0);
+        if v > 0.0 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no automatic backup within 60 s");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    assert_eq!(
+        support::metric_value(&app, "ferrocast_backup_failures_total").await,
+        Some(0.0)
+    );
+    let storage = ferrocast_storage::Storage::local(&objects).expect("storage");
+    let first: Vec<String> = storage
+        .list(backup::PREFIX.trim_end_matches('/'))
+        .await
+        .expect("list")
+        .into_iter()
+        .map(|(k, _)| k)
+        .collect();
+    assert_eq!(first.len(), 1, "{first:?}");
+    let first_time = backup::key_time(&first[0]).expect("a dated key");
+
+    // The stored backup is a whole one.
+    let dir = scratch();
+    let copy = dir.join("first.fcbak");
+    storage
+        .download_to_file(&first[0], &copy)
+        .await
+        .expect("download");
+    let verified = backup::verify_file(&copy, PASSPHRASE, &mut Quiet)
+        .await
+        .expect("the stored backup verifies");
+    assert_eq!(verified.keys.master, app.master_key());
+
+    // doctor's backup age, by the schedule's hour.
+    let mut cfg = config(&app.data_dir, &app.database_url, &objects);
+    cfg.backup.schedule =
+        Some(ferrocast_config::BackupSchedule::parse("hourly=2,daily=2").expect("s"));
+    let db = Db::connect(&app.database_url).await.expect("db");
+    let now = ferrocast_db::now_ms();
+    let hour = 3_600_000;
+    use ferrocast_server::doctor::{backup_age, Status};
+    assert_eq!(backup_age(&cfg, Some(&db), now).await.status, Status::Pass);
+    assert_eq!(
+        backup_age(&cfg, Some(&db), now + 3 * hour).await.status,
+        Status::Warn
+    );
+    let late = backup_age(&cfg, Some(&db), now + 5 * hour).await;
+    assert_eq!(late.status, Status::Fail, "{}", late.detail);
+
+    // Another node: the lease is the first node's, so it takes nothing now.
+    let keys = ferrocast_server::backup_keys(&cfg).expect("keys");
+    let metrics = Arc::new(ferrocast_server::metrics::Metrics::new());
+    let other = backup::Scheduler {
+        db: db.clone(),
+        storage: storage.clone(),
+        schedule: cfg.backup.schedule.expect("schedule"),
+        passphrase: ferrocast_config::Secret::new(PASSPHRASE.to_string()),
+        keys,
+        scratch: dir.join("scratch"),
+        node: "other-node".into(),
+        metrics: metrics.clone(),
+    };
+    assert!(!other.tick(now).await.expect("tick"), "the lease is held");
+    // Later (the first node gone quiet past its lease): the other node takes over, one backup
+    // per hour, and retention keeps the newest two hours and the newest of the last two days.
+    let day = 24 * hour;
+    let t0 = (now / day + 2) * day + hour;
+    let mut taken = Vec::new();
+    for h in 0..4 {
+        let at = t0 + h * hour;
+        assert!(other.tick(at).await.expect("tick"), "due at hour {h}");
+        taken.push(backup::storage_key(at));
+        assert!(
+            !other.tick(at + 600_000).await.expect("tick"),
+            "not due again within the hour"
+        );
+    }
+    let mut left: Vec<String> = storage
+        .list(backup::PREFIX.trim_end_matches('/'))
+        .await
+        .expect("list")
+        .into_iter()
+        .map(|(k, _)| k)
+        .collect();
+    left.sort();
+    let mut want = vec![first[0].clone(), taken[2].clone(), taken[3].clone()];
+    want.sort();
+    assert_eq!(
+        left, want,
+        "kept: the first day's newest, and the last two hours"
+    );
+    let runs = db.backup_runs(10).await.expect("runs");
+    assert_eq!(runs.len(), 5);
+    assert!(runs.iter().all(|r| r.succeeded()), "{runs:?}");
+    let pruned: Vec<&str> = runs
+        .iter()
+        .filter(|r| r.pruned_at.is_some())
+        .map(|r| r.storage_key.as_str())
+        .collect();
+    assert_eq!(pruned.len(), 2, "{runs:?}");
+    assert!(pruned.contains(&taken[0].as_str()) && pruned.contains(&taken[1].as_str()));
+    assert!(first_time <= now);
+    let text = metrics.render();
+    assert!(
+        text.contains("ferrocast_backup_last_success_timestamp_seconds ")
+            && !text.contains("ferrocast_backup_last_success_timestamp_seconds 0\n"),
+        "{text}"
+    );
+    db.close().await;
+    app.finish().await;
+    let _ = std::fs::remove_dir_all(&dir);
+    let _ = std::fs::remove_dir_all(&objects);
+}
+
+both_backends!(
+    backup_while_live_then_restore_into_new_postgres,
+    automatic_backups_run_once_across_nodes_and_prune
+);
