@@ -458,16 +458,9 @@ impl Bar {
 
     fn draw(&mut self) {
         let width = 30u64;
-        let filled = if self.total == 0 {
-            0
-        } else {
-            (self.done.min(self.total) * width / self.total) as usize
-        };
-        let pct = if self.total == 0 {
-            100
-        } else {
-            self.done.min(self.total) * 100 / self.total
-        };
+        let done = self.done.min(self.total);
+        let filled = (done * width).checked_div(self.total).unwrap_or(0) as usize;
+        let pct = (done * 100).checked_div(self.total).unwrap_or(100);
         eprint!(
             "\r{:<10} [{}{}] {:>3}% {}/{}",
             self.name,

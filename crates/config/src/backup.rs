@@ -123,6 +123,63 @@ impl Layered {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::{Config, Sources};
+    use std::collections::BTreeMap;
+
+    #[test]
+    fn the_passphrase_stays_out_of_the_file_and_a_schedule_needs_it() {
+        let dir =
+            std::env::temp_dir().join(format!("ferrocast-backup-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let file = dir.join("ferrocast.toml");
+        std::fs::write(&file, "backup_passphrase = \"a long enough passphrase\"\n").expect("write");
+        let load = |config_file: Option<std::path::PathBuf>, env: &[(&str, &str)]| {
+            Config::load(&Sources {
+                config_file,
+                working_dir: None,
+                env: env
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect(),
+                flags: BTreeMap::new(),
+            })
+        };
+        let err = load(Some(file.clone()), &[])
+            .expect_err("refused")
+            .to_string();
+        assert!(
+            err.contains("may not be written in the configuration file"),
+            "{err}"
+        );
+        let err = load(None, &[("FERROCAST_BACKUP_SCHEDULE", "daily=7")])
+            .expect_err("refused")
+            .to_string();
+        assert!(err.contains("needs FERROCAST_BACKUP_PASSPHRASE"), "{err}");
+        let err = load(
+            None,
+            &[
+                ("FERROCAST_BACKUP_SCHEDULE", "daily=7"),
+                ("FERROCAST_BACKUP_PASSPHRASE", "short"),
+            ],
+        )
+        .expect_err("refused")
+        .to_string();
+        assert!(err.contains("at least 12 characters"), "{err}");
+        let c = load(
+            None,
+            &[
+                ("FERROCAST_BACKUP_SCHEDULE", "daily=7"),
+                ("FERROCAST_BACKUP_PASSPHRASE", "a long enough passphrase"),
+            ],
+        )
+        .expect("valid");
+        assert_eq!(c.backup.schedule.map(|s| s.daily), Some(7));
+        assert_eq!(
+            c.backup.passphrase.as_ref().map(|p| p.expose().as_str()),
+            Some("a long enough passphrase")
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 
     #[test]
     fn schedules_parse_and_pick_their_interval() {

@@ -233,11 +233,11 @@ impl Db {
         match self {
             Db::Sqlite(p) => {
                 let mut c = p.acquire().await?;
-                sqlite_tables(&mut *c).await
+                sqlite_tables(&mut c).await
             }
             Db::Postgres(p) => {
                 let mut c = p.acquire().await?;
-                pg_tables(&mut *c).await
+                pg_tables(&mut c).await
             }
         }
     }
@@ -258,7 +258,7 @@ impl Db {
                     sqlx::query_scalar("SELECT MAX(version) FROM schema_migrations")
                         .fetch_one(&mut *tx)
                         .await?;
-                let mut tables = sqlite_tables(&mut *tx).await?;
+                let mut tables = sqlite_tables(&mut tx).await?;
                 for t in &mut tables {
                     let n: i64 =
                         sqlx::query_scalar(&format!("SELECT COUNT(*) FROM {}", quote(&t.name)))
@@ -298,7 +298,7 @@ impl Db {
                 sqlx::query("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
                     .execute(&mut *c)
                     .await?;
-                let result = pg_snapshot(&mut *c, sink).await;
+                let result = pg_snapshot(&mut c, sink).await;
                 let end = if result.is_ok() { "COMMIT" } else { "ROLLBACK" };
                 sqlx::query(end).execute(&mut *c).await?;
                 result

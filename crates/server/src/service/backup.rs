@@ -936,16 +936,14 @@ pub fn to_prune(
     if let Some(newest) = sorted.first() {
         keep.insert(&newest.0);
     }
-    let hour = 3_600_000i64;
-    let day = 24 * hour;
-    let rules: [(u32, Box<dyn Fn(i64) -> i64>); 3] = [
-        (schedule.hourly, Box::new(move |t: i64| t.div_euclid(hour))),
-        (schedule.daily, Box::new(move |t: i64| t.div_euclid(day))),
+    const HOUR: i64 = 3_600_000;
+    const DAY: i64 = 24 * HOUR;
+    type Bucket = fn(i64) -> i64;
+    let rules: [(u32, Bucket); 3] = [
+        (schedule.hourly, |t| t.div_euclid(HOUR)),
+        (schedule.daily, |t| t.div_euclid(DAY)),
         // The Unix epoch was a Thursday: shifting by three days starts weeks on Monday.
-        (
-            schedule.weekly,
-            Box::new(move |t: i64| (t.div_euclid(day) + 3).div_euclid(7)),
-        ),
+        (schedule.weekly, |t| (t.div_euclid(DAY) + 3).div_euclid(7)),
     ];
     for (n, bucket) in rules.iter() {
         let mut seen = std::collections::BTreeSet::new();
@@ -1013,12 +1011,19 @@ impl Scheduler {
         }
         let key = storage_key(now);
         self.db.backup_run_started(&key, &self.node, now).await?;
-        // Held for the length of the backup, however long the database.
-        let _ = self
-            .db
-            .take_backup_lease(&self.node, now, now + 24 * 3_600_000)
-            .await;
-        let outcome = self.take(&key, now).await;
+        // The lease is renewed while the backup runs, however long the database: a node that
+        // dies mid-way stops renewing, and another takes over once it runs out.
+        let take = self.take(&key, now);
+        tokio::pin!(take);
+        let outcome = loop {
+            tokio::select! {
+                r = &mut take => break r,
+                _ = tokio::time::sleep(std::time::Duration::from_millis(LEASE_MS as u64 / 3)) => {
+                    let t = ferrocast_db::now_ms();
+                    let _ = self.db.take_backup_lease(&self.node, t, t + LEASE_MS).await;
+                }
+            }
+        };
         let finished = ferrocast_db::now_ms();
         let _ = self
             .db

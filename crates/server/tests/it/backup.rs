@@ -341,8 +341,7 @@ async fn backup_while_live_then_restore_into_new_postgres(b: Backend) {
     // A second restore into the now used database is refused.
     let again = backup::run_restore(&target_config, &file, PASSPHRASE, &mut Quiet)
         .await
-        .err()
-        .expect("refused");
+        .expect_err("refused");
     assert!(format!("{again:#}").contains("not empty"), "{again:#}");
 
     let target = Db::connect(&target_url).await.expect("target");
