@@ -503,9 +503,15 @@ impl ferrocast_server::service::backup::Progress for Bar {
 /// `ferrocast backup FILE`.
 async fn backup(config: &Config, file: &std::path::Path) -> anyhow::Result<ExitCode> {
     let passphrase = backup_passphrase(config)?;
-    let s =
-        ferrocast_server::service::backup::run_backup(config, file, &passphrase, &mut Bar::new())
-            .await?;
+    let keys = ferrocast_server::backup_keys(config)?;
+    let s = ferrocast_server::service::backup::run_backup(
+        config,
+        &keys,
+        file,
+        &passphrase,
+        &mut Bar::new(),
+    )
+    .await?;
     println!(
         "wrote {}: {} tables, {} rows, {} stored objects ({} bytes) in the manifest; {} bytes, sha256 {}",
         file.display(),

@@ -1123,10 +1123,11 @@ pub fn spawn(scheduler: Scheduler, mut shutdown: tokio::sync::watch::Receiver<bo
 
 // ---- The commands ----
 
-/// `ferrocast backup FILE`: a backup of the configured node's database, keys and object
-/// manifest. The schema is not changed (no migration runs).
+/// `ferrocast backup FILE`: a backup of the configured node's database, its keys
+/// (`crate::backup_keys`) and object manifest. The schema is not changed (no migration runs).
 pub async fn run_backup(
     config: &ferrocast_config::Config,
+    keys: &Keys,
     out: &Path,
     passphrase: &str,
     progress: &mut dyn Progress,
@@ -1135,14 +1136,13 @@ pub async fn run_backup(
     if passphrase.chars().count() < 12 {
         anyhow::bail!("the passphrase must be at least 12 characters");
     }
-    let keys = crate::backup_keys(config)?;
     let db = Db::connect(config.database_url.expose()).await?;
     let storage = Storage::from_config(config)
         .map_err(|e| anyhow::anyhow!("cannot open the object storage: {e}"))?;
     let result = write_backup(
         &db,
         Some(&storage),
-        &keys,
+        keys,
         passphrase,
         out,
         ferrocast_db::now_ms(),

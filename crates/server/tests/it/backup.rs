@@ -218,7 +218,8 @@ async fn backup_while_live_then_restore_into_new_postgres(b: Backend) {
     let file = dir.join("node.fcbak");
     let source_config = config(&app.data_dir, &app.database_url, &objects);
     let before = written.load(Ordering::SeqCst);
-    let summary = backup::run_backup(&source_config, &file, PASSPHRASE, &mut Quiet)
+    let keys = ferrocast_server::backup_keys(&source_config).expect("keys");
+    let summary = backup::run_backup(&source_config, &keys, &file, PASSPHRASE, &mut Quiet)
         .await
         .expect("backup while serving");
     let after = written.load(Ordering::SeqCst);
