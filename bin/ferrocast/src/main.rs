@@ -68,6 +68,20 @@ enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
+    /// Write a backup of the running node to FILE: one consistent snapshot of the database, the
+    /// master and audit keys sealed with a passphrase (FERROCAST_BACKUP_PASSPHRASE, else the
+    /// first line of standard input), and the SHA-256 of every stored object.
+    Backup {
+        /// The backup file to write (0600; replaced only once complete).
+        file: PathBuf,
+    },
+    /// Restore a backup into an empty database (SQLite or PostgreSQL, whichever
+    /// FERROCAST_DATABASE_URL names, whatever the backup came from), install its keys into the
+    /// data directory, verify, and compare the object store with the backup's manifest.
+    Restore {
+        /// The backup file.
+        file: PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -283,6 +297,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             command: LedgerCommand::Verify,
         } => return ledger_verify(&config).await,
         Command::Audit { command } => return audit(&config, command).await,
+        Command::Backup { file } => return backup(&config, &file).await,
+        Command::Restore { file } => return restore(&config, &file).await,
         // Handled above, before an invalid configuration would stop us.
         Command::Doctor | Command::Healthcheck => {}
     }
@@ -408,6 +424,182 @@ async fn audit(config: &Config, command: AuditCommand) -> anyhow::Result<ExitCod
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// The backup passphrase: FERROCAST_BACKUP_PASSPHRASE (or its _FILE), else the first line of
+/// standard input.
+fn backup_passphrase(config: &Config) -> anyhow::Result<String> {
+    if let Some(p) = &config.backup.passphrase {
+        return Ok(p.expose().clone());
+    }
+    if std::io::IsTerminal::is_terminal(&std::io::stdin()) {
+        eprint!("backup passphrase: ");
+    }
+    let mut line = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut line)
+        .context("cannot read the passphrase from standard input")?;
+    let p = line.trim_end_matches(['\n', '\r']).to_string();
+    if p.is_empty() {
+        anyhow::bail!(
+            "no passphrase: set FERROCAST_BACKUP_PASSPHRASE or give it on standard input"
+        );
+    }
+    Ok(p)
+}
+
+/// A progress bar on standard error: redrawn in place on a terminal, a line per stage
+/// otherwise (logs, CI).
+struct Bar {
+    name: String,
+    total: u64,
+    done: u64,
+    tty: bool,
+    drawn: std::time::Instant,
+}
+
+impl Bar {
+    fn new() -> Self {
+        Self {
+            name: String::new(),
+            total: 0,
+            done: 0,
+            tty: std::io::IsTerminal::is_terminal(&std::io::stderr()),
+            drawn: std::time::Instant::now(),
+        }
+    }
+
+    fn draw(&mut self) {
+        let width = 30u64;
+        let done = self.done.min(self.total);
+        let filled = (done * width).checked_div(self.total).unwrap_or(0) as usize;
+        let pct = (done * 100).checked_div(self.total).unwrap_or(100);
+        eprint!(
+            "\r{:<10} [{}{}] {:>3}% {}/{}",
+            self.name,
+            "#".repeat(filled),
+            "-".repeat(width as usize - filled),
+            pct,
+            self.done.min(self.total),
+            self.total
+        );
+        self.drawn = std::time::Instant::now();
+    }
+}
+
+impl ferrocast_server::service::backup::Progress for Bar {
+    fn stage(&mut self, name: &str, total: u64) {
+        self.name = name.to_string();
+        self.total = total;
+        self.done = 0;
+        if self.tty {
+            self.draw();
+        }
+    }
+    fn advance(&mut self, n: u64) {
+        self.done += n;
+        if self.tty && self.drawn.elapsed() >= std::time::Duration::from_millis(100) {
+            self.draw();
+        }
+    }
+    fn done(&mut self) {
+        self.done = self.total;
+        if self.tty {
+            self.draw();
+            eprintln!();
+        } else {
+            eprintln!("{}: {} of {} done", self.name, self.total, self.total);
+        }
+    }
+}
+
+/// `ferrocast backup FILE`.
+async fn backup(config: &Config, file: &std::path::Path) -> anyhow::Result<ExitCode> {
+    let passphrase = backup_passphrase(config)?;
+    let keys = ferrocast_server::backup_keys(config)?;
+    let s = ferrocast_server::service::backup::run_backup(
+        config,
+        &keys,
+        file,
+        &passphrase,
+        &mut Bar::new(),
+    )
+    .await?;
+    println!(
+        "wrote {}: {} tables, {} rows, {} stored objects ({} bytes) in the manifest; {} bytes, sha256 {}",
+        file.display(),
+        s.tables,
+        s.rows,
+        s.objects,
+        s.object_bytes,
+        s.size,
+        s.sha256
+    );
+    println!(
+        "keep the passphrase apart from the file: without it the keys inside cannot be opened"
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `ferrocast restore FILE`.
+async fn restore(config: &Config, file: &std::path::Path) -> anyhow::Result<ExitCode> {
+    let passphrase = backup_passphrase(config)?;
+    let o =
+        ferrocast_server::service::backup::run_restore(config, file, &passphrase, &mut Bar::new())
+            .await?;
+    let tables = o.report.load.rows.len();
+    println!(
+        "restored {} rows into {} tables from a {} backup taken at {}",
+        o.report.rows,
+        tables,
+        o.source_backend,
+        ferrocast_domain::time::rfc3339_ms(o.created_at)
+    );
+    println!("row counts: every table holds what the backup holds");
+    for k in &o.keys_written {
+        println!("key written: {}", k.display());
+    }
+    let mut ok = true;
+    if o.ledger.2.is_empty() {
+        println!(
+            "ledger verified: {} transactions, {} entries",
+            o.ledger.0, o.ledger.1
+        );
+    } else {
+        ok = false;
+        for p in &o.ledger.2 {
+            println!("LEDGER DIFFERENCE: {p}");
+        }
+    }
+    match &o.audit {
+        Ok(n) => println!("audit log verified: {n} entries"),
+        Err(e) => {
+            ok = false;
+            println!("AUDIT LOG DOES NOT VERIFY: {e}");
+        }
+    }
+    let objects = &o.objects;
+    println!(
+        "stored objects: {} as in the backup, {} missing, {} different",
+        objects.same,
+        objects.missing.len(),
+        objects.different.len()
+    );
+    for k in objects.missing.iter().take(20) {
+        println!("MISSING OBJECT: {k}");
+    }
+    for k in objects.different.iter().take(20) {
+        println!("DIFFERENT OBJECT: {k}");
+    }
+    if !objects.missing.is_empty() || !objects.different.is_empty() {
+        println!("warning: point FERROCAST_STORAGE_URL at the store the backup's node used (or copy its objects) so that recordings and videos play");
+    }
+    if !ok {
+        eprintln!("error: the database was restored but does not verify; see above");
+        return Ok(ExitCode::FAILURE);
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 async fn ferrocast_db_connect(config: &Config) -> anyhow::Result<String> {

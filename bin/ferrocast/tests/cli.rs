@@ -2217,3 +2217,118 @@ fn doctor_checks_redis_disk_space_and_file_modes() {
     }
     let _ = std::fs::remove_dir_all(&cwd);
 }
+
+/// `ferrocast backup` with the passphrase on standard input, then `ferrocast restore` into a new
+/// SQLite data directory: the account is there, the keys were installed, and the report says
+/// the ledger and the audit log verify. A wrong passphrase leaves the target untouched.
+#[tokio::test]
+async fn backup_then_restore_into_a_new_data_directory() {
+    let cwd = temp_dir("backup");
+    let key = "5f1e0c3a9b7d2e4f6a8c0b1d3e5f7a9c2b4d6e8f0a1c3e5b7d9f1a3c5e7b9d0f";
+    let mut create = ferrocast(&cwd)
+        .env("FERROCAST_SECRET_KEY", key)
+        .args([
+            "user",
+            "create",
+            "--email",
+            "kept@example.com",
+            "--admin",
+            "--password-stdin",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    create
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(b"admin password 1\n")
+        .expect("write");
+    assert!(create.wait_with_output().expect("wait").status.success());
+    let file = cwd.join("node.fcbak");
+    let mut backup = ferrocast(&cwd)
+        .env("FERROCAST_SECRET_KEY", key)
+        .arg("backup")
+        .arg(&file)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    backup
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(b"a passphrase of some length\n")
+        .expect("write");
+    let out = backup.wait_with_output().expect("wait");
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout).to_string(),
+        String::from_utf8_lossy(&out.stderr).to_string(),
+    );
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains("wrote ") && stdout.contains("sha256 "),
+        "{stdout}"
+    );
+    assert!(
+        stderr.contains("database: "),
+        "progress on standard error: {stderr}"
+    );
+
+    let target = temp_dir("restore");
+    let wrong = ferrocast(&target)
+        .arg("restore")
+        .arg(&file)
+        .env("FERROCAST_BACKUP_PASSPHRASE", "not the passphrase at all")
+        .output()
+        .expect("run");
+    assert!(!wrong.status.success());
+    let err = String::from_utf8_lossy(&wrong.stderr);
+    assert!(err.contains("wrong passphrase"), "{err}");
+    assert!(
+        !target.join("data/ferrocast.db").exists(),
+        "nothing written"
+    );
+    assert!(!target.join("data/master.key").exists(), "nothing written");
+
+    let restore = ferrocast(&target)
+        .arg("restore")
+        .arg(&file)
+        .env("FERROCAST_BACKUP_PASSPHRASE", "a passphrase of some length")
+        .output()
+        .expect("run");
+    let stdout = String::from_utf8_lossy(&restore.stdout).to_string();
+    assert!(
+        restore.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&restore.stderr)
+    );
+    for want in [
+        "restored ",
+        "ledger verified",
+        "audit log verified",
+        "key written",
+    ] {
+        assert!(stdout.contains(want), "{want}: {stdout}");
+    }
+    assert_eq!(
+        std::fs::read_to_string(target.join("data/master.key"))
+            .expect("key")
+            .trim(),
+        key,
+        "the configured master key, installed as the restored node's key file"
+    );
+    let again = ferrocast(&target)
+        .args(["user", "create", "--email", "kept@example.com"])
+        .output()
+        .expect("run");
+    assert!(
+        String::from_utf8_lossy(&again.stderr).contains("already exists"),
+        "the account came along"
+    );
+    let _ = std::fs::remove_dir_all(&cwd);
+    let _ = std::fs::remove_dir_all(&target);
+}

@@ -15,6 +15,9 @@ use std::fmt;
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 
+mod backup;
+pub use backup::{BackupSchedule, BackupSettings};
+
 /// Prefix of every environment variable ferrocast reads.
 pub const ENV_PREFIX: &str = "FERROCAST_";
 /// The configuration file read from the working directory when no other is named.
@@ -124,6 +127,8 @@ pub const SETTINGS: &[Setting] = &[
     Setting { key: "stripe_connect_webhook_secret", default: None, secret: true, help: "Signing secret (`whsec_…`) of the Stripe Connect webhook endpoint /api/payments/stripe/connect/webhook (account.updated for creators' connected accounts); unset: onboarding state is read from Stripe when the creator returns" },
     Setting { key: "audit_key", default: None, secret: true, help: "Ed25519 key that signs the audit log's checkpoints, as its 32-byte seed in 64 hex characters; default: generated into DATA_DIR/audit.key on first run" },
     Setting { key: "audit_checkpoint_minutes", default: Some("60"), secret: false, help: "Minutes between the audit log's signed checkpoints (one is written only when the log grew); 1 to 10080" },
+    Setting { key: "backup_schedule", default: None, secret: false, help: "Automatic backups into storage under backups/, and how many of each age are kept: `hourly=24,daily=7,weekly=4` (any of the three); unset: none (needs BACKUP_PASSPHRASE)" },
+    Setting { key: "backup_passphrase", default: None, secret: true, help: "Passphrase that encrypts the master and audit keys inside backups (environment or _FILE only, never ferrocast.toml); `backup`/`restore` read standard input when unset" },
 ];
 
 /// A value that must not be printed. `Debug` and `Display` show `[redacted]`.
@@ -283,6 +288,8 @@ pub struct Config {
     pub notify: NotifySettings,
     /// The smallest and largest tip per currency.
     pub tips: TipLimits,
+    /// Backups: schedule and passphrase.
+    pub backup: BackupSettings,
     /// Where each setting's value came from.
     pub origins: BTreeMap<&'static str, Origin>,
 }
@@ -1395,6 +1402,7 @@ impl Layered {
         let payments = self.payment_gateways(&mut problems);
         let tips = self.tip_limits(&mut problems);
         let storage = self.storage(&mut problems);
+        let backup = self.backup(&mut problems);
         let platforms = PlatformEndpoints {
             twitch_api,
             twitch_auth,
@@ -1457,6 +1465,7 @@ impl Layered {
             audit_checkpoint_minutes,
             notify,
             tips,
+            backup,
             origins,
         })
     }

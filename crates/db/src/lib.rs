@@ -15,6 +15,7 @@ pub mod accounts;
 pub mod admin;
 pub mod analytics;
 pub mod audit;
+pub mod backup;
 pub mod billing;
 pub mod chat;
 pub mod connectors;

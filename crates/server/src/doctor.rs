@@ -85,6 +85,7 @@ pub async fn run(config: Result<Config, ConfigError>) -> Vec<Check> {
                 "ffmpeg",
                 "redis",
                 "disk space",
+                "backup age",
             ] {
                 out.push(check(name, Status::Skip, "configuration is invalid"));
             }
@@ -98,6 +99,7 @@ pub async fn run(config: Result<Config, ConfigError>) -> Vec<Check> {
     let (db_check, db) = database(&config).await;
     out.push(db_check);
     out.push(migrations(db.as_ref()).await);
+    out.push(backup_age(&config, db.as_ref(), ferrocast_db::now_ms()).await);
     if let Some(db) = db {
         db.close().await;
     }
@@ -220,6 +222,65 @@ fn disk_space_status(dir: &std::path::Path, space: crate::resources::Space) -> C
     } else {
         check("disk space", Status::Pass, detail)
     }
+}
+
+/// The newest successful backup (any node's automatic one) against the schedule: within two
+/// intervals passes, within four warns, older (or none while scheduled) fails.
+pub async fn backup_age(c: &Config, db: Option<&Db>, now_ms: i64) -> Check {
+    const NAME: &str = "backup age";
+    let Some(schedule) = c.backup.schedule else {
+        return check(
+            NAME,
+            Status::Warn,
+            "no automatic backups (FERROCAST_BACKUP_SCHEDULE unset); take them with `ferrocast backup FILE`",
+        );
+    };
+    let Some(db) = db else {
+        return check(NAME, Status::Skip, "no database");
+    };
+    let (last, runs) = match (db.last_backup_success().await, db.backup_runs(1).await) {
+        (Ok(l), Ok(r)) => (l, r),
+        (Err(e), _) | (_, Err(e)) => {
+            return check(
+                NAME,
+                Status::Fail,
+                format!("cannot read the backup runs: {e}"),
+            )
+        }
+    };
+    let interval = schedule.interval_ms();
+    let failed = runs
+        .first()
+        .and_then(|r| {
+            r.error
+                .as_ref()
+                .map(|e| format!("; the latest attempt failed: {e}"))
+        })
+        .unwrap_or_default();
+    let Some(last) = last else {
+        return check(
+            NAME,
+            Status::Fail,
+            format!("no backup has succeeded yet (a node takes the first within a minute of starting){failed}"),
+        );
+    };
+    let age = (now_ms - last).max(0);
+    let hours = age as f64 / 3_600_000.0;
+    let status = if age <= 2 * interval {
+        Status::Pass
+    } else if age <= 4 * interval {
+        Status::Warn
+    } else {
+        Status::Fail
+    };
+    check(
+        NAME,
+        status,
+        format!(
+            "newest backup {hours:.1} h old (one every {} h){failed}",
+            interval / 3_600_000
+        ),
+    )
 }
 
 /// Object storage: an S3 bucket is written, read back and cleaned (a probe object); a local

@@ -183,6 +183,44 @@ pub fn audit_signer(
     }
 }
 
+/// The keys a backup carries: the master key and the audit key as this node has them (the
+/// configured ones, else the files in the data directory). Never creates a key: a node that has
+/// none has nothing to back up yet.
+pub fn backup_keys(config: &Config) -> anyhow::Result<service::backup::Keys> {
+    let master = match &config.secret_key {
+        Some(k) => ferrocast_config::validate_secret_key(k.expose())
+            .map_err(|e| anyhow::anyhow!("FERROCAST_SECRET_KEY {e}"))?,
+        None => read_key_file(&config.master_key_path())?.with_context(|| {
+            format!(
+                "no master key: neither FERROCAST_SECRET_KEY nor {} (is this the node's data directory?)",
+                config.master_key_path().display()
+            )
+        })?,
+    };
+    let audit = match &config.audit_key {
+        Some(k) => Some(
+            ferrocast_config::validate_secret_key(k.expose())
+                .map_err(|e| anyhow::anyhow!("FERROCAST_AUDIT_KEY {e}"))?,
+        ),
+        None => match std::fs::read_to_string(config.audit_key_path()) {
+            Ok(text) => Some(
+                ferrocast_config::validate_secret_key(text.trim()).map_err(|e| {
+                    anyhow::anyhow!(
+                        "the audit key file {} {e}",
+                        config.audit_key_path().display()
+                    )
+                })?,
+            ),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(e) => {
+                return Err(e)
+                    .with_context(|| format!("cannot read {}", config.audit_key_path().display()))
+            }
+        },
+    };
+    Ok(service::backup::Keys { master, audit })
+}
+
 /// The configured mailer.
 pub fn mailer(config: &Config) -> anyhow::Result<Arc<dyn Mailer>> {
     Ok(match &config.smtp_url {
@@ -482,6 +520,24 @@ pub async fn start(mut config: Config) -> anyhow::Result<Running> {
         std::time::Duration::from_secs(state.config.audit_checkpoint_minutes * 60),
         rx.clone(),
     );
+    if let (Some(schedule), Some(passphrase)) = (
+        state.config.backup.schedule,
+        state.config.backup.passphrase.clone(),
+    ) {
+        service::backup::spawn(
+            service::backup::Scheduler {
+                db: state.db.clone(),
+                storage: storage.clone(),
+                schedule,
+                passphrase,
+                keys: backup_keys(&state.config)?,
+                scratch: state.config.data_dir.join("tmp"),
+                node: fanout.node().to_string(),
+                metrics: state.metrics.clone(),
+            },
+            rx.clone(),
+        );
+    }
     service::jobs::spawn(
         Arc::new(service::processing::Media::new(
             state.db.clone(),

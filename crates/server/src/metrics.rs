@@ -32,6 +32,9 @@ struct Data {
     purchases_paid: BTreeMap<&'static str, u64>,
     purchases_reversed: BTreeMap<&'static str, u64>,
     payment_mismatches: BTreeMap<(&'static str, &'static str), u64>,
+    /// Unix seconds of the newest successful backup (any node's); 0: never.
+    backup_last_success: f64,
+    backup_failures: u64,
 }
 
 /// The node's metrics.
@@ -140,6 +143,20 @@ impl Metrics {
     }
 
     /// Renders every metric.
+    /// The newest successful backup finished at `unix_ms` (kept if newer than the one known).
+    pub fn backup_succeeded_at(&self, unix_ms: i64) {
+        let mut d = self.data.lock().unwrap_or_else(|p| p.into_inner());
+        d.backup_last_success = d.backup_last_success.max(unix_ms as f64 / 1000.0);
+    }
+
+    /// An automatic backup this node took failed.
+    pub fn backup_failed(&self) {
+        self.data
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .backup_failures += 1;
+    }
+
     pub fn render(&self) -> String {
         let d = self.data.lock().unwrap_or_else(|p| p.into_inner());
         let mut out = String::with_capacity(4096);
@@ -241,6 +258,22 @@ impl Metrics {
                 "ferrocast_payment_mismatches_total{{gateway=\"{gateway}\",reason=\"{reason}\"}} {n}"
             );
         }
+        let _ = writeln!(out, "# HELP ferrocast_backup_last_success_timestamp_seconds When the newest successful backup finished (any node's automatic backup), Unix seconds; 0: never.");
+        let _ = writeln!(
+            out,
+            "# TYPE ferrocast_backup_last_success_timestamp_seconds gauge"
+        );
+        let _ = writeln!(
+            out,
+            "ferrocast_backup_last_success_timestamp_seconds {}",
+            d.backup_last_success
+        );
+        let _ = writeln!(
+            out,
+            "# HELP ferrocast_backup_failures_total Automatic backups this node took that failed."
+        );
+        let _ = writeln!(out, "# TYPE ferrocast_backup_failures_total counter");
+        let _ = writeln!(out, "ferrocast_backup_failures_total {}", d.backup_failures);
         out
     }
 }

@@ -9,6 +9,7 @@ mod analytics;
 mod api;
 mod architecture;
 mod audit;
+mod backup;
 mod billing;
 mod channels;
 mod connectors;
