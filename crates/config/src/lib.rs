@@ -15,6 +15,9 @@ use std::fmt;
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 
+pub mod ops;
+pub use ops::{IpList, OpsSettings};
+
 /// Prefix of every environment variable ferrocast reads.
 pub const ENV_PREFIX: &str = "FERROCAST_";
 /// The configuration file read from the working directory when no other is named.
@@ -124,6 +127,11 @@ pub const SETTINGS: &[Setting] = &[
     Setting { key: "stripe_connect_webhook_secret", default: None, secret: true, help: "Signing secret (`whsec_…`) of the Stripe Connect webhook endpoint /api/payments/stripe/connect/webhook (account.updated for creators' connected accounts); unset: onboarding state is read from Stripe when the creator returns" },
     Setting { key: "audit_key", default: None, secret: true, help: "Ed25519 key that signs the audit log's checkpoints, as its 32-byte seed in 64 hex characters; default: generated into DATA_DIR/audit.key on first run" },
     Setting { key: "audit_checkpoint_minutes", default: Some("60"), secret: false, help: "Minutes between the audit log's signed checkpoints (one is written only when the log grew); 1 to 10080" },
+    Setting { key: "drain_secs", default: Some("30"), secret: false, help: "Seconds a node takes at most after SIGTERM to drain: /ready answers 503, publishers are closed so encoders reconnect elsewhere, new viewers are refused, running jobs finish or give their lease back, leases are released; 1 to 3600" },
+    Setting { key: "ingest_allow", default: Some(""), secret: false, help: "Comma-separated addresses or CIDRs (IPv4 or IPv6) allowed to publish; empty: every address not denied" },
+    Setting { key: "ingest_deny", default: Some(""), secret: false, help: "Comma-separated addresses or CIDRs refused publishing (deny wins over allow)" },
+    Setting { key: "admin_allow", default: Some(""), secret: false, help: "Comma-separated addresses or CIDRs allowed to call /api/admin/* (behind FERROCAST_TRUSTED_PROXIES: the forwarded client); empty: every address not denied" },
+    Setting { key: "admin_deny", default: Some(""), secret: false, help: "Comma-separated addresses or CIDRs refused the admin API /api/admin/* (deny wins over allow)" },
 ];
 
 /// A value that must not be printed. `Debug` and `Display` show `[redacted]`.
@@ -283,6 +291,8 @@ pub struct Config {
     pub notify: NotifySettings,
     /// The smallest and largest tip per currency.
     pub tips: TipLimits,
+    /// Draining and the ingest and admin address lists.
+    pub ops: OpsSettings,
     /// Where each setting's value came from.
     pub origins: BTreeMap<&'static str, Origin>,
 }
@@ -1395,6 +1405,7 @@ impl Layered {
         let payments = self.payment_gateways(&mut problems);
         let tips = self.tip_limits(&mut problems);
         let storage = self.storage(&mut problems);
+        let ops = ops::load(&self, &mut problems);
         let platforms = PlatformEndpoints {
             twitch_api,
             twitch_auth,
@@ -1457,6 +1468,7 @@ impl Layered {
             audit_checkpoint_minutes,
             notify,
             tips,
+            ops,
             origins,
         })
     }

@@ -37,7 +37,8 @@ pub async fn health() -> Json<Health> {
     })
 }
 
-/// The node can serve requests: the database answers and its schema is current.
+/// The node can serve requests: it is not draining, the database answers and its schema is
+/// current.
 #[utoipa::path(get, path = "/ready", tag = "operations",
     responses((status = 200, body = Ready), (status = 503, body = ErrorBody)))]
 pub async fn ready(State(state): State<AppState>) -> Result<Json<Ready>, ApiError> {
@@ -49,6 +50,14 @@ pub async fn ready(State(state): State<AppState>) -> Result<Json<Ready>, ApiErro
             details,
         )
     };
+    if state.drain.is_draining() {
+        return Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "DRAINING",
+            "Not ready",
+            "draining: this node is shutting down; send new clients to another node.",
+        ));
+    }
     let ping = tokio::time::timeout(std::time::Duration::from_secs(3), state.db.ping()).await;
     match ping {
         Ok(Ok(())) => {}
@@ -121,6 +130,7 @@ pub async fn metrics(
     text.push_str(&stream_metrics(&state.engine.hub));
     text.push_str(&restream_metrics(&state.engine));
     text.push_str(&realtime_metrics(&state));
+    text.push_str(&node_metrics(&state));
     text.push_str(&rtmp_metrics(&state.engine.rtmp_stats));
     text.push_str(&video_metrics(&state));
     (
@@ -131,6 +141,20 @@ pub async fn metrics(
         text,
     )
         .into_response()
+}
+
+/// Whether the node drains, and rate-limit checks Redis failed (decided on this node alone).
+fn node_metrics(state: &AppState) -> String {
+    format!(
+        "# HELP ferrocast_draining 1 while this node drains before it stops (SIGTERM), else 0.\n\
+         # TYPE ferrocast_draining gauge\n\
+         ferrocast_draining {}\n\
+         # HELP ferrocast_rate_limit_backend_errors_total Rate-limit checks that fell back to this node's own limiter because Redis failed or was slow.\n\
+         # TYPE ferrocast_rate_limit_backend_errors_total counter\n\
+         ferrocast_rate_limit_backend_errors_total {}\n",
+        u8::from(state.drain.is_draining()),
+        state.shared_limits.as_ref().map_or(0, |s| s.errors())
+    )
 }
 
 /// Socket.IO connections and realtime events other nodes missed.

@@ -35,6 +35,7 @@ mod schedule;
 mod search;
 mod seed;
 mod services;
+mod shared;
 mod sharing;
 mod studio;
 mod tips;
