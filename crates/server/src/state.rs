@@ -106,7 +106,7 @@ pub struct Inner {
     /// Rate-limit state shared by every node through Redis (when configured).
     pub shared_limits: Option<Arc<crate::ratelimit::SharedLimits>>,
     /// Whether this node is draining, and the switches that drain it.
-    pub drain: crate::drain::Drain,
+    pub drain: crate::service::drain::Drain,
 }
 
 /// The video pipeline's parts a request handler or `/metrics` reaches.
@@ -334,7 +334,7 @@ pub fn compose(
         payments_limiter: RateLimiter::new(10, Duration::from_secs(60))
             .shared(shared_limits.clone(), "payments"),
         shared_limits,
-        drain: crate::drain::Drain::new(),
+        drain: crate::service::drain::Drain::new(),
         thumbnails,
         storage,
         pipeline,
