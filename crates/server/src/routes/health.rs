@@ -37,8 +37,7 @@ pub async fn health() -> Json<Health> {
     })
 }
 
-/// The node can serve requests: it is not draining, the database answers and its schema is
-/// current.
+/// The node can serve requests: not draining, the database answering, its schema current.
 #[utoipa::path(get, path = "/ready", tag = "operations",
     responses((status = 200, body = Ready), (status = 503, body = ErrorBody)))]
 pub async fn ready(State(state): State<AppState>) -> Result<Json<Ready>, ApiError> {
