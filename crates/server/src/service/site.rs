@@ -18,8 +18,17 @@ pub const CACHE_FOR_MS: i64 = 2_000;
 /// The same when changes reach it through Redis (ms).
 pub const SHARED_CACHE_FOR_MS: i64 = 30_000;
 
-/// A cached copy and when it was read (ms).
-type Cached = Arc<Mutex<Option<(i64, SiteSettings)>>>;
+/// A node's copy of the settings.
+#[derive(Default)]
+struct Cache {
+    /// The copy and when it was read (ms).
+    copy: Option<(i64, SiteSettings)>,
+    /// Bumped by every invalidation: a read that began before one must not store what it
+    /// read (it may predate the change).
+    generation: u64,
+}
+
+type Cached = Arc<Mutex<Cache>>;
 
 /// The settings as the site applies them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
@@ -87,16 +96,15 @@ impl Site {
 
     /// The site's settings now.
     pub async fn settings(&self) -> SiteSettings {
-        if let Some((at, s)) = self
-            .cache
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .as_ref()
-        {
-            if self.clock.now_ms() - at < self.cache_for_ms {
-                return s.clone();
+        let generation = {
+            let cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some((at, s)) = &cache.copy {
+                if self.clock.now_ms() - at < self.cache_for_ms {
+                    return s.clone();
+                }
             }
-        }
+            cache.generation
+        };
         let mut s = SiteSettings {
             maintenance_mode: false,
             maintenance_message: String::new(),
@@ -117,18 +125,16 @@ impl Site {
             }
             Err(e) => {
                 tracing::error!(error = %e, "cannot read the site settings; using the last known");
-                if let Some((_, last)) = self
-                    .cache
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .as_ref()
+                if let Some((_, last)) = &self.cache.lock().unwrap_or_else(|p| p.into_inner()).copy
                 {
                     return last.clone();
                 }
             }
         }
-        *self.cache.lock().unwrap_or_else(|p| p.into_inner()) =
-            Some((self.clock.now_ms(), s.clone()));
+        let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+        if cache.generation == generation {
+            cache.copy = Some((self.clock.now_ms(), s.clone()));
+        }
         s
     }
 
@@ -140,5 +146,7 @@ impl Site {
 }
 
 fn forget(cache: &Cached) {
-    *cache.lock().unwrap_or_else(|p| p.into_inner()) = None;
+    let mut cache = cache.lock().unwrap_or_else(|p| p.into_inner());
+    cache.copy = None;
+    cache.generation = cache.generation.wrapping_add(1);
 }
