@@ -2332,3 +2332,174 @@ async fn backup_then_restore_into_a_new_data_directory() {
     let _ = std::fs::remove_dir_all(&cwd);
     let _ = std::fs::remove_dir_all(&target);
 }
+
+/// SIGTERM while ffmpeg publishes (`FERROCAST_DRAIN_SECS=5`): the encoder is disconnected, the
+/// process exits cleanly within the bound, its session is ended (not left for a sweep) and it
+/// holds no lease (jobs, notification deliveries, chat connectors) afterwards.
+#[tokio::test]
+async fn sigterm_drains_a_publishing_node_within_the_bound() {
+    let ffmpeg_ok = Command::new("ffmpeg")
+        .arg("-version")
+        .stdout(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(ffmpeg_ok, "ffmpeg is required: run scripts/test.sh");
+    let dir = temp_dir("drain");
+    let (http, rtmp) = (free_port(), free_port());
+    let mut cmd = ferrocast(&dir);
+    cmd.env("FERROCAST_HTTP_ADDR", format!("127.0.0.1:{http}"))
+        .env("FERROCAST_RTMP_ADDR", format!("127.0.0.1:{rtmp}"))
+        .env("FERROCAST_DRAIN_SECS", "5")
+        .env("FERROCAST_LOG_LEVEL", "warn,ferrocast=info");
+    let server = Server::start(cmd);
+    let c = reqwest::Client::new();
+    let reg: serde_json::Value = c
+        .post(format!("{}/api/auth/register", server.url))
+        .json(&serde_json::json!({"email": "drain@example.com", "password": "password123", "display_name": "D"}))
+        .send()
+        .await
+        .expect("register")
+        .json()
+        .await
+        .expect("json");
+    let token = reg["access_token"].as_str().expect("token").to_string();
+    let src: serde_json::Value = c
+        .post(format!("{}/api/sources", server.url))
+        .bearer_auth(&token)
+        .json(&serde_json::json!({"name": "Main"}))
+        .send()
+        .await
+        .expect("source")
+        .json()
+        .await
+        .expect("json");
+    let key = src["source"]["stream_key"]
+        .as_str()
+        .expect("key")
+        .to_string();
+    let mut encoder = Command::new("ffmpeg")
+        .args([
+            "-hide_banner",
+            "-loglevel",
+            "error",
+            "-re",
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc=size=320x180:rate=30",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-g",
+            "30",
+            "-pix_fmt",
+            "yuv420p",
+            "-t",
+            "120",
+            "-f",
+            "flv",
+        ])
+        .arg(format!("rtmp://127.0.0.1:{rtmp}/live/{key}"))
+        .stdin(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("ffmpeg");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let info: serde_json::Value = c
+            .get(format!("{}/api/streams/info", server.url))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .expect("info")
+            .json()
+            .await
+            .expect("json");
+        if info["streams"][0]["status"] == "live" {
+            break;
+        }
+        assert!(Instant::now() < deadline, "never went live: {info}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let mut server = server;
+    let _ = Command::new("kill")
+        .arg("-TERM")
+        .arg(server.child.id().to_string())
+        .status();
+    let sent = Instant::now();
+    let status = loop {
+        if let Ok(Some(status)) = server.child.try_wait() {
+            break status;
+        }
+        if sent.elapsed() > Duration::from_secs(15) {
+            let _ = server.child.kill();
+            let _ = encoder.kill();
+            panic!("ferrocast did not exit within 15 s of SIGTERM (FERROCAST_DRAIN_SECS=5)");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let took = sent.elapsed();
+    assert!(status.success(), "clean exit after draining, got {status}");
+    // The bound, with a second for the process to start and end around it.
+    assert!(
+        took < Duration::from_secs(6),
+        "exited {took:?} after SIGTERM"
+    );
+    let mut encoder_ended = false;
+    for _ in 0..100 {
+        if let Ok(Some(_)) = encoder.try_wait() {
+            encoder_ended = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    if !encoder_ended {
+        let _ = encoder.kill();
+    }
+    let _ = encoder.wait();
+    assert!(encoder_ended, "the encoder was disconnected");
+
+    let db = sqlx::SqlitePool::connect(&format!(
+        "sqlite://{}",
+        dir.join("data/ferrocast.db").display()
+    ))
+    .await
+    .expect("the node's SQLite database");
+    let count = |sql: &'static str| {
+        let db = db.clone();
+        async move {
+            sqlx::query_scalar::<_, i64>(sql)
+                .fetch_one(&db)
+                .await
+                .expect(sql)
+        }
+    };
+    assert_eq!(
+        count("SELECT COUNT(*) FROM stream_sessions WHERE ended_at IS NULL").await,
+        0,
+        "the live session was ended by the drain"
+    );
+    assert_eq!(
+        count("SELECT COUNT(*) FROM stream_sessions").await,
+        1,
+        "one session was recorded"
+    );
+    assert_eq!(
+        count("SELECT COUNT(*) FROM stream_sources WHERE is_active != 0").await,
+        0,
+        "the source is offline"
+    );
+    assert_eq!(
+        count(
+            "SELECT (SELECT COUNT(*) FROM jobs WHERE state = 'running') \
+             + (SELECT COUNT(*) FROM notification_deliveries WHERE state = 'running') \
+             + (SELECT COUNT(*) FROM chat_connectors WHERE lease_node IS NOT NULL)"
+        )
+        .await,
+        0,
+        "no lease left behind"
+    );
+    db.close().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}

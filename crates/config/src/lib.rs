@@ -17,6 +17,8 @@ use std::path::{Path, PathBuf};
 
 mod backup;
 pub use backup::{BackupSchedule, BackupSettings};
+pub mod ops;
+pub use ops::{IpList, OpsSettings};
 
 /// Prefix of every environment variable ferrocast reads.
 pub const ENV_PREFIX: &str = "FERROCAST_";
@@ -129,6 +131,11 @@ pub const SETTINGS: &[Setting] = &[
     Setting { key: "audit_checkpoint_minutes", default: Some("60"), secret: false, help: "Minutes between the audit log's signed checkpoints (one is written only when the log grew); 1 to 10080" },
     Setting { key: "backup_schedule", default: None, secret: false, help: "Automatic backups into storage under backups/, and how many of each age are kept: `hourly=24,daily=7,weekly=4` (any of the three); unset: none (needs BACKUP_PASSPHRASE)" },
     Setting { key: "backup_passphrase", default: None, secret: true, help: "Passphrase that encrypts the master and audit keys inside backups (environment or _FILE only, never ferrocast.toml); `backup`/`restore` read standard input when unset" },
+    Setting { key: "drain_secs", default: Some("30"), secret: false, help: "Seconds a node takes at most after SIGTERM to drain: /ready answers 503, publishers are closed so encoders reconnect elsewhere, new viewers are refused, running jobs finish or give their lease back, leases are released; 1 to 3600" },
+    Setting { key: "ingest_allow", default: Some(""), secret: false, help: "Comma-separated addresses or CIDRs (IPv4 or IPv6) allowed to publish; empty: every address not denied" },
+    Setting { key: "ingest_deny", default: Some(""), secret: false, help: "Comma-separated addresses or CIDRs refused publishing (deny wins over allow)" },
+    Setting { key: "admin_allow", default: Some(""), secret: false, help: "Comma-separated addresses or CIDRs allowed to call /api/admin/* (behind FERROCAST_TRUSTED_PROXIES: the forwarded client); empty: every address not denied" },
+    Setting { key: "admin_deny", default: Some(""), secret: false, help: "Comma-separated addresses or CIDRs refused the admin API /api/admin/* (deny wins over allow)" },
 ];
 
 /// A value that must not be printed. `Debug` and `Display` show `[redacted]`.
@@ -290,6 +297,8 @@ pub struct Config {
     pub tips: TipLimits,
     /// Backups: schedule and passphrase.
     pub backup: BackupSettings,
+    /// Draining and the ingest and admin address lists.
+    pub ops: OpsSettings,
     /// Where each setting's value came from.
     pub origins: BTreeMap<&'static str, Origin>,
 }
@@ -1403,6 +1412,7 @@ impl Layered {
         let tips = self.tip_limits(&mut problems);
         let storage = self.storage(&mut problems);
         let backup = self.backup(&mut problems);
+        let ops = ops::load(&self, &mut problems);
         let platforms = PlatformEndpoints {
             twitch_api,
             twitch_auth,
@@ -1466,6 +1476,7 @@ impl Layered {
             notify,
             tips,
             backup,
+            ops,
             origins,
         })
     }

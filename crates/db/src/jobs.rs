@@ -196,6 +196,47 @@ impl Db {
         })
     }
 
+    /// Gives back every lease `node` holds (a node draining before it exits): its running
+    /// jobs and notification deliveries go back to the queue, due now, with the attempt they
+    /// were on not counted (stopping a node is not the job's failure), and its chat connectors'
+    /// leases are freed, so other nodes take all of them over at once instead of waiting for
+    /// the leases to run out. The number of leases given back.
+    pub async fn release_node_leases(&self, node: &str, now: i64) -> Result<u64, DbError> {
+        let statements = [
+            "UPDATE jobs SET state = 'queued', run_after = $2, locked_by = NULL, locked_until = NULL, \
+             attempts = CASE WHEN attempts > 0 THEN attempts - 1 ELSE 0 END, updated_at = $2 \
+             WHERE locked_by = $1 AND state = 'running'",
+            "UPDATE notification_deliveries SET state = 'queued', run_after = $2, locked_by = NULL, \
+             locked_until = NULL, attempts = CASE WHEN attempts > 0 THEN attempts - 1 ELSE 0 END, \
+             updated_at = $2 WHERE locked_by = $1 AND state = 'running'",
+        ];
+        let mut released = 0;
+        for sql in statements {
+            released += on_pool!(self, p => sqlx::query(sql)
+                .bind(node).bind(now).execute(p).await?.rows_affected());
+        }
+        released += on_pool!(self, p => sqlx::query(
+            "UPDATE chat_connectors SET lease_node = NULL, lease_until = NULL WHERE lease_node = $1",
+        )
+        .bind(node).execute(p).await?.rows_affected());
+        Ok(released)
+    }
+
+    /// Leases `node` holds now (running jobs, notification deliveries, chat connectors).
+    pub async fn node_leases(&self, node: &str) -> Result<i64, DbError> {
+        on_pool!(self, p => {
+            let n: i64 = sqlx::query_scalar(
+                "SELECT (SELECT COUNT(*) FROM jobs WHERE locked_by = $1 AND state = 'running') \
+                 + (SELECT COUNT(*) FROM notification_deliveries WHERE locked_by = $1 AND state = 'running') \
+                 + (SELECT COUNT(*) FROM chat_connectors WHERE lease_node = $1)",
+            )
+            .bind(node)
+            .fetch_one(p)
+            .await?;
+            Ok(n)
+        })
+    }
+
     /// Renews `node`'s lease on a running job until `lease_until` (ms); `false` if the node no
     /// longer holds it (then it must stop working on it).
     pub async fn heartbeat_job(

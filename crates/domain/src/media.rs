@@ -72,6 +72,13 @@ pub trait PublishAuthorizer: Send + Sync + 'static {
         let _ = (playback_id, query, peer);
         Box::pin(async { Ok(()) })
     }
+
+    /// Whether an encoder at `peer` may publish at all (the operator's address lists), asked
+    /// before its stream key is looked at. Every address may unless an implementation says no.
+    fn admit_publisher(&self, peer: std::net::IpAddr) -> Result<(), PublishDenied> {
+        let _ = peer;
+        Ok(())
+    }
 }
 
 /// A publishing session the engine could record: asked of [`RecordingStore::begin`] when the

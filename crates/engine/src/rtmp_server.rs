@@ -516,6 +516,11 @@ impl Connection {
                             .reject_publish(request, "this connection is already in use");
                         continue;
                     }
+                    if let Err(denied) = self.engine.authorizer.admit_publisher(self.peer.ip()) {
+                        tracing::warn!(peer = %self.peer, %app, reason = %denied, "publish refused");
+                        let _ = self.session.reject_publish(request, &denied.to_string());
+                        continue;
+                    }
                     let authorizer = self.engine.authorizer.clone();
                     let (a, k) = (app.clone(), stream_key.clone());
                     let decision = tokio::time::timeout(

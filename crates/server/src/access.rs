@@ -119,7 +119,7 @@ async fn enforce(access: Access, req: Request, next: Next) -> Response {
         return e.into_response();
     }
     if matches!(access, Access::Scope(_) | Access::Session) {
-        if let Err(e) = crate::extract::limit_api(&state, auth.user.id) {
+        if let Err(e) = crate::extract::limit_api(&state, auth.user.id).await {
             return e.into_response();
         }
     }

@@ -524,6 +524,14 @@ pub fn router(state: AppState) -> Router {
             state.clone(),
             crate::site::maintenance_gate,
         ))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            crate::drain::viewer_gate,
+        ))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            crate::ip_lists::admin_gate,
+        ))
         .layer(middleware::from_fn(map_plain_errors))
         .layer(middleware::from_fn(request_timeout));
 

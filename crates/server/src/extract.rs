@@ -151,10 +151,11 @@ impl FromRequestParts<AppState> for ClientIp {
 }
 
 /// Charges one credential request to `ip`; 429 when over the limit.
-pub fn limit_auth(state: &AppState, ip: IpAddr) -> Result<(), ApiError> {
+pub async fn limit_auth(state: &AppState, ip: IpAddr) -> Result<(), ApiError> {
     state
         .auth_limiter
-        .check(&crate::ratelimit::client_key(ip))
+        .check_shared(&crate::ratelimit::client_key(ip))
+        .await
         .map_err(|wait| {
             state.metrics.rate_limited("auth");
             ApiError::rate_limited(wait)
@@ -162,10 +163,11 @@ pub fn limit_auth(state: &AppState, ip: IpAddr) -> Result<(), ApiError> {
 }
 
 /// Charges one authenticated request to a user; 429 when over the limit.
-pub fn limit_api(state: &AppState, user_id: i64) -> Result<(), ApiError> {
+pub async fn limit_api(state: &AppState, user_id: i64) -> Result<(), ApiError> {
     state
         .api_limiter
-        .check(&user_id.to_string())
+        .check_shared(&user_id.to_string())
+        .await
         .map_err(|wait| {
             state.metrics.rate_limited("api");
             ApiError::rate_limited(wait)

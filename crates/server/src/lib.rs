@@ -7,12 +7,14 @@ pub mod access;
 pub mod app;
 pub mod connectors;
 pub mod doctor;
+pub mod drain;
 pub mod error;
 pub mod extract;
 pub mod gateways;
 pub mod goals;
 pub mod healthcheck;
 pub mod http_server;
+pub mod ip_lists;
 pub mod mail;
 pub mod metrics;
 pub mod payouts;
@@ -342,11 +344,78 @@ pub struct Running {
 impl Running {
     /// Stops accepting, lets in-flight requests finish (up to 10 s), closes the database.
     pub async fn stop(self) -> anyhow::Result<()> {
+        self.state.drain.begin();
         self.state.connectors.stop_all().await;
         let _ = self.shutdown.send(true);
         self.task.await??;
         self.state.db.close().await;
         Ok(())
+    }
+
+    /// Drains the node and stops it, within `bound` (SIGTERM; `FERROCAST_DRAIN_SECS`):
+    /// `/ready` answers 503 at once; the RTMP listener closes with its connections, so encoders
+    /// reconnect (through the balancer) to another node; new HTTP viewers are refused; workers
+    /// claim no more jobs and the running ones may finish; then the node stops, gives back the
+    /// leases it still holds (jobs, notification deliveries, chat connectors) so other nodes
+    /// take them over at once, and closes the database. What is left at the deadline is cut.
+    pub async fn drain(mut self, bound: std::time::Duration) -> anyhow::Result<()> {
+        use std::sync::atomic::Ordering::Relaxed;
+        use std::time::Duration;
+        let deadline = tokio::time::Instant::now() + bound;
+        let state = self.state.clone();
+        state.drain.begin();
+        // A fifth of the bound (at least 1 s) is kept for stopping and giving leases back.
+        let reserve = (bound / 5).max(Duration::from_secs(1)).min(bound);
+        let settled = tokio::time::timeout(bound - reserve, async {
+            loop {
+                let live = state.engine.hub.streams().len();
+                let running = state.pipeline.job_stats.running.load(Relaxed);
+                if live == 0 && running == 0 {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        })
+        .await;
+        if settled.is_err() {
+            tracing::warn!(
+                streams = state.engine.hub.streams().len(),
+                jobs = state.pipeline.job_stats.running.load(Relaxed),
+                "drain: streams or jobs still running at the deadline; stopping them"
+            );
+        }
+        let left = || deadline.saturating_duration_since(tokio::time::Instant::now());
+        let _ = tokio::time::timeout(left(), state.connectors.stop_all()).await;
+        let _ = self.shutdown.send(true);
+        let served = match tokio::time::timeout(left(), &mut self.task).await {
+            Ok(joined) => joined.map_err(anyhow::Error::from).and_then(|r| Ok(r?)),
+            Err(_) => {
+                tracing::warn!("drain: HTTP connections still open at the deadline; closing them");
+                self.task.abort();
+                Ok(())
+            }
+        };
+        // Giving the leases back is quick, and worth a moment past the deadline: without it
+        // other nodes wait for them to run out.
+        let node = state.fanout.node().to_string();
+        let give_back = left().max(Duration::from_secs(2));
+        match tokio::time::timeout(
+            give_back,
+            state.db.release_node_leases(&node, ferrocast_db::now_ms()),
+        )
+        .await
+        {
+            Ok(Ok(n)) => tracing::info!(leases = n, "drain: leases given back"),
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "drain: cannot give leases back; they run out by themselves")
+            }
+            Err(_) => {
+                tracing::warn!("drain: giving leases back timed out; they run out by themselves")
+            }
+        }
+        let _ = tokio::time::timeout(Duration::from_secs(2), state.db.close()).await;
+        tracing::info!("drained; exiting");
+        served
     }
 
     /// Waits until the server stops by itself (it only does on an I/O error).
@@ -489,7 +558,8 @@ pub async fn start(mut config: Config) -> anyhow::Result<Running> {
     let engine = ferrocast_engine::Engine::start(
         Arc::new(
             service::streams::SourceAuthorizer::new(db.clone(), grants.clone(), clock.clone())
-                .with_access(access.clone()),
+                .with_access(access.clone())
+                .with_ingest_list(config.ops.ingest.clone()),
         ),
         restream,
     )
@@ -553,6 +623,7 @@ pub async fn start(mut config: Config) -> anyhow::Result<Running> {
             workers: state.config.job_workers,
             lease_ms: state.config.job_lease_ms as i64,
             finish_delay_ms: state.config.recording_finish_delay_ms as i64,
+            claims: state.drain.claims_stopped(),
         },
         pipeline.job_stats,
         rx.clone(),
@@ -566,8 +637,10 @@ pub async fn start(mut config: Config) -> anyhow::Result<Running> {
                  FERROCAST_SECRET_KEY (or the same DATA_DIR/master.key)"
         )
     })?;
-    service::notify::spawn(state.notify.clone(), rx.clone());
-    service::privacy::spawn(state.privacy.clone(), rx.clone());
+    // Their workers stop claiming when the node drains (which every stop begins with).
+    service::notify::spawn(state.notify.clone(), state.drain.claims_stopped());
+    service::privacy::spawn(state.privacy.clone(), state.drain.claims_stopped());
+    state.site.spawn_invalidation(fanout.clone(), rx.clone());
     service::dmca::spawn(state.dmca.clone(), rx.clone());
     tips::spawn(state.clone(), rx.clone());
     let socket_io = realtime::start(state.clone(), rx.clone());
@@ -580,11 +653,12 @@ pub async fn start(mut config: Config) -> anyhow::Result<Running> {
         rx.clone(),
     );
     let app = app::router(state.clone()).layer(socket_io);
+    // RTMP stops (with its connections) as soon as the node drains, before the rest.
     tokio::spawn(ferrocast_engine::rtmp_server::serve(
         engine,
         rtmp_listener,
         rtmp,
-        rx.clone(),
+        state.drain.ingest_stopped(),
     ));
     let per_address = http_server::PerAddress {
         max: state.config.http_max_connections_per_ip,
@@ -608,8 +682,9 @@ pub async fn serve(config: Config, shutdown: impl Future<Output = ()>) -> anyhow
     tokio::select! {
         r = running.wait() => r,
         _ = shutdown => {
-            tracing::info!("shutting down");
-            running.stop().await
+            let bound = std::time::Duration::from_secs(running.state.config.ops.drain_secs);
+            tracing::info!(within = ?bound, "shutting down: draining");
+            running.drain(bound).await
         }
     }
 }

@@ -103,6 +103,10 @@ pub struct Inner {
     pub safety: Arc<crate::service::safety::Safety>,
     /// Copyright notices (DMCA): takedowns, evidence holds, counter-notices, restores.
     pub dmca: Arc<crate::service::dmca::Dmca>,
+    /// Rate-limit state shared by every node through Redis (when configured).
+    pub shared_limits: Option<Arc<crate::ratelimit::SharedLimits>>,
+    /// Whether this node is draining, and the switches that drain it.
+    pub drain: crate::service::drain::Drain,
 }
 
 /// The video pipeline's parts a request handler or `/metrics` reaches.
@@ -151,6 +155,15 @@ pub fn compose(
         "secretbox-aes256gcm",
     ))));
     let metrics = Arc::new(Metrics::new());
+    // Built here, connected on first use: a Redis that is down at start-up only means limits
+    // are per node until it answers (the realtime fan-out already refused to start without it).
+    let shared_limits = match &config.redis_url {
+        Some(url) => Some(Arc::new(
+            crate::ratelimit::SharedLimits::new(url.expose(), master_key)
+                .map_err(std::io::Error::other)?,
+        )),
+        None => None,
+    };
     let audit = Arc::new(crate::service::audit::Audit::new(
         db.clone(),
         clock.clone(),
@@ -287,11 +300,20 @@ pub fn compose(
         identity,
         videos,
         uploads,
-        auth_limiter: RateLimiter::new(config.auth_rate_limit, Duration::from_secs(60)),
-        api_limiter: RateLimiter::new(config.api_rate_limit, Duration::from_secs(60)),
-        search_limiter: RateLimiter::new(config.search_rate_limit, Duration::from_secs(60)),
+        auth_limiter: RateLimiter::new(config.auth_rate_limit, Duration::from_secs(60))
+            .shared(shared_limits.clone(), "auth"),
+        api_limiter: RateLimiter::new(config.api_rate_limit, Duration::from_secs(60))
+            .shared(shared_limits.clone(), "api"),
+        search_limiter: RateLimiter::new(config.search_rate_limit, Duration::from_secs(60))
+            .shared(shared_limits.clone(), "search"),
         sources: Sources::new(db.clone(), vault.clone()),
-        site: Site::new(db.clone(), clock.clone(), config.registration_open),
+        site: Site::new(db.clone(), clock.clone(), config.registration_open).cache_for(
+            if config.redis_url.is_some() {
+                crate::service::site::SHARED_CACHE_FOR_MS
+            } else {
+                crate::service::site::CACHE_FOR_MS
+            },
+        ),
         connectors: Connectors::new(http.clone()),
         config,
         db,
@@ -309,7 +331,10 @@ pub fn compose(
         sockets: std::sync::atomic::AtomicI64::new(0),
         socket_addresses,
         http,
-        payments_limiter: RateLimiter::new(10, Duration::from_secs(60)),
+        payments_limiter: RateLimiter::new(10, Duration::from_secs(60))
+            .shared(shared_limits.clone(), "payments"),
+        shared_limits,
+        drain: crate::service::drain::Drain::new(),
         thumbnails,
         storage,
         pipeline,

@@ -945,7 +945,8 @@ async fn deliver(
             RealtimeEvent::OverlayRotated { .. }
             | RealtimeEvent::ConnectorChanged { .. }
             | RealtimeEvent::ConnectorSend { .. }
-            | RealtimeEvent::DestinationRetry { .. } => continue,
+            | RealtimeEvent::DestinationRetry { .. }
+            | RealtimeEvent::SiteChanged => continue,
         };
         if let Err(e) = sent {
             tracing::debug!(error = %e, "realtime emit failed");

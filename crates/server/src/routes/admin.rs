@@ -229,7 +229,7 @@ pub struct SettingsChange {
     pub new_registrations_enabled: Option<bool>,
 }
 
-/// Change the site's settings (administrators); every node applies them within two seconds.
+/// Change the site's settings (administrators); every node applies them at once.
 #[utoipa::path(put, path = "/api/admin/settings", tag = "admin", security(("bearer" = [])), request_body = SettingsChange,
     responses((status = 200, body = SiteSettings), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn put_settings(
@@ -266,6 +266,10 @@ pub async fn put_settings(
         .put_site_settings(&values, auth.user.id, state.clock.now_ms())
         .await?;
     state.site.forget();
+    // Every other node drops its copy too.
+    state
+        .fanout
+        .publish(crate::service::events::RealtimeEvent::SiteChanged);
     let details = serde_json::Value::Object(
         values
             .iter()

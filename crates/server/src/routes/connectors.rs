@@ -448,7 +448,7 @@ pub async fn consent(
     ApiJson(req): ApiJson<ChatConsentRequest>,
 ) -> ApiResult<axum::response::Response> {
     // Each start stores a pending login: counted as a credential request.
-    crate::extract::limit_auth(&state, ip)?;
+    crate::extract::limit_auth(&state, ip).await?;
     use crate::service::identity::{Provider, Purpose};
     let provider = match req.platform.as_str() {
         "youtube" => Provider::Google,

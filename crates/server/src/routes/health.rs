@@ -37,7 +37,7 @@ pub async fn health() -> Json<Health> {
     })
 }
 
-/// The node can serve requests: the database answers and its schema is current.
+/// The node can serve requests: not draining, the database answering, its schema current.
 #[utoipa::path(get, path = "/ready", tag = "operations",
     responses((status = 200, body = Ready), (status = 503, body = ErrorBody)))]
 pub async fn ready(State(state): State<AppState>) -> Result<Json<Ready>, ApiError> {
@@ -49,6 +49,14 @@ pub async fn ready(State(state): State<AppState>) -> Result<Json<Ready>, ApiErro
             details,
         )
     };
+    if state.drain.is_draining() {
+        return Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "DRAINING",
+            "Not ready",
+            "draining: this node is shutting down; send new clients to another node.",
+        ));
+    }
     let ping = tokio::time::timeout(std::time::Duration::from_secs(3), state.db.ping()).await;
     match ping {
         Ok(Ok(())) => {}
@@ -121,6 +129,7 @@ pub async fn metrics(
     text.push_str(&stream_metrics(&state.engine.hub));
     text.push_str(&restream_metrics(&state.engine));
     text.push_str(&realtime_metrics(&state));
+    text.push_str(&node_metrics(&state));
     text.push_str(&rtmp_metrics(&state.engine.rtmp_stats));
     text.push_str(&video_metrics(&state));
     text.push_str(&crate::resources::render(&state.config.data_dir));
@@ -154,6 +163,20 @@ async fn job_queue_metrics(state: &AppState) -> String {
         Err(_) => tracing::warn!("metrics: counting queued jobs took over 2 seconds"),
     }
     out
+}
+
+/// Whether the node drains, and rate-limit checks Redis failed (decided on this node alone).
+fn node_metrics(state: &AppState) -> String {
+    format!(
+        "# HELP ferrocast_draining 1 while this node drains before it stops (SIGTERM), else 0.\n\
+         # TYPE ferrocast_draining gauge\n\
+         ferrocast_draining {}\n\
+         # HELP ferrocast_rate_limit_backend_errors_total Rate-limit checks that fell back to this node's own limiter because Redis failed or was slow.\n\
+         # TYPE ferrocast_rate_limit_backend_errors_total counter\n\
+         ferrocast_rate_limit_backend_errors_total {}\n",
+        u8::from(state.drain.is_draining()),
+        state.shared_limits.as_ref().map_or(0, |s| s.errors())
+    )
 }
 
 /// Socket.IO connections and realtime events other nodes missed.

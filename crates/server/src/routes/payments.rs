@@ -61,7 +61,11 @@ async fn new_order(
     provider: &str,
     default_currency: &str,
 ) -> ApiResult<(OrderRecord, String)> {
-    if let Err(wait) = state.payments_limiter.check(&auth.user.id.to_string()) {
+    if let Err(wait) = state
+        .payments_limiter
+        .check_shared(&auth.user.id.to_string())
+        .await
+    {
         state.metrics.rate_limited("payments");
         return Err(ApiError::rate_limited(wait));
     }

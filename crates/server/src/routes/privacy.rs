@@ -202,7 +202,7 @@ pub async fn delete_account(
     auth: AuthUser,
     ApiJson(req): ApiJson<DeleteAccount>,
 ) -> ApiResult<Json<AccountDeleted>> {
-    crate::extract::limit_auth(&state, ip)?;
+    crate::extract::limit_auth(&state, ip).await?;
     state
         .privacy
         .confirm(&state.accounts, &auth, req.password, req.code)

@@ -320,7 +320,11 @@ pub async fn start(
             ))
         }
     }
-    if let Err(wait) = state.payments_limiter.check(&auth.user.id.to_string()) {
+    if let Err(wait) = state
+        .payments_limiter
+        .check_shared(&auth.user.id.to_string())
+        .await
+    {
         state.metrics.rate_limited("payments");
         return Err(ApiError::rate_limited(wait));
     }

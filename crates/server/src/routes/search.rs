@@ -106,7 +106,7 @@ pub async fn search(
     ClientIp(ip): ClientIp,
     Query(p): Query<SearchParams>,
 ) -> ApiResult<Json<SearchResponse>> {
-    if let Err(wait) = state.search_limiter.check(&client_key(ip)) {
+    if let Err(wait) = state.search_limiter.check_shared(&client_key(ip)).await {
         return Err(ApiError::rate_limited(wait));
     }
     let kind = SearchKind::parse(p.kind.as_deref().unwrap_or(""))?;

@@ -357,6 +357,9 @@ pub enum RealtimeEvent {
         /// The creator.
         creator_id: i64,
     },
+    /// An administrator changed the site's settings (maintenance mode, registration): every
+    /// node drops its cached copy and reads them again (not sent to clients).
+    SiteChanged,
     /// How many viewers one node has on a source's stream room.
     Viewers {
         /// The source.
@@ -514,7 +517,8 @@ impl RealtimeEvent {
             RealtimeEvent::OverlayRotated { .. }
             | RealtimeEvent::ConnectorChanged { .. }
             | RealtimeEvent::ConnectorSend { .. }
-            | RealtimeEvent::DestinationRetry { .. } => return None,
+            | RealtimeEvent::DestinationRetry { .. }
+            | RealtimeEvent::SiteChanged => return None,
         })
     }
 }

@@ -100,6 +100,9 @@ pub struct RunnerConfig {
     /// How long after a live session ended its recording is packaged (ms); a recording silent
     /// for twice this (and at least a minute by default) is taken for abandoned.
     pub finish_delay_ms: i64,
+    /// Turns true when the node drains: workers claim nothing more, and the job a worker is
+    /// running goes on until it ends (or `shutdown` interrupts it and its lease is given back).
+    pub claims: watch::Receiver<bool>,
 }
 
 /// Starts the workers and sweeps; they stop when `shutdown` turns true.
@@ -139,8 +142,9 @@ async fn worker(
     stats: Arc<JobStats>,
     mut shutdown: watch::Receiver<bool>,
 ) {
+    let mut claims = config.claims.clone();
     loop {
-        if *shutdown.borrow() {
+        if *shutdown.borrow() || *claims.borrow() {
             return;
         }
         let now = queue.clock.now_ms();
@@ -162,6 +166,7 @@ async fn worker(
             _ = tokio::time::sleep(POLL_EVERY) => {}
             _ = queue.wake.notified() => {}
             _ = stopping(&mut shutdown) => return,
+            _ = stopping(&mut claims) => return,
         }
     }
 }

@@ -15,6 +15,7 @@ pub mod chat;
 pub mod clock;
 pub mod discovery;
 pub mod dmca;
+pub mod drain;
 pub mod engagement;
 pub mod events;
 pub mod follows;

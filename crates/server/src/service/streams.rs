@@ -41,6 +41,8 @@ pub struct SourceAuthorizer {
     grants: Grants,
     clock: SharedClock,
     access: Option<Arc<crate::service::access::Access>>,
+    /// Who may publish (`FERROCAST_INGEST_ALLOW` / `_DENY`).
+    ingest: ferrocast_config::IpList,
 }
 
 impl SourceAuthorizer {
@@ -51,7 +53,14 @@ impl SourceAuthorizer {
             grants,
             clock,
             access: None,
+            ingest: ferrocast_config::IpList::default(),
         }
+    }
+
+    /// The same, refusing publishers whose address `ingest` does not permit.
+    pub fn with_ingest_list(mut self, ingest: ferrocast_config::IpList) -> Self {
+        self.ingest = ingest;
+        self
     }
 
     /// The same, refusing RTMP players of gated streams without an entitled viewer's token.
@@ -62,6 +71,16 @@ impl SourceAuthorizer {
 }
 
 impl PublishAuthorizer for SourceAuthorizer {
+    fn admit_publisher(&self, peer: std::net::IpAddr) -> Result<(), PublishDenied> {
+        if self.ingest.permits(peer) {
+            Ok(())
+        } else {
+            Err(PublishDenied::NotAllowed(
+                "this address may not publish to this server (FERROCAST_INGEST_ALLOW / FERROCAST_INGEST_DENY)".into(),
+            ))
+        }
+    }
+
     fn authorize_play<'a>(
         &'a self,
         playback_id: &'a str,

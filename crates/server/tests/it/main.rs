@@ -37,6 +37,7 @@ mod schedule;
 mod search;
 mod seed;
 mod services;
+mod shared;
 mod sharing;
 mod studio;
 mod tips;

@@ -17,7 +17,7 @@ pub async fn verify_email(
     ClientIp(ip): ClientIp,
     ApiJson(req): ApiJson<VerifyEmailRequest>,
 ) -> ApiResult<Json<Message>> {
-    crate::extract::limit_auth(&state, ip)?;
+    crate::extract::limit_auth(&state, ip).await?;
     bounded("verification_code", &req.verification_code)?;
     let email = account::normalize_email(&req.email)?;
     // Unknown and already verified emails answer as a wrong code does: the answer tells
@@ -50,7 +50,7 @@ pub async fn resend_verification(
     ClientIp(ip): ClientIp,
     auth: AuthUser,
 ) -> ApiResult<Json<Message>> {
-    crate::extract::limit_auth(&state, ip)?;
+    crate::extract::limit_auth(&state, ip).await?;
     if auth.user.email_verified {
         return Ok(message("The email is already verified."));
     }
@@ -72,7 +72,7 @@ pub async fn forgot_password(
     ClientIp(ip): ClientIp,
     ApiJson(req): ApiJson<ForgotPasswordRequest>,
 ) -> ApiResult<Json<Message>> {
-    crate::extract::limit_auth(&state, ip)?;
+    crate::extract::limit_auth(&state, ip).await?;
     let email = account::normalize_email(&req.email)?;
     if let Some(user) = state.db.user_by_email(&email).await? {
         state.accounts.issue_code(&user, PURPOSE_RESET).await?;
@@ -90,7 +90,7 @@ pub async fn reset_password(
     ClientIp(ip): ClientIp,
     ApiJson(req): ApiJson<ResetPasswordRequest>,
 ) -> ApiResult<Json<Message>> {
-    crate::extract::limit_auth(&state, ip)?;
+    crate::extract::limit_auth(&state, ip).await?;
     bounded("code", &req.code)?;
     let email = account::normalize_email(&req.email)?;
     account::validate_password("new_password", &req.new_password)?;
@@ -146,7 +146,7 @@ pub async fn change_password(
     auth: AuthUser,
     ApiJson(req): ApiJson<ChangePasswordRequest>,
 ) -> ApiResult<Json<Message>> {
-    crate::extract::limit_auth(&state, ip)?;
+    crate::extract::limit_auth(&state, ip).await?;
     let sid = auth.require_session()?.to_string();
     account::validate_password("new_password", &req.new_password)?;
     state

@@ -135,7 +135,7 @@ pub async fn providers(State(state): State<AppState>) -> Json<ProviderList> {
 
 async fn start(state: AppState, ip: std::net::IpAddr, p: Provider, q: StartQuery) -> Response {
     let go = async {
-        crate::extract::limit_auth(&state, ip)?;
+        crate::extract::limit_auth(&state, ip).await?;
         provider_or_404(&state, p)?;
         let return_to = q.return_to.unwrap_or_else(|| "/dashboard".into());
         Ok::<_, ApiError>(
@@ -291,7 +291,7 @@ pub async fn oauth_exchange(
     headers: HeaderMap,
     ApiJson(req): ApiJson<ExchangeRequest>,
 ) -> ApiResult<Response> {
-    crate::extract::limit_auth(&state, ip)?;
+    crate::extract::limit_auth(&state, ip).await?;
     bounded("code", &req.code)?;
     let user = state
         .identity
@@ -357,7 +357,7 @@ pub async fn link_identity(
     Path(provider): Path<String>,
 ) -> ApiResult<Response> {
     // Each start stores a pending login: counted as a credential request.
-    crate::extract::limit_auth(&state, ip)?;
+    crate::extract::limit_auth(&state, ip).await?;
     let p = Provider::parse(&provider).ok_or_else(|| ApiError::not_found("Provider"))?;
     provider_or_404(&state, p)?;
     let started = state

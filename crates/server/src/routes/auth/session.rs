@@ -27,7 +27,7 @@ pub async fn register(
     headers: HeaderMap,
     ApiJson(req): ApiJson<RegisterRequest>,
 ) -> ApiResult<(StatusCode, Json<AuthResponse>)> {
-    crate::extract::limit_auth(&state, ip)?;
+    crate::extract::limit_auth(&state, ip).await?;
     if !state.site.settings().await.registration_open {
         return Err(ApiError::forbidden(
             "Registration is closed on this server; ask an administrator for an account.",
@@ -88,7 +88,7 @@ pub async fn login(
     headers: HeaderMap,
     ApiJson(req): ApiJson<LoginRequest>,
 ) -> ApiResult<Response> {
-    crate::extract::limit_auth(&state, ip)?;
+    crate::extract::limit_auth(&state, ip).await?;
     if req.password.len() > account::MAX_PASSWORD_BYTES {
         return Err(ApiError::invalid_credentials());
     }
@@ -198,7 +198,7 @@ pub async fn login_2fa(
     headers: HeaderMap,
     ApiJson(req): ApiJson<Login2faRequest>,
 ) -> ApiResult<Json<AuthResponse>> {
-    crate::extract::limit_auth(&state, ip)?;
+    crate::extract::limit_auth(&state, ip).await?;
     bounded("mfa_token", &req.mfa_token)?;
     let refused = || {
         ApiError::new(

@@ -425,6 +425,6 @@ pub(crate) async fn confirm_password(
     auth: &AuthUser,
     password: String,
 ) -> ApiResult<()> {
-    limit_auth(state, ip)?;
+    limit_auth(state, ip).await?;
     Ok(state.accounts.confirm_password(auth, password).await?)
 }

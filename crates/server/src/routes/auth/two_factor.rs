@@ -109,7 +109,7 @@ pub async fn totp_disable(
     auth: AuthUser,
     ApiJson(req): ApiJson<TotpDisable>,
 ) -> ApiResult<Json<Message>> {
-    crate::extract::limit_auth(&state, ip)?;
+    crate::extract::limit_auth(&state, ip).await?;
     bounded("code", &req.code)?;
     if !auth.user.totp_enabled {
         return Err(ApiError::bad_request(
