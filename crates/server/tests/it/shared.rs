@@ -409,7 +409,8 @@ async fn a_draining_node_refuses_newcomers_and_gives_back_its_leases(b: Backend)
         .expect("claim")
         .expect("a job");
     assert_eq!(claimed.id, job.id);
-    assert_eq!(state.db.node_leases(&node).await.expect("leases"), 1);
+    // At least that one: the live stream may have set this node's own workers going too.
+    assert!(state.db.node_leases(&node).await.expect("leases") >= 1);
 
     state.drain.begin();
     let res = client().get(app.url("/ready")).send().await.expect("ready");
