@@ -15,6 +15,9 @@ use std::fmt;
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 
+mod nodes;
+pub use nodes::{NodeRole, NodeSettings};
+
 /// Prefix of every environment variable ferrocast reads.
 pub const ENV_PREFIX: &str = "FERROCAST_";
 /// The configuration file read from the working directory when no other is named.
@@ -124,6 +127,11 @@ pub const SETTINGS: &[Setting] = &[
     Setting { key: "stripe_connect_webhook_secret", default: None, secret: true, help: "Signing secret (`whsec_…`) of the Stripe Connect webhook endpoint /api/payments/stripe/connect/webhook (account.updated for creators' connected accounts); unset: onboarding state is read from Stripe when the creator returns" },
     Setting { key: "audit_key", default: None, secret: true, help: "Ed25519 key that signs the audit log's checkpoints, as its 32-byte seed in 64 hex characters; default: generated into DATA_DIR/audit.key on first run" },
     Setting { key: "audit_checkpoint_minutes", default: Some("60"), secret: false, help: "Minutes between the audit log's signed checkpoints (one is written only when the log grew); 1 to 10080" },
+    Setting { key: "node_role", default: Some("origin"), secret: false, help: "`origin` takes publishes from encoders; `edge` takes none and only relays live streams other nodes hold to its own viewers (every node relays a stream it does not hold)" },
+    Setting { key: "node_secret", default: None, secret: true, help: "Secret nodes authenticate their pulls of each other's live streams with, at least 32 characters, the same on every node; default: derived from the master key" },
+    Setting { key: "node_rtmp_url", default: None, secret: false, help: "How other nodes reach this node over RTMP, `rtmp://host:port`; default: rtmp://RTMP_ADDR" },
+    Setting { key: "node_http_url", default: None, secret: false, help: "How other nodes (and the admin nodes page) reach this node over HTTP; default: http://HTTP_ADDR" },
+    Setting { key: "node_pull_linger_secs", default: Some("5"), secret: false, help: "Seconds a relayed stream's pull from its origin lasts after the last viewer on this node left; 1 to 3600" },
 ];
 
 /// A value that must not be printed. `Debug` and `Display` show `[redacted]`.
@@ -283,6 +291,8 @@ pub struct Config {
     pub notify: NotifySettings,
     /// The smallest and largest tip per currency.
     pub tips: TipLimits,
+    /// Origin and edge: this node's role, the node secret, how other nodes reach it.
+    pub nodes: NodeSettings,
     /// Where each setting's value came from.
     pub origins: BTreeMap<&'static str, Origin>,
 }
@@ -1395,6 +1405,7 @@ impl Layered {
         let payments = self.payment_gateways(&mut problems);
         let tips = self.tip_limits(&mut problems);
         let storage = self.storage(&mut problems);
+        let nodes = self.nodes(&mut problems);
         let platforms = PlatformEndpoints {
             twitch_api,
             twitch_auth,
@@ -1457,6 +1468,7 @@ impl Layered {
             audit_checkpoint_minutes,
             notify,
             tips,
+            nodes,
             origins,
         })
     }

@@ -179,6 +179,11 @@ pub const SQLITE: &[Migration] = &[
         name: "privacy",
         sql: include_str!("../migrations/sqlite/0030_privacy.sql"),
     },
+    Migration {
+        version: 31,
+        name: "nodes",
+        sql: include_str!("../migrations/shared/0031_nodes.sql"),
+    },
 ];
 
 /// Migrations for PostgreSQL.
@@ -332,6 +337,11 @@ pub const POSTGRES: &[Migration] = &[
         version: 30,
         name: "privacy",
         sql: include_str!("../migrations/postgres/0030_privacy.sql"),
+    },
+    Migration {
+        version: 31,
+        name: "nodes",
+        sql: include_str!("../migrations/shared/0031_nodes.sql"),
     },
 ];
 

@@ -275,6 +275,34 @@ pub fn restream_config(
     })
 }
 
+/// This node as the node registry shows it to the others: its role and the URLs they reach it
+/// at (`FERROCAST_NODE_RTMP_URL`/`_HTTP_URL`, else the addresses bound).
+fn node_identity(config: &Config, id: &str, now_ms: i64) -> service::nodes::NodeIdentity {
+    let rtmp_url = config
+        .nodes
+        .rtmp_url
+        .clone()
+        .unwrap_or_else(|| format!("rtmp://{}", config.rtmp_addr));
+    let http_url = config
+        .nodes
+        .http_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{}", config.http_addr));
+    if config.nodes.rtmp_url.is_none() && config.rtmp_addr.ip().is_unspecified() {
+        tracing::warn!(
+            "FERROCAST_NODE_RTMP_URL is not set and RTMP listens on every address ({}): other nodes cannot pull this node's streams; set it to the address they reach this node at",
+            config.rtmp_addr
+        );
+    }
+    service::nodes::NodeIdentity {
+        id: id.to_string(),
+        role: config.nodes.role,
+        rtmp_url,
+        http_url,
+        started_at: now_ms,
+    }
+}
+
 /// The RTMP listener's settings from the configuration.
 pub fn rtmp_config(config: &Config) -> ferrocast_engine::rtmp_server::RtmpConfig {
     use ferrocast_engine::rtmp_server::{default_workers, RtmpConfig};
@@ -297,6 +325,8 @@ pub struct Running {
     pub state: AppState,
     shutdown: tokio::sync::watch::Sender<bool>,
     task: tokio::task::JoinHandle<std::io::Result<()>>,
+    /// This node in the node registry (removed on stop).
+    nodes: Arc<service::nodes::Nodes>,
 }
 
 impl Running {
@@ -305,6 +335,7 @@ impl Running {
         self.state.connectors.stop_all().await;
         let _ = self.shutdown.send(true);
         self.task.await??;
+        self.nodes.leave().await;
         self.state.db.close().await;
         Ok(())
     }
@@ -446,11 +477,20 @@ pub async fn start(mut config: Config) -> anyhow::Result<Running> {
         &key,
         config.payments.grace_days,
     ));
+    let pull_key = service::nodes::pull_key(
+        config.nodes.secret.as_ref().map(|s| s.expose().as_str()),
+        &key,
+    );
     let engine = ferrocast_engine::Engine::start(
-        Arc::new(
-            service::streams::SourceAuthorizer::new(db.clone(), grants.clone(), clock.clone())
-                .with_access(access.clone()),
-        ),
+        Arc::new(service::nodes::NodeAuthorizer::new(
+            Arc::new(
+                service::streams::SourceAuthorizer::new(db.clone(), grants.clone(), clock.clone())
+                    .with_access(access.clone()),
+            ),
+            pull_key,
+            config.nodes.role,
+            clock.clone(),
+        )),
         restream,
     )
     .with_recording(
@@ -460,6 +500,18 @@ pub async fn start(mut config: Config) -> anyhow::Result<Running> {
     let rtmp = rtmp_config(&config);
     let (tx, rx) = tokio::sync::watch::channel(false);
     let fanout = realtime_fanout(&config, &key, rx.clone()).await?;
+    let nodes = Arc::new(service::nodes::Nodes::new(
+        db.clone(),
+        node_identity(&config, fanout.node(), ferrocast_db::now_ms()),
+        pull_key,
+        clock.clone(),
+    ));
+    let engine = engine.with_relays(
+        nodes.clone(),
+        ferrocast_engine::relay::RelayConfig {
+            linger: std::time::Duration::from_secs(config.nodes.pull_linger_secs),
+        },
+    );
     let state = state::compose(
         config,
         db,
@@ -500,6 +552,7 @@ pub async fn start(mut config: Config) -> anyhow::Result<Running> {
         rx.clone(),
     );
     service::streams::spawn(state.streams.clone());
+    service::nodes::spawn(nodes.clone(), state.engine.hub.clone(), rx.clone());
     // The VAPID key is made (or loaded) before the first request can ask for it.
     state.notify.vapid().await.map_err(|e| {
         anyhow::anyhow!(
@@ -541,6 +594,7 @@ pub async fn start(mut config: Config) -> anyhow::Result<Running> {
         state,
         shutdown: tx,
         task,
+        nodes,
     })
 }
 
