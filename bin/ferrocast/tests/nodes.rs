@@ -113,6 +113,7 @@ impl Node {
             }
         }
         let _ = child.kill();
+        let _ = child.wait();
         panic!(
             "ferrocast did not start within 60 s: {:#?}",
             log.lock().expect("log")

@@ -99,7 +99,7 @@ struct Inner {
 enum Ended {
     NotFound,
     NoViewers,
-    OriginEnded,
+    StreamOver,
     Stopped,
     LocalPublisher,
 }
@@ -207,7 +207,7 @@ async fn pull(relays: Relays, playback_id: String, tx: watch::Sender<Phase>) {
         Ok(Ended::NoViewers) => {
             tracing::info!(%playback_id, "relay stopped: no local viewers")
         }
-        Ok(Ended::OriginEnded) => tracing::info!(%playback_id, "relay ended: the stream ended"),
+        Ok(Ended::StreamOver) => tracing::info!(%playback_id, "relay ended: the stream ended"),
         Ok(Ended::Stopped) => tracing::info!(%playback_id, "relay stopped"),
         Ok(Ended::LocalPublisher) => {
             tracing::info!(%playback_id, "relay not started: the stream is published here")
@@ -311,7 +311,7 @@ async fn run(
             r = tokio::time::timeout_at(read_deadline, sock.read(&mut buf)) => {
                 let n = match r {
                     Ok(Ok(0)) => return match publisher {
-                        Some(_) => Ok(Ended::OriginEnded),
+                        Some(_) => Ok(Ended::StreamOver),
                         None => Err("the origin closed the connection".into()),
                     },
                     Ok(Ok(n)) => n,
@@ -367,7 +367,7 @@ async fn run(
                         }
                         PlayEvent::StreamEnded => {
                             if publisher.is_some() {
-                                return Ok(Ended::OriginEnded);
+                                return Ok(Ended::StreamOver);
                             }
                         }
                     }

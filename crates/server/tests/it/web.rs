@@ -2762,7 +2762,10 @@ async fn nodes_page_in_a_real_browser() {
         }
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     }
-    assert!(registered, "this node registers itself within its first heartbeat");
+    assert!(
+        registered,
+        "this node registers itself within its first heartbeat"
+    );
     let shots = shots_dir();
     let report = run(
         &browser,
@@ -2773,7 +2776,11 @@ async fn nodes_page_in_a_real_browser() {
     assert_eq!(report["nodes"], json!(2), "{report:#}");
     assert_eq!(report["thisNode"], json!("origin"), "{report:#}");
     assert_eq!(report["relayed"], json!("relayedstream"), "{report:#}");
-    assert_eq!(report["pulls"], json!("Pulls on this node: none"), "{report:#}");
+    assert_eq!(
+        report["pulls"],
+        json!("Pulls on this node: none"),
+        "{report:#}"
+    );
     assert_shots(&shots, &["admin-nodes"]);
     app.finish().await;
 }
