@@ -250,7 +250,7 @@ pub fn api_router() -> OpenApiRouter<AppState> {
             routes!(admin::change_plan, admin::cancel_subscription),
         ))
         .routes(declare(Key(Admin), routes!(admin::actions)))
-        .routes(declare(Key(Admin), routes!(nodes::list)))
+        .routes(declare(Key(Admin), routes!(nodes::admin_nodes)))
         .routes(declare(Key(Admin), routes!(admin::change_role)))
         .routes(declare(Key(Admin), routes!(admin::suspend_user)))
         .routes(declare(Key(Admin), routes!(admin::reactivate_user)))

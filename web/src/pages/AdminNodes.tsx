@@ -54,7 +54,7 @@ export default function AdminNodes() {
         <p className="muted">
           Nodes write a heartbeat every 5 s; one silent for 20 s is removed. A node relays a live stream it does not hold by pulling it once from the node its encoder publishes to.
         </p>
-        {r.error && <Problem error={r.error} onRetry={r.reload} />}
+        {r.error ? <Problem error={r.error} onRetry={r.reload} /> : null}
         {!r.data && !r.error && <Loading what="nodes" />}
         {r.data && r.data.nodes.length === 0 && <Empty>No node is registered.</Empty>}
         {r.data && r.data.nodes.length > 0 && (

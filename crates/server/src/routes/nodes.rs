@@ -59,7 +59,7 @@ pub struct Nodes {
 /// The nodes of the deployment and the streams each holds (administrators).
 #[utoipa::path(get, path = "/api/admin/nodes", tag = "admin", security(("bearer" = [])),
     responses((status = 200, body = Nodes), (status = 403, body = ErrorBody)))]
-pub async fn list(State(state): State<AppState>) -> ApiResult<Json<Nodes>> {
+pub async fn admin_nodes(State(state): State<AppState>) -> ApiResult<Json<Nodes>> {
     let now = state.clock.now_ms();
     let me = state.fanout.node().to_string();
     let nodes = state
