@@ -2057,7 +2057,7 @@ async function nodesPage() {
   admin.on("pageerror", (e) => (out.pageErrors = [...(out.pageErrors ?? []), String(e)]));
   await admin.goto(P.url + "/admin");
   await admin.getByTestId("nodes-link").click();
-  await admin.getByRole("heading", { name: "Nodes" }).waitFor();
+  await admin.getByRole("heading", { name: "Nodes", exact: true }).waitFor();
   await admin.getByTestId("nodes").waitFor();
   step("the nodes page opened from the administration page");
   const rows = admin.getByTestId("node-row");
