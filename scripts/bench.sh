@@ -7,7 +7,11 @@
 #   scripts/bench.sh --servers ferrocast --scenarios chat [--chat-clients 5000] [--chat-senders 20]
 #   scripts/bench.sh --servers ferrocast,nginx --scenarios record [--record 10]
 #   scripts/bench.sh --servers ferrocast --scenarios upload [--upload-mb 1024] [--upload-chunk-mb 64]
+#   scripts/bench.sh --servers ferrocast --scenarios edge [--edge-players 500]
 #
+# `edge` (ferrocast only, not in the default list): one publisher on an origin node and that many
+# RTMP players on the origin itself, then on an edge node relaying it (FERROCAST_NODE_ROLE=edge);
+# the origin's CPU in both, the edge's CPU in target/bench/edge.md.
 # `record` (not in the default list): the same publishers without and with recording (ferrocast:
 # its plan's `record_by_default`; nginx-rtmp: `record all` to FLV files), so that the cost of
 # recording per live stream reads against ingest alone.
@@ -43,6 +47,7 @@ CHAT_SENDERS=20
 RECORD_PUBS=10
 UPLOAD_MB=1024
 UPLOAD_CHUNK_MB=64
+EDGE_PLAYERS=500
 # 1 while a run records (see start_server).
 RECORD=0
 while [ $# -gt 0 ]; do
@@ -58,6 +63,7 @@ while [ $# -gt 0 ]; do
     --record) RECORD_PUBS=$2; shift 2 ;;
     --upload-mb) UPLOAD_MB=$2; shift 2 ;;
     --upload-chunk-mb) UPLOAD_CHUNK_MB=$2; shift 2 ;;
+    --edge-players) EDGE_PLAYERS=$2; shift 2 ;;
     -h|--help) sed -n 2,27p "$0"; exit 0 ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
@@ -335,6 +341,48 @@ for server in ${SERVERS//,/ }; do
     run_one "$server" "relay-$RELAY" 1 0 rtmp "$RELAY"
   fi
 done
+
+# Origin and edge (ferrocast only, not in the default list): one publisher on an origin node and
+# EDGE_PLAYERS RTMP players, first on the origin itself, then on an edge node that pulls the
+# stream once from the origin and serves them. The origin's CPU is measured in both (the tool's
+# --server-pid); the edge's own CPU over the run is read from /proc before and after. The two
+# nodes share one SQLite file (both on this machine) and the master key.
+if has "$SCENARIOS" edge && has "$SERVERS" ferrocast; then
+  EDGE_KEY=$(od -An -tx1 -N32 /dev/urandom | tr -d ' \n')
+  SAVED_DATA=$FERRO_DATA SAVED_ENV=${FERRO_ENV:-}
+  FERRO_DATA=$B/edge-origin-data; EDGE_DATA=$B/edge-edge-data
+  EDGE_HTTP=18091; EDGE_RTMP=19361
+  rm -rf "$FERRO_DATA" "$EDGE_DATA" "$B/ferrocast-streams.txt"
+  FERRO_ENV="FERROCAST_SECRET_KEY=$EDGE_KEY"
+  cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+  edge_run() { # scenario play-url
+    "$BENCH" run --flv "$FLV" --publish-url "rtmp://127.0.0.1:$FERRO_RTMP/live/{key}" --play-url "$2" \
+      --streams "$B/ferrocast-streams.txt" --protocol rtmp --publishers 1 --players "$EDGE_PLAYERS" \
+      --duration "$DURATION" --warmup "$WARMUP" --server-pid "$SERVER_PID" \
+      --server-name ferrocast --scenario "$1" --json "$B/runs/ferrocast-$1.json" || say "$1 failed"
+  }
+  start_server ferrocast
+  ferrocast_sources
+  say "edge: 1 publisher x $EDGE_PLAYERS RTMP players on the origin"
+  edge_run "edge-origin-$EDGE_PLAYERS" "rtmp://127.0.0.1:$FERRO_RTMP/play/{play}"
+  FERROCAST_DATA_DIR=$EDGE_DATA FERROCAST_DATABASE_URL="sqlite://$FERRO_DATA/ferrocast.db" \
+  FERROCAST_SECRET_KEY=$EDGE_KEY FERROCAST_NODE_ROLE=edge \
+  FERROCAST_HTTP_ADDR=127.0.0.1:$EDGE_HTTP FERROCAST_RTMP_ADDR=127.0.0.1:$EDGE_RTMP \
+  FERROCAST_PLANS_FILE=$B/plans.toml FERROCAST_RTMP_MAX_CONNECTIONS_PER_IP=0 FERROCAST_RTMP_MAX_PENDING_PER_IP=0 \
+  FERROCAST_HTTP_MAX_CONNECTIONS_PER_IP=0 FERROCAST_SOCKETIO_MAX_PER_IP=0 \
+    "$FERRO" serve >>"$B/logs/ferrocast-edge.log" 2>&1 &
+  EDGE_PID=$!; wait_port $EDGE_HTTP; wait_port $EDGE_RTMP
+  say "edge: 1 publisher on the origin x $EDGE_PLAYERS RTMP players on the edge"
+  t0=$(cpu_ticks "$EDGE_PID"); s0=$(date +%s.%N)
+  edge_run "edge-via-edge-$EDGE_PLAYERS" "rtmp://127.0.0.1:$EDGE_RTMP/play/{play}"
+  t1=$(cpu_ticks "$EDGE_PID"); s1=$(date +%s.%N)
+  EDGE_CPU=$(awk -v t="$((t1 - t0))" -v hz="$(getconf CLK_TCK)" -v s0="$s0" -v s1="$s1" 'BEGIN { printf "%.1f", 100 * t / hz / (s1 - s0) }')
+  echo "edge node CPU over the whole edge-via-edge-$EDGE_PLAYERS run (publish, ramp, warm-up, window): $EDGE_CPU % of one core" | tee "$B/edge.md"
+  kill "$EDGE_PID" 2>/dev/null; wait "$EDGE_PID" 2>/dev/null || true
+  stop_server
+  FERRO_DATA=$SAVED_DATA FERRO_ENV=$SAVED_ENV
+  rm -f "$B/ferrocast-streams.txt"
+fi
 
 # Chat fan-out (ferrocast only): senders register, one source's room gets CHAT_CLIENTS readers.
 if has "$SCENARIOS" chat && has "$SERVERS" ferrocast; then

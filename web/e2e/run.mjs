@@ -2050,6 +2050,26 @@ async function auditLog() {
   step("an entry's inclusion proof checked in the browser");
 }
 
+// The nodes page: the administrator opens it from the administration page and sees every
+// registered node with its role and the streams it publishes or relays.
+async function nodesPage() {
+  const admin = await login(await browser.newContext({ viewport: DESKTOP }), "admin@example.com");
+  admin.on("pageerror", (e) => (out.pageErrors = [...(out.pageErrors ?? []), String(e)]));
+  await admin.goto(P.url + "/admin");
+  await admin.getByTestId("nodes-link").click();
+  await admin.getByRole("heading", { name: "Nodes", exact: true }).waitFor();
+  await admin.getByTestId("nodes").waitFor();
+  step("the nodes page opened from the administration page");
+  const rows = admin.getByTestId("node-row");
+  out.nodes = await rows.count();
+  out.roles = await admin.getByTestId("node-role").allTextContents();
+  out.relayed = await admin.locator("[data-testid=node-row][data-role=edge] [data-testid=node-relayed]").textContent();
+  out.thisNode = await admin.locator("[data-testid=node-row]", { hasText: "(this node)" }).getByTestId("node-role").textContent();
+  out.pulls = await admin.getByTestId("node-pulls").textContent();
+  await shot(admin, "admin-nodes");
+  step("every node with its role and streams");
+}
+
 // Copyright notices: a rights holder (no account) reports a video from its page and files the
 // notice on /dmca; the watch page then says the video is unavailable for legal reasons; the
 // uploader opens the case from their video's page and files a counter-notice; the operator
@@ -2132,7 +2152,7 @@ async function dmca() {
   step("plays");
 }
 
-const SCENARIOS = { audit: auditLog, tips: tipsScenario, billing, maintenance, oauth, "chat-oauth": chatOauth, seed: creatorEndsAndAdminChangesPlan, "every-page": everyPage, sharing, latency, studio, videos, "past-broadcasts": pastBroadcasts, browse, profile, search: searchAndSchedule, engage, notify, analytics, earnings, members, safety, "your-data": yourData, dmca };
+const SCENARIOS = { nodes: nodesPage, audit: auditLog, tips: tipsScenario, billing, maintenance, oauth, "chat-oauth": chatOauth, seed: creatorEndsAndAdminChangesPlan, "every-page": everyPage, sharing, latency, studio, videos, "past-broadcasts": pastBroadcasts, browse, profile, search: searchAndSchedule, engage, notify, analytics, earnings, members, safety, "your-data": yourData, dmca };
 
 try {
   if (P.scenario) {

@@ -35,6 +35,7 @@ const Statement = lazy(() => import("./pages/Earnings").then((m) => ({ default: 
 const PurchaseReceipt = lazy(() => import("./pages/Earnings").then((m) => ({ default: m.PurchaseReceipt })));
 const AdminRevenue = lazy(() => import("./pages/AdminRevenue"));
 const AdminAudit = lazy(() => import("./pages/AdminAudit"));
+const AdminNodes = lazy(() => import("./pages/AdminNodes"));
 const DmcaNotice = lazy(() => import("./pages/Dmca"));
 const DmcaCase = lazy(() => import("./pages/Dmca").then((m) => ({ default: m.DmcaCase })));
 const DmcaCounter = lazy(() => import("./pages/Dmca").then((m) => ({ default: m.DmcaCounter })));
@@ -97,6 +98,7 @@ function App() {
   else if (path === "/admin") page = <Admin />;
   else if (path === "/admin/revenue") page = <AdminRevenue />;
   else if (path === "/admin/audit") page = <AdminAudit />;
+  else if (path === "/admin/nodes") page = <AdminNodes />;
   else if (path === "/dmca") page = <DmcaNotice />;
   else if (/^\/dmca\/case\/\d+$/.test(path)) page = <DmcaCase id={path.slice("/dmca/case/".length)} />;
   else if (/^\/dmca\/counter\/\d+$/.test(path)) page = <DmcaCounter id={path.slice("/dmca/counter/".length)} />;

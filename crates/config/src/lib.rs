@@ -19,6 +19,8 @@ mod backup;
 pub use backup::{BackupSchedule, BackupSettings};
 pub mod ops;
 pub use ops::{IpList, OpsSettings};
+mod nodes;
+pub use nodes::{NodeRole, NodeSettings};
 
 /// Prefix of every environment variable ferrocast reads.
 pub const ENV_PREFIX: &str = "FERROCAST_";
@@ -136,6 +138,11 @@ pub const SETTINGS: &[Setting] = &[
     Setting { key: "ingest_deny", default: Some(""), secret: false, help: "Comma-separated addresses or CIDRs refused publishing (deny wins over allow)" },
     Setting { key: "admin_allow", default: Some(""), secret: false, help: "Comma-separated addresses or CIDRs allowed to call /api/admin/* (behind FERROCAST_TRUSTED_PROXIES: the forwarded client); empty: every address not denied" },
     Setting { key: "admin_deny", default: Some(""), secret: false, help: "Comma-separated addresses or CIDRs refused the admin API /api/admin/* (deny wins over allow)" },
+    Setting { key: "node_role", default: Some("origin"), secret: false, help: "`origin` takes publishes from encoders; `edge` takes none and only relays live streams other nodes hold to its own viewers (every node relays a stream it does not hold)" },
+    Setting { key: "node_secret", default: None, secret: true, help: "Secret nodes authenticate their pulls of each other's live streams with, at least 32 characters, the same on every node; default: derived from the master key" },
+    Setting { key: "node_rtmp_url", default: None, secret: false, help: "How other nodes reach this node over RTMP, `rtmp://host:port`; default: rtmp://RTMP_ADDR" },
+    Setting { key: "node_http_url", default: None, secret: false, help: "How other nodes (and the admin nodes page) reach this node over HTTP; default: http://HTTP_ADDR" },
+    Setting { key: "node_pull_linger_secs", default: Some("5"), secret: false, help: "Seconds a relayed stream's pull from its origin lasts after the last viewer on this node left; 1 to 3600" },
 ];
 
 /// A value that must not be printed. `Debug` and `Display` show `[redacted]`.
@@ -299,6 +306,8 @@ pub struct Config {
     pub backup: BackupSettings,
     /// Draining and the ingest and admin address lists.
     pub ops: OpsSettings,
+    /// Origin and edge: this node's role, the node secret, how other nodes reach it.
+    pub nodes: NodeSettings,
     /// Where each setting's value came from.
     pub origins: BTreeMap<&'static str, Origin>,
 }
@@ -1413,6 +1422,7 @@ impl Layered {
         let storage = self.storage(&mut problems);
         let backup = self.backup(&mut problems);
         let ops = ops::load(&self, &mut problems);
+        let nodes = self.nodes(&mut problems);
         let platforms = PlatformEndpoints {
             twitch_api,
             twitch_auth,
@@ -1477,6 +1487,7 @@ impl Layered {
             tips,
             backup,
             ops,
+            nodes,
             origins,
         })
     }

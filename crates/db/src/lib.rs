@@ -29,6 +29,7 @@ pub mod jobs;
 pub mod memberships;
 pub mod migrate;
 pub mod moderation;
+pub mod nodes;
 pub mod notifications;
 pub mod payouts;
 pub mod plans;

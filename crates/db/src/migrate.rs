@@ -180,6 +180,11 @@ pub const SQLITE: &[Migration] = &[
         sql: include_str!("../migrations/sqlite/0030_privacy.sql"),
     },
     Migration {
+        version: 31,
+        name: "nodes",
+        sql: include_str!("../migrations/shared/0031_nodes.sql"),
+    },
+    Migration {
         version: 32,
         name: "backups",
         sql: include_str!("../migrations/shared/0032_backups.sql"),
@@ -337,6 +342,11 @@ pub const POSTGRES: &[Migration] = &[
         version: 30,
         name: "privacy",
         sql: include_str!("../migrations/postgres/0030_privacy.sql"),
+    },
+    Migration {
+        version: 31,
+        name: "nodes",
+        sql: include_str!("../migrations/shared/0031_nodes.sql"),
     },
     Migration {
         version: 32,

@@ -79,6 +79,39 @@ pub trait PublishAuthorizer: Send + Sync + 'static {
         let _ = peer;
         Ok(())
     }
+    /// Whether a play request for `playback_id` with `query` comes from another node of this
+    /// deployment pulling the stream to relay it (a valid node credential in the query). Such a
+    /// play skips the viewer gating (the pulling node gated its own viewers) and is not a
+    /// viewer. Nothing is a node pull unless an implementation says so.
+    fn node_pull(&self, playback_id: &str, query: Option<&str>) -> bool {
+        let _ = (playback_id, query);
+        false
+    }
+}
+
+/// Where a live stream is published (its origin node), as [`OriginLocator::locate`] finds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OriginLocation {
+    /// The origin node's id.
+    pub node_id: String,
+    /// Its RTMP base URL, `rtmp://host:port`.
+    pub rtmp_url: String,
+    /// The stream's source id in storage.
+    pub source_id: i64,
+    /// What to append to the play name after `?` so the origin accepts the pull (a node
+    /// credential); never logged.
+    pub credential: String,
+}
+
+/// Finds the node that holds a live stream, for a node that does not (the engine then pulls it
+/// from there and relays it). Object-safe; the server implements it over its node registry.
+pub trait OriginLocator: Send + Sync + 'static {
+    /// The origin of the live stream `playback_id`: `Ok(None)` if no other node holds it,
+    /// `Err(description)` if the registry could not be read.
+    fn locate<'a>(
+        &'a self,
+        playback_id: &'a str,
+    ) -> PortFuture<'a, Result<Option<OriginLocation>, String>>;
 }
 
 /// A publishing session the engine could record: asked of [`RecordingStore::begin`] when the

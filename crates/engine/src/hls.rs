@@ -111,6 +111,15 @@ impl HlsRegistry {
         true
     }
 
+    /// Whether a stream is being packaged now (its packager holds a reader of the stream).
+    pub fn is_packaging(&self, playback_id: &str) -> bool {
+        self.inner
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(playback_id)
+            .is_some_and(|e| e.live)
+    }
+
     /// The media playlist of a stream, starting its packaging if needed and waiting (up to three
     /// target durations) for the first segment.
     pub async fn playlist(&self, playback_id: &str) -> Option<String> {

@@ -14,6 +14,10 @@ use tokio::io::{AsyncWrite, AsyncWriteExt};
 /// The message stream id players get from their first `createStream` (and destinations usually
 /// give a publish), which the shared chunked form of a frame carries; a session on another id
 /// gets its own chunking.
+/// The RTMP application for playback: `rtmp://HOST/play/<playback_id>` (players, and nodes
+/// pulling a stream to relay it).
+pub const PLAY_APP: &str = "play";
+
 pub(crate) const SHARED_STREAM_ID: u32 = 1;
 
 /// Buffers passed to one vectored write at most.

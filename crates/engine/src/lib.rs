@@ -17,12 +17,13 @@ pub mod flv_out;
 pub mod hls;
 mod io;
 pub mod record;
+pub mod relay;
 pub mod restream;
 pub mod rtmp_server;
 mod rtmp_stats;
 pub mod viewers;
 
-use ferrocast_domain::media::{PublishAuthorizer, RecordingStore};
+use ferrocast_domain::media::{OriginLocator, PublishAuthorizer, RecordingStore};
 use ferrocast_hub::Hub;
 use std::sync::Arc;
 
@@ -43,6 +44,9 @@ pub struct Engine {
     pub recorder: Option<record::Recorder>,
     /// Viewer sessions of every protocol, for analytics.
     pub viewers: viewers::ViewerTracker,
+    /// Pulls of streams other nodes hold, when the engine was started
+    /// [`with_relays`](Engine::with_relays).
+    pub relays: Option<relay::Relays>,
 }
 
 impl Engine {
@@ -68,6 +72,7 @@ impl Engine {
             authorizer,
             rtmp_stats: Arc::default(),
             recorder: None,
+            relays: None,
         }
     }
 
@@ -82,5 +87,34 @@ impl Engine {
         recorder.spawn();
         self.recorder = Some(recorder);
         self
+    }
+
+    /// This engine, also relaying streams that other nodes hold when a viewer asks for one
+    /// (see [`relay`]). Call once, right after [`Engine::start`].
+    pub fn with_relays(
+        mut self,
+        locator: Arc<dyn OriginLocator>,
+        config: relay::RelayConfig,
+    ) -> Engine {
+        self.relays = Some(relay::Relays::new(
+            self.hub.clone(),
+            self.hls.clone(),
+            self.viewers.clone(),
+            locator,
+            config,
+        ));
+        self
+    }
+
+    /// Whether `playback_id` is live here, pulling it from the node that holds it first if this
+    /// engine relays (waits up to [`relay::START_TIMEOUT`] for the pull to start).
+    pub async fn ensure_live(&self, playback_id: &str) -> bool {
+        if self.hub.is_live(playback_id) {
+            return true;
+        }
+        match &self.relays {
+            Some(r) => r.ensure(playback_id).await,
+            None => false,
+        }
     }
 }

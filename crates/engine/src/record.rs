@@ -153,6 +153,10 @@ impl Recorder {
                         at_ms,
                         ..
                     }) => {
+                        // A relay is recorded where it is published, not again here.
+                        if key.relay {
+                            continue;
+                        }
                         // Subscribed at once, before asking the store: the reader holds the
                         // stream from its first keyframe while the decision is made.
                         let Some(reader) = inner

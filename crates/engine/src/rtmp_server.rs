@@ -44,8 +44,7 @@ pub const IDLE_TIMEOUT: Duration = Duration::from_secs(10);
 pub const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Time allowed for the publish decision.
 pub const AUTHORIZE_TIMEOUT: Duration = Duration::from_secs(10);
-/// The RTMP application for playback: `rtmp://HOST/play/<playback_id>`.
-pub const PLAY_APP: &str = "play";
+pub use crate::io::PLAY_APP;
 const READ_BUF: usize = 16 * 1024;
 /// Audio frames a player's write may wait for the next video frame (merged writes).
 const MAX_HELD_AUDIO: u8 = 4;
@@ -550,6 +549,7 @@ impl Connection {
                     let key = StreamKey {
                         playback_id: grant.playback_id.clone(),
                         source_id: grant.source_id,
+                        relay: false,
                     };
                     match self.engine.hub.publish(key) {
                         Ok(p) => {
@@ -583,16 +583,24 @@ impl Connection {
                             .reject_play(request, "play rtmp://HOST/play/<playback id>");
                         continue;
                     }
+                    // Another node pulling this stream to relay it: it gated its own viewers,
+                    // and it is not a viewer here.
+                    let node_pull = self.engine.authorizer.node_pull(&name, query.as_deref());
                     // A gated stream plays only to an entitled viewer's token.
                     let authorizer = self.engine.authorizer.clone();
                     let (n, q, ip) = (name.clone(), query.clone(), self.peer.ip());
-                    let decision = tokio::time::timeout(
-                        AUTHORIZE_TIMEOUT,
-                        self.main.spawn(async move {
-                            authorizer.authorize_play(&n, q.as_deref(), ip).await
-                        }),
-                    )
-                    .await;
+                    let decision = match node_pull {
+                        true => Ok(Ok(Ok(()))),
+                        false => {
+                            tokio::time::timeout(
+                                AUTHORIZE_TIMEOUT,
+                                self.main.spawn(async move {
+                                    authorizer.authorize_play(&n, q.as_deref(), ip).await
+                                }),
+                            )
+                            .await
+                        }
+                    };
                     match decision {
                         Ok(Ok(Ok(()))) => {}
                         Ok(Ok(Err(reason))) => {
@@ -607,19 +615,32 @@ impl Connection {
                             continue;
                         }
                     }
+                    // A stream another node holds is pulled here first (never for a node's
+                    // pull: a relay is not relayed on).
+                    if !node_pull && !self.engine.hub.is_live(&name) {
+                        if let Some(relays) = self.engine.relays.clone() {
+                            let n = name.clone();
+                            let _ = self
+                                .main
+                                .spawn(async move { relays.ensure(&n).await })
+                                .await;
+                        }
+                    }
                     match self.engine.hub.subscribe(&name) {
                         Some(reader) if self.publisher.is_none() => {
                             self.session
                                 .accept_play(request)
                                 .map_err(|e| e.to_string())?;
-                            tracing::info!(peer = %self.peer, playback_id = %name, "play started");
-                            self.viewer = Some(self.engine.viewers.connection(
-                                &name,
-                                reader.generation(),
-                                crate::viewers::Protocol::Rtmp,
-                                crate::viewers::Origin::External,
-                                format!("{}|{}", self.peer.ip(), self.flash_ver),
-                            ));
+                            tracing::info!(peer = %self.peer, playback_id = %name, node_pull, "play started");
+                            self.viewer = (!node_pull).then(|| {
+                                self.engine.viewers.connection(
+                                    &name,
+                                    reader.generation(),
+                                    crate::viewers::Protocol::Rtmp,
+                                    crate::viewers::Origin::External,
+                                    format!("{}|{}", self.peer.ip(), self.flash_ver),
+                                )
+                            });
                             self.player = Some(reader);
                         }
                         _ => {

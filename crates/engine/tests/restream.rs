@@ -198,6 +198,7 @@ fn publish(hub: &Hub, playback_id: &str) -> Publisher {
     hub.publish(StreamKey {
         playback_id: playback_id.into(),
         source_id: 7,
+        relay: false,
     })
     .unwrap()
 }

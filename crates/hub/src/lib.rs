@@ -165,6 +165,10 @@ pub struct StreamKey {
     pub playback_id: String,
     /// The source's id in storage.
     pub source_id: i64,
+    /// A relay: this node plays the stream from the node that holds it (origin and edge), rather
+    /// than from an encoder. A relay has no session, usage, recording or restream of its own;
+    /// those happen once, where the encoder publishes.
+    pub relay: bool,
 }
 
 /// Hub errors.
@@ -722,6 +726,7 @@ mod tests {
         StreamKey {
             playback_id: id.into(),
             source_id: 1,
+            relay: false,
         }
     }
 

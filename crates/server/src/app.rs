@@ -11,7 +11,7 @@ use crate::routes::{
     notifications, overlay, payments, playback, profiles, purchases, schedule, search, shorts,
     sources, streams, subscriptions, tips, uploads, videos, vod, watch,
 };
-use crate::routes::{earnings, payouts, safety};
+use crate::routes::{earnings, nodes, payouts, safety};
 use crate::state::AppState;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
 use axum::http::{header, HeaderName, HeaderValue, Method, StatusCode};
@@ -250,6 +250,7 @@ pub fn api_router() -> OpenApiRouter<AppState> {
             routes!(admin::change_plan, admin::cancel_subscription),
         ))
         .routes(declare(Key(Admin), routes!(admin::actions)))
+        .routes(declare(Key(Admin), routes!(nodes::admin_nodes)))
         .routes(declare(Key(Admin), routes!(admin::change_role)))
         .routes(declare(Key(Admin), routes!(admin::suspend_user)))
         .routes(declare(Key(Admin), routes!(admin::reactivate_user)))

@@ -86,6 +86,9 @@ pub async fn run(config: Result<Config, ConfigError>) -> Vec<Check> {
                 "redis",
                 "disk space",
                 "backup age",
+                "node role",
+                "node secret",
+                "node registry",
             ] {
                 out.push(check(name, Status::Skip, "configuration is invalid"));
             }
@@ -100,6 +103,7 @@ pub async fn run(config: Result<Config, ConfigError>) -> Vec<Check> {
     out.push(db_check);
     out.push(migrations(db.as_ref()).await);
     out.push(backup_age(&config, db.as_ref(), ferrocast_db::now_ms()).await);
+    out.extend(node_checks(&config, db.as_ref()).await);
     if let Some(db) = db {
         db.close().await;
     }
@@ -281,6 +285,98 @@ pub async fn backup_age(c: &Config, db: Option<&Db>, now_ms: i64) -> Check {
             interval / 3_600_000
         ),
     )
+}
+
+/// Origin and edge: the role (an edge needs the database its origins use), the node secret, the
+/// address other nodes pull from, and the nodes registered now.
+async fn node_checks(c: &Config, db: Option<&Db>) -> Vec<Check> {
+    use ferrocast_config::NodeRole;
+    let shared_db = c.database_kind() == ferrocast_config::DatabaseKind::Postgres;
+    let mut out = Vec::new();
+    out.push(match (c.nodes.role, shared_db) {
+        (NodeRole::Origin, _) => check(
+            "node role",
+            Status::Pass,
+            "origin: takes publishes, relays streams other nodes hold",
+        ),
+        (NodeRole::Edge, true) => check(
+            "node role",
+            Status::Pass,
+            "edge: takes no publishes, relays streams its origins hold",
+        ),
+        (NodeRole::Edge, false) => check(
+            "node role",
+            Status::Warn,
+            "edge with a SQLite database: an edge finds streams in the database its origins share, so only nodes on this machine using the same file can serve it; set FERROCAST_DATABASE_URL to their PostgreSQL",
+        ),
+    });
+    out.push(match (&c.nodes.secret, &c.secret_key) {
+        (Some(_), _) => check(
+            "node secret",
+            Status::Pass,
+            "from FERROCAST_NODE_SECRET (must be the same on every node)",
+        ),
+        (None, Some(_)) => check(
+            "node secret",
+            Status::Pass,
+            "derived from FERROCAST_SECRET_KEY (every node must have the same)",
+        ),
+        (None, None) if shared_db => check(
+            "node secret",
+            Status::Warn,
+            format!(
+                "derived from the master key in {}: every node must have the same file, or set FERROCAST_SECRET_KEY (or FERROCAST_NODE_SECRET) on all of them",
+                c.master_key_path().display()
+            ),
+        ),
+        (None, None) => check(
+            "node secret",
+            Status::Pass,
+            "derived from the master key (one node)",
+        ),
+    });
+    let advertised = c
+        .nodes
+        .rtmp_url
+        .clone()
+        .unwrap_or_else(|| format!("rtmp://{}", c.rtmp_addr));
+    let ip = c.rtmp_addr.ip();
+    out.push(match db {
+        _ if !shared_db => check(
+            "node registry",
+            Status::Skip,
+            "SQLite: one node; nodes register in a shared PostgreSQL database",
+        ),
+        None => check("node registry", Status::Skip, "the database is unreachable"),
+        Some(db) => match db.list_nodes().await {
+            Ok(nodes) => {
+                let now = ferrocast_db::now_ms();
+                let fresh = nodes
+                    .iter()
+                    .filter(|(n, _)| {
+                        now - n.heartbeat_at
+                            <= crate::service::nodes::STALE_AFTER.as_millis() as i64
+                    })
+                    .count();
+                let unreachable = c.nodes.rtmp_url.is_none() && (ip.is_unspecified() || ip.is_loopback());
+                if unreachable {
+                    check(
+                        "node registry",
+                        Status::Warn,
+                        format!("this node would tell the others to pull from {advertised}, which they cannot reach; set FERROCAST_NODE_RTMP_URL ({fresh} node(s) up now)"),
+                    )
+                } else {
+                    check(
+                        "node registry",
+                        Status::Pass,
+                        format!("{fresh} node(s) up now; others pull from this node at {advertised}"),
+                    )
+                }
+            }
+            Err(e) => check("node registry", Status::Warn, format!("cannot read the node registry (migrations pending?): {e}")),
+        },
+    });
+    out
 }
 
 /// Object storage: an S3 bucket is written, read back and cleaned (a probe object); a local

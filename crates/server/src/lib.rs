@@ -317,6 +317,34 @@ pub fn restream_config(
     })
 }
 
+/// This node as the node registry shows it to the others: its role and the URLs they reach it
+/// at (`FERROCAST_NODE_RTMP_URL`/`_HTTP_URL`, else the addresses bound).
+fn node_identity(config: &Config, id: &str, now_ms: i64) -> service::nodes::NodeIdentity {
+    let rtmp_url = config
+        .nodes
+        .rtmp_url
+        .clone()
+        .unwrap_or_else(|| format!("rtmp://{}", config.rtmp_addr));
+    let http_url = config
+        .nodes
+        .http_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{}", config.http_addr));
+    if config.nodes.rtmp_url.is_none() && config.rtmp_addr.ip().is_unspecified() {
+        tracing::warn!(
+            "FERROCAST_NODE_RTMP_URL is not set and RTMP listens on every address ({}): other nodes cannot pull this node's streams; set it to the address they reach this node at",
+            config.rtmp_addr
+        );
+    }
+    service::nodes::NodeIdentity {
+        id: id.to_string(),
+        role: config.nodes.role,
+        rtmp_url,
+        http_url,
+        started_at: now_ms,
+    }
+}
+
 /// The RTMP listener's settings from the configuration.
 pub fn rtmp_config(config: &Config) -> ferrocast_engine::rtmp_server::RtmpConfig {
     use ferrocast_engine::rtmp_server::{default_workers, RtmpConfig};
@@ -339,6 +367,8 @@ pub struct Running {
     pub state: AppState,
     shutdown: tokio::sync::watch::Sender<bool>,
     task: tokio::task::JoinHandle<std::io::Result<()>>,
+    /// This node in the node registry (removed on stop).
+    nodes: Arc<service::nodes::Nodes>,
 }
 
 impl Running {
@@ -348,6 +378,7 @@ impl Running {
         self.state.connectors.stop_all().await;
         let _ = self.shutdown.send(true);
         self.task.await??;
+        self.nodes.leave().await;
         self.state.db.close().await;
         Ok(())
     }
@@ -368,7 +399,14 @@ impl Running {
         let reserve = (bound / 5).max(Duration::from_secs(1)).min(bound);
         let settled = tokio::time::timeout(bound - reserve, async {
             loop {
-                let live = state.engine.hub.streams().len();
+                // Relays end with their viewers; only encoders' streams are waited for.
+                let live = state
+                    .engine
+                    .hub
+                    .streams()
+                    .iter()
+                    .filter(|s| !s.key.relay)
+                    .count();
                 let running = state.pipeline.job_stats.running.load(Relaxed);
                 if live == 0 && running == 0 {
                     break;
@@ -413,6 +451,7 @@ impl Running {
                 tracing::warn!("drain: giving leases back timed out; they run out by themselves")
             }
         }
+        let _ = tokio::time::timeout(Duration::from_secs(2), self.nodes.leave()).await;
         let _ = tokio::time::timeout(Duration::from_secs(2), state.db.close()).await;
         tracing::info!("drained; exiting");
         served
@@ -555,12 +594,21 @@ pub async fn start(mut config: Config) -> anyhow::Result<Running> {
         &key,
         config.payments.grace_days,
     ));
+    let pull_key = service::nodes::pull_key(
+        config.nodes.secret.as_ref().map(|s| s.expose().as_str()),
+        &key,
+    );
     let engine = ferrocast_engine::Engine::start(
-        Arc::new(
-            service::streams::SourceAuthorizer::new(db.clone(), grants.clone(), clock.clone())
-                .with_access(access.clone())
-                .with_ingest_list(config.ops.ingest.clone()),
-        ),
+        Arc::new(service::nodes::NodeAuthorizer::new(
+            Arc::new(
+                service::streams::SourceAuthorizer::new(db.clone(), grants.clone(), clock.clone())
+                    .with_access(access.clone())
+                    .with_ingest_list(config.ops.ingest.clone()),
+            ),
+            pull_key,
+            config.nodes.role,
+            clock.clone(),
+        )),
         restream,
     )
     .with_recording(
@@ -570,6 +618,18 @@ pub async fn start(mut config: Config) -> anyhow::Result<Running> {
     let rtmp = rtmp_config(&config);
     let (tx, rx) = tokio::sync::watch::channel(false);
     let fanout = realtime_fanout(&config, &key, rx.clone()).await?;
+    let nodes = Arc::new(service::nodes::Nodes::new(
+        db.clone(),
+        node_identity(&config, fanout.node(), ferrocast_db::now_ms()),
+        pull_key,
+        clock.clone(),
+    ));
+    let engine = engine.with_relays(
+        nodes.clone(),
+        ferrocast_engine::relay::RelayConfig {
+            linger: std::time::Duration::from_secs(config.nodes.pull_linger_secs),
+        },
+    );
     let state = state::compose(
         config,
         db,
@@ -629,6 +689,7 @@ pub async fn start(mut config: Config) -> anyhow::Result<Running> {
         rx.clone(),
     );
     service::streams::spawn(state.streams.clone());
+    service::nodes::spawn(nodes.clone(), state.engine.hub.clone(), rx.clone());
     // The VAPID key is made (or loaded) before the first request can ask for it.
     state.notify.vapid().await.map_err(|e| {
         anyhow::anyhow!(
@@ -673,6 +734,7 @@ pub async fn start(mut config: Config) -> anyhow::Result<Running> {
         state,
         shutdown: tx,
         task,
+        nodes,
     })
 }
 

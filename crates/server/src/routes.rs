@@ -15,6 +15,7 @@ pub mod events;
 pub mod gate;
 pub mod health;
 pub mod memberships;
+pub mod nodes;
 pub mod notifications;
 pub mod overlay;
 pub mod payments;

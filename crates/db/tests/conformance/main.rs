@@ -40,6 +40,7 @@ mod jobs;
 mod ledger;
 mod migrate;
 mod moderation;
+mod nodes;
 mod plans;
 mod preferences;
 mod site;

@@ -134,6 +134,7 @@ pub async fn metrics(
     text.push_str(&video_metrics(&state));
     text.push_str(&crate::resources::render(&state.config.data_dir));
     text.push_str(&job_queue_metrics(&state).await);
+    text.push_str(&edge_metrics(&state.engine));
     (
         [(
             header::CONTENT_TYPE,
@@ -497,4 +498,28 @@ fn restream_metrics(engine: &ferrocast_engine::Engine) -> String {
         }
     }
     out
+}
+
+/// Pulls of streams other nodes hold (origin and edge).
+fn edge_metrics(engine: &ferrocast_engine::Engine) -> String {
+    use std::sync::atomic::Ordering::Relaxed;
+    let (running, started, failures) = engine.relays.as_ref().map_or((0, 0, 0), |r| {
+        let s = r.stats();
+        (
+            s.running.load(Relaxed),
+            s.started.load(Relaxed),
+            s.failures.load(Relaxed),
+        )
+    });
+    format!(
+        "# HELP ferrocast_edge_pulls Live streams this node is pulling from the node that holds them, to relay to its own viewers.\n\
+         # TYPE ferrocast_edge_pulls gauge\n\
+         ferrocast_edge_pulls {running}\n\
+         # HELP ferrocast_edge_pulls_started_total Pulls of another node's live stream that started relaying.\n\
+         # TYPE ferrocast_edge_pulls_started_total counter\n\
+         ferrocast_edge_pulls_started_total {started}\n\
+         # HELP ferrocast_edge_pull_failures_total Pulls that failed: registry unreadable, origin unreachable or refusing, stream lost.\n\
+         # TYPE ferrocast_edge_pull_failures_total counter\n\
+         ferrocast_edge_pull_failures_total {failures}\n"
+    )
 }

@@ -53,9 +53,34 @@ fn open_to_any_site(mut res: Response) -> Response {
     res
 }
 
-/// The answer, or the error, readable from any origin.
+/// The answer, or the error, readable from any origin. Errors are never cached (a CDN in front
+/// must not keep a "not live" past the stream's start).
 fn public(r: Result<Response, ApiError>) -> Response {
-    r.unwrap_or_else(|e| open_to_any_site(e.into_response()))
+    r.unwrap_or_else(|e| {
+        let mut res = e.into_response();
+        res.headers_mut()
+            .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        open_to_any_site(res)
+    })
+}
+
+/// Cache lifetimes of HLS answers, for a CDN in front (and players). A segment or part name,
+/// and a blocking reload's `_HLS_msn`/`_HLS_part`, is reused only by a new broadcast after the
+/// stream's packager was evicted, [`ferrocast_engine::hls::KEEP_AFTER_OFFLINE`] (60 s) after
+/// its end: answers are cached as immutable for no longer than that. A live playlist changes
+/// every part: one second. A gated stream's answers (its token in the URL) are private.
+mod cache {
+    /// A media playlist reloaded without `_HLS_msn`.
+    pub const PLAYLIST: &str = "public, max-age=1";
+    /// A blocking reload's answer: the playlist once it holds `_HLS_msn`/`_HLS_part`, the same
+    /// for every later request of those.
+    pub const BLOCKING_PLAYLIST: &str = "public, max-age=60";
+    /// A segment or part.
+    pub const MEDIA: &str = "public, max-age=60, immutable";
+    /// The same for a gated stream.
+    pub const PRIVATE_PLAYLIST: &str = "private, max-age=1";
+    pub const PRIVATE_BLOCKING_PLAYLIST: &str = "private, max-age=60";
+    pub const PRIVATE_MEDIA: &str = "private, max-age=60, immutable";
 }
 
 /// The playback token of a gated stream's request.
@@ -110,6 +135,10 @@ pub async fn flv(
     let id = file.strip_suffix(".flv").unwrap_or("");
     if let Err(e) = admit(&state, id, &grant, ip, caller.map(|a| a.user.id)).await {
         return public(Err(e));
+    }
+    // A stream another node holds is pulled here first (relayed).
+    if is_safe_id(id) {
+        state.engine.ensure_live(id).await;
     }
     public(flv_stream(&state, &file, &Who::of(&headers, ip)))
 }
@@ -243,6 +272,8 @@ async fn multivariant(
     // Waits for the first segment, as the media playlist does: a stream that is not live (or
     // ends before a segment) is a 404 here already. The viewer arrived before the wait.
     let arrived = ferrocast_engine::viewers::unix_ms();
+    // A stream another node holds is pulled here first (relayed).
+    state.engine.ensure_live(id).await;
     state.engine.hls.playlist(id).await.ok_or_else(not_live)?;
     let sid = ViewerTracker::sid_from(rand::random());
     note_hls(state, id, &sid, false, who, arrived);
@@ -350,7 +381,9 @@ pub async fn hls_session_segment(
     Query(grant): Query<Grant>,
 ) -> Response {
     let answer = async {
-        admit(&state, &id, &grant, ip, caller.map(|a| a.user.id)).await?;
+        let gated = admit(&state, &id, &grant, ip, caller.map(|a| a.user.id))
+            .await?
+            .is_some();
         let sid = session_id(&session)?;
         if is_safe_id(&id) {
             let part = ferrocast_media::hls::parse_part_name(&segment).is_some();
@@ -363,7 +396,7 @@ pub async fn hls_session_segment(
                 ferrocast_engine::viewers::unix_ms(),
             );
         }
-        media_segment(&state, &id, &segment).await
+        media_segment(&state, &id, &segment, gated).await
     };
     public(answer.await)
 }
@@ -377,6 +410,14 @@ async fn playlist(
     if !is_safe_id(id) {
         return Err(not_live());
     }
+    // A player that kept its playlist URL across the end of a relay's pull.
+    state.engine.ensure_live(id).await;
+    let caching = match (q.msn.is_some(), sign.is_some()) {
+        (false, false) => cache::PLAYLIST,
+        (true, false) => cache::BLOCKING_PLAYLIST,
+        (false, true) => cache::PRIVATE_PLAYLIST,
+        (true, true) => cache::PRIVATE_BLOCKING_PLAYLIST,
+    };
     let text = match (q.msn, q.part) {
         (None, None) => state.engine.hls.playlist(id).await.ok_or_else(not_live)?,
         (Some(msn), part) => state
@@ -399,7 +440,7 @@ async fn playlist(
     };
     Ok(media_response(
         "application/vnd.apple.mpegurl",
-        "no-cache",
+        caching,
         Body::from(text),
     ))
 }
@@ -417,13 +458,19 @@ pub async fn hls_segment(
     Path((id, segment)): Path<(String, String)>,
     Query(grant): Query<Grant>,
 ) -> Response {
-    if let Err(e) = admit(&state, &id, &grant, ip, caller.map(|a| a.user.id)).await {
-        return public(Err(e));
-    }
-    public(media_segment(&state, &id, &segment).await)
+    let gated = match admit(&state, &id, &grant, ip, caller.map(|a| a.user.id)).await {
+        Ok(sign) => sign.is_some(),
+        Err(e) => return public(Err(e)),
+    };
+    public(media_segment(&state, &id, &segment, gated).await)
 }
 
-async fn media_segment(state: &AppState, id: &str, segment: &str) -> Result<Response, ApiError> {
+async fn media_segment(
+    state: &AppState,
+    id: &str,
+    segment: &str,
+    gated: bool,
+) -> Result<Response, ApiError> {
     if !is_safe_id(id) {
         return Err(not_live());
     }
@@ -449,7 +496,11 @@ async fn media_segment(state: &AppState, id: &str, segment: &str) -> Result<Resp
     };
     Ok(media_response(
         "video/mp2t",
-        "public, max-age=60",
+        if gated {
+            cache::PRIVATE_MEDIA
+        } else {
+            cache::MEDIA
+        },
         Body::from(bytes),
     ))
 }

@@ -24,6 +24,7 @@ pub mod hashing;
 pub mod identity;
 pub mod jobs;
 pub mod memberships;
+pub mod nodes;
 pub mod notify;
 pub mod overlay;
 pub mod privacy;

@@ -105,7 +105,8 @@ impl Thumbnails {
             kept.retain(|id, _| live.iter().any(|s| &s.key.playback_id == id));
         }
         let mut made = 0;
-        for stream in live.iter().filter(|s| s.info.has_video) {
+        // A relay's picture is made where it is published.
+        for stream in live.iter().filter(|s| s.info.has_video && !s.key.relay) {
             let id = &stream.key.playback_id;
             let Some((generation, _)) = hub.session(id) else {
                 continue;

@@ -2714,6 +2714,77 @@ async fn audit_log_page_in_a_real_browser() {
     app.finish().await;
 }
 
+/// The nodes page in Chromium: the node answering (an origin, registered by its own heartbeat)
+/// and a second node registered beside it (an edge relaying a stream), each with its role.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nodes_page_in_a_real_browser() {
+    let browser = browser();
+    let app = TestApp::start(Backend::Sqlite)
+        .await
+        .expect("sqlite always runs");
+    support::register_user(&app, "admin@example.com", "Admin").await;
+    let state = app.running.as_ref().expect("running").state.clone();
+    let admin = state
+        .db
+        .user_by_email("admin@example.com")
+        .await
+        .expect("q")
+        .expect("admin");
+    state.db.set_role(admin.id, "admin", 0).await.expect("role");
+    // This node registers itself at start; an edge registers beside it (its heartbeat a minute
+    // ahead, so that this node's sweep of silent nodes keeps it while the browser runs).
+    let now = ferrocast_db::now_ms();
+    state
+        .db
+        .node_heartbeat(
+            &ferrocast_db::nodes::NodeRecord {
+                id: "edge-node-1".into(),
+                role: "edge".into(),
+                rtmp_url: "rtmp://10.0.0.2:1935".into(),
+                http_url: "http://10.0.0.2:8080".into(),
+                started_at: now,
+                heartbeat_at: now + 60_000,
+            },
+            &[ferrocast_db::nodes::NodeStream {
+                playback_id: "relayedstream".into(),
+                source_id: 1,
+                relay: true,
+                since: now,
+            }],
+        )
+        .await
+        .expect("edge registered");
+    let mut registered = false;
+    for _ in 0..50 {
+        if state.db.list_nodes().await.expect("nodes").len() == 2 {
+            registered = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    assert!(
+        registered,
+        "this node registers itself within its first heartbeat"
+    );
+    let shots = shots_dir();
+    let report = run(
+        &browser,
+        json!({"url": app.base, "shots": shots.display().to_string(), "scenario": "nodes"}),
+    )
+    .await;
+    assert_eq!(report["pageErrors"], Value::Null, "{report:#}");
+    assert_eq!(report["nodes"], json!(2), "{report:#}");
+    assert_eq!(report["thisNode"], json!("origin"), "{report:#}");
+    assert_eq!(report["relayed"], json!("relayedstream"), "{report:#}");
+    assert_eq!(
+        report["pulls"],
+        json!("Pulls on this node: none"),
+        "{report:#}"
+    );
+    assert_shots(&shots, &["admin-nodes"]);
+    app.finish().await;
+}
+
 /// Copyright notices in Chromium: a notice filed on /dmca from the video's page, the watch page
 /// unavailable for legal reasons (its MP4 and HLS answer 451), the uploader's counter-notice
 /// from their video's page, the operator's case with the evidence hashes and the restore.
