@@ -1,6 +1,6 @@
 #!/bin/sh
 # Writes what deploy/docker-compose.yml reads and git must never hold: secrets/ (the master
-# key, the audit signing key, passwords, the metrics token) and, when there is none, a
+# key, the audit signing key, passwords, the metrics token, the backups' passphrase) and, when there is none, a
 # self-signed certificate in tls/ for a first try (replace it with a real one). Keeps files
 # that exist: run it again safely.
 set -eu
@@ -13,6 +13,7 @@ new audit_key "$(openssl rand -hex 32)"
 new postgres_password "$(openssl rand -hex 24)"
 new s3_secret_key "$(openssl rand -hex 24)"
 new metrics_token "$(openssl rand -hex 24)"
+new backup_passphrase "$(openssl rand -hex 24)"
 new database_url "postgres://ferrocast:$(cat secrets/postgres_password)@postgres:5432/ferrocast"
 # Readable by the containers' users (ferrocast, postgres, minio, prometheus): compose mounts
 # these files as they are. Keep the directory itself private.

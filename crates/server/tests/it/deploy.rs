@@ -338,6 +338,7 @@ fn the_compose_file_passes_compose_config() {
         "postgres_password",
         "s3_secret_key",
         "metrics_token",
+        "backup_passphrase",
     ] {
         let v = read(&d.join("secrets").join(s));
         assert!(v.len() >= 32, "secrets/{s} is {v:?}");
