@@ -2070,6 +2070,32 @@ async function nodesPage() {
   step("every node with its role and streams");
 }
 
+// The backups page: the administrator opens it from the administration page, sees that
+// automatic backups are off and none was taken, presses "Back up now" and watches the backup
+// run and end stored, with its size.
+async function backupsPage() {
+  const admin = await login(await browser.newContext({ viewport: DESKTOP }), "admin@example.com");
+  admin.on("pageerror", (e) => (out.pageErrors = [...(out.pageErrors ?? []), String(e)]));
+  await admin.goto(P.url + "/admin");
+  await admin.getByTestId("backups-link").click();
+  await admin.getByRole("heading", { name: "Backups", exact: true }).waitFor();
+  await admin.getByTestId("backup-facts").waitFor();
+  out.schedule = await admin.getByTestId("backup-schedule").textContent();
+  out.lastBefore = await admin.getByTestId("backup-last").textContent();
+  out.emptyHistory = await admin.getByText("No backup has been taken yet.").isVisible();
+  step("the backups page opened from the administration page");
+  await admin.getByTestId("back-up-now").click();
+  const stored = admin.locator("[data-testid=backup-row][data-state=stored]");
+  await stored.first().waitFor({ timeout: 60000 });
+  out.rows = await admin.getByTestId("backup-row").count();
+  out.size = await stored.first().getByTestId("backup-size").textContent();
+  out.key = await stored.first().getByTestId("backup-key").textContent();
+  out.lastAfter = await admin.getByTestId("backup-last").textContent();
+  out.buttonAfter = await admin.getByTestId("back-up-now").textContent();
+  await shot(admin, "admin-backups");
+  step("Back up now: the backup ran and is stored");
+}
+
 // Copyright notices: a rights holder (no account) reports a video from its page and files the
 // notice on /dmca; the watch page then says the video is unavailable for legal reasons; the
 // uploader opens the case from their video's page and files a counter-notice; the operator
@@ -2152,7 +2178,7 @@ async function dmca() {
   step("plays");
 }
 
-const SCENARIOS = { nodes: nodesPage, audit: auditLog, tips: tipsScenario, billing, maintenance, oauth, "chat-oauth": chatOauth, seed: creatorEndsAndAdminChangesPlan, "every-page": everyPage, sharing, latency, studio, videos, "past-broadcasts": pastBroadcasts, browse, profile, search: searchAndSchedule, engage, notify, analytics, earnings, members, safety, "your-data": yourData, dmca };
+const SCENARIOS = { nodes: nodesPage, backups: backupsPage, audit: auditLog, tips: tipsScenario, billing, maintenance, oauth, "chat-oauth": chatOauth, seed: creatorEndsAndAdminChangesPlan, "every-page": everyPage, sharing, latency, studio, videos, "past-broadcasts": pastBroadcasts, browse, profile, search: searchAndSchedule, engage, notify, analytics, earnings, members, safety, "your-data": yourData, dmca };
 
 try {
   if (P.scenario) {

@@ -36,6 +36,7 @@ const PurchaseReceipt = lazy(() => import("./pages/Earnings").then((m) => ({ def
 const AdminRevenue = lazy(() => import("./pages/AdminRevenue"));
 const AdminAudit = lazy(() => import("./pages/AdminAudit"));
 const AdminNodes = lazy(() => import("./pages/AdminNodes"));
+const AdminBackups = lazy(() => import("./pages/AdminBackups"));
 const DmcaNotice = lazy(() => import("./pages/Dmca"));
 const DmcaCase = lazy(() => import("./pages/Dmca").then((m) => ({ default: m.DmcaCase })));
 const DmcaCounter = lazy(() => import("./pages/Dmca").then((m) => ({ default: m.DmcaCounter })));
@@ -99,6 +100,7 @@ function App() {
   else if (path === "/admin/revenue") page = <AdminRevenue />;
   else if (path === "/admin/audit") page = <AdminAudit />;
   else if (path === "/admin/nodes") page = <AdminNodes />;
+  else if (path === "/admin/backups") page = <AdminBackups />;
   else if (path === "/dmca") page = <DmcaNotice />;
   else if (/^\/dmca\/case\/\d+$/.test(path)) page = <DmcaCase id={path.slice("/dmca/case/".length)} />;
   else if (/^\/dmca\/counter\/\d+$/.test(path)) page = <DmcaCounter id={path.slice("/dmca/counter/".length)} />;

@@ -650,23 +650,24 @@ pub async fn start(mut config: Config) -> anyhow::Result<Running> {
         std::time::Duration::from_secs(state.config.audit_checkpoint_minutes * 60),
         rx.clone(),
     );
-    if let (Some(schedule), Some(passphrase)) = (
-        state.config.backup.schedule,
-        state.config.backup.passphrase.clone(),
-    ) {
-        service::backup::spawn(
-            service::backup::Scheduler {
-                db: state.db.clone(),
-                storage: storage.clone(),
-                schedule,
-                passphrase,
-                keys: backup_keys(&state.config)?,
-                scratch: state.config.data_dir.join("tmp"),
-                node: fanout.node().to_string(),
-                metrics: state.metrics.clone(),
-            },
-            rx.clone(),
-        );
+    // A node with a passphrase can take backups when an administrator asks; with a schedule,
+    // it also takes them automatically (one node at a time, by the lease).
+    if let Some(passphrase) = state.config.backup.passphrase.clone() {
+        let scheduler = Arc::new(service::backup::Scheduler {
+            db: state.db.clone(),
+            storage: storage.clone(),
+            schedule: state.config.backup.schedule,
+            passphrase,
+            keys: backup_keys(&state.config)?,
+            scratch: state.config.data_dir.join("tmp"),
+            node: fanout.node().to_string(),
+            metrics: state.metrics.clone(),
+            running: std::sync::Mutex::new(None),
+        });
+        let _ = state.backups.set(scheduler.clone());
+        if scheduler.schedule.is_some() {
+            service::backup::spawn(scheduler, rx.clone());
+        }
     }
     service::jobs::spawn(
         Arc::new(service::processing::Media::new(

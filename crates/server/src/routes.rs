@@ -5,6 +5,7 @@ pub mod admin;
 pub mod analytics;
 pub mod audit;
 pub mod auth;
+pub mod backups;
 pub mod browse;
 pub mod chat;
 pub mod connectors;

@@ -107,6 +107,9 @@ pub struct Inner {
     pub shared_limits: Option<Arc<crate::ratelimit::SharedLimits>>,
     /// Whether this node is draining, and the switches that drain it.
     pub drain: crate::service::drain::Drain,
+    /// Backups to storage (automatic, and "Back up now"): set at start on a node that has a
+    /// backup passphrase.
+    pub backups: std::sync::OnceLock<Arc<crate::service::backup::Scheduler>>,
 }
 
 /// The video pipeline's parts a request handler or `/metrics` reaches.
@@ -335,6 +338,7 @@ pub fn compose(
             .shared(shared_limits.clone(), "payments"),
         shared_limits,
         drain: crate::service::drain::Drain::new(),
+        backups: std::sync::OnceLock::new(),
         thumbnails,
         storage,
         pipeline,

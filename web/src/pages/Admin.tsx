@@ -25,7 +25,8 @@ export default function Admin() {
         <Link href="/admin/revenue" className="button ghost small" data-testid="revenue-link">Revenue and payouts</Link>{" "}
         <Link href="/admin/audit" className="button ghost small" data-testid="audit-link">Audit log</Link>{" "}
         <Link href="/admin/dmca" className="button ghost small" data-testid="dmca-link">Copyright notices</Link>{" "}
-        <Link href="/admin/nodes" className="button ghost small" data-testid="nodes-link">Nodes</Link>
+        <Link href="/admin/nodes" className="button ghost small" data-testid="nodes-link">Nodes</Link>{" "}
+        <Link href="/admin/backups" className="button ghost small" data-testid="backups-link">Backups</Link>
       </p>
       <Settings />
       <StatsPanel />

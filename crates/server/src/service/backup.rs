@@ -963,15 +963,15 @@ pub fn to_prune(
         .collect()
 }
 
-/// What the automatic backups need.
-#[derive(Clone)]
+/// What the automatic backups, and an administrator's "Back up now", need. Built on every node
+/// that has a passphrase; the schedule runs only where one is configured.
 pub struct Scheduler {
     /// The database.
     pub db: Db,
     /// Where backups go.
     pub storage: Storage,
-    /// The schedule.
-    pub schedule: ferrocast_config::BackupSchedule,
+    /// The schedule; `None`: backups are taken only when an administrator asks.
+    pub schedule: Option<ferrocast_config::BackupSchedule>,
     /// The passphrase.
     pub passphrase: ferrocast_config::Secret<String>,
     /// The keys to seal into each backup.
@@ -982,20 +982,67 @@ pub struct Scheduler {
     pub node: String,
     /// Where outcomes are counted.
     pub metrics: std::sync::Arc<crate::metrics::Metrics>,
+    /// The backup this node is taking now, if any (one at a time per node).
+    pub running: std::sync::Mutex<Option<String>>,
 }
 
 /// How long a node holds the lease between renewals; another node takes over once it ran out.
-const LEASE_MS: i64 = 180_000;
+pub const LEASE_MS: i64 = 180_000;
 /// How often a node looks whether a backup is due.
 const TICK: std::time::Duration = std::time::Duration::from_secs(30);
 
+/// Why "Back up now" did not start one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StartRefused {
+    /// This node is taking one now (its storage key).
+    Running(String),
+    /// A backup with this second's name exists already (one was just taken).
+    TooSoon,
+}
+
+/// Marks this node's backup as running until dropped.
+struct Claim<'a>(&'a Scheduler);
+
+impl Drop for Claim<'_> {
+    fn drop(&mut self) {
+        self.0.unmark();
+    }
+}
+
 impl Scheduler {
+    /// The backup this node is taking now.
+    pub fn running(&self) -> Option<String> {
+        self.running.lock().ok().and_then(|r| r.clone())
+    }
+
+    /// Marks `key` as this node's running backup, unless one is running.
+    fn mark(&self, key: &str) -> Result<(), StartRefused> {
+        let mut r = self.running.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(k) = r.as_ref() {
+            return Err(StartRefused::Running(k.clone()));
+        }
+        *r = Some(key.to_string());
+        Ok(())
+    }
+
+    fn unmark(&self) {
+        *self.running.lock().unwrap_or_else(|p| p.into_inner()) = None;
+    }
+
+    fn claim(&self, key: &str) -> Result<Claim<'_>, StartRefused> {
+        self.mark(key)?;
+        Ok(Claim(self))
+    }
+
     /// One look: publishes the last success to the metrics, and when this node holds the lease
     /// and a backup is due, takes it and prunes old ones. Returns whether it took one.
     pub async fn tick(&self, now: i64) -> Result<bool, BackupError> {
         if let Some(t) = self.db.last_backup_success().await? {
             self.metrics.backup_succeeded_at(t);
         }
+        let Some(schedule) = self.schedule else {
+            return Ok(false);
+        };
         if !self
             .db
             .take_backup_lease(&self.node, now, now + LEASE_MS)
@@ -1005,15 +1052,18 @@ impl Scheduler {
         }
         let runs = self.db.backup_runs(1).await?;
         let last_start = runs.first().map(|r| r.started_at);
-        let due = last_start.is_none_or(|t| now - t >= self.schedule.interval_ms());
+        let due = last_start.is_none_or(|t| now - t >= schedule.interval_ms());
         if !due {
             return Ok(false);
         }
         let key = storage_key(now);
-        self.db.backup_run_started(&key, &self.node, now).await?;
+        // An administrator's backup running on this node: this one waits for the next look.
+        let Ok(claim) = self.claim(&key) else {
+            return Ok(false);
+        };
         // The lease is renewed while the backup runs, however long the database: a node that
         // dies mid-way stops renewing, and another takes over once it runs out.
-        let take = self.take(&key, now);
+        let take = self.run(&key, now);
         tokio::pin!(take);
         let outcome = loop {
             tokio::select! {
@@ -1024,26 +1074,72 @@ impl Scheduler {
                 }
             }
         };
+        drop(claim);
         let finished = ferrocast_db::now_ms();
         let _ = self
             .db
             .take_backup_lease(&self.node, finished, finished + LEASE_MS)
             .await;
+        outcome.map(|_| true)
+    }
+
+    /// "Back up now": starts a backup on this node in the background and returns its storage
+    /// key at once; its progress is in `backup_runs`. It takes no lease (a scheduled backup on
+    /// another node at the same time is harmless), and counts as the schedule's latest.
+    pub async fn start_now(
+        self: &std::sync::Arc<Self>,
+        now: i64,
+    ) -> Result<Result<String, StartRefused>, BackupError> {
+        let key = storage_key(now);
+        if let Err(refused) = self.mark(&key) {
+            return Ok(Err(refused));
+        }
+        if let Err(e) = self.db.backup_run_started(&key, &self.node, now).await {
+            self.unmark();
+            return match e {
+                DbError::Conflict => Ok(Err(StartRefused::TooSoon)),
+                e => Err(e.into()),
+            };
+        }
+        let me = self.clone();
+        let k = key.clone();
+        tokio::spawn(async move {
+            // Released when the backup ends, however it ends.
+            let _claim = Claim(&me);
+            if let Err(e) = me.finish_run(&k, now).await {
+                tracing::warn!(key = %k, error = %e, "backup requested by an administrator");
+            }
+        });
+        Ok(Ok(key))
+    }
+
+    /// Takes the backup `key` (recorded as started), stores it, records the outcome, and
+    /// prunes by the schedule.
+    async fn run(&self, key: &str, now: i64) -> Result<u64, BackupError> {
+        self.db.backup_run_started(key, &self.node, now).await?;
+        self.finish_run(key, now).await
+    }
+
+    async fn finish_run(&self, key: &str, now: i64) -> Result<u64, BackupError> {
+        let outcome = self.take(key, now).await;
+        let finished = ferrocast_db::now_ms();
         match outcome {
             Ok(size) => {
                 self.db
-                    .backup_run_finished(&key, finished, Ok(size as i64))
+                    .backup_run_finished(key, finished, Ok(size as i64))
                     .await?;
                 self.metrics.backup_succeeded_at(finished);
-                tracing::info!(key = %key, size, "automatic backup stored");
-                self.prune(finished).await?;
-                Ok(true)
+                tracing::info!(key = %key, size, "backup stored");
+                if let Some(schedule) = self.schedule {
+                    self.prune(&schedule, finished).await?;
+                }
+                Ok(size)
             }
             Err(e) => {
                 self.metrics.backup_failed();
-                tracing::error!(key = %key, error = %e, "automatic backup failed");
+                tracing::error!(key = %key, error = %e, "backup failed");
                 self.db
-                    .backup_run_finished(&key, finished, Err(&e.to_string()))
+                    .backup_run_finished(key, finished, Err(&e.to_string()))
                     .await?;
                 Err(e)
             }
@@ -1080,7 +1176,11 @@ impl Scheduler {
         stored
     }
 
-    async fn prune(&self, now: i64) -> Result<(), BackupError> {
+    async fn prune(
+        &self,
+        schedule: &ferrocast_config::BackupSchedule,
+        now: i64,
+    ) -> Result<(), BackupError> {
         let listed = self
             .storage
             .list(PREFIX.trim_end_matches('/'))
@@ -1090,7 +1190,7 @@ impl Scheduler {
             .into_iter()
             .filter_map(|(k, _)| key_time(&k).map(|t| (k, t)))
             .collect();
-        for key in to_prune(&self.schedule, &stored) {
+        for key in to_prune(schedule, &stored) {
             self.storage
                 .delete(&key)
                 .await
@@ -1103,7 +1203,10 @@ impl Scheduler {
 }
 
 /// Runs the automatic backups until shutdown; the lease is given up on the way out.
-pub fn spawn(scheduler: Scheduler, mut shutdown: tokio::sync::watch::Receiver<bool>) {
+pub fn spawn(
+    scheduler: std::sync::Arc<Scheduler>,
+    mut shutdown: tokio::sync::watch::Receiver<bool>,
+) {
     tokio::spawn(async move {
         loop {
             if let Err(e) = scheduler.tick(ferrocast_db::now_ms()).await {

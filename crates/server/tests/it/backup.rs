@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use support::{client, creator_with_source, publish, require, Backend, Options, TestApp};
+use support::{call, client, creator_with_source, publish, require, Backend, Options, TestApp};
 
 const PASSPHRASE: &str = "correct horse battery staple";
 
@@ -528,12 +528,13 @@ async fn automatic_backups_run_once_across_nodes_and_prune(b: Backend) {
     let other = backup::Scheduler {
         db: db.clone(),
         storage: storage.clone(),
-        schedule: cfg.backup.schedule.expect("schedule"),
+        schedule: cfg.backup.schedule,
         passphrase: ferrocast_config::Secret::new(PASSPHRASE.to_string()),
         keys,
         scratch: dir.join("scratch"),
         node: "other-node".into(),
         metrics: metrics.clone(),
+        running: std::sync::Mutex::new(None),
     };
     assert!(!other.tick(now).await.expect("tick"), "the lease is held");
     // Later (the first node gone quiet past its lease): the other node takes over, one backup
@@ -587,7 +588,144 @@ async fn automatic_backups_run_once_across_nodes_and_prune(b: Backend) {
     let _ = std::fs::remove_dir_all(&objects);
 }
 
+/// "Back up now" from the API: only for administrators; without a passphrase it says what to
+/// set; with one, it answers 202 at once, refuses a second while the first runs, and the run
+/// ends stored in the object storage as a whole backup; the administrator's action is audited.
+async fn back_up_now_from_the_api(b: Backend) {
+    // A node without a passphrase.
+    let Some(bare) = TestApp::start(b).await else {
+        return;
+    };
+    let admin = support::register_user(&bare, "admin@example.com", "Admin").await;
+    let db = bare.running.as_ref().expect("running").state.db.clone();
+    let me = db
+        .user_by_email("admin@example.com")
+        .await
+        .expect("q")
+        .expect("admin");
+    db.set_role(me.id, "admin", 0).await.expect("role");
+    let (status, view) = call(&bare, "GET", "/api/admin/backups", Some(&admin), None).await;
+    assert_eq!(status, 200, "{view}");
+    assert_eq!(view["passphrase_configured"], json!(false));
+    assert_eq!(view["schedule"], Value::Null);
+    let (status, refused) = call(&bare, "POST", "/api/admin/backups", Some(&admin), None).await;
+    assert_eq!(status, 409, "{refused}");
+    assert_eq!(refused["code"], json!("BACKUP_NO_PASSPHRASE"));
+    assert!(
+        refused["details"]
+            .as_str()
+            .is_some_and(|d| d.contains("FERROCAST_BACKUP_PASSPHRASE")),
+        "{refused}"
+    );
+    bare.finish().await;
+
+    // A node with one, and no schedule.
+    let objects = scratch();
+    let app = TestApp::start_with(
+        b,
+        Options {
+            extra: vec![
+                ("storage_url", objects.display().to_string()),
+                ("backup_passphrase", PASSPHRASE.to_string()),
+            ],
+            ..Options::default()
+        },
+    )
+    .await
+    .expect("the backend ran above");
+    let admin = support::register_user(&app, "admin@example.com", "Admin").await;
+    let viewer = support::register_user(&app, "viewer@example.com", "Viewer").await;
+    let state = app.running.as_ref().expect("running").state.clone();
+    let me = state
+        .db
+        .user_by_email("admin@example.com")
+        .await
+        .expect("q")
+        .expect("admin");
+    state.db.set_role(me.id, "admin", 0).await.expect("role");
+    assert_eq!(
+        call(&app, "POST", "/api/admin/backups", Some(&viewer), None)
+            .await
+            .0,
+        403
+    );
+    assert_eq!(
+        call(&app, "GET", "/api/admin/backups", Some(&viewer), None)
+            .await
+            .0,
+        403
+    );
+    let (_, view) = call(&app, "GET", "/api/admin/backups", Some(&admin), None).await;
+    assert_eq!(view["passphrase_configured"], json!(true), "{view}");
+    assert_eq!(view["schedule"], Value::Null, "{view}");
+    assert_eq!(view["runs"], json!([]), "{view}");
+    assert_eq!(view["last_success_at"], Value::Null, "{view}");
+
+    let (status, started) = call(&app, "POST", "/api/admin/backups", Some(&admin), None).await;
+    assert_eq!(status, 202, "{started}");
+    let key = started["storage_key"].as_str().expect("a key").to_string();
+    assert!(key.starts_with(backup::PREFIX), "{key}");
+    // A second while the first runs is refused (the first may already have ended on a small
+    // database: then the name of this second is taken, or a new one starts).
+    let (status, second) = call(&app, "POST", "/api/admin/backups", Some(&admin), None).await;
+    match status {
+        409 => assert!(
+            ["BACKUP_RUNNING", "BACKUP_TOO_SOON"].contains(&second["code"].as_str().unwrap_or("")),
+            "{second}"
+        ),
+        202 => assert_ne!(second["storage_key"], json!(key), "{second}"),
+        other => panic!("unexpected {other}: {second}"),
+    }
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let view = loop {
+        let (_, view) = call(&app, "GET", "/api/admin/backups", Some(&admin), None).await;
+        let settled = view["running_here"].is_null()
+            && view["runs"]
+                .as_array()
+                .is_some_and(|r| r.iter().all(|r| r["state"] != "running"));
+        if settled {
+            break view;
+        }
+        assert!(Instant::now() < deadline, "the backup never ended: {view}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let run = view["runs"]
+        .as_array()
+        .expect("runs")
+        .iter()
+        .find(|r| r["storage_key"] == json!(key))
+        .expect("the run is listed")
+        .clone();
+    assert_eq!(run["state"], json!("stored"), "{view}");
+    assert!(run["size_bytes"].as_i64().is_some_and(|n| n > 0), "{run}");
+    assert_eq!(run["node"], json!(state.fanout.node()), "{run}");
+    assert!(view["last_success_at"].is_string(), "{view}");
+    let storage = ferrocast_storage::Storage::local(&objects).expect("storage");
+    let dir = scratch();
+    let copy = dir.join("now.fcbak");
+    storage.download_to_file(&key, &copy).await.expect("stored");
+    let verified = backup::verify_file(&copy, PASSPHRASE, &mut Quiet)
+        .await
+        .expect("a whole backup");
+    assert_eq!(verified.keys.master, app.master_key());
+    let audited = count(
+        &state.db,
+        "SELECT COUNT(*) FROM audit_log WHERE action = 'admin.backup_started'",
+    )
+    .await;
+    assert!(audited >= 1, "the administrator's backup is audited");
+    assert!(
+        support::metric_value(&app, "ferrocast_backup_last_success_timestamp_seconds")
+            .await
+            .is_some_and(|v| v > 0.0)
+    );
+    app.finish().await;
+    let _ = std::fs::remove_dir_all(&dir);
+    let _ = std::fs::remove_dir_all(&objects);
+}
+
 both_backends!(
     backup_while_live_then_restore_into_new_postgres,
-    automatic_backups_run_once_across_nodes_and_prune
+    automatic_backups_run_once_across_nodes_and_prune,
+    back_up_now_from_the_api
 );

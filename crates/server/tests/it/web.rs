@@ -2785,6 +2785,76 @@ async fn nodes_page_in_a_real_browser() {
     app.finish().await;
 }
 
+/// The backups page in Chromium: a node with a passphrase and no schedule; the administrator
+/// sees automatic backups off and none taken, presses "Back up now", and the page follows the
+/// backup until it is stored, with its size; the stored file is a whole backup.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn backups_page_in_a_real_browser() {
+    let browser = browser();
+    let objects = std::env::temp_dir().join(format!(
+        "ferrocast-backups-page-{}",
+        uuid::Uuid::new_v4().simple()
+    ));
+    let app = TestApp::start_with(
+        Backend::Sqlite,
+        support::Options {
+            extra: vec![
+                ("storage_url", objects.display().to_string()),
+                ("backup_passphrase", "a passphrase for the page".to_string()),
+            ],
+            ..support::Options::default()
+        },
+    )
+    .await
+    .expect("sqlite always runs");
+    support::register_user(&app, "admin@example.com", "Admin").await;
+    let state = app.running.as_ref().expect("running").state.clone();
+    let admin = state
+        .db
+        .user_by_email("admin@example.com")
+        .await
+        .expect("q")
+        .expect("admin");
+    state.db.set_role(admin.id, "admin", 0).await.expect("role");
+    let shots = shots_dir();
+    let report = run(
+        &browser,
+        json!({"url": app.base, "shots": shots.display().to_string(), "scenario": "backups"}),
+    )
+    .await;
+    assert_eq!(report["pageErrors"], Value::Null, "{report:#}");
+    assert!(
+        report["schedule"]
+            .as_str()
+            .is_some_and(|s| s.starts_with("Off on this node")),
+        "{report:#}"
+    );
+    assert_eq!(report["lastBefore"], json!("Never"), "{report:#}");
+    assert_eq!(report["emptyHistory"], json!(true), "{report:#}");
+    assert_eq!(report["rows"], json!(1), "{report:#}");
+    assert!(
+        report["size"]
+            .as_str()
+            .is_some_and(|s| s.ends_with("KB") || s.ends_with("MB")),
+        "{report:#}"
+    );
+    assert_eq!(report["buttonAfter"], json!("Back up now"), "{report:#}");
+    assert_ne!(report["lastAfter"], json!("Never"), "{report:#}");
+    let runs = state.db.backup_runs(10).await.expect("runs");
+    assert_eq!(runs.len(), 1);
+    assert!(runs[0].succeeded(), "{runs:?}");
+    assert_eq!(report["key"], json!(runs[0].storage_key), "{report:#}");
+    let stored = objects.join(&runs[0].storage_key);
+    assert!(
+        std::fs::metadata(&stored).is_ok_and(|m| m.len() > 0),
+        "{} is stored",
+        stored.display()
+    );
+    assert_shots(&shots, &["admin-backups"]);
+    app.finish().await;
+    let _ = std::fs::remove_dir_all(&objects);
+}
+
 /// Copyright notices in Chromium: a notice filed on /dmca from the video's page, the watch page
 /// unavailable for legal reasons (its MP4 and HLS answer 451), the uploader's counter-notice
 /// from their video's page, the operator's case with the evidence hashes and the restore.
