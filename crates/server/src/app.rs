@@ -253,7 +253,10 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .routes(declare(Key(Admin), routes!(nodes::admin_nodes)))
         .routes(declare(
             Key(Admin),
-            routes!(crate::routes::backups::list, crate::routes::backups::back_up_now),
+            routes!(
+                crate::routes::backups::admin_backups,
+                crate::routes::backups::back_up_now
+            ),
         ))
         .routes(declare(Key(Admin), routes!(admin::change_role)))
         .routes(declare(Key(Admin), routes!(admin::suspend_user)))

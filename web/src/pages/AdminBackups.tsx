@@ -45,17 +45,17 @@ function Row({ r }: { r: Run }) {
   const [tone, label] = BADGE[r.state] ?? ["", r.state];
   return (
     <tr data-testid="backup-row" data-state={r.state}>
-      <th scope="row">{when(r.started_at)}</th>
-      <td>
+      <th scope="row" data-label="Started">{when(r.started_at)}</th>
+      <td data-label="Outcome">
         <span className={`badge ${tone}`} data-testid="backup-state">{label}</span>
         {r.error && <div className="backup-error" data-testid="backup-error">{r.error}</div>}
       </td>
-      <td data-testid="backup-size">{r.size_bytes != null ? size(r.size_bytes) : "—"}</td>
-      <td>{r.duration_ms != null ? took(r.duration_ms) : "—"}</td>
-      <td>
+      <td data-label="Size" data-testid="backup-size">{r.size_bytes != null ? size(r.size_bytes) : "—"}</td>
+      <td data-label="Took">{r.duration_ms != null ? took(r.duration_ms) : "—"}</td>
+      <td data-label="Node">
         <code title={r.node}>{r.node.slice(0, 8)}</code>
       </td>
-      <td>
+      <td data-label="Stored as">
         <code data-testid="backup-key">{r.storage_key}</code>
       </td>
     </tr>

@@ -68,18 +68,22 @@ pub struct BackupStarted {
 }
 
 fn describe(s: &ferrocast_config::BackupSchedule) -> String {
-    [(s.hourly, "hourly"), (s.daily, "daily"), (s.weekly, "weekly")]
-        .iter()
-        .filter(|(n, _)| *n > 0)
-        .map(|(n, what)| format!("{n} {what}"))
-        .collect::<Vec<_>>()
-        .join(", ")
+    [
+        (s.hourly, "hourly"),
+        (s.daily, "daily"),
+        (s.weekly, "weekly"),
+    ]
+    .iter()
+    .filter(|(n, _)| *n > 0)
+    .map(|(n, what)| format!("{n} {what}"))
+    .collect::<Vec<_>>()
+    .join(", ")
 }
 
 /// Every backup with its outcome, the schedule and when the next one is due (administrators).
 #[utoipa::path(get, path = "/api/admin/backups", tag = "admin", security(("bearer" = [])),
     responses((status = 200, body = BackupsView), (status = 403, body = ErrorBody)))]
-pub async fn list(State(state): State<AppState>) -> ApiResult<Json<BackupsView>> {
+pub async fn admin_backups(State(state): State<AppState>) -> ApiResult<Json<BackupsView>> {
     let now = state.clock.now_ms();
     let runs = state.db.backup_runs(LISTED).await?;
     let live_nodes: Vec<String> = state
@@ -204,5 +208,8 @@ pub async fn back_up_now(
         tracing::error!(error = %e, action = "backup_started", "cannot record an administrator's action");
     }
     tracing::info!(admin = auth.user.uuid, key = %key, "backup asked for");
-    Ok((StatusCode::ACCEPTED, Json(BackupStarted { storage_key: key })))
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(BackupStarted { storage_key: key }),
+    ))
 }
