@@ -596,14 +596,7 @@ async fn back_up_now_from_the_api(b: Backend) {
     let Some(bare) = TestApp::start(b).await else {
         return;
     };
-    let admin = support::register_user(&bare, "admin@example.com", "Admin").await;
-    let db = bare.running.as_ref().expect("running").state.db.clone();
-    let me = db
-        .user_by_email("admin@example.com")
-        .await
-        .expect("q")
-        .expect("admin");
-    db.set_role(me.id, "admin", 0).await.expect("role");
+    let admin = support::register_admin(&bare, "admin@example.com").await;
     let (status, view) = call(&bare, "GET", "/api/admin/backups", Some(&admin), None).await;
     assert_eq!(status, 200, "{view}");
     assert_eq!(view["passphrase_configured"], json!(false));
@@ -633,16 +626,9 @@ async fn back_up_now_from_the_api(b: Backend) {
     )
     .await
     .expect("the backend ran above");
-    let admin = support::register_user(&app, "admin@example.com", "Admin").await;
+    let admin = support::register_admin(&app, "admin@example.com").await;
     let viewer = support::register_user(&app, "viewer@example.com", "Viewer").await;
     let state = app.running.as_ref().expect("running").state.clone();
-    let me = state
-        .db
-        .user_by_email("admin@example.com")
-        .await
-        .expect("q")
-        .expect("admin");
-    state.db.set_role(me.id, "admin", 0).await.expect("role");
     assert_eq!(
         call(&app, "POST", "/api/admin/backups", Some(&viewer), None)
             .await

@@ -137,14 +137,7 @@ async fn site_settings_reach_the_other_node_at_once(b: Backend) {
         return;
     };
     let second = second_node(b, &first, &redis, &key, 10_000).await;
-    let admin = support::register_user(&first, "admin@example.com", "Admin").await;
-    let db = &first.running.as_ref().expect("running").state.db;
-    let me = db
-        .user_by_email("admin@example.com")
-        .await
-        .expect("q")
-        .expect("user");
-    db.set_role(me.id, "admin", 0).await.expect("role");
+    let admin = support::register_admin(&first, "admin@example.com").await;
     let user = support::register_user(&first, "viewer@example.com", "Viewer").await;
 
     // The second node reads (and caches) the settings: open.

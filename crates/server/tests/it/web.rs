@@ -2654,15 +2654,8 @@ async fn audit_log_page_in_a_real_browser() {
     let app = TestApp::start(Backend::Sqlite)
         .await
         .expect("sqlite always runs");
-    support::register_user(&app, "admin@example.com", "Admin").await;
+    support::register_admin(&app, "admin@example.com").await;
     let state = app.running.as_ref().expect("running").state.clone();
-    let admin = state
-        .db
-        .user_by_email("admin@example.com")
-        .await
-        .expect("q")
-        .expect("admin");
-    state.db.set_role(admin.id, "admin", 0).await.expect("role");
     // Two failed sign-ins to find.
     for password in ["wrong-one", "wrong-two"] {
         let (status, _) = support::call(
@@ -2722,15 +2715,8 @@ async fn nodes_page_in_a_real_browser() {
     let app = TestApp::start(Backend::Sqlite)
         .await
         .expect("sqlite always runs");
-    support::register_user(&app, "admin@example.com", "Admin").await;
+    support::register_admin(&app, "admin@example.com").await;
     let state = app.running.as_ref().expect("running").state.clone();
-    let admin = state
-        .db
-        .user_by_email("admin@example.com")
-        .await
-        .expect("q")
-        .expect("admin");
-    state.db.set_role(admin.id, "admin", 0).await.expect("role");
     // This node registers itself at start; an edge registers beside it (its heartbeat a minute
     // ahead, so that this node's sweep of silent nodes keeps it while the browser runs).
     let now = ferrocast_db::now_ms();
@@ -2807,15 +2793,8 @@ async fn backups_page_in_a_real_browser() {
     )
     .await
     .expect("sqlite always runs");
-    support::register_user(&app, "admin@example.com", "Admin").await;
+    support::register_admin(&app, "admin@example.com").await;
     let state = app.running.as_ref().expect("running").state.clone();
-    let admin = state
-        .db
-        .user_by_email("admin@example.com")
-        .await
-        .expect("q")
-        .expect("admin");
-    state.db.set_role(admin.id, "admin", 0).await.expect("role");
     let shots = shots_dir();
     let report = run(
         &browser,

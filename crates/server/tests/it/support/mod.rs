@@ -442,6 +442,16 @@ pub async fn register_user(app: &TestApp, email: &str, display_name: &str) -> St
     body["access_token"].as_str().expect("token").to_string()
 }
 
+/// Registers a user and makes them an administrator (their role applies to their next request);
+/// returns the access token.
+pub async fn register_admin(app: &TestApp, email: &str) -> String {
+    let token = register_user(app, email, "Admin").await;
+    let db = &app.running.as_ref().expect("running").state.db;
+    let me = db.user_by_email(email).await.expect("q").expect("user");
+    db.set_role(me.id, "admin", 0).await.expect("role");
+    token
+}
+
 /// Runs a scenario of `tests/js/realtime.mjs` with the stock `socket.io-client` and returns
 /// what its clients observed.
 pub async fn socketio_scenario(name: &str, params: Value) -> Value {
