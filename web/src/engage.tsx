@@ -9,6 +9,7 @@ import { Link } from "./router";
 import { Problem, useUser } from "./ui";
 import { ReportButton } from "./safety";
 import "./engage.css";
+import { ago } from "./format";
 
 type Comment = Schemas["CommentView"];
 type Reply = Schemas["ReplyView"];
@@ -20,18 +21,6 @@ export function count(n: number, one: string, many: string): string {
   return `${num} ${n === 1 ? one : many}`;
 }
 
-function ago(iso: string): string {
-  const s = Math.max(0, (Date.now() - Date.parse(iso)) / 1000);
-  if (s < 60) return "just now";
-  const units: [number, string][] = [[31536000, "year"], [2592000, "month"], [604800, "week"], [86400, "day"], [3600, "hour"], [60, "minute"]];
-  for (const [secs, name] of units) {
-    if (s >= secs) {
-      const n = Math.floor(s / secs);
-      return `${n} ${name}${n === 1 ? "" : "s"} ago`;
-    }
-  }
-  return "just now";
-}
 
 /** Sends the view when the player loads and, while it plays, a heartbeat every 15 s with the
  * seconds played since the previous one (seeking and pauses do not count). */

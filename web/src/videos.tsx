@@ -7,6 +7,7 @@ import { type Schemas } from "./api";
 import { useWatchReport } from "./engage";
 import { Link } from "./router";
 import "./videos.css";
+export { bytes } from "./format";
 
 export type Video = Schemas["VideoView"];
 export type VideoList = Schemas["VideoList"];
@@ -23,19 +24,6 @@ export function clock(seconds: number): string {
   const m = Math.floor((s % 3600) / 60);
   const ss = String(s % 60).padStart(2, "0");
   return h > 0 ? `${h}:${String(m).padStart(2, "0")}:${ss}` : `${m}:${ss}`;
-}
-
-/** A size in bytes as people read it: `512 KB`, `1.4 GB`. */
-export function bytes(n: number): string {
-  if (!Number.isFinite(n) || n < 1024) return `${Math.max(0, Math.round(n || 0))} B`;
-  const units = ["KB", "MB", "GB", "TB", "PB"];
-  let v = n / 1024;
-  let i = 0;
-  while (v >= 1024 && i < units.length - 1) {
-    v /= 1024;
-    i++;
-  }
-  return `${v >= 100 ? Math.round(v) : v.toFixed(1)} ${units[i]}`;
 }
 
 /** A date as the reader's locale writes it (`3 Dec 2026`). */

@@ -5,6 +5,7 @@ import { useEffect, useRef, useState, type FormEvent } from "react";
 import { api, saveSession, type Schemas } from "./api";
 import { navigate } from "./router";
 import { Problem } from "./ui";
+import { dateTime as when } from "./format";
 import "./yourdata.css";
 
 type Export = Schemas["DataExportView"];
@@ -15,9 +16,6 @@ function size(bytes: number): string {
   return `${Math.max(1, Math.round(bytes / 1024))} KB`;
 }
 
-function when(iso: string): string {
-  return new Date(iso).toLocaleString(undefined, { dateStyle: "medium", timeStyle: "short" });
-}
 
 export function YourData({ twoFactor, hasPassword }: { twoFactor: boolean; hasPassword: boolean }) {
   const [exp, setExp] = useState<Export | null | undefined>(undefined);

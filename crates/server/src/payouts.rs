@@ -6,6 +6,7 @@
 //! Every decision is recorded as the administrator's action.
 
 use crate::error::ApiError;
+use crate::routes::admin::record_action;
 use crate::service::vault::Sealed;
 use crate::state::AppState;
 use ferrocast_db::payouts::{PayoutAccount, PayoutRecord, PayoutStep, RequestOutcome};
@@ -23,34 +24,6 @@ pub const MAX_HOLDER: usize = 140;
 pub const MAX_BANK_DETAILS: usize = 500;
 /// Longest reason or bank reference an administrator gives.
 pub const MAX_NOTE: usize = 300;
-
-/// Records an administrator's action about a payout; a record that cannot be written is
-/// logged (the action is done).
-pub async fn record(
-    state: &AppState,
-    admin: i64,
-    action: &str,
-    target: Option<i64>,
-    details: serde_json::Value,
-) {
-    state
-        .audit
-        .admin_action(admin, action, target, details.clone())
-        .await;
-    if let Err(e) = state
-        .db
-        .record_admin_action(
-            admin,
-            action,
-            target,
-            &details.to_string(),
-            state.clock.now_ms(),
-        )
-        .await
-    {
-        tracing::error!(error = %e, action, "cannot record an administrator's action");
-    }
-}
 
 /// 502 for a Stripe call that failed, in words.
 fn stripe_failed(what: &str, why: String) -> ApiError {
@@ -401,7 +374,7 @@ pub async fn approve(state: &AppState, admin: i64, uuid: &str) -> Result<PayoutR
             ));
         }
         let p = step(state.db.approve_payout_for_bank(uuid, admin, now).await?)?;
-        record(state, admin, "payout_approved", Some(p.user_id), serde_json::json!({"payout": p.uuid, "amount": format_money(p.amount_minor), "currency": p.currency, "method": "bank"})).await;
+        record_action(state, admin, "payout_approved", Some(p.user_id), serde_json::json!({"payout": p.uuid, "amount": format_money(p.amount_minor), "currency": p.currency, "method": "bank"})).await;
         return Ok(p);
     };
     let p = step(
@@ -465,7 +438,7 @@ pub async fn approve(state: &AppState, admin: i64, uuid: &str) -> Result<PayoutR
         transfer = transfer.id,
         "payout paid through Stripe"
     );
-    record(state, admin, "payout_approved", Some(p.user_id), serde_json::json!({"payout": p.uuid, "amount": format_money(p.amount_minor), "currency": p.currency, "method": "stripe", "transfer": transfer.id})).await;
+    record_action(state, admin, "payout_approved", Some(p.user_id), serde_json::json!({"payout": p.uuid, "amount": format_money(p.amount_minor), "currency": p.currency, "method": "stripe", "transfer": transfer.id})).await;
     Ok(p)
 }
 
@@ -491,7 +464,7 @@ pub async fn reject(
             .reject_payout(uuid, admin, reason, state.clock.now_ms())
             .await?,
     )?;
-    record(state, admin, "payout_rejected", Some(p.user_id), serde_json::json!({"payout": p.uuid, "amount": format_money(p.amount_minor), "currency": p.currency, "reason": reason})).await;
+    record_action(state, admin, "payout_rejected", Some(p.user_id), serde_json::json!({"payout": p.uuid, "amount": format_money(p.amount_minor), "currency": p.currency, "reason": reason})).await;
     Ok(p)
 }
 
@@ -514,6 +487,6 @@ pub async fn mark_paid(
             .payout_paid(uuid, admin, None, reference, state.clock.now_ms())
             .await?,
     )?;
-    record(state, admin, "payout_marked_paid", Some(p.user_id), serde_json::json!({"payout": p.uuid, "amount": format_money(p.amount_minor), "currency": p.currency, "reference": reference})).await;
+    record_action(state, admin, "payout_marked_paid", Some(p.user_id), serde_json::json!({"payout": p.uuid, "amount": format_money(p.amount_minor), "currency": p.currency, "reference": reference})).await;
     Ok(p)
 }

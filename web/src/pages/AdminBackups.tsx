@@ -5,27 +5,10 @@ import { useEffect, useState } from "react";
 import { api, type Schemas } from "../api";
 import { Link } from "../router";
 import { Empty, Loading, Problem, useLoad, useUser } from "../ui";
+import { ago, bytes as size, dateTime as when } from "../format";
 import "./admin.css";
 
 type Run = Schemas["BackupRunView"];
-
-function size(bytes: number): string {
-  if (bytes >= 1 << 30) return `${(bytes / (1 << 30)).toFixed(1)} GB`;
-  if (bytes >= 1 << 20) return `${(bytes / (1 << 20)).toFixed(1)} MB`;
-  return `${Math.max(1, Math.round(bytes / 1024))} KB`;
-}
-
-function when(iso: string): string {
-  return new Date(iso).toLocaleString(undefined, { dateStyle: "medium", timeStyle: "short" });
-}
-
-function ago(iso: string): string {
-  const s = Math.max(0, Math.round((Date.now() - new Date(iso).getTime()) / 1000));
-  if (s < 90) return `${s} s ago`;
-  if (s < 90 * 60) return `${Math.round(s / 60)} min ago`;
-  if (s < 36 * 3600) return `${Math.round(s / 3600)} h ago`;
-  return `${Math.round(s / 86400)} days ago`;
-}
 
 function took(ms: number): string {
   if (ms < 1000) return `${ms} ms`;

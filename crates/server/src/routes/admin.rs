@@ -15,6 +15,35 @@ use ferrocast_domain::plans::format_money;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
+/// Records an administrator's action in the audit log (`admin.<action>`) and in the
+/// administrators' actions list; a record that cannot be written is logged (the action is done,
+/// and it is the operator's to see).
+pub async fn record_action(
+    state: &AppState,
+    admin: i64,
+    action: &str,
+    target: Option<i64>,
+    details: serde_json::Value,
+) {
+    state
+        .audit
+        .admin_action(admin, action, target, details.clone())
+        .await;
+    if let Err(e) = state
+        .db
+        .record_admin_action(
+            admin,
+            action,
+            target,
+            &details.to_string(),
+            state.clock.now_ms(),
+        )
+        .await
+    {
+        tracing::error!(error = %e, action, "cannot record an administrator's action");
+    }
+}
+
 /// A page.
 #[derive(Debug, Deserialize, IntoParams)]
 pub struct PageQuery {
@@ -276,24 +305,7 @@ pub async fn put_settings(
             .map(|(k, v)| (k.to_string(), serde_json::Value::String(v.clone())))
             .collect(),
     );
-    state
-        .audit
-        .admin_action(auth.user.id, "settings_changed", None, details.clone())
-        .await;
-    if let Err(e) = state
-        .db
-        .record_admin_action(
-            auth.user.id,
-            "settings_changed",
-            None,
-            &details.to_string(),
-            state.clock.now_ms(),
-        )
-        .await
-    {
-        // The action is done; a record that cannot be written is the operator's to see.
-        tracing::error!(error = %e, action = "settings_changed", "cannot record an administrator's action");
-    }
+    record_action(&state, auth.user.id, "settings_changed", None, details).await;
     tracing::info!(admin = auth.user.uuid, changes = ?values, "site settings changed");
     Ok(Json(state.site.settings().await))
 }

@@ -190,23 +190,8 @@ pub async fn back_up_now(
         Err(e) => return Err(ApiError::internal(e)),
     };
     let details = serde_json::json!({ "storage_key": key, "node": state.fanout.node() });
-    state
-        .audit
-        .admin_action(auth.user.id, "backup_started", None, details.clone())
+    crate::routes::admin::record_action(&state, auth.user.id, "backup_started", None, details)
         .await;
-    if let Err(e) = state
-        .db
-        .record_admin_action(
-            auth.user.id,
-            "backup_started",
-            None,
-            &details.to_string(),
-            state.clock.now_ms(),
-        )
-        .await
-    {
-        tracing::error!(error = %e, action = "backup_started", "cannot record an administrator's action");
-    }
     tracing::info!(admin = auth.user.uuid, key = %key, "backup asked for");
     Ok((
         StatusCode::ACCEPTED,

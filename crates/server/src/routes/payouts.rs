@@ -317,7 +317,7 @@ pub async fn export_payouts(State(state): State<AppState>, auth: AuthUser) -> Ap
     }
     let now = state.clock.now_ms();
     state.db.mark_payouts_exported(&ids, now).await?;
-    payouts::record(
+    crate::routes::admin::record_action(
         &state,
         auth.user.id,
         "payouts_exported",
@@ -427,7 +427,7 @@ pub async fn put_tax_rate(
         .db
         .put_tax_rate(&code, bps, label, state.clock.now_ms())
         .await?;
-    payouts::record(&state, auth.user.id, "tax_rate_set", None, serde_json::json!({"country": code, "percent": crate::splits::bps_to_percent(bps), "label": label})).await;
+    crate::routes::admin::record_action(&state, auth.user.id, "tax_rate_set", None, serde_json::json!({"country": code, "percent": crate::splits::bps_to_percent(bps), "label": label})).await;
     Ok(Json(rates(&state).await?))
 }
 
@@ -444,7 +444,7 @@ pub async fn delete_tax_rate(
     if !state.db.delete_tax_rate(&code).await? {
         return Err(ApiError::not_found("tax rate"));
     }
-    payouts::record(
+    crate::routes::admin::record_action(
         &state,
         auth.user.id,
         "tax_rate_removed",
