@@ -93,15 +93,18 @@ npm run build --prefix web --silent
 # 2b. The payment gateways' Python libraries (Stripe's and Razorpay's, pinned in
 #     crates/server/tests/py/requirements.txt) in a virtual environment under target/: the
 #     payment tests sign webhooks with them. moto's S3 server (crates/storage/tests/py) is the
-#     S3-compatible store of the storage tests.
+#     S3-compatible store of the storage tests. imageio-ffmpeg carries a current static ffmpeg
+#     (Enhanced RTMP, HEVC, SRT) that Debian 12's ffmpeg 5.1 is too old for.
 py=target/test-python
-if ! "$py/bin/python" -c 'import stripe, razorpay, moto.server' >/dev/null 2>&1; then
-  say "python venv with the stripe, razorpay and moto packages ($py)"
+if ! "$py/bin/python" -c 'import stripe, razorpay, moto.server, imageio_ffmpeg' >/dev/null 2>&1; then
+  say "python venv with the stripe, razorpay, moto and imageio-ffmpeg packages ($py)"
   python3 -m venv "$py"
   "$py/bin/pip" install --quiet --disable-pip-version-check \
     -r crates/server/tests/py/requirements.txt -r crates/storage/tests/py/requirements.txt
 fi
 export FERROCAST_TEST_PYTHON="$PWD/$py/bin/python"
+FERROCAST_TEST_NEW_FFMPEG=$("$py/bin/python" -c 'import imageio_ffmpeg; print(imageio_ffmpeg.get_ffmpeg_exe())')
+export FERROCAST_TEST_NEW_FFMPEG
 
 # 3. PostgreSQL.
 pg_url=${FERROCAST_TEST_POSTGRES_URL:-postgres://127.0.0.1:5432/test}

@@ -120,6 +120,17 @@ impl HlsRegistry {
             .is_some_and(|e| e.live)
     }
 
+    /// The RFC 6381 `CODECS` of a packaged stream (`avc1.64001f,mp4a.40.2`,
+    /// `hvc1.1.6.L93.B0,mp4a.40.2`), once its sequence headers have been seen.
+    pub fn codecs(&self, playback_id: &str) -> Option<String> {
+        self.inner
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(playback_id)?
+            .segmenter
+            .codecs()
+    }
+
     /// The media playlist of a stream, starting its packaging if needed and waiting (up to three
     /// target durations) for the first segment.
     pub async fn playlist(&self, playback_id: &str) -> Option<String> {

@@ -74,12 +74,23 @@ pub struct Frame {
 }
 
 impl Frame {
-    /// Classifies an FLV tag body (FLV spec v10.1 Annex E.4.2.1 / E.4.3.1): keyframe and
-    /// sequence-header flags from the first bytes, without copying.
+    /// Classifies an FLV tag body (FLV spec v10.1 Annex E.4.2.1 / E.4.3.1, and Enhanced RTMP's
+    /// extended headers): keyframe and sequence-header flags from the first bytes, without
+    /// copying.
     pub fn from_tag(kind: FrameKind, timestamp: u32, data: Bytes) -> Frame {
+        let b0 = data.first().copied().unwrap_or(0);
         let (keyframe, sequence_header) = match kind {
+            // Enhanced RTMP: IsExHeader, FrameType (3 bits), VideoPacketType (4 bits).
+            FrameKind::Video if b0 & 0x80 != 0 => {
+                let frame_type = (b0 >> 4) & 0x07;
+                let packet_type = b0 & 0x0f;
+                // SequenceStart (0); CodedFrames (1) or CodedFramesX (3) on a keyframe.
+                (
+                    frame_type == 1 && matches!(packet_type, 1 | 3),
+                    packet_type == 0,
+                )
+            }
             FrameKind::Video => {
-                let b0 = data.first().copied().unwrap_or(0);
                 let codec = b0 & 0x0f;
                 let keyframe = b0 >> 4 == 1;
                 // AVC (7): AVCPacketType 0 is the AVCDecoderConfigurationRecord.
@@ -87,9 +98,13 @@ impl Frame {
                 (keyframe && !seq, seq)
             }
             FrameKind::Audio => {
-                let b0 = data.first().copied().unwrap_or(0);
-                // AAC (10): AACPacketType 0 is the AudioSpecificConfig.
-                let seq = b0 >> 4 == 10 && data.get(1) == Some(&0);
+                // AAC (10): AACPacketType 0 is the AudioSpecificConfig. Enhanced RTMP audio
+                // (SoundFormat 9): AudioPacketType 0 is SequenceStart.
+                let seq = match b0 >> 4 {
+                    10 => data.get(1) == Some(&0),
+                    9 => b0 & 0x0f == 0,
+                    _ => false,
+                };
                 (false, seq)
             }
             FrameKind::Data => (false, false),
@@ -112,8 +127,11 @@ pub struct StreamInfo {
     pub has_video: bool,
     /// Whether audio frames have been seen.
     pub has_audio: bool,
-    /// FLV video codec id (7 = AVC).
+    /// FLV video codec id (7 = AVC); 0 when the video is signalled with Enhanced RTMP's
+    /// extended header (see [`StreamInfo::video_fourcc`]).
     pub video_codec: Option<u8>,
+    /// The Enhanced RTMP FourCC of the video (`hvc1`, `av01`, `vp09` …), when it has one.
+    pub video_fourcc: Option<[u8; 4]>,
     /// FLV audio format (10 = AAC).
     pub audio_codec: Option<u8>,
 }
@@ -177,6 +195,19 @@ pub enum HubError {
     /// Someone is already publishing this stream.
     #[error("a publisher is already live on this stream")]
     AlreadyLive,
+}
+
+/// Records the codec of a video tag body in `info`: the legacy `CodecID`, or 0 and the FourCC
+/// of an Enhanced RTMP header.
+fn set_video_codec(info: &mut StreamInfo, data: &[u8]) {
+    match data.first() {
+        Some(b0) if b0 & 0x80 != 0 => {
+            info.video_codec = Some(0);
+            info.video_fourcc = data.get(1..5).and_then(|f| f.try_into().ok());
+        }
+        Some(b0) => info.video_codec = Some(b0 & 0x0f),
+        None => {}
+    }
 }
 
 /// Per-stream counters, readable while live (for `/metrics` and the API).
@@ -472,7 +503,7 @@ impl Publisher {
             (FrameKind::Data, _) => cache.metadata = Some(frame.clone()),
             (FrameKind::Video, true) => {
                 cache.info.has_video = true;
-                cache.info.video_codec = frame.data.first().map(|b| b & 0x0f);
+                set_video_codec(&mut cache.info, &frame.data);
                 cache.video_config = Some(frame.clone());
             }
             (FrameKind::Audio, true) => {
@@ -484,7 +515,7 @@ impl Publisher {
                 s.stats.video_frames_in.fetch_add(1, Ordering::Relaxed);
                 cache.info.has_video = true;
                 if cache.info.video_codec.is_none() {
-                    cache.info.video_codec = frame.data.first().map(|b| b & 0x0f);
+                    set_video_codec(&mut cache.info, &frame.data);
                 }
                 video_timing(&mut cache, &s.stats, &frame);
                 if frame.keyframe {

@@ -141,10 +141,7 @@ impl AvcDecoderConfig {
 
     /// Iterates over the NAL units of an AVCC access unit.
     pub fn nal_units<'a>(&self, access_unit: &'a [u8]) -> NalUnits<'a> {
-        NalUnits {
-            rest: access_unit,
-            length_size: usize::from(self.nal_length_size),
-        }
+        NalUnits::new(access_unit, self.nal_length_size)
     }
 }
 
@@ -175,11 +172,22 @@ pub struct NalUnits<'a> {
     length_size: usize,
 }
 
+impl<'a> NalUnits<'a> {
+    /// The NAL units of `access_unit`, each prefixed by a `length_size`-byte big-endian length
+    /// (H.264 and HEVC in FLV and MP4 alike).
+    pub(crate) fn new(access_unit: &'a [u8], length_size: u8) -> Self {
+        Self {
+            rest: access_unit,
+            length_size: usize::from(length_size),
+        }
+    }
+}
+
 impl<'a> Iterator for NalUnits<'a> {
     type Item = Result<&'a [u8], MediaError>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        const WHAT: &str = "AVC access unit";
+        const WHAT: &str = "length-prefixed access unit";
         if self.rest.is_empty() {
             return None;
         }

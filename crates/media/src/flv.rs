@@ -1,8 +1,9 @@
 //! FLV: tag headers, the file header and a streaming tag reader (FLV spec v10.1 Annex E).
 //!
 //! RTMP carries FLV tag *bodies* (audio, video and script data messages), so the header types
-//! here serve both the RTMP ingest and FLV files. Enhanced RTMP (`IsExHeader`) is not handled
-//! yet: such tags parse as an unknown codec id.
+//! here serve both the RTMP ingest and FLV files. [`VideoTag`] also reads Enhanced RTMP's
+//! extended video header (veovera Enhanced RTMP v1/v2: `IsExHeader`, a `PacketType` and a
+//! FourCC), which carries HEVC, AV1 and VP9 in FLV.
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 
@@ -133,6 +134,198 @@ impl VideoTagHeader {
     /// True for a keyframe (`FrameType` 1).
     pub fn is_keyframe(&self) -> bool {
         self.frame_type == FrameType::KEYFRAME
+    }
+}
+
+/// An Enhanced RTMP video FourCC (Enhanced RTMP v1 §"Defining Additional Video Codecs").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct FourCc(pub [u8; 4]);
+
+impl FourCc {
+    /// H.264 signalled the enhanced way (Enhanced RTMP v2).
+    pub const AVC: Self = Self(*b"avc1");
+    /// HEVC / H.265.
+    pub const HEVC: Self = Self(*b"hvc1");
+    /// AV1.
+    pub const AV1: Self = Self(*b"av01");
+    /// VP9.
+    pub const VP9: Self = Self(*b"vp09");
+}
+
+impl std::fmt::Display for FourCc {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for b in self.0 {
+            let c = if b.is_ascii_graphic() { b as char } else { '?' };
+            write!(f, "{c}")?;
+        }
+        Ok(())
+    }
+}
+
+/// The video codec of a tag, whichever way it was signalled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum VideoCodec {
+    /// H.264 (legacy `CodecID` 7, or FourCC `avc1`).
+    Avc,
+    /// HEVC (FourCC `hvc1`).
+    Hevc,
+    /// AV1 (FourCC `av01`).
+    Av1,
+    /// VP9 (FourCC `vp09`).
+    Vp9,
+    /// Another legacy `CodecID` (Sorenson, VP6, screen video …).
+    Legacy(VideoCodecId),
+    /// Another FourCC.
+    Other(FourCc),
+    /// Not named in the header (an Enhanced RTMP command frame, multitrack or `ModEx` wrapper).
+    Unknown,
+}
+
+impl VideoCodec {
+    /// A short lower-case name for logs and the API: `h264`, `hevc`, `av1`, `vp9`, `flv-<id>`
+    /// or the FourCC.
+    pub fn name(&self) -> String {
+        match self {
+            Self::Avc => "h264".into(),
+            Self::Hevc => "hevc".into(),
+            Self::Av1 => "av1".into(),
+            Self::Vp9 => "vp9".into(),
+            Self::Legacy(id) => format!("flv-{}", id.0),
+            Self::Other(fourcc) => fourcc.to_string(),
+            Self::Unknown => "unknown".into(),
+        }
+    }
+}
+
+/// What a video tag's payload is, in either signalling.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum VideoPacket {
+    /// Decoder configuration (AVC `SEQUENCE_HEADER`, enhanced `SequenceStart`): an
+    /// AVCDecoderConfigurationRecord, HEVCDecoderConfigurationRecord, AV1CodecConfigurationRecord
+    /// or VPCodecConfigurationRecord.
+    SequenceHeader,
+    /// One coded frame (AVC `NALU`, enhanced `CodedFrames`/`CodedFramesX`).
+    CodedFrame,
+    /// End of sequence.
+    EndOfSequence,
+    /// Anything else (command frames, enhanced metadata, multitrack, `ModEx`, legacy codecs'
+    /// frames): carried through unchanged, not decoded.
+    Other,
+}
+
+/// Enhanced RTMP `VideoPacketType` values.
+mod ex_packet {
+    pub const SEQUENCE_START: u8 = 0;
+    pub const CODED_FRAMES: u8 = 1;
+    pub const SEQUENCE_END: u8 = 2;
+    pub const CODED_FRAMES_X: u8 = 3;
+    pub const MPEG2TS_SEQUENCE_START: u8 = 5;
+}
+
+/// The header of a video tag body in legacy FLV or Enhanced RTMP signalling: what the ingest,
+/// the hub and the HLS packager need to know (codec, keyframe, configuration or frame,
+/// composition time) and where the codec payload starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct VideoTag {
+    /// `FrameType` (1 = keyframe, 5 = command frame …).
+    pub frame_type: FrameType,
+    /// The codec.
+    pub codec: VideoCodec,
+    /// What the payload is.
+    pub packet: VideoPacket,
+    /// `CompositionTime` (PTS − DTS) in ms; 0 where the signalling has none.
+    pub composition_time_ms: i32,
+    /// Where the codec payload starts in the body.
+    pub payload_offset: usize,
+    /// Signalled with Enhanced RTMP's extended header.
+    pub enhanced: bool,
+}
+
+impl VideoTag {
+    /// Parses the header of a video tag body. A body too short for the header its first byte
+    /// announces is an error; unknown codecs and packet types are not.
+    pub fn parse(body: &[u8]) -> Result<Self, MediaError> {
+        const WHAT: &str = "FLV video tag";
+        let first = *body.first().ok_or(MediaError::truncated(WHAT))?;
+        if first & 0x80 == 0 {
+            let legacy = VideoTagHeader::parse(body)?;
+            let (codec, packet) = if legacy.codec_id == VideoCodecId::AVC {
+                let packet = match legacy.avc_packet_type {
+                    Some(AvcPacketType::SEQUENCE_HEADER) => VideoPacket::SequenceHeader,
+                    Some(AvcPacketType::NALU) if legacy.frame_type != FrameType::COMMAND_FRAME => {
+                        VideoPacket::CodedFrame
+                    }
+                    Some(AvcPacketType::END_OF_SEQUENCE) => VideoPacket::EndOfSequence,
+                    _ => VideoPacket::Other,
+                };
+                (VideoCodec::Avc, packet)
+            } else {
+                (VideoCodec::Legacy(legacy.codec_id), VideoPacket::Other)
+            };
+            return Ok(Self {
+                frame_type: legacy.frame_type,
+                codec,
+                packet,
+                composition_time_ms: legacy.composition_time_ms,
+                payload_offset: legacy.encoded_len(),
+                enhanced: false,
+            });
+        }
+        let frame_type = FrameType((first >> 4) & 0x07);
+        let packet_type = first & 0x0F;
+        let unknown = |codec| Self {
+            frame_type,
+            codec,
+            packet: VideoPacket::Other,
+            composition_time_ms: 0,
+            payload_offset: body.len(),
+            enhanced: true,
+        };
+        // Enhanced RTMP v2: a command frame (not metadata) carries a one-byte command and no
+        // FourCC; multitrack (6) and ModEx (7) wrap further headers we pass through unread.
+        if (frame_type == FrameType::COMMAND_FRAME && packet_type != 4) || packet_type >= 6 {
+            return Ok(unknown(VideoCodec::Unknown));
+        }
+        let fourcc = body.get(1..5).ok_or(MediaError::truncated(WHAT))?;
+        let fourcc = FourCc([fourcc[0], fourcc[1], fourcc[2], fourcc[3]]);
+        let codec = match fourcc {
+            FourCc::AVC => VideoCodec::Avc,
+            FourCc::HEVC => VideoCodec::Hevc,
+            FourCc::AV1 => VideoCodec::Av1,
+            FourCc::VP9 => VideoCodec::Vp9,
+            other => VideoCodec::Other(other),
+        };
+        let (packet, composition_time_ms, payload_offset) = match packet_type {
+            ex_packet::SEQUENCE_START => (VideoPacket::SequenceHeader, 0, 5),
+            ex_packet::CODED_FRAMES if matches!(codec, VideoCodec::Avc | VideoCodec::Hevc) => {
+                let cts = body.get(5..8).ok_or(MediaError::truncated(WHAT))?;
+                let raw = u32::from_be_bytes([0, cts[0], cts[1], cts[2]]);
+                (VideoPacket::CodedFrame, ((raw << 8) as i32) >> 8, 8)
+            }
+            ex_packet::CODED_FRAMES | ex_packet::CODED_FRAMES_X => (VideoPacket::CodedFrame, 0, 5),
+            ex_packet::SEQUENCE_END => (VideoPacket::EndOfSequence, 0, 5),
+            // AV1's MPEG2TSSequenceStart carries a TS descriptor, not a configuration record.
+            ex_packet::MPEG2TS_SEQUENCE_START => (VideoPacket::Other, 0, 5),
+            _ => (VideoPacket::Other, 0, 5),
+        };
+        Ok(Self {
+            frame_type,
+            codec,
+            packet,
+            composition_time_ms,
+            payload_offset,
+            enhanced: true,
+        })
+    }
+
+    /// The codec payload (configuration record or coded frame) after the header.
+    pub fn payload<'a>(&self, body: &'a [u8]) -> &'a [u8] {
+        body.get(self.payload_offset..).unwrap_or_default()
+    }
+
+    /// A keyframe that is a coded frame (not a configuration or a command).
+    pub fn is_keyframe(&self) -> bool {
+        self.frame_type == FrameType::KEYFRAME && self.packet == VideoPacket::CodedFrame
     }
 }
 

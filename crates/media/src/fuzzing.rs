@@ -5,8 +5,10 @@ use bytes::Bytes;
 
 use crate::aac::{adts_header, AudioSpecificConfig};
 use crate::avc::{AvcDecoderConfig, Sps};
-use crate::flv::{AudioTagHeader, FlvReader, TagType, VideoTagHeader};
+use crate::flv::{AudioTagHeader, FlvReader, TagType, VideoTag, VideoTagHeader};
+use crate::hevc::HevcDecoderConfig;
 use crate::hls::{HlsConfig, HlsSegmenter, LowLatencyConfig};
+use crate::ts_demux::TsDemuxer;
 
 /// The FLV reader over `data` split at an input-chosen point, parsing every tag's header.
 pub fn fuzz_flv(data: &[u8]) {
@@ -18,6 +20,7 @@ pub fn fuzz_flv(data: &[u8]) {
             match reader.next_tag() {
                 Ok(Some(tag)) => {
                     let _ = VideoTagHeader::parse(&tag.body);
+                    let _ = VideoTag::parse(&tag.body);
                     let _ = AudioTagHeader::parse(&tag.body);
                 }
                 Ok(None) => break,
@@ -101,5 +104,43 @@ pub fn fuzz_hls(data: &[u8]) {
         let _ = hls.has_part(msn, Some(part));
         let _ = hls.is_too_far_ahead(msn, Some(part));
         let _ = hls.part(msn, part);
+    }
+}
+
+/// An Enhanced RTMP video tag body: its header, then (as a sequence start) an
+/// HEVCDecoderConfigurationRecord with its codec string, IRAP check and an Annex B conversion of
+/// the same bytes as a frame.
+pub fn fuzz_hevc_video(data: &[u8]) {
+    if let Ok(tag) = VideoTag::parse(data) {
+        let _ = tag.is_keyframe();
+        let _ = tag.codec.name();
+        let payload = tag.payload(data);
+        if let Ok(config) = HevcDecoderConfig::parse(payload) {
+            let _ = config.codec_string();
+            let _ = config.is_irap(data);
+            let mut out = bytes::BytesMut::new();
+            let _ = config.to_annexb(data, true, &mut out);
+        }
+    }
+    if let Ok(config) = HevcDecoderConfig::parse(data) {
+        let mut out = bytes::BytesMut::new();
+        let _ = config.to_annexb(data, false, &mut out);
+    }
+}
+
+/// The transport stream demuxer over `data` split at an input-chosen point, every tag taken
+/// and parsed back as FLV.
+pub fn fuzz_ts_demux(data: &[u8]) {
+    let split = data.first().map_or(0, |b| usize::from(*b)).min(data.len());
+    let mut demuxer = TsDemuxer::new();
+    for chunk in [&data[..split], &data[split..]] {
+        demuxer.push(chunk);
+        while let Some(tag) = demuxer.next_tag() {
+            let _ = VideoTag::parse(&tag.body);
+        }
+    }
+    demuxer.finish();
+    while let Some(tag) = demuxer.next_tag() {
+        let _ = VideoTag::parse(&tag.body);
     }
 }

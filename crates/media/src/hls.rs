@@ -33,9 +33,9 @@ use bytes::{BufMut, Bytes, BytesMut};
 use crate::aac::{adts_header, AudioSpecificConfig, ADTS_HEADER_LEN};
 use crate::avc::AvcDecoderConfig;
 use crate::flv::{
-    AacPacketType, AudioTagHeader, AvcPacketType, FrameType, SoundFormat, TagType, VideoCodecId,
-    VideoTagHeader,
+    AacPacketType, AudioTagHeader, SoundFormat, TagType, VideoCodec, VideoPacket, VideoTag,
 };
+use crate::hevc::HevcDecoderConfig;
 use crate::ts::{TsMuxer, TsStreams};
 use crate::MediaError;
 
@@ -54,6 +54,45 @@ const DEFAULT_FRAME_DURATION_90K: u64 = 3_000;
 /// The shortest part target we accept: shorter parts cost more in PAT/PMT, requests and
 /// playlist size than they save in latency.
 const MIN_PART_TARGET_MS: u64 = 50;
+
+/// The decoder configuration of the video track: what the segmenter packages.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum VideoConfig {
+    /// H.264 (legacy FLV or Enhanced RTMP `avc1`).
+    Avc(AvcDecoderConfig),
+    /// HEVC (Enhanced RTMP `hvc1`).
+    Hevc(HevcDecoderConfig),
+}
+
+impl VideoConfig {
+    /// The codec.
+    pub fn codec(&self) -> VideoCodec {
+        match self {
+            Self::Avc(_) => VideoCodec::Avc,
+            Self::Hevc(_) => VideoCodec::Hevc,
+        }
+    }
+
+    /// The RFC 6381 codecs parameter (`avc1.64001f`, `hvc1.1.6.L93.B0`).
+    pub fn codec_string(&self) -> String {
+        match self {
+            Self::Avc(c) => c.codec_string(),
+            Self::Hevc(c) => c.codec_string(),
+        }
+    }
+
+    fn to_annexb(
+        &self,
+        frame: &[u8],
+        keyframe: bool,
+        out: &mut BytesMut,
+    ) -> Result<(), MediaError> {
+        match self {
+            Self::Avc(c) => c.avcc_to_annexb(frame, keyframe, out),
+            Self::Hevc(c) => c.to_annexb(frame, keyframe, out),
+        }
+    }
+}
 
 /// Segmenter settings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -262,7 +301,7 @@ const AUDIO: usize = 1;
 #[derive(Debug)]
 pub struct HlsSegmenter {
     config: HlsConfig,
-    avc: Option<AvcDecoderConfig>,
+    video: Option<VideoConfig>,
     aac: Option<AudioSpecificConfig>,
     muxer: TsMuxer,
     /// Reused for every frame's Annex B / ADTS form.
@@ -307,7 +346,7 @@ impl HlsSegmenter {
         let max_part_ms = config.low_latency.map_or(0, |ll| ll.part_target_ms);
         Self {
             config,
-            avc: None,
+            video: None,
             aac: None,
             muxer: TsMuxer::new(TsStreams::default()),
             scratch: BytesMut::new(),
@@ -383,38 +422,45 @@ impl HlsSegmenter {
     }
 
     fn push_video(&mut self, ts_ms: u64, body: &Bytes, wallclock: i64) -> Result<(), MediaError> {
-        let header = VideoTagHeader::parse(body)?;
-        if header.codec_id != VideoCodecId::AVC {
-            self.stats.ignored_tags += 1;
-            return Ok(());
-        }
-        let payload = body.get(header.encoded_len()..).unwrap_or_default();
-        match header.avc_packet_type {
-            Some(AvcPacketType::SEQUENCE_HEADER) => {
-                self.avc = Some(AvcDecoderConfig::parse(payload)?);
+        let tag = VideoTag::parse(body)?;
+        let payload = tag.payload(body);
+        match (tag.codec, tag.packet) {
+            (VideoCodec::Avc, VideoPacket::SequenceHeader) => {
+                self.video = Some(VideoConfig::Avc(AvcDecoderConfig::parse(payload)?));
                 self.update_streams();
                 return Ok(());
             }
-            Some(AvcPacketType::NALU) if header.frame_type != FrameType::COMMAND_FRAME => {}
+            (VideoCodec::Hevc, VideoPacket::SequenceHeader) => {
+                self.video = Some(VideoConfig::Hevc(HevcDecoderConfig::parse(payload)?));
+                self.update_streams();
+                return Ok(());
+            }
+            (VideoCodec::Avc | VideoCodec::Hevc, VideoPacket::CodedFrame) => {}
             _ => {
                 self.stats.ignored_tags += 1;
                 return Ok(());
             }
         }
-        let keyframe = header.is_keyframe();
-        let Some(avc) = &self.avc else {
+        let keyframe = tag.is_keyframe();
+        let Some(video) = &self.video else {
             self.stats.dropped_frames += 1;
             return Ok(());
         };
+        if video.codec() != tag.codec {
+            // Frames of a codec whose configuration has not come (a codec change mid-stream
+            // sends its sequence header first).
+            self.stats.dropped_frames += 1;
+            return Ok(());
+        }
         if self.current.is_none() && !keyframe {
             self.stats.dropped_frames += 1;
             return Ok(());
         }
         self.scratch.clear();
-        avc.avcc_to_annexb(payload, keyframe, &mut self.scratch)?;
+        video.to_annexb(payload, keyframe, &mut self.scratch)?;
 
         let dts = self.map_timestamp(VIDEO, ts_ms);
-        let cts_90k = u64::try_from(header.composition_time_ms).unwrap_or(0) * TICKS_PER_MS;
+        let cts_90k = u64::try_from(tag.composition_time_ms).unwrap_or(0) * TICKS_PER_MS;
         if let Some(prev) = self.last_out_90k_before(VIDEO) {
             let step = dts.saturating_sub(prev);
             if step > 0 && step < 90_000 {
@@ -472,7 +518,7 @@ impl HlsSegmenter {
             self.stats.dropped_frames += 1;
             return Ok(());
         };
-        let has_video = self.avc.is_some();
+        let has_video = self.video.is_some();
         if payload.is_empty() || (self.current.is_none() && has_video) {
             // With video, segments start at a keyframe.
             self.stats.dropped_frames += 1;
@@ -567,7 +613,8 @@ impl HlsSegmenter {
 
     fn update_streams(&mut self) {
         let streams = TsStreams {
-            video: self.avc.is_some(),
+            video: self.video.is_some(),
+            hevc: matches!(self.video, Some(VideoConfig::Hevc(_))),
             audio: self.aac.is_some(),
         };
         if self.muxer.set_streams(streams) {
@@ -619,7 +666,7 @@ impl HlsSegmenter {
         }
         let target = ll.part_target_ms.saturating_mul(TICKS_PER_MS);
         let elapsed = t_90k.saturating_sub(seg.part_start_90k);
-        let has_video = self.avc.is_some();
+        let has_video = self.video.is_some();
         let frame = if has_video {
             self.video_frame_duration_90k
         } else {
@@ -652,7 +699,7 @@ impl HlsSegmenter {
     /// Ends the open part of the open segment at `end_90k` (its bytes are copied until the
     /// segment is frozen).
     fn close_part(&mut self, end_90k: u64) {
-        let has_video = self.avc.is_some();
+        let has_video = self.video.is_some();
         let Some(seg) = &mut self.current else {
             return;
         };
@@ -934,18 +981,17 @@ impl HlsSegmenter {
     /// `None` until a sequence header has been seen.
     pub fn codecs(&self) -> Option<String> {
         let parts: Vec<String> = self
-            .avc
+            .video
             .iter()
-            .map(AvcDecoderConfig::codec_string)
+            .map(VideoConfig::codec_string)
             .chain(self.aac.iter().map(AudioSpecificConfig::codec_string))
             .collect();
         (!parts.is_empty()).then(|| parts.join(","))
     }
 
-    /// The current AVC configuration, if any (e.g. for the picture size via
-    /// [`AvcDecoderConfig::parse_sps`]).
-    pub fn video_config(&self) -> Option<&AvcDecoderConfig> {
-        self.avc.as_ref()
+    /// The current video configuration, if any.
+    pub fn video_config(&self) -> Option<&VideoConfig> {
+        self.video.as_ref()
     }
 
     /// The current AAC configuration, if any.

@@ -1,5 +1,5 @@
-//! ferrocast's pure media crate: FLV tags, H.264 and AAC configuration records, an MPEG-TS
-//! muxer and an HLS segmenter with its playlist.
+//! ferrocast's pure media crate: FLV tags (with Enhanced RTMP's), H.264, HEVC and AAC
+//! configuration records, an MPEG-TS muxer and demuxer, and an HLS segmenter with its playlist.
 //!
 //! No I/O, no async runtime, no database: bytes and timestamps in, bytes and playlists out.
 //! Every parser here reads untrusted input from the network, so every length and count is
@@ -16,8 +16,10 @@ mod error;
 pub mod aac;
 pub mod avc;
 pub mod flv;
+pub mod hevc;
 pub mod hls;
 pub mod ts;
+pub mod ts_demux;
 
 #[doc(hidden)]
 pub mod fuzzing;

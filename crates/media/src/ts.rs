@@ -1,6 +1,7 @@
 //! An MPEG-2 transport stream muxer for H.264 and AAC (ISO/IEC 13818-1 §2.4).
 //!
-//! One program: PAT on PID 0, PMT on [`PMT_PID`], H.264 (stream type 0x1B) on [`VIDEO_PID`] and
+//! One program: PAT on PID 0, PMT on [`PMT_PID`], H.264 (stream type 0x1B) or HEVC (0x24) on
+//! [`VIDEO_PID`] and
 //! AAC in ADTS (0x0F) on [`AUDIO_PID`]. The PCR rides on the video PID, or on the audio PID for
 //! audio-only streams. Packets are appended to a caller-owned `BytesMut`; the muxer allocates
 //! nothing per packet or per frame.
@@ -33,6 +34,8 @@ pub struct StreamType(pub u8);
 impl StreamType {
     /// AVC video, ITU-T H.264 (0x1B).
     pub const H264: Self = Self(0x1B);
+    /// HEVC video, ITU-T H.265 (0x24).
+    pub const HEVC: Self = Self(0x24);
     /// ISO/IEC 13818-7 audio with ADTS transport syntax (0x0F).
     pub const AAC_ADTS: Self = Self(0x0F);
 }
@@ -44,8 +47,10 @@ const STREAM_ID_AUDIO: u8 = 0xC0;
 /// Which elementary streams the PMT announces.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct TsStreams {
-    /// H.264 on [`VIDEO_PID`].
+    /// Video on [`VIDEO_PID`]: H.264, or HEVC with [`TsStreams::hevc`].
     pub video: bool,
+    /// The video is HEVC (stream type 0x24) rather than H.264.
+    pub hevc: bool,
     /// AAC on [`AUDIO_PID`].
     pub audio: bool,
 }
@@ -148,7 +153,15 @@ impl TsMuxer {
             put(b);
         }
         let mut entries = [
-            (false, StreamType::H264, VIDEO_PID),
+            (
+                false,
+                if self.streams.hevc {
+                    StreamType::HEVC
+                } else {
+                    StreamType::H264
+                },
+                VIDEO_PID,
+            ),
             (false, StreamType::AAC_ADTS, AUDIO_PID),
         ];
         entries[0].0 = self.streams.video;
@@ -170,7 +183,7 @@ impl TsMuxer {
         write_psi_packet(out, PMT_PID, &mut self.cc_pmt, &section[..len]);
     }
 
-    /// Appends one H.264 access unit in Annex B form as a PES packet (ISO/IEC 13818-1
+    /// Appends one H.264 or HEVC access unit in Annex B form as a PES packet (ISO/IEC 13818-1
     /// §2.4.3.6) with PTS and DTS in 90 kHz units (DTS omitted when equal). The first packet
     /// carries the PCR (when video carries it) and, on keyframes, `random_access_indicator`.
     pub fn write_video(
@@ -400,6 +413,7 @@ mod tests {
         let mut m = TsMuxer::new(TsStreams {
             video: true,
             audio: true,
+            hevc: false,
         });
         let mut out = BytesMut::new();
         m.write_tables(&mut out);
@@ -434,6 +448,7 @@ mod tests {
         assert!(m.set_streams(TsStreams {
             video: false,
             audio: true,
+            hevc: false,
         }));
         out.clear();
         m.write_tables(&mut out);
@@ -447,6 +462,7 @@ mod tests {
         let mut m = TsMuxer::new(TsStreams {
             video: true,
             audio: true,
+            hevc: false,
         });
         let mut out = BytesMut::new();
         let mut cc = 0u8;
@@ -488,6 +504,7 @@ mod tests {
         let mut m = TsMuxer::new(TsStreams {
             video: false,
             audio: true,
+            hevc: false,
         });
         let mut out = BytesMut::new();
         m.write_audio(&mut out, 0x1_2345_6789, &[0xAB; 300]);

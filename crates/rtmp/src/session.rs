@@ -240,6 +240,37 @@ fn first_string_arg(c: &Command) -> Option<&str> {
     c.args.first().and_then(Value::as_str)
 }
 
+/// Sub-messages an aggregate may hold: bounds the work one message can cause.
+const MAX_AGGREGATE_PARTS: usize = 4096;
+
+/// The sub-messages of an aggregate message (§7.1.6): FLV-style tags (11-byte header, body,
+/// 4-byte back pointer) whose timestamps are rebased onto the aggregate's own. Yields each as
+/// (type, timestamp, body sliced from the payload); stops at a truncated tail and after
+/// [`MAX_AGGREGATE_PARTS`].
+fn aggregate_parts(msg: &Message) -> impl Iterator<Item = (MessageType, u32, Bytes)> + '_ {
+    let data = &msg.payload;
+    let mut pos = 0;
+    let mut base: Option<u32> = None;
+    std::iter::from_fn(move || {
+        let h = data.get(pos..pos + 11)?;
+        let len = usize::from(h[1]) << 16 | usize::from(h[2]) << 8 | usize::from(h[3]);
+        let ts = u32::from_be_bytes([h[7], h[4], h[5], h[6]]);
+        let start = pos + 11;
+        if data.len() < start + len {
+            return None;
+        }
+        let first = *base.get_or_insert(ts);
+        let timestamp = msg.timestamp.wrapping_add(ts.wrapping_sub(first));
+        pos = start + len + 4;
+        Some((
+            MessageType(h[0] & 0x1F),
+            timestamp,
+            data.slice(start..start + len),
+        ))
+    })
+    .take(MAX_AGGREGATE_PARTS)
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests;

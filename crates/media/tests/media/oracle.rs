@@ -10,7 +10,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use bytes::Bytes;
 use ferrocast_media::flv::{FlvReader, FlvTag, TagType};
 use ferrocast_media::hls::{
-    parse_part_name, parse_segment_name, HlsConfig, HlsSegmenter, LowLatencyConfig,
+    parse_part_name, parse_segment_name, HlsConfig, HlsSegmenter, LowLatencyConfig, VideoConfig,
 };
 use ferrocast_media::ts::{SYNC_BYTE, TS_PACKET_LEN};
 use serde_json::Value;
@@ -264,7 +264,10 @@ fn audio_video_hls_is_accepted_by_ffmpeg() {
     let durations: Vec<f64> = entries.iter().map(|e| e.duration).collect();
     eprintln!("A/V segment durations: {durations:?}\n{playlist}");
 
-    let sps = hls.video_config().unwrap().parse_sps().unwrap();
+    let Some(VideoConfig::Avc(avc)) = hls.video_config() else {
+        panic!("no AVC configuration");
+    };
+    let sps = avc.parse_sps().unwrap();
     assert_eq!((sps.width, sps.height), (640, 360));
     assert_eq!(hls.codecs().as_deref(), Some("avc1.f4001e,mp4a.40.2"));
     let longest = durations.iter().copied().fold(0.0, f64::max);

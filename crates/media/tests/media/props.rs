@@ -71,6 +71,8 @@ proptest! {
     fn parsers_never_panic(data in proptest::collection::vec(any::<u8>(), 0..600)) {
         fuzzing::fuzz_flv(&data);
         fuzzing::fuzz_avc_config(&data);
+        fuzzing::fuzz_hevc_video(&data);
+        fuzzing::fuzz_ts_demux(&data);
         fuzzing::fuzz_sps(&data);
         fuzzing::fuzz_aac_config(&data);
         let _ = ferrocast_media::flv::AudioTagHeader::parse(&data);
@@ -102,5 +104,63 @@ proptest! {
         record.truncate(cut.max(1));
         fuzzing::fuzz_avc_config(&record);
         fuzzing::fuzz_sps(&record[8.min(record.len())..]);
+    }
+
+    /// What our muxer writes, the demuxer reads back: every access unit's NAL units (without
+    /// the AUD and parameter sets), in order, with their decode times; in pieces of any size,
+    /// and through bytes mutated after the muxing without a panic.
+    #[test]
+    fn ts_demuxer_reads_back_what_the_muxer_wrote(
+        frames in proptest::collection::vec(
+            (proptest::collection::vec(1u8..=255, 1..3000), 1u64..6000, any::<bool>()),
+            1..12,
+        ),
+        piece in 1usize..1500,
+        flips in proptest::collection::vec((any::<usize>(), any::<u8>()), 0..4),
+    ) {
+        use ferrocast_media::ts::{TsMuxer, TsStreams};
+        use ferrocast_media::ts_demux::TsDemuxer;
+        let sps: &[u8] = &[0x67, 0x64, 0x00, 0x1F, 0xAC, 0xD9];
+        let pps: &[u8] = &[0x68, 0xEB, 0xE3];
+        let mut mux = TsMuxer::new(TsStreams { video: true, audio: false, hevc: false });
+        let mut ts = BytesMut::new();
+        mux.write_tables(&mut ts);
+        let mut dts = 90_000u64;
+        let mut expected = Vec::new();
+        for (i, (body, step, _)) in frames.iter().enumerate() {
+            // The first is an IDR; the others non-IDR slices. The body bytes are nonzero, so
+            // no start code hides in them.
+            let keyframe = i == 0;
+            let nal: Vec<u8> = [&[if keyframe { 0x65 } else { 0x41 }][..], body].concat();
+            let mut annexb = vec![0, 0, 0, 1, 0x09, 0xF0];
+            if keyframe {
+                for ps in [sps, pps] {
+                    annexb.extend_from_slice(&[0, 0, 0, 1]);
+                    annexb.extend_from_slice(ps);
+                }
+            }
+            annexb.extend_from_slice(&[0, 0, 0, 1]);
+            annexb.extend_from_slice(&nal);
+            mux.write_video(&mut ts, dts, dts, keyframe, &annexb);
+            expected.push(((dts - 90_000) / 90, nal));
+            dts += step;
+        }
+        let mut demuxer = TsDemuxer::new();
+        for chunk in ts.chunks(piece) {
+            demuxer.push(chunk);
+        }
+        demuxer.finish();
+        let got: Vec<_> = std::iter::from_fn(|| demuxer.next_tag())
+            .skip(1) // the sequence header
+            .map(|t| (u64::from(t.timestamp_ms), t.body[9..].to_vec()))
+            .collect();
+        prop_assert_eq!(got, expected);
+
+        let mut damaged = ts.to_vec();
+        for (at, x) in flips {
+            let at = at % damaged.len();
+            damaged[at] ^= x;
+        }
+        fuzzing::fuzz_ts_demux(&damaged);
     }
 }

@@ -9,7 +9,8 @@ use bytes::Bytes;
 
 use super::server::set_data_frame;
 use super::{
-    decode_command, MediaKind, Transport, CSID_COMMAND, CSID_STREAM, DEFAULT_OUT_CHUNK_SIZE,
+    aggregate_parts, decode_command, MediaKind, Transport, CSID_COMMAND, CSID_STREAM,
+    DEFAULT_OUT_CHUNK_SIZE,
 };
 use crate::amf0::Value;
 use crate::handshake::ClientHandshake;
@@ -24,9 +25,6 @@ const TXN_PUBLISH: f64 = 5.0;
 /// The buffer length a player announces (Set Buffer Length, §7.1.7); servers that pace by it
 /// (nginx-rtmp) start sending at once with any value.
 const PLAY_BUFFER_MS: u32 = 1000;
-/// The most sub-messages one aggregate message may carry before we stop splitting it.
-const MAX_AGGREGATE_PARTS: usize = 4096;
-
 /// What a [`ClientSession`] reports.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ClientEvent {
@@ -429,46 +427,27 @@ impl ClientSession {
         true
     }
 
-    /// Splits an aggregate message (§7.1.6): FLV-style tags (11-byte header, body, 4-byte back
-    /// pointer) whose timestamps are rebased onto the message's. A truncated tail is dropped.
+    /// Turns an aggregate message's sub-messages (§7.1.6) into events.
     fn split_aggregate(&mut self, msg: &Message) {
-        let data = &msg.payload;
-        let mut pos = 0;
-        let mut base: Option<u32> = None;
-        for _ in 0..MAX_AGGREGATE_PARTS {
-            let Some(h) = data.get(pos..pos + 11) else {
-                return;
+        for (type_id, timestamp, body) in aggregate_parts(msg) {
+            let kind = match type_id {
+                MessageType::AUDIO => MediaKind::Audio,
+                MessageType::VIDEO => MediaKind::Video,
+                MessageType::DATA_AMF0 => MediaKind::Data,
+                _ => continue,
             };
-            let len = usize::from(h[1]) << 16 | usize::from(h[2]) << 8 | usize::from(h[3]);
-            let ts = u32::from_be_bytes([h[7], h[4], h[5], h[6]]);
-            let start = pos + 11;
-            if data.len() < start + len {
-                return;
-            }
-            let first = *base.get_or_insert(ts);
-            let timestamp = msg.timestamp.wrapping_add(ts.wrapping_sub(first));
-            let kind = match MessageType(h[0] & 0x1F) {
-                MessageType::AUDIO => Some(MediaKind::Audio),
-                MessageType::VIDEO => Some(MediaKind::Video),
-                MessageType::DATA_AMF0 => Some(MediaKind::Data),
-                _ => None,
+            let payload = if kind == MediaKind::Data {
+                unwrap_set_data_frame(&body)
+            } else {
+                body
             };
-            if let Some(kind) = kind {
-                let body = data.slice(start..start + len);
-                let payload = if kind == MediaKind::Data {
-                    unwrap_set_data_frame(&body)
-                } else {
-                    body
-                };
-                if kind != MediaKind::Data || is_on_metadata(&payload) {
-                    self.play_events.push_back(PlayEvent::Media {
-                        kind,
-                        timestamp,
-                        payload,
-                    });
-                }
+            if kind != MediaKind::Data || is_on_metadata(&payload) {
+                self.play_events.push_back(PlayEvent::Media {
+                    kind,
+                    timestamp,
+                    payload,
+                });
             }
-            pos = start + len + 4;
         }
     }
 }

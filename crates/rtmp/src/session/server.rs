@@ -6,13 +6,16 @@ use std::fmt;
 use bytes::{BufMut, Bytes, BytesMut};
 
 use super::{
-    command_body, decode_command, first_string_arg, on_status, MediaKind, Transport, CSID_COMMAND,
-    CSID_STREAM, DEFAULT_OUT_CHUNK_SIZE, DEFAULT_WINDOW_ACK_SIZE,
+    aggregate_parts, command_body, decode_command, first_string_arg, on_status, MediaKind,
+    Transport, CSID_COMMAND, CSID_STREAM, DEFAULT_OUT_CHUNK_SIZE, DEFAULT_WINDOW_ACK_SIZE,
 };
 use crate::amf0::{self, Value};
 use crate::handshake::{HandshakeKind, ServerHandshake};
 use crate::message::{Command, LimitType, Message, MessageType, ProtocolControl, UserControl};
 use crate::RtmpError;
+
+/// The most FourCCs we echo from a client's `fourCcList`.
+const MAX_FOURCCS: usize = 32;
 
 /// Most `createStream` calls one connection may make.
 pub const MAX_STREAMS_PER_CONNECTION: u32 = 16;
@@ -295,10 +298,36 @@ impl ServerSession {
                 self.handle_media(msg);
                 Ok(())
             }
+            // AMF3 data (§7.1.2): a format byte, then the same AMF0 body as type 18.
+            MessageType::DATA_AMF3 => {
+                self.handle_media(Message {
+                    type_id: MessageType::DATA_AMF0,
+                    payload: msg.payload.slice(msg.payload.len().min(1)..),
+                    ..msg
+                });
+                Ok(())
+            }
+            MessageType::AGGREGATE => {
+                for (type_id, timestamp, payload) in aggregate_parts(&msg) {
+                    if matches!(
+                        type_id,
+                        MessageType::AUDIO | MessageType::VIDEO | MessageType::DATA_AMF0
+                    ) {
+                        self.handle_media(Message {
+                            type_id,
+                            timestamp,
+                            payload,
+                            csid: msg.csid,
+                            stream_id: msg.stream_id,
+                        });
+                    }
+                }
+                Ok(())
+            }
             _ if self.state == State::Connecting => self.handle_connect_message(&msg),
             _ => match decode_command(&msg)? {
                 Some(c) => self.handle_command(&msg, c),
-                // Shared objects, AMF3 data, aggregates: not part of what we serve.
+                // Shared objects: not part of what we serve.
                 None => Ok(()),
             },
         }
@@ -455,10 +484,23 @@ impl ServerSession {
             limit_type: LimitType::DYNAMIC,
         });
         self.t.set_out_chunk_size(self.config.chunk_size)?;
-        let props = Value::object([
+        let mut props = vec![
             ("fmsVer", Value::string("FMS/3,0,1,123")),
             ("capabilities", Value::Number(31.0)),
-        ]);
+        ];
+        // Enhanced RTMP: a client that lists the FourCCs it can send is told which of them we
+        // take. We relay every codec unchanged, so all of them (at most a bounded list).
+        if let Some(Value::StrictArray(list)) = obj.get("fourCcList") {
+            let accepted = list
+                .iter()
+                .filter_map(Value::as_str)
+                .filter(|f| f.len() <= 8)
+                .take(MAX_FOURCCS)
+                .map(Value::string)
+                .collect();
+            props.push(("fourCcList", Value::StrictArray(accepted)));
+        }
+        let props = Value::object(props);
         let info = Value::object([
             ("level", Value::string("status")),
             ("code", Value::string("NetConnection.Connect.Success")),

@@ -533,20 +533,10 @@ fn client_splits_aggregate_messages() {
     let sid = s.play_stream_id().unwrap();
     // Two sub-messages at 1000 and 1033 ms, the aggregate itself stamped 5000 ms, then a
     // truncated third that is dropped.
-    let mut agg = Vec::new();
-    for (t, ts, body) in [
-        (9u8, 1000u32, &[0x17u8, 1, 0, 0, 0][..]),
-        (8, 1033, &[0xaf, 1]),
-    ] {
-        agg.push(t);
-        agg.extend_from_slice(&(body.len() as u32).to_be_bytes()[1..]);
-        agg.extend_from_slice(&ts.to_be_bytes()[1..]);
-        agg.push((ts >> 24) as u8);
-        agg.extend_from_slice(&[0, 0, 0]);
-        agg.extend_from_slice(body);
-        agg.extend_from_slice(&(11 + body.len() as u32).to_be_bytes());
-    }
-    agg.extend_from_slice(&[9, 0, 0, 50, 0, 0]);
+    let agg = aggregate(
+        &[(9, 1000, &[0x17, 1, 0, 0, 0]), (8, 1033, &[0xaf, 1])],
+        &[9, 0, 0, 50, 0, 0],
+    );
     let mut out = BytesMut::new();
     ChunkEncoder::new()
         .write(&mut out, 6, 5000, MessageType::AGGREGATE, sid, &agg)
@@ -567,6 +557,129 @@ fn client_splits_aggregate_messages() {
             },
         ]
     );
+}
+
+/// The FLV-style tags of an aggregate message body (§7.1.6), then `tail` (a truncated part).
+fn aggregate(parts: &[(u8, u32, &[u8])], tail: &[u8]) -> Vec<u8> {
+    let mut agg = Vec::new();
+    for (t, ts, body) in parts {
+        agg.push(*t);
+        agg.extend_from_slice(&(body.len() as u32).to_be_bytes()[1..]);
+        agg.extend_from_slice(&ts.to_be_bytes()[1..]);
+        agg.push((ts >> 24) as u8);
+        agg.extend_from_slice(&[0, 0, 0]);
+        agg.extend_from_slice(body);
+        agg.extend_from_slice(&(11 + body.len() as u32).to_be_bytes());
+    }
+    agg.extend_from_slice(tail);
+    agg
+}
+
+/// A publisher past `publish`, accepted: the client, its message stream id, the session.
+fn accepted_publisher() -> (Player, u32, ServerSession) {
+    let mut s = ServerSession::new();
+    let (mut p, sid) = connect_and_create_stream(&mut s);
+    let publish = Command::new("publish", 3.0, Value::Null, vec![Value::string("key")]);
+    p.command(&mut s, sid, publish);
+    let request = events(&mut s)
+        .into_iter()
+        .find_map(|e| match e {
+            ServerEvent::PublishRequested { request, .. } => Some(request),
+            _ => None,
+        })
+        .unwrap();
+    s.accept_publish(request).unwrap();
+    (p, sid, s)
+}
+
+#[test]
+fn a_publishers_aggregate_and_amf3_data_messages_become_media() {
+    let (mut p, sid, mut s) = accepted_publisher();
+    let agg = aggregate(
+        &[
+            (9, 1000, &[0x17, 1, 0, 0, 0]),
+            (8, 1033, &[0xaf, 1]),
+            // A type we do not take inside an aggregate is skipped.
+            (4, 1040, &[0, 6, 0, 0, 0, 1]),
+        ],
+        &[9, 0, 0, 50, 0, 0],
+    );
+    let mut out = BytesMut::new();
+    p.enc
+        .write(&mut out, 6, 5000, MessageType::AGGREGATE, sid, &agg)
+        .unwrap();
+    // `onMetaData` as AMF3 data (type 15): a format byte 0, then AMF0.
+    let mut amf3 = vec![0u8];
+    amf3.extend_from_slice(&metadata());
+    p.enc
+        .write(&mut out, 4, 5050, MessageType::DATA_AMF3, sid, &amf3)
+        .unwrap();
+    s.handle_input(&out).unwrap();
+    let media: Vec<_> = events(&mut s)
+        .into_iter()
+        .filter_map(|e| match e {
+            ServerEvent::Media {
+                kind,
+                timestamp,
+                payload,
+            } => Some((kind, timestamp, payload)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(media.len(), 3, "{media:?}");
+    assert_eq!(
+        media[0],
+        (
+            MediaKind::Video,
+            5000,
+            Bytes::from_static(&[0x17, 1, 0, 0, 0])
+        )
+    );
+    assert_eq!(
+        media[1],
+        (MediaKind::Audio, 5033, Bytes::from_static(&[0xaf, 1]))
+    );
+    assert_eq!(media[2].0, MediaKind::Data);
+    assert!(
+        media[2].2.starts_with(b"\x02\x00\x0aonMetaData"),
+        "{:?}",
+        media[2].2
+    );
+}
+
+#[test]
+fn an_enhanced_rtmp_clients_fourcc_list_is_answered() {
+    let mut s = after_handshake();
+    let list = {
+        let mut v = vec![0x0a, 0, 0, 0, 3];
+        for f in [&b"hvc1"[..], b"av01", b"avc1"] {
+            v.extend_from_slice(&amf_str(f));
+        }
+        v
+    };
+    let object = amf_obj(false, &[("app", amf_str(b"live")), ("fourCcList", list)]);
+    s.handle_input(&connect_bytes(&amf_num(1.0), &object))
+        .unwrap();
+    let result = sent_commands(&mut s)
+        .into_iter()
+        .find(|c| c.name == "_result")
+        .unwrap();
+    let Some(Value::StrictArray(answered)) = result.command_object.get("fourCcList") else {
+        panic!("{result:?}")
+    };
+    let answered: Vec<_> = answered.iter().filter_map(Value::as_str).collect();
+    assert_eq!(answered, ["hvc1", "av01", "avc1"]);
+
+    // A client that lists none is answered as before.
+    let mut s = after_handshake();
+    let object = amf_obj(false, &[("app", amf_str(b"live"))]);
+    s.handle_input(&connect_bytes(&amf_num(1.0), &object))
+        .unwrap();
+    let result = sent_commands(&mut s)
+        .into_iter()
+        .find(|c| c.name == "_result")
+        .unwrap();
+    assert!(result.command_object.get("fourCcList").is_none());
 }
 
 /// A server session past the handshake, waiting for `connect`.

@@ -296,8 +296,16 @@ async fn multivariant(
         .filter(|k| *k > 0)
         .map_or(2_500_000, |kbps| kbps * 1_100);
     let query = sign.map(|q| format!("?{q}")).unwrap_or_default();
+    // CODECS (§4.4.6.2 SHOULD) lets a player pick a decoder before the first segment: what
+    // tells an HEVC stream from an H.264 one.
+    let codecs = state
+        .engine
+        .hls
+        .codecs(id)
+        .map(|c| format!(",CODECS=\"{c}\""))
+        .unwrap_or_default();
     let text = format!(
-        "#EXTM3U\n#EXT-X-INDEPENDENT-SEGMENTS\n#EXT-X-STREAM-INF:BANDWIDTH={bandwidth}\nv{sid}/index.m3u8{query}\n"
+        "#EXTM3U\n#EXT-X-INDEPENDENT-SEGMENTS\n#EXT-X-STREAM-INF:BANDWIDTH={bandwidth}{codecs}\nv{sid}/index.m3u8{query}\n"
     );
     Ok(media_response(
         "application/vnd.apple.mpegurl",

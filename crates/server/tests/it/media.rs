@@ -7,7 +7,7 @@ use crate::support;
 use serde_json::Value;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-use support::{client, creator_with_source, publish, require, Backend, TestApp};
+use support::{client, creator_with_source, new_ffmpeg, publish, require, Backend, TestApp};
 
 fn ffprobe(url: &str) -> Value {
     let out = Command::new("ffprobe")
@@ -221,6 +221,123 @@ async fn ffmpeg_publishes_and_every_output_plays() {
         let errors = p.await.expect("join");
         assert!(errors.trim().is_empty(), "{play}: {errors}");
     }
+    let status = tokio::task::spawn_blocking(move || encoder.wait())
+        .await
+        .expect("join")
+        .expect("wait");
+    assert!(status.success(), "the publisher ran to the end");
+    app.finish().await;
+}
+
+/// `seconds` of `url` copied (not re-encoded) by the current ffmpeg into an MPEG-TS file that
+/// Debian's ffprobe then reads: what a player of Enhanced RTMP receives, codec for codec.
+fn copy_and_probe(ffmpeg: &str, url: &str, seconds: u32) -> Value {
+    let out = std::env::temp_dir().join(format!(
+        "ferrocast-copy-{}.ts",
+        uuid::Uuid::new_v4().simple()
+    ));
+    let run = Command::new(ffmpeg)
+        .args([
+            "-hide_banner",
+            "-v",
+            "error",
+            "-rw_timeout",
+            "10000000",
+            "-i",
+            url,
+        ])
+        .args(["-t", &seconds.to_string(), "-c", "copy", "-f", "mpegts"])
+        .arg(&out)
+        .output()
+        .expect("ffmpeg");
+    assert!(
+        run.status.success(),
+        "copy {url}: {}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let probe = ffprobe(out.to_str().expect("path"));
+    let _ = std::fs::remove_file(&out);
+    probe
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_hevc_publish_over_enhanced_rtmp_plays_back_as_hevc() {
+    let Some(ffmpeg) = new_ffmpeg() else {
+        return;
+    };
+    require("ffprobe");
+    let Some(app) = TestApp::start(Backend::Sqlite).await else {
+        return;
+    };
+    let src = creator_with_source(&app, "hevc@example.com").await;
+    let rtmp = app.rtmp_url();
+    // ffmpeg 6.1+ writes HEVC in FLV with Enhanced RTMP's extended header (FourCC hvc1).
+    let mut encoder = Command::new(&ffmpeg)
+        .args(["-hide_banner", "-loglevel", "error", "-re"])
+        .args(["-f", "lavfi", "-i", "testsrc=size=640x360:rate=30"])
+        .args(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100"])
+        .args([
+            "-c:v",
+            "libx265",
+            "-preset",
+            "ultrafast",
+            "-pix_fmt",
+            "yuv420p",
+        ])
+        .args([
+            "-x265-params",
+            "keyint=30:min-keyint=30:scenecut=0:log-level=error",
+        ])
+        .args(["-c:a", "aac", "-b:a", "128k", "-t", "16", "-f", "flv"])
+        .arg(format!("{rtmp}/live/{}", src.key))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn ffmpeg");
+
+    let playlist = wait_for_playlist(&app, &src.playback_id, 2).await;
+    assert!(playlist.contains("#EXTINF"), "{playlist}");
+    let multivariant = client()
+        .get(app.url(&format!("/hls/{}/index.m3u8", src.playback_id)))
+        .send()
+        .await
+        .expect("multivariant")
+        .text()
+        .await
+        .expect("text");
+    assert!(
+        multivariant.contains("CODECS=\"hvc1.1.6.L"),
+        "the variant names HEVC Main: {multivariant}"
+    );
+
+    let hls = app.url(&format!("/hls/{}/index.m3u8", src.playback_id));
+    let flv = app.url(&format!("/live/{}.flv", src.playback_id));
+    let play = format!("{rtmp}/play/{}", src.playback_id);
+    let probes = [
+        (hls.clone(), ffprobe(&hls)),
+        (flv.clone(), copy_and_probe(&ffmpeg, &flv, 2)),
+        (play.clone(), copy_and_probe(&ffmpeg, &play, 2)),
+    ];
+    for (url, probe) in &probes {
+        let streams = probe["streams"].as_array().expect("streams");
+        let video = streams
+            .iter()
+            .find(|s| s["codec_type"] == "video")
+            .unwrap_or_else(|| panic!("no video in {url}: {probe}"));
+        assert_eq!(video["codec_name"], "hevc", "{url}: {probe}");
+        assert_eq!(
+            (video["width"].as_u64(), video["height"].as_u64()),
+            (Some(640), Some(360)),
+            "{url}"
+        );
+        assert!(
+            streams.iter().any(|s| s["codec_name"] == "aac"),
+            "{url}: {probe}"
+        );
+    }
+    let errors = decode_errors(&hls, 3);
+    assert!(errors.trim().is_empty(), "{hls}: {errors}");
     let status = tokio::task::spawn_blocking(move || encoder.wait())
         .await
         .expect("join")

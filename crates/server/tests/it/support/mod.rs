@@ -329,6 +329,24 @@ pub fn require(tool: &str) {
     );
 }
 
+/// A current ffmpeg (Enhanced RTMP, HEVC, SRT), which Debian 12's 5.1 is not:
+/// `FERROCAST_TEST_NEW_FFMPEG`, set by scripts/test.sh from the imageio-ffmpeg package. Without
+/// it the caller's test is skipped with a notice, except under CI=true, where it fails.
+pub fn new_ffmpeg() -> Option<String> {
+    match std::env::var("FERROCAST_TEST_NEW_FFMPEG") {
+        Ok(path) if !path.is_empty() => Some(path),
+        _ if std::env::var("CI").as_deref() == Ok("true") => {
+            panic!(
+                "FERROCAST_TEST_NEW_FFMPEG is unset, and CI=true requires it: run scripts/test.sh"
+            )
+        }
+        _ => {
+            eprintln!("SKIPPED: FERROCAST_TEST_NEW_FFMPEG is unset (scripts/test.sh sets it)");
+            None
+        }
+    }
+}
+
 pub struct Source {
     pub id: i64,
     pub key: String,
