@@ -2221,6 +2221,9 @@ try {
   const ingest = (await page.getByTestId("ingest-url").textContent()).trim();
   out.key = key;
   out.ingest = ingest;
+  // The node listens for SRT too: the OBS card shows the whole SRT server URL with the key.
+  const srt = page.getByTestId("srt-url");
+  out.srt = (await srt.count()) ? (await srt.textContent()).trim() : null;
   step("source");
 
   // A destination: a local ffmpeg listening for RTMP.

@@ -51,6 +51,8 @@ pub const SETTINGS: &[Setting] = &[
     Setting { key: "rtmp_max_pending_per_ip", default: Some("8"), secret: false, help: "RTMP connections not yet past `connect` (handshaking) at most from one client address; 0: no limit" },
     Setting { key: "rtmp_idle_timeout_secs", default: Some("10"), secret: false, help: "Seconds a publisher or an undecided RTMP connection may go without completing a message before it is closed (players may stay silent)" },
     Setting { key: "rtmp_write_timeout_secs", default: Some("10"), secret: false, help: "Seconds an RTMP peer (a player) may accept no data before it is dropped" },
+    Setting { key: "srt_addr", default: None, secret: false, help: "SRT ingest listener (UDP, listener mode), e.g. 127.0.0.1:9000; the caller's stream id is the stream key; unset: no SRT" },
+    Setting { key: "srt_passphrase", default: None, secret: true, help: "Passphrase SRT publishers must encrypt with (10 to 79 characters); unset: SRT is unencrypted" },
     Setting { key: "database_url", default: None, secret: true, help: "`sqlite://PATH` or `postgres://…`; default: SQLite at DATA_DIR/ferrocast.db" },
     Setting { key: "redis_url", default: None, secret: true, help: "Redis for cross-node realtime events (optional)" },
     Setting { key: "public_url", default: None, secret: false, help: "Base URL users reach this node at; default: http://HTTP_ADDR" },
@@ -220,6 +222,10 @@ pub struct Config {
     pub http_addr: SocketAddr,
     /// RTMP listen address.
     pub rtmp_addr: SocketAddr,
+    /// SRT ingest listen address (UDP); `None`: no SRT listener.
+    pub srt_addr: Option<SocketAddr>,
+    /// Passphrase SRT publishers must encrypt with.
+    pub srt_passphrase: Option<Secret<String>>,
     /// Database URL, with the SQLite default already filled in.
     pub database_url: Secret<String>,
     /// Optional Redis URL.
@@ -918,6 +924,25 @@ impl Layered {
             "a socket address such as 127.0.0.1:1935",
             fallback_addr,
         );
+        let srt_addr = self.get("srt_addr").map(|_| {
+            parse(
+                &self,
+                "srt_addr",
+                &mut problems,
+                "a socket address such as 127.0.0.1:9000",
+                fallback_addr,
+            )
+        });
+        let srt_passphrase = self.get("srt_passphrase").map(str::to_owned);
+        if let Some(p) = &srt_passphrase {
+            if !(10..=79).contains(&p.chars().count()) {
+                problems.push(format!(
+                    "{} must be 10 to 79 characters long (SRT's limits), not {}",
+                    env_name("srt_passphrase"),
+                    p.chars().count()
+                ));
+            }
+        }
         if http_addr == rtmp_addr && http_addr.port() != 0 {
             problems.push(format!(
                 "{} and {} must differ",
@@ -1444,6 +1469,8 @@ impl Layered {
             data_dir,
             http_addr,
             rtmp_addr,
+            srt_addr,
+            srt_passphrase: srt_passphrase.map(Secret::new),
             database_url: Secret::new(database_url),
             redis_url,
             public_url,

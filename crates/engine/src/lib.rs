@@ -1,4 +1,4 @@
-//! The media engine: owns the RTMP sockets and wires the pure protocol crates (`rtmp`, `media`)
+//! The media engine: owns the RTMP and SRT sockets and wires the pure protocol crates (`rtmp`, `media`)
 //! to the hub's fan-out, and pushes live streams to their restream destinations ([`restream`]).
 //! Publishing is authorised through the domain's [`PublishAuthorizer`] port — the engine never
 //! touches the database.
@@ -21,6 +21,7 @@ pub mod relay;
 pub mod restream;
 pub mod rtmp_server;
 mod rtmp_stats;
+pub mod srt;
 pub mod viewers;
 
 use ferrocast_domain::media::{OriginLocator, PublishAuthorizer, RecordingStore};
@@ -40,6 +41,8 @@ pub struct Engine {
     pub restream: restream::Restreamer,
     /// Counters of the RTMP listener (connections open, refused, timed out).
     pub rtmp_stats: Arc<rtmp_stats::RtmpStats>,
+    /// Counters of the SRT listener.
+    pub srt_stats: Arc<srt::SrtStats>,
     /// Records live streams, when the engine was started [`with_recording`](Engine::with_recording).
     pub recorder: Option<record::Recorder>,
     /// Viewer sessions of every protocol, for analytics.
@@ -71,6 +74,7 @@ impl Engine {
             hls,
             authorizer,
             rtmp_stats: Arc::default(),
+            srt_stats: Arc::default(),
             recorder: None,
             relays: None,
         }

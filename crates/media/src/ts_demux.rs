@@ -11,7 +11,8 @@
 //!   raw frame, timed from the PES timestamp plus 1024 samples per frame.
 //!
 //! Timestamps are the PES DTS (PTS for audio) in milliseconds, unwrapped past the 33-bit
-//! range and rebased so the first is 0. Only the first program, its first video and first
+//! range and rebased so the first is 1000 (tracks that start a little earlier keep their
+//! distance). Only the first program, its first video and first
 //! audio stream are read; other PIDs are skipped.
 //!
 //! Bounds: one PES is at most [`MAX_PES_LEN`] (a larger one is dropped and counted), at most
@@ -36,6 +37,9 @@ pub const MAX_QUEUED_TAGS: usize = 4096;
 const MAX_PARAMETER_SETS: usize = 8;
 /// The largest parameter set we keep.
 const MAX_PARAMETER_SET_LEN: usize = 4096;
+/// Where the output timeline starts (ms): room for tracks that start before the first
+/// timestamp seen.
+const CLOCK_ORIGIN_MS: i64 = 1_000;
 /// The 33-bit PTS/DTS range.
 const TIMESTAMP_RANGE: u64 = 1 << 33;
 /// ADTS sampling frequencies by index (ISO/IEC 14496-3 Table 1.18).
@@ -49,7 +53,7 @@ const AAC_RATES: [u32; 13] = [
 pub struct DemuxedTag {
     /// Audio or video.
     pub tag_type: TagType,
-    /// Decode time in ms since the stream's first timestamp.
+    /// Decode time in ms: the stream's first timestamp is 1000.
     pub timestamp_ms: u32,
     /// The FLV tag body (legacy AVC/AAC or Enhanced RTMP HEVC).
     pub body: Bytes,
@@ -138,10 +142,11 @@ impl Clock {
             }
         }
         self.last_raw = raw;
-        let since = self
-            .unwrapped
-            .saturating_sub(self.first.unwrap_or_default());
-        (since / 90) as u32
+        // Tracks start a little apart (an AAC encoder's priming puts audio ~23 ms before the
+        // first video frame): the timeline starts at CLOCK_ORIGIN_MS so an earlier track is not
+        // clamped onto a later one's start.
+        let since = self.unwrapped as i64 - self.first.unwrap_or_default() as i64;
+        (since / 90 + CLOCK_ORIGIN_MS).clamp(0, i64::from(u32::MAX)) as u32
     }
 
     /// The ms of a raw timestamp relative to the last one seen, without moving the clock.
@@ -709,16 +714,16 @@ mod tests {
             &video[1].body[..],
             &[0x17, 1, 0, 0, 33, 0, 0, 0, 3, 0x65, 0x88, 0x84]
         );
-        assert_eq!(video[1].timestamp_ms, 0);
+        assert_eq!(video[1].timestamp_ms, 1000);
         assert_eq!(
             &video[2].body[..],
             &[0x27, 1, 0, 0, 0, 0, 0, 0, 2, 0x41, 0x9A]
         );
-        assert_eq!(video[2].timestamp_ms, 33);
+        assert_eq!(video[2].timestamp_ms, 1033);
         assert_eq!(&audio[0].body[..], &[0xAF, 0, 0x12, 0x10]);
         assert_eq!(&audio[1].body[..], &[0xAF, 1, 1, 2, 3]);
         assert_eq!(&audio[2].body[..], &[0xAF, 1, 4, 5]);
-        assert_eq!((audio[1].timestamp_ms, audio[2].timestamp_ms), (0, 23));
+        assert_eq!((audio[1].timestamp_ms, audio[2].timestamp_ms), (1000, 1023));
     }
 
     #[test]
@@ -762,8 +767,10 @@ mod tests {
     #[test]
     fn timestamps_unwrap_past_33_bits() {
         let mut c = Clock::default();
-        assert_eq!(c.ms(TIMESTAMP_RANGE - 90_000), 0);
-        assert_eq!(c.ms(90_000), 2_000);
+        assert_eq!(c.ms(TIMESTAMP_RANGE - 90_000), 1_000);
+        assert_eq!(c.ms(90_000), 3_000);
         assert_eq!(c.offset_ms(87_000), -33);
+        // A track a little behind keeps its distance.
+        assert_eq!(c.ms(90_000 - 2_070), 2_977);
     }
 }

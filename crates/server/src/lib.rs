@@ -363,6 +363,8 @@ pub struct Running {
     pub http_addr: SocketAddr,
     /// The bound RTMP address.
     pub rtmp_addr: SocketAddr,
+    /// The bound SRT address, when SRT is on.
+    pub srt_addr: Option<SocketAddr>,
     /// Shared state, for tests and the CLI.
     pub state: AppState,
     shutdown: tokio::sync::watch::Sender<bool>,
@@ -557,6 +559,27 @@ pub async fn start(mut config: Config) -> anyhow::Result<Running> {
     let rtmp_addr = rtmp_listener.local_addr()?;
     // Port 0 asks the system for a port: what users are told (ingest URLs) is the one bound.
     config.rtmp_addr = rtmp_addr;
+    let srt = match config.srt_addr {
+        Some(addr) => {
+            let srt_config = ferrocast_engine::srt::SrtConfig {
+                addr,
+                passphrase: config.srt_passphrase.as_ref().map(|p| p.expose().clone()),
+                latency: ferrocast_engine::srt::DEFAULT_LATENCY,
+            };
+            let bound = ferrocast_engine::srt::bind(&srt_config)
+                .await
+                .with_context(|| {
+                    format!(
+                        "cannot listen for SRT on {addr} (FERROCAST_SRT_ADDR, UDP); is another \
+                         server using it?"
+                    )
+                })?;
+            config.srt_addr = Some(bound.local_addr);
+            Some((bound, srt_config))
+        }
+        None => None,
+    };
+    let srt_addr = config.srt_addr;
     // Sources left marked live by a node that stopped (sessions without a recent heartbeat) are
     // offline; those live on other nodes sharing the database keep their mark. This node's own
     // sessions from before a crash go stale and are swept within two sweeps (service::streams::spawn).
@@ -727,11 +750,21 @@ pub async fn start(mut config: Config) -> anyhow::Result<Running> {
         trusted_proxies: state.config.trusted_proxies.clone(),
     };
     let task = tokio::spawn(http_server::serve(listener, app, per_address, rx));
+    if let Some((bound, srt_config)) = srt {
+        tracing::info!(url = %format!("srt://{}", bound.local_addr), "SRT listening");
+        tokio::spawn(ferrocast_engine::srt::serve(
+            state.engine.clone(),
+            bound,
+            srt_config,
+            state.drain.ingest_stopped(),
+        ));
+    }
     tracing::info!(url = %format!("rtmp://{rtmp_addr}"), "RTMP listening");
     tracing::info!(url = %format!("http://{http_addr}"), "ferrocast listening");
     Ok(Running {
         http_addr,
         rtmp_addr,
+        srt_addr,
         state,
         shutdown: tx,
         task,

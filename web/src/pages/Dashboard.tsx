@@ -393,6 +393,25 @@ function Studio({ source, status, viewerCount, socket, onChange }: { source: Sou
                 Rotate
               </button>
             </dd>
+            {source.srt_url && (
+              <>
+                <dt>SRT (instead of RTMP)</dt>
+                <dd>
+                  <code data-testid="srt-url">
+                    {source.srt_url}?streamid={showKey ? source.stream_key : "•".repeat(8)}&pkt_size=1316
+                  </code>{" "}
+                  <button
+                    className="link small"
+                    onClick={() => copy("srt", `${source.srt_url}?streamid=${source.stream_key}&pkt_size=1316`)}
+                  >
+                    {copied === "srt" ? "Copied" : "Copy"}
+                  </button>
+                  <span className="muted small" style={{ display: "block", wordBreak: "normal" }}>
+                    As the Server, with the Stream Key left empty.
+                  </span>
+                </dd>
+              </>
+            )}
             <dt>Watch page</dt>
             <dd>
               <a href={`/watch/${source.playback_id}`}>/watch/{source.playback_id}</a>

@@ -142,7 +142,7 @@ proptest! {
             annexb.extend_from_slice(&[0, 0, 0, 1]);
             annexb.extend_from_slice(&nal);
             mux.write_video(&mut ts, dts, dts, keyframe, &annexb);
-            expected.push(((dts - 90_000) / 90, nal));
+            expected.push(((dts - 90_000) / 90 + 1000, nal));
             dts += step;
         }
         let mut demuxer = TsDemuxer::new();

@@ -131,6 +131,7 @@ pub async fn metrics(
     text.push_str(&realtime_metrics(&state));
     text.push_str(&node_metrics(&state));
     text.push_str(&rtmp_metrics(&state.engine.rtmp_stats));
+    text.push_str(&srt_metrics(&state.engine.srt_stats));
     text.push_str(&video_metrics(&state));
     text.push_str(&crate::resources::render(&state.config.data_dir));
     text.push_str(&job_queue_metrics(&state).await);
@@ -303,6 +304,24 @@ fn video_metrics(state: &AppState) -> String {
         "Video jobs whose lease this node lost while working them.",
         j.lost.load(Relaxed),
     );
+    out
+}
+
+fn srt_metrics(stats: &ferrocast_engine::srt::SrtStats) -> String {
+    use std::fmt::Write;
+    use std::sync::atomic::Ordering::Relaxed;
+    let mut out = String::new();
+    for (name, kind, help, value) in [
+        ("ferrocast_srt_publishers", "gauge", "SRT publishers connected to this node.", &stats.publishing),
+        ("ferrocast_srt_publishes_total", "counter", "SRT publishes accepted on this node.", &stats.publishes),
+        ("ferrocast_srt_refused_total", "counter", "SRT callers refused (bad stream id or key, already live, over a limit, no encryption where required).", &stats.refused),
+    ] {
+        let _ = writeln!(
+            out,
+            "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {}",
+            value.load(Relaxed)
+        );
+    }
     out
 }
 

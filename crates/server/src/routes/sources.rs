@@ -58,6 +58,9 @@ pub struct SourceView {
     pub created_at: String,
     /// OBS "Server" setting.
     pub ingest_url: String,
+    /// The SRT listener, `srt://HOST:PORT`, when this node takes SRT: publish to
+    /// `srt://HOST:PORT?streamid=<stream key>`; `null`: no SRT here.
+    pub srt_url: Option<String>,
     /// Public playback URLs.
     pub playback: PlaybackUrls,
     /// What the stream is called; `null`: its name.
@@ -275,6 +278,7 @@ fn source_view(
         chat_connectors_count,
         created_at: rfc3339(s.created_at),
         ingest_url: format!("{rtmp}/live"),
+        srt_url: srt_base_url(state),
         playback: PlaybackUrls {
             hls: format!("{base}/hls/{}/index.m3u8", s.playback_id),
             flv: format!("{base}/live/{}.flv", s.playback_id),
@@ -290,6 +294,22 @@ fn source_view(
 
 /// `rtmp://host:port` as users reach it: the public URL's host with the RTMP port.
 pub fn rtmp_base_url(state: &AppState) -> String {
+    format!(
+        "rtmp://{}:{}",
+        public_host(state),
+        state.config.rtmp_addr.port()
+    )
+}
+
+/// `srt://HOST:PORT` of this node's SRT listener, when it has one (the host as in
+/// [`rtmp_base_url`]).
+pub fn srt_base_url(state: &AppState) -> Option<String> {
+    let port = state.config.srt_addr?.port();
+    Some(format!("srt://{}:{port}", public_host(state)))
+}
+
+/// The host of the public URL, without scheme, path or port.
+fn public_host(state: &AppState) -> &str {
     let host = state
         .config
         .public_url
@@ -301,7 +321,7 @@ pub fn rtmp_base_url(state: &AppState) -> String {
         Some((h, port)) if port.bytes().all(|b| b.is_ascii_digit()) => h,
         _ => host,
     };
-    format!("rtmp://{host}:{}", state.config.rtmp_addr.port())
+    host
 }
 
 /// A new stream key: `sk_` and 32 random bytes in hex.

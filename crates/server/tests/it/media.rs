@@ -346,6 +346,100 @@ async fn an_hevc_publish_over_enhanced_rtmp_plays_back_as_hevc() {
     app.finish().await;
 }
 
+/// ffmpeg (Debian's, with libsrt) sending H.264 + AAC in MPEG-TS over SRT in real time.
+fn publish_srt(srt: &str, stream_id: &str, seconds: u32) -> std::process::Child {
+    Command::new("ffmpeg")
+        .args(["-hide_banner", "-loglevel", "error", "-re"])
+        .args(["-f", "lavfi", "-i", "testsrc=size=640x360:rate=30"])
+        .args(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100"])
+        .args([
+            "-c:v",
+            "libx264",
+            "-preset",
+            "veryfast",
+            "-tune",
+            "zerolatency",
+            "-g",
+            "30",
+        ])
+        .args(["-pix_fmt", "yuv420p", "-c:a", "aac", "-b:a", "128k"])
+        .args(["-t", &seconds.to_string(), "-f", "mpegts"])
+        .arg(format!("{srt}?streamid={stream_id}&pkt_size=1316"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn ffmpeg")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn srt_publishes_with_its_key_and_plays_over_hls_and_rtmp() {
+    require("ffmpeg");
+    require("ffprobe");
+    let opts = support::Options {
+        extra: vec![("srt_addr", "127.0.0.1:0".into())],
+        ..Default::default()
+    };
+    let Some(app) = TestApp::start_with(Backend::Sqlite, opts).await else {
+        return;
+    };
+    let src = creator_with_source(&app, "srt@example.com").await;
+    let srt = app.srt_url();
+    let list: Value = client()
+        .get(app.url("/api/sources"))
+        .bearer_auth(&src.token)
+        .send()
+        .await
+        .expect("list")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(list["sources"][0]["srt_url"], srt.as_str(), "{list}");
+
+    // A wrong key is refused in the handshake: ffmpeg fails at once and nothing goes live.
+    let refused = publish_srt(&srt, "sk_not_a_key", 5)
+        .wait_with_output()
+        .expect("ffmpeg");
+    assert!(!refused.status.success(), "a bad key must be refused");
+    eprintln!(
+        "refused publisher said: {}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
+    assert!(
+        media_playlist_url(&app, &src.playback_id).await.is_none(),
+        "nothing is live after a refusal"
+    );
+
+    // The key in SRT's access-control form publishes.
+    let stream_id = format!("#!::r=live/{},m=publish", src.key);
+    let mut encoder = publish_srt(&srt, &stream_id, 14);
+    let playlist = wait_for_playlist(&app, &src.playback_id, 3).await;
+    assert!(playlist.contains("#EXTINF"), "{playlist}");
+    let hls = app.url(&format!("/hls/{}/index.m3u8", src.playback_id));
+    let play = format!("{}/play/{}", app.rtmp_url(), src.playback_id);
+    for url in [&hls, &play] {
+        assert_input_codecs(&ffprobe(url), url);
+        let errors = decode_errors(url, 3);
+        assert!(errors.trim().is_empty(), "{url}: {errors}");
+    }
+    let metrics = support::metrics_text(&app).await;
+    assert!(
+        metrics.contains("ferrocast_srt_publishes_total 1"),
+        "{metrics}"
+    );
+    assert!(metrics.contains("ferrocast_srt_publishers 1"), "{metrics}");
+    assert!(
+        metrics.contains("ferrocast_srt_refused_total 1"),
+        "{metrics}"
+    );
+    let status = tokio::task::spawn_blocking(move || encoder.wait())
+        .await
+        .expect("join")
+        .expect("wait");
+    assert!(status.success(), "the publisher ran to the end");
+    app.finish().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unknown_key_and_second_publisher_are_refused() {
     require("ffmpeg");

@@ -85,11 +85,18 @@ async fn creator_and_viewer_in_a_real_browser() {
         .push(("restream_allow_private_targets", "true".into()));
     // Test destinations listen on whatever port the kernel gives them.
     opts.extra.push(("restream_allowed_ports", "any".into()));
+    opts.extra.push(("srt_addr", "127.0.0.1:0".into()));
     let app = TestApp::start_with(Backend::Sqlite, opts)
         .await
         .expect("sqlite always runs");
     let shots = shots_dir();
     let report = run(&browser, json!({ "url": app.url(""), "shots": shots })).await;
+    let key = report["key"].as_str().unwrap_or_default();
+    assert_eq!(
+        report["srt"].as_str(),
+        Some(format!("{}?streamid={key}&pkt_size=1316", app.srt_url()).as_str()),
+        "the OBS card shows the SRT URL: {report}"
+    );
     let steps: Vec<&str> = report["steps"]
         .as_array()
         .expect("steps")

@@ -251,6 +251,12 @@ impl TestApp {
         )
     }
 
+    /// `srt://127.0.0.1:PORT` of the node's SRT listener (started with `srt_addr`).
+    pub fn srt_url(&self) -> String {
+        let addr = self.running.as_ref().expect("running").srt_addr;
+        format!("srt://{}", addr.expect("the node listens for SRT"))
+    }
+
     pub fn addr(&self) -> SocketAddr {
         self.running.as_ref().expect("running").http_addr
     }
