@@ -225,7 +225,7 @@ impl Db {
     ) -> Result<(Vec<AdminSourceRow>, i64), DbError> {
         let sql = "SELECT s.id, s.uuid, s.user_id, s.name, s.description, s.stream_key_hash, s.stream_key_sealed, \
              s.playback_id, s.is_active, s.record, s.title, s.category, s.tags, s.language, s.mature, \
-             s.created_at, s.updated_at, s.access, s.access_tier_id, s.ppv_price_minor, s.ppv_currency, u.uuid AS owner_uuid, u.email, u.display_name, \
+             s.created_at, s.updated_at, s.access, s.access_tier_id, s.ppv_price_minor, s.ppv_currency, s.slate_secs, u.uuid AS owner_uuid, u.email, u.display_name, \
              (SELECT COUNT(*) FROM source_destinations d WHERE d.source_id = s.id) AS destinations_count, \
              (SELECT COUNT(*) FROM chat_connectors c WHERE c.source_id = s.id) AS chat_connectors_count \
              FROM stream_sources s JOIN users u ON u.id = s.user_id ORDER BY s.id DESC LIMIT $1 OFFSET $2";
@@ -235,30 +235,7 @@ impl Db {
             let mut out = Vec::with_capacity(rows.len());
             for r in &rows {
                 out.push(AdminSourceRow {
-                    source: SourceRecord {
-                        id: r.try_get("id")?,
-                        uuid: r.try_get("uuid")?,
-                        user_id: r.try_get("user_id")?,
-                        name: r.try_get("name")?,
-                        description: r.try_get("description")?,
-                        stream_key_hash: r.try_get("stream_key_hash")?,
-                        stream_key_sealed: r.try_get("stream_key_sealed")?,
-                        playback_id: r.try_get("playback_id")?,
-                        is_active: r.try_get("is_active")?,
-                        record: r.try_get("record")?,
-                        title: r.try_get("title")?,
-                        category: r.try_get("category")?,
-                        tags: serde_json::from_str(&r.try_get::<String, _>("tags")?)
-                            .unwrap_or_default(),
-                        language: r.try_get("language")?,
-                        mature: r.try_get("mature")?,
-                        created_at: r.try_get("created_at")?,
-                        updated_at: r.try_get("updated_at")?,
-                        access: r.try_get("access")?,
-                        access_tier_id: r.try_get("access_tier_id")?,
-                        ppv_price_minor: r.try_get("ppv_price_minor")?,
-                        ppv_currency: r.try_get("ppv_currency")?,
-                    },
+                    source: crate::sources::source_from_row!(r),
                     owner_uuid: r.try_get("owner_uuid")?,
                     owner_email: r.try_get("email")?,
                     owner_name: r.try_get("display_name")?,

@@ -189,6 +189,11 @@ pub const SQLITE: &[Migration] = &[
         name: "backups",
         sql: include_str!("../migrations/shared/0032_backups.sql"),
     },
+    Migration {
+        version: 33,
+        name: "slate",
+        sql: include_str!("../migrations/shared/0033_slate.sql"),
+    },
 ];
 
 /// Migrations for PostgreSQL.
@@ -352,6 +357,11 @@ pub const POSTGRES: &[Migration] = &[
         version: 32,
         name: "backups",
         sql: include_str!("../migrations/shared/0032_backups.sql"),
+    },
+    Migration {
+        version: 33,
+        name: "slate",
+        sql: include_str!("../migrations/shared/0033_slate.sql"),
     },
 ];
 

@@ -48,9 +48,11 @@ pub struct SourceRecord {
     pub ppv_price_minor: Option<i64>,
     /// The currency of the price (`ppv`).
     pub ppv_currency: Option<String>,
+    /// Seconds the stream stays on the fallback slate when its encoder drops; 0: off.
+    pub slate_secs: i64,
 }
 
-pub(crate) const COLUMNS: &str = "id, uuid, user_id, name, description, stream_key_hash, stream_key_sealed, playback_id, is_active, record, title, category, tags, language, mature, created_at, updated_at, access, access_tier_id, ppv_price_minor, ppv_currency";
+pub(crate) const COLUMNS: &str = "id, uuid, user_id, name, description, stream_key_hash, stream_key_sealed, playback_id, is_active, record, title, category, tags, language, mature, created_at, updated_at, access, access_tier_id, ppv_price_minor, ppv_currency, slate_secs";
 
 macro_rules! source_from_row {
     ($r:expr) => {
@@ -76,6 +78,7 @@ macro_rules! source_from_row {
             access_tier_id: $r.try_get("access_tier_id")?,
             ppv_price_minor: $r.try_get("ppv_price_minor")?,
             ppv_currency: $r.try_get("ppv_currency")?,
+            slate_secs: $r.try_get("slate_secs")?,
         }
     };
 }
@@ -436,6 +439,13 @@ impl Db {
     ) -> Result<bool, DbError> {
         let n = on_pool!(self, p => sqlx::query("UPDATE stream_sources SET record = $2, updated_at = $3 WHERE id = $1")
             .bind(id).bind(record).bind(now).execute(p).await?.rows_affected());
+        Ok(n > 0)
+    }
+
+    /// Sets how long a source's stream stays on the fallback slate (seconds; 0: off).
+    pub async fn set_source_slate(&self, id: i64, secs: i64, now: i64) -> Result<bool, DbError> {
+        let n = on_pool!(self, p => sqlx::query("UPDATE stream_sources SET slate_secs = $2, updated_at = $3 WHERE id = $1")
+            .bind(id).bind(secs).bind(now).execute(p).await?.rows_affected());
         Ok(n > 0)
     }
 

@@ -18,6 +18,9 @@ pub struct PublishGrant {
     pub user_id: i64,
     /// Its public playback id: outputs are addressed by this, never by the stream key.
     pub playback_id: String,
+    /// How long (seconds) the stream stays on the fallback slate when its encoder drops
+    /// without unpublishing; 0: it ends at once.
+    pub slate_secs: u32,
 }
 
 /// Why a publisher is refused. The description goes to the encoder in the RTMP status and to

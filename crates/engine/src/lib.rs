@@ -21,6 +21,7 @@ pub mod relay;
 pub mod restream;
 pub mod rtmp_server;
 mod rtmp_stats;
+pub mod slate;
 pub mod srt;
 pub mod viewers;
 
@@ -43,6 +44,8 @@ pub struct Engine {
     pub rtmp_stats: Arc<rtmp_stats::RtmpStats>,
     /// Counters of the SRT listener.
     pub srt_stats: Arc<srt::SrtStats>,
+    /// Streams kept on the fallback slate while their encoder is away.
+    pub slates: slate::Slates,
     /// Records live streams, when the engine was started [`with_recording`](Engine::with_recording).
     pub recorder: Option<record::Recorder>,
     /// Viewer sessions of every protocol, for analytics.
@@ -75,6 +78,7 @@ impl Engine {
             authorizer,
             rtmp_stats: Arc::default(),
             srt_stats: Arc::default(),
+            slates: slate::Slates::default(),
             recorder: None,
             relays: None,
         }

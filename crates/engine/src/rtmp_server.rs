@@ -258,6 +258,10 @@ struct Connection {
     pending_video: bool,
     /// The publisher's stop signal (taken once when publishing starts).
     stop: Option<watch::Receiver<Option<String>>>,
+    /// The published stream's timeline across encoder, slate and encoder again.
+    tracker: crate::slate::Tracker,
+    /// How long the stream stays on the slate if this encoder drops.
+    slate_grace: Duration,
     connected: bool,
     /// Buffers queued for the next write (kept to reuse its allocation).
     pending: Vec<bytes::Bytes>,
@@ -283,6 +287,8 @@ impl Connection {
         timeouts: Timeouts,
     ) -> Self {
         Self {
+            tracker: crate::slate::Tracker::new(),
+            slate_grace: Duration::ZERO,
             engine,
             main,
             peer,
@@ -551,7 +557,29 @@ impl Connection {
                         source_id: grant.source_id,
                         relay: false,
                     };
-                    match self.engine.hub.publish(key) {
+                    // The stream may be on the slate after this encoder (or another) dropped:
+                    // then it is taken back, readers and destinations untouched.
+                    let held = {
+                        let (slates, id) = (self.engine.slates.clone(), key.playback_id.clone());
+                        self.main
+                            .spawn(async move { slates.take(&id).await })
+                            .await
+                            .ok()
+                            .flatten()
+                    };
+                    let published = match held {
+                        Some((p, mut tracker)) => {
+                            tracker.begin_input();
+                            self.tracker = tracker;
+                            Ok(p)
+                        }
+                        None => {
+                            self.tracker = crate::slate::Tracker::new();
+                            self.engine.hub.publish(key)
+                        }
+                    };
+                    self.slate_grace = Duration::from_secs(u64::from(grant.slate_secs));
+                    match published {
                         Ok(p) => {
                             self.session
                                 .accept_publish(request)
@@ -656,7 +684,10 @@ impl Connection {
                     payload,
                 } => {
                     if let Some(p) = &self.publisher {
-                        p.push(Frame::from_tag(kind_of(kind), timestamp, payload));
+                        let frame = Frame::from_tag(kind_of(kind), timestamp, payload);
+                        if let Some(frame) = self.tracker.admit(frame) {
+                            p.push(frame);
+                        }
                     }
                 }
                 ServerEvent::Unpublished => {
@@ -679,7 +710,13 @@ impl Connection {
 impl Drop for Connection {
     fn drop(&mut self) {
         if let Some(p) = self.publisher.take() {
-            tracing::info!(peer = %self.peer, playback_id = %p.key().playback_id, "publisher disconnected; stream offline");
+            tracing::info!(peer = %self.peer, playback_id = %p.key().playback_id, "publisher disconnected without unpublishing");
+            // Unless the server stopped it or the source turned the slate off, the stream goes
+            // on the slate until the encoder comes back or the grace period ends.
+            let tracker = std::mem::take(&mut self.tracker);
+            self.engine
+                .slates
+                .hold(&self.main, p, tracker, self.slate_grace);
         }
     }
 }

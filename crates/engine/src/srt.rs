@@ -19,7 +19,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
 use ferrocast_domain::media::PublishDenied;
 use ferrocast_hub::{Frame, FrameKind, StreamKey};
 use ferrocast_media::flv::TagType;
@@ -237,7 +236,18 @@ async fn publish(
         source_id: grant.source_id,
         relay: false,
     };
-    let publisher = match engine.hub.publish(stream) {
+    // The stream may be on the fallback slate: then it is taken back as it is.
+    let mut tracker = crate::slate::Tracker::new();
+    let held = engine.slates.take(&stream.playback_id).await;
+    let published = match held {
+        Some((p, mut t)) => {
+            t.begin_input();
+            tracker = t;
+            Ok(p)
+        }
+        None => engine.hub.publish(stream),
+    };
+    let publisher = match published {
         Ok(p) => p,
         Err(e) => {
             let r = refuse(ServerRejectReason::Conflict, &e.to_string());
@@ -262,6 +272,7 @@ async fn publish(
     tracing::info!(%peer, playback_id = %grant.playback_id, source_id = grant.source_id, "SRT publish started");
     let mut stop = publisher.stop_signal();
     let mut demuxer = TsDemuxer::new();
+    let mut clean = false;
     let reason = loop {
         let packet = tokio::select! {
             p = tokio::time::timeout(IDLE_TIMEOUT, socket.next()) => p,
@@ -273,15 +284,18 @@ async fn publish(
         match packet {
             Ok(Some(Ok((_, data)))) => {
                 demuxer.push(&data);
-                forward(&mut demuxer, &publisher);
+                forward(&mut demuxer, &publisher, &mut tracker);
             }
             Ok(Some(Err(e))) => break e.to_string(),
-            Ok(None) => break "the publisher closed the connection".to_owned(),
+            Ok(None) => {
+                clean = true;
+                break "the publisher closed the connection".to_owned();
+            }
             Err(_) => break format!("no data for {} s", IDLE_TIMEOUT.as_secs()),
         }
     };
     demuxer.finish();
-    forward(&mut demuxer, &publisher);
+    forward(&mut demuxer, &publisher, &mut tracker);
     let _ = socket.close_and_finish().await;
     stats.publishing.fetch_sub(1, Ordering::Relaxed);
     let ts = demuxer.stats();
@@ -293,22 +307,36 @@ async fn publish(
         dropped_pes = ts.dropped_pes,
         "SRT publish ended"
     );
-    drop(publisher);
+    if clean {
+        drop(publisher);
+    } else {
+        // Lost, not closed: the stream goes on the slate until the encoder is back.
+        let grace = Duration::from_secs(u64::from(grant.slate_secs));
+        engine.slates.hold(
+            &tokio::runtime::Handle::current(),
+            publisher,
+            tracker,
+            grace,
+        );
+    }
 }
 
-/// Pushes every tag the demuxer has ready into the hub.
-fn forward(demuxer: &mut TsDemuxer, publisher: &ferrocast_hub::Publisher) {
+/// Pushes every tag the demuxer has ready into the hub, on the stream's timeline.
+fn forward(
+    demuxer: &mut TsDemuxer,
+    publisher: &ferrocast_hub::Publisher,
+    tracker: &mut crate::slate::Tracker,
+) {
     while let Some(tag) = demuxer.next_tag() {
         let kind = if tag.tag_type == TagType::VIDEO {
             FrameKind::Video
         } else {
             FrameKind::Audio
         };
-        publisher.push(Frame::from_tag(
-            kind,
-            tag.timestamp_ms,
-            Bytes::clone(&tag.body),
-        ));
+        let frame = Frame::from_tag(kind, tag.timestamp_ms, tag.body);
+        if let Some(frame) = tracker.admit(frame) {
+            publisher.push(frame);
+        }
     }
 }
 

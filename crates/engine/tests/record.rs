@@ -38,6 +38,7 @@ impl PublishAuthorizer for OpenDoor {
                 source_id: stream_key.bytes().map(i64::from).sum(),
                 user_id: 1,
                 playback_id: format!("pb-{stream_key}"),
+                slate_secs: 0,
             })
         })
     }

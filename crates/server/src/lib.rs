@@ -738,6 +738,8 @@ pub async fn start(mut config: Config) -> anyhow::Result<Running> {
         rx.clone(),
     );
     let app = app::router(state.clone()).layer(socket_io);
+    // A draining node ends the streams on the fallback slate and starts no new slate.
+    engine.slates.stop_on(state.drain.ingest_stopped());
     // RTMP stops (with its connections) as soon as the node drains, before the rest.
     tokio::spawn(ferrocast_engine::rtmp_server::serve(
         engine,

@@ -58,6 +58,8 @@ pub struct SourceView {
     pub created_at: String,
     /// OBS "Server" setting.
     pub ingest_url: String,
+    /// Seconds the stream stays live on the fallback slate when the encoder drops; 0: off.
+    pub slate_secs: i64,
     /// The SRT listener, `srt://HOST:PORT`, when this node takes SRT: publish to
     /// `srt://HOST:PORT?streamid=<stream key>`; `null`: no SRT here.
     pub srt_url: Option<String>,
@@ -128,6 +130,9 @@ pub struct UpdateSource {
     pub name: Option<String>,
     /// Up to 1000 characters; empty clears it.
     pub description: Option<String>,
+    /// Seconds (0 to 600) the stream stays live on the fallback slate when the encoder drops
+    /// without ending the stream; 0 turns the slate off.
+    pub slate_secs: Option<u32>,
 }
 
 /// Stream-metadata body: fields left out stay as they are; `null` (or an empty string) clears
@@ -279,6 +284,7 @@ fn source_view(
         created_at: rfc3339(s.created_at),
         ingest_url: format!("{rtmp}/live"),
         srt_url: srt_base_url(state),
+        slate_secs: s.slate_secs,
         playback: PlaybackUrls {
             hls: format!("{base}/hls/{}/index.m3u8", s.playback_id),
             flv: format!("{base}/live/{}.flv", s.playback_id),
@@ -532,7 +538,7 @@ pub async fn list_sources(
     Ok(Json(SourceList { sources }))
 }
 
-/// Rename or re-describe a source.
+/// Rename or re-describe a source, or set its fallback slate's grace period.
 #[utoipa::path(put, path = "/api/sources/{id}", tag = "sources", security(("bearer" = [])), request_body = UpdateSource,
     params(("id" = i64, Path, description = "Source id")),
     responses((status = 200, body = SourceOne), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
@@ -551,10 +557,25 @@ pub async fn update_source(
         Some(d) => clean_description(Some(d))?.map(str::to_string),
         None => src.description.clone(),
     };
+    if let Some(secs) = req.slate_secs {
+        if secs > ferrocast_engine::slate::MAX_GRACE_SECS {
+            return Err(ApiError::validation(format!(
+                "slate_secs: at most {} seconds (0 turns the slate off)",
+                ferrocast_engine::slate::MAX_GRACE_SECS
+            )));
+        }
+    }
+    let now = state.clock.now_ms();
     state
         .db
-        .update_source(src.id, &name, description.as_deref(), state.clock.now_ms())
+        .update_source(src.id, &name, description.as_deref(), now)
         .await?;
+    if let Some(secs) = req.slate_secs {
+        state
+            .db
+            .set_source_slate(src.id, i64::from(secs), now)
+            .await?;
+    }
     source_one(&state, src.id, auth.may_see_stream_keys()).await
 }
 

@@ -156,6 +156,7 @@ impl PublishAuthorizer for SourceAuthorizer {
                                 source_id: source.id,
                                 user_id: source.user_id,
                                 playback_id: source.playback_id,
+                                slate_secs: u32::try_from(source.slate_secs).unwrap_or(0),
                             })
                         }
                         Err(e) => {

@@ -1200,3 +1200,131 @@ async fn destinations_change_while_live_without_touching_the_others() {
     let _ = std::fs::remove_dir_all(&dir);
     app.finish().await;
 }
+
+/// The average colour of one frame per second of `file` (each frame scaled to one pixel).
+fn frame_colours(file: &Path) -> Vec<[u8; 3]> {
+    let out = Command::new("ffmpeg")
+        .args(["-hide_banner", "-v", "error", "-i"])
+        .arg(file)
+        .args([
+            "-vf",
+            "fps=1,scale=1:1",
+            "-f",
+            "rawvideo",
+            "-pix_fmt",
+            "rgb24",
+            "-",
+        ])
+        .output()
+        .expect("ffmpeg");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+        .chunks_exact(3)
+        .map(|c| [c[0], c[1], c[2]])
+        .collect()
+}
+
+fn is_slate(c: [u8; 3]) -> bool {
+    // The slate's colour, 0x1e1b4b, after a round trip through YUV 4:2:0.
+    let want = [0x1e, 0x1b, 0x4b];
+    c.iter().zip(want).all(|(a, b)| a.abs_diff(b) <= 12)
+}
+
+/// The encoder is killed mid-stream: the destination keeps receiving, now the slate, with no gap
+/// over a second, and takes the encoder's picture again when it comes back, on the same
+/// connection.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dropped_encoder_is_covered_by_the_slate_until_it_returns() {
+    require("ffmpeg");
+    require("ffprobe");
+    let dir = temp_dir("slate");
+    let Some(app) = TestApp::start_with(Backend::Sqlite, restream_options(None)).await else {
+        return;
+    };
+    let src = creator_with_source(&app, "slate@example.com").await;
+    let id = source_id(&app, &src.token).await;
+    let port = free_port();
+    let file = dir.join("dest.flv");
+    let dest = listener(port, &file);
+    wait_listening(port).await;
+    let res = add_destination(&app, &src.token, id, json!({"platform": "custom", "rtmp_url": format!("rtmp://127.0.0.1:{port}/live"), "stream_key": "dest"})).await;
+    let d: Value = res.json().await.expect("json");
+    let dest_id = d["destination"]["id"].as_i64().expect("id");
+    let sources: Value = get_json(&app, &src.token, "/api/sources").await;
+    assert_eq!(
+        sources["sources"][0]["slate_secs"], 120,
+        "the default: {sources}"
+    );
+
+    let mut first = publish(&app.rtmp_url(), &src.key, 60, &[]);
+    wait_state(&app, &src.token, id, dest_id, "live", 15).await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    // SIGKILL: the encoder vanishes without unpublishing, as a crash or a lost network does.
+    first.kill().expect("kill");
+    let _ = first.wait();
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let info: Value = get_json(&app, &src.token, "/api/streams/info").await;
+    assert_eq!(
+        info["streams"][0]["status"], "live",
+        "still live on the slate: {info}"
+    );
+    let connects = format!(
+        "ferrocast_restream_connects_total{{playback_id=\"{}\",destination_id=\"{dest_id}\"}} 1\n",
+        src.playback_id
+    );
+    let metrics = support::metrics_text(&app).await;
+    assert!(
+        metrics.contains(&connects),
+        "one connection, on the slate: {metrics}"
+    );
+    // The encoder comes back and ends the stream cleanly after a few seconds.
+    let second = publish(&app.rtmp_url(), &src.key, 6, &[]);
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let metrics = support::metrics_text(&app).await;
+    assert!(
+        metrics.contains(&connects),
+        "still one connection with the encoder back: {metrics}"
+    );
+    let out = tokio::task::spawn_blocking(move || second.wait_with_output())
+        .await
+        .expect("join")
+        .expect("ffmpeg");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        wait_child(dest, 15),
+        "the destination saw one stream to its end"
+    );
+
+    let p = probe(&file);
+    eprintln!(
+        "destination: {} video packets, largest gap {:.3} s",
+        p.video_packets, p.max_video_gap
+    );
+    assert!(p.max_video_gap <= 1.0, "a gap of {:.3} s", p.max_video_gap);
+    assert_eq!(
+        (p.width, p.height),
+        (640, 360),
+        "the slate matches the picture size"
+    );
+    let colours = frame_colours(&file);
+    let slate_at = colours.iter().position(|c| is_slate(*c));
+    let slate_at = slate_at.unwrap_or_else(|| panic!("the slate is in the recording: {colours:?}"));
+    assert!(
+        colours[slate_at..].iter().any(|c| !is_slate(*c)),
+        "the encoder's picture is back after the slate: {colours:?}"
+    );
+    assert!(
+        !is_slate(colours[0]),
+        "the recording starts with the encoder's picture: {colours:?}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+    app.finish().await;
+}
