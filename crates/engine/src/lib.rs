@@ -23,6 +23,7 @@ pub mod rtmp_server;
 mod rtmp_stats;
 pub mod slate;
 pub mod srt;
+mod srt_stats;
 pub mod viewers;
 
 use ferrocast_domain::media::{OriginLocator, PublishAuthorizer, RecordingStore};
@@ -43,7 +44,7 @@ pub struct Engine {
     /// Counters of the RTMP listener (connections open, refused, timed out).
     pub rtmp_stats: Arc<rtmp_stats::RtmpStats>,
     /// Counters of the SRT listener.
-    pub srt_stats: Arc<srt::SrtStats>,
+    pub srt_stats: Arc<srt_stats::SrtStats>,
     /// Streams kept on the fallback slate while their encoder is away.
     pub slates: slate::Slates,
     /// Records live streams, when the engine was started [`with_recording`](Engine::with_recording).

@@ -265,8 +265,9 @@ async fn run_slate(
     let mut draining = draining.unwrap_or_else(|| watch::channel(false).1);
     tracker.begin_input();
     let mut attempt = 0u32;
+    let mut caption = true;
     loop {
-        let mut child = match slate_command(&params).spawn() {
+        let mut child = match slate_command(&params, caption).spawn() {
             Ok(c) => c,
             Err(e) => {
                 tracing::warn!(%playback_id, error = %e, "cannot start ffmpeg for the slate");
@@ -278,6 +279,7 @@ async fn run_slate(
         };
         let mut reader = FlvReader::new();
         let mut buf = vec![0u8; 64 * 1024];
+        let mut produced = false;
         let end = loop {
             tokio::select! {
                 r = stdout.read(&mut buf) => match r {
@@ -291,6 +293,7 @@ async fn run_slate(
                                 _ => continue,
                             };
                             let frame = Frame::from_tag(kind, tag.timestamp_ms, tag.body);
+                            produced = true;
                             if let Some(frame) = tracker.admit(frame) {
                                 publisher.push(frame);
                             }
@@ -313,7 +316,9 @@ async fn run_slate(
             }
             Some(None) => return SlateEnd::Expired,
             None => {
-                // ffmpeg ended by itself: start it again, a few times, with a pause.
+                // ffmpeg ended by itself: start it again, a few times, with a pause; without
+                // the caption if it never produced a frame (no font for drawtext).
+                caption &= produced;
                 attempt += 1;
                 if attempt > 3 {
                     tracing::warn!(%playback_id, "the slate's ffmpeg keeps failing: stream offline");
@@ -327,9 +332,9 @@ async fn run_slate(
     }
 }
 
-/// ffmpeg making the slate: the colour with silence, in real time, as FLV on stdout, with a
-/// keyframe every second.
-fn slate_command(p: &SlateParams) -> tokio::process::Command {
+/// ffmpeg making the slate: the colour (with "Be right back" when `caption`, in the system's
+/// sans-serif font) and silence, in real time, as FLV on stdout, with a keyframe every second.
+fn slate_command(p: &SlateParams, caption: bool) -> tokio::process::Command {
     let mut c = tokio::process::Command::new("ffmpeg");
     c.args(["-hide_banner", "-loglevel", "error", "-nostdin"])
         .args(["-re", "-f", "lavfi", "-i"])
@@ -344,6 +349,12 @@ fn slate_command(p: &SlateParams) -> tokio::process::Command {
             "anullsrc=r={rate}:cl={}",
             if channels == 1 { "mono" } else { "stereo" }
         ));
+    }
+    if caption {
+        c.args([
+            "-vf",
+            "drawtext=text='Be right back':fontcolor=white:fontsize=h/14:x=(w-text_w)/2:y=(h-text_h)/2",
+        ]);
     }
     c.args([
         "-c:v",

@@ -15,7 +15,7 @@
 //! A publisher that sends nothing for [`IDLE_TIMEOUT`] is closed.
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -25,7 +25,7 @@ use ferrocast_media::flv::TagType;
 use ferrocast_media::ts_demux::TsDemuxer;
 use futures_util::StreamExt;
 use srt_tokio::access::{RejectReason, ServerRejectReason};
-use srt_tokio::options::{KeySize, PacketSize};
+use srt_tokio::options::PacketSize;
 use srt_tokio::{ConnectionRequest, SrtIncoming, SrtListener};
 use tokio::sync::watch;
 
@@ -51,16 +51,7 @@ pub struct SrtConfig {
     pub latency: Duration,
 }
 
-/// Counters of the SRT listener, for `/metrics`.
-#[derive(Debug, Default)]
-pub struct SrtStats {
-    /// Publishers accepted.
-    pub publishes: AtomicU64,
-    /// Callers refused (bad key, busy, over a limit, bad stream id).
-    pub refused: AtomicU64,
-    /// Publishers connected now.
-    pub publishing: AtomicU64,
-}
+pub use crate::srt_stats::SrtStats;
 
 /// What a caller's stream id asks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -144,17 +135,35 @@ pub async fn serve(
     let Bound {
         mut listener,
         mut incoming,
-        ..
+        local_addr,
     } = bound;
     let stats = engine.srt_stats.clone();
     let permits = Arc::new(tokio::sync::Semaphore::new(MAX_PUBLISHERS));
     loop {
-        let request = tokio::select! {
-            r = incoming.incoming().next() => match r {
-                Some(r) => r,
-                None => break,
-            },
+        let next = tokio::select! {
+            r = incoming.incoming().next() => r,
             _ = shutdown.wait_for(|s| *s) => break,
+        };
+        let Some(request) = next else {
+            // srt-tokio's listener task ended (it panics on some malformed key exchanges):
+            // listen again on the same address, after a pause.
+            tracing::error!(addr = %local_addr, "the SRT listener stopped; listening again");
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            let again = SrtConfig {
+                addr: local_addr,
+                ..config.clone()
+            };
+            match bind(&again).await {
+                Ok(b) => {
+                    listener = b.listener;
+                    incoming = b.incoming;
+                }
+                Err(e) => {
+                    tracing::error!(addr = %local_addr, error = %e, "cannot listen for SRT again");
+                    break;
+                }
+            }
+            continue;
         };
         let Ok(permit) = permits.clone().try_acquire_owned() else {
             stats.refused.fetch_add(1, Ordering::Relaxed);
@@ -202,14 +211,6 @@ async fn publish(
             return;
         }
     };
-    if passphrase.is_some() && request.key_size() == KeySize::Unspecified {
-        let r = refuse(
-            ServerRejectReason::Unauthorized,
-            "this server requires SRT encryption (set the passphrase)",
-        );
-        let _ = request.reject(r).await;
-        return;
-    }
     if let Err(denied) = engine.authorizer.admit_publisher(peer.ip()) {
         let r = refuse(ServerRejectReason::Overload, &denied.to_string());
         let _ = request.reject(r).await;
@@ -255,6 +256,8 @@ async fn publish(
             return;
         }
     };
+    // With a passphrase, a caller that does not encrypt is refused in the handshake (SRT's
+    // "unsecure" rejection); one with another passphrase gets "bad secret".
     let key_settings = passphrase.map(|p| srt_protocol::settings::KeySettings {
         key_size: request.key_size(),
         passphrase: p.as_str().into(),

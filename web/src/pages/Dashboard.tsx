@@ -416,6 +416,29 @@ function Studio({ source, status, viewerCount, socket, onChange }: { source: Sou
             <dd>
               <a href={`/watch/${source.playback_id}`}>/watch/{source.playback_id}</a>
             </dd>
+            <dt>
+              <label htmlFor={`slate-${source.id}`}>If your encoder drops</label>
+            </dt>
+            <dd>
+              <select
+                id={`slate-${source.id}`}
+                data-testid="slate-secs"
+                value={source.slate_secs}
+                onChange={(e) =>
+                  act("PUT", `/api/sources/${source.id}`, { slate_secs: Number(e.target.value) } satisfies Schemas["UpdateSource"])
+                }
+              >
+                {[0, 30, 60, 120, 300, 600].map((s) => (
+                  <option key={s} value={s}>
+                    {s === 0 ? "End the stream at once" : `Show a slate for up to ${s < 60 ? `${s} s` : `${s / 60} min`}`}
+                  </option>
+                ))}
+              </select>
+              <span className="muted small" style={{ display: "block", wordBreak: "normal" }}>
+                Viewers and destinations keep a "be right back" picture with silence until you reconnect; stopping the
+                stream in OBS ends it at once.
+              </span>
+            </dd>
           </dl>
           <h4>Recommended settings</h4>
           <ul className="recommended" data-testid="obs-recommended">

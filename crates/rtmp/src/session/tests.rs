@@ -239,18 +239,7 @@ fn start_play(s: &mut ServerSession, name: &str) -> (Player, RequestId) {
 
 #[test]
 fn publish_media_on_the_created_stream_or_stream_zero_is_accepted() {
-    let mut s = ServerSession::new();
-    let (mut p, sid) = connect_and_create_stream(&mut s);
-    let publish = Command::new("publish", 3.0, Value::Null, vec![Value::string("key")]);
-    p.command(&mut s, sid, publish);
-    let request = events(&mut s)
-        .into_iter()
-        .find_map(|e| match e {
-            ServerEvent::PublishRequested { request, .. } => Some(request),
-            _ => None,
-        })
-        .unwrap();
-    s.accept_publish(request).unwrap();
+    let (mut p, sid, mut s) = accepted_publisher();
     for (msid, first_byte) in [(sid, 0x17), (0, 0x27), (sid + 5, 0x37)] {
         let mut out = BytesMut::new();
         p.enc

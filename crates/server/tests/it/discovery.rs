@@ -489,8 +489,7 @@ async fn live_now_by_viewers_category_and_language(b: Backend) {
 
     // A stream that ends leaves the list.
     let mut first = encoders.0.remove(0);
-    let _ = first.kill();
-    let _ = first.wait();
+    support::stop_encoder(&mut first);
     live_until(&app, "?mature=true", |b| titles(b) == ["Bravo sings"]).await;
     drop(encoders);
     app.finish().await;
@@ -559,8 +558,7 @@ async fn live_pictures_are_renewed_in_the_background() {
     assert!(served.as_ref() == before.as_ref() || served.as_ref() == after.as_ref());
     // Ended: forgotten within a round.
     for c in &mut encoders.0 {
-        let _ = c.kill();
-        let _ = c.wait();
+        support::stop_encoder(c);
     }
     let waited = Instant::now();
     while thumbnails.last(id).is_some() {

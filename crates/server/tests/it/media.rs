@@ -134,7 +134,7 @@ async fn ffmpeg_publishes_and_every_output_plays() {
     };
     let src = creator_with_source(&app, "live@example.com").await;
     let rtmp = app.rtmp_url();
-    let mut encoder = publish(&rtmp, &format!("{}?obs=1", src.key), 14, &[]);
+    let encoder = publish(&rtmp, &format!("{}?obs=1", src.key), 14, &[]);
 
     let playlist = wait_for_playlist(&app, &src.playback_id, 4).await;
     assert!(playlist.contains("#EXT-X-TARGETDURATION:"), "{playlist}");
@@ -221,11 +221,7 @@ async fn ffmpeg_publishes_and_every_output_plays() {
         let errors = p.await.expect("join");
         assert!(errors.trim().is_empty(), "{play}: {errors}");
     }
-    let status = tokio::task::spawn_blocking(move || encoder.wait())
-        .await
-        .expect("join")
-        .expect("wait");
-    assert!(status.success(), "the publisher ran to the end");
+    publisher_ends(encoder).await;
     app.finish().await;
 }
 
@@ -272,7 +268,7 @@ async fn an_hevc_publish_over_enhanced_rtmp_plays_back_as_hevc() {
     let src = creator_with_source(&app, "hevc@example.com").await;
     let rtmp = app.rtmp_url();
     // ffmpeg 6.1+ writes HEVC in FLV with Enhanced RTMP's extended header (FourCC hvc1).
-    let mut encoder = Command::new(&ffmpeg)
+    let encoder = Command::new(&ffmpeg)
         .args(["-hide_banner", "-loglevel", "error", "-re"])
         .args(["-f", "lavfi", "-i", "testsrc=size=640x360:rate=30"])
         .args(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100"])
@@ -338,12 +334,30 @@ async fn an_hevc_publish_over_enhanced_rtmp_plays_back_as_hevc() {
     }
     let errors = decode_errors(&hls, 3);
     assert!(errors.trim().is_empty(), "{hls}: {errors}");
+    publisher_ends(encoder).await;
+    app.finish().await;
+}
+
+/// Waits for a publisher to run to its end, and says so if it failed.
+async fn publisher_ends(mut encoder: std::process::Child) {
     let status = tokio::task::spawn_blocking(move || encoder.wait())
         .await
         .expect("join")
         .expect("wait");
     assert!(status.success(), "the publisher ran to the end");
-    app.finish().await;
+}
+
+/// A node listening for SRT too (with `passphrase`, encrypted only), and a creator's source.
+async fn srt_node(email: &str, passphrase: Option<&str>) -> Option<(TestApp, support::Source)> {
+    let mut extra = vec![("srt_addr", "127.0.0.1:0".to_string())];
+    extra.extend(passphrase.map(|p| ("srt_passphrase", p.to_string())));
+    let opts = support::Options {
+        extra,
+        ..Default::default()
+    };
+    let app = TestApp::start_with(Backend::Sqlite, opts).await?;
+    let src = creator_with_source(&app, email).await;
+    Some((app, src))
 }
 
 /// ffmpeg (Debian's, with libsrt) sending H.264 + AAC in MPEG-TS over SRT in real time.
@@ -364,7 +378,10 @@ fn publish_srt(srt: &str, stream_id: &str, seconds: u32) -> std::process::Child 
         ])
         .args(["-pix_fmt", "yuv420p", "-c:a", "aac", "-b:a", "128k"])
         .args(["-t", &seconds.to_string(), "-f", "mpegts"])
-        .arg(format!("{srt}?streamid={stream_id}&pkt_size=1316"))
+        .arg(format!(
+            "{srt}{}streamid={stream_id}&pkt_size=1316",
+            if srt.contains('?') { '&' } else { '?' }
+        ))
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -376,14 +393,9 @@ fn publish_srt(srt: &str, stream_id: &str, seconds: u32) -> std::process::Child 
 async fn srt_publishes_with_its_key_and_plays_over_hls_and_rtmp() {
     require("ffmpeg");
     require("ffprobe");
-    let opts = support::Options {
-        extra: vec![("srt_addr", "127.0.0.1:0".into())],
-        ..Default::default()
-    };
-    let Some(app) = TestApp::start_with(Backend::Sqlite, opts).await else {
+    let Some((app, src)) = srt_node("srt@example.com", None).await else {
         return;
     };
-    let src = creator_with_source(&app, "srt@example.com").await;
     let srt = app.srt_url();
     let list: Value = client()
         .get(app.url("/api/sources"))
@@ -409,10 +421,20 @@ async fn srt_publishes_with_its_key_and_plays_over_hls_and_rtmp() {
         media_playlist_url(&app, &src.playback_id).await.is_none(),
         "nothing is live after a refusal"
     );
+    // A caller that encrypts, to a node without a passphrase, is refused too (srt-tokio's
+    // listener panics on that key exchange; ours listens again) — and SRT still works after.
+    let encrypting = publish_srt(&format!("{srt}?passphrase=some-passphrase"), &src.key, 3)
+        .wait_with_output()
+        .expect("ffmpeg");
+    eprintln!(
+        "encrypting caller: {} {}",
+        encrypting.status,
+        String::from_utf8_lossy(&encrypting.stderr)
+    );
 
     // The key in SRT's access-control form publishes.
     let stream_id = format!("#!::r=live/{},m=publish", src.key);
-    let mut encoder = publish_srt(&srt, &stream_id, 14);
+    let encoder = publish_srt(&srt, &stream_id, 14);
     let playlist = wait_for_playlist(&app, &src.playback_id, 3).await;
     assert!(playlist.contains("#EXTINF"), "{playlist}");
     let hls = app.url(&format!("/hls/{}/index.m3u8", src.playback_id));
@@ -428,15 +450,41 @@ async fn srt_publishes_with_its_key_and_plays_over_hls_and_rtmp() {
         "{metrics}"
     );
     assert!(metrics.contains("ferrocast_srt_publishers 1"), "{metrics}");
+    // The wrong key and the encrypting caller.
     assert!(
-        metrics.contains("ferrocast_srt_refused_total 1"),
+        metrics.contains("ferrocast_srt_refused_total 2"),
         "{metrics}"
     );
-    let status = tokio::task::spawn_blocking(move || encoder.wait())
-        .await
-        .expect("join")
-        .expect("wait");
-    assert!(status.success(), "the publisher ran to the end");
+    publisher_ends(encoder).await;
+    app.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn srt_with_a_passphrase_refuses_unencrypted_publishers() {
+    require("ffmpeg");
+    require("ffprobe");
+    let passphrase = "correct-horse-battery";
+    let Some((app, src)) = srt_node("srt-aes@example.com", Some(passphrase)).await else {
+        return;
+    };
+    let srt = app.srt_url();
+    let refused = publish_srt(&srt, &src.key, 4)
+        .wait_with_output()
+        .expect("ffmpeg");
+    assert!(
+        !refused.status.success(),
+        "an unencrypted caller is refused"
+    );
+    let wrong = publish_srt(&format!("{srt}?passphrase=not-the-passphrase"), &src.key, 4)
+        .wait_with_output()
+        .expect("ffmpeg");
+    assert!(!wrong.status.success(), "a wrong passphrase is refused");
+    let encoder = publish_srt(&format!("{srt}?passphrase={passphrase}"), &src.key, 10);
+    let playlist = wait_for_playlist(&app, &src.playback_id, 2).await;
+    assert!(playlist.contains("#EXTINF"), "{playlist}");
+    let hls = app.url(&format!("/hls/{}/index.m3u8", src.playback_id));
+    assert_input_codecs(&ffprobe(&hls), &hls);
+    publisher_ends(encoder).await;
     app.finish().await;
 }
 

@@ -156,8 +156,7 @@ async fn watch_api_preview_tags_and_not_found_pages(b: Backend) {
         "a JPEG: {} bytes",
         jpeg.len()
     );
-    let _ = encoder.kill();
-    let _ = encoder.wait();
+    support::stop_encoder(&mut encoder);
     let hub = &app.running.as_ref().expect("running").state.engine.hub;
     for _ in 0..100 {
         if !hub.is_live(&source.playback_id) {

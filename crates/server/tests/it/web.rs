@@ -2148,8 +2148,7 @@ async fn creator_analytics_in_a_real_browser() {
         let _ = p.kill();
         let _ = p.wait();
     }
-    let _ = encoder.kill();
-    let _ = encoder.wait();
+    support::stop_encoder(&mut encoder);
     // Both sessions stored, and sampled past their end.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(40);
     loop {

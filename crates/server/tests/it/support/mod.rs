@@ -453,6 +453,21 @@ pub fn publish(rtmp: &str, name: &str, seconds: u32, extra: &[&str]) -> Child {
         .expect("spawn ffmpeg")
 }
 
+/// Stops an encoder as a person does: ffmpeg on SIGTERM finishes and unpublishes, so the stream
+/// ends at once. (Killing it, SIGKILL, is an encoder that dropped: the fallback slate covers it
+/// for the source's grace period.)
+pub fn stop_encoder(child: &mut Child) {
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while matches!(child.try_wait(), Ok(None)) && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
 /// Registers a user; returns the access token.
 pub async fn register_user(app: &TestApp, email: &str, display_name: &str) -> String {
     let res = client()
