@@ -2224,6 +2224,11 @@ try {
   // The node listens for SRT too: the OBS card shows the whole SRT server URL with the key.
   const srt = page.getByTestId("srt-url");
   out.srt = (await srt.count()) ? (await srt.textContent()).trim() : null;
+  // The fallback slate: two minutes unless the creator chooses otherwise.
+  const slate = page.getByLabel("If your encoder drops");
+  out.slateDefault = await slate.inputValue();
+  await slate.selectOption("30");
+  await page.waitForFunction(() => document.querySelector('[data-testid="slate-secs"]')?.value === "30");
   step("source");
 
   // A destination: a local ffmpeg listening for RTMP.

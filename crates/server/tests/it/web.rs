@@ -97,6 +97,15 @@ async fn creator_and_viewer_in_a_real_browser() {
         Some(format!("{}?streamid={key}&pkt_size=1316", app.srt_url()).as_str()),
         "the OBS card shows the SRT URL: {report}"
     );
+    assert_eq!(report["slateDefault"], "120", "{report}");
+    let db = &app.running.as_ref().expect("running").state.db;
+    let creator = db
+        .user_by_email("creator@example.com")
+        .await
+        .expect("q")
+        .expect("user");
+    let sources = db.list_sources(creator.id).await.expect("sources");
+    assert_eq!(sources[0].slate_secs, 30, "the slate setting was saved");
     let steps: Vec<&str> = report["steps"]
         .as_array()
         .expect("steps")
