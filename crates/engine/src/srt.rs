@@ -240,6 +240,7 @@ async fn publish(
     // The stream may be on the fallback slate: then it is taken back as it is.
     let mut tracker = crate::slate::Tracker::new();
     let held = engine.slates.take(&stream.playback_id).await;
+    let from_slate = held.is_some();
     let published = match held {
         Some((p, mut t)) => {
             t.begin_input();
@@ -267,6 +268,13 @@ async fn publish(
         Err(e) => {
             stats.refused.fetch_add(1, Ordering::Relaxed);
             tracing::warn!(%peer, error = %e, "SRT handshake failed");
+            if from_slate {
+                // A caller that failed the handshake (a wrong passphrase) does not end a stream
+                // that was on the slate: it goes back there.
+                let grace = Duration::from_secs(u64::from(grant.slate_secs));
+                let handle = tokio::runtime::Handle::current();
+                engine.slates.hold(&handle, publisher, tracker, grace);
+            }
             return;
         }
     };
