@@ -26,8 +26,6 @@ use ferrocast_media::flv::{FlvReader, TagType, VideoCodec, VideoTag};
 use tokio::io::AsyncReadExt;
 use tokio::sync::{oneshot, watch};
 
-/// The grace period a source has unless it sets its own (seconds).
-pub const DEFAULT_GRACE_SECS: u32 = 120;
 /// The longest grace period a source may set (seconds).
 pub const MAX_GRACE_SECS: u32 = 600;
 /// The slate's colour (the web app's dark indigo).
@@ -176,14 +174,6 @@ impl Slates {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .clone()
-    }
-
-    /// Whether `playback_id` is on a slate now.
-    pub fn is_held(&self, playback_id: &str) -> bool {
-        self.held
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .contains_key(playback_id)
     }
 
     /// The encoder of `publisher`'s stream dropped without unpublishing: keeps the stream on a
