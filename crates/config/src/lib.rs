@@ -53,6 +53,7 @@ pub const SETTINGS: &[Setting] = &[
     Setting { key: "rtmp_write_timeout_secs", default: Some("10"), secret: false, help: "Seconds an RTMP peer (a player) may accept no data before it is dropped" },
     Setting { key: "srt_addr", default: None, secret: false, help: "SRT ingest listener (UDP, listener mode), e.g. 127.0.0.1:9000; the caller's stream id is the stream key; unset: no SRT" },
     Setting { key: "srt_passphrase", default: None, secret: true, help: "Passphrase SRT publishers must encrypt with (10 to 79 characters); unset: SRT is unencrypted" },
+    Setting { key: "transcode_cpus", default: None, secret: false, help: "CPU cores this node may spend transcoding adaptive-bitrate ladders, e.g. 6 or 2.5; a stream whose ladder does not fit plays at its source bitrate only; default: half the cores; 0: no transcoding" },
     Setting { key: "database_url", default: None, secret: true, help: "`sqlite://PATH` or `postgres://…`; default: SQLite at DATA_DIR/ferrocast.db" },
     Setting { key: "redis_url", default: None, secret: true, help: "Redis for cross-node realtime events (optional)" },
     Setting { key: "public_url", default: None, secret: false, help: "Base URL users reach this node at; default: http://HTTP_ADDR" },
@@ -226,6 +227,8 @@ pub struct Config {
     pub srt_addr: Option<SocketAddr>,
     /// Passphrase SRT publishers must encrypt with.
     pub srt_passphrase: Option<Secret<String>>,
+    /// CPU cores (thousandths) this node may spend transcoding ladders; `None`: half the cores.
+    pub transcode_millicores: Option<u32>,
     /// Database URL, with the SQLite default already filled in.
     pub database_url: Secret<String>,
     /// Optional Redis URL.
@@ -943,6 +946,18 @@ impl Layered {
                 ));
             }
         }
+        let transcode_millicores = self.get("transcode_cpus").and_then(|v| {
+            match v.trim().parse::<f64>() {
+                Ok(c) if (0.0..=4096.0).contains(&c) => Some((c * 1000.0).round() as u32),
+                _ => {
+                    problems.push(format!(
+                        "{} must be a number of CPU cores from 0 to 4096, such as 2 or 2.5, not {v:?}",
+                        env_name("transcode_cpus")
+                    ));
+                    None
+                }
+            }
+        });
         if http_addr == rtmp_addr && http_addr.port() != 0 {
             problems.push(format!(
                 "{} and {} must differ",
@@ -1471,6 +1486,7 @@ impl Layered {
             rtmp_addr,
             srt_addr,
             srt_passphrase: srt_passphrase.map(Secret::new),
+            transcode_millicores,
             database_url: Secret::new(database_url),
             redis_url,
             public_url,

@@ -194,6 +194,11 @@ pub const SQLITE: &[Migration] = &[
         name: "slate",
         sql: include_str!("../migrations/shared/0033_slate.sql"),
     },
+    Migration {
+        version: 34,
+        name: "transcode",
+        sql: include_str!("../migrations/shared/0034_transcode.sql"),
+    },
 ];
 
 /// Migrations for PostgreSQL.
@@ -362,6 +367,11 @@ pub const POSTGRES: &[Migration] = &[
         version: 33,
         name: "slate",
         sql: include_str!("../migrations/shared/0033_slate.sql"),
+    },
+    Migration {
+        version: 34,
+        name: "transcode",
+        sql: include_str!("../migrations/shared/0034_transcode.sql"),
     },
 ];
 

@@ -22,11 +22,12 @@ pub struct PlanRecord {
 const PLAN_COLUMNS: &str = "id, uuid, name, description, price_monthly_cents, price_yearly_cents, \
     price_monthly_inr_paise, price_yearly_inr_paise, max_sources, max_destinations, \
     max_streaming_minutes_monthly, features, is_default, is_active, sort_order, max_storage_mb, \
-    max_upload_mb, recording_retention_days, record_by_default";
+    max_upload_mb, recording_retention_days, record_by_default, transcode_ladder";
 
 macro_rules! plan_from_row {
     ($r:expr) => {{
         let features: String = $r.try_get("features")?;
+        let ladder: String = $r.try_get("transcode_ladder")?;
         PlanRecord {
             id: $r.try_get("id")?,
             uuid: $r.try_get("uuid")?,
@@ -46,11 +47,25 @@ macro_rules! plan_from_row {
                 max_upload_mb: $r.try_get("max_upload_mb")?,
                 recording_retention_days: $r.try_get("recording_retention_days")?,
                 record_by_default: $r.try_get("record_by_default")?,
+                // Written by `sync_plans` from a parsed ladder; an unknown name is skipped.
+                transcode_ladder: ladder
+                    .split(',')
+                    .filter_map(ferrocast_domain::media::Rung::parse)
+                    .collect(),
             },
             is_active: $r.try_get("is_active")?,
             sort_order: $r.try_get("sort_order")?,
         }
     }};
+}
+
+/// A ladder as stored: rung names, comma-separated.
+fn ladder_text(ladder: &[ferrocast_domain::media::Rung]) -> String {
+    ladder
+        .iter()
+        .map(|r| r.name())
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 /// A user's subscription row.
@@ -131,33 +146,34 @@ impl Db {
                 .bind(now).execute(&mut *tx).await?;
             for (i, s) in specs.iter().enumerate() {
                 let features = serde_json::to_string(&s.features).unwrap_or_else(|_| "[]".into());
+                let ladder = ladder_text(&s.transcode_ladder);
                 let updated = sqlx::query(
                     "UPDATE subscription_plans SET description = $2, price_monthly_cents = $3, price_yearly_cents = $4, \
                      price_monthly_inr_paise = $5, price_yearly_inr_paise = $6, max_sources = $7, max_destinations = $8, \
                      max_streaming_minutes_monthly = $9, features = $10, is_default = $11, is_active = TRUE, \
                      sort_order = $12, updated_at = $13, max_storage_mb = $14, max_upload_mb = $15, \
-                     recording_retention_days = $16, record_by_default = $17 WHERE name = $1",
+                     recording_retention_days = $16, record_by_default = $17, transcode_ladder = $18 WHERE name = $1",
                 )
                 .bind(&s.name).bind(&s.description).bind(s.price_monthly_cents).bind(s.price_yearly_cents)
                 .bind(s.price_monthly_inr_paise).bind(s.price_yearly_inr_paise).bind(s.max_sources)
                 .bind(s.max_destinations).bind(s.max_streaming_minutes_monthly).bind(&features)
                 .bind(s.is_default).bind(i as i64 + 1).bind(now).bind(s.max_storage_mb)
                 .bind(s.max_upload_mb).bind(s.recording_retention_days).bind(s.record_by_default)
-                .execute(&mut *tx).await?.rows_affected();
+                .bind(&ladder).execute(&mut *tx).await?.rows_affected();
                 if updated == 0 {
                     sqlx::query(
                         "INSERT INTO subscription_plans (uuid, name, description, price_monthly_cents, price_yearly_cents, \
                          price_monthly_inr_paise, price_yearly_inr_paise, max_sources, max_destinations, \
                          max_streaming_minutes_monthly, features, is_default, is_active, sort_order, created_at, updated_at, \
-                         max_storage_mb, max_upload_mb, recording_retention_days, record_by_default) \
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, TRUE, $13, $14, $14, $15, $16, $17, $18)",
+                         max_storage_mb, max_upload_mb, recording_retention_days, record_by_default, transcode_ladder) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, TRUE, $13, $14, $14, $15, $16, $17, $18, $19)",
                     )
                     .bind(uuid::Uuid::new_v4().to_string()).bind(&s.name).bind(&s.description)
                     .bind(s.price_monthly_cents).bind(s.price_yearly_cents).bind(s.price_monthly_inr_paise)
                     .bind(s.price_yearly_inr_paise).bind(s.max_sources).bind(s.max_destinations)
                     .bind(s.max_streaming_minutes_monthly).bind(&features).bind(s.is_default)
                     .bind(i as i64 + 1).bind(now).bind(s.max_storage_mb).bind(s.max_upload_mb)
-                    .bind(s.recording_retention_days).bind(s.record_by_default)
+                    .bind(s.recording_retention_days).bind(s.record_by_default).bind(&ladder)
                     .execute(&mut *tx).await?;
                 }
             }

@@ -682,6 +682,7 @@ mod tests {
             max_upload_mb: 10_240,
             recording_retention_days: 90,
             record_by_default: true,
+            transcode_ladder: vec![],
         };
         assert_eq!(price(&plan, Cycle::Yearly, "INR"), Some(799_900));
         assert_eq!(price(&plan, Cycle::Monthly, "EUR"), None);

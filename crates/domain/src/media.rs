@@ -21,6 +21,95 @@ pub struct PublishGrant {
     /// How long (seconds) the stream stays on the fallback slate when its encoder drops
     /// without unpublishing; 0: it ends at once.
     pub slate_secs: u32,
+    /// The adaptive-bitrate renditions to transcode beside the source (the plan's ladder);
+    /// empty: the source only.
+    pub transcode_ladder: Vec<Rung>,
+}
+
+/// A rung of an adaptive-bitrate ladder: a picture height with its video bitrate. Rungs at or
+/// above the source's height are skipped (nothing is scaled up).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Rung {
+    /// 1920×1080 (16:9), 4500 kbit/s.
+    P1080,
+    /// 1280×720, 2500 kbit/s.
+    P720,
+    /// 854×480, 1200 kbit/s.
+    P480,
+    /// 640×360, 700 kbit/s.
+    P360,
+    /// 426×240, 400 kbit/s.
+    P240,
+}
+
+impl Rung {
+    /// Every rung, highest first.
+    pub const ALL: [Rung; 5] = [Rung::P1080, Rung::P720, Rung::P480, Rung::P360, Rung::P240];
+
+    /// Its name in plans files, URLs and the API (`720p`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Rung::P1080 => "1080p",
+            Rung::P720 => "720p",
+            Rung::P480 => "480p",
+            Rung::P360 => "360p",
+            Rung::P240 => "240p",
+        }
+    }
+
+    /// The rung named `name` (`720p`).
+    pub fn parse(name: &str) -> Option<Rung> {
+        Rung::ALL.into_iter().find(|r| r.name() == name)
+    }
+
+    /// Picture height (the width follows the source's aspect ratio).
+    pub fn height(self) -> u32 {
+        match self {
+            Rung::P1080 => 1080,
+            Rung::P720 => 720,
+            Rung::P480 => 480,
+            Rung::P360 => 360,
+            Rung::P240 => 240,
+        }
+    }
+
+    /// Target video bitrate (kbit/s).
+    pub fn video_kbps(self) -> u32 {
+        match self {
+            Rung::P1080 => 4500,
+            Rung::P720 => 2500,
+            Rung::P480 => 1200,
+            Rung::P360 => 700,
+            Rung::P240 => 400,
+        }
+    }
+
+    /// Estimated CPU (cores) to transcode the rung at 30 frames per second with x264's
+    /// `veryfast` preset, decoding included: the pixel rate against 720p's, which measured
+    /// 0.9 core here (BENCHMARKS.md, "Transcoding"), and never under a tenth of a core.
+    pub fn estimated_cores(self) -> f64 {
+        let pixels = f64::from(self.height()) * f64::from(self.height()) * 16.0 / 9.0;
+        (0.9 * pixels / (1280.0 * 720.0)).max(0.1)
+    }
+}
+
+/// Parses a ladder (`["720p", "480p", "360p"]`): known rungs, each once, highest first in the
+/// result.
+pub fn parse_ladder<S: AsRef<str>>(names: &[S]) -> Result<Vec<Rung>, String> {
+    let mut out = Vec::with_capacity(names.len());
+    for n in names {
+        let n = n.as_ref();
+        let rung = Rung::parse(n).ok_or_else(|| {
+            let known: Vec<&str> = Rung::ALL.iter().map(|r| r.name()).collect();
+            format!("unknown rung {n:?} (use {})", known.join(", "))
+        })?;
+        if out.contains(&rung) {
+            return Err(format!("rung {n:?} appears twice"));
+        }
+        out.push(rung);
+    }
+    out.sort();
+    Ok(out)
 }
 
 /// Why a publisher is refused. The description goes to the encoder in the RTMP status and to
@@ -207,6 +296,28 @@ pub fn is_safe_id(s: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn ladders_parse_highest_first_and_refuse_unknown_or_repeated_rungs() {
+        use super::{parse_ladder, Rung};
+        assert_eq!(
+            parse_ladder(&["360p", "720p", "480p"]),
+            Ok(vec![Rung::P720, Rung::P480, Rung::P360])
+        );
+        assert_eq!(parse_ladder::<&str>(&[]), Ok(vec![]));
+        assert!(parse_ladder(&["4k"])
+            .unwrap_err()
+            .contains("unknown rung \"4k\""));
+        assert!(parse_ladder(&["720p", "720p"])
+            .unwrap_err()
+            .contains("twice"));
+        for r in Rung::ALL {
+            assert_eq!(Rung::parse(r.name()), Some(r));
+        }
+        assert!(Rung::P1080.estimated_cores() > Rung::P720.estimated_cores());
+        assert!((Rung::P720.estimated_cores() - 0.9).abs() < 1e-9);
+        assert!((Rung::P240.estimated_cores() - 0.1).abs() < 0.01);
+    }
+
     #[test]
     fn safe_ids() {
         assert!(super::is_safe_id("abc_DEF-123"));

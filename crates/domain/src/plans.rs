@@ -41,6 +41,9 @@ pub struct PlanSpec {
     pub recording_retention_days: i64,
     /// Whether live sessions are recorded when the source does not say (a source may switch it).
     pub record_by_default: bool,
+    /// The adaptive-bitrate renditions transcoded beside the source of this plan's streams
+    /// (`transcode_ladder` in the plans file); empty: the source only.
+    pub transcode_ladder: Vec<crate::media::Rung>,
 }
 
 /// Storage a plan from a plans file allows when it does not say (Neustream's Free: 2 GiB).
@@ -117,6 +120,8 @@ struct FilePlan {
     recording_retention_days: Option<i64>,
     #[serde(default)]
     record_by_default: Option<bool>,
+    #[serde(default)]
+    transcode_ladder: Vec<String>,
 }
 
 #[derive(Deserialize)]
@@ -190,6 +195,7 @@ fn price(plan: &str, field: &str, p: Option<Price>) -> Result<i64, PlansFileErro
 /// max_upload_mb = 10240            # default 2048
 /// recording_retention_days = 90    # 0 keeps recordings; default 7
 /// record_by_default = true         # default true
+/// transcode_ladder = ["720p", "480p", "360p"]  # adaptive bitrate; default none
 /// ```
 pub fn parse_plans_file(text: &str) -> Result<Vec<PlanSpec>, PlansFileError> {
     let root: FileRoot = toml::from_str(text).map_err(|e| PlansFileError(e.to_string()))?;
@@ -266,7 +272,10 @@ pub fn parse_plans_file(text: &str) -> Result<Vec<PlanSpec>, PlansFileError> {
                 "plan {name:?}: features must be at most 64 names of 1 to 64 characters"
             )));
         }
+        let transcode_ladder = crate::media::parse_ladder(&p.transcode_ladder)
+            .map_err(|e| PlansFileError(format!("plan {name:?}: transcode_ladder: {e}")))?;
         out.push(PlanSpec {
+            transcode_ladder,
             price_monthly_cents: price(&name, "price_monthly", p.price_monthly)?,
             price_yearly_cents: price(&name, "price_yearly", p.price_yearly)?,
             price_monthly_inr_paise: price(&name, "price_monthly_inr", p.price_monthly_inr)?,

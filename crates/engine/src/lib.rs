@@ -9,7 +9,8 @@
 //! Modules depend on each other without cycles: [`rtmp_server`] runs on an [`Engine`], so the
 //! `Engine` names only what does not name it back (the listener's counters live in their own
 //! module, re-exported as [`rtmp_server::RtmpStats`]); what the listener and [`restream`] both
-//! send through is in `io`.
+//! send through is in `io`. Adaptive-bitrate renditions ([`transcode`]) live in a hub of their
+//! own, packaged by their own HLS registry.
 #![deny(missing_docs)]
 
 pub mod addresses;
@@ -24,6 +25,7 @@ mod rtmp_stats;
 pub mod slate;
 pub mod srt;
 mod srt_stats;
+pub mod transcode;
 pub mod viewers;
 
 use ferrocast_domain::media::{OriginLocator, PublishAuthorizer, RecordingStore};
@@ -47,6 +49,9 @@ pub struct Engine {
     pub srt_stats: Arc<srt_stats::SrtStats>,
     /// Streams kept on the fallback slate while their encoder is away.
     pub slates: slate::Slates,
+    /// Adaptive-bitrate renditions of live streams (admits nothing until given a budget with
+    /// [`transcode::Transcoder::set_budget`]).
+    pub transcode: transcode::Transcoder,
     /// Records live streams, when the engine was started [`with_recording`](Engine::with_recording).
     pub recorder: Option<record::Recorder>,
     /// Viewer sessions of every protocol, for analytics.
@@ -69,6 +74,7 @@ impl Engine {
         };
         let hls = hls::HlsRegistry::new(config, hub.clone());
         hls.spawn();
+        let transcode = transcode::Transcoder::new(hub.clone(), config);
         let viewers = viewers::ViewerTracker::new();
         viewers.spawn();
         Engine {
@@ -80,6 +86,7 @@ impl Engine {
             rtmp_stats: Arc::default(),
             srt_stats: Arc::default(),
             slates: slate::Slates::default(),
+            transcode,
             recorder: None,
             relays: None,
         }

@@ -575,7 +575,15 @@ impl Connection {
                         }
                         None => {
                             self.tracker = crate::slate::Tracker::new();
-                            self.engine.hub.publish(key)
+                            let published = self.engine.hub.publish(key.clone());
+                            if published.is_ok() {
+                                let (t, ladder) = (
+                                    self.engine.transcode.clone(),
+                                    grant.transcode_ladder.clone(),
+                                );
+                                self.main.spawn(async move { t.start(&key, &ladder) });
+                            }
+                            published
                         }
                     };
                     self.slate_grace = Duration::from_secs(u64::from(grant.slate_secs));

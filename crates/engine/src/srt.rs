@@ -247,7 +247,13 @@ async fn publish(
             tracker = t;
             Ok(p)
         }
-        None => engine.hub.publish(stream),
+        None => {
+            let published = engine.hub.publish(stream.clone());
+            if published.is_ok() {
+                engine.transcode.start(&stream, &grant.transcode_ladder);
+            }
+            published
+        }
     };
     let publisher = match published {
         Ok(p) => p,

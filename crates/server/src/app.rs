@@ -298,6 +298,7 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .routes(declare(Public, routes!(playback::hls_segment)))
         .routes(declare(Public, routes!(playback::hls_session_playlist)))
         .routes(declare(Public, routes!(playback::hls_session_segment)))
+        .routes(declare(Public, routes!(playback::hls_rendition)))
         // Videos reuse the sources scopes: a key that manages a creator's sources manages
         // their videos.
         .routes(declare(Key(SourcesRead), routes!(videos::list_videos)))

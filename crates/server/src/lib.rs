@@ -638,6 +638,13 @@ pub async fn start(mut config: Config) -> anyhow::Result<Running> {
         recordings,
         ferrocast_engine::record::RecordConfig::default(),
     );
+    // Adaptive bitrate: half the cores unless the operator says otherwise.
+    engine
+        .transcode
+        .set_budget(config.transcode_millicores.unwrap_or_else(|| {
+            let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as u32;
+            cores * 500
+        }));
     let rtmp = rtmp_config(&config);
     let (tx, rx) = tokio::sync::watch::channel(false);
     let fanout = realtime_fanout(&config, &key, rx.clone()).await?;

@@ -2,6 +2,7 @@
 //! governs a user.
 
 use ferrocast_db::Db;
+use ferrocast_domain::media::Rung;
 use ferrocast_domain::plans::PlanSpec;
 
 use crate::support::{both_backends, user, NOW};
@@ -82,6 +83,12 @@ fn spec(name: &str, max_sources: i64, is_default: bool) -> PlanSpec {
         max_upload_mb: 500,
         recording_retention_days: 30,
         record_by_default: !is_default,
+        // Stored and read back (update and insert alike).
+        transcode_ladder: if is_default {
+            vec![]
+        } else {
+            vec![Rung::P720, Rung::P360]
+        },
     }
 }
 

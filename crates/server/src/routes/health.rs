@@ -132,6 +132,7 @@ pub async fn metrics(
     text.push_str(&node_metrics(&state));
     text.push_str(&rtmp_metrics(&state.engine.rtmp_stats));
     text.push_str(&srt_metrics(&state.engine.srt_stats));
+    text.push_str(&transcode_metrics(&state.engine.transcode));
     text.push_str(&video_metrics(&state));
     text.push_str(&crate::resources::render(&state.config.data_dir));
     text.push_str(&job_queue_metrics(&state).await);
@@ -319,6 +320,44 @@ fn srt_metrics(stats: &ferrocast_engine::srt::SrtStats) -> String {
         let _ = writeln!(
             out,
             "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {}",
+            value.load(Relaxed)
+        );
+    }
+    out
+}
+
+fn transcode_metrics(t: &ferrocast_engine::transcode::Transcoder) -> String {
+    use std::fmt::Write;
+    use std::sync::atomic::Ordering::Relaxed;
+    let mut out = String::new();
+    let (budget, used) = t.budget();
+    for (name, help, value) in [
+        (
+            "ferrocast_transcode_budget_cores",
+            "CPU cores this node may spend transcoding adaptive-bitrate ladders.",
+            budget,
+        ),
+        (
+            "ferrocast_transcode_reserved_cores",
+            "CPU cores the running ladders hold of the budget (estimated).",
+            used,
+        ),
+    ] {
+        let _ = writeln!(
+            out,
+            "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {}",
+            f64::from(value) / 1000.0
+        );
+    }
+    let s = &t.stats;
+    for (name, help, value) in [
+        ("ferrocast_transcode_ladders_total", "Ladders admitted for transcoding.", &s.admitted),
+        ("ferrocast_transcode_refused_total", "Ladders refused for the transcoding budget (their streams play at the source bitrate).", &s.refused),
+        ("ferrocast_transcode_restarts_total", "Rendition ffmpeg processes restarted after ending while their stream was live.", &s.restarts),
+    ] {
+        let _ = writeln!(
+            out,
+            "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}",
             value.load(Relaxed)
         );
     }

@@ -304,9 +304,44 @@ async fn multivariant(
         .codecs(id)
         .map(|c| format!(",CODECS=\"{c}\""))
         .unwrap_or_default();
-    let text = format!(
-        "#EXTM3U\n#EXT-X-INDEPENDENT-SEGMENTS\n#EXT-X-STREAM-INF:BANDWIDTH={bandwidth}{codecs}\nv{sid}/index.m3u8{query}\n"
+    let ladder = state.engine.transcode.view(id);
+    let resolution = ladder
+        .as_ref()
+        .and_then(|l| l.source)
+        .map(|(w, h)| format!(",RESOLUTION={w}x{h}"))
+        .unwrap_or_default();
+    let mut text = format!(
+        "#EXTM3U\n#EXT-X-INDEPENDENT-SEGMENTS\n#EXT-X-STREAM-INF:BANDWIDTH={bandwidth}{resolution}{codecs}\nv{sid}/index.m3u8{query}\n"
     );
+    // The adaptive-bitrate renditions (issue 23): each that has a first segment, waited for
+    // together (at most one keyframe interval, from the renditions' GOP caches).
+    let transcode = &state.engine.transcode;
+    let ready =
+        futures_util::future::join_all(transcode.variants(id).into_iter().map(|v| async move {
+            let rid = ferrocast_engine::transcode::rendition_id(id, v.rung);
+            let ok = tokio::time::timeout(
+                std::time::Duration::from_secs(3),
+                transcode.hls.playlist(&rid),
+            )
+            .await
+            .ok()
+            .flatten()
+            .is_some();
+            ok.then(|| (v, transcode.hls.codecs(&rid)))
+        }))
+        .await;
+    for (v, codecs) in ready.into_iter().flatten() {
+        let codecs = codecs
+            .map(|c| format!(",CODECS=\"{c}\""))
+            .unwrap_or_default();
+        text.push_str(&format!(
+            "#EXT-X-STREAM-INF:BANDWIDTH={},RESOLUTION={}x{}{codecs}\nv{sid}/{}/index.m3u8{query}\n",
+            v.bandwidth,
+            v.width,
+            v.height,
+            v.rung.name()
+        ));
+    }
     Ok(media_response(
         "application/vnd.apple.mpegurl",
         "no-store",
@@ -409,6 +444,55 @@ pub async fn hls_session_segment(
     public(answer.await)
 }
 
+/// One player's media playlist (`index.m3u8`), segment or part of an adaptive-bitrate
+/// rendition (`720p` …), as the multivariant playlist lists them.
+#[utoipa::path(get, path = "/hls/{playback_id}/{session}/{rendition}/{file}", tag = "playback",
+    params(("playback_id" = String, Path, description = "The source's playback id"),
+           ("session" = String, Path, description = "`v<session id>`, from the multivariant playlist"),
+           ("rendition" = String, Path, description = "A rung of the stream's ladder: `1080p`, `720p`, `480p`, `360p` or `240p`"),
+           ("file" = String, Path, description = "`index.m3u8`, `seg<N>.ts` or `seg<N>.<P>.ts`"), BlockingReload, Grant),
+    responses((status = 200, content_type = "application/vnd.apple.mpegurl", body = String, description = "The rendition's media playlist, or MPEG-TS for a segment or part"),
+              (status = 400, body = ErrorBody),
+              (status = 403, body = ErrorBody, description = "A gated stream without an entitled viewer's token"),
+              (status = 404, body = ErrorBody), (status = 503, body = ErrorBody)))]
+#[allow(clippy::too_many_arguments)]
+pub async fn hls_rendition(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    MaybeUser(caller): MaybeUser,
+    headers: HeaderMap,
+    Path((id, session, rendition, file)): Path<(String, String, String, String)>,
+    Query(q): Query<BlockingReload>,
+    Query(grant): Query<Grant>,
+) -> Response {
+    let answer = async {
+        let sign = admit(&state, &id, &grant, ip, caller.map(|a| a.user.id)).await?;
+        let sid = session_id(&session)?;
+        let rung = ferrocast_domain::media::Rung::parse(&rendition).ok_or_else(not_live)?;
+        if !is_safe_id(&id) {
+            return Err(not_live());
+        }
+        // The rendition's requests count for the player's one session on the stream.
+        let part = file != "index.m3u8" && ferrocast_media::hls::parse_part_name(&file).is_some();
+        note_hls(
+            &state,
+            &id,
+            sid,
+            q.msn.is_some() || part,
+            &Who::of(&headers, ip),
+            ferrocast_engine::viewers::unix_ms(),
+        );
+        let rid = ferrocast_engine::transcode::rendition_id(&id, rung);
+        let hls = &state.engine.transcode.hls;
+        if file == "index.m3u8" {
+            media_playlist(hls, &rid, q, sign.as_deref()).await
+        } else {
+            segment_of(hls, &rid, &file, sign.is_some()).await
+        }
+    };
+    public(answer.await)
+}
+
 async fn playlist(
     state: &AppState,
     id: &str,
@@ -420,6 +504,16 @@ async fn playlist(
     }
     // A player that kept its playlist URL across the end of a relay's pull.
     state.engine.ensure_live(id).await;
+    media_playlist(&state.engine.hls, id, q, sign).await
+}
+
+/// A media playlist of `hls`'s stream `id` (a source, or a rendition in the transcoder's).
+async fn media_playlist(
+    hls: &ferrocast_engine::hls::HlsRegistry,
+    id: &str,
+    q: BlockingReload,
+    sign: Option<&str>,
+) -> Result<Response, ApiError> {
     let caching = match (q.msn.is_some(), sign.is_some()) {
         (false, false) => cache::PLAYLIST,
         (true, false) => cache::BLOCKING_PLAYLIST,
@@ -427,10 +521,8 @@ async fn playlist(
         (true, true) => cache::PRIVATE_BLOCKING_PLAYLIST,
     };
     let text = match (q.msn, q.part) {
-        (None, None) => state.engine.hls.playlist(id).await.ok_or_else(not_live)?,
-        (Some(msn), part) => state
-            .engine
-            .hls
+        (None, None) => hls.playlist(id).await.ok_or_else(not_live)?,
+        (Some(msn), part) => hls
             .blocking_playlist(id, msn, part)
             .await
             .map_err(blocking_error)?,
@@ -482,6 +574,16 @@ async fn media_segment(
     if !is_safe_id(id) {
         return Err(not_live());
     }
+    segment_of(&state.engine.hls, id, segment, gated).await
+}
+
+/// One segment or part of `hls`'s stream `id` (a source, or a rendition in the transcoder's).
+async fn segment_of(
+    hls: &ferrocast_engine::hls::HlsRegistry,
+    id: &str,
+    segment: &str,
+    gated: bool,
+) -> Result<Response, ApiError> {
     let gone = || {
         ApiError::new(
             StatusCode::NOT_FOUND,
@@ -491,14 +593,9 @@ async fn media_segment(
         )
     };
     let bytes = if let Some(seq) = ferrocast_media::hls::parse_segment_name(segment) {
-        state.engine.hls.segment(id, seq).ok_or_else(gone)?
+        hls.segment(id, seq).ok_or_else(gone)?
     } else if let Some((seq, part)) = ferrocast_media::hls::parse_part_name(segment) {
-        state
-            .engine
-            .hls
-            .part(id, seq, part)
-            .await
-            .ok_or_else(gone)?
+        hls.part(id, seq, part).await.ok_or_else(gone)?
     } else {
         return Err(gone());
     };

@@ -65,6 +65,9 @@ pub struct SourceView {
     pub srt_url: Option<String>,
     /// Public playback URLs.
     pub playback: PlaybackUrls,
+    /// The live stream's adaptive-bitrate ladder (the plan's `transcode_ladder`): its
+    /// renditions, or why it is not transcoded; `null` when not live or the plan has none.
+    pub adaptive_bitrate: Option<AdaptiveBitrate>,
     /// What the stream is called; `null`: its name.
     pub title: Option<String>,
     /// Its category's slug (`GET /api/categories`).
@@ -75,6 +78,62 @@ pub struct SourceView {
     pub language: Option<String>,
     /// For adults only: left out of "live now" unless asked for.
     pub mature: bool,
+}
+
+/// A live stream's adaptive-bitrate ladder.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AdaptiveBitrate {
+    /// The plan's ladder, highest first (`["720p", "480p"]`).
+    pub ladder: Vec<String>,
+    /// `starting` (waiting for the source's video), `running`, `refused` (see `message`;
+    /// viewers get the source only) or `ended`.
+    pub state: String,
+    /// Why it is not transcoded, or which rungs were skipped, in words.
+    pub message: Option<String>,
+    /// The renditions being transcoded besides the source.
+    pub renditions: Vec<RenditionInfo>,
+}
+
+/// A rendition being transcoded.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RenditionInfo {
+    /// The rung (`720p`).
+    pub name: String,
+    /// Picture width, once it is out.
+    pub width: Option<u32>,
+    /// Picture height, once it is out.
+    pub height: Option<u32>,
+    /// Target video bitrate (kbit/s).
+    pub video_kbps: u32,
+    /// Times its transcoder was restarted.
+    pub restarts: u32,
+}
+
+fn adaptive_bitrate(state: &AppState, playback_id: &str) -> Option<AdaptiveBitrate> {
+    use ferrocast_engine::transcode::LadderState;
+    let v = state.engine.transcode.view(playback_id)?;
+    Some(AdaptiveBitrate {
+        ladder: v.ladder.iter().map(|r| r.to_string()).collect(),
+        state: match v.state {
+            LadderState::Starting => "starting",
+            LadderState::Running => "running",
+            LadderState::Refused => "refused",
+            LadderState::Ended => "ended",
+        }
+        .into(),
+        message: v.message,
+        renditions: v
+            .renditions
+            .into_iter()
+            .map(|r| RenditionInfo {
+                name: r.name.into(),
+                width: r.width,
+                height: r.height,
+                video_kbps: r.video_kbps,
+                restarts: r.restarts,
+            })
+            .collect(),
+    })
 }
 
 /// Create-source body.
@@ -290,6 +349,7 @@ fn source_view(
             flv: format!("{base}/live/{}.flv", s.playback_id),
             rtmp: format!("{rtmp}/play/{}", s.playback_id),
         },
+        adaptive_bitrate: adaptive_bitrate(state, &s.playback_id),
         title: s.title.clone(),
         category: s.category.clone(),
         tags: s.tags.clone(),

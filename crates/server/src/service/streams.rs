@@ -147,7 +147,7 @@ impl PublishAuthorizer for SourceAuthorizer {
                         Ok((plan, a)) if a.exhausted() => {
                             Err(PublishDenied::NotAllowed(exhausted_reason(&plan)))
                         }
-                        Ok(_) => {
+                        Ok((plan, _)) => {
                             self.grants
                                 .lock()
                                 .unwrap_or_else(|p| p.into_inner())
@@ -157,6 +157,7 @@ impl PublishAuthorizer for SourceAuthorizer {
                                 user_id: source.user_id,
                                 playback_id: source.playback_id,
                                 slate_secs: u32::try_from(source.slate_secs).unwrap_or(0),
+                                transcode_ladder: plan.spec.transcode_ladder,
                             })
                         }
                         Err(e) => {

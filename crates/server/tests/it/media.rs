@@ -1112,3 +1112,196 @@ fn parse_rfc3339_ms(s: &str) -> Option<i64> {
     let days = era * 146_097 + doe - 719_468;
     Some(((days * 86_400 + h * 3600 + mi * 60 + se) * 1000) + ms.parse::<i64>().ok()?)
 }
+
+/// The variants of a stream's multivariant playlist: (URL, `RESOLUTION`) in its order.
+async fn variants(app: &TestApp, pid: &str) -> Vec<(String, String)> {
+    let text = client()
+        .get(app.url(&format!("/hls/{pid}/index.m3u8")))
+        .send()
+        .await
+        .expect("multivariant")
+        .text()
+        .await
+        .expect("text");
+    let mut out = Vec::new();
+    let mut resolution = String::new();
+    for line in text.lines() {
+        if let Some(attrs) = line.strip_prefix("#EXT-X-STREAM-INF:") {
+            resolution = attrs
+                .split(',')
+                .find_map(|a| a.strip_prefix("RESOLUTION="))
+                .unwrap_or("")
+                .to_string();
+        } else if !line.is_empty() && !line.starts_with('#') {
+            out.push((
+                app.url(&format!("/hls/{pid}/{line}")),
+                std::mem::take(&mut resolution),
+            ));
+        }
+    }
+    out
+}
+
+async fn source_json(app: &TestApp, token: &str) -> Value {
+    let list: Value = client()
+        .get(app.url("/api/sources"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .expect("sources")
+        .json()
+        .await
+        .expect("json");
+    list["sources"][0].clone()
+}
+
+fn video_size(probe: &Value) -> (u64, u64) {
+    let v = probe["streams"]
+        .as_array()
+        .and_then(|s| s.iter().find(|s| s["codec_type"] == "video"))
+        .unwrap_or_else(|| panic!("no video: {probe}"));
+    (
+        v["width"].as_u64().expect("width"),
+        v["height"].as_u64().expect("height"),
+    )
+}
+
+/// Rendition ffmpegs of this test (their scale filters), running now.
+fn rendition_processes() -> usize {
+    let out = Command::new("pgrep")
+        .args(["-f", "scale=-2:(240|360)"])
+        .output()
+        .expect("pgrep");
+    String::from_utf8_lossy(&out.stdout).lines().count()
+}
+
+/// Adaptive bitrate: a plan's ladder (720p, 360p, 240p) on a 480p source gives the source and
+/// the two rungs below it (720p is skipped: nothing is scaled up), each in the multivariant
+/// playlist with its resolution and read by ffprobe at that size; a rendition's ffmpeg that dies
+/// is restarted; a second stream that does not fit the node's CPU budget is refused its ladder
+/// with a message and still plays at its source bitrate; every transcoder ends with its stream
+/// and the budget comes back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn adaptive_bitrate_renditions_play_and_the_cpu_budget_refuses_with_a_message() {
+    require("ffmpeg");
+    require("ffprobe");
+    let dir = std::env::temp_dir().join(format!("ferrocast-abr-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let plans = dir.join("plans.toml");
+    std::fs::write(
+        &plans,
+        "[[plans]]\nname = \"Ladder\"\nmax_sources = 2\nmax_destinations = 2\nmax_streaming_hours_monthly = 10\ntranscode_ladder = [\"720p\", \"360p\", \"240p\"]\ndefault = true\n",
+    )
+    .expect("plans");
+    // Room for one ladder (1.2 cores at admission, 0.3 once 720p is skipped), not two.
+    let opts = support::Options {
+        extra: vec![
+            ("plans_file", plans.display().to_string()),
+            ("transcode_cpus", "1.5".into()),
+        ],
+        ..Default::default()
+    };
+    let app = TestApp::start_with(Backend::Sqlite, opts)
+        .await
+        .expect("sqlite always runs");
+    let a = creator_with_source(&app, "abr@example.com").await;
+    let rtmp = app.rtmp_url();
+    let mut encoder = publish(&rtmp, &a.key, 60, &["-vf", "scale=854:480"]);
+    wait_for_playlist(&app, &a.playback_id, 1).await;
+
+    // The source and two renditions, highest first.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let list = loop {
+        let list = variants(&app, &a.playback_id).await;
+        if list.len() >= 3 {
+            break list;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "three variants within 30 s: {list:?}; source: {}",
+            source_json(&app, &a.token).await
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    let sizes: Vec<&str> = list.iter().map(|(_, r)| r.as_str()).collect();
+    assert_eq!(sizes, ["854x480", "640x360", "428x240"], "{list:?}");
+    assert!(list[1].0.ends_with("/360p/index.m3u8"), "{list:?}");
+    for (url, resolution) in &list {
+        let (w, h) = video_size(&ffprobe(url));
+        assert_eq!(format!("{w}x{h}"), *resolution, "{url}");
+        let errors = decode_errors(url, 2);
+        assert!(errors.trim().is_empty(), "{url}: {errors}");
+    }
+    let abr = source_json(&app, &a.token).await["adaptive_bitrate"].clone();
+    assert_eq!(abr["state"], "running", "{abr}");
+    assert_eq!(abr["ladder"], serde_json::json!(["720p", "360p", "240p"]));
+    assert!(
+        abr["message"]
+            .as_str()
+            .is_some_and(|m| m.starts_with("720p skipped: the source is 854×480")),
+        "{abr}"
+    );
+    assert_eq!(abr["renditions"][0]["name"], "360p", "{abr}");
+    assert_eq!(abr["renditions"][1]["height"], 240, "{abr}");
+
+    // A rendition's ffmpeg killed mid-stream is started again; the rendition plays on.
+    assert_eq!(rendition_processes(), 2, "one ffmpeg per rung");
+    let _ = Command::new("pkill")
+        .args(["-KILL", "-f", "scale=-2:240"])
+        .status();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let abr = source_json(&app, &a.token).await["adaptive_bitrate"].clone();
+        if abr["renditions"][1]["restarts"] == 1 && rendition_processes() == 2 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "restarted within 20 s: {abr}");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    let (w, h) = video_size(&ffprobe(&list[2].0));
+    assert_eq!((w, h), (428, 240));
+
+    // A second stream does not fit the budget: refused its ladder, in words; played as it is.
+    let b = creator_with_source(&app, "abr2@example.com").await;
+    let mut second = publish(&rtmp, &b.key, 30, &["-vf", "scale=854:480"]);
+    wait_for_playlist(&app, &b.playback_id, 1).await;
+    let abr = source_json(&app, &b.token).await["adaptive_bitrate"].clone();
+    assert_eq!(abr["state"], "refused", "{abr}");
+    let message = abr["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("transcoding budget (1.5 CPU") && message.contains("source quality only"),
+        "{abr}"
+    );
+    let only = variants(&app, &b.playback_id).await;
+    assert_eq!(only.len(), 1, "the source only: {only:?}");
+    assert_eq!(video_size(&ffprobe(&only[0].0)), (854, 480));
+    let metrics = support::metrics_text(&app).await;
+    assert!(
+        metrics.contains("ferrocast_transcode_refused_total 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("ferrocast_transcode_restarts_total 1"),
+        "{metrics}"
+    );
+
+    // The transcoders end with their stream and give their share of the budget back.
+    support::stop_encoder(&mut encoder);
+    support::stop_encoder(&mut second);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let metrics = support::metrics_text(&app).await;
+        if rendition_processes() == 0 && metrics.contains("ferrocast_transcode_reserved_cores 0\n")
+        {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "transcoders gone within 20 s ({} left)",
+            rendition_processes()
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    app.finish().await;
+}
