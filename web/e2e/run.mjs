@@ -2178,7 +2178,77 @@ async function dmca() {
   step("plays");
 }
 
-const SCENARIOS = { nodes: nodesPage, backups: backupsPage, audit: auditLog, tips: tipsScenario, billing, maintenance, oauth, "chat-oauth": chatOauth, seed: creatorEndsAndAdminChangesPlan, "every-page": everyPage, sharing, latency, studio, videos, "past-broadcasts": pastBroadcasts, browse, profile, search: searchAndSchedule, engage, notify, analytics, earnings, members, safety, "your-data": yourData, dmca };
+// Adaptive bitrate: a 480p source with a 360p and a 240p rendition. The studio lists the
+// renditions; a viewer's player offers them; it plays the source on a fast network, moves to a
+// rendition when the network is throttled (Chrome's network emulation), and plays the quality
+// the viewer picks.
+async function abr() {
+  const encoder = ffmpeg([
+    "-re", "-f", "lavfi", "-i", "testsrc2=size=854x480:rate=30", "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000",
+    "-c:v", "libx264", "-preset", "veryfast", "-tune", "zerolatency", "-pix_fmt", "yuv420p", "-g", "30",
+    "-b:v", "2500k", "-maxrate", "2500k", "-bufsize", "1250k", "-x264-params", "nal-hrd=cbr",
+    "-c:a", "aac", "-b:a", "96k", "-t", "150", "-f", "flv", `${P.ingest}/${P.key}`,
+  ]);
+  const studio = await login(await browser.newContext({ viewport: DESKTOP }), P.email);
+  studio.on("pageerror", (e) => (out.pageErrors = [...(out.pageErrors ?? []), String(e)]));
+  await studio.getByTestId("source-status").filter({ hasText: "Live" }).waitFor({ timeout: 30000 });
+  const renditions = studio.getByTestId("renditions");
+  await renditions.filter({ hasText: "428×240" }).waitFor({ timeout: 30000 });
+  out.studio = (await renditions.textContent()).trim();
+  await shot(studio, "studio-abr");
+  step("studio lists the renditions");
+
+  const ctx = await browser.newContext({ viewport: DESKTOP });
+  const page = await ctx.newPage();
+  page.on("pageerror", (e) => (out.pageErrors = [...(out.pageErrors ?? []), String(e)]));
+  await page.goto(`${P.url}/watch/${P.playbackId}`);
+  const video = page.locator("video").first();
+  await page.waitForFunction(() => document.querySelector("video")?.getAttribute("data-levels") === "3", null, { timeout: 30000 });
+  out.options = await page.getByTestId("quality").locator("option").allTextContents();
+  // Every quality the player played, in order.
+  const heights = [];
+  const follow = setInterval(async () => {
+    const h = await video.getAttribute("data-level-height").catch(() => null);
+    if (h && heights[heights.length - 1] !== Number(h)) heights.push(Number(h));
+  }, 200);
+  const until = async (what, test, ms) => {
+    const end = Date.now() + ms;
+    while (Date.now() < end) {
+      const h = Number(await video.getAttribute("data-level-height"));
+      if (test(h)) return h;
+      await page.waitForTimeout(250);
+    }
+    throw new Error(`${what} within ${ms / 1000} s; played ${JSON.stringify(heights)}`);
+  };
+  // A fast network: the source.
+  await until("the source on a fast network", (h) => h === 480, 40000);
+  const t0 = await video.evaluate((v) => v.currentTime);
+  await page.waitForTimeout(1500);
+  if ((await video.evaluate((v) => v.currentTime)) <= t0) throw new Error("the source does not play");
+  step("source on a fast network");
+
+  // 700 kbit/s: less than the source needs (2.6 Mbit/s), enough for a rendition.
+  const cdp = await ctx.newCDPSession(page);
+  await cdp.send("Network.enable");
+  await cdp.send("Network.emulateNetworkConditions", { offline: false, latency: 40, downloadThroughput: 700_000 / 8, uploadThroughput: 700_000 / 8 });
+  out.throttled = await until("a rendition on a throttled network", (h) => h > 0 && h < 480, 60000);
+  const t1 = await video.evaluate((v) => v.currentTime);
+  await page.waitForTimeout(3000);
+  out.throttledAdvance = (await video.evaluate((v) => v.currentTime)) - t1;
+  step("rendition on a throttled network");
+
+  // The network is fast again and the viewer picks 360p: it plays 360p.
+  await cdp.send("Network.emulateNetworkConditions", { offline: false, latency: 0, downloadThroughput: -1, uploadThroughput: -1 });
+  await page.getByTestId("quality").selectOption({ label: "360p" });
+  await until("the quality picked", (h) => h === 360, 30000);
+  await shot(page, "watch-abr");
+  step("quality picked");
+  clearInterval(follow);
+  out.heights = heights;
+  encoder.kill("SIGINT");
+}
+
+const SCENARIOS = { abr, nodes: nodesPage, backups: backupsPage, audit: auditLog, tips: tipsScenario, billing, maintenance, oauth, "chat-oauth": chatOauth, seed: creatorEndsAndAdminChangesPlan, "every-page": everyPage, sharing, latency, studio, videos, "past-broadcasts": pastBroadcasts, browse, profile, search: searchAndSchedule, engage, notify, analytics, earnings, members, safety, "your-data": yourData, dmca };
 
 try {
   if (P.scenario) {

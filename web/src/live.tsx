@@ -65,6 +65,12 @@ export function Player({ src, title, live = true, onEnded }: { src: string; titl
   liveRef.current = live;
   endedRef.current = onEnded;
   const [ended, setEnded] = useState(false);
+  // Adaptive bitrate: the renditions (highest first), the one playing, and the viewer's choice
+  // (-1: automatic).
+  const [levels, setLevels] = useState<{ index: number; height: number; label: string }[]>([]);
+  const [playing, setPlaying] = useState(-1);
+  const [choice, setChoice] = useState(-1);
+  const hlsRef = useRef<Hls | null>(null);
   // The playlist said the stream is over (EXT-X-ENDLIST).
   const [endlist, setEndlist] = useState(false);
   const done = useRef(false);
@@ -88,7 +94,20 @@ export function Player({ src, title, live = true, onEnded }: { src: string; titl
       let retry: ReturnType<typeof setTimeout> | undefined;
       let loaded = false;
       let played = false;
-      hls.on(Hls.Events.MANIFEST_PARSED, () => (loaded = true));
+      hlsRef.current = hls;
+      hls.on(Hls.Events.MANIFEST_PARSED, (_e, d) => {
+        loaded = true;
+        const list = d.levels.map((l, index) => ({ index, height: l.height || 0, label: l.height ? `${l.height}p` : `${Math.round(l.bitrate / 1000)} kbit/s` }));
+        list.sort((a, b) => b.height - a.height);
+        // The highest is the source, passed through as the encoder sent it.
+        if (list.length > 1) list[0] = { ...list[0], label: `${list[0].label} (source)` };
+        setLevels(list);
+        if (choice >= 0 && choice < d.levels.length) hls.currentLevel = choice;
+      });
+      hls.on(Hls.Events.LEVEL_SWITCHED, (_e, d) => {
+        setPlaying(d.level);
+        v.setAttribute("data-level-height", String(hls.levels[d.level]?.height ?? 0));
+      });
       hls.on(Hls.Events.LEVEL_UPDATED, (_e, d) => {
         if (!d.details.live) setEndlist(true);
       });
@@ -137,6 +156,7 @@ export function Player({ src, title, live = true, onEnded }: { src: string; titl
         clearTimeout(retry);
         clearInterval(steer);
         v.removeEventListener("ended", onVideoEnded);
+        hlsRef.current = null;
         hls.destroy();
       };
     }
@@ -176,9 +196,30 @@ export function Player({ src, title, live = true, onEnded }: { src: string; titl
     // eslint-disable-next-line react-hooks/exhaustive-deps
   }, [live, ended, endlist]);
 
+  const choose = (index: number) => {
+    setChoice(index);
+    const hls = hlsRef.current;
+    // The next segment comes in the chosen quality; what is buffered plays out first.
+    if (hls) hls.nextLevel = index;
+  };
+  const playingLabel = levels.find((l) => l.index === playing)?.label;
+
   return (
     <div className="player">
-      <video ref={video} controls muted autoPlay playsInline aria-label={title} data-low-latency={lowLatency ? "yes" : "no"} />
+      <video ref={video} controls muted autoPlay playsInline aria-label={title} data-low-latency={lowLatency ? "yes" : "no"} data-levels={levels.length} />
+      {levels.length > 1 && (
+        <label className="quality">
+          <span>Quality</span>
+          <select value={choice} onChange={(e) => choose(Number(e.target.value))} data-testid="quality">
+            <option value={-1}>Auto{choice < 0 && playingLabel ? ` · ${playingLabel}` : ""}</option>
+            {levels.map((l) => (
+              <option key={l.index} value={l.index}>
+                {l.label}
+              </option>
+            ))}
+          </select>
+        </label>
+      )}
       {problem && <p className="muted" role="status">{problem}</p>}
     </div>
   );

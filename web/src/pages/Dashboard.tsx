@@ -354,6 +354,7 @@ function Studio({ source, status, viewerCount, socket, onChange }: { source: Sou
             </div>
           )}
           <Glance list={destinations.data?.destinations} />
+          {isLive && source.adaptive_bitrate && <Renditions abr={source.adaptive_bitrate} onChange={onChange} />}
         </section>
         <Health samples={samples} viewers={viewers} live={isLive} status={status} keyframe={keyframe} />
         <div className="studio-chat">
@@ -460,6 +461,37 @@ function Studio({ source, status, viewerCount, socket, onChange }: { source: Sou
         </section>
       </div>
     </article>
+  );
+}
+
+/** The live stream's adaptive-bitrate ladder: the renditions viewers can switch between, or why
+ * there are none. Asks again while the transcoder is still looking at the source or its
+ * renditions' first pictures are not out yet. */
+function Renditions({ abr, onChange }: { abr: Schemas["AdaptiveBitrate"]; onChange: () => void }) {
+  const settling = abr.state === "starting" || (abr.state === "running" && abr.renditions.some((r) => !r.width));
+  useEffect(() => {
+    if (!settling) return;
+    const again = setTimeout(onChange, 1500);
+    return () => clearTimeout(again);
+  }, [settling, abr, onChange]);
+  return (
+    <div className={`renditions ${abr.state}`} data-testid="renditions" role="status">
+      <strong>Adaptive bitrate</strong>{" "}
+      {abr.state === "starting" && <span className="muted">starting {abr.ladder.join(" · ")}…</span>}
+      {abr.state === "running" && (
+        <span>
+          <span className="rendition" title="Passed through as your encoder sends it">
+            {abr.source_width && abr.source_height ? `${abr.source_width}×${abr.source_height}` : "Source"} source
+          </span>
+          {abr.renditions.map((r) => (
+            <span key={r.name} className="rendition" title={`${r.video_kbps} kbps${r.restarts ? `, restarted ${r.restarts}×` : ""}`}>
+              {r.width && r.height ? `${r.width}×${r.height}` : r.name}
+            </span>
+          ))}
+        </span>
+      )}
+      {abr.message && <p className={abr.state === "refused" ? "refused small" : "muted small"}>{abr.message}</p>}
+    </div>
   );
 }
 

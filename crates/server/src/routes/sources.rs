@@ -92,6 +92,10 @@ pub struct AdaptiveBitrate {
     pub message: Option<String>,
     /// The renditions being transcoded besides the source.
     pub renditions: Vec<RenditionInfo>,
+    /// The source's picture width (passed through as the encoder sends it), once known.
+    pub source_width: Option<u32>,
+    /// The source's picture height, once known.
+    pub source_height: Option<u32>,
 }
 
 /// A rendition being transcoded.
@@ -122,6 +126,8 @@ fn adaptive_bitrate(state: &AppState, playback_id: &str) -> Option<AdaptiveBitra
         }
         .into(),
         message: v.message,
+        source_width: v.source.map(|s| s.0),
+        source_height: v.source.map(|s| s.1),
         renditions: v
             .renditions
             .into_iter()

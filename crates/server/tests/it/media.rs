@@ -1166,10 +1166,16 @@ fn video_size(probe: &Value) -> (u64, u64) {
     )
 }
 
-/// Rendition ffmpegs of this test (their scale filters), running now.
+/// Rendition ffmpegs of this test's node (children of this process, by their scale filters),
+/// running now.
 fn rendition_processes() -> usize {
     let out = Command::new("pgrep")
-        .args(["-f", "scale=-2:(240|360)"])
+        .args([
+            "-P",
+            &std::process::id().to_string(),
+            "-f",
+            "scale=-2:(240|360)",
+        ])
         .output()
         .expect("pgrep");
     String::from_utf8_lossy(&out.stdout).lines().count()
@@ -1247,7 +1253,13 @@ async fn adaptive_bitrate_renditions_play_and_the_cpu_budget_refuses_with_a_mess
     // A rendition's ffmpeg killed mid-stream is started again; the rendition plays on.
     assert_eq!(rendition_processes(), 2, "one ffmpeg per rung");
     let _ = Command::new("pkill")
-        .args(["-KILL", "-f", "scale=-2:240"])
+        .args([
+            "-KILL",
+            "-P",
+            &std::process::id().to_string(),
+            "-f",
+            "scale=-2:240",
+        ])
         .status();
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {

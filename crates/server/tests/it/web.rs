@@ -2945,3 +2945,89 @@ async fn dmca_notice_counter_and_restore_in_a_real_browser() {
     );
     app.finish().await;
 }
+
+/// Adaptive bitrate in Chromium (`abr` in `web/e2e/run.mjs`): a plan with a 360p and 240p
+/// ladder; a 480p stream at 2.5 Mbit/s. The studio lists the renditions; the watch page's
+/// player offers the three qualities, plays the source on loopback, switches to a rendition when
+/// the test throttles the network to 700 kbit/s, and plays the quality the viewer picks.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn adaptive_bitrate_switches_in_a_real_browser() {
+    require("ffmpeg");
+    let browser = browser();
+    let dir = std::env::temp_dir().join(format!("ferrocast-abr-web-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let plans = dir.join("plans.toml");
+    std::fs::write(
+        &plans,
+        "[[plans]]\nname = \"Ladder\"\nmax_sources = 1\nmax_destinations = 1\nmax_streaming_hours_monthly = 10\ntranscode_ladder = [\"360p\", \"240p\"]\ndefault = true\n",
+    )
+    .expect("plans");
+    let opts = support::Options {
+        extra: vec![
+            ("plans_file", plans.display().to_string()),
+            ("transcode_cpus", "2".into()),
+        ],
+        ..Default::default()
+    };
+    let app = TestApp::start_with(Backend::Sqlite, opts)
+        .await
+        .expect("sqlite always runs");
+    let creator = support::creator_with_source(&app, "abr@example.com").await;
+    let shots = shots_dir();
+    let report = run(
+        &browser,
+        json!({
+            "url": app.url(""),
+            "shots": shots,
+            "scenario": "abr",
+            "email": "abr@example.com",
+            "key": creator.key,
+            "ingest": format!("{}/live", app.rtmp_url()),
+            "playbackId": creator.playback_id,
+            "timeoutMs": 240_000,
+        }),
+    )
+    .await;
+    eprintln!("abr: {report:#}");
+    assert_eq!(
+        report["steps"],
+        json!([
+            "studio lists the renditions",
+            "source on a fast network",
+            "rendition on a throttled network",
+            "quality picked"
+        ]),
+        "{report:#}"
+    );
+    assert!(report.get("pageErrors").is_none(), "{report}");
+    let studio = report["studio"].as_str().unwrap_or_default();
+    assert!(
+        studio.contains("854×480 source")
+            && studio.contains("640×360")
+            && studio.contains("428×240"),
+        "{studio}"
+    );
+    // Auto (with what it plays, once it plays), then the qualities, highest first.
+    let options = report["options"].as_array().expect("options");
+    assert!(
+        options[0].as_str().is_some_and(|o| o.starts_with("Auto")),
+        "{report}"
+    );
+    assert_eq!(
+        options[1..],
+        [json!("480p (source)"), json!("360p"), json!("240p")],
+        "{report}"
+    );
+    // The source first, a rendition under the throttle, then the viewer's 360p.
+    let heights = report["heights"].as_array().expect("heights");
+    assert_eq!(heights.first(), Some(&json!(480)), "{report}");
+    assert_eq!(heights.last(), Some(&json!(360)), "{report}");
+    // It kept playing on the throttled network.
+    assert!(
+        report["throttledAdvance"].as_f64().unwrap_or(0.0) > 1.0,
+        "{report}"
+    );
+    assert_shots(&shots, &["studio-abr", "watch-abr"]);
+    let _ = std::fs::remove_dir_all(&dir);
+    app.finish().await;
+}
