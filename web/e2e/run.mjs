@@ -2246,6 +2246,9 @@ async function abr() {
   clearInterval(follow);
   out.heights = heights;
   encoder.kill("SIGINT");
+  // The plan says what its streams get.
+  await studio.goto(P.url + "/dashboard/subscription");
+  out.planLadder = (await studio.getByTestId("plan-ladder").first().textContent()).trim();
 }
 
 const SCENARIOS = { abr, nodes: nodesPage, backups: backupsPage, audit: auditLog, tips: tipsScenario, billing, maintenance, oauth, "chat-oauth": chatOauth, seed: creatorEndsAndAdminChangesPlan, "every-page": everyPage, sharing, latency, studio, videos, "past-broadcasts": pastBroadcasts, browse, profile, search: searchAndSchedule, engage, notify, analytics, earnings, members, safety, "your-data": yourData, dmca };

@@ -460,10 +460,25 @@ mod tests {
             max_upload_mb = 4096
             recording_retention_days = 0
             record_by_default = false
+            transcode_ladder = ["360p", "720p"]
             "#,
         )
         .expect("valid file");
         assert_eq!(plans.len(), 2);
+        // The ladder, highest first; none where the file is silent.
+        assert!(plans[0].transcode_ladder.is_empty());
+        assert_eq!(
+            plans[1].transcode_ladder,
+            vec![crate::media::Rung::P720, crate::media::Rung::P360]
+        );
+        let bad = parse_plans_file(
+            "[[plans]]\nname = \"X\"\nmax_sources = 1\nmax_destinations = 1\nmax_streaming_hours_monthly = 1\ndefault = true\ntranscode_ladder = [\"4k\"]\n",
+        )
+        .unwrap_err();
+        assert!(
+            bad.0.contains("plan \"X\": transcode_ladder: unknown rung \"4k\""),
+            "{bad}"
+        );
         assert_eq!(plans[0].max_streaming_minutes_monthly, 30);
         assert_eq!(plans[1].price_monthly_cents, 499);
         assert_eq!(plans[1].price_yearly_cents, 4990);

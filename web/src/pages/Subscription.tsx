@@ -343,6 +343,11 @@ function PlanCard({ plan, current, cycle, currency, gateways, renewedBy, upgrade
         <li><strong>{plan.max_sources}</strong> {plan.max_sources === 1 ? "source" : "sources"}</li>
         <li>{plan.max_destinations >= 9999 ? <><strong>Unlimited</strong> restream destinations</> : <><strong>{plan.max_destinations}</strong> restream {plan.max_destinations === 1 ? "destination" : "destinations"}</>}</li>
         <li><strong>{plan.max_streaming_hours_monthly}</strong> streaming hours a month</li>
+        {plan.transcode_ladder.length > 0 && (
+          <li data-testid="plan-ladder">
+            <strong>Adaptive bitrate</strong>: viewers get {plan.transcode_ladder.join(", ")} besides your source
+          </li>
+        )}
         {plan.features.map((f) => (
           <li key={f}>{f.replace(/_/g, " ")}</li>
         ))}

@@ -52,6 +52,9 @@ pub struct PlanView {
     pub features: Vec<String>,
     /// The plan of users without a subscription.
     pub is_default: bool,
+    /// The adaptive-bitrate renditions its streams get besides the source (`["720p", "480p"]`);
+    /// empty: the source only.
+    pub transcode_ladder: Vec<String>,
 }
 
 fn major(minor: i64) -> f64 {
@@ -80,6 +83,11 @@ pub fn plan_view(p: &PlanRecord) -> PlanView {
         max_streaming_minutes_monthly: s.max_streaming_minutes_monthly,
         features: s.features.clone(),
         is_default: s.is_default,
+        transcode_ladder: s
+            .transcode_ladder
+            .iter()
+            .map(|r| r.name().to_string())
+            .collect(),
     }
 }
 

@@ -3027,6 +3027,11 @@ async fn adaptive_bitrate_switches_in_a_real_browser() {
         report["throttledAdvance"].as_f64().unwrap_or(0.0) > 1.0,
         "{report}"
     );
+    assert_eq!(
+        report["planLadder"],
+        "Adaptive bitrate: viewers get 360p, 240p besides your source",
+        "{report}"
+    );
     assert_shots(&shots, &["studio-abr", "watch-abr"]);
     let _ = std::fs::remove_dir_all(&dir);
     app.finish().await;
