@@ -4,6 +4,7 @@
 #
 #   scripts/bench-transcode.sh [--source 1920x1080] [--fps 30] [--duration 20] [--warmup 8]
 #                              [--ladder 720p,480p,360p,240p]
+#   SKIP_BUILD=1 scripts/bench-transcode.sh    # with the ferrocast already built (FERRO=path)
 #
 # Starts a ferrocast node (SQLite, a throwaway data dir) whose plan has the ladder, publishes a
 # looped H.264/AAC test file of the source size (testsrc2, 6 Mbit/s, 1 s GOP; generated once
@@ -39,9 +40,11 @@ if ! command -v ffmpeg >/dev/null || ! command -v jq >/dev/null; then
   $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq ffmpeg jq >/dev/null
 fi
 
-say "building ferrocast (release)"
-cargo build --release -q -p ferrocast
-FERRO=$ROOT/target/release/ferrocast
+FERRO=${FERRO:-$ROOT/target/release/ferrocast}
+if [ -z "${SKIP_BUILD:-}" ]; then
+  say "building ferrocast (release)"
+  cargo build --release -q -p ferrocast
+fi
 SRC=$B/transcode-$SOURCE-$FPS.flv
 if [ ! -s "$SRC" ]; then
   say "generating $SRC (testsrc2 $SOURCE at $FPS fps, H.264 6 Mbit/s, 1 s GOP, AAC; 30 s)"
@@ -108,7 +111,7 @@ OUT=$B/transcode.md
     used=$(( $(cpu "$pid") - START[$r] ))
     cores=$(awk -v u="$used" -v t="$TICK" -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", u / t / (b - a) }')
     total=$(awk -v x="$total" -v y="$cores" 'BEGIN { printf "%.2f", x + y }')
-    est=$(awk -v h="${r%p}" 'BEGIN { e = 0.9 * h * h / (720 * 720); if (e < 0.1) e = 0.1; printf "%.2f", e }')
+    est=$(awk -v h="${r%p}" 'BEGIN { printf "%.2f", 0.2 + 0.7 * h * h / (720 * 720) }')
     size=$(curl -sf "$api/sources" -H "Authorization: Bearer $token" \
       | jq -r --arg r "$r" '.sources[0].adaptive_bitrate.renditions[] | select(.name == $r) | "\(.width)×\(.height), \(.video_kbps) kbit/s"')
     echo "| $r | $size | $cores | $est |"

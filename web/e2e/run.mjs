@@ -2251,7 +2251,54 @@ async function abr() {
   out.planLadder = (await studio.getByTestId("plan-ladder").first().textContent()).trim();
 }
 
-const SCENARIOS = { abr, nodes: nodesPage, backups: backupsPage, audit: auditLog, tips: tipsScenario, billing, maintenance, oauth, "chat-oauth": chatOauth, seed: creatorEndsAndAdminChangesPlan, "every-page": everyPage, sharing, latency, studio, videos, "past-broadcasts": pastBroadcasts, browse, profile, search: searchAndSchedule, engage, notify, analytics, earnings, members, safety, "your-data": yourData, dmca };
+// WebRTC playback (WHEP): the watch page's Real-time switch plays the stream over WebRTC; its
+// video advances with sound's track attached; the glass-to-glass delay (the publisher's clock
+// drawn into the picture, read back in each frame shown) is measured over WHEP and, in the same
+// run, over LL-HLS on the same page.
+async function webrtcPlay() {
+  out.latency = {};
+  const encoder = ffmpeg([
+    "-re", "-f", "lavfi", "-i", clockGraph(), "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000",
+    "-c:v", "libx264", "-preset", "veryfast", "-tune", "zerolatency", "-g", "30", "-keyint_min", "30", "-pix_fmt", "yuv420p",
+    "-c:a", "aac", "-b:a", "96k", "-f", "flv", `${P.ingest}/${P.key}`,
+  ]);
+  let encoderLog = "";
+  encoder.stderr.on("data", (d) => (encoderLog = (encoderLog + d).slice(-2000)));
+  const ctx = await browser.newContext({ viewport: DESKTOP });
+  const page = await ctx.newPage();
+  page.on("pageerror", (e) => (out.pageErrors = [...(out.pageErrors ?? []), String(e)]));
+  await page.goto(`${P.url}/watch/${P.playbackId}`);
+  await page.getByText("Live", { exact: true }).waitFor({ timeout: 30000 }).catch(() => {
+    throw new Error(`the stream did not go live; ffmpeg said: ${encoderLog}`);
+  });
+  await measure(page, "ll-hls");
+  // The Real-time switch turns WebRTC on (its state is the page's own)…
+  await page.getByTestId("webrtc-toggle").click();
+  await page.waitForFunction(() => document.querySelector("video")?.dataset.webrtc === "connected", null, { timeout: 30000 });
+  await page.close();
+  // … and `?webrtc=1` opens the page with it (a fresh page: one clock sampler per page).
+  const page2 = await ctx.newPage();
+  page2.on("pageerror", (e) => (out.pageErrors = [...(out.pageErrors ?? []), String(e)]));
+  await page2.goto(`${P.url}/watch/${P.playbackId}?webrtc=1`);
+  await page2.waitForFunction(() => document.querySelector("video")?.dataset.webrtc === "connected", null, { timeout: 30000 }).catch(async (e) => {
+    const state = await page2.evaluate(() => ({ webrtc: document.querySelector("video")?.dataset.webrtc, status: document.querySelector(".player [role=status]")?.textContent }));
+    throw new Error(`WebRTC did not connect: ${JSON.stringify(state)}: ${e.message}`);
+  });
+  const video = page2.locator("video").first();
+  await page2.waitForFunction(() => (document.querySelector("video")?.currentTime ?? 0) > 0.5, null, { timeout: 20000 });
+  const t0 = await video.evaluate((v) => v.currentTime);
+  await page2.waitForTimeout(2000);
+  out.advance = (await video.evaluate((v) => v.currentTime)) - t0;
+  out.tracks = await video.evaluate((v) => ({ video: v.srcObject?.getVideoTracks().length ?? 0, audio: v.srcObject?.getAudioTracks().length ?? 0, width: v.videoWidth, height: v.videoHeight }));
+  step("plays over WebRTC");
+  await measure(page2, "whep");
+  await shot(page2, "watch-webrtc");
+  // Leaving the page ends the session (DELETE of its Location).
+  await page2.close();
+  encoder.kill("SIGINT");
+}
+
+const SCENARIOS = { abr, webrtc: webrtcPlay, nodes: nodesPage, backups: backupsPage, audit: auditLog, tips: tipsScenario, billing, maintenance, oauth, "chat-oauth": chatOauth, seed: creatorEndsAndAdminChangesPlan, "every-page": everyPage, sharing, latency, studio, videos, "past-broadcasts": pastBroadcasts, browse, profile, search: searchAndSchedule, engage, notify, analytics, earnings, members, safety, "your-data": yourData, dmca };
 
 try {
   if (P.scenario) {

@@ -225,6 +225,71 @@ export function Player({ src, title, live = true, onEnded }: { src: string; titl
   );
 }
 
+/** A live player over WebRTC (WHEP, RFC 9725): sub-second delay, no adaptive bitrate. It offers
+ * to receive video and audio, posts the offer to `src` (`/whep/<playback_id>`, with a gated
+ * stream's token) and plays what the answer's session sends; the session is ended (DELETE) when
+ * the player goes. A failure says why and tries again after three seconds while the stream is
+ * live. */
+export function WhepPlayer({ src, title, live = true, onEnded }: { src: string; title: string; live?: boolean; onEnded?: () => void }) {
+  const video = useRef<HTMLVideoElement>(null);
+  // Nothing is buffered: the stream's end is the player's.
+  useEffect(() => {
+    if (!live) onEnded?.();
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+  }, [live]);
+  const [problem, setProblem] = useState<string | null>(null);
+  const [attempt, setAttempt] = useState(0);
+  const [state, setState] = useState("connecting");
+  useEffect(() => {
+    const v = video.current;
+    if (!v || !live) return;
+    const pc = new RTCPeerConnection();
+    let session: string | null = null;
+    let retry: ReturnType<typeof setTimeout> | undefined;
+    let closed = false;
+    const fail = (why: string) => {
+      if (closed) return;
+      setProblem(why);
+      retry = setTimeout(() => setAttempt((a) => a + 1), 3000);
+    };
+    pc.addTransceiver("video", { direction: "recvonly" });
+    pc.addTransceiver("audio", { direction: "recvonly" });
+    const stream = new MediaStream();
+    pc.ontrack = (e) => {
+      stream.addTrack(e.track);
+      v.srcObject = stream;
+      v.play().catch(() => {});
+    };
+    pc.onconnectionstatechange = () => {
+      setState(pc.connectionState);
+      if (pc.connectionState === "connected") setProblem(null);
+      if (pc.connectionState === "failed") fail("The WebRTC connection failed (a firewall may block UDP); retrying…");
+    };
+    (async () => {
+      await pc.setLocalDescription(await pc.createOffer());
+      const res = await fetch(src, { method: "POST", headers: { "Content-Type": "application/sdp" }, body: pc.localDescription?.sdp ?? "" });
+      if (!res.ok) {
+        const body = await res.json().catch(() => null);
+        throw new Error(body ? `${body.error}: ${body.details}` : `the server answered ${res.status}`);
+      }
+      session = res.headers.get("Location");
+      await pc.setRemoteDescription({ type: "answer", sdp: await res.text() });
+    })().catch((e) => fail(`WebRTC playback is not available: ${e.message}; retrying…`));
+    return () => {
+      closed = true;
+      clearTimeout(retry);
+      pc.close();
+      if (session) fetch(session, { method: "DELETE" }).catch(() => {});
+    };
+  }, [src, attempt, live]);
+  return (
+    <div className="player">
+      <video ref={video} controls muted autoPlay playsInline aria-label={title} data-webrtc={state} />
+      {problem && <p className="muted" role="status">{problem}</p>}
+    </div>
+  );
+}
+
 /** A stream's room as a viewer sees it: its status (`null` until the server answers) and its
  * viewer count, joined again after every reconnect. Socket.IO events are not in the OpenAPI
  * document: their payload types here are hand-written. */

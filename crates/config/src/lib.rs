@@ -53,6 +53,8 @@ pub const SETTINGS: &[Setting] = &[
     Setting { key: "rtmp_write_timeout_secs", default: Some("10"), secret: false, help: "Seconds an RTMP peer (a player) may accept no data before it is dropped" },
     Setting { key: "srt_addr", default: None, secret: false, help: "SRT ingest listener (UDP, listener mode), e.g. 127.0.0.1:9000; the caller's stream id is the stream key; unset: no SRT" },
     Setting { key: "srt_passphrase", default: None, secret: true, help: "Passphrase SRT publishers must encrypt with (10 to 79 characters); unset: SRT is unencrypted" },
+    Setting { key: "webrtc_addr", default: None, secret: false, help: "UDP address of WebRTC playback (WHEP) and ingest (WHIP), one port for every session, e.g. 0.0.0.0:8189; default: an ephemeral port on the HTTP address's IP" },
+    Setting { key: "webrtc_candidate", default: None, secret: false, help: "The IP:port players and browsers are told to send WebRTC to (behind NAT or a container's port mapping); default: the bound address" },
     Setting { key: "transcode_cpus", default: None, secret: false, help: "CPU cores this node may spend transcoding adaptive-bitrate ladders, e.g. 6 or 2.5; a stream whose ladder does not fit plays at its source bitrate only; default: half the cores; 0: no transcoding" },
     Setting { key: "database_url", default: None, secret: true, help: "`sqlite://PATH` or `postgres://…`; default: SQLite at DATA_DIR/ferrocast.db" },
     Setting { key: "redis_url", default: None, secret: true, help: "Redis for cross-node realtime events (optional)" },
@@ -227,6 +229,10 @@ pub struct Config {
     pub srt_addr: Option<SocketAddr>,
     /// Passphrase SRT publishers must encrypt with.
     pub srt_passphrase: Option<Secret<String>>,
+    /// WebRTC UDP address; `None`: an ephemeral port on the HTTP address's IP.
+    pub webrtc_addr: Option<SocketAddr>,
+    /// The address in WebRTC ICE candidates; `None`: the bound one.
+    pub webrtc_candidate: Option<SocketAddr>,
     /// CPU cores (thousandths) this node may spend transcoding ladders; `None`: half the cores.
     pub transcode_millicores: Option<u32>,
     /// Database URL, with the SQLite default already filled in.
@@ -946,6 +952,24 @@ impl Layered {
                 ));
             }
         }
+        let webrtc_addr = self.get("webrtc_addr").map(|_| {
+            parse(
+                &self,
+                "webrtc_addr",
+                &mut problems,
+                "a socket address such as 0.0.0.0:8189",
+                fallback_addr,
+            )
+        });
+        let webrtc_candidate = self.get("webrtc_candidate").map(|_| {
+            parse(
+                &self,
+                "webrtc_candidate",
+                &mut problems,
+                "an IP and port such as 203.0.113.7:8189",
+                fallback_addr,
+            )
+        });
         let transcode_millicores = self.get("transcode_cpus").and_then(|v| {
             match v.trim().parse::<f64>() {
                 Ok(c) if (0.0..=4096.0).contains(&c) => Some((c * 1000.0).round() as u32),
@@ -1487,6 +1511,8 @@ impl Layered {
             srt_addr,
             srt_passphrase: srt_passphrase.map(Secret::new),
             transcode_millicores,
+            webrtc_addr,
+            webrtc_candidate,
             database_url: Secret::new(database_url),
             redis_url,
             public_url,

@@ -476,7 +476,8 @@ mod tests {
         )
         .unwrap_err();
         assert!(
-            bad.0.contains("plan \"X\": transcode_ladder: unknown rung \"4k\""),
+            bad.0
+                .contains("plan \"X\": transcode_ladder: unknown rung \"4k\""),
             "{bad}"
         );
         assert_eq!(plans[0].max_streaming_minutes_monthly, 30);

@@ -27,6 +27,7 @@ pub mod srt;
 mod srt_stats;
 pub mod transcode;
 pub mod viewers;
+pub mod webrtc;
 
 use ferrocast_domain::media::{OriginLocator, PublishAuthorizer, RecordingStore};
 use ferrocast_hub::Hub;
@@ -56,6 +57,9 @@ pub struct Engine {
     pub recorder: Option<record::Recorder>,
     /// Viewer sessions of every protocol, for analytics.
     pub viewers: viewers::ViewerTracker,
+    /// WebRTC playback (WHEP), once the server has bound its UDP socket
+    /// ([`webrtc::WebRtc::bind`]).
+    pub webrtc: Option<webrtc::WebRtc>,
     /// Pulls of streams other nodes hold, when the engine was started
     /// [`with_relays`](Engine::with_relays).
     pub relays: Option<relay::Relays>,
@@ -89,6 +93,7 @@ impl Engine {
             transcode,
             recorder: None,
             relays: None,
+            webrtc: None,
         }
     }
 

@@ -11,7 +11,7 @@ use crate::routes::{
     notifications, overlay, payments, playback, profiles, purchases, schedule, search, shorts,
     sources, streams, subscriptions, tips, uploads, videos, vod, watch,
 };
-use crate::routes::{earnings, nodes, payouts, safety};
+use crate::routes::{earnings, nodes, payouts, safety, whep};
 use crate::state::AppState;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
 use axum::http::{header, HeaderName, HeaderValue, Method, StatusCode};
@@ -299,6 +299,11 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .routes(declare(Public, routes!(playback::hls_session_playlist)))
         .routes(declare(Public, routes!(playback::hls_session_segment)))
         .routes(declare(Public, routes!(playback::hls_rendition)))
+        .routes(declare(
+            Public,
+            routes!(whep::whep_offer, whep::whep_preflight),
+        ))
+        .routes(declare(Public, routes!(whep::whep_end)))
         // Videos reuse the sources scopes: a key that manages a creator's sources manages
         // their videos.
         .routes(declare(Key(SourcesRead), routes!(videos::list_videos)))

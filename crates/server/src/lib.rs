@@ -638,6 +638,20 @@ pub async fn start(mut config: Config) -> anyhow::Result<Running> {
         recordings,
         ferrocast_engine::record::RecordConfig::default(),
     );
+    // WebRTC (WHEP): one UDP socket for every session.
+    let webrtc_addr = config
+        .webrtc_addr
+        .unwrap_or_else(|| std::net::SocketAddr::new(config.http_addr.ip(), 0));
+    let mut engine = engine;
+    engine.webrtc = Some(
+        ferrocast_engine::webrtc::WebRtc::bind(
+            webrtc_addr,
+            config.webrtc_candidate,
+            engine.hub.clone(),
+        )
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot bind the WebRTC UDP socket on {webrtc_addr}: {e}"))?,
+    );
     // Adaptive bitrate: half the cores unless the operator says otherwise.
     engine
         .transcode

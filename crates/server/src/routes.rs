@@ -37,3 +37,4 @@ pub mod uploads;
 pub mod videos;
 pub mod vod;
 pub mod watch;
+pub mod whep;

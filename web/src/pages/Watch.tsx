@@ -1,7 +1,7 @@
 import { useEffect, useState } from "react";
 import { api, ApiError, session, type Schemas } from "../api";
 import { ReportButton } from "../safety";
-import { Chat, Player, useSocket, useStage, useStreamRoom } from "../live";
+import { Chat, Player, WhepPlayer, useSocket, useStage, useStreamRoom } from "../live";
 import { CreatorLink } from "../profile";
 import { SharePanel } from "../share";
 import { ChannelGoals, TipButton } from "../tips";
@@ -70,6 +70,8 @@ function Stream({ playbackId, info: first }: { playbackId: string; info: Schemas
   }, [socket]);
 
   const live = status === "live";
+  // Sub-second playback over WebRTC instead of LL-HLS (`?webrtc=1` opens the page with it).
+  const [webrtc, setWebrtc] = useState(() => new URLSearchParams(window.location.search).get("webrtc") === "1");
   // The player stays until it has shown the stream's last seconds, after the status says offline.
   const stage = useStage(live);
   // Where this viewer plays it (a members-only or pay-per-view stream: with their token), asked
@@ -112,6 +114,8 @@ function Stream({ playbackId, info: first }: { playbackId: string; info: Schemas
         {stage.show ? (
           access.data && !access.data.access.entitled ? (
             <LockedPlayer access={access.data.access} handle={info.creator_handle} target={{ source_id: access.data.source_id }} />
+          ) : access.data?.hls && webrtc ? (
+            <WhepPlayer key={stage.round} src={`/whep/${encodeURIComponent(playbackId)}${new URL(access.data.hls, window.location.href).search}`} title="Live stream" live={live} onEnded={stage.onEnded} />
           ) : access.data?.hls ? (
             <Player key={stage.round} src={access.data.hls} title="Live stream" live={live} onEnded={stage.onEnded} />
           ) : (
@@ -123,6 +127,15 @@ function Stream({ playbackId, info: first }: { playbackId: string; info: Schemas
         <div className="bar">
           <span className={`badge ${live ? "live" : ""}`}>{live ? "Live" : "Offline"}</span>
           <span data-testid="viewer-count">{viewers} watching</span>
+          <button
+            className={`ghost small ${webrtc ? "on" : ""}`}
+            aria-pressed={webrtc}
+            data-testid="webrtc-toggle"
+            title={webrtc ? "Playing over WebRTC: under a second behind, one quality" : "Play over WebRTC: under a second behind the creator"}
+            onClick={() => setWebrtc((w) => !w)}
+          >
+            ⚡ Real-time
+          </button>
           <span className="reactions" aria-label="React">
             {Object.entries(REACTIONS).map(([k, e]) => (
               <button key={k} className="ghost small" aria-label={`React with ${k}`} onClick={() => socket?.emit("send-reaction", { playbackId, reaction: k })}>

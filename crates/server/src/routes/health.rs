@@ -133,6 +133,9 @@ pub async fn metrics(
     text.push_str(&rtmp_metrics(&state.engine.rtmp_stats));
     text.push_str(&srt_metrics(&state.engine.srt_stats));
     text.push_str(&transcode_metrics(&state.engine.transcode));
+    if let Some(w) = &state.engine.webrtc {
+        text.push_str(&webrtc_metrics(&w.stats));
+    }
     text.push_str(&video_metrics(&state));
     text.push_str(&crate::resources::render(&state.config.data_dir));
     text.push_str(&job_queue_metrics(&state).await);
@@ -316,6 +319,39 @@ fn srt_metrics(stats: &ferrocast_engine::srt::SrtStats) -> String {
         ("ferrocast_srt_publishers", "gauge", "SRT publishers connected to this node.", &stats.publishing),
         ("ferrocast_srt_publishes_total", "counter", "SRT publishes accepted on this node.", &stats.publishes),
         ("ferrocast_srt_refused_total", "counter", "SRT callers refused (bad stream id or key, already live, over a limit, no encryption where required).", &stats.refused),
+    ] {
+        let _ = writeln!(
+            out,
+            "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {}",
+            value.load(Relaxed)
+        );
+    }
+    out
+}
+
+fn webrtc_metrics(s: &ferrocast_engine::webrtc::WebRtcStats) -> String {
+    use std::fmt::Write;
+    use std::sync::atomic::Ordering::Relaxed;
+    let mut out = String::new();
+    for (name, kind, help, value) in [
+        (
+            "ferrocast_webrtc_sessions",
+            "gauge",
+            "WebRTC (WHEP) playback sessions open on this node.",
+            &s.sessions,
+        ),
+        (
+            "ferrocast_webrtc_sessions_answered_total",
+            "counter",
+            "WHEP offers answered.",
+            &s.answered,
+        ),
+        (
+            "ferrocast_webrtc_sessions_connected_total",
+            "counter",
+            "WHEP sessions whose ICE and DTLS came up.",
+            &s.connected,
+        ),
     ] {
         let _ = writeln!(
             out,

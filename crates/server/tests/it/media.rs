@@ -1199,11 +1199,11 @@ async fn adaptive_bitrate_renditions_play_and_the_cpu_budget_refuses_with_a_mess
         "[[plans]]\nname = \"Ladder\"\nmax_sources = 2\nmax_destinations = 2\nmax_streaming_hours_monthly = 10\ntranscode_ladder = [\"720p\", \"360p\", \"240p\"]\ndefault = true\n",
     )
     .expect("plans");
-    // Room for one ladder (1.2 cores at admission, 0.3 once 720p is skipped), not two.
+    // Room for one ladder (1.55 cores at admission, 0.65 once 720p is skipped), not two.
     let opts = support::Options {
         extra: vec![
             ("plans_file", plans.display().to_string()),
-            ("transcode_cpus", "1.5".into()),
+            ("transcode_cpus", "2".into()),
         ],
         ..Default::default()
     };
@@ -1281,7 +1281,7 @@ async fn adaptive_bitrate_renditions_play_and_the_cpu_budget_refuses_with_a_mess
     assert_eq!(abr["state"], "refused", "{abr}");
     let message = abr["message"].as_str().unwrap_or_default();
     assert!(
-        message.contains("transcoding budget (1.5 CPU") && message.contains("source quality only"),
+        message.contains("transcoding budget (2.0 CPU") && message.contains("source quality only"),
         "{abr}"
     );
     let only = variants(&app, &b.playback_id).await;

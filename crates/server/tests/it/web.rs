@@ -3028,11 +3028,79 @@ async fn adaptive_bitrate_switches_in_a_real_browser() {
         "{report}"
     );
     assert_eq!(
-        report["planLadder"],
-        "Adaptive bitrate: viewers get 360p, 240p besides your source",
+        report["planLadder"], "Adaptive bitrate: viewers get 360p, 240p besides your source",
         "{report}"
     );
     assert_shots(&shots, &["studio-abr", "watch-abr"]);
     let _ = std::fs::remove_dir_all(&dir);
+    app.finish().await;
+}
+
+/// WebRTC playback in Chromium (`webrtc` in `web/e2e/run.mjs`): the watch page's Real-time
+/// switch plays the stream over WHEP (H.264 passed through, AAC as Opus); its video advances
+/// with video and audio tracks; the glass-to-glass delay over WHEP and LL-HLS in the same run
+/// (printed; figures in BENCHMARKS.md). Afterwards the node has no WebRTC session left.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webrtc_playback_in_a_real_browser() {
+    require("ffmpeg");
+    let browser = browser();
+    let app = TestApp::start(Backend::Sqlite)
+        .await
+        .expect("sqlite always runs");
+    let creator = support::creator_with_source(&app, "whep@example.com").await;
+    let shots = shots_dir();
+    let samples = std::env::var("FERROCAST_LATENCY_SAMPLES")
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+        .unwrap_or(24);
+    let report = run(
+        &browser,
+        json!({
+            "url": app.url(""),
+            "shots": shots,
+            "scenario": "webrtc",
+            "key": creator.key,
+            "ingest": format!("{}/live", app.rtmp_url()),
+            "playbackId": creator.playback_id,
+            "samples": samples,
+            "warmup": 4,
+            "timeoutMs": 240_000,
+        }),
+    )
+    .await;
+    eprintln!("webrtc: {report:#}");
+    assert_eq!(
+        report["steps"],
+        json!(["measured ll-hls", "plays over WebRTC", "measured whep"]),
+        "{report:#}"
+    );
+    assert!(report.get("pageErrors").is_none(), "{report}");
+    assert!(report["advance"].as_f64().unwrap_or(0.0) > 1.0, "{report}");
+    assert_eq!(report["tracks"]["video"], 1, "{report}");
+    assert_eq!(report["tracks"]["audio"], 1, "{report}");
+    assert_eq!(report["tracks"]["width"], 640, "{report}");
+    let whep = &report["latency"]["whep"];
+    assert!(whep["n"].as_u64().unwrap_or(0) >= samples, "{report}");
+    // A decoded clock is the sender's wall clock, a little behind the page's.
+    assert!(
+        whep["min"].as_u64().is_some() && whep["max"].as_u64().unwrap_or(u64::MAX) < 60_000,
+        "{whep}"
+    );
+    let metrics = support::metrics_text(&app).await;
+    assert!(
+        metrics.contains("ferrocast_webrtc_sessions_answered_total 2"),
+        "{metrics}"
+    );
+    // The pages' DELETE (or the ended stream) closed both sessions.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    loop {
+        let m = support::metrics_text(&app).await;
+        if m.contains("ferrocast_webrtc_sessions 0\n") {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "session left: {m}");
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
+    assert_shots(&shots, &["watch-webrtc"]);
     app.finish().await;
 }

@@ -1,0 +1,711 @@
+//! WebRTC playback (WHEP, RFC 9725): any live H.264 stream, to a browser, in well under a
+//! second.
+//!
+//! A player posts its SDP offer to `POST /whep/<playback_id>`; [`WebRtc::play`] answers it with a
+//! session of the sans-I/O [`str0m`] stack in ICE-lite mode, whose one host candidate is this
+//! node's WebRTC UDP socket (`FERROCAST_WEBRTC_ADDR`). Every session shares that socket: a
+//! router reads each datagram and hands it to its session — by the ICE username of a STUN
+//! request (`<our ufrag>:<theirs>`), then by the address it came from. Each session is a task
+//! that owns its `Rtc`, reads the stream from the hub, and writes:
+//!
+//! - **video** as it came (H.264, passed through): each access unit converted from AVCC to
+//!   Annex B, with the SPS and PPS before every keyframe; a session starts at the GOP cache's
+//!   keyframe, so the picture appears at once;
+//! - **audio** as Opus, transcoded from the stream's AAC by one ffmpeg per stream, shared by all
+//!   its WebRTC viewers ([`OpusFeed`]), started with the first and stopped after the last.
+//!
+//! A session ends when the stream ends, the player leaves (`DELETE`, ICE disconnection, 30 s
+//! without a connection), or falls so far behind that the hub drops it. Encoders must not send
+//! B-frames for WebRTC (browsers' WebRTC decoders do not reorder frames); ferrocast's
+//! recommended OBS settings have none.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::process::Stdio;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::{Bytes, BytesMut};
+use ferrocast_hub::{FrameKind, Hub, ReadEnd};
+use ferrocast_media::aac::{adts_header, AudioSpecificConfig};
+use ferrocast_media::avc::AvcDecoderConfig;
+use ferrocast_media::flv::{VideoCodec, VideoPacket, VideoTag};
+use str0m::change::SdpOffer;
+use str0m::format::Codec;
+use str0m::media::{Frequency, MediaTime, Mid, Pt};
+use str0m::net::{Protocol, Receive};
+use str0m::{Candidate, Event, IceConnectionState, Input, Output, Rtc};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::UdpSocket;
+use tokio::sync::{broadcast, mpsc, oneshot};
+
+/// A session that has not connected within this long is dropped.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
+/// Sessions at most per node.
+pub const MAX_SESSIONS: usize = 2000;
+/// The largest SDP offer taken.
+pub const MAX_OFFER_BYTES: usize = 64 * 1024;
+/// Datagrams queued for one session at most (more are dropped, as the network would).
+const INBOX: usize = 256;
+
+/// Why a player cannot have a session.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum WhepError {
+    /// The stream is not live.
+    #[error("no live stream has this playback id")]
+    NotLive,
+    /// The stream is not H.264 (WebRTC passes video through).
+    #[error("WebRTC playback needs H.264 video; this stream is {0}: play it over HLS")]
+    Codec(String),
+    /// The offer is not SDP str0m can answer.
+    #[error("the SDP offer cannot be answered: {0}")]
+    BadOffer(String),
+    /// The offer has no video the node can send (a recvonly H.264 section).
+    #[error("the SDP offer asks for no H.264 video: offer a recvonly video section with H.264")]
+    NoVideo,
+    /// Too many sessions on this node.
+    #[error("this server has too many WebRTC viewers; play over HLS")]
+    Full,
+}
+
+/// Counters for `/metrics`.
+#[derive(Debug, Default)]
+pub struct WebRtcStats {
+    /// Sessions open now.
+    pub sessions: AtomicU64,
+    /// Sessions answered.
+    pub answered: AtomicU64,
+    /// Sessions whose ICE and DTLS came up.
+    pub connected: AtomicU64,
+}
+
+type Inbox = mpsc::Sender<(SocketAddr, Bytes)>;
+
+#[derive(Default)]
+struct Routes {
+    /// Our ICE ufrag → (session, its inbox).
+    by_ufrag: HashMap<String, (u64, Inbox)>,
+    /// A player's address → (session, its inbox), learnt from its STUN requests.
+    by_addr: HashMap<SocketAddr, (u64, Inbox)>,
+    /// Sessions' stop signals.
+    stops: HashMap<u64, (String, oneshot::Sender<()>)>,
+}
+
+/// The node's WebRTC socket and its sessions. Cheap to clone.
+#[derive(Clone)]
+pub struct WebRtc {
+    socket: Arc<UdpSocket>,
+    /// The address in our ICE candidate.
+    candidate: SocketAddr,
+    hub: Hub,
+    routes: Arc<Mutex<Routes>>,
+    feeds: Arc<Mutex<HashMap<String, broadcast::Sender<OpusPacket>>>>,
+    next_id: Arc<AtomicU64>,
+    /// Counters.
+    pub stats: Arc<WebRtcStats>,
+}
+
+impl WebRtc {
+    /// Binds the WebRTC UDP socket on `addr` and starts its router. `candidate` is the address
+    /// players are told to reach (the bound one when `None`; an unspecified IP becomes
+    /// 127.0.0.1).
+    pub async fn bind(
+        addr: SocketAddr,
+        candidate: Option<SocketAddr>,
+        hub: Hub,
+    ) -> std::io::Result<WebRtc> {
+        let socket = Arc::new(UdpSocket::bind(addr).await?);
+        let local = socket.local_addr()?;
+        let mut candidate = candidate.unwrap_or(local);
+        if candidate.ip().is_unspecified() {
+            candidate.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+        }
+        let w = WebRtc {
+            socket,
+            candidate,
+            hub,
+            routes: Arc::default(),
+            feeds: Arc::default(),
+            next_id: Arc::new(AtomicU64::new(1)),
+            stats: Arc::default(),
+        };
+        tokio::spawn(w.clone().route());
+        Ok(w)
+    }
+
+    /// The local address of the UDP socket.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.socket.local_addr().unwrap_or(self.candidate)
+    }
+
+    fn routes(&self) -> std::sync::MutexGuard<'_, Routes> {
+        self.routes.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Hands each datagram to its session.
+    async fn route(self) {
+        let mut buf = vec![0u8; 2048];
+        loop {
+            let (n, from) = match self.socket.recv_from(&mut buf).await {
+                Ok(r) => r,
+                Err(e) => {
+                    // ICMP errors (a player gone) surface here on some systems.
+                    tracing::debug!(error = %e, "WebRTC socket");
+                    continue;
+                }
+            };
+            let data = &buf[..n];
+            let inbox = {
+                let mut routes = self.routes();
+                let by_ufrag = stun_username(data)
+                    .and_then(|u| u.split(':').next().map(str::to_owned))
+                    .and_then(|ufrag| routes.by_ufrag.get(&ufrag).cloned());
+                match by_ufrag {
+                    Some(entry) => {
+                        routes.by_addr.insert(from, entry.clone());
+                        Some(entry.1)
+                    }
+                    None => routes.by_addr.get(&from).map(|e| e.1.clone()),
+                }
+            };
+            if let Some(inbox) = inbox {
+                let _ = inbox.try_send((from, Bytes::copy_from_slice(data)));
+            }
+        }
+    }
+
+    /// Ends session `id` (a player's `DELETE`); whether it was `playback_id`'s.
+    pub fn stop(&self, playback_id: &str, id: u64) -> bool {
+        let mut routes = self.routes();
+        match routes.stops.get(&id) {
+            Some((pid, _)) if pid == playback_id => {
+                if let Some((_, tx)) = routes.stops.remove(&id) {
+                    let _ = tx.send(());
+                }
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Answers a player's SDP offer for the live stream `playback_id`: the session's id and the
+    /// SDP answer. The session runs until the stream or the player ends.
+    pub fn play(&self, playback_id: &str, offer: &str) -> Result<(u64, String), WhepError> {
+        let info = self.hub.info(playback_id).ok_or(WhepError::NotLive)?;
+        if info.has_video && info.video_codec != Some(7) {
+            let codec = match info.video_fourcc {
+                Some(f) => String::from_utf8_lossy(&f).into_owned(),
+                None => format!("FLV codec {}", info.video_codec.unwrap_or(0)),
+            };
+            return Err(WhepError::Codec(codec));
+        }
+        if self.routes().stops.len() >= MAX_SESSIONS {
+            return Err(WhepError::Full);
+        }
+        let reader = self.hub.subscribe(playback_id).ok_or(WhepError::NotLive)?;
+        let offer =
+            SdpOffer::from_sdp_string(offer).map_err(|e| WhepError::BadOffer(e.to_string()))?;
+        let now = Instant::now();
+        let mut rtc = Rtc::builder()
+            .set_ice_lite(true)
+            .clear_codecs()
+            .enable_h264(true)
+            .enable_opus(true, false)
+            .build(now);
+        let candidate = Candidate::host(self.candidate, "udp")
+            .map_err(|e| WhepError::BadOffer(e.to_string()))?;
+        rtc.add_local_candidate(candidate);
+        let answer = rtc
+            .sdp_api()
+            .accept_offer(offer)
+            .map_err(|e| WhepError::BadOffer(e.to_string()))?
+            .to_sdp_string();
+        // What the offer asked for: the first video (and audio) section, by its mid in the
+        // answer (str0m's MediaAdded events come only once the session is up).
+        let mut video = None;
+        let mut audio = None;
+        let mut kind = "";
+        for line in answer.lines() {
+            if let Some(m) = line.strip_prefix("m=") {
+                kind = m.split(' ').next().unwrap_or("");
+            } else if let Some(mid) = line.strip_prefix("a=mid:") {
+                let mid = Mid::from(mid.trim());
+                match kind {
+                    "video" if video.is_none() => video = Some(mid),
+                    "audio" if audio.is_none() => audio = Some(mid),
+                    _ => {}
+                }
+            }
+        }
+        let video = video.ok_or(WhepError::NoVideo)?;
+        let h264 = rtc.writer(video).and_then(|w| {
+            let params: Vec<_> = w
+                .payload_params()
+                .filter(|p| p.spec().codec == Codec::H264)
+                .map(|p| {
+                    let f = p.spec().format;
+                    (p.pt(), f.packetization_mode, f.profile_level_id)
+                })
+                .collect();
+            // Non-interleaved packetization (mode 1) first, then the highest profile.
+            params
+                .iter()
+                .filter(|(_, mode, _)| *mode == Some(1))
+                .max_by_key(|(_, _, plid)| plid.map_or(0, |p| p >> 16))
+                .or(params.first())
+                .map(|(pt, _, _)| *pt)
+        });
+        let Some(h264) = h264 else {
+            return Err(WhepError::NoVideo);
+        };
+        let opus = audio.and_then(|mid| {
+            rtc.writer(mid).and_then(|w| {
+                w.payload_params()
+                    .find(|p| p.spec().codec == Codec::Opus)
+                    .map(|p| (mid, p.pt()))
+            })
+        });
+        let ufrag = answer
+            .lines()
+            .find_map(|l| l.strip_prefix("a=ice-ufrag:"))
+            .map(|u| u.trim().to_string())
+            .ok_or_else(|| WhepError::BadOffer("the answer has no ICE ufrag".into()))?;
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let (tx, rx) = mpsc::channel(INBOX);
+        let (stop_tx, stop_rx) = oneshot::channel();
+        {
+            let mut routes = self.routes();
+            routes.by_ufrag.insert(ufrag, (id, tx));
+            routes.stops.insert(id, (playback_id.to_string(), stop_tx));
+        }
+        self.stats.answered.fetch_add(1, Ordering::Relaxed);
+        self.stats.sessions.fetch_add(1, Ordering::Relaxed);
+        let session = Session {
+            rtc,
+            video: (video, h264),
+            audio: opus,
+            playback_id: playback_id.to_string(),
+            id,
+            web: self.clone(),
+            connected: false,
+        };
+        tokio::spawn(session.run(reader, rx, stop_rx));
+        tracing::info!(%playback_id, session = id, "WebRTC playback session answered");
+        Ok((id, answer))
+    }
+
+    /// Removes a session's routes.
+    fn forget(&self, id: u64) {
+        let mut routes = self.routes();
+        routes.by_ufrag.retain(|_, (s, _)| *s != id);
+        routes.by_addr.retain(|_, (s, _)| *s != id);
+        routes.stops.remove(&id);
+        self.stats.sessions.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    /// A subscription to the stream's audio as Opus, starting its transcoder if needed.
+    fn opus(&self, playback_id: &str) -> broadcast::Receiver<OpusPacket> {
+        let mut feeds = self.feeds.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(tx) = feeds.get(playback_id) {
+            return tx.subscribe();
+        }
+        let (tx, rx) = broadcast::channel(64);
+        feeds.insert(playback_id.to_string(), tx.clone());
+        let feed = OpusFeed {
+            hub: self.hub.clone(),
+            playback_id: playback_id.to_string(),
+            tx,
+            feeds: self.feeds.clone(),
+        };
+        tokio::spawn(feed.run());
+        rx
+    }
+}
+
+/// The ICE username of a STUN message (RFC 8489 §14.3), if `data` is one with that attribute.
+fn stun_username(data: &[u8]) -> Option<&str> {
+    if data.len() < 20 || data[0] & 0xC0 != 0 || data[4..8] != [0x21, 0x12, 0xA4, 0x42] {
+        return None;
+    }
+    let len = usize::from(u16::from_be_bytes([data[2], data[3]]));
+    let body = data.get(20..20 + len)?;
+    let mut at = 0;
+    while at + 4 <= body.len() {
+        let kind = u16::from_be_bytes([body[at], body[at + 1]]);
+        let alen = usize::from(u16::from_be_bytes([body[at + 2], body[at + 3]]));
+        let value = body.get(at + 4..at + 4 + alen)?;
+        if kind == 0x0006 {
+            return std::str::from_utf8(value).ok();
+        }
+        at += 4 + alen.div_ceil(4) * 4;
+    }
+    None
+}
+
+/// One Opus packet of a stream's audio and its RTP time (48 kHz).
+#[derive(Debug, Clone)]
+struct OpusPacket {
+    time: u64,
+    data: Bytes,
+}
+
+/// A stream's audio as Opus for its WebRTC viewers: ffmpeg decoding the AAC (fed as ADTS) and
+/// encoding 20 ms Opus packets (read back from Ogg pages). Ends with the stream or when its
+/// last viewer leaves.
+struct OpusFeed {
+    hub: Hub,
+    playback_id: String,
+    tx: broadcast::Sender<OpusPacket>,
+    feeds: Arc<Mutex<HashMap<String, broadcast::Sender<OpusPacket>>>>,
+}
+
+impl OpusFeed {
+    async fn run(self) {
+        let outcome = self.transcode().await;
+        if let Err(e) = outcome {
+            tracing::warn!(playback_id = %self.playback_id, "WebRTC audio: {e}");
+        }
+        let mut feeds = self.feeds.lock().unwrap_or_else(|p| p.into_inner());
+        if feeds
+            .get(&self.playback_id)
+            .is_some_and(|tx| tx.same_channel(&self.tx))
+        {
+            feeds.remove(&self.playback_id);
+        }
+    }
+
+    async fn transcode(&self) -> Result<(), String> {
+        let mut reader = self
+            .hub
+            .subscribe(&self.playback_id)
+            .ok_or("the stream ended")?;
+        let mut child = tokio::process::Command::new("ffmpeg")
+            .args(["-hide_banner", "-loglevel", "error", "-nostdin"])
+            .args([
+                "-probesize",
+                "32",
+                "-analyzeduration",
+                "0",
+                "-fflags",
+                "nobuffer",
+            ])
+            .args(["-f", "aac", "-i", "pipe:0", "-vn"])
+            .args(["-c:a", "libopus", "-b:a", "96k", "-ar", "48000", "-ac", "2"])
+            .args(["-frame_duration", "20", "-application", "lowdelay"])
+            .args(["-page_duration", "20000", "-flush_packets", "1"])
+            .args(["-f", "ogg", "pipe:1"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .map_err(|e| format!("cannot start ffmpeg: {e}"))?;
+        let (Some(mut stdin), Some(mut stdout)) = (child.stdin.take(), child.stdout.take()) else {
+            return Err("ffmpeg's pipes are missing".into());
+        };
+        // The first AAC frame's time places the Opus timeline on the stream's.
+        let (first_tx, first_rx) = oneshot::channel::<u32>();
+        let tx = self.tx.clone();
+        let feeder = tokio::spawn(async move {
+            let mut config: Option<AudioSpecificConfig> = None;
+            let mut first = Some(first_tx);
+            loop {
+                let frame = match reader.recv().await {
+                    Ok(f) => f,
+                    Err(ReadEnd::Ended | ReadEnd::TooSlow) => return,
+                };
+                if frame.kind != FrameKind::Audio || frame.data.first().map(|b| b >> 4) != Some(10)
+                {
+                    continue;
+                }
+                let Some(payload) = frame.data.get(2..) else {
+                    continue;
+                };
+                if frame.sequence_header {
+                    config = AudioSpecificConfig::parse(payload).ok();
+                    continue;
+                }
+                let Some(c) = &config else { continue };
+                let Ok(header) = adts_header(c, payload.len()) else {
+                    continue;
+                };
+                if let Some(f) = first.take() {
+                    let _ = f.send(frame.timestamp);
+                }
+                if stdin.write_all(&header).await.is_err()
+                    || stdin.write_all(payload).await.is_err()
+                {
+                    return;
+                }
+                // Nobody listens any more: stop.
+                if tx.receiver_count() == 0 {
+                    return;
+                }
+            }
+        });
+        let base = first_rx.await.map_err(|_| "the stream has no AAC audio")?;
+        let mut ogg = OggPackets::default();
+        let mut buf = vec![0u8; 16 * 1024];
+        let mut time = u64::from(base) * 48;
+        let mut header_packets = 2;
+        loop {
+            let n = match stdout.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => n,
+            };
+            ogg.push(&buf[..n]);
+            while let Some(packet) = ogg.next_packet() {
+                // OpusHead and OpusTags.
+                if header_packets > 0 {
+                    header_packets -= 1;
+                    continue;
+                }
+                let samples = opus_samples(&packet).unwrap_or(960);
+                let _ = self.tx.send(OpusPacket { time, data: packet });
+                time += u64::from(samples);
+            }
+            if self.tx.receiver_count() == 0 {
+                break;
+            }
+        }
+        feeder.abort();
+        let _ = child.kill().await;
+        Ok(())
+    }
+}
+
+/// Samples (at 48 kHz) in one Opus packet, from its TOC byte (RFC 6716 §3.1).
+fn opus_samples(packet: &[u8]) -> Option<u32> {
+    let toc = *packet.first()?;
+    let config = toc >> 3;
+    let per_frame = match config {
+        0..=11 => [480, 960, 1920, 2880][usize::from(config % 4)],
+        12..=15 => [480, 960][usize::from(config % 2)],
+        _ => [120, 240, 480, 960][usize::from(config % 4)],
+    };
+    let frames = match toc & 0x03 {
+        0 => 1,
+        1 | 2 => 2,
+        _ => u32::from(*packet.get(1)? & 0x3F),
+    };
+    Some(per_frame * frames)
+}
+
+/// Packets from an Ogg stream (RFC 3533): pages' segments joined until one shorter than 255.
+#[derive(Default)]
+struct OggPackets {
+    buf: BytesMut,
+    partial: BytesMut,
+    ready: std::collections::VecDeque<Bytes>,
+}
+
+impl OggPackets {
+    fn push(&mut self, data: &[u8]) {
+        self.buf.extend_from_slice(data);
+        // Whole pages only.
+        loop {
+            if self.buf.len() < 27 {
+                return;
+            }
+            if &self.buf[..4] != b"OggS" {
+                // Lost sync: find the next page.
+                match self.buf.windows(4).skip(1).position(|w| w == b"OggS") {
+                    Some(p) => {
+                        let _ = self.buf.split_to(p + 1);
+                        self.partial.clear();
+                        continue;
+                    }
+                    None => {
+                        let keep = self.buf.len().saturating_sub(3);
+                        let _ = self.buf.split_to(keep);
+                        return;
+                    }
+                }
+            }
+            let segments = usize::from(self.buf[26]);
+            if self.buf.len() < 27 + segments {
+                return;
+            }
+            let lacing: Vec<usize> = self.buf[27..27 + segments]
+                .iter()
+                .map(|b| usize::from(*b))
+                .collect();
+            let body_len: usize = lacing.iter().sum();
+            if self.buf.len() < 27 + segments + body_len {
+                return;
+            }
+            let page = self.buf.split_to(27 + segments + body_len);
+            let mut at = 27 + segments;
+            for l in lacing {
+                self.partial.extend_from_slice(&page[at..at + l]);
+                at += l;
+                if l < 255 {
+                    let packet = self.partial.split().freeze();
+                    self.ready.push_back(packet);
+                }
+            }
+        }
+    }
+
+    fn next_packet(&mut self) -> Option<Bytes> {
+        self.ready.pop_front()
+    }
+}
+
+/// One player's session.
+struct Session {
+    rtc: Rtc,
+    video: (Mid, Pt),
+    audio: Option<(Mid, Pt)>,
+    playback_id: String,
+    id: u64,
+    web: WebRtc,
+    connected: bool,
+}
+
+/// Why a session ended, for the log.
+#[derive(Debug)]
+enum End {
+    StreamEnded,
+    TooSlow,
+    Left,
+    Disconnected,
+    NeverConnected,
+    Failed(String),
+}
+
+impl Session {
+    async fn run(
+        mut self,
+        mut reader: ferrocast_hub::Reader,
+        mut inbox: mpsc::Receiver<(SocketAddr, Bytes)>,
+        mut stop: oneshot::Receiver<()>,
+    ) {
+        let end = self.drive(&mut reader, &mut inbox, &mut stop).await;
+        self.rtc.disconnect();
+        self.web.forget(self.id);
+        let why = match &end {
+            End::Failed(e) => format!("failed: {e}"),
+            other => format!("{other:?}"),
+        };
+        tracing::info!(playback_id = %self.playback_id, session = self.id, %why, "WebRTC playback session ended");
+    }
+
+    /// Sends what str0m has to send; the time it next wants to be woken.
+    async fn flush(&mut self) -> Result<Instant, End> {
+        loop {
+            match self.rtc.poll_output() {
+                Ok(Output::Timeout(t)) => return Ok(t),
+                Ok(Output::Transmit(t)) => {
+                    let _ = self.web.socket.send_to(&t.contents, t.destination).await;
+                }
+                Ok(Output::Event(e)) => match e {
+                    Event::Connected => {
+                        self.web.stats.connected.fetch_add(1, Ordering::Relaxed);
+                        tracing::debug!(session = self.id, "WebRTC connected");
+                        self.connected = true;
+                    }
+                    Event::IceConnectionStateChange(IceConnectionState::Disconnected) => {
+                        return Err(End::Disconnected)
+                    }
+                    _ => {}
+                },
+                Err(e) => return Err(End::Failed(e.to_string())),
+            }
+        }
+    }
+
+    async fn drive(
+        &mut self,
+        reader: &mut ferrocast_hub::Reader,
+        inbox: &mut mpsc::Receiver<(SocketAddr, Bytes)>,
+        stop: &mut oneshot::Receiver<()>,
+    ) -> End {
+        let local = self.web.local_addr();
+        let started = tokio::time::Instant::now();
+        let mut audio = self.audio.map(|_| self.web.opus(&self.playback_id));
+        let mut avc: Option<AvcDecoderConfig> = None;
+        let mut keyframe_seen = false;
+        let mut annexb = BytesMut::new();
+        loop {
+            let wake = match self.flush().await {
+                Ok(t) => t,
+                Err(e) => return e,
+            };
+            let wake = tokio::time::Instant::from_std(wake);
+            let input = tokio::select! {
+                _ = &mut *stop => return End::Left,
+                d = inbox.recv() => match d {
+                    Some((from, data)) => match Receive::new(Protocol::Udp, from, local, &data) {
+                        Ok(r) => Some(self.rtc.handle_input(Input::Receive(Instant::now(), r))),
+                        Err(_) => None,
+                    },
+                    None => return End::Left,
+                },
+                _ = tokio::time::sleep_until(wake) => {
+                    Some(self.rtc.handle_input(Input::Timeout(Instant::now())))
+                }
+                _ = tokio::time::sleep_until(started + CONNECT_TIMEOUT), if !self.connected => {
+                    return End::NeverConnected
+                }
+                f = reader.recv(), if self.connected => {
+                    let frame = match f {
+                        Ok(f) => f,
+                        Err(ReadEnd::Ended) => return End::StreamEnded,
+                        Err(ReadEnd::TooSlow) => return End::TooSlow,
+                    };
+                    if frame.kind != FrameKind::Video {
+                        None
+                    } else {
+                        let Ok(tag) = VideoTag::parse(&frame.data) else { continue };
+                        if tag.codec != VideoCodec::Avc {
+                            continue;
+                        }
+                        let payload = tag.payload(&frame.data);
+                        match tag.packet {
+                            VideoPacket::SequenceHeader => {
+                                avc = AvcDecoderConfig::parse(payload).ok();
+                                None
+                            }
+                            VideoPacket::CodedFrame => {
+                                keyframe_seen |= frame.keyframe;
+                                let Some(config) = avc.as_ref().filter(|_| keyframe_seen) else { continue };
+                                annexb.clear();
+                                if config.avcc_to_annexb(payload, frame.keyframe, &mut annexb).is_err() {
+                                    continue;
+                                }
+                                let pts = i64::from(frame.timestamp) + i64::from(tag.composition_time_ms);
+                                let time = MediaTime::new(pts.max(0) as u64 * 90, Frequency::NINETY_KHZ);
+                                let (mid, pt) = self.video;
+                                self.rtc
+                                    .writer(mid)
+                                    .map(|w| w.write(pt, Instant::now(), time, annexb.to_vec()))
+                            }
+                            _ => None,
+                        }
+                    }
+                }
+                p = async { match audio.as_mut() { Some(a) => Ok(a.recv().await), None => Err(()) } }, if self.connected && audio.is_some() => {
+                    match (p, self.audio) {
+                        (Ok(Ok(p)), Some((mid, pt))) if keyframe_seen => {
+                            let time = MediaTime::new(p.time, Frequency::FORTY_EIGHT_KHZ);
+                            self.rtc
+                                .writer(mid)
+                                .map(|w| w.write(pt, Instant::now(), time, p.data.to_vec()))
+                        }
+                        (Ok(Err(broadcast::error::RecvError::Closed)), _) => {
+                            // The stream has no (more) AAC audio: video only.
+                            audio = None;
+                            None
+                        }
+                        _ => None,
+                    }
+                }
+            };
+            if let Some(Err(e)) = input {
+                return End::Failed(e.to_string());
+            }
+        }
+    }
+}

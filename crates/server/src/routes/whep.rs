@@ -1,0 +1,193 @@
+//! WebRTC playback (WHEP, RFC 9725) of live streams, by playback id: `POST /whep/<playback_id>`
+//! with the player's SDP offer answers `201 Created` with the SDP answer and the session's URL
+//! (`Location`), which `DELETE` ends. The media side is `ferrocast_engine::webrtc`. No
+//! authentication (the playback id is public); a members-only or pay-per-view stream takes the
+//! playback token its watch page hands an entitled viewer (`?token=…`), as HLS does.
+
+use crate::error::{ApiError, ErrorBody};
+use crate::extract::ClientIp;
+use crate::routes::gate::refusal;
+use crate::routes::playback::Grant;
+use crate::routes::videos::MaybeUser;
+use crate::service::access::Content;
+use crate::state::AppState;
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use ferrocast_domain::media::is_safe_id;
+use ferrocast_engine::webrtc::{WhepError, MAX_OFFER_BYTES};
+
+/// Players on other sites may play public streams: the answer, its `Location` and errors are
+/// readable from any origin.
+fn open(mut res: Response) -> Response {
+    let h = res.headers_mut();
+    h.insert(
+        header::ACCESS_CONTROL_ALLOW_ORIGIN,
+        HeaderValue::from_static("*"),
+    );
+    h.insert(
+        header::ACCESS_CONTROL_EXPOSE_HEADERS,
+        HeaderValue::from_static("Location"),
+    );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    res
+}
+
+fn error(e: WhepError) -> ApiError {
+    match e {
+        WhepError::NotLive => ApiError::new(
+            StatusCode::NOT_FOUND,
+            "STREAM_NOT_FOUND",
+            "Stream not found",
+            "No live stream has this playback id; it may have ended.",
+        ),
+        WhepError::Codec(_) => ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "UNSUPPORTED_CODEC",
+            "This stream cannot be played over WebRTC",
+            &e.to_string(),
+        ),
+        WhepError::BadOffer(_) | WhepError::NoVideo => ApiError::bad_request(
+            "BAD_OFFER",
+            "The SDP offer cannot be answered",
+            &e.to_string(),
+        ),
+        WhepError::Full => ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "TOO_MANY_VIEWERS",
+            "Too many WebRTC viewers",
+            &e.to_string(),
+        ),
+    }
+}
+
+/// Starts a WebRTC playback session: the player's SDP offer (`application/sdp`, a recvonly
+/// H.264 video section and optionally an Opus audio one) in, the SDP answer out. ICE-lite on the
+/// node's WebRTC UDP socket; no trickle ICE.
+#[utoipa::path(post, path = "/whep/{playback_id}", tag = "playback",
+    params(("playback_id" = String, Path, description = "The source's playback id"), Grant),
+    request_body(content = String, content_type = "application/sdp", description = "The player's SDP offer"),
+    responses((status = 201, content_type = "application/sdp", body = String, description = "The SDP answer; `Location` is the session's URL"),
+              (status = 400, body = ErrorBody), (status = 403, body = ErrorBody, description = "A gated stream without an entitled viewer's token"),
+              (status = 404, body = ErrorBody), (status = 413, body = ErrorBody), (status = 415, body = ErrorBody),
+              (status = 422, body = ErrorBody, description = "The stream is not H.264"), (status = 503, body = ErrorBody)))]
+pub async fn whep_offer(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    MaybeUser(caller): MaybeUser,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Query(grant): Query<Grant>,
+    body: Bytes,
+) -> Response {
+    let answer = async {
+        if !is_safe_id(&id) {
+            return Err(error(WhepError::NotLive));
+        }
+        let sdp = headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.trim().to_ascii_lowercase().starts_with("application/sdp"));
+        if !sdp {
+            return Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "UNSUPPORTED_MEDIA_TYPE",
+                "Send the SDP offer as application/sdp",
+                "WHEP (RFC 9725): POST the offer with Content-Type: application/sdp.",
+            ));
+        }
+        if body.len() > MAX_OFFER_BYTES {
+            return Err(ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "OFFER_TOO_LARGE",
+                "The SDP offer is too large",
+                &format!("At most {MAX_OFFER_BYTES} bytes."),
+            ));
+        }
+        let offer = std::str::from_utf8(&body)
+            .map_err(|_| error(WhepError::BadOffer("not UTF-8".into())))?;
+        // Gated streams: the entitled viewer's playback token, as for HLS.
+        if let Some(g) = state.access.stream_gate(&id).await? {
+            if g.level.is_gated() {
+                state
+                    .access
+                    .admit(
+                        Content::Stream(&id),
+                        &g,
+                        grant.token.as_deref(),
+                        ip,
+                        caller.map(|a| a.user.id),
+                    )
+                    .await
+                    .map_err(refusal)?;
+            }
+        }
+        let webrtc = state.engine.webrtc.as_ref().ok_or_else(|| {
+            ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "WEBRTC_OFF",
+                "WebRTC is off on this server",
+                "Play the stream over HLS.",
+            )
+        })?;
+        // A stream another node holds is pulled here first (relayed).
+        state.engine.ensure_live(&id).await;
+        let (session, answer) = webrtc.play(&id, offer).map_err(error)?;
+        let mut res = (StatusCode::CREATED, answer).into_response();
+        let h = res.headers_mut();
+        h.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/sdp"),
+        );
+        if let Ok(v) = HeaderValue::from_str(&format!("/whep/{id}/{session}")) {
+            h.insert(header::LOCATION, v);
+        }
+        Ok(res)
+    };
+    open(answer.await.unwrap_or_else(IntoResponse::into_response))
+}
+
+/// Ends a WebRTC playback session (the player leaves).
+#[utoipa::path(delete, path = "/whep/{playback_id}/{session}", tag = "playback",
+    params(("playback_id" = String, Path, description = "The source's playback id"), ("session" = u64, Path, description = "From the offer's `Location`")),
+    responses((status = 200, description = "Ended"), (status = 404, body = ErrorBody)))]
+pub async fn whep_end(
+    State(state): State<AppState>,
+    Path((id, session)): Path<(String, u64)>,
+) -> Response {
+    let ended = state
+        .engine
+        .webrtc
+        .as_ref()
+        .is_some_and(|w| w.stop(&id, session));
+    open(if ended {
+        StatusCode::OK.into_response()
+    } else {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "SESSION_NOT_FOUND",
+            "No such WebRTC session",
+            "It has ended already.",
+        )
+        .into_response()
+    })
+}
+
+/// CORS preflight of a WHEP request from a player on another site.
+#[utoipa::path(options, path = "/whep/{playback_id}", tag = "playback",
+    params(("playback_id" = String, Path, description = "The source's playback id")),
+    responses((status = 204, description = "POST with Content-Type: application/sdp is allowed from any origin")))]
+pub async fn whep_preflight() -> Response {
+    let mut res = open(StatusCode::NO_CONTENT.into_response());
+    let h = res.headers_mut();
+    h.insert(
+        header::ACCESS_CONTROL_ALLOW_METHODS,
+        HeaderValue::from_static("POST, DELETE, OPTIONS"),
+    );
+    h.insert(
+        header::ACCESS_CONTROL_ALLOW_HEADERS,
+        HeaderValue::from_static("Content-Type, Authorization"),
+    );
+    res
+}
