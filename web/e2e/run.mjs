@@ -54,7 +54,8 @@ function ffmpeg(args) {
 
 const browser = await chromium.launch({
   executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
-  args: ["--no-sandbox", "--autoplay-policy=no-user-gesture-required", "--mute-audio"],
+  // A fake camera and microphone (and screen), allowed without a prompt: for going live from the browser.
+  args: ["--no-sandbox", "--autoplay-policy=no-user-gesture-required", "--mute-audio", "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream"],
 });
 const timer = setTimeout(() => {
   console.error("e2e timed out");
@@ -2298,7 +2299,67 @@ async function webrtcPlay() {
   encoder.kill("SIGINT");
 }
 
-const SCENARIOS = { abr, webrtc: webrtcPlay, nodes: nodesPage, backups: backupsPage, audit: auditLog, tips: tipsScenario, billing, maintenance, oauth, "chat-oauth": chatOauth, seed: creatorEndsAndAdminChangesPlan, "every-page": everyPage, sharing, latency, studio, videos, "past-broadcasts": pastBroadcasts, browse, profile, search: searchAndSchedule, engage, notify, analytics, earnings, members, safety, "your-data": yourData, dmca };
+// Going live from the browser (WHIP): the creator opens the fake camera in the studio and goes
+// live; ffprobe reads the stream over RTMP play and HLS; a destination (a local ffmpeg) receives
+// it; a viewer plays it over WebRTC; Stop ends the stream.
+async function whip() {
+  const ctx = await browser.newContext({ viewport: DESKTOP });
+  const studio = await login(ctx, P.email);
+  studio.on("pageerror", (e) => (out.pageErrors = [...(out.pageErrors ?? []), String(e)]));
+  const port = await freePort();
+  const got = `${P.shots}/whip-destination.flv`;
+  const listener = ffmpeg(["-y", "-listen", "1", "-i", `rtmp://127.0.0.1:${port}/live/destkey`, "-c", "copy", "-t", "6", "-f", "flv", got]);
+  const listenerDone = new Promise((r) => listener.on("exit", r));
+  await studio.getByLabel("Platform").selectOption("custom");
+  await studio.getByLabel("Server URL").fill(`rtmp://127.0.0.1:${port}/live`);
+  await studio.getByLabel("Stream key", { exact: true }).fill("destkey");
+  await studio.getByRole("button", { name: "Add", exact: true }).click();
+  await studio.getByTestId("destination").waitFor();
+
+  await studio.getByRole("button", { name: "Camera and microphone" }).click();
+  await studio.waitForFunction(() => (document.querySelector('video[aria-label="Your camera or screen"]')?.videoWidth ?? 0) > 0, null, { timeout: 15000 });
+  step("camera preview");
+  await studio.getByTestId("golive-start").click();
+  await studio.getByTestId("source-status").filter({ hasText: "Live" }).waitFor({ timeout: 30000 });
+  step("live from the browser");
+
+  const probe = (url) => {
+    const r = spawnSync("ffprobe", ["-v", "error", "-rw_timeout", "10000000", "-show_streams", "-of", "json", url], { encoding: "utf8", timeout: 40000 });
+    try {
+      return JSON.parse(r.stdout);
+    } catch {
+      return { error: r.stderr };
+    }
+  };
+  // A moment for the first segment and the audio transcoder.
+  await studio.waitForTimeout(3000);
+  out.rtmp = probe(P.rtmpPlay);
+  out.hls = probe(`${P.url}/hls/${P.playbackId}/index.m3u8`);
+  step("probed");
+  await studio.getByTestId("destination-status").filter({ hasText: "live" }).waitFor({ timeout: 30000 });
+  await Promise.race([listenerDone, new Promise((r) => setTimeout(r, 30000))]);
+  out.destination = probe(got);
+  step("destination received");
+
+  const viewer = await (await browser.newContext({ viewport: DESKTOP })).newPage();
+  viewer.on("pageerror", (e) => (out.pageErrors = [...(out.pageErrors ?? []), String(e)]));
+  await viewer.goto(`${P.url}/watch/${P.playbackId}?webrtc=1`);
+  await viewer.waitForFunction(() => document.querySelector("video")?.dataset.webrtc === "connected", null, { timeout: 30000 });
+  await viewer.waitForFunction(() => (document.querySelector("video")?.currentTime ?? 0) > 0.5, null, { timeout: 20000 });
+  const v = viewer.locator("video").first();
+  const t0 = await v.evaluate((el) => el.currentTime);
+  await viewer.waitForTimeout(2000);
+  out.viewerAdvance = (await v.evaluate((el) => el.currentTime)) - t0;
+  step("viewer plays over WebRTC");
+  await studio.getByRole("region", { name: "Go live from your browser" }).scrollIntoViewIfNeeded();
+  await shot(studio, "studio-golive");
+
+  await studio.getByTestId("golive-stop").click();
+  await studio.getByTestId("source-status").filter({ hasText: "Offline" }).waitFor({ timeout: 30000 });
+  step("stopped");
+}
+
+const SCENARIOS = { abr, whip, webrtc: webrtcPlay, nodes: nodesPage, backups: backupsPage, audit: auditLog, tips: tipsScenario, billing, maintenance, oauth, "chat-oauth": chatOauth, seed: creatorEndsAndAdminChangesPlan, "every-page": everyPage, sharing, latency, studio, videos, "past-broadcasts": pastBroadcasts, browse, profile, search: searchAndSchedule, engage, notify, analytics, earnings, members, safety, "your-data": yourData, dmca };
 
 try {
   if (P.scenario) {

@@ -78,6 +78,8 @@ pub struct WebRtcStats {
     pub answered: AtomicU64,
     /// Sessions whose ICE and DTLS came up.
     pub connected: AtomicU64,
+    /// Browser publishes (WHIP) accepted.
+    pub ingests: AtomicU64,
 }
 
 type Inbox = mpsc::Sender<(SocketAddr, Bytes)>;
@@ -707,5 +709,666 @@ impl Session {
                 return End::Failed(e.to_string());
             }
         }
+    }
+}
+
+// ------------------------------------------------------------------------------------ WHIP
+
+/// Why a browser cannot publish.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum WhipError {
+    /// The offer is not SDP str0m can answer.
+    #[error("the SDP offer cannot be answered: {0}")]
+    BadOffer(String),
+    /// The offer sends no H.264 video.
+    #[error("the SDP offer sends no H.264 video: publish H.264 (the browser page prefers it; VP8 and VP9 cannot be restreamed or packaged for HLS)")]
+    NoH264,
+    /// The stream is live from another encoder.
+    #[error("this stream is already live from another encoder")]
+    AlreadyLive,
+    /// Too many sessions on this node.
+    #[error("this server has too many WebRTC sessions")]
+    Full,
+}
+
+/// How often a WebRTC publisher is asked for a keyframe (browsers send one only when asked):
+/// the stream's keyframe interval, which players start at and HLS cuts segments on.
+pub const WHIP_KEYFRAME_EVERY: Duration = Duration::from_secs(1);
+
+impl WebRtc {
+    /// Answers a browser's SDP offer to publish `grant`'s stream: H.264 video (kept as it is)
+    /// and Opus audio (transcoded to AAC), into the hub like an RTMP publisher's, with the
+    /// plan's adaptive-bitrate ladder. The session's id and the SDP answer.
+    pub fn ingest(
+        &self,
+        grant: &ferrocast_domain::media::PublishGrant,
+        offer: &str,
+        transcode: &crate::transcode::Transcoder,
+    ) -> Result<(u64, String), WhipError> {
+        if self.routes().stops.len() >= MAX_SESSIONS {
+            return Err(WhipError::Full);
+        }
+        let offer =
+            SdpOffer::from_sdp_string(offer).map_err(|e| WhipError::BadOffer(e.to_string()))?;
+        let mut rtc = Rtc::builder()
+            .set_ice_lite(true)
+            .clear_codecs()
+            .enable_h264(true)
+            .enable_opus(true, false)
+            .build(Instant::now());
+        let candidate = Candidate::host(self.candidate, "udp")
+            .map_err(|e| WhipError::BadOffer(e.to_string()))?;
+        rtc.add_local_candidate(candidate);
+        let answer = rtc
+            .sdp_api()
+            .accept_offer(offer)
+            .map_err(|e| WhipError::BadOffer(e.to_string()))?
+            .to_sdp_string();
+        // The answer keeps only what both sides can do: an H.264 rtpmap in a video section.
+        if !answer.lines().any(|l| l.contains(" H264/90000")) {
+            return Err(WhipError::NoH264);
+        }
+        let ufrag = answer
+            .lines()
+            .find_map(|l| l.strip_prefix("a=ice-ufrag:"))
+            .map(|u| u.trim().to_string())
+            .ok_or_else(|| WhipError::BadOffer("the answer has no ICE ufrag".into()))?;
+        let key = ferrocast_hub::StreamKey {
+            playback_id: grant.playback_id.clone(),
+            source_id: grant.source_id,
+            relay: false,
+        };
+        let publisher = self
+            .hub
+            .publish(key.clone())
+            .map_err(|_| WhipError::AlreadyLive)?;
+        transcode.start(&key, &grant.transcode_ladder);
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let (tx, rx) = mpsc::channel(INBOX);
+        let (stop_tx, stop_rx) = oneshot::channel();
+        {
+            let mut routes = self.routes();
+            routes.by_ufrag.insert(ufrag, (id, tx));
+            routes
+                .stops
+                .insert(id, (grant.playback_id.clone(), stop_tx));
+        }
+        self.stats.sessions.fetch_add(1, Ordering::Relaxed);
+        self.stats.ingests.fetch_add(1, Ordering::Relaxed);
+        let session = Ingest {
+            rtc,
+            publisher,
+            id,
+            web: self.clone(),
+            connected: false,
+        };
+        tokio::spawn(session.run(rx, stop_rx));
+        tracing::info!(playback_id = %grant.playback_id, source_id = grant.source_id, session = id, "WebRTC (WHIP) publish started");
+        Ok((id, answer))
+    }
+}
+
+/// One browser publishing.
+struct Ingest {
+    rtc: Rtc,
+    publisher: ferrocast_hub::Publisher,
+    id: u64,
+    web: WebRtc,
+    connected: bool,
+}
+
+/// A track's RTP clock placed on the stream's timeline (ms since the session started): its first
+/// packet at its arrival time, later ones by their RTP time.
+struct TrackClock {
+    base: Option<(u64, u64)>,
+    hz: u64,
+}
+
+impl TrackClock {
+    fn new(hz: u64) -> Self {
+        Self { base: None, hz }
+    }
+
+    fn ms(&mut self, rtp: u64, arrived_ms: u64) -> u32 {
+        let (rtp0, ms0) = *self.base.get_or_insert((rtp, arrived_ms));
+        let delta = (rtp.wrapping_sub(rtp0) as i64).max(0) as u64;
+        (ms0 + delta * 1000 / self.hz.max(1)) as u32
+    }
+}
+
+impl Ingest {
+    async fn run(
+        mut self,
+        mut inbox: mpsc::Receiver<(SocketAddr, Bytes)>,
+        mut stop: oneshot::Receiver<()>,
+    ) {
+        let playback_id = self.publisher.key().playback_id.clone();
+        let end = self.drive(&mut inbox, &mut stop).await;
+        self.rtc.disconnect();
+        self.web.forget(self.id);
+        let why = match &end {
+            End::Failed(e) => format!("failed: {e}"),
+            other => format!("{other:?}"),
+        };
+        tracing::info!(%playback_id, session = self.id, %why, "WebRTC (WHIP) publish ended");
+    }
+
+    async fn flush(&mut self) -> Result<(Instant, Vec<str0m::media::MediaData>), End> {
+        let mut media = Vec::new();
+        loop {
+            match self.rtc.poll_output() {
+                Ok(Output::Timeout(t)) => return Ok((t, media)),
+                Ok(Output::Transmit(t)) => {
+                    let _ = self.web.socket.send_to(&t.contents, t.destination).await;
+                }
+                Ok(Output::Event(e)) => match e {
+                    Event::Connected => {
+                        self.web.stats.connected.fetch_add(1, Ordering::Relaxed);
+                        self.connected = true;
+                    }
+                    Event::IceConnectionStateChange(IceConnectionState::Disconnected) => {
+                        return Err(End::Disconnected)
+                    }
+                    Event::MediaData(d) => media.push(d),
+                    _ => {}
+                },
+                Err(e) => return Err(End::Failed(e.to_string())),
+            }
+        }
+    }
+
+    async fn drive(
+        &mut self,
+        inbox: &mut mpsc::Receiver<(SocketAddr, Bytes)>,
+        stop: &mut oneshot::Receiver<()>,
+    ) -> End {
+        let local = self.web.local_addr();
+        let started = Instant::now();
+        let connect_by = tokio::time::Instant::now() + CONNECT_TIMEOUT;
+        let mut stopped = self.publisher.stop_signal();
+        let mut video = TrackClock::new(90_000);
+        let mut opus_clock = TrackClock::new(48_000);
+        let mut config: Option<(Bytes, Bytes)> = None;
+        let mut keyframe_seen = false;
+        let mut next_pli = tokio::time::Instant::now();
+        let mut aac: Option<AacFromOpus> = None;
+        let mut video_mid: Option<Mid> = None;
+        let (aac_tx, mut aac_rx) = mpsc::channel::<ferrocast_hub::Frame>(256);
+        loop {
+            let (wake, media) = match self.flush().await {
+                Ok(r) => r,
+                Err(e) => return e,
+            };
+            for d in media {
+                let arrived = d
+                    .network_time
+                    .saturating_duration_since(started)
+                    .as_millis() as u64;
+                match d.params.spec().codec {
+                    Codec::H264 => {
+                        video_mid = Some(d.mid);
+                        if !d.contiguous {
+                            next_pli = tokio::time::Instant::now();
+                        }
+                        let ts = video.ms(d.time.rebase(Frequency::NINETY_KHZ).numer(), arrived);
+                        for frame in h264_frames(&d.data, ts, &mut config, &mut keyframe_seen) {
+                            self.publisher.push(frame);
+                        }
+                    }
+                    Codec::Opus => {
+                        if aac.is_none() {
+                            tracing::debug!(session = self.id, "WHIP: first Opus packet");
+                        }
+                        let ts = opus_clock
+                            .ms(d.time.rebase(Frequency::FORTY_EIGHT_KHZ).numer(), arrived);
+                        let feed =
+                            aac.get_or_insert_with(|| AacFromOpus::start(ts, aac_tx.clone()));
+                        feed.push(&d.data);
+                    }
+                    _ => {}
+                }
+            }
+            let wake = tokio::time::Instant::from_std(wake);
+            let input = tokio::select! {
+                _ = &mut *stop => return End::Left,
+                r = stopped.wait_for(Option::is_some) => {
+                    let _ = r;
+                    return End::Left;
+                }
+                d = inbox.recv() => match d {
+                    Some((from, data)) => match Receive::new(Protocol::Udp, from, local, &data) {
+                        Ok(r) => Some(self.rtc.handle_input(Input::Receive(Instant::now(), r))),
+                        Err(_) => None,
+                    },
+                    None => return End::Left,
+                },
+                _ = tokio::time::sleep_until(wake) => {
+                    Some(self.rtc.handle_input(Input::Timeout(Instant::now())))
+                }
+                _ = tokio::time::sleep_until(connect_by), if !self.connected => {
+                    return End::NeverConnected
+                }
+                _ = tokio::time::sleep_until(next_pli), if self.connected => {
+                    // A keyframe every interval: players start on one and HLS cuts on them.
+                    if let Some(mut w) = video_mid.and_then(|mid| self.rtc.writer(mid)) {
+                        {
+                            if w.is_request_keyframe_possible(str0m::media::KeyframeRequestKind::Pli) {
+                                let _ = w.request_keyframe(None, str0m::media::KeyframeRequestKind::Pli);
+                            }
+                        }
+                    }
+                    next_pli = tokio::time::Instant::now() + WHIP_KEYFRAME_EVERY;
+                    None
+                }
+                f = aac_rx.recv() => {
+                    if let Some(f) = f {
+                        self.publisher.push(f);
+                    }
+                    None
+                }
+            };
+            if let Some(Err(e)) = input {
+                return End::Failed(e.to_string());
+            }
+        }
+    }
+}
+
+/// FLV frames (AVC sequence header when the parameter sets change, then AVCC access units from
+/// the first keyframe) of one H.264 access unit in Annex B.
+fn h264_frames(
+    data: &[u8],
+    ts: u32,
+    config: &mut Option<(Bytes, Bytes)>,
+    keyframe_seen: &mut bool,
+) -> Vec<ferrocast_hub::Frame> {
+    use ferrocast_media::avc::{annexb_nal_units, nal_type};
+    let mut out = Vec::new();
+    let nals = annexb_nal_units(data);
+    let find = |t: u8| nals.iter().find(|n| n.first().map(|h| h & 0x1F) == Some(t));
+    if let (Some(sps), Some(pps)) = (find(nal_type::SPS), find(nal_type::PPS)) {
+        let fresh = (Bytes::copy_from_slice(sps), Bytes::copy_from_slice(pps));
+        if config.as_ref() != Some(&fresh) {
+            if let Ok(record) =
+                AvcDecoderConfig::from_parameter_sets(fresh.0.clone(), fresh.1.clone())
+            {
+                let mut body = BytesMut::from(&[0x17u8, 0, 0, 0, 0][..]);
+                record.write(&mut body);
+                out.push(ferrocast_hub::Frame::from_tag(
+                    FrameKind::Video,
+                    ts,
+                    body.freeze(),
+                ));
+                *config = Some(fresh);
+            }
+        }
+    }
+    let keyframe = find(nal_type::IDR).is_some();
+    *keyframe_seen |= keyframe && config.is_some();
+    if !*keyframe_seen {
+        return out;
+    }
+    let mut body = BytesMut::with_capacity(data.len() + 16);
+    body.extend_from_slice(&[if keyframe { 0x17 } else { 0x27 }, 1, 0, 0, 0]);
+    for nal in &nals {
+        let t = nal.first().map_or(0, |h| h & 0x1F);
+        if t == nal_type::AUD || t == nal_type::SPS || t == nal_type::PPS {
+            continue;
+        }
+        body.extend_from_slice(&(nal.len() as u32).to_be_bytes());
+        body.extend_from_slice(nal);
+    }
+    if body.len() > 5 {
+        out.push(ferrocast_hub::Frame::from_tag(
+            FrameKind::Video,
+            ts,
+            body.freeze(),
+        ));
+    }
+    out
+}
+
+/// A WebRTC publisher's Opus, transcoded to AAC by ffmpeg (Opus in Ogg on its stdin, ADTS on its
+/// stdout) into FLV audio frames on the stream's timeline, from `base_ms`.
+struct AacFromOpus {
+    stdin: Option<mpsc::Sender<Bytes>>,
+    ogg: OggWriter,
+}
+
+impl AacFromOpus {
+    fn start(base_ms: u32, out: mpsc::Sender<ferrocast_hub::Frame>) -> Self {
+        let (tx, mut rx) = mpsc::channel::<Bytes>(256);
+        tokio::spawn(async move {
+            let child = tokio::process::Command::new("ffmpeg")
+                .args(["-hide_banner", "-loglevel", "error", "-nostdin"])
+                .args([
+                    "-probesize",
+                    "4096",
+                    "-analyzeduration",
+                    "0",
+                    "-fflags",
+                    "nobuffer",
+                ])
+                .args(["-f", "ogg", "-i", "pipe:0", "-vn"])
+                .args(["-c:a", "aac", "-b:a", "128k", "-ar", "48000", "-ac", "2"])
+                .args(["-f", "adts", "-flush_packets", "1", "pipe:1"])
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .kill_on_drop(true)
+                .spawn();
+            let Ok(mut child) = child else {
+                tracing::warn!("WHIP audio: cannot start ffmpeg; the stream has no sound");
+                return;
+            };
+            let (Some(mut stdin), Some(mut stdout), Some(mut stderr)) =
+                (child.stdin.take(), child.stdout.take(), child.stderr.take())
+            else {
+                return;
+            };
+            tokio::spawn(async move {
+                let mut text = Vec::new();
+                let _ = (&mut stderr).take(16 * 1024).read_to_end(&mut text).await;
+                if !text.is_empty() {
+                    tracing::warn!(
+                        "WHIP audio: ffmpeg said: {}",
+                        String::from_utf8_lossy(&text).trim()
+                    );
+                }
+            });
+            let writer = tokio::spawn(async move {
+                while let Some(b) = rx.recv().await {
+                    if stdin.write_all(&b).await.is_err() {
+                        return;
+                    }
+                }
+            });
+            let mut buf = BytesMut::new();
+            let mut chunk = vec![0u8; 8192];
+            let mut frames = 0u64;
+            let mut sent_config = false;
+            loop {
+                let n = match stdout.read(&mut chunk).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => n,
+                };
+                buf.extend_from_slice(&chunk[..n]);
+                while let Some((asc, rate, frame)) = next_adts(&mut buf) {
+                    if !sent_config {
+                        let mut body = BytesMut::from(&[0xAFu8, 0][..]);
+                        body.extend_from_slice(&asc);
+                        let f = ferrocast_hub::Frame::from_tag(
+                            FrameKind::Audio,
+                            base_ms,
+                            body.freeze(),
+                        );
+                        if out.send(f).await.is_err() {
+                            break;
+                        }
+                        sent_config = true;
+                    }
+                    let ts = base_ms
+                        .wrapping_add((frames * 1024 * 1000 / u64::from(rate.max(1))) as u32);
+                    frames += 1;
+                    let mut body = BytesMut::from(&[0xAFu8, 1][..]);
+                    body.extend_from_slice(&frame);
+                    if out
+                        .send(ferrocast_hub::Frame::from_tag(
+                            FrameKind::Audio,
+                            ts,
+                            body.freeze(),
+                        ))
+                        .await
+                        .is_err()
+                    {
+                        break;
+                    }
+                }
+            }
+            writer.abort();
+            let _ = child.kill().await;
+        });
+        Self {
+            stdin: Some(tx),
+            ogg: OggWriter::default(),
+        }
+    }
+
+    fn push(&mut self, opus: &[u8]) {
+        // An empty payload (a browser's padding or a lost packet's placeholder) is not an Opus
+        // packet, and ffmpeg's Ogg reader stops at one.
+        if opus.is_empty() {
+            return;
+        }
+        let Some(tx) = &self.stdin else { return };
+        let pages = self.ogg.packet(opus);
+        if tx.try_send(pages).is_err() {
+            // ffmpeg is gone or far behind: the rest of the stream has no sound.
+            self.stdin = None;
+        }
+    }
+}
+
+/// The next ADTS frame in `buf`: the AudioSpecificConfig it implies, the sample rate and the raw
+/// AAC frame.
+fn next_adts(buf: &mut BytesMut) -> Option<([u8; 2], u32, Bytes)> {
+    const RATES: [u32; 13] = [
+        96000, 88200, 64000, 48000, 44100, 32000, 24000, 22050, 16000, 12000, 11025, 8000, 7350,
+    ];
+    loop {
+        if buf.len() < 7 {
+            return None;
+        }
+        if buf[0] != 0xFF || buf[1] & 0xF0 != 0xF0 {
+            let _ = buf.split_to(1);
+            continue;
+        }
+        let header_len = if buf[1] & 0x01 == 1 { 7 } else { 9 };
+        let len = (usize::from(buf[3] & 0x03) << 11)
+            | (usize::from(buf[4]) << 3)
+            | usize::from(buf[5] >> 5);
+        if len < header_len {
+            let _ = buf.split_to(1);
+            continue;
+        }
+        if buf.len() < len {
+            return None;
+        }
+        let frame = buf.split_to(len).freeze();
+        let profile = (frame[2] >> 6) + 1;
+        let freq = (frame[2] >> 2) & 0x0F;
+        let channels = ((frame[2] & 0x01) << 2) | (frame[3] >> 6);
+        let asc = [
+            (profile << 3) | (freq >> 1),
+            ((freq & 1) << 7) | (channels << 3),
+        ];
+        let rate = RATES.get(usize::from(freq)).copied().unwrap_or(48000);
+        return Some((asc, rate, frame.slice(header_len..)));
+    }
+}
+
+/// Opus packets as an Ogg stream (RFC 7845): the identification and comment headers, then a
+/// page per packet.
+#[derive(Default)]
+struct OggWriter {
+    sequence: u32,
+    granule: u64,
+    started: bool,
+}
+
+impl OggWriter {
+    fn page(&mut self, header_type: u8, granule: u64, packet: &[u8], out: &mut BytesMut) {
+        let start = out.len();
+        out.extend_from_slice(b"OggS");
+        out.extend_from_slice(&[0, header_type]);
+        out.extend_from_slice(&granule.to_le_bytes());
+        out.extend_from_slice(&0x6665_7272u32.to_le_bytes());
+        out.extend_from_slice(&self.sequence.to_le_bytes());
+        out.extend_from_slice(&[0, 0, 0, 0]);
+        let mut lacing = vec![255u8; packet.len() / 255];
+        lacing.push((packet.len() % 255) as u8);
+        out.extend_from_slice(&[lacing.len() as u8]);
+        out.extend_from_slice(&lacing);
+        out.extend_from_slice(packet);
+        let crc = ogg_crc(&out[start..]);
+        out[start + 22..start + 26].copy_from_slice(&crc.to_le_bytes());
+        self.sequence += 1;
+    }
+
+    /// The pages carrying one Opus packet (preceded by the headers the first time).
+    fn packet(&mut self, opus: &[u8]) -> Bytes {
+        let mut out = BytesMut::new();
+        if !self.started {
+            self.started = true;
+            let mut head = Vec::from(&b"OpusHead"[..]);
+            head.extend_from_slice(&[1, 2]);
+            head.extend_from_slice(&312u16.to_le_bytes());
+            head.extend_from_slice(&48_000u32.to_le_bytes());
+            head.extend_from_slice(&[0, 0, 0]);
+            self.page(2, 0, &head, &mut out);
+            let mut tags = Vec::from(&b"OpusTags"[..]);
+            tags.extend_from_slice(&9u32.to_le_bytes());
+            tags.extend_from_slice(b"ferrocast");
+            tags.extend_from_slice(&0u32.to_le_bytes());
+            self.page(0, 0, &tags, &mut out);
+        }
+        // A packet longer than a page can hold is not Opus (at most 1275 bytes a frame).
+        let opus = &opus[..opus.len().min(255 * 254)];
+        self.granule += u64::from(opus_samples(opus).unwrap_or(960));
+        let g = self.granule;
+        self.page(0, g, opus, &mut out);
+        out.freeze()
+    }
+}
+
+/// Ogg's CRC-32 (polynomial 0x04C11DB7, not reflected, initial 0).
+fn ogg_crc(data: &[u8]) -> u32 {
+    let mut crc = 0u32;
+    for &b in data {
+        crc ^= u32::from(b) << 24;
+        for _ in 0..8 {
+            crc = if crc & 0x8000_0000 != 0 {
+                (crc << 1) ^ 0x04C1_1DB7
+            } else {
+                crc << 1
+            };
+        }
+    }
+    crc
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ogg_pages_we_write_are_read_back_as_the_same_packets() {
+        let mut w = OggWriter::default();
+        let mut r = OggPackets::default();
+        let packets: Vec<Vec<u8>> = vec![vec![0xFC, 1, 2, 3], vec![0x78; 600], vec![0xFC; 255]];
+        for p in &packets {
+            r.push(&w.packet(p));
+        }
+        assert_eq!(&r.next_packet().unwrap()[..8], b"OpusHead");
+        assert_eq!(&r.next_packet().unwrap()[..8], b"OpusTags");
+        for p in &packets {
+            assert_eq!(r.next_packet().unwrap().as_ref(), p.as_slice());
+        }
+        assert!(r.next_packet().is_none());
+        // The CRC of a known page (RFC 3533's polynomial): a change flips it.
+        let page = w.packet(&[1, 2, 3]);
+        let mut bad = page.to_vec();
+        bad[30] ^= 1;
+        assert_ne!(ogg_crc(&bad), ogg_crc(&page));
+    }
+
+    /// Opus packets (from ffmpeg, as a browser would send them) come out as AAC frames on the
+    /// stream's timeline: a sequence header, then a frame every 1024 samples.
+    #[tokio::test]
+    async fn opus_from_a_browser_becomes_aac() {
+        let out = std::process::Command::new("ffmpeg")
+            .args(["-hide_banner", "-loglevel", "error", "-f", "lavfi", "-i"])
+            .args([
+                "sine=frequency=440:sample_rate=48000",
+                "-t",
+                "2",
+                "-c:a",
+                "libopus",
+            ])
+            .args(["-frame_duration", "20", "-f", "ogg", "pipe:1"])
+            .output()
+            .expect("ffmpeg");
+        let mut r = OggPackets::default();
+        r.push(&out.stdout);
+        let packets: Vec<Bytes> = std::iter::from_fn(|| r.next_packet()).skip(2).collect();
+        assert!(packets.len() >= 95, "{} packets", packets.len());
+        let (tx, mut rx) = mpsc::channel(1024);
+        let mut feed = AacFromOpus::start(5000, tx);
+        // In real time, as a browser sends them: AAC comes out while the stream goes on.
+        let mut first = None;
+        let began = Instant::now();
+        for p in &packets {
+            feed.push(p);
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            if first.is_none() && !rx.is_empty() {
+                first = Some(began.elapsed());
+            }
+        }
+        eprintln!("first AAC after {first:?}");
+        assert!(
+            first.is_some_and(|t| t < Duration::from_secs(1)),
+            "{first:?}"
+        );
+        drop(feed);
+        let mut frames = Vec::new();
+        while let Ok(Some(f)) = tokio::time::timeout(Duration::from_secs(10), rx.recv()).await {
+            frames.push(f);
+        }
+        assert!(frames.len() > 80, "{} AAC frames", frames.len());
+        assert!(frames[0].sequence_header);
+        assert_eq!(frames[0].data[0], 0xAF);
+        assert_eq!((frames[1].timestamp, frames[2].timestamp), (5000, 5021));
+    }
+
+    #[test]
+    fn adts_frames_give_their_config_and_payload() {
+        // AAC-LC, 48 kHz (index 3), stereo, 4-byte payload.
+        let mut buf = BytesMut::from(&[0xFF, 0xF1, 0x4C, 0x80, 0x01, 0x7F, 0xFC, 1, 2, 3, 4][..]);
+        let (asc, rate, frame) = next_adts(&mut buf).unwrap();
+        assert_eq!(asc, [0x11, 0x90]);
+        assert_eq!(rate, 48000);
+        assert_eq!(frame.as_ref(), &[1, 2, 3, 4]);
+        assert!(buf.is_empty());
+    }
+
+    #[test]
+    fn stun_usernames_are_found() {
+        let mut m = vec![0, 1, 0, 12, 0x21, 0x12, 0xA4, 0x42];
+        m.extend_from_slice(&[0; 12]);
+        m.extend_from_slice(&[0, 6, 0, 7]);
+        m.extend_from_slice(b"abc:xyz\0");
+        assert_eq!(stun_username(&m), Some("abc:xyz"));
+        assert_eq!(stun_username(&m[..20]), None);
+        assert_eq!(stun_username(b"not stun at all, no"), None);
+    }
+
+    #[test]
+    fn an_h264_access_unit_becomes_a_sequence_header_and_a_keyframe() {
+        let au = [
+            0, 0, 0, 1, 0x67, 0x42, 0xC0, 0x1F, 0xDA, 0, 0, 0, 1, 0x68, 0xCE, 0x3C, 0x80, 0, 0, 0,
+            1, 0x65, 0x88, 0x84,
+        ];
+        let mut config = None;
+        let mut seen = false;
+        let frames = h264_frames(&[0, 0, 0, 1, 0x41, 1], 0, &mut config, &mut seen);
+        assert!(frames.is_empty(), "nothing before the first keyframe");
+        let frames = h264_frames(&au, 40, &mut config, &mut seen);
+        assert_eq!(frames.len(), 2);
+        assert!(frames[0].sequence_header);
+        assert!(frames[1].keyframe);
+        assert_eq!(&frames[1].data[5..], &[0, 0, 0, 3, 0x65, 0x88, 0x84]);
+        // The same parameter sets again: no second sequence header.
+        assert_eq!(h264_frames(&au, 80, &mut config, &mut seen).len(), 1);
     }
 }

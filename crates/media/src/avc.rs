@@ -71,6 +71,61 @@ impl AvcDecoderConfig {
         })
     }
 
+    /// A record of one SPS and one PPS (profile, compatibility and level from the SPS), with
+    /// 4-byte NAL lengths: what a WebRTC publisher's in-band parameter sets become.
+    pub fn from_parameter_sets(sps: Bytes, pps: Bytes) -> Result<Self, MediaError> {
+        const WHAT: &str = "H.264 parameter sets";
+        if sps.len() < 4 || sps[0] & 0x1F != nal_type::SPS {
+            return Err(MediaError::malformed(WHAT, "not an SPS"));
+        }
+        if pps.is_empty() || pps[0] & 0x1F != nal_type::PPS {
+            return Err(MediaError::malformed(WHAT, "not a PPS"));
+        }
+        if sps.len() > usize::from(u16::MAX) || pps.len() > usize::from(u16::MAX) {
+            return Err(MediaError::malformed(WHAT, "parameter set too long"));
+        }
+        Ok(Self {
+            profile_indication: sps[1],
+            profile_compatibility: sps[2],
+            level_indication: sps[3],
+            nal_length_size: 4,
+            sps: vec![sps],
+            pps: vec![pps],
+        })
+    }
+
+    /// Writes the record (what [`AvcDecoderConfig::parse`] reads), without the high-profile
+    /// trailer. Parameter sets beyond 31 SPS or 255 PPS, or longer than 65535 bytes, are left out.
+    pub fn write(&self, out: &mut BytesMut) {
+        let sps: Vec<&Bytes> = self
+            .sps
+            .iter()
+            .filter(|p| p.len() <= 0xFFFF)
+            .take(31)
+            .collect();
+        let pps: Vec<&Bytes> = self
+            .pps
+            .iter()
+            .filter(|p| p.len() <= 0xFFFF)
+            .take(255)
+            .collect();
+        out.put_u8(1);
+        out.put_u8(self.profile_indication);
+        out.put_u8(self.profile_compatibility);
+        out.put_u8(self.level_indication);
+        out.put_u8(0xFC | (self.nal_length_size.clamp(1, 4) - 1));
+        out.put_u8(0xE0 | sps.len() as u8);
+        for p in sps {
+            out.put_u16(p.len() as u16);
+            out.put_slice(p);
+        }
+        out.put_u8(pps.len() as u8);
+        for p in pps {
+            out.put_u16(p.len() as u16);
+            out.put_slice(p);
+        }
+    }
+
     /// The RFC 6381 codecs parameter, e.g. `avc1.64001f` (High, level 3.1).
     pub fn codec_string(&self) -> String {
         format!(
@@ -375,10 +430,80 @@ pub fn remove_emulation_prevention(data: &[u8]) -> Vec<u8> {
     out
 }
 
+/// The NAL units of an Annex B byte stream (each after a 3- or 4-byte start code; trailing
+/// zero bytes before the next start code are dropped), as a WebRTC depacketizer delivers an
+/// access unit.
+pub fn annexb_nal_units(data: &[u8]) -> Vec<&[u8]> {
+    let mut out = Vec::new();
+    let mut i = 0;
+    let mut start = None;
+    while i + 3 <= data.len() {
+        if data[i] == 0 && data[i + 1] == 0 && data[i + 2] == 1 {
+            if let Some(s) = start {
+                let mut end = i;
+                while end > s && data[end - 1] == 0 {
+                    end -= 1;
+                }
+                if end > s {
+                    out.push(&data[s..end]);
+                }
+            }
+            i += 3;
+            start = Some(i);
+        } else {
+            i += 1;
+        }
+    }
+    if let Some(s) = start {
+        if s < data.len() {
+            out.push(&data[s..]);
+        }
+    } else if !data.is_empty() {
+        // No start code: one NAL unit.
+        out.push(data);
+    }
+    out
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn annexb_splits_on_three_and_four_byte_start_codes() {
+        let au = [
+            0, 0, 0, 1, 0x67, 1, 2, 0, 0, 1, 0x68, 3, 0, 0, 0, 0, 1, 0x65, 4, 5,
+        ];
+        assert_eq!(
+            annexb_nal_units(&au),
+            vec![&[0x67, 1, 2][..], &[0x68, 3][..], &[0x65, 4, 5][..]]
+        );
+        assert_eq!(annexb_nal_units(&[0x41, 9]), vec![&[0x41, 9][..]]);
+        assert!(annexb_nal_units(&[]).is_empty());
+        assert!(annexb_nal_units(&[0, 0, 1]).is_empty());
+    }
+
+    #[test]
+    fn a_record_from_parameter_sets_writes_what_parse_reads() {
+        let sps = Bytes::from_static(&[0x67, 0x42, 0xC0, 0x1F, 0xDA, 0x01]);
+        let pps = Bytes::from_static(&[0x68, 0xCE, 0x3C, 0x80]);
+        let c = AvcDecoderConfig::from_parameter_sets(sps.clone(), pps.clone()).unwrap();
+        assert_eq!((c.profile_indication, c.level_indication), (0x42, 0x1F));
+        let mut out = BytesMut::new();
+        c.write(&mut out);
+        assert_eq!(AvcDecoderConfig::parse(&out).unwrap(), c);
+        assert!(AvcDecoderConfig::from_parameter_sets(pps, sps).is_err());
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn annexb_never_panics_and_units_lie_inside(data in proptest::collection::vec(0u8..4, 0..64)) {
+            for nal in annexb_nal_units(&data) {
+                proptest::prop_assert!(!nal.is_empty());
+            }
+        }
+    }
 
     /// The AVC sequence header body (after the 5-byte FLV video tag header) that ffmpeg 5.1's
     /// libx264 writes for `testsrc=size=640x360 -pix_fmt yuv420p -g 30 -bf 2`.

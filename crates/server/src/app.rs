@@ -61,6 +61,15 @@ impl Modify for BearerAuth {
                     .build(),
             ),
         );
+        components.add_security_scheme(
+            "stream_key",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some("A source's stream key (sk_…): WHIP publishing"))
+                    .build(),
+            ),
+        );
     }
 }
 
@@ -304,6 +313,9 @@ pub fn api_router() -> OpenApiRouter<AppState> {
             routes!(whep::whep_offer, whep::whep_preflight),
         ))
         .routes(declare(Public, routes!(whep::whep_end)))
+        // WHIP: the stream key is the credential, checked by the publish authoriser.
+        .routes(declare(Public, routes!(whep::whip_offer)))
+        .routes(declare(Public, routes!(whep::whip_end)))
         // Videos reuse the sources scopes: a key that manages a creator's sources manages
         // their videos.
         .routes(declare(Key(SourcesRead), routes!(videos::list_videos)))
@@ -607,7 +619,9 @@ pub fn router(state: AppState) -> Router {
         .layer(middleware::map_response(deny_framing))
         .layer(security_header("referrer-policy", "no-referrer"))
         .layer(security_header("cross-origin-opener-policy", "same-origin"))
-        .layer(security_header("permissions-policy", "camera=(), microphone=(), geolocation=()"))
+        // The studio may use the camera, microphone and screen (going live from the browser); no
+        // other site framing ours may, and nobody the location.
+        .layer(security_header("permissions-policy", "camera=(self), microphone=(self), display-capture=(self), geolocation=()"))
         .layer(security_header(
             "content-security-policy",
             "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'",

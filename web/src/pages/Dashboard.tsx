@@ -11,6 +11,7 @@ import { ChatRules, PlatformChat } from "./ChatSetup";
 import { LANGUAGES_BY_NAME, loadCategories, parseTags } from "../streaminfo";
 import { ScheduleEditor } from "../schedule";
 import { AccessEditor } from "../memberships";
+import { BrowserBroadcast } from "../golive";
 import "../studio.css";
 import "../analytics.css";
 
@@ -363,6 +364,7 @@ function Studio({ source, status, viewerCount, socket, onChange }: { source: Sou
       </div>
       <div className="studio-manage">
         <StreamInfoEditor source={source} live={status !== "offline"} onChange={onChange} />
+        <BrowserBroadcast streamKey={source.stream_key} live={status !== "offline"} />
         <section className="studio-card" aria-label="OBS setup">
           <h3>OBS setup</h3>
           <p className="muted">Settings → Stream → Service: Custom…</p>

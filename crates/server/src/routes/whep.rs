@@ -191,3 +191,181 @@ pub async fn whep_preflight() -> Response {
     );
     res
 }
+
+// ------------------------------------------------------------------------------------ WHIP
+
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get(header::AUTHORIZATION)?
+        .to_str()
+        .ok()?
+        .strip_prefix("Bearer ")
+        .map(str::trim)
+        .filter(|k| !k.is_empty())
+}
+
+fn is_sdp(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim().to_ascii_lowercase().starts_with("application/sdp"))
+}
+
+/// Whom a stream key publishes as, or why not (the same decision as an RTMP publish).
+async fn grant_of(
+    state: &AppState,
+    headers: &HeaderMap,
+) -> Result<ferrocast_domain::media::PublishGrant, ApiError> {
+    use ferrocast_domain::media::PublishDenied;
+    let key = bearer(headers).ok_or_else(|| {
+        ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "UNAUTHORIZED",
+            "The stream key is missing",
+            "Send it as the bearer token: Authorization: Bearer <stream key>.",
+        )
+    })?;
+    let decision = tokio::time::timeout(
+        std::time::Duration::from_secs(5),
+        state.engine.authorizer.authorize("live", key),
+    )
+    .await
+    .unwrap_or(Err(PublishDenied::Unavailable));
+    decision.map_err(|denied| match denied {
+        PublishDenied::UnknownKey | PublishDenied::UnknownApp(_) => ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "UNKNOWN_STREAM_KEY",
+            "Unknown stream key",
+            "Copy it again from the dashboard; it may have been rotated.",
+        ),
+        PublishDenied::NotAllowed(reason) => ApiError::new(
+            StatusCode::FORBIDDEN,
+            "PUBLISH_REFUSED",
+            "This stream key may not publish now",
+            &reason,
+        ),
+        other => ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "UNAVAILABLE",
+            "Publishing cannot be decided right now",
+            &other.to_string(),
+        ),
+    })
+}
+
+/// Publishes from a browser (WHIP, RFC 9725): the stream key as the bearer token, the
+/// browser's SDP offer (`application/sdp`: a sendonly H.264 video section and an Opus audio one)
+/// in, the SDP answer out. The stream enters the hub as an RTMP publish does: HLS, restream,
+/// recording and adaptive bitrate work unchanged; its Opus is transcoded to AAC.
+#[utoipa::path(post, path = "/api/whip", tag = "streams",
+    request_body(content = String, content_type = "application/sdp", description = "The browser's SDP offer"),
+    responses((status = 201, content_type = "application/sdp", body = String, description = "The SDP answer; `Location` is the session's URL, which DELETE ends"),
+              (status = 400, body = ErrorBody), (status = 401, body = ErrorBody, description = "No or an unknown stream key"),
+              (status = 403, body = ErrorBody, description = "The key may not publish now (plan limit, suspension)"),
+              (status = 409, body = ErrorBody, description = "The stream is live from another encoder"),
+              (status = 413, body = ErrorBody), (status = 415, body = ErrorBody), (status = 503, body = ErrorBody)),
+    security(("stream_key" = [])))]
+pub async fn whip_offer(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let answer = async {
+        if !is_sdp(&headers) {
+            return Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "UNSUPPORTED_MEDIA_TYPE",
+                "Send the SDP offer as application/sdp",
+                "WHIP (RFC 9725): POST the offer with Content-Type: application/sdp.",
+            ));
+        }
+        if body.len() > MAX_OFFER_BYTES {
+            return Err(ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "OFFER_TOO_LARGE",
+                "The SDP offer is too large",
+                &format!("At most {MAX_OFFER_BYTES} bytes."),
+            ));
+        }
+        let offer = std::str::from_utf8(&body).map_err(|_| {
+            ApiError::bad_request(
+                "BAD_OFFER",
+                "The SDP offer cannot be answered",
+                "Not UTF-8.",
+            )
+        })?;
+        let grant = grant_of(&state, &headers).await?;
+        let webrtc = state.engine.webrtc.as_ref().ok_or_else(|| {
+            ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "WEBRTC_OFF",
+                "WebRTC is off on this server",
+                "Publish over RTMP or SRT.",
+            )
+        })?;
+        use ferrocast_engine::webrtc::WhipError;
+        let (session, answer) = webrtc
+            .ingest(&grant, offer, &state.engine.transcode)
+            .map_err(|e| match e {
+                WhipError::AlreadyLive => ApiError::new(
+                    StatusCode::CONFLICT,
+                    "ALREADY_LIVE",
+                    "This stream is already live",
+                    "Stop the other encoder first, or end the stream from the dashboard.",
+                ),
+                WhipError::Full => ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "TOO_MANY_SESSIONS",
+                    "This server has too many WebRTC sessions",
+                    &e.to_string(),
+                ),
+                WhipError::BadOffer(_) | WhipError::NoH264 => ApiError::bad_request(
+                    "BAD_OFFER",
+                    "The SDP offer cannot be answered",
+                    &e.to_string(),
+                ),
+            })?;
+        let mut res = (StatusCode::CREATED, answer).into_response();
+        let h = res.headers_mut();
+        h.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/sdp"),
+        );
+        if let Ok(v) = HeaderValue::from_str(&format!("/api/whip/{session}")) {
+            h.insert(header::LOCATION, v);
+        }
+        Ok(res)
+    };
+    open(answer.await.unwrap_or_else(IntoResponse::into_response))
+}
+
+/// Ends a browser's publish (the stream ends, as when OBS stops).
+#[utoipa::path(delete, path = "/api/whip/{session}", tag = "streams",
+    params(("session" = u64, Path, description = "From the offer's `Location`")),
+    responses((status = 200, description = "Ended"), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)),
+    security(("stream_key" = [])))]
+pub async fn whip_end(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(session): Path<u64>,
+) -> Response {
+    let answer = async {
+        let grant = grant_of(&state, &headers).await?;
+        let ended = state
+            .engine
+            .webrtc
+            .as_ref()
+            .is_some_and(|w| w.stop(&grant.playback_id, session));
+        if ended {
+            Ok(StatusCode::OK.into_response())
+        } else {
+            Err(ApiError::new(
+                StatusCode::NOT_FOUND,
+                "SESSION_NOT_FOUND",
+                "No such WebRTC session",
+                "It has ended already.",
+            ))
+        }
+    };
+    open(answer.await.unwrap_or_else(IntoResponse::into_response))
+}

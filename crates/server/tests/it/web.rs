@@ -3104,3 +3104,69 @@ async fn webrtc_playback_in_a_real_browser() {
     assert_shots(&shots, &["watch-webrtc"]);
     app.finish().await;
 }
+
+/// Going live from the browser in Chromium (`whip` in `web/e2e/run.mjs`): the studio opens
+/// Chromium's fake camera and microphone and publishes over WHIP; ffprobe reads H.264 and AAC
+/// over RTMP play and HLS; a destination (a local ffmpeg) receives the stream; a viewer plays it
+/// over WHEP; Stop broadcasting ends the stream.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn go_live_from_the_browser_over_whip() {
+    require("ffmpeg");
+    require("ffprobe");
+    let browser = browser();
+    let mut opts = Options::default();
+    opts.extra
+        .push(("restream_allow_private_targets", "true".into()));
+    opts.extra.push(("restream_allowed_ports", "any".into()));
+    let app = TestApp::start_with(Backend::Sqlite, opts)
+        .await
+        .expect("sqlite always runs");
+    let creator = support::creator_with_source(&app, "whip@example.com").await;
+    let shots = shots_dir();
+    let report = run(
+        &browser,
+        json!({
+            "url": app.url(""),
+            "shots": shots,
+            "scenario": "whip",
+            "email": "whip@example.com",
+            "playbackId": creator.playback_id,
+            "rtmpPlay": format!("{}/play/{}", app.rtmp_url(), creator.playback_id),
+            "timeoutMs": 240_000,
+        }),
+    )
+    .await;
+    eprintln!("whip: {report:#}");
+    assert_eq!(
+        report["steps"],
+        json!([
+            "camera preview",
+            "live from the browser",
+            "probed",
+            "destination received",
+            "viewer plays over WebRTC",
+            "stopped"
+        ]),
+        "{report:#}"
+    );
+    assert!(report.get("pageErrors").is_none(), "{report}");
+    for probe in ["rtmp", "hls", "destination"] {
+        let streams = report[probe]["streams"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{probe}: {report:#}"));
+        let codec = |kind: &str| {
+            streams
+                .iter()
+                .find(|s| s["codec_type"] == kind)
+                .map(|s| s["codec_name"].clone())
+        };
+        assert_eq!(codec("video"), Some(json!("h264")), "{probe}: {report:#}");
+        assert_eq!(codec("audio"), Some(json!("aac")), "{probe}: {report:#}");
+    }
+    assert!(
+        report["viewerAdvance"].as_f64().unwrap_or(0.0) > 1.0,
+        "{report}"
+    );
+    assert_shots(&shots, &["studio-golive"]);
+    app.finish().await;
+}
