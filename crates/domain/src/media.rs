@@ -306,12 +306,8 @@ mod tests {
             Ok(vec![Rung::P720, Rung::P480, Rung::P360])
         );
         assert_eq!(parse_ladder::<&str>(&[]), Ok(vec![]));
-        assert!(parse_ladder(&["4k"])
-            .unwrap_err()
-            .contains("unknown rung \"4k\""));
-        assert!(parse_ladder(&["720p", "720p"])
-            .unwrap_err()
-            .contains("twice"));
+        assert!(parse_ladder(&["4k"]).is_err_and(|e| e.contains("unknown rung \"4k\"")));
+        assert!(parse_ladder(&["720p", "720p"]).is_err_and(|e| e.contains("twice")));
         for r in Rung::ALL {
             assert_eq!(Rung::parse(r.name()), Some(r));
         }

@@ -474,7 +474,7 @@ mod tests {
         let bad = parse_plans_file(
             "[[plans]]\nname = \"X\"\nmax_sources = 1\nmax_destinations = 1\nmax_streaming_hours_monthly = 1\ndefault = true\ntranscode_ladder = [\"4k\"]\n",
         )
-        .unwrap_err();
+        .expect_err("an unknown rung");
         assert!(
             bad.0
                 .contains("plan \"X\": transcode_ladder: unknown rung \"4k\""),

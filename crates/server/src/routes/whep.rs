@@ -46,18 +46,18 @@ fn error(e: WhepError) -> ApiError {
             StatusCode::UNPROCESSABLE_ENTITY,
             "UNSUPPORTED_CODEC",
             "This stream cannot be played over WebRTC",
-            &e.to_string(),
+            e.to_string(),
         ),
         WhepError::BadOffer(_) | WhepError::NoVideo => ApiError::bad_request(
             "BAD_OFFER",
             "The SDP offer cannot be answered",
-            &e.to_string(),
+            e.to_string(),
         ),
         WhepError::Full => ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "TOO_MANY_VIEWERS",
             "Too many WebRTC viewers",
-            &e.to_string(),
+            e.to_string(),
         ),
     }
 }
@@ -102,7 +102,7 @@ pub async fn whep_offer(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "OFFER_TOO_LARGE",
                 "The SDP offer is too large",
-                &format!("At most {MAX_OFFER_BYTES} bytes."),
+                format!("At most {MAX_OFFER_BYTES} bytes."),
             ));
         }
         let offer = std::str::from_utf8(&body)
@@ -242,13 +242,13 @@ async fn grant_of(
             StatusCode::FORBIDDEN,
             "PUBLISH_REFUSED",
             "This stream key may not publish now",
-            &reason,
+            reason,
         ),
         other => ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "UNAVAILABLE",
             "Publishing cannot be decided right now",
-            &other.to_string(),
+            other.to_string(),
         ),
     })
 }
@@ -284,7 +284,7 @@ pub async fn whip_offer(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "OFFER_TOO_LARGE",
                 "The SDP offer is too large",
-                &format!("At most {MAX_OFFER_BYTES} bytes."),
+                format!("At most {MAX_OFFER_BYTES} bytes."),
             ));
         }
         let offer = std::str::from_utf8(&body).map_err(|_| {
@@ -317,12 +317,12 @@ pub async fn whip_offer(
                     StatusCode::SERVICE_UNAVAILABLE,
                     "TOO_MANY_SESSIONS",
                     "This server has too many WebRTC sessions",
-                    &e.to_string(),
+                    e.to_string(),
                 ),
                 WhipError::BadOffer(_) | WhipError::NoH264 => ApiError::bad_request(
                     "BAD_OFFER",
                     "The SDP offer cannot be answered",
-                    &e.to_string(),
+                    e.to_string(),
                 ),
             })?;
         let mut res = (StatusCode::CREATED, answer).into_response();
