@@ -555,6 +555,53 @@ impl OggPackets {
     }
 }
 
+/// A datagram the router handed a session, into its `Rtc` (one that is not STUN, DTLS or
+/// (S)RTP is dropped); `Err` once the router has dropped the session.
+fn take_datagram(
+    rtc: &mut Rtc,
+    local: SocketAddr,
+    datagram: Option<(SocketAddr, Bytes)>,
+) -> Result<Option<Result<(), str0m::RtcError>>, End> {
+    let (from, data) = datagram.ok_or(End::Left)?;
+    Ok(Receive::new(Protocol::Udp, from, local, &data)
+        .ok()
+        .map(|r| rtc.handle_input(Input::Receive(Instant::now(), r))))
+}
+
+/// Sends what `rtc` has to send and notes the session's connection; media it received goes to
+/// `media`. The time it next wants to be woken.
+async fn pump(
+    rtc: &mut Rtc,
+    web: &WebRtc,
+    connected: &mut bool,
+    mut media: Option<&mut Vec<str0m::media::MediaData>>,
+) -> Result<Instant, End> {
+    loop {
+        match rtc.poll_output() {
+            Ok(Output::Timeout(t)) => return Ok(t),
+            Ok(Output::Transmit(t)) => {
+                let _ = web.socket.send_to(&t.contents, t.destination).await;
+            }
+            Ok(Output::Event(e)) => match e {
+                Event::Connected => {
+                    web.stats.connected.fetch_add(1, Ordering::Relaxed);
+                    *connected = true;
+                }
+                Event::IceConnectionStateChange(IceConnectionState::Disconnected) => {
+                    return Err(End::Disconnected)
+                }
+                Event::MediaData(d) => {
+                    if let Some(m) = media.as_deref_mut() {
+                        m.push(d);
+                    }
+                }
+                _ => {}
+            },
+            Err(e) => return Err(End::Failed(e.to_string())),
+        }
+    }
+}
+
 /// One player's session.
 struct Session {
     rtc: Rtc,
@@ -594,30 +641,6 @@ impl Session {
         tracing::info!(playback_id = %self.playback_id, session = self.id, %why, "WebRTC playback session ended");
     }
 
-    /// Sends what str0m has to send; the time it next wants to be woken.
-    async fn flush(&mut self) -> Result<Instant, End> {
-        loop {
-            match self.rtc.poll_output() {
-                Ok(Output::Timeout(t)) => return Ok(t),
-                Ok(Output::Transmit(t)) => {
-                    let _ = self.web.socket.send_to(&t.contents, t.destination).await;
-                }
-                Ok(Output::Event(e)) => match e {
-                    Event::Connected => {
-                        self.web.stats.connected.fetch_add(1, Ordering::Relaxed);
-                        tracing::debug!(session = self.id, "WebRTC connected");
-                        self.connected = true;
-                    }
-                    Event::IceConnectionStateChange(IceConnectionState::Disconnected) => {
-                        return Err(End::Disconnected)
-                    }
-                    _ => {}
-                },
-                Err(e) => return Err(End::Failed(e.to_string())),
-            }
-        }
-    }
-
     async fn drive(
         &mut self,
         reader: &mut ferrocast_hub::Reader,
@@ -631,19 +654,16 @@ impl Session {
         let mut keyframe_seen = false;
         let mut annexb = BytesMut::new();
         loop {
-            let wake = match self.flush().await {
+            let wake = match pump(&mut self.rtc, &self.web, &mut self.connected, None).await {
                 Ok(t) => t,
                 Err(e) => return e,
             };
             let wake = tokio::time::Instant::from_std(wake);
             let input = tokio::select! {
                 _ = &mut *stop => return End::Left,
-                d = inbox.recv() => match d {
-                    Some((from, data)) => match Receive::new(Protocol::Udp, from, local, &data) {
-                        Ok(r) => Some(self.rtc.handle_input(Input::Receive(Instant::now(), r))),
-                        Err(_) => None,
-                    },
-                    None => return End::Left,
+                d = inbox.recv() => match take_datagram(&mut self.rtc, local, d) {
+                    Ok(r) => r,
+                    Err(e) => return e,
                 },
                 _ = tokio::time::sleep_until(wake) => {
                     Some(self.rtc.handle_input(Input::Timeout(Instant::now())))
@@ -853,30 +873,6 @@ impl Ingest {
         tracing::info!(%playback_id, session = self.id, %why, "WebRTC (WHIP) publish ended");
     }
 
-    async fn flush(&mut self) -> Result<(Instant, Vec<str0m::media::MediaData>), End> {
-        let mut media = Vec::new();
-        loop {
-            match self.rtc.poll_output() {
-                Ok(Output::Timeout(t)) => return Ok((t, media)),
-                Ok(Output::Transmit(t)) => {
-                    let _ = self.web.socket.send_to(&t.contents, t.destination).await;
-                }
-                Ok(Output::Event(e)) => match e {
-                    Event::Connected => {
-                        self.web.stats.connected.fetch_add(1, Ordering::Relaxed);
-                        self.connected = true;
-                    }
-                    Event::IceConnectionStateChange(IceConnectionState::Disconnected) => {
-                        return Err(End::Disconnected)
-                    }
-                    Event::MediaData(d) => media.push(d),
-                    _ => {}
-                },
-                Err(e) => return Err(End::Failed(e.to_string())),
-            }
-        }
-    }
-
     async fn drive(
         &mut self,
         inbox: &mut mpsc::Receiver<(SocketAddr, Bytes)>,
@@ -895,8 +891,16 @@ impl Ingest {
         let mut video_mid: Option<Mid> = None;
         let (aac_tx, mut aac_rx) = mpsc::channel::<ferrocast_hub::Frame>(256);
         loop {
-            let (wake, media) = match self.flush().await {
-                Ok(r) => r,
+            let mut media = Vec::new();
+            let wake = match pump(
+                &mut self.rtc,
+                &self.web,
+                &mut self.connected,
+                Some(&mut media),
+            )
+            .await
+            {
+                Ok(t) => t,
                 Err(e) => return e,
             };
             for d in media {
@@ -935,12 +939,9 @@ impl Ingest {
                     let _ = r;
                     return End::Left;
                 }
-                d = inbox.recv() => match d {
-                    Some((from, data)) => match Receive::new(Protocol::Udp, from, local, &data) {
-                        Ok(r) => Some(self.rtc.handle_input(Input::Receive(Instant::now(), r))),
-                        Err(_) => None,
-                    },
-                    None => return End::Left,
+                d = inbox.recv() => match take_datagram(&mut self.rtc, local, d) {
+                    Ok(r) => r,
+                    Err(e) => return e,
                 },
                 _ = tokio::time::sleep_until(wake) => {
                     Some(self.rtc.handle_input(Input::Timeout(Instant::now())))

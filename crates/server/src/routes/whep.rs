@@ -62,6 +62,51 @@ fn error(e: WhepError) -> ApiError {
     }
 }
 
+/// The SDP offer of a WHEP or WHIP request: `application/sdp`, bounded, UTF-8.
+fn offer_of<'a>(headers: &HeaderMap, body: &'a Bytes) -> Result<&'a str, ApiError> {
+    let sdp = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim().to_ascii_lowercase().starts_with("application/sdp"));
+    if !sdp {
+        return Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "UNSUPPORTED_MEDIA_TYPE",
+            "Send the SDP offer as application/sdp",
+            "WHIP and WHEP (RFC 9725): POST the offer with Content-Type: application/sdp.",
+        ));
+    }
+    if body.len() > MAX_OFFER_BYTES {
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "OFFER_TOO_LARGE",
+            "The SDP offer is too large",
+            format!("At most {MAX_OFFER_BYTES} bytes."),
+        ));
+    }
+    std::str::from_utf8(body).map_err(|_| {
+        ApiError::bad_request(
+            "BAD_OFFER",
+            "The SDP offer cannot be answered",
+            "Not UTF-8.",
+        )
+    })
+}
+
+/// `201 Created` with the SDP answer and the session's URL.
+fn created(answer: String, location: &str) -> Response {
+    let mut res = (StatusCode::CREATED, answer).into_response();
+    let h = res.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/sdp"),
+    );
+    if let Ok(v) = HeaderValue::from_str(location) {
+        h.insert(header::LOCATION, v);
+    }
+    res
+}
+
 /// Starts a WebRTC playback session: the player's SDP offer (`application/sdp`, a recvonly
 /// H.264 video section and optionally an Opus audio one) in, the SDP answer out. ICE-lite on the
 /// node's WebRTC UDP socket; no trickle ICE.
@@ -85,28 +130,7 @@ pub async fn whep_offer(
         if !is_safe_id(&id) {
             return Err(error(WhepError::NotLive));
         }
-        let sdp = headers
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.trim().to_ascii_lowercase().starts_with("application/sdp"));
-        if !sdp {
-            return Err(ApiError::new(
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "UNSUPPORTED_MEDIA_TYPE",
-                "Send the SDP offer as application/sdp",
-                "WHEP (RFC 9725): POST the offer with Content-Type: application/sdp.",
-            ));
-        }
-        if body.len() > MAX_OFFER_BYTES {
-            return Err(ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "OFFER_TOO_LARGE",
-                "The SDP offer is too large",
-                format!("At most {MAX_OFFER_BYTES} bytes."),
-            ));
-        }
-        let offer = std::str::from_utf8(&body)
-            .map_err(|_| error(WhepError::BadOffer("not UTF-8".into())))?;
+        let offer = offer_of(&headers, &body)?;
         // Gated streams: the entitled viewer's playback token, as for HLS.
         if let Some(g) = state.access.stream_gate(&id).await? {
             if g.level.is_gated() {
@@ -134,16 +158,7 @@ pub async fn whep_offer(
         // A stream another node holds is pulled here first (relayed).
         state.engine.ensure_live(&id).await;
         let (session, answer) = webrtc.play(&id, offer).map_err(error)?;
-        let mut res = (StatusCode::CREATED, answer).into_response();
-        let h = res.headers_mut();
-        h.insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/sdp"),
-        );
-        if let Ok(v) = HeaderValue::from_str(&format!("/whep/{id}/{session}")) {
-            h.insert(header::LOCATION, v);
-        }
-        Ok(res)
+        Ok(created(answer, &format!("/whep/{id}/{session}")))
     };
     open(answer.await.unwrap_or_else(IntoResponse::into_response))
 }
@@ -202,13 +217,6 @@ fn bearer(headers: &HeaderMap) -> Option<&str> {
         .strip_prefix("Bearer ")
         .map(str::trim)
         .filter(|k| !k.is_empty())
-}
-
-fn is_sdp(headers: &HeaderMap) -> bool {
-    headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.trim().to_ascii_lowercase().starts_with("application/sdp"))
 }
 
 /// Whom a stream key publishes as, or why not (the same decision as an RTMP publish).
@@ -271,29 +279,7 @@ pub async fn whip_offer(
     body: Bytes,
 ) -> Response {
     let answer = async {
-        if !is_sdp(&headers) {
-            return Err(ApiError::new(
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "UNSUPPORTED_MEDIA_TYPE",
-                "Send the SDP offer as application/sdp",
-                "WHIP (RFC 9725): POST the offer with Content-Type: application/sdp.",
-            ));
-        }
-        if body.len() > MAX_OFFER_BYTES {
-            return Err(ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "OFFER_TOO_LARGE",
-                "The SDP offer is too large",
-                format!("At most {MAX_OFFER_BYTES} bytes."),
-            ));
-        }
-        let offer = std::str::from_utf8(&body).map_err(|_| {
-            ApiError::bad_request(
-                "BAD_OFFER",
-                "The SDP offer cannot be answered",
-                "Not UTF-8.",
-            )
-        })?;
+        let offer = offer_of(&headers, &body)?;
         let grant = grant_of(&state, &headers).await?;
         let webrtc = state.engine.webrtc.as_ref().ok_or_else(|| {
             ApiError::new(
@@ -325,16 +311,7 @@ pub async fn whip_offer(
                     e.to_string(),
                 ),
             })?;
-        let mut res = (StatusCode::CREATED, answer).into_response();
-        let h = res.headers_mut();
-        h.insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/sdp"),
-        );
-        if let Ok(v) = HeaderValue::from_str(&format!("/api/whip/{session}")) {
-            h.insert(header::LOCATION, v);
-        }
-        Ok(res)
+        Ok(created(answer, &format!("/api/whip/{session}")))
     };
     open(answer.await.unwrap_or_else(IntoResponse::into_response))
 }

@@ -1191,25 +1191,8 @@ fn rendition_processes() -> usize {
 async fn adaptive_bitrate_renditions_play_and_the_cpu_budget_refuses_with_a_message() {
     require("ffmpeg");
     require("ffprobe");
-    let dir = std::env::temp_dir().join(format!("ferrocast-abr-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("dir");
-    let plans = dir.join("plans.toml");
-    std::fs::write(
-        &plans,
-        "[[plans]]\nname = \"Ladder\"\nmax_sources = 2\nmax_destinations = 2\nmax_streaming_hours_monthly = 10\ntranscode_ladder = [\"720p\", \"360p\", \"240p\"]\ndefault = true\n",
-    )
-    .expect("plans");
     // Room for one ladder (1.55 cores at admission, 0.65 once 720p is skipped), not two.
-    let opts = support::Options {
-        extra: vec![
-            ("plans_file", plans.display().to_string()),
-            ("transcode_cpus", "2".into()),
-        ],
-        ..Default::default()
-    };
-    let app = TestApp::start_with(Backend::Sqlite, opts)
-        .await
-        .expect("sqlite always runs");
+    let (app, dir) = support::node_with_ladder(&["720p", "360p", "240p"], "2").await;
     let a = creator_with_source(&app, "abr@example.com").await;
     let rtmp = app.rtmp_url();
     let mut encoder = publish(&rtmp, &a.key, 60, &["-vf", "scale=854:480"]);

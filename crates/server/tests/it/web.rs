@@ -2954,24 +2954,7 @@ async fn dmca_notice_counter_and_restore_in_a_real_browser() {
 async fn adaptive_bitrate_switches_in_a_real_browser() {
     require("ffmpeg");
     let browser = browser();
-    let dir = std::env::temp_dir().join(format!("ferrocast-abr-web-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("dir");
-    let plans = dir.join("plans.toml");
-    std::fs::write(
-        &plans,
-        "[[plans]]\nname = \"Ladder\"\nmax_sources = 1\nmax_destinations = 1\nmax_streaming_hours_monthly = 10\ntranscode_ladder = [\"360p\", \"240p\"]\ndefault = true\n",
-    )
-    .expect("plans");
-    let opts = support::Options {
-        extra: vec![
-            ("plans_file", plans.display().to_string()),
-            ("transcode_cpus", "2".into()),
-        ],
-        ..Default::default()
-    };
-    let app = TestApp::start_with(Backend::Sqlite, opts)
-        .await
-        .expect("sqlite always runs");
+    let (app, dir) = support::node_with_ladder(&["360p", "240p"], "2").await;
     let creator = support::creator_with_source(&app, "abr@example.com").await;
     let shots = shots_dir();
     let report = run(

@@ -656,3 +656,31 @@ pub async fn metric_value(app: &TestApp, series: &str) -> Option<f64> {
         .find_map(|l| l.strip_prefix(series)?.strip_prefix(' '))
         .map(|v| v.trim().parse().expect("a number"))
 }
+
+/// A node on SQLite whose one plan (the default, two sources) transcodes `ladder`
+/// (`["360p", "240p"]`) within a budget of `cpus` cores; and the directory of its plans file,
+/// for the test to remove.
+pub async fn node_with_ladder(ladder: &[&str], cpus: &str) -> (TestApp, std::path::PathBuf) {
+    let dir = std::env::temp_dir().join(format!(
+        "ferrocast-ladder-{}",
+        uuid::Uuid::new_v4().simple()
+    ));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let plans = dir.join("plans.toml");
+    let rungs: Vec<String> = ladder.iter().map(|r| format!("\"{r}\"")).collect();
+    std::fs::write(
+        &plans,
+        format!(
+            "[[plans]]\nname = \"Ladder\"\nmax_sources = 2\nmax_destinations = 2\nmax_streaming_hours_monthly = 10\ntranscode_ladder = [{}]\ndefault = true\n",
+            rungs.join(", ")
+        ),
+    )
+    .expect("plans");
+    let mut opts = Options::default();
+    opts.extra.push(("plans_file", plans.display().to_string()));
+    opts.extra.push(("transcode_cpus", cpus.to_string()));
+    let app = TestApp::start_with(Backend::Sqlite, opts)
+        .await
+        .expect("sqlite always runs");
+    (app, dir)
+}
