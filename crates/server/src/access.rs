@@ -34,6 +34,9 @@ pub enum Access {
     /// As [`Access::Scope`], without the per-user rate limit: nginx's `auth_request` probe runs
     /// once per proxied request.
     Probe(Scope),
+    /// A source's stream key as the bearer token (WHIP publishing), checked by the handler
+    /// through the publish authoriser, as an RTMP publish is: 401 without a known key.
+    StreamKey,
 }
 
 impl Access {
@@ -41,6 +44,7 @@ impl Access {
     pub fn describe(self) -> String {
         match self {
             Access::Public => "public".into(),
+            Access::StreamKey => "stream-key".into(),
             Access::Session => "session".into(),
             Access::Scope(s) | Access::Probe(s) => format!("scope:{}", s.as_str()),
         }
@@ -50,7 +54,7 @@ impl Access {
     /// or `FORBIDDEN` when the role can never hold the scope).
     pub fn check(self, auth: &AuthUser) -> Result<(), ApiError> {
         match self {
-            Access::Public => Ok(()),
+            Access::Public | Access::StreamKey => Ok(()),
             Access::Session => Ok(auth.require_session().map(|_| ())?),
             Access::Scope(s) | Access::Probe(s) => Ok(auth.require(s)?),
         }
@@ -77,6 +81,10 @@ pub fn declare(
         for op in operations.into_iter().flatten() {
             op.security = match access {
                 Access::Public => None,
+                Access::StreamKey => Some(vec![SecurityRequirement::new(
+                    "stream_key",
+                    Vec::<String>::new(),
+                )]),
                 Access::Session => Some(vec![SecurityRequirement::new(
                     "bearer",
                     Vec::<String>::new(),
@@ -103,7 +111,7 @@ pub fn declare(
 /// Authenticates the caller of a non-public route, checks its credential against the route's
 /// access, charges the rate limit and hands the caller to the handler's extractors.
 async fn enforce(access: Access, req: Request, next: Next) -> Response {
-    if access == Access::Public {
+    if matches!(access, Access::Public | Access::StreamKey) {
         return next.run(req).await;
     }
     let Some(state) = req.extensions().get::<AppState>().cloned() else {

@@ -76,7 +76,7 @@ impl Modify for BearerAuth {
 /// Every API route with its OpenAPI annotation and the access it declares: the router, the
 /// spec and the access checks come from this one list ([`crate::access`]).
 pub fn api_router() -> OpenApiRouter<AppState> {
-    use crate::access::Access::{Probe, Public, Scope as Key, Session};
+    use crate::access::Access::{Probe, Public, Scope as Key, Session, StreamKey};
     use ferrocast_domain::account::Scope::{
         Admin, BillingWrite, ChatWrite, ProfileRead, SourcesRead, SourcesWrite, StreamsRead,
         StreamsWrite,
@@ -314,8 +314,8 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         ))
         .routes(declare(Public, routes!(whep::whep_end)))
         // WHIP: the stream key is the credential, checked by the publish authoriser.
-        .routes(declare(Public, routes!(whep::whip_offer)))
-        .routes(declare(Public, routes!(whep::whip_end)))
+        .routes(declare(StreamKey, routes!(whep::whip_offer)))
+        .routes(declare(StreamKey, routes!(whep::whip_end)))
         // Videos reuse the sources scopes: a key that manages a creator's sources manages
         // their videos.
         .routes(declare(Key(SourcesRead), routes!(videos::list_videos)))

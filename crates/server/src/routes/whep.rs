@@ -271,8 +271,7 @@ async fn grant_of(
               (status = 400, body = ErrorBody), (status = 401, body = ErrorBody, description = "No or an unknown stream key"),
               (status = 403, body = ErrorBody, description = "The key may not publish now (plan limit, suspension)"),
               (status = 409, body = ErrorBody, description = "The stream is live from another encoder"),
-              (status = 413, body = ErrorBody), (status = 415, body = ErrorBody), (status = 503, body = ErrorBody)),
-    security(("stream_key" = [])))]
+              (status = 413, body = ErrorBody), (status = 415, body = ErrorBody), (status = 503, body = ErrorBody)))]
 pub async fn whip_offer(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -319,8 +318,7 @@ pub async fn whip_offer(
 /// Ends a browser's publish (the stream ends, as when OBS stops).
 #[utoipa::path(delete, path = "/api/whip/{session}", tag = "streams",
     params(("session" = u64, Path, description = "From the offer's `Location`")),
-    responses((status = 200, description = "Ended"), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)),
-    security(("stream_key" = [])))]
+    responses((status = 200, description = "Ended"), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn whip_end(
     State(state): State<AppState>,
     headers: HeaderMap,

@@ -1695,6 +1695,16 @@ async fn every_route_declares_its_access_and_keys_keep_to_their_scopes(b: Backen
                 .as_str()
                 .unwrap_or_else(|| panic!("{route} declares no access"));
             walked += 1;
+            if access == "stream-key" {
+                // A stream key as the bearer (WHIP): without one, 401 in words; the handler
+                // asks the publish authoriser, as for RTMP.
+                let (status, code) = send(method.clone(), url.clone(), None).await;
+                if status != StatusCode::UNSUPPORTED_MEDIA_TYPE {
+                    assert_eq!(status, StatusCode::UNAUTHORIZED, "{route}");
+                    assert_eq!(code, "UNAUTHORIZED", "{route}");
+                }
+                continue;
+            }
             if access == "public" {
                 // Public: no credential asked for, and no handler that wants a caller (it
                 // would get none and answer 500).
