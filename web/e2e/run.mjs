@@ -2228,11 +2228,11 @@ async function abr() {
   if ((await video.evaluate((v) => v.currentTime)) <= t0) throw new Error("the source does not play");
   step("source on a fast network");
 
-  // 700 kbit/s: less than the source needs (2.6 Mbit/s), enough for a rendition.
+  // 600 kbit/s: far less than the source needs (2.6 Mbit/s), enough for 240p (about 0.5).
   const cdp = await ctx.newCDPSession(page);
   await cdp.send("Network.enable");
-  await cdp.send("Network.emulateNetworkConditions", { offline: false, latency: 40, downloadThroughput: 700_000 / 8, uploadThroughput: 700_000 / 8 });
-  out.throttled = await until("a rendition on a throttled network", (h) => h > 0 && h < 480, 60000);
+  await cdp.send("Network.emulateNetworkConditions", { offline: false, latency: 40, downloadThroughput: 600_000 / 8, uploadThroughput: 600_000 / 8 });
+  out.throttled = await until("a rendition on a throttled network", (h) => h > 0 && h < 480, 90000);
   const t1 = await video.evaluate((v) => v.currentTime);
   await page.waitForTimeout(3000);
   out.throttledAdvance = (await video.evaluate((v) => v.currentTime)) - t1;
@@ -2321,6 +2321,8 @@ async function whip() {
   step("camera preview");
   await studio.getByTestId("golive-start").click();
   await studio.getByTestId("source-status").filter({ hasText: "Live" }).waitFor({ timeout: 30000 });
+  // The destination connects with the stream (it records 6 s of it, then hangs up).
+  await studio.getByTestId("destination-status").filter({ hasText: "live" }).waitFor({ timeout: 30000 });
   step("live from the browser");
 
   const probe = (url) => {
@@ -2336,7 +2338,6 @@ async function whip() {
   out.rtmp = probe(P.rtmpPlay);
   out.hls = probe(`${P.url}/hls/${P.playbackId}/index.m3u8`);
   step("probed");
-  await studio.getByTestId("destination-status").filter({ hasText: "live" }).waitFor({ timeout: 30000 });
   await Promise.race([listenerDone, new Promise((r) => setTimeout(r, 30000))]);
   out.destination = probe(got);
   step("destination received");

@@ -158,7 +158,7 @@ pub async fn whep_offer(
         // A stream another node holds is pulled here first (relayed).
         state.engine.ensure_live(&id).await;
         let (session, answer) = webrtc.play(&id, offer).map_err(error)?;
-        Ok(created(answer, &format!("/whep/{id}/{session}")))
+        Ok::<_, ApiError>(created(answer, &format!("/whep/{id}/{session}")))
     };
     open(answer.await.unwrap_or_else(IntoResponse::into_response))
 }
@@ -310,7 +310,7 @@ pub async fn whip_offer(
                     e.to_string(),
                 ),
             })?;
-        Ok(created(answer, &format!("/api/whip/{session}")))
+        Ok::<_, ApiError>(created(answer, &format!("/api/whip/{session}")))
     };
     open(answer.await.unwrap_or_else(IntoResponse::into_response))
 }

@@ -2949,7 +2949,7 @@ async fn dmca_notice_counter_and_restore_in_a_real_browser() {
 /// Adaptive bitrate in Chromium (`abr` in `web/e2e/run.mjs`): a plan with a 360p and 240p
 /// ladder; a 480p stream at 2.5 Mbit/s. The studio lists the renditions; the watch page's
 /// player offers the three qualities, plays the source on loopback, switches to a rendition when
-/// the test throttles the network to 700 kbit/s, and plays the quality the viewer picks.
+/// the test throttles the network to 600 kbit/s, and plays the quality the viewer picks.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn adaptive_bitrate_switches_in_a_real_browser() {
     require("ffmpeg");
