@@ -1,4 +1,4 @@
-//! The media engine: owns the RTMP and SRT sockets and wires the pure protocol crates (`rtmp`, `media`)
+//! The media engine: owns the RTMP, SRT and WebRTC sockets and wires the pure protocol crates (`rtmp`, `media`)
 //! to the hub's fan-out, and pushes live streams to their restream destinations ([`restream`]).
 //! Publishing is authorised through the domain's [`PublishAuthorizer`] port — the engine never
 //! touches the database.

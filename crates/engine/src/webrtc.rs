@@ -1,5 +1,6 @@
-//! WebRTC playback (WHEP, RFC 9725): any live H.264 stream, to a browser, in well under a
-//! second.
+//! WebRTC (RFC 9725): playback (WHEP) of any live H.264 stream, to a browser, in well under a
+//! second, and ingest (WHIP) from a browser into the hub (see `ingest` below: H.264 kept,
+//! Opus transcoded to AAC, a keyframe asked for every [`WHIP_KEYFRAME_EVERY`]).
 //!
 //! A player posts its SDP offer to `POST /whep/<playback_id>`; [`WebRtc::play`] answers it with a
 //! session of the sans-I/O [`str0m`] stack in ICE-lite mode, whose one host candidate is this
@@ -74,7 +75,7 @@ pub enum WhepError {
 pub struct WebRtcStats {
     /// Sessions open now.
     pub sessions: AtomicU64,
-    /// Sessions answered.
+    /// Playback (WHEP) sessions answered.
     pub answered: AtomicU64,
     /// Sessions whose ICE and DTLS came up.
     pub connected: AtomicU64,

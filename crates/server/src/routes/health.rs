@@ -337,7 +337,7 @@ fn webrtc_metrics(s: &ferrocast_engine::webrtc::WebRtcStats) -> String {
         (
             "ferrocast_webrtc_sessions",
             "gauge",
-            "WebRTC (WHEP) playback sessions open on this node.",
+            "WebRTC sessions open on this node: WHEP players and WHIP publishers.",
             &s.sessions,
         ),
         (
@@ -349,8 +349,14 @@ fn webrtc_metrics(s: &ferrocast_engine::webrtc::WebRtcStats) -> String {
         (
             "ferrocast_webrtc_sessions_connected_total",
             "counter",
-            "WHEP sessions whose ICE and DTLS came up.",
+            "WebRTC sessions (WHEP and WHIP) whose ICE and DTLS came up.",
             &s.connected,
+        ),
+        (
+            "ferrocast_webrtc_publishes_total",
+            "counter",
+            "Browser publishes (WHIP) accepted.",
+            &s.ingests,
         ),
     ] {
         let _ = writeln!(
