@@ -333,6 +333,9 @@ for server in ${SERVERS//,/ }; do
   if has "$SCENARIOS" hls && [ "$server" = ferrocast ]; then
     run_one ferrocast hls-10 1 10 hls
     run_one ferrocast ll-hls-10 1 10 ll-hls
+    # Memory with HLS watched on every stream (one LL-HLS player each), against ingest-50
+    # without viewers: the segments and parts each packager holds in memory.
+    run_one ferrocast ll-hls-50x1 50 1 ll-hls
   fi
   # Relay: 1 publisher, the server pushes it to $RELAY RTMP sinks (ferrocast: destinations
   # through the API; nginx-rtmp: `push`; xiu: `[[rtmp.push]]`; node-media-server: relay tasks

@@ -50,6 +50,7 @@ pub const SETTINGS: &[Setting] = &[
     Setting { key: "rtmp_max_connections_per_ip", default: Some("32"), secret: false, help: "RTMP connections at most from one client address (an IPv4 address or an IPv6 /64); more are closed at once; 0: no limit" },
     Setting { key: "rtmp_max_pending_per_ip", default: Some("8"), secret: false, help: "RTMP connections not yet past `connect` (handshaking) at most from one client address; 0: no limit" },
     Setting { key: "rtmp_idle_timeout_secs", default: Some("10"), secret: false, help: "Seconds a publisher or an undecided RTMP connection may go without completing a message before it is closed (players may stay silent)" },
+    Setting { key: "rtmp_coalesce_ms", default: Some("5"), secret: false, help: "Milliseconds an idle RTMP worker waits before it sleeps in the kernel, so that what arrives meanwhile is handled in one wake-up (fewer wake-ups and system calls per publisher, at most this much added delay); 0 to 20, 0: off" },
     Setting { key: "rtmp_write_timeout_secs", default: Some("10"), secret: false, help: "Seconds an RTMP peer (a player) may accept no data before it is dropped" },
     Setting { key: "srt_addr", default: None, secret: false, help: "SRT ingest listener (UDP, listener mode), e.g. 127.0.0.1:9000; the caller's stream id is the stream key; unset: no SRT" },
     Setting { key: "srt_passphrase", default: None, secret: true, help: "Passphrase SRT publishers must encrypt with (10 to 79 characters); unset: SRT is unencrypted" },
@@ -119,7 +120,7 @@ pub const SETTINGS: &[Setting] = &[
     Setting { key: "job_workers", default: Some("1"), secret: false, help: "Video processing jobs (packaging recordings, transcoding uploads) this node runs at once; 0: none (another node processes)" },
     Setting { key: "job_lease_ms", default: Some("60000"), secret: false, help: "Milliseconds a node holds a job between heartbeats before another node may take it over" },
     Setting { key: "export_ttl_days", default: Some("7"), secret: false, help: "Days a user's data export (the ZIP from Settings → Your data) can be downloaded before it is deleted, 1 to 90" },
-    Setting { key: "live_thumbnail_secs", default: Some("60"), secret: false, help: "Seconds between the pictures of each live stream (browse cards, link previews): one keyframe decoded each time, 5 to 3600" },
+    Setting { key: "live_thumbnail_secs", default: Some("60"), secret: false, help: "Seconds between the pictures of a live stream someone looks at (browse cards, link previews): one keyframe decoded each time, 5 to 3600; none for a stream no one asked for in 10 minutes" },
     Setting { key: "vapid_subject", default: None, secret: false, help: "Contact sent to Web Push services with every push (RFC 8292 `sub`): `mailto:you@example.com` or an https URL; default: mailto: and MAIL_FROM's address" },
     Setting { key: "notify_workers", default: Some("2"), secret: false, help: "Notification deliveries (push, email) this node sends at once, and whether it expands go-live fan-outs; 0: none (another node sends)" },
     Setting { key: "notify_retry_ms", default: Some("30000"), secret: false, help: "Milliseconds before a failed push or email is tried again; each further retry waits twice as long, up to an hour" },
@@ -285,6 +286,8 @@ pub struct Config {
     pub rtmp_idle_timeout_secs: u64,
     /// Seconds an RTMP peer may accept no data of a write.
     pub rtmp_write_timeout_secs: u64,
+    /// How long an idle RTMP worker gathers input before it sleeps (ms, 0: off).
+    pub rtmp_coalesce_ms: u64,
     /// Whether restream destinations may be private addresses.
     pub restream_allow_private_targets: bool,
     /// Extra CA certificates (PEM) for RTMPS destinations.
@@ -1380,6 +1383,19 @@ impl Layered {
         };
         let rtmp_idle_timeout_secs = seconds("rtmp_idle_timeout_secs");
         let rtmp_write_timeout_secs = seconds("rtmp_write_timeout_secs");
+        let rtmp_coalesce_ms = match self.get("rtmp_coalesce_ms").filter(|s| !s.is_empty()) {
+            None => 5,
+            Some(v) => match v.parse::<u64>() {
+                Ok(n @ 0..=20) => n,
+                _ => {
+                    problems.push(format!(
+                        "{}: {v:?} is not a number of milliseconds from 0 to 20",
+                        env_name("rtmp_coalesce_ms")
+                    ));
+                    5
+                }
+            },
+        };
         let plans_file = self
             .get("plans_file")
             .filter(|s| !s.is_empty())
@@ -1538,6 +1554,7 @@ impl Layered {
             rtmp_max_pending_per_ip,
             rtmp_idle_timeout_secs,
             rtmp_write_timeout_secs,
+            rtmp_coalesce_ms,
             restream_allow_private_targets,
             restream_ca_file,
             platforms,
@@ -1817,6 +1834,7 @@ mod tests {
         assert_eq!(c.rtmp_max_pending_per_ip, 8);
         assert_eq!(c.rtmp_idle_timeout_secs, 10);
         assert_eq!(c.rtmp_write_timeout_secs, 10);
+        assert_eq!(c.rtmp_coalesce_ms, 5);
     }
 
     #[test]
@@ -2017,6 +2035,17 @@ mod tests {
             let err = Config::load(&sources(&[("FERROCAST_RTMP_WORKERS", bad)], &[]))
                 .expect_err("refused");
             assert!(err.to_string().contains("FERROCAST_RTMP_WORKERS"), "{err}");
+        }
+    }
+
+    #[test]
+    fn rtmp_coalescing_is_bounded() {
+        let c = Config::load(&sources(&[("FERROCAST_RTMP_COALESCE_MS", "0")], &[])).expect("loads");
+        assert_eq!(c.rtmp_coalesce_ms, 0);
+        for bad in ["21", "-1", "soon"] {
+            let err = Config::load(&sources(&[("FERROCAST_RTMP_COALESCE_MS", bad)], &[]))
+                .expect_err("refused");
+            assert!(err.to_string().contains("FERROCAST_RTMP_COALESCE_MS"), "{err}");
         }
     }
 

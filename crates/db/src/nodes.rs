@@ -102,6 +102,17 @@ impl Db {
         })
     }
 
+    /// Renews the heartbeat of a registered node whose streams have not changed since it last
+    /// wrote them. Returns false when the node is not registered (expired meanwhile by another
+    /// node, which removed its streams too): the caller writes it whole again.
+    pub async fn node_touch(&self, id: &str, heartbeat_at: i64) -> Result<bool, DbError> {
+        on_pool!(self, p => {
+            let r = sqlx::query("UPDATE nodes SET heartbeat_at = $2 WHERE id = $1")
+                .bind(id).bind(heartbeat_at).execute(p).await?;
+            Ok(r.rows_affected() == 1)
+        })
+    }
+
     /// Removes a node and its streams (a node stopping cleanly). Returns whether it was there.
     pub async fn remove_node(&self, id: &str) -> Result<bool, DbError> {
         on_pool!(self, p => {

@@ -72,7 +72,14 @@ impl Engine {
         restream: restream::RestreamConfig,
     ) -> Engine {
         let hub = Hub::default();
+        // Held in memory while someone watches over HLS, so kept as short as players allow:
+        // four segments in the playlist (RFC 8216bis §6.2.2 wants at least three target
+        // durations; hls.js starts three segments from the live edge) and one more for a player
+        // that fetched the playlist just before it changed (BENCHMARKS.md, "Ingest and fan-out
+        // cost": 6 + 2 held ~1.1 MiB more per watched stream at 3 Mbit/s).
         let config = ferrocast_media::hls::HlsConfig {
+            window: 4,
+            retain_extra: 1,
             low_latency: Some(ferrocast_media::hls::LowLatencyConfig::default()),
             ..Default::default()
         };

@@ -243,6 +243,10 @@ struct Cache {
     audio_config: Option<Frame>,
     gop: Vec<Frame>,
     gop_bytes: usize,
+    /// The ring readers receive from, made by the first reader and dropped when the last has
+    /// gone: its slots (`capacity` of them, ~80 KiB at 1024) cost nothing on a stream no one
+    /// reads.
+    tx: Option<broadcast::Sender<Frame>>,
     info: StreamInfo,
     live_announced: bool,
     /// Timestamp of the last video keyframe.
@@ -257,7 +261,6 @@ struct Stream {
     key: StreamKey,
     /// Set once when the stream is stopped from outside (administrator, plan limit): the reason.
     stop: watch::Sender<Option<String>>,
-    tx: broadcast::Sender<Frame>,
     cache: Mutex<Cache>,
     stats: Arc<StreamStats>,
     generation: u64,
@@ -320,11 +323,9 @@ impl Hub {
         if streams.contains_key(&key.playback_id) {
             return Err(HubError::AlreadyLive);
         }
-        let (tx, _) = broadcast::channel(self.inner.capacity);
         let stream = Arc::new(Stream {
             key: key.clone(),
             stop: watch::Sender::new(None),
-            tx,
             cache: Mutex::new(Cache::default()),
             stats: Arc::new(StreamStats::default()),
             generation: self.inner.generation.fetch_add(1, Ordering::Relaxed),
@@ -358,8 +359,12 @@ impl Hub {
         let stream = self.live_stream(playback_id)?;
         // Snapshot and subscribe under the cache lock, which the publisher holds while sending:
         // the reader sees every frame exactly once, cache first, then the ring.
-        let cache = stream.cache.lock().unwrap_or_else(|p| p.into_inner());
-        let rx = stream.tx.subscribe();
+        let mut cache = stream.cache.lock().unwrap_or_else(|p| p.into_inner());
+        let capacity = self.inner.capacity;
+        let rx = cache
+            .tx
+            .get_or_insert_with(|| broadcast::channel(capacity).0)
+            .subscribe();
         let mut initial = Vec::with_capacity(3 + cache.gop.len());
         initial.extend(cache.metadata.iter().cloned());
         initial.extend(cache.video_config.iter().cloned());
@@ -548,10 +553,16 @@ impl Publisher {
             }
         }
         // Sent under the cache lock so a subscriber's snapshot and ring never overlap. With no
-        // reader the ring is skipped: a value sent to nobody would sit in its slot until
+        // reader left the ring is dropped: a value sent to nobody would sit in its slot until
         // overwritten, holding `capacity` frames of memory for a stream no one watches.
-        if s.tx.receiver_count() > 0 {
-            let _ = s.tx.send(frame);
+        match cache.tx.as_ref().map(broadcast::Sender::receiver_count) {
+            Some(0) => cache.tx = None,
+            Some(_) => {
+                if let Some(tx) = &cache.tx {
+                    let _ = tx.send(frame);
+                }
+            }
+            None => {}
         }
         drop(cache);
         if let Some(info) = announce {
@@ -788,6 +799,29 @@ mod tests {
         assert!(aseq.sequence_header);
         let empty = Frame::from_tag(FrameKind::Video, 0, Bytes::new());
         assert!(!empty.keyframe && !empty.sequence_header);
+    }
+
+    #[tokio::test]
+    async fn readers_that_come_after_all_others_left_get_every_new_frame() {
+        let hub = Hub::default();
+        let p = hub.publish(key("a")).expect("publish");
+        p.push(video(0, true));
+        let first = hub.subscribe("a").expect("live");
+        drop(first);
+        // No reader left: the ring goes with the next frame, and the stream goes on.
+        p.push(video(33, false));
+        let mut r = hub.subscribe("a").expect("live");
+        let cached: Vec<u32> = (0..2)
+            .map(|_| r.try_recv().expect("cached").expect("frame").timestamp)
+            .collect();
+        assert_eq!(cached, [0, 33], "the GOP cache");
+        assert!(r.try_recv().is_none());
+        p.push(video(66, false));
+        p.push(audio(70));
+        assert_eq!(r.recv().await.expect("frame").timestamp, 66);
+        assert_eq!(r.recv().await.expect("frame").timestamp, 70);
+        drop(p);
+        assert_eq!(r.recv().await.err(), Some(ReadEnd::Ended));
     }
 
     #[tokio::test]

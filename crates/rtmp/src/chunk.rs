@@ -214,7 +214,7 @@ impl ChunkDecoder {
                     .partial
                     .as_mut()
                     .expect("invariant: a chunk in flight has a partial message");
-                partial.extend_from_slice(&input[..n]);
+                extend_partial(partial, &input[..n], stream.last.map_or(0, |l| l.length));
                 *input = &input[n..];
                 if n < remaining {
                     self.in_payload = Some((csid, remaining - n));
@@ -265,8 +265,11 @@ impl ChunkDecoder {
     fn decode_payload_only(&mut self, input: &mut &[u8]) -> Option<Message> {
         let (csid, remaining) = self.in_payload?;
         let n = remaining.min(input.len());
-        if let Some(p) = self.streams.get_mut(&csid).and_then(|s| s.partial.as_mut()) {
-            p.extend_from_slice(&input[..n]);
+        if let Some(s) = self.streams.get_mut(&csid) {
+            let length = s.last.map_or(0, |l| l.length);
+            if let Some(p) = s.partial.as_mut() {
+                extend_partial(p, &input[..n], length);
+            }
         }
         *input = &input[n..];
         if n < remaining {
@@ -461,6 +464,23 @@ impl ChunkDecoder {
         self.partial_bytes += u64::from(next.length);
         Ok(len.min(chunk_size))
     }
+}
+
+/// Appends a chunk's payload to a message being reassembled whose declared length is `length`.
+/// Growth at most doubles what arrived (a declared length costs nothing until its bytes are
+/// sent) and never passes the declared length, so a finished message holds no spare capacity:
+/// the hub keeps a GOP of them for new players, and doubling growth left a large keyframe with up
+/// to half its allocation unused.
+fn extend_partial(partial: &mut BytesMut, bytes: &[u8], length: u32) {
+    let need = partial.len() + bytes.len();
+    if need > partial.capacity() {
+        let target = (partial.capacity() * 2).min(length as usize).max(need);
+        // A new buffer of exactly that size: `BytesMut::reserve` grows by doubling.
+        let mut bigger = BytesMut::with_capacity(target);
+        bigger.extend_from_slice(partial);
+        *partial = bigger;
+    }
+    partial.extend_from_slice(bytes);
 }
 
 /// What the encoder remembers per chunk stream to compress headers.

@@ -354,6 +354,7 @@ pub fn rtmp_config(config: &Config) -> ferrocast_engine::rtmp_server::RtmpConfig
         max_pending_per_ip: config.rtmp_max_pending_per_ip,
         idle_timeout: std::time::Duration::from_secs(config.rtmp_idle_timeout_secs),
         write_timeout: std::time::Duration::from_secs(config.rtmp_write_timeout_secs),
+        coalesce: std::time::Duration::from_millis(config.rtmp_coalesce_ms),
     }
 }
 

@@ -170,6 +170,9 @@ pub struct Nodes {
     identity: NodeIdentity,
     key: [u8; 32],
     clock: SharedClock,
+    /// The streams (playback id, source, relay) the last successful heartbeat wrote; `None`
+    /// until one did, and after a failed one.
+    written: std::sync::Mutex<Option<Vec<(String, i64, bool)>>>,
 }
 
 impl Nodes {
@@ -180,6 +183,7 @@ impl Nodes {
             identity,
             key,
             clock,
+            written: std::sync::Mutex::new(None),
         }
     }
 
@@ -188,8 +192,18 @@ impl Nodes {
         &self.identity
     }
 
-    /// Writes this node's row and the streams `hub` holds; expires nodes gone silent.
+    /// Writes this node's row and the streams `hub` holds; expires nodes gone silent. While the
+    /// streams are those the last heartbeat wrote, only the heartbeat time is renewed (one
+    /// `UPDATE` instead of rewriting every stream's row every few seconds).
     pub async fn beat(&self, hub: &Hub) -> Result<(), ferrocast_db::DbError> {
+        let result = self.write(hub).await;
+        if result.is_err() {
+            *self.written.lock().unwrap_or_else(|p| p.into_inner()) = None;
+        }
+        result
+    }
+
+    async fn write(&self, hub: &Hub) -> Result<(), ferrocast_db::DbError> {
         let now = self.clock.now_ms();
         let streams: Vec<NodeStream> = hub
             .streams()
@@ -210,7 +224,20 @@ impl Nodes {
             started_at: self.identity.started_at,
             heartbeat_at: now,
         };
-        self.db.node_heartbeat(&node, &streams).await?;
+        let names: Vec<(String, i64, bool)> = streams
+            .iter()
+            .map(|s| (s.playback_id.clone(), s.source_id, s.relay))
+            .collect();
+        let unchanged = self
+            .written
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_ref()
+            .is_some_and(|w| *w == names);
+        if !(unchanged && self.db.node_touch(&node.id, now).await?) {
+            self.db.node_heartbeat(&node, &streams).await?;
+            *self.written.lock().unwrap_or_else(|p| p.into_inner()) = Some(names);
+        }
         let expired = self
             .db
             .expire_nodes(now - STALE_AFTER.as_millis() as i64)

@@ -1,9 +1,12 @@
 //! A still picture of each live stream, for the browse cards and link previews (`og:image`):
 //! ffmpeg decodes the first frame of the stream as the hub hands it to a new viewer (its last
 //! keyframe, after the sequence headers) and writes a JPEG at most 640 pixels wide — one frame
-//! decoded, never a transcoder per stream. A background task makes a new picture of every live
-//! stream each `FERROCAST_LIVE_THUMBNAIL_SECS` (60 s by default), one stream at a time; a stream
-//! asked for before its first picture gets one made on demand. Bounded, since anyone may ask: two
+//! decoded, never a transcoder per stream. Pictures follow demand: a stream's first picture is
+//! made when someone asks for it (a browse card, a link preview), and a background task renews it
+//! each `FERROCAST_LIVE_THUMBNAIL_SECS` (60 s by default), one stream at a time, for as long as it
+//! was asked for within [`WANTED_FOR`]. A stream no one looks at costs no decoding (with 50
+//! streams live and no one browsing, renewing every picture kept an ffmpeg running all the time:
+//! BENCHMARKS.md, "Ingest and fan-out cost"). Bounded, since anyone may ask: two
 //! pictures are made at a time (a further asker gets the last picture, or none — not a queue),
 //! each within 5 s and 2 MiB; a republished stream's old picture is never shown. Without ffmpeg
 //! there is no picture.
@@ -27,6 +30,8 @@ const TIME_LIMIT: Duration = Duration::from_secs(5);
 const MAX_BYTES: u64 = 2 * 1024 * 1024;
 /// Streams whose pictures are kept at most.
 const MAX_KEPT: usize = 1024;
+/// A picture is renewed in the background while it was asked for within this long.
+pub const WANTED_FOR: Duration = Duration::from_secs(10 * 60);
 
 struct Kept {
     at: Instant,
@@ -38,6 +43,8 @@ struct Kept {
 pub struct Thumbnails {
     permits: Semaphore,
     kept: Mutex<HashMap<String, Kept>>,
+    /// When each stream's picture was last asked for (at most [`MAX_KEPT`] streams).
+    asked: Mutex<HashMap<String, Instant>>,
     every: Duration,
 }
 
@@ -53,6 +60,7 @@ impl Thumbnails {
         Self {
             permits: Semaphore::new(AT_ONCE),
             kept: Mutex::new(HashMap::new()),
+            asked: Mutex::new(HashMap::new()),
             every,
         }
     }
@@ -70,6 +78,12 @@ impl Thumbnails {
             return None;
         }
         let (generation, _) = hub.session(playback_id)?;
+        {
+            let mut asked = self.asked.lock().unwrap_or_else(|p| p.into_inner());
+            if asked.len() < MAX_KEPT || asked.contains_key(playback_id) {
+                asked.insert(playback_id.to_string(), Instant::now());
+            }
+        }
         let last = self
             .lock()
             .get(playback_id)
@@ -95,14 +109,19 @@ impl Thumbnails {
             .map(|k| (k.at.elapsed(), k.jpeg.clone()))
     }
 
-    /// Renews the picture of every live stream whose picture is missing or as old as the
-    /// interval, one at a time, and forgets the pictures of streams that ended. Returns how
-    /// many pictures it made.
+    /// Renews the picture of every live stream asked for within [`WANTED_FOR`] whose picture
+    /// is missing or as old as the interval, one at a time, and forgets the pictures (and asks)
+    /// of streams that ended. Returns how many pictures it made.
     pub async fn refresh(&self, hub: &Hub) -> usize {
-        let live = hub.streams();
+        let mut live = hub.streams();
         {
             let mut kept = self.lock();
             kept.retain(|id, _| live.iter().any(|s| &s.key.playback_id == id));
+            let mut asked = self.asked.lock().unwrap_or_else(|p| p.into_inner());
+            asked.retain(|id, at| {
+                at.elapsed() < WANTED_FOR && live.iter().any(|s| &s.key.playback_id == id)
+            });
+            live.retain(|s| asked.contains_key(&s.key.playback_id));
         }
         let mut made = 0;
         // A relay's picture is made where it is published.

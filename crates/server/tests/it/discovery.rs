@@ -501,9 +501,10 @@ both_backends!(
     live_now_by_viewers_category_and_language,
 );
 
-/// Each live stream's picture is made without anyone asking and renewed on the interval
-/// (`FERROCAST_LIVE_THUMBNAIL_SECS`, 5 s here), from the stream as it is then; the picture of a
-/// stream that ended is forgotten.
+/// A live stream's picture is made when first asked for and then renewed in the background on
+/// the interval (`FERROCAST_LIVE_THUMBNAIL_SECS`, 5 s here), from the stream as it is then; a
+/// stream no one asks for gets no picture (no decoding); the picture of a stream that ended is
+/// forgotten.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn live_pictures_are_renewed_in_the_background() {
     require("ffmpeg");
@@ -515,20 +516,35 @@ async fn live_pictures_are_renewed_in_the_background() {
         return;
     };
     let source = creator_with_source(&app, "pictures@example.com").await;
-    let mut encoders = Encoders(vec![publish(&app.rtmp_url(), &source.key, 60, &[])]);
+    let unseen = creator_with_source(&app, "unseen@example.com").await;
+    let mut encoders = Encoders(vec![
+        publish(&app.rtmp_url(), &source.key, 60, &[]),
+        publish(&app.rtmp_url(), &unseen.key, 60, &[]),
+    ]);
     let state = &app.running.as_ref().expect("running").state;
     let thumbnails = &state.thumbnails;
     let id = source.playback_id.as_str();
     let waited = Instant::now();
     let first = loop {
-        if let Some((_, jpeg)) = thumbnails.last(id) {
-            break jpeg;
+        let res = client()
+            .get(app.url(&format!("/api/watch/{id}/thumbnail.jpg")))
+            .send()
+            .await
+            .expect("thumbnail");
+        // Until the stream has a picture the address redirects to the app's icon (followed).
+        let jpeg = res
+            .headers()
+            .get("content-type")
+            .is_some_and(|t| t == "image/jpeg");
+        if res.status() == 200 && jpeg {
+            let _ = res.bytes().await;
+            break thumbnails.last(id).expect("kept once made").1;
         }
         assert!(
             waited.elapsed() < Duration::from_secs(20),
-            "no picture made in the background"
+            "no picture made when asked for"
         );
-        tokio::time::sleep(Duration::from_millis(200)).await;
+        tokio::time::sleep(Duration::from_millis(300)).await;
     };
     assert!(first.starts_with(&[0xFF, 0xD8]), "a JPEG");
     // Renewed after the interval: testsrc's counter makes each second's frame different.
@@ -545,6 +561,15 @@ async fn live_pictures_are_renewed_in_the_background() {
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+    // The stream no one asked for has no picture: two rounds of renewal passed without one.
+    assert!(
+        state.engine.hub.is_live(&unseen.playback_id),
+        "the other stream is live"
+    );
+    assert!(
+        thumbnails.last(&unseen.playback_id).is_none(),
+        "a picture was made of a stream no one asked for"
+    );
     // What a viewer is served is the kept picture (the one before or after a renewal meanwhile).
     let (_, before) = thumbnails.last(id).expect("kept");
     let res = client()
