@@ -2045,7 +2045,10 @@ mod tests {
         for bad in ["21", "-1", "soon"] {
             let err = Config::load(&sources(&[("FERROCAST_RTMP_COALESCE_MS", bad)], &[]))
                 .expect_err("refused");
-            assert!(err.to_string().contains("FERROCAST_RTMP_COALESCE_MS"), "{err}");
+            assert!(
+                err.to_string().contains("FERROCAST_RTMP_COALESCE_MS"),
+                "{err}"
+            );
         }
     }
 

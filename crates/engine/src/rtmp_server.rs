@@ -151,8 +151,7 @@ fn start_workers(
                     // kernel: what arrives during the pause is collected by one epoll_wait.
                     builder.on_thread_park(move || std::thread::sleep(coalesce));
                 }
-                let rt = match builder.build()
-                {
+                let rt = match builder.build() {
                     Ok(rt) => rt,
                     Err(e) => {
                         tracing::error!(error = %e, "cannot start an RTMP worker runtime");
