@@ -71,7 +71,9 @@ pub struct RtmpConfig {
 
 /// Default of [`RtmpConfig::coalesce`]. A worker with nothing left to run waits this long
 /// before it blocks in `epoll_wait`, so that the chunks publishers send meanwhile are read in
-/// the same wake-up, in fewer and larger reads that the kernel acknowledges less often: 50
+/// the same wake-up, in fewer and larger reads that the kernel acknowledges less often. It
+/// waits only after a turn that read from two connections or more, so a lone connection (a
+/// handshake, one publisher feeding its players) is never held back. 50
 /// publishers send ~3 900 messages a second, and a worker that blocked after each turn woke
 /// ~1 100 times a second, finding one to five sockets ready each time; with 5 ms it wakes ~190
 /// times (BENCHMARKS.md, "Ingest and fan-out cost"). It adds at most this much to a frame's way
@@ -148,8 +150,14 @@ fn start_workers(
                 builder.enable_all();
                 if !coalesce.is_zero() {
                     // Runs when the worker has nothing left to do, just before it blocks in the
-                    // kernel: what arrives during the pause is collected by one epoll_wait.
-                    builder.on_thread_park(move || std::thread::sleep(coalesce));
+                    // kernel: what arrives during the pause is collected by one epoll_wait. Only
+                    // after a turn that read from several connections (many publishers): a
+                    // lone handshake or publisher is not held back.
+                    builder.on_thread_park(move || {
+                        if READS_THIS_TURN.with(|r| r.replace(0)) >= 2 {
+                            std::thread::sleep(coalesce);
+                        }
+                    });
                 }
                 let rt = match builder.build() {
                     Ok(rt) => rt,
@@ -170,6 +178,12 @@ fn start_workers(
         }
     }
     handles
+}
+
+thread_local! {
+    /// Reads that returned data on this worker since it last went idle (see
+    /// [`RtmpConfig::coalesce`]).
+    static READS_THIS_TURN: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
 }
 
 /// Accepts RTMP connections until `shutdown` turns true, spreading them over
@@ -375,6 +389,7 @@ impl Connection {
                 r = sock.read(&mut buf) => match r {
                     Ok(0) => return Ok(()),
                     Ok(n) => {
+                        READS_THIS_TURN.with(|r| r.set(r.get().saturating_add(1)));
                         if let Err(e) = self.session.handle_input(&buf[..n]) {
                             // What the session queued on its way out (the `_error` of a refused
                             // connect) goes only if the socket takes it at once: a peer that
