@@ -72,9 +72,9 @@ pub struct RtmpConfig {
 /// Default of [`RtmpConfig::coalesce`]. A worker with nothing left to run waits this long
 /// before it blocks in `epoll_wait`, so that the chunks publishers send meanwhile are read in
 /// the same wake-up, in fewer and larger reads that the kernel acknowledges less often. It
-/// waits only after a turn that read from two connections or more, so a lone connection (a
-/// handshake, one publisher feeding its players) is never held back. 50
-/// publishers send ~3 900 messages a second, and a worker that blocked after each turn woke
+/// waits only after a turn with two reads or more (in practice, several publishers), so a lone
+/// connection (a handshake, one publisher feeding its players) is not held back. 50 publishers
+/// send ~3 900 messages a second, and a worker that blocked after each turn woke
 /// ~1 100 times a second, finding one to five sockets ready each time; with 5 ms it wakes ~190
 /// times (BENCHMARKS.md, "Ingest and fan-out cost"). It adds at most this much to a frame's way
 /// through the server (well inside the 30 ms relay target), and nothing to the first input
@@ -151,8 +151,8 @@ fn start_workers(
                 if !coalesce.is_zero() {
                     // Runs when the worker has nothing left to do, just before it blocks in the
                     // kernel: what arrives during the pause is collected by one epoll_wait. Only
-                    // after a turn that read from several connections (many publishers): a
-                    // lone handshake or publisher is not held back.
+                    // after a turn with two reads or more (many publishers): a lone handshake or
+                    // publisher is not held back.
                     builder.on_thread_park(move || {
                         if READS_THIS_TURN.with(|r| r.replace(0)) >= 2 {
                             std::thread::sleep(coalesce);

@@ -552,17 +552,12 @@ impl Publisher {
                 cache_frame(&mut cache, &frame);
             }
         }
-        // Sent under the cache lock so a subscriber's snapshot and ring never overlap. With no
-        // reader left the ring is dropped: a value sent to nobody would sit in its slot until
-        // overwritten, holding `capacity` frames of memory for a stream no one watches.
-        match cache.tx.as_ref().map(broadcast::Sender::receiver_count) {
-            Some(0) => cache.tx = None,
-            Some(_) => {
-                if let Some(tx) = &cache.tx {
-                    let _ = tx.send(frame);
-                }
+        // Sent under the cache lock so a subscriber's snapshot and ring never overlap. A send
+        // fails only when no reader is left: the ring goes then (the next reader makes a new one).
+        if let Some(tx) = &cache.tx {
+            if tx.send(frame).is_err() {
+                cache.tx = None;
             }
-            None => {}
         }
         drop(cache);
         if let Some(info) = announce {

@@ -115,12 +115,11 @@ impl Thumbnails {
     pub async fn refresh(&self, hub: &Hub) -> usize {
         let mut live = hub.streams();
         {
-            let mut kept = self.lock();
-            kept.retain(|id, _| live.iter().any(|s| &s.key.playback_id == id));
+            let ids: std::collections::HashSet<&str> =
+                live.iter().map(|s| s.key.playback_id.as_str()).collect();
+            self.lock().retain(|id, _| ids.contains(id.as_str()));
             let mut asked = self.asked.lock().unwrap_or_else(|p| p.into_inner());
-            asked.retain(|id, at| {
-                at.elapsed() < WANTED_FOR && live.iter().any(|s| &s.key.playback_id == id)
-            });
+            asked.retain(|id, at| at.elapsed() < WANTED_FOR && ids.contains(id.as_str()));
             live.retain(|s| asked.contains_key(&s.key.playback_id));
         }
         let mut made = 0;
