@@ -7,6 +7,7 @@
 
 use crate::{on_pool, Db, DbError};
 use sqlx::Row;
+use std::collections::HashMap;
 
 /// One viewer session, as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -166,22 +167,44 @@ impl Db {
         Ok(())
     }
 
-    /// Stores a sample (a second one for the same instant replaces it).
-    pub async fn insert_viewer_sample(&self, s: &ViewerSampleRow) -> Result<(), DbError> {
-        on_pool!(self, p => {
-            sqlx::query(
+    /// Stores samples, many in one statement (a second one for the same broadcast and instant
+    /// replaces the first, in the database or in `rows`).
+    pub async fn insert_viewer_samples(&self, rows: &[ViewerSampleRow]) -> Result<(), DbError> {
+        // One statement may not touch a row twice (PostgreSQL refuses it): the last one wins.
+        let mut last: HashMap<(i64, i64), &ViewerSampleRow> = HashMap::new();
+        for r in rows {
+            last.insert((r.stream_session_id, r.at), r);
+        }
+        let mut rows: Vec<&ViewerSampleRow> = last.into_values().collect();
+        rows.sort_by_key(|r| (r.stream_session_id, r.at));
+        for chunk in rows.chunks(INSERT_BATCH / 2) {
+            let marks = (0..chunk.len())
+                .map(|i| {
+                    let b = i * 12;
+                    let n: Vec<String> = (1..=12).map(|k| format!("${}", b + k)).collect();
+                    format!("({})", n.join(", "))
+                })
+                .collect::<Vec<_>>()
+                .join(", ");
+            let sql = format!(
                 "INSERT INTO viewer_samples (stream_session_id, at, viewers, peak, rtmp, http_flv, hls, ll_hls, watch_page, embed, external, page_viewers) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) \
+                 VALUES {marks} \
                  ON CONFLICT (stream_session_id, at) DO UPDATE SET viewers = excluded.viewers, peak = excluded.peak, \
                  rtmp = excluded.rtmp, http_flv = excluded.http_flv, hls = excluded.hls, ll_hls = excluded.ll_hls, \
-                 watch_page = excluded.watch_page, embed = excluded.embed, external = excluded.external, page_viewers = excluded.page_viewers",
-            )
-            .bind(s.stream_session_id).bind(s.at).bind(s.viewers).bind(s.peak)
-            .bind(s.rtmp).bind(s.http_flv).bind(s.hls).bind(s.ll_hls)
-            .bind(s.watch_page).bind(s.embed).bind(s.external).bind(s.page_viewers)
-            .execute(p).await?;
-            Ok(())
-        })
+                 watch_page = excluded.watch_page, embed = excluded.embed, external = excluded.external, page_viewers = excluded.page_viewers"
+            );
+            on_pool!(self, p => {
+                let mut q = sqlx::query(&sql);
+                for s in chunk {
+                    q = q
+                        .bind(s.stream_session_id).bind(s.at).bind(s.viewers).bind(s.peak)
+                        .bind(s.rtmp).bind(s.http_flv).bind(s.hls).bind(s.ll_hls)
+                        .bind(s.watch_page).bind(s.embed).bind(s.external).bind(s.page_viewers);
+                }
+                q.execute(p).await?;
+            });
+        }
+        Ok(())
     }
 
     /// A user's broadcasts, newest first, with their figures: those with an id below `before`

@@ -151,8 +151,11 @@ impl Db {
                     ))
                 })?;
             }
+            // No ping before each use: an embedded database's connection cannot be lost, and
+            // the ping is a round trip through the connection's worker thread for every query.
             let pool = SqlitePoolOptions::new()
                 .max_connections(8)
+                .test_before_acquire(false)
                 .acquire_timeout(ACQUIRE_TIMEOUT)
                 .connect_with(opts)
                 .await

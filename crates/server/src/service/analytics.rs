@@ -32,6 +32,12 @@ const UNRESOLVED_FOR: Duration = Duration::from_secs(60);
 const REMEMBER_AFTER_END: i64 = 10 * 60_000;
 /// Rows written at once at most.
 const BATCH: usize = 500;
+/// Samples waiting for the writer at most (a round of 1 000 live broadcasts); beyond that a
+/// sample is dropped, and its broadcast's chart has a gap there.
+const SAMPLE_QUEUE: usize = 1000;
+/// How long the writer gathers a round's samples once the first arrives (every broadcast is
+/// sampled at the same instants, so they come within milliseconds of each other).
+const SAMPLE_GATHER: Duration = Duration::from_millis(250);
 
 /// Keyed hashes of viewers.
 #[derive(Clone)]
@@ -69,13 +75,30 @@ struct Known {
 }
 
 /// The broadcasts (`stream_sessions` ids) of the publishing sessions of this node, by playback
-/// id and the hub's generation.
-#[derive(Default)]
+/// id and the hub's generation, and their samplers' rows on the way to the database.
 pub struct Broadcasts {
     map: Mutex<HashMap<(String, u64), Known>>,
+    samples: mpsc::Sender<ViewerSampleRow>,
+    writer: Mutex<Option<mpsc::Receiver<ViewerSampleRow>>>,
+}
+
+impl Default for Broadcasts {
+    fn default() -> Self {
+        let (samples, writer) = mpsc::channel(SAMPLE_QUEUE);
+        Self {
+            map: Mutex::default(),
+            samples,
+            writer: Mutex::new(Some(writer)),
+        }
+    }
 }
 
 impl Broadcasts {
+    /// The samplers' rows, for [`store_samples`] (once).
+    pub fn take_samples(&self) -> Option<mpsc::Receiver<ViewerSampleRow>> {
+        self.writer.lock().unwrap_or_else(|p| p.into_inner()).take()
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<(String, u64), Known>> {
         self.map.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -184,10 +207,37 @@ pub struct SampleTarget {
     pub started_at: i64,
 }
 
+/// Stores the samplers' rows: each round's in one statement, until the broadcasts go away.
+pub async fn store_samples(db: Db, mut rows: mpsc::Receiver<ViewerSampleRow>) {
+    while let Some(first) = rows.recv().await {
+        let mut round = vec![first];
+        let gather = tokio::time::sleep(SAMPLE_GATHER);
+        tokio::pin!(gather);
+        while round.len() < BATCH {
+            tokio::select! {
+                r = rows.recv() => match r {
+                    Some(r) => round.push(r),
+                    None => break,
+                },
+                _ = &mut gather => break,
+            }
+        }
+        // A failed write is tried again once; analytics never hold up anything else.
+        if let Err(e) = db.insert_viewer_samples(&round).await {
+            tracing::warn!(error = %e, "cannot store viewer samples; retrying once");
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            if let Err(e) = db.insert_viewer_samples(&round).await {
+                tracing::warn!(error = %e, samples = round.len(), "viewer samples lost");
+            }
+        }
+    }
+}
+
 /// Samples one broadcast's viewers every [`SAMPLE_EVERY`], [`SAMPLE_DELAY`] behind, until its
-/// viewers have left after it ended (at most [`SAMPLE_AFTER_END`] after).
+/// viewers have left after it ended (at most [`SAMPLE_AFTER_END`] after). Every broadcast is
+/// sampled at the same instants (multiples of [`SAMPLE_EVERY`] since the Unix epoch), so that
+/// [`store_samples`] writes a round of them at once.
 pub async fn sample_broadcast(
-    db: Db,
     tracker: ViewerTracker,
     broadcasts: std::sync::Arc<Broadcasts>,
     page_viewers: impl Fn(i64) -> u64 + Send + 'static,
@@ -195,7 +245,12 @@ pub async fn sample_broadcast(
 ) {
     let delay = SAMPLE_DELAY.as_millis() as i64;
     let mut from = target.started_at;
-    let mut tick = tokio::time::interval(SAMPLE_EVERY);
+    let period = SAMPLE_EVERY.as_millis() as i64;
+    let until_round = (period - unix_ms().rem_euclid(period)) as u64;
+    let mut tick = tokio::time::interval_at(
+        tokio::time::Instant::now() + Duration::from_millis(until_round),
+        SAMPLE_EVERY,
+    );
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
@@ -227,8 +282,8 @@ pub async fn sample_broadcast(
                 0
             },
         };
-        if let Err(e) = db.insert_viewer_sample(&row).await {
-            tracing::warn!(error = %e, "cannot store a viewer sample");
+        if broadcasts.samples.try_send(row).is_err() {
+            tracing::warn!("viewer samples are not being stored fast enough; one was dropped");
         }
         from = to;
         if let Some(end) = known.ended_at {

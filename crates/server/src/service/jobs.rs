@@ -24,8 +24,41 @@ pub use crate::service::processing::{FINISH_RECORDING, PROCESS_UPLOAD};
 pub const KINDS: &[&str] = &[FINISH_RECORDING, PROCESS_UPLOAD];
 /// Claims allowed per job (a crash of the node counts as one).
 pub const MAX_ATTEMPTS: i64 = 3;
-/// An idle worker looks for due jobs this often (and at once when this node queues one).
+/// An idle worker looks for due jobs this often (and at once when this node queues one), then
+/// less often while it finds none (see [`IdlePoll`]).
 pub const POLL_EVERY: Duration = Duration::from_secs(1);
+/// An idle queue worker's wait grows to this many times its first one.
+pub const IDLE_POLL_GROWTH: u32 = 4;
+
+/// How long an idle queue worker waits before it looks again: its first wait after work, then
+/// twice as long after each look that found nothing, up to [`IDLE_POLL_GROWTH`] times the first.
+/// Work queued by this node wakes a worker at once, so the wait only bounds how late it sees
+/// work another node queued, a retry coming due, or a crashed worker's lease running out; an
+/// idle node no longer runs a claim query per worker every half second.
+#[derive(Debug, Clone, Copy)]
+pub struct IdlePoll {
+    first: Duration,
+    next: Duration,
+}
+
+impl IdlePoll {
+    /// Starts at `first`.
+    pub fn new(first: Duration) -> Self {
+        Self { first, next: first }
+    }
+
+    /// Work was found or announced: the next wait is the first again.
+    pub fn busy(&mut self) {
+        self.next = self.first;
+    }
+
+    /// The wait after a look that found nothing; the one after it is longer.
+    pub fn idle(&mut self) -> Duration {
+        let wait = self.next;
+        self.next = (self.next * 2).min(self.first * IDLE_POLL_GROWTH);
+        wait
+    }
+}
 /// Abandoned jobs are failed, and expired videos deleted, this often.
 pub const SWEEP_EVERY: Duration = Duration::from_secs(180);
 /// A publishing session whose heartbeat is older than this is no longer live (three missed
@@ -143,6 +176,7 @@ async fn worker(
     mut shutdown: watch::Receiver<bool>,
 ) {
     let mut claims = config.claims.clone();
+    let mut poll = IdlePoll::new(POLL_EVERY);
     loop {
         if *shutdown.borrow() || *claims.borrow() {
             return;
@@ -157,14 +191,15 @@ async fn worker(
                 stats.running.fetch_add(1, Ordering::Relaxed);
                 work(&media, &queue, &config, &stats, job, &mut shutdown).await;
                 stats.running.fetch_sub(1, Ordering::Relaxed);
+                poll.busy();
                 continue;
             }
             Ok(None) => {}
             Err(e) => tracing::warn!(error = %e, "cannot claim a job"),
         }
         tokio::select! {
-            _ = tokio::time::sleep(POLL_EVERY) => {}
-            _ = queue.wake.notified() => {}
+            _ = tokio::time::sleep(poll.idle()) => {}
+            _ = queue.wake.notified() => poll.busy(),
             _ = stopping(&mut shutdown) => return,
             _ = stopping(&mut claims) => return,
         }
@@ -315,5 +350,19 @@ async fn sweep(
             Err(e) => tracing::warn!(error = %e, "cannot fail abandoned jobs"),
         }
         media.delete_expired(now).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_idle_worker_looks_less_often_until_work_comes() {
+        let mut poll = IdlePoll::new(Duration::from_millis(500));
+        let waits: Vec<_> = (0..5).map(|_| poll.idle().as_millis()).collect();
+        assert_eq!(waits, [500, 1000, 2000, 2000, 2000]);
+        poll.busy();
+        assert_eq!(poll.idle(), Duration::from_millis(500));
     }
 }

@@ -20,6 +20,7 @@
 use crate::service::clock::SharedClock;
 pub use crate::service::events::NotificationView;
 use crate::service::events::{Fanout, RealtimeEvent, StreamStatus};
+use crate::service::jobs::IdlePoll;
 use crate::service::vault::{Sealed, Vault};
 use crate::service::webpush::{self, VapidKey};
 use data_encoding::BASE64URL_NOPAD;
@@ -48,7 +49,8 @@ pub const MAX_SUBSCRIPTIONS: i64 = 20;
 pub const MAX_ENDPOINT: usize = 2048;
 /// The longest wait between two attempts of a delivery.
 pub const RETRY_CAP_MS: i64 = 3_600_000;
-/// How often an idle worker looks for due work (it is also woken when work is queued here).
+/// How often an idle worker looks for due work at first (it is also woken when work is queued
+/// here); see [`IdlePoll`].
 pub const POLL_EVERY: Duration = Duration::from_millis(500);
 
 /// What a notice is about.
@@ -1061,16 +1063,20 @@ async fn follow_events(n: Arc<Notifier>, mut shutdown: watch::Receiver<bool>) {
     }
 }
 
-async fn idle(n: &Notifier, shutdown: &mut watch::Receiver<bool>) -> bool {
+async fn idle(n: &Notifier, poll: &mut IdlePoll, shutdown: &mut watch::Receiver<bool>) -> bool {
     tokio::select! {
-        _ = tokio::time::sleep(POLL_EVERY) => false,
-        _ = n.wake.notified() => false,
+        _ = tokio::time::sleep(poll.idle()) => false,
+        _ = n.wake.notified() => {
+            poll.busy();
+            false
+        }
         _ = shutdown.wait_for(|s| *s) => true,
     }
 }
 
 async fn fanout_worker(n: Arc<Notifier>, mut shutdown: watch::Receiver<bool>) {
     let node = n.config.node.clone();
+    let mut poll = IdlePoll::new(POLL_EVERY);
     loop {
         if *shutdown.borrow() {
             return;
@@ -1101,12 +1107,13 @@ async fn fanout_worker(n: Arc<Notifier>, mut shutdown: watch::Receiver<bool>) {
                 if let Err(e) = r {
                     tracing::warn!(job = job.id, error = %e, "cannot record a fan-out's outcome");
                 }
+                poll.busy();
                 continue;
             }
             Ok(None) => {}
             Err(e) => tracing::warn!(error = %e, "cannot claim a notification fan-out"),
         }
-        if idle(&n, &mut shutdown).await {
+        if idle(&n, &mut poll, &mut shutdown).await {
             return;
         }
     }
@@ -1114,6 +1121,7 @@ async fn fanout_worker(n: Arc<Notifier>, mut shutdown: watch::Receiver<bool>) {
 
 async fn delivery_worker(n: Arc<Notifier>, mut shutdown: watch::Receiver<bool>) {
     let node = n.config.node.clone();
+    let mut poll = IdlePoll::new(POLL_EVERY);
     loop {
         if *shutdown.borrow() {
             return;
@@ -1130,6 +1138,7 @@ async fn delivery_worker(n: Arc<Notifier>, mut shutdown: watch::Receiver<bool>) 
                     _ = shutdown.wait_for(|s| *s) => return,
                 };
                 n.record(&d, &outcome).await;
+                poll.busy();
                 continue;
             }
             Ok(None) => {}
@@ -1141,12 +1150,13 @@ async fn delivery_worker(n: Arc<Notifier>, mut shutdown: watch::Receiver<bool>) 
                     _ = n.deliver_digest(&lines) => {}
                     _ = shutdown.wait_for(|s| *s) => return,
                 }
+                poll.busy();
                 continue;
             }
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "cannot claim a notification digest"),
         }
-        if idle(&n, &mut shutdown).await {
+        if idle(&n, &mut poll, &mut shutdown).await {
             return;
         }
     }

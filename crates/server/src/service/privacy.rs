@@ -46,7 +46,8 @@ pub const LINK_SECS: i64 = 900;
 const WRITER_QUEUE: usize = 16;
 /// How often the sweep deletes expired exports.
 const SWEEP_EVERY: Duration = Duration::from_secs(60);
-/// An idle export worker looks for due work this often (and at once when one is requested here).
+/// An idle export worker looks for due work this often at first (and at once when one is
+/// requested here); see [`IdlePoll`](crate::service::jobs::IdlePoll).
 const POLL_EVERY: Duration = Duration::from_secs(1);
 
 /// Why a privacy operation did not happen.
@@ -774,6 +775,7 @@ async fn sweep(privacy: Arc<Privacy>, mut shutdown: watch::Receiver<bool>) {
 async fn worker(privacy: Arc<Privacy>, mut shutdown: watch::Receiver<bool>) {
     let node = privacy.config.node.clone();
     let lease = privacy.config.lease_ms;
+    let mut poll = crate::service::jobs::IdlePoll::new(POLL_EVERY);
     loop {
         if *shutdown.borrow() {
             return;
@@ -782,14 +784,15 @@ async fn worker(privacy: Arc<Privacy>, mut shutdown: watch::Receiver<bool>) {
         match privacy.db.claim_job(&node, &[EXPORT_JOB], lease, now).await {
             Ok(Some(job)) => {
                 work(&privacy, job, &mut shutdown).await;
+                poll.busy();
                 continue;
             }
             Ok(None) => {}
             Err(e) => tracing::warn!(error = %e, "cannot claim an export job"),
         }
         tokio::select! {
-            _ = tokio::time::sleep(POLL_EVERY) => {}
-            _ = privacy.wake.notified() => {}
+            _ = tokio::time::sleep(poll.idle()) => {}
+            _ = privacy.wake.notified() => poll.busy(),
             _ = stopping(&mut shutdown) => return,
         }
     }

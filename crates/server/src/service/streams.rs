@@ -507,6 +507,10 @@ pub fn spawn(state: Arc<Streams>) {
             state.viewer_keys.clone(),
         ));
     }
+    // Viewer samples, a round of broadcasts at a time.
+    if let Some(samples) = state.broadcasts.take_samples() {
+        tokio::spawn(super::analytics::store_samples(state.db.clone(), samples));
+    }
     let mut events = state.engine.hub.events();
     let s = state.clone();
     tokio::spawn(async move {
@@ -735,7 +739,6 @@ async fn start_session(
     state.engine.viewers.note_generation(pid, generation);
     let stats = state.stats.clone();
     tokio::spawn(super::analytics::sample_broadcast(
-        state.db.clone(),
         state.engine.viewers.clone(),
         state.broadcasts.clone(),
         move |source_id| stats.viewers(source_id),
