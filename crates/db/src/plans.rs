@@ -91,6 +91,19 @@ pub struct SubscriptionRecord {
     pub cancel_at_period_end: bool,
 }
 
+/// A live session's heartbeat: its counters at `now`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SessionTouch {
+    /// The session (`stream_sessions.id`).
+    pub id: i64,
+    /// When (Unix ms).
+    pub now: i64,
+    /// Bytes received so far.
+    pub bytes_in: i64,
+    /// Frames received so far.
+    pub frames_in: i64,
+}
+
 /// One publishing session's span, for usage arithmetic.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SessionSpan {
@@ -251,12 +264,35 @@ impl Db {
         bytes_in: i64,
         frames_in: i64,
     ) -> Result<bool, DbError> {
-        let n = on_pool!(self, p => sqlx::query(
-            "UPDATE stream_sessions SET last_seen_at = $2, bytes_in = $3, frames_in = $4 WHERE id = $1 AND ended_at IS NULL",
-        )
-        .bind(id).bind(now).bind(bytes_in).bind(frames_in)
-        .execute(p).await?.rows_affected());
-        Ok(n > 0)
+        let touch = SessionTouch {
+            id,
+            now,
+            bytes_in,
+            frames_in,
+        };
+        Ok(self.touch_stream_sessions(&[touch]).await?.first() == Some(&true))
+    }
+
+    /// Advances several live sessions' heartbeats and counters in one transaction (one commit:
+    /// SQLite syncs its log once for all of them); for each, `false` if it is already closed.
+    pub async fn touch_stream_sessions(
+        &self,
+        touches: &[SessionTouch],
+    ) -> Result<Vec<bool>, DbError> {
+        on_pool!(self, p => {
+            let mut tx = p.begin().await?;
+            let mut live = Vec::with_capacity(touches.len());
+            for t in touches {
+                let n = sqlx::query(
+                    "UPDATE stream_sessions SET last_seen_at = $2, bytes_in = $3, frames_in = $4 WHERE id = $1 AND ended_at IS NULL",
+                )
+                .bind(t.id).bind(t.now).bind(t.bytes_in).bind(t.frames_in)
+                .execute(&mut *tx).await?.rows_affected();
+                live.push(n > 0);
+            }
+            tx.commit().await?;
+            Ok(live)
+        })
     }
 
     /// Closes a session.

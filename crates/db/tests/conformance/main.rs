@@ -31,6 +31,7 @@ mod support;
 
 mod accounts;
 mod admin;
+mod analytics;
 mod billing;
 mod chat;
 mod connectors;

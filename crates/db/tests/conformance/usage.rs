@@ -2,7 +2,7 @@
 //! the sweeps after a node stops (stale sessions closed at their last heartbeat, sources left
 //! marked live reset unless a fresh heartbeat keeps them).
 
-use ferrocast_db::plans::SessionSpan;
+use ferrocast_db::plans::{SessionSpan, SessionTouch};
 use ferrocast_db::Db;
 
 use crate::support::{both_backends, source, user, uuid, HOUR, MINUTE, NOW};
@@ -13,6 +13,7 @@ both_backends!(
     stale_sessions_are_closed_at_their_last_heartbeat,
     orphaned_sources_are_reset_by_heartbeat_age,
     usage_outlives_its_source,
+    a_round_of_heartbeats_is_written_together,
 );
 
 async fn sessions_open_touch_and_close(db: &Db) {
@@ -275,5 +276,55 @@ async fn usage_outlives_its_source(db: &Db) {
     assert_eq!(
         db.streamed_ms(u.id, NOW, NOW + HOUR).await.expect("ms"),
         HOUR
+    );
+}
+
+async fn a_round_of_heartbeats_is_written_together(db: &Db) {
+    let u = user(db, "round@example.com").await;
+    let s = source(db, u.id, "cam").await;
+    let a = db
+        .open_stream_session(&uuid(), u.id, s.id, NOW)
+        .await
+        .expect("open");
+    let b = db
+        .open_stream_session(&uuid(), u.id, s.id, NOW)
+        .await
+        .expect("open");
+    let closed = db
+        .open_stream_session(&uuid(), u.id, s.id, NOW)
+        .await
+        .expect("open");
+    db.close_stream_session(closed, NOW + MINUTE, "done", 0, 0)
+        .await
+        .expect("close");
+    let touch = |id, bytes_in| SessionTouch {
+        id,
+        now: NOW + 2 * MINUTE,
+        bytes_in,
+        frames_in: bytes_in / 100,
+    };
+    // Each answer says whether its session was still open, in order.
+    assert_eq!(
+        db.touch_stream_sessions(&[touch(a, 1000), touch(closed, 2000), touch(b, 3000)])
+            .await
+            .expect("touch"),
+        vec![true, false, true]
+    );
+    assert_eq!(
+        db.touch_stream_sessions(&[]).await.expect("nothing"),
+        Vec::<bool>::new()
+    );
+    // Both open ones advanced; the closed one kept its end.
+    let mut untils: Vec<i64> = db
+        .stream_spans(u.id, NOW - 1, NOW + HOUR)
+        .await
+        .expect("spans")
+        .into_iter()
+        .map(|s| s.until)
+        .collect();
+    untils.sort();
+    assert_eq!(
+        untils,
+        vec![NOW + MINUTE, NOW + 2 * MINUTE, NOW + 2 * MINUTE]
     );
 }

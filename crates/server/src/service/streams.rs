@@ -13,7 +13,7 @@ use super::vault::{Sealed, Vault};
 use crate::service::access::play_refusal;
 use ferrocast_auth::token;
 use ferrocast_db::destinations::DestinationRecord;
-use ferrocast_db::plans::PlanRecord;
+use ferrocast_db::plans::{PlanRecord, SessionTouch};
 use ferrocast_db::sources::SourceRecord;
 use ferrocast_db::{Db, DbError};
 use ferrocast_domain::media::{PublishAuthorizer, PublishDenied, PublishGrant};
@@ -27,7 +27,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::Mutex;
 use std::time::Duration;
-use tokio::sync::{broadcast, watch};
+use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
 /// The RTMP application publishers use: `rtmp://HOST:1935/live/<stream key>`.
 pub const PUBLISH_APP: &str = "live";
@@ -183,8 +183,53 @@ impl PublishAuthorizer for SourceAuthorizer {
 /// Why a suspended account's live streams end.
 pub const SUSPENDED_REASON: &str = "the account was suspended by an administrator";
 
-/// How often a live session's usage is written down and checked against the plan.
+/// How often a live session's usage is written down and checked against the plan. Every live
+/// session beats at the same instants (multiples of it since the Unix epoch on the service's
+/// clock), so that one transaction writes them all ([`store_heartbeats`]).
 pub const HEARTBEAT: Duration = Duration::from_secs(10);
+/// How long the heartbeat writer gathers beats once the first arrives.
+const HEARTBEAT_GATHER: Duration = Duration::from_millis(250);
+/// Heartbeats waiting for the writer at most; beyond that a session writes its own.
+const HEARTBEAT_QUEUE: usize = 1000;
+/// Heartbeats written in one transaction at most.
+const HEARTBEAT_BATCH: usize = 500;
+
+/// A heartbeat on its way to the writer, and where its outcome goes: whether the session is
+/// still open, or the database's error.
+type Beat = (SessionTouch, oneshot::Sender<Result<bool, String>>);
+
+/// Writes the live sessions' heartbeats, a round of them in one transaction, until every
+/// sender is gone.
+async fn store_heartbeats(db: Db, mut beats: mpsc::Receiver<Beat>) {
+    while let Some(first) = beats.recv().await {
+        let mut round = vec![first];
+        let gather = tokio::time::sleep(HEARTBEAT_GATHER);
+        tokio::pin!(gather);
+        while round.len() < HEARTBEAT_BATCH {
+            tokio::select! {
+                b = beats.recv() => match b {
+                    Some(b) => round.push(b),
+                    None => break,
+                },
+                _ = &mut gather => break,
+            }
+        }
+        let touches: Vec<SessionTouch> = round.iter().map(|(t, _)| *t).collect();
+        match db.touch_stream_sessions(&touches).await {
+            Ok(live) => {
+                for ((_, reply), live) in round.into_iter().zip(live) {
+                    let _ = reply.send(Ok(live));
+                }
+            }
+            Err(e) => {
+                let e = e.to_string();
+                for (_, reply) in round {
+                    let _ = reply.send(Err(e.clone()));
+                }
+            }
+        }
+    }
+}
 /// How often a live session's plan allowance is checked at the least.
 pub const CHECK_EVERY: Duration = Duration::from_secs(60);
 /// A session without a heartbeat for this long belongs to a node that died; it is closed at its
@@ -233,6 +278,9 @@ pub struct Streams {
     /// The broadcasts live here, for their viewer sessions and samples (analytics).
     pub broadcasts: Arc<Broadcasts>,
     viewer_keys: ViewerKeys,
+    /// The live sessions' heartbeats, to [`store_heartbeats`] (started by [`spawn`]).
+    beats: mpsc::Sender<Beat>,
+    beat_writer: Mutex<Option<mpsc::Receiver<Beat>>>,
 }
 
 /// What asking a destination to retry now did.
@@ -262,7 +310,10 @@ impl Streams {
         clock: SharedClock,
         viewer_keys: ViewerKeys,
     ) -> Arc<Self> {
+        let (beats, beat_writer) = mpsc::channel(HEARTBEAT_QUEUE);
         Arc::new(Self {
+            beats,
+            beat_writer: Mutex::new(Some(beat_writer)),
             db,
             engine,
             vault,
@@ -275,6 +326,21 @@ impl Streams {
             broadcasts: Arc::default(),
             viewer_keys,
         })
+    }
+
+    /// Writes a live session's heartbeat with the others of its round; whether the session is
+    /// still open. Without the writer (not started, or its queue full) it writes its own.
+    async fn heartbeat(&self, touch: SessionTouch) -> Result<bool, String> {
+        let (reply, outcome) = oneshot::channel();
+        if self.beats.try_send((touch, reply)).is_ok() {
+            if let Ok(r) = outcome.await {
+                return r;
+            }
+        }
+        self.db
+            .touch_stream_session(touch.id, touch.now, touch.bytes_in, touch.frames_in)
+            .await
+            .map_err(|e| e.to_string())
     }
 
     /// Makes a destination of a live source that is waiting to retry, or that gave up, try
@@ -506,6 +572,15 @@ pub fn spawn(state: Arc<Streams>) {
             state.broadcasts.clone(),
             state.viewer_keys.clone(),
         ));
+    }
+    // Heartbeats, a round of live sessions at a time.
+    let beats = state
+        .beat_writer
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .take();
+    if let Some(beats) = beats {
+        tokio::spawn(store_heartbeats(state.db.clone(), beats));
     }
     // Viewer samples, a round of broadcasts at a time.
     if let Some(samples) = state.broadcasts.take_samples() {
@@ -872,11 +947,13 @@ async fn monitor(
                 break ("the encoder disconnected".to_string(), now);
             }
         }
-        match state
-            .db
-            .touch_stream_session(session.id, now, counters.0, counters.1)
-            .await
-        {
+        let touch = SessionTouch {
+            id: session.id,
+            now,
+            bytes_in: counters.0,
+            frames_in: counters.1,
+        };
+        match state.heartbeat(touch).await {
             Ok(true) => {}
             Ok(false) => {
                 // Closed as stale (this node stalled past STALE_AFTER): carry on in a new row.
@@ -968,8 +1045,13 @@ async fn monitor(
                 }
             }
         }
-        let wait =
-            Duration::from_millis((next_check - now).clamp(0, HEARTBEAT.as_millis() as i64) as u64);
+        let beat = HEARTBEAT.as_millis() as i64;
+        // (A wake a moment before the instant, the clocks being apart, beats at the next one.)
+        let until_beat = match beat - now.rem_euclid(beat) {
+            w if w < beat / 10 => w + beat,
+            w => w,
+        };
+        let wait = Duration::from_millis((next_check - now).clamp(0, until_beat) as u64);
         tokio::select! {
             _ = tokio::time::sleep(wait) => {}
             r = cancelled.wait_for(Option::is_some) => {
