@@ -3,21 +3,15 @@
 use ferrocast_db::analytics::ViewerSampleRow;
 use ferrocast_db::Db;
 
-use crate::support::{both_backends, source, user, uuid, NOW};
+use crate::support::{both_backends, live_session, source, user, NOW};
 
 both_backends!(a_round_of_samples_is_stored_in_one_write);
 
 async fn a_round_of_samples_is_stored_in_one_write(db: &Db) {
     let u = user(db, "samples@example.com").await;
     let s = source(db, u.id, "cam").await;
-    let a = db
-        .open_stream_session(&uuid(), u.id, s.id, NOW)
-        .await
-        .expect("open");
-    let b = db
-        .open_stream_session(&uuid(), u.id, s.id, NOW)
-        .await
-        .expect("open");
+    let a = live_session(db, u.id, &s).await;
+    let b = live_session(db, u.id, &s).await;
     let row = |id, at, viewers| ViewerSampleRow {
         stream_session_id: id,
         at,

@@ -199,3 +199,10 @@ pub async fn source(db: &Db, user_id: i64, name: &str) -> SourceRecord {
     .expect("create source")
     .expect("under the limit")
 }
+
+/// A publishing session of `source` (a source of `user_id`) opened at [`NOW`]; its id.
+pub async fn live_session(db: &Db, user_id: i64, source: &SourceRecord) -> i64 {
+    db.open_stream_session(&uuid(), user_id, source.id, NOW)
+        .await
+        .expect("open a stream session")
+}

@@ -5,7 +5,7 @@
 use ferrocast_db::plans::{SessionSpan, SessionTouch};
 use ferrocast_db::Db;
 
-use crate::support::{both_backends, source, user, uuid, HOUR, MINUTE, NOW};
+use crate::support::{both_backends, live_session, source, user, uuid, HOUR, MINUTE, NOW};
 
 both_backends!(
     sessions_open_touch_and_close,
@@ -282,18 +282,9 @@ async fn usage_outlives_its_source(db: &Db) {
 async fn a_round_of_heartbeats_is_written_together(db: &Db) {
     let u = user(db, "round@example.com").await;
     let s = source(db, u.id, "cam").await;
-    let a = db
-        .open_stream_session(&uuid(), u.id, s.id, NOW)
-        .await
-        .expect("open");
-    let b = db
-        .open_stream_session(&uuid(), u.id, s.id, NOW)
-        .await
-        .expect("open");
-    let closed = db
-        .open_stream_session(&uuid(), u.id, s.id, NOW)
-        .await
-        .expect("open");
+    let a = live_session(db, u.id, &s).await;
+    let b = live_session(db, u.id, &s).await;
+    let closed = live_session(db, u.id, &s).await;
     db.close_stream_session(closed, NOW + MINUTE, "done", 0, 0)
         .await
         .expect("close");

@@ -209,19 +209,7 @@ pub struct SampleTarget {
 
 /// Stores the samplers' rows: each round's in one statement, until the broadcasts go away.
 pub async fn store_samples(db: Db, mut rows: mpsc::Receiver<ViewerSampleRow>) {
-    while let Some(first) = rows.recv().await {
-        let mut round = vec![first];
-        let gather = tokio::time::sleep(SAMPLE_GATHER);
-        tokio::pin!(gather);
-        while round.len() < BATCH {
-            tokio::select! {
-                r = rows.recv() => match r {
-                    Some(r) => round.push(r),
-                    None => break,
-                },
-                _ = &mut gather => break,
-            }
-        }
+    while let Some(round) = super::rounds::next_round(&mut rows, SAMPLE_GATHER, BATCH).await {
         // A failed write is tried again once; analytics never hold up anything else.
         if let Err(e) = db.insert_viewer_samples(&round).await {
             tracing::warn!(error = %e, "cannot store viewer samples; retrying once");

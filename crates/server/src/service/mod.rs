@@ -32,6 +32,7 @@ pub mod processing;
 pub mod profiles;
 pub mod purchases;
 pub mod recordings;
+pub mod rounds;
 pub mod safety;
 pub mod schedule;
 pub mod search;

@@ -201,19 +201,9 @@ type Beat = (SessionTouch, oneshot::Sender<Result<bool, String>>);
 /// Writes the live sessions' heartbeats, a round of them in one transaction, until every
 /// sender is gone.
 async fn store_heartbeats(db: Db, mut beats: mpsc::Receiver<Beat>) {
-    while let Some(first) = beats.recv().await {
-        let mut round = vec![first];
-        let gather = tokio::time::sleep(HEARTBEAT_GATHER);
-        tokio::pin!(gather);
-        while round.len() < HEARTBEAT_BATCH {
-            tokio::select! {
-                b = beats.recv() => match b {
-                    Some(b) => round.push(b),
-                    None => break,
-                },
-                _ = &mut gather => break,
-            }
-        }
+    while let Some(round) =
+        super::rounds::next_round(&mut beats, HEARTBEAT_GATHER, HEARTBEAT_BATCH).await
+    {
         let touches: Vec<SessionTouch> = round.iter().map(|(t, _)| *t).collect();
         match db.touch_stream_sessions(&touches).await {
             Ok(live) => {
