@@ -59,6 +59,7 @@ impl IdlePoll {
         wait
     }
 }
+
 /// Abandoned jobs are failed, and expired videos deleted, this often.
 pub const SWEEP_EVERY: Duration = Duration::from_secs(180);
 /// A publishing session whose heartbeat is older than this is no longer live (three missed
