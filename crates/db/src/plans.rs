@@ -274,21 +274,27 @@ impl Db {
     }
 
     /// Advances several live sessions' heartbeats and counters in one transaction (one commit:
-    /// SQLite syncs its log once for all of them); for each, `false` if it is already closed.
+    /// SQLite syncs its log once for all of them); for each, in order, `false` if it is already
+    /// closed.
     pub async fn touch_stream_sessions(
         &self,
         touches: &[SessionTouch],
     ) -> Result<Vec<bool>, DbError> {
+        // Rows are updated in id order, so that two rounds (two nodes' writers after a stall)
+        // take their row locks in the same order and cannot wait for each other.
+        let mut order: Vec<usize> = (0..touches.len()).collect();
+        order.sort_by_key(|&i| touches[i].id);
         on_pool!(self, p => {
             let mut tx = p.begin().await?;
-            let mut live = Vec::with_capacity(touches.len());
-            for t in touches {
+            let mut live = vec![false; touches.len()];
+            for i in order {
+                let t = &touches[i];
                 let n = sqlx::query(
                     "UPDATE stream_sessions SET last_seen_at = $2, bytes_in = $3, frames_in = $4 WHERE id = $1 AND ended_at IS NULL",
                 )
                 .bind(t.id).bind(t.now).bind(t.bytes_in).bind(t.frames_in)
                 .execute(&mut *tx).await?.rows_affected();
-                live.push(n > 0);
+                live[i] = n > 0;
             }
             tx.commit().await?;
             Ok(live)

@@ -207,15 +207,22 @@ pub struct SampleTarget {
     pub started_at: i64,
 }
 
-/// Stores the samplers' rows: each round's in one statement, until the broadcasts go away.
+/// Stores the samplers' rows, a round at a time (one statement per 100 of them), until the
+/// broadcasts go away.
 pub async fn store_samples(db: Db, mut rows: mpsc::Receiver<ViewerSampleRow>) {
     while let Some(round) = super::rounds::next_round(&mut rows, SAMPLE_GATHER, BATCH).await {
-        // A failed write is tried again once; analytics never hold up anything else.
+        // A failed write is tried again once, then row by row, so that one row the database
+        // refuses (its broadcast erased with its account meanwhile) costs only itself;
+        // analytics never hold up anything else.
         if let Err(e) = db.insert_viewer_samples(&round).await {
             tracing::warn!(error = %e, "cannot store viewer samples; retrying once");
             tokio::time::sleep(Duration::from_secs(1)).await;
-            if let Err(e) = db.insert_viewer_samples(&round).await {
-                tracing::warn!(error = %e, samples = round.len(), "viewer samples lost");
+            if db.insert_viewer_samples(&round).await.is_err() {
+                for row in &round {
+                    if let Err(e) = db.insert_viewer_samples(std::slice::from_ref(row)).await {
+                        tracing::warn!(error = %e, broadcast = row.stream_session_id, "a viewer sample was lost");
+                    }
+                }
             }
         }
     }
@@ -239,7 +246,8 @@ pub async fn sample_broadcast(
         tokio::time::Instant::now() + Duration::from_millis(until_round),
         SAMPLE_EVERY,
     );
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // A late tick does not shift the ones after it: they stay on the shared instants.
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     loop {
         tick.tick().await;
         let to = unix_ms() - delay;

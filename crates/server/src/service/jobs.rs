@@ -32,9 +32,9 @@ pub const IDLE_POLL_GROWTH: u32 = 4;
 
 /// How long an idle queue worker waits before it looks again: its first wait after work, then
 /// twice as long after each look that found nothing, up to [`IDLE_POLL_GROWTH`] times the first.
-/// Work queued by this node wakes a worker at once, so the wait only bounds how late it sees
-/// work another node queued, a retry coming due, or a crashed worker's lease running out; an
-/// idle node no longer runs a claim query per worker every half second.
+/// Work queued by this node to run now wakes a worker at once, so the wait only bounds how late
+/// it sees work another node queued, work or a retry coming due, or a crashed worker's lease
+/// running out; an idle node no longer runs a claim query per worker every second.
 #[derive(Debug, Clone, Copy)]
 pub struct IdlePoll {
     first: Duration,

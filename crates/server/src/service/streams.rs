@@ -319,10 +319,16 @@ impl Streams {
     }
 
     /// Writes a live session's heartbeat with the others of its round; whether the session is
-    /// still open. Without the writer (not started, or its queue full) it writes its own.
+    /// still open. Without the writer (not started by [`spawn`], or its queue full) it writes
+    /// its own.
     async fn heartbeat(&self, touch: SessionTouch) -> Result<bool, String> {
+        let started = self
+            .beat_writer
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .is_none();
         let (reply, outcome) = oneshot::channel();
-        if self.beats.try_send((touch, reply)).is_ok() {
+        if started && self.beats.try_send((touch, reply)).is_ok() {
             if let Ok(r) = outcome.await {
                 return r;
             }
@@ -1038,7 +1044,7 @@ async fn monitor(
         let beat = HEARTBEAT.as_millis() as i64;
         // (A wake a moment before the instant, the clocks being apart, beats at the next one.)
         let until_beat = match beat - now.rem_euclid(beat) {
-            w if w < beat / 10 => w + beat,
+            w if w < 100 => w + beat,
             w => w,
         };
         let wait = Duration::from_millis((next_check - now).clamp(0, until_beat) as u64);
