@@ -411,7 +411,9 @@ impl Running {
                     .filter(|s| !s.key.relay)
                     .count();
                 let running = state.pipeline.job_stats.running.load(Relaxed);
-                if live == 0 && running == 0 {
+                // Ended streams' sessions are closed by their monitors a moment later.
+                let unfinished = state.streams.unfinished_sessions();
+                if live == 0 && running == 0 && unfinished == 0 {
                     break;
                 }
                 tokio::time::sleep(Duration::from_millis(100)).await;

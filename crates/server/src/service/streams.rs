@@ -24,6 +24,7 @@ use ferrocast_hub::StreamEvent;
 use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::AtomicUsize;
 use std::sync::Arc;
 use std::sync::Mutex;
 use std::time::Duration;
@@ -271,6 +272,17 @@ pub struct Streams {
     /// The live sessions' heartbeats, to [`store_heartbeats`] (started by [`spawn`]).
     beats: mpsc::Sender<Beat>,
     beat_writer: Mutex<Option<mpsc::Receiver<Beat>>>,
+    /// Live sessions whose end is not written yet (their monitors run).
+    unfinished: AtomicUsize,
+}
+
+/// Counts a monitor as running for as long as it lives.
+struct Running<'a>(&'a AtomicUsize);
+
+impl Drop for Running<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
+    }
 }
 
 /// What asking a destination to retry now did.
@@ -304,6 +316,7 @@ impl Streams {
         Arc::new(Self {
             beats,
             beat_writer: Mutex::new(Some(beat_writer)),
+            unfinished: AtomicUsize::new(0),
             db,
             engine,
             vault,
@@ -316,6 +329,12 @@ impl Streams {
             broadcasts: Arc::default(),
             viewer_keys,
         })
+    }
+
+    /// Live sessions of this node whose end is not written yet: a draining node waits for them
+    /// (a stream that ended has its session closed a moment later, by its monitor).
+    pub fn unfinished_sessions(&self) -> usize {
+        self.unfinished.load(std::sync::atomic::Ordering::Acquire)
     }
 
     /// Writes a live session's heartbeat with the others of its round; whether the session is
@@ -832,6 +851,9 @@ async fn start_session(
             cancel,
         },
     );
+    state
+        .unfinished
+        .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
     tokio::spawn(monitor(
         state.clone(),
         Session {
@@ -925,6 +947,8 @@ async fn monitor(
     mut cancelled: watch::Receiver<Option<(String, i64)>>,
 ) {
     use std::sync::atomic::Ordering::Relaxed;
+    // Counted from before it was spawned until its session's end is written.
+    let _running = Running(&state.unfinished);
     let mut warned_month = None;
     let mut next_check = 0i64;
     let mut counters = (0, 0);
