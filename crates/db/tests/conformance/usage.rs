@@ -173,14 +173,7 @@ async fn stale_sessions_are_closed_at_their_last_heartbeat(db: &Db) {
         1
     );
     // Closed at its last heartbeat, not at the sweep: no usage invented.
-    let mut untils: Vec<i64> = db
-        .stream_spans(u.id, NOW - 1, NOW + HOUR)
-        .await
-        .expect("spans")
-        .into_iter()
-        .map(|s| s.until)
-        .collect();
-    untils.sort();
+    let untils = span_ends(db, u.id).await;
     assert_eq!(untils, vec![NOW + MINUTE, NOW + 5 * MINUTE]);
     assert_eq!(
         db.streamed_ms(u.id, NOW, NOW + HOUR).await.expect("ms"),
@@ -306,16 +299,22 @@ async fn a_round_of_heartbeats_is_written_together(db: &Db) {
         Vec::<bool>::new()
     );
     // Both open ones advanced; the closed one kept its end.
-    let mut untils: Vec<i64> = db
-        .stream_spans(u.id, NOW - 1, NOW + HOUR)
+    let untils = span_ends(db, u.id).await;
+    assert_eq!(
+        untils,
+        vec![NOW + MINUTE, NOW + 2 * MINUTE, NOW + 2 * MINUTE]
+    );
+}
+
+/// Where `user_id`'s sessions since [`NOW`] end (their last heartbeat while open), in order.
+async fn span_ends(db: &Db, user_id: i64) -> Vec<i64> {
+    let mut ends: Vec<i64> = db
+        .stream_spans(user_id, NOW - 1, NOW + HOUR)
         .await
         .expect("spans")
         .into_iter()
         .map(|s| s.until)
         .collect();
-    untils.sort();
-    assert_eq!(
-        untils,
-        vec![NOW + MINUTE, NOW + 2 * MINUTE, NOW + 2 * MINUTE]
-    );
+    ends.sort();
+    ends
 }
