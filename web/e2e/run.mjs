@@ -2336,7 +2336,14 @@ async function whip() {
   // A moment for the first segment and the audio transcoder.
   await studio.waitForTimeout(3000);
   out.rtmp = probe(P.rtmpPlay);
-  out.hls = probe(`${P.url}/hls/${P.playbackId}/index.m3u8`);
+  // HLS starts with the segments cut so far: the first may hold only audio while the browser's
+  // encoder brings its first keyframe; a player reloads the playlist, so the probe does too.
+  const both = (p) => ["video", "audio"].every((k) => (p.streams ?? []).some((s) => s.codec_type === k));
+  for (let i = 0; i < 8; i++) {
+    out.hls = probe(`${P.url}/hls/${P.playbackId}/index.m3u8`);
+    if (both(out.hls)) break;
+    await studio.waitForTimeout(1000);
+  }
   step("probed");
   await Promise.race([listenerDone, new Promise((r) => setTimeout(r, 30000))]);
   out.destination = probe(got);
