@@ -114,7 +114,8 @@ fi
 say "building ferrocast and ferrocast-bench (release)"
 cargo build --release -q -p ferrocast -p ferrocast-bench
 BENCH=$ROOT/target/release/ferrocast-bench
-FERRO=$ROOT/target/release/ferrocast
+# FERRO_BIN: another ferrocast binary to measure (an A/B comparison of two builds in one session).
+FERRO=${FERRO_BIN:-$ROOT/target/release/ferrocast}
 FLV=$B/test.flv
 if [ ! -s "$FLV" ]; then
   say "generating $FLV (720p30 H.264 3 Mbps, 1 s GOP, AAC 128 kbps, 30 s)"

@@ -3,7 +3,10 @@
 //!
 //! [`ChunkDecoder`] reads chunks straight from the caller's slices: header bytes are held in a
 //! small fixed buffer, payload bytes are copied exactly once, into the message being
-//! reassembled, which is then frozen into the `Bytes` every later reader shares.
+//! reassembled, which is then frozen into the `Bytes` every later reader shares. Small messages
+//! that arrive in one chunk (audio frames, commands) are assembled one after another in a slab and
+//! split off it (see [`Partial::Slab`]), so neither they nor the hub's copies of them cost an
+//! allocation of their own.
 //! [`ChunkEncoder`] and [`encode_message`] write messages as chunks.
 
 use std::collections::HashMap;
@@ -42,6 +45,16 @@ pub const MAX_CHUNK_STREAM_ID: u32 = 65599;
 /// Initial reservation for a message being reassembled; it grows as chunks really arrive, so
 /// a declared length costs nothing until the bytes are sent.
 const INITIAL_REASSEMBLY_CAPACITY: usize = 64 * 1024;
+/// The slab's first block. Each new block doubles the last up to [`SLAB_MAX_BLOCK`], so a player
+/// that sends a few commands holds 1 KiB, and a publisher's audio soon takes one allocation per
+/// ~45 frames instead of one each.
+const SLAB_FIRST_BLOCK: usize = 1024;
+/// Largest block of the slab ([`Partial::Slab`]).
+const SLAB_MAX_BLOCK: usize = 16 * 1024;
+/// Largest message assembled in the slab: an AAC or Opus frame, a command. A larger one would
+/// leave more of a block unused at its end. (Video frames in slabs of their own were tried: they
+/// saved no CPU, and each stream then held its current block too, ~0.1 MiB more per stream.)
+const SLAB_MESSAGE_MAX: usize = 2 * 1024;
 /// Timestamp field value that announces an extended timestamp (§5.3.1.3).
 const EXTENDED_TIMESTAMP: u32 = 0xFF_FFFF;
 /// Basic (3) + message (11) + extended timestamp (4).
@@ -99,7 +112,39 @@ struct LastHeader {
 #[derive(Debug, Default)]
 struct ChunkStream {
     last: Option<LastHeader>,
-    partial: Option<BytesMut>,
+    partial: Option<Partial>,
+}
+
+/// Where a message being reassembled is held.
+#[derive(Debug)]
+enum Partial {
+    /// A buffer of its own: a message that spans chunks, or a large one.
+    Own(BytesMut),
+    /// The filled part of the decoder's slab: a small message that fits in one chunk. Chunks are
+    /// read one at a time, so no other message's bytes reach the slab before this one completes.
+    /// It is split off as its own `Bytes`, sharing the block with its neighbours; the block is
+    /// freed when the last of them is, or reused in place if they all are.
+    Slab,
+}
+
+/// The blocks small messages are assembled in, one after another; empty between messages.
+#[derive(Debug, Default)]
+struct Slab {
+    buf: BytesMut,
+    /// Capacity of the current block.
+    block: usize,
+}
+
+impl Slab {
+    /// Makes room for a message of `len` bytes: in the current block, in the current block
+    /// reused from its start if no message of it is still held, or in a new one.
+    fn make_room(&mut self, len: usize) {
+        debug_assert!(self.buf.is_empty(), "a slab holds one message at a time");
+        if self.buf.capacity() < len && !self.buf.try_reclaim(len) {
+            self.block = (self.block * 2).clamp(SLAB_FIRST_BLOCK, SLAB_MAX_BLOCK);
+            self.buf = BytesMut::with_capacity(self.block.max(len));
+        }
+    }
 }
 
 /// Reassembles messages from chunks (§5.3).
@@ -115,6 +160,8 @@ pub struct ChunkDecoder {
     header_len: usize,
     /// Chunk stream id and payload bytes still due in the current chunk.
     in_payload: Option<(u32, usize)>,
+    /// Where [`Partial::Slab`] messages are assembled.
+    slab: Slab,
 }
 
 impl Default for ChunkDecoder {
@@ -153,6 +200,7 @@ impl ChunkDecoder {
             header: [0; MAX_HEADER_LEN],
             header_len: 0,
             in_payload: None,
+            slab: Slab::default(),
         }
     }
 
@@ -185,7 +233,11 @@ impl ChunkDecoder {
     /// Applies an Abort Message (§5.4.2): drops the partial message on `csid`.
     pub fn abort(&mut self, csid: u32) {
         if let Some(s) = self.streams.get_mut(&csid) {
-            if s.partial.take().is_some() {
+            if let Some(partial) = s.partial.take() {
+                match partial {
+                    Partial::Own(_) => {}
+                    Partial::Slab => self.slab.buf.clear(),
+                }
                 self.partials -= 1;
                 self.partial_bytes -= u64::from(s.last.map_or(0, |l| l.length));
             }
@@ -214,7 +266,8 @@ impl ChunkDecoder {
                     .partial
                     .as_mut()
                     .expect("invariant: a chunk in flight has a partial message");
-                extend_partial(partial, &input[..n], stream.last.map_or(0, |l| l.length));
+                let length = stream.last.map_or(0, |l| l.length);
+                feed(partial, &mut self.slab, &input[..n], length);
                 *input = &input[n..];
                 if n < remaining {
                     self.in_payload = Some((csid, remaining - n));
@@ -268,7 +321,7 @@ impl ChunkDecoder {
         if let Some(s) = self.streams.get_mut(&csid) {
             let length = s.last.map_or(0, |l| l.length);
             if let Some(p) = s.partial.as_mut() {
-                extend_partial(p, &input[..n], length);
+                feed(p, &mut self.slab, &input[..n], length);
             }
         }
         *input = &input[n..];
@@ -287,11 +340,14 @@ impl ChunkDecoder {
         let done = stream
             .partial
             .as_ref()
-            .is_some_and(|p| p.len() == last.length as usize);
+            .is_some_and(|p| p.len(&self.slab) == last.length as usize);
         if !done {
             return None;
         }
-        let payload = stream.partial.take()?.freeze();
+        let payload = match stream.partial.take()? {
+            Partial::Own(buffer) => buffer.freeze(),
+            Partial::Slab => self.slab.buf.split().freeze(),
+        };
         self.partials -= 1;
         self.partial_bytes -= u64::from(last.length);
         Some(Message {
@@ -407,7 +463,8 @@ impl ChunkDecoder {
                     reason: "new message header before the previous message completed",
                 });
             }
-            return Ok((last.length as usize - partial.len()).min(chunk_size));
+            let received = partial.len(&self.slab);
+            return Ok((last.length as usize - received).min(chunk_size));
         }
         if h.length > limits.max_message_len {
             return Err(RtmpError::MessageTooLarge {
@@ -457,12 +514,36 @@ impl ChunkDecoder {
         };
         stream.last = Some(next);
         let len = next.length as usize;
-        stream.partial = Some(BytesMut::with_capacity(
-            len.min(INITIAL_REASSEMBLY_CAPACITY),
-        ));
+        stream.partial = Some(if len <= chunk_size && len <= SLAB_MESSAGE_MAX {
+            self.slab.make_room(len);
+            Partial::Slab
+        } else {
+            Partial::Own(BytesMut::with_capacity(
+                len.min(INITIAL_REASSEMBLY_CAPACITY),
+            ))
+        });
         self.partials += 1;
         self.partial_bytes += u64::from(next.length);
         Ok(len.min(chunk_size))
+    }
+}
+
+impl Partial {
+    /// Bytes of the message received so far.
+    fn len(&self, slab: &Slab) -> usize {
+        match self {
+            Partial::Own(buffer) => buffer.len(),
+            Partial::Slab => slab.buf.len(),
+        }
+    }
+}
+
+/// Appends a chunk's payload to the message `partial`, whose declared length is `length`.
+fn feed(partial: &mut Partial, slab: &mut Slab, bytes: &[u8], length: u32) {
+    match partial {
+        Partial::Own(buffer) => extend_partial(buffer, bytes, length),
+        // The slab was given room for the whole message when it started.
+        Partial::Slab => slab.buf.extend_from_slice(bytes),
     }
 }
 

@@ -93,6 +93,63 @@ fn multi_chunk_message_and_interleaving() {
 }
 
 #[test]
+fn small_messages_share_slab_blocks_and_keep_their_bytes() {
+    let mut enc = ChunkEncoder::new();
+    enc.set_chunk_size(4096).unwrap();
+    let mut wire = BytesMut::new();
+    // Audio-sized frames on one chunk stream, a video frame spanning chunks on another, and a
+    // frame just over the slab's limit.
+    let frames: Vec<(u32, Vec<u8>)> = (0..200u32)
+        .map(|i| match i % 20 {
+            7 => (6, vec![i as u8; 9000]),
+            13 => (4, vec![i as u8; SLAB_MESSAGE_MAX + 1]),
+            _ => (4, vec![i as u8; 300 + (i as usize % 50)]),
+        })
+        .collect();
+    for (i, (csid, payload)) in frames.iter().enumerate() {
+        enc.write(&mut wire, *csid, i as u32 * 20, MessageType(8), 1, payload)
+            .unwrap();
+    }
+    let mut d = ChunkDecoder::new();
+    d.set_chunk_size(4096).unwrap();
+    let msgs = decode_all(&mut d, &wire).unwrap();
+    assert_eq!(msgs.len(), frames.len());
+    for (m, (csid, payload)) in msgs.iter().zip(&frames) {
+        assert_eq!((m.csid, &m.payload[..]), (*csid, &payload[..]));
+    }
+    // Small messages came from a few blocks, not one allocation each.
+    let small = msgs.iter().filter(|m| m.payload.len() <= SLAB_MESSAGE_MAX);
+    let blocks: std::collections::HashSet<usize> = small
+        .map(|m| m.payload.as_ptr() as usize / SLAB_MAX_BLOCK)
+        .collect();
+    assert!(blocks.len() < 40, "{} blocks", blocks.len());
+}
+
+#[test]
+fn a_slab_block_is_reused_once_its_messages_are_dropped() {
+    let take = |slab: &mut Slab, fill: u8, len: usize| {
+        slab.make_room(len);
+        slab.buf.extend_from_slice(&vec![fill; len]);
+        slab.buf.split().freeze()
+    };
+    let mut slab = Slab::default();
+    let a = take(&mut slab, 1, 600);
+    let b = take(&mut slab, 2, 300);
+    assert_eq!(b.as_ptr() as usize, a.as_ptr() as usize + 600, "one block");
+    // 124 bytes left: a message of 600 needs a new block while `a` and `b` are held...
+    let c = take(&mut slab, 3, 600);
+    assert_ne!(c.as_ptr() as usize, a.as_ptr() as usize + 900);
+    assert_eq!((&a[..], &b[..]), (&[1; 600][..], &[2; 300][..]));
+    // ...and reuses its block from the start once they are all dropped.
+    let start = c.as_ptr();
+    let d = take(&mut slab, 4, 1000);
+    drop((c, d));
+    let e = take(&mut slab, 5, 1500);
+    assert_eq!(e.as_ptr(), start);
+    assert_eq!(&e[..], &[5; 1500][..]);
+}
+
+#[test]
 fn extended_timestamps_with_and_without_repeat() {
     let ts: u32 = 0x0123_4567;
     for repeat in [true, false] {
@@ -360,10 +417,14 @@ proptest! {
             let mut part = &rest[..n];
             rest = &rest[n..];
             while let Some(m) = dec.decode(&mut part).unwrap() {
-                got.push((m.csid, m.timestamp, m.type_id.0, m.stream_id, m.payload.to_vec()));
+                // Kept as decoded (not copied) until the end: a message split off the slab must
+                // not change as later messages are assembled after it.
+                got.push((m.csid, m.timestamp, m.type_id.0, m.stream_id, m.payload));
             }
             prop_assert!(part.is_empty());
         }
+        drop(dec);
+        let got: Vec<_> = got.into_iter().map(|(c, t, y, s, p)| (c, t, y, s, p.to_vec())).collect();
         prop_assert_eq!(got, expected);
     }
 
