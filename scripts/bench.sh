@@ -9,6 +9,10 @@
 #   scripts/bench.sh --servers ferrocast --scenarios upload [--upload-mb 1024] [--upload-chunk-mb 64]
 #   scripts/bench.sh --servers ferrocast --scenarios edge [--edge-players 500]
 #
+# Environment: FERRO_BIN measures another ferrocast build than target/release/ferrocast (two
+# builds compared in one session); FERRO_ENV adds settings to ferrocast's environment
+# (e.g. FERRO_ENV="FERROCAST_RTMP_COALESCE_MS=0").
+#
 # `edge` (ferrocast only, not in the default list): one publisher on an origin node and that many
 # RTMP players on the origin itself, then on an edge node relaying it (FERROCAST_NODE_ROLE=edge);
 # the origin's CPU in both, the edge's CPU in target/bench/edge.md.

@@ -202,6 +202,10 @@ pub struct ScenarioResult {
     pub rss_mean_mib: Option<f64>,
     /// Mean RSS per stream, MiB.
     pub rss_mib_per_stream: Option<f64>,
+    /// Peak private (anonymous) memory of the server tree in the window, MiB: RSS without the
+    /// executable's and libraries' pages (absent from results written before it was measured).
+    #[serde(default)]
+    pub anon_peak_mib: Option<f64>,
     /// The benchmark tool's own CPU over the whole run, percent of one core.
     pub tool_cpu_pct: Option<f64>,
     /// The first few distinct errors, for diagnosis.
@@ -406,6 +410,7 @@ async fn run(a: RunArgs) -> Result<ScenarioResult> {
     };
     let mib = |b: u64| b as f64 / (1024.0 * 1024.0);
     let rss_peak = in_window.iter().map(|s| s.tree.rss_bytes).max().map(mib);
+    let anon_peak = in_window.iter().map(|s| s.tree.anon_bytes).max().map(mib);
     let rss_mean = (!in_window.is_empty()).then(|| {
         mib(in_window.iter().map(|s| s.tree.rss_bytes).sum::<u64>() / in_window.len() as u64)
     });
@@ -467,6 +472,7 @@ async fn run(a: RunArgs) -> Result<ScenarioResult> {
         rss_peak_mib: rss_peak,
         rss_mean_mib: rss_mean,
         rss_mib_per_stream: rss_mean.map(|m| m / a.publishers.max(1) as f64),
+        anon_peak_mib: anon_peak,
         tool_cpu_pct: tool_cpu,
         errors,
         command,

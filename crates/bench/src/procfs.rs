@@ -1,5 +1,5 @@
 //! CPU and memory of a process tree from /proc (proc(5)): `utime`+`stime` of every process
-//! whose parent chain leads to the root pid, and the sum of their `VmRSS`.
+//! whose parent chain leads to the root pid, and the sums of their `VmRSS` and `RssAnon`.
 
 use std::collections::HashMap;
 use std::fs;
@@ -30,9 +30,21 @@ pub fn parse_stat(s: &str) -> Option<Stat> {
 
 /// `VmRSS` from `/proc/PID/status`, in bytes.
 pub fn parse_status_rss(s: &str) -> Option<u64> {
-    let line = s.lines().find(|l| l.starts_with("VmRSS:"))?;
+    parse_status_kb(s, "VmRSS:")
+}
+
+/// `RssAnon` from `/proc/PID/status`, in bytes: the process's private memory, without the
+/// pages of its executable and libraries (shared with every process that maps them, and
+/// dropped and read back by the kernel as it needs).
+pub fn parse_status_anon(s: &str) -> Option<u64> {
+    parse_status_kb(s, "RssAnon:")
+}
+
+/// A `kB` field of `/proc/PID/status`, in bytes.
+fn parse_status_kb(s: &str, field: &str) -> Option<u64> {
+    let line = s.lines().find(|l| l.starts_with(field))?;
     let kb: u64 = line
-        .trim_start_matches("VmRSS:")
+        .trim_start_matches(field)
         .split_ascii_whitespace()
         .next()?
         .parse()
@@ -58,6 +70,8 @@ pub struct TreeSample {
     pub cpu_ticks: u64,
     /// Summed resident memory in bytes.
     pub rss_bytes: u64,
+    /// Summed private (anonymous) resident memory in bytes.
+    pub anon_bytes: u64,
     /// Processes in the tree.
     pub processes: usize,
 }
@@ -109,11 +123,9 @@ pub fn sample_tree(root: u32) -> Option<TreeSample> {
     for pid in tree_pids(root, &parents) {
         let Some(st) = stats.get(&pid) else { continue };
         s.cpu_ticks += st.cpu_ticks;
-        s.rss_bytes += fs::read_to_string(format!("/proc/{pid}/status"))
-            .ok()
-            .as_deref()
-            .and_then(parse_status_rss)
-            .unwrap_or(0);
+        let status = fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+        s.rss_bytes += parse_status_rss(&status).unwrap_or(0);
+        s.anon_bytes += parse_status_anon(&status).unwrap_or(0);
         s.processes += 1;
     }
     Some(s)
@@ -146,8 +158,9 @@ mod tests {
 
     #[test]
     fn status_rss() {
-        let s = "Name:\tnode\nVmPeak:\t  9999 kB\nVmRSS:\t   51200 kB\nThreads:\t7\n";
+        let s = "Name:\tnode\nVmPeak:\t  9999 kB\nVmRSS:\t   51200 kB\nRssAnon:\t   20480 kB\nRssFile:\t   30720 kB\nThreads:\t7\n";
         assert_eq!(parse_status_rss(s), Some(51200 * 1024));
+        assert_eq!(parse_status_anon(s), Some(20480 * 1024));
         assert_eq!(parse_status_rss("Name:\tkthreadd\n"), None);
     }
 

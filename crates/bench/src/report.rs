@@ -49,13 +49,13 @@ fn f(v: Option<f64>, digits: usize) -> String {
 /// The per-server table (also what `run` prints).
 pub fn table(rs: &[ScenarioResult]) -> String {
     let mut s = String::new();
-    s.push_str("| server | scenario | pubs | players | CPU % | CPU %/player | CPU %/pub | RSS peak MiB | RSS MiB/stream | lat p50 | p95 | p99 | max ms | TTFF p50 | p95 | max ms | fps | behind | dropped | tool CPU % |\n");
-    s.push_str("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+    s.push_str("| server | scenario | pubs | players | CPU % | CPU %/player | CPU %/pub | RSS peak MiB | RSS MiB/stream | private peak MiB | lat p50 | p95 | p99 | max ms | TTFF p50 | p95 | max ms | fps | behind | dropped | tool CPU % |\n");
+    s.push_str("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
     for r in rs {
         let players = r.players_per_stream * r.publishers;
         let _ = writeln!(
             s,
-            "| {} | {} | {}/{} | {}/{} {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            "| {} | {} | {}/{} | {}/{} {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
             r.server,
             r.scenario,
             r.publishers_live,
@@ -68,6 +68,7 @@ pub fn table(rs: &[ScenarioResult]) -> String {
             f(r.cpu_pct_per_publisher, 2),
             f(r.rss_peak_mib, 1),
             f(r.rss_mib_per_stream, 2),
+            f(r.anon_peak_mib, 1),
             f(r.latency_ms.p50, 1),
             f(r.latency_ms.p95, 1),
             f(r.latency_ms.p99, 1),
