@@ -117,12 +117,23 @@ fn small_messages_share_slab_blocks_and_keep_their_bytes() {
     for (m, (csid, payload)) in msgs.iter().zip(&frames) {
         assert_eq!((m.csid, &m.payload[..]), (*csid, &payload[..]));
     }
-    // Small messages came from a few blocks, not one allocation each.
-    let small = msgs.iter().filter(|m| m.payload.len() <= SLAB_MESSAGE_MAX);
-    let blocks: std::collections::HashSet<usize> = small
-        .map(|m| m.payload.as_ptr() as usize / SLAB_MAX_BLOCK)
+    // Small messages came from a few blocks, not one allocation each: each starts where the
+    // one before it ended, except where a block filled (separate allocations never touch: the
+    // allocator keeps its own header between them).
+    let small: Vec<&Bytes> = msgs
+        .iter()
+        .map(|m| &m.payload)
+        .filter(|p| p.len() <= SLAB_MESSAGE_MAX)
         .collect();
-    assert!(blocks.len() < 40, "{} blocks", blocks.len());
+    let adjacent = small
+        .windows(2)
+        .filter(|w| w[0].as_ptr() as usize + w[0].len() == w[1].as_ptr() as usize)
+        .count();
+    assert!(
+        adjacent * 10 >= (small.len() - 1) * 9,
+        "{adjacent} of {} small messages follow the one before",
+        small.len()
+    );
 }
 
 #[test]
