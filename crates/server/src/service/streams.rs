@@ -24,7 +24,7 @@ use ferrocast_hub::StreamEvent;
 use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::AtomicUsize;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::sync::Mutex;
 use std::time::Duration;
@@ -194,6 +194,9 @@ const HEARTBEAT_GATHER: Duration = Duration::from_millis(250);
 const HEARTBEAT_QUEUE: usize = 1000;
 /// Heartbeats written in one transaction at most.
 const HEARTBEAT_BATCH: usize = 500;
+/// A monitor woken this close before a heartbeat instant (ms; the clocks being apart) beats at
+/// the next instant instead, rather than twice in a moment.
+const HEARTBEAT_EARLY_WAKE_MS: i64 = 100;
 
 /// A heartbeat on its way to the writer, and where its outcome goes: whether the session is
 /// still open, or the database's error.
@@ -276,12 +279,20 @@ pub struct Streams {
     unfinished: AtomicUsize,
 }
 
-/// Counts a monitor as running for as long as it lives.
-struct Running<'a>(&'a AtomicUsize);
+/// Counts a live session in [`Streams::unfinished_sessions`] from its start until its monitor
+/// has written its end (or is dropped, the task never having run).
+struct Unfinished(Arc<Streams>);
 
-impl Drop for Running<'_> {
+impl Unfinished {
+    fn new(state: &Arc<Streams>) -> Self {
+        state.unfinished.fetch_add(1, Ordering::AcqRel);
+        Self(state.clone())
+    }
+}
+
+impl Drop for Unfinished {
     fn drop(&mut self) {
-        self.0.fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
+        self.0.unfinished.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
@@ -334,7 +345,7 @@ impl Streams {
     /// Live sessions of this node whose end is not written yet: a draining node waits for them
     /// (a stream that ended has its session closed a moment later, by its monitor).
     pub fn unfinished_sessions(&self) -> usize {
-        self.unfinished.load(std::sync::atomic::Ordering::Acquire)
+        self.unfinished.load(Ordering::Acquire)
     }
 
     /// Writes a live session's heartbeat with the others of its round; whether the session is
@@ -851,11 +862,8 @@ async fn start_session(
             cancel,
         },
     );
-    state
-        .unfinished
-        .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
     tokio::spawn(monitor(
-        state.clone(),
+        Unfinished::new(state),
         Session {
             playback_id: pid.clone(),
             generation,
@@ -942,13 +950,12 @@ struct Session {
 
 /// Keeps one live session's usage written down and enforces the plan until the stream ends.
 async fn monitor(
-    state: Arc<Streams>,
+    unfinished: Unfinished,
     mut session: Session,
     mut cancelled: watch::Receiver<Option<(String, i64)>>,
 ) {
     use std::sync::atomic::Ordering::Relaxed;
-    // Counted from before it was spawned until its session's end is written.
-    let _running = Running(&state.unfinished);
+    let state = &unfinished.0;
     let mut warned_month = None;
     let mut next_check = 0i64;
     let mut counters = (0, 0);
@@ -963,7 +970,7 @@ async fn monitor(
             }
             // This session is over and its Offline event never reached us.
             _ => {
-                end_session(&state, &session.playback_id, session.generation, now);
+                end_session(state, &session.playback_id, session.generation, now);
                 break ("the encoder disconnected".to_string(), now);
             }
         }
@@ -1066,9 +1073,8 @@ async fn monitor(
             }
         }
         let beat = HEARTBEAT.as_millis() as i64;
-        // (A wake a moment before the instant, the clocks being apart, beats at the next one.)
         let until_beat = match beat - now.rem_euclid(beat) {
-            w if w < 100 => w + beat,
+            w if w < HEARTBEAT_EARLY_WAKE_MS => w + beat,
             w => w,
         };
         let wait = Duration::from_millis((next_check - now).clamp(0, until_beat) as u64);
