@@ -118,7 +118,6 @@ fi
 say "building ferrocast and ferrocast-bench (release)"
 cargo build --release -q -p ferrocast -p ferrocast-bench
 BENCH=$ROOT/target/release/ferrocast-bench
-# FERRO_BIN: another ferrocast binary to measure (an A/B comparison of two builds in one session).
 FERRO=${FERRO_BIN:-$ROOT/target/release/ferrocast}
 FLV=$B/test.flv
 if [ ! -s "$FLV" ]; then
