@@ -34,9 +34,10 @@ pub(crate) fn media_kind(k: FrameKind) -> MediaKind {
 
 /// The frame chunked at [`DEFAULT_OUT_CHUNK_SIZE`] for message stream [`SHARED_STREAM_ID`],
 /// made once by whichever reader needs it first and shared by every RTMP player and restream
-/// push; `None` if it cannot be chunked.
+/// push; `None` if it cannot be chunked or has no shared cell (it did not come from the hub),
+/// and then the caller chunks it for itself.
 pub(crate) fn shared_chunks(frame: &Frame) -> Option<Bytes> {
-    let chunks = frame.encoded.get_or_init(|| {
+    let chunks = frame.encoded.as_ref()?.get_or_init(|| {
         chunk_media(
             DEFAULT_OUT_CHUNK_SIZE,
             SHARED_STREAM_ID,

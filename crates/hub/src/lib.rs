@@ -70,7 +70,12 @@ pub struct Frame {
     /// The frame serialised for one wire format, made once by the first reader that needs it
     /// and then shared by all (RTMP play keeps its chunked form here, so 500 players cost one
     /// chunking, not 500). Readers that need another form build their own.
-    pub encoded: Arc<std::sync::OnceLock<Bytes>>,
+    ///
+    /// The hub gives the cell to every frame a reader can receive: at push while the stream
+    /// has readers, and to the cached frames when a reader subscribes. A stream no one reads
+    /// allocates none (ingest alone costs one allocation per video frame, not three). `None`
+    /// on a frame that has not passed through the hub.
+    pub encoded: Option<Arc<std::sync::OnceLock<Bytes>>>,
 }
 
 impl Frame {
@@ -115,7 +120,7 @@ impl Frame {
             keyframe,
             sequence_header,
             data,
-            encoded: Arc::default(),
+            encoded: None,
         }
     }
 }
@@ -366,10 +371,24 @@ impl Hub {
             .get_or_insert_with(|| broadcast::channel(capacity).0)
             .subscribe();
         let mut initial = Vec::with_capacity(3 + cache.gop.len());
-        initial.extend(cache.metadata.iter().cloned());
-        initial.extend(cache.video_config.iter().cloned());
-        initial.extend(cache.audio_config.iter().cloned());
-        initial.extend(cache.gop.iter().cloned());
+        let Cache {
+            metadata,
+            video_config,
+            audio_config,
+            gop,
+            ..
+        } = &mut *cache;
+        let cached = metadata
+            .iter_mut()
+            .chain(video_config.iter_mut())
+            .chain(audio_config.iter_mut())
+            .chain(gop.iter_mut());
+        for frame in cached {
+            // Frames pushed while no one read have no shared cell yet: give them one now, so
+            // this reader and every later one share each frame's encoded form.
+            frame.encoded.get_or_insert_with(Arc::default);
+            initial.push(frame.clone());
+        }
         drop(cache);
         stream.stats.readers.fetch_add(1, Ordering::Relaxed);
         Some(Reader {
@@ -496,7 +515,7 @@ impl Publisher {
     }
 
     /// Pushes one frame to every reader and updates the caches.
-    pub fn push(&self, frame: Frame) {
+    pub fn push(&self, mut frame: Frame) {
         let s = &self.stream;
         s.stats
             .bytes_in
@@ -504,17 +523,20 @@ impl Publisher {
         s.stats.frames_in.fetch_add(1, Ordering::Relaxed);
         let mut cache = s.cache.lock().unwrap_or_else(|p| p.into_inner());
         let mut announce = None;
-        match (frame.kind, frame.sequence_header) {
-            (FrameKind::Data, _) => cache.metadata = Some(frame.clone()),
+        if cache.tx.is_some() {
+            frame.encoded.get_or_insert_with(Arc::default);
+        }
+        let slot = match (frame.kind, frame.sequence_header) {
+            (FrameKind::Data, _) => Slot::Metadata,
             (FrameKind::Video, true) => {
                 cache.info.has_video = true;
                 set_video_codec(&mut cache.info, &frame.data);
-                cache.video_config = Some(frame.clone());
+                Slot::VideoConfig
             }
             (FrameKind::Audio, true) => {
                 cache.info.has_audio = true;
                 cache.info.audio_codec = frame.data.first().map(|b| b >> 4);
-                cache.audio_config = Some(frame.clone());
+                Slot::AudioConfig
             }
             (FrameKind::Video, false) => {
                 s.stats.video_frames_in.fetch_add(1, Ordering::Relaxed);
@@ -531,7 +553,7 @@ impl Publisher {
                         announce = Some(cache.info.clone());
                     }
                 }
-                cache_frame(&mut cache, &frame);
+                Slot::Gop
             }
             (FrameKind::Audio, false) => {
                 cache.info.has_audio = true;
@@ -549,15 +571,23 @@ impl Publisher {
                         announce = Some(cache.info.clone());
                     }
                 }
-                cache_frame(&mut cache, &frame);
+                Slot::Gop
             }
-        }
+        };
         // Sent under the cache lock so a subscriber's snapshot and ring never overlap. A send
         // fails only when no reader is left: the ring goes then (the next reader makes a new one).
         if let Some(tx) = &cache.tx {
-            if tx.send(frame).is_err() {
+            if tx.send(frame.clone()).is_err() {
                 cache.tx = None;
             }
+        }
+        // The frame itself goes into the cache: with no reader, no clone was made (cloning a
+        // `Bytes` made from a `Vec` allocates the header that shares it).
+        match slot {
+            Slot::Metadata => cache.metadata = Some(frame),
+            Slot::VideoConfig => cache.video_config = Some(frame),
+            Slot::AudioConfig => cache.audio_config = Some(frame),
+            Slot::Gop => cache_frame(&mut cache, frame),
         }
         drop(cache);
         if let Some(info) = announce {
@@ -611,14 +641,22 @@ fn video_timing(cache: &mut Cache, stats: &StreamStats, frame: &Frame) {
     cache.last_keyframe = Some(frame.timestamp);
 }
 
-fn cache_frame(cache: &mut Cache, frame: &Frame) {
+/// Where [`Publisher::push`] keeps a frame for readers yet to come.
+enum Slot {
+    Metadata,
+    VideoConfig,
+    AudioConfig,
+    Gop,
+}
+
+fn cache_frame(cache: &mut Cache, frame: Frame) {
     // Before the first keyframe of a video stream there is nothing decodable to cache.
     if cache.info.has_video && cache.gop.is_empty() && !frame.keyframe {
         return;
     }
     if cache.gop.len() < MAX_GOP_FRAMES && cache.gop_bytes + frame.data.len() <= MAX_GOP_BYTES {
         cache.gop_bytes += frame.data.len();
-        cache.gop.push(frame.clone());
+        cache.gop.push(frame);
     }
 }
 
@@ -817,6 +855,45 @@ mod tests {
         assert_eq!(r.recv().await.expect("frame").timestamp, 70);
         drop(p);
         assert_eq!(r.recv().await.err(), Some(ReadEnd::Ended));
+    }
+
+    #[tokio::test]
+    async fn readers_share_each_frames_encoded_form_and_without_readers_none_is_made() {
+        let hub = Hub::default();
+        let p = hub.publish(key("a")).expect("publish");
+        p.push(video(0, true));
+        p.push(audio(10));
+        let stream = hub.live_stream("a").expect("live");
+        let no_cells = |stream: &Stream| {
+            let cache = stream.cache.lock().expect("cache");
+            cache.gop.iter().all(|f| f.encoded.is_none())
+        };
+        assert!(no_cells(&stream), "no reader: no cell is allocated");
+        let cell = |f: &Frame| {
+            f.encoded
+                .clone()
+                .expect("a frame read from the hub has a cell")
+        };
+        // Pushed while no one read: the cached frames get their cells from the first reader,
+        // and a later reader shares them.
+        let mut first = hub.subscribe("a").expect("live");
+        let mut second = hub.subscribe("a").expect("live");
+        for _ in 0..2 {
+            let a = first.try_recv().expect("cached").expect("frame");
+            let b = second.try_recv().expect("cached").expect("frame");
+            assert!(
+                Arc::ptr_eq(&cell(&a), &cell(&b)),
+                "one encoded form per cached frame"
+            );
+        }
+        // Pushed while readers read: the frame carries its cell into the ring.
+        p.push(video(33, false));
+        let a = first.recv().await.expect("frame");
+        let b = second.recv().await.expect("frame");
+        cell(&a)
+            .set(Bytes::from_static(b"chunked"))
+            .expect("nothing encoded it yet");
+        assert_eq!(cell(&b).get().map(|b| &b[..]), Some(&b"chunked"[..]));
     }
 
     #[tokio::test]
