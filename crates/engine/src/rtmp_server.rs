@@ -24,7 +24,7 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWrite};
+use tokio::io::AsyncWrite;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{watch, Semaphore};
 
@@ -45,6 +45,7 @@ pub const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Time allowed for the publish decision.
 pub const AUTHORIZE_TIMEOUT: Duration = Duration::from_secs(10);
 pub use crate::io::PLAY_APP;
+/// The read buffer each RTMP worker thread shares among its connections.
 const READ_BUF: usize = 16 * 1024;
 /// Audio frames a player's write may wait for the next video frame (merged writes).
 const MAX_HELD_AUDIO: u8 = 4;
@@ -184,6 +185,49 @@ thread_local! {
     /// Reads that returned data on this worker since it last went idle (see
     /// [`RtmpConfig::coalesce`]).
     static READS_THIS_TURN: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
+    /// The read buffer of every connection on this thread. A connection's bytes are parsed
+    /// (copied into their messages) before it yields, so one buffer serves them all: 16 KiB
+    /// per thread instead of per publisher and per player.
+    static READ_BUFFER: std::cell::RefCell<Box<[u8]>> =
+        std::cell::RefCell::new(vec![0; READ_BUF].into_boxed_slice());
+}
+
+/// What one [`read_shared`] found.
+enum Read<R> {
+    /// The socket held nothing after all (its readiness was stale).
+    Nothing,
+    /// The peer closed its side.
+    End,
+    /// Bytes, and what `parse` made of them.
+    Parsed(R),
+}
+
+/// Reads what `sock` holds into this thread's shared buffer and hands it to `parse`, which
+/// must take everything it needs from the bytes (they are gone once it returns).
+///
+/// A read that does not fill the buffer has drained the socket, so the socket's readiness is
+/// cleared then too, as Tokio's own `read` does: otherwise the next turn would spend a system
+/// call to learn that there is nothing more.
+fn read_shared<R>(sock: &TcpStream, parse: impl FnOnce(&[u8]) -> R) -> std::io::Result<Read<R>> {
+    READ_BUFFER.with(|cell| {
+        // Never held across an await: no other connection can be in here meanwhile.
+        let mut buf = cell.borrow_mut();
+        let mut got = 0;
+        let read = sock.try_io(tokio::io::Interest::READABLE, || {
+            got = sock.try_read(&mut buf)?;
+            if got > 0 && got < buf.len() {
+                Err(std::io::ErrorKind::WouldBlock.into())
+            } else {
+                Ok(())
+            }
+        });
+        match read {
+            Err(e) if e.kind() != std::io::ErrorKind::WouldBlock => Err(e),
+            _ if got > 0 => Ok(Read::Parsed(parse(&buf[..got]))),
+            Ok(()) => Ok(Read::End),
+            Err(_) => Ok(Read::Nothing),
+        }
+    })
 }
 
 /// Accepts RTMP connections until `shutdown` turns true, spreading them over
@@ -345,7 +389,6 @@ impl Connection {
     }
 
     async fn run(mut self, mut sock: TcpStream) -> Result<(), String> {
-        let mut buf = vec![0u8; READ_BUF];
         let idle = self.timeouts.idle;
         // One timer for the connection's life, re-armed lazily: input only notes its time, and
         // when the timer fires it moves to the last progress + idle timeout if that is later (a
@@ -386,11 +429,12 @@ impl Connection {
             // Players may stay silent for as long as they watch; everyone else must keep talking.
             let playing = self.player.is_some();
             tokio::select! {
-                r = sock.read(&mut buf) => match r {
-                    Ok(0) => return Ok(()),
-                    Ok(n) => {
+                r = sock.readable() => match r.and_then(|()| read_shared(&sock, |bytes| self.session.handle_input(bytes))) {
+                    Ok(Read::Nothing) => continue,
+                    Ok(Read::End) => return Ok(()),
+                    Ok(Read::Parsed(parsed)) => {
                         READS_THIS_TURN.with(|r| r.set(r.get().saturating_add(1)));
-                        if let Err(e) = self.session.handle_input(&buf[..n]) {
+                        if let Err(e) = parsed {
                             // What the session queued on its way out (the `_error` of a refused
                             // connect) goes only if the socket takes it at once: a peer that
                             // does not read cannot hold the connection open.
