@@ -429,7 +429,11 @@ impl Connection {
             // Players may stay silent for as long as they watch; everyone else must keep talking.
             let playing = self.player.is_some();
             tokio::select! {
-                r = sock.readable() => match r.and_then(|()| read_shared(&sock, |bytes| self.session.handle_input(bytes))) {
+                // `poll_read_ready`, not `readable()`: it spends the task's cooperative budget
+                // as a read does, so a publisher whose socket never drains (a backlog, an
+                // encoder sending faster than real time) still yields to the thread's other
+                // connections.
+                r = std::future::poll_fn(|cx| sock.poll_read_ready(cx)) => match r.and_then(|()| read_shared(&sock, |bytes| self.session.handle_input(bytes))) {
                     Ok(Read::Nothing) => continue,
                     Ok(Read::End) => return Ok(()),
                     Ok(Read::Parsed(parsed)) => {
