@@ -71,10 +71,10 @@ pub struct Frame {
     /// and then shared by all (RTMP play keeps its chunked form here, so 500 players cost one
     /// chunking, not 500). Readers that need another form build their own.
     ///
-    /// The hub gives the cell to every frame a reader can receive: at push while the stream
-    /// has readers, and to the cached frames when a reader subscribes. A stream no one reads
-    /// allocates none (ingest alone costs one allocation per video frame, not three). `None`
-    /// on a frame that has not passed through the hub.
+    /// The hub gives the cell to every frame a reader receives: at push while the stream has
+    /// readers, and to the cached frames when a reader subscribes. A stream no one reads
+    /// allocates none (ingest alone costs one allocation per video frame, not three), so the
+    /// cell is `None` on a frame no reader has received from the hub yet.
     pub encoded: Option<Arc<std::sync::OnceLock<Bytes>>>,
 }
 
@@ -523,9 +523,6 @@ impl Publisher {
         s.stats.frames_in.fetch_add(1, Ordering::Relaxed);
         let mut cache = s.cache.lock().unwrap_or_else(|p| p.into_inner());
         let mut announce = None;
-        if cache.tx.is_some() {
-            frame.encoded.get_or_insert_with(Arc::default);
-        }
         let slot = match (frame.kind, frame.sequence_header) {
             (FrameKind::Data, _) => Slot::Metadata,
             (FrameKind::Video, true) => {
@@ -577,6 +574,8 @@ impl Publisher {
         // Sent under the cache lock so a subscriber's snapshot and ring never overlap. A send
         // fails only when no reader is left: the ring goes then (the next reader makes a new one).
         if let Some(tx) = &cache.tx {
+            // What a reader receives carries the cell its encoded form is shared in.
+            frame.encoded.get_or_insert_with(Arc::default);
             if tx.send(frame.clone()).is_err() {
                 cache.tx = None;
             }
