@@ -4,8 +4,9 @@
 //! `PreviousTagSize` — so the body is never copied per viewer.
 
 use bytes::{BufMut, Bytes, BytesMut};
-use ferrocast_hub::{FrameKind, ReadEnd, Reader};
+use ferrocast_hub::{Frame, FrameKind, ReadEnd, Reader};
 use ferrocast_media::flv::{write_file_header, FlvHeader, TagType};
+use std::collections::VecDeque;
 
 /// The FLV file header and `PreviousTagSize0` (the media crate's writer).
 pub fn file_header(has_audio: bool, has_video: bool) -> Bytes {
@@ -34,9 +35,19 @@ fn tag_frame(tag_type: TagType, timestamp: u32, len: usize) -> (Bytes, Bytes) {
     (b.freeze(), trailer.freeze())
 }
 
+/// Frames an FLV response may hold back while it learns which tracks the stream has (its
+/// metadata and configurations come before its first media frame).
+const MAX_HELD: usize = 8;
+
 /// Turns a reader into the chunks of an FLV stream. Timestamps are rebased so the stream starts
 /// at 0, as players expect. The stream ends when the publisher leaves or the reader is dropped
 /// for staying behind.
+///
+/// The file header announces the tracks the stream has: those known when the reader subscribed
+/// (`has_audio`, `has_video`) and those whose configuration or first frame comes before the
+/// first media frame. A reader that subscribes before the encoder's first frames has the header
+/// wait for them: a header announcing audio that never comes makes ffmpeg analyse 90 s of the
+/// stream before it plays, and flv.js wait for it.
 pub fn stream(
     reader: Reader,
     has_audio: bool,
@@ -44,15 +55,64 @@ pub fn stream(
 ) -> impl futures_util::Stream<Item = Result<Bytes, std::io::Error>> {
     struct State {
         reader: Reader,
-        pending: Vec<Bytes>,
+        pending: VecDeque<Bytes>,
         base: Option<u32>,
         header_sent: bool,
         has_audio: bool,
         has_video: bool,
     }
+    impl State {
+        /// Queues one frame's tag: its header, the shared body, its trailer.
+        fn queue(&mut self, frame: Frame) {
+            let tag_type = match frame.kind {
+                FrameKind::Audio => TagType::AUDIO,
+                FrameKind::Video => TagType::VIDEO,
+                FrameKind::Data => TagType::SCRIPT_DATA,
+            };
+            // Configuration and metadata are timeless; media is rebased to the first sample.
+            let ts = if frame.sequence_header || frame.kind == FrameKind::Data {
+                0
+            } else {
+                let base = *self.base.get_or_insert(frame.timestamp);
+                frame.timestamp.wrapping_sub(base)
+            };
+            let (header, trailer) = tag_frame(tag_type, ts, frame.data.len());
+            self.pending.extend([header, frame.data, trailer]);
+        }
+
+        /// Holds frames back until the first media frame (or [`MAX_HELD`] of them), then queues
+        /// the file header announcing the tracks seen, and the frames. False if the stream
+        /// ended first.
+        async fn start(&mut self) -> bool {
+            let mut held = Vec::new();
+            while held.len() < MAX_HELD {
+                let Ok(frame) = self.reader.recv().await else {
+                    return false;
+                };
+                match frame.kind {
+                    FrameKind::Audio => self.has_audio = true,
+                    FrameKind::Video => self.has_video = true,
+                    FrameKind::Data => {}
+                }
+                let media = frame.kind != FrameKind::Data && !frame.sequence_header;
+                held.push(frame);
+                if media {
+                    break;
+                }
+            }
+            // Nothing told the tracks apart (only metadata so far): announce both, as before.
+            let none = !self.has_audio && !self.has_video;
+            self.pending
+                .push_back(file_header(self.has_audio || none, self.has_video || none));
+            for frame in held {
+                self.queue(frame);
+            }
+            true
+        }
+    }
     let state = State {
         reader,
-        pending: Vec::new(),
+        pending: VecDeque::new(),
         base: None,
         header_sent: false,
         has_audio,
@@ -61,34 +121,109 @@ pub fn stream(
     futures_util::stream::unfold(state, |mut st| async move {
         if !st.header_sent {
             st.header_sent = true;
-            let h = file_header(st.has_audio, st.has_video);
-            return Some((Ok(h), st));
-        }
-        if let Some(chunk) = st.pending.pop() {
-            return Some((Ok(chunk), st));
-        }
-        match st.reader.recv().await {
-            Ok(frame) => {
-                let tag_type = match frame.kind {
-                    FrameKind::Audio => TagType::AUDIO,
-                    FrameKind::Video => TagType::VIDEO,
-                    FrameKind::Data => TagType::SCRIPT_DATA,
-                };
-                // Configuration and metadata are timeless; media is rebased to the first sample.
-                let ts = if frame.sequence_header || frame.kind == FrameKind::Data {
-                    0
-                } else {
-                    let base = *st.base.get_or_insert(frame.timestamp);
-                    frame.timestamp.wrapping_sub(base)
-                };
-                let (header, trailer) = tag_frame(tag_type, ts, frame.data.len());
-                // Popped from the end: trailer last.
-                st.pending.push(trailer);
-                st.pending.push(frame.data);
-                Some((Ok(header), st))
+            if !st.start().await {
+                return None;
             }
-            // The publisher left, or this viewer stayed behind: the response ends.
-            Err(ReadEnd::Ended | ReadEnd::TooSlow) => None,
         }
+        if st.pending.is_empty() {
+            match st.reader.recv().await {
+                Ok(frame) => st.queue(frame),
+                // The publisher left, or this viewer stayed behind: the response ends.
+                Err(ReadEnd::Ended | ReadEnd::TooSlow) => return None,
+            }
+        }
+        let chunk = st.pending.pop_front()?;
+        Some((Ok(chunk), st))
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ferrocast_hub::{Hub, StreamKey};
+    use futures_util::StreamExt;
+
+    fn tag(kind: FrameKind, ts: u32, body: &'static [u8]) -> Frame {
+        Frame::from_tag(kind, ts, Bytes::from_static(body))
+    }
+
+    /// The FLV header's flags byte (audio 0x04, video 0x01) of a response to a reader that
+    /// subscribed before anything was published, once `frames` are pushed.
+    async fn flags_after(frames: Vec<Frame>) -> u8 {
+        let hub = Hub::default();
+        let key = StreamKey {
+            playback_id: "a".into(),
+            source_id: 1,
+            relay: false,
+        };
+        let publisher = hub.publish(key).expect("publish");
+        let reader = hub.subscribe("a").expect("live");
+        // What the hub knew at subscription: nothing yet.
+        let info = hub.info("a").expect("info");
+        let out = stream(reader, info.has_audio, info.has_video);
+        tokio::pin!(out);
+        for f in frames {
+            publisher.push(f);
+        }
+        let header = out.next().await.expect("a header").expect("bytes");
+        assert_eq!(&header[..3], b"FLV");
+        header[4]
+    }
+
+    #[tokio::test]
+    async fn the_header_announces_the_tracks_of_a_stream_read_from_its_start() {
+        let video_config = || tag(FrameKind::Video, 0, &[0x17, 0, 0, 0, 0]);
+        let keyframe = || tag(FrameKind::Video, 0, &[0x17, 1, 0, 0, 0, 9]);
+        let audio_config = || tag(FrameKind::Audio, 0, &[0xaf, 0, 0x12, 0x10]);
+        let metadata = || tag(FrameKind::Data, 0, &[2, 0, 1, b'x']);
+        // Video only: no audio flag, which would have ffmpeg analyse 90 s before playing.
+        assert_eq!(
+            flags_after(vec![metadata(), video_config(), keyframe()]).await,
+            0x01
+        );
+        assert_eq!(
+            flags_after(vec![metadata(), video_config(), audio_config(), keyframe()]).await,
+            0x05
+        );
+        assert_eq!(
+            flags_after(vec![
+                audio_config(),
+                tag(FrameKind::Audio, 0, &[0xaf, 1, 7])
+            ])
+            .await,
+            0x04
+        );
+        // Metadata and nothing else for longer than a header waits: both, as a guess.
+        assert_eq!(flags_after(vec![metadata(); MAX_HELD]).await, 0x05);
+    }
+
+    #[tokio::test]
+    async fn held_frames_follow_the_header_in_order() {
+        let hub = Hub::default();
+        let key = StreamKey {
+            playback_id: "a".into(),
+            source_id: 1,
+            relay: false,
+        };
+        let publisher = hub.publish(key).expect("publish");
+        let out = stream(hub.subscribe("a").expect("live"), false, false);
+        tokio::pin!(out);
+        publisher.push(tag(FrameKind::Video, 0, &[0x17, 0, 0, 0, 0]));
+        publisher.push(tag(FrameKind::Video, 40, &[0x17, 1, 0, 0, 0, 9]));
+        publisher.push(tag(FrameKind::Video, 73, &[0x27, 1, 0, 0, 0, 8]));
+        let mut flv = ferrocast_media::flv::FlvReader::new();
+        let mut seen = Vec::new();
+        while seen.len() < 3 {
+            flv.push(&out.next().await.expect("more").expect("bytes"));
+            while let Some(t) = flv.next_tag().expect("a valid FLV stream") {
+                seen.push((t.timestamp_ms, t.body[1]));
+            }
+        }
+        assert_eq!(
+            flv.header().map(|h| (h.has_audio, h.has_video)),
+            Some((false, true))
+        );
+        // The configuration is timeless; media is rebased to the first sample.
+        assert_eq!(seen, [(0, 0), (0, 1), (33, 1)]);
+    }
 }

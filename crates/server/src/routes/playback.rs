@@ -184,15 +184,12 @@ fn flv_stream(state: &AppState, file: &str, who: &Who) -> Result<Response, ApiEr
         None => ViewerGuard::none(viewers),
     };
     // The session lasts as long as the response body: it ends when the player goes away.
-    let stream = ferrocast_engine::flv_out::stream(
-        reader,
-        info.has_audio || !info.has_video,
-        info.has_video || !info.has_audio,
-    )
-    .map(move |chunk| {
-        let _session = &guard;
-        chunk
-    });
+    let stream = ferrocast_engine::flv_out::stream(reader, info.has_audio, info.has_video).map(
+        move |chunk| {
+            let _session = &guard;
+            chunk
+        },
+    );
     Ok(media_response(
         "video/x-flv",
         "no-store",
