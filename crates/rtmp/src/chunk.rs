@@ -43,7 +43,9 @@ pub const MAX_CHUNK_STREAMS: usize = 256;
 /// Highest chunk stream id the 3-byte basic header can carry (§5.3.1.1).
 pub const MAX_CHUNK_STREAM_ID: u32 = 65599;
 /// Initial reservation for a message being reassembled; it grows as chunks really arrive, so
-/// a declared length costs nothing until the bytes are sent.
+/// a declared length costs nothing until the bytes are sent. A message no longer than twice
+/// the largest its chunk stream has completed is reserved whole at once instead (see
+/// [`ChunkStream::largest`]).
 const INITIAL_REASSEMBLY_CAPACITY: usize = 64 * 1024;
 /// The slab's first block. Each new block doubles the last up to [`SLAB_MAX_BLOCK`], so a player
 /// that sends a few commands holds 1 KiB, and a publisher's audio soon takes one allocation per
@@ -113,6 +115,11 @@ struct LastHeader {
 struct ChunkStream {
     last: Option<LastHeader>,
     partial: Option<Partial>,
+    /// The longest message completed on this chunk stream. A message up to twice as long gets
+    /// its whole buffer when it starts, so a keyframe after the first is copied once, not again
+    /// at each doubling. The peer has sent that many bytes before, so what a declared length
+    /// reserves stays within twice what the peer spent, as with growth.
+    largest: u32,
 }
 
 /// Where a message being reassembled is held.
@@ -348,6 +355,7 @@ impl ChunkDecoder {
             Partial::Own(buffer) => buffer.freeze(),
             Partial::Slab => self.slab.buf.split().freeze(),
         };
+        stream.largest = stream.largest.max(last.length);
         self.partials -= 1;
         self.partial_bytes -= u64::from(last.length);
         Some(Message {
@@ -518,9 +526,12 @@ impl ChunkDecoder {
             self.slab.make_room(len);
             Partial::Slab
         } else {
-            Partial::Own(BytesMut::with_capacity(
-                len.min(INITIAL_REASSEMBLY_CAPACITY),
-            ))
+            let seen = 2 * stream.largest as usize;
+            Partial::Own(BytesMut::with_capacity(if len <= seen {
+                len
+            } else {
+                len.min(INITIAL_REASSEMBLY_CAPACITY)
+            }))
         });
         self.partials += 1;
         self.partial_bytes += u64::from(next.length);
