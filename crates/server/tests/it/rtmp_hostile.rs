@@ -5,6 +5,9 @@
 //! The edge's policies each have a test here, written as raw bytes on a TCP socket: `connect`
 //! validation, Set Chunk Size bounds, the idle timeout (no complete message), the write
 //! timeout for stalled players, and the per-address connection caps.
+//!
+//! The raw publisher also sets up one timing no encoder controls: an HTTP-FLV player that joins
+//! between `publish` and the first frame.
 
 use crate::support;
 
@@ -1057,5 +1060,47 @@ fn rtmp_settings_default_to_the_engine_defaults() {
     assert_eq!(
         ferrocast_server::rtmp_config(&config),
         RtmpConfig::default()
+    );
+}
+
+/// A player of HTTP-FLV that connects after the encoder's `publish` but before its first
+/// frame (a relay that has just started, a page retrying until the stream is up) gets a file
+/// header announcing only the tracks the stream has: an audio flag on a video-only stream has
+/// ffmpeg analyse 90 s of it before playing, and flv.js wait for audio that never comes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_flv_before_the_first_frame_announces_only_the_tracks_sent() {
+    let Some(app) = TestApp::start(Backend::Sqlite).await else {
+        return;
+    };
+    let addr = app.running.as_ref().expect("running").rtmp_addr;
+    let src = support::creator_with_source(&app, "early@example.com").await;
+    let (mut p, sid) = publisher(addr, &src.key).await;
+    let url = app.url(&format!("/live/{}.flv", src.playback_id));
+    let player = tokio::spawn(async move {
+        let mut res = support::client().get(url).send().await.expect("flv");
+        assert_eq!(res.status(), 200);
+        let mut head = Vec::new();
+        while head.len() < 13 {
+            let chunk = tokio::time::timeout(Duration::from_secs(10), res.chunk())
+                .await
+                .expect("the header comes once the first frames do")
+                .expect("body")
+                .expect("more bytes");
+            head.extend_from_slice(&chunk);
+        }
+        head
+    });
+    // The player is subscribed before any frame: the stream is live, with nothing in it yet.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let avc_config = [0x17, 0, 0, 0, 0, 1, 0x42, 0xc0, 0x1e, 0xff, 0xe0, 0, 0];
+    p.send(&chunks(6, 9, sid, &avc_config, 4096)).await;
+    p.send(&chunks(6, 9, sid, &video_frame(2000), 4096)).await;
+    let head = player.await.expect("player");
+    assert_eq!(&head[..3], b"FLV");
+    assert_eq!(
+        head[4],
+        0x01,
+        "video only: the flags byte of {:02x?}",
+        &head[..13]
     );
 }
