@@ -6,6 +6,7 @@
 use bytes::{BufMut, Bytes, BytesMut};
 use ferrocast_hub::{Frame, FrameKind, ReadEnd, Reader};
 use ferrocast_media::flv::{write_file_header, FlvHeader, TagType};
+use ferrocast_rtmp::amf0;
 use std::collections::VecDeque;
 
 /// The FLV file header and `PreviousTagSize0` (the media crate's writer).
@@ -43,11 +44,14 @@ const MAX_HELD: usize = 8;
 /// at 0, as players expect. The stream ends when the publisher leaves or the reader is dropped
 /// for staying behind.
 ///
-/// The file header announces the tracks the stream has: those known when the reader subscribed
-/// (`has_audio`, `has_video`) and those whose configuration or first frame comes before the
-/// first media frame. A reader that subscribes before the encoder's first frames has the header
-/// wait for them: a header announcing audio that never comes makes ffmpeg analyse 90 s of the
-/// stream before it plays, and flv.js wait for it.
+/// The file header announces at least the tracks given (`has_audio`, `has_video`: those known
+/// when the reader subscribed), and any other the stream shows before its first media frame:
+/// named in its `onMetaData` (`audiocodecid`, `videocodecid`, as encoders write them for the
+/// tracks they send), or by a configuration or frame of its own. A reader that subscribes
+/// before the encoder's first frames has the header wait for them: a header announcing audio
+/// that never comes makes ffmpeg analyse 90 s of the stream before it plays, and flv.js wait
+/// for it. A stream with no metadata whose audio starts only after its first video frame is
+/// announced as video: players then play its picture, which is better than waiting for ever.
 pub fn stream(
     reader: Reader,
     has_audio: bool,
@@ -82,17 +86,25 @@ pub fn stream(
 
         /// Holds frames back until the first media frame (or [`MAX_HELD`] of them), then queues
         /// the file header announcing the tracks seen, and the frames. False if the stream
-        /// ended first.
+        /// ended before any frame.
         async fn start(&mut self) -> bool {
             let mut held = Vec::new();
             while held.len() < MAX_HELD {
+                // A stream that ends while held back still gets what it sent.
                 let Ok(frame) = self.reader.recv().await else {
-                    return false;
+                    if held.is_empty() {
+                        return false;
+                    }
+                    break;
                 };
                 match frame.kind {
                     FrameKind::Audio => self.has_audio = true,
                     FrameKind::Video => self.has_video = true,
-                    FrameKind::Data => {}
+                    FrameKind::Data => {
+                        let (audio, video) = announced_tracks(&frame.data);
+                        self.has_audio |= audio;
+                        self.has_video |= video;
+                    }
                 }
                 let media = frame.kind != FrameKind::Data && !frame.sequence_header;
                 held.push(frame);
@@ -100,7 +112,8 @@ pub fn stream(
                     break;
                 }
             }
-            // Nothing told the tracks apart (only metadata so far): announce both, as before.
+            // Nothing told the tracks apart (metadata without codec ids, and nothing else so
+            // far): announce both.
             let none = !self.has_audio && !self.has_video;
             self.pending
                 .push_back(file_header(self.has_audio || none, self.has_video || none));
@@ -137,30 +150,74 @@ pub fn stream(
     })
 }
 
+/// The tracks an `onMetaData` body names: `(audiocodecid, videocodecid)` present. Anything
+/// else (another data message, a body that is not AMF0) names none.
+fn announced_tracks(body: &[u8]) -> (bool, bool) {
+    let Ok((name, used)) = amf0::decode(body) else {
+        return (false, false);
+    };
+    if name.as_str() != Some("onMetaData") {
+        return (false, false);
+    }
+    match body.get(used..).map(amf0::decode) {
+        Some(Ok((props, _))) => (
+            props.get("audiocodecid").is_some(),
+            props.get("videocodecid").is_some(),
+        ),
+        _ => (false, false),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use ferrocast_hub::{Hub, StreamKey};
+    use ferrocast_rtmp::amf0::Value;
     use futures_util::StreamExt;
 
     fn tag(kind: FrameKind, ts: u32, body: &'static [u8]) -> Frame {
         Frame::from_tag(kind, ts, Bytes::from_static(body))
     }
+    fn video_config() -> Frame {
+        tag(FrameKind::Video, 0, &[0x17, 0, 0, 0, 0])
+    }
+    fn keyframe() -> Frame {
+        tag(FrameKind::Video, 0, &[0x17, 1, 0, 0, 0, 9])
+    }
+    fn audio_config() -> Frame {
+        tag(FrameKind::Audio, 0, &[0xaf, 0, 0x12, 0x10])
+    }
+    /// `onMetaData` naming these codec ids (as ffmpeg and OBS write it).
+    fn metadata(ids: &[&str]) -> Frame {
+        let props = ids
+            .iter()
+            .map(|k| (k.to_string(), Value::Number(7.0)))
+            .chain([("width".to_string(), Value::Number(320.0))])
+            .collect();
+        let mut body = BytesMut::new();
+        amf0::encode_all(
+            &[Value::string("onMetaData"), Value::EcmaArray(props)],
+            &mut body,
+        );
+        Frame::from_tag(FrameKind::Data, 0, body.freeze())
+    }
 
-    /// The FLV header's flags byte (audio 0x04, video 0x01) of a response to a reader that
-    /// subscribed before anything was published, once `frames` are pushed.
-    async fn flags_after(frames: Vec<Frame>) -> u8 {
-        let hub = Hub::default();
+    fn stream_a(hub: &Hub) -> ferrocast_hub::Publisher {
         let key = StreamKey {
             playback_id: "a".into(),
             source_id: 1,
             relay: false,
         };
-        let publisher = hub.publish(key).expect("publish");
+        hub.publish(key).expect("publish")
+    }
+
+    /// The FLV header's flags byte (audio 0x04, video 0x01) of a response to a reader that
+    /// subscribed before anything was published, given `known` tracks, once `frames` are pushed.
+    async fn flags_after(known: (bool, bool), frames: Vec<Frame>) -> u8 {
+        let hub = Hub::default();
+        let publisher = stream_a(&hub);
         let reader = hub.subscribe("a").expect("live");
-        // What the hub knew at subscription: nothing yet.
-        let info = hub.info("a").expect("info");
-        let out = stream(reader, info.has_audio, info.has_video);
+        let out = stream(reader, known.0, known.1);
         tokio::pin!(out);
         for f in frames {
             publisher.push(f);
@@ -172,58 +229,90 @@ mod tests {
 
     #[tokio::test]
     async fn the_header_announces_the_tracks_of_a_stream_read_from_its_start() {
-        let video_config = || tag(FrameKind::Video, 0, &[0x17, 0, 0, 0, 0]);
-        let keyframe = || tag(FrameKind::Video, 0, &[0x17, 1, 0, 0, 0, 9]);
-        let audio_config = || tag(FrameKind::Audio, 0, &[0xaf, 0, 0x12, 0x10]);
-        let metadata = || tag(FrameKind::Data, 0, &[2, 0, 1, b'x']);
+        let none = (false, false);
         // Video only: no audio flag, which would have ffmpeg analyse 90 s before playing.
+        let video_only = vec![metadata(&["videocodecid"]), video_config(), keyframe()];
+        assert_eq!(flags_after(none, video_only).await, 0x01);
+        let both = vec![
+            metadata(&["videocodecid", "audiocodecid"]),
+            video_config(),
+            audio_config(),
+            keyframe(),
+        ];
+        assert_eq!(flags_after(none, both).await, 0x05);
+        // Audio that starts after the first video frame: the metadata names it.
+        let late_audio = vec![
+            metadata(&["videocodecid", "audiocodecid"]),
+            video_config(),
+            keyframe(),
+        ];
+        assert_eq!(flags_after(none, late_audio).await, 0x05);
+        // Without metadata, the configurations and frames decide.
         assert_eq!(
-            flags_after(vec![metadata(), video_config(), keyframe()]).await,
+            flags_after(none, vec![video_config(), keyframe()]).await,
             0x01
         );
+        let audio_only = vec![audio_config(), tag(FrameKind::Audio, 0, &[0xaf, 1, 7])];
+        assert_eq!(flags_after(none, audio_only).await, 0x04);
+        // What the caller knew is announced too.
         assert_eq!(
-            flags_after(vec![metadata(), video_config(), audio_config(), keyframe()]).await,
+            flags_after((true, false), vec![video_config(), keyframe()]).await,
             0x05
         );
-        assert_eq!(
-            flags_after(vec![
-                audio_config(),
-                tag(FrameKind::Audio, 0, &[0xaf, 1, 7])
-            ])
-            .await,
-            0x04
-        );
-        // Metadata and nothing else for longer than a header waits: both, as a guess.
-        assert_eq!(flags_after(vec![metadata(); MAX_HELD]).await, 0x05);
+        // Metadata naming nothing, for longer than a header waits: both, as a guess.
+        assert_eq!(flags_after(none, vec![metadata(&[]); MAX_HELD]).await, 0x05);
+    }
+
+    /// Every tag of `out` until it ends or `n` tags were read, and the header.
+    async fn tags(
+        out: impl futures_util::Stream<Item = Result<Bytes, std::io::Error>>,
+        n: usize,
+    ) -> (Option<FlvHeader>, Vec<(u32, u8)>) {
+        tokio::pin!(out);
+        let mut flv = ferrocast_media::flv::FlvReader::new();
+        let mut seen = Vec::new();
+        while seen.len() < n {
+            let Some(chunk) = out.next().await else { break };
+            flv.push(&chunk.expect("bytes"));
+            while let Some(t) = flv.next_tag().expect("a valid FLV stream") {
+                seen.push((t.timestamp_ms, t.body[1]));
+            }
+        }
+        (flv.header(), seen)
     }
 
     #[tokio::test]
     async fn held_frames_follow_the_header_in_order() {
         let hub = Hub::default();
-        let key = StreamKey {
-            playback_id: "a".into(),
-            source_id: 1,
-            relay: false,
-        };
-        let publisher = hub.publish(key).expect("publish");
+        let publisher = stream_a(&hub);
         let out = stream(hub.subscribe("a").expect("live"), false, false);
-        tokio::pin!(out);
-        publisher.push(tag(FrameKind::Video, 0, &[0x17, 0, 0, 0, 0]));
+        publisher.push(video_config());
         publisher.push(tag(FrameKind::Video, 40, &[0x17, 1, 0, 0, 0, 9]));
         publisher.push(tag(FrameKind::Video, 73, &[0x27, 1, 0, 0, 0, 8]));
-        let mut flv = ferrocast_media::flv::FlvReader::new();
-        let mut seen = Vec::new();
-        while seen.len() < 3 {
-            flv.push(&out.next().await.expect("more").expect("bytes"));
-            while let Some(t) = flv.next_tag().expect("a valid FLV stream") {
-                seen.push((t.timestamp_ms, t.body[1]));
-            }
-        }
+        let (header, seen) = tags(out, 3).await;
         assert_eq!(
-            flv.header().map(|h| (h.has_audio, h.has_video)),
+            header.map(|h| (h.has_audio, h.has_video)),
             Some((false, true))
         );
         // The configuration is timeless; media is rebased to the first sample.
         assert_eq!(seen, [(0, 0), (0, 1), (33, 1)]);
+    }
+
+    #[tokio::test]
+    async fn a_stream_that_ends_while_held_back_still_sends_what_it_had() {
+        let hub = Hub::default();
+        let publisher = stream_a(&hub);
+        let out = stream(hub.subscribe("a").expect("live"), false, false);
+        publisher.push(video_config());
+        drop(publisher);
+        let (header, seen) = tags(out, usize::MAX).await;
+        assert_eq!(header.map(|h| h.has_video), Some(true));
+        assert_eq!(seen, [(0, 0)]);
+        // Ended before any frame: an empty body.
+        let publisher = stream_a(&hub);
+        let out = stream(hub.subscribe("a").expect("live"), false, false);
+        drop(publisher);
+        tokio::pin!(out);
+        assert!(out.next().await.is_none());
     }
 }

@@ -227,6 +227,7 @@ async fn decode_first_frame(reader: ferrocast_hub::Reader) -> Option<Jpeg> {
     let mut stdin = child.stdin.take()?;
     let stdout = child.stdout.take()?;
     let feed = tokio::spawn(async move {
+        // Announcing video at least; ffmpeg leaves out any audio the stream has (`-an`).
         let flv = ferrocast_engine::flv_out::stream(reader, false, true);
         tokio::pin!(flv);
         while let Some(Ok(chunk)) = flv.next().await {

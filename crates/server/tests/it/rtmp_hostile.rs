@@ -1076,6 +1076,11 @@ async fn http_flv_before_the_first_frame_announces_only_the_tracks_sent() {
     let src = support::creator_with_source(&app, "early@example.com").await;
     let (mut p, sid) = publisher(addr, &src.key).await;
     let url = app.url(&format!("/live/{}.flv", src.playback_id));
+    let readers = format!(
+        "ferrocast_stream_readers{{playback_id=\"{}\"}}",
+        src.playback_id
+    );
+    let before = metric(&app, &readers).await;
     let player = tokio::spawn(async move {
         let mut res = support::client().get(url).send().await.expect("flv");
         assert_eq!(res.status(), 200);
@@ -1091,7 +1096,7 @@ async fn http_flv_before_the_first_frame_announces_only_the_tracks_sent() {
         head
     });
     // The player is subscribed before any frame: the stream is live, with nothing in it yet.
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    metric_reaches(&app, &readers, before + 1, Duration::from_secs(10)).await;
     let avc_config = [0x17, 0, 0, 0, 0, 1, 0x42, 0xc0, 0x1e, 0xff, 0xe0, 0, 0];
     p.send(&chunks(6, 9, sid, &avc_config, 4096)).await;
     p.send(&chunks(6, 9, sid, &video_frame(2000), 4096)).await;
