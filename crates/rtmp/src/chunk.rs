@@ -115,10 +115,12 @@ struct LastHeader {
 struct ChunkStream {
     last: Option<LastHeader>,
     partial: Option<Partial>,
-    /// The longest message completed on this chunk stream. A message up to twice as long gets
-    /// its whole buffer when it starts, so a keyframe after the first is copied once, not again
-    /// at each doubling. The peer has sent that many bytes before, so what a declared length
-    /// reserves stays within twice what the peer spent, as with growth.
+    /// The longest message completed on this chunk stream since the last whole reservation. A
+    /// message longer than [`INITIAL_REASSEMBLY_CAPACITY`] and up to twice as long gets its
+    /// whole buffer when it starts, so a keyframe after the first is copied once, not again at
+    /// each doubling. That spends the credit (it is 0 until a message completes again), so
+    /// each whole reservation stands on a message the peer sent in full since the last one:
+    /// what declared lengths reserve stays within twice what the peer has sent, as with growth.
     largest: u32,
 }
 
@@ -526,8 +528,11 @@ impl ChunkDecoder {
             self.slab.make_room(len);
             Partial::Slab
         } else {
-            let seen = 2 * stream.largest as usize;
-            Partial::Own(BytesMut::with_capacity(if len <= seen {
+            let whole = len > INITIAL_REASSEMBLY_CAPACITY && len <= 2 * stream.largest as usize;
+            if whole {
+                stream.largest = 0;
+            }
+            Partial::Own(BytesMut::with_capacity(if whole {
                 len
             } else {
                 len.min(INITIAL_REASSEMBLY_CAPACITY)

@@ -240,6 +240,14 @@ fn abort_discards_partial() {
     assert_eq!(&m.payload[..], &[5]);
 }
 
+/// The capacity of the buffer the message on `csid` is being assembled in.
+fn partial_capacity(d: &ChunkDecoder, csid: u32) -> usize {
+    match &d.streams[&csid].partial {
+        Some(Partial::Own(b)) => b.capacity(),
+        other => panic!("a large message has a buffer of its own, not {other:?}"),
+    }
+}
+
 /// What the decoder has reserved for the message on `csid` once its first chunk arrived, and
 /// the message once the rest did.
 fn reserved_for(d: &mut ChunkDecoder, csid: u32, len: usize) -> (usize, Message) {
@@ -247,10 +255,7 @@ fn reserved_for(d: &mut ChunkDecoder, csid: u32, len: usize) -> (usize, Message)
     let wire = encode_message(4096, csid, 0, MessageType::VIDEO, 1, &payload).unwrap();
     let (first, rest) = wire.split_at(12 + 4096);
     assert!(decode_all(d, first).unwrap().is_empty());
-    let reserved = match &d.streams[&csid].partial {
-        Some(Partial::Own(b)) => b.capacity(),
-        other => panic!("a large message has a buffer of its own, not {other:?}"),
-    };
+    let reserved = partial_capacity(d, csid);
     let m = one(d, rest);
     assert_eq!(m.payload, payload);
     (reserved, m)
@@ -258,36 +263,32 @@ fn reserved_for(d: &mut ChunkDecoder, csid: u32, len: usize) -> (usize, Message)
 
 #[test]
 fn a_message_no_longer_than_twice_the_largest_before_is_reserved_whole() {
+    let grown = INITIAL_REASSEMBLY_CAPACITY;
     let mut d = ChunkDecoder::new();
     d.set_chunk_size(4096).unwrap();
     // The first keyframe: nothing came before, so its buffer grows with its bytes.
-    assert_eq!(
-        reserved_for(&mut d, 6, 200_000).0,
-        INITIAL_REASSEMBLY_CAPACITY
-    );
+    assert_eq!(reserved_for(&mut d, 6, 150_000).0, grown);
     // The next, up to twice as long, is reserved whole: one copy, and no spare capacity.
     let (reserved, m) = reserved_for(&mut d, 6, 300_000);
-    assert_eq!(reserved, 300_000);
-    assert_eq!(m.payload.len(), 300_000);
-    // Longer than twice the largest so far: grown again.
-    assert_eq!(
-        reserved_for(&mut d, 6, 700_000).0,
-        INITIAL_REASSEMBLY_CAPACITY
-    );
+    assert_eq!((reserved, m.payload.len()), (300_000, 300_000));
+    // Each whole reservation stands on a message completed since the last: the one above.
+    assert_eq!(reserved_for(&mut d, 6, 600_000).0, 600_000);
+    // Longer than twice the largest since: grown again.
+    assert_eq!(reserved_for(&mut d, 6, 1_200_001).0, grown);
     // Another chunk stream has completed nothing: its declared length reserves nothing more.
-    assert_eq!(
-        reserved_for(&mut d, 7, 100_000).0,
-        INITIAL_REASSEMBLY_CAPACITY
-    );
-    // An aborted message was never completed, so it does not count.
-    let payload = vec![1u8; 300_000];
+    assert_eq!(reserved_for(&mut d, 7, 100_000).0, grown);
+    // A whole reservation that is aborted spends the credit all the same.
+    let payload = vec![1u8; 200_000];
+    let wire = encode_message(4096, 7, 0, MessageType::VIDEO, 1, &payload).unwrap();
+    assert!(decode_all(&mut d, &wire[..12 + 4096]).unwrap().is_empty());
+    assert_eq!(partial_capacity(&d, 7), 200_000);
+    d.abort(7);
+    assert_eq!(reserved_for(&mut d, 7, 200_000).0, grown);
+    // An aborted message was never completed, so it gives no credit.
     let wire = encode_message(4096, 8, 0, MessageType::VIDEO, 1, &payload).unwrap();
     assert!(decode_all(&mut d, &wire[..12 + 4096]).unwrap().is_empty());
     d.abort(8);
-    assert_eq!(
-        reserved_for(&mut d, 8, 300_000).0,
-        INITIAL_REASSEMBLY_CAPACITY
-    );
+    assert_eq!(reserved_for(&mut d, 8, 100_000).0, grown);
 }
 
 #[test]
