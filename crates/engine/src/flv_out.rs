@@ -202,21 +202,21 @@ mod tests {
         Frame::from_tag(FrameKind::Data, 0, body.freeze())
     }
 
-    fn stream_a(hub: &Hub) -> ferrocast_hub::Publisher {
+    /// Stream "a" published on `hub`, and a reader of it that came before any frame.
+    fn early_reader(hub: &Hub) -> (ferrocast_hub::Publisher, Reader) {
         let key = StreamKey {
             playback_id: "a".into(),
             source_id: 1,
             relay: false,
         };
-        hub.publish(key).expect("publish")
+        let publisher = hub.publish(key).expect("publish");
+        (publisher, hub.subscribe("a").expect("live"))
     }
 
     /// The FLV header's flags byte (audio 0x04, video 0x01) of a response to a reader that
     /// subscribed before anything was published, given `known` tracks, once `frames` are pushed.
     async fn flags_after(known: (bool, bool), frames: Vec<Frame>) -> u8 {
-        let hub = Hub::default();
-        let publisher = stream_a(&hub);
-        let reader = hub.subscribe("a").expect("live");
+        let (publisher, reader) = early_reader(&Hub::default());
         let out = stream(reader, known.0, known.1);
         tokio::pin!(out);
         for f in frames {
@@ -283,9 +283,8 @@ mod tests {
 
     #[tokio::test]
     async fn held_frames_follow_the_header_in_order() {
-        let hub = Hub::default();
-        let publisher = stream_a(&hub);
-        let out = stream(hub.subscribe("a").expect("live"), false, false);
+        let (publisher, reader) = early_reader(&Hub::default());
+        let out = stream(reader, false, false);
         publisher.push(video_config());
         publisher.push(tag(FrameKind::Video, 40, &[0x17, 1, 0, 0, 0, 9]));
         publisher.push(tag(FrameKind::Video, 73, &[0x27, 1, 0, 0, 0, 8]));
@@ -301,16 +300,16 @@ mod tests {
     #[tokio::test]
     async fn a_stream_that_ends_while_held_back_still_sends_what_it_had() {
         let hub = Hub::default();
-        let publisher = stream_a(&hub);
-        let out = stream(hub.subscribe("a").expect("live"), false, false);
+        let (publisher, reader) = early_reader(&hub);
+        let out = stream(reader, false, false);
         publisher.push(video_config());
         drop(publisher);
         let (header, seen) = tags(out, usize::MAX).await;
         assert_eq!(header.map(|h| h.has_video), Some(true));
         assert_eq!(seen, [(0, 0)]);
         // Ended before any frame: an empty body.
-        let publisher = stream_a(&hub);
-        let out = stream(hub.subscribe("a").expect("live"), false, false);
+        let (publisher, reader) = early_reader(&hub);
+        let out = stream(reader, false, false);
         drop(publisher);
         tokio::pin!(out);
         assert!(out.next().await.is_none());
