@@ -2,8 +2,9 @@
 //! stream id, with compressed headers.
 //!
 //! [`ChunkDecoder`] reads chunks straight from the caller's slices: header bytes are held in a
-//! small fixed buffer, payload bytes are copied exactly once, into the message being
-//! reassembled, which is then frozen into the `Bytes` every later reader shares. Small messages
+//! small fixed buffer, payload bytes are copied into the message being reassembled (and again
+//! only while a large message's buffer grows; see `INITIAL_REASSEMBLY_CAPACITY`), which is
+//! then frozen into the `Bytes` every later reader shares. Small messages
 //! that arrive in one chunk (audio frames, commands) are assembled one after another in a slab and
 //! split off it (see [`Partial::Slab`]), so neither they nor the hub's copies of them cost an
 //! allocation of their own.
@@ -565,7 +566,8 @@ fn feed(partial: &mut Partial, slab: &mut Slab, bytes: &[u8], length: u32) {
 
 /// Appends a chunk's payload to a message being reassembled whose declared length is `length`.
 /// Growth at most doubles what arrived (a declared length costs nothing until its bytes are
-/// sent) and never passes the declared length, so a finished message holds no spare capacity:
+/// sent, unless its chunk stream's credit reserved it whole; see [`ChunkStream::largest`]) and
+/// never passes the declared length, so a finished message holds no spare capacity:
 /// the hub keeps a GOP of them for new players, and doubling growth left a large keyframe with up
 /// to half its allocation unused.
 fn extend_partial(partial: &mut BytesMut, bytes: &[u8], length: u32) {
