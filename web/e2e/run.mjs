@@ -2202,10 +2202,61 @@ async function abr() {
   const ctx = await browser.newContext({ viewport: DESKTOP });
   const page = await ctx.newPage();
   page.on("pageerror", (e) => (out.pageErrors = [...(out.pageErrors ?? []), String(e)]));
+  // What the player fetched and said, for the message of a failure: each HLS request's rendition
+  // (the path's rung, or "source"), kind and seconds taken, and the player's console warnings.
+  const fetched = [];
+  const said = [];
+  page.on("console", (m) => m.type() !== "log" && said.push(m.text().slice(0, 200)));
+  page.on("requestfinished", async (r) => {
+    const u = new URL(r.url());
+    if (!u.pathname.startsWith("/hls/")) return;
+    const t = r.timing();
+    const res = await r.response().catch(() => null);
+    const rung = u.pathname.match(/\/(\d+p)\//)?.[1] ?? "source";
+    const kind = u.pathname.endsWith(".m3u8") ? "playlist" : "media";
+    fetched.push({ at: Date.now(), rung, kind, status: res?.status(), s: Math.round(t.responseEnd) / 1000 });
+  });
+  const diagnose = async () => {
+    const since = Date.now() - 20000;
+    const recent = {};
+    for (const f of fetched.filter((f) => f.at >= since)) {
+      const k = `${f.rung} ${f.kind}`;
+      const e = (recent[k] ??= { n: 0, slowest: 0, statuses: [] });
+      e.n += 1;
+      e.slowest = Math.max(e.slowest, f.s);
+      if (!e.statuses.includes(f.status)) e.statuses.push(f.status);
+    }
+    const video = await page.evaluate(() => {
+      const v = document.querySelector("video");
+      const b = v.buffered;
+      return { readyState: v.readyState, paused: v.paused, currentTime: v.currentTime, bufferedTo: b.length ? b.end(b.length - 1) : null, ended: v.dataset.ended, status: document.querySelector(".player [role=status]")?.textContent };
+    }).catch((e) => String(e));
+    // Each playlist's live edge as the server has it now (fetched here, not through the
+    // throttled page): a rendition far behind the source is a transcoder behind real time.
+    const edges = {};
+    try {
+      const top = await (await fetch(`${P.url}/hls/${P.playbackId}/index.m3u8`)).text();
+      for (const line of top.split("\n").filter((l) => l && !l.startsWith("#"))) {
+        const text = await (await fetch(new URL(line, `${P.url}/hls/${P.playbackId}/`))).text();
+        const dates = text.split("\n").filter((l) => l.startsWith("#EXT-X-PROGRAM-DATE-TIME:"));
+        const last = dates.length ? Date.parse(dates[dates.length - 1].slice(25)) : NaN;
+        edges[line.match(/\/(\d+p)\//)?.[1] ?? "source"] = { lastSegmentStartedSecondsAgo: (Date.now() - last) / 1000, tail: text.trim().split("\n").slice(-3) };
+      }
+    } catch (e) {
+      edges.error = String(e);
+    }
+    const jumps = await page.evaluate(() => window.jumps).catch(() => null);
+    return JSON.stringify({ lastTwentySeconds: recent, video, jumps, said: said.slice(-8), edges });
+  };
   await page.goto(`${P.url}/watch/${P.playbackId}`);
   const video = page.locator("video").first();
   await page.waitForFunction(() => document.querySelector("video")?.getAttribute("data-levels") === "3", null, { timeout: 30000 });
   out.options = await page.getByTestId("quality").locator("option").allTextContents();
+  // The player's jumps to the live edge (seeks it makes itself), counted from here on.
+  await video.evaluate((v) => {
+    window.jumps = 0;
+    v.addEventListener("seeking", () => (window.jumps += 1));
+  });
   // Every quality the player played, in order.
   const heights = [];
   const follow = setInterval(async () => {
@@ -2219,7 +2270,7 @@ async function abr() {
       if (test(h)) return h;
       await page.waitForTimeout(250);
     }
-    throw new Error(`${what} within ${ms / 1000} s; played ${JSON.stringify(heights)}`);
+    throw new Error(`${what} within ${ms / 1000} s; played ${JSON.stringify(heights)}; ${await diagnose()}`);
   };
   // A fast network: the source.
   await until("the source on a fast network", (h) => h === 480, 40000);
@@ -2232,7 +2283,10 @@ async function abr() {
   const cdp = await ctx.newCDPSession(page);
   await cdp.send("Network.enable");
   await cdp.send("Network.emulateNetworkConditions", { offline: false, latency: 40, downloadThroughput: 600_000 / 8, uploadThroughput: 600_000 / 8 });
+  const throttledAt = Date.now();
+  const jumpsBefore = await page.evaluate(() => window.jumps);
   out.throttled = await until("a rendition on a throttled network", (h) => h > 0 && h < 480, 90000);
+  out.throttledSwitch = { seconds: (Date.now() - throttledAt) / 1000, jumps: (await page.evaluate(() => window.jumps)) - jumpsBefore };
   const t1 = await video.evaluate((v) => v.currentTime);
   await page.waitForTimeout(3000);
   out.throttledAdvance = (await video.evaluate((v) => v.currentTime)) - t1;
