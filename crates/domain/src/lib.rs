@@ -3,8 +3,10 @@
 #![deny(missing_docs)]
 
 pub mod account;
+pub mod attribution;
 pub mod audit;
 pub mod billing;
+pub mod campaign;
 pub mod chat;
 pub mod currency;
 pub mod destination;
