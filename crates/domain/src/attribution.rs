@@ -2,17 +2,21 @@
 //! which views and hotspot clicks of which creators' content earn the credit for a sale.
 //!
 //! A conversion of value `v` (minor units) is shared among the touchpoints of the same visitor
-//! that happened no later than it and within [`LOOKBACK_MS`] before it (the eligible ones):
-//! - **first touch**: all of it to the earliest eligible touchpoint;
-//! - **last touch**: all of it to the latest;
+//! that happened no later than it and less than [`LOOKBACK_MS`] before it (the eligible ones):
+//! - **first touch**: all of it to the earliest eligible touchpoint (of equally early ones, the
+//!   one listed first);
+//! - **last touch**: all of it to the latest (of equally late ones, the one listed last);
 //! - **linear**: equal shares;
 //! - **time decay**: shares weighted `2^(−age / half_life)`, `age` being the time from the
-//!   touchpoint to the conversion (half-life [`DEFAULT_HALF_LIFE_MS`] unless set).
+//!   touchpoint to the conversion (half-life [`DEFAULT_HALF_LIFE_MS`] unless set). The weights
+//!   are taken relative to the newest eligible touchpoint (which weighs 1) and rounded to 32
+//!   binary places, so the sharing is exact integer arithmetic however old a touchpoint is.
 //!
 //! Credits are whole minor units that add up to `v` exactly: each touchpoint gets the floor of
-//! its exact share, and the units left over go one each to the largest fractional parts, ties
-//! to the later touchpoint (the one nearer the sale; among equal times, the one listed later).
-//! A conversion with no eligible touchpoint is credited to no one.
+//! its exact share, and the units left over go one each to the largest remainders, ties to the
+//! later touchpoint (the one nearer the sale; among equal times, the one listed later). A
+//! negative value (a refund or chargeback) is shared the same way, into negative credits. A
+//! conversion with no eligible touchpoint is credited to no one.
 
 use std::fmt;
 
@@ -90,64 +94,81 @@ impl Model {
 
 impl fmt::Display for Model {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
+        match self {
+            Self::TimeDecay { half_life_ms } if half_life_ms % 3_600_000 == 0 => {
+                write!(f, "time_decay (half-life {} h)", half_life_ms / 3_600_000)
+            }
+            Self::TimeDecay { half_life_ms } => {
+                write!(f, "time_decay (half-life {half_life_ms} ms)")
+            }
+            _ => f.write_str(self.as_str()),
+        }
     }
 }
 
-/// Whether a touchpoint at `touch_ms` counts for a conversion at `conversion_ms`.
+/// Whether a touchpoint at `touch_ms` counts for a conversion at `conversion_ms`: no later
+/// than it, and less than [`LOOKBACK_MS`] before it.
 pub fn eligible(touch_ms: i64, conversion_ms: i64) -> bool {
-    touch_ms <= conversion_ms && conversion_ms - touch_ms < LOOKBACK_MS
+    conversion_ms
+        .checked_sub(touch_ms)
+        .is_some_and(|age| (0..LOOKBACK_MS).contains(&age))
 }
 
-/// Shares a conversion of `value` minor units (not negative) at `conversion_ms` among the
-/// touchpoints at `touches_ms` (any order) under `model`: one credit per touchpoint, in the
-/// order given, 0 for those not eligible; they add up to `value`, or are all 0 when none is
-/// eligible.
+/// Binary places of the time-decay weights.
+const WEIGHT_BITS: i32 = 32;
+
+/// Shares a conversion of `value` minor units at `conversion_ms` among the touchpoints at
+/// `touches_ms` (any order) under `model`: one credit per touchpoint, in the order given, 0 for
+/// those not eligible; they add up to `value`, or are all 0 when none is eligible. A time-decay
+/// half-life below 1 ms is taken as 1 ms.
 pub fn credit(model: Model, touches_ms: &[i64], conversion_ms: i64, value: i64) -> Vec<i64> {
     let mut credits = vec![0i64; touches_ms.len()];
-    let value = value.max(0);
     // Eligible touchpoints, earliest first; among equal times, in the order given.
     let mut order: Vec<usize> = (0..touches_ms.len())
         .filter(|&i| eligible(touches_ms[i], conversion_ms))
         .collect();
     order.sort_by_key(|&i| (touches_ms[i], i));
-    let (Some(&first), Some(&last)) = (order.first(), order.last()) else {
+    let Some(&newest) = order.last() else {
         return credits;
     };
-    match model {
-        Model::FirstTouch => credits[first] = value,
-        Model::LastTouch => credits[last] = value,
-        Model::Linear => {
-            let n = order.len() as i64;
-            let (each, left) = (value / n, value % n);
-            for (rank, &i) in order.iter().enumerate() {
-                // The units left over go to the latest `left` touchpoints.
-                credits[i] = each + i64::from((rank as i64) >= n - left);
-            }
-        }
+    let n = order.len();
+    let weights: Vec<u128> = match model {
+        Model::FirstTouch => (0..n).map(|r| u128::from(r == 0)).collect(),
+        Model::LastTouch => (0..n).map(|r| u128::from(r == n - 1)).collect(),
+        Model::Linear => vec![1; n],
         Model::TimeDecay { half_life_ms } => {
             let half_life = half_life_ms.max(1) as f64;
-            let weights: Vec<f64> = order
+            order
                 .iter()
-                .map(|&i| (-((conversion_ms - touches_ms[i]) as f64) / half_life).exp2())
-                .collect();
-            let total: f64 = weights.iter().sum();
-            let exact: Vec<f64> = weights.iter().map(|w| value as f64 * w / total).collect();
-            let mut given = 0i64;
-            for (&i, share) in order.iter().zip(&exact) {
-                credits[i] = share.floor() as i64;
-                given += credits[i];
-            }
-            // Largest fractional parts first; ties to the later touchpoint.
-            let mut by_fraction: Vec<usize> = (0..order.len()).collect();
-            by_fraction.sort_by(|&a, &b| {
-                let (fa, fb) = (exact[a] - exact[a].floor(), exact[b] - exact[b].floor());
-                fb.total_cmp(&fa).then(b.cmp(&a))
-            });
-            for &rank in by_fraction.iter().take((value - given).max(0) as usize) {
-                credits[order[rank]] += 1;
-            }
+                .map(|&i| {
+                    // Both are eligible, so the difference is below the lookback.
+                    let behind = (touches_ms[newest] - touches_ms[i]) as f64;
+                    ((-behind / half_life).exp2() * f64::from(WEIGHT_BITS).exp2()).round() as u128
+                })
+                .collect()
         }
+    };
+    // The newest weighs at least 1 under every model but first touch, where the first does.
+    let total: u128 = weights.iter().sum();
+    let magnitude = u128::from(value.unsigned_abs());
+    let mut shares: Vec<u128> = weights.iter().map(|w| magnitude * w / total).collect();
+    let left = magnitude - shares.iter().sum::<u128>();
+    // Largest remainders first; ties to the later touchpoint.
+    let mut by_remainder: Vec<usize> = (0..n).collect();
+    by_remainder.sort_by(|&a, &b| {
+        let (ra, rb) = (
+            magnitude * weights[a] % total,
+            magnitude * weights[b] % total,
+        );
+        rb.cmp(&ra).then(b.cmp(&a))
+    });
+    for &rank in by_remainder.iter().take(left as usize) {
+        shares[rank] += 1;
+    }
+    for (&i, share) in order.iter().zip(shares) {
+        // |share| ≤ |value|, so the signed credit fits.
+        let share = share as i128;
+        credits[i] = (if value < 0 { -share } else { share }) as i64;
     }
     credits
 }
@@ -178,6 +199,87 @@ mod tests {
                 half_life_ms: 7 * D
             }),
             [2_857, 0, 1_429, 5_714, 0]
+        );
+    }
+
+    #[test]
+    fn ties_boundaries_and_extremes() {
+        let sale = 100 * D;
+        let t = sale - D;
+        // Equal times: first touch to the first listed, last touch and the leftover units to
+        // the last listed.
+        assert_eq!(credit(Model::FirstTouch, &[t, t], sale, 7), [7, 0]);
+        assert_eq!(credit(Model::LastTouch, &[t, t], sale, 7), [0, 7]);
+        assert_eq!(credit(Model::Linear, &[t, t], sale, 1), [0, 1]);
+        assert_eq!(
+            credit(
+                Model::TimeDecay {
+                    half_life_ms: DEFAULT_HALF_LIFE_MS
+                },
+                &[t, t],
+                sale,
+                1
+            ),
+            [0, 1]
+        );
+        // The lookback's last millisecond counts; its end does not.
+        assert_eq!(
+            credit(
+                Model::Linear,
+                &[sale - LOOKBACK_MS + 1, sale - LOOKBACK_MS],
+                sale,
+                5
+            ),
+            [5, 0]
+        );
+        // Touchpoints thousands of half-lives old still share the whole value, by their
+        // weights relative to the newest: here the newer one takes all of it.
+        assert_eq!(
+            credit(
+                Model::TimeDecay { half_life_ms: 1 },
+                &[sale - 3000, sale - 2000],
+                sale,
+                500
+            ),
+            [0, 500]
+        );
+        assert_eq!(
+            credit(
+                Model::TimeDecay { half_life_ms: -5 },
+                &[sale - 2 * D, sale - 2 * D - 1],
+                sale,
+                9
+            ),
+            [6, 3]
+        );
+        // Values far beyond f64's exact integers, and a touchpoint at the start of time.
+        for value in [i64::MAX, i64::MIN, (1 << 60) + 1000] {
+            for m in Model::ALL {
+                let c = credit(
+                    m,
+                    &[i64::MIN, sale - 3 * D, sale - D, sale - D],
+                    sale,
+                    value,
+                );
+                assert_eq!(c[0], 0, "{m}");
+                assert_eq!(
+                    c.iter().map(|&x| i128::from(x)).sum::<i128>(),
+                    i128::from(value),
+                    "{m}"
+                );
+            }
+        }
+        // A refund is shared as a sale is, into negative credits.
+        assert_eq!(
+            credit(Model::Linear, &[t - D, t], sale, -10_001),
+            [-5_000, -5_001]
+        );
+        assert_eq!(
+            Model::TimeDecay {
+                half_life_ms: 48 * H
+            }
+            .to_string(),
+            "time_decay (half-life 48 h)"
         );
     }
 
@@ -215,24 +317,28 @@ mod tests {
         #[test]
         fn credits_add_up_to_the_value(
             ages in prop::collection::vec(-2 * D..40 * D, 0..12),
-            value in 0i64..10_000_000,
-            half_life_hours in 1i64..2000,
+            value in any::<i64>(),
+            half_life_ms in 1i64..2000 * H,
         ) {
             let sale = 1_000 * D;
             let touches: Vec<i64> = ages.iter().map(|a| sale - a).collect();
-            let any = touches.iter().any(|&t| eligible(t, sale));
+            // Eligible, by the rule written out: from 0 to 30 days old, the end excluded.
+            let counts = |age: i64| (0..30 * D).contains(&age);
+            let any = ages.iter().any(|&a| counts(a));
             let mut models = Model::ALL.to_vec();
-            models.push(Model::TimeDecay { half_life_ms: half_life_hours * H });
+            models.push(Model::TimeDecay { half_life_ms });
             for m in models {
                 let c = credit(m, &touches, sale, value);
                 prop_assert_eq!(c.len(), touches.len());
-                for (t, v) in touches.iter().zip(&c) {
-                    prop_assert!(*v >= 0);
-                    if !eligible(*t, sale) {
+                for (age, v) in ages.iter().zip(&c) {
+                    let same_sign = if value < 0 { *v <= 0 } else { *v >= 0 };
+                    prop_assert!(same_sign, "{} for {}", v, value);
+                    if !counts(*age) {
                         prop_assert_eq!(*v, 0);
                     }
                 }
-                prop_assert_eq!(c.iter().sum::<i64>(), if any { value } else { 0 }, "{}", m);
+                let sum: i128 = c.iter().map(|&x| i128::from(x)).sum();
+                prop_assert_eq!(sum, if any { i128::from(value) } else { 0 }, "{}", m);
             }
         }
 

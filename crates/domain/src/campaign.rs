@@ -119,6 +119,12 @@ pub struct TransitionError {
 impl fmt::Display for TransitionError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let Self { from, to } = *self;
+        let instead = from
+            .next()
+            .iter()
+            .map(|s| s.as_str())
+            .collect::<Vec<_>>()
+            .join(" or ");
         match (from.is_final(), from == to) {
             (true, true) => write!(f, "the campaign is already {from}, which is final"),
             (true, false) => {
@@ -127,15 +133,18 @@ impl fmt::Display for TransitionError {
                     "the campaign is {from}, which is final: it cannot become {to}"
                 )
             }
-            (false, true) => write!(f, "the campaign is already {from}"),
+            (false, true) => write!(
+                f,
+                "the campaign is already {from}; from {from} it can become {instead}"
+            ),
             (false, false) => write!(
                 f,
-                "a {from} campaign cannot become {to}; from {from} it can become {}",
-                from.next()
-                    .iter()
-                    .map(|s| s.as_str())
-                    .collect::<Vec<_>>()
-                    .join(" or ")
+                "{} {from} campaign cannot become {to}; from {from} it can become {instead}",
+                if matches!(from, CampaignStatus::Active | CampaignStatus::InProgress) {
+                    "an"
+                } else {
+                    "a"
+                }
             ),
         }
     }
@@ -264,19 +273,26 @@ pub const MIN_DISCLOSURE_CHARS: usize = 3;
 /// Longest disclosure accepted (characters).
 pub const MAX_DISCLOSURE_CHARS: usize = 280;
 
+/// Characters a line of text does not hold: controls, line and paragraph separators, and the
+/// bidirectional embeddings, overrides and isolates that make text read other than it is.
+fn breaks_a_line(c: char) -> bool {
+    c.is_control()
+        || matches!(c, '\u{2028}' | '\u{2029}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+}
+
 /// The disclosure a deliverable carries on approval, where its type needs one: 3 to 280
 /// characters on one line (`#ad`, "Paid partnership with …").
 pub fn disclosure(kind: DeliverableType, raw: Option<&str>) -> Result<Option<String>, String> {
     let text = raw.map(str::trim).filter(|t| !t.is_empty());
     match text {
         None if kind.needs_disclosure() => Err(format!(
-            "disclosure: a {} needs the creator's disclosure of the paid partnership (such as \"#ad\" or \"Paid partnership with the brand\") before it is approved",
+            "disclosure: {} deliverables need the creator's disclosure of the paid partnership (such as \"#ad\" or \"Paid partnership with the brand\") before they are approved",
             kind.as_str()
         )),
         None => Ok(None),
-        Some(t) if t.chars().any(char::is_control) => {
-            Err("disclosure: one line of text, without control characters".into())
-        }
+        Some(t) if t.chars().any(breaks_a_line) => Err(
+            "disclosure: one line of text, without control or text-direction characters".into(),
+        ),
         Some(t) if !(MIN_DISCLOSURE_CHARS..=MAX_DISCLOSURE_CHARS).contains(&t.chars().count()) => {
             Err(format!(
                 "disclosure: {MIN_DISCLOSURE_CHARS} to {MAX_DISCLOSURE_CHARS} characters"
@@ -360,44 +376,49 @@ impl UsageRights {
         }
     }
 
-    /// Builds rights from a request: `kind`, an optional end (`until_ms`, required for
-    /// `limited` and in the future) and territories (required for `limited`, ISO 3166-1
-    /// alpha-2).
+    /// Builds rights from a request: `kind` (`exclusive`, `non_exclusive`, `limited`,
+    /// `perpetual`), an optional end (`until_ms`, in the future; required for `limited`, refused
+    /// for `perpetual`) and territories (required for `limited` and refused otherwise; two-letter
+    /// codes, at most 250 different ones).
     pub fn from_parts(
         kind: &str,
         until_ms: Option<i64>,
         territories: &[String],
         now_ms: i64,
     ) -> Result<Self, String> {
-        if let Some(t) = until_ms {
-            if t <= now_ms {
-                return Err("until: the licence's end must be in the future".into());
+        let kind = match kind.trim().to_ascii_lowercase().as_str() {
+            k @ ("exclusive" | "non_exclusive" | "limited" | "perpetual") => k.to_string(),
+            _ => {
+                return Err("kind: use one of exclusive, non_exclusive, limited, perpetual".into())
             }
+        };
+        if kind == "perpetual" && until_ms.is_some() {
+            return Err(
+                "until: a perpetual licence has no end; choose exclusive or non_exclusive with an end"
+                    .into(),
+            );
         }
-        let kind = kind.trim().to_ascii_lowercase();
+        if until_ms.is_some_and(|t| t <= now_ms) {
+            return Err("until: the licence's end must be in the future".into());
+        }
         if kind != "limited" && !territories.is_empty() {
             return Err(format!(
-                "territories: only a limited licence names territories; a {kind} licence holds everywhere"
+                "territories: only a limited licence names territories; {} {kind} licence holds everywhere",
+                if kind == "exclusive" { "an" } else { "a" }
             ));
         }
         match kind.as_str() {
             "exclusive" => Ok(Self::Exclusive { until_ms }),
             "non_exclusive" => Ok(Self::NonExclusive { until_ms }),
-            "perpetual" if until_ms.is_some() => {
-                Err("until: a perpetual licence has no end; choose exclusive or non_exclusive with an end".into())
-            }
             "perpetual" => Ok(Self::Perpetual),
-            "limited" => {
-                let until_ms = until_ms
-                    .ok_or("until: a limited licence needs the end of its term")?;
+            _ => {
+                let until_ms =
+                    until_ms.ok_or("until: a limited licence needs the end of its term")?;
                 if territories.is_empty() {
                     return Err(
-                        "territories: a limited licence names where it holds (ISO 3166-1 codes such as US, GB)"
+                        "territories: a limited licence names where it holds (two-letter country codes such as US, GB)"
                             .into(),
                     );
-                }
-                if territories.len() > 250 {
-                    return Err("territories: at most 250".into());
                 }
                 let mut codes = territories
                     .iter()
@@ -405,14 +426,14 @@ impl UsageRights {
                     .collect::<Result<Vec<_>, _>>()?;
                 codes.sort();
                 codes.dedup();
+                if codes.len() > 250 {
+                    return Err("territories: at most 250".into());
+                }
                 Ok(Self::Limited {
                     until_ms,
                     territories: codes,
                 })
             }
-            _ => Err(
-                "kind: use one of exclusive, non_exclusive, limited, perpetual".into(),
-            ),
         }
     }
 
@@ -434,12 +455,12 @@ impl UsageRights {
             }
         }
         if let Self::Limited { territories, .. } = self {
-            let Some(here) = territory else {
+            let Some(here) = territory.and_then(|t| self::territory(t).ok()) else {
                 return Err(RightsRefusal::UnknownTerritory);
             };
-            if !territories.iter().any(|t| t.eq_ignore_ascii_case(here)) {
+            if !territories.contains(&here) {
                 return Err(RightsRefusal::Territory {
-                    territory: here.to_ascii_uppercase(),
+                    territory: here,
                     allowed: territories.clone(),
                 });
             }
@@ -448,14 +469,15 @@ impl UsageRights {
     }
 }
 
-/// An ISO 3166-1 alpha-2 code: two ASCII letters, returned upper case.
+/// A territory: two ASCII letters, as ISO 3166-1 alpha-2 country codes are, returned upper
+/// case (whether the code is assigned is not checked).
 pub fn territory(raw: &str) -> Result<String, String> {
     let t = raw.trim();
     if t.len() == 2 && t.bytes().all(|b| b.is_ascii_alphabetic()) {
         Ok(t.to_ascii_uppercase())
     } else {
         Err(format!(
-            "territories: \"{}\" is not an ISO 3166-1 alpha-2 code such as US or GB",
+            "territories: \"{}\" is not a two-letter country code (ISO 3166-1 alpha-2) such as US or GB",
             t.chars().take(20).collect::<String>()
         ))
     }
@@ -536,8 +558,13 @@ mod tests {
         );
         assert_eq!(
             Active.transition(Active).expect_err("refused").to_string(),
-            "the campaign is already ACTIVE"
+            "the campaign is already ACTIVE; from ACTIVE it can become IN_PROGRESS or CANCELLED"
         );
+        assert_eq!(
+            Active.transition(Draft).expect_err("refused").to_string(),
+            "an ACTIVE campaign cannot become DRAFT; from ACTIVE it can become IN_PROGRESS or CANCELLED"
+        );
+        assert_eq!(CampaignStatus::parse("  in_progress "), Ok(InProgress));
         assert!(CampaignStatus::parse("LIVE")
             .expect_err("refused")
             .contains("DRAFT, PUBLISHED, ACTIVE, IN_PROGRESS, COMPLETED, CANCELLED"));
@@ -555,7 +582,7 @@ mod tests {
         }
         assert!(disclosure(DeliverableType::Reel, None)
             .expect_err("refused")
-            .contains("a reel needs the creator's disclosure"));
+            .contains("reel deliverables need the creator's disclosure"));
         assert_eq!(
             disclosure(DeliverableType::Reel, Some("  #ad ")),
             Ok(Some("#ad".into()))
@@ -563,6 +590,18 @@ mod tests {
         assert!(disclosure(DeliverableType::Post, Some("#a\nd")).is_err());
         assert!(disclosure(DeliverableType::Post, Some("ad")).is_err());
         assert!(disclosure(DeliverableType::Post, Some(&"x".repeat(281))).is_err());
+        // Characters, not bytes: 280 two-byte characters are the longest accepted.
+        assert_eq!(
+            disclosure(DeliverableType::Post, Some(&"é".repeat(280))),
+            Ok(Some("é".repeat(280)))
+        );
+        assert!(disclosure(DeliverableType::Post, Some(&"é".repeat(281))).is_err());
+        for sneaky in ["#a\u{2028}d", "\u{202E}da#", "paid\u{2069} ad"] {
+            assert!(
+                disclosure(DeliverableType::Post, Some(sneaky)).is_err(),
+                "{sneaky:?}"
+            );
+        }
         assert_eq!(disclosure(DeliverableType::Image, Some("  ")), Ok(None));
     }
 
@@ -585,6 +624,7 @@ mod tests {
             }
         );
         assert_eq!(rights.permits(now, Some("us")), Ok(()));
+        assert_eq!(rights.permits(now, Some(" gb ")), Ok(()));
         assert_eq!(
             rights.permits(now, Some("FR")),
             Err(RightsRefusal::Territory {
@@ -639,7 +679,17 @@ mod tests {
         };
         assert!(refused("limited", None, &["US"]).contains("needs the end of its term"));
         assert!(refused("limited", Some(now + 1), &[]).contains("names where it holds"));
-        assert!(refused("limited", Some(now + 1), &["USA"]).contains("not an ISO 3166-1"));
+        assert!(
+            refused("limited", Some(now + 1), &["USA"]).contains("not a two-letter country code")
+        );
+        assert!(refused("forever", None, &["US"]).contains("use one of"));
+        assert!(refused("perpetual", Some(now - 1), &[]).contains("has no end"));
+        assert!(
+            refused("exclusive", None, &["US"]).contains("an exclusive licence holds everywhere")
+        );
+        // 251 names of one territory are one territory.
+        let many = vec!["US".to_string(); 251];
+        assert!(UsageRights::from_parts("limited", Some(now + 1), &many, now).is_ok());
         assert!(refused("exclusive", Some(now), &[]).contains("must be in the future"));
         assert!(refused("perpetual", Some(now + 1), &[]).contains("has no end"));
         assert!(refused("exclusive", None, &["US"]).contains("only a limited licence"));
