@@ -61,16 +61,7 @@ impl CampaignStatus {
 
     /// Parses a stored or requested name, in any letter case.
     pub fn parse(raw: &str) -> Result<Self, String> {
-        Self::ALL
-            .into_iter()
-            .find(|s| s.as_str().eq_ignore_ascii_case(raw.trim()))
-            .ok_or_else(|| {
-                format!(
-                    "status: unknown \"{}\"; use one of {}",
-                    raw.chars().take(40).collect::<String>(),
-                    Self::ALL.map(Self::as_str).join(", ")
-                )
-            })
+        by_name(Self::ALL, Self::as_str, raw, "status", "status")
     }
 
     /// No transition leaves this status.
@@ -152,6 +143,26 @@ impl fmt::Display for TransitionError {
 
 impl std::error::Error for TransitionError {}
 
+/// The one of `all` whose name is `raw` (in any letter case, spaces around ignored); the error
+/// names the field, quotes what was given (at most 40 characters) and lists the names.
+fn by_name<T: Copy, const N: usize>(
+    all: [T; N],
+    name: fn(T) -> &'static str,
+    raw: &str,
+    field: &str,
+    what: &str,
+) -> Result<T, String> {
+    all.into_iter()
+        .find(|&t| name(t).eq_ignore_ascii_case(raw.trim()))
+        .ok_or_else(|| {
+            format!(
+                "{field}: unknown {what} \"{}\"; use one of {}",
+                raw.chars().take(40).collect::<String>(),
+                all.map(name).join(", ")
+            )
+        })
+}
+
 /// What kind of campaign a brand runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum CampaignType {
@@ -190,15 +201,7 @@ impl CampaignType {
 
     /// Parses a stored or requested name.
     pub fn parse(raw: &str) -> Result<Self, String> {
-        Self::ALL
-            .into_iter()
-            .find(|t| t.as_str().eq_ignore_ascii_case(raw.trim()))
-            .ok_or_else(|| {
-                format!(
-                    "type: unknown campaign type; use one of {}",
-                    Self::ALL.map(Self::as_str).join(", ")
-                )
-            })
+        by_name(Self::ALL, Self::as_str, raw, "type", "campaign type")
     }
 }
 
@@ -248,15 +251,7 @@ impl DeliverableType {
 
     /// Parses a stored or requested name.
     pub fn parse(raw: &str) -> Result<Self, String> {
-        Self::ALL
-            .into_iter()
-            .find(|t| t.as_str().eq_ignore_ascii_case(raw.trim()))
-            .ok_or_else(|| {
-                format!(
-                    "type: unknown deliverable type; use one of {}",
-                    Self::ALL.map(Self::as_str).join(", ")
-                )
-            })
+        by_name(Self::ALL, Self::as_str, raw, "type", "deliverable type")
     }
 
     /// Whether approval needs the creator's disclosure of the paid relationship (the FTC's
