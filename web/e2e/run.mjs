@@ -2472,6 +2472,18 @@ try {
   out.slateDefault = await slate.inputValue();
   await slate.selectOption("30");
   await page.waitForFunction(() => document.querySelector('[data-testid="slate-secs"]')?.value === "30");
+  // The slate's picture: the default, then the creator's own (a 4:3 orange picture, shown
+  // cropped to 16:9 as the server made it).
+  out.slatePreview = (await page.getByTestId("slate-picture").getByRole("img").getAttribute("aria-label")) ?? null;
+  const made = spawnSync("ffmpeg", ["-v", "error", "-f", "lavfi", "-i", "color=c=0xff8000:s=800x600", "-frames:v", "1", "-f", "image2", "-c:v", "png", "pipe:1"]);
+  if (made.status !== 0) throw new Error(`ffmpeg made no picture: ${made.stderr}`);
+  await page.getByTestId("slate-file").setInputFiles({ name: "slate.png", mimeType: "image/png", buffer: made.stdout });
+  await page.waitForFunction(() => {
+    const img = document.querySelector('[data-testid="slate-image"]');
+    return img?.getAttribute("src")?.startsWith("/media/profiles/") && img.complete && img.naturalWidth > 0;
+  }, null, { timeout: 20000 });
+  out.slatePicture = await page.getByTestId("slate-image").evaluate((img) => `${img.naturalWidth}x${img.naturalHeight}`);
+  await shot(page, "dashboard-slate-picture");
   step("source");
 
   // A destination: a local ffmpeg listening for RTMP.

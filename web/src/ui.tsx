@@ -190,3 +190,25 @@ export function StudioTabs({ current }: { current: string }) {
     </nav>
   );
 }
+
+/** A button that picks a picture (PNG, JPEG or WebP) and hands it to `onFile`; "Uploading…"
+ * while `busy`. */
+export function PictureButton({ label, busy, ariaLabel, testId, onFile }: { label: string; busy: boolean; ariaLabel: string; testId: string; onFile: (f: File) => void }) {
+  return (
+    <label className={`button ghost small file-button ${busy ? "busy" : ""}`}>
+      {busy ? "Uploading…" : label}
+      <input
+        type="file"
+        accept="image/png,image/jpeg,image/webp"
+        aria-label={ariaLabel}
+        data-testid={testId}
+        disabled={busy}
+        onChange={(e) => {
+          const f = e.target.files?.[0];
+          e.target.value = "";
+          if (f) onFile(f);
+        }}
+      />
+    </label>
+  );
+}

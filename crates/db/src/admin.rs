@@ -225,7 +225,7 @@ impl Db {
     ) -> Result<(Vec<AdminSourceRow>, i64), DbError> {
         let sql = "SELECT s.id, s.uuid, s.user_id, s.name, s.description, s.stream_key_hash, s.stream_key_sealed, \
              s.playback_id, s.is_active, s.record, s.title, s.category, s.tags, s.language, s.mature, \
-             s.created_at, s.updated_at, s.access, s.access_tier_id, s.ppv_price_minor, s.ppv_currency, s.slate_secs, u.uuid AS owner_uuid, u.email, u.display_name, \
+             s.created_at, s.updated_at, s.access, s.access_tier_id, s.ppv_price_minor, s.ppv_currency, s.slate_secs, s.slate_key, u.uuid AS owner_uuid, u.email, u.display_name, \
              (SELECT COUNT(*) FROM source_destinations d WHERE d.source_id = s.id) AS destinations_count, \
              (SELECT COUNT(*) FROM chat_connectors c WHERE c.source_id = s.id) AS chat_connectors_count \
              FROM stream_sources s JOIN users u ON u.id = s.user_id ORDER BY s.id DESC LIMIT $1 OFFSET $2";

@@ -199,6 +199,11 @@ pub const SQLITE: &[Migration] = &[
         name: "transcode",
         sql: include_str!("../migrations/shared/0034_transcode.sql"),
     },
+    Migration {
+        version: 35,
+        name: "slate_picture",
+        sql: include_str!("../migrations/shared/0035_slate_picture.sql"),
+    },
 ];
 
 /// Migrations for PostgreSQL.
@@ -372,6 +377,11 @@ pub const POSTGRES: &[Migration] = &[
         version: 34,
         name: "transcode",
         sql: include_str!("../migrations/shared/0034_transcode.sql"),
+    },
+    Migration {
+        version: 35,
+        name: "slate_picture",
+        sql: include_str!("../migrations/shared/0035_slate_picture.sql"),
     },
 ];
 

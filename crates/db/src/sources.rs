@@ -50,9 +50,12 @@ pub struct SourceRecord {
     pub ppv_currency: Option<String>,
     /// Seconds the stream stays on the fallback slate when its encoder drops; 0: off.
     pub slate_secs: i64,
+    /// Storage key of the creator's picture for the slate (a 1280×720 JPEG); `None`: the
+    /// default slate.
+    pub slate_key: Option<String>,
 }
 
-pub(crate) const COLUMNS: &str = "id, uuid, user_id, name, description, stream_key_hash, stream_key_sealed, playback_id, is_active, record, title, category, tags, language, mature, created_at, updated_at, access, access_tier_id, ppv_price_minor, ppv_currency, slate_secs";
+pub(crate) const COLUMNS: &str = "id, uuid, user_id, name, description, stream_key_hash, stream_key_sealed, playback_id, is_active, record, title, category, tags, language, mature, created_at, updated_at, access, access_tier_id, ppv_price_minor, ppv_currency, slate_secs, slate_key";
 
 macro_rules! source_from_row {
     ($r:expr) => {
@@ -79,6 +82,7 @@ macro_rules! source_from_row {
             ppv_price_minor: $r.try_get("ppv_price_minor")?,
             ppv_currency: $r.try_get("ppv_currency")?,
             slate_secs: $r.try_get("slate_secs")?,
+            slate_key: $r.try_get("slate_key")?,
         }
     };
 }
@@ -447,6 +451,28 @@ impl Db {
         let n = on_pool!(self, p => sqlx::query("UPDATE stream_sources SET slate_secs = $2, updated_at = $3 WHERE id = $1")
             .bind(id).bind(secs).bind(now).execute(p).await?.rows_affected());
         Ok(n > 0)
+    }
+
+    /// Sets or clears a source's slate picture (its storage key); returns the key it replaced.
+    /// `Ok(None)` also when the source does not exist (check it first).
+    pub async fn set_source_slate_picture(
+        &self,
+        id: i64,
+        key: Option<&str>,
+        now: i64,
+    ) -> Result<Option<String>, DbError> {
+        on_pool!(self, p => {
+            let mut tx = p.begin().await?;
+            let old: Option<Option<String>> =
+                sqlx::query_scalar("SELECT slate_key FROM stream_sources WHERE id = $1")
+                    .bind(id)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+            sqlx::query("UPDATE stream_sources SET slate_key = $2, updated_at = $3 WHERE id = $1")
+                .bind(id).bind(key).bind(now).execute(&mut *tx).await?;
+            tx.commit().await?;
+            Ok(old.flatten())
+        })
     }
 
     /// Marks a source live or not.

@@ -21,6 +21,9 @@ pub struct PublishGrant {
     /// How long (seconds) the stream stays on the fallback slate when its encoder drops
     /// without unpublishing; 0: it ends at once.
     pub slate_secs: u32,
+    /// The creator's picture for the slate (a JPEG), shown in place of the default; `None`:
+    /// the default slate.
+    pub slate_picture: Option<bytes::Bytes>,
     /// The adaptive-bitrate renditions to transcode beside the source (the plan's ladder);
     /// empty: the source only.
     pub transcode_ladder: Vec<Rung>,

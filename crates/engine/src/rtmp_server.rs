@@ -341,7 +341,7 @@ struct Connection {
     /// The published stream's timeline across encoder, slate and encoder again.
     tracker: crate::slate::Tracker,
     /// How long the stream stays on the slate if this encoder drops.
-    slate_grace: Duration,
+    slate: crate::slate::SlateSetting,
     connected: bool,
     /// Buffers queued for the next write (kept to reuse its allocation).
     pending: Vec<bytes::Bytes>,
@@ -368,7 +368,7 @@ impl Connection {
     ) -> Self {
         Self {
             tracker: crate::slate::Tracker::new(),
-            slate_grace: Duration::ZERO,
+            slate: crate::slate::SlateSetting::default(),
             engine,
             main,
             peer,
@@ -671,7 +671,7 @@ impl Connection {
                             published
                         }
                     };
-                    self.slate_grace = Duration::from_secs(u64::from(grant.slate_secs));
+                    self.slate = crate::slate::SlateSetting::of(&grant);
                     match published {
                         Ok(p) => {
                             self.session
@@ -807,9 +807,7 @@ impl Drop for Connection {
             // Unless the server stopped it or the source turned the slate off, the stream goes
             // on the slate until the encoder comes back or the grace period ends.
             let tracker = std::mem::take(&mut self.tracker);
-            self.engine
-                .slates
-                .hold(&self.main, p, tracker, self.slate_grace);
+            self.engine.slates.hold(&self.main, p, tracker, &self.slate);
         }
     }
 }

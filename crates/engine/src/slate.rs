@@ -26,6 +26,26 @@ use ferrocast_media::flv::{FlvReader, TagType, VideoCodec, VideoTag};
 use tokio::io::AsyncReadExt;
 use tokio::sync::{oneshot, watch};
 
+/// What a stream's slate is: how long it lasts and what it shows.
+#[derive(Debug, Clone, Default)]
+pub struct SlateSetting {
+    /// How long the stream stays on the slate; zero: no slate.
+    pub grace: Duration,
+    /// The creator's picture (a JPEG, PNG or WebP), fitted into the stream's picture on the
+    /// slate's colour; `None`: the colour with "Be right back".
+    pub picture: Option<Bytes>,
+}
+
+impl SlateSetting {
+    /// The slate a publish grant gives its stream.
+    pub fn of(grant: &ferrocast_domain::media::PublishGrant) -> Self {
+        Self {
+            grace: Duration::from_secs(u64::from(grant.slate_secs)),
+            picture: grant.slate_picture.clone(),
+        }
+    }
+}
+
 /// The longest grace period a source may set (seconds).
 pub const MAX_GRACE_SECS: u32 = 600;
 /// The slate's colour (the web app's dark indigo).
@@ -176,16 +196,18 @@ impl Slates {
             .clone()
     }
 
-    /// The encoder of `publisher`'s stream dropped without unpublishing: keeps the stream on a
-    /// slate for `grace` on `runtime`, or ends it at once (grace 0, a stop the server asked
-    /// for, a draining node, a stream the slate cannot match).
+    /// The encoder of `publisher`'s stream dropped without unpublishing: keeps the stream on
+    /// `slate` for its grace period on `runtime`, or ends it at once (grace 0, a stop the
+    /// server asked for, a draining node, a stream the slate cannot match).
     pub fn hold(
         &self,
         runtime: &tokio::runtime::Handle,
         publisher: Publisher,
         tracker: Tracker,
-        grace: Duration,
+        slate: &SlateSetting,
     ) {
+        let grace = slate.grace;
+        let picture = slate.picture.clone();
         let playback_id = publisher.key().playback_id.clone();
         let draining = self.draining();
         let stopped = publisher.stop_signal().borrow().is_some()
@@ -205,7 +227,10 @@ impl Slates {
         let held = self.held.clone();
         tracing::info!(%playback_id, grace_secs = grace.as_secs(), "encoder dropped: the stream continues on the slate");
         runtime.spawn(async move {
-            let outcome = run_slate(publisher, tracker, params, grace, take_rx, draining).await;
+            let outcome = run_slate(
+                publisher, tracker, params, picture, grace, take_rx, draining,
+            )
+            .await;
             let mut map = held.lock().unwrap_or_else(|p| p.into_inner());
             // The entry is this slate's unless it was taken (then it is gone already).
             if outcome == SlateEnd::Expired {
@@ -245,6 +270,7 @@ async fn run_slate(
     publisher: Publisher,
     mut tracker: Tracker,
     params: SlateParams,
+    mut picture: Option<Bytes>,
     grace: Duration,
     mut take: oneshot::Receiver<oneshot::Sender<(Publisher, Tracker)>>,
     draining: Option<watch::Receiver<bool>>,
@@ -257,13 +283,21 @@ async fn run_slate(
     let mut attempt = 0u32;
     let mut caption = true;
     loop {
-        let mut child = match slate_command(&params, caption).spawn() {
+        let mut child = match slate_command(&params, caption, picture.is_some()).spawn() {
             Ok(c) => c,
             Err(e) => {
                 tracing::warn!(%playback_id, error = %e, "cannot start ffmpeg for the slate");
                 return SlateEnd::Expired;
             }
         };
+        // The picture goes in on standard input, which then closes: ffmpeg holds its one
+        // frame for as long as the slate runs.
+        if let (Some(picture), Some(mut stdin)) = (picture.clone(), child.stdin.take()) {
+            tokio::spawn(async move {
+                use tokio::io::AsyncWriteExt;
+                let _ = stdin.write_all(&picture).await;
+            });
+        }
         let Some(mut stdout) = child.stdout.take() else {
             return SlateEnd::Expired;
         };
@@ -307,8 +341,12 @@ async fn run_slate(
             Some(None) => return SlateEnd::Expired,
             None => {
                 // ffmpeg ended by itself: start it again, a few times, with a pause; without
-                // the caption if it never produced a frame (no font for drawtext).
-                caption &= produced;
+                // the caption if it never produced a frame (no font for drawtext), and without
+                // the creator's picture if that never made a frame either (it could not be
+                // read): the default slate.
+                if !produced && picture.take().is_none() {
+                    caption = false;
+                }
                 attempt += 1;
                 if attempt > 3 {
                     tracing::warn!(%playback_id, "the slate's ffmpeg keeps failing: stream offline");
@@ -322,29 +360,46 @@ async fn run_slate(
     }
 }
 
-/// ffmpeg making the slate: the colour (with "Be right back" when `caption`, in the system's
-/// sans-serif font) and silence, in real time, as FLV on stdout, with a keyframe every second.
-fn slate_command(p: &SlateParams, caption: bool) -> tokio::process::Command {
+/// ffmpeg making the slate: the colour, with the creator's picture (read from standard input)
+/// fitted into the middle when `picture`, else "Be right back" when `caption` (in the system's
+/// sans-serif font); and silence; in real time, as FLV on stdout, with a keyframe every
+/// second.
+fn slate_command(p: &SlateParams, caption: bool, picture: bool) -> tokio::process::Command {
+    let (w, h) = (p.width.max(16) & !1, p.height.max(16) & !1);
     let mut c = tokio::process::Command::new("ffmpeg");
     c.args(["-hide_banner", "-loglevel", "error", "-nostdin"])
         .args(["-re", "-f", "lavfi", "-i"])
-        .arg(format!(
-            "color=c={SLATE_COLOR}:s={}x{}:r={}",
-            p.width.max(16) & !1,
-            p.height.max(16) & !1,
-            p.fps
-        ));
+        .arg(format!("color=c={SLATE_COLOR}:s={w}x{h}:r={}", p.fps));
     if let Some((rate, channels)) = p.audio {
         c.args(["-f", "lavfi", "-i"]).arg(format!(
             "anullsrc=r={rate}:cl={}",
             if channels == 1 { "mono" } else { "stereo" }
         ));
     }
-    if caption {
+    let video = if picture {
+        // Input 1 or 2: one picture, by its own magic (PNG, JPEG or WebP), nothing but the
+        // pipe. overlay repeats its last frame once the picture's input has ended.
         c.args([
-            "-vf",
-            "drawtext=text='Be right back':fontcolor=white:fontsize=h/14:x=(w-text_w)/2:y=(h-text_h)/2",
+            "-protocol_whitelist",
+            "pipe",
+            "-f",
+            "image2pipe",
+            "-i",
+            "pipe:0",
         ]);
+        let input = if p.audio.is_some() { 2 } else { 1 };
+        format!(
+            "[{input}:v]scale={w}:{h}:force_original_aspect_ratio=decrease,setsar=1[pic];\
+             [0:v][pic]overlay=x=(W-w)/2:y=(H-h)/2:eof_action=repeat,format=yuv420p[v]"
+        )
+    } else if caption {
+        "[0:v]drawtext=text='Be right back':fontcolor=white:fontsize=h/14:x=(w-text_w)/2:y=(h-text_h)/2[v]".into()
+    } else {
+        "[0:v]null[v]".into()
+    };
+    c.arg("-filter_complex").arg(video).args(["-map", "[v]"]);
+    if p.audio.is_some() {
+        c.args(["-map", "1:a"]);
     }
     c.args([
         "-c:v",
@@ -360,7 +415,11 @@ fn slate_command(p: &SlateParams, caption: bool) -> tokio::process::Command {
         c.args(["-c:a", "aac", "-b:a", "64k"]);
     }
     c.args(["-f", "flv", "pipe:1"])
-        .stdin(Stdio::null())
+        .stdin(if picture {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .kill_on_drop(true);

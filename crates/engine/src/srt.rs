@@ -277,9 +277,9 @@ async fn publish(
             if from_slate {
                 // A caller that failed the handshake (a wrong passphrase) does not end a stream
                 // that was on the slate: it goes back there.
-                let grace = Duration::from_secs(u64::from(grant.slate_secs));
                 let handle = tokio::runtime::Handle::current();
-                engine.slates.hold(&handle, publisher, tracker, grace);
+                let slate = crate::slate::SlateSetting::of(&grant);
+                engine.slates.hold(&handle, publisher, tracker, &slate);
             }
             return;
         }
@@ -328,12 +328,11 @@ async fn publish(
         drop(publisher);
     } else {
         // Lost, not closed: the stream goes on the slate until the encoder is back.
-        let grace = Duration::from_secs(u64::from(grant.slate_secs));
         engine.slates.hold(
             &tokio::runtime::Handle::current(),
             publisher,
             tracker,
-            grace,
+            &crate::slate::SlateSetting::of(&grant),
         );
     }
 }

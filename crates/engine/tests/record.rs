@@ -39,6 +39,7 @@ impl PublishAuthorizer for OpenDoor {
                 user_id: 1,
                 playback_id: format!("pb-{stream_key}"),
                 slate_secs: 0,
+                slate_picture: None,
                 transcode_ladder: vec![],
             })
         })

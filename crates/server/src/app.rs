@@ -123,6 +123,10 @@ pub fn api_router() -> OpenApiRouter<AppState> {
             routes!(sources::update_metadata),
         ))
         .routes(declare(Key(SourcesWrite), routes!(sources::delete_source)))
+        .routes(declare(
+            Key(SourcesWrite),
+            routes!(sources::upload_slate_picture, sources::delete_slate_picture),
+        ))
         .routes(declare(Key(SourcesWrite), routes!(sources::rotate_key)))
         .routes(declare(
             Key(SourcesRead),
@@ -958,9 +962,14 @@ const MAX_DRAIN_TIME: Duration = Duration::from_secs(2);
 /// unread data makes the kernel send a reset, which can destroy the 413 before the client
 /// reads it.
 async fn refuse_oversized(State(limit): State<usize>, req: Request, next: Next) -> Response {
-    // Profile pictures have their own limit (8 MiB), which their handler enforces.
-    let picture = req.method() == Method::POST
-        && matches!(req.uri().path(), "/api/me/avatar" | "/api/me/banner");
+    // Pictures (profile pictures, a source's slate) have their own limit (8 MiB), which their
+    // handlers enforce.
+    let path = req.uri().path();
+    let picture = (req.method() == Method::POST
+        && matches!(path, "/api/me/avatar" | "/api/me/banner"))
+        || (req.method() == Method::PUT
+            && path.starts_with("/api/sources/")
+            && path.ends_with("/slate"));
     if is_upload_patch(&req) || picture {
         return next.run(req).await;
     }

@@ -629,7 +629,8 @@ pub async fn start(mut config: Config) -> anyhow::Result<Running> {
             Arc::new(
                 service::streams::SourceAuthorizer::new(db.clone(), grants.clone(), clock.clone())
                     .with_access(access.clone())
-                    .with_ingest_list(config.ops.ingest.clone()),
+                    .with_ingest_list(config.ops.ingest.clone())
+                    .with_storage(storage.clone()),
             ),
             pull_key,
             config.nodes.role,

@@ -21,6 +21,7 @@ pub mod notifications;
 pub mod overlay;
 pub mod payments;
 pub mod payouts;
+pub mod picture;
 pub mod playback;
 pub mod privacy;
 pub mod profiles;

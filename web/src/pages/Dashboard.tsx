@@ -3,10 +3,10 @@
 // below. Live state arrives over Socket.IO: stream status, viewer counts, health samples each
 // second and destination states.
 import { useEffect, useMemo, useState, type FormEvent, type ReactNode } from "react";
-import { api, session, type Schemas } from "../api";
+import { api, ApiError, session, type Schemas } from "../api";
 import { Chat, Player, useSocket, useStage } from "../live";
 import { Link, navigate } from "../router";
-import { Empty, Loading, Problem, useLoad, StudioTabs } from "../ui";
+import { Empty, Loading, PictureButton, Problem, useLoad, StudioTabs } from "../ui";
 import { ChatRules, PlatformChat } from "./ChatSetup";
 import { LANGUAGES_BY_NAME, loadCategories, parseTags } from "../streaminfo";
 import { ScheduleEditor } from "../schedule";
@@ -438,9 +438,10 @@ function Studio({ source, status, viewerCount, socket, onChange }: { source: Sou
                 ))}
               </select>
               <span className="muted small" style={{ display: "block", wordBreak: "normal" }}>
-                Viewers and destinations keep a "be right back" picture with silence until you reconnect; stopping the
-                stream in OBS ends it at once.
+                Viewers and destinations keep a picture with silence until you reconnect; stopping the stream in OBS ends
+                it at once.
               </span>
+              {source.slate_secs > 0 && <SlatePicture source={source} onChange={onChange} />}
             </dd>
           </dl>
           <h4>Recommended settings</h4>
@@ -596,6 +597,55 @@ type DestinationsLoad = ReturnType<typeof useDestinations>;
 const stateOf = (d: Schemas["DestinationView"]) => (d.is_active ? (d.status?.state ?? "idle") : "off");
 
 /** The destinations at a glance beside the preview: each one's state, the details below. */
+/** The slate's picture: the creator's own (uploaded here, 16:9, cropped to fit) or the default
+ * "Be right back" on the site's colour, shown as viewers will see it. */
+function SlatePicture({ source, onChange }: { source: Schemas["SourceView"]; onChange: () => void }) {
+  const [preview, setPreview] = useState<string | null>(null);
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<unknown>(null);
+  useEffect(() => () => void (preview && URL.revokeObjectURL(preview)), [preview]);
+  const url = source.slate_picture_url;
+  const shown = preview ?? url;
+  async function run(work: () => Promise<unknown>) {
+    setError(null);
+    setBusy(true);
+    try {
+      await work();
+      onChange();
+    } catch (e) {
+      setError(e);
+    } finally {
+      setPreview(null);
+      setBusy(false);
+    }
+  }
+  function upload(file: File) {
+    if (file.size > 8 * 1024 * 1024) {
+      setError(new ApiError(413, "The picture is too large", "Choose one of at most 8 MiB."));
+      return;
+    }
+    setPreview(URL.createObjectURL(file));
+    void run(() => api("PUT", `/api/sources/${source.id}/slate`, file));
+  }
+  return (
+    <div className="slate-picture" data-testid="slate-picture">
+      <span className="slate-preview" aria-label={url ? "Your slate picture" : "The default slate"} role="img">
+        {shown ? <img src={shown} alt="" data-testid="slate-image" /> : <span className="slate-default">Be right back</span>}
+      </span>
+      <span className="actions">
+        <PictureButton label={url ? "Change picture" : "Use my picture"} busy={busy} ariaLabel="Choose a picture for the slate" testId="slate-file" onFile={upload} />
+        {url && (
+          <button type="button" className="link small" disabled={busy} data-testid="slate-default" onClick={() => void run(() => api("DELETE", `/api/sources/${source.id}/slate`))}>
+            Use the default
+          </button>
+        )}
+      </span>
+      <span className="muted fine">16:9, cropped to fit; PNG, JPEG or WebP up to 8 MiB. Applies from your next connection.</span>
+      <Problem error={error} />
+    </div>
+  );
+}
+
 function Glance({ list }: { list: Schemas["DestinationView"][] | undefined }) {
   if (!list || list.length === 0) return null;
   return (

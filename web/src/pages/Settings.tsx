@@ -1,7 +1,7 @@
 import { useEffect, useState, type FormEvent, type ReactNode } from "react";
 import { api, ApiError, saveSession, session, type Schemas } from "../api";
 import { Link, navigate } from "../router";
-import { Loading, Problem, useLoad } from "../ui";
+import { Loading, PictureButton, Problem, useLoad } from "../ui";
 import { CurrencyPicker } from "./Subscription";
 import { oauthProblem } from "../oauth";
 import { QrCode } from "../qr";
@@ -327,21 +327,7 @@ function Picture({ kind, me, url, onChange }: { kind: "avatar" | "banner"; me: M
       )}
       <span className="muted fine">{kind === "avatar" ? "Square, shown round; 256 × 256." : "Wide: 1920 × 480, cropped to fit."} PNG, JPEG or WebP, up to 8 MiB.</span>
       <span className="actions">
-        <label className={`button ghost small file-button ${busy ? "busy" : ""}`}>
-          {busy ? "Uploading…" : url ? "Change" : "Upload"}
-          <input
-            type="file"
-            accept="image/png,image/jpeg,image/webp"
-            aria-label={`Choose a ${kind} picture`}
-            data-testid={`${kind}-file`}
-            disabled={busy}
-            onChange={(e) => {
-              const f = e.target.files?.[0];
-              e.target.value = "";
-              if (f) void upload(f);
-            }}
-          />
-        </label>
+        <PictureButton label={url ? "Change" : "Upload"} busy={busy} ariaLabel={`Choose a ${kind} picture`} testId={`${kind}-file`} onFile={(f) => void upload(f)} />
         {url && (
           <button type="button" className="link small danger" disabled={busy} onClick={remove} data-testid={`${kind}-remove`}>
             Remove

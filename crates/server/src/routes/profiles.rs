@@ -9,7 +9,7 @@ use crate::routes::videos::{video_view, MaybeUser, VideoView};
 use crate::service::clock::rfc3339;
 use crate::service::events::StreamStatus;
 use crate::service::follows;
-use crate::service::profiles::{self, media_url, Edit, ImageKind, MAX_IMAGE_BYTES};
+use crate::service::profiles::{self, media_url, Edit, ImageKind};
 use crate::state::AppState;
 use axum::body::Body;
 use axum::extract::{Path, State};
@@ -18,15 +18,10 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use ferrocast_domain::profile::ProfileLink;
 use serde::{Deserialize, Serialize};
-use tokio::sync::Semaphore;
 use utoipa::ToSchema;
 
 /// Videos of each kind a channel lists at most.
 pub const CHANNEL_LIST_LIMIT: i64 = 24;
-/// Pictures converted at the same time at most (each is an ffmpeg child); more are answered
-/// 503 with `Retry-After`.
-static CONVERSIONS: Semaphore = Semaphore::const_new(2);
-
 /// What the owner changes on their profile; fields left out stay as they are.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -69,78 +64,13 @@ pub async fn update_profile(
     Ok(Json((&user).into()))
 }
 
-/// Bytes of an oversized picture read (and discarded) before answering 413, so the client
-/// reads the answer rather than a reset connection.
-const MAX_DRAIN_BYTES: usize = 16 * 1024 * 1024;
-
-/// The request body, at most [`MAX_IMAGE_BYTES`].
-async fn read_picture(mut body: Body) -> ApiResult<bytes::Bytes> {
-    use http_body_util::BodyExt;
-    let mut buf = bytes::BytesMut::new();
-    let mut seen = 0usize;
-    loop {
-        // A client that stops sending is not waited for longer than an upload's would be.
-        let next = tokio::time::timeout(crate::service::uploads::READ_TIMEOUT, body.frame()).await;
-        let Ok(next) = next else {
-            return Err(ApiError::new(
-                StatusCode::REQUEST_TIMEOUT,
-                "UPLOAD_TIMEOUT",
-                "The picture stopped arriving",
-                format!(
-                    "No bytes arrived for {} seconds; send the picture again.",
-                    crate::service::uploads::READ_TIMEOUT.as_secs()
-                ),
-            ));
-        };
-        let Some(frame) = next else { break };
-        let Ok(frame) = frame else {
-            return Err(ApiError::bad_request(
-                "UPLOAD_INTERRUPTED",
-                "The picture did not arrive whole",
-                "Send it again.",
-            ));
-        };
-        let Ok(data) = frame.into_data() else {
-            continue;
-        };
-        seen = seen.saturating_add(data.len());
-        if seen > MAX_IMAGE_BYTES + MAX_DRAIN_BYTES {
-            break;
-        }
-        if seen <= MAX_IMAGE_BYTES {
-            buf.extend_from_slice(&data);
-        }
-    }
-    if seen > MAX_IMAGE_BYTES {
-        return Err(profiles::ProfileError::TooLarge.into());
-    }
-    Ok(buf.freeze())
-}
-
 async fn upload(
     state: &AppState,
     auth: &AuthUser,
     body: Body,
     kind: ImageKind,
 ) -> ApiResult<Json<UserView>> {
-    let bytes = read_picture(body).await?;
-    if bytes.is_empty() {
-        return Err(ApiError::bad_request(
-            "IMAGE_MISSING",
-            "No picture was sent",
-            "Send the picture itself as the request body (PNG, JPEG or WebP, at most 8 MiB).",
-        ));
-    }
-    let Ok(_permit) = CONVERSIONS.try_acquire() else {
-        let mut e = ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "BUSY",
-            "The server is busy with other pictures",
-            "Try again in a few seconds.",
-        );
-        e.retry_after = Some(5);
-        return Err(e);
-    };
+    let (bytes, _permit) = crate::routes::picture::picture_to_convert(body).await?;
     let user = profiles::set_image(
         &state.db,
         &state.storage,

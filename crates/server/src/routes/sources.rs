@@ -60,6 +60,9 @@ pub struct SourceView {
     pub ingest_url: String,
     /// Seconds the stream stays live on the fallback slate when the encoder drops; 0: off.
     pub slate_secs: i64,
+    /// The creator's picture the slate shows (root-relative URL of a 1280×720 JPEG); `null`:
+    /// the default slate ("Be right back" on the site's colour).
+    pub slate_picture_url: Option<String>,
     /// The SRT listener, `srt://HOST:PORT`, when this node takes SRT: publish to
     /// `srt://HOST:PORT?streamid=<stream key>`; `null`: no SRT here.
     pub srt_url: Option<String>,
@@ -350,6 +353,10 @@ fn source_view(
         ingest_url: format!("{rtmp}/live"),
         srt_url: srt_base_url(state),
         slate_secs: s.slate_secs,
+        slate_picture_url: s
+            .slate_key
+            .as_deref()
+            .map(crate::service::profiles::media_url),
         playback: PlaybackUrls {
             hls: format!("{base}/hls/{}/index.m3u8", s.playback_id),
             flv: format!("{base}/live/{}.flv", s.playback_id),
@@ -677,6 +684,64 @@ pub async fn update_metadata(
     source_one(&state, src.id, auth.may_see_stream_keys()).await
 }
 
+/// Give the source's fallback slate the creator's own picture: the picture itself as the body
+/// (PNG, JPEG or WebP, at most 8 MiB), made into a 1280×720 JPEG (centre-cropped). When the
+/// encoder drops, the stream shows it, fitted into the stream's picture, with silence. It
+/// applies from the next time the encoder connects. The previous picture is deleted.
+#[utoipa::path(put, path = "/api/sources/{id}/slate", tag = "sources", security(("bearer" = [])),
+    params(("id" = i64, Path, description = "Source id")),
+    request_body(content = Vec<u8>, content_type = "image/png", description = "A PNG, JPEG or WebP picture"),
+    responses((status = 200, body = SourceOne), (status = 404, body = ErrorBody),
+              (status = 413, body = ErrorBody, description = "Over 8 MiB"),
+              (status = 415, body = ErrorBody, description = "`IMAGE_INVALID`: not a picture that can be read"),
+              (status = 503, body = ErrorBody, description = "Busy: try again")))]
+pub async fn upload_slate_picture(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    Path(id): Path<String>,
+    body: axum::body::Body,
+) -> ApiResult<Json<SourceOne>> {
+    let src = state.sources.own(&auth, &id).await?;
+    let owner = state
+        .db
+        .user_by_id(src.user_id)
+        .await?
+        .ok_or_else(|| ApiError::internal("the source's owner vanished"))?;
+    let (bytes, _permit) = crate::routes::picture::picture_to_convert(body).await?;
+    crate::service::profiles::set_slate_picture(
+        &state.db,
+        &state.storage,
+        &state.config.data_dir,
+        &owner.uuid,
+        src.id,
+        &bytes,
+        state.clock.now_ms(),
+    )
+    .await?;
+    tracing::info!(user_id = auth.user.id, source = %src.uuid, "slate picture set");
+    source_one(&state, src.id, auth.may_see_stream_keys()).await
+}
+
+/// Go back to the default slate ("Be right back" on the site's colour) for this source.
+#[utoipa::path(delete, path = "/api/sources/{id}/slate", tag = "sources", security(("bearer" = [])),
+    params(("id" = i64, Path, description = "Source id")),
+    responses((status = 200, body = SourceOne), (status = 404, body = ErrorBody)))]
+pub async fn delete_slate_picture(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    Path(id): Path<String>,
+) -> ApiResult<Json<SourceOne>> {
+    let src = state.sources.own(&auth, &id).await?;
+    crate::service::profiles::remove_slate_picture(
+        &state.db,
+        &state.storage,
+        src.id,
+        state.clock.now_ms(),
+    )
+    .await?;
+    source_one(&state, src.id, auth.may_see_stream_keys()).await
+}
+
 /// Delete a source, its destinations and its key (a live stream on it is ended first). Usage
 /// already recorded stays counted.
 #[utoipa::path(delete, path = "/api/sources/{id}", tag = "sources", security(("bearer" = [])),
@@ -692,6 +757,11 @@ pub async fn delete_source(
         .streams
         .stop_stream(&src.playback_id, "the source was deleted");
     state.db.delete_source(src.id).await?;
+    if let Some(key) = &src.slate_key {
+        if let Err(e) = state.storage.delete(key).await {
+            tracing::warn!(%key, error = %e, "cannot delete a deleted source's slate picture");
+        }
+    }
     tracing::info!(user_id = auth.user.id, source = %src.uuid, "source deleted");
     Ok(Json(Done {
         message: "Source deleted.".into(),

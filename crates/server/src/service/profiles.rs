@@ -27,17 +27,20 @@ const IMAGE_TIME_LIMIT: Duration = Duration::from_secs(15);
 /// Largest picture decoded (pixels): a small file that decodes huge is refused.
 const MAX_PIXELS: u64 = 40_000_000;
 /// Largest JPEG kept.
-const MAX_OUTPUT_BYTES: u64 = 4 * 1024 * 1024;
+/// Largest JPEG made from a picture (bytes).
+pub const MAX_OUTPUT_BYTES: u64 = 4 * 1024 * 1024;
 /// Where served pictures are (the storage key follows).
 pub const MEDIA_PREFIX: &str = "/media/";
 
-/// Which picture of a profile.
+/// Which picture of a profile (or of one of its sources).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ImageKind {
     /// 256×256, shown round.
     Avatar,
     /// 1920×480, across the top of the channel.
     Banner,
+    /// 1280×720, a source's fallback slate, fitted into the stream's picture.
+    Slate,
 }
 
 impl ImageKind {
@@ -46,6 +49,7 @@ impl ImageKind {
         match self {
             ImageKind::Avatar => (256, 256),
             ImageKind::Banner => (1920, 480),
+            ImageKind::Slate => (1280, 720),
         }
     }
 
@@ -54,6 +58,7 @@ impl ImageKind {
         match self {
             ImageKind::Avatar => "avatar",
             ImageKind::Banner => "banner",
+            ImageKind::Slate => "slate",
         }
     }
 }
@@ -124,7 +129,7 @@ pub fn is_profile_key(key: &str) -> bool {
     };
     uuid.len() == 36
         && uuid.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-')
-        && matches!(kind, "avatar" | "banner")
+        && matches!(kind, "avatar" | "banner" | "slate")
         && (8..=32).contains(&random.len())
         && random
             .bytes()
@@ -304,19 +309,43 @@ pub async fn set_image(
 ) -> Result<UserRecord, ProfileError> {
     let jpeg = render(data_dir, body, kind).await?;
     let key = image_key(&user.uuid, kind);
-    storage.put(&key, jpeg).await?;
-    let old = match db
-        .set_profile_image(user.id, kind == ImageKind::Banner, Some(&key), now)
-        .await
-    {
-        Ok(old) => old,
-        Err(e) => {
-            let _ = storage.delete(&key).await;
-            return Err(e.into());
-        }
-    };
-    delete_old(storage, old).await;
+    replace_picture(storage, &key, jpeg, || {
+        db.set_profile_image(user.id, kind == ImageKind::Banner, Some(&key), now)
+    })
+    .await?;
     reload(db, user.id).await
+}
+
+/// Replaces the slate picture of the source `source_id` (owned by the account `owner_uuid`)
+/// with the picture in `body`, made 1280×720; the previous one is deleted. Returns its key.
+pub async fn set_slate_picture(
+    db: &Db,
+    storage: &Storage,
+    data_dir: &Path,
+    owner_uuid: &str,
+    source_id: i64,
+    body: &[u8],
+    now: i64,
+) -> Result<String, ProfileError> {
+    let jpeg = render(data_dir, body, ImageKind::Slate).await?;
+    let key = image_key(owner_uuid, ImageKind::Slate);
+    replace_picture(storage, &key, jpeg, || {
+        db.set_source_slate_picture(source_id, Some(&key), now)
+    })
+    .await?;
+    Ok(key)
+}
+
+/// Removes a source's slate picture (its stream gets the default slate).
+pub async fn remove_slate_picture(
+    db: &Db,
+    storage: &Storage,
+    source_id: i64,
+    now: i64,
+) -> Result<(), ProfileError> {
+    let old = db.set_source_slate_picture(source_id, None, now).await?;
+    delete_old(storage, old).await;
+    Ok(())
 }
 
 /// Removes the avatar or banner.
@@ -332,6 +361,30 @@ pub async fn remove_image(
         .await?;
     delete_old(storage, old).await;
     reload(db, user.id).await
+}
+
+/// Stores `jpeg` at `key`, then has `record` point at it (returning the key it replaced),
+/// then deletes the replaced picture; a failed `record` deletes the new one instead.
+async fn replace_picture<F, Fut>(
+    storage: &Storage,
+    key: &str,
+    jpeg: Bytes,
+    record: F,
+) -> Result<(), ProfileError>
+where
+    F: FnOnce() -> Fut,
+    Fut: std::future::Future<Output = Result<Option<String>, ferrocast_db::DbError>>,
+{
+    storage.put(key, jpeg).await?;
+    let old = match record().await {
+        Ok(old) => old,
+        Err(e) => {
+            let _ = storage.delete(key).await;
+            return Err(e.into());
+        }
+    };
+    delete_old(storage, old).await;
+    Ok(())
 }
 
 async fn delete_old(storage: &Storage, old: Option<String>) {

@@ -44,6 +44,8 @@ pub struct SourceAuthorizer {
     access: Option<Arc<crate::service::access::Access>>,
     /// Who may publish (`FERROCAST_INGEST_ALLOW` / `_DENY`).
     ingest: ferrocast_config::IpList,
+    /// Where sources' slate pictures are kept.
+    storage: Option<ferrocast_storage::Storage>,
 }
 
 impl SourceAuthorizer {
@@ -55,6 +57,35 @@ impl SourceAuthorizer {
             clock,
             access: None,
             ingest: ferrocast_config::IpList::default(),
+            storage: None,
+        }
+    }
+
+    /// The same, giving streams their source's slate picture from `storage`.
+    pub fn with_storage(mut self, storage: ferrocast_storage::Storage) -> Self {
+        self.storage = Some(storage);
+        self
+    }
+
+    /// A source's slate picture, if it has one and it can be read within 2 s; otherwise the
+    /// stream gets the default slate (and the log says why).
+    async fn slate_picture(&self, key: Option<&str>) -> Option<bytes::Bytes> {
+        let (key, storage) = (key?, self.storage.as_ref()?);
+        match tokio::time::timeout(
+            Duration::from_secs(2),
+            storage.get(key, super::profiles::MAX_OUTPUT_BYTES),
+        )
+        .await
+        {
+            Ok(Ok(b)) => Some(b),
+            Ok(Err(e)) => {
+                tracing::warn!(%key, error = %e, "the slate picture cannot be read: the default slate stands in");
+                None
+            }
+            Err(_) => {
+                tracing::warn!(%key, "the slate picture did not arrive within 2 s: the default slate stands in");
+                None
+            }
         }
     }
 
@@ -149,6 +180,8 @@ impl PublishAuthorizer for SourceAuthorizer {
                             Err(PublishDenied::NotAllowed(exhausted_reason(&plan)))
                         }
                         Ok((plan, _)) => {
+                            let slate_picture =
+                                self.slate_picture(source.slate_key.as_deref()).await;
                             self.grants
                                 .lock()
                                 .unwrap_or_else(|p| p.into_inner())
@@ -158,6 +191,7 @@ impl PublishAuthorizer for SourceAuthorizer {
                                 user_id: source.user_id,
                                 playback_id: source.playback_id,
                                 slate_secs: u32::try_from(source.slate_secs).unwrap_or(0),
+                                slate_picture,
                                 transcode_ladder: plan.spec.transcode_ladder,
                             })
                         }

@@ -1234,6 +1234,29 @@ fn is_slate(c: [u8; 3]) -> bool {
     c.iter().zip(want).all(|(a, b)| a.abs_diff(b) <= 12)
 }
 
+/// Publishes with `src`'s key until destination `dest_id` is live and 3 s more, then kills the
+/// encoder: SIGKILL, so it vanishes without unpublishing, as a crash or a lost network does.
+async fn publish_then_drop(app: &TestApp, src: &support::Source, id: i64, dest_id: i64) {
+    let mut first = publish(&app.rtmp_url(), &src.key, 60, &[]);
+    wait_state(app, &src.token, id, dest_id, "live", 15).await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    first.kill().expect("kill");
+    let _ = first.wait();
+}
+
+/// Waits for the encoder `child` to finish, and for it to have succeeded.
+async fn ends_well(child: Child) {
+    let out = tokio::task::spawn_blocking(move || child.wait_with_output())
+        .await
+        .expect("join")
+        .expect("ffmpeg");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 /// The encoder is killed mid-stream: the destination keeps receiving, now the slate, with no gap
 /// over a second, and takes the encoder's picture again when it comes back, on the same
 /// connection.
@@ -1260,12 +1283,7 @@ async fn a_dropped_encoder_is_covered_by_the_slate_until_it_returns() {
         "the default: {sources}"
     );
 
-    let mut first = publish(&app.rtmp_url(), &src.key, 60, &[]);
-    wait_state(&app, &src.token, id, dest_id, "live", 15).await;
-    tokio::time::sleep(Duration::from_secs(3)).await;
-    // SIGKILL: the encoder vanishes without unpublishing, as a crash or a lost network does.
-    first.kill().expect("kill");
-    let _ = first.wait();
+    publish_then_drop(&app, &src, id, dest_id).await;
     tokio::time::sleep(Duration::from_secs(4)).await;
     let info: Value = get_json(&app, &src.token, "/api/streams/info").await;
     assert_eq!(
@@ -1289,15 +1307,7 @@ async fn a_dropped_encoder_is_covered_by_the_slate_until_it_returns() {
         metrics.contains(&connects),
         "still one connection with the encoder back: {metrics}"
     );
-    let out = tokio::task::spawn_blocking(move || second.wait_with_output())
-        .await
-        .expect("join")
-        .expect("ffmpeg");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    ends_well(second).await;
     assert!(
         wait_child(dest, 15),
         "the destination saw one stream to its end"
@@ -1324,6 +1334,170 @@ async fn a_dropped_encoder_is_covered_by_the_slate_until_it_returns() {
     assert!(
         !is_slate(colours[0]),
         "the recording starts with the encoder's picture: {colours:?}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+    app.finish().await;
+}
+
+/// Whether a frame's colour is the test picture's orange (0xff8000) after JPEG and YUV 4:2:0.
+fn is_orange(c: [u8; 3]) -> bool {
+    c[0] >= 0xe0 && (0x60..=0xa0).contains(&c[1]) && c[2] <= 0x40
+}
+
+/// DELETE `path` with the bearer `token`: status and JSON answer.
+async fn delete_json(app: &TestApp, token: &str, path: &str) -> (u16, Value) {
+    let res = client()
+        .delete(app.url(path))
+        .bearer_auth(token)
+        .send()
+        .await
+        .expect("delete");
+    let status = res.status().as_u16();
+    (status, res.json().await.unwrap_or(Value::Null))
+}
+
+/// PUT the picture `body` as the slate of source `id`: status and JSON answer.
+async fn put_slate(app: &TestApp, token: &str, id: i64, body: Vec<u8>) -> (u16, Value) {
+    let res = client()
+        .put(app.url(&format!("/api/sources/{id}/slate")))
+        .bearer_auth(token)
+        .body(body)
+        .send()
+        .await
+        .expect("put slate");
+    let status = res.status().as_u16();
+    (status, res.json().await.unwrap_or(Value::Null))
+}
+
+/// The creator's own picture is the slate: a picture that is not one is refused with a
+/// message; the one uploaded is what the destination shows while the encoder is away (fitted
+/// into the stream's picture); removing it, or the source, deletes it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_creators_picture_is_the_slate() {
+    require("ffmpeg");
+    require("ffprobe");
+    let dir = temp_dir("slate-picture");
+    let Some(app) = TestApp::start_with(Backend::Sqlite, restream_options(None)).await else {
+        return;
+    };
+    let src = creator_with_source(&app, "slate-picture@example.com").await;
+    let id = source_id(&app, &src.token).await;
+
+    let (s, body) = put_slate(&app, &src.token, id, Vec::new()).await;
+    assert_eq!(
+        (s, body["code"].as_str()),
+        (400, Some("IMAGE_MISSING")),
+        "{body}"
+    );
+    let (s, body) = put_slate(
+        &app,
+        &src.token,
+        id,
+        b"GIF89a not a picture we take".to_vec(),
+    )
+    .await;
+    assert_eq!(
+        (s, body["code"].as_str()),
+        (415, Some("IMAGE_INVALID")),
+        "{body}"
+    );
+    assert!(
+        body["details"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("PNG, JPEG or WebP"),
+        "{body}"
+    );
+    // A 4:3 orange picture.
+    let png = dir.join("slate.png");
+    let made = Command::new("ffmpeg")
+        .args([
+            "-v",
+            "error",
+            "-y",
+            "-f",
+            "lavfi",
+            "-i",
+            "color=c=0xff8000:s=800x600",
+            "-frames:v",
+            "1",
+        ])
+        .arg(&png)
+        .status()
+        .expect("ffmpeg");
+    assert!(made.success());
+    let (s, body) = put_slate(&app, &src.token, id, std::fs::read(&png).expect("png")).await;
+    assert_eq!(s, 200, "{body}");
+    let url = body["source"]["slate_picture_url"]
+        .as_str()
+        .expect("url")
+        .to_string();
+    let res = client().get(app.url(&url)).send().await.expect("picture");
+    assert_eq!(res.status(), 200);
+    let jpeg = res.bytes().await.expect("bytes");
+    assert!(jpeg.starts_with(&[0xFF, 0xD8]), "a JPEG");
+
+    let port = free_port();
+    let file = dir.join("dest.flv");
+    let dest = listener(port, &file);
+    wait_listening(port).await;
+    let res = add_destination(&app, &src.token, id, json!({"platform": "custom", "rtmp_url": format!("rtmp://127.0.0.1:{port}/live"), "stream_key": "dest"})).await;
+    let d: Value = res.json().await.expect("json");
+    let dest_id = d["destination"]["id"].as_i64().expect("id");
+    publish_then_drop(&app, &src, id, dest_id).await;
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    ends_well(publish(&app.rtmp_url(), &src.key, 4, &[])).await;
+    assert!(
+        wait_child(dest, 15),
+        "the destination saw the stream to its end"
+    );
+    let p = probe(&file);
+    assert!(p.max_video_gap <= 1.0, "a gap of {:.3} s", p.max_video_gap);
+    assert_eq!(
+        (p.width, p.height),
+        (640, 360),
+        "the slate keeps the picture size"
+    );
+    let colours = frame_colours(&file);
+    assert!(
+        colours.iter().filter(|c| is_orange(**c)).count() >= 2,
+        "the creator's picture is the slate: {colours:?}"
+    );
+    assert!(
+        !colours.iter().any(|c| is_slate(*c)),
+        "not the default slate: {colours:?}"
+    );
+
+    // Back to the default: the picture is deleted.
+    let (s, body) = delete_json(&app, &src.token, &format!("/api/sources/{id}/slate")).await;
+    assert_eq!(s, 200, "{body}");
+    assert_eq!(body["source"]["slate_picture_url"], Value::Null);
+    assert_eq!(
+        client()
+            .get(app.url(&url))
+            .send()
+            .await
+            .expect("gone")
+            .status(),
+        404
+    );
+    // A source deleted takes its picture with it.
+    let (s, body) = put_slate(&app, &src.token, id, std::fs::read(&png).expect("png")).await;
+    assert_eq!(s, 200, "{body}");
+    let url = body["source"]["slate_picture_url"]
+        .as_str()
+        .expect("url")
+        .to_string();
+    let (s, body) = delete_json(&app, &src.token, &format!("/api/sources/{id}")).await;
+    assert_eq!(s, 200, "{body}");
+    assert_eq!(
+        client()
+            .get(app.url(&url))
+            .send()
+            .await
+            .expect("gone")
+            .status(),
+        404
     );
     let _ = std::fs::remove_dir_all(&dir);
     app.finish().await;

@@ -98,6 +98,11 @@ async fn creator_and_viewer_in_a_real_browser() {
         "the OBS card shows the SRT URL: {report}"
     );
     assert_eq!(report["slateDefault"], "120", "{report}");
+    assert_eq!(report["slatePreview"], "The default slate", "{report}");
+    assert_eq!(
+        report["slatePicture"], "1280x720",
+        "the creator's slate picture, made 16:9: {report}"
+    );
     let db = &app.running.as_ref().expect("running").state.db;
     let creator = db
         .user_by_email("creator@example.com")
