@@ -180,8 +180,15 @@ impl PublishAuthorizer for SourceAuthorizer {
                             Err(PublishDenied::NotAllowed(exhausted_reason(&plan)))
                         }
                         Ok((plan, _)) => {
-                            let slate_picture =
-                                self.slate_picture(source.slate_key.as_deref()).await;
+                            // Read only for a stream that can go on the slate.
+                            let slate_picture = self
+                                .slate_picture(
+                                    source
+                                        .slate_key
+                                        .as_deref()
+                                        .filter(|_| source.slate_secs > 0),
+                                )
+                                .await;
                             self.grants
                                 .lock()
                                 .unwrap_or_else(|p| p.into_inner())
