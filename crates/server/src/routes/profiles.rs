@@ -152,10 +152,10 @@ async fn remove(state: &AppState, auth: &AuthUser, kind: ImageKind) -> ApiResult
 /// The answer for a handle no channel has.
 pub use crate::error::channel_not_found;
 
-/// A profile picture (avatar or banner), by its storage key. Each upload has a new key, so it
+/// A profile picture (avatar, banner, or a source's slate picture), by its storage key. Each upload has a new key, so it
 /// may be cached for a year.
 #[utoipa::path(get, path = "/media/profiles/{user}/{file}", tag = "profiles",
-    params(("user" = String, Path, description = "The owner's UUID"), ("file" = String, Path, description = "`avatar-<id>.jpg` or `banner-<id>.jpg`")),
+    params(("user" = String, Path, description = "The owner's UUID"), ("file" = String, Path, description = "`avatar-<id>.jpg`, `banner-<id>.jpg` or `slate-<id>.jpg`")),
     responses((status = 200, content_type = "image/jpeg", description = "The picture"), (status = 404, body = ErrorBody)))]
 pub async fn profile_media(
     State(state): State<AppState>,
