@@ -2350,6 +2350,43 @@ async function webrtcPlay() {
   await shot(page2, "watch-webrtc");
   // Leaving the page ends the session (DELETE of its Location).
   await page2.close();
+  // A network that blocks UDP, as the node sees it: a WHEP player that drops the answer's UDP
+  // candidate reaches the node over ICE-TCP (its passive TCP candidate, RFC 6544) and plays.
+  const page3 = await ctx.newPage();
+  page3.on("pageerror", (e) => (out.pageErrors = [...(out.pageErrors ?? []), String(e)]));
+  await page3.goto(`${P.url}/`);
+  out.tcp = await page3.evaluate(async (pid) => {
+    const pc = new RTCPeerConnection();
+    pc.addTransceiver("video", { direction: "recvonly" });
+    pc.addTransceiver("audio", { direction: "recvonly" });
+    const video = document.createElement("video");
+    video.muted = true;
+    video.autoplay = true;
+    video.playsInline = true;
+    document.body.append(video);
+    pc.ontrack = (e) => {
+      if (e.track.kind === "video") video.srcObject = new MediaStream([e.track]);
+    };
+    await pc.setLocalDescription(await pc.createOffer());
+    const res = await fetch(`/whep/${pid}`, { method: "POST", headers: { "Content-Type": "application/sdp" }, body: pc.localDescription.sdp });
+    if (res.status !== 201) return { error: `${res.status} ${await res.text()}` };
+    const answer = (await res.text()).split(/\r?\n/);
+    const candidates = answer.filter((l) => l.startsWith("a=candidate"));
+    const sdp = answer.filter((l) => !(l.startsWith("a=candidate") && / udp /i.test(l))).join("\r\n");
+    await pc.setRemoteDescription({ type: "answer", sdp });
+    const t0 = Date.now();
+    while (Date.now() - t0 < 20000 && video.currentTime < 1.5) await new Promise((r) => setTimeout(r, 200));
+    const stats = await pc.getStats();
+    let protocol = null;
+    stats.forEach((s) => {
+      if (s.type === "transport" && s.selectedCandidatePairId) protocol = stats.get(stats.get(s.selectedCandidatePairId)?.remoteCandidateId)?.protocol ?? null;
+    });
+    const result = { candidates, protocol, state: pc.iceConnectionState, currentTime: video.currentTime, width: video.videoWidth };
+    pc.close();
+    return result;
+  }, P.playbackId);
+  if (out.tcp.currentTime >= 1.5) step("plays over ICE-TCP");
+  await page3.close();
   encoder.kill("SIGINT");
 }
 

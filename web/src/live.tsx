@@ -4,7 +4,7 @@ import Hls from "hls.js/light";
 import { useCallback, useEffect, useRef, useState, type FormEvent } from "react";
 import { io, type Socket } from "socket.io-client";
 import { api, session, type Schemas } from "./api";
-import { Problem } from "./ui";
+import { Problem, QualityMenu, qualities, type Quality } from "./ui";
 import { ReportButton } from "./safety";
 
 /** One Socket.IO connection for the page, authenticated when logged in. */
@@ -24,6 +24,11 @@ export function useSocket(): Socket | null {
 /** How far behind its target latency (seconds, beyond one target duration) a live player may
  * fall before it jumps to the live edge. */
 const JUMP_BEHIND_S = 1.5;
+/** A player jumps at most this often (ms), and only once it has played on from its last jump:
+ * on a network too slow for the live edge, jumping again before the edge arrived would keep it
+ * from ever playing (each jump throws away the fragment being fetched for the place it left). */
+const JUMP_EVERY_MS = 10_000;
+const PLAYED_ON_S = 0.5;
 /** Behind its target by more than this (seconds), with enough buffered, it plays faster… */
 const CATCH_UP_FROM_S = 0.15;
 /** … until it is this near, at most this fast, keeping this much buffered ahead. */
@@ -48,7 +53,8 @@ function bufferedAhead(v: HTMLVideoElement): number {
  * fatal error starts a fresh player two seconds later, and two in a row after the playlist
  * loaded but before any media played fall back to plain HLS (no blocking reloads or parts,
  * for proxies that break them). A player a little behind its target latency plays up to 1.5×
- * faster until it is back; one far behind (after a long stall) jumps to the live edge.
+ * faster until it is back; one far behind (after a long stall) jumps to the live edge, at
+ * most every 10 s and again only once it has played on from there.
  *
  * `live`: whether the stream is live as far as the page knows. Once it is not, the player keeps
  * playing what is left (the playlist ends with `EXT-X-ENDLIST` after the final segment) and
@@ -67,7 +73,7 @@ export function Player({ src, title, live = true, onEnded }: { src: string; titl
   const [ended, setEnded] = useState(false);
   // Adaptive bitrate: the renditions (highest first), the one playing, and the viewer's choice
   // (-1: automatic).
-  const [levels, setLevels] = useState<{ index: number; height: number; label: string }[]>([]);
+  const [levels, setLevels] = useState<Quality[]>([]);
   const [playing, setPlaying] = useState(-1);
   const [choice, setChoice] = useState(-1);
   const hlsRef = useRef<Hls | null>(null);
@@ -97,11 +103,7 @@ export function Player({ src, title, live = true, onEnded }: { src: string; titl
       hlsRef.current = hls;
       hls.on(Hls.Events.MANIFEST_PARSED, (_e, d) => {
         loaded = true;
-        const list = d.levels.map((l, index) => ({ index, height: l.height || 0, label: l.height ? `${l.height}p` : `${Math.round(l.bitrate / 1000)} kbit/s` }));
-        list.sort((a, b) => b.height - a.height);
-        // The highest is the source, passed through as the encoder sent it.
-        if (list.length > 1) list[0] = { ...list[0], label: `${list[0].label} (source)` };
-        setLevels(list);
+        setLevels(qualities(d.levels));
         if (choice >= 0 && choice < d.levels.length) hls.currentLevel = choice;
       });
       hls.on(Hls.Events.LEVEL_SWITCHED, (_e, d) => {
@@ -133,6 +135,7 @@ export function Player({ src, title, live = true, onEnded }: { src: string; titl
       // (or stalled): behind by a little, play a little faster while enough is buffered; far
       // behind (a long stall, a background tab), jump to the live edge.
       let catchingUp = false;
+      let lastJump: { at: number; to: number } | null = null;
       const steer = setInterval(() => {
         const target = hls.targetLatency;
         const edge = hls.liveSyncPosition;
@@ -140,8 +143,12 @@ export function Player({ src, title, live = true, onEnded }: { src: string; titl
         let rate = 1;
         if (!v.paused && target !== null && edge !== null && details?.live) {
           const behind = hls.latency - target;
+          const mayJump = lastJump === null || (Date.now() - lastJump.at >= JUMP_EVERY_MS && v.currentTime >= lastJump.to + PLAYED_ON_S);
           if (behind > JUMP_BEHIND_S + details.targetduration) {
-            v.currentTime = edge;
+            if (mayJump) {
+              lastJump = { at: Date.now(), to: edge };
+              v.currentTime = edge;
+            }
           } else {
             catchingUp = behind > (catchingUp ? CAUGHT_UP_S : CATCH_UP_FROM_S) && bufferedAhead(v) > MIN_AHEAD_S;
             if (catchingUp) rate = Math.min(MAX_RATE, 1 + Math.max(0.05, behind / 2));
@@ -207,19 +214,7 @@ export function Player({ src, title, live = true, onEnded }: { src: string; titl
   return (
     <div className="player">
       <video ref={video} controls muted autoPlay playsInline aria-label={title} data-low-latency={lowLatency ? "yes" : "no"} data-levels={levels.length} />
-      {levels.length > 1 && (
-        <label className="quality">
-          <span>Quality</span>
-          <select value={choice} onChange={(e) => choose(Number(e.target.value))} data-testid="quality">
-            <option value={-1}>Auto{choice < 0 && playingLabel ? ` · ${playingLabel}` : ""}</option>
-            {levels.map((l) => (
-              <option key={l.index} value={l.index}>
-                {l.label}
-              </option>
-            ))}
-          </select>
-        </label>
-      )}
+      <QualityMenu levels={levels} choice={choice} playingLabel={playingLabel} onChoose={choose} />
       {problem && <p className="muted" role="status">{problem}</p>}
     </div>
   );

@@ -212,3 +212,35 @@ export function PictureButton({ label, busy, ariaLabel, testId, onFile }: { labe
     </label>
   );
 }
+
+/** One quality a player can switch to: its index in hls.js's levels, its picture height, and
+ * how the menu names it. */
+export type Quality = { index: number; height: number; label: string };
+
+/** hls.js's levels as the quality menu lists them, highest first; the highest is the source,
+ * passed through as the encoder sent it. */
+export function qualities(levels: { height: number; bitrate: number }[]): Quality[] {
+  const list = levels.map((l, index) => ({ index, height: l.height || 0, label: l.height ? `${l.height}p` : `${Math.round(l.bitrate / 1000)} kbit/s` }));
+  list.sort((a, b) => b.height - a.height);
+  if (list.length > 1) list[0] = { ...list[0], label: `${list[0].label} (source)` };
+  return list;
+}
+
+/** The **Quality** menu over a player with renditions: *Auto* (naming the quality playing) or
+ * one the viewer picks. Nothing when there is only one. */
+export function QualityMenu({ levels, choice, playingLabel, onChoose }: { levels: Quality[]; choice: number; playingLabel?: string; onChoose: (index: number) => void }) {
+  if (levels.length < 2) return null;
+  return (
+    <label className="quality">
+      <span>Quality</span>
+      <select value={choice} onChange={(e) => onChoose(Number(e.target.value))} data-testid="quality">
+        <option value={-1}>Auto{choice < 0 && playingLabel ? ` · ${playingLabel}` : ""}</option>
+        {levels.map((l) => (
+          <option key={l.index} value={l.index}>
+            {l.label}
+          </option>
+        ))}
+      </select>
+    </label>
+  );
+}

@@ -6,6 +6,7 @@ import { useEffect, useRef, useState, type KeyboardEvent, type PointerEvent } fr
 import { type Schemas } from "./api";
 import { useWatchReport } from "./engage";
 import { Link } from "./router";
+import { QualityMenu, qualities, type Quality } from "./ui";
 import "./videos.css";
 export { bytes } from "./format";
 
@@ -132,6 +133,12 @@ export function VodPlayer({ src, poster, strip, title, duration, videoId, onView
   const [buffered, setBuffered] = useState(0);
   const [hover, setHover] = useState<{ x: number; t: number } | null>(null);
   const dragging = useRef(false);
+  // A recording with renditions: its qualities, the one playing, and the viewer's choice
+  // (-1: automatic).
+  const [levels, setLevels] = useState<Quality[]>([]);
+  const [playing, setPlaying] = useState(-1);
+  const [choice, setChoice] = useState(-1);
+  const hlsRef = useRef<Hls | null>(null);
 
   useEffect(() => {
     const v = video.current;
@@ -150,6 +157,12 @@ export function VodPlayer({ src, poster, strip, title, duration, videoId, onView
     let recovered = 0;
     if (Hls.isSupported()) {
       hls = new Hls({ maxBufferLength: 30, startPosition: 0 });
+      hlsRef.current = hls;
+      hls.on(Hls.Events.MANIFEST_PARSED, (_e, d) => setLevels(qualities(d.levels)));
+      hls.on(Hls.Events.LEVEL_SWITCHED, (_e, d) => {
+        setPlaying(d.level);
+        v.setAttribute("data-level-height", String(hls?.levels[d.level]?.height ?? 0));
+      });
       hls.on(Hls.Events.ERROR, (_e, d) => {
         if (!d.fatal) return;
         console.warn("player error", d.type, d.details);
@@ -169,6 +182,8 @@ export function VodPlayer({ src, poster, strip, title, duration, videoId, onView
       v.removeEventListener("seeking", onTime);
       v.removeEventListener("durationchange", onMeta);
       hls?.destroy();
+      hlsRef.current = null;
+      setLevels([]);
       v.removeAttribute("src");
     };
   }, [src]);
@@ -211,6 +226,13 @@ export function VodPlayer({ src, poster, strip, title, duration, videoId, onView
     e.preventDefault();
   };
 
+  const choose = (index: number) => {
+    setChoice(index);
+    // The next segment comes in the chosen quality; what is buffered plays out first.
+    if (hlsRef.current) hlsRef.current.nextLevel = index;
+  };
+  const playingLabel = levels.find((l) => l.index === playing)?.label;
+
   const pct = (t: number) => (length > 0 ? `${Math.min(100, (t / length) * 100)}%` : "0%");
   const tile = strip && hover ? stripTile(strip, hover.t) : null;
   // The preview stays inside the bar: centred on the pointer, held at the ends.
@@ -219,7 +241,10 @@ export function VodPlayer({ src, poster, strip, title, duration, videoId, onView
   const left = hover ? Math.max(0, Math.min(barWidth - previewWidth, hover.x - previewWidth / 2)) : 0;
   return (
     <div className="vod-player">
-      <video ref={video} controls playsInline preload="metadata" poster={poster ?? undefined} aria-label={title} data-testid="vod-video" />
+      <div className="vod-screen">
+        <video ref={video} controls playsInline preload="metadata" poster={poster ?? undefined} aria-label={title} data-testid="vod-video" data-levels={levels.length} />
+        <QualityMenu levels={levels} choice={choice} playingLabel={playingLabel} onChoose={choose} />
+      </div>
       <div className="vod-seek">
         <span className="vod-time" aria-hidden="true">{clock(time)}</span>
         <div

@@ -113,6 +113,7 @@ impl Engine {
     ) -> Engine {
         let recorder = record::Recorder::new(self.hub.clone(), store, config);
         recorder.spawn();
+        recorder.spawn_renditions(self.transcode.hub.clone());
         self.recorder = Some(recorder);
         self
     }

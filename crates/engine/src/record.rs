@@ -27,19 +27,29 @@
 //!   stuck task.
 //! - If the muxer falls so far behind that the hub disconnects it, it subscribes again to the
 //!   same session ([`RecordStats::resyncs`]) and skips what it had already recorded.
+//!
+//! Renditions: given the transcoder's hub ([`Recorder::spawn_renditions`]), the recorder also
+//! records each adaptive-bitrate rendition of a recorded session, the same way, under
+//! `<prefix><rung>/` (`…/p3/480p/s000000.ts`, `…/p3/480p/index.m3u8`). A rendition's segments
+//! count towards the recording's size ([`segment_stored`](RecordingStore::segment_stored)) but
+//! its end is not the part's: only the source's [`end`](RecordingStore::end) is reported. The
+//! renditions' keyframes are the source's and their timestamps are kept, so their segments
+//! line up with the source's.
 
 use crate::hls::Unwrap;
 use bytes::Bytes;
+use ferrocast_domain::media::Rung;
 use ferrocast_domain::media::{
     RecordingSession, RecordingStore, RecordingSummary, RecordingTarget,
 };
 use ferrocast_hub::{FrameKind, Hub, ReadEnd, Reader, StreamEvent};
 use ferrocast_media::flv::TagType;
 use ferrocast_media::hls::{format_rfc3339_ms, HlsConfig, HlsSegmenter, Segment};
+use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tokio::sync::mpsc;
 
 /// The playlist's name under a part's prefix.
@@ -112,6 +122,58 @@ struct Inner {
     store: Arc<dyn RecordingStore>,
     config: RecordConfig,
     stats: Arc<RecordStats>,
+    /// Where each live stream's recording stands (by playback id), for its renditions.
+    sessions: Mutex<HashMap<String, Standing>>,
+}
+
+/// Whether a publishing session (`generation`) is being recorded, as its renditions see it.
+#[derive(Clone)]
+enum Standing {
+    /// The store has not answered yet.
+    Deciding(u64),
+    /// Recorded into the target.
+    Recording(u64, RecordingTarget),
+}
+
+impl Standing {
+    fn generation(&self) -> u64 {
+        match self {
+            Standing::Deciding(g) | Standing::Recording(g, _) => *g,
+        }
+    }
+}
+
+impl Inner {
+    fn sessions(&self) -> std::sync::MutexGuard<'_, HashMap<String, Standing>> {
+        self.sessions.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Records where the session stands now.
+    fn stand(&self, playback_id: &str, standing: Standing) {
+        self.sessions().insert(playback_id.to_string(), standing);
+    }
+
+    /// Forgets the session, unless a newer one took its place.
+    fn forget(&self, playback_id: &str, generation: u64) {
+        let mut sessions = self.sessions();
+        if sessions
+            .get(playback_id)
+            .is_some_and(|s| s.generation() == generation)
+        {
+            sessions.remove(playback_id);
+        }
+    }
+}
+
+/// How long a rendition waits for its source's recording to be decided, beyond the port's
+/// timeout, and for its source to be seen at all.
+const RENDITION_WAIT: Duration = Duration::from_secs(1);
+
+/// What a muxer reads: one publishing session of a stream in a hub.
+struct Feed {
+    hub: Hub,
+    playback_id: String,
+    generation: u64,
 }
 
 fn unix_ms() -> i64 {
@@ -130,6 +192,7 @@ impl Recorder {
                 store,
                 config,
                 stats: Arc::default(),
+                sessions: Mutex::default(),
             }),
         }
     }
@@ -166,6 +229,7 @@ impl Recorder {
                         else {
                             continue;
                         };
+                        inner.stand(&key.playback_id, Standing::Deciding(generation));
                         let session = RecordingSession {
                             source_id: key.source_id,
                             playback_id: key.playback_id,
@@ -186,6 +250,87 @@ impl Recorder {
             }
         })
     }
+
+    /// Follows the transcoder's hub (`renditions`, whose streams are named
+    /// [`rendition_id`](crate::transcode::rendition_id)), recording each rendition of a session
+    /// this recorder records. Call once. Returns when that hub closes.
+    pub fn spawn_renditions(&self, renditions: Hub) -> tokio::task::JoinHandle<()> {
+        let inner = self.inner.clone();
+        let mut events = renditions.events();
+        tokio::spawn(async move {
+            loop {
+                match events.recv().await {
+                    Ok(StreamEvent::Live {
+                        key, generation, ..
+                    }) => {
+                        let Some((source, rung)) = crate::transcode::rendition_of(&key.playback_id)
+                        else {
+                            continue;
+                        };
+                        let source = source.to_string();
+                        let Some(reader) = renditions
+                            .subscribe(&key.playback_id)
+                            .filter(|r| r.generation() == generation)
+                        else {
+                            continue;
+                        };
+                        let feed = Feed {
+                            hub: renditions.clone(),
+                            playback_id: key.playback_id,
+                            generation,
+                        };
+                        tokio::spawn(record_rendition(inner.clone(), source, rung, feed, reader));
+                    }
+                    Ok(_) => {}
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
+                        tracing::warn!(
+                            missed = n,
+                            "recorder fell behind the renditions' events: renditions may go unrecorded"
+                        );
+                    }
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+                }
+            }
+        })
+    }
+}
+
+/// Records one rendition of `source` into `<prefix><rung>/`, if the source's session is
+/// recorded (waiting for that decision).
+async fn record_rendition(
+    inner: Arc<Inner>,
+    source: String,
+    rung: Rung,
+    feed: Feed,
+    reader: Reader,
+) {
+    let started = Instant::now();
+    let target = loop {
+        let generation = inner.hub.session(&source).map(|(g, _)| g);
+        let standing = inner.sessions().get(&source).cloned();
+        let waited = started.elapsed();
+        match standing {
+            Some(Standing::Recording(g, target)) if Some(g) == generation => break target,
+            Some(Standing::Deciding(g))
+                if Some(g) == generation && waited < inner.config.port_timeout + RENDITION_WAIT => {
+            }
+            None if waited < RENDITION_WAIT => {}
+            _ => return,
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let target = RecordingTarget {
+        prefix: format!("{}{}/", target.prefix, rung.name()),
+        ..target
+    };
+    tracing::info!(
+        playback_id = %source,
+        rung = rung.name(),
+        recording_id = target.recording_id,
+        part = target.part,
+        "recording a rendition"
+    );
+    record_into(&inner, target, feed, reader, false).await;
 }
 
 /// Counts a recording as active while it lives (also when its task is dropped by a shutdown).
@@ -274,16 +419,25 @@ async fn record(inner: Arc<Inner>, session: RecordingSession, reader: Reader) {
     let decided = tokio::time::timeout(inner.config.port_timeout, inner.store.begin(&session));
     let target = match decided.await {
         Ok(Ok(Some(target))) => target,
-        Ok(Ok(None)) => return,
+        Ok(Ok(None)) => {
+            inner.forget(&playback_id, session.generation);
+            return;
+        }
         Ok(Err(e)) => {
+            inner.forget(&playback_id, session.generation);
             tracing::warn!(%playback_id, error = %e, "recording not started: the store could not decide");
             return;
         }
         Err(_) => {
+            inner.forget(&playback_id, session.generation);
             tracing::warn!(%playback_id, "recording not started: the store did not answer in time");
             return;
         }
     };
+    inner.stand(
+        &playback_id,
+        Standing::Recording(session.generation, target.clone()),
+    );
     let _active = Active::new(&inner.stats);
     tracing::info!(
         %playback_id,
@@ -291,9 +445,27 @@ async fn record(inner: Arc<Inner>, session: RecordingSession, reader: Reader) {
         part = target.part,
         "recording started"
     );
+    let feed = Feed {
+        hub: inner.hub.clone(),
+        playback_id: playback_id.clone(),
+        generation: session.generation,
+    };
+    record_into(&inner, target, feed, reader, true).await;
+    inner.forget(&playback_id, session.generation);
+}
+
+/// Records `feed` into `target` until it ends; `ends_part`: the store hears of the end (the
+/// source's recording, not a rendition's).
+async fn record_into(
+    inner: &Arc<Inner>,
+    target: RecordingTarget,
+    feed: Feed,
+    reader: Reader,
+    ends_part: bool,
+) {
     let (tx, rx) = mpsc::unbounded_channel();
     let pending = Arc::new(Pending::default());
-    let writer = tokio::spawn(write(inner.clone(), target, rx, pending.clone()));
+    let writer = tokio::spawn(write(inner.clone(), target, rx, pending.clone(), ends_part));
     let mut queue = Queue {
         tx,
         pending,
@@ -301,7 +473,7 @@ async fn record(inner: Arc<Inner>, session: RecordingSession, reader: Reader) {
         gap: false,
         dropped: 0,
     };
-    let clean = mux(&inner, &session, reader, &mut queue).await;
+    let clean = mux(inner, &feed, reader, &mut queue).await;
     let _ = queue.tx.send(Job::Finish {
         clean,
         dropped: queue.dropped,
@@ -312,13 +484,8 @@ async fn record(inner: Arc<Inner>, session: RecordingSession, reader: Reader) {
 
 /// Reads the session from the hub into segments until it ends; returns whether the publisher
 /// ended it.
-async fn mux(
-    inner: &Inner,
-    session: &RecordingSession,
-    mut reader: Reader,
-    queue: &mut Queue,
-) -> bool {
-    let playback_id = session.playback_id.as_str();
+async fn mux(inner: &Inner, feed: &Feed, mut reader: Reader, queue: &mut Queue) -> bool {
+    let playback_id = feed.playback_id.as_str();
     let mut segmenter = HlsSegmenter::new(HlsConfig {
         target_duration_ms: inner.config.target_duration_ms,
         window: 2,
@@ -337,10 +504,10 @@ async fn mux(
             Ok(f) => f,
             Err(ReadEnd::Ended) => break true,
             Err(ReadEnd::TooSlow) => {
-                match inner
+                match feed
                     .hub
                     .subscribe(playback_id)
-                    .filter(|r| r.generation() == session.generation)
+                    .filter(|r| r.generation() == feed.generation)
                 {
                     Some(r) => {
                         inner.stats.resyncs.fetch_add(1, Ordering::Relaxed);
@@ -476,6 +643,7 @@ async fn write(
     target: RecordingTarget,
     mut rx: mpsc::UnboundedReceiver<Job>,
     pending: Arc<Pending>,
+    ends_part: bool,
 ) {
     let stats = &inner.stats;
     let playlist_key = format!("{}{PLAYLIST_NAME}", target.prefix);
@@ -552,12 +720,16 @@ async fn write(
                 tracing::info!(
                     recording_id = target.recording_id,
                     part = target.part,
+                    prefix = %target.prefix,
                     segments = summary.segments,
                     duration_ms = summary.duration_ms,
                     gaps = summary.gaps,
                     clean = summary.clean,
                     "recording ended"
                 );
+                if !ends_part {
+                    return;
+                }
                 let ended = inner.store.end(&target, summary);
                 if tokio::time::timeout(inner.config.port_timeout, ended)
                     .await

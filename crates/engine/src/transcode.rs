@@ -148,6 +148,12 @@ pub fn rendition_id(playback_id: &str, rung: Rung) -> String {
     format!("{playback_id}_{}", rung.name())
 }
 
+/// The source's playback id and the rung of a rendition's stream id; `None` for any other id.
+pub fn rendition_of(id: &str) -> Option<(&str, Rung)> {
+    let (playback_id, rung) = id.rsplit_once('_')?;
+    Some((playback_id, Rung::parse(rung)?))
+}
+
 fn cores(millicores: u32) -> String {
     let c = f64::from(millicores) / 1000.0;
     format!("{c:.1}")

@@ -3,8 +3,8 @@
 //! Opus transcoded to AAC, a keyframe asked for every [`WHIP_KEYFRAME_EVERY`]).
 //!
 //! A player posts its SDP offer to `POST /whep/<playback_id>`; [`WebRtc::play`] answers it with a
-//! session of the sans-I/O [`str0m`] stack in ICE-lite mode, whose one host candidate is this
-//! node's WebRTC UDP socket (`FERROCAST_WEBRTC_ADDR`). Every session shares that socket: a
+//! session of the sans-I/O [`str0m`] stack in ICE-lite mode, whose host candidate is this
+//! node's WebRTC UDP socket (`FERROCAST_WEBRTC_ADDR`), with ICE-TCP beside it (below). Every session shares that socket: a
 //! router reads each datagram and hands it to its session — by the ICE username of a STUN
 //! request (`<our ufrag>:<theirs>`), then by the address it came from. Each session is a task
 //! that owns its `Rtc`, reads the stream from the hub, and writes:
@@ -14,6 +14,13 @@
 //!   keyframe, so the picture appears at once;
 //! - **audio** as Opus, transcoded from the stream's AAC by one ffmpeg per stream, shared by all
 //!   its WebRTC viewers ([`OpusFeed`]), started with the first and stopped after the last.
+//!
+//! **ICE over TCP** (RFC 6544, framed per RFC 4571) for players and publishers whose network
+//! blocks UDP: the node also listens on the same port number over TCP and offers it as a
+//! second, passive host candidate (browsers prefer UDP and use TCP only when UDP fails). Each
+//! TCP connection is routed like the UDP socket's datagrams, by the ICE username of its first
+//! STUN request; one that sends anything else first, a frame larger than [`MAX_TCP_FRAME`], or
+//! nothing for [`TCP_IDLE`] is closed.
 //!
 //! A session ends when the stream ends, the player leaves (`DELETE`, ICE disconnection, 30 s
 //! without a connection), or falls so far behind that the hub drops it. Encoders must not send
@@ -35,10 +42,10 @@ use ferrocast_media::flv::{VideoCodec, VideoPacket, VideoTag};
 use str0m::change::SdpOffer;
 use str0m::format::Codec;
 use str0m::media::{Frequency, MediaTime, Mid, Pt};
-use str0m::net::{Protocol, Receive};
+use str0m::net::{Protocol, Receive, TcpType};
 use str0m::{Candidate, Event, IceConnectionState, Input, Output, Rtc};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::UdpSocket;
+use tokio::net::{TcpListener, TcpStream, UdpSocket};
 use tokio::sync::{broadcast, mpsc, oneshot};
 
 /// A session that has not connected within this long is dropped.
@@ -49,6 +56,11 @@ pub const MAX_SESSIONS: usize = 2000;
 pub const MAX_OFFER_BYTES: usize = 64 * 1024;
 /// Datagrams queued for one session at most (more are dropped, as the network would).
 const INBOX: usize = 256;
+/// The largest packet taken over ICE-TCP (a STUN, DTLS or SRTP packet fits in an MTU).
+pub const MAX_TCP_FRAME: usize = 2048;
+/// An ICE-TCP connection that sends nothing for this long is closed (browsers send a STUN
+/// consent check every few seconds and RTCP besides).
+pub const TCP_IDLE: Duration = Duration::from_secs(30);
 
 /// Why a player cannot have a session.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -83,14 +95,16 @@ pub struct WebRtcStats {
     pub ingests: AtomicU64,
 }
 
-type Inbox = mpsc::Sender<(SocketAddr, Bytes)>;
+/// A packet for a session: how it came (UDP, or an ICE-TCP connection), from where, and what.
+type Packet = (Protocol, SocketAddr, Bytes);
+type Inbox = mpsc::Sender<Packet>;
 
 #[derive(Default)]
 struct Routes {
     /// Our ICE ufrag → (session, its inbox).
     by_ufrag: HashMap<String, (u64, Inbox)>,
-    /// A player's address → (session, its inbox), learnt from its STUN requests.
-    by_addr: HashMap<SocketAddr, (u64, Inbox)>,
+    /// A peer's protocol and address → (session, its inbox), learnt from its STUN requests.
+    by_addr: HashMap<(Protocol, SocketAddr), (u64, Inbox)>,
     /// Sessions' stop signals.
     stops: HashMap<u64, (String, oneshot::Sender<()>)>,
 }
@@ -101,6 +115,10 @@ pub struct WebRtc {
     socket: Arc<UdpSocket>,
     /// The address in our ICE candidate.
     candidate: SocketAddr,
+    /// The address in our ICE-TCP candidate, when the TCP port could be listened on.
+    tcp_candidate: Option<SocketAddr>,
+    /// Each ICE-TCP connection's outbox, by the peer's address.
+    tcp_peers: Arc<Mutex<HashMap<SocketAddr, mpsc::Sender<Bytes>>>>,
     hub: Hub,
     routes: Arc<Mutex<Routes>>,
     feeds: Arc<Mutex<HashMap<String, broadcast::Sender<OpusPacket>>>>,
@@ -112,7 +130,8 @@ pub struct WebRtc {
 impl WebRtc {
     /// Binds the WebRTC UDP socket on `addr` and starts its router. `candidate` is the address
     /// players are told to reach (the bound one when `None`; an unspecified IP becomes
-    /// 127.0.0.1).
+    /// 127.0.0.1). Also listens for ICE-TCP on the same IP and port number; if that port is
+    /// taken, WebRTC works over UDP only and a warning says so.
     pub async fn bind(
         addr: SocketAddr,
         candidate: Option<SocketAddr>,
@@ -124,9 +143,18 @@ impl WebRtc {
         if candidate.ip().is_unspecified() {
             candidate.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
         }
+        let tcp = match TcpListener::bind(local).await {
+            Ok(l) => Some(l),
+            Err(e) => {
+                tracing::warn!(addr = %local, error = %e, "ICE over TCP is off (WebRTC works over UDP only): cannot listen on the WebRTC port over TCP");
+                None
+            }
+        };
         let w = WebRtc {
             socket,
             candidate,
+            tcp_candidate: tcp.as_ref().map(|_| candidate),
+            tcp_peers: Arc::default(),
             hub,
             routes: Arc::default(),
             feeds: Arc::default(),
@@ -134,7 +162,137 @@ impl WebRtc {
             stats: Arc::default(),
         };
         tokio::spawn(w.clone().route());
+        if let Some(listener) = tcp {
+            tokio::spawn(w.clone().accept_tcp(listener));
+        }
         Ok(w)
+    }
+
+    /// Whether ICE over TCP is offered.
+    pub fn tcp_enabled(&self) -> bool {
+        self.tcp_candidate.is_some()
+    }
+
+    /// Our host candidates: UDP, and passive TCP when listening.
+    fn candidates(&self) -> Result<Vec<Candidate>, String> {
+        let mut out = vec![Candidate::host(self.candidate, "udp").map_err(|e| e.to_string())?];
+        if let Some(addr) = self.tcp_candidate {
+            let tcp = Candidate::builder()
+                .tcp()
+                .host(addr)
+                .tcptype(TcpType::Passive)
+                .build()
+                .map_err(|e| e.to_string())?;
+            out.push(tcp);
+        }
+        Ok(out)
+    }
+
+    /// The session a packet is for: by the ICE username of a STUN request (then remembering
+    /// the peer's address), else by the address.
+    fn inbox_for(&self, proto: Protocol, from: SocketAddr, data: &[u8]) -> Option<Inbox> {
+        let mut routes = self.routes();
+        let by_ufrag = stun_username(data)
+            .and_then(|u| u.split(':').next().map(str::to_owned))
+            .and_then(|ufrag| routes.by_ufrag.get(&ufrag).cloned());
+        match by_ufrag {
+            Some(entry) => {
+                routes.by_addr.insert((proto, from), entry.clone());
+                Some(entry.1)
+            }
+            None => routes.by_addr.get(&(proto, from)).map(|e| e.1.clone()),
+        }
+    }
+
+    /// Accepts ICE-TCP connections, each in a task of its own.
+    async fn accept_tcp(self, listener: TcpListener) {
+        loop {
+            let (stream, peer) = match listener.accept().await {
+                Ok(c) => c,
+                Err(e) => {
+                    // Out of file descriptors and the like: wait rather than spin.
+                    tracing::warn!(error = %e, "ICE-TCP accept failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            };
+            let full = self.tcp_peers().len() >= MAX_SESSIONS;
+            if full {
+                continue;
+            }
+            tokio::spawn(self.clone().tcp_connection(stream, peer));
+        }
+    }
+
+    fn tcp_peers(&self) -> std::sync::MutexGuard<'_, HashMap<SocketAddr, mpsc::Sender<Bytes>>> {
+        self.tcp_peers.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// One ICE-TCP connection: RFC 4571 frames (a 16-bit length, then the packet) both ways.
+    async fn tcp_connection(self, stream: TcpStream, peer: SocketAddr) {
+        let _ = stream.set_nodelay(true);
+        let (mut rd, mut wr) = stream.into_split();
+        let (tx, mut rx) = mpsc::channel::<Bytes>(INBOX);
+        self.tcp_peers().insert(peer, tx);
+        let writer = tokio::spawn(async move {
+            let mut frame = BytesMut::new();
+            while let Some(packet) = rx.recv().await {
+                frame.clear();
+                frame.extend_from_slice(&(packet.len() as u16).to_be_bytes());
+                frame.extend_from_slice(&packet);
+                if wr.write_all(&frame).await.is_err() {
+                    return;
+                }
+            }
+        });
+        let mut routed = false;
+        let mut len = [0u8; 2];
+        let mut buf = vec![0u8; MAX_TCP_FRAME];
+        loop {
+            let read = async {
+                rd.read_exact(&mut len).await?;
+                let n = usize::from(u16::from_be_bytes(len));
+                if n == 0 || n > MAX_TCP_FRAME {
+                    return Err(std::io::Error::other(format!("a frame of {n} bytes")));
+                }
+                rd.read_exact(&mut buf[..n]).await?;
+                Ok(n)
+            };
+            let n = match tokio::time::timeout(TCP_IDLE, read).await {
+                Ok(Ok(n)) => n,
+                Ok(Err(e)) => {
+                    tracing::debug!(%peer, error = %e, "ICE-TCP connection ended");
+                    break;
+                }
+                Err(_) => break,
+            };
+            let data = &buf[..n];
+            match self.inbox_for(Protocol::Tcp, peer, data) {
+                Some(inbox) => {
+                    routed = true;
+                    let _ = inbox.try_send((Protocol::Tcp, peer, Bytes::copy_from_slice(data)));
+                }
+                // The first packet must be a STUN request for one of our sessions.
+                None if !routed => break,
+                None => {}
+            }
+        }
+        writer.abort();
+        self.tcp_peers().remove(&peer);
+        self.routes().by_addr.remove(&(Protocol::Tcp, peer));
+    }
+
+    /// Sends one of a session's packets to its peer: over UDP, or framed on its ICE-TCP
+    /// connection (dropped, as the network would, when that connection is gone or backed up).
+    async fn transmit(&self, proto: Protocol, to: SocketAddr, contents: &[u8]) {
+        if proto == Protocol::Tcp {
+            let outbox = self.tcp_peers().get(&to).cloned();
+            if let Some(outbox) = outbox {
+                let _ = outbox.try_send(Bytes::copy_from_slice(contents));
+            }
+        } else {
+            let _ = self.socket.send_to(contents, to).await;
+        }
     }
 
     /// The local address of the UDP socket.
@@ -159,21 +317,8 @@ impl WebRtc {
                 }
             };
             let data = &buf[..n];
-            let inbox = {
-                let mut routes = self.routes();
-                let by_ufrag = stun_username(data)
-                    .and_then(|u| u.split(':').next().map(str::to_owned))
-                    .and_then(|ufrag| routes.by_ufrag.get(&ufrag).cloned());
-                match by_ufrag {
-                    Some(entry) => {
-                        routes.by_addr.insert(from, entry.clone());
-                        Some(entry.1)
-                    }
-                    None => routes.by_addr.get(&from).map(|e| e.1.clone()),
-                }
-            };
-            if let Some(inbox) = inbox {
-                let _ = inbox.try_send((from, Bytes::copy_from_slice(data)));
+            if let Some(inbox) = self.inbox_for(Protocol::Udp, from, data) {
+                let _ = inbox.try_send((Protocol::Udp, from, Bytes::copy_from_slice(data)));
             }
         }
     }
@@ -216,9 +361,9 @@ impl WebRtc {
             .enable_h264(true)
             .enable_opus(true, false)
             .build(now);
-        let candidate = Candidate::host(self.candidate, "udp")
-            .map_err(|e| WhepError::BadOffer(e.to_string()))?;
-        rtc.add_local_candidate(candidate);
+        for candidate in self.candidates().map_err(WhepError::BadOffer)? {
+            rtc.add_local_candidate(candidate);
+        }
         let answer = rtc
             .sdp_api()
             .accept_offer(offer)
@@ -556,15 +701,17 @@ impl OggPackets {
     }
 }
 
-/// A datagram the router handed a session, into its `Rtc` (one that is not STUN, DTLS or
-/// (S)RTP is dropped); `Err` once the router has dropped the session.
+/// A packet the router handed a session, into its `Rtc` (one that is not STUN, DTLS or
+/// (S)RTP is dropped); `Err` once the router has dropped the session. It arrived at our
+/// candidate of its protocol (`local`: the address players were told, which str0m matches
+/// against its candidates).
 fn take_datagram(
     rtc: &mut Rtc,
     local: SocketAddr,
-    datagram: Option<(SocketAddr, Bytes)>,
+    packet: Option<Packet>,
 ) -> Result<Option<Result<(), str0m::RtcError>>, End> {
-    let (from, data) = datagram.ok_or(End::Left)?;
-    Ok(Receive::new(Protocol::Udp, from, local, &data)
+    let (proto, from, data) = packet.ok_or(End::Left)?;
+    Ok(Receive::new(proto, from, local, &data)
         .ok()
         .map(|r| rtc.handle_input(Input::Receive(Instant::now(), r))))
 }
@@ -581,7 +728,7 @@ async fn pump(
         match rtc.poll_output() {
             Ok(Output::Timeout(t)) => return Ok(t),
             Ok(Output::Transmit(t)) => {
-                let _ = web.socket.send_to(&t.contents, t.destination).await;
+                web.transmit(t.proto, t.destination, &t.contents).await;
             }
             Ok(Output::Event(e)) => match e {
                 Event::Connected => {
@@ -629,7 +776,7 @@ impl Session {
     async fn run(
         mut self,
         mut reader: ferrocast_hub::Reader,
-        mut inbox: mpsc::Receiver<(SocketAddr, Bytes)>,
+        mut inbox: mpsc::Receiver<Packet>,
         mut stop: oneshot::Receiver<()>,
     ) {
         let end = self.drive(&mut reader, &mut inbox, &mut stop).await;
@@ -645,10 +792,10 @@ impl Session {
     async fn drive(
         &mut self,
         reader: &mut ferrocast_hub::Reader,
-        inbox: &mut mpsc::Receiver<(SocketAddr, Bytes)>,
+        inbox: &mut mpsc::Receiver<Packet>,
         stop: &mut oneshot::Receiver<()>,
     ) -> End {
-        let local = self.web.local_addr();
+        let local = self.web.candidate;
         let started = tokio::time::Instant::now();
         let mut audio = self.audio.map(|_| self.web.opus(&self.playback_id));
         let mut avc: Option<AvcDecoderConfig> = None;
@@ -777,9 +924,9 @@ impl WebRtc {
             .enable_h264(true)
             .enable_opus(true, false)
             .build(Instant::now());
-        let candidate = Candidate::host(self.candidate, "udp")
-            .map_err(|e| WhipError::BadOffer(e.to_string()))?;
-        rtc.add_local_candidate(candidate);
+        for candidate in self.candidates().map_err(WhipError::BadOffer)? {
+            rtc.add_local_candidate(candidate);
+        }
         let answer = rtc
             .sdp_api()
             .accept_offer(offer)
@@ -858,11 +1005,7 @@ impl TrackClock {
 }
 
 impl Ingest {
-    async fn run(
-        mut self,
-        mut inbox: mpsc::Receiver<(SocketAddr, Bytes)>,
-        mut stop: oneshot::Receiver<()>,
-    ) {
+    async fn run(mut self, mut inbox: mpsc::Receiver<Packet>, mut stop: oneshot::Receiver<()>) {
         let playback_id = self.publisher.key().playback_id.clone();
         let end = self.drive(&mut inbox, &mut stop).await;
         self.rtc.disconnect();
@@ -876,10 +1019,10 @@ impl Ingest {
 
     async fn drive(
         &mut self,
-        inbox: &mut mpsc::Receiver<(SocketAddr, Bytes)>,
+        inbox: &mut mpsc::Receiver<Packet>,
         stop: &mut oneshot::Receiver<()>,
     ) -> End {
-        let local = self.web.local_addr();
+        let local = self.web.candidate;
         let started = Instant::now();
         let connect_by = tokio::time::Instant::now() + CONNECT_TIMEOUT;
         let mut stopped = self.publisher.stop_signal();
@@ -1283,6 +1426,43 @@ mod tests {
         let mut bad = page.to_vec();
         bad[30] ^= 1;
         assert_ne!(ogg_crc(&bad), ogg_crc(&page));
+    }
+
+    /// ICE-TCP connections that do not start with a STUN request for one of the node's
+    /// sessions, or send a frame larger than [`MAX_TCP_FRAME`], are closed at once; the node
+    /// offers its TCP candidate beside the UDP one.
+    #[tokio::test]
+    async fn ice_tcp_refuses_strangers_and_oversized_frames() {
+        let web = WebRtc::bind("127.0.0.1:0".parse().unwrap(), None, Hub::default())
+            .await
+            .unwrap();
+        assert!(web.tcp_enabled());
+        let candidates: Vec<String> = web
+            .candidates()
+            .unwrap()
+            .iter()
+            .map(|c| c.to_string())
+            .collect();
+        assert!(candidates[1].contains(" tcp ") && candidates[1].contains("tcptype passive"));
+        let addr = web.local_addr();
+        let stranger = {
+            let mut frame = vec![0, 20, 0, 1, 0, 0, 0x21, 0x12, 0xa4, 0x42];
+            frame.extend_from_slice(&[7; 12]);
+            frame
+        };
+        for first in [stranger, vec![0xff, 0xff, 1, 2, 3], b"GET / HTTP/1.1\r\n\r\n".to_vec()] {
+            let mut c = TcpStream::connect(addr).await.unwrap();
+            c.write_all(&first).await.unwrap();
+            let mut buf = [0u8; 64];
+            let read = tokio::time::timeout(Duration::from_secs(5), c.read(&mut buf)).await;
+            assert!(
+                matches!(read, Ok(Ok(0)) | Ok(Err(_))),
+                "closed after {first:?}: {read:?}"
+            );
+        }
+        // Nothing is left behind.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert!(web.tcp_peers().is_empty());
     }
 
     /// Opus packets (from ffmpeg, as a browser would send them) come out as AAC frames on the

@@ -18,6 +18,7 @@ use axum::body::Body;
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
+use ferrocast_domain::media::Rung;
 use ferrocast_storage::{ByteRange, ObjectMeta};
 use futures_util::StreamExt;
 use serde::Deserialize;
@@ -100,6 +101,12 @@ fn classify(path: &str) -> Option<(Object, bool)> {
     if n.is_empty() || n.len() > 6 || !n.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
+    // A rendition's objects: `rec/p<N>/<rung>/<name>`.
+    let f = match f.split_once('/') {
+        Some((rung, f)) if Rung::parse(rung).is_some() => f,
+        Some(_) => return None,
+        None => f,
+    };
     file(f).map(|o| (o, true))
 }
 
@@ -158,7 +165,7 @@ fn err(status: StatusCode, code: &str, error: &str, details: &str) -> Response {
 /// A video's object: HLS playlist or segment, MP4, poster or preview strip (ranges supported).
 #[utoipa::path(get, path = "/vod/{id}/{*path}", tag = "playback",
     params(("id" = String, Path, description = "The video's public id"),
-           ("path" = String, Path, description = "`hls/index.m3u8`, `hls/<name>.ts`, `rec/p<N>/<name>.ts`, `video.mp4`, `thumb.jpg` or `strip.jpg`"), Signed),
+           ("path" = String, Path, description = "`hls/index.m3u8`, `hls/<name>.m3u8`, `hls/<name>.ts`, `rec/p<N>/<name>.ts`, `rec/p<N>/<rung>/<name>.ts`, `video.mp4`, `thumb.jpg` or `strip.jpg`"), Signed),
     responses((status = 200, description = "The object"), (status = 206, description = "Part of it (Range)"),
               (status = 403, body = ErrorBody, description = "A private video's signature is wrong or expired; a members-only or pay-per-view video's playback token is missing, expired, someone else's, or its viewer is no longer entitled"),
               (status = 404, body = ErrorBody), (status = 416, body = ErrorBody, description = "The range starts past the end"),
@@ -429,12 +436,20 @@ mod tests {
             classify("rec/p12/index.m3u8"),
             Some((Object::Playlist, true))
         );
+        assert_eq!(
+            classify("rec/p2/480p/s000001.ts"),
+            Some((Object::Segment, true))
+        );
+        assert_eq!(classify("hls/480p.m3u8"), Some((Object::Playlist, true)));
         for bad in [
             "source",
             "hls/../source",
             "rec/p/s.ts",
             "rec/px/s.ts",
             "rec/p1/../../source",
+            "rec/p1/../s.ts",
+            "rec/p1/999p/s.ts",
+            "rec/p1/480p/a/s.ts",
             "hls/a.mp4",
             "hls/.ts",
             "",

@@ -19,6 +19,7 @@ use crate::service::events::{Fanout, RealtimeEvent, VideoProgress};
 use ferrocast_db::jobs::JobRecord;
 use ferrocast_db::videos::{VideoMedia, VideoRecord};
 use ferrocast_db::Db;
+use ferrocast_domain::media::Rung;
 use ferrocast_storage::Storage;
 use serde::Deserialize;
 use std::collections::VecDeque;
@@ -309,8 +310,10 @@ pub fn parse_part_playlist(text: &str) -> Vec<PartSegment> {
 }
 
 /// The VOD playlist of a recording: every part's segments by relative URI
-/// (`../rec/pN/sNNNNNN.ts`), `EXT-X-DISCONTINUITY` between parts and at the recorder's gaps.
-pub fn recording_playlist(parts: &[(i64, Vec<PartSegment>)]) -> String {
+/// (`../rec/pN/sNNNNNN.ts`, or a rendition's `../rec/pN/<rung>/sNNNNNN.ts`),
+/// `EXT-X-DISCONTINUITY` between parts and at the recorder's gaps.
+pub fn recording_playlist(parts: &[(i64, Vec<PartSegment>)], rung: Option<Rung>) -> String {
+    let dir = rung.map(|r| format!("{}/", r.name())).unwrap_or_default();
     let target = parts
         .iter()
         .flat_map(|(_, s)| s.iter())
@@ -329,7 +332,7 @@ pub fn recording_playlist(parts: &[(i64, Vec<PartSegment>)]) -> String {
             }
             first = false;
             out.push_str(&format!(
-                "#EXTINF:{:.3},\n../rec/p{part}/{}\n",
+                "#EXTINF:{:.3},\n../rec/p{part}/{dir}{}\n",
                 s.duration, s.name
             ));
         }
@@ -337,6 +340,41 @@ pub fn recording_playlist(parts: &[(i64, Vec<PartSegment>)]) -> String {
     out.push_str("#EXT-X-ENDLIST\n");
     out
 }
+
+/// A recording's parts by number, each with the segments its playlist lists.
+pub type RecordedParts = Vec<(i64, Vec<PartSegment>)>;
+
+/// One entry of a recording's multivariant playlist.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VodVariant {
+    /// Its media playlist beside the multivariant one (`source.m3u8`, `480p.m3u8`).
+    pub uri: String,
+    /// Peak bit rate (bit/s).
+    pub bandwidth: u64,
+    /// Picture size, when known.
+    pub resolution: Option<(i64, i64)>,
+}
+
+/// The multivariant playlist of a recording with renditions (RFC 8216 §4.3.4.2), highest
+/// first.
+pub fn recording_multivariant(variants: &[VodVariant]) -> String {
+    let mut out = String::from("#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-INDEPENDENT-SEGMENTS\n");
+    for v in variants {
+        out.push_str(&format!(
+            "#EXT-X-STREAM-INF:BANDWIDTH={}",
+            v.bandwidth.max(1)
+        ));
+        if let Some((w, h)) = v.resolution {
+            out.push_str(&format!(",RESOLUTION={w}x{h}"));
+        }
+        out.push_str(&format!("\n{}\n", v.uri));
+    }
+    out
+}
+
+/// A rendition is offered in a recording's VOD only if it covers at least this share of the
+/// source's duration in every part (its transcoder may have started late or given up).
+pub const RENDITION_MIN_COVERAGE: f64 = 0.9;
 
 /// The work directory of one job, removed when dropped.
 struct WorkDir(PathBuf);
@@ -599,19 +637,41 @@ impl Media {
             self.db.delete_video(video.id).await?;
             return Ok(());
         }
-        let playlist = recording_playlist(&parts);
-        self.storage
-            .put(
-                &format!("videos/{}/hls/index.m3u8", video.uuid),
-                playlist.into(),
-            )
-            .await?;
+        // The renditions recorded beside the source (adaptive bitrate), each over every part.
+        let mut renditions = Vec::new();
+        for rung in Rung::ALL {
+            let mut rung_parts = Vec::new();
+            for (part, source) in &parts {
+                let key = format!(
+                    "{}{}/index.m3u8",
+                    part_prefix(&video.uuid, *part),
+                    rung.name()
+                );
+                let segments = match self.storage.get(&key, MAX_PLAYLIST_BYTES).await {
+                    Ok(bytes) => parse_part_playlist(&String::from_utf8_lossy(&bytes)),
+                    Err(e) if e.is_not_found() => Vec::new(),
+                    Err(e) => return Err(e.into()),
+                };
+                let covered: f64 = segments.iter().map(|s| s.duration).sum();
+                let whole: f64 = source.iter().map(|s| s.duration).sum();
+                if covered < whole * RENDITION_MIN_COVERAGE {
+                    rung_parts.clear();
+                    break;
+                }
+                rung_parts.push((*part, segments));
+            }
+            if !rung_parts.is_empty() {
+                renditions.push((rung, rung_parts));
+            }
+        }
         // Each part's segments joined into one MPEG-TS file (segments of one session are one
         // continuous stream), then the parts concatenated by ffmpeg, which restarts the
         // timestamps of each.
         let count: usize = parts.iter().map(|(_, s)| s.len()).sum();
         let mut done = 0usize;
         let mut list = String::new();
+        // The source's peak bit rate over a segment, for the multivariant playlist.
+        let mut peak_bps = 0u64;
         for (part, segments) in &parts {
             let joined = work.join(format!("p{part}.ts"));
             let mut out = tokio::fs::File::create(&joined)
@@ -621,7 +681,10 @@ impl Media {
             for s in segments {
                 let key = format!("{}{}", part_prefix(&video.uuid, *part), s.name);
                 match self.storage.download_to_file(&key, &piece).await {
-                    Ok(_) => {
+                    Ok(bytes) => {
+                        if s.duration > 0.5 {
+                            peak_bps = peak_bps.max((bytes as f64 * 8.0 / s.duration) as u64);
+                        }
                         let mut f = tokio::fs::File::open(&piece)
                             .await
                             .map_err(|e| io_error("reading a segment", e))?;
@@ -675,6 +738,8 @@ impl Media {
             .map_err(|reason| {
                 JobError::refused(format!("The recording could not be packaged: {reason}"))
             })?;
+        self.recording_playlists(&video.uuid, &parts, &renditions, &probe, peak_bps, work)
+            .await?;
         let (has_thumbnail, frames) = self
             .pictures(&mp4, &probe, work, &video.uuid, progress, 800)
             .await?;
@@ -708,7 +773,86 @@ impl Media {
             .set_video_status(video.id, "ready", None, self.clock.now_ms())
             .await?;
         self.push(video.user_id, &video.uuid, "ready", None, 1000);
-        tracing::info!(video = %video.uuid, duration_ms = probe.duration_ms, parts = parts.len(), "recording ready");
+        tracing::info!(
+            video = %video.uuid,
+            duration_ms = probe.duration_ms,
+            parts = parts.len(),
+            renditions = renditions.len(),
+            "recording ready"
+        );
+        Ok(())
+    }
+
+    /// Stores a recording's VOD playlists: `hls/index.m3u8` over the source's segments, or,
+    /// with renditions, `hls/source.m3u8` and `hls/<rung>.m3u8` under a multivariant
+    /// `hls/index.m3u8` that players switch between. A rendition whose first segment ffprobe
+    /// cannot read is left out.
+    async fn recording_playlists(
+        &self,
+        uuid: &str,
+        parts: &[(i64, Vec<PartSegment>)],
+        renditions: &[(Rung, RecordedParts)],
+        source: &Probe,
+        peak_bps: u64,
+        work: &Path,
+    ) -> Result<(), JobError> {
+        let index = format!("videos/{uuid}/hls/index.m3u8");
+        let mut variants = Vec::new();
+        for (rung, rung_parts) in renditions {
+            let Some((part, first)) = rung_parts.first().and_then(|(p, s)| Some((*p, s.first()?)))
+            else {
+                continue;
+            };
+            let key = format!("{}{}/{}", part_prefix(uuid, part), rung.name(), first.name);
+            let piece = work.join(format!("{}.ts", rung.name()));
+            if let Err(e) = self.storage.download_to_file(&key, &piece).await {
+                if e.is_not_found() {
+                    continue;
+                }
+                return Err(e.into());
+            }
+            let probe = match probe_file(&piece, PROBE_TIMEOUT).await? {
+                Ok(p) if p.width.is_some() => p,
+                Ok(_) | Err(_) => {
+                    tracing::warn!(video = %uuid, rung = rung.name(), "a recorded rendition is unreadable; left out");
+                    continue;
+                }
+            };
+            let _ = tokio::fs::remove_file(&piece).await;
+            self.storage
+                .put(
+                    &format!("videos/{uuid}/hls/{}.m3u8", rung.name()),
+                    recording_playlist(rung_parts, Some(*rung)).into(),
+                )
+                .await?;
+            variants.push(VodVariant {
+                uri: format!("{}.m3u8", rung.name()),
+                bandwidth: u64::from(rung.video_kbps()) * 1200 + 160_000,
+                resolution: probe.width.zip(probe.height),
+            });
+        }
+        let source_playlist = recording_playlist(parts, None);
+        if variants.is_empty() {
+            self.storage.put(&index, source_playlist.into()).await?;
+            return Ok(());
+        }
+        self.storage
+            .put(
+                &format!("videos/{uuid}/hls/source.m3u8"),
+                source_playlist.into(),
+            )
+            .await?;
+        variants.insert(
+            0,
+            VodVariant {
+                uri: "source.m3u8".into(),
+                bandwidth: peak_bps,
+                resolution: source.width.zip(source.height),
+            },
+        );
+        self.storage
+            .put(&index, recording_multivariant(&variants).into())
+            .await?;
         Ok(())
     }
 
@@ -1196,12 +1340,39 @@ mod tests {
         assert_eq!(s.len(), 2);
         assert_eq!(s[0].name, "s000000.ts");
         assert!(!s[0].discontinuity && s[1].discontinuity);
-        let vod = recording_playlist(&[(1, s.clone()), (2, s)]);
+        let vod = recording_playlist(&[(1, s.clone()), (2, s.clone())], None);
         assert!(vod.contains("../rec/p1/s000000.ts\n") && vod.contains("../rec/p2/s000002.ts\n"));
         assert_eq!(vod.matches("#EXT-X-DISCONTINUITY").count(), 3);
         assert!(vod.ends_with("#EXT-X-ENDLIST\n"));
         assert!(vod.contains("#EXT-X-TARGETDURATION:4\n"));
         assert!(!vod.contains("passwd"));
+        let rendition = recording_playlist(&[(2, s)], Some(Rung::P480));
+        assert!(
+            rendition.contains("#EXTINF:4.000,\n../rec/p2/480p/s000000.ts\n"),
+            "{rendition}"
+        );
+    }
+
+    #[test]
+    fn multivariant_playlists_list_each_variant_with_its_bandwidth_and_size() {
+        let text = recording_multivariant(&[
+            VodVariant {
+                uri: "source.m3u8".into(),
+                bandwidth: 3_100_000,
+                resolution: Some((1280, 720)),
+            },
+            VodVariant {
+                uri: "360p.m3u8".into(),
+                bandwidth: 1_000_000,
+                resolution: None,
+            },
+        ]);
+        assert_eq!(
+            text,
+            "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-INDEPENDENT-SEGMENTS\n\
+             #EXT-X-STREAM-INF:BANDWIDTH=3100000,RESOLUTION=1280x720\nsource.m3u8\n\
+             #EXT-X-STREAM-INF:BANDWIDTH=1000000\n360p.m3u8\n"
+        );
     }
 
     #[test]

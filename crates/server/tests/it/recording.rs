@@ -286,6 +286,108 @@ both_backends!(
     republish_within_the_delay_continues_the_video
 );
 
+/// A stream with an adaptive-bitrate ladder is recorded with its renditions: the VOD's
+/// `hls/index.m3u8` is a multivariant playlist of the source and each rendition (served over
+/// `/vod/…`, where ffprobe reads each variant at its picture size), every variant plays to the
+/// end, its segments are counted in the video's size, and the MP4 is the source's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn renditions_are_recorded_and_play_as_a_multivariant_vod() {
+    require("ffmpeg");
+    require("ffprobe");
+    let (app, plans) = support::node_with_ladder_and(&["360p", "240p"], "2", fast_pipeline()).await;
+    let src = creator_with_source(&app, "abr-rec@example.com").await;
+    let db = db(&app).await;
+    let user = user_of(&db, src.id).await;
+    let rtmp = app.rtmp_url();
+    let key = src.key.clone();
+    let status = tokio::task::spawn_blocking(move || {
+        publish(&rtmp, &key, 16, &["-vf", "scale=854:480"]).wait()
+    })
+    .await
+    .expect("join")
+    .expect("ffmpeg");
+    assert!(status.success(), "ffmpeg published");
+    let video = settled_video(&db, user, Duration::from_secs(120)).await;
+    assert_eq!(video.status, "ready", "{video:#?}");
+    assert_eq!((video.width, video.height), (Some(854), Some(480)));
+
+    let st = storage(&app);
+    let dir = scratch();
+    let keys = download_video(&st, &video.uuid, &dir).await;
+    for k in [
+        "hls/index.m3u8",
+        "hls/source.m3u8",
+        "hls/360p.m3u8",
+        "hls/240p.m3u8",
+        "rec/p1/360p/index.m3u8",
+        "rec/p1/360p/s000000.ts",
+        "rec/p1/240p/s000000.ts",
+    ] {
+        assert!(keys.iter().any(|x| x == k), "{k} in {keys:?}");
+    }
+    assert_eq!(
+        video.size_bytes,
+        st.usage(&format!("videos/{}", video.uuid))
+            .await
+            .expect("usage") as i64,
+        "the renditions count in the video's size"
+    );
+    let index = std::fs::read_to_string(dir.join("hls/index.m3u8")).expect("index");
+    let lines: Vec<&str> = index.lines().collect();
+    assert_eq!(lines[0], "#EXTM3U", "{index}");
+    let listed: Vec<(String, String)> = lines
+        .windows(2)
+        .filter_map(|w| {
+            let attrs = w[0].strip_prefix("#EXT-X-STREAM-INF:")?;
+            let resolution = attrs
+                .split(',')
+                .find_map(|a| a.strip_prefix("RESOLUTION="))?;
+            Some((w[1].to_string(), resolution.to_string()))
+        })
+        .collect();
+    let expected = [
+        ("source.m3u8", "854x480"),
+        ("360p.m3u8", "640x360"),
+        ("240p.m3u8", "428x240"),
+    ];
+    assert_eq!(
+        listed,
+        expected.map(|(u, r)| (u.to_string(), r.to_string())),
+        "{index}"
+    );
+    let rendition = std::fs::read_to_string(dir.join("hls/360p.m3u8")).expect("360p");
+    assert!(
+        rendition.contains("\n../rec/p1/360p/s000000.ts\n")
+            && rendition.ends_with("#EXT-X-ENDLIST\n"),
+        "{rendition}"
+    );
+    for (uri, resolution) in expected {
+        // Over HTTP, as a player gets it.
+        let url = app.url(&format!("/vod/{}/hls/{uri}", video.uuid));
+        let out = Command::new("ffprobe")
+            .args(["-v", "error", "-select_streams", "v:0", "-show_entries"])
+            .args(["stream=width,height:format=duration", "-of", "csv=p=0:s=x"])
+            .arg(&url)
+            .output()
+            .expect("ffprobe");
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success() && text.lines().next() == Some(resolution),
+            "{url}: {text} {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let path = dir.join("hls").join(uri);
+        plays(&path);
+        let d = duration_secs(&probe(&path));
+        assert!((d - 16.0).abs() <= 2.1, "{uri} lasts {d} s");
+    }
+    let mp4 = probe(&dir.join("video.mp4"));
+    assert_eq!(mp4["streams"][0]["height"], 480, "the MP4 is the source's");
+    let _ = std::fs::remove_dir_all(&dir);
+    let _ = std::fs::remove_dir_all(&plans);
+    app.finish().await;
+}
+
 /// The whole flow with the objects in an S3-compatible bucket.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn recording_flow_on_s3() {

@@ -3027,7 +3027,8 @@ async fn adaptive_bitrate_switches_in_a_real_browser() {
 /// WebRTC playback in Chromium (`webrtc` in `web/e2e/run.mjs`): the watch page's Real-time
 /// switch plays the stream over WHEP (H.264 passed through, AAC as Opus); its video advances
 /// with video and audio tracks; the glass-to-glass delay over WHEP and LL-HLS in the same run
-/// (printed; figures in BENCHMARKS.md). Afterwards the node has no WebRTC session left.
+/// (printed; figures in BENCHMARKS.md). A player that drops the answer's UDP candidate (a
+/// network blocking UDP) plays over ICE-TCP. Afterwards the node has no WebRTC session left.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn webrtc_playback_in_a_real_browser() {
     require("ffmpeg");
@@ -3059,7 +3060,26 @@ async fn webrtc_playback_in_a_real_browser() {
     eprintln!("webrtc: {report:#}");
     assert_eq!(
         report["steps"],
-        json!(["measured ll-hls", "plays over WebRTC", "measured whep"]),
+        json!([
+            "measured ll-hls",
+            "plays over WebRTC",
+            "measured whep",
+            "plays over ICE-TCP"
+        ]),
+        "{report:#}"
+    );
+    // Without the UDP candidate, the player reached the node over TCP.
+    let tcp = &report["tcp"];
+    assert_eq!(tcp["protocol"], "tcp", "{report:#}");
+    assert_eq!(tcp["width"], 640, "{report:#}");
+    let candidates = tcp["candidates"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default();
+    assert!(
+        candidates.iter().any(|c| c
+            .as_str()
+            .is_some_and(|c| c.contains(" tcp ") && c.contains("tcptype passive"))),
         "{report:#}"
     );
     assert!(report.get("pageErrors").is_none(), "{report}");
@@ -3076,10 +3096,10 @@ async fn webrtc_playback_in_a_real_browser() {
     );
     let metrics = support::metrics_text(&app).await;
     assert!(
-        metrics.contains("ferrocast_webrtc_sessions_answered_total 2"),
+        metrics.contains("ferrocast_webrtc_sessions_answered_total 3"),
         "{metrics}"
     );
-    // The pages' DELETE (or the ended stream) closed both sessions.
+    // The pages' DELETE (or the ended stream) closed every session.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
     loop {
         let m = support::metrics_text(&app).await;

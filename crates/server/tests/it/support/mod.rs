@@ -661,6 +661,15 @@ pub async fn metric_value(app: &TestApp, series: &str) -> Option<f64> {
 /// (`["360p", "240p"]`) within a budget of `cpus` cores; and the directory of its plans file,
 /// for the test to remove.
 pub async fn node_with_ladder(ladder: &[&str], cpus: &str) -> (TestApp, std::path::PathBuf) {
+    node_with_ladder_and(ladder, cpus, Vec::new()).await
+}
+
+/// [`node_with_ladder`] with more settings.
+pub async fn node_with_ladder_and(
+    ladder: &[&str],
+    cpus: &str,
+    extra: Vec<(&'static str, String)>,
+) -> (TestApp, std::path::PathBuf) {
     let dir = std::env::temp_dir().join(format!(
         "ferrocast-ladder-{}",
         uuid::Uuid::new_v4().simple()
@@ -679,6 +688,7 @@ pub async fn node_with_ladder(ladder: &[&str], cpus: &str) -> (TestApp, std::pat
     let mut opts = Options::default();
     opts.extra.push(("plans_file", plans.display().to_string()));
     opts.extra.push(("transcode_cpus", cpus.to_string()));
+    opts.extra.extend(extra);
     let app = TestApp::start_with(Backend::Sqlite, opts)
         .await
         .expect("sqlite always runs");
