@@ -2304,6 +2304,27 @@ async function abr() {
   // The plan says what its streams get.
   await studio.goto(P.url + "/dashboard/subscription");
   out.planLadder = (await studio.getByTestId("plan-ladder").first().textContent()).trim();
+
+  // The past broadcast keeps the qualities: its page's player offers them and plays the one
+  // picked.
+  await studio.goto(P.url + "/library");
+  const row = studio.getByTestId("video-row").first();
+  await row.waitFor({ timeout: 30000 });
+  for (let i = 0; i < 600 && (await row.getAttribute("data-status")) !== "ready"; i++) await studio.waitForTimeout(200);
+  if ((await row.getAttribute("data-status")) !== "ready") throw new Error(`the recording did not become ready: ${await row.textContent()}`);
+  await row.getByTestId("video-title").click();
+  await studio.waitForURL("**/v/**");
+  const vod = studio.getByTestId("vod-video");
+  await studio.waitForFunction(() => document.querySelector("[data-testid=vod-video]")?.getAttribute("data-levels") === "3", null, { timeout: 30000 });
+  out.vodOptions = await studio.getByTestId("quality").locator("option").allTextContents();
+  await vod.evaluate((v) => v.play());
+  await studio.getByTestId("quality").selectOption({ label: "240p" });
+  await studio.waitForFunction(() => document.querySelector("[data-testid=vod-video]")?.getAttribute("data-level-height") === "240", null, { timeout: 30000 });
+  const v0 = await vod.evaluate((v) => v.currentTime);
+  await studio.waitForTimeout(1500);
+  out.vodAdvance = (await vod.evaluate((v) => v.currentTime)) - v0;
+  await shot(studio, "video-abr");
+  step("past broadcast plays a rendition");
 }
 
 // WebRTC playback (WHEP): the watch page's Real-time switch plays the stream over WebRTC; its

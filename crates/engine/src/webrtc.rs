@@ -1450,7 +1450,11 @@ mod tests {
             frame.extend_from_slice(&[7; 12]);
             frame
         };
-        for first in [stranger, vec![0xff, 0xff, 1, 2, 3], b"GET / HTTP/1.1\r\n\r\n".to_vec()] {
+        for first in [
+            stranger,
+            vec![0xff, 0xff, 1, 2, 3],
+            b"GET / HTTP/1.1\r\n\r\n".to_vec(),
+        ] {
             let mut c = TcpStream::connect(addr).await.unwrap();
             c.write_all(&first).await.unwrap();
             let mut buf = [0u8; 64];

@@ -2954,12 +2954,19 @@ async fn dmca_notice_counter_and_restore_in_a_real_browser() {
 /// Adaptive bitrate in Chromium (`abr` in `web/e2e/run.mjs`): a plan with a 360p and 240p
 /// ladder; a 480p stream at 2.5 Mbit/s. The studio lists the renditions; the watch page's
 /// player offers the three qualities, plays the source on loopback, switches to a rendition when
-/// the test throttles the network to 600 kbit/s, and plays the quality the viewer picks.
+/// the test throttles the network to 600 kbit/s, and plays the quality the viewer picks. Once
+/// the stream ends, its recording's page offers the same qualities and plays 240p when picked.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn adaptive_bitrate_switches_in_a_real_browser() {
     require("ffmpeg");
     let browser = browser();
-    let (app, dir) = support::node_with_ladder(&["360p", "240p"], "2").await;
+    // Recordings packaged 4 s after the stream ends (not 30), for the past broadcast's step.
+    let (app, dir) = support::node_with_ladder_and(
+        &["360p", "240p"],
+        "2",
+        vec![("recording_finish_delay_ms", "4000".into())],
+    )
+    .await;
     let creator = support::creator_with_source(&app, "abr@example.com").await;
     let shots = shots_dir();
     let report = run(
@@ -2983,7 +2990,8 @@ async fn adaptive_bitrate_switches_in_a_real_browser() {
             "studio lists the renditions",
             "source on a fast network",
             "rendition on a throttled network",
-            "quality picked"
+            "quality picked",
+            "past broadcast plays a rendition"
         ]),
         "{report:#}"
     );
@@ -3019,7 +3027,24 @@ async fn adaptive_bitrate_switches_in_a_real_browser() {
         report["planLadder"], "Adaptive bitrate: viewers get 360p, 240p besides your source",
         "{report}"
     );
-    assert_shots(&shots, &["studio-abr", "watch-abr"]);
+    // The recording kept the renditions: the video page offers them and plays 240p.
+    let vod_options = report["vodOptions"].as_array().expect("vodOptions");
+    assert!(
+        vod_options[0]
+            .as_str()
+            .is_some_and(|o| o.starts_with("Auto")),
+        "{report}"
+    );
+    assert_eq!(
+        vod_options[1..],
+        [json!("480p (source)"), json!("360p"), json!("240p")],
+        "{report}"
+    );
+    assert!(
+        report["vodAdvance"].as_f64().unwrap_or(0.0) > 0.5,
+        "{report}"
+    );
+    assert_shots(&shots, &["studio-abr", "watch-abr", "video-abr"]);
     let _ = std::fs::remove_dir_all(&dir);
     app.finish().await;
 }
