@@ -136,6 +136,21 @@ pub async fn user_of(db: &Db, source_id: i64) -> i64 {
         .user_id
 }
 
+/// Every `expected` key is among the video's stored `keys`, and the row's size is what its
+/// objects take.
+async fn assert_stored(st: &Storage, video: &VideoRecord, keys: &[String], expected: &[&str]) {
+    for k in expected {
+        assert!(keys.iter().any(|x| x == k), "{k} in {keys:?}");
+    }
+    assert_eq!(
+        video.size_bytes,
+        st.usage(&format!("videos/{}", video.uuid))
+            .await
+            .expect("usage") as i64,
+        "the row's size is what the objects take"
+    );
+}
+
 /// 20 s published → a ready `recording` whose playlist plays to the end in ffmpeg, H.264/AAC,
 /// 20 s within a GOP; its MP4 probes the same; thumbnail and strip stored.
 async fn single_session(app: &TestApp, email: &str) {
@@ -168,23 +183,15 @@ async fn single_session(app: &TestApp, email: &str) {
     let st = storage(app);
     let dir = scratch();
     let keys = download_video(&st, &video.uuid, &dir).await;
-    for k in [
+    let expected = [
         "hls/index.m3u8",
         "video.mp4",
         "thumb.jpg",
         "strip.jpg",
         "rec/p1/index.m3u8",
         "rec/p1/s000000.ts",
-    ] {
-        assert!(keys.iter().any(|x| x == k), "{k} in {keys:?}");
-    }
-    assert_eq!(
-        video.size_bytes,
-        st.usage(&format!("videos/{}", video.uuid))
-            .await
-            .expect("usage") as i64,
-        "the row's size is what the objects take"
-    );
+    ];
+    assert_stored(&st, &video, &keys, &expected).await;
     let playlist = std::fs::read_to_string(dir.join("hls/index.m3u8")).expect("playlist");
     assert!(
         playlist.contains("#EXT-X-PLAYLIST-TYPE:VOD") && playlist.ends_with("#EXT-X-ENDLIST\n"),
@@ -314,7 +321,7 @@ async fn renditions_are_recorded_and_play_as_a_multivariant_vod() {
     let st = storage(&app);
     let dir = scratch();
     let keys = download_video(&st, &video.uuid, &dir).await;
-    for k in [
+    let expected = [
         "hls/index.m3u8",
         "hls/source.m3u8",
         "hls/360p.m3u8",
@@ -322,16 +329,9 @@ async fn renditions_are_recorded_and_play_as_a_multivariant_vod() {
         "rec/p1/360p/index.m3u8",
         "rec/p1/360p/s000000.ts",
         "rec/p1/240p/s000000.ts",
-    ] {
-        assert!(keys.iter().any(|x| x == k), "{k} in {keys:?}");
-    }
-    assert_eq!(
-        video.size_bytes,
-        st.usage(&format!("videos/{}", video.uuid))
-            .await
-            .expect("usage") as i64,
-        "the renditions count in the video's size"
-    );
+    ];
+    // The renditions count in the video's size too.
+    assert_stored(&st, &video, &keys, &expected).await;
     let index = std::fs::read_to_string(dir.join("hls/index.m3u8")).expect("index");
     let lines: Vec<&str> = index.lines().collect();
     assert_eq!(lines[0], "#EXTM3U", "{index}");
