@@ -204,6 +204,11 @@ pub const SQLITE: &[Migration] = &[
         name: "slate_picture",
         sql: include_str!("../migrations/shared/0035_slate_picture.sql"),
     },
+    Migration {
+        version: 36,
+        name: "brands_campaigns",
+        sql: include_str!("../migrations/sqlite/0036_brands_campaigns.sql"),
+    },
 ];
 
 /// Migrations for PostgreSQL.
@@ -382,6 +387,11 @@ pub const POSTGRES: &[Migration] = &[
         version: 35,
         name: "slate_picture",
         sql: include_str!("../migrations/shared/0035_slate_picture.sql"),
+    },
+    Migration {
+        version: 36,
+        name: "brands_campaigns",
+        sql: include_str!("../migrations/postgres/0036_brands_campaigns.sql"),
     },
 ];
 

@@ -145,7 +145,7 @@ impl std::error::Error for TransitionError {}
 
 /// The one of `all` whose name is `raw` (in any letter case, spaces around ignored); the error
 /// names the field, quotes what was given (at most 40 characters) and lists the names.
-fn by_name<T: Copy, const N: usize>(
+pub(crate) fn by_name<T: Copy, const N: usize>(
     all: [T; N],
     name: fn(T) -> &'static str,
     raw: &str,

@@ -6,6 +6,7 @@ pub mod account;
 pub mod attribution;
 pub mod audit;
 pub mod billing;
+pub mod brand;
 pub mod campaign;
 pub mod chat;
 pub mod currency;

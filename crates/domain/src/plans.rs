@@ -84,6 +84,10 @@ pub struct PlansFileError(pub String);
 #[serde(deny_unknown_fields)]
 struct FileRoot {
     plans: Vec<FilePlan>,
+    /// Brand tiers, read by `crate::brand::parse_brand_plans`.
+    #[serde(default)]
+    #[allow(dead_code)]
+    brand_plans: Vec<toml::Value>,
 }
 
 #[derive(Deserialize)]

@@ -103,6 +103,8 @@ pub struct Inner {
     pub safety: Arc<crate::service::safety::Safety>,
     /// Copyright notices (DMCA): takedowns, evidence holds, counter-notices, restores.
     pub dmca: Arc<crate::service::dmca::Dmca>,
+    /// Brands and their campaigns.
+    pub brands: crate::service::campaigns::Brands,
     /// Rate-limit state shared by every node through Redis (when configured).
     pub shared_limits: Option<Arc<crate::ratelimit::SharedLimits>>,
     /// Whether this node is draining, and the switches that drain it.
@@ -158,6 +160,16 @@ pub fn compose(
         "secretbox-aes256gcm",
     ))));
     let metrics = Arc::new(Metrics::new());
+    // Brand tiers: the plans file's `[[brand_plans]]`, or the five defaults.
+    let brand_tiers = match &config.plans_file {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)?;
+            ferrocast_domain::brand::parse_brand_plans(&text).map_err(|e| {
+                std::io::Error::other(format!("{}: [[brand_plans]]: {e}", path.display()))
+            })?
+        }
+        None => ferrocast_domain::brand::default_brand_tiers(),
+    };
     // Built here, connected on first use: a Redis that is down at start-up only means limits
     // are per node until it answers (the realtime fan-out already refused to start without it).
     let shared_limits = match &config.redis_url {
@@ -318,6 +330,13 @@ pub fn compose(
             },
         ),
         connectors: Connectors::new(http.clone()),
+        brands: crate::service::campaigns::Brands::new(
+            db.clone(),
+            clock.clone(),
+            mailer.clone(),
+            brand_tiers,
+            &config.public_url,
+        ),
         config,
         db,
         clock,
