@@ -2479,7 +2479,73 @@ async function whip() {
   step("stopped");
 }
 
-const SCENARIOS = { abr, whip, webrtc: webrtcPlay, nodes: nodesPage, backups: backupsPage, audit: auditLog, tips: tipsScenario, billing, maintenance, oauth, "chat-oauth": chatOauth, seed: creatorEndsAndAdminChangesPlan, "every-page": everyPage, sharing, latency, studio, videos, "past-broadcasts": pastBroadcasts, browse, profile, search: searchAndSchedule, engage, notify, analytics, earnings, members, safety, "your-data": yourData, dmca };
+// Brands and campaigns: a brand account creates its brand and a campaign, publishes it; a
+// creator finds it by search, applies with a pitch and a rate; the brand hires them and the
+// campaign becomes active; the creator sees they are hired.
+async function campaigns() {
+  const brand = await login(await browser.newContext({ viewport: DESKTOP }), P.brandEmail);
+  brand.on("pageerror", (e) => (out.pageErrors = [...(out.pageErrors ?? []), String(e)]));
+  await brand.getByTestId("nav-campaigns").click();
+  await brand.waitForURL("**/brands");
+  await brand.getByLabel("Name").fill("Acme Outdoors");
+  await brand.getByLabel("Website").fill("https://acme.example");
+  await brand.getByLabel("About").fill("Trail shoes and packs.");
+  await brand.getByRole("button", { name: "Create brand" }).click();
+  await brand.getByTestId("brand-page").waitFor();
+  out.brandHead = (await brand.locator(".brand-head").textContent()).trim();
+  const form = brand.getByTestId("new-campaign");
+  await form.getByLabel("Title").fill("Trail shoe review");
+  await form.getByLabel("Type").selectOption("product_review");
+  await form.getByLabel("Brief").fill("Film a 60-second review of our trail shoes on a real trail.");
+  await form.getByLabel("Budget").fill("500");
+  await form.getByRole("button", { name: "Save as draft" }).click();
+  await brand.getByTestId("campaign-page").waitFor();
+  await brand.getByTestId("campaign-status").filter({ hasText: "Draft" }).waitFor();
+  await brand.getByTestId("move-PUBLISHED").click();
+  await brand.getByTestId("campaign-status").first().filter({ hasText: "Open for applications" }).waitFor();
+  out.budget = (await brand.getByTestId("campaign-budget").textContent()).trim();
+  step("brand publishes a campaign");
+
+  const creator = await login(await browser.newContext({ viewport: DESKTOP }), P.creatorEmail);
+  creator.on("pageerror", (e) => (out.pageErrors = [...(out.pageErrors ?? []), String(e)]));
+  await creator.getByTestId("nav-campaigns").click();
+  await creator.waitForURL("**/campaigns");
+  await creator.getByLabel("Search campaigns").fill("trail");
+  await creator.getByLabel("Type").selectOption("product_review");
+  await creator.getByRole("button", { name: "Search" }).click();
+  const card = creator.getByTestId("campaign-card").filter({ hasText: "Trail shoe review" });
+  await card.waitFor();
+  await shot(creator, "campaigns-discover");
+  await card.click();
+  await creator.getByTestId("apply").waitFor();
+  await creator.getByLabel("Your pitch").fill("I run trails every week and film in 4K.");
+  await creator.getByLabel(/Your rate/).fill("450");
+  await creator.getByRole("button", { name: "Send application" }).click();
+  await creator.getByTestId("my-application").getByTestId("application-status").filter({ hasText: "Applied" }).waitFor();
+  await shot(creator, "campaign-creator");
+  step("creator applies");
+
+  await brand.reload();
+  const applicant = brand.getByTestId("applicant").first();
+  await applicant.waitFor();
+  out.applicant = (await applicant.textContent()).trim();
+  await applicant.getByTestId("accept").click();
+  await applicant.getByTestId("application-status").filter({ hasText: "Hired" }).waitFor();
+  await brand.getByTestId("campaign-status").first().filter({ hasText: "Active" }).waitFor();
+  out.committed = (await brand.getByTestId("applicants").locator("p.muted").first().textContent()).trim();
+  await shot(brand, "campaign-brand");
+  await brand.getByRole("link", { name: "Acme Outdoors" }).first().click();
+  await brand.getByTestId("brand-campaign").first().waitFor();
+  await shot(brand, "brand-page");
+  step("brand hires the creator");
+
+  await creator.reload();
+  await creator.getByTestId("my-application").getByTestId("application-status").filter({ hasText: "Hired" }).waitFor();
+  out.hired = (await creator.getByTestId("my-application").textContent()).trim();
+  step("creator sees they are hired");
+}
+
+const SCENARIOS = { abr, campaigns, whip, webrtc: webrtcPlay, nodes: nodesPage, backups: backupsPage, audit: auditLog, tips: tipsScenario, billing, maintenance, oauth, "chat-oauth": chatOauth, seed: creatorEndsAndAdminChangesPlan, "every-page": everyPage, sharing, latency, studio, videos, "past-broadcasts": pastBroadcasts, browse, profile, search: searchAndSchedule, engage, notify, analytics, earnings, members, safety, "your-data": yourData, dmca };
 
 try {
   if (P.scenario) {

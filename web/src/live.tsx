@@ -22,13 +22,17 @@ export function useSocket(): Socket | null {
 }
 
 /** How far behind its target latency (seconds, beyond one target duration) a live player may
- * fall before it jumps to the live edge. */
+ * fall before it jumps ahead (within what it has buffered) towards the live edge. */
 const JUMP_BEHIND_S = 1.5;
 /** A player jumps at most this often (ms), and only once it has played on from its last jump:
  * on a network too slow for the live edge, jumping again before the edge arrived would keep it
  * from ever playing (each jump throws away the fragment being fetched for the place it left). */
 const JUMP_EVERY_MS = 10_000;
 const PLAYED_ON_S = 0.5;
+/** A jump stops this far (seconds) short of the end of what is buffered… */
+const JUMP_MARGIN_S = 0.3;
+/** … and is made only if it skips at least this much. */
+const MIN_JUMP_S = 1;
 /** Behind its target by more than this (seconds), with enough buffered, it plays faster… */
 const CATCH_UP_FROM_S = 0.15;
 /** … until it is this near, at most this fast, keeping this much buffered ahead. */
@@ -53,8 +57,9 @@ function bufferedAhead(v: HTMLVideoElement): number {
  * fatal error starts a fresh player two seconds later, and two in a row after the playlist
  * loaded but before any media played fall back to plain HLS (no blocking reloads or parts,
  * for proxies that break them). A player a little behind its target latency plays up to 1.5×
- * faster until it is back; one far behind (after a long stall) jumps to the live edge, at
- * most every 10 s and again only once it has played on from there.
+ * faster until it is back; one far behind (after a long stall, a background tab) jumps ahead
+ * through what it has buffered towards the live edge, at most every 10 s and again only once
+ * it has played on from there.
  *
  * `live`: whether the stream is live as far as the page knows. Once it is not, the player keeps
  * playing what is left (the playlist ends with `EXT-X-ENDLIST` after the final segment) and
@@ -133,7 +138,7 @@ export function Player({ src, title, live = true, onEnded }: { src: string; titl
       // Keeping to the target latency. hls.js speeds up only with more than a second buffered,
       // which a player 0.6 s behind the live edge never has, so it stays wherever it started
       // (or stalled): behind by a little, play a little faster while enough is buffered; far
-      // behind (a long stall, a background tab), jump to the live edge.
+      // behind (a long stall, a background tab), jump ahead through the buffer towards the live edge.
       let catchingUp = false;
       let lastJump: { at: number; to: number } | null = null;
       const steer = setInterval(() => {
@@ -144,10 +149,14 @@ export function Player({ src, title, live = true, onEnded }: { src: string; titl
         if (!v.paused && target !== null && edge !== null && details?.live) {
           const behind = hls.latency - target;
           const mayJump = lastJump === null || (Date.now() - lastJump.at >= JUMP_EVERY_MS && v.currentTime >= lastJump.to + PLAYED_ON_S);
+          // Forward within what is buffered only: a jump past it lands where nothing has
+          // loaded (nor may, if the network is slow or the rendition's timeline maps
+          // elsewhere), and the player stalls there.
+          const to = Math.min(edge, v.currentTime + bufferedAhead(v) - JUMP_MARGIN_S);
           if (behind > JUMP_BEHIND_S + details.targetduration) {
-            if (mayJump) {
-              lastJump = { at: Date.now(), to: edge };
-              v.currentTime = edge;
+            if (mayJump && to > v.currentTime + MIN_JUMP_S) {
+              lastJump = { at: Date.now(), to };
+              v.currentTime = to;
             }
           } else {
             catchingUp = behind > (catchingUp ? CAUGHT_UP_S : CATCH_UP_FROM_S) && bufferedAhead(v) > MIN_AHEAD_S;

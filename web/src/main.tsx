@@ -44,6 +44,11 @@ const AdminDmca = lazy(() => import("./pages/Dmca").then((m) => ({ default: m.Ad
 const AdminDmcaCase = lazy(() => import("./pages/Dmca").then((m) => ({ default: m.AdminDmcaCase })));
 const Standing = lazy(() => import("./pages/Standing"));
 const Moderation = lazy(() => import("./pages/Moderation"));
+const Discover = lazy(() => import("./campaigns").then((m) => ({ default: m.Discover })));
+const CampaignPage = lazy(() => import("./campaigns").then((m) => ({ default: m.CampaignPage })));
+const Brands = lazy(() => import("./campaigns").then((m) => ({ default: m.Brands })));
+const BrandPage = lazy(() => import("./campaigns").then((m) => ({ default: m.BrandPage })));
+const JoinBrand = lazy(() => import("./campaigns").then((m) => ({ default: m.JoinBrand })));
 
 type Site = Schemas["SiteSettings"];
 
@@ -117,6 +122,11 @@ function App() {
   else if (path === "/forgot-password") page = <Recover />;
   else if (path === "/auth/complete") page = <AuthComplete />;
   else if (path === "/library") page = <Library />;
+  else if (path === "/campaigns") page = <Discover />;
+  else if (/^\/campaigns\/[^/]+$/.test(path)) page = <CampaignPage id={decodeURIComponent(path.slice("/campaigns/".length))} />;
+  else if (path === "/brands") page = <Brands />;
+  else if (path === "/brands/join") page = <JoinBrand />;
+  else if (/^\/brands\/[^/]+$/.test(path)) page = <BrandPage id={decodeURIComponent(path.slice("/brands/".length))} />;
   else if (path === "/browse") page = <Browse />;
   else if (path === "/search") page = <Search />;
   else if (path === "/shorts") page = <Shorts />;

@@ -37,6 +37,11 @@ export function Frame({ children }: { children: ReactNode }) {
             <>
               <Link href="/dashboard" aria-current={here("/dashboard")}>Dashboard</Link>
               <Link href="/library" aria-current={here("/library")}>Videos</Link>
+              {user.role === "brand" ? (
+                <Link href="/brands" aria-current={here("/brands")} data-testid="nav-campaigns">Campaigns</Link>
+              ) : (
+                user.role !== "viewer" && <Link href="/campaigns" aria-current={here("/campaigns")} data-testid="nav-campaigns">Campaigns</Link>
+              )}
               <Link href="/dashboard/subscription" aria-current={here("/dashboard/subscription")}>Billing</Link>
               <Link href="/settings" aria-current={here("/settings")}>Settings</Link>
               <Bell />

@@ -112,7 +112,7 @@ async fn provider_users_have_no_password_and_their_identity(db: &Db) {
             NOW,
         )
         .await;
-    assert!(matches!(taken, Err(DbError::Conflict)));
+    assert!(matches!(taken, Err(DbError::Conflict)), "{taken:?}");
     assert!(db.identity("google", "g-q").await.expect("q").is_none());
     let linked = db
         .create_user_with_identity(
@@ -127,7 +127,7 @@ async fn provider_users_have_no_password_and_their_identity(db: &Db) {
             NOW,
         )
         .await;
-    assert!(matches!(linked, Err(DbError::Conflict)));
+    assert!(matches!(linked, Err(DbError::Conflict)), "{linked:?}");
     assert!(db
         .user_by_email("r@example.com")
         .await

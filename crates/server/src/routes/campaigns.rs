@@ -39,7 +39,7 @@ impl From<CampaignError> for ApiError {
 
 /// A brand tier's limits; `null` is unlimited.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct TierView {
+pub struct BrandTierView {
     /// Its name.
     pub name: String,
     /// Members (with open invitations) at most.
@@ -52,8 +52,8 @@ pub struct TierView {
     pub storage_mb: Option<i64>,
 }
 
-fn tier_view(t: &BrandTier) -> TierView {
-    TierView {
+fn tier_view(t: &BrandTier) -> BrandTierView {
+    BrandTierView {
         name: t.name.clone(),
         seats: t.seats,
         active_campaigns: t.active_campaigns,
@@ -74,7 +74,7 @@ pub struct BrandView {
     /// About it.
     pub about: String,
     /// Its tier and limits.
-    pub tier: TierView,
+    pub tier: BrandTierView,
     /// The caller's role (`owner`, `manager`, `viewer`); absent for others.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub role: Option<String>,
@@ -96,7 +96,7 @@ pub struct BrandList {
 
 /// A member of a brand.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct MemberView {
+pub struct BrandMemberView {
     /// Their user id.
     pub user_id: i64,
     /// Email.
@@ -111,7 +111,7 @@ pub struct MemberView {
 
 /// An open invitation.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct InviteView {
+pub struct BrandInviteView {
     /// Its id.
     pub id: i64,
     /// Who.
@@ -124,22 +124,22 @@ pub struct InviteView {
 
 /// A brand's team: members, invitations and seats.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct TeamView {
+pub struct BrandTeamView {
     /// The brand.
     pub brand: BrandView,
     /// Members, owners first.
-    pub members: Vec<MemberView>,
+    pub members: Vec<BrandMemberView>,
     /// Open invitations (owners see them).
-    pub invites: Vec<InviteView>,
+    pub invites: Vec<BrandInviteView>,
     /// Seats taken (members and open invitations).
     pub seats_used: i64,
 }
 
 /// A new invitation.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct InviteSent {
+pub struct BrandInviteSent {
     /// The invitation.
-    pub invite: InviteView,
+    pub invite: BrandInviteView,
     /// The link it mailed (to pass on by hand where mail is not set up).
     pub link: String,
 }
@@ -160,7 +160,7 @@ pub struct BrandForm {
 /// Invite someone to the brand.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct InviteForm {
+pub struct BrandInviteForm {
     /// Their email.
     pub email: String,
     /// `owner`, `manager` or `viewer`.
@@ -170,7 +170,7 @@ pub struct InviteForm {
 /// Take up an invitation.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct JoinForm {
+pub struct BrandJoinForm {
     /// The token from the invitation's link.
     pub token: String,
 }
@@ -178,7 +178,7 @@ pub struct JoinForm {
 /// A member's new role.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct RoleForm {
+pub struct BrandRoleForm {
     /// `owner`, `manager` or `viewer`.
     pub role: String,
 }
@@ -194,12 +194,12 @@ pub struct CampaignView {
     pub brand_name: String,
     /// Title.
     pub title: String,
-    /// `UGC`, `BRAND_AMBASSADOR`, `PRODUCT_REVIEW`, `INFLUENCER` or `EVENT`.
+    /// `ugc`, `brand_ambassador`, `product_review`, `influencer` or `event` (any case when sent).
     #[serde(rename = "type")]
     pub kind: String,
     /// What the brand asks for.
     pub brief: String,
-    /// `VIDEO`, `IMAGE`, `STORY`, `REEL`, `POST`, `ARTICLE` or `REVIEW`.
+    /// `video`, `image`, `story`, `reel`, `post`, `article` or `review` (any case when sent).
     pub deliverable: String,
     /// Budget (minor units of `currency`).
     pub budget_minor: i64,
@@ -249,7 +249,7 @@ fn campaign_view(c: &CampaignRecord, brand: (&str, &str), role: Option<BrandRole
 
 /// A milestone.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct MilestoneView {
+pub struct CampaignMilestoneView {
     /// Its id.
     pub id: i64,
     /// What is due.
@@ -262,8 +262,8 @@ pub struct MilestoneView {
     pub reminded_at: Option<String>,
 }
 
-fn milestone_view(m: &MilestoneRecord) -> MilestoneView {
-    MilestoneView {
+fn milestone_view(m: &MilestoneRecord) -> CampaignMilestoneView {
+    CampaignMilestoneView {
         id: m.id,
         title: m.title.clone(),
         due_at: rfc3339(m.due_at),
@@ -278,9 +278,9 @@ pub struct CampaignOne {
     /// The campaign.
     pub campaign: CampaignView,
     /// Its milestones, the soonest first.
-    pub milestones: Vec<MilestoneView>,
+    pub milestones: Vec<CampaignMilestoneView>,
     /// The caller's application (creators).
-    pub application: Option<ApplicationView>,
+    pub application: Option<CampaignApplicationView>,
 }
 
 /// Campaigns.
@@ -296,12 +296,12 @@ pub struct CampaignList {
 pub struct CampaignForm {
     /// 1 to 140 characters.
     pub title: String,
-    /// `UGC`, `BRAND_AMBASSADOR`, `PRODUCT_REVIEW`, `INFLUENCER` or `EVENT`.
+    /// `ugc`, `brand_ambassador`, `product_review`, `influencer` or `event` (any case when sent).
     #[serde(rename = "type")]
     pub kind: String,
     /// 10 to 8000 characters.
     pub brief: String,
-    /// `VIDEO`, `IMAGE`, `STORY`, `REEL`, `POST`, `ARTICLE` or `REVIEW`.
+    /// `video`, `image`, `story`, `reel`, `post`, `article` or `review` (any case when sent).
     pub deliverable: String,
     /// Minor units (cents, paise), at least 100.
     pub budget_minor: i64,
@@ -342,7 +342,7 @@ impl CampaignForm {
 /// A move in the lifecycle.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct StatusForm {
+pub struct CampaignStatusForm {
     /// Where to: `PUBLISHED`, `DRAFT`, `ACTIVE`, `IN_PROGRESS`, `COMPLETED`, `CANCELLED`.
     pub status: String,
 }
@@ -350,7 +350,7 @@ pub struct StatusForm {
 /// A milestone to add.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct MilestoneForm {
+pub struct CampaignMilestoneForm {
     /// 1 to 140 characters.
     pub title: String,
     /// RFC 3339, to come.
@@ -360,7 +360,7 @@ pub struct MilestoneForm {
 /// Tick a milestone off or open it again.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct MilestoneDone {
+pub struct CampaignMilestoneDone {
     /// Done.
     pub done: bool,
 }
@@ -381,7 +381,7 @@ pub struct DiscoverQuery {
 
 /// An application (or invitation).
 #[derive(Debug, Serialize, ToSchema)]
-pub struct ApplicationView {
+pub struct CampaignApplicationView {
     /// Its id.
     pub id: String,
     /// The campaign's id.
@@ -402,8 +402,8 @@ pub struct ApplicationView {
     pub updated_at: String,
 }
 
-fn application_view(a: &ApplicationRecord, campaign_uuid: &str) -> ApplicationView {
-    ApplicationView {
+fn application_view(a: &ApplicationRecord, campaign_uuid: &str) -> CampaignApplicationView {
+    CampaignApplicationView {
         id: a.uuid.clone(),
         campaign_id: campaign_uuid.to_string(),
         creator_handle: a.creator_handle.clone(),
@@ -418,38 +418,38 @@ fn application_view(a: &ApplicationRecord, campaign_uuid: &str) -> ApplicationVi
 
 /// One application.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct ApplicationOne {
+pub struct CampaignApplicationOne {
     /// The application.
-    pub application: ApplicationView,
+    pub application: CampaignApplicationView,
 }
 
 /// A campaign's applications.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct ApplicationList {
+pub struct CampaignApplicationList {
     /// Accepted, shortlisted, applied, invited, then the rest.
-    pub applications: Vec<ApplicationView>,
+    pub applications: Vec<CampaignApplicationView>,
 }
 
 /// A creator's application with its campaign.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct MyApplication {
+pub struct MyCampaignApplication {
     /// The application.
-    pub application: ApplicationView,
+    pub application: CampaignApplicationView,
     /// Its campaign.
     pub campaign: CampaignView,
 }
 
 /// The caller's applications and invitations.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct MyApplications {
+pub struct MyCampaignApplications {
     /// The latest change first.
-    pub applications: Vec<MyApplication>,
+    pub applications: Vec<MyCampaignApplication>,
 }
 
 /// Apply to a campaign.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct ApplyForm {
+pub struct CampaignApplyForm {
     /// 10 to 4000 characters: why you, and what you would make.
     pub pitch: String,
     /// Your rate in the campaign's currency (minor units), at most its budget.
@@ -467,7 +467,7 @@ pub struct InviteCreatorForm {
 /// The brand's decision.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct DecisionForm {
+pub struct ApplicationDecisionForm {
     /// `shortlisted`, `accepted` or `declined`.
     pub status: String,
 }
@@ -475,7 +475,7 @@ pub struct DecisionForm {
 /// The creator's answer.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct AnswerForm {
+pub struct ApplicationAnswerForm {
     /// `applied` (an invitation taken up: with `pitch` and `rate_minor`), `declined` (an
     /// invitation turned down) or `withdrawn`.
     pub status: String,
@@ -539,12 +539,12 @@ pub async fn my_brands(
 /// A brand's team (members): members, open invitations (owners) and seats.
 #[utoipa::path(get, path = "/api/brands/{id}", tag = "campaigns", security(("bearer" = [])),
     params(("id" = String, Path, description = "The brand's id")),
-    responses((status = 200, body = TeamView), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = BrandTeamView), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn brand_team(
     State(state): State<AppState>,
     auth: AuthUser,
     Path(id): Path<String>,
-) -> ApiResult<Json<TeamView>> {
+) -> ApiResult<Json<BrandTeamView>> {
     let m = state
         .brands
         .membership(&auth.user, &id, BrandRole::Viewer)
@@ -552,15 +552,15 @@ pub async fn brand_team(
     team(&state, &m.brand, m.role).await.map(Json)
 }
 
-async fn team(state: &AppState, b: &BrandRecord, role: BrandRole) -> ApiResult<TeamView> {
+async fn team(state: &AppState, b: &BrandRecord, role: BrandRole) -> ApiResult<BrandTeamView> {
     let members = state.db.brand_members(b.id).await?;
     let invites = state.db.brand_invites(b.id, state.clock.now_ms()).await?;
-    Ok(TeamView {
+    Ok(BrandTeamView {
         brand: brand_view(state, b, Some(role)),
         seats_used: (members.len() + invites.len()) as i64,
         members: members
             .iter()
-            .map(|m| MemberView {
+            .map(|m| BrandMemberView {
                 user_id: m.user_id,
                 email: m.email.clone(),
                 display_name: m.display_name.clone(),
@@ -571,7 +571,7 @@ async fn team(state: &AppState, b: &BrandRecord, role: BrandRole) -> ApiResult<T
         invites: if role.can(BrandRole::Owner) {
             invites
                 .iter()
-                .map(|i| InviteView {
+                .map(|i| BrandInviteView {
                     id: i.id,
                     email: i.email.clone(),
                     role: i.role.clone(),
@@ -605,9 +605,9 @@ pub async fn update_brand(
 }
 
 /// Invite someone by email (owners), within the tier's seats; the link is mailed and returned.
-#[utoipa::path(post, path = "/api/brands/{id}/invites", tag = "campaigns", security(("bearer" = [])), request_body = InviteForm,
+#[utoipa::path(post, path = "/api/brands/{id}/invites", tag = "campaigns", security(("bearer" = [])), request_body = BrandInviteForm,
     params(("id" = String, Path, description = "The brand's id")),
-    responses((status = 201, body = InviteSent), (status = 401, body = ErrorBody),
+    responses((status = 201, body = BrandInviteSent), (status = 401, body = ErrorBody),
               (status = 403, body = ErrorBody, description = "Not an owner, or `PLAN_LIMIT_REACHED`: every seat is taken"),
               (status = 404, body = ErrorBody), (status = 409, body = ErrorBody, description = "`ALREADY_MEMBER`"),
               (status = 422, body = ErrorBody)))]
@@ -615,16 +615,16 @@ pub async fn invite_brand_member(
     State(state): State<AppState>,
     auth: AuthUser,
     Path(id): Path<String>,
-    ApiJson(f): ApiJson<InviteForm>,
-) -> ApiResult<(StatusCode, Json<InviteSent>)> {
+    ApiJson(f): ApiJson<BrandInviteForm>,
+) -> ApiResult<(StatusCode, Json<BrandInviteSent>)> {
     let (i, link) = state
         .brands
         .invite(&auth.user, &id, &f.email, &f.role)
         .await?;
     Ok((
         StatusCode::CREATED,
-        Json(InviteSent {
-            invite: InviteView {
+        Json(BrandInviteSent {
+            invite: BrandInviteView {
                 id: i.id,
                 email: i.email,
                 role: i.role,
@@ -656,13 +656,13 @@ pub async fn revoke_brand_invite(
 }
 
 /// Take up an invitation (signed in with the invited email).
-#[utoipa::path(post, path = "/api/brands/join", tag = "campaigns", security(("bearer" = [])), request_body = JoinForm,
+#[utoipa::path(post, path = "/api/brands/join", tag = "campaigns", security(("bearer" = [])), request_body = BrandJoinForm,
     responses((status = 200, body = BrandOne), (status = 401, body = ErrorBody),
               (status = 404, body = ErrorBody, description = "No open invitation with this token for the caller's email")))]
 pub async fn join_brand(
     State(state): State<AppState>,
     auth: AuthUser,
-    ApiJson(f): ApiJson<JoinForm>,
+    ApiJson(f): ApiJson<BrandJoinForm>,
 ) -> ApiResult<Json<BrandOne>> {
     let m = state.brands.accept_invite(&auth.user, &f.token).await?;
     Ok(Json(BrandOne {
@@ -671,7 +671,7 @@ pub async fn join_brand(
 }
 
 /// Change a member's role (owners).
-#[utoipa::path(patch, path = "/api/brands/{id}/members/{user}", tag = "campaigns", security(("bearer" = [])), request_body = RoleForm,
+#[utoipa::path(patch, path = "/api/brands/{id}/members/{user}", tag = "campaigns", security(("bearer" = [])), request_body = BrandRoleForm,
     params(("id" = String, Path, description = "The brand's id"), ("user" = i64, Path, description = "The member's user id")),
     responses((status = 204, description = "Changed"), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
               (status = 404, body = ErrorBody), (status = 409, body = ErrorBody, description = "`LAST_OWNER`")))]
@@ -679,7 +679,7 @@ pub async fn change_brand_member(
     State(state): State<AppState>,
     auth: AuthUser,
     Path((id, user)): Path<(String, i64)>,
-    ApiJson(f): ApiJson<RoleForm>,
+    ApiJson(f): ApiJson<BrandRoleForm>,
 ) -> ApiResult<StatusCode> {
     state
         .brands
@@ -857,7 +857,7 @@ pub async fn update_campaign(
 /// Move a campaign along its lifecycle (managers): DRAFT → PUBLISHED → ACTIVE → IN_PROGRESS →
 /// COMPLETED, PUBLISHED → DRAFT while nobody is accepted, CANCELLED from any but the final
 /// two. Publishing counts against the tier's active campaigns.
-#[utoipa::path(post, path = "/api/campaigns/{id}/status", tag = "campaigns", security(("bearer" = [])), request_body = StatusForm,
+#[utoipa::path(post, path = "/api/campaigns/{id}/status", tag = "campaigns", security(("bearer" = [])), request_body = CampaignStatusForm,
     params(("id" = String, Path, description = "The campaign's id")),
     responses((status = 200, body = CampaignOne), (status = 401, body = ErrorBody),
               (status = 403, body = ErrorBody, description = "Not a manager, or `PLAN_LIMIT_REACHED`"),
@@ -868,14 +868,14 @@ pub async fn set_campaign_status(
     State(state): State<AppState>,
     auth: AuthUser,
     Path(id): Path<String>,
-    ApiJson(f): ApiJson<StatusForm>,
+    ApiJson(f): ApiJson<CampaignStatusForm>,
 ) -> ApiResult<Json<CampaignOne>> {
     let c = state.brands.set_status(&auth.user, &id, &f.status).await?;
     one(&state, Some(&auth), &c.uuid).await
 }
 
 /// Add a milestone (managers).
-#[utoipa::path(post, path = "/api/campaigns/{id}/milestones", tag = "campaigns", security(("bearer" = [])), request_body = MilestoneForm,
+#[utoipa::path(post, path = "/api/campaigns/{id}/milestones", tag = "campaigns", security(("bearer" = [])), request_body = CampaignMilestoneForm,
     params(("id" = String, Path, description = "The campaign's id")),
     responses((status = 201, body = CampaignOne), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
               (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
@@ -883,7 +883,7 @@ pub async fn add_campaign_milestone(
     State(state): State<AppState>,
     auth: AuthUser,
     Path(id): Path<String>,
-    ApiJson(f): ApiJson<MilestoneForm>,
+    ApiJson(f): ApiJson<CampaignMilestoneForm>,
 ) -> ApiResult<(StatusCode, Json<CampaignOne>)> {
     let due = instant("due_at", Some(&f.due_at))?
         .ok_or_else(|| ApiError::validation("due_at: RFC 3339 with an offset"))?;
@@ -895,7 +895,7 @@ pub async fn add_campaign_milestone(
 }
 
 /// Tick a milestone off, or open it again (managers).
-#[utoipa::path(patch, path = "/api/campaigns/{id}/milestones/{milestone}", tag = "campaigns", security(("bearer" = [])), request_body = MilestoneDone,
+#[utoipa::path(patch, path = "/api/campaigns/{id}/milestones/{milestone}", tag = "campaigns", security(("bearer" = [])), request_body = CampaignMilestoneDone,
     params(("id" = String, Path, description = "The campaign's id"), ("milestone" = i64, Path, description = "The milestone's id")),
     responses((status = 200, body = CampaignOne), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
               (status = 404, body = ErrorBody)))]
@@ -903,7 +903,7 @@ pub async fn set_campaign_milestone(
     State(state): State<AppState>,
     auth: AuthUser,
     Path((id, milestone)): Path<(String, i64)>,
-    ApiJson(f): ApiJson<MilestoneDone>,
+    ApiJson(f): ApiJson<CampaignMilestoneDone>,
 ) -> ApiResult<Json<CampaignOne>> {
     state
         .brands
@@ -915,9 +915,9 @@ pub async fn set_campaign_milestone(
 // ------------------------------------------------------------------------ applications
 
 /// Apply to an open campaign (creators) with a pitch and a rate; answers an invitation too.
-#[utoipa::path(post, path = "/api/campaigns/{id}/applications", tag = "campaigns", security(("bearer" = [])), request_body = ApplyForm,
+#[utoipa::path(post, path = "/api/campaigns/{id}/applications", tag = "campaigns", security(("bearer" = [])), request_body = CampaignApplyForm,
     params(("id" = String, Path, description = "The campaign's id")),
-    responses((status = 201, body = ApplicationOne), (status = 401, body = ErrorBody),
+    responses((status = 201, body = CampaignApplicationOne), (status = 401, body = ErrorBody),
               (status = 403, body = ErrorBody, description = "Not a creator account, or a member of the brand"),
               (status = 404, body = ErrorBody),
               (status = 409, body = ErrorBody, description = "`APPLICATIONS_CLOSED`, `ALREADY_APPLIED`"),
@@ -926,15 +926,15 @@ pub async fn apply_to_campaign(
     State(state): State<AppState>,
     auth: AuthUser,
     Path(id): Path<String>,
-    ApiJson(f): ApiJson<ApplyForm>,
-) -> ApiResult<(StatusCode, Json<ApplicationOne>)> {
+    ApiJson(f): ApiJson<CampaignApplyForm>,
+) -> ApiResult<(StatusCode, Json<CampaignApplicationOne>)> {
     let a = state
         .brands
         .apply(&auth.user, &id, &f.pitch, f.rate_minor)
         .await?;
     Ok((
         StatusCode::CREATED,
-        Json(ApplicationOne {
+        Json(CampaignApplicationOne {
             application: application_view(&a, &id),
         }),
     ))
@@ -943,14 +943,14 @@ pub async fn apply_to_campaign(
 /// A campaign's applications and invitations (members).
 #[utoipa::path(get, path = "/api/campaigns/{id}/applications", tag = "campaigns", security(("bearer" = [])),
     params(("id" = String, Path, description = "The campaign's id")),
-    responses((status = 200, body = ApplicationList), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = CampaignApplicationList), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn campaign_applications(
     State(state): State<AppState>,
     auth: AuthUser,
     Path(id): Path<String>,
-) -> ApiResult<Json<ApplicationList>> {
+) -> ApiResult<Json<CampaignApplicationList>> {
     let (c, list) = state.brands.applications(&auth.user, &id).await?;
-    Ok(Json(ApplicationList {
+    Ok(Json(CampaignApplicationList {
         applications: list.iter().map(|a| application_view(a, &c.uuid)).collect(),
     }))
 }
@@ -958,7 +958,7 @@ pub async fn campaign_applications(
 /// Invite a creator to apply (managers).
 #[utoipa::path(post, path = "/api/campaigns/{id}/invitations", tag = "campaigns", security(("bearer" = [])), request_body = InviteCreatorForm,
     params(("id" = String, Path, description = "The campaign's id")),
-    responses((status = 201, body = ApplicationOne), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+    responses((status = 201, body = CampaignApplicationOne), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
               (status = 404, body = ErrorBody, description = "No such campaign, or no creator with this handle"),
               (status = 409, body = ErrorBody, description = "`APPLICATIONS_CLOSED`, `ALREADY_APPLIED`")))]
 pub async fn invite_creator_to_campaign(
@@ -966,14 +966,14 @@ pub async fn invite_creator_to_campaign(
     auth: AuthUser,
     Path(id): Path<String>,
     ApiJson(f): ApiJson<InviteCreatorForm>,
-) -> ApiResult<(StatusCode, Json<ApplicationOne>)> {
+) -> ApiResult<(StatusCode, Json<CampaignApplicationOne>)> {
     let a = state
         .brands
         .invite_creator(&auth.user, &id, &f.handle)
         .await?;
     Ok((
         StatusCode::CREATED,
-        Json(ApplicationOne {
+        Json(CampaignApplicationOne {
             application: application_view(&a, &id),
         }),
     ))
@@ -982,9 +982,9 @@ pub async fn invite_creator_to_campaign(
 /// The brand's decision on an application (managers): `shortlisted`, `accepted` (within the
 /// budget and the tier's creators per campaign; a PUBLISHED campaign becomes ACTIVE) or
 /// `declined`.
-#[utoipa::path(post, path = "/api/applications/{id}/decision", tag = "campaigns", security(("bearer" = [])), request_body = DecisionForm,
+#[utoipa::path(post, path = "/api/applications/{id}/decision", tag = "campaigns", security(("bearer" = [])), request_body = ApplicationDecisionForm,
     params(("id" = String, Path, description = "The application's id")),
-    responses((status = 200, body = ApplicationOne), (status = 401, body = ErrorBody),
+    responses((status = 200, body = CampaignApplicationOne), (status = 401, body = ErrorBody),
               (status = 403, body = ErrorBody, description = "Not a manager, or `PLAN_LIMIT_REACHED`"),
               (status = 404, body = ErrorBody),
               (status = 409, body = ErrorBody, description = "`APPLICATION_TRANSITION`, `OVER_BUDGET`, `APPLICATIONS_CLOSED`"),
@@ -993,24 +993,24 @@ pub async fn decide_application(
     State(state): State<AppState>,
     auth: AuthUser,
     Path(id): Path<String>,
-    ApiJson(f): ApiJson<DecisionForm>,
-) -> ApiResult<Json<ApplicationOne>> {
+    ApiJson(f): ApiJson<ApplicationDecisionForm>,
+) -> ApiResult<Json<CampaignApplicationOne>> {
     let a = state.brands.decide(&auth.user, &id, &f.status).await?;
     application_one(&state, a).await
 }
 
 /// The creator's answer: take up an invitation (`applied`, with a pitch and rate), turn it
 /// down (`declined`), or withdraw an application (`withdrawn`).
-#[utoipa::path(post, path = "/api/applications/{id}/answer", tag = "campaigns", security(("bearer" = [])), request_body = AnswerForm,
+#[utoipa::path(post, path = "/api/applications/{id}/answer", tag = "campaigns", security(("bearer" = [])), request_body = ApplicationAnswerForm,
     params(("id" = String, Path, description = "The application's id")),
-    responses((status = 200, body = ApplicationOne), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
+    responses((status = 200, body = CampaignApplicationOne), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
               (status = 409, body = ErrorBody, description = "`APPLICATION_TRANSITION`"), (status = 422, body = ErrorBody)))]
 pub async fn answer_application(
     State(state): State<AppState>,
     auth: AuthUser,
     Path(id): Path<String>,
-    ApiJson(f): ApiJson<AnswerForm>,
-) -> ApiResult<Json<ApplicationOne>> {
+    ApiJson(f): ApiJson<ApplicationAnswerForm>,
+) -> ApiResult<Json<CampaignApplicationOne>> {
     let pitch_rate = match (f.pitch.as_deref(), f.rate_minor) {
         (Some(p), Some(r)) => Some((p, r)),
         _ => None,
@@ -1025,24 +1025,24 @@ pub async fn answer_application(
 async fn application_one(
     state: &AppState,
     a: ApplicationRecord,
-) -> ApiResult<Json<ApplicationOne>> {
+) -> ApiResult<Json<CampaignApplicationOne>> {
     let c = state
         .db
         .campaign_by_id(a.campaign_id)
         .await?
         .ok_or_else(|| ApiError::not_found("Application"))?;
-    Ok(Json(ApplicationOne {
+    Ok(Json(CampaignApplicationOne {
         application: application_view(&a, &c.uuid),
     }))
 }
 
 /// The caller's applications and invitations (creators), the latest change first.
 #[utoipa::path(get, path = "/api/me/applications", tag = "campaigns", security(("bearer" = [])),
-    responses((status = 200, body = MyApplications), (status = 401, body = ErrorBody)))]
+    responses((status = 200, body = MyCampaignApplications), (status = 401, body = ErrorBody)))]
 pub async fn my_applications(
     State(state): State<AppState>,
     auth: AuthUser,
-) -> ApiResult<Json<MyApplications>> {
+) -> ApiResult<Json<MyCampaignApplications>> {
     let list = state.db.applications_of_creator(auth.user.id).await?;
     let mut out = Vec::with_capacity(list.len());
     for (a, c, brand_name) in &list {
@@ -1052,10 +1052,10 @@ pub async fn my_applications(
             .await?
             .map(|b| b.uuid)
             .unwrap_or_default();
-        out.push(MyApplication {
+        out.push(MyCampaignApplication {
             application: application_view(a, &c.uuid),
             campaign: campaign_view(c, (&brand_uuid, brand_name), None),
         });
     }
-    Ok(Json(MyApplications { applications: out }))
+    Ok(Json(MyCampaignApplications { applications: out }))
 }

@@ -3203,3 +3203,85 @@ async fn go_live_from_the_browser_over_whip() {
     assert_shots(&shots, &["studio-golive"]);
     app.finish().await;
 }
+
+/// Brands and campaigns in Chromium (`campaigns` in `web/e2e/run.mjs`): a brand account
+/// creates its brand from the Campaigns link, writes a campaign and publishes it; a creator
+/// finds it by words and type, applies with a pitch and a rate; the brand hires them (the
+/// campaign becomes Active, the budget's commitment shows) and the creator sees they are
+/// hired. Screenshots of discovery and both sides of the campaign.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn brand_hires_a_creator_for_a_campaign_in_a_real_browser() {
+    let browser = browser();
+    let app = TestApp::start(Backend::Sqlite)
+        .await
+        .expect("sqlite always runs");
+    for (email, name, role) in [
+        ("brand@acme.example", "Olive Owner", "brand"),
+        ("cara@example.com", "Cara Creator", "creator"),
+    ] {
+        let (status, body) = support::call(
+            &app,
+            "POST",
+            "/api/auth/register",
+            None,
+            Some(json!({"email": email, "password": "password123", "display_name": name, "role": role})),
+        )
+        .await;
+        assert_eq!(status, 201, "{body}");
+    }
+    let shots = shots_dir();
+    let report = run(
+        &browser,
+        json!({
+            "url": app.url(""),
+            "shots": shots,
+            "scenario": "campaigns",
+            "brandEmail": "brand@acme.example",
+            "creatorEmail": "cara@example.com",
+            "timeoutMs": 120_000,
+        }),
+    )
+    .await;
+    eprintln!("campaigns: {report:#}");
+    assert_eq!(
+        report["steps"],
+        json!([
+            "brand publishes a campaign",
+            "creator applies",
+            "brand hires the creator",
+            "creator sees they are hired"
+        ]),
+        "{report:#}"
+    );
+    assert!(report.get("pageErrors").is_none(), "{report}");
+    assert!(
+        report["brandHead"]
+            .as_str()
+            .is_some_and(|h| h.contains("Acme Outdoors") && h.contains("Free tier")),
+        "{report}"
+    );
+    assert_eq!(report["budget"], "$500", "{report}");
+    assert!(
+        report["applicant"]
+            .as_str()
+            .is_some_and(|a| a.contains("Cara Creator") && a.contains("$450")),
+        "{report}"
+    );
+    assert_eq!(report["committed"], "$450 of $500 committed", "{report}");
+    assert!(
+        report["hired"]
+            .as_str()
+            .is_some_and(|h| h.contains("Hired")),
+        "{report}"
+    );
+    assert_shots(
+        &shots,
+        &[
+            "campaigns-discover",
+            "campaign-creator",
+            "campaign-brand",
+            "brand-page",
+        ],
+    );
+    app.finish().await;
+}
