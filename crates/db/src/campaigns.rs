@@ -296,6 +296,7 @@ impl Db {
     // ------------------------------------------------------------------------------ brands
 
     /// Creates a brand with `owner_id` as its owner.
+    #[allow(clippy::too_many_arguments)]
     pub async fn create_brand(
         &self,
         uuid: &str,

@@ -439,7 +439,7 @@ impl Brands {
 
     // ----------------------------------------------------------------------- campaigns
 
-    fn fields<'a>(&self, d: &'a CampaignDraft, now: i64) -> Result<(String, String, FieldsOwned)> {
+    fn fields(&self, d: &CampaignDraft, now: i64) -> Result<(String, String, FieldsOwned)> {
         let title = line("title", &d.title, MAX_TITLE)?;
         let brief = text("brief", &d.brief, 10, MAX_TEXT)?;
         let kind = CampaignType::parse(&d.kind).map_err(CampaignError::Invalid)?;
