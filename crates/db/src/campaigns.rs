@@ -507,6 +507,9 @@ impl Db {
     ) -> Result<Option<(i64, String)>, DbError> {
         on_pool!(self, p => {
             let mut tx = p.begin().await?;
+            // A write first (SQLite's write lock; see `set_campaign_status`).
+            sqlx::query("UPDATE brand_invites SET created_at = created_at WHERE token_hash = $1")
+                .bind(token_hash).execute(&mut *tx).await?;
             let row = sqlx::query(
                 "SELECT id, brand_id, role FROM brand_invites WHERE token_hash = $1 AND email = $2 AND expires_at > $3",
             ).bind(token_hash).bind(email).bind(now).fetch_optional(&mut *tx).await?;
@@ -657,6 +660,10 @@ impl Db {
         );
         on_pool!(self, p => {
             let mut tx = p.begin().await?;
+            // A write first: SQLite takes its write lock here (a transaction that read first
+            // cannot take it once another connection has written: "database is locked" at once).
+            sqlx::query("UPDATE campaigns SET updated_at = updated_at WHERE id = $1")
+                .bind(id).execute(&mut *tx).await?;
             let brand_id: Option<i64> = sqlx::query_scalar("SELECT brand_id FROM campaigns WHERE id = $1")
                 .bind(id).fetch_optional(&mut *tx).await?;
             let Some(brand_id) = brand_id else {
@@ -801,38 +808,37 @@ impl Db {
 
     /// Milestones not done, due within `ahead_ms` of `now` and not yet reminded, of campaigns
     /// under way (ACTIVE or IN_PROGRESS): each is marked reminded and returned, at most
-    /// `limit` (the reminder job sends them; a crash between costs one reminder, never two).
+    /// `limit`, the soonest first (the reminder job sends them; a crash between costs one
+    /// reminder, never two).
     pub async fn take_due_milestones(
         &self,
         now: i64,
         ahead_ms: i64,
         limit: i64,
     ) -> Result<Vec<MilestoneRecord>, DbError> {
+        // One statement: marked and returned at once, so two nodes never take the same one.
+        let sql =
+            "UPDATE campaign_milestones SET reminded_at = $1 WHERE reminded_at IS NULL AND id IN (\
+                   SELECT m.id FROM campaign_milestones m JOIN campaigns c ON c.id = m.campaign_id \
+                   WHERE m.done_at IS NULL AND m.reminded_at IS NULL AND m.due_at <= $2 \
+                   AND c.status IN ('ACTIVE', 'IN_PROGRESS') ORDER BY m.due_at, m.id LIMIT $3) \
+                   RETURNING id, campaign_id, title, due_at, reminded_at, done_at";
         on_pool!(self, p => {
-            let mut tx = p.begin().await?;
-            let rows = sqlx::query(
-                "SELECT m.id, m.campaign_id, m.title, m.due_at, m.reminded_at, m.done_at FROM campaign_milestones m \
-                 JOIN campaigns c ON c.id = m.campaign_id \
-                 WHERE m.done_at IS NULL AND m.reminded_at IS NULL AND m.due_at <= $1 \
-                 AND c.status IN ('ACTIVE', 'IN_PROGRESS') ORDER BY m.due_at, m.id LIMIT $2",
-            ).bind(now.saturating_add(ahead_ms)).bind(limit.clamp(0, 500)).fetch_all(&mut *tx).await?;
+            let rows = sqlx::query(sql)
+                .bind(now).bind(now.saturating_add(ahead_ms)).bind(limit.clamp(0, 500))
+                .fetch_all(p).await?;
             let mut out = Vec::with_capacity(rows.len());
             for r in rows {
-                let id: i64 = r.try_get("id")?;
-                let n = sqlx::query("UPDATE campaign_milestones SET reminded_at = $2 WHERE id = $1 AND reminded_at IS NULL")
-                    .bind(id).bind(now).execute(&mut *tx).await?.rows_affected();
-                if n == 1 {
-                    out.push(MilestoneRecord {
-                        id,
-                        campaign_id: r.try_get("campaign_id")?,
-                        title: r.try_get("title")?,
-                        due_at: r.try_get("due_at")?,
-                        reminded_at: Some(now),
-                        done_at: None,
-                    });
-                }
+                out.push(MilestoneRecord {
+                    id: r.try_get("id")?,
+                    campaign_id: r.try_get("campaign_id")?,
+                    title: r.try_get("title")?,
+                    due_at: r.try_get("due_at")?,
+                    reminded_at: r.try_get("reminded_at")?,
+                    done_at: r.try_get("done_at")?,
+                });
             }
-            tx.commit().await?;
+            out.sort_by_key(|m| (m.due_at, m.id));
             Ok(out)
         })
     }
@@ -959,6 +965,9 @@ impl Db {
     ) -> Result<Result<(), ApplicationRefusal>, DbError> {
         on_pool!(self, p => {
             let mut tx = p.begin().await?;
+            // A write first (SQLite's write lock; see `set_campaign_status`).
+            sqlx::query("UPDATE campaign_applications SET updated_at = updated_at WHERE id = $1")
+                .bind(id).execute(&mut *tx).await?;
             let row = sqlx::query(
                 "SELECT a.campaign_id, a.rate_minor, c.status, c.budget_minor FROM campaign_applications a \
                  JOIN campaigns c ON c.id = a.campaign_id WHERE a.id = $1",

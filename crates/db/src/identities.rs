@@ -212,17 +212,31 @@ impl Db {
             let handle = self.free_handle(u.display_name, u.email).await?;
             let made: Result<i64, DbError> = on_pool!(self, p => async {
                 let mut tx = p.begin().await?;
-                let user_id: i64 = sqlx::query_scalar(
-                    "INSERT INTO users (uuid, email, password_hash, display_name, role, email_verified, created_at, updated_at, handle) \
-                     VALUES ($1, $2, NULL, $3, $4, $5, $6, $6, $7) RETURNING id",
-                )
-                .bind(u.uuid).bind(u.email).bind(u.display_name).bind(u.role).bind(u.email_verified).bind(now).bind(&handle)
-                .fetch_one(&mut *tx).await.map_err(map_unique)?;
-                sqlx::query("INSERT INTO user_identities (user_id, provider, subject, email, email_verified, created_at, last_login_at) VALUES ($1, $2, $3, $4, $5, $6, $6)")
-                    .bind(user_id).bind(id.provider).bind(id.subject).bind(id.email).bind(id.email_verified).bind(now)
-                    .execute(&mut *tx).await.map_err(map_unique)?;
-                tx.commit().await?;
-                Ok::<i64, DbError>(user_id)
+                let written: Result<i64, DbError> = async {
+                    let user_id: i64 = sqlx::query_scalar(
+                        "INSERT INTO users (uuid, email, password_hash, display_name, role, email_verified, created_at, updated_at, handle) \
+                         VALUES ($1, $2, NULL, $3, $4, $5, $6, $6, $7) RETURNING id",
+                    )
+                    .bind(u.uuid).bind(u.email).bind(u.display_name).bind(u.role).bind(u.email_verified).bind(now).bind(&handle)
+                    .fetch_one(&mut *tx).await.map_err(map_unique)?;
+                    sqlx::query("INSERT INTO user_identities (user_id, provider, subject, email, email_verified, created_at, last_login_at) VALUES ($1, $2, $3, $4, $5, $6, $6)")
+                        .bind(user_id).bind(id.provider).bind(id.subject).bind(id.email).bind(id.email_verified).bind(now)
+                        .execute(&mut *tx).await.map_err(map_unique)?;
+                    Ok(user_id)
+                }
+                .await;
+                match written {
+                    Ok(user_id) => {
+                        tx.commit().await?;
+                        Ok::<i64, DbError>(user_id)
+                    }
+                    // Rolled back here, not when dropped: the write lock goes before the caller
+                    // (or the retry below) writes again.
+                    Err(e) => {
+                        let _ = tx.rollback().await;
+                        Err(e)
+                    }
+                }
             }.await);
             match made {
                 Ok(id) => break id,
@@ -231,6 +245,14 @@ impl Db {
                     if !self.handle_taken(&handle).await? {
                         return Err(DbError::Conflict);
                     }
+                    attempt += 1;
+                }
+                // SQLite refused the write lock at once ("database is locked": another
+                // connection's transaction was still being given up): nothing was written, so
+                // try again.
+                Err(DbError::Query(sqlx::Error::Database(e)))
+                    if attempt < 4 && e.message().contains("database is locked") =>
+                {
                     attempt += 1;
                 }
                 Err(e) => return Err(e),

@@ -498,6 +498,41 @@ async fn brand_and_campaigns(b: Backend) {
     .await;
     assert_eq!(status, 200, "{body}");
     assert!(body["milestones"][0]["done_at"].is_string(), "{body}");
+    // Reminders: a milestone not done, due within the window, of a campaign under way, is
+    // taken once (two nodes never both remind).
+    let (status, body) = call(
+        &app,
+        "POST",
+        &format!("/api/campaigns/{campaign}/milestones"),
+        Some(&manager),
+        Some(json!({"title": "Final cut", "due_at": in_days(3)})),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    let now = ferrocast_db::now_ms();
+    assert!(
+        db.take_due_milestones(now, 86_400_000, 10)
+            .await
+            .expect("q")
+            .is_empty(),
+        "not due within a day"
+    );
+    let due = db
+        .take_due_milestones(now, 4 * 86_400_000, 10)
+        .await
+        .expect("q");
+    assert_eq!(
+        due.iter().map(|m| m.title.as_str()).collect::<Vec<_>>(),
+        ["Final cut"],
+        "the done one is not reminded"
+    );
+    assert!(
+        db.take_due_milestones(now, 4 * 86_400_000, 10)
+            .await
+            .expect("q")
+            .is_empty(),
+        "taken once"
+    );
     // A viewer of the brand reads but does not write.
     let (_, team) = call(
         &app,
