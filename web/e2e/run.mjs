@@ -2279,10 +2279,13 @@ async function abr() {
   if ((await video.evaluate((v) => v.currentTime)) <= t0) throw new Error("the source does not play");
   step("source on a fast network");
 
-  // 600 kbit/s: far less than the source needs (2.6 Mbit/s), enough for 240p (about 0.5).
+  // 1.2 Mbit/s: far less than the source needs (2.6 Mbit/s); enough for 240p (about 0.6) with
+  // room for LL-HLS's many small requests. At 600 kbit/s, as before, 240p itself loaded slower
+  // than real time: the player fell out of the four-segment live window and hls.js kept
+  // moving it to the live edge, so it never played a rendition.
   const cdp = await ctx.newCDPSession(page);
   await cdp.send("Network.enable");
-  await cdp.send("Network.emulateNetworkConditions", { offline: false, latency: 40, downloadThroughput: 600_000 / 8, uploadThroughput: 600_000 / 8 });
+  await cdp.send("Network.emulateNetworkConditions", { offline: false, latency: 40, downloadThroughput: 1_200_000 / 8, uploadThroughput: 1_200_000 / 8 });
   const throttledAt = Date.now();
   const jumpsBefore = await page.evaluate(() => window.jumps);
   out.throttled = await until("a rendition on a throttled network", (h) => h > 0 && h < 480, 90000);

@@ -2954,7 +2954,7 @@ async fn dmca_notice_counter_and_restore_in_a_real_browser() {
 /// Adaptive bitrate in Chromium (`abr` in `web/e2e/run.mjs`): a plan with a 360p and 240p
 /// ladder; a 480p stream at 2.5 Mbit/s. The studio lists the renditions; the watch page's
 /// player offers the three qualities, plays the source on loopback, switches to a rendition when
-/// the test throttles the network to 600 kbit/s, and plays the quality the viewer picks. Once
+/// the test throttles the network to 1.2 Mbit/s, and plays the quality the viewer picks. Once
 /// the stream ends, its recording's page offers the same qualities and plays 240p when picked.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn adaptive_bitrate_switches_in_a_real_browser() {
