@@ -887,6 +887,22 @@ impl Db {
         })
     }
 
+    /// `creator_id`'s application to (or invitation from) the campaign, if any.
+    pub async fn application_of(
+        &self,
+        campaign_id: i64,
+        creator_id: i64,
+    ) -> Result<Option<ApplicationRecord>, DbError> {
+        let sql = format!(
+            "SELECT {APPLICATION} FROM campaign_applications a JOIN users u ON u.id = a.creator_id \
+             WHERE a.campaign_id = $1 AND a.creator_id = $2"
+        );
+        on_pool!(self, p => match sqlx::query(&sql).bind(campaign_id).bind(creator_id).fetch_optional(p).await? {
+            Some(r) => Ok(Some(application_from_row!(r))),
+            None => Ok(None),
+        })
+    }
+
     /// A campaign's applications: accepted, shortlisted, applied, invited, then the rest;
     /// oldest first within each.
     pub async fn applications_of_campaign(
@@ -908,14 +924,14 @@ impl Db {
         })
     }
 
-    /// A creator's applications and invitations with their campaigns and brands' names, the
-    /// latest change first.
+    /// A creator's applications and invitations with their campaigns and brands (public id,
+    /// name), the latest change first.
     pub async fn applications_of_creator(
         &self,
         creator_id: i64,
-    ) -> Result<Vec<(ApplicationRecord, CampaignRecord, String)>, DbError> {
+    ) -> Result<Vec<(ApplicationRecord, CampaignRecord, (String, String))>, DbError> {
         let sql = format!(
-            "SELECT {APPLICATION}, b.name AS brand_name, c.id AS c_id, c.uuid AS c_uuid, c.brand_id, c.title, c.kind, c.brief, \
+            "SELECT {APPLICATION}, b.uuid AS brand_uuid, b.name AS brand_name, c.id AS c_id, c.uuid AS c_uuid, c.brand_id, c.title, c.kind, c.brief, \
              c.deliverable, c.budget_minor, c.currency, c.status AS c_status, c.apply_by, c.due_at, c.created_by, c.published_at, \
              c.created_at AS c_created_at, c.updated_at AS c_updated_at \
              FROM campaign_applications a JOIN users u ON u.id = a.creator_id JOIN campaigns c ON c.id = a.campaign_id \
@@ -943,7 +959,8 @@ impl Db {
                     created_at: r.try_get("c_created_at")?,
                     updated_at: r.try_get("c_updated_at")?,
                 };
-                out.push((application_from_row!(r), campaign, r.try_get("brand_name")?));
+                let brand = (r.try_get("brand_uuid")?, r.try_get("brand_name")?);
+                out.push((application_from_row!(r), campaign, brand));
             }
             Ok(out)
         })

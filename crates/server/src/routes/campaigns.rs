@@ -809,11 +809,9 @@ async fn one(
     let application = match user {
         Some(u) if role.is_none() => state
             .db
-            .applications_of_creator(u.id)
+            .application_of(c.id, u.id)
             .await?
-            .into_iter()
-            .find(|(a, _, _)| a.campaign_id == c.id)
-            .map(|(a, _, _)| application_view(&a, &c.uuid)),
+            .map(|a| application_view(&a, &c.uuid)),
         _ => None,
     };
     Ok(Json(CampaignOne {
@@ -1044,18 +1042,12 @@ pub async fn my_applications(
     auth: AuthUser,
 ) -> ApiResult<Json<MyCampaignApplications>> {
     let list = state.db.applications_of_creator(auth.user.id).await?;
-    let mut out = Vec::with_capacity(list.len());
-    for (a, c, brand_name) in &list {
-        let brand_uuid = state
-            .db
-            .brand_by_id(c.brand_id)
-            .await?
-            .map(|b| b.uuid)
-            .unwrap_or_default();
-        out.push(MyCampaignApplication {
+    let out = list
+        .iter()
+        .map(|(a, c, (brand_uuid, brand_name))| MyCampaignApplication {
             application: application_view(a, &c.uuid),
-            campaign: campaign_view(c, (&brand_uuid, brand_name), None),
-        });
-    }
+            campaign: campaign_view(c, (brand_uuid, brand_name), None),
+        })
+        .collect();
     Ok(Json(MyCampaignApplications { applications: out }))
 }

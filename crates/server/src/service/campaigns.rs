@@ -494,13 +494,8 @@ impl Brands {
             .await?)
     }
 
-    /// The campaign `uuid` as `user` may see it: a brand member sees every status (with
-    /// their role), anyone else only a campaign that is or was open (past DRAFT).
-    pub async fn campaign_for(
-        &self,
-        user: Option<&UserRecord>,
-        uuid: &str,
-    ) -> Result<(CampaignRecord, BrandRecord, Option<BrandRole>)> {
+    /// The campaign `uuid` and its brand.
+    async fn campaign_and_brand(&self, uuid: &str) -> Result<(CampaignRecord, BrandRecord)> {
         let c = self
             .db
             .campaign_by_uuid(uuid)
@@ -511,6 +506,17 @@ impl Brands {
             .brand_by_id(c.brand_id)
             .await?
             .ok_or(CampaignError::NotFound("Campaign"))?;
+        Ok((c, brand))
+    }
+
+    /// The campaign `uuid` as `user` may see it: a brand member sees every status (with
+    /// their role), anyone else only a campaign that is or was open (past DRAFT).
+    pub async fn campaign_for(
+        &self,
+        user: Option<&UserRecord>,
+        uuid: &str,
+    ) -> Result<(CampaignRecord, BrandRecord, Option<BrandRole>)> {
+        let (c, brand) = self.campaign_and_brand(uuid).await?;
         let role = match user {
             Some(u) => match self.db.brand_role(brand.id, u.id).await? {
                 Some(r) => BrandRole::parse(&r).ok(),
@@ -532,16 +538,7 @@ impl Brands {
         uuid: &str,
         needed: BrandRole,
     ) -> Result<(CampaignRecord, Membership)> {
-        let c = self
-            .db
-            .campaign_by_uuid(uuid)
-            .await?
-            .ok_or(CampaignError::NotFound("Campaign"))?;
-        let brand = self
-            .db
-            .brand_by_id(c.brand_id)
-            .await?
-            .ok_or(CampaignError::NotFound("Campaign"))?;
+        let (c, brand) = self.campaign_and_brand(uuid).await?;
         let m = self
             .membership_of(user, brand, needed)
             .await
@@ -728,13 +725,7 @@ impl Brands {
             )));
         }
         // An invitation is answered by applying.
-        let existing = self
-            .db
-            .applications_of_creator(user.id)
-            .await?
-            .into_iter()
-            .find(|(a, _, _)| a.campaign_id == c.id);
-        if let Some((a, _, _)) = existing {
+        if let Some(a) = self.db.application_of(c.id, user.id).await? {
             if a.status != ApplicationStatus::Invited.as_str() {
                 return Err(CampaignError::Conflict(
                     "ALREADY_APPLIED",
@@ -742,7 +733,7 @@ impl Brands {
                 ));
             }
             return self
-                .respond_to(user, &a, ApplicationStatus::Applied, Some((&pitch, rate)))
+                .respond_to(&a, ApplicationStatus::Applied, Some((&pitch, rate)))
                 .await;
         }
         let id = crate::service::videos::new_video_id();
@@ -880,18 +871,12 @@ impl Brands {
             }
             _ => None,
         };
-        self.respond_to(
-            user,
-            &a,
-            to,
-            pitch_rate.as_ref().map(|(p, r)| (p.as_str(), *r)),
-        )
-        .await
+        self.respond_to(&a, to, pitch_rate.as_ref().map(|(p, r)| (p.as_str(), *r)))
+            .await
     }
 
     async fn respond_to(
         &self,
-        _user: &UserRecord,
         a: &ApplicationRecord,
         to: ApplicationStatus,
         pitch_rate: Option<(&str, i64)>,
