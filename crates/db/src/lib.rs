@@ -17,6 +17,7 @@ pub mod analytics;
 pub mod audit;
 pub mod backup;
 pub mod billing;
+pub mod campaign_work;
 pub mod campaigns;
 pub mod chat;
 pub mod connectors;

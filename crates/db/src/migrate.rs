@@ -209,6 +209,11 @@ pub const SQLITE: &[Migration] = &[
         name: "brands_campaigns",
         sql: include_str!("../migrations/sqlite/0036_brands_campaigns.sql"),
     },
+    Migration {
+        version: 37,
+        name: "campaign_work",
+        sql: include_str!("../migrations/sqlite/0037_campaign_work.sql"),
+    },
 ];
 
 /// Migrations for PostgreSQL.
@@ -392,6 +397,11 @@ pub const POSTGRES: &[Migration] = &[
         version: 36,
         name: "brands_campaigns",
         sql: include_str!("../migrations/postgres/0036_brands_campaigns.sql"),
+    },
+    Migration {
+        version: 37,
+        name: "campaign_work",
+        sql: include_str!("../migrations/postgres/0037_campaign_work.sql"),
     },
 ];
 

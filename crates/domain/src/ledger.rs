@@ -35,6 +35,12 @@ pub mod account {
     pub fn gateway(provider: &str) -> String {
         format!("gateway:{provider}")
     }
+
+    /// What a brand paid into campaign `campaign_id` and is not yet released to creators or
+    /// refunded.
+    pub fn escrow(campaign_id: i64) -> String {
+        format!("escrow:campaign:{campaign_id}")
+    }
 }
 
 /// One share of a split: `user_id` receives `bps` of ten thousand.

@@ -137,6 +137,8 @@ pub struct CheckoutCompleted {
     pub invoice: Option<String>,
     /// `metadata.purchase`: the ferrocast purchase (tip, membership, pay-per-view) it pays.
     pub purchase: Option<String>,
+    /// `metadata.escrow`: the payment into a campaign's escrow it makes.
+    pub escrow: Option<String>,
 }
 
 /// Reads `checkout.session.completed`'s object.
@@ -154,6 +156,7 @@ pub fn checkout_completed(o: &Value) -> Result<CheckoutCompleted, ParseError> {
         payment_intent: id_of(&o["payment_intent"]),
         invoice: id_of(&o["invoice"]),
         purchase: text(&o["metadata"], "purchase"),
+        escrow: text(&o["metadata"], "escrow"),
     })
 }
 
@@ -407,6 +410,41 @@ pub fn purchase_checkout_form(r: &PurchaseCheckout<'_>) -> Vec<(String, String)>
         f.push(("customer_email".into(), e.to_owned()));
     }
     f
+}
+
+/// The form body of `POST /v1/checkout/sessions` for a brand's payment into a campaign's
+/// escrow: as [`purchase_checkout_form`] in `mode=payment`, the payment's id travelling as
+/// `metadata.escrow` (on the session and its PaymentIntent) instead of `metadata.purchase`.
+pub fn escrow_checkout_form(r: &PurchaseCheckout<'_>) -> Vec<(String, String)> {
+    purchase_checkout_form(&PurchaseCheckout {
+        mode: PurchaseMode::Payment,
+        ..r.clone()
+    })
+    .into_iter()
+    .map(|(k, v)| match k.strip_suffix("[metadata][purchase]") {
+        Some(head) => (format!("{head}[metadata][escrow]"), v),
+        None if k == "metadata[purchase]" => ("metadata[escrow]".into(), v),
+        None => (k, v),
+    })
+    .collect()
+}
+
+/// The form body of `POST /v1/refunds`: `amount` (minor units) of PaymentIntent
+/// `payment_intent`, with `metadata[reference]` naming what refunds it.
+pub fn refund_form(payment_intent: &str, amount: i64, reference: &str) -> Vec<(String, String)> {
+    vec![
+        ("payment_intent".into(), payment_intent.to_owned()),
+        ("amount".into(), amount.to_string()),
+        ("metadata[reference]".into(), reference.to_owned()),
+    ]
+}
+
+/// The refund's id (`re_…`) and status in Stripe's reply to `POST /v1/refunds`.
+pub fn refund_reply(payload: &[u8]) -> Result<(String, String), ParseError> {
+    let v: Value =
+        serde_json::from_slice(payload).map_err(|e| ParseError::Malformed(e.to_string()))?;
+    let id = text(&v, "id").ok_or_else(|| ParseError::Malformed("refund without id".into()))?;
+    Ok((id, text(&v, "status").unwrap_or_default()))
 }
 
 /// What a `charge.refunded` event says: the charge, with how much of it has been refunded so far

@@ -11,7 +11,7 @@ use crate::routes::{
     notifications, overlay, payments, playback, profiles, purchases, schedule, search, shorts,
     sources, streams, subscriptions, tips, uploads, videos, vod, watch,
 };
-use crate::routes::{campaigns, earnings, nodes, payouts, safety, whep};
+use crate::routes::{campaign_work, campaigns, earnings, nodes, payouts, safety, whep};
 use crate::state::AppState;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
 use axum::http::{header, HeaderName, HeaderValue, Method, StatusCode};
@@ -415,6 +415,54 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .routes(declare(
             Key(ProfileRead),
             routes!(campaigns::my_applications),
+        ))
+        .routes(declare(
+            Key(ProfileRead),
+            routes!(campaign_work::campaign_escrow),
+        ))
+        .routes(declare(Session, routes!(campaign_work::fund_campaign)))
+        .routes(declare(
+            Key(ProfileRead),
+            routes!(campaign_work::campaign_deliverables),
+        ))
+        .routes(declare(Session, routes!(campaign_work::submit_deliverable)))
+        .routes(declare(
+            Key(ProfileRead),
+            routes!(campaign_work::get_deliverable),
+        ))
+        .routes(declare(
+            Session,
+            routes!(campaign_work::resubmit_deliverable),
+        ))
+        .routes(declare(
+            Session,
+            routes!(campaign_work::roll_back_deliverable),
+        ))
+        .routes(declare(Session, routes!(campaign_work::review_deliverable)))
+        .routes(declare(
+            Session,
+            routes!(campaign_work::propose_deliverable_rights),
+        ))
+        .routes(declare(
+            Session,
+            routes!(campaign_work::consent_deliverable_rights),
+        ))
+        .routes(declare(
+            Session,
+            routes!(campaign_work::add_deliverable_hotspot),
+        ))
+        .routes(declare(
+            Session,
+            routes!(campaign_work::delete_deliverable_hotspot),
+        ))
+        .routes(declare(Public, routes!(campaign_work::embed_deliverable)))
+        .routes(declare(Public, routes!(campaign_work::click_hotspot)))
+        .routes(declare(Session, routes!(campaign_work::conversion_secret)))
+        .routes(declare(Public, routes!(campaign_work::report_conversion)))
+        .routes(declare(Public, routes!(campaign_work::conversion_pixel)))
+        .routes(declare(
+            Key(ProfileRead),
+            routes!(campaign_work::campaign_report),
         ))
         .routes(declare(Public, routes!(schedule::channel_ics)))
         .routes(declare(
@@ -856,6 +904,13 @@ async fn not_found(State(state): State<AppState>, req: Request) -> Response {
         if let (true, Some(id)) = (browsing, crate::web::watch_id(path)) {
             return watch_page(&state, id, &policy).await;
         }
+        if let (true, Some(id)) = (
+            browsing,
+            path.strip_prefix("/embed/deliverables/")
+                .filter(|id| !id.is_empty() && !id.contains('/')),
+        ) {
+            return deliverable_embed_page(&state, id, req.uri().query(), &policy).await;
+        }
         if let Some(page) = crate::web::serve(req.method(), path, &policy) {
             return page;
         }
@@ -875,6 +930,30 @@ async fn not_found(State(state): State<AppState>, req: Request) -> Response {
         ),
     )
     .into_response()
+}
+
+/// The brand's embed of a campaign deliverable: the app's embed page, answered 403 when the
+/// usage rights do not permit the use now (the page shows why, from the API), 404 when there
+/// is no such deliverable. `?country=` names where the brand uses it (a limited licence).
+async fn deliverable_embed_page(
+    state: &AppState,
+    id: &str,
+    query: Option<&str>,
+    policy: &crate::web::Policy<'_>,
+) -> Response {
+    let country = query
+        .and_then(|q| serde_urlencoded::from_str::<Vec<(String, String)>>(q).ok())
+        .and_then(|fields| fields.into_iter().find(|(k, _)| k == "country"))
+        .map(|(_, v)| v);
+    let status = match state.brands.embeddable(id, country.as_deref()).await {
+        Ok(_) => StatusCode::OK,
+        Err(crate::service::campaigns::CampaignError::Forbidden(_)) => StatusCode::FORBIDDEN,
+        Err(crate::service::campaigns::CampaignError::NotFound(_)) => StatusCode::NOT_FOUND,
+        Err(e) => return ApiError::from(e).into_response(),
+    };
+    let mut page = crate::web::page(status, None, policy, true);
+    page.extensions_mut().insert(crate::web::Frameable);
+    page
 }
 
 /// A watch page: the app with the stream's preview tags (title, creator, picture) for chat

@@ -103,6 +103,31 @@ pub async fn stripe_checkout(
     stripe::session_reply(&body).map_err(|e| gateway_error("Stripe", e.to_string()))
 }
 
+/// Refunds `amount` of Stripe PaymentIntent `payment_intent` (`reference`: what refunds it, in
+/// the refund's metadata and as the idempotency key, so a retry refunds once); the refund's id.
+pub async fn stripe_refund(
+    state: &AppState,
+    payment_intent: &str,
+    amount: i64,
+    reference: &str,
+) -> Result<String, ApiError> {
+    let keys = stripe_keys(state)?;
+    let body = call(
+        state
+            .http
+            .post(format!("{}/v1/refunds", keys.api_base))
+            .bearer_auth(keys.secret_key.expose())
+            .header("idempotency-key", reference)
+            .form(&stripe::refund_form(payment_intent, amount, reference)),
+        stripe::error_message,
+    )
+    .await
+    .map_err(|e| gateway_error("Stripe", e))?;
+    stripe::refund_reply(&body)
+        .map(|(id, _)| id)
+        .map_err(|e| gateway_error("Stripe", e.to_string()))
+}
+
 /// Creates a Customer Portal session; the URL.
 pub async fn stripe_portal(
     state: &AppState,

@@ -7,6 +7,7 @@ pub mod audit;
 pub mod auth;
 pub mod backups;
 pub mod browse;
+pub mod campaign_work;
 pub mod campaigns;
 pub mod chat;
 pub mod connectors;

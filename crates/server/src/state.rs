@@ -336,6 +336,7 @@ pub fn compose(
             mailer.clone(),
             brand_tiers,
             &config.public_url,
+            master_key,
         ),
         config,
         db,

@@ -313,7 +313,7 @@ pub struct CampaignForm {
     pub due_at: Option<String>,
 }
 
-fn instant(field: &str, raw: Option<&str>) -> ApiResult<Option<i64>> {
+pub(crate) fn instant(field: &str, raw: Option<&str>) -> ApiResult<Option<i64>> {
     match raw.map(str::trim).filter(|s| !s.is_empty()) {
         None => Ok(None),
         Some(s) => parse_instant(s).map(Some).ok_or_else(|| {
@@ -869,6 +869,10 @@ pub async fn set_campaign_status(
     ApiJson(f): ApiJson<CampaignStatusForm>,
 ) -> ApiResult<Json<CampaignOne>> {
     let c = state.brands.set_status(&auth.user, &id, &f.status).await?;
+    if c.status == "CANCELLED" {
+        // What escrow holds goes back to the brand through the gateway.
+        crate::routes::campaign_work::refund_escrow(&state, &c, auth.user.id).await?;
+    }
     one(&state, Some(&auth), &c.uuid).await
 }
 

@@ -108,11 +108,13 @@ pub struct CampaignDraft {
 /// The brands service.
 #[derive(Clone)]
 pub struct Brands {
-    db: Db,
-    clock: SharedClock,
+    pub(super) db: Db,
+    pub(super) clock: SharedClock,
     mailer: Arc<dyn Mailer>,
     tiers: Arc<Vec<BrandTier>>,
     public_url: String,
+    /// Derives each campaign's conversion-webhook secret.
+    pub(super) conversion_key: [u8; 32],
 }
 
 fn sha256_hex(s: &str) -> String {
@@ -120,7 +122,7 @@ fn sha256_hex(s: &str) -> String {
 }
 
 /// One line of text, trimmed, 1 to `max` characters, made safe to display.
-fn line(field: &str, raw: &str, max: usize) -> Result<String> {
+pub(super) fn line(field: &str, raw: &str, max: usize) -> Result<String> {
     let s = ferrocast_domain::text::displayable(raw.trim());
     if s.is_empty() || s.chars().count() > max || s.chars().any(char::is_control) {
         return Err(CampaignError::Invalid(format!(
@@ -131,7 +133,7 @@ fn line(field: &str, raw: &str, max: usize) -> Result<String> {
 }
 
 /// Text of up to `max` characters (line breaks kept), made safe to display; `min` at least.
-fn text(field: &str, raw: &str, min: usize, max: usize) -> Result<String> {
+pub(super) fn text(field: &str, raw: &str, min: usize, max: usize) -> Result<String> {
     let s = ferrocast_domain::text::displayable(raw.trim());
     let n = s.chars().count();
     if n < min || n > max || s.chars().any(|c| c.is_control() && c != '\n' && c != '\t') {
@@ -177,6 +179,7 @@ impl Brands {
         mailer: Arc<dyn Mailer>,
         tiers: Vec<BrandTier>,
         public_url: &str,
+        master_key: &[u8; 32],
     ) -> Self {
         Self {
             db,
@@ -184,6 +187,10 @@ impl Brands {
             mailer,
             tiers: Arc::new(tiers),
             public_url: public_url.trim_end_matches('/').to_string(),
+            conversion_key: ferrocast_auth::secretbox::derive_key(
+                master_key,
+                "campaign-conversion-hmac-sha256",
+            ),
         }
     }
 
@@ -204,7 +211,7 @@ impl Brands {
             .unwrap_or_else(|| ferrocast_domain::brand::default_brand_tiers().remove(0))
     }
 
-    fn now(&self) -> i64 {
+    pub(super) fn now(&self) -> i64 {
         self.clock.now_ms()
     }
 

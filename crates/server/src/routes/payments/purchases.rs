@@ -89,6 +89,13 @@ pub async fn stripe(
             let Ok(c) = stripe::checkout_completed(&e.object) else {
                 return Ok(None);
             };
+            if let Some(escrow) = c.escrow.as_deref() {
+                // A brand's payment into a campaign's escrow.
+                let applied =
+                    crate::routes::campaign_work::stripe_escrow_paid(state, event, &c, escrow)
+                        .await?;
+                return Ok(answer(applied));
+            }
             let named = c.purchase.as_deref();
             let Some(p) =
                 purchase(state, "stripe", named.or(c.client_reference_id.as_deref())).await?
