@@ -7,6 +7,7 @@ import { api, type Schemas } from "./api";
 import { dateTime } from "./format";
 import { Link, navigate } from "./router";
 import { money } from "./tips";
+import { DeliverableList, EscrowCard, HandIn, ReportCard } from "./deliverables";
 import { Empty, Loading, Problem, useLoad, useUser } from "./ui";
 import "./campaigns.css";
 
@@ -187,6 +188,7 @@ export function CampaignPage({ id }: { id: string }) {
   if (!one.data) return <Loading what="the campaign" />;
   const c = one.data.campaign;
   const manager = c.role === "owner" || c.role === "manager";
+  const hired = !c.role && one.data.application?.status === "accepted" ? one.data.application.id : null;
   return (
     <div className="campaign-page" data-testid="campaign-page">
       <nav className="crumbs" aria-label="Breadcrumb">
@@ -222,6 +224,7 @@ export function CampaignPage({ id }: { id: string }) {
         </dl>
       </header>
       <div className="campaign-body">
+        <div className="campaign-main">
         <section className="card" aria-labelledby="brief-title">
           <h2 id="brief-title">Brief</h2>
           <p className="campaign-brief">{c.brief}</p>
@@ -233,8 +236,22 @@ export function CampaignPage({ id }: { id: string }) {
           )}
           {manager && <MilestoneForm id={c.id} onDone={one.reload} />}
         </section>
+        {c.role && c.status !== "DRAFT" && (
+          <div className="campaign-work" data-testid="campaign-work">
+            <DeliverableList c={c} title="Review queue" />
+            <ReportCard c={c} manager={manager} />
+          </div>
+        )}
+        {hired && (
+          <div className="campaign-work">
+            {["ACTIVE", "IN_PROGRESS"].includes(c.status) && <HandIn application={hired} c={c} onDone={one.reload} />}
+            <DeliverableList c={c} title="Your deliverables" />
+          </div>
+        )}
+        </div>
         <aside className="campaign-side">
           {manager && <Lifecycle c={c} onDone={one.reload} />}
+          {c.role && <EscrowCard c={c} manager={manager} />}
           {c.role ? (
             <Applicants c={c} manager={manager} onChange={one.reload} />
           ) : (

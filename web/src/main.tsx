@@ -49,6 +49,8 @@ const CampaignPage = lazy(() => import("./campaigns").then((m) => ({ default: m.
 const Brands = lazy(() => import("./campaigns").then((m) => ({ default: m.Brands })));
 const BrandPage = lazy(() => import("./campaigns").then((m) => ({ default: m.BrandPage })));
 const JoinBrand = lazy(() => import("./campaigns").then((m) => ({ default: m.JoinBrand })));
+const DeliverablePage = lazy(() => import("./deliverables").then((m) => ({ default: m.DeliverablePage })));
+const DeliverableEmbed = lazy(() => import("./deliverables").then((m) => ({ default: m.DeliverableEmbed })));
 
 type Site = Schemas["SiteSettings"];
 
@@ -124,6 +126,7 @@ function App() {
   else if (path === "/library") page = <Library />;
   else if (path === "/campaigns") page = <Discover />;
   else if (/^\/campaigns\/[^/]+$/.test(path)) page = <CampaignPage id={decodeURIComponent(path.slice("/campaigns/".length))} />;
+  else if (/^\/deliverables\/[^/]+$/.test(path)) page = <DeliverablePage id={decodeURIComponent(path.slice("/deliverables/".length))} />;
   else if (path === "/brands") page = <Brands />;
   else if (path === "/brands/join") page = <JoinBrand />;
   else if (/^\/brands\/[^/]+$/.test(path)) page = <BrandPage id={decodeURIComponent(path.slice("/brands/".length))} />;
@@ -151,6 +154,14 @@ function Root() {
     return (
       <Suspense fallback={null}>
         <Overlay token={decodeURIComponent(overlay[1])} kind={overlay[2] as "alerts" | "goal"} />
+      </Suspense>
+    );
+  }
+  const deliverable = /^\/embed\/deliverables\/([^/]+)$/.exec(path);
+  if (deliverable) {
+    return (
+      <Suspense fallback={null}>
+        <DeliverableEmbed id={decodeURIComponent(deliverable[1])} />
       </Suspense>
     );
   }

@@ -2,7 +2,7 @@
 // and numbers a video is shown with, its status badge, the VOD player with the preview strip
 // on its seek bar, and the cards of a list of videos.
 import Hls from "hls.js/light";
-import { useEffect, useRef, useState, type KeyboardEvent, type PointerEvent } from "react";
+import { useEffect, useRef, useState, type KeyboardEvent, type PointerEvent, type ReactNode } from "react";
 import { type Schemas } from "./api";
 import { useWatchReport } from "./engage";
 import { Link } from "./router";
@@ -122,7 +122,7 @@ export function stripTile(strip: Strip, time: number): { col: number; row: numbe
  * elsewhere), the native controls for play, volume and full screen, and under the picture a seek
  * bar of its own that shows, while hovered (or dragged), the preview strip's frame of the time
  * under the pointer. */
-export function VodPlayer({ src, poster, strip, title, duration, videoId, onViews }: { src: string; poster?: string | null; strip?: Strip | null; title: string; duration?: number | null; videoId?: string; onViews?: (views: number) => void }) {
+export function VodPlayer({ src, poster, strip, title, duration, videoId, onViews, overlay }: { src: string; poster?: string | null; strip?: Strip | null; title: string; duration?: number | null; videoId?: string; onViews?: (views: number) => void; overlay?: (time: number) => ReactNode }) {
   const video = useRef<HTMLVideoElement>(null);
   // The view when it loads, and the time played while it plays.
   useWatchReport(video, videoId, onViews);
@@ -244,6 +244,7 @@ export function VodPlayer({ src, poster, strip, title, duration, videoId, onView
       <div className="vod-screen">
         <video ref={video} controls playsInline preload="metadata" poster={poster ?? undefined} aria-label={title} data-testid="vod-video" data-levels={levels.length} />
         <QualityMenu levels={levels} choice={choice} playingLabel={playingLabel} onChoose={choose} />
+        {overlay && <div className="vod-overlay">{overlay(time)}</div>}
       </div>
       <div className="vod-seek">
         <span className="vod-time" aria-hidden="true">{clock(time)}</span>

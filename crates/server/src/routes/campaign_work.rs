@@ -1112,10 +1112,10 @@ fn urlencoding(s: &str) -> String {
 }
 
 /// A click on a hotspot of an embedded deliverable: a touchpoint of `visitor`, then on to the
-/// product's page (302).
+/// product's page (303).
 #[utoipa::path(get, path = "/api/embed/deliverables/{id}/hotspots/{hotspot}", tag = "campaigns",
     params(("id" = String, Path, description = "The deliverable's id"), ("hotspot" = i64, Path, description = "The hotspot's id"), HotspotClickQuery),
-    responses((status = 302, description = "To the product's page"), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    responses((status = 303, description = "To the product's page"), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn click_hotspot(
     State(state): State<AppState>,
     Path((id, hotspot)): Path<(String, i64)>,

@@ -11,6 +11,7 @@ mod architecture;
 mod audit;
 mod backup;
 mod billing;
+mod campaign_work;
 mod campaigns;
 mod channels;
 mod connectors;

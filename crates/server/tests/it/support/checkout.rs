@@ -82,6 +82,9 @@ pub struct Seen {
     pub epayco_confirmation_urls: HashMap<String, String>,
     /// Stripe Connect: accounts, onboarding links and transfers.
     pub connect: Connect,
+    /// Refunds made through `POST /v1/refunds`, in order: (id `re_test_{index + 1}`,
+    /// PaymentIntent, amount, idempotency key).
+    pub refunds: Vec<(String, String, i64, String)>,
 }
 
 /// A charge the Stripe stand-in made, as its refunds and disputes need it.
@@ -871,6 +874,7 @@ pub async fn start() -> (Gateways, SocketAddr) {
             "/v1/subscriptions/{id}",
             post(stripe_update).delete(stripe_cancel),
         )
+        .route("/v1/refunds", post(stripe_create_refund))
         .route("/v1/orders", post(razorpay_order))
         .route("/v1/checkout/embedded", post(razorpay_hosted))
         .route("/login", post(apify_login))
@@ -1508,6 +1512,45 @@ async fn connect_transfer(
     s.connect.transfers.push((form.clone(), key));
     let i = s.connect.transfers.len() - 1;
     Ok(Json(transfer_json(i, &form)).into_response())
+}
+
+/// `POST /v1/refunds`: refunds `amount` of PaymentIntent `payment_intent` as Stripe does (at most
+/// what is left of the charge; a repeated `Idempotency-Key` answers the first refund), then
+/// sends the node the `charge.refunded` event Stripe sends.
+async fn stripe_create_refund(
+    State((g, _)): State<(Gateways, SocketAddr)>,
+    h: HeaderMap,
+    body: String,
+) -> Result<Response, StripeRefusal> {
+    let form = stripe_form(&h, &body)?;
+    let key = h
+        .get("idempotency-key")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
+    let pi = form.get("payment_intent").cloned().unwrap_or_default();
+    let amount: i64 = form.get("amount").and_then(|a| a.parse().ok()).unwrap_or(0);
+    let refund_json = |id: &str, amount: i64, pi: &str| json!({"id": id, "object": "refund", "amount": amount, "payment_intent": pi, "status": "succeeded", "currency": "usd"});
+    let (id, node) = {
+        let mut s = seen(&g);
+        if let Some((id, p, a, _)) = s.refunds.iter().find(|r| !key.is_empty() && r.3 == key) {
+            return Ok(Json(refund_json(id, *a, p)).into_response());
+        }
+        let Some(c) = s.charges.iter().find(|c| c.payment_intent == pi) else {
+            return Ok((StatusCode::BAD_REQUEST, Json(json!({"error": {"type": "invalid_request_error", "code": "resource_missing", "message": format!("No such payment_intent: '{pi}'")}}))).into_response());
+        };
+        if amount <= 0 || c.refunded + amount > c.amount {
+            return Ok((StatusCode::BAD_REQUEST, Json(json!({"error": {"type": "invalid_request_error", "code": "amount_too_large", "message": format!("Refund amount ({amount}) is greater than unrefunded amount on charge ({})", c.amount - c.refunded)}}))).into_response());
+        }
+        let id = format!("re_test_{}", s.refunds.len() + 1);
+        s.refunds.push((id.clone(), pi.clone(), amount, key));
+        (id, s.node.clone())
+    };
+    let event = stripe_refund_event(&g, &pi, amount);
+    tokio::spawn(async move {
+        let _ = deliver_to_node(&node, vec![event]).await;
+    });
+    Ok(Json(refund_json(&id, amount, &pi)).into_response())
 }
 
 /// The Connect stand-in's routes (merged into [`start`]'s router).
