@@ -2482,9 +2482,14 @@ async function whip() {
   step("stopped");
 }
 
-// Brands and campaigns: a brand account creates its brand and a campaign, publishes it; a
-// creator finds it by search, applies with a pitch and a rate; the brand hires them and the
-// campaign becomes active; the creator sees they are hired.
+// Brands and campaigns: a brand account creates its brand and a campaign, publishes it and pays
+// its budget into escrow through Stripe Checkout (the stand-in); a creator finds it by search,
+// applies with a pitch and a rate; the brand hires them and the campaign becomes active; the
+// creator hands in one of their videos, the brand asks for a revision, the creator hands in a
+// second version with the disclosure, the brand approves (paying the creator from escrow); the
+// creator consents to the usage rights the brand proposes, and the brand's embed plays inside
+// the licence's territory and says why it does not outside it; the creator's earnings show the
+// payment.
 async function campaigns() {
   const brand = await login(await browser.newContext({ viewport: DESKTOP }), P.brandEmail);
   brand.on("pageerror", (e) => (out.pageErrors = [...(out.pageErrors ?? []), String(e)]));
@@ -2509,6 +2514,15 @@ async function campaigns() {
   out.budget = (await brand.getByTestId("campaign-budget").textContent()).trim();
   step("brand publishes a campaign");
 
+  await brand.getByTestId("fund-escrow").click();
+  await brand.waitForURL("**/c/pay/**");
+  out.escrowCheckout = await brand.locator("body").innerText();
+  await brand.getByRole("button", { name: "Pay" }).click();
+  await brand.waitForURL("**escrow=paid**", { timeout: 20000 });
+  await brand.getByTestId("escrow-held").filter({ hasText: out.budget }).waitFor({ timeout: 20000 });
+  out.escrowHeld = (await brand.getByTestId("escrow-held").textContent()).trim();
+  step("brand escrows the budget");
+
   const creator = await login(await browser.newContext({ viewport: DESKTOP }), P.creatorEmail);
   creator.on("pageerror", (e) => (out.pageErrors = [...(out.pageErrors ?? []), String(e)]));
   await creator.getByTestId("nav-campaigns").click();
@@ -2522,7 +2536,7 @@ async function campaigns() {
   await card.click();
   await creator.getByTestId("apply").waitFor();
   await creator.getByLabel("Your pitch").fill("I run trails every week and film in 4K.");
-  await creator.getByLabel(/Your rate/).fill("450");
+  await creator.getByLabel(/Your rate/).fill("500");
   await creator.getByRole("button", { name: "Send application" }).click();
   await creator.getByTestId("my-application").getByTestId("application-status").filter({ hasText: "Applied" }).waitFor();
   await shot(creator, "campaign-creator");
@@ -2546,6 +2560,81 @@ async function campaigns() {
   await creator.getByTestId("my-application").getByTestId("application-status").filter({ hasText: "Hired" }).waitFor();
   out.hired = (await creator.getByTestId("my-application").textContent()).trim();
   step("creator sees they are hired");
+
+  const handIn = creator.getByTestId("hand-in");
+  await handIn.getByLabel("Title").fill("Trail shoe review");
+  await handIn.getByTestId("video-choice").selectOption({ label: "Trail run, first cut" });
+  await handIn.getByLabel("Note to the brand").fill("First cut, 20 seconds on the ridge.");
+  await shot(creator, "campaign-hand-in");
+  await handIn.getByRole("button", { name: "Hand in for review" }).click();
+  await creator.getByTestId("deliverable-page").waitFor();
+  await creator.getByTestId("deliverable-status").filter({ hasText: "In review" }).waitFor();
+  step("creator hands in a video");
+
+  // The brand, on its brand page since hiring, opens the campaign's review queue.
+  await brand.getByTestId("brand-campaign").first().click();
+  const row = brand.getByTestId("deliverable-row").first();
+  await row.waitFor();
+  out.queue = (await row.textContent()).trim();
+  await shot(brand, "campaign-review-queue");
+  await row.click();
+  await brand.getByTestId("review").waitFor();
+  await brand.getByTestId("vod-video").waitFor();
+  await brand.waitForFunction(() => document.querySelector("[data-testid=vod-video]")?.readyState >= 2, null, { timeout: 30000 });
+  await brand.getByLabel("Comment").fill("Show the sole's grip on wet rock.");
+  await brand.getByTestId("request-revision").click();
+  await brand.getByTestId("deliverable-status").filter({ hasText: "Revision requested" }).waitFor();
+  step("brand asks for a revision");
+
+  await creator.reload();
+  out.revisionNote = (await creator.getByTestId("revision-note").textContent()).trim();
+  const revise = creator.getByTestId("revise");
+  await revise.getByTestId("video-choice").selectOption({ label: "Trail run, wet rock" });
+  await revise.getByLabel(/Disclosure/).fill("#ad Paid partnership with Acme Outdoors");
+  await revise.getByLabel("What changed").fill("Added the wet rock.");
+  await shot(creator, "deliverable-revise");
+  await revise.getByRole("button", { name: "Hand in version 2" }).click();
+  await creator.getByTestId("deliverable-status").filter({ hasText: "In review" }).waitFor();
+  await creator.getByRole("tab", { name: /v2/ }).waitFor();
+  step("creator hands in a revision");
+
+  await brand.reload();
+  await brand.getByTestId("approve").waitFor();
+  await brand.getByTestId("approve").click();
+  await brand.getByTestId("deliverable-status").filter({ hasText: "Approved" }).waitFor();
+  const rights = brand.getByTestId("rights");
+  await rights.getByLabel("Licence").selectOption("limited");
+  await rights.getByLabel("Territories").fill("US, CA");
+  await rights.getByRole("button", { name: "Propose rights" }).click();
+  await rights.getByTestId("rights-state").filter({ hasText: "Waiting" }).waitFor();
+  out.history = await brand.getByTestId("history").locator("li").allInnerTexts();
+  await shot(brand, "deliverable-approved");
+  step("brand approves");
+
+  await creator.reload();
+  await creator.getByTestId("consent").click();
+  await creator.getByTestId("rights-state").filter({ hasText: "In force" }).waitFor();
+  step("creator consents to the rights");
+
+  const embedUrl = (await brand.getByRole("textbox", { name: "Embed page" }).inputValue()).replace(/\?.*$/, "");
+  const viewer = await (await browser.newContext({ viewport: { width: 800, height: 520 } })).newPage();
+  viewer.on("pageerror", (e) => (out.pageErrors = [...(out.pageErrors ?? []), `embed: ${e}`]));
+  const refused = await viewer.goto(embedUrl + "?country=FR");
+  out.embedRefused = { status: refused.status(), text: (await viewer.getByTestId("embed-refused").textContent()).trim() };
+  await viewer.screenshot({ path: `${P.shots}/deliverable-embed-refused-desktop.png` });
+  const shown = await viewer.goto(embedUrl + "?country=US");
+  out.embedStatus = shown.status();
+  await viewer.getByTestId("deliverable-embed").waitFor();
+  await viewer.waitForFunction(() => document.querySelector("[data-testid=vod-video]")?.readyState >= 2, null, { timeout: 30000 });
+  out.embedCaption = (await viewer.locator(".embed-caption").textContent()).trim();
+  await viewer.screenshot({ path: `${P.shots}/deliverable-embed-desktop.png` });
+  step("the brand's embed follows the licence");
+
+  await creator.goto(P.url + "/dashboard/earnings");
+  await creator.getByTestId("balance").first().waitFor();
+  out.creatorPending = (await creator.getByTestId("balance-pending").first().textContent()).trim();
+  await shot(creator, "campaign-earnings");
+  step("creator is paid");
 }
 
 const SCENARIOS = { abr, campaigns, whip, webrtc: webrtcPlay, nodes: nodesPage, backups: backupsPage, audit: auditLog, tips: tipsScenario, billing, maintenance, oauth, "chat-oauth": chatOauth, seed: creatorEndsAndAdminChangesPlan, "every-page": everyPage, sharing, latency, studio, videos, "past-broadcasts": pastBroadcasts, browse, profile, search: searchAndSchedule, engage, notify, analytics, earnings, members, safety, "your-data": yourData, dmca };

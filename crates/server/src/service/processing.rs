@@ -1065,30 +1065,49 @@ impl Media {
         let frames = strip_frames(probe.duration_ms);
         let rows = (frames + STRIP_COLUMNS as i64 - 1) / STRIP_COLUMNS as i64;
         let strip = work.join("strip.jpg");
-        let args: Vec<String> = vec![
-            "-skip_frame".into(),
-            "nokey".into(),
-            "-i".into(),
-            path_arg(mp4),
-            "-an".into(),
-            "-vf".into(),
-            format!(
-                "fps=1/{interval},scale={STRIP_FRAME_WIDTH}:-2,tile={STRIP_COLUMNS}x{rows}:nb_frames={frames}"
-            ),
-            "-frames:v".into(),
-            "1".into(),
-            "-q:v".into(),
-            "4".into(),
-            "-threads".into(),
-            "2".into(),
-            path_arg(&strip),
-        ];
-        ffmpeg(
-            &args,
-            probe.duration_ms,
-            Some((progress, "thumbnails", from, 990)),
-        )
-        .await?;
+        // Keyframes only, which is fast; a video with too few of them (a short clip encoded
+        // with one keyframe) leaves the tile empty, so it is read again frame by frame.
+        for keyframes_only in [true, false] {
+            let mut args: Vec<String> = Vec::new();
+            if keyframes_only {
+                args.extend(["-skip_frame".into(), "nokey".into()]);
+            }
+            args.extend([
+                "-i".into(),
+                path_arg(mp4),
+                "-an".into(),
+                "-vf".into(),
+                format!(
+                    "fps=1/{interval},scale={STRIP_FRAME_WIDTH}:-2,tile={STRIP_COLUMNS}x{rows}:nb_frames={frames}"
+                ),
+                "-frames:v".into(),
+                "1".into(),
+                "-q:v".into(),
+                "4".into(),
+                "-threads".into(),
+                "2".into(),
+                path_arg(&strip),
+            ]);
+            ffmpeg(
+                &args,
+                probe.duration_ms,
+                Some((progress, "thumbnails", from, 990)),
+            )
+            .await?;
+            if tokio::fs::try_exists(&strip).await.unwrap_or(false) {
+                break;
+            }
+        }
+        if !tokio::fs::try_exists(&strip).await.unwrap_or(false) {
+            tracing::warn!(
+                video = uuid,
+                "no preview strip could be made; the video plays without one"
+            );
+            self.storage
+                .put_file(&format!("videos/{uuid}/thumb.jpg"), &thumb)
+                .await?;
+            return Ok((true, 0));
+        }
         self.storage
             .put_file(&format!("videos/{uuid}/thumb.jpg"), &thumb)
             .await?;

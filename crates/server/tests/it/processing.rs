@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-fn scratch() -> PathBuf {
+pub fn scratch() -> PathBuf {
     let dir =
         std::env::temp_dir().join(format!("ferrocast-proc-{}", uuid::Uuid::new_v4().simple()));
     std::fs::create_dir_all(&dir).expect("scratch");
@@ -26,7 +26,7 @@ fn scratch() -> PathBuf {
 }
 
 /// Runs ffmpeg to make a test file.
-fn make(args: &[&str], out: &Path) {
+pub fn make(args: &[&str], out: &Path) {
     let st = Command::new("ffmpeg")
         .args(["-nostdin", "-hide_banner", "-loglevel", "error", "-y"])
         .args(args)
@@ -48,7 +48,7 @@ async fn user_id(app: &TestApp, email: &str) -> i64 {
 }
 
 /// Stores `file` as an upload's source and queues its processing; the video.
-async fn upload(app: &TestApp, db: &Db, user: i64, file: &Path) -> VideoRecord {
+pub async fn upload(app: &TestApp, db: &Db, user: i64, file: &Path) -> VideoRecord {
     let uuid = ferrocast_server::service::recordings::new_video_uuid();
     let title = file.file_name().and_then(|n| n.to_str()).unwrap_or("file");
     let video = db
@@ -85,7 +85,7 @@ async fn upload(app: &TestApp, db: &Db, user: i64, file: &Path) -> VideoRecord {
     video
 }
 
-async fn settled(db: &Db, id: i64, within: Duration) -> VideoRecord {
+pub async fn settled(db: &Db, id: i64, within: Duration) -> VideoRecord {
     let deadline = Instant::now() + within;
     loop {
         let v = db.video_by_id(id).await.expect("video").expect("exists");

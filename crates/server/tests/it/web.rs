@@ -3204,17 +3204,24 @@ async fn go_live_from_the_browser_over_whip() {
     app.finish().await;
 }
 
-/// Brands and campaigns in Chromium (`campaigns` in `web/e2e/run.mjs`): a brand account
-/// creates its brand from the Campaigns link, writes a campaign and publishes it; a creator
-/// finds it by words and type, applies with a pitch and a rate; the brand hires them (the
-/// campaign becomes Active, the budget's commitment shows) and the creator sees they are
-/// hired. Screenshots of discovery and both sides of the campaign.
+/// Brands and campaigns in Chromium (`campaigns` in `web/e2e/run.mjs`), end to end: a brand
+/// account creates its brand from the Campaigns link, writes a campaign, publishes it and pays
+/// its budget into escrow through Stripe Checkout (the stand-in); a creator finds it by words
+/// and type, applies with a pitch and a rate; the brand hires them (the campaign becomes
+/// Active); the creator hands in one of their videos (uploaded and processed by ffmpeg); the
+/// brand watches it and asks for a revision; the creator hands in a second version with the
+/// disclosure; the brand approves; the creator's balance rises by the budget less the 10 %
+/// fee, escrow is empty and the ledger verifies. The creator consents to a limited licence
+/// (US, CA) and the brand's embed plays in the US and says why not in France. Screenshots of
+/// each page.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn brand_hires_a_creator_for_a_campaign_in_a_real_browser() {
     let browser = browser();
-    let app = TestApp::start(Backend::Sqlite)
+    let (gw, addr) = support::checkout::start().await;
+    let app = TestApp::start_with(Backend::Sqlite, support::checkout::options(addr))
         .await
         .expect("sqlite always runs");
+    support::checkout::set_node(&gw, &app.base);
     for (email, name, role) in [
         ("brand@acme.example", "Olive Owner", "brand"),
         ("cara@example.com", "Cara Creator", "creator"),
@@ -3229,6 +3236,49 @@ async fn brand_hires_a_creator_for_a_campaign_in_a_real_browser() {
         .await;
         assert_eq!(status, 201, "{body}");
     }
+    // Two videos of the creator's, made by ffmpeg and processed as uploads are.
+    let db = app.running.as_ref().expect("running").state.db.clone();
+    let cara = db
+        .user_by_email("cara@example.com")
+        .await
+        .expect("db")
+        .expect("user")
+        .id;
+    let dir = crate::processing::scratch();
+    for (name, tone) in [
+        ("Trail run, first cut", "440"),
+        ("Trail run, wet rock", "660"),
+    ] {
+        let file = dir.join(name);
+        crate::processing::make(
+            &[
+                "-f",
+                "lavfi",
+                "-i",
+                "testsrc2=size=640x360:rate=30:duration=6",
+                "-f",
+                "lavfi",
+                "-i",
+                &format!("sine=frequency={tone}:duration=6"),
+                "-c:v",
+                "libx264",
+                "-preset",
+                "veryfast",
+                "-pix_fmt",
+                "yuv420p",
+                "-c:a",
+                "aac",
+                "-shortest",
+                "-f",
+                "mp4",
+            ],
+            &file,
+        );
+        let v = crate::processing::upload(&app, &db, cara, &file).await;
+        let v = crate::processing::settled(&db, v.id, std::time::Duration::from_secs(120)).await;
+        assert_eq!(v.status, "ready", "{v:#?}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
     let shots = shots_dir();
     let report = run(
         &browser,
@@ -3247,9 +3297,17 @@ async fn brand_hires_a_creator_for_a_campaign_in_a_real_browser() {
         report["steps"],
         json!([
             "brand publishes a campaign",
+            "brand escrows the budget",
             "creator applies",
             "brand hires the creator",
-            "creator sees they are hired"
+            "creator sees they are hired",
+            "creator hands in a video",
+            "brand asks for a revision",
+            "creator hands in a revision",
+            "brand approves",
+            "creator consents to the rights",
+            "the brand's embed follows the licence",
+            "creator is paid"
         ]),
         "{report:#}"
     );
@@ -3264,16 +3322,81 @@ async fn brand_hires_a_creator_for_a_campaign_in_a_real_browser() {
     assert!(
         report["applicant"]
             .as_str()
-            .is_some_and(|a| a.contains("Cara Creator") && a.contains("$450")),
+            .is_some_and(|a| a.contains("Cara Creator") && a.contains("$500")),
         "{report}"
     );
-    assert_eq!(report["committed"], "$450 of $500 committed", "{report}");
+    assert_eq!(report["committed"], "$500 of $500 committed", "{report}");
     assert!(
         report["hired"]
             .as_str()
             .is_some_and(|h| h.contains("Hired")),
         "{report}"
     );
+    assert!(
+        report["escrowCheckout"]
+            .as_str()
+            .is_some_and(|p| p.contains("held in escrow") && p.contains("Pay 500.00 USD once")),
+        "{report}"
+    );
+    assert_eq!(report["escrowHeld"], "$500", "{report}");
+    assert!(
+        report["revisionNote"]
+            .as_str()
+            .is_some_and(|n| n.contains("wet rock")),
+        "{report}"
+    );
+    assert_eq!(report["embedRefused"]["status"], 403, "{report}");
+    assert!(
+        report["embedRefused"]["text"]
+            .as_str()
+            .is_some_and(|t| t.contains("does not cover FR; it covers CA, US")),
+        "{report}"
+    );
+    assert_eq!(report["embedStatus"], 200, "{report}");
+    assert!(
+        report["embedCaption"]
+            .as_str()
+            .is_some_and(|c| c.contains("#ad Paid partnership with Acme Outdoors")),
+        "{report}"
+    );
+    assert_eq!(report["creatorPending"], "$450.00", "{report}");
+    // The ledger: the creator holds the budget less the 10 % fee, escrow nothing, and it
+    // verifies.
+    let balances = db
+        .creator_balances(cara, ferrocast_db::now_ms())
+        .await
+        .expect("balances");
+    assert_eq!(
+        balances
+            .iter()
+            .map(|b| (b.currency.as_str(), b.pending + b.available))
+            .collect::<Vec<_>>(),
+        [("USD", 45_000)],
+        "{balances:?}"
+    );
+    let c = db
+        .campaigns_of_brand(
+            db.brands_of_user(
+                db.user_by_email("brand@acme.example")
+                    .await
+                    .expect("db")
+                    .expect("user")
+                    .id,
+            )
+            .await
+            .expect("brands")[0]
+                .0
+                .id,
+        )
+        .await
+        .expect("campaigns");
+    let escrow = db.escrow_state(c[0].id, "USD").await.expect("escrow");
+    assert_eq!(
+        (escrow.funded, escrow.released, escrow.held),
+        (50_000, 50_000, 0)
+    );
+    let verified = db.ledger_verify().await.expect("verify");
+    assert!(verified.problems.is_empty(), "{verified:#?}");
     assert_shots(
         &shots,
         &[
@@ -3281,6 +3404,11 @@ async fn brand_hires_a_creator_for_a_campaign_in_a_real_browser() {
             "campaign-creator",
             "campaign-brand",
             "brand-page",
+            "campaign-hand-in",
+            "campaign-review-queue",
+            "deliverable-revise",
+            "deliverable-approved",
+            "campaign-earnings",
         ],
     );
     app.finish().await;
