@@ -2607,6 +2607,12 @@ async function campaigns() {
   await rights.getByLabel("Territories").fill("US, CA");
   await rights.getByRole("button", { name: "Propose rights" }).click();
   await rights.getByTestId("rights-state").filter({ hasText: "Waiting" }).waitFor();
+  const hotspots = brand.getByTestId("hotspots");
+  await hotspots.getByLabel("Product", { exact: true }).fill("Ridge 2 trail shoe");
+  await hotspots.getByLabel("Product link").fill("https://acme.example/ridge-2");
+  await hotspots.getByLabel("To (s)").fill("6");
+  await hotspots.getByRole("button", { name: "Add hotspot" }).click();
+  await hotspots.getByText("Ridge 2 trail shoe").waitFor();
   out.history = await brand.getByTestId("history").locator("li").allInnerTexts();
   await shot(brand, "deliverable-approved");
   step("brand approves");
@@ -2627,6 +2633,9 @@ async function campaigns() {
   await viewer.getByTestId("deliverable-embed").waitFor();
   await viewer.waitForFunction(() => document.querySelector("[data-testid=vod-video]")?.readyState >= 2, null, { timeout: 30000 });
   out.embedCaption = (await viewer.locator(".embed-caption").textContent()).trim();
+  const hotspot = viewer.getByTestId("hotspot");
+  await hotspot.waitFor();
+  out.hotspot = { text: (await hotspot.textContent()).trim(), href: await hotspot.getAttribute("href") };
   await viewer.screenshot({ path: `${P.shots}/deliverable-embed-desktop.png` });
   step("the brand's embed follows the licence");
 

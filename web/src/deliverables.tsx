@@ -9,6 +9,7 @@ import { Link } from "./router";
 import { money } from "./tips";
 import { Empty, Loading, Problem, useLoad } from "./ui";
 import { VodPlayer } from "./videos";
+import "./campaigns.css";
 
 type Campaign = Schemas["CampaignView"];
 type Deliverable = Schemas["DeliverableView"];
@@ -239,7 +240,7 @@ function Disclosure({ value, onChange, kind }: { value: string; onChange: (v: st
     <label>
       Disclosure {kind === "IMAGE" ? "(optional)" : ""}
       <input name="disclosure" maxLength={280} value={value} onChange={(e) => onChange(e.target.value)} placeholder="#ad · Paid partnership with the brand" />
-      <small className="muted">The FTC asks you to say plainly that you were paid. {kind === "IMAGE" ? "" : "The brand cannot approve this without it."}</small>
+      <small className="hint">The FTC asks you to say plainly that you were paid. {kind === "IMAGE" ? "" : "The brand cannot approve this without it."}</small>
     </label>
   );
 }
@@ -259,7 +260,7 @@ function VideoChoice({ value, onChange, required }: { value: string; onChange: (
           </option>
         ))}
       </select>
-      <small className="muted">
+      <small className="hint">
         <Link href="/dashboard/videos">Upload a video</Link> — it can stay private; the brand sees it here.
       </small>
     </label>
@@ -282,7 +283,7 @@ export function DeliverablePage({ id }: { id: string }) {
   return (
     <div className="deliverable-page" data-testid="deliverable-page">
       <nav className="crumbs" aria-label="Breadcrumb">
-        <Link href={`/campaigns/${encodeURIComponent(d.campaign)}`}>Campaign</Link>
+        <Link href={`/campaigns/${encodeURIComponent(d.campaign)}`}>{d.campaign_title}</Link>
       </nav>
       <header className="deliverable-head">
         <div>
@@ -290,7 +291,7 @@ export function DeliverablePage({ id }: { id: string }) {
           <h1>{d.title}</h1>
           <p className="campaign-tags">
             <DeliverableBadge status={d.status} />
-            <span className="pill">{KINDS.find(([k]) => k === d.kind)?.[1] ?? d.kind}</span>
+            <span className="pill">{KINDS.find(([k]) => k === d.kind.toUpperCase())?.[1] ?? d.kind}</span>
             <span className="pill">Version {d.version}</span>
           </p>
         </div>
@@ -434,7 +435,7 @@ function Revise({ d, onDone }: { d: Deliverable; onDone: () => void }) {
   const [disclosure, setDisclosure] = useState(d.disclosure ?? "");
   const [error, setError] = useState<unknown>(null);
   const [busy, setBusy] = useState(false);
-  const video_kind = VIDEO_KINDS.includes(d.kind);
+  const video_kind = VIDEO_KINDS.includes(d.kind.toUpperCase());
   const send = async (e: FormEvent) => {
     e.preventDefault();
     setError(null);
@@ -460,7 +461,7 @@ function Revise({ d, onDone }: { d: Deliverable; onDone: () => void }) {
             <textarea name="body" rows={4} value={body} onChange={(e) => setBody(e.target.value)} />
           </label>
         )}
-        <Disclosure value={disclosure} onChange={setDisclosure} kind={d.kind} />
+        <Disclosure value={disclosure} onChange={setDisclosure} kind={d.kind.toUpperCase()} />
         <label>
           What changed
           <textarea name="note" rows={2} value={note} onChange={(e) => setNote(e.target.value)} />

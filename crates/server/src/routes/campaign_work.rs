@@ -102,6 +102,8 @@ pub struct DeliverableView {
     pub id: String,
     /// The campaign's id.
     pub campaign: String,
+    /// The campaign's title.
+    pub campaign_title: String,
     /// Its type (`VIDEO` …).
     pub kind: String,
     /// Title.
@@ -474,10 +476,15 @@ fn rights_view(state: &AppState, d: &DeliverableRecord) -> Option<DeliverableRig
     })
 }
 
-fn deliverable_view(state: &AppState, d: &DeliverableRecord, campaign: &str) -> DeliverableView {
+fn deliverable_view(
+    state: &AppState,
+    d: &DeliverableRecord,
+    c: &CampaignRecord,
+) -> DeliverableView {
     DeliverableView {
         id: d.uuid.clone(),
-        campaign: campaign.to_string(),
+        campaign: c.uuid.clone(),
+        campaign_title: c.title.clone(),
         kind: d.kind.clone(),
         title: d.title.clone(),
         status: d.status.clone(),
@@ -520,7 +527,7 @@ async fn campaign_uuid(state: &AppState, id: i64) -> ApiResult<String> {
 fn full_view(
     state: &AppState,
     f: &DeliverableFull,
-    campaign: &str,
+    campaign: &CampaignRecord,
     side: Side,
     viewer: i64,
 ) -> DeliverableOne {
@@ -568,7 +575,7 @@ async fn deliverable_one(
 ) -> ApiResult<Json<DeliverableOne>> {
     let (d, c, side) = state.brands.deliverable_for(&auth.user, uuid).await?;
     let f = state.brands.full(d).await?;
-    Ok(Json(full_view(state, &f, &c.uuid, side, auth.user.id)))
+    Ok(Json(full_view(state, &f, &c, side, auth.user.id)))
 }
 
 fn audit<'a>(
@@ -788,8 +795,7 @@ pub async fn campaign_deliverables(
     auth: AuthUser,
     Path(id): Path<String>,
 ) -> ApiResult<Json<DeliverableList>> {
-    let list = state.brands.deliverables(&auth.user, &id).await?;
-    let c = id.clone();
+    let (c, list) = state.brands.deliverables(&auth.user, &id).await?;
     Ok(Json(DeliverableList {
         deliverables: list
             .iter()

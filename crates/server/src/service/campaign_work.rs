@@ -496,10 +496,11 @@ impl Brands {
         &self,
         user: &UserRecord,
         uuid: &str,
-    ) -> Result<Vec<DeliverableRecord>> {
+    ) -> Result<(CampaignRecord, Vec<DeliverableRecord>)> {
         let (c, _, role) = self.campaign_for(Some(user), uuid).await?;
         let only = if role.is_some() { None } else { Some(user.id) };
-        Ok(self.db.deliverables_of_campaign(c.id, only).await?)
+        let list = self.db.deliverables_of_campaign(c.id, only).await?;
+        Ok((c, list))
     }
 
     /// The creator hands in a new version (after a revision request, or while under review),

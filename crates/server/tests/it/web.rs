@@ -3359,6 +3359,13 @@ async fn brand_hires_a_creator_for_a_campaign_in_a_real_browser() {
             .is_some_and(|c| c.contains("#ad Paid partnership with Acme Outdoors")),
         "{report}"
     );
+    assert_eq!(report["hotspot"]["text"], "Ridge 2 trail shoe", "{report}");
+    assert!(
+        report["hotspot"]["href"]
+            .as_str()
+            .is_some_and(|h| h.contains("/hotspots/") && h.contains("visitor=")),
+        "the hotspot's link goes through the click tracker: {report}"
+    );
     assert_eq!(report["creatorPending"], "$450.00", "{report}");
     // The ledger: the creator holds the budget less the 10 % fee, escrow nothing, and it
     // verifies.
