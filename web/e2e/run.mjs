@@ -2644,6 +2644,15 @@ async function campaigns() {
   out.creatorPending = (await creator.getByTestId("balance-pending").first().textContent()).trim();
   await shot(creator, "campaign-earnings");
   step("creator is paid");
+
+  const admin = await login(await browser.newContext({ viewport: DESKTOP }), P.adminEmail);
+  admin.on("pageerror", (e) => (out.pageErrors = [...(out.pageErrors ?? []), `admin: ${e}`]));
+  await admin.goto(P.url + "/admin");
+  await admin.getByLabel("Tier of Acme Outdoors").selectOption("Growth");
+  await admin.getByTestId("admin-brands").getByRole("status").filter({ hasText: "Acme Outdoors is on Growth now." }).waitFor();
+  await brand.goto(P.url + "/brands");
+  out.brandTier = (await brand.getByTestId("brand-row").first().textContent()).trim();
+  step("an administrator moves the brand to a larger tier");
 }
 
 const SCENARIOS = { abr, campaigns, whip, webrtc: webrtcPlay, nodes: nodesPage, backups: backupsPage, audit: auditLog, tips: tipsScenario, billing, maintenance, oauth, "chat-oauth": chatOauth, seed: creatorEndsAndAdminChangesPlan, "every-page": everyPage, sharing, latency, studio, videos, "past-broadcasts": pastBroadcasts, browse, profile, search: searchAndSchedule, engage, notify, analytics, earnings, members, safety, "your-data": yourData, dmca };

@@ -17,7 +17,7 @@ function ago(iso: string): string {
   return new Date(iso).toLocaleDateString();
 }
 
-const ICON: Record<string, string> = { live: "●", video: "▶", follower: "+", reply: "↩", moderation: "⚑" };
+const ICON: Record<string, string> = { live: "●", video: "▶", follower: "+", reply: "↩", moderation: "⚑", campaign: "◆" };
 
 /** The bell: unread badge, and a panel of the latest notices. */
 export function Bell() {

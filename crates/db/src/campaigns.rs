@@ -387,6 +387,25 @@ impl Db {
         Ok(n > 0)
     }
 
+    /// Brands for the administrators: by name, with their member and active campaign counts,
+    /// at most `limit`.
+    pub async fn all_brands(&self, limit: i64) -> Result<Vec<(BrandRecord, i64, i64)>, DbError> {
+        let sql = format!(
+            "SELECT b.id, b.uuid, b.name, b.website, b.about, b.tier, b.created_at, b.updated_at, \
+             (SELECT COUNT(*) FROM brand_members m WHERE m.brand_id = b.id) AS members, \
+             (SELECT COUNT(*) FROM campaigns c WHERE c.brand_id = b.id AND c.status IN {ACTIVE}) AS active \
+             FROM brands b ORDER BY b.name, b.id LIMIT $1"
+        );
+        on_pool!(self, p => {
+            let rows = sqlx::query(&sql).bind(limit.clamp(1, 1000)).fetch_all(p).await?;
+            let mut out = Vec::with_capacity(rows.len());
+            for r in &rows {
+                out.push((brand_from_row!(r), r.try_get("members")?, r.try_get("active")?));
+            }
+            Ok(out)
+        })
+    }
+
     /// The brand's members, owners first.
     pub async fn brand_members(&self, brand_id: i64) -> Result<Vec<MemberRecord>, DbError> {
         let sql = "SELECT m.user_id, u.email, u.display_name, m.role, m.created_at FROM brand_members m \

@@ -272,6 +272,8 @@ pub fn api_router() -> OpenApiRouter<AppState> {
             ),
         ))
         .routes(declare(Key(Admin), routes!(admin::change_role)))
+        .routes(declare(Key(Admin), routes!(campaigns::admin_brands)))
+        .routes(declare(Key(Admin), routes!(campaigns::set_brand_tier)))
         .routes(declare(Key(Admin), routes!(admin::suspend_user)))
         .routes(declare(Key(Admin), routes!(admin::reactivate_user)))
         // The audit log (issue 21): entries, checkpoints, proofs; its public key for anyone.

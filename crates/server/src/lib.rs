@@ -5,6 +5,7 @@
 
 pub mod access;
 pub mod app;
+pub mod campaign_notices;
 pub mod connectors;
 pub mod doctor;
 pub mod drain;
@@ -756,6 +757,7 @@ pub async fn start(mut config: Config) -> anyhow::Result<Running> {
     let socket_io = realtime::start(state.clone(), rx.clone());
     connectors::start(&state, rx.clone()).await;
     gateways::spawn_period_job(state.clone(), rx.clone());
+    campaign_notices::spawn_milestone_reminders(state.clone(), rx.clone());
     service::uploads::spawn_sweep(state.uploads.clone(), rx.clone());
     service::thumbnail::spawn_refresher(
         ThumbnailsOf(state.clone()),

@@ -33,6 +33,7 @@ export default function Admin() {
       <Streams />
       <Users />
       <Subscriptions />
+      <BrandTiers />
       <Actions />
     </div>
   );
@@ -202,6 +203,49 @@ function StatsPanel() {
           </div>
         </>
       )}
+    </section>
+  );
+}
+
+/** Brands and their tiers: an administrator moves a brand to a larger (or smaller) tier. */
+function BrandTiers() {
+  const list = useLoad(() => api<Schemas["AdminBrandList"]>("GET", "/api/admin/brands"));
+  const [error, setError] = useState<unknown>(null);
+  const [saved, setSaved] = useState<string | null>(null);
+  async function move(id: string, name: string, tier: string) {
+    setError(null);
+    setSaved(null);
+    try {
+      await api("PUT", `/api/admin/brands/${encodeURIComponent(id)}/tier`, { tier });
+      setSaved(`${name} is on ${tier} now.`);
+      list.reload();
+    } catch (e) {
+      setError(e);
+    }
+  }
+  const brands = list.data?.brands ?? [];
+  return (
+    <section className="card" aria-labelledby="brands-title" data-testid="admin-brands">
+      <h2 id="brands-title">Brands</h2>
+      {list.error ? <Problem error={list.error} onRetry={list.reload} /> : null}
+      {!list.data && !list.error && <Loading what="brands" />}
+      {list.data && brands.length === 0 && <Empty>No brands yet.</Empty>}
+      <ul className="rows">
+        {brands.map((b) => (
+          <li key={b.brand.id} data-testid="admin-brand">
+            <strong>{b.brand.name}</strong> — {b.members} member{b.members === 1 ? "" : "s"}, {b.active_campaigns} active campaign{b.active_campaigns === 1 ? "" : "s"}{" "}
+            <select aria-label={`Tier of ${b.brand.name}`} value={b.brand.tier.name} onChange={(e) => move(b.brand.id, b.brand.name, e.target.value)} style={{ width: "auto", display: "inline-block", margin: "0 0 0 8px" }}>
+              {list.data!.tiers.map((t) => (
+                <option key={t.name} value={t.name}>
+                  {t.name}
+                </option>
+              ))}
+            </select>
+          </li>
+        ))}
+      </ul>
+      {saved && <p className="note" role="status">{saved}</p>}
+      <Problem error={error} />
     </section>
   );
 }

@@ -7,7 +7,6 @@
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::ApiJson;
 use crate::gateways;
-use crate::routes::campaigns::instant;
 use crate::routes::videos::{video_view, VideoView};
 use crate::service::accounts::AuthUser;
 use crate::service::audit::{Actor, AuditEvent};
@@ -31,6 +30,20 @@ use ferrocast_domain::attribution::Model;
 use ferrocast_payments::stripe;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
+
+/// An optional instant in RFC 3339 (absent or empty: none), or a 422 naming `field`.
+pub(crate) fn instant(field: &str, raw: Option<&str>) -> ApiResult<Option<i64>> {
+    match raw.map(str::trim).filter(|s| !s.is_empty()) {
+        None => Ok(None),
+        Some(s) => ferrocast_domain::schedule::parse_instant(s)
+            .map(Some)
+            .ok_or_else(|| {
+                ApiError::validation(format!(
+                    "{field}: RFC 3339 with an offset, e.g. 2026-12-24T18:00:00Z"
+                ))
+            }),
+    }
+}
 
 // ------------------------------------------------------------------------------ shapes
 
@@ -568,6 +581,42 @@ fn full_view(
     }
 }
 
+/// Deliverable `uuid` with its campaign and the brand's name, for the notices after a change.
+async fn for_notice(
+    state: &AppState,
+    uuid: &str,
+) -> ApiResult<Option<(DeliverableRecord, CampaignRecord, String)>> {
+    let Some(d) = state.db.deliverable_by_uuid(uuid).await? else {
+        return Ok(None);
+    };
+    let Some(c) = state.db.campaign_by_id(d.campaign_id).await? else {
+        return Ok(None);
+    };
+    let brand = state
+        .db
+        .brand_by_id(c.brand_id)
+        .await?
+        .map(|b| b.name)
+        .unwrap_or_default();
+    Ok(Some((d, c, brand)))
+}
+
+/// Tells the brand a version is ready for review.
+async fn tell_brand(state: &AppState, uuid: &str) -> ApiResult<()> {
+    if let Some((d, c, _)) = for_notice(state, uuid).await? {
+        crate::campaign_notices::handed_in(state, &c, &d).await;
+    }
+    Ok(())
+}
+
+/// Tells the creator what the brand did (`what`: the new status, or `rights_proposed`).
+async fn tell_creator(state: &AppState, uuid: &str, what: &str, comment: &str) -> ApiResult<()> {
+    if let Some((d, _, brand)) = for_notice(state, uuid).await? {
+        crate::campaign_notices::decided(state, &brand, &d, what, comment).await;
+    }
+    Ok(())
+}
+
 async fn deliverable_one(
     state: &AppState,
     auth: &AuthUser,
@@ -832,6 +881,7 @@ pub async fn submit_deliverable(
             },
         )
         .await?;
+    tell_brand(&state, &d.uuid).await?;
     Ok((
         StatusCode::CREATED,
         deliverable_one(&state, &auth, &d.uuid).await?,
@@ -879,6 +929,7 @@ pub async fn resubmit_deliverable(
             },
         )
         .await?;
+    tell_brand(&state, &id).await?;
     Ok((
         StatusCode::CREATED,
         deliverable_one(&state, &auth, &id).await?,
@@ -901,6 +952,7 @@ pub async fn roll_back_deliverable(
         .brands
         .roll_back(&auth.user, &id, f.version, f.to)
         .await?;
+    tell_brand(&state, &id).await?;
     deliverable_one(&state, &auth, &id).await
 }
 
@@ -944,6 +996,7 @@ pub async fn review_deliverable(
             serde_json::json!({"version": f.version, "comment": f.comment, "creator": d.creator_id, "ledger_transaction": paid}),
         ))
         .await;
+    tell_creator(&state, &id, &d.status, &f.comment).await?;
     deliverable_one(&state, &auth, &id).await
 }
 
@@ -973,6 +1026,7 @@ pub async fn propose_deliverable_rights(
             serde_json::json!({"kind": rights.kind(), "until": rights.until_ms().map(rfc3339), "territories": f.territories, "creator": d.creator_id}),
         ))
         .await;
+    tell_creator(&state, &id, "rights_proposed", "").await?;
     deliverable_one(&state, &auth, &id).await
 }
 

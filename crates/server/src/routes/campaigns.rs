@@ -5,6 +5,7 @@
 
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::ApiJson;
+use crate::routes::campaign_work::instant;
 use crate::routes::videos::MaybeUser;
 use crate::service::accounts::AuthUser;
 use crate::service::campaigns::{CampaignDraft, CampaignError};
@@ -15,7 +16,6 @@ use axum::http::StatusCode;
 use axum::Json;
 use ferrocast_db::campaigns::{ApplicationRecord, BrandRecord, CampaignRecord, MilestoneRecord};
 use ferrocast_domain::brand::{BrandRole, BrandTier};
-use ferrocast_domain::schedule::parse_instant;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -311,17 +311,6 @@ pub struct CampaignForm {
     pub apply_by: Option<String>,
     /// RFC 3339: deliverables due.
     pub due_at: Option<String>,
-}
-
-pub(crate) fn instant(field: &str, raw: Option<&str>) -> ApiResult<Option<i64>> {
-    match raw.map(str::trim).filter(|s| !s.is_empty()) {
-        None => Ok(None),
-        Some(s) => parse_instant(s).map(Some).ok_or_else(|| {
-            ApiError::validation(format!(
-                "{field}: RFC 3339 with an offset, e.g. 2026-12-24T18:00:00Z"
-            ))
-        }),
-    }
 }
 
 impl CampaignForm {
@@ -1054,4 +1043,114 @@ pub async fn my_applications(
         })
         .collect();
     Ok(Json(MyCampaignApplications { applications: out }))
+}
+
+// ------------------------------------------------------------------------ administrators
+
+/// A brand as administrators see it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AdminBrandView {
+    /// The brand.
+    pub brand: BrandView,
+    /// Members.
+    pub members: i64,
+    /// Campaigns PUBLISHED, ACTIVE or IN_PROGRESS.
+    pub active_campaigns: i64,
+}
+
+/// Every brand, and the tiers there are.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AdminBrandList {
+    /// By name (at most 500).
+    pub brands: Vec<AdminBrandView>,
+    /// The tiers a brand can be moved to.
+    pub tiers: Vec<BrandTierView>,
+}
+
+/// Move a brand to a tier.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BrandTierForm {
+    /// A tier's name (`GET /api/admin/brands` lists them).
+    pub tier: String,
+}
+
+/// Every brand with its tier, members and active campaigns (administrators).
+#[utoipa::path(get, path = "/api/admin/brands", tag = "admin", security(("bearer" = [])),
+    responses((status = 200, body = AdminBrandList), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+pub async fn admin_brands(State(state): State<AppState>) -> ApiResult<Json<AdminBrandList>> {
+    let list = state.db.all_brands(500).await?;
+    Ok(Json(AdminBrandList {
+        brands: list
+            .iter()
+            .map(|(b, members, active)| AdminBrandView {
+                brand: brand_view(&state, b, None),
+                members: *members,
+                active_campaigns: *active,
+            })
+            .collect(),
+        tiers: state.brands.tiers().iter().map(tier_view).collect(),
+    }))
+}
+
+/// Move a brand to another tier (administrators); its new limits hold at once (what it has
+/// beyond them stays, and nothing more is allowed until it is back within them). Recorded as
+/// the administrator's action.
+#[utoipa::path(put, path = "/api/admin/brands/{id}/tier", tag = "admin", security(("bearer" = [])), request_body = BrandTierForm,
+    params(("id" = String, Path, description = "The brand's id")),
+    responses((status = 200, body = BrandOne), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+              (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn set_brand_tier(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    Path(id): Path<String>,
+    ApiJson(f): ApiJson<BrandTierForm>,
+) -> ApiResult<Json<BrandOne>> {
+    let tier = state
+        .brands
+        .tiers()
+        .iter()
+        .find(|t| t.name.eq_ignore_ascii_case(f.tier.trim()))
+        .ok_or_else(|| {
+            ApiError::validation(format!(
+                "tier: one of {}",
+                state
+                    .brands
+                    .tiers()
+                    .iter()
+                    .map(|t| t.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ))
+        })?
+        .name
+        .clone();
+    let b = state
+        .db
+        .brand_by_uuid(&id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("Brand"))?;
+    if b.tier != tier {
+        state
+            .db
+            .set_brand_tier(b.id, &tier, state.clock.now_ms())
+            .await?;
+        state
+            .audit
+            .admin_action(
+                auth.user.id,
+                "brand_tier_changed",
+                None,
+                serde_json::json!({"brand": b.uuid, "name": b.name, "from": b.tier, "to": tier}),
+            )
+            .await;
+    }
+    let b = state
+        .db
+        .brand_by_id(b.id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("Brand"))?;
+    Ok(Json(BrandOne {
+        brand: brand_view(&state, &b, None),
+    }))
 }

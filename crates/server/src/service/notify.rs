@@ -70,17 +70,21 @@ pub enum Kind {
     Moderation,
     /// The user's data export is ready to download.
     Data,
+    /// The user's brand campaigns: a milestone is due, a deliverable is handed in or
+    /// reviewed, usage rights are proposed.
+    Campaign,
 }
 
 impl Kind {
     /// Every kind, in the order settings show them.
-    pub const ALL: [Kind; 6] = [
+    pub const ALL: [Kind; 7] = [
         Kind::Live,
         Kind::Video,
         Kind::Follower,
         Kind::Reply,
         Kind::Moderation,
         Kind::Data,
+        Kind::Campaign,
     ];
 
     /// As stored.
@@ -92,6 +96,7 @@ impl Kind {
             Kind::Reply => "reply",
             Kind::Moderation => "moderation",
             Kind::Data => "data",
+            Kind::Campaign => "campaign",
         }
     }
 
@@ -109,6 +114,9 @@ impl Kind {
             Kind::Reply => "someone replies to your comment",
             Kind::Moderation => "moderators decide on your reports, content, strikes or appeals",
             Kind::Data => "the export of your data is ready to download",
+            Kind::Campaign => {
+                "your campaigns: milestones due, deliverables handed in or reviewed, usage rights"
+            }
         }
     }
 
@@ -117,7 +125,9 @@ impl Kind {
         Preference {
             in_app: true,
             email: match self {
-                Kind::Live | Kind::Reply | Kind::Moderation | Kind::Data => EmailMode::Instant,
+                Kind::Live | Kind::Reply | Kind::Moderation | Kind::Data | Kind::Campaign => {
+                    EmailMode::Instant
+                }
                 Kind::Video | Kind::Follower => EmailMode::Daily,
             },
             push: true,
@@ -503,7 +513,7 @@ impl Notifier {
         let rows = self.db.notification_preferences(n.user_id).await?;
         let channel = match n.kind {
             Kind::Live | Kind::Video => n.actor_id,
-            Kind::Follower | Kind::Reply | Kind::Moderation | Kind::Data => None,
+            Kind::Follower | Kind::Reply | Kind::Moderation | Kind::Data | Kind::Campaign => None,
         };
         let pref = resolve(&rows, n.kind, channel);
         if !pref.any() {

@@ -961,6 +961,11 @@ async fn workflow(b: Backend) {
         "{csv}"
     );
 
+    Box::pin(notices_and_tier(
+        &app, &owner, &cara, &dan, &campaign, &brand,
+    ))
+    .await;
+
     // ----------------------------------------------------------- cancelling refunds escrow
     let (status, body) = call(
         &app,
@@ -990,4 +995,152 @@ async fn workflow(b: Backend) {
     );
     ledger_holds(&app).await;
     app.finish().await;
+}
+
+/// The notices the workflow sent, a milestone's reminder, and an administrator's move of the
+/// brand to another tier (a phase of its own: one async function this long overflows the test
+/// thread's stack in a debug build).
+async fn notices_and_tier(
+    app: &TestApp,
+    owner: &str,
+    cara: &str,
+    dan: &str,
+    campaign: &str,
+    brand: &str,
+) {
+    let app = app;
+    let (owner, cara, dan) = (owner.to_string(), cara.to_string(), dan.to_string());
+    // ----------------------------------------------------------- notices
+    // The brand heard of each version handed in, the creator of each decision.
+    let titles = |body: Value| -> Vec<String> {
+        body["notifications"]
+            .as_array()
+            .expect("list")
+            .iter()
+            .filter(|n| n["kind"] == "campaign")
+            .map(|n| n["title"].as_str().unwrap_or_default().to_string())
+            .collect()
+    };
+    let (_, mine) = call(
+        &app,
+        "GET",
+        "/api/notifications?limit=50",
+        Some(&owner),
+        None,
+    )
+    .await;
+    let owner_saw = titles(mine);
+    assert_eq!(
+        owner_saw
+            .iter()
+            .filter(|t| t.as_str() == "Cara Creator handed in “Trail review”")
+            .count(),
+        3,
+        "versions 1, 2 and 3 (rolling back to a version announced before announces nothing new): {owner_saw:?}"
+    );
+    let (_, mine) = call(
+        &app,
+        "GET",
+        "/api/notifications?limit=50",
+        Some(&cara),
+        None,
+    )
+    .await;
+    let cara_saw = titles(mine);
+    for t in [
+        "Acme Outdoors asked for changes to “Trail review”",
+        "Acme Outdoors approved “Trail review”",
+        "Acme Outdoors proposes usage rights for “Trail review”",
+    ] {
+        assert!(cara_saw.iter().any(|s| s == t), "{t}: {cara_saw:?}");
+    }
+    // A milestone due within the day is reminded once, to the brand and the hired creators.
+    let (status, body) = call(app, "POST", &format!("/api/campaigns/{campaign}/milestones"), Some(&owner), Some(json!({"title": "Final cut", "due_at": ferrocast_server::service::clock::rfc3339(ferrocast_db::now_ms() + 3_600_000)}))).await;
+    assert_eq!(status, 201, "{body}");
+    let state = &app.running.as_ref().expect("running").state;
+    let mut reminded = 0;
+    for _ in 0..2 {
+        reminded += ferrocast_server::campaign_notices::remind_milestones(state).await;
+    }
+    assert_eq!(
+        reminded, 1,
+        "once, however often the job runs (the node's own run may have taken it first)"
+    );
+    for token in [&owner, &cara, &dan] {
+        let mut seen = Vec::new();
+        for _ in 0..50 {
+            let (_, mine) = call(
+                &app,
+                "GET",
+                "/api/notifications?limit=50",
+                Some(token),
+                None,
+            )
+            .await;
+            seen = titles(mine);
+            if seen.iter().any(|t| t == "Due soon: Final cut") {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        assert_eq!(
+            seen.iter()
+                .filter(|t| t.as_str() == "Due soon: Final cut")
+                .count(),
+            1,
+            "{seen:?}"
+        );
+    }
+
+    // ----------------------------------------------------------- an administrator's tier change
+    let admin = support::register_admin(app, "admin@example.com").await;
+    let tier = format!("/api/admin/brands/{brand}/tier");
+    let (status, _) = call(
+        &app,
+        "PUT",
+        &tier,
+        Some(&owner),
+        Some(json!({"tier": "Growth"})),
+    )
+    .await;
+    assert_eq!(status, 403, "brands do not move themselves");
+    let (status, body) = call(
+        &app,
+        "PUT",
+        &tier,
+        Some(&admin),
+        Some(json!({"tier": "Platinum"})),
+    )
+    .await;
+    assert_eq!(status, 422, "{body}");
+    assert!(
+        details(&body).contains("Free, Starter, Growth, Pro, Enterprise"),
+        "{body}"
+    );
+    let (status, body) = call(
+        &app,
+        "PUT",
+        &tier,
+        Some(&admin),
+        Some(json!({"tier": "growth"})),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["brand"]["tier"]["name"], "Growth");
+    assert_eq!(body["brand"]["tier"]["seats"], 10);
+    let (_, list) = call(app, "GET", "/api/admin/brands", Some(&admin), None).await;
+    assert_eq!(
+        list["brands"][0]["brand"]["tier"]["name"], "Growth",
+        "{list}"
+    );
+    assert_eq!(list["brands"][0]["members"], 1, "{list}");
+    assert_eq!(
+        count(
+            &app,
+            "SELECT COUNT(*) FROM audit_log WHERE action = $1",
+            "admin.brand_tier_changed"
+        )
+        .await,
+        1
+    );
 }

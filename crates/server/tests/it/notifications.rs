@@ -517,7 +517,9 @@ async fn email_preferences_unsubscribe_and_digest(b: Backend) {
     .await;
     assert_eq!(s, 200, "{prefs}");
     let kinds = prefs["kinds"].as_array().expect("kinds");
-    assert_eq!(kinds.len(), 6);
+    assert_eq!(kinds.len(), 7);
+    assert_eq!(kinds[6]["kind"], "campaign");
+    assert_eq!(kinds[6]["email"], "instant");
     assert_eq!(kinds[4]["kind"], "moderation");
     assert_eq!(kinds[4]["email"], "instant");
     assert_eq!(kinds[5]["kind"], "data");

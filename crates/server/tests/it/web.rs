@@ -3236,6 +3236,7 @@ async fn brand_hires_a_creator_for_a_campaign_in_a_real_browser() {
         .await;
         assert_eq!(status, 201, "{body}");
     }
+    support::register_admin(&app, "admin@example.com").await;
     // Two videos of the creator's, made by ffmpeg and processed as uploads are.
     let db = app.running.as_ref().expect("running").state.db.clone();
     let cara = db
@@ -3288,6 +3289,7 @@ async fn brand_hires_a_creator_for_a_campaign_in_a_real_browser() {
             "scenario": "campaigns",
             "brandEmail": "brand@acme.example",
             "creatorEmail": "cara@example.com",
+            "adminEmail": "admin@example.com",
             "timeoutMs": 120_000,
         }),
     )
@@ -3307,7 +3309,8 @@ async fn brand_hires_a_creator_for_a_campaign_in_a_real_browser() {
             "brand approves",
             "creator consents to the rights",
             "the brand's embed follows the licence",
-            "creator is paid"
+            "creator is paid",
+            "an administrator moves the brand to a larger tier"
         ]),
         "{report:#}"
     );
@@ -3367,6 +3370,12 @@ async fn brand_hires_a_creator_for_a_campaign_in_a_real_browser() {
         "the hotspot's link goes through the click tracker: {report}"
     );
     assert_eq!(report["creatorPending"], "$450.00", "{report}");
+    assert!(
+        report["brandTier"]
+            .as_str()
+            .is_some_and(|t| t.contains("Growth")),
+        "{report}"
+    );
     // The ledger: the creator holds the budget less the 10 % fee, escrow nothing, and it
     // verifies.
     let balances = db
