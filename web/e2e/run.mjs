@@ -2637,6 +2637,12 @@ async function campaigns() {
   await hotspot.waitFor();
   out.hotspot = { text: (await hotspot.textContent()).trim(), href: await hotspot.getAttribute("href") };
   await viewer.screenshot({ path: `${P.shots}/deliverable-embed-desktop.png` });
+  const campaignHref = await brand.getByRole("navigation", { name: "Breadcrumb" }).getByRole("link").first().getAttribute("href");
+  await viewer.goto(P.url + campaignHref.replace(/^\/campaigns\//, "/embed/campaigns/") + "/gallery?country=US");
+  await viewer.getByTestId("gallery-item").first().click();
+  await viewer.getByTestId("deliverable-embed").waitFor();
+  out.galleryItems = await viewer.getByTestId("gallery-item").count();
+  await viewer.screenshot({ path: `${P.shots}/campaign-gallery-desktop.png`, fullPage: true });
   step("the brand's embed follows the licence");
 
   await creator.goto(P.url + "/dashboard/earnings");

@@ -722,6 +722,10 @@ export function ReportCard({ c, manager }: { c: Campaign; manager: boolean }) {
               <button className="ghost small" onClick={reveal}>How to report sales</button>
             )}
           </div>
+          <label className="gallery-link">
+            Shoppable gallery for your site
+            <input readOnly value={`${location.origin}/embed/campaigns/${c.id}/gallery`} onFocus={(e) => e.currentTarget.select()} />
+          </label>
           {setup && (
             <div className="conversion-setup">
               <p>
@@ -793,6 +797,42 @@ export function DeliverableEmbed({ id }: { id: string }) {
         <strong>{d.title}</strong> · {d.creator_name}
         {d.disclosure && <span className="disclosure"> · {d.disclosure}</span>}
       </p>
+    </div>
+  );
+}
+
+/** `/embed/campaigns/<id>/gallery`: a campaign's shoppable gallery for the brand's site — its
+ * approved videos the brand may show here; one plays with its product hotspots. */
+export function CampaignGallery({ id }: { id: string }) {
+  const params = new URLSearchParams(location.search);
+  const visitor = params.get("visitor") ?? visitorId();
+  const country = params.get("country");
+  const q = new URLSearchParams({ visitor, ...(country ? { country } : {}) });
+  const gallery = useLoad(() => api<Schemas["CampaignGalleryView"]>("GET", `/api/embed/campaigns/${encodeURIComponent(id)}/gallery?${q}`), [id]);
+  const [open, setOpen] = useState<string | null>(null);
+  if (gallery.error) return <Problem error={gallery.error} onRetry={gallery.reload} />;
+  if (!gallery.data) return <Loading what="the gallery" />;
+  const items = gallery.data.items;
+  return (
+    <div className="campaign-gallery" data-testid="campaign-gallery">
+      {open && <DeliverableEmbed key={open} id={open} />}
+      {items.length === 0 && <Empty>Nothing to show here yet.</Empty>}
+      <ul className="gallery-grid">
+        {items.map((d) => (
+          <li key={d.id}>
+            <button className={`gallery-card${open === d.id ? " open" : ""}`} onClick={() => setOpen(d.id)} data-testid="gallery-item" aria-pressed={open === d.id}>
+              {d.video?.playback?.thumbnail ? <img src={d.video.playback.thumbnail} alt="" loading="lazy" /> : <span className="gallery-blank" aria-hidden="true" />}
+              <span className="gallery-title">{d.title}</span>
+              <span className="muted">{d.creator_name}</span>
+              {d.hotspots.length > 0 && (
+                <span className="gallery-products">
+                  {d.hotspots.length} product{d.hotspots.length === 1 ? "" : "s"} to shop
+                </span>
+              )}
+            </button>
+          </li>
+        ))}
+      </ul>
     </div>
   );
 }

@@ -51,6 +51,7 @@ const BrandPage = lazy(() => import("./campaigns").then((m) => ({ default: m.Bra
 const JoinBrand = lazy(() => import("./campaigns").then((m) => ({ default: m.JoinBrand })));
 const DeliverablePage = lazy(() => import("./deliverables").then((m) => ({ default: m.DeliverablePage })));
 const DeliverableEmbed = lazy(() => import("./deliverables").then((m) => ({ default: m.DeliverableEmbed })));
+const CampaignGallery = lazy(() => import("./deliverables").then((m) => ({ default: m.CampaignGallery })));
 
 type Site = Schemas["SiteSettings"];
 
@@ -154,6 +155,14 @@ function Root() {
     return (
       <Suspense fallback={null}>
         <Overlay token={decodeURIComponent(overlay[1])} kind={overlay[2] as "alerts" | "goal"} />
+      </Suspense>
+    );
+  }
+  const gallery = /^\/embed\/campaigns\/([^/]+)\/gallery$/.exec(path);
+  if (gallery) {
+    return (
+      <Suspense fallback={null}>
+        <CampaignGallery id={decodeURIComponent(gallery[1])} />
       </Suspense>
     );
   }

@@ -458,6 +458,7 @@ pub fn api_router() -> OpenApiRouter<AppState> {
             routes!(campaign_work::delete_deliverable_hotspot),
         ))
         .routes(declare(Public, routes!(campaign_work::embed_deliverable)))
+        .routes(declare(Public, routes!(campaign_work::campaign_gallery)))
         .routes(declare(Public, routes!(campaign_work::click_hotspot)))
         .routes(declare(Session, routes!(campaign_work::conversion_secret)))
         .routes(declare(Public, routes!(campaign_work::report_conversion)))
@@ -912,6 +913,16 @@ async fn not_found(State(state): State<AppState>, req: Request) -> Response {
                 .filter(|id| !id.is_empty() && !id.contains('/')),
         ) {
             return deliverable_embed_page(&state, id, req.uri().query(), &policy).await;
+        }
+        if let (true, Some(_)) = (
+            browsing,
+            path.strip_prefix("/embed/campaigns/")
+                .and_then(|rest| rest.strip_suffix("/gallery"))
+                .filter(|id| !id.is_empty() && !id.contains('/')),
+        ) {
+            let mut page = crate::web::page(StatusCode::OK, None, &policy, true);
+            page.extensions_mut().insert(crate::web::Frameable);
+            return page;
         }
         if let Some(page) = crate::web::serve(req.method(), path, &policy) {
             return page;

@@ -1130,20 +1130,35 @@ pub async fn embed_deliverable(
     if let Some(v) = q.visitor.as_deref().filter(|v| !v.is_empty()) {
         state.brands.touch(&f.d, None, v).await?;
     }
+    Ok(Json(embed_view(
+        &state,
+        &f,
+        q.visitor.as_deref(),
+        q.country.as_deref(),
+    )))
+}
+
+/// A deliverable as embeds show it: the approved version, its hotspots' links through the
+/// click tracker (for `visitor`, in `country`).
+fn embed_view(
+    state: &AppState,
+    f: &DeliverableFull,
+    visitor: Option<&str>,
+    country: Option<&str>,
+) -> DeliverableEmbedView {
     let current = f
         .versions
         .iter()
         .zip(&f.videos)
         .find(|(v, _)| v.version == f.d.current_version);
-    let visitor = q.visitor.unwrap_or_default();
-    Ok(Json(DeliverableEmbedView {
+    DeliverableEmbedView {
         id: f.d.uuid.clone(),
         title: f.d.title.clone(),
         creator_name: f.d.creator_name.clone(),
         disclosure: f.d.disclosure.clone(),
         video: current
             .and_then(|(_, v)| v.as_ref())
-            .map(|v| video_view(&state, v, None, None)),
+            .map(|v| video_view(state, v, None, None)),
         body: current.map(|(v, _)| v.body.clone()).unwrap_or_default(),
         hotspots: f
             .hotspots
@@ -1153,14 +1168,43 @@ pub async fn embed_deliverable(
                     "/api/embed/deliverables/{}/hotspots/{}?visitor={}{}",
                     f.d.uuid,
                     h.id,
-                    urlencoding(&visitor),
-                    q.country
-                        .as_deref()
+                    urlencoding(visitor.unwrap_or_default()),
+                    country
                         .map(|c| format!("&country={}", urlencoding(c)))
                         .unwrap_or_default()
                 ),
                 ..hotspot_view(h)
             })
+            .collect(),
+    }
+}
+
+/// A campaign's shoppable gallery.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CampaignGalleryView {
+    /// The campaign's title.
+    pub title: String,
+    /// Its approved deliverables the brand may embed now, oldest first.
+    pub items: Vec<DeliverableEmbedView>,
+}
+
+/// A campaign's shoppable gallery for the brand's site: its approved deliverables whose usage
+/// rights permit the use now (in `country` for limited licences), with their hotspots. Opening
+/// one (`GET /api/embed/deliverables/{id}?visitor=`) is the view's touchpoint.
+#[utoipa::path(get, path = "/api/embed/campaigns/{id}/gallery", tag = "campaigns",
+    params(("id" = String, Path, description = "The campaign's id"), EmbedQuery),
+    responses((status = 200, body = CampaignGalleryView), (status = 404, body = ErrorBody)))]
+pub async fn campaign_gallery(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Query(q): Query<EmbedQuery>,
+) -> ApiResult<Json<CampaignGalleryView>> {
+    let (c, items) = state.brands.gallery(&id, q.country.as_deref()).await?;
+    Ok(Json(CampaignGalleryView {
+        title: c.title,
+        items: items
+            .iter()
+            .map(|f| embed_view(&state, f, q.visitor.as_deref(), q.country.as_deref()))
             .collect(),
     }))
 }

@@ -766,6 +766,33 @@ impl Brands {
         self.full(d).await
     }
 
+    /// Campaign `uuid`'s shoppable gallery: its approved deliverables that the brand may embed
+    /// now in `territory` (the others are left out), oldest first.
+    pub async fn gallery(
+        &self,
+        uuid: &str,
+        territory: Option<&str>,
+    ) -> Result<(CampaignRecord, Vec<DeliverableFull>)> {
+        let c = self
+            .db
+            .campaign_by_uuid(uuid)
+            .await?
+            .filter(|c| c.status != "DRAFT")
+            .ok_or(CampaignError::NotFound("Campaign"))?;
+        let mut out = Vec::new();
+        for d in self.db.deliverables_of_campaign(c.id, None).await? {
+            if d.status != "approved" {
+                continue;
+            }
+            match self.embeddable(&d.uuid, territory).await {
+                Ok(f) => out.push(f),
+                Err(CampaignError::Forbidden(_) | CampaignError::NotFound(_)) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok((c, out))
+    }
+
     // ---------------------------------------------------------------------------- hotspots
 
     /// Adds a product hotspot to an approved video deliverable (managers).

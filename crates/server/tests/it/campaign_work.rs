@@ -715,6 +715,28 @@ async fn workflow(b: Backend) {
     let (status, body) = call(&app, "POST", &format!("/api/deliverables/{dd}/hotspots"), Some(&owner), Some(json!({"start_seconds": 5.0, "end_seconds": 4.0, "x": 40.0, "y": 60.0, "product": "x", "link": "https://acme.example/x"}))).await;
     assert_eq!(status, 422, "{body}");
 
+    // The shoppable gallery shows what the brand may embed now: Dan's, not Cara's expired one.
+    let (status, gallery) = call(
+        &app,
+        "GET",
+        &format!("/api/embed/campaigns/{campaign}/gallery?country=US"),
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{gallery}");
+    let shown: Vec<&str> = gallery["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .filter_map(|i| i["id"].as_str())
+        .collect();
+    assert_eq!(shown, [dd.as_str()], "{gallery}");
+    assert_eq!(
+        gallery["items"][0]["hotspots"][0]["product"], "Ridge 2 trail shoe",
+        "{gallery}"
+    );
+
     // ----------------------------------------------------------- attribution
     // Touchpoints through the embed (views) and the hotspot's tracker (a click)…
     let (_, body) = call(&app, "GET", &embed(&dd, "?visitor=v1"), None, None).await;

@@ -3363,6 +3363,7 @@ async fn brand_hires_a_creator_for_a_campaign_in_a_real_browser() {
         "{report}"
     );
     assert_eq!(report["hotspot"]["text"], "Ridge 2 trail shoe", "{report}");
+    assert_eq!(report["galleryItems"], 1, "{report}");
     assert!(
         report["hotspot"]["href"]
             .as_str()
