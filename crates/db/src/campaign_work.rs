@@ -465,13 +465,7 @@ impl Db {
         on_pool!(self, p => {
             let mut tx = p.begin().await?;
             if let Some(e) = event {
-                let taken = sqlx::query(
-                    "INSERT INTO webhook_events (provider, event_id, kind, received_at) VALUES ($1, $2, $3, $4) \
-                     ON CONFLICT (provider, event_id) DO NOTHING",
-                )
-                .bind(e.provider).bind(e.id).bind(e.kind).bind(now)
-                .execute(&mut *tx).await?
-                .rows_affected() == 1;
+                let taken = take_event!(tx, e, now);
                 if !taken {
                     tx.commit().await?;
                     return Ok(FundingApplied::Duplicate);
@@ -496,11 +490,7 @@ impl Db {
                         "campaign funding {}: paid {paid_minor} {paid_currency}, due {} {}",
                         f.uuid, f.amount_minor, f.currency
                     );
-                    sqlx::query(
-                        "UPDATE webhook_events SET outcome = 'ignored', reason = $3, detail = $4 WHERE provider = $1 AND event_id = $2",
-                    )
-                    .bind(e.provider).bind(e.id).bind(reason.as_str()).bind(&detail)
-                    .execute(&mut *tx).await?;
+                    mark_ignored!(tx, e, reason, &detail);
                 }
                 tx.commit().await?;
                 return Ok(FundingApplied::Ignored(reason));

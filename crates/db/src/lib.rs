@@ -16,6 +16,7 @@ pub mod admin;
 pub mod analytics;
 pub mod audit;
 pub mod backup;
+#[macro_use]
 pub mod billing;
 pub mod campaign_work;
 pub mod campaigns;

@@ -433,13 +433,7 @@ impl Db {
         on_pool!(self, p => {
             let mut tx = p.begin().await?;
             if let Some(e) = event {
-                let taken = sqlx::query(
-                    "INSERT INTO webhook_events (provider, event_id, kind, received_at) VALUES ($1, $2, $3, $4) \
-                     ON CONFLICT (provider, event_id) DO NOTHING",
-                )
-                .bind(e.provider).bind(e.id).bind(e.kind).bind(now)
-                .execute(&mut *tx).await?
-                .rows_affected() == 1;
+                let taken = take_event!(tx, e, now);
                 if !taken {
                     tx.commit().await?;
                     return Ok(PurchaseApplied::Duplicate);
@@ -610,13 +604,7 @@ impl Db {
             let income_id: i64 = income.try_get("id")?;
             let purchase_id: Option<i64> = income.try_get("purchase_id")?;
             if let Some(e) = event {
-                let taken = sqlx::query(
-                    "INSERT INTO webhook_events (provider, event_id, kind, received_at) VALUES ($1, $2, $3, $4) \
-                     ON CONFLICT (provider, event_id) DO NOTHING",
-                )
-                .bind(e.provider).bind(e.id).bind(e.kind).bind(now)
-                .execute(&mut *tx).await?
-                .rows_affected() == 1;
+                let taken = take_event!(tx, e, now);
                 if !taken {
                     tx.commit().await?;
                     return Ok(PurchaseApplied::Duplicate);

@@ -19,18 +19,7 @@ both_backends!(escrow_deliverables_rights_and_attribution);
 const DAY: i64 = 86_400_000;
 
 async fn register_as(app: &TestApp, email: &str, name: &str, role: &str) -> (String, i64) {
-    let (status, body) = call(
-        app,
-        "POST",
-        "/api/auth/register",
-        None,
-        Some(
-            json!({"email": email, "password": "password123", "display_name": name, "role": role}),
-        ),
-    )
-    .await;
-    assert_eq!(status, 201, "{body}");
-    let token = body["access_token"].as_str().expect("token").to_string();
+    let token = crate::campaigns::register_as(app, email, name, role).await;
     let (_, me) = call(app, "GET", "/api/auth/me", Some(&token), None).await;
     (token, me["id"].as_i64().expect("id"))
 }
@@ -1030,7 +1019,6 @@ async fn notices_and_tier(
     campaign: &str,
     brand: &str,
 ) {
-    let app = app;
     let (owner, cara, dan) = (owner.to_string(), cara.to_string(), dan.to_string());
     // ----------------------------------------------------------- notices
     // The brand heard of each version handed in, the creator of each decision.
@@ -1044,7 +1032,7 @@ async fn notices_and_tier(
             .collect()
     };
     let (_, mine) = call(
-        &app,
+        app,
         "GET",
         "/api/notifications?limit=50",
         Some(&owner),
@@ -1060,14 +1048,7 @@ async fn notices_and_tier(
         3,
         "versions 1, 2 and 3 (rolling back to a version announced before announces nothing new): {owner_saw:?}"
     );
-    let (_, mine) = call(
-        &app,
-        "GET",
-        "/api/notifications?limit=50",
-        Some(&cara),
-        None,
-    )
-    .await;
+    let (_, mine) = call(app, "GET", "/api/notifications?limit=50", Some(&cara), None).await;
     let cara_saw = titles(mine);
     for t in [
         "Acme Outdoors asked for changes to “Trail review”",
@@ -1091,14 +1072,8 @@ async fn notices_and_tier(
     for token in [&owner, &cara, &dan] {
         let mut seen = Vec::new();
         for _ in 0..50 {
-            let (_, mine) = call(
-                &app,
-                "GET",
-                "/api/notifications?limit=50",
-                Some(token),
-                None,
-            )
-            .await;
+            let (_, mine) =
+                call(app, "GET", "/api/notifications?limit=50", Some(token), None).await;
             seen = titles(mine);
             if seen.iter().any(|t| t == "Due soon: Final cut") {
                 break;
@@ -1118,7 +1093,7 @@ async fn notices_and_tier(
     let admin = support::register_admin(app, "admin@example.com").await;
     let tier = format!("/api/admin/brands/{brand}/tier");
     let (status, _) = call(
-        &app,
+        app,
         "PUT",
         &tier,
         Some(&owner),
@@ -1127,7 +1102,7 @@ async fn notices_and_tier(
     .await;
     assert_eq!(status, 403, "brands do not move themselves");
     let (status, body) = call(
-        &app,
+        app,
         "PUT",
         &tier,
         Some(&admin),
@@ -1140,7 +1115,7 @@ async fn notices_and_tier(
         "{body}"
     );
     let (status, body) = call(
-        &app,
+        app,
         "PUT",
         &tier,
         Some(&admin),
@@ -1158,7 +1133,7 @@ async fn notices_and_tier(
     assert_eq!(list["brands"][0]["members"], 1, "{list}");
     assert_eq!(
         count(
-            &app,
+            app,
             "SELECT COUNT(*) FROM audit_log WHERE action = $1",
             "admin.brand_tier_changed"
         )

@@ -8,7 +8,7 @@ use crate::support::{self, call, Backend, Options, TestApp};
 use serde_json::{json, Value};
 
 /// Registers a user with `role` and returns the access token.
-async fn register_as(app: &TestApp, email: &str, name: &str, role: &str) -> String {
+pub async fn register_as(app: &TestApp, email: &str, name: &str, role: &str) -> String {
     let (status, body) = call(
         app,
         "POST",
