@@ -79,6 +79,18 @@ export function EscrowCard({ c, manager }: { c: Campaign; manager: boolean }) {
       setBusy(false);
     }
   };
+  const refund = async () => {
+    setError(null);
+    setBusy(true);
+    try {
+      await api("POST", `/api/campaigns/${encodeURIComponent(c.id)}/escrow/refund`);
+      escrow.reload();
+    } catch (err) {
+      setError(err);
+    } finally {
+      setBusy(false);
+    }
+  };
   const e = escrow.data;
   const share = e && e.budget_minor > 0 ? Math.min(100, ((e.funded_minor - e.refunded_minor) / e.budget_minor) * 100) : 0;
   return (
@@ -113,6 +125,15 @@ export function EscrowCard({ c, manager }: { c: Campaign; manager: boolean }) {
               {manager && (
                 <button onClick={fund} disabled={busy} data-testid="fund-escrow">
                   {busy ? "Opening Stripe…" : `Pay ${money(e.due_minor, e.currency)} into escrow`}
+                </button>
+              )}
+            </>
+          ) : c.status === "CANCELLED" && e.held_minor > 0 ? (
+            <>
+              <p className="note">{money(e.held_minor, e.currency)} could not be refunded yet: the gateway refused it.</p>
+              {manager && (
+                <button className="ghost" onClick={refund} disabled={busy} data-testid="refund-escrow">
+                  Try the refund again
                 </button>
               )}
             </>

@@ -424,6 +424,10 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         ))
         .routes(declare(Session, routes!(campaign_work::fund_campaign)))
         .routes(declare(
+            Session,
+            routes!(campaign_work::refund_campaign_escrow),
+        ))
+        .routes(declare(
             Key(ProfileRead),
             routes!(campaign_work::campaign_deliverables),
         ))

@@ -803,7 +803,8 @@ pub async fn stripe_escrow_paid(
 }
 
 /// Refunds what campaign `c`'s escrow holds through the gateway, payment by payment; what
-/// the gateway refuses stays in escrow (logged, and retried by the next cancellation call).
+/// the gateway refuses stays in escrow (logged; `POST /api/campaigns/{id}/escrow/refund`
+/// tries again).
 pub async fn refund_escrow(state: &AppState, c: &CampaignRecord, actor: i64) -> ApiResult<i64> {
     let mut refunded = 0;
     for (f, amount) in state.brands.refunds_due(c).await? {
@@ -831,6 +832,36 @@ pub async fn refund_escrow(state: &AppState, c: &CampaignRecord, actor: i64) -> 
         }
     }
     Ok(refunded)
+}
+
+/// Refund what a cancelled campaign's escrow still holds (managers), after the gateway
+/// refused it at the cancellation: the escrow as it stands afterwards.
+#[utoipa::path(post, path = "/api/campaigns/{id}/escrow/refund", tag = "campaigns", security(("bearer" = [])),
+    params(("id" = String, Path, description = "The campaign's id")),
+    responses((status = 200, body = CampaignEscrowView), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+              (status = 404, body = ErrorBody), (status = 409, body = ErrorBody, description = "`NOT_CANCELLED`: only a cancelled campaign's escrow is refunded")))]
+pub async fn refund_campaign_escrow(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    Path(id): Path<String>,
+) -> ApiResult<Json<CampaignEscrowView>> {
+    let (c, _) = state
+        .brands
+        .campaign_as(&auth.user, &id, ferrocast_domain::brand::BrandRole::Manager)
+        .await?;
+    if c.status != "CANCELLED" {
+        return Err(ApiError::conflict(
+            "NOT_CANCELLED",
+            "Not possible now",
+            format!(
+                "The campaign is {}: escrow is refunded when it is cancelled, and released to creators as you approve their work.",
+                c.status
+            ),
+        ));
+    }
+    refund_escrow(&state, &c, auth.user.id).await?;
+    let (c, e, fundings) = state.brands.escrow(&auth.user, &id).await?;
+    Ok(Json(escrow_view(&c, &e, &fundings)))
 }
 
 // ------------------------------------------------------------------------ deliverables

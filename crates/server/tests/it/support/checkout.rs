@@ -85,6 +85,8 @@ pub struct Seen {
     /// Refunds made through `POST /v1/refunds`, in order: (id `re_test_{index + 1}`,
     /// PaymentIntent, amount, idempotency key).
     pub refunds: Vec<(String, String, i64, String)>,
+    /// How many refunds to fail (a Stripe outage).
+    pub fail_refunds: u32,
 }
 
 /// A charge the Stripe stand-in made, as its refunds and disputes need it.
@@ -1533,6 +1535,10 @@ async fn stripe_create_refund(
     let refund_json = |id: &str, amount: i64, pi: &str| json!({"id": id, "object": "refund", "amount": amount, "payment_intent": pi, "status": "succeeded", "currency": "usd"});
     let (id, node) = {
         let mut s = seen(&g);
+        if s.fail_refunds > 0 {
+            s.fail_refunds -= 1;
+            return Err(StripeRefusal::Outage);
+        }
         if let Some((id, p, a, _)) = s.refunds.iter().find(|r| !key.is_empty() && r.3 == key) {
             return Ok(Json(refund_json(id, *a, p)).into_response());
         }
