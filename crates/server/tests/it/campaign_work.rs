@@ -928,7 +928,7 @@ async fn cancel_and_refund(app: &TestApp, g: &checkout::Gateways, owner: &str, c
         (Some(0), Some(5_000), Some(45_000)),
         "{e}"
     );
-    ledger_holds(&app).await;
+    ledger_holds(app).await;
 }
 
 /// Touchpoints and signed conversions credited under the four models, as computed here
@@ -980,7 +980,7 @@ async fn attribution(
         .id;
     for visitor in ["v1", "v1", "v2"] {
         let campaign_id = db(app)
-            .campaign_by_uuid(&campaign)
+            .campaign_by_uuid(campaign)
             .await
             .expect("c")
             .expect("exists")
