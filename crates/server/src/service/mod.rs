@@ -42,7 +42,6 @@ pub mod site;
 pub mod sources;
 pub mod stats;
 pub mod streams;
-pub mod telegram;
 pub mod thumbnail;
 
 pub mod uploads;

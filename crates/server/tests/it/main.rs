@@ -42,7 +42,6 @@ mod services;
 mod shared;
 mod sharing;
 mod studio;
-mod telegram;
 mod tips;
 mod uploads;
 mod videos;
