@@ -1409,7 +1409,8 @@ fn csv_field(s: &str) -> String {
     }
 }
 
-fn report_csv(r: &Report, currency: &str) -> String {
+fn report_csv(r: &Report) -> String {
+    let currency = &r.currency;
     let mut out =
         String::from("level,key,creator,model,conversions,touchpoints,credited_minor,currency\n");
     for (level, lines) in [("creator", &r.creators), ("deliverable", &r.deliverables)] {
@@ -1445,11 +1446,7 @@ pub async fn campaign_report(
     )
     .map_err(ApiError::validation)?;
     let r = state.brands.report(&auth.user, &id, model).await?;
-    let (c, _) = state
-        .brands
-        .campaign_as(&auth.user, &id, ferrocast_domain::brand::BrandRole::Viewer)
-        .await?;
-    if q.conversions_capped(&r) {
+    if r.conversions >= REPORT_CONVERSIONS {
         tracing::warn!(
             campaign = id,
             "an attribution report read only the first {REPORT_CONVERSIONS} conversions"
@@ -1464,12 +1461,12 @@ pub async fn campaign_report(
                     format!("attachment; filename=\"campaign-{id}-{}.csv\"", r.model),
                 ),
             ],
-            report_csv(&r, &c.currency),
+            report_csv(&r),
         )
             .into_response()),
         "json" => Ok(Json(AttributionReport {
             model: r.model.clone(),
-            currency: c.currency.clone(),
+            currency: r.currency.clone(),
             conversions: r.conversions,
             value_minor: r.value_minor,
             unattributed_minor: r.unattributed_minor,
@@ -1480,11 +1477,5 @@ pub async fn campaign_report(
         })
         .into_response()),
         _ => Err(ApiError::validation("format: json or csv")),
-    }
-}
-
-impl ReportQuery {
-    fn conversions_capped(&self, r: &Report) -> bool {
-        r.conversions >= REPORT_CONVERSIONS
     }
 }

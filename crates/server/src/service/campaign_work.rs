@@ -112,6 +112,8 @@ pub struct Credited {
 pub struct Report {
     /// The model's name.
     pub model: String,
+    /// The campaign's currency (ISO 4217).
+    pub currency: String,
     /// Conversions counted.
     pub conversions: i64,
     /// Their value together.
@@ -978,6 +980,7 @@ impl Brands {
         let (views, clicks) = self.db.touchpoint_counts(c.id).await?;
         let mut report = Report {
             model: model.as_str().to_string(),
+            currency: c.currency.clone(),
             views,
             clicks,
             ..Report::default()
