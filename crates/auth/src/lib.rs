@@ -11,12 +11,15 @@
 //! - [`secretbox`]: AES-256-GCM for secrets at rest, and subkeys derived from the master key.
 //! - [`oidc`]: OpenID Connect sign-in: PKCE, the authorization request, token responses, JWKS
 //!   and RS256 ID token verification.
+//! - [`telegram`]: the Telegram Login Widget's data and Mini Apps' `initData`, checked as
+//!   Telegram documents.
 #![deny(missing_docs)]
 
 pub mod jwt;
 pub mod oidc;
 pub mod password;
 pub mod secretbox;
+pub mod telegram;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 pub mod token;

@@ -93,6 +93,9 @@ pub const SETTINGS: &[Setting] = &[
     Setting { key: "twitch_issuer", default: Some("https://id.twitch.tv/oauth2"), secret: false, help: "The `iss` Twitch's ID tokens must carry (its authorize, token, keys and userinfo endpoints are under TWITCH_AUTH_URL)" },
     Setting { key: "youtube_client_id", default: None, secret: false, help: "Google OAuth client id, needed to refresh YouTube tokens pasted into the API (without it a connector stops when its access token expires); default: GOOGLE_CLIENT_ID" },
     Setting { key: "youtube_client_secret", default: None, secret: true, help: "Google OAuth client secret, with YOUTUBE_CLIENT_ID" },
+    Setting { key: "telegram_bot_token", default: None, secret: true, help: "The Telegram bot's token from @BotFather (`<bot id>:<secret>`); turns on signing in with Telegram (the Login Widget and Mini Apps)" },
+    Setting { key: "telegram_bot_username", default: None, secret: false, help: "The bot's username (without `@`), which the Login Widget on the login page names" },
+    Setting { key: "telegram_api_url", default: Some("https://api.telegram.org"), secret: false, help: "Telegram Bot API base URL" },
     Setting { key: "stripe_secret_key", default: None, secret: true, help: "Stripe secret API key (`sk_…`); with the webhook secret, enables Stripe Checkout" },
     Setting { key: "stripe_webhook_secret", default: None, secret: true, help: "Signing secret (`whsec_…`) of the Stripe webhook endpoint /api/payments/stripe/webhook" },
     Setting { key: "stripe_api_base", default: Some("https://api.stripe.com"), secret: false, help: "Stripe API base URL" },
@@ -298,6 +301,8 @@ pub struct Config {
     pub payments: PaymentGateways,
     /// Sign-in providers (and the OAuth clients that connect chat); one without keys is off.
     pub identity: IdentityProviders,
+    /// The Telegram bot (sign-in with Telegram), if its token is set.
+    pub telegram: Option<TelegramBot>,
     /// Where recordings, uploads and videos are stored.
     pub storage: StorageSettings,
     /// Video processing jobs this node runs at once (0: none).
@@ -411,6 +416,17 @@ pub struct IdentityProviders {
     pub google: Option<OidcProvider>,
     /// Twitch, if configured.
     pub twitch: Option<OidcProvider>,
+}
+
+/// The Telegram bot.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TelegramBot {
+    /// Its token (`<bot id>:<secret>`): signs the Login Widget's and Mini Apps' data.
+    pub token: Secret<String>,
+    /// Its username, without `@`.
+    pub username: Option<String>,
+    /// The Bot API's base URL.
+    pub api_url: String,
 }
 
 /// Stripe's keys.
@@ -1417,6 +1433,7 @@ impl Layered {
             v.trim_end_matches('/').to_string()
         };
         let web = &["https://", "http://"];
+        let telegram_api = endpoint("telegram_api_url", "https://api.telegram.org", web);
         let twitch_api = endpoint("twitch_api_url", "https://api.twitch.tv/helix", web);
         let twitch_auth = endpoint("twitch_auth_url", "https://id.twitch.tv/oauth2", web);
         let twitch_eventsub = endpoint(
@@ -1452,6 +1469,32 @@ impl Layered {
             .get("twitch_issuer")
             .unwrap_or("https://id.twitch.tv/oauth2")
             .to_string();
+        let telegram = match self
+            .get("telegram_bot_token")
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+        {
+            Some(token) => {
+                let shaped = token.split_once(':').is_some_and(|(id, secret)| {
+                    !id.is_empty() && id.bytes().all(|b| b.is_ascii_digit()) && secret.len() >= 20
+                });
+                if !shaped {
+                    problems.push(format!(
+                        "{} is not a bot token: @BotFather gives it as <bot id>:<secret>",
+                        env_name("telegram_bot_token")
+                    ));
+                }
+                Some(TelegramBot {
+                    token: Secret::new(token.to_string()),
+                    username: self
+                        .get("telegram_bot_username")
+                        .map(|u| u.trim().trim_start_matches('@').to_string())
+                        .filter(|u| !u.is_empty()),
+                    api_url: telegram_api,
+                })
+            }
+            None => None,
+        };
         let mut pair = |id_key: &'static str, secret_key: &'static str| match (
             self.get(id_key).filter(|s| !s.is_empty()),
             self.get(secret_key).filter(|s| !s.is_empty()),
@@ -1560,6 +1603,7 @@ impl Layered {
             platforms,
             payments,
             identity,
+            telegram,
             storage,
             job_workers,
             job_lease_ms,

@@ -88,6 +88,8 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .routes(declare(Public, routes!(health::metrics)))
         .routes(declare(Public, routes!(auth::register)))
         .routes(declare(Public, routes!(auth::login)))
+        .routes(declare(Public, routes!(auth::telegram_login)))
+        .routes(declare(Public, routes!(auth::telegram_webapp_login)))
         .routes(declare(Public, routes!(auth::login_2fa)))
         .routes(declare(Public, routes!(auth::refresh)))
         .routes(declare(Session, routes!(auth::logout)))

@@ -222,3 +222,22 @@ impl<S: Send + Sync> FromRequestParts<S> for AuthUser {
         admitted(parts)
     }
 }
+
+/// The caller of a public route, if it sent a credential (a bad one is refused 401).
+pub struct MaybeUser(pub Option<AuthUser>);
+
+impl FromRequestParts<AppState> for MaybeUser {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        if !parts.headers.contains_key(header::AUTHORIZATION) {
+            return Ok(MaybeUser(None));
+        }
+        authenticate_parts(parts, state)
+            .await
+            .map(|a| MaybeUser(Some(a)))
+    }
+}

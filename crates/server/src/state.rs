@@ -77,6 +77,8 @@ pub struct Inner {
     pub payments_limiter: RateLimiter,
     /// Sign-in with Google and Twitch, linked identities, chat consent.
     pub identity: Identity,
+    /// Signing in with Telegram.
+    pub telegram: Arc<crate::service::telegram::TelegramSignIn>,
     /// Pictures of live streams for link previews.
     pub thumbnails: crate::service::thumbnail::Thumbnails,
     /// Where recordings, uploads and videos are stored.
@@ -313,6 +315,11 @@ pub fn compose(
         engagement,
         notify,
         identity,
+        telegram: Arc::new(crate::service::telegram::TelegramSignIn::new(
+            db.clone(),
+            clock.clone(),
+            config.telegram.clone(),
+        )),
         videos,
         uploads,
         auth_limiter: RateLimiter::new(config.auth_rate_limit, Duration::from_secs(60))

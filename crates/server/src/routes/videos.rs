@@ -2,17 +2,16 @@
 //! it, and a stream's past broadcasts. The bytes are served by [`crate::routes::vod`]; uploads
 //! arrive through tus ([`crate::routes::uploads`]).
 
-use crate::error::{ApiError, ApiResult, ErrorBody};
-use crate::extract::{authenticate_parts, ApiJson, AuthUser, ClientIp};
+use crate::error::{ApiResult, ErrorBody};
+use crate::extract::{ApiJson, AuthUser, ClientIp};
 use crate::service::clock::rfc3339;
 use crate::service::videos::{
     self, strip_frame_height, strip_interval_secs, Changes, Progress, Usage, STRIP_COLUMNS,
     STRIP_FRAME_WIDTH,
 };
 use crate::state::AppState;
-use axum::extract::{FromRequestParts, Path, Query, State};
-use axum::http::request::Parts;
-use axum::http::{header, StatusCode};
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
 use axum::Json;
 use ferrocast_db::videos::VideoRecord;
 use serde::{Deserialize, Serialize};
@@ -202,24 +201,7 @@ pub struct VideoPageQuery {
     pub limit: Option<i64>,
 }
 
-/// The caller of a public route, if it sent a credential (a bad one is refused 401).
-pub struct MaybeUser(pub Option<AuthUser>);
-
-impl FromRequestParts<AppState> for MaybeUser {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &AppState,
-    ) -> Result<Self, Self::Rejection> {
-        if !parts.headers.contains_key(header::AUTHORIZATION) {
-            return Ok(MaybeUser(None));
-        }
-        authenticate_parts(parts, state)
-            .await
-            .map(|a| MaybeUser(Some(a)))
-    }
-}
+pub use crate::extract::MaybeUser;
 
 pub use crate::error::video_not_found;
 

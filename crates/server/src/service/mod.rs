@@ -42,6 +42,7 @@ pub mod site;
 pub mod sources;
 pub mod stats;
 pub mod streams;
+pub mod telegram;
 pub mod thumbnail;
 
 pub mod uploads;

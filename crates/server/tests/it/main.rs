@@ -42,6 +42,7 @@ mod services;
 mod shared;
 mod sharing;
 mod studio;
+mod telegram;
 mod tips;
 mod uploads;
 mod videos;
