@@ -224,7 +224,9 @@ impl TestApp {
             flags,
         })
         .expect("test config");
-        let running = ferrocast_server::start(config)
+        // The node's start future is large; on the heap it keeps tests that start
+        // several nodes within a debug test thread's stack.
+        let running = Box::pin(ferrocast_server::start(config))
             .await
             .expect("server starts");
         let base = format!("http://{}", running.http_addr);
