@@ -2661,7 +2661,47 @@ async function campaigns() {
   step("an administrator moves the brand to a larger tier");
 }
 
-const SCENARIOS = { abr, campaigns, whip, webrtc: webrtcPlay, nodes: nodesPage, backups: backupsPage, audit: auditLog, tips: tipsScenario, billing, maintenance, oauth, "chat-oauth": chatOauth, seed: creatorEndsAndAdminChangesPlan, "every-page": everyPage, sharing, latency, studio, videos, "past-broadcasts": pastBroadcasts, browse, profile, search: searchAndSchedule, engage, notify, analytics, earnings, members, safety, "your-data": yourData, dmca };
+// nginx guards /members/ with auth_request to /api/auth/verify?plan=Pro (the Rust test set it up
+// and runs the node behind it): the browser's session cookie, from the web app's own sign-in,
+// is what passes.
+async function membersFolder() {
+  const ctx = await browser.newContext({ viewport: DESKTOP });
+  const page = await ctx.newPage();
+  page.on("pageerror", (e) => (out.pageErrors = [...(out.pageErrors ?? []), String(e)]));
+  out.anonymous = (await page.goto(P.url + "/members/")).status();
+  await shot(page, "members-anonymous");
+  await login(ctx, "free@example.com");
+  out.free = (await page.goto(P.url + "/members/")).status();
+  await shot(page, "members-under-plan");
+  step("401 signed out, 403 under the plan");
+  await ctx.clearCookies();
+  await page.goto(P.url + "/");
+  await page.evaluate(() => localStorage.clear());
+  const pro = await login(ctx, "pro@example.com");
+  const cookies = await ctx.cookies();
+  const session = cookies.find((c) => c.name === "ferrocast_session");
+  out.sessionCookie = session && { httpOnly: session.httpOnly, sameSite: session.sameSite, path: session.path };
+  out.scriptSees = await pro.evaluate(() => document.cookie.includes("ferrocast_session"));
+  out.storedRefresh = await pro.evaluate(() => (localStorage.getItem("ferrocast.session") ?? "").includes("refresh_token"));
+  out.pro = (await page.goto(P.url + "/members/")).status();
+  out.proHeading = (await page.getByRole("heading").first().textContent()).trim();
+  step("the Pro member's cookie passes");
+  // An access token gone stale: the app renews it through the cookie and carries on.
+  await pro.evaluate(() => {
+    const s = JSON.parse(localStorage.getItem("ferrocast.session"));
+    localStorage.setItem("ferrocast.session", JSON.stringify({ ...s, access_token: "expired" }));
+  });
+  await pro.goto(P.url + "/settings");
+  await pro.getByRole("heading", { name: "API keys" }).waitFor({ timeout: 15000 });
+  out.renewed = await pro.evaluate(() => JSON.parse(localStorage.getItem("ferrocast.session") ?? "{}").access_token !== "expired");
+  step("renewed through the cookie");
+  await pro.getByRole("button", { name: "Log out" }).click();
+  await pro.waitForFunction(() => !localStorage.getItem("ferrocast.session"));
+  out.afterLogout = (await page.goto(P.url + "/members/")).status();
+  step("logged out: 401");
+}
+
+const SCENARIOS = { "members-folder": membersFolder, abr, campaigns, whip, webrtc: webrtcPlay, nodes: nodesPage, backups: backupsPage, audit: auditLog, tips: tipsScenario, billing, maintenance, oauth, "chat-oauth": chatOauth, seed: creatorEndsAndAdminChangesPlan, "every-page": everyPage, sharing, latency, studio, videos, "past-broadcasts": pastBroadcasts, browse, profile, search: searchAndSchedule, engage, notify, analytics, earnings, members, safety, "your-data": yourData, dmca };
 
 try {
   if (P.scenario) {

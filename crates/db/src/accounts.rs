@@ -677,6 +677,40 @@ impl Db {
         })
     }
 
+    /// Gives a session its browser cookie (the hash of the cookie's token).
+    pub async fn set_session_cookie(
+        &self,
+        session_uuid: &str,
+        cookie_hash: &str,
+    ) -> Result<(), DbError> {
+        on_pool!(self, p => sqlx::query("UPDATE auth_sessions SET cookie_hash = $2 WHERE uuid = $1")
+            .bind(session_uuid).bind(cookie_hash).execute(p).await.map(|r| r.rows_affected()).map_err(map_unique))?;
+        Ok(())
+    }
+
+    /// The live session a browser cookie names: its id, UUID and user.
+    pub async fn session_by_cookie(
+        &self,
+        cookie_hash: &str,
+        now: i64,
+    ) -> Result<Option<(i64, String, i64)>, DbError> {
+        on_pool!(self, p => {
+            let row = sqlx::query("SELECT id, uuid, user_id FROM auth_sessions WHERE cookie_hash = $1 AND revoked_at IS NULL AND expires_at > $2")
+                .bind(cookie_hash).bind(now).fetch_optional(p).await?;
+            match row {
+                Some(r) => Ok(Some((r.try_get("id")?, r.try_get("uuid")?, r.try_get("user_id")?))),
+                None => Ok(None),
+            }
+        })
+    }
+
+    /// Moves a live session's end to `expires_at` (a cookie session's sliding expiry).
+    pub async fn extend_session(&self, session_id: i64, expires_at: i64) -> Result<(), DbError> {
+        on_pool!(self, p => sqlx::query("UPDATE auth_sessions SET expires_at = $2 WHERE id = $1 AND revoked_at IS NULL")
+            .bind(session_id).bind(expires_at).execute(p).await.map(|r| r.rows_affected()))?;
+        Ok(())
+    }
+
     /// Revokes one session; its refresh and access tokens stop working.
     pub async fn revoke_session(
         &self,

@@ -214,6 +214,11 @@ pub const SQLITE: &[Migration] = &[
         name: "campaign_work",
         sql: include_str!("../migrations/sqlite/0037_campaign_work.sql"),
     },
+    Migration {
+        version: 38,
+        name: "cookie_sessions",
+        sql: include_str!("../migrations/shared/0038_cookie_sessions.sql"),
+    },
 ];
 
 /// Migrations for PostgreSQL.
@@ -402,6 +407,11 @@ pub const POSTGRES: &[Migration] = &[
         version: 37,
         name: "campaign_work",
         sql: include_str!("../migrations/postgres/0037_campaign_work.sql"),
+    },
+    Migration {
+        version: 38,
+        name: "cookie_sessions",
+        sql: include_str!("../migrations/shared/0038_cookie_sessions.sql"),
     },
 ];
 

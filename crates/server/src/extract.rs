@@ -178,14 +178,47 @@ pub async fn limit_api(state: &AppState, user_id: i64) -> Result<(), ApiError> {
 /// `auth_request` probe, which runs once per proxied request and is not rate-limited per user).
 pub struct Authenticated(pub AuthUser);
 
-/// Reads the bearer credential of a request and resolves it to the caller.
+/// The browser session's cookie (`HttpOnly`): a session started with `"session": "cookie"`.
+pub const SESSION_COOKIE: &str = "ferrocast_session";
+/// The cookie carrying the CSRF token of [`SESSION_COOKIE`] (readable by the site's pages).
+pub const CSRF_COOKIE: &str = "ferrocast_csrf";
+/// The header a cookie-authenticated state-changing request carries its CSRF token in.
+pub const CSRF_HEADER: &str = "x-csrf-token";
+/// Cookie pairs read from a request at most.
+const MAX_COOKIES: usize = 64;
+
+/// The value of cookie `name` in the request's `Cookie` headers, if any.
+pub fn cookie<'a>(headers: &'a axum::http::HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .take(MAX_COOKIES)
+        .filter_map(|kv| kv.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v)
+}
+
+/// Reads the request's credential — a bearer token, or else the browser session's cookie —
+/// and resolves it to the caller. A cookie-authenticated request that changes state (any
+/// method but GET, HEAD and OPTIONS) must carry the session's CSRF token in `X-CSRF-Token`.
 pub(crate) async fn authenticate_parts(
     parts: &Parts,
     state: &AppState,
 ) -> Result<AuthUser, ApiError> {
-    let header = parts.headers.get(header::AUTHORIZATION).ok_or_else(|| {
-        ApiError::unauthenticated("Send Authorization: Bearer <access token or API key>.")
-    })?;
+    let Some(header) = parts.headers.get(header::AUTHORIZATION) else {
+        let Some(session) = cookie(&parts.headers, SESSION_COOKIE) else {
+            return Err(ApiError::unauthenticated(
+                "Send Authorization: Bearer <access token or API key>, or sign in in this browser.",
+            ));
+        };
+        let (_, auth) = state.accounts.authenticate_cookie(session).await?;
+        if !parts.method.is_safe() {
+            check_csrf(state, &parts.headers, session)?;
+        }
+        return Ok(auth);
+    };
     let value = header
         .to_str()
         .map_err(|_| ApiError::unauthenticated("The Authorization header is not valid text."))?;
@@ -197,6 +230,27 @@ pub(crate) async fn authenticate_parts(
             ApiError::unauthenticated("Use the Bearer scheme: Authorization: Bearer <token>.")
         })?;
     Ok(state.accounts.authenticate(token).await?)
+}
+
+/// Refuses a cookie-authenticated request without the session's CSRF token (403 `CSRF`).
+pub(crate) fn check_csrf(
+    state: &AppState,
+    headers: &axum::http::HeaderMap,
+    session: &str,
+) -> Result<(), ApiError> {
+    let presented = headers
+        .get(CSRF_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if state.accounts.csrf_matches(session, presented) {
+        return Ok(());
+    }
+    Err(ApiError::new(
+        StatusCode::FORBIDDEN,
+        "CSRF",
+        "This request came with the session cookie but without its CSRF token",
+        "Send the value of the ferrocast_csrf cookie in an X-CSRF-Token header (the web app does this itself; reload the page).",
+    ))
 }
 
 /// The caller the route's declared access admitted ([`crate::access`]); a route that declared

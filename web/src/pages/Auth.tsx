@@ -1,5 +1,5 @@
 import { useState, type FormEvent } from "react";
-import { api, saveSession, type Schemas } from "../api";
+import { api, COOKIE_SESSION, saveSession, type Schemas } from "../api";
 import { Link, navigate } from "../router";
 import { Problem } from "../ui";
 import { Mark } from "../brand";
@@ -11,11 +11,18 @@ type Tokens = Schemas["AuthResponse"];
  * (it mentions `MfaRequired` in the description), so no schema covers it. */
 type Mfa = { mfa_required: true; mfa_token: string };
 
+/** Where `?return_to=` asks to go after signing in: a path on this site only (nginx sends people
+ * who are not signed in to `/login?return_to=/members/…`). */
+export function returnToParam(): string | null {
+  const r = new URLSearchParams(location.search).get("return_to");
+  return r && r.startsWith("/") && !r.startsWith("//") && !r.startsWith("/\\") ? r : null;
+}
+
 export default function Auth({
   mode,
   registrationOpen = true,
   initialMfa = null,
-  returnTo = "/dashboard",
+  returnTo,
 }: {
   mode: "login" | "register";
   registrationOpen?: boolean;
@@ -32,8 +39,11 @@ export default function Auth({
   const [error, setError] = useState<unknown>(() => (mode === "login" ? oauthProblem() : null));
 
   const done = (t: Tokens) => {
-    saveSession({ access_token: t.access_token, refresh_token: t.refresh_token, user: t.user });
-    navigate(returnTo);
+    saveSession({ access_token: t.access_token, user: t.user });
+    const back = returnTo ?? returnToParam();
+    // A page outside the app (a member app nginx guards) is loaded afresh, with the new cookie.
+    if (back && !returnTo) location.assign(back);
+    else navigate(back ?? "/dashboard");
   };
 
   async function submit(e: FormEvent) {
@@ -42,11 +52,11 @@ export default function Auth({
     setError(null);
     try {
       if (mfa) {
-        done(await api<Tokens>("POST", "/api/auth/login/2fa", { mfa_token: mfa, code: code.trim() } satisfies Schemas["Login2faRequest"]));
+        done(await api<Tokens>("POST", "/api/auth/login/2fa", { mfa_token: mfa, code: code.trim(), session: COOKIE_SESSION } satisfies Schemas["Login2faRequest"]));
       } else if (mode === "register") {
-        done(await api<Tokens>("POST", "/api/auth/register", { email, password, display_name: name } satisfies Schemas["RegisterRequest"]));
+        done(await api<Tokens>("POST", "/api/auth/register", { email, password, display_name: name, session: COOKIE_SESSION } satisfies Schemas["RegisterRequest"]));
       } else {
-        const r = await api<Tokens | Mfa>("POST", "/api/auth/login", { email, password } satisfies Schemas["LoginRequest"]);
+        const r = await api<Tokens | Mfa>("POST", "/api/auth/login", { email, password, session: COOKIE_SESSION } satisfies Schemas["LoginRequest"]);
         if ("mfa_required" in r) setMfa(r.mfa_token);
         else done(r);
       }

@@ -1,7 +1,7 @@
 // The end of "Continue with Google / Twitch": the server sent the browser here with a single-use
 // code in the fragment (never sent to a server); it is traded for the session with a POST.
 import { useEffect, useState } from "react";
-import { api, saveSession, type Schemas } from "../api";
+import { api, COOKIE_SESSION, saveSession, type Schemas } from "../api";
 import { navigate } from "../router";
 import { Loading, Problem } from "../ui";
 import Auth from "./Auth";
@@ -24,11 +24,11 @@ export default function AuthComplete() {
       setError(new Error("This sign-in link has no code; start again from the login page"));
       return;
     }
-    api<Schemas["AuthResponse"] | Mfa>("POST", "/api/auth/oauth/exchange", { code } satisfies Schemas["ExchangeRequest"]).then(
+    api<Schemas["AuthResponse"] | Mfa>("POST", "/api/auth/oauth/exchange", { code, session: COOKIE_SESSION } satisfies Schemas["ExchangeRequest"]).then(
       (r) => {
         if ("mfa_required" in r) setMfa(r.mfa_token);
         else {
-          saveSession({ access_token: r.access_token, refresh_token: r.refresh_token, user: r.user });
+          saveSession({ access_token: r.access_token, user: r.user });
           navigate(returnTo);
         }
       },

@@ -17,6 +17,8 @@ use std::sync::Arc;
 pub const ACCESS_TTL_SECS: i64 = 15 * 60;
 /// Refresh tokens (and idle sessions) live this long.
 pub const REFRESH_TTL_MS: i64 = 30 * 24 * 3600 * 1000;
+/// A browser session's cookie token starts with this.
+pub const COOKIE_TOKEN_PREFIX: &str = "fcs_";
 /// Audience of access tokens.
 pub const AUDIENCE: &str = "ferrocast-api";
 /// API keys start with this, which tells them apart from JWTs (which start with `eyJ`).
@@ -75,6 +77,8 @@ pub struct Keys {
     pub jwt: [u8; 32],
     /// Keys the hashes of emailed and recovery codes.
     pub codes: [u8; 32],
+    /// Keys the CSRF token bound to a browser session's cookie.
+    pub csrf: [u8; 32],
 }
 
 impl Keys {
@@ -83,6 +87,7 @@ impl Keys {
         Self {
             jwt: derive_key(master, "jwt-hs256"),
             codes: derive_key(master, "code-hmac"),
+            csrf: derive_key(master, "csrf-hmac"),
         }
     }
 }
@@ -282,6 +287,16 @@ impl Accounts {
         ip: Option<String>,
         user_agent: Option<String>,
     ) -> Result<IssuedTokens, AccountsError> {
+        Ok(self.open_session(user, ip, user_agent).await?.0)
+    }
+
+    /// Starts a session; its tokens and UUID.
+    async fn open_session(
+        &self,
+        user: &UserRecord,
+        ip: Option<String>,
+        user_agent: Option<String>,
+    ) -> Result<(IssuedTokens, String), AccountsError> {
         refuse_suspended(user)?;
         let now = self.clock.now_ms();
         let session_uuid = uuid::Uuid::new_v4().to_string();
@@ -298,11 +313,111 @@ impl Accounts {
                 now,
             )
             .await?;
-        Ok(IssuedTokens {
+        let tokens = IssuedTokens {
             access_token: self.access_token(user, &session_uuid),
             refresh_token: refresh,
             expires_in: ACCESS_TTL_SECS,
-        })
+        };
+        Ok((tokens, session_uuid))
+    }
+
+    /// Starts a browser session: the tokens (the refresh token is not handed out; the cookie
+    /// takes its place) and the cookie's token, whose hash the session keeps.
+    pub async fn start_cookie_session(
+        &self,
+        user: &UserRecord,
+        ip: Option<String>,
+        user_agent: Option<String>,
+    ) -> Result<(IssuedTokens, String), AccountsError> {
+        let (mut tokens, sid) = self.open_session(user, ip, user_agent).await?;
+        // The refresh token is never handed out; the cookie takes its place.
+        tokens.refresh_token = String::new();
+        let cookie = token::generate(COOKIE_TOKEN_PREFIX);
+        self.db
+            .set_session_cookie(&sid, &token::hash(&cookie))
+            .await?;
+        Ok((tokens, cookie))
+    }
+
+    /// The CSRF token bound to a cookie token: HMAC-SHA256 under the CSRF key, base64url. A
+    /// page reads it from the `ferrocast_csrf` cookie (or a login's answer) and sends it as
+    /// `X-CSRF-Token`; another site can neither read nor forge it.
+    pub fn csrf_token(&self, cookie: &str) -> String {
+        use hmac::{Hmac, Mac};
+        let mut mac = <Hmac<sha2::Sha256> as Mac>::new_from_slice(&self.keys.csrf)
+            .expect("invariant: HMAC accepts any key length");
+        mac.update(cookie.as_bytes());
+        data_encoding::BASE64URL_NOPAD.encode(&mac.finalize().into_bytes())
+    }
+
+    /// Whether `presented` is the CSRF token of `cookie` (compared in constant time).
+    pub fn csrf_matches(&self, cookie: &str, presented: &str) -> bool {
+        let expected = self.csrf_token(cookie);
+        expected.len() == presented.len()
+            && expected
+                .bytes()
+                .zip(presented.bytes())
+                .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+                == 0
+    }
+
+    /// The live session a browser cookie names, with its user: `(session id, caller)`.
+    pub async fn authenticate_cookie(
+        &self,
+        cookie: &str,
+    ) -> Result<(i64, AuthUser), AccountsError> {
+        let refused = AccountsError::Unauthenticated(
+            "The session cookie is not valid or its session ended; log in again.",
+        );
+        if cookie.len() > 128 || !cookie.starts_with(COOKIE_TOKEN_PREFIX) {
+            return Err(refused);
+        }
+        let now = self.clock.now_ms();
+        let (id, session_uuid, user_id) = self
+            .db
+            .session_by_cookie(&token::hash(cookie), now)
+            .await?
+            .ok_or(refused)?;
+        let user = self
+            .db
+            .user_for_session(user_id, &session_uuid, now)
+            .await?
+            .ok_or(AccountsError::Unauthenticated(
+                "The session has ended; log in again.",
+            ))?;
+        refuse_suspended(&user)?;
+        let role = parse_role(&user.role)?;
+        Ok((
+            id,
+            AuthUser {
+                user,
+                role,
+                credential: Credential::Session { session_uuid },
+            },
+        ))
+    }
+
+    /// A new access token for a browser session, whose end moves to [`REFRESH_TTL_MS`] from
+    /// now (the cookie itself is not rotated: every tab shares it).
+    pub async fn refresh_cookie(
+        &self,
+        cookie: &str,
+    ) -> Result<(UserRecord, IssuedTokens), AccountsError> {
+        let (id, auth) = self.authenticate_cookie(cookie).await?;
+        self.db
+            .extend_session(id, self.clock.now_ms() + REFRESH_TTL_MS)
+            .await?;
+        let Credential::Session { session_uuid } = &auth.credential else {
+            return Err(AccountsError::Internal(
+                "invariant: a cookie is a session".into(),
+            ));
+        };
+        let tokens = IssuedTokens {
+            access_token: self.access_token(&auth.user, session_uuid),
+            refresh_token: String::new(),
+            expires_in: ACCESS_TTL_SECS,
+        };
+        Ok((auth.user, tokens))
     }
 
     /// Whether the caller's credential still holds: its session not ended, its key not revoked

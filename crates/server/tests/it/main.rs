@@ -15,6 +15,7 @@ mod campaign_work;
 mod campaigns;
 mod channels;
 mod connectors;
+mod cookie_sessions;
 mod deploy;
 mod discovery;
 mod dmca;

@@ -3430,3 +3430,125 @@ async fn brand_hires_a_creator_for_a_campaign_in_a_real_browser() {
     );
     app.finish().await;
 }
+
+/// nginx (as `scripts/test.sh` installs it) in front of the node, guarding a static members'
+/// folder with `auth_request` to `/api/auth/verify?plan=Pro`: in Chromium, a visitor who is not
+/// signed in gets 401, a member on the Free plan 403, one on Pro the page — through the session
+/// cookie the web app signed in with — and after logging out in the web app, 401 again. The web
+/// app keeps no refresh token in localStorage, and renews an expired access token through the
+/// cookie.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn members_folder_behind_nginx_auth_request_in_a_real_browser() {
+    require("nginx");
+    let browser = browser();
+    let app = TestApp::start(Backend::Sqlite)
+        .await
+        .expect("sqlite always runs");
+    let admin = support::register_admin(&app, "admin@example.com").await;
+    for (email, name) in [
+        ("free@example.com", "Fern Free"),
+        ("pro@example.com", "Priya Pro"),
+    ] {
+        support::register_user(&app, email, name).await;
+    }
+    let db = &app.running.as_ref().expect("running").state.db;
+    let pro = db
+        .user_by_email("pro@example.com")
+        .await
+        .expect("q")
+        .expect("user");
+    let pro_plan = support::plan_id(&app, "Pro").await;
+    let (status, body) = support::call(
+        &app,
+        "PUT",
+        &format!("/api/admin/users/{}/subscription", pro.uuid),
+        Some(&admin),
+        Some(json!({"plan_id": pro_plan})),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+
+    // nginx on a port of its own: the node behind /, the members' folder behind the probe.
+    let dir =
+        std::env::temp_dir().join(format!("ferrocast-nginx-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(dir.join("members")).expect("dir");
+    std::fs::create_dir_all(dir.join("tmp")).expect("dir");
+    std::fs::write(
+        dir.join("members/index.html"),
+        "<!doctype html><title>Members' lounge</title><h1>Members' lounge</h1><p>Pro members only.</p>",
+    )
+    .expect("page");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("port")
+        .local_addr()
+        .expect("addr")
+        .port();
+    let node = app.addr();
+    let d = dir.to_str().expect("utf-8");
+    let conf = format!(
+        "pid {d}/nginx.pid;\nerror_log {d}/error.log;\ndaemon off;\nmaster_process off;\nevents {{}}\n\
+         http {{\n  access_log off;\n  client_body_temp_path {d}/tmp; proxy_temp_path {d}/tmp; fastcgi_temp_path {d}/tmp;\n  \
+         uwsgi_temp_path {d}/tmp; scgi_temp_path {d}/tmp;\n  include /etc/nginx/mime.types;\n  \
+         server {{\n    listen 127.0.0.1:{port};\n    \
+         location / {{ proxy_pass http://{node}; proxy_http_version 1.1; proxy_set_header Upgrade $http_upgrade; proxy_set_header Connection \"upgrade\"; }}\n    \
+         location /members/ {{ auth_request /_ferrocast_pro; alias {d}/members/; }}\n    \
+         location = /_ferrocast_pro {{\n      internal;\n      proxy_pass http://{node}/api/auth/verify?plan=Pro;\n      \
+         proxy_pass_request_body off;\n      proxy_set_header Content-Length \"\";\n      \
+         proxy_set_header Authorization $http_authorization;\n      proxy_set_header Cookie $http_cookie;\n    }}\n  }}\n}}\n"
+    );
+    std::fs::write(dir.join("nginx.conf"), conf).expect("conf");
+    let mut nginx = std::process::Command::new("nginx")
+        .args([
+            "-e",
+            &format!("{d}/error.log"),
+            "-p",
+            d,
+            "-c",
+            &format!("{d}/nginx.conf"),
+        ])
+        .spawn()
+        .expect("nginx starts");
+    let base = format!("http://127.0.0.1:{port}");
+    let mut up = false;
+    for _ in 0..100 {
+        if reqwest::get(format!("{base}/health")).await.is_ok() {
+            up = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(
+        up,
+        "nginx did not start: {}",
+        std::fs::read_to_string(dir.join("error.log")).unwrap_or_default()
+    );
+    let shots = shots_dir();
+    let report = run(
+        &browser,
+        json!({ "url": base, "shots": shots, "scenario": "members-folder" }),
+    )
+    .await;
+    let _ = nginx.kill();
+    let _ = nginx.wait();
+    assert_eq!(report["anonymous"], 401, "{report}");
+    assert_eq!(report["free"], 403, "{report}");
+    assert_eq!(report["pro"], 200, "{report}");
+    assert_eq!(report["proHeading"], "Members' lounge", "{report}");
+    assert_eq!(report["afterLogout"], 401, "{report}");
+    assert_eq!(report["sessionCookie"]["httpOnly"], true, "{report}");
+    assert_eq!(report["sessionCookie"]["sameSite"], "Lax", "{report}");
+    assert_eq!(
+        report["scriptSees"], false,
+        "scripts cannot read the session: {report}"
+    );
+    assert_eq!(
+        report["storedRefresh"], false,
+        "no refresh token in localStorage: {report}"
+    );
+    assert_eq!(
+        report["renewed"], true,
+        "an expired access token renews through the cookie: {report}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+    app.finish().await;
+}

@@ -8,7 +8,7 @@
 
 use super::shapes::*;
 use crate::error::{ApiError, ApiResult, ErrorBody};
-use crate::extract::{ApiJson, AuthUser, ClientIp};
+use crate::extract::{cookie, ApiJson, AuthUser, ClientIp};
 use crate::service::audit::{Actor, AuditEvent};
 use crate::service::clock::rfc3339;
 use crate::service::identity::{
@@ -54,6 +54,9 @@ pub struct StartQuery {
 pub struct ExchangeRequest {
     /// The code from `/auth/complete#code=…`.
     pub code: String,
+    /// `"cookie"`: a browser session, kept in an `HttpOnly` cookie instead of a refresh token
+    /// in the answer (see `/api/auth/refresh`); `"tokens"` (the default): tokens only.
+    pub session: Option<String>,
 }
 
 /// A provider account linked to the caller.
@@ -93,18 +96,6 @@ pub struct AuthorizeUrl {
 
 fn redirect(to: &str) -> Response {
     (StatusCode::FOUND, [(header::LOCATION, to.to_string())]).into_response()
-}
-
-/// The value of cookie `name` in the request, if any.
-fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|kv| kv.trim().split_once('='))
-        .find(|(k, _)| *k == name)
-        .map(|(_, v)| v)
 }
 
 fn provider_or_404(state: &AppState, p: Provider) -> ApiResult<Provider> {
@@ -293,11 +284,12 @@ pub async fn oauth_exchange(
 ) -> ApiResult<Response> {
     crate::extract::limit_auth(&state, ip).await?;
     bounded("code", &req.code)?;
+    let how = super::session::handover(req.session.as_deref())?;
     let user = state
         .identity
         .take_handoff(&req.code, cookie(&headers, HANDOFF_COOKIE))
         .await?;
-    let res = super::session::first_factor_passed(&state, &user, ip, &headers).await?;
+    let res = super::session::first_factor_passed(&state, &user, ip, &headers, how).await?;
     if !user.totp_enabled {
         state
             .audit

@@ -2,14 +2,14 @@
 
 use super::shapes::*;
 use crate::error::{ApiError, ApiResult, ErrorBody};
-use crate::extract::{ApiJson, AuthUser, ClientIp};
+use crate::extract::{cookie, ApiJson, AuthUser, ClientIp, CSRF_COOKIE, SESSION_COOKIE};
 use crate::service::accounts::{
-    IssuedTokens, TotpCheck, ACCESS_TTL_SECS, MAX_CODE_ATTEMPTS, PURPOSE_VERIFY,
+    IssuedTokens, TotpCheck, ACCESS_TTL_SECS, MAX_CODE_ATTEMPTS, PURPOSE_VERIFY, REFRESH_TTL_MS,
 };
 use crate::service::audit::{Actor, AuditEvent};
 use crate::state::AppState;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use ferrocast_auth::token;
@@ -26,8 +26,9 @@ pub async fn register(
     ClientIp(ip): ClientIp,
     headers: HeaderMap,
     ApiJson(req): ApiJson<RegisterRequest>,
-) -> ApiResult<(StatusCode, Json<AuthResponse>)> {
+) -> ApiResult<Response> {
     crate::extract::limit_auth(&state, ip).await?;
+    let how = handover(req.session.as_deref())?;
     if !state.site.settings().await.registration_open {
         return Err(ApiError::forbidden(
             "Registration is closed on this server; ask an administrator for an account.",
@@ -70,11 +71,9 @@ pub async fn register(
     };
     tracing::info!(user_id = user.id, role = %role, "user registered");
     state.accounts.issue_code(&user, PURPOSE_VERIFY).await?;
-    let tokens = state
-        .accounts
-        .start_session(&user, Some(ip.to_string()), user_agent(&headers))
-        .await?;
-    Ok((StatusCode::CREATED, Json(auth_response(&user, tokens))))
+    let mut res = new_session(&state, &user, ip, &headers, how).await?;
+    *res.status_mut() = StatusCode::CREATED;
+    Ok(res)
 }
 
 /// Log in with email and password. With two-factor on, answers `mfa_required` and a challenge
@@ -89,6 +88,7 @@ pub async fn login(
     ApiJson(req): ApiJson<LoginRequest>,
 ) -> ApiResult<Response> {
     crate::extract::limit_auth(&state, ip).await?;
+    let how = handover(req.session.as_deref())?;
     if req.password.len() > account::MAX_PASSWORD_BYTES {
         return Err(ApiError::invalid_credentials());
     }
@@ -154,7 +154,7 @@ pub async fn login(
         .accounts
         .guard_passed(&user, Guarded::Password)
         .await?;
-    let res = first_factor_passed(&state, &user, ip, &headers).await?;
+    let res = first_factor_passed(&state, &user, ip, &headers, how).await?;
     if !user.totp_enabled {
         tracing::info!(user_id = user.id, "login");
         state
@@ -177,16 +177,102 @@ pub(super) async fn first_factor_passed(
     user: &ferrocast_db::accounts::UserRecord,
     ip: std::net::IpAddr,
     headers: &HeaderMap,
+    how: Handover,
 ) -> ApiResult<Response> {
     crate::service::accounts::refuse_suspended(user)?;
     if user.totp_enabled {
         return Ok(Json(mfa_challenge(state, user).await?).into_response());
     }
-    let tokens = state
-        .accounts
-        .start_session(user, Some(ip.to_string()), user_agent(headers))
-        .await?;
-    Ok(Json(auth_response(user, tokens)).into_response())
+    new_session(state, user, ip, headers, how).await
+}
+
+/// How a sign-in hands over its session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Handover {
+    /// An access token and a refresh token in the answer.
+    Tokens,
+    /// An access token in the answer; the session itself in an `HttpOnly` cookie.
+    Cookie,
+}
+
+/// The `session` field of a sign-in body.
+pub(crate) fn handover(v: Option<&str>) -> ApiResult<Handover> {
+    match v {
+        None | Some("tokens") => Ok(Handover::Tokens),
+        Some("cookie") => Ok(Handover::Cookie),
+        Some(_) => Err(ApiError::validation(
+            "session: must be \"cookie\" (a browser session) or \"tokens\"",
+        )),
+    }
+}
+
+/// Starts a session for a user who signed in, handed over as `how`. A browser session
+/// replaces (revokes) the one whose cookie the browser still holds: a session cookie is new
+/// on every sign-in.
+pub(crate) async fn new_session(
+    state: &AppState,
+    user: &ferrocast_db::accounts::UserRecord,
+    ip: std::net::IpAddr,
+    headers: &HeaderMap,
+    how: Handover,
+) -> ApiResult<Response> {
+    let (ip, ua) = (Some(ip.to_string()), user_agent(headers));
+    if how == Handover::Tokens {
+        let tokens = state.accounts.start_session(user, ip, ua).await?;
+        return Ok(Json(auth_response(user, tokens)).into_response());
+    }
+    if let Some(old) = cookie(headers, SESSION_COOKIE) {
+        if let Ok((id, _)) = state.accounts.authenticate_cookie(old).await {
+            state
+                .db
+                .revoke_session(id, "replaced", state.clock.now_ms())
+                .await?;
+        }
+    }
+    let (tokens, session) = state.accounts.start_cookie_session(user, ip, ua).await?;
+    Ok(cookie_session_reply(state, user, tokens, &session))
+}
+
+/// A browser session's answer: the access token and CSRF token in the body, the session and
+/// CSRF cookies set (for [`REFRESH_TTL_MS`]).
+fn cookie_session_reply(
+    state: &AppState,
+    user: &ferrocast_db::accounts::UserRecord,
+    tokens: IssuedTokens,
+    session: &str,
+) -> Response {
+    let csrf = state.accounts.csrf_token(session);
+    let mut body = auth_response(user, tokens);
+    body.csrf_token = Some(csrf.clone());
+    let mut res = Json(body).into_response();
+    let max_age = REFRESH_TTL_MS / 1000;
+    for c in [
+        session_cookie(state, SESSION_COOKIE, session, max_age, true),
+        session_cookie(state, CSRF_COOKIE, &csrf, max_age, false),
+    ] {
+        if let Ok(v) = HeaderValue::from_str(&c) {
+            res.headers_mut().append(header::SET_COOKIE, v);
+        }
+    }
+    res
+}
+
+/// A `Set-Cookie` value for the whole site: `SameSite=Lax`, `Secure` when the public URL is
+/// https, `HttpOnly` unless a page must read it (the CSRF token).
+fn session_cookie(
+    state: &AppState,
+    name: &str,
+    value: &str,
+    max_age: i64,
+    http_only: bool,
+) -> String {
+    let secure = if state.config.public_url.starts_with("https://") {
+        "; Secure"
+    } else {
+        ""
+    };
+    let http_only = if http_only { "; HttpOnly" } else { "" };
+    format!("{name}={value}; Path=/; Max-Age={max_age}; SameSite=Lax{http_only}{secure}")
 }
 
 /// Second login step: a TOTP code or a recovery code for the challenge from `/api/auth/login`.
@@ -197,8 +283,9 @@ pub async fn login_2fa(
     ClientIp(ip): ClientIp,
     headers: HeaderMap,
     ApiJson(req): ApiJson<Login2faRequest>,
-) -> ApiResult<Json<AuthResponse>> {
+) -> ApiResult<Response> {
     crate::extract::limit_auth(&state, ip).await?;
+    let how = handover(req.session.as_deref())?;
     bounded("mfa_token", &req.mfa_token)?;
     let refused = || {
         ApiError::new(
@@ -271,10 +358,7 @@ pub async fn login_2fa(
     if !state.db.use_challenge(ch.id, now).await? {
         return Err(refused());
     }
-    let tokens = state
-        .accounts
-        .start_session(&user, Some(ip.to_string()), user_agent(&headers))
-        .await?;
+    let res = new_session(&state, &user, ip, &headers, how).await?;
     tracing::info!(user_id = user.id, "login with second factor");
     let method = if req.code.is_some() {
         "password+totp"
@@ -290,24 +374,39 @@ pub async fn login_2fa(
                 .personal(Some(user.id), serde_json::json!({"ip": ip.to_string()})),
         )
         .await;
-    Ok(Json(auth_response(&user, tokens)))
+    Ok(res)
 }
 
 /// Trade a refresh token for a new access token and a new refresh token. Each refresh token
-/// works once; presenting a spent one revokes the whole session (someone copied it).
+/// works once; presenting a spent one revokes the whole session (someone copied it). Without
+/// a refresh token, renews the browser session of the `ferrocast_session` cookie (which needs
+/// its `X-CSRF-Token`): a new access token, and the session's end moved 30 days on.
 #[utoipa::path(post, path = "/api/auth/refresh", tag = "auth", request_body = RefreshRequest,
-    responses((status = 200, body = AuthResponse), (status = 401, body = ErrorBody)))]
+    responses((status = 200, body = AuthResponse, description = "New tokens; for a browser session, a new access token and the session's cookies renewed"),
+              (status = 401, body = ErrorBody), (status = 403, body = ErrorBody, description = "`CSRF`: a cookie refresh without its X-CSRF-Token")))]
 pub async fn refresh(
     State(state): State<AppState>,
+    headers: HeaderMap,
     ApiJson(req): ApiJson<RefreshRequest>,
-) -> ApiResult<Json<AuthResponse>> {
-    bounded("refresh_token", &req.refresh_token)?;
+) -> ApiResult<Response> {
+    let Some(refresh_token) = req.refresh_token else {
+        // A browser session: the cookie, with its CSRF token.
+        let session = cookie(&headers, SESSION_COOKIE).ok_or_else(|| {
+            ApiError::validation(
+                "refresh_token: send it, or call this from the browser that signed in with \"session\": \"cookie\" (its session cookie is missing)",
+            )
+        })?;
+        crate::extract::check_csrf(&state, &headers, session)?;
+        let (user, tokens) = state.accounts.refresh_cookie(session).await?;
+        return Ok(cookie_session_reply(&state, &user, tokens, session));
+    };
+    bounded("refresh_token", &refresh_token)?;
     let next = token::generate("fcr_");
     let now = state.clock.now_ms();
     let outcome = state
         .db
         .rotate_refresh_token(
-            &token::hash(&req.refresh_token),
+            &token::hash(&refresh_token),
             &token::hash(&next),
             now + crate::service::accounts::REFRESH_TTL_MS,
             now,
@@ -330,7 +429,7 @@ pub async fn refresh(
                 refresh_token: next,
                 expires_in: ACCESS_TTL_SECS,
             };
-            Ok(Json(auth_response(&user, tokens)))
+            Ok(Json(auth_response(&user, tokens)).into_response())
         }
         Rotation::Reused => {
             tracing::warn!("refresh token reused: session revoked");
@@ -350,16 +449,36 @@ pub async fn refresh(
     }
 }
 
-/// End the current session: its access and refresh tokens stop working at once.
+/// End the current session: its access and refresh tokens stop working at once. A browser
+/// session's cookies are cleared, and the session they name ends too.
 #[utoipa::path(post, path = "/api/auth/logout", tag = "auth", security(("bearer" = [])),
     responses((status = 200, body = Message), (status = 401, body = ErrorBody)))]
-pub async fn logout(State(state): State<AppState>, auth: AuthUser) -> ApiResult<Json<Message>> {
+pub async fn logout(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
     let sid = auth.require_session()?;
+    let now = state.clock.now_ms();
     state
         .db
-        .revoke_session_by_uuid(auth.user.id, sid, "logout", state.clock.now_ms())
+        .revoke_session_by_uuid(auth.user.id, sid, "logout", now)
         .await?;
-    Ok(message("Logged out."))
+    let mut res = message("Logged out.").into_response();
+    if let Some(session) = cookie(&headers, SESSION_COOKIE) {
+        // This browser's session ends too (the web app's bearer token is that session's).
+        if let Ok((id, other)) = state.accounts.authenticate_cookie(session).await {
+            if other.user.id == auth.user.id {
+                state.db.revoke_session(id, "logout", now).await?;
+            }
+        }
+        for name in [SESSION_COOKIE, CSRF_COOKIE] {
+            if let Ok(v) = HeaderValue::from_str(&session_cookie(&state, name, "", 0, true)) {
+                res.headers_mut().append(header::SET_COOKIE, v);
+            }
+        }
+    }
+    Ok(res)
 }
 
 /// The current user.

@@ -138,8 +138,14 @@ pub struct AuthResponse {
     pub token: String,
     /// Access token: a 15-minute JWT for `Authorization: Bearer`.
     pub access_token: String,
-    /// Opaque refresh token, single use: every refresh returns a new one.
-    pub refresh_token: String,
+    /// Opaque refresh token, single use: every refresh returns a new one. Absent for a browser
+    /// session (`"session": "cookie"`), whose `HttpOnly` cookie takes its place.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<String>,
+    /// A browser session's CSRF token (also in the `ferrocast_csrf` cookie): send it as
+    /// `X-CSRF-Token` with requests that change state and rely on the cookie.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub csrf_token: Option<String>,
     /// Always `Bearer`.
     pub token_type: String,
     /// Seconds until the access token expires.
@@ -151,7 +157,8 @@ pub(crate) fn auth_response(user: &UserRecord, t: IssuedTokens) -> AuthResponse 
         user: user.into(),
         token: t.access_token.clone(),
         access_token: t.access_token,
-        refresh_token: t.refresh_token,
+        refresh_token: (!t.refresh_token.is_empty()).then_some(t.refresh_token),
+        csrf_token: None,
         token_type: "Bearer".into(),
         expires_in: t.expires_in,
     }
@@ -194,6 +201,9 @@ pub struct RegisterRequest {
     pub display_name: String,
     /// `viewer`, `creator` (default) or `brand`.
     pub role: Option<String>,
+    /// `"cookie"`: a browser session, kept in an `HttpOnly` cookie instead of a refresh token
+    /// in the answer (see `/api/auth/refresh`); `"tokens"` (the default): tokens only.
+    pub session: Option<String>,
 }
 
 /// Login body.
@@ -204,6 +214,9 @@ pub struct LoginRequest {
     pub email: String,
     /// Password.
     pub password: String,
+    /// `"cookie"`: a browser session, kept in an `HttpOnly` cookie instead of a refresh token
+    /// in the answer (see `/api/auth/refresh`); `"tokens"` (the default): tokens only.
+    pub session: Option<String>,
 }
 
 /// Second login step.
@@ -216,14 +229,18 @@ pub struct Login2faRequest {
     pub code: Option<String>,
     /// Or one of the recovery codes.
     pub recovery_code: Option<String>,
+    /// `"cookie"`: a browser session, kept in an `HttpOnly` cookie instead of a refresh token
+    /// in the answer (see `/api/auth/refresh`); `"tokens"` (the default): tokens only.
+    pub session: Option<String>,
 }
 
 /// Refresh body.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RefreshRequest {
-    /// The current refresh token; it is spent by this call.
-    pub refresh_token: String,
+    /// The current refresh token; it is spent by this call. Leave it out to refresh the
+    /// browser session of the `ferrocast_session` cookie (with its `X-CSRF-Token`).
+    pub refresh_token: Option<String>,
 }
 
 /// Verify-email body (Neustream's shape).
@@ -380,6 +397,9 @@ pub struct ApiKeyList {
 pub struct VerifyQuery {
     /// Require at least this role (admin passes every check).
     pub role: Option<String>,
+    /// Require this plan or one that costs at least as much a month (by name, as in the plans
+    /// file; admin passes).
+    pub plan: Option<String>,
 }
 
 // ---- helpers -----------------------------------------------------------------------------------

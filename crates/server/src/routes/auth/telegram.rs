@@ -3,7 +3,7 @@
 //! Each answers as `/api/auth/login` does: a session's tokens, or the two-factor challenge.
 //! Signed in (a bearer token), the same calls link the Telegram account to the caller's.
 
-use super::session::first_factor_passed;
+use super::session::{first_factor_passed, handover, Handover};
 use super::shapes::AuthResponse;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{ApiJson, ClientIp, MaybeUser};
@@ -53,6 +53,9 @@ impl From<TelegramSignInError> for ApiError {
 pub struct TelegramWebAppLogin {
     /// `Telegram.WebApp.initData`, exactly as the Mini App received it.
     pub init_data: String,
+    /// `"cookie"`: a browser session, kept in an `HttpOnly` cookie instead of a refresh token
+    /// in the answer (see `/api/auth/refresh`); `"tokens"` (the default): tokens only.
+    pub session: Option<String>,
 }
 
 async fn signed_in(
@@ -62,6 +65,7 @@ async fn signed_in(
     ip: std::net::IpAddr,
     headers: &HeaderMap,
     method: &str,
+    how: Handover,
 ) -> ApiResult<Response> {
     if let Some(a) = auth {
         state
@@ -83,7 +87,7 @@ async fn signed_in(
             )
             .await;
     }
-    first_factor_passed(state, &user, ip, headers).await
+    first_factor_passed(state, &user, ip, headers, how).await
 }
 
 /// Sign in with the Telegram Login Widget: its fields (`id`, `first_name`, `last_name`,
@@ -101,15 +105,21 @@ pub async fn telegram_login(
     ClientIp(ip): ClientIp,
     MaybeUser(auth): MaybeUser,
     headers: HeaderMap,
-    ApiJson(data): ApiJson<serde_json::Value>,
+    ApiJson(mut data): ApiJson<serde_json::Value>,
 ) -> ApiResult<Response> {
     crate::extract::limit_auth(&state, ip).await?;
+    // `session` is ours, not the widget's: it is not part of what Telegram signed.
+    let how = match data.as_object_mut().and_then(|o| o.remove("session")) {
+        None => Handover::Tokens,
+        Some(serde_json::Value::String(v)) => handover(Some(&v))?,
+        Some(_) => handover(Some(""))?,
+    };
     let open = state.site.settings().await.registration_open;
     let user = state
         .telegram
         .widget(&data, auth.as_ref().map(|a| &a.user), open)
         .await?;
-    signed_in(&state, auth.as_ref(), user, ip, &headers, "telegram").await
+    signed_in(&state, auth.as_ref(), user, ip, &headers, "telegram", how).await
 }
 
 /// Sign in from a Telegram Mini App with its `initData`, checked with the bot's token
@@ -127,10 +137,20 @@ pub async fn telegram_webapp_login(
     ApiJson(body): ApiJson<TelegramWebAppLogin>,
 ) -> ApiResult<Response> {
     crate::extract::limit_auth(&state, ip).await?;
+    let how = handover(body.session.as_deref())?;
     let open = state.site.settings().await.registration_open;
     let user = state
         .telegram
         .webapp(&body.init_data, auth.as_ref().map(|a| &a.user), open)
         .await?;
-    signed_in(&state, auth.as_ref(), user, ip, &headers, "telegram_webapp").await
+    signed_in(
+        &state,
+        auth.as_ref(),
+        user,
+        ip,
+        &headers,
+        "telegram_webapp",
+        how,
+    )
+    .await
 }
