@@ -96,6 +96,7 @@ pub const SETTINGS: &[Setting] = &[
     Setting { key: "telegram_bot_token", default: None, secret: true, help: "The Telegram bot's token from @BotFather (`<bot id>:<secret>`); turns on signing in with Telegram (the Login Widget and Mini Apps)" },
     Setting { key: "telegram_bot_username", default: None, secret: false, help: "The bot's username (without `@`), which the Login Widget on the login page names" },
     Setting { key: "telegram_api_url", default: Some("https://api.telegram.org"), secret: false, help: "Telegram Bot API base URL" },
+    Setting { key: "telegram_webhook_secret", default: None, secret: true, help: "What Telegram sends in X-Telegram-Bot-Api-Secret-Token with each webhook call (1-256 of A-Z a-z 0-9 _ -); default: derived from the master key" },
     Setting { key: "stripe_secret_key", default: None, secret: true, help: "Stripe secret API key (`sk_…`); with the webhook secret, enables Stripe Checkout" },
     Setting { key: "stripe_webhook_secret", default: None, secret: true, help: "Signing secret (`whsec_…`) of the Stripe webhook endpoint /api/payments/stripe/webhook" },
     Setting { key: "stripe_api_base", default: Some("https://api.stripe.com"), secret: false, help: "Stripe API base URL" },
@@ -427,6 +428,8 @@ pub struct TelegramBot {
     pub username: Option<String>,
     /// The Bot API's base URL.
     pub api_url: String,
+    /// The webhook's secret token, if set (else one derived from the master key).
+    pub webhook_secret: Option<Secret<String>>,
 }
 
 /// Stripe's keys.
@@ -1491,6 +1494,28 @@ impl Layered {
                         .map(|u| u.trim().trim_start_matches('@').to_string())
                         .filter(|u| !u.is_empty()),
                     api_url: telegram_api,
+                    webhook_secret: match self
+                        .get("telegram_webhook_secret")
+                        .map(str::trim)
+                        .filter(|s| !s.is_empty())
+                    {
+                        Some(v)
+                            if v.len() <= 256
+                                && v.bytes().all(|b| {
+                                    b.is_ascii_alphanumeric() || b == b'_' || b == b'-'
+                                }) =>
+                        {
+                            Some(Secret::new(v.to_string()))
+                        }
+                        Some(_) => {
+                            problems.push(format!(
+                                "{} must be 1 to 256 of A-Z, a-z, 0-9, _ and - (Telegram's rule)",
+                                env_name("telegram_webhook_secret")
+                            ));
+                            None
+                        }
+                        None => None,
+                    },
                 })
             }
             None => None,

@@ -44,6 +44,7 @@ pub mod schedule;
 pub mod search;
 pub mod site;
 pub mod sources;
+pub mod telegram;
 pub mod tips;
 pub mod uploads;
 pub mod videos;

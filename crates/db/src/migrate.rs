@@ -219,6 +219,11 @@ pub const SQLITE: &[Migration] = &[
         name: "cookie_sessions",
         sql: include_str!("../migrations/shared/0038_cookie_sessions.sql"),
     },
+    Migration {
+        version: 39,
+        name: "telegram_bot",
+        sql: include_str!("../migrations/sqlite/0039_telegram_bot.sql"),
+    },
 ];
 
 /// Migrations for PostgreSQL.
@@ -412,6 +417,11 @@ pub const POSTGRES: &[Migration] = &[
         version: 38,
         name: "cookie_sessions",
         sql: include_str!("../migrations/shared/0038_cookie_sessions.sql"),
+    },
+    Migration {
+        version: 39,
+        name: "telegram_bot",
+        sql: include_str!("../migrations/postgres/0039_telegram_bot.sql"),
     },
 ];
 

@@ -27,6 +27,7 @@ pub mod service;
 pub mod site;
 pub mod splits;
 pub mod state;
+pub mod telegram_bot;
 pub mod tips;
 pub mod web;
 
@@ -758,6 +759,7 @@ pub async fn start(mut config: Config) -> anyhow::Result<Running> {
     connectors::start(&state, rx.clone()).await;
     gateways::spawn_period_job(state.clone(), rx.clone());
     campaign_notices::spawn_milestone_reminders(state.clone(), rx.clone());
+    telegram_bot::spawn(state.clone(), rx.clone());
     service::uploads::spawn_sweep(state.uploads.clone(), rx.clone());
     service::thumbnail::spawn_refresher(
         ThumbnailsOf(state.clone()),

@@ -35,6 +35,7 @@ pub mod shorts;
 pub mod sources;
 pub mod streams;
 pub mod subscriptions;
+pub mod telegram;
 pub mod tips;
 pub mod uploads;
 pub mod videos;

@@ -79,6 +79,8 @@ pub struct Inner {
     pub identity: Identity,
     /// Signing in with Telegram.
     pub telegram: Arc<crate::service::telegram::TelegramSignIn>,
+    /// The Telegram bot, when a token is set ([`crate::telegram_bot`] runs it).
+    pub telegram_bot: Option<Arc<crate::service::telegram_bot::Bot>>,
     /// Pictures of live streams for link previews.
     pub thumbnails: crate::service::thumbnail::Thumbnails,
     /// Where recordings, uploads and videos are stored.
@@ -265,6 +267,7 @@ pub fn compose(
             digest_hour: n.digest_hour,
             public_url: config.public_url.clone(),
             lease_ms: 60_000,
+            telegram: config.telegram.is_some(),
         },
     );
     let memberships = crate::service::memberships::Memberships::new(db.clone(), clock.clone());
@@ -315,6 +318,14 @@ pub fn compose(
         engagement,
         notify,
         identity,
+        telegram_bot: config.telegram.as_ref().map(|t| {
+            let secret = ferrocast_auth::secretbox::derive_key(master_key, "telegram-webhook");
+            Arc::new(crate::service::telegram_bot::Bot::new(
+                t,
+                data_encoding::BASE64URL_NOPAD.encode(&secret),
+                format!("{}:{}", fanout.node(), uuid::Uuid::new_v4().simple()),
+            ))
+        }),
         telegram: Arc::new(crate::service::telegram::TelegramSignIn::new(
             db.clone(),
             clock.clone(),

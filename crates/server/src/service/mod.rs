@@ -43,6 +43,7 @@ pub mod sources;
 pub mod stats;
 pub mod streams;
 pub mod telegram;
+pub mod telegram_bot;
 pub mod thumbnail;
 
 pub mod uploads;

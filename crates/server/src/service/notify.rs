@@ -166,6 +166,8 @@ impl EmailMode {
     }
 }
 
+use crate::service::telegram_bot::html as telegram_html;
+
 /// How notices of one kind reach a user.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct Preference {
@@ -225,6 +227,8 @@ impl From<&NotificationRecord> for NotificationView {
 pub struct NotifyConfig {
     /// This node's id (job and delivery leases).
     pub node: String,
+    /// Whether the Telegram bot runs: notices then also go to linked Telegram accounts.
+    pub telegram: bool,
     /// Delivery workers on this node (0: none; another node sends).
     pub workers: usize,
     /// The first retry's wait (ms); each further one twice as long, up to an hour.
@@ -398,6 +402,27 @@ impl Notifier {
             ),
             None => (String::new(), format!("/c/{}", user.handle)),
         };
+        if self.config.telegram {
+            if let Some(chat) = self.db.telegram_chat_of(channel).await? {
+                let mut text = format!("🔴 <b>{} is live</b>", telegram_html(&user.display_name));
+                if !title.is_empty() {
+                    text.push_str(&format!("\n{}", telegram_html(&title)));
+                }
+                let link = format!("{}{url}", self.config.public_url.trim_end_matches('/'));
+                self.db
+                    .queue_telegram(
+                        &ferrocast_db::telegram::NewOutboxMessage {
+                            chat_id: chat.chat_id,
+                            text: &text,
+                            buttons: &serde_json::json!([[{"text": "Watch", "url": link}]])
+                                .to_string(),
+                            dedup_key: Some(&format!("live:{source_id}:{started_ms}:chat")),
+                        },
+                        self.clock.now_ms(),
+                    )
+                    .await?;
+            }
+        }
         self.queue_fanout(Fanout2 {
             kind: Kind::Live,
             channel,
@@ -572,6 +597,11 @@ impl Notifier {
                     .await?;
             }
         }
+        if pref.push && self.config.telegram {
+            // Telegram follows the push setting: a message from the bot to a user who linked
+            // Telegram (sent by the bot's runner, crate::telegram_bot).
+            self.queue_telegram_notice(&record, n).await?;
+        }
         if pref.push {
             for sub in self.db.push_subscriptions_of(n.user_id).await? {
                 queued |= self
@@ -584,6 +614,46 @@ impl Notifier {
             self.wake.notify_waiters();
         }
         Ok(fresh.then_some(record))
+    }
+
+    /// Queues a notice as a Telegram message to the user's linked Telegram account, if any.
+    async fn queue_telegram_notice(
+        &self,
+        record: &NotificationRecord,
+        n: &Notice<'_>,
+    ) -> Result<(), NotifyError> {
+        let Some(tg) = self
+            .db
+            .identities_of(n.user_id)
+            .await?
+            .into_iter()
+            .find(|i| i.provider == crate::service::telegram::PROVIDER)
+            .and_then(|i| i.subject.parse::<i64>().ok())
+        else {
+            return Ok(());
+        };
+        let mut text = format!("<b>{}</b>", telegram_html(n.title));
+        if !n.body.is_empty() {
+            text.push_str(&format!("\n{}", telegram_html(n.body)));
+        }
+        let url = format!("{}{}", self.config.public_url.trim_end_matches('/'), n.url);
+        let label = match n.kind {
+            Kind::Live => "Watch",
+            _ => "Open",
+        };
+        let buttons = serde_json::json!([[{"text": label, "url": url}]]).to_string();
+        self.db
+            .queue_telegram(
+                &ferrocast_db::telegram::NewOutboxMessage {
+                    chat_id: tg,
+                    text: &text,
+                    buttons: &buttons,
+                    dedup_key: Some(&format!("notice:{}", record.id)),
+                },
+                self.clock.now_ms(),
+            )
+            .await?;
+        Ok(())
     }
 
     /// Runs one fan-out job: one batch of followers, queuing the next batch if there may be more.

@@ -44,6 +44,7 @@ mod shared;
 mod sharing;
 mod studio;
 mod telegram;
+mod telegram_bot;
 mod tips;
 mod uploads;
 mod videos;

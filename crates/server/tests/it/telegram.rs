@@ -12,9 +12,9 @@ use ferrocast_auth::telegram::{
 };
 use serde_json::{json, Value};
 
-const TOKEN: &str = "7012345678:AAHx-test-token_for_ferrocast";
+pub(crate) const TOKEN: &str = "7012345678:AAHx-test-token_for_ferrocast";
 
-fn signed(requests: Value) -> Vec<String> {
+pub(crate) fn signed(requests: Value) -> Vec<String> {
     let out = gateway_signatures(&json!({ "telegram": requests }));
     out["telegram"]
         .as_array()

@@ -6,6 +6,7 @@
 pub mod checkout;
 pub mod oidc;
 pub mod s3;
+pub mod telegram_api;
 
 use ferrocast_config::{Config, Sources};
 use serde_json::{json, Value};
