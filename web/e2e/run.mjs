@@ -2701,7 +2701,37 @@ async function membersFolder() {
   step("logged out: 401");
 }
 
-const SCENARIOS = { "members-folder": membersFolder, abr, campaigns, whip, webrtc: webrtcPlay, nodes: nodesPage, backups: backupsPage, audit: auditLog, tips: tipsScenario, billing, maintenance, oauth, "chat-oauth": chatOauth, seed: creatorEndsAndAdminChangesPlan, "every-page": everyPage, sharing, latency, studio, videos, "past-broadcasts": pastBroadcasts, browse, profile, search: searchAndSchedule, engage, notify, analytics, earnings, members, safety, "your-data": yourData, dmca };
+// "Continue with Telegram" on the login page goes through Telegram's sign-in page (a stand-in)
+// and back to /auth/telegram; Settings shows the link and connects a channel.
+async function telegram() {
+  const ctx = await browser.newContext({ viewport: DESKTOP });
+  const page = await ctx.newPage();
+  page.on("pageerror", (e) => (out.pageErrors = [...(out.pageErrors ?? []), String(e)]));
+  await page.goto(P.url + "/auth/telegram");
+  out.emptyError = (await page.locator(".problem, [role=alert]").first().textContent()).trim();
+  await page.goto(P.url + "/login");
+  const button = page.getByRole("link", { name: "Continue with Telegram" });
+  await button.waitFor();
+  await shot(page, "login-telegram");
+  await button.click();
+  await page.waitForURL("**/dashboard", { timeout: 20000 });
+  out.signedInAs = await page.evaluate(() => JSON.parse(localStorage.getItem("ferrocast.session") ?? "{}").user?.display_name);
+  out.sessionCookie = (await ctx.cookies()).some((c) => c.name === "ferrocast_session" && c.httpOnly);
+  step("signed in with Telegram");
+  await page.goto(P.url + "/settings");
+  const card = page.getByTestId("telegram-card");
+  await card.getByTestId("telegram-linked").waitFor();
+  out.linked = (await card.getByTestId("telegram-linked").textContent()).trim();
+  await card.getByLabel("Channel or group").fill("@acme_news");
+  await card.getByRole("button", { name: "Connect" }).click();
+  out.connected = (await card.getByRole("status").textContent({ timeout: 15000 })).trim();
+  await card.getByTestId("telegram-chat").waitFor();
+  await card.scrollIntoViewIfNeeded();
+  await shot(page, "settings-telegram");
+  step("a channel connected");
+}
+
+const SCENARIOS = { telegram, "members-folder": membersFolder, abr, campaigns, whip, webrtc: webrtcPlay, nodes: nodesPage, backups: backupsPage, audit: auditLog, tips: tipsScenario, billing, maintenance, oauth, "chat-oauth": chatOauth, seed: creatorEndsAndAdminChangesPlan, "every-page": everyPage, sharing, latency, studio, videos, "past-broadcasts": pastBroadcasts, browse, profile, search: searchAndSchedule, engage, notify, analytics, earnings, members, safety, "your-data": yourData, dmca };
 
 try {
   if (P.scenario) {

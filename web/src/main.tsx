@@ -18,6 +18,7 @@ const Recover = lazy(() => import("./pages/Recover"));
 const Subscription = lazy(() => import("./pages/Subscription"));
 const Receipt = lazy(() => import("./pages/Subscription").then((m) => ({ default: m.Receipt })));
 const AuthComplete = lazy(() => import("./pages/AuthComplete"));
+const AuthTelegram = lazy(() => import("./pages/AuthTelegram"));
 const Embed = lazy(() => import("./pages/Embed"));
 const Library = lazy(() => import("./pages/Library"));
 const Video = lazy(() => import("./pages/Video"));
@@ -124,6 +125,7 @@ function App() {
   else if (path === "/unsubscribe") page = <Unsubscribe />;
   else if (path === "/forgot-password") page = <Recover />;
   else if (path === "/auth/complete") page = <AuthComplete />;
+  else if (path === "/auth/telegram") page = <AuthTelegram />;
   else if (path === "/library") page = <Library />;
   else if (path === "/campaigns") page = <Discover />;
   else if (/^\/campaigns\/[^/]+$/.test(path)) page = <CampaignPage id={decodeURIComponent(path.slice("/campaigns/".length))} />;

@@ -96,6 +96,7 @@ pub const SETTINGS: &[Setting] = &[
     Setting { key: "telegram_bot_token", default: None, secret: true, help: "The Telegram bot's token from @BotFather (`<bot id>:<secret>`); turns on signing in with Telegram (the Login Widget and Mini Apps)" },
     Setting { key: "telegram_bot_username", default: None, secret: false, help: "The bot's username (without `@`), which the Login Widget on the login page names" },
     Setting { key: "telegram_api_url", default: Some("https://api.telegram.org"), secret: false, help: "Telegram Bot API base URL" },
+    Setting { key: "telegram_oauth_url", default: Some("https://oauth.telegram.org"), secret: false, help: "Telegram's sign-in page base URL (the login page's \"Continue with Telegram\" goes there)" },
     Setting { key: "telegram_webhook_secret", default: None, secret: true, help: "What Telegram sends in X-Telegram-Bot-Api-Secret-Token with each webhook call (1-256 of A-Z a-z 0-9 _ -); default: derived from the master key" },
     Setting { key: "stripe_secret_key", default: None, secret: true, help: "Stripe secret API key (`sk_…`); with the webhook secret, enables Stripe Checkout" },
     Setting { key: "stripe_webhook_secret", default: None, secret: true, help: "Signing secret (`whsec_…`) of the Stripe webhook endpoint /api/payments/stripe/webhook" },
@@ -428,6 +429,8 @@ pub struct TelegramBot {
     pub username: Option<String>,
     /// The Bot API's base URL.
     pub api_url: String,
+    /// Telegram's sign-in page base URL (`https://oauth.telegram.org`).
+    pub oauth_url: String,
     /// The webhook's secret token, if set (else one derived from the master key).
     pub webhook_secret: Option<Secret<String>>,
 }
@@ -1437,6 +1440,7 @@ impl Layered {
         };
         let web = &["https://", "http://"];
         let telegram_api = endpoint("telegram_api_url", "https://api.telegram.org", web);
+        let telegram_oauth = endpoint("telegram_oauth_url", "https://oauth.telegram.org", web);
         let twitch_api = endpoint("twitch_api_url", "https://api.twitch.tv/helix", web);
         let twitch_auth = endpoint("twitch_auth_url", "https://id.twitch.tv/oauth2", web);
         let twitch_eventsub = endpoint(
@@ -1494,6 +1498,7 @@ impl Layered {
                         .map(|u| u.trim().trim_start_matches('@').to_string())
                         .filter(|u| !u.is_empty()),
                     api_url: telegram_api,
+                    oauth_url: telegram_oauth,
                     webhook_secret: match self
                         .get("telegram_webhook_secret")
                         .map(str::trim)

@@ -44,7 +44,7 @@ export function PlatformChat({ sourceId }: { sourceId: number }) {
     return () => clearInterval(t);
     // eslint-disable-next-line react-hooks/exhaustive-deps
   }, []);
-  const offered = new Set(providers.data?.providers.map((p) => (p.id === "google" ? "youtube" : p.id)));
+  const offered = new Set(providers.data?.providers.filter((p) => p.id !== "telegram").map((p) => (p.id === "google" ? "youtube" : p.id)));
   async function connect(platform: string) {
     setError(null);
     try {

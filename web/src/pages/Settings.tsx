@@ -3,7 +3,7 @@ import { api, ApiError, saveSession, session, type Schemas } from "../api";
 import { Link, navigate } from "../router";
 import { Loading, PictureButton, Problem, useLoad } from "../ui";
 import { CurrencyPicker } from "./Subscription";
-import { oauthProblem } from "../oauth";
+import { oauthProblem, useProviders } from "../oauth";
 import { QrCode } from "../qr";
 import { Avatar } from "../profile";
 import { YourData } from "../yourdata";
@@ -87,6 +87,7 @@ export default function Settings() {
       </section>
       <Billing />
       <SignInMethods />
+      <TelegramCard creator={me.data.role === "creator" || me.data.role === "admin"} />
       <Password />
       <TwoFactor enabled={me.data.two_factor_enabled} onChange={me.reload} />
       <ApiKeys admin={me.data.role === "admin"} />
@@ -549,7 +550,7 @@ function ApiKeys({ admin }: { admin: boolean }) {
   );
 }
 
-const PROVIDER_NAMES: Record<string, string> = { google: "Google", twitch: "Twitch" };
+const PROVIDER_NAMES: Record<string, string> = { google: "Google", twitch: "Twitch", telegram: "Telegram" };
 
 /** Linked Google / Twitch accounts: link another (through its consent page), unlink one while
  * another way in remains. */
@@ -623,6 +624,92 @@ function SignInMethods() {
                 </button>
               ))}
           </div>
+        </>
+      )}
+      <Problem error={error} />
+      {done && <p role="status" className="ok">{done}</p>}
+    </section>
+  );
+}
+
+/** Telegram: the linked account the bot writes to, and the channel or group that gets the
+ * creator's go-live posts. Shown when the server runs a bot. */
+function TelegramCard({ creator }: { creator: boolean }) {
+  const tg = useLoad(() => api<Schemas["TelegramView"]>("GET", "/api/telegram"));
+  const providers = useProviders();
+  const [chat, setChat] = useState("");
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<unknown>(null);
+  const [done, setDone] = useState("");
+  const data = tg.data;
+  if (tg.error) return <Problem error={tg.error} onRetry={tg.reload} />;
+  if (!data || !data.enabled) return null;
+  const bot = data.username ? `@${data.username}` : "the bot";
+  const loginUrl = providers.data?.providers.find((p) => p.id === "telegram")?.login_url;
+  async function connect(e: FormEvent) {
+    e.preventDefault();
+    setBusy(true);
+    setError(null);
+    setDone("");
+    try {
+      const c = await api<Schemas["TelegramChatView"]>("PUT", "/api/telegram/chat", { chat: chat.trim() } satisfies Schemas["ConnectChat"]);
+      setDone(`${c.title} is connected: ${bot} posted a first message there.`);
+      setChat("");
+      tg.reload();
+    } catch (err) {
+      setError(err);
+    } finally {
+      setBusy(false);
+    }
+  }
+  async function disconnect() {
+    setError(null);
+    setDone("");
+    try {
+      await api("DELETE", "/api/telegram/chat");
+      setDone("Disconnected: no more go-live posts there.");
+      tg.reload();
+    } catch (err) {
+      setError(err);
+    }
+  }
+  return (
+    <section className="card telegram-card" aria-labelledby="telegram-title" data-testid="telegram-card">
+      <h2 id="telegram-title">Telegram</h2>
+      {data.linked_telegram_id ? (
+        <p data-testid="telegram-linked">
+          <span className="badge">linked</span> {bot} sends you your notices on Telegram (each kind follows its <Link href="/settings/notifications">Push</Link> setting), and answers <code>/live</code>, <code>/videorama</code>, <code>/prime</code> and <code>/help</code>.
+        </p>
+      ) : (
+        <>
+          <p className="muted">Link your Telegram account: {bot} then sends you go-live alerts and other notices, and you can sign in with Telegram.</p>
+          {loginUrl && (
+            <p>
+              <a className="button ghost provider telegram" href={loginUrl}>Link Telegram</a>
+            </p>
+          )}
+        </>
+      )}
+      {creator && (
+        <>
+          <h3>Go-live posts in a channel or group</h3>
+          {data.chat ? (
+            <p className="inline" data-testid="telegram-chat">
+              <span>
+                Posting to <strong>{data.chat.title}</strong> <small className="muted">since {new Date(data.chat.connected_at).toLocaleDateString()}</small>
+              </span>
+              <button className="ghost danger-outline small" onClick={disconnect}>Disconnect</button>
+            </p>
+          ) : (
+            <form onSubmit={connect} aria-label="Connect a Telegram channel">
+              <label>
+                Channel or group
+                <input value={chat} onChange={(e) => setChat(e.target.value)} placeholder="@yourchannel" required maxLength={64} />
+                <small className="hint">Add {bot} to it as an administrator first. In a group you can also send <code>/connect</code>.</small>
+              </label>
+              <button type="submit" disabled={busy}>{busy ? "Checking with Telegram…" : "Connect"}</button>
+            </form>
+          )}
         </>
       )}
       <Problem error={error} />

@@ -60,6 +60,30 @@ impl TelegramSignIn {
         Self { db, clock, bot }
     }
 
+    /// Telegram's sign-in page for this site, when sign-in is on: it sends the person back to
+    /// `<public URL>/auth/telegram#tgAuthResult=…` (the Login Widget's fields, base64 JSON).
+    pub fn login_url(&self, public_url: &str) -> Option<String> {
+        let bot = self.bot.as_ref()?;
+        let bot_id = bot.token.expose().split_once(':')?.0.to_string();
+        let origin = public_url.trim_end_matches('/');
+        let enc = |s: &str| {
+            s.bytes()
+                .map(|b| match b {
+                    b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                        (b as char).to_string()
+                    }
+                    _ => format!("%{b:02X}"),
+                })
+                .collect::<String>()
+        };
+        Some(format!(
+            "{}/auth?bot_id={bot_id}&origin={}&request_access=write&return_to={}",
+            bot.oauth_url,
+            enc(origin),
+            enc(&format!("{origin}/auth/telegram"))
+        ))
+    }
+
     /// The bot's username, when sign-in is on.
     pub fn bot_username(&self) -> Option<&str> {
         self.bot.as_ref().and_then(|b| b.username.as_deref())

@@ -3552,3 +3552,80 @@ async fn members_folder_behind_nginx_auth_request_in_a_real_browser() {
     let _ = std::fs::remove_dir_all(&dir);
     app.finish().await;
 }
+
+/// Signing in with Telegram in Chromium, and the Settings page's Telegram card: the login page
+/// offers "Continue with Telegram"; Telegram's sign-in page (a local stand-in for
+/// oauth.telegram.org, sending back the Login Widget's fields signed by Python's hmac with the
+/// bot's token) returns to /auth/telegram, which signs a new account in with a browser
+/// session; in Settings the account shows as linked, and connecting a channel by its @name is
+/// checked with the Bot API (a local stand-in) and greeted there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sign_in_with_telegram_and_connect_a_channel_in_a_real_browser() {
+    use crate::support::telegram_api::{login_standin, Standin, CHANNEL};
+    let browser = browser();
+    let token = crate::telegram::TOKEN;
+    let now = support::now_secs();
+    let fields = json!({"id": "5550301", "first_name": "Ada", "last_name": "Lovelace", "username": "ada_l", "auth_date": now.to_string()});
+    let hash =
+        crate::telegram::signed(json!([{"bot_token": token, "fields": fields, "webapp": false}]));
+    // As Telegram sends them: numbers as numbers.
+    let result = json!({"id": 5550301, "first_name": "Ada", "last_name": "Lovelace", "username": "ada_l", "auth_date": now, "hash": hash[0]});
+    let bot_id = token.split_once(':').expect("token").0;
+    let login = login_standin(bot_id, result).await;
+    let api = Standin::start(token).await;
+    let mut opts = Options::default();
+    opts.extra.extend([
+        ("telegram_bot_token", token.to_string()),
+        ("telegram_bot_username", "ferrocast_test_bot".to_string()),
+        ("telegram_api_url", api.url()),
+        ("telegram_oauth_url", format!("http://{login}")),
+    ]);
+    let app = TestApp::start_with(Backend::Sqlite, opts)
+        .await
+        .expect("sqlite always runs");
+    let shots = shots_dir();
+    let report = run(
+        &browser,
+        json!({ "url": app.url(""), "shots": shots, "scenario": "telegram" }),
+    )
+    .await;
+    assert_eq!(report["signedInAs"], "Ada Lovelace", "{report}");
+    assert_eq!(report["sessionCookie"], true, "a browser session: {report}");
+    assert!(
+        report["linked"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("@ferrocast_test_bot sends you your notices"),
+        "{report}"
+    );
+    assert!(
+        report["connected"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("Acme News is connected"),
+        "{report}"
+    );
+    assert!(
+        report["emptyError"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("Telegram sent nothing"),
+        "{report}"
+    );
+    api.wait_text(CHANNEL.1, "Ada Lovelace's go-live news will be posted here")
+        .await;
+    let db = &app.running.as_ref().expect("running").state.db;
+    let linked = db
+        .identity("telegram", "5550301")
+        .await
+        .expect("q")
+        .expect("linked");
+    let user = db
+        .user_by_id(linked.user_id)
+        .await
+        .expect("q")
+        .expect("user");
+    assert_eq!(user.email, "telegram-5550301@telegram.invalid");
+    assert_shots(&shots, &["login-telegram", "settings-telegram"]);
+    app.finish().await;
+}

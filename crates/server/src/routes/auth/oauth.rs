@@ -26,9 +26,9 @@ use utoipa::ToSchema;
 /// A sign-in provider the node offers.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ProviderView {
-    /// `google` or `twitch`.
+    /// `google`, `twitch` or `telegram`.
     pub id: String,
-    /// `Google` or `Twitch`.
+    /// `Google`, `Twitch` or `Telegram`.
     pub name: String,
     /// Where the browser goes to sign in with it.
     pub login_url: String,
@@ -110,18 +110,25 @@ fn provider_or_404(state: &AppState, p: Provider) -> ApiResult<Provider> {
 #[utoipa::path(get, path = "/api/auth/providers", tag = "auth",
     responses((status = 200, body = ProviderList)))]
 pub async fn providers(State(state): State<AppState>) -> Json<ProviderList> {
-    Json(ProviderList {
-        providers: state
-            .identity
-            .configured()
-            .into_iter()
-            .map(|p| ProviderView {
-                id: p.as_str().into(),
-                name: p.label().into(),
-                login_url: format!("/api/auth/{}", p.as_str()),
-            })
-            .collect(),
-    })
+    let mut providers: Vec<ProviderView> = state
+        .identity
+        .configured()
+        .into_iter()
+        .map(|p| ProviderView {
+            id: p.as_str().into(),
+            name: p.label().into(),
+            login_url: format!("/api/auth/{}", p.as_str()),
+        })
+        .collect();
+    // Telegram's own sign-in page, which comes back to /auth/telegram.
+    if let Some(url) = state.telegram.login_url(&state.config.public_url) {
+        providers.push(ProviderView {
+            id: "telegram".into(),
+            name: "Telegram".into(),
+            login_url: url,
+        });
+    }
+    Json(ProviderList { providers })
 }
 
 async fn start(state: AppState, ip: std::net::IpAddr, p: Provider, q: StartQuery) -> Response {

@@ -277,3 +277,54 @@ impl Standin {
             .count()
     }
 }
+
+/// Telegram's sign-in page standing in for oauth.telegram.org: `GET /auth?bot_id=…&origin=…
+/// &return_to=…` for the expected bot sends the browser back to `return_to` with
+/// `#tgAuthResult=<base64 JSON>` (the fields `result` holds), as Telegram does once the person
+/// confirms; another bot or a `return_to` off the origin gets 400.
+pub async fn login_standin(bot_id: &str, result: Value) -> SocketAddr {
+    use axum::extract::Query;
+    use axum::routing::get;
+    use data_encoding::BASE64;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let bot_id = bot_id.to_string();
+    let encoded = BASE64.encode(result.to_string().as_bytes());
+    let app = Router::new().route(
+        "/auth",
+        get(
+            move |Query(q): Query<std::collections::HashMap<String, String>>| {
+                let bot_id = bot_id.clone();
+                let encoded = encoded.clone();
+                async move {
+                    let (Some(bot), Some(origin), Some(back)) =
+                        (q.get("bot_id"), q.get("origin"), q.get("return_to"))
+                    else {
+                        return (
+                            StatusCode::BAD_REQUEST,
+                            "bot_id, origin and return_to are required",
+                        )
+                            .into_response();
+                    };
+                    if *bot != bot_id || !back.starts_with(origin.as_str()) {
+                        return (StatusCode::BAD_REQUEST, "Bot domain invalid").into_response();
+                    }
+                    (
+                        StatusCode::FOUND,
+                        [(
+                            axum::http::header::LOCATION,
+                            format!("{back}#tgAuthResult={encoded}"),
+                        )],
+                    )
+                        .into_response()
+                }
+            },
+        ),
+    );
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    addr
+}
