@@ -1,6 +1,8 @@
 //! The Telegram bot: PNPtv's menu. Commands (`/start`, `/help`, `/live`, `/videorama`,
-//! `/prime`, `/connect`, `/disconnect`) answered with text and link buttons; go-live and
-//! payment notices to users who linked Telegram; go-live posts to the chat a creator connects.
+//! `/prime`, `/connect`, `/disconnect`) answered with text and link buttons; go-live and other
+//! notices ([`crate::service::notify`]) and payment notices (tips, memberships, pay-per-view:
+//! to the creator and to the buyer) to users who linked Telegram; go-live posts to the chat a
+//! creator connects.
 //!
 //! **One runner across nodes.** The node holding the bot's lease (`telegram_bot`, taken and
 //! renewed as the chat connectors' leases are: renewed every [`RENEW_EVERY`], free for another
@@ -53,12 +55,128 @@ pub const COMMANDS: &[(&str, &str)] = &[
     ("help", "What I can do"),
 ];
 
-/// Starts the runner's lease loop, when a bot token is set.
+/// Starts the runner's lease loop and the payment notices, when a bot token is set.
 pub fn spawn(state: AppState, shutdown: watch::Receiver<bool>) {
     let Some(bot) = state.telegram_bot.clone() else {
         return;
     };
+    spawn_payment_notices(state.clone(), shutdown.clone());
     tokio::spawn(lease_loop(state, bot, shutdown));
+}
+
+/// Tells the creator and the buyer of each purchase paid on this node (a tip, a membership,
+/// pay-per-view), if they linked Telegram. Subscribes before returning, so no payment applied
+/// after the call is missed.
+fn spawn_payment_notices(state: AppState, mut shutdown: watch::Receiver<bool>) {
+    use tokio::sync::broadcast::error::RecvError;
+    let mut paid = state.purchases.subscribe();
+    tokio::spawn(async move {
+        loop {
+            let notice = tokio::select! {
+                n = paid.recv() => n,
+                _ = shutdown.wait_for(|s| *s) => return,
+            };
+            match notice {
+                Ok(n) => {
+                    if let Err(e) = payment_notices(&state, &n).await {
+                        tracing::warn!(purchase = n.purchase.uuid, error = %e, "cannot queue a payment's Telegram notices");
+                    }
+                }
+                Err(RecvError::Lagged(missed)) => {
+                    tracing::warn!(
+                        missed,
+                        "payments were not told on Telegram (too many at once)"
+                    )
+                }
+                Err(RecvError::Closed) => return,
+            }
+        }
+    });
+}
+
+/// The Telegram id linked to a user.
+async fn telegram_of(state: &AppState, user_id: i64) -> Result<Option<i64>, ferrocast_db::DbError> {
+    Ok(state
+        .db
+        .identities_of(user_id)
+        .await?
+        .into_iter()
+        .find(|i| i.provider == crate::service::telegram::PROVIDER)
+        .and_then(|i| i.subject.parse().ok()))
+}
+
+async fn payment_notices(
+    state: &AppState,
+    n: &crate::service::purchases::PaidNotice,
+) -> Result<(), ferrocast_db::DbError> {
+    let p = &n.purchase;
+    let site = state.config.public_url.trim_end_matches('/').to_string();
+    let amount = crate::tips::money(p.amount_minor, &p.currency);
+    let buyer = state.db.user_by_id(p.buyer_id).await?;
+    let creator = state.db.user_by_id(p.creator_id).await?;
+    let buyer_name = p
+        .display_name
+        .clone()
+        .or_else(|| buyer.as_ref().map(|u| u.display_name.clone()))
+        .unwrap_or_else(|| "Someone".into());
+    let creator_name = creator
+        .as_ref()
+        .map(|u| u.display_name.clone())
+        .unwrap_or_default();
+    let what = match p.kind.as_str() {
+        "tip" => "a tip".to_string(),
+        "membership" if n.renewal => "a membership renewal".to_string(),
+        "membership" => "a new membership".to_string(),
+        "ppv" => match p.video_id {
+            Some(v) => match state.db.video_by_id(v).await? {
+                Some(v) => format!("“{}”", v.title),
+                None => "a video".to_string(),
+            },
+            None => "a live stream".to_string(),
+        },
+        other => other.to_string(),
+    };
+    if let Some(tg) = telegram_of(state, p.creator_id).await? {
+        let mut text = format!(
+            "💰 <b>{} from {}</b>: {}",
+            html(&amount),
+            html(&buyer_name),
+            html(&what)
+        );
+        if let Some(m) = p.message.as_deref().filter(|m| !m.is_empty()) {
+            text.push_str(&format!("\n“{}”", html(m)));
+        }
+        say(
+            state,
+            tg,
+            &text,
+            &json!([[button(
+                "Your earnings",
+                format!("{site}/dashboard/earnings")
+            )]]),
+            Some(&format!("paid:{}:{}:creator", p.uuid, n.transaction_id)),
+        )
+        .await?;
+    }
+    if let Some(tg) = telegram_of(state, p.buyer_id).await? {
+        say(
+            state,
+            tg,
+            &format!(
+                "✅ <b>Payment received</b>: {} to {} for {}. Thank you!",
+                html(&amount),
+                html(&creator_name),
+                html(&what)
+            ),
+            &json!([[button(
+                "Receipt",
+                format!("{site}/dashboard/purchases/receipts/{}", p.uuid)
+            )]]),
+            Some(&format!("paid:{}:{}:buyer", p.uuid, n.transaction_id)),
+        )
+        .await?;
+    }
+    Ok(())
 }
 
 async fn lease_loop(state: AppState, bot: Arc<Bot>, mut shutdown: watch::Receiver<bool>) {

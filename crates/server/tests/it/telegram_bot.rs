@@ -260,6 +260,48 @@ async fn bot_commands_notices_and_telegrams_limits(b: Backend) {
     assert!(button_urls(&now_live)[0].ends_with(&format!("/watch/{}", creator.playback_id)));
     support::stop_encoder(&mut ff);
 
+    // A tip paid (as the gateway's verified webhook applies it): the creator and the fan are
+    // told.
+    let db = app.running.as_ref().expect("running").state.db.clone();
+    let fan_id = db
+        .identity("telegram", &FAN_TG.to_string())
+        .await
+        .expect("q")
+        .expect("fan")
+        .user_id;
+    let creator_id = db
+        .identity("telegram", &CREATOR_TG.to_string())
+        .await
+        .expect("q")
+        .expect("creator")
+        .user_id;
+    let tip = crate::tips::purchase(
+        &app,
+        ferrocast_db::purchases::PurchaseKind::Tip,
+        fan_id,
+        creator_id,
+        500,
+        "USD",
+        Some("great <show>"),
+        None,
+    )
+    .await;
+    crate::tips::pay(&app, &tip, "pi_telegram_tip", 500).await;
+    let paid = api.wait_text(CREATOR_TG, "💰").await;
+    assert_eq!(
+        text(&paid),
+        "💰 <b>$5.00 from Big Fan</b>: a tip\n“great &lt;show&gt;”"
+    );
+    assert!(button_urls(&paid)[0].ends_with("/dashboard/earnings"));
+    let receipt = api.wait_text(FAN_TG, "Payment received").await;
+    assert!(
+        text(&receipt).contains("$5.00 to Streamer for a tip"),
+        "{receipt}"
+    );
+    assert!(
+        button_urls(&receipt)[0].ends_with(&format!("/dashboard/purchases/receipts/{}", tip.uuid))
+    );
+
     // Telegram asks the bot to slow down: the message waits retry_after, then goes once.
     api.inner.lock().expect("lock").limit_next = Some(2);
     api.push(Standin::message(4343, 4343, "private", "/help"));

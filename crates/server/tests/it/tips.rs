@@ -568,7 +568,7 @@ async fn first_goal(app: &TestApp, handle: &str) -> Value {
 }
 
 /// Pays `purchase` as a gateway adapter does once its webhook is verified.
-async fn pay(
+pub(crate) async fn pay(
     app: &TestApp,
     purchase: &ferrocast_db::purchases::PurchaseRecord,
     payment: &str,
@@ -602,7 +602,7 @@ async fn pay(
 }
 
 /// A purchase as `POST /api/purchases` makes it.
-async fn purchase(
+pub(crate) async fn purchase(
     app: &TestApp,
     kind: ferrocast_db::purchases::PurchaseKind,
     buyer: i64,
