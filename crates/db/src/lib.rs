@@ -36,6 +36,7 @@ pub mod nodes;
 pub mod notifications;
 pub mod payouts;
 pub mod plans;
+pub mod posts;
 pub mod preferences;
 pub mod privacy;
 pub mod purchases;

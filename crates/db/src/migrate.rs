@@ -224,6 +224,11 @@ pub const SQLITE: &[Migration] = &[
         name: "telegram_bot",
         sql: include_str!("../migrations/sqlite/0039_telegram_bot.sql"),
     },
+    Migration {
+        version: 40,
+        name: "posts",
+        sql: include_str!("../migrations/sqlite/0040_posts.sql"),
+    },
 ];
 
 /// Migrations for PostgreSQL.
@@ -422,6 +427,11 @@ pub const POSTGRES: &[Migration] = &[
         version: 39,
         name: "telegram_bot",
         sql: include_str!("../migrations/postgres/0039_telegram_bot.sql"),
+    },
+    Migration {
+        version: 40,
+        name: "posts",
+        sql: include_str!("../migrations/postgres/0040_posts.sql"),
     },
 ];
 

@@ -11,7 +11,9 @@ use crate::routes::{
     notifications, overlay, payments, playback, profiles, purchases, schedule, search, shorts,
     sources, streams, subscriptions, tips, uploads, videos, vod, watch,
 };
-use crate::routes::{campaign_work, campaigns, earnings, nodes, payouts, safety, telegram, whep};
+use crate::routes::{
+    campaign_work, campaigns, earnings, nodes, payouts, posts, safety, telegram, whep,
+};
 use crate::state::AppState;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
 use axum::http::{header, HeaderName, HeaderValue, Method, StatusCode};
@@ -41,7 +43,7 @@ pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 #[openapi(
     info(title = "ferrocast API", description = "Live streaming and creator platform. Errors are `{\"error\",\"details\",\"code\"}`."),
     modifiers(&BearerAuth),
-    tags((name = "auth", description = "Accounts, sessions, two-factor, API keys"), (name = "sources", description = "Stream sources: stream keys and playback ids"), (name = "streams", description = "Live state, destinations' pushes, usage, events; administrators' view"), (name = "subscriptions", description = "Plans, subscription and limits"), (name = "chat", description = "Chat history; live chat is Socket.IO at /socket.io/"), (name = "playback", description = "Public playback by playback id: HLS and HTTP-FLV; videos' objects at /vod"), (name = "videos", description = "Recordings, uploads (tus 1.0 at /api/uploads) and their library"), (name = "profiles", description = "Profiles (handle, bio, links, avatar, banner) and public channels"), (name = "notifications", description = "In-app notifications, preferences, email unsubscribe, Web Push subscriptions"), (name = "operations", description = "Health and metrics"), (name = "purchases", description = "Viewers paying creators: tips, memberships and pay-per-view through the gateways"), (name = "tips", description = "Tips, funding goals and the OBS overlays"), (name = "memberships", description = "Membership tiers, memberships, and who may watch videos and streams"), (name = "audit", description = "The tamper-evident audit log: entries, signed checkpoints, inclusion and consistency proofs"), (name = "safety", description = "Reports, the moderation queue, strikes and appeals"), (name = "privacy", description = "Your data: its export and deleting your account"), (name = "dmca", description = "Copyright notices (DMCA): notices, counter-notices, cases and evidence"), (name = "campaigns", description = "Brands, their members and campaigns; creators' applications"), (name = "telegram", description = "The Telegram bot: its webhook, and the channel a creator connects"))
+    tags((name = "auth", description = "Accounts, sessions, two-factor, API keys"), (name = "sources", description = "Stream sources: stream keys and playback ids"), (name = "streams", description = "Live state, destinations' pushes, usage, events; administrators' view"), (name = "subscriptions", description = "Plans, subscription and limits"), (name = "chat", description = "Chat history; live chat is Socket.IO at /socket.io/"), (name = "playback", description = "Public playback by playback id: HLS and HTTP-FLV; videos' objects at /vod"), (name = "videos", description = "Recordings, uploads (tus 1.0 at /api/uploads) and their library"), (name = "profiles", description = "Profiles (handle, bio, links, avatar, banner) and public channels"), (name = "notifications", description = "In-app notifications, preferences, email unsubscribe, Web Push subscriptions"), (name = "operations", description = "Health and metrics"), (name = "purchases", description = "Viewers paying creators: tips, memberships and pay-per-view through the gateways"), (name = "tips", description = "Tips, funding goals and the OBS overlays"), (name = "memberships", description = "Membership tiers, memberships, and who may watch videos and streams"), (name = "audit", description = "The tamper-evident audit log: entries, signed checkpoints, inclusion and consistency proofs"), (name = "safety", description = "Reports, the moderation queue, strikes and appeals"), (name = "privacy", description = "Your data: its export and deleting your account"), (name = "dmca", description = "Copyright notices (DMCA): notices, counter-notices, cases and evidence"), (name = "campaigns", description = "Brands, their members and campaigns; creators' applications"), (name = "telegram", description = "The Telegram bot: its webhook, and the channel a creator connects"), (name = "posts", description = "Social posts: text and pictures on a channel, the home feed, likes and comments"))
 )]
 struct ApiDoc;
 
@@ -379,6 +381,20 @@ pub fn api_router() -> OpenApiRouter<AppState> {
             routes!(profiles::upload_banner, profiles::delete_banner),
         ))
         .routes(declare(Public, routes!(profiles::profile_media)))
+        .routes(declare(Public, routes!(posts::post_media)))
+        .routes(declare(Session, routes!(posts::upload_post_image)))
+        .routes(declare(Session, routes!(posts::create_post)))
+        .routes(declare(Public, routes!(posts::get_post)))
+        .routes(declare(Session, routes!(posts::delete_post)))
+        .routes(declare(
+            Session,
+            routes!(posts::like_post, posts::unlike_post),
+        ))
+        .routes(declare(Public, routes!(posts::post_comments)))
+        .routes(declare(Session, routes!(posts::comment_on_post)))
+        .routes(declare(Session, routes!(posts::delete_post_comment)))
+        .routes(declare(Public, routes!(posts::channel_posts)))
+        .routes(declare(Key(ProfileRead), routes!(posts::home_feed)))
         .routes(declare(Public, routes!(profiles::get_channel)))
         .routes(declare(Public, routes!(search::search)))
         .routes(declare(Public, routes!(shorts::shorts)))

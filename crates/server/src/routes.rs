@@ -25,6 +25,7 @@ pub mod payments;
 pub mod payouts;
 pub mod picture;
 pub mod playback;
+pub mod posts;
 pub mod privacy;
 pub mod profiles;
 pub mod purchases;

@@ -93,6 +93,8 @@ pub struct Inner {
     pub uploads: crate::service::uploads::Uploads,
     /// Likes, comments, views, watch time, trending.
     pub engagement: crate::service::engagement::Engagement,
+    /// Social posts, their likes and comments.
+    pub posts: crate::service::posts::Posts,
     /// Notifications: in the app, by email and by Web Push.
     pub notify: Arc<crate::service::notify::Notifier>,
     /// Entitlements to gated content and playback tokens.
@@ -316,6 +318,12 @@ pub fn compose(
         memberships,
         safety,
         engagement,
+        posts: crate::service::posts::Posts::new(
+            db.clone(),
+            clock.clone(),
+            storage.clone(),
+            config.data_dir.clone(),
+        ),
         notify,
         identity,
         telegram_bot: config.telegram.as_ref().map(|t| {

@@ -29,6 +29,7 @@ pub mod memberships;
 pub mod nodes;
 pub mod notify;
 pub mod overlay;
+pub mod posts;
 pub mod privacy;
 pub mod processing;
 pub mod profiles;

@@ -41,6 +41,8 @@ pub enum ImageKind {
     Banner,
     /// 1280×720, a source's fallback slate, fitted into the stream's picture.
     Slate,
+    /// A picture of a social post: fitted within 1280×1280 (never enlarged), as WebP.
+    Post,
 }
 
 impl ImageKind {
@@ -50,6 +52,7 @@ impl ImageKind {
             ImageKind::Avatar => (256, 256),
             ImageKind::Banner => (1920, 480),
             ImageKind::Slate => (1280, 720),
+            ImageKind::Post => (1280, 1280),
         }
     }
 
@@ -59,6 +62,7 @@ impl ImageKind {
             ImageKind::Avatar => "avatar",
             ImageKind::Banner => "banner",
             ImageKind::Slate => "slate",
+            ImageKind::Post => "post",
         }
     }
 }
@@ -214,7 +218,7 @@ impl Drop for WorkFile {
     }
 }
 
-/// Decodes `body` and makes the JPEG of `kind` from it.
+/// Decodes `body` and makes the JPEG (the WebP, for a post) of `kind` from it.
 pub async fn render(data_dir: &Path, body: &[u8], kind: ImageKind) -> Result<Bytes, ProfileError> {
     if body.len() > MAX_IMAGE_BYTES {
         return Err(ProfileError::TooLarge);
@@ -235,8 +239,17 @@ pub async fn render(data_dir: &Path, body: &[u8], kind: ImageKind) -> Result<Byt
     let (w, h) = kind.size();
     let max_pixels = MAX_PIXELS.to_string();
     let path = input.0.display().to_string();
-    let filter =
-        format!("scale={w}:{h}:force_original_aspect_ratio=increase,crop={w}:{h},setsar=1");
+    let filter = if kind == ImageKind::Post {
+        format!("scale='min({w},iw)':'min({h},ih)':force_original_aspect_ratio=decrease,setsar=1")
+    } else {
+        format!("scale={w}:{h}:force_original_aspect_ratio=increase,crop={w}:{h},setsar=1")
+    };
+    // A post's picture is WebP; profile pictures stay JPEG (every mail client shows them).
+    let (codec, quality_flag, quality, muxer) = if kind == ImageKind::Post {
+        ("libwebp", "-quality", "82", "webp")
+    } else {
+        ("mjpeg", "-q:v", "3", "image2")
+    };
     let args: Vec<String> = [
         "-nostdin",
         "-hide_banner",
@@ -260,11 +273,11 @@ pub async fn render(data_dir: &Path, body: &[u8], kind: ImageKind) -> Result<Byt
         "-vf",
         filter.as_str(),
         "-c:v",
-        "mjpeg",
-        "-q:v",
-        "3",
+        codec,
+        quality_flag,
+        quality,
         "-f",
-        "image2",
+        muxer,
         "pipe:1",
     ]
     .iter()
@@ -285,7 +298,12 @@ pub async fn render(data_dir: &Path, body: &[u8], kind: ImageKind) -> Result<Byt
         ));
     };
     let ok = status.is_ok_and(|s| s.success());
-    if !ok || jpeg.len() < 4 || !jpeg.starts_with(&[0xFF, 0xD8]) {
+    let made = if kind == ImageKind::Post {
+        jpeg.len() >= 12 && &jpeg[..4] == b"RIFF" && &jpeg[8..12] == b"WEBP"
+    } else {
+        jpeg.len() >= 4 && jpeg.starts_with(&[0xFF, 0xD8])
+    };
+    if !ok || !made {
         return Err(ProfileError::Image(format!(
             "The picture cannot be read ({}); save it again as PNG or JPEG and retry.",
             last_line(&stderr)

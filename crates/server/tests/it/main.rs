@@ -28,6 +28,7 @@ mod oauth;
 mod openapi;
 mod payments;
 mod payouts;
+mod posts;
 mod privacy;
 mod processing;
 mod purchases;
