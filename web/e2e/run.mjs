@@ -2718,6 +2718,12 @@ async function telegram() {
   out.signedInAs = await page.evaluate(() => JSON.parse(localStorage.getItem("ferrocast.session") ?? "{}").user?.display_name);
   out.sessionCookie = (await ctx.cookies()).some((c) => c.name === "ferrocast_session" && c.httpOnly);
   step("signed in with Telegram");
+  // A link someone else made (their own Telegram's data) does nothing here: this browser did
+  // not start it.
+  const forged = await ctx.newPage();
+  await forged.goto(P.url + "/auth/telegram#tgAuthResult=" + P.forged);
+  out.forgedRefused = (await forged.locator(".problem").first().textContent()).trim();
+  await forged.close();
   await page.goto(P.url + "/settings");
   const card = page.getByTestId("telegram-card");
   await card.getByTestId("telegram-linked").waitFor();
@@ -2731,7 +2737,55 @@ async function telegram() {
   step("a channel connected");
 }
 
-const SCENARIOS = { telegram, "members-folder": membersFolder, abr, campaigns, whip, webrtc: webrtcPlay, nodes: nodesPage, backups: backupsPage, audit: auditLog, tips: tipsScenario, billing, maintenance, oauth, "chat-oauth": chatOauth, seed: creatorEndsAndAdminChangesPlan, "every-page": everyPage, sharing, latency, studio, videos, "past-broadcasts": pastBroadcasts, browse, profile, search: searchAndSchedule, engage, notify, analytics, earnings, members, safety, "your-data": yourData, dmca };
+// A creator posts text and a picture from the feed; a follower sees it in their feed, likes it
+// and comments; the channel's Posts tab shows it.
+async function posts() {
+  const creatorCtx = await browser.newContext({ viewport: DESKTOP });
+  const creator = await login(creatorCtx, "poster@example.com");
+  creator.on("pageerror", (e) => (out.pageErrors = [...(out.pageErrors ?? []), `creator: ${e}`]));
+  await creator.getByRole("link", { name: "Feed" }).click();
+  await creator.getByRole("heading", { name: "Your feed" }).waitFor();
+  const composer = creator.getByTestId("composer");
+  await composer.getByLabel("What's new?").fill("New set tonight at nine!\nBring friends.");
+  await composer.locator("input[type=file]").setInputFiles(P.picture);
+  await composer.locator(".composer-pictures img").waitFor({ timeout: 20000 });
+  await composer.getByRole("button", { name: "Post" }).click();
+  const mine = creator.getByTestId("post").first();
+  await mine.locator(".post-pictures img").waitFor();
+  out.posted = (await mine.locator(".post-body").textContent()).trim();
+  out.pictureType = await creator.evaluate(async (src) => (await fetch(src)).headers.get("content-type"), await mine.locator(".post-pictures img").getAttribute("src"));
+  step("posted with a picture");
+
+  const fanCtx = await browser.newContext({ viewport: DESKTOP });
+  const fan = await login(fanCtx, "fan@example.com");
+  fan.on("pageerror", (e) => (out.pageErrors = [...(out.pageErrors ?? []), `fan: ${e}`]));
+  await fan.goto(P.url + "/feed");
+  const post = fan.getByTestId("post").first();
+  await post.waitFor();
+  out.fanSees = (await post.locator(".post-author").textContent()).trim();
+  const img = post.locator(".post-pictures img");
+  await img.scrollIntoViewIfNeeded();
+  await fan.waitForFunction((el) => el.complete, await img.elementHandle(), { timeout: 15000 });
+  out.pictureWidth = await img.evaluate((el) => el.naturalWidth);
+  await post.getByTestId("post-like").click();
+  await post.getByTestId("post-like").filter({ hasText: "1 like" }).waitFor();
+  await post.getByTestId("post-comments-toggle").click();
+  await post.getByLabel("Write a comment").fill("See you there!");
+  await post.getByRole("button", { name: "Send" }).click();
+  await post.getByTestId("post-comment").filter({ hasText: "See you there!" }).waitFor();
+  out.commentsLabel = (await post.getByTestId("post-comments-toggle").textContent()).trim();
+  await shot(fan, "feed");
+  step("the follower likes and comments");
+
+  await creator.goto(P.url + "/c/" + P.handle);
+  await creator.getByTestId("channel-tab-posts").click();
+  await creator.getByTestId("post").first().waitFor();
+  out.channelPosts = await creator.getByTestId("post").count();
+  await shot(creator, "channel-posts");
+  step("the channel's Posts tab");
+}
+
+const SCENARIOS = { posts, telegram, "members-folder": membersFolder, abr, campaigns, whip, webrtc: webrtcPlay, nodes: nodesPage, backups: backupsPage, audit: auditLog, tips: tipsScenario, billing, maintenance, oauth, "chat-oauth": chatOauth, seed: creatorEndsAndAdminChangesPlan, "every-page": everyPage, sharing, latency, studio, videos, "past-broadcasts": pastBroadcasts, browse, profile, search: searchAndSchedule, engage, notify, analytics, earnings, members, safety, "your-data": yourData, dmca };
 
 try {
   if (P.scenario) {

@@ -19,6 +19,7 @@ const Subscription = lazy(() => import("./pages/Subscription"));
 const Receipt = lazy(() => import("./pages/Subscription").then((m) => ({ default: m.Receipt })));
 const AuthComplete = lazy(() => import("./pages/AuthComplete"));
 const AuthTelegram = lazy(() => import("./pages/AuthTelegram"));
+const Feed = lazy(() => import("./pages/Feed"));
 const Embed = lazy(() => import("./pages/Embed"));
 const Library = lazy(() => import("./pages/Library"));
 const Video = lazy(() => import("./pages/Video"));
@@ -126,6 +127,7 @@ function App() {
   else if (path === "/forgot-password") page = <Recover />;
   else if (path === "/auth/complete") page = <AuthComplete />;
   else if (path === "/auth/telegram") page = <AuthTelegram />;
+  else if (path === "/feed") page = <Feed />;
   else if (path === "/library") page = <Library />;
   else if (path === "/campaigns") page = <Discover />;
   else if (/^\/campaigns\/[^/]+$/.test(path)) page = <CampaignPage id={decodeURIComponent(path.slice("/campaigns/".length))} />;

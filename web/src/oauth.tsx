@@ -41,6 +41,16 @@ export function useProviders() {
   return useLoad(() => api<Schemas["ProviderList"]>("GET", "/api/auth/providers"));
 }
 
+/** Notes, for this tab only, that this browser starts a Telegram sign-in (or a link): the page
+ * Telegram sends back to acts only on a flow started here, so a link someone else made cannot
+ * sign this browser in to their account or link their Telegram to this one. */
+export function startTelegram(intent: "login" | "link") {
+  sessionStorage.setItem(TELEGRAM_INTENT, intent);
+}
+
+/** Where [`startTelegram`] keeps the flow it started. */
+export const TELEGRAM_INTENT = "ferrocast.telegram";
+
 /** "Continue with Google / Twitch", for the providers the server offers. */
 export function ProviderButtons() {
   const { data } = useProviders();
@@ -49,7 +59,7 @@ export function ProviderButtons() {
     <div className="providers">
       {data.providers.map((p) => (
         // A full navigation: the server redirects to the provider's consent page.
-        <a key={p.id} className={`button ghost provider ${p.id}`} href={p.login_url}>
+        <a key={p.id} className={`button ghost provider ${p.id}`} href={p.login_url} onClick={() => p.id === "telegram" && startTelegram("login")}>
           Continue with {p.name}
         </a>
       ))}

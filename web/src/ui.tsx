@@ -35,6 +35,7 @@ export function Frame({ children }: { children: ReactNode }) {
           <Link href="/shorts" aria-current={here("/shorts")}>Shorts</Link>
           {user ? (
             <>
+              <Link href="/feed" aria-current={here("/feed")}>Feed</Link>
               <Link href="/dashboard" aria-current={here("/dashboard")}>Dashboard</Link>
               <Link href="/library" aria-current={here("/library")}>Videos</Link>
               {user.role === "brand" ? (

@@ -53,7 +53,7 @@ pub struct PostCommentRecord {
 }
 
 const POST_SELECT: &str = "SELECT p.id, p.uuid, p.user_id, p.body, p.images, p.created_at, \
-     u.handle, u.display_name, u.avatar_key, \
+     COALESCE(u.handle, '') AS handle, u.display_name, u.avatar_key, \
      (SELECT COUNT(*) FROM post_likes l WHERE l.post_id = p.id) AS likes, \
      (SELECT COUNT(*) FROM post_comments c WHERE c.post_id = p.id) AS comments \
      FROM posts p JOIN users u ON u.id = p.user_id";
@@ -167,6 +167,14 @@ impl Db {
         })
     }
 
+    /// Whether a post already shows the picture `key`.
+    pub async fn post_image_in_use(&self, key: &str) -> Result<bool, DbError> {
+        let pattern = format!("%\"{key}\"%");
+        let n = on_pool!(self, p => sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM posts WHERE images LIKE $1")
+            .bind(pattern).fetch_one(p).await?);
+        Ok(n > 0)
+    }
+
     /// Deletes a post (its likes and comments go with it).
     pub async fn delete_post(&self, id: i64) -> Result<bool, DbError> {
         let n = on_pool!(self, p => sqlx::query("DELETE FROM posts WHERE id = $1")
@@ -230,7 +238,7 @@ impl Db {
     pub async fn post_comment_by_id(&self, id: i64) -> Result<Option<PostCommentRecord>, DbError> {
         on_pool!(self, p => {
             let r = sqlx::query(
-                "SELECT c.id, c.post_id, c.user_id, c.body, c.created_at, u.handle, u.display_name, u.avatar_key \
+                "SELECT c.id, c.post_id, c.user_id, c.body, c.created_at, COALESCE(u.handle, '') AS handle, u.display_name, u.avatar_key \
                  FROM post_comments c JOIN users u ON u.id = c.user_id WHERE c.id = $1",
             )
             .bind(id).fetch_optional(p).await?;
@@ -249,7 +257,7 @@ impl Db {
     ) -> Result<Vec<PostCommentRecord>, DbError> {
         on_pool!(self, p => {
             let rows = sqlx::query(
-                "SELECT c.id, c.post_id, c.user_id, c.body, c.created_at, u.handle, u.display_name, u.avatar_key \
+                "SELECT c.id, c.post_id, c.user_id, c.body, c.created_at, COALESCE(u.handle, '') AS handle, u.display_name, u.avatar_key \
                  FROM post_comments c JOIN users u ON u.id = c.user_id WHERE c.post_id = $1 ORDER BY c.id LIMIT $2",
             )
             .bind(post_id).bind(limit).fetch_all(p).await?;

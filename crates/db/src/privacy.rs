@@ -161,6 +161,10 @@ pub const USER_REFERENCES: &[UserReference] = &[
     ),
     r("video_likes", "user_id", Yes, Delete),
     r("video_comments", "user_id", Yes, Delete),
+    r("posts", "user_id", Yes, Delete),
+    r("post_likes", "user_id", Yes, Delete),
+    r("post_comments", "user_id", Yes, Delete),
+    r("telegram_chats", "user_id", Yes, Delete),
     r("reports", "reporter_id", Yes, Scrub(&[("reason", "''")])),
     r(
         "reports",
@@ -310,6 +314,7 @@ pub const OMITTED_COLUMNS: &[(&str, &str)] = &[
     ("push_subscriptions", "p256dh"),
     ("push_subscriptions", "auth"),
     ("payout_accounts", "bank_details_sealed"),
+    ("auth_sessions", "cookie_hash"),
 ];
 
 /// A column as the schema describes it.

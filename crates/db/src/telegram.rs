@@ -134,9 +134,17 @@ impl Db {
         })
     }
 
-    /// Marks a message sent.
+    /// Deletes messages sent or failed before `before` (their dedup keys with them).
+    pub async fn prune_telegram_outbox(&self, before: i64) -> Result<u64, DbError> {
+        Ok(on_pool!(self, p => sqlx::query(
+            "DELETE FROM telegram_outbox WHERE (sent_at IS NOT NULL AND sent_at < $1) OR (failed_at IS NOT NULL AND failed_at < $1)",
+        )
+        .bind(before).execute(p).await?.rows_affected()))
+    }
+
+    /// Marks a message sent; its text is not kept (it may hold a stream key).
     pub async fn telegram_sent(&self, id: i64, now: i64) -> Result<(), DbError> {
-        on_pool!(self, p => sqlx::query("UPDATE telegram_outbox SET sent_at = $2, attempts = attempts + 1, error = NULL WHERE id = $1")
+        on_pool!(self, p => sqlx::query("UPDATE telegram_outbox SET sent_at = $2, attempts = attempts + 1, error = NULL, text = '', buttons = '[]' WHERE id = $1")
             .bind(id).bind(now).execute(p).await.map(|r| r.rows_affected()))?;
         Ok(())
     }
@@ -156,9 +164,9 @@ impl Db {
         Ok(())
     }
 
-    /// Fails a message for good.
+    /// Fails a message for good (its text is not kept).
     pub async fn telegram_failed(&self, id: i64, error: &str, now: i64) -> Result<(), DbError> {
-        on_pool!(self, p => sqlx::query("UPDATE telegram_outbox SET failed_at = $2, error = $3, attempts = attempts + 1 WHERE id = $1")
+        on_pool!(self, p => sqlx::query("UPDATE telegram_outbox SET failed_at = $2, error = $3, attempts = attempts + 1, text = '', buttons = '[]' WHERE id = $1")
             .bind(id).bind(now).bind(error).execute(p).await.map(|r| r.rows_affected()))?;
         Ok(())
     }

@@ -41,6 +41,11 @@ pub const POLL_WAIT: Duration = Duration::from_secs(25);
 pub const SENDS_PER_SEC: u64 = 25;
 /// Attempts of a message that keeps failing (not counting 429s) before it is dropped.
 pub const MAX_ATTEMPTS: i64 = 8;
+/// How long sent and failed messages stay in the outbox (their dedup keys answer an update
+/// Telegram delivers again); their text is blanked once sent.
+pub const OUTBOX_KEPT_MS: i64 = 7 * 24 * 3600 * 1000;
+/// How often the runner prunes the outbox.
+const PRUNE_EVERY: Duration = Duration::from_secs(3600);
 /// Updates taken per `getUpdates`.
 const POLL_LIMIT: i64 = 50;
 /// Live streams and videos listed in one answer.
@@ -95,7 +100,10 @@ fn spawn_payment_notices(state: AppState, mut shutdown: watch::Receiver<bool>) {
 }
 
 /// The Telegram id linked to a user.
-async fn telegram_of(state: &AppState, user_id: i64) -> Result<Option<i64>, ferrocast_db::DbError> {
+pub async fn telegram_of(
+    state: &AppState,
+    user_id: i64,
+) -> Result<Option<i64>, ferrocast_db::DbError> {
     Ok(state
         .db
         .identities_of(user_id)
@@ -361,9 +369,17 @@ async fn pause(stopped: &mut watch::Receiver<bool>, d: Duration) -> bool {
 async fn send(state: AppState, bot: Arc<Bot>, mut stopped: watch::Receiver<bool>) {
     let mut idle = IdlePoll::new(Duration::from_millis(250));
     let gap = Duration::from_millis(1000 / SENDS_PER_SEC);
+    let mut pruned: Option<std::time::Instant> = None;
     loop {
         if *stopped.borrow() {
             return;
+        }
+        if pruned.is_none_or(|at| at.elapsed() >= PRUNE_EVERY) {
+            pruned = Some(std::time::Instant::now());
+            let before = state.clock.now_ms() - OUTBOX_KEPT_MS;
+            if let Err(e) = state.db.prune_telegram_outbox(before).await {
+                tracing::warn!(error = %e, "cannot prune the Telegram outbox");
+            }
         }
         let now = state.clock.now_ms();
         let due = match state.db.due_telegram(now, 20).await {
@@ -696,8 +712,30 @@ async fn answer(
                     json!([[button("Open Settings", format!("{site}/settings"))]]),
                 )
             } else {
+                let runs_it = match (cmd.from, state.telegram_bot.as_ref()) {
+                    (Some(from), Some(bot)) => {
+                        let member = bot
+                            .call(
+                                "getChatMember",
+                                &json!({"chat_id": cmd.chat_id, "user_id": from}),
+                                Duration::ZERO,
+                            )
+                            .await;
+                        matches!(&member, Reply::Ok(m) if matches!(m["status"].as_str(), Some("creator" | "administrator")))
+                    }
+                    _ => false,
+                };
                 match &user {
                     None => link_first(),
+                    Some(_) if !runs_it => (
+                        "Only the group's administrators can connect it or disconnect it."
+                            .to_string(),
+                        json!([]),
+                    ),
+                    Some(u) if u.role != "creator" && u.role != "admin" => (
+                        "Only creators post go-live news to a group.".to_string(),
+                        json!([]),
+                    ),
                     Some(u) if cmd.name == "connect" => {
                         state
                             .db

@@ -15,7 +15,15 @@ type Mfa = { mfa_required: true; mfa_token: string };
  * who are not signed in to `/login?return_to=/members/…`). */
 export function returnToParam(): string | null {
   const r = new URLSearchParams(location.search).get("return_to");
-  return r && r.startsWith("/") && !r.startsWith("//") && !r.startsWith("/\\") ? r : null;
+  if (!r || !r.startsWith("/")) return null;
+  // Parsed as the browser would (it drops tabs and newlines, so "/\t/evil" means "//evil"):
+  // only an address on this site is followed.
+  try {
+    const u = new URL(r, location.origin);
+    return u.origin === location.origin ? u.pathname + u.search + u.hash : null;
+  } catch {
+    return null;
+  }
 }
 
 export default function Auth({

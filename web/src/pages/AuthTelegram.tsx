@@ -8,6 +8,7 @@ import { navigate } from "../router";
 import { Loading, Problem } from "../ui";
 import Auth from "./Auth";
 import { Mark } from "../brand";
+import { TELEGRAM_INTENT } from "../oauth";
 
 type Mfa = { mfa_required: true; mfa_token: string };
 const FIELDS = ["id", "first_name", "last_name", "username", "photo_url", "auth_date", "hash"];
@@ -17,7 +18,8 @@ function fieldsFromAddress(): Record<string, string | number> | null {
   const fragment = new URLSearchParams(location.hash.slice(1)).get("tgAuthResult");
   if (fragment) {
     try {
-      const json = atob(fragment.replace(/-/g, "+").replace(/_/g, "/"));
+      // Base64 or base64url; a "+" read from the fragment as a form's space is put back.
+      const json = atob(fragment.replace(/ /g, "+").replace(/-/g, "+").replace(/_/g, "/"));
       // atob gives bytes as Latin-1; names are UTF-8.
       const text = new TextDecoder().decode(Uint8Array.from(json, (c) => c.charCodeAt(0)));
       const v = JSON.parse(text);
@@ -47,7 +49,19 @@ export default function AuthTelegram() {
       setError(new Error("Telegram sent nothing to sign in with (or the sign-in was cancelled); start again from the login page"));
       return;
     }
-    const linking = session() !== null;
+    const intent = sessionStorage.getItem(TELEGRAM_INTENT);
+    sessionStorage.removeItem(TELEGRAM_INTENT);
+    if (intent !== "login" && intent !== "link") {
+      setError(new Error("This Telegram sign-in was not started in this browser, so nothing was done. Start it from the login page, or from Settings to link Telegram"));
+      return;
+    }
+    const linking = intent === "link";
+    if (linking && !session()) {
+      setError(new Error("Log in first, then link Telegram from Settings"));
+      return;
+    }
+    // Signing in replaces whoever was signed in here: no bearer goes with it.
+    if (!linking) saveSession(null);
     api<Schemas["AuthResponse"] | Mfa>("POST", "/api/auth/telegram", linking ? fields : { ...fields, session: COOKIE_SESSION }).then(
       (r) => {
         if (linking) navigate("/settings?linked=telegram");

@@ -12,6 +12,7 @@ import { ChannelSchedule } from "../schedule";
 import { ChannelGoals, TipButton } from "../tips";
 import { JoinButton, LockedPlayer } from "../memberships";
 import { ReportButton } from "../safety";
+import { PostList } from "../posts";
 
 type ChannelView = Schemas["ChannelView"];
 
@@ -25,7 +26,7 @@ function LivePlayer({ playbackId, title, handle }: { playbackId: string; title: 
   }
   return <Player src={access.data.hls} title={title} />;
 }
-type Tab = "past" | "videos" | "shorts" | "schedule" | "about";
+type Tab = "posts" | "past" | "videos" | "shorts" | "schedule" | "about";
 
 export default function Channel({ handle }: { handle: string }) {
   const channel = useLoad(() => api<ChannelView>("GET", `/api/channels/${encodeURIComponent(handle)}`), [handle]);
@@ -63,6 +64,7 @@ function shortUrl(url: string): string {
 
 function ChannelPage({ channel }: { channel: ChannelView }) {
   const counts: Record<Tab, number> = {
+    posts: 0,
     past: channel.past_broadcasts.length,
     videos: channel.videos.length,
     shorts: channel.shorts.length,
@@ -75,6 +77,7 @@ function ChannelPage({ channel }: { channel: ChannelView }) {
     { id: "past", label: "Past broadcasts" },
     { id: "videos", label: "Videos" },
     { id: "shorts", label: "Shorts" },
+    { id: "posts", label: "Posts" },
     { id: "schedule", label: "Schedule" },
     { id: "about", label: "About" },
   ];
@@ -184,6 +187,13 @@ function ChannelPage({ channel }: { channel: ChannelView }) {
           ) : (
             <Empty>No shorts yet. Videos of a minute or less appear here.</Empty>
           ))}
+        {tab === "posts" && (
+          <PostList
+            path={`/api/channels/${encodeURIComponent(channel.handle)}/posts`}
+            composer={session()?.user.handle === channel.handle}
+            empty={`${channel.display_name} has not posted yet.`}
+          />
+        )}
         {tab === "schedule" && <ChannelSchedule handle={channel.handle} />}
         {tab === "about" && (
           <div className="card channel-about" data-testid="channel-about">

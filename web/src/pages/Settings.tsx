@@ -3,7 +3,7 @@ import { api, ApiError, saveSession, session, type Schemas } from "../api";
 import { Link, navigate } from "../router";
 import { Loading, PictureButton, Problem, useLoad } from "../ui";
 import { CurrencyPicker } from "./Subscription";
-import { oauthProblem, useProviders } from "../oauth";
+import { oauthProblem, startTelegram, useProviders } from "../oauth";
 import { QrCode } from "../qr";
 import { Avatar } from "../profile";
 import { YourData } from "../yourdata";
@@ -98,6 +98,8 @@ export default function Settings() {
 
 function Profile({ me, onChange }: { me: Me; onChange: () => void }) {
   const [code, setCode] = useState("");
+  // A Telegram sign-up's placeholder address: nothing is sent there.
+  const placeholder = me.email.endsWith("@telegram.invalid");
   return (
     <section className="card" aria-labelledby="profile-title">
       <h2 id="profile-title">Profile</h2>
@@ -106,12 +108,18 @@ function Profile({ me, onChange }: { me: Me; onChange: () => void }) {
         <dd>{me.display_name}</dd>
         <dt>Email</dt>
         <dd>
-          {me.email} {me.email_verified ? <span className="badge">verified</span> : <span className="badge warn">not verified</span>}
+          {placeholder ? (
+            <span className="muted">none (the account was made by signing in with Telegram)</span>
+          ) : (
+            <>
+              {me.email} {me.email_verified ? <span className="badge">verified</span> : <span className="badge warn">not verified</span>}
+            </>
+          )}
         </dd>
         <dt>Role</dt>
         <dd>{me.role}</dd>
       </dl>
-      {!me.email_verified && (
+      {!me.email_verified && !placeholder && (
         <>
           <Form
             label="Verify your email"
@@ -685,7 +693,7 @@ function TelegramCard({ creator }: { creator: boolean }) {
           <p className="muted">Link your Telegram account: {bot} then sends you go-live alerts and other notices, and you can sign in with Telegram.</p>
           {loginUrl && (
             <p>
-              <a className="button ghost provider telegram" href={loginUrl}>Link Telegram</a>
+              <a className="button ghost provider telegram" href={loginUrl} onClick={() => startTelegram("link")}>Link Telegram</a>
             </p>
           )}
         </>

@@ -11,7 +11,7 @@ use crate::service::profiles::media_url;
 use crate::state::AppState;
 use axum::body::Body;
 use axum::extract::{Path, Query, State};
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use ferrocast_db::posts::{PostCommentRecord, PostRecord};
@@ -507,23 +507,5 @@ pub async fn post_media(
     if !is_post_key(&key) {
         return missing();
     }
-    match state.storage.get(&key, 4 * 1024 * 1024).await {
-        Ok(bytes) => (
-            [
-                (header::CONTENT_TYPE, HeaderValue::from_static("image/webp")),
-                (
-                    header::CACHE_CONTROL,
-                    HeaderValue::from_static("public, max-age=31536000, immutable"),
-                ),
-                (
-                    header::X_CONTENT_TYPE_OPTIONS,
-                    HeaderValue::from_static("nosniff"),
-                ),
-            ],
-            bytes,
-        )
-            .into_response(),
-        Err(e) if e.is_not_found() => missing(),
-        Err(e) => ApiError::internal(e).into_response(),
-    }
+    crate::routes::profiles::stored_picture(&state, &key, "image/webp", missing).await
 }

@@ -174,10 +174,21 @@ pub async fn profile_media(
     if !profiles::is_profile_key(&key) {
         return missing();
     }
-    match state.storage.get(&key, 4 * 1024 * 1024).await {
+    stored_picture(&state, &key, "image/jpeg", missing).await
+}
+
+/// A stored picture as an immutable, cacheable answer of `content_type`; `missing` when it
+/// is not stored.
+pub async fn stored_picture(
+    state: &AppState,
+    key: &str,
+    content_type: &'static str,
+    missing: impl FnOnce() -> Response,
+) -> Response {
+    match state.storage.get(key, 4 * 1024 * 1024).await {
         Ok(bytes) => (
             [
-                (header::CONTENT_TYPE, HeaderValue::from_static("image/jpeg")),
+                (header::CONTENT_TYPE, HeaderValue::from_static(content_type)),
                 (
                     header::CACHE_CONTROL,
                     HeaderValue::from_static("public, max-age=31536000, immutable"),

@@ -9,6 +9,7 @@ use crate::state::AppState;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
+use ferrocast_domain::account::Role;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use std::time::Duration;
@@ -132,6 +133,16 @@ pub async fn connect_chat(
     ApiJson(req): ApiJson<ConnectChat>,
 ) -> ApiResult<Json<TelegramChatView>> {
     let bot = state.telegram_bot.as_ref().ok_or_else(bot_off)?;
+    if !matches!(auth.role, Role::Creator | Role::Admin) {
+        return Err(ApiError::forbidden(
+            "Only creators post their go-live news to a Telegram channel.",
+        ));
+    }
+    let Some(telegram_id) = crate::telegram_bot::telegram_of(&state, auth.user.id).await? else {
+        return Err(ApiError::validation(
+            "chat: link your Telegram account first (Settings → Telegram): the bot checks that you run the channel",
+        ));
+    };
     let raw = req.chat.trim();
     let chat: Value = if let Ok(id) = raw.parse::<i64>() {
         json!(id)
@@ -182,6 +193,20 @@ pub async fn connect_chat(
             "chat: that is a person, not a channel or group; your own notices come to you once you sign in with Telegram",
         ));
     }
+    // Only someone who runs the chat may have the bot post there.
+    let member = bot
+        .call(
+            "getChatMember",
+            &json!({"chat_id": id, "user_id": telegram_id}),
+            Duration::ZERO,
+        )
+        .await;
+    let runs_it = matches!(&member, Reply::Ok(m) if matches!(m["status"].as_str(), Some("creator" | "administrator")));
+    if !runs_it {
+        return Err(ApiError::forbidden(
+            "Your Telegram account is not an administrator of that channel or group; an administrator connects it.",
+        ));
+    }
     let title: String = found["title"]
         .as_str()
         .unwrap_or("")
@@ -201,7 +226,7 @@ pub async fn connect_chat(
             html(&auth.user.display_name)
         ),
         &json!([]),
-        None,
+        Some(&format!("connected:{id}:{}", auth.user.id)),
     )
     .await?;
     Ok(Json(TelegramChatView {

@@ -250,6 +250,39 @@ impl Engagement {
         Ok(rules)
     }
 
+    /// Whether `author` may comment `text` on `owner_id`'s channel now: not banned from it
+    /// (its owner and administrators never are), and — for anyone but its moderators — within
+    /// its chat rules (blocked words, links, slow mode, for which `last` finds the author's last
+    /// comment there). Video comments and posts' comments both ask this.
+    pub async fn admit_comment<F, Fut>(
+        &self,
+        owner_id: i64,
+        author: Actor,
+        text: &str,
+        now: i64,
+        last: F,
+    ) -> Result<(), EngagementError>
+    where
+        F: FnOnce() -> Fut,
+        Fut: std::future::Future<Output = Result<Option<i64>, DbError>>,
+    {
+        if owner_id != author.id && author.role != Role::Admin {
+            if let Some(until) = self.db.active_channel_ban(owner_id, author.id, now).await? {
+                return Err(ChatRefusal::Banned(until).into());
+            }
+        }
+        if !self.moderates(author, owner_id).await? {
+            let rules = self.channel_rules(owner_id).await?;
+            let last = if rules.slow_mode_seconds > 0 {
+                last().await?
+            } else {
+                None
+            };
+            rules.check(text, last, now)?;
+        }
+        Ok(())
+    }
+
     /// A page of a video's comments: top-level ones older than `cursor`, newest first, each
     /// with its first replies.
     pub async fn comments(
@@ -332,26 +365,10 @@ impl Engagement {
             None => None,
         };
         let now = self.clock.now_ms();
-        if v.user_id != author.id && author.role != Role::Admin {
-            if let Some(until) = self
-                .db
-                .active_channel_ban(v.user_id, author.id, now)
-                .await?
-            {
-                return Err(ChatRefusal::Banned(until).into());
-            }
-        }
-        if !self.moderates(author, v.user_id).await? {
-            let rules = self.channel_rules(v.user_id).await?;
-            let last = if rules.slow_mode_seconds > 0 {
-                self.db
-                    .last_comment_on_channel(v.user_id, author.id)
-                    .await?
-            } else {
-                None
-            };
-            rules.check(&text, last, now)?;
-        }
+        self.admit_comment(v.user_id, author, &text, now, || {
+            self.db.last_comment_on_channel(v.user_id, author.id)
+        })
+        .await?;
         self.comments_per_user
             .check(&author.id.to_string())
             .map_err(|s| {

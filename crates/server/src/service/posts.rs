@@ -11,12 +11,11 @@
 //! staff delete them.
 
 use super::clock::SharedClock;
-use super::engagement::{Actor, Engagement};
+use super::engagement::{Actor, Engagement, EngagementError};
 use super::profiles::{self, ImageKind, ProfileError};
 use crate::ratelimit::RateLimiter;
 use ferrocast_db::posts::{PostCommentRecord, PostRecord};
 use ferrocast_db::{Db, DbError};
-use ferrocast_domain::account::Role;
 use ferrocast_domain::chat::ChatRefusal;
 use ferrocast_domain::engagement::clean_comment;
 use ferrocast_storage::{Storage, StorageError};
@@ -148,7 +147,18 @@ impl Posts {
             )));
         }
         let own = format!("posts/{}/", author.uuid);
-        for key in images {
+        for (i, key) in images.iter().enumerate() {
+            if images[..i].contains(key) {
+                return Err(PostError::Invalid(
+                    "images: the same picture is named twice".into(),
+                ));
+            }
+            if self.db.post_image_in_use(key).await? {
+                return Err(PostError::Invalid(
+                    "images: a picture belongs to another post; upload it again for this one"
+                        .into(),
+                ));
+            }
             if !is_post_key(key) || !key.starts_with(&own) {
                 return Err(PostError::Invalid(
                     "images: each must be a picture you uploaded with POST /api/posts/images"
@@ -238,26 +248,17 @@ impl Posts {
         let post = self.get(uuid).await?;
         let text = clean_comment(body)?;
         let now = self.clock.now_ms();
-        if post.user_id != author.id && author.role != Role::Admin {
-            if let Some(until) = self
-                .db
-                .active_channel_ban(post.user_id, author.id, now)
-                .await?
-            {
-                return Err(ChatRefusal::Banned(until).into());
-            }
-        }
-        if !engagement.moderates(author, post.user_id).await? {
-            let rules = engagement.channel_rules(post.user_id).await?;
-            let last = if rules.slow_mode_seconds > 0 {
+        engagement
+            .admit_comment(post.user_id, author, &text, now, || {
                 self.db
                     .last_post_comment_on_channel(post.user_id, author.id)
-                    .await?
-            } else {
-                None
-            };
-            rules.check(&text, last, now)?;
-        }
+            })
+            .await
+            .map_err(|e| match e {
+                EngagementError::Refused(r) => PostError::Refused(r),
+                EngagementError::Db(e) => PostError::Db(e),
+                other => PostError::Invalid(other.to_string()),
+            })?;
         self.comments_per_user
             .check(&author.id.to_string())
             .map_err(|s| {

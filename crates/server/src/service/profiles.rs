@@ -312,7 +312,35 @@ pub async fn render(data_dir: &Path, body: &[u8], kind: ImageKind) -> Result<Byt
     if jpeg.len() as u64 > MAX_OUTPUT_BYTES {
         return Err(ProfileError::Image("The picture is too detailed.".into()));
     }
+    let mut jpeg = jpeg;
+    if kind == ImageKind::Post {
+        seal_riff(&mut jpeg);
+    }
     Ok(Bytes::from(jpeg))
+}
+
+/// Makes a WebP written to a pipe whole: ffmpeg cannot seek back in a pipe to write the RIFF
+/// size (it leaves 0) and ends with bytes of no chunk, and browsers refuse such a file. The
+/// file is cut after its last whole chunk and the RIFF size set to what precedes it.
+pub fn seal_riff(webp: &mut Vec<u8>) {
+    let mut end = 12usize;
+    while end + 8 <= webp.len() {
+        let size = u32::from_le_bytes([webp[end + 4], webp[end + 5], webp[end + 6], webp[end + 7]])
+            as usize;
+        let next = end
+            .saturating_add(8)
+            .saturating_add(size)
+            .saturating_add(size & 1);
+        if next > webp.len() {
+            break;
+        }
+        end = next;
+    }
+    webp.truncate(end);
+    let riff = u32::try_from(end.saturating_sub(8)).unwrap_or(u32::MAX);
+    if webp.len() >= 8 {
+        webp[4..8].copy_from_slice(&riff.to_le_bytes());
+    }
 }
 
 /// Replaces the avatar or banner with the picture in `body`; the previous one is deleted.
@@ -418,6 +446,19 @@ async fn delete_old(storage: &Storage, old: Option<String>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_piped_webp_is_sealed() {
+        // RIFF with size 0, WEBP, a 4-byte VP8 chunk, then 4 bytes of no chunk.
+        let mut w = b"RIFF\0\0\0\0WEBPVP8 \x04\0\0\0abcdjunk".to_vec();
+        seal_riff(&mut w);
+        assert_eq!(w, b"RIFF\x10\0\0\0WEBPVP8 \x04\0\0\0abcd".to_vec());
+        // An odd chunk is padded; a chunk that claims more than there is ends the file.
+        let mut w = b"RIFF\0\0\0\0WEBPVP8 \x03\0\0\0abc\0VP8X\xff\0\0\0x".to_vec();
+        seal_riff(&mut w);
+        assert_eq!(w.len(), 24);
+        assert_eq!(&w[4..8], &16u32.to_le_bytes());
+    }
 
     #[test]
     fn keys_and_magic() {

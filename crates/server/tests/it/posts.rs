@@ -63,6 +63,11 @@ async fn posts_feed_likes_and_comments(b: Backend) {
     assert_eq!(res.headers()["content-type"], "image/webp");
     let webp = res.bytes().await.expect("bytes");
     assert!(&webp[..4] == b"RIFF" && &webp[8..12] == b"WEBP");
+    // The RIFF size is the file's (browsers refuse a WebP whose header says otherwise).
+    assert_eq!(
+        u32::from_le_bytes([webp[4], webp[5], webp[6], webp[7]]) as usize,
+        webp.len() - 8
+    );
     let file = dir.join("stored.webp");
     std::fs::write(&file, &webp).expect("write");
     let probe = std::process::Command::new("ffprobe")

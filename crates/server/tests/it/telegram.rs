@@ -207,7 +207,11 @@ async fn sign_in_link_and_refusals_over_the_api(b: Backend) {
     )
     .await;
     assert_eq!(status, 200, "{body}");
-    assert_eq!(body["user"]["id"], id, "linked to the caller");
+    assert_eq!(
+        body["message"], "Telegram is linked: you can sign in with it.",
+        "no new session: {body}"
+    );
+    assert!(body.get("access_token").is_none(), "{body}");
     let (status, body) = call(
         &app,
         "POST",
@@ -228,7 +232,7 @@ async fn sign_in_link_and_refusals_over_the_api(b: Backend) {
         "POST",
         "/api/auth/telegram",
         Some(&other),
-        Some(with_hash(bob, &out[2])),
+        Some(with_hash(bob.clone(), &out[2])),
     )
     .await;
     assert_eq!(
@@ -236,6 +240,25 @@ async fn sign_in_link_and_refusals_over_the_api(b: Backend) {
         (409, Some("IDENTITY_TAKEN")),
         "{body}"
     );
+    // An API key cannot add a way to sign in (refused before anything else is looked at).
+    let (status, key) = call(
+        &app,
+        "POST",
+        "/api/auth/api-keys",
+        Some(&other),
+        Some(json!({"name": "bot", "scopes": ["profile:read"], "password": "password123"})),
+    )
+    .await;
+    assert_eq!(status, 201, "{key}");
+    let (status, body) = call(
+        &app,
+        "POST",
+        "/api/auth/telegram",
+        key["key"].as_str(),
+        Some(with_hash(bob, &out[2])),
+    )
+    .await;
+    assert_eq!(status, 403, "{body}");
     app.finish().await;
 
     // Without a bot token, Telegram sign-in is off and says how to turn it on.

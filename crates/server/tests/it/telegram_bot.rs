@@ -32,7 +32,7 @@ fn options(api: &Standin) -> Options {
 }
 
 /// Links Telegram account `tg` to the caller of `token` (or signs a new account in); the
-/// access token.
+/// caller's access token.
 async fn sign_in_with_telegram(app: &TestApp, tg: i64, name: &str, token: Option<&str>) -> String {
     let fields = json!({"id": tg.to_string(), "first_name": name, "auth_date": (now_secs() - 10).to_string()});
     let hash = signed(json!([{"bot_token": TOKEN, "fields": fields, "webapp": false}]));
@@ -40,7 +40,11 @@ async fn sign_in_with_telegram(app: &TestApp, tg: i64, name: &str, token: Option
     body["hash"] = json!(hash[0]);
     let (status, v) = call(app, "POST", "/api/auth/telegram", token, Some(body)).await;
     assert_eq!(status, 200, "{v}");
-    v["access_token"].as_str().expect("token").to_string()
+    match token {
+        // Linked to the caller: no new session.
+        Some(t) => t.to_string(),
+        None => v["access_token"].as_str().expect("token").to_string(),
+    }
 }
 
 fn text(m: &Value) -> &str {
@@ -188,7 +192,16 @@ async fn bot_commands_notices_and_telegrams_limits(b: Backend) {
     api.push(Standin::message(999, 999, "private", "/start"));
     api.wait_text(999, "Sign in with Telegram on the site")
         .await;
-    // The creator connects a group, and a channel through the API.
+    // The creator connects a group, and a channel through the API; only a chat's
+    // administrators may.
+    api.inner
+        .lock()
+        .expect("lock")
+        .admins
+        .extend([(GROUP, CREATOR_TG), (CHANNEL.1, CREATOR_TG)]);
+    api.push(Standin::message(FAN_TG, GROUP, "supergroup", "/connect"));
+    api.wait_text(GROUP, "Only the group's administrators")
+        .await;
     api.push(Standin::message(
         CREATOR_TG,
         GROUP,
@@ -198,7 +211,7 @@ async fn bot_commands_notices_and_telegrams_limits(b: Backend) {
     api.wait_text(GROUP, "Connected: <b>Fan Club</b>").await;
     assert_eq!(
         api.sent_to(GROUP).len(),
-        1,
+        2,
         "the other bot's command got no answer"
     );
     let (status, body) = call(
@@ -215,6 +228,22 @@ async fn bot_commands_notices_and_telegrams_limits(b: Backend) {
             .as_str()
             .unwrap_or_default()
             .contains("administrator"),
+        "{body}"
+    );
+    let (status, body) = call(
+        &app,
+        "PUT",
+        "/api/telegram/chat",
+        Some(&fan),
+        Some(json!({"chat": CHANNEL.0})),
+    )
+    .await;
+    assert_eq!(status, 403, "the fan does not run the channel: {body}");
+    assert!(
+        body["details"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("not an administrator"),
         "{body}"
     );
     let (status, body) = call(

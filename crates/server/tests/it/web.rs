@@ -3571,8 +3571,17 @@ async fn sign_in_with_telegram_and_connect_a_channel_in_a_real_browser() {
     // As Telegram sends them: numbers as numbers.
     let result = json!({"id": 5550301, "first_name": "Ada", "last_name": "Lovelace", "username": "ada_l", "auth_date": now, "hash": hash[0]});
     let bot_id = token.split_once(':').expect("token").0;
+    let forged = {
+        use data_encoding::BASE64;
+        BASE64.encode(result.to_string().as_bytes())
+    };
     let login = login_standin(bot_id, result).await;
     let api = Standin::start(token).await;
+    api.inner
+        .lock()
+        .expect("lock")
+        .admins
+        .push((CHANNEL.1, 5550301));
     let mut opts = Options::default();
     opts.extra.extend([
         ("telegram_bot_token", token.to_string()),
@@ -3586,11 +3595,18 @@ async fn sign_in_with_telegram_and_connect_a_channel_in_a_real_browser() {
     let shots = shots_dir();
     let report = run(
         &browser,
-        json!({ "url": app.url(""), "shots": shots, "scenario": "telegram" }),
+        json!({ "url": app.url(""), "shots": shots, "scenario": "telegram", "forged": forged }),
     )
     .await;
     assert_eq!(report["signedInAs"], "Ada Lovelace", "{report}");
     assert_eq!(report["sessionCookie"], true, "a browser session: {report}");
+    assert!(
+        report["forgedRefused"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("not started in this browser"),
+        "{report}"
+    );
     assert!(
         report["linked"]
             .as_str()
@@ -3627,5 +3643,71 @@ async fn sign_in_with_telegram_and_connect_a_channel_in_a_real_browser() {
         .expect("user");
     assert_eq!(user.email, "telegram-5550301@telegram.invalid");
     assert_shots(&shots, &["login-telegram", "settings-telegram"]);
+    app.finish().await;
+}
+
+/// Social posts in Chromium: a creator writes a post with a picture (made by ffmpeg) from the
+/// feed; a follower sees it in their feed, likes it and comments; the channel's Posts tab
+/// shows it. The picture is served as WebP.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn posts_in_a_real_browser() {
+    require("ffmpeg");
+    let browser = browser();
+    let app = TestApp::start(Backend::Sqlite)
+        .await
+        .expect("sqlite always runs");
+    support::register_user(&app, "poster@example.com", "Poppy Poster").await;
+    let fan = support::register_user(&app, "fan@example.com", "Fran Fan").await;
+    let db = &app.running.as_ref().expect("running").state.db;
+    let poster = db
+        .user_by_email("poster@example.com")
+        .await
+        .expect("q")
+        .expect("user");
+    let (status, _) = support::call(
+        &app,
+        "POST",
+        &format!("/api/channels/{}/follow", poster.handle),
+        Some(&fan),
+        None,
+    )
+    .await;
+    assert!(status == 200 || status == 201);
+    let dir = crate::processing::scratch();
+    let picture = dir.join("stage.jpg");
+    crate::processing::make(
+        &[
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=1600x1200",
+            "-frames:v",
+            "1",
+        ],
+        &picture,
+    );
+    let shots = shots_dir();
+    let report = run(
+        &browser,
+        json!({ "url": app.url(""), "shots": shots, "scenario": "posts", "picture": picture, "handle": poster.handle }),
+    )
+    .await;
+    assert_eq!(
+        report["posted"], "New set tonight at nine!\nBring friends.",
+        "{report}"
+    );
+    assert_eq!(report["pictureType"], "image/webp", "{report}");
+    assert_eq!(report["fanSees"], "Poppy Poster", "{report}");
+    assert_eq!(
+        report["pictureWidth"], 1280,
+        "the picture shows in the feed: {report}"
+    );
+    assert_eq!(report["commentsLabel"], "💬 1 comment", "{report}");
+    assert_eq!(report["channelPosts"], 1, "{report}");
+    assert!(report.get("pageErrors").is_none(), "{report}");
+    let posts = db.posts_of_user(poster.id, None, 10).await.expect("posts");
+    assert_eq!((posts.len(), posts[0].likes, posts[0].comments), (1, 1, 1));
+    assert_shots(&shots, &["feed", "channel-posts"]);
+    let _ = std::fs::remove_dir_all(&dir);
     app.finish().await;
 }

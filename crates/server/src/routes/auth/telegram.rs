@@ -12,7 +12,7 @@ use crate::service::telegram::TelegramSignInError;
 use crate::state::AppState;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use utoipa::ToSchema;
 
@@ -58,6 +58,14 @@ pub struct TelegramWebAppLogin {
     pub session: Option<String>,
 }
 
+/// Linking takes a login session: an API key cannot add a way to sign in.
+fn refuse_keys(auth: Option<&crate::extract::AuthUser>) -> ApiResult<()> {
+    if let Some(a) = auth {
+        a.require_session()?;
+    }
+    Ok(())
+}
+
 async fn signed_in(
     state: &AppState,
     auth: Option<&crate::extract::AuthUser>,
@@ -76,6 +84,11 @@ async fn signed_in(
                     .details(serde_json::json!({"provider": "telegram", "method": method})),
             )
             .await;
+        // Linking starts no session: the caller has one.
+        return Ok(axum::Json(super::shapes::Message {
+            message: "Telegram is linked: you can sign in with it.".into(),
+        })
+        .into_response());
     } else {
         state
             .audit
@@ -96,7 +109,7 @@ async fn signed_in(
 /// Telegram account to the caller's when signed in, or makes a new account.
 #[utoipa::path(post, path = "/api/auth/telegram", tag = "auth",
     request_body(content = Object, description = "The Login Widget's fields"),
-    responses((status = 200, body = AuthResponse, description = "Tokens, or `MfaRequired` when two-factor is on"),
+    responses((status = 200, body = AuthResponse, description = "Tokens, or `MfaRequired` when two-factor is on; signed in (linking), a `Message`"),
               (status = 401, body = ErrorBody, description = "`TELEGRAM_REFUSED`: altered, another bot's, or stale"),
               (status = 403, body = ErrorBody), (status = 404, body = ErrorBody, description = "`TELEGRAM_OFF`"),
               (status = 409, body = ErrorBody), (status = 429, body = ErrorBody)))]
@@ -108,6 +121,7 @@ pub async fn telegram_login(
     ApiJson(mut data): ApiJson<serde_json::Value>,
 ) -> ApiResult<Response> {
     crate::extract::limit_auth(&state, ip).await?;
+    refuse_keys(auth.as_ref())?;
     // `session` is ours, not the widget's: it is not part of what Telegram signed.
     let how = match data.as_object_mut().and_then(|o| o.remove("session")) {
         None => Handover::Tokens,
@@ -125,7 +139,7 @@ pub async fn telegram_login(
 /// Sign in from a Telegram Mini App with its `initData`, checked with the bot's token
 /// (`auth_date` at most a day old); otherwise as `POST /api/auth/telegram`.
 #[utoipa::path(post, path = "/api/auth/telegram/webapp", tag = "auth", request_body = TelegramWebAppLogin,
-    responses((status = 200, body = AuthResponse, description = "Tokens, or `MfaRequired` when two-factor is on"),
+    responses((status = 200, body = AuthResponse, description = "Tokens, or `MfaRequired` when two-factor is on; signed in (linking), a `Message`"),
               (status = 401, body = ErrorBody, description = "`TELEGRAM_REFUSED`"),
               (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
               (status = 429, body = ErrorBody)))]
@@ -137,6 +151,7 @@ pub async fn telegram_webapp_login(
     ApiJson(body): ApiJson<TelegramWebAppLogin>,
 ) -> ApiResult<Response> {
     crate::extract::limit_auth(&state, ip).await?;
+    refuse_keys(auth.as_ref())?;
     let how = handover(body.session.as_deref())?;
     let open = state.site.settings().await.registration_open;
     let user = state

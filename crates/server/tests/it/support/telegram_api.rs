@@ -40,6 +40,9 @@ pub struct Inner {
     pub conflicts: usize,
     /// The webhook set, if any.
     pub webhook: Option<Value>,
+    /// Who administers which chat: `(chat id, user id)` (`getChatMember` answers
+    /// `administrator` for them, `member` for anyone else).
+    pub admins: Vec<(i64, i64)>,
 }
 
 #[derive(Clone)]
@@ -144,6 +147,21 @@ async fn method(
             } else {
                 refused(400, "Bad Request: chat not found")
             }
+        }
+        "getChatMember" => {
+            let chat = match &body["chat_id"] {
+                v if v == &json!(CHANNEL.0) => Some(CHANNEL.1),
+                v => v.as_i64(),
+            };
+            let (Some(chat), Some(user)) = (chat, body["user_id"].as_i64()) else {
+                return refused(400, "Bad Request: chat not found");
+            };
+            let admin = s.inner.lock().expect("lock").admins.contains(&(chat, user));
+            let status = if admin { "administrator" } else { "member" };
+            reply(
+                StatusCode::OK,
+                json!({"ok": true, "result": {"status": status, "user": {"id": user, "is_bot": false, "first_name": "Someone"}}}),
+            )
         }
         "sendMessage" => {
             let mut i = s.inner.lock().expect("lock");
