@@ -7,6 +7,7 @@ import { Avatar } from "./profile";
 import { Link } from "./router";
 import { Empty, Loading, Problem, useUser } from "./ui";
 import { ago } from "./format";
+import { ReportButton } from "./safety";
 import "./posts.css";
 
 type Post = Schemas["PostView"];
@@ -121,11 +122,14 @@ export function PostCard({ post, onDeleted }: { post: Post; onDeleted: (uuid: st
         <time className="muted small" dateTime={post.created_at} title={new Date(post.created_at).toLocaleString()}>
           {ago(post.created_at)}
         </time>
-        {post.can_delete && (
-          <button className="link small danger post-delete" onClick={remove} aria-label="Delete this post">
-            Delete
-          </button>
-        )}
+        <span className="post-tools">
+          {user && user.handle !== post.author.handle && <ReportButton kind="post" target={post.uuid} label={`${post.author.display_name}'s post`} compact testId="post-report" />}
+          {post.can_delete && (
+            <button className="link small danger" onClick={remove} aria-label="Delete this post">
+              Delete
+            </button>
+          )}
+        </span>
       </header>
       {post.body && <p className="post-body">{post.body}</p>}
       {post.images.length > 0 && (
@@ -203,6 +207,7 @@ function PostComments({ uuid, count, onCount }: { uuid: string; count: number; o
               <Link href={c.author.channel_url}><strong>{c.author.display_name}</strong></Link> <span className="muted small">{ago(c.created_at)}</span>
               <p>{c.body}</p>
             </div>
+            {user && user.handle !== c.author.handle && <ReportButton kind="post_comment" target={String(c.id)} label={`${c.author.display_name}'s comment`} compact />}
             {c.can_delete && (
               <button className="link small danger" onClick={() => remove(c.id)} aria-label={`Delete ${c.author.display_name}'s comment`}>
                 Delete

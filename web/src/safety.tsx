@@ -7,7 +7,7 @@ import { Link } from "./router";
 import { Problem } from "./ui";
 import "./safety.css";
 
-export type ReportKind = "channel" | "live_stream" | "video" | "comment" | "chat_message";
+export type ReportKind = "channel" | "live_stream" | "video" | "comment" | "chat_message" | "post" | "post_comment";
 
 /** The categories a report may give, in the order the form shows them. */
 export const CATEGORIES: [string, string, string][] = [
@@ -27,6 +27,8 @@ const KIND_NAME: Record<string, string> = {
   video: "video",
   comment: "comment",
   chat_message: "chat message",
+  post: "post",
+  post_comment: "comment on a post",
 };
 
 export function kindName(kind: string): string {

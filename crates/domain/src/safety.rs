@@ -28,16 +28,22 @@ pub enum TargetKind {
     Comment,
     /// A message in a live chat.
     ChatMessage,
+    /// A social post on a channel.
+    Post,
+    /// A comment on a post.
+    PostComment,
 }
 
 impl TargetKind {
     /// Every kind.
-    pub const ALL: [TargetKind; 5] = [
+    pub const ALL: [TargetKind; 7] = [
         TargetKind::Channel,
         TargetKind::LiveStream,
         TargetKind::Video,
         TargetKind::Comment,
         TargetKind::ChatMessage,
+        TargetKind::Post,
+        TargetKind::PostComment,
     ];
 
     /// The stored and wire name.
@@ -48,6 +54,8 @@ impl TargetKind {
             TargetKind::Video => "video",
             TargetKind::Comment => "comment",
             TargetKind::ChatMessage => "chat_message",
+            TargetKind::Post => "post",
+            TargetKind::PostComment => "post_comment",
         }
     }
 
@@ -64,6 +72,8 @@ impl TargetKind {
             TargetKind::Video => "video",
             TargetKind::Comment => "comment",
             TargetKind::ChatMessage => "chat message",
+            TargetKind::Post => "post",
+            TargetKind::PostComment => "comment on a post",
         }
     }
 

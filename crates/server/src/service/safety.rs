@@ -738,6 +738,35 @@ impl Safety {
                     serde_json::json!({"title": c.author_name, "text": c.body, "video": v.uuid, "video_title": v.title, "parent_id": c.parent_id}),
                 ))
             }
+            TargetKind::Post => {
+                let p = self
+                    .db
+                    .post_by_uuid(target.trim())
+                    .await?
+                    .ok_or(SafetyError::NotFound("post"))?;
+                Ok((
+                    p.id,
+                    Some(p.user_id),
+                    serde_json::json!({"title": p.display_name, "text": excerpt(&p.body, 500), "post": p.uuid, "handle": p.handle}),
+                ))
+            }
+            TargetKind::PostComment => {
+                let c = self
+                    .db
+                    .post_comment_by_id(parse_number(target, "comment")?)
+                    .await?
+                    .ok_or(SafetyError::NotFound("comment"))?;
+                let p = self
+                    .db
+                    .post_by_id(c.post_id)
+                    .await?
+                    .ok_or(SafetyError::NotFound("comment"))?;
+                Ok((
+                    c.id,
+                    Some(c.user_id),
+                    serde_json::json!({"title": c.display_name, "text": c.body, "post": p.uuid, "handle": p.handle}),
+                ))
+            }
             TargetKind::ChatMessage => {
                 let m = self
                     .db
@@ -861,6 +890,19 @@ impl Safety {
                         deleted: false,
                     })
                     .collect();
+            }
+            Some(TargetKind::Post) | Some(TargetKind::PostComment) => {
+                let handle = s("handle");
+                if !handle.is_empty() {
+                    view.url = Some(format!("/c/{handle}"));
+                }
+                view.target = s("post");
+                view.present = if r.kind == TargetKind::Post.as_str() {
+                    self.db.post_by_id(r.subject_id).await?.is_some()
+                } else {
+                    view.target = r.subject_id.to_string();
+                    self.db.post_comment_by_id(r.subject_id).await?.is_some()
+                };
             }
             Some(TargetKind::ChatMessage) => {
                 if let Some(m) = self.db.chat_message_by_id(r.subject_id).await? {
@@ -1230,6 +1272,19 @@ impl Safety {
                 };
                 Ok(self.streams.stop_stream(&s.playback_id, &reason))
             }
+            TargetKind::Post => {
+                let Some(p) = self.db.post_by_id(r.subject_id).await? else {
+                    return Ok(false);
+                };
+                let gone = self.db.delete_post(p.id).await?;
+                for key in super::posts::images_of(&p.images) {
+                    if let Err(e) = self.videos.storage().delete(&key).await {
+                        tracing::warn!(%key, error = %e, "a removed post's picture stays in storage");
+                    }
+                }
+                Ok(gone)
+            }
+            TargetKind::PostComment => Ok(self.db.delete_post_comment(r.subject_id).await?),
             TargetKind::Channel => Ok(false),
         }
     }

@@ -310,6 +310,75 @@ async fn posts_feed_likes_and_comments(b: Backend) {
         .iter()
         .any(|e| e.action == "moderation.post_comment_deleted");
     assert!(audited, "the moderator's deletion is in the audit log");
+    // Reports: a post and a post's comment go to the moderation queue; removing takes them down.
+    let moderator = support::register_admin(&app, "mod@example.com").await;
+    let (status, second) = call(
+        &app,
+        "POST",
+        "/api/posts",
+        Some(&creator.token),
+        Some(json!({"body": "Cheap followers, DM me"})),
+    )
+    .await;
+    assert_eq!(status, 201, "{second}");
+    let second_uuid = second["uuid"].as_str().expect("uuid").to_string();
+    let (status, reply) = call(
+        &app,
+        "POST",
+        &format!("/api/posts/{second_uuid}/comments"),
+        Some(&fan),
+        Some(json!({"body": "me too, cheap"})),
+    )
+    .await;
+    assert_eq!(status, 201, "{reply}");
+    let report = |kind: &str, target: String| json!({"kind": kind, "target": target, "category": "spam", "details": "A scam."});
+    let (status, on_post) = call(
+        &app,
+        "POST",
+        "/api/reports",
+        Some(&stranger),
+        Some(report("post", second_uuid.clone())),
+    )
+    .await;
+    assert_eq!(status, 201, "{on_post}");
+    let (status, on_comment) = call(
+        &app,
+        "POST",
+        "/api/reports",
+        Some(&stranger),
+        Some(report("post_comment", reply["id"].to_string())),
+    )
+    .await;
+    assert_eq!(status, 201, "{on_comment}");
+    let (status, body) = call(
+        &app,
+        "POST",
+        "/api/reports",
+        Some(&stranger),
+        Some(report("post", "no-such-post".into())),
+    )
+    .await;
+    assert_eq!(status, 404, "{body}");
+    for r in [&on_comment, &on_post] {
+        let (status, d) = call(
+            &app,
+            "POST",
+            &format!("/api/moderation/reports/{}/decision", r["id"]),
+            Some(&moderator),
+            Some(json!({"outcome": "remove", "note": ""})),
+        )
+        .await;
+        assert_eq!(status, 200, "{d}");
+    }
+    let (status, _) = call(
+        &app,
+        "GET",
+        &format!("/api/posts/{second_uuid}"),
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(status, 404, "the reported post was taken down");
     let (status, _) = call(
         &app,
         "DELETE",
