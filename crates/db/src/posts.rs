@@ -203,17 +203,19 @@ impl Db {
         })
     }
 
-    /// Which of `post_ids` `user_id` likes.
+    /// Which of `post_ids` `user_id` likes (one query over the ids' range).
     pub async fn liked_posts(&self, user_id: i64, post_ids: &[i64]) -> Result<Vec<i64>, DbError> {
-        let mut out = Vec::new();
-        for id in post_ids {
-            let liked = on_pool!(self, p => sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM post_likes WHERE post_id = $1 AND user_id = $2")
-                .bind(id).bind(user_id).fetch_one(p).await?);
-            if liked > 0 {
-                out.push(*id);
-            }
-        }
-        Ok(out)
+        let (Some(lo), Some(hi)) = (post_ids.iter().min(), post_ids.iter().max()) else {
+            return Ok(Vec::new());
+        };
+        let liked: Vec<i64> = on_pool!(self, p => sqlx::query_scalar::<_, i64>(
+            "SELECT post_id FROM post_likes WHERE user_id = $1 AND post_id >= $2 AND post_id <= $3",
+        )
+        .bind(user_id).bind(lo).bind(hi).fetch_all(p).await?);
+        Ok(liked
+            .into_iter()
+            .filter(|id| post_ids.contains(id))
+            .collect())
     }
 
     /// Adds a comment to a post.

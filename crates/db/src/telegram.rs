@@ -190,6 +190,15 @@ impl Db {
         })
     }
 
+    /// The Telegram user id linked to an account (its `telegram` identity), if any.
+    pub async fn telegram_id_of(&self, user_id: i64) -> Result<Option<i64>, DbError> {
+        let subject = on_pool!(self, p => sqlx::query_scalar::<_, String>(
+            "SELECT subject FROM user_identities WHERE user_id = $1 AND provider = 'telegram'",
+        )
+        .bind(user_id).fetch_optional(p).await?);
+        Ok(subject.and_then(|s| s.parse().ok()))
+    }
+
     /// Connects a creator's chat (replacing the one before).
     pub async fn connect_telegram_chat(
         &self,

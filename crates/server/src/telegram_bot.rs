@@ -99,20 +99,6 @@ fn spawn_payment_notices(state: AppState, mut shutdown: watch::Receiver<bool>) {
     });
 }
 
-/// The Telegram id linked to a user.
-pub async fn telegram_of(
-    state: &AppState,
-    user_id: i64,
-) -> Result<Option<i64>, ferrocast_db::DbError> {
-    Ok(state
-        .db
-        .identities_of(user_id)
-        .await?
-        .into_iter()
-        .find(|i| i.provider == crate::service::telegram::PROVIDER)
-        .and_then(|i| i.subject.parse().ok()))
-}
-
 async fn payment_notices(
     state: &AppState,
     n: &crate::service::purchases::PaidNotice,
@@ -144,7 +130,7 @@ async fn payment_notices(
         },
         other => other.to_string(),
     };
-    if let Some(tg) = telegram_of(state, p.creator_id).await? {
+    if let Some(tg) = state.db.telegram_id_of(p.creator_id).await? {
         let mut text = format!(
             "💰 <b>{} from {}</b>: {}",
             html(&amount),
@@ -166,7 +152,7 @@ async fn payment_notices(
         )
         .await?;
     }
-    if let Some(tg) = telegram_of(state, p.buyer_id).await? {
+    if let Some(tg) = state.db.telegram_id_of(p.buyer_id).await? {
         say(
             state,
             tg,

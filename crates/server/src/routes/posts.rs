@@ -147,12 +147,20 @@ async fn views(
         Some(v) => state.db.liked_posts(v.user.id, &ids).await?,
         None => Vec::new(),
     };
+    // Whether the viewer moderates each channel, asked once per channel on the page.
+    let mut moderates: std::collections::HashMap<i64, bool> = std::collections::HashMap::new();
     let mut out = Vec::with_capacity(posts.len());
     for p in posts {
         let can_delete = match viewer {
-            Some(v) => {
-                v.user.id == p.user_id || state.engagement.moderates(actor(v), p.user_id).await?
-            }
+            Some(v) if v.user.id == p.user_id => true,
+            Some(v) => match moderates.get(&p.user_id) {
+                Some(m) => *m,
+                None => {
+                    let m = state.engagement.moderates(actor(v), p.user_id).await?;
+                    moderates.insert(p.user_id, m);
+                    m
+                }
+            },
             None => false,
         };
         out.push(PostView {

@@ -91,11 +91,9 @@ pub async fn telegram_status(
 ) -> ApiResult<Json<TelegramView>> {
     let linked = state
         .db
-        .identities_of(auth.user.id)
+        .telegram_id_of(auth.user.id)
         .await?
-        .into_iter()
-        .find(|i| i.provider == crate::service::telegram::PROVIDER)
-        .map(|i| i.subject);
+        .map(|id| id.to_string());
     let chat = state
         .db
         .telegram_chat_of(auth.user.id)
@@ -138,7 +136,7 @@ pub async fn connect_chat(
             "Only creators post their go-live news to a Telegram channel.",
         ));
     }
-    let Some(telegram_id) = crate::telegram_bot::telegram_of(&state, auth.user.id).await? else {
+    let Some(telegram_id) = state.db.telegram_id_of(auth.user.id).await? else {
         return Err(ApiError::validation(
             "chat: link your Telegram account first (Settings → Telegram): the bot checks that you run the channel",
         ));

@@ -622,14 +622,7 @@ impl Notifier {
         record: &NotificationRecord,
         n: &Notice<'_>,
     ) -> Result<(), NotifyError> {
-        let Some(tg) = self
-            .db
-            .identities_of(n.user_id)
-            .await?
-            .into_iter()
-            .find(|i| i.provider == crate::service::telegram::PROVIDER)
-            .and_then(|i| i.subject.parse::<i64>().ok())
-        else {
+        let Some(tg) = self.db.telegram_id_of(n.user_id).await? else {
             return Ok(());
         };
         let mut text = format!("<b>{}</b>", telegram_html(n.title));
