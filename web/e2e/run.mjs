@@ -2785,7 +2785,42 @@ async function posts() {
   step("the channel's Posts tab");
 }
 
-const SCENARIOS = { posts, telegram, "members-folder": membersFolder, abr, campaigns, whip, webrtc: webrtcPlay, nodes: nodesPage, backups: backupsPage, audit: auditLog, tips: tipsScenario, billing, maintenance, oauth, "chat-oauth": chatOauth, seed: creatorEndsAndAdminChangesPlan, "every-page": everyPage, sharing, latency, studio, videos, "past-broadcasts": pastBroadcasts, browse, profile, search: searchAndSchedule, engage, notify, analytics, earnings, members, safety, "your-data": yourData, dmca };
+// Radio: the creator uploads a track in the studio and goes on the air; a listener opens the
+// station's page, sees what plays and hears it (the audio element's time advances).
+async function radioScenario() {
+  const creatorCtx = await browser.newContext({ viewport: DESKTOP });
+  const creator = await login(creatorCtx, "radio@example.com");
+  creator.on("pageerror", (e) => (out.pageErrors = [...(out.pageErrors ?? []), `creator: ${e}`]));
+  await creator.goto(P.url + "/dashboard/radio");
+  await creator.getByRole("heading", { name: "Your station" }).waitFor();
+  await creator.getByTestId("track-file").setInputFiles(P.track);
+  const track = creator.getByTestId("track-list").locator("li").first();
+  await track.waitFor({ timeout: 30000 });
+  out.track = (await track.locator(".track-name").textContent()).trim();
+  await creator.getByTestId("station-toggle").click();
+  await creator.getByTestId("station-toggle").filter({ hasText: "Take off the air" }).waitFor();
+  step("the creator uploads a track and goes on the air");
+
+  const listenerCtx = await browser.newContext({ viewport: DESKTOP });
+  const listener = await listenerCtx.newPage();
+  listener.on("pageerror", (e) => (out.pageErrors = [...(out.pageErrors ?? []), `listener: ${e}`]));
+  await listener.goto(P.url + "/radio/" + P.handle);
+  await listener.getByTestId("now-playing").filter({ hasText: "Now playing" }).waitFor({ timeout: 20000 });
+  out.nowPlaying = (await listener.getByTestId("now-playing").locator("strong").textContent()).trim();
+  await listener.getByTestId("radio-play").click();
+  await listener.waitForFunction(() => document.querySelector("[data-testid=radio-audio]")?.currentTime > 2, null, { timeout: 30000 });
+  out.audioTime = await listener.evaluate(() => document.querySelector("[data-testid=radio-audio]").currentTime);
+  out.icecast = (await listener.getByTestId("icecast-url").textContent()).trim();
+  await shot(listener, "radio");
+  step("a listener hears the station");
+
+  await creator.reload();
+  await creator.getByTestId("station-status").filter({ hasText: "On the air" }).waitFor({ timeout: 15000 });
+  await shot(creator, "radio-studio");
+  step("the studio shows what plays");
+}
+
+const SCENARIOS = { radio: radioScenario, posts, telegram, "members-folder": membersFolder, abr, campaigns, whip, webrtc: webrtcPlay, nodes: nodesPage, backups: backupsPage, audit: auditLog, tips: tipsScenario, billing, maintenance, oauth, "chat-oauth": chatOauth, seed: creatorEndsAndAdminChangesPlan, "every-page": everyPage, sharing, latency, studio, videos, "past-broadcasts": pastBroadcasts, browse, profile, search: searchAndSchedule, engage, notify, analytics, earnings, members, safety, "your-data": yourData, dmca };
 
 try {
   if (P.scenario) {

@@ -20,6 +20,8 @@ const Receipt = lazy(() => import("./pages/Subscription").then((m) => ({ default
 const AuthComplete = lazy(() => import("./pages/AuthComplete"));
 const AuthTelegram = lazy(() => import("./pages/AuthTelegram"));
 const Feed = lazy(() => import("./pages/Feed"));
+const Radio = lazy(() => import("./pages/Radio"));
+const RadioStudio = lazy(() => import("./pages/Radio").then((m) => ({ default: m.RadioStudio })));
 const Embed = lazy(() => import("./pages/Embed"));
 const Library = lazy(() => import("./pages/Library"));
 const Video = lazy(() => import("./pages/Video"));
@@ -128,6 +130,8 @@ function App() {
   else if (path === "/auth/complete") page = <AuthComplete />;
   else if (path === "/auth/telegram") page = <AuthTelegram />;
   else if (path === "/feed") page = <Feed />;
+  else if (path === "/dashboard/radio") page = <RadioStudio />;
+  else if (/^\/radio\/[^/]+$/.test(path)) page = <Radio handle={decodeURIComponent(path.slice("/radio/".length))} />;
   else if (path === "/library") page = <Library />;
   else if (path === "/campaigns") page = <Discover />;
   else if (/^\/campaigns\/[^/]+$/.test(path)) page = <CampaignPage id={decodeURIComponent(path.slice("/campaigns/".length))} />;

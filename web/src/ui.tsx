@@ -183,6 +183,7 @@ const STUDIO_TABS: [string, string][] = [
   ["/dashboard/tips", "Tips & goals"],
   ["/dashboard/members", "Members"],
   ["/dashboard/earnings", "Earnings"],
+  ["/dashboard/radio", "Radio"],
 ];
 
 export function StudioTabs({ current }: { current: string }) {

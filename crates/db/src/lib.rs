@@ -37,6 +37,7 @@ pub mod notifications;
 pub mod payouts;
 pub mod plans;
 pub mod posts;
+pub mod radio;
 pub mod preferences;
 pub mod privacy;
 pub mod purchases;

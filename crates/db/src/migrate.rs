@@ -229,6 +229,11 @@ pub const SQLITE: &[Migration] = &[
         name: "posts",
         sql: include_str!("../migrations/sqlite/0040_posts.sql"),
     },
+    Migration {
+        version: 41,
+        name: "radio",
+        sql: include_str!("../migrations/sqlite/0041_radio.sql"),
+    },
 ];
 
 /// Migrations for PostgreSQL.
@@ -432,6 +437,11 @@ pub const POSTGRES: &[Migration] = &[
         version: 40,
         name: "posts",
         sql: include_str!("../migrations/postgres/0040_posts.sql"),
+    },
+    Migration {
+        version: 41,
+        name: "radio",
+        sql: include_str!("../migrations/postgres/0041_radio.sql"),
     },
 ];
 

@@ -164,6 +164,8 @@ pub const USER_REFERENCES: &[UserReference] = &[
     r("posts", "user_id", Yes, Delete),
     r("post_likes", "user_id", Yes, Delete),
     r("post_comments", "user_id", Yes, Delete),
+    r("radio_stations", "user_id", Yes, Delete),
+    r("radio_tracks", "user_id", Yes, Delete),
     r("telegram_chats", "user_id", Yes, Delete),
     r("reports", "reporter_id", Yes, Scrub(&[("reason", "''")])),
     r(

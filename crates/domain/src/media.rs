@@ -289,6 +289,30 @@ pub trait RecordingStore: Send + Sync + 'static {
     ) -> PortFuture<'a, ()>;
 }
 
+/// A track a radio station plays: its id, what listeners are told, and its audio (AAC in ADTS,
+/// as the server stores it).
+#[derive(Debug, Clone)]
+pub struct RadioTrack {
+    /// The track's id.
+    pub id: i64,
+    /// "Artist – Title", or the title.
+    pub title: String,
+    /// The audio.
+    pub audio: Bytes,
+}
+
+/// Where a radio station's tracks come from: the server's playlist and storage. Object-safe so
+/// the binary can plug in the server's implementation.
+pub trait RadioLibrary: Send + Sync + 'static {
+    /// The track to play after `after` (the first when `None`), going round the playlist;
+    /// `Ok(None)` when the station has no track; `Err(description)` when it cannot be read now.
+    fn next<'a>(
+        &'a self,
+        station: i64,
+        after: Option<i64>,
+    ) -> PortFuture<'a, Result<Option<RadioTrack>, String>>;
+}
+
 /// Whether a public identifier (playback id, app name) is safe to use in URLs and file names:
 /// 1 to 64 characters of `a-z`, `A-Z`, `0-9`, `_`, `-` (RELIABILITY.md rule 4: names are not
 /// paths).

@@ -216,8 +216,9 @@ impl Recorder {
                         at_ms,
                         ..
                     }) => {
-                        // A relay is recorded where it is published, not again here.
-                        if key.relay {
+                        // A relay is recorded where it is published, not again here; a radio
+                        // station is not recorded.
+                        if !key.is_encoders() {
                             continue;
                         }
                         // Subscribed at once, before asking the store: the reader holds the

@@ -186,12 +186,22 @@ pub enum StreamEvent {
 pub struct StreamKey {
     /// Public playback id (what viewers use; never the secret stream key).
     pub playback_id: String,
-    /// The source's id in storage.
+    /// The source's id in storage; 0 for a stream the server makes itself (a radio station),
+    /// which, like a relay, has no session, usage, recording or restream.
     pub source_id: i64,
     /// A relay: this node plays the stream from the node that holds it (origin and edge), rather
     /// than from an encoder. A relay has no session, usage, recording or restream of its own;
     /// those happen once, where the encoder publishes.
     pub relay: bool,
+}
+
+impl StreamKey {
+    /// Whether this is a source's own stream, published here by its encoder: not a relay, and
+    /// not a stream the server makes itself (`source_id` 0). Only those have sessions, usage,
+    /// recordings and restreams.
+    pub fn is_encoders(&self) -> bool {
+        !self.relay && self.source_id != 0
+    }
 }
 
 /// Hub errors.

@@ -404,13 +404,14 @@ impl Running {
         let reserve = (bound / 5).max(Duration::from_secs(1)).min(bound);
         let settled = tokio::time::timeout(bound - reserve, async {
             loop {
-                // Relays end with their viewers; only encoders' streams are waited for.
+                // Relays end with their viewers, radio stations when the node stops; only
+                // encoders' streams are waited for.
                 let live = state
                     .engine
                     .hub
                     .streams()
                     .iter()
-                    .filter(|s| !s.key.relay)
+                    .filter(|s| s.key.is_encoders())
                     .count();
                 let running = state.pipeline.job_stats.running.load(Relaxed);
                 // Ended streams' sessions are closed by their monitors a moment later.
@@ -760,6 +761,7 @@ pub async fn start(mut config: Config) -> anyhow::Result<Running> {
     gateways::spawn_period_job(state.clone(), rx.clone());
     campaign_notices::spawn_milestone_reminders(state.clone(), rx.clone());
     telegram_bot::spawn(state.clone(), rx.clone());
+    service::radio::spawn(state.radio.clone(), state.drain.claims_stopped());
     service::uploads::spawn_sweep(state.uploads.clone(), rx.clone());
     service::thumbnail::spawn_refresher(
         ThumbnailsOf(state.clone()),

@@ -26,6 +26,7 @@ pub mod payouts;
 pub mod picture;
 pub mod playback;
 pub mod posts;
+pub mod radio;
 pub mod privacy;
 pub mod profiles;
 pub mod purchases;

@@ -95,6 +95,8 @@ pub struct Inner {
     pub engagement: crate::service::engagement::Engagement,
     /// Social posts, their likes and comments.
     pub posts: crate::service::posts::Posts,
+    /// Creators' radio stations.
+    pub radio: Arc<crate::service::radio::Radio>,
     /// Notifications: in the app, by email and by Web Push.
     pub notify: Arc<crate::service::notify::Notifier>,
     /// Entitlements to gated content and playback tokens.
@@ -318,6 +320,14 @@ pub fn compose(
         memberships,
         safety,
         engagement,
+        radio: Arc::new(crate::service::radio::Radio::new(
+            db.clone(),
+            storage.clone(),
+            clock.clone(),
+            engine.clone(),
+            fanout.clone(),
+            config.data_dir.join("radio-staging"),
+        )),
         posts: crate::service::posts::Posts::new(
             db.clone(),
             clock.clone(),

@@ -111,6 +111,8 @@ enum Inbound {
     JoinStream,
     LeaveStream,
     SendReaction,
+    JoinRadio,
+    LeaveRadio,
 }
 
 const INBOUND: &[(&str, Inbound)] = &[
@@ -120,6 +122,8 @@ const INBOUND: &[(&str, Inbound)] = &[
     ("join-stream", Inbound::JoinStream),
     ("leave-stream", Inbound::LeaveStream),
     ("send-reaction", Inbound::SendReaction),
+    ("join-radio", Inbound::JoinRadio),
+    ("leave-radio", Inbound::LeaveRadio),
 ];
 
 struct Incoming {
@@ -568,11 +572,61 @@ async fn handle(
             Err(e) => Err(e.into()),
             Ok(r) => send_reaction(&joined, r, state).await,
         },
+        Inbound::JoinRadio | Inbound::LeaveRadio => match parse::<RadioTarget>(socket, value) {
+            Err(e) => Err(e.into()),
+            Ok(t) => radio_room(event == Inbound::JoinRadio, socket, t, state).await,
+        },
     };
     match result {
         Ok(data) => Reply::ok(data),
         Err(e) => Reply::refused(e),
     }
+}
+
+/// A radio station, named by its creator's handle.
+#[derive(Debug, Deserialize)]
+struct RadioTarget {
+    handle: String,
+}
+
+/// Joins or leaves a station's room; joining answers what it plays now (later changes come as
+/// `now-playing`).
+async fn radio_room(
+    join: bool,
+    socket: &Arc<Socket<LocalAdapter>>,
+    t: RadioTarget,
+    state: &AppState,
+) -> Result<serde_json::Value, Refusal> {
+    let handle = t.handle.trim().trim_start_matches('@');
+    if handle.is_empty() || handle.len() > 64 {
+        return Err(Refusal::new(
+            codes::VALIDATION_ERROR,
+            "name the station: { handle }",
+        ));
+    }
+    let station = match state.db.user_by_handle(handle).await {
+        Ok(Some(u)) => state.db.station_of(u.id).await,
+        Ok(None) => Ok(None),
+        Err(e) => Err(e),
+    };
+    let station = match station {
+        Ok(Some(s)) => s,
+        Ok(None) => return Err(Refusal::new(codes::NOT_FOUND, "no such station")),
+        Err(e) => {
+            tracing::error!(error = %e, "station lookup failed");
+            return Err(Refusal::new(
+                codes::INTERNAL_ERROR,
+                "temporarily unavailable; try again",
+            ));
+        }
+    };
+    let room = Room::Radio(station.user_id).name().unwrap_or_default();
+    if join {
+        socket.join(room);
+    } else {
+        socket.leave(room);
+    }
+    Ok(json!({ "handle": station.handle, "now": crate::service::radio::NowPlaying::of(&station) }))
 }
 
 async fn find_source(state: &AppState, t: &Target) -> Result<SourceRecord, Refusal> {
@@ -940,6 +994,7 @@ async fn deliver(
                 emit(io, room, name, &data).await
             }
             RealtimeEvent::TipAlert { alert, .. } => emit(io, room, name, &alert).await,
+            RealtimeEvent::NowPlaying { now, .. } => emit(io, room, name, &now).await,
             RealtimeEvent::GoalProgress { goal, .. } => emit(io, room, name, &goal).await,
             // Between nodes only: `socket()` answered `None` above.
             RealtimeEvent::OverlayRotated { .. }

@@ -45,6 +45,8 @@ pub enum Room {
     Stream(i64),
     /// One user's own sockets (every logged-in socket joins it): `user:<user id>`.
     User(i64),
+    /// A creator's radio station's listeners: `radio:<user id>`.
+    Radio(i64),
     /// Every socket.
     Everyone,
 }
@@ -56,6 +58,7 @@ impl Room {
             Room::Chat(id) => Some(format!("chat:{id}")),
             Room::Stream(id) => Some(format!("stream:{id}")),
             Room::User(id) => Some(format!("user:{id}")),
+            Room::Radio(id) => Some(format!("radio:{id}")),
             Room::Everyone => None,
         }
     }
@@ -360,6 +363,13 @@ pub enum RealtimeEvent {
     /// An administrator changed the site's settings (maintenance mode, registration): every
     /// node drops its cached copy and reads them again (not sent to clients).
     SiteChanged,
+    /// What a creator's radio station plays changed: for its listeners, as `now-playing`.
+    NowPlaying {
+        /// The station's creator.
+        user_id: i64,
+        /// What it plays now.
+        now: super::radio::NowPlaying,
+    },
     /// How many viewers one node has on a source's stream room.
     Viewers {
         /// The source.
@@ -510,6 +520,7 @@ impl RealtimeEvent {
                 ("video-progress", Room::User(*user_id))
             }
             RealtimeEvent::Notification { user_id, .. } => ("notification", Room::User(*user_id)),
+            RealtimeEvent::NowPlaying { user_id, .. } => ("now-playing", Room::Radio(*user_id)),
             RealtimeEvent::TipAlert { creator_id, .. } => ("tip-alert", Room::User(*creator_id)),
             RealtimeEvent::GoalProgress { creator_id, .. } => {
                 ("goal-progress", Room::User(*creator_id))

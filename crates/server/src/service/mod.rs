@@ -30,6 +30,7 @@ pub mod nodes;
 pub mod notify;
 pub mod overlay;
 pub mod posts;
+pub mod radio;
 pub mod privacy;
 pub mod processing;
 pub mod profiles;

@@ -391,6 +391,12 @@ impl Privacy {
             .delete_prefix(&format!("posts/{}", user.uuid))
             .await?;
         erased.objects += n;
+        // Their radio's tracks (the rows go with the account's references).
+        let (n, _) = self
+            .storage
+            .delete_prefix(&format!("radio/{}", user.uuid))
+            .await?;
+        erased.objects += n;
         for e in self.db.data_exports_of(user.id).await? {
             if let Some(key) = &e.object_key {
                 self.storage.delete(key).await?;

@@ -141,6 +141,10 @@ pub struct Probe {
     pub video_codec: Option<String>,
     /// The first audio stream's codec.
     pub audio_codec: Option<String>,
+    /// The container's `title` tag, if any (at most 200 characters).
+    pub title: Option<String>,
+    /// The container's `artist` tag, if any (at most 200 characters).
+    pub artist: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -165,6 +169,24 @@ struct ProbeStream {
 struct ProbeFormat {
     format_name: Option<String>,
     duration: Option<String>,
+    #[serde(default)]
+    tags: std::collections::BTreeMap<String, serde_json::Value>,
+}
+
+/// A container tag by name (any case), trimmed, without control characters, at most 200
+/// characters; `None` if absent or empty.
+fn tag(tags: &std::collections::BTreeMap<String, serde_json::Value>, name: &str) -> Option<String> {
+    let value = tags
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case(name))
+        .and_then(|(_, v)| v.as_str())?;
+    let clean: String = value
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(200)
+        .collect();
+    let clean = clean.trim();
+    (!clean.is_empty()).then(|| clean.to_string())
 }
 
 /// Checks ffprobe's JSON against the bounds; the refusal says what is wrong with the file.
@@ -208,6 +230,8 @@ pub fn validate_probe(json: &[u8]) -> Result<Probe, String> {
     if video.is_none() && audio.is_none() {
         return Err("The file has no video or audio stream.".into());
     }
+    let title = tag(&format.tags, "title");
+    let artist = tag(&format.tags, "artist");
     let duration_ms = format
         .duration
         .as_deref()
@@ -251,6 +275,8 @@ pub fn validate_probe(json: &[u8]) -> Result<Probe, String> {
         height,
         video_codec: video.and_then(|s| s.codec_name.clone()),
         audio_codec: audio.and_then(|s| s.codec_name.clone()),
+        title,
+        artist,
     })
 }
 
@@ -1240,7 +1266,7 @@ where
 
 /// Runs ffprobe on `file`: `Ok(Ok(probe))` within bounds, `Ok(Err(reason))` for a file that
 /// is refused, `Err` when ffprobe itself could not run.
-async fn probe_file(file: &Path, limit: Duration) -> Result<Result<Probe, String>, JobError> {
+pub async fn probe_file(file: &Path, limit: Duration) -> Result<Result<Probe, String>, JobError> {
     let args = [
         "-v",
         "error",

@@ -773,7 +773,7 @@ async fn reconcile(state: &Arc<Streams>) {
     for (pid, generation) in gone {
         end_session(state, &pid, generation, state.clock.now_ms());
     }
-    for s in live.into_iter().filter(|s| !s.key.relay) {
+    for s in live.into_iter().filter(|s| s.key.is_encoders()) {
         let tracked = state.lock().contains_key(&s.key.playback_id);
         if let (false, Some((generation, _))) =
             (tracked, state.engine.hub.session(&s.key.playback_id))
@@ -784,11 +784,12 @@ async fn reconcile(state: &Arc<Streams>) {
 }
 
 async fn on_stream_event(state: &Arc<Streams>, event: StreamEvent) {
-    // A relay's session, usage, restream and events belong to the node its encoder publishes to.
+    // A relay's session, usage, restream and events belong to the node its encoder publishes to;
+    // a radio station's stream has none.
     let (StreamEvent::Starting { key, .. }
     | StreamEvent::Live { key, .. }
     | StreamEvent::Offline { key, .. }) = &event;
-    if key.relay {
+    if !key.is_encoders() {
         return;
     }
     match event {

@@ -29,6 +29,7 @@ mod openapi;
 mod payments;
 mod payouts;
 mod posts;
+mod radio;
 mod privacy;
 mod processing;
 mod purchases;

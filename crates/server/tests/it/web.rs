@@ -3711,3 +3711,56 @@ async fn posts_in_a_real_browser() {
     let _ = std::fs::remove_dir_all(&dir);
     app.finish().await;
 }
+
+/// Radio in Chromium: the creator uploads an MP3 (tagged) in the studio and goes on the air; a
+/// listener's page shows what plays, and its audio element plays the station's HLS audio.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn radio_in_a_real_browser() {
+    require("ffmpeg");
+    let browser = browser();
+    let app = TestApp::start(Backend::Sqlite)
+        .await
+        .expect("sqlite always runs");
+    support::register_user(&app, "radio@example.com", "Rae Radio").await;
+    let db = &app.running.as_ref().expect("running").state.db;
+    let user = db
+        .user_by_email("radio@example.com")
+        .await
+        .expect("q")
+        .expect("user");
+    let dir = crate::processing::scratch();
+    let track = dir.join("night_drive.mp3");
+    crate::processing::make(
+        &[
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=frequency=330:duration=30",
+            "-metadata",
+            "title=Night Drive",
+            "-metadata",
+            "artist=Rae",
+            "-c:a",
+            "libmp3lame",
+        ],
+        &track,
+    );
+    let shots = shots_dir();
+    let report = run(
+        &browser,
+        json!({ "url": app.url(""), "shots": shots, "scenario": "radio", "track": track, "handle": user.handle }),
+    )
+    .await;
+    assert_eq!(report["track"], "Night Drive · Rae", "{report}");
+    assert_eq!(report["nowPlaying"], "Rae – Night Drive", "{report}");
+    assert!(report["audioTime"].as_f64().unwrap_or(0.0) > 2.0, "{report}");
+    assert_eq!(
+        report["icecast"],
+        format!("{}/radio/{}/live.aac", app.url(""), user.handle),
+        "{report}"
+    );
+    assert!(report.get("pageErrors").is_none(), "{report}");
+    assert_shots(&shots, &["radio", "radio-studio"]);
+    let _ = std::fs::remove_dir_all(&dir);
+    app.finish().await;
+}

@@ -394,7 +394,24 @@ async function notifications() {
   return { notifications: seen, connectedAt: start };
 }
 
-const scenarios = { chat, flood, twoNodes, moderation, lifecycle, feed, crowd, destinations, studio, streamInfo, audience, notifications };
+/** An anonymous listener of a radio station: joins its room by handle and prints the answer
+ * and every `now-playing` event within P.ms (or until one with `dj` false follows one with
+ * `dj` true, when P.untilHandBack). */
+async function radio() {
+  const s = await connect(P.url);
+  const joined = await ask(s, "join-radio", { handle: P.handle });
+  const seen = [];
+  s.on("now-playing", (n) => seen.push(n));
+  process.stderr.write("connected\n");
+  await until(() => {
+    const dj = seen.findIndex((n) => n.dj);
+    return P.untilHandBack && dj >= 0 && seen.slice(dj + 1).some((n) => !n.dj && n.title);
+  }, P.ms ?? 40000);
+  s.close();
+  return { joined, seen };
+}
+
+const scenarios = { radio, chat, flood, twoNodes, moderation, lifecycle, feed, crowd, destinations, studio, streamInfo, audience, notifications };
 const run = scenarios[scenario];
 if (!run) {
   console.error(`unknown scenario ${scenario}`);

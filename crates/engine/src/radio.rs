@@ -1,0 +1,390 @@
+//! Radio stations: a hub stream of audio that never ends while the station is on. It plays the
+//! station's tracks one after another, going round the playlist ([`RadioLibrary`]), and while a
+//! DJ's stream is live it carries the DJ's audio instead, handing back to the playlist when the
+//! DJ leaves. Listeners (HLS, the Icecast-compatible stream, HTTP-FLV) read one stream
+//! throughout: the hand-overs happen inside it, with the timeline kept continuous by the
+//! slate's [`Tracker`], so no listener's connection drops.
+//!
+//! Each track is paced in real time by an ffmpeg that copies its AAC (stored as ADTS) into FLV;
+//! a track that cannot be read is skipped. The station's stream belongs to no source
+//! (`source_id` 0): it has no session, usage, recording or restream of its own.
+
+use std::process::Stdio;
+use std::sync::Arc;
+use std::time::Duration;
+
+use ferrocast_domain::media::{RadioLibrary, RadioTrack};
+use ferrocast_hub::{Frame, FrameKind, HubError, Publisher, ReadEnd, StreamKey};
+use ferrocast_media::aac::{adts_header, AudioSpecificConfig};
+use ferrocast_media::flv::{FlvReader, TagType};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::sync::watch;
+
+use crate::slate::Tracker;
+use crate::Engine;
+
+/// How often a playing station looks whether its DJ went live.
+pub const DJ_POLL: Duration = Duration::from_secs(1);
+/// How long a station waits for its library before trying again.
+const LIBRARY_TIMEOUT: Duration = Duration::from_secs(10);
+/// The pause before asking again when there is nothing to play or the library failed.
+const IDLE_RETRY: Duration = Duration::from_secs(2);
+
+/// What a station plays now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OnAir {
+    /// A track of the playlist.
+    Track {
+        /// Its id.
+        id: i64,
+        /// What listeners are told.
+        title: String,
+    },
+    /// The DJ's live stream.
+    Dj,
+    /// Nothing (no track to play).
+    Nothing,
+}
+
+/// A station on the air; dropping it takes the station off the air.
+pub struct Station {
+    dj: watch::Sender<Option<String>>,
+    on_air: watch::Receiver<OnAir>,
+    stop: watch::Sender<bool>,
+    playback_id: String,
+}
+
+impl Station {
+    /// Puts station `station` on the air as the hub stream `playback_id`, playing `library`'s
+    /// tracks, with `dj` (a playback id) taking over while it is live. Fails when the stream is
+    /// already published.
+    pub fn start(
+        engine: &Engine,
+        station: i64,
+        playback_id: &str,
+        dj: Option<String>,
+        library: Arc<dyn RadioLibrary>,
+    ) -> Result<Station, HubError> {
+        let publisher = engine.hub.publish(StreamKey {
+            playback_id: playback_id.to_string(),
+            source_id: 0,
+            relay: false,
+        })?;
+        let (dj_tx, dj_rx) = watch::channel(dj);
+        let (on_air_tx, on_air) = watch::channel(OnAir::Nothing);
+        let (stop, stop_rx) = watch::channel(false);
+        let run = Run {
+            engine: engine.clone(),
+            station,
+            publisher,
+            library,
+            dj: dj_rx,
+            on_air: on_air_tx,
+            stop: stop_rx,
+            tracker: Tracker::new(),
+        };
+        tokio::spawn(run.run());
+        Ok(Station {
+            dj: dj_tx,
+            on_air,
+            stop,
+            playback_id: playback_id.to_string(),
+        })
+    }
+
+    /// Changes the DJ's stream (`None`: no DJ).
+    pub fn set_dj(&self, dj: Option<String>) {
+        self.dj.send_if_modified(|d| {
+            let changed = *d != dj;
+            *d = dj;
+            changed
+        });
+    }
+
+    /// What the station plays, as it changes.
+    pub fn on_air(&self) -> watch::Receiver<OnAir> {
+        self.on_air.clone()
+    }
+
+    /// The station's stream.
+    pub fn playback_id(&self) -> &str {
+        &self.playback_id
+    }
+}
+
+impl Drop for Station {
+    fn drop(&mut self) {
+        let _ = self.stop.send(true);
+    }
+}
+
+/// How a track or the DJ's turn ended.
+enum Turn {
+    /// It played out (or could not be played): on to the next.
+    Done,
+    /// The DJ went live: hand over.
+    Dj,
+    /// The station is off the air.
+    Stop,
+}
+
+struct Run {
+    engine: Engine,
+    station: i64,
+    publisher: Publisher,
+    library: Arc<dyn RadioLibrary>,
+    dj: watch::Receiver<Option<String>>,
+    on_air: watch::Sender<OnAir>,
+    stop: watch::Receiver<bool>,
+    tracker: Tracker,
+}
+
+impl Run {
+    async fn run(mut self) {
+        let playback_id = self.publisher.key().playback_id.clone();
+        tracing::info!(%playback_id, station = self.station, "radio station on the air");
+        let mut after = None;
+        loop {
+            if self.stopped() {
+                break;
+            }
+            if let Some(reader) = self.dj_reader().await {
+                self.on_air.send_replace(OnAir::Dj);
+                tracing::info!(%playback_id, "the DJ takes the air");
+                if let Turn::Stop = self.forward_dj(reader).await {
+                    break;
+                }
+                tracing::info!(%playback_id, "the DJ left; back to the playlist");
+                continue;
+            }
+            let next =
+                tokio::time::timeout(LIBRARY_TIMEOUT, self.library.next(self.station, after)).await;
+            let turn = match next {
+                Ok(Ok(Some(track))) => {
+                    after = Some(track.id);
+                    self.on_air.send_replace(OnAir::Track {
+                        id: track.id,
+                        title: track.title.clone(),
+                    });
+                    self.play(track).await
+                }
+                Ok(Ok(None)) => {
+                    self.on_air.send_replace(OnAir::Nothing);
+                    self.idle().await
+                }
+                Ok(Err(e)) => {
+                    tracing::warn!(%playback_id, error = %e, "the radio's library cannot be read");
+                    self.idle().await
+                }
+                Err(_) => {
+                    tracing::warn!(%playback_id, "the radio's library did not answer in time");
+                    self.idle().await
+                }
+            };
+            if let Turn::Stop = turn {
+                break;
+            }
+        }
+        tracing::info!(%playback_id, "radio station off the air");
+    }
+
+    fn stopped(&self) -> bool {
+        *self.stop.borrow() || self.publisher.stop_signal().borrow().is_some()
+    }
+
+    /// The DJ's stream, when one is set and live (pulled from another node if need be).
+    async fn dj_reader(&self) -> Option<ferrocast_hub::Reader> {
+        let dj = self.dj.borrow().clone()?;
+        if !self.engine.ensure_live(&dj).await {
+            return None;
+        }
+        self.engine.hub.subscribe(&dj)
+    }
+
+    /// Waits a moment (or for the station to stop, or its DJ to change).
+    async fn idle(&mut self) -> Turn {
+        let mut hub_stop = self.publisher.stop_signal();
+        tokio::select! {
+            _ = tokio::time::sleep(IDLE_RETRY) => Turn::Done,
+            _ = self.dj.changed() => Turn::Done,
+            _ = self.stop.wait_for(|s| *s) => Turn::Stop,
+            _ = hub_stop.wait_for(Option::is_some) => Turn::Stop,
+        }
+    }
+
+    /// Plays one track in real time, until it ends, the DJ goes live or the station stops.
+    async fn play(&mut self, track: RadioTrack) -> Turn {
+        let playback_id = self.publisher.key().playback_id.clone();
+        let mut child = match track_command().spawn() {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::warn!(%playback_id, error = %e, "cannot start ffmpeg for the radio");
+                return self.idle().await;
+            }
+        };
+        if let Some(mut stdin) = child.stdin.take() {
+            let audio = track.audio.clone();
+            tokio::spawn(async move {
+                let _ = stdin.write_all(&audio).await;
+            });
+        }
+        let Some(mut stdout) = child.stdout.take() else {
+            return Turn::Done;
+        };
+        self.tracker.begin_input();
+        let mut reader = FlvReader::new();
+        let mut buf = vec![0u8; 16 * 1024];
+        let mut poll = tokio::time::interval(DJ_POLL);
+        poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut hub_stop = self.publisher.stop_signal();
+        let mut stop = self.stop.clone();
+        let mut produced = false;
+        let turn = loop {
+            tokio::select! {
+                r = stdout.read(&mut buf) => match r {
+                    Ok(0) | Err(_) => break Turn::Done,
+                    Ok(n) => {
+                        reader.push(&buf[..n]);
+                        loop {
+                            match reader.next_tag() {
+                                Ok(Some(tag)) if tag.tag_type == TagType::AUDIO => {
+                                    let frame = Frame::from_tag(FrameKind::Audio, tag.timestamp_ms, tag.body);
+                                    produced = true;
+                                    if let Some(frame) = self.tracker.admit(frame) {
+                                        self.publisher.push(frame);
+                                    }
+                                }
+                                Ok(Some(_)) => {}
+                                Ok(None) => break,
+                                Err(_) => break,
+                            }
+                        }
+                    }
+                },
+                _ = poll.tick() => {
+                    let dj = self.dj.borrow().clone();
+                    if let Some(dj) = dj {
+                        if self.engine.ensure_live(&dj).await {
+                            break Turn::Dj;
+                        }
+                    }
+                }
+                // Mapped to `()`: the watch's guards must not live across the poll's await.
+                _ = async { let _ = stop.wait_for(|s| *s).await; } => break Turn::Stop,
+                _ = async { let _ = hub_stop.wait_for(Option::is_some).await; } => break Turn::Stop,
+            }
+        };
+        let _ = child.kill().await;
+        if !produced && matches!(turn, Turn::Done) {
+            tracing::warn!(%playback_id, track = track.id, "a radio track could not be played; skipped");
+            // A playlist of unplayable tracks must not spin.
+            return self.idle().await;
+        }
+        turn
+    }
+
+    /// Carries the DJ's audio until their stream ends or the station stops.
+    async fn forward_dj(&mut self, mut dj: ferrocast_hub::Reader) -> Turn {
+        self.tracker.begin_input();
+        let mut hub_stop = self.publisher.stop_signal();
+        loop {
+            tokio::select! {
+                r = dj.recv() => match r {
+                    Ok(frame) if frame.kind == FrameKind::Audio => {
+                        if let Some(frame) = self.tracker.admit(frame) {
+                            self.publisher.push(frame);
+                        }
+                    }
+                    Ok(_) => {}
+                    Err(ReadEnd::Ended) | Err(ReadEnd::TooSlow) => return Turn::Done,
+                },
+                _ = self.stop.wait_for(|s| *s) => return Turn::Stop,
+                _ = hub_stop.wait_for(Option::is_some) => return Turn::Stop,
+            }
+        }
+    }
+}
+
+/// ffmpeg copying a stored track (AAC in ADTS, on standard input) into FLV on standard output,
+/// in real time, each packet written as it is made.
+fn track_command() -> tokio::process::Command {
+    let mut c = tokio::process::Command::new("ffmpeg");
+    c.args(["-hide_banner", "-loglevel", "error", "-nostdin"])
+        .args(["-re", "-f", "aac", "-i", "pipe:0"])
+        .args(["-map", "0:a:0", "-c:a", "copy", "-flush_packets", "1"])
+        .args(["-f", "flv", "pipe:1"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .kill_on_drop(true);
+    c
+}
+
+/// Turns a stream's AAC audio frames into ADTS, the bytes of an Icecast-compatible AAC
+/// stream: each raw frame gets the header its stream's latest configuration gives it; frames
+/// of another codec, or before any configuration, are left out.
+#[derive(Debug, Default)]
+pub struct AdtsWriter {
+    config: Option<AudioSpecificConfig>,
+}
+
+impl AdtsWriter {
+    /// A writer before any configuration.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The ADTS frame for `frame`, if it is an AAC frame that can be written.
+    pub fn frame(&mut self, frame: &Frame) -> Option<bytes::Bytes> {
+        if frame.kind != FrameKind::Audio || frame.data.first().map(|b| b >> 4) != Some(10) {
+            return None;
+        }
+        let payload = frame.data.get(2..)?;
+        if frame.sequence_header {
+            self.config = AudioSpecificConfig::parse(payload).ok();
+            return None;
+        }
+        let header = adts_header(self.config.as_ref()?, payload.len()).ok()?;
+        let mut out = bytes::BytesMut::with_capacity(header.len() + payload.len());
+        out.extend_from_slice(&header);
+        out.extend_from_slice(payload);
+        Some(out.freeze())
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use bytes::Bytes;
+
+    fn audio(seq: bool, data: &'static [u8]) -> Frame {
+        let mut f = Frame::from_tag(FrameKind::Audio, 0, Bytes::from_static(data));
+        f.sequence_header = seq;
+        f
+    }
+
+    #[test]
+    fn adts_frames_follow_the_latest_configuration() {
+        let mut w = AdtsWriter::new();
+        // Before a configuration: nothing.
+        assert!(w.frame(&audio(false, &[0xAF, 1, 9, 9])).is_none());
+        // AAC-LC, 44.1 kHz, stereo.
+        assert!(w.frame(&audio(true, &[0xAF, 0, 0x12, 0x10])).is_none());
+        let out = w.frame(&audio(false, &[0xAF, 1, 9, 9])).unwrap();
+        assert_eq!(out.len(), 7 + 2);
+        assert_eq!(&out[..2], &[0xFF, 0xF1]);
+        // Profile LC (1) → 01, sampling index 4 (44.1 kHz), channels 2.
+        assert_eq!(out[2] >> 6, 1);
+        assert_eq!((out[2] >> 2) & 0xF, 4);
+        let frame_len = (usize::from(out[3] & 3) << 11) | (usize::from(out[4]) << 3) | usize::from(out[5] >> 5);
+        assert_eq!(frame_len, 9);
+        assert_eq!(&out[7..], &[9, 9]);
+        // 48 kHz from a new configuration (a DJ's encoder).
+        assert!(w.frame(&audio(true, &[0xAF, 0, 0x11, 0x90])).is_none());
+        let out = w.frame(&audio(false, &[0xAF, 1, 7])).unwrap();
+        assert_eq!((out[2] >> 2) & 0xF, 3);
+        // Not AAC (MP3's sound format 2): left out.
+        assert!(w.frame(&audio(false, &[0x2F, 1, 7])).is_none());
+    }
+}
