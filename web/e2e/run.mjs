@@ -2820,7 +2820,85 @@ async function radioScenario() {
   step("the studio shows what plays");
 }
 
-const SCENARIOS = { radio: radioScenario, posts, telegram, "members-folder": membersFolder, abr, campaigns, whip, webrtc: webrtcPlay, nodes: nodesPage, backups: backupsPage, audit: auditLog, tips: tipsScenario, billing, maintenance, oauth, "chat-oauth": chatOauth, seed: creatorEndsAndAdminChangesPlan, "every-page": everyPage, sharing, latency, studio, videos, "past-broadcasts": pastBroadcasts, browse, profile, search: searchAndSchedule, engage, notify, analytics, earnings, members, safety, "your-data": yourData, dmca };
+/** The loudest RMS level of a video element's stream over `ms` (WebAudio on its MediaStream). */
+async function loudness(page, selector, ms = 4000) {
+  return page.evaluate(
+    async ([selector, ms]) => {
+      const v = document.querySelector(selector);
+      const ctx = new AudioContext();
+      const an = ctx.createAnalyser();
+      an.fftSize = 2048;
+      ctx.createMediaStreamSource(v.srcObject).connect(an);
+      const buf = new Float32Array(an.fftSize);
+      let max = 0;
+      for (const end = Date.now() + ms; Date.now() < end; ) {
+        an.getFloatTimeDomainData(buf);
+        let sum = 0;
+        for (const x of buf) sum += x * x;
+        max = Math.max(max, Math.sqrt(sum / buf.length));
+        await new Promise((r) => setTimeout(r, 40));
+      }
+      await ctx.close();
+      return max;
+    },
+    [selector, ms],
+  );
+}
+
+/** How far a video element plays on over 1.5 s, and its picture's size. */
+async function playsOn(page, selector) {
+  await page.waitForFunction((s) => document.querySelector(s)?.currentTime > 0.5 && document.querySelector(s).videoWidth > 0, selector, { timeout: 30000 });
+  const t0 = await page.evaluate((s) => document.querySelector(s).currentTime, selector);
+  await page.waitForTimeout(1500);
+  return page.evaluate(([s, t0]) => ({ advanced: document.querySelector(s).currentTime - t0, width: document.querySelector(s).videoWidth }), [selector, t0]);
+}
+
+// A hangout: the host makes a room and joins with the fake camera; a guest joins by the speaker
+// link; each sees and hears the other. The host broadcasts the stage to their channel, and the
+// room stays open for P.holdMs while the test reads the broadcast over HLS.
+async function hangoutScenario() {
+  const hostCtx = await browser.newContext({ viewport: DESKTOP });
+  const host = await login(hostCtx, "host@example.com");
+  host.on("pageerror", (e) => (out.pageErrors = [...(out.pageErrors ?? []), `host: ${e}`]));
+  await host.goto(P.url + "/hangouts");
+  await host.getByLabel("Title").fill("Friday hangout");
+  await host.getByRole("button", { name: "New hangout" }).click();
+  await host.waitForURL("**/hangout/*");
+  await host.getByTestId("hangout-join").click();
+  await host.getByTestId("hangout-self").waitFor();
+  const speakerLink = await host.getByTestId("copy-speaker-link").getAttribute("data-link");
+  step("the host makes a hangout and goes on stage");
+
+  const guestCtx = await browser.newContext({ viewport: DESKTOP });
+  const guest = await guestCtx.newPage();
+  guest.on("pageerror", (e) => (out.pageErrors = [...(out.pageErrors ?? []), `guest: ${e}`]));
+  await guest.goto(P.url + speakerLink);
+  await guest.getByLabel("Your name").fill("Sam Speaker");
+  await guest.getByTestId("hangout-join").click();
+  await guest.getByTestId("hangout-self").waitFor();
+  step("a guest joins on stage by the speaker link");
+
+  const hostSees = `[data-testid=hangout-remote][data-peer="Sam Speaker"]`;
+  const guestSees = `[data-testid=hangout-remote][data-peer="${P.hostName}"]`;
+  out.hostSees = await playsOn(host, hostSees);
+  out.guestSees = await playsOn(guest, guestSees);
+  step("each sees the other");
+  out.hostHears = await loudness(host, hostSees);
+  out.guestHears = await loudness(guest, guestSees);
+  step("each hears the other");
+  await shot(guest, "hangout");
+
+  await host.getByTestId("hangout-broadcast").click();
+  await host.getByRole("link", { name: "Watch the broadcast" }).waitFor({ timeout: 15000 });
+  out.broadcastUrl = await host.getByRole("link", { name: "Watch the broadcast" }).getAttribute("href");
+  step("the host broadcasts the stage");
+  await host.waitForTimeout(P.holdMs ?? 20000);
+  await host.goto(P.url + "/hangouts");
+  await host.getByText("Friday hangout").waitFor();
+  await shot(host, "hangouts");
+}
+
+const SCENARIOS = { hangout: hangoutScenario, radio: radioScenario, posts, telegram, "members-folder": membersFolder, abr, campaigns, whip, webrtc: webrtcPlay, nodes: nodesPage, backups: backupsPage, audit: auditLog, tips: tipsScenario, billing, maintenance, oauth, "chat-oauth": chatOauth, seed: creatorEndsAndAdminChangesPlan, "every-page": everyPage, sharing, latency, studio, videos, "past-broadcasts": pastBroadcasts, browse, profile, search: searchAndSchedule, engage, notify, analytics, earnings, members, safety, "your-data": yourData, dmca };
 
 try {
   if (P.scenario) {

@@ -6,7 +6,7 @@ type Phase = "idle" | "preview" | "connecting" | "live";
 
 /** H.264 first (the stream is passed through to HLS, recordings and destinations as it is sent),
  * packetization mode 1, the highest profile the browser offers. */
-function preferH264(t: RTCRtpTransceiver) {
+export function preferH264(t: RTCRtpTransceiver) {
   const codecs = RTCRtpSender.getCapabilities?.("video")?.codecs ?? [];
   const h264 = codecs.filter((c) => c.mimeType === "video/H264" && /packetization-mode=1/.test(c.sdpFmtpLine ?? ""));
   h264.sort((a, b) => (b.sdpFmtpLine ?? "").localeCompare(a.sdpFmtpLine ?? ""));

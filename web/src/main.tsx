@@ -21,6 +21,8 @@ const AuthComplete = lazy(() => import("./pages/AuthComplete"));
 const AuthTelegram = lazy(() => import("./pages/AuthTelegram"));
 const Feed = lazy(() => import("./pages/Feed"));
 const Radio = lazy(() => import("./pages/Radio"));
+const Hangouts = lazy(() => import("./pages/Hangout"));
+const Hangout = lazy(() => import("./pages/Hangout").then((m) => ({ default: m.Hangout })));
 const RadioStudio = lazy(() => import("./pages/Radio").then((m) => ({ default: m.RadioStudio })));
 const Embed = lazy(() => import("./pages/Embed"));
 const Library = lazy(() => import("./pages/Library"));
@@ -131,6 +133,8 @@ function App() {
   else if (path === "/auth/telegram") page = <AuthTelegram />;
   else if (path === "/feed") page = <Feed />;
   else if (path === "/dashboard/radio") page = <RadioStudio />;
+  else if (path === "/hangouts") page = <Hangouts />;
+  else if (/^\/hangout\/[^/]+$/.test(path)) page = <Hangout id={decodeURIComponent(path.slice("/hangout/".length))} />;
   else if (/^\/radio\/[^/]+$/.test(path)) page = <Radio handle={decodeURIComponent(path.slice("/radio/".length))} />;
   else if (path === "/library") page = <Library />;
   else if (path === "/campaigns") page = <Discover />;

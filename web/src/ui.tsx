@@ -184,6 +184,7 @@ const STUDIO_TABS: [string, string][] = [
   ["/dashboard/members", "Members"],
   ["/dashboard/earnings", "Earnings"],
   ["/dashboard/radio", "Radio"],
+  ["/hangouts", "Hangouts"],
 ];
 
 export function StudioTabs({ current }: { current: string }) {

@@ -234,6 +234,11 @@ pub const SQLITE: &[Migration] = &[
         name: "radio",
         sql: include_str!("../migrations/sqlite/0041_radio.sql"),
     },
+    Migration {
+        version: 42,
+        name: "hangouts",
+        sql: include_str!("../migrations/sqlite/0042_hangouts.sql"),
+    },
 ];
 
 /// Migrations for PostgreSQL.
@@ -442,6 +447,11 @@ pub const POSTGRES: &[Migration] = &[
         version: 41,
         name: "radio",
         sql: include_str!("../migrations/postgres/0041_radio.sql"),
+    },
+    Migration {
+        version: 42,
+        name: "hangouts",
+        sql: include_str!("../migrations/postgres/0042_hangouts.sql"),
     },
 ];
 

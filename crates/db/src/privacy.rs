@@ -166,6 +166,8 @@ pub const USER_REFERENCES: &[UserReference] = &[
     r("post_comments", "user_id", Yes, Delete),
     r("radio_stations", "user_id", Yes, Delete),
     r("radio_tracks", "user_id", Yes, Delete),
+    r("hangouts", "host_id", Yes, Delete),
+    r("hangout_peers", "user_id", Yes, Delete),
     r("telegram_chats", "user_id", Yes, Delete),
     r("reports", "reporter_id", Yes, Scrub(&[("reason", "''")])),
     r(
@@ -311,6 +313,8 @@ pub const OMITTED_COLUMNS: &[(&str, &str)] = &[
     ("api_keys", "key_hash"),
     ("stream_sources", "stream_key_hash"),
     ("stream_sources", "stream_key_sealed"),
+    ("hangouts", "speaker_code"),
+    ("hangout_peers", "token_hash"),
     ("source_destinations", "stream_key_sealed"),
     ("chat_connectors", "secrets_sealed"),
     ("push_subscriptions", "p256dh"),

@@ -207,10 +207,7 @@ impl Db {
         let next = after
             .and_then(|a| tracks.iter().position(|t| t.id == a))
             .map_or(0, |i| i + 1);
-        Ok(tracks
-            .get(next)
-            .or_else(|| tracks.first())
-            .cloned())
+        Ok(tracks.get(next).or_else(|| tracks.first()).cloned())
     }
 
     /// Deletes a track of `user_id`'s; its storage key if it was theirs.
@@ -226,8 +223,8 @@ impl Db {
     /// were.
     pub async fn order_tracks(&self, user_id: i64, ids: &[i64]) -> Result<bool, DbError> {
         let tracks = self.tracks_of(user_id).await?;
-        let mine = ids.len() == tracks.len()
-            && ids.iter().all(|id| tracks.iter().any(|t| t.id == *id));
+        let mine =
+            ids.len() == tracks.len() && ids.iter().all(|id| tracks.iter().any(|t| t.id == *id));
         if !mine {
             return Ok(false);
         }

@@ -17,6 +17,7 @@ pub mod addresses;
 pub mod flv_out;
 pub mod hls;
 mod io;
+pub mod mix;
 pub mod radio;
 pub mod record;
 pub mod relay;

@@ -377,7 +377,8 @@ mod tests {
         // Profile LC (1) → 01, sampling index 4 (44.1 kHz), channels 2.
         assert_eq!(out[2] >> 6, 1);
         assert_eq!((out[2] >> 2) & 0xF, 4);
-        let frame_len = (usize::from(out[3] & 3) << 11) | (usize::from(out[4]) << 3) | usize::from(out[5] >> 5);
+        let frame_len =
+            (usize::from(out[3] & 3) << 11) | (usize::from(out[4]) << 3) | usize::from(out[5] >> 5);
         assert_eq!(frame_len, 9);
         assert_eq!(&out[7..], &[9, 9]);
         // 48 kHz from a new configuration (a DJ's encoder).

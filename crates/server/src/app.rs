@@ -12,7 +12,8 @@ use crate::routes::{
     sources, streams, subscriptions, tips, uploads, videos, vod, watch,
 };
 use crate::routes::{
-    campaign_work, campaigns, earnings, nodes, payouts, posts, radio, safety, telegram, whep,
+    campaign_work, campaigns, earnings, hangouts, nodes, payouts, posts, radio, safety, telegram,
+    whep,
 };
 use crate::state::AppState;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
@@ -739,12 +740,23 @@ fn api_routes_9(r: OpenApiRouter<AppState>) -> OpenApiRouter<AppState> {
         .routes(declare(Key(Admin), routes!(dmca::admin_case)))
         .routes(declare(Key(Admin), routes!(dmca::admin_decide)))
         // Radio: a creator's station and tracks; its card and stream are public.
-        .routes(declare(Session, routes!(radio::get_my_station, radio::put_my_station)))
+        .routes(declare(
+            Session,
+            routes!(radio::get_my_station, radio::put_my_station),
+        ))
         .routes(declare(Session, routes!(radio::add_track)))
         .routes(declare(Session, routes!(radio::delete_track)))
         .routes(declare(Session, routes!(radio::order_tracks)))
         .routes(declare(Public, routes!(radio::get_station)))
         .routes(declare(Public, routes!(radio::icecast)))
+        // Hangouts: the host's own; joining by link, and a peer's token for the rest.
+        .routes(declare(Session, routes!(hangouts::create_hangout, hangouts::my_hangouts)))
+        .routes(declare(Public, routes!(hangouts::get_hangout)))
+        .routes(declare(Session, routes!(hangouts::end_hangout)))
+        .routes(declare(Public, routes!(hangouts::join_hangout)))
+        .routes(declare(Public, routes!(hangouts::publish_peer)))
+        .routes(declare(Public, routes!(hangouts::leave_hangout)))
+        .routes(declare(Session, routes!(hangouts::broadcast_hangout)))
 }
 
 /// The wildcard of `/vod/{id}/{*path}` as OpenAPI spells a parameter.

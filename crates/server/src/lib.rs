@@ -762,6 +762,7 @@ pub async fn start(mut config: Config) -> anyhow::Result<Running> {
     campaign_notices::spawn_milestone_reminders(state.clone(), rx.clone());
     telegram_bot::spawn(state.clone(), rx.clone());
     service::radio::spawn(state.radio.clone(), state.drain.claims_stopped());
+    service::hangouts::spawn(state.hangouts.clone(), state.drain.claims_stopped());
     service::uploads::spawn_sweep(state.uploads.clone(), rx.clone());
     service::thumbnail::spawn_refresher(
         ThumbnailsOf(state.clone()),

@@ -97,6 +97,8 @@ pub struct Inner {
     pub posts: crate::service::posts::Posts,
     /// Creators' radio stations.
     pub radio: Arc<crate::service::radio::Radio>,
+    /// Hangouts: small WebRTC rooms.
+    pub hangouts: Arc<crate::service::hangouts::Hangouts>,
     /// Notifications: in the app, by email and by Web Push.
     pub notify: Arc<crate::service::notify::Notifier>,
     /// Entitlements to gated content and playback tokens.
@@ -320,6 +322,12 @@ pub fn compose(
         memberships,
         safety,
         engagement,
+        hangouts: Arc::new(crate::service::hangouts::Hangouts::new(
+            db.clone(),
+            clock.clone(),
+            engine.clone(),
+            format!("rtmp://127.0.0.1:{}", config.rtmp_addr.port()),
+        )),
         radio: Arc::new(crate::service::radio::Radio::new(
             db.clone(),
             storage.clone(),

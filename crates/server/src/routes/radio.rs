@@ -204,8 +204,7 @@ async fn body_to_file(body: Body, file: &std::path::Path) -> ApiResult<()> {
     let mut body = body;
     let mut seen = 0usize;
     loop {
-        let next =
-            tokio::time::timeout(crate::service::uploads::READ_TIMEOUT, body.frame()).await;
+        let next = tokio::time::timeout(crate::service::uploads::READ_TIMEOUT, body.frame()).await;
         let Ok(next) = next else {
             return Err(ApiError::new(
                 StatusCode::REQUEST_TIMEOUT,
@@ -330,7 +329,11 @@ pub async fn icecast(
     }
 }
 
-async fn icecast_response(state: &AppState, headers: &HeaderMap, handle: &str) -> ApiResult<Response> {
+async fn icecast_response(
+    state: &AppState,
+    headers: &HeaderMap,
+    handle: &str,
+) -> ApiResult<Response> {
     let s = station_by_handle(state, handle).await?;
     let off_air = || {
         ApiError::new(
@@ -355,7 +358,11 @@ async fn icecast_response(state: &AppState, headers: &HeaderMap, handle: &str) -
     let titles = state.radio.titles(s.user_id, s.now_title.clone());
     let name = station_title(&s);
     let stream = futures_util::stream::unfold(
-        (reader, ferrocast_engine::radio::AdtsWriter::new(), Icy::new(meta, titles)),
+        (
+            reader,
+            ferrocast_engine::radio::AdtsWriter::new(),
+            Icy::new(meta, titles),
+        ),
         |(mut reader, mut adts, mut icy)| async move {
             loop {
                 match reader.recv().await {
@@ -374,7 +381,10 @@ async fn icecast_response(state: &AppState, headers: &HeaderMap, handle: &str) -
     let h = res.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static("audio/aac"));
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
+    h.insert(
+        header::ACCESS_CONTROL_ALLOW_ORIGIN,
+        HeaderValue::from_static("*"),
+    );
     if let Ok(v) = HeaderValue::from_str(&name.replace(['\r', '\n'], " ")) {
         h.insert("icy-name", v);
     }
@@ -460,7 +470,10 @@ mod tests {
         let out = icy.interleave(&audio);
         assert_eq!(&out[..ICY_METAINT], &audio[..ICY_METAINT]);
         let len = usize::from(out[ICY_METAINT]) * 16;
-        assert!(String::from_utf8_lossy(&out[ICY_METAINT + 1..ICY_METAINT + 1 + len]).starts_with("StreamTitle='T';"));
+        assert!(
+            String::from_utf8_lossy(&out[ICY_METAINT + 1..ICY_METAINT + 1 + len])
+                .starts_with("StreamTitle='T';")
+        );
         assert_eq!(out.len(), audio.len() + 1 + len);
     }
 }

@@ -20,7 +20,7 @@ use ferrocast_engine::webrtc::{WhepError, MAX_OFFER_BYTES};
 
 /// Players on other sites may play public streams: the answer, its `Location` and errors are
 /// readable from any origin.
-fn open(mut res: Response) -> Response {
+pub(crate) fn open(mut res: Response) -> Response {
     let h = res.headers_mut();
     h.insert(
         header::ACCESS_CONTROL_ALLOW_ORIGIN,
@@ -63,7 +63,7 @@ fn error(e: WhepError) -> ApiError {
 }
 
 /// The SDP offer of a WHEP or WHIP request: `application/sdp`, bounded, UTF-8.
-fn offer_of<'a>(headers: &HeaderMap, body: &'a Bytes) -> Result<&'a str, ApiError> {
+pub(crate) fn offer_of<'a>(headers: &HeaderMap, body: &'a Bytes) -> Result<&'a str, ApiError> {
     let sdp = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -94,7 +94,7 @@ fn offer_of<'a>(headers: &HeaderMap, body: &'a Bytes) -> Result<&'a str, ApiErro
 }
 
 /// `201 Created` with the SDP answer and the session's URL.
-fn created(answer: String, location: &str) -> Response {
+pub(crate) fn created(answer: String, location: &str) -> Response {
     let mut res = (StatusCode::CREATED, answer).into_response();
     let h = res.headers_mut();
     h.insert(

@@ -201,6 +201,32 @@ pub struct StreamInfoOut {
     pub mature: bool,
 }
 
+/// What a station plays, as listeners are told (`GET /api/radio/{handle}`, `now-playing`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct NowPlaying {
+    /// A track's title ("Artist – Title"), or "Live" with the DJ's stream title; `None`: off
+    /// the air.
+    pub title: Option<String>,
+    /// The track playing (`None` while a DJ is on).
+    pub track_id: Option<i64>,
+    /// A DJ is on the air.
+    pub dj: bool,
+    /// Since when (Unix ms).
+    pub since: Option<i64>,
+}
+
+impl NowPlaying {
+    /// What a station's row says is playing.
+    pub fn of(s: &ferrocast_db::radio::StationRecord) -> Self {
+        Self {
+            title: s.now_title.clone(),
+            track_id: s.now_track_id,
+            dj: s.now_dj,
+            since: s.now_since,
+        }
+    }
+}
+
 /// An event for the clients of one source's rooms.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
@@ -368,7 +394,7 @@ pub enum RealtimeEvent {
         /// The station's creator.
         user_id: i64,
         /// What it plays now.
-        now: super::radio::NowPlaying,
+        now: NowPlaying,
     },
     /// How many viewers one node has on a source's stream room.
     Viewers {

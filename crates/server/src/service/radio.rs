@@ -11,6 +11,7 @@
 //! the others serve listeners by relaying the stations' streams like any live stream.
 
 use super::clock::SharedClock;
+pub use super::events::NowPlaying;
 use super::events::{Fanout, RealtimeEvent};
 use ferrocast_db::radio::{StationRecord, TrackRecord};
 use ferrocast_db::{Db, DbError};
@@ -18,7 +19,7 @@ use ferrocast_domain::media::{PortFuture, RadioLibrary, RadioTrack};
 use ferrocast_engine::radio::{OnAir, Station};
 use ferrocast_engine::Engine;
 use ferrocast_storage::{Storage, StorageError};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -60,32 +61,6 @@ pub enum RadioError {
     /// ffmpeg could not run.
     #[error("{0}")]
     Media(String),
-}
-
-/// What a station plays, as listeners are told (`GET /api/radio/{handle}`, `now-playing`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-pub struct NowPlaying {
-    /// A track's title ("Artist – Title"), or "Live" with the DJ's stream title; `None`: off
-    /// the air.
-    pub title: Option<String>,
-    /// The track playing (`None` while a DJ is on).
-    pub track_id: Option<i64>,
-    /// A DJ is on the air.
-    pub dj: bool,
-    /// Since when (Unix ms).
-    pub since: Option<i64>,
-}
-
-impl NowPlaying {
-    /// What a station's row says is playing.
-    pub fn of(s: &StationRecord) -> Self {
-        Self {
-            title: s.now_title.clone(),
-            track_id: s.now_track_id,
-            dj: s.now_dj,
-            since: s.now_since,
-        }
-    }
 }
 
 /// A track as its owner sees it.
@@ -199,8 +174,7 @@ impl Radio {
                 .is_some_and(|s| s.user_id == user_id);
             if !mine {
                 return Err(RadioError::Invalid(
-                    "dj_source_id: not one of your sources; pick one from GET /api/sources."
-                        .into(),
+                    "dj_source_id: not one of your sources; pick one from GET /api/sources.".into(),
                 ));
             }
         }
@@ -250,10 +224,7 @@ impl Radio {
         let encoded = encode_track(file, &out, probe.duration_ms).await;
         let result = async {
             encoded?;
-            let key = format!(
-                "radio/{user_uuid}/{}.aac",
-                uuid::Uuid::new_v4().simple()
-            );
+            let key = format!("radio/{user_uuid}/{}.aac", uuid::Uuid::new_v4().simple());
             self.storage.put_file(&key, &out).await?;
             let title = probe.title.clone().unwrap_or_else(|| title_from_name(name));
             let artist = probe.artist.clone().unwrap_or_default();
@@ -431,15 +402,20 @@ async fn announce_changes(radio: Arc<Radio>, user_id: i64, mut on_air: watch::Re
         };
         if let Err(e) = radio
             .db
-            .set_now_playing(user_id, view.title.as_deref(), view.track_id, view.dj, view.since)
+            .set_now_playing(
+                user_id,
+                view.title.as_deref(),
+                view.track_id,
+                view.dj,
+                view.since,
+            )
             .await
         {
             tracing::warn!(user_id, error = %e, "cannot store what the radio plays");
         }
-        radio.fanout.publish(RealtimeEvent::NowPlaying {
-            user_id,
-            now: view,
-        });
+        radio
+            .fanout
+            .publish(RealtimeEvent::NowPlaying { user_id, now: view });
         if on_air.changed().await.is_err() {
             // The station went off the air.
             let _ = radio
@@ -526,7 +502,8 @@ async fn encode_track(input: &Path, out: &Path, duration_ms: i64) -> Result<(), 
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped())
         .kill_on_drop(true);
-    let limit = Duration::from_millis(u64::try_from(duration_ms).unwrap_or(0)) + Duration::from_secs(60);
+    let limit =
+        Duration::from_millis(u64::try_from(duration_ms).unwrap_or(0)) + Duration::from_secs(60);
     let run = async {
         let child = c
             .spawn()
@@ -536,12 +513,18 @@ async fn encode_track(input: &Path, out: &Path, duration_ms: i64) -> Result<(), 
             .await
             .map_err(|e| RadioError::Media(format!("ffmpeg failed: {e}")))
     };
-    let output = tokio::time::timeout(limit, run)
-        .await
-        .map_err(|_| RadioError::NotAudio("Encoding the track took too long; it may be damaged.".into()))??;
+    let output = tokio::time::timeout(limit, run).await.map_err(|_| {
+        RadioError::NotAudio("Encoding the track took too long; it may be damaged.".into())
+    })??;
     if !output.status.success() {
         let err = String::from_utf8_lossy(&output.stderr);
-        let last = err.lines().last().unwrap_or("").chars().take(200).collect::<String>();
+        let last = err
+            .lines()
+            .last()
+            .unwrap_or("")
+            .chars()
+            .take(200)
+            .collect::<String>();
         return Err(RadioError::NotAudio(format!(
             "The audio could not be encoded ({last}); upload another file."
         )));

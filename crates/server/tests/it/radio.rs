@@ -168,18 +168,42 @@ async fn radio_plays_hands_over_to_a_dj_and_back(b: Backend) {
         &["-f", "lavfi", "-i", "sine=frequency=660:duration=4"],
         &wav,
     );
-    let (status, first) = upload(&app, &creator.token, "a.mp3", std::fs::read(&mp3).expect("mp3")).await;
+    let (status, first) = upload(
+        &app,
+        &creator.token,
+        "a.mp3",
+        std::fs::read(&mp3).expect("mp3"),
+    )
+    .await;
     assert_eq!(status, 201, "{first}");
     assert_eq!(first["title"], "First Light");
     assert_eq!(first["artist"], "The Testers");
-    assert!((3900..=4200).contains(&first["duration_ms"].as_i64().expect("ms")), "{first}");
-    let (status, second) = upload(&app, &creator.token, "second_song.wav", std::fs::read(&wav).expect("wav")).await;
+    assert!(
+        (3900..=4200).contains(&first["duration_ms"].as_i64().expect("ms")),
+        "{first}"
+    );
+    let (status, second) = upload(
+        &app,
+        &creator.token,
+        "second_song.wav",
+        std::fs::read(&wav).expect("wav"),
+    )
+    .await;
     assert_eq!(status, 201, "{second}");
     assert_eq!(second["title"], "second song");
     // Refusals say why.
     let png = dir.join("p.png");
-    make(&["-f", "lavfi", "-i", "testsrc2=size=64x64", "-frames:v", "1"], &png);
-    let (status, e) = upload(&app, &creator.token, "p.png", std::fs::read(&png).expect("png")).await;
+    make(
+        &["-f", "lavfi", "-i", "testsrc2=size=64x64", "-frames:v", "1"],
+        &png,
+    );
+    let (status, e) = upload(
+        &app,
+        &creator.token,
+        "p.png",
+        std::fs::read(&png).expect("png"),
+    )
+    .await;
     assert_eq!(status, 415, "{e}");
     assert_eq!(e["code"], "AUDIO_INVALID");
     let (status, e) = upload(&app, &creator.token, "x.mp3", Vec::new()).await;
@@ -189,24 +213,65 @@ async fn radio_plays_hands_over_to_a_dj_and_back(b: Backend) {
     assert_eq!(status, 400);
 
     // The playlist's order: reversed, refused with a missing id, then back.
-    let (a, bb) = (first["id"].as_i64().expect("id"), second["id"].as_i64().expect("id"));
-    let (status, mine) = call(&app, "PUT", "/api/radio/tracks/order", Some(&creator.token), Some(json!({"ids": [bb, a]}))).await;
+    let (a, bb) = (
+        first["id"].as_i64().expect("id"),
+        second["id"].as_i64().expect("id"),
+    );
+    let (status, mine) = call(
+        &app,
+        "PUT",
+        "/api/radio/tracks/order",
+        Some(&creator.token),
+        Some(json!({"ids": [bb, a]})),
+    )
+    .await;
     assert_eq!(status, 200, "{mine}");
     assert_eq!(mine["tracks"][0]["id"], bb);
-    let (status, _) = call(&app, "PUT", "/api/radio/tracks/order", Some(&creator.token), Some(json!({"ids": [a]}))).await;
+    let (status, _) = call(
+        &app,
+        "PUT",
+        "/api/radio/tracks/order",
+        Some(&creator.token),
+        Some(json!({"ids": [a]})),
+    )
+    .await;
     assert_eq!(status, 422);
-    let (status, _) = call(&app, "PUT", "/api/radio/tracks/order", Some(&creator.token), Some(json!({"ids": [a, bb]}))).await;
+    let (status, _) = call(
+        &app,
+        "PUT",
+        "/api/radio/tracks/order",
+        Some(&creator.token),
+        Some(json!({"ids": [a, bb]})),
+    )
+    .await;
     assert_eq!(status, 200);
 
     // Another creator's source cannot be the DJ's.
-    let (status, e) = call(&app, "PUT", "/api/radio", Some(&creator.token), Some(json!({"title": "Night Radio", "enabled": true, "dj_source_id": other.id}))).await;
+    let (status, e) = call(
+        &app,
+        "PUT",
+        "/api/radio",
+        Some(&creator.token),
+        Some(json!({"title": "Night Radio", "enabled": true, "dj_source_id": other.id})),
+    )
+    .await;
     assert_eq!(status, 422, "{e}");
     assert_eq!(station(&app, &handle).await["on_air"], false);
-    let (status, mine) = call(&app, "PUT", "/api/radio", Some(&creator.token), Some(json!({"title": "Night Radio", "enabled": true, "dj_source_id": creator.id}))).await;
+    let (status, mine) = call(
+        &app,
+        "PUT",
+        "/api/radio",
+        Some(&creator.token),
+        Some(json!({"title": "Night Radio", "enabled": true, "dj_source_id": creator.id})),
+    )
+    .await;
     assert_eq!(status, 200, "{mine}");
 
     // On the air: the first track plays.
-    let s = wait_for(&app, &handle, "the first track", |s| s["now"]["title"] == "The Testers – First Light").await;
+    let s = wait_for(&app, &handle, "the first track", |s| {
+        s["now"]["title"] == "The Testers – First Light"
+    })
+    .await;
     assert_eq!(s["on_air"], true);
     assert_eq!(s["title"], "Night Radio");
     let icecast = app.url(s["icecast_url"].as_str().expect("icecast"));
@@ -238,7 +303,10 @@ async fn radio_plays_hands_over_to_a_dj_and_back(b: Backend) {
 
     // The DJ goes live on the creator's source for 8 s, and stops.
     let mut dj = publish(&app.rtmp_url(), &creator.key, 8, &[]);
-    wait_for(&app, &handle, "the DJ on the air", |s| s["now"]["dj"] == true).await;
+    wait_for(&app, &handle, "the DJ on the air", |s| {
+        s["now"]["dj"] == true
+    })
+    .await;
     let on_dj = heard.lock().expect("lock").audio;
     let back = wait_for(&app, &handle, "the hand-back to the playlist", |s| {
         s["now"]["dj"] == false && s["now"]["track_id"].is_i64()
@@ -250,34 +318,87 @@ async fn radio_plays_hands_over_to_a_dj_and_back(b: Backend) {
     {
         let h = heard.lock().expect("lock");
         assert!(!h.ended, "the listener's connection dropped");
-        assert!(on_dj > before_dj && h.audio > on_dj, "audio stopped arriving: {before_dj} → {on_dj} → {}", h.audio);
+        assert!(
+            on_dj > before_dj && h.audio > on_dj,
+            "audio stopped arriving: {before_dj} → {on_dj} → {}",
+            h.audio
+        );
         // 160 kbit/s is 20 kB a second: the ~15 s listened are far more than a few seconds'.
         assert!(h.audio > 100_000, "only {} bytes heard", h.audio);
-        let dj_at = h.titles.iter().position(|t| t.starts_with("Live")).unwrap_or_else(|| panic!("no DJ title in {:?}", h.titles));
-        assert!(h.titles[..dj_at].iter().any(|t| t.contains("–") || t == "second song"), "{:?}", h.titles);
-        assert!(h.titles[dj_at + 1..].iter().any(|t| !t.starts_with("Live") && !t.is_empty()), "{:?}", h.titles);
+        let dj_at = h
+            .titles
+            .iter()
+            .position(|t| t.starts_with("Live"))
+            .unwrap_or_else(|| panic!("no DJ title in {:?}", h.titles));
+        assert!(
+            h.titles[..dj_at]
+                .iter()
+                .any(|t| t.contains("–") || t == "second song"),
+            "{:?}",
+            h.titles
+        );
+        assert!(
+            h.titles[dj_at + 1..]
+                .iter()
+                .any(|t| !t.starts_with("Live") && !t.is_empty()),
+            "{:?}",
+            h.titles
+        );
     }
     let room = room.await.expect("scenario");
     assert_eq!(room["joined"]["handle"], handle.as_str());
     let seen = room["seen"].as_array().expect("seen");
-    let dj_at = seen.iter().position(|n| n["dj"] == true).unwrap_or_else(|| panic!("no DJ event: {room}"));
-    assert!(seen[dj_at + 1..].iter().any(|n| n["dj"] == false && n["title"].is_string()), "{room}");
+    let dj_at = seen
+        .iter()
+        .position(|n| n["dj"] == true)
+        .unwrap_or_else(|| panic!("no DJ event: {room}"));
+    assert!(
+        seen[dj_at + 1..]
+            .iter()
+            .any(|n| n["dj"] == false && n["title"].is_string()),
+        "{room}"
+    );
 
     // Off the air: the stream ends.
-    let (status, _) = call(&app, "PUT", "/api/radio", Some(&creator.token), Some(json!({"title": "Night Radio", "enabled": false}))).await;
+    let (status, _) = call(
+        &app,
+        "PUT",
+        "/api/radio",
+        Some(&creator.token),
+        Some(json!({"title": "Night Radio", "enabled": false})),
+    )
+    .await;
     assert_eq!(status, 200);
     tokio::time::timeout(Duration::from_secs(15), listener)
         .await
         .expect("the stream ends when the station is off")
         .expect("listener");
     wait_for(&app, &handle, "off the air", |s| s["on_air"] == false).await;
-    let res = client().get(app.url(&format!("/radio/{handle}/live.aac"))).send().await.expect("get");
+    let res = client()
+        .get(app.url(&format!("/radio/{handle}/live.aac")))
+        .send()
+        .await
+        .expect("get");
     assert_eq!(res.status(), 404);
 
     // Deleting a track.
-    let (status, _) = call(&app, "DELETE", &format!("/api/radio/tracks/{a}"), Some(&other.token), None).await;
+    let (status, _) = call(
+        &app,
+        "DELETE",
+        &format!("/api/radio/tracks/{a}"),
+        Some(&other.token),
+        None,
+    )
+    .await;
     assert_eq!(status, 404);
-    let (status, _) = call(&app, "DELETE", &format!("/api/radio/tracks/{a}"), Some(&creator.token), None).await;
+    let (status, _) = call(
+        &app,
+        "DELETE",
+        &format!("/api/radio/tracks/{a}"),
+        Some(&creator.token),
+        None,
+    )
+    .await;
     assert_eq!(status, 204);
     let (_, mine) = call(&app, "GET", "/api/radio", Some(&creator.token), None).await;
     assert_eq!(mine["tracks"].as_array().expect("tracks").len(), 1);

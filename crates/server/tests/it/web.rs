@@ -9,6 +9,7 @@ use crate::support;
 
 use serde_json::{json, Value};
 use std::path::PathBuf;
+use std::time::Duration;
 use support::{require, Backend, Options, TestApp};
 
 fn web_dir() -> PathBuf {
@@ -3753,7 +3754,10 @@ async fn radio_in_a_real_browser() {
     .await;
     assert_eq!(report["track"], "Night Drive · Rae", "{report}");
     assert_eq!(report["nowPlaying"], "Rae – Night Drive", "{report}");
-    assert!(report["audioTime"].as_f64().unwrap_or(0.0) > 2.0, "{report}");
+    assert!(
+        report["audioTime"].as_f64().unwrap_or(0.0) > 2.0,
+        "{report}"
+    );
     assert_eq!(
         report["icecast"],
         format!("{}/radio/{}/live.aac", app.url(""), user.handle),
@@ -3762,5 +3766,81 @@ async fn radio_in_a_real_browser() {
     assert!(report.get("pageErrors").is_none(), "{report}");
     assert_shots(&shots, &["radio", "radio-studio"]);
     let _ = std::fs::remove_dir_all(&dir);
+    app.finish().await;
+}
+
+/// A hangout in Chromium with fake cameras: the host (signed in) makes a room from the
+/// Hangouts page and goes on stage, a guest joins by the speaker link; each page's video of the
+/// other advances and its sound is above silence (WebAudio on the received stream). The host
+/// broadcasts the stage to their channel: ffprobe reads the composite over HLS (H.264 at
+/// 1280×720 with AAC).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hangout_in_a_real_browser() {
+    require("ffprobe");
+    let browser = browser();
+    let app = TestApp::start(Backend::Sqlite)
+        .await
+        .expect("sqlite always runs");
+    let host = support::creator_with_source(&app, "host@example.com").await;
+    let (_, me) = support::call(&app, "GET", "/api/auth/me", Some(&host.token), None).await;
+    let host_name = me["display_name"].as_str().expect("name").to_string();
+    let shots = shots_dir();
+    let hls = app.url(&format!("/hls/{}/index.m3u8", host.playback_id));
+    let state = app.running.as_ref().expect("running").state.clone();
+    let (report, probe) = tokio::join!(
+        run(
+            &browser,
+            json!({ "url": app.url(""), "shots": shots, "scenario": "hangout", "hostName": host_name, "holdMs": 25000, "timeoutMs": 170000 }),
+        ),
+        async {
+            // The broadcast: the host's source goes live with the composite.
+            let deadline = std::time::Instant::now() + Duration::from_secs(120);
+            while !state.engine.hub.is_live(&host.playback_id) {
+                if std::time::Instant::now() > deadline {
+                    return Value::Null;
+                }
+                tokio::time::sleep(Duration::from_millis(250)).await;
+            }
+            tokio::time::sleep(Duration::from_secs(3)).await;
+            let out = tokio::process::Command::new("ffprobe")
+                .args([
+                    "-v",
+                    "error",
+                    "-rw_timeout",
+                    "15000000",
+                    "-show_entries",
+                    "stream=codec_type,codec_name,width,height",
+                    "-of",
+                    "json",
+                    &hls,
+                ])
+                .output()
+                .await
+                .expect("ffprobe");
+            serde_json::from_slice(&out.stdout).unwrap_or(Value::Null)
+        }
+    );
+    let sees = |k: &str| report[k]["advanced"].as_f64().unwrap_or(0.0) > 0.5 && report[k]["width"].as_u64().unwrap_or(0) > 0;
+    assert!(sees("hostSees"), "the host sees the guest: {report}");
+    assert!(sees("guestSees"), "the guest sees the host: {report}");
+    // Chromium's fake microphone beeps; silence is 0.
+    for k in ["hostHears", "guestHears"] {
+        assert!(report[k].as_f64().unwrap_or(0.0) > 0.01, "{k}: {report}");
+    }
+    assert_eq!(
+        report["broadcastUrl"],
+        format!("/watch/{}", host.playback_id),
+        "{report}"
+    );
+    let streams = probe["streams"].as_array().cloned().unwrap_or_default();
+    let video = streams.iter().find(|s| s["codec_type"] == "video");
+    let audio = streams.iter().find(|s| s["codec_type"] == "audio");
+    assert!(
+        video.is_some_and(|v| v["codec_name"] == "h264" && v["width"] == 1280 && v["height"] == 720),
+        "the broadcast over HLS: {probe}"
+    );
+    assert!(audio.is_some_and(|a| a["codec_name"] == "aac"), "{probe}");
+    assert!(report.get("pageErrors").is_none(), "{report}");
+    assert_shots(&shots, &["hangout", "hangouts"]);
     app.finish().await;
 }
