@@ -20,6 +20,7 @@ mod deploy;
 mod discovery;
 mod dmca;
 mod engagement;
+mod hangouts;
 mod ledger;
 mod media;
 mod memberships;
