@@ -55,7 +55,8 @@ pub struct PeerRecord {
 const HANGOUT_SELECT: &str = "SELECT h.id, h.uuid, h.host_id, u.display_name AS host_name, h.title, \
      h.speaker_code, h.created_at, h.ended_at, h.broadcast_source_id FROM hangouts h JOIN users u ON u.id = h.host_id";
 
-const PEER_SELECT: &str = "SELECT id, hangout_id, user_id, name, role, token_hash, playback_id, publishing, \
+const PEER_SELECT: &str =
+    "SELECT id, hangout_id, user_id, name, role, token_hash, playback_id, publishing, \
      joined_at, seen_at FROM hangout_peers";
 
 macro_rules! hangout_from_row {
@@ -118,7 +119,11 @@ impl Db {
     }
 
     /// A host's hangouts, newest first (at most `limit`).
-    pub async fn hangouts_of(&self, host_id: i64, limit: i64) -> Result<Vec<HangoutRecord>, DbError> {
+    pub async fn hangouts_of(
+        &self,
+        host_id: i64,
+        limit: i64,
+    ) -> Result<Vec<HangoutRecord>, DbError> {
         let sql = format!("{HANGOUT_SELECT} WHERE h.host_id = $1 ORDER BY h.id DESC LIMIT $2");
         on_pool!(self, p => {
             let rows = sqlx::query(&sql).bind(host_id).bind(limit).fetch_all(p).await?;
@@ -156,7 +161,11 @@ impl Db {
     }
 
     /// Broadcasts a hangout to `source_id`, or stops (`None`).
-    pub async fn set_hangout_broadcast(&self, id: i64, source_id: Option<i64>) -> Result<(), DbError> {
+    pub async fn set_hangout_broadcast(
+        &self,
+        id: i64,
+        source_id: Option<i64>,
+    ) -> Result<(), DbError> {
         on_pool!(self, p => sqlx::query("UPDATE hangouts SET broadcast_source_id = $2 WHERE id = $1")
             .bind(id).bind(source_id).execute(p).await.map(|_| ()))?;
         Ok(())

@@ -28,7 +28,11 @@ pub fn layout(n: usize) -> Vec<(u32, u32, u32, u32)> {
         .map(|i| {
             let (c, r) = ((i % cols) as u32, (i / cols) as u32);
             // The last row's cells are centred when it is not full.
-            let in_row = if r as usize == rows - 1 { n - (rows - 1) * cols } else { cols };
+            let in_row = if r as usize == rows - 1 {
+                n - (rows - 1) * cols
+            } else {
+                cols
+            };
             let offset = (WIDTH - in_row as u32 * w) / 2;
             (offset + c * w, r * h + (HEIGHT - rows as u32 * h) / 2, w, h)
         })
@@ -46,9 +50,7 @@ pub fn arguments(inputs: &[String], output: &str) -> Vec<String> {
             .into_iter()
             .chain([format!("color=c=0x111827:s={WIDTH}x{HEIGHT}:r=30")]),
     );
-    a.extend(
-        ["-f", "lavfi", "-i", "anullsrc=r=48000:cl=stereo"].map(String::from),
-    );
+    a.extend(["-f", "lavfi", "-i", "anullsrc=r=48000:cl=stereo"].map(String::from));
     for url in inputs {
         a.extend(
             ["-rw_timeout", "10000000", "-fflags", "nobuffer", "-i"]
@@ -84,9 +86,32 @@ pub fn arguments(inputs: &[String], output: &str) -> Vec<String> {
     a.extend(["-filter_complex".to_string(), graph]);
     a.extend(
         [
-            "-map", "[v]", "-map", "[a]", "-c:v", "libx264", "-preset", "veryfast", "-tune",
-            "zerolatency", "-g", "60", "-b:v", "2500k", "-maxrate", "2500k", "-bufsize", "5000k",
-            "-c:a", "aac", "-b:a", "128k", "-ar", "48000", "-f", "flv",
+            "-map",
+            "[v]",
+            "-map",
+            "[a]",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "veryfast",
+            "-tune",
+            "zerolatency",
+            "-g",
+            "60",
+            "-b:v",
+            "2500k",
+            "-maxrate",
+            "2500k",
+            "-bufsize",
+            "5000k",
+            "-c:a",
+            "aac",
+            "-b:a",
+            "128k",
+            "-ar",
+            "48000",
+            "-f",
+            "flv",
         ]
         .map(String::from),
     );
@@ -180,7 +205,10 @@ mod tests {
                 assert!(a.0 + a.2 <= WIDTH && a.1 + a.3 <= HEIGHT, "{n}: {a:?}");
                 assert!(a.2 % 2 == 0 && a.3 % 2 == 0);
                 for b in &cells[i + 1..] {
-                    let apart = a.0 + a.2 <= b.0 || b.0 + b.2 <= a.0 || a.1 + a.3 <= b.1 || b.1 + b.3 <= a.1;
+                    let apart = a.0 + a.2 <= b.0
+                        || b.0 + b.2 <= a.0
+                        || a.1 + a.3 <= b.1
+                        || b.1 + b.3 <= a.1;
                     assert!(apart, "{n}: {a:?} overlaps {b:?}");
                 }
             }
@@ -196,7 +224,10 @@ mod tests {
         let a = arguments(&["rtmp://a".into(), "rtmp://b".into()], "rtmp://out");
         let graph = &a[a.iter().position(|x| x == "-filter_complex").unwrap() + 1];
         assert!(graph.contains("[2:v]") && graph.contains("[3:v]"));
-        assert!(graph.contains("[1:a][2:a][3:a]amix=inputs=3:duration=first"), "{graph}");
+        assert!(
+            graph.contains("[1:a][2:a][3:a]amix=inputs=3:duration=first"),
+            "{graph}"
+        );
         assert_eq!(a.last().unwrap(), "rtmp://out");
     }
 }

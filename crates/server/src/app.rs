@@ -750,7 +750,10 @@ fn api_routes_9(r: OpenApiRouter<AppState>) -> OpenApiRouter<AppState> {
         .routes(declare(Public, routes!(radio::get_station)))
         .routes(declare(Public, routes!(radio::icecast)))
         // Hangouts: the host's own; joining by link, and a peer's token for the rest.
-        .routes(declare(Session, routes!(hangouts::create_hangout, hangouts::my_hangouts)))
+        .routes(declare(
+            Session,
+            routes!(hangouts::create_hangout, hangouts::my_hangouts),
+        ))
         .routes(declare(Public, routes!(hangouts::get_hangout)))
         .routes(declare(Session, routes!(hangouts::end_hangout)))
         .routes(declare(Public, routes!(hangouts::join_hangout)))

@@ -54,6 +54,7 @@ const LISTED: usize = 5;
 /// The bot's commands, for `/help` and `setMyCommands`.
 pub const COMMANDS: &[(&str, &str)] = &[
     ("live", "Go live (creators), or see who is live"),
+    ("hangout", "Open a video room (creators): /hangout <title>"),
     ("videorama", "A channel's videos: /videorama <handle>"),
     ("prime", "Plans and prices"),
     ("connect", "In your group: post your go-live news here"),
@@ -611,8 +612,58 @@ async fn answer(
                 }
             }
         }
+        "hangout" => {
+            let creator = user
+                .as_ref()
+                .filter(|u| u.role == "creator" || u.role == "admin");
+            match creator {
+                None => (
+                    "Hangouts are opened by creators: ask one for a link, or sign in on the site with a creator's account and send /hangout again.".to_string(),
+                    json!([[button("Open the site", format!("{site}/hangouts"))]]),
+                ),
+                Some(u) => {
+                    let title = cmd
+                        .argument
+                        .clone()
+                        .filter(|t| !t.trim().is_empty())
+                        .unwrap_or_else(|| format!("{}'s hangout", u.display_name));
+                    let title: String = title.chars().take(100).collect();
+                    let h = state.hangouts.create(u.id, &title).await.map_err(|e| {
+                        ferrocast_db::DbError::Invalid(e.to_string())
+                    })?;
+                    let room = format!("{site}/hangout/{}", h.uuid);
+                    let speakers = format!("{room}?code={}", h.speaker_code);
+                    if cmd.chat == ChatKind::Private {
+                        (
+                            format!(
+                                "🎥 <b>{}</b> is open.\n\nOn stage (up to 8): send your guests the speaker link\n<code>{}</code>\n\nEveryone else watches by the room link\n<code>{}</code>",
+                                html(&title),
+                                html(&speakers),
+                                html(&room)
+                            ),
+                            json!([[button("Open the room", room)]]),
+                        )
+                    } else {
+                        (
+                            format!(
+                                "🎥 <b>{}</b> — {} opened a hangout: join to watch. (The speaker link went to no group: {} can send it privately.)",
+                                html(&title),
+                                html(&u.display_name),
+                                html(&u.display_name)
+                            ),
+                            json!([[button("Join the hangout", room)]]),
+                        )
+                    }
+                }
+            }
+        }
         "videorama" => {
-            let channel = match &cmd.argument {
+            // The handle is the first word.
+            let channel = match cmd
+                .argument
+                .as_deref()
+                .and_then(|a| a.split_whitespace().next())
+            {
                 Some(h) => state.db.user_by_handle(h.trim_start_matches('@')).await?,
                 None => user.clone(),
             };

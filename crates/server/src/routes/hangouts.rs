@@ -41,11 +41,9 @@ impl From<HangoutError> for ApiError {
                 "This peer's token is not valid",
                 "Join the hangout again.",
             ),
-            HangoutError::WebRtc(d) => ApiError::bad_request(
-                "BAD_OFFER",
-                "Your camera could not be connected",
-                d,
-            ),
+            HangoutError::WebRtc(d) => {
+                ApiError::bad_request("BAD_OFFER", "Your camera could not be connected", d)
+            }
             HangoutError::Db(e) => e.into(),
         }
     }
@@ -312,10 +310,7 @@ pub async fn broadcast_hangout(
     state.hangouts.broadcast(&h, auth.user.id, to).await?;
     let h = state.hangouts.get(&id).await?;
     Ok(Json(
-        state
-            .hangouts
-            .view(&h, Some(auth.user.id), None)
-            .await?,
+        state.hangouts.view(&h, Some(auth.user.id), None).await?,
     ))
 }
 

@@ -287,10 +287,12 @@ impl Hangouts {
                 self.clock.now_ms(),
             )
             .await?;
-        let me = self.db.peer(&peer_id).await?.ok_or(HangoutError::NotFound)?;
-        let room = self
-            .view(&h, who.user.map(|(id, _)| id), Some(&me))
-            .await?;
+        let me = self
+            .db
+            .peer(&peer_id)
+            .await?
+            .ok_or(HangoutError::NotFound)?;
+        let room = self.view(&h, who.user.map(|(id, _)| id), Some(&me)).await?;
         Ok(Joined {
             peer_id,
             token: secret,
@@ -406,7 +408,9 @@ impl Hangouts {
         to: Option<(i64, String)>,
     ) -> Result<(), HangoutError> {
         if h.host_id != host_id {
-            return Err(HangoutError::Forbidden("only the host broadcasts the hangout"));
+            return Err(HangoutError::Forbidden(
+                "only the host broadcasts the hangout",
+            ));
         }
         if h.ended_at.is_some() {
             return Err(HangoutError::Ended);

@@ -22,9 +22,9 @@ pub mod engagement;
 pub mod events;
 pub mod follows;
 
+pub mod hangouts;
 pub mod hashing;
 pub mod identity;
-pub mod hangouts;
 pub mod jobs;
 pub mod memberships;
 pub mod nodes;

@@ -191,7 +191,8 @@ pub struct Command {
     pub from: Option<i64>,
     /// The command, lowercase, without `/` and without `@botname`.
     pub name: String,
-    /// The first argument, if any (at most [`MAX_ARGUMENT_CHARS`] characters).
+    /// What follows the command, if anything: its words joined by single spaces (at most
+    /// [`MAX_ARGUMENT_CHARS`] characters).
     pub argument: Option<String>,
 }
 
@@ -266,9 +267,9 @@ pub fn parse_command(text: &str, username: Option<&str>) -> Option<(String, Opti
     {
         return None;
     }
-    let argument = words
-        .next()
-        .map(|a| a.chars().take(MAX_ARGUMENT_CHARS).collect::<String>());
+    let rest = words.collect::<Vec<_>>().join(" ");
+    let argument =
+        (!rest.is_empty()).then(|| rest.chars().take(MAX_ARGUMENT_CHARS).collect::<String>());
     Some((name.to_ascii_lowercase(), argument))
 }
 
@@ -296,7 +297,7 @@ mod tests {
         assert_eq!(parse_command("/help", None), Some(("help".into(), None)));
         assert_eq!(
             parse_command("/Videorama@Ferro_Bot  ada  more", Some("ferro_bot")),
-            Some(("videorama".into(), Some("ada".into())))
+            Some(("videorama".into(), Some("ada more".into())))
         );
         assert_eq!(parse_command("/live@other_bot", Some("ferro_bot")), None);
         assert_eq!(parse_command("hello /live", None), None);

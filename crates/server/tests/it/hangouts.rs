@@ -30,14 +30,32 @@ async fn hangout_rooms_roles_and_refusals(b: Backend) {
     let host = creator_with_source(&app, "host@example.com").await;
     let stranger = register_user(&app, "stranger@example.com", "Stranger").await;
 
-    let (status, e) = call(&app, "POST", "/api/hangouts", Some(&host.token), Some(json!({"title": " "}))).await;
+    let (status, e) = call(
+        &app,
+        "POST",
+        "/api/hangouts",
+        Some(&host.token),
+        Some(json!({"title": " "})),
+    )
+    .await;
     assert_eq!(status, 422, "{e}");
-    let (status, h) = call(&app, "POST", "/api/hangouts", Some(&host.token), Some(json!({"title": "Late show"}))).await;
+    let (status, h) = call(
+        &app,
+        "POST",
+        "/api/hangouts",
+        Some(&host.token),
+        Some(json!({"title": "Late show"})),
+    )
+    .await;
     assert_eq!(status, 201, "{h}");
     let id = h["id"].as_str().expect("id").to_string();
     assert_eq!(h["link"], format!("/hangout/{id}"));
     let speaker_link = h["speaker_link"].as_str().expect("link").to_string();
-    let code = speaker_link.split("code=").nth(1).expect("code").to_string();
+    let code = speaker_link
+        .split("code=")
+        .nth(1)
+        .expect("code")
+        .to_string();
     let (_, list) = call(&app, "GET", "/api/hangouts", Some(&host.token), None).await;
     assert_eq!(list["hangouts"][0]["id"], id.as_str());
     let (_, list) = call(&app, "GET", "/api/hangouts", Some(&stranger), None).await;
@@ -47,7 +65,16 @@ async fn hangout_rooms_roles_and_refusals(b: Backend) {
     let join = |token: Option<String>, body: Value| {
         let app = &app;
         let id = id.clone();
-        async move { call(app, "POST", &format!("/api/hangouts/{id}/join"), token.as_deref(), Some(body)).await }
+        async move {
+            call(
+                app,
+                "POST",
+                &format!("/api/hangouts/{id}/join"),
+                token.as_deref(),
+                Some(body),
+            )
+            .await
+        }
     };
     let (status, e) = join(None, json!({})).await;
     assert_eq!(status, 422, "a guest needs a name: {e}");
@@ -57,7 +84,10 @@ async fn hangout_rooms_roles_and_refusals(b: Backend) {
     assert_eq!(me_host["room"]["speaker_link"], speaker_link.as_str());
     let (_, speaker) = join(None, json!({"name": "Sam", "code": code})).await;
     assert_eq!(speaker["role"], "speaker");
-    assert!(speaker["room"]["speaker_link"].is_null(), "only the host sees the speaker link");
+    assert!(
+        speaker["room"]["speaker_link"].is_null(),
+        "only the host sees the speaker link"
+    );
     let (_, wrong) = join(None, json!({"name": "Wes", "code": "not-the-code"})).await;
     assert_eq!(wrong["role"], "audience");
     let (_, viewer) = join(Some(stranger.clone()), json!({})).await;
@@ -72,8 +102,17 @@ async fn hangout_rooms_roles_and_refusals(b: Backend) {
     assert_eq!(status, 200, "{room}");
     assert_eq!(room["your_role"], "speaker");
     assert_eq!(room["peers"].as_array().expect("peers").len(), 4);
-    let on_stage: Vec<&Value> = room["peers"].as_array().expect("peers").iter().filter(|p| p["playback_id"].is_string()).collect();
-    assert_eq!(on_stage.len(), 2, "the host and the speaker publish: {room}");
+    let on_stage: Vec<&Value> = room["peers"]
+        .as_array()
+        .expect("peers")
+        .iter()
+        .filter(|p| p["playback_id"].is_string())
+        .collect();
+    assert_eq!(
+        on_stage.len(),
+        2,
+        "the host and the speaker publish: {room}"
+    );
 
     // Publishing: not for the audience; an offer must be SDP.
     let publish = |peer: &str, token: &str, body: &str| {
@@ -109,16 +148,40 @@ async fn hangout_rooms_roles_and_refusals(b: Backend) {
 
     // Broadcasting: the host only; to their source.
     let broadcast = format!("/api/hangouts/{id}/broadcast");
-    let (status, _) = call(&app, "POST", &broadcast, Some(&stranger), Some(json!({"on": true}))).await;
+    let (status, _) = call(
+        &app,
+        "POST",
+        &broadcast,
+        Some(&stranger),
+        Some(json!({"on": true})),
+    )
+    .await;
     assert_eq!(status, 403);
-    let (status, room) = call(&app, "POST", &broadcast, Some(&host.token), Some(json!({"on": true}))).await;
+    let (status, room) = call(
+        &app,
+        "POST",
+        &broadcast,
+        Some(&host.token),
+        Some(json!({"on": true})),
+    )
+    .await;
     assert_eq!(status, 200, "{room}");
-    assert_eq!(room["broadcast_url"], format!("/watch/{}", host.playback_id));
+    assert_eq!(
+        room["broadcast_url"],
+        format!("/watch/{}", host.playback_id)
+    );
     let state = app.running.as_ref().expect("running").state.clone();
     assert_eq!(state.hangouts.broadcasts_here(), 1);
     let (_, list) = call(&app, "GET", "/api/hangouts", Some(&host.token), None).await;
     assert_eq!(list["hangouts"][0]["broadcasting"], true);
-    let (status, room) = call(&app, "POST", &broadcast, Some(&host.token), Some(json!({"on": false}))).await;
+    let (status, room) = call(
+        &app,
+        "POST",
+        &broadcast,
+        Some(&host.token),
+        Some(json!({"on": false})),
+    )
+    .await;
     assert_eq!(status, 200);
     assert!(room["broadcast_url"].is_null());
     assert_eq!(state.hangouts.broadcasts_here(), 0);
@@ -129,7 +192,12 @@ async fn hangout_rooms_roles_and_refusals(b: Backend) {
     loop {
         // Read without checking in (which would keep the peer).
         let (_, room) = call(&app, "GET", &format!("/api/hangouts/{id}"), None, None).await;
-        if !room["peers"].as_array().expect("peers").iter().any(|p| p["id"] == sp) {
+        if !room["peers"]
+            .as_array()
+            .expect("peers")
+            .iter()
+            .any(|p| p["id"] == sp)
+        {
             break;
         }
         assert!(Instant::now() < deadline, "the silent peer was not dropped");
@@ -146,9 +214,23 @@ async fn hangout_rooms_roles_and_refusals(b: Backend) {
         .await
         .expect("leave");
     assert_eq!(res.status(), 204);
-    let (status, _) = call(&app, "DELETE", &format!("/api/hangouts/{id}"), Some(&stranger), None).await;
+    let (status, _) = call(
+        &app,
+        "DELETE",
+        &format!("/api/hangouts/{id}"),
+        Some(&stranger),
+        None,
+    )
+    .await;
     assert_eq!(status, 403);
-    let (status, _) = call(&app, "DELETE", &format!("/api/hangouts/{id}"), Some(&host.token), None).await;
+    let (status, _) = call(
+        &app,
+        "DELETE",
+        &format!("/api/hangouts/{id}"),
+        Some(&host.token),
+        None,
+    )
+    .await;
     assert_eq!(status, 204);
     let (status, e) = join(None, json!({"name": "Late"})).await;
     assert_eq!(status, 410, "{e}");

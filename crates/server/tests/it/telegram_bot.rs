@@ -1,7 +1,7 @@
 //! The Telegram bot against a local Bot API stand-in (`support::telegram_api`), on both
 //! databases: the webhook refuses calls without Telegram's secret token and answers with it;
 //! long polling answers each command (`/start`, `/help`, `/live` for a creator and for a
-//! viewer, `/videorama`, `/prime`, `/connect` in a group, an unknown one) once, even when an
+//! viewer, `/videorama`, `/hangout` (a creator's room; others told who opens them), `/prime`, `/connect` in a group, an unknown one) once, even when an
 //! update comes twice; a creator going live notifies a follower who linked Telegram and posts
 //! in the creator's connected channel and group; a 429 puts sending off by its `retry_after`;
 //! a chat that blocked the bot fails without retries. Then one runner across two nodes: never
@@ -163,6 +163,30 @@ async fn bot_commands_notices_and_telegrams_limits(b: Backend) {
     ));
     let videos = api.wait_text(FAN_TG, "has no public videos yet").await;
     assert!(button_urls(&videos)[0].ends_with(&format!("/c/{handle}")));
+    // /hangout: a creator opens a room (the speaker link in a private chat); others are told
+    // who opens them.
+    api.push(Standin::message(
+        CREATOR_TG,
+        CREATOR_TG,
+        "private",
+        "/hangout Late show",
+    ));
+    let room = api.wait_text(CREATOR_TG, "<b>Late show</b> is open").await;
+    let room_url = button_urls(&room)[0].clone();
+    assert!(
+        room_url.starts_with(&format!("{}/hangout/", app.base)),
+        "{room}"
+    );
+    assert!(text(&room).contains(&format!("{room_url}?code=")), "{room}");
+    let id = room_url.rsplit('/').next().expect("id");
+    let (status, h) = support::call(&app, "GET", &format!("/api/hangouts/{id}"), None, None).await;
+    assert_eq!(
+        (status, h["title"].as_str()),
+        (200, Some("Late show")),
+        "{h}"
+    );
+    api.push(Standin::message(998, 998, "private", "/hangout"));
+    api.wait_text(998, "Hangouts are opened by creators").await;
     api.push(Standin::message(FAN_TG, FAN_TG, "private", "/prime"));
     let plans = api.wait_text(FAN_TG, "💎 <b>Plans</b>").await;
     let prime = text(&plans);

@@ -3820,7 +3820,10 @@ async fn hangout_in_a_real_browser() {
             serde_json::from_slice(&out.stdout).unwrap_or(Value::Null)
         }
     );
-    let sees = |k: &str| report[k]["advanced"].as_f64().unwrap_or(0.0) > 0.5 && report[k]["width"].as_u64().unwrap_or(0) > 0;
+    let sees = |k: &str| {
+        report[k]["advanced"].as_f64().unwrap_or(0.0) > 0.5
+            && report[k]["width"].as_u64().unwrap_or(0) > 0
+    };
     assert!(sees("hostSees"), "the host sees the guest: {report}");
     assert!(sees("guestSees"), "the guest sees the host: {report}");
     // Chromium's fake microphone beeps; silence is 0.
@@ -3836,7 +3839,8 @@ async fn hangout_in_a_real_browser() {
     let video = streams.iter().find(|s| s["codec_type"] == "video");
     let audio = streams.iter().find(|s| s["codec_type"] == "audio");
     assert!(
-        video.is_some_and(|v| v["codec_name"] == "h264" && v["width"] == 1280 && v["height"] == 720),
+        video
+            .is_some_and(|v| v["codec_name"] == "h264" && v["width"] == 1280 && v["height"] == 720),
         "the broadcast over HLS: {probe}"
     );
     assert!(audio.is_some_and(|a| a["codec_name"] == "aac"), "{probe}");
