@@ -499,6 +499,9 @@ const PAGES = [
   { name: "page-settings-notifications", as: "creator", path: "/settings/notifications", ready: heading("What you are told, and how"), dark: true },
   { name: "page-unsubscribe", as: "anon", path: "/unsubscribe?token=x", ready: heading("Stop these emails?") },
   { name: "page-shorts", as: "anon", path: "/shorts", ready: (page) => page.getByTestId("shorts-empty").waitFor() },
+  { name: "page-radio-studio", as: "creator", path: "/dashboard/radio", ready: heading("Your station"), dark: true },
+  { name: "page-radio-missing", as: "anon", path: "/radio/no_such_channel", ready: (page) => page.getByText("No such station or track").waitFor() },
+  { name: "page-hangouts", as: "creator", path: "/hangouts", ready: (page) => page.getByText("No hangouts yet").waitFor(), dark: true },
   { name: "page-search", as: "anon", path: "/search?q=zzqqxxyy", ready: (page) => page.getByTestId("search-empty").waitFor(), dark: true },
   {
     name: "page-maintenance",
@@ -2804,7 +2807,10 @@ async function radioScenario() {
   const listenerCtx = await browser.newContext({ viewport: DESKTOP });
   const listener = await listenerCtx.newPage();
   listener.on("pageerror", (e) => (out.pageErrors = [...(out.pageErrors ?? []), `listener: ${e}`]));
-  await listener.goto(P.url + "/radio/" + P.handle);
+  // From the channel's page, by its "On the radio" badge.
+  await listener.goto(P.url + "/c/" + P.handle);
+  await listener.getByTestId("channel-radio").click();
+  await listener.waitForURL("**/radio/" + P.handle);
   await listener.getByTestId("now-playing").filter({ hasText: "Now playing" }).waitFor({ timeout: 20000 });
   out.nowPlaying = (await listener.getByTestId("now-playing").locator("strong").textContent()).trim();
   await listener.getByTestId("radio-play").click();

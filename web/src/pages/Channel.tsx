@@ -62,6 +62,27 @@ function shortUrl(url: string): string {
   return url.replace(/^https?:\/\//i, "").replace(/\/$/, "");
 }
 
+/** "On the radio", linking to the channel's station while it is on the air. */
+function RadioBadge({ handle }: { handle: string }) {
+  const [onAir, setOnAir] = useState(false);
+  useEffect(() => {
+    let live = true;
+    api<Schemas["StationView"]>("GET", `/api/radio/${encodeURIComponent(handle)}`).then(
+      (s) => live && setOnAir(s.on_air),
+      () => undefined,
+    );
+    return () => {
+      live = false;
+    };
+  }, [handle]);
+  if (!onAir) return null;
+  return (
+    <Link className="badge good" href={`/radio/${handle}`} data-testid="channel-radio">
+      On the radio
+    </Link>
+  );
+}
+
 function ChannelPage({ channel }: { channel: ChannelView }) {
   const counts: Record<Tab, number> = {
     posts: 0,
@@ -103,6 +124,7 @@ function ChannelPage({ channel }: { channel: ChannelView }) {
                 Live
               </span>
             )}
+            <RadioBadge handle={channel.handle} />
           </p>
           {channel.bio && (
             <p className="channel-bio" data-testid="channel-bio">

@@ -65,7 +65,7 @@ export default function Radio({ handle }: { handle: string }) {
   }, [station.data]);
   useEffect(() => {
     if (!socket) return;
-    const join = () => socket.emit("join-radio", { handle }, (r: { ok?: boolean; data?: { now: Now } }) => r?.data?.now && setNow(r.data.now));
+    const join = () => socket.emit("join-radio", { handle }, (r: { ok?: boolean; now?: Now }) => r?.now && setNow(r.now));
     const onNow = (n: Now) => setNow(n);
     socket.on("connect", join);
     socket.on("now-playing", onNow);

@@ -751,6 +751,9 @@ async fn every_page_at_both_widths_and_in_the_dark_theme_in_a_real_browser() {
         "page-browse",
         "page-settings-notifications",
         "page-unsubscribe",
+        "page-radio-studio",
+        "page-radio-missing",
+        "page-hangouts",
         "page-maintenance",
     ] {
         assert!(pages.contains(&page), "{page} visited: {report:#}");
