@@ -15,6 +15,8 @@ pub struct HangoutRecord {
     pub host_id: i64,
     /// The host's display name.
     pub host_name: String,
+    /// When the host's account was suspended, if it is.
+    pub host_suspended_at: Option<i64>,
     /// Its title.
     pub title: String,
     /// The speaker link's code.
@@ -52,7 +54,7 @@ pub struct PeerRecord {
     pub seen_at: i64,
 }
 
-const HANGOUT_SELECT: &str = "SELECT h.id, h.uuid, h.host_id, u.display_name AS host_name, h.title, \
+const HANGOUT_SELECT: &str = "SELECT h.id, h.uuid, h.host_id, u.display_name AS host_name, u.suspended_at AS host_suspended_at, h.title, \
      h.speaker_code, h.created_at, h.ended_at, h.broadcast_source_id FROM hangouts h JOIN users u ON u.id = h.host_id";
 
 const PEER_SELECT: &str =
@@ -66,6 +68,7 @@ macro_rules! hangout_from_row {
             uuid: $r.try_get("uuid")?,
             host_id: $r.try_get("host_id")?,
             host_name: $r.try_get("host_name")?,
+            host_suspended_at: $r.try_get("host_suspended_at")?,
             title: $r.try_get("title")?,
             speaker_code: $r.try_get("speaker_code")?,
             created_at: $r.try_get("created_at")?,

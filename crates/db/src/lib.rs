@@ -30,6 +30,7 @@ pub mod gateway_purchases;
 pub mod hangouts;
 pub mod identities;
 pub mod jobs;
+mod leases;
 pub mod memberships;
 pub mod migrate;
 pub mod moderation;

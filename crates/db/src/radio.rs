@@ -118,9 +118,11 @@ impl Db {
         })
     }
 
-    /// The stations that play (enabled, with at least one track or a DJ source).
+    /// The stations that play: enabled, of accounts not suspended.
     pub async fn stations_on_air(&self) -> Result<Vec<StationRecord>, DbError> {
-        let sql = format!("{STATION_SELECT} WHERE s.enabled = TRUE ORDER BY s.user_id");
+        let sql = format!(
+            "{STATION_SELECT} WHERE s.enabled = TRUE AND u.suspended_at IS NULL ORDER BY s.user_id"
+        );
         on_pool!(self, p => {
             let rows = sqlx::query(&sql).fetch_all(p).await?;
             let mut out = Vec::with_capacity(rows.len());
@@ -247,19 +249,12 @@ impl Db {
         now: i64,
         until: i64,
     ) -> Result<bool, DbError> {
-        let n = on_pool!(self, p => sqlx::query(
-            "UPDATE radio_runner SET holder = $1, lease_until = $2 \
-             WHERE id = 1 AND (holder IS NULL OR holder = $1 OR lease_until < $3)",
-        )
-        .bind(holder).bind(until).bind(now)
-        .execute(p).await?.rows_affected());
-        Ok(n == 1)
+        self.take_row_lease("radio_runner", holder, now, until)
+            .await
     }
 
     /// Gives the radio lease up, so another node may take it at once.
     pub async fn release_radio_lease(&self, holder: &str) -> Result<(), DbError> {
-        on_pool!(self, p => sqlx::query("UPDATE radio_runner SET holder = NULL, lease_until = NULL WHERE id = 1 AND holder = $1")
-            .bind(holder).execute(p).await.map(|r| r.rows_affected()))?;
-        Ok(())
+        self.release_row_lease("radio_runner", holder).await
     }
 }

@@ -62,20 +62,13 @@ impl Db {
         now: i64,
         until: i64,
     ) -> Result<bool, DbError> {
-        let n = on_pool!(self, p => sqlx::query(
-            "UPDATE telegram_bot SET holder = $1, lease_until = $2 \
-             WHERE id = 1 AND (holder IS NULL OR holder = $1 OR lease_until < $3)",
-        )
-        .bind(holder).bind(until).bind(now)
-        .execute(p).await?.rows_affected());
-        Ok(n == 1)
+        self.take_row_lease("telegram_bot", holder, now, until)
+            .await
     }
 
     /// Gives the lease up (a runner stopping), so another node may take it at once.
     pub async fn release_telegram_lease(&self, holder: &str) -> Result<(), DbError> {
-        on_pool!(self, p => sqlx::query("UPDATE telegram_bot SET holder = NULL, lease_until = NULL WHERE id = 1 AND holder = $1")
-            .bind(holder).execute(p).await.map(|r| r.rows_affected()))?;
-        Ok(())
+        self.release_row_lease("telegram_bot", holder).await
     }
 
     /// The next `getUpdates` offset.

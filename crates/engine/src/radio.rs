@@ -73,12 +73,14 @@ impl Station {
         let (dj_tx, dj_rx) = watch::channel(dj);
         let (on_air_tx, on_air) = watch::channel(OnAir::Nothing);
         let (stop, stop_rx) = watch::channel(false);
+        let dj_live = watch_dj(engine.clone(), dj_rx.clone(), stop_rx.clone());
         let run = Run {
             engine: engine.clone(),
             station,
             publisher,
             library,
             dj: dj_rx,
+            dj_live,
             on_air: on_air_tx,
             stop: stop_rx,
             tracker: Tracker::new(),
@@ -128,12 +130,45 @@ enum Turn {
     Stop,
 }
 
+/// Whether the DJ's stream is live, looked at every [`DJ_POLL`] (and at once when the DJ
+/// changes) by a task of its own, so that pulling the stream from another node never holds up
+/// the audio.
+fn watch_dj(
+    engine: Engine,
+    mut dj: watch::Receiver<Option<String>>,
+    mut stop: watch::Receiver<bool>,
+) -> watch::Receiver<bool> {
+    let (tx, rx) = watch::channel(false);
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(DJ_POLL);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            let stopped = tokio::select! {
+                _ = tick.tick() => false,
+                r = dj.changed() => r.is_err(),
+                _ = async { let _ = stop.wait_for(|s| *s).await; } => true,
+            };
+            if stopped || tx.is_closed() {
+                return;
+            }
+            let current = dj.borrow().clone();
+            let live = match current {
+                Some(d) => engine.ensure_live(&d).await,
+                None => false,
+            };
+            tx.send_if_modified(|l| std::mem::replace(l, live) != live);
+        }
+    });
+    rx
+}
+
 struct Run {
     engine: Engine,
     station: i64,
     publisher: Publisher,
     library: Arc<dyn RadioLibrary>,
     dj: watch::Receiver<Option<String>>,
+    dj_live: watch::Receiver<bool>,
     on_air: watch::Sender<OnAir>,
     stop: watch::Receiver<bool>,
     tracker: Tracker,
@@ -148,7 +183,7 @@ impl Run {
             if self.stopped() {
                 break;
             }
-            if let Some(reader) = self.dj_reader().await {
+            if let Some(reader) = self.dj_reader() {
                 self.on_air.send_replace(OnAir::Dj);
                 tracing::info!(%playback_id, "the DJ takes the air");
                 if let Turn::Stop = self.forward_dj(reader).await {
@@ -192,12 +227,12 @@ impl Run {
         *self.stop.borrow() || self.publisher.stop_signal().borrow().is_some()
     }
 
-    /// The DJ's stream, when one is set and live (pulled from another node if need be).
-    async fn dj_reader(&self) -> Option<ferrocast_hub::Reader> {
-        let dj = self.dj.borrow().clone()?;
-        if !self.engine.ensure_live(&dj).await {
+    /// The DJ's stream, when one is set and live (pulled here already by [`watch_dj`]).
+    fn dj_reader(&self) -> Option<ferrocast_hub::Reader> {
+        if !*self.dj_live.borrow() {
             return None;
         }
+        let dj = self.dj.borrow().clone()?;
         self.engine.hub.subscribe(&dj)
     }
 
@@ -207,6 +242,7 @@ impl Run {
         tokio::select! {
             _ = tokio::time::sleep(IDLE_RETRY) => Turn::Done,
             _ = self.dj.changed() => Turn::Done,
+            _ = self.dj_live.changed() => Turn::Done,
             _ = self.stop.wait_for(|s| *s) => Turn::Stop,
             _ = hub_stop.wait_for(Option::is_some) => Turn::Stop,
         }
@@ -234,8 +270,6 @@ impl Run {
         self.tracker.begin_input();
         let mut reader = FlvReader::new();
         let mut buf = vec![0u8; 16 * 1024];
-        let mut poll = tokio::time::interval(DJ_POLL);
-        poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut hub_stop = self.publisher.stop_signal();
         let mut stop = self.stop.clone();
         let mut produced = false;
@@ -261,17 +295,9 @@ impl Run {
                         }
                     }
                 },
-                _ = poll.tick() => {
-                    let dj = self.dj.borrow().clone();
-                    if let Some(dj) = dj {
-                        if self.engine.ensure_live(&dj).await {
-                            break Turn::Dj;
-                        }
-                    }
-                }
-                // Mapped to `()`: the watch's guards must not live across the poll's await.
-                _ = async { let _ = stop.wait_for(|s| *s).await; } => break Turn::Stop,
-                _ = async { let _ = hub_stop.wait_for(Option::is_some).await; } => break Turn::Stop,
+                _ = self.dj_live.wait_for(|l| *l) => break Turn::Dj,
+                _ = stop.wait_for(|s| *s) => break Turn::Stop,
+                _ = hub_stop.wait_for(Option::is_some) => break Turn::Stop,
             }
         };
         let _ = child.kill().await;
@@ -298,6 +324,8 @@ impl Run {
                     Ok(_) => {}
                     Err(ReadEnd::Ended) | Err(ReadEnd::TooSlow) => return Turn::Done,
                 },
+                // Another DJ source, or none: back to the playlist (or to the new DJ).
+                _ = self.dj.changed() => return Turn::Done,
                 _ = self.stop.wait_for(|s| *s) => return Turn::Stop,
                 _ = hub_stop.wait_for(Option::is_some) => return Turn::Stop,
             }

@@ -646,7 +646,7 @@ async fn answer(
                     } else {
                         (
                             format!(
-                                "🎥 <b>{}</b> — {} opened a hangout: join to watch. (The speaker link went to no group: {} can send it privately.)",
+                                "🎥 <b>{}</b> — {} opened a hangout: join to watch. (Speakers get their link from {}: it is on the site's Hangouts page, never posted in a group.)",
                                 html(&title),
                                 html(&u.display_name),
                                 html(&u.display_name)

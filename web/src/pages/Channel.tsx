@@ -67,6 +67,7 @@ function RadioBadge({ handle }: { handle: string }) {
   const [onAir, setOnAir] = useState(false);
   useEffect(() => {
     let live = true;
+    setOnAir(false);
     api<Schemas["StationView"]>("GET", `/api/radio/${encodeURIComponent(handle)}`).then(
       (s) => live && setOnAir(s.on_air),
       () => undefined,

@@ -178,10 +178,20 @@ export function Hangout({ id }: { id: string }) {
     const tick = async () => {
       try {
         const r = await fetchRoom(id, me);
-        if (!stop) setLive(r);
-        if (r.ended && !stop) setPhase("left");
+        if (stop) return;
+        setLive(r);
+        setError(null);
+        if (r.ended) {
+          setPhase("left");
+          setMe(null);
+        }
       } catch (e) {
-        if (!stop) setError(e);
+        if (stop) return;
+        setError(e);
+        if (e instanceof Dropped) {
+          setMe(null);
+          setPhase("lobby");
+        }
       }
     };
     const t = setInterval(tick, CHECK_IN_MS);
@@ -220,8 +230,17 @@ export function Hangout({ id }: { id: string }) {
         if (preview.current) preview.current.srcObject = media.current;
       }
       const joined = await api<Joined>("POST", `/api/hangouts/${encodeURIComponent(id)}/join`, { code: code ?? undefined, name: user ? undefined : name });
-      if (onStage(joined.role) && media.current) await publish(joined, media.current);
-      else {
+      if (onStage(joined.role) && media.current) {
+        try {
+          await publish(joined, media.current);
+        } catch (err) {
+          // Not on stage after all: give the seat back at once.
+          pc.current?.close();
+          pc.current = null;
+          fetch(`/api/hangouts/${encodeURIComponent(id)}/peers/${joined.peer_id}`, { method: "DELETE", headers: { "X-Peer-Token": joined.token } }).catch(() => {});
+          throw err;
+        }
+      } else {
         media.current?.getTracks().forEach((t) => t.stop());
         media.current = null;
       }
@@ -383,11 +402,14 @@ export function Hangout({ id }: { id: string }) {
   );
 }
 
+/** Thrown when the server no longer knows this peer: the page goes back to the lobby. */
+class Dropped extends Error {}
+
+/** The room, checking in as `me` (the peer's token is the credential: a signed-in session's
+ * access token expires, the peer's does not). */
 async function fetchRoom(id: string, me: Joined): Promise<Room> {
-  const s = session();
-  const r = await fetch(`/api/hangouts/${encodeURIComponent(id)}?peer=${me.peer_id}`, {
-    headers: { "X-Peer-Token": me.token, ...(s ? { authorization: `Bearer ${s.access_token}` } : {}) },
-  });
-  if (!r.ok) throw new Error(r.status === 401 || r.status === 404 ? "You are no longer in this hangout (you were away too long): join again." : `The room could not be read (${r.status}).`);
+  const r = await fetch(`/api/hangouts/${encodeURIComponent(id)}?peer=${me.peer_id}`, { headers: { "X-Peer-Token": me.token } });
+  if (r.status === 401 || r.status === 404) throw new Dropped("You are no longer in this hangout (you were away too long): join again.");
+  if (!r.ok) throw new Error(`The room could not be read (${r.status}); retrying.`);
   return r.json();
 }

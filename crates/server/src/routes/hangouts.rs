@@ -41,9 +41,16 @@ impl From<HangoutError> for ApiError {
                 "This peer's token is not valid",
                 "Join the hangout again.",
             ),
-            HangoutError::WebRtc(d) => {
+            HangoutError::BadOffer(d) => {
                 ApiError::bad_request("BAD_OFFER", "Your camera could not be connected", d)
             }
+            HangoutError::Unavailable(d) => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "WEBRTC_UNAVAILABLE",
+                "Video rooms are not available on this server now",
+                d,
+            ),
+            HangoutError::Busy(d) => ApiError::conflict("BUSY", "Not now", d),
             HangoutError::Db(e) => e.into(),
         }
     }
@@ -90,12 +97,13 @@ pub struct NewHangout {
 
 /// Make a hangout: a room for up to 8 on stage, joined by link.
 #[utoipa::path(post, path = "/api/hangouts", tag = "hangouts", security(("bearer" = [])), request_body = NewHangout,
-    responses((status = 201, body = HangoutView), (status = 401, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    responses((status = 201, body = HangoutView), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn create_hangout(
     State(state): State<AppState>,
     auth: AuthUser,
     ApiJson(req): ApiJson<NewHangout>,
 ) -> ApiResult<(StatusCode, Json<HangoutView>)> {
+    crate::routes::sources::creator_only(&auth, "open hangouts")?;
     let h = state.hangouts.create(auth.user.id, &req.title).await?;
     Ok((StatusCode::CREATED, Json(hangout_view(&h))))
 }
@@ -148,6 +156,8 @@ pub async fn get_hangout(
 ) -> ApiResult<Json<RoomView>> {
     let h = state.hangouts.get(&id).await?;
     let peer = match &q.peer {
+        // An ended room says so to its peers (whose rows went with it).
+        Some(_) if h.ended_at.is_some() => None,
         Some(p) => {
             let p = state.hangouts.peer(&h, p, peer_token(&headers)).await?;
             state.hangouts.seen(&p).await?;
@@ -222,7 +232,7 @@ async fn peer_of(
     request_body(content = String, content_type = "application/sdp", description = "The browser's SDP offer"),
     responses((status = 201, content_type = "application/sdp", body = String, description = "The SDP answer"),
               (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody, description = "The audience does not publish"),
-              (status = 404, body = ErrorBody), (status = 410, body = ErrorBody)))]
+              (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 410, body = ErrorBody), (status = 503, body = ErrorBody)))]
 pub async fn publish_peer(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -271,7 +281,8 @@ pub struct BroadcastHangout {
 #[utoipa::path(post, path = "/api/hangouts/{id}/broadcast", tag = "hangouts", security(("bearer" = [])), request_body = BroadcastHangout,
     params(("id" = String, Path, description = "The hangout")),
     responses((status = 200, body = RoomView), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
-              (status = 404, body = ErrorBody), (status = 410, body = ErrorBody), (status = 422, body = ErrorBody)))]
+              (status = 404, body = ErrorBody), (status = 409, body = ErrorBody, description = "The source is live from another encoder"),
+              (status = 410, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn broadcast_hangout(
     State(state): State<AppState>,
     auth: AuthUser,
@@ -293,6 +304,14 @@ pub async fn broadcast_hangout(
                 "source_id: none of your sources; make one on the dashboard (Streams) first.",
             )
         })?;
+        if h.broadcast_source_id != Some(source.id) && state.engine.hub.is_live(&source.playback_id)
+        {
+            return Err(HangoutError::Busy(format!(
+                "“{}” is live from another encoder: stop it, or pick another source.",
+                source.name
+            ))
+            .into());
+        }
         let key = state
             .sources
             .stream_key(&source)

@@ -15,11 +15,11 @@ static CONVERSIONS: Semaphore = Semaphore::const_new(2);
 /// reads the answer rather than a reset connection.
 const MAX_DRAIN_BYTES: usize = 16 * 1024 * 1024;
 
-/// The request body, at most [`MAX_IMAGE_BYTES`].
-async fn read_picture(mut body: Body) -> ApiResult<bytes::Bytes> {
+/// The next piece of an uploaded body (`None` at its end): a client that stops sending for
+/// the uploads' read timeout, or whose body breaks off, is answered with why. `what` names the
+/// upload in the answer ("picture", "file").
+pub(crate) async fn next_piece(body: &mut Body, what: &str) -> ApiResult<Option<bytes::Bytes>> {
     use http_body_util::BodyExt;
-    let mut buf = bytes::BytesMut::new();
-    let mut seen = 0usize;
     loop {
         // A client that stops sending is not waited for longer than an upload's would be.
         let next = tokio::time::timeout(crate::service::uploads::READ_TIMEOUT, body.frame()).await;
@@ -27,24 +27,32 @@ async fn read_picture(mut body: Body) -> ApiResult<bytes::Bytes> {
             return Err(ApiError::new(
                 StatusCode::REQUEST_TIMEOUT,
                 "UPLOAD_TIMEOUT",
-                "The picture stopped arriving",
+                format!("The {what} stopped arriving"),
                 format!(
-                    "No bytes arrived for {} seconds; send the picture again.",
+                    "No bytes arrived for {} seconds; send the {what} again.",
                     crate::service::uploads::READ_TIMEOUT.as_secs()
                 ),
             ));
         };
-        let Some(frame) = next else { break };
+        let Some(frame) = next else { return Ok(None) };
         let Ok(frame) = frame else {
             return Err(ApiError::bad_request(
                 "UPLOAD_INTERRUPTED",
-                "The picture did not arrive whole",
+                format!("The {what} did not arrive whole"),
                 "Send it again.",
             ));
         };
-        let Ok(data) = frame.into_data() else {
-            continue;
-        };
+        if let Ok(data) = frame.into_data() {
+            return Ok(Some(data));
+        }
+    }
+}
+
+/// The request body, at most [`MAX_IMAGE_BYTES`].
+async fn read_picture(mut body: Body) -> ApiResult<bytes::Bytes> {
+    let mut buf = bytes::BytesMut::new();
+    let mut seen = 0usize;
+    while let Some(data) = next_piece(&mut body, "picture").await? {
         seen = seen.saturating_add(data.len());
         if seen > MAX_IMAGE_BYTES + MAX_DRAIN_BYTES {
             break;

@@ -15,6 +15,10 @@ use ferrocast_db::radio::StationRecord;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
+/// Tracks encoded at the same time at most (each is an ffmpeg child); more are answered 503
+/// with `Retry-After`.
+static ENCODES: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(2);
+
 impl From<RadioError> for ApiError {
     fn from(e: RadioError) -> Self {
         match e {
@@ -140,6 +144,7 @@ pub async fn put_my_station(
     auth: AuthUser,
     ApiJson(req): ApiJson<StationSettings>,
 ) -> ApiResult<Json<MyStation>> {
+    crate::routes::sources::creator_only(&auth, "run a radio station")?;
     state
         .radio
         .configure(auth.user.id, &req.title, req.enabled, req.dj_source_id)
@@ -169,61 +174,37 @@ pub async fn add_track(
     Query(q): Query<TrackName>,
     body: Body,
 ) -> ApiResult<(StatusCode, Json<TrackView>)> {
-    let dir = state
+    crate::routes::sources::creator_only(&auth, "run a radio station")?;
+    let Ok(_permit) = ENCODES.try_acquire() else {
+        let mut e = ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "BUSY",
+            "The server is busy encoding other tracks",
+            "Try again in a few seconds.",
+        );
+        e.retry_after = Some(5);
+        return Err(e);
+    };
+    // Removed however the request ends (a client going away drops this future).
+    let file = state.radio.stage().await.map_err(ApiError::internal)?;
+    body_to_file(body, &file.0).await?;
+    let name = q.name.as_deref().unwrap_or("Untitled");
+    let track = state
         .radio
-        .staging_dir()
-        .await
-        .map_err(ApiError::internal)?
-        .to_path_buf();
-    let file = dir.join(state.radio.staging_file().file_name().unwrap_or_default());
-    let written = body_to_file(body, &file).await;
-    let result = async {
-        written?;
-        let name = q.name.as_deref().unwrap_or("Untitled");
-        Ok::<_, ApiError>(
-            state
-                .radio
-                .add_track(auth.user.id, &auth.user.uuid, &file, name)
-                .await?,
-        )
-    }
-    .await;
-    let _ = tokio::fs::remove_file(&file).await;
-    let track = result?;
+        .add_track(auth.user.id, &auth.user.uuid, &file.0, name)
+        .await?;
     Ok((StatusCode::CREATED, Json(TrackView::from(&track))))
 }
 
 /// Writes the request body to `file`: at most [`MAX_UPLOAD_BYTES`], each piece within the
 /// uploads' read timeout.
-async fn body_to_file(body: Body, file: &std::path::Path) -> ApiResult<()> {
-    use http_body_util::BodyExt;
+async fn body_to_file(mut body: Body, file: &std::path::Path) -> ApiResult<()> {
     use tokio::io::AsyncWriteExt;
     let mut out = tokio::fs::File::create(file)
         .await
         .map_err(ApiError::internal)?;
-    let mut body = body;
     let mut seen = 0usize;
-    loop {
-        let next = tokio::time::timeout(crate::service::uploads::READ_TIMEOUT, body.frame()).await;
-        let Ok(next) = next else {
-            return Err(ApiError::new(
-                StatusCode::REQUEST_TIMEOUT,
-                "UPLOAD_TIMEOUT",
-                "The file stopped arriving",
-                "Send it again.",
-            ));
-        };
-        let Some(frame) = next else { break };
-        let Ok(frame) = frame else {
-            return Err(ApiError::bad_request(
-                "UPLOAD_INTERRUPTED",
-                "The file did not arrive whole",
-                "Send it again.",
-            ));
-        };
-        let Ok(data) = frame.into_data() else {
-            continue;
-        };
+    while let Some(data) = crate::routes::picture::next_piece(&mut body, "file").await? {
         seen = seen.saturating_add(data.len());
         if seen > MAX_UPLOAD_BYTES {
             return Err(ApiError::new(
@@ -288,6 +269,7 @@ async fn station_by_handle(state: &AppState, handle: &str) -> ApiResult<StationR
         .db
         .user_by_handle(handle)
         .await?
+        .filter(|u| u.suspended_at.is_none())
         .ok_or(RadioError::NotFound)?;
     Ok(state
         .db

@@ -434,10 +434,16 @@ pub fn new_playback_id() -> String {
 }
 
 fn check_creator(auth: &AuthUser) -> ApiResult<()> {
+    creator_only(auth, "stream")
+}
+
+/// Refuses an account that is not a creator's (nor a brand's): `what` is what only creators do
+/// ("stream", "run a radio station").
+pub(crate) fn creator_only(auth: &AuthUser, what: &str) -> ApiResult<()> {
     if !(auth.role.satisfies(Role::Creator) || auth.role.satisfies(Role::Brand)) {
-        return Err(ApiError::forbidden(
-            "Only creator accounts stream; ask an administrator to change your role.",
-        ));
+        return Err(ApiError::forbidden(format!(
+            "Only creator accounts {what}; ask an administrator to change your role."
+        )));
     }
     Ok(())
 }

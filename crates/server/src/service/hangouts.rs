@@ -29,6 +29,8 @@ use utoipa::ToSchema;
 pub const MAX_STAGE: usize = 8;
 /// In the audience at most (each plays every stage stream over WebRTC).
 pub const MAX_AUDIENCE: usize = 24;
+/// Hangouts a host may have open at once.
+pub const MAX_OPEN: usize = 10;
 /// A peer that has not checked in for this long is dropped.
 pub const PEER_TTL: Duration = Duration::from_secs(20);
 /// How often the sweeper and the broadcasts look at the rooms.
@@ -55,9 +57,15 @@ pub enum HangoutError {
     /// The peer's token is wrong.
     #[error("this peer's token is not valid")]
     BadToken,
-    /// WebRTC refused the offer or is off.
+    /// The browser's offer cannot be answered (the sentence says why).
     #[error("{0}")]
-    WebRtc(String),
+    BadOffer(String),
+    /// WebRTC is off, or the node has too many sessions.
+    #[error("{0}")]
+    Unavailable(String),
+    /// The stream is still live from an earlier publish, or the source from another encoder.
+    #[error("{0}")]
+    Busy(String),
     /// Database failure.
     #[error(transparent)]
     Db(#[from] DbError),
@@ -158,6 +166,18 @@ impl Hangouts {
                 "title: 1 to 100 characters, on one line.".into(),
             ));
         }
+        let open = self
+            .db
+            .hangouts_of(host_id, 50)
+            .await?
+            .iter()
+            .filter(|h| h.ended_at.is_none())
+            .count();
+        if open >= MAX_OPEN {
+            return Err(HangoutError::Invalid(format!(
+                "you have {MAX_OPEN} hangouts open: end one (Hangouts → Open → End hangout) first."
+            )));
+        }
         let uuid = uuid::Uuid::new_v4().simple().to_string();
         let code = token::generate("");
         self.db
@@ -182,6 +202,7 @@ impl Hangouts {
         self.db
             .hangout_by_uuid(uuid)
             .await?
+            .filter(|h| h.host_suspended_at.is_none())
             .ok_or(HangoutError::NotFound)
     }
 
@@ -193,7 +214,9 @@ impl Hangouts {
         peer: Option<&PeerRecord>,
     ) -> Result<RoomView, HangoutError> {
         let peers = self.db.peers_of(h.id).await?;
-        let is_host = viewer == Some(h.host_id);
+        // The host, signed in, or the peer they joined as.
+        let is_host = viewer == Some(h.host_id)
+            || peer.is_some_and(|p| p.role == "host" && p.user_id == Some(h.host_id));
         let broadcast_url = match h.broadcast_source_id {
             Some(id) => self
                 .db
@@ -345,7 +368,7 @@ impl Hangouts {
             .engine
             .webrtc
             .as_ref()
-            .ok_or_else(|| HangoutError::WebRtc("WebRTC is off on this server".into()))?;
+            .ok_or_else(|| HangoutError::Unavailable("WebRTC is off on this server".into()))?;
         // A publish again (a reconnect) replaces the last one.
         self.engine
             .hub
@@ -370,10 +393,16 @@ impl Hangouts {
                     last = Some("the stream is still live".to_string());
                     tokio::time::sleep(Duration::from_millis(100)).await;
                 }
-                Err(e) => return Err(HangoutError::WebRtc(e.to_string())),
+                Err(e @ ferrocast_engine::webrtc::WhipError::Full) => {
+                    return Err(HangoutError::Unavailable(e.to_string()))
+                }
+                Err(e) => return Err(HangoutError::BadOffer(e.to_string())),
             }
         }
-        Err(HangoutError::WebRtc(last.unwrap_or_default()))
+        Err(HangoutError::Busy(format!(
+            "{}: try again in a moment",
+            last.unwrap_or_default()
+        )))
     }
 
     /// A peer leaves: its stream ends.
@@ -433,14 +462,19 @@ impl Hangouts {
         Ok(())
     }
 
-    /// The RTMP URLs of the stage's streams live on this node, in the order they joined.
+    /// The RTMP URLs of the stage's streams, in the order they joined.
     async fn stage_inputs(&self, hangout_id: i64) -> Result<Vec<String>, DbError> {
         Ok(self
             .db
             .peers_of(hangout_id)
             .await?
             .into_iter()
-            .filter(|p| p.role != "audience" && self.engine.hub.is_live(&p.playback_id))
+            // Live here, or (with relays) published on another node: the RTMP play relays it.
+            .filter(|p| {
+                p.role != "audience"
+                    && p.publishing
+                    && (self.engine.hub.is_live(&p.playback_id) || self.engine.relays.is_some())
+            })
             .take(ferrocast_engine::mix::MAX_INPUTS)
             .map(|p| format!("{}/play/{}", self.rtmp_local, p.playback_id))
             .collect())

@@ -220,12 +220,11 @@ impl Radio {
                 "The track lasts more than an hour; upload a shorter one.".into(),
             ));
         }
-        let out = file.with_extension("radio.aac");
-        let encoded = encode_track(file, &out, probe.duration_ms).await;
+        let out = Staged(file.with_extension("radio.aac"));
         let result = async {
-            encoded?;
+            encode_track(file, &out.0, probe.duration_ms).await?;
             let key = format!("radio/{user_uuid}/{}.aac", uuid::Uuid::new_v4().simple());
-            self.storage.put_file(&key, &out).await?;
+            self.storage.put_file(&key, &out.0).await?;
             let title = probe.title.clone().unwrap_or_else(|| title_from_name(name));
             let artist = probe.artist.clone().unwrap_or_default();
             let id = self
@@ -242,7 +241,7 @@ impl Radio {
             Ok::<_, RadioError>(id)
         }
         .await;
-        let _ = tokio::fs::remove_file(&out).await;
+        drop(out);
         let id = result?;
         self.changed.notify_one();
         self.db
@@ -532,18 +531,42 @@ async fn encode_track(input: &Path, out: &Path, duration_ms: i64) -> Result<(), 
     Ok(())
 }
 
+/// A staged file, removed when dropped (however the request that made it ends).
+pub struct Staged(pub PathBuf);
+
+impl Drop for Staged {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
 /// Where uploads are staged.
 impl Radio {
-    /// A fresh staging path for an upload.
-    pub fn staging_file(&self) -> PathBuf {
-        self.work
-            .join(format!("radio-upload-{}", uuid::Uuid::new_v4().simple()))
+    /// A fresh staging file for an upload (the folder made if missing), removed when dropped.
+    pub async fn stage(&self) -> std::io::Result<Staged> {
+        tokio::fs::create_dir_all(&self.work).await?;
+        Ok(Staged(self.work.join(format!(
+            "radio-upload-{}",
+            uuid::Uuid::new_v4().simple()
+        ))))
     }
 
-    /// The staging folder (made if missing).
-    pub async fn staging_dir(&self) -> std::io::Result<&Path> {
-        tokio::fs::create_dir_all(&self.work).await?;
-        Ok(&self.work)
+    /// Removes staged files older than an hour (what a crash left behind).
+    fn sweep_staging(&self) {
+        let Ok(dir) = std::fs::read_dir(&self.work) else {
+            return;
+        };
+        for entry in dir.flatten() {
+            let old = entry
+                .metadata()
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|t| t.elapsed().ok())
+                .is_some_and(|age| age > Duration::from_secs(3600));
+            if old {
+                let _ = std::fs::remove_file(entry.path());
+            }
+        }
     }
 }
 
@@ -569,8 +592,11 @@ pub fn spawn(radio: Arc<Radio>, mut shutdown: watch::Receiver<bool>) {
             }
         }
     });
+    // What a crash left staged.
+    radio.sweep_staging();
     tokio::spawn(async move {
         let mut holding = false;
+        let mut renewed = tokio::time::Instant::now();
         loop {
             if *shutdown.borrow() {
                 break;
@@ -586,6 +612,7 @@ pub fn spawn(radio: Arc<Radio>, mut shutdown: watch::Receiver<bool>) {
                         tracing::info!("this node plays the radio stations");
                     }
                     holding = true;
+                    renewed = tokio::time::Instant::now();
                     if let Err(e) = radio.sync().await {
                         tracing::warn!(error = %e, "cannot read the radio stations");
                     }
@@ -597,7 +624,18 @@ pub fn spawn(radio: Arc<Radio>, mut shutdown: watch::Receiver<bool>) {
                     }
                     holding = false;
                 }
-                Err(e) => tracing::warn!(error = %e, "cannot take the radio lease"),
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot take the radio lease");
+                    // Not renewed in time, the lease may go to another node: stop playing
+                    // rather than play the stations twice.
+                    if holding && renewed.elapsed() + SYNC_EVERY >= LEASE_TTL {
+                        tracing::warn!(
+                            "the radio lease could not be renewed; stations off the air here"
+                        );
+                        radio.stop_all();
+                        holding = false;
+                    }
+                }
             }
             tokio::select! {
                 _ = tokio::time::sleep(SYNC_EVERY) => {}

@@ -1,8 +1,10 @@
 //! Hangouts over HTTP, on both databases: the host makes a room; joining gives the host's,
 //! the speaker link's or the audience's role; refusals say why (a guest without a name, a wrong
 //! peer token, the audience publishing, an offer that is not SDP, a full stage, someone else
-//! broadcasting or ending the room, joining an ended one); the host broadcasts to their source
-//! and stops; a peer that stops checking in is dropped by the sweeper. The media itself (two
+//! broadcasting or ending the room, joining an ended one, a viewer (not a creator) opening
+//! one, broadcasting to a source live from another encoder); the host broadcasts to their
+//! source and stops; a peer that stops checking in is dropped by the sweeper; a peer checking
+//! in after the end is told so; a suspended host's rooms are gone. The media itself (two
 //! browsers seeing and hearing each other, the broadcast over HLS) is tested in Chromium
 //! (`web::hangout_in_a_real_browser`).
 
@@ -29,6 +31,31 @@ async fn hangout_rooms_roles_and_refusals(b: Backend) {
     };
     let host = creator_with_source(&app, "host@example.com").await;
     let stranger = register_user(&app, "stranger@example.com", "Stranger").await;
+    let state = app.running.as_ref().expect("running").state.clone();
+
+    // Hangouts are opened by creators.
+    let member = register_user(&app, "member@example.com", "Member").await;
+    let member_id = state
+        .db
+        .user_by_email("member@example.com")
+        .await
+        .expect("q")
+        .expect("user")
+        .id;
+    state
+        .db
+        .set_role(member_id, "viewer", 0)
+        .await
+        .expect("role");
+    let (status, e) = call(
+        &app,
+        "POST",
+        "/api/hangouts",
+        Some(&member),
+        Some(json!({"title": "Mine"})),
+    )
+    .await;
+    assert_eq!(status, 403, "{e}");
 
     let (status, e) = call(
         &app,
@@ -157,6 +184,34 @@ async fn hangout_rooms_roles_and_refusals(b: Backend) {
     )
     .await;
     assert_eq!(status, 403);
+    // A source live from another encoder is not taken over.
+    let encoder = state
+        .engine
+        .hub
+        .publish(ferrocast_hub::StreamKey {
+            playback_id: host.playback_id.clone(),
+            source_id: host.id,
+            relay: false,
+        })
+        .expect("publish");
+    let (status, e) = call(
+        &app,
+        "POST",
+        &broadcast,
+        Some(&host.token),
+        Some(json!({"on": true})),
+    )
+    .await;
+    assert_eq!((status, e["code"].as_str()), (409, Some("BUSY")), "{e}");
+    drop(encoder);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while state.engine.hub.is_live(&host.playback_id) {
+        assert!(
+            Instant::now() < deadline,
+            "the encoder's stream did not end"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     let (status, room) = call(
         &app,
         "POST",
@@ -170,7 +225,6 @@ async fn hangout_rooms_roles_and_refusals(b: Backend) {
         room["broadcast_url"],
         format!("/watch/{}", host.playback_id)
     );
-    let state = app.running.as_ref().expect("running").state.clone();
     assert_eq!(state.hangouts.broadcasts_here(), 1);
     let (_, list) = call(&app, "GET", "/api/hangouts", Some(&host.token), None).await;
     assert_eq!(list["hangouts"][0]["broadcasting"], true);
@@ -234,8 +288,41 @@ async fn hangout_rooms_roles_and_refusals(b: Backend) {
     assert_eq!(status, 204);
     let (status, e) = join(None, json!({"name": "Late"})).await;
     assert_eq!(status, 410, "{e}");
+    // A peer checking in is told the room ended.
+    let hp = me_host["peer_id"].as_str().expect("peer");
+    let ht = me_host["token"].as_str().expect("token");
+    let (status, room) = peer_get(&app, &id, hp, ht).await;
+    assert_eq!(
+        (status, room["ended"].as_bool()),
+        (200, Some(true)),
+        "{room}"
+    );
     let (_, room) = call(&app, "GET", &format!("/api/hangouts/{id}"), None, None).await;
     assert_eq!(room["ended"], true);
+    // A suspended host's rooms are gone.
+    let (_, h2) = call(
+        &app,
+        "POST",
+        "/api/hangouts",
+        Some(&host.token),
+        Some(json!({"title": "Another"})),
+    )
+    .await;
+    let host_id = state
+        .db
+        .user_by_email("host@example.com")
+        .await
+        .expect("q")
+        .expect("user")
+        .id;
+    state
+        .db
+        .set_suspended(host_id, Some(1), 1)
+        .await
+        .expect("suspend");
+    let path = format!("/api/hangouts/{}", h2["id"].as_str().expect("id"));
+    let (status, _) = call(&app, "GET", &path, None, None).await;
+    assert_eq!(status, 404);
     let (status, _) = call(&app, "GET", "/api/hangouts/nope", None, None).await;
     assert_eq!(status, 404);
     app.finish().await;

@@ -6,7 +6,8 @@
 //! over RTMP to the creator's source and stops: the titles go from a track to "Live" and back
 //! to a track, the listener's connection never drops and audio keeps arriving throughout, and a
 //! Socket.IO client in the station's room is told each change (`now-playing`). Turning the
-//! station off ends the stream.
+//! station off ends the stream. A viewer (not a creator) cannot run a station; a suspended
+//! creator's station is gone.
 
 use crate::processing::{make, scratch};
 use crate::support::{
@@ -402,5 +403,44 @@ async fn radio_plays_hands_over_to_a_dj_and_back(b: Backend) {
     assert_eq!(status, 204);
     let (_, mine) = call(&app, "GET", "/api/radio", Some(&creator.token), None).await;
     assert_eq!(mine["tracks"].as_array().expect("tracks").len(), 1);
+
+    // Only creators run stations; a suspended creator's station is gone.
+    let state = app.running.as_ref().expect("running").state.clone();
+    let member = crate::support::register_user(&app, "member@example.com", "Member").await;
+    let member_id = state
+        .db
+        .user_by_email("member@example.com")
+        .await
+        .expect("q")
+        .expect("user")
+        .id;
+    state
+        .db
+        .set_role(member_id, "viewer", 0)
+        .await
+        .expect("role");
+    let (status, e) = call(
+        &app,
+        "PUT",
+        "/api/radio",
+        Some(&member),
+        Some(json!({"enabled": true})),
+    )
+    .await;
+    assert_eq!(status, 403, "{e}");
+    let creator_id = state
+        .db
+        .user_by_email("dj@example.com")
+        .await
+        .expect("q")
+        .expect("user")
+        .id;
+    state
+        .db
+        .set_suspended(creator_id, Some(1), 1)
+        .await
+        .expect("suspend");
+    let (status, _) = call(&app, "GET", &format!("/api/radio/{handle}"), None, None).await;
+    assert_eq!(status, 404);
     app.finish().await;
 }
