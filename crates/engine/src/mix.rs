@@ -193,6 +193,7 @@ async fn run(mut inputs: watch::Receiver<Vec<String>>, output: String) {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
