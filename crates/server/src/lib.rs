@@ -764,6 +764,25 @@ pub async fn start(mut config: Config) -> anyhow::Result<Running> {
     service::radio::spawn(state.radio.clone(), state.drain.claims_stopped());
     service::hangouts::spawn(state.hangouts.clone(), state.drain.claims_stopped());
     service::uploads::spawn_sweep(state.uploads.clone(), rx.clone());
+    // Post pictures uploaded and never posted, hourly.
+    {
+        let state = state.clone();
+        let mut stop = rx.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(std::time::Duration::from_secs(3600));
+            loop {
+                tokio::select! {
+                    _ = tick.tick() => {}
+                    _ = stop.wait_for(|s| *s) => return,
+                }
+                match state.posts.sweep_unposted().await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(pictures = n, "swept post pictures never posted"),
+                    Err(e) => tracing::warn!(error = %e, "cannot sweep post pictures"),
+                }
+            }
+        });
+    }
     service::thumbnail::spawn_refresher(
         ThumbnailsOf(state.clone()),
         state.engine.hub.clone(),

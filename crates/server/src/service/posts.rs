@@ -3,8 +3,9 @@
 //!
 //! Pictures go through the profile pictures' pipeline ([`super::profiles::render`]: the
 //! format forced from the magic bytes, 40 megapixels at most, 15 s) and are stored as WebP,
-//! fitted within 1280×1280, under `posts/<user uuid>/<random>.webp`; a post names up to
-//! [`MAX_IMAGES`] of its author's. The text follows the comments' rules
+//! fitted within 1280×1280, under `posts/<user uuid>/<upload ms><random>.webp`; a post names up to
+//! [`MAX_IMAGES`] of its author's; one not posted within [`UNPOSTED_TTL`] is swept. The text
+//! follows the comments' rules
 //! ([`ferrocast_domain::engagement::clean_comment`]). Comments reuse the engagement and
 //! moderation pieces: the channel's bans, its chat rules (blocked words, links, slow mode) for
 //! everyone but its moderators, per-user rate limits; the author, the channel's moderators and
@@ -97,6 +98,20 @@ pub fn is_post_key(key: &str) -> bool {
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
 }
 
+/// When a post's picture was uploaded (ms), from its key's first 13 digits; `None` for a key
+/// without them (made before uploads were timed).
+pub fn uploaded_at(key: &str) -> Option<i64> {
+    let file = key.rsplit('/').next()?;
+    let digits = file.get(..13)?;
+    if !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    digits.parse().ok()
+}
+
+/// How long an uploaded picture waits to be posted before it is swept.
+pub const UNPOSTED_TTL: Duration = Duration::from_secs(24 * 3600);
+
 /// The storage keys a post's JSON lists.
 pub fn images_of(json: &str) -> Vec<String> {
     serde_json::from_str(json).unwrap_or_default()
@@ -115,10 +130,35 @@ impl Posts {
         }
     }
 
+    /// Deletes the pictures uploaded before `now` − [`UNPOSTED_TTL`] that no post shows
+    /// (uploaded, then never posted); how many.
+    pub async fn sweep_unposted_at(&self, now: i64) -> Result<usize, PostError> {
+        let before = now - UNPOSTED_TTL.as_millis() as i64;
+        let mut swept = 0;
+        for (key, _) in self.storage.list("posts").await? {
+            let stale = is_post_key(&key) && uploaded_at(&key).is_some_and(|at| at < before);
+            if stale && !self.db.post_image_in_use(&key).await? {
+                self.storage.delete(&key).await?;
+                swept += 1;
+            }
+        }
+        Ok(swept)
+    }
+
+    /// [`Posts::sweep_unposted_at`] now.
+    pub async fn sweep_unposted(&self) -> Result<usize, PostError> {
+        self.sweep_unposted_at(self.clock.now_ms()).await
+    }
+
     /// Makes a post's picture from an uploaded one; its storage key.
     pub async fn add_image(&self, author_uuid: &str, body: &[u8]) -> Result<String, PostError> {
         let webp = profiles::render(&self.data_dir, body, ImageKind::Post).await?;
-        let key = format!("posts/{author_uuid}/{}.webp", super::videos::new_video_id());
+        // The upload's time leads the name, so that one never posted can be swept.
+        let key = format!(
+            "posts/{author_uuid}/{:013}{}.webp",
+            self.clock.now_ms().max(0),
+            super::videos::new_video_id()
+        );
         self.storage.put(&key, webp).await?;
         Ok(key)
     }

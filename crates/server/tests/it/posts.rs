@@ -3,7 +3,8 @@
 //! user's picture, too many, nothing at all); the post shows on the channel and in a
 //! follower's home feed, not in a stranger's; likes count once per user and come back; comments
 //! follow the channel's blocked words and bans; a stranger cannot delete a comment, the
-//! channel's owner can (audited); deleting the post takes its pictures.
+//! channel's owner can (audited); a picture uploaded and never posted is swept after a day, a
+//! posted one stays; deleting the post takes its pictures.
 
 use crate::processing::{make, scratch};
 use crate::support::{self, call, client, creator_with_source, register_user, Backend, TestApp};
@@ -379,6 +380,38 @@ async fn posts_feed_likes_and_comments(b: Backend) {
     )
     .await;
     assert_eq!(status, 404, "the reported post was taken down");
+
+    // A picture uploaded and never posted is swept after a day; a posted one stays.
+    let (status, unposted) = upload(
+        &app,
+        &creator.token,
+        std::fs::read(&png).expect("png"),
+        "image/png",
+    )
+    .await;
+    assert_eq!(status, 201, "{unposted}");
+    let unposted_url = unposted["url"].as_str().expect("url").to_string();
+    let state = app.running.as_ref().expect("running").state.clone();
+    let now = support::now_secs() * 1000;
+    assert_eq!(
+        state.posts.sweep_unposted_at(now).await.expect("sweep"),
+        0,
+        "not a day old"
+    );
+    let swept = state
+        .posts
+        .sweep_unposted_at(now + 25 * 3600 * 1000)
+        .await
+        .expect("sweep");
+    assert!(swept >= 1, "the unposted picture is swept");
+    let res = client()
+        .get(app.url(&unposted_url))
+        .send()
+        .await
+        .expect("picture");
+    assert_eq!(res.status(), 404, "the unposted picture was swept");
+    let res = client().get(app.url(&url)).send().await.expect("picture");
+    assert_eq!(res.status(), 200, "the posted picture stays");
     let (status, _) = call(
         &app,
         "DELETE",
