@@ -34,19 +34,7 @@ async fn hangout_rooms_roles_and_refusals(b: Backend) {
     let state = app.running.as_ref().expect("running").state.clone();
 
     // Hangouts are opened by creators.
-    let member = register_user(&app, "member@example.com", "Member").await;
-    let member_id = state
-        .db
-        .user_by_email("member@example.com")
-        .await
-        .expect("q")
-        .expect("user")
-        .id;
-    state
-        .db
-        .set_role(member_id, "viewer", 0)
-        .await
-        .expect("role");
+    let member = crate::support::register_viewer(&app, "member@example.com").await;
     let (status, e) = call(
         &app,
         "POST",

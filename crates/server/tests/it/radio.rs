@@ -406,19 +406,7 @@ async fn radio_plays_hands_over_to_a_dj_and_back(b: Backend) {
 
     // Only creators run stations; a suspended creator's station is gone.
     let state = app.running.as_ref().expect("running").state.clone();
-    let member = crate::support::register_user(&app, "member@example.com", "Member").await;
-    let member_id = state
-        .db
-        .user_by_email("member@example.com")
-        .await
-        .expect("q")
-        .expect("user")
-        .id;
-    state
-        .db
-        .set_role(member_id, "viewer", 0)
-        .await
-        .expect("role");
+    let member = crate::support::register_viewer(&app, "member@example.com").await;
     let (status, e) = call(
         &app,
         "PUT",

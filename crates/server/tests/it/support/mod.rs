@@ -471,6 +471,15 @@ pub fn stop_encoder(child: &mut Child) {
     let _ = child.wait();
 }
 
+/// Registers a user and makes them a viewer (not a creator); returns the access token.
+pub async fn register_viewer(app: &TestApp, email: &str) -> String {
+    let token = register_user(app, email, "Viewer").await;
+    let db = &app.running.as_ref().expect("running").state.db;
+    let user = db.user_by_email(email).await.expect("q").expect("user");
+    db.set_role(user.id, "viewer", 0).await.expect("role");
+    token
+}
+
 /// Registers a user; returns the access token.
 pub async fn register_user(app: &TestApp, email: &str, display_name: &str) -> String {
     let res = client()
