@@ -350,7 +350,7 @@ async fn icecast_response(
                 match reader.recv().await {
                     Ok(frame) => {
                         if let Some(bytes) = adts.frame(&frame) {
-                            let out = icy.interleave(&bytes);
+                            let out = icy.interleave(bytes);
                             return Some((Ok::<_, std::io::Error>(out), (reader, adts, icy)));
                         }
                     }
@@ -393,12 +393,12 @@ impl Icy {
         }
     }
 
-    fn interleave(&mut self, audio: &[u8]) -> bytes::Bytes {
+    fn interleave(&mut self, audio: bytes::Bytes) -> bytes::Bytes {
         if !self.on {
-            return bytes::Bytes::copy_from_slice(audio);
+            return audio;
         }
         let mut out = bytes::BytesMut::with_capacity(audio.len() + 64);
-        let mut rest = audio;
+        let mut rest = &audio[..];
         while !rest.is_empty() {
             let n = rest.len().min(self.until_meta);
             out.extend_from_slice(&rest[..n]);
@@ -449,7 +449,7 @@ mod tests {
         let (_tx, rx) = tokio::sync::watch::channel(Some("T".to_string()));
         let mut icy = Icy::new(true, rx);
         let audio = vec![7u8; ICY_METAINT + 10];
-        let out = icy.interleave(&audio);
+        let out = icy.interleave(bytes::Bytes::from(audio.clone()));
         assert_eq!(&out[..ICY_METAINT], &audio[..ICY_METAINT]);
         let len = usize::from(out[ICY_METAINT]) * 16;
         assert!(

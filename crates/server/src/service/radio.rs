@@ -294,14 +294,6 @@ impl Radio {
         }
     }
 
-    /// Stations on the air on this node (for tests and metrics).
-    pub fn on_air_here(&self) -> usize {
-        self.stations
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .len()
-    }
-
     /// Brings the stations on the air here in line with the database: starts the enabled ones
     /// (with a track or a DJ), stops the others, and points each at its DJ's stream.
     async fn sync(self: &Arc<Self>) -> Result<(), DbError> {
