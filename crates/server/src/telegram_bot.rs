@@ -1,5 +1,5 @@
-//! The Telegram bot: PNPtv's menu. Commands (`/start`, `/help`, `/live`, `/videorama`,
-//! `/prime`, `/connect`, `/disconnect`) answered with text and link buttons; go-live and other
+//! The Telegram bot: PNPtv's menu. Commands (`/start`, `/help`, `/live`, `/hangout`,
+//! `/videorama`, `/prime`, `/connect`, `/disconnect`) answered with text and link buttons; go-live and other
 //! notices ([`crate::service::notify`]) and payment notices (tips, memberships, pay-per-view:
 //! to the creator and to the buyer) to users who linked Telegram; go-live posts to the chat a
 //! creator connects.
@@ -628,11 +628,18 @@ async fn answer(
                         .filter(|t| !t.trim().is_empty())
                         .unwrap_or_else(|| format!("{}'s hangout", u.display_name));
                     let title: String = title.chars().take(100).collect();
-                    let h = state.hangouts.create(u.id, &title).await.map_err(|e| {
-                        ferrocast_db::DbError::Invalid(e.to_string())
-                    })?;
-                    let room = format!("{site}/hangout/{}", h.uuid);
-                    let speakers = format!("{room}?code={}", h.speaker_code);
+                    use crate::service::hangouts::{room_link, speaker_link, HangoutError};
+                    match state.hangouts.create(u.id, &title).await {
+                    // Too many open rooms, say: the creator is told why.
+                    Err(HangoutError::Invalid(why)) => (
+                        format!("No hangout opened: {}", html(&why)),
+                        json!([[button("Your hangouts", format!("{site}/hangouts"))]]),
+                    ),
+                    Err(HangoutError::Db(e)) => return Err(e),
+                    Err(e) => return Err(ferrocast_db::DbError::Invalid(e.to_string())),
+                    Ok(h) => {
+                    let room = format!("{site}{}", room_link(&h));
+                    let speakers = format!("{site}{}", speaker_link(&h));
                     if cmd.chat == ChatKind::Private {
                         (
                             format!(
@@ -653,6 +660,8 @@ async fn answer(
                             ),
                             json!([[button("Join the hangout", room)]]),
                         )
+                    }
+                    }
                     }
                 }
             }

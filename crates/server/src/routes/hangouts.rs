@@ -79,8 +79,8 @@ fn hangout_view(h: &HangoutRecord) -> HangoutView {
     HangoutView {
         id: h.uuid.clone(),
         title: h.title.clone(),
-        link: format!("/hangout/{}", h.uuid),
-        speaker_link: format!("/hangout/{}?code={}", h.uuid, h.speaker_code),
+        link: crate::service::hangouts::room_link(h),
+        speaker_link: crate::service::hangouts::speaker_link(h),
         created_at: crate::service::clock::rfc3339(h.created_at),
         ended: h.ended_at.is_some(),
         broadcasting: h.broadcast_source_id.is_some(),
@@ -316,16 +316,11 @@ pub async fn broadcast_hangout(
             .sources
             .stream_key(&source)
             .map_err(ApiError::internal)?;
-        Some((
-            source.id,
-            format!(
-                "rtmp://127.0.0.1:{}/live/{key}",
-                state.config.rtmp_addr.port()
-            ),
-        ))
+        Some((source.id, key))
     } else {
         None
     };
+    let to = to.as_ref().map(|(id, key)| (*id, key.as_str()));
     state.hangouts.broadcast(&h, auth.user.id, to).await?;
     let h = state.hangouts.get(&id).await?;
     Ok(Json(

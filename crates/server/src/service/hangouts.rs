@@ -142,8 +142,14 @@ pub struct Hangouts {
     mixes: Mutex<HashMap<i64, Mix>>,
 }
 
-fn room_link(uuid: &str) -> String {
-    format!("/hangout/{uuid}")
+/// A room's link (root-relative): the audience joins by it, the host too.
+pub fn room_link(h: &HangoutRecord) -> String {
+    format!("/hangout/{}", h.uuid)
+}
+
+/// A room's speaker link (root-relative): whoever has it joins on stage.
+pub fn speaker_link(h: &HangoutRecord) -> String {
+    format!("{}?code={}", room_link(h), h.speaker_code)
 }
 
 impl Hangouts {
@@ -244,8 +250,7 @@ impl Hangouts {
             your_role: peer
                 .map(|p| p.role.clone())
                 .or_else(|| is_host.then(|| "host".to_string())),
-            speaker_link: is_host
-                .then(|| format!("{}?code={}", room_link(&h.uuid), h.speaker_code)),
+            speaker_link: is_host.then(|| speaker_link(h)),
         })
     }
 
@@ -428,13 +433,13 @@ impl Hangouts {
         Ok(())
     }
 
-    /// The host broadcasts the stage to `output` (their source `source_id`'s RTMP publish URL,
-    /// with its key), or stops (`None`).
+    /// The host broadcasts the stage to their source `source_id`, whose stream key is `key`
+    /// (published over this node's RTMP listener), or stops (`None`).
     pub async fn broadcast(
         &self,
         h: &HangoutRecord,
         host_id: i64,
-        to: Option<(i64, String)>,
+        to: Option<(i64, &str)>,
     ) -> Result<(), HangoutError> {
         if h.host_id != host_id {
             return Err(HangoutError::Forbidden(
@@ -445,7 +450,8 @@ impl Hangouts {
             return Err(HangoutError::Ended);
         }
         match to {
-            Some((source_id, output)) => {
+            Some((source_id, key)) => {
+                let output = format!("{}/live/{key}", self.rtmp_local);
                 self.db.set_hangout_broadcast(h.id, Some(source_id)).await?;
                 let inputs = self.stage_inputs(h.id).await?;
                 let mut mixes = self.mixes.lock().unwrap_or_else(|p| p.into_inner());

@@ -187,6 +187,23 @@ async fn bot_commands_notices_and_telegrams_limits(b: Backend) {
     );
     api.push(Standin::message(998, 998, "private", "/hangout"));
     api.wait_text(998, "Hangouts are opened by creators").await;
+    // A creator with 10 rooms open is told why no 11th opens.
+    for i in 0..9 {
+        let (status, _) = support::call(
+            &app,
+            "POST",
+            "/api/hangouts",
+            Some(&creator.token),
+            Some(json!({ "title": format!("Room {i}") })),
+        )
+        .await;
+        assert_eq!(status, 201);
+    }
+    api.push(Standin::message(
+        CREATOR_TG, CREATOR_TG, "private", "/hangout",
+    ));
+    api.wait_text(CREATOR_TG, "No hangout opened: you have 10 hangouts open")
+        .await;
     api.push(Standin::message(FAN_TG, FAN_TG, "private", "/prime"));
     let plans = api.wait_text(FAN_TG, "💎 <b>Plans</b>").await;
     let prime = text(&plans);
