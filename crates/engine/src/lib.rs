@@ -14,6 +14,7 @@
 #![deny(missing_docs)]
 
 pub mod addresses;
+pub mod adts;
 pub mod flv_out;
 pub mod hls;
 mod io;

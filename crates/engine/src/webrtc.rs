@@ -36,7 +36,6 @@ use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 use ferrocast_hub::{FrameKind, Hub, ReadEnd};
-use ferrocast_media::aac::{adts_header, AudioSpecificConfig};
 use ferrocast_media::avc::AvcDecoderConfig;
 use ferrocast_media::flv::{VideoCodec, VideoPacket, VideoTag};
 use str0m::change::SdpOffer;
@@ -556,34 +555,20 @@ impl OpusFeed {
         let (first_tx, first_rx) = oneshot::channel::<u32>();
         let tx = self.tx.clone();
         let feeder = tokio::spawn(async move {
-            let mut config: Option<AudioSpecificConfig> = None;
+            let mut adts = crate::adts::AdtsWriter::new();
             let mut first = Some(first_tx);
             loop {
                 let frame = match reader.recv().await {
                     Ok(f) => f,
                     Err(ReadEnd::Ended | ReadEnd::TooSlow) => return,
                 };
-                if frame.kind != FrameKind::Audio || frame.data.first().map(|b| b >> 4) != Some(10)
-                {
-                    continue;
-                }
-                let Some(payload) = frame.data.get(2..) else {
-                    continue;
-                };
-                if frame.sequence_header {
-                    config = AudioSpecificConfig::parse(payload).ok();
-                    continue;
-                }
-                let Some(c) = &config else { continue };
-                let Ok(header) = adts_header(c, payload.len()) else {
+                let Some(bytes) = adts.frame(&frame) else {
                     continue;
                 };
                 if let Some(f) = first.take() {
                     let _ = f.send(frame.timestamp);
                 }
-                if stdin.write_all(&header).await.is_err()
-                    || stdin.write_all(payload).await.is_err()
-                {
+                if stdin.write_all(&bytes).await.is_err() {
                     return;
                 }
                 // Nobody listens any more: stop.

@@ -342,7 +342,7 @@ async fn icecast_response(
     let stream = futures_util::stream::unfold(
         (
             reader,
-            ferrocast_engine::radio::AdtsWriter::new(),
+            ferrocast_engine::adts::AdtsWriter::new(),
             Icy::new(meta, titles),
         ),
         |(mut reader, mut adts, mut icy)| async move {
